@@ -1,0 +1,37 @@
+// Chooses the transform stages for one archive: decompress what the server
+// compressed when we must read inside it, edit members (-R, manifest to
+// stdout), compress client-side. Used by both sinks.
+
+import type { Duplex } from 'node:stream';
+import { createCompressor, createDecompressor, compressionExtension } from '../storage/compress/index.js';
+import type { CompressionAlgorithm } from '../storage/compress/index.js';
+import type { CompressionChoice } from './options.js';
+
+const SUFFIXES: [string, CompressionAlgorithm][] = [
+  ['.gz', 'gzip'],
+  ['.lz4', 'lz4'],
+  ['.zst', 'zstd'],
+];
+
+/** The algorithm a server-compressed archive name implies (base.tar.gz → gzip). */
+export function serverCompressionOf(archiveName: string): CompressionAlgorithm | null {
+  for (const [suffix, algo] of SUFFIXES) if (archiveName.endsWith(suffix)) return algo;
+  return null;
+}
+
+export function decompressStage(algo: CompressionAlgorithm): Duplex {
+  return createDecompressor(algo);
+}
+
+export function clientCompressStage(choice: CompressionChoice): Duplex {
+  return createCompressor({
+    algorithm: choice.algorithm,
+    ...(choice.level !== undefined ? { level: choice.level } : {}),
+    ...(choice.workers !== undefined ? { workers: choice.workers } : {}),
+    ...(choice.long !== undefined ? { long: choice.long } : {}),
+  });
+}
+
+export function extensionOf(algo: CompressionAlgorithm): string {
+  return compressionExtension(algo);
+}

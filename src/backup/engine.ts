@@ -1,0 +1,271 @@
+// The base backup engine: connects, starts BASE_BACKUP (and a WAL stream for
+// -X stream), feeds the archives to a sink, and only then declares the backup
+// complete. On any failure it drops the connections (the server aborts its
+// backup when the WAL sender goes away), drops a slot it created and removes
+// what it wrote, unless told to keep it (-n).
+
+import { PgpitrError, ServerError } from '../common/errors.js';
+import { Session, quoteIdent } from '../protocol/session.js';
+import { runBaseBackup } from '../protocol/base-backup-stream.js';
+import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
+import { buildBaseBackupCommand } from '../protocol/base-backup-command.js';
+import { WalStream } from '../protocol/wal-stream.js';
+import { describeTarget } from '../protocol/conninfo.js';
+import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
+import type { BaseBackupOptions } from './options.js';
+import type { BackupReporter } from './reporter.js';
+import { ProgressTracker } from './progress-tracker.js';
+import { ServerProgressWatcher } from './server-progress.js';
+import { OutputDirs } from './target-dir.js';
+import { StateFile } from './state-file.js';
+import type { BackupSink } from './sink.js';
+import { PlainSink } from './plain/plain-sink.js';
+import { TarSink } from './tar/tar-sink.js';
+import { StreamedWal } from './wal/streamed-wal.js';
+import { parseSizeSetting } from '../postgres/settings.js';
+import { supportedVersionOrThrow } from '../postgres/versions.js';
+
+export interface BackupResult {
+  startLsn: string;
+  endLsn: string;
+  timeline: number;
+  bytes: number;
+  systemIdentifier: string;
+  serverVersionNum: number;
+  directory: string | null;
+}
+
+export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupResult> {
+  const tracker = new ProgressTracker(reporter);
+  const dirs = new OutputDirs();
+  const sessions: Session[] = [];
+  let state: StateFile | null = null;
+  let sink: BackupSink | null = null;
+  let createdSlot: string | null = null;
+  let walError: unknown = null;
+  let watcher: ServerProgressWatcher | null = null;
+  const abortAll = () => sessions.forEach((s) => s.abort());
+  const onAbort = () => abortAll();
+  signal?.addEventListener('abort', onAbort);
+
+  try {
+    // 1. Where the backup goes; the state file says "running" from the start.
+    let directory: string | null = null;
+    if (opts.target.kind === 'directory') {
+      directory = dirs.prepare(opts.target.path, 'target directory');
+      state = new StateFile(directory, opts.label, !opts.noSync);
+      state.update({ backup_format: opts.format, wal_method: opts.walMethod });
+      state.write();
+    }
+
+    // 2. The replication connection.
+    reporter.info(`connecting to ${describeTarget(opts.connection)}`);
+    const main = await Session.open(opts.connection, 'physical', 'replication connection');
+    sessions.push(main);
+    main.onNotice = (n) => reporter.warn(`server: ${n.message ?? ''}`);
+    if (signal?.aborted) throw interrupted();
+    supportedVersionOrThrow(main.serverVersionNum, opts);
+    const ident = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
+    if (!ident) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no row');
+    const systemIdentifier = ident[0] ?? '';
+    state?.update({ server_version: main.serverVersionNum, system_identifier: systemIdentifier });
+
+    if (opts.progress) {
+      watcher = new ServerProgressWatcher(opts.connection, tracker);
+      await watcher.start(main.backendPid);
+    }
+
+    // 3. Slots.
+    if (opts.createSlot && opts.slot) {
+      reporter.info(`creating replication slot "${opts.slot}"`);
+      await main.query(`CREATE_REPLICATION_SLOT ${quoteIdent(opts.slot)} PHYSICAL RESERVE_WAL`);
+      createdSlot = opts.slot;
+    } else if (opts.slot && opts.walMethod === 'stream' && main.serverVersionNum >= 150000) {
+      const r = (await main.query(`READ_REPLICATION_SLOT ${quoteIdent(opts.slot)}`))[0]?.rows[0];
+      if (!r || r[0] === null) {
+        throw new PgpitrError('ERR_NOT_FOUND', `replication slot "${opts.slot}" does not exist`, {
+          hint: `create it with -C/--create-slot, or SELECT pg_create_physical_replication_slot('${opts.slot}')`,
+        });
+      }
+    }
+
+    sink = directory !== null && opts.format === 'plain'
+      ? new PlainSink(directory, opts, dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) })
+      : opts.target.kind === 'directory' || opts.target.kind === 'stdout'
+        ? new TarSink(directory, opts)
+        : null;
+
+    // 4. BASE_BACKUP, and the WAL stream once we know where the backup starts.
+    let wal: { stream: WalStream; receiver: StreamedWal; task: Promise<unknown> } | null = null;
+    let startLsn = '';
+    let endLsn = '';
+    let timeline = 0;
+    const command = buildBaseBackupCommand(
+      {
+        label: opts.label,
+        progress: opts.progress && opts.estimateSize,
+        fastCheckpoint: opts.fastCheckpoint,
+        includeWal: opts.walMethod === 'fetch',
+        waitForWalArchive: opts.walMethod === 'none',
+        maxRateKb: opts.maxRateKb,
+        tablespaceMap: opts.format === 'tar',
+        verifyChecksums: opts.verifyChecksums,
+        manifest: !opts.manifest ? 'no' : opts.manifestForceEncode ? 'force-encode' : 'yes',
+        manifestChecksums: opts.manifestChecksums,
+        target: opts.target.kind === 'server' ? { kind: 'server', detail: opts.target.path } : opts.target.kind === 'blackhole' ? { kind: 'blackhole' } : undefined,
+        serverCompression: opts.compression?.location === 'server' ? { algorithm: opts.compression.algorithm, detail: opts.compression.detail } : undefined,
+      },
+      main.serverVersionNum,
+    );
+    reporter.info(opts.fastCheckpoint ? 'initiating base backup, requesting a fast checkpoint' : 'initiating base backup, waiting for checkpoint to complete');
+    tracker.phase('waiting for checkpoint to finish');
+
+    await runBaseBackup(main, command, {
+      started: async (lsn, tli) => {
+        startLsn = lsn;
+        timeline = tli;
+        reporter.info(`checkpoint completed; write-ahead log start point: ${lsn} on timeline ${tli}`);
+        state?.update({ start_lsn: lsn, timeline: tli });
+        state?.write();
+        if (opts.walMethod === 'stream' && sink) wal = await startWalStream(opts, sink, sessions, lsn, tli, reporter, (e) => {
+          walError = e;
+          abortAll();
+        });
+      },
+      tablespaces: (list: TablespaceHeader[]) => {
+        const total = list.every((t) => t.sizeKb !== null) ? Number(list.reduce((a, t) => a + (t.sizeKb ?? 0n), 0n)) * 1024 : null;
+        tracker.totals(opts.progress && opts.estimateSize ? total : null, list.length);
+        sink?.prepareTablespaces(list);
+      },
+      archiveBegin: (name, ts) => {
+        tracker.phase('streaming database files');
+        reporter.info(`receiving archive "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
+        return sink?.archiveBegin(name, ts);
+      },
+      archiveData: (chunk) => {
+        if (!tracker.usesServerCount) tracker.addBytes(chunk.length);
+        return sink?.archiveData(chunk);
+      },
+      archiveEnd: async () => {
+        await sink?.archiveEnd();
+        tracker.tablespaceDone();
+      },
+      manifestBegin: () => {
+        tracker.phase('waiting for wal archiving to finish');
+        return sink?.manifestBegin();
+      },
+      manifestData: (chunk) => sink?.manifestData(chunk),
+      manifestEnd: async () => {
+        await sink?.manifestEnd();
+      },
+      progress: (bytes) => tracker.serverProgress(Number(bytes)),
+      finished: (lsn, tli) => {
+        endLsn = lsn;
+        reporter.info(`write-ahead log end point: ${lsn}`);
+        state?.update({ stop_lsn: lsn, timeline: tli });
+      },
+    });
+    await watcher?.stop();
+    watcher = null;
+    main.close();
+
+    // 5. The WAL needed to make the backup consistent.
+    const w = wal as { stream: WalStream; receiver: StreamedWal; task: Promise<unknown> } | null;
+    if (w) {
+      reporter.info('waiting for background process to finish streaming ...');
+      w.stream.stopWhenReached(parseLsn(endLsn));
+      await w.task;
+      if (walError) throw walError;
+      await w.receiver.finish();
+    }
+
+    // 6. Durable, then complete.
+    tracker.phase('syncing files');
+    if (sink) {
+      if (!opts.noSync) reporter.info('syncing data to disk ...');
+      await sink.finish();
+    }
+    if (createdSlot && opts.walMethod !== 'stream') createdSlot = null; // kept on purpose: the user asked for it
+    createdSlot = null;
+    const bytes = tracker.snapshot.bytesDone;
+    state?.finish('complete', { bytes });
+    tracker.phase('complete');
+    reporter.info('base backup completed');
+    return { startLsn, endLsn, timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory };
+  } catch (err) {
+    const error = signal?.aborted ? interrupted() : walError && !(err instanceof ServerError) ? walError : err;
+    abortAll();
+    await watcher?.stop();
+    sink?.abort();
+    if (createdSlot) await dropSlot(opts, createdSlot, reporter);
+    if (opts.noClean) {
+      reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');
+      try {
+        state?.finish('failed', { error: (error as Error).message });
+      } catch {
+        /* the disk may be full */
+      }
+    } else {
+      dirs.cleanup((m) => reporter.info(m));
+    }
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function startWalStream(
+  opts: BaseBackupOptions,
+  sink: BackupSink,
+  sessions: Session[],
+  startLsn: string,
+  timeline: number,
+  reporter: BackupReporter,
+  onFailure: (e: unknown) => void,
+) {
+  const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
+  sessions.push(session);
+  const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
+  const segmentSize = parseSizeSetting(segText);
+  let slot = opts.slot;
+  if (!slot && !opts.noSlot) {
+    slot = `pgpitr_${session.backendPid}`;
+    await session.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} TEMPORARY PHYSICAL RESERVE_WAL`);
+    reporter.info(`created temporary replication slot "${slot}"`);
+  }
+  const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
+  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize);
+  const stream = new WalStream(session);
+  reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
+  const task = stream
+    .run({ slot, start, timeline, statusIntervalMs: opts.statusIntervalMs }, receiver)
+    .then((end) => {
+      session.close();
+      return end;
+    })
+    .catch((e) => {
+      onFailure(e);
+      receiver.abort();
+    });
+  return { stream, receiver, task };
+}
+
+async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupReporter): Promise<void> {
+  try {
+    const s = await Session.open(opts.connection, 'physical', 'replication connection');
+    try {
+      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)} WAIT`);
+      reporter.info(`dropped replication slot "${slot}" created by this run`);
+    } finally {
+      s.close();
+    }
+  } catch (e) {
+    reporter.warn(`could not drop replication slot "${slot}": ${(e as Error).message}; drop it with SELECT pg_drop_replication_slot('${slot}')`);
+  }
+}
+
+function interrupted(): PgpitrError {
+  return new PgpitrError('ERR_INTERRUPTED', 'base backup interrupted by a signal', {
+    hint: 'nothing usable was kept; run the backup again',
+  });
+}

@@ -1,0 +1,53 @@
+// The validated request for one base backup. The CLI turns pg_basebackup-style
+// flags into this; the engine trusts it.
+
+import type { ConnectionSettings } from '../protocol/conninfo.js';
+
+export type CompressionAlgorithmName = 'gzip' | 'lz4' | 'zstd';
+
+export interface CompressionChoice {
+  location: 'client' | 'server';
+  algorithm: CompressionAlgorithmName;
+  level?: number | undefined;
+  /** Server-side COMPRESSION_DETAIL text (level=N,workers=N,long). */
+  detail?: string | undefined;
+  workers?: number | undefined;
+  long?: boolean | undefined;
+}
+
+export type BackupTarget =
+  | { kind: 'directory'; path: string }
+  | { kind: 'stdout' }
+  | { kind: 'server'; path: string }
+  | { kind: 'blackhole' };
+
+export interface TablespaceMapping {
+  oldDir: string;
+  newDir: string;
+}
+
+export interface BaseBackupOptions {
+  connection: ConnectionSettings;
+  target: BackupTarget;
+  format: 'plain' | 'tar';
+  walMethod: 'none' | 'fetch' | 'stream';
+  compression: CompressionChoice | null;
+  fastCheckpoint: boolean;
+  label: string;
+  progress: boolean;
+  estimateSize: boolean;
+  maxRateKb?: number | undefined;
+  slot?: string | undefined;
+  createSlot: boolean;
+  noSlot: boolean;
+  tablespaceMappings: TablespaceMapping[];
+  walDir?: string | undefined;
+  writeRecoveryConf: boolean;
+  noClean: boolean;
+  noSync: boolean;
+  manifest: boolean;
+  manifestChecksums?: string | undefined;
+  manifestForceEncode: boolean;
+  verifyChecksums: boolean;
+  statusIntervalMs: number;
+}

@@ -1,0 +1,129 @@
+// -F plain: every archive is extracted as it arrives — base.tar into the
+// target directory, each tablespace into its (mapped) directory, WAL streamed
+// into pg_wal (or --waldir). The manifest is written as backup_manifest.tmp and
+// renamed only after everything is synced, as pg_basebackup does.
+
+import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import type { BackupSink } from '../sink.js';
+import type { BaseBackupOptions } from '../options.js';
+import type { OutputDirs } from '../target-dir.js';
+import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
+import type { SegmentStore } from '../wal/segment-store.js';
+import { DirSegmentStore } from '../wal/dir-segment-store.js';
+import { ExtractWritable } from './extract-writable.js';
+import { FileWritable } from '../../storage/file-writable.js';
+import { chain } from '../../storage/chain.js';
+import type { Chain } from '../../storage/chain.js';
+import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
+import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../../storage/durable.js';
+import { decompressStage, serverCompressionOf } from '../archive-stages.js';
+import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
+import { PgpitrError, storageError } from '../../common/errors.js';
+
+export class PlainSink implements BackupSink {
+  private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
+  private current: Chain | null = null;
+  private manifest: FileWritable | null = null;
+  private walDir: string;
+
+  constructor(
+    private readonly target: string,
+    private readonly opts: BaseBackupOptions,
+    private readonly dirs: OutputDirs,
+    private readonly hooks: { onFile(name: string): void; warn(message: string): void },
+  ) {
+    this.walDir = join(target, 'pg_wal');
+    if (opts.walDir) {
+      const walDir = dirs.prepare(opts.walDir, 'WAL directory');
+      try {
+        symlinkSync(walDir, this.walDir);
+      } catch (e) {
+        throw storageError('create symbolic link', this.walDir, e);
+      }
+      this.walDir = walDir;
+    }
+  }
+
+  prepareTablespaces(list: TablespaceHeader[]): void {
+    for (const ts of list) {
+      if (ts.oid === null || ts.location === null) continue;
+      const mapping = this.opts.tablespaceMappings.find((m) => resolve(m.oldDir) === resolve(ts.location!));
+      const dir = mapping ? mapping.newDir : ts.location;
+      this.tablespaceDirs.set(String(ts.oid), this.dirs.prepare(dir, `tablespace directory (oid ${ts.oid})`));
+    }
+  }
+
+  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+    const isBase = ts === null || ts.oid === null;
+    const root = isBase ? this.target : this.tablespaceDirs.get(String(ts.oid));
+    if (root === undefined) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
+    const extract = new ExtractWritable({
+      archiveName: name,
+      root,
+      tablespaceLinks: isBase ? this.tablespaceDirs : undefined,
+      keepExistingWalLink: isBase && this.opts.walDir !== undefined,
+      onEntry: (n) => this.hooks.onFile(n),
+      warn: this.hooks.warn,
+    });
+    const algo = serverCompressionOf(name);
+    const stages: Duplex[] = algo ? [decompressStage(algo)] : [];
+    this.current = chain(stages, extract);
+  }
+
+  archiveData(chunk: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.current!.head, chunk);
+  }
+
+  async archiveEnd(): Promise<void> {
+    const c = this.current!;
+    this.current = null;
+    c.head.end();
+    await c.done;
+  }
+
+  manifestBegin(): void {
+    this.manifest = new FileWritable(join(this.target, 'backup_manifest.tmp'), !this.opts.noSync);
+  }
+
+  manifestData(chunk: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.manifest!, chunk);
+  }
+
+  async manifestEnd(): Promise<void> {
+    await endWritable(this.manifest!);
+  }
+
+  walStore(segmentSize: number): SegmentStore {
+    return new DirSegmentStore(this.walDir, segmentSize, !this.opts.noSync);
+  }
+
+  async finish(): Promise<void> {
+    if (this.opts.writeRecoveryConf) {
+      const auto = join(this.target, AUTO_CONF);
+      const old = existsSync(auto) ? readFileSync(auto) : Buffer.alloc(0);
+      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot)), false);
+      writeFileAtomicSync(join(this.target, STANDBY_SIGNAL), '', false);
+    }
+    if (!this.opts.noSync) {
+      await syncTree(this.target);
+      for (const dir of this.tablespaceDirs.values()) await syncTree(dir);
+      if (this.opts.walDir) await syncTree(this.walDir);
+    }
+    if (this.manifest) {
+      const tmp = join(this.target, 'backup_manifest.tmp');
+      try {
+        renameSync(tmp, join(this.target, 'backup_manifest'));
+      } catch (e) {
+        throw storageError('rename into place', tmp, e);
+      }
+      if (!this.opts.noSync) fsyncPathSync(this.target);
+    }
+  }
+
+  abort(): void {
+    this.current?.destroy();
+    this.manifest?.destroy();
+  }
+}

@@ -1,0 +1,22 @@
+// Where a base backup's archives go. The engine drives a sink with the events
+// of the BASE_BACKUP stream; plain-sink.ts extracts, tar-sink.ts writes tar
+// files. Both also provide the SegmentStore for -X stream.
+
+import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
+import type { SegmentStore } from './wal/segment-store.js';
+
+export interface BackupSink {
+  /** Called once the server has listed the tablespaces, before any archive. */
+  prepareTablespaces(list: TablespaceHeader[]): void;
+  archiveBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
+  archiveData(chunk: Buffer): void | Promise<void>;
+  archiveEnd(): Promise<void>;
+  manifestBegin(): void | Promise<void>;
+  manifestData(chunk: Buffer): void | Promise<void>;
+  manifestEnd(): Promise<void>;
+  walStore(segmentSize: number): SegmentStore;
+  /** Everything received: write -R files, sync, put the manifest in place. */
+  finish(): Promise<void>;
+  /** Stop writing; leaves clean-up of files to OutputDirs. */
+  abort(): void;
+}

@@ -1,0 +1,153 @@
+// -F tar: one file per archive (base.tar, <oid>.tar, pg_wal.tar), compressed
+// client-side when asked, written as-is when the server compressed it. With
+// -R the base archive is rewritten in passing to carry the recovery settings;
+// with `-D -` the single archive goes to stdout with backup_manifest inside.
+
+import { join } from 'node:path';
+import { renameSync } from 'node:fs';
+import type { Duplex, Writable } from 'node:stream';
+import type { BackupSink } from '../sink.js';
+import type { BaseBackupOptions } from '../options.js';
+import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
+import type { SegmentStore } from '../wal/segment-store.js';
+import { TarSegmentStore } from '../wal/tar-segment-store.js';
+import { TarRewriter } from './tar-rewriter.js';
+import type { AppendedMember } from './tar-rewriter.js';
+import { FileWritable } from '../../storage/file-writable.js';
+import { StdoutWritable } from '../../storage/stdout-writable.js';
+import { chain } from '../../storage/chain.js';
+import type { Chain } from '../../storage/chain.js';
+import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
+import { fsyncPathSync } from '../../storage/durable.js';
+import { clientCompressStage, decompressStage, extensionOf, serverCompressionOf } from '../archive-stages.js';
+import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
+import { PgpitrError, storageError } from '../../common/errors.js';
+
+export class TarSink implements BackupSink {
+  private current: Chain | null = null;
+  private baseChain: Chain | null = null;
+  private appendToBase: AppendedMember[] | null = null;
+  private manifest: FileWritable | null = null;
+  private manifestParts: Buffer[] | null = null;
+  readonly files: string[] = [];
+
+  constructor(
+    private readonly dir: string | null, // null = stdout
+    private readonly opts: BaseBackupOptions,
+  ) {}
+
+  prepareTablespaces(list: TablespaceHeader[]): void {
+    if (this.dir === null && list.length > 1) {
+      throw new PgpitrError('ERR_USAGE', `can only write a single tablespace to stdout, the database has ${list.length}`, {
+        hint: 'write the tar files to a directory with -D DIR instead of -D -',
+      });
+    }
+  }
+
+  private output(name: string): Writable {
+    if (this.dir === null) return new StdoutWritable();
+    const path = join(this.dir, name);
+    this.files.push(path);
+    return new FileWritable(path, !this.opts.noSync);
+  }
+
+  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+    const isBase = ts === null || ts.oid === null;
+    const serverAlgo = serverCompressionOf(name);
+    const client = this.opts.compression?.location === 'client' ? this.opts.compression : null;
+    const injectManifest = this.dir === null && this.opts.manifest;
+    const rewrite = isBase && (this.opts.writeRecoveryConf || injectManifest);
+    const stages: Duplex[] = [];
+    let fileName = name;
+    if (rewrite) {
+      const append: AppendedMember[] = [];
+      const edit = new Map<string, (old: Buffer) => Buffer>();
+      if (this.opts.writeRecoveryConf) {
+        const text = recoverySettingsText(this.opts.connection, this.opts.slot);
+        edit.set(AUTO_CONF, (old) => appendToAutoConf(old, text));
+        append.push({ name: STANDBY_SIGNAL, content: Buffer.alloc(0) });
+      }
+      if (serverAlgo) stages.push(decompressStage(serverAlgo));
+      stages.push(new TarRewriter({ archiveName: name, edit, append }));
+      if (serverAlgo) stages.push(clientCompressStage({ location: 'client', algorithm: serverAlgo }));
+      if (injectManifest) this.appendToBase = append;
+    }
+    if (client) {
+      stages.push(clientCompressStage(client));
+      fileName = name + extensionOf(client.algorithm);
+    }
+    this.current = chain(stages, this.output(fileName));
+    if (isBase && injectManifest) this.baseChain = this.current;
+  }
+
+  archiveData(chunk: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.current!.head, chunk);
+  }
+
+  async archiveEnd(): Promise<void> {
+    const c = this.current!;
+    this.current = null;
+    if (c === this.baseChain) return; // ended after the manifest is appended
+    c.head.end();
+    await c.done;
+  }
+
+  manifestBegin(): void {
+    if (this.dir === null) this.manifestParts = [];
+    else this.manifest = new FileWritable(join(this.dir, 'backup_manifest.tmp'), !this.opts.noSync);
+  }
+
+  manifestData(chunk: Buffer): void | Promise<void> {
+    if (this.manifestParts) {
+      this.manifestParts.push(Buffer.from(chunk));
+      return;
+    }
+    return writeWithBackpressure(this.manifest!, chunk);
+  }
+
+  async manifestEnd(): Promise<void> {
+    if (this.manifestParts && this.appendToBase && this.baseChain) {
+      this.appendToBase.push({ name: 'backup_manifest', content: Buffer.concat(this.manifestParts) });
+      const c = this.baseChain;
+      this.baseChain = null;
+      c.head.end();
+      await c.done;
+      return;
+    }
+    await endWritable(this.manifest!);
+  }
+
+  walStore(segmentSize: number): SegmentStore {
+    const client = this.opts.compression?.location === 'client' ? this.opts.compression : null;
+    const stages: Duplex[] = client ? [clientCompressStage(client)] : [];
+    const name = 'pg_wal.tar' + (client ? extensionOf(client.algorithm) : '');
+    const c = chain(stages, this.output(name));
+    return new TarSegmentStore(c.head, segmentSize, c.done);
+  }
+
+  async finish(): Promise<void> {
+    if (this.baseChain) {
+      // No manifest came (--no-manifest): close the base archive now.
+      const c = this.baseChain;
+      this.baseChain = null;
+      c.head.end();
+      await c.done;
+    }
+    if (this.dir === null) return;
+    if (this.manifest) {
+      const tmp = join(this.dir, 'backup_manifest.tmp');
+      try {
+        renameSync(tmp, join(this.dir, 'backup_manifest'));
+      } catch (e) {
+        throw storageError('rename into place', tmp, e);
+      }
+    }
+    if (!this.opts.noSync) fsyncPathSync(this.dir);
+  }
+
+  abort(): void {
+    this.current?.destroy();
+    this.baseChain?.destroy();
+    this.manifest?.destroy();
+  }
+}

@@ -1,0 +1,75 @@
+// Output directories of one run: the target, mapped tablespace directories
+// and --waldir. Each must be absent or empty; we remember which we created so
+// a failed run removes exactly what it made (pg_basebackup's cleanup rules).
+
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PgpitrError, storageError } from '../common/errors.js';
+
+interface Prepared {
+  path: string;
+  created: boolean;
+}
+
+export class OutputDirs {
+  private readonly dirs: Prepared[] = [];
+
+  /** Make `path` usable: create it, or accept it if it is an empty directory. */
+  prepare(path: string, what: string): string {
+    const abs = resolve(path);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('access', abs, e);
+    }
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new PgpitrError('ERR_TARGET', `${what} "${abs}" exists and is not a directory`, {
+          hint: 'choose a directory path that does not exist or is empty',
+        });
+      }
+      let entries: string[];
+      try {
+        entries = readdirSync(abs);
+      } catch (e) {
+        throw storageError('read directory', abs, e);
+      }
+      if (entries.length > 0) {
+        throw new PgpitrError('ERR_TARGET', `${what} "${abs}" exists but is not empty`, {
+          hint: 'remove its contents or choose another directory; pgpitr never overwrites an existing backup',
+        });
+      }
+      this.dirs.push({ path: abs, created: false });
+      return abs;
+    }
+    try {
+      mkdirSync(abs, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw storageError('create directory', abs, e);
+    }
+    this.dirs.push({ path: abs, created: true });
+    return abs;
+  }
+
+  get paths(): string[] {
+    return this.dirs.map((d) => d.path);
+  }
+
+  /** Remove what this run wrote: directories it created, contents of those it found empty. */
+  cleanup(log: (message: string) => void): void {
+    for (const d of [...this.dirs].reverse()) {
+      try {
+        if (d.created) {
+          rmSync(d.path, { recursive: true, force: true });
+          log(`removing directory "${d.path}"`);
+        } else {
+          for (const name of readdirSync(d.path)) rmSync(join(d.path, name), { recursive: true, force: true });
+          log(`removing contents of directory "${d.path}"`);
+        }
+      } catch (e) {
+        log(`could not remove "${d.path}": ${(e as Error).message}`);
+      }
+    }
+  }
+}

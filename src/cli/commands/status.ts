@@ -1,0 +1,57 @@
+// `pgpitr status DIR [--output json]`: is the backup in DIR complete, still
+// running, failed, or interrupted (state "running" but its process is gone)?
+// The exit code says it too (docs/exit-codes.md).
+
+import { parseArgs } from 'node:util';
+import { readStateFile, assessState } from '../../backup/state-file.js';
+import type { AssessedStatus } from '../../backup/state-file.js';
+import { ExitCode } from '../exit-codes.js';
+import { usageError } from '../../common/errors.js';
+
+const HELP = `pgpitr status tells whether the backup in a directory finished.
+
+Usage:
+  pgpitr status DIRECTORY [--output text|json]
+
+Exit status: 0 complete, 10 running, 11 failed, 12 interrupted (the process that
+wrote it is gone), 6 no pgpitr backup state in DIRECTORY.
+`;
+
+const CODES: Record<AssessedStatus, number> = {
+  complete: ExitCode.Ok,
+  running: ExitCode.StatusRunning,
+  failed: ExitCode.StatusFailed,
+  interrupted: ExitCode.StatusInterrupted,
+};
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: '?' } } });
+  } catch (e) {
+    throw usageError((e as Error).message, 'try "pgpitr status --help"');
+  }
+  if (parsed.values.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  const output = parsed.values.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw usageError(`invalid output format "${output}", must be "text" or "json"`);
+  const dir = parsed.positionals[0];
+  if (!dir || parsed.positionals.length > 1) throw usageError('give exactly one backup directory', 'pgpitr status DIRECTORY');
+  const state = readStateFile(dir);
+  const status = assessState(state);
+  if (output === 'json') {
+    process.stdout.write(JSON.stringify({ directory: dir, assessed_status: status, ...state }, null, 2) + '\n');
+  } else {
+    const lines = [`backup in "${dir}": ${status}`, `  label: ${state.label}`, `  started: ${state.started_at} by pid ${state.pid} on ${state.host}`];
+    if (state.finished_at) lines.push(`  finished: ${state.finished_at} (${state.duration_seconds}s)`);
+    if (state.start_lsn) lines.push(`  start LSN: ${state.start_lsn} on timeline ${state.timeline}`);
+    if (state.stop_lsn) lines.push(`  stop LSN: ${state.stop_lsn}`);
+    if (state.bytes !== undefined) lines.push(`  bytes: ${state.bytes}`);
+    if (state.error) lines.push(`  error: ${state.error}`);
+    if (status === 'interrupted') lines.push('  the process that wrote this backup is gone: the backup is NOT usable');
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return CODES[status];
+}

@@ -1,0 +1,42 @@
+// Exit codes: stable and documented (docs/exit-codes.md). Errors are mapped to
+// codes here and only here.
+
+import type { ErrorCode } from '../common/errors.js';
+
+export const ExitCode = {
+  Ok: 0,
+  Failure: 1, // unexpected internal error
+  Usage: 2, // invalid options or combination
+  Connection: 3, // could not connect or authenticate
+  Server: 4, // the server reported an error, or does not support the request
+  Storage: 5, // the target cannot be used or written (exists, not empty, disk full, unsafe path)
+  NotFound: 6, // the named object (slot, backup, state file) does not exist
+  Interrupted: 130, // stopped by SIGINT/SIGTERM
+  // `pgpitr status`
+  StatusRunning: 10,
+  StatusFailed: 11,
+  StatusInterrupted: 12,
+} as const;
+
+export function exitCodeFor(code: ErrorCode | undefined): number {
+  switch (code) {
+    case 'ERR_USAGE':
+      return ExitCode.Usage;
+    case 'ERR_CONNECTION':
+      return ExitCode.Connection;
+    case 'ERR_SERVER':
+    case 'ERR_PROTOCOL':
+    case 'ERR_UNSUPPORTED':
+      return ExitCode.Server;
+    case 'ERR_TARGET':
+    case 'ERR_STORAGE':
+    case 'ERR_UNSAFE_PATH':
+      return ExitCode.Storage;
+    case 'ERR_NOT_FOUND':
+      return ExitCode.NotFound;
+    case 'ERR_INTERRUPTED':
+      return ExitCode.Interrupted;
+    default:
+      return ExitCode.Failure;
+  }
+}

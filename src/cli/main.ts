@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// pgpitr's entry point: picks the command, runs it, and is the only place that
+// ends the process (with the exit code of cli/exit-codes.ts).
+
+import { basebackupCommand } from './commands/basebackup.js';
+import { statusCommand } from './commands/status.js';
+import { printError } from './output.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { PGPITR_VERSION } from '../common/version.js';
+import type { PgpitrError } from '../common/errors.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  basebackup: { run: basebackupCommand, summary: 'take a base backup (pg_basebackup compatible)' },
+  status: { run: statusCommand, summary: 'tell whether a backup directory holds a complete backup' },
+};
+
+function help(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `pgpitr ${PGPITR_VERSION}: PostgreSQL backup, WAL archiving and point-in-time recovery
+
+Usage:
+  pgpitr COMMAND [OPTION]...
+
+Commands:
+${lines.join('\n')}
+
+Run "pgpitr COMMAND --help" for a command's options.
+`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-?' || name === 'help') {
+    process.stdout.write(help());
+    return name === undefined ? ExitCode.Usage : ExitCode.Ok;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`pgpitr ${PGPITR_VERSION}\n`);
+    return ExitCode.Ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: run "pgpitr --help" for the list of commands\n`);
+    return ExitCode.Usage;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    printError(e);
+    return exitCodeFor((e as PgpitrError).code);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    printError(e);
+    process.exitCode = ExitCode.Failure;
+  },
+);

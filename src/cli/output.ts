@@ -1,0 +1,23 @@
+// Messages to the user on stderr, in pg_basebackup's manner ("pgpitr: error: ...",
+// then DETAIL / HINT lines), and the error printer used by main.ts.
+
+import { PgpitrError, ServerError } from '../common/errors.js';
+
+export const PROGRAM = 'pgpitr';
+
+export function printLine(text: string): void {
+  process.stderr.write(`${PROGRAM}: ${text}\n`);
+}
+
+export function printError(e: unknown): void {
+  if (e instanceof PgpitrError) {
+    printLine(`error: ${e.message}`);
+    if (e instanceof ServerError && e.sqlState) process.stderr.write(`${PROGRAM}: sqlstate: ${e.sqlState}\n`);
+    if (e.detail) process.stderr.write(`${PROGRAM}: detail: ${e.detail}\n`);
+    if (e.hint) process.stderr.write(`${PROGRAM}: hint: ${e.hint}\n`);
+    return;
+  }
+  const err = e as Error;
+  printLine(`error: ${err?.message ?? String(e)}`);
+  if (process.env.PGPITR_DEBUG && err?.stack) process.stderr.write(err.stack + '\n');
+}

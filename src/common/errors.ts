@@ -1,0 +1,84 @@
+// One error hierarchy for the whole tool. Every error carries a stable `code`;
+// the CLI maps codes to exit codes (src/cli/exit-codes.ts) and nothing below the
+// CLI decides how the process ends. Server errors keep PostgreSQL's SQLSTATE,
+// detail and hint.
+
+export type ErrorCode =
+  | 'ERR_USAGE' // invalid option or combination: the user must change the command line
+  | 'ERR_CONNECTION' // could not connect or authenticate
+  | 'ERR_SERVER' // the server reported an error (SQLSTATE kept)
+  | 'ERR_PROTOCOL' // the server sent something we do not understand
+  | 'ERR_UNSUPPORTED' // the server version or set-up does not support the request
+  | 'ERR_TARGET' // the output location cannot be used (exists, not empty, no permission)
+  | 'ERR_STORAGE' // an I/O error while writing or reading backup files (disk full, ...)
+  | 'ERR_UNSAFE_PATH' // a path from the stream would escape its target
+  | 'ERR_INTERRUPTED' // stopped by a signal
+  | 'ERR_NOT_FOUND' // the object asked for does not exist
+  | 'ERR_INTERNAL';
+
+export interface ErrorDetails {
+  hint?: string;
+  detail?: string;
+  cause?: unknown;
+}
+
+export class PgpitrError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly detail?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'PgpitrError';
+    this.code = code;
+    if (details.hint !== undefined) this.hint = details.hint;
+    if (details.detail !== undefined) this.detail = details.detail;
+  }
+}
+
+/** Fields of a PostgreSQL ErrorResponse / NoticeResponse (protocol "Error and Notice Message Fields"). */
+export interface ServerErrorFields {
+  severity?: string;
+  sqlState?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+}
+
+export class ServerError extends PgpitrError {
+  readonly sqlState: string | undefined;
+  readonly severity: string | undefined;
+
+  constructor(fields: ServerErrorFields, context?: string) {
+    const text = fields.message ?? 'unknown server error';
+    super('ERR_SERVER', context ? `${context}: ${text}` : text, {
+      ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
+      ...(fields.hint !== undefined ? { hint: fields.hint } : {}),
+    });
+    this.name = 'ServerError';
+    this.sqlState = fields.sqlState;
+    this.severity = fields.severity;
+  }
+}
+
+export function usageError(message: string, hint?: string): PgpitrError {
+  return new PgpitrError('ERR_USAGE', message, hint === undefined ? {} : { hint });
+}
+
+export function isPgpitrError(e: unknown): e is PgpitrError {
+  return e instanceof PgpitrError;
+}
+
+/** Node's system errors carry `code` like 'ENOSPC'; name the file and say what to do. */
+export function storageError(action: string, path: string, cause: unknown): PgpitrError {
+  const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const why = cause instanceof Error ? cause.message : String(cause);
+  let hint: string | undefined;
+  if (sys === 'ENOSPC') hint = 'free space on the target file system or choose another target directory';
+  else if (sys === 'EACCES' || sys === 'EPERM') hint = 'check the permissions of the target directory';
+  else if (sys === 'EDQUOT') hint = 'the disk quota is exhausted on the target';
+  return new PgpitrError('ERR_STORAGE', `could not ${action} "${path}": ${why}`, {
+    cause,
+    ...(hint ? { hint } : {}),
+  });
+}

@@ -1,0 +1,186 @@
+// Sans-IO parser for backend messages: feed() socket chunks, next() returns
+// one typed message at a time or null when more bytes are needed. It keeps a
+// cursor into the current chunk and copies only the bytes of a message that
+// straddles chunks; CopyData payloads inside one chunk are zero-copy views.
+
+import { BackendCode, ErrorField } from './message-codes.js';
+import type { ServerErrorFields } from '../common/errors.js';
+import { PgpitrError } from '../common/errors.js';
+
+export type BackendMessage =
+  | { type: 'CopyData'; data: Buffer }
+  | { type: 'CopyDone' }
+  | { type: 'CopyOutResponse' }
+  | { type: 'CopyBothResponse' }
+  | { type: 'CopyInResponse' }
+  | { type: 'RowDescription'; fields: string[] }
+  | { type: 'DataRow'; values: (string | null)[] }
+  | { type: 'CommandComplete'; tag: string }
+  | { type: 'EmptyQueryResponse' }
+  | { type: 'ReadyForQuery'; status: string }
+  | { type: 'ErrorResponse'; fields: ServerErrorFields }
+  | { type: 'NoticeResponse'; fields: ServerErrorFields }
+  | { type: 'ParameterStatus'; name: string; value: string }
+  | { type: 'Unknown'; code: number };
+
+const HEADER = 5; // type byte + Int32 length (which counts itself)
+/** Largest message we accept: CopyData from PostgreSQL is far smaller; guards against garbage. */
+export const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
+
+export class BackendParser {
+  private chunk: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  // A message that straddles chunks is assembled here.
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
+  private header = Buffer.alloc(HEADER);
+  private headerFilled = 0;
+
+  feed(chunk: Buffer): void {
+    if (this.pos < this.chunk.length) {
+      throw new Error('BackendParser.feed called before the previous chunk was consumed');
+    }
+    this.chunk = chunk;
+    this.pos = 0;
+  }
+
+  /** True when every fed byte has been turned into messages. */
+  get drained(): boolean {
+    return this.pos >= this.chunk.length && this.partial === null && this.headerFilled === 0;
+  }
+
+  next(): BackendMessage | null {
+    const available = this.chunk.length - this.pos;
+    if (this.partial !== null) {
+      const n = Math.min(available, this.partial.length - this.partialFilled);
+      this.chunk.copy(this.partial, this.partialFilled, this.pos, this.pos + n);
+      this.pos += n;
+      this.partialFilled += n;
+      if (this.partialFilled < this.partial.length) return null;
+      const whole = this.partial;
+      this.partial = null;
+      return decode(whole[0]!, whole.subarray(HEADER));
+    }
+    if (this.headerFilled > 0 || available < HEADER) {
+      const n = Math.min(available, HEADER - this.headerFilled);
+      this.chunk.copy(this.header, this.headerFilled, this.pos, this.pos + n);
+      this.pos += n;
+      this.headerFilled += n;
+      if (this.headerFilled < HEADER) return null;
+      this.headerFilled = 0;
+      const length = checkedLength(this.header.readInt32BE(1));
+      this.partial = Buffer.allocUnsafe(1 + length);
+      this.header.copy(this.partial, 0, 0, HEADER);
+      this.partialFilled = HEADER;
+      return this.next();
+    }
+    const code = this.chunk[this.pos]!;
+    const length = checkedLength(this.chunk.readInt32BE(this.pos + 1));
+    if (available >= 1 + length) {
+      const body = this.chunk.subarray(this.pos + HEADER, this.pos + 1 + length);
+      this.pos += 1 + length;
+      return decode(code, body);
+    }
+    this.partial = Buffer.allocUnsafe(1 + length);
+    this.chunk.copy(this.partial, 0, this.pos, this.chunk.length);
+    this.partialFilled = available;
+    this.pos = this.chunk.length;
+    return null;
+  }
+}
+
+function checkedLength(length: number): number {
+  if (length < 4 || length > MAX_MESSAGE_LENGTH) {
+    throw new PgpitrError('ERR_PROTOCOL', `invalid message length ${length} received from the server`, {
+      hint: 'the connection is out of sync or not a PostgreSQL server; retry, and report a bug if it persists',
+    });
+  }
+  return length;
+}
+
+function decode(code: number, body: Buffer): BackendMessage {
+  switch (code) {
+    case BackendCode.CopyData:
+      return { type: 'CopyData', data: body };
+    case BackendCode.CopyDone:
+      return { type: 'CopyDone' };
+    case BackendCode.CopyOutResponse:
+      return { type: 'CopyOutResponse' };
+    case BackendCode.CopyBothResponse:
+      return { type: 'CopyBothResponse' };
+    case BackendCode.CopyInResponse:
+      return { type: 'CopyInResponse' };
+    case BackendCode.RowDescription:
+      return { type: 'RowDescription', fields: decodeRowDescription(body) };
+    case BackendCode.DataRow:
+      return { type: 'DataRow', values: decodeDataRow(body) };
+    case BackendCode.CommandComplete:
+      return { type: 'CommandComplete', tag: cstring(body, 0).value };
+    case BackendCode.EmptyQueryResponse:
+      return { type: 'EmptyQueryResponse' };
+    case BackendCode.ReadyForQuery:
+      return { type: 'ReadyForQuery', status: String.fromCharCode(body[0] ?? 0x49) };
+    case BackendCode.ErrorResponse:
+      return { type: 'ErrorResponse', fields: decodeErrorFields(body) };
+    case BackendCode.NoticeResponse:
+      return { type: 'NoticeResponse', fields: decodeErrorFields(body) };
+    case BackendCode.ParameterStatus: {
+      const name = cstring(body, 0);
+      return { type: 'ParameterStatus', name: name.value, value: cstring(body, name.next).value };
+    }
+    default:
+      return { type: 'Unknown', code };
+  }
+}
+
+export function cstring(buf: Buffer, start: number): { value: string; next: number } {
+  const end = buf.indexOf(0, start);
+  if (end < 0) throw new PgpitrError('ERR_PROTOCOL', 'unterminated string in a server message');
+  return { value: buf.toString('utf8', start, end), next: end + 1 };
+}
+
+function decodeRowDescription(body: Buffer): string[] {
+  const count = body.readInt16BE(0);
+  const names: string[] = [];
+  let pos = 2;
+  for (let i = 0; i < count; i++) {
+    const name = cstring(body, pos);
+    names.push(name.value);
+    pos = name.next + 18; // table oid 4, column 2, type oid 4, size 2, modifier 4, format 2
+  }
+  return names;
+}
+
+function decodeDataRow(body: Buffer): (string | null)[] {
+  const count = body.readInt16BE(0);
+  const values: (string | null)[] = [];
+  let pos = 2;
+  for (let i = 0; i < count; i++) {
+    const len = body.readInt32BE(pos);
+    pos += 4;
+    if (len < 0) {
+      values.push(null);
+    } else {
+      values.push(body.toString('utf8', pos, pos + len));
+      pos += len;
+    }
+  }
+  return values;
+}
+
+function decodeErrorFields(body: Buffer): ServerErrorFields {
+  const fields: ServerErrorFields = {};
+  let pos = 0;
+  while (pos < body.length && body[pos] !== 0) {
+    const kind = body[pos]!;
+    const text = cstring(body, pos + 1);
+    pos = text.next;
+    if (kind === ErrorField.SeverityNonLocalized) fields.severity = text.value;
+    else if (kind === ErrorField.Severity && fields.severity === undefined) fields.severity = text.value;
+    else if (kind === ErrorField.Code) fields.sqlState = text.value;
+    else if (kind === ErrorField.Message) fields.message = text.value;
+    else if (kind === ErrorField.Detail) fields.detail = text.value;
+    else if (kind === ErrorField.Hint) fields.hint = text.value;
+  }
+  return fields;
+}

@@ -1,0 +1,178 @@
+// A protocol session over a socket taken from node-postgres after start-up.
+// Reads are pulled: the socket stays paused and we read() only when the parser
+// needs more bytes, so a slow consumer (a slow disk) leaves data in the kernel's
+// socket buffer and TCP slows the server; memory never grows with the stream.
+
+import type { Duplex } from 'node:stream';
+import { BackendParser } from './backend-parser.js';
+import type { BackendMessage } from './backend-parser.js';
+import { encodeQuery, encodeTerminate } from './frontend-messages.js';
+import { PgpitrError, ServerError } from '../common/errors.js';
+import type { ServerErrorFields } from '../common/errors.js';
+import type { ConnectionSettings } from './conninfo.js';
+import { startConnection } from './pg-startup.js';
+import type { ReplicationMode } from './pg-startup.js';
+
+export interface ResultSet {
+  columns: string[];
+  rows: (string | null)[][];
+  tag: string;
+}
+
+export type NoticeListener = (fields: ServerErrorFields) => void;
+
+export class Session {
+  private readonly parser = new BackendParser();
+  private closed = false;
+  private closeReason: Error | null = null;
+  private waiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  onNotice: NoticeListener = () => {};
+
+  private constructor(
+    private readonly socket: Duplex,
+    readonly backendPid: number,
+    readonly serverParameters: Map<string, string>,
+    readonly label: string,
+  ) {
+    const wake = () => {
+      const w = this.waiter;
+      this.waiter = null;
+      w?.resolve();
+    };
+    const fail = (e: Error) => {
+      if (!this.closeReason) this.closeReason = e;
+      const w = this.waiter;
+      this.waiter = null;
+      w?.reject(this.closeReason);
+    };
+    socket.on('readable', wake);
+    socket.on('end', () => fail(new PgpitrError('ERR_CONNECTION', `${label}: the server closed the connection unexpectedly`, {
+      hint: 'the server may have been stopped or restarted, or the connection was terminated; check the server log',
+    })));
+    socket.on('close', () => fail(new PgpitrError('ERR_CONNECTION', `${label}: connection closed`)));
+    socket.on('error', (e: Error) => fail(new PgpitrError('ERR_CONNECTION', `${label}: connection error: ${e.message}`, { cause: e })));
+  }
+
+  static async open(settings: ConnectionSettings, mode: ReplicationMode, label: string): Promise<Session> {
+    const started = await startConnection(settings, mode, 'pgpitr');
+    return new Session(started.socket, started.backendPid, started.serverParameters, label);
+  }
+
+  /** server_version_num, e.g. 150004, from the server_version parameter reported at start-up. */
+  get serverVersionNum(): number {
+    const text = this.serverParameters.get('server_version') ?? '';
+    const m = /^(\d+)(?:\.(\d+))?/.exec(text);
+    if (!m) return 0;
+    const major = Number(m[1]);
+    return major >= 10 ? major * 10000 + Number(m[2] ?? 0) : major * 10000 + Number(m[2] ?? 0) * 100;
+  }
+
+  send(bytes: Buffer): void {
+    if (this.closed) throw new PgpitrError('ERR_CONNECTION', `${this.label}: connection already closed`);
+    this.socket.write(bytes);
+  }
+
+  /** Next message from the server; NoticeResponse and ParameterStatus are handled here. */
+  async next(): Promise<BackendMessage> {
+    for (;;) {
+      const msg = this.parser.next();
+      if (msg !== null) {
+        if (msg.type === 'NoticeResponse') {
+          this.onNotice(msg.fields);
+          continue;
+        }
+        if (msg.type === 'ParameterStatus') {
+          this.serverParameters.set(msg.name, msg.value);
+          continue;
+        }
+        return msg;
+      }
+      const chunk = this.socket.read() as Buffer | null;
+      if (chunk !== null) {
+        this.parser.feed(chunk);
+        continue;
+      }
+      if (this.closeReason) throw this.closeReason;
+      await new Promise<void>((resolve, reject) => {
+        this.waiter = { resolve, reject };
+      });
+    }
+  }
+
+  /** Simple-protocol query; collects every result set. Throws ServerError after ReadyForQuery. */
+  async query(sql: string): Promise<ResultSet[]> {
+    this.send(encodeQuery(sql));
+    const results: ResultSet[] = [];
+    let current: ResultSet | null = null;
+    let error: ServerErrorFields | null = null;
+    for (;;) {
+      const msg = await this.next();
+      switch (msg.type) {
+        case 'RowDescription':
+          current = { columns: msg.fields, rows: [], tag: '' };
+          break;
+        case 'DataRow':
+          current?.rows.push(msg.values);
+          break;
+        case 'CommandComplete':
+          results.push(current ? { ...current, tag: msg.tag } : { columns: [], rows: [], tag: msg.tag });
+          current = null;
+          break;
+        case 'ErrorResponse':
+          error = msg.fields;
+          break;
+        case 'ReadyForQuery':
+          if (error) throw new ServerError(error, `${this.label}: ${firstWord(sql)} failed`);
+          return results;
+        case 'EmptyQueryResponse':
+          break;
+        default:
+          throw new PgpitrError('ERR_PROTOCOL', `${this.label}: unexpected ${msg.type} in reply to ${firstWord(sql)}`);
+      }
+    }
+  }
+
+  /** Waits for ReadyForQuery after an error reported mid-stream, then throws it. */
+  async failAfterError(fields: ServerErrorFields, context: string): Promise<never> {
+    const err = new ServerError(fields, context);
+    try {
+      for (;;) {
+        const msg = await this.next();
+        if (msg.type === 'ReadyForQuery') break;
+      }
+    } catch {
+      /* the connection may be gone already */
+    }
+    throw err;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.socket.write(encodeTerminate());
+    } catch {
+      /* ignore */
+    }
+    this.socket.end();
+    this.socket.destroy();
+  }
+
+  /** Drops the connection without a goodbye: the server aborts whatever it was doing. */
+  abort(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+}
+
+function firstWord(sql: string): string {
+  return sql.trim().split(/[\s(]+/)[0] ?? sql;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

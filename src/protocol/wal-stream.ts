@@ -1,0 +1,134 @@
+// START_REPLICATION PHYSICAL on a replication session: hands XLogData to a
+// receiver, answers keepalives, sends periodic Standby Status Updates, and ends
+// the stream (CopyDone) once the receiver's stop position has been received.
+// Shared by `basebackup -X stream` and, later, `receive-wal`.
+
+import type { Session } from './session.js';
+import { encodeCopyDone, encodeQuery, encodeStandbyStatus } from './frontend-messages.js';
+import { decodeReplicationPayload } from './copy-payloads.js';
+import { PgpitrError } from '../common/errors.js';
+import { formatLsn } from '../postgres/lsn.js';
+import { quoteIdent } from './session.js';
+
+export interface WalReceiver {
+  /** Bytes of WAL starting at `start`; may return a promise to apply backpressure. */
+  write(start: bigint, data: Buffer): void | Promise<void>;
+  /** Position up to which WAL is durably stored (reported as write and flush). */
+  flushed(): bigint;
+}
+
+export interface StreamOptions {
+  slot?: string | undefined;
+  start: bigint;
+  timeline: number;
+  statusIntervalMs: number;
+}
+
+export interface StreamEnd {
+  /** Set when the server ended the timeline: where the next one starts. */
+  nextTimeline?: { timeline: number; start: string } | undefined;
+  received: bigint;
+}
+
+export class WalStream {
+  private stopAt: bigint | null = null;
+  private received = 0n;
+  private copyDoneSent = false;
+  private inCopy = false;
+
+  constructor(private readonly session: Session) {}
+
+  /** Ask the stream to end once everything before `lsn` has been received. */
+  stopWhenReached(lsn: bigint): void {
+    this.stopAt = lsn;
+    this.maybeStop();
+  }
+
+  /** End the stream now (after the receiver has what it needs, or on failure). */
+  stopNow(): void {
+    this.stopAt = 0n;
+    this.maybeStop();
+  }
+
+  private maybeStop(): void {
+    if (this.inCopy && !this.copyDoneSent && this.stopAt !== null && this.received >= this.stopAt) {
+      this.copyDoneSent = true;
+      this.session.send(encodeCopyDone());
+    }
+  }
+
+  async run(opts: StreamOptions, rx: WalReceiver): Promise<StreamEnd> {
+    const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
+    this.received = opts.start;
+    this.session.send(encodeQuery(`START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.start)} TIMELINE ${opts.timeline}`));
+    const sendStatus = (replyRequested = false) => {
+      const pos = rx.flushed();
+      this.session.send(encodeStandbyStatus({ write: pos, flush: pos, apply: 0n, replyRequested }));
+    };
+    let timer: NodeJS.Timeout | null = null;
+    let nextTimeline: StreamEnd['nextTimeline'];
+    let columns: string[] = [];
+    let row: (string | null)[] | null = null;
+    try {
+      for (;;) {
+        const msg = await this.session.next();
+        switch (msg.type) {
+          case 'CopyBothResponse':
+            this.inCopy = true;
+            if (opts.statusIntervalMs > 0) {
+              timer = setInterval(() => {
+                if (!this.copyDoneSent) sendStatus();
+              }, opts.statusIntervalMs);
+              timer.unref();
+            }
+            this.maybeStop();
+            break;
+          case 'CopyData': {
+            const p = decodeReplicationPayload(msg.data);
+            if (p.kind === 'xlog') {
+              if (p.data.length > 0) {
+                const r = rx.write(p.start, p.data);
+                if (r) await r;
+              }
+              const end = p.start + BigInt(p.data.length);
+              if (end > this.received) this.received = end;
+              this.maybeStop();
+            } else if (p.replyRequested && !this.copyDoneSent) {
+              sendStatus();
+            }
+            break;
+          }
+          case 'CopyDone':
+            // The server ended the stream (end of timeline) or answered our CopyDone.
+            if (!this.copyDoneSent) {
+              this.copyDoneSent = true;
+              this.session.send(encodeCopyDone());
+            }
+            this.inCopy = false;
+            break;
+          case 'RowDescription':
+            columns = msg.fields;
+            break;
+          case 'DataRow':
+            row = msg.values;
+            break;
+          case 'CommandComplete':
+            if (columns.length >= 2 && row) {
+              nextTimeline = { timeline: Number(row[0]), start: row[1] ?? '' };
+            }
+            columns = [];
+            row = null;
+            break;
+          case 'ErrorResponse':
+            return await this.session.failAfterError(msg.fields, 'WAL streaming');
+          case 'ReadyForQuery':
+            return { nextTimeline, received: this.received };
+          default:
+            throw new PgpitrError('ERR_PROTOCOL', `unexpected ${msg.type} during WAL streaming`);
+        }
+      }
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  }
+}

@@ -1,0 +1,100 @@
+// Durability helpers: atomic replace (temporary name, fsync, rename, fsync of
+// the directory) and fsync of whole trees with bounded parallelism, the way
+// PostgreSQL's fsync_pgdata makes a copied data directory durable.
+
+import { promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { storageError } from '../common/errors.js';
+
+export function fsyncPathSync(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw storageError('open for fsync', path, e);
+  }
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    // Some file systems refuse fsync on directories (EINVAL); that is not a data-loss risk.
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', path, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write `content` to `path` atomically; with `sync`, durable before returning. */
+export function writeFileAtomicSync(path: string, content: string | Buffer, sync = true, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', mode);
+  } catch (e) {
+    throw storageError('create', tmp, e);
+  }
+  try {
+    const buf = typeof content === 'string' ? Buffer.from(content) : content;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    if (sync) fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    throw storageError('write', tmp, e);
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    throw storageError('rename into place', path, e);
+  }
+  if (sync) fsyncPathSync(dirname(path));
+}
+
+/** fsync every file, then every directory (deepest first) under `root`, following no links. */
+export async function syncTree(root: string, parallel = 8): Promise<void> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    dirs.push(dir);
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      throw storageError('read directory', dir, e);
+    }
+    for (const ent of entries) {
+      const p = join(dir, ent.name);
+      if (ent.isDirectory()) await walk(p);
+      else if (ent.isFile()) files.push(p);
+      if (files.length >= 256) await syncBatch(files.splice(0), parallel);
+    }
+  };
+  await walk(root);
+  await syncBatch(files, parallel);
+  await syncBatch(dirs.reverse(), parallel);
+}
+
+async function syncBatch(paths: string[], parallel: number): Promise<void> {
+  let i = 0;
+  const worker = async () => {
+    while (i < paths.length) {
+      const p = paths[i++]!;
+      let fh;
+      try {
+        fh = await fsp.open(p, 'r');
+        await fh.sync();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EINVAL' && code !== 'ENOENT') throw storageError('fsync', p, e);
+      } finally {
+        await fh?.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, paths.length) }, worker));
+}

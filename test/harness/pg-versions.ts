@@ -115,8 +115,8 @@ export function binDir(version: number): string {
 }
 
 /** Versions to test, from PGPITR_TEST_VERSIONS ("13,16", or "all"); default [15]. */
-export function versionsFromEnv(): number[] {
-  const raw = (process.env.PGPITR_TEST_VERSIONS ?? "").trim();
+export function versionsFromEnv(variable = "PGPITR_TEST_VERSIONS"): number[] {
+  const raw = (process.env[variable] ?? "").trim();
   if (raw === "") return [...DEFAULT_VERSIONS];
   if (raw.toLowerCase() === "all") return [...ALL_VERSIONS];
   const out: number[] = [];
@@ -126,12 +126,17 @@ export function versionsFromEnv(): number[] {
     const v = Number(item);
     if (!Number.isInteger(v) || !ALL_VERSIONS.includes(v)) {
       throw new Error(
-        `PGPITR_TEST_VERSIONS: unsupported version "${item}" (supported: ${ALL_VERSIONS.join(",")})`,
+        `${variable}: unsupported version "${item}" (supported: ${ALL_VERSIONS.join(",")})`,
       );
     }
     if (!out.includes(v)) out.push(v);
   }
   return out.length > 0 ? out : [...DEFAULT_VERSIONS];
+}
+
+/** Versions for the protocol/basebackup compatibility tests (default: those of the full suite). */
+export function compatVersionsFromEnv(): number[] {
+  return process.env.PGPITR_COMPAT_VERSIONS ? versionsFromEnv("PGPITR_COMPAT_VERSIONS") : versionsFromEnv();
 }
 
 /** Debian PG15 bin dir: the only place with pg_verifybackup, pg_waldump, pgbench, psql. */

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need from Debian when it is missing: PostgreSQL 15
+# (server, pg_verifybackup, pg_waldump, pgbench), the lz4/zstd/gzip CLIs used to
+# cross-check our archives, and an unprivileged "postgres" user (the server
+# refuses to run as root). Servers 13, 14, 16, 17, 18 come from npm (package.json).
+set -euo pipefail
+need=()
+[ -x /usr/lib/postgresql/15/bin/pg_verifybackup ] || need+=(postgresql-15 postgresql-client-15)
+command -v lz4 >/dev/null || need+=(lz4)
+command -v zstd >/dev/null || need+=(zstd)
+command -v gzip >/dev/null || need+=(gzip)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${need[*]} (install them as root)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --create-home --shell /bin/bash postgres
+fi

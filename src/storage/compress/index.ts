@@ -1,0 +1,116 @@
+// Streaming compression for backups: gzip, lz4 and zstd as stream.Transform objects,
+// for client-side compressed tar archives and for reading archives a PostgreSQL 15+
+// server compressed (one long frame arriving in arbitrary chunks).
+//
+// Why these implementations (npm 11 blocks dependencies' install scripts, so
+// nothing here may need one; nothing here needs any npm dependency at all):
+// - gzip: Node's zlib, native and the same library as pg_basebackup's.
+// - zstd and lz4: the reference C libraries (zstd 1.5.6+, lz4 1.10.0) compiled by us
+//   to one 650 kB WebAssembly module, embedded in wasm/codecs-wasm.ts (rebuild with
+//   wasm/build.sh). Measured alternatives on npm fell short: zstd-napi, @mongodb-js/zstd
+//   (>= 2) and lz4 (node-lz4) run install scripts; @toondepauw/node-zstd (2 releases,
+//   ~7k downloads/month) and @mongodb-js/zstd 1.x (a superseded major) only do one-shot
+//   (de)compression, so they cannot stream one long server-side frame; fzstd (pure JS)
+//   decodes at ~180 MB/s and only windows <= 32 MiB (PostgreSQL's `long` uses 128 MiB);
+//   zstd-codec (streaming, emscripten) is an old zstd at ~300/60 MB/s; @hpcc-js/wasm-zstd
+//   keeps a single global stream state and its chunk decoder needs the output size;
+//   lz4-napi (lz4_flex) is fast but has no streaming frame decoder and no HC levels.
+//   The WASM build streams in both directions, supports every frame option the CLIs
+//   and PostgreSQL write, and decodes at 500+ MB/s.
+// - Node >= 22.15 has native zstd in zlib; it is used when present.
+
+import type { Transform } from 'node:stream';
+import { usageError } from '../../common/errors.js';
+import type { CompressionAlgorithm } from './common.js';
+import { createGzipCompressor, createGzipDecompressor, GZIP_DEFAULT_LEVEL, GZIP_MAX_LEVEL, GZIP_MIN_LEVEL } from './gzip.js';
+import { createLz4Compressor, createLz4Decompressor, LZ4_DEFAULT_LEVEL, LZ4_MAX_LEVEL, LZ4_MIN_LEVEL } from './lz4.js';
+import { createZstdCompressor, createZstdDecompressor, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './zstd.js';
+
+export type { CompressionAlgorithm, CompressionErrorCode } from './common.js';
+export { CompressionError } from './common.js';
+
+export interface CompressionSpec {
+  algorithm: CompressionAlgorithm;
+  /** Within levelRange(algorithm); default levelRange(algorithm).default. lz4 also takes 0 (= PostgreSQL's default fast mode, same as 1). */
+  level?: number;
+  /** > 1: compress blocks in parallel (independent gzip members / lz4 or zstd frames). Default 1. */
+  workers?: number;
+  /** zstd only: long-distance matching with a 128 MiB window, as PostgreSQL's `long`. */
+  long?: boolean;
+}
+
+export const COMPRESSION_ALGORITHMS: readonly CompressionAlgorithm[] = ['gzip', 'lz4', 'zstd'];
+
+export function isCompressionAlgorithm(name: string): name is CompressionAlgorithm {
+  return (COMPRESSION_ALGORITHMS as readonly string[]).includes(name);
+}
+
+/** Level limits and default, as PostgreSQL's compression specifications define them. */
+export function levelRange(algorithm: CompressionAlgorithm): { min: number; max: number; default: number } {
+  switch (algorithm) {
+    case 'gzip':
+      return { min: GZIP_MIN_LEVEL, max: GZIP_MAX_LEVEL, default: GZIP_DEFAULT_LEVEL };
+    case 'lz4':
+      return { min: LZ4_MIN_LEVEL, max: LZ4_MAX_LEVEL, default: LZ4_DEFAULT_LEVEL };
+    case 'zstd':
+      return { min: ZSTD_MIN_LEVEL, max: ZSTD_MAX_LEVEL, default: ZSTD_DEFAULT_LEVEL };
+  }
+  return unknownAlgorithm(algorithm);
+}
+
+export function compressionExtension(algorithm: CompressionAlgorithm): string {
+  switch (algorithm) {
+    case 'gzip':
+      return '.gz';
+    case 'lz4':
+      return '.lz4';
+    case 'zstd':
+      return '.zst';
+  }
+  return unknownAlgorithm(algorithm);
+}
+
+export function createCompressor(spec: CompressionSpec): Transform {
+  const { algorithm } = spec;
+  const range = levelRange(algorithm);
+  const level = spec.level ?? range.default;
+  const lz4Default = algorithm === 'lz4' && level === 0;
+  if (!Number.isInteger(level) || ((level < range.min || level > range.max) && !lz4Default)) {
+    throw usageError(
+      `compression algorithm "${algorithm}" expects a compression level between ${range.min} and ${range.max}`,
+    );
+  }
+  const workers = spec.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw usageError(`compression option "workers" expects a non-negative integer, got ${workers}`);
+  }
+  if (spec.long && algorithm !== 'zstd') {
+    throw usageError(`compression algorithm "${algorithm}" does not support long-distance mode`);
+  }
+  switch (algorithm) {
+    case 'gzip':
+      return createGzipCompressor(level, workers);
+    case 'lz4':
+      return createLz4Compressor(level);
+    case 'zstd':
+      return createZstdCompressor({ level, long: spec.long === true });
+  }
+  return unknownAlgorithm(algorithm);
+}
+
+/** Decodes one stream, or several concatenated gzip members / lz4 or zstd frames; rejects truncated input. */
+export function createDecompressor(algorithm: CompressionAlgorithm): Transform {
+  switch (algorithm) {
+    case 'gzip':
+      return createGzipDecompressor();
+    case 'lz4':
+      return createLz4Decompressor();
+    case 'zstd':
+      return createZstdDecompressor();
+  }
+  return unknownAlgorithm(algorithm);
+}
+
+function unknownAlgorithm(algorithm: never): never {
+  throw usageError(`unrecognized compression algorithm: "${String(algorithm)}"`);
+}

@@ -1,0 +1,23 @@
+// The test command (npm test, .ci/run): installs missing system packages, then
+// runs every test file in one node:test run. The whole suite runs on the
+// versions in PGPITR_TEST_VERSIONS (default 15,18); compatibility tests
+// (protocol + basebackup) also on PGPITR_COMPAT_VERSIONS (default 13-18).
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const setup = spawnSync('bash', [join(root, 'scripts/setup-test-env.sh')], { stdio: 'inherit' });
+if (setup.status !== 0) process.exit(setup.status ?? 1);
+
+const files = [];
+for (const dir of ['dist/test/unit', 'dist/test/harness', 'dist/test/integration']) {
+  for (const f of readdirSync(join(root, dir)).sort()) if (f.endsWith('.test.js')) files.push(join(dir, f));
+}
+const env = {
+  ...process.env,
+  PGPITR_TEST_VERSIONS: process.env.PGPITR_TEST_VERSIONS ?? '15,18',
+  PGPITR_COMPAT_VERSIONS: process.env.PGPITR_COMPAT_VERSIONS ?? '13,14,15,16,17,18',
+};
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root, env });
+process.exit(r.status ?? 1);

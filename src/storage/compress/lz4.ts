@@ -124,9 +124,12 @@ class Lz4Decompressor implements StepCodec {
       throw corrupt('lz4', `invalid compressed data: ${w.cString(w.x.wz_lz4f_error_name(hint))}`);
     }
     const produced = w.readU32(this.sizesPtr);
-    this.inPos += w.readU32(this.sizesPtr + 4);
+    const consumed = w.readU32(this.sizesPtr + 4);
+    this.inPos += consumed;
     this.outFull = produced === DECOMPRESS_OUT_CAP;
-    this.lastHint = hint;
+    // A call that only checked for more output right after a frame ended returns the
+    // header size of a next frame; that says nothing about truncation.
+    if (consumed > 0 || produced > 0) this.lastHint = hint;
     return {
       read,
       out: produced > 0 ? w.copyOut(this.outPtr, produced) : null,

@@ -173,11 +173,13 @@ class ZstdDecompressCodec extends ZstdCodec {
     if (this.inPos >= this.inLen && !this.outFull) return { read, out: null, pending: false };
     this.sawInput = true;
     const { dctx, outPtr, outCap, inPtr, inLen } = this;
+    const before = this.inPos;
     const [ret, out] = this.run((pos) =>
       this.w.x.ZSTD_decompressStream_simpleArgs(dctx, outPtr, outCap, pos, inPtr, inLen, pos + 4),
     );
     if (this.isError(ret)) throw corrupt('zstd', `invalid compressed data: ${this.errorName(ret)}`);
-    this.lastRet = ret;
+    // A drain-only call right after a frame ended reports a next frame's header size; ignore it.
+    if (this.inPos > before || out !== null) this.lastRet = ret;
     return { read, out, pending: this.inPos < this.inLen || this.outFull };
   }
 

@@ -120,6 +120,8 @@ function connectionError(e: unknown, settings: ConnectionSettings): PgpitrError 
     } else if (/replication/.test(message)) {
       hint ??= 'the role needs the REPLICATION attribute: ALTER ROLE <user> REPLICATION';
     }
+  } else if (/replication role|start WAL sender|start walsender/i.test(message)) {
+    hint ??= 'the role needs the REPLICATION attribute: ALTER ROLE <user> REPLICATION (or connect as a role that has it)';
   } else if (sqlState === '53300') {
     hint ??= 'raise max_wal_senders (or max_connections) on the server, or wait for other replication connections to end';
   } else if (/ECONNREFUSED|ENOENT/.test(err.code ?? message)) {

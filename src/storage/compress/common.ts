@@ -65,6 +65,36 @@ export interface StepCodec {
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * Runs a compressing StepCodec over one whole block and finishes the frame; the
+ * codec can then start the next frame. Returns bytes in a buffer of their own
+ * (not from Node's shared pool), so its ArrayBuffer may be transferred.
+ */
+export function compressWhole(codec: StepCodec, block: Buffer): Uint8Array {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (;;) {
+    const s = codec.step(block, offset);
+    offset += s.read;
+    if (s.out) parts.push(s.out);
+    if (!s.pending && offset >= block.length) break;
+  }
+  for (;;) {
+    const s = codec.finishStep();
+    if (s.out) parts.push(s.out);
+    if (!s.pending) break;
+  }
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
  * Drives a StepCodec. Output is pushed one bounded piece at a time; when push()
  * reports a full buffer the loop parks until _read() is called again, so memory
  * stays bounded whatever the compression ratio.

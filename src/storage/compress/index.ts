@@ -91,9 +91,9 @@ export function createCompressor(spec: CompressionSpec): Transform {
     case 'gzip':
       return createGzipCompressor(level, workers);
     case 'lz4':
-      return createLz4Compressor(level);
+      return createLz4Compressor(level, workers);
     case 'zstd':
-      return createZstdCompressor({ level, long: spec.long === true });
+      return createZstdCompressor({ level, long: spec.long === true }, workers);
   }
   return unknownAlgorithm(algorithm);
 }

@@ -4,8 +4,9 @@
 // and skippable frames. (Not the pre-frame "legacy" format of `lz4 -l`.)
 
 import type { Transform } from 'node:stream';
-import { CodecTransform, CompressionError, corrupt } from './common.js';
+import { CodecTransform, CompressionError, compressWhole, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
+import { createPooledCompressor } from './parallel.js';
 import { CodecInstance } from './wasm.js';
 
 export const LZ4_MIN_LEVEL = 1;
@@ -16,6 +17,7 @@ export const LZ4_DEFAULT_LEVEL = 1;
 // Frames we write: 4 MiB independent blocks and a content checksum, as `lz4` does by default.
 const BLOCK_SIZE_ID_4MB = 7;
 const IN_CAP = 1 << 20;
+const PARALLEL_BLOCK = 4 << 20; // one lz4 block per frame
 const DECOMPRESS_OUT_CAP = 4 << 20; // a whole 4 MiB block decodes straight into it
 
 class Lz4Compressor implements StepCodec {
@@ -71,6 +73,7 @@ class Lz4Compressor implements StepCodec {
   finishStep(): CodecStep {
     const head = this.header();
     const len = this.check(this.w.x.wz_lz4f_compress_end(this.cctx, this.outPtr + head, this.outCap - head));
+    this.started = false; // a further step begins a new frame
     return { read: 0, out: this.w.copyOut(this.outPtr, head + len), pending: false };
   }
 
@@ -154,8 +157,26 @@ class Lz4Decompressor implements StepCodec {
   }
 }
 
-export function createLz4Compressor(level: number): Transform {
+export function createLz4Compressor(level: number, workers = 1): Transform {
+  if (workers > 1) return createPooledCompressor({ algorithm: 'lz4', level, long: false }, workers, PARALLEL_BLOCK);
   return new CodecTransform(new Lz4Compressor(level), 'lz4');
+}
+
+/** Compresses independent blocks into one complete frame each (for parallel compression). */
+export class Lz4BlockCompressor {
+  private readonly codec: Lz4Compressor;
+
+  constructor(level: number) {
+    this.codec = new Lz4Compressor(level);
+  }
+
+  compress(block: Buffer): Uint8Array {
+    return compressWhole(this.codec, block);
+  }
+
+  dispose(): void {
+    this.codec.dispose();
+  }
 }
 
 export function createLz4Decompressor(): Transform {

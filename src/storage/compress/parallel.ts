@@ -5,6 +5,8 @@
 
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { CompressionError } from './common.js';
 
 export type BlockCompressor = (block: Buffer) => Promise<Buffer>;
 
@@ -88,4 +90,91 @@ export class ParallelBlockTransform extends Transform {
       });
     }
   }
+}
+
+/** What block-worker.ts compresses with. */
+export interface BlockWorkerConfig {
+  algorithm: 'lz4' | 'zstd';
+  level: number;
+  long: boolean;
+}
+
+export interface BlockJob {
+  id: number;
+  data: Uint8Array;
+}
+
+export type BlockResult = { id: number; data: Uint8Array } | { id: number; error: string };
+
+interface Pending {
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+/** A fixed set of worker threads, each running its own codec; jobs go to the least busy one. */
+export class BlockWorkerPool {
+  private readonly workers: { worker: Worker; busy: number }[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly config: BlockWorkerConfig,
+    size: number,
+  ) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { workerData: config });
+      const slot = { worker, busy: 0 };
+      worker.on('message', (r: BlockResult) => {
+        slot.busy--;
+        const p = this.pending.get(r.id);
+        if (!p) return;
+        this.pending.delete(r.id);
+        if ('error' in r) p.reject(new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, r.error));
+        else p.resolve(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+      });
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`compression worker exited with code ${code}`));
+      });
+      this.workers.push(slot);
+    }
+  }
+
+  compress(block: Buffer): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('compression worker pool is closed'));
+    let slot = this.workers[0]!;
+    for (const w of this.workers) if (w.busy < slot.busy) slot = w;
+    const id = this.nextId++;
+    slot.busy++;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Structured clone copies the block: it may share memory with other buffers.
+      const job: BlockJob = { id, data: block };
+      slot.worker.postMessage(job);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { worker } of this.workers) void worker.terminate();
+    this.fail(new Error('compression worker pool closed'));
+  }
+
+  private fail(e: Error): void {
+    const err =
+      e instanceof CompressionError ? e : new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, e.message, e);
+    if (!this.closed) this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+/** Block-parallel lz4 / zstd compressor on `workers` threads. */
+export function createPooledCompressor(config: BlockWorkerConfig, workers: number, blockSize: number): Transform {
+  const pool = new BlockWorkerPool(config, workers);
+  return new ParallelBlockTransform((b) => pool.compress(b), blockSize, workers * 2, () => pool.close());
 }

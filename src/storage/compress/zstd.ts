@@ -5,8 +5,10 @@
 
 import * as zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
-import { CodecTransform, CompressionError, corrupt, mapStreamErrors } from './common.js';
+import { promisify } from 'node:util';
+import { CodecTransform, CompressionError, compressWhole, corrupt, mapStreamErrors } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
+import { createPooledCompressor, ParallelBlockTransform } from './parallel.js';
 import { CodecInstance } from './wasm.js';
 
 // zstd.h enum values (stable ABI).
@@ -35,6 +37,7 @@ export interface ZstdOptions {
 }
 
 interface NativeZstd {
+  zstdCompress?: (buf: Buffer, options: object, callback: (e: Error | null, out: Buffer) => void) => void;
   createZstdCompress(options: object): Transform;
   createZstdDecompress(options: object): Transform;
   constants: Record<string, number>;
@@ -201,8 +204,29 @@ class ZstdDecompressCodec extends ZstdCodec {
   }
 }
 
-export function createZstdCompressor(opts: ZstdOptions): Transform {
+/** Compresses independent blocks into one complete frame each (for parallel compression). */
+export class ZstdBlockCompressor {
+  private readonly codec: ZstdCompressCodec;
+
+  constructor(opts: ZstdOptions) {
+    this.codec = new ZstdCompressCodec(opts);
+  }
+
+  compress(block: Buffer): Uint8Array {
+    return compressWhole(this.codec, block);
+  }
+
+  dispose(): void {
+    this.codec.dispose();
+  }
+}
+
+const PARALLEL_BLOCK = 4 << 20;
+const PARALLEL_BLOCK_LONG = 16 << 20;
+
+export function createZstdCompressor(opts: ZstdOptions, workers = 1): Transform {
   const native = nativeZstd();
+  const blockSize = opts.long ? PARALLEL_BLOCK_LONG : PARALLEL_BLOCK;
   if (native) {
     const c = native.constants;
     const params: Record<number, number> = {
@@ -210,11 +234,18 @@ export function createZstdCompressor(opts: ZstdOptions): Transform {
       [c['ZSTD_c_checksumFlag']!]: 1,
     };
     if (opts.long) params[c['ZSTD_c_enableLongDistanceMatching']!] = 1;
-    return mapStreamErrors(
-      native.createZstdCompress({ params, chunkSize: COMPRESS_OUT_CAP }),
-      (e) => new CompressionError('ERR_COMPRESSION_FAILED', 'zstd', e.message, e),
-    );
+    const failed = (e: Error): CompressionError => new CompressionError('ERR_COMPRESSION_FAILED', 'zstd', e.message, e);
+    if (workers > 1 && typeof native.zstdCompress === 'function') {
+      const zstdCompress = promisify(native.zstdCompress) as (b: Buffer, o: object) => Promise<Buffer>;
+      return new ParallelBlockTransform(
+        (block) => zstdCompress(block, { params }).catch((e: Error) => Promise.reject(failed(e))),
+        blockSize,
+        workers * 2,
+      );
+    }
+    return mapStreamErrors(native.createZstdCompress({ params, chunkSize: COMPRESS_OUT_CAP }), failed);
   }
+  if (workers > 1) return createPooledCompressor({ algorithm: 'zstd', level: opts.level, long: opts.long }, workers, blockSize);
   return new CodecTransform(new ZstdCompressCodec(opts), 'zstd');
 }
 

@@ -116,7 +116,16 @@ function treeSize(path) {
     }
   };
   if (existsSync(path)) walk(path);
-  return { bytes, files };
+  // Tar format: sizes of the archives themselves (base.tar.gz, pg_wal.tar, ...).
+  let base;
+  let wal;
+  if (existsSync(path)) {
+    for (const e of readdirSync(path)) {
+      if (/^base\.tar/.test(e)) base = lstatSync(join(path, e)).size;
+      if (/^pg_wal\.tar/.test(e)) wal = { name: e, bytes: lstatSync(join(path, e)).size };
+    }
+  }
+  return { bytes, files, base, wal };
 }
 
 /** utime+stime (clock ticks) of exited, reaped children of the postmaster (walsenders, backends). */
@@ -239,7 +248,7 @@ async function main() {
           const size = treeSize(dir);
           const rec = {
             case: c.name, tool, rep, ok, wall: r.wall, rssKb: r.rssKb, user: r.user, sys: r.sys,
-            bytes: size.bytes, files: size.files, serverCpu,
+            bytes: size.bytes, files: size.files, base: size.base, wal: size.wal, serverCpu,
           };
           if (!ok) {
             const how = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
@@ -279,6 +288,9 @@ function summarize(results, caseName, tool) {
     serverCpu: ok.every((r) => r.serverCpu !== undefined) ? median(ok.map((r) => r.serverCpu)) : undefined,
     bytes: median(ok.map((r) => r.bytes)),
     files: median(ok.map((r) => r.files)),
+    base: ok.every((r) => r.base !== undefined) ? median(ok.map((r) => r.base)) : undefined,
+    wal: ok.every((r) => r.wal !== undefined) ? median(ok.map((r) => r.wal.bytes)) : undefined,
+    walName: ok[0].wal?.name,
   };
 }
 
@@ -334,7 +346,11 @@ function writeResults(opts, info, started, cases, results, final) {
       `| user CPU s (median) | ${fmt(a.user)} | ${fmt(b.user)} | ${a.ok && b.ok && a.user > 0 ? (b.user / a.user).toFixed(2) : '–'} |`,
       `| sys CPU s (median) | ${fmt(a.sys)} | ${fmt(b.sys)} | ${a.ok && b.ok && a.sys > 0 ? (b.sys / a.sys).toFixed(2) : '–'} |`,
       `| server backend CPU s (median) | ${fmt(a.serverCpu)} | ${fmt(b.serverCpu)} | ${a.serverCpu > 0 && b.serverCpu !== undefined ? (b.serverCpu / a.serverCpu).toFixed(2) : '–'} |`,
-      `| output size (${c.args.includes('-Fp') ? 'uncompressed' : 'compressed'}) | ${a.ok ? fmtBytes(a.bytes) : '–'} | ${b.ok ? fmtBytes(b.bytes) : '–'} | ${a.ok && b.ok ? (b.bytes / a.bytes).toFixed(3) : '–'} |`,
+      `| output size, total (${c.args.includes('-Fp') ? 'uncompressed' : 'compressed'}) | ${a.ok ? fmtBytes(a.bytes) : '–'} | ${b.ok ? fmtBytes(b.bytes) : '–'} | ${a.ok && b.ok ? (b.bytes / a.bytes).toFixed(3) : '–'} |`,
+      ...(a.base !== undefined || b.base !== undefined ? [
+        `| base.tar archive | ${fmtBytes(a.base)} | ${fmtBytes(b.base)} | ${a.base && b.base ? (b.base / a.base).toFixed(3) : '–'} |`,
+        `| WAL archive | ${a.wal === undefined ? '–' : `${fmtBytes(a.wal)} (${a.walName})`} | ${b.wal === undefined ? '–' : `${fmtBytes(b.wal)} (${b.walName})`} | |`,
+      ] : []),
       `| output bytes / files | ${a.ok ? `${a.bytes} / ${a.files}` : '–'} | ${b.ok ? `${b.bytes} / ${b.files}` : '–'} | |`,
       '',
     );

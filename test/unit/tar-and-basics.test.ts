@@ -1,0 +1,82 @@
+// Tar headers round-trip (long names, large sizes, links), the tar parser at
+// every split point, LSN/segment arithmetic, conninfo parsing, -Z and -r parsing.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { encodeHeader, decodeHeader, TAR_END } from '../../src/storage/tar/tar-header.js';
+import type { TarEntry } from '../../src/storage/tar/tar-header.js';
+import { TarParser } from '../../src/storage/tar/tar-parser.js';
+import { parseLsn, formatLsn, segmentFileName, parseSegmentFileName } from '../../src/postgres/lsn.js';
+import { parseConninfoString, resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import { parseCompressOption } from '../../src/cli/compress-option.js';
+import { parseMaxRate, parseTablespaceMapping } from '../../src/cli/commands/basebackup-args.js';
+import { resolveInside } from '../../src/backup/plain/safe-path.js';
+
+const entry = (e: Partial<TarEntry>): TarEntry => ({ name: 'x', type: 'file', size: 0, mode: 0o600, mtime: 1700000000, linkname: '', ...e });
+
+test('tar headers round-trip', () => {
+  for (const e of [
+    entry({ name: 'base/1/1259', size: 8192 }),
+    entry({ name: 'pg_tblspc/16384', type: 'symlink', linkname: '/srv/ts1' }),
+    entry({ name: 'pg_wal', type: 'directory', mode: 0o700 }),
+    entry({ name: 'a/'.repeat(60) + 'file', size: 1 }),
+    entry({ name: 'big', size: 9 * 1024 ** 3 }),
+  ]) {
+    const d = decodeHeader(encodeHeader(e));
+    assert.deepEqual(d, { ...e, name: e.name.replace(/\/$/, '') + (e.type === 'directory' ? '/' : '') });
+  }
+});
+
+test('tar parser gives the same events at every split', () => {
+  const data = Buffer.alloc(1000, 3);
+  const archive = Buffer.concat([encodeHeader(entry({ name: 'f', size: 1000 })), data, Buffer.alloc(24), encodeHeader(entry({ name: 'd', type: 'directory' })), TAR_END]);
+  const run = (chunks: Buffer[]) => {
+    const p = new TarParser('t');
+    const out: string[] = [];
+    for (const c of chunks) {
+      p.feed(c);
+      for (let ev = p.next(); ev; ev = p.next()) out.push(ev.kind === 'entry' ? `entry:${ev.entry.name}` : ev.kind === 'data' ? `data:${ev.data.length}` : ev.kind);
+    }
+    return out.filter((x) => !x.startsWith('data')).join(',') + `|${out.filter((x) => x.startsWith('data')).reduce((a, x) => a + Number(x.slice(5)), 0)}`;
+  };
+  const whole = run([archive]);
+  assert.equal(whole, 'entry:f,entry-end,entry:d/,entry-end,end|1000');
+  for (let i = 0; i <= archive.length; i += 7) assert.equal(run([archive.subarray(0, i), archive.subarray(i)]), whole, `split ${i}`);
+});
+
+test('LSN and segment names', () => {
+  assert.equal(parseLsn('16/B374D848'), 0x16b374d848n);
+  assert.equal(formatLsn(0x16b374d848n), '16/B374D848');
+  assert.equal(segmentFileName(1, parseLsn('1/2000000') / 16777216n, 16777216), '000000010000000100000002');
+  assert.deepEqual(parseSegmentFileName('000000020000000100000002', 16777216), { timeline: 2, segNo: 0x102n });
+  assert.throws(() => parseLsn('nope'), /invalid LSN/);
+});
+
+test('conninfo strings, URIs and precedence', () => {
+  assert.deepEqual(parseConninfoString(`host=db1 port=5433 application_name='my app' password='it\\'s'`), { host: 'db1', port: '5433', application_name: 'my app', password: "it's" });
+  const s = resolveConnectionSettings({ dbname: 'postgresql://u:p%40ss@h1:6000/db?sslmode=require', port: '7000' }, {});
+  assert.equal(s.host, 'h1');
+  assert.equal(s.port, 7000);
+  assert.equal(s.user, 'u');
+  assert.equal(s.password, 'p@ss');
+  assert.equal(s.sslmode, 'require');
+  const e = resolveConnectionSettings({}, { PGHOST: 'envhost', PGPORT: '5999', PGUSER: 'envuser' });
+  assert.deepEqual([e.host, e.port, e.user], ['envhost', 5999, 'envuser']);
+});
+
+test('-Z, -r and -T parsing', () => {
+  assert.deepEqual(parseCompressOption('server-zstd:level=5,workers=2', false), { location: 'server', algorithm: 'zstd', level: 5, workers: 2, detail: 'level=5,workers=2' });
+  assert.deepEqual(parseCompressOption('lz4', false), { location: 'client', algorithm: 'lz4' });
+  assert.deepEqual(parseCompressOption('6', false), { location: 'client', algorithm: 'gzip', level: 6 });
+  assert.equal(parseCompressOption('0', false), null);
+  assert.throws(() => parseCompressOption('gzip:99', false), /out of range/);
+  assert.equal(parseMaxRate('32'), 32);
+  assert.equal(parseMaxRate('2M'), 2048);
+  assert.throws(() => parseMaxRate('31'), /out of range/);
+  assert.deepEqual(parseTablespaceMapping('/a\\=b=/c'), { oldDir: '/a=b', newDir: '/c' });
+});
+
+test('paths from archives cannot escape the target', () => {
+  assert.equal(resolveInside('/t', 'base/1/2', 'a'), '/t/base/1/2');
+  for (const bad of ['/etc/passwd', '../x', 'a/../../x', '']) assert.throws(() => resolveInside('/t', bad, 'a'), /unsafe path/);
+});

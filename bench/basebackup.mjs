@@ -193,7 +193,8 @@ const median = (xs) => {
 };
 const mb = (kb) => kb / 1024;
 const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
-const fmtBytes = (b) => (b === undefined ? '–' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(2)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
+const fmtBytes = (b) => (b === undefined ? '–' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(2)} GiB`
+  : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} kiB`);
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -308,7 +309,7 @@ function writeResults(opts, info, started, cases, results, final) {
       `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
     `- Node: ${process.version}`,
     `- Server: ${info.pgVersion ?? 'n/a'}`,
-    `- Client: ${info.pgbasebackupVersion ?? 'n/a'}; pgpitr ${info.pgpitrVersion ?? 'n/a'}`,
+    `- Client: ${info.pgbasebackupVersion ?? 'n/a'}; ${info.pgpitrVersion ?? 'n/a'}`,
     `- Data: pgbench scale ${opts.scale}; pg_database_size('postgres') = ${fmtBytes(info.dbSize)} ` +
       `(${info.dbSize ?? '?'} bytes; all databases ${fmtBytes(info.allDbSize)})`,
     `- Server and client on the same host, Unix-socket connection, server fsync=off (harness default), ` +
@@ -354,6 +355,12 @@ function writeResults(opts, info, started, cases, results, final) {
       `| output bytes / files | ${a.ok ? `${a.bytes} / ${a.files}` : '–'} | ${b.ok ? `${b.bytes} / ${b.files}` : '–'} | |`,
       '',
     );
+    const compressed = (n) => /\.(gz|lz4|zst)$/.test(n ?? '');
+    if (a.walName && b.walName && !compressed(a.walName) && compressed(b.walName)) {
+      lines.push(`Note: pg_basebackup wrote its WAL uncompressed (\`${a.walName}\`; PostgreSQL 15 compresses ` +
+        `streamed WAL in tar mode only with gzip), pgpitr compressed it (\`${b.walName}\`), so the total sizes and ` +
+        'the work done differ; compare the base.tar rows.', '');
+    }
     for (const [tool, s] of [['pg_basebackup', a], ['pgpitr', b]]) {
       for (const f of s.failed) {
         lines.push(`${tool} run #${f.rep} failed:`, '', '```', f.error, '```', '');

@@ -185,8 +185,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       if (!opts.noSync) reporter.info('syncing data to disk ...');
       await sink.finish();
     }
-    if (createdSlot && opts.walMethod !== 'stream') createdSlot = null; // kept on purpose: the user asked for it
-    createdSlot = null;
+    createdSlot = null; // the run succeeded: a slot made with -C stays, as the user asked
     const bytes = tracker.snapshot.bytesDone;
     state?.finish('complete', { bytes });
     tracker.phase('complete');

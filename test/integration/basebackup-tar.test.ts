@@ -43,9 +43,16 @@ for (const version of compatVersionsFromEnv()) {
     // Every version gets the uncompressed and one client-compressed variant; the full set runs on the main versions.
     const variants = VARIANTS.filter((v) => version >= v.minVersion && (full.has(version) || v.name === 'uncompressed' || v.name === 'client lz4'));
     for (const v of variants) {
-      await t.test(v.name, async () => {
+      await t.test(v.name, async (st) => {
         const out = src.tempDir(`tar-${v.name.replace(/\W+/g, '-')}`);
         const r = await runPgpitr(['basebackup', '-D', out, '-Ft', '-Xstream', '-cfast', ...v.args], clusterEnv(src));
+        if (r.code !== 0 && /this build does not support compression/.test(r.stderr)) {
+          // The npm builds of some versions lack lz4/zstd; the server says so and we pass it on.
+          assert.equal(r.code, 4);
+          assert.deepEqual(readdirSync(out), []);
+          st.skip(`server built without ${v.name.split(' ')[1]}`);
+          return;
+        }
         assert.equal(r.code, 0, r.stderr);
         const files = readdirSync(out).sort();
         assert.deepEqual(files, [`${oid}.tar${v.suffix}`, `base.tar${v.suffix}`, 'backup_manifest', `pg_wal.tar${v.name.startsWith('server') ? '' : v.suffix}`, 'pgpitr_backup.state'].sort());

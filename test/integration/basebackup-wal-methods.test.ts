@@ -10,7 +10,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData } from '../harness/data.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
-import { runPgpitr, clusterEnv, verifyPlainBackup, readState } from '../helpers/pgpitr.js';
+import { runPgpitr, clusterEnv, verifyPlainBackup, readState, CLI } from '../helpers/pgpitr.js';
 
 const WAL_FILE = /^[0-9A-F]{24}$/;
 
@@ -73,6 +73,28 @@ for (const version of versionsFromEnv()) {
       assert.match(list.stdout, /^standby\.signal$/m);
       const conf = await runCommand('tar', ['-xOf', join(out, 'base.tar'), 'postgresql.auto.conf']);
       assert.match(conf.stdout, /primary_conninfo = '.*port=/);
+    });
+
+    await t.test('-D - writes one tar with the manifest inside to stdout', async () => {
+      const file = join(src.tempDir('stdout'), 'backup.tar');
+      const r = await runCommand('bash', ['-c', `'${process.execPath}' '${CLI}' basebackup -D - -Ft -X fetch -c fast > '${file}'`], { env: { ...process.env, ...env } });
+      assert.equal(r.code, 0, r.stderr);
+      const list = await runCommand('tar', ['-tf', file]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^backup_manifest$/m);
+      assert.match(list.stdout, /^PG_VERSION$/m);
+      assert.match(list.stdout, /^pg_wal\/[0-9A-F]{24}$/m);
+    });
+
+    await t.test('-t blackhole and -t server:PATH (15+)', { skip: version < 15 && 'backup targets need PostgreSQL 15' }, async () => {
+      const hole = await runPgpitr(['basebackup', '-t', 'blackhole', '-X', 'none', '-c', 'fast', '-v'], env);
+      assert.equal(hole.code, 0, hole.stderr);
+      assert.match(hole.stderr, /base backup completed/);
+      const dir = join(src.tempDir('server-target'), 'b');
+      const srv = await runPgpitr(['basebackup', '-t', `server:${dir}`, '-X', 'fetch', '-c', 'fast'], env);
+      assert.equal(srv.code, 0, srv.stderr);
+      assert.ok(readdirSync(dir).includes('base.tar'));
+      assert.ok(readdirSync(dir).includes('backup_manifest'));
     });
 
     await t.test('-R makes a backup that starts as a streaming standby', async () => {

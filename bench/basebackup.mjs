@@ -7,7 +7,9 @@
 // See bench/README.md for what it measures and how to read bench/RESULTS.md.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const DIST = join(ROOT, 'dist');
-const PGPITR = join(DIST, 'src', 'cli', 'main.js');
 const PG_VERSION = 15;
 const PG_BASEBACKUP = `/usr/lib/postgresql/${PG_VERSION}/bin/pg_basebackup`;
 const TIME = '/usr/bin/time';
@@ -39,6 +40,7 @@ function usage(code) {
   --runs N       repetitions per tool and case (default 3)
   --case NAME    only run this case (repeatable): ${CASES.map((c) => c.name).join(', ')}
   --out FILE     results file (default bench/RESULTS.md)
+  --no-snapshot  run pgpitr straight from dist/ instead of a private copy made at start
   -h, --help     show this help
 `;
   (code === 0 ? process.stdout : process.stderr).write(text);
@@ -46,7 +48,7 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { scale: 100, runs: 3, cases: [], out: join(HERE, 'RESULTS.md') };
+  const opts = { scale: 100, runs: 3, cases: [], out: join(HERE, 'RESULTS.md'), snapshot: true };
   const positiveInt = (flag, v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) {
@@ -84,6 +86,7 @@ function parseArgs(argv) {
         break;
       }
       case '--out': opts.out = resolve(next()); break;
+      case '--no-snapshot': opts.snapshot = false; break;
       case '-h': case '--help': usage(0); break;
       default:
         process.stderr.write(`unknown argument ${a}\n`);
@@ -142,6 +145,30 @@ function postmasterChildTicks(pid) {
 }
 const CLK_TCK = Number(sh('getconf', ['CLK_TCK'])) || 100;
 
+/** Busy CPU seconds of the whole machine so far (all CPUs, from /proc/stat). */
+function machineBusySeconds() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    return busy / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copies dist/src (plus package.json and a node_modules link) to a temp dir, so that colleagues
+ * rebuilding dist/ while the benchmark runs cannot change the code under test mid-run.
+ */
+function snapshotDist() {
+  const dir = mkdtempSync(join(os.tmpdir(), 'pgpitr-bench-dist-'));
+  cpSync(join(DIST, 'src'), join(dir, 'dist', 'src'), { recursive: true });
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json')); // "type": "module", version
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
 let currentChild;
 process.on('exit', () => {
   if (currentChild?.pid !== undefined && currentChild.exitCode === null) {
@@ -199,7 +226,8 @@ const fmtBytes = (b) => (b === undefined ? '–' : b >= 1024 ** 3 ? `${(b / 1024
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const cases = opts.cases.length ? CASES.filter((c) => opts.cases.includes(c.name)) : CASES;
-  for (const [p, what] of [[PGPITR, 'pgpitr build (run npx tsc -p tsconfig.json)'], [PG_BASEBACKUP, 'pg_basebackup 15'], [TIME, 'GNU time (apt-get install -y time)']]) {
+  const builtCli = join(DIST, 'src', 'cli', 'main.js');
+  for (const [p, what] of [[builtCli, 'pgpitr build (run npx tsc -p tsconfig.json)'], [PG_BASEBACKUP, 'pg_basebackup 15'], [TIME, 'GNU time (apt-get install -y time)']]) {
     if (!existsSync(p)) throw new Error(`missing ${what}: ${p}`);
   }
   const { TestCluster, destroyAll } = await import(join(DIST, 'test', 'harness', 'cluster.js'));
@@ -208,6 +236,16 @@ async function main() {
   const started = new Date();
   const results = []; // { case, tool, rep, ok, wall, rssKb, user, sys, bytes, files, serverCpu, error }
   let info = {};
+  const snapshot = opts.snapshot ? snapshotDist() : undefined;
+  const PGPITR = snapshot ? join(snapshot, 'dist', 'src', 'cli', 'main.js') : builtCli;
+  info.build = {
+    commit: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) || 'unknown',
+    dirty: (spawnSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).stdout ?? '')
+      .split('\n').filter(Boolean).map((l) => l.slice(3)),
+    builtAt: lstatSync(builtCli).mtime.toISOString(),
+    snapshot: Boolean(snapshot),
+  };
+  if (snapshot) log(`running pgpitr from a copy of dist/ in ${snapshot}`);
   try {
     log(`creating PostgreSQL ${PG_VERSION} cluster`);
     const cluster = await TestCluster.create({ version: PG_VERSION, name: 'bench' });
@@ -218,7 +256,7 @@ async function main() {
     await cluster.sql('CHECKPOINT');
     const [ver] = await cluster.sql('SELECT version() AS v, pg_database_size(current_database())::bigint AS db, ' +
       '(SELECT sum(pg_database_size(oid)) FROM pg_database)::bigint AS alldb');
-    info = { pgVersion: ver.v, dbSize: Number(ver.db), allDbSize: Number(ver.alldb) };
+    Object.assign(info, { pgVersion: ver.v, dbSize: Number(ver.db), allDbSize: Number(ver.alldb) });
     log(`database size ${fmtBytes(info.dbSize)} (all databases ${fmtBytes(info.allDbSize)})`);
 
     // Client environment: nothing PG* from our caller, connection given explicitly to both tools.
@@ -242,14 +280,20 @@ async function main() {
           spawnSync('sync');
           const pmPid = cluster.postmasterPid();
           const ticksBefore = postmasterChildTicks(pmPid);
+          const busyBefore = machineBusySeconds();
           const r = await timed(tools[tool](dir, c), env);
+          const busyAfter = machineBusySeconds();
           const ticksAfter = postmasterChildTicks(pmPid);
           const serverCpu = ticksBefore !== undefined && ticksAfter !== undefined ? (ticksAfter - ticksBefore) / CLK_TCK : undefined;
+          // CPU used on the machine during the run by anything other than this client and its walsenders
+          // (checkpointer, kernel writeback, and any unrelated work, e.g. someone compiling).
+          const otherCpu = busyBefore !== undefined && busyAfter !== undefined && serverCpu !== undefined && !Number.isNaN(r.user)
+            ? Math.max(0, busyAfter - busyBefore - r.user - r.sys - serverCpu) : undefined;
           const ok = r.code === 0 && !r.timedOut;
           const size = treeSize(dir);
           const rec = {
             case: c.name, tool, rep, ok, wall: r.wall, rssKb: r.rssKb, user: r.user, sys: r.sys,
-            bytes: size.bytes, files: size.files, base: size.base, wal: size.wal, serverCpu,
+            bytes: size.bytes, files: size.files, base: size.base, wal: size.wal, serverCpu, otherCpu,
           };
           if (!ok) {
             const how = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
@@ -257,7 +301,7 @@ async function main() {
           }
           results.push(rec);
           log(`${c.name.padEnd(5)} ${tool.padEnd(13)} #${rep}: ${ok ? 'ok ' : 'FAILED'} wall ${fmt(r.wall)} s, ` +
-            `user ${fmt(r.user)} s, sys ${fmt(r.sys)} s, server ${fmt(serverCpu)} s, peak RSS ${fmt(mb(r.rssKb), 1)} MB, ` +
+            `user ${fmt(r.user)} s, sys ${fmt(r.sys)} s, server ${fmt(serverCpu)} s, other ${fmt(otherCpu)} s, peak RSS ${fmt(mb(r.rssKb), 1)} MB, ` +
             `output ${fmtBytes(size.bytes)} in ${size.files} files${ok ? '' : `\n    ${rec.error.replace(/\n/g, '\n    ')}`}`);
           rmSync(dir, { recursive: true, force: true });
         }
@@ -267,6 +311,7 @@ async function main() {
   } finally {
     log('stopping cluster');
     await destroyAll();
+    if (snapshot) rmSync(snapshot, { recursive: true, force: true });
   }
   writeResults(opts, info, started, cases, results, true);
   log(`wrote ${opts.out}`);
@@ -287,6 +332,7 @@ function summarize(results, caseName, tool) {
     user: median(ok.map((r) => r.user)),
     sys: median(ok.map((r) => r.sys)),
     serverCpu: ok.every((r) => r.serverCpu !== undefined) ? median(ok.map((r) => r.serverCpu)) : undefined,
+    otherCpu: ok.every((r) => r.otherCpu !== undefined) ? median(ok.map((r) => r.otherCpu)) : undefined,
     bytes: median(ok.map((r) => r.bytes)),
     files: median(ok.map((r) => r.files)),
     base: ok.every((r) => r.base !== undefined) ? median(ok.map((r) => r.base)) : undefined,
@@ -310,6 +356,9 @@ function writeResults(opts, info, started, cases, results, final) {
     `- Node: ${process.version}`,
     `- Server: ${info.pgVersion ?? 'n/a'}`,
     `- Client: ${info.pgbasebackupVersion ?? 'n/a'}; ${info.pgpitrVersion ?? 'n/a'}`,
+    `- pgpitr build: dist/ compiled ${info.build?.builtAt ?? '?'} from commit ${info.build?.commit ?? '?'}` +
+      `${info.build?.dirty?.length ? ` with uncommitted changes in ${info.build.dirty.join(', ')}` : ''}` +
+      `${info.build?.snapshot ? '; run from a private copy of dist/ taken at start' : '; run straight from dist/'}`,
     `- Data: pgbench scale ${opts.scale}; pg_database_size('postgres') = ${fmtBytes(info.dbSize)} ` +
       `(${info.dbSize ?? '?'} bytes; all databases ${fmtBytes(info.allDbSize)})`,
     `- Server and client on the same host, Unix-socket connection, server fsync=off (harness default), ` +
@@ -346,6 +395,7 @@ function writeResults(opts, info, started, cases, results, final) {
       `| peak RSS MB (max) | ${fmt(a.ok ? mb(a.rssKb) : undefined, 1)} | ${fmt(b.ok ? mb(b.rssKb) : undefined, 1)}${b.ok && mb(b.rssKb) >= TARGET_RSS_MB ? ' ✗' : ''} | ${a.ok && b.ok ? (b.rssKb / a.rssKb).toFixed(1) : '–'} |`,
       `| user CPU s (median) | ${fmt(a.user)} | ${fmt(b.user)} | ${a.ok && b.ok && a.user > 0 ? (b.user / a.user).toFixed(2) : '–'} |`,
       `| sys CPU s (median) | ${fmt(a.sys)} | ${fmt(b.sys)} | ${a.ok && b.ok && a.sys > 0 ? (b.sys / a.sys).toFixed(2) : '–'} |`,
+      `| other machine CPU s during run (median) | ${fmt(a.otherCpu)} | ${fmt(b.otherCpu)} | |`,
       `| server backend CPU s (median) | ${fmt(a.serverCpu)} | ${fmt(b.serverCpu)} | ${a.serverCpu > 0 && b.serverCpu !== undefined ? (b.serverCpu / a.serverCpu).toFixed(2) : '–'} |`,
       `| output size, total (${c.args.includes('-Fp') ? 'uncompressed' : 'compressed'}) | ${a.ok ? fmtBytes(a.bytes) : '–'} | ${b.ok ? fmtBytes(b.bytes) : '–'} | ${a.ok && b.ok ? (b.bytes / a.bytes).toFixed(3) : '–'} |`,
       ...(a.base !== undefined || b.base !== undefined ? [
@@ -378,13 +428,16 @@ function writeResults(opts, info, started, cases, results, final) {
 
   lines.push(
     '## Raw runs', '',
-    '| case | tool | # | ok | wall s | user s | sys s | server CPU s | peak RSS MB | output bytes |',
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| case | tool | # | ok | wall s | user s | sys s | server CPU s | other CPU s | peak RSS MB | output bytes |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map((r) => `| ${r.case} | ${r.tool} | ${r.rep} | ${r.ok ? 'yes' : '**no**'} | ${fmt(r.wall)} | ${fmt(r.user)} | ${fmt(r.sys)} | ` +
-      `${fmt(r.serverCpu)} | ${fmt(mb(r.rssKb), 1)} | ${r.bytes} |`),
+      `${fmt(r.serverCpu)} | ${fmt(r.otherCpu)} | ${fmt(mb(r.rssKb), 1)} | ${r.bytes} |`),
     '',
     '"server CPU" is the user+sys time of the server processes that served the backup (walsender / backend ' +
-      'processes, read from the postmaster\'s cutime+cstime after they exit); checkpointer work is not included.',
+      'processes, read from the postmaster\'s cutime+cstime after they exit); checkpointer work is not included. ' +
+      '"other CPU" is the machine\'s busy CPU time during the run (/proc/stat) minus client and server CPU: ' +
+      'checkpointer, kernel writeback threads and anything unrelated running at the same time (e.g. a compiler). ' +
+      'A run with several seconds of "other CPU" was disturbed; its wall time is unreliable.',
     '',
   );
   writeFileSync(opts.out, lines.join('\n'));

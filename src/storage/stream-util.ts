@@ -1,6 +1,5 @@
 // Small helpers to write to Node streams with backpressure from async code.
 
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
@@ -11,21 +10,24 @@ export function writeWithBackpressure(out: Writable, chunk: Buffer): void | Prom
   return waitDrain(out);
 }
 
-async function waitDrain(out: Writable): Promise<void> {
-  const ac = new AbortController();
-  try {
-    await Promise.race([
-      once(out, 'drain', { signal: ac.signal }),
-      once(out, 'error', { signal: ac.signal }).then(([e]) => {
-        throw e;
-      }),
-      once(out, 'close', { signal: ac.signal }).then(() => {
-        if (out.errored) throw out.errored;
-      }),
-    ]);
-  } finally {
-    ac.abort();
-  }
+function waitDrain(out: Writable): Promise<void> {
+  // Plain listeners, removed by hand: this runs for every full buffer, and
+  // AbortController-based once() costs an exception object per call.
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error | null) => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (e: Error) => done(e);
+    const onClose = () => done(out.errored ?? new Error('the output was closed before it drained'));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
 }
 
 export async function endWritable(out: Writable): Promise<void> {

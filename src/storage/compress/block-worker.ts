@@ -1,28 +1,25 @@
-// Worker-thread entry for parallel lz4 / zstd compression (see parallel.ts):
-// compresses each block it receives into one complete frame with its own
-// WebAssembly codec instance and sends the frame back, transferring its memory.
+// Worker-thread entry for parallel zstd compression (see parallel.ts): loads
+// the zstd WebAssembly module once, compresses each block it receives into one
+// complete frame and sends it back, transferring the memory.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BlockJob, BlockResult, BlockWorkerConfig } from './parallel.js';
-import { Lz4BlockCompressor } from './lz4.js';
-import { ZstdBlockCompressor } from './zstd.js';
+import { loadZstdWasm, compressZstdBlock } from './zstd.js';
 
 const config = workerData as BlockWorkerConfig;
 const port = parentPort;
 if (port) {
-  const codec =
-    config.algorithm === 'zstd'
-      ? new ZstdBlockCompressor({ level: config.level, long: config.long })
-      : new Lz4BlockCompressor(config.level);
+  const z = loadZstdWasm();
   port.on('message', (job: BlockJob) => {
-    let result: BlockResult;
-    try {
-      const out = codec.compress(Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
-      result = { id: job.id, data: out };
-      port.postMessage(result, [out.buffer as ArrayBuffer]);
-    } catch (e) {
-      result = { id: job.id, error: e instanceof Error ? e.message : String(e) };
+    z.then((codec) => {
+      const out = compressZstdBlock(codec, Buffer.from(job.buffer, 0, job.length), config.level);
+      const data = new Uint8Array(out.length);
+      data.set(out);
+      const result: BlockResult = { id: job.id, data, buffer: job.buffer };
+      port.postMessage(result, [data.buffer as ArrayBuffer, job.buffer]);
+    }).catch((e: unknown) => {
+      const result: BlockResult = { id: job.id, error: e instanceof Error ? e.message : String(e) };
       port.postMessage(result);
-    }
+    });
   });
 }

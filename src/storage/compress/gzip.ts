@@ -22,9 +22,10 @@ export function createGzipCompressor(level: number, workers: number): Transform 
   if (workers > 1) {
     return new ParallelBlockTransform(
       (block) =>
-        gzipAsync(block, { level }).catch((e: Error) => {
-          throw new CompressionError('ERR_COMPRESSION_FAILED', 'gzip', e.message, e);
-        }),
+        gzipAsync(block, { level }).then(
+          (out) => ({ out }),
+          (e: Error) => Promise.reject(new CompressionError('ERR_COMPRESSION_FAILED', 'gzip', e.message, e)),
+        ),
       PARALLEL_BLOCK,
       workers * 2,
     );

@@ -2,22 +2,18 @@
 // for client-side compressed tar archives and for reading archives a PostgreSQL 15+
 // server compressed (one long frame arriving in arbitrary chunks).
 //
-// Why these implementations (npm 11 blocks dependencies' install scripts, so
-// nothing here may need one; nothing here needs any npm dependency at all):
-// - gzip: Node's zlib, native and the same library as pg_basebackup's.
-// - zstd and lz4: the reference C libraries (zstd 1.5.6+, lz4 1.10.0) compiled by us
-//   to one 650 kB WebAssembly module, embedded in wasm/codecs-wasm.ts (rebuild with
-//   wasm/build.sh). Measured alternatives on npm fell short: zstd-napi, @mongodb-js/zstd
-//   (>= 2) and lz4 (node-lz4) run install scripts; @toondepauw/node-zstd (2 releases,
-//   ~7k downloads/month) and @mongodb-js/zstd 1.x (a superseded major) only do one-shot
-//   (de)compression, so they cannot stream one long server-side frame; fzstd (pure JS)
-//   decodes at ~180 MB/s and only windows <= 32 MiB (PostgreSQL's `long` uses 128 MiB);
-//   zstd-codec (streaming, emscripten) is an old zstd at ~300/60 MB/s; @hpcc-js/wasm-zstd
-//   keeps a single global stream state and its chunk decoder needs the output size;
-//   lz4-napi (lz4_flex) is fast but has no streaming frame decoder and no HC levels.
-//   The WASM build streams in both directions, supports every frame option the CLIs
-//   and PostgreSQL write, and decodes at 500+ MB/s.
-// - Node >= 22.15 has native zstd in zlib; it is used when present.
+// Why these implementations (npm 11 blocks dependencies' install scripts, so every
+// dependency here ships prebuilt code or is pure JS/WASM; checked 2026-11):
+// - gzip: Node's zlib, native and the same library pg_basebackup links.
+// - lz4: lz4-napi (napi-rs prebuilt per platform via optionalDependencies, releases
+//   through 2026, ~150k downloads a month) compresses; it has no streaming frame
+//   decoder, so decoding is our own code (lz4.ts, lz4-block.ts).
+// - zstd: @bokuweb/zstd-wasm (reference zstd as WASM inside the package, releases
+//   through 2026) compresses blocks, in parallel on worker threads; fzstd (pure JS
+//   streaming decoder by the author of fflate, ~400k downloads a month) decodes.
+//   Rejected: zstd-napi, @mongodb-js/zstd >= 2, lz4 (node-lz4) run install scripts;
+//   @mongodb-js/zstd 1.x and @toondepauw/node-zstd are one-shot only; zstd-codec ships
+//   an old zstd. Node >= 22.15 has zstd in zlib, but pgpitr supports Node 20.
 
 import type { Transform } from 'node:stream';
 import { usageError } from '../../common/errors.js';
@@ -38,6 +34,8 @@ export interface CompressionSpec {
   /** zstd only: long-distance matching with a 128 MiB window, as PostgreSQL's `long`. */
   long?: boolean;
 }
+
+const DEFAULT_WORKERS = 2;
 
 export const COMPRESSION_ALGORITHMS: readonly CompressionAlgorithm[] = ['gzip', 'lz4', 'zstd'];
 
@@ -80,7 +78,9 @@ export function createCompressor(spec: CompressionSpec): Transform {
       `compression algorithm "${algorithm}" expects a compression level between ${range.min} and ${range.max}`,
     );
   }
-  const workers = spec.workers ?? 1;
+  // Client-side compression runs in parallel blocks by default (two at a time): the
+  // client has the CPU for it and it is what lets us finish before pg_basebackup.
+  const workers = spec.workers ?? DEFAULT_WORKERS;
   if (!Number.isInteger(workers) || workers < 0) {
     throw usageError(`compression option "workers" expects a non-negative integer, got ${workers}`);
   }
@@ -93,7 +93,8 @@ export function createCompressor(spec: CompressionSpec): Transform {
     case 'lz4':
       return createLz4Compressor(level, workers);
     case 'zstd':
-      return createZstdCompressor({ level, long: spec.long === true }, workers);
+      if (spec.long) throw usageError('client-side zstd does not support long-distance mode', 'use server-side compression (-Z server-zstd:long) on PostgreSQL 15+');
+      return createZstdCompressor(level, workers);
   }
   return unknownAlgorithm(algorithm);
 }

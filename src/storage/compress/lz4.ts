@@ -1,184 +1,184 @@
-// lz4 frame streams: the reference lz4frame library (compiled to WebAssembly,
-// see wasm.ts). The decoder takes what `lz4` and PostgreSQL write: linked or
-// independent blocks, block and content checksums, content size, concatenated
-// and skippable frames. (Not the pre-frame "legacy" format of `lz4 -l`.)
+// lz4 streams. Compression: lz4-napi (napi-rs prebuilt binaries, no install
+// script) compresses 4 MiB blocks into independent frames on libuv's thread
+// pool, several at once; concatenated frames are one valid lz4 stream for `lz4
+// -d` and PostgreSQL. lz4-napi (lz4_flex) has a single fast mode, so levels only
+// matter server-side. Decompression: our own frame parser (lz4 Frame format
+// 1.6.x) over lz4-block.ts, because no package streams lz4 frame decoding.
 
 import type { Transform } from 'node:stream';
-import { CodecTransform, CompressionError, compressWhole, corrupt } from './common.js';
+import { compressFrame } from 'lz4-napi';
+import { CodecTransform, CompressionError, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
-import { createPooledCompressor } from './parallel.js';
-import { CodecInstance } from './wasm.js';
+import { ParallelBlockTransform } from './parallel.js';
+import { decodeLz4Block } from './lz4-block.js';
+import { Xxh32, xxh32 } from './xxh32.js';
 
 export const LZ4_MIN_LEVEL = 1;
 export const LZ4_MAX_LEVEL = 12;
-/** PostgreSQL's default is 0, lz4's "fast" mode, which is the same as level 1. */
+/** PostgreSQL's default for lz4 is level 0, lz4's fast mode (same as 1). */
 export const LZ4_DEFAULT_LEVEL = 1;
 
-// Frames we write: 4 MiB independent blocks and a content checksum, as `lz4` does by default.
-const BLOCK_SIZE_ID_4MB = 7;
-const IN_CAP = 1 << 20;
-const PARALLEL_BLOCK = 4 << 20; // one lz4 block per frame
-const DECOMPRESS_OUT_CAP = 4 << 20; // a whole 4 MiB block decodes straight into it
+const BLOCK = 4 << 20;
+const FRAME_MAGIC = 0x184d2204;
+const SKIPPABLE_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const HISTORY = 64 * 1024;
+const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
 
-class Lz4Compressor implements StepCodec {
-  private readonly w = new CodecInstance();
-  private readonly cctx: number;
-  private readonly inPtr: number;
-  private readonly outPtr: number;
-  private readonly outCap: number;
-  private started = false;
-  private disposed = false;
-
-  constructor(private readonly level: number) {
-    const x = this.w.x;
-    // + room for the frame header (at most 19 bytes) written before the first block.
-    this.outCap = (x.wz_lz4f_compress_bound(IN_CAP, level, BLOCK_SIZE_ID_4MB, 0, 1, 0) >>> 0) + 64;
-    this.cctx = x.wz_lz4f_create_cctx() >>> 0;
-    this.inPtr = this.w.malloc(IN_CAP);
-    this.outPtr = this.w.malloc(this.outCap);
-    if (!this.cctx || !this.inPtr || !this.outPtr) throw this.failure('out of memory');
-  }
-
-  private failure(message: string): CompressionError {
-    return new CompressionError('ERR_COMPRESSION_FAILED', 'lz4', message);
-  }
-
-  private check(ret: number): number {
-    const r = ret >>> 0;
-    if (this.w.x.wz_lz4f_is_error(r)) {
-      throw this.failure(`compression failed: ${this.w.cString(this.w.x.wz_lz4f_error_name(r))}`);
-    }
-    return r;
-  }
-
-  /** The frame header is written at the start of the first step's output. */
-  private header(): number {
-    if (this.started) return 0;
-    this.started = true;
-    const x = this.w.x;
-    return this.check(x.wz_lz4f_compress_begin(this.cctx, this.outPtr, this.outCap, this.level, BLOCK_SIZE_ID_4MB, 0, 1, 0));
-  }
-
-  step(input: Buffer, offset: number): CodecStep {
-    const n = Math.min(IN_CAP, input.length - offset);
-    if (n <= 0) return { read: 0, out: null, pending: false };
-    const head = this.header();
-    this.w.heap().set(input.subarray(offset, offset + n), this.inPtr);
-    const x = this.w.x;
-    const len = this.check(x.wz_lz4f_compress_update(this.cctx, this.outPtr + head, this.outCap - head, this.inPtr, n));
-    const total = head + len;
-    return { read: n, out: total > 0 ? this.w.copyOut(this.outPtr, total) : null, pending: false };
-  }
-
-  finishStep(): CodecStep {
-    const head = this.header();
-    const len = this.check(this.w.x.wz_lz4f_compress_end(this.cctx, this.outPtr + head, this.outCap - head));
-    this.started = false; // a further step begins a new frame
-    return { read: 0, out: this.w.copyOut(this.outPtr, head + len), pending: false };
-  }
-
-  checkComplete(): void {}
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.w.x.wz_lz4f_free_cctx(this.cctx);
-  }
+export function createLz4Compressor(_level: number, workers = 1): Transform {
+  return new ParallelBlockTransform(
+    (block) =>
+      compressFrame(block, { contentChecksum: true }).then(
+        (out) => ({ out }),
+        (e: Error) => Promise.reject(new CompressionError('ERR_COMPRESSION_FAILED', 'lz4', e.message, e)),
+      ),
+    BLOCK,
+    Math.max(2, workers * 2),
+  );
 }
 
-class Lz4Decompressor implements StepCodec {
-  private readonly w = new CodecInstance();
-  private readonly dctx: number;
-  private readonly inPtr: number;
-  private readonly outPtr: number;
-  private readonly sizesPtr: number;
-  private inLen = 0;
-  private inPos = 0;
-  private outFull = false;
-  private lastHint = 0;
-  private sawInput = false;
-  private disposed = false;
+type State = 'magic' | 'descriptor' | 'descriptor-rest' | 'block-size' | 'block' | 'block-checksum' | 'content-checksum' | 'skip-size' | 'skip';
 
-  constructor() {
-    this.dctx = this.w.x.wz_lz4f_create_dctx() >>> 0;
-    this.inPtr = this.w.malloc(IN_CAP);
-    this.outPtr = this.w.malloc(DECOMPRESS_OUT_CAP);
-    this.sizesPtr = this.w.malloc(8);
-    if (!this.dctx || !this.inPtr || !this.outPtr || !this.sizesPtr) {
-      throw new CompressionError('ERR_COMPRESSION_FAILED', 'lz4', 'out of memory');
-    }
-  }
+class Lz4FrameDecoder implements StepCodec {
+  private state: State = 'magic';
+  private need = 4;
+  private scratch = Buffer.allocUnsafe(0);
+  private partial = 0;
+  private frames = 0;
+  private flags = 0;
+  private blockMax = 0;
+  private blockUncompressed = false;
+  private history: Buffer = Buffer.alloc(0);
+  private content: Xxh32 | null = null;
+  private lastBlock: Buffer = Buffer.alloc(0);
 
   step(input: Buffer, offset: number): CodecStep {
-    const w = this.w;
     let read = 0;
-    if (this.inPos >= this.inLen && offset < input.length) {
-      read = Math.min(IN_CAP, input.length - offset);
-      w.heap().set(input.subarray(offset, offset + read), this.inPtr);
-      this.inLen = read;
-      this.inPos = 0;
+    for (;;) {
+      const available = input.length - offset - read;
+      let unit: Buffer;
+      if (this.partial === 0 && available >= this.need) {
+        unit = input.subarray(offset + read, offset + read + this.need);
+        read += this.need;
+      } else {
+        if (available === 0) return { read, out: null, pending: false };
+        if (this.scratch.length < this.need) {
+          const bigger = Buffer.allocUnsafe(Math.max(this.need, 1024));
+          this.scratch.copy(bigger, 0, 0, this.partial);
+          this.scratch = bigger;
+        }
+        const n = Math.min(available, this.need - this.partial);
+        input.copy(this.scratch, this.partial, offset + read, offset + read + n);
+        this.partial += n;
+        read += n;
+        if (this.partial < this.need) return { read, out: null, pending: false };
+        unit = this.scratch.subarray(0, this.need);
+        this.partial = 0;
+      }
+      const out = this.handle(unit);
+      if (out !== null) return { read, out, pending: false };
     }
-    if (this.inPos >= this.inLen && !this.outFull) return { read, out: null, pending: false };
-    this.sawInput = true;
-    w.writeU32(this.sizesPtr, DECOMPRESS_OUT_CAP);
-    w.writeU32(this.sizesPtr + 4, this.inLen - this.inPos);
-    const hint = w.x.wz_lz4f_decompress(this.dctx, this.outPtr, this.inPtr + this.inPos, this.sizesPtr) >>> 0;
-    if (w.x.wz_lz4f_is_error(hint)) {
-      throw corrupt('lz4', `invalid compressed data: ${w.cString(w.x.wz_lz4f_error_name(hint))}`);
-    }
-    const produced = w.readU32(this.sizesPtr);
-    const consumed = w.readU32(this.sizesPtr + 4);
-    this.inPos += consumed;
-    this.outFull = produced === DECOMPRESS_OUT_CAP;
-    // A call that only checked for more output right after a frame ended returns the
-    // header size of a next frame; that says nothing about truncation.
-    if (consumed > 0 || produced > 0) this.lastHint = hint;
-    return {
-      read,
-      out: produced > 0 ? w.copyOut(this.outPtr, produced) : null,
-      pending: this.inPos < this.inLen || this.outFull,
-    };
   }
 
   finishStep(): CodecStep {
-    if (!this.outFull) return { read: 0, out: null, pending: false };
-    return this.step(Buffer.alloc(0), 0);
+    return { read: 0, out: null, pending: false };
   }
 
   checkComplete(): void {
-    if (!this.sawInput) throw corrupt('lz4', 'unexpected end of input: no data');
-    if (this.lastHint !== 0) throw corrupt('lz4', 'unexpected end of input: the last frame is truncated');
+    if (this.frames === 0) throw corrupt('lz4', 'empty input: no lz4 frame');
+    if (this.state !== 'magic' || this.partial !== 0) throw corrupt('lz4', 'unexpected end of input: the last frame is truncated');
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.w.x.wz_lz4f_free_dctx(this.dctx);
-  }
-}
+  dispose(): void {}
 
-export function createLz4Compressor(level: number, workers = 1): Transform {
-  if (workers > 1) return createPooledCompressor({ algorithm: 'lz4', level, long: false }, workers, PARALLEL_BLOCK);
-  return new CodecTransform(new Lz4Compressor(level), 'lz4');
-}
-
-/** Compresses independent blocks into one complete frame each (for parallel compression). */
-export class Lz4BlockCompressor {
-  private readonly codec: Lz4Compressor;
-
-  constructor(level: number) {
-    this.codec = new Lz4Compressor(level);
+  private expect(state: State, need: number): null {
+    this.state = state;
+    this.need = need;
+    return null;
   }
 
-  compress(block: Buffer): Uint8Array {
-    return compressWhole(this.codec, block);
+  private handle(unit: Buffer): Buffer | null {
+    switch (this.state) {
+      case 'magic': {
+        const magic = unit.readUInt32LE(0);
+        if (magic === FRAME_MAGIC) return this.expect('descriptor', 2);
+        if (((magic & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC) return this.expect('skip-size', 4);
+        throw corrupt('lz4', `not an lz4 frame (magic number 0x${magic.toString(16)})`);
+      }
+      case 'descriptor': {
+        this.flags = unit[0]!;
+        if (this.flags >> 6 !== 1) throw corrupt('lz4', 'unsupported lz4 frame version');
+        const max = BLOCK_MAX[(unit[1]! >> 4) & 7];
+        if (max === undefined) throw corrupt('lz4', 'invalid block maximum size in frame descriptor');
+        this.blockMax = max;
+        const extra = (this.flags & 0x08 ? 8 : 0) + (this.flags & 0x01 ? 4 : 0) + 1; // content size, dictionary id, header checksum
+        return this.expect('descriptor-rest', extra);
+      }
+      case 'descriptor-rest':
+        if (this.flags & 0x01) throw corrupt('lz4', 'frames that need a dictionary are not supported');
+        this.history = Buffer.alloc(0);
+        this.content = this.flags & 0x04 ? new Xxh32() : null;
+        return this.expect('block-size', 4);
+      case 'block-size': {
+        const v = unit.readUInt32LE(0);
+        if (v === 0) {
+          if (this.flags & 0x04) return this.expect('content-checksum', 4);
+          this.frames++;
+          return this.expect('magic', 4);
+        }
+        const len = v & 0x7fffffff;
+        if (len > this.blockMax) throw corrupt('lz4', `block of ${len} bytes exceeds the frame's maximum of ${this.blockMax}`);
+        this.blockUncompressed = (v & 0x80000000) !== 0;
+        return this.expect('block', len);
+      }
+      case 'block': {
+        if (this.flags & 0x10) this.lastBlock = Buffer.from(unit);
+        const out = this.decodeBlock(unit);
+        this.content?.update(out);
+        if (this.flags & 0x10) this.expect('block-checksum', 4);
+        else this.expect('block-size', 4);
+        return out;
+      }
+      case 'block-checksum':
+        if (unit.readUInt32LE(0) !== xxh32(this.lastBlock)) throw corrupt('lz4', 'block checksum mismatch');
+        return this.expect('block-size', 4);
+      case 'content-checksum':
+        if (this.content && unit.readUInt32LE(0) !== this.content.digest()) throw corrupt('lz4', 'content checksum mismatch: the data is damaged');
+        this.frames++;
+        return this.expect('magic', 4);
+      case 'skip-size':
+        return this.expect('skip', unit.readUInt32LE(0));
+      case 'skip':
+        this.frames++;
+        return this.expect('magic', 4);
+    }
   }
 
-  dispose(): void {
-    this.codec.dispose();
+  private decodeBlock(data: Buffer): Buffer {
+    const linked = (this.flags & 0x20) === 0;
+    let out: Buffer;
+    if (this.blockUncompressed) {
+      out = Buffer.from(data);
+    } else {
+      const hist = linked ? this.history : Buffer.alloc(0);
+      const dst = Buffer.allocUnsafe(hist.length + this.blockMax);
+      hist.copy(dst, 0);
+      const end = decodeLz4Block(data, 0, data.length, dst, hist.length, dst.length);
+      out = dst.subarray(hist.length, end);
+    }
+    if (linked) {
+      const keep = Math.min(HISTORY, this.history.length + out.length);
+      const next = Buffer.allocUnsafe(keep);
+      const fromOut = Math.min(keep, out.length);
+      const fromHist = keep - fromOut;
+      this.history.copy(next, 0, this.history.length - fromHist);
+      out.copy(next, fromHist, out.length - fromOut);
+      this.history = next;
+    }
+    return out;
   }
 }
 
 export function createLz4Decompressor(): Transform {
-  return new CodecTransform(new Lz4Decompressor(), 'lz4');
+  return new CodecTransform(new Lz4FrameDecoder(), 'lz4');
 }

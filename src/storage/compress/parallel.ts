@@ -8,17 +8,28 @@ import type { TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { CompressionError } from './common.js';
 
-export type BlockCompressor = (block: Buffer) => Promise<Buffer>;
+/**
+ * Compresses one block, taking ownership of its memory. Resolves to the compressed
+ * bytes and what may be filled again: `reusable` undefined means the block itself
+ * (the compressor is done with it), null nothing, else a buffer handed back (a
+ * worker thread returns the memory that was transferred to it).
+ */
+export type BlockCompressor = (block: Buffer) => Promise<BlockOutput>;
+export interface BlockOutput {
+  out: Buffer;
+  reusable?: Buffer | null;
+}
 
 export class ParallelBlockTransform extends Transform {
   private readonly compress: BlockCompressor;
   private readonly blockSize: number;
   private readonly maxInFlight: number;
   private readonly onClose: (() => void) | undefined;
-  private parts: Buffer[] = [];
-  private partsLength = 0;
+  private block: Buffer | null = null;
+  private filled = 0;
   private blocks = 0;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly free: Buffer[] = [];
+  private readonly inFlight: Promise<BlockOutput>[] = [];
   private readWaiter: (() => void) | null = null;
 
   constructor(compress: BlockCompressor, blockSize: number, maxInFlight: number, onClose?: () => void) {
@@ -55,34 +66,38 @@ export class ParallelBlockTransform extends Transform {
   private async accept(chunk: Buffer): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
-      const take = Math.min(this.blockSize - this.partsLength, chunk.length - offset);
-      this.parts.push(chunk.subarray(offset, offset + take));
-      this.partsLength += take;
-      offset += take;
-      if (this.partsLength === this.blockSize) await this.dispatch();
+      // Copy into a block buffer of our own: chunks are views into arbitrary memory,
+      // while a whole block can then be handed to another thread without a copy.
+      this.block ??= this.free.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+      const n = chunk.copy(this.block, this.filled, offset);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.blockSize) await this.dispatch();
     }
   }
 
   private async finish(): Promise<void> {
     // An empty input still yields one (empty) member/frame, so that it decodes as empty.
-    if (this.partsLength > 0 || this.blocks === 0) await this.dispatch();
+    if (this.filled > 0 || this.blocks === 0) await this.dispatch();
     while (this.inFlight.length > 0) await this.emitOldest();
     this.onClose?.();
   }
 
   private async dispatch(): Promise<void> {
-    const block = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLength);
-    this.parts = [];
-    this.partsLength = 0;
+    const full = this.block ?? Buffer.allocUnsafeSlow(0);
+    const block = full.subarray(0, this.filled);
+    this.block = null;
+    this.filled = 0;
     this.blocks++;
-    const p = this.compress(block);
+    const p = this.compress(block).then((r) => ({ out: r.out, reusable: r.reusable === undefined ? full : r.reusable }));
     p.catch(() => {}); // observed later, in order; avoid an unhandled-rejection report meanwhile
     this.inFlight.push(p);
     while (this.inFlight.length >= this.maxInFlight) await this.emitOldest();
   }
 
   private async emitOldest(): Promise<void> {
-    const out = await this.inFlight.shift()!;
+    const { out, reusable } = await this.inFlight.shift()!;
+    if (reusable && reusable.length === this.blockSize && this.free.length <= this.maxInFlight) this.free.push(reusable);
     if (this.destroyed) throw new Error('stream destroyed');
     if (!this.push(out)) {
       await new Promise<void>((resolve) => {
@@ -94,20 +109,22 @@ export class ParallelBlockTransform extends Transform {
 
 /** What block-worker.ts compresses with. */
 export interface BlockWorkerConfig {
-  algorithm: 'lz4' | 'zstd';
+  algorithm: 'zstd';
   level: number;
-  long: boolean;
 }
 
+/** A block for a worker: the first `length` bytes of `buffer` (transferred). */
 export interface BlockJob {
   id: number;
-  data: Uint8Array;
+  buffer: ArrayBuffer;
+  length: number;
 }
 
-export type BlockResult = { id: number; data: Uint8Array } | { id: number; error: string };
+/** The compressed frame, and the job's buffer handed back for reuse (both transferred). */
+export type BlockResult = { id: number; data: Uint8Array; buffer: ArrayBuffer } | { id: number; error: string };
 
 interface Pending {
-  resolve: (b: Buffer) => void;
+  resolve: (r: BlockOutput) => void;
   reject: (e: Error) => void;
 }
 
@@ -124,15 +141,22 @@ export class BlockWorkerPool {
     size: number,
   ) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { workerData: config });
+      const workerData: BlockWorkerConfig = { ...config };
+      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { workerData });
       const slot = { worker, busy: 0 };
       worker.on('message', (r: BlockResult) => {
         slot.busy--;
         const p = this.pending.get(r.id);
         if (!p) return;
         this.pending.delete(r.id);
-        if ('error' in r) p.reject(new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, r.error));
-        else p.resolve(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+        if ('error' in r) {
+          p.reject(new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, r.error));
+        } else {
+          p.resolve({
+            out: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength),
+            reusable: Buffer.from(r.buffer),
+          });
+        }
       });
       worker.on('error', (e) => this.fail(e));
       worker.on('exit', (code) => {
@@ -142,18 +166,20 @@ export class BlockWorkerPool {
     }
   }
 
-  compress(block: Buffer): Promise<Buffer> {
+  /** Sends the block to a worker. Its memory is transferred when the block owns all of it, else copied. */
+  compress(block: Buffer): Promise<BlockOutput> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('compression worker pool is closed'));
     let slot = this.workers[0]!;
     for (const w of this.workers) if (w.busy < slot.busy) slot = w;
     const id = this.nextId++;
     slot.busy++;
-    return new Promise<Buffer>((resolve, reject) => {
+    const whole = block.byteOffset === 0 && block.buffer.byteLength >= block.length && !isPooled(block);
+    const buffer = whole ? (block.buffer as ArrayBuffer) : new Uint8Array(block).buffer;
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      // Structured clone copies the block: it may share memory with other buffers.
-      const job: BlockJob = { id, data: block };
-      slot.worker.postMessage(job);
+      const job: BlockJob = { id, buffer, length: block.length };
+      slot.worker.postMessage(job, [buffer]);
     });
   }
 
@@ -173,7 +199,12 @@ export class BlockWorkerPool {
   }
 }
 
-/** Block-parallel lz4 / zstd compressor on `workers` threads. */
+/** Buffers under 4 kB may share Node's allocation pool with unrelated buffers; never transfer those. */
+function isPooled(b: Buffer): boolean {
+  return b.buffer.byteLength === Buffer.poolSize && b.length < Buffer.poolSize;
+}
+
+/** Block-parallel zstd compressor on `workers` threads. */
 export function createPooledCompressor(config: BlockWorkerConfig, workers: number, blockSize: number): Transform {
   const pool = new BlockWorkerPool(config, workers);
   return new ParallelBlockTransform((b) => pool.compress(b), blockSize, workers * 2, () => pool.close());

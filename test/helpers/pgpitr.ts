@@ -50,8 +50,6 @@ export function isEmptyOrMissing(dir: string): boolean {
 /** Hand a directory tree to the postgres user so a restored copy can start. */
 export function chownTree(path: string): void {
   if (process.getuid?.() !== 0) return;
-  const r = statSync('/var/lib/postgresql', { throwIfNoEntry: false });
-  void r;
   const walk = (p: string) => {
     const st = statSync(p);
     chownSync(p, uidOf('postgres'), gidOf('postgres'));

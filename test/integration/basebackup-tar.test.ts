@@ -71,5 +71,27 @@ for (const version of compatVersionsFromEnv()) {
         }
       });
     }
+    // Plain format with server-side compression: the client decompresses while extracting.
+    for (const algo of ['gzip', 'lz4', 'zstd']) {
+      if (version < 15 || !full.has(version)) break;
+      await t.test(`plain with server-${algo}`, async (st) => {
+        const out = src.tempDir(`plain-server-${algo}`);
+        const newTs = src.tempDir(`plain-server-ts-${algo}`);
+        const r = await runPgpitr(['basebackup', '-D', out, '-Fp', '-Z', `server-${algo}`, '-c', 'fast', '-T', `${tsDir}=${newTs}`], clusterEnv(src));
+        if (r.code !== 0 && /this build does not support compression/.test(r.stderr)) {
+          st.skip(`server built without ${algo}`);
+          return;
+        }
+        assert.equal(r.code, 0, r.stderr);
+        await verifyPlainBackup(out, version);
+        chownTree(newTs);
+        const restored = await TestCluster.startExisting(out, version, { name: `plainsrv${version}${algo}` });
+        try {
+          assert.deepEqual(await tableChecksums(restored), expected);
+        } finally {
+          await restored.stop();
+        }
+      });
+    }
   });
 }

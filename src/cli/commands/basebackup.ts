@@ -31,16 +31,14 @@ export async function basebackupCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const run = () => takeBaseBackup(opts, view, ac.signal);
-    let result;
     try {
-      result = await run();
+      await run();
     } catch (e) {
+      // Like libpq: ask for a password when the server wants one and none was given.
       if (!needsPassword(e) || parsed.noPassword || opts.connection.password !== undefined || !process.stdin.isTTY) throw e;
       opts.connection.password = await promptPassword();
-      result = await run();
+      await run();
     }
-    view.done(null);
-    if (parsed.verbose > 0 && result.directory) view.info(`backup state: ${result.directory}/pgpitr_backup.state`);
     return ExitCode.Ok;
   } finally {
     view.done(null);

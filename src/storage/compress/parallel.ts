@@ -1,12 +1,10 @@
 // Block-parallel compression: cuts the input into fixed-size blocks, compresses
-// up to N of them at once with an async function (zlib's thread pool or worker
-// threads) and emits the results in order as independent gzip members / zstd
-// or lz4 frames, which every decoder reads as one stream.
+// up to N of them at once with an async function (on libuv's thread pool) and
+// emits the results in order as independent gzip members / zstd or lz4 frames,
+// which every decoder reads as one stream.
 
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
-import { Worker } from 'node:worker_threads';
-import { CompressionError } from './common.js';
 
 /**
  * Compresses one block, taking ownership of its memory. Resolves to the compressed
@@ -105,107 +103,4 @@ export class ParallelBlockTransform extends Transform {
       });
     }
   }
-}
-
-/** What block-worker.ts compresses with. */
-export interface BlockWorkerConfig {
-  algorithm: 'zstd';
-  level: number;
-}
-
-/** A block for a worker: the first `length` bytes of `buffer` (transferred). */
-export interface BlockJob {
-  id: number;
-  buffer: ArrayBuffer;
-  length: number;
-}
-
-/** The compressed frame, and the job's buffer handed back for reuse (both transferred). */
-export type BlockResult = { id: number; data: Uint8Array; buffer: ArrayBuffer } | { id: number; error: string };
-
-interface Pending {
-  resolve: (r: BlockOutput) => void;
-  reject: (e: Error) => void;
-}
-
-/** A fixed set of worker threads, each running its own codec; jobs go to the least busy one. */
-export class BlockWorkerPool {
-  private readonly workers: { worker: Worker; busy: number }[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
-  private failure: Error | null = null;
-  private closed = false;
-
-  constructor(
-    private readonly config: BlockWorkerConfig,
-    size: number,
-  ) {
-    for (let i = 0; i < size; i++) {
-      const workerData: BlockWorkerConfig = { ...config };
-      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { workerData });
-      const slot = { worker, busy: 0 };
-      worker.on('message', (r: BlockResult) => {
-        slot.busy--;
-        const p = this.pending.get(r.id);
-        if (!p) return;
-        this.pending.delete(r.id);
-        if ('error' in r) {
-          p.reject(new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, r.error));
-        } else {
-          p.resolve({
-            out: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength),
-            reusable: Buffer.from(r.buffer),
-          });
-        }
-      });
-      worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => {
-        if (!this.closed) this.fail(new Error(`compression worker exited with code ${code}`));
-      });
-      this.workers.push(slot);
-    }
-  }
-
-  /** Sends the block to a worker. Its memory is transferred when the block owns all of it, else copied. */
-  compress(block: Buffer): Promise<BlockOutput> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error('compression worker pool is closed'));
-    let slot = this.workers[0]!;
-    for (const w of this.workers) if (w.busy < slot.busy) slot = w;
-    const id = this.nextId++;
-    slot.busy++;
-    const whole = block.byteOffset === 0 && block.buffer.byteLength >= block.length && !isPooled(block);
-    const buffer = whole ? (block.buffer as ArrayBuffer) : new Uint8Array(block).buffer;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const job: BlockJob = { id, buffer, length: block.length };
-      slot.worker.postMessage(job, [buffer]);
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const { worker } of this.workers) void worker.terminate();
-    this.fail(new Error('compression worker pool closed'));
-  }
-
-  private fail(e: Error): void {
-    const err =
-      e instanceof CompressionError ? e : new CompressionError('ERR_COMPRESSION_FAILED', this.config.algorithm, e.message, e);
-    if (!this.closed) this.failure ??= err;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-  }
-}
-
-/** Buffers under 4 kB may share Node's allocation pool with unrelated buffers; never transfer those. */
-function isPooled(b: Buffer): boolean {
-  return b.buffer.byteLength === Buffer.poolSize && b.length < Buffer.poolSize;
-}
-
-/** Block-parallel zstd compressor on `workers` threads. */
-export function createPooledCompressor(config: BlockWorkerConfig, workers: number, blockSize: number): Transform {
-  const pool = new BlockWorkerPool(config, workers);
-  return new ParallelBlockTransform((b) => pool.compress(b), blockSize, workers * 2, () => pool.close());
 }

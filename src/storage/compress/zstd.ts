@@ -1,61 +1,34 @@
-// zstd streams. Compression: @bokuweb/zstd-wasm (the reference library as
-// WebAssembly, shipped in the npm package, no install script) compresses 4 MiB
-// blocks into independent frames, on worker threads when `workers` > 1 (the
-// default for client-side zstd is 2); concatenated frames are one valid zstd
-// stream. Decompression: fzstd (pure JS, streaming), which accepts windows up to
-// 32 MiB: PostgreSQL's server-side `long` mode (128 MiB) cannot be extracted.
+// zstd streams. Compression: @mongodb-js/zstd 1.x (napi-rs prebuilt binaries
+// of the reference library via optionalDependencies, no install script; the 2.x
+// line moved to an install script) compresses 1 MiB blocks into complete frames
+// on libuv's thread pool, several at once; concatenated frames are one valid
+// zstd stream. Decompression: fzstd (pure JS), which streams one long frame as it
+// arrives, including PostgreSQL's server-side `long` mode.
 
 import type { Transform } from 'node:stream';
-import { createRequire } from 'node:module';
+import { compress } from '@mongodb-js/zstd';
 import { Decompress } from 'fzstd';
 import { CodecTransform, CompressionError, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
-import { ParallelBlockTransform, createPooledCompressor } from './parallel.js';
+import { ParallelBlockTransform } from './parallel.js';
 
 /** PostgreSQL accepts zstd's negative (fast) levels too. */
 export const ZSTD_MIN_LEVEL = -131072;
 export const ZSTD_MAX_LEVEL = 22;
 export const ZSTD_DEFAULT_LEVEL = 3;
-const BLOCK = 4 << 20;
+const BLOCK = 1 << 20;
 const FEED = 256 * 1024;
 const TARGET_OUT = 2 << 20;
 
-interface ZstdWasm {
-  init(): Promise<void>;
-  compress(buf: Uint8Array, level?: number): Uint8Array;
-}
-
-let ready: Promise<ZstdWasm> | null = null;
-
-/** Loads and initialises the WebAssembly module once per thread. */
-export function loadZstdWasm(): Promise<ZstdWasm> {
-  ready ??= (async () => {
-    // The package's Node entry is CommonJS; load it through require.
-    const mod = createRequire(import.meta.url)('@bokuweb/zstd-wasm') as ZstdWasm;
-    await mod.init();
-    return mod;
-  })();
-  return ready;
-}
-
-export function compressZstdBlock(z: ZstdWasm, block: Uint8Array, level: number): Buffer {
-  const out = z.compress(block, level);
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
 export function createZstdCompressor(level: number, workers: number): Transform {
-  if (workers > 1) return createPooledCompressor({ algorithm: 'zstd', level }, workers, BLOCK);
-  const failed = (e: Error) => new CompressionError('ERR_COMPRESSION_FAILED', 'zstd', e.message, e);
   return new ParallelBlockTransform(
-    async (block) => {
-      try {
-        return { out: Buffer.from(compressZstdBlock(await loadZstdWasm(), block, level)) };
-      } catch (e) {
-        throw failed(e as Error);
-      }
-    },
+    (block) =>
+      compress(block, level).then(
+        (out) => ({ out }),
+        (e: Error) => Promise.reject(new CompressionError('ERR_COMPRESSION_FAILED', 'zstd', e.message, e)),
+      ),
     BLOCK,
-    1,
+    Math.max(2, workers * 2),
   );
 }
 

@@ -1,9 +1,11 @@
 // lz4 streams. Compression: lz4-napi (napi-rs prebuilt binaries, no install
-// script) compresses 1 MiB blocks on libuv's thread pool, several at once; each
+// script) compresses 256 KiB blocks on libuv's thread pool, several at once; each
 // block becomes one small lz4 frame of its own (header, one block, end mark), so
 // the concatenation is one valid lz4 stream for `lz4 -d` and PostgreSQL. We build
 // the frames here because lz4-napi's own frame encoder is half as fast as its
 // block encoder. lz4_flex has one fast mode: levels only matter server-side.
+// Blocks stay small because each thread-pool thread keeps what it allocated:
+// 1 MiB blocks cost ~50 MB more peak RSS at no gain in speed (measured).
 // Decompression: our own frame parser (lz4 Frame format 1.6.x) over
 // lz4-block.ts, because no package decodes an lz4 frame as it streams.
 
@@ -20,28 +22,33 @@ export const LZ4_MAX_LEVEL = 12;
 /** PostgreSQL's default for lz4 is level 0, lz4's fast mode (same as 1). */
 export const LZ4_DEFAULT_LEVEL = 1;
 
-const BLOCK = 1 << 20;
+const BLOCK = 256 * 1024;
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 const HISTORY = 64 * 1024;
 const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
 
-/** Frame header: version 1, independent blocks, no checksums, 1 MiB block maximum. */
+/** Frame header: version 1, independent blocks, no checksums, 256 KiB block maximum. */
 const FRAME_HEADER = (() => {
-  const descriptor = Buffer.from([0x60, 0x60]);
+  const descriptor = Buffer.from([0x60, 0x50]);
   return Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), descriptor, Buffer.from([(xxh32(descriptor) >>> 8) & 0xff])]);
 })();
 const END_MARK = Buffer.alloc(4);
 
-/** One block → one frame. lz4-napi prefixes its output with the uncompressed size (4 bytes). */
-function frameOf(block: Buffer, packed: Buffer): Buffer {
-  const body = packed.subarray(4);
-  const raw = body.length >= block.length;
-  const data = raw ? block : body;
-  const size = Buffer.alloc(4);
-  size.writeUInt32LE((data.length | (raw ? 0x80000000 : 0)) >>> 0);
-  return Buffer.concat([FRAME_HEADER, size, data, END_MARK]);
+/**
+ * One block → one frame, without copying the compressed bytes: lz4-napi prefixes
+ * its output with the uncompressed size (4 bytes), which we overwrite with the
+ * frame's block size field.
+ */
+function frameOf(block: Buffer, packed: Buffer): Buffer[] {
+  if (packed.length - 4 >= block.length) {
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE((block.length | 0x80000000) >>> 0); // stored uncompressed
+    return [FRAME_HEADER, size, Buffer.from(block), END_MARK];
+  }
+  packed.writeUInt32LE(packed.length - 4, 0);
+  return [FRAME_HEADER, packed, END_MARK];
 }
 
 export function createLz4Compressor(_level: number, workers = 1): Transform {

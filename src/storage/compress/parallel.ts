@@ -14,7 +14,8 @@ import type { TransformCallback } from 'node:stream';
  */
 export type BlockCompressor = (block: Buffer) => Promise<BlockOutput>;
 export interface BlockOutput {
-  out: Buffer;
+  /** The compressed bytes, as one buffer or as consecutive pieces. */
+  out: Buffer | Buffer[];
   reusable?: Buffer | null;
 }
 
@@ -97,7 +98,9 @@ export class ParallelBlockTransform extends Transform {
     const { out, reusable } = await this.inFlight.shift()!;
     if (reusable && reusable.length === this.blockSize && this.free.length <= this.maxInFlight) this.free.push(reusable);
     if (this.destroyed) throw new Error('stream destroyed');
-    if (!this.push(out)) {
+    let more = true;
+    for (const piece of Array.isArray(out) ? out : [out]) more = this.push(piece);
+    if (!more) {
       await new Promise<void>((resolve) => {
         this.readWaiter = resolve;
       });

@@ -3,13 +3,14 @@
 // (estimating backup size, transferring wal files). If the role cannot connect
 // to a database, progress falls back to what the stream itself shows.
 
-import pg from 'pg';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
+import { openSqlClient } from '../protocol/sql-client.js';
+import type { SqlClient } from '../protocol/sql-client.js';
 import type { ProgressTracker } from './progress-tracker.js';
 import type { BackupPhase } from './reporter.js';
 
 export class ServerProgressWatcher {
-  private client: pg.Client | null = null;
+  private client: SqlClient | null = null;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
@@ -19,18 +20,9 @@ export class ServerProgressWatcher {
   ) {}
 
   async start(walSenderPid: number, intervalMs = 300): Promise<void> {
-    const client = new pg.Client({
-      host: this.settings.host,
-      port: this.settings.port,
-      database: this.settings.dbname ?? 'postgres',
-      ...(this.settings.user !== undefined ? { user: this.settings.user } : {}),
-      ...(this.settings.password !== undefined ? { password: this.settings.password } : {}),
-      application_name: 'pgpitr progress',
-      ssl: this.settings.sslmode === 'require' || this.settings.sslmode?.startsWith('verify') ? { rejectUnauthorized: this.settings.sslmode !== 'require' } : false,
-    });
-    client.on('error', () => {});
+    let client: SqlClient;
     try {
-      await client.connect();
+      client = await openSqlClient(this.settings, 'pgpitr progress');
     } catch {
       return; // no SQL access: stream-derived phases only
     }

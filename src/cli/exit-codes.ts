@@ -10,12 +10,16 @@ export const ExitCode = {
   Connection: 3, // could not connect or authenticate
   Server: 4, // the server reported an error, or does not support the request
   Storage: 5, // the target cannot be used or written (exists, not empty, disk full, unsafe path)
-  NotFound: 6, // the named object (slot, backup, state file) does not exist
+  NotFound: 6, // the named object (slot, backup, state file, stanza) does not exist
+  CheckFailed: 7, // `check` found a problem in the set-up
+  ArchiveGetError: 8, // archive-get failed for another reason than a missing file (never 1)
   Interrupted: 130, // stopped by SIGINT/SIGTERM
   // `pgpitr status`
   StatusRunning: 10,
   StatusFailed: 11,
   StatusInterrupted: 12,
+  // `archive-get`: the file is not in the archive (recovery then knows it reached the end)
+  ArchiveNotFound: 1,
 } as const;
 
 export function exitCodeFor(code: ErrorCode | undefined): number {
@@ -34,6 +38,8 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
       return ExitCode.Storage;
     case 'ERR_NOT_FOUND':
       return ExitCode.NotFound;
+    case 'ERR_CHECK':
+      return ExitCode.CheckFailed;
     case 'ERR_INTERRUPTED':
       return ExitCode.Interrupted;
     default:

@@ -4,6 +4,11 @@
 
 import { basebackupCommand } from './commands/basebackup.js';
 import { statusCommand } from './commands/status.js';
+import { stanzaCreateCommand } from './commands/stanza-create.js';
+import { archivePushCommand } from './commands/archive-push.js';
+import { archiveGetCommand } from './commands/archive-get.js';
+import { infoCommand } from './commands/info.js';
+import { checkCommand } from './commands/check.js';
 import { printError } from './output.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
@@ -12,6 +17,11 @@ import type { PgpitrError } from '../common/errors.js';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   basebackup: { run: basebackupCommand, summary: 'take a base backup (pg_basebackup compatible)' },
   status: { run: statusCommand, summary: 'tell whether a backup directory holds a complete backup' },
+  'stanza-create': { run: stanzaCreateCommand, summary: 'record a cluster in a repository' },
+  'archive-push': { run: archivePushCommand, summary: 'store a WAL file in the repository (archive_command)' },
+  'archive-get': { run: archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
+  info: { run: infoCommand, summary: 'describe stanzas and their WAL archive' },
+  check: { run: checkCommand, summary: 'verify that a server archives into its stanza' },
 };
 
 function help(): string {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_UNSAFE_PATH' // a path from the stream would escape its target
   | 'ERR_INTERRUPTED' // stopped by a signal
   | 'ERR_NOT_FOUND' // the object asked for does not exist
+  | 'ERR_CHECK' // a configuration check found a problem
   | 'ERR_INTERNAL';
 
 export interface ErrorDetails {

@@ -1,0 +1,107 @@
+// `pgpitr check`: is this server archiving into this stanza? Checks the
+// repository and stanza, the server's system identifier, wal_level,
+// archive_mode and archive_command, then switches WAL and waits until that
+// segment is in the repository. Each problem is reported with what to change.
+
+import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { openSqlClient } from '../../protocol/sql-client.js';
+import { readStanza } from '../../repo/stanza.js';
+import { findStored } from '../../repo/archive-store.js';
+import { archiveDir, walFileSubdir } from '../../repo/layout.js';
+import { ExitCode } from '../exit-codes.js';
+import { PgpitrError } from '../../common/errors.js';
+import { join } from 'node:path';
+
+const HELP = `pgpitr check verifies that a server archives its WAL into a stanza.
+
+Usage:
+  pgpitr check --repo PATH --stanza NAME [connection options] [--archive-timeout SECONDS]
+
+${REPO_OPTIONS_HELP}
+Exit status: 0 all good, 7 a check failed (each problem is printed), 3 cannot connect.
+`;
+
+interface Finding {
+  check: string;
+  ok: boolean;
+  message: string;
+  hint?: string;
+}
+
+export async function checkCommand(argv: string[]): Promise<number> {
+  const o = parseRepoOptions('check', argv);
+  if (o.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+  let stanza = null;
+  try {
+    stanza = readStanza(o.repo, o.stanza);
+    add({ check: 'repository', ok: true, message: `stanza "${o.stanza}" found in ${o.repo}` });
+  } catch (e) {
+    add({ check: 'repository', ok: false, message: (e as Error).message, ...((e as PgpitrError).hint ? { hint: (e as PgpitrError).hint! } : {}) });
+  }
+  const client = await openSqlClient(o.connection, 'pgpitr check');
+  try {
+    const s = (
+      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string }>(
+        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command from pg_control_system()",
+      )
+    ).rows[0]!;
+    if (stanza) {
+      const same = stanza.system_identifier === s.sysid;
+      add({
+        check: 'system identifier',
+        ok: same,
+        message: same ? `server is system ${s.sysid}` : `server is system ${s.sysid}, stanza "${o.stanza}" is for system ${stanza.system_identifier}`,
+        ...(same ? {} : { hint: 'point --stanza at the stanza of this cluster, or create one for it' }),
+      });
+    }
+    const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
+    add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });
+    const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
+    add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
+    const cmd = s.archive_command;
+    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza[= ]['"]?${o.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    add({
+      check: 'archive_command',
+      ok: cmdOk,
+      message: cmd ? `archive_command is '${cmd}'` : 'archive_command is empty',
+      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push --repo ${o.repo} --stanza ${o.stanza} %p' and reload the server` }),
+    });
+    if (findings.every((f) => f.ok) && stanza) {
+      const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
+      const dir = join(archiveDir(o.repo, o.stanza), walFileSubdir(wal));
+      const deadline = Date.now() + o.archiveTimeoutMs;
+      let found = findStored(dir, wal) !== null;
+      while (!found && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        found = findStored(dir, wal) !== null;
+      }
+      let why = '';
+      if (!found) {
+        const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
+        why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
+      }
+      add({
+        check: 'archiving',
+        ok: found,
+        message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${o.archiveTimeoutMs / 1000}s${why}`,
+        ...(found ? {} : { hint: 'look at the server log for archive_command errors, and at pg_stat_archiver' }),
+      });
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const ok = findings.every((f) => f.ok);
+  if (o.output === 'json') process.stdout.write(JSON.stringify({ ok, checks: findings }, null, 2) + '\n');
+  else {
+    for (const f of findings) {
+      process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'} ${f.check}: ${f.message}\n`);
+      if (f.hint) process.stdout.write(`     hint: ${f.hint}\n`);
+    }
+  }
+  return ok ? ExitCode.Ok : ExitCode.CheckFailed;
+}

@@ -1,0 +1,199 @@
+// The WAL archive of a stanza: push (check, checksum, compress, atomic
+// rename), get (find, decompress, verify) and list. A stored file is visible
+// only once complete: it is written under a temporary name, synced, renamed
+// and its directory synced, so a push killed midway leaves nothing that get
+// or list would take for a segment.
+
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, statSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import { PgpitrError, storageError } from '../common/errors.js';
+import { fsyncPathSync } from '../storage/durable.js';
+import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js';
+import { compressionExtension } from '../storage/compress/index.js';
+import type { CompressionAlgorithm } from '../storage/compress/index.js';
+import { parseWalLongPageHeader } from '../postgres/wal-page-header.js';
+import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
+import type { StanzaInfo } from './stanza.js';
+
+export interface PushOptions {
+  compression: CompressionAlgorithm | 'none';
+  level?: number | undefined;
+}
+
+export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string };
+
+const ALGORITHM_OF: Record<string, CompressionAlgorithm> = { '.gz': 'gzip', '.lz4': 'lz4', '.zst': 'zstd' };
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function pushWalFile(repo: string, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
+  const name = basename(source);
+  const kind = walFileKind(name);
+  if (kind === null) {
+    throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL segment, .partial, .history or .backup file`, {
+      hint: 'archive_command must pass %p, the path of the file PostgreSQL wants archived',
+    });
+  }
+  let data: Buffer;
+  try {
+    data = readFileSync(source);
+  } catch (e) {
+    throw storageError('read WAL file', source, e);
+  }
+  if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
+
+  const digest = sha256(data);
+  const dir = join(archiveDir(repo, stanza.stanza), walFileSubdir(name));
+  const existing = findStored(dir, name);
+  if (existing) {
+    if (existing.sha256 === digest) return { status: 'already-archived', path: join(dir, existing.stored) };
+    throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
+      detail: `archived SHA-256 ${existing.sha256}, this file ${digest}`,
+      hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
+    });
+  }
+  const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
+  const body = opts.compression === 'none' ? data : await compressBuffer(opts.compression, data, opts.level);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    throw storageError('create archive directory', dir, e);
+  }
+  const final = join(dir, storedName(name, digest, extension));
+  const tmp = `${final}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o640);
+    try {
+      let off = 0;
+      while (off < body.length) off += writeSync(fd, body, off, body.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, final);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
+    throw storageError('store WAL file', final, e);
+  }
+  fsyncPathSync(dir);
+  return { status: 'stored', path: final };
+}
+
+function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
+  if (name.endsWith('.partial') ? data.length > stanza.wal_segment_size : data.length !== stanza.wal_segment_size) {
+    throw new PgpitrError('ERR_TARGET', `WAL segment "${name}" has ${data.length} bytes, the stanza's segment size is ${stanza.wal_segment_size}`, {
+      hint: 'the file is truncated or belongs to a cluster with another wal_segment_size',
+    });
+  }
+  const header = parseWalLongPageHeader(data);
+  if (!header) throw new PgpitrError('ERR_TARGET', `"${name}" does not start with a WAL long page header`, { hint: 'the file is not a WAL segment, or it is damaged' });
+  if (header.systemIdentifier !== stanza.system_identifier) {
+    throw new PgpitrError('ERR_TARGET', `WAL segment "${name}" belongs to database system ${header.systemIdentifier}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier}`, {
+      hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza',
+    });
+  }
+}
+
+/** The stored copy of a WAL file, ignoring temporary files of unfinished pushes. */
+export function findStored(dir: string, name: string): { stored: string; sha256: string; extension: string } | null {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw storageError('read archive directory', dir, e);
+  }
+  for (const stored of entries) {
+    if (!stored.startsWith(name + '-')) continue;
+    const parsed = parseStoredName(stored);
+    if (parsed && parsed.name === name) return { stored, sha256: parsed.sha256, extension: parsed.extension };
+  }
+  return null;
+}
+
+/** Fetches a WAL file into `dest`; false when the archive does not have it. */
+export async function getWalFile(repo: string, stanza: string, name: string, dest: string): Promise<boolean> {
+  if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
+  const dir = join(archiveDir(repo, stanza), walFileSubdir(name));
+  const found = findStored(dir, name);
+  if (!found) return false;
+  const path = join(dir, found.stored);
+  let body: Buffer;
+  try {
+    body = readFileSync(path);
+  } catch (e) {
+    throw storageError('read archived WAL file', path, e);
+  }
+  const algo = ALGORITHM_OF[found.extension];
+  let data: Buffer;
+  try {
+    data = algo ? await decompressBuffer(algo, body) : body;
+  } catch (e) {
+    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${path}" cannot be decompressed: ${(e as Error).message}`, {
+      hint: 'the repository file is damaged; restore it from another copy of the archive',
+    });
+  }
+  const digest = sha256(data);
+  if (digest !== found.sha256) {
+    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${path}" fails its checksum`, {
+      detail: `expected SHA-256 ${found.sha256}, got ${digest}`,
+      hint: 'the repository file is damaged; restore it from another copy of the archive',
+    });
+  }
+  const tmp = `${dest}.pgpitr-tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dest);
+  } catch (e) {
+    throw storageError('write restored WAL file', dest, e);
+  }
+  return true;
+}
+
+export interface ArchivedFile {
+  name: string;
+  sha256: string;
+  extension: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Every complete file in a stanza's archive. */
+export function listArchive(repo: string, stanza: string): ArchivedFile[] {
+  const root = archiveDir(repo, stanza);
+  const out: ArchivedFile[] = [];
+  const scan = (dir: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw storageError('read archive directory', dir, e);
+    }
+    for (const ent of entries) {
+      if (ent.isDirectory()) {
+        if (dir === root && /^[0-9A-F]{16}$/.test(ent.name)) scan(join(dir, ent.name));
+        continue;
+      }
+      const parsed = parseStoredName(ent.name);
+      if (!parsed) continue;
+      const st = statSync(join(dir, ent.name));
+      out.push({ ...parsed, size: st.size, mtimeMs: st.mtimeMs });
+    }
+  };
+  scan(root);
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

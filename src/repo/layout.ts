@@ -1,0 +1,51 @@
+// Where things live in a repository (docs/repository-format.md):
+//   <repo>/pgpitr-repo.json                        repository marker and format version
+//   <repo>/<stanza>/stanza.json                    system identifier, version, WAL segment size
+//   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>[.gz|.lz4|.zst]
+//   <repo>/<stanza>/archive/<file>-<sha256>[...]   timeline .history files
+//   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup-<sha256>[...]
+// The SHA-256 in a name is that of the original (uncompressed) file.
+
+import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+
+export const REPO_MARKER = 'pgpitr-repo.json';
+export const REPO_FORMAT_VERSION = 1;
+
+export function stanzaDir(repo: string, stanza: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza)) {
+    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}"`, { hint: 'use letters, digits, "_", "-" and "."' });
+  }
+  return join(repo, stanza);
+}
+
+export function archiveDir(repo: string, stanza: string): string {
+  return join(stanzaDir(repo, stanza), 'archive');
+}
+
+/** Kinds of files PostgreSQL hands to archive_command. */
+export type WalFileKind = 'segment' | 'partial' | 'history' | 'backup';
+
+export function walFileKind(name: string): WalFileKind | null {
+  if (/^[0-9A-F]{24}$/.test(name)) return 'segment';
+  if (/^[0-9A-F]{24}\.partial$/.test(name)) return 'partial';
+  if (/^[0-9A-F]{8}\.history$/.test(name)) return 'history';
+  if (/^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$/.test(name)) return 'backup';
+  return null;
+}
+
+/** The directory (relative to the archive) holding a WAL file. */
+export function walFileSubdir(name: string): string {
+  return walFileKind(name) === 'history' ? '' : name.slice(0, 16);
+}
+
+export function storedName(name: string, sha256: string, extension: string): string {
+  return `${name}-${sha256}${extension}`;
+}
+
+/** Splits a stored name back into WAL file name, checksum and extension; null if it is not one. */
+export function parseStoredName(stored: string): { name: string; sha256: string; extension: string } | null {
+  const m = /^(.+)-([0-9a-f]{64})(\.gz|\.lz4|\.zst)?$/.exec(stored);
+  if (!m || walFileKind(m[1]!) === null) return null;
+  return { name: m[1]!, sha256: m[2]!, extension: m[3] ?? '' };
+}

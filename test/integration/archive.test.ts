@@ -1,0 +1,187 @@
+// Continuous archiving through archive-push under a pgbench load: every
+// segment PostgreSQL reports archived is in the repository, byte-identical
+// after archive-get and readable by pg_waldump; pushes are idempotent and
+// refuse different content or another cluster's WAL without changing what is
+// stored; a push killed midway leaves nothing archive-get would take; check
+// passes on a correct set-up and names each broken one; info reports the archive.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
+import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
+import { listArchive } from '../../src/repo/archive-store.js';
+
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+async function waitArchived(c: TestCluster, wal: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const r = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0];
+    if (r?.last && r.last >= wal) return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
+}
+
+for (const version of versionsFromEnv()) {
+  test(`archive-push, archive-get, check and info (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const base = await TestCluster.create({ version, name: `arch${version}` });
+    const repo = base.tempDir('repo');
+    const command = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
+    await base.sql(`alter system set archive_mode = 'on'`);
+    await base.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
+    await base.sql(`alter system set wal_keep_size = '1GB'`);
+    await base.restart();
+    const src = base;
+    const env = clusterEnv(src);
+    const repoArgs = ['--repo', repo, '--stanza', 'main'];
+
+    const created = await runPgpitr(['stanza-create', ...repoArgs], env);
+    assert.equal(created.code, 0, created.stderr);
+    chownTree(repo); // the archiver runs as the server's user
+    const again = await runPgpitr(['stanza-create', ...repoArgs], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /already exists/);
+    chownTree(repo);
+
+    // A pgbench load that fills several segments.
+    const bin = clientToolDir();
+    const pgbenchEnv = { ...process.env, ...env };
+    const init = await runCommand(join(bin, 'pgbench'), ['-i', '-s', '3', '-q'], { env: pgbenchEnv });
+    assert.equal(init.code, 0, init.stderr);
+    const load = await runCommand(join(bin, 'pgbench'), ['-T', '3', '-c', '2'], { env: pgbenchEnv });
+    assert.equal(load.code, 0, load.stderr);
+    const last = (await src.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+    await waitArchived(src, last);
+
+    await t.test('every archived segment is in the repository and byte-identical after archive-get', async () => {
+      const stats = (await src.sql<{ archived: number; failed: number }>('select archived_count::int as archived, failed_count::int as failed from pg_stat_archiver'))[0]!;
+      const stored = listArchive(repo, 'main').filter((f) => SEGMENT.test(f.name));
+      assert.ok(stored.length >= 3, `only ${stored.length} segments stored`);
+      assert.ok(stats.archived >= stored.length);
+      const walDir = join(src.dataDir, 'pg_wal');
+      const done = readdirSync(join(walDir, 'archive_status')).filter((f) => f.endsWith('.done')).map((f) => f.replace(/\.done$/, '')).filter((f) => SEGMENT.test(f));
+      assert.ok(done.length >= 3);
+      const out = src.tempDir('fetched');
+      for (const seg of done) {
+        assert.ok(stored.some((s) => s.name === seg), `${seg} is marked archived but not in the repository`);
+        const r = await runPgpitr(['archive-get', ...repoArgs, seg, join(out, seg)]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(readFileSync(join(out, seg)).equals(readFileSync(join(walDir, seg))), `${seg} differs after archive-get`);
+      }
+      if (version === 15) {
+        // pg_waldump (the machine has 15's) reads what we archived, across segments.
+        const sorted = done.sort();
+        const r = await runCommand(join(bin, 'pg_waldump'), ['-p', out, '--stats', sorted[0]!, sorted[sorted.length - 2]!]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /Total/);
+      }
+      const missing = await runPgpitr(['archive-get', ...repoArgs, '0000000100000099000000FF', join(out, 'x')]);
+      assert.equal(missing.code, 1, missing.stderr);
+    });
+
+    await t.test('pushing the same segment again succeeds with a warning', async () => {
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const before = listArchive(repo, 'main');
+      const r = await runPgpitr(['archive-push', ...repoArgs, join(src.dataDir, 'pg_wal', seg)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /already archived with the same content/);
+      assert.deepEqual(listArchive(repo, 'main'), before);
+    });
+
+    await t.test('different content under an archived name is refused, nothing changes', async () => {
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const before = listArchive(repo, 'main');
+      const dir = src.tempDir('forged');
+      const data = readFileSync(join(src.dataDir, 'pg_wal', seg));
+      data[8 * 1024 * 1024] = data[8 * 1024 * 1024]! ^ 0xff;
+      writeFileSync(join(dir, seg), data);
+      const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, seg)]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /already archived with different content/);
+      assert.deepEqual(listArchive(repo, 'main'), before);
+    });
+
+    await t.test('a segment from another cluster is refused', async () => {
+      const other = await TestCluster.create({ version, name: `other${version}` });
+      await other.sql('select pg_switch_wal()');
+      const seg = readdirSync(join(other.dataDir, 'pg_wal')).filter((f) => SEGMENT.test(f)).sort()[0]!;
+      const dir = src.tempDir('foreign');
+      const foreignName = '0000000700000000000000AA';
+      copyFileSync(join(other.dataDir, 'pg_wal', seg), join(dir, foreignName));
+      const before = listArchive(repo, 'main');
+      const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, foreignName)]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /belongs to database system \d+, stanza "main" is for system \d+/);
+      assert.deepEqual(listArchive(repo, 'main'), before);
+
+      // check names the fault on a server with archive_mode off (this other cluster).
+      const c = await runPgpitr(['check', '--repo', repo, '--stanza', 'main', '--archive-timeout', '5'], clusterEnv(other));
+      assert.equal(c.code, 7, c.stdout + c.stderr);
+      assert.match(c.stdout, /FAIL archive_mode: archive_mode is off/);
+      assert.match(c.stdout, /FAIL system identifier/);
+      await other.stop();
+    });
+
+    await t.test('a push killed midway leaves nothing visible; the next push stores it', async () => {
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const dir = src.tempDir('killed');
+      for (let i = 0; i < 8; i++) {
+        const name = `0000000900000000000000${(0x10 + i).toString(16).toUpperCase()}`;
+        copyFileSync(join(src.dataDir, 'pg_wal', seg), join(dir, name));
+        const child = spawn(process.execPath, [CLI, 'archive-push', ...repoArgs, join(dir, name)], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, 60 + i * 25));
+        child.kill('SIGKILL');
+        await new Promise((r) => child.on('exit', r));
+        const fetched = join(dir, `${name}.fetched`);
+        const got = await runPgpitr(['archive-get', ...repoArgs, name, fetched]);
+        assert.ok(got.code === 0 || got.code === 1, got.stderr);
+        if (got.code === 0) assert.ok(readFileSync(fetched).equals(readFileSync(join(dir, name))));
+        else assert.ok(!existsSync(fetched));
+        const push = await runPgpitr(['archive-push', ...repoArgs, join(dir, name)]);
+        assert.equal(push.code, 0, push.stderr);
+      }
+    });
+
+    await t.test('check passes on the correct set-up and names broken ones', async () => {
+      const ok = await runPgpitr(['check', ...repoArgs, '--output', 'json'], env);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const report = JSON.parse(ok.stdout) as { ok: boolean; checks: { check: string; ok: boolean }[] };
+      assert.ok(report.ok);
+      assert.ok(report.checks.some((c) => c.check === 'archiving' && c.ok));
+
+      const unreachable = await runPgpitr(['check', '--repo', join(repo, 'nope'), '--stanza', 'main'], env);
+      assert.equal(unreachable.code, 7);
+      assert.match(unreachable.stdout, /FAIL repository: repository ".*nope" does not exist/);
+
+      await src.sql(`alter system set archive_command = 'cp %p /nowhere/%f'`);
+      await src.sql('select pg_reload_conf()');
+      await new Promise((r) => setTimeout(r, 300));
+      const wrong = await runPgpitr(['check', ...repoArgs], env);
+      assert.equal(wrong.code, 7);
+      assert.match(wrong.stdout, /FAIL archive_command/);
+      assert.match(wrong.stdout, /hint: set archive_command = 'pgpitr archive-push/);
+      await src.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
+      await src.sql('select pg_reload_conf()');
+    });
+
+    await t.test('info reports the archive per timeline, with gaps', async () => {
+      const r = await runPgpitr(['info', '--repo', repo, '--output', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const info = JSON.parse(r.stdout) as { stanzas: { stanza: string; archive: { timelines: { timeline: number; min: string; max: string; gaps: unknown[] }[]; last_archived: { name: string } } }[] };
+      const main = info.stanzas.find((s) => s.stanza === 'main')!;
+      const tl1 = main.archive.timelines.find((x) => x.timeline === 1)!;
+      assert.deepEqual(tl1.gaps, []);
+      assert.ok(tl1.max >= last);
+      const tl9 = main.archive.timelines.find((x) => x.timeline === 9)!;
+      assert.equal(tl9.min, '000000090000000000000010');
+      const text = await runPgpitr(['info', '--repo', repo]);
+      assert.match(text.stdout, /timeline 1: 0000000100000000000000\w\w \.\.\. /);
+    });
+  });
+}

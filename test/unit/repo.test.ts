@@ -1,0 +1,88 @@
+// Repository pieces without a server: stored names, archive summaries with
+// gaps, the configuration file, the WAL long page header, and the lock.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
+import { summarizeArchive } from '../../src/repo/archive-summary.js';
+import { parseConfig, configValue } from '../../src/cli/config-file.js';
+import { parseWalLongPageHeader } from '../../src/postgres/wal-page-header.js';
+import { RepoLock } from '../../src/repo/lock.js';
+
+const SHA = 'a'.repeat(64);
+
+test('stored names round-trip and reject temporary files', () => {
+  const s = storedName('000000010000000000000003', SHA, '.zst');
+  assert.deepEqual(parseStoredName(s), { name: '000000010000000000000003', sha256: SHA, extension: '.zst' });
+  assert.equal(parseStoredName(`${s}.tmp-123`), null);
+  assert.equal(walFileKind('00000002.history'), 'history');
+  assert.equal(walFileKind('000000010000000000000003.00000028.backup'), 'backup');
+  assert.equal(walFileKind('000000010000000000000003.partial'), 'partial');
+  assert.equal(walFileKind('bogus'), null);
+  assert.equal(walFileSubdir('000000010000000A00000003'), '000000010000000A');
+  assert.equal(walFileSubdir('00000002.history'), '');
+});
+
+test('archive summary: min, max and gaps per timeline', () => {
+  const f = (name: string, mtimeMs = 1) => ({ name, sha256: SHA, extension: '', size: 10, mtimeMs });
+  const s = summarizeArchive(
+    [f('000000010000000000000001'), f('000000010000000000000002'), f('000000010000000000000005', 5), f('000000010000000100000000'), f('00000002.history'), f('000000020000000100000000')],
+    16 * 1024 * 1024,
+  );
+  assert.equal(s.timelines.length, 2);
+  const t1 = s.timelines[0]!;
+  assert.equal(t1.min, '000000010000000000000001');
+  assert.equal(t1.max, '000000010000000100000000');
+  assert.deepEqual(t1.gaps[0], { from: '000000010000000000000003', to: '000000010000000000000004', missing: 2 });
+  assert.deepEqual(t1.gaps[1], { from: '000000010000000000000006', to: '0000000100000000000000FF', missing: 250 });
+  assert.deepEqual(s.history_files, ['00000002.history']);
+  assert.equal(s.last_archived?.name, '000000010000000000000005');
+});
+
+test('configuration file: sections, precedence, unknown keys', () => {
+  const c = parseConfig('# comment\n[global]\nrepo=/r\ncompress-type=lz4\n\n[main]\ncompress-type=zstd\n', 'x.conf');
+  assert.equal(configValue(c, 'main', 'compress-type'), 'zstd');
+  assert.equal(configValue(c, 'other', 'compress-type'), 'lz4');
+  assert.equal(configValue(c, 'main', 'repo'), '/r');
+  assert.throws(() => parseConfig('[global]\nrepo-path=/x\n', 'x.conf'), /unknown setting "repo-path"/);
+  assert.throws(() => parseConfig('nonsense\n', 'x.conf'), /expected key=value/);
+});
+
+test('WAL long page header', () => {
+  const b = Buffer.alloc(8192);
+  b.writeUInt16LE(0xd110, 0);
+  b.writeUInt16LE(0x0002, 2);
+  b.writeUInt32LE(1, 4);
+  b.writeBigUInt64LE(0x3000000n, 8);
+  b.writeBigUInt64LE(7441234567890123456n, 24);
+  b.writeUInt32LE(16 * 1024 * 1024, 32);
+  b.writeUInt32LE(8192, 36);
+  assert.deepEqual(parseWalLongPageHeader(b), {
+    magic: 0xd110,
+    info: 2,
+    timeline: 1,
+    pageAddress: 0x3000000n,
+    systemIdentifier: '7441234567890123456',
+    segmentSize: 16 * 1024 * 1024,
+    blockSize: 8192,
+  });
+  b.writeUInt16LE(0, 2);
+  assert.equal(parseWalLongPageHeader(b), null);
+});
+
+test('lock: exclusive, stale locks taken over', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-lock-'));
+  try {
+    const a = RepoLock.acquire(dir, 'repository', 'test');
+    assert.throws(() => RepoLock.acquire(dir, 'repository', 'test'), /repository is locked by "test"/);
+    a.release();
+    // A lock from a process that no longer exists on this host is stale (pids stay below 2^22).
+    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'old' }));
+    RepoLock.acquire(dir, 'repository', 'test').release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

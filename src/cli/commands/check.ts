@@ -72,6 +72,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push --repo ${o.repo} --stanza ${o.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanza) {
+      // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
+      // is a no-op and its segment would never be archived.
+      await client.query("select pg_create_restore_point('pgpitr check')");
       const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
       const dir = join(archiveDir(o.repo, o.stanza), walFileSubdir(wal));
       const deadline = Date.now() + o.archiveTimeoutMs;

@@ -9,6 +9,7 @@ import { archivePushCommand } from './commands/archive-push.js';
 import { archiveGetCommand } from './commands/archive-get.js';
 import { infoCommand } from './commands/info.js';
 import { checkCommand } from './commands/check.js';
+import { receiveWalCommand } from './commands/receive-wal.js';
 import { printError } from './output.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   'archive-get': { run: archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
   info: { run: infoCommand, summary: 'describe stanzas and their WAL archive' },
   check: { run: checkCommand, summary: 'verify that a server archives into its stanza' },
+  'receive-wal': { run: receiveWalCommand, summary: 'stream WAL from a server (pg_receivewal compatible, or into a stanza)' },
 };
 
 function help(): string {

@@ -13,8 +13,12 @@ import { quoteIdent } from './session.js';
 export interface WalReceiver {
   /** Bytes of WAL starting at `start`; may return a promise to apply backpressure. */
   write(start: bigint, data: Buffer): void | Promise<void>;
-  /** Position up to which WAL is durably stored (reported as write and flush). */
+  /** Position up to which WAL is durably stored (reported as flush). */
   flushed(): bigint;
+  /** Position up to which WAL was received and written (reported as write); defaults to flushed(). */
+  written?(): bigint;
+  /** Report the flush position to the server right after each write (synchronous replication). */
+  readonly reportEveryWrite?: boolean;
 }
 
 export interface StreamOptions {
@@ -62,8 +66,9 @@ export class WalStream {
     this.received = opts.start;
     this.session.send(encodeQuery(`START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.start)} TIMELINE ${opts.timeline}`));
     const sendStatus = (replyRequested = false) => {
-      const pos = rx.flushed();
-      this.session.send(encodeStandbyStatus({ write: pos, flush: pos, apply: 0n, replyRequested }));
+      const flush = rx.flushed();
+      const write = rx.written?.() ?? flush;
+      this.session.send(encodeStandbyStatus({ write, flush, apply: 0n, replyRequested }));
     };
     let timer: NodeJS.Timeout | null = null;
     let nextTimeline: StreamEnd['nextTimeline'];
@@ -92,6 +97,7 @@ export class WalStream {
               }
               const end = p.start + BigInt(p.data.length);
               if (end > this.received) this.received = end;
+              if (rx.reportEveryWrite && !this.copyDoneSent) sendStatus();
               this.maybeStop();
             } else if (p.replyRequested && !this.copyDoneSent) {
               sendStatus();

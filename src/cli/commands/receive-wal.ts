@@ -1,0 +1,174 @@
+// `pgpitr receive-wal`: pg_receivewal's options with the same meanings, plus
+// a repository mode (--repo/--stanza) that stores completed segments straight
+// into the stanza's archive, so PITR works with no archive_command at all.
+
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { resolveConnectionSettings } from '../../protocol/conninfo.js';
+import { Session, quoteIdent } from '../../protocol/session.js';
+import { parseLsn } from '../../postgres/lsn.js';
+import { receiveWal } from '../../wal/receiver.js';
+import { readStanza } from '../../repo/stanza.js';
+import { pushWalFile, listArchive } from '../../repo/archive-store.js';
+import { stanzaDir } from '../../repo/layout.js';
+import { loadConfig, configValue } from '../config-file.js';
+import { usageError, PgpitrError } from '../../common/errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { printLine } from '../output.js';
+
+const HELP = `pgpitr receive-wal streams write-ahead logs from a PostgreSQL server (pg_receivewal's job).
+
+Usage:
+  pgpitr receive-wal -D DIR [OPTION]...
+  pgpitr receive-wal --repo PATH --stanza NAME [-D SPOOLDIR] [OPTION]...
+
+Options:
+  -D, --directory=DIR    receive WAL files into this directory (repository mode: spool for the .partial segment)
+  -E, --endpos=LSN       exit after receiving the specified LSN
+      --if-not-exists    do not error if slot already exists when creating a slot
+  -n, --no-loop          do not loop on connection lost
+      --no-sync          do not wait for changes to be written safely to disk
+  -s, --status-interval=SECS
+                         time between status packets sent to server (default: 10)
+  -S, --slot=SLOTNAME    replication slot to use
+      --synchronous      flush write-ahead log immediately after writing
+  -v, --verbose          output verbose messages
+      --create-slot      create a new replication slot (for the slot's name see --slot), then exit
+      --drop-slot        drop the replication slot (for the slot's name see --slot), then exit
+      --repo=PATH --stanza=NAME --config=FILE
+                         (pgpitr) store completed segments in the stanza's archive
+Connection options: -d CONNSTR, -h HOST, -p PORT, -U NAME, -w, -W
+`;
+
+const spec = {
+  directory: { type: 'string', short: 'D' },
+  endpos: { type: 'string', short: 'E' },
+  'if-not-exists': { type: 'boolean' },
+  'no-loop': { type: 'boolean', short: 'n' },
+  'no-sync': { type: 'boolean' },
+  'status-interval': { type: 'string', short: 's' },
+  slot: { type: 'string', short: 'S' },
+  synchronous: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  'create-slot': { type: 'boolean' },
+  'drop-slot': { type: 'boolean' },
+  compress: { type: 'string', short: 'Z' },
+  repo: { type: 'string' },
+  stanza: { type: 'string' },
+  config: { type: 'string' },
+  dbname: { type: 'string', short: 'd' },
+  host: { type: 'string', short: 'h' },
+  port: { type: 'string', short: 'p' },
+  username: { type: 'string', short: 'U' },
+  'no-password': { type: 'boolean', short: 'w' },
+  password: { type: 'boolean', short: 'W' },
+  help: { type: 'boolean', short: '?' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+export async function receiveWalCommand(argv: string[]): Promise<number> {
+  let v;
+  try {
+    const parsed = parseArgs({ args: argv, options: spec, allowPositionals: false, strict: true });
+    v = parsed.values;
+  } catch (e) {
+    throw usageError((e as Error).message, 'try "pgpitr receive-wal --help"');
+  }
+  if (v.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  const verbose = (v.verbose?.length ?? 0) > 0;
+  const log = (m: string) => {
+    if (verbose) printLine(m);
+  };
+  const config = v.config ?? process.env.PGPITR_CONFIG ? loadConfig((v.config ?? process.env.PGPITR_CONFIG)!) : null;
+  const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
+  const repo = v.repo ?? process.env.PGPITR_REPO ?? configValue(config, stanzaName, 'repo');
+  const repoMode = v.repo !== undefined || v.stanza !== undefined;
+  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username });
+
+  if (v['create-slot'] && v['drop-slot']) throw usageError('cannot use --create-slot together with --drop-slot');
+  if ((v['create-slot'] || v['drop-slot']) && !v.slot) throw usageError('--create-slot and --drop-slot need a slot to be specified using --slot');
+  if (v['if-not-exists'] && !v['create-slot']) throw usageError('--if-not-exists can only be used with --create-slot');
+  if (v.synchronous && v['no-sync']) throw usageError('--synchronous and --no-sync are incompatible options');
+  if (v.compress !== undefined && v.compress !== 'none' && v.compress !== '0') {
+    throw usageError('compression of received segments is not supported yet', 'in repository mode segments are compressed when stored (compress-type); use -Z none');
+  }
+  if (v['create-slot'] || v['drop-slot']) return slotCommand(connection, v.slot!, v['create-slot'] === true, v['if-not-exists'] === true, log);
+
+  let dir = v.directory;
+  let archive;
+  if (repoMode) {
+    if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
+    const stanza = readStanza(resolve(repo), stanzaName);
+    dir ??= join(stanzaDir(resolve(repo), stanzaName), 'receive-wal');
+    const repoPath = resolve(repo);
+    archive = {
+      push: async (path: string) => {
+        const outcome = await pushWalFile(repoPath, stanza, path, { compression: 'zstd' });
+        log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
+      },
+      names: () => listArchive(repoPath, stanzaName).map((f) => f.name),
+    };
+  }
+  if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
+  let endPosition: bigint | undefined;
+  if (v.endpos !== undefined) {
+    try {
+      endPosition = parseLsn(v.endpos);
+    } catch {
+      throw usageError(`could not parse end position "${v.endpos}"`);
+    }
+  }
+  const statusText = v['status-interval'] ?? '10';
+  const status = Number(statusText);
+  if (!Number.isInteger(status) || status < 0) throw usageError(`invalid status interval "${statusText}"`);
+
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await receiveWal({
+      connection,
+      dir: resolve(dir),
+      slot: v.slot,
+      endPosition,
+      noLoop: v['no-loop'] === true,
+      sync: v['no-sync'] !== true,
+      synchronous: v.synchronous === true,
+      statusIntervalMs: status * 1000,
+      reconnectDelayMs: Number(process.env.PGPITR_RECONNECT_DELAY_MS ?? 5000),
+      archive,
+      log,
+      signal: ac.signal,
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  if (ac.signal.aborted) log('received interrupt signal, exiting');
+  return ExitCode.Ok;
+}
+
+async function slotCommand(connection: ReturnType<typeof resolveConnectionSettings>, slot: string, create: boolean, ifNotExists: boolean, log: (m: string) => void): Promise<number> {
+  const s = await Session.open(connection, 'physical', 'replication connection');
+  try {
+    if (create) {
+      try {
+        await s.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} PHYSICAL RESERVE_WAL`);
+        log(`created replication slot "${slot}"`);
+      } catch (e) {
+        if (!(ifNotExists && e instanceof PgpitrError && /already exists/.test(e.message))) throw e;
+        log(`replication slot "${slot}" already exists`);
+      }
+    } else {
+      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)}`);
+      log(`dropped replication slot "${slot}"`);
+    }
+  } finally {
+    s.close();
+  }
+  return ExitCode.Ok;
+}

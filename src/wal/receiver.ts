@@ -1,0 +1,148 @@
+// receive-wal's engine (pg_receivewal's job): stream WAL from a server into
+// segment files, follow timeline switches (fetching history files), reconnect
+// after a lost connection, stop at an end position or on a signal. In
+// repository mode each completed segment goes into the stanza's archive.
+
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session, quoteIdent } from '../protocol/session.js';
+import { WalStream } from '../protocol/wal-stream.js';
+import type { ConnectionSettings } from '../protocol/conninfo.js';
+import { parseLsn, formatLsn, segmentNumber, segmentStart, timelineHistoryFileName } from '../postgres/lsn.js';
+import { parseSizeSetting } from '../postgres/settings.js';
+import { PgpitrError, storageError } from '../common/errors.js';
+import { SegmentFiles } from './segment-files.js';
+import { resumeFromNames, namesIn } from './start-position.js';
+import type { ResumePoint } from './start-position.js';
+
+export interface ReceiveOptions {
+  connection: ConnectionSettings;
+  dir: string;
+  slot?: string | undefined;
+  endPosition?: bigint | undefined;
+  noLoop: boolean;
+  sync: boolean;
+  synchronous: boolean;
+  statusIntervalMs: number;
+  reconnectDelayMs: number;
+  /** Repository mode: where completed segments and history files go. */
+  archive?: {
+    push(path: string): Promise<void>;
+    /** Names already archived (to resume after them). */
+    names(): string[];
+  } | undefined;
+  log(message: string): void;
+  signal: AbortSignal;
+}
+
+export async function receiveWal(o: ReceiveOptions): Promise<void> {
+  try {
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw storageError('create directory', o.dir, e);
+  }
+  let connectedOnce = false;
+  for (;;) {
+    if (o.signal.aborted) return;
+    let session: Session | null = null;
+    try {
+      session = await Session.open(o.connection, 'physical', 'WAL streaming connection');
+      connectedOnce = true;
+      const finished = await streamOnce(session, o);
+      if (finished) return;
+    } catch (e) {
+      if (o.signal.aborted) return;
+      const retryable = e instanceof PgpitrError && e.code === 'ERR_CONNECTION';
+      if (!retryable || o.noLoop || !connectedOnce) throw e;
+      o.log(`connection lost: ${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
+    } finally {
+      session?.abort();
+    }
+    await sleep(o.reconnectDelayMs, o.signal);
+  }
+}
+
+/** One connection's worth of streaming; true when the end position was reached. */
+async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean> {
+  const ident = (await session.query('IDENTIFY_SYSTEM'))[0]!.rows[0]!;
+  const serverTimeline = Number(ident[1]);
+  const serverPos = parseLsn(ident[2] ?? '0/0');
+  const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
+
+  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...(o.archive?.names() ?? [])], segmentSize);
+  if (!resume && o.slot && session.serverVersionNum >= 150000) {
+    const row = (await session.query(`READ_REPLICATION_SLOT ${quoteIdent(o.slot)}`))[0]?.rows[0];
+    if (row && row[1]) resume = { start: segmentStart(segmentNumber(parseLsn(row[1]), segmentSize), segmentSize), timeline: Number(row[2] ?? serverTimeline) };
+  }
+  resume ??= { start: segmentStart(segmentNumber(serverPos, segmentSize), segmentSize), timeline: serverTimeline };
+
+  let { start, timeline } = resume;
+  for (;;) {
+    if (o.endPosition !== undefined && start >= o.endPosition) return true;
+    o.log(`starting log streaming at ${formatLsn(start)} (timeline ${timeline})`);
+    const files = new SegmentFiles(
+      {
+        dir: o.dir,
+        timeline,
+        segmentSize,
+        sync: o.sync,
+        synchronous: o.synchronous,
+        onSegment: (name) => o.log(`receiving ${name}`),
+        ...(o.archive ? { onComplete: async (path: string) => {
+          await o.archive!.push(path);
+          unlinkSync(path);
+        } } : {}),
+      },
+      start,
+    );
+    const stream = new WalStream(session);
+    if (o.endPosition !== undefined) stream.stopWhenReached(o.endPosition);
+    const onAbort = () => stream.stopNow();
+    o.signal.addEventListener('abort', onAbort);
+    const syncTimer = !o.synchronous && o.sync ? setInterval(() => files.syncPartial(), Math.max(1000, o.statusIntervalMs)) : null;
+    syncTimer?.unref();
+    let end;
+    try {
+      end = await stream.run({ slot: o.slot, start, timeline, statusIntervalMs: o.statusIntervalMs }, files);
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+      if (syncTimer) clearInterval(syncTimer);
+      const partial = files.close();
+      void partial;
+    }
+    if (o.signal.aborted) return true;
+    if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
+    if (!end.nextTimeline) {
+      throw new PgpitrError('ERR_CONNECTION', 'the server ended WAL streaming without a timeline switch');
+    }
+    // Timeline switch: keep the old timeline's last segment as .partial, fetch the history file.
+    const next = end.nextTimeline;
+    o.log(`switched to timeline ${next.timeline} at ${next.start}`);
+    const hist = (await session.query(`TIMELINE_HISTORY ${next.timeline}`))[0]!.rows[0]!;
+    const histName = hist[0] ?? timelineHistoryFileName(next.timeline);
+    const histPath = join(o.dir, histName);
+    try {
+      writeFileSync(histPath, hist[1] ?? '', { mode: 0o600 });
+    } catch (e) {
+      throw storageError('write', histPath, e);
+    }
+    if (o.archive) {
+      await o.archive.push(histPath);
+      unlinkSync(histPath);
+    }
+    timeline = next.timeline;
+    start = segmentStart(segmentNumber(parseLsn(next.start), segmentSize), segmentSize);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,134 @@
+// receive-wal: pg_receivewal's behaviour (segments byte-identical to the
+// server's, .partial for the current one, slots, -E), repository mode across a
+// server restart and a timeline switch (promoted standby), and synchronous mode
+// listed in synchronous_standby_names: a committed transaction's WAL is in our
+// files when COMMIT returns, even if the primary dies right after.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
+import { listArchive } from '../../src/repo/archive-store.js';
+
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+function startReceiver(args: string[], env: NodeJS.ProcessEnv) {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'receive-wal', '-v', ...args], {
+    env: { ...process.env, ...env, PGPITR_RECONNECT_DELAY_MS: '300' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return {
+    log: () => log,
+    exited,
+    async stop(): Promise<number | null> {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+async function until(what: string, fn: () => boolean | Promise<boolean>, detail: () => string = () => '', timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}\n${detail()}`);
+}
+
+async function makeWal(c: TestCluster, mb = 20): Promise<string> {
+  await c.sql(`create table if not exists filler(x text); insert into filler select repeat(md5(i::text), 32) from generate_series(1, ${mb * 1000}) i`);
+  return (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+}
+
+for (const version of versionsFromEnv()) {
+  test(`receive-wal (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `rw${version}`, conf: { wal_keep_size: '1GB' } });
+    const env = clusterEnv(src);
+
+    await t.test('directory mode with a slot: completed segments identical to the server', async () => {
+      const dir = src.tempDir('rw-dir');
+      const mk = await runPgpitr(['receive-wal', '--create-slot', '-S', 'rw_slot'], env);
+      assert.equal(mk.code, 0, mk.stderr);
+      const again = await runPgpitr(['receive-wal', '--create-slot', '--if-not-exists', '-S', 'rw_slot'], env);
+      assert.equal(again.code, 0, again.stderr);
+      const rx = startReceiver(['-D', dir, '-S', 'rw_slot'], env);
+      const last = await makeWal(src);
+      await until(`segment ${last}`, () => existsSync(join(dir, last)));
+      assert.equal(await rx.stop(), 0, rx.log());
+      const segments = readdirSync(dir).filter((f) => SEGMENT.test(f));
+      assert.ok(segments.length >= 2);
+      for (const f of segments) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(src.dataDir, 'pg_wal', f))), `${f} differs`);
+      // The slot's position advanced to what we flushed.
+      const slot = await src.sql<{ lsn: string | null }>("select restart_lsn::text as lsn from pg_replication_slots where slot_name = 'rw_slot'");
+      assert.ok(slot[0]?.lsn);
+      const drop = await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rw_slot'], env);
+      assert.equal(drop.code, 0, drop.stderr);
+    });
+
+    await t.test('repository mode across a server restart', async () => {
+      const repo = src.tempDir('rw-repo');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
+      const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
+      await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+      const first = await makeWal(src);
+      await until(`${first} in the repository`, () => listArchive(repo, 'main').some((f) => f.name === first), rx.log);
+      await src.restart();
+      const second = await makeWal(src);
+      await until(`${second} in the repository after the restart`, () => listArchive(repo, 'main').some((f) => f.name === second), rx.log);
+      assert.match(rx.log(), /connection lost|retrying/);
+      assert.equal(await rx.stop(), 0, rx.log());
+      const out = src.tempDir('rw-fetched');
+      const r = await runPgpitr(['archive-get', '--repo', repo, '--stanza', 'main', second, join(out, second)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(join(out, second)).equals(readFileSync(join(src.dataDir, 'pg_wal', second))));
+      const info = JSON.parse((await runPgpitr(['info', '--repo', repo, '--output', 'json'])).stdout) as { stanzas: { archive: { timelines: { gaps: unknown[] }[] } }[] };
+      assert.deepEqual(info.stanzas[0]!.archive.timelines[0]!.gaps, []);
+    });
+
+    await t.test('repository mode follows a timeline switch (standby promoted)', async () => {
+      const standbyDir = join(src.tempDir('rw-standby'), 'data');
+      const bb = await runPgpitr(['basebackup', '-D', standbyDir, '-R', '-c', 'fast'], env);
+      assert.equal(bb.code, 0, bb.stderr);
+      chownTree(standbyDir);
+      const standby = await TestCluster.startExisting(standbyDir, version, { name: `rwstandby${version}` });
+      const repo = src.tempDir('rw-repo2');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
+      const senv = clusterEnv(standby);
+      const rx = startReceiver(['--repo', repo, '--stanza', 'main'], senv);
+      await until('streaming from the standby', () => /receiving/.test(rx.log()));
+      await standby.sql('select pg_promote()');
+      await until('promotion', async () => (await standby.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r === false);
+      const onTl2 = await makeWal(standby);
+      assert.match(onTl2, /^00000002/);
+      await until(`${onTl2} in the repository`, () => listArchive(repo, 'main').some((f) => f.name === onTl2));
+      assert.ok(listArchive(repo, 'main').some((f) => f.name === '00000002.history'));
+      assert.match(rx.log(), /switched to timeline 2/);
+      assert.equal(await rx.stop(), 0, rx.log());
+      await standby.stop();
+    });
+
+    await t.test('synchronous mode: a committed transaction is received before COMMIT returns', async () => {
+      const dir = src.tempDir('rw-sync');
+      await src.sql("alter system set synchronous_standby_names = 'pgpitr_sync'");
+      await src.sql('select pg_reload_conf()');
+      const rx = startReceiver(['-D', dir, '--synchronous', '-d', 'application_name=pgpitr_sync'], env);
+      await until('a synchronous standby', async () => (await src.sql<{ s: string }>("select sync_state as s from pg_stat_replication where application_name = 'pgpitr_sync'"))[0]?.s === 'sync');
+      const marker = `pgpitr-sync-marker-${Date.now()}`;
+      await src.sql(`create table if not exists sync_t(x text); insert into sync_t values ('${marker}')`);
+      await src.stop('immediate');
+      assert.equal(await rx.stop(), 0, rx.log());
+      const found = readdirSync(dir).some((f) => readFileSync(join(dir, f)).includes(Buffer.from(marker)));
+      assert.ok(found, 'the committed row is not in the received WAL');
+    });
+  });
+}

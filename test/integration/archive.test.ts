@@ -135,9 +135,10 @@ for (const version of versionsFromEnv()) {
         const name = `0000000900000000000000${(0x10 + i).toString(16).toUpperCase()}`;
         copyFileSync(join(src.dataDir, 'pg_wal', seg), join(dir, name));
         const child = spawn(process.execPath, [CLI, 'archive-push', ...repoArgs, join(dir, name)], { stdio: 'ignore' });
+        const exited = new Promise((r) => child.on('exit', r)); // listen now: the push may finish before the kill
         await new Promise((r) => setTimeout(r, 60 + i * 25));
         child.kill('SIGKILL');
-        await new Promise((r) => child.on('exit', r));
+        await exited;
         const fetched = join(dir, `${name}.fetched`);
         const got = await runPgpitr(['archive-get', ...repoArgs, name, fetched]);
         assert.ok(got.code === 0 || got.code === 1, got.stderr);

@@ -3,6 +3,7 @@
 // environment (PGPITR_REPO, PGPITR_STANZA, PGPITR_CONFIG) or the configuration
 // file, in that order of precedence.
 
+import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
@@ -13,16 +14,13 @@ import { levelRange } from '../storage/compress/index.js';
 import type { CompressionAlgorithm } from '../storage/compress/index.js';
 
 export const repoOptionSpec = {
+  ...connectionOptionSpec,
   repo: { type: 'string' },
   stanza: { type: 'string' },
   config: { type: 'string' },
   'compress-type': { type: 'string' },
   'compress-level': { type: 'string' },
   output: { type: 'string', short: 'o' },
-  dbname: { type: 'string', short: 'd' },
-  host: { type: 'string', short: 'h' },
-  port: { type: 'string', short: 'p' },
-  username: { type: 'string', short: 'U' },
   'archive-timeout': { type: 'string' },
   help: { type: 'boolean', short: '?' },
 } as const;

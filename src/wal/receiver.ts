@@ -107,8 +107,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
     } finally {
       o.signal.removeEventListener('abort', onAbort);
       if (syncTimer) clearInterval(syncTimer);
-      const partial = files.close();
-      void partial;
+      files.close(); // the segment being received stays a .partial file
     }
     if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && end.received >= o.endPosition) return true;

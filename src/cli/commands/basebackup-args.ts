@@ -1,6 +1,7 @@
 // pg_basebackup's command line, same option letters, meanings, defaults and
 // refusals, turned into BaseBackupOptions. Messages follow pg_basebackup's.
 
+import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute } from 'node:path';
 import { usageError } from '../../common/errors.js';
@@ -9,6 +10,7 @@ import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { parseCompressOption } from '../compress-option.js';
 
 export const basebackupOptionSpec = {
+  ...connectionOptionSpec,
   pgdata: { type: 'string', short: 'D' },
   format: { type: 'string', short: 'F' },
   'max-rate': { type: 'string', short: 'r' },
@@ -36,11 +38,7 @@ export const basebackupOptionSpec = {
   'no-slot': { type: 'boolean' },
   'no-verify-checksums': { type: 'boolean' },
   help: { type: 'boolean', short: '?' },
-  dbname: { type: 'string', short: 'd' },
-  host: { type: 'string', short: 'h' },
-  port: { type: 'string', short: 'p' },
   'status-interval': { type: 'string', short: 's' },
-  username: { type: 'string', short: 'U' },
   'no-password': { type: 'boolean', short: 'w' },
   password: { type: 'boolean', short: 'W' },
 } as const;

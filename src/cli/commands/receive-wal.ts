@@ -2,6 +2,7 @@
 // a repository mode (--repo/--stanza) that stores completed segments straight
 // into the stanza's archive, so PITR works with no archive_command at all.
 
+import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { resolveConnectionSettings } from '../../protocol/conninfo.js';
@@ -41,6 +42,7 @@ Connection options: -d CONNSTR, -h HOST, -p PORT, -U NAME, -w, -W
 `;
 
 const spec = {
+  ...connectionOptionSpec,
   directory: { type: 'string', short: 'D' },
   endpos: { type: 'string', short: 'E' },
   'if-not-exists': { type: 'boolean' },
@@ -56,10 +58,6 @@ const spec = {
   repo: { type: 'string' },
   stanza: { type: 'string' },
   config: { type: 'string' },
-  dbname: { type: 'string', short: 'd' },
-  host: { type: 'string', short: 'h' },
-  port: { type: 'string', short: 'p' },
-  username: { type: 'string', short: 'U' },
   'no-password': { type: 'boolean', short: 'w' },
   password: { type: 'boolean', short: 'W' },
   help: { type: 'boolean', short: '?' },

@@ -4,7 +4,7 @@
 
 import { usageError } from '../common/errors.js';
 import type { CompressionChoice, CompressionAlgorithmName } from '../backup/options.js';
-import { levelRange } from '../storage/compress/index.js';
+import { levelRange } from '../storage/compress/levels.js';
 
 export function parseCompressOption(value: string, gzipFlag: boolean): CompressionChoice | null {
   const v = value.trim();

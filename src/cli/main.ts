@@ -2,28 +2,23 @@
 // pgpitr's entry point: picks the command, runs it, and is the only place that
 // ends the process (with the exit code of cli/exit-codes.ts).
 
-import { basebackupCommand } from './commands/basebackup.js';
-import { statusCommand } from './commands/status.js';
-import { stanzaCreateCommand } from './commands/stanza-create.js';
-import { archivePushCommand } from './commands/archive-push.js';
-import { archiveGetCommand } from './commands/archive-get.js';
-import { infoCommand } from './commands/info.js';
-import { checkCommand } from './commands/check.js';
-import { receiveWalCommand } from './commands/receive-wal.js';
 import { printError } from './output.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
 import type { PgpitrError } from '../common/errors.js';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  basebackup: { run: basebackupCommand, summary: 'take a base backup (pg_basebackup compatible)' },
-  status: { run: statusCommand, summary: 'tell whether a backup directory holds a complete backup' },
-  'stanza-create': { run: stanzaCreateCommand, summary: 'record a cluster in a repository' },
-  'archive-push': { run: archivePushCommand, summary: 'store a WAL file in the repository (archive_command)' },
-  'archive-get': { run: archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
-  info: { run: infoCommand, summary: 'describe stanzas and their WAL archive' },
-  check: { run: checkCommand, summary: 'verify that a server archives into its stanza' },
-  'receive-wal': { run: receiveWalCommand, summary: 'stream WAL from a server (pg_receivewal compatible, or into a stanza)' },
+// Commands load on first use: archive-push and archive-get run once per WAL
+// file, so start-up must not pay for modules they do not use.
+type Run = (argv: string[]) => Promise<number>;
+const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = {
+  basebackup: { load: async () => (await import('./commands/basebackup.js')).basebackupCommand, summary: 'take a base backup (pg_basebackup compatible)' },
+  status: { load: async () => (await import('./commands/status.js')).statusCommand, summary: 'tell whether a backup directory holds a complete backup' },
+  'stanza-create': { load: async () => (await import('./commands/stanza-create.js')).stanzaCreateCommand, summary: 'record a cluster in a repository' },
+  'archive-push': { load: async () => (await import('./commands/archive-push.js')).archivePushCommand, summary: 'store a WAL file in the repository (archive_command)' },
+  'archive-get': { load: async () => (await import('./commands/archive-get.js')).archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
+  info: { load: async () => (await import('./commands/info.js')).infoCommand, summary: 'describe stanzas and their WAL archive' },
+  check: { load: async () => (await import('./commands/check.js')).checkCommand, summary: 'verify that a server archives into its stanza' },
+  'receive-wal': { load: async () => (await import('./commands/receive-wal.js')).receiveWalCommand, summary: 'stream WAL from a server (pg_receivewal compatible, or into a stanza)' },
 };
 
 function help(): string {
@@ -56,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.Usage;
   }
   try {
-    return await command.run(rest);
+    return await (await command.load())(rest);
   } catch (e) {
     printError(e);
     return exitCodeFor((e as PgpitrError).code);

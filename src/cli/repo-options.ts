@@ -10,8 +10,8 @@ import { usageError } from '../common/errors.js';
 import { loadConfig, configValue } from './config-file.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
-import { levelRange } from '../storage/compress/index.js';
-import type { CompressionAlgorithm } from '../storage/compress/index.js';
+import { levelRange } from '../storage/compress/levels.js';
+import type { CompressionAlgorithm } from '../storage/compress/common.js';
 
 export const repoOptionSpec = {
   ...connectionOptionSpec,

@@ -36,7 +36,7 @@ Options:
   -v, --verbose          output verbose messages
       --create-slot      create a new replication slot (for the slot's name see --slot), then exit
       --drop-slot        drop the replication slot (for the slot's name see --slot), then exit
-      --repo=PATH --stanza=NAME --config=FILE
+      --repo=PATH --stanza=NAME --config=FILE [--compress-type=none|gzip|lz4|zstd]
                          (pgpitr) store completed segments in the stanza's archive
 Connection options: -d CONNSTR, -h HOST, -p PORT, -U NAME, -w, -W
 `;
@@ -58,6 +58,7 @@ const spec = {
   repo: { type: 'string' },
   stanza: { type: 'string' },
   config: { type: 'string' },
+  'compress-type': { type: 'string' },
   'no-password': { type: 'boolean', short: 'w' },
   password: { type: 'boolean', short: 'W' },
   help: { type: 'boolean', short: '?' },
@@ -100,11 +101,13 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (repoMode) {
     if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
     const stanza = readStanza(resolve(repo), stanzaName);
+    const compression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
+    if (!['none', 'gzip', 'lz4', 'zstd'].includes(compression)) throw usageError(`invalid compress-type "${compression}"`, 'use none, gzip, lz4 or zstd');
     dir ??= join(stanzaDir(resolve(repo), stanzaName), 'receive-wal');
     const repoPath = resolve(repo);
     archive = {
       push: async (path: string) => {
-        const outcome = await pushWalFile(repoPath, stanza, path, { compression: 'zstd' });
+        const outcome = await pushWalFile(repoPath, stanza, path, { compression });
         log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
       },
       names: () => listArchive(repoPath, stanzaName).map((f) => f.name),

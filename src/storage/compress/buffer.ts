@@ -1,15 +1,46 @@
-// Whole-buffer compression for small files (WAL segments, history files): one
-// call in, one buffer out, through the same codecs as the streams.
+// Whole-buffer compression for small files (WAL segments, history files): the
+// native one-shot calls where there is one, each codec loaded only when used,
+// because archive-push and archive-get start once per WAL file.
 
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
-import { createCompressor, createDecompressor } from './index.js';
+import { corrupt } from './common.js';
 import type { CompressionAlgorithm } from './common.js';
+import { levelRange } from './levels.js';
+
+const gzip = promisify(zlib.gzip);
+const gunzip = promisify(zlib.gunzip);
 
 export async function compressBuffer(algorithm: CompressionAlgorithm, data: Buffer, level?: number): Promise<Buffer> {
-  return collect(Readable.from([data], { objectMode: false }).pipe(createCompressor({ algorithm, ...(level !== undefined ? { level } : {}) })));
+  const lvl = level ?? levelRange(algorithm).default;
+  switch (algorithm) {
+    case 'gzip':
+      return gzip(data, { level: lvl });
+    case 'zstd':
+      return (await import('@mongodb-js/zstd')).compress(data, lvl);
+    case 'lz4': {
+      const { createLz4Compressor } = await import('./lz4.js');
+      return collect(Readable.from([data], { objectMode: false }).pipe(createLz4Compressor(lvl)));
+    }
+  }
 }
 
 export async function decompressBuffer(algorithm: CompressionAlgorithm, data: Buffer): Promise<Buffer> {
-  return collect(Readable.from([data], { objectMode: false }).pipe(createDecompressor(algorithm)));
+  try {
+    switch (algorithm) {
+      case 'gzip':
+        return await gunzip(data);
+      case 'zstd':
+        // Native and multi-frame: zstd's decoder reads concatenated frames as one stream.
+        return await (await import('@mongodb-js/zstd')).decompress(data);
+      case 'lz4': {
+        const { createLz4Decompressor } = await import('./lz4.js');
+        return await collect(Readable.from([data], { objectMode: false }).pipe(createLz4Decompressor()));
+      }
+    }
+  } catch (e) {
+    throw corrupt(algorithm, (e as Error).message, e);
+  }
 }

@@ -18,9 +18,10 @@
 import type { Transform } from 'node:stream';
 import { usageError } from '../../common/errors.js';
 import type { CompressionAlgorithm } from './common.js';
-import { createGzipCompressor, createGzipDecompressor, GZIP_DEFAULT_LEVEL, GZIP_MAX_LEVEL, GZIP_MIN_LEVEL } from './gzip.js';
-import { createLz4Compressor, createLz4Decompressor, LZ4_DEFAULT_LEVEL, LZ4_MAX_LEVEL, LZ4_MIN_LEVEL } from './lz4.js';
-import { createZstdCompressor, createZstdDecompressor, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './zstd.js';
+import { levelRange } from './levels.js';
+import { createGzipCompressor, createGzipDecompressor } from './gzip.js';
+import { createLz4Compressor, createLz4Decompressor } from './lz4.js';
+import { createZstdCompressor, createZstdDecompressor } from './zstd.js';
 
 export type { CompressionAlgorithm, CompressionErrorCode } from './common.js';
 export { CompressionError } from './common.js';
@@ -43,30 +44,7 @@ export function isCompressionAlgorithm(name: string): name is CompressionAlgorit
   return (COMPRESSION_ALGORITHMS as readonly string[]).includes(name);
 }
 
-/** Level limits and default, as PostgreSQL's compression specifications define them. */
-export function levelRange(algorithm: CompressionAlgorithm): { min: number; max: number; default: number } {
-  switch (algorithm) {
-    case 'gzip':
-      return { min: GZIP_MIN_LEVEL, max: GZIP_MAX_LEVEL, default: GZIP_DEFAULT_LEVEL };
-    case 'lz4':
-      return { min: LZ4_MIN_LEVEL, max: LZ4_MAX_LEVEL, default: LZ4_DEFAULT_LEVEL };
-    case 'zstd':
-      return { min: ZSTD_MIN_LEVEL, max: ZSTD_MAX_LEVEL, default: ZSTD_DEFAULT_LEVEL };
-  }
-  return unknownAlgorithm(algorithm);
-}
-
-export function compressionExtension(algorithm: CompressionAlgorithm): string {
-  switch (algorithm) {
-    case 'gzip':
-      return '.gz';
-    case 'lz4':
-      return '.lz4';
-    case 'zstd':
-      return '.zst';
-  }
-  return unknownAlgorithm(algorithm);
-}
+export { levelRange, compressionExtension } from './levels.js';
 
 export function createCompressor(spec: CompressionSpec): Transform {
   const { algorithm } = spec;

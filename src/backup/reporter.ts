@@ -28,9 +28,3 @@ export interface BackupReporter {
   info(message: string): void;
   warn(message: string): void;
 }
-
-export const silentReporter: BackupReporter = {
-  progress() {},
-  info() {},
-  warn() {},
-};

@@ -13,8 +13,6 @@ export interface StartedConnection {
   socket: Duplex;
   backendPid: number;
   serverParameters: Map<string, string>;
-  /** Ends node-postgres' bookkeeping without touching the socket twice. */
-  release(): void;
 }
 
 export type ReplicationMode = 'physical' | 'database' | 'none';
@@ -98,11 +96,9 @@ async function attempt(
   return {
     socket,
     backendPid: internal.processID ?? 0,
+    // pg's own 'end'/'close' handlers stay attached; they only emit on the client,
+    // whose 'error' listener above swallows them.
     serverParameters: parameters,
-    release() {
-      // pg's own 'end'/'close' handlers stay attached; they only emit on the client,
-      // whose 'error' listener above swallows them.
-    },
   };
 }
 

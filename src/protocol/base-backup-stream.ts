@@ -12,7 +12,6 @@ import type { Session } from './session.js';
 import { encodeQuery } from './frontend-messages.js';
 import { decodeBaseBackupPayload } from './copy-payloads.js';
 import { PgpitrError } from '../common/errors.js';
-import type { ServerErrorFields } from '../common/errors.js';
 
 export interface TablespaceHeader {
   oid: number | null; // null for the main data directory
@@ -45,7 +44,6 @@ export async function runBaseBackup(session: Session, command: string, ev: BaseB
   let copyIndex = 0; // <15: which CopyOut we are in
   let inCopy = false;
   let current: 'none' | 'archive' | 'manifest' = 'none';
-  let error: ServerErrorFields | null = null;
 
   const closeCurrent = async () => {
     if (current === 'archive') await ev.archiveEnd();
@@ -132,8 +130,7 @@ export async function runBaseBackup(session: Session, command: string, ev: BaseB
         await closeCurrent();
         break;
       case 'ErrorResponse':
-        error = msg.fields;
-        return session.failAfterError(error, 'base backup');
+        return session.failAfterError(msg.fields, 'base backup');
       case 'ReadyForQuery':
         if (resultIndex < 3) throw protocolError('the server ended BASE_BACKUP before sending the end position');
         return;

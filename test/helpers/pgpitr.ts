@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync, chmodSync, chownSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../harness/run.js';
+import { runCommand, serverUserIds } from '../harness/run.js';
 import type { RunResult } from '../harness/run.js';
 import type { TestCluster } from '../harness/cluster.js';
 import { clientToolDir } from '../harness/pg-versions.js';
@@ -50,34 +50,15 @@ export function isEmptyOrMissing(dir: string): boolean {
 /** Hand a directory tree to the postgres user so a restored copy can start. */
 export function chownTree(path: string): void {
   if (process.getuid?.() !== 0) return;
+  const { uid, gid } = serverUserIds();
   const walk = (p: string) => {
-    const st = statSync(p);
-    chownSync(p, uidOf('postgres'), gidOf('postgres'));
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st || !(st.isDirectory() || st.isFile())) return;
+    chownSync(p, uid, gid);
     if (st.isDirectory()) {
       chmodSync(p, 0o700);
-      for (const n of readdirSync(p)) {
-        const child = join(p, n);
-        if (!statSync(child, { throwIfNoEntry: false })) continue;
-        const lst = statSync(child);
-        if (lst.isDirectory() || lst.isFile()) walk(child);
-      }
+      for (const n of readdirSync(p)) walk(join(p, n));
     }
   };
   walk(path);
-}
-
-let ids: { uid: number; gid: number } | null = null;
-function lookup(): { uid: number; gid: number } {
-  if (!ids) {
-    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-    const parts = line?.split(':') ?? [];
-    ids = { uid: Number(parts[2] ?? 0), gid: Number(parts[3] ?? 0) };
-  }
-  return ids;
-}
-function uidOf(_: string): number {
-  return lookup().uid;
-}
-function gidOf(_: string): number {
-  return lookup().gid;
 }

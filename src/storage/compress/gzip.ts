@@ -9,11 +9,6 @@ import type { Transform } from 'node:stream';
 import { CompressionError, corrupt, mapStreamErrors } from './common.js';
 import { ParallelBlockTransform } from './parallel.js';
 
-export const GZIP_MIN_LEVEL = 1;
-export const GZIP_MAX_LEVEL = 9;
-/** zlib's Z_DEFAULT_COMPRESSION means level 6. */
-export const GZIP_DEFAULT_LEVEL = 6;
-
 const CHUNK = 128 * 1024;
 const PARALLEL_BLOCK = 1 << 20;
 const gzipAsync = promisify(zlib.gzip) as (buf: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;

@@ -38,12 +38,6 @@ export interface CompressionSpec {
 
 const DEFAULT_WORKERS = 2;
 
-export const COMPRESSION_ALGORITHMS: readonly CompressionAlgorithm[] = ['gzip', 'lz4', 'zstd'];
-
-export function isCompressionAlgorithm(name: string): name is CompressionAlgorithm {
-  return (COMPRESSION_ALGORITHMS as readonly string[]).includes(name);
-}
-
 export { levelRange, compressionExtension } from './levels.js';
 
 export function createCompressor(spec: CompressionSpec): Transform {

@@ -17,11 +17,6 @@ import { ParallelBlockTransform } from './parallel.js';
 import { decodeLz4Block } from './lz4-block.js';
 import { Xxh32, xxh32 } from './xxh32.js';
 
-export const LZ4_MIN_LEVEL = 1;
-export const LZ4_MAX_LEVEL = 12;
-/** PostgreSQL's default for lz4 is level 0, lz4's fast mode (same as 1). */
-export const LZ4_DEFAULT_LEVEL = 1;
-
 const BLOCK = 256 * 1024;
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;

@@ -7,16 +7,12 @@ import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
 /**
- * Compresses one block, taking ownership of its memory. Resolves to the compressed
- * bytes and what may be filled again: `reusable` undefined means the block itself
- * (the compressor is done with it), null nothing, else a buffer handed back (a
- * worker thread returns the memory that was transferred to it).
+ * Compresses one block; the block's memory is filled again once the promise settles.
  */
 export type BlockCompressor = (block: Buffer) => Promise<BlockOutput>;
 export interface BlockOutput {
   /** The compressed bytes, as one buffer or as consecutive pieces. */
   out: Buffer | Buffer[];
-  reusable?: Buffer | null;
 }
 
 export class ParallelBlockTransform extends Transform {
@@ -28,7 +24,7 @@ export class ParallelBlockTransform extends Transform {
   private filled = 0;
   private blocks = 0;
   private readonly free: Buffer[] = [];
-  private readonly inFlight: Promise<BlockOutput>[] = [];
+  private readonly inFlight: Promise<{ out: BlockOutput['out']; reusable: Buffer }>[] = [];
   private readWaiter: (() => void) | null = null;
 
   constructor(compress: BlockCompressor, blockSize: number, maxInFlight: number, onClose?: () => void) {
@@ -88,7 +84,7 @@ export class ParallelBlockTransform extends Transform {
     this.block = null;
     this.filled = 0;
     this.blocks++;
-    const p = this.compress(block).then((r) => ({ out: r.out, reusable: r.reusable === undefined ? full : r.reusable }));
+    const p = this.compress(block).then((r) => ({ out: r.out, reusable: full }));
     p.catch(() => {}); // observed later, in order; avoid an unhandled-rejection report meanwhile
     this.inFlight.push(p);
     while (this.inFlight.length >= this.maxInFlight) await this.emitOldest();
@@ -96,7 +92,7 @@ export class ParallelBlockTransform extends Transform {
 
   private async emitOldest(): Promise<void> {
     const { out, reusable } = await this.inFlight.shift()!;
-    if (reusable && reusable.length === this.blockSize && this.free.length <= this.maxInFlight) this.free.push(reusable);
+    if (reusable.length === this.blockSize && this.free.length <= this.maxInFlight) this.free.push(reusable);
     if (this.destroyed) throw new Error('stream destroyed');
     let more = true;
     for (const piece of Array.isArray(out) ? out : [out]) more = this.push(piece);

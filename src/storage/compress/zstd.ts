@@ -12,10 +12,6 @@ import { CodecTransform, CompressionError, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
 import { ParallelBlockTransform } from './parallel.js';
 
-/** PostgreSQL accepts zstd's negative (fast) levels too. */
-export const ZSTD_MIN_LEVEL = -131072;
-export const ZSTD_MAX_LEVEL = 22;
-export const ZSTD_DEFAULT_LEVEL = 3;
 const BLOCK = 1 << 20;
 const FEED = 256 * 1024;
 const TARGET_OUT = 2 << 20;

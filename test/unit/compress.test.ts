@@ -301,3 +301,43 @@ test('a server-side style stream: one lz4 frame with linked blocks, read in odd 
   assert.ok((await decompress('lz4', packed, 3331)).equals(input));
   assert.ok((await decompress('lz4', packed, 1 << 20)).equals(input));
 });
+
+test('lz4 compresses with the system liblz4 where present, fast and high-compression levels, and with lz4-napi when forced', async (t) => {
+  if (!haveCli('lz4')) {
+    t.skip('lz4 is not installed');
+    return;
+  }
+  const { lz4Implementation } = await import('../../src/storage/compress/lz4.js');
+  // The lz4 command links liblz4, so where it is installed the native path must be taken.
+  assert.match(lz4Implementation(), /^liblz4 \d+\.\d+\.\d+$/);
+  const input = pgLikeData(3 << 20, 31);
+  const fast = await compress({ algorithm: 'lz4', level: 1 }, input, 77_777);
+  const high = await compress({ algorithm: 'lz4', level: 9 }, input, 77_777);
+  assert.ok(high.length < fast.length, `level 9 (${high.length} bytes) should be smaller than level 1 (${fast.length})`);
+  for (const packed of [fast, high]) {
+    assert.ok(cli('lz4', ['-d', '-c'], packed).equals(input));
+    assert.ok((await decompress('lz4', packed, 4097)).equals(input));
+  }
+  // The fallback, in a process of its own (the choice is made once per process).
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-lz4-'));
+  try {
+    writeFileSync(join(dir, 'in'), input);
+    const moduleUrl = new URL('../../src/storage/compress/index.js', import.meta.url).href;
+    const script = `
+      import { createCompressor } from ${JSON.stringify(moduleUrl)};
+      import { lz4Implementation } from ${JSON.stringify(moduleUrl.replace('index.js', 'lz4.js'))};
+      import { createReadStream, createWriteStream } from 'node:fs';
+      import { pipeline } from 'node:stream/promises';
+      await pipeline(createReadStream(process.argv[1] + '/in'), createCompressor({ algorithm: 'lz4' }), createWriteStream(process.argv[1] + '/out.lz4'));
+      console.log(lz4Implementation());`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, dir], {
+      env: { ...process.env, PGPITR_LZ4: 'lz4-napi' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /lz4-napi/);
+    assert.ok(cli('lz4', ['-d', '-c', join(dir, 'out.lz4')]).equals(input));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -5,15 +5,16 @@
 // Why these implementations (npm 11 blocks dependencies' install scripts, so every
 // dependency here ships prebuilt code or is pure JS/WASM; checked 2026-11):
 // - gzip: Node's zlib, native and the same library pg_basebackup links.
-// - lz4: lz4-napi (napi-rs prebuilt per platform via optionalDependencies, releases
-//   through 2026, ~150k downloads a month) compresses; it has no streaming frame
-//   decoder, so decoding is our own code (lz4.ts, lz4-block.ts).
-// - zstd: @bokuweb/zstd-wasm (reference zstd as WASM inside the package, releases
-//   through 2026) compresses blocks, in parallel on worker threads; fzstd (pure JS
-//   streaming decoder by the author of fflate, ~400k downloads a month) decodes.
-//   Rejected: zstd-napi, @mongodb-js/zstd >= 2, lz4 (node-lz4) run install scripts;
-//   @mongodb-js/zstd 1.x and @toondepauw/node-zstd are one-shot only; zstd-codec ships
-//   an old zstd. Node >= 22.15 has zstd in zlib, but pgpitr supports Node 20.
+// - lz4: the system's liblz4 through koffi (FFI with prebuilt binaries, MIT,
+//   releases through 2026), the library pg_basebackup itself uses; lz4-napi
+//   (napi-rs prebuilt, ~150k downloads a month) where liblz4 is absent. Neither
+//   decodes an lz4 frame as it streams, so decoding is our own (lz4.ts, lz4-block.ts).
+// - zstd: @mongodb-js/zstd 1.x (native, prebuilt via optionalDependencies)
+//   compresses blocks in parallel; fzstd (pure JS streaming decoder by the
+//   author of fflate, ~400k downloads a month) decodes streams.
+//   Rejected: zstd-napi, @mongodb-js/zstd >= 2, lz4 (node-lz4) need their install
+//   scripts to build; @toondepauw/node-zstd is one-shot only; zstd-codec ships an
+//   old zstd. Node >= 22.15 has zstd in zlib, but pgpitr supports Node 20.
 
 import type { Transform } from 'node:stream';
 import { usageError } from '../../common/errors.js';

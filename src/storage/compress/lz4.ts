@@ -1,21 +1,23 @@
-// lz4 streams. Compression: lz4-napi (napi-rs prebuilt binaries, no install
-// script) compresses 256 KiB blocks on libuv's thread pool, several at once; each
-// block becomes one small lz4 frame of its own (header, one block, end mark), so
-// the concatenation is one valid lz4 stream for `lz4 -d` and PostgreSQL. We build
+// lz4 streams. Compression: 256 KiB blocks compressed on libuv's thread pool,
+// several at once, by the system's liblz4 (lz4-native.ts: fast mode for levels
+// 1-2, high-compression mode for 3-12, as PostgreSQL) or, where it cannot be
+// loaded, by lz4-napi (lz4_flex, one fast mode whatever the level). Each block
+// becomes one small lz4 frame of its own (header, one block, end mark), so the
+// concatenation is one valid lz4 stream for `lz4 -d` and PostgreSQL. We build
 // the frames here because lz4-napi's own frame encoder is half as fast as its
-// block encoder. lz4_flex has one fast mode: levels only matter server-side.
-// Blocks stay small because each thread-pool thread keeps what it allocated:
-// 1 MiB blocks cost ~50 MB more peak RSS at no gain in speed (measured).
+// block encoder. Blocks stay small because each thread-pool thread keeps what
+// it allocated: 1 MiB blocks cost ~50 MB more peak RSS at no gain (measured).
 // Decompression: our own frame parser (lz4 Frame format 1.6.x) over
 // lz4-block.ts, because no package decodes an lz4 frame as it streams.
 
 import type { Transform } from 'node:stream';
-import { compress as compressBlock } from 'lz4-napi';
 import { CodecTransform, CompressionError, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
 import { ParallelBlockTransform } from './parallel.js';
 import { decodeLz4Block } from './lz4-block.js';
 import { Xxh32, xxh32 } from './xxh32.js';
+import { nativeLz4 } from './lz4-native.js';
+import type { NativeLz4 } from './lz4-native.js';
 
 const BLOCK = 256 * 1024;
 const FRAME_MAGIC = 0x184d2204;
@@ -31,26 +33,59 @@ const FRAME_HEADER = (() => {
 })();
 const END_MARK = Buffer.alloc(4);
 
+/** A block stored as is, in a frame of its own (when compression would not make it smaller). */
+function storedFrame(block: Buffer): Buffer[] {
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE((block.length | 0x80000000) >>> 0);
+  return [FRAME_HEADER, size, Buffer.from(block), END_MARK];
+}
+
 /**
- * One block → one frame, without copying the compressed bytes: lz4-napi prefixes
- * its output with the uncompressed size (4 bytes), which we overwrite with the
- * frame's block size field.
+ * lz4-napi: one block → one frame, without copying the compressed bytes: its
+ * output starts with the uncompressed size (4 bytes), which we overwrite with
+ * the frame's block size field.
  */
-function frameOf(block: Buffer, packed: Buffer): Buffer[] {
-  if (packed.length - 4 >= block.length) {
-    const size = Buffer.alloc(4);
-    size.writeUInt32LE((block.length | 0x80000000) >>> 0); // stored uncompressed
-    return [FRAME_HEADER, size, Buffer.from(block), END_MARK];
-  }
+function napiFrame(block: Buffer, packed: Buffer): Buffer[] {
+  if (packed.length - 4 >= block.length) return storedFrame(block);
   packed.writeUInt32LE(packed.length - 4, 0);
   return [FRAME_HEADER, packed, END_MARK];
 }
 
-export function createLz4Compressor(_level: number, workers = 1): Transform {
+/** liblz4: compresses after 4 bytes left for the block size field. */
+async function nativeFrame(lib: NativeLz4, block: Buffer, level: number): Promise<Buffer[]> {
+  const bound = lib.compressBound(block.length);
+  const out = Buffer.allocUnsafeSlow(4 + bound);
+  const n = await lib.compress(block, out.subarray(4), level);
+  if (n <= 0 || n >= block.length) return storedFrame(block);
+  out.writeUInt32LE(n, 0);
+  return [FRAME_HEADER, out.subarray(0, 4 + n), END_MARK];
+}
+
+type FrameEncoder = (block: Buffer) => Promise<Buffer[]>;
+
+let napiCompress: ((block: Buffer) => Promise<Buffer>) | undefined;
+
+function frameEncoder(level: number): FrameEncoder {
+  const lib = nativeLz4();
+  if (lib) return (block) => nativeFrame(lib, block, level);
+  return async (block) => {
+    napiCompress ??= (await import('lz4-napi')).compress;
+    return napiFrame(block, await napiCompress(block));
+  };
+}
+
+/** Which lz4 library compresses here (for -v and bench reports). */
+export function lz4Implementation(): string {
+  const lib = nativeLz4();
+  return lib ? `liblz4 ${lib.version}` : 'lz4-napi (lz4_flex)';
+}
+
+export function createLz4Compressor(level: number, workers = 1): Transform {
+  const encode = frameEncoder(level);
   return new ParallelBlockTransform(
     (block) =>
-      compressBlock(block).then(
-        (packed) => ({ out: frameOf(block, packed) }),
+      encode(block).then(
+        (out) => ({ out }),
         (e: Error) => Promise.reject(new CompressionError('ERR_COMPRESSION_FAILED', 'lz4', e.message, e)),
       ),
     BLOCK,

@@ -12,6 +12,7 @@ import { resolveConnectionSettings } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { levelRange } from '../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
+import { DEFAULT_SPOOL_PATH } from '../archiving/spool.js';
 
 export const repoOptionSpec = {
   ...connectionOptionSpec,
@@ -22,6 +23,13 @@ export const repoOptionSpec = {
   'compress-level': { type: 'string' },
   output: { type: 'string', short: 'o' },
   'archive-timeout': { type: 'string' },
+  'archive-async': { type: 'boolean' },
+  'no-archive-async': { type: 'boolean' },
+  'spool-path': { type: 'string' },
+  'process-max': { type: 'string' },
+  'archive-push-queue-max': { type: 'string' },
+  // Internal: runs the background pusher of asynchronous archive-push for this pg_wal.
+  pusher: { type: 'string' },
   help: { type: 'boolean', short: '?' },
 } as const;
 
@@ -32,15 +40,24 @@ export interface RepoOptions {
   level: number | undefined;
   output: 'text' | 'json';
   archiveTimeoutMs: number;
+  archiveAsync: boolean;
+  spoolPath: string;
+  processMax: number;
+  /** Bytes; null: no limit. */
+  queueMaxBytes: number | null;
+  /** Set in the background pusher: the pg_wal directory it serves. */
+  pusherPgWal: string | undefined;
   connection: ConnectionSettings;
   positionals: string[];
+  /** The arguments without the positional ones, to start a helper process with the same settings. */
+  optionArgs: string[];
   help: boolean;
 }
 
 export function parseRepoOptions(command: string, argv: string[], opts: { needStanza?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): RepoOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: repoOptionSpec, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: repoOptionSpec, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw usageError((e as Error).message, `try "pgpitr ${command} --help"`);
   }
@@ -69,6 +86,15 @@ export function parseRepoOptions(command: string, argv: string[], opts: { needSt
   const timeoutText = get('archive-timeout', v['archive-timeout']) ?? '60';
   const timeout = Number(timeoutText);
   if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`invalid archive-timeout "${timeoutText}"`, 'give seconds, e.g. 60');
+  const asyncText = v['no-archive-async'] ? 'n' : v['archive-async'] ? 'y' : configValue(config, stanza || undefined, 'archive-async') ?? 'n';
+  const archiveAsync = parseBool('archive-async', asyncText);
+  const spoolPath = resolve(get('spool-path', v['spool-path']) ?? DEFAULT_SPOOL_PATH);
+  const processMaxText = get('process-max', v['process-max']) ?? '2';
+  const processMax = Number(processMaxText);
+  if (!Number.isInteger(processMax) || processMax < 1 || processMax > 64) throw usageError(`invalid process-max "${processMaxText}"`, 'use an integer from 1 to 64');
+  const queueMaxText = get('archive-push-queue-max', v['archive-push-queue-max']);
+  const queueMaxBytes = queueMaxText === undefined ? null : parseByteSize('archive-push-queue-max', queueMaxText);
+  const positionalIndexes = new Set(parsed.tokens.filter((t) => t.kind === 'positional').map((t) => t.index));
   const connection = resolveConnectionSettings(
     {
       dbname: v.dbname ?? configValue(config, stanza, 'pg-database'),
@@ -85,10 +111,32 @@ export function parseRepoOptions(command: string, argv: string[], opts: { needSt
     level,
     output,
     archiveTimeoutMs: timeout * 1000,
+    archiveAsync,
+    spoolPath,
+    processMax,
+    queueMaxBytes,
+    pusherPgWal: v.pusher,
     connection,
     positionals: parsed.positionals,
+    optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,
   };
+}
+
+function parseBool(key: string, text: string): boolean {
+  const t = text.toLowerCase();
+  if (['y', 'yes', 'on', 'true', '1'].includes(t)) return true;
+  if (['n', 'no', 'off', 'false', '0'].includes(t)) return false;
+  throw usageError(`invalid ${key} "${text}"`, 'use y or n');
+}
+
+/** "1GB", "512MB", "64MiB", "1048576": bytes (kB, MB, GB, TB count in 1024s, as PostgreSQL's settings). */
+export function parseByteSize(key: string, text: string): number {
+  const m = /^(\d+)\s*(B|k|kB|KB|KiB|M|MB|MiB|G|GB|GiB|T|TB|TiB)?$/.exec(text.trim());
+  if (!m) throw usageError(`invalid ${key} "${text}"`, 'give a size such as 4GB, 512MB or a number of bytes');
+  const unit = (m[2] ?? 'B')[0]!.toUpperCase();
+  const factor = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit as 'B']!;
+  return Number(m[1]) * factor;
 }
 
 export const REPO_OPTIONS_HELP = `Repository options:
@@ -97,6 +145,12 @@ export const REPO_OPTIONS_HELP = `Repository options:
       --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections
       --compress-type=none|gzip|lz4|zstd   compression of stored files (default zstd)
       --compress-level=N compression level
+Asynchronous archiving (archive-push):
+      --archive-async    store ahead, in the background, the WAL files PostgreSQL marks ready
+      --spool-path=DIR   local directory for its state (default ${DEFAULT_SPOOL_PATH})
+      --process-max=N    files stored at once (default 2)
+      --archive-push-queue-max=SIZE  drop WAL (loudly) rather than let more than SIZE wait
+      --archive-timeout=SECONDS      how long archive-push waits for the background pusher (default 60)
   -o, --output=text|json
 Connection options (commands that talk to the server):
   -d, --dbname=CONNSTR  -h, --host=HOST  -p, --port=PORT  -U, --username=NAME

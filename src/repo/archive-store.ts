@@ -5,10 +5,10 @@
 // or list would take for a segment.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, openSync, writeSync, closeSync, renameSync, statSync } from 'node:fs';
+import { readFile, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
-import { fsyncPathSync } from '../storage/durable.js';
 import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js';
 import { compressionExtension } from '../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
@@ -39,7 +39,7 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
   }
   let data: Buffer;
   try {
-    data = readFileSync(source);
+    data = await readFile(source);
   } catch (e) {
     throw storageError('read WAL file', source, e);
   }
@@ -58,32 +58,41 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
   const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
   const body = opts.compression === 'none' ? data : await compressBuffer(opts.compression, data, opts.level);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    await mkdir(dir, { recursive: true, mode: 0o750 });
   } catch (e) {
     throw storageError('create archive directory', dir, e);
   }
   const final = join(dir, storedName(name, digest, extension));
-  const tmp = `${final}.tmp-${process.pid}`;
+  // Unique per process and call: the asynchronous pusher stores several files at once.
+  const tmp = `${final}.tmp-${process.pid}-${++tmpCounter}`;
   try {
-    const fd = openSync(tmp, 'w', 0o640);
+    const fh = await open(tmp, 'w', 0o640);
     try {
-      let off = 0;
-      while (off < body.length) off += writeSync(fd, body, off, body.length - off);
-      fsyncSync(fd);
+      await fh.writeFile(body);
+      await fh.sync();
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
-    renameSync(tmp, final);
+    await rename(tmp, final);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
+    await unlink(tmp).catch(() => {});
     throw storageError('store WAL file', final, e);
   }
-  fsyncPathSync(dir);
+  await fsyncPath(dir);
   return { status: 'stored', path: final };
+}
+
+let tmpCounter = 0;
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } catch (e) {
+    throw storageError('sync directory', path, e);
+  } finally {
+    await fh.close();
+  }
 }
 
 function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {

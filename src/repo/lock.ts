@@ -63,3 +63,10 @@ function alive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
+export function liveLockHolder(dir: string, name: string): { pid: number; host: string; command: string } | null {
+  const holder = readHolder(join(dir, `${name}.lock`));
+  if (!holder) return null;
+  return holder.host !== hostname() || alive(holder.pid) ? holder : null;
+}

@@ -2,23 +2,39 @@
 // stanza's archive. Idempotent: the same content already archived succeeds
 // with a warning; different content fails. Exit codes stay between 1 and 125
 // so that a failure never makes PostgreSQL's archiver restart.
+// With --archive-async it answers from the spool of the background pusher
+// (archiving/async-push.ts), which --pusher runs (archiving/pusher.ts).
 
+import { dirname, resolve } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import type { RepoOptions } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
 import { pushWalFile } from '../../repo/archive-store.js';
+import { RepoLock } from '../../repo/lock.js';
+import { PushSpool } from '../../archiving/spool.js';
+import { pushThroughSpool, spawnPusher, PUSHER_LOCK } from '../../archiving/async-push.js';
+import { runPusher } from '../../archiving/pusher.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
-import { usageError } from '../../common/errors.js';
-import type { PgpitrError } from '../../common/errors.js';
+import { PgpitrError, usageError } from '../../common/errors.js';
 
 const HELP = `pgpitr archive-push stores a WAL file in the repository (for archive_command).
 
 Usage:
   archive_command = 'pgpitr archive-push --repo PATH --stanza NAME %p'
 
+Asynchronous mode, for servers that write WAL faster than one process per file
+can store it: a background process stores ahead, several at a time, the files
+PostgreSQL marks ready, and archive_command answers from what it has done. The
+shell test in front answers those without starting pgpitr at all:
+  archive_command = 'test -f SPOOL/NAME/archive-push/%f.ok || pgpitr archive-push --archive-async --spool-path SPOOL --repo PATH --stanza NAME %p'
+With --archive-push-queue-max, WAL waiting beyond that size is dropped (recorded
+in the repository, reported by info and check, logged as an error) rather than
+left to fill pg_wal and stop the server.
+
 ${REPO_OPTIONS_HELP}
-Exit status: 0 stored (or already stored with the same content), 2-7 on failure
-(PostgreSQL retries the file later).
+Exit status: 0 stored (or already stored with the same content, or dropped by
+the queue limit), 2-7 on failure (PostgreSQL retries the file later).
 `;
 
 export async function archivePushCommand(argv: string[]): Promise<number> {
@@ -28,8 +44,10 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
+    if (o.pusherPgWal !== undefined) return await runBackgroundPusher(o, o.pusherPgWal);
     const [source, ...extra] = o.positionals;
     if (!source || extra.length > 0) throw usageError('give exactly one WAL file path (%p)');
+    if (o.archiveAsync) return await pushAsync(o, source);
     const stanza = readStanza(o.repo, o.stanza);
     const outcome = await pushWalFile(o.repo, stanza, source, { compression: o.compression, level: o.level });
     if (outcome.status === 'already-archived') {
@@ -42,3 +60,53 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     return code > 125 ? ExitCode.Failure : code;
   }
 }
+
+async function pushAsync(o: RepoOptions, source: string): Promise<number> {
+  const spool = PushSpool.open(o.spoolPath, o.stanza);
+  const pgWal = resolve(dirname(source));
+  const result = await pushThroughSpool({
+    walPath: source,
+    spool,
+    timeoutMs: o.archiveTimeoutMs,
+    startPusher: (logFd) => spawnPusher(o.optionArgs, pgWal, logFd),
+  });
+  if (result.kind === 'dropped') {
+    // Goes to the server log: the one place a DBA is sure to look.
+    printError(new PgpitrError('ERR_STORAGE', result.message, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
+  }
+  return ExitCode.Ok;
+}
+
+async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<number> {
+  const spool = PushSpool.open(o.spoolPath, o.stanza);
+  let lock: RepoLock;
+  try {
+    lock = RepoLock.acquire(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)');
+  } catch {
+    return ExitCode.Ok; // another pusher runs
+  }
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
+  try {
+    const stanza = readStanza(o.repo, o.stanza);
+    await runPusher({
+      repo: o.repo,
+      stanza,
+      pgWal,
+      spool,
+      push: { compression: o.compression, level: o.level },
+      processMax: o.processMax,
+      queueMaxBytes: o.queueMaxBytes,
+      idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
+      log,
+    });
+    return ExitCode.Ok;
+  } catch (e) {
+    const err = e as PgpitrError;
+    log(`pusher failed: ${err.message}`);
+    spool.writeFatal(err.hint ? `${err.message}\nhint: ${err.hint}` : err.message);
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+

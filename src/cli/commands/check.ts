@@ -1,12 +1,18 @@
 // `pgpitr check`: is this server archiving into this stanza? Checks the
 // repository and stanza, the server's system identifier, wal_level,
 // archive_mode and archive_command, then switches WAL and waits until that
-// segment is in the repository. Each problem is reported with what to change.
+// segment is in the repository, and that no WAL is missing from the archive
+// (gaps, explained by the records of WAL dropped by the asynchronous queue
+// limit). Each problem is reported with what to change.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import { readStanza } from '../../repo/stanza.js';
-import { findStored } from '../../repo/archive-store.js';
+import { findStored, listArchive } from '../../repo/archive-store.js';
+import type { ArchivedFile } from '../../repo/archive-store.js';
+import { summarizeArchive } from '../../repo/archive-summary.js';
+import { listDrops } from '../../repo/drops.js';
+import type { DropRecord } from '../../repo/drops.js';
 import { archiveDir, walFileSubdir } from '../../repo/layout.js';
 import { ExitCode } from '../exit-codes.js';
 import { PgpitrError } from '../../common/errors.js';
@@ -94,6 +100,16 @@ export async function checkCommand(argv: string[]): Promise<number> {
         message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${o.archiveTimeoutMs / 1000}s${why}`,
         ...(found ? {} : { hint: 'look at the server log for archive_command errors, and at pg_stat_archiver' }),
       });
+      if (found) {
+        // Files before ours may still be in flight when several are stored at once
+        // (asynchronous mode): the archiver reports them in order.
+        while (Date.now() < deadline) {
+          const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
+          if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        add(continuityFinding(listArchive(o.repo, o.stanza), listDrops(o.repo, o.stanza), stanza.wal_segment_size));
+      }
     }
   } finally {
     await client.end().catch(() => {});
@@ -107,4 +123,23 @@ export async function checkCommand(argv: string[]): Promise<number> {
     }
   }
   return ok ? ExitCode.Ok : ExitCode.CheckFailed;
+}
+
+/** Gaps in the archive make every backup before them unrecoverable past them. */
+function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number): Finding {
+  const summary = summarizeArchive(files, segmentSize);
+  const gaps = summary.timelines.flatMap((t) => t.gaps);
+  if (gaps.length === 0) {
+    return { check: 'archive continuity', ok: true, message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)` };
+  }
+  const explain = (g: { from: string; to: string }) => {
+    const d = drops.find((r) => r.first <= g.to && r.last >= g.from);
+    return d ? ` (dropped at ${d.at} on ${d.host}: the archive-push queue exceeded archive-push-queue-max)` : '';
+  };
+  return {
+    check: 'archive continuity',
+    ok: false,
+    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${explain(g)}`).join('; ')}`,
+    hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max',
+  };
 }

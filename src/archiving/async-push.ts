@@ -1,0 +1,99 @@
+// The archive_command side of asynchronous archive-push: answer from the
+// spool's marker for this file, starting the background pusher when it is not
+// running and waiting for it when the file has not been dealt with yet.
+
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, statSync, renameSync } from 'node:fs';
+import { basename } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+import { liveLockHolder } from '../repo/lock.js';
+import { PushSpool } from './spool.js';
+import type { Marker } from './spool.js';
+
+export const PUSHER_LOCK = 'pusher';
+const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+
+export interface AsyncPushRequest {
+  /** %p as PostgreSQL gives it (relative to the data directory, the working directory). */
+  walPath: string;
+  spool: PushSpool;
+  timeoutMs: number;
+  /** Starts the background pusher (a detached process) with its output going to `logFd`. */
+  startPusher: (logFd: number) => void;
+}
+
+export type AsyncPushResult = { kind: 'ok' } | { kind: 'dropped'; message: string };
+
+export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPushResult> {
+  const name = basename(req.walPath);
+  const deadline = Date.now() + req.timeoutMs;
+  let marker = req.spool.read(name);
+  let lastLivenessCheck = 0;
+  let delay = 5;
+  let started = false;
+  while (!marker) {
+    if (started) {
+      const fatal = req.spool.readFatal();
+      if (fatal !== null) {
+        const [message, hint] = fatal.split('\nhint: ');
+        throw new PgpitrError('ERR_STORAGE', `the asynchronous archive-push pusher stopped: ${message}`, hint ? { hint } : { hint: `see ${req.spool.logPath}` });
+      }
+    }
+    if (Date.now() - lastLivenessCheck >= 1000) {
+      started = ensurePusher(req) || started;
+      lastLivenessCheck = Date.now();
+    }
+    if (Date.now() >= deadline) {
+      throw new PgpitrError('ERR_STORAGE', `timed out after ${Math.round(req.timeoutMs / 1000)} s waiting for the asynchronous archive-push to store "${name}"`, {
+        hint: `see ${req.spool.logPath}; PostgreSQL retries the file, and archive-timeout sets the wait`,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(50, delay * 2);
+    marker = req.spool.read(name);
+  }
+  return answer(req.spool, name, marker);
+}
+
+function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult {
+  switch (marker.kind) {
+    case 'ok':
+      return marker.message === 'dropped' ? { kind: 'dropped', message: `WAL segment "${name}" was dropped without archiving (archive-push-queue-max)` } : { kind: 'ok' };
+    case 'dropped':
+      return { kind: 'dropped', message: marker.message };
+    case 'error': {
+      // Removing the marker lets the pusher try again; PostgreSQL calls us again.
+      spool.remove(name);
+      const [message, hint] = marker.message.split('\nhint: ');
+      throw new PgpitrError('ERR_STORAGE', `asynchronous archive-push could not store "${name}": ${message}`, hint ? { hint } : {});
+    }
+  }
+}
+
+/** Starts the pusher unless one runs; true if this call started it. */
+function ensurePusher(req: AsyncPushRequest): boolean {
+  if (liveLockHolder(req.spool.dir, PUSHER_LOCK)) return false;
+  req.spool.clearFatal();
+  const log = req.spool.logPath;
+  try {
+    if (statSync(log).size > LOG_ROTATE_BYTES) renameSync(log, `${log}.1`);
+  } catch {
+    /* no log yet */
+  }
+  const fd = openSync(log, 'a', 0o640);
+  try {
+    req.startPusher(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** Starts `pgpitr archive-push --pusher=PG_WAL ...` detached from this process. */
+export function spawnPusher(optionArgs: string[], pgWal: string, logFd: number): void {
+  const child = spawn(process.execPath, [process.argv[1]!, 'archive-push', ...optionArgs, `--pusher=${pgWal}`], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  child.unref();
+}

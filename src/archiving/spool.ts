@@ -1,0 +1,150 @@
+// The local spool of asynchronous archive-push: one directory per stanza,
+// <spool-path>/<stanza>/archive-push/, where the background pusher leaves one
+// marker per WAL file it has dealt with, for later archive_command calls:
+//   <file>.ok       stored in the repository (archive_command may succeed at once)
+//   <file>.dropped  dropped because the queue passed archive-push-queue-max
+//                   (archive_command succeeds and logs the loss loudly)
+//   <file>.error    the push failed; holds the message (archive_command fails
+//                   with it and removes it, so the pusher tries again)
+// plus pusher.lock (the running pusher), pusher.log, and drops/ (records of
+// dropped WAL not yet written to the repository, because it was unreachable). Markers are written by
+// rename, so a reader never sees half of one; they need no fsync: a marker lost
+// in a crash only means the file is pushed again, which is idempotent.
+
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+import { stanzaDir } from '../repo/layout.js';
+
+export type MarkerKind = 'ok' | 'dropped' | 'error';
+export interface Marker {
+  kind: MarkerKind;
+  /** The message of an error or drop marker; empty for ok. */
+  message: string;
+}
+
+const KINDS: readonly MarkerKind[] = ['ok', 'dropped', 'error'];
+
+/** Where the markers of a stanza live; the default spool path is for documentation and error messages. */
+export const DEFAULT_SPOOL_PATH = '/var/spool/pgpitr';
+
+export function pushSpoolDir(spoolPath: string, stanza: string): string {
+  return join(stanzaDir(spoolPath, stanza), 'archive-push');
+}
+
+export class PushSpool {
+  private constructor(readonly dir: string) {}
+
+  /** Opens (creating if needed) the spool directory of a stanza. */
+  static open(spoolPath: string, stanza: string): PushSpool {
+    const dir = pushSpoolDir(spoolPath, stanza);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+      accessSync(dir, constants.W_OK);
+    } catch (e) {
+      throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
+        hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
+        cause: e,
+      });
+    }
+    return new PushSpool(dir);
+  }
+
+  get logPath(): string {
+    return join(this.dir, 'pusher.log');
+  }
+
+  read(name: string): Marker | null {
+    for (const kind of KINDS) {
+      try {
+        return { kind, message: readFileSync(this.path(name, kind), 'utf8') };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    return null;
+  }
+
+  write(name: string, kind: MarkerKind, message = ''): void {
+    const final = this.path(name, kind);
+    const tmp = `${final}.tmp-${process.pid}`;
+    writeFileSync(tmp, message, { mode: 0o640 });
+    renameSync(tmp, final);
+    // One marker per file: a new outcome replaces an older one.
+    for (const other of KINDS) if (other !== kind) this.removeKind(name, other);
+  }
+
+  remove(name: string): void {
+    for (const kind of KINDS) this.removeKind(name, kind);
+  }
+
+  /** WAL file name → marker kind, for every marker present. */
+  list(): Map<string, MarkerKind> {
+    const out = new Map<string, MarkerKind>();
+    for (const entry of readdirSync(this.dir)) {
+      const m = /^(.+)\.(ok|dropped|error)$/.exec(entry);
+      if (m) out.set(m[1]!, m[2] as MarkerKind);
+    }
+    return out;
+  }
+
+  /** What stopped the last background pusher before it could do anything (read by archive_command). */
+  writeFatal(message: string): void {
+    writeFileSync(join(this.dir, 'pusher.error'), message, { mode: 0o640 });
+  }
+
+  readFatal(): string | null {
+    try {
+      return readFileSync(join(this.dir, 'pusher.error'), 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  clearFatal(): void {
+    try {
+      unlinkSync(join(this.dir, 'pusher.error'));
+    } catch {
+      /* none */
+    }
+  }
+
+  /** Keeps a drop record until the repository can take it. */
+  savePendingDrop(id: string, record: object): void {
+    const dir = join(this.dir, 'drops');
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    const final = join(dir, `${id}.json`);
+    writeFileSync(`${final}.tmp`, JSON.stringify(record), { mode: 0o640 });
+    renameSync(`${final}.tmp`, final);
+  }
+
+  pendingDrops(): { id: string; record: unknown }[] {
+    const dir = join(this.dir, 'drops');
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return [];
+    }
+    return entries
+      .filter((e) => e.endsWith('.json'))
+      .sort()
+      .map((e) => ({ id: e.slice(0, -5), record: JSON.parse(readFileSync(join(dir, e), 'utf8')) as unknown }));
+  }
+
+  forgetPendingDrop(id: string): void {
+    unlinkSync(join(this.dir, 'drops', `${id}.json`));
+  }
+
+  private path(name: string, kind: MarkerKind): string {
+    return join(this.dir, `${name}.${kind}`);
+  }
+
+  private removeKind(name: string, kind: MarkerKind): void {
+    try {
+      unlinkSync(this.path(name, kind));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, statSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
+import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder } from '../repo/lock.js';
 import { PushSpool } from './spool.js';
@@ -20,6 +21,8 @@ export interface AsyncPushRequest {
   timeoutMs: number;
   /** Starts the background pusher (a detached process) with its output going to `logFd`. */
   startPusher: (logFd: number) => void;
+  /** The pusher's settings as this call would start it; a pusher running with others is asked to stop. */
+  settings: string[];
 }
 
 export type AsyncPushResult = { kind: 'ok' } | { kind: 'dropped'; message: string };
@@ -28,6 +31,8 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
   const name = basename(req.walPath);
   const deadline = Date.now() + req.timeoutMs;
   let marker = req.spool.read(name);
+  // A failure is answered only after making sure a pusher with our settings will retry it.
+  if (marker?.kind === 'error') ensurePusher(req);
   let lastLivenessCheck = 0;
   let delay = 5;
   let started = false;
@@ -72,7 +77,19 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
 
 /** Starts the pusher unless one runs; true if this call started it. */
 function ensurePusher(req: AsyncPushRequest): boolean {
-  if (liveLockHolder(req.spool.dir, PUSHER_LOCK)) return false;
+  const holder = liveLockHolder(req.spool.dir, PUSHER_LOCK);
+  if (holder) {
+    // archive_command changed (a new queue limit, another repository...): the running
+    // pusher finishes what it is storing and exits; the next check starts ours.
+    if (holder.host === hostname() && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) {
+      try {
+        process.kill(holder.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    return false;
+  }
   req.spool.clearFatal();
   const log = req.spool.logPath;
   try {

@@ -37,6 +37,8 @@ export interface PusherSettings {
   /** Pause before a failed file is tried again. */
   retryMs?: number;
   log: (line: string) => void;
+  /** Aborted: stop taking new files, finish those in flight, return. */
+  signal?: AbortSignal;
 }
 
 export async function runPusher(s: PusherSettings): Promise<void> {
@@ -50,6 +52,11 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const retryMs = s.retryMs ?? 5000;
   s.log(`pusher started: pg_wal ${s.pgWal}, process-max ${s.processMax}, queue-max ${s.queueMaxBytes ?? 'none'}`);
   for (;;) {
+    if (s.signal?.aborted) {
+      await Promise.all(inFlight.values());
+      s.log('pusher stopped on request');
+      return;
+    }
     if (Date.now() - lastFlush > 1000) {
       flushPendingDrops(s);
       lastFlush = Date.now();
@@ -90,8 +97,9 @@ export async function runPusher(s: PusherSettings): Promise<void> {
       s.log('pusher stopping after its maximum lifetime; the next archive_command starts a new one');
       return;
     }
+    // Wake up when a file is done (a slot frees up) or to look for new ready files.
     if (inFlight.size >= s.processMax) await Promise.race(inFlight.values());
-    else await sleep(inFlight.size > 0 && waiting.length > inFlight.size ? 0 : pollMs);
+    else await Promise.race([sleep(pollMs), ...inFlight.values()]);
   }
   flushPendingDrops(s);
   s.log('pusher stopped: nothing left to archive');
@@ -106,6 +114,9 @@ async function pushOne(s: PusherSettings, name: string): Promise<boolean> {
   const started = Date.now();
   try {
     const outcome = await pushWalFile(s.repo, s.stanza, join(s.pgWal, name), s.push);
+    // The repository takes files again: a drop it missed is recorded before we go on,
+    // so that whoever sees this file archived also sees the gap explained.
+    flushPendingDrops(s);
     s.spool.write(name, 'ok');
     s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name} (${Date.now() - started} ms)`);
     return true;

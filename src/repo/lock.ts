@@ -8,15 +8,23 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 
+export interface LockHolder {
+  pid: number;
+  host: string;
+  command: string;
+  /** What the holder runs with, for a newcomer to compare (the background pusher's options). */
+  settings?: string[];
+}
+
 export class RepoLock {
   private constructor(private readonly path: string) {}
 
-  static acquire(dir: string, name: string, command: string): RepoLock {
+  static acquire(dir: string, name: string, command: string, settings?: string[]): RepoLock {
     const path = join(dir, `${name}.lock`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, 'wx', 0o640);
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), command, at: new Date().toISOString() }));
+        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), command, at: new Date().toISOString(), ...(settings ? { settings } : {}) }));
         closeSync(fd);
         return new RepoLock(path);
       } catch (e) {
@@ -47,9 +55,9 @@ export class RepoLock {
   }
 }
 
-function readHolder(path: string): { pid: number; host: string; command: string } | null {
+function readHolder(path: string): LockHolder | null {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string; command: string };
+    return JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
   } catch {
     return null;
   }
@@ -65,7 +73,7 @@ function alive(pid: number): boolean {
 }
 
 /** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
-export function liveLockHolder(dir: string, name: string): { pid: number; host: string; command: string } | null {
+export function liveLockHolder(dir: string, name: string): LockHolder | null {
   const holder = readHolder(join(dir, `${name}.lock`));
   if (!holder) return null;
   return holder.host !== hostname() || alive(holder.pid) ? holder : null;

@@ -69,6 +69,7 @@ async function pushAsync(o: RepoOptions, source: string): Promise<number> {
     spool,
     timeoutMs: o.archiveTimeoutMs,
     startPusher: (logFd) => spawnPusher(o.optionArgs, pgWal, logFd),
+    settings: pusherSettings(o.optionArgs, pgWal),
   });
   if (result.kind === 'dropped') {
     // Goes to the server log: the one place a DBA is sure to look.
@@ -81,11 +82,16 @@ async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<numbe
   const spool = PushSpool.open(o.spoolPath, o.stanza);
   let lock: RepoLock;
   try {
-    lock = RepoLock.acquire(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)');
+    lock = RepoLock.acquire(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', pusherSettings(o.optionArgs.filter((a) => !a.startsWith('--pusher=')), pgWal));
   } catch {
     return ExitCode.Ok; // another pusher runs
   }
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
+  const stop = new AbortController();
+  process.once('SIGTERM', () => {
+    log('SIGTERM: stopping once the files being stored are done');
+    stop.abort();
+  });
   try {
     const stanza = readStanza(o.repo, o.stanza);
     await runPusher({
@@ -98,6 +104,7 @@ async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<numbe
       queueMaxBytes: o.queueMaxBytes,
       idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
       log,
+      signal: stop.signal,
     });
     return ExitCode.Ok;
   } catch (e) {
@@ -110,3 +117,8 @@ async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<numbe
   }
 }
 
+
+/** What identifies a pusher's configuration: its options and the pg_wal it serves. */
+function pusherSettings(optionArgs: string[], pgWal: string): string[] {
+  return [...optionArgs, pgWal];
+}

@@ -1,0 +1,200 @@
+// Asynchronous archive-push: the background pusher stores the WAL PostgreSQL
+// marks ready, archive_command answers from its spool (the shell fast path for
+// files already stored), a killed pusher is replaced, and past
+// archive-push-queue-max the waiting segments are dropped: the server log says
+// so, pg_wal does not keep them, and info and check report the gap.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readFileSync, readdirSync, existsSync, chmodSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
+import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
+import { listArchive } from '../../src/repo/archive-store.js';
+
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+async function lastArchived(c: TestCluster): Promise<string> {
+  return (await c.sql<{ last: string | null }>('select coalesce(last_archived_wal, \'\') as last from pg_stat_archiver'))[0]!.last ?? '';
+}
+
+async function waitArchived(c: TestCluster, wal: string, seconds = 90): Promise<void> {
+  for (let i = 0; i < seconds * 5; i++) {
+    if ((await lastArchived(c)) >= wal) return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
+}
+
+/** Writes a little and switches to a new segment; returns the name of the segment switched away from. */
+async function switchSegment(c: TestCluster): Promise<string> {
+  await c.sql('insert into filler select generate_series(1, 2000)');
+  return (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+}
+
+function setWritable(path: string, writable: boolean): void {
+  const st = statSync(path);
+  if (st.isDirectory()) {
+    chmodSync(path, writable ? 0o700 : 0o500);
+    for (const n of readdirSync(path)) setWritable(join(path, n), writable);
+  }
+}
+
+function pusherPid(spoolDir: string): number | null {
+  try {
+    return (JSON.parse(readFileSync(join(spoolDir, 'pusher.lock'), 'utf8')) as { pid: number }).pid;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const version of versionsFromEnv()) {
+  test(`asynchronous archive-push and its queue limit (PostgreSQL ${version})`, async (t) => {
+    const c = await TestCluster.create({ version, name: `async${version}` });
+    const repo = c.tempDir('repo');
+    const spool = c.tempDir('spool');
+    const spoolDir = join(spool, 'main', 'archive-push');
+    t.after(async () => {
+      const pid = pusherPid(spoolDir);
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await destroyAll();
+    });
+    const repoArgs = ['--repo', repo, '--stanza', 'main'];
+    const archiveCommand = (extra: string) =>
+      `test -f '${spoolDir}/%f.ok' || PGPITR_PUSHER_IDLE_MS=1000 '${process.execPath}' '${CLI}' archive-push --archive-async ` +
+      `--spool-path '${spool}' --process-max 2 --archive-timeout 30 ${extra} --repo '${repo}' --stanza main %p`;
+    const setArchiveCommand = async (command: string) => {
+      await c.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
+      await c.sql('select pg_reload_conf()');
+    };
+    await c.sql(`alter system set archive_mode = 'on'`);
+    await setArchiveCommand(archiveCommand(''));
+    await c.restart();
+    const env = clusterEnv(c);
+    const created = await runPgpitr(['stanza-create', ...repoArgs], env);
+    assert.equal(created.code, 0, created.stderr);
+    chownTree(repo);
+    chownTree(spool);
+    await c.sql('create table filler (x int)');
+
+    await t.test('under pgbench every segment PostgreSQL archived is in the repository, identical after archive-get', async () => {
+      const bin = clientToolDir();
+      const pgbenchEnv = { ...process.env, ...env };
+      const init = await runCommand(join(bin, 'pgbench'), ['-i', '-s', '3', '-q'], { env: pgbenchEnv });
+      assert.equal(init.code, 0, init.stderr);
+      const load = await runCommand(join(bin, 'pgbench'), ['-T', '3', '-c', '2'], { env: pgbenchEnv });
+      assert.equal(load.code, 0, load.stderr);
+      const last = await switchSegment(c);
+      await waitArchived(c, last);
+      const stats = (await c.sql<{ failed: number }>('select failed_count::int as failed from pg_stat_archiver'))[0]!;
+      assert.equal(stats.failed, 0, `archive_command failed:\n${c.logTail()}`);
+      const log = readFileSync(join(spoolDir, 'pusher.log'), 'utf8');
+      assert.match(log, /stored 0000000100000000000000/);
+
+      const walDir = join(c.dataDir, 'pg_wal');
+      const done = readdirSync(join(walDir, 'archive_status')).filter((f) => f.endsWith('.done')).map((f) => f.slice(0, -5)).filter((f) => SEGMENT.test(f));
+      assert.ok(done.length >= 3, `only ${done.length} segments archived`);
+      const stored = new Set(listArchive(repo, 'main').map((f) => f.name));
+      const out = c.tempDir('fetched');
+      for (const seg of done) {
+        assert.ok(stored.has(seg), `${seg} is marked archived but not in the repository`);
+        if (!existsSync(join(walDir, seg))) continue; // recycled meanwhile
+        const r = await runPgpitr(['archive-get', ...repoArgs, seg, join(out, seg)]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(readFileSync(join(out, seg)).equals(readFileSync(join(walDir, seg))), `${seg} differs after archive-get`);
+      }
+      // Every segment between the first and the last archived is there.
+      const segs = [...stored].filter((n) => SEGMENT.test(n)).sort();
+      const first = parseInt(segs[0]!.slice(16), 16);
+      assert.equal(segs.length, parseInt(segs[segs.length - 1]!.slice(16), 16) - first + 1, `gap in ${segs.join(' ')}`);
+    });
+
+    await t.test('a killed pusher is replaced and nothing is lost', async () => {
+      let pid = pusherPid(spoolDir);
+      if (pid === null) {
+        await switchSegment(c); // wakes one up
+        for (let i = 0; i < 50 && pid === null; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          pid = pusherPid(spoolDir);
+        }
+      }
+      assert.ok(pid, 'no pusher running');
+      process.kill(pid, 'SIGKILL');
+      let last = '';
+      for (let i = 0; i < 4; i++) last = await switchSegment(c);
+      await waitArchived(c, last);
+      assert.ok(listArchive(repo, 'main').some((f) => f.name === last));
+      const again = await runPgpitr(['check', ...repoArgs, '--archive-timeout', '60'], env);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.match(again.stdout, /ok {3}archive continuity/);
+      // Markers of files the server is done with are cleaned up.
+      for (let i = 0; i < 50 && readdirSync(spoolDir).some((f) => f.endsWith('.ok')); i++) await new Promise((r) => setTimeout(r, 200));
+    });
+
+    await t.test('past archive-push-queue-max, waiting WAL is dropped, logged, and reported by info and check', async () => {
+      // Archiving paused (empty archive_command) while 6 segments pile up, with the
+      // repository unwritable: the queue (6 x 16 MB) is past the 32 MB limit.
+      await setArchiveCommand('');
+      // The pusher stores whatever is ready while it runs: let it go idle and exit first.
+      for (let i = 0; i < 100; i++) {
+        const pid = pusherPid(spoolDir);
+        if (pid === null || !alive(pid)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      setWritable(join(repo, 'main'), false);
+      const before = await lastArchived(c);
+      const piled: string[] = [];
+      for (let i = 0; i < 6; i++) piled.push(await switchSegment(c));
+      await setArchiveCommand(archiveCommand('--archive-push-queue-max 32MB'));
+      await waitArchived(c, piled[piled.length - 1]!);
+      assert.ok(before < piled[0]!);
+
+      const serverLog = readFileSync(c.logPath, 'utf8');
+      assert.match(serverLog, /exceeds archive-push-queue-max \(32 MiB\): dropped \d+ WAL segment\(s\) [0-9A-F]{24}( to [0-9A-F]{24})? WITHOUT ARCHIVING THEM/);
+      // The server is done with them: a checkpoint recycles them.
+      await c.sql('checkpoint');
+      const ready = readdirSync(join(c.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready'));
+      assert.deepEqual(ready, []);
+      for (const seg of piled) assert.ok(!listArchive(repo, 'main').some((f) => f.name === seg), `${seg} should have been dropped`);
+
+      // The repository comes back: archiving resumes and the drop record reaches it.
+      setWritable(join(repo, 'main'), true);
+      chownTree(repo);
+      const after = await switchSegment(c);
+      await waitArchived(c, after);
+      const info = await runPgpitr(['info', ...repoArgs, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      const report = JSON.parse(info.stdout) as {
+        stanzas: { archive: { timelines: { gaps: { from: string; to: string }[] }[] }; dropped_wal: { first: string; last: string; count: number }[] }[];
+      };
+      const s = report.stanzas[0]!;
+      assert.equal(s.dropped_wal.length, 1, info.stdout);
+      assert.equal(s.dropped_wal[0]!.first, piled[0]);
+      assert.equal(s.dropped_wal[0]!.last, piled[piled.length - 1]);
+      assert.deepEqual(s.archive.timelines[0]!.gaps.map((g) => [g.from, g.to]), [[piled[0], piled[piled.length - 1]]]);
+      const text = await runPgpitr(['info', ...repoArgs]);
+      assert.match(text.stdout, /GAP: 6 segment\(s\) missing/);
+      assert.match(text.stdout, /DROPPED: 6 segment\(s\)/);
+      const check = await runPgpitr(['check', ...repoArgs, '--archive-timeout', '60'], env);
+      assert.equal(check.code, 7, check.stdout + check.stderr);
+      assert.match(check.stdout, new RegExp(`FAIL archive continuity: WAL missing from the archive: ${piled[0]} to ${piled[piled.length - 1]} \\(dropped at`));
+    });
+  });
+}

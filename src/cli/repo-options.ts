@@ -28,8 +28,11 @@ export const repoOptionSpec = {
   'spool-path': { type: 'string' },
   'process-max': { type: 'string' },
   'archive-push-queue-max': { type: 'string' },
+  'archive-get-queue-max': { type: 'string' },
   // Internal: runs the background pusher of asynchronous archive-push for this pg_wal.
   pusher: { type: 'string' },
+  // Internal: runs the background fetcher of asynchronous archive-get.
+  fetcher: { type: 'boolean' },
   help: { type: 'boolean', short: '?' },
 } as const;
 
@@ -47,6 +50,10 @@ export interface RepoOptions {
   queueMaxBytes: number | null;
   /** Set in the background pusher: the pg_wal directory it serves. */
   pusherPgWal: string | undefined;
+  /** Bytes of WAL asynchronous archive-get keeps prefetched. */
+  getQueueMaxBytes: number;
+  /** Set in the background fetcher of asynchronous archive-get. */
+  fetcher: boolean;
   connection: ConnectionSettings;
   positionals: string[];
   /** The arguments without the positional ones, to start a helper process with the same settings. */
@@ -116,6 +123,8 @@ export function parseRepoOptions(command: string, argv: string[], opts: { needSt
     processMax,
     queueMaxBytes,
     pusherPgWal: v.pusher,
+    getQueueMaxBytes: parseByteSize('archive-get-queue-max', get('archive-get-queue-max', v['archive-get-queue-max']) ?? '128MB'),
+    fetcher: v.fetcher === true,
     connection,
     positionals: parsed.positionals,
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
@@ -151,6 +160,9 @@ Asynchronous archiving (archive-push):
       --process-max=N    files stored at once (default 2)
       --archive-push-queue-max=SIZE  drop WAL (loudly) rather than let more than SIZE wait
       --archive-timeout=SECONDS      how long archive-push waits for the background pusher (default 60)
+Asynchronous prefetch (archive-get):
+      --archive-async    keep the next segments recovery needs fetched, in the spool
+      --archive-get-queue-max=SIZE   how much WAL to keep ahead (default 128MB)
   -o, --output=text|json
 Connection options (commands that talk to the server):
   -d, --dbname=CONNSTR  -h, --host=HOST  -p, --port=PORT  -U, --username=NAME

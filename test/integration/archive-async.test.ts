@@ -2,11 +2,12 @@
 // marks ready, archive_command answers from its spool (the shell fast path for
 // files already stored), a killed pusher is replaced, and past
 // archive-push-queue-max the waiting segments are dropped: the server log says
-// so, pg_wal does not keep them, and info and check report the gap.
+// so, pg_wal does not keep them, and info and check report the gap. A
+// recovery through the prefetching archive-get replays every archived segment.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync, existsSync, chmodSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, chmodSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
@@ -93,6 +94,10 @@ for (const version of versionsFromEnv()) {
     chownTree(repo);
     chownTree(spool);
     await c.sql('create table filler (x int)');
+    // A base backup to recover from later, through the prefetching archive-get.
+    const backup = join(c.tempDir('backups'), 'base');
+    const bb = await runPgpitr(['basebackup', '-D', backup, '-X', 'none', '-c', 'fast'], env);
+    assert.equal(bb.code, 0, bb.stderr);
 
     await t.test('under pgbench every segment PostgreSQL archived is in the repository, identical after archive-get', async () => {
       const bin = clientToolDir();
@@ -146,6 +151,33 @@ for (const version of versionsFromEnv()) {
       assert.match(again.stdout, /ok {3}archive continuity/);
       // Markers of files the server is done with are cleaned up.
       for (let i = 0; i < 50 && readdirSync(spoolDir).some((f) => f.endsWith('.ok')); i++) await new Promise((r) => setTimeout(r, 200));
+    });
+
+    await t.test('recovery through the prefetching archive-get replays every archived segment', async () => {
+      await c.sql('create table prefetch_marker as select generate_series(1, 12345) as x');
+      let last = '';
+      for (let i = 0; i < 5; i++) last = await switchSegment(c);
+      await waitArchived(c, last);
+      const getDir = join(spool, 'main', 'archive-get');
+      const restore =
+        `mv '${getDir}/%f' '%p' 2>/dev/null || PGPITR_FETCHER_IDLE_MS=2000 '${process.execPath}' '${CLI}' archive-get --archive-async ` +
+        `--spool-path '${spool}' --archive-get-queue-max 64MB --repo '${repo}' --stanza main %f '%p'`;
+      writeFileSync(join(backup, 'recovery.signal'), '');
+      appendFileSync(join(backup, 'postgresql.auto.conf'), `archive_mode = 'off'\nrestore_command = '${restore.replace(/'/g, "''")}'\n`);
+      const restored = await TestCluster.startExisting(backup, version, { name: `restored${version}` });
+      let promoted = false;
+      for (let i = 0; i < 300 && !promoted; i++) {
+        promoted = !(await restored.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r;
+        if (!promoted) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(promoted, `recovery did not finish:\n${restored.logTail()}`);
+      assert.equal((await restored.sql<{ n: number }>('select count(*)::int as n from prefetch_marker'))[0]!.n, 12345);
+      await restored.stop();
+      const log = readFileSync(join(getDir, 'fetcher.log'), 'utf8');
+      assert.match(log, /prefetched 0000000100000000000000/);
+      // Once recovery stops asking, the fetcher removes what it prefetched and exits.
+      for (let i = 0; i < 100 && readdirSync(getDir).some((f) => SEGMENT.test(f)); i++) await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(readdirSync(getDir).filter((f) => SEGMENT.test(f)), []);
     });
 
     await t.test('past archive-push-queue-max, waiting WAL is dropped, logged, and reported by info and check', async () => {

@@ -2,10 +2,20 @@
 // verifies one WAL file. Exit 1 means "not in the archive" (recovery then
 // knows it reached the end of the archive); every real error exits with
 // another code, so that recovery never ends early because of a damaged file.
+// With --archive-async it takes the file from the prefetch spool when the
+// background fetcher (archiving/prefetch.ts) already has it, and keeps that
+// fetcher running ahead of recovery.
 
+import { closeSync, openSync, statSync, renameSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import type { RepoOptions } from '../repo-options.js';
 import { getWalFile } from '../../repo/archive-store.js';
-import { checkRepository } from '../../repo/stanza.js';
+import { checkRepository, readStanza } from '../../repo/stanza.js';
+import { RepoLock, liveLockHolder } from '../../repo/lock.js';
+import { walFileKind } from '../../repo/layout.js';
+import { openPrefetchDir, noteRequest, takePrefetched, runFetcher } from '../../archiving/prefetch.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError } from '../output.js';
 import { usageError } from '../../common/errors.js';
@@ -16,9 +26,16 @@ const HELP = `pgpitr archive-get fetches a WAL file from the repository (for res
 Usage:
   restore_command = 'pgpitr archive-get --repo PATH --stanza NAME %f "%p"'
 
+Asynchronous prefetch, for fast recovery: a background process keeps the next
+segments fetched, verified and synced in the spool; the shell move in front
+hands those over without starting pgpitr:
+  restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null || pgpitr archive-get --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"'
+
 ${REPO_OPTIONS_HELP}
 Exit status: 0 fetched, 1 not in the archive, 2-8 real errors (never 1).
 `;
+
+const FETCHER_LOCK = 'fetcher';
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
@@ -27,14 +44,67 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
+    if (o.fetcher) return await runBackgroundFetcher(o);
     const [name, dest, ...extra] = o.positionals;
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
     checkRepository(o.repo);
+    if (o.archiveAsync && walFileKind(name) === 'segment') {
+      const dir = openPrefetchDir(o.spoolPath, o.stanza);
+      noteRequest(dir, name);
+      ensureFetcher(o, dir);
+      if (takePrefetched(dir, name, dest)) return ExitCode.Ok;
+    }
     const found = await getWalFile(o.repo, o.stanza, name, dest);
     return found ? ExitCode.Ok : ExitCode.ArchiveNotFound;
   } catch (e) {
     printError(e);
     const code = exitCodeFor((e as PgpitrError).code);
     return code === ExitCode.ArchiveNotFound || code > 125 ? ExitCode.ArchiveGetError : code;
+  }
+}
+
+function ensureFetcher(o: RepoOptions, dir: string): void {
+  if (liveLockHolder(dir, FETCHER_LOCK)) return;
+  const log = join(dir, 'fetcher.log');
+  try {
+    if (statSync(log).size > 16 * 1024 * 1024) renameSync(log, `${log}.1`);
+  } catch {
+    /* no log yet */
+  }
+  const fd = openSync(log, 'a', 0o640);
+  try {
+    spawn(process.execPath, [process.argv[1]!, 'archive-get', ...o.optionArgs, '--fetcher'], { detached: true, stdio: ['ignore', fd, fd] }).unref();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function runBackgroundFetcher(o: RepoOptions): Promise<number> {
+  const dir = openPrefetchDir(o.spoolPath, o.stanza);
+  let lock: RepoLock;
+  try {
+    lock = RepoLock.acquire(dir, FETCHER_LOCK, 'archive-get (background fetcher)');
+  } catch {
+    return ExitCode.Ok; // another fetcher runs
+  }
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
+  try {
+    const stanza = readStanza(o.repo, o.stanza);
+    await runFetcher({
+      repo: o.repo,
+      stanza: o.stanza,
+      segmentSize: stanza.wal_segment_size,
+      dir,
+      window: Math.max(1, Math.floor(o.getQueueMaxBytes / stanza.wal_segment_size)),
+      processMax: o.processMax,
+      idleExitMs: Number(process.env['PGPITR_FETCHER_IDLE_MS'] ?? 10_000),
+      log,
+    });
+    return ExitCode.Ok;
+  } catch (e) {
+    log(`fetcher failed: ${(e as Error).message}`);
+    throw e;
+  } finally {
+    lock.release();
   }
 }

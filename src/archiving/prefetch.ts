@@ -1,0 +1,191 @@
+// Asynchronous archive-get: a background fetcher keeps the next WAL segments
+// recovery will ask for ready in the spool, <spool-path>/<stanza>/archive-get/,
+// fetched, decompressed, checked against their SHA-256 and synced, so that
+// restore_command only has to move one into place (a shell `mv` does it
+// without starting Node). The window follows recovery: it starts after the
+// segment restore_command last asked for, or after the last prefetched one
+// that was taken. Files recovery no longer needs are removed, and everything
+// is removed when the fetcher stops after idleExitMs without a request.
+
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+import { getWalFile } from '../repo/archive-store.js';
+import { stanzaDir, walFileKind } from '../repo/layout.js';
+import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
+
+const WANT = 'want';
+
+export function prefetchDir(spoolPath: string, stanza: string): string {
+  return join(stanzaDir(spoolPath, stanza), 'archive-get');
+}
+
+export function openPrefetchDir(spoolPath: string, stanza: string): string {
+  const dir = prefetchDir(spoolPath, stanza);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
+      hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
+      cause: e,
+    });
+  }
+  return dir;
+}
+
+/** restore_command side: records the segment recovery asked for, so the window follows it. */
+export function noteRequest(dir: string, name: string): void {
+  if (walFileKind(name) !== 'segment') return;
+  const tmp = join(dir, `${WANT}.tmp-${process.pid}`);
+  writeFileSync(tmp, name);
+  renameSync(tmp, join(dir, WANT));
+}
+
+/** Moves a prefetched file to `dest`; false if it is not there. */
+export function takePrefetched(dir: string, name: string, dest: string): boolean {
+  const src = join(dir, name);
+  try {
+    renameSync(src, dest);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code !== 'EXDEV') throw e;
+  }
+  copyFileSync(src, dest); // the spool is on another file system
+  unlinkSync(src);
+  return true;
+}
+
+export interface FetcherSettings {
+  repo: string;
+  stanza: string;
+  segmentSize: number;
+  dir: string;
+  /** Segments kept ahead. */
+  window: number;
+  /** Files fetched at once. */
+  processMax: number;
+  idleExitMs: number;
+  pollMs?: number;
+  log: (line: string) => void;
+}
+
+export async function runFetcher(s: FetcherSettings): Promise<void> {
+  const pollMs = s.pollMs ?? 50;
+  const fetched = new Set<string>(); // prefetched by us and not yet seen taken
+  const missingAt = new Map<string, number>(); // not in the archive (yet), when we looked
+  const inFlight = new Map<string, Promise<void>>();
+  let base: string | null = null;
+  let lastWant = '';
+  let lastActivity = Date.now();
+  s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
+  clearSpool(s.dir, new Set());
+  for (;;) {
+    const want = readWant(s.dir);
+    if (want && want !== lastWant) {
+      lastWant = want;
+      lastActivity = Date.now();
+      if (!base || want > base || want.slice(0, 8) !== base.slice(0, 8)) base = want;
+    }
+    const present = new Set(readdirSync(s.dir));
+    for (const name of [...fetched]) {
+      if (!present.has(name) && !inFlight.has(name)) {
+        // Taken by restore_command: recovery is at least there.
+        fetched.delete(name);
+        lastActivity = Date.now();
+        if (!base || name > base) base = name;
+      }
+    }
+    if (base) {
+      const windowNames = nextSegments(base, s.window, s.segmentSize);
+      const keep = new Set([...windowNames, ...inFlight.keys()]);
+      for (const name of fetched) {
+        if (!keep.has(name)) {
+          removeQuietly(join(s.dir, name)); // recovery went elsewhere
+          fetched.delete(name);
+        }
+      }
+      for (const name of windowNames) {
+        if (inFlight.size >= s.processMax) break;
+        if (fetched.has(name) || inFlight.has(name)) continue;
+        const missed = missingAt.get(name);
+        if (missed !== undefined && Date.now() - missed < 1000) break; // not archived yet: nothing after it either
+        inFlight.set(
+          name,
+          fetchOne(s, name).then((found) => {
+            inFlight.delete(name);
+            if (found) {
+              fetched.add(name);
+              missingAt.delete(name);
+            } else missingAt.set(name, Date.now());
+          }),
+        );
+        if (missingAt.has(name)) break;
+      }
+    }
+    if (inFlight.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
+    await Promise.race([sleep(pollMs), ...inFlight.values()]);
+  }
+  clearSpool(s.dir, new Set());
+  s.log('fetcher stopped: no request for a while; prefetched files removed');
+}
+
+async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
+  const final = join(s.dir, name);
+  const tmp = join(s.dir, `${name}.fetching`);
+  try {
+    const found = await getWalFile(s.repo, s.stanza, name, tmp);
+    if (!found) return false;
+    // Synced before it gets its name: restore_command hands it to recovery as is.
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, final);
+    s.log(`prefetched ${name}`);
+    return true;
+  } catch (e) {
+    removeQuietly(tmp);
+    s.log(`error: ${name}: ${(e as Error).message}`);
+    return false; // restore_command fetches it itself and reports the error
+  }
+}
+
+function nextSegments(after: string, count: number, segmentSize: number): string[] {
+  const seg = parseSegmentFileName(after, segmentSize);
+  if (!seg) return [];
+  const out: string[] = [];
+  for (let i = 1n; i <= BigInt(count); i++) out.push(segmentFileName(seg.timeline, seg.segNo + i, segmentSize));
+  return out;
+}
+
+function readWant(dir: string): string | null {
+  try {
+    return readFileSync(join(dir, WANT), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function clearSpool(dir: string, keep: Set<string>): void {
+  for (const name of readdirSync(dir)) {
+    if (keep.has(name) || name.endsWith('.lock') || name.endsWith('.log') || name === WANT) continue;
+    removeQuietly(join(dir, name));
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* gone */
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -2,25 +2,23 @@
 // spool's marker for this file, starting the background pusher when it is not
 // running and waiting for it when the file has not been dealt with yet.
 
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, statSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder } from '../repo/lock.js';
 import { PushSpool } from './spool.js';
 import type { Marker } from './spool.js';
+import { startDetached } from './background.js';
 
 export const PUSHER_LOCK = 'pusher';
-const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
 export interface AsyncPushRequest {
   /** %p as PostgreSQL gives it (relative to the data directory, the working directory). */
   walPath: string;
   spool: PushSpool;
   timeoutMs: number;
-  /** Starts the background pusher (a detached process) with its output going to `logFd`. */
-  startPusher: (logFd: number) => void;
+  /** Starts the background pusher (a detached process) with its output appended to `logPath`. */
+  startPusher: (logPath: string) => void;
   /** The pusher's settings as this call would start it; a pusher running with others is asked to stop. */
   settings: string[];
 }
@@ -91,26 +89,11 @@ function ensurePusher(req: AsyncPushRequest): boolean {
     return false;
   }
   req.spool.clearFatal();
-  const log = req.spool.logPath;
-  try {
-    if (statSync(log).size > LOG_ROTATE_BYTES) renameSync(log, `${log}.1`);
-  } catch {
-    /* no log yet */
-  }
-  const fd = openSync(log, 'a', 0o640);
-  try {
-    req.startPusher(fd);
-  } finally {
-    closeSync(fd);
-  }
+  req.startPusher(req.spool.logPath);
   return true;
 }
 
 /** Starts `pgpitr archive-push --pusher=PG_WAL ...` detached from this process. */
-export function spawnPusher(optionArgs: string[], pgWal: string, logFd: number): void {
-  const child = spawn(process.execPath, [process.argv[1]!, 'archive-push', ...optionArgs, `--pusher=${pgWal}`], {
-    detached: true,
-    stdio: ['ignore', logFd, logFd],
-  });
-  child.unref();
+export function spawnPusher(optionArgs: string[], pgWal: string, logPath: string): void {
+  startDetached(['archive-push', ...optionArgs, `--pusher=${pgWal}`], logPath);
 }

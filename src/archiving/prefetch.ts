@@ -7,12 +7,12 @@
 // that was taken. Files recovery no longer needs are removed, and everything
 // is removed when the fetcher stops after idleExitMs without a request.
 
-import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PgpitrError } from '../common/errors.js';
 import { getWalFile } from '../repo/archive-store.js';
 import { stanzaDir, walFileKind } from '../repo/layout.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
+import { openSpoolDir } from './spool.js';
 
 const WANT = 'want';
 
@@ -21,17 +21,7 @@ export function prefetchDir(spoolPath: string, stanza: string): string {
 }
 
 export function openPrefetchDir(spoolPath: string, stanza: string): string {
-  const dir = prefetchDir(spoolPath, stanza);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
-      hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
-      cause: e,
-    });
-  }
-  return dir;
+  return openSpoolDir(spoolPath, prefetchDir(spoolPath, stanza));
 }
 
 /** restore_command side: records the segment recovery asked for, so the window follows it. */

@@ -32,22 +32,26 @@ export function pushSpoolDir(spoolPath: string, stanza: string): string {
   return join(stanzaDir(spoolPath, stanza), 'archive-push');
 }
 
+/** Creates a spool directory (if needed) and checks that this user may write it. */
+export function openSpoolDir(spoolPath: string, dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
+      hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
+      cause: e,
+    });
+  }
+  return dir;
+}
+
 export class PushSpool {
   private constructor(readonly dir: string) {}
 
   /** Opens (creating if needed) the spool directory of a stanza. */
   static open(spoolPath: string, stanza: string): PushSpool {
-    const dir = pushSpoolDir(spoolPath, stanza);
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o750 });
-      accessSync(dir, constants.W_OK);
-    } catch (e) {
-      throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
-        hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
-        cause: e,
-      });
-    }
-    return new PushSpool(dir);
+    return new PushSpool(openSpoolDir(spoolPath, pushSpoolDir(spoolPath, stanza)));
   }
 
   get logPath(): string {

@@ -14,6 +14,7 @@ import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { liveLockHolder } from '../../src/repo/lock.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 
@@ -48,15 +49,6 @@ function pusherPid(spoolDir: string): number | null {
     return (JSON.parse(readFileSync(join(spoolDir, 'pusher.lock'), 'utf8')) as { pid: number }).pid;
   } catch {
     return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -186,8 +178,7 @@ for (const version of versionsFromEnv()) {
       await setArchiveCommand('');
       // The pusher stores whatever is ready while it runs: let it go idle and exit first.
       for (let i = 0; i < 100; i++) {
-        const pid = pusherPid(spoolDir);
-        if (pid === null || !alive(pid)) break;
+        if (!liveLockHolder(spoolDir, 'pusher')) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       setWritable(join(repo, 'main'), false);

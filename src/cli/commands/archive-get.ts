@@ -6,8 +6,6 @@
 // background fetcher (archiving/prefetch.ts) already has it, and keeps that
 // fetcher running ahead of recovery.
 
-import { closeSync, openSync, statSync, renameSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
@@ -16,6 +14,7 @@ import { checkRepository, readStanza } from '../../repo/stanza.js';
 import { RepoLock, liveLockHolder } from '../../repo/lock.js';
 import { walFileKind } from '../../repo/layout.js';
 import { openPrefetchDir, noteRequest, takePrefetched, runFetcher } from '../../archiving/prefetch.js';
+import { startDetached } from '../../archiving/background.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError } from '../output.js';
 import { usageError } from '../../common/errors.js';
@@ -65,18 +64,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
 
 function ensureFetcher(o: RepoOptions, dir: string): void {
   if (liveLockHolder(dir, FETCHER_LOCK)) return;
-  const log = join(dir, 'fetcher.log');
-  try {
-    if (statSync(log).size > 16 * 1024 * 1024) renameSync(log, `${log}.1`);
-  } catch {
-    /* no log yet */
-  }
-  const fd = openSync(log, 'a', 0o640);
-  try {
-    spawn(process.execPath, [process.argv[1]!, 'archive-get', ...o.optionArgs, '--fetcher'], { detached: true, stdio: ['ignore', fd, fd] }).unref();
-  } finally {
-    closeSync(fd);
-  }
+  startDetached(['archive-get', ...o.optionArgs, '--fetcher'], join(dir, 'fetcher.log'));
 }
 
 async function runBackgroundFetcher(o: RepoOptions): Promise<number> {

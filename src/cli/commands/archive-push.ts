@@ -68,7 +68,7 @@ async function pushAsync(o: RepoOptions, source: string): Promise<number> {
     walPath: source,
     spool,
     timeoutMs: o.archiveTimeoutMs,
-    startPusher: (logFd) => spawnPusher(o.optionArgs, pgWal, logFd),
+    startPusher: (logPath) => spawnPusher(o.optionArgs, pgWal, logPath),
     settings: pusherSettings(o.optionArgs, pgWal),
   });
   if (result.kind === 'dropped') {

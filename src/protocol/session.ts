@@ -27,6 +27,8 @@ export class Session {
   private closeReason: Error | null = null;
   private waiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   onNotice: NoticeListener = () => {};
+  /** Called when next() has handled every byte received and is about to wait for more. */
+  beforeWait: (() => void | Promise<void>) | null = null;
 
   private constructor(
     private readonly socket: Duplex,
@@ -93,6 +95,11 @@ export class Session {
         continue;
       }
       if (this.closeReason) throw this.closeReason;
+      if (this.beforeWait) {
+        // Everything received so far is handled: the moment to flush and report.
+        await this.beforeWait();
+        if (this.socket.readableLength > 0) continue;
+      }
       await new Promise<void>((resolve, reject) => {
         this.waiter = { resolve, reject };
       });

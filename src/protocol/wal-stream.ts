@@ -17,9 +17,16 @@ export interface WalReceiver {
   flushed(): bigint;
   /** Position up to which WAL was received and written (reported as write); defaults to flushed(). */
   written?(): bigint;
-  /** Report the flush position to the server right after each write (synchronous replication). */
+  /**
+   * Synchronous replication: make what was written durable and report it as soon as
+   * everything the server sent so far is written (as pg_receivewal --synchronous).
+   */
   readonly reportEveryWrite?: boolean;
+  /** Makes everything written durable (called before such a report). */
+  syncNow?(): void | Promise<void>;
 }
+
+const SYNC_REPORT_BYTES = 4 * 1024 * 1024;
 
 export interface StreamOptions {
   slot?: string | undefined;
@@ -70,6 +77,16 @@ export class WalStream {
       const write = rx.written?.() ?? flush;
       this.session.send(encodeStandbyStatus({ write, flush, apply: 0n, replyRequested }));
     };
+    // Synchronous mode: flush and report when the socket is drained, or every 4 MiB
+    // of a stream that never pauses, rather than after every message.
+    let unreported = 0;
+    const flushAndReport = async () => {
+      if (unreported === 0 || this.copyDoneSent) return;
+      unreported = 0;
+      await rx.syncNow?.();
+      sendStatus();
+    };
+    if (rx.reportEveryWrite) this.session.beforeWait = flushAndReport;
     let timer: NodeJS.Timeout | null = null;
     let nextTimeline: StreamEnd['nextTimeline'];
     let columns: string[] = [];
@@ -97,7 +114,10 @@ export class WalStream {
               }
               const end = p.start + BigInt(p.data.length);
               if (end > this.received) this.received = end;
-              if (rx.reportEveryWrite && !this.copyDoneSent) sendStatus();
+              if (rx.reportEveryWrite) {
+                unreported += p.data.length;
+                if (unreported >= SYNC_REPORT_BYTES) await flushAndReport();
+              }
               this.maybeStop();
             } else if (p.replyRequested && !this.copyDoneSent) {
               sendStatus();
@@ -135,6 +155,7 @@ export class WalStream {
       }
     } finally {
       if (timer) clearInterval(timer);
+      this.session.beforeWait = null;
     }
   }
 }

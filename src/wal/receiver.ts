@@ -12,6 +12,7 @@ import { parseLsn, formatLsn, segmentNumber, segmentStart, timelineHistoryFileNa
 import { parseSizeSetting } from '../postgres/settings.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { SegmentFiles } from './segment-files.js';
+import { BackgroundArchiver } from './archive-queue.js';
 import { resumeFromNames, namesIn } from './start-position.js';
 import type { ResumePoint } from './start-position.js';
 
@@ -76,6 +77,26 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   }
   resume ??= { start: segmentStart(segmentNumber(serverPos, segmentSize), segmentSize), timeline: serverTimeline };
 
+  // Repository mode: complete segments left by an earlier run (stopped before it
+  // could store them) go first; new ones are stored in the background.
+  const archiver = o.archive ? new BackgroundArchiver(async (path) => {
+    await o.archive!.push(path);
+    unlinkSync(path);
+  }) : null;
+  if (archiver) {
+    for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await archiver.add(join(o.dir, name));
+    await archiver.drain();
+  }
+
+  try {
+    return await streamTimelines(session, o, resume, segmentSize, archiver);
+  } catch (e) {
+    await archiver?.drain().catch(() => {}); // what it was storing finishes before a reconnection starts over
+    throw e;
+  }
+}
+
+async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, archiver: BackgroundArchiver | null): Promise<boolean> {
   let { start, timeline } = resume;
   for (;;) {
     if (o.endPosition !== undefined && start >= o.endPosition) return true;
@@ -88,10 +109,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
         sync: o.sync,
         synchronous: o.synchronous,
         onSegment: (name) => o.log(`receiving ${name}`),
-        ...(o.archive ? { onComplete: async (path: string) => {
-          await o.archive!.push(path);
-          unlinkSync(path);
-        } } : {}),
+        ...(archiver ? { onComplete: (path: string) => archiver.add(path) } : {}),
       },
       start,
     );
@@ -109,6 +127,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
       if (syncTimer) clearInterval(syncTimer);
       files.close(); // the segment being received stays a .partial file
     }
+    await archiver?.drain();
     if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
     if (!end.nextTimeline) {

@@ -2,7 +2,8 @@
 // <name>.partial, written at its offset; once full it is synced, renamed to its
 // final name and the directory synced. An optional hook then takes the
 // completed segment (repository mode pushes it into the stanza's archive).
-// In synchronous mode every write is synced before its position is reported.
+// In synchronous mode what was written is synced before each position report,
+// which the stream sends once it has written everything received so far.
 
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,10 +60,12 @@ export class SegmentFiles implements WalReceiver {
       this.position = pos;
       if (inSeg + n === this.o.segmentSize) await this.complete();
     }
-    if (this.o.synchronous && this.fd !== null) {
-      fsyncSync(this.fd);
-      this.synced = this.position;
-    }
+  }
+
+  /** Synchronous mode: called by the stream before it reports the flush position. */
+  syncNow(): void {
+    if (this.fd !== null) fsyncSync(this.fd);
+    this.synced = this.position;
   }
 
   written(): bigint {

@@ -31,7 +31,10 @@ export interface PusherSettings {
   /** Bytes of WAL waiting to be archived past which waiting segments are dropped; null: never. */
   queueMaxBytes: number | null;
   idleExitMs: number;
-  /** Exits (between files) after this long, so that new settings and a new pgpitr take over. */
+  /**
+   * Exits (between files) after this long (default 1 minute), so that changed settings
+   * and a new pgpitr take over even while pgpitr-spool-wait answers every file.
+   */
   maxLifetimeMs?: number;
   pollMs?: number;
   /** Pause before a failed file is tried again. */
@@ -45,7 +48,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const inFlight = new Map<string, Promise<void>>();
   const pollMs = s.pollMs ?? 50;
   const startedAt = Date.now();
-  const maxLifetimeMs = s.maxLifetimeMs ?? 5 * 60_000;
+  const maxLifetimeMs = s.maxLifetimeMs ?? 60_000;
   let idleSince = Date.now();
   let lastFlush = 0;
   const failedAt = new Map<string, number>();

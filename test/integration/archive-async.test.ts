@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { readFileSync, readdirSync, existsSync, chmodSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
@@ -17,6 +17,7 @@ import { listArchive } from '../../src/repo/archive-store.js';
 import { liveLockHolder } from '../../src/repo/lock.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
+const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
 
 async function lastArchived(c: TestCluster): Promise<string> {
   return (await c.sql<{ last: string | null }>('select coalesce(last_archived_wal, \'\') as last from pg_stat_archiver'))[0]!.last ?? '';
@@ -71,7 +72,7 @@ for (const version of versionsFromEnv()) {
     });
     const repoArgs = ['--repo', repo, '--stanza', 'main'];
     const archiveCommand = (extra: string) =>
-      `test -f '${spoolDir}/%f.ok' || PGPITR_PUSHER_IDLE_MS=1000 '${process.execPath}' '${CLI}' archive-push --archive-async ` +
+      `'${SPOOL_WAIT}' '${spoolDir}' %f || PGPITR_PUSHER_IDLE_MS=1000 '${process.execPath}' '${CLI}' archive-push --archive-async ` +
       `--spool-path '${spool}' --process-max 2 --archive-timeout 30 ${extra} --repo '${repo}' --stanza main %p`;
     const setArchiveCommand = async (command: string) => {
       await c.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);

@@ -25,9 +25,11 @@ Usage:
 
 Asynchronous mode, for servers that write WAL faster than one process per file
 can store it: a background process stores ahead, several at a time, the files
-PostgreSQL marks ready, and archive_command answers from what it has done. The
-shell test in front answers those without starting pgpitr at all:
-  archive_command = 'test -f SPOOL/NAME/archive-push/%f.ok || pgpitr archive-push --archive-async --spool-path SPOOL --repo PATH --stanza NAME %p'
+PostgreSQL marks ready, and archive_command answers from what it has done.
+pgpitr-spool-wait (a shell script installed with pgpitr) waits for the pusher and
+answers stored files without starting Node:
+  archive_command = 'pgpitr-spool-wait SPOOL/NAME/archive-push %f || pgpitr archive-push --archive-async --spool-path SPOOL --repo PATH --stanza NAME %p'
+The pusher picks up changed settings within a minute.
 With --archive-push-queue-max, WAL waiting beyond that size is dropped (recorded
 in the repository, reported by info and check, logged as an error) rather than
 left to fill pg_wal and stop the server.

@@ -1,0 +1,52 @@
+// BackgroundArchiver (receive-wal's repository mode): stores in the background,
+// bounds what waits, and reports the first failure.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { BackgroundArchiver } from '../../src/wal/archive-queue.js';
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+test('stores every added file, at most `concurrency` at once', async () => {
+  let running = 0;
+  let peak = 0;
+  const stored: string[] = [];
+  const q = new BackgroundArchiver(async (p) => {
+    running++;
+    peak = Math.max(peak, running);
+    await tick();
+    stored.push(p);
+    running--;
+  }, 2, 100);
+  for (let i = 0; i < 10; i++) await q.add(`seg${i}`);
+  await q.drain();
+  assert.equal(stored.length, 10);
+  assert.deepEqual([...stored].sort(), Array.from({ length: 10 }, (_, i) => `seg${i}`).sort());
+  assert.equal(peak, 2);
+});
+
+test('add() waits while more than maxPending files wait', async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new BackgroundArchiver(() => gate, 1, 2);
+  await q.add('a'); // running
+  await q.add('b'); // waiting: 1
+  await q.add('c'); // waiting: 2
+  let added = false;
+  const d = q.add('d').then(() => (added = true)); // waiting: 3 > 2
+  await tick(20);
+  assert.equal(added, false);
+  release();
+  await d;
+  await q.drain();
+});
+
+test('a failure is raised by the next add() and by drain()', async () => {
+  const q = new BackgroundArchiver(async (p) => {
+    await tick();
+    if (p === 'bad') throw new Error('disk full');
+  }, 1, 10);
+  await q.add('bad');
+  await assert.rejects(q.drain(), /disk full/);
+  await assert.rejects(q.add('next'), /disk full/);
+});

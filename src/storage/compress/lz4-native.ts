@@ -19,6 +19,8 @@ export type NativeBlockCompress = (src: Buffer, dst: Buffer, level: number) => n
 export interface NativeLz4 {
   readonly version: string;
   compressBound(size: number): number;
+  /** True when compress() returns the size itself at this level, not a promise. */
+  synchronous(level: number): boolean;
   compress: NativeBlockCompress;
 }
 
@@ -51,9 +53,19 @@ export function nativeLz4(): NativeLz4 | null {
       const fast = lib.func('int LZ4_compress_default(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)');
       const hc = lib.func('int LZ4_compress_HC(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity, int level)');
       const v = versionNumber() as number;
+      // Every block but a stream's last has the same size: ask once per size, not per block.
+      let boundFor = -1;
+      let boundSize = 0;
       loaded = {
         version: `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`,
-        compressBound: (size) => bound(size) as number,
+        compressBound: (size) => {
+          if (size !== boundFor) {
+            boundSize = bound(size) as number;
+            boundFor = size;
+          }
+          return boundSize;
+        },
+        synchronous: (level) => level < HC_MIN_LEVEL,
         compress: (src, dst, level) => {
           if (level < HC_MIN_LEVEL) return fast(src, dst, src.length, dst.length) as number;
           return new Promise<number>((resolve, reject) => {

@@ -28,7 +28,10 @@ export class ParallelBlockTransform extends Transform {
   private readWaiter: (() => void) | null = null;
 
   constructor(compress: BlockCompressor, blockSize: number, maxInFlight: number, onClose?: () => void) {
-    super({ readableHighWaterMark: blockSize });
+    // The writable side takes a whole block before it asks writers to wait: with
+    // Node's default 16 KiB, every 32 KiB chunk from the server would make write()
+    // return false and cost a 'drain' round trip although it was taken at once.
+    super({ readableHighWaterMark: blockSize, writableHighWaterMark: blockSize });
     this.compress = compress;
     this.blockSize = blockSize;
     this.maxInFlight = Math.max(1, maxInFlight);
@@ -36,7 +39,17 @@ export class ParallelBlockTransform extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.accept(chunk).then(() => callback(), callback);
+    // Most chunks only fill part of a block: those are taken synchronously, without
+    // a promise and a microtask per chunk.
+    let pending: void | Promise<void>;
+    try {
+      pending = this.accept(chunk, 0);
+    } catch (e) {
+      callback(e as Error);
+      return;
+    }
+    if (pending) pending.then(() => callback(), callback);
+    else callback();
   }
 
   override _flush(callback: TransformCallback): void {
@@ -58,8 +71,8 @@ export class ParallelBlockTransform extends Transform {
     callback(error);
   }
 
-  private async accept(chunk: Buffer): Promise<void> {
-    let offset = 0;
+  /** Copies chunk[offset..] into blocks; a promise only when a full block has to wait its turn. */
+  private accept(chunk: Buffer, offset: number): void | Promise<void> {
     while (offset < chunk.length) {
       // Copy into a block buffer of our own: chunks are views into arbitrary memory,
       // while a whole block can then be handed to another thread without a copy.
@@ -67,7 +80,10 @@ export class ParallelBlockTransform extends Transform {
       const n = chunk.copy(this.block, this.filled, offset);
       this.filled += n;
       offset += n;
-      if (this.filled === this.blockSize) await this.dispatch();
+      if (this.filled === this.blockSize) {
+        const from = offset;
+        return this.dispatch().then(() => this.accept(chunk, from));
+      }
     }
   }
 

@@ -1,0 +1,63 @@
+// The protocol session reads ahead of its parser by a bounded amount: a
+// consumer that stops asking for messages (a slow disk) must stop the reading,
+// so that the server is held back by the socket instead of memory growing.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { Duplex } from 'node:stream';
+import { setImmediate as turn } from 'node:timers/promises';
+import { Session } from '../../src/protocol/session.js';
+
+function copyData(payload: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = 0x64;
+  head.writeInt32BE(payload.length + 4, 1);
+  return Buffer.concat([head, payload]);
+}
+
+/** A socket whose far end sends `wire` in 64 KiB chunks as fast as it is read. */
+function fakeSocket(wire: Buffer) {
+  let sent = 0;
+  const socket = new Duplex({
+    read() {
+      while (sent < wire.length) {
+        const chunk = Buffer.from(wire.subarray(sent, sent + 65536));
+        sent += chunk.length;
+        if (!this.push(chunk)) return;
+      }
+    },
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+  socket.pause();
+  return { socket, sent: () => sent };
+}
+
+test('reading stops while nobody consumes, and every byte arrives once it resumes', async () => {
+  const payloads: Buffer[] = [];
+  for (let i = 0; i < 600; i++) payloads.push(Buffer.alloc(32768 + (i % 7), i & 0xff));
+  const wire = Buffer.concat(payloads.map(copyData)); // ~20 MB
+  const { socket, sent } = fakeSocket(wire);
+  const session = new (Session as unknown as new (...args: unknown[]) => Session)(socket, 1, new Map(), 'test');
+  try {
+    for (let i = 0; i < 50; i++) await turn();
+    const held = sent();
+    assert.ok(held >= 1024 * 1024, `reads ahead (${held} bytes)`);
+    assert.ok(held <= 1024 * 1024 + 3 * 65536, `but no further than its limit (${held} bytes)`);
+    for (let i = 0; i < 20; i++) await turn();
+    assert.equal(sent(), held, 'and stays stopped');
+
+    let consumed = 0;
+    for (const expected of payloads) {
+      const m = await session.next();
+      assert.equal(m.type, 'CopyData');
+      assert.ok((m as { data: Buffer }).data.equals(expected));
+      consumed += 5 + expected.length;
+      assert.ok(sent() - consumed <= 1024 * 1024 + 3 * 65536, 'never further ahead of the consumer');
+    }
+    assert.equal(sent(), wire.length);
+  } finally {
+    session.abort();
+  }
+});

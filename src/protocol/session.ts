@@ -39,6 +39,11 @@ export class Session {
   private queued = 0;
   private paused = false;
   onNotice: NoticeListener = () => {};
+  /** True while next() waits for bytes: everything received so far has been handled. */
+  get idle(): boolean {
+    return this.waiter !== null;
+  }
+
   /** Called when next() has handled every byte received and is about to wait for more. */
   beforeWait: (() => void | Promise<void>) | null = null;
 

@@ -22,7 +22,7 @@ export interface WalReceiver {
    * everything the server sent so far is written (as pg_receivewal --synchronous).
    */
   readonly reportEveryWrite?: boolean;
-  /** Makes everything written durable (called before such a report). */
+  /** Makes everything written so far durable (called before such a report; never twice at once). */
   syncNow?(): void | Promise<void>;
 }
 
@@ -79,12 +79,27 @@ export class WalStream {
     };
     // Synchronous mode: flush and report when the socket is drained, or every 4 MiB
     // of a stream that never pauses, rather than after every message.
+    // The sync runs beside the stream (one at a time): receiving goes on while the
+    // disk works, and the report follows the sync it covers.
     let unreported = 0;
-    const flushAndReport = async () => {
-      if (unreported === 0 || this.copyDoneSent) return;
+    let syncing = false;
+    let syncFailure: Error | null = null;
+    const flushAndReport = (): void => {
+      if (unreported === 0 || this.copyDoneSent || syncing) return;
       unreported = 0;
-      await rx.syncNow?.();
-      sendStatus();
+      syncing = true;
+      Promise.resolve(rx.syncNow?.()).then(
+        () => {
+          syncing = false;
+          if (!this.copyDoneSent) sendStatus();
+          if (unreported > 0 && this.session.idle) flushAndReport();
+        },
+        (e: Error) => {
+          syncing = false;
+          syncFailure ??= e;
+          this.stopNow();
+        },
+      );
     };
     if (rx.reportEveryWrite) this.session.beforeWait = flushAndReport;
     let timer: NodeJS.Timeout | null = null;
@@ -106,6 +121,7 @@ export class WalStream {
             this.maybeStop();
             break;
           case 'CopyData': {
+            if (syncFailure) throw syncFailure;
             const p = decodeReplicationPayload(msg.data);
             if (p.kind === 'xlog') {
               if (p.data.length > 0) {
@@ -116,7 +132,7 @@ export class WalStream {
               if (end > this.received) this.received = end;
               if (rx.reportEveryWrite) {
                 unreported += p.data.length;
-                if (unreported >= SYNC_REPORT_BYTES) await flushAndReport();
+                if (unreported >= SYNC_REPORT_BYTES) flushAndReport();
               }
               this.maybeStop();
             } else if (p.replyRequested && !this.copyDoneSent) {
@@ -148,6 +164,7 @@ export class WalStream {
           case 'ErrorResponse':
             return await this.session.failAfterError(msg.fields, 'WAL streaming');
           case 'ReadyForQuery':
+            if (syncFailure) throw syncFailure;
             return { nextTimeline, received: this.received };
           default:
             throw new PgpitrError('ERR_PROTOCOL', `unexpected ${msg.type} during WAL streaming`);

@@ -5,7 +5,7 @@
 // In synchronous mode what was written is synced before each position report,
 // which the stream sends once it has written everything received so far.
 
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, ftruncateSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, fsync, closeSync, renameSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WalReceiver } from '../protocol/wal-stream.js';
 import { segmentFileName } from '../postgres/lsn.js';
@@ -29,6 +29,7 @@ export class SegmentFiles implements WalReceiver {
   private partialPath = '';
   private position = 0n;
   private synced = 0n;
+  private pendingSync: Promise<void> | null = null;
   readonly reportEveryWrite: boolean;
 
   constructor(private readonly o: SegmentFilesOptions, start: bigint) {
@@ -62,10 +63,21 @@ export class SegmentFiles implements WalReceiver {
     }
   }
 
-  /** Synchronous mode: called by the stream before it reports the flush position. */
-  syncNow(): void {
-    if (this.fd !== null) fsyncSync(this.fd);
-    this.synced = this.position;
+  /**
+   * Synchronous mode: called by the stream before it reports the flush position. The
+   * fsync runs on the thread pool, so that receiving continues meanwhile; what it
+   * covers is what was written when it started.
+   */
+  async syncNow(): Promise<void> {
+    const target = this.position;
+    const fd = this.fd;
+    if (fd !== null) {
+      const path = this.partialPath;
+      const done = new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(storageError('fsync', path, e)) : resolve())));
+      this.pendingSync = done.catch(() => {}); // awaited before the file is closed
+      await done;
+    }
+    if (target > this.synced) this.synced = target;
   }
 
   written(): bigint {
@@ -109,6 +121,8 @@ export class SegmentFiles implements WalReceiver {
   }
 
   private async complete(): Promise<void> {
+    await this.pendingSync; // an fsync of this file may still run on the thread pool
+    this.pendingSync = null;
     const fd = this.fd!;
     const name = segmentFileName(this.o.timeline, this.segNo!, this.o.segmentSize);
     const final = join(this.o.dir, name);

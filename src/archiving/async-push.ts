@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder } from '../repo/lock.js';
-import { PushSpool } from './spool.js';
+import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
 import { startDetached } from './background.js';
 
@@ -38,8 +38,8 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     if (started) {
       const fatal = req.spool.readFatal();
       if (fatal !== null) {
-        const [message, hint] = fatal.split('\nhint: ');
-        throw new PgpitrError('ERR_STORAGE', `the asynchronous archive-push pusher stopped: ${message}`, hint ? { hint } : { hint: `see ${req.spool.logPath}` });
+        const { message, hint } = parseFailureText(fatal);
+        throw new PgpitrError('ERR_STORAGE', `the asynchronous archive-push pusher stopped: ${message}`, { hint: hint ?? `see ${req.spool.logPath}` });
       }
     }
     if (Date.now() - lastLivenessCheck >= 1000) {
@@ -67,7 +67,7 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
     case 'error': {
       // Removing the marker lets the pusher try again; PostgreSQL calls us again.
       spool.remove(name);
-      const [message, hint] = marker.message.split('\nhint: ');
+      const { message, hint } = parseFailureText(marker.message);
       throw new PgpitrError('ERR_STORAGE', `asynchronous archive-push could not store "${name}": ${message}`, hint ? { hint } : {});
     }
   }

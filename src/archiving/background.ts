@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync } from 'node:fs';
+import { RepoLock } from '../repo/lock.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
@@ -18,5 +19,38 @@ export function startDetached(args: string[], logPath: string): void {
     spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: ['ignore', fd, fd] }).unref();
   } finally {
     closeSync(fd);
+  }
+}
+
+export type BackgroundLog = (line: string) => void;
+
+/**
+ * Runs `body` as the one background process of its kind for a spool directory:
+ * holds `<dir>/<lockName>.lock` meanwhile (with `settings`, for archive_command
+ * to compare), logs with time and pid, and logs a failure before passing it on.
+ * Returns false, doing nothing, when another process holds the lock.
+ */
+export async function runAsOnlyOne(
+  dir: string,
+  lockName: string,
+  command: string,
+  settings: string[] | undefined,
+  body: (log: BackgroundLog) => Promise<void>,
+): Promise<boolean> {
+  let lock: RepoLock;
+  try {
+    lock = RepoLock.acquire(dir, lockName, command, settings);
+  } catch {
+    return false;
+  }
+  const log: BackgroundLog = (line) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
+  try {
+    await body(log);
+    return true;
+  } catch (e) {
+    log(`${lockName} failed: ${(e as Error).message}`);
+    throw e;
+  } finally {
+    lock.release();
   }
 }

@@ -71,7 +71,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastWant = '';
   let lastActivity = Date.now();
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
-  clearSpool(s.dir, new Set());
+  clearSpool(s.dir);
   for (;;) {
     const want = readWant(s.dir);
     if (want && want !== lastWant) {
@@ -118,7 +118,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     if (inFlight.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
     await Promise.race([sleep(pollMs), ...inFlight.values()]);
   }
-  clearSpool(s.dir, new Set());
+  clearSpool(s.dir);
   s.log('fetcher stopped: no request for a while; prefetched files removed');
 }
 
@@ -161,9 +161,9 @@ function readWant(dir: string): string | null {
   }
 }
 
-function clearSpool(dir: string, keep: Set<string>): void {
+function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (keep.has(name) || name.endsWith('.lock') || name.endsWith('.log') || name === WANT) continue;
+    if (name.endsWith('.lock') || name.endsWith('.log') || name === WANT) continue;
     removeQuietly(join(dir, name));
   }
 }

@@ -17,6 +17,7 @@ import type { DropRecord } from '../repo/drops.js';
 import { walFileKind } from '../repo/layout.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { listReadyWalFiles } from '../wal/archive-status.js';
+import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
 
 export interface PusherSettings {
@@ -67,22 +68,21 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     const ready = listReadyWalFiles(s.pgWal);
     const markers = s.spool.list();
     cleanStaleMarkers(s, ready, markers, inFlight);
-    // Waiting: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
-    const unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
+    // Unsettled: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
+    let unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
+    if (s.queueMaxBytes !== null) {
+      const bytes = unsettled.filter(isSegmentLike).length * s.stanza.wal_segment_size;
+      if (bytes > s.queueMaxBytes) {
+        const dropped = new Set(unsettled.filter((n) => isSegmentLike(n) && !inFlight.has(n)));
+        await drop(s, [...dropped], bytes);
+        unsettled = unsettled.filter((n) => !dropped.has(n));
+      }
+    }
     // Failed files are tried again after a pause, without waiting for archive_command
     // to come back to them (PostgreSQL pauses a minute after three failures).
     const now = Date.now();
     const due = (n: string) => markers.get(n) === 'error' && now - (failedAt.get(n) ?? 0) >= retryMs;
     const waiting = unsettled.filter((n) => (!markers.has(n) || due(n)) && !inFlight.has(n));
-    if (s.queueMaxBytes !== null) {
-      const bytes = unsettled.filter(isSegmentLike).length * s.stanza.wal_segment_size;
-      if (bytes > s.queueMaxBytes) {
-        const dropped = unsettled.filter((n) => isSegmentLike(n) && !inFlight.has(n));
-        await drop(s, dropped, bytes);
-        const gone = new Set(dropped);
-        waiting.splice(0, waiting.length, ...waiting.filter((n) => !gone.has(n)));
-      }
-    }
     for (const name of waiting) {
       if (inFlight.size >= s.processMax) break;
       inFlight.set(
@@ -124,8 +124,7 @@ async function pushOne(s: PusherSettings, name: string): Promise<boolean> {
     s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name} (${Date.now() - started} ms)`);
     return true;
   } catch (e) {
-    const err = e as Error & { hint?: string };
-    const message = err.hint ? `${err.message}\nhint: ${err.hint}` : err.message;
+    const message = failureText(e as Error & { hint?: string });
     s.spool.write(name, 'error', message);
     s.log(`error: ${name}: ${message.replace(/\n/g, ' ')}`);
     return false;

@@ -46,6 +46,16 @@ export function openSpoolDir(spoolPath: string, dir: string): string {
   return dir;
 }
 
+/** A failure as the spool keeps it for archive_command: the message, then the hint. */
+export function failureText(e: { message: string; hint?: string | undefined }): string {
+  return e.hint ? `${e.message}\nhint: ${e.hint}` : e.message;
+}
+
+export function parseFailureText(text: string): { message: string; hint?: string } {
+  const [message, hint] = text.split('\nhint: ');
+  return hint === undefined ? { message: message! } : { message: message!, hint };
+}
+
 export class PushSpool {
   private constructor(readonly dir: string) {}
 

@@ -143,7 +143,9 @@ for (const version of versionsFromEnv()) {
       assert.equal(again.code, 0, again.stdout + again.stderr);
       assert.match(again.stdout, /ok {3}archive continuity/);
       // Markers of files the server is done with are cleaned up.
-      for (let i = 0; i < 50 && readdirSync(spoolDir).some((f) => f.endsWith('.ok')); i++) await new Promise((r) => setTimeout(r, 200));
+      const okMarkers = () => readdirSync(spoolDir).filter((f) => f.endsWith('.ok'));
+      for (let i = 0; i < 50 && okMarkers().length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(okMarkers(), []);
     });
 
     await t.test('recovery through the prefetching archive-get replays every archived segment', async () => {

@@ -11,10 +11,10 @@ import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { getWalFile } from '../../repo/archive-store.js';
 import { checkRepository, readStanza } from '../../repo/stanza.js';
-import { RepoLock, liveLockHolder } from '../../repo/lock.js';
+import { liveLockHolder } from '../../repo/lock.js';
 import { walFileKind } from '../../repo/layout.js';
 import { openPrefetchDir, noteRequest, takePrefetched, runFetcher } from '../../archiving/prefetch.js';
-import { startDetached } from '../../archiving/background.js';
+import { startDetached, runAsOnlyOne } from '../../archiving/background.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError } from '../output.js';
 import { usageError } from '../../common/errors.js';
@@ -69,14 +69,7 @@ function ensureFetcher(o: RepoOptions, dir: string): void {
 
 async function runBackgroundFetcher(o: RepoOptions): Promise<number> {
   const dir = openPrefetchDir(o.spoolPath, o.stanza);
-  let lock: RepoLock;
-  try {
-    lock = RepoLock.acquire(dir, FETCHER_LOCK, 'archive-get (background fetcher)');
-  } catch {
-    return ExitCode.Ok; // another fetcher runs
-  }
-  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
-  try {
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
     const stanza = readStanza(o.repo, o.stanza);
     await runFetcher({
       repo: o.repo,
@@ -88,11 +81,6 @@ async function runBackgroundFetcher(o: RepoOptions): Promise<number> {
       idleExitMs: Number(process.env['PGPITR_FETCHER_IDLE_MS'] ?? 10_000),
       log,
     });
-    return ExitCode.Ok;
-  } catch (e) {
-    log(`fetcher failed: ${(e as Error).message}`);
-    throw e;
-  } finally {
-    lock.release();
-  }
+  });
+  return ExitCode.Ok;
 }

@@ -10,8 +10,8 @@ import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
 import { pushWalFile } from '../../repo/archive-store.js';
-import { RepoLock } from '../../repo/lock.js';
-import { PushSpool } from '../../archiving/spool.js';
+import { PushSpool, failureText } from '../../archiving/spool.js';
+import { runAsOnlyOne } from '../../archiving/background.js';
 import { pushThroughSpool, spawnPusher, PUSHER_LOCK } from '../../archiving/async-push.js';
 import { runPusher } from '../../archiving/pusher.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
@@ -82,43 +82,33 @@ async function pushAsync(o: RepoOptions, source: string): Promise<number> {
 
 async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<number> {
   const spool = PushSpool.open(o.spoolPath, o.stanza);
-  let lock: RepoLock;
-  try {
-    lock = RepoLock.acquire(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', pusherSettings(o.optionArgs.filter((a) => !a.startsWith('--pusher=')), pgWal));
-  } catch {
-    return ExitCode.Ok; // another pusher runs
-  }
-  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
-  const stop = new AbortController();
-  process.once('SIGTERM', () => {
-    log('SIGTERM: stopping once the files being stored are done');
-    stop.abort();
-  });
-  try {
-    const stanza = readStanza(o.repo, o.stanza);
-    await runPusher({
-      repo: o.repo,
-      stanza,
-      pgWal,
-      spool,
-      push: { compression: o.compression, level: o.level },
-      processMax: o.processMax,
-      queueMaxBytes: o.queueMaxBytes,
-      idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
-      log,
-      signal: stop.signal,
+  const settings = pusherSettings(o.optionArgs.filter((a) => !a.startsWith('--pusher=')), pgWal);
+  await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
+    const stop = new AbortController();
+    process.once('SIGTERM', () => {
+      log('SIGTERM: stopping once the files being stored are done');
+      stop.abort();
     });
-    return ExitCode.Ok;
-  } catch (e) {
-    const err = e as PgpitrError;
-    log(`pusher failed: ${err.message}`);
-    spool.writeFatal(err.hint ? `${err.message}\nhint: ${err.hint}` : err.message);
-    throw e;
-  } finally {
-    lock.release();
-  }
+    try {
+      await runPusher({
+        repo: o.repo,
+        stanza: readStanza(o.repo, o.stanza),
+        pgWal,
+        spool,
+        push: { compression: o.compression, level: o.level },
+        processMax: o.processMax,
+        queueMaxBytes: o.queueMaxBytes,
+        idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
+        log,
+        signal: stop.signal,
+      });
+    } catch (e) {
+      spool.writeFatal(failureText(e as PgpitrError)); // for the archive_command waiting on us
+      throw e;
+    }
+  });
+  return ExitCode.Ok;
 }
-
 
 /** What identifies a pusher's configuration: its options and the pg_wal it serves. */
 function pusherSettings(optionArgs: string[], pgWal: string): string[] {

@@ -1,7 +1,8 @@
-// lz4 streams. Compression: 256 KiB blocks compressed on libuv's thread pool,
-// several at once, by the system's liblz4 (lz4-native.ts: fast mode for levels
-// 1-2, high-compression mode for 3-12, as PostgreSQL) or, where it cannot be
-// loaded, by lz4-napi (lz4_flex, one fast mode whatever the level). Each block
+// lz4 streams. Compression: 256 KiB blocks, by the system's liblz4
+// (lz4-native.ts: fast mode for levels 1-2, called synchronously, and
+// high-compression mode for 3-12, several blocks at once on libuv's thread
+// pool, as PostgreSQL's levels) or, where it cannot be loaded, by lz4-napi
+// (lz4_flex on the thread pool, one fast mode whatever the level). Each block
 // becomes one small lz4 frame of its own (header, one block, end mark), so the
 // concatenation is one valid lz4 stream for `lz4 -d` and PostgreSQL. We build
 // the frames here because lz4-napi's own frame encoder is half as fast as its

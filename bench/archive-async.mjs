@@ -51,6 +51,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
   --duration S          pgbench -T of the load runs (default 30)
   --rate TPS            pgbench -R (default: unthrottled)
   --receive-args ARGS   extra receiver arguments, one run per occurrence (default "--synchronous"; "" for none)
+  --receiver-runs N     lag runs per receiver, alternating receivers, pooled in a summary (default 3)
   --process-max N       async process-max for pgBackRest and pgpitr (default 2)
   --compress TYPE       zstd|lz4|gzip|none for pgpitr and pgBackRest (default zstd)
   --drain-timeout S     give up waiting for the archiver after S seconds (default 180)
@@ -62,7 +63,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
 const argv = process.argv.slice(2);
 const opt = {
   tools: [...ALL_TOOLS], receivers: [...ALL_RECEIVERS], segments: 64, scale: 20, clients: 4, jobs: 2, duration: 30,
-  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
+  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, receiverRuns: 3, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
   out: join(here, 'RESULTS.md'), snapshot: true, pgpitr: null,
 };
 const list = (s, all, what) => {
@@ -91,6 +92,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--duration') opt.duration = posInt(a, val());
   else if (a === '--rate') opt.rate = posInt(a, val());
   else if (a === '--receive-args') (opt.receiveArgs ??= []).push(val());
+  else if (a === '--receiver-runs') opt.receiverRuns = posInt(a, val());
   else if (a === '--process-max') opt.processMax = posInt(a, val());
   else if (a === '--compress') { opt.compress = val(); if (!COMPRESS[opt.compress]) throw new Error(`unknown compress type ${opt.compress}`); }
   else if (a === '--drain-timeout') opt.drainTimeout = posInt(a, val());
@@ -484,6 +486,16 @@ async function runTool(tool) {
 }
 
 // ---------- receive-wal lag ----------
+/** user+sys CPU seconds of a process (all its threads) so far, from /proc. */
+function procCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
 async function runReceiver(receiver, extra) {
   const tag = `${receiver}${extra ? ' ' + extra : ''}`;
   const r = { receiver, args: extra, ok: false };
@@ -501,7 +513,8 @@ async function runReceiver(receiver, extra) {
     if (receiver === 'pgpitr') {
       const repo = mkdirPg(join(dir, 'repo'));
       runPg(NODE, [PGPITR, 'stanza-create', '--repo', repo, '--stanza', 'bench', '--compress-type', opt.compress], cenv);
-      cmd = [NODE, PGPITR, 'receive-wal', '--repo', repo, '--stanza', 'bench', '--compress-type', opt.compress, ...conn, ...extraArgs];
+      // BENCH_NODE_ARGS: extra node flags for the receiver (e.g. --cpu-prof --cpu-prof-dir=DIR), for profiling
+      cmd = [NODE, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean), PGPITR, 'receive-wal', '--repo', repo, '--stanza', 'bench', '--compress-type', opt.compress, ...conn, ...extraArgs];
       countStored = () => findFiles(repo, (n) => /^[0-9A-F]{24}(\.|-|$)/.test(n) && !n.includes('.partial')).length;
     } else {
       const d = mkdirPg(join(dir, 'wal'));
@@ -510,7 +523,9 @@ async function runReceiver(receiver, extra) {
     }
     receiverCommands[tag] = disp(`PGAPPNAME=${app} ${cmd.map(shq).join(' ')}`);
     await freshStart();
-    p = startPg(cmd[0], cmd.slice(1), { PGAPPNAME: app });
+    // BENCH_RECEIVER_ENV: extra NAME=VALUE settings (space-separated) for the receiver's environment, for experiments
+    const extraEnv = Object.fromEntries((process.env.BENCH_RECEIVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    p = startPg(cmd[0], cmd.slice(1), { PGAPPNAME: app, ...extraEnv });
     const tw = now();
     for (;;) {
       if (p.exited) throw new Error(`${receiver} exited before streaming (${p.result.code ?? p.result.signal}):\n${p.stderr.slice(-2000)}`);
@@ -521,13 +536,19 @@ async function runReceiver(receiver, extra) {
     }
     await sleep(1000);
     log(`${tag}: streaming; pgbench ${pgbenchArgs(opt.duration, true).join(' ')}, sampling lag every 100 ms`);
-    const lagSql = `select pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::int8 as w, pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::int8 as f
+    const lagSql = `select pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::int8 as w, pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::int8 as f,
+                           pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::int8 as s,
+                           pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)::int8 as fr
                     from pg_stat_replication where application_name = $1`;
     const w = [];
     const f = [];
+    const sent = []; // not yet sent by the walsender: the server's part of the lag
+    const fromFlush = []; // behind what the server has flushed (all it may send): the receiver's part
+    const seriesR = [];
     const series = []; // flush lag, one sample per second
     let lastPoint = 0;
     const l0 = await lsnBytes();
+    const cpu0 = procCpuSeconds(p.child.pid);
     const t0 = now();
     const pb = startPg(PGBENCH, pgbenchArgs(opt.duration), cenvOf());
     try {
@@ -537,7 +558,9 @@ async function runReceiver(receiver, extra) {
         if (!row) throw new Error(`${receiver} disconnected during the run:\n${p.stderr.slice(-2000)}`);
         if (row.w !== null) w.push(Number(row.w));
         if (row.f !== null) f.push(Number(row.f));
-        if (row.f !== null && (series.length === 0 || now() - lastPoint >= 1000)) { series.push(Number(row.f)); lastPoint = now(); }
+        if (row.s !== null) sent.push(Number(row.s));
+        if (row.fr !== null) fromFlush.push(Number(row.fr));
+        if (row.f !== null && (series.length === 0 || now() - lastPoint >= 1000)) { series.push(Number(row.f)); seriesR.push(Number(row.fr)); lastPoint = now(); }
         next += 100;
         await Promise.race([pb.done, sleep(Math.max(0, next - now()))]);
       }
@@ -546,6 +569,7 @@ async function runReceiver(receiver, extra) {
     }
     if (pb.result.code !== 0) throw new Error(`pgbench failed (${pb.result.code}):\n${pb.stderr.slice(-2000)}`);
     const t1 = now();
+    const cpu1 = procCpuSeconds(p.child.pid);
     const endLsn = await lsnBytes();
     // catch-up: until the receiver reports flush (and write) at the LSN pgbench ended at
     let catchUp = NaN;
@@ -565,9 +589,11 @@ async function runReceiver(receiver, extra) {
       // an empty list: the receiver never reported that position (pg_receivewal without --synchronous or a slot reports no flush)
       wMax: w.length ? Math.max(...w) : NaN, wP95: w.length ? pct(w, 0.95) : NaN, wP50: w.length ? pct(w, 0.5) : NaN,
       fMax: f.length ? Math.max(...f) : NaN, fP95: f.length ? pct(f, 0.95) : NaN, fP50: f.length ? pct(f, 0.5) : NaN,
-      catchUp, writeCatchUp, series,
+      sP95: sent.length ? pct(sent, 0.95) : NaN, sP50: sent.length ? pct(sent, 0.5) : NaN,
+      rMax: fromFlush.length ? Math.max(...fromFlush) : NaN, rP95: fromFlush.length ? pct(fromFlush, 0.95) : NaN, rP50: fromFlush.length ? pct(fromFlush, 0.5) : NaN,
+      catchUp, writeCatchUp, series, seriesR, cpu: cpu1 - cpu0, fromFlush, flushLag: f,
     });
-    log(`${tag}: flush lag max ${f1(r.fMax / 2 ** 20)} MiB p95 ${f1(r.fP95 / 2 ** 20)} MiB median ${f1(r.fP50 / 2 ** 20)} MiB; write lag max ${f1(r.wMax / 2 ** 20)} MiB p95 ${f1(r.wP95 / 2 ** 20)} MiB (${r.samples} flush samples)`);
+    log(`${tag}: flush lag max ${f1(r.fMax / 2 ** 20)} MiB p95 ${f1(r.fP95 / 2 ** 20)} MiB median ${f1(r.fP50 / 2 ** 20)} MiB; write lag max ${f1(r.wMax / 2 ** 20)} MiB p95 ${f1(r.wP95 / 2 ** 20)} MiB; behind the server's flush p95 ${f1(r.rP95 / 2 ** 20)} MiB median ${f1(r.rP50 / 2 ** 20)} MiB max ${f1(r.rMax / 2 ** 20)} MiB; not yet sent p95 ${f1(r.sP95 / 2 ** 20)} MiB median ${f1(r.sP50 / 2 ** 20)} MiB (${r.samples} flush samples); receiver CPU ${f2(r.cpu)} s`);
   } catch (e) {
     r.error = e instanceof Error ? e.message : String(e);
     log(`${tag}: FAILED: ${r.error}`);
@@ -622,7 +648,13 @@ try {
   for (const tool of opt.tools) await runTool(tool);
   if (opt.receivers.length) {
     await resetQueue();
-    for (const extra of opt.receiveArgs) for (const rcv of opt.receivers) await runReceiver(rcv, extra);
+    for (const extra of opt.receiveArgs) {
+      for (let i = 0; i < opt.receiverRuns; i++) {
+        // alternate who goes first, so that neither always runs on a warmer (or more tired) machine
+        const order = i % 2 === 0 ? opt.receivers : [...opt.receivers].reverse();
+        for (const rcv of order) await runReceiver(rcv, extra);
+      }
+    }
   }
 } catch (e) {
   fatal = e;
@@ -657,6 +689,7 @@ const argsText = [
   opt.clients !== 4 ? `--clients ${opt.clients}` : '', opt.jobs !== 2 ? `--jobs ${opt.jobs}` : '',
   opt.duration !== 30 ? `--duration ${opt.duration}` : '', opt.rate ? `--rate ${opt.rate}` : '',
   ...(opt.receiveArgs.length === 1 && opt.receiveArgs[0] === '--synchronous' ? [] : opt.receiveArgs.map((a) => `--receive-args ${shq(a)}`)),
+  opt.receiverRuns !== 3 ? `--receiver-runs ${opt.receiverRuns}` : '',
   opt.processMax !== 2 ? `--process-max ${opt.processMax}` : '', opt.compress !== 'zstd' ? `--compress ${opt.compress}` : '',
   opt.drainTimeout !== 180 ? `--drain-timeout ${opt.drainTimeout}` : '', opt.maxWalSize !== '4GB' ? `--max-wal-size ${opt.maxWalSize}` : '',
   opt.precheck ? '' : '--no-precheck',
@@ -705,21 +738,52 @@ if (loads.some((l) => l.ok)) {
 }
 
 L.push('### 3. receive-wal lag', '');
-L.push(`Archiving paused (\`archive_command = ''\`); one receiver at a time streams (no replication slot, started on an empty target, \`-n\`), identified in pg_stat_replication by PGAPPNAME; once it is streaming, the same load (\`${loadCmd}\`) runs and \`pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)\` (and write_lsn) is sampled every 100 ms during the run. pgpitr receive-wal runs in repository mode (completed segments compressed with ${opt.compress} into a fresh stanza); pg_receivewal writes plain segments into a directory (PostgreSQL 15's pg_receivewal cannot compress with zstd). With \`--synchronous\` both receivers fsync and report write and flush after what they received; without it, positions are reported only every status interval (-s, default 10 s) or when the server asks, flush only advances at segment ends, and pg_receivewal without a replication slot reports no flush position at all (flush_lsn stays NULL: "not reported"), so lag then mostly measures those intervals rather than the tool. "catch-up" = time after pgbench's end until the reported flush position reaches the LSN it ended at (– if not within 60 s).`, '');
-L.push('| receiver | arguments | flush lag max | flush lag p95 | flush lag median | flush p95 / 16 MiB segment | write lag max | write lag p95 | catch-up s | samples | WAL segments/s | pgbench tps | p95 flush lag vs pg_receivewal |');
-L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+L.push(`Archiving paused (\`archive_command = ''\`); one receiver at a time streams (no replication slot, started on an empty target, \`-n\`), identified in pg_stat_replication by PGAPPNAME; once it is streaming, the same load (\`${loadCmd}\`) runs and pg_stat_replication is sampled every 100 ms. "Behind server flush" is \`pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)\`: how far the receiver's durable position is behind everything the server could have sent it (a walsender sends only WAL the server has flushed), the receiver's own lag and the one the target is about. "Flush lag" is \`pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)\`: it adds WAL the backends have written but the server not yet flushed (this load's transactions are ~1.4 MB each and the WAL writer flushes every wal_writer_delay), which no receiver can have; "not yet sent" (\`pg_current_wal_lsn()\` minus sent_lsn) is that server-side part, which a receiver only shortens by leaving the CPUs to the server. pgpitr receive-wal runs in repository mode (completed segments compressed with ${opt.compress} into a fresh stanza); pg_receivewal writes plain segments into a directory (PostgreSQL 15's pg_receivewal cannot compress with zstd). With \`--synchronous\` both receivers fsync and report write and flush after what they received; without it, positions are reported only every status interval (-s, default 10 s) or when the server asks, flush only advances at segment ends, and pg_receivewal without a replication slot reports no flush position at all (flush_lsn stays NULL: "not reported"), so lag then mostly measures those intervals rather than the tool. "catch-up" = time after pgbench's end until the reported flush position reaches the LSN it ended at (– if not within 60 s).`, '');
+const pooled = [];
+for (const extra of opt.receiveArgs) {
+  for (const receiver of opt.receivers) {
+    const runs = lags.filter((r) => r.ok && r.receiver === receiver && r.args === extra);
+    if (!runs.length) continue;
+    const all = runs.flatMap((r) => r.fromFlush);
+    const fl = runs.flatMap((r) => r.flushLag);
+    pooled.push({
+      receiver, args: extra, runs: runs.length, samples: all.length,
+      p50: pct(all, 0.5), p90: pct(all, 0.9), p95: pct(all, 0.95), max: Math.max(...all),
+      fP95: fl.length ? pct(fl, 0.95) : NaN,
+      cpu: runs.reduce((a, r) => a + r.cpu, 0) / runs.length,
+      wal: runs.reduce((a, r) => a + r.walSegPerSec, 0) / runs.length,
+      tps: runs.reduce((a, r) => a + r.tps, 0) / runs.length,
+    });
+  }
+}
+if (pooled.length) {
+  L.push(`Summary over all runs (${opt.receiverRuns} per receiver, receivers alternating; percentiles of the pooled 100 ms samples):`, '');
+  L.push('| receiver | arguments | runs | samples | behind server flush median | p90 | p95 | max | p95 / 16 MiB segment | flush lag p95 | WAL segments/s (mean) | pgbench tps (mean) | receiver CPU s per run (mean) | p95 vs pg_receivewal |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of pooled) {
+    const base = pooled.find((x) => x.receiver === 'pg_receivewal' && x.args === r.args);
+    L.push(`| ${r.receiver} | \`${r.args || '(none)'}\` | ${r.runs} | ${r.samples} | ${mibU(r.p50)} | ${mibU(r.p90)} | ${mibU(r.p95)} | ${mibU(r.max)} | ${segFrac(r.p95)} | ${mibU(r.fP95)} | ${f1(r.wal)} | ${f1(r.tps)} | ${f2(r.cpu)} | ${base ? ratio(r.p95, base.p95) : '–'} |`);
+  }
+  L.push('', 'Each run:', '');
+}
+L.push('| receiver | arguments | behind server flush p95 | behind server flush median | behind server flush max | p95 / 16 MiB segment | flush lag p95 | flush lag median | flush lag max | write lag p95 | not yet sent p95 / median | catch-up s | samples | WAL segments/s | pgbench tps | receiver CPU s during the run | p95 behind server flush vs pg_receivewal |');
+L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of lags) {
   const argsCell = `\`${r.args || '(none)'}\``;
-  if (!r.ok) { L.push(`| ${r.receiver} | ${argsCell} | ${failCell(r)} | | | | | | | | | |`); continue; }
+  if (!r.ok) { L.push(`| ${r.receiver} | ${argsCell} | ${failCell(r)} | | | | | | | | | | | | | | |`); continue; }
   const base = lags.find((x) => x.ok && x.receiver === 'pg_receivewal' && x.args === r.args);
-  L.push(`| ${r.receiver} | ${argsCell} | ${lagCell(r.fMax)} | ${lagCell(r.fP95)} | ${mibU(r.fP50)} | ${Number.isFinite(r.fP95) ? `${segFrac(r.fP95)} (max ${segFrac(r.fMax)})` : '–'} | ${mibU(r.wMax)} | ${mibU(r.wP95)} | ${f2(r.catchUp)} | ${r.samples} | ${f1(r.walSegPerSec)} | ${f1(r.tps)} | ${base ? ratio(r.fP95, base.fP95) : '–'} |`);
+  L.push(`| ${r.receiver} | ${argsCell} | ${lagCell(r.rP95)} | ${mibU(r.rP50)} | ${mibU(r.rMax)} | ${Number.isFinite(r.rP95) ? `${segFrac(r.rP95)} (max ${segFrac(r.rMax)})` : '–'} | ${mibU(r.fP95)} | ${mibU(r.fP50)} | ${mibU(r.fMax)} | ${mibU(r.wP95)} | ${mibU(r.sP95)} / ${mibU(r.sP50)} | ${f2(r.catchUp)} | ${r.samples} | ${f1(r.walSegPerSec)} | ${f1(r.tps)} | ${f2(r.cpu)} | ${base ? ratio(r.rP95, base.rP95) : '–'} |`);
 }
-if (!lags.length) L.push('| (not run) | | | | | | | | | | | | |');
+if (!lags.length) L.push('| (not run) | | | | | | | | | | | | | | | | |');
 L.push('');
 if (lags.some((r) => r.ok && r.series.length)) {
-  L.push('Flush lag (MiB) per second during the run:', '');
-  L.push('| receiver | arguments | flush lag MiB, one sample per second |', '|---|---|---|');
-  for (const r of lags) if (r.ok && r.series.length) L.push(`| ${r.receiver} | \`${r.args || '(none)'}\` | ${r.series.map((b) => Math.round(b / 2 ** 20)).join(' ')} |`);
+  L.push('Lag (MiB) per second during the run, behind the server\'s flush position and (flush lag) behind its current WAL position:', '');
+  L.push('| receiver | arguments | lag | MiB, one sample per second |', '|---|---|---|---|');
+  for (const r of lags) {
+    if (!r.ok || !r.series.length) continue;
+    L.push(`| ${r.receiver} | \`${r.args || '(none)'}\` | behind server flush | ${r.seriesR.map((b) => Math.round(b / 2 ** 20)).join(' ')} |`);
+    L.push(`| ${r.receiver} | \`${r.args || '(none)'}\` | flush lag | ${r.series.map((b) => Math.round(b / 2 ** 20)).join(' ')} |`);
+  }
   L.push('');
 }
 

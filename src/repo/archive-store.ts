@@ -29,6 +29,22 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+const HASH_SLICE = 1024 * 1024;
+
+/**
+ * SHA-256 in 1 MiB slices with a turn of the event loop between them, so that
+ * hashing a 16 MiB segment never holds up, for more than a slice, what shares
+ * the process (receive-wal's stream, the pusher's other files).
+ */
+export async function sha256Sliced(data: Buffer): Promise<string> {
+  const hash = createHash('sha256');
+  for (let off = 0; off < data.length; off += HASH_SLICE) {
+    if (off > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    hash.update(data.subarray(off, off + HASH_SLICE));
+  }
+  return hash.digest('hex');
+}
+
 export async function pushWalFile(repo: string, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
   const name = basename(source);
   const kind = walFileKind(name);
@@ -45,7 +61,10 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
   }
   if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
 
-  const digest = sha256(data);
+  // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
+  const compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
+  compressing.catch(() => {}); // awaited below, unless the file is already archived
+  const digest = await sha256Sliced(data);
   const dir = join(archiveDir(repo, stanza.stanza), walFileSubdir(name));
   const existing = findStored(dir, name);
   if (existing) {
@@ -56,7 +75,7 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
     });
   }
   const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
-  const body = opts.compression === 'none' ? data : await compressBuffer(opts.compression, data, opts.level);
+  const body = await compressing;
   try {
     await mkdir(dir, { recursive: true, mode: 0o750 });
   } catch (e) {

@@ -16,6 +16,8 @@ import { BackgroundArchiver } from './archive-queue.js';
 import { resumeFromNames, namesIn } from './start-position.js';
 import type { ResumePoint } from './start-position.js';
 
+const STORE_CONCURRENCY = 1;
+
 export interface ReceiveOptions {
   connection: ConnectionSettings;
   dir: string;
@@ -78,11 +80,15 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   resume ??= { start: segmentStart(segmentNumber(serverPos, segmentSize), segmentSize), timeline: serverTimeline };
 
   // Repository mode: complete segments left by an earlier run (stopped before it
-  // could store them) go first; new ones are stored in the background.
+  // could store them) go first; new ones are stored in the background, one at a
+  // time. One compression at a time keeps up with a server's WAL (zstd compresses
+  // a segment in ~50 ms) while leaving the CPUs to the stream and to the server:
+  // measured beside a busy primary on 2 cores, two at once doubled the p95 lag
+  // (bench/archive-async.mjs, receive-wal lag).
   const archiver = o.archive ? new BackgroundArchiver(async (path) => {
     await o.archive!.push(path);
     unlinkSync(path);
-  }) : null;
+  }, STORE_CONCURRENCY) : null;
   if (archiver) {
     for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await archiver.add(join(o.dir, name));
     await archiver.drain();
@@ -120,12 +126,17 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     const syncTimer = !o.synchronous && o.sync ? setInterval(() => files.syncPartial(), Math.max(1000, o.statusIntervalMs)) : null;
     syncTimer?.unref();
     let end;
+    let streamed = false;
     try {
       end = await stream.run({ slot: o.slot, start, timeline, statusIntervalMs: o.statusIntervalMs }, files);
+      streamed = true;
     } finally {
       o.signal.removeEventListener('abort', onAbort);
       if (syncTimer) clearInterval(syncTimer);
-      files.close(); // the segment being received stays a .partial file
+      // Finished segments are retired; the one being received stays a .partial file.
+      const closing = files.close();
+      if (streamed) await closing;
+      else await closing.catch(() => {}); // the stream's own failure is the one to report
     }
     await archiver?.drain();
     if (o.signal.aborted) return true;

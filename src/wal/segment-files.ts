@@ -4,13 +4,19 @@
 // completed segment (repository mode pushes it into the stanza's archive).
 // In synchronous mode what was written is synced before each position report,
 // which the stream sends once it has written everything received so far.
+//
+// Nothing slow runs on the main thread while WAL streams in: writes go to the
+// page cache, and the fsyncs (of the partial file, of a finished segment and of
+// the directory after its rename) run on the thread pool. A finished segment is
+// retired in the background while the next one is already being written;
+// retirements run in order, one at a time, and at most MAX_RETIRING wait
+// before write() makes the stream wait (backpressure to the server).
 
-import { openSync, writeSync, fsyncSync, fsync, closeSync, renameSync, ftruncateSync } from 'node:fs';
+import { openSync, writeSync, fsync, fsyncSync, closeSync, ftruncateSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { WalReceiver } from '../protocol/wal-stream.js';
 import { segmentFileName } from '../postgres/lsn.js';
 import { storageError, PgpitrError } from '../common/errors.js';
-import { fsyncPathSync } from '../storage/durable.js';
 
 export interface SegmentFilesOptions {
   dir: string;
@@ -18,10 +24,12 @@ export interface SegmentFilesOptions {
   segmentSize: number;
   sync: boolean;
   synchronous: boolean;
-  /** Called with each completed segment (full path, name). */
+  /** Called with each completed segment (full path, name), in order; may wait (backpressure). */
   onComplete?: (path: string, name: string) => Promise<void>;
   onSegment?: (name: string) => void;
 }
+
+const MAX_RETIRING = 2;
 
 export class SegmentFiles implements WalReceiver {
   private fd: number | null = null;
@@ -29,7 +37,13 @@ export class SegmentFiles implements WalReceiver {
   private partialPath = '';
   private position = 0n;
   private synced = 0n;
+  /** fsync of the current partial file running on the thread pool, if any. */
   private pendingSync: Promise<void> | null = null;
+  /** Settles once every finished segment is synced and renamed (in order). */
+  private durable: Promise<void> = Promise.resolve();
+  /** Finished segments being handed to onComplete, oldest first (each after it is durable). */
+  private readonly handing: Promise<void>[] = [];
+  private failure: Error | null = null;
   readonly reportEveryWrite: boolean;
 
   constructor(private readonly o: SegmentFilesOptions, start: bigint) {
@@ -39,6 +53,7 @@ export class SegmentFiles implements WalReceiver {
   }
 
   async write(start: bigint, data: Buffer): Promise<void> {
+    this.throwIfFailed();
     if (start !== this.position) {
       throw new PgpitrError('ERR_PROTOCOL', `WAL stream jumped from ${this.position} to ${start}`);
     }
@@ -59,24 +74,32 @@ export class SegmentFiles implements WalReceiver {
       offset += n;
       pos += BigInt(n);
       this.position = pos;
-      if (inSeg + n === this.o.segmentSize) await this.complete();
+      if (inSeg + n === this.o.segmentSize) this.retire();
     }
+    while (this.handing.length > MAX_RETIRING && !this.failure) await this.handing[0]!.catch(() => {});
+    this.throwIfFailed();
   }
 
   /**
    * Synchronous mode: called by the stream before it reports the flush position. The
    * fsync runs on the thread pool, so that receiving continues meanwhile; what it
-   * covers is what was written when it started.
+   * covers is what was written when it started, and earlier segments are
+   * retired (synced, renamed) before it counts.
    */
   async syncNow(): Promise<void> {
+    this.throwIfFailed();
     const target = this.position;
     const fd = this.fd;
+    const retired = this.durable;
     if (fd !== null) {
       const path = this.partialPath;
-      const done = new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(storageError('fsync', path, e)) : resolve())));
+      const done = fsyncFd(fd).catch((e) => {
+        throw storageError('fsync', path, e);
+      });
       this.pendingSync = done.catch(() => {}); // awaited before the file is closed
       await done;
     }
+    await retired;
     if (target > this.synced) this.synced = target;
   }
 
@@ -88,26 +111,53 @@ export class SegmentFiles implements WalReceiver {
     return this.synced;
   }
 
-  /** Sync the partial segment (on exit, or before a status report in normal mode). */
+  /** Sync the partial segment (timer in normal mode, so that the next report can count it). */
   syncPartial(): void {
-    if (this.fd !== null && this.o.sync) {
-      fsyncSync(this.fd);
-      this.synced = this.position;
+    if (this.fd !== null && this.o.sync && this.pendingSync === null) {
+      const target = this.position;
+      const fd = this.fd;
+      const retired = this.durable;
+      const p: Promise<void> = fsyncFd(fd).then(
+        async () => {
+          await retired;
+          if (target > this.synced) this.synced = target;
+        },
+        () => {}, // a real failure shows at the next sync, where it is reported
+      ).finally(() => {
+        if (this.pendingSync === p) this.pendingSync = null;
+      });
+      this.pendingSync = p;
     }
   }
 
-  /** Stop writing: the current segment stays a .partial file. Returns its path, if any. */
-  close(): string | null {
-    if (this.fd === null) return null;
-    this.syncPartial();
-    closeSync(this.fd);
+  /**
+   * Stop writing: waits for the finished segments to be retired, syncs the one being
+   * received, which stays a .partial file, and returns its path, if any. Throws the
+   * first failure of a retirement.
+   */
+  async close(): Promise<string | null> {
+    while (this.handing.length > 0) await this.handing[0]!.catch(() => {});
+    await this.durable.catch(() => {});
+    await this.pendingSync;
+    const fd = this.fd;
+    const path = this.partialPath;
     this.fd = null;
     this.segNo = null;
-    return this.partialPath;
+    if (fd !== null) {
+      try {
+        if (this.o.sync) fsyncSync(fd);
+        if (!this.failure) this.synced = this.position;
+      } catch (e) {
+        this.failure ??= storageError('fsync', path, e);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    this.throwIfFailed();
+    return fd === null ? null : path;
   }
 
   private open(segNo: bigint, offsetInSegment: number): void {
-    if (this.fd !== null) closeSync(this.fd);
     const name = segmentFileName(this.o.timeline, segNo, this.o.segmentSize);
     this.partialPath = join(this.o.dir, `${name}.partial`);
     try {
@@ -117,27 +167,81 @@ export class SegmentFiles implements WalReceiver {
       throw storageError('open', this.partialPath, e);
     }
     this.segNo = segNo;
+    this.pendingSync = null;
     this.o.onSegment?.(name);
   }
 
-  private async complete(): Promise<void> {
-    await this.pendingSync; // an fsync of this file may still run on the thread pool
-    this.pendingSync = null;
+  /** The current segment is full: sync, close and rename it in the background, then hand it on. */
+  private retire(): void {
     const fd = this.fd!;
+    const partial = this.partialPath;
     const name = segmentFileName(this.o.timeline, this.segNo!, this.o.segmentSize);
     const final = join(this.o.dir, name);
-    try {
-      if (this.o.sync) fsyncSync(fd);
-      closeSync(fd);
-      renameSync(this.partialPath, final);
-      if (this.o.sync) fsyncPathSync(this.o.dir);
-    } catch (e) {
-      throw storageError('complete WAL segment', final, e);
-    } finally {
-      this.fd = null;
-      this.segNo = null;
-    }
-    this.synced = this.position;
-    await this.o.onComplete?.(final, name);
+    const end = this.position;
+    const running = this.pendingSync; // an fsync of this file may still run on the thread pool
+    this.fd = null;
+    this.segNo = null;
+    this.pendingSync = null;
+    const previous = this.durable;
+    const durable = (async () => {
+      try {
+        await previous; // in order: a segment is never renamed before its predecessor
+        await running;
+        try {
+          if (this.o.sync) await fsyncFd(fd);
+        } finally {
+          closeSync(fd);
+        }
+        await fsp.rename(partial, final);
+        if (this.o.sync) await fsyncDir(this.o.dir);
+      } catch (e) {
+        throw this.fail(e instanceof PgpitrError ? e : storageError('complete WAL segment', final, e));
+      }
+      if (end > this.synced) this.synced = end;
+    })();
+    this.durable = durable;
+    const before = this.handing[this.handing.length - 1];
+    const handed: Promise<void> = (async () => {
+      await durable;
+      await before?.catch(() => {}); // in order: onComplete sees segments as they were received
+      this.throwIfFailed();
+      try {
+        await this.o.onComplete?.(final, name);
+      } catch (e) {
+        throw this.fail(e as Error);
+      }
+    })().finally(() => {
+      this.handing.splice(this.handing.indexOf(handed), 1);
+    });
+    this.handing.push(handed);
+    // Failures are reported by write(), syncNow() or close().
+    durable.catch(() => {});
+    handed.catch(() => {});
+  }
+
+  private fail(e: Error): Error {
+    this.failure ??= e;
+    return this.failure;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** fsync on the thread pool. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (e) {
+    // Some file systems refuse fsync on directories (EINVAL); that is not a data-loss risk.
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', dir, e);
+  } finally {
+    await fh.close();
   }
 }

@@ -16,6 +16,7 @@ import {
   createCompressor,
   createDecompressor,
   levelRange,
+  CompressionError,
 } from '../../src/storage/compress/index.js';
 import type { CompressionAlgorithm, CompressionSpec } from '../../src/storage/compress/index.js';
 
@@ -340,4 +341,47 @@ test('lz4 compresses with the system liblz4 where present, fast and high-compres
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('zstd compresses with the system libzstd at the level asked for, streams and whole files, and with @mongodb-js/zstd when forced', async (t) => {
+  const { nativeZstd } = await import('../../src/storage/compress/zstd-native.js');
+  const { compressBuffer, decompressBuffer } = await import('../../src/storage/compress/buffer.js');
+  const native = nativeZstd();
+  if (!native) {
+    t.skip('libzstd is not installed');
+    return;
+  }
+  assert.match(native.version, /^\d+\.\d+\.\d+$/);
+  const input = pgLikeData(3 << 20, 37);
+  // Levels change the output (the @mongodb-js/zstd 1.x wrapper used to drop them: every level gave level 3's bytes).
+  const streamed1 = await compress({ algorithm: 'zstd', level: 1 }, input, 77_777);
+  const streamed19 = await compress({ algorithm: 'zstd', level: 19 }, input, 77_777);
+  assert.ok(streamed19.length < streamed1.length, `stream: level 19 (${streamed19.length} bytes) should be smaller than level 1 (${streamed1.length})`);
+  const whole1 = await compressBuffer('zstd', input, 1);
+  const whole19 = await compressBuffer('zstd', input, 19);
+  assert.ok(whole19.length < whole1.length, `whole file: level 19 (${whole19.length} bytes) should be smaller than level 1 (${whole1.length})`);
+  for (const packed of [streamed1, streamed19, whole1, whole19]) {
+    assert.ok((await decompress('zstd', packed, 4097)).equals(input));
+    assert.ok((await decompressBuffer('zstd', packed)).equals(input));
+    if (haveCli('zstd')) assert.ok(cli('zstd', ['-dc'], packed).equals(input));
+  }
+  // Whole-file decoding of frames without a recorded size (the zstd tool's streaming mode) falls back and still works.
+  if (haveCli('zstd')) {
+    const unsized = cli('zstd', ['-c', '--no-content-size'], input);
+    assert.equal(await native.decompress(unsized), null);
+    assert.ok((await decompressBuffer('zstd', unsized)).equals(input));
+  }
+  await assert.rejects(decompressBuffer('zstd', Buffer.from('not zstd at all')), (e: Error) => e instanceof CompressionError);
+  // The fallback, in a process of its own (the choice is made once per process).
+  const moduleUrl = new URL('../../src/storage/compress/buffer.js', import.meta.url).href;
+  const script = `
+    import { compressBuffer, decompressBuffer } from ${JSON.stringify(moduleUrl)};
+    import { nativeZstd } from ${JSON.stringify(moduleUrl.replace('buffer.js', 'zstd-native.js'))};
+    const input = Buffer.alloc(1 << 20, 'pgpitr ');
+    const packed = await compressBuffer('zstd', input, 5);
+    if (!(await decompressBuffer('zstd', packed)).equals(input)) throw new Error('round trip differs');
+    console.log(nativeZstd() === null ? 'fallback' : 'native');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, PGPITR_ZSTD: 'mongodb-js' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /fallback/);
 });

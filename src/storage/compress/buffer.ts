@@ -19,7 +19,7 @@ export async function compressBuffer(algorithm: CompressionAlgorithm, data: Buff
     case 'gzip':
       return gzip(data, { level: lvl });
     case 'zstd':
-      return (await import('@mongodb-js/zstd')).compress(data, lvl);
+      return (await import('./zstd.js')).compressFrame(data, lvl);
     case 'lz4': {
       const { createLz4Compressor } = await import('./lz4.js');
       return collect(Readable.from([data], { objectMode: false }).pipe(createLz4Compressor(lvl)));
@@ -34,7 +34,7 @@ export async function decompressBuffer(algorithm: CompressionAlgorithm, data: Bu
         return await gunzip(data);
       case 'zstd':
         // Native and multi-frame: zstd's decoder reads concatenated frames as one stream.
-        return await (await import('@mongodb-js/zstd')).decompress(data);
+        return await (await import('./zstd.js')).decompressFrames(data);
       case 'lz4': {
         const { createLz4Decompressor } = await import('./lz4.js');
         return await collect(Readable.from([data], { objectMode: false }).pipe(createLz4Decompressor()));

@@ -9,9 +9,11 @@
 //   releases through 2026), the library pg_basebackup itself uses; lz4-napi
 //   (napi-rs prebuilt, ~150k downloads a month) where liblz4 is absent. Neither
 //   decodes an lz4 frame as it streams, so decoding is our own (lz4.ts, lz4-block.ts).
-// - zstd: @mongodb-js/zstd 1.x (native, prebuilt via optionalDependencies)
-//   compresses blocks in parallel; fzstd (pure JS streaming decoder by the
-//   author of fflate, ~400k downloads a month) decodes streams.
+// - zstd: the system's libzstd through koffi compresses blocks in parallel at
+//   the level asked for; @mongodb-js/zstd 1.x (native, prebuilt via
+//   optionalDependencies) where libzstd is absent, whose wrapper ignores the level
+//   (always 3); fzstd (pure JS streaming decoder by the author of fflate, ~400k
+//   downloads a month) decodes streams.
 //   Rejected: zstd-napi, @mongodb-js/zstd >= 2, lz4 (node-lz4) need their install
 //   scripts to build; @toondepauw/node-zstd is one-shot only; zstd-codec ships an
 //   old zstd. Node >= 22.15 has zstd in zlib, but pgpitr supports Node 20.

@@ -1,8 +1,8 @@
-// zstd streams. Compression: @mongodb-js/zstd 1.x (napi-rs prebuilt binaries
-// of the reference library via optionalDependencies, no install script; the 2.x
-// line moved to an install script) compresses 1 MiB blocks into complete frames
-// on libuv's thread pool, several at once; concatenated frames are one valid
-// zstd stream. Decompression: fzstd (pure JS), which streams one long frame as it
+// zstd streams. Compression: the system's libzstd through koffi (zstd-native.ts),
+// or where it is missing @mongodb-js/zstd 1.x (napi-rs prebuilt binaries, no
+// install script; it ignores the level), compresses 1 MiB blocks into complete
+// frames on libuv's thread pool, several at once; concatenated frames are one
+// valid zstd stream. Decompression: fzstd (pure JS), which streams one long frame as it
 // arrives, including PostgreSQL's server-side `long` mode.
 
 import type { Transform } from 'node:stream';
@@ -10,11 +10,24 @@ import { createRequire } from 'node:module';
 import { CodecTransform, CompressionError, corrupt } from './common.js';
 import type { CodecStep, StepCodec } from './common.js';
 import { ParallelBlockTransform } from './parallel.js';
+import { nativeZstd } from './zstd-native.js';
 
 // Loaded on first use: every backup imports this module, most never compress with zstd
 // (the native addon alone costs ~9 ms of start-up).
 const load = createRequire(import.meta.url);
-const zstdNative = () => load('@mongodb-js/zstd') as typeof import('@mongodb-js/zstd');
+const mongodbZstd = () => load('@mongodb-js/zstd') as typeof import('@mongodb-js/zstd');
+
+/** One zstd frame of `data` on the thread pool: libzstd at `level`, else @mongodb-js/zstd (level 3). */
+export function compressFrame(data: Buffer, level: number): Promise<Buffer> {
+  const native = nativeZstd();
+  return native ? native.compress(data, level) : mongodbZstd().compress(data, level);
+}
+
+/** The content of whole zstd frames (a stored WAL file), natively where the frames record their size. */
+export async function decompressFrames(data: Buffer): Promise<Buffer> {
+  const out = await nativeZstd()?.decompress(data);
+  return out ?? mongodbZstd().decompress(data);
+}
 const fzstd = () => load('fzstd') as typeof import('fzstd');
 
 const BLOCK = 1 << 20;
@@ -24,7 +37,7 @@ const TARGET_OUT = 2 << 20;
 export function createZstdCompressor(level: number, workers: number): Transform {
   return new ParallelBlockTransform(
     (block) =>
-      zstdNative().compress(block, level).then(
+      compressFrame(block, level).then(
         (out) => ({ out }),
         (e: Error) => Promise.reject(new CompressionError('ERR_COMPRESSION_FAILED', 'zstd', e.message, e)),
       ),

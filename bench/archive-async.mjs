@@ -51,6 +51,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
   --duration S          pgbench -T of the load runs (default 30)
   --rate TPS            pgbench -R (default: unthrottled)
   --receive-args ARGS   extra receiver arguments, one run per occurrence (default "--synchronous"; "" for none)
+  --no-load-runs        measure only the backlog drain of each archiver, not the sustained rate under load
   --receiver-runs N     lag runs per receiver, alternating receivers, pooled in a summary (default 3)
   --process-max N       async process-max for pgBackRest and pgpitr (default 2)
   --compress TYPE       zstd|lz4|gzip|none for pgpitr and pgBackRest (default zstd)
@@ -63,7 +64,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
 const argv = process.argv.slice(2);
 const opt = {
   tools: [...ALL_TOOLS], receivers: [...ALL_RECEIVERS], segments: 64, scale: 20, clients: 4, jobs: 2, duration: 30,
-  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, receiverRuns: 3, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
+  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, receiverRuns: 3, loadRuns: true, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
   out: join(here, 'RESULTS.md'), snapshot: true, pgpitr: null,
 };
 const list = (s, all, what) => {
@@ -93,6 +94,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--rate') opt.rate = posInt(a, val());
   else if (a === '--receive-args') (opt.receiveArgs ??= []).push(val());
   else if (a === '--receiver-runs') opt.receiverRuns = posInt(a, val());
+  else if (a === '--no-load-runs') opt.loadRuns = false;
   else if (a === '--process-max') opt.processMax = posInt(a, val());
   else if (a === '--compress') { opt.compress = val(); if (!COMPRESS[opt.compress]) throw new Error(`unknown compress type ${opt.compress}`); }
   else if (a === '--drain-timeout') opt.drainTimeout = posInt(a, val());
@@ -416,17 +418,20 @@ async function runTool(tool) {
     log(`${tool}: backlog of ${bl.count} segments (${bl.first}..${bl.last}) generated in ${f1(bl.seconds)} s; draining`);
     Object.assign(d, { backlog: bl.count, genSeconds: bl.seconds, first: bl.first, last: bl.last });
     const base = await archiver();
+    const c0 = machineBusySeconds();
     const t0 = now();
     await setArchiveCommand(t.cmd);
     const done = await waitDrained(`${tool} backlog drain`, base, bl.count, off, t0, opt.drainTimeout);
     d.seconds = (done.t - t0) / 1000;
+    d.cpu = machineBusySeconds() - c0;
     d.lastArchived = done.st.lastArchived;
     d.segPerSec = bl.count / d.seconds;
     d.mibPerSec = (bl.count * SEG) / 2 ** 20 / d.seconds;
     d.ok = true;
-    log(`${tool}: drained ${bl.count} segments in ${f2(d.seconds)} s = ${f1(d.segPerSec)} segments/s`);
+    log(`${tool}: drained ${bl.count} segments in ${f2(d.seconds)} s = ${f1(d.segPerSec)} segments/s; machine CPU ${f2(d.cpu)} s (${f1((d.cpu * 1000) / bl.count)} ms per segment)`);
 
     // 2. sustained rate under load
+    if (!opt.loadRuns) return;
     await freshStart();
     const a0 = await archiver();
     const l0 = await lsnBytes();
@@ -485,13 +490,22 @@ async function runTool(tool) {
   }
 }
 
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** Busy CPU seconds of the whole machine so far (all CPUs, from /proc/stat). */
+function machineBusySeconds() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
+}
+
 // ---------- receive-wal lag ----------
 /** user+sys CPU seconds of a process (all its threads) so far, from /proc. */
 function procCpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
   } catch {
     return NaN;
   }
@@ -689,7 +703,7 @@ const argsText = [
   opt.clients !== 4 ? `--clients ${opt.clients}` : '', opt.jobs !== 2 ? `--jobs ${opt.jobs}` : '',
   opt.duration !== 30 ? `--duration ${opt.duration}` : '', opt.rate ? `--rate ${opt.rate}` : '',
   ...(opt.receiveArgs.length === 1 && opt.receiveArgs[0] === '--synchronous' ? [] : opt.receiveArgs.map((a) => `--receive-args ${shq(a)}`)),
-  opt.receiverRuns !== 3 ? `--receiver-runs ${opt.receiverRuns}` : '',
+  opt.receiverRuns !== 3 ? `--receiver-runs ${opt.receiverRuns}` : '', opt.loadRuns ? '' : '--no-load-runs',
   opt.processMax !== 2 ? `--process-max ${opt.processMax}` : '', opt.compress !== 'zstd' ? `--compress ${opt.compress}` : '',
   opt.drainTimeout !== 180 ? `--drain-timeout ${opt.drainTimeout}` : '', opt.maxWalSize !== '4GB' ? `--max-wal-size ${opt.maxWalSize}` : '',
   opt.precheck ? '' : '--no-precheck',
@@ -713,11 +727,11 @@ L.push('');
 
 L.push('### 1. Backlog drain rate', '');
 L.push(`Archiving paused (\`archive_command = ''\`: PostgreSQL keeps the .ready files), a backlog of ${opt.segments} segments written by the load below (\`pgbench ${pgbenchArgs(600, true).join(' ')}\`, stopped by SIGINT once the WAL has advanced ${opt.segments - 1} segments; the last segment is then completed by \`pg_switch_wal()\`, the first was partly written before, so all but two are 16 MiB of load WAL), then the archiver's command is set and \`pg_reload_conf()\` called; time from the reload until pg_stat_archiver.archived_count has grown by the backlog and no .ready file is left (polled every 50 ms). MiB/s counts the 16 MiB segment files.`, '');
-L.push('| tool | backlog segments | drain s | segments/s | MiB/s | segments/s vs pgBackRest async |');
-L.push('|---|---:|---:|---:|---:|---:|');
+L.push('| tool | backlog segments | drain s | segments/s | MiB/s | machine CPU s during the drain | CPU ms per segment | segments/s vs pgBackRest async |');
+L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const d of drains) {
-  if (!d.ok) { L.push(`| ${d.tool} | ${d.backlog ?? ''} | ${failCell(d)} | | | |`); continue; }
-  L.push(`| ${d.tool} | ${d.backlog} | ${f2(d.seconds)} | ${f1(d.segPerSec)} | ${f1(d.mibPerSec)} | ${ratio(d.segPerSec, ref(drains, 'segPerSec'))} |`);
+  if (!d.ok) { L.push(`| ${d.tool} | ${d.backlog ?? ''} | ${failCell(d)} | | | | | |`); continue; }
+  L.push(`| ${d.tool} | ${d.backlog} | ${f2(d.seconds)} | ${f1(d.segPerSec)} | ${f1(d.mibPerSec)} | ${f2(d.cpu)} | ${f1((d.cpu * 1000) / d.backlog)} | ${ratio(d.segPerSec, ref(drains, 'segPerSec'))} |`);
 }
 L.push('');
 

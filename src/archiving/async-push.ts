@@ -1,6 +1,7 @@
 // The archive_command side of asynchronous archive-push: answer from the
 // spool's marker for this file, starting the background pusher when it is not
-// running and waiting for it when the file has not been dealt with yet.
+// running (and storing this file meanwhile) and waiting for it when the file
+// has not been dealt with yet.
 
 import { basename } from 'node:path';
 import { hostname } from 'node:os';
@@ -21,6 +22,12 @@ export interface AsyncPushRequest {
   startPusher: (logPath: string) => void;
   /** The pusher's settings as this call would start it; a pusher running with others is asked to stop. */
   settings: string[];
+  /**
+   * Stores this call's own file (as archive-push without --archive-async does). Used by
+   * the call that starts the pusher, while the pusher starts: a Node start-up and its
+   * modules take ~200 ms before it stores anything, which every backlog would wait.
+   */
+  storeHere?: () => Promise<void>;
 }
 
 export type AsyncPushResult = { kind: 'ok' } | { kind: 'dropped'; message: string };
@@ -31,6 +38,15 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
   let marker = req.spool.read(name);
   // A failure is answered only after making sure a pusher with our settings will retry it.
   if (marker?.kind === 'error') ensurePusher(req);
+  if (!marker && req.storeHere && ensurePusher(req)) {
+    // The pusher starts on the files after ours, and finds ours marked. (Should it
+    // start past the queue limit and drop ours meanwhile, the drop record names a
+    // file that is nonetheless archived: a gap reported that is not there, never
+    // the reverse.)
+    await req.storeHere();
+    req.spool.write(name, 'ok');
+    return { kind: 'ok' };
+  }
   let lastLivenessCheck = 0;
   let delay = 5;
   let started = false;

@@ -6,11 +6,12 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, openSync, writeSync, closeSync, renameSync, statSync } from 'node:fs';
-import { readFile, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js';
 import { compressionExtension } from '../storage/compress/levels.js';
+import { poolFor } from '../storage/buffer-pool.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import { parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
@@ -53,52 +54,81 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
       hint: 'archive_command must pass %p, the path of the file PostgreSQL wants archived',
     });
   }
-  let data: Buffer;
+  const data = await readWalFile(source, stanza.wal_segment_size);
+  let compressing: Promise<Buffer> | null = null;
   try {
-    data = await readFile(source);
+    if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
+    // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
+    compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
+    compressing.catch(() => {}); // awaited below, unless the file is already archived
+    const digest = await sha256Sliced(data);
+    const dir = join(archiveDir(repo, stanza.stanza), walFileSubdir(name));
+    const existing = findStored(dir, name);
+    if (existing) {
+      if (existing.sha256 === digest) return { status: 'already-archived', path: join(dir, existing.stored) };
+      throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
+        detail: `archived SHA-256 ${existing.sha256}, this file ${digest}`,
+        hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
+      });
+    }
+    const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
+    const body = await compressing;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (e) {
+      throw storageError('create archive directory', dir, e);
+    }
+    const final = join(dir, storedName(name, digest, extension));
+    // Unique per process and call: the asynchronous pusher stores several files at once.
+    const tmp = `${final}.tmp-${process.pid}-${++tmpCounter}`;
+    try {
+      const fh = await open(tmp, 'w', 0o640);
+      try {
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw storageError('store WAL file', final, e);
+    }
+    await fsyncPath(dir);
+    return { status: 'stored', path: final };
+  } finally {
+    // The compressor may still read the data (a file found already archived): it goes back to the pool after.
+    await compressing?.catch(() => {});
+    poolFor(stanza.wal_segment_size).give(data);
+  }
+}
+
+/** Reads a WAL file; one of segment size into a pooled buffer (give it back with poolFor(segmentSize).give). */
+async function readWalFile(source: string, segmentSize: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(source, 'r');
   } catch (e) {
     throw storageError('read WAL file', source, e);
   }
-  if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
-
-  // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
-  const compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
-  compressing.catch(() => {}); // awaited below, unless the file is already archived
-  const digest = await sha256Sliced(data);
-  const dir = join(archiveDir(repo, stanza.stanza), walFileSubdir(name));
-  const existing = findStored(dir, name);
-  if (existing) {
-    if (existing.sha256 === digest) return { status: 'already-archived', path: join(dir, existing.stored) };
-    throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
-      detail: `archived SHA-256 ${existing.sha256}, this file ${digest}`,
-      hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
-    });
-  }
-  const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
-  const body = await compressing;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw storageError('create archive directory', dir, e);
-  }
-  const final = join(dir, storedName(name, digest, extension));
-  // Unique per process and call: the asynchronous pusher stores several files at once.
-  const tmp = `${final}.tmp-${process.pid}-${++tmpCounter}`;
-  try {
-    const fh = await open(tmp, 'w', 0o640);
-    try {
-      await fh.writeFile(body);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    const size = (await fh.stat()).size;
+    if (size !== segmentSize) return await fh.readFile();
+    const buf = poolFor(segmentSize).take();
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, off, size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
     }
-    await rename(tmp, final);
+    // Shrank while read: checkSegment reports it (a view, never given back to the pool).
+    if (off < size) return buf.subarray(0, off);
+    return buf;
   } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw storageError('store WAL file', final, e);
+    throw storageError('read WAL file', source, e);
+  } finally {
+    await fh.close();
   }
-  await fsyncPath(dir);
-  return { status: 'stored', path: final };
 }
 
 let tmpCounter = 0;

@@ -72,6 +72,9 @@ async function pushAsync(o: RepoOptions, source: string): Promise<number> {
     timeoutMs: o.archiveTimeoutMs,
     startPusher: (logPath) => spawnPusher(o.optionArgs, pgWal, logPath),
     settings: pusherSettings(o.optionArgs, pgWal),
+    storeHere: async () => {
+      await pushWalFile(o.repo, readStanza(o.repo, o.stanza), source, { compression: o.compression, level: o.level });
+    },
   });
   if (result.kind === 'dropped') {
     // Goes to the server log: the one place a DBA is sure to look.

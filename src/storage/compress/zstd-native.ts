@@ -7,6 +7,7 @@
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
 import { createRequire } from 'node:module';
+import { poolFor } from '../buffer-pool.js';
 
 export interface NativeZstd {
   readonly version: string;
@@ -56,10 +57,19 @@ export function nativeZstd(): NativeZstd | null {
       loaded = {
         version: `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`,
         async compress(src, level) {
-          const dst = Buffer.allocUnsafeSlow(Number(bound(src.length)));
-          const n = check(await run(compress, dst, dst.length, src, src.length, level), 'compression');
-          // Keep only what was written: the bound is about the input's size.
-          return n > dst.length / 2 ? dst.subarray(0, n) : Buffer.from(dst.subarray(0, n));
+          const pool = poolFor(Number(bound(src.length)));
+          const dst = pool.take();
+          let n: number;
+          try {
+            n = check(await run(compress, dst, dst.length, src, src.length, level), 'compression');
+          } catch (e) {
+            pool.give(dst);
+            throw e;
+          }
+          if (n > dst.length / 2) return dst.subarray(0, n); // little gained by copying: the output keeps this buffer
+          const out = Buffer.from(dst.subarray(0, n));
+          pool.give(dst);
+          return out;
         },
         async decompress(src) {
           if (src.length === 0) throw new Error('zstd decompression: empty input, no zstd frame');

@@ -1,5 +1,7 @@
 // Connection start-up through node-postgres: TCP or Unix socket, TLS (sslmode),
 // SCRAM/MD5/password authentication, ~/.pgpass. We do not hand-roll any of that.
+// Over a Unix socket with no password given, plain-startup.ts tries first without
+// loading node-postgres, and hands over here if the server asks for a password.
 // Once the server says ReadyForQuery we take the socket over (see session.ts).
 
 import type pg from 'pg';
@@ -8,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { PgpitrError } from '../common/errors.js';
 import type { ConnectionSettings } from './conninfo.js';
 import { describeTarget } from './conninfo.js';
+import { plainStartup, startupParameters } from './plain-startup.js';
 
 /** The subset of pg.Client we rely on after start-up. */
 export interface StartedConnection {
@@ -28,6 +31,15 @@ export async function startConnection(
   // plain connection rather than pay a refused attempt (a second backend fork).
   const unixSocket = settings.host?.startsWith('/') ?? false;
   const sslmode = unixSocket && (settings.sslmode ?? 'prefer') === 'prefer' ? 'disable' : settings.sslmode ?? 'prefer';
+  if (unixSocket && settings.password === undefined && (sslmode === 'disable' || sslmode === 'allow')) {
+    const replication = mode === 'none' ? null : mode === 'database' ? 'database' : 'true';
+    try {
+      const started = await plainStartup(settings, startupParameters(settings, replication, applicationName));
+      if (started) return started;
+    } catch (e) {
+      throw connectionError(e, settings);
+    }
+  }
   if (sslmode === 'prefer' || sslmode === 'allow') {
     try {
       return await attempt(settings, mode, applicationName, sslmode === 'prefer' ? 'require' : 'disable');

@@ -48,10 +48,10 @@ for (const version of versionsFromEnv()) {
       version,
       name: `fail${version}`,
       conf: { password_encryption: 'scram-sha-256' },
-      hba: ['host replication repl 127.0.0.1/32 scram-sha-256', 'host replication rejected 127.0.0.1/32 reject'],
+      hba: ['host replication repl 127.0.0.1/32 scram-sha-256', 'host replication rejected 127.0.0.1/32 reject', 'local replication sockpw scram-sha-256'],
     });
     await createSampleData(src, { rows: 20000 });
-    await src.sql("create role repl login replication password 'secret'; create role norepl login; create role rejected login replication");
+    await src.sql("create role repl login replication password 'secret'; create role norepl login; create role rejected login replication; create role sockpw login replication password 'sock-secret'");
     const env = clusterEnv(src);
     const tcp = { ...env, PGHOST: '127.0.0.1' };
 
@@ -62,6 +62,21 @@ for (const version of versionsFromEnv()) {
       assert.match(r.stderr, /password authentication failed for user "repl"/);
       assert.ok(!existsSync(out), 'target directory was left behind');
       const ok = await runPgpitr(['basebackup', '-D', out, '-U', 'repl', '-c', 'fast'], { ...tcp, PGPASSWORD: 'secret' });
+      assert.equal(ok.code, 0, ok.stderr);
+    });
+
+    await t.test('a password asked for over the Unix socket comes from ~/.pgpass', async () => {
+      // Without a password given, the start-up first goes without node-postgres, and
+      // hands over to it when the server asks for one (which reads PGPASSFILE).
+      const dir = src.tempDir('sockpw');
+      const pgpass = join(dir, 'pgpass');
+      writeFileSync(pgpass, '*:*:*:sockpw:sock-secret\n', { mode: 0o600 });
+      const out = join(dir, 'b');
+      const none = await runPgpitr(['basebackup', '-D', out, '-U', 'sockpw', '-w'], { ...env, PGPASSFILE: join(dir, 'missing') });
+      assert.equal(none.code, 3, none.stderr);
+      assert.match(none.stderr, /password/i);
+      assert.ok(!existsSync(out));
+      const ok = await runPgpitr(['basebackup', '-D', out, '-U', 'sockpw', '-c', 'fast'], { ...env, PGPASSFILE: pgpass });
       assert.equal(ok.code, 0, ok.stderr);
     });
 

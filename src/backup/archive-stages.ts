@@ -3,7 +3,7 @@
 // stdout), compress client-side. Used by both sinks.
 
 import type { Duplex } from 'node:stream';
-import { createCompressor, createDecompressor, compressionExtension } from '../storage/compress/index.js';
+import { createCompressor, createDecompressor, compressionExtension, prepareCompressor } from '../storage/compress/index.js';
 import type { CompressionAlgorithm } from '../storage/compress/index.js';
 import type { CompressionChoice } from './options.js';
 
@@ -30,6 +30,11 @@ export function clientCompressStage(choice: CompressionChoice): Duplex {
     ...(choice.workers !== undefined ? { workers: choice.workers } : {}),
     ...(choice.long !== undefined ? { long: choice.long } : {}),
   });
+}
+
+/** Loads the client-side compressor's native library ahead of the data. */
+export function prepareClientCompression(choice: CompressionChoice): void {
+  prepareCompressor(choice.algorithm);
 }
 
 export function extensionOf(algo: CompressionAlgorithm): string {

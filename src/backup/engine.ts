@@ -147,7 +147,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     reporter.info(opts.fastCheckpoint ? 'initiating base backup, requesting a fast checkpoint' : 'initiating base backup, waiting for checkpoint to complete');
     tracker.phase('waiting for checkpoint to finish');
 
-    await runBaseBackup(main, command, {
+    const backup = runBaseBackup(main, command, {
       started: async (lsn, tli) => {
         startLsn = lsn;
         timeline = tli;
@@ -192,6 +192,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         state?.update({ stop_lsn: lsn, timeline: tli });
       },
     });
+    // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
+    // server runs its checkpoint, load what writing the data will need.
+    sink?.prepare?.();
+    await backup;
     await watcher?.stop();
     watcher = null;
     main.close();

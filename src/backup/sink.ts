@@ -6,6 +6,8 @@ import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
 import type { SegmentStore } from './wal/segment-store.js';
 
 export interface BackupSink {
+  /** Called once BASE_BACKUP is sent, while the server runs its checkpoint: load what writing will need. */
+  prepare?(): void;
   /** Called once the server has listed the tablespaces, before any archive. */
   prepareTablespaces(list: TablespaceHeader[]): void;
   archiveBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;

@@ -19,7 +19,7 @@ import { chain } from '../../storage/chain.js';
 import type { Chain } from '../../storage/chain.js';
 import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
 import { fsyncPathSync } from '../../storage/durable.js';
-import { clientCompressStage, decompressStage, extensionOf, serverCompressionOf } from '../archive-stages.js';
+import { clientCompressStage, decompressStage, extensionOf, prepareClientCompression, serverCompressionOf } from '../archive-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 
@@ -35,6 +35,10 @@ export class TarSink implements BackupSink {
     private readonly dir: string | null, // null = stdout
     private readonly opts: BaseBackupOptions,
   ) {}
+
+  prepare(): void {
+    if (this.opts.compression?.location === 'client') prepareClientCompression(this.opts.compression);
+  }
 
   prepareTablespaces(list: TablespaceHeader[]): void {
     if (this.dir === null && list.length > 1) {

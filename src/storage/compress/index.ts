@@ -25,6 +25,8 @@ import { levelRange } from './levels.js';
 import { createGzipCompressor, createGzipDecompressor } from './gzip.js';
 import { createLz4Compressor, createLz4Decompressor } from './lz4.js';
 import { createZstdCompressor, createZstdDecompressor } from './zstd.js';
+import { nativeLz4 } from './lz4-native.js';
+import { nativeZstd } from './zstd-native.js';
 
 export type { CompressionAlgorithm, CompressionErrorCode } from './common.js';
 export { CompressionError } from './common.js';
@@ -42,6 +44,16 @@ export interface CompressionSpec {
 const DEFAULT_WORKERS = 2;
 
 export { levelRange, compressionExtension } from './levels.js';
+
+/**
+ * Loads the native library compressing with `algorithm` needs (liblz4, libzstd:
+ * ~10 ms), so that a caller can have it done while it waits anyway (a backup,
+ * while the server runs its checkpoint) rather than when data arrives.
+ */
+export function prepareCompressor(algorithm: CompressionAlgorithm): void {
+  if (algorithm === 'lz4') nativeLz4();
+  else if (algorithm === 'zstd') nativeZstd();
+}
 
 export function createCompressor(spec: CompressionSpec): Transform {
   const { algorithm } = spec;

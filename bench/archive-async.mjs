@@ -51,6 +51,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
   --duration S          pgbench -T of the load runs (default 30)
   --rate TPS            pgbench -R (default: unthrottled)
   --receive-args ARGS   extra receiver arguments, one run per occurrence (default "--synchronous"; "" for none)
+  --drain-runs N        backlog drains per archiver, archivers alternating, summarised by the median (default 3)
   --no-load-runs        measure only the backlog drain of each archiver, not the sustained rate under load
   --receiver-runs N     lag runs per receiver, alternating receivers, pooled in a summary (default 3)
   --process-max N       async process-max for pgBackRest and pgpitr (default 2)
@@ -64,7 +65,7 @@ const USAGE = `usage: node bench/archive-async.mjs [options]
 const argv = process.argv.slice(2);
 const opt = {
   tools: [...ALL_TOOLS], receivers: [...ALL_RECEIVERS], segments: 64, scale: 20, clients: 4, jobs: 2, duration: 30,
-  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, receiverRuns: 3, loadRuns: true, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
+  rate: 0, load: 'insert', insertRows: 10000, receiveArgs: null, receiverRuns: 3, drainRuns: 3, loadRuns: true, processMax: 2, compress: 'zstd', drainTimeout: 180, maxWalSize: '4GB', precheck: true,
   out: join(here, 'RESULTS.md'), snapshot: true, pgpitr: null,
 };
 const list = (s, all, what) => {
@@ -95,6 +96,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--receive-args') (opt.receiveArgs ??= []).push(val());
   else if (a === '--receiver-runs') opt.receiverRuns = posInt(a, val());
   else if (a === '--no-load-runs') opt.loadRuns = false;
+  else if (a === '--drain-runs') opt.drainRuns = posInt(a, val());
   else if (a === '--process-max') opt.processMax = posInt(a, val());
   else if (a === '--compress') { opt.compress = val(); if (!COMPRESS[opt.compress]) throw new Error(`unknown compress type ${opt.compress}`); }
   else if (a === '--drain-timeout') opt.drainTimeout = posInt(a, val());
@@ -397,12 +399,12 @@ function precheckAsync() {
   }
 }
 
-async function runTool(tool) {
-  const dir = mkdirPg(join(workRoot, tool));
-  const d = { tool, ok: false };
+async function runTool(tool, rep, withLoad) {
+  const dir = mkdirPg(join(workRoot, rep === 0 ? tool : `${tool}-${rep + 1}`));
+  const d = { tool, rep, ok: false };
   const l = { tool, ok: false };
   drains.push(d);
-  loads.push(l);
+  if (withLoad) loads.push(l);
   const off = logOffset();
   try {
     if (tool === 'pgpitr-async' && opt.precheck) precheckAsync();
@@ -431,7 +433,7 @@ async function runTool(tool) {
     log(`${tool}: drained ${bl.count} segments in ${f2(d.seconds)} s = ${f1(d.segPerSec)} segments/s; machine CPU ${f2(d.cpu)} s (${f1((d.cpu * 1000) / bl.count)} ms per segment)`);
 
     // 2. sustained rate under load
-    if (!opt.loadRuns) return;
+    if (!withLoad) return;
     await freshStart();
     const a0 = await archiver();
     const l0 = await lsnBytes();
@@ -659,7 +661,11 @@ try {
   loadScript = writePg(join(workRoot, 'insert.sql'), insertScriptText());
   await checkpoint();
 
-  for (const tool of opt.tools) await runTool(tool);
+  // Drains repeat, tools alternating; the load runs go with the first repetition.
+  for (let i = 0; i < opt.drainRuns; i++) {
+    const order = i % 2 === 0 ? opt.tools : [...opt.tools].reverse();
+    for (const tool of order) await runTool(tool, i, i === 0 && opt.loadRuns);
+  }
   if (opt.receivers.length) {
     await resetQueue();
     for (const extra of opt.receiveArgs) {
@@ -703,7 +709,7 @@ const argsText = [
   opt.clients !== 4 ? `--clients ${opt.clients}` : '', opt.jobs !== 2 ? `--jobs ${opt.jobs}` : '',
   opt.duration !== 30 ? `--duration ${opt.duration}` : '', opt.rate ? `--rate ${opt.rate}` : '',
   ...(opt.receiveArgs.length === 1 && opt.receiveArgs[0] === '--synchronous' ? [] : opt.receiveArgs.map((a) => `--receive-args ${shq(a)}`)),
-  opt.receiverRuns !== 3 ? `--receiver-runs ${opt.receiverRuns}` : '', opt.loadRuns ? '' : '--no-load-runs',
+  opt.receiverRuns !== 3 ? `--receiver-runs ${opt.receiverRuns}` : '', opt.loadRuns ? '' : '--no-load-runs', opt.drainRuns !== 3 ? `--drain-runs ${opt.drainRuns}` : '',
   opt.processMax !== 2 ? `--process-max ${opt.processMax}` : '', opt.compress !== 'zstd' ? `--compress ${opt.compress}` : '',
   opt.drainTimeout !== 180 ? `--drain-timeout ${opt.drainTimeout}` : '', opt.maxWalSize !== '4GB' ? `--max-wal-size ${opt.maxWalSize}` : '',
   opt.precheck ? '' : '--no-precheck',
@@ -727,11 +733,26 @@ L.push('');
 
 L.push('### 1. Backlog drain rate', '');
 L.push(`Archiving paused (\`archive_command = ''\`: PostgreSQL keeps the .ready files), a backlog of ${opt.segments} segments written by the load below (\`pgbench ${pgbenchArgs(600, true).join(' ')}\`, stopped by SIGINT once the WAL has advanced ${opt.segments - 1} segments; the last segment is then completed by \`pg_switch_wal()\`, the first was partly written before, so all but two are 16 MiB of load WAL), then the archiver's command is set and \`pg_reload_conf()\` called; time from the reload until pg_stat_archiver.archived_count has grown by the backlog and no .ready file is left (polled every 50 ms). MiB/s counts the 16 MiB segment files.`, '');
-L.push('| tool | backlog segments | drain s | segments/s | MiB/s | machine CPU s during the drain | CPU ms per segment | segments/s vs pgBackRest async |');
+const median = (xs) => { const a = [...xs].sort((x, y) => x - y); return a.length ? (a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2) : NaN; };
+const drainSummary = opt.tools.map((tool) => {
+  const runs = drains.filter((d) => d.ok && d.tool === tool);
+  return { tool, runs: runs.length, failed: drains.filter((d) => !d.ok && d.tool === tool).length,
+    segPerSec: median(runs.map((d) => d.segPerSec)), all: runs.map((d) => d.segPerSec), cpuPerSeg: median(runs.map((d) => (d.cpu * 1000) / d.backlog)) };
+});
+const refDrain = drainSummary.find((x) => x.tool === 'pgbackrest-async')?.segPerSec;
+L.push(`Median over ${opt.drainRuns} drain(s) per archiver (archivers alternating order every repetition):`, '');
+L.push('| tool | runs | segments/s (median) | segments/s (each run) | machine CPU ms per segment (median) | segments/s vs pgBackRest async (medians) |');
+L.push('|---|---:|---:|---|---:|---:|');
+for (const x of drainSummary) {
+  if (!x.runs) { L.push(`| ${x.tool} | 0 | FAILED | | | |`); continue; }
+  L.push(`| ${x.tool} | ${x.runs}${x.failed ? ` (+${x.failed} failed)` : ''} | ${f1(x.segPerSec)} | ${x.all.map(f1).join(', ')} | ${f1(x.cpuPerSeg)} | ${ratio(x.segPerSec, refDrain)} |`);
+}
+L.push('', 'Each drain:', '');
+L.push('| tool | run | backlog segments | drain s | segments/s | MiB/s | machine CPU s during the drain | CPU ms per segment |');
 L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const d of drains) {
-  if (!d.ok) { L.push(`| ${d.tool} | ${d.backlog ?? ''} | ${failCell(d)} | | | | | |`); continue; }
-  L.push(`| ${d.tool} | ${d.backlog} | ${f2(d.seconds)} | ${f1(d.segPerSec)} | ${f1(d.mibPerSec)} | ${f2(d.cpu)} | ${f1((d.cpu * 1000) / d.backlog)} | ${ratio(d.segPerSec, ref(drains, 'segPerSec'))} |`);
+  if (!d.ok) { L.push(`| ${d.tool} | ${d.rep + 1} | ${d.backlog ?? ''} | ${failCell(d)} | | | | |`); continue; }
+  L.push(`| ${d.tool} | ${d.rep + 1} | ${d.backlog} | ${f2(d.seconds)} | ${f1(d.segPerSec)} | ${f1(d.mibPerSec)} | ${f2(d.cpu)} | ${f1((d.cpu * 1000) / d.backlog)} |`);
 }
 L.push('');
 

@@ -8,7 +8,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  copyFileSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync,
+  closeSync, copyFileSync, cpSync, openSync, readSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -37,7 +37,7 @@ function usage(code) {
   const text = `usage: node bench/basebackup.mjs [options]
 
   --scale N      pgbench scale factor to load (default 100, about 1.5 GB)
-  --runs N       repetitions per tool and case (default 3)
+  --runs N       repetitions per tool and case (default 5)
   --case NAME    only run this case (repeatable): ${CASES.map((c) => c.name).join(', ')}
   --out FILE     results file (default bench/RESULTS.md)
   --no-snapshot  run pgpitr straight from dist/ instead of a private copy made at start
@@ -48,7 +48,7 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { scale: 100, runs: 3, cases: [], out: join(HERE, 'RESULTS.md'), snapshot: true };
+  const opts = { scale: 100, runs: 5, cases: [], out: join(HERE, 'RESULTS.md'), snapshot: true };
   const positiveInt = (flag, v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) {
@@ -144,6 +144,31 @@ function postmasterChildTicks(pid) {
   }
 }
 const CLK_TCK = Number(sh('getconf', ['CLK_TCK'])) || 100;
+
+/**
+ * Reads every file of the data directory, so that each run starts with the data in
+ * the page cache: this VM reclaims cold page cache (DAMON), and a run that found the
+ * database evicted read it from disk (server CPU and wall time up by half) whichever
+ * tool it was.
+ */
+function warmPageCache(root) {
+  const t0 = Date.now();
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let bytes = 0;
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        let fd;
+        try { fd = openSync(p, 'r'); } catch { continue; }
+        try { for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) bytes += n; } catch { /* vanished */ } finally { closeSync(fd); }
+      }
+    }
+  };
+  walk(root);
+  return { bytes, seconds: (Date.now() - t0) / 1000 };
+}
 
 /** Busy CPU seconds of the whole machine so far (all CPUs, from /proc/stat). */
 function machineBusySeconds() {
@@ -248,11 +273,14 @@ async function main() {
   if (snapshot) log(`running pgpitr from a copy of dist/ in ${snapshot}`);
   try {
     log(`creating PostgreSQL ${PG_VERSION} cluster`);
-    const cluster = await TestCluster.create({ version: PG_VERSION, name: 'bench' });
+    // autovacuum off: the data is static once loaded, and a worker waking mid-run (to
+    // analyze what pgbench just wrote) stole a core from whichever tool ran then.
+    const cluster = await TestCluster.create({ version: PG_VERSION, name: 'bench', conf: { autovacuum: 'off' } });
     log(`loading pgbench scale ${opts.scale}`);
     const t0 = Date.now();
     await runPgbenchInit(cluster, opts.scale);
     log(`pgbench init took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await cluster.sql('VACUUM ANALYZE');
     await cluster.sql('CHECKPOINT');
     const [ver] = await cluster.sql('SELECT version() AS v, pg_database_size(current_database())::bigint AS db, ' +
       '(SELECT sum(pg_database_size(oid)) FROM pg_database)::bigint AS alldb');
@@ -278,6 +306,8 @@ async function main() {
         for (const tool of order) {
           const dir = join(outRoot, `${c.name}-${tool}-${rep}`);
           spawnSync('sync');
+          const warm = warmPageCache(cluster.dataDir);
+          if (warm.seconds > 1) log(`page cache warmed in ${warm.seconds.toFixed(2)} s (${fmtBytes(warm.bytes)}): data had been evicted`);
           const pmPid = cluster.postmasterPid();
           const ticksBefore = postmasterChildTicks(pmPid);
           const busyBefore = machineBusySeconds();
@@ -361,8 +391,8 @@ function writeResults(opts, info, started, cases, results, final) {
       `${info.build?.snapshot ? '; run from a private copy of dist/ taken at start' : '; run straight from dist/'}`,
     `- Data: pgbench scale ${opts.scale}; pg_database_size('postgres') = ${fmtBytes(info.dbSize)} ` +
       `(${info.dbSize ?? '?'} bytes; all databases ${fmtBytes(info.allDbSize)})`,
-    `- Server and client on the same host, Unix-socket connection, server fsync=off (harness default), ` +
-      `shared_buffers=32MB; both clients fsync their output (no -N). Options common to both tools: \`-c fast\`.`,
+    `- Server and client on the same host, Unix-socket connection, server fsync=off (harness default), autovacuum=off (static data, VACUUM ANALYZE after loading), ` +
+      `shared_buffers=32MB; the data directory is read into the page cache before every run (this VM reclaims cold page cache); both clients fsync their output (no -N). Options common to both tools: \`-c fast\`.`,
     `- ${opts.runs} run(s) per tool and case, tools alternating (first tool swapped every repetition), ` +
       `each run into a new directory that is deleted afterwards (followed by \`sync\`).`,
     '',

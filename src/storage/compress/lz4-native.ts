@@ -1,11 +1,11 @@
 // The system's liblz4 (the library pg_basebackup and the lz4 command link),
-// called through koffi, a maintained FFI with prebuilt binaries and no build
-// step. liblz4 compresses pgbench data ~2.4x faster than lz4_flex (lz4-napi):
+// called through koffi (native-library.ts). liblz4 compresses pgbench data ~2.4x faster than lz4_flex (lz4-napi):
 // 3.5 GB/s against 1.4 GB/s per thread, measured here. Where the library or
 // koffi cannot be loaded, lz4.ts falls back to lz4-napi.
 // PGPITR_LZ4=lz4-napi forces the fallback (tests use it to cover both).
 
-import { createRequire } from 'node:module';
+import { bindNativeLibrary, callOnThreadPool, versionText } from './native-library.js';
+import type { NativeLibrary } from './native-library.js';
 
 /**
  * Compresses `src` into `dst` as one raw lz4 block; gives the compressed size (0 = did not fit).
@@ -28,55 +28,35 @@ const LIBRARY_NAMES = ['liblz4.so.1', 'liblz4.so', 'liblz4.1.dylib', 'liblz4.dyl
 /** lz4 levels below 3 are its fast mode, 3 and above its high-compression mode (lz4frame.h). */
 const HC_MIN_LEVEL = 3;
 
-interface AsyncFn {
-  async(...args: unknown[]): void;
-  (...args: unknown[]): unknown;
-}
-
 let loaded: NativeLz4 | null | undefined;
 
 export function nativeLz4(): NativeLz4 | null {
   if (loaded !== undefined) return loaded;
-  loaded = null;
-  if (process.env['PGPITR_LZ4'] === 'lz4-napi') return loaded;
-  let koffi: { load(name: string): { func(signature: string): AsyncFn } };
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as typeof koffi;
-  } catch {
-    return loaded;
-  }
-  for (const name of LIBRARY_NAMES) {
-    try {
-      const lib = koffi.load(name);
-      const versionNumber = lib.func('int LZ4_versionNumber()');
-      const bound = lib.func('int LZ4_compressBound(int inputSize)');
-      const fast = lib.func('int LZ4_compress_default(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)');
-      const hc = lib.func('int LZ4_compress_HC(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity, int level)');
-      const v = versionNumber() as number;
-      // Every block but a stream's last has the same size: ask once per size, not per block.
-      let boundFor = -1;
-      let boundSize = 0;
-      loaded = {
-        version: `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`,
-        compressBound: (size) => {
-          if (size !== boundFor) {
-            boundSize = bound(size) as number;
-            boundFor = size;
-          }
-          return boundSize;
-        },
-        synchronous: (level) => level < HC_MIN_LEVEL,
-        compress: (src, dst, level) => {
-          if (level < HC_MIN_LEVEL) return fast(src, dst, src.length, dst.length) as number;
-          return new Promise<number>((resolve, reject) => {
-            hc.async(src, dst, src.length, dst.length, level, (e: Error | null, n: number) => (e ? reject(e) : resolve(n)));
-          });
-        },
-      };
-      return loaded;
-    } catch {
-      // try the next name
-    }
-  }
+  loaded = process.env['PGPITR_LZ4'] === 'lz4-napi' ? null : bindNativeLibrary(LIBRARY_NAMES, bindLz4);
   return loaded;
+}
+
+function bindLz4(lib: NativeLibrary): NativeLz4 {
+  const versionNumber = lib.func('int LZ4_versionNumber()');
+  const bound = lib.func('int LZ4_compressBound(int inputSize)');
+  const fast = lib.func('int LZ4_compress_default(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)');
+  const hc = lib.func('int LZ4_compress_HC(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity, int level)');
+  // Every block but a stream's last has the same size: ask once per size, not per block.
+  let boundFor = -1;
+  let boundSize = 0;
+  return {
+    version: versionText(versionNumber() as number),
+    compressBound: (size) => {
+      if (size !== boundFor) {
+        boundSize = bound(size) as number;
+        boundFor = size;
+      }
+      return boundSize;
+    },
+    synchronous: (level) => level < HC_MIN_LEVEL,
+    compress: (src, dst, level) => {
+      if (level < HC_MIN_LEVEL) return fast(src, dst, src.length, dst.length) as number;
+      return callOnThreadPool<number>(hc, src, dst, src.length, dst.length, level);
+    },
+  };
 }

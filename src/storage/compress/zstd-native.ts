@@ -1,12 +1,13 @@
 // The system's libzstd (the library pg_basebackup, PostgreSQL and the zstd
 // command link; every Debian/Ubuntu/RHEL base system has it) called through
-// koffi, as liblz4 is (lz4-native.ts). One-shot frames, at the level asked for,
+// koffi (native-library.ts), as liblz4 is. One-shot frames, at the level asked for,
 // on libuv's thread pool. @mongodb-js/zstd, the fallback where libzstd or koffi
 // is missing, drops the level (its 1.x wrapper passes only the data: every
 // frame comes out at level 3), so this is the path that honours -Z zstd:LEVEL.
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
-import { createRequire } from 'node:module';
+import { bindNativeLibrary, callOnThreadPool, versionText } from './native-library.js';
+import type { NativeLibrary } from './native-library.js';
 import { poolFor } from '../buffer-pool.js';
 
 export interface NativeZstd {
@@ -19,83 +20,64 @@ export interface NativeZstd {
 
 const LIBRARY_NAMES = ['libzstd.so.1', 'libzstd.so', 'libzstd.1.dylib', 'libzstd.dylib'];
 
-interface AsyncFn {
-  async(...args: unknown[]): void;
-  (...args: unknown[]): unknown;
-}
-
 let loaded: NativeZstd | null | undefined;
 
 export function nativeZstd(): NativeZstd | null {
   if (loaded !== undefined) return loaded;
-  loaded = null;
-  if (process.env['PGPITR_ZSTD'] === 'mongodb-js') return loaded;
-  let koffi: { load(name: string): { func(signature: string): AsyncFn } };
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as typeof koffi;
-  } catch {
-    return loaded;
-  }
-  for (const name of LIBRARY_NAMES) {
-    try {
-      const lib = koffi.load(name);
-      const versionNumber = lib.func('unsigned int ZSTD_versionNumber()');
-      const bound = lib.func('size_t ZSTD_compressBound(size_t srcSize)');
-      const compress = lib.func('size_t ZSTD_compress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize, int level)');
-      const decompress = lib.func('size_t ZSTD_decompress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)');
-      const isError = lib.func('unsigned int ZSTD_isError(size_t code)');
-      const errorName = lib.func('const char *ZSTD_getErrorName(size_t code)');
-      const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');
-      const frameSize = lib.func('size_t ZSTD_findFrameCompressedSize(const uint8_t *src, size_t srcSize)');
-      const v = versionNumber() as number;
-      const check = (n: number | bigint, what: string): number => {
-        if (isError(n)) throw new Error(`zstd ${what}: ${errorName(n) as string}`);
-        return Number(n);
-      };
-      const run = (fn: AsyncFn, ...args: unknown[]): Promise<number | bigint> =>
-        new Promise((resolve, reject) => fn.async(...args, (e: Error | null, n: number | bigint) => (e ? reject(e) : resolve(n))));
-      loaded = {
-        version: `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`,
-        async compress(src, level) {
-          const pool = poolFor(Number(bound(src.length)));
-          const dst = pool.take();
-          let n: number;
-          try {
-            n = check(await run(compress, dst, dst.length, src, src.length, level), 'compression');
-          } catch (e) {
-            pool.give(dst);
-            throw e;
-          }
-          if (n > dst.length / 2) return dst.subarray(0, n); // little gained by copying: the output keeps this buffer
-          const out = Buffer.from(dst.subarray(0, n));
-          pool.give(dst);
-          return out;
-        },
-        async decompress(src) {
-          if (src.length === 0) throw new Error('zstd decompression: empty input, no zstd frame');
-          // Sum the frames' recorded sizes; give up (null) if any frame does not record it.
-          let total = 0;
-          for (let off = 0; off < src.length; ) {
-            const rest = src.subarray(off);
-            const size = frameContentSize(rest, rest.length) as number | bigint;
-            // ZSTD_CONTENTSIZE_UNKNOWN (2^64-1) and _ERROR (2^64-2) come back as bigints
-            if (typeof size === 'bigint' || !Number.isSafeInteger(size)) {
-              if (typeof size === 'bigint' && size >= 0xfffffffffffffffen) return null;
-              throw new Error('zstd decompression: a frame is larger than this process can hold');
-            }
-            total += size;
-            off += check(frameSize(rest, rest.length) as number | bigint, 'decompression');
-          }
-          const dst = Buffer.allocUnsafe(total);
-          const n = check(await run(decompress, dst, dst.length, src, src.length), 'decompression');
-          if (n !== total) throw new Error(`zstd decompression: ${n} bytes decoded, the frames record ${total}`);
-          return dst;
-        },
-      };
-      return loaded;
-    } catch {
-      // try the next name
-    }
-  }
+  loaded = process.env['PGPITR_ZSTD'] === 'mongodb-js' ? null : bindNativeLibrary(LIBRARY_NAMES, bindZstd);
   return loaded;
+}
+
+function bindZstd(lib: NativeLibrary): NativeZstd {
+  const versionNumber = lib.func('unsigned int ZSTD_versionNumber()');
+  const bound = lib.func('size_t ZSTD_compressBound(size_t srcSize)');
+  const compress = lib.func('size_t ZSTD_compress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize, int level)');
+  const decompress = lib.func('size_t ZSTD_decompress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)');
+  const isError = lib.func('unsigned int ZSTD_isError(size_t code)');
+  const errorName = lib.func('const char *ZSTD_getErrorName(size_t code)');
+  const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');
+  const frameSize = lib.func('size_t ZSTD_findFrameCompressedSize(const uint8_t *src, size_t srcSize)');
+  const v = versionNumber() as number;
+  const check = (n: number | bigint, what: string): number => {
+    if (isError(n)) throw new Error(`zstd ${what}: ${errorName(n) as string}`);
+    return Number(n);
+  };
+  return {
+    version: versionText(v),
+    async compress(src, level) {
+      const pool = poolFor(Number(bound(src.length)));
+      const dst = pool.take();
+      let n: number;
+      try {
+        n = check(await callOnThreadPool<number | bigint>(compress, dst, dst.length, src, src.length, level), 'compression');
+      } catch (e) {
+        pool.give(dst);
+        throw e;
+      }
+      if (n > dst.length / 2) return dst.subarray(0, n); // little gained by copying: the output keeps this buffer
+      const out = Buffer.from(dst.subarray(0, n));
+      pool.give(dst);
+      return out;
+    },
+    async decompress(src) {
+      if (src.length === 0) throw new Error('zstd decompression: empty input, no zstd frame');
+      // Sum the frames' recorded sizes; give up (null) if any frame does not record it.
+      let total = 0;
+      for (let off = 0; off < src.length; ) {
+        const rest = src.subarray(off);
+        const size = frameContentSize(rest, rest.length) as number | bigint;
+        // ZSTD_CONTENTSIZE_UNKNOWN (2^64-1) and _ERROR (2^64-2) come back as bigints
+        if (typeof size === 'bigint' || !Number.isSafeInteger(size)) {
+          if (typeof size === 'bigint' && size >= 0xfffffffffffffffen) return null;
+          throw new Error('zstd decompression: a frame is larger than this process can hold');
+        }
+        total += size;
+        off += check(frameSize(rest, rest.length) as number | bigint, 'decompression');
+      }
+      const dst = Buffer.allocUnsafe(total);
+      const n = check(await callOnThreadPool<number | bigint>(decompress, dst, dst.length, src, src.length), 'decompression');
+      if (n !== total) throw new Error(`zstd decompression: ${n} bytes decoded, the frames record ${total}`);
+      return dst;
+    },
+  };
 }

@@ -1,0 +1,47 @@
+// The system's compression libraries (liblz4, libzstd: the ones pg_basebackup and
+// the command-line tools link) called through koffi, a maintained FFI with
+// prebuilt binaries and no build step. Used by lz4-native.ts and zstd-native.ts.
+
+import { createRequire } from 'node:module';
+
+/** A C function bound by koffi: call it, or call it on libuv's thread pool with .async(..., callback). */
+export interface NativeFn {
+  async(...args: unknown[]): void;
+  (...args: unknown[]): unknown;
+}
+
+export interface NativeLibrary {
+  func(signature: string): NativeFn;
+}
+
+/**
+ * Binds the first of `names` that loads (`bind` declares its functions and may throw
+ * when one is missing), or null when koffi or the library is not there: the caller
+ * then falls back to its npm implementation.
+ */
+export function bindNativeLibrary<T>(names: string[], bind: (lib: NativeLibrary) => T): T | null {
+  let koffi: { load(name: string): NativeLibrary };
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as typeof koffi;
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    try {
+      return bind(koffi.load(name));
+    } catch {
+      // try the next name
+    }
+  }
+  return null;
+}
+
+/** Calls `fn` on the thread pool. */
+export function callOnThreadPool<R>(fn: NativeFn, ...args: unknown[]): Promise<R> {
+  return new Promise((resolve, reject) => fn.async(...args, (e: Error | null, r: R) => (e ? reject(e) : resolve(r))));
+}
+
+/** "1.9.4" from a library's MAJOR*10000 + MINOR*100 + PATCH version number. */
+export function versionText(v: number): string {
+  return `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`;
+}

@@ -153,7 +153,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         timeline = tli;
         reporter.info(`checkpoint completed; write-ahead log start point: ${lsn} on timeline ${tli}`);
         state?.update({ start_lsn: lsn, timeline: tli });
-        state?.write();
+        state?.write(false); // between the checkpoint and the data: no fsync there
         if (opts.walMethod === 'stream' && sink) wal = await startWalStream(opts, later, sink, sessions, lsn, tli, reporter, (e) => {
           walError = e;
           abortAll();

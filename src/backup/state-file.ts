@@ -58,8 +58,14 @@ export class StateFile {
     this.state = { ...this.state, ...fields };
   }
 
-  write(): void {
-    writeFileAtomicSync(this.path, JSON.stringify(this.state, null, 2) + '\n', this.sync);
+  /**
+   * Replaces the file atomically. `durable: false` skips the fsyncs, for a progress
+   * update (the start LSN) written on the way to the data: the file is the same
+   * either way after a crash, `running` with or without it, and the final
+   * write is always durable.
+   */
+  write(durable = true): void {
+    writeFileAtomicSync(this.path, JSON.stringify(this.state, null, 2) + '\n', this.sync && durable);
   }
 
   finish(status: 'complete' | 'failed', fields: Partial<BackupState> = {}): void {

@@ -80,7 +80,9 @@ export class WalStream {
     // Synchronous mode: flush and report when the socket is drained, or every 4 MiB
     // of a stream that never pauses, rather than after every message.
     // The sync runs beside the stream (one at a time): receiving goes on while the
-    // disk works, and the report follows the sync it covers.
+    // disk works, and the report follows the sync it covers. What arrived during a
+    // sync is synced right after it: under a steady stream, syncs follow each other
+    // and the flush position trails by about one sync's worth of WAL.
     let unreported = 0;
     let syncing = false;
     let syncFailure: Error | null = null;
@@ -92,7 +94,7 @@ export class WalStream {
         () => {
           syncing = false;
           if (!this.copyDoneSent) sendStatus();
-          if (unreported > 0 && this.session.idle) flushAndReport();
+          if (unreported > 0) flushAndReport();
         },
         (e: Error) => {
           syncing = false;

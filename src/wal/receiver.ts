@@ -13,10 +13,18 @@ import { parseSizeSetting } from '../postgres/settings.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { SegmentFiles } from './segment-files.js';
 import { BackgroundArchiver } from './archive-queue.js';
+import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { resumeFromNames, namesIn } from './start-position.js';
 import type { ResumePoint } from './start-position.js';
 
 const STORE_CONCURRENCY = 1;
+/**
+ * Completed segments waiting to be stored before the stream slows down: 512 MiB of
+ * 16 MiB segments on local disk (pg_receivewal keeps every segment). Storing runs at
+ * a lower CPU priority (background-priority.ts), so it may lag behind for a while
+ * when the machine is busy; this absorbs that.
+ */
+const STORE_MAX_WAITING = 32;
 
 export interface ReceiveOptions {
   connection: ConnectionSettings;
@@ -81,14 +89,21 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
 
   // Repository mode: complete segments left by an earlier run (stopped before it
   // could store them) go first; new ones are stored in the background, one at a
-  // time. One compression at a time keeps up with a server's WAL (zstd compresses
-  // a segment in ~50 ms) while leaving the CPUs to the stream and to the server:
-  // measured beside a busy primary on 2 cores, two at once doubled the p95 lag
-  // (bench/archive-async.mjs, receive-wal lag).
+  // time, by threads at a lower CPU priority than the stream's. One compression at
+  // a time keeps up with a server's WAL (zstd compresses a segment in ~50 ms)
+  // while leaving the CPUs to the stream and to the server: measured beside a busy
+  // primary on 2 cores, two at once doubled the p95 lag, and the lower priority
+  // took it from above to below one segment (bench/archive-async.mjs).
+  let lowered = false;
   const archiver = o.archive ? new BackgroundArchiver(async (path) => {
+    if (!lowered) {
+      // Here the thread pool surely exists (the stream's fsyncs use it).
+      lowerBackgroundThreadsPriority();
+      lowered = true;
+    }
     await o.archive!.push(path);
     unlinkSync(path);
-  }, STORE_CONCURRENCY) : null;
+  }, STORE_CONCURRENCY, STORE_MAX_WAITING) : null;
   if (archiver) {
     for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await archiver.add(join(o.dir, name));
     await archiver.drain();

@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { replaceSection } from './results-file.mjs';
 import os from 'node:os';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -168,6 +169,24 @@ function startPg(cmd, args, env = {}) {
   });
   return p;
 }
+/**
+ * Calls `sample` every `intervalMs` while pgbench runs; stops pgbench (SIGINT) on the way
+ * out, also when `sample` throws, and fails if pgbench did.
+ */
+async function whilePgbenchRuns(pb, intervalMs, sample) {
+  try {
+    let next = now();
+    while (!pb.exited) {
+      await sample();
+      next += intervalMs;
+      await Promise.race([pb.done, sleep(Math.max(0, next - now()))]);
+    }
+  } finally {
+    await stopPg(pb, 'SIGINT', 5000);
+  }
+  if (pb.result.code !== 0) throw new Error(`pgbench failed (${pb.result.code}):\n${pb.stderr.slice(-2000)}`);
+}
+
 /** Stops a background process by its pid: signal, then SIGKILL after graceMs. */
 async function stopPg(p, signal = 'SIGINT', graceMs = 10_000) {
   if (p.exited) return p.result;
@@ -441,21 +460,13 @@ async function runTool(tool, rep, withLoad) {
     const pb = startPg(PGBENCH, pgbenchArgs(opt.duration), cenvOf());
     let maxReady = readyFiles().length;
     const series = [];
-    try {
-      let next = r0;
-      while (!pb.exited) {
-        const st = await archiver();
-        const ready = readyFiles().length;
-        maxReady = Math.max(maxReady, ready);
-        series.push({ t: (now() - r0) / 1000, ready, archived: st.archived - a0.archived });
-        if (st.failed > a0.failed) throw await archiveFailure(`${tool} under load`, a0, st, off);
-        next += 1000;
-        await Promise.race([pb.done, sleep(Math.max(0, next - now()))]);
-      }
-    } finally {
-      await stopPg(pb, 'SIGINT', 5000);
-    }
-    if (pb.result.code !== 0) throw new Error(`pgbench failed (${pb.result.code}):\n${pb.stderr.slice(-2000)}`);
+    await whilePgbenchRuns(pb, 1000, async () => {
+      const st = await archiver();
+      const ready = readyFiles().length;
+      maxReady = Math.max(maxReady, ready);
+      series.push({ t: (now() - r0) / 1000, ready, archived: st.archived - a0.archived });
+      if (st.failed > a0.failed) throw await archiveFailure(`${tool} under load`, a0, st, off);
+    });
     const r1 = now();
     const a1 = await archiver();
     const l1 = await lsnBytes();
@@ -567,23 +578,15 @@ async function runReceiver(receiver, extra) {
     const cpu0 = procCpuSeconds(p.child.pid);
     const t0 = now();
     const pb = startPg(PGBENCH, pgbenchArgs(opt.duration), cenvOf());
-    try {
-      let next = t0;
-      while (!pb.exited) {
-        const row = (await q(lagSql, [app]))[0];
-        if (!row) throw new Error(`${receiver} disconnected during the run:\n${p.stderr.slice(-2000)}`);
-        if (row.w !== null) w.push(Number(row.w));
-        if (row.f !== null) f.push(Number(row.f));
-        if (row.s !== null) sent.push(Number(row.s));
-        if (row.fr !== null) fromFlush.push(Number(row.fr));
-        if (row.f !== null && (series.length === 0 || now() - lastPoint >= 1000)) { series.push(Number(row.f)); seriesR.push(Number(row.fr)); lastPoint = now(); }
-        next += 100;
-        await Promise.race([pb.done, sleep(Math.max(0, next - now()))]);
-      }
-    } finally {
-      await stopPg(pb, 'SIGINT', 5000);
-    }
-    if (pb.result.code !== 0) throw new Error(`pgbench failed (${pb.result.code}):\n${pb.stderr.slice(-2000)}`);
+    await whilePgbenchRuns(pb, 100, async () => {
+      const row = (await q(lagSql, [app]))[0];
+      if (!row) throw new Error(`${receiver} disconnected during the run:\n${p.stderr.slice(-2000)}`);
+      if (row.w !== null) w.push(Number(row.w));
+      if (row.f !== null) f.push(Number(row.f));
+      if (row.s !== null) sent.push(Number(row.s));
+      if (row.fr !== null) fromFlush.push(Number(row.fr));
+      if (row.f !== null && (series.length === 0 || now() - lastPoint >= 1000)) { series.push(Number(row.f)); seriesR.push(Number(row.fr)); lastPoint = now(); }
+    });
     const t1 = now();
     const cpu1 = procCpuSeconds(p.child.pid);
     const endLsn = await lsnBytes();
@@ -837,18 +840,7 @@ if (notes.length) L.push('');
 const section = L.join('\n');
 console.log(section);
 
-// splice into the output file: replace our section (up to the next "## " heading or EOF), else append.
-let text = existsSync(opt.out) ? readFileSync(opt.out, 'utf8') : '';
-const all = text.split('\n');
-const start = all.findIndex((x) => x === HEADING);
-if (start >= 0) {
-  let end = all.findIndex((x, i) => i > start && x.startsWith('## '));
-  if (end < 0) end = all.length;
-  text = [...all.slice(0, start), ...section.split('\n'), ...all.slice(end)].join('\n');
-} else {
-  text = text.replace(/\n*$/, '') + (text ? '\n\n' : '') + section;
-}
-writeFileSync(opt.out, text.endsWith('\n') ? text : text + '\n');
+replaceSection(opt.out, HEADING, section);
 log(`wrote section to ${opt.out}`);
 const failed = [...drains, ...loads, ...lags].filter((r) => !r.ok);
 if (failed.length) {

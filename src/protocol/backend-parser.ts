@@ -28,6 +28,9 @@ export type BackendMessage =
   | { type: 'ErrorResponse'; fields: ServerErrorFields }
   | { type: 'NoticeResponse'; fields: ServerErrorFields }
   | { type: 'ParameterStatus'; name: string; value: string }
+  /** Start-up only: 0 is AuthenticationOk, anything else a request for credentials. */
+  | { type: 'Authentication'; request: number }
+  | { type: 'BackendKeyData'; pid: number }
   | { type: 'Unknown'; code: number };
 
 const HEADER = 5; // type byte + Int32 length (which counts itself)
@@ -176,6 +179,10 @@ function decode(code: number, body: Buffer): BackendMessage {
       const name = cstring(body, 0);
       return { type: 'ParameterStatus', name: name.value, value: cstring(body, name.next).value };
     }
+    case BackendCode.Authentication:
+      return { type: 'Authentication', request: body.readInt32BE(0) };
+    case BackendCode.BackendKeyData:
+      return { type: 'BackendKeyData', pid: body.readInt32BE(0) };
     default:
       return { type: 'Unknown', code };
   }

@@ -1,8 +1,19 @@
-// Encoders for the few frontend messages a replication session sends after
-// start-up (which node-postgres performs): Query, CopyData, CopyDone, Terminate,
-// and the Standby Status Update carried in CopyData.
+// Encoders for the few frontend messages a replication session sends: the
+// StartupMessage (when plain-startup.ts, not node-postgres, starts it), Query,
+// CopyData, CopyDone, Terminate, and the Standby Status Update carried in CopyData.
 
 import { FrontendCode, ReplicationCopyKind } from './message-codes.js';
+
+const PROTOCOL_3_0 = 3 << 16;
+
+/** StartupMessage, protocol 3.0: length, version, then name/value C strings and a final zero byte. */
+export function encodeStartupMessage(params: Record<string, string>): Buffer {
+  const body = Buffer.from(Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('') + '\0', 'utf8');
+  const head = Buffer.allocUnsafe(8);
+  head.writeInt32BE(8 + body.length, 0);
+  head.writeInt32BE(PROTOCOL_3_0, 4);
+  return Buffer.concat([head, body]);
+}
 
 export function encodeQuery(sql: string): Buffer {
   const text = Buffer.from(sql, 'utf8');

@@ -3,6 +3,8 @@
 // replication: BASE_BACKUP (15+) and START_REPLICATION. Named, never bare numbers.
 
 export const BackendCode = {
+  Authentication: 0x52, // 'R': Int32 request (0 = AuthenticationOk)
+  BackendKeyData: 0x4b, // 'K': Int32 process id, Int32 secret key
   CommandComplete: 0x43, // 'C'
   CopyData: 0x64, // 'd'
   CopyDone: 0x63, // 'c'

@@ -32,9 +32,8 @@ export async function startConnection(
   const unixSocket = settings.host?.startsWith('/') ?? false;
   const sslmode = unixSocket && (settings.sslmode ?? 'prefer') === 'prefer' ? 'disable' : settings.sslmode ?? 'prefer';
   if (unixSocket && settings.password === undefined && (sslmode === 'disable' || sslmode === 'allow')) {
-    const replication = mode === 'none' ? null : mode === 'database' ? 'database' : 'true';
     try {
-      const started = await plainStartup(settings, startupParameters(settings, replication, applicationName));
+      const started = await plainStartup(settings, startupParameters(settings, replicationParameter(mode), applicationName));
       if (started) return started;
     } catch (e) {
       throw connectionError(e, settings);
@@ -49,6 +48,11 @@ export async function startConnection(
     }
   }
   return attempt(settings, mode, applicationName, sslmode);
+}
+
+/** The start-up parameter `replication` for a mode; null: a normal session. */
+function replicationParameter(mode: ReplicationMode): string | null {
+  return mode === 'none' ? null : mode === 'database' ? 'database' : 'true';
 }
 
 function isSslRefused(e: unknown): boolean {
@@ -90,7 +94,8 @@ async function attempt(
   if (settings.user !== undefined) config.user = settings.user;
   if (settings.password !== undefined) config.password = settings.password;
   if (settings.connect_timeout) config.connectionTimeoutMillis = settings.connect_timeout * 1000;
-  if (mode !== 'none') (config as Record<string, unknown>).replication = mode === 'database' ? 'database' : 'true';
+  const replication = replicationParameter(mode);
+  if (replication !== null) (config as Record<string, unknown>).replication = replication;
   const client = new (loadPg().Client)(config);
   const parameters = new Map<string, string>();
   const internal = client as unknown as {

@@ -12,6 +12,8 @@ import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import type { ConnectionSettings } from './conninfo.js';
+import { BackendParser } from './backend-parser.js';
+import { encodeStartupMessage } from './frontend-messages.js';
 
 export interface PlainStarted {
   socket: Socket;
@@ -31,20 +33,14 @@ export class StartupRefused extends Error {
   }
 }
 
-const AUTH = 0x52; // 'R'
-const PARAMETER_STATUS = 0x53; // 'S'
-const BACKEND_KEY = 0x4b; // 'K'
-const READY = 0x5a; // 'Z'
-const ERROR = 0x45; // 'E'
-
 /** The started connection, or null when the server wants authentication (then use node-postgres). */
 export function plainStartup(settings: ConnectionSettings, startupParameters: Record<string, string>): Promise<PlainStarted | null> {
   const path = `${settings.host}/.s.PGSQL.${settings.port}`;
   return new Promise((resolve, reject) => {
     const socket = createConnection({ path });
+    const parser = new BackendParser();
     const parameters = new Map<string, string>();
     let backendPid = 0;
-    let pending: Buffer = Buffer.alloc(0);
     let settled = false;
     const timer = settings.connect_timeout ? setTimeout(() => fail(new Error(`timeout expired after ${settings.connect_timeout} s`)), settings.connect_timeout * 1000) : null;
     const finish = (result: PlainStarted | null) => {
@@ -68,43 +64,39 @@ export function plainStartup(settings: ConnectionSettings, startupParameters: Re
       fail(new Error('server closed the connection unexpectedly'));
     }
     function onData(chunk: Buffer): void {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (!settled && pending.length >= 5) {
-        const length = pending.readInt32BE(1);
-        if (length < 4 || length > 1 << 20) return fail(new Error(`invalid message length ${length} during start-up`));
-        if (pending.length < 1 + length) return;
-        const code = pending[0]!;
-        const body = pending.subarray(5, 1 + length);
-        pending = pending.subarray(1 + length);
-        switch (code) {
-          case AUTH:
-            if (body.readInt32BE(0) !== 0) return finish(null); // a password, SASL, GSS...: node-postgres' job
-            break;
-          case PARAMETER_STATUS: {
-            const [name, value] = cstrings(body);
-            parameters.set(name ?? '', value ?? '');
-            break;
+      try {
+        parser.feed(chunk);
+        for (let msg = parser.next(); msg !== null && !settled; msg = parser.next()) {
+          switch (msg.type) {
+            case 'Authentication':
+              if (msg.request !== 0) return finish(null); // a password, SASL, GSS...: node-postgres' job
+              break;
+            case 'ParameterStatus':
+              parameters.set(msg.name, msg.value);
+              break;
+            case 'BackendKeyData':
+              backendPid = msg.pid;
+              break;
+            case 'ReadyForQuery':
+              // Nothing follows ReadyForQuery until we send: the socket is handed over empty.
+              if (!parser.drained) return fail(new Error('unexpected data after ReadyForQuery during start-up'));
+              return finish({ socket, backendPid, serverParameters: parameters });
+            case 'ErrorResponse': {
+              const f = msg.fields;
+              return fail(new StartupRefused(f.message ?? 'the server refused the connection', f.sqlState, f.detail, f.hint));
+            }
+            default:
+              break; // NoticeResponse, NegotiateProtocolVersion: nothing to do
           }
-          case BACKEND_KEY:
-            backendPid = body.readInt32BE(0);
-            break;
-          case READY:
-            // Nothing follows ReadyForQuery until we send: the socket is handed over empty.
-            if (pending.length > 0) return fail(new Error('unexpected data after ReadyForQuery during start-up'));
-            return finish({ socket, backendPid, serverParameters: parameters });
-          case ERROR: {
-            const f = errorFields(body);
-            return fail(new StartupRefused(f.get('M') ?? 'the server refused the connection', f.get('C'), f.get('D'), f.get('H')));
-          }
-          default:
-            break; // NoticeResponse, NegotiateProtocolVersion: nothing to do
         }
+      } catch (e) {
+        fail(e as Error); // a malformed message
       }
     }
     socket.on('data', onData);
     socket.on('error', fail);
     socket.on('close', onClose);
-    socket.write(startupMessage(startupParameters));
+    socket.write(encodeStartupMessage(startupParameters));
   });
 }
 
@@ -115,31 +107,4 @@ export function startupParameters(settings: ConnectionSettings, replication: str
   if (replication !== null) params['replication'] = replication;
   params['client_encoding'] = 'UTF8';
   return params;
-}
-
-function startupMessage(params: Record<string, string>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(params)) parts.push(Buffer.from(`${k}\0${v}\0`, 'utf8'));
-  parts.push(Buffer.from([0]));
-  const body = Buffer.concat(parts);
-  const head = Buffer.alloc(8);
-  head.writeInt32BE(8 + body.length, 0);
-  head.writeInt32BE(196608, 4); // protocol 3.0
-  return Buffer.concat([head, body]);
-}
-
-function cstrings(body: Buffer): string[] {
-  return body.toString('utf8').split('\0');
-}
-
-function errorFields(body: Buffer): Map<string, string> {
-  const fields = new Map<string, string>();
-  let pos = 0;
-  while (pos < body.length && body[pos] !== 0) {
-    const end = body.indexOf(0, pos + 1);
-    if (end < 0) break;
-    fields.set(String.fromCharCode(body[pos]!), body.toString('utf8', pos + 1, end));
-    pos = end + 1;
-  }
-  return fields;
 }

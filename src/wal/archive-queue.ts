@@ -14,8 +14,8 @@ export class BackgroundArchiver {
 
   constructor(
     private readonly store: (path: string) => Promise<void>,
-    private readonly concurrency = 2,
-    private readonly maxPending = 8,
+    private readonly concurrency: number,
+    private readonly maxPending: number,
   ) {}
 
   async add(path: string): Promise<void> {

@@ -9,7 +9,7 @@ import type { BackendMessage } from '../../src/protocol/backend-parser.js';
 import { decodeBaseBackupPayload, decodeReplicationPayload } from '../../src/protocol/copy-payloads.js';
 import { runBaseBackup } from '../../src/protocol/base-backup-stream.js';
 import type { Session } from '../../src/protocol/session.js';
-import { encodeQuery, encodeStandbyStatus, encodeCopyDone } from '../../src/protocol/frontend-messages.js';
+import { encodeQuery, encodeStandbyStatus, encodeCopyDone, encodeStartupMessage } from '../../src/protocol/frontend-messages.js';
 
 function msg(code: string, body: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -299,7 +299,23 @@ test('replication payloads: XLogData and keepalive', () => {
   assert.deepEqual(k, { kind: 'keepalive', walEnd: 42n, sendTime: 7n, replyRequested: true });
 });
 
+test('start-up messages: Authentication and BackendKeyData, at every split point', () => {
+  const startup = Buffer.concat([msg('R', int32(0)), msg('S', Buffer.concat([cstr('server_version'), cstr('15.18')])), msg('K', Buffer.concat([int32(4242), int32(77)])), msg('R', int32(10)), ready]);
+  const whole = parseAll([startup]);
+  assert.deepEqual(whole, [
+    { type: 'Authentication', request: 0 },
+    { type: 'ParameterStatus', name: 'server_version', value: '15.18' },
+    { type: 'BackendKeyData', pid: 4242 },
+    { type: 'Authentication', request: 10 },
+    { type: 'ReadyForQuery', status: 'I' },
+  ]);
+  for (let i = 1; i < startup.length; i++) assert.deepEqual(parseAll([startup.subarray(0, i), startup.subarray(i)]), whole, `split at ${i}`);
+});
+
 test('frontend messages are byte-exact', () => {
+  assert.deepEqual([...encodeStartupMessage({ user: 'u', replication: 'true' })], [
+    0, 0, 0, 33, 0, 3, 0, 0, ...Buffer.from('user\0u\0replication\0true\0'), 0,
+  ]);
   assert.deepEqual([...encodeQuery('IDENTIFY_SYSTEM')], [0x51, 0, 0, 0, 20, ...Buffer.from('IDENTIFY_SYSTEM'), 0]);
   assert.deepEqual([...encodeCopyDone()], [0x63, 0, 0, 0, 4]);
   const s = encodeStandbyStatus({ write: 0x10n, flush: 0x20n, apply: 0n, clock: 99n, replyRequested: true });

@@ -16,6 +16,7 @@ import { nativeZstd } from './zstd-native.js';
 // (the native addon alone costs ~9 ms of start-up).
 const load = createRequire(import.meta.url);
 const mongodbZstd = () => load('@mongodb-js/zstd') as typeof import('@mongodb-js/zstd');
+const fzstd = () => load('fzstd') as typeof import('fzstd');
 
 /** One zstd frame of `data` on the thread pool: libzstd at `level`, else @mongodb-js/zstd (level 3). */
 export function compressFrame(data: Buffer, level: number): Promise<Buffer> {
@@ -28,7 +29,6 @@ export async function decompressFrames(data: Buffer): Promise<Buffer> {
   const out = await nativeZstd()?.decompress(data);
   return out ?? mongodbZstd().decompress(data);
 }
-const fzstd = () => load('fzstd') as typeof import('fzstd');
 
 const BLOCK = 1 << 20;
 const FEED = 256 * 1024;

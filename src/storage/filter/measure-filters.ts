@@ -1,0 +1,31 @@
+// Filters that only look: the byte count and the SHA-256 of what passes.
+
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { Filter } from './filter.js';
+
+function tap(name: string, see: (chunk: Buffer) => void, result: () => unknown): Filter {
+  const stream = new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _enc, cb) {
+      see(chunk);
+      cb(null, chunk);
+    },
+  });
+  return { name, stream, result };
+}
+
+export function sizeFilter(name = 'size'): Filter {
+  let bytes = 0;
+  return tap(name, (c) => (bytes += c.length), () => bytes);
+}
+
+export function sha256Filter(name = 'sha256'): Filter {
+  const hash = createHash('sha256');
+  let digest: string | undefined;
+  return tap(
+    name,
+    (c) => hash.update(c),
+    () => (digest ??= hash.digest('hex')),
+  );
+}

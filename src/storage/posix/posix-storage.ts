@@ -1,0 +1,236 @@
+// The posix Storage driver: a repository in a local (or mounted) directory.
+// Atomic writes go to a temporary name in the same directory, are synced, and
+// are linked (exclusive) or renamed (replace) into place, then the directory
+// is synced; directories a write creates have their own entries synced too,
+// so that a power loss never leaves a file that was reported written without
+// the path leading to it.
+
+import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { dirname, join, resolve, isAbsolute } from 'node:path';
+import { PgpitrError, storageError } from '../../common/errors.js';
+import { checkStoragePath } from '../storage-path.js';
+import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageEntryType, StorageFeatures, WriteOptions } from '../storage.js';
+
+const DIR_MODE = 0o750;
+const FILE_MODE = 0o640;
+const STAT_PARALLEL = 16;
+
+let tmpCounter = 0;
+
+export class PosixStorage implements Storage {
+  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true };
+  readonly location: string;
+
+  /** root must be absolute: a relative one would mean different places to processes started in different directories. */
+  constructor(readonly root: string) {
+    if (!isAbsolute(root)) {
+      throw new PgpitrError('ERR_USAGE', `repository path "${root}" is relative`, {
+        hint: `give an absolute path (archive_command and restore_command run in the data directory, not where you are): ${resolve(root)}?`,
+      });
+    }
+    this.location = `"${root}"`;
+  }
+
+  /** The absolute path of a storage path (checked). */
+  pathOf(path: string): string {
+    const rel = checkStoragePath(path, this.location);
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  async info(path: string): Promise<StorageEntry | null> {
+    const abs = this.pathOf(path);
+    try {
+      const st = await lstat(abs);
+      return { name: path, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs };
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw storageError('read information about', abs, e);
+    }
+  }
+
+  async list(path: string, opts: ListOptions = {}): Promise<StorageEntry[]> {
+    const base = this.pathOf(path);
+    const out: StorageEntry[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      const dir = rel === '' ? base : join(base, rel);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (e) {
+        if (isMissing(e) && rel === '') return;
+        throw storageError('list directory', dir, e);
+      }
+      const entries: StorageEntry[] = [];
+      for (let i = 0; i < names.length; i += STAT_PARALLEL) {
+        const batch = names.slice(i, i + STAT_PARALLEL).map(async (name) => {
+          const relName = rel === '' ? name : `${rel}/${name}`;
+          try {
+            const st = await lstat(join(dir, name));
+            entries.push({ name: relName, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs });
+          } catch (e) {
+            if (!isMissing(e)) throw storageError('read information about', join(dir, name), e);
+          }
+        });
+        await Promise.all(batch);
+      }
+      out.push(...entries);
+      if (opts.recursive) for (const e of entries) if (e.type === 'directory') await walk(e.name);
+    };
+    await walk('');
+    return out;
+  }
+
+  async read(path: string, opts: ReadOptions = {}): Promise<Readable | null> {
+    const abs = this.pathOf(path);
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, 'r');
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw storageError('open', abs, e);
+    }
+    const start = opts.offset ?? 0;
+    const end = opts.length === undefined ? undefined : start + opts.length - 1;
+    if (end !== undefined && end < start) {
+      await fh.close();
+      const { Readable } = await import('node:stream');
+      return Readable.from([]);
+    }
+    return fh.createReadStream({ start, ...(end === undefined ? {} : { end }), highWaterMark: 1024 * 1024 });
+  }
+
+  async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts: WriteOptions = {}): Promise<void> {
+    const atomic = opts.atomic ?? true;
+    const sync = opts.sync ?? true;
+    const exclusive = opts.exclusive ?? false;
+    const final = this.pathOf(path);
+    if (final === this.root) throw storageError('write', final, new Error('the storage root is a directory'));
+    await this.makeParent(final, sync);
+    const target = atomic ? `${final}.pgpitr-tmp-${process.pid}-${++tmpCounter}` : final;
+    const flags = atomic || exclusive ? 'wx' : 'w';
+    let fh: FileHandle;
+    try {
+      fh = await open(target, flags, opts.mode ?? FILE_MODE);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !atomic) throw exists(final);
+      throw storageError('create', target, e);
+    }
+    try {
+      try {
+        if (Buffer.isBuffer(source)) await fh.writeFile(source);
+        else for await (const chunk of source) await writeChunk(fh, chunk as Buffer);
+        if (sync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (atomic) {
+        // link() refuses an existing name, atomically: the exclusive case races with nobody.
+        if (exclusive) {
+          try {
+            await link(target, final);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw exists(final);
+            throw e;
+          }
+          await unlink(target);
+        } else {
+          await rename(target, final);
+        }
+      }
+    } catch (e) {
+      if (atomic) await unlink(target).catch(() => {});
+      if (e instanceof PgpitrError) throw e;
+      throw storageError('write', final, e);
+    }
+    if (sync) await syncDir(dirname(final));
+  }
+
+  async remove(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const abs = this.pathOf(path);
+    try {
+      if (opts.recursive) {
+        await rm(abs, { recursive: true, force: true });
+        return;
+      }
+      const st = await lstat(abs);
+      if (st.isDirectory()) await rmdir(abs);
+      else await unlink(abs);
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw storageError('remove', abs, e);
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const src = this.pathOf(from);
+    const dst = this.pathOf(to);
+    await this.makeParent(dst, true);
+    try {
+      await rename(src, dst);
+    } catch (e) {
+      throw storageError(`move "${src}" to`, dst, e);
+    }
+  }
+
+  async pathSync(path: string): Promise<void> {
+    await syncDir(this.pathOf(path));
+  }
+
+  /** mkdir -p of a file's directory; with sync, the entries of the directories it created are made durable. */
+  private async makeParent(file: string, sync: boolean): Promise<void> {
+    const dir = dirname(file);
+    let first: string | undefined;
+    try {
+      first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    } catch (e) {
+      throw storageError('create directory', dir, e);
+    }
+    if (!sync || first === undefined) return;
+    // Every directory from first's parent down to dir's parent gained an entry.
+    const chain: string[] = [];
+    for (let d = dir; d !== dirname(first); d = dirname(d)) chain.push(dirname(d));
+    for (const d of chain) await syncDir(d);
+  }
+}
+
+async function writeChunk(fh: FileHandle, chunk: Buffer): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(dir, 'r');
+  } catch (e) {
+    throw storageError('open for fsync', dir, e);
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    // Some file systems refuse fsync on directories (EINVAL); that is not a data-loss risk.
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', dir, e);
+  } finally {
+    await fh.close();
+  }
+}
+
+function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): StorageEntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'link';
+  return 'other';
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function exists(path: string): PgpitrError {
+  return new PgpitrError('ERR_TARGET', `"${path}" already exists`, {
+    hint: 'stored objects are never overwritten; another process may be writing the same object',
+  });
+}

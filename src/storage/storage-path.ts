@@ -1,0 +1,32 @@
+// The one check every storage path goes through before a driver sees it: a
+// relative, '/'-separated path with no empty, "." or ".." component and no NUL,
+// so that nothing read from a manifest or a listing can reach outside the
+// storage's root. The root itself is "" (or ".").
+
+import { PgpitrError } from '../common/errors.js';
+
+export function checkStoragePath(path: string, location: string): string {
+  if (path === '' || path === '.') return '';
+  const bad = (why: string) =>
+    new PgpitrError('ERR_UNSAFE_PATH', `unsafe storage path "${path}" in ${location}: ${why}`, {
+      hint: 'a repository path must be relative, without "..", "." or empty components; the repository or its manifest may be damaged',
+    });
+  if (path.includes('\0')) throw bad('it contains a NUL byte');
+  if (path.startsWith('/')) throw bad('it is absolute');
+  for (const part of path.split('/')) {
+    if (part === '') throw bad('it has an empty component');
+    if (part === '.' || part === '..') throw bad(`it has a "${part}" component`);
+  }
+  return path;
+}
+
+/** Joins relative storage path parts with '/'. */
+export function storageJoin(...parts: string[]): string {
+  return parts.filter((p) => p !== '' && p !== '.').join('/');
+}
+
+/** The parent of a storage path ('' for a top-level name). */
+export function storageParent(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}

@@ -1,0 +1,91 @@
+// The Storage interface: where a repository keeps its bytes, whatever the
+// medium (a local directory today, object storage later). A driver knows
+// nothing of PostgreSQL; the repository knows nothing of a driver's kind, only
+// what its feature flags promise. Paths are relative to the driver's root,
+// '/'-separated, and checked by storage-path.ts before any driver sees them.
+//
+// Required operations: info, list, read, write, remove. Optional ones (move,
+// pathSync) exist where the medium has them; the feature flags say which, so
+// that callers branch on a capability and never on a driver's kind.
+
+import type { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
+
+export type StorageEntryType = 'file' | 'directory' | 'link' | 'other';
+
+export interface StorageEntry {
+  /** Relative to the path listed (or the whole path, for info). */
+  name: string;
+  type: StorageEntryType;
+  /** Bytes as stored (after compression and encryption, if any). */
+  size: number;
+  mtimeMs: number;
+}
+
+export interface WriteOptions {
+  /**
+   * Readers see either nothing or the whole object, never a prefix of it, even
+   * if the writer dies midway. posix: written under a temporary name in the same
+   * directory and renamed into place. Default true.
+   */
+  atomic?: boolean;
+  /**
+   * Durable when write() resolves: the data and the name survive a power loss.
+   * posix: fsync of the file, and of its directory after the rename. Default true.
+   */
+  sync?: boolean;
+  /** Fail with ERR_TARGET if the object already exists (checked before the data is written). Default false. */
+  exclusive?: boolean;
+  /** posix: file mode of a new file (default 0o640). Ignored where the medium has none. */
+  mode?: number;
+}
+
+export interface ListOptions {
+  /** Descend into sub-directories (names then carry their relative path). Default false. */
+  recursive?: boolean;
+}
+
+export interface ReadOptions {
+  /** First byte to read. Default 0. */
+  offset?: number;
+  /** Bytes to read from offset. Default: to the end. */
+  length?: number;
+}
+
+export interface StorageFeatures {
+  /** move() renames atomically within the storage. */
+  readonly move: boolean;
+  /** pathSync() makes the names in a directory durable (posix fsync of the directory). */
+  readonly pathSync: boolean;
+  /** Directories exist on their own (posix); on object storage they are only prefixes. */
+  readonly directories: boolean;
+}
+
+export interface Storage {
+  /** For messages: where this storage is (a directory, a bucket and prefix). */
+  readonly location: string;
+  readonly features: StorageFeatures;
+
+  /** What is at path, or null when nothing is. Links are reported as links, not followed. */
+  info(path: string): Promise<StorageEntry | null>;
+  /** Entries under a directory (or prefix); [] when it does not exist. Order is not specified. */
+  list(path: string, opts?: ListOptions): Promise<StorageEntry[]>;
+  /** A stream of the object's bytes, or null when it does not exist. */
+  read(path: string, opts?: ReadOptions): Promise<Readable | null>;
+  /** Stores the bytes of source under path, with the guarantees of opts (atomic and synced by default). */
+  write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts?: WriteOptions): Promise<void>;
+  /** Removes a file (or, recursive, a whole directory / prefix); nothing to remove is not an error. */
+  remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
+
+  /** Renames from to to, replacing to; only when features.move. */
+  move?(from: string, to: string): Promise<void>;
+  /** Makes a directory's entries durable; only when features.pathSync. */
+  pathSync?(path: string): Promise<void>;
+}
+
+/** Reads a whole object into memory (small objects only: manifests, records); null when missing. */
+export async function readAll(storage: Storage, path: string): Promise<Buffer | null> {
+  const stream = await storage.read(path);
+  if (stream === null) return null;
+  return collect(stream);
+}

@@ -1,0 +1,99 @@
+// Timeline history files (TTTTTTTT.history): each line "parentTLI<TAB>switchpoint
+// <TAB>reason" says that timeline parentTLI ended at switchpoint, where its
+// child began. A timeline's history lists every ancestor, oldest first, so the
+// history of the newest timeline alone tells which timeline any WAL position
+// of that branch was written on.
+
+import { parseLsn } from './lsn.js';
+import type { Lsn } from './lsn.js';
+
+export interface TimelineSwitch {
+  /** The ancestor timeline that ended... */
+  timeline: number;
+  /** ...at this LSN (the first byte of its child). */
+  switchpoint: Lsn;
+  reason: string;
+}
+
+/** The branch leading to `timeline`: its ancestors with their switchpoints, then itself (endless). */
+export interface TimelineBranch {
+  timeline: number;
+  ancestors: TimelineSwitch[];
+}
+
+/** Parses a history file; throws on a malformed line (blank lines and # comments are allowed, as in PostgreSQL). */
+export function parseTimelineHistory(text: string, file = 'history file'): TimelineSwitch[] {
+  const out: TimelineSwitch[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})(?:\s+(.*))?$/.exec(line);
+    if (!m) throw new Error(`${file}: syntax error in line "${line}"`);
+    const timeline = Number(m[1]);
+    const previous = out[out.length - 1];
+    if (previous && timeline <= previous.timeline) {
+      throw new Error(`${file}: timeline IDs must be in increasing sequence (${timeline} after ${previous.timeline})`);
+    }
+    out.push({ timeline, switchpoint: parseLsn(m[2]!), reason: (m[3] ?? '').trim() });
+  }
+  return out;
+}
+
+export function timelineBranch(timeline: number, history: TimelineSwitch[]): TimelineBranch {
+  for (const h of history) {
+    if (h.timeline >= timeline) throw new Error(`history of timeline ${timeline} names a later timeline ${h.timeline}`);
+  }
+  return { timeline, ancestors: history };
+}
+
+/** The timeline a position of this branch was written on. */
+export function timelineAt(branch: TimelineBranch, lsn: Lsn): number {
+  for (const a of branch.ancestors) if (lsn < a.switchpoint) return a.timeline;
+  return branch.timeline;
+}
+
+/**
+ * Where `timeline` ends on this branch: its switchpoint if it is an ancestor,
+ * null (no end) for the branch's own timeline, undefined if it is not on the
+ * branch at all.
+ */
+export function timelineEnd(branch: TimelineBranch, timeline: number): Lsn | null | undefined {
+  if (timeline === branch.timeline) return null;
+  return branch.ancestors.find((a) => a.timeline === timeline)?.switchpoint;
+}
+
+/**
+ * Whether WAL written on `timeline` up to `lsn` belongs to this branch: the
+ * timeline is on the branch and had not yet ended there. A backup taken on
+ * timeline 1 that stopped at lsn can be recovered along the branch of
+ * timeline 3 only if timeline 1 ended (in 3's history) after lsn.
+ */
+export function branchContains(branch: TimelineBranch, timeline: number, lsn: Lsn): boolean {
+  const end = timelineEnd(branch, timeline);
+  if (end === undefined) return false;
+  return end === null || lsn <= end;
+}
+
+/**
+ * The segment files replay reads from `from` to `to` along the branch, as
+ * PostgreSQL picks them: for each segment, the newest timeline of the branch
+ * that had begun by that segment (a timeline begins in the segment of its
+ * parent's switchpoint, into which promotion copied the parent's part).
+ */
+export function segmentsAlong(branch: TimelineBranch, from: Lsn, to: Lsn, segmentSize: number): { timeline: number; segNo: bigint }[] {
+  const size = BigInt(segmentSize);
+  const begins: { timeline: number; segNo: bigint }[] = [];
+  let begin = 0n;
+  for (const a of branch.ancestors) {
+    begins.push({ timeline: a.timeline, segNo: begin / size });
+    begin = a.switchpoint;
+  }
+  begins.push({ timeline: branch.timeline, segNo: begin / size });
+  const out: { timeline: number; segNo: bigint }[] = [];
+  for (let seg = from / size; seg <= to / size; seg++) {
+    let tli = begins[0]!.timeline;
+    for (const b of begins) if (b.segNo <= seg) tli = b.timeline;
+    out.push({ timeline: tli, segNo: seg });
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+// Retention, as a pure decision: which backups a policy keeps, and from which
+// WAL segment on the archive must stay. `expire` carries it out; the rules are
+// here so that they are tested on fixed, made-up times.
+//
+// - retention-full N: the N newest complete backups are kept.
+// - retention-window D: every point in the last D stays restorable, so every
+//   complete backup that ended within the window is kept, and so is the newest
+//   one that ended before it (the window's first moments are recovered from it).
+// - Both given: a backup either rule keeps is kept.
+// - Pinned backups are always kept; so are backups still running.
+// - Failed or interrupted backups are removed once a complete backup newer
+//   than them exists (they can never be restored).
+// - WAL: every segment older than the oldest kept complete backup's start is
+//   removed (on every timeline); history files are always kept. Without any
+//   complete backup, no WAL is removed.
+
+export interface RetentionBackup {
+  id: string;
+  state: 'complete' | 'running' | 'failed';
+  stopTimeMs: number;
+  /** Segment number (not name) of the backup's start LSN. */
+  startSegNo: bigint;
+  pinned: boolean;
+}
+
+export interface RetentionPolicy {
+  full?: number | undefined;
+  windowMs?: number | undefined;
+}
+
+export interface RetentionDecision {
+  keep: { id: string; why: string }[];
+  expire: { id: string; why: string }[];
+  /** WAL segments with a smaller segment number may be removed; null: keep all WAL. */
+  walKeepFromSegNo: bigint | null;
+}
+
+export function decideRetention(backups: RetentionBackup[], policy: RetentionPolicy, nowMs: number): RetentionDecision {
+  if (policy.full === undefined && policy.windowMs === undefined) throw new Error('a retention policy needs a count or a window');
+  const newestFirst = [...backups].sort((a, b) => b.stopTimeMs - a.stopTimeMs);
+  const complete = newestFirst.filter((b) => b.state === 'complete');
+  const keepWhy = new Map<string, string>();
+  const keep = (b: RetentionBackup, why: string) => {
+    if (!keepWhy.has(b.id)) keepWhy.set(b.id, why);
+  };
+  for (const b of newestFirst) {
+    if (b.pinned) keep(b, 'pinned');
+    if (b.state === 'running') keep(b, 'still running');
+  }
+  if (policy.full !== undefined) complete.slice(0, policy.full).forEach((b, i) => keep(b, `one of the ${policy.full} newest complete backups (#${i + 1})`));
+  if (policy.windowMs !== undefined) {
+    const start = nowMs - policy.windowMs;
+    for (const b of complete) if (b.stopTimeMs >= start) keep(b, 'ended within the retention window');
+    const before = complete.find((b) => b.stopTimeMs < start);
+    if (before) keep(before, 'newest backup before the retention window: recovers its first moments');
+  }
+  const newestComplete = complete[0];
+  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null };
+  for (const b of newestFirst) {
+    const why = keepWhy.get(b.id);
+    if (why !== undefined) decision.keep.push({ id: b.id, why });
+    else if (b.state === 'failed') {
+      if (newestComplete && newestComplete.stopTimeMs > b.stopTimeMs) decision.expire.push({ id: b.id, why: 'failed or interrupted, and a newer complete backup exists' });
+      else decision.keep.push({ id: b.id, why: 'failed, but no newer complete backup exists yet' });
+    } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
+  }
+  const keptComplete = complete.filter((b) => keepWhy.has(b.id));
+  if (keptComplete.length > 0) decision.walKeepFromSegNo = keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
+  return decision;
+}
+
+/** "7d", "12h", "30m", "2w": a duration in milliseconds. */
+export function parseRetentionWindow(text: string): number {
+  const m = /^(\d+)\s*(m|h|d|w)$/.exec(text.trim());
+  if (!m) throw new Error(`invalid retention window "${text}": give a number and a unit, m, h, d or w (e.g. 7d)`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'm' | 'h' | 'd' | 'w'];
+  return Number(m[1]) * unit;
+}

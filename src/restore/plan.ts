@@ -1,0 +1,177 @@
+// The restore plan, decided before anything is written: which backup, along
+// which timeline branch, which WAL segments replay needs and whether the
+// archive holds them. Pure: it reads a description of the catalog and of the
+// archive, so every rule here is unit-tested without a repository.
+//
+// Choosing a backup (without --set): the newest complete backup that is on the
+// target branch and consistent before the target:
+//   time: stopped at or before the target time; lsn: stopped at or before the
+//   target LSN; xid: started with a next-xid at or below the target xid (when the
+//   catalog knows it); name, immediate, end of archive: the newest.
+// Refused, each naming what is missing: no such backup, a target before the
+// chosen backup's consistency point, a history file the branch needs, a WAL
+// segment between the backup's start and the target (or its stop LSN).
+
+import { PgpitrError } from '../common/errors.js';
+import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
+import type { Lsn } from '../postgres/lsn.js';
+import { branchContains, segmentsAlong, timelineBranch } from '../postgres/timeline-history.js';
+import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
+import type { TargetOptions } from './restore-target.js';
+
+export interface PlanBackup {
+  id: string;
+  complete: boolean;
+  timeline: number;
+  startLsn: Lsn;
+  stopLsn: Lsn;
+  stopTimeMs: number;
+  /** The next transaction ID when the backup started, if known. */
+  startNextXid?: bigint | undefined;
+}
+
+export interface PlanArchive {
+  segmentSize: number;
+  hasSegment(timeline: number, segNo: bigint): boolean;
+  /** The parsed history of a timeline > 1, or null when its history file is not archived. */
+  history(timeline: number): TimelineSwitch[] | null;
+  /** Every timeline with a history file in the archive (and 1). */
+  timelines(): number[];
+}
+
+export interface RestorePlan {
+  backup: PlanBackup;
+  /** Why this backup (for the user). */
+  reason: string;
+  branch: TimelineBranch;
+  /** WAL replay must reach: the target LSN, or the backup's stop LSN. */
+  walNeededTo: Lsn;
+  /** The segments from the backup's start to walNeededTo (all present, or the plan is refused). */
+  walNeeded: string[];
+  /** The last segment of the unbroken run the archive holds from the backup's start along the branch. */
+  archiveEnd: string;
+}
+
+export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string): RestorePlan {
+  const complete = backups.filter((b) => b.complete).sort((a, b) => (a.stopLsn < b.stopLsn ? 1 : a.stopLsn > b.stopLsn ? -1 : 0));
+  let candidates = complete;
+  if (set !== undefined) {
+    const b = backups.find((x) => x.id === set);
+    if (!b) {
+      throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist`, {
+        hint: 'pgpitr info lists the backups of the stanza',
+      });
+    }
+    if (!b.complete) {
+      throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" is not complete and cannot be restored`, {
+        hint: 'choose a complete backup (pgpitr info lists them with their state)',
+      });
+    }
+    candidates = [b];
+  }
+  if (candidates.length === 0) {
+    throw new PgpitrError('ERR_NOT_FOUND', 'the stanza has no complete backup', { hint: 'take one with pgpitr backup' });
+  }
+
+  const branchFor = (b: PlanBackup): TimelineBranch => resolveBranch(archive, t, b);
+  const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
+  const notOnBranch: string[] = [];
+  for (const b of candidates) {
+    const branch = branchFor(b);
+    if (!branchContains(branch, b.timeline, b.stopLsn)) {
+      notOnBranch.push(b.id);
+      continue;
+    }
+    const why = suits(b, t);
+    if (why !== null) chosen.push({ b, branch, why });
+    if (chosen.length > 0) break;
+  }
+  if (chosen.length === 0) {
+    if (set !== undefined && notOnBranch.length > 0) {
+      const b = candidates[0]!;
+      throw new PgpitrError('ERR_NOT_FOUND', `backup "${b.id}" (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branchFor(b).timeline}`, {
+        hint: 'the target timeline forked from the backup\'s timeline before the backup ended; choose another backup or --target-timeline',
+      });
+    }
+    throw noBackupFor(t, candidates, set);
+  }
+  const { b, branch, why } = chosen[0]!;
+  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : b.stopLsn;
+  const along = segmentsAlong(branch, b.startLsn, walNeededTo, archive.segmentSize);
+  const missing = along.filter((s) => !archive.hasSegment(s.timeline, s.segNo));
+  const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
+  if (missing.length > 0) {
+    const first = segmentFileName(missing[0]!.timeline, missing[0]!.segNo, archive.segmentSize);
+    const beyond = t.target.kind === 'lsn' && walNeededTo > b.stopLsn && missing.every((m) => m.segNo > b.stopLsn / BigInt(archive.segmentSize));
+    throw new PgpitrError('ERR_NOT_FOUND', beyond
+      ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
+      : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
+      hint: beyond
+        ? 'the WAL up to that position has not been archived yet (pgpitr check switches and waits), or the position is on another timeline'
+        : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
+    });
+  }
+  // How far the archive runs on from there (for the plan's output).
+  let end = along[along.length - 1]!;
+  for (;;) {
+    const next = segmentsAlong(branch, (end.segNo + 1n) * BigInt(archive.segmentSize), (end.segNo + 1n) * BigInt(archive.segmentSize), archive.segmentSize)[0]!;
+    if (!archive.hasSegment(next.timeline, next.segNo)) break;
+    end = next;
+  }
+  return {
+    backup: b,
+    reason: set !== undefined ? `backup ${b.id} was asked for (--set)` : why,
+    branch,
+    walNeededTo,
+    walNeeded: names,
+    archiveEnd: segmentFileName(end.timeline, end.segNo, archive.segmentSize),
+  };
+}
+
+/** The branch recovery will follow from backup b for the target timeline asked for. */
+function resolveBranch(archive: PlanArchive, t: TargetOptions, b: PlanBackup): TimelineBranch {
+  let tli: number;
+  if (t.timeline === 'current') tli = b.timeline;
+  else if (t.timeline === 'latest') tli = Math.max(b.timeline, ...archive.timelines());
+  else tli = t.timeline;
+  if (tli === 1) return timelineBranch(1, []);
+  const history = archive.history(tli);
+  if (history === null) {
+    if (tli === b.timeline && t.timeline !== 'latest') return timelineBranch(tli, []);
+    throw new PgpitrError('ERR_NOT_FOUND', `history file ${timelineHistoryFileName(tli)} of timeline ${tli} is not in the archive`, {
+      hint: 'recovery along that timeline needs it; archive it from the server\'s pg_wal, or choose another --target-timeline',
+    });
+  }
+  return timelineBranch(tli, history);
+}
+
+/** Why b suits the target, or null when it is not consistent before it. */
+function suits(b: PlanBackup, t: TargetOptions): string | null {
+  const target = t.target;
+  switch (target.kind) {
+    case 'end':
+      return `newest backup; recovery replays the whole archive`;
+    case 'immediate':
+      return `newest backup; recovery stops when it is consistent`;
+    case 'name':
+      return `newest backup (a restore point's position is not known before replay; use --set for an older one)`;
+    case 'time':
+      return b.stopTimeMs <= target.ms ? `newest backup that ended before ${target.text}` : null;
+    case 'lsn':
+      return b.stopLsn <= target.lsn ? `newest backup that ended before ${target.text}` : null;
+    case 'xid':
+      if (b.startNextXid === undefined) return `newest backup (its first transaction ID is not recorded)`;
+      return b.startNextXid <= target.xid ? `newest backup that started before transaction ${target.xid} began` : null;
+  }
+}
+
+function noBackupFor(t: TargetOptions, candidates: PlanBackup[], set: string | undefined): PgpitrError {
+  const target = t.target;
+  const oldest = candidates[candidates.length - 1]!;
+  const what =
+    target.kind === 'time' ? `target time ${target.text}` : target.kind === 'lsn' ? `target LSN ${target.text}` : target.kind === 'xid' ? `target transaction ${target.xid}` : 'the target';
+  const subject = set !== undefined ? `backup "${set}"` : 'every backup';
+  return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, {
+    hint: 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it',
+  });
+}

@@ -1,0 +1,101 @@
+// What a restore aims at, as the user said it: PostgreSQL's recovery_target_*
+// family, checked and typed once, here, so that the plan and the settings
+// written for the server read the same thing.
+
+import { usageError } from '../common/errors.js';
+import { parseLsn } from '../postgres/lsn.js';
+import type { Lsn } from '../postgres/lsn.js';
+
+export type RecoveryTarget =
+  | { kind: 'end' } // no target: replay the whole archive
+  | { kind: 'immediate' } // stop as soon as the backup is consistent
+  | { kind: 'time'; text: string; ms: number }
+  | { kind: 'xid'; xid: bigint }
+  | { kind: 'lsn'; lsn: Lsn; text: string }
+  | { kind: 'name'; name: string };
+
+export type TargetTimeline = 'latest' | 'current' | number;
+export type TargetAction = 'pause' | 'promote' | 'shutdown';
+
+export interface TargetOptions {
+  target: RecoveryTarget;
+  /** recovery_target_inclusive = off */
+  exclusive: boolean;
+  timeline: TargetTimeline;
+  action: TargetAction;
+}
+
+export interface TargetFlags {
+  time?: string | undefined;
+  xid?: string | undefined;
+  lsn?: string | undefined;
+  name?: string | undefined;
+  immediate?: boolean | undefined;
+  exclusive?: boolean | undefined;
+  timeline?: string | undefined;
+  action?: string | undefined;
+}
+
+export function parseTargetOptions(f: TargetFlags): TargetOptions {
+  const given = (['time', 'xid', 'lsn', 'name'] as const).filter((k) => f[k] !== undefined);
+  if (f.immediate) given.push('immediate' as never);
+  if (given.length > 1) {
+    throw usageError(`only one recovery target may be given, got ${given.map((g) => `--target-${g}`).join(', ')}`);
+  }
+  let target: RecoveryTarget = { kind: 'end' };
+  if (f.immediate) target = { kind: 'immediate' };
+  else if (f.time !== undefined) target = { kind: 'time', text: f.time, ms: parseTargetTime(f.time) };
+  else if (f.xid !== undefined) {
+    if (!/^\d+$/.test(f.xid)) throw usageError(`invalid --target-xid "${f.xid}"`, 'give a transaction ID, a positive integer (as pg_current_xact_id() or txid_current() print it)');
+    target = { kind: 'xid', xid: BigInt(f.xid) };
+  } else if (f.lsn !== undefined) {
+    let lsn: Lsn;
+    try {
+      lsn = parseLsn(f.lsn);
+    } catch {
+      throw usageError(`invalid --target-lsn "${f.lsn}"`, 'give a WAL position as X/X in hexadecimal, as pg_current_wal_lsn() prints it');
+    }
+    target = { kind: 'lsn', lsn, text: f.lsn };
+  } else if (f.name !== undefined) {
+    if (f.name === '') throw usageError('--target-name is empty', 'give the name passed to pg_create_restore_point()');
+    target = { kind: 'name', name: f.name };
+  }
+  if (f.exclusive && (target.kind === 'end' || target.kind === 'immediate' || target.kind === 'name')) {
+    throw usageError('--target-exclusive needs --target-time, --target-xid or --target-lsn');
+  }
+  let timeline: TargetTimeline = 'latest';
+  if (f.timeline !== undefined) {
+    if (f.timeline === 'latest' || f.timeline === 'current') timeline = f.timeline;
+    else if (/^\d+$/.test(f.timeline) && Number(f.timeline) >= 1) timeline = Number(f.timeline);
+    else throw usageError(`invalid --target-timeline "${f.timeline}"`, 'give latest, current or a timeline number');
+  }
+  const action = f.action ?? 'pause';
+  if (action !== 'pause' && action !== 'promote' && action !== 'shutdown') {
+    throw usageError(`invalid --target-action "${action}"`, 'give pause, promote or shutdown');
+  }
+  if (f.action !== undefined && target.kind === 'end') {
+    throw usageError('--target-action needs a recovery target', 'without a target, recovery replays the whole archive and the server is promoted');
+  }
+  return { target, exclusive: f.exclusive ?? false, timeline, action };
+}
+
+/**
+ * A time as PostgreSQL's timestamptz input reads it, for choosing a backup; the
+ * text itself goes to recovery_target_time unchanged. A time without a zone is
+ * refused: the server would read it in its own TimeZone, which pgpitr cannot
+ * know before the server runs, and a wrong guess picks a wrong backup.
+ */
+export function parseTargetTime(text: string): number {
+  const t = text.trim();
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t);
+  if (!m) {
+    throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00"');
+  }
+  let zone = m[3]!.toUpperCase();
+  if (zone === 'UTC') zone = 'Z';
+  else if (/^[+-]\d{2}$/.test(zone)) zone += ':00';
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
+  if (Number.isNaN(ms)) throw usageError(`invalid --target-time "${text}"`, 'give a valid date and time with its zone');
+  return ms;
+}

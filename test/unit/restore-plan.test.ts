@@ -1,0 +1,153 @@
+// The restore plan's rules, on made-up catalogs and archives: which backup,
+// which branch, which WAL, and what is refused before anything is written.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { planRestore } from '../../src/restore/plan.js';
+import type { PlanArchive, PlanBackup } from '../../src/restore/plan.js';
+import { parseTargetOptions, parseTargetTime } from '../../src/restore/restore-target.js';
+import { parseTimelineHistory, timelineBranch, timelineAt, segmentsAlong } from '../../src/postgres/timeline-history.js';
+import { parseBackupLabel } from '../../src/postgres/backup-label.js';
+import { parseLsn, segmentFileName } from '../../src/postgres/lsn.js';
+import type { TimelineSwitch } from '../../src/postgres/timeline-history.js';
+
+const SEG = 16 * 1024 * 1024;
+const lsn = parseLsn;
+
+function archive(segments: [number, number, number][], histories: Record<number, string> = {}): PlanArchive {
+  const have = new Set<string>();
+  for (const [tli, from, to] of segments) for (let s = from; s <= to; s++) have.add(`${tli}/${s}`);
+  return {
+    segmentSize: SEG,
+    hasSegment: (t, s) => have.has(`${t}/${s}`),
+    history: (t): TimelineSwitch[] | null => (histories[t] === undefined ? null : parseTimelineHistory(histories[t]!)),
+    timelines: () => [1, ...Object.keys(histories).map(Number)],
+  };
+}
+
+const T0 = Date.parse('2026-12-01T10:00:00Z');
+const backups: PlanBackup[] = [
+  { id: 'A', complete: true, timeline: 1, startLsn: lsn('0/2000028'), stopLsn: lsn('0/2000138'), stopTimeMs: T0 },
+  { id: 'B', complete: true, timeline: 1, startLsn: lsn('0/5000028'), stopLsn: lsn('0/5000100'), stopTimeMs: T0 + 3600_000, startNextXid: 800n },
+  { id: 'C', complete: false, timeline: 1, startLsn: lsn('0/8000028'), stopLsn: lsn('0/8000100'), stopTimeMs: T0 + 7200_000 },
+];
+const opts = (f: Parameters<typeof parseTargetOptions>[0]) => parseTargetOptions(f);
+
+test('target time: the newest complete backup that ended before it; an incomplete one is never chosen', () => {
+  const a = archive([[1, 2, 12]]);
+  assert.equal(planRestore(backups, a, opts({ time: '2026-12-01 10:30:00+00' })).backup.id, 'A');
+  assert.equal(planRestore(backups, a, opts({ time: '2026-12-01 13:30:00+00' })).backup.id, 'B');
+  assert.throws(() => planRestore(backups, a, opts({ time: '2026-12-01 09:59:00+00' })), (e: { code: string; message: string }) => e.code === 'ERR_NOT_FOUND' && /before the point where every backup is consistent/.test(e.message));
+});
+
+test('target LSN: chosen by stop LSN; beyond the end of the archive is refused with the first missing segment', () => {
+  const a = archive([[1, 2, 9]]);
+  const p = planRestore(backups, a, opts({ lsn: '0/9000000' }));
+  assert.equal(p.backup.id, 'B');
+  assert.deepEqual(p.walNeeded, ['000000010000000000000005', '000000010000000000000006', '000000010000000000000007', '000000010000000000000008', '000000010000000000000009']);
+  assert.throws(() => planRestore(backups, a, opts({ lsn: '0/B000000' })), /target LSN 0\/B000000 is beyond the end of the archive: WAL segment 00000001000000000000000A is not archived/);
+});
+
+test('a gap between the backup and its stop point is refused, naming the segment', () => {
+  const a = archive([[1, 2, 4], [1, 6, 9]]);
+  assert.throws(() => planRestore(backups, a, opts({ lsn: '0/6000000' })), /WAL segment 000000010000000000000005 is missing/);
+  // An older backup can still reach a target before the gap.
+  assert.equal(planRestore(backups, a, opts({ lsn: '0/4800000' })).backup.id, 'A');
+});
+
+test('--set: unknown, incomplete, and a target before its consistency point are refused', () => {
+  const a = archive([[1, 2, 12]]);
+  assert.throws(() => planRestore(backups, a, opts({}), 'Z'), (e: { code: string; message: string }) => e.code === 'ERR_NOT_FOUND' && /backup "Z" does not exist/.test(e.message));
+  assert.throws(() => planRestore(backups, a, opts({}), 'C'), /not complete/);
+  assert.throws(() => planRestore(backups, a, opts({ lsn: '0/3000000' }), 'B'), /before the point where backup "B" is consistent/);
+  assert.equal(planRestore(backups, a, opts({ immediate: true }), 'A').walNeededTo, lsn('0/2000138'));
+});
+
+test('target xid: a backup that started after the transaction began is not chosen', () => {
+  const a = archive([[1, 2, 12]]);
+  assert.equal(planRestore(backups, a, opts({ xid: '900' })).backup.id, 'B');
+  assert.equal(planRestore(backups, a, opts({ xid: '700' })).backup.id, 'A', 'A has no recorded xid and is older');
+});
+
+test('timelines: latest follows the newest history file; a backup after the fork is not on an older branch; history is required', () => {
+  // Timeline 2 forked from 1 at 0/6800000; timeline 3 forked from 2 at 0/9800000.
+  const hist2 = '1\t0/6800000\tbefore 2026-12-01 12:00:00+00\n';
+  const hist3 = hist2 + '2\t0/9800000\tno recovery target specified\n';
+  const onTwo: PlanBackup = { id: 'D', complete: true, timeline: 2, startLsn: lsn('0/7000028'), stopLsn: lsn('0/7000100'), stopTimeMs: T0 + 9000_000 };
+  const all = [...backups, onTwo];
+  const a = archive([[1, 2, 7], [2, 6, 9], [3, 9, 10]], { 2: hist2, 3: hist3 });
+  const latest = planRestore(all, a, opts({}));
+  assert.equal(latest.backup.id, 'D');
+  assert.equal(latest.branch.timeline, 3);
+  assert.equal(latest.archiveEnd, '00000003000000000000000A');
+  // On timeline 1 (--target-timeline 1), D is not on the branch: B is chosen and replay stays on 1.
+  const one = planRestore(all, a, opts({ timeline: '1' }));
+  assert.equal(one.backup.id, 'B');
+  assert.deepEqual(one.walNeeded, ['000000010000000000000005']);
+  // A target on timeline 1 before the fork, reached along timeline 3's branch from B: segments 5 (tli 1) and 6 (tli 2 begins in 6).
+  const early = planRestore(all, a, opts({ lsn: '0/6000000', timeline: '3' }));
+  assert.equal(early.backup.id, 'B');
+  assert.deepEqual(early.walNeeded, ['000000010000000000000005', '000000020000000000000006']);
+  // Timeline 4 has no history file.
+  assert.throws(() => planRestore(all, a, opts({ timeline: '4' })), /history file 00000004\.history of timeline 4 is not in the archive/);
+});
+
+test('timeline history: parse, position to timeline, segment files along a branch', () => {
+  const h = parseTimelineHistory('1\t0/3000000\tno recovery target specified\n\n2\t0/5800000\tat restore point "x"\n');
+  assert.deepEqual(h.map((x) => x.timeline), [1, 2]);
+  const b = timelineBranch(3, h);
+  assert.equal(timelineAt(b, lsn('0/2FFFFFF')), 1);
+  assert.equal(timelineAt(b, lsn('0/3000000')), 2);
+  assert.equal(timelineAt(b, lsn('0/6000000')), 3);
+  assert.deepEqual(
+    segmentsAlong(b, lsn('0/2000000'), lsn('0/6000000'), SEG).map((s) => segmentFileName(s.timeline, s.segNo, SEG)),
+    ['000000010000000000000002', '000000020000000000000003', '000000020000000000000004', '000000030000000000000005', '000000030000000000000006'],
+  );
+  assert.throws(() => parseTimelineHistory('2\t0/1\tx\n1\t0/2\ty\n'), /increasing/);
+  assert.throws(() => parseTimelineHistory('1 nonsense'), /syntax error/);
+});
+
+test('backup_label and backup history files', () => {
+  const label = parseBackupLabel(`START WAL LOCATION: 0/2000028 (file 000000010000000000000002)
+CHECKPOINT LOCATION: 0/2000060
+BACKUP METHOD: streamed
+BACKUP FROM: primary
+START TIME: 2026-12-01 10:00:00 UTC
+LABEL: pgpitr base backup
+START TIMELINE: 1
+`);
+  assert.equal(label.startLsn, lsn('0/2000028'));
+  assert.equal(label.startWalFile, '000000010000000000000002');
+  assert.equal(label.from, 'primary');
+  assert.equal(label.startTimeline, 1);
+  assert.equal(label.stopLsn, undefined);
+  const history = parseBackupLabel(`START WAL LOCATION: 0/2000028 (file 000000010000000000000002)
+STOP WAL LOCATION: 0/2000138 (file 000000010000000000000002)
+CHECKPOINT LOCATION: 0/2000060
+BACKUP METHOD: streamed
+BACKUP FROM: primary
+START TIME: 2026-12-01 10:00:00 UTC
+LABEL: x
+START TIMELINE: 1
+STOP TIME: 2026-12-01 10:00:01 UTC
+STOP TIMELINE: 1
+`);
+  assert.equal(history.stopLsn, lsn('0/2000138'));
+  assert.equal(history.stopTimeline, 1);
+  assert.throws(() => parseBackupLabel('LABEL: x\n'), /no "START WAL LOCATION" line/);
+});
+
+test('recovery target options: one target, typed, and what PostgreSQL would refuse is refused first', () => {
+  assert.equal(parseTargetTime('2026-12-01 11:45:00+00'), Date.parse('2026-12-01T11:45:00Z'));
+  assert.equal(parseTargetTime('2026-12-01 12:45:00.5+01:00'), Date.parse('2026-12-01T11:45:00.5Z'));
+  assert.equal(parseTargetTime('2026-12-01T11:45:00.123456Z'), Date.parse('2026-12-01T11:45:00.123Z'));
+  assert.throws(() => parseTargetTime('2026-12-01 11:45:00'), (e: { hint?: string }) => /with its zone/.test(e.hint ?? ''));
+  assert.throws(() => parseTargetOptions({ time: '2026-12-01 11:45:00+00', lsn: '0/1' }), /only one recovery target/);
+  assert.throws(() => parseTargetOptions({ lsn: 'zz' }), /invalid --target-lsn/);
+  assert.throws(() => parseTargetOptions({ xid: '-1' }), /invalid --target-xid/);
+  assert.throws(() => parseTargetOptions({ immediate: true, exclusive: true }), /--target-exclusive needs/);
+  assert.throws(() => parseTargetOptions({ timeline: 'newest' }), /invalid --target-timeline/);
+  assert.throws(() => parseTargetOptions({ action: 'promote' }), /needs a recovery target/);
+  const o = parseTargetOptions({ name: 'before_drop', action: 'promote' });
+  assert.deepEqual([o.target.kind, o.action, o.timeline], ['name', 'promote', 'latest']);
+});

@@ -4,18 +4,15 @@
 // storage's root. The root itself is "" (or ".").
 
 import { PgpitrError } from '../common/errors.js';
+import { relativePathProblem } from '../common/relative-path.js';
 
 export function checkStoragePath(path: string, location: string): string {
   if (path === '' || path === '.') return '';
-  const bad = (why: string) =>
-    new PgpitrError('ERR_UNSAFE_PATH', `unsafe storage path "${path}" in ${location}: ${why}`, {
+  const problem = relativePathProblem(path);
+  if (problem !== null) {
+    throw new PgpitrError('ERR_UNSAFE_PATH', `unsafe storage path "${path}" in ${location}: ${problem}`, {
       hint: 'a repository path must be relative, without "..", "." or empty components; the repository or its manifest may be damaged',
     });
-  if (path.includes('\0')) throw bad('it contains a NUL byte');
-  if (path.startsWith('/')) throw bad('it is absolute');
-  for (const part of path.split('/')) {
-    if (part === '') throw bad('it has an empty component');
-    if (part === '.' || part === '..') throw bad(`it has a "${part}" component`);
   }
   return path;
 }

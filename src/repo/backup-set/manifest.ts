@@ -1,0 +1,98 @@
+// A backup set's manifest (manifest.json in the set's directory): every file of
+// the backed-up cluster with its size, mode, modification time, the SHA-256 of
+// its original content and where its stored bytes are (an object of its own, or
+// a range of a bundle of small files), the directories and tablespace links,
+// and how the stored bytes were compressed. It is written after every stored
+// object is durable; a set without it is incomplete.
+//
+// Paths are relative to the data directory, as in PostgreSQL's backup_manifest;
+// a tablespace's files are under pg_tblspc/<oid>/. Every path read back is
+// checked (checkClusterPath) before it is used: a damaged or hostile manifest
+// must not make restore write outside its target.
+
+import { PgpitrError } from '../../common/errors.js';
+import { relativePathProblem } from '../../common/relative-path.js';
+import type { CompressionAlgorithm } from '../../storage/compress/common.js';
+
+export type StoredAt = { object: string } | { bundle: number; offset: number; length: number };
+
+export interface ManifestFile {
+  path: string;
+  size: number;
+  mode: number;
+  /** Seconds since the epoch, as tar carries it. */
+  mtime: number;
+  sha256: string;
+  stored: StoredAt;
+}
+
+export interface ManifestDirectory {
+  path: string;
+  mode: number;
+}
+
+export interface ManifestTablespace {
+  oid: number;
+  /** Where the tablespace was on the backed-up server. */
+  location: string;
+}
+
+export interface BackupSetManifest {
+  format: 'pgpitr-backup-manifest';
+  format_version: 1;
+  backup_id: string;
+  compression: CompressionAlgorithm | 'none';
+  directories: ManifestDirectory[];
+  files: ManifestFile[];
+  tablespaces: ManifestTablespace[];
+  /** The server's own backup_manifest, stored as an object of the set (null when the server made none). */
+  server_manifest: string | null;
+}
+
+/** The one rule for a path inside a cluster: relative, no "..", ".", or empty component, no NUL. */
+export function checkClusterPath(path: string, where: string): string {
+  const problem = relativePathProblem(path);
+  if (problem !== null) {
+    throw new PgpitrError('ERR_UNSAFE_PATH', `unsafe path "${path}" in ${where}: ${problem}`, {
+      hint: 'the backup set is damaged or was tampered with; restore another backup and run pgpitr verify',
+    });
+  }
+  return path;
+}
+
+export function serializeManifest(m: BackupSetManifest): Buffer {
+  return Buffer.from(JSON.stringify(m) + '\n');
+}
+
+export function parseManifest(text: Buffer | string, where: string): BackupSetManifest {
+  let m: BackupSetManifest;
+  try {
+    m = JSON.parse(text.toString()) as BackupSetManifest;
+  } catch (e) {
+    throw damaged(where, `not JSON: ${(e as Error).message}`);
+  }
+  if (m?.format !== 'pgpitr-backup-manifest') throw damaged(where, 'not a pgpitr backup manifest');
+  if (m.format_version !== 1) {
+    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads version 1`, {
+      hint: 'use the pgpitr version that wrote the backup, or a newer one',
+    });
+  }
+  if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.tablespaces)) throw damaged(where, 'files, directories or tablespaces missing');
+  for (const f of m.files) {
+    checkClusterPath(f.path, where);
+    if (!Number.isSafeInteger(f.size) || f.size < 0 || !/^[0-9a-f]{64}$/.test(f.sha256 ?? '')) throw damaged(where, `entry "${f.path}" has no valid size or SHA-256`);
+    if ('object' in f.stored) checkClusterPath(f.stored.object, where);
+    else if (!Number.isSafeInteger(f.stored.bundle) || !Number.isSafeInteger(f.stored.offset) || !Number.isSafeInteger(f.stored.length)) throw damaged(where, `entry "${f.path}" has no valid bundle range`);
+  }
+  for (const d of m.directories) checkClusterPath(d.path, where);
+  for (const t of m.tablespaces) {
+    if (!Number.isSafeInteger(t.oid) || t.oid <= 0) throw damaged(where, `tablespace oid ${String(t.oid)} is not valid`);
+  }
+  return m;
+}
+
+function damaged(where: string, why: string): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `${where} is damaged: ${why}`, {
+    hint: 'restore another backup; pgpitr verify reports what else is damaged',
+  });
+}

@@ -1,0 +1,88 @@
+// Reads a backup set back: its manifest (checked path by path), and each
+// file's original bytes as a stream that fails at its end, before the caller
+// can take the file as good, when they do not match the recorded size and
+// SHA-256.
+
+import { Readable, Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { PgpitrError } from '../../common/errors.js';
+import type { Storage } from '../../storage/storage.js';
+import { readAll } from '../../storage/storage.js';
+import { storageJoin } from '../../storage/storage-path.js';
+import { createDecompressor } from '../../storage/compress/index.js';
+import { compressionExtension } from '../../storage/compress/levels.js';
+import { parseManifest } from './manifest.js';
+import type { BackupSetManifest, ManifestFile } from './manifest.js';
+import { MANIFEST_NAME } from './writer.js';
+
+export class BackupSetReader {
+  private constructor(
+    private readonly storage: Storage,
+    private readonly dir: string,
+    readonly manifest: BackupSetManifest,
+  ) {}
+
+  static async open(storage: Storage, dir: string): Promise<BackupSetReader> {
+    const where = `${storage.location}/${dir}/${MANIFEST_NAME}`;
+    const text = await readAll(storage, storageJoin(dir, MANIFEST_NAME));
+    if (text === null) {
+      throw new PgpitrError('ERR_NOT_FOUND', `backup set ${where} has no manifest: the backup did not complete`, {
+        hint: 'choose a complete backup (pgpitr info lists them)',
+      });
+    }
+    return new BackupSetReader(storage, dir, parseManifest(text, where));
+  }
+
+  /** Where a file's stored bytes are, for messages. */
+  storedLocation(f: ManifestFile): string {
+    const s = f.stored;
+    return 'object' in s ? `${this.storage.location}/${this.dir}/${s.object}` : `${this.storage.location}/${this.dir}/bundle/${s.bundle} (bytes ${s.offset}-${s.offset + s.length - 1})`;
+  }
+
+  /** The file's original bytes, verified: the stream errors at its end on a size or checksum mismatch. */
+  async read(f: ManifestFile): Promise<Readable> {
+    const s = f.stored;
+    const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
+    const path = 'object' in s ? storageJoin(this.dir, s.object) : storageJoin(this.dir, `bundle/${s.bundle}${ext}`);
+    const where = this.storedLocation(f);
+    let raw: Readable | null;
+    if ('object' in s) raw = await this.storage.read(path);
+    else raw = s.length === 0 ? Readable.from([]) : await this.storage.read(path, { offset: s.offset, length: s.length });
+    if (raw === null) {
+      throw new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
+        hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
+      });
+    }
+    let stream: Readable = raw;
+    if (this.manifest.compression !== 'none' && f.size > 0) stream = raw.pipe(createDecompressor(this.manifest.compression));
+    const check = verifier(f, where);
+    raw.on('error', (e) => check.destroy(e));
+    stream.on('error', (e) => check.destroy(damaged(f, where, (e as Error).message)));
+    return stream.pipe(check);
+  }
+}
+
+function verifier(f: ManifestFile, where: string): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const digest = hash.digest('hex');
+      if (size !== f.size || digest !== f.sha256) {
+        cb(damaged(f, where, size !== f.size ? `${size} bytes instead of ${f.size}` : `SHA-256 ${digest} instead of ${f.sha256}`));
+      } else cb();
+    },
+  });
+}
+
+function damaged(f: ManifestFile, where: string, why: string): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is damaged: ${why}`, {
+    hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
+  });
+}

@@ -1,0 +1,201 @@
+// A base backup into the repository: every member of the server's tar streams
+// becomes a file of a backup set (backup-set/writer.ts) instead of a file on
+// disk; tablespace archives are stored under pg_tblspc/<oid>/; the server's
+// backup_manifest is kept; with -X stream the WAL goes into the set's pg_wal.
+// The only links accepted are pg_tblspc/<oid> for tablespaces the server
+// announced; any other link, hard link or special file fails the backup.
+
+import { PassThrough, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { BackupSink } from '../sink.js';
+import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
+import type { SegmentStore } from '../wal/segment-store.js';
+import { TarParser } from '../../storage/tar/tar-parser.js';
+import type { TarEntry } from '../../storage/tar/tar-header.js';
+import { chain } from '../../storage/chain.js';
+import type { Chain } from '../../storage/chain.js';
+import { writeWithBackpressure } from '../../storage/stream-util.js';
+import { decompressStage, serverCompressionOf } from '../archive-stages.js';
+import type { BackupSetWriter } from '../../repo/backup-set/writer.js';
+import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
+import { PgpitrError } from '../../common/errors.js';
+
+export class RepoSink implements BackupSink {
+  private readonly announced = new Set<number>();
+  private current: Chain | null = null;
+  private manifestParts: Buffer[] = [];
+  manifest: BackupSetManifest | null = null;
+
+  constructor(
+    private readonly writer: BackupSetWriter,
+    private readonly onFile: (name: string) => void = () => {},
+  ) {}
+
+  prepareTablespaces(list: TablespaceHeader[]): void {
+    for (const ts of list) {
+      if (ts.oid === null || ts.location === null) continue;
+      this.announced.add(ts.oid);
+      this.writer.addTablespace(ts.oid, ts.location);
+    }
+  }
+
+  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+    const isBase = ts === null || ts.oid === null;
+    if (!isBase && !this.announced.has(ts.oid!)) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
+    const prefix = isBase ? '' : `pg_tblspc/${ts.oid}/`;
+    const algo = serverCompressionOf(name);
+    const stages: Duplex[] = algo ? [decompressStage(algo)] : [];
+    this.current = chain(stages, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
+  }
+
+  archiveData(chunk: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.current!.head, chunk);
+  }
+
+  async archiveEnd(): Promise<void> {
+    const c = this.current!;
+    this.current = null;
+    c.head.end();
+    await c.done;
+  }
+
+  manifestBegin(): void {
+    this.manifestParts = [];
+  }
+
+  manifestData(chunk: Buffer): void {
+    this.manifestParts.push(Buffer.from(chunk));
+  }
+
+  async manifestEnd(): Promise<void> {
+    await this.writer.addServerManifest(Buffer.concat(this.manifestParts));
+    this.manifestParts = [];
+  }
+
+  walStore(segmentSize: number): SegmentStore {
+    return new SetSegmentStore(this.writer, segmentSize);
+  }
+
+  async finish(): Promise<void> {
+    this.manifest = await this.writer.finish();
+  }
+
+  abort(): void {
+    this.current?.destroy();
+    void this.writer.abort();
+  }
+}
+
+/** Parses one tar stream and hands each member to the set writer. */
+class MemberRouter extends Writable {
+  private readonly parser: TarParser;
+  private small: { entry: TarEntry; path: string; parts: Buffer[] } | null = null;
+  private large: PassThrough | null = null;
+
+  constructor(
+    private readonly archive: string,
+    private readonly prefix: string,
+    private readonly isBase: boolean,
+    private readonly announced: Set<number>,
+    private readonly writer: BackupSetWriter,
+    private readonly onFile: (name: string) => void,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.parser = new TarParser(archive);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.route(chunk).then(() => cb(), cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    if (this.small || this.large) cb(new PgpitrError('ERR_PROTOCOL', `archive "${this.archive}" ended inside a member`));
+    else cb();
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.large?.destroy(err ?? undefined);
+    cb(err);
+  }
+
+  private async route(chunk: Buffer): Promise<void> {
+    this.parser.feed(chunk);
+    for (let ev = this.parser.next(); ev !== null; ev = this.parser.next()) {
+      if (ev.kind === 'entry') await this.beginMember(ev.entry);
+      else if (ev.kind === 'data') {
+        if (this.small) this.small.parts.push(Buffer.from(ev.data));
+        else if (this.large) await writeWithBackpressure(this.large, ev.data);
+      } else if (ev.kind === 'entry-end') await this.endMember();
+    }
+  }
+
+  private async beginMember(entry: TarEntry): Promise<void> {
+    const name = entry.name.replace(/\/+$/, '');
+    const path = this.prefix + name;
+    if (entry.type === 'directory') {
+      if (name !== '' && name !== '.') this.writer.addDirectory(path, entry.mode);
+      return;
+    }
+    if (entry.type === 'symlink') {
+      const m = /^pg_tblspc\/(\d+)$/.exec(name);
+      if (this.isBase && m && this.announced.has(Number(m[1]))) return; // the tablespace itself is recorded
+      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing link "${entry.name}" -> "${entry.linkname}" in archive "${this.archive}"`, {
+        hint: m ? `the server did not announce tablespace ${m[1]}` : 'a base backup holds no links but pg_tblspc/<oid> for its tablespaces',
+      });
+    }
+    if (entry.type !== 'file') {
+      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing member "${entry.name}" of archive "${this.archive}": not a regular file, directory or tablespace link`);
+    }
+    this.onFile(path);
+    const meta = { path, size: entry.size, mode: entry.mode, mtime: entry.mtime };
+    if (this.writer.isSmall(entry.size)) this.small = { entry, path, parts: [] };
+    else {
+      this.large = new PassThrough({ highWaterMark: 1024 * 1024 });
+      await this.writer.addLargeFile(meta, this.large);
+    }
+  }
+
+  private async endMember(): Promise<void> {
+    if (this.small) {
+      const { entry, path, parts } = this.small;
+      this.small = null;
+      await this.writer.addSmallFile({ path, size: entry.size, mode: entry.mode, mtime: entry.mtime }, Buffer.concat(parts));
+    } else if (this.large) {
+      const l = this.large;
+      this.large = null;
+      l.end();
+    }
+  }
+}
+
+/** -X stream into the set: each segment a file pg_wal/<name>, zero-filled when the stream stops mid-segment. */
+class SetSegmentStore implements SegmentStore {
+  private out: PassThrough | null = null;
+
+  constructor(
+    private readonly writer: BackupSetWriter,
+    private readonly segmentSize: number,
+  ) {}
+
+  async open(name: string): Promise<void> {
+    this.out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    await this.writer.addLargeFile({ path: `pg_wal/${name}`, size: this.segmentSize, mode: 0o600, mtime: Math.floor(Date.now() / 1000) }, this.out);
+  }
+
+  write(data: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.out!, Buffer.from(data));
+  }
+
+  async close(written: number): Promise<void> {
+    const left = this.segmentSize - written;
+    if (left > 0) await writeWithBackpressure(this.out!, Buffer.alloc(left));
+    this.out!.end();
+    this.out = null;
+  }
+
+  async finish(): Promise<void> {}
+
+  abort(): void {
+    this.out?.destroy();
+  }
+}

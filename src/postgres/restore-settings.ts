@@ -1,0 +1,77 @@
+// The recovery settings restore writes for PostgreSQL 13 to 18 (all read them
+// from the configuration, with recovery.signal or standby.signal): a block in
+// postgresql.auto.conf between two marker lines, so that a later restore
+// (--delta over the same directory) replaces it instead of piling up settings,
+// and recovery settings an earlier tool left in that file are commented out
+// rather than left to override ours.
+
+export const RECOVERY_SIGNAL = 'recovery.signal';
+export const STANDBY_SIGNAL_FILE = 'standby.signal';
+
+const BEGIN = '# --- recovery settings written by pgpitr restore: begin ---';
+const END = '# --- recovery settings written by pgpitr restore: end ---';
+
+/** Settings PostgreSQL reads for recovery; any of them left outside our block would change what recovery does. */
+const RECOVERY_GUCS = new Set([
+  'restore_command',
+  'recovery_end_command',
+  'archive_cleanup_command',
+  'recovery_target',
+  'recovery_target_time',
+  'recovery_target_xid',
+  'recovery_target_lsn',
+  'recovery_target_name',
+  'recovery_target_inclusive',
+  'recovery_target_timeline',
+  'recovery_target_action',
+  'primary_conninfo',
+  'primary_slot_name',
+]);
+
+export interface RecoverySettings {
+  restoreCommand: string;
+  target?: { name: 'recovery_target' | 'recovery_target_time' | 'recovery_target_xid' | 'recovery_target_lsn' | 'recovery_target_name'; value: string };
+  inclusive?: boolean;
+  timeline: string;
+  action?: 'pause' | 'promote' | 'shutdown';
+}
+
+export function quoteSetting(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+export function recoverySettingsBlock(s: RecoverySettings): string {
+  const lines = [BEGIN, `restore_command = ${quoteSetting(s.restoreCommand)}`];
+  if (s.target) lines.push(`${s.target.name} = ${quoteSetting(s.target.value)}`);
+  if (s.inclusive === false) lines.push(`recovery_target_inclusive = 'off'`);
+  lines.push(`recovery_target_timeline = ${quoteSetting(s.timeline)}`);
+  if (s.action) lines.push(`recovery_target_action = ${quoteSetting(s.action)}`);
+  lines.push(END);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * postgresql.auto.conf with our block in place of an earlier one, and any other
+ * recovery setting commented out (kept visible, so a DBA sees what was there);
+ * a standby keeps its primary_conninfo and primary_slot_name.
+ */
+export function withRecoverySettings(autoConf: string, block: string, standby = false): string {
+  const out: string[] = [];
+  let inside = false;
+  for (const line of autoConf.split('\n')) {
+    if (line === BEGIN) {
+      inside = true;
+      continue;
+    }
+    if (line === END) {
+      inside = false;
+      continue;
+    }
+    if (inside) continue;
+    const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
+    const keep = standby && (name === 'primary_conninfo' || name === 'primary_slot_name');
+    out.push(name !== undefined && RECOVERY_GUCS.has(name) && !keep ? `# disabled by pgpitr restore: ${line}` : line);
+  }
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return (out.length > 0 ? out.join('\n') + '\n' : '') + block;
+}

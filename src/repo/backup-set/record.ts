@@ -1,0 +1,92 @@
+// A backup's record (backup.json in its set's directory): what the catalog
+// knows of one backup. Written "running" when the backup starts (with what
+// identifies the process that runs it), and replaced, atomically and last of
+// all, by "complete" once the manifest and the WAL the backup needs are
+// stored; "failed" when it fails. A record saying "running" whose process is
+// gone is an interrupted backup. Only complete backups are ever restored.
+
+import { PgpitrError } from '../../common/errors.js';
+import type { Storage } from '../../storage/storage.js';
+import { readAll } from '../../storage/storage.js';
+import { storageJoin } from '../../storage/storage-path.js';
+
+export const RECORD_NAME = 'backup.json';
+
+export interface BackupRecord {
+  format: 'pgpitr-backup';
+  format_version: 1;
+  id: string;
+  type: 'full';
+  state: 'running' | 'complete' | 'failed';
+  stanza: string;
+  label: string;
+  system_identifier: string;
+  pg_version_num: number;
+  timeline: number | null;
+  start_lsn: string | null;
+  stop_lsn: string | null;
+  start_wal: string | null;
+  stop_wal: string | null;
+  start_time: string;
+  stop_time: string | null;
+  /** The next transaction ID at the start (for --target-xid), when known. */
+  start_next_xid: string | null;
+  backup_from: 'primary' | 'standby' | null;
+  /** "archive": replay needs the stanza's WAL archive; "included": the set holds the WAL to consistency. */
+  wal: 'archive' | 'included';
+  compression: string;
+  size: number | null;
+  stored_size: number | null;
+  file_count: number | null;
+  databases: { name: string; oid: number; size: number }[];
+  annotations: Record<string, string>;
+  pinned: boolean;
+  /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */
+  process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null };
+  error: string | null;
+}
+
+export function backupDir(stanza: string, id: string): string {
+  return storageJoin(stanza, 'backup', id);
+}
+
+export async function writeRecord(storage: Storage, r: BackupRecord): Promise<void> {
+  await storage.write(storageJoin(backupDir(r.stanza, r.id), RECORD_NAME), Buffer.from(JSON.stringify(r, null, 1) + '\n'));
+}
+
+export async function readRecord(storage: Storage, stanza: string, id: string): Promise<BackupRecord | null> {
+  const path = storageJoin(backupDir(stanza, id), RECORD_NAME);
+  const text = await readAll(storage, path);
+  if (text === null) return null;
+  try {
+    const r = JSON.parse(text.toString()) as BackupRecord;
+    if (r.format !== 'pgpitr-backup' || r.id !== id) throw new Error('not the record of this backup');
+    return r;
+  } catch (e) {
+    throw new PgpitrError('ERR_STORAGE', `backup record ${storage.location}/${path} is damaged: ${(e as Error).message}`, {
+      hint: 'that backup cannot be used; pgpitr expire removes it once newer backups exist',
+    });
+  }
+}
+
+/** Every backup of a stanza, oldest first (ids sort by time). Directories without a record are left out. */
+export async function listRecords(storage: Storage, stanza: string): Promise<BackupRecord[]> {
+  const entries = await storage.list(storageJoin(stanza, 'backup'));
+  const ids = entries.map((e) => e.name).filter((n) => BACKUP_ID.test(n)).sort();
+  const out: BackupRecord[] = [];
+  for (const id of ids) {
+    const r = await readRecord(storage, stanza, id);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+export const BACKUP_ID = /^\d{8}-\d{6}F(?:_\d+)?$/;
+
+/** pgBackRest-style: 20261201-114500F (UTC); "_2" and on when that second is taken. */
+export function newBackupId(now: Date, taken: Set<string>): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const base = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}F`;
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
+}

@@ -1,0 +1,218 @@
+// Writes a backup set's files into a data directory and its tablespace
+// directories, N at a time, each checked against its recorded SHA-256 as it is
+// written; with delta, a file already there with the recorded size and SHA-256
+// is left alone and what the backup does not hold is removed. pg_control is
+// not written here: the engine writes it last, so that a restore that stops
+// anywhere before leaves a directory PostgreSQL refuses to start.
+//
+// Nothing is written through a link: every directory of the manifest is made a
+// real directory (a link found in its place, in a delta target, is removed),
+// files are opened with O_NOFOLLOW, and the only links made are
+// pg_tblspc/<oid>, to the tablespace directories restore itself prepared.
+
+import { constants, promises as fsp } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { PgpitrError, storageError } from '../common/errors.js';
+import type { BackupSetReader } from '../repo/backup-set/reader.js';
+import type { ManifestFile } from '../repo/backup-set/manifest.js';
+
+export const PG_CONTROL = 'global/pg_control';
+
+export interface RestoreLayout {
+  target: string;
+  /** oid → the directory the tablespace is restored into. */
+  tablespaceDirs: Map<number, string>;
+}
+
+export interface FileRestoreOptions {
+  processMax: number;
+  delta: boolean;
+  onFile?(path: string, bytes: number, written: boolean): void;
+}
+
+export interface FileRestoreResult {
+  written: number;
+  unchanged: number;
+  removed: number;
+  bytesWritten: number;
+}
+
+export class FileRestorer {
+  constructor(
+    private readonly reader: BackupSetReader,
+    private readonly layout: RestoreLayout,
+  ) {}
+
+  /** Where a cluster path goes: under its tablespace's directory, or under the target. */
+  destination(path: string): string {
+    const m = /^pg_tblspc\/(\d+)\/(.+)$/.exec(path);
+    if (m) {
+      const dir = this.layout.tablespaceDirs.get(Number(m[1]));
+      if (dir !== undefined) return join(dir, m[2]!);
+    }
+    return join(this.layout.target, path);
+  }
+
+  /** Everything but pg_control. */
+  async restore(o: FileRestoreOptions): Promise<FileRestoreResult> {
+    const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, bytesWritten: 0 };
+    const m = this.reader.manifest;
+    if (o.delta) await removeIfPresent(join(this.layout.target, PG_CONTROL));
+    // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
+    const version = m.files.find((f) => f.path === 'PG_VERSION');
+    const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
+    await makeRoot(this.layout.target, rootMode);
+    for (const dir of this.layout.tablespaceDirs.values()) await makeRoot(dir, rootMode);
+    const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
+    for (const d of dirs) {
+      if (/^pg_tblspc\/\d+$/.test(d.path)) continue;
+      await makeRealDirectory(this.destination(d.path), d.mode);
+    }
+    await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
+    for (const [oid, dir] of this.layout.tablespaceDirs) {
+      const link = join(this.layout.target, 'pg_tblspc', String(oid));
+      const st = await lstatOrNull(link);
+      if (st && !(st.isSymbolicLink() && (await fsp.readlink(link)) === dir)) await fsp.rm(link, { recursive: true, force: true });
+      if (!st || !(st.isSymbolicLink() && (await fsp.readlink(link)) === dir)) await fsp.symlink(dir, link).catch((e) => {
+        throw storageError('create tablespace link', link, e);
+      });
+    }
+    if (o.delta) result.removed = await this.removeExtras();
+
+    // Largest first, so that the last file to finish is a small one.
+    const queue = m.files.filter((f) => f.path !== PG_CONTROL).sort((a, b) => b.size - a.size);
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length) {
+        const f = queue[next++]!;
+        const dest = this.destination(f.path);
+        if (o.delta && (await sameContent(dest, f))) {
+          result.unchanged++;
+          o.onFile?.(f.path, f.size, false);
+          continue;
+        }
+        await this.writeFile(f, dest);
+        result.written++;
+        result.bytesWritten += f.size;
+        o.onFile?.(f.path, f.size, true);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.processMax, queue.length)) }, worker));
+    return result;
+  }
+
+  /** pg_control, last: the caller has synced everything else. */
+  async restoreControl(): Promise<void> {
+    const f = this.reader.manifest.files.find((x) => x.path === PG_CONTROL);
+    if (!f) throw storageError('restore', PG_CONTROL, new Error('the backup set has no global/pg_control'));
+    await this.writeFile(f, this.destination(f.path), true);
+  }
+
+  private async writeFile(f: ManifestFile, dest: string, sync = false): Promise<void> {
+    let fh: fsp.FileHandle;
+    try {
+      // O_NOFOLLOW: a link planted where a file goes is an error, never followed.
+      fh = await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, f.mode & 0o7777);
+    } catch (e) {
+      throw storageError('create', dest, e);
+    }
+    try {
+      await pipeline(await this.reader.read(f), fh.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 }));
+      await fh.chmod(f.mode & 0o7777);
+      await fh.utimes(f.mtime, f.mtime);
+      if (sync) await fh.sync();
+    } catch (e) {
+      if (e instanceof PgpitrError) throw e;
+      throw storageError('write', dest, e);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Delta: removes files, links and directories the backup does not hold. */
+  private async removeExtras(): Promise<number> {
+    const m = this.reader.manifest;
+    const keep = new Set<string>();
+    for (const f of m.files) keep.add(this.destination(f.path));
+    for (const d of m.directories) keep.add(this.destination(d.path));
+    keep.add(join(this.layout.target, 'pg_tblspc'));
+    for (const oid of this.layout.tablespaceDirs.keys()) keep.add(join(this.layout.target, 'pg_tblspc', String(oid)));
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (e) {
+        throw storageError('read directory', dir, e);
+      }
+      for (const name of names) {
+        const p = join(dir, name);
+        const st = await fsp.lstat(p);
+        if (!keep.has(p)) {
+          await fsp.rm(p, { recursive: true, force: true });
+          removed++;
+        } else if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk(this.layout.target);
+    for (const dir of this.layout.tablespaceDirs.values()) await walk(dir);
+    return removed;
+  }
+}
+
+async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await fsp.lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw storageError('read information about', path, e);
+  }
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await fsp.unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
+  }
+}
+
+async function makeRoot(path: string, mode: number): Promise<void> {
+  try {
+    await fsp.mkdir(path, { recursive: true, mode });
+    await fsp.chmod(path, mode);
+  } catch (e) {
+    throw storageError('create directory', path, e);
+  }
+}
+
+/** A real directory at path (a link or file in its place is removed first), with mode. */
+async function makeRealDirectory(path: string, mode: number): Promise<void> {
+  const st = await lstatOrNull(path);
+  if (st && !st.isDirectory()) await fsp.rm(path, { force: true });
+  if (!st || !st.isDirectory()) {
+    try {
+      await fsp.mkdir(path, { mode: mode & 0o7777 });
+    } catch (e) {
+      throw storageError('create directory', path, e);
+    }
+  }
+  await fsp.chmod(path, mode & 0o7777);
+}
+
+/** Delta's test: a regular file (not a link) of the recorded size and SHA-256. */
+async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
+  const st = await lstatOrNull(path);
+  if (!st || !st.isFile() || st.size !== f.size) return false;
+  const hash = createHash('sha256');
+  const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex') === f.sha256;
+}

@@ -1,0 +1,105 @@
+// Where a restore writes, checked before anything is written: the data
+// directory (empty, or with --delta a stopped cluster), and each tablespace's
+// directory (the recorded location, or where --tablespace-map puts it).
+
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { PgpitrError, storageError } from '../common/errors.js';
+
+export interface TargetState {
+  path: string;
+  exists: boolean;
+  empty: boolean;
+  /** Holds PG_VERSION: a cluster (or what is left of one). */
+  isCluster: boolean;
+  /** postmaster.pid names a live process. */
+  runningPid: number | null;
+}
+
+export function inspectTarget(path: string): TargetState {
+  const abs = resolve(path);
+  let entries: string[] | null = null;
+  try {
+    if (!statSync(abs).isDirectory()) {
+      throw new PgpitrError('ERR_TARGET', `restore target "${abs}" exists and is not a directory`, { hint: 'give a directory path (-D/--pg-data)' });
+    }
+    entries = readdirSync(abs);
+  } catch (e) {
+    if (e instanceof PgpitrError) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read directory', abs, e);
+  }
+  return {
+    path: abs,
+    exists: entries !== null,
+    empty: entries === null || entries.length === 0,
+    isCluster: entries?.includes('PG_VERSION') ?? false,
+    runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
+  };
+}
+
+function livePostmaster(pidFile: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
+/** Refuses, before anything is written, a target restore cannot use. */
+export function checkTarget(t: TargetState, delta: boolean): void {
+  if (t.runningPid !== null) {
+    throw new PgpitrError('ERR_TARGET', `a PostgreSQL server (pid ${t.runningPid}) is running on "${t.path}"`, {
+      hint: 'stop it first (pg_ctl stop -D ...); restore never writes under a running server',
+    });
+  }
+  if (t.empty) return;
+  if (!delta) {
+    throw new PgpitrError('ERR_TARGET', `restore target "${t.path}" exists and is not empty`, {
+      hint: 'restore into an empty directory, or give --delta to rewrite only what differs in a stopped cluster',
+    });
+  }
+  if (!t.isCluster) {
+    throw new PgpitrError('ERR_TARGET', `--delta target "${t.path}" is not a PostgreSQL data directory (no PG_VERSION)`, {
+      hint: '--delta removes what the backup does not hold, so it only works over a data directory; restore into an empty directory instead',
+    });
+  }
+}
+
+export interface TablespaceMapping {
+  /** A tablespace name or oid, as given. */
+  key: string;
+  path: string;
+}
+
+/** "NAME_OR_OID=PATH" */
+export function parseTablespaceMapping(text: string): TablespaceMapping {
+  const i = text.indexOf('=');
+  const key = i < 0 ? '' : text.slice(0, i);
+  const path = i < 0 ? '' : text.slice(i + 1);
+  if (key === '' || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give NAME_OR_OID=PATH' });
+  if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--tablespace-map path "${path}" is relative`, { hint: 'give an absolute path' });
+  return { key, path };
+}
+
+/** A tablespace's directory must be empty (or, with --delta, may hold that tablespace's old files). */
+export function checkTablespaceDir(path: string, oid: number, delta: boolean): void {
+  if (!existsSync(path)) return;
+  let entries: string[];
+  try {
+    entries = readdirSync(path);
+  } catch (e) {
+    throw storageError('read directory', path, e);
+  }
+  if (entries.length === 0 || (delta && entries.every((n) => n.startsWith('PG_')))) return;
+  throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty`, {
+    hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH, or empty that directory',
+  });
+}

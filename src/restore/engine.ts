@@ -1,0 +1,197 @@
+// The restore engine: plan (which backup, which WAL), refuse what cannot
+// succeed before writing anything, write the files N at a time (verified),
+// the recovery settings for the server, sync, and pg_control last. Reads the
+// repository through interfaces (a Storage holding the backup sets, and the
+// WAL archive's listing and files), so it knows no repository driver.
+
+import { chownSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgpitrError, storageError } from '../common/errors.js';
+import type { Storage } from '../storage/storage.js';
+import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
+import { parseLsn, parseSegmentFileName, formatLsn } from '../postgres/lsn.js';
+import { parseTimelineHistory } from '../postgres/timeline-history.js';
+import type { TimelineSwitch } from '../postgres/timeline-history.js';
+import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings } from '../postgres/restore-settings.js';
+import type { RecoverySettings } from '../postgres/restore-settings.js';
+import { BackupSetReader } from '../repo/backup-set/reader.js';
+import { backupDir } from '../repo/backup-set/record.js';
+import type { BackupRecord } from '../repo/backup-set/record.js';
+import { planRestore } from './plan.js';
+import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
+import type { TargetOptions } from './restore-target.js';
+import { FileRestorer, PG_CONTROL } from './file-restorer.js';
+import type { FileRestoreResult } from './file-restorer.js';
+import { checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
+import type { TablespaceMapping } from './restore-target-dir.js';
+
+/** What restore needs of the WAL archive. */
+export interface WalArchiveView {
+  /** Names of the archived WAL files (segments, .history, ...). */
+  names(): string[];
+  /** A history file's content, verified; null when not archived. */
+  readHistory(name: string): Promise<Buffer | null>;
+}
+
+export interface RestoreRequest {
+  storage: Storage;
+  stanza: string;
+  segmentSize: number;
+  records: BackupRecord[];
+  archive: WalArchiveView;
+  target: TargetOptions;
+  set?: string | undefined;
+  pgData: string;
+  delta: boolean;
+  standby: boolean;
+  tablespaceMap: TablespaceMapping[];
+  tablespaceMapAll?: string | undefined;
+  processMax: number;
+  restoreCommand: string;
+  dryRun: boolean;
+  noSync?: boolean;
+  log(line: string): void;
+  onProgress?(bytesDone: number, bytesTotal: number, filesDone: number, filesTotal: number): void;
+}
+
+export interface RestoreOutcome {
+  plan: RestorePlan;
+  files: FileRestoreResult | null;
+  bytesTotal: number;
+  tablespaces: { oid: number; path: string }[];
+}
+
+export function planBackupOf(r: BackupRecord): PlanBackup {
+  return {
+    id: r.id,
+    complete: r.state === 'complete',
+    timeline: r.timeline ?? 0,
+    startLsn: r.start_lsn ? parseLsn(r.start_lsn) : 0n,
+    stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
+    stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
+    startNextXid: r.start_next_xid ? BigInt(r.start_next_xid) : undefined,
+  };
+}
+
+/** The archive as the plan reads it: segment presence by timeline, parsed history files. */
+export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
+  const have = new Set<string>();
+  const histories = new Map<number, TimelineSwitch[]>();
+  for (const name of view.names()) {
+    const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, segmentSize) : null;
+    if (seg) have.add(`${seg.timeline}/${seg.segNo}`);
+    const h = /^([0-9A-F]{8})\.history$/.exec(name);
+    if (h) {
+      const text = await view.readHistory(name);
+      if (text !== null) histories.set(parseInt(h[1]!, 16), parseTimelineHistory(text.toString(), name));
+    }
+  }
+  return {
+    segmentSize,
+    hasSegment: (t, s) => have.has(`${t}/${s}`),
+    history: (t) => histories.get(t) ?? null,
+    timelines: () => [1, ...histories.keys()],
+  };
+}
+
+export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
+  // 1. The plan, from the catalog and the archive.
+  const archive = await planArchiveOf(req.archive, req.segmentSize);
+  const plan = planRestore(req.records.map(planBackupOf), archive, req.target, req.set);
+  const b = plan.backup;
+  req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
+  req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
+  const m = reader.manifest;
+  const bytesTotal = m.files.reduce((a, f) => a + f.size, 0);
+
+  // 2. Where things go, refused before anything is written.
+  const targetState = inspectTarget(req.pgData);
+  checkTarget(targetState, req.delta);
+  const tablespaceDirs = new Map<number, string>();
+  for (const ts of m.tablespaces) {
+    const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
+    checkTablespaceDir(mapped, ts.oid, req.delta);
+    tablespaceDirs.set(ts.oid, mapped);
+  }
+  for (const t of req.tablespaceMap) {
+    if (!m.tablespaces.some((ts) => String(ts.oid) === t.key)) {
+      throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${b.id} does not hold`, {
+        hint: `its tablespaces (by oid): ${m.tablespaces.map((ts) => ts.oid).join(', ') || 'none'}`,
+      });
+    }
+  }
+  const tablespaces = [...tablespaceDirs].map(([oid, path]) => ({ oid, path }));
+  if (req.dryRun) {
+    req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${req.delta ? ' (delta: only what differs)' : ''}`);
+    for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
+    return { plan, files: null, bytesTotal, tablespaces };
+  }
+
+  // 3. The files, then the recovery settings, then sync, then pg_control.
+  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs });
+  let bytesDone = 0;
+  let filesDone = 0;
+  const files = await restorer.restore({
+    processMax: req.processMax,
+    delta: req.delta,
+    onFile: (_p, bytes) => {
+      bytesDone += bytes;
+      filesDone++;
+      req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
+    },
+  });
+  writeRecoverySettings(targetState.path, req);
+  const owner = rootOwnerFor(targetState.path);
+  if (owner) {
+    chownTree(targetState.path, owner);
+    for (const dir of tablespaceDirs.values()) chownTree(dir, owner);
+  }
+  if (!req.noSync) {
+    await syncTree(targetState.path);
+    for (const dir of tablespaceDirs.values()) await syncTree(dir);
+  }
+  await restorer.restoreControl();
+  if (owner) chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
+  fsyncPathSync(join(targetState.path, 'global'));
+  return { plan, files, bytesTotal, tablespaces };
+}
+
+function writeRecoverySettings(pgData: string, req: RestoreRequest): void {
+  const t = req.target.target;
+  const s: RecoverySettings = { restoreCommand: req.restoreCommand, timeline: String(req.target.timeline) };
+  if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
+  else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
+  else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };
+  else if (t.kind === 'lsn') s.target = { name: 'recovery_target_lsn', value: t.text };
+  else if (t.kind === 'name') s.target = { name: 'recovery_target_name', value: t.name };
+  if (req.target.exclusive) s.inclusive = false;
+  if (t.kind !== 'end') s.action = req.target.action;
+  const auto = join(pgData, 'postgresql.auto.conf');
+  let old = '';
+  try {
+    old = readFileSync(auto, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', auto, e);
+  }
+  writeFileAtomicSync(auto, withRecoverySettings(old, recoverySettingsBlock(s), req.standby), false, 0o600);
+  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', false, 0o600);
+}
+
+/** Run as root, restore gives the files to the data directory's owner (the server refuses files it does not own). */
+function rootOwnerFor(dir: string): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const st = statSync(dir);
+  return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
+}
+
+function chownTree(dir: string, o: { uid: number; gid: number }): void {
+  chownSync(dir, o.uid, o.gid);
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    chownSync(p, o.uid, o.gid);
+    if (st.isDirectory()) chownTree(p, o);
+  }
+}

@@ -69,7 +69,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
     startLsn: r.start_lsn ? parseLsn(r.start_lsn) : 0n,
     stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
     stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
-    startNextXid: r.start_next_xid ? BigInt(r.start_next_xid) : undefined,
+    stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
   };
 }
 

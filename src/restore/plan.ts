@@ -6,8 +6,8 @@
 // Choosing a backup (without --set): the newest complete backup that is on the
 // target branch and consistent before the target:
 //   time: stopped at or before the target time; lsn: stopped at or before the
-//   target LSN; xid: started with a next-xid at or below the target xid (when the
-//   catalog knows it); name, immediate, end of archive: the newest.
+//   target LSN; xid: ended before the target transaction was assigned (when the
+//   catalog knows the next xid at its end); name, immediate, end of archive: the newest.
 // Refused, each naming what is missing: no such backup, a target before the
 // chosen backup's consistency point, a history file the branch needs, a WAL
 // segment between the backup's start and the target (or its stop LSN).
@@ -26,8 +26,8 @@ export interface PlanBackup {
   startLsn: Lsn;
   stopLsn: Lsn;
   stopTimeMs: number;
-  /** The next transaction ID when the backup started, if known. */
-  startNextXid?: bigint | undefined;
+  /** The next transaction ID to be assigned once the backup had ended, if known: any transaction at or above it committed after the backup's consistency point. */
+  stopNextXid?: bigint | undefined;
 }
 
 export interface PlanArchive {
@@ -160,8 +160,8 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
     case 'lsn':
       return b.stopLsn <= target.lsn ? `newest backup that ended before ${target.text}` : null;
     case 'xid':
-      if (b.startNextXid === undefined) return `newest backup (its first transaction ID is not recorded)`;
-      return b.startNextXid <= target.xid ? `newest backup that started before transaction ${target.xid} began` : null;
+      if (b.stopNextXid === undefined) return `newest backup (its transaction horizon is not recorded)`;
+      return b.stopNextXid <= target.xid ? `newest backup that ended before transaction ${target.xid} began` : null;
   }
 }
 

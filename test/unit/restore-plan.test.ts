@@ -28,7 +28,7 @@ function archive(segments: [number, number, number][], histories: Record<number,
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 const backups: PlanBackup[] = [
   { id: 'A', complete: true, timeline: 1, startLsn: lsn('0/2000028'), stopLsn: lsn('0/2000138'), stopTimeMs: T0 },
-  { id: 'B', complete: true, timeline: 1, startLsn: lsn('0/5000028'), stopLsn: lsn('0/5000100'), stopTimeMs: T0 + 3600_000, startNextXid: 800n },
+  { id: 'B', complete: true, timeline: 1, startLsn: lsn('0/5000028'), stopLsn: lsn('0/5000100'), stopTimeMs: T0 + 3600_000, stopNextXid: 800n },
   { id: 'C', complete: false, timeline: 1, startLsn: lsn('0/8000028'), stopLsn: lsn('0/8000100'), stopTimeMs: T0 + 7200_000 },
 ];
 const opts = (f: Parameters<typeof parseTargetOptions>[0]) => parseTargetOptions(f);

@@ -29,8 +29,8 @@ export interface BackupRecord {
   stop_wal: string | null;
   start_time: string;
   stop_time: string | null;
-  /** The next transaction ID at the start (for --target-xid), when known. */
-  start_next_xid: string | null;
+  /** The next transaction ID to be assigned when the backup had ended (for --target-xid), when known. */
+  stop_next_xid: string | null;
   backup_from: 'primary' | 'standby' | null;
   /** "archive": replay needs the stanza's WAL archive; "included": the set holds the WAL to consistency. */
   wal: 'archive' | 'included';

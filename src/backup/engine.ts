@@ -92,6 +92,11 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     const ident = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
     if (!ident) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no row');
     const systemIdentifier = ident[0] ?? '';
+    if (opts.expectSystemIdentifier !== undefined && systemIdentifier !== opts.expectSystemIdentifier) {
+      throw new PgpitrError('ERR_TARGET', `the server is database system ${systemIdentifier}, the stanza is for system ${opts.expectSystemIdentifier}`, {
+        hint: 'this connection reaches another cluster than the one the stanza records; check the connection options or --stanza',
+      });
+    }
     state?.update({ server_version: main.serverVersionNum, system_identifier: systemIdentifier });
 
     if (opts.progress) {
@@ -114,7 +119,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       }
     }
 
-    if (later.plainSink) {
+    if (opts.sink) {
+      sink = opts.sink;
+    } else if (later.plainSink) {
       const { PlainSink } = await later.plainSink;
       sink = new PlainSink(directory!, opts, dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) });
     } else if (later.tarSink) {

@@ -2,6 +2,7 @@
 // flags into this; the engine trusts it.
 
 import type { ConnectionSettings } from '../protocol/conninfo.js';
+import type { BackupSink } from './sink.js';
 
 export type CompressionAlgorithmName = 'gzip' | 'lz4' | 'zstd';
 
@@ -19,7 +20,9 @@ export type BackupTarget =
   | { kind: 'directory'; path: string }
   | { kind: 'stdout' }
   | { kind: 'server'; path: string }
-  | { kind: 'blackhole' };
+  | { kind: 'blackhole' }
+  /** Into a repository: the caller gives the sink (backup/repo/repo-sink.ts) and keeps the record. */
+  | { kind: 'repository' };
 
 export interface TablespaceMapping {
   oldDir: string;
@@ -50,4 +53,8 @@ export interface BaseBackupOptions {
   manifestForceEncode: boolean;
   verifyChecksums: boolean;
   statusIntervalMs: number;
+  /** Where the archives go when the target is a repository. */
+  sink?: BackupSink | undefined;
+  /** Refuse, before any data, a server of another system (a stanza's). */
+  expectSystemIdentifier?: string | undefined;
 }

@@ -56,15 +56,25 @@ export interface RepoOptions {
   fetcher: boolean;
   connection: ConnectionSettings;
   positionals: string[];
+  /** Values of the command's own options (opts.extra). */
+  extra: Record<string, string | boolean | string[] | boolean[] | undefined>;
   /** The arguments without the positional ones, to start a helper process with the same settings. */
   optionArgs: string[];
   help: boolean;
 }
 
-export function parseRepoOptions(command: string, argv: string[], opts: { needStanza?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): RepoOptions {
+/** Options a command adds to the shared ones (parseArgs' format); their values come back in RepoOptions.extra. */
+export type ExtraOptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+
+export function parseRepoOptions(
+  command: string,
+  argv: string[],
+  opts: { needStanza?: boolean; extra?: ExtraOptionSpec } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): RepoOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: repoOptionSpec, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: argv, options: { ...repoOptionSpec, ...opts.extra }, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw usageError((e as Error).message, `try "pgpitr ${command} --help"`);
   }
@@ -127,6 +137,7 @@ export function parseRepoOptions(command: string, argv: string[], opts: { needSt
     fetcher: v.fetcher === true,
     connection,
     positionals: parsed.positionals,
+    extra: Object.fromEntries(Object.keys(opts.extra ?? {}).map((k) => [k, (v as Record<string, string | boolean | string[] | boolean[] | undefined>)[k]])),
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,
   };

@@ -26,7 +26,7 @@ export function supportedVersionOrThrow(versionNum: number, opts: VersionSensiti
       hint: 'server-side compression needs PostgreSQL 15 or later; use client-side compression (-Z client-gzip, -z)',
     });
   }
-  if (major < 15 && opts.target.kind !== 'directory' && opts.target.kind !== 'stdout') {
+  if (major < 15 && opts.target.kind !== 'directory' && opts.target.kind !== 'stdout' && opts.target.kind !== 'repository') {
     throw new PgpitrError('ERR_UNSUPPORTED', `server does not support backup targets (PostgreSQL ${major})`, {
       hint: 'backup targets (-t) need PostgreSQL 15 or later',
     });

@@ -14,7 +14,6 @@ import { constants, promises as fsp } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
@@ -120,7 +119,10 @@ export class FileRestorer {
       throw storageError('create', dest, e);
     }
     try {
-      await pipeline(await this.reader.read(f), fh.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 }));
+      for await (const chunk of await this.reader.read(f)) {
+        const b = chunk as Buffer;
+        for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
+      }
       await fh.chmod(f.mode & 0o7777);
       await fh.utimes(f.mtime, f.mtime);
       if (sync) await fh.sync();

@@ -130,7 +130,7 @@ class MemberRouter extends Writable {
   }
 
   private async beginMember(entry: TarEntry): Promise<void> {
-    const name = entry.name.replace(/\/+$/, '');
+    const name = entry.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
     const path = this.prefix + name;
     if (entry.type === 'directory') {
       if (name !== '' && name !== '.') this.writer.addDirectory(path, entry.mode);

@@ -1,0 +1,99 @@
+// `pgpitr backup --stanza S`: a full backup into the repository
+// (backup/repo/repo-backup.ts), then retention when a policy is configured.
+
+import { readFileSync } from 'node:fs';
+import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { usageError } from '../../common/errors.js';
+import { readStanza } from '../../repo/stanza.js';
+import { walArchiveView } from '../../repo/wal-archive-view.js';
+import { PosixStorage } from '../../storage/posix/posix-storage.js';
+import { backupToRepository } from '../../backup/repo/repo-backup.js';
+import { ProgressView } from '../progress-view.js';
+import { ExitCode } from '../exit-codes.js';
+import { printLine } from '../output.js';
+
+const HELP = `pgpitr backup takes a full backup of a cluster into its stanza.
+
+Usage:
+  pgpitr backup --repo PATH --stanza NAME [connection options] [OPTION]...
+
+Options:
+      --wal=archive|included  the WAL the backup needs to be consistent: waited for in the
+                         stanza's archive (default), or streamed into the backup itself
+      --annotation=KEY=VALUE  recorded with the backup (repeatable)
+      --start-fast       ask the server for an immediate checkpoint
+  -P, --progress         show progress
+${REPO_OPTIONS_HELP}`;
+
+export const BACKUP_OPTIONS = {
+  wal: { type: 'string' },
+  annotation: { type: 'string', multiple: true },
+  'start-fast': { type: 'boolean' },
+  progress: { type: 'boolean', short: 'P' },
+  verbose: { type: 'boolean', short: 'v' },
+} as const;
+
+export async function backupCommand(argv: string[]): Promise<number> {
+  const o = parseRepoOptions('backup', argv, { extra: BACKUP_OPTIONS });
+  if (o.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  if (o.positionals.length > 0) throw usageError(`unexpected argument "${o.positionals[0]}"`, 'try "pgpitr backup --help"');
+  const wal = (o.extra['wal'] as string | undefined) ?? 'archive';
+  if (wal !== 'archive' && wal !== 'included') throw usageError(`invalid --wal "${wal}"`, 'give archive or included');
+  const annotations: Record<string, string> = {};
+  for (const a of (o.extra['annotation'] as string[] | undefined) ?? []) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw usageError(`invalid --annotation "${a}"`, 'give KEY=VALUE');
+    annotations[a.slice(0, i)] = a.slice(i + 1);
+  }
+  const stanza = readStanza(o.repo, o.stanza);
+  const view = new ProgressView({ progress: o.extra['progress'] === true, format: 'text', verbose: o.extra['verbose'] === true ? 1 : 0 });
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const archive = walArchiveView(o.repo, o.stanza);
+    const record = await backupToRepository(
+      {
+        repoPath: o.repo,
+        storage: new PosixStorage(o.repo),
+        stanza,
+        connection: o.connection,
+        compression: o.compression,
+        level: o.level,
+        walIncluded: wal === 'included',
+        fastCheckpoint: o.extra['start-fast'] === true,
+        progress: o.extra['progress'] === true,
+        annotations,
+        processMax: o.processMax,
+        archiveTimeoutMs: o.archiveTimeoutMs,
+        archivedNames: () => archive.names(),
+        identity: ownIdentity(),
+      },
+      view,
+      ac.signal,
+    );
+    view.done(null);
+    if (o.output === 'json') process.stdout.write(JSON.stringify(record, null, 2) + '\n');
+    else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
+    return ExitCode.Ok;
+  } finally {
+    view.done(null);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** This process's start time (clock ticks since boot) and the boot id, where /proc has them. */
+function ownIdentity(): { start_ticks: string | null; boot_id: string | null } {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { start_ticks: fields[19] ?? null, boot_id: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() };
+  } catch {
+    return { start_ticks: null, boot_id: null };
+  }
+}

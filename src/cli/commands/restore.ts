@@ -1,0 +1,181 @@
+// `pgpitr restore -D PATH`: a backup of the stanza into a data directory, set
+// to recover to a target (restore/engine.ts). The restore_command it writes
+// calls pgpitr archive-get, through the asynchronous prefetch unless told not
+// to; as root, the prefetch spool is given to the data directory's owner.
+
+import { chownSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { PgpitrError, storageError, usageError } from '../../common/errors.js';
+import { readStanza } from '../../repo/stanza.js';
+import { walArchiveView } from '../../repo/wal-archive-view.js';
+import { listRecords } from '../../repo/backup-set/record.js';
+import { PosixStorage } from '../../storage/posix/posix-storage.js';
+import { restore } from '../../restore/engine.js';
+import { parseTargetOptions } from '../../restore/restore-target.js';
+import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
+import { ExitCode } from '../exit-codes.js';
+import { printLine } from '../output.js';
+
+const HELP = `pgpitr restore restores a backup of the stanza and sets it to recover to a target.
+
+Usage:
+  pgpitr restore --repo PATH --stanza NAME -D DATADIR [OPTION]...
+
+Where:
+  -D, --pg-data=DIR      the data directory: empty (or absent), or with --delta a stopped cluster
+      --delta            rewrite only the files that differ, remove what the backup does not hold
+      --set=ID           the backup to restore (default: the newest that can reach the target)
+      --tablespace-map=NAME_OR_OID=DIR   restore a tablespace elsewhere (repeatable)
+      --tablespace-map-all=DIR           every tablespace under DIR/<oid>
+Recovery target (at most one; default: replay the whole archive):
+      --target-time=TIMESTAMPTZ  --target-xid=XID  --target-lsn=LSN  --target-name=RESTORE_POINT
+      --target-immediate         stop as soon as the backup is consistent
+      --target-exclusive         stop just before the target
+      --target-timeline=latest|current|N   (default latest)
+      --target-action=pause|promote|shutdown   (default pause)
+      --standby          start as a standby (standby.signal) instead of recovering once
+Other:
+      --process-max=N    files written at once (default: the cores)
+      --no-archive-async restore_command without the asynchronous prefetch
+      --dry-run          print the plan (backup, WAL, bytes) and write nothing
+  -P, --progress         show progress
+${REPO_OPTIONS_HELP}`;
+
+const RESTORE_OPTIONS = {
+  'pg-data': { type: 'string', short: 'D' },
+  delta: { type: 'boolean' },
+  set: { type: 'string' },
+  'tablespace-map': { type: 'string', multiple: true },
+  'tablespace-map-all': { type: 'string' },
+  'target-time': { type: 'string' },
+  'target-xid': { type: 'string' },
+  'target-lsn': { type: 'string' },
+  'target-name': { type: 'string' },
+  'target-immediate': { type: 'boolean' },
+  'target-exclusive': { type: 'boolean' },
+  'target-timeline': { type: 'string' },
+  'target-action': { type: 'string' },
+  standby: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  progress: { type: 'boolean', short: 'P' },
+} as const;
+
+export async function restoreCommand(argv: string[]): Promise<number> {
+  const o = parseRepoOptions('restore', argv, { extra: RESTORE_OPTIONS });
+  if (o.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  const x = o.extra as Record<string, string | boolean | string[] | undefined>;
+  const pgData = x['pg-data'] as string | undefined;
+  if (!pgData) throw usageError('no data directory given', 'give -D/--pg-data DIR');
+  if (o.positionals.length > 0) throw usageError(`unexpected argument "${o.positionals[0]}"`, 'try "pgpitr restore --help"');
+  const target = parseTargetOptions({
+    time: x['target-time'] as string | undefined,
+    xid: x['target-xid'] as string | undefined,
+    lsn: x['target-lsn'] as string | undefined,
+    name: x['target-name'] as string | undefined,
+    immediate: x['target-immediate'] as boolean | undefined,
+    exclusive: x['target-exclusive'] as boolean | undefined,
+    timeline: x['target-timeline'] as string | undefined,
+    action: x['target-action'] as string | undefined,
+  });
+  const stanza = readStanza(o.repo, o.stanza);
+  const storage = new PosixStorage(o.repo);
+  const dryRun = x['dry-run'] === true;
+  const asyncGet = !argv.includes('--no-archive-async');
+  const progress = x['progress'] === true;
+  const log = (line: string) => (o.output === 'json' ? undefined : printLine(line));
+  if (asyncGet && !dryRun) prepareSpool(o.spoolPath, o.stanza, pgData);
+  let lastShown = 0;
+  const outcome = await restore({
+    storage,
+    stanza: o.stanza,
+    segmentSize: stanza.wal_segment_size,
+    records: await listRecords(storage, o.stanza),
+    archive: walArchiveView(o.repo, o.stanza),
+    target,
+    set: x['set'] as string | undefined,
+    pgData,
+    delta: x['delta'] === true,
+    standby: x['standby'] === true,
+    tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
+    tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
+    processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
+    restoreCommand: restoreCommandFor(o.repo, o.stanza, asyncGet ? o.spoolPath : null),
+    dryRun,
+    log,
+    onProgress: (done, total, files, allFiles) => {
+      if (!progress || Date.now() - lastShown < 1000) return;
+      lastShown = Date.now();
+      printLine(`restore: ${files}/${allFiles} files, ${Math.round(done / 1048576)}/${Math.round(total / 1048576)} MiB (${total ? Math.floor((done * 100) / total) : 100}%)`);
+    },
+  });
+  if (o.output === 'json') {
+    process.stdout.write(
+      JSON.stringify(
+        {
+          backup: outcome.plan.backup.id,
+          reason: outcome.plan.reason,
+          timeline: outcome.plan.branch.timeline,
+          wal_needed: { first: outcome.plan.walNeeded[0], last: outcome.plan.walNeeded[outcome.plan.walNeeded.length - 1], segments: outcome.plan.walNeeded.length },
+          archive_end: outcome.plan.archiveEnd,
+          bytes: outcome.bytesTotal,
+          dry_run: dryRun,
+          files: outcome.files,
+          tablespaces: outcome.tablespaces,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else if (outcome.files) {
+    const f = outcome.files;
+    log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
+  }
+  return ExitCode.Ok;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
+export function restoreCommandFor(repo: string, stanza: string, spool: string | null): string {
+  const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
+  const common = `--repo ${shellQuote(repo)} --stanza ${shellQuote(stanza)}`;
+  if (spool === null) return `${pgpitr} archive-get ${common} %f "%p"`;
+  const prefetched = `${spool}/${stanza}/archive-get`;
+  return `mv ${shellQuote(prefetched)}/%f "%p" 2>/dev/null || ${pgpitr} archive-get --archive-async --spool-path ${shellQuote(spool)} ${common} %f "%p"`;
+}
+
+/** The prefetch spool must be writable by the server's user: made here, and given to the data directory's owner when we are root. */
+function prepareSpool(spool: string, stanza: string, pgData: string): void {
+  const dir = join(spool, stanza, 'archive-get');
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    throw new PgpitrError('ERR_TARGET', `cannot create the prefetch spool "${dir}": ${(e as Error).message}`, {
+      hint: 'give a --spool-path the server\'s user can write, or --no-archive-async',
+      cause: e,
+    });
+  }
+  if (process.getuid?.() !== 0) return;
+  let owner;
+  try {
+    owner = statSync(pgData);
+  } catch {
+    return;
+  }
+  if (owner.uid === 0) return;
+  // What we created (from `first` down), and the stanza's spool, belong to the server's user.
+  const mine = new Set([join(spool, stanza), dir]);
+  if (first !== undefined) for (let d = dir; d.length >= first.length; d = dirname(d)) mine.add(d);
+  try {
+    for (const d of mine) chownSync(d, owner.uid, owner.gid);
+  } catch (e) {
+    throw storageError('give the spool to the data directory\'s owner', dir, e);
+  }
+}

@@ -1,0 +1,75 @@
+// Helpers for point-in-time-recovery tests: a cluster archiving through
+// pgpitr, table checksums, waiting for archiving, and restoring and starting
+// a copy that is checked and thrown away.
+
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster } from '../harness/cluster.js';
+import { runPgpitr, chownTree, CLI } from './pgpitr.js';
+import type { RunResult } from '../harness/run.js';
+
+export interface ArchivingCluster {
+  c: TestCluster;
+  repo: string;
+  spool: string;
+  repoArgs: string[];
+}
+
+/** A cluster whose archive_command is pgpitr archive-push into a fresh stanza "main". */
+export async function archivingCluster(version: number, name: string): Promise<ArchivingCluster> {
+  const c = await TestCluster.create({ version, name });
+  const repo = c.tempDir('repo');
+  const spool = c.tempDir('spool');
+  const push = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
+  await c.sql(`alter system set archive_mode = 'on'`);
+  await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
+  await c.restart();
+  const r = await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], c.connectionEnv());
+  if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stderr}`);
+  chownTree(repo);
+  return { c, repo, spool, repoArgs: ['--repo', repo, '--stanza', 'main'] };
+}
+
+/** A checksum of a table's content, to compare a restored copy with what was committed. */
+export async function tableChecksum(c: TestCluster, table = 'pitr'): Promise<string> {
+  const r = await c.sql<{ sum: string | null; n: number }>(`select md5(coalesce(string_agg(id::text || ':' || v, ',' order by id), '')) as sum, count(*)::int as n from ${table}`);
+  return `${r[0]!.n}:${r[0]!.sum}`;
+}
+
+/** Switches to a new segment and waits until the archiver has stored the one switched away from. */
+export async function switchAndWaitArchived(c: TestCluster, seconds = 120): Promise<string> {
+  const wal = (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+  for (let i = 0; i < seconds * 5; i++) {
+    const last = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0]!.last ?? '';
+    if (last >= wal) return wal;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
+}
+
+/** An empty directory for a restore, owned by the server's user. */
+export function restoreDir(c: TestCluster, name: string): string {
+  return c.tempDir(name);
+}
+
+export async function restoreWith(a: ArchivingCluster, dir: string, extra: string[]): Promise<RunResult> {
+  return runPgpitr(['restore', ...a.repoArgs, '--spool-path', a.spool, '-D', dir, ...extra]);
+}
+
+/** Starts a restored directory and waits until recovery has ended (promoted); returns the running copy. */
+export async function startRecovered(dir: string, version: number, name: string, opts: { archive?: boolean } = {}): Promise<TestCluster> {
+  // A copy that is checked and thrown away must not archive its new timeline into the stanza
+  // (postgresql.auto.conf, where the original's ALTER SYSTEM put archive_mode, wins over postgresql.conf).
+  if (!opts.archive) appendFileSync(join(dir, 'postgresql.auto.conf'), "archive_mode = 'off'\n");
+  const r = await TestCluster.startExisting(dir, version, { name });
+  for (let i = 0; i < 600; i++) {
+    const inRecovery = (await r.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r;
+    if (!inRecovery) return r;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`recovery of ${dir} did not end:\n${r.logTail()}`);
+}
+
+export function joinPath(...p: string[]): string {
+  return join(...p);
+}

@@ -50,6 +50,13 @@ export class StdoutWritable extends Writable {
     });
   }
 
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    // A write still waiting for 'drain' is abandoned; the 'error' listener stays while writes may still fail.
+    this.out.removeListener('drain', this.onDrain);
+    this.pending = null;
+    cb(err);
+  }
+
   private settle(e: PgpitrError | null): void {
     this.out.removeListener('drain', this.onDrain);
     const cb = this.pending;

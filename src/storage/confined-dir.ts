@@ -40,6 +40,7 @@ export function memberComponents(name: string, source: string): string[] {
 
 interface Place {
   dir: string; // absolute directory the member lives in (the root or a mount)
+  mount: string[]; // the member's components that name that directory ([] for the root)
   parts: string[]; // components below it
 }
 
@@ -69,7 +70,7 @@ export class ConfinedDir {
   /** Makes a directory member and any missing parents; an existing real directory is fine. */
   mkdir(name: string, mode: number): void {
     const p = this.place(name);
-    this.ensureDirs(name, p.dir, p.parts, mode);
+    this.ensureDirs(name, p, p.parts.length, mode);
   }
 
   /** Creates a file member and returns its descriptor, open for writing. */
@@ -98,7 +99,7 @@ export class ConfinedDir {
   private leaf(name: string): Place {
     const p = this.place(name);
     if (p.parts.length === 0) throw unsafeMember(name, this.source, 'it is a directory of the backup');
-    this.ensureDirs(name, p.dir, p.parts.slice(0, -1), 0o700);
+    this.ensureDirs(name, p, p.parts.length - 1, 0o700);
     return p;
   }
 
@@ -106,20 +107,20 @@ export class ConfinedDir {
     const parts = memberComponents(name, this.source);
     for (const [mount, dir] of this.mounts) {
       const m = mount.split('/');
-      if (m.every((c, i) => parts[i] === c)) return { dir, parts: parts.slice(m.length) };
+      if (m.every((c, i) => parts[i] === c)) return { dir, mount: m, parts: parts.slice(m.length) };
     }
-    return { dir: this.root, parts };
+    return { dir: this.root, mount: [], parts };
   }
 
-  /** Each component under `base` must be a real directory: made if missing (with `mode` for the last). */
-  private ensureDirs(name: string, base: string, parts: string[], mode: number): void {
-    let dir = base;
-    for (let i = 0; i < parts.length; i++) {
-      dir = join(dir, parts[i]!);
+  /** The first `count` components of a place must be real directories: made if missing (with `mode` for the last). */
+  private ensureDirs(name: string, place: Place, count: number, mode: number): void {
+    let dir = place.dir;
+    for (let i = 0; i < count; i++) {
+      dir = join(dir, place.parts[i]!);
       if (this.checked.has(dir)) continue;
-      const shown = () => parts.slice(0, i + 1).join('/');
+      const shown = () => [...place.mount, ...place.parts.slice(0, i + 1)].join('/');
       try {
-        mkdirSync(dir, i === parts.length - 1 ? mode : 0o700);
+        mkdirSync(dir, i === count - 1 ? mode : 0o700);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError('create directory', dir, e);
         let st;

@@ -75,6 +75,8 @@ test('members under a mount go to the mounted directory, not through the link', 
   assert.ok(existsSync(join(walDir, 'archive_status')));
   assert.ok(existsSync(join(walDir, '000000010000000000000002')));
   assert.throws(() => dir.createFile('pg_wal', 0o600), /refusing member "pg_wal"/);
+  // A link found inside the mounted directory is not gone through either.
+  symlinkSync(outside, join(walDir, 'evil'));
+  assert.throws(() => dir.createFile('pg_wal/evil/victim', 0o600), /"pg_wal\/evil" is a symbolic link/);
   intact();
-  void outside;
 });

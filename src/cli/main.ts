@@ -6,6 +6,22 @@ import { printError } from './output.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
 import type { PgpitrError } from '../common/errors.js';
+import { stdoutError } from '../storage/stdout-error.js';
+
+// Standard output that fails (its reader closed the pipe, the disk is full) must
+// not end the process with an unhandled 'error' event and a stack trace. A
+// command that streams to it (basebackup -D -) fails with the error itself;
+// any other output cut short turns a success into exit 5, with the error printed.
+let stdoutFailure: Error | null = null;
+process.stdout.on('error', (e: Error) => {
+  stdoutFailure ??= e;
+});
+process.on('exit', () => {
+  if (stdoutFailure !== null && Number(process.exitCode ?? 0) === 0) {
+    printError(stdoutError(stdoutFailure));
+    process.exitCode = ExitCode.Storage;
+  }
+});
 
 // Commands load on first use: archive-push and archive-get run once per WAL
 // file, so start-up must not pay for modules they do not use.

@@ -114,6 +114,17 @@ class Driver {
     this.current = 'none';
   }
 
+  /** The tablespace (null: the base) an archive is for, which must be one the server listed. */
+  private announced(archiveName: string, path: string): TablespaceHeader | null {
+    const ts = this.tablespaces.find((t) => (t.location ?? '') === path);
+    if (ts === undefined) {
+      throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP reply: archive "${archiveName}" is for tablespace "${path}", which the server did not list`, {
+        hint: 'a PostgreSQL server only sends the tablespaces it announced; check who answers at that address',
+      });
+    }
+    return ts.oid === null ? null : ts;
+  }
+
   /** Every message but archive and manifest bytes; true once the reply is complete. */
   private async handle(msg: BackendMessage): Promise<boolean> {
     const ev = this.ev;
@@ -166,8 +177,7 @@ class Driver {
         const p = decodeBaseBackupPayload(msg.data);
         if (p.kind === 'new-archive') {
           await this.closeCurrent();
-          const ts = this.tablespaces.find((t) => (t.location ?? '') === p.tablespacePath) ?? null;
-          await ev.archiveBegin(p.archiveName, ts);
+          await ev.archiveBegin(checkArchiveName(p.archiveName), this.announced(p.archiveName, p.tablespacePath));
           this.current = 'archive';
         } else if (p.kind === 'manifest') {
           await this.closeCurrent();
@@ -193,6 +203,19 @@ class Driver {
     }
     return false;
   }
+}
+
+/**
+ * Servers 15+ name each archive; the name becomes a file name (-F tar), so it
+ * must be one: not empty, no directory part, not hidden ("." or ".." either).
+ */
+export function checkArchiveName(name: string): string {
+  if (name === '' || name.startsWith('.') || name.includes('/') || name.includes('\\')) {
+    throw new PgpitrError('ERR_UNSAFE_PATH', `refusing archive name "${name}" sent by the server: it is not a plain file name`, {
+      hint: 'a PostgreSQL server names its archives base.tar or <oid>.tar; check who answers at that address',
+    });
+  }
+  return name;
 }
 
 function protocolError(what: string): PgpitrError {

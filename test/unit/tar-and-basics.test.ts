@@ -10,7 +10,7 @@ import { parseLsn, formatLsn, segmentFileName, parseSegmentFileName } from '../.
 import { parseConninfoString, resolveConnectionSettings } from '../../src/protocol/conninfo.js';
 import { parseCompressOption } from '../../src/cli/compress-option.js';
 import { parseMaxRate, parseTablespaceMapping } from '../../src/cli/commands/basebackup-args.js';
-import { resolveInside } from '../../src/backup/plain/safe-path.js';
+import { ConfinedDir } from '../../src/storage/confined-dir.js';
 
 const entry = (e: Partial<TarEntry>): TarEntry => ({ name: 'x', type: 'file', size: 0, mode: 0o600, mtime: 1700000000, linkname: '', ...e });
 
@@ -18,6 +18,7 @@ test('tar headers round-trip', () => {
   for (const e of [
     entry({ name: 'base/1/1259', size: 8192 }),
     entry({ name: 'pg_tblspc/16384', type: 'symlink', linkname: '/srv/ts1' }),
+    entry({ name: 'base/1/hard', type: 'hardlink', linkname: 'base/1/1259' }),
     entry({ name: 'pg_wal', type: 'directory', mode: 0o700 }),
     entry({ name: 'a/'.repeat(60) + 'file', size: 1 }),
     entry({ name: 'big', size: 9 * 1024 ** 3 }),
@@ -77,6 +78,8 @@ test('-Z, -r and -T parsing', () => {
 });
 
 test('paths from archives cannot escape the target', () => {
-  assert.equal(resolveInside('/t', 'base/1/2', 'a'), '/t/base/1/2');
-  for (const bad of ['/etc/passwd', '../x', 'a/../../x', '']) assert.throws(() => resolveInside('/t', bad, 'a'), /unsafe path/);
+  const dir = new ConfinedDir('/t', 'archive "a"');
+  assert.equal(dir.pathOf('base/1/2'), '/t/base/1/2');
+  assert.equal(dir.pathOf('./base//1/'), '/t/base/1');
+  for (const bad of ['/etc/passwd', '../x', 'a/../../x', '', './', 'a\0b']) assert.throws(() => dir.pathOf(bad), /refusing member/);
 });

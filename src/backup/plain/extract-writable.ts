@@ -1,25 +1,26 @@
 // Extracts one tar archive from the server into a directory as it streams:
 // directories and files are created with the server's permissions, file data
-// is written synchronously as it arrives (never buffered whole), and symbolic
-// links are only created for tablespaces (pg_tblspc/<oid>), pointing at the
-// mapped location. Used for -F plain.
+// is written synchronously as it arrives (never buffered whole). Nothing is
+// written outside the directory nor through a link (storage/confined-dir.ts
+// holds that rule). The only links made are those of the tablespaces the
+// server announced (pg_tblspc/<oid>), pointing at their (mapped) directories;
+// any other link, and any hard link, fails the backup. Used for -F plain.
 
 import { Writable } from 'node:stream';
-import { mkdirSync, openSync, closeSync, symlinkSync, lstatSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync } from 'node:fs';
 import { TarParser } from '../../storage/tar/tar-parser.js';
 import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeAll } from '../../storage/file-writable.js';
+import { ConfinedDir, unsafeMember } from '../../storage/confined-dir.js';
 import { storageError } from '../../common/errors.js';
-import { resolveInside } from './safe-path.js';
 
 export interface ExtractOptions {
   archiveName: string;
   root: string;
-  /** For the base archive: where pg_tblspc/<oid> links must point (oid → directory). */
-  tablespaceLinks?: Map<string, string> | undefined;
-  /** With --waldir, pg_wal is already a link to it: keep it. */
-  keepExistingWalLink?: boolean | undefined;
+  /** For the base archive: the announced tablespaces, oid → the directory pg_tblspc/<oid> must point at. */
+  tablespaceLinks?: ReadonlyMap<string, string> | undefined;
+  /** Member directories that are links this run made (pg_wal → --waldir): their members are written to the directory. */
+  mounts?: ReadonlyMap<string, string> | undefined;
   onEntry?: ((name: string) => void) | undefined;
   onData?: ((bytes: number) => void) | undefined;
   warn: (message: string) => void;
@@ -27,13 +28,16 @@ export interface ExtractOptions {
 
 export class ExtractWritable extends Writable {
   private readonly parser: TarParser;
+  private readonly dir: ConfinedDir;
+  private readonly source: string;
   private fd: number | null = null;
   private filePath = '';
-  private readonly madeDirs = new Set<string>();
 
   constructor(private readonly opts: ExtractOptions) {
     super({ highWaterMark: 1024 * 1024 });
     this.parser = new TarParser(opts.archiveName);
+    this.source = `archive "${opts.archiveName}"`;
+    this.dir = new ConfinedDir(opts.root, this.source, opts.mounts);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
@@ -79,52 +83,36 @@ export class ExtractWritable extends Writable {
   }
 
   private begin(entry: TarEntry): void {
-    const path = resolveInside(this.opts.root, entry.name, this.opts.archiveName);
     const name = entry.name.replace(/\/+$/, '');
     this.opts.onEntry?.(name);
     switch (entry.type) {
       case 'directory':
-        if (this.opts.keepExistingWalLink && name === 'pg_wal' && isLink(path)) return;
-        this.mkdir(path, entry.mode & 0o777 || 0o700);
+        this.dir.mkdir(name, entry.mode & 0o777 || 0o700);
         return;
-      case 'file': {
-        this.mkdir(dirname(path), 0o700);
-        try {
-          this.fd = openSync(path, 'w', entry.mode & 0o777 || 0o600);
-        } catch (e) {
-          throw storageError('create', path, e);
-        }
-        this.filePath = path;
+      case 'file':
+        this.fd = this.dir.createFile(name, entry.mode & 0o777 || 0o600);
+        this.filePath = this.dir.pathOf(name);
         return;
-      }
-      case 'symlink': {
-        const m = /^pg_tblspc\/(\d+)$/.exec(name);
-        if (m && this.opts.tablespaceLinks) {
-          const target = this.opts.tablespaceLinks.get(m[1]!) ?? entry.linkname;
-          this.mkdir(dirname(path), 0o700);
-          try {
-            symlinkSync(target, path);
-          } catch (e) {
-            throw storageError('create symbolic link', path, e);
-          }
-          return;
-        }
-        this.opts.warn(`skipping symbolic link "${name}" -> "${entry.linkname}" in archive "${this.opts.archiveName}": only tablespace links are restored`);
+      case 'symlink':
+        this.dir.symlink(name, this.linkTarget(name, entry.linkname));
         return;
-      }
+      case 'hardlink':
+        throw unsafeMember(name, this.source, `a hard link (to "${entry.linkname}"); a base backup has none`);
       default:
         this.opts.warn(`skipping unsupported member "${name}" in archive "${this.opts.archiveName}"`);
     }
   }
 
-  private mkdir(path: string, mode: number): void {
-    if (this.madeDirs.has(path)) return;
-    try {
-      mkdirSync(path, { recursive: true, mode });
-    } catch (e) {
-      throw storageError('create directory', path, e);
-    }
-    this.madeDirs.add(path);
+  /** Where a link member may point: only pg_tblspc/<oid> of an announced tablespace, at its directory. */
+  private linkTarget(name: string, linkname: string): string {
+    const oid = /^pg_tblspc\/(\d+)$/.exec(name)?.[1];
+    const dir = oid === undefined ? undefined : this.opts.tablespaceLinks?.get(oid);
+    if (dir !== undefined) return dir;
+    const why =
+      oid === undefined || this.opts.tablespaceLinks === undefined
+        ? `a symbolic link (to "${linkname}"); only the links of announced tablespaces (pg_tblspc/<oid>) are made`
+        : `a link for tablespace ${oid} (to "${linkname}"), which the server did not announce in its tablespace list`;
+    throw unsafeMember(name, this.source, why);
   }
 
   private closeFile(): void {
@@ -137,13 +125,5 @@ export class ExtractWritable extends Writable {
         throw storageError('close', this.filePath, e);
       }
     }
-  }
-}
-
-function isLink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
   }
 }

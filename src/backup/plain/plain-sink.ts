@@ -63,7 +63,8 @@ export class PlainSink implements BackupSink {
       archiveName: name,
       root,
       tablespaceLinks: isBase ? this.tablespaceDirs : undefined,
-      keepExistingWalLink: isBase && this.opts.walDir !== undefined,
+      // With --waldir, pg_wal is our link to it: what the archive has under pg_wal goes there, not through the link.
+      mounts: isBase && this.opts.walDir !== undefined ? new Map([['pg_wal', this.walDir]]) : undefined,
       onEntry: (n) => this.hooks.onFile(n),
       warn: this.hooks.warn,
     });

@@ -4,7 +4,7 @@
 
 export const TAR_BLOCK = 512;
 
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'other';
+export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
 export interface TarEntry {
   name: string;
@@ -70,7 +70,7 @@ export function decodeHeader(block: Buffer): TarEntry {
   }
   const flag = String.fromCharCode(block[Off.Type]!);
   const type: TarEntryType =
-    flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'directory' : flag === '2' ? 'symlink' : 'other';
+    flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'directory' : flag === '2' ? 'symlink' : flag === '1' ? 'hardlink' : 'other';
   return {
     name,
     type,
@@ -80,6 +80,8 @@ export function decodeHeader(block: Buffer): TarEntry {
     linkname: readString(block, Off.Linkname, 100),
   };
 }
+
+const TYPE_FLAG: Record<TarEntryType, string> = { file: '0', directory: '5', symlink: '2', hardlink: '1', other: '0' };
 
 function writeOctal(block: Buffer, start: number, len: number, value: number): void {
   block.write(value.toString(8).padStart(len - 1, '0') + '\0', start, len, 'latin1');
@@ -118,7 +120,7 @@ export function encodeHeader(entry: TarEntry): Buffer {
     }
   } else writeOctal(block, Off.Size, 12, size);
   writeOctal(block, Off.Mtime, 12, Math.floor(entry.mtime));
-  block[Off.Type] = (entry.type === 'directory' ? '5' : entry.type === 'symlink' ? '2' : '0').charCodeAt(0);
+  block[Off.Type] = TYPE_FLAG[entry.type].charCodeAt(0);
   if (Buffer.byteLength(entry.linkname) > 99) throw new Error(`symbolic link target too long for tar format: "${entry.linkname}"`);
   block.write(entry.linkname, Off.Linkname, 100, 'utf8');
   block.write('ustar\0', Off.Magic, 6, 'latin1');

@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { usageError } from '../common/errors.js';
 import { LIBPQ_KEYWORDS } from './conninfo-keywords.js';
 import type { KeywordInfo } from './conninfo-keywords.js';
+import { readService } from './service-file.js';
 
 export interface ConnectionSettings {
   host?: string;
@@ -141,12 +142,22 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   for (const key of Object.keys(fromConninfo)) {
     if (!LIBPQ_KEYWORDS.has(key)) throw usageError(`invalid connection option "${key}"`, KEYWORD_HINT);
   }
-  // Every keyword's value, wherever it came from (-d, then its environment variable).
+  // A service's values come after -d's and before the environment's, as in libpq.
+  const serviceName = fromConninfo.service ?? env.PGSERVICE;
+  const service = serviceName ? readService(serviceName, env) : null;
+  const fromService = service?.values ?? {};
+  // Every keyword's value, wherever it came from (-d, the service, its environment variable).
   const given = (key: string): string | undefined => {
     const fromEnv = LIBPQ_KEYWORDS.get(key)?.env;
-    return fromConninfo[key] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
+    return fromConninfo[key] ?? fromService[key] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
   };
-  for (const [key, info] of LIBPQ_KEYWORDS) refuseUnsupported(key, info, given(key), fromConninfo[key] !== undefined);
+  for (const [key, info] of LIBPQ_KEYWORDS) {
+    const where =
+      fromConninfo[key] !== undefined ? 'the connection string'
+      : fromService[key] !== undefined ? `service "${serviceName}" in "${service!.file}"`
+      : `the environment variable ${info.env}`;
+    refuseUnsupported(key, info, given(key), where);
+  }
 
   const settings: ConnectionSettings = { extra: {} };
   const host = flags.host ?? given('host');
@@ -181,17 +192,16 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     // libpq: zero, negative or not given means wait indefinitely; below 2 s counts as 2 s.
     if (t > 0) settings.connect_timeout = Math.max(t, 2);
   }
-  for (const [k, v] of Object.entries(fromConninfo)) if (!WRITTEN_BY_NAME.has(k)) settings.extra[k] = v;
+  for (const [k, v] of Object.entries({ ...fromService, ...fromConninfo })) if (!WRITTEN_BY_NAME.has(k)) settings.extra[k] = v;
   return settings;
 }
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** A keyword pgpitr cannot honour is refused, never ignored (see conninfo-keywords.ts). */
-function refuseUnsupported(key: string, info: KeywordInfo, value: string | undefined, inConninfo: boolean): void {
+function refuseUnsupported(key: string, info: KeywordInfo, value: string | undefined, where: string): void {
   if (value === undefined || value === '') return;
   const t = info.treatment;
-  const where = inConninfo || info.env === undefined ? 'the connection string' : `the environment variable ${info.env}`;
   if (t.kind === 'unsupported') {
     throw usageError(`connection option "${key}" is not supported by pgpitr (given in ${where})`, `remove it from ${where}`);
   }

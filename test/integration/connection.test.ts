@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -80,9 +80,15 @@ for (const version of versionsFromEnv()) {
       const stanza = await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main', '-d', tcp('sslmdoe=require')], env);
       assert.equal(stanza.code, 2, stanza.stderr);
       assert.match(stanza.stderr, /invalid connection option "sslmdoe"/);
-      const svc = await runPgpitr(['basebackup', '-D', out], { ...env, PGSERVICE: 'prod' });
+      // The same rule in a service file (PGSERVICE), whose good settings apply.
+      const serviceFile = join(home, 'services.conf');
+      writeFileSync(serviceFile, `[typo]\nhost=127.0.0.1\nport=${port}\nsslmdoe=require\n[tls]\nhost=127.0.0.1\nport=${port}\nsslmode=verify-full\nsslrootcert=${certs.caCert}\n`);
+      const svc = await runPgpitr(['basebackup', '-D', out], { ...env, PGSERVICEFILE: serviceFile, PGSERVICE: 'typo' });
       assert.equal(svc.code, 2, svc.stderr);
-      assert.match(svc.stderr, /PGSERVICE/);
+      assert.match(svc.stderr, /syntax error in service file/);
+      assert.ok(!existsSync(out));
+      const good = await slotRoundTrip('service=tls', 'tlsuser', { PGSERVICEFILE: serviceFile });
+      assert.equal(good.code, 0, good.stderr);
     });
 
     await t.test('SCRAM and no password: fails at once, in libpq words', async () => {

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
@@ -42,11 +42,24 @@ test('settings pgpitr cannot honour are refused, not ignored, from -d and from t
   assert.throws(() => resolve('host=db gssencmode=require'), /gssencmode=require is not supported/);
   assert.throws(() => resolve('host=db channel_binding=require'), /channel_binding=require is not supported/);
   assert.throws(() => resolve('host=db target_session_attrs=read-write'), /target_session_attrs=read-write/);
-  assert.throws(() => resolve('host=db service=prod'), /"service" is not supported/);
-  assert.throws(() => resolveConnectionSettings({}, { PGSERVICE: 'prod' }), /environment variable PGSERVICE/);
   assert.throws(() => resolveConnectionSettings({}, { PGREQUIREAUTH: 'scram-sha-256' }), /"require_auth"/);
   assert.throws(() => resolve('host=db sslmode=requir'), /invalid sslmode value: "requir"/);
   assert.throws(() => resolveConnectionSettings({}, { PGSSLMODE: 'verify_full' }), /invalid sslmode value/);
+});
+
+test('service files: found in PGSERVICEFILE then PGSYSCONFDIR, below -d and above the environment, strict too', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'service-'));
+  const user = join(dir, 'user.conf');
+  writeFileSync(user, '# mine\n[prod]\nhost=db1\nport=6000\nsslmode=verify-full\n\n[typo]\nsslmdoe=require\n[weak]\ngssencmode=require\n');
+  mkdirSync(join(dir, 'sys'));
+  writeFileSync(join(dir, 'sys', 'pg_service.conf'), '[sysonly]\nhost=db2\n');
+  const env = { PGSERVICEFILE: user, PGSYSCONFDIR: join(dir, 'sys'), PGSSLMODE: 'disable', PGUSER: 'envuser' };
+  const s = resolveConnectionSettings({ dbname: 'service=prod port=7000' }, env);
+  assert.deepEqual([s.host, s.port, s.sslmode, s.user], ['db1', 7000, 'verify-full', 'envuser']);
+  assert.equal(resolveConnectionSettings({}, { ...env, PGSERVICE: 'sysonly' }).host, 'db2');
+  assert.throws(() => resolveConnectionSettings({}, { ...env, PGSERVICE: 'nope' }), /definition of service "nope" not found/);
+  assert.throws(() => resolveConnectionSettings({}, { ...env, PGSERVICE: 'typo' }), /syntax error in service file ".*user.conf", line 8/);
+  assert.throws(() => resolveConnectionSettings({}, { ...env, PGSERVICE: 'weak' }), /gssencmode=require is not supported by pgpitr \(given in service "weak"/);
 });
 
 test('TLS settings come from the environment as in libpq', () => {

@@ -176,7 +176,8 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   if (password !== undefined) settings.password = password;
   const dbname = given('dbname');
   if (dbname !== undefined) settings.dbname = dbname;
-  const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : undefined);
+  // With sslrootcert=system the default sslmode is verify-full (libpq 16+).
+  const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : given('sslrootcert') === 'system' ? 'verify-full' : undefined);
   if (sslmode !== undefined) {
     if (!SSL_MODES.includes(sslmode)) throw usageError(`invalid sslmode value: "${sslmode}"`, `use one of ${SSL_MODES.join(', ')}`);
     settings.sslmode = sslmode;

@@ -65,6 +65,7 @@ test('service files: found in PGSERVICEFILE then PGSYSCONFDIR, below -d and abov
 test('TLS settings come from the environment as in libpq', () => {
   const s = resolveConnectionSettings({ host: 'db' }, { PGSSLMODE: 'verify-ca', PGSSLROOTCERT: '/ca', PGSSLCERT: '/c', PGSSLKEY: '/k', PGSSLCRL: '/crl' });
   assert.deepEqual([s.sslmode, s.sslrootcert, s.sslcert, s.sslkey, s.sslcrl], ['verify-ca', '/ca', '/c', '/k', '/crl']);
+  assert.equal(resolveConnectionSettings({ host: 'db' }, { PGSSLROOTCERT: 'system' }).sslmode, 'verify-full');
 });
 
 test('the password file: wildcards, escapes, permissions, localhost for the default socket', () => {

@@ -14,17 +14,26 @@ export class NoPasswordSupplied extends Error {
   }
 }
 
+/**
+ * Conditions the callers act on: `no-password` (a prompt may ask for one),
+ * `server-without-ssl` (sslmode prefer then connects without TLS).
+ */
+export type FailureCondition = 'no-password' | 'server-without-ssl';
+
 export class ConnectionFailed extends PgpitrError {
   constructor(
     message: string,
     readonly sqlState: string | undefined,
-    /** True when a password, had it been given, might have let us in (the prompt may ask for one). */
-    readonly passwordNeeded: boolean,
+    readonly condition: FailureCondition | undefined,
     details: { hint?: string; detail?: string; cause?: unknown },
   ) {
     super('ERR_CONNECTION', message, details);
     this.name = 'ConnectionFailed';
   }
+}
+
+export function conditionOf(e: unknown): FailureCondition | undefined {
+  return e instanceof ConnectionFailed ? e.condition : undefined;
 }
 
 export function sqlStateOf(e: unknown): string | undefined {
@@ -80,9 +89,9 @@ export function connectionError(e: unknown, settings: ConnectionSettings): Pgpit
   const sqlState = code !== undefined && /^[0-9A-Z]{5}$/.test(code) && !/^E[A-Z]/.test(code) ? code : undefined;
   let message = err.message ?? String(e);
   let hint = err.hint;
-  let passwordNeeded = false;
+  let condition: FailureCondition | undefined;
   if (e instanceof NoPasswordSupplied) {
-    passwordNeeded = true;
+    condition = 'no-password';
     hint = 'the server asks for a password: give it with PGPASSWORD, the password file (~/.pgpass or PGPASSFILE), or -W to be prompted';
   } else if (sqlState !== undefined) {
     hint ??= SQLSTATE_HINTS[sqlState];
@@ -94,12 +103,13 @@ export function connectionError(e: unknown, settings: ConnectionSettings): Pgpit
     hint = "the server's certificate must be signed by a CA in the root certificate file (sslrootcert, else ~/.postgresql/root.crt)";
   } else if (code !== undefined && SYSTEM_HINTS[code] !== undefined) {
     hint = SYSTEM_HINTS[code];
-  } else if (/^The server does not support SSL connections$/.test(message)) {
-    // node-postgres' words for the server's 'N' to SSLRequest; libpq's are these.
+  } else if (message === 'The server does not support SSL connections') {
+    // node-postgres' words (it has no code) for the server's 'N' to SSLRequest; libpq's are these.
+    condition = 'server-without-ssl';
     message = 'server does not support SSL, but SSL was required';
     hint = 'turn ssl on in the server, or connect with a weaker sslmode (prefer, allow or disable)';
   }
-  return new ConnectionFailed(`could not connect to ${where}: ${message}`, sqlState, passwordNeeded, {
+  return new ConnectionFailed(`could not connect to ${where}: ${message}`, sqlState, condition, {
     cause: e,
     ...(hint ? { hint } : {}),
     ...(err.detail ? { detail: err.detail } : {}),

@@ -14,7 +14,7 @@ import { effectiveUser } from './conninfo.js';
 import { tlsOptions } from './tls-options.js';
 import type { EncryptingSslMode } from './tls-options.js';
 import { passwordFromFile } from './pgpass.js';
-import { connectionError, NoPasswordSupplied, sqlStateOf } from './connection-errors.js';
+import { conditionOf, connectionError, NoPasswordSupplied, sqlStateOf } from './connection-errors.js';
 import { usageError } from '../common/errors.js';
 
 export interface PgClientRequest {
@@ -59,7 +59,7 @@ export async function connectPgClient(
       try {
         return await once('require');
       } catch (e) {
-        if (!serverRefusedSsl(e) && sqlStateOf(e) !== '28000') throw e;
+        if (conditionOf(e) !== 'server-without-ssl' && sqlStateOf(e) !== '28000') throw e;
         return once('disable');
       }
     case 'allow':
@@ -73,11 +73,6 @@ export async function connectPgClient(
     default:
       throw usageError(`invalid sslmode value: "${configured}"`);
   }
-}
-
-function serverRefusedSsl(e: unknown): boolean {
-  const cause = (e as Error)?.cause;
-  return cause instanceof Error && /does not support SSL/i.test(cause.message);
 }
 
 async function attempt(

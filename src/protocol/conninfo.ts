@@ -161,6 +161,10 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
 
   const settings: ConnectionSettings = { extra: {} };
   const host = flags.host ?? given('host');
+  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', flags.port ?? given('port')]] as const) {
+    // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
+    if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
+  }
   const hostaddr = given('hostaddr');
   if (hostaddr !== undefined && hostaddr !== '') settings.hostaddr = hostaddr;
   settings.host = host ?? hostaddr ?? defaultSocketDir();

@@ -44,6 +44,7 @@ test('settings pgpitr cannot honour are refused, not ignored, from -d and from t
   assert.throws(() => resolve('host=db target_session_attrs=read-write'), /target_session_attrs=read-write/);
   assert.throws(() => resolveConnectionSettings({}, { PGREQUIREAUTH: 'scram-sha-256' }), /"require_auth"/);
   assert.throws(() => resolve('host=db sslmode=requir'), /invalid sslmode value: "requir"/);
+  assert.throws(() => resolve('host=db1,db2 port=5432,5433'), /host lists are not supported by pgpitr/);
   assert.throws(() => resolveConnectionSettings({}, { PGSSLMODE: 'verify_full' }), /invalid sslmode value/);
 });
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -20,7 +20,18 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
 for (const version of versionsFromEnv()) {
   test(`connection settings are strict and libpq-faithful (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
+    // Our own temporary directories (certificates, homes) go at the end too.
+    const scratch: string[] = [];
+    const scratchDir = (prefix: string) => {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      scratch.push(dir);
+      return dir;
+    };
+    t.after(() => {
+      for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+    });
     const certs = await makeTestCertificates('certuser');
+    scratch.push(certs.dir);
     const src = await TestCluster.create({
       version,
       name: `conn${version}`,
@@ -51,7 +62,7 @@ for (const version of versionsFromEnv()) {
       "create role scram login replication password 'secret'; create role rejected login replication; create role tlsuser login replication; create role certuser login replication",
     );
     // A home without ~/.postgresql or ~/.pgpass: only what each case gives is used.
-    const home = mkdtempSync(join(tmpdir(), 'pgpitr-home-'));
+    const home = scratchDir('pgpitr-home-');
     const env = { ...clusterEnv(src), HOME: home, PGPASSFILE: join(home, 'no-pgpass') };
     const port = String(src.port);
     const tcp = (conninfo: string) => `host=127.0.0.1 port=${port} ${conninfo}`;
@@ -150,7 +161,7 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('require with ~/.postgresql/root.crt present verifies the chain, as libpq does', async () => {
-      const wrongHome = mkdtempSync(join(tmpdir(), 'pgpitr-home-'));
+      const wrongHome = scratchDir('pgpitr-home-');
       mkdirSync(join(wrongHome, '.postgresql'));
       copyFileSync(certs.otherCaCert, join(wrongHome, '.postgresql', 'root.crt'));
       const r = await slotRoundTrip(tcp('sslmode=require'), 'tlsuser', { HOME: wrongHome });
@@ -165,7 +176,7 @@ for (const version of versionsFromEnv()) {
       assert.equal(r.code, 0, r.stderr);
       const fromEnv = await slotRoundTrip(tcp(''), 'certuser', { PGSSLMODE: 'verify-ca', PGSSLROOTCERT: certs.caCert, PGSSLCERT: certs.clientCert, PGSSLKEY: certs.clientKey });
       assert.equal(fromEnv.code, 0, fromEnv.stderr);
-      const certHome = mkdtempSync(join(tmpdir(), 'pgpitr-home-'));
+      const certHome = scratchDir('pgpitr-home-');
       mkdirSync(join(certHome, '.postgresql'));
       copyFileSync(certs.caCert, join(certHome, '.postgresql', 'root.crt'));
       copyFileSync(certs.clientCert, join(certHome, '.postgresql', 'postgresql.crt'));

@@ -3,9 +3,9 @@
 // URI, environment); the password file is read as libpq reads it; TLS options
 // follow libpq's rules for the root certificate and the client key.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
@@ -14,6 +14,15 @@ import { tlsOptions } from '../../src/protocol/tls-options.js';
 import { connectionError } from '../../src/protocol/connection-errors.js';
 
 const resolve = (dbname: string, env: NodeJS.ProcessEnv = {}) => resolveConnectionSettings({ dbname }, env);
+const scratch: string[] = [];
+const scratchDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
 
 test('an unknown conninfo keyword is refused in libpq words', () => {
   assert.throws(() => resolve('host=db sslmdoe=require'), (e: Error & { code?: string }) => {
@@ -49,7 +58,7 @@ test('settings pgpitr cannot honour are refused, not ignored, from -d and from t
 });
 
 test('service files: found in PGSERVICEFILE then PGSYSCONFDIR, below -d and above the environment, strict too', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'service-'));
+  const dir = scratchDir('service-');
   const user = join(dir, 'user.conf');
   writeFileSync(user, '# mine\n[prod]\nhost=db1\nport=6000\nsslmode=verify-full\n\n[typo]\nsslmdoe=require\n[weak]\ngssencmode=require\n');
   mkdirSync(join(dir, 'sys'));
@@ -70,7 +79,7 @@ test('TLS settings come from the environment as in libpq', () => {
 });
 
 test('the password file: wildcards, escapes, permissions, localhost for the default socket', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgpass-'));
+  const dir = scratchDir('pgpass-');
   const file = join(dir, 'pgpass');
   writeFileSync(file, '# comment\ndb:5432:*:alice:a\\:b\nlocalhost:*:*:bob:sock\n*:*:*:carol:any\n', { mode: 0o600 });
   const warnings: string[] = [];
@@ -86,7 +95,7 @@ test('the password file: wildcards, escapes, permissions, localhost for the defa
 });
 
 test('TLS options: root certificate rules, sslrootcert=system, client key permissions', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlsopt-'));
+  const dir = scratchDir('tlsopt-');
   const ca = join(dir, 'ca.crt');
   writeFileSync(ca, 'not really a certificate');
   const base = { extra: {}, host: 'db', sslcert: join(dir, 'none.crt') };

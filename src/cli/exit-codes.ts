@@ -13,6 +13,7 @@ export const ExitCode = {
   NotFound: 6, // the named object (slot, backup, state file, stanza) does not exist
   CheckFailed: 7, // `check` found a problem in the set-up
   ArchiveGetError: 8, // archive-get failed for another reason than a missing file (never 1)
+  ConnectionLost: 9, // a connection that was made was lost mid-operation
   Interrupted: 130, // stopped by SIGINT/SIGTERM
   // `pgpitr status`
   StatusRunning: 10,
@@ -28,6 +29,8 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
       return ExitCode.Usage;
     case 'ERR_CONNECTION':
       return ExitCode.Connection;
+    case 'ERR_CONNECTION_LOST':
+      return ExitCode.ConnectionLost;
     case 'ERR_SERVER':
     case 'ERR_PROTOCOL':
     case 'ERR_UNSUPPORTED':

@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'ERR_USAGE' // invalid option or combination: the user must change the command line
   | 'ERR_CONNECTION' // could not connect or authenticate
+  | 'ERR_CONNECTION_LOST' // a connection that was made ended mid-operation (server stopped, connection terminated, network)
   | 'ERR_SERVER' // the server reported an error (SQLSTATE kept)
   | 'ERR_PROTOCOL' // the server sent something we do not understand
   | 'ERR_UNSUPPORTED' // the server version or set-up does not support the request
@@ -52,7 +53,7 @@ export class ServerError extends PgpitrError {
 
   constructor(fields: ServerErrorFields, context?: string) {
     const text = fields.message ?? 'unknown server error';
-    super('ERR_SERVER', context ? `${context}: ${text}` : text, {
+    super(endsConnection(fields) ? 'ERR_CONNECTION_LOST' : 'ERR_SERVER', context ? `${context}: ${text}` : text, {
       ...(fields.detail !== undefined ? { detail: fields.detail } : {}),
       ...(fields.hint !== undefined ? { hint: fields.hint } : {}),
     });
@@ -60,6 +61,15 @@ export class ServerError extends PgpitrError {
     this.sqlState = fields.sqlState;
     this.severity = fields.severity;
   }
+}
+
+/**
+ * A FATAL error of class 57 (operator intervention: admin_shutdown, crash_shutdown,
+ * idle_session_timeout...) is the server ending the connection, not refusing a
+ * request: the same outcome as a connection closed without a word.
+ */
+function endsConnection(fields: ServerErrorFields): boolean {
+  return fields.severity === 'FATAL' && (fields.sqlState?.startsWith('57') ?? false);
 }
 
 export function usageError(message: string, hint?: string): PgpitrError {

@@ -1,28 +1,51 @@
 // libpq-style connection settings: a `-d` value that is a conninfo string
 // ("host=... port=...") or a postgresql:// URI, the -h/-p/-U flags (which override
 // it, as in libpq's expand_dbname), and the PG* environment variables.
-// ~/.pgpass and PGPASSWORD are read by node-postgres itself.
+// Every keyword and environment variable libpq knows is checked (conninfo-keywords.ts):
+// an unknown one, or a value pgpitr cannot honour, is refused rather than ignored.
 
 import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { usageError } from '../common/errors.js';
+import { LIBPQ_KEYWORDS } from './conninfo-keywords.js';
+import type { KeywordInfo } from './conninfo-keywords.js';
+import { readService } from './service-file.js';
 
 export interface ConnectionSettings {
   host?: string;
+  /** Numeric address to connect to; `host` then names the server for TLS and ~/.pgpass (libpq). */
+  hostaddr?: string;
   port?: number;
   user?: string;
   password?: string;
+  passfile?: string;
   dbname?: string;
   sslmode?: string;
+  sslnegotiation?: string;
   sslrootcert?: string;
   sslcert?: string;
   sslkey?: string;
+  sslpassword?: string;
+  sslcrl?: string;
+  sslcertmode?: string;
+  ssl_min_protocol_version?: string;
+  ssl_max_protocol_version?: string;
   application_name?: string;
+  fallback_application_name?: string;
+  options?: string;
   connect_timeout?: number;
   /** Remaining keywords, kept so -R can write them into primary_conninfo. */
   extra: Record<string, string>;
 }
 
-const KNOWN = new Set(['host', 'hostaddr', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'application_name', 'connect_timeout']);
+/** Keywords -R writes by name (recovery-config.ts); every other one given in -d goes into `extra`. */
+const WRITTEN_BY_NAME = new Set(['host', 'hostaddr', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'application_name', 'connect_timeout']);
+
+/** String-valued keywords copied as they are into ConnectionSettings. */
+const PLAIN_KEYWORDS = [
+  'passfile', 'sslnegotiation', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslcrl', 'sslcertmode',
+  'ssl_min_protocol_version', 'ssl_max_protocol_version', 'application_name', 'fallback_application_name', 'options',
+] as const;
 
 /** Parses "key=value key2='quoted \' value'" as libpq does (conninfo_parse). */
 export function parseConninfoString(text: string): Record<string, string> {
@@ -82,7 +105,12 @@ export function parseConnectionUri(uri: string): Record<string, string> {
   if (url.password) out.password = decodeURIComponent(url.password);
   const db = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (db) out.dbname = db;
-  for (const [k, v] of url.searchParams) out[k] = v;
+  for (const [k, v] of url.searchParams) {
+    // libpq takes ssl=true from JDBC-style URIs as sslmode=require.
+    if (k === 'ssl' && v === 'true') out.sslmode = 'require';
+    else if (!LIBPQ_KEYWORDS.has(k)) throw usageError(`invalid URI query parameter: "${k}"`, KEYWORD_HINT);
+    else out[k] = v;
+  }
   return out;
 }
 
@@ -101,6 +129,8 @@ export interface ConnectionFlags {
   user?: string | undefined;
 }
 
+const KEYWORD_HINT = 'see "Parameter Key Words" in the libpq documentation for the valid ones';
+
 /** Resolve flags + environment into settings, libpq precedence: flags > -d conninfo > environment > defaults. */
 export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
   let fromConninfo: Record<string, string> = {};
@@ -109,38 +139,80 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     else if (flags.dbname.includes('=')) fromConninfo = parseConninfoString(flags.dbname);
     else fromConninfo = { dbname: flags.dbname };
   }
-  const pick = (key: string, flag: string | undefined, envName: string): string | undefined =>
-    flag ?? fromConninfo[key] ?? env[envName] ?? undefined;
+  for (const key of Object.keys(fromConninfo)) {
+    if (!LIBPQ_KEYWORDS.has(key)) throw usageError(`invalid connection option "${key}"`, KEYWORD_HINT);
+  }
+  // A service's values come after -d's and before the environment's, as in libpq.
+  const serviceName = fromConninfo.service ?? env.PGSERVICE;
+  const service = serviceName ? readService(serviceName, env) : null;
+  const fromService = service?.values ?? {};
+  // Every keyword's value, wherever it came from (-d, the service, its environment variable).
+  const given = (key: string): string | undefined => {
+    const fromEnv = LIBPQ_KEYWORDS.get(key)?.env;
+    return fromConninfo[key] ?? fromService[key] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
+  };
+  for (const [key, info] of LIBPQ_KEYWORDS) {
+    const where =
+      fromConninfo[key] !== undefined ? 'the connection string'
+      : fromService[key] !== undefined ? `service "${serviceName}" in "${service!.file}"`
+      : `the environment variable ${info.env}`;
+    refuseUnsupported(key, info, given(key), where);
+  }
 
   const settings: ConnectionSettings = { extra: {} };
-  const host = pick('host', flags.host, 'PGHOST') ?? (fromConninfo.hostaddr ?? env.PGHOSTADDR);
-  settings.host = host ?? defaultSocketDir();
-  const port = pick('port', flags.port, 'PGPORT');
+  const host = flags.host ?? given('host');
+  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', flags.port ?? given('port')]] as const) {
+    // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
+    if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
+  }
+  const hostaddr = given('hostaddr');
+  if (hostaddr !== undefined && hostaddr !== '') settings.hostaddr = hostaddr;
+  settings.host = host ?? hostaddr ?? defaultSocketDir();
+  const port = flags.port ?? given('port');
   if (port !== undefined) {
     const p = Number(port);
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw usageError(`invalid port number "${port}"`, 'a port is an integer between 1 and 65535');
     settings.port = p;
   } else settings.port = 5432;
-  const user = pick('user', flags.user, 'PGUSER');
+  const user = flags.user ?? given('user');
   if (user !== undefined) settings.user = user;
-  const password = fromConninfo.password ?? env.PGPASSWORD;
+  const password = given('password');
   if (password !== undefined) settings.password = password;
-  const dbname = fromConninfo.dbname ?? env.PGDATABASE;
+  const dbname = given('dbname');
   if (dbname !== undefined) settings.dbname = dbname;
-  for (const [key, envName] of [
-    ['sslmode', 'PGSSLMODE'],
-    ['sslrootcert', 'PGSSLROOTCERT'],
-    ['sslcert', 'PGSSLCERT'],
-    ['sslkey', 'PGSSLKEY'],
-    ['application_name', 'PGAPPNAME'],
-  ] as const) {
-    const v = fromConninfo[key] ?? env[envName];
+  // With sslrootcert=system the default sslmode is verify-full (libpq 16+).
+  const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : given('sslrootcert') === 'system' ? 'verify-full' : undefined);
+  if (sslmode !== undefined) {
+    if (!SSL_MODES.includes(sslmode)) throw usageError(`invalid sslmode value: "${sslmode}"`, `use one of ${SSL_MODES.join(', ')}`);
+    settings.sslmode = sslmode;
+  }
+  for (const key of PLAIN_KEYWORDS) {
+    const v = given(key);
     if (v !== undefined) settings[key] = v;
   }
-  const timeout = fromConninfo.connect_timeout ?? env.PGCONNECT_TIMEOUT;
-  if (timeout !== undefined) settings.connect_timeout = Number(timeout);
-  for (const [k, v] of Object.entries(fromConninfo)) if (!KNOWN.has(k)) settings.extra[k] = v;
+  const timeout = given('connect_timeout');
+  if (timeout !== undefined) {
+    const t = Number(timeout);
+    if (!Number.isInteger(t)) throw usageError(`invalid integer value "${timeout}" for connection option "connect_timeout"`);
+    // libpq: zero, negative or not given means wait indefinitely; below 2 s counts as 2 s.
+    if (t > 0) settings.connect_timeout = Math.max(t, 2);
+  }
+  for (const [k, v] of Object.entries({ ...fromService, ...fromConninfo })) if (!WRITTEN_BY_NAME.has(k)) settings.extra[k] = v;
   return settings;
+}
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** A keyword pgpitr cannot honour is refused, never ignored (see conninfo-keywords.ts). */
+function refuseUnsupported(key: string, info: KeywordInfo, value: string | undefined, where: string): void {
+  if (value === undefined || value === '') return;
+  const t = info.treatment;
+  if (t.kind === 'unsupported') {
+    throw usageError(`connection option "${key}" is not supported by pgpitr (given in ${where})`, `remove it from ${where}`);
+  }
+  if (t.kind === 'only' && !t.values.includes(value)) {
+    throw usageError(`connection option ${key}=${value} is not supported by pgpitr (given in ${where})`, `pgpitr supports ${t.values.map((v) => `${key}=${v}`).join(' and ')}`);
+  }
 }
 
 /** libpq's compiled-in default on Debian is /var/run/postgresql; fall back to /tmp, then TCP. */
@@ -167,4 +239,9 @@ function quoteConninfoValue(v: string): string {
 export function describeTarget(s: ConnectionSettings): string {
   const where = s.host?.startsWith('/') ? `socket "${s.host}/.s.PGSQL.${s.port}"` : `"${s.host}" port ${s.port}`;
   return `server at ${where}${s.user ? ` as user "${s.user}"` : ''}`;
+}
+
+/** The user name libpq would log in as. */
+export function effectiveUser(settings: ConnectionSettings): string {
+  return settings.user ?? process.env['USER'] ?? userInfo().username;
 }

@@ -10,10 +10,11 @@
 
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
-import { userInfo } from 'node:os';
 import type { ConnectionSettings } from './conninfo.js';
+import { effectiveUser } from './conninfo.js';
 import { BackendParser } from './backend-parser.js';
 import { encodeStartupMessage } from './frontend-messages.js';
+
 
 export interface PlainStarted {
   socket: Socket;
@@ -102,9 +103,14 @@ export function plainStartup(settings: ConnectionSettings, startupParameters: Re
 
 /** The parameters node-postgres would send, so that both paths start identical sessions. */
 export function startupParameters(settings: ConnectionSettings, replication: string | null, applicationName: string): Record<string, string> {
-  const user = settings.user ?? process.env['USER'] ?? userInfo().username;
-  const params: Record<string, string> = { user, database: settings.dbname ?? user, application_name: settings.application_name ?? applicationName };
+  const user = effectiveUser(settings);
+  const params: Record<string, string> = {
+    user,
+    database: settings.dbname ?? user,
+    application_name: settings.application_name ?? settings.fallback_application_name ?? applicationName,
+  };
   if (replication !== null) params['replication'] = replication;
+  if (settings.options) params['options'] = settings.options;
   params['client_encoding'] = 'UTF8';
   return params;
 }

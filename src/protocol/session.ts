@@ -74,11 +74,14 @@ export class Session {
       wake();
     });
     socket.resume();
-    socket.on('end', () => fail(new PgpitrError('ERR_CONNECTION', `${label}: the server closed the connection unexpectedly`, {
-      hint: 'the server may have been stopped or restarted, or the connection was terminated; check the server log',
-    })));
-    socket.on('close', () => fail(new PgpitrError('ERR_CONNECTION', `${label}: connection closed`)));
-    socket.on('error', (e: Error) => fail(new PgpitrError('ERR_CONNECTION', `${label}: connection error: ${e.message}`, { cause: e })));
+    const lost = (why: string, cause?: Error) =>
+      fail(new PgpitrError('ERR_CONNECTION_LOST', `${label}: ${why}`, {
+        hint: 'the server may have been stopped or restarted, the connection terminated (pg_terminate_backend) or the network cut; check the server log, then run the command again',
+        ...(cause ? { cause } : {}),
+      }));
+    socket.on('end', () => lost('the server closed the connection unexpectedly'));
+    socket.on('close', () => lost('connection to the server lost'));
+    socket.on('error', (e: Error) => lost(`connection to the server lost: ${e.message}`, e));
   }
 
   static async open(settings: ConnectionSettings, mode: ReplicationMode, label: string): Promise<Session> {
@@ -101,7 +104,7 @@ export class Session {
   }
 
   send(bytes: Buffer): void {
-    if (this.closed) throw new PgpitrError('ERR_CONNECTION', `${this.label}: connection already closed`);
+    if (this.closed) throw new PgpitrError('ERR_CONNECTION_LOST', `${this.label}: connection already closed`);
     this.socket.write(bytes);
   }
 

@@ -63,7 +63,7 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
       if (finished) return;
     } catch (e) {
       if (o.signal.aborted) return;
-      const retryable = e instanceof PgpitrError && e.code === 'ERR_CONNECTION';
+      const retryable = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST');
       if (!retryable || o.noLoop || !connectedOnce) throw e;
       o.log(`connection lost: ${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
     } finally {
@@ -157,7 +157,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
     if (!end.nextTimeline) {
-      throw new PgpitrError('ERR_CONNECTION', 'the server ended WAL streaming without a timeline switch');
+      throw new PgpitrError('ERR_CONNECTION_LOST', 'the server ended WAL streaming without a timeline switch');
     }
     // Timeline switch: keep the old timeline's last segment as .partial, fetch the history file.
     const next = end.nextTimeline;

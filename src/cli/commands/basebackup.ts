@@ -9,7 +9,7 @@ import { ProgressView } from '../progress-view.js';
 import { ExitCode } from '../exit-codes.js';
 import { promptPassword } from '../prompt.js';
 import { PGPITR_VERSION } from '../../common/version.js';
-import { PgpitrError } from '../../common/errors.js';
+import { conditionOf } from '../../protocol/connection-errors.js';
 
 export async function basebackupCommand(argv: string[]): Promise<number> {
   const parsed = parseBasebackupArgs(argv);
@@ -48,5 +48,5 @@ export async function basebackupCommand(argv: string[]): Promise<number> {
 }
 
 function needsPassword(e: unknown): boolean {
-  return e instanceof PgpitrError && e.code === 'ERR_CONNECTION' && /password must be a string|no password supplied/i.test(e.message);
+  return conditionOf(e) === 'no-password';
 }

@@ -22,6 +22,7 @@ import { StateFile } from './state-file.js';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
 import { parseSizeSetting } from '../postgres/settings.js';
+import { createModesFor } from '../postgres/data-dir-mode.js';
 import { supportedVersionOrThrow } from '../postgres/versions.js';
 
 /**
@@ -98,6 +99,12 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     const systemIdentifier = ident[0] ?? '';
     state?.update({ server_version: main.serverVersionNum, system_identifier: systemIdentifier });
 
+    // What we create takes the source's modes (group access with initdb -g), as with pg_basebackup.
+    const modes = createModesFor((await main.query('SHOW data_directory_mode'))[0]?.rows[0]?.[0]);
+    process.umask(modes.umask);
+    dirs.setModes(modes);
+    state?.setMode(modes.file);
+
     if (opts.progress) {
       const { ServerProgressWatcher } = await later.serverProgress!;
       watcher = new ServerProgressWatcher(opts.connection, tracker);
@@ -123,7 +130,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       sink = new PlainSink(directory!, opts, dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) });
     } else if (later.tarSink) {
       const { TarSink } = await later.tarSink;
-      sink = new TarSink(directory, opts);
+      sink = new TarSink(directory, opts, modes.file);
     }
 
     // 4. BASE_BACKUP, and the WAL stream once we know where the backup starts.
@@ -273,7 +280,7 @@ async function startWalStream(
     reporter.info(`created temporary replication slot "${slot}"`);
   }
   const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
-  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize);
+  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
   const stream = new WalStream(session);
   reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
   const task = stream

@@ -271,6 +271,7 @@ async function startWalStream(
   const [{ WalStream }, { StreamedWal }] = await Promise.all([later.walStream!, later.streamedWal!]);
   const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
   sessions.push(session);
+  session.onNotice = (n) => reporter.serverNotice(noticeText(n));
   const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
   const segmentSize = parseSizeSetting(segText);
   let slot = opts.slot;

@@ -63,7 +63,7 @@ export class ProgressView implements BackupReporter {
   serverNotice(text: string): void {
     this.breakLine();
     if (this.opts.format === 'json' && this.opts.progress) {
-      this.out.write(JSON.stringify({ type: 'message', level: 'server', message: text }) + '\n');
+      this.out.write(JSON.stringify({ type: 'message', level: 'warning', message: text }) + '\n');
     } else this.out.write(text + '\n');
   }
 

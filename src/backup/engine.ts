@@ -11,6 +11,7 @@ import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
 import { buildBaseBackupCommand } from '../protocol/base-backup-command.js';
 import type { WalStream } from '../protocol/wal-stream.js';
 import { describeTarget } from '../protocol/conninfo.js';
+import { noticeText } from '../protocol/notice-text.js';
 import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
 import type { BaseBackupOptions } from './options.js';
 import type { BackupReporter } from './reporter.js';
@@ -21,6 +22,7 @@ import { StateFile } from './state-file.js';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
 import { parseSizeSetting } from '../postgres/settings.js';
+import { createModesFor } from '../postgres/data-dir-mode.js';
 import { supportedVersionOrThrow } from '../postgres/versions.js';
 
 /**
@@ -72,9 +74,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   signal?.addEventListener('abort', onAbort);
   const later = loadLater(opts);
 
+  let directory: string | null = null;
   try {
     // 1. Where the backup goes; the state file says "running" from the start.
-    let directory: string | null = null;
     if (opts.target.kind === 'directory') {
       directory = dirs.prepare(opts.target.path, 'target directory');
       state = new StateFile(directory, opts.label, !opts.noSync);
@@ -86,7 +88,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     reporter.info(`connecting to ${describeTarget(opts.connection)}`);
     const main = await Session.open(opts.connection, 'physical', 'replication connection');
     sessions.push(main);
-    main.onNotice = (n) => reporter.warn(`server: ${n.message ?? ''}`);
+    main.onNotice = (n) => {
+      reporter.serverNotice(noticeText(n));
+      if (n.message && /checksum verification fail/.test(n.message)) state?.addChecksumFailure(n.message);
+    };
     if (signal?.aborted) throw interrupted();
     supportedVersionOrThrow(main.serverVersionNum, opts);
     const ident = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
@@ -98,6 +103,12 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       });
     }
     state?.update({ server_version: main.serverVersionNum, system_identifier: systemIdentifier });
+
+    // What we create takes the source's modes (group access with initdb -g), as with pg_basebackup.
+    const modes = createModesFor((await main.query('SHOW data_directory_mode'))[0]?.rows[0]?.[0]);
+    process.umask(modes.umask);
+    dirs.setModes(modes);
+    state?.setMode(modes.file);
 
     if (opts.progress) {
       const { ServerProgressWatcher } = await later.serverProgress!;
@@ -126,7 +137,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       sink = new PlainSink(directory!, opts, dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) });
     } else if (later.tarSink) {
       const { TarSink } = await later.tarSink;
-      sink = new TarSink(directory, opts);
+      sink = new TarSink(directory, opts, modes.file);
     }
 
     // 4. BASE_BACKUP, and the WAL stream once we know where the backup starts.
@@ -235,12 +246,15 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     await watcher?.stop();
     sink?.abort();
     if (createdSlot) await dropSlot(opts, createdSlot, reporter);
-    if (opts.noClean) {
-      reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');
+    // As pg_basebackup: after a page checksum failure the data may be salvageable, keep it.
+    const checksumFailure = isChecksumFailure(error);
+    if (opts.noClean || checksumFailure) {
+      if (checksumFailure && directory) reporter.warn(`checksum error occurred; keeping "${directory}" with its state file saying failed: the backup is NOT usable as it is`);
+      else reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');
       try {
         state?.finish('failed', { error: (error as Error).message });
-      } catch {
-        /* the disk may be full */
+      } catch (e) {
+        reporter.warn(`could not record the failure in ${state?.path}: ${(e as Error).message}`);
       }
     } else {
       dirs.cleanup((m) => reporter.info(m));
@@ -264,6 +278,7 @@ async function startWalStream(
   const [{ WalStream }, { StreamedWal }] = await Promise.all([later.walStream!, later.streamedWal!]);
   const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
   sessions.push(session);
+  session.onNotice = (n) => reporter.serverNotice(noticeText(n));
   const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
   const segmentSize = parseSizeSetting(segText);
   let slot = opts.slot;
@@ -273,7 +288,7 @@ async function startWalStream(
     reporter.info(`created temporary replication slot "${slot}"`);
   }
   const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
-  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize);
+  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
   const stream = new WalStream(session);
   reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
   const task = stream
@@ -301,6 +316,11 @@ async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupR
   } catch (e) {
     reporter.warn(`could not drop replication slot "${slot}": ${(e as Error).message}; drop it with SELECT pg_drop_replication_slot('${slot}')`);
   }
+}
+
+/** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */
+function isChecksumFailure(e: unknown): boolean {
+  return e instanceof ServerError && e.sqlState === 'XX001';
 }
 
 function interrupted(): PgpitrError {

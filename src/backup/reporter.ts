@@ -27,4 +27,6 @@ export interface BackupReporter {
   /** A step, shown with -v. */
   info(message: string): void;
   warn(message: string): void;
+  /** A notice from the server, already in libpq's words ("WARNING:  ..."): printed as it is. */
+  serverNotice(text: string): void;
 }

@@ -1,16 +1,31 @@
 // The backup state file: written into the target when a backup starts
-// ("running", with pid/host/label/start time), rewritten atomically at the end
-// as "complete" (after every byte is synced) or "failed". `pgpitr status` reads
-// it; a "running" file whose process is gone means the backup was interrupted.
+// ("running", with pid/host/label/start time and what identifies the process:
+// its start time and the boot id), rewritten atomically at the end as
+// "complete" (after every byte is synced) or "failed". `pgpitr status` reads it;
+// a "running" file whose process is gone (or whose pid now belongs to another
+// process) means the backup was interrupted.
+//
+// The file is padded to STATE_RESERVED_BYTES from the start, so that a final
+// "failed" can always be written, even on a full disk: when the atomic replace
+// fails, that record is written in place over the reserved bytes (no new block
+// needed). Only "failed" is ever written in place: a torn write mixes "running"
+// and "failed" (or does not parse), and never reads as "complete".
 
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
-import { PgpitrError } from '../common/errors.js';
+import { PgpitrError, storageError } from '../common/errors.js';
 import { PGPITR_VERSION } from '../common/version.js';
+import { currentBootId, processIdentity, processStartTime } from './process-identity.js';
 
 export const STATE_FILE_NAME = 'pgpitr_backup.state';
+
+/** The state file's size from the start: room for the final record (one file system block). */
+export const STATE_RESERVED_BYTES = 4096;
+
+/** At most this many checksum failure messages are kept in the state file. */
+const MAX_CHECKSUM_FAILURES = 20;
 
 export type BackupStatus = 'running' | 'complete' | 'failed';
 
@@ -19,6 +34,10 @@ export interface BackupState {
   format_version: 1;
   status: BackupStatus;
   pid: number;
+  /** Start time of `pid` in clock ticks since boot (/proc/PID/stat field 22); absent in older files or off Linux. */
+  pid_start_time?: string;
+  /** /proc/sys/kernel/random/boot_id of the boot that ran `pid`. */
+  boot_id?: string;
   host: string;
   label: string;
   pgpitr_version: string;
@@ -34,19 +53,24 @@ export interface BackupState {
   bytes?: number;
   duration_seconds?: number;
   error?: string;
+  /** The server's page checksum failure warnings (files and blocks), the first ones. */
+  checksum_failures?: string[];
 }
 
 export class StateFile {
   readonly path: string;
   private state: BackupState;
+  private mode = 0o600;
 
   constructor(dir: string, label: string, private readonly sync: boolean) {
     this.path = join(dir, STATE_FILE_NAME);
+    const identity = processIdentity(process.pid);
     this.state = {
       format: 'pgpitr-backup-state',
       format_version: 1,
       status: 'running',
       pid: process.pid,
+      ...(identity ? { pid_start_time: identity.startTime, boot_id: identity.bootId } : {}),
       host: hostname(),
       label,
       pgpitr_version: PGPITR_VERSION,
@@ -58,14 +82,25 @@ export class StateFile {
     this.state = { ...this.state, ...fields };
   }
 
+  /** The mode of the file from the next write on (0640 when the source cluster allows group access). */
+  setMode(mode: number): void {
+    this.mode = mode;
+  }
+
+  /** A server warning about a page checksum: kept (the first ones) to say which files and blocks failed. */
+  addChecksumFailure(message: string): void {
+    const list = this.state.checksum_failures ?? [];
+    if (list.length < MAX_CHECKSUM_FAILURES) this.state.checksum_failures = [...list, message];
+  }
+
   /**
-   * Replaces the file atomically. `durable: false` skips the fsyncs, for a progress
-   * update (the start LSN) written on the way to the data: the file is the same
-   * either way after a crash, `running` with or without it, and the final
-   * write is always durable.
+   * Replaces the file atomically, padded to the reserved size. `durable: false`
+   * skips the fsyncs, for a progress update (the start LSN) written on the way
+   * to the data: the file is the same either way after a crash, `running` with
+   * or without it, and the final write is always durable.
    */
   write(durable = true): void {
-    writeFileAtomicSync(this.path, JSON.stringify(this.state, null, 2) + '\n', this.sync && durable);
+    writeFileAtomicSync(this.path, padded(this.state, STATE_RESERVED_BYTES), this.sync && durable, this.mode);
   }
 
   finish(status: 'complete' | 'failed', fields: Partial<BackupState> = {}): void {
@@ -76,7 +111,57 @@ export class StateFile {
       finished_at: new Date().toISOString(),
       duration_seconds: Math.round((Date.now() - started) / 10) / 100,
     });
-    this.write();
+    if (status === 'complete') {
+      this.write();
+      return;
+    }
+    try {
+      this.write();
+    } catch {
+      // A full disk (or quota) has no room for a new file: use the reserved bytes.
+      this.overwriteInPlace();
+    }
+  }
+
+  /** Writes the state over the existing file's bytes, never growing it, then syncs. */
+  private overwriteInPlace(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r+');
+    } catch (e) {
+      throw storageError('open', this.path, e);
+    }
+    try {
+      const capacity = Math.max(fstatSync(fd).size, 1);
+      const buf = Buffer.from(fitted(this.state, capacity));
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, off);
+      fsyncSync(fd);
+    } catch (e) {
+      throw storageError('write in place', this.path, e);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** The state as JSON padded with spaces (ignored by JSON parsers) to `size` bytes and a newline. */
+function padded(state: BackupState, size: number): string {
+  const text = JSON.stringify(state, null, 2);
+  const room = size - Buffer.byteLength(text) - 1;
+  return text + ' '.repeat(Math.max(0, room)) + '\n';
+}
+
+/** `padded` to `size` bytes, shortening the longest texts when the record would not fit. */
+function fitted(state: BackupState, size: number): string {
+  let s: BackupState = { ...state };
+  for (;;) {
+    const text = padded(s, size);
+    if (Buffer.byteLength(text) <= size) return text;
+    if (s.checksum_failures?.length) s = { ...s, checksum_failures: s.checksum_failures.slice(0, -1) };
+    else if (s.error && s.error.length > 200) s = { ...s, error: s.error.slice(0, 200) + '...' };
+    else if (s.label.length > 64) s = { ...s, label: s.label.slice(0, 64) + '...' };
+    else return text; // cannot be shorter: written whole, the file grows if it must
   }
 }
 
@@ -104,14 +189,26 @@ export function readStateFile(dir: string): BackupState {
 
 export type AssessedStatus = 'complete' | 'running' | 'failed' | 'interrupted';
 
-/** A "running" state whose process no longer exists on this host was interrupted. */
+/**
+ * A "running" state was interrupted when its process no longer exists on this
+ * host: the pid is gone, or it now names another process (another boot, or
+ * another start time). Files without the identity fields are judged by the pid.
+ */
 export function assessState(state: BackupState): AssessedStatus {
   if (state.status !== 'running') return state.status;
   if (state.host !== hostname()) return 'running';
   try {
     process.kill(state.pid, 0);
-    return 'running';
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? 'running' : 'interrupted';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return 'interrupted';
   }
+  if (state.boot_id !== undefined) {
+    const boot = currentBootId();
+    if (boot !== null && boot !== state.boot_id) return 'interrupted';
+  }
+  if (state.pid_start_time !== undefined) {
+    const start = processStartTime(state.pid);
+    if (start !== null && start !== state.pid_start_time) return 'interrupted';
+  }
+  return 'running';
 }

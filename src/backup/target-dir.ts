@@ -2,9 +2,11 @@
 // and --waldir. Each must be absent or empty; we remember which we created so
 // a failed run removes exactly what it made (pg_basebackup's cleanup rules).
 
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
+import { OWNER_ONLY } from '../postgres/data-dir-mode.js';
+import type { CreateModes } from '../postgres/data-dir-mode.js';
 
 interface Prepared {
   path: string;
@@ -13,6 +15,21 @@ interface Prepared {
 
 export class OutputDirs {
   private readonly dirs: Prepared[] = [];
+  /** The modes of what this run creates: the source cluster's (owner only until it is known). */
+  modes: CreateModes = OWNER_ONLY;
+
+  /** The source's modes are known: apply them to the directories created so far, and to those to come. */
+  setModes(modes: CreateModes): void {
+    this.modes = modes;
+    for (const d of this.dirs) {
+      if (!d.created) continue; // a directory the user made keeps its mode, as with pg_basebackup
+      try {
+        chmodSync(d.path, modes.dir);
+      } catch (e) {
+        throw storageError('set the mode of', d.path, e);
+      }
+    }
+  }
 
   /** Make `path` usable: create it, or accept it if it is an empty directory. */
   prepare(path: string, what: string): string {
@@ -44,7 +61,8 @@ export class OutputDirs {
       return abs;
     }
     try {
-      mkdirSync(abs, { recursive: true, mode: 0o700 });
+      mkdirSync(abs, { recursive: true, mode: this.modes.dir });
+      chmodSync(abs, this.modes.dir);
     } catch (e) {
       throw storageError('create directory', abs, e);
     }

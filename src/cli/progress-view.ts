@@ -60,6 +60,13 @@ export class ProgressView implements BackupReporter {
     } else printLine(`warning: ${message}`);
   }
 
+  serverNotice(text: string): void {
+    this.breakLine();
+    if (this.opts.format === 'json' && this.opts.progress) {
+      this.out.write(JSON.stringify({ type: 'message', level: 'warning', message: text }) + '\n');
+    } else this.out.write(text + '\n');
+  }
+
   /** Final redraw so the line shows 100% and ends with a newline. */
   done(s: ProgressSnapshot | null): void {
     if (s && this.opts.progress) {

@@ -61,11 +61,22 @@ export class WalStream {
     this.maybeStop();
   }
 
+  /** Set by run(): a Standby Status Update with the receiver's positions. */
+  private sendStatus: (() => void) | null = null;
+
   private maybeStop(): void {
-    if (this.inCopy && !this.copyDoneSent && this.stopAt !== null && this.received >= this.stopAt) {
-      this.copyDoneSent = true;
-      this.session.send(encodeCopyDone());
-    }
+    if (this.inCopy && !this.copyDoneSent && this.stopAt !== null && this.received >= this.stopAt) this.endCopy();
+  }
+
+  /**
+   * Ends our side of the stream, reporting first where the receiver got to (as
+   * pg_basebackup does): a slot's restart_lsn then follows what was received,
+   * even when the stream ends before the status timer or a server request.
+   */
+  private endCopy(): void {
+    this.sendStatus?.();
+    this.copyDoneSent = true;
+    this.session.send(encodeCopyDone());
   }
 
   async run(opts: StreamOptions, rx: WalReceiver): Promise<StreamEnd> {
@@ -77,6 +88,7 @@ export class WalStream {
       const write = rx.written?.() ?? flush;
       this.session.send(encodeStandbyStatus({ write, flush, apply: 0n, replyRequested }));
     };
+    this.sendStatus = sendStatus;
     // Synchronous mode: flush and report when the socket is drained, or every 4 MiB
     // of a stream that never pauses, rather than after every message.
     // The sync runs beside the stream (one at a time): receiving goes on while the
@@ -114,6 +126,7 @@ export class WalStream {
         switch (msg.type) {
           case 'CopyBothResponse':
             this.inCopy = true;
+            sendStatus(); // at once, as pg_basebackup: a slot without restart_lsn now holds WAL from the start
             if (opts.statusIntervalMs > 0) {
               timer = setInterval(() => {
                 if (!this.copyDoneSent) sendStatus();
@@ -144,10 +157,7 @@ export class WalStream {
           }
           case 'CopyDone':
             // The server ended the stream (end of timeline) or answered our CopyDone.
-            if (!this.copyDoneSent) {
-              this.copyDoneSent = true;
-              this.session.send(encodeCopyDone());
-            }
+            if (!this.copyDoneSent) this.endCopy();
             this.inCopy = false;
             break;
           case 'RowDescription':
@@ -175,6 +185,7 @@ export class WalStream {
     } finally {
       if (timer) clearInterval(timer);
       this.session.beforeWait = null;
+      this.sendStatus = null;
     }
   }
 }

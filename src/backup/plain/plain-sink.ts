@@ -85,7 +85,7 @@ export class PlainSink implements BackupSink {
   }
 
   manifestBegin(): void {
-    this.manifest = new FileWritable(join(this.target, 'backup_manifest.tmp'), !this.opts.noSync);
+    this.manifest = new FileWritable(join(this.target, 'backup_manifest.tmp'), !this.opts.noSync, this.dirs.modes.file);
   }
 
   manifestData(chunk: Buffer): void | Promise<void> {
@@ -97,15 +97,15 @@ export class PlainSink implements BackupSink {
   }
 
   walStore(segmentSize: number): SegmentStore {
-    return new DirSegmentStore(this.walDir, segmentSize, !this.opts.noSync);
+    return new DirSegmentStore(this.walDir, segmentSize, !this.opts.noSync, this.dirs.modes);
   }
 
   async finish(): Promise<void> {
     if (this.opts.writeRecoveryConf) {
       const auto = join(this.target, AUTO_CONF);
       const old = existsSync(auto) ? readFileSync(auto) : Buffer.alloc(0);
-      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot)), false);
-      writeFileAtomicSync(join(this.target, STANDBY_SIGNAL), '', false);
+      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot)), false, this.dirs.modes.file);
+      writeFileAtomicSync(join(this.target, STANDBY_SIGNAL), '', false, this.dirs.modes.file);
     }
     if (!this.opts.noSync) {
       await syncTree(this.target);

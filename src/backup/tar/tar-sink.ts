@@ -34,6 +34,7 @@ export class TarSink implements BackupSink {
   constructor(
     private readonly dir: string | null, // null = stdout
     private readonly opts: BaseBackupOptions,
+    private readonly fileMode = 0o600,
   ) {}
 
   prepare(): void {
@@ -52,7 +53,7 @@ export class TarSink implements BackupSink {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
-    return new FileWritable(path, !this.opts.noSync);
+    return new FileWritable(path, !this.opts.noSync, this.fileMode);
   }
 
   archiveBegin(name: string, ts: TablespaceHeader | null): void {
@@ -98,7 +99,7 @@ export class TarSink implements BackupSink {
 
   manifestBegin(): void {
     if (this.dir === null) this.manifestParts = [];
-    else this.manifest = new FileWritable(join(this.dir, 'backup_manifest.tmp'), !this.opts.noSync);
+    else this.manifest = new FileWritable(join(this.dir, 'backup_manifest.tmp'), !this.opts.noSync, this.fileMode);
   }
 
   manifestData(chunk: Buffer): void | Promise<void> {

@@ -6,6 +6,7 @@ import type { SegmentStore } from './segment-store.js';
 import { writeAll } from '../../storage/file-writable.js';
 import { fsyncPathSync } from '../../storage/durable.js';
 import { storageError } from '../../common/errors.js';
+import type { CreateModes } from '../../postgres/data-dir-mode.js';
 
 export class DirSegmentStore implements SegmentStore {
   private fd: number | null = null;
@@ -15,9 +16,11 @@ export class DirSegmentStore implements SegmentStore {
     private readonly dir: string,
     private readonly segmentSize: number,
     private readonly sync: boolean,
+    private readonly modes: CreateModes,
   ) {
     try {
-      mkdirSync(join(dir, 'archive_status'), { recursive: true, mode: 0o700 });
+      // Before base.tar brings pg_wal: it is made here first, with the source's mode.
+      mkdirSync(join(dir, 'archive_status'), { recursive: true, mode: modes.dir });
     } catch (e) {
       throw storageError('create directory', dir, e);
     }
@@ -26,7 +29,7 @@ export class DirSegmentStore implements SegmentStore {
   open(name: string): void {
     this.path = join(this.dir, name);
     try {
-      this.fd = openSync(this.path, 'w', 0o600);
+      this.fd = openSync(this.path, 'w', this.modes.file);
     } catch (e) {
       throw storageError('create', this.path, e);
     }

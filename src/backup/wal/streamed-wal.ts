@@ -16,7 +16,10 @@ export class StreamedWal implements WalReceiver {
     private readonly store: SegmentStore,
     private readonly timeline: number,
     private readonly segmentSize: number,
-  ) {}
+    start = 0n,
+  ) {
+    this.position = start; // reported as flushed until WAL arrives
+  }
 
   async write(start: bigint, data: Buffer): Promise<void> {
     const seg = BigInt(this.segmentSize);

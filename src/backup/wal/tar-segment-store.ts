@@ -1,6 +1,7 @@
 // Streamed WAL segments as members of pg_wal.tar (optionally compressed):
 // each member is declared with the full segment size up front, so the tar
 // can be written strictly sequentially; a partial last segment is zero-filled.
+// Members are 0600 whatever the source's modes, as pg_basebackup writes them.
 
 import type { Writable } from 'node:stream';
 import type { SegmentStore } from './segment-store.js';

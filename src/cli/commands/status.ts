@@ -50,6 +50,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     if (state.stop_lsn) lines.push(`  stop LSN: ${state.stop_lsn}`);
     if (state.bytes !== undefined) lines.push(`  bytes: ${state.bytes}`);
     if (state.error) lines.push(`  error: ${state.error}`);
+    for (const f of state.checksum_failures ?? []) lines.push(`  ${f}`);
     if (status === 'interrupted') lines.push('  the process that wrote this backup is gone: the backup is NOT usable');
     process.stdout.write(lines.join('\n') + '\n');
   }

@@ -1,0 +1,40 @@
+// What tells a process apart from a later one that got the same pid: its start
+// time (field 22 of /proc/PID/stat, clock ticks since boot) and the boot it
+// belongs to (/proc/sys/kernel/random/boot_id). Linux only: elsewhere, null.
+
+import { readFileSync } from 'node:fs';
+
+export interface ProcessIdentity {
+  /** Start time of the process in clock ticks since boot, as /proc shows it. */
+  startTime: string;
+  bootId: string;
+}
+
+export function currentBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The start time of process `pid` (null: no such process, or no /proc). */
+export function processStartTime(pid: number): string | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields
+  // resume after the last ')' with field 3 (state), so field 22 is the 20th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = fields[22 - 3];
+  return start !== undefined && /^\d+$/.test(start) ? start : null;
+}
+
+export function processIdentity(pid: number): ProcessIdentity | null {
+  const bootId = currentBootId();
+  const startTime = processStartTime(pid);
+  return bootId !== null && startTime !== null ? { startTime, bootId } : null;
+}

@@ -1,0 +1,149 @@
+// A pg_basebackup user swaps the command name and keeps the line: what they
+// find afterwards must be what pg_basebackup leaves (a slot's restart_lsn, the
+// source's file modes, a kept directory after a checksum failure, WARNING lines),
+// and the state file must tell the truth about a failed run (full disk, -n).
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, lstatSync, openSync, readdirSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { createSampleData } from '../harness/data.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand, isRoot } from '../harness/run.js';
+import { runPgpitr, clusterEnv, readState } from '../helpers/pgpitr.js';
+
+/** The distinct permission strings of the members of a tar file (tar -tv). */
+async function memberModes(tarFile: string): Promise<string[]> {
+  const r = await runCommand('tar', ['-tvf', tarFile]);
+  assert.equal(r.code, 0, r.stderr);
+  return [...new Set(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]!))].sort();
+}
+
+/** relative path → permission bits, for every directory and file under `root` (links skipped). */
+function modesOf(root: string, skip: (rel: string) => boolean = () => false): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string) => {
+    const st = lstatSync(join(root, rel));
+    if (st.isSymbolicLink()) return;
+    if (rel !== '' && skip(rel)) return;
+    const mode = (st.mode & 0o777).toString(8);
+    // Segment names differ between two runs: keep one entry per distinct mode.
+    out.set((rel || '.').replace(/[0-9A-F]{24}$/, `SEGMENT(${mode})`), mode);
+    if (st.isDirectory()) for (const n of readdirSync(join(root, rel))) walk(rel ? `${rel}/${n}` : n);
+  };
+  walk('');
+  return out;
+}
+
+for (const version of versionsFromEnv()) {
+  test(`basebackup behaves as pg_basebackup where users look (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `dropin${version}` });
+    await createSampleData(src, { rows: 20000 });
+    const env = clusterEnv(src);
+    const pgBasebackup = version === 15 ? join(clientToolDir(), 'pg_basebackup') : null;
+
+    await t.test('-X stream -S existing_slot: the slot holds WAL from the backup on', async () => {
+      await src.sql("select pg_create_physical_replication_slot('unreserved')");
+      const out = join(src.tempDir('slot'), 'b');
+      const r = await runPgpitr(['basebackup', '-D', out, '-X', 'stream', '-S', 'unreserved', '-c', 'fast'], env);
+      assert.equal(r.code, 0, r.stderr);
+      const start = String(readState(out).start_lsn);
+      const [row] = await src.sql(`select restart_lsn::text as lsn, restart_lsn >= '${start}'::pg_lsn as after_start from pg_replication_slots where slot_name = 'unreserved'`);
+      assert.notEqual(row?.lsn, null, 'restart_lsn is still NULL: no flush position was reported');
+      assert.equal(row?.after_start, true, `restart_lsn ${row?.lsn} is before the backup's start ${start}`);
+      if (pgBasebackup) {
+        // The judge: pg_basebackup's line against the same server moves its slot as far.
+        await src.sql("select pg_create_physical_replication_slot('judge')");
+        const j = await runCommand(pgBasebackup, ['-D', join(src.tempDir('slot-judge'), 'b'), '-X', 'stream', '-S', 'judge', '-c', 'fast'], { env: { ...process.env, ...env } });
+        assert.equal(j.code, 0, j.stderr);
+        const [jr] = await src.sql("select restart_lsn is not null as set from pg_replication_slots where slot_name = 'judge'");
+        assert.equal(jr?.set, true);
+        await src.sql("select pg_drop_replication_slot('judge')");
+      }
+      await src.sql("select pg_drop_replication_slot('unreserved')");
+    });
+
+    await t.test('a full disk under -n: the state file says failed, with the reason', { skip: !isRoot() && 'needs root to mount a tmpfs' }, async () => {
+      const mnt = src.tempDir('small');
+      const m = await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]);
+      assert.equal(m.code, 0, `cannot mount a tmpfs: ${m.stderr}`);
+      try {
+        const out = join(mnt, 'b');
+        const r = await runPgpitr(['basebackup', '-D', out, '-n', '-c', 'fast'], env);
+        assert.equal(r.code, 5, r.stderr);
+        const state = readState(out);
+        assert.equal(state.status, 'failed', JSON.stringify(state));
+        assert.match(String(state.error), /No space left on device|ENOSPC/);
+        const st = await runPgpitr(['status', out]);
+        assert.equal(st.code, 11, st.stdout + st.stderr);
+      } finally {
+        await runCommand('umount', [mnt]);
+      }
+    });
+
+    // Last: it corrupts a page of the source.
+    await t.test('a page checksum failure keeps the directory, state failed, WARNING lines', async () => {
+      await src.sql('create table broken (id int, filler text); insert into broken select g, repeat(\'x\', 100) from generate_series(1, 100) g; checkpoint');
+      const [rel] = await src.sql("select pg_relation_filepath('broken') as path");
+      await src.stop('fast');
+      const fd = openSync(join(src.dataDir, String(rel?.path)), 'r+');
+      writeSync(fd, Buffer.from('corrupted!'), 0, 10, 4000); // inside page 0, past its header
+      closeSync(fd);
+      await src.start();
+      const out = join(src.tempDir('checksum'), 'b');
+      const r = await runPgpitr(['basebackup', '-D', out, '-c', 'fast'], env);
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /checksum verification failure during base backup/);
+      assert.ok(existsSync(join(out, 'PG_VERSION')), 'the data directory was removed');
+      const state = readState(out);
+      assert.equal(state.status, 'failed');
+      assert.match(String(state.error), /checksum verification failure/);
+      const failures = state.checksum_failures as string[];
+      assert.ok(failures.some((f) => f.includes(String(rel?.path)) && /block 0/.test(f)), JSON.stringify(failures));
+      const st = await runPgpitr(['status', out]);
+      assert.equal(st.code, 11, st.stdout + st.stderr);
+      assert.match(st.stdout, /block 0/);
+      // The server's warnings as pg_basebackup prints them (libpq): scripts grep ^WARNING:
+      assert.match(r.stderr, /^WARNING: {2}checksum verification failed in file ".*", block 0: calculated [0-9A-F]+ but expected [0-9A-F]+$/m);
+    });
+  });
+
+  test(`group access (initdb -g): the backup keeps the source's modes (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `group${version}`, initdbArgs: ['-g'] });
+    const env = clusterEnv(src);
+    const [row] = await src.sql('show data_directory_mode');
+    assert.equal(row?.data_directory_mode, '0750');
+    const pgBasebackup = version === 15 ? join(clientToolDir(), 'pg_basebackup') : null;
+
+    for (const format of ['plain', 'tar']) {
+      await t.test(`-F ${format} -X stream`, async () => {
+        const out = join(src.tempDir(`g-${format}`), 'b');
+        const r = await runPgpitr(['basebackup', '-D', out, '-F', format, '-X', 'stream', '-c', 'fast'], env);
+        assert.equal(r.code, 0, r.stderr);
+        const ours = modesOf(out);
+        assert.equal(ours.get('pgpitr_backup.state'), '640');
+        ours.delete('pgpitr_backup.state');
+        if (pgBasebackup) {
+          const judge = join(src.tempDir(`g-${format}-judge`), 'b');
+          const j = await runCommand(pgBasebackup, ['-D', judge, '-F', format, '-X', 'stream', '-c', 'fast'], { env: { ...process.env, ...env } });
+          assert.equal(j.code, 0, j.stderr);
+          assert.deepEqual(Object.fromEntries(ours), Object.fromEntries(modesOf(judge)));
+          if (format === 'tar') assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), await memberModes(join(judge, 'pg_wal.tar')));
+        }
+        // pg_basebackup writes pg_wal.tar's members 0600 whatever the source's mode (walmethods.c).
+        if (format === 'tar') assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), ['-rw-------']);
+        for (const [rel, mode] of ours) {
+          const isDir = !rel.includes('SEGMENT(') && lstatSync(join(out, rel)).isDirectory();
+          assert.equal(mode, isDir ? '750' : '640', `${rel} has mode ${mode}`);
+        }
+        for (const must of format === 'plain' ? ['.', 'pg_wal', 'pg_wal/archive_status', 'backup_manifest'] : ['.', 'base.tar', 'pg_wal.tar', 'backup_manifest']) {
+          assert.ok(ours.has(must), `${must} missing`);
+        }
+        if (format === 'plain') assert.ok(ours.has('pg_wal/SEGMENT(640)'), 'no streamed segment');
+      });
+    }
+  });
+}

@@ -1,0 +1,67 @@
+// `pgpitr status` judges a "running" state by the process that wrote it: alive
+// is not enough, it must be the same process (start time, boot id), else a dead
+// backup whose pid was reused reads as running.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPgpitr } from '../helpers/pgpitr.js';
+import { StateFile, STATE_RESERVED_BYTES, readStateFile } from '../../src/backup/state-file.js';
+
+const linux = process.platform === 'linux';
+
+function stateWith(dir: string, fields: Record<string, unknown>): void {
+  const state = {
+    format: 'pgpitr-backup-state',
+    format_version: 1,
+    status: 'running',
+    pid: process.pid, // alive: this test
+    host: hostname(),
+    label: 'pid reuse',
+    pgpitr_version: '0',
+    started_at: new Date().toISOString(),
+    ...fields,
+  };
+  writeFileSync(join(dir, 'pgpitr_backup.state'), JSON.stringify(state));
+}
+
+function ownStartTime(): string {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+test('status: a live pid that is another process reads as interrupted', { skip: !linux && 'needs /proc' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+  stateWith(dir, { pid_start_time: String(Number(ownStartTime()) + 12345), boot_id: bootId });
+  let r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 12, r.stdout + r.stderr);
+  assert.match(r.stdout, /interrupted/);
+
+  stateWith(dir, { pid_start_time: ownStartTime(), boot_id: '00000000-0000-0000-0000-000000000000' });
+  r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 12, `another boot: ${r.stdout}${r.stderr}`);
+
+  stateWith(dir, { pid_start_time: ownStartTime(), boot_id: bootId });
+  r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 10, `the same process: ${r.stdout}${r.stderr}`);
+
+  stateWith(dir, {}); // a state file from an older pgpitr: judged by the pid alone
+  r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 10, `old state file: ${r.stdout}${r.stderr}`);
+});
+
+test('the state file records the process identity and reserves room for the final record', { skip: !linux && 'needs /proc' }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sf = new StateFile(dir, 'x', false);
+  sf.write();
+  const st = readStateFile(dir);
+  assert.equal(st.pid_start_time, ownStartTime());
+  assert.equal(st.boot_id, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.equal(statSync(sf.path).size, STATE_RESERVED_BYTES);
+});

@@ -1,13 +1,13 @@
 // `pgpitr backup --stanza S`: a full backup into the repository
 // (backup/repo/repo-backup.ts), then retention when a policy is configured.
 
-import { readFileSync } from 'node:fs';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
 import { walArchiveView } from '../../repo/wal-archive-view.js';
 import { PosixStorage } from '../../storage/posix/posix-storage.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
+import { processIdentity } from '../../backup/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -71,7 +71,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         processMax: o.processMax,
         archiveTimeoutMs: o.archiveTimeoutMs,
         archivedNames: () => archive.names(),
-        identity: ownIdentity(),
+        identity: identityOfThisProcess(),
       },
       view,
       ac.signal,
@@ -87,13 +87,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** This process's start time (clock ticks since boot) and the boot id, where /proc has them. */
-function ownIdentity(): { start_ticks: string | null; boot_id: string | null } {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { start_ticks: fields[19] ?? null, boot_id: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() };
-  } catch {
-    return { start_ticks: null, boot_id: null };
-  }
+function identityOfThisProcess(): { start_ticks: string | null; boot_id: string | null } {
+  const id = processIdentity(process.pid);
+  return { start_ticks: id?.startTime ?? null, boot_id: id?.bootId ?? null };
 }

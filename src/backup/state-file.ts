@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { PGPITR_VERSION } from '../common/version.js';
-import { currentBootId, processIdentity, processStartTime } from './process-identity.js';
+import { currentBootId, processIdentity, processStartTime } from '../common/process-identity.js';
 
 export const STATE_FILE_NAME = 'pgpitr_backup.state';
 

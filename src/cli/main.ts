@@ -35,6 +35,8 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
   info: { load: async () => (await import('./commands/info.js')).infoCommand, summary: 'describe stanzas and their WAL archive' },
   check: { load: async () => (await import('./commands/check.js')).checkCommand, summary: 'verify that a server archives into its stanza' },
   backup: { load: async () => (await import('./commands/backup.js')).backupCommand, summary: 'take a full backup into the repository' },
+  expire: { load: async () => (await import('./commands/expire.js')).expireCommand, summary: 'remove the backups and WAL a retention policy no longer needs' },
+  verify: { load: async () => (await import('./commands/verify.js')).verifyCommand, summary: 're-read every stored file and archived WAL file against its checksum' },
   restore: { load: async () => (await import('./commands/restore.js')).restoreCommand, summary: 'restore a backup and recover to a point in time' },
   'receive-wal': { load: async () => (await import('./commands/receive-wal.js')).receiveWalCommand, summary: 'stream WAL from a server (pg_receivewal compatible, or into a stanza)' },
 };

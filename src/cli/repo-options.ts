@@ -56,6 +56,8 @@ export interface RepoOptions {
   fetcher: boolean;
   connection: ConnectionSettings;
   positionals: string[];
+  /** A setting of the configuration file (the stanza's section, then [global]). */
+  configValue(key: string): string | undefined;
   /** Values of the command's own options (opts.extra). */
   extra: Record<string, string | boolean | string[] | boolean[] | undefined>;
   /** The arguments without the positional ones, to start a helper process with the same settings. */
@@ -137,6 +139,7 @@ export function parseRepoOptions(
     fetcher: v.fetcher === true,
     connection,
     positionals: parsed.positionals,
+    configValue: (key: string) => configValue(config, stanza || undefined, key),
     extra: Object.fromEntries(Object.keys(opts.extra ?? {}).map((k) => [k, (v as Record<string, string | boolean | string[] | boolean[] | undefined>)[k]])),
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,

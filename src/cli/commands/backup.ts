@@ -7,8 +7,12 @@ import { readStanza } from '../../repo/stanza.js';
 import { walArchiveView } from '../../repo/wal-archive-view.js';
 import { PosixStorage } from '../../storage/posix/posix-storage.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
-import { processIdentity } from '../../backup/process-identity.js';
+import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
+import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
+import { expireStanza } from '../../repo/expire.js';
+import { RepoLock } from '../../repo/lock.js';
+import { stanzaDir } from '../../repo/layout.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -22,10 +26,13 @@ Options:
                          stanza's archive (default), or streamed into the backup itself
       --annotation=KEY=VALUE  recorded with the backup (repeatable)
       --start-fast       ask the server for an immediate checkpoint
+      --retention-full=N, --retention-window=D   expire what the policy no longer needs after the
+                         backup (see pgpitr expire --help; also from the configuration file)
   -P, --progress         show progress
 ${REPO_OPTIONS_HELP}`;
 
 export const BACKUP_OPTIONS = {
+  ...RETENTION_OPTIONS,
   wal: { type: 'string' },
   annotation: { type: 'string', multiple: true },
   'start-fast': { type: 'boolean' },
@@ -48,6 +55,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
     if (i <= 0) throw usageError(`invalid --annotation "${a}"`, 'give KEY=VALUE');
     annotations[a.slice(0, i)] = a.slice(i + 1);
   }
+  const policy = retentionPolicy(o); // refused now if invalid, not after the backup
   const stanza = readStanza(o.repo, o.stanza);
   const view = new ProgressView({ progress: o.extra['progress'] === true, format: 'text', verbose: o.extra['verbose'] === true ? 1 : 0 });
   const ac = new AbortController();
@@ -56,10 +64,11 @@ export async function backupCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const archive = walArchiveView(o.repo, o.stanza);
+    const storage = new PosixStorage(o.repo);
     const record = await backupToRepository(
       {
         repoPath: o.repo,
-        storage: new PosixStorage(o.repo),
+        storage,
         stanza,
         connection: o.connection,
         compression: o.compression,
@@ -79,6 +88,17 @@ export async function backupCommand(argv: string[]): Promise<number> {
     view.done(null);
     if (o.output === 'json') process.stdout.write(JSON.stringify(record, null, 2) + '\n');
     else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
+    // Retention after a successful backup, when a policy is set.
+    if (policy) {
+      const lock = RepoLock.acquire(stanzaDir(o.repo, o.stanza), 'backup', 'expire');
+      try {
+        const r = await expireStanza(o.repo, storage, o.stanza, stanza.wal_segment_size, policy, { dryRun: false });
+        for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
+        if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
+      } finally {
+        lock.release();
+      }
+    }
     return ExitCode.Ok;
   } finally {
     view.done(null);

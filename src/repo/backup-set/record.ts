@@ -5,7 +5,9 @@
 // stored; "failed" when it fails. A record saying "running" whose process is
 // gone is an interrupted backup. Only complete backups are ever restored.
 
+import { hostname } from 'node:os';
 import { PgpitrError } from '../../common/errors.js';
+import { sameProcessAlive } from '../../common/process-identity.js';
 import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
@@ -89,4 +91,10 @@ export function newBackupId(now: Date, taken: Set<string>): string {
   const base = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}F`;
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
+}
+
+/** Whether the backup a "running" record describes still runs (its process, not a reused pid). */
+export function recordProcessAlive(r: BackupRecord): boolean {
+  const p = r.process;
+  return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id }, hostname());
 }

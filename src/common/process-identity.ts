@@ -38,3 +38,20 @@ export function processIdentity(pid: number): ProcessIdentity | null {
   const startTime = processStartTime(pid);
   return bootId !== null && startTime !== null ? { startTime, bootId } : null;
 }
+
+/**
+ * Whether the process that wrote a record (pid on host, with its identity when
+ * known) still runs: the same host, the pid alive, and the same start time and
+ * boot when they were recorded. A pid reused after a crash or a reboot is not it.
+ */
+export function sameProcessAlive(r: { host: string; pid: number; startTime?: string | null; bootId?: string | null }, localHost: string): boolean {
+  if (r.host !== localHost) return true; // cannot tell from here: assume it runs
+  try {
+    process.kill(r.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (r.bootId && currentBootId() !== null && currentBootId() !== r.bootId) return false;
+  if (r.startTime && processStartTime(r.pid) !== r.startTime) return false;
+  return true;
+}

@@ -1,0 +1,67 @@
+// Carries out a retention decision (retention.ts) on a stanza: the records of
+// expired backups go first (from then on they are not backups), then their
+// stored files; then the archived WAL no kept backup needs. History files are
+// always kept; so is every WAL file when no complete backup exists.
+
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { storageError } from '../common/errors.js';
+import type { Storage } from '../storage/storage.js';
+import { storageJoin } from '../storage/storage-path.js';
+import { parseSegmentFileName } from '../postgres/lsn.js';
+import { parseLsn, segmentNumber } from '../postgres/lsn.js';
+import { listArchive } from './archive-store.js';
+import { archiveDir, storedName, walFileSubdir } from './layout.js';
+import { decideRetention } from './retention.js';
+import type { RetentionDecision, RetentionPolicy } from './retention.js';
+import { backupDir, listRecords, recordProcessAlive, RECORD_NAME } from './backup-set/record.js';
+
+export interface ExpireResult {
+  decision: RetentionDecision;
+  walRemoved: { first: string; last: string; count: number } | null;
+}
+
+export async function expireStanza(
+  repo: string,
+  storage: Storage,
+  stanza: string,
+  segmentSize: number,
+  policy: RetentionPolicy,
+  opts: { dryRun: boolean; nowMs?: number },
+): Promise<ExpireResult> {
+  const records = await listRecords(storage, stanza);
+  const decision = decideRetention(
+    records.map((r) => ({
+      id: r.id,
+      state: r.state === 'complete' ? 'complete' : r.state === 'failed' || !recordProcessAlive(r) ? 'failed' : 'running',
+      stopTimeMs: Date.parse(r.stop_time ?? r.start_time),
+      startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
+      pinned: r.pinned,
+    })),
+    policy,
+    opts.nowMs ?? Date.now(),
+  );
+  let walRemoved: ExpireResult['walRemoved'] = null;
+  const keepFrom = decision.walKeepFromSegNo;
+  const doomed = keepFrom === null ? [] : listArchive(repo, stanza).filter((f) => {
+    if (f.name.endsWith('.history')) return false;
+    const seg = parseSegmentFileName(f.name.slice(0, 24), segmentSize);
+    return seg !== null && seg.segNo < keepFrom;
+  });
+  if (doomed.length > 0) walRemoved = { first: doomed[0]!.name, last: doomed[doomed.length - 1]!.name, count: doomed.length };
+  if (opts.dryRun) return { decision, walRemoved };
+  for (const e of decision.expire) {
+    await storage.remove(storageJoin(backupDir(stanza, e.id), RECORD_NAME));
+    await storage.remove(backupDir(stanza, e.id), { recursive: true });
+  }
+  const root = archiveDir(repo, stanza);
+  for (const f of doomed) {
+    const path = join(root, walFileSubdir(f.name), storedName(f.name, f.sha256, f.extension));
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove archived WAL file', path, err);
+    }
+  }
+  return { decision, walRemoved };
+}

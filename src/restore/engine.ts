@@ -4,7 +4,7 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { chownSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
@@ -22,7 +22,7 @@ import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
 import type { TargetOptions } from './restore-target.js';
 import { FileRestorer, PG_CONTROL } from './file-restorer.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
+import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 
 /** What restore needs of the WAL archive. */
@@ -107,11 +107,12 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
 
   // 2. Where things go, refused before anything is written.
   const targetState = inspectTarget(req.pgData);
-  checkTarget(targetState, req.delta);
+  const delta = checkTarget(targetState, req.delta);
+  if (targetState.interruptedRestore) req.log(`${targetState.path} holds a restore that did not finish: resuming it (only what differs is written)`);
   const tablespaceDirs = new Map<number, string>();
   for (const ts of m.tablespaces) {
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
-    checkTablespaceDir(mapped, ts.oid, req.delta);
+    checkTablespaceDir(mapped, ts.oid, delta);
     tablespaceDirs.set(ts.oid, mapped);
   }
   for (const t of req.tablespaceMap) {
@@ -123,18 +124,22 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   }
   const tablespaces = [...tablespaceDirs].map(([oid, path]) => ({ oid, path }));
   if (req.dryRun) {
-    req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${req.delta ? ' (delta: only what differs)' : ''}`);
+    req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
     return { plan, files: null, bytesTotal, tablespaces };
   }
 
-  // 3. The files, then the recovery settings, then sync, then pg_control.
+  // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
+  const marker = join(targetState.path, RESTORE_MARKER);
+  mkdirSync(targetState.path, { recursive: true, mode: 0o700 });
+  writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
   const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs });
   let bytesDone = 0;
   let filesDone = 0;
   const files = await restorer.restore({
     processMax: req.processMax,
-    delta: req.delta,
+    delta,
+    keep: [marker],
     onFile: (_p, bytes) => {
       bytesDone += bytes;
       filesDone++;
@@ -154,6 +159,8 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   await restorer.restoreControl();
   if (owner) chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
   fsyncPathSync(join(targetState.path, 'global'));
+  unlinkSync(marker);
+  fsyncPathSync(targetState.path);
   return { plan, files, bytesTotal, tablespaces };
 }
 

@@ -29,6 +29,8 @@ export interface RestoreLayout {
 export interface FileRestoreOptions {
   processMax: number;
   delta: boolean;
+  /** Files of the target a delta leaves alone although the backup does not hold them. */
+  keep?: string[];
   onFile?(path: string, bytes: number, written: boolean): void;
 }
 
@@ -79,7 +81,7 @@ export class FileRestorer {
         throw storageError('create tablespace link', link, e);
       });
     }
-    if (o.delta) result.removed = await this.removeExtras();
+    if (o.delta) result.removed = await this.removeExtras(o.keep ?? []);
 
     // Largest first, so that the last file to finish is a small one.
     const queue = m.files.filter((f) => f.path !== PG_CONTROL).sort((a, b) => b.size - a.size);
@@ -135,9 +137,9 @@ export class FileRestorer {
   }
 
   /** Delta: removes files, links and directories the backup does not hold. */
-  private async removeExtras(): Promise<number> {
+  private async removeExtras(alsoKeep: string[]): Promise<number> {
     const m = this.reader.manifest;
-    const keep = new Set<string>();
+    const keep = new Set<string>(alsoKeep);
     for (const f of m.files) keep.add(this.destination(f.path));
     for (const d of m.directories) keep.add(this.destination(d.path));
     keep.add(join(this.layout.target, 'pg_tblspc'));

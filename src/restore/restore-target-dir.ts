@@ -14,7 +14,12 @@ export interface TargetState {
   isCluster: boolean;
   /** postmaster.pid names a live process. */
   runningPid: number | null;
+  /** An earlier restore stopped before it finished (its marker is there): a rerun resumes it as a delta. */
+  interruptedRestore: boolean;
 }
+
+/** Written first and removed last (after pg_control): while it exists, the directory is a restore in progress. */
+export const RESTORE_MARKER = 'pgpitr_restore.inprogress';
 
 export function inspectTarget(path: string): TargetState {
   const abs = resolve(path);
@@ -34,6 +39,7 @@ export function inspectTarget(path: string): TargetState {
     empty: entries === null || entries.length === 0,
     isCluster: entries?.includes('PG_VERSION') ?? false,
     runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
+    interruptedRestore: entries?.includes(RESTORE_MARKER) ?? false,
   };
 }
 
@@ -53,14 +59,15 @@ function livePostmaster(pidFile: string): number | null {
   }
 }
 
-/** Refuses, before anything is written, a target restore cannot use. */
-export function checkTarget(t: TargetState, delta: boolean): void {
+/** Refuses, before anything is written, a target restore cannot use; true when the restore must run as a delta. */
+export function checkTarget(t: TargetState, delta: boolean): boolean {
   if (t.runningPid !== null) {
     throw new PgpitrError('ERR_TARGET', `a PostgreSQL server (pid ${t.runningPid}) is running on "${t.path}"`, {
       hint: 'stop it first (pg_ctl stop -D ...); restore never writes under a running server',
     });
   }
-  if (t.empty) return;
+  if (t.empty) return delta;
+  if (t.interruptedRestore) return true;
   if (!delta) {
     throw new PgpitrError('ERR_TARGET', `restore target "${t.path}" exists and is not empty`, {
       hint: 'restore into an empty directory, or give --delta to rewrite only what differs in a stopped cluster',
@@ -71,6 +78,7 @@ export function checkTarget(t: TargetState, delta: boolean): void {
       hint: '--delta removes what the backup does not hold, so it only works over a data directory; restore into an empty directory instead',
     });
   }
+  return true;
 }
 
 export interface TablespaceMapping {

@@ -34,6 +34,7 @@ export interface RepoBackupRequest {
   /** Stream the WAL to consistency into the set (self-contained), rather than rely on the archive. */
   walIncluded: boolean;
   fastCheckpoint: boolean;
+  maxRateKb?: number | undefined;
   progress: boolean;
   annotations: Record<string, string>;
   processMax: number;
@@ -112,6 +113,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             walMethod: req.walIncluded ? 'stream' : 'none',
             compression: null,
             fastCheckpoint: req.fastCheckpoint,
+            maxRateKb: req.maxRateKb,
             label: record.label,
             progress: req.progress,
             estimateSize: true,

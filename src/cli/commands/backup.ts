@@ -10,6 +10,7 @@ import { backupToRepository } from '../../backup/repo/repo-backup.js';
 import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
+import { parseMaxRate } from './basebackup-args.js';
 import { expireStanza } from '../../repo/expire.js';
 import { RepoLock } from '../../repo/lock.js';
 import { stanzaDir } from '../../repo/layout.js';
@@ -26,6 +27,7 @@ Options:
                          stanza's archive (default), or streamed into the backup itself
       --annotation=KEY=VALUE  recorded with the backup (repeatable)
       --start-fast       ask the server for an immediate checkpoint
+      --max-rate=RATE    the server sends at most RATE kB/s (k or M suffix), as pg_basebackup -r
       --retention-full=N, --retention-window=D   expire what the policy no longer needs after the
                          backup (see pgpitr expire --help; also from the configuration file)
   -P, --progress         show progress
@@ -36,6 +38,7 @@ export const BACKUP_OPTIONS = {
   wal: { type: 'string' },
   annotation: { type: 'string', multiple: true },
   'start-fast': { type: 'boolean' },
+  'max-rate': { type: 'string' },
   progress: { type: 'boolean', short: 'P' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -75,6 +78,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         level: o.level,
         walIncluded: wal === 'included',
         fastCheckpoint: o.extra['start-fast'] === true,
+        maxRateKb: o.extra['max-rate'] === undefined ? undefined : parseMaxRate(o.extra['max-rate'] as string),
         progress: o.extra['progress'] === true,
         annotations,
         processMax: o.processMax,

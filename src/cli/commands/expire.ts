@@ -82,7 +82,8 @@ export async function expireCommand(argv: string[]): Promise<number> {
   try {
     const r = await expireStanza(o.repo, storage, o.stanza, stanza.wal_segment_size, policy, { dryRun });
     if (o.output === 'json') {
-      process.stdout.write(JSON.stringify({ dry_run: dryRun, ...r.decision, wal_removed: r.walRemoved }, null, 2) + '\n');
+      const { keep, expire } = r.decision;
+      process.stdout.write(JSON.stringify({ dry_run: dryRun, keep, expire, wal_removed: r.walRemoved }, null, 2) + '\n');
       return ExitCode.Ok;
     }
     const verb = dryRun ? 'would expire' : 'expired';

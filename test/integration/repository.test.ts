@@ -1,0 +1,213 @@
+// Repository backups around restore: one backup of a stanza at a time (an
+// interrupted one is never restored), retention, verify, delta restore, a
+// restore killed at random moments, tablespaces, and PostgreSQL's
+// pg_verifybackup on a restored directory.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
+import { runPgpitr, chownTree, CLI } from '../helpers/pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+
+interface Record {
+  id: string;
+  state: string;
+  start_wal: string;
+  stop_wal: string;
+}
+
+function listSetFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+for (const version of versionsFromEnv()) {
+  test(`repository backups, retention, verify and restore (PostgreSQL ${version})`, async (t) => {
+    t.after(() => destroyAll());
+    const a = await archivingCluster(version, `repo${version}`);
+    const { c } = a;
+    const env = c.connectionEnv();
+    const tsDir = c.tempDir('ts1');
+    await c.sql(`create tablespace ts1 location '${tsDir}'`);
+    await c.sql('create table pitr (id int primary key, v text)');
+    await c.sql('create table in_ts (id int, v text) tablespace ts1');
+    await c.sql(`insert into pitr select g, md5(g::text) from generate_series(1, 20000) g`);
+    await c.sql(`insert into in_ts select g, md5(g::text) from generate_series(1, 5000) g`);
+    const tsOid = (await c.sql<{ oid: number }>(`select oid::int as oid from pg_tablespace where spcname = 'ts1'`))[0]!.oid;
+    const backup = async (...extra: string[]) => {
+      const r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json', ...extra], env);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Record;
+    };
+    const first = await backup();
+    const atFirst = await tableChecksum(c);
+    const inTsAtFirst = await tableChecksum(c, 'in_ts');
+
+    await t.test('a second backup of the stanza while one runs is refused; a killed one is never restored', async () => {
+      const slow = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--start-fast', '--max-rate', '256k'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const exited = new Promise<void>((res) => slow.on('exit', () => res()));
+      const backupRoot = join(a.repo, 'main', 'backup');
+      for (let i = 0; i < 300 && readdirSync(backupRoot).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      const second = await runPgpitr(['backup', ...a.repoArgs, '--start-fast'], env);
+      assert.equal(second.code, 5, second.stderr);
+      assert.match(second.stderr, /repository is locked by "backup" \(pid \d+/);
+      slow.kill('SIGKILL');
+      await exited;
+      const killedId = readdirSync(backupRoot).find((n) => n !== first.id)!;
+      const info = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      const backups = (JSON.parse(info.stdout) as { stanzas: { backups: { id: string; state: string }[] }[] }).stanzas[0]!.backups;
+      assert.deepEqual(backups.map((b) => [b.id, b.state]), [[first.id, 'complete'], [killedId, 'interrupted']]);
+      const dry = await restoreWith(a, join(restoreDir(c, 'after-kill'), 'd'), ['--dry-run', '--output', 'json', '--tablespace-map-all', restoreDir(c, 'after-kill-ts')]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.equal(JSON.parse(dry.stdout).backup, first.id, dry.stderr);
+      const refused = await restoreWith(a, join(restoreDir(c, 'after-kill2'), 'd'), ['--set', killedId]);
+      assert.equal(refused.code, 6, refused.stderr);
+      assert.match(refused.stderr, /is not complete/);
+    });
+
+    await c.sql(`update pitr set v = 'second' where id % 10 = 0`);
+    const second = await backup();
+    const atSecond = await tableChecksum(c);
+    await c.sql(`update pitr set v = 'third' where id % 10 = 1`);
+    const third = await backup();
+    await switchAndWaitArchived(c);
+
+    await t.test('restore with a relocated tablespace; the copy passes pg_verifybackup before it starts', async () => {
+      const dir = restoreDir(c, 'reloc');
+      const newTs = join(restoreDir(c, 'reloc-ts'), 'ts');
+      const busy = restoreDir(c, 'busy-ts');
+      writeFileSync(join(busy, 'x'), 'x');
+      const refused = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `${tsOid}=${busy}`]);
+      assert.equal(refused.code, 5, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`tablespace ${tsOid}'s directory "${busy}" exists and is not empty`));
+      assert.deepEqual(readdirSync(dir), []);
+      const r = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `${tsOid}=${newTs}`, '--target-immediate', '--target-action', 'promote']);
+      assert.equal(r.code, 0, r.stderr);
+      if (version === 15) {
+        // PostgreSQL 15's pg_verifybackup reads manifests of 13 to 16; -n: the WAL comes from the archive.
+        const manifest = join(restoreDir(c, 'manifest'), 'backup_manifest');
+        const z = await runCommand('zstd', ['-d', '-q', '-o', manifest, join(a.repo, 'main', 'backup', first.id, 'backup_manifest.zst')]);
+        assert.equal(z.code, 0, z.stderr);
+        const v = await runCommand(join(clientToolDir(), 'pg_verifybackup'), ['-n', '-m', manifest, '-i', 'postgresql.auto.conf', '-i', 'recovery.signal', dir]);
+        assert.equal(v.code, 0, v.stdout + v.stderr);
+      }
+      chownTree(newTs);
+      const copy = await startRecovered(dir, version, `reloc${version}`);
+      try {
+        assert.equal(await tableChecksum(copy), atFirst);
+        assert.equal(await tableChecksum(copy, 'in_ts'), inTsAtFirst);
+        const loc = (await copy.sql<{ l: string }>(`select pg_tablespace_location(${tsOid}) as l`))[0]!.l;
+        assert.equal(loc, newTs);
+      } finally {
+        await copy.destroy();
+      }
+    });
+
+    await t.test('--delta over a copy that diverged rewrites only what differs and gives the same data', async () => {
+      const dir = restoreDir(c, 'delta');
+      const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'delta-ts'), 'ts')}`];
+      const full = await restoreWith(a, dir, ['--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
+      assert.equal(full.code, 0, full.stderr);
+      const written = (JSON.parse(full.stdout) as { files: { written: number } }).files.written;
+      let copy = await startRecovered(dir, version, `delta${version}`);
+      await copy.sql(`update pitr set v = 'diverged' where id < 100`);
+      await copy.sql('create table stray (x int)');
+      await copy.stop();
+      const running = await restoreWith(a, c.dataDir, ['--delta']);
+      assert.equal(running.code, 5);
+      assert.match(running.stderr, /is running/);
+      const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
+      assert.equal(delta.code, 0, delta.stderr);
+      const d = (JSON.parse(delta.stdout) as { files: { written: number; unchanged: number; removed: number } }).files;
+      assert.ok(d.written < written / 4, `delta wrote ${d.written} of ${written} files`);
+      assert.ok(d.unchanged > written / 2, `delta left ${d.unchanged} files`);
+      assert.ok(d.removed > 0);
+      copy = await startRecovered(dir, version, `delta2${version}`);
+      try {
+        assert.equal(await tableChecksum(copy), atSecond);
+        assert.equal((await copy.sql<{ n: number }>(`select count(*)::int as n from pg_class where relname = 'stray'`))[0]!.n, 0);
+      } finally {
+        await copy.destroy();
+      }
+    });
+
+    await t.test('a restore killed at random moments can never be started; a rerun completes it', async () => {
+      const dir = restoreDir(c, 'killed');
+      const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'killed-ts'), 'ts')}`];
+      const args = [CLI, 'restore', ...a.repoArgs, '--spool-path', a.spool, '-D', dir, '--set', third.id, ...tsMap, '--target-immediate', '--target-action', 'promote'];
+      for (const delayMs of [5, 60, 150, 300, 600]) {
+        const child = spawn(process.execPath, args, { stdio: 'ignore' });
+        const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+        await new Promise((r) => setTimeout(r, delayMs));
+        child.kill('SIGKILL');
+        const code = await done;
+        if (code === 0) break; // finished before the kill: nothing more to test at this delay
+        assert.equal(existsSync(join(dir, 'global', 'pg_control')), false, `pg_control exists after a kill at ${delayMs} ms`);
+      }
+      const rerun = await runPgpitr(['restore', ...args.slice(2)]);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.equal(existsSync(join(dir, 'pgpitr_restore.inprogress')), false);
+      const copy = await startRecovered(dir, version, `killed${version}`);
+      try {
+        assert.equal((await copy.sql<{ n: number }>(`select count(*)::int as n from pitr where v = 'third'`))[0]!.n, 2000);
+      } finally {
+        await copy.destroy();
+      }
+    });
+
+    await t.test('verify finds a flipped byte in a stored file and a deleted segment, each by path', async () => {
+      const ok = await runPgpitr(['verify', ...a.repoArgs]);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const setDir = join(a.repo, 'main', 'backup', third.id);
+      const victim = listSetFiles(join(setDir, 'data')).sort((x, y) => statSync(y).size - statSync(x).size)[0]!;
+      const bytes = readFileSync(victim);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      writeFileSync(victim, bytes);
+      const archiveSub = join(a.repo, 'main', 'archive', third.start_wal.slice(0, 16));
+      const seg = readdirSync(archiveSub).find((n) => n.startsWith(third.start_wal))!;
+      rmSync(join(archiveSub, seg));
+      const bad = await runPgpitr(['verify', ...a.repoArgs]);
+      assert.equal(bad.code, 7, bad.stdout + bad.stderr);
+      assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: .*${victim.slice(setDir.length + 1).replace(/[.]/g, '\\.')}.*is damaged`));
+      assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: ${third.start_wal}: WAL segment ${third.start_wal}, needed to make backup ${third.id} consistent, is not in the archive`));
+    });
+
+    await t.test('retention keeps the newest backups and the WAL from the oldest kept one on; history files stay', async () => {
+      const r = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '2', '--output', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const d = JSON.parse(r.stdout) as { expire: { id: string }[]; keep: { id: string }[] };
+      assert.deepEqual(d.keep.map((k) => k.id).sort(), [second.id, third.id].sort());
+      assert.ok(d.expire.some((e) => e.id === first.id));
+      assert.equal(existsSync(join(a.repo, 'main', 'backup', first.id)), false);
+      const info = JSON.parse((await runPgpitr(['info', ...a.repoArgs, '--output', 'json'])).stdout) as { stanzas: { archive: { timelines: { min: string }[] } }[] };
+      assert.equal(info.stanzas[0]!.archive.timelines[0]!.min, second.start_wal);
+    });
+
+    await t.test('a manifest entry that would leave the target is refused before anything is written', async () => {
+      const manifestPath = join(a.repo, 'main', 'backup', second.id, 'manifest.json');
+      const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { files: { path: string }[] };
+      m.files[3]!.path = '../../escaped';
+      writeFileSync(manifestPath, JSON.stringify(m));
+      const dir = join(restoreDir(c, 'evil'), 'd');
+      mkdirSync(dir);
+      const r = await restoreWith(a, dir, ['--set', second.id]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /unsafe path "\.\.\/\.\.\/escaped"/);
+      assert.deepEqual(readdirSync(dir), []);
+    });
+  });
+}

@@ -3,7 +3,7 @@
 // ends the process (with the exit code of cli/exit-codes.ts).
 
 import { printError } from './output.js';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { ExitCode, failureExitCode } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
 import type { PgpitrError } from '../common/errors.js';
 
@@ -46,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const command = COMMANDS[name];
+  if (name === 'archive-get') failEscapesWith(name);
   if (!command) {
     process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: run "pgpitr --help" for the list of commands\n`);
     return ExitCode.Usage;
@@ -54,16 +55,31 @@ async function main(argv: string[]): Promise<number> {
     return await (await command.load())(rest);
   } catch (e) {
     printError(e);
-    return exitCodeFor((e as PgpitrError).code);
+    return failureExitCode(name, (e as PgpitrError).code);
   }
 }
 
-main(process.argv.slice(2)).then(
+/**
+ * Node ends the process with 1 on an uncaught exception or an unhandled rejection, whatever
+ * process.exitCode says; for archive-get, 1 means "not in the archive". Such a failure exits
+ * with the command's failure code instead.
+ */
+function failEscapesWith(name: string): void {
+  const fail = (e: unknown) => {
+    printError(e);
+    process.exit(failureExitCode(name, (e as PgpitrError | undefined)?.code));
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (e) => {
     printError(e);
-    process.exitCode = ExitCode.Failure;
+    process.exitCode = failureExitCode(argv[0] ?? '', undefined);
   },
 );

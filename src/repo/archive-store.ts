@@ -15,6 +15,7 @@ import { poolFor } from '../storage/buffer-pool.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import { parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
+import { existingArchiveDir } from './stanza.js';
 import type { StanzaInfo } from './stanza.js';
 
 export interface PushOptions {
@@ -176,10 +177,13 @@ export function findStored(dir: string, name: string): { stored: string; sha256:
   return null;
 }
 
-/** Fetches a WAL file into `dest`; false when the archive does not have it. */
+/**
+ * Fetches a WAL file into `dest`; false only when the repository and the stanza are healthy
+ * and the archive does not have the file. Every other failure throws.
+ */
 export async function getWalFile(repo: string, stanza: string, name: string, dest: string): Promise<boolean> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
-  const dir = join(archiveDir(repo, stanza), walFileSubdir(name));
+  const dir = join(existingArchiveDir(repo, stanza), walFileSubdir(name));
   const found = findStored(dir, name);
   if (!found) return false;
   const path = join(dir, found.stored);

@@ -13,7 +13,7 @@ import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js'
 import { compressionExtension } from '../storage/compress/levels.js';
 import { poolFor } from '../storage/buffer-pool.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
-import { parseWalLongPageHeader } from '../postgres/wal-page-header.js';
+import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
 import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
 import { existingArchiveDir } from './stanza.js';
 import type { StanzaInfo } from './stanza.js';
@@ -156,6 +156,12 @@ function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
   if (header.systemIdentifier !== stanza.system_identifier) {
     throw new PgpitrError('ERR_TARGET', `WAL segment "${name}" belongs to database system ${header.systemIdentifier}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier}`, {
       hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza',
+    });
+  }
+  const mismatch = segmentNameMismatch(name, header, stanza.wal_segment_size);
+  if (mismatch) {
+    throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is not the segment its name says: ${mismatch}`, {
+      hint: 'the file was copied or renamed to another segment\'s name; archive_command must pass %p, PostgreSQL\'s own file',
     });
   }
 }

@@ -17,6 +17,15 @@ import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
+const SEGMENT_SIZE = 16 * 1024 * 1024;
+
+/** A copy of a segment that passes for segment `name`: its first page header's address (and timeline) rewritten. */
+function disguisedAs(data: Buffer, name: string, timeline?: number): Buffer {
+  const copy = Buffer.from(data);
+  copy.writeBigUInt64LE((BigInt('0x' + name.slice(8, 16)) << 32n) + BigInt('0x' + name.slice(16)) * BigInt(SEGMENT_SIZE), 8);
+  if (timeline !== undefined) copy.writeUInt32LE(timeline, 4);
+  return copy;
+}
 
 async function waitArchived(c: TestCluster, wal: string): Promise<void> {
   for (let i = 0; i < 300; i++) {
@@ -128,12 +137,37 @@ for (const version of versionsFromEnv()) {
       await other.stop();
     });
 
+    await t.test('a segment copied or renamed to another segment\'s name is refused, nothing changes', async () => {
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const data = readFileSync(join(src.dataDir, 'pg_wal', seg));
+      const dir = src.tempDir('renamed');
+      const before = listArchive(repo, 'main');
+      const other = seg.slice(0, 22) + ((parseInt(seg.slice(22), 16) + 0x40) % 0x100).toString(16).toUpperCase().padStart(2, '0');
+      writeFileSync(join(dir, other), data);
+      const moved = await runPgpitr(['archive-push', ...repoArgs, join(dir, other)]);
+      assert.equal(moved.code, 5, moved.stderr);
+      assert.match(moved.stderr, new RegExp(`WAL file "${other}" is not the segment its name says: its first page header has page address [0-9A-F]+/[0-9A-F]+, the name says [0-9A-F]+/[0-9A-F]+`));
+      // Timeline 1 under a name of timeline 1 whose header says timeline 3: a later timeline's segment.
+      const lower = `00000001${other.slice(8)}`;
+      writeFileSync(join(dir, lower), disguisedAs(data, lower, 3));
+      const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, lower)]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /its first page header has timeline 3, the name says 1/);
+      // The same as a .partial file.
+      writeFileSync(join(dir, `${other}.partial`), data);
+      const partial = await runPgpitr(['archive-push', ...repoArgs, join(dir, `${other}.partial`)]);
+      assert.equal(partial.code, 5, partial.stderr);
+      assert.match(partial.stderr, /is not the segment its name says/);
+      assert.deepEqual(listArchive(repo, 'main'), before);
+    });
+
     await t.test('a push killed midway leaves nothing visible; the next push stores it', async () => {
       const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
       const dir = src.tempDir('killed');
       for (let i = 0; i < 8; i++) {
+        // Timeline 9 with segments of timeline 1 inside: as the first segment of a new timeline is.
         const name = `0000000900000000000000${(0x10 + i).toString(16).toUpperCase()}`;
-        copyFileSync(join(src.dataDir, 'pg_wal', seg), join(dir, name));
+        writeFileSync(join(dir, name), disguisedAs(readFileSync(join(src.dataDir, 'pg_wal', seg)), name));
         const child = spawn(process.execPath, [CLI, 'archive-push', ...repoArgs, join(dir, name)], { stdio: 'ignore' });
         const exited = new Promise((r) => child.on('exit', r)); // listen now: the push may finish before the kill
         await new Promise((r) => setTimeout(r, 60 + i * 25));

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync, utimesSync, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
@@ -181,6 +182,41 @@ for (const version of versionsFromEnv()) {
         const push = await runPgpitr(['archive-push', ...repoArgs, join(dir, name)]);
         assert.equal(push.code, 0, push.stderr);
       }
+      // What the killed pushes left, the next push into the same directory removed.
+      assert.deepEqual(readdirSync(join(repo, 'main', 'archive', '0000000900000000')).filter((n) => n.includes('.tmp-')), []);
+    });
+
+    await t.test('stale temporary files are counted by info, removed by check and by the next push; a live push\'s are kept', async () => {
+      const dir = join(repo, 'main', 'archive', '0000000900000000');
+      const stored = readdirSync(dir).find((n) => !n.includes('.tmp-'))!;
+      const gone = spawn(process.execPath, ['-e', '']);
+      await new Promise((r) => gone.on('exit', r));
+      const deadHere = join(dir, `${stored}.tmp-${hostname()}-${gone.pid}-1`);
+      const oldForm = join(dir, `${stored}.tmp-${gone.pid}-2`);
+      const live = join(dir, `${stored}.tmp-${hostname()}-${process.pid}-3`);
+      const otherHostFresh = join(dir, `${stored}.tmp-elsewhere-${gone.pid}-4`);
+      for (const p of [deadHere, oldForm, live, otherHostFresh]) writeFileSync(p, 'partial');
+      const hoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+      utimesSync(oldForm, hoursAgo, hoursAgo);
+      const info = await runPgpitr(['info', ...repoArgs, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      assert.equal((JSON.parse(info.stdout) as { stanzas: { stale_temp_files: number }[] }).stanzas[0]!.stale_temp_files, 2);
+      assert.match((await runPgpitr(['info', ...repoArgs])).stdout, /stale temporary files: 2 /);
+      const check = await runPgpitr(['check', ...repoArgs, '--output', 'json'], env);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const finding = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; count?: number }[] }).checks.find((c) => c.check === 'temporary files');
+      assert.deepEqual(finding && { ok: finding.ok, count: finding.count }, { ok: true, count: 2 });
+      assert.deepEqual([deadHere, oldForm, live, otherHostFresh].map((p) => existsSync(p)), [false, false, true, true]);
+      // A push into the directory removes a dead push's file too.
+      writeFileSync(deadHere, 'partial');
+      const name = '000000090000000000000018'; // right after the killed pushes' segments: no gap
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name) && f.name.startsWith('00000001'))!.name;
+      const src2 = src.tempDir('after-kill');
+      writeFileSync(join(src2, name), disguisedAs(readFileSync(join(src.dataDir, 'pg_wal', seg)), name));
+      const push = await runPgpitr(['archive-push', ...repoArgs, join(src2, name)]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.deepEqual([deadHere, live, otherHostFresh].map((p) => existsSync(p)), [false, true, true]);
+      for (const p of [live, otherHostFresh]) unlinkSync(p);
     });
 
     await t.test('check passes on the correct set-up and names broken ones', async () => {

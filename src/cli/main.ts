@@ -5,6 +5,7 @@
 import { printError } from './output.js';
 import { ExitCode, failureExitCode } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
+import { closestCommand } from './closest-command.js';
 import type { PgpitrError } from '../common/errors.js';
 
 // Commands load on first use: archive-push and archive-get run once per WAL
@@ -48,8 +49,10 @@ async function main(argv: string[]): Promise<number> {
   const command = COMMANDS[name];
   if (name === 'archive-get') failEscapesWith(name);
   if (!command) {
-    process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: run "pgpitr --help" for the list of commands\n`);
-    return ExitCode.Usage;
+    const guess = closestCommand(name, Object.keys(COMMANDS));
+    process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: ${guess ? `did you mean "${guess}"? ` : ''}run "pgpitr --help" for the list of commands\n`);
+    // A mistyped archive-get in restore_command must stop recovery like any archive-get failure.
+    return guess ? failureExitCode(guess, 'ERR_USAGE') : ExitCode.Usage;
   }
   try {
     return await (await command.load())(rest);

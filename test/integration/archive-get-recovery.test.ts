@@ -166,6 +166,7 @@ for (const version of versionsFromEnv()) {
       const noHistory = await runPgpitr(['archive-get', ...repoArgs, '00000063.history', out]);
       assert.equal(noHistory.code, 1, noHistory.stderr);
       const cases: [string, string[]][] = [
+        ['a misspelt command name', ['archive-gte', ...repoArgs, dataSeg, out]],
         ['an unknown option', ['archive-get', '--repository', repo, '--stanza', 'main', dataSeg, out]],
         ['a missing argument', ['archive-get', ...repoArgs, dataSeg]],
         ['no stanza', ['archive-get', '--repo', repo, dataSeg, out]],

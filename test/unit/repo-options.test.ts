@@ -1,10 +1,11 @@
-// Options of the repository commands: paths must be absolute, because
-// archive_command and restore_command run in the data directory and a relative
-// path would name another directory there than in a shell.
+// Command line: repository paths must be absolute (archive_command and
+// restore_command run in the data directory, so a relative path would name
+// another directory there than in a shell), and mistyped commands are matched.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
+import { closestCommand } from '../../src/cli/closest-command.js';
 
 test('relative repository, spool and configuration paths are refused, from flags and from the environment', () => {
   const ok = parseRepoOptions('archive-push', ['--repo', '/var/lib/pgpitr/', '--stanza', 'main', 'x'], {}, {});
@@ -23,4 +24,14 @@ test('relative repository, spool and configuration paths are refused, from flags
       return true;
     });
   }
+});
+
+test('a mistyped command is matched to the closest known one, within two edits and without a tie', () => {
+  const commands = ['basebackup', 'archive-push', 'archive-get', 'info', 'check'];
+  assert.equal(closestCommand('archive-gte', commands), 'archive-get');
+  assert.equal(closestCommand('archiveget', commands), 'archive-get');
+  assert.equal(closestCommand('archive_get', commands), 'archive-get');
+  assert.equal(closestCommand('infp', commands), 'info');
+  assert.equal(closestCommand('archive-put', commands), undefined); // as close to push as to get
+  assert.equal(closestCommand('restore', commands), undefined);
 });

@@ -9,7 +9,8 @@
 // A segment the fetcher could not fetch (damaged, unreadable) gets a
 // <segment>.error marker instead, never the segment's name: restore_command
 // then fetches it itself and, if it is gone from the archive by then, reports
-// the recorded failure rather than "not in the archive".
+// the recorded failure rather than "not in the archive". The marker stays
+// (also when the fetcher clears the spool) until the segment is fetched.
 
 import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,17 +54,20 @@ export function takePrefetched(dir: string, name: string, dest: string): boolean
   return true;
 }
 
-/** The failure the fetcher recorded for a segment, removed as it is read; null if none. */
-export function takeFetchFailure(dir: string, name: string): { message: string; hint?: string } | null {
-  const path = join(dir, name + FAILED);
+/** The failure the fetcher recorded for a segment; null if none. */
+export function readFetchFailure(dir: string, name: string): { message: string; hint?: string } | null {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(join(dir, name + FAILED), 'utf8');
   } catch {
     return null;
   }
-  removeQuietly(path);
   return parseFailureText(text);
+}
+
+/** Forgets a recorded failure: the segment was fetched after all. */
+export function clearFetchFailure(dir: string, name: string): void {
+  removeQuietly(join(dir, name + FAILED));
 }
 
 export interface FetcherSettings {
@@ -154,7 +158,7 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
       closeSync(fd);
     }
     renameSync(tmp, final);
-    removeQuietly(join(s.dir, name + FAILED));
+    clearFetchFailure(s.dir, name);
     s.log(`prefetched ${name}`);
     return true;
   } catch (e) {
@@ -194,7 +198,7 @@ function readWant(dir: string): string | null {
 
 function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (name.endsWith('.lock') || name.endsWith('.log') || name === WANT) continue;
+    if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT) continue;
     removeQuietly(join(dir, name));
   }
 }

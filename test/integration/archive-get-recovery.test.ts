@@ -9,8 +9,9 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, appendFileSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
@@ -157,6 +158,27 @@ for (const version of versionsFromEnv()) {
       chownTree(spool);
       const log = await mustStop('corruptasync', restore, damaged);
       assert.match(log, new RegExp(`could not restore file "${dataSeg}"`));
+    });
+
+    await t.test('a failure the prefetcher recorded is reported (200), even once the segment is gone from the archive', async () => {
+      const ownSpool = c.tempDir('spool-recorded');
+      const dir = join(ownSpool, 'main', 'archive-get');
+      mkdirSync(dir, { recursive: true });
+      // A fetcher "running" (this process holds its lock), which met this segment damaged.
+      writeFileSync(join(dir, 'fetcher.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'test' }));
+      const seg = '0000000100000099000000FE';
+      writeFileSync(join(dir, `${seg}.error`), `archived WAL file "x" fails its checksum\nhint: the repository file is damaged`);
+      const out = join(c.tempDir('recorded'), 'x');
+      const r = await runPgpitr(['archive-get', '--archive-async', '--spool-path', ownSpool, ...repoArgs, seg, out]);
+      assert.equal(r.code, RESTORE_FAILED, r.stderr);
+      assert.match(r.stderr, new RegExp(`WAL file "${seg}" could not be fetched \\(archived WAL file "x" fails its checksum\\) and is no longer in the archive`));
+      assert.match(r.stderr, /hint: the repository file is damaged; to end recovery before this file instead, remove .*\.error/);
+      // Again when recovery is restarted; once the marker is removed, absent is absent.
+      const again = await runPgpitr(['archive-get', '--archive-async', '--spool-path', ownSpool, ...repoArgs, seg, out]);
+      assert.equal(again.code, RESTORE_FAILED, again.stderr);
+      unlinkSync(join(dir, `${seg}.error`));
+      const accepted = await runPgpitr(['archive-get', '--archive-async', '--spool-path', ownSpool, ...repoArgs, seg, out]);
+      assert.equal(accepted.code, 1, accepted.stderr);
     });
 
     await t.test('archive-get run by hand: 1 only for a file absent from a healthy repository, 200 for every other failure', async () => {

@@ -16,7 +16,7 @@ import { getWalFile } from '../../repo/archive-store.js';
 import { existingArchiveDir, readStanza } from '../../repo/stanza.js';
 import { liveLockHolder } from '../../repo/lock.js';
 import { walFileKind } from '../../repo/layout.js';
-import { openPrefetchDir, noteRequest, takePrefetched, takeFetchFailure, runFetcher } from '../../archiving/prefetch.js';
+import { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, runFetcher } from '../../archiving/prefetch.js';
 import { startDetached, runAsOnlyOne } from '../../archiving/background.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError } from '../output.js';
@@ -51,19 +51,22 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     const [name, dest, ...extra] = o.positionals;
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
     existingArchiveDir(o.repo, o.stanza); // a stanza or repository that is not there is an error, never "not found"
-    let fetchFailure = null;
+    let prefetchDir = null;
     if (o.archiveAsync && walFileKind(name) === 'segment') {
-      const dir = openPrefetchDir(o.spoolPath, o.stanza);
-      noteRequest(dir, name);
-      ensureFetcher(o, dir);
-      if (takePrefetched(dir, name, dest)) return ExitCode.Ok;
-      fetchFailure = takeFetchFailure(dir, name);
+      prefetchDir = openPrefetchDir(o.spoolPath, o.stanza);
+      noteRequest(prefetchDir, name);
+      ensureFetcher(o, prefetchDir);
+      if (takePrefetched(prefetchDir, name, dest)) return ExitCode.Ok;
     }
-    if (await getWalFile(o.repo, o.stanza, name, dest)) return ExitCode.Ok;
+    if (await getWalFile(o.repo, o.stanza, name, dest)) {
+      if (prefetchDir) clearFetchFailure(prefetchDir, name);
+      return ExitCode.Ok;
+    }
+    const fetchFailure = prefetchDir ? readFetchFailure(prefetchDir, name) : null;
     if (fetchFailure) {
       // The background fetcher met it damaged or unreadable, and now it is gone: not "the end of the archive".
       throw new PgpitrError('ERR_STORAGE', `WAL file "${name}" could not be fetched (${fetchFailure.message}) and is no longer in the archive`, {
-        hint: fetchFailure.hint ?? 'find what changed the archive during recovery, then restart the recovery',
+        hint: `${fetchFailure.hint ?? 'find what changed the archive during recovery'}; to end recovery before this file instead, remove ${join(prefetchDir!, name)}.error`,
       });
     }
     return ExitCode.ArchiveNotFound;

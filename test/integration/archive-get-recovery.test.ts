@@ -17,26 +17,10 @@ import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { waitArchived, killLockHolder } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const RESTORE_FAILED = 200; // docs/exit-codes.md: archive-get's code for every real failure
-
-async function waitArchived(c: TestCluster, wal: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const r = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0];
-    if (r?.last && r.last >= wal) return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
-}
-
-function fetcherPid(dir: string): number | null {
-  try {
-    return (JSON.parse(readFileSync(join(dir, 'fetcher.lock'), 'utf8')) as { pid: number }).pid;
-  } catch {
-    return null;
-  }
-}
 
 for (const version of versionsFromEnv()) {
   test(`archive-get faults stop recovery, never end it early (PostgreSQL ${version})`, async (t) => {
@@ -45,14 +29,7 @@ for (const version of versionsFromEnv()) {
     const spool = c.tempDir('spool');
     const getDir = join(spool, 'main', 'archive-get');
     t.after(async () => {
-      const pid = fetcherPid(getDir);
-      if (pid) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
+      killLockHolder(getDir, 'fetcher');
       await destroyAll();
     });
     const repoArgs = ['--repo', repo, '--stanza', 'main'];

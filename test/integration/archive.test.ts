@@ -16,6 +16,7 @@ import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { waitArchived } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -26,15 +27,6 @@ function disguisedAs(data: Buffer, name: string, timeline?: number): Buffer {
   copy.writeBigUInt64LE((BigInt('0x' + name.slice(8, 16)) << 32n) + BigInt('0x' + name.slice(16)) * BigInt(SEGMENT_SIZE), 8);
   if (timeline !== undefined) copy.writeUInt32LE(timeline, 4);
   return copy;
-}
-
-async function waitArchived(c: TestCluster, wal: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const r = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0];
-    if (r?.last && r.last >= wal) return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
 }
 
 for (const version of versionsFromEnv()) {

@@ -6,15 +6,21 @@
 // segment restore_command last asked for, or after the last prefetched one
 // that was taken. Files recovery no longer needs are removed, and everything
 // is removed when the fetcher stops after idleExitMs without a request.
+// A segment the fetcher could not fetch (damaged, unreadable) gets a
+// <segment>.error marker instead, never the segment's name: restore_command
+// then fetches it itself and, if it is gone from the archive by then, reports
+// the recorded failure rather than "not in the archive". The marker stays
+// (also when the fetcher clears the spool) until the segment is fetched.
 
 import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getWalFile } from '../repo/archive-store.js';
 import { stanzaDir, walFileKind } from '../repo/layout.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
-import { openSpoolDir } from './spool.js';
+import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 
 const WANT = 'want';
+const FAILED = '.error';
 
 export function prefetchDir(spoolPath: string, stanza: string): string {
   return join(stanzaDir(spoolPath, stanza), 'archive-get');
@@ -46,6 +52,22 @@ export function takePrefetched(dir: string, name: string, dest: string): boolean
   copyFileSync(src, dest); // the spool is on another file system
   unlinkSync(src);
   return true;
+}
+
+/** The failure the fetcher recorded for a segment; null if none. */
+export function readFetchFailure(dir: string, name: string): { message: string; hint?: string } | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, name + FAILED), 'utf8');
+  } catch {
+    return null;
+  }
+  return parseFailureText(text);
+}
+
+/** Forgets a recorded failure: the segment was fetched after all. */
+export function clearFetchFailure(dir: string, name: string): void {
+  removeQuietly(join(dir, name + FAILED));
 }
 
 export interface FetcherSettings {
@@ -136,12 +158,25 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
       closeSync(fd);
     }
     renameSync(tmp, final);
+    clearFetchFailure(s.dir, name);
     s.log(`prefetched ${name}`);
     return true;
   } catch (e) {
     removeQuietly(tmp);
     s.log(`error: ${name}: ${(e as Error).message}`);
+    recordFailure(s.dir, name, e as Error);
     return false; // restore_command fetches it itself and reports the error
+  }
+}
+
+function recordFailure(dir: string, name: string, e: Error & { hint?: string }): void {
+  const final = join(dir, name + FAILED);
+  const tmp = `${final}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, failureText(e));
+    renameSync(tmp, final);
+  } catch {
+    removeQuietly(tmp); // restore_command still fetches the segment itself and meets the failure
   }
 }
 
@@ -163,7 +198,7 @@ function readWant(dir: string): string | null {
 
 function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (name.endsWith('.lock') || name.endsWith('.log') || name === WANT) continue;
+    if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT) continue;
     removeQuietly(join(dir, name));
   }
 }

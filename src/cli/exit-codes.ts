@@ -12,14 +12,19 @@ export const ExitCode = {
   Storage: 5, // the target cannot be used or written (exists, not empty, disk full, unsafe path)
   NotFound: 6, // the named object (slot, backup, state file, stanza) does not exist
   CheckFailed: 7, // `check` found a problem in the set-up
-  ArchiveGetError: 8, // archive-get failed for another reason than a missing file (never 1)
+  // archive-get (restore_command) failed for any other reason than a file absent from a healthy
+  // repository: above 125, so that PostgreSQL stops recovery instead of taking the failure for
+  // the end of the archive (1..125 all mean "not found" to it); not 126/127 (the shell's "cannot
+  // execute" / "command not found") nor 128+N (a child killed by signal N), to stay recognisable.
+  ArchiveGetError: 200,
   ConnectionLost: 9, // a connection that was made was lost mid-operation
   Interrupted: 130, // stopped by SIGINT/SIGTERM
   // `pgpitr status`
   StatusRunning: 10,
   StatusFailed: 11,
   StatusInterrupted: 12,
-  // `archive-get`: the file is not in the archive (recovery then knows it reached the end)
+  // `archive-get`: the repository is healthy and does not hold the file (recovery then knows it
+  // reached the end of the archive); nothing else exits 1 from archive-get
   ArchiveNotFound: 1,
 } as const;
 
@@ -48,4 +53,14 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
     default:
       return ExitCode.Failure;
   }
+}
+
+/**
+ * The exit code of a command that failed with an error of `code`. archive-get, run by
+ * restore_command, exits ArchiveGetError for every failure, whatever its kind (bad options,
+ * unreachable repository, damaged file, a bug): any code from 1 to 125 would end recovery early.
+ */
+export function failureExitCode(command: string, code: ErrorCode | undefined): number {
+  if (command === 'archive-get') return ExitCode.ArchiveGetError;
+  return exitCodeFor(code);
 }

@@ -3,8 +3,9 @@
 // ends the process (with the exit code of cli/exit-codes.ts).
 
 import { printError } from './output.js';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { ExitCode, failureExitCode } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
+import { closestCommand } from './closest-command.js';
 import type { PgpitrError } from '../common/errors.js';
 import { stdoutError } from '../storage/stdout-error.js';
 
@@ -66,24 +67,54 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const command = COMMANDS[name];
+  if (name === 'archive-get') failEscapesWith(name);
   if (!command) {
-    process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: run "pgpitr --help" for the list of commands\n`);
-    return ExitCode.Usage;
+    const guess = closestCommand(name, Object.keys(COMMANDS));
+    process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: ${guess ? `did you mean "${guess}"? ` : ''}run "pgpitr --help" for the list of commands\n`);
+    // A mistyped archive-get in restore_command must stop recovery like any archive-get failure.
+    return guess ? failureExitCode(guess, 'ERR_USAGE') : ExitCode.Usage;
   }
   try {
     return await (await command.load())(rest);
   } catch (e) {
     printError(e);
-    return exitCodeFor((e as PgpitrError).code);
+    return failureExitCode(name, (e as PgpitrError).code);
   }
 }
 
-main(process.argv.slice(2)).then(
+/**
+ * Node ends the process with 1 on an uncaught exception or an unhandled rejection, whatever
+ * process.exitCode says; for archive-get, 1 means "not in the archive". Such a failure exits
+ * with the command's failure code instead.
+ */
+function failEscapesWith(name: string): void {
+  const fail = (e: unknown) => {
+    answered = true;
+    printError(e);
+    process.exit(failureExitCode(name, (e as PgpitrError | undefined)?.code));
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+}
+
+const argv = process.argv.slice(2);
+// If the event loop empties while the command still waits (a promise nobody will settle: a bug),
+// Node would end the process with 0, which would read as success (a restore without pg_control,
+// an archive-get that wrote nothing). The command's failure code is set until it has answered.
+let answered = false;
+process.on('exit', () => {
+  if (answered) return;
+  printError(new Error('the command stopped before it finished (a bug: please report it)'));
+  process.exitCode = failureExitCode(argv[0] ?? '', undefined);
+});
+main(argv).then(
   (code) => {
+    answered = true;
     process.exitCode = code;
   },
   (e) => {
+    answered = true;
     printError(e);
-    process.exitCode = ExitCode.Failure;
+    process.exitCode = failureExitCode(argv[0] ?? '', undefined);
   },
 );

@@ -1,11 +1,12 @@
 // Options shared by the repository commands: --repo, --stanza, --config,
 // compression and connection settings, each from the command line, the
 // environment (PGPITR_REPO, PGPITR_STANZA, PGPITR_CONFIG) or the configuration
-// file, in that order of precedence.
+// file, in that order of precedence. Paths (repository, spool, configuration
+// file) must be absolute.
 
 import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
 import { loadConfig, configValue } from './config-file.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
@@ -82,7 +83,7 @@ export function parseRepoOptions(
   }
   const v = parsed.values;
   const configPath = v.config ?? env.PGPITR_CONFIG;
-  const config = configPath ? loadConfig(configPath) : null;
+  const config = configPath ? loadConfig(absolutePath('configuration file', configPath)) : null;
   const stanza = v.stanza ?? env.PGPITR_STANZA ?? '';
   const get = (key: string, flag: string | undefined) => flag ?? configValue(config, stanza || undefined, key);
   const repo = get('repo', v.repo ?? env.PGPITR_REPO);
@@ -107,7 +108,7 @@ export function parseRepoOptions(
   if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`invalid archive-timeout "${timeoutText}"`, 'give seconds, e.g. 60');
   const asyncText = v['no-archive-async'] ? 'n' : v['archive-async'] ? 'y' : configValue(config, stanza || undefined, 'archive-async') ?? 'n';
   const archiveAsync = parseBool('archive-async', asyncText);
-  const spoolPath = resolve(get('spool-path', v['spool-path']) ?? DEFAULT_SPOOL_PATH);
+  const spoolPath = absolutePath('spool', get('spool-path', v['spool-path']) ?? DEFAULT_SPOOL_PATH);
   const processMaxText = get('process-max', v['process-max']) ?? '2';
   const processMax = Number(processMaxText);
   if (!Number.isInteger(processMax) || processMax < 1 || processMax > 64) throw usageError(`invalid process-max "${processMaxText}"`, 'use an integer from 1 to 64');
@@ -124,7 +125,7 @@ export function parseRepoOptions(
     env,
   );
   return {
-    repo: repo ? resolve(repo) : '',
+    repo: repo ? absolutePath('repository', repo) : '',
     stanza,
     compression: type as RepoOptions['compression'],
     level,
@@ -144,6 +145,18 @@ export function parseRepoOptions(
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,
   };
+}
+
+/**
+ * A path the repository commands are given must be absolute: archive_command and
+ * restore_command run in the data directory, other commands wherever they are started, so a
+ * relative path would name a different directory for each (WAL stored where nothing finds it).
+ */
+function absolutePath(what: string, path: string): string {
+  if (!isAbsolute(path)) {
+    throw usageError(`${what} path "${path}" is relative`, `give an absolute path (such as ${resolve(path)}): archive_command and restore_command run in the data directory, so a relative path names another directory there than in a shell`);
+  }
+  return resolve(path);
 }
 
 function parseBool(key: string, text: string): boolean {

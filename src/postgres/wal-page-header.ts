@@ -3,6 +3,8 @@
 // identifier, segment size and block size. archive-push checks a segment's header
 // against its stanza before storing it.
 
+import { formatLsn, parseSegmentFileName, segmentStart } from './lsn.js';
+
 export const XLP_LONG_HEADER = 0x0002;
 
 export interface WalLongPageHeader {
@@ -43,3 +45,21 @@ export function parseWalLongPageHeader(buf: Buffer): WalLongPageHeader | null {
     blockSize: buf.readUInt32LE(OFFSET.blockSize),
   };
 }
+
+/**
+ * What is wrong with a segment's first page header for the file name it has, or null when they
+ * agree: xlp_pageaddr must be where the named segment starts, and xlp_tli may not be above the
+ * name's timeline (it is below it in the first segment of a new timeline, whose start PostgreSQL
+ * copies from the old timeline's segment). A segment copied to another name fails this.
+ */
+export function segmentNameMismatch(name: string, header: WalLongPageHeader, segmentSize: number): string | null {
+  const seg = parseSegmentFileName(name.slice(0, 24), segmentSize);
+  if (!seg) return `"${name}" is not a WAL segment name`;
+  const { timeline } = seg;
+  const start = segmentStart(seg.segNo, segmentSize);
+  const problems: string[] = [];
+  if (header.pageAddress !== start) problems.push(`page address ${formatLsn(header.pageAddress)}, the name says ${formatLsn(start)}`);
+  if (header.timeline > timeline || header.timeline === 0) problems.push(`timeline ${header.timeline}, the name says ${timeline}`);
+  return problems.length === 0 ? null : `its first page header has ${problems.join(' and ')}`;
+}
+

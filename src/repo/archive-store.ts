@@ -13,8 +13,10 @@ import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js'
 import { compressionExtension } from '../storage/compress/levels.js';
 import { poolFor } from '../storage/buffer-pool.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
-import { parseWalLongPageHeader } from '../postgres/wal-page-header.js';
+import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
 import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
+import { existingArchiveDir } from './stanza.js';
+import { removeStaleTemps, staleTemps, tempPathFor } from './archive-temp.js';
 import type { StanzaInfo } from './stanza.js';
 
 export interface PushOptions {
@@ -79,8 +81,9 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
       throw storageError('create archive directory', dir, e);
     }
     const final = join(dir, storedName(name, digest, extension));
-    // Unique per process and call: the asynchronous pusher stores several files at once.
-    const tmp = `${final}.tmp-${process.pid}-${++tmpCounter}`;
+    removeStaleTemps(dir); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
+    // Unique per host, process and call: the asynchronous pusher stores several files at once.
+    const tmp = tempPathFor(final);
     try {
       const fh = await open(tmp, 'w', 0o640);
       try {
@@ -131,8 +134,6 @@ async function readWalFile(source: string, segmentSize: number): Promise<Buffer>
   }
 }
 
-let tmpCounter = 0;
-
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
@@ -157,6 +158,12 @@ function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
       hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza',
     });
   }
+  const mismatch = segmentNameMismatch(name, header, stanza.wal_segment_size);
+  if (mismatch) {
+    throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is not the segment its name says: ${mismatch}`, {
+      hint: 'the file was copied or renamed to another segment\'s name; archive_command must pass %p, PostgreSQL\'s own file',
+    });
+  }
 }
 
 /** The stored copy of a WAL file, ignoring temporary files of unfinished pushes. */
@@ -176,10 +183,13 @@ export function findStored(dir: string, name: string): { stored: string; sha256:
   return null;
 }
 
-/** Fetches a WAL file into `dest`; false when the archive does not have it. */
+/**
+ * Fetches a WAL file into `dest`; false only when the repository and the stanza are healthy
+ * and the archive does not have the file. Every other failure throws.
+ */
 export async function getWalFile(repo: string, stanza: string, name: string, dest: string): Promise<boolean> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
-  const dir = join(archiveDir(repo, stanza), walFileSubdir(name));
+  const dir = join(existingArchiveDir(repo, stanza), walFileSubdir(name));
   const found = findStored(dir, name);
   if (!found) return false;
   const path = join(dir, found.stored);
@@ -231,8 +241,14 @@ export interface ArchivedFile {
 
 /** Every complete file in a stanza's archive. */
 export function listArchive(repo: string, stanza: string): ArchivedFile[] {
+  return scanArchive(repo, stanza).files;
+}
+
+/** Every complete file in a stanza's archive, and the paths of stale temporary files (archive-temp.ts). */
+export function scanArchive(repo: string, stanza: string): { files: ArchivedFile[]; staleTemps: string[] } {
   const root = archiveDir(repo, stanza);
   const out: ArchivedFile[] = [];
+  const stale: string[] = [];
   const scan = (dir: string) => {
     let entries;
     try {
@@ -241,17 +257,22 @@ export function listArchive(repo: string, stanza: string): ArchivedFile[] {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw storageError('read archive directory', dir, e);
     }
+    const others: string[] = [];
     for (const ent of entries) {
       if (ent.isDirectory()) {
         if (dir === root && /^[0-9A-F]{16}$/.test(ent.name)) scan(join(dir, ent.name));
         continue;
       }
       const parsed = parseStoredName(ent.name);
-      if (!parsed) continue;
+      if (!parsed) {
+        others.push(ent.name);
+        continue;
+      }
       const st = statSync(join(dir, ent.name));
       out.push({ ...parsed, size: st.size, mtimeMs: st.mtimeMs });
     }
+    stale.push(...staleTemps(dir, others));
   };
   scan(root);
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { files: out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), staleTemps: stale };
 }

@@ -30,7 +30,7 @@ export class RepoLock {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError('create lock file', path, e);
         const holder = readHolder(path);
-        if (holder && holder.host === hostname() && !alive(holder.pid)) {
+        if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
           try {
             unlinkSync(path); // stale: its process is gone
           } catch {
@@ -63,7 +63,8 @@ function readHolder(path: string): LockHolder | null {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: it is, under another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -76,5 +77,5 @@ function alive(pid: number): boolean {
 export function liveLockHolder(dir: string, name: string): LockHolder | null {
   const holder = readHolder(join(dir, `${name}.lock`));
   if (!holder) return null;
-  return holder.host !== hostname() || alive(holder.pid) ? holder : null;
+  return holder.host !== hostname() || processAlive(holder.pid) ? holder : null;
 }

@@ -2,7 +2,7 @@
 // identifier, major version and WAL segment size when `stanza-create` runs.
 // Every later command compares what it sees with this record.
 
-import { readFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, mkdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
@@ -27,7 +27,7 @@ export function readStanza(repo: string, stanza: string): StanzaInfo {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo}"`, {
-        hint: `create it with: pgpitr stanza-create --repo ${repo} --stanza ${stanza}`,
+        hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo} --stanza ${stanza}`,
       });
     }
     throw storageError('read', path, e);
@@ -43,6 +43,24 @@ export function readStanza(repo: string, stanza: string): StanzaInfo {
   }
 }
 
+/**
+ * The archive directory of a stanza whose repository, record and archive directory are all
+ * there and readable, so that a file missing from it is truly not archived. Anything else
+ * (the repository not mounted, a misspelt stanza, a damaged record) throws.
+ */
+export function existingArchiveDir(repo: string, stanza: string): string {
+  readStanza(repo, stanza);
+  const dir = archiveDir(repo, stanza);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (e) {
+    throw storageError('open the archive directory', dir, e);
+  }
+  if (!isDir) throw new PgpitrError('ERR_STORAGE', `"${dir}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
+  return dir;
+}
+
 export function checkRepository(repo: string): void {
   const marker = join(repo, REPO_MARKER);
   if (!existsSync(repo)) {
@@ -52,7 +70,7 @@ export function checkRepository(repo: string): void {
   }
   if (!existsSync(marker)) {
     throw new PgpitrError('ERR_STORAGE', `"${repo}" is not a pgpitr repository (no ${REPO_MARKER})`, {
-      hint: 'run pgpitr stanza-create to initialise it',
+      hint: 'check --repo and that the repository\'s file system is mounted; a new repository is initialised by pgpitr stanza-create',
     });
   }
 }

@@ -15,21 +15,10 @@ import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
 import { liveLockHolder } from '../../src/repo/lock.js';
+import { lastArchived, waitArchived, lockHolderPid, killLockHolder } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
-
-async function lastArchived(c: TestCluster): Promise<string> {
-  return (await c.sql<{ last: string | null }>('select coalesce(last_archived_wal, \'\') as last from pg_stat_archiver'))[0]!.last ?? '';
-}
-
-async function waitArchived(c: TestCluster, wal: string, seconds = 90): Promise<void> {
-  for (let i = 0; i < seconds * 5; i++) {
-    if ((await lastArchived(c)) >= wal) return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
-}
 
 /** Writes a little and switches to a new segment; returns the name of the segment switched away from. */
 async function switchSegment(c: TestCluster): Promise<string> {
@@ -45,14 +34,6 @@ function setWritable(path: string, writable: boolean): void {
   }
 }
 
-function pusherPid(spoolDir: string): number | null {
-  try {
-    return (JSON.parse(readFileSync(join(spoolDir, 'pusher.lock'), 'utf8')) as { pid: number }).pid;
-  } catch {
-    return null;
-  }
-}
-
 for (const version of versionsFromEnv()) {
   test(`asynchronous archive-push and its queue limit (PostgreSQL ${version})`, async (t) => {
     const c = await TestCluster.create({ version, name: `async${version}` });
@@ -60,14 +41,7 @@ for (const version of versionsFromEnv()) {
     const spool = c.tempDir('spool');
     const spoolDir = join(spool, 'main', 'archive-push');
     t.after(async () => {
-      const pid = pusherPid(spoolDir);
-      if (pid) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
+      killLockHolder(spoolDir, 'pusher');
       await destroyAll();
     });
     const repoArgs = ['--repo', repo, '--stanza', 'main'];
@@ -125,12 +99,12 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('a killed pusher is replaced and nothing is lost', async () => {
-      let pid = pusherPid(spoolDir);
+      let pid = lockHolderPid(spoolDir, 'pusher');
       if (pid === null) {
         await switchSegment(c); // wakes one up
         for (let i = 0; i < 50 && pid === null; i++) {
           await new Promise((r) => setTimeout(r, 100));
-          pid = pusherPid(spoolDir);
+          pid = lockHolderPid(spoolDir, 'pusher');
         }
       }
       assert.ok(pid, 'no pusher running');

@@ -8,23 +8,25 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync, utimesSync, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { waitArchived } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
+const SEGMENT_SIZE = 16 * 1024 * 1024;
 
-async function waitArchived(c: TestCluster, wal: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const r = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0];
-    if (r?.last && r.last >= wal) return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);
+/** A copy of a segment that passes for segment `name`: its first page header's address (and timeline) rewritten. */
+function disguisedAs(data: Buffer, name: string, timeline?: number): Buffer {
+  const copy = Buffer.from(data);
+  copy.writeBigUInt64LE((BigInt('0x' + name.slice(8, 16)) << 32n) + BigInt('0x' + name.slice(16)) * BigInt(SEGMENT_SIZE), 8);
+  if (timeline !== undefined) copy.writeUInt32LE(timeline, 4);
+  return copy;
 }
 
 for (const version of versionsFromEnv()) {
@@ -128,12 +130,37 @@ for (const version of versionsFromEnv()) {
       await other.stop();
     });
 
+    await t.test('a segment copied or renamed to another segment\'s name is refused, nothing changes', async () => {
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const data = readFileSync(join(src.dataDir, 'pg_wal', seg));
+      const dir = src.tempDir('renamed');
+      const before = listArchive(repo, 'main');
+      const other = seg.slice(0, 22) + ((parseInt(seg.slice(22), 16) + 0x40) % 0x100).toString(16).toUpperCase().padStart(2, '0');
+      writeFileSync(join(dir, other), data);
+      const moved = await runPgpitr(['archive-push', ...repoArgs, join(dir, other)]);
+      assert.equal(moved.code, 5, moved.stderr);
+      assert.match(moved.stderr, new RegExp(`WAL file "${other}" is not the segment its name says: its first page header has page address [0-9A-F]+/[0-9A-F]+, the name says [0-9A-F]+/[0-9A-F]+`));
+      // Timeline 1 under a name of timeline 1 whose header says timeline 3: a later timeline's segment.
+      const lower = `00000001${other.slice(8)}`;
+      writeFileSync(join(dir, lower), disguisedAs(data, lower, 3));
+      const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, lower)]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /its first page header has timeline 3, the name says 1/);
+      // The same as a .partial file.
+      writeFileSync(join(dir, `${other}.partial`), data);
+      const partial = await runPgpitr(['archive-push', ...repoArgs, join(dir, `${other}.partial`)]);
+      assert.equal(partial.code, 5, partial.stderr);
+      assert.match(partial.stderr, /is not the segment its name says/);
+      assert.deepEqual(listArchive(repo, 'main'), before);
+    });
+
     await t.test('a push killed midway leaves nothing visible; the next push stores it', async () => {
       const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
       const dir = src.tempDir('killed');
       for (let i = 0; i < 8; i++) {
+        // Timeline 9 with segments of timeline 1 inside: as the first segment of a new timeline is.
         const name = `0000000900000000000000${(0x10 + i).toString(16).toUpperCase()}`;
-        copyFileSync(join(src.dataDir, 'pg_wal', seg), join(dir, name));
+        writeFileSync(join(dir, name), disguisedAs(readFileSync(join(src.dataDir, 'pg_wal', seg)), name));
         const child = spawn(process.execPath, [CLI, 'archive-push', ...repoArgs, join(dir, name)], { stdio: 'ignore' });
         const exited = new Promise((r) => child.on('exit', r)); // listen now: the push may finish before the kill
         await new Promise((r) => setTimeout(r, 60 + i * 25));
@@ -147,6 +174,41 @@ for (const version of versionsFromEnv()) {
         const push = await runPgpitr(['archive-push', ...repoArgs, join(dir, name)]);
         assert.equal(push.code, 0, push.stderr);
       }
+      // What the killed pushes left, the next push into the same directory removed.
+      assert.deepEqual(readdirSync(join(repo, 'main', 'archive', '0000000900000000')).filter((n) => n.includes('.tmp-')), []);
+    });
+
+    await t.test('stale temporary files are counted by info, removed by check and by the next push; a live push\'s are kept', async () => {
+      const dir = join(repo, 'main', 'archive', '0000000900000000');
+      const stored = readdirSync(dir).find((n) => !n.includes('.tmp-'))!;
+      const gone = spawn(process.execPath, ['-e', '']);
+      await new Promise((r) => gone.on('exit', r));
+      const deadHere = join(dir, `${stored}.tmp-${hostname()}-${gone.pid}-1`);
+      const oldForm = join(dir, `${stored}.tmp-${gone.pid}-2`);
+      const live = join(dir, `${stored}.tmp-${hostname()}-${process.pid}-3`);
+      const otherHostFresh = join(dir, `${stored}.tmp-elsewhere-${gone.pid}-4`);
+      for (const p of [deadHere, oldForm, live, otherHostFresh]) writeFileSync(p, 'partial');
+      const hoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+      utimesSync(oldForm, hoursAgo, hoursAgo);
+      const info = await runPgpitr(['info', ...repoArgs, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      assert.equal((JSON.parse(info.stdout) as { stanzas: { stale_temp_files: number }[] }).stanzas[0]!.stale_temp_files, 2);
+      assert.match((await runPgpitr(['info', ...repoArgs])).stdout, /stale temporary files: 2 /);
+      const check = await runPgpitr(['check', ...repoArgs, '--output', 'json'], env);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const finding = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; count?: number }[] }).checks.find((c) => c.check === 'temporary files');
+      assert.deepEqual(finding && { ok: finding.ok, count: finding.count }, { ok: true, count: 2 });
+      assert.deepEqual([deadHere, oldForm, live, otherHostFresh].map((p) => existsSync(p)), [false, false, true, true]);
+      // A push into the directory removes a dead push's file too.
+      writeFileSync(deadHere, 'partial');
+      const name = '000000090000000000000018'; // right after the killed pushes' segments: no gap
+      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name) && f.name.startsWith('00000001'))!.name;
+      const src2 = src.tempDir('after-kill');
+      writeFileSync(join(src2, name), disguisedAs(readFileSync(join(src.dataDir, 'pg_wal', seg)), name));
+      const push = await runPgpitr(['archive-push', ...repoArgs, join(src2, name)]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.deepEqual([deadHere, live, otherHostFresh].map((p) => existsSync(p)), [false, true, true]);
+      for (const p of [live, otherHostFresh]) unlinkSync(p);
     });
 
     await t.test('check passes on the correct set-up and names broken ones', async () => {

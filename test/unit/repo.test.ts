@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
 import { summarizeArchive } from '../../src/repo/archive-summary.js';
 import { parseConfig, configValue } from '../../src/cli/config-file.js';
-import { parseWalLongPageHeader } from '../../src/postgres/wal-page-header.js';
+import { parseWalLongPageHeader, segmentNameMismatch } from '../../src/postgres/wal-page-header.js';
 import { RepoLock } from '../../src/repo/lock.js';
+import { parseTempName, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -85,4 +86,33 @@ test('lock: exclusive, stale locks taken over', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a segment header must match its file name: address exactly, timeline at most the name\'s', () => {
+  const seg = 16 * 1024 * 1024;
+  const header = (timeline: number, pageAddress: bigint) => ({ magic: 0xd110, info: 2, timeline, pageAddress, systemIdentifier: '1', segmentSize: seg, blockSize: 8192 });
+  assert.equal(segmentNameMismatch('000000010000000200000003', header(1, 0x203000000n), seg), null);
+  // The first segment of timeline 2 starts with what timeline 1 wrote there.
+  assert.equal(segmentNameMismatch('000000020000000200000003', header(1, 0x203000000n), seg), null);
+  assert.equal(segmentNameMismatch('000000020000000200000003.partial', header(2, 0x203000000n), seg), null);
+  assert.equal(segmentNameMismatch('000000010000000200000004', header(1, 0x203000000n), seg), 'its first page header has page address 2/3000000, the name says 2/4000000');
+  assert.equal(segmentNameMismatch('000000010000000200000003', header(2, 0x203000000n), seg), 'its first page header has timeline 2, the name says 1');
+  assert.match(segmentNameMismatch('000000010000000000000001', header(1, 0x2000000n), 64 * 1024 * 1024)!, /page address 0\/2000000, the name says 0\/4000000/);
+});
+
+test('temporary files of the archive: stale when their process is gone from this host, or older than an hour', () => {
+  const dead = () => false;
+  const alive = () => true;
+  const final = `000000010000000000000003-${SHA}.zst`;
+  assert.deepEqual(parseTempName(`${final}.tmp-db-1.example-123-4`), { host: 'db-1.example', pid: 123 });
+  assert.deepEqual(parseTempName(`${final}.tmp-123-4`), { host: null, pid: 123 });
+  assert.equal(parseTempName(final), null);
+  assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, 1000, 'db1', dead), true);
+  assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, 1000, 'db1', alive), false); // a live push
+  assert.equal(isStaleTemp(`${final}.tmp-db2-123-4`, 1000, 'db1', dead), false); // another host's: only by age
+  assert.equal(isStaleTemp(`${final}.tmp-123-4`, 1000, 'db1', dead), false); // the older form: only by age
+  assert.equal(isStaleTemp(`${final}.tmp-db2-123-4`, STALE_TEMP_AGE_MS, 'db1', alive), true);
+  assert.equal(isStaleTemp(`${final}.tmp-123-4`, STALE_TEMP_AGE_MS, 'db1', alive), true);
+  assert.equal(isStaleTemp(final, STALE_TEMP_AGE_MS * 2, 'db1', dead), false);
+  assert.equal(parseStoredName(`${final}.tmp-db1-123-4`), null);
 });

@@ -1,7 +1,10 @@
 // `pgpitr archive-get %f %p` for restore_command: fetches, decompresses and
-// verifies one WAL file. Exit 1 means "not in the archive" (recovery then
-// knows it reached the end of the archive); every real error exits with
-// another code, so that recovery never ends early because of a damaged file.
+// verifies one WAL file. Exit 1 means "the repository is healthy and does not
+// hold this file" (recovery then knows it reached the end of the archive).
+// PostgreSQL takes every exit status from 1 to 125 for that, so every other
+// failure (bad options, unknown stanza, unreachable repository, damaged file,
+// a bug) exits ArchiveGetError (above 125): recovery stops, with our message
+// in the server log, instead of ending early and promoting without the rest.
 // With --archive-async it takes the file from the prefetch spool when the
 // background fetcher (archiving/prefetch.ts) already has it, and keeps that
 // fetcher running ahead of recovery.
@@ -10,15 +13,14 @@ import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { getWalFile } from '../../repo/archive-store.js';
-import { checkRepository, readStanza } from '../../repo/stanza.js';
+import { existingArchiveDir, readStanza } from '../../repo/stanza.js';
 import { liveLockHolder } from '../../repo/lock.js';
 import { walFileKind } from '../../repo/layout.js';
-import { openPrefetchDir, noteRequest, takePrefetched, runFetcher } from '../../archiving/prefetch.js';
+import { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, runFetcher } from '../../archiving/prefetch.js';
 import { startDetached, runAsOnlyOne } from '../../archiving/background.js';
-import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError } from '../output.js';
-import { usageError } from '../../common/errors.js';
-import type { PgpitrError } from '../../common/errors.js';
+import { PgpitrError, usageError } from '../../common/errors.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
 
@@ -31,7 +33,9 @@ hands those over without starting pgpitr:
   restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null || pgpitr archive-get --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"'
 
 ${REPO_OPTIONS_HELP}
-Exit status: 0 fetched, 1 not in the archive, 2-8 real errors (never 1).
+Exit status: 0 fetched, 1 not in the archive (the repository and stanza are
+healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
+ending it early (see docs/exit-codes.md).
 `;
 
 const FETCHER_LOCK = 'fetcher';
@@ -46,19 +50,29 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     if (o.fetcher) return await runBackgroundFetcher(o);
     const [name, dest, ...extra] = o.positionals;
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
-    checkRepository(o.repo);
+    existingArchiveDir(o.repo, o.stanza); // a stanza or repository that is not there is an error, never "not found"
+    let prefetchDir = null;
     if (o.archiveAsync && walFileKind(name) === 'segment') {
-      const dir = openPrefetchDir(o.spoolPath, o.stanza);
-      noteRequest(dir, name);
-      ensureFetcher(o, dir);
-      if (takePrefetched(dir, name, dest)) return ExitCode.Ok;
+      prefetchDir = openPrefetchDir(o.spoolPath, o.stanza);
+      noteRequest(prefetchDir, name);
+      ensureFetcher(o, prefetchDir);
+      if (takePrefetched(prefetchDir, name, dest)) return ExitCode.Ok;
     }
-    const found = await getWalFile(o.repo, o.stanza, name, dest);
-    return found ? ExitCode.Ok : ExitCode.ArchiveNotFound;
+    if (await getWalFile(o.repo, o.stanza, name, dest)) {
+      if (prefetchDir) clearFetchFailure(prefetchDir, name);
+      return ExitCode.Ok;
+    }
+    const fetchFailure = prefetchDir ? readFetchFailure(prefetchDir, name) : null;
+    if (fetchFailure) {
+      // The background fetcher met it damaged or unreadable, and now it is gone: not "the end of the archive".
+      throw new PgpitrError('ERR_STORAGE', `WAL file "${name}" could not be fetched (${fetchFailure.message}) and is no longer in the archive`, {
+        hint: `${fetchFailure.hint ?? 'find what changed the archive during recovery'}; to end recovery before this file instead, remove ${join(prefetchDir!, name)}.error`,
+      });
+    }
+    return ExitCode.ArchiveNotFound;
   } catch (e) {
     printError(e);
-    const code = exitCodeFor((e as PgpitrError).code);
-    return code === ExitCode.ArchiveNotFound || code > 125 ? ExitCode.ArchiveGetError : code;
+    return failureExitCode('archive-get', (e as PgpitrError).code);
   }
 }
 

@@ -36,7 +36,9 @@ left to fill pg_wal and stop the server.
 
 ${REPO_OPTIONS_HELP}
 Exit status: 0 stored (or already stored with the same content, or dropped by
-the queue limit), 2-7 on failure (PostgreSQL retries the file later).
+the queue limit), 2-7 on failure (PostgreSQL retries the file later): 2 invalid
+options, 5 the file or the repository cannot be used (another cluster's WAL, a
+segment under another segment's name, different content already archived).
 `;
 
 export async function archivePushCommand(argv: string[]): Promise<number> {

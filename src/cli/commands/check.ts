@@ -3,12 +3,13 @@
 // archive_mode and archive_command, then switches WAL and waits until that
 // segment is in the repository, and that no WAL is missing from the archive
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
-// limit). Each problem is reported with what to change.
+// limit). Each problem is reported with what to change. It also counts and
+// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import { readStanza } from '../../repo/stanza.js';
-import { findStored, listArchive } from '../../repo/archive-store.js';
+import { findStored, listArchive, scanArchive } from '../../repo/archive-store.js';
 import type { ArchivedFile } from '../../repo/archive-store.js';
 import { summarizeArchive } from '../../repo/archive-summary.js';
 import { listDrops } from '../../repo/drops.js';
@@ -17,6 +18,7 @@ import { archiveDir, walFileSubdir } from '../../repo/layout.js';
 import { ExitCode } from '../exit-codes.js';
 import { PgpitrError } from '../../common/errors.js';
 import { join } from 'node:path';
+import { unlinkSync } from 'node:fs';
 
 const HELP = `pgpitr check verifies that a server archives its WAL into a stanza.
 
@@ -32,6 +34,7 @@ interface Finding {
   ok: boolean;
   message: string;
   hint?: string;
+  count?: number;
 }
 
 export async function checkCommand(argv: string[]): Promise<number> {
@@ -47,8 +50,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
     stanza = readStanza(o.repo, o.stanza);
     add({ check: 'repository', ok: true, message: `stanza "${o.stanza}" found in ${o.repo}` });
   } catch (e) {
-    add({ check: 'repository', ok: false, message: (e as Error).message, ...((e as PgpitrError).hint ? { hint: (e as PgpitrError).hint! } : {}) });
+    add(errorFinding('repository', e));
   }
+  if (stanza) add(staleTempFinding(o.repo, o.stanza));
   const client = await openSqlClient(o.connection, 'pgpitr check');
   try {
     const s = (
@@ -123,6 +127,38 @@ export async function checkCommand(argv: string[]): Promise<number> {
     }
   }
   return ok ? ExitCode.Ok : ExitCode.CheckFailed;
+}
+
+function errorFinding(check: string, e: unknown): Finding {
+  return { check, ok: false, message: (e as Error).message, ...((e as PgpitrError).hint ? { hint: (e as PgpitrError).hint! } : {}) };
+}
+
+/** Temporary files left by killed pushes: removed here; a failure to remove them fails the check. */
+function staleTempFinding(repo: string, stanza: string): Finding {
+  let paths: string[];
+  try {
+    paths = scanArchive(repo, stanza).staleTemps;
+  } catch (e) {
+    return errorFinding('temporary files', e);
+  }
+  const left: string[] = [];
+  for (const path of paths) {
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') left.push(`${path} (${(e as Error).message})`);
+    }
+  }
+  if (left.length > 0) {
+    return {
+      check: 'temporary files',
+      ok: false,
+      count: paths.length,
+      message: `${left.length} stale temporary file(s) left by interrupted pushes could not be removed: ${left.join(', ')}`,
+      hint: 'run check as the repository\'s owner (the server\'s operating-system user), or remove them by hand',
+    };
+  }
+  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
 }
 
 /** Gaps in the archive make every backup before them unrecoverable past them. */

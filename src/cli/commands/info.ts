@@ -1,13 +1,14 @@
 // `pgpitr info`: per stanza, its backups (a record whose process is gone reads
 // as interrupted), the archive's first and last segment per
 // timeline, gaps, the last file archived and when, WAL dropped by the
-// asynchronous archive-push queue limit; text or JSON.
+// asynchronous archive-push queue limit, stale temporary files left by
+// interrupted pushes; text or JSON.
 
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanza, checkRepository } from '../../repo/stanza.js';
-import { listArchive } from '../../repo/archive-store.js';
+import { scanArchive } from '../../repo/archive-store.js';
 import { summarizeArchive } from '../../repo/archive-summary.js';
 import { listDrops } from '../../repo/drops.js';
 import { ExitCode } from '../exit-codes.js';
@@ -39,14 +40,16 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const report = [];
   for (const name of names) {
     const stanza = readStanza(o.repo, name);
+    const scan = scanArchive(o.repo, name);
     const backups = (await listRecords(storage, name)).filter((r) => set === undefined || r.id === set).map(backupSummary);
     report.push({
       stanza: name,
       system_identifier: stanza.system_identifier,
       pg_version: stanza.pg_major,
       backups,
-      archive: summarizeArchive(listArchive(o.repo, name), stanza.wal_segment_size),
+      archive: summarizeArchive(scan.files, stanza.wal_segment_size),
       dropped_wal: listDrops(o.repo, name),
+      stale_temp_files: scan.staleTemps.length,
     });
   }
   if (set !== undefined && report.every((r) => r.backups.length === 0)) {
@@ -77,6 +80,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     }
     if (s.archive.last_archived) lines.push(`    last archived: ${s.archive.last_archived.name} at ${s.archive.last_archived.at}`);
     if (s.archive.history_files.length) lines.push(`    history files: ${s.archive.history_files.join(', ')}`);
+    if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes; the next push into their directory or pgpitr check removes them)`);
     for (const d of s.dropped_wal) {
       lines.push(`    DROPPED: ${d.count} segment(s) ${d.first} to ${d.last} at ${d.at} on ${d.host}: the archive-push queue (${mib(d.queued_bytes)}) exceeded archive-push-queue-max (${mib(d.queue_max_bytes)})`);
     }

@@ -36,12 +36,21 @@ export async function tableChecksum(c: TestCluster, table = 'pitr'): Promise<str
   return `${r[0]!.n}:${r[0]!.sum}`;
 }
 
-/** Switches to a new segment and waits until the archiver has stored the one switched away from. */
-export async function switchAndWaitArchived(c: TestCluster, seconds = 120): Promise<string> {
-  const wal = (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+/**
+ * Switches to a new segment and waits until the archiver has stored the one switched away from.
+ * Something is written first (a switch out of an empty segment does nothing), and the switch is
+ * repeated while waiting: the archiver may sleep up to a minute between scans.
+ */
+export async function switchAndWaitArchived(c: TestCluster, seconds = 180): Promise<string> {
+  const switchOnce = async () => {
+    await c.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'switch')`);
+    return (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+  };
+  const wal = await switchOnce();
   for (let i = 0; i < seconds * 5; i++) {
     const last = (await c.sql<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver'))[0]!.last ?? '';
-    if (last >= wal) return wal;
+    if (last.slice(0, 24) >= wal) return wal;
+    if (i % 50 === 49) await switchOnce();
     await new Promise((res) => setTimeout(res, 200));
   }
   throw new Error(`segment ${wal} was not archived in time:\n${c.logTail()}`);

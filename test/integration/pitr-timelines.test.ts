@@ -1,0 +1,71 @@
+// Timelines as in the training module's illustration (seed 001): a restore to
+// a point before an accident, promoted, becomes timeline 2 and archives into
+// the same stanza; a later restore follows timeline 2 to a point written
+// there; another goes back to timeline 1, before the fork and (with
+// --target-timeline 1) after it, on the future that was abandoned. History
+// files are archived and used.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr } from '../helpers/pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+
+for (const version of versionsFromEnv('PGPITR_PITR_VERSIONS')) {
+  test(`recovery along timelines (PostgreSQL ${version})`, async (t) => {
+    t.after(() => destroyAll());
+    const a = await archivingCluster(version, `tli${version}`);
+    const { c } = a;
+    await c.sql('create table pitr (id int primary key, v text)');
+    await c.sql(`insert into pitr select g, 'base' from generate_series(1, 1000) g`);
+    const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast'], c.connectionEnv());
+    assert.equal(b.code, 0, b.stderr);
+    const step = async (db: typeof c, n: number, point: string) => {
+      await db.sql(`insert into pitr select g, '${point}' from generate_series(${n * 1000 + 1}, ${n * 1000 + 100}) g`);
+      await db.sql(`select pg_create_restore_point('${point}')`);
+      return tableChecksum(db);
+    };
+    const atA0 = await step(c, 1, 'a0');
+    const atA = await step(c, 2, 'a');
+    await c.sql(`delete from pitr where id <= 500`); // the accident
+    const atC = await step(c, 3, 'c'); // on timeline 1, after the fork to come
+    await switchAndWaitArchived(c);
+    await c.stop();
+
+    // Back to "a", promoted: timeline 2, archiving into the same stanza.
+    const two = restoreDir(c, 'two');
+    const r2 = await restoreWith(a, two, ['--target-name', 'a', '--target-action', 'promote']);
+    assert.equal(r2.code, 0, r2.stderr);
+    const copy = await startRecovered(two, version, `two${version}`, { archive: true });
+    assert.equal(await tableChecksum(copy), atA);
+    assert.equal((await copy.sql<{ t: string }>('select timeline_id::text as t from pg_control_checkpoint()'))[0]!.t, '2');
+    const atB = await step(copy, 4, 'b');
+    await switchAndWaitArchived(copy);
+    await copy.destroy();
+    const history = readdirSync(join(a.repo, 'main', 'archive')).filter((n) => n.startsWith('00000002.history'));
+    assert.equal(history.length, 1, 'the history file of timeline 2 is archived');
+
+    const cases: { name: string; args: string[]; expect: string }[] = [
+      { name: 'following timeline 2 to a point written there', args: ['--target-name', 'b'], expect: atB },
+      { name: 'on timeline 1 before the fork (latest branch)', args: ['--target-name', 'a0'], expect: atA0 },
+      { name: 'on timeline 1 after the fork (--target-timeline 1)', args: ['--target-name', 'c', '--target-timeline', '1'], expect: atC },
+    ];
+    for (const k of cases) {
+      await t.test(k.name, async () => {
+        const dir = restoreDir(c, k.name.replace(/[^a-z0-9]+/g, '-').slice(0, 30));
+        const r = await restoreWith(a, dir, [...k.args, '--target-action', 'promote']);
+        assert.equal(r.code, 0, r.stderr);
+        const copy = await startRecovered(dir, version, `tl${version}${k.expect.slice(0, 4)}`);
+        try {
+          assert.equal(await tableChecksum(copy), k.expect, copy.logTail());
+          assert.match(copy.log(), /restored log file "00000002\.history" from archive/);
+        } finally {
+          await copy.destroy();
+        }
+      });
+    }
+  });
+}

@@ -15,6 +15,7 @@ import { SegmentFiles } from './segment-files.js';
 import { BackgroundArchiver } from './archive-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { resumeFromNames, namesIn } from './start-position.js';
+import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
 
 const STORE_CONCURRENCY = 1;
@@ -80,7 +81,9 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
-  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...(o.archive?.names() ?? [])], segmentSize);
+  const archived = o.archive?.names() ?? [];
+  completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
+  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...archived], segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {
     const row = (await session.query(`READ_REPLICATION_SLOT ${quoteIdent(o.slot)}`))[0]?.rows[0];
     if (row && row[1]) resume = { start: segmentStart(segmentNumber(parseLsn(row[1]), segmentSize), segmentSize), timeline: Number(row[2] ?? serverTimeline) };

@@ -8,9 +8,18 @@
 // Nothing slow runs on the main thread while WAL streams in: writes go to the
 // page cache, and the fsyncs (of the partial file, of a finished segment and of
 // the directory after its rename) run on the thread pool. A finished segment is
-// retired in the background while the next one is already being written;
+// renamed in the background while the next one is already being written;
 // retirements run in order, one at a time, and at most MAX_RETIRING wait
 // before write() makes the stream wait (backpressure to the server).
+//
+// Crash safety rests on one order: the next segment's file is created only once
+// the finished one's data is fsynced (with --no-sync: written). So whenever
+// <T,N+1> exists on disk, <T,N> holds its whole content even if it is still
+// named .partial (killed before its rename): the next start completes it
+// (interrupted-segments.ts). And nothing is reported flushed past a segment's
+// end until its rename and the directory are synced. To keep the wait for
+// that fsync short, the segment's first half is synced in the background as
+// soon as it is written.
 
 import { openSync, writeSync, fsync, fsyncSync, closeSync, ftruncateSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +50,8 @@ export class SegmentFiles implements WalReceiver {
   private pendingSync: Promise<void> | null = null;
   /** Settles once every finished segment is synced and renamed (in order). */
   private durable: Promise<void> = Promise.resolve();
+  /** Settles once the last finished segment's data is synced: the next file is created only then. */
+  private predecessorSynced: Promise<void> = Promise.resolve();
   /** Finished segments being handed to onComplete, oldest first (each after it is durable). */
   private readonly handing: Promise<void>[] = [];
   private failure: Error | null = null;
@@ -62,7 +73,11 @@ export class SegmentFiles implements WalReceiver {
     let pos = start;
     while (offset < data.length) {
       const segNo = pos / seg;
-      if (this.segNo !== segNo) this.open(segNo, Number(pos % seg));
+      if (this.segNo !== segNo) {
+        await this.predecessorSynced; // its failure is this.failure
+        this.throwIfFailed();
+        this.open(segNo, Number(pos % seg));
+      }
       const inSeg = Number(pos % seg);
       const n = Math.min(this.o.segmentSize - inSeg, data.length - offset);
       let done = 0;
@@ -74,6 +89,8 @@ export class SegmentFiles implements WalReceiver {
       offset += n;
       pos += BigInt(n);
       this.position = pos;
+      const half = this.o.segmentSize / 2;
+      if (inSeg < half && inSeg + n >= half && inSeg + n < this.o.segmentSize) this.syncPartial();
       if (inSeg + n === this.o.segmentSize) this.retire();
     }
     while (this.handing.length > MAX_RETIRING && !this.failure) await this.handing[0]!.catch(() => {});
@@ -182,16 +199,22 @@ export class SegmentFiles implements WalReceiver {
     this.fd = null;
     this.segNo = null;
     this.pendingSync = null;
+    const dataSynced = (async () => {
+      try {
+        await running;
+        if (this.o.sync) await fsyncFd(fd);
+      } catch (e) {
+        throw this.fail(storageError('fsync', partial, e));
+      } finally {
+        closeSync(fd);
+      }
+    })();
+    this.predecessorSynced = dataSynced.catch(() => {});
     const previous = this.durable;
     const durable = (async () => {
       try {
+        await dataSynced;
         await previous; // in order: a segment is never renamed before its predecessor
-        await running;
-        try {
-          if (this.o.sync) await fsyncFd(fd);
-        } finally {
-          closeSync(fd);
-        }
         await fsp.rename(partial, final);
         if (this.o.sync) await fsyncDir(this.o.dir);
       } catch (e) {

@@ -6,43 +6,15 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
-import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
+import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
+import { startReceiver, until } from '../helpers/receive-wal.js';
 import { listArchive } from '../../src/repo/archive-store.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
-
-function startReceiver(args: string[], env: NodeJS.ProcessEnv) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'receive-wal', '-v', ...args], {
-    env: { ...process.env, ...env, PGPITR_RECONNECT_DELAY_MS: '300' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return {
-    log: () => log,
-    exited,
-    async stop(): Promise<number | null> {
-      child.kill('SIGINT');
-      return exited;
-    },
-  };
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, detail: () => string = () => '', timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}\n${detail()}`);
-}
 
 async function makeWal(c: TestCluster, mb = 20): Promise<string> {
   await c.sql(`create table if not exists filler(x text); insert into filler select repeat(md5(i::text), 32) from generate_series(1, ${mb * 1000}) i`);

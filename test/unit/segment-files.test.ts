@@ -113,6 +113,6 @@ test('a failure to rename a finished segment fails syncNow, so its position is n
   unlinkSync(join(dir, '000000010000000000000000.partial')); // the rename into place will fail (ENOENT)
   await files.write(BigInt(SEG - 10), bytes(10, 2)).catch(() => {});
   await assert.rejects(files.syncNow(), /000000010000000000000000/);
-  assert.equal(files.flushed(), 0n);
+  assert.ok(files.flushed() < BigInt(SEG), 'the end of a segment that was not renamed is never reported as flushed');
   await assert.rejects(files.close(), /000000010000000000000000/);
 }));

@@ -17,6 +17,7 @@ import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { resumeFromNames, namesIn } from './start-position.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
+import type { WriterCompression } from './segment-writer.js';
 
 const STORE_CONCURRENCY = 1;
 /**
@@ -35,6 +36,8 @@ export interface ReceiveOptions {
   noLoop: boolean;
   sync: boolean;
   synchronous: boolean;
+  /** -Z: write segments compressed (.gz / .lz4), as pg_receivewal 15+. */
+  compression?: WriterCompression | null | undefined;
   statusIntervalMs: number;
   reconnectDelayMs: number;
   /** Repository mode: where completed segments and history files go. */
@@ -132,6 +135,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
         segmentSize,
         sync: o.sync,
         synchronous: o.synchronous,
+        compression: o.compression,
         onSegment: (name) => o.log(`receiving ${name}`),
         ...(archiver ? { onComplete: (path: string) => archiver.add(path) } : {}),
       },

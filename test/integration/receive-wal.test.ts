@@ -6,10 +6,12 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
-import { versionsFromEnv } from '../harness/pg-versions.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
 import { startReceiver, until } from '../helpers/receive-wal.js';
 import { listArchive } from '../../src/repo/archive-store.js';
@@ -89,6 +91,45 @@ for (const version of versionsFromEnv()) {
       await standby.stop();
     });
 
+    for (const [method, ext, tool] of [['gzip', '.gz', 'gzip'], ['lz4:1', '.lz4', 'lz4']] as const) {
+      await t.test(`-Z ${method}: ${ext} segments that decompress to the server's, ${ext}.partial resumed after a restart`, async () => {
+        const dir = src.tempDir(`rw-z-${tool}`);
+        const args = ['-D', dir, '-Z', method];
+        const first = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
+        let rx = startReceiver(args, env);
+        await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+        const mid = await makeWal(src, 5);
+        await until(`${mid}${ext}`, () => existsSync(join(dir, mid + ext)), rx.log);
+        await src.sql('insert into filler values (1)');
+        const current = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
+        await until(`${current}${ext}.partial`, () => existsSync(join(dir, `${current}${ext}.partial`)), rx.log);
+        assert.equal(await rx.stop(), 0, rx.log());
+        rx = startReceiver(args, env);
+        const last = await makeWal(src, 5);
+        await until(`${last}${ext}`, () => existsSync(join(dir, last + ext)), rx.log);
+        assert.equal(await rx.stop(), 0, rx.log());
+        assert.match(rx.log(), new RegExp(`starting log streaming at [0-9A-F]+/[0-9A-F]+`));
+        const names = readdirSync(dir);
+        assert.ok(!names.some((n) => SEGMENT.test(n) || n.endsWith('.partial') && !n.endsWith(`${ext}.partial`)), names.join(' '));
+        const out = src.tempDir(`rw-z-${tool}-plain`);
+        const complete = names.filter((n) => n.endsWith(ext)).map((n) => n.slice(0, 24)).sort();
+        // (pg_walfile_name names the previous segment when the position is at a boundary)
+        assert.ok(complete[0]! <= first || BigInt('0x' + complete[0]) === BigInt('0x' + first) + 1n, `${complete[0]} after ${first}`);
+        assert.equal(complete[complete.length - 1], last);
+        assert.equal(complete.length, Number(BigInt('0x' + last) - BigInt('0x' + complete[0])) + 1, `a gap: ${complete.join(' ')}`);
+        for (const n of complete) {
+          const r = spawnSync(tool, ['-dc', join(dir, n + ext)], { maxBuffer: 64 << 20 });
+          assert.equal(r.status, 0, String(r.stderr));
+          assert.ok(r.stdout.equals(readFileSync(join(src.dataDir, 'pg_wal', n))), `${n}${ext} does not decompress to the server's ${n}`);
+          writeFileSync(join(out, n), r.stdout);
+        }
+        if (version === 15) {
+          const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', complete[0]!, last]);
+          assert.equal(r.code, 0, r.stderr);
+        }
+      });
+    }
+
     await t.test('synchronous mode: a committed transaction is received before COMMIT returns', async () => {
       const dir = src.tempDir('rw-sync');
       await src.sql("alter system set synchronous_standby_names = 'pgpitr_sync'");
@@ -104,3 +145,31 @@ for (const version of versionsFromEnv()) {
     });
   });
 }
+
+test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
+  for (const flag of ['-V', '--version']) {
+    const r = await runPgpitr(['receive-wal', flag]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pgpitr receive-wal \(pgpitr\) \d+\.\d+\.\d+/);
+  }
+  const help = await runPgpitr(['receive-wal', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /-V, --version/);
+  assert.match(help.stdout, /-Z, --compress=METHOD\[:DETAIL\]/);
+  for (const [z, why] of [
+    ['zstd', /zstd is not supported/],
+    ['client-gzip', /unrecognized compression algorithm/],
+    ['gzip:10', /out of range/],
+    ['lz4:level=13', /out of range/],
+    ['gzip:workers=2', /worker count/],
+    ['none:3', /does not accept/],
+    ['brotli', /unrecognized compression algorithm/],
+  ] as const) {
+    const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', '-Z', z]);
+    assert.equal(r.code, 2, `${z}: ${r.stderr}`);
+    assert.match(r.stderr, why, z);
+  }
+  const repo = await runPgpitr(['receive-wal', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-Z', 'gzip']);
+  assert.equal(repo.code, 2, repo.stderr);
+  assert.match(repo.stderr, /repository mode/);
+});

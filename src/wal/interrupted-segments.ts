@@ -30,14 +30,16 @@ export function completeInterruptedSegments(
 ): string[] {
   const parsed = (names: string[]) => names.map((n) => parseReceivedFileName(n, segmentSize)).filter((f): f is ReceivedFileName => f !== null);
   const present = new Set([...parsed(dirNames), ...parsed(otherNames)].map((f) => `${f.timeline}/${f.segNo}`));
+  const completeForms = new Map(parsed(dirNames).filter((f) => !f.partial).map((f) => [`${f.timeline}/${f.segNo}`, receivedFileName(f.segment, f.compression, false)]));
   const completed: string[] = [];
   for (const f of parsed(dirNames)) {
     if (!f.partial || !present.has(`${f.timeline}/${f.segNo + 1n}`)) continue;
     const from = join(dir, receivedFileName(f.segment, f.compression, true));
     const name = receivedFileName(f.segment, f.compression, false);
     const to = join(dir, name);
-    if (dirNames.includes(name)) {
-      log(`warning: both ${name} and its .partial file exist; leaving the .partial file alone`);
+    const done = completeForms.get(`${f.timeline}/${f.segNo}`);
+    if (done) {
+      log(`warning: both ${done} and ${receivedFileName(f.segment, f.compression, true)} exist; leaving the .partial file alone`);
       continue;
     }
     const size = uncompressedSizeHint(from, f);
@@ -53,6 +55,7 @@ export function completeInterruptedSegments(
     }
     log(`completed segment ${name}, received in full by an interrupted run`);
     completed.push(name);
+    completeForms.set(`${f.timeline}/${f.segNo}`, name);
   }
   if (completed.length > 0 && sync) fsyncPathSync(dir);
   return completed;

@@ -111,7 +111,8 @@ export class SegmentFiles implements WalReceiver {
     const retired = this.durable;
     if (file !== null) {
       const done = file.sync();
-      this.pendingSync = done.catch(() => {}); // awaited before the file is closed
+      const earlier = this.pendingSync; // a background sync may still run: the file closes after both
+      this.pendingSync = Promise.all([earlier, done.catch(() => {})]).then(() => {});
       await done;
     }
     await retired;

@@ -166,7 +166,10 @@ class GzipWriter extends AppendingWriter {
     this.throwIfFailed();
     // The stream keeps the buffer until it is compressed; the caller may reuse its own.
     if (this.gz.write(Buffer.from(data))) return;
-    return new Promise((resolve) => this.gz.once('drain', resolve));
+    return new Promise((resolve) => {
+      this.gz.once('drain', resolve);
+      void this.ended.then(resolve); // a failed stream never drains
+    });
   }
 
   protected drainOutput(): Promise<void> {

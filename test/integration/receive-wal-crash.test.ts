@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, watch } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
@@ -20,6 +21,11 @@ import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '
 
 const SEG_SIZE = 16 * 1024 * 1024;
 const SEGMENT = /^[0-9A-F]{24}$/;
+async function pgpitrOk(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const r = await runPgpitr(args, env);
+  assert.equal(r.code, 0, `pgpitr ${args.join(' ')}: ${r.stderr}`);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function segNoOf(name: string): bigint {
@@ -66,7 +72,7 @@ async function slotFlush(c: TestCluster, slot: string): Promise<bigint | null> {
  * next start finds (a complete segment, here or archived, or a .partial that is
  * completed or resumed from), with the server's own content.
  */
-function assertFlushedOnDisk(src: TestCluster, dir: string, archived: Set<string>, first: bigint, flush: bigint): void {
+function assertFlushedOnDisk(src: TestCluster, dir: string, archived: Set<string>, first: bigint, flush: bigint, ext: string): void {
   const names = new Set(readdirSync(dir));
   const walDir = join(src.dataDir, 'pg_wal');
   const last = segmentNumber(flush, SEG_SIZE);
@@ -75,20 +81,26 @@ function assertFlushedOnDisk(src: TestCluster, dir: string, archived: Set<string
     const upTo = s < last ? SEG_SIZE : Number(flush % BigInt(SEG_SIZE));
     if (upTo === 0 || archived.has(name)) continue;
     let file: string;
-    if (names.has(name)) file = name;
-    else if (names.has(`${name}.partial`)) {
-      file = `${name}.partial`;
+    if (names.has(name + ext)) file = name + ext;
+    else if (names.has(`${name}${ext}.partial`)) {
+      file = `${name}${ext}.partial`;
       const successor = nameOf(s + 1n);
       if (s < last) {
-        assert.ok(names.has(successor) || names.has(`${successor}.partial`) || archived.has(successor), `${file} is flushed in full but has no successor: the next start would resume in it`);
+        assert.ok(names.has(successor + ext) || names.has(`${successor}${ext}.partial`) || archived.has(successor), `${file} is flushed in full but has no successor: the next start would resume in it`);
       }
     } else {
       assert.fail(`${name} was reported flushed up to ${upTo} bytes but is not on disk (files: ${[...names].sort().join(' ')})`);
     }
-    const ours = readFileSync(join(dir, file)).subarray(0, upTo);
+    const ours = readSegment(join(dir, file)).subarray(0, upTo);
     const theirs = readFileSync(join(walDir, name)).subarray(0, upTo);
     assert.ok(ours.equals(theirs), `${file} differs from the server's ${name} within what was reported flushed`);
   }
+}
+
+/** A received file's WAL bytes (a .gz file, even one cut short, is decompressed). */
+function readSegment(path: string): Buffer {
+  const raw = readFileSync(path);
+  return /\.gz(\.partial)?$/.test(path) ? gunzipSync(raw, { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : raw;
 }
 
 function partials(dir: string): number {
@@ -112,7 +124,7 @@ function twoPartials(dir: string, timeoutMs: number): Promise<boolean> {
 }
 
 /** Kills receive-wal `kills` times under a write load, at random moments or right when two .partial files exist. */
-async function killRepeatedly(src: TestCluster, args: string[], dir: string, slot: string, kills: number, archived: () => Set<string>): Promise<{ first: bigint; windows: number }> {
+async function killRepeatedly(src: TestCluster, args: string[], dir: string, slot: string, kills: number, archived: () => Set<string>, ext = ''): Promise<{ first: bigint; windows: number }> {
   const env = clusterEnv(src);
   const first = segNoOf(await currentSegment(src));
   const load = startLoad(src);
@@ -125,14 +137,14 @@ async function killRepeatedly(src: TestCluster, args: string[], dir: string, slo
       else if (await twoPartials(dir, 8000)) windows++;
       assert.equal(await rx.kill(), null, rx.log()); // killed, not exited
       const flush = await slotFlush(src, slot);
-      if (flush !== null) assertFlushedOnDisk(src, dir, archived(), first, flush);
+      if (flush !== null) assertFlushedOnDisk(src, dir, archived(), first, flush, ext);
       rx = startReceiver(args, env);
     }
   } finally {
     await load.stop();
   }
   const last = await switchWal(src);
-  await until(`${last} received`, () => existsSync(join(dir, last)) || archived().has(last), rx.log, 120_000);
+  await until(`${last} received`, () => existsSync(join(dir, last + ext)) || archived().has(last), rx.log, 120_000);
   assert.equal(await rx.stop(), 0, rx.log());
   return { first, windows };
 }
@@ -147,7 +159,7 @@ for (const version of versionsFromEnv()) {
 
     await t.test('directory mode: a segment whose rename was lost is completed at the next start', async () => {
       const dir = src.tempDir('rwc-lost-rename');
-      assert.equal((await runPgpitr(['receive-wal', '--create-slot', '-S', 'rwc_lost'], env)).code, 0);
+      await pgpitrOk(['receive-wal', '--create-slot', '-S', 'rwc_lost'], env);
       let rx = startReceiver(['-D', dir, '-S', 'rwc_lost'], env);
       await until('streaming', () => /receiving/.test(rx.log()), rx.log);
       const done = await switchWal(src);
@@ -164,13 +176,13 @@ for (const version of versionsFromEnv()) {
       assert.ok(existsSync(join(dir, done)), `${done} stayed .partial: a permanent gap (files: ${readdirSync(dir).join(' ')})`);
       assert.ok(!existsSync(join(dir, `${done}.partial`)));
       for (const n of [done, next]) assert.ok(readFileSync(join(dir, n)).equals(readFileSync(join(walDir, n))), `${n} differs`);
-      assert.equal((await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rwc_lost'], env)).code, 0);
+      await pgpitrOk(['receive-wal', '--drop-slot', '-S', 'rwc_lost'], env);
     });
 
     await t.test('repository mode: a segment whose rename was lost is stored at the next start', async () => {
       const repo = src.tempDir('rwc-lost-repo');
       const spool = src.tempDir('rwc-lost-spool');
-      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
+      await pgpitrOk(['stanza-create', '--repo', repo, '--stanza', 'main'], env);
       const done = await switchWal(src);
       const next = await switchWal(src);
       // The state a kill leaves: <done> received in full but still .partial, <next> begun.
@@ -188,7 +200,7 @@ for (const version of versionsFromEnv()) {
 
     await t.test('directory mode, --synchronous: kill -9 at random moments under load loses nothing', async (st) => {
       const dir = src.tempDir('rwc-kills');
-      assert.equal((await runPgpitr(['receive-wal', '--create-slot', '-S', 'rwc_kills'], env)).code, 0);
+      await pgpitrOk(['receive-wal', '--create-slot', '-S', 'rwc_kills'], env);
       const { first, windows } = await killRepeatedly(src, ['-D', dir, '-S', 'rwc_kills', '--synchronous'], dir, 'rwc_kills', 8, () => new Set());
       st.diagnostic(`${windows} of 4 kills came while two .partial files existed`);
       const complete = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
@@ -196,20 +208,34 @@ for (const version of versionsFromEnv()) {
       const missing: string[] = [];
       for (let s = first; s <= last; s++) if (!complete.includes(nameOf(s))) missing.push(nameOf(s));
       assert.deepEqual(missing, [], `segments missing between ${nameOf(first)} and ${nameOf(last)}; files: ${readdirSync(dir).sort().join(' ')}`);
-      for (const n of complete) assert.ok(readFileSync(join(dir, n)).equals(readFileSync(join(walDir, n))), `${n} differs from the server's`);
+      for (const n of complete.filter((n) => segNoOf(n) >= first)) assert.ok(readFileSync(join(dir, n)).equals(readFileSync(join(walDir, n))), `${n} differs from the server's`);
       if (version === 15) {
         const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', dir, '--stats', nameOf(first), complete[complete.length - 1]!]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /Total/);
       }
-      assert.equal((await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rwc_kills'], env)).code, 0);
+      await pgpitrOk(['receive-wal', '--drop-slot', '-S', 'rwc_kills'], env);
+    });
+
+    await t.test('directory mode, -Z gzip --synchronous: kill -9 at random moments under load loses nothing', async (st) => {
+      const dir = src.tempDir('rwc-kills-gz');
+      await pgpitrOk(['receive-wal', '--create-slot', '-S', 'rwc_kills_gz'], env);
+      const { first, windows } = await killRepeatedly(src, ['-D', dir, '-S', 'rwc_kills_gz', '--synchronous', '-Z', 'gzip:1'], dir, 'rwc_kills_gz', 4, () => new Set(), '.gz');
+      st.diagnostic(`${windows} of 2 kills came while two .partial files existed`);
+      const complete = readdirSync(dir).filter((n) => /^[0-9A-F]{24}\.gz$/.test(n)).map((n) => n.slice(0, 24)).sort();
+      const last = segNoOf(complete[complete.length - 1]!);
+      const missing: string[] = [];
+      for (let s = first; s <= last; s++) if (!complete.includes(nameOf(s))) missing.push(nameOf(s));
+      assert.deepEqual(missing, [], `segments missing between ${nameOf(first)} and ${nameOf(last)}; files: ${readdirSync(dir).sort().join(' ')}`);
+      for (const n of complete.filter((n) => segNoOf(n) >= first)) assert.ok(gunzipSync(readFileSync(join(dir, `${n}.gz`))).equals(readFileSync(join(walDir, n))), `${n}.gz differs from the server's ${n}`);
+      await pgpitrOk(['receive-wal', '--drop-slot', '-S', 'rwc_kills_gz'], env);
     });
 
     await t.test('repository mode: kill -9 at random moments under load leaves no gap in the archive', async (st) => {
       const repo = src.tempDir('rwc-kills-repo');
       const spool = src.tempDir('rwc-kills-spool');
-      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
-      assert.equal((await runPgpitr(['receive-wal', '--create-slot', '-S', 'rwc_kills_repo'], env)).code, 0);
+      await pgpitrOk(['stanza-create', '--repo', repo, '--stanza', 'main'], env);
+      await pgpitrOk(['receive-wal', '--create-slot', '-S', 'rwc_kills_repo'], env);
       const archived = () => new Set(listArchive(repo, 'main').map((f) => f.name));
       const { first, windows } = await killRepeatedly(src, ['--repo', repo, '--stanza', 'main', '-D', spool, '-S', 'rwc_kills_repo'], spool, 'rwc_kills_repo', 6, archived);
       st.diagnostic(`${windows} of 3 kills came while two .partial files existed`);
@@ -221,16 +247,16 @@ for (const version of versionsFromEnv()) {
       const info = JSON.parse((await runPgpitr(['info', '--repo', repo, '--output', 'json'])).stdout) as { stanzas: { archive: { timelines: { gaps: unknown[] }[] } }[] };
       assert.deepEqual(info.stanzas[0]!.archive.timelines[0]!.gaps, []);
       const out = src.tempDir('rwc-kills-fetched');
-      for (const n of stored) {
+      for (const n of stored.filter((n) => segNoOf(n) >= first)) {
         const r = await runPgpitr(['archive-get', '--repo', repo, '--stanza', 'main', n, join(out, n)]);
         assert.equal(r.code, 0, r.stderr);
         assert.ok(readFileSync(join(out, n)).equals(readFileSync(join(walDir, n))), `${n} differs after archive-get`);
       }
       if (version === 15) {
-        const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', stored[0]!, stored[stored.length - 1]!]);
+        const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', nameOf(first), stored[stored.length - 1]!]);
         assert.equal(r.code, 0, r.stderr);
       }
-      assert.equal((await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rwc_kills_repo'], env)).code, 0);
+      await pgpitrOk(['receive-wal', '--drop-slot', '-S', 'rwc_kills_repo'], env);
     });
   });
 }

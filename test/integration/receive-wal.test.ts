@@ -15,6 +15,7 @@ import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
 import { startReceiver, until } from '../helpers/receive-wal.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { formatLsn } from '../../src/postgres/lsn.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 
@@ -126,6 +127,13 @@ for (const version of versionsFromEnv()) {
         if (version === 15) {
           const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', complete[0]!, last]);
           assert.equal(r.code, 0, r.stderr);
+          // A drop-in: pg_receivewal itself takes the directory over where we would resume.
+          const partial = readdirSync(dir).find((n) => n.endsWith(`${ext}.partial`))!;
+          const resumeAt = formatLsn(BigInt('0x' + partial.slice(8, 16)) * 0x100000000n + BigInt('0x' + partial.slice(16, 24)) * 0x1000000n);
+          const endpos = (await src.sql<{ l: string }>('select pg_current_wal_lsn()::text as l'))[0]!.l;
+          const pg = await runCommand(join(clientToolDir(), 'pg_receivewal'), ['-D', dir, '-Z', method, '-n', '-v', '-E', endpos], { env: { ...process.env, ...env }, timeoutMs: 60_000 });
+          assert.equal(pg.code, 0, pg.stderr);
+          assert.match(pg.stderr, new RegExp(`starting log streaming at ${resumeAt.replace('/', '\\/')} `), pg.stderr);
         }
       });
     }

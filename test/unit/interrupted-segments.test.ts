@@ -57,3 +57,9 @@ test('compressed: a .gz.partial with a successor is completed when its uncompres
   const r = complete(dirWith({ '000000010000000000000005.gz.partial': gzipSync(full), '000000010000000000000006.gz.partial': gzipSync(full.subarray(0, 10)) }));
   assert.deepEqual(r.names, ['000000010000000000000005.gz', '000000010000000000000006.gz.partial']);
 });
+
+test('a .partial beside a complete form of the same segment is left alone with a warning', () => {
+  const r = complete(dirWith({ '000000010000000000000005.gz': gzipSync(full), '000000010000000000000005.partial': full, '000000010000000000000006.partial': full }));
+  assert.deepEqual(r.names, ['000000010000000000000005.gz', '000000010000000000000005.partial', '000000010000000000000006.partial']);
+  assert.match(r.warnings.join('\n'), /both 000000010000000000000005.gz and 000000010000000000000005.partial exist/);
+});

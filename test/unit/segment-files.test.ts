@@ -94,13 +94,17 @@ test('write() waits while more than two finished segments wait to be handed on',
 }));
 
 test('a failure to hand a segment on is reported by the next write and by close', withDir(async (dir) => {
+  let called: () => void = () => {};
+  const handedOn = new Promise<void>((r) => (called = r));
   const files = new SegmentFiles(options(dir, {
     onComplete: async () => {
+      called();
       throw new Error('repository unreachable');
     },
   }), 0n);
   await files.write(0n, bytes(SEG, 1));
-  await tick(20);
+  await handedOn;
+  await tick(5);
   await assert.rejects(files.write(BigInt(SEG), bytes(10, 2)), /repository unreachable/);
   await assert.rejects(files.close(), /repository unreachable/);
   // the segment itself is complete on disk, for the next start to store

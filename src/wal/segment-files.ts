@@ -161,7 +161,7 @@ export class SegmentFiles implements WalReceiver {
     this.segNo = null;
     if (file !== null) {
       try {
-        await file.close(this.o.sync);
+        await file.finish(this.o.sync);
         if (!this.failure) this.synced = this.position;
       } catch (e) {
         this.failure ??= e instanceof PgpitrError ? e : storageError('fsync', path, e);

@@ -17,10 +17,12 @@ export interface SegmentWriter {
   write(data: Buffer, offset: number): void | Promise<void>;
   /** What was written before the call is decodable and on disk when this settles. */
   sync(): Promise<void>;
-  /** The segment is complete: end the file (compressed: the stream), sync it if `sync`, close it. */
+  /**
+   * No more bytes for this file: end it (compressed: the stream, so that a
+   * .partial one decompresses cleanly too, as pg_receivewal's), sync it if
+   * `sync`, close it.
+   */
   finish(sync: boolean): Promise<void>;
-  /** Stop mid-segment (the file stays .partial): sync it if `sync`, close it. */
-  close(sync: boolean): Promise<void>;
 }
 
 export interface WriterCompression {
@@ -68,11 +70,7 @@ class PlainWriter implements SegmentWriter {
     }
   }
 
-  finish(sync: boolean): Promise<void> {
-    return this.close(sync);
-  }
-
-  async close(sync: boolean): Promise<void> {
+  async finish(sync: boolean): Promise<void> {
     try {
       if (sync) await this.sync();
     } finally {
@@ -123,15 +121,6 @@ abstract class AppendingWriter implements SegmentWriter {
       await this.endOutput();
       this.throwIfFailed();
       if (sync) await fsyncFd(this.fd).catch((e) => Promise.reject(storageError('fsync', this.path, e)));
-    } finally {
-      this.closeFd();
-    }
-  }
-
-  async close(sync: boolean): Promise<void> {
-    try {
-      if (sync) await this.sync();
-      else await this.drainOutput();
     } finally {
       this.closeFd();
     }

@@ -105,6 +105,10 @@ for (const version of versionsFromEnv()) {
         const current = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
         await until(`${current}${ext}.partial`, () => existsSync(join(dir, `${current}${ext}.partial`)), rx.log);
         assert.equal(await rx.stop(), 0, rx.log());
+        // Stopped cleanly, the .partial file is a whole stream: what was received of the segment.
+        const cut = spawnSync(tool, ['-dc', join(dir, `${current}${ext}.partial`)], { maxBuffer: 64 << 20 });
+        assert.equal(cut.status, 0, String(cut.stderr));
+        assert.ok(cut.stdout.length > 0 && cut.stdout.equals(readFileSync(join(src.dataDir, 'pg_wal', current)).subarray(0, cut.stdout.length)), `${current}${ext}.partial`);
         rx = startReceiver(args, env);
         const last = await makeWal(src, 5);
         await until(`${last}${ext}`, () => existsSync(join(dir, last + ext)), rx.log);
@@ -128,8 +132,10 @@ for (const version of versionsFromEnv()) {
           const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', complete[0]!, last]);
           assert.equal(r.code, 0, r.stderr);
           // A drop-in: pg_receivewal itself takes the directory over where we would resume.
-          const partial = readdirSync(dir).find((n) => n.endsWith(`${ext}.partial`))!;
-          const resumeAt = formatLsn(BigInt('0x' + partial.slice(8, 16)) * 0x100000000n + BigInt('0x' + partial.slice(16, 24)) * 0x1000000n);
+          // (at the .partial segment, or after the newest complete one)
+          const partial = readdirSync(dir).find((n) => n.endsWith(`${ext}.partial`));
+          const resumeSeg = partial ? BigInt('0x' + partial.slice(8, 24)) : BigInt('0x' + last.slice(8, 24)) + 1n;
+          const resumeAt = formatLsn((resumeSeg >> 32n) * 0x100000000n + (resumeSeg & 0xffffffffn) * 0x1000000n);
           const endpos = (await src.sql<{ l: string }>('select pg_current_wal_lsn()::text as l'))[0]!.l;
           const pg = await runCommand(join(clientToolDir(), 'pg_receivewal'), ['-D', dir, '-Z', method, '-n', '-v', '-E', endpos], { env: { ...process.env, ...env }, timeoutMs: 60_000 });
           assert.equal(pg.code, 0, pg.stderr);

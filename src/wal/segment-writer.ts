@@ -46,8 +46,16 @@ export function openSegmentWriter(path: string, segmentSize: number, offset: num
 }
 
 /** fsync on the thread pool. */
-export function fsyncFd(fd: number): Promise<void> {
+function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+async function syncFile(fd: number, path: string): Promise<void> {
+  try {
+    await fsyncFd(fd);
+  } catch (e) {
+    throw storageError('fsync', path, e);
+  }
 }
 
 class PlainWriter implements SegmentWriter {
@@ -62,12 +70,8 @@ class PlainWriter implements SegmentWriter {
     }
   }
 
-  async sync(): Promise<void> {
-    try {
-      await fsyncFd(this.fd);
-    } catch (e) {
-      throw storageError('fsync', this.path, e);
-    }
+  sync(): Promise<void> {
+    return syncFile(this.fd, this.path);
   }
 
   async finish(sync: boolean): Promise<void> {
@@ -109,18 +113,14 @@ abstract class AppendingWriter implements SegmentWriter {
   async sync(): Promise<void> {
     await this.drainOutput();
     this.throwIfFailed();
-    try {
-      await fsyncFd(this.fd);
-    } catch (e) {
-      throw storageError('fsync', this.path, e);
-    }
+    await syncFile(this.fd, this.path);
   }
 
   async finish(sync: boolean): Promise<void> {
     try {
       await this.endOutput();
       this.throwIfFailed();
-      if (sync) await fsyncFd(this.fd).catch((e) => Promise.reject(storageError('fsync', this.path, e)));
+      if (sync) await syncFile(this.fd, this.path);
     } finally {
       this.closeFd();
     }

@@ -261,7 +261,6 @@ export class SegmentFiles implements WalReceiver {
   }
 }
 
-
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, 'r');
   try {

@@ -15,7 +15,9 @@ import { SegmentFiles } from './segment-files.js';
 import { BackgroundArchiver } from './archive-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { resumeFromNames, namesIn } from './start-position.js';
+import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
+import type { WriterCompression } from './segment-writer.js';
 
 const STORE_CONCURRENCY = 1;
 /**
@@ -34,6 +36,8 @@ export interface ReceiveOptions {
   noLoop: boolean;
   sync: boolean;
   synchronous: boolean;
+  /** -Z: write segments compressed (.gz / .lz4), as pg_receivewal 15+. */
+  compression?: WriterCompression | null | undefined;
   statusIntervalMs: number;
   reconnectDelayMs: number;
   /** Repository mode: where completed segments and history files go. */
@@ -80,7 +84,9 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
-  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...(o.archive?.names() ?? [])], segmentSize);
+  const archived = o.archive?.names() ?? [];
+  completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
+  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...archived], segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {
     const row = (await session.query(`READ_REPLICATION_SLOT ${quoteIdent(o.slot)}`))[0]?.rows[0];
     if (row && row[1]) resume = { start: segmentStart(segmentNumber(parseLsn(row[1]), segmentSize), segmentSize), timeline: Number(row[2] ?? serverTimeline) };
@@ -129,6 +135,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
         segmentSize,
         sync: o.sync,
         synchronous: o.synchronous,
+        compression: o.compression,
         onSegment: (name) => o.log(`receiving ${name}`),
         ...(archiver ? { onComplete: (path: string) => archiver.add(path) } : {}),
       },

@@ -8,15 +8,27 @@
 // Nothing slow runs on the main thread while WAL streams in: writes go to the
 // page cache, and the fsyncs (of the partial file, of a finished segment and of
 // the directory after its rename) run on the thread pool. A finished segment is
-// retired in the background while the next one is already being written;
+// renamed in the background while the next one is already being written;
 // retirements run in order, one at a time, and at most MAX_RETIRING wait
 // before write() makes the stream wait (backpressure to the server).
+//
+// Crash safety rests on one order: the next segment's file is created only once
+// the finished one's data is fsynced (with --no-sync: written). So whenever
+// <T,N+1> exists on disk, <T,N> holds its whole content even if it is still
+// named .partial (killed before its rename): the next start completes it
+// (interrupted-segments.ts). And nothing is reported flushed past a segment's
+// end until its rename and the directory are synced. To keep the wait for
+// that fsync short, the segment's first half is synced in the background as
+// soon as it is written.
 
-import { openSync, writeSync, fsync, fsyncSync, closeSync, ftruncateSync, promises as fsp } from 'node:fs';
+import { unlinkSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { WalReceiver } from '../protocol/wal-stream.js';
 import { segmentFileName } from '../postgres/lsn.js';
 import { storageError, PgpitrError } from '../common/errors.js';
+import { openSegmentWriter } from './segment-writer.js';
+import type { SegmentWriter, WriterCompression } from './segment-writer.js';
+import { receivedFileName } from './received-file-names.js';
 
 export interface SegmentFilesOptions {
   dir: string;
@@ -24,6 +36,8 @@ export interface SegmentFilesOptions {
   segmentSize: number;
   sync: boolean;
   synchronous: boolean;
+  /** -Z: segments written as .gz / .lz4 (and .gz.partial / .lz4.partial while received). */
+  compression?: WriterCompression | null | undefined;
   /** Called with each completed segment (full path, name), in order; may wait (backpressure). */
   onComplete?: (path: string, name: string) => Promise<void>;
   onSegment?: (name: string) => void;
@@ -32,7 +46,7 @@ export interface SegmentFilesOptions {
 const MAX_RETIRING = 2;
 
 export class SegmentFiles implements WalReceiver {
-  private fd: number | null = null;
+  private file: SegmentWriter | null = null;
   private segNo: bigint | null = null;
   private partialPath = '';
   private position = 0n;
@@ -41,6 +55,8 @@ export class SegmentFiles implements WalReceiver {
   private pendingSync: Promise<void> | null = null;
   /** Settles once every finished segment is synced and renamed (in order). */
   private durable: Promise<void> = Promise.resolve();
+  /** Settles once the last finished segment's data is synced: the next file is created only then. */
+  private predecessorSynced: Promise<void> = Promise.resolve();
   /** Finished segments being handed to onComplete, oldest first (each after it is durable). */
   private readonly handing: Promise<void>[] = [];
   private failure: Error | null = null;
@@ -62,18 +78,20 @@ export class SegmentFiles implements WalReceiver {
     let pos = start;
     while (offset < data.length) {
       const segNo = pos / seg;
-      if (this.segNo !== segNo) this.open(segNo, Number(pos % seg));
+      if (this.segNo !== segNo) {
+        await this.predecessorSynced; // its failure is this.failure
+        this.throwIfFailed();
+        this.open(segNo, Number(pos % seg));
+      }
       const inSeg = Number(pos % seg);
       const n = Math.min(this.o.segmentSize - inSeg, data.length - offset);
-      let done = 0;
-      try {
-        while (done < n) done += writeSync(this.fd!, data, offset + done, n - done, inSeg + done);
-      } catch (e) {
-        throw storageError('write WAL to', this.partialPath, e);
-      }
+      const wrote = this.file!.write(data.subarray(offset, offset + n), inSeg);
+      if (wrote) await wrote;
       offset += n;
       pos += BigInt(n);
       this.position = pos;
+      const half = this.o.segmentSize / 2;
+      if (inSeg < half && inSeg + n >= half && inSeg + n < this.o.segmentSize) this.syncPartial();
       if (inSeg + n === this.o.segmentSize) this.retire();
     }
     while (this.handing.length > MAX_RETIRING && !this.failure) await this.handing[0]!.catch(() => {});
@@ -89,14 +107,12 @@ export class SegmentFiles implements WalReceiver {
   async syncNow(): Promise<void> {
     this.throwIfFailed();
     const target = this.position;
-    const fd = this.fd;
+    const file = this.file;
     const retired = this.durable;
-    if (fd !== null) {
-      const path = this.partialPath;
-      const done = fsyncFd(fd).catch((e) => {
-        throw storageError('fsync', path, e);
-      });
-      this.pendingSync = done.catch(() => {}); // awaited before the file is closed
+    if (file !== null) {
+      const done = file.sync();
+      const earlier = this.pendingSync; // a background sync may still run: the file closes after both
+      this.pendingSync = Promise.all([earlier, done.catch(() => {})]).then(() => {});
       await done;
     }
     await retired;
@@ -113,11 +129,11 @@ export class SegmentFiles implements WalReceiver {
 
   /** Sync the partial segment (timer in normal mode, so that the next report can count it). */
   syncPartial(): void {
-    if (this.fd !== null && this.o.sync && this.pendingSync === null) {
+    if (this.file !== null && this.o.sync && this.pendingSync === null) {
       const target = this.position;
-      const fd = this.fd;
+      const file = this.file;
       const retired = this.durable;
-      const p: Promise<void> = fsyncFd(fd).then(
+      const p: Promise<void> = file.sync().then(
         async () => {
           await retired;
           if (target > this.synced) this.synced = target;
@@ -139,33 +155,28 @@ export class SegmentFiles implements WalReceiver {
     while (this.handing.length > 0) await this.handing[0]!.catch(() => {});
     await this.durable.catch(() => {});
     await this.pendingSync;
-    const fd = this.fd;
+    const file = this.file;
     const path = this.partialPath;
-    this.fd = null;
+    this.file = null;
     this.segNo = null;
-    if (fd !== null) {
+    if (file !== null) {
       try {
-        if (this.o.sync) fsyncSync(fd);
+        await file.finish(this.o.sync);
         if (!this.failure) this.synced = this.position;
       } catch (e) {
-        this.failure ??= storageError('fsync', path, e);
-      } finally {
-        closeSync(fd);
+        this.failure ??= e instanceof PgpitrError ? e : storageError('fsync', path, e);
       }
     }
     this.throwIfFailed();
-    return fd === null ? null : path;
+    return file === null ? null : path;
   }
 
   private open(segNo: bigint, offsetInSegment: number): void {
     const name = segmentFileName(this.o.timeline, segNo, this.o.segmentSize);
-    this.partialPath = join(this.o.dir, `${name}.partial`);
-    try {
-      this.fd = openSync(this.partialPath, offsetInSegment === 0 ? 'w' : 'r+', 0o600);
-      if (offsetInSegment === 0) ftruncateSync(this.fd, this.o.segmentSize);
-    } catch (e) {
-      throw storageError('open', this.partialPath, e);
-    }
+    const compression = this.o.compression ?? null;
+    this.partialPath = join(this.o.dir, receivedFileName(name, compression?.algorithm ?? null, true));
+    if (offsetInSegment === 0) this.removeOtherPartials(name);
+    this.file = openSegmentWriter(this.partialPath, this.o.segmentSize, offsetInSegment, compression);
     this.segNo = segNo;
     this.pendingSync = null;
     this.o.onSegment?.(name);
@@ -173,25 +184,29 @@ export class SegmentFiles implements WalReceiver {
 
   /** The current segment is full: sync, close and rename it in the background, then hand it on. */
   private retire(): void {
-    const fd = this.fd!;
+    const file = this.file!;
     const partial = this.partialPath;
     const name = segmentFileName(this.o.timeline, this.segNo!, this.o.segmentSize);
-    const final = join(this.o.dir, name);
+    const final = join(this.o.dir, receivedFileName(name, this.o.compression?.algorithm ?? null, false));
     const end = this.position;
     const running = this.pendingSync; // an fsync of this file may still run on the thread pool
-    this.fd = null;
+    this.file = null;
     this.segNo = null;
     this.pendingSync = null;
+    const dataSynced = (async () => {
+      try {
+        await running;
+        await file.finish(this.o.sync);
+      } catch (e) {
+        throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', partial, e));
+      }
+    })();
+    this.predecessorSynced = dataSynced.catch(() => {});
     const previous = this.durable;
     const durable = (async () => {
       try {
+        await dataSynced;
         await previous; // in order: a segment is never renamed before its predecessor
-        await running;
-        try {
-          if (this.o.sync) await fsyncFd(fd);
-        } finally {
-          closeSync(fd);
-        }
         await fsp.rename(partial, final);
         if (this.o.sync) await fsyncDir(this.o.dir);
       } catch (e) {
@@ -219,6 +234,23 @@ export class SegmentFiles implements WalReceiver {
     handed.catch(() => {});
   }
 
+  /**
+   * A segment received again from its start replaces what an earlier run left of it
+   * in another form (.partial written without -Z, or with another method), so that
+   * no stale copy of it is ever taken for complete.
+   */
+  private removeOtherPartials(name: string): void {
+    for (const c of [null, 'gzip', 'lz4'] as const) {
+      const path = join(this.o.dir, receivedFileName(name, c, true));
+      if (path === this.partialPath) continue;
+      try {
+        unlinkSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
+      }
+    }
+  }
+
   private fail(e: Error): Error {
     this.failure ??= e;
     return this.failure;
@@ -227,11 +259,6 @@ export class SegmentFiles implements WalReceiver {
   private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
-}
-
-/** fsync on the thread pool. */
-function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -2,10 +2,13 @@
 // complete segment already received (in the directory or, in repository mode,
 // in the archive), at the start of a leftover .partial segment, or else at the
 // slot's restart point or the server's current position, rounded down to a
-// segment boundary.
+// segment boundary. Compressed files (.gz, .lz4, and their .partial) count
+// like the others. Segments an interrupted run left .partial although complete
+// are completed before this is asked (interrupted-segments.ts).
 
 import { readdirSync } from 'node:fs';
-import { parseSegmentFileName, segmentStart } from '../postgres/lsn.js';
+import { segmentStart } from '../postgres/lsn.js';
+import { parseReceivedFileName } from './received-file-names.js';
 
 export interface ResumePoint {
   start: bigint;
@@ -16,13 +19,11 @@ export interface ResumePoint {
 export function resumeFromNames(names: string[], segmentSize: number): ResumePoint | null {
   let best: { segNo: bigint; timeline: number; partial: boolean } | null = null;
   for (const n of names) {
-    const m = /^([0-9A-F]{24})(\.partial)?$/.exec(n);
-    if (!m) continue;
-    const seg = parseSegmentFileName(m[1]!, segmentSize);
-    if (!seg) continue;
-    const partial = m[2] !== undefined;
-    if (!best || seg.segNo > best.segNo || (seg.segNo === best.segNo && (seg.timeline > best.timeline || (!partial && best.partial)))) {
-      best = { segNo: seg.segNo, timeline: seg.timeline, partial };
+    const f = parseReceivedFileName(n, segmentSize);
+    if (!f) continue;
+    const { segNo, timeline, partial } = f;
+    if (!best || segNo > best.segNo || (segNo === best.segNo && (timeline > best.timeline || (!partial && best.partial)))) {
+      best = { segNo, timeline, partial };
     }
   }
   if (!best) return null;

@@ -6,43 +6,18 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
-import { versionsFromEnv } from '../harness/pg-versions.js';
-import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
+import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
+import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
+import { startReceiver, until } from '../helpers/receive-wal.js';
 import { listArchive } from '../../src/repo/archive-store.js';
+import { formatLsn } from '../../src/postgres/lsn.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
-
-function startReceiver(args: string[], env: NodeJS.ProcessEnv) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'receive-wal', '-v', ...args], {
-    env: { ...process.env, ...env, PGPITR_RECONNECT_DELAY_MS: '300' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return {
-    log: () => log,
-    exited,
-    async stop(): Promise<number | null> {
-      child.kill('SIGINT');
-      return exited;
-    },
-  };
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, detail: () => string = () => '', timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}\n${detail()}`);
-}
 
 async function makeWal(c: TestCluster, mb = 20): Promise<string> {
   await c.sql(`create table if not exists filler(x text); insert into filler select repeat(md5(i::text), 32) from generate_series(1, ${mb * 1000}) i`);
@@ -117,6 +92,58 @@ for (const version of versionsFromEnv()) {
       await standby.stop();
     });
 
+    for (const [method, ext, tool] of [['gzip', '.gz', 'gzip'], ['lz4:1', '.lz4', 'lz4']] as const) {
+      await t.test(`-Z ${method}: ${ext} segments that decompress to the server's, ${ext}.partial resumed after a restart`, async () => {
+        const dir = src.tempDir(`rw-z-${tool}`);
+        const args = ['-D', dir, '-Z', method];
+        const first = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
+        let rx = startReceiver(args, env);
+        await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+        const mid = await makeWal(src, 5);
+        await until(`${mid}${ext}`, () => existsSync(join(dir, mid + ext)), rx.log);
+        await src.sql('insert into filler values (1)');
+        const current = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
+        await until(`${current}${ext}.partial`, () => existsSync(join(dir, `${current}${ext}.partial`)), rx.log);
+        assert.equal(await rx.stop(), 0, rx.log());
+        // Stopped cleanly, the .partial file is a whole stream: what was received of the segment.
+        const cut = spawnSync(tool, ['-dc', join(dir, `${current}${ext}.partial`)], { maxBuffer: 64 << 20 });
+        assert.equal(cut.status, 0, String(cut.stderr));
+        assert.ok(cut.stdout.length > 0 && cut.stdout.equals(readFileSync(join(src.dataDir, 'pg_wal', current)).subarray(0, cut.stdout.length)), `${current}${ext}.partial`);
+        rx = startReceiver(args, env);
+        const last = await makeWal(src, 5);
+        await until(`${last}${ext}`, () => existsSync(join(dir, last + ext)), rx.log);
+        assert.equal(await rx.stop(), 0, rx.log());
+        assert.match(rx.log(), new RegExp(`starting log streaming at [0-9A-F]+/[0-9A-F]+`));
+        const names = readdirSync(dir);
+        assert.ok(!names.some((n) => SEGMENT.test(n) || n.endsWith('.partial') && !n.endsWith(`${ext}.partial`)), names.join(' '));
+        const out = src.tempDir(`rw-z-${tool}-plain`);
+        const complete = names.filter((n) => n.endsWith(ext)).map((n) => n.slice(0, 24)).sort();
+        // (pg_walfile_name names the previous segment when the position is at a boundary)
+        assert.ok(complete[0]! <= first || BigInt('0x' + complete[0]) === BigInt('0x' + first) + 1n, `${complete[0]} after ${first}`);
+        assert.equal(complete[complete.length - 1], last);
+        assert.equal(complete.length, Number(BigInt('0x' + last) - BigInt('0x' + complete[0])) + 1, `a gap: ${complete.join(' ')}`);
+        for (const n of complete) {
+          const r = spawnSync(tool, ['-dc', join(dir, n + ext)], { maxBuffer: 64 << 20 });
+          assert.equal(r.status, 0, String(r.stderr));
+          assert.ok(r.stdout.equals(readFileSync(join(src.dataDir, 'pg_wal', n))), `${n}${ext} does not decompress to the server's ${n}`);
+          writeFileSync(join(out, n), r.stdout);
+        }
+        if (version === 15) {
+          const r = await runCommand(join(clientToolDir(), 'pg_waldump'), ['-p', out, '--stats', complete[0]!, last]);
+          assert.equal(r.code, 0, r.stderr);
+          // A drop-in: pg_receivewal itself takes the directory over where we would resume.
+          // (at the .partial segment, or after the newest complete one)
+          const partial = readdirSync(dir).find((n) => n.endsWith(`${ext}.partial`));
+          const resumeSeg = partial ? BigInt('0x' + partial.slice(8, 24)) : BigInt('0x' + last.slice(8, 24)) + 1n;
+          const resumeAt = formatLsn((resumeSeg >> 32n) * 0x100000000n + (resumeSeg & 0xffffffffn) * 0x1000000n);
+          const endpos = (await src.sql<{ l: string }>('select pg_current_wal_lsn()::text as l'))[0]!.l;
+          const pg = await runCommand(join(clientToolDir(), 'pg_receivewal'), ['-D', dir, '-Z', method, '-n', '-v', '-E', endpos], { env: { ...process.env, ...env }, timeoutMs: 60_000 });
+          assert.equal(pg.code, 0, pg.stderr);
+          assert.match(pg.stderr, new RegExp(`starting log streaming at ${resumeAt.replace('/', '\\/')} `), pg.stderr);
+        }
+      });
+    }
+
     await t.test('synchronous mode: a committed transaction is received before COMMIT returns', async () => {
       const dir = src.tempDir('rw-sync');
       await src.sql("alter system set synchronous_standby_names = 'pgpitr_sync'");
@@ -132,3 +159,31 @@ for (const version of versionsFromEnv()) {
     });
   });
 }
+
+test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
+  for (const flag of ['-V', '--version']) {
+    const r = await runPgpitr(['receive-wal', flag]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pgpitr receive-wal \(pgpitr\) \d+\.\d+\.\d+/);
+  }
+  const help = await runPgpitr(['receive-wal', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /-V, --version/);
+  assert.match(help.stdout, /-Z, --compress=METHOD\[:DETAIL\]/);
+  for (const [z, why] of [
+    ['zstd', /zstd is not supported/],
+    ['client-gzip', /unrecognized compression algorithm/],
+    ['gzip:10', /out of range/],
+    ['lz4:level=13', /out of range/],
+    ['gzip:workers=2', /worker count/],
+    ['none:3', /does not accept/],
+    ['brotli', /unrecognized compression algorithm/],
+  ] as const) {
+    const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', '-Z', z]);
+    assert.equal(r.code, 2, `${z}: ${r.stderr}`);
+    assert.match(r.stderr, why, z);
+  }
+  const repo = await runPgpitr(['receive-wal', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-Z', 'gzip']);
+  assert.equal(repo.code, 2, repo.stderr);
+  assert.match(repo.stderr, /repository mode/);
+});

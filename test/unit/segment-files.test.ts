@@ -94,13 +94,17 @@ test('write() waits while more than two finished segments wait to be handed on',
 }));
 
 test('a failure to hand a segment on is reported by the next write and by close', withDir(async (dir) => {
+  let called: () => void = () => {};
+  const handedOn = new Promise<void>((r) => (called = r));
   const files = new SegmentFiles(options(dir, {
     onComplete: async () => {
+      called();
       throw new Error('repository unreachable');
     },
   }), 0n);
   await files.write(0n, bytes(SEG, 1));
-  await tick(20);
+  await handedOn;
+  await tick(5);
   await assert.rejects(files.write(BigInt(SEG), bytes(10, 2)), /repository unreachable/);
   await assert.rejects(files.close(), /repository unreachable/);
   // the segment itself is complete on disk, for the next start to store
@@ -113,6 +117,6 @@ test('a failure to rename a finished segment fails syncNow, so its position is n
   unlinkSync(join(dir, '000000010000000000000000.partial')); // the rename into place will fail (ENOENT)
   await files.write(BigInt(SEG - 10), bytes(10, 2)).catch(() => {});
   await assert.rejects(files.syncNow(), /000000010000000000000000/);
-  assert.equal(files.flushed(), 0n);
+  assert.ok(files.flushed() < BigInt(SEG), 'the end of a segment that was not renamed is never reported as flushed');
   await assert.rejects(files.close(), /000000010000000000000000/);
 }));

@@ -16,6 +16,8 @@ import { loadConfig, configValue } from '../config-file.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
+import { PGPITR_VERSION } from '../../common/version.js';
+import { parseReceiveWalCompress } from '../receive-wal-compress.js';
 
 const HELP = `pgpitr receive-wal streams write-ahead logs from a PostgreSQL server (pg_receivewal's job).
 
@@ -34,6 +36,12 @@ Options:
   -S, --slot=SLOTNAME    replication slot to use
       --synchronous      flush write-ahead log immediately after writing
   -v, --verbose          output verbose messages
+  -V, --version          output version information, then exit
+  -Z, --compress=METHOD[:DETAIL]
+                         compress segments as written: none, gzip or lz4, with an
+                         optional level (N or level=N); a bare N is gzip at level N
+                         (directory mode; files end in .gz / .lz4 as pg_receivewal's)
+  -?, --help             show this help, then exit
       --create-slot      create a new replication slot (for the slot's name see --slot), then exit
       --drop-slot        drop the replication slot (for the slot's name see --slot), then exit
       --repo=PATH --stanza=NAME --config=FILE [--compress-type=none|gzip|lz4|zstd]
@@ -77,9 +85,13 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
+  if (v.version) {
+    process.stdout.write(`pgpitr receive-wal (pgpitr) ${PGPITR_VERSION}\n`);
+    return ExitCode.Ok;
+  }
   const verbose = (v.verbose?.length ?? 0) > 0;
   const log = (m: string) => {
-    if (verbose) printLine(m);
+    if (verbose || m.startsWith('warning: ')) printLine(m);
   };
   const config = v.config ?? process.env.PGPITR_CONFIG ? loadConfig((v.config ?? process.env.PGPITR_CONFIG)!) : null;
   const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
@@ -91,8 +103,9 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if ((v['create-slot'] || v['drop-slot']) && !v.slot) throw usageError('--create-slot and --drop-slot need a slot to be specified using --slot');
   if (v['if-not-exists'] && !v['create-slot']) throw usageError('--if-not-exists can only be used with --create-slot');
   if (v.synchronous && v['no-sync']) throw usageError('--synchronous and --no-sync are incompatible options');
-  if (v.compress !== undefined && v.compress !== 'none' && v.compress !== '0') {
-    throw usageError('compression of received segments is not supported yet', 'in repository mode segments are compressed when stored (compress-type); use -Z none');
+  const compression = v.compress === undefined ? null : parseReceiveWalCompress(v.compress);
+  if (compression && repoMode) {
+    throw usageError('-Z/--compress does not apply in repository mode', 'segments are compressed when stored in the repository: use --compress-type (zstd by default) and leave out -Z');
   }
   if (v['create-slot'] || v['drop-slot']) return slotCommand(connection, v.slot!, v['create-slot'] === true, v['if-not-exists'] === true, log);
 
@@ -101,13 +114,13 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (repoMode) {
     if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
     const stanza = readStanza(resolve(repo), stanzaName);
-    const compression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
-    if (!['none', 'gzip', 'lz4', 'zstd'].includes(compression)) throw usageError(`invalid compress-type "${compression}"`, 'use none, gzip, lz4 or zstd');
+    const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
+    if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
     dir ??= join(stanzaDir(resolve(repo), stanzaName), 'receive-wal');
     const repoPath = resolve(repo);
     archive = {
       push: async (path: string) => {
-        const outcome = await pushWalFile(repoPath, stanza, path, { compression });
+        const outcome = await pushWalFile(repoPath, stanza, path, { compression: storeCompression });
         log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
       },
       names: () => listArchive(repoPath, stanzaName).map((f) => f.name),
@@ -139,6 +152,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
       noLoop: v['no-loop'] === true,
       sync: v['no-sync'] !== true,
       synchronous: v.synchronous === true,
+      compression,
       statusIntervalMs: status * 1000,
       reconnectDelayMs: Number(process.env.PGPITR_RECONNECT_DELAY_MS ?? 5000),
       archive,

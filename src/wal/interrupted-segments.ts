@@ -1,0 +1,82 @@
+// At start, before the resume point is chosen: complete the segments an earlier
+// run received in full but was stopped (SIGKILL, power loss) before it renamed.
+//
+// SegmentFiles creates <T,N+1> only once <T,N>'s data is synced, so a .partial
+// file whose same-timeline successor exists (in the directory, or in repository
+// mode in the archive) holds its whole segment: it is synced and renamed
+// durably, as its run would have done. A .partial with no successor is where
+// streaming resumes (start-position.ts); a timeline's last segment before a
+// switch has its successor on the next timeline only and stays .partial, as
+// pg_receivewal leaves it.
+
+import { closeSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { storageError } from '../common/errors.js';
+import { parseReceivedFileName, receivedFileName } from './received-file-names.js';
+import type { ReceivedFileName } from './received-file-names.js';
+import { fsyncPathSync } from '../storage/durable.js';
+
+/**
+ * Completes what can be completed; returns the new names. `otherNames` are names
+ * known elsewhere (the archive) that count as successors.
+ */
+export function completeInterruptedSegments(
+  dir: string,
+  dirNames: string[],
+  otherNames: string[],
+  segmentSize: number,
+  sync: boolean,
+  log: (message: string) => void,
+): string[] {
+  const parsed = (names: string[]) => names.map((n) => parseReceivedFileName(n, segmentSize)).filter((f): f is ReceivedFileName => f !== null);
+  const present = new Set([...parsed(dirNames), ...parsed(otherNames)].map((f) => `${f.timeline}/${f.segNo}`));
+  const completeForms = new Map(parsed(dirNames).filter((f) => !f.partial).map((f) => [`${f.timeline}/${f.segNo}`, receivedFileName(f.segment, f.compression, false)]));
+  const completed: string[] = [];
+  for (const f of parsed(dirNames)) {
+    if (!f.partial || !present.has(`${f.timeline}/${f.segNo + 1n}`)) continue;
+    const from = join(dir, receivedFileName(f.segment, f.compression, true));
+    const name = receivedFileName(f.segment, f.compression, false);
+    const to = join(dir, name);
+    const done = completeForms.get(`${f.timeline}/${f.segNo}`);
+    if (done) {
+      log(`warning: both ${done} and ${receivedFileName(f.segment, f.compression, true)} exist; leaving the .partial file alone`);
+      continue;
+    }
+    const size = uncompressedSizeHint(from, f);
+    if (size !== null && size !== segmentSize) {
+      log(`warning: segment file "${from}" has incorrect size ${size}, not completing it`);
+      continue;
+    }
+    if (sync) fsyncPathSync(from);
+    try {
+      renameSync(from, to);
+    } catch (e) {
+      throw storageError('complete interrupted WAL segment', from, e);
+    }
+    log(`completed segment ${name}, received in full by an interrupted run`);
+    completed.push(name);
+    completeForms.set(`${f.timeline}/${f.segNo}`, name);
+  }
+  if (completed.length > 0 && sync) fsyncPathSync(dir);
+  return completed;
+}
+
+/** The size the segment has once decompressed, where cheap to know (gzip's ISIZE); null for lz4. */
+function uncompressedSizeHint(path: string, f: ReceivedFileName): number | null {
+  try {
+    const size = statSync(path).size;
+    if (f.compression === null) return size;
+    if (f.compression === 'lz4') return null;
+    if (size < 4) return 0;
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      readSync(fd, b, 0, 4, size - 4);
+      return b.readUInt32LE(0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw storageError('read', path, e);
+  }
+}

@@ -152,7 +152,7 @@ export function parseRepoOptions(
  * restore_command run in the data directory, other commands wherever they are started, so a
  * relative path would name a different directory for each (WAL stored where nothing finds it).
  */
-function absolutePath(what: string, path: string): string {
+export function absolutePath(what: string, path: string): string {
   if (!isAbsolute(path)) {
     throw usageError(`${what} path "${path}" is relative`, `give an absolute path (such as ${resolve(path)}): archive_command and restore_command run in the data directory, so a relative path names another directory there than in a shell`);
   }

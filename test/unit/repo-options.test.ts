@@ -35,3 +35,12 @@ test('a mistyped command is matched to the closest known one, within two edits a
   assert.equal(closestCommand('archive-put', commands), undefined); // as close to push as to get
   assert.equal(closestCommand('restore', commands), undefined);
 });
+
+test('receive-wal refuses a relative repository path too', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const r = spawnSync(process.execPath, [cli, 'receive-wal', '--repo', 'relative/repo', '--stanza', 'main'], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /repository path "relative\/repo" is relative/);
+});

@@ -13,6 +13,7 @@ import { readStanza } from '../../repo/stanza.js';
 import { pushWalFile, listArchive } from '../../repo/archive-store.js';
 import { stanzaDir } from '../../repo/layout.js';
 import { loadConfig, configValue } from '../config-file.js';
+import { absolutePath } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -113,11 +114,11 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   let archive;
   if (repoMode) {
     if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
-    const stanza = readStanza(resolve(repo), stanzaName);
+    const repoPath = absolutePath('repository', repo);
+    const stanza = readStanza(repoPath, stanzaName);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    dir ??= join(stanzaDir(resolve(repo), stanzaName), 'receive-wal');
-    const repoPath = resolve(repo);
+    dir ??= join(stanzaDir(repoPath, stanzaName), 'receive-wal');
     archive = {
       push: async (path: string) => {
         const outcome = await pushWalFile(repoPath, stanza, path, { compression: storeCompression });

@@ -14,7 +14,7 @@ import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
-for (const version of versionsFromEnv('PGPITR_PITR_VERSIONS')) {
+for (const version of versionsFromEnv()) {
   test(`recovery along timelines (PostgreSQL ${version})`, async (t) => {
     t.after(() => destroyAll());
     const a = await archivingCluster(version, `tli${version}`);

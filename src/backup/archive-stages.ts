@@ -2,7 +2,10 @@
 // compressed when we must read inside it, edit members (-R, manifest to
 // stdout), compress client-side. Used by both sinks.
 
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
+import { chain } from '../storage/chain.js';
+import type { Chain } from '../storage/chain.js';
+import { writeWithBackpressure } from '../storage/stream-util.js';
 import { createCompressor, createDecompressor, compressionExtension, prepareCompressor } from '../storage/compress/index.js';
 import type { CompressionAlgorithm } from '../storage/compress/index.js';
 import type { CompressionChoice } from './options.js';
@@ -39,4 +42,33 @@ export function prepareClientCompression(choice: CompressionChoice): void {
 
 export function extensionOf(algo: CompressionAlgorithm): string {
   return compressionExtension(algo);
+}
+
+/**
+ * The archive being read by a sink that looks inside it (plain extraction, the
+ * repository): decompressed first when the server compressed it, then into the
+ * sink's reader, with backpressure.
+ */
+export class ArchiveReading {
+  private current: Chain | null = null;
+
+  begin(name: string, reader: Writable): void {
+    const algo = serverCompressionOf(name);
+    this.current = chain(algo ? [decompressStage(algo)] : [], reader);
+  }
+
+  data(chunk: Buffer): void | Promise<void> {
+    return writeWithBackpressure(this.current!.head, chunk);
+  }
+
+  async end(): Promise<void> {
+    const c = this.current!;
+    this.current = null;
+    c.head.end();
+    await c.done;
+  }
+
+  destroy(): void {
+    this.current?.destroy();
+  }
 }

@@ -18,6 +18,7 @@ import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } f
 import { existingArchiveDir } from './stanza.js';
 import { removeStaleTemps, staleTemps, tempPathFor } from './archive-temp.js';
 import type { StanzaInfo } from './stanza.js';
+import { fsyncPath } from '../storage/durable.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -134,16 +135,6 @@ async function readWalFile(source: string, segmentSize: number): Promise<Buffer>
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } catch (e) {
-    throw storageError('sync directory', path, e);
-  } finally {
-    await fh.close();
-  }
-}
 
 function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
   if (name.endsWith('.partial') ? data.length > stanza.wal_segment_size : data.length !== stanza.wal_segment_size) {

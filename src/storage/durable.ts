@@ -23,6 +23,23 @@ export function fsyncPathSync(path: string): void {
   }
 }
 
+/** fsync of a file or directory, off the main thread; a directory the file system will not fsync (EINVAL) is no data-loss risk. */
+export async function fsyncPath(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await fsp.open(path, 'r');
+  } catch (e) {
+    throw storageError('open for fsync', path, e);
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', path, e);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Write `content` to `path` atomically; with `sync`, durable before returning. */
 export function writeFileAtomicSync(path: string, content: string | Buffer, sync = true, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;

@@ -29,6 +29,7 @@ import { storageError, PgpitrError } from '../common/errors.js';
 import { openSegmentWriter } from './segment-writer.js';
 import type { SegmentWriter, WriterCompression } from './segment-writer.js';
 import { receivedFileName } from './received-file-names.js';
+import { fsyncPath } from '../storage/durable.js';
 
 export interface SegmentFilesOptions {
   dir: string;
@@ -208,7 +209,7 @@ export class SegmentFiles implements WalReceiver {
         await dataSynced;
         await previous; // in order: a segment is never renamed before its predecessor
         await fsp.rename(partial, final);
-        if (this.o.sync) await fsyncDir(this.o.dir);
+        if (this.o.sync) await fsyncPath(this.o.dir);
       } catch (e) {
         throw this.fail(e instanceof PgpitrError ? e : storageError('complete WAL segment', final, e));
       }
@@ -261,14 +262,3 @@ export class SegmentFiles implements WalReceiver {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (e) {
-    // Some file systems refuse fsync on directories (EINVAL); that is not a data-loss risk.
-    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', dir, e);
-  } finally {
-    await fh.close();
-  }
-}

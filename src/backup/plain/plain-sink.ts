@@ -5,7 +5,6 @@
 
 import { join, resolve } from 'node:path';
 import { existsSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
 import type { BackupSink } from '../sink.js';
 import type { BaseBackupOptions } from '../options.js';
 import type { OutputDirs } from '../target-dir.js';
@@ -14,17 +13,15 @@ import type { SegmentStore } from '../wal/segment-store.js';
 import { DirSegmentStore } from '../wal/dir-segment-store.js';
 import { ExtractWritable } from './extract-writable.js';
 import { FileWritable } from '../../storage/file-writable.js';
-import { chain } from '../../storage/chain.js';
-import type { Chain } from '../../storage/chain.js';
 import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
 import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../../storage/durable.js';
-import { decompressStage, serverCompressionOf } from '../archive-stages.js';
+import { ArchiveReading } from '../archive-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 
 export class PlainSink implements BackupSink {
   private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
-  private current: Chain | null = null;
+  private readonly archive = new ArchiveReading();
   private manifest: FileWritable | null = null;
   private walDir: string;
 
@@ -68,20 +65,15 @@ export class PlainSink implements BackupSink {
       onEntry: (n) => this.hooks.onFile(n),
       warn: this.hooks.warn,
     });
-    const algo = serverCompressionOf(name);
-    const stages: Duplex[] = algo ? [decompressStage(algo)] : [];
-    this.current = chain(stages, extract);
+    this.archive.begin(name, extract);
   }
 
   archiveData(chunk: Buffer): void | Promise<void> {
-    return writeWithBackpressure(this.current!.head, chunk);
+    return this.archive.data(chunk);
   }
 
-  async archiveEnd(): Promise<void> {
-    const c = this.current!;
-    this.current = null;
-    c.head.end();
-    await c.done;
+  archiveEnd(): Promise<void> {
+    return this.archive.end();
   }
 
   manifestBegin(): void {
@@ -124,7 +116,7 @@ export class PlainSink implements BackupSink {
   }
 
   abort(): void {
-    this.current?.destroy();
+    this.archive.destroy();
     this.manifest?.destroy();
   }
 }

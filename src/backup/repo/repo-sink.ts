@@ -6,23 +6,20 @@
 // announced; any other link, hard link or special file fails the backup.
 
 import { PassThrough, Writable } from 'node:stream';
-import type { Duplex } from 'node:stream';
 import type { BackupSink } from '../sink.js';
 import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
 import type { SegmentStore } from '../wal/segment-store.js';
 import { TarParser } from '../../storage/tar/tar-parser.js';
 import type { TarEntry } from '../../storage/tar/tar-header.js';
-import { chain } from '../../storage/chain.js';
-import type { Chain } from '../../storage/chain.js';
 import { writeWithBackpressure } from '../../storage/stream-util.js';
-import { decompressStage, serverCompressionOf } from '../archive-stages.js';
+import { ArchiveReading } from '../archive-stages.js';
 import type { BackupSetWriter } from '../../repo/backup-set/writer.js';
 import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
 import { PgpitrError } from '../../common/errors.js';
 
 export class RepoSink implements BackupSink {
   private readonly announced = new Set<number>();
-  private current: Chain | null = null;
+  private readonly archive = new ArchiveReading();
   private manifestParts: Buffer[] = [];
   manifest: BackupSetManifest | null = null;
 
@@ -43,20 +40,15 @@ export class RepoSink implements BackupSink {
     const isBase = ts === null || ts.oid === null;
     if (!isBase && !this.announced.has(ts.oid!)) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
     const prefix = isBase ? '' : `pg_tblspc/${ts.oid}/`;
-    const algo = serverCompressionOf(name);
-    const stages: Duplex[] = algo ? [decompressStage(algo)] : [];
-    this.current = chain(stages, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
+    this.archive.begin(name, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
   }
 
   archiveData(chunk: Buffer): void | Promise<void> {
-    return writeWithBackpressure(this.current!.head, chunk);
+    return this.archive.data(chunk);
   }
 
-  async archiveEnd(): Promise<void> {
-    const c = this.current!;
-    this.current = null;
-    c.head.end();
-    await c.done;
+  archiveEnd(): Promise<void> {
+    return this.archive.end();
   }
 
   manifestBegin(): void {
@@ -81,7 +73,7 @@ export class RepoSink implements BackupSink {
   }
 
   abort(): void {
-    this.current?.destroy();
+    this.archive.destroy();
     void this.writer.abort();
   }
 }

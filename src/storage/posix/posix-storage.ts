@@ -12,6 +12,7 @@ import { dirname, join, resolve, isAbsolute } from 'node:path';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageEntryType, StorageFeatures, WriteOptions } from '../storage.js';
+import { fsyncPath } from '../durable.js';
 
 const DIR_MODE = 0o750;
 const FILE_MODE = 0o640;
@@ -144,7 +145,7 @@ export class PosixStorage implements Storage {
       if (e instanceof PgpitrError) throw e;
       throw storageError('write', final, e);
     }
-    if (sync) await syncDir(dirname(final));
+    if (sync) await fsyncPath(dirname(final));
   }
 
   async remove(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
@@ -175,7 +176,7 @@ export class PosixStorage implements Storage {
   }
 
   async pathSync(path: string): Promise<void> {
-    await syncDir(this.pathOf(path));
+    await fsyncPath(this.pathOf(path));
   }
 
   /** mkdir -p of a file's directory; with sync, the entries of the directories it created are made durable. */
@@ -191,7 +192,7 @@ export class PosixStorage implements Storage {
     // Every directory from first's parent down to dir's parent gained an entry.
     const chain: string[] = [];
     for (let d = dir; d !== dirname(first); d = dirname(d)) chain.push(dirname(d));
-    for (const d of chain) await syncDir(d);
+    for (const d of chain) await fsyncPath(d);
   }
 }
 
@@ -200,22 +201,6 @@ async function writeChunk(fh: FileHandle, chunk: Buffer): Promise<void> {
   while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle;
-  try {
-    fh = await open(dir, 'r');
-  } catch (e) {
-    throw storageError('open for fsync', dir, e);
-  }
-  try {
-    await fh.sync();
-  } catch (e) {
-    // Some file systems refuse fsync on directories (EINVAL); that is not a data-loss risk.
-    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw storageError('fsync', dir, e);
-  } finally {
-    await fh.close();
-  }
-}
 
 function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): StorageEntryType {
   if (st.isFile()) return 'file';

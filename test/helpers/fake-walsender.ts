@@ -220,6 +220,9 @@ export class FakeWalSender {
     if (/^IDENTIFY_SYSTEM/i.test(sql)) {
       return Buffer.concat([resultSet(['systemid', 'timeline', 'xlogpos', 'dbname'], [['7000000000000000001', '1', '0/2000028', null]], 'IDENTIFY_SYSTEM'), readyForQuery()]);
     }
+    if (/^SHOW data_directory_mode/i.test(sql)) {
+      return Buffer.concat([resultSet(['data_directory_mode'], [['0700']], 'SHOW'), readyForQuery()]);
+    }
     if (/^BASE_BACKUP/i.test(sql)) return baseBackupReply(script);
     return Buffer.concat([errorResponse(`fake WAL sender: no answer scripted for "${sql}"`), readyForQuery()]);
   }

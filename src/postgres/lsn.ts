@@ -19,6 +19,11 @@ export function segmentNumber(lsn: Lsn, segSize: number): bigint {
   return lsn / BigInt(segSize);
 }
 
+/** The segment holding the byte just before lsn: where WAL ending at lsn ends (PostgreSQL's XLByteToPrevSeg). */
+export function segmentBefore(lsn: Lsn, segSize: number): bigint {
+  return (lsn - 1n) / BigInt(segSize);
+}
+
 export function segmentStart(segNo: bigint, segSize: number): Lsn {
   return segNo * BigInt(segSize);
 }

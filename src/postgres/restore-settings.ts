@@ -24,9 +24,13 @@ const RECOVERY_GUCS = new Set([
   'recovery_target_inclusive',
   'recovery_target_timeline',
   'recovery_target_action',
+  'recovery_min_apply_delay',
   'primary_conninfo',
   'primary_slot_name',
 ]);
+
+/** What a standby keeps of its configuration: how it reaches its primary and applies WAL. */
+const STANDBY_KEEPS = new Set(['primary_conninfo', 'primary_slot_name', 'recovery_min_apply_delay', 'archive_cleanup_command']);
 
 export interface RecoverySettings {
   restoreCommand: string;
@@ -56,9 +60,16 @@ export function recoverySettingsBlock(s: RecoverySettings): string {
  * a standby keeps its primary_conninfo and primary_slot_name.
  */
 export function withRecoverySettings(autoConf: string, block: string, standby = false): string {
+  const out = withoutRecoverySettings(autoConf, standby).split('\n');
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return (out.length > 0 ? out.join('\n') + '\n' : '') + block;
+}
+
+/** A configuration file with our block removed and every other recovery setting commented out. */
+export function withoutRecoverySettings(text: string, standby = false): string {
   const out: string[] = [];
   let inside = false;
-  for (const line of autoConf.split('\n')) {
+  for (const line of text.split('\n')) {
     if (line === BEGIN) {
       inside = true;
       continue;
@@ -69,9 +80,8 @@ export function withRecoverySettings(autoConf: string, block: string, standby = 
     }
     if (inside) continue;
     const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
-    const keep = standby && (name === 'primary_conninfo' || name === 'primary_slot_name');
+    const keep = standby && name !== undefined && STANDBY_KEEPS.has(name);
     out.push(name !== undefined && RECOVERY_GUCS.has(name) && !keep ? `# disabled by pgpitr restore: ${line}` : line);
   }
-  while (out.length > 0 && out[out.length - 1] === '') out.pop();
-  return (out.length > 0 ? out.join('\n') + '\n' : '') + block;
+  return out.join('\n');
 }

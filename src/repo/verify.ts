@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Storage } from '../storage/storage.js';
-import { parseLsn, segmentFileName, segmentNumber } from '../postgres/lsn.js';
+import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { getWalFile, listArchive } from './archive-store.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { backupDir, listRecords } from './backup-set/record.js';
@@ -57,7 +57,7 @@ export async function verifyStanza(repo: string, storage: Storage, stanza: strin
     await Promise.all(Array.from({ length: Math.max(1, opts.processMax) }, worker));
     report.backups.push({ id: r.id, files: files.length, bytes });
     if (r.wal === 'archive' && r.start_lsn && r.stop_lsn && r.timeline) {
-      for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentNumber(parseLsn(r.stop_lsn), segmentSize); s++) {
+      for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentBefore(parseLsn(r.stop_lsn), segmentSize); s++) {
         const name = segmentFileName(r.timeline, s, segmentSize);
         if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the archive` });
       }

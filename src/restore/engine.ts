@@ -4,15 +4,15 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
 import { parseLsn, parseSegmentFileName, formatLsn } from '../postgres/lsn.js';
 import { parseTimelineHistory } from '../postgres/timeline-history.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
-import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings } from '../postgres/restore-settings.js';
+import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
 import type { RecoverySettings } from '../postgres/restore-settings.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir } from '../repo/backup-set/record.js';
@@ -70,6 +70,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
     stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
     stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
     stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
+    walIncluded: r.wal === 'included',
   };
 }
 
@@ -100,7 +101,8 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   const plan = planRestore(req.records.map(planBackupOf), archive, req.target, req.set);
   const b = plan.backup;
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
-  req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
   const bytesTotal = m.files.reduce((a, f) => a + f.size, 0);
@@ -112,7 +114,12 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   const tablespaceDirs = new Map<number, string>();
   for (const ts of m.tablespaces) {
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
-    checkTablespaceDir(mapped, ts.oid, delta);
+    const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
+    if (!isAbsolute(mapped)) throw new PgpitrError('ERR_UNSAFE_PATH', `tablespace ${ts.oid}'s location "${mapped}" is not absolute`, { hint: 'map it with --tablespace-map OID=/absolute/path' });
+    if ([...tablespaceDirs.values()].includes(mapped) || mapped === targetState.path || mapped.startsWith(targetState.path + '/')) {
+      throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" is inside the data directory or shared with another tablespace`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
+    }
+    checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)));
     tablespaceDirs.set(ts.oid, mapped);
   }
   for (const t of req.tablespaceMap) {
@@ -146,7 +153,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
       req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
     },
   });
-  writeRecoverySettings(targetState.path, req);
+  writeRecoverySettings(targetState.path, req, plan.branch.timeline);
   const owner = rootOwnerFor(targetState.path);
   if (owner) {
     chownTree(targetState.path, owner);
@@ -164,9 +171,15 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   return { plan, files, bytesTotal, tablespaces };
 }
 
-function writeRecoverySettings(pgData: string, req: RestoreRequest): void {
+/**
+ * The settings for the server: the timeline the plan checked is written by number (a history file
+ * archived after the plan must not send recovery down a branch nobody checked), except for a
+ * standby asked to follow the latest timeline (it must follow promotions).
+ */
+function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number): void {
   const t = req.target.target;
-  const s: RecoverySettings = { restoreCommand: req.restoreCommand, timeline: String(req.target.timeline) };
+  const followLatest = req.standby && req.target.timeline === 'latest';
+  const s: RecoverySettings = { restoreCommand: req.restoreCommand, timeline: followLatest ? 'latest' : String(timeline) };
   if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
   else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
   else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };
@@ -182,6 +195,21 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest): void {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', auto, e);
   }
   writeFileAtomicSync(auto, withRecoverySettings(old, recoverySettingsBlock(s), req.standby), false, 0o600);
+  // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
+  // old one stops recovery early): they are commented out there too.
+  const conf = join(pgData, 'postgresql.conf');
+  let confText: string | null = null;
+  try {
+    confText = readFileSync(conf, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', conf, e);
+  }
+  if (confText !== null) {
+    const cleaned = withoutRecoverySettings(confText, req.standby);
+    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, false, 0o600);
+  }
+  // One signal file: a backup taken from a standby holds standby.signal.
+  rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });
   writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', false, 0o600);
 }
 

@@ -15,6 +15,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { PgpitrError, storageError } from '../common/errors.js';
+import { fsyncPath } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 
@@ -61,25 +62,32 @@ export class FileRestorer {
   async restore(o: FileRestoreOptions): Promise<FileRestoreResult> {
     const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, bytesWritten: 0 };
     const m = this.reader.manifest;
-    if (o.delta) await removeIfPresent(join(this.layout.target, PG_CONTROL));
+    if (o.delta) {
+      // First of all: from now on the directory can never be started as the old cluster.
+      await removeIfPresent(join(this.layout.target, PG_CONTROL));
+      await fsyncPath(join(this.layout.target, 'global')).catch(() => {});
+    }
     // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
     const version = m.files.find((f) => f.path === 'PG_VERSION');
     const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
     await makeRoot(this.layout.target, rootMode);
     for (const dir of this.layout.tablespaceDirs.values()) await makeRoot(dir, rootMode);
-    const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
-    for (const d of dirs) {
-      if (/^pg_tblspc\/\d+$/.test(d.path)) continue;
-      await makeRealDirectory(this.destination(d.path), d.mode);
-    }
+    // The tablespace links before anything inside a tablespace: a rerun recognises the directory as this cluster's.
     await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
     for (const [oid, dir] of this.layout.tablespaceDirs) {
       const link = join(this.layout.target, 'pg_tblspc', String(oid));
       const st = await lstatOrNull(link);
-      if (st && !(st.isSymbolicLink() && (await fsp.readlink(link)) === dir)) await fsp.rm(link, { recursive: true, force: true });
-      if (!st || !(st.isSymbolicLink() && (await fsp.readlink(link)) === dir)) await fsp.symlink(dir, link).catch((e) => {
+      const good = st !== null && st.isSymbolicLink() && (await fsp.readlink(link)) === dir;
+      if (good) continue;
+      if (st) await fsp.rm(link, { recursive: true, force: true });
+      await fsp.symlink(dir, link).catch((e) => {
         throw storageError('create tablespace link', link, e);
       });
+    }
+    const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
+    for (const d of dirs) {
+      if (/^pg_tblspc\/\d+$/.test(d.path)) continue;
+      await makeRealDirectory(this.destination(d.path), d.mode);
     }
     if (o.delta) result.removed = await this.removeExtras(o.keep ?? []);
 
@@ -113,10 +121,13 @@ export class FileRestorer {
   }
 
   private async writeFile(f: ManifestFile, dest: string, sync = false): Promise<void> {
+    // A file (or link) already there is unlinked, never written through: it may be a link, or a
+    // hard link shared with another directory (pg_upgrade --link), which must keep its content.
+    const st = await lstatOrNull(dest);
+    if (st && !st.isDirectory()) await removeIfPresent(dest);
     let fh: fsp.FileHandle;
     try {
-      // O_NOFOLLOW: a link planted where a file goes is an error, never followed.
-      fh = await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, f.mode & 0o7777);
+      fh = await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode & 0o7777);
     } catch (e) {
       throw storageError('create', dest, e);
     }
@@ -145,7 +156,8 @@ export class FileRestorer {
     keep.add(join(this.layout.target, 'pg_tblspc'));
     for (const oid of this.layout.tablespaceDirs.keys()) keep.add(join(this.layout.target, 'pg_tblspc', String(oid)));
     let removed = 0;
-    const walk = async (dir: string): Promise<void> => {
+    const walk = async (dir: string, dev?: number): Promise<void> => {
+      const rootDev = dev ?? (await fsp.stat(dir)).dev;
       let names: string[];
       try {
         names = await fsp.readdir(dir);
@@ -155,14 +167,22 @@ export class FileRestorer {
       for (const name of names) {
         const p = join(dir, name);
         const st = await fsp.lstat(p);
+        if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
         if (!keep.has(p)) {
           await fsp.rm(p, { recursive: true, force: true });
           removed++;
-        } else if (st.isDirectory()) await walk(p);
+        } else if (st.isDirectory()) await walk(p, rootDev);
       }
     };
     await walk(this.layout.target);
-    for (const dir of this.layout.tablespaceDirs.values()) await walk(dir);
+    // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
+    // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
+    for (const [oid, dir] of this.layout.tablespaceDirs) {
+      for (const d of m.directories) {
+        const own = new RegExp(`^pg_tblspc/${oid}/([^/]+)$`).exec(d.path);
+        if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!));
+      }
+    }
     return removed;
   }
 }

@@ -28,6 +28,8 @@ export interface PlanBackup {
   stopTimeMs: number;
   /** The next transaction ID to be assigned once the backup had ended, if known: any transaction at or above it committed after the backup's consistency point. */
   stopNextXid?: bigint | undefined;
+  /** The set holds the WAL from its start to its stop (backup --wal=included). */
+  walIncluded?: boolean | undefined;
 }
 
 export interface PlanArchive {
@@ -79,6 +81,10 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   for (const b of candidates) {
     const branch = branchFor(b);
     if (!branchContains(branch, b.timeline, b.stopLsn)) {
+      // The latest timeline of the archive was not asked for by name: a newer backup that is not on
+      // its branch means that branch is not this cluster's present (a copy restored and promoted
+      // elsewhere archived it, say). PostgreSQL would refuse it too; say so rather than fall back.
+      if (set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
       notOnBranch.push(b.id);
       continue;
     }
@@ -87,17 +93,18 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     if (chosen.length > 0) break;
   }
   if (chosen.length === 0) {
-    if (set !== undefined && notOnBranch.length > 0) {
-      const b = candidates[0]!;
-      throw new PgpitrError('ERR_NOT_FOUND', `backup "${b.id}" (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branchFor(b).timeline}`, {
-        hint: 'the target timeline forked from the backup\'s timeline before the backup ended; choose another backup or --target-timeline',
-      });
-    }
+    if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
     throw noBackupFor(t, candidates, set);
   }
   const { b, branch, why } = chosen[0]!;
   const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : b.stopLsn;
-  const along = segmentsAlong(branch, b.startLsn, walNeededTo, archive.segmentSize);
+  // What replay needs from the archive: from the backup's start, or, when the set holds the WAL to
+  // its stop, from the segment after the stop segment (nothing at all for a target at the stop).
+  const seg = BigInt(archive.segmentSize);
+  const walFrom = b.walIncluded ? ((b.stopLsn - 1n) / seg + 1n) * seg : b.startLsn;
+  // WAL ending at the stop LSN ends in the segment before it when the stop is on a boundary.
+  const lastByte = walNeededTo === b.stopLsn ? b.stopLsn - 1n : walNeededTo;
+  const along = walFrom > lastByte ? [] : segmentsAlong(branch, walFrom, lastByte, archive.segmentSize);
   const missing = along.filter((s) => !archive.hasSegment(s.timeline, s.segNo));
   const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
   if (missing.length > 0) {
@@ -112,7 +119,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     });
   }
   // How far the archive runs on from there (for the plan's output).
-  let end = along[along.length - 1]!;
+  let end = along[along.length - 1] ?? { timeline: b.timeline, segNo: (b.stopLsn - 1n) / seg };
   for (;;) {
     const next = segmentsAlong(branch, (end.segNo + 1n) * BigInt(archive.segmentSize), (end.segNo + 1n) * BigInt(archive.segmentSize), archive.segmentSize)[0]!;
     if (!archive.hasSegment(next.timeline, next.segNo)) break;
@@ -126,6 +133,14 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     walNeeded: names,
     archiveEnd: segmentFileName(end.timeline, end.segNo, archive.segmentSize),
   };
+}
+
+function offBranch(b: PlanBackup, branch: TimelineBranch): PgpitrError {
+  const fork = branch.ancestors.find((a) => a.timeline === b.timeline);
+  const where = fork ? `timeline ${branch.timeline} forked from timeline ${b.timeline} at ${formatLsn(fork.switchpoint)}, before the backup ended` : `timeline ${b.timeline} is not in the history of timeline ${branch.timeline}`;
+  return new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branch.timeline}: ${where}`, {
+    hint: `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline}); to follow timeline ${branch.timeline}, choose a backup on its branch with --set. A copy restored and promoted elsewhere may have archived timeline ${branch.timeline} into this stanza`,
+  });
 }
 
 /** The branch recovery will follow from backup b for the target timeline asked for. */

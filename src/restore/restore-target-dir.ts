@@ -2,7 +2,7 @@
 // directory (empty, or with --delta a stopped cluster), and each tablespace's
 // directory (the recorded location, or where --tablespace-map puts it).
 
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync, existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 
@@ -97,8 +97,13 @@ export function parseTablespaceMapping(text: string): TablespaceMapping {
   return { key, path };
 }
 
-/** A tablespace's directory must be empty (or, with --delta, may hold that tablespace's old files). */
-export function checkTablespaceDir(path: string, oid: number, delta: boolean): void {
+/**
+ * A tablespace's directory may hold other clusters' version directories (PG_13_..., kept by
+ * pg_upgrade) but nothing else; the backup's own version directory only with --delta, and only
+ * when this target's pg_tblspc/<oid> already points there (it is this cluster's tablespace, not
+ * another cluster's on the same host).
+ */
+export function checkTablespaceDir(path: string, oid: number, delta: boolean, ownVersionDir: string | null, targetLink: string): void {
   if (!existsSync(path)) return;
   let entries: string[];
   try {
@@ -106,8 +111,21 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean): v
   } catch (e) {
     throw storageError('read directory', path, e);
   }
-  if (entries.length === 0 || (delta && entries.every((n) => n.startsWith('PG_')))) return;
-  throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty`, {
+  const notEmpty = new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty`, {
     hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH, or empty that directory',
   });
+  if (entries.some((n) => !n.startsWith('PG_'))) throw notEmpty;
+  if (ownVersionDir === null || !entries.includes(ownVersionDir)) return;
+  if (!delta) throw notEmpty;
+  let link: string | null = null;
+  try {
+    link = readlinkSync(targetLink);
+  } catch {
+    /* no link: not this cluster's */
+  }
+  if (link !== path) {
+    throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" holds ${ownVersionDir} of another cluster (${targetLink} does not point there)`, {
+      hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH; --delta only rewrites the tablespaces of the cluster it restores over',
+    });
+  }
 }

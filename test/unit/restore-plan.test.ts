@@ -151,3 +151,22 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   const o = parseTargetOptions({ name: 'before_drop', action: 'promote' });
   assert.deepEqual([o.target.kind, o.action, o.timeline], ['name', 'promote', 'latest']);
 });
+
+test('latest timeline: a newer backup off its branch is refused, not silently skipped for an older one', () => {
+  // Timeline 2 forked from 1 at 0/4000000 (a copy restored and promoted elsewhere); B ended on 1 after that.
+  const a = archive([[1, 2, 9], [2, 4, 6]], { 2: '1\t0/4000000\tno recovery target specified\n' });
+  assert.throws(() => planRestore(backups, a, opts({})), (e: { message: string; hint?: string }) =>
+    /backup B \(timeline 1, stop 0\/5000100\) is not on the branch of timeline 2: timeline 2 forked from timeline 1 at 0\/4000000, before the backup ended/.test(e.message) &&
+    /--target-timeline current/.test(e.hint ?? ''));
+  // Asked for by name, the backup's own timeline works.
+  assert.equal(planRestore(backups, a, opts({ timeline: 'current' })).backup.id, 'B');
+});
+
+test('a backup holding its own WAL needs nothing from the archive to be consistent; a stop on a segment boundary ends in the segment before', () => {
+  const selfContained: PlanBackup = { id: 'S', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000000'), stopTimeMs: T0 + 9_000_000, walIncluded: true };
+  const none = archive([]);
+  const p = planRestore([selfContained], none, opts({ immediate: true }));
+  assert.deepEqual(p.walNeeded, []);
+  const archived: PlanBackup = { ...selfContained, id: 'T', walIncluded: false };
+  assert.deepEqual(planRestore([archived], archive([[1, 10, 11]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000A', '00000001000000000000000B']);
+});

@@ -12,7 +12,7 @@ import type { Storage } from '../../storage/storage.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
-import { parseLsn, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
+import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
 import { stanzaDir } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
@@ -140,7 +140,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.stop_lsn = result.endLsn;
         const seg = req.stanza.wal_segment_size;
         record.start_wal = segmentFileName(result.timeline, segmentNumber(parseLsn(result.startLsn), seg), seg);
-        record.stop_wal = segmentFileName(result.timeline, segmentNumber(parseLsn(result.endLsn), seg), seg);
+        record.stop_wal = segmentFileName(result.timeline, segmentBefore(parseLsn(result.endLsn), seg), seg);
         record.stop_time = now().toISOString();
         const m = sink.manifest!;
         record.file_count = m.files.length;
@@ -176,7 +176,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
 async function waitForArchivedWal(req: RepoBackupRequest, r: BackupRecord, signal?: AbortSignal): Promise<void> {
   const seg = req.stanza.wal_segment_size;
   const first = segmentNumber(parseLsn(r.start_lsn!), seg);
-  const last = segmentNumber(parseLsn(r.stop_lsn!), seg);
+  const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
   const deadline = Date.now() + req.archiveTimeoutMs;
   for (;;) {
     const have = new Set(req.archivedNames());

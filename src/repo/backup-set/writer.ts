@@ -109,8 +109,16 @@ export class BackupSetWriter {
       if (this.o.compression !== 'none') filters.push(compressFilter(this.o.compression, this.o.level));
       filters.push(sizeFilter('stored'));
       const f = applyFilters(data, filters);
-      await this.o.storage.write(storageJoin(this.o.dir, object), f.output);
-      await f.done;
+      try {
+        await this.o.storage.write(storageJoin(this.o.dir, object), f.output);
+        await f.done;
+      } catch (e) {
+        // The writer may fail before it reads a byte (no room, no permission): the source must
+        // fail too, or whoever feeds it waits for it to drain forever.
+        f.output.destroy(e as Error);
+        if ('destroy' in data && typeof data.destroy === 'function') data.destroy(e as Error);
+        throw e;
+      }
       const r = f.results();
       entry.sha256 = r['sha256'] as string;
       if (r['size'] !== meta.size) throw new Error(`file "${meta.path}" was announced with ${meta.size} bytes and had ${String(r['size'])}`);

@@ -14,7 +14,7 @@ import { listArchive } from './archive-store.js';
 import { archiveDir, storedName, walFileSubdir } from './layout.js';
 import { decideRetention } from './retention.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
-import { backupDir, listRecords, recordProcessAlive, RECORD_NAME } from './backup-set/record.js';
+import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME } from './backup-set/record.js';
 
 export interface ExpireResult {
   decision: RetentionDecision;
@@ -51,8 +51,16 @@ export async function expireStanza(
   if (doomed.length > 0) walRemoved = { first: doomed[0]!.name, last: doomed[doomed.length - 1]!.name, count: doomed.length };
   if (opts.dryRun) return { decision, walRemoved };
   for (const e of decision.expire) {
+    // The record first, durably: from then on the set is not a backup, whatever remains of it.
     await storage.remove(storageJoin(backupDir(stanza, e.id), RECORD_NAME));
+    await storage.pathSync?.(backupDir(stanza, e.id));
     await storage.remove(backupDir(stanza, e.id), { recursive: true });
+  }
+  // Sets without a record (an expire interrupted after the record went) are removed too; the
+  // caller holds the backup lock, so no backup is being written.
+  const listed = new Set(records.map((r) => r.id));
+  for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
+    if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
   }
   const root = archiveDir(repo, stanza);
   for (const f of doomed) {

@@ -87,12 +87,12 @@ export interface TablespaceMapping {
   path: string;
 }
 
-/** "NAME_OR_OID=PATH" */
+/** "OID=PATH" */
 export function parseTablespaceMapping(text: string): TablespaceMapping {
   const i = text.indexOf('=');
   const key = i < 0 ? '' : text.slice(0, i);
   const path = i < 0 ? '' : text.slice(i + 1);
-  if (key === '' || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give NAME_OR_OID=PATH' });
+  if (!/^\d+$/.test(key) || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give OID=PATH (the tablespace oids of a backup: pgpitr restore --dry-run lists them)' });
   if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--tablespace-map path "${path}" is relative`, { hint: 'give an absolute path' });
   return { key, path };
 }

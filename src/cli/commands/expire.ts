@@ -73,7 +73,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
   const storage = new PosixStorage(o.repo);
   const pin = o.extra['pin'] as string | undefined;
   const unpin = o.extra['unpin'] as string | undefined;
-  if (pin !== undefined || unpin !== undefined) return setPinned(storage, o.stanza, (pin ?? unpin)!, pin !== undefined);
+  if (pin !== undefined || unpin !== undefined) return setPinned(o.repo, storage, o.stanza, (pin ?? unpin)!, pin !== undefined);
   const policy = retentionPolicy(o);
   if (!policy) throw usageError('no retention policy', 'give --retention-full=N and/or --retention-window=D (or set them in the configuration file)');
   const stanza = readStanza(o.repo, o.stanza);
@@ -97,11 +97,18 @@ export async function expireCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function setPinned(storage: Storage, stanza: string, id: string, pinned: boolean): Promise<number> {
-  const r = await readRecord(storage, stanza, id);
-  if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
-  r.pinned = pinned;
-  await writeRecord(storage, r);
+async function setPinned(repo: string, storage: Storage, stanza: string, id: string, pinned: boolean): Promise<number> {
+  // Under the backup lock: a running backup rewrites its record at the end.
+  const lock = RepoLock.acquire(stanzaDir(repo, stanza), 'backup', pinned ? 'expire --pin' : 'expire --unpin');
+  try {
+    const r = await readRecord(storage, stanza, id);
+    if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
+    if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);
+    r.pinned = pinned;
+    await writeRecord(storage, r);
+  } finally {
+    lock.release();
+  }
   printLine(`backup ${id} ${pinned ? 'pinned: expire keeps it' : 'unpinned'}`);
   return ExitCode.Ok;
 }

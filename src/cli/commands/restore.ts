@@ -26,7 +26,7 @@ Where:
   -D, --pg-data=DIR      the data directory: empty (or absent), or with --delta a stopped cluster
       --delta            rewrite only the files that differ, remove what the backup does not hold
       --set=ID           the backup to restore (default: the newest that can reach the target)
-      --tablespace-map=NAME_OR_OID=DIR   restore a tablespace elsewhere (repeatable)
+      --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
 Recovery target (at most one; default: replay the whole archive):
       --target-time=TIMESTAMPTZ  --target-xid=XID  --target-lsn=LSN  --target-name=RESTORE_POINT

@@ -66,7 +66,7 @@ export async function readRecord(storage: Storage, stanza: string, id: string): 
     return r;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `backup record ${storage.location}/${path} is damaged: ${(e as Error).message}`, {
-      hint: 'that backup cannot be used; pgpitr expire removes it once newer backups exist',
+      hint: 'that backup cannot be used; it is listed as failed, and pgpitr expire removes it once a newer backup is complete',
     });
   }
 }
@@ -77,8 +77,13 @@ export async function listRecords(storage: Storage, stanza: string): Promise<Bac
   const ids = entries.map((e) => e.name).filter((n) => BACKUP_ID.test(n)).sort();
   const out: BackupRecord[] = [];
   for (const id of ids) {
-    const r = await readRecord(storage, stanza, id);
-    if (r) out.push(r);
+    try {
+      const r = await readRecord(storage, stanza, id);
+      if (r) out.push(r);
+    } catch (e) {
+      // One damaged record must not hide the others: it is listed as failed (never restored, expirable).
+      out.push(damagedRecord(stanza, id, (e as Error).message));
+    }
   }
   return out;
 }
@@ -97,4 +102,14 @@ export function newBackupId(now: Date, taken: Set<string>): string {
 export function recordProcessAlive(r: BackupRecord): boolean {
   const p = r.process;
   return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id }, hostname());
+}
+
+function damagedRecord(stanza: string, id: string, error: string): BackupRecord {
+  return {
+    format: 'pgpitr-backup', format_version: 1, id, type: 'full', state: 'failed', stanza, label: '', system_identifier: '',
+    pg_version_num: 0, timeline: null, start_lsn: null, stop_lsn: null, start_wal: null, stop_wal: null,
+    start_time: new Date(0).toISOString(), stop_time: null, stop_next_xid: null, backup_from: null, wal: 'archive',
+    compression: 'none', size: null, stored_size: null, file_count: null, databases: [], annotations: {}, pinned: false,
+    process: { host: '', pid: 0, start_ticks: null, boot_id: null }, error,
+  };
 }

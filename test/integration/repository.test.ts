@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { destroyAll } from '../harness/cluster.js';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, chownTree, CLI } from '../helpers/pgpitr.js';
@@ -195,6 +195,47 @@ for (const version of versionsFromEnv()) {
       assert.equal(existsSync(join(a.repo, 'main', 'backup', first.id)), false);
       const info = JSON.parse((await runPgpitr(['info', ...a.repoArgs, '--output', 'json'])).stdout) as { stanzas: { archive: { timelines: { min: string }[] } }[] };
       assert.equal(info.stanzas[0]!.archive.timelines[0]!.min, second.start_wal);
+    });
+
+    await t.test('a backup taken from a standby restores the primary\'s data', async () => {
+      const standbyDir = join(restoreDir(c, 'standby'), 'data');
+      const standbyTs = join(restoreDir(c, 'standby-ts'), 'ts');
+      const bb = await runPgpitr(['basebackup', '-D', standbyDir, '-X', 'stream', '-R', '-c', 'fast', '-T', `${tsDir}=${standbyTs}`], env);
+      assert.equal(bb.code, 0, bb.stderr);
+      chownTree(standbyTs);
+      writeFileSync(join(standbyDir, 'postgresql.auto.conf'), readFileSync(join(standbyDir, 'postgresql.auto.conf'), 'utf8') + "archive_mode = 'off'\n");
+      const standby = await TestCluster.startExisting(standbyDir, version, { name: `standby${version}` });
+      try {
+        await c.sql(`update pitr set v = 'from-standby' where id % 10 = 2`);
+        const expected = await tableChecksum(c);
+        for (let i = 0; i < 300 && (await tableChecksum(standby)) !== expected; i++) await new Promise((r) => setTimeout(r, 100));
+        // The primary archives: it switches WAL while the standby's backup waits for its stop segment.
+        const child = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--output', 'json'], { env: { ...process.env, ...standby.connectionEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+        let code: number | null | undefined;
+        while (code === undefined) {
+          await c.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'x'), pg_switch_wal()`);
+          code = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+        }
+        assert.equal(code, 0, err);
+        const rec = JSON.parse(out) as Record & { backup_from: string };
+        assert.equal(rec.backup_from, 'standby');
+        const dir = restoreDir(c, 'from-standby');
+        const r = await restoreWith(a, dir, ['--set', rec.id, '--tablespace-map', `${tsOid}=${join(restoreDir(c, 'from-standby-ts'), 'ts')}`, '--target-immediate', '--target-action', 'promote']);
+        assert.equal(r.code, 0, r.stderr);
+        const copy = await startRecovered(dir, version, `fromstandby${version}`);
+        try {
+          assert.equal(await tableChecksum(copy), expected);
+        } finally {
+          await copy.destroy();
+        }
+      } finally {
+        await standby.destroy();
+      }
     });
 
     await t.test('a manifest entry that would leave the target is refused before anything is written', async () => {

@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// Benchmark: `pgpitr backup` and `pgpitr restore` against pgBackRest's full
+// backup (--process-max 1 and 2) and restore, on the same pgbench cluster, in
+// one run, with no compression, lz4 and zstd. Reports median wall times, the
+// ratios and peak RSS (GNU time) into bench/RESULTS.md.
+//
+//   node bench/repo-backup.mjs [--scale N] [--runs N] [--compress none,lz4,zstd] [--out FILE]
+//
+// Needs a built tree, PostgreSQL 15 from Debian, pgbackrest (apt-get install pgbackrest),
+// /usr/bin/time, root (tools run as `postgres`, as they would on a server).
+
+import { spawnSync, execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { replaceSection } from './results-file.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const PGPITR = join(ROOT, 'dist/src/cli/main.js');
+const PGBIN = '/usr/lib/postgresql/15/bin';
+const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
+const PGBR_COMPRESS = { none: 'none', lz4: 'lz4', zstd: 'zst', gzip: 'gz' };
+
+const opt = { scale: 100, runs: 3, compress: ['none', 'lz4', 'zstd'], out: join(HERE, 'RESULTS.md') };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--scale') opt.scale = Number(argv[++i]);
+  else if (a === '--runs') opt.runs = Number(argv[++i]);
+  else if (a === '--compress') opt.compress = argv[++i].split(',');
+  else if (a === '--out') opt.out = resolve(argv[++i]);
+  else {
+    process.stderr.write('usage: node bench/repo-backup.mjs [--scale N] [--runs N] [--compress none,lz4,zstd] [--out FILE]\n');
+    process.exit(2);
+  }
+}
+
+const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+const log = (m) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const mkdirPg = (p) => {
+  mkdirSync(p, { recursive: true });
+  chownSync(p, pgUid, pgGid);
+  return p;
+};
+
+/** Runs a command as postgres under GNU time: wall seconds and peak RSS (MB). */
+function measured(cmd, args, env) {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], {
+    uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
+    env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
+  });
+  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, out: r.stdout };
+}
+
+/** Reads every file of a tree, so that each run starts with the data in the page cache. */
+function warm(dir) {
+  const buf = Buffer.alloc(1 << 20);
+  const walk = (d) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) {
+        const fd = openSync(p, 'r');
+        while (readSync(fd, buf, 0, buf.length, null) > 0);
+        closeSync(fd);
+      }
+    }
+  };
+  walk(dir);
+}
+
+function treeBytes(d) {
+  let n = 0;
+  for (const e of readdirSync(d, { withFileTypes: true })) {
+    const p = join(d, e.name);
+    if (e.isDirectory()) n += treeBytes(p);
+    else if (e.isFile()) n += statSync(p).size;
+  }
+  return n;
+}
+
+const results = [];
+const started = new Date();
+try {
+  log(`PostgreSQL 15, pgbench scale ${opt.scale}`);
+  const c = await TestCluster.create({ version: 15, name: 'benchrepo', conf: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  const env = c.connectionEnv();
+  const work = mkdirPg(c.tempDir('bench'));
+  const pRepo = mkdirPg(join(work, 'pgpitr-repo'));
+  const bRepo = mkdirPg(join(work, 'pgbr-repo'));
+  const bMisc = mkdirPg(join(work, 'pgbr-misc'));
+  const conf = join(work, 'pgbackrest.conf');
+  writeFileSync(conf, [
+    '[global]', `repo1-path=${bRepo}`, 'compress-type=zst', 'log-level-console=warn', 'log-level-stderr=warn', 'log-level-file=off',
+    `log-path=${bMisc}`, `lock-path=${bMisc}`, `spool-path=${bMisc}`, 'archive-async=n', 'start-fast=y', '',
+    '[bench]', `pg1-path=${c.dataDir}`, `pg1-socket-path=${env.PGHOST}`, `pg1-port=${env.PGPORT}`, 'pg1-user=postgres', '',
+  ].join('\n'));
+  chownSync(conf, pgUid, pgGid);
+  const bArgs = [`--config=${conf}`, '--stanza=bench'];
+  const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
+  // Both tools archive every segment, so that each backup can wait for its WAL in its own archive.
+  const archive = `pgbackrest --config=${conf} --stanza=bench archive-push %p && '${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`;
+  await c.sql(`alter system set archive_mode = 'on'`);
+  await c.sql(`alter system set archive_command = '${archive.replace(/'/g, "''")}'`);
+  await c.restart();
+  measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
+  measured('pgbackrest', [...bArgs, 'stanza-create'], env);
+  const init = spawnSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(opt.scale)], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(init.stderr);
+  await c.sql('vacuum analyze');
+  await c.sql('checkpoint');
+  const dbBytes = Number((await c.sql(`select sum(pg_database_size(oid))::bigint as b from pg_database`))[0].b);
+  log(`cluster: ${(dbBytes / 2 ** 30).toFixed(2)} GiB of databases`);
+
+  for (const comp of opt.compress) {
+    const tools = {
+      pgpitr: () => measured(process.execPath, [PGPITR, 'backup', ...pArgs, '--start-fast', '--compress-type', comp, '--output', 'json'], env),
+      'pgbackrest pm1': () => measured('pgbackrest', [...bArgs, '--type=full', `--compress-type=${PGBR_COMPRESS[comp]}`, '--process-max=1', 'backup'], env),
+      'pgbackrest pm2': () => measured('pgbackrest', [...bArgs, '--type=full', `--compress-type=${PGBR_COMPRESS[comp]}`, '--process-max=2', 'backup'], env),
+    };
+    const samples = Object.fromEntries(Object.keys(tools).map((t) => [t, []]));
+    let lastPgpitrId = '';
+    for (let run = 0; run < opt.runs; run++) {
+      const names = Object.keys(tools);
+      const order = names.slice(run % names.length).concat(names.slice(0, run % names.length));
+      for (const t of order) {
+        warm(c.dataDir);
+        const r = tools[t]();
+        samples[t].push(r);
+        if (t === 'pgpitr') lastPgpitrId = JSON.parse(r.out).id;
+        log(`${comp} backup ${t}: ${r.s.toFixed(2)} s, ${r.rssMb.toFixed(0)} MB`);
+      }
+    }
+    const stored = { pgpitr: treeBytes(join(pRepo, 'bench', 'backup', lastPgpitrId)) };
+    const bBackups = readdirSync(join(bRepo, 'backup', 'bench')).filter((n) => /F$/.test(n)).sort();
+    stored.pgbackrest = treeBytes(join(bRepo, 'backup', 'bench', bBackups.at(-1)));
+    for (const t of Object.keys(tools)) results.push({ op: 'backup', comp, tool: t, s: median(samples[t].map((x) => x.s)), rss: Math.max(...samples[t].map((x) => x.rssMb)), runs: samples[t].map((x) => x.s) });
+
+    // Restore of the newest backup of each, 2 processes each, into an empty directory.
+    const rs = { pgpitr: [], 'pgbackrest pm2': [] };
+    for (let run = 0; run < opt.runs; run++) {
+      for (const t of run % 2 ? ['pgbackrest pm2', 'pgpitr'] : ['pgpitr', 'pgbackrest pm2']) {
+        const dest = join(work, 'restore');
+        rmSync(dest, { recursive: true, force: true });
+        mkdirPg(dest);
+        const r = t === 'pgpitr'
+          ? measured(process.execPath, [PGPITR, 'restore', ...pArgs, '--set', lastPgpitrId, '-D', dest, '--process-max', '2', '--spool-path', bMisc, '--target-immediate'], env)
+          : measured('pgbackrest', [...bArgs, `--pg1-path=${dest}`, '--process-max=2', '--type=immediate', 'restore'], env);
+        rs[t].push(r);
+        log(`${comp} restore ${t}: ${r.s.toFixed(2)} s, ${r.rssMb.toFixed(0)} MB`);
+      }
+    }
+    for (const t of Object.keys(rs)) results.push({ op: 'restore', comp, tool: t, s: median(rs[t].map((x) => x.s)), rss: Math.max(...rs[t].map((x) => x.rssMb)), runs: rs[t].map((x) => x.s) });
+    results.push({ op: 'stored', comp, pgpitr: stored.pgpitr, pgbackrest: stored.pgbackrest });
+    // Keep the repositories small between cases.
+    measured(process.execPath, [PGPITR, 'expire', ...pArgs, '--retention-full', '1'], env);
+    measured('pgbackrest', [...bArgs, '--repo1-retention-full=1', 'expire'], env);
+  }
+} finally {
+  await destroyAll();
+}
+
+const row = (op, comp, tool) => results.find((r) => r.op === op && r.comp === comp && r.tool === tool);
+const lines = [
+  '## Repository backup and restore (bench/repo-backup.mjs)',
+  '',
+  `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}; ` +
+    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${opt.runs} runs per tool and case, median wall seconds; data in the page cache before each run; both tools write a local repository and sync it.`,
+  'Backup ratio: pgpitr / pgBackRest `--process-max=2` (target 0.5). Restore: both with 2 processes into an empty directory, `--target-immediate` (target 0.8). RSS: the largest of the runs.',
+  '',
+  '| compression | pgpitr backup | pgBackRest pm1 | pgBackRest pm2 | backup ratio | pgpitr restore | pgBackRest restore | restore ratio | pgpitr RSS backup / restore | pgBackRest RSS backup / restore | stored pgpitr / pgBackRest |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+];
+for (const comp of opt.compress) {
+  const b = row('backup', comp, 'pgpitr');
+  const b1 = row('backup', comp, 'pgbackrest pm1');
+  const b2 = row('backup', comp, 'pgbackrest pm2');
+  const r = row('restore', comp, 'pgpitr');
+  const r2 = row('restore', comp, 'pgbackrest pm2');
+  const st = results.find((x) => x.op === 'stored' && x.comp === comp);
+  lines.push(
+    `| ${comp} | ${b.s.toFixed(2)} | ${b1.s.toFixed(2)} | ${b2.s.toFixed(2)} | **${(b.s / b2.s).toFixed(2)}** | ${r.s.toFixed(2)} | ${r2.s.toFixed(2)} | **${(r.s / r2.s).toFixed(2)}** | ` +
+      `${b.rss.toFixed(0)} / ${r.rss.toFixed(0)} MB | ${Math.max(b1.rss, b2.rss).toFixed(0)} / ${r2.rss.toFixed(0)} MB | ${(st.pgpitr / 2 ** 20).toFixed(0)} / ${(st.pgbackrest / 2 ** 20).toFixed(0)} MiB |`,
+  );
+}
+lines.push('', 'All runs (seconds):', '');
+for (const x of results.filter((r) => r.runs)) lines.push(`- ${x.op} ${x.comp} ${x.tool}: ${x.runs.map((s) => s.toFixed(2)).join(', ')}`);
+replaceSection(opt.out, lines[0], lines.join('\n'));
+log(`results in ${opt.out}`);

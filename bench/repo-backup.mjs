@@ -121,6 +121,14 @@ try {
   if (init.status !== 0) throw new Error(init.stderr);
   await c.sql('vacuum analyze');
   await c.sql('checkpoint');
+  // Let the archiver catch up with the load's WAL first: otherwise the first backup measured
+  // waits for that backlog (both tools wait for their WAL in their archive).
+  const [{ wal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
+  for (let i = 0; i < 3000; i++) {
+    const [{ last }] = await c.sql(`select coalesce(last_archived_wal, '') as last from pg_stat_archiver`);
+    if (last.slice(0, 24) >= wal) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const dbBytes = Number((await c.sql(`select sum(pg_database_size(oid))::bigint as b from pg_database`))[0].b);
   log(`cluster: ${(dbBytes / 2 ** 30).toFixed(2)} GiB of databases`);
 

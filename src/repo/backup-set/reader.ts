@@ -10,6 +10,8 @@ import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { createDecompressor } from '../../storage/compress/index.js';
+import { decompressBuffer } from '../../storage/compress/buffer.js';
+import { buffer as collect } from 'node:stream/consumers';
 import { compressionExtension } from '../../storage/compress/levels.js';
 import { parseManifest } from './manifest.js';
 import type { BackupSetManifest, ManifestFile } from './manifest.js';
@@ -45,9 +47,8 @@ export class BackupSetReader {
     const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
     const path = 'object' in s ? storageJoin(this.dir, s.object) : storageJoin(this.dir, `bundle/${s.bundle}${ext}`);
     const where = this.storedLocation(f);
-    let raw: Readable | null;
-    if ('object' in s) raw = await this.storage.read(path);
-    else raw = s.length === 0 ? Readable.from([]) : await this.storage.read(path, { offset: s.offset, length: s.length });
+    if (!('object' in s)) return Readable.from([await this.readSmall(f, path, where)]);
+    const raw = await this.storage.read(path);
     if (raw === null) {
       throw new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
         hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
@@ -60,6 +61,37 @@ export class BackupSetReader {
     stream.on('error', (e) => check.destroy(damaged(f, where, (e as Error).message)));
     return stream.pipe(check);
   }
+
+  /**
+   * A bundled (small) file whole: one ranged read, one native decompression call, checked
+   * before it is handed over. Restore's many small files cost a stream pipeline each otherwise.
+   */
+  private async readSmall(f: ManifestFile, path: string, where: string): Promise<Buffer> {
+    const s = f.stored as { offset: number; length: number };
+    const stored = s.length === 0 ? Buffer.alloc(0) : await readAllOf(await this.storage.read(path, { offset: s.offset, length: s.length }));
+    if (stored === null) {
+      throw new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
+        hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
+      });
+    }
+    let data = stored;
+    if (this.manifest.compression !== 'none' && f.size > 0) {
+      try {
+        data = await decompressBuffer(this.manifest.compression, stored);
+      } catch (e) {
+        throw damaged(f, where, (e as Error).message);
+      }
+    }
+    const digest = createHash('sha256').update(data).digest('hex');
+    if (data.length !== f.size || digest !== f.sha256) {
+      throw damaged(f, where, data.length !== f.size ? `${data.length} bytes instead of ${f.size}` : `SHA-256 ${digest} instead of ${f.sha256}`);
+    }
+    return data;
+  }
+}
+
+async function readAllOf(stream: Readable | null): Promise<Buffer | null> {
+  return stream === null ? null : collect(stream);
 }
 
 function verifier(f: ManifestFile, where: string): Transform {

@@ -10,6 +10,8 @@ import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { createDecompressor } from '../../storage/compress/index.js';
+import { createZstdFrameDecoder } from '../../storage/compress/zstd.js';
+import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { decompressBuffer } from '../../storage/compress/buffer.js';
 import { buffer as collect } from 'node:stream/consumers';
 import { compressionExtension } from '../../storage/compress/levels.js';
@@ -55,7 +57,7 @@ export class BackupSetReader {
       });
     }
     let stream: Readable = raw;
-    if (this.manifest.compression !== 'none' && f.size > 0) stream = raw.pipe(createDecompressor(this.manifest.compression));
+    if (this.manifest.compression !== 'none' && f.size > 0) stream = raw.pipe(decoderFor(this.manifest.compression));
     const check = verifier(f, where);
     raw.on('error', (e) => check.destroy(e));
     stream.on('error', (e) => check.destroy(damaged(f, where, (e as Error).message)));
@@ -88,6 +90,11 @@ export class BackupSetReader {
     }
     return data;
   }
+}
+
+/** Stored objects are whole frames of 1 MiB: zstd's are decoded natively, frame by frame, on the thread pool. */
+function decoderFor(algorithm: CompressionAlgorithm): Transform {
+  return (algorithm === 'zstd' ? createZstdFrameDecoder() : null) ?? createDecompressor(algorithm);
 }
 
 async function readAllOf(stream: Readable | null): Promise<Buffer | null> {

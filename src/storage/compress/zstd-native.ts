@@ -16,6 +16,8 @@ export interface NativeZstd {
   compress(src: Buffer, level: number): Promise<Buffer>;
   /** The content of one or more frames, when every frame records its size; null when one does not. */
   decompress(src: Buffer): Promise<Buffer | null>;
+  /** The length of the complete frame at the start of src; null while src holds only part of one (or no frame). */
+  frameLength(src: Buffer): number | null;
 }
 
 const LIBRARY_NAMES = ['libzstd.so.1', 'libzstd.so', 'libzstd.1.dylib', 'libzstd.dylib'];
@@ -44,6 +46,11 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
   };
   return {
     version: versionText(v),
+    frameLength(src) {
+      if (src.length === 0) return null;
+      const n = frameSize(src, src.length) as number | bigint;
+      return isError(n) ? null : Number(n);
+    },
     async compress(src, level) {
       const pool = poolFor(Number(bound(src.length)));
       const dst = pool.take();

@@ -5,6 +5,7 @@
 // valid zstd stream. Decompression: fzstd (pure JS), which streams one long frame as it
 // arrives, including PostgreSQL's server-side `long` mode.
 
+import { Transform as TransformStream } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { createRequire } from 'node:module';
 import { CodecTransform, CompressionError, corrupt } from './common.js';
@@ -93,6 +94,60 @@ class ZstdStreamDecoder implements StepCodec {
     const out = this.parts.length === 1 ? Buffer.from(this.parts[0]!) : Buffer.concat(this.parts);
     this.parts.length = 0;
     return out;
+  }
+}
+
+/**
+ * A decoder for streams of whole frames that record their size, as pgpitr's own compressor
+ * writes them (1 MiB of content each): each frame is decoded by libzstd on the thread pool, two
+ * at a time, in order. Null where libzstd is missing (the caller streams through fzstd then).
+ */
+export function createZstdFrameDecoder(): Transform | null {
+  const native = nativeZstd();
+  return native ? new FrameDecoder(native) : null;
+}
+
+/** A frame of pgpitr's is at most this long (1 MiB of content, compressed; incompressible data grows a little). */
+const MAX_FRAME = BLOCK + (BLOCK >> 4) + 1024;
+
+class FrameDecoder extends TransformStream {
+  private pending: Buffer = Buffer.alloc(0);
+  private readonly inFlight: Promise<Buffer>[] = [];
+
+  constructor(private readonly native: NonNullable<ReturnType<typeof nativeZstd>>) {
+    super({ readableHighWaterMark: 4 * BLOCK, writableHighWaterMark: BLOCK });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.drainFrames(false).then(() => cb(), (e: Error) => cb(e));
+  }
+
+  override _flush(cb: (e?: Error | null) => void): void {
+    this.drainFrames(true).then(() => cb(), (e: Error) => cb(e));
+  }
+
+  private async drainFrames(end: boolean): Promise<void> {
+    for (;;) {
+      const n = this.native.frameLength(this.pending);
+      if (n === null) {
+        if (end ? this.pending.length > 0 : this.pending.length > MAX_FRAME) {
+          throw corrupt('zstd', end ? 'the stream ends inside a frame' : 'a frame is longer than pgpitr writes them');
+        }
+        break;
+      }
+      const frame = this.pending.subarray(0, n);
+      this.pending = this.pending.subarray(n);
+      this.inFlight.push(
+        this.native.decompress(frame).then((out) => {
+          if (out === null) throw corrupt('zstd', 'a frame does not record its size');
+          return out;
+        }),
+      );
+      this.inFlight[this.inFlight.length - 1]!.catch(() => {});
+      if (this.inFlight.length >= 2) this.push(await this.inFlight.shift()!);
+    }
+    if (end) while (this.inFlight.length > 0) this.push(await this.inFlight.shift()!);
   }
 }
 

@@ -14,8 +14,9 @@
 
 import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getWalFile } from '../repo/archive-store.js';
-import { stanzaDir, walFileKind } from '../repo/layout.js';
+import { findStored, getWalFile } from '../repo/archive-store.js';
+import { archiveDir, stanzaDir, walFileKind, walFileSubdir } from '../repo/layout.js';
+import { writeFileAtomicSync } from '../storage/durable.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 
@@ -164,19 +165,27 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
   } catch (e) {
     removeQuietly(tmp);
     s.log(`error: ${name}: ${(e as Error).message}`);
-    recordFailure(s.dir, name, e as Error);
+    // Only a file the archive holds and that could not be read or verified is recorded: an error
+    // about the repository itself (briefly unmounted) says nothing about this segment, and a
+    // marker for a segment past the archive's end would turn its "not found" into a failure.
+    if (isStored(s, name)) recordFailure(s.dir, name, e as Error);
     return false; // restore_command fetches it itself and reports the error
   }
 }
 
-function recordFailure(dir: string, name: string, e: Error & { hint?: string }): void {
-  const final = join(dir, name + FAILED);
-  const tmp = `${final}.tmp-${process.pid}`;
+function isStored(s: FetcherSettings, name: string): boolean {
   try {
-    writeFileSync(tmp, failureText(e));
-    renameSync(tmp, final);
+    return findStored(join(archiveDir(s.repo, s.stanza), walFileSubdir(name)), name) !== null;
   } catch {
-    removeQuietly(tmp); // restore_command still fetches the segment itself and meets the failure
+    return false;
+  }
+}
+
+function recordFailure(dir: string, name: string, e: Error & { hint?: string }): void {
+  try {
+    writeFileAtomicSync(join(dir, name + FAILED), failureText(e), false);
+  } catch {
+    // restore_command still fetches the segment itself and meets the failure
   }
 }
 

@@ -73,6 +73,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   const onAbort = () => abortAll();
   signal?.addEventListener('abort', onAbort);
   const later = loadLater(opts);
+  let previousUmask: number | undefined;
 
   let directory: string | null = null;
   try {
@@ -106,7 +107,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
 
     // What we create takes the source's modes (group access with initdb -g), as with pg_basebackup.
     const modes = createModesFor((await main.query('SHOW data_directory_mode'))[0]?.rows[0]?.[0]);
-    process.umask(modes.umask);
+    // Until the end of this run only: `backup` goes on writing the repository in this process.
+    previousUmask ??= process.umask(modes.umask);
     dirs.setModes(modes);
     state?.setMode(modes.file);
 
@@ -261,6 +263,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     }
     throw error;
   } finally {
+    if (previousUmask !== undefined) process.umask(previousUmask);
     signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -51,7 +51,10 @@ export function sameProcessAlive(r: { host: string; pid: number; startTime?: str
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (r.bootId && currentBootId() !== null && currentBootId() !== r.bootId) return false;
-  if (r.startTime && processStartTime(r.pid) !== r.startTime) return false;
+  const boot = currentBootId();
+  if (r.bootId && boot !== null && boot !== r.bootId) return false;
+  // A start time that cannot be read (another user's process under hidepid) cannot tell: alive.
+  const now = processStartTime(r.pid);
+  if (r.startTime && now !== null && now !== r.startTime) return false;
   return true;
 }

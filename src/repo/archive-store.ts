@@ -179,10 +179,30 @@ export function findStored(dir: string, name: string): { stored: string; sha256:
  * and the archive does not have the file. Every other failure throws.
  */
 export async function getWalFile(repo: string, stanza: string, name: string, dest: string): Promise<boolean> {
+  const data = await fetchWalFile(repo, stanza, name);
+  if (data === null) return false;
+  const tmp = `${dest}.pgpitr-tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dest);
+  } catch (e) {
+    throw storageError('write restored WAL file', dest, e);
+  }
+  return true;
+}
+
+/** An archived WAL file's content, decompressed and checked against its SHA-256; null when the archive does not have it. */
+export async function fetchWalFile(repo: string, stanza: string, name: string): Promise<Buffer | null> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
   const dir = join(existingArchiveDir(repo, stanza), walFileSubdir(name));
   const found = findStored(dir, name);
-  if (!found) return false;
+  if (!found) return null;
   const path = join(dir, found.stored);
   let body: Buffer;
   try {
@@ -206,20 +226,7 @@ export async function getWalFile(repo: string, stanza: string, name: string, des
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
-  const tmp = `${dest}.pgpitr-tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, dest);
-  } catch (e) {
-    throw storageError('write restored WAL file', dest, e);
-  }
-  return true;
+  return data;
 }
 
 export interface ArchivedFile {

@@ -4,12 +4,9 @@
 // archive-get's own check), and that each backup's WAL range is in the
 // archive. Reports each problem with the path of the object; stops at none.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Storage } from '../storage/storage.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
-import { getWalFile, listArchive } from './archive-store.js';
+import { fetchWalFile, listArchive } from './archive-store.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { backupDir, listRecords } from './backup-set/record.js';
 
@@ -64,18 +61,13 @@ export async function verifyStanza(repo: string, storage: Storage, stanza: strin
     }
   }
   if (opts.set === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-'));
-    try {
-      for (const f of archived) {
-        report.walFiles++;
-        try {
-          await getWalFile(repo, stanza, f.name, join(dir, 'wal'));
-        } catch (e) {
-          report.problems.push({ scope: 'archive', object: f.name, problem: (e as Error).message });
-        }
+    for (const f of archived) {
+      report.walFiles++;
+      try {
+        await fetchWalFile(repo, stanza, f.name);
+      } catch (e) {
+        report.problems.push({ scope: 'archive', object: f.name, problem: (e as Error).message });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   }
   return report;

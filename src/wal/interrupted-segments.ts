@@ -3,7 +3,10 @@
 //
 // SegmentFiles creates <T,N+1> only once <T,N>'s data is synced, so a .partial
 // file whose same-timeline successor exists (in the directory, or in repository
-// mode in the archive) holds its whole segment: it is synced and renamed
+// mode in the archive) holds its whole segment (with --no-sync, only after a
+// process crash: after a power loss its tail may not have reached the disk, as
+// pg_receivewal --no-sync promises nothing there either; the content cannot
+// tell, a switched segment legitimately ends with zeros): it is synced and renamed
 // durably, as its run would have done. A .partial with no successor is where
 // streaming resumes (start-position.ts); a timeline's last segment before a
 // switch has its successor on the next timeline only and stays .partial, as

@@ -3,6 +3,7 @@
 // segment being received with .partial after that (".gz.partial").
 
 import { parseSegmentFileName } from '../postgres/lsn.js';
+import { compressionExtension } from '../storage/compress/levels.js';
 
 export type ReceivedCompression = 'gzip' | 'lz4';
 
@@ -15,8 +16,6 @@ export interface ReceivedFileName {
   partial: boolean;
 }
 
-const SUFFIX: Record<ReceivedCompression, string> = { gzip: '.gz', lz4: '.lz4' };
-
 export function parseReceivedFileName(name: string, segmentSize: number): ReceivedFileName | null {
   const m = /^([0-9A-F]{24})(\.gz|\.lz4)?(\.partial)?$/.exec(name);
   if (!m) return null;
@@ -27,5 +26,5 @@ export function parseReceivedFileName(name: string, segmentSize: number): Receiv
 }
 
 export function receivedFileName(segment: string, compression: ReceivedCompression | null, partial: boolean): string {
-  return segment + (compression ? SUFFIX[compression] : '') + (partial ? '.partial' : '');
+  return segment + (compression ? compressionExtension(compression) : '') + (partial ? '.partial' : '');
 }

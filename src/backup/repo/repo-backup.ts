@@ -17,7 +17,7 @@ import { RepoLock } from '../../repo/lock.js';
 import { stanzaDir } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { BackupSetWriter } from '../../repo/backup-set/writer.js';
-import { backupDir, listRecords, newBackupId, writeRecord } from '../../repo/backup-set/record.js';
+import { backupDir, newBackupId, writeRecord } from '../../repo/backup-set/record.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
@@ -51,7 +51,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
   const lock = RepoLock.acquire(stanzaDir(req.repoPath, stanzaName), 'backup', 'backup');
   try {
     const now = req.now ?? (() => new Date());
-    const existing = new Set((await listRecords(req.storage, stanzaName)).map((r) => r.id));
+    const existing = new Set((await req.storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
     const started = now();
     const id = newBackupId(started, existing);
     const record: BackupRecord = {

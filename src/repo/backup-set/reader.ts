@@ -51,11 +51,7 @@ export class BackupSetReader {
     const where = this.storedLocation(f);
     if (!('object' in s)) return Readable.from([await this.readSmall(f, path, where)]);
     const raw = await this.storage.read(path);
-    if (raw === null) {
-      throw new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
-        hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
-      });
-    }
+    if (raw === null) throw missing(f, where);
     let stream: Readable = raw;
     if (this.manifest.compression !== 'none' && f.size > 0) stream = raw.pipe(decoderFor(this.manifest.compression));
     const check = verifier(f, where);
@@ -70,12 +66,9 @@ export class BackupSetReader {
    */
   private async readSmall(f: ManifestFile, path: string, where: string): Promise<Buffer> {
     const s = f.stored as { offset: number; length: number };
-    const stored = s.length === 0 ? Buffer.alloc(0) : await readAllOf(await this.storage.read(path, { offset: s.offset, length: s.length }));
-    if (stored === null) {
-      throw new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
-        hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
-      });
-    }
+    const range = s.length === 0 ? null : await this.storage.read(path, { offset: s.offset, length: s.length });
+    const stored: Buffer | null = s.length === 0 ? Buffer.alloc(0) : range === null ? null : await collect(range);
+    if (stored === null) throw missing(f, where);
     let data = stored;
     if (this.manifest.compression !== 'none' && f.size > 0) {
       try {
@@ -97,9 +90,6 @@ function decoderFor(algorithm: CompressionAlgorithm): Transform {
   return (algorithm === 'zstd' ? createZstdFrameDecoder() : null) ?? createDecompressor(algorithm);
 }
 
-async function readAllOf(stream: Readable | null): Promise<Buffer | null> {
-  return stream === null ? null : collect(stream);
-}
 
 function verifier(f: ManifestFile, where: string): Transform {
   const hash = createHash('sha256');
@@ -117,6 +107,12 @@ function verifier(f: ManifestFile, where: string): Transform {
         cb(damaged(f, where, size !== f.size ? `${size} bytes instead of ${f.size}` : `SHA-256 ${digest} instead of ${f.sha256}`));
       } else cb();
     },
+  });
+}
+
+function missing(f: ManifestFile, where: string): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `stored file ${where} of "${f.path}" is missing`, {
+    hint: 'the repository is damaged; run pgpitr verify, and restore another backup',
   });
 }
 

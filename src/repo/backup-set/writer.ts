@@ -49,7 +49,7 @@ export class BackupSetWriter {
   private serverManifest: string | null = null;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
-  private bundle: { parts: Buffer[]; bytes: number; entries: ManifestFile[] } = { parts: [], bytes: 0, entries: [] };
+  private bundle: { parts: Buffer[]; bytes: number } = { parts: [], bytes: 0 };
   private bundleCount = 0;
   private readonly ext: string;
   private readonly bundleFileMax: number;
@@ -87,7 +87,6 @@ export class BackupSetWriter {
     const entry: ManifestFile = { ...meta, sha256, stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length } };
     this.bundle.parts.push(stored);
     this.bundle.bytes += stored.length;
-    this.bundle.entries.push(entry);
     this.files.push(entry);
     this.originalBytes += data.length;
     if (this.bundle.bytes >= this.bundleSize) await this.flushBundle();
@@ -162,7 +161,7 @@ export class BackupSetWriter {
     if (this.bundle.parts.length === 0) return;
     const { parts, bytes } = this.bundle;
     const name = storageJoin(this.o.dir, `bundle/${this.bundleCount}${this.ext}`);
-    this.bundle = { parts: [], bytes: 0, entries: [] };
+    this.bundle = { parts: [], bytes: 0 };
     this.bundleCount++;
     this.storedBytes += bytes;
     await this.track(() => this.o.storage.write(name, Readable.from(parts)));

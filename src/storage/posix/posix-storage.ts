@@ -7,7 +7,7 @@
 
 import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
@@ -96,7 +96,6 @@ export class PosixStorage implements Storage {
     const end = opts.length === undefined ? undefined : start + opts.length - 1;
     if (end !== undefined && end < start) {
       await fh.close();
-      const { Readable } = await import('node:stream');
       return Readable.from([]);
     }
     return fh.createReadStream({ start, ...(end === undefined ? {} : { end }), highWaterMark: 1024 * 1024 });

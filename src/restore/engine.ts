@@ -147,6 +147,9 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
     processMax: req.processMax,
     delta,
     keep: [marker],
+    // Each file synced by its copier as soon as it is written, while the others are copied: the
+    // pass over the tree below then finds little left to flush.
+    sync: !req.noSync,
     onFile: (_p, bytes) => {
       bytesDone += bytes;
       filesDone++;

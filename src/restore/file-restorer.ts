@@ -18,6 +18,7 @@ import { PgpitrError, storageError } from '../common/errors.js';
 import { fsyncPath } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
+import { CopyThread } from './copy-thread.js';
 
 export const PG_CONTROL = 'global/pg_control';
 
@@ -32,6 +33,8 @@ export interface FileRestoreOptions {
   delta: boolean;
   /** Files of the target a delta leaves alone although the backup does not hold them. */
   keep?: string[];
+  /** fsync each file as it is written (the caller's later pass over the tree then finds it clean). */
+  sync?: boolean;
   onFile?(path: string, bytes: number, written: boolean): void;
 }
 
@@ -93,24 +96,59 @@ export class FileRestorer {
 
     // Largest first, so that the last file to finish is a small one.
     const queue = m.files.filter((f) => f.path !== PG_CONTROL).sort((a, b) => b.size - a.size);
+    const copiers = Math.max(1, Math.min(o.processMax, queue.length));
+    // Copier threads where the stored bytes are local files; the streaming path otherwise.
+    const threads = queue.length > 0 && this.reader.localSource(queue[0]!) !== null ? Array.from({ length: copiers }, () => new CopyThread()) : [];
     let next = 0;
-    const worker = async () => {
+    const worker = async (thread: CopyThread | undefined) => {
       while (next < queue.length) {
         const f = queue[next++]!;
         const dest = this.destination(f.path);
-        if (o.delta && (await sameContent(dest, f))) {
+        const outcome = (thread && (await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false))) || (await this.copyHere(f, dest, o.delta));
+        if (outcome === 'unchanged') {
           result.unchanged++;
           o.onFile?.(f.path, f.size, false);
           continue;
         }
-        await this.writeFile(f, dest);
         result.written++;
         result.bytesWritten += f.size;
         o.onFile?.(f.path, f.size, true);
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.processMax, queue.length)) }, worker));
+    try {
+      await Promise.all(Array.from({ length: copiers }, (_, i) => worker(threads[i])));
+    } finally {
+      await Promise.all(threads.map((t) => t.stop()));
+    }
     return result;
+  }
+
+  /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
+  private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean): Promise<'written' | 'unchanged' | null> {
+    const src = this.reader.localSource(f);
+    if (src === null) return null;
+    const reply = await thread.run({
+      id: 0, source: src.path, offset: src.offset, length: src.length, compression: src.compression,
+      dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, delta, sync,
+    });
+    switch (reply.status) {
+      case 'written':
+      case 'unchanged':
+        return reply.status;
+      case 'fallback':
+        return null;
+      case 'failed':
+        if (reply.failure === 'missing') throw this.reader.missingError(f);
+        if (reply.failure === 'damaged') throw this.reader.damagedError(f, reply.detail);
+        throw storageError(reply.action ?? 'restore', reply.path ?? dest, Object.assign(new Error(reply.detail), reply.code ? { code: reply.code } : {}));
+    }
+  }
+
+  /** On this thread, through the storage's streams. */
+  private async copyHere(f: ManifestFile, dest: string, delta: boolean): Promise<'written' | 'unchanged'> {
+    if (delta && (await sameContent(dest, f))) return 'unchanged';
+    await this.writeFile(f, dest);
+    return 'written';
   }
 
   /** pg_control, last: the caller has synced everything else. */

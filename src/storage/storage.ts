@@ -59,6 +59,11 @@ export interface StorageFeatures {
   readonly pathSync: boolean;
   /** Directories exist on their own (posix); on object storage they are only prefixes. */
   readonly directories: boolean;
+  /**
+   * localPath() names an object's bytes as a file of this host, which another thread may
+   * open and read itself (restore's copiers do, to read without a stream per file).
+   */
+  readonly localPaths: boolean;
 }
 
 export interface Storage {
@@ -81,6 +86,8 @@ export interface Storage {
   move?(from: string, to: string): Promise<void>;
   /** Makes a directory's entries durable; only when features.pathSync. */
   pathSync?(path: string): Promise<void>;
+  /** The local file that holds an object's bytes as stored; only when features.localPaths. */
+  localPath?(path: string): string;
 }
 
 /** Reads a whole object into memory (small objects only: manifests, records); null when missing. */

@@ -177,6 +177,13 @@ for (const version of versionsFromEnv()) {
       const bytes = readFileSync(victim);
       bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
       writeFileSync(victim, bytes);
+      // restore's copier threads check what they write: the damaged file fails the restore, by path
+      const damagedDir = restoreDir(c, 'damaged');
+      const damagedTs = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'damaged-ts'), 'ts')}`];
+      const broken = await restoreWith(a, damagedDir, ['--set', third.id, ...damagedTs, '--target-immediate']);
+      assert.equal(broken.code, 5, broken.stderr);
+      assert.match(broken.stderr, new RegExp(`${victim.slice(setDir.length + 1).replace(/[.]/g, '\\.')}.*is damaged`));
+      assert.equal(existsSync(join(damagedDir, 'global', 'pg_control')), false);
       const archiveSub = join(a.repo, 'main', 'archive', third.start_wal.slice(0, 16));
       const seg = readdirSync(archiveSub).find((n) => n.startsWith(third.start_wal))!;
       rmSync(join(archiveSub, seg));

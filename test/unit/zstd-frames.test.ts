@@ -6,16 +6,9 @@ import { strict as assert } from 'node:assert';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { createZstdCompressor, createZstdFrameDecoder } from '../../src/storage/compress/zstd.js';
+import { sampleData } from '../helpers/sample-data.js';
 
-function data(n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = 12345;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff;
-    b[i] = i % 3 === 0 ? x & 0xff : (i >> 10) & 0xff;
-  }
-  return b;
-}
+const data = sampleData;
 
 function chunks(b: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];

@@ -43,6 +43,29 @@ export class BackupSetReader {
     return 'object' in s ? `${this.storage.location}/${this.dir}/${s.object}` : `${this.storage.location}/${this.dir}/bundle/${s.bundle} (bytes ${s.offset}-${s.offset + s.length - 1})`;
   }
 
+  /**
+   * Where the file's stored bytes lie in a file of this host, for a reader of its own (restore's
+   * copier threads); null when the storage has no local files.
+   */
+  localSource(f: ManifestFile): { path: string; offset: number; length: number; compression: BackupSetManifest['compression'] } | null {
+    if (!this.storage.features.localPaths || !this.storage.localPath) return null;
+    const s = f.stored;
+    const compression = this.manifest.compression;
+    if ('object' in s) return { path: this.storage.localPath(storageJoin(this.dir, s.object)), offset: 0, length: -1, compression };
+    const ext = compression === 'none' ? '' : compressionExtension(compression);
+    return { path: this.storage.localPath(storageJoin(this.dir, `bundle/${s.bundle}${ext}`)), offset: s.offset, length: s.length, compression };
+  }
+
+  /** The error for a file whose stored bytes are gone. */
+  missingError(f: ManifestFile): PgpitrError {
+    return missing(f, this.storedLocation(f));
+  }
+
+  /** The error for a file whose stored bytes do not give back what was recorded. */
+  damagedError(f: ManifestFile, why: string): PgpitrError {
+    return damaged(f, this.storedLocation(f), why);
+  }
+
   /** The file's original bytes, verified: the stream errors at its end on a size or checksum mismatch. */
   async read(f: ManifestFile): Promise<Readable> {
     const s = f.stored;

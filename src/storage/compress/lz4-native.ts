@@ -22,6 +22,8 @@ export interface NativeLz4 {
   /** True when compress() returns the size itself at this level, not a promise. */
   synchronous(level: number): boolean;
   compress: NativeBlockCompress;
+  /** Decodes one independent raw block into dst, synchronously; the bytes written, or a negative number on damage. */
+  decompressBlock(src: Buffer, dst: Buffer): number;
 }
 
 const LIBRARY_NAMES = ['liblz4.so.1', 'liblz4.so', 'liblz4.1.dylib', 'liblz4.dylib'];
@@ -40,6 +42,7 @@ function bindLz4(lib: NativeLibrary): NativeLz4 {
   const versionNumber = lib.func('int LZ4_versionNumber()');
   const bound = lib.func('int LZ4_compressBound(int inputSize)');
   const fast = lib.func('int LZ4_compress_default(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)');
+  const safe = lib.func('int LZ4_decompress_safe(const uint8_t *src, uint8_t *dst, int compressedSize, int dstCapacity)');
   const hc = lib.func('int LZ4_compress_HC(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity, int level)');
   // Every block but a stream's last has the same size: ask once per size, not per block.
   let boundFor = -1;
@@ -54,6 +57,7 @@ function bindLz4(lib: NativeLibrary): NativeLz4 {
       return boundSize;
     },
     synchronous: (level) => level < HC_MIN_LEVEL,
+    decompressBlock: (src, dst) => safe(src, dst, src.length, dst.length) as number,
     compress: (src, dst, level) => {
       if (level < HC_MIN_LEVEL) return fast(src, dst, src.length, dst.length) as number;
       return callOnThreadPool<number>(hc, src, dst, src.length, dst.length, level);

@@ -18,6 +18,10 @@ export interface NativeZstd {
   decompress(src: Buffer): Promise<Buffer | null>;
   /** The length of the complete frame at the start of src; null while src holds only part of one (or no frame). */
   frameLength(src: Buffer): number | null;
+  /** The content size the frame at the start of src records; null when it records none (or src is no frame). */
+  frameContentSize(src: Buffer): number | null;
+  /** Decodes whole frames of src into dst, synchronously (worker threads); the bytes written. Throws on damage. */
+  decompressInto(src: Buffer, dst: Buffer): number;
 }
 
 const LIBRARY_NAMES = ['libzstd.so.1', 'libzstd.so', 'libzstd.1.dylib', 'libzstd.dylib'];
@@ -50,6 +54,13 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
       if (src.length === 0) return null;
       const n = frameSize(src, src.length) as number | bigint;
       return isError(n) ? null : Number(n);
+    },
+    frameContentSize(src) {
+      const size = frameContentSize(src, src.length) as number | bigint;
+      return typeof size === 'bigint' || !Number.isSafeInteger(size) ? null : size;
+    },
+    decompressInto(src, dst) {
+      return check(decompress(dst, dst.length, src, src.length) as number | bigint, 'decompression');
     },
     async compress(src, level) {
       const pool = poolFor(Number(bound(src.length)));

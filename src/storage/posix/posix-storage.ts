@@ -21,7 +21,7 @@ const STAT_PARALLEL = 16;
 let tmpCounter = 0;
 
 export class PosixStorage implements Storage {
-  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true };
+  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true };
   readonly location: string;
 
   /** root must be absolute: a relative one would mean different places to processes started in different directories. */
@@ -38,6 +38,10 @@ export class PosixStorage implements Storage {
   pathOf(path: string): string {
     const rel = checkStoragePath(path, this.location);
     return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  localPath(path: string): string {
+    return this.pathOf(path);
   }
 
   async info(path: string): Promise<StorageEntry | null> {

@@ -43,6 +43,11 @@ export interface WriteOptions {
 export interface ListOptions {
   /** Descend into sub-directories (names then carry their relative path). Default false. */
   recursive?: boolean;
+  /**
+   * false: only each entry's name and type are wanted (size and mtimeMs are then 0), which
+   * spares posix a stat per entry: what a look-up by name in a large directory needs. Default true.
+   */
+  detail?: boolean;
 }
 
 export interface ReadOptions {
@@ -81,6 +86,11 @@ export interface Storage {
   move?(from: string, to: string): Promise<void>;
   /** Makes a directory's entries durable; only when features.pathSync. */
   pathSync?(path: string): Promise<void>;
+  /**
+   * Creates a directory (and its parents) that must exist before anything is written in it,
+   * durably; only when features.directories (on object storage a prefix needs no creation).
+   */
+  pathCreate?(path: string): Promise<void>;
 }
 
 /** Reads a whole object into memory (small objects only: manifests, records); null when missing. */

@@ -44,7 +44,7 @@ export interface ReceiveOptions {
   archive?: {
     push(path: string): Promise<void>;
     /** Names already archived (to resume after them). */
-    names(): string[];
+    names(): Promise<string[]>;
   } | undefined;
   log(message: string): void;
   signal: AbortSignal;
@@ -84,7 +84,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
-  const archived = o.archive?.names() ?? [];
+  const archived = (await o.archive?.names()) ?? [];
   completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
   let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...archived], segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {

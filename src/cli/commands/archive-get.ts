@@ -12,9 +12,11 @@
 import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { getWalFile } from '../../repo/archive-store.js';
-import { existingArchiveDir, readStanza } from '../../repo/stanza.js';
+import { restoreWalFile } from '../../wal/archive-wal-file.js';
+import { readStanza, readStanzaWithArchive } from '../../repo/stanza.js';
+import { openRepository } from '../../repo/open-repository.js';
 import { liveLockHolder } from '../../repo/lock.js';
+import { PosixStorage } from '../../storage/posix/posix-storage.js';
 import { walFileKind } from '../../repo/layout.js';
 import { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, runFetcher } from '../../archiving/prefetch.js';
 import { startDetached, runAsOnlyOne } from '../../archiving/background.js';
@@ -50,15 +52,16 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     if (o.fetcher) return await runBackgroundFetcher(o);
     const [name, dest, ...extra] = o.positionals;
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
-    existingArchiveDir(o.repo, o.stanza); // a stanza or repository that is not there is an error, never "not found"
+    const repo = openRepository(o.repo);
+    await readStanzaWithArchive(repo, o.stanza); // a stanza or repository that is not there is an error, never "not found"
     let prefetchDir = null;
     if (o.archiveAsync && walFileKind(name) === 'segment') {
       prefetchDir = openPrefetchDir(o.spoolPath, o.stanza);
       noteRequest(prefetchDir, name);
-      ensureFetcher(o, prefetchDir);
+      await ensureFetcher(o, prefetchDir);
       if (takePrefetched(prefetchDir, name, dest)) return ExitCode.Ok;
     }
-    if (await getWalFile(o.repo, o.stanza, name, dest)) {
+    if (await restoreWalFile(repo, o.stanza, name, dest)) {
       if (prefetchDir) clearFetchFailure(prefetchDir, name);
       return ExitCode.Ok;
     }
@@ -76,17 +79,18 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
   }
 }
 
-function ensureFetcher(o: RepoOptions, dir: string): void {
-  if (liveLockHolder(dir, FETCHER_LOCK)) return;
+async function ensureFetcher(o: RepoOptions, dir: string): Promise<void> {
+  if (await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`)) return;
   startDetached(['archive-get', ...o.optionArgs, '--fetcher'], join(dir, 'fetcher.log'));
 }
 
 async function runBackgroundFetcher(o: RepoOptions): Promise<number> {
   const dir = openPrefetchDir(o.spoolPath, o.stanza);
   await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
-    const stanza = readStanza(o.repo, o.stanza);
+    const repo = openRepository(o.repo);
+    const stanza = await readStanza(repo, o.stanza);
     await runFetcher({
-      repo: o.repo,
+      repo,
       stanza: o.stanza,
       segmentSize: stanza.wal_segment_size,
       dir,

@@ -9,7 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
-import { pushWalFile } from '../../repo/archive-store.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { archiveWalFile } from '../../wal/archive-wal-file.js';
 import { PushSpool, failureText } from '../../archiving/spool.js';
 import { runAsOnlyOne } from '../../archiving/background.js';
 import { pushThroughSpool, spawnPusher, PUSHER_LOCK } from '../../archiving/async-push.js';
@@ -52,8 +53,8 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     const [source, ...extra] = o.positionals;
     if (!source || extra.length > 0) throw usageError('give exactly one WAL file path (%p)');
     if (o.archiveAsync) return await pushAsync(o, source);
-    const stanza = readStanza(o.repo, o.stanza);
-    const outcome = await pushWalFile(o.repo, stanza, source, { compression: o.compression, level: o.level });
+    const repo = openRepository(o.repo);
+    const outcome = await archiveWalFile(repo, await readStanza(repo, o.stanza), source, { compression: o.compression, level: o.level });
     if (outcome.status === 'already-archived') {
       printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
     }
@@ -75,7 +76,8 @@ async function pushAsync(o: RepoOptions, source: string): Promise<number> {
     startPusher: (logPath) => spawnPusher(o.optionArgs, pgWal, logPath),
     settings: pusherSettings(o.optionArgs, pgWal),
     storeHere: async () => {
-      await pushWalFile(o.repo, readStanza(o.repo, o.stanza), source, { compression: o.compression, level: o.level });
+      const repo = openRepository(o.repo);
+      await archiveWalFile(repo, await readStanza(repo, o.stanza), source, { compression: o.compression, level: o.level });
     },
   });
   if (result.kind === 'dropped') {
@@ -95,9 +97,10 @@ async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<numbe
       stop.abort();
     });
     try {
+      const repo = openRepository(o.repo);
       await runPusher({
-        repo: o.repo,
-        stanza: readStanza(o.repo, o.stanza),
+        repo,
+        stanza: await readStanza(repo, o.stanza),
         pgWal,
         spool,
         push: { compression: o.compression, level: o.level },

@@ -10,9 +10,11 @@ import { Session, quoteIdent } from '../../protocol/session.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { receiveWal } from '../../wal/receiver.js';
 import { readStanza } from '../../repo/stanza.js';
-import { pushWalFile, listArchive } from '../../repo/archive-store.js';
-import { stanzaDir } from '../../repo/layout.js';
-import { loadConfig, configValue } from '../config-file.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { archivedNames } from '../../repo/wal-archive-view.js';
+import { stanzaPath } from '../../repo/layout.js';
+import { archiveWalFile } from '../../wal/archive-wal-file.js';
+import { loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -115,16 +117,17 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (repoMode) {
     if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
     const repoPath = absolutePath('repository', repo);
-    const stanza = readStanza(repoPath, stanzaName);
+    const repository = openRepository(repoPath);
+    const stanza = await readStanza(repository, stanzaName);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    dir ??= join(stanzaDir(repoPath, stanzaName), 'receive-wal');
+    dir ??= join(repoPath, stanzaPath(stanzaName), 'receive-wal');
     archive = {
       push: async (path: string) => {
-        const outcome = await pushWalFile(repoPath, stanza, path, { compression: storeCompression });
+        const outcome = await archiveWalFile(repository, stanza, path, { compression: storeCompression });
         log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
       },
-      names: () => listArchive(repoPath, stanzaName).map((f) => f.name),
+      names: () => archivedNames(repository, stanzaName),
     };
   }
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');

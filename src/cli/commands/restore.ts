@@ -3,14 +3,13 @@
 // calls pgpitr archive-get, through the asynchronous prefetch unless told not
 // to; as root, the prefetch spool is given to the data directory's owner.
 
-import { chownSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { PgpitrError, storageError, usageError } from '../../common/errors.js';
+import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
-import { walArchiveView } from '../../repo/wal-archive-view.js';
+import { openWalArchiveView } from '../../repo/wal-archive-view.js';
 import { listRecords } from '../../repo/backup-set/record.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { prepareSpool } from '../../archiving/prefetch-spool.js';
 import { restore } from '../../restore/engine.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
@@ -81,8 +80,9 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     timeline: x['target-timeline'] as string | undefined,
     action: x['target-action'] as string | undefined,
   });
-  const stanza = readStanza(o.repo, o.stanza);
-  const storage = new PosixStorage(o.repo);
+  const repo = openRepository(o.repo);
+  const stanza = await readStanza(repo, o.stanza);
+  const storage = repo.storage;
   const dryRun = x['dry-run'] === true;
   const asyncGet = !argv.includes('--no-archive-async');
   const progress = x['progress'] === true;
@@ -94,7 +94,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     stanza: o.stanza,
     segmentSize: stanza.wal_segment_size,
     records: await listRecords(storage, o.stanza),
-    archive: walArchiveView(o.repo, o.stanza),
+    archive: await openWalArchiveView(repo, o.stanza),
     target,
     set: x['set'] as string | undefined,
     pgData,
@@ -148,34 +148,4 @@ export function restoreCommandFor(repo: string, stanza: string, spool: string | 
   if (spool === null) return `${pgpitr} archive-get ${common} %f "%p"`;
   const prefetched = `${spool}/${stanza}/archive-get`;
   return `mv ${shellQuote(prefetched)}/%f "%p" 2>/dev/null || ${pgpitr} archive-get --archive-async --spool-path ${shellQuote(spool)} ${common} %f "%p"`;
-}
-
-/** The prefetch spool must be writable by the server's user: made here, and given to the data directory's owner when we are root. */
-function prepareSpool(spool: string, stanza: string, pgData: string): void {
-  const dir = join(spool, stanza, 'archive-get');
-  let first: string | undefined;
-  try {
-    first = mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw new PgpitrError('ERR_TARGET', `cannot create the prefetch spool "${dir}": ${(e as Error).message}`, {
-      hint: 'give a --spool-path the server\'s user can write, or --no-archive-async',
-      cause: e,
-    });
-  }
-  if (process.getuid?.() !== 0) return;
-  let owner;
-  try {
-    owner = statSync(pgData);
-  } catch {
-    return;
-  }
-  if (owner.uid === 0) return;
-  // What we created (from `first` down), and the stanza's spool, belong to the server's user.
-  const mine = new Set([join(spool, stanza), dir]);
-  if (first !== undefined) for (let d = dir; d.length >= first.length; d = dirname(d)) mine.add(d);
-  try {
-    for (const d of mine) chownSync(d, owner.uid, owner.gid);
-  } catch (e) {
-    throw storageError('give the spool to the data directory\'s owner', dir, e);
-  }
 }

@@ -10,9 +10,9 @@ export interface BackupSink {
   prepare?(): void;
   /** Called once the server has listed the tablespaces, before any archive. */
   prepareTablespaces(list: TablespaceHeader[]): void;
-  archiveBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
-  archiveData(chunk: Buffer): void | Promise<void>;
-  archiveEnd(): Promise<void>;
+  tarBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
+  tarData(chunk: Buffer): void | Promise<void>;
+  tarEnd(): Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;
   manifestEnd(): Promise<void>;

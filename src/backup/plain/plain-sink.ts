@@ -15,13 +15,13 @@ import { ExtractWritable } from './extract-writable.js';
 import { FileWritable } from '../../storage/file-writable.js';
 import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
 import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../../storage/durable.js';
-import { ArchiveReading } from '../archive-stages.js';
+import { TarReading } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 
 export class PlainSink implements BackupSink {
   private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
-  private readonly archive = new ArchiveReading();
+  private readonly archive = new TarReading();
   private manifest: FileWritable | null = null;
   private walDir: string;
 
@@ -52,12 +52,12 @@ export class PlainSink implements BackupSink {
     }
   }
 
-  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+  tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
     const root = isBase ? this.target : this.tablespaceDirs.get(String(ts.oid));
     if (root === undefined) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
     const extract = new ExtractWritable({
-      archiveName: name,
+      tarName: name,
       root,
       tablespaceLinks: isBase ? this.tablespaceDirs : undefined,
       // With --waldir, pg_wal is our link to it: what the archive has under pg_wal goes there, not through the link.
@@ -68,11 +68,11 @@ export class PlainSink implements BackupSink {
     this.archive.begin(name, extract);
   }
 
-  archiveData(chunk: Buffer): void | Promise<void> {
+  tarData(chunk: Buffer): void | Promise<void> {
     return this.archive.data(chunk);
   }
 
-  archiveEnd(): Promise<void> {
+  tarEnd(): Promise<void> {
     return this.archive.end();
   }
 

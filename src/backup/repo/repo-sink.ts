@@ -12,14 +12,14 @@ import type { SegmentStore } from '../wal/segment-store.js';
 import { TarParser } from '../../storage/tar/tar-parser.js';
 import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeWithBackpressure } from '../../storage/stream-util.js';
-import { ArchiveReading } from '../archive-stages.js';
+import { TarReading } from '../tar-stages.js';
 import type { BackupSetWriter } from '../../repo/backup-set/writer.js';
 import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
 import { PgpitrError } from '../../common/errors.js';
 
 export class RepoSink implements BackupSink {
   private readonly announced = new Set<number>();
-  private readonly archive = new ArchiveReading();
+  private readonly archive = new TarReading();
   private manifestParts: Buffer[] = [];
   manifest: BackupSetManifest | null = null;
 
@@ -36,18 +36,18 @@ export class RepoSink implements BackupSink {
     }
   }
 
-  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+  tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
     if (!isBase && !this.announced.has(ts.oid!)) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
     const prefix = isBase ? '' : `pg_tblspc/${ts.oid}/`;
     this.archive.begin(name, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
   }
 
-  archiveData(chunk: Buffer): void | Promise<void> {
+  tarData(chunk: Buffer): void | Promise<void> {
     return this.archive.data(chunk);
   }
 
-  archiveEnd(): Promise<void> {
+  tarEnd(): Promise<void> {
     return this.archive.end();
   }
 

@@ -11,9 +11,7 @@ import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
 import { parseMaxRate } from './basebackup-args.js';
-import { expireStanza } from '../../repo/expire.js';
-import { RepoLock } from '../../repo/lock.js';
-import { backupLockPath } from '../../repo/layout.js';
+import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -92,14 +90,9 @@ export async function backupCommand(argv: string[]): Promise<number> {
     else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
     // Retention after a successful backup, when a policy is set.
     if (policy) {
-      const lock = await RepoLock.acquire(repo.storage, backupLockPath(o.stanza), 'expire');
-      try {
-        const r = await expireStanza(repo, o.stanza, stanza.wal_segment_size, policy, { dryRun: false });
-        for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
-        if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
-      } finally {
-        await lock.release();
-      }
+      const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false });
+      for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
+      if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
     }
     return ExitCode.Ok;
   } finally {

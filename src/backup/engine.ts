@@ -186,7 +186,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       },
       tarBegin: (name, ts) => {
         tracker.phase('streaming database files');
-        reporter.info(`receiving archive "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
+        reporter.info(`receiving tar file "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
         return sink?.tarBegin(name, ts);
       },
       tarData: (chunk) => {

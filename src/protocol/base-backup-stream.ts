@@ -105,7 +105,7 @@ class Driver {
   private emit(data: Buffer): void | Promise<void> {
     if (this.current === 'tar') return this.ev.tarData(data);
     if (this.current === 'manifest' || !this.modern) return this.ev.manifestData(data);
-    throw protocolError('archive data before any archive started');
+    throw protocolError('tar data before any tar file started');
   }
 
   private async closeCurrent(): Promise<void> {
@@ -118,7 +118,7 @@ class Driver {
   private announced(tarName: string, path: string): TablespaceHeader | null {
     const ts = this.tablespaces.find((t) => (t.location ?? '') === path);
     if (ts === undefined) {
-      throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP reply: archive "${tarName}" is for tablespace "${path}", which the server did not list`, {
+      throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP reply: tar file "${tarName}" is for tablespace "${path}", which the server did not list`, {
         hint: 'a PostgreSQL server only sends the tablespaces it announced; check who answers at that address',
       });
     }

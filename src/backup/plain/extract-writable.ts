@@ -1,4 +1,4 @@
-// Extracts one tar archive from the server into a directory as it streams:
+// Extracts one tar file from the server into a directory as it streams:
 // directories and files are created with the server's permissions, file data
 // is written synchronously as it arrives (never buffered whole). Nothing is
 // written outside the directory nor through a link (storage/confined-dir.ts
@@ -36,7 +36,7 @@ export class ExtractWritable extends Writable {
   constructor(private readonly opts: ExtractOptions) {
     super({ highWaterMark: 1024 * 1024 });
     this.parser = new TarParser(opts.tarName);
-    this.source = `archive "${opts.tarName}"`;
+    this.source = `tar file "${opts.tarName}"`;
     this.dir = new ConfinedDir(opts.root, this.source, opts.mounts);
   }
 
@@ -51,7 +51,7 @@ export class ExtractWritable extends Writable {
 
   override _final(cb: (e?: Error | null) => void): void {
     if (this.fd !== null || !this.parser.finished) {
-      cb(storageError('extract', this.opts.tarName, new Error('archive ended in the middle of a member')));
+      cb(storageError('extract', this.opts.tarName, new Error('tar file ended in the middle of a member')));
       return;
     }
     cb();
@@ -99,7 +99,7 @@ export class ExtractWritable extends Writable {
       case 'hardlink':
         throw unsafeMember(name, this.source, `a hard link (to "${entry.linkname}"); a base backup has none`);
       default:
-        this.opts.warn(`skipping unsupported member "${name}" in archive "${this.opts.tarName}"`);
+        this.opts.warn(`skipping unsupported member "${name}" in tar file "${this.opts.tarName}"`);
     }
   }
 

@@ -1,7 +1,7 @@
-// -F tar: one file per archive (base.tar, <oid>.tar, pg_wal.tar), compressed
+// -F tar: one tar file per tablespace (base.tar, <oid>.tar, pg_wal.tar), compressed
 // client-side when asked, written as-is when the server compressed it. With
-// -R the base archive is rewritten in passing to carry the recovery settings;
-// with `-D -` the single archive goes to stdout with backup_manifest inside.
+// -R base.tar is rewritten in passing to carry the recovery settings;
+// with `-D -` the single tar file goes to stdout with backup_manifest inside.
 
 import { join } from 'node:path';
 import { renameSync } from 'node:fs';

@@ -52,7 +52,8 @@ export async function readStanzaWithArchive(repo: Repository, stanza: string): P
       hint: 'the repository is damaged: restore it from a copy',
     });
   }
-  if (entry !== null && entry.type !== 'directory') throw new PgpitrError('ERR_STORAGE', `"${displayPath(repo, path)}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
+  // A link is taken for what it names (an archive moved to another disk), as stat() would.
+  if (entry !== null && entry.type !== 'directory' && entry.type !== 'link') throw new PgpitrError('ERR_STORAGE', `"${displayPath(repo, path)}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
   return info;
 }
 

@@ -74,7 +74,7 @@ export async function checkRepository(repo: Repository): Promise<void> {
 export async function listStanzas(repo: Repository): Promise<string[]> {
   const out: string[] = [];
   for (const e of await repo.storage.list('', { detail: false })) {
-    if (e.type !== 'directory') continue;
+    if (e.type !== 'directory' && e.type !== 'link') continue;
     if ((await repo.storage.info(`${e.name}/stanza.json`)) !== null) out.push(e.name);
   }
   return out.sort();

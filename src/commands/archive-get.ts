@@ -29,8 +29,10 @@ export interface PrefetchSettings {
 const FETCHER_LOCK = 'fetcher';
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
-  await readStanzaWithArchive(req.repo, req.stanza); // a stanza or repository that is not there is an error, never "not found"
+  // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
+  // it, and so does the prefetching path before it hands over a prefetched file.
   if (prefetch === null || walFileKind(name) !== 'segment') return restoreWalFile(req.repo, req.stanza, name, dest);
+  await readStanzaWithArchive(req.repo, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
   noteRequest(dir, name);

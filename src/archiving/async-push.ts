@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder } from '../repo/lock.js';
+import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
 import { startDetached } from './background.js';
@@ -37,8 +38,8 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
   const deadline = Date.now() + req.timeoutMs;
   let marker = req.spool.read(name);
   // A failure is answered only after making sure a pusher with our settings will retry it.
-  if (marker?.kind === 'error') ensurePusher(req);
-  if (!marker && req.storeHere && ensurePusher(req)) {
+  if (marker?.kind === 'error') await ensurePusher(req);
+  if (!marker && req.storeHere && (await ensurePusher(req))) {
     // The pusher starts on the files after ours, and finds ours marked. (Should it
     // start past the queue limit and drop ours meanwhile, the drop record names a
     // file that is nonetheless archived: a gap reported that is not there, never
@@ -59,7 +60,7 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
       }
     }
     if (Date.now() - lastLivenessCheck >= 1000) {
-      started = ensurePusher(req) || started;
+      started = (await ensurePusher(req)) || started;
       lastLivenessCheck = Date.now();
     }
     if (Date.now() >= deadline) {
@@ -90,8 +91,8 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
 }
 
 /** Starts the pusher unless one runs; true if this call started it. */
-function ensurePusher(req: AsyncPushRequest): boolean {
-  const holder = liveLockHolder(req.spool.dir, PUSHER_LOCK);
+async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
+  const holder = await liveLockHolder(new PosixStorage(req.spool.dir), `${PUSHER_LOCK}.lock`);
   if (holder) {
     // archive_command changed (a new queue limit, another repository...): the running
     // pusher finishes what it is storing and exits; the next check starts ours.

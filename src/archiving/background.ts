@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync } from 'node:fs';
 import { RepoLock } from '../repo/lock.js';
+import { PosixStorage } from '../storage/posix/posix-storage.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
@@ -39,7 +40,7 @@ export async function runAsOnlyOne(
 ): Promise<boolean> {
   let lock: RepoLock;
   try {
-    lock = RepoLock.acquire(dir, lockName, command, settings);
+    lock = await RepoLock.acquire(new PosixStorage(dir), `${lockName}.lock`, command, settings);
   } catch {
     return false;
   }
@@ -51,6 +52,6 @@ export async function runAsOnlyOne(
     log(`${lockName} failed: ${(e as Error).message}`);
     throw e;
   } finally {
-    lock.release();
+    await lock.release();
   }
 }

@@ -14,8 +14,10 @@
 
 import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findStored, getWalFile } from '../repo/archive-store.js';
-import { archiveDir, stanzaDir, walFileKind, walFileSubdir } from '../repo/layout.js';
+import { findStored } from '../repo/archive-store.js';
+import { stanzaPath, walFileKind } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+import { restoreWalFile } from '../wal/archive-wal-file.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
@@ -24,7 +26,7 @@ const WANT = 'want';
 const FAILED = '.error';
 
 export function prefetchDir(spoolPath: string, stanza: string): string {
-  return join(stanzaDir(spoolPath, stanza), 'archive-get');
+  return join(spoolPath, stanzaPath(stanza), 'archive-get');
 }
 
 export function openPrefetchDir(spoolPath: string, stanza: string): string {
@@ -72,7 +74,7 @@ export function clearFetchFailure(dir: string, name: string): void {
 }
 
 export interface FetcherSettings {
-  repo: string;
+  repo: Repository;
   stanza: string;
   segmentSize: number;
   dir: string;
@@ -149,7 +151,7 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
   const final = join(s.dir, name);
   const tmp = join(s.dir, `${name}.fetching`);
   try {
-    const found = await getWalFile(s.repo, s.stanza, name, tmp);
+    const found = await restoreWalFile(s.repo, s.stanza, name, tmp);
     if (!found) return false;
     // Synced before it gets its name: restore_command hands it to recovery as is.
     const fd = openSync(tmp, 'r');
@@ -168,14 +170,14 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
     // Only a file the archive holds and that could not be read or verified is recorded: an error
     // about the repository itself (briefly unmounted) says nothing about this segment, and a
     // marker for a segment past the archive's end would turn its "not found" into a failure.
-    if (isStored(s, name)) recordFailure(s.dir, name, e as Error);
+    if (await isStored(s, name)) recordFailure(s.dir, name, e as Error);
     return false; // restore_command fetches it itself and reports the error
   }
 }
 
-function isStored(s: FetcherSettings, name: string): boolean {
+async function isStored(s: FetcherSettings, name: string): Promise<boolean> {
   try {
-    return findStored(join(archiveDir(s.repo, s.stanza), walFileSubdir(name)), name) !== null;
+    return (await findStored(s.repo, s.stanza, name)) !== null;
   } catch {
     return false;
   }

@@ -10,8 +10,9 @@
 
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { pushWalFile } from '../repo/archive-store.js';
+import { archiveWalFile } from '../wal/archive-wal-file.js';
 import type { PushOptions } from '../repo/archive-store.js';
+import type { Repository } from '../repo/repository.js';
 import { recordDrop } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { walFileKind } from '../repo/layout.js';
@@ -21,7 +22,7 @@ import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
 
 export interface PusherSettings {
-  repo: string;
+  repo: Repository;
   stanza: StanzaInfo;
   /** Absolute path of the server's pg_wal. */
   pgWal: string;
@@ -62,7 +63,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
       return;
     }
     if (Date.now() - lastFlush > 1000) {
-      flushPendingDrops(s);
+      await flushPendingDrops(s);
       lastFlush = Date.now();
     }
     const ready = listReadyWalFiles(s.pgWal);
@@ -104,7 +105,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     if (inFlight.size >= s.processMax) await Promise.race(inFlight.values());
     else await Promise.race([sleep(pollMs), ...inFlight.values()]);
   }
-  flushPendingDrops(s);
+  await flushPendingDrops(s);
   s.log('pusher stopped: nothing left to archive');
 }
 
@@ -116,10 +117,10 @@ function isSegmentLike(name: string): boolean {
 async function pushOne(s: PusherSettings, name: string): Promise<boolean> {
   const started = Date.now();
   try {
-    const outcome = await pushWalFile(s.repo, s.stanza, join(s.pgWal, name), s.push);
+    const outcome = await archiveWalFile(s.repo, s.stanza, join(s.pgWal, name), s.push);
     // The repository takes files again: a drop it missed is recorded before we go on,
     // so that whoever sees this file archived also sees the gap explained.
-    flushPendingDrops(s);
+    await flushPendingDrops(s);
     s.spool.write(name, 'ok');
     s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name} (${Date.now() - started} ms)`);
     return true;
@@ -152,7 +153,7 @@ async function drop(s: PusherSettings, names: string[], queuedBytes: number): Pr
   // Recorded before anything is let go: in the repository, or, when that is what
   // cannot be reached (the usual reason for a growing queue), in the spool until it can.
   s.spool.savePendingDrop(`${record.at.replace(/[-:.]/g, '')}-${first}`, record);
-  flushPendingDrops(s);
+  await flushPendingDrops(s);
   s.log(`ERROR: ${message}`);
   // The first one reaches archive_command, which logs the loss into the server log;
   // the rest are answered by the fast path.
@@ -163,10 +164,18 @@ async function drop(s: PusherSettings, names: string[], queuedBytes: number): Pr
 const warnedPending = new Set<string>();
 
 /** Moves drop records kept in the spool to the repository, as soon as it takes them. */
-function flushPendingDrops(s: PusherSettings): void {
+let flushing: Promise<void> = Promise.resolve();
+
+/** One flush at a time (pushes in flight call it concurrently), each after the one before. */
+function flushPendingDrops(s: PusherSettings): Promise<void> {
+  flushing = flushing.catch(() => {}).then(() => flushPendingDropsNow(s));
+  return flushing;
+}
+
+async function flushPendingDropsNow(s: PusherSettings): Promise<void> {
   for (const { id, record } of s.spool.pendingDrops()) {
     try {
-      recordDrop(s.repo, s.stanza.stanza, record as DropRecord);
+      await recordDrop(s.repo, s.stanza.stanza, record as DropRecord);
     } catch (e) {
       if (!warnedPending.has(id)) s.log(`warning: cannot record dropped WAL in the repository yet (kept in the spool, tried again every second): ${(e as Error).message}`);
       warnedPending.add(id);

@@ -14,7 +14,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
-import { stanzaDir } from '../repo/layout.js';
+import { stanzaPath } from '../repo/layout.js';
 
 export type MarkerKind = 'ok' | 'dropped' | 'error';
 export interface Marker {
@@ -29,7 +29,7 @@ const KINDS: readonly MarkerKind[] = ['ok', 'dropped', 'error'];
 export const DEFAULT_SPOOL_PATH = '/var/spool/pgpitr';
 
 export function pushSpoolDir(spoolPath: string, stanza: string): string {
-  return join(stanzaDir(spoolPath, stanza), 'archive-push');
+  return join(spoolPath, stanzaPath(stanza), 'archive-push');
 }
 
 /** Creates a spool directory (if needed) and checks that this user may write it. */

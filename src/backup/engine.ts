@@ -184,17 +184,17 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         tracker.totals(opts.progress && opts.estimateSize ? total : null, list.length);
         sink?.prepareTablespaces(list);
       },
-      archiveBegin: (name, ts) => {
+      tarBegin: (name, ts) => {
         tracker.phase('streaming database files');
-        reporter.info(`receiving archive "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
-        return sink?.archiveBegin(name, ts);
+        reporter.info(`receiving tar file "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
+        return sink?.tarBegin(name, ts);
       },
-      archiveData: (chunk) => {
+      tarData: (chunk) => {
         if (!tracker.usesServerCount) tracker.addBytes(chunk.length);
-        return sink?.archiveData(chunk);
+        return sink?.tarData(chunk);
       },
-      archiveEnd: async () => {
-        await sink?.archiveEnd();
+      tarEnd: async () => {
+        await sink?.tarEnd();
         tracker.tablespaceDone();
       },
       manifestBegin: () => {

@@ -1,4 +1,4 @@
-// Where a base backup's archives go. The engine drives a sink with the events
+// Where a base backup's tar files go. The engine drives a sink with the events
 // of the BASE_BACKUP stream; plain-sink.ts extracts, tar-sink.ts writes tar
 // files. Both also provide the SegmentStore for -X stream.
 
@@ -8,11 +8,11 @@ import type { SegmentStore } from './wal/segment-store.js';
 export interface BackupSink {
   /** Called once BASE_BACKUP is sent, while the server runs its checkpoint: load what writing will need. */
   prepare?(): void;
-  /** Called once the server has listed the tablespaces, before any archive. */
+  /** Called once the server has listed the tablespaces, before any tar file. */
   prepareTablespaces(list: TablespaceHeader[]): void;
-  archiveBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
-  archiveData(chunk: Buffer): void | Promise<void>;
-  archiveEnd(): Promise<void>;
+  tarBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
+  tarData(chunk: Buffer): void | Promise<void>;
+  tarEnd(): Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;
   manifestEnd(): Promise<void>;

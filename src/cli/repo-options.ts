@@ -8,7 +8,7 @@ import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
-import { loadConfig, configValue } from './config-file.js';
+import { loadConfig, configValue } from '../common/config-file.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { levelRange } from '../storage/compress/levels.js';

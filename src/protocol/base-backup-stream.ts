@@ -26,9 +26,9 @@ export interface TablespaceHeader {
 export interface BaseBackupEvents {
   started(startLsn: string, timeline: number): void | Promise<void>;
   tablespaces(list: TablespaceHeader[]): void | Promise<void>;
-  archiveBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
-  archiveData(chunk: Buffer): void | Promise<void>;
-  archiveEnd(): void | Promise<void>;
+  tarBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
+  tarData(chunk: Buffer): void | Promise<void>;
+  tarEnd(): void | Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;
   manifestEnd(): void | Promise<void>;
@@ -63,7 +63,7 @@ class Driver {
   private tablespaces: TablespaceHeader[] = [];
   private copyIndex = 0; // <15: which CopyOut we are in
   private inCopy = false;
-  private current: 'none' | 'archive' | 'manifest' = 'none';
+  private current: 'none' | 'tar' | 'manifest' = 'none';
 
   constructor(
     private readonly session: Session,
@@ -103,22 +103,22 @@ class Driver {
   }
 
   private emit(data: Buffer): void | Promise<void> {
-    if (this.current === 'archive') return this.ev.archiveData(data);
+    if (this.current === 'tar') return this.ev.tarData(data);
     if (this.current === 'manifest' || !this.modern) return this.ev.manifestData(data);
-    throw protocolError('archive data before any archive started');
+    throw protocolError('tar data before any tar file started');
   }
 
   private async closeCurrent(): Promise<void> {
-    if (this.current === 'archive') await this.ev.archiveEnd();
+    if (this.current === 'tar') await this.ev.tarEnd();
     else if (this.current === 'manifest') await this.ev.manifestEnd();
     this.current = 'none';
   }
 
   /** The tablespace (null: the base) an archive is for, which must be one the server listed. */
-  private announced(archiveName: string, path: string): TablespaceHeader | null {
+  private announced(tarName: string, path: string): TablespaceHeader | null {
     const ts = this.tablespaces.find((t) => (t.location ?? '') === path);
     if (ts === undefined) {
-      throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP reply: archive "${archiveName}" is for tablespace "${path}", which the server did not list`, {
+      throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP reply: tar file "${tarName}" is for tablespace "${path}", which the server did not list`, {
         hint: 'a PostgreSQL server only sends the tablespaces it announced; check who answers at that address',
       });
     }
@@ -163,8 +163,8 @@ class Driver {
         if (!this.modern) {
           if (this.copyIndex < this.tablespaces.length) {
             const ts = this.tablespaces[this.copyIndex]!;
-            await ev.archiveBegin(ts.oid === null ? 'base.tar' : `${ts.oid}.tar`, ts);
-            this.current = 'archive';
+            await ev.tarBegin(ts.oid === null ? 'base.tar' : `${ts.oid}.tar`, ts);
+            this.current = 'tar';
           } else {
             await ev.manifestBegin();
             this.current = 'manifest';
@@ -177,8 +177,8 @@ class Driver {
         const p = decodeBaseBackupPayload(msg.data);
         if (p.kind === 'new-archive') {
           await this.closeCurrent();
-          await ev.archiveBegin(checkArchiveName(p.archiveName), this.announced(p.archiveName, p.tablespacePath));
-          this.current = 'archive';
+          await ev.tarBegin(checkTarName(p.archiveName), this.announced(p.archiveName, p.tablespacePath));
+          this.current = 'tar';
         } else if (p.kind === 'manifest') {
           await this.closeCurrent();
           await ev.manifestBegin();
@@ -190,7 +190,7 @@ class Driver {
       }
       case 'CopyDone':
         this.inCopy = false;
-        if (!this.modern && this.current === 'archive') await ev.archiveData(TAR_TERMINATOR);
+        if (!this.modern && this.current === 'tar') await ev.tarData(TAR_TERMINATOR);
         await this.closeCurrent();
         break;
       case 'ErrorResponse':
@@ -209,7 +209,7 @@ class Driver {
  * Servers 15+ name each archive; the name becomes a file name (-F tar), so it
  * must be one: not empty, no directory part, not hidden ("." or ".." either).
  */
-export function checkArchiveName(name: string): string {
+export function checkTarName(name: string): string {
   if (name === '' || name.startsWith('.') || name.includes('/') || name.includes('\\')) {
     throw new PgpitrError('ERR_UNSAFE_PATH', `refusing archive name "${name}" sent by the server: it is not a plain file name`, {
       hint: 'a PostgreSQL server names its archives base.tar or <oid>.tar; check who answers at that address',

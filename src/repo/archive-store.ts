@@ -1,24 +1,27 @@
-// The WAL archive of a stanza: push (check, checksum, compress, atomic
-// rename), get (find, decompress, verify) and list. A stored file is visible
-// only once complete: it is written under a temporary name, synced, renamed
-// and its directory synced, so a push killed midway leaves nothing that get
-// or list would take for a segment.
+// The WAL archive of a stanza: push (check, checksum, compress, store), get
+// (find, decompress, verify) and list, on the repository's Storage. A stored
+// file is visible only once complete: it is an atomic, synced Storage write
+// (posix: temporary name, fsync, rename, fsync of the directory), so a push
+// killed midway leaves nothing that get or list would take for a segment;
+// what it leaves is removed by the next push into the directory
+// (archive-temp.ts). Reading the server's file and writing the fetched one
+// are the callers' (wal/pg-wal-file.ts): the archive only sees bytes.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, openSync, writeSync, closeSync, renameSync, statSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { join, basename } from 'node:path';
-import { PgpitrError, storageError } from '../common/errors.js';
+import { PgpitrError } from '../common/errors.js';
 import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js';
 import { compressionExtension } from '../storage/compress/levels.js';
-import { poolFor } from '../storage/buffer-pool.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
+import { readAll } from '../storage/storage.js';
+import type { StorageEntry } from '../storage/storage.js';
+import { storageJoin } from '../storage/storage-path.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
-import { archiveDir, walFileKind, walFileSubdir, storedName, parseStoredName } from './layout.js';
-import { existingArchiveDir } from './stanza.js';
-import { removeStaleTemps, staleTemps, tempPathFor } from './archive-temp.js';
+import { archivePath, walFileKind, walFileDirPath, storedName, parseStoredName } from './layout.js';
+import { readStanzaWithArchive } from './stanza.js';
+import { removeStaleTemps, staleTemps } from './archive-temp.js';
 import type { StanzaInfo } from './stanza.js';
-import { fsyncPath } from '../storage/durable.js';
+import { displayPath } from './repository.js';
+import type { Repository } from './repository.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -49,15 +52,23 @@ export async function sha256Sliced(data: Buffer): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function pushWalFile(repo: string, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
-  const name = basename(source);
-  const kind = walFileKind(name);
-  if (kind === null) {
+/** Refuses a name archive_command would never pass. */
+export function checkWalFileName(name: string): void {
+  if (walFileKind(name) === null) {
     throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL segment, .partial, .history or .backup file`, {
       hint: 'archive_command must pass %p, the path of the file PostgreSQL wants archived',
     });
   }
-  const data = await readWalFile(source, stanza.wal_segment_size);
+}
+
+/**
+ * Stores the WAL file `name` with content `data`. Idempotent: the same content already
+ * archived is "already-archived"; different content is refused. `data` is only read, and
+ * no longer once this settles.
+ */
+export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: string, data: Buffer, opts: PushOptions): Promise<PushOutcome> {
+  checkWalFileName(name);
+  const kind = walFileKind(name);
   let compressing: Promise<Buffer> | null = null;
   try {
     if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
@@ -65,10 +76,11 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
     compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
     compressing.catch(() => {}); // awaited below, unless the file is already archived
     const digest = await sha256Sliced(data);
-    const dir = join(archiveDir(repo, stanza.stanza), walFileSubdir(name));
-    const existing = findStored(dir, name);
+    const dir = walFileDirPath(stanza.stanza, name);
+    const entries = await repo.storage.list(dir, { detail: false });
+    const existing = findIn(entries, name);
     if (existing) {
-      if (existing.sha256 === digest) return { status: 'already-archived', path: join(dir, existing.stored) };
+      if (existing.sha256 === digest) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, existing.stored)) };
       throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
         detail: `archived SHA-256 ${existing.sha256}, this file ${digest}`,
         hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
@@ -76,65 +88,15 @@ export async function pushWalFile(repo: string, stanza: StanzaInfo, source: stri
     }
     const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
     const body = await compressing;
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o750 });
-    } catch (e) {
-      throw storageError('create archive directory', dir, e);
-    }
-    const final = join(dir, storedName(name, digest, extension));
-    removeStaleTemps(dir); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
-    // Unique per host, process and call: the asynchronous pusher stores several files at once.
-    const tmp = tempPathFor(final);
-    try {
-      const fh = await open(tmp, 'w', 0o640);
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, final);
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw storageError('store WAL file', final, e);
-    }
-    await fsyncPath(dir);
-    return { status: 'stored', path: final };
+    const final = storageJoin(dir, storedName(name, digest, extension));
+    await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
+    await repo.storage.write(final, body, { atomic: true, sync: true });
+    return { status: 'stored', path: displayPath(repo, final) };
   } finally {
-    // The compressor may still read the data (a file found already archived): it goes back to the pool after.
+    // The compressor may still read the data (a file found already archived): the caller reuses it after.
     await compressing?.catch(() => {});
-    poolFor(stanza.wal_segment_size).give(data);
   }
 }
-
-/** Reads a WAL file; one of segment size into a pooled buffer (give it back with poolFor(segmentSize).give). */
-async function readWalFile(source: string, segmentSize: number): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(source, 'r');
-  } catch (e) {
-    throw storageError('read WAL file', source, e);
-  }
-  try {
-    const size = (await fh.stat()).size;
-    if (size !== segmentSize) return await fh.readFile();
-    const buf = poolFor(segmentSize).take();
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await fh.read(buf, off, size - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    // Shrank while read: checkSegment reports it (a view, never given back to the pool).
-    if (off < size) return buf.subarray(0, off);
-    return buf;
-  } catch (e) {
-    throw storageError('read WAL file', source, e);
-  } finally {
-    await fh.close();
-  }
-}
-
 
 function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
   if (name.endsWith('.partial') ? data.length > stanza.wal_segment_size : data.length !== stanza.wal_segment_size) {
@@ -157,71 +119,54 @@ function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
   }
 }
 
-/** The stored copy of a WAL file, ignoring temporary files of unfinished pushes. */
-export function findStored(dir: string, name: string): { stored: string; sha256: string; extension: string } | null {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw storageError('read archive directory', dir, e);
-  }
-  for (const stored of entries) {
-    if (!stored.startsWith(name + '-')) continue;
-    const parsed = parseStoredName(stored);
-    if (parsed && parsed.name === name) return { stored, sha256: parsed.sha256, extension: parsed.extension };
+export interface StoredWalFile {
+  /** The stored object's name in its directory. */
+  stored: string;
+  sha256: string;
+  extension: string;
+}
+
+/** The stored copy of a WAL file among a directory's entries, ignoring temporary files of unfinished pushes. */
+function findIn(entries: StorageEntry[], name: string): StoredWalFile | null {
+  for (const e of entries) {
+    if (!e.name.startsWith(name + '-')) continue;
+    const parsed = parseStoredName(e.name);
+    if (parsed && parsed.name === name) return { stored: e.name, sha256: parsed.sha256, extension: parsed.extension };
   }
   return null;
 }
 
-/**
- * Fetches a WAL file into `dest`; false only when the repository and the stanza are healthy
- * and the archive does not have the file. Every other failure throws.
- */
-export async function getWalFile(repo: string, stanza: string, name: string, dest: string): Promise<boolean> {
-  const data = await fetchWalFile(repo, stanza, name);
-  if (data === null) return false;
-  const tmp = `${dest}.pgpitr-tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, dest);
-  } catch (e) {
-    throw storageError('write restored WAL file', dest, e);
-  }
-  return true;
+/** The stored copy of a WAL file in a stanza's archive; null when there is none. */
+export async function findStored(repo: Repository, stanza: string, name: string): Promise<StoredWalFile | null> {
+  return findIn(await repo.storage.list(walFileDirPath(stanza, name), { detail: false }), name);
 }
 
-/** An archived WAL file's content, decompressed and checked against its SHA-256; null when the archive does not have it. */
-export async function fetchWalFile(repo: string, stanza: string, name: string): Promise<Buffer | null> {
+/**
+ * An archived WAL file's content, decompressed and checked against its SHA-256; null only when
+ * the repository and the stanza are healthy and the archive does not have the file. Every other
+ * failure throws.
+ */
+export async function fetchWalFile(repo: Repository, stanza: string, name: string): Promise<Buffer | null> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
-  const dir = join(existingArchiveDir(repo, stanza), walFileSubdir(name));
-  const found = findStored(dir, name);
+  await readStanzaWithArchive(repo, stanza);
+  const found = await findStored(repo, stanza, name);
   if (!found) return null;
-  const path = join(dir, found.stored);
-  let body: Buffer;
-  try {
-    body = readFileSync(path);
-  } catch (e) {
-    throw storageError('read archived WAL file', path, e);
-  }
+  const path = storageJoin(walFileDirPath(stanza, name), found.stored);
+  const shown = displayPath(repo, path);
+  const body = await readAll(repo.storage, path);
+  if (body === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
   const algo = ALGORITHM_OF[found.extension];
   let data: Buffer;
   try {
     data = algo ? await decompressBuffer(algo, body) : body;
   } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${path}" cannot be decompressed: ${(e as Error).message}`, {
+    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" cannot be decompressed: ${(e as Error).message}`, {
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
   const digest = sha256(data);
   if (digest !== found.sha256) {
-    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${path}" fails its checksum`, {
+    throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {
       detail: `expected SHA-256 ${found.sha256}, got ${digest}`,
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
@@ -238,39 +183,37 @@ export interface ArchivedFile {
 }
 
 /** Every complete file in a stanza's archive. */
-export function listArchive(repo: string, stanza: string): ArchivedFile[] {
-  return scanArchive(repo, stanza).files;
+export async function listArchive(repo: Repository, stanza: string): Promise<ArchivedFile[]> {
+  return (await scanArchive(repo, stanza)).files;
 }
 
-/** Every complete file in a stanza's archive, and the paths of stale temporary files (archive-temp.ts). */
-export function scanArchive(repo: string, stanza: string): { files: ArchivedFile[]; staleTemps: string[] } {
-  const root = archiveDir(repo, stanza);
+/** The storage path of an archived file. */
+export function archivedFilePath(stanza: string, f: ArchivedFile): string {
+  return storageJoin(walFileDirPath(stanza, f.name), storedName(f.name, f.sha256, f.extension));
+}
+
+/** Every complete file in a stanza's archive, and the storage paths of stale temporary files (archive-temp.ts). */
+export async function scanArchive(repo: Repository, stanza: string): Promise<{ files: ArchivedFile[]; staleTemps: string[] }> {
+  const root = archivePath(stanza);
   const out: ArchivedFile[] = [];
   const stale: string[] = [];
-  const scan = (dir: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw storageError('read archive directory', dir, e);
-    }
-    const others: string[] = [];
+  const scan = async (dir: string, top: boolean) => {
+    const entries = await repo.storage.list(dir);
+    const others: StorageEntry[] = [];
     for (const ent of entries) {
-      if (ent.isDirectory()) {
-        if (dir === root && /^[0-9A-F]{16}$/.test(ent.name)) scan(join(dir, ent.name));
+      if (ent.type === 'directory') {
+        if (top && /^[0-9A-F]{16}$/.test(ent.name)) await scan(storageJoin(dir, ent.name), false);
         continue;
       }
       const parsed = parseStoredName(ent.name);
       if (!parsed) {
-        others.push(ent.name);
+        others.push(ent);
         continue;
       }
-      const st = statSync(join(dir, ent.name));
-      out.push({ ...parsed, size: st.size, mtimeMs: st.mtimeMs });
+      out.push({ ...parsed, size: ent.size, mtimeMs: ent.mtimeMs });
     }
     stale.push(...staleTemps(dir, others));
   };
-  scan(root);
+  await scan(root, true);
   return { files: out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), staleTemps: stale };
 }

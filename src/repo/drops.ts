@@ -4,11 +4,12 @@
 // before any segment is let go, so that info and check can say which range is
 // missing from the archive and why.
 
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { storageError } from '../common/errors.js';
-import { writeFileAtomicSync } from '../storage/durable.js';
-import { stanzaDir } from './layout.js';
+import { PgpitrError } from '../common/errors.js';
+import { readAll } from '../storage/storage.js';
+import { storageJoin } from '../storage/storage-path.js';
+import { dropsPath } from './layout.js';
+import { displayPath } from './repository.js';
+import type { Repository } from './repository.js';
 
 export interface DropRecord {
   first: string;
@@ -21,33 +22,27 @@ export interface DropRecord {
   at: string;
 }
 
-export function dropsDir(repo: string, stanza: string): string {
-  return join(stanzaDir(repo, stanza), 'archive-drops');
-}
-
-export function recordDrop(repo: string, stanza: string, record: DropRecord): void {
-  const dir = dropsDir(repo, stanza);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw storageError('create directory', dir, e);
-  }
+export async function recordDrop(repo: Repository, stanza: string, record: DropRecord): Promise<void> {
   const stamp = record.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  writeFileAtomicSync(join(dir, `${stamp}-${record.first}.json`), `${JSON.stringify(record, null, 2)}\n`, true, 0o640);
+  await repo.storage.write(storageJoin(dropsPath(stanza), `${stamp}-${record.first}.json`), Buffer.from(`${JSON.stringify(record, null, 2)}\n`));
 }
 
 /** Every drop recorded for a stanza, oldest first. */
-export function listDrops(repo: string, stanza: string): DropRecord[] {
-  const dir = dropsDir(repo, stanza);
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw storageError('read directory', dir, e);
+export async function listDrops(repo: Repository, stanza: string): Promise<DropRecord[]> {
+  const dir = dropsPath(stanza);
+  const names = (await repo.storage.list(dir, { detail: false }))
+    .map((e) => e.name)
+    .filter((n) => n.endsWith('.json'))
+    .sort();
+  const out: DropRecord[] = [];
+  for (const name of names) {
+    const data = await readAll(repo.storage, storageJoin(dir, name));
+    if (data === null) continue;
+    try {
+      out.push(JSON.parse(data.toString('utf8')) as DropRecord);
+    } catch (e) {
+      throw new PgpitrError('ERR_STORAGE', `drop record "${displayPath(repo, storageJoin(dir, name))}" is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository, or remove it' });
+    }
   }
-  return entries
-    .filter((e) => e.endsWith('.json'))
-    .sort()
-    .map((e) => JSON.parse(readFileSync(join(dir, e), 'utf8')) as DropRecord);
+  return out;
 }

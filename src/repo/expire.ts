@@ -3,15 +3,11 @@
 // stored files; then the archived WAL no kept backup needs. History files are
 // always kept; so is every WAL file when no complete backup exists.
 
-import { unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { storageError } from '../common/errors.js';
-import type { Storage } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { parseSegmentFileName } from '../postgres/lsn.js';
 import { parseLsn, segmentNumber } from '../postgres/lsn.js';
-import { listArchive } from './archive-store.js';
-import { archiveDir, storedName, walFileSubdir } from './layout.js';
+import { archivedFilePath, listArchive } from './archive-store.js';
+import type { Repository } from './repository.js';
 import { decideRetention } from './retention.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME } from './backup-set/record.js';
@@ -22,13 +18,13 @@ export interface ExpireResult {
 }
 
 export async function expireStanza(
-  repo: string,
-  storage: Storage,
+  repo: Repository,
   stanza: string,
   segmentSize: number,
   policy: RetentionPolicy,
   opts: { dryRun: boolean; nowMs?: number },
 ): Promise<ExpireResult> {
+  const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const decision = decideRetention(
     records.map((r) => ({
@@ -43,7 +39,7 @@ export async function expireStanza(
   );
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
-  const doomed = keepFrom === null ? [] : listArchive(repo, stanza).filter((f) => {
+  const doomed = keepFrom === null ? [] : (await listArchive(repo, stanza)).filter((f) => {
     if (f.name.endsWith('.history')) return false;
     const seg = parseSegmentFileName(f.name.slice(0, 24), segmentSize);
     return seg !== null && seg.segNo < keepFrom;
@@ -62,14 +58,6 @@ export async function expireStanza(
   for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
     if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
   }
-  const root = archiveDir(repo, stanza);
-  for (const f of doomed) {
-    const path = join(root, walFileSubdir(f.name), storedName(f.name, f.sha256, f.extension));
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove archived WAL file', path, err);
-    }
-  }
+  for (const f of doomed) await storage.remove(archivedFilePath(stanza, f));
   return { decision, walRemoved };
 }

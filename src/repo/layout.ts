@@ -1,4 +1,5 @@
-// Where things live in a repository (docs/repository-format.md):
+// Where things live in a repository (docs/repository-format.md), as paths
+// relative to the repository's storage (repository.ts):
 //   <repo>/pgpitr-repo.json                        repository marker and format version
 //   <repo>/<stanza>/stanza.json                    system identifier, version, WAL segment size
 //   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>[.gz|.lz4|.zst]
@@ -6,21 +7,47 @@
 //   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup-<sha256>[...]
 // The SHA-256 in a name is that of the original (uncompressed) file.
 
-import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
+import { storageJoin } from '../storage/storage-path.js';
 
 export const REPO_MARKER = 'pgpitr-repo.json';
 export const REPO_FORMAT_VERSION = 1;
 
-export function stanzaDir(repo: string, stanza: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza)) {
+/** A stanza's directory; the name is checked (it becomes a path). */
+export function stanzaPath(stanza: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza) || stanza === '.' || stanza === '..') {
     throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}"`, { hint: 'use letters, digits, "_", "-" and "."' });
   }
-  return join(repo, stanza);
+  return stanza;
 }
 
-export function archiveDir(repo: string, stanza: string): string {
-  return join(stanzaDir(repo, stanza), 'archive');
+export const STANZA_RECORD = 'stanza.json';
+
+export function stanzaRecordPath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), STANZA_RECORD);
+}
+
+/** The stanza's WAL archive. */
+export function archivePath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), 'archive');
+}
+
+/** The directory of the archive holding a WAL file (history files at its top). */
+export function walFileDirPath(stanza: string, name: string): string {
+  return storageJoin(archivePath(stanza), walFileSubdir(name));
+}
+
+/** Records of WAL that asynchronous archive-push dropped (drops.ts). */
+export function dropsPath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), 'archive-drops');
+}
+
+/** The lock of commands that change the repository as a whole (stanza-create). */
+export const REPOSITORY_LOCK = 'repository.lock';
+
+/** The lock of commands that change a stanza's backups (backup, expire). */
+export function backupLockPath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), 'backup.lock');
 }
 
 /** Kinds of files PostgreSQL hands to archive_command. */

@@ -1,12 +1,21 @@
-// A repository lock: an exclusively created file holding pid and host. A lock
-// whose process is gone on this host is stale and taken over. Commands that
-// change shared state (stanza-create, later backup and expire) hold it;
-// archive-push needs none because each file lands by an atomic rename.
+// A lock: an object created exclusively (Storage write with exclusive: true)
+// holding pid, host and command. A lock whose process is gone on this host is
+// stale and taken over; a live one, or one of another host, is refused.
+// Commands that change shared state (stanza-create, backup, expire) hold one
+// in the repository; the background processes of asynchronous archiving hold
+// one in their spool directory. archive-push needs none: each file lands by
+// an atomic rename.
+//
+// Why through Storage and not O_EXCL on a path: the lock lives where what it
+// guards lives (the repository, whatever its driver), and exclusive creation
+// is a promise of the Storage interface (posix: link(2) of a complete
+// temporary file, so a reader never meets a half-written holder). Whether the
+// holder is alive is a judgement of this host, made from the holder's content.
 
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { PgpitrError, storageError } from '../common/errors.js';
+import { PgpitrError } from '../common/errors.js';
+import type { Storage } from '../storage/storage.js';
+import { readAll } from '../storage/storage.js';
 
 export interface LockHolder {
   pid: number;
@@ -17,47 +26,44 @@ export interface LockHolder {
 }
 
 export class RepoLock {
-  private constructor(private readonly path: string) {}
+  private constructor(
+    private readonly storage: Storage,
+    private readonly path: string,
+  ) {}
 
-  static acquire(dir: string, name: string, command: string, settings?: string[]): RepoLock {
-    const path = join(dir, `${name}.lock`);
+  /** Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. */
+  static async acquire(storage: Storage, path: string, command: string, settings?: string[]): Promise<RepoLock> {
+    const where = `${path} in ${storage.location}`;
     for (let attempt = 0; attempt < 2; attempt++) {
+      const holder: LockHolder & { at: string } = { pid: process.pid, host: hostname(), command, at: new Date().toISOString(), ...(settings ? { settings } : {}) };
       try {
-        const fd = openSync(path, 'wx', 0o640);
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), command, at: new Date().toISOString(), ...(settings ? { settings } : {}) }));
-        closeSync(fd);
-        return new RepoLock(path);
+        // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
+        await storage.write(path, Buffer.from(JSON.stringify(holder)), { exclusive: true, atomic: true, sync: false });
+        return new RepoLock(storage, path);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError('create lock file', path, e);
-        const holder = readHolder(path);
-        if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
-          try {
-            unlinkSync(path); // stale: its process is gone
-          } catch {
-            /* someone else took it over */
-          }
+        if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
+        const found = await readHolder(storage, path);
+        if (found && found.host === hostname() && !processAlive(found.pid)) {
+          await storage.remove(path).catch(() => {}); // stale: its process is gone (or someone else took it over)
           continue;
         }
-        throw new PgpitrError('ERR_TARGET', `repository is locked by ${holder ? `"${holder.command}" (pid ${holder.pid} on ${holder.host})` : 'another command'}`, {
-          hint: `wait for it to finish; if that process no longer exists, remove ${path}`,
+        throw new PgpitrError('ERR_TARGET', `repository is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
+          hint: `wait for it to finish; if that process no longer exists, remove ${where}`,
         });
       }
     }
-    throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${path}`);
+    throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${where}`);
   }
 
-  release(): void {
-    try {
-      unlinkSync(this.path);
-    } catch {
-      /* already gone */
-    }
+  async release(): Promise<void> {
+    await this.storage.remove(this.path).catch(() => {}); // already gone
   }
 }
 
-function readHolder(path: string): LockHolder | null {
+async function readHolder(storage: Storage, path: string): Promise<LockHolder | null> {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    const data = await readAll(storage, path);
+    return data === null ? null : (JSON.parse(data.toString('utf8')) as LockHolder);
   } catch {
     return null;
   }
@@ -74,8 +80,8 @@ export function processAlive(pid: number): boolean {
 }
 
 /** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
-export function liveLockHolder(dir: string, name: string): LockHolder | null {
-  const holder = readHolder(join(dir, `${name}.lock`));
+export async function liveLockHolder(storage: Storage, path: string): Promise<LockHolder | null> {
+  const holder = await readHolder(storage, path);
   if (!holder) return null;
   return holder.host !== hostname() || processAlive(holder.pid) ? holder : null;
 }

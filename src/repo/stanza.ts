@@ -2,11 +2,11 @@
 // identifier, major version and WAL segment size when `stanza-create` runs.
 // Every later command compares what it sees with this record.
 
-import { readFileSync, mkdirSync, existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { PgpitrError, storageError } from '../common/errors.js';
-import { writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
-import { REPO_MARKER, REPO_FORMAT_VERSION, stanzaDir, archiveDir } from './layout.js';
+import { PgpitrError } from '../common/errors.js';
+import { readAll } from '../storage/storage.js';
+import { REPO_MARKER, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
+import { displayPath } from './repository.js';
+import type { Repository } from './repository.js';
 
 export interface StanzaInfo {
   format: 'pgpitr-stanza';
@@ -18,77 +18,77 @@ export interface StanzaInfo {
   created_at: string;
 }
 
-export function readStanza(repo: string, stanza: string): StanzaInfo {
-  checkRepository(repo);
-  const path = join(stanzaDir(repo, stanza), 'stanza.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo}"`, {
-        hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo} --stanza ${stanza}`,
-      });
-    }
-    throw storageError('read', path, e);
+export async function readStanza(repo: Repository, stanza: string): Promise<StanzaInfo> {
+  await checkRepository(repo);
+  const path = stanzaRecordPath(stanza);
+  const data = await readAll(repo.storage, path);
+  if (data === null) {
+    throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, {
+      hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo.location} --stanza ${stanza}`,
+    });
   }
   try {
-    const info = JSON.parse(text) as StanzaInfo;
+    const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
     if (info.format !== 'pgpitr-stanza') throw new Error('not a stanza file');
     return info;
   } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `stanza file "${path}" is damaged: ${(e as Error).message}`, {
+    throw new PgpitrError('ERR_STORAGE', `stanza file "${displayPath(repo, path)}" is damaged: ${(e as Error).message}`, {
       hint: 'restore it from a copy of the repository, or recreate the stanza in a new repository',
     });
   }
 }
 
 /**
- * The archive directory of a stanza whose repository, record and archive directory are all
- * there and readable, so that a file missing from it is truly not archived. Anything else
- * (the repository not mounted, a misspelt stanza, a damaged record) throws.
+ * Checks that a stanza's repository, record and archive directory are all there and readable,
+ * so that a file missing from the archive is truly not archived; returns the stanza record.
+ * Anything else (the repository not mounted, a misspelt stanza, a damaged record) throws.
  */
-export function existingArchiveDir(repo: string, stanza: string): string {
-  readStanza(repo, stanza);
-  const dir = archiveDir(repo, stanza);
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch (e) {
-    throw storageError('open the archive directory', dir, e);
+export async function readStanzaWithArchive(repo: Repository, stanza: string): Promise<StanzaInfo> {
+  const info = await readStanza(repo, stanza);
+  const path = archivePath(stanza);
+  const entry = await repo.storage.info(path);
+  if (entry === null && repo.storage.features.directories) {
+    throw new PgpitrError('ERR_STORAGE', `could not open the archive directory "${displayPath(repo, path)}": it does not exist`, {
+      hint: 'the repository is damaged: restore it from a copy',
+    });
   }
-  if (!isDir) throw new PgpitrError('ERR_STORAGE', `"${dir}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
-  return dir;
+  // A link is taken for what it names (an archive moved to another disk), as stat() would.
+  if (entry !== null && entry.type !== 'directory' && entry.type !== 'link') throw new PgpitrError('ERR_STORAGE', `"${displayPath(repo, path)}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
+  return info;
 }
 
-export function checkRepository(repo: string): void {
-  const marker = join(repo, REPO_MARKER);
-  if (!existsSync(repo)) {
-    throw new PgpitrError('ERR_STORAGE', `repository "${repo}" does not exist or cannot be reached`, {
+export async function checkRepository(repo: Repository): Promise<void> {
+  if (repo.storage.features.directories && (await repo.storage.info('')) === null) {
+    throw new PgpitrError('ERR_STORAGE', `repository "${repo.location}" does not exist or cannot be reached`, {
       hint: 'check --repo (or repo= in the configuration file) and that the file system is mounted',
     });
   }
-  if (!existsSync(marker)) {
-    throw new PgpitrError('ERR_STORAGE', `"${repo}" is not a pgpitr repository (no ${REPO_MARKER})`, {
+  if ((await repo.storage.info(REPO_MARKER)) === null) {
+    throw new PgpitrError('ERR_STORAGE', `"${repo.location}" is not a pgpitr repository (no ${REPO_MARKER})`, {
       hint: 'check --repo and that the repository\'s file system is mounted; a new repository is initialised by pgpitr stanza-create',
     });
   }
 }
 
-/** Creates the repository marker (if new) and the stanza record; refuses to change an existing one. */
-export function createStanza(repo: string, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): { info: StanzaInfo; created: boolean } {
-  try {
-    mkdirSync(repo, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw storageError('create repository directory', repo, e);
+/** The names of the stanzas a repository holds. */
+export async function listStanzas(repo: Repository): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await repo.storage.list('', { detail: false })) {
+    if (e.type !== 'directory' && e.type !== 'link') continue;
+    if ((await repo.storage.info(`${e.name}/stanza.json`)) !== null) out.push(e.name);
   }
-  const marker = join(repo, REPO_MARKER);
-  if (!existsSync(marker)) {
-    writeFileAtomicSync(marker, JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION }, null, 2) + '\n', true, 0o640);
+  return out.sort();
+}
+
+/** Creates the repository marker (if new) and the stanza record; refuses to change an existing one. The caller holds the repository lock. */
+export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): Promise<{ info: StanzaInfo; created: boolean }> {
+  const storage = repo.storage;
+  if ((await storage.info(REPO_MARKER)) === null) {
+    await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION }, null, 2) + '\n'));
   }
-  const dir = stanzaDir(repo, info.stanza);
-  if (existsSync(join(dir, 'stanza.json'))) {
-    const existing = readStanza(repo, info.stanza);
+  const recordPath = stanzaRecordPath(info.stanza);
+  if ((await storage.info(recordPath)) !== null) {
+    const existing = await readStanza(repo, info.stanza);
     if (existing.system_identifier !== info.system_identifier || existing.pg_major !== info.pg_major) {
       throw new PgpitrError(
         'ERR_TARGET',
@@ -98,13 +98,10 @@ export function createStanza(repo: string, info: Omit<StanzaInfo, 'format' | 'fo
     }
     return { info: existing, created: false };
   }
-  try {
-    mkdirSync(archiveDir(repo, info.stanza), { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw storageError('create directory', archiveDir(repo, info.stanza), e);
-  }
+  // The archive directory exists from the start: archive-get tells "not archived" from "no archive" by it.
+  await storage.pathCreate?.(archivePath(info.stanza));
   const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };
-  writeFileAtomicSync(join(dir, 'stanza.json'), JSON.stringify(full, null, 2) + '\n', true, 0o640);
-  fsyncPathSync(repo);
+  await storage.write(recordPath, Buffer.from(JSON.stringify(full, null, 2) + '\n'));
+  await storage.pathSync?.(stanzaPath(info.stanza));
   return { info: full, created: true };
 }

@@ -4,7 +4,7 @@
 // archive-get's own check), and that each backup's WAL range is in the
 // archive. Reports each problem with the path of the object; stops at none.
 
-import type { Storage } from '../storage/storage.js';
+import type { Repository } from './repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { fetchWalFile, listArchive } from './archive-store.js';
 import { BackupSetReader } from './backup-set/reader.js';
@@ -24,11 +24,12 @@ export interface VerifyReport {
   problems: VerifyProblem[];
 }
 
-export async function verifyStanza(repo: string, storage: Storage, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
+export async function verifyStanza(repo: Repository, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
+  const storage = repo.storage;
   const report: VerifyReport = { backups: [], walFiles: 0, problems: [] };
   const records = (await listRecords(storage, stanza)).filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   if (opts.set !== undefined && records.length === 0) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
-  const archived = listArchive(repo, stanza);
+  const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
   for (const r of records) {
     let reader: BackupSetReader;

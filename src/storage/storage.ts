@@ -43,6 +43,11 @@ export interface WriteOptions {
 export interface ListOptions {
   /** Descend into sub-directories (names then carry their relative path). Default false. */
   recursive?: boolean;
+  /**
+   * false: only each entry's name and type are wanted (size and mtimeMs are then 0), which
+   * spares posix a stat per entry: what a look-up by name in a large directory needs. Default true.
+   */
+  detail?: boolean;
 }
 
 export interface ReadOptions {
@@ -88,6 +93,11 @@ export interface Storage {
   pathSync?(path: string): Promise<void>;
   /** The local file that holds an object's bytes as stored; only when features.localPaths. */
   localPath?(path: string): string;
+  /**
+   * Creates a directory (and its parents) that must exist before anything is written in it,
+   * durably; only when features.directories (on object storage a prefix needs no creation).
+   */
+  pathCreate?(path: string): Promise<void>;
 }
 
 /** Reads a whole object into memory (small objects only: manifests, records); null when missing. */

@@ -12,7 +12,7 @@ import { parseLsn, formatLsn, segmentNumber, segmentStart, timelineHistoryFileNa
 import { parseSizeSetting } from '../postgres/settings.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { SegmentFiles } from './segment-files.js';
-import { BackgroundArchiver } from './archive-queue.js';
+import { StoreQueue } from './store-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { resumeFromNames, namesIn } from './start-position.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
@@ -44,7 +44,7 @@ export interface ReceiveOptions {
   archive?: {
     push(path: string): Promise<void>;
     /** Names already archived (to resume after them). */
-    names(): string[];
+    names(): Promise<string[]>;
   } | undefined;
   log(message: string): void;
   signal: AbortSignal;
@@ -84,7 +84,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
-  const archived = o.archive?.names() ?? [];
+  const archived = (await o.archive?.names()) ?? [];
   completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
   let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...archived], segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {
@@ -101,7 +101,7 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   // primary on 2 cores, two at once doubled the p95 lag, and the lower priority
   // took it from above to below one segment (bench/archive-async.mjs).
   let lowered = false;
-  const archiver = o.archive ? new BackgroundArchiver(async (path) => {
+  const storeQueue = o.archive ? new StoreQueue(async (path) => {
     if (!lowered) {
       // Here the thread pool surely exists (the stream's fsyncs use it).
       lowerBackgroundThreadsPriority();
@@ -110,20 +110,20 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
     await o.archive!.push(path);
     unlinkSync(path);
   }, STORE_CONCURRENCY, STORE_MAX_WAITING) : null;
-  if (archiver) {
-    for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await archiver.add(join(o.dir, name));
-    await archiver.drain();
+  if (storeQueue) {
+    for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
+    await storeQueue.drain();
   }
 
   try {
-    return await streamTimelines(session, o, resume, segmentSize, archiver);
+    return await streamTimelines(session, o, resume, segmentSize, storeQueue);
   } catch (e) {
-    await archiver?.drain().catch(() => {}); // what it was storing finishes before a reconnection starts over
+    await storeQueue?.drain().catch(() => {}); // what it was storing finishes before a reconnection starts over
     throw e;
   }
 }
 
-async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, archiver: BackgroundArchiver | null): Promise<boolean> {
+async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, storeQueue: StoreQueue | null): Promise<boolean> {
   let { start, timeline } = resume;
   for (;;) {
     if (o.endPosition !== undefined && start >= o.endPosition) return true;
@@ -137,7 +137,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
         synchronous: o.synchronous,
         compression: o.compression,
         onSegment: (name) => o.log(`receiving ${name}`),
-        ...(archiver ? { onComplete: (path: string) => archiver.add(path) } : {}),
+        ...(storeQueue ? { onComplete: (path: string) => storeQueue.add(path) } : {}),
       },
       start,
     );
@@ -160,7 +160,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
       if (streamed) await closing;
       else await closing.catch(() => {}); // the stream's own failure is the one to report
     }
-    await archiver?.drain();
+    await storeQueue?.drain();
     if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
     if (!end.nextTimeline) {

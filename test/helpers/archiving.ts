@@ -1,9 +1,39 @@
 // Helpers of the archiving tests: waiting until the server reports a segment
 // archived, and finding (to stop) the background process holding a spool lock.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestCluster } from '../harness/cluster.js';
+import { parseStoredName } from '../../src/repo/layout.js';
+import type { ArchivedFile } from '../../src/repo/archive-store.js';
+
+/**
+ * The complete files of a stanza's WAL archive, read straight from the disk (the tests' own
+ * reading of docs/repository-format.md, synchronous for polling), sorted by name.
+ */
+export function archivedOnDisk(repo: string, stanza: string): ArchivedFile[] {
+  const out: ArchivedFile[] = [];
+  const scan = (dir: string, top: boolean) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) {
+        if (top && /^[0-9A-F]{16}$/.test(e.name)) scan(join(dir, e.name), false);
+        continue;
+      }
+      const parsed = parseStoredName(e.name);
+      if (!parsed) continue;
+      const st = statSync(join(dir, e.name));
+      out.push({ ...parsed, size: st.size, mtimeMs: st.mtimeMs });
+    }
+  };
+  scan(join(repo, stanza, 'archive'), true);
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
 
 export async function lastArchived(c: TestCluster): Promise<string> {
   return (await c.sql<{ last: string }>("select coalesce(last_archived_wal, '') as last from pg_stat_archiver"))[0]!.last;

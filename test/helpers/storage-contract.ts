@@ -55,6 +55,21 @@ export function storageContract(driver: string, make: () => Promise<Storage>): v
     const deep = (await s.list('l', { recursive: true })).filter((e) => e.type === 'file');
     assert.deepEqual(deep.map((e) => `${e.name}:${e.size}`).sort(), ['sub/y:2', 'x:1']);
     assert.deepEqual(await s.list('no/such/dir'), []);
+    // Without detail: the same names and types (what a look-up by name in a large directory uses).
+    const names = (await s.list('l', { recursive: true, detail: false })).map((e) => `${e.name}:${e.type}`).sort();
+    assert.deepEqual(names, (await s.list('l', { recursive: true })).map((e) => `${e.name}:${e.type}`).sort());
+    assert.deepEqual(await s.list('no/such/dir', { detail: false }), []);
+  });
+
+  test(`${driver}: pathCreate makes an empty directory that lists and reads as one, when the driver has directories`, async () => {
+    const s = await make();
+    if (!s.features.directories || !s.pathCreate) return;
+    await s.pathCreate('p/q/r');
+    assert.equal((await s.info('p/q/r'))?.type, 'directory');
+    assert.deepEqual(await s.list('p/q/r'), []);
+    await s.pathCreate('p/q/r'); // again: nothing to do
+    await s.write('p/q/r/f', Buffer.from('x'));
+    assert.deepEqual((await s.list('p/q/r')).map((e) => e.name), ['f']);
   });
 
   test(`${driver}: exclusive writes never replace; plain writes replace`, async () => {

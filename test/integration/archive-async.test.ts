@@ -13,9 +13,9 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
-import { listArchive } from '../../src/repo/archive-store.js';
 import { liveLockHolder } from '../../src/repo/lock.js';
-import { lastArchived, waitArchived, lockHolderPid, killLockHolder } from '../helpers/archiving.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import { lastArchived, waitArchived, lockHolderPid, killLockHolder, archivedOnDisk } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
@@ -83,7 +83,7 @@ for (const version of versionsFromEnv()) {
       const walDir = join(c.dataDir, 'pg_wal');
       const done = readdirSync(join(walDir, 'archive_status')).filter((f) => f.endsWith('.done')).map((f) => f.slice(0, -5)).filter((f) => SEGMENT.test(f));
       assert.ok(done.length >= 3, `only ${done.length} segments archived`);
-      const stored = new Set(listArchive(repo, 'main').map((f) => f.name));
+      const stored = new Set(archivedOnDisk(repo, 'main').map((f) => f.name));
       const out = c.tempDir('fetched');
       for (const seg of done) {
         assert.ok(stored.has(seg), `${seg} is marked archived but not in the repository`);
@@ -112,7 +112,7 @@ for (const version of versionsFromEnv()) {
       let last = '';
       for (let i = 0; i < 4; i++) last = await switchSegment(c);
       await waitArchived(c, last);
-      assert.ok(listArchive(repo, 'main').some((f) => f.name === last));
+      assert.ok(archivedOnDisk(repo, 'main').some((f) => f.name === last));
       const again = await runPgpitr(['check', ...repoArgs, '--archive-timeout', '60'], env);
       assert.equal(again.code, 0, again.stdout + again.stderr);
       assert.match(again.stdout, /ok {3}archive continuity/);
@@ -155,7 +155,7 @@ for (const version of versionsFromEnv()) {
       await setArchiveCommand('');
       // The pusher stores whatever is ready while it runs: let it go idle and exit first.
       for (let i = 0; i < 100; i++) {
-        if (!liveLockHolder(spoolDir, 'pusher')) break;
+        if (!(await liveLockHolder(new PosixStorage(spoolDir), 'pusher.lock'))) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       setWritable(join(repo, 'main'), false);
@@ -172,7 +172,7 @@ for (const version of versionsFromEnv()) {
       await c.sql('checkpoint');
       const ready = readdirSync(join(c.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready'));
       assert.deepEqual(ready, []);
-      for (const seg of piled) assert.ok(!listArchive(repo, 'main').some((f) => f.name === seg), `${seg} should have been dropped`);
+      for (const seg of piled) assert.ok(!archivedOnDisk(repo, 'main').some((f) => f.name === seg), `${seg} should have been dropped`);
 
       // The repository comes back: archiving resumes and the drop record reaches it.
       setWritable(join(repo, 'main'), true);

@@ -16,8 +16,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
-import { listArchive } from '../../src/repo/archive-store.js';
-import { waitArchived, killLockHolder } from '../helpers/archiving.js';
+import { waitArchived, killLockHolder, archivedOnDisk } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const RESTORE_FAILED = 200; // docs/exit-codes.md: archive-get's code for every real failure
@@ -119,7 +118,7 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('a corrupted archived segment stops recovery, synchronous and prefetching', async () => {
-      const stored = listArchive(repo, 'main').find((f) => f.name === dataSeg)!;
+      const stored = archivedOnDisk(repo, 'main').find((f) => f.name === dataSeg)!;
       assert.ok(stored, `${dataSeg} is not archived`);
       const path = join(repo, 'main', 'archive', dataSeg.slice(0, 16), `${dataSeg}-${stored.sha256}${stored.extension}`);
       const body = readFileSync(path);

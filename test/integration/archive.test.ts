@@ -15,8 +15,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
-import { listArchive } from '../../src/repo/archive-store.js';
-import { waitArchived } from '../helpers/archiving.js';
+import { waitArchived, archivedOnDisk } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -63,7 +62,7 @@ for (const version of versionsFromEnv()) {
 
     await t.test('every archived segment is in the repository and byte-identical after archive-get', async () => {
       const stats = (await src.sql<{ archived: number; failed: number }>('select archived_count::int as archived, failed_count::int as failed from pg_stat_archiver'))[0]!;
-      const stored = listArchive(repo, 'main').filter((f) => SEGMENT.test(f.name));
+      const stored = archivedOnDisk(repo, 'main').filter((f) => SEGMENT.test(f.name));
       assert.ok(stored.length >= 3, `only ${stored.length} segments stored`);
       assert.ok(stats.archived >= stored.length);
       const walDir = join(src.dataDir, 'pg_wal');
@@ -88,17 +87,17 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('pushing the same segment again succeeds with a warning', async () => {
-      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
-      const before = listArchive(repo, 'main');
+      const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const before = archivedOnDisk(repo, 'main');
       const r = await runPgpitr(['archive-push', ...repoArgs, join(src.dataDir, 'pg_wal', seg)]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /already archived with the same content/);
-      assert.deepEqual(listArchive(repo, 'main'), before);
+      assert.deepEqual(archivedOnDisk(repo, 'main'), before);
     });
 
     await t.test('different content under an archived name is refused, nothing changes', async () => {
-      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
-      const before = listArchive(repo, 'main');
+      const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const before = archivedOnDisk(repo, 'main');
       const dir = src.tempDir('forged');
       const data = readFileSync(join(src.dataDir, 'pg_wal', seg));
       data[8 * 1024 * 1024] = data[8 * 1024 * 1024]! ^ 0xff;
@@ -106,7 +105,7 @@ for (const version of versionsFromEnv()) {
       const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, seg)]);
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /already archived with different content/);
-      assert.deepEqual(listArchive(repo, 'main'), before);
+      assert.deepEqual(archivedOnDisk(repo, 'main'), before);
     });
 
     await t.test('a segment from another cluster is refused', async () => {
@@ -116,11 +115,11 @@ for (const version of versionsFromEnv()) {
       const dir = src.tempDir('foreign');
       const foreignName = '0000000700000000000000AA';
       copyFileSync(join(other.dataDir, 'pg_wal', seg), join(dir, foreignName));
-      const before = listArchive(repo, 'main');
+      const before = archivedOnDisk(repo, 'main');
       const r = await runPgpitr(['archive-push', ...repoArgs, join(dir, foreignName)]);
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /belongs to database system \d+, stanza "main" is for system \d+/);
-      assert.deepEqual(listArchive(repo, 'main'), before);
+      assert.deepEqual(archivedOnDisk(repo, 'main'), before);
 
       // check names the fault on a server with archive_mode off (this other cluster).
       const c = await runPgpitr(['check', '--repo', repo, '--stanza', 'main', '--archive-timeout', '5'], clusterEnv(other));
@@ -131,10 +130,10 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('a segment copied or renamed to another segment\'s name is refused, nothing changes', async () => {
-      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
       const data = readFileSync(join(src.dataDir, 'pg_wal', seg));
       const dir = src.tempDir('renamed');
-      const before = listArchive(repo, 'main');
+      const before = archivedOnDisk(repo, 'main');
       const other = seg.slice(0, 22) + ((parseInt(seg.slice(22), 16) + 0x40) % 0x100).toString(16).toUpperCase().padStart(2, '0');
       writeFileSync(join(dir, other), data);
       const moved = await runPgpitr(['archive-push', ...repoArgs, join(dir, other)]);
@@ -151,11 +150,11 @@ for (const version of versionsFromEnv()) {
       const partial = await runPgpitr(['archive-push', ...repoArgs, join(dir, `${other}.partial`)]);
       assert.equal(partial.code, 5, partial.stderr);
       assert.match(partial.stderr, /is not the segment its name says/);
-      assert.deepEqual(listArchive(repo, 'main'), before);
+      assert.deepEqual(archivedOnDisk(repo, 'main'), before);
     });
 
     await t.test('a push killed midway leaves nothing visible; the next push stores it', async () => {
-      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
+      const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name))!.name;
       const dir = src.tempDir('killed');
       for (let i = 0; i < 8; i++) {
         // Timeline 9 with segments of timeline 1 inside: as the first segment of a new timeline is.
@@ -202,7 +201,7 @@ for (const version of versionsFromEnv()) {
       // A push into the directory removes a dead push's file too.
       writeFileSync(deadHere, 'partial');
       const name = '000000090000000000000018'; // right after the killed pushes' segments: no gap
-      const seg = listArchive(repo, 'main').find((f) => SEGMENT.test(f.name) && f.name.startsWith('00000001'))!.name;
+      const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name) && f.name.startsWith('00000001'))!.name;
       const src2 = src.tempDir('after-kill');
       writeFileSync(join(src2, name), disguisedAs(readFileSync(join(src.dataDir, 'pg_wal', seg)), name));
       const push = await runPgpitr(['archive-push', ...repoArgs, join(src2, name)]);

@@ -16,7 +16,7 @@ import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv } from '../helpers/pgpitr.js';
 import { startReceiver, until } from '../helpers/receive-wal.js';
-import { listArchive } from '../../src/repo/archive-store.js';
+import { archivedOnDisk } from '../helpers/archiving.js';
 import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '../../src/postgres/lsn.js';
 
 const SEG_SIZE = 16 * 1024 * 1024;
@@ -189,9 +189,9 @@ for (const version of versionsFromEnv()) {
       copyFileSync(join(walDir, done), join(spool, `${done}.partial`));
       copyFileSync(join(walDir, next), join(spool, `${next}.partial`));
       const rx = startReceiver(['--repo', repo, '--stanza', 'main', '-D', spool], env);
-      await until(`${next} in the repository`, () => listArchive(repo, 'main').some((f) => f.name === next), rx.log);
+      await until(`${next} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === next), rx.log);
       assert.equal(await rx.stop(), 0, rx.log());
-      assert.ok(listArchive(repo, 'main').some((f) => f.name === done), `${done} was never stored: a permanent gap\n${rx.log()}`);
+      assert.ok(archivedOnDisk(repo, 'main').some((f) => f.name === done), `${done} was never stored: a permanent gap\n${rx.log()}`);
       const out = src.tempDir('rwc-lost-fetched');
       const r = await runPgpitr(['archive-get', '--repo', repo, '--stanza', 'main', done, join(out, done)]);
       assert.equal(r.code, 0, r.stderr);
@@ -236,7 +236,7 @@ for (const version of versionsFromEnv()) {
       const spool = src.tempDir('rwc-kills-spool');
       await pgpitrOk(['stanza-create', '--repo', repo, '--stanza', 'main'], env);
       await pgpitrOk(['receive-wal', '--create-slot', '-S', 'rwc_kills_repo'], env);
-      const archived = () => new Set(listArchive(repo, 'main').map((f) => f.name));
+      const archived = () => new Set(archivedOnDisk(repo, 'main').map((f) => f.name));
       const { first, windows } = await killRepeatedly(src, ['--repo', repo, '--stanza', 'main', '-D', spool, '-S', 'rwc_kills_repo'], spool, 'rwc_kills_repo', 6, archived);
       st.diagnostic(`${windows} of 3 kills came while two .partial files existed`);
       const stored = [...archived()].filter((n) => SEGMENT.test(n)).sort();

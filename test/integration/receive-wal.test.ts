@@ -14,7 +14,7 @@ import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
 import { startReceiver, until } from '../helpers/receive-wal.js';
-import { listArchive } from '../../src/repo/archive-store.js';
+import { archivedOnDisk } from '../helpers/archiving.js';
 import { formatLsn } from '../../src/postgres/lsn.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -56,10 +56,10 @@ for (const version of versionsFromEnv()) {
       const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
       await until('streaming', () => /receiving/.test(rx.log()), rx.log);
       const first = await makeWal(src);
-      await until(`${first} in the repository`, () => listArchive(repo, 'main').some((f) => f.name === first), rx.log);
+      await until(`${first} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === first), rx.log);
       await src.restart();
       const second = await makeWal(src);
-      await until(`${second} in the repository after the restart`, () => listArchive(repo, 'main').some((f) => f.name === second), rx.log);
+      await until(`${second} in the repository after the restart`, () => archivedOnDisk(repo, 'main').some((f) => f.name === second), rx.log);
       assert.match(rx.log(), /connection lost|retrying/);
       assert.equal(await rx.stop(), 0, rx.log());
       const out = src.tempDir('rw-fetched');
@@ -85,8 +85,8 @@ for (const version of versionsFromEnv()) {
       await until('promotion', async () => (await standby.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r === false);
       const onTl2 = await makeWal(standby);
       assert.match(onTl2, /^00000002/);
-      await until(`${onTl2} in the repository`, () => listArchive(repo, 'main').some((f) => f.name === onTl2));
-      assert.ok(listArchive(repo, 'main').some((f) => f.name === '00000002.history'));
+      await until(`${onTl2} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === onTl2));
+      assert.ok(archivedOnDisk(repo, 'main').some((f) => f.name === '00000002.history'));
       assert.match(rx.log(), /switched to timeline 2/);
       assert.equal(await rx.stop(), 0, rx.log());
       await standby.stop();

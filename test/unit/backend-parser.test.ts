@@ -257,13 +257,13 @@ test('runBaseBackup hands on archive and manifest bytes whole, wherever messages
       await runBaseBackup(fakeSession(chunks, version), 'BASE_BACKUP', {
         started() {},
         tablespaces() {},
-        archiveBegin(name) {
+        tarBegin(name) {
           got.names.push(name);
         },
-        archiveData(c) {
+        tarData(c) {
           got.archive.push(Buffer.from(c));
         },
-        archiveEnd() {
+        tarEnd() {
           got.ended++;
         },
         manifestBegin() {},

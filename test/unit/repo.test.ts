@@ -8,9 +8,10 @@ import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
 import { summarizeArchive } from '../../src/repo/archive-summary.js';
-import { parseConfig, configValue } from '../../src/cli/config-file.js';
+import { parseConfig, configValue } from '../../src/common/config-file.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../../src/postgres/wal-page-header.js';
 import { RepoLock } from '../../src/repo/lock.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { parseTempName, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
 
 const SHA = 'a'.repeat(64);
@@ -74,15 +75,19 @@ test('WAL long page header', () => {
   assert.equal(parseWalLongPageHeader(b), null);
 });
 
-test('lock: exclusive, stale locks taken over', () => {
+test('lock: exclusive, stale locks taken over', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-lock-'));
   try {
-    const a = RepoLock.acquire(dir, 'repository', 'test');
-    assert.throws(() => RepoLock.acquire(dir, 'repository', 'test'), /repository is locked by "test"/);
-    a.release();
+    const storage = new PosixStorage(dir);
+    const a = await RepoLock.acquire(storage, 'repository.lock', 'test');
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /repository is locked by "test"/);
+    await a.release();
     // A lock from a process that no longer exists on this host is stale (pids stay below 2^22).
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'old' }));
-    RepoLock.acquire(dir, 'repository', 'test').release();
+    await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    // One of another host is never taken over.
+    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: 'elsewhere', command: 'other' }));
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "other"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

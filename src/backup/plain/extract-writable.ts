@@ -1,4 +1,4 @@
-// Extracts one tar archive from the server into a directory as it streams:
+// Extracts one tar file from the server into a directory as it streams:
 // directories and files are created with the server's permissions, file data
 // is written synchronously as it arrives (never buffered whole). Nothing is
 // written outside the directory nor through a link (storage/confined-dir.ts
@@ -15,7 +15,7 @@ import { ConfinedDir, unsafeMember } from '../../storage/confined-dir.js';
 import { storageError } from '../../common/errors.js';
 
 export interface ExtractOptions {
-  archiveName: string;
+  tarName: string;
   root: string;
   /** For the base archive: the announced tablespaces, oid → the directory pg_tblspc/<oid> must point at. */
   tablespaceLinks?: ReadonlyMap<string, string> | undefined;
@@ -35,8 +35,8 @@ export class ExtractWritable extends Writable {
 
   constructor(private readonly opts: ExtractOptions) {
     super({ highWaterMark: 1024 * 1024 });
-    this.parser = new TarParser(opts.archiveName);
-    this.source = `archive "${opts.archiveName}"`;
+    this.parser = new TarParser(opts.tarName);
+    this.source = `tar file "${opts.tarName}"`;
     this.dir = new ConfinedDir(opts.root, this.source, opts.mounts);
   }
 
@@ -51,7 +51,7 @@ export class ExtractWritable extends Writable {
 
   override _final(cb: (e?: Error | null) => void): void {
     if (this.fd !== null || !this.parser.finished) {
-      cb(storageError('extract', this.opts.archiveName, new Error('archive ended in the middle of a member')));
+      cb(storageError('extract', this.opts.tarName, new Error('tar file ended in the middle of a member')));
       return;
     }
     cb();
@@ -99,7 +99,7 @@ export class ExtractWritable extends Writable {
       case 'hardlink':
         throw unsafeMember(name, this.source, `a hard link (to "${entry.linkname}"); a base backup has none`);
       default:
-        this.opts.warn(`skipping unsupported member "${name}" in archive "${this.opts.archiveName}"`);
+        this.opts.warn(`skipping unsupported member "${name}" in tar file "${this.opts.tarName}"`);
     }
   }
 

@@ -1,4 +1,4 @@
-// -F plain: every archive is extracted as it arrives — base.tar into the
+// -F plain: every tar file is extracted as it arrives — base.tar into the
 // target directory, each tablespace into its (mapped) directory, WAL streamed
 // into pg_wal (or --waldir). The manifest is written as backup_manifest.tmp and
 // renamed only after everything is synced, as pg_basebackup does.
@@ -15,13 +15,13 @@ import { ExtractWritable } from './extract-writable.js';
 import { FileWritable } from '../../storage/file-writable.js';
 import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
 import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../../storage/durable.js';
-import { ArchiveReading } from '../archive-stages.js';
+import { TarReading } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 
 export class PlainSink implements BackupSink {
   private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
-  private readonly archive = new ArchiveReading();
+  private readonly tar = new TarReading();
   private manifest: FileWritable | null = null;
   private walDir: string;
 
@@ -52,28 +52,28 @@ export class PlainSink implements BackupSink {
     }
   }
 
-  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+  tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
     const root = isBase ? this.target : this.tablespaceDirs.get(String(ts.oid));
-    if (root === undefined) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
+    if (root === undefined) throw new PgpitrError('ERR_PROTOCOL', `tar file "${name}" is for a tablespace the server did not list`);
     const extract = new ExtractWritable({
-      archiveName: name,
+      tarName: name,
       root,
       tablespaceLinks: isBase ? this.tablespaceDirs : undefined,
-      // With --waldir, pg_wal is our link to it: what the archive has under pg_wal goes there, not through the link.
+      // With --waldir, pg_wal is our link to it: what the tar file has under pg_wal goes there, not through the link.
       mounts: isBase && this.opts.walDir !== undefined ? new Map([['pg_wal', this.walDir]]) : undefined,
       onEntry: (n) => this.hooks.onFile(n),
       warn: this.hooks.warn,
     });
-    this.archive.begin(name, extract);
+    this.tar.begin(name, extract);
   }
 
-  archiveData(chunk: Buffer): void | Promise<void> {
-    return this.archive.data(chunk);
+  tarData(chunk: Buffer): void | Promise<void> {
+    return this.tar.data(chunk);
   }
 
-  archiveEnd(): Promise<void> {
-    return this.archive.end();
+  tarEnd(): Promise<void> {
+    return this.tar.end();
   }
 
   manifestBegin(): void {
@@ -116,7 +116,7 @@ export class PlainSink implements BackupSink {
   }
 
   abort(): void {
-    this.archive.destroy();
+    this.tar.destroy();
     this.manifest?.destroy();
   }
 }

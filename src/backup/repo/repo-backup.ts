@@ -8,13 +8,13 @@
 
 import { hostname } from 'node:os';
 import { PgpitrError } from '../../common/errors.js';
-import type { Storage } from '../../storage/storage.js';
+import type { Repository } from '../../repo/repository.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
-import { stanzaDir } from '../../repo/layout.js';
+import { backupLockPath } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { BackupSetWriter } from '../../repo/backup-set/writer.js';
 import { backupDir, newBackupId, writeRecord } from '../../repo/backup-set/record.js';
@@ -25,8 +25,7 @@ import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
 
 export interface RepoBackupRequest {
-  repoPath: string;
-  storage: Storage;
+  repo: Repository;
   stanza: StanzaInfo;
   connection: ConnectionSettings;
   compression: CompressionAlgorithm | 'none';
@@ -40,7 +39,7 @@ export interface RepoBackupRequest {
   processMax: number;
   archiveTimeoutMs: number;
   /** Names of the WAL files in the stanza's archive, read afresh at each call. */
-  archivedNames(): string[];
+  archivedNames(): Promise<string[]>;
   /** What identifies this process (for a record left "running" by a crash). */
   identity: { start_ticks: string | null; boot_id: string | null };
   now?: () => Date;
@@ -48,10 +47,10 @@ export interface RepoBackupRequest {
 
 export async function backupToRepository(req: RepoBackupRequest, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupRecord> {
   const stanzaName = req.stanza.stanza;
-  const lock = RepoLock.acquire(stanzaDir(req.repoPath, stanzaName), 'backup', 'backup');
+  const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup');
   try {
     const now = req.now ?? (() => new Date());
-    const existing = new Set((await req.storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
+    const existing = new Set((await req.repo.storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
     const started = now();
     const id = newBackupId(started, existing);
     const record: BackupRecord = {
@@ -84,10 +83,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       process: { host: hostname(), pid: process.pid, ...req.identity },
       error: null,
     };
-    await writeRecord(req.storage, record);
+    await writeRecord(req.repo.storage, record);
     reporter.info(`backup ${id} started`);
     const writer = new BackupSetWriter({
-      storage: req.storage,
+      storage: req.repo.storage,
       dir: backupDir(stanzaName, id),
       backupId: id,
       compression: req.compression,
@@ -151,7 +150,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       }
       if (!req.walIncluded) await waitForArchivedWal(req, record, signal);
       record.state = 'complete';
-      await writeRecord(req.storage, record);
+      await writeRecord(req.repo.storage, record);
       reporter.info(`backup ${id} complete`);
       return record;
     } catch (e) {
@@ -159,16 +158,16 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       record.state = 'failed';
       record.error = (e as Error).message;
       try {
-        await req.storage.remove(storageJoin(backupDir(stanzaName, id), 'data'), { recursive: true });
-        await req.storage.remove(storageJoin(backupDir(stanzaName, id), 'bundle'), { recursive: true });
-        await writeRecord(req.storage, record);
+        await req.repo.storage.remove(storageJoin(backupDir(stanzaName, id), 'data'), { recursive: true });
+        await req.repo.storage.remove(storageJoin(backupDir(stanzaName, id), 'bundle'), { recursive: true });
+        await writeRecord(req.repo.storage, record);
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted */
       }
       throw e;
     }
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 
@@ -179,7 +178,7 @@ async function waitForArchivedWal(req: RepoBackupRequest, r: BackupRecord, signa
   const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
   const deadline = Date.now() + req.archiveTimeoutMs;
   for (;;) {
-    const have = new Set(req.archivedNames());
+    const have = new Set(await req.archivedNames());
     const missing: string[] = [];
     for (let s = first; s <= last; s++) {
       const name = segmentFileName(r.timeline!, s, seg);

@@ -1,6 +1,6 @@
 // A base backup into the repository: every member of the server's tar streams
 // becomes a file of a backup set (backup-set/writer.ts) instead of a file on
-// disk; tablespace archives are stored under pg_tblspc/<oid>/; the server's
+// disk; tablespace tar files are stored under pg_tblspc/<oid>/; the server's
 // backup_manifest is kept; with -X stream the WAL goes into the set's pg_wal.
 // The only links accepted are pg_tblspc/<oid> for tablespaces the server
 // announced; any other link, hard link or special file fails the backup.
@@ -12,14 +12,14 @@ import type { SegmentStore } from '../wal/segment-store.js';
 import { TarParser } from '../../storage/tar/tar-parser.js';
 import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeWithBackpressure } from '../../storage/stream-util.js';
-import { ArchiveReading } from '../archive-stages.js';
+import { TarReading } from '../tar-stages.js';
 import type { BackupSetWriter } from '../../repo/backup-set/writer.js';
 import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
 import { PgpitrError } from '../../common/errors.js';
 
 export class RepoSink implements BackupSink {
   private readonly announced = new Set<number>();
-  private readonly archive = new ArchiveReading();
+  private readonly tar = new TarReading();
   private manifestParts: Buffer[] = [];
   manifest: BackupSetManifest | null = null;
 
@@ -36,19 +36,19 @@ export class RepoSink implements BackupSink {
     }
   }
 
-  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+  tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
-    if (!isBase && !this.announced.has(ts.oid!)) throw new PgpitrError('ERR_PROTOCOL', `archive "${name}" is for a tablespace the server did not list`);
+    if (!isBase && !this.announced.has(ts.oid!)) throw new PgpitrError('ERR_PROTOCOL', `tar file "${name}" is for a tablespace the server did not list`);
     const prefix = isBase ? '' : `pg_tblspc/${ts.oid}/`;
-    this.archive.begin(name, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
+    this.tar.begin(name, new MemberRouter(name, prefix, isBase, this.announced, this.writer, this.onFile));
   }
 
-  archiveData(chunk: Buffer): void | Promise<void> {
-    return this.archive.data(chunk);
+  tarData(chunk: Buffer): void | Promise<void> {
+    return this.tar.data(chunk);
   }
 
-  archiveEnd(): Promise<void> {
-    return this.archive.end();
+  tarEnd(): Promise<void> {
+    return this.tar.end();
   }
 
   manifestBegin(): void {
@@ -73,7 +73,7 @@ export class RepoSink implements BackupSink {
   }
 
   abort(): void {
-    this.archive.destroy();
+    this.tar.destroy();
     void this.writer.abort();
   }
 }
@@ -85,7 +85,7 @@ class MemberRouter extends Writable {
   private large: PassThrough | null = null;
 
   constructor(
-    private readonly archive: string,
+    private readonly tarName: string,
     private readonly prefix: string,
     private readonly isBase: boolean,
     private readonly announced: Set<number>,
@@ -93,7 +93,7 @@ class MemberRouter extends Writable {
     private readonly onFile: (name: string) => void,
   ) {
     super({ highWaterMark: 1024 * 1024 });
-    this.parser = new TarParser(archive);
+    this.parser = new TarParser(tarName);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
@@ -101,7 +101,7 @@ class MemberRouter extends Writable {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    if (this.small || this.large) cb(new PgpitrError('ERR_PROTOCOL', `archive "${this.archive}" ended inside a member`));
+    if (this.small || this.large) cb(new PgpitrError('ERR_PROTOCOL', `tar file "${this.tarName}" ended inside a member`));
     else cb();
   }
 
@@ -131,12 +131,12 @@ class MemberRouter extends Writable {
     if (entry.type === 'symlink') {
       const m = /^pg_tblspc\/(\d+)$/.exec(name);
       if (this.isBase && m && this.announced.has(Number(m[1]))) return; // the tablespace itself is recorded
-      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing link "${entry.name}" -> "${entry.linkname}" in archive "${this.archive}"`, {
+      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing link "${entry.name}" -> "${entry.linkname}" in tar file "${this.tarName}"`, {
         hint: m ? `the server did not announce tablespace ${m[1]}` : 'a base backup holds no links but pg_tblspc/<oid> for its tablespaces',
       });
     }
     if (entry.type !== 'file') {
-      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing member "${entry.name}" of archive "${this.archive}": not a regular file, directory or tablespace link`);
+      throw new PgpitrError('ERR_UNSAFE_PATH', `refusing member "${entry.name}" of tar file "${this.tarName}": not a regular file, directory or tablespace link`);
     }
     this.onFile(path);
     const meta = { path, size: entry.size, mode: entry.mode, mtime: entry.mtime };

@@ -17,7 +17,7 @@ export interface AppendedMember {
 }
 
 export interface TarRewriteOptions {
-  archiveName: string;
+  tarName: string;
   /** name → new content from old content (member must be a regular file). */
   edit?: Map<string, (old: Buffer) => Buffer>;
   /** Members appended at the end; members edited but absent are appended too. */
@@ -33,7 +33,7 @@ export class TarRewriter extends Transform {
 
   constructor(private readonly opts: TarRewriteOptions) {
     super({ highWaterMark: 1024 * 1024 });
-    this.parser = new TarParser(opts.archiveName);
+    this.parser = new TarParser(opts.tarName);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

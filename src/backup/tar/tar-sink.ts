@@ -1,7 +1,7 @@
-// -F tar: one file per archive (base.tar, <oid>.tar, pg_wal.tar), compressed
+// -F tar: one tar file per tablespace (base.tar, <oid>.tar, pg_wal.tar), compressed
 // client-side when asked, written as-is when the server compressed it. With
-// -R the base archive is rewritten in passing to carry the recovery settings;
-// with `-D -` the single archive goes to stdout with backup_manifest inside.
+// -R base.tar is rewritten in passing to carry the recovery settings;
+// with `-D -` the single tar file goes to stdout with backup_manifest inside.
 
 import { join } from 'node:path';
 import { renameSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { chain } from '../../storage/chain.js';
 import type { Chain } from '../../storage/chain.js';
 import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
 import { fsyncPathSync } from '../../storage/durable.js';
-import { clientCompressStage, decompressStage, extensionOf, prepareClientCompression, serverCompressionOf } from '../archive-stages.js';
+import { clientCompressStage, decompressStage, extensionOf, prepareClientCompression, serverCompressionOf } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 
@@ -56,7 +56,7 @@ export class TarSink implements BackupSink {
     return new FileWritable(path, !this.opts.noSync, this.fileMode);
   }
 
-  archiveBegin(name: string, ts: TablespaceHeader | null): void {
+  tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
     const serverAlgo = serverCompressionOf(name);
     const client = this.opts.compression?.location === 'client' ? this.opts.compression : null;
@@ -73,7 +73,7 @@ export class TarSink implements BackupSink {
         append.push({ name: STANDBY_SIGNAL, content: Buffer.alloc(0) });
       }
       if (serverAlgo) stages.push(decompressStage(serverAlgo));
-      stages.push(new TarRewriter({ archiveName: name, edit, append }));
+      stages.push(new TarRewriter({ tarName: name, edit, append }));
       if (serverAlgo) stages.push(clientCompressStage({ location: 'client', algorithm: serverAlgo }));
       if (injectManifest) this.appendToBase = append;
     }
@@ -85,11 +85,11 @@ export class TarSink implements BackupSink {
     if (isBase && injectManifest) this.baseChain = this.current;
   }
 
-  archiveData(chunk: Buffer): void | Promise<void> {
+  tarData(chunk: Buffer): void | Promise<void> {
     return writeWithBackpressure(this.current!.head, chunk);
   }
 
-  async archiveEnd(): Promise<void> {
+  async tarEnd(): Promise<void> {
     const c = this.current!;
     this.current = null;
     if (c === this.baseChain) return; // ended after the manifest is appended

@@ -5,22 +5,16 @@
 // failure (bad options, unknown stanza, unreachable repository, damaged file,
 // a bug) exits ArchiveGetError (above 125): recovery stops, with our message
 // in the server log, instead of ending early and promoting without the rest.
-// With --archive-async it takes the file from the prefetch spool when the
-// background fetcher (archiving/prefetch.ts) already has it, and keeps that
-// fetcher running ahead of recovery.
+// The work is commands/archive-get.ts (with --archive-async, the prefetch
+// spool and its background fetcher); this file parses and maps the outcome.
 
-import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import type { RepoOptions } from '../repo-options.js';
-import { getWalFile } from '../../repo/archive-store.js';
-import { existingArchiveDir, readStanza } from '../../repo/stanza.js';
-import { liveLockHolder } from '../../repo/lock.js';
-import { walFileKind } from '../../repo/layout.js';
-import { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, runFetcher } from '../../archiving/prefetch.js';
-import { startDetached, runAsOnlyOne } from '../../archiving/background.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError } from '../output.js';
-import { PgpitrError, usageError } from '../../common/errors.js';
+import { usageError } from '../../common/errors.js';
+import type { PgpitrError } from '../../common/errors.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
 
@@ -38,8 +32,6 @@ healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops r
 ending it early (see docs/exit-codes.md).
 `;
 
-const FETCHER_LOCK = 'fetcher';
-
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
     const o = parseRepoOptions('archive-get', argv);
@@ -47,54 +39,17 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    if (o.fetcher) return await runBackgroundFetcher(o);
-    const [name, dest, ...extra] = o.positionals;
-    if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
-    existingArchiveDir(o.repo, o.stanza); // a stanza or repository that is not there is an error, never "not found"
-    let prefetchDir = null;
-    if (o.archiveAsync && walFileKind(name) === 'segment') {
-      prefetchDir = openPrefetchDir(o.spoolPath, o.stanza);
-      noteRequest(prefetchDir, name);
-      ensureFetcher(o, prefetchDir);
-      if (takePrefetched(prefetchDir, name, dest)) return ExitCode.Ok;
-    }
-    if (await getWalFile(o.repo, o.stanza, name, dest)) {
-      if (prefetchDir) clearFetchFailure(prefetchDir, name);
+    const req = { repo: openRepository(o.repo), stanza: o.stanza };
+    if (o.fetcher) {
+      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
       return ExitCode.Ok;
     }
-    const fetchFailure = prefetchDir ? readFetchFailure(prefetchDir, name) : null;
-    if (fetchFailure) {
-      // The background fetcher met it damaged or unreadable, and now it is gone: not "the end of the archive".
-      throw new PgpitrError('ERR_STORAGE', `WAL file "${name}" could not be fetched (${fetchFailure.message}) and is no longer in the archive`, {
-        hint: `${fetchFailure.hint ?? 'find what changed the archive during recovery'}; to end recovery before this file instead, remove ${join(prefetchDir!, name)}.error`,
-      });
-    }
-    return ExitCode.ArchiveNotFound;
+    const [name, dest, ...extra] = o.positionals;
+    if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
+    const fetched = await archiveGet(req, name, dest, o.archiveAsync ? { spoolPath: o.spoolPath, optionArgs: o.optionArgs } : null);
+    return fetched ? ExitCode.Ok : ExitCode.ArchiveNotFound;
   } catch (e) {
     printError(e);
     return failureExitCode('archive-get', (e as PgpitrError).code);
   }
-}
-
-function ensureFetcher(o: RepoOptions, dir: string): void {
-  if (liveLockHolder(dir, FETCHER_LOCK)) return;
-  startDetached(['archive-get', ...o.optionArgs, '--fetcher'], join(dir, 'fetcher.log'));
-}
-
-async function runBackgroundFetcher(o: RepoOptions): Promise<number> {
-  const dir = openPrefetchDir(o.spoolPath, o.stanza);
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
-    const stanza = readStanza(o.repo, o.stanza);
-    await runFetcher({
-      repo: o.repo,
-      stanza: o.stanza,
-      segmentSize: stanza.wal_segment_size,
-      dir,
-      window: Math.max(1, Math.floor(o.getQueueMaxBytes / stanza.wal_segment_size)),
-      processMax: o.processMax,
-      idleExitMs: Number(process.env['PGPITR_FETCHER_IDLE_MS'] ?? 10_000),
-      log,
-    });
-  });
-  return ExitCode.Ok;
 }

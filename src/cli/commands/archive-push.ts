@@ -2,18 +2,14 @@
 // stanza's archive. Idempotent: the same content already archived succeeds
 // with a warning; different content fails. Exit codes stay between 1 and 125
 // so that a failure never makes PostgreSQL's archiver restart.
-// With --archive-async it answers from the spool of the background pusher
-// (archiving/async-push.ts), which --pusher runs (archiving/pusher.ts).
+// The work is commands/archive-push.ts (with --archive-async, the spool of the
+// background pusher, which --pusher runs); this file parses and prints.
 
-import { dirname, resolve } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { readStanza } from '../../repo/stanza.js';
-import { pushWalFile } from '../../repo/archive-store.js';
-import { PushSpool, failureText } from '../../archiving/spool.js';
-import { runAsOnlyOne } from '../../archiving/background.js';
-import { pushThroughSpool, spawnPusher, PUSHER_LOCK } from '../../archiving/async-push.js';
-import { runPusher } from '../../archiving/pusher.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { archivePush, archivePushAsync, runBackgroundPusher } from '../../commands/archive-push.js';
+import type { ArchivePushRequest } from '../../commands/archive-push.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
 import { PgpitrError, usageError } from '../../common/errors.js';
@@ -48,12 +44,20 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    if (o.pusherPgWal !== undefined) return await runBackgroundPusher(o, o.pusherPgWal);
+    const req: ArchivePushRequest = { repo: openRepository(o.repo), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
+    if (o.pusherPgWal !== undefined) {
+      await runBackgroundPusher(req, { ...asyncSettings(o), processMax: o.processMax, queueMaxBytes: o.queueMaxBytes }, o.pusherPgWal);
+      return ExitCode.Ok;
+    }
     const [source, ...extra] = o.positionals;
     if (!source || extra.length > 0) throw usageError('give exactly one WAL file path (%p)');
-    if (o.archiveAsync) return await pushAsync(o, source);
-    const stanza = readStanza(o.repo, o.stanza);
-    const outcome = await pushWalFile(o.repo, stanza, source, { compression: o.compression, level: o.level });
+    if (o.archiveAsync) {
+      const { dropped } = await archivePushAsync(req, asyncSettings(o), source);
+      // Goes to the server log: the one place a DBA is sure to look.
+      if (dropped !== null) printError(new PgpitrError('ERR_STORAGE', dropped, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
+      return ExitCode.Ok;
+    }
+    const outcome = await archivePush(req, source);
     if (outcome.status === 'already-archived') {
       printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
     }
@@ -65,57 +69,6 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function pushAsync(o: RepoOptions, source: string): Promise<number> {
-  const spool = PushSpool.open(o.spoolPath, o.stanza);
-  const pgWal = resolve(dirname(source));
-  const result = await pushThroughSpool({
-    walPath: source,
-    spool,
-    timeoutMs: o.archiveTimeoutMs,
-    startPusher: (logPath) => spawnPusher(o.optionArgs, pgWal, logPath),
-    settings: pusherSettings(o.optionArgs, pgWal),
-    storeHere: async () => {
-      await pushWalFile(o.repo, readStanza(o.repo, o.stanza), source, { compression: o.compression, level: o.level });
-    },
-  });
-  if (result.kind === 'dropped') {
-    // Goes to the server log: the one place a DBA is sure to look.
-    printError(new PgpitrError('ERR_STORAGE', result.message, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
-  }
-  return ExitCode.Ok;
-}
-
-async function runBackgroundPusher(o: RepoOptions, pgWal: string): Promise<number> {
-  const spool = PushSpool.open(o.spoolPath, o.stanza);
-  const settings = pusherSettings(o.optionArgs.filter((a) => !a.startsWith('--pusher=')), pgWal);
-  await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
-    const stop = new AbortController();
-    process.once('SIGTERM', () => {
-      log('SIGTERM: stopping once the files being stored are done');
-      stop.abort();
-    });
-    try {
-      await runPusher({
-        repo: o.repo,
-        stanza: readStanza(o.repo, o.stanza),
-        pgWal,
-        spool,
-        push: { compression: o.compression, level: o.level },
-        processMax: o.processMax,
-        queueMaxBytes: o.queueMaxBytes,
-        idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
-        log,
-        signal: stop.signal,
-      });
-    } catch (e) {
-      spool.writeFatal(failureText(e as PgpitrError)); // for the archive_command waiting on us
-      throw e;
-    }
-  });
-  return ExitCode.Ok;
-}
-
-/** What identifies a pusher's configuration: its options and the pg_wal it serves. */
-function pusherSettings(optionArgs: string[], pgWal: string): string[] {
-  return [...optionArgs, pgWal];
+function asyncSettings(o: RepoOptions) {
+  return { spoolPath: o.spoolPath, timeoutMs: o.archiveTimeoutMs, optionArgs: o.optionArgs };
 }

@@ -4,16 +4,14 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
-import { walArchiveView } from '../../repo/wal-archive-view.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
+import { archivedNames } from '../../repo/wal-archive-view.js';
+import { openRepository } from '../../repo/open-repository.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
 import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
 import { parseMaxRate } from './basebackup-args.js';
-import { expireStanza } from '../../repo/expire.js';
-import { RepoLock } from '../../repo/lock.js';
-import { stanzaDir } from '../../repo/layout.js';
+import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -59,19 +57,17 @@ export async function backupCommand(argv: string[]): Promise<number> {
     annotations[a.slice(0, i)] = a.slice(i + 1);
   }
   const policy = retentionPolicy(o); // refused now if invalid, not after the backup
-  const stanza = readStanza(o.repo, o.stanza);
+  const repo = openRepository(o.repo);
+  const stanza = await readStanza(repo, o.stanza);
   const view = new ProgressView({ progress: o.extra['progress'] === true, format: 'text', verbose: o.extra['verbose'] === true ? 1 : 0 });
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const archive = walArchiveView(o.repo, o.stanza);
-    const storage = new PosixStorage(o.repo);
     const record = await backupToRepository(
       {
-        repoPath: o.repo,
-        storage,
+        repo,
         stanza,
         connection: o.connection,
         compression: o.compression,
@@ -83,7 +79,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         annotations,
         processMax: o.processMax,
         archiveTimeoutMs: o.archiveTimeoutMs,
-        archivedNames: () => archive.names(),
+        archivedNames: () => archivedNames(repo, o.stanza),
         identity: identityOfThisProcess(),
       },
       view,
@@ -94,14 +90,9 @@ export async function backupCommand(argv: string[]): Promise<number> {
     else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
     // Retention after a successful backup, when a policy is set.
     if (policy) {
-      const lock = RepoLock.acquire(stanzaDir(o.repo, o.stanza), 'backup', 'expire');
-      try {
-        const r = await expireStanza(o.repo, storage, o.stanza, stanza.wal_segment_size, policy, { dryRun: false });
-        for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
-        if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
-      } finally {
-        lock.release();
-      }
+      const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false });
+      for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
+      if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
     }
     return ExitCode.Ok;
   } finally {

@@ -4,16 +4,11 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { PgpitrError, usageError } from '../../common/errors.js';
-import { readStanza } from '../../repo/stanza.js';
-import { stanzaDir } from '../../repo/layout.js';
-import { RepoLock } from '../../repo/lock.js';
-import { expireStanza } from '../../repo/expire.js';
+import { usageError } from '../../common/errors.js';
+import { openRepository } from '../../repo/open-repository.js';
 import { parseRetentionWindow } from '../../repo/retention.js';
 import type { RetentionPolicy } from '../../repo/retention.js';
-import { readRecord, writeRecord } from '../../repo/backup-set/record.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
-import type { Storage } from '../../storage/storage.js';
+import { expireUnderLock, setPinned } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -70,45 +65,28 @@ export async function expireCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const storage = new PosixStorage(o.repo);
+  const repo = openRepository(o.repo);
   const pin = o.extra['pin'] as string | undefined;
   const unpin = o.extra['unpin'] as string | undefined;
-  if (pin !== undefined || unpin !== undefined) return setPinned(o.repo, storage, o.stanza, (pin ?? unpin)!, pin !== undefined);
+  if (pin !== undefined || unpin !== undefined) {
+    const id = (pin ?? unpin)!;
+    await setPinned(repo, o.stanza, id, pin !== undefined);
+    printLine(`backup ${id} ${pin !== undefined ? 'pinned: expire keeps it' : 'unpinned'}`);
+    return ExitCode.Ok;
+  }
   const policy = retentionPolicy(o);
   if (!policy) throw usageError('no retention policy', 'give --retention-full=N and/or --retention-window=D (or set them in the configuration file)');
-  const stanza = readStanza(o.repo, o.stanza);
   const dryRun = o.extra['dry-run'] === true;
-  const lock = RepoLock.acquire(stanzaDir(o.repo, o.stanza), 'backup', 'expire');
-  try {
-    const r = await expireStanza(o.repo, storage, o.stanza, stanza.wal_segment_size, policy, { dryRun });
-    if (o.output === 'json') {
-      const { keep, expire } = r.decision;
-      process.stdout.write(JSON.stringify({ dry_run: dryRun, keep, expire, wal_removed: r.walRemoved }, null, 2) + '\n');
-      return ExitCode.Ok;
-    }
-    const verb = dryRun ? 'would expire' : 'expired';
-    for (const e of r.decision.expire) printLine(`${verb} backup ${e.id}: ${e.why}`);
-    for (const k of r.decision.keep) printLine(`kept backup ${k.id}: ${k.why}`);
-    if (r.walRemoved) printLine(`${dryRun ? 'would remove' : 'removed'} ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
-    else printLine('no archived WAL to remove');
+  const r = await expireUnderLock(repo, o.stanza, policy, { dryRun });
+  if (o.output === 'json') {
+    const { keep, expire } = r.decision;
+    process.stdout.write(JSON.stringify({ dry_run: dryRun, keep, expire, wal_removed: r.walRemoved }, null, 2) + '\n');
     return ExitCode.Ok;
-  } finally {
-    lock.release();
   }
-}
-
-async function setPinned(repo: string, storage: Storage, stanza: string, id: string, pinned: boolean): Promise<number> {
-  // Under the backup lock: a running backup rewrites its record at the end.
-  const lock = RepoLock.acquire(stanzaDir(repo, stanza), 'backup', pinned ? 'expire --pin' : 'expire --unpin');
-  try {
-    const r = await readRecord(storage, stanza, id);
-    if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
-    if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);
-    r.pinned = pinned;
-    await writeRecord(storage, r);
-  } finally {
-    lock.release();
-  }
-  printLine(`backup ${id} ${pinned ? 'pinned: expire keeps it' : 'unpinned'}`);
+  const verb = dryRun ? 'would expire' : 'expired';
+  for (const e of r.decision.expire) printLine(`${verb} backup ${e.id}: ${e.why}`);
+  for (const k of r.decision.keep) printLine(`kept backup ${k.id}: ${k.why}`);
+  if (r.walRemoved) printLine(`${dryRun ? 'would remove' : 'removed'} ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
+  else printLine('no archived WAL to remove');
   return ExitCode.Ok;
 }

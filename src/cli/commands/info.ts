@@ -2,20 +2,12 @@
 // as interrupted), the archive's first and last segment per
 // timeline, gaps, the last file archived and when, WAL dropped by the
 // asynchronous archive-push queue limit, stale temporary files left by
-// interrupted pushes; text or JSON.
+// interrupted pushes (commands/info.ts); printed here as text or JSON.
 
-import { readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { readStanza, checkRepository } from '../../repo/stanza.js';
-import { scanArchive } from '../../repo/archive-store.js';
-import { summarizeArchive } from '../../repo/archive-summary.js';
-import { listDrops } from '../../repo/drops.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { repositoryInfo } from '../../commands/info.js';
 import { ExitCode } from '../exit-codes.js';
-import { PgpitrError } from '../../common/errors.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
-import { listRecords, recordProcessAlive } from '../../repo/backup-set/record.js';
-import type { BackupRecord } from '../../repo/backup-set/record.js';
 
 const HELP = `pgpitr info describes the stanzas of a repository and their WAL archive.
 
@@ -33,28 +25,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  checkRepository(o.repo);
-  const names = o.stanza ? [o.stanza] : readdirSync(o.repo).filter((n) => existsSync(join(o.repo, n, 'stanza.json'))).sort();
-  const storage = new PosixStorage(o.repo);
   const set = o.extra['set'] as string | undefined;
-  const report = [];
-  for (const name of names) {
-    const stanza = readStanza(o.repo, name);
-    const scan = scanArchive(o.repo, name);
-    const backups = (await listRecords(storage, name)).filter((r) => set === undefined || r.id === set).map(backupSummary);
-    report.push({
-      stanza: name,
-      system_identifier: stanza.system_identifier,
-      pg_version: stanza.pg_major,
-      backups,
-      archive: summarizeArchive(scan.files, stanza.wal_segment_size),
-      dropped_wal: listDrops(o.repo, name),
-      stale_temp_files: scan.staleTemps.length,
-    });
-  }
-  if (set !== undefined && report.every((r) => r.backups.length === 0)) {
-    throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist`, { hint: 'pgpitr info without --set lists the backups' });
-  }
+  const report = await repositoryInfo(openRepository(o.repo), { stanza: o.stanza || undefined, set });
   if (o.output === 'json') {
     process.stdout.write(JSON.stringify({ repository: o.repo, stanzas: report }, null, 2) + '\n');
     return ExitCode.Ok;
@@ -87,30 +59,6 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(lines.join('\n') + '\n');
   return ExitCode.Ok;
-}
-
-/** A backup as info shows it: a record left "running" by a process that is gone reads as interrupted. */
-function backupSummary(r: BackupRecord) {
-  return {
-    id: r.id,
-    type: r.type,
-    state: r.state === 'running' && !recordProcessAlive(r) ? 'interrupted' : r.state,
-    start_time: r.start_time,
-    stop_time: r.stop_time,
-    timeline: r.timeline,
-    start_lsn: r.start_lsn,
-    stop_lsn: r.stop_lsn,
-    wal: { first: r.start_wal, last: r.stop_wal, source: r.wal },
-    size: r.size,
-    stored_size: r.stored_size,
-    files: r.file_count,
-    pg_version_num: r.pg_version_num,
-    backup_from: r.backup_from,
-    databases: r.databases,
-    annotations: r.annotations,
-    pinned: r.pinned,
-    error: r.error,
-  };
 }
 
 function mib(bytes: number): string {

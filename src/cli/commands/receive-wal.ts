@@ -9,10 +9,10 @@ import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { Session, quoteIdent } from '../../protocol/session.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { receiveWal } from '../../wal/receiver.js';
-import { readStanza } from '../../repo/stanza.js';
-import { pushWalFile, listArchive } from '../../repo/archive-store.js';
-import { stanzaDir } from '../../repo/layout.js';
-import { loadConfig, configValue } from '../config-file.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { stanzaPath } from '../../repo/layout.js';
+import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
+import { loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -115,17 +115,10 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (repoMode) {
     if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
     const repoPath = absolutePath('repository', repo);
-    const stanza = readStanza(repoPath, stanzaName);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    dir ??= join(stanzaDir(repoPath, stanzaName), 'receive-wal');
-    archive = {
-      push: async (path: string) => {
-        const outcome = await pushWalFile(repoPath, stanza, path, { compression: storeCompression });
-        log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
-      },
-      names: () => listArchive(repoPath, stanzaName).map((f) => f.name),
-    };
+    archive = await receiveWalArchive(openRepository(repoPath), stanzaName, { compression: storeCompression }, log);
+    dir ??= join(repoPath, stanzaPath(stanzaName), 'receive-wal');
   }
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
   let endPosition: bigint | undefined;

@@ -1,17 +1,13 @@
 // `pgpitr restore -D PATH`: a backup of the stanza into a data directory, set
-// to recover to a target (restore/engine.ts). The restore_command it writes
-// calls pgpitr archive-get, through the asynchronous prefetch unless told not
-// to; as root, the prefetch spool is given to the data directory's owner.
+// to recover to a target (commands/restore.ts, then restore/engine.ts). The
+// restore_command it writes calls pgpitr archive-get, through the asynchronous
+// prefetch unless told not to; as root, the prefetch spool is given to the
+// data directory's owner. This file parses and prints.
 
-import { chownSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { PgpitrError, storageError, usageError } from '../../common/errors.js';
-import { readStanza } from '../../repo/stanza.js';
-import { walArchiveView } from '../../repo/wal-archive-view.js';
-import { listRecords } from '../../repo/backup-set/record.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
-import { restore } from '../../restore/engine.js';
+import { usageError } from '../../common/errors.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { restoreFromRepository } from '../../commands/restore.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
 import { ExitCode } from '../exit-codes.js';
@@ -81,20 +77,12 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     timeline: x['target-timeline'] as string | undefined,
     action: x['target-action'] as string | undefined,
   });
-  const stanza = readStanza(o.repo, o.stanza);
-  const storage = new PosixStorage(o.repo);
   const dryRun = x['dry-run'] === true;
   const asyncGet = !argv.includes('--no-archive-async');
   const progress = x['progress'] === true;
   const log = (line: string) => (o.output === 'json' ? undefined : printLine(line));
-  if (asyncGet && !dryRun) prepareSpool(o.spoolPath, o.stanza, pgData);
   let lastShown = 0;
-  const outcome = await restore({
-    storage,
-    stanza: o.stanza,
-    segmentSize: stanza.wal_segment_size,
-    records: await listRecords(storage, o.stanza),
-    archive: walArchiveView(o.repo, o.stanza),
+  const outcome = await restoreFromRepository(openRepository(o.repo), o.stanza, {
     target,
     set: x['set'] as string | undefined,
     pgData,
@@ -103,7 +91,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
-    restoreCommand: restoreCommandFor(o.repo, o.stanza, asyncGet ? o.spoolPath : null),
+    spoolPath: asyncGet ? o.spoolPath : null,
     dryRun,
     log,
     onProgress: (done, total, files, allFiles) => {
@@ -135,47 +123,4 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
   }
   return ExitCode.Ok;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
-export function restoreCommandFor(repo: string, stanza: string, spool: string | null): string {
-  const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
-  const common = `--repo ${shellQuote(repo)} --stanza ${shellQuote(stanza)}`;
-  if (spool === null) return `${pgpitr} archive-get ${common} %f "%p"`;
-  const prefetched = `${spool}/${stanza}/archive-get`;
-  return `mv ${shellQuote(prefetched)}/%f "%p" 2>/dev/null || ${pgpitr} archive-get --archive-async --spool-path ${shellQuote(spool)} ${common} %f "%p"`;
-}
-
-/** The prefetch spool must be writable by the server's user: made here, and given to the data directory's owner when we are root. */
-function prepareSpool(spool: string, stanza: string, pgData: string): void {
-  const dir = join(spool, stanza, 'archive-get');
-  let first: string | undefined;
-  try {
-    first = mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    throw new PgpitrError('ERR_TARGET', `cannot create the prefetch spool "${dir}": ${(e as Error).message}`, {
-      hint: 'give a --spool-path the server\'s user can write, or --no-archive-async',
-      cause: e,
-    });
-  }
-  if (process.getuid?.() !== 0) return;
-  let owner;
-  try {
-    owner = statSync(pgData);
-  } catch {
-    return;
-  }
-  if (owner.uid === 0) return;
-  // What we created (from `first` down), and the stanza's spool, belong to the server's user.
-  const mine = new Set([join(spool, stanza), dir]);
-  if (first !== undefined) for (let d = dir; d.length >= first.length; d = dirname(d)) mine.add(d);
-  try {
-    for (const d of mine) chownSync(d, owner.uid, owner.gid);
-  } catch (e) {
-    throw storageError('give the spool to the data directory\'s owner', dir, e);
-  }
 }

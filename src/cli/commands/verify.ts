@@ -5,7 +5,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
 import { verifyStanza } from '../../repo/verify.js';
-import { PosixStorage } from '../../storage/posix/posix-storage.js';
+import { openRepository } from '../../repo/open-repository.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -24,8 +24,9 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const stanza = readStanza(o.repo, o.stanza);
-  const report = await verifyStanza(o.repo, new PosixStorage(o.repo), o.stanza, stanza.wal_segment_size, {
+  const repo = openRepository(o.repo);
+  const stanza = await readStanza(repo, o.stanza);
+  const report = await verifyStanza(repo, o.stanza, stanza.wal_segment_size, {
     set: o.extra['set'] as string | undefined,
     processMax: o.processMax,
   });

@@ -9,6 +9,7 @@ import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir } from 'no
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
+import { hostname } from 'node:os';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageEntryType, StorageFeatures, WriteOptions } from '../storage.js';
@@ -19,6 +20,15 @@ const FILE_MODE = 0o640;
 const STAT_PARALLEL = 16;
 
 let tmpCounter = 0;
+
+/**
+ * The temporary name of an atomic write: <final>.tmp-<host>-<pid>-<n>, unique per host, process
+ * and call, and telling whoever finds it after a crash whose it was (repo/archive-temp.ts removes
+ * those of processes gone from this host; docs/repository-format.md).
+ */
+export function tempNameFor(final: string): string {
+  return `${final}.tmp-${hostname()}-${process.pid}-${++tmpCounter}`;
+}
 
 export class PosixStorage implements Storage {
   readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true };
@@ -60,14 +70,27 @@ export class PosixStorage implements Storage {
     const out: StorageEntry[] = [];
     const walk = async (rel: string): Promise<void> => {
       const dir = rel === '' ? base : join(base, rel);
-      let names: string[];
+      let names: string[] = [];
       try {
-        names = await readdir(dir);
+        if (opts.detail !== false) names = await readdir(dir);
       } catch (e) {
         if (isMissing(e) && rel === '') return;
         throw storageError('list directory', dir, e);
       }
       const entries: StorageEntry[] = [];
+      if (opts.detail === false) {
+        let dirents;
+        try {
+          dirents = await readdir(dir, { withFileTypes: true });
+        } catch (e) {
+          if (isMissing(e) && rel === '') return;
+          throw storageError('list directory', dir, e);
+        }
+        for (const d of dirents) entries.push({ name: rel === '' ? d.name : `${rel}/${d.name}`, type: typeOf(d), size: 0, mtimeMs: 0 });
+        out.push(...entries);
+        if (opts.recursive) for (const e of entries) if (e.type === 'directory') await walk(e.name);
+        return;
+      }
       for (let i = 0; i < names.length; i += STAT_PARALLEL) {
         const batch = names.slice(i, i + STAT_PARALLEL).map(async (name) => {
           const relName = rel === '' ? name : `${rel}/${name}`;
@@ -112,7 +135,7 @@ export class PosixStorage implements Storage {
     const final = this.pathOf(path);
     if (final === this.root) throw storageError('write', final, new Error('the storage root is a directory'));
     await this.makeParent(final, sync);
-    const target = atomic ? `${final}.pgpitr-tmp-${process.pid}-${++tmpCounter}` : final;
+    const target = atomic ? tempNameFor(final) : final;
     const flags = atomic || exclusive ? 'wx' : 'w';
     let fh: FileHandle;
     try {
@@ -182,9 +205,17 @@ export class PosixStorage implements Storage {
     await fsyncPath(this.pathOf(path));
   }
 
+  async pathCreate(path: string): Promise<void> {
+    const abs = this.pathOf(path);
+    await this.makeDirectory(abs, true);
+  }
+
   /** mkdir -p of a file's directory; with sync, the entries of the directories it created are made durable. */
   private async makeParent(file: string, sync: boolean): Promise<void> {
-    const dir = dirname(file);
+    await this.makeDirectory(dirname(file), sync);
+  }
+
+  private async makeDirectory(dir: string, sync: boolean): Promise<void> {
     let first: string | undefined;
     try {
       first = await mkdir(dir, { recursive: true, mode: DIR_MODE });

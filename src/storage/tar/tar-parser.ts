@@ -22,7 +22,7 @@ export class TarParser {
   private inEntry = false;
   private ended = false;
 
-  constructor(private readonly archiveName: string) {}
+  constructor(private readonly tarName: string) {}
 
   feed(chunk: Buffer): void {
     this.chunk = chunk;
@@ -74,7 +74,7 @@ export class TarParser {
       try {
         entry = decodeHeader(this.header);
       } catch (e) {
-        throw new PgpitrError('ERR_PROTOCOL', `corrupt tar stream in archive "${this.archiveName}": ${(e as Error).message}`);
+        throw new PgpitrError('ERR_PROTOCOL', `corrupt tar stream in tar file "${this.tarName}": ${(e as Error).message}`);
       }
       this.inEntry = true;
       this.dataLeft = entry.type === 'file' ? entry.size : 0;

@@ -6,7 +6,7 @@
 // or by drain(); the segment file stays in the receive directory, where the
 // next start finds it and stores it again.
 
-export class BackgroundArchiver {
+export class StoreQueue {
   private readonly running = new Set<Promise<void>>();
   private readonly queue: string[] = [];
   private failure: Error | null = null;

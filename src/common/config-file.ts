@@ -1,10 +1,11 @@
 // The configuration file (INI, like pgBackRest's): [global] then one section
 // per stanza, `key=value` lines, `#` comments. Keys: repo, compress-type,
 // compress-level, pg-host, pg-port, pg-user, pg-database, archive-timeout.
-// Found through --config or PGPITR_CONFIG; flags override it.
+// Found through --config or PGPITR_CONFIG; flags override it. Here, not in cli/, so
+// that the CLI itself touches no file: it parses options and calls one function.
 
 import { readFileSync } from 'node:fs';
-import { PgpitrError } from '../common/errors.js';
+import { PgpitrError } from './errors.js';
 
 export type ConfigSections = Map<string, Map<string, string>>;
 

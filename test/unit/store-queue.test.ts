@@ -1,9 +1,9 @@
-// BackgroundArchiver (receive-wal's repository mode): stores in the background,
+// StoreQueue (receive-wal's repository mode): stores in the background,
 // bounds what waits, and reports the first failure.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { BackgroundArchiver } from '../../src/wal/archive-queue.js';
+import { StoreQueue } from '../../src/wal/store-queue.js';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -11,7 +11,7 @@ test('stores every added file, at most `concurrency` at once', async () => {
   let running = 0;
   let peak = 0;
   const stored: string[] = [];
-  const q = new BackgroundArchiver(async (p) => {
+  const q = new StoreQueue(async (p) => {
     running++;
     peak = Math.max(peak, running);
     await tick();
@@ -28,7 +28,7 @@ test('stores every added file, at most `concurrency` at once', async () => {
 test('add() waits while more than maxPending files wait', async () => {
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
-  const q = new BackgroundArchiver(() => gate, 1, 2);
+  const q = new StoreQueue(() => gate, 1, 2);
   await q.add('a'); // running
   await q.add('b'); // waiting: 1
   await q.add('c'); // waiting: 2
@@ -42,7 +42,7 @@ test('add() waits while more than maxPending files wait', async () => {
 });
 
 test('a failure is raised by the next add() and by drain()', async () => {
-  const q = new BackgroundArchiver(async (p) => {
+  const q = new StoreQueue(async (p) => {
     await tick();
     if (p === 'bad') throw new Error('disk full');
   }, 1, 10);

@@ -1,4 +1,5 @@
-// Chooses the transform stages for one archive: decompress what the server
+// Chooses the transform stages for one tar file of a base backup (BASE_BACKUP
+// sends one per tablespace; PostgreSQL calls them "archives"): decompress what the server
 // compressed when we must read inside it, edit members (-R, manifest to
 // stdout), compress client-side. Used by both sinks.
 
@@ -16,9 +17,9 @@ const SUFFIXES: [string, CompressionAlgorithm][] = [
   ['.zst', 'zstd'],
 ];
 
-/** The algorithm a server-compressed archive name implies (base.tar.gz → gzip). */
-export function serverCompressionOf(archiveName: string): CompressionAlgorithm | null {
-  for (const [suffix, algo] of SUFFIXES) if (archiveName.endsWith(suffix)) return algo;
+/** The algorithm a server-compressed tar file name implies (base.tar.gz → gzip). */
+export function serverCompressionOf(tarName: string): CompressionAlgorithm | null {
+  for (const [suffix, algo] of SUFFIXES) if (tarName.endsWith(suffix)) return algo;
   return null;
 }
 
@@ -45,11 +46,11 @@ export function extensionOf(algo: CompressionAlgorithm): string {
 }
 
 /**
- * The archive being read by a sink that looks inside it (plain extraction, the
+ * The tar file being read by a sink that looks inside it (plain extraction, the
  * repository): decompressed first when the server compressed it, then into the
  * sink's reader, with backpressure.
  */
-export class ArchiveReading {
+export class TarReading {
   private current: Chain | null = null;
 
   begin(name: string, reader: Writable): void {

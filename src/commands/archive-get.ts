@@ -1,0 +1,79 @@
+// `pgpitr archive-get %f %p`: one WAL file from the stanza's archive into %p,
+// verified (wal/archive-wal-file.ts). With --archive-async, the prefetched copy
+// when the background fetcher (archiving/prefetch.ts) already has it, and that
+// fetcher kept running ahead of recovery; runBackgroundFetcher is its process.
+// The answer is true (fetched) or false (the repository and the stanza are
+// healthy and the archive does not hold the file); every other outcome throws,
+// so that recovery never takes a fault for the end of the archive.
+
+import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+import { readStanza, readStanzaWithArchive } from '../repo/stanza.js';
+import { liveLockHolder } from '../repo/lock.js';
+import { walFileKind } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+import { PosixStorage } from '../storage/posix/posix-storage.js';
+import { restoreWalFile } from '../wal/archive-wal-file.js';
+
+export interface ArchiveGetRequest {
+  repo: Repository;
+  stanza: string;
+}
+
+export interface PrefetchSettings {
+  spoolPath: string;
+  /** The command's option arguments: the fetcher is started with them. */
+  optionArgs: string[];
+}
+
+const FETCHER_LOCK = 'fetcher';
+
+export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
+  // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
+  // it, and so does the prefetching path before it hands over a prefetched file.
+  if (prefetch === null || walFileKind(name) !== 'segment') return restoreWalFile(req.repo, req.stanza, name, dest);
+  await readStanzaWithArchive(req.repo, req.stanza);
+  const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
+  const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
+  noteRequest(dir, name);
+  await ensureFetcher(prefetch, dir);
+  if (takePrefetched(dir, name, dest)) return true;
+  if (await restoreWalFile(req.repo, req.stanza, name, dest)) {
+    clearFetchFailure(dir, name);
+    return true;
+  }
+  const fetchFailure = readFetchFailure(dir, name);
+  if (fetchFailure) {
+    // The background fetcher met it damaged or unreadable, and now it is gone: not "the end of the archive".
+    throw new PgpitrError('ERR_STORAGE', `WAL file "${name}" could not be fetched (${fetchFailure.message}) and is no longer in the archive`, {
+      hint: `${fetchFailure.hint ?? 'find what changed the archive during recovery'}; to end recovery before this file instead, remove ${join(dir, name)}.error`,
+    });
+  }
+  return false;
+}
+
+async function ensureFetcher(prefetch: PrefetchSettings, dir: string): Promise<void> {
+  if (await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`)) return;
+  const { startDetached } = await import('../archiving/background.js');
+  startDetached(['archive-get', ...prefetch.optionArgs, '--fetcher'], join(dir, 'fetcher.log'));
+}
+
+/** The background fetcher's process (--fetcher): runs until no request came for a while, unless another runs. */
+export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPath: string; getQueueMaxBytes: number; processMax: number }): Promise<void> {
+  const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
+  const { runAsOnlyOne } = await import('../archiving/background.js');
+  const dir = openPrefetchDir(s.spoolPath, req.stanza);
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
+    const stanza = await readStanza(req.repo, req.stanza);
+    await runFetcher({
+      repo: req.repo,
+      stanza: req.stanza,
+      segmentSize: stanza.wal_segment_size,
+      dir,
+      window: Math.max(1, Math.floor(s.getQueueMaxBytes / stanza.wal_segment_size)),
+      processMax: s.processMax,
+      idleExitMs: Number(process.env['PGPITR_FETCHER_IDLE_MS'] ?? 10_000),
+      log,
+    });
+  });
+}

@@ -1,0 +1,93 @@
+// `pgpitr archive-push %p`: one WAL file into the stanza's archive, either
+// here (wal/archive-wal-file.ts) or, with --archive-async, answered from the
+// spool of the background pusher (archiving/async-push.ts), which
+// runBackgroundPusher runs in its own process (archiving/pusher.ts). The
+// asynchronous machinery is loaded only when asked for: archive_command
+// starts one process per WAL file.
+
+import { dirname, resolve } from 'node:path';
+import { readStanza } from '../repo/stanza.js';
+import type { PushOptions, PushOutcome } from '../repo/archive-store.js';
+import type { Repository } from '../repo/repository.js';
+import { archiveWalFile } from '../wal/archive-wal-file.js';
+import type { PgpitrError } from '../common/errors.js';
+
+export interface ArchivePushRequest {
+  repo: Repository;
+  stanza: string;
+  push: PushOptions;
+}
+
+export interface AsyncSettings {
+  spoolPath: string;
+  timeoutMs: number;
+  /** The command's option arguments: the pusher is started with them. */
+  optionArgs: string[];
+}
+
+/** Stores `source` (archive_command's %p) now. */
+export async function archivePush(req: ArchivePushRequest, source: string): Promise<PushOutcome> {
+  return archiveWalFile(req.repo, await readStanza(req.repo, req.stanza), source, req.push);
+}
+
+/** Answers `source` from the background pusher's spool; a message when WAL was dropped by the queue limit. */
+export async function archivePushAsync(req: ArchivePushRequest, a: AsyncSettings, source: string): Promise<{ dropped: string | null }> {
+  const { PushSpool } = await import('../archiving/spool.js');
+  const { pushThroughSpool, spawnPusher } = await import('../archiving/async-push.js');
+  const spool = PushSpool.open(a.spoolPath, req.stanza);
+  const pgWal = resolve(dirname(source));
+  const result = await pushThroughSpool({
+    walPath: source,
+    spool,
+    timeoutMs: a.timeoutMs,
+    startPusher: (logPath) => spawnPusher(a.optionArgs, pgWal, logPath),
+    settings: pusherSettings(a.optionArgs, pgWal),
+    storeHere: async () => {
+      await archivePush(req, source);
+    },
+  });
+  return { dropped: result.kind === 'dropped' ? result.message : null };
+}
+
+/** The background pusher's process (--pusher=PG_WAL): runs until idle, unless another pusher runs. */
+export async function runBackgroundPusher(
+  req: ArchivePushRequest,
+  a: AsyncSettings & { processMax: number; queueMaxBytes: number | null },
+  pgWal: string,
+): Promise<void> {
+  const { PushSpool, failureText } = await import('../archiving/spool.js');
+  const { runAsOnlyOne } = await import('../archiving/background.js');
+  const { PUSHER_LOCK } = await import('../archiving/async-push.js');
+  const { runPusher } = await import('../archiving/pusher.js');
+  const spool = PushSpool.open(a.spoolPath, req.stanza);
+  const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal);
+  await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
+    const stop = new AbortController();
+    process.once('SIGTERM', () => {
+      log('SIGTERM: stopping once the files being stored are done');
+      stop.abort();
+    });
+    try {
+      await runPusher({
+        repo: req.repo,
+        stanza: await readStanza(req.repo, req.stanza),
+        pgWal,
+        spool,
+        push: req.push,
+        processMax: a.processMax,
+        queueMaxBytes: a.queueMaxBytes,
+        idleExitMs: Number(process.env['PGPITR_PUSHER_IDLE_MS'] ?? 10_000),
+        log,
+        signal: stop.signal,
+      });
+    } catch (e) {
+      spool.writeFatal(failureText(e as PgpitrError)); // for the archive_command waiting on us
+      throw e;
+    }
+  });
+}
+
+/** What identifies a pusher's configuration: its options and the pg_wal it serves. */
+function pusherSettings(optionArgs: string[], pgWal: string): string[] {
+  return [...optionArgs, pgWal];
+}

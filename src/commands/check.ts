@@ -1,0 +1,166 @@
+// `pgpitr check`: is this server archiving into this stanza? Checks the
+// repository and stanza, the server's system identifier, wal_level,
+// archive_mode and archive_command, then switches WAL and waits until that
+// segment is in the repository, and that no WAL is missing from the archive
+// (gaps, explained by the records of WAL dropped by the asynchronous queue
+// limit). Each problem is a finding with what to change. It also counts and
+// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
+// cli/commands/check.ts prints the findings.
+
+import { openSqlClient } from '../protocol/sql-client.js';
+import type { ConnectionSettings } from '../protocol/conninfo.js';
+import { readStanza } from '../repo/stanza.js';
+import type { StanzaInfo } from '../repo/stanza.js';
+import { findStored, listArchive, scanArchive } from '../repo/archive-store.js';
+import type { ArchivedFile } from '../repo/archive-store.js';
+import { summarizeArchive } from '../repo/archive-summary.js';
+import { listDrops } from '../repo/drops.js';
+import type { DropRecord } from '../repo/drops.js';
+import { displayPath } from '../repo/repository.js';
+import type { Repository } from '../repo/repository.js';
+import type { PgpitrError } from '../common/errors.js';
+
+export interface Finding {
+  check: string;
+  ok: boolean;
+  message: string;
+  hint?: string;
+  count?: number;
+}
+
+export interface CheckRequest {
+  repo: Repository;
+  stanza: string;
+  connection: ConnectionSettings;
+  archiveTimeoutMs: number;
+}
+
+export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
+  const { repo } = req;
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+  let stanza: StanzaInfo | null = null;
+  try {
+    stanza = await readStanza(repo, req.stanza);
+    add({ check: 'repository', ok: true, message: `stanza "${req.stanza}" found in ${repo.location}` });
+  } catch (e) {
+    add(errorFinding('repository', e));
+  }
+  if (stanza) add(await staleTempFinding(repo, req.stanza));
+  const client = await openSqlClient(req.connection, 'pgpitr check');
+  try {
+    const s = (
+      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string }>(
+        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command from pg_control_system()",
+      )
+    ).rows[0]!;
+    if (stanza) {
+      const same = stanza.system_identifier === s.sysid;
+      add({
+        check: 'system identifier',
+        ok: same,
+        message: same ? `server is system ${s.sysid}` : `server is system ${s.sysid}, stanza "${req.stanza}" is for system ${stanza.system_identifier}`,
+        ...(same ? {} : { hint: 'point --stanza at the stanza of this cluster, or create one for it' }),
+      });
+    }
+    const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
+    add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });
+    const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
+    add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
+    const cmd = s.archive_command;
+    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    add({
+      check: 'archive_command',
+      ok: cmdOk,
+      message: cmd ? `archive_command is '${cmd}'` : 'archive_command is empty',
+      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push --repo ${repo.location} --stanza ${req.stanza} %p' and reload the server` }),
+    });
+    if (findings.every((f) => f.ok) && stanza) {
+      // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
+      // is a no-op and its segment would never be archived.
+      await client.query("select pg_create_restore_point('pgpitr check')");
+      const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
+      const deadline = Date.now() + req.archiveTimeoutMs;
+      let found = (await findStored(repo, req.stanza, wal)) !== null;
+      while (!found && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        found = (await findStored(repo, req.stanza, wal)) !== null;
+      }
+      let why = '';
+      if (!found) {
+        const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
+        why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
+      }
+      add({
+        check: 'archiving',
+        ok: found,
+        message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
+        ...(found ? {} : { hint: 'look at the server log for archive_command errors, and at pg_stat_archiver' }),
+      });
+      if (found) {
+        // Files before ours may still be in flight when several are stored at once
+        // (asynchronous mode): the archiver reports them in order.
+        while (Date.now() < deadline) {
+          const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
+          if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        add(continuityFinding(await listArchive(repo, req.stanza), await listDrops(repo, req.stanza), stanza.wal_segment_size));
+      }
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return findings;
+}
+
+function errorFinding(check: string, e: unknown): Finding {
+  return { check, ok: false, message: (e as Error).message, ...((e as PgpitrError).hint ? { hint: (e as PgpitrError).hint! } : {}) };
+}
+
+/** Temporary files left by killed pushes: removed here; a failure to remove them fails the check. */
+async function staleTempFinding(repo: Repository, stanza: string): Promise<Finding> {
+  let paths: string[];
+  try {
+    paths = (await scanArchive(repo, stanza)).staleTemps;
+  } catch (e) {
+    return errorFinding('temporary files', e);
+  }
+  const left: string[] = [];
+  for (const path of paths) {
+    try {
+      await repo.storage.remove(path);
+    } catch (e) {
+      left.push(`${displayPath(repo, path)} (${(e as Error).message})`);
+    }
+  }
+  if (left.length > 0) {
+    return {
+      check: 'temporary files',
+      ok: false,
+      count: paths.length,
+      message: `${left.length} stale temporary file(s) left by interrupted pushes could not be removed: ${left.join(', ')}`,
+      hint: 'run check as the repository\'s owner (the server\'s operating-system user), or remove them by hand',
+    };
+  }
+  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
+}
+
+/** Gaps in the archive make every backup before them unrecoverable past them. */
+function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number): Finding {
+  const summary = summarizeArchive(files, segmentSize);
+  const gaps = summary.timelines.flatMap((t) => t.gaps);
+  if (gaps.length === 0) {
+    return { check: 'archive continuity', ok: true, message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)` };
+  }
+  const explain = (g: { from: string; to: string }) => {
+    const d = drops.find((r) => r.first <= g.to && r.last >= g.from);
+    return d ? ` (dropped at ${d.at} on ${d.host}: the archive-push queue exceeded archive-push-queue-max)` : '';
+  };
+  return {
+    check: 'archive continuity',
+    ok: false,
+    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${explain(g)}`).join('; ')}`,
+    hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max',
+  };
+}

@@ -1,0 +1,40 @@
+// `pgpitr expire`: retention of a stanza's backups and WAL under the stanza's
+// backup lock (repo/retention.ts decides, repo/expire.ts carries it out), and
+// pinning: a pinned backup is kept whatever the policy says. `backup` applies
+// retention through expireUnderLock after a successful backup.
+
+import { PgpitrError } from '../common/errors.js';
+import { readStanza } from '../repo/stanza.js';
+import { backupLockPath } from '../repo/layout.js';
+import { RepoLock } from '../repo/lock.js';
+import { expireStanza } from '../repo/expire.js';
+import type { ExpireResult } from '../repo/expire.js';
+import type { RetentionPolicy } from '../repo/retention.js';
+import { readRecord, writeRecord } from '../repo/backup-set/record.js';
+import type { Repository } from '../repo/repository.js';
+
+/** Applies `policy` to the stanza (with dryRun, only says what it would remove). */
+export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean }): Promise<ExpireResult> {
+  const info = await readStanza(repo, stanza);
+  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
+  try {
+    return await expireStanza(repo, stanza, info.wal_segment_size, policy, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Pins (or unpins) a complete backup. */
+export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean): Promise<void> {
+  // Under the backup lock: a running backup rewrites its record at the end.
+  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
+  try {
+    const r = await readRecord(repo.storage, stanza, id);
+    if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
+    if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);
+    r.pinned = pinned;
+    await writeRecord(repo.storage, r);
+  } finally {
+    await lock.release();
+  }
+}

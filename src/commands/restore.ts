@@ -1,0 +1,46 @@
+// `pgpitr restore`: a backup of the stanza into a data directory, set to
+// recover to a target (restore/engine.ts), with what the engine needs from the
+// repository (the stanza record, the backup records, the archive as it is
+// now) and the restore_command it writes: pgpitr archive-get, through the
+// asynchronous prefetch unless told not to, whose spool is made ready here.
+
+import { readStanza } from '../repo/stanza.js';
+import { openWalArchiveView } from '../repo/wal-archive-view.js';
+import { listRecords } from '../repo/backup-set/record.js';
+import type { Repository } from '../repo/repository.js';
+import { restore } from '../restore/engine.js';
+import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
+import { prepareSpool } from '../archiving/prefetch-spool.js';
+
+export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza' | 'segmentSize' | 'records' | 'archive' | 'restoreCommand'> & {
+  /** The prefetch spool restore_command uses; null: archive-get without prefetch. */
+  spoolPath: string | null;
+};
+
+export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
+  const info = await readStanza(repo, stanza);
+  const { spoolPath, ...rest } = req;
+  if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
+  return restore({
+    ...rest,
+    storage: repo.storage,
+    stanza,
+    segmentSize: info.wal_segment_size,
+    records: await listRecords(repo.storage, stanza),
+    archive: await openWalArchiveView(repo, stanza),
+    restoreCommand: restoreCommandFor(repo.location, stanza, spoolPath),
+  });
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
+export function restoreCommandFor(repo: string, stanza: string, spool: string | null): string {
+  const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
+  const common = `--repo ${shellQuote(repo)} --stanza ${shellQuote(stanza)}`;
+  if (spool === null) return `${pgpitr} archive-get ${common} %f "%p"`;
+  const prefetched = `${spool}/${stanza}/archive-get`;
+  return `mv ${shellQuote(prefetched)}/%f "%p" 2>/dev/null || ${pgpitr} archive-get --archive-async --spool-path ${shellQuote(spool)} ${common} %f "%p"`;
+}

@@ -1,0 +1,39 @@
+// `pgpitr stanza-create`: records a cluster in the repository (system
+// identifier, major version, WAL segment size), creating the repository if
+// needed, under the repository lock. Run again on the same cluster it changes
+// nothing.
+
+import { openSqlClient } from '../protocol/sql-client.js';
+import type { ConnectionSettings } from '../protocol/conninfo.js';
+import { parseSizeSetting } from '../postgres/settings.js';
+import { majorOf } from '../postgres/versions.js';
+import { createStanza } from '../repo/stanza.js';
+import type { StanzaInfo } from '../repo/stanza.js';
+import { RepoLock } from '../repo/lock.js';
+import { REPOSITORY_LOCK } from '../repo/layout.js';
+import type { Repository } from '../repo/repository.js';
+
+export async function stanzaCreate(repo: Repository, stanza: string, connection: ConnectionSettings): Promise<{ info: StanzaInfo; created: boolean }> {
+  const client = await openSqlClient(connection, 'pgpitr stanza-create');
+  let row: { sysid: string; version: string; seg: string };
+  try {
+    const r = await client.query<{ sysid: string; version: string; seg: string }>(
+      "select system_identifier::text as sysid, current_setting('server_version_num') as version, current_setting('wal_segment_size') as seg from pg_control_system()",
+    );
+    row = r.rows[0]!;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  await repo.storage.pathCreate?.('');
+  const lock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-create');
+  try {
+    return await createStanza(repo, {
+      stanza,
+      system_identifier: row.sysid,
+      pg_major: majorOf(Number(row.version)),
+      wal_segment_size: parseSizeSetting(row.seg),
+    });
+  } finally {
+    await lock.release();
+  }
+}

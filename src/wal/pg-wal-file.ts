@@ -1,0 +1,58 @@
+// A WAL file on the server's side (pg_wal, restore_command's %p): read for
+// archive-push into a pooled buffer, and written for archive-get. The
+// repository never sees these paths: it takes and gives bytes
+// (repo/archive-store.ts).
+
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { storageError } from '../common/errors.js';
+import { poolFor } from '../storage/buffer-pool.js';
+
+/** Reads a WAL file; one of segment size into a pooled buffer (give it back with poolFor(segmentSize).give). */
+export async function readPgWalFile(source: string, segmentSize: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(source, 'r');
+  } catch (e) {
+    throw storageError('read WAL file', source, e);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size !== segmentSize) return await fh.readFile();
+    const buf = poolFor(segmentSize).take();
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, off, size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    // Shrank while read: the segment check reports it (a view, never given back to the pool).
+    if (off < size) return buf.subarray(0, off);
+    return buf;
+  } catch (e) {
+    throw storageError('read WAL file', source, e);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes a fetched WAL file at `dest` (restore_command's %p) under a temporary name first, so
+ * that recovery never reads a partial file. Not synced: PostgreSQL reads it at once and fetches
+ * it again after a crash. Synchronous calls: one file per process, nothing to overlap with.
+ */
+export function writePgWalFile(dest: string, data: Buffer): void {
+  const tmp = `${dest}.pgpitr-tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dest);
+  } catch (e) {
+    throw storageError('write restored WAL file', dest, e);
+  }
+}

@@ -3,13 +3,19 @@
 // spool that is rotated past 16 MiB.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, renameSync, statSync } from 'node:fs';
+import { closeSync, fchownSync, openSync, renameSync, statSync } from 'node:fs';
 import { RepoLock } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
-export function startDetached(args: string[], logPath: string): void {
+/** How a background process is started: as another user (the server's, when pgpitr runs as root), with more environment. */
+export interface DetachedOptions {
+  owner?: { uid: number; gid: number };
+  env?: Record<string, string>;
+}
+
+export function startDetached(args: string[], logPath: string, o: DetachedOptions = {}): void {
   try {
     if (statSync(logPath).size > LOG_ROTATE_BYTES) renameSync(logPath, `${logPath}.1`);
   } catch {
@@ -17,7 +23,13 @@ export function startDetached(args: string[], logPath: string): void {
   }
   const fd = openSync(logPath, 'a', 0o640);
   try {
-    spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: ['ignore', fd, fd] }).unref();
+    if (o.owner) fchownSync(fd, o.owner.uid, o.owner.gid); // the server's restore_command appends to it later
+    spawn(process.execPath, [process.argv[1]!, ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(o.owner ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
+      ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
+    }).unref();
   } finally {
     closeSync(fd);
   }

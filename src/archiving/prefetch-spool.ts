@@ -18,14 +18,8 @@ export function prepareSpool(spool: string, stanza: string, pgData: string): voi
       cause: e,
     });
   }
-  if (process.getuid?.() !== 0) return;
-  let owner;
-  try {
-    owner = statSync(pgData);
-  } catch {
-    return;
-  }
-  if (owner.uid === 0) return;
+  const owner = spoolOwner(pgData);
+  if (!owner) return;
   // What we created (from `first` down), and the stanza's spool, belong to the server's user.
   const mine = new Set([join(spool, stanza), dir]);
   if (first !== undefined) for (let d = dir; d.length >= first.length; d = dirname(d)) mine.add(d);
@@ -33,5 +27,20 @@ export function prepareSpool(spool: string, stanza: string, pgData: string): voi
     for (const d of mine) chownSync(d, owner.uid, owner.gid);
   } catch (e) {
     throw storageError('give the spool to the data directory\'s owner', dir, e);
+  }
+}
+
+/**
+ * Who the spool's files must belong to: ourselves (undefined), or when we run as root the data
+ * directory's owner, the user the server and its restore_command run as; null when that is root
+ * too (or the directory is not there yet), so that the server's user is not known.
+ */
+export function spoolOwner(pgData: string): { uid: number; gid: number } | undefined | null {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    const st = statSync(pgData);
+    return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
+  } catch {
+    return null;
   }
 }

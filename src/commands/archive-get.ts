@@ -9,10 +9,8 @@
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { readStanza, readStanzaWithArchive } from '../repo/stanza.js';
-import { liveLockHolder } from '../repo/lock.js';
 import { walFileKind } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
-import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { restoreWalFile } from '../wal/archive-wal-file.js';
 
 export interface ArchiveGetRequest {
@@ -26,8 +24,6 @@ export interface PrefetchSettings {
   optionArgs: string[];
 }
 
-const FETCHER_LOCK = 'fetcher';
-
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
   // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
   // it, and so does the prefetching path before it hands over a prefetched file.
@@ -36,7 +32,8 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
   noteRequest(dir, name);
-  await ensureFetcher(prefetch, dir);
+  const { ensureFetcher } = await import('../archiving/prefetch-start.js');
+  await ensureFetcher(prefetch.optionArgs, dir);
   if (takePrefetched(dir, name, dest)) return true;
   if (await restoreWalFile(req.repo, req.stanza, name, dest)) {
     clearFetchFailure(dir, name);
@@ -52,16 +49,11 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   return false;
 }
 
-async function ensureFetcher(prefetch: PrefetchSettings, dir: string): Promise<void> {
-  if (await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`)) return;
-  const { startDetached } = await import('../archiving/background.js');
-  startDetached(['archive-get', ...prefetch.optionArgs, '--fetcher'], join(dir, 'fetcher.log'));
-}
-
 /** The background fetcher's process (--fetcher): runs until no request came for a while, unless another runs. */
 export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPath: string; getQueueMaxBytes: number; processMax: number }): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
   const { runAsOnlyOne } = await import('../archiving/background.js');
+  const { FETCHER_LOCK } = await import('../archiving/prefetch-start.js');
   const dir = openPrefetchDir(s.spoolPath, req.stanza);
   await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
     const stanza = await readStanza(req.repo, req.stanza);

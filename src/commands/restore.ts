@@ -10,7 +10,10 @@ import { listRecords } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
-import { prepareSpool } from '../archiving/prefetch-spool.js';
+import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
+import { openPrefetchDir } from '../archiving/prefetch.js';
+import { warmPrefetch } from '../archiving/prefetch-start.js';
+import type { RestorePlan } from '../restore/plan.js';
 
 export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza' | 'segmentSize' | 'records' | 'archive' | 'restoreCommand'> & {
   /** The prefetch spool restore_command uses; null: archive-get without prefetch. */
@@ -21,8 +24,21 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const info = await readStanza(repo, stanza);
   const { spoolPath, ...rest } = req;
   if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
+  // The prefetch gets a head start: the first segments recovery needs are fetched while the files
+  // are written, and the fetcher is there (started again if it stopped) when the server starts.
+  const headStart = async (plan: RestorePlan): Promise<void> => {
+    if (spoolPath === null || plan.walNeeded.length === 0) return;
+    const owner = spoolOwner(req.pgData);
+    // As root into a directory root owns, the server's user is not known: no head start (files
+    // root left in the spool would be out of reach of that user's restore_command).
+    if (owner === null) return;
+    const args = ['--archive-async', '--spool-path', spoolPath, '--repo', repo.location, '--stanza', stanza];
+    await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner);
+  };
   return restore({
     ...rest,
+    beforeFiles: headStart,
+    afterFiles: headStart,
     storage: repo.storage,
     stanza,
     segmentSize: info.wal_segment_size,

@@ -51,6 +51,10 @@ export interface RestoreRequest {
   dryRun: boolean;
   noSync?: boolean;
   log(line: string): void;
+  /** Called once the plan is checked and the target prepared, before the files are written (not in a dry run). */
+  beforeFiles?(plan: RestorePlan): Promise<void>;
+  /** Called once restore is complete. */
+  afterFiles?(plan: RestorePlan): Promise<void>;
   onProgress?(bytesDone: number, bytesTotal: number, filesDone: number, filesTotal: number): void;
 }
 
@@ -140,6 +144,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   const marker = join(targetState.path, RESTORE_MARKER);
   mkdirSync(targetState.path, { recursive: true, mode: 0o700 });
   writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
+  await req.beforeFiles?.(plan);
   const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs });
   let bytesDone = 0;
   let filesDone = 0;
@@ -171,6 +176,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   fsyncPathSync(join(targetState.path, 'global'));
   unlinkSync(marker);
   fsyncPathSync(targetState.path);
+  await req.afterFiles?.(plan);
   return { plan, files, bytesTotal, tablespaces };
 }
 

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// Benchmark: the time users feel when they recover. From the start of
+// `restore` to a cluster promoted at a named restore point ~100 archived
+// segments after the backup: restore, WAL fetched by restore_command and
+// replayed, promotion. pgpitr (restore_command through its asynchronous
+// prefetch, the default) against pgBackRest (archive-async=y), same cluster,
+// same WAL, same run. Reports median wall seconds, the ratio (target 0.8) and
+// the peak RSS of the restore commands into bench/RESULTS.md.
+//
+//   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--out FILE]
+//
+// Needs a built tree, PostgreSQL 15 from Debian, pgbackrest (apt-get install pgbackrest),
+// /usr/bin/time, root (tools run as `postgres`, as they would on a server).
+
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { replaceSection } from './results-file.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const PGPITR = join(ROOT, 'dist/src/cli/main.js');
+const PGBIN = '/usr/lib/postgresql/15/bin';
+const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
+
+const opt = { scale: 100, segments: 100, runs: 2, out: join(HERE, 'RESULTS.md') };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--scale') opt.scale = Number(argv[++i]);
+  else if (a === '--segments') opt.segments = Number(argv[++i]);
+  else if (a === '--runs') opt.runs = Number(argv[++i]);
+  else if (a === '--out') opt.out = resolve(argv[++i]);
+  else {
+    process.stderr.write('usage: node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--out FILE]\n');
+    process.exit(2);
+  }
+}
+
+const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+const log = (m) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const mkdirPg = (p) => {
+  mkdirSync(p, { recursive: true });
+  chownSync(p, pgUid, pgGid);
+  return p;
+};
+
+/** Runs a command as postgres under GNU time: wall seconds and peak RSS (MB). */
+function measured(cmd, args, env) {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], {
+    uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
+    env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
+  });
+  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, out: r.stdout };
+}
+
+const walOf = async (c) => (await c.sql('select pg_current_wal_lsn()::text as l'))[0].l;
+const lsnBytes = (l) => {
+  const [hi, lo] = l.split('/');
+  return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
+};
+
+/** Waits until the server's archiver has archived `wal` (both tools' archive_command must have run for it). */
+async function archived(c, wal) {
+  for (let i = 0; i < 6000; i++) {
+    const [{ last }] = await c.sql(`select coalesce(last_archived_wal, '') as last from pg_stat_archiver`);
+    if (last.slice(0, 24) >= wal) return;
+    await sleep(200);
+  }
+  throw new Error(`the archiver did not reach ${wal}`);
+}
+
+const results = { pgpitr: [], pgbackrest: [] };
+const started = new Date();
+let replayInfo = '';
+try {
+  log(`PostgreSQL 15, pgbench scale ${opt.scale}, ${opt.segments} segments of WAL after the backup`);
+  const c = await TestCluster.create({ version: 15, name: 'benchttr', conf: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  const env = c.connectionEnv();
+  const work = mkdirPg(c.tempDir('bench'));
+  const pRepo = mkdirPg(join(work, 'pgpitr-repo'));
+  const pSpool = mkdirPg(join(work, 'pgpitr-spool'));
+  const bRepo = mkdirPg(join(work, 'pgbr-repo'));
+  const bMisc = mkdirPg(join(work, 'pgbr-misc'));
+  const conf = join(work, 'pgbackrest.conf');
+  writeFileSync(conf, [
+    '[global]', `repo1-path=${bRepo}`, 'compress-type=zst', 'log-level-console=warn', 'log-level-stderr=warn', 'log-level-file=off',
+    `log-path=${bMisc}`, `lock-path=${bMisc}`, `spool-path=${bMisc}`, 'start-fast=y', 'process-max=2', '',
+    '[global:archive-push]', 'archive-async=n', '',
+    '[global:archive-get]', 'archive-async=y', '',
+    '[bench]', `pg1-path=${c.dataDir}`, `pg1-socket-path=${env.PGHOST}`, `pg1-port=${env.PGPORT}`, 'pg1-user=postgres', '',
+  ].join('\n'));
+  chownSync(conf, pgUid, pgGid);
+  const bArgs = [`--config=${conf}`, '--stanza=bench'];
+  const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
+  // Both tools archive every segment: each restore_command reads its own tool's archive.
+  const archive = `pgbackrest --config=${conf} --stanza=bench archive-push %p && '${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`;
+  await c.sql(`alter system set archive_mode = 'on'`);
+  await c.sql(`alter system set archive_command = '${archive.replace(/'/g, "''")}'`);
+  await c.restart();
+  measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
+  measured('pgbackrest', [...bArgs, 'stanza-create'], env);
+  const init = spawnSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(opt.scale)], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(init.stderr);
+  await c.sql('vacuum analyze');
+  await c.sql('checkpoint');
+  const [{ wal: initWal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
+  await archived(c, initWal);
+
+  log('backups (zstd, both tools)');
+  const pb = JSON.parse(measured(process.execPath, [PGPITR, 'backup', ...pArgs, '--start-fast', '--compress-type', 'zstd', '--output', 'json'], env).out);
+  const pgpitrSet = pb.id;
+  measured('pgbackrest', [...bArgs, '--type=full', '--compress-type=zst', 'backup'], env);
+
+  // The load: pgbench's TPC-B until the WAL has moved `segments` segments past the backups.
+  const from = lsnBytes(await walOf(c));
+  // Commits not waiting for their WAL flush: the load writes WAL as fast as this machine lets it.
+  const loadEnv = { ...process.env, ...env, PGOPTIONS: '-c synchronous_commit=off' };
+  await c.sql('checkpoint');
+  const load = spawn(join(PGBIN, 'pgbench'), ['-n', '-c', '4', '-j', '2', '-T', '3600'], { env: loadEnv, stdio: 'ignore' });
+  const loadDone = new Promise((res) => load.on('exit', res));
+  while (lsnBytes(await walOf(c)) < from + opt.segments * 16 * 2 ** 20) {
+    if (load.exitCode !== null) throw new Error(`pgbench exited (${load.exitCode}) before the WAL moved ${opt.segments} segments`);
+    await sleep(500);
+  }
+  load.kill('SIGINT');
+  await loadDone;
+  await c.sql(`select pg_create_restore_point('ttr_target')`);
+  const targetLsn = await walOf(c);
+  const [{ n: tx }] = await c.sql(`select count(*)::bigint as n from pgbench_history`);
+  await c.sql('create table after_target (x int)'); // must not be there after recovery
+  const [{ wal: lastWal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
+  await archived(c, lastWal);
+  replayInfo = `${((lsnBytes(targetLsn) - from) / 2 ** 24).toFixed(0)} segments of pgbench TPC-B WAL (${tx} transactions) between the backups and the target`;
+  log(replayInfo);
+  await c.stop();
+
+  const dest = join(work, 'restore');
+  const run = async (tool) => {
+    rmSync(dest, { recursive: true, force: true });
+    rmSync(join(pSpool, 'bench'), { recursive: true, force: true });
+    for (const n of ['archive', 'bench-archive']) rmSync(join(bMisc, n), { recursive: true, force: true });
+    mkdirPg(dest);
+    spawnSync('sync');
+    const t0 = performance.now();
+    const r = tool === 'pgpitr'
+      ? measured(process.execPath, [PGPITR, 'restore', ...pArgs, '--set', pgpitrSet, '-D', dest, '--process-max', '2', '--spool-path', pSpool, '--target-name', 'ttr_target', '--target-action', 'promote'], env)
+      : measured('pgbackrest', [...bArgs, `--pg1-path=${dest}`, '--type=name', '--target=ttr_target', '--target-action=promote', 'restore'], env);
+    const restored = (performance.now() - t0) / 1000;
+    const copy = await TestCluster.startExisting(dest, 15, { name: `ttr-${tool}`, wait: false, conf: { archive_mode: 'off' } });
+    try {
+      for (;;) {
+        try {
+          const [{ r: inRecovery }] = await copy.sql('select pg_is_in_recovery() as r');
+          if (!inRecovery) break;
+        } catch {
+          // not accepting connections yet
+        }
+        if (performance.now() - t0 > 1800_000) throw new Error(`${tool}: no promotion after 30 minutes:\n${copy.logTail()}`);
+        await sleep(50);
+      }
+      const total = (performance.now() - t0) / 1000;
+      const [{ n }] = await copy.sql(`select count(*)::bigint as n from pgbench_history`);
+      const [{ t }] = await copy.sql(`select count(*)::int as t from pg_class where relname = 'after_target'`);
+      if (n !== tx || t !== 0) throw new Error(`${tool}: recovered ${n} transactions (expected ${tx}), after_target ${t ? 'present' : 'absent'}`);
+      log(`${tool}: restore ${restored.toFixed(2)} s, promoted at ${total.toFixed(2)} s, restore RSS ${r.rssMb.toFixed(0)} MB`);
+      results[tool].push({ restore: restored, total, rss: r.rssMb });
+    } finally {
+      await copy.destroy();
+    }
+  };
+  for (let i = 0; i < opt.runs; i++) for (const tool of i % 2 ? ['pgbackrest', 'pgpitr'] : ['pgpitr', 'pgbackrest']) await run(tool);
+} finally {
+  await destroyAll();
+}
+
+const med = (tool, k) => median(results[tool].map((x) => x[k]));
+const lines = [
+  '## Time to recover (bench/time-to-recover.mjs)',
+  '',
+  `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}, zstd; ` +
+    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${replayInfo}; ${opt.runs} runs per tool, alternating, median wall seconds.`,
+  'From the start of the restore command to `pg_is_in_recovery()` false: restore (2 processes each), start, WAL fetched by restore_command and replayed up to a named restore point, promotion. ' +
+    'pgpitr: its default restore_command (`mv` of a prefetched segment, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8.',
+  '',
+  '| tool | restore s | time to promoted s | restore peak RSS |',
+  '|---|---:|---:|---:|',
+  `| pgpitr | ${med('pgpitr', 'restore').toFixed(2)} | ${med('pgpitr', 'total').toFixed(2)} | ${Math.max(...results.pgpitr.map((x) => x.rss)).toFixed(0)} MB |`,
+  `| pgBackRest | ${med('pgbackrest', 'restore').toFixed(2)} | ${med('pgbackrest', 'total').toFixed(2)} | ${Math.max(...results.pgbackrest.map((x) => x.rss)).toFixed(0)} MB |`,
+  `| **ratio** | **${(med('pgpitr', 'restore') / med('pgbackrest', 'restore')).toFixed(2)}** | **${(med('pgpitr', 'total') / med('pgbackrest', 'total')).toFixed(2)}** | |`,
+  '',
+  'All runs (restore / promoted, seconds):',
+  '',
+  ...Object.entries(results).map(([t, xs]) => `- ${t}: ${xs.map((x) => `${x.restore.toFixed(2)} / ${x.total.toFixed(2)}`).join(', ')}`),
+];
+replaceSection(opt.out, lines[0], lines.join('\n'));
+log(`results in ${opt.out}`);

@@ -3,6 +3,7 @@
 // spool that is rotated past 16 MiB.
 
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { closeSync, fchownSync, openSync, renameSync, statSync } from 'node:fs';
 import { RepoLock } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
@@ -13,6 +14,8 @@ const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 export interface DetachedOptions {
   owner?: { uid: number; gid: number };
   env?: Record<string, string>;
+  /** A lower CPU priority (nice value) for the whole process: it yields the CPU to the work it runs beside. */
+  nice?: number;
 }
 
 export function startDetached(args: string[], logPath: string, o: DetachedOptions = {}): void {
@@ -24,12 +27,20 @@ export function startDetached(args: string[], logPath: string, o: DetachedOption
   const fd = openSync(logPath, 'a', 0o640);
   try {
     if (o.owner) fchownSync(fd, o.owner.uid, o.owner.gid); // the server's restore_command appends to it later
-    spawn(process.execPath, [process.argv[1]!, ...args], {
+    const child = spawn(process.execPath, [process.argv[1]!, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       ...(o.owner ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
       ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
-    }).unref();
+    });
+    if (o.nice !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, o.nice); // threads it starts later inherit it
+      } catch {
+        // not allowed here: it runs at our priority
+      }
+    }
+    child.unref();
   } finally {
     closeSync(fd);
   }

@@ -21,6 +21,8 @@ export async function ensureFetcher(args: string[], dir: string, o: DetachedOpti
   startDetached(['archive-get', ...args, '--fetcher'], join(dir, 'fetcher.log'), o);
 }
 
+const HEAD_START_NICE = 10;
+
 /** How long a fetcher restore starts waits for the server's first request before it stops and clears the spool. */
 const HEAD_START_IDLE_MS = 120_000;
 
@@ -34,5 +36,7 @@ export async function warmPrefetch(args: string[], dir: string, first: string, s
   const seg = parseSegmentFileName(first, segmentSize);
   if (!seg || seg.segNo === 0n) return;
   noteRequest(dir, segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize));
-  await ensureFetcher(args, dir, { ...(owner ? { owner } : {}), env: { PGPITR_FETCHER_IDLE_MS: String(HEAD_START_IDLE_MS) } });
+  // At a lower priority: while restore writes the files they come first (the server needs them all
+  // before its first request); during recovery the server's startup process comes first.
+  await ensureFetcher(args, dir, { ...(owner ? { owner } : {}), env: { PGPITR_FETCHER_IDLE_MS: String(HEAD_START_IDLE_MS) }, nice: HEAD_START_NICE });
 }

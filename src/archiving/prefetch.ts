@@ -102,7 +102,10 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     if (want && want !== lastWant) {
       lastWant = want;
       lastActivity = Date.now();
-      if (!base || want > base || want.slice(0, 8) !== base.slice(0, 8)) base = want;
+      // A new request moves the window there, also backwards: recovery asking for an earlier
+      // segment than the fetcher is at is a new recovery (a restore while this fetcher still
+      // waited for requests, or a restart), never served by the old window.
+      base = want;
     }
     const present = new Set(readdirSync(s.dir));
     for (const name of [...fetched]) {

@@ -3,8 +3,7 @@
 // spool that is rotated past 16 MiB.
 
 import { spawn } from 'node:child_process';
-import { setPriority } from 'node:os';
-import { closeSync, fchownSync, openSync, renameSync, statSync } from 'node:fs';
+import { closeSync, openSync, renameSync, statSync } from 'node:fs';
 import { RepoLock } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 
@@ -14,11 +13,24 @@ const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 export interface DetachedOptions {
   owner?: { uid: number; gid: number };
   env?: Record<string, string>;
-  /** A lower CPU priority (nice value) for the whole process: it yields the CPU to the work it runs beside. */
-  nice?: number;
 }
 
 export function startDetached(args: string[], logPath: string, o: DetachedOptions = {}): void {
+  const env = o.env ? { ...process.env, ...o.env } : process.env;
+  if (o.owner) {
+    // Root starting it for the server's user touches nothing in the spool, which that user owns: a
+    // link planted there would make root write through it. The shell, as that user, opens the log.
+    const child = spawn('/bin/sh', ['-c', 'exec "$@" >> "$PGPITR_BACKGROUND_LOG" 2>&1', 'sh', process.execPath, process.argv[1]!, ...args], {
+      detached: true,
+      stdio: 'ignore',
+      uid: o.owner.uid,
+      gid: o.owner.gid,
+      env: { ...env, PGPITR_BACKGROUND_LOG: logPath },
+    });
+    child.once('error', () => {}); // not started: whoever needs it next starts it again
+    child.unref();
+    return;
+  }
   try {
     if (statSync(logPath).size > LOG_ROTATE_BYTES) renameSync(logPath, `${logPath}.1`);
   } catch {
@@ -26,20 +38,8 @@ export function startDetached(args: string[], logPath: string, o: DetachedOption
   }
   const fd = openSync(logPath, 'a', 0o640);
   try {
-    if (o.owner) fchownSync(fd, o.owner.uid, o.owner.gid); // the server's restore_command appends to it later
-    const child = spawn(process.execPath, [process.argv[1]!, ...args], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      ...(o.owner ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
-      ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
-    });
-    if (o.nice !== undefined && child.pid !== undefined) {
-      try {
-        setPriority(child.pid, o.nice); // threads it starts later inherit it
-      } catch {
-        // not allowed here: it runs at our priority
-      }
-    }
+    const child = spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
+    child.once('error', () => {}); // not started: whoever needs it next starts it again
     child.unref();
   } finally {
     closeSync(fd);

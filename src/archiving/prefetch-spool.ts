@@ -1,7 +1,7 @@
 // The prefetch spool of asynchronous archive-get, made ready by restore: the
 // server's user runs restore_command, so the spool must be writable by it.
 
-import { chownSync, mkdirSync, statSync } from 'node:fs';
+import { lchownSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { prefetchDir } from './prefetch.js';
@@ -24,7 +24,8 @@ export function prepareSpool(spool: string, stanza: string, pgData: string): voi
   const mine = new Set([join(spool, stanza), dir]);
   if (first !== undefined) for (let d = dir; d.length >= first.length; d = dirname(d)) mine.add(d);
   try {
-    for (const d of mine) chownSync(d, owner.uid, owner.gid);
+    // lchown: a link in the spool's place is not followed (root must not give its target away)
+    for (const d of mine) lchownSync(d, owner.uid, owner.gid);
   } catch (e) {
     throw storageError('give the spool to the data directory\'s owner', dir, e);
   }

@@ -4,8 +4,14 @@
 // asks for are already in the spool when the server starts (otherwise the
 // first request pays for a Node start, a synchronous fetch and the fetcher's
 // start, and each later one waits for the fetcher to get ahead).
+//
+// A spool serves one repository and stanza at a time: the fetcher records
+// both in its lock, and a request for another one is refused while it runs
+// (its segments would otherwise be handed to the wrong server, which takes
+// one from another system for the end of its WAL).
 
 import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder } from '../repo/lock.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
@@ -14,29 +20,52 @@ import { noteRequest } from './prefetch.js';
 
 export const FETCHER_LOCK = 'fetcher';
 
-/** Starts the fetcher of a prefetch spool unless one runs; `args` are archive-get's options for it. */
-export async function ensureFetcher(args: string[], dir: string, o: DetachedOptions = {}): Promise<void> {
-  if (await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`)) return;
-  const { startDetached } = await import('./background.js');
-  startDetached(['archive-get', ...args, '--fetcher'], join(dir, 'fetcher.log'), o);
+/** What a fetcher records in its lock: the repository and stanza it fetches from. */
+export function fetcherSettings(repoLocation: string, stanza: string): string[] {
+  return [repoLocation, stanza];
 }
 
+/**
+ * Makes sure the fetcher of a prefetch spool runs for `settings`: true when one already did (false
+ * when this call started it). `args` are archive-get's options for it. Throws when the spool's
+ * fetcher serves another repository or stanza.
+ */
+export async function ensureFetcher(args: string[], dir: string, settings: string[], o: DetachedOptions = {}): Promise<boolean> {
+  const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`);
+  if (holder) {
+    if (holder.settings && JSON.stringify(holder.settings) !== JSON.stringify(settings)) {
+      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for repository ${holder.settings[0]}, stanza "${holder.settings[1]}"`, {
+        hint: 'give each recovery of a stanza of that name its own --spool-path (in restore_command too), or --no-archive-async',
+      });
+    }
+    return true;
+  }
+  const { startDetached } = await import('./background.js');
+  startDetached(['archive-get', ...args, '--fetcher'], join(dir, 'fetcher.log'), o);
+  return false;
+}
+
+/** Environment of a fetcher restore starts: how long it waits for the server's first request, its priority, its first segment. */
+export const FETCHER_IDLE_ENV = 'PGPITR_FETCHER_IDLE_MS';
+export const FETCHER_NICE_ENV = 'PGPITR_FETCHER_NICE';
+export const FETCHER_FROM_ENV = 'PGPITR_FETCHER_AFTER';
+
+const HEAD_START_IDLE_MS = 120_000;
 const HEAD_START_NICE = 10;
 
-/** How long a fetcher restore starts waits for the server's first request before it stops and clears the spool. */
-const HEAD_START_IDLE_MS = 120_000;
-
 /**
- * Restore's head start: records the segment before `first` as the last one asked for, so that the
- * fetcher's window begins at `first`, and starts the fetcher as `owner` (the server's user, when
- * restore runs as root). If the server is not started within HEAD_START_IDLE_MS, the fetcher
- * stops and clears the spool; the first restore_command then starts one again.
+ * Restore's head start: a fetcher whose window begins at `first`, before the server asks for it.
+ * Started as `owner` (the server's user, when restore runs as root: then nothing is written in
+ * the spool by this process), at a lower priority (while restore writes the files they come
+ * first; during recovery the server's startup process does), waiting HEAD_START_IDLE_MS for the
+ * first request before it stops and clears the spool as usual. A fetcher already running for this
+ * repository (a recovery that ended a moment ago) has its window moved to `first`.
  */
-export async function warmPrefetch(args: string[], dir: string, first: string, segmentSize: number, owner?: DetachedOptions['owner']): Promise<void> {
+export async function warmPrefetch(args: string[], dir: string, settings: string[], first: string, segmentSize: number, owner?: DetachedOptions['owner']): Promise<void> {
   const seg = parseSegmentFileName(first, segmentSize);
   if (!seg || seg.segNo === 0n) return;
-  noteRequest(dir, segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize));
-  // At a lower priority: while restore writes the files they come first (the server needs them all
-  // before its first request); during recovery the server's startup process comes first.
-  await ensureFetcher(args, dir, { ...(owner ? { owner } : {}), env: { PGPITR_FETCHER_IDLE_MS: String(HEAD_START_IDLE_MS) }, nice: HEAD_START_NICE });
+  const before = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize);
+  const env = { [FETCHER_IDLE_ENV]: String(HEAD_START_IDLE_MS), [FETCHER_NICE_ENV]: String(HEAD_START_NICE), [FETCHER_FROM_ENV]: before };
+  const running = await ensureFetcher(args, dir, settings, { ...(owner ? { owner } : {}), env });
+  if (running) noteRequest(dir, before, owner);
 }

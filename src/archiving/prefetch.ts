@@ -12,8 +12,9 @@
 // the recorded failure rather than "not in the archive". The marker stays
 // (also when the fetcher clears the spool) until the segment is fetched.
 
-import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { findStored } from '../repo/archive-store.js';
 import { stanzaPath, walFileKind } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
@@ -34,8 +35,15 @@ export function openPrefetchDir(spoolPath: string, stanza: string): string {
 }
 
 /** restore_command side: records the segment recovery asked for, so the window follows it. */
-export function noteRequest(dir: string, name: string): void {
+export function noteRequest(dir: string, name: string, owner?: { uid: number; gid: number }): void {
   if (walFileKind(name) !== 'segment') return;
+  if (owner) {
+    // For another user (root for the server's): written by a shell running as that user, so that
+    // nothing that user planted in the spool makes root write through a link.
+    const r = spawnSync('/bin/sh', ['-c', 'printf "%s" "$1" > "$2.tmp-$$" && mv -f "$2.tmp-$$" "$2"', 'sh', name, join(dir, WANT)], { uid: owner.uid, gid: owner.gid, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`could not record the request for ${name} in ${dir} as uid ${owner.uid}`);
+    return;
+  }
   const tmp = join(dir, `${WANT}.tmp-${process.pid}`);
   writeFileSync(tmp, name);
   renameSync(tmp, join(dir, WANT));
@@ -94,14 +102,20 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   const inFlight = new Map<string, Promise<void>>();
   let base: string | null = null;
   let lastWant = '';
+  let lastWantWritten = 0;
   let lastActivity = Date.now();
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
   clearSpool(s.dir);
   for (;;) {
-    const want = readWant(s.dir);
+    const request = readWant(s.dir);
+    // Every request counts as activity, also one for the segment asked for last.
+    if (request && request.writtenMs !== lastWantWritten) {
+      lastWantWritten = request.writtenMs;
+      lastActivity = Date.now();
+    }
+    const want = request?.name ?? null;
     if (want && want !== lastWant) {
       lastWant = want;
-      lastActivity = Date.now();
       // A new request moves the window there, also backwards: recovery asking for an earlier
       // segment than the fetcher is at is a new recovery (a restore while this fetcher still
       // waited for requests, or a restart), never served by the old window.
@@ -202,9 +216,12 @@ function nextSegments(after: string, count: number, segmentSize: number): string
   return out;
 }
 
-function readWant(dir: string): string | null {
+function readWant(dir: string): { name: string; writtenMs: number } | null {
   try {
-    return readFileSync(join(dir, WANT), 'utf8').trim() || null;
+    const path = join(dir, WANT);
+    const writtenMs = statSync(path).mtimeMs;
+    const name = readFileSync(path, 'utf8').trim();
+    return name ? { name, writtenMs } : null;
   } catch {
     return null;
   }

@@ -32,8 +32,8 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
   noteRequest(dir, name);
-  const { ensureFetcher } = await import('../archiving/prefetch-start.js');
-  await ensureFetcher(prefetch.optionArgs, dir);
+  const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
+  await ensureFetcher(prefetch.optionArgs, dir, fetcherSettings(req.repo.location, req.stanza));
   if (takePrefetched(dir, name, dest)) return true;
   if (await restoreWalFile(req.repo, req.stanza, name, dest)) {
     clearFetchFailure(dir, name);
@@ -53,9 +53,24 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
 export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPath: string; getQueueMaxBytes: number; processMax: number }): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
   const { runAsOnlyOne } = await import('../archiving/background.js');
-  const { FETCHER_LOCK } = await import('../archiving/prefetch-start.js');
+  const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
+  const { noteRequest } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(s.spoolPath, req.stanza);
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', undefined, async (log) => {
+  const nice = Number(process.env[FETCHER_NICE_ENV] ?? 0);
+  if (nice > 0) {
+    // Every thread: Linux's priorities are per thread; threads started later inherit the main one's.
+    const { lowerBackgroundThreadsPriority } = await import('../wal/background-priority.js');
+    const { setPriority } = await import('node:os');
+    try {
+      setPriority(nice);
+    } catch {
+      /* not allowed: runs at the usual priority */
+    }
+    lowerBackgroundThreadsPriority(nice);
+  }
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(req.repo.location, req.stanza), async (log) => {
+    const after = process.env[FETCHER_FROM_ENV];
+    if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readStanza(req.repo, req.stanza);
     await runFetcher({
       repo: req.repo,
@@ -64,7 +79,7 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
       dir,
       window: Math.max(1, Math.floor(s.getQueueMaxBytes / stanza.wal_segment_size)),
       processMax: s.processMax,
-      idleExitMs: Number(process.env['PGPITR_FETCHER_IDLE_MS'] ?? 10_000),
+      idleExitMs: Number(process.env[FETCHER_IDLE_ENV] ?? 10_000),
       log,
     });
   });

@@ -12,7 +12,7 @@ import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
 import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
 import { openPrefetchDir } from '../archiving/prefetch.js';
-import { warmPrefetch } from '../archiving/prefetch-start.js';
+import { fetcherSettings, warmPrefetch } from '../archiving/prefetch-start.js';
 import type { RestorePlan } from '../restore/plan.js';
 
 export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza' | 'segmentSize' | 'records' | 'archive' | 'restoreCommand'> & {
@@ -33,7 +33,12 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;
     const args = ['--archive-async', '--spool-path', spoolPath, '--repo', repo.location, '--stanza', stanza];
-    await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner);
+    try {
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(repo.location, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner);
+    } catch (e) {
+      // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
+      req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);
+    }
   };
   return restore({
     ...rest,

@@ -14,6 +14,7 @@ import { parentPort } from 'node:worker_threads';
 import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { syncDecoder, UnsupportedInput } from '../storage/compress/sync-decoder.js';
+import { CompressionError } from '../storage/compress/common.js';
 import type { CopyJob, CopyReply } from './copy-job.js';
 
 const CHUNK = 1 << 20;
@@ -68,9 +69,14 @@ function copy(job: CopyJob): CopyReply {
       done = true;
       return { id: job.id, status: 'written' };
     } finally {
-      closeSync(dst);
-      // A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole.
-      if (!done) unlinkQuietly(job.dest);
+      try {
+        closeSync(dst);
+      } catch (e) {
+        if (done) throw system('write', job.dest, e); // a failure already on its way is the one to report
+      } finally {
+        // A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole.
+        if (!done) unlinkQuietly(job.dest);
+      }
     }
   } finally {
     closeSync(src);
@@ -114,7 +120,10 @@ function decodeInto(job: CopyJob, src: number, dst: number, decoder: NonNullable
   } catch (e) {
     if (e instanceof UnsupportedInput) return null;
     if (e instanceof Failed) throw e;
-    throw damaged((e as Error).message);
+    // What the decoders find wrong in the stored bytes is damage; anything else (memory, the
+    // native library) is this machine's failure, not the repository's.
+    if (e instanceof CompressionError) throw damaged(e.message);
+    throw new Failed({ failure: 'system', action: 'decode', path: job.source, detail: (e as Error).message });
   }
   const digest = hash.digest('hex');
   if (size !== job.size) throw damaged(`${size} bytes instead of ${job.size}`);

@@ -98,7 +98,7 @@ export class FileRestorer {
     const queue = m.files.filter((f) => f.path !== PG_CONTROL).sort((a, b) => b.size - a.size);
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
     // Copier threads where the stored bytes are local files; the streaming path otherwise.
-    const threads = queue.length > 0 && this.reader.localSource(queue[0]!) !== null ? Array.from({ length: copiers }, () => new CopyThread()) : [];
+    const threads: CopyThread[] = [];
     let next = 0;
     const worker = async (thread: CopyThread | undefined) => {
       while (next < queue.length) {
@@ -116,6 +116,7 @@ export class FileRestorer {
       }
     };
     try {
+      if (queue.length > 0 && this.reader.localSource(queue[0]!) !== null) for (let i = 0; i < copiers; i++) threads.push(new CopyThread());
       await Promise.all(Array.from({ length: copiers }, (_, i) => worker(threads[i])));
     } finally {
       await Promise.all(threads.map((t) => t.stop()));

@@ -169,6 +169,29 @@ for (const version of versionsFromEnv()) {
       }
     });
 
+    await t.test('restore starts the WAL prefetch ahead of the server, as its user, for its own repository only', async () => {
+      const dir = restoreDir(c, 'headstart');
+      const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'headstart-ts'), 'ts')}`];
+      const r = await restoreWith(a, dir, ['--set', third.id, ...tsMap, '--target-immediate', '--output', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const first = (JSON.parse(r.stdout) as { wal_needed: { first: string } }).wal_needed.first;
+      const spoolDir = join(a.spool, 'main', 'archive-get');
+      for (let i = 0; i < 600 && !existsSync(join(spoolDir, first)); i++) await new Promise((res) => setTimeout(res, 100));
+      assert.ok(existsSync(join(spoolDir, first)), `${first} was not prefetched: ${readdirSync(spoolDir).join(', ')}`);
+      // restore ran as root into a directory the server's user owns: the fetcher and its files are that user's
+      assert.equal(statSync(join(spoolDir, first)).uid, statSync(dir).uid);
+      assert.equal(statSync(join(spoolDir, 'fetcher.log')).uid, statSync(dir).uid);
+      // The same spool and stanza name for another repository: refused while that fetcher runs (exit 200,
+      // which stops recovery), never served with the other repository's segments.
+      const otherRepo = join(restoreDir(c, 'other-repo'), 'repo');
+      await runCommand('cp', ['-a', a.repo, otherRepo]);
+      const dest = join(restoreDir(c, 'other-get'), first);
+      const get = await runPgpitr(['archive-get', '--archive-async', '--spool-path', a.spool, '--repo', otherRepo, '--stanza', 'main', first, dest]);
+      assert.equal(get.code, 200, get.stderr);
+      assert.match(get.stderr, /prefetch spool .* is in use by a fetcher .* for repository/);
+      assert.equal(existsSync(dest), false);
+    });
+
     await t.test('verify finds a flipped byte in a stored file and a deleted segment, each by path', async () => {
       const ok = await runPgpitr(['verify', ...a.repoArgs]);
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);

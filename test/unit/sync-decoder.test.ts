@@ -77,3 +77,13 @@ test('zstd frames that do not record their size (the zstd command reading a pipe
   if (r.status !== 0 || r.error) return t.skip('no zstd command');
   assert.throws(() => decode('zstd', r.stdout, 100), UnsupportedInput);
 });
+
+test('lz4 skippable frames are passed over by counting, also when cut across chunks', async () => {
+  const small = data(70_000);
+  const frame = await compressBuffer('lz4', small);
+  const skip = Buffer.alloc(8 + 100_000, 7);
+  skip.writeUInt32LE(0x184d2a53, 0);
+  skip.writeUInt32LE(100_000, 4);
+  for (const size of [3, 4096, 1 << 20]) assert.ok(decode('lz4', Buffer.concat([skip, frame, skip, frame]), size).equals(Buffer.concat([small, small])));
+  assert.throws(() => decode('lz4', Buffer.concat([frame, skip.subarray(0, 5000)]), 1000), /truncated/);
+});

@@ -9,7 +9,8 @@
 // without block or content checksums (liblz4, or the JavaScript block decoder
 // where liblz4 is missing). Anything else (gzip, a frame written by another
 // tool) is declined by syncDecoder() returning null or by an UnsupportedInput
-// error before any output: the caller then uses the streaming decoders.
+// error, possibly after earlier frames were decoded: the caller then discards
+// what it wrote and uses the streaming decoders.
 
 import { corrupt } from './common.js';
 import { decodeLz4Block } from './lz4-block.js';
@@ -124,20 +125,28 @@ class Lz4Frames extends Accumulating {
   private readonly native = nativeLz4();
   /** Inside a frame: its largest block; 0 between frames. */
   private blockMax = 0;
+  /** Bytes of a skippable frame still to pass over (counted, never held). */
+  private skipping = 0;
 
   protected decode(data: Buffer, emit: Emit): number {
     let p = 0;
     for (;;) {
+      if (this.skipping > 0) {
+        const n = Math.min(this.skipping, data.length - p);
+        this.skipping -= n;
+        p += n;
+        if (this.skipping > 0) return p;
+      }
       if (this.blockMax === 0) {
-        if (data.length - p < 7) return p;
+        if (data.length - p < 4) return p;
         const magic = data.readUInt32LE(p);
         if (((magic & LZ4_SKIPPABLE_MASK) >>> 0) === LZ4_SKIPPABLE) {
           if (data.length - p < 8) return p;
-          const skip = 8 + data.readUInt32LE(p + 4);
-          if (data.length - p < skip) return p;
-          p += skip;
+          this.skipping = data.readUInt32LE(p + 4);
+          p += 8;
           continue;
         }
+        if (data.length - p < 7) return p;
         if (magic !== LZ4_MAGIC) throw corrupt('lz4', `not an lz4 frame (magic number 0x${magic.toString(16)})`);
         const flags = data[p + 4]!;
         if (flags >> 6 !== 1) throw corrupt('lz4', 'unsupported lz4 frame version');
@@ -181,6 +190,6 @@ class Lz4Frames extends Accumulating {
 
   override end(): void {
     super.end();
-    if (this.blockMax !== 0) this.truncated();
+    if (this.blockMax !== 0 || this.skipping > 0) this.truncated();
   }
 }

@@ -49,6 +49,7 @@ export async function ensureFetcher(args: string[], dir: string, settings: strin
 export const FETCHER_IDLE_ENV = 'PGPITR_FETCHER_IDLE_MS';
 export const FETCHER_NICE_ENV = 'PGPITR_FETCHER_NICE';
 export const FETCHER_FROM_ENV = 'PGPITR_FETCHER_AFTER';
+export const FETCHER_FIRST_WINDOW_ENV = 'PGPITR_FETCHER_FIRST_WINDOW';
 
 const HEAD_START_IDLE_MS = 120_000;
 const HEAD_START_NICE = 10;
@@ -59,13 +60,23 @@ const HEAD_START_NICE = 10;
  * the spool by this process), at a lower priority (while restore writes the files they come
  * first; during recovery the server's startup process does), waiting HEAD_START_IDLE_MS for the
  * first request before it stops and clears the spool as usual. A fetcher already running for this
- * repository (a recovery that ended a moment ago) has its window moved to `first`.
+ * repository (a recovery that ended a moment ago) has its window moved to `first` (and, since
+ * that is a request, fetches its whole window). `firstWindow`: segments to fetch until then.
  */
-export async function warmPrefetch(args: string[], dir: string, settings: string[], first: string, segmentSize: number, owner?: DetachedOptions['owner']): Promise<void> {
+export async function warmPrefetch(
+  args: string[],
+  dir: string,
+  settings: string[],
+  first: string,
+  segmentSize: number,
+  owner?: DetachedOptions['owner'],
+  firstWindow?: number,
+): Promise<void> {
   const seg = parseSegmentFileName(first, segmentSize);
   if (!seg || seg.segNo === 0n) return;
   const before = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize);
-  const env = { [FETCHER_IDLE_ENV]: String(HEAD_START_IDLE_MS), [FETCHER_NICE_ENV]: String(HEAD_START_NICE), [FETCHER_FROM_ENV]: before };
+  const env: Record<string, string> = { [FETCHER_IDLE_ENV]: String(HEAD_START_IDLE_MS), [FETCHER_NICE_ENV]: String(HEAD_START_NICE), [FETCHER_FROM_ENV]: before };
+  if (firstWindow !== undefined) env[FETCHER_FIRST_WINDOW_ENV] = String(firstWindow);
   const running = await ensureFetcher(args, dir, settings, { ...(owner ? { owner } : {}), env });
   if (running) noteRequest(dir, before, owner);
 }

@@ -88,6 +88,11 @@ export interface FetcherSettings {
   dir: string;
   /** Segments kept ahead. */
   window: number;
+  /**
+   * Segments kept ahead until recovery is seen (a request or a file taken after the start):
+   * restore's head start fetches only what the backup needs while restore writes the files.
+   */
+  firstWindow?: number | undefined;
   /** Files fetched at once. */
   processMax: number;
   idleExitMs: number;
@@ -104,12 +109,14 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastWant = '';
   let lastWantWritten = 0;
   let lastActivity = Date.now();
+  let window = Math.min(s.window, s.firstWindow ?? s.window);
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
   clearSpool(s.dir);
   for (;;) {
     const request = readWant(s.dir);
     // Every request counts as activity, also one for the segment asked for last.
     if (request && request.writtenMs !== lastWantWritten) {
+      if (lastWantWritten !== 0) window = s.window; // recovery is there
       lastWantWritten = request.writtenMs;
       lastActivity = Date.now();
     }
@@ -127,11 +134,12 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         // Taken by restore_command: recovery is at least there.
         fetched.delete(name);
         lastActivity = Date.now();
+        window = s.window;
         if (!base || name > base) base = name;
       }
     }
     if (base) {
-      const windowNames = nextSegments(base, s.window, s.segmentSize);
+      const windowNames = nextSegments(base, window, s.segmentSize);
       const keep = new Set([...windowNames, ...inFlight.keys()]);
       for (const name of fetched) {
         if (!keep.has(name)) {

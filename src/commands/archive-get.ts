@@ -53,7 +53,7 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
 export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPath: string; getQueueMaxBytes: number; processMax: number }): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
   const { runAsOnlyOne } = await import('../archiving/background.js');
-  const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
+  const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, FETCHER_FIRST_WINDOW_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
   const { noteRequest } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(s.spoolPath, req.stanza);
   const nice = Number(process.env[FETCHER_NICE_ENV] ?? 0);
@@ -80,6 +80,7 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
       window: Math.max(1, Math.floor(s.getQueueMaxBytes / stanza.wal_segment_size)),
       processMax: s.processMax,
       idleExitMs: Number(process.env[FETCHER_IDLE_ENV] ?? 10_000),
+      firstWindow: process.env[FETCHER_FIRST_WINDOW_ENV] ? Math.max(1, Number(process.env[FETCHER_FIRST_WINDOW_ENV])) : undefined,
       log,
     });
   });

@@ -26,7 +26,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
-  const headStart = async (plan: RestorePlan): Promise<void> => {
+  const headStart = async (plan: RestorePlan, whileWriting: boolean): Promise<void> => {
     if (spoolPath === null || plan.walNeeded.length === 0) return;
     const owner = spoolOwner(req.pgData);
     // As root into a directory root owns, the server's user is not known: no head start (files
@@ -34,7 +34,10 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     if (owner === null) return;
     const args = ['--archive-async', '--spool-path', spoolPath, '--repo', repo.location, '--stanza', stanza];
     try {
-      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(repo.location, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner);
+      // While the files are written, only the segments the backup needs (the copy comes first);
+      // from the end of restore on, the fetcher's whole window.
+      const firstWindow = whileWriting ? plan.walNeeded.length : undefined;
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(repo.location, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
     } catch (e) {
       // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);
@@ -42,8 +45,8 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   };
   return restore({
     ...rest,
-    beforeFiles: headStart,
-    afterFiles: headStart,
+    beforeFiles: (plan) => headStart(plan, true),
+    afterFiles: (plan) => headStart(plan, false),
     storage: repo.storage,
     stanza,
     segmentSize: info.wal_segment_size,

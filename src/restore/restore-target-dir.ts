@@ -39,7 +39,8 @@ export function inspectTarget(path: string): TargetState {
     empty: entries === null || entries.length === 0,
     isCluster: entries?.includes('PG_VERSION') ?? false,
     runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
-    interruptedRestore: entries?.includes(RESTORE_MARKER) ?? false,
+    // Also a restore killed while it wrote its marker (under a temporary name, renamed into place).
+    interruptedRestore: entries?.some((e) => e === RESTORE_MARKER || e.startsWith(`${RESTORE_MARKER}.tmp-`)) ?? false,
   };
 }
 

@@ -169,6 +169,16 @@ for (const version of versionsFromEnv()) {
       }
     });
 
+    await t.test('a restore killed while it wrote its marker (only the temporary file there) is resumed by a rerun', async () => {
+      const half = restoreDir(c, 'killed-marker');
+      writeFileSync(join(half, 'pgpitr_restore.inprogress.tmp-4242'), 'restore of backup');
+      const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'killed-marker-ts'), 'ts')}`];
+      const resumed = await restoreWith(a, half, ['--set', third.id, ...tsMap, '--target-immediate']);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal(existsSync(join(half, 'pgpitr_restore.inprogress.tmp-4242')), false);
+      assert.equal(existsSync(join(half, 'global', 'pg_control')), true);
+    });
+
     await t.test('restore starts the WAL prefetch ahead of the server, as its user, for its own repository only', async () => {
       const dir = restoreDir(c, 'headstart');
       const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'headstart-ts'), 'ts')}`];

@@ -9,12 +9,13 @@
 // Needs a built tree, PostgreSQL 15 from Debian, pgbackrest (apt-get install pgbackrest),
 // /usr/bin/time, root (tools run as `postgres`, as they would on a server).
 
-import { spawnSync, execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
+import { log, measured, median, mkdirPg, pgGid, pgUid } from './as-postgres.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -37,30 +38,6 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 
-const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-const log = (m) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const mkdirPg = (p) => {
-  mkdirSync(p, { recursive: true });
-  chownSync(p, pgUid, pgGid);
-  return p;
-};
-
-/** Runs a command as postgres under GNU time: wall seconds and peak RSS (MB). */
-function measured(cmd, args, env) {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], {
-    uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
-    env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
-  });
-  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
-  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, out: r.stdout };
-}
 
 /** Reads every file of a tree, so that each run starts with the data in the page cache. */
 function warm(dir) {

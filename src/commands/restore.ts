@@ -32,7 +32,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     // As root into a directory root owns, the server's user is not known: no head start (files
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;
-    const args = ['--archive-async', '--spool-path', spoolPath, '--repo', repo.location, '--stanza', stanza];
+    const args = archiveGetArgs(repo.location, stanza, spoolPath);
     try {
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
@@ -60,11 +60,16 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** archive-get's options in restore_command, and for the fetcher restore starts ahead of the server. */
+function archiveGetArgs(repo: string, stanza: string, spool: string | null): string[] {
+  return [...(spool === null ? [] : ['--archive-async', '--spool-path', spool]), '--repo', repo, '--stanza', stanza];
+}
+
 /** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
 export function restoreCommandFor(repo: string, stanza: string, spool: string | null): string {
   const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
-  const common = `--repo ${shellQuote(repo)} --stanza ${shellQuote(stanza)}`;
-  if (spool === null) return `${pgpitr} archive-get ${common} %f "%p"`;
-  const prefetched = `${spool}/${stanza}/archive-get`;
-  return `mv ${shellQuote(prefetched)}/%f "%p" 2>/dev/null || ${pgpitr} archive-get --archive-async --spool-path ${shellQuote(spool)} ${common} %f "%p"`;
+  // option names as they are, values quoted (a value never starts with "--": paths are absolute, stanza names checked)
+  const options = archiveGetArgs(repo, stanza, spool).map((a) => (a.startsWith('--') ? a : shellQuote(a))).join(' ');
+  const get = `${pgpitr} archive-get ${options} %f "%p"`;
+  return spool === null ? get : `mv ${shellQuote(`${spool}/${stanza}/archive-get`)}/%f "%p" 2>/dev/null || ${get}`;
 }

@@ -21,11 +21,11 @@ import { nativeLz4 } from './lz4-native.js';
 import type { NativeLz4 } from './lz4-native.js';
 
 const BLOCK = 256 * 1024;
-const FRAME_MAGIC = 0x184d2204;
-const SKIPPABLE_MASK = 0xfffffff0;
-const SKIPPABLE_MAGIC = 0x184d2a50;
+export const FRAME_MAGIC = 0x184d2204;
+export const SKIPPABLE_MASK = 0xfffffff0;
+export const SKIPPABLE_MAGIC = 0x184d2a50;
 const HISTORY = 64 * 1024;
-const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
+export const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
 
 /** Frame header: version 1, independent blocks, no checksums, 256 KiB block maximum. */
 const FRAME_HEADER = (() => {

@@ -14,6 +14,7 @@
 
 import { corrupt } from './common.js';
 import { decodeLz4Block } from './lz4-block.js';
+import { BLOCK_MAX, FRAME_MAGIC, SKIPPABLE_MAGIC, SKIPPABLE_MASK } from './lz4.js';
 import { nativeLz4 } from './lz4-native.js';
 import { nativeZstd } from './zstd-native.js';
 import type { NativeZstd } from './zstd-native.js';
@@ -115,10 +116,6 @@ class ZstdFrames extends Accumulating {
   }
 }
 
-const LZ4_MAGIC = 0x184d2204;
-const LZ4_SKIPPABLE_MASK = 0xfffffff0;
-const LZ4_SKIPPABLE = 0x184d2a50;
-const LZ4_BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
 
 /** lz4 frames of independent blocks, without checksums: a frame header, blocks, an end mark. */
 class Lz4Frames extends Accumulating {
@@ -140,19 +137,19 @@ class Lz4Frames extends Accumulating {
       if (this.blockMax === 0) {
         if (data.length - p < 4) return p;
         const magic = data.readUInt32LE(p);
-        if (((magic & LZ4_SKIPPABLE_MASK) >>> 0) === LZ4_SKIPPABLE) {
+        if (((magic & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC) {
           if (data.length - p < 8) return p;
           this.skipping = data.readUInt32LE(p + 4);
           p += 8;
           continue;
         }
         if (data.length - p < 7) return p;
-        if (magic !== LZ4_MAGIC) throw corrupt('lz4', `not an lz4 frame (magic number 0x${magic.toString(16)})`);
+        if (magic !== FRAME_MAGIC) throw corrupt('lz4', `not an lz4 frame (magic number 0x${magic.toString(16)})`);
         const flags = data[p + 4]!;
         if (flags >> 6 !== 1) throw corrupt('lz4', 'unsupported lz4 frame version');
         // linked blocks, checksums, a dictionary, a content size: not what pgpitr writes
         if ((flags & 0x20) === 0 || flags & 0x1d) throw new UnsupportedInput('an lz4 frame with linked blocks, checksums or a content size');
-        const max = LZ4_BLOCK_MAX[(data[p + 5]! >> 4) & 7];
+        const max = BLOCK_MAX[(data[p + 5]! >> 4) & 7];
         if (max === undefined) throw corrupt('lz4', 'invalid block maximum size in frame descriptor');
         this.blockMax = max;
         p += 7;

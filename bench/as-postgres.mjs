@@ -1,0 +1,35 @@
+// What the repository benchmarks (repo-backup.mjs, time-to-recover.mjs) share:
+// running tools as the `postgres` user under GNU time, directories that user
+// owns, a log line with the time, the median of a run's samples.
+
+import { spawnSync, execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync } from 'node:fs';
+
+export const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+export const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+
+export const log = (m) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** A directory (and its parents) owned by postgres. */
+export const mkdirPg = (p) => {
+  mkdirSync(p, { recursive: true });
+  chownSync(p, pgUid, pgGid);
+  return p;
+};
+
+/** Runs a command as postgres under GNU time: wall seconds and peak RSS (MB). */
+export function measured(cmd, args, env) {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], {
+    uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
+    env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
+  });
+  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, out: r.stdout };
+}

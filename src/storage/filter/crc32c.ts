@@ -1,0 +1,82 @@
+// CRC-32C (Castagnoli), the default checksum of backup_manifest files. It runs
+// over every byte a backup reads, on worker threads, so it prefers the native
+// @node-rs/crc32 (SSE4.2 / ARMv8 CRC instructions, ~5 GB/s here against
+// ~1.1 GB/s for the slicing-by-8 code below) and falls back to that code when
+// the native package cannot be loaded (unsupported platform, not installed).
+//
+// Both take and return the finished CRC of the bytes so far (0 for none), so a
+// running value can be carried from chunk to chunk.
+
+import { createRequire } from 'node:module';
+import { endianness } from 'node:os';
+
+type Crc32cFn = (chunk: Uint8Array, crc: number) => number;
+
+// Table k maps a byte to its CRC contribution k bytes further on (slicing-by-8).
+const TABLES = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c;
+  }
+  for (let i = 0; i < 256; i++) {
+    for (let k = 1; k < 8; k++) {
+      const prev = t[(k - 1) * 256 + i]!;
+      t[k * 256 + i] = (prev >>> 8) ^ t[prev & 0xff]!;
+    }
+  }
+  return t;
+})();
+
+// Reading 4 bytes at once as an Int32Array element gives them in CRC order only on little-endian hosts.
+const WORDS_OK = endianness() === 'LE';
+
+/** The pure JavaScript CRC-32C: `crc` is the result for the preceding bytes. */
+export function crc32cJs(chunk: Uint8Array, crc = 0): number {
+  const t = TABLES;
+  let c = ~crc;
+  let i = 0;
+  const n = chunk.length;
+  if (WORDS_OK) {
+    // Bytes up to a 4-byte boundary one at a time, then 8 at a time through an aligned view.
+    while (i < n && ((chunk.byteOffset + i) & 3) !== 0) c = t[(c ^ chunk[i++]!) & 0xff]! ^ (c >>> 8);
+    const pairs = (n - i) >>> 3;
+    if (pairs > 0) {
+      const w = new Int32Array(chunk.buffer, chunk.byteOffset + i, pairs * 2);
+      for (let k = 0; k < w.length; k += 2) {
+        const a = c ^ w[k]!;
+        const b = w[k + 1]!;
+        c =
+          t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^ t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]! ^
+          t[768 + (b & 0xff)]! ^ t[512 + ((b >>> 8) & 0xff)]! ^ t[256 + ((b >>> 16) & 0xff)]! ^ t[b >>> 24]!;
+      }
+      i += pairs * 8;
+    }
+  }
+  for (; i < n; i++) c = t[(c ^ chunk[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+function loadNative(): Crc32cFn | null {
+  if (process.env.PGPITR_CRC32C === 'js') return null; // lets tests and users rule the native module out
+  try {
+    const mod = createRequire(import.meta.url)('@node-rs/crc32') as { crc32c?: (input: Uint8Array, initial?: number) => number };
+    const fn = mod.crc32c;
+    if (typeof fn !== 'function') return null;
+    // A build that loads but computes something else must not decide a backup's checksums.
+    if (fn(new TextEncoder().encode('123456789'), 0) !== 0xe3069283) return null;
+    return (chunk, crc) => fn(chunk, crc);
+  } catch {
+    return null;
+  }
+}
+
+const native = loadNative();
+
+/** Which implementation crc32c() uses in this thread. */
+export const crc32cImplementation: 'native' | 'js' = native === null ? 'js' : 'native';
+
+/** CRC-32C of `chunk` continuing from `crc`, the result for the preceding bytes (0 at the start). */
+export const crc32c: (chunk: Uint8Array, crc?: number) => number =
+  native === null ? crc32cJs : (chunk, crc = 0) => native(chunk, crc);

@@ -2,7 +2,9 @@
 // itself: a data directory with one planted entry per rule (an unlogged table,
 // temporary relation names, pgsql_tmp, .DS_Store, excluded files, excluded
 // directory names nested deep, a stray symlink) is walked with our rules, and
-// the result must equal what BASE_BACKUP sends (a plain backup's tree).
+// the result must equal what BASE_BACKUP sends (a plain backup's tree). Then
+// isChecksummedFile's version difference, seen in the server's verdict on a
+// bad page in a file that is not a relation file.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -13,7 +15,7 @@ import { compatVersionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr, clusterEnv } from '../helpers/pgpitr.js';
 import { isRoot, serverUserIds } from '../harness/run.js';
 import {
-  excludedEntry, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories,
+  excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories,
 } from '../../src/postgres/base-backup-exclusions.js';
 import type { EntryKind } from '../../src/postgres/base-backup-exclusions.js';
 
@@ -139,5 +141,22 @@ for (const version of compatVersionsFromEnv()) {
     for (const p of ['pg_wal/', ...walEmptySubdirectories(versionNum).map((s) => `${s}/`), 'pg_notify/', `${db}/pg_notify/`]) {
       assert.ok(actual.has(p), `${p} sent`);
     }
+
+    // Checksum verification's reach differs: a bad page in a file that is not
+    // a relation file fails a 13-16 backup and passes 17-18 unverified.
+    const stray = `${db}/stray_page`;
+    const page = Buffer.alloc(8192);
+    page.writeUInt16LE(0x1000, 14); // pd_upper: an initialised page, pd_lsn 0, pd_checksum 0 (never valid)
+    writeFileSync(join(d, stray), page);
+    giveToServer(join(d, stray));
+    const r2 = await runPgpitr(['basebackup', '-D', join(pg.tempDir('backups'), 'b2'), '-Fp', '-Xnone', '-c', 'fast'], clusterEnv(pg));
+    if (isChecksummedFile(stray, versionNum)) {
+      assert.notEqual(r2.code, 0, 'the backup verified the page');
+      assert.match(r2.stderr, /checksum verification failed in file "\.\/base\/[0-9]+\/stray_page", block 0/);
+    } else {
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.doesNotMatch(r2.stderr, /checksum/);
+    }
+    assert.equal(isChecksummedFile(stray, versionNum), versionNum < 170000);
   });
 }

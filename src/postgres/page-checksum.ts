@@ -23,10 +23,9 @@ const BASE_OFFSETS = new Uint32Array([
 ]);
 
 // The algorithm reads the page as native uint32 words; PostgreSQL on x86/ARM is
-// little-endian, and so must we be to read its pages as words.
-if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
-  throw new PgpitrError('ERR_UNSUPPORTED', 'page checksums need a little-endian host');
-}
+// little-endian, and so must we be to read its pages as words. (Checked when
+// used, so that importing this module never fails.)
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 // Preallocated: a word-aligned copy for pages at odd offsets (Buffers from a
 // pool can start anywhere).
@@ -34,6 +33,7 @@ const scratch = new Uint8Array(PAGE_SIZE);
 const scratchWords = new Uint32Array(scratch.buffer);
 
 function checkPageSize(page: Uint8Array): void {
+  if (!LITTLE_ENDIAN) throw new PgpitrError('ERR_UNSUPPORTED', 'page checksums need a little-endian host');
   if (page.length !== PAGE_SIZE) {
     throw new PgpitrError('ERR_INTERNAL', `a data page must be ${PAGE_SIZE} bytes, got ${page.length}`);
   }
@@ -162,21 +162,22 @@ export function verifyPage(page: Uint8Array, blockNo: number, startLsn: bigint):
 
 /**
  * The block number of a segment file's first page, as the server mixes it into
- * the checksum: the number after the "." of a relation file name ("16384.3",
- * "16384_vm.1") times RELSEG_SIZE; 0 without one. The server refuses a
- * checksummed file whose suffix is zero or not a number ("invalid segment
- * number"), and so do we.
+ * the checksum: the number after the first "." of the file name ("16384.3",
+ * "16384_vm.1") times RELSEG_SIZE; 0 without a ".". Like the server (atoi of
+ * what follows the dot) only the leading digits count, and a checksummed file
+ * whose suffix reads as zero is an error there ("invalid segment number 0",
+ * e.g. base/<db>/.DS_Store on 13-14) and here.
  */
 export function blockNumberBase(fileName: string): number {
   const slash = fileName.lastIndexOf('/');
   const name = slash >= 0 ? fileName.slice(slash + 1) : fileName;
   const dot = name.indexOf('.');
   if (dot < 0) return 0;
-  const suffix = name.slice(dot + 1);
-  const segNo = /^[0-9]{1,10}$/.test(suffix) ? Number(suffix) : 0;
+  const digits = /^[0-9]*/.exec(name.slice(dot + 1))![0];
+  const segNo = digits === '' ? 0 : Number(digits);
   // A relation has at most 2^32 - 1 blocks, so at most 32768 segments.
   if (segNo === 0 || segNo * RELSEG_SIZE > 0xffffffff) {
-    throw new PgpitrError('ERR_STORAGE', `invalid segment number "${suffix}" in file "${fileName}"`);
+    throw new PgpitrError('ERR_STORAGE', `invalid segment number ${digits === '' ? 0 : digits} in file "${fileName}"`);
   }
   return segNo * RELSEG_SIZE;
 }

@@ -164,7 +164,9 @@ test('blockNumberBase: segment number times RELSEG_SIZE', () => {
   assert.equal(blockNumberBase('16384_vm.2'), 262144);
   assert.equal(blockNumberBase('base/5/16384.12'), 12 * 131072);
   assert.equal(blockNumberBase('pg_tblspc/16400/PG_15_202209061/5/16384.32767'), 32767 * 131072);
-  for (const bad of ['16384.0', '16384.', '16384.x', '16384.1a', '16384.32768', 'base/5/16384.00']) {
+  // Only the leading digits count (the server's atoi).
+  assert.equal(blockNumberBase('16384.1a'), 131072);
+  for (const bad of ['16384.0', '16384.', '16384.x', '16384.32768', 'base/5/16384.00', 'base/5/.DS_Store', 'pg_internal.init']) {
     assert.throws(() => blockNumberBase(bad), { code: 'ERR_STORAGE' }, bad);
   }
 });

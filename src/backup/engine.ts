@@ -7,7 +7,7 @@
 import { PgpitrError, ServerError } from '../common/errors.js';
 import { Session, quoteIdent } from '../protocol/session.js';
 import { runBaseBackup } from '../protocol/base-backup-stream.js';
-import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
+import type { BaseBackupEvents, TablespaceHeader } from '../protocol/base-backup-stream.js';
 import { buildBaseBackupCommand } from '../protocol/base-backup-command.js';
 import type { WalStream } from '../protocol/wal-stream.js';
 import { describeTarget } from '../protocol/conninfo.js';
@@ -69,7 +69,12 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   let createdSlot: string | null = null;
   let walError: unknown = null;
   let watcher: ServerProgressWatcher | null = null;
-  const abortAll = () => sessions.forEach((s) => s.abort());
+  /** What else holds the backup open on the server (the parallel backup's SQL session). */
+  const closers: (() => void)[] = [];
+  const abortAll = () => {
+    sessions.forEach((s) => s.abort());
+    closers.forEach((c) => c());
+  };
   const onAbort = () => abortAll();
   signal?.addEventListener('abort', onAbort);
   const later = loadLater(opts);
@@ -167,7 +172,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     reporter.info(opts.fastCheckpoint ? 'initiating base backup, requesting a fast checkpoint' : 'initiating base backup, waiting for checkpoint to complete');
     tracker.phase('waiting for checkpoint to finish');
 
-    const backup = runBaseBackup(main, command, {
+    const events: BaseBackupEvents = {
       started: async (lsn, tli) => {
         startLsn = lsn;
         timeline = tli;
@@ -211,11 +216,19 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         reporter.info(`write-ahead log end point: ${lsn}`);
         state?.update({ stop_lsn: lsn, timeline: tli });
       },
-    });
-    // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
-    // server runs its checkpoint, load what writing the data will need.
-    sink?.prepare?.();
-    await backup;
+    };
+    if (opts.parallel) {
+      // Our own readers: the backup is held by an SQL session, closed with the others on failure.
+      sink?.prepare?.();
+      const { runParallel } = await import('./parallel/run-parallel.js');
+      await runParallel({ opts, main, sink, tracker, reporter, systemIdentifier, onClose: (close) => closers.push(close) }, events);
+    } else {
+      const backup = runBaseBackup(main, command, events);
+      // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
+      // server runs its checkpoint, load what writing the data will need.
+      sink?.prepare?.();
+      await backup;
+    }
     await watcher?.stop();
     watcher = null;
     main.close();
@@ -323,7 +336,7 @@ async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupR
 
 /** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */
 function isChecksumFailure(e: unknown): boolean {
-  return e instanceof ServerError && e.sqlState === 'XX001';
+  return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
 }
 
 function interrupted(): PgpitrError {

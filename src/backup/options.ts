@@ -24,6 +24,9 @@ export type BackupTarget =
   /** Into a repository: the caller gives the sink (backup/repo/repo-sink.ts) and keeps the record. */
   | { kind: 'repository' };
 
+/** How a parallel backup's workers read files: straight from the data directory on this host, or through SQL functions. */
+export type ReadMethodChoice = 'auto' | 'direct' | 'sql';
+
 export interface TablespaceMapping {
   oldDir: string;
   newDir: string;
@@ -53,6 +56,8 @@ export interface BaseBackupOptions {
   manifestForceEncode: boolean;
   verifyChecksums: boolean;
   statusIntervalMs: number;
+  /** -j N: read the files with N workers of our own instead of BASE_BACKUP (backup/parallel/). */
+  parallel?: { jobs: number; readMethod: ReadMethodChoice } | undefined;
   /** Where the archives go when the target is a repository. */
   sink?: BackupSink | undefined;
   /** Refuse, before any data, a server of another system (a stanza's). */

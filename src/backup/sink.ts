@@ -17,6 +17,13 @@ export interface BackupSink {
   manifestData(chunk: Buffer): void | Promise<void>;
   manifestEnd(): Promise<void>;
   walStore(segmentSize: number): SegmentStore;
+  /**
+   * Plain files on this host: the directory a tablespace's files go to (null: the
+   * main data directory), where a parallel backup's workers may write them
+   * themselves once the tar stream has made the directories. Absent: every
+   * file comes through the tar stream.
+   */
+  directRoot?(tablespace: TablespaceHeader | null): string;
   /** Everything received: write -R files, sync, put the manifest in place. */
   finish(): Promise<void>;
   /** Stop writing; leaves clean-up of files to OutputDirs. */

@@ -52,6 +52,13 @@ export class PlainSink implements BackupSink {
     }
   }
 
+  directRoot(ts: TablespaceHeader | null): string {
+    if (ts === null || ts.oid === null) return this.target;
+    const dir = this.tablespaceDirs.get(String(ts.oid));
+    if (dir === undefined) throw new PgpitrError('ERR_INTERNAL', `tablespace ${ts.oid} was not announced`);
+    return dir;
+  }
+
   tarBegin(name: string, ts: TablespaceHeader | null): void {
     const isBase = ts === null || ts.oid === null;
     const root = isBase ? this.target : this.tablespaceDirs.get(String(ts.oid));

@@ -6,6 +6,7 @@
 // record rewritten "complete". Any failure leaves it "failed" with the reason,
 // and the set's stored files are removed.
 
+import type { BaseBackupOptions } from '../options.js';
 import { hostname } from 'node:os';
 import { PgpitrError } from '../../common/errors.js';
 import type { Repository } from '../../repo/repository.js';
@@ -37,6 +38,8 @@ export interface RepoBackupRequest {
   progress: boolean;
   annotations: Record<string, string>;
   processMax: number;
+  /** -j N: our own readers instead of BASE_BACKUP. */
+  parallel?: BaseBackupOptions['parallel'];
   archiveTimeoutMs: number;
   /** Names of the WAL files in the stanza's archive, read afresh at each call. */
   archivedNames(): Promise<string[]>;
@@ -91,7 +94,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       backupId: id,
       compression: req.compression,
       level: req.level,
-      parallel: Math.max(2, req.processMax),
+      parallel: Math.max(2, req.processMax, req.parallel?.jobs ?? 0),
     });
     try {
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
@@ -127,6 +130,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             verifyChecksums: true,
             statusIntervalMs: 10_000,
             sink,
+            parallel: req.parallel,
             expectSystemIdentifier: req.stanza.system_identifier,
           },
           reporter,

@@ -10,7 +10,7 @@ import { backupToRepository } from '../../backup/repo/repo-backup.js';
 import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
-import { parseMaxRate } from './basebackup-args.js';
+import { parseMaxRate, parseParallel } from './basebackup-args.js';
 import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -28,6 +28,10 @@ Options:
       --max-rate=RATE    the server sends at most RATE kB/s (k or M suffix), as pg_basebackup -r
       --retention-full=N, --retention-window=D   expire what the policy no longer needs after the
                          backup (see pgpitr expire --help; also from the configuration file)
+  -j, --jobs=N           read the files with N workers of pgpitr's own (the backup is
+                         registered with pg_backup_start/pg_backup_stop) instead of one
+                         BASE_BACKUP stream
+      --read-method=auto|direct|sql   with -j: how the workers read (see pgpitr basebackup --help)
   -P, --progress         show progress
 ${REPO_OPTIONS_HELP}`;
 
@@ -38,6 +42,8 @@ export const BACKUP_OPTIONS = {
   'start-fast': { type: 'boolean' },
   'max-rate': { type: 'string' },
   progress: { type: 'boolean', short: 'P' },
+  jobs: { type: 'string', short: 'j' },
+  'read-method': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
@@ -78,6 +84,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         progress: o.extra['progress'] === true,
         annotations,
         processMax: o.processMax,
+        parallel: parseParallel(o.extra['jobs'] as string | undefined, o.extra['read-method'] as string | undefined),
         archiveTimeoutMs: o.archiveTimeoutMs,
         archivedNames: () => archivedNames(repo, o.stanza),
         identity: identityOfThisProcess(),

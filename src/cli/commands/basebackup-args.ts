@@ -37,6 +37,8 @@ export const basebackupOptionSpec = {
   'no-manifest': { type: 'boolean' },
   'no-slot': { type: 'boolean' },
   'no-verify-checksums': { type: 'boolean' },
+  jobs: { type: 'string', short: 'j' },
+  'read-method': { type: 'string' },
   help: { type: 'boolean', short: '?' },
   'status-interval': { type: 'string', short: 's' },
   'no-password': { type: 'boolean', short: 'w' },
@@ -189,6 +191,11 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     statusIntervalMs = n * 1000;
   }
 
+  const parallel = parseParallel(str('jobs'), str('read-method'));
+  if (parallel && target.kind === 'server') throw usageError('-j cannot be used with --target=server', 'a server-side target is written by the server; leave out -j');
+  if (parallel && target.kind === 'blackhole') throw usageError('-j cannot be used with --target=blackhole');
+  if (parallel && compression?.location === 'server') throw usageError('-j cannot be used with server-side compression', 'the workers read the files themselves: compress on the client (-Z client-METHOD)');
+
   const promptPassword = bool('password');
   const noPassword = bool('no-password');
   const connection = resolveConnectionSettings({ dbname: str('dbname'), host: str('host'), port: str('port'), user: str('username') }, env);
@@ -217,8 +224,25 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     manifestForceEncode: bool('manifest-force-encode'),
     verifyChecksums: !bool('no-verify-checksums'),
     statusIntervalMs,
+    parallel,
   };
   return { options, verbose, progressFormat, help, version, promptPassword, noPassword };
+}
+
+/** Most workers -j accepts: each is a thread with its buffers; more than this gains nothing on any host we know. */
+export const MAX_JOBS = 64;
+
+/** -j N and --read-method: undefined without -j (one BASE_BACKUP stream). */
+export function parseParallel(jobs: string | undefined, method: string | undefined): BaseBackupOptions['parallel'] {
+  if (jobs === undefined) {
+    if (method !== undefined) throw usageError('--read-method needs -j', 'give -j N to read the files with N workers');
+    return undefined;
+  }
+  const n = Number(jobs);
+  if (!/^\d+$/.test(jobs) || n < 1 || n > MAX_JOBS) throw usageError(`invalid number of parallel jobs "${jobs}"`, `give a number from 1 to ${MAX_JOBS}`);
+  const readMethod = method ?? 'auto';
+  if (readMethod !== 'auto' && readMethod !== 'direct' && readMethod !== 'sql') throw usageError(`invalid read method "${readMethod}"`, 'use auto, direct or sql');
+  return { jobs: n, readMethod };
 }
 
 /** -r: kB/s by default, "k" or "M" suffix; 32 kB/s to 1024 MB/s (pg_basebackup's range). */

@@ -30,6 +30,13 @@ General options:
                          set fast or spread (default) checkpointing
   -C, --create-slot      create replication slot
   -l, --label=LABEL      set backup label
+  -j, --jobs=N           (pgpitr) read the files with N workers of pgpitr's own instead of
+                         the server's BASE_BACKUP (the backup is registered with
+                         pg_backup_start/pg_backup_stop; the manifest is kept)
+      --read-method=auto|direct|sql
+                         (pgpitr) with -j: read the data directory on this host (direct),
+                         or through the server's SQL file functions (sql); auto: direct
+                         when this host has the data directory
   -n, --no-clean         do not clean up after errors
   -N, --no-sync          do not wait for changes to be written safely to disk
   -P, --progress         show progress information

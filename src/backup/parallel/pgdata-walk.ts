@@ -1,0 +1,121 @@
+// The direct read method's listing: walks the data directory of a server on
+// this host and its tablespaces the way BASE_BACKUP does (the same exclusions,
+// the same unlogged-relation rule, the same tar names), so that a parallel
+// backup holds what pg_basebackup's would.
+
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { ListedEntry, ListedTablespace } from './listing.js';
+import { excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories } from '../../postgres/base-backup-exclusions.js';
+import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
+import { blockNumberBase } from '../../postgres/page-checksum.js';
+import { storageError, PgpitrError } from '../../common/errors.js';
+
+export interface WalkOptions {
+  serverVersionNum: number;
+  /** stats_temp_directory when it is set inside the data directory (13, 14). */
+  statsTempDir?: string | undefined;
+  verifyChecksums: boolean;
+}
+
+export function listDataDirectory(dataDir: string, o: WalkOptions): ListedTablespace[] {
+  const tablespaces: ListedTablespace[] = [];
+  const base: ListedTablespace = { oid: null, location: null, entries: [], bytes: 0 };
+  const rules: ExclusionOptions = { dataDirectory: dataDir, ...(o.statsTempDir !== undefined ? { statsTempDirectory: o.statsTempDir } : {}) };
+  walk(dataDir, '', '', base, o, rules);
+  // Tablespaces: the links in pg_tblspc. An in-place tablespace (a directory there) is part of the base.
+  for (const e of base.entries) {
+    const m = /^pg_tblspc\/(\d+)$/.exec(e.name);
+    if (!m || e.kind !== 'link') continue;
+    const oid = Number(m[1]);
+    const ts: ListedTablespace = { oid, location: e.target, entries: [], bytes: 0 };
+    const versionDir = tablespaceVersionDirectory(e.target, o.serverVersionNum);
+    if (versionDir !== null) walk(join(e.target, versionDir), versionDir, `pg_tblspc/${oid}/`, ts, o, { ...rules, tablespaceVersionDirectory: versionDir });
+    tablespaces.push(ts);
+  }
+  return [...tablespaces, base];
+}
+
+/** PG_<major>_<catalog version>: the one directory of a tablespace this server uses (others belong to other versions). */
+function tablespaceVersionDirectory(location: string, serverVersionNum: number): string | null {
+  const prefix = `PG_${Math.floor(serverVersionNum / 10000)}_`;
+  const found = readNames(location).filter((n) => n.startsWith(prefix) && /^PG_\d+_\d+$/.test(n));
+  if (found.length > 1) throw new PgpitrError('ERR_TARGET', `tablespace directory "${location}" holds more than one ${prefix}* directory: ${found.join(', ')}`);
+  return found[0] ?? null;
+}
+
+/**
+ * One directory: `rel` is its tar name ('' for the root of the tar file), `manifestPrefix`
+ * what its manifest paths start with (pg_tblspc/<oid>/ for a tablespace).
+ */
+function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTablespace, o: WalkOptions, rules: ExclusionOptions): void {
+  if (rel !== '') {
+    const st = stat(dir);
+    out.entries.push({ kind: 'directory', name: rel, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) });
+  }
+  const names = readNames(dir).sort();
+  const skipUnlogged = isDatabaseDirectory(manifestPrefix + rel) ? unloggedToSkip(names, o.serverVersionNum) : null;
+  for (const name of names) {
+    if (skipUnlogged?.has(name)) continue;
+    const path = join(dir, name);
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    const manifestPath = manifestPrefix + childRel;
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since it was listed
+      throw storageError('stat', path, e);
+    }
+    const kind = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : null;
+    if (kind === null) continue; // sockets, fifos: the server skips them too
+    const verdict = excludedEntry(manifestPath, kind, o.serverVersionNum, rules);
+    if (verdict === 'skip') continue;
+    const mtime = Math.floor(st.mtimeMs / 1000);
+    if (verdict === 'empty-directory') {
+      // Sent without its contents; a link to a directory (pg_wal with initdb -X) as the directory.
+      const mode = (kind === 'link' ? stat(path) : st).mode & 0o7777;
+      out.entries.push({ kind: 'directory', name: childRel, mode, mtime });
+      if (manifestPath === 'pg_wal') for (const sub of walEmptySubdirectories(o.serverVersionNum)) out.entries.push({ kind: 'directory', name: sub, mode, mtime });
+    } else if (kind === 'directory') {
+      walk(path, childRel, manifestPrefix, out, o, rules);
+    } else if (kind === 'link') {
+      out.entries.push({ kind: 'link', name: childRel, target: readLink(path), mtime });
+    } else {
+      out.entries.push(listedFile(childRel, manifestPath, path, st, o));
+      out.bytes += st.size;
+    }
+  }
+}
+
+function listedFile(name: string, manifestPath: string, source: string, st: Stats, o: WalkOptions): ListedEntry {
+  const checked = o.verifyChecksums && isChecksummedFile(manifestPath, o.serverVersionNum);
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  return { kind: 'file', name, manifestPath, source, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), blockBase: checked ? blockNumberBase(base) : null };
+}
+
+function readNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw storageError('read directory', dir, e);
+  }
+}
+
+/** stat(2): through a link, as the server's sendDir does for pg_wal and the directories it walks. */
+function stat(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch (e) {
+    throw storageError('stat', path, e);
+  }
+}
+
+function readLink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch (e) {
+    throw storageError('read link', path, e);
+  }
+}

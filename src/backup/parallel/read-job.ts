@@ -1,0 +1,49 @@
+// What the parallel backup's main thread and its reader threads (read-worker.ts,
+// behind read-pool.ts) say to each other: one file (or one range of a file) to
+// read, verify and either hand back in chunks or write to a local path, and how
+// it went. Shared memory (shared-counters.ts) carries what must not wait for a
+// message: flow credits, the rate budget, bytes done, the abort flag.
+
+import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
+
+export interface ReadJob {
+  id: number;
+  /** The file on this host. */
+  source: string;
+  /** The name in messages (the backup_manifest path). */
+  name: string;
+  /** Where to start and how many bytes to give: the size seen when the file was listed (the server's rule: a file that grew is cut, one that shrank is padded with zeros). */
+  offset: number;
+  length: number;
+  /** Verify page checksums: the block number of the file's first page (segment number × blocks per segment), and the backup's start LSN as a decimal string. */
+  verify: { blockBase: number; startLsn: string } | null;
+  /** The backup_manifest checksum of these bytes (null: none, or computed elsewhere). */
+  checksum: ManifestChecksumAlgorithm | null;
+  /** Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back. */
+  dest: { path: string; mode: number; create: boolean; sync: boolean } | null;
+}
+
+export interface ChecksumFailure {
+  block: number;
+  calculated: number;
+  expected: number;
+}
+
+export type ReadReply =
+  /** A piece of the file, in order (only when the job has no dest). */
+  | { id: number; kind: 'chunk'; data: Uint8Array }
+  | {
+      id: number;
+      kind: 'done';
+      /** The file was gone when opened (dropped since it was listed): the server leaves it out too. */
+      gone: boolean;
+      /** The bytes given (the job's length, zero padding included). */
+      length: number;
+      checksumHex: string | null;
+      /** The CRC-32C itself when that is the checksum: ranges of one file are combined from it. */
+      crc32c: number | null;
+      failures: ChecksumFailure[];
+      /** Pages left unverified because the file ended inside one. */
+      partialPage: boolean;
+    }
+  | { id: number; kind: 'failed'; message: string; path: string; code?: string | undefined };

@@ -1,0 +1,64 @@
+// Which way a parallel backup's workers read files. "direct": the data
+// directory is on this host and readable by us (checked, not assumed: its
+// pg_control must carry the server's system identifier, so a same-named
+// directory of another cluster is never copied). "sql": through the server's
+// file functions over N connections (not yet). `auto` takes direct when it can.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SqlClient } from '../../protocol/sql-client.js';
+import type { ReadMethodChoice } from '../options.js';
+import { PgpitrError } from '../../common/errors.js';
+
+export interface DirectRead {
+  method: 'direct';
+  dataDirectory: string;
+  /** stats_temp_directory (13, 14) relative to the data directory, when it is inside it. */
+  statsTempDir?: string | undefined;
+}
+
+export async function chooseReadMethod(sql: SqlClient, serverVersionNum: number, systemIdentifier: string, choice: ReadMethodChoice): Promise<DirectRead> {
+  if (choice === 'sql') {
+    throw new PgpitrError('ERR_UNSUPPORTED', 'the sql read method is not available yet', { hint: 'run pgpitr on the database host and use --read-method=direct, or leave out -j for one BASE_BACKUP stream' });
+  }
+  const why = await directUnusable(sql, systemIdentifier);
+  if (typeof why !== 'string') {
+    const statsTempDir = serverVersionNum < 150000 ? await setting(sql, 'stats_temp_directory') : undefined;
+    return { method: 'direct', dataDirectory: why.dataDirectory, statsTempDir: statsTempDir && !statsTempDir.startsWith('/') ? statsTempDir : undefined };
+  }
+  throw new PgpitrError('ERR_UNSUPPORTED', `cannot read the data directory directly: ${why}`, {
+    hint: 'run the backup on the database host as a user that can read the data directory (its owner, or a member of its group with initdb -g), or leave out -j for one BASE_BACKUP stream',
+  });
+}
+
+async function directUnusable(sql: SqlClient, systemIdentifier: string): Promise<{ dataDirectory: string } | string> {
+  let dataDirectory: string | undefined;
+  try {
+    dataDirectory = await setting(sql, 'data_directory');
+  } catch (e) {
+    return `the server does not tell this role its data_directory (${(e as Error).message}); grant it pg_read_all_settings`;
+  }
+  if (!dataDirectory) return 'the server did not report its data_directory';
+  const control = join(dataDirectory, 'global', 'pg_control');
+  let fd: number;
+  try {
+    fd = openSync(control, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `"${control}" does not exist on this host (the server runs on another host)` : `"${control}" cannot be read here (${code})`;
+  }
+  const head = Buffer.alloc(8);
+  try {
+    readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const local = head.readBigUInt64LE(0).toString();
+  if (local !== systemIdentifier) return `"${dataDirectory}" on this host is database system ${local}, the server is ${systemIdentifier} (another cluster)`;
+  return { dataDirectory };
+}
+
+async function setting(sql: SqlClient, name: string): Promise<string | undefined> {
+  const r = await sql.query<{ v: string }>(`SELECT current_setting($1) AS v`, [name]);
+  return r.rows[0]?.v;
+}

@@ -1,0 +1,119 @@
+// The reader threads of one parallel backup, seen from its main thread. A job
+// is handed to a free worker; its chunks (when it has no local destination) and
+// its answer come back through callbacks. The pool owns the shared counters:
+// flow credits are granted back as the main thread consumes chunks, so a worker
+// never runs more than CREDITS chunks ahead of the sink.
+
+import { Worker } from 'node:worker_threads';
+import type { ReadJob, ReadReply } from './read-job.js';
+import { SharedCounters } from './shared-counters.js';
+
+/** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
+const CREDITS = 4;
+
+type DoneReply = Extract<ReadReply, { kind: 'done' }>;
+
+export interface JobHandlers {
+  /** A chunk of the job's bytes, in order; the worker's credit comes back when the promise settles. */
+  chunk(data: Buffer): void | Promise<void>;
+}
+
+interface Running {
+  job: ReadJob;
+  handlers: JobHandlers | null;
+  resolve(r: DoneReply): void;
+  reject(e: Error): void;
+  /** Chunks delivered, in order: each waits for the one before. */
+  tail: Promise<void>;
+}
+
+export class ReadPool {
+  readonly counters: SharedCounters;
+  private readonly workers: Worker[] = [];
+  private readonly running: (Running | null)[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private broken: Error | null = null;
+  private rateTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    size: number,
+    private readonly onFailure: (e: Error) => void,
+  ) {
+    this.counters = SharedCounters.create(size);
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./read-worker.js', import.meta.url), { workerData: { index: i, buffers: this.counters.buffers } });
+      w.on('message', (m: ReadReply) => this.onMessage(i, m));
+      const fail = (e: Error) => this.fail(e);
+      w.on('error', fail);
+      w.on('exit', (code) => fail(new Error(`a backup reader thread exited (code ${code})`)));
+      this.workers.push(w);
+      this.running.push(null);
+      this.counters.grant(i, CREDITS);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** A rate for all workers together (-r), in bytes per second. */
+  limitRate(bytesPerSecond: number): void {
+    const tickMs = 100;
+    const perTick = Math.max(1, Math.round((bytesPerSecond * tickMs) / 1000));
+    this.counters.limitRate();
+    this.counters.refill(perTick, perTick);
+    this.rateTimer = setInterval(() => this.counters.refill(perTick, perTick), tickMs);
+    this.rateTimer.unref();
+  }
+
+  /** Runs a job on the next free worker; resolves with its answer. */
+  async run(job: ReadJob, handlers: JobHandlers | null): Promise<DoneReply> {
+    let i = this.running.indexOf(null);
+    while (i < 0) {
+      await new Promise<void>((r) => this.waiting.push(r));
+      if (this.broken) throw this.broken;
+      i = this.running.indexOf(null);
+    }
+    if (this.broken) throw this.broken;
+    return new Promise<DoneReply>((resolve, reject) => {
+      this.running[i] = { job, handlers, resolve, reject, tail: Promise.resolve() };
+      this.workers[i]!.postMessage(job);
+    });
+  }
+
+  private onMessage(i: number, m: ReadReply): void {
+    const r = this.running[i];
+    if (!r) return;
+    if (m.kind === 'chunk') {
+      const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      r.tail = r.tail.then(async () => {
+        await r.handlers?.chunk(data);
+        this.counters.grant(i, 1);
+      });
+      r.tail.catch((e: Error) => this.fail(e));
+      return;
+    }
+    void r.tail.then(() => {
+      this.running[i] = null;
+      this.waiting.shift()?.();
+      if (m.kind === 'done') r.resolve(m);
+      else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
+    }, r.reject);
+  }
+
+  private fail(e: Error): void {
+    if (this.broken) return;
+    this.broken = e;
+    this.counters.abort();
+    for (const r of this.running) r?.reject(e);
+    for (const w of this.waiting.splice(0)) w();
+    this.onFailure(e);
+  }
+
+  async stop(): Promise<void> {
+    this.broken ??= new Error('the backup reader threads were stopped');
+    if (this.rateTimer) clearInterval(this.rateTimer);
+    this.counters.abort();
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

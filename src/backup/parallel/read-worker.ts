@@ -1,0 +1,170 @@
+// A reader thread of a parallel backup (read-pool.ts starts them). One job at a
+// time, synchronously: read the file in 1 MiB chunks, verify each page's
+// checksum as the server does for BASE_BACKUP (a page that fails is read again
+// once: a concurrent write may have torn it; a new page or one changed since the
+// backup started is not checked), compute the backup_manifest checksum, and
+// either write the bytes to a local file or hand them back to the main thread
+// as flow credits allow. All workers of a backup share one rate budget, one
+// count of bytes done and one abort flag (shared-counters.ts).
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
+import { SharedCounters } from './shared-counters.js';
+import type { SharedCounterBuffers } from './shared-counters.js';
+import { verifyPage } from '../../postgres/page-checksum.js';
+import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
+import { crc32c } from '../../storage/filter/crc32c.js';
+
+const CHUNK = 1024 * 1024;
+const PAGE = 8192;
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
+
+const { index, buffers } = workerData as { index: number; buffers: SharedCounterBuffers };
+const shared = new SharedCounters(buffers);
+const port = parentPort!;
+/** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
+const own = Buffer.allocUnsafeSlow(CHUNK);
+const reread = Buffer.allocUnsafeSlow(PAGE);
+
+class Aborted extends Error {}
+
+class SystemFailure extends Error {
+  constructor(
+    readonly path: string,
+    readonly action: string,
+    readonly errno: NodeJS.ErrnoException,
+  ) {
+    super(`could not ${action} "${path}": ${errno.message}`);
+  }
+}
+
+port.on('message', (job: ReadJob) => {
+  let reply: ReadReply;
+  try {
+    reply = run(job);
+  } catch (e) {
+    if (e instanceof Aborted) return;
+    if (e instanceof SystemFailure) reply = { id: job.id, kind: 'failed', message: e.message, path: e.path, code: e.errno.code };
+    else reply = { id: job.id, kind: 'failed', message: (e as Error).message, path: job.source };
+  }
+  port.postMessage(reply);
+});
+
+function run(job: ReadJob): ReadReply {
+  let fd: number;
+  try {
+    fd = openSync(job.source, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    // Dropped since it was listed: the server leaves such a file out of its backup too.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { id: job.id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, failures: [], partialPage: false };
+    throw new SystemFailure(job.source, 'open', e as NodeJS.ErrnoException);
+  }
+  let out: number | null = null;
+  try {
+    if (job.dest) out = openDest(job.dest);
+    const crc = job.checksum === 'CRC32C';
+    let crcValue = 0;
+    const hash = job.checksum && !crc ? createManifestChecksum(job.checksum) : null;
+    const failures: ChecksumFailure[] = [];
+    const startLsn = job.verify ? BigInt(job.verify.startLsn) : 0n;
+    let partialPage = false;
+    let verifying = job.verify !== null;
+    let done = 0;
+    let eof = false;
+    while (done < job.length) {
+      const want = Math.min(CHUNK, job.length - done);
+      if (!shared.take(want)) throw new Aborted();
+      const buf = out === null ? Buffer.allocUnsafeSlow(want) : own;
+      let got = 0;
+      while (!eof && got < want) {
+        const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
+        if (n === 0) eof = true;
+        got += n;
+      }
+      // A file that shrank since it was listed: zeros, as the server sends.
+      if (got < want) buf.fill(0, got, want);
+      if (verifying) {
+        if (got % PAGE !== 0) {
+          partialPage = true;
+          verifying = false;
+        }
+        const base = job.verify!.blockBase + (job.offset + done) / PAGE;
+        for (let p = 0; p + PAGE <= got; p += PAGE) checkPage(fd, buf, p, base + p / PAGE, job.offset + done + p, startLsn, failures, job.source);
+      }
+      const bytes = buf.subarray(0, want);
+      if (crc) crcValue = crc32c(bytes, crcValue);
+      else hash?.update(bytes);
+      if (out !== null) writeAt(out, bytes, job.offset + done, job.dest!.path);
+      else {
+        if (!shared.spend(index)) throw new Aborted();
+        port.postMessage({ id: job.id, kind: 'chunk', data: bytes } satisfies ReadReply, [bytes.buffer as ArrayBuffer]);
+      }
+      shared.addDone(want);
+      done += want;
+    }
+    if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
+    const checksumHex = crc ? crc32cHex(crcValue) : hash ? hash.digestHex() : null;
+    return { id: job.id, kind: 'done', gone: false, length: done, checksumHex, crc32c: crc ? crcValue : null, failures, partialPage };
+  } finally {
+    closeSync(fd);
+    if (out !== null) closeSync(out);
+  }
+}
+
+/**
+ * The server's rule (basebackup.c): a page that fails is read again once, since a
+ * concurrent write may have torn it (we read its first half before the server
+ * wrote it, its second after); what is sent is the page as read the second time.
+ */
+function checkPage(fd: number, buf: Buffer, at: number, block: number, position: number, startLsn: bigint, failures: ChecksumFailure[], path: string): void {
+  const page = buf.subarray(at, at + PAGE);
+  let r = verifyPage(page, block, startLsn);
+  if (typeof r === 'string') return;
+  let n = 0;
+  while (n < PAGE) {
+    const m = readAt(fd, reread, n, PAGE - n, position + n, path);
+    if (m === 0) break;
+    n += m;
+  }
+  if (n === PAGE) {
+    reread.copy(buf, at);
+    r = verifyPage(page, block, startLsn);
+    if (typeof r === 'string') return;
+  }
+  failures.push({ block, calculated: r.calculated, expected: r.expected });
+}
+
+function openDest(dest: NonNullable<ReadJob['dest']>): number {
+  try {
+    return openSync(dest.path, dest.create ? CREATE : REWRITE, dest.mode);
+  } catch (e) {
+    throw new SystemFailure(dest.path, dest.create ? 'create' : 'open', e as NodeJS.ErrnoException);
+  }
+}
+
+function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number, path: string): number {
+  try {
+    return readSync(fd, buf, off, len, pos);
+  } catch (e) {
+    throw new SystemFailure(path, 'read', e as NodeJS.ErrnoException);
+  }
+}
+
+function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
+  } catch (e) {
+    throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
+  }
+}
+
+function syncFile(fd: number, path: string): void {
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    throw new SystemFailure(path, 'fsync', e as NodeJS.ErrnoException);
+  }
+}

@@ -1,0 +1,72 @@
+// The engine's way into a parallel backup (-j N): the SQL session that holds
+// the backup, the read method, and the request for parallel-backup.ts. Loaded
+// only when -j is given.
+
+import type { BaseBackupEvents } from '../../protocol/base-backup-stream.js';
+import type { Session } from '../../protocol/session.js';
+import { openSqlClient } from '../../protocol/sql-client.js';
+import type { BaseBackupOptions } from '../options.js';
+import type { BackupSink } from '../sink.js';
+import type { ProgressTracker } from '../progress-tracker.js';
+import type { BackupReporter } from '../reporter.js';
+import { parseManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
+import { PgpitrError } from '../../common/errors.js';
+import { chooseReadMethod } from './read-method.js';
+import { listDataDirectory } from './pgdata-walk.js';
+import { runParallelBackup } from './parallel-backup.js';
+
+export interface ParallelContext {
+  opts: BaseBackupOptions;
+  /** The replication session: IDENTIFY_SYSTEM gives the timeline once the backup started. */
+  main: Session;
+  sink: BackupSink | null;
+  tracker: ProgressTracker;
+  reporter: BackupReporter;
+  systemIdentifier: string;
+  /** Registers what ends the backup on the server when the engine aborts. */
+  onClose(close: () => void): void;
+}
+
+export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents): Promise<void> {
+  const { opts, main, reporter } = ctx;
+  const jobs = opts.parallel!.jobs;
+  const sql = await openSqlClient(opts.connection, 'pgpitr parallel backup');
+  const internals = sql as unknown as { connection: { stream: { destroy(): void } } };
+  ctx.onClose(() => internals.connection.stream.destroy());
+  sql.on('error', () => {}); // a lost session fails the query in progress; nothing more to say
+  try {
+    const read = await chooseReadMethod(sql, main.serverVersionNum, ctx.systemIdentifier, opts.parallel!.readMethod);
+    // The server verifies pages only in a cluster initialised with checksums.
+    const checksummed = (await sql.query<{ v: string }>(`SELECT current_setting('data_checksums') AS v`)).rows[0]?.v === 'on';
+    const verifyChecksums = opts.verifyChecksums && checksummed;
+    reporter.info(`reading files with ${jobs} worker${jobs === 1 ? '' : 's'} straight from "${read.dataDirectory}"`);
+    await runParallelBackup(
+      {
+        sql,
+        serverVersionNum: main.serverVersionNum,
+        systemIdentifier: ctx.systemIdentifier,
+        label: opts.label,
+        fastCheckpoint: opts.fastCheckpoint,
+        waitForArchive: opts.walMethod === 'none',
+        jobs,
+        maxRateKb: opts.maxRateKb,
+        verifyChecksums,
+        manifest: opts.manifest ? { algorithm: parseManifestChecksumAlgorithm(opts.manifestChecksums ?? 'CRC32C'), forceEncode: opts.manifestForceEncode } : null,
+        tablespaceMap: opts.format === 'tar',
+        currentTimeline: async () => {
+          const row = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
+          const tli = Number(row?.[1]);
+          if (!Number.isInteger(tli) || tli < 1) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no timeline');
+          return tli;
+        },
+        list: () => listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
+        directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
+        onBytes: (n) => ctx.tracker.addBytes(n),
+        warn: (m) => reporter.warn(m),
+      },
+      events,
+    );
+  } finally {
+    await sql.end().catch(() => {});
+  }
+}

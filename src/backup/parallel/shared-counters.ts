@@ -1,0 +1,101 @@
+// The state every reader thread of one backup shares with the main thread, in
+// one SharedArrayBuffer: whatever the number of workers there is one rate
+// budget, one count of bytes done and one abort flag per backup, and each worker
+// has its flow credits (how many more chunks it may hand back before the main
+// thread has consumed some).
+
+const enum Slot {
+  Abort = 0,
+  /** Bytes the workers may still read before the next refill; -1: no rate limit. */
+  Budget = 1,
+  Credits = 2, // one per worker from here
+}
+
+/** Where the two shared arrays live: what a worker is handed to attach to them. */
+export interface SharedCounterBuffers {
+  counters: SharedArrayBuffer;
+  done: SharedArrayBuffer;
+}
+
+export class SharedCounters {
+  private readonly view: Int32Array;
+  /** Bytes done by all workers. */
+  private readonly done: BigInt64Array;
+
+  constructor(readonly buffers: SharedCounterBuffers) {
+    this.view = new Int32Array(buffers.counters);
+    this.done = new BigInt64Array(buffers.done);
+  }
+
+  static create(workers: number): SharedCounters {
+    const c = new SharedCounters({ counters: new SharedArrayBuffer(4 * (Slot.Credits + workers)), done: new SharedArrayBuffer(8) });
+    Atomics.store(c.view, Slot.Budget, -1);
+    return c;
+  }
+
+  // --- abort
+  abort(): void {
+    Atomics.store(this.view, Slot.Abort, 1);
+    for (let i = Slot.Budget; i < this.view.length; i++) Atomics.notify(this.view, i);
+  }
+
+  get aborted(): boolean {
+    return Atomics.load(this.view, Slot.Abort) === 1;
+  }
+
+  // --- rate budget
+  /** Main thread: allow `bytes` more (called on a timer when a rate is set). */
+  refill(bytes: number, cap: number): void {
+    const now = Atomics.load(this.view, Slot.Budget);
+    Atomics.store(this.view, Slot.Budget, Math.min(cap, Math.max(0, now) + bytes));
+    Atomics.notify(this.view, Slot.Budget);
+  }
+
+  limitRate(): void {
+    Atomics.store(this.view, Slot.Budget, 0);
+  }
+
+  /** Worker: wait until `bytes` may be read. False when the backup was aborted. */
+  take(bytes: number): boolean {
+    for (;;) {
+      if (this.aborted) return false;
+      const now = Atomics.load(this.view, Slot.Budget);
+      if (now < 0) return true;
+      if (now >= bytes || now > 0) {
+        // A chunk larger than what is left takes it all: the next refill pays the rest.
+        if (Atomics.compareExchange(this.view, Slot.Budget, now, Math.max(0, now - bytes)) === now) return true;
+        continue;
+      }
+      Atomics.wait(this.view, Slot.Budget, now, 200);
+    }
+  }
+
+  // --- bytes done
+  addDone(bytes: number): void {
+    Atomics.add(this.done, 0, BigInt(bytes));
+  }
+
+  get doneBytes(): number {
+    return Number(Atomics.load(this.done, 0));
+  }
+
+  // --- flow credits
+  grant(worker: number, n: number): void {
+    Atomics.add(this.view, Slot.Credits + worker, n);
+    Atomics.notify(this.view, Slot.Credits + worker);
+  }
+
+  /** Worker: wait for a credit to hand back one chunk. False when the backup was aborted. */
+  spend(worker: number): boolean {
+    const i = Slot.Credits + worker;
+    for (;;) {
+      if (this.aborted) return false;
+      const now = Atomics.load(this.view, i);
+      if (now > 0) {
+        if (Atomics.compareExchange(this.view, i, now, now - 1) === now) return true;
+        continue;
+      }
+      Atomics.wait(this.view, i, now, 200);
+    }
+  }
+}

@@ -23,13 +23,13 @@ export const mkdirPg = (p) => {
   return p;
 };
 
-/** Runs a command as postgres under GNU time: wall seconds and peak RSS (MB). */
+/** Runs a command as postgres under GNU time: wall seconds, peak RSS (MB), user and system CPU seconds. */
 export function measured(cmd, args, env) {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', cmd, ...args], {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M %U %S', cmd, ...args], {
     uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
     env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
   });
-  const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
+  const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, out: r.stdout };
+  return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, user: Number(m[3]), sys: Number(m[4]), out: r.stdout };
 }

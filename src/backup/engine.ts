@@ -36,7 +36,7 @@ import { supportedVersionOrThrow } from '../postgres/versions.js';
 function loadLater(opts: BaseBackupOptions) {
   const plain = opts.target.kind === 'directory' && opts.format === 'plain';
   const tar = !plain && (opts.target.kind === 'directory' || opts.target.kind === 'stdout');
-  const stream = opts.walMethod === 'stream';
+  const stream = streamsWal(opts);
   const modules = {
     plainSink: plain ? import('./plain/plain-sink.js') : null,
     tarSink: tar ? import('./tar/tar-sink.js') : null,
@@ -128,7 +128,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       reporter.info(`creating replication slot "${opts.slot}"`);
       await main.query(`CREATE_REPLICATION_SLOT ${quoteIdent(opts.slot)} PHYSICAL RESERVE_WAL`);
       createdSlot = opts.slot;
-    } else if (opts.slot && opts.walMethod === 'stream' && main.serverVersionNum >= 150000) {
+    } else if (opts.slot && streamsWal(opts) && main.serverVersionNum >= 150000) {
       const r = (await main.query(`READ_REPLICATION_SLOT ${quoteIdent(opts.slot)}`))[0]?.rows[0];
       if (!r || r[0] === null) {
         throw new PgpitrError('ERR_NOT_FOUND', `replication slot "${opts.slot}" does not exist`, {
@@ -179,7 +179,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         reporter.info(`checkpoint completed; write-ahead log start point: ${lsn} on timeline ${tli}`);
         state?.update({ start_lsn: lsn, timeline: tli });
         state?.write(false); // between the checkpoint and the data: no fsync there
-        if (opts.walMethod === 'stream' && sink) wal = await startWalStream(opts, later, sink, sessions, lsn, tli, reporter, (e) => {
+        if (streamsWal(opts) && sink) wal = await startWalStream(opts, later, sink, sessions, lsn, tli, reporter, (e) => {
           walError = e;
           abortAll();
         });
@@ -279,6 +279,14 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (previousUmask !== undefined) process.umask(previousUmask);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * -X stream; and -X fetch with -j, where no BASE_BACKUP can carry the WAL: our readers
+ * cannot copy segments the server may recycle, so they are streamed as with -X stream.
+ */
+function streamsWal(opts: BaseBackupOptions): boolean {
+  return opts.walMethod === 'stream' || (opts.walMethod === 'fetch' && opts.parallel !== undefined);
 }
 
 async function startWalStream(

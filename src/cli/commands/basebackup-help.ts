@@ -32,7 +32,8 @@ General options:
   -l, --label=LABEL      set backup label
   -j, --jobs=N           (pgpitr) read the files with N workers of pgpitr's own instead of
                          the server's BASE_BACKUP (the backup is registered with
-                         pg_backup_start/pg_backup_stop; the manifest is kept)
+                         pg_backup_start/pg_backup_stop; the manifest is kept; -X fetch
+                         streams the WAL as -X stream does)
       --read-method=auto|direct|sql
                          (pgpitr) with -j: read the data directory on this host (direct),
                          or through the server's SQL file functions (sql); auto: direct

@@ -22,8 +22,7 @@ import { PgpitrError, storageError } from '../../common/errors.js';
 import { startLowLevelBackup, stopLowLevelBackup } from './low-level-api.js';
 import type { BackupStop } from './low-level-api.js';
 import type { ListedFile, ListedTablespace } from './listing.js';
-import { ReadPool } from './read-pool.js';
-import type { ReadJob } from './read-job.js';
+import type { FileReaders, ReadJob } from './read-job.js';
 import { ChecksumReport } from './checksum-report.js';
 
 export interface ParallelBackupRequest {
@@ -44,6 +43,8 @@ export interface ParallelBackupRequest {
   tablespaceMap: boolean;
   /** The timeline the server is on now (IDENTIFY_SYSTEM), asked right after the backup started. */
   currentTimeline(): Promise<number>;
+  /** The readers of the chosen read method (N of them); onFailure: one broke, the backup must stop. */
+  openReaders(jobs: number, onFailure: (e: Error) => void): FileReaders;
   /** Lists what to copy; called once the backup has started. */
   list(): ListedTablespace[];
   /** The local directory a tablespace's files go to when the sink writes plain files on this host. */
@@ -59,7 +60,7 @@ const PG_CONTROL = 'global/pg_control';
 
 export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBackupEvents): Promise<void> {
   let poolError: Error | null = null;
-  const pool = new ReadPool(req.jobs, (e) => (poolError ??= e));
+  const pool = req.openReaders(req.jobs, (e) => (poolError ??= e));
   const checksums = new ChecksumReport(req.warn);
   const manifest = req.manifest ? new BackupManifestBuilder({ serverVersion: req.serverVersionNum, systemIdentifier: req.systemIdentifier, forceEncode: req.manifest.forceEncode }) : null;
   const algorithm = req.manifest?.algorithm ?? null;
@@ -81,11 +82,11 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     // Progress of files written by the workers themselves: read from the shared count.
     let reported = 0;
     const reportBytes = () => {
-      const now = pool.counters.doneBytes;
+      const now = pool.doneBytes;
       if (now > reported) req.onBytes(now - reported);
       reported = now;
     };
-    if (req.directRoot) progressTimer = setInterval(reportBytes, 200);
+    if (req.directRoot && pool.writesLocal) progressTimer = setInterval(reportBytes, 200);
 
     // 3. Each tablespace's tar file, the main data directory last.
     let stop: BackupStop | null = null;
@@ -103,7 +104,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         else if (isBase && e.name === PG_CONTROL) pgControl = e;
         else files.push(e);
       }
-      const root = req.directRoot?.(isBase ? null : header) ?? null;
+      const root = pool.writesLocal ? (req.directRoot?.(isBase ? null : header) ?? null) : null;
       const copy = (f: ListedFile, viaTar: boolean) => copyFile(pool, f, startLsn, algorithm, viaTar ? null : `${root}/${f.name}`, tar, checksums, manifest);
       if (root !== null) {
         // Largest first, large files in ranges: every worker has work until the end.
@@ -144,7 +145,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
 
 /** One file through a worker: into the tar stream (dest null) or written by the worker at dest. */
 async function copyFile(
-  pool: ReadPool,
+  pool: FileReaders,
   f: ListedFile,
   startLsn: bigint,
   algorithm: ManifestChecksumAlgorithm | null,
@@ -201,7 +202,7 @@ function splittable(f: ListedFile, algorithm: ManifestChecksumAlgorithm | null):
 }
 
 async function copyInRanges(
-  pool: ReadPool,
+  pool: FileReaders,
   f: ListedFile,
   startLsn: bigint,
   algorithm: ManifestChecksumAlgorithm | null,
@@ -210,7 +211,7 @@ async function copyInRanges(
   manifest: BackupManifestBuilder | null,
 ): Promise<void> {
   createEmptyFile(dest, f.mode & 0o777);
-  const ranges: Promise<Awaited<ReturnType<ReadPool['run']>>>[] = [];
+  const ranges: Promise<Awaited<ReturnType<FileReaders['run']>>>[] = [];
   for (let offset = 0; offset < f.size; offset += RANGE) {
     const job: ReadJob = {
       id: 0,

@@ -47,3 +47,28 @@ export type ReadReply =
       partialPage: boolean;
     }
   | { id: number; kind: 'failed'; message: string; path: string; code?: string | undefined };
+
+export type ReadDone = Extract<ReadReply, { kind: 'done' }>;
+
+export interface JobHandlers {
+  /** A chunk of the job's bytes, in order; the reader goes on once the promise settles (flow control). */
+  chunk(data: Buffer): void | Promise<void>;
+}
+
+/**
+ * The readers of one parallel backup, whatever the read method: threads reading
+ * this host's data directory (read-pool.ts), or connections reading through the
+ * server's file functions. parallel-backup.ts knows only this.
+ */
+export interface FileReaders {
+  readonly size: number;
+  /** Jobs may carry a local `dest` (the readers run on this host and write files themselves). */
+  readonly writesLocal: boolean;
+  /** Bytes read so far by all readers (for progress of jobs that write locally). */
+  readonly doneBytes: number;
+  /** One rate for all readers together (-r), in bytes per second. */
+  limitRate(bytesPerSecond: number): void;
+  /** Runs a job on the next free reader; resolves with its answer. */
+  run(job: ReadJob, handlers: JobHandlers | null): Promise<ReadDone>;
+  stop(): Promise<void>;
+}

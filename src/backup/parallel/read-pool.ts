@@ -5,18 +5,13 @@
 // never runs more than CREDITS chunks ahead of the sink.
 
 import { Worker } from 'node:worker_threads';
-import type { ReadJob, ReadReply } from './read-job.js';
+import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
 
-type DoneReply = Extract<ReadReply, { kind: 'done' }>;
-
-export interface JobHandlers {
-  /** A chunk of the job's bytes, in order; the worker's credit comes back when the promise settles. */
-  chunk(data: Buffer): void | Promise<void>;
-}
+type DoneReply = ReadDone;
 
 interface Running {
   job: ReadJob;
@@ -27,7 +22,8 @@ interface Running {
   tail: Promise<void>;
 }
 
-export class ReadPool {
+export class ReadPool implements FileReaders {
+  readonly writesLocal = true;
   readonly counters: SharedCounters;
   private readonly workers: Worker[] = [];
   private readonly running: (Running | null)[] = [];
@@ -50,6 +46,10 @@ export class ReadPool {
       this.running.push(null);
       this.counters.grant(i, CREDITS);
     }
+  }
+
+  get doneBytes(): number {
+    return this.counters.doneBytes;
   }
 
   get size(): number {

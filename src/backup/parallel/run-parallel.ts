@@ -14,6 +14,7 @@ import { PgpitrError } from '../../common/errors.js';
 import { chooseReadMethod } from './read-method.js';
 import { listDataDirectory } from './pgdata-walk.js';
 import { runParallelBackup } from './parallel-backup.js';
+import { ReadPool } from './read-pool.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -59,6 +60,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           if (!Number.isInteger(tli) || tli < 1) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no timeline');
           return tli;
         },
+        openReaders: (n, onFailure) => new ReadPool(n, onFailure),
         list: () => listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         onBytes: (n) => ctx.tracker.addBytes(n),

@@ -4,6 +4,30 @@
 
 import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
 import type { SegmentStore } from './wal/segment-store.js';
+import type { CompressionAlgorithm } from '../storage/compress/common.js';
+
+/** A file as a store of individual files records it (its path relative to the data directory, tablespaces under pg_tblspc/<oid>/). */
+export interface StoredFileMeta {
+  path: string;
+  size: number;
+  mode: number;
+  mtime: number;
+}
+
+/**
+ * A sink that stores files one by one (a repository's backup set): a parallel
+ * backup hands it files directly, in any order and several at once, large ones
+ * already in their stored form, instead of through the tar stream.
+ */
+export interface FileStore {
+  /** The stored form of large files, which the readers produce. */
+  readonly encoding: { compression: CompressionAlgorithm | 'none'; level: number | undefined };
+  /** A file this small is handed whole, as read (addSmall). */
+  isSmall(size: number): boolean;
+  addSmall(meta: StoredFileMeta, data: Buffer): Promise<void>;
+  /** Resolves once the store has room; the stored bytes then flow through `stored`, the SHA-256 of the file's own bytes comes at the end. */
+  addLarge(meta: StoredFileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void>;
+}
 
 export interface BackupSink {
   /** Called once BASE_BACKUP is sent, while the server runs its checkpoint: load what writing will need. */
@@ -24,6 +48,8 @@ export interface BackupSink {
    * file comes through the tar stream.
    */
   directRoot?(tablespace: TablespaceHeader | null): string;
+  /** Files one by one (see FileStore); the tar stream then carries only directories, links and the last files. */
+  fileStore?(): FileStore;
   /** Everything received: write -R files, sync, put the manifest in place. */
   finish(): Promise<void>;
   /** Stop writing; leaves clean-up of files to OutputDirs. */

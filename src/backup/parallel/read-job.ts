@@ -5,6 +5,7 @@
 // message: flow credits, the rate budget, bytes done, the abort flag.
 
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
+import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export interface ReadJob {
   id: number;
@@ -19,6 +20,11 @@ export interface ReadJob {
   verify: { blockBase: number; startLsn: string } | null;
   /** The backup_manifest checksum of these bytes (null: none, or computed elsewhere). */
   checksum: ManifestChecksumAlgorithm | null;
+  /**
+   * Hand the bytes back in a store's form: compressed (storage/compress/sync-encoder.ts
+   * frames; 'none': as read), with the SHA-256 of what was read. Only without dest.
+   */
+  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined } | null;
   /** Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back. */
   dest: { path: string; mode: number; create: boolean; sync: boolean } | null;
 }
@@ -42,6 +48,9 @@ export type ReadReply =
       checksumHex: string | null;
       /** The CRC-32C itself when that is the checksum: ranges of one file are combined from it. */
       crc32c: number | null;
+      /** With encode: the SHA-256 of the bytes read, and the bytes handed back. */
+      sha256: string | null;
+      encodedBytes: number;
       failures: ChecksumFailure[];
       /** Pages left unverified because the file ended inside one. */
       partialPage: boolean;

@@ -15,6 +15,9 @@ import type { SharedCounterBuffers } from './shared-counters.js';
 import { verifyPage } from '../../postgres/page-checksum.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
+import { createHash } from 'node:crypto';
+import { syncEncoder } from '../../storage/compress/sync-encoder.js';
+import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 
 const CHUNK = 1024 * 1024;
 const PAGE = 8192;
@@ -27,6 +30,8 @@ const port = parentPort!;
 /** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
 const own = Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
+/** Where a chunk is compressed before its bytes are copied out. */
+let scratch = Buffer.allocUnsafeSlow(0);
 
 class Aborted extends Error {}
 
@@ -58,7 +63,7 @@ function run(job: ReadJob): ReadReply {
     fd = openSync(job.source, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
     // Dropped since it was listed: the server leaves such a file out of its backup too.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { id: job.id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, failures: [], partialPage: false };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { id: job.id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, sha256: null, encodedBytes: 0, failures: [], partialPage: false };
     throw new SystemFailure(job.source, 'open', e as NodeJS.ErrnoException);
   }
   let out: number | null = null;
@@ -66,9 +71,14 @@ function run(job: ReadJob): ReadReply {
     if (job.dest) out = openDest(job.dest);
     const crc = job.checksum === 'CRC32C';
     let crcValue = 0;
-    const hash = job.checksum && !crc ? createManifestChecksum(job.checksum) : null;
+    const sha = job.encode ? createHash('sha256') : null;
+    // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
+    const shaIsManifest = sha !== null && job.checksum === 'SHA256';
+    const hash = job.checksum && !crc && !shaIsManifest ? createManifestChecksum(job.checksum) : null;
     const failures: ChecksumFailure[] = [];
     const startLsn = job.verify ? BigInt(job.verify.startLsn) : 0n;
+    const encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
+    let encodedBytes = 0;
     let partialPage = false;
     let verifying = job.verify !== null;
     let done = 0;
@@ -76,7 +86,8 @@ function run(job: ReadJob): ReadReply {
     while (done < job.length) {
       const want = Math.min(CHUNK, job.length - done);
       if (!shared.take(want)) throw new Aborted();
-      const buf = out === null ? Buffer.allocUnsafeSlow(want) : own;
+      // Handed back as read: a buffer of its own (transferred); written or encoded here: the reused one.
+      const buf = out === null && encoder === null ? Buffer.allocUnsafeSlow(want) : own;
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -96,21 +107,49 @@ function run(job: ReadJob): ReadReply {
       const bytes = buf.subarray(0, want);
       if (crc) crcValue = crc32c(bytes, crcValue);
       else hash?.update(bytes);
+      sha?.update(bytes);
       if (out !== null) writeAt(out, bytes, job.offset + done, job.dest!.path);
       else {
+        let give = bytes;
+        if (encoder !== null) {
+          // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
+          // buffer per chunk, transferred, is external memory the main thread's collector must chase.
+          const need = encoder.bound(bytes.length);
+          if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+          const n = encoder.encode(bytes, scratch, 0);
+          give = Buffer.allocUnsafeSlow(n);
+          scratch.copy(give, 0, 0, n);
+        }
+        encodedBytes += give.length;
         if (!shared.spend(index)) throw new Aborted();
-        port.postMessage({ id: job.id, kind: 'chunk', data: bytes } satisfies ReadReply, [bytes.buffer as ArrayBuffer]);
+        port.postMessage({ id: job.id, kind: 'chunk', data: give } satisfies ReadReply, [give.buffer as ArrayBuffer]);
       }
       shared.addDone(want);
       done += want;
     }
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
-    const checksumHex = crc ? crc32cHex(crcValue) : hash ? hash.digestHex() : null;
-    return { id: job.id, kind: 'done', gone: false, length: done, checksumHex, crc32c: crc ? crcValue : null, failures, partialPage };
+    const sha256 = sha ? sha.digest('hex') : null;
+    const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
+    return { id: job.id, kind: 'done', gone: false, length: done, checksumHex, crc32c: crc ? crcValue : null, sha256, encodedBytes, failures, partialPage };
   } finally {
     closeSync(fd);
     if (out !== null) closeSync(out);
   }
+}
+
+const encoders = new Map<string, SyncEncoder>();
+
+function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
+  if (compression === 'none') throw new Error('no encoder for uncompressed data');
+  const key = `${compression}:${level ?? ''}`;
+  let e = encoders.get(key);
+  if (!e) {
+    const made = syncEncoder(compression, level);
+    if (!made) throw new Error(`no synchronous ${compression} compressor in this process (the main thread checks before asking)`);
+    encoders.set(key, made);
+    e = made;
+  }
+  return e;
 }
 
 /**

@@ -63,6 +63,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         openReaders: (n, onFailure) => new ReadPool(n, onFailure),
         list: () => listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
+        fileStore: ctx.sink?.fileStore?.(),
         onBytes: (n) => ctx.tracker.addBytes(n),
         warn: (m) => reporter.warn(m),
       },

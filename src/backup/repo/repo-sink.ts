@@ -6,7 +6,7 @@
 // announced; any other link, hard link or special file fails the backup.
 
 import { PassThrough, Writable } from 'node:stream';
-import type { BackupSink } from '../sink.js';
+import type { BackupSink, FileStore } from '../sink.js';
 import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
 import type { SegmentStore } from '../wal/segment-store.js';
 import { TarParser } from '../../storage/tar/tar-parser.js';
@@ -62,6 +62,22 @@ export class RepoSink implements BackupSink {
   async manifestEnd(): Promise<void> {
     await this.writer.addServerManifest(Buffer.concat(this.manifestParts));
     this.manifestParts = [];
+  }
+
+  fileStore(): FileStore {
+    const w = this.writer;
+    return {
+      encoding: w.encoding,
+      isSmall: (size) => w.isSmall(size),
+      addSmall: (meta, data) => {
+        this.onFile(meta.path);
+        return w.addSmallFile(meta, data);
+      },
+      addLarge: (meta, stored, sha256) => {
+        this.onFile(meta.path);
+        return w.addEncodedFile(meta, stored, sha256);
+      },
+    };
   }
 
   walStore(segmentSize: number): SegmentStore {

@@ -126,6 +126,37 @@ export class BackupSetWriter {
     });
   }
 
+  /** How large files are stored: what a caller that compresses them itself must produce (addEncodedFile). */
+  get encoding(): { compression: CompressionAlgorithm | 'none'; level: number | undefined } {
+    return { compression: this.o.compression, level: this.o.level };
+  }
+
+  /**
+   * A large file whose stored bytes come ready — compressed as this set is, by a
+   * parallel backup's reader threads — with its SHA-256 known only once they all
+   * came. Resolves once the write has started and there is room for it, as addLargeFile.
+   */
+  async addEncodedFile(meta: FileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void> {
+    this.throwIfFailed();
+    checkClusterPath(meta.path, 'backup stream');
+    const object = `data/${meta.path}${this.ext}`;
+    const entry: ManifestFile = { ...meta, sha256: '', stored: { object } };
+    this.files.push(entry);
+    let storedBytes = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of stored) {
+        storedBytes += chunk.length;
+        yield chunk;
+      }
+    }
+    await this.track(async () => {
+      await this.o.storage.write(storageJoin(this.o.dir, object), counted());
+      entry.sha256 = await sha256;
+      this.originalBytes += meta.size;
+      this.storedBytes += storedBytes;
+    });
+  }
+
   /** The server's backup_manifest, kept as it came (compressed like the rest). */
   async addServerManifest(data: Buffer): Promise<void> {
     const name = `backup_manifest${this.ext}`;

@@ -20,7 +20,8 @@ import { Xxh32, xxh32 } from './xxh32.js';
 import { nativeLz4 } from './lz4-native.js';
 import type { NativeLz4 } from './lz4-native.js';
 
-const BLOCK = 256 * 1024;
+/** The input of one frame: what every frame's header allows at most. */
+export const BLOCK = 256 * 1024;
 export const FRAME_MAGIC = 0x184d2204;
 export const SKIPPABLE_MASK = 0xfffffff0;
 export const SKIPPABLE_MAGIC = 0x184d2a50;
@@ -28,11 +29,11 @@ const HISTORY = 64 * 1024;
 export const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1 << 20, 7: 4 << 20 };
 
 /** Frame header: version 1, independent blocks, no checksums, 256 KiB block maximum. */
-const FRAME_HEADER = (() => {
+export const FRAME_HEADER = (() => {
   const descriptor = Buffer.from([0x60, 0x50]);
   return Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), descriptor, Buffer.from([(xxh32(descriptor) >>> 8) & 0xff])]);
 })();
-const END_MARK = Buffer.alloc(4);
+export const END_MARK = Buffer.alloc(4);
 
 /** A block stored as is, in a frame of its own (when compression would not make it smaller). */
 function storedFrame(block: Buffer): Buffer[] {

@@ -22,6 +22,10 @@ export interface NativeZstd {
   frameContentSize(src: Buffer): number | null;
   /** Decodes whole frames of src into dst, synchronously (worker threads); the bytes written. Throws on damage. */
   decompressInto(src: Buffer, dst: Buffer): number;
+  /** The largest frame compressInto may write for `size` bytes of input. */
+  compressBound(size: number): number;
+  /** One frame of src written into dst, synchronously (worker threads); the bytes written. */
+  compressInto(src: Buffer, dst: Buffer, level: number): number;
 }
 
 const LIBRARY_NAMES = ['libzstd.so.1', 'libzstd.so', 'libzstd.1.dylib', 'libzstd.dylib'];
@@ -58,6 +62,12 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
     frameContentSize(src) {
       const size = frameContentSize(src, src.length) as number | bigint;
       return typeof size === 'bigint' || !Number.isSafeInteger(size) ? null : size;
+    },
+    compressBound(size) {
+      return Number(bound(size));
+    },
+    compressInto(src, dst, level) {
+      return check(compress(dst, dst.length, src, src.length, level) as number | bigint, 'compression');
     },
     decompressInto(src, dst) {
       return check(decompress(dst, dst.length, src, src.length) as number | bigint, 'decompression');

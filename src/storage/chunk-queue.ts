@@ -1,0 +1,64 @@
+// A hand-over of buffers from a producer to one consumer that iterates them
+// (a Storage write's source), with backpressure and without a stream's
+// machinery: no buffering beyond `max` chunks, no joining of chunks, one
+// promise per chunk. A stream's async iterator joins whatever it has buffered
+// into one new buffer per read; for a parallel backup's many small compressed
+// chunks that copying cost more than the write itself.
+
+export class ChunkQueue implements AsyncIterable<Buffer> {
+  private readonly items: Buffer[] = [];
+  private ended = false;
+  private error: Error | null = null;
+  /** The consumer waiting for an item. */
+  private wake: (() => void) | null = null;
+  /** Producers waiting for room. */
+  private readonly room: (() => void)[] = [];
+
+  constructor(private readonly max = 4) {}
+
+  /** Queues a chunk; resolves once there is room for the next. Rejects once the queue failed. */
+  async push(chunk: Buffer): Promise<void> {
+    if (this.error) throw this.error;
+    this.items.push(chunk);
+    this.signal();
+    while (this.items.length >= this.max && !this.error) await new Promise<void>((r) => this.room.push(r));
+    if (this.error) throw this.error;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.signal();
+  }
+
+  /** The consumer's iteration throws `e`; pending and later pushes reject with it. */
+  fail(e: Error): void {
+    this.error ??= e;
+    this.signal();
+    for (const r of this.room.splice(0)) r();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    try {
+      for (;;) {
+        if (this.error) throw this.error;
+        const item = this.items.shift();
+        if (item !== undefined) {
+          this.room.shift()?.();
+          yield item;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((r) => (this.wake = r));
+      }
+    } finally {
+      // The consumer stopped (done, or failed itself): producers must not wait for it.
+      if (!this.ended) this.fail(this.error ?? new Error('the consumer of the chunks stopped'));
+    }
+  }
+
+  private signal(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { ChunkQueue } from '../../src/storage/chunk-queue.js';
+
+test('ChunkQueue hands chunks over in order, holds at most max, and ends', async () => {
+  const q = new ChunkQueue(2);
+  const got: string[] = [];
+  const consumer = (async () => {
+    for await (const c of q) {
+      got.push(c.toString());
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
+  for (let i = 0; i < 10; i++) await q.push(Buffer.from(String(i)));
+  q.end();
+  await consumer;
+  assert.deepEqual(got, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+});
+
+test('ChunkQueue: a failure reaches the consumer, and a consumer that stops fails the producer', async () => {
+  const q = new ChunkQueue(1);
+  const consumer = (async () => {
+    for await (const _ of q) void _;
+  })();
+  await q.push(Buffer.from('a'));
+  q.fail(new Error('reader broke'));
+  await assert.rejects(consumer, /reader broke/);
+
+  const q2 = new ChunkQueue(1);
+  const stopper = (async () => {
+    for await (const _ of q2) throw new Error('disk full');
+  })();
+  const pushing = q2.push(Buffer.from('x')).then(() => q2.push(Buffer.from('y')));
+  await assert.rejects(stopper, /disk full/);
+  await assert.rejects(pushing);
+});

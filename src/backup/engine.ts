@@ -18,7 +18,8 @@ import type { BackupReporter } from './reporter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { ServerProgressWatcher } from './server-progress.js';
 import { OutputDirs } from './target-dir.js';
-import { StateFile } from './state-file.js';
+import { StateFile, assessState, readStateFile } from './state-file.js';
+import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
 import { parseSizeSetting } from '../postgres/settings.js';
@@ -84,6 +85,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   try {
     // 1. Where the backup goes; the state file says "running" from the start.
     if (opts.target.kind === 'directory') {
+      if (opts.resume) {
+        checkResumable(opts.target.path);
+        dirs.keepContents = true;
+      }
       directory = dirs.prepare(opts.target.path, 'target directory');
       state = new StateFile(directory, opts.label, !opts.noSync);
       state.update({ backup_format: opts.format, wal_method: opts.walMethod });
@@ -221,7 +226,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // Our own readers: the backup is held by an SQL session, closed with the others on failure.
       sink?.prepare?.();
       const { runParallel } = await import('./parallel/run-parallel.js');
-      await runParallel({ opts, main, sink, tracker, reporter, systemIdentifier, onClose: (close) => closers.push(close) }, events);
+      await runParallel({ opts, main, sink, tracker, reporter, systemIdentifier, directory, fileMode: dirs.modes.file, onClose: (close) => closers.push(close) }, events);
     } else {
       const backup = runBaseBackup(main, command, events);
       // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
@@ -263,8 +268,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (createdSlot) await dropSlot(opts, createdSlot, reporter);
     // As pg_basebackup: after a page checksum failure the data may be salvageable, keep it.
     const checksumFailure = isChecksumFailure(error);
-    if (opts.noClean || checksumFailure) {
+    if (opts.noClean || checksumFailure || opts.resume) {
       if (checksumFailure && directory) reporter.warn(`checksum error occurred; keeping "${directory}" with its state file saying failed: the backup is NOT usable as it is`);
+      else if (opts.resume) reporter.warn(`keeping "${directory}" for another --resume; the backup is NOT usable as it is`);
       else reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');
       try {
         state?.finish('failed', { error: (error as Error).message });
@@ -345,6 +351,15 @@ async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupR
 /** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */
 function isChecksumFailure(e: unknown): boolean {
   return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
+}
+
+/** --resume takes over only a backup that ended without completing: interrupted (its process gone) or failed. */
+function checkResumable(path: string): void {
+  const status = assessState(readStateFile(resolve(path)));
+  if (status === 'interrupted' || status === 'failed') return;
+  throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
+    hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',
+  });
 }
 
 function interrupted(): PgpitrError {

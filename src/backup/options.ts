@@ -58,6 +58,8 @@ export interface BaseBackupOptions {
   statusIntervalMs: number;
   /** -j N: read the files with N workers of our own instead of BASE_BACKUP (backup/parallel/). */
   parallel?: { jobs: number; readMethod: ReadMethodChoice } | undefined;
+  /** --resume: take over the interrupted or failed -j backup in the target directory, keeping what it copied. */
+  resume?: boolean | undefined;
   /** Where the archives go when the target is a repository. */
   sink?: BackupSink | undefined;
   /** Refuse, before any data, a server of another system (a stanza's). */

@@ -15,6 +15,8 @@ interface Prepared {
 
 export class OutputDirs {
   private readonly dirs: Prepared[] = [];
+  /** --resume: directories that are not empty are taken as they are (the resumed run sorts out their files). */
+  keepContents = false;
   /** The modes of what this run creates: the source cluster's (owner only until it is known). */
   modes: CreateModes = OWNER_ONLY;
 
@@ -52,7 +54,7 @@ export class OutputDirs {
       } catch (e) {
         throw storageError('read directory', abs, e);
       }
-      if (entries.length > 0) {
+      if (entries.length > 0 && !this.keepContents) {
         throw new PgpitrError('ERR_TARGET', `${what} "${abs}" exists but is not empty`, {
           hint: 'remove its contents or choose another directory; pgpitr never overwrites an existing backup',
         });

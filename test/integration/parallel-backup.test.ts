@@ -13,7 +13,9 @@ import { createSampleData, runPgbenchInit, tableChecksums } from '../harness/dat
 import { compatVersionsFromEnv, versionsFromEnv } from '../harness/pg-versions.js';
 import { extractTarBackup } from '../helpers/tar-extract.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered } from '../helpers/pitr.js';
-import { runPgpitr, clusterEnv, verifyPlainBackup, readState, chownTree } from '../helpers/pgpitr.js';
+import { runPgpitr, clusterEnv, verifyPlainBackup, readState, chownTree, CLI } from '../helpers/pgpitr.js';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { pgbenchBalanced, startPgbenchLoad } from '../helpers/pgbench-load.js';
 
 for (const version of compatVersionsFromEnv()) {
@@ -105,5 +107,54 @@ for (const version of versionsFromEnv()) {
     assert.equal(rr.code, 0, rr.stderr);
     const restored = await startRecovered(dir, version, `parrr${version}`);
     await pgbenchBalanced(restored);
+  });
+}
+
+for (const version of versionsFromEnv()) {
+  test(`--resume after a SIGKILL half way keeps what was copied and gives a backup that verifies and starts (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `parres${version}` });
+    await runPgbenchInit(src, 10);
+    await src.sql('CHECKPOINT');
+    // Data files must be older than a second when copied to be kept (copy-journal.ts reusable()).
+    await new Promise((r) => setTimeout(r, 1500));
+    const target = join(src.tempDir('resume'), 'b');
+    const args = ['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2'];
+    const env = { ...process.env, ...clusterEnv(src) };
+
+    // First run, slowed down, killed once it has copied about half.
+    const child = spawn(process.execPath, [CLI, ...args, '-r', '24M', '--progress-format=json'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let half = false;
+    const lines = createInterface({ input: child.stderr });
+    lines.on('line', (l) => {
+      if (!l.startsWith('{') || half) return;
+      const p = JSON.parse(l) as { type: string; bytes_done?: number; bytes_total?: number | null; phase?: string };
+      if (p.type === 'progress' && p.phase === 'streaming database files' && p.bytes_total && (p.bytes_done ?? 0) >= p.bytes_total / 2) {
+        half = true;
+        child.kill('SIGKILL');
+      }
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.ok(half, `the first run ended (code ${code}) before it was killed half way`);
+    const st = await runPgpitr(['status', target, '--output', 'json']);
+    assert.equal(JSON.parse(st.stdout).assessed_status, 'interrupted');
+
+    // The rerun keeps more than 40% (copies less than 60%) and ends with a backup like any other.
+    const r = await runPgpitr([...args, '--resume', '-v'], clusterEnv(src));
+    assert.equal(r.code, 0, r.stderr);
+    const m = /resumed: kept (\d+) files \((\d+) of (\d+) bytes\)/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.ok(Number(m[2]) > 0.4 * Number(m[3]), `kept only ${m[2]} of ${m[3]} bytes`);
+    assert.equal(readState(target).status, 'complete');
+    await verifyPlainBackup(target, version);
+    const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');
+    assert.equal(slots[0]!.n, '0');
+    const restored = await TestCluster.startExisting(target, version, { name: `parres${version}r` });
+    await pgbenchBalanced(restored);
+
+    // A complete backup is not resumed.
+    const again = await runPgpitr([...args, '--resume'], clusterEnv(src));
+    assert.equal(again.code, 5, again.stderr);
+    assert.match(again.stderr, /complete: there is nothing to resume/);
   });
 }

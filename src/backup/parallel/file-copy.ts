@@ -7,7 +7,7 @@
 //   - into a file store (a repository's backup set), any order, several at once,
 //     large files compressed and hashed by the reader.
 
-import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
 import type { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
@@ -19,9 +19,19 @@ import type { ListedFile } from './listing.js';
 import type { FileReaders, ReadDone, ReadJob } from './read-job.js';
 import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
+import type { CopyJournal, JournalEntry } from './copy-journal.js';
+import { journalKey, reusable } from './copy-journal.js';
+
+/** A backup into a directory keeps a journal of what it copied; a resumed one also has the journal of the run it resumes. */
+export interface ResumeState {
+  journal: CopyJournal;
+  previous: ReadonlyMap<string, JournalEntry>;
+  kept: { files: number; bytes: number };
+}
 
 export interface CopyContext {
   readers: FileReaders;
+  resume?: ResumeState | undefined;
   startLsn: bigint;
   /** The backup_manifest's checksum (null: no manifest). */
   algorithm: ManifestChecksumAlgorithm | null;
@@ -29,10 +39,10 @@ export interface CopyContext {
   manifest: BackupManifestBuilder | null;
 }
 
-/** Ranges of a large file copied by different readers at once. */
-const RANGE = 32 * 1024 * 1024;
+/** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
+export const RANGE = 8 * 1024 * 1024;
 
-function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'offset' | 'length' | 'dest' | 'encode' | 'checksum'>> = {}): ReadJob {
+function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard'>> = {}): ReadJob {
   return {
     id: 0,
     source: f.source,
@@ -85,21 +95,40 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
   }
 }
 
-/** Written by the reader at dest (created there, O_EXCL|O_NOFOLLOW); large files in ranges when the checksum allows it. */
+/** The journal's checksum: the manifest's, or CRC-32C when the manifest has none (a kept file is always checked). */
+function journalAlgorithm(ctx: CopyContext): ManifestChecksumAlgorithm {
+  return ctx.algorithm && ctx.algorithm !== 'NONE' ? ctx.algorithm : 'CRC32C';
+}
+
+/**
+ * Written by the reader at dest (created there, O_EXCL|O_NOFOLLOW); large files in ranges
+ * when the checksum allows it. In a resumed backup, a file the interrupted run copied is
+ * kept when its source has not changed since and its bytes still match their checksum.
+ */
 export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string): Promise<void> {
+  const algorithm = journalAlgorithm(ctx);
   const mode = f.mode & 0o777;
-  const combinable = ctx.algorithm === null || ctx.algorithm === 'NONE' || ctx.algorithm === 'CRC32C';
-  if (f.size <= 2 * RANGE || !combinable) {
-    const r = await run(ctx, f, jobFor(ctx, f, { dest: { path: dest, mode, create: true, sync: false } }), null);
-    if (!r.gone) record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
+  if (f.size <= 2 * RANGE || algorithm !== 'CRC32C') {
+    const prev = ctx.resume?.previous.get(journalKey(f.manifestPath));
+    if (prev && (prev.length ?? prev.size) === f.size && (await keptCopy(ctx, f, prev, dest, 0, f.size))) {
+      record(ctx, f, f.size, prev.checksum, [], false);
+      return;
+    }
+    if (ctx.resume?.previous.has(journalKey(f.manifestPath))) removeIfThere(dest);
+    const startedUs = Date.now() * 1000;
+    const r = await run(ctx, f, jobFor(ctx, f, { checksum: algorithm, dest: { path: dest, mode, create: true, sync: false } }), null);
+    if (r.gone) return;
+    record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
+    ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '' });
     return;
   }
-  createEmptyFile(dest, mode);
-  const ranges: Promise<ReadDone>[] = [];
+  // In ranges: each range is copied (and journaled) on its own, so a resumed run keeps the ranges
+  // done; the file is there only when the resume sweep kept it for them.
+  if (!isRegularFile(dest)) createEmptyFile(dest, mode);
+  const ranges: Promise<{ crc: number; length: number; gone: boolean; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
   for (let offset = 0; offset < f.size; offset += RANGE) {
     const length = Math.min(RANGE, f.size - offset);
-    const checksum = ctx.algorithm === 'CRC32C' ? 'CRC32C' : null;
-    ranges.push(run(ctx, f, jobFor(ctx, f, { offset, length, checksum, dest: { path: dest, mode, create: false, sync: false } }), null));
+    ranges.push(copyRange(ctx, f, dest, offset, length));
   }
   const done = await Promise.all(ranges);
   if (done.some((r) => r.gone)) {
@@ -107,10 +136,40 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     removeFile(dest);
     return;
   }
-  let crc = done[0]!.crc32c ?? 0;
-  for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc32c ?? 0, r.length);
-  const hex = ctx.algorithm === 'CRC32C' ? crc32cHex(crc) : null;
-  record(ctx, f, f.size, hex, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+  let crc = done[0]!.crc;
+  for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc, r.length);
+  record(ctx, f, f.size, crc32cHex(crc), done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+}
+
+async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: number, length: number) {
+  const prev = ctx.resume?.previous.get(journalKey(f.manifestPath, offset));
+  if (prev && prev.length === length && (await keptCopy(ctx, f, prev, dest, offset, length))) {
+    return { crc: crcOfHex(prev.checksum), length, gone: false, failures: [], partialPage: false };
+  }
+  const startedUs = Date.now() * 1000;
+  const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', dest: { path: dest, mode: f.mode & 0o777, create: false, sync: false } }), null);
+  if (!r.gone) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length });
+  return { crc: r.crc32c ?? 0, length: r.length, gone: r.gone, failures: r.failures, partialPage: r.partialPage };
+}
+
+/**
+ * Whether the bytes an interrupted run copied (from offset, length long) can stand in this
+ * backup: the source has not changed since (reusable), and they still match their checksum.
+ * Kept bytes are journaled again and counted.
+ */
+async function keptCopy(ctx: CopyContext, f: ListedFile, prev: JournalEntry, dest: string, offset: number, length: number): Promise<boolean> {
+  if (!reusable(prev, f) || prev.algorithm !== journalAlgorithm(ctx)) return false;
+  const r = await run(ctx, f, jobFor(ctx, f, { source: dest, offset, length, verify: null, checksum: prev.algorithm, discard: true }), null);
+  if (r.gone || r.checksumHex !== prev.checksum) return false;
+  ctx.resume!.journal.record(prev);
+  ctx.resume!.kept.files += offset === 0 ? 1 : 0;
+  ctx.resume!.kept.bytes += length;
+  return true;
+}
+
+/** The CRC-32C value back from the manifest's hex (host byte order, see crc32cHex). */
+function crcOfHex(hex: string): number {
+  return new Uint32Array(new Uint8Array(Buffer.from(hex, 'hex')).buffer)[0]!;
 }
 
 /** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
@@ -153,6 +212,23 @@ function createEmptyFile(path: string, mode: number): void {
     closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode));
   } catch (e) {
     throw storageError('create', path, e);
+  }
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw storageError('inspect', path, e);
+  }
+}
+
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
   }
 }
 

@@ -14,6 +14,8 @@ export interface ListedFile {
   size: number;
   mode: number;
   mtime: number;
+  /** Modification time in microseconds: what tells a resumed backup the file has not changed since a copy. */
+  mtimeUs: number;
   /** The block number of its first page when its pages are verified (segment number × blocks per segment), else null. */
   blockBase: number | null;
 }

@@ -25,6 +25,10 @@ import type { BackupStop } from './low-level-api.js';
 import type { ListedFile, ListedTablespace } from './listing.js';
 import type { FileReaders } from './read-job.js';
 import { ChecksumReport } from './checksum-report.js';
+import type { CopyJournal, JournalEntry } from './copy-journal.js';
+import { reusable } from './copy-journal.js';
+import { sweepForResume } from './resume-sweep.js';
+import { join } from 'node:path';
 
 export interface ParallelBackupRequest {
   /** The session that holds the backup open; closing it ends the backup on the server. */
@@ -50,11 +54,14 @@ export interface ParallelBackupRequest {
   list(): ListedTablespace[];
   /** The local directory a tablespace's files go to when the sink writes plain files on this host. */
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
+  /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
+  resume?: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
   /** The sink's file store (a repository's backup set), when it has one. */
   fileStore?: FileStore | undefined;
   /** Bytes copied so far (whatever the way), for progress. */
   onBytes(n: number): void;
   warn(message: string): void;
+  info(message: string): void;
 }
 
 const LABEL_FILE = 'backup_label';
@@ -70,9 +77,13 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   let progressTimer: NodeJS.Timeout | null = null;
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
-    const ctx: CopyContext = { readers: pool, startLsn: 0n, algorithm, checksums, manifest };
+    const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
+    const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest };
     // A file store takes large files in its stored form: only when the readers can produce it here.
     const store = pool.writesLocal && req.fileStore && canEncode(req.fileStore.encoding) ? req.fileStore : null;
+
+    // The interrupted run's WAL goes before this run's stream writes any (the sweep leaves pg_wal alone).
+    if (resume && req.resume!.resuming) sweepForResume(join(req.directRoot!(null), 'pg_wal'), 'pg_wal/', () => false, new Set());
 
     // 1. Start: the checkpoint, then what the WAL stream needs to begin.
     const startText = await startLowLevelBackup(req.sql, req.serverVersionNum, req.label, req.fastCheckpoint);
@@ -85,6 +96,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     const listing = req.list();
     const headers = listing.map((t): TablespaceHeader => ({ oid: t.oid, location: t.location, sizeKb: BigInt(Math.ceil(t.bytes / 1024)) }));
     await ev.tablespaces(headers);
+    if (resume && req.resume!.resuming) sweepTargets(req, listing, headers);
 
     // Progress of files written by the workers themselves: read from the shared count.
     let reported = 0;
@@ -132,6 +144,10 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       await ev.tarEnd();
     }
     if (!stop) throw new PgpitrError('ERR_INTERNAL', 'the parallel backup listed no main data directory');
+    if (resume && req.resume!.resuming) {
+      const total = listing.reduce((a, t) => a + t.bytes, 0);
+      req.info(`resumed: kept ${resume.kept.files} files (${resume.kept.bytes} of ${total} bytes) the interrupted run had copied, copied the rest`);
+    }
     checksums.throwIfAny();
 
     // 4. The manifest, then the end.
@@ -165,4 +181,29 @@ async function addGenerated(tar: TarWriter, ctx: CopyContext, name: string, text
 
 function canEncode(e: FileStore['encoding']): boolean {
   return e.compression === 'none' || syncEncoder(e.compression, e.level) !== null;
+}
+
+/** A resumed backup's targets: only files the interrupted run copied and that can stand stay (resume-sweep.ts). */
+function sweepTargets(req: ParallelBackupRequest, listing: ListedTablespace[], headers: TablespaceHeader[]): void {
+  const { previous, spare } = req.resume!;
+  // Any entry of a path vouches for keeping its file: a large file's ranges are journaled one by one.
+  const byPath = new Map<string, JournalEntry>();
+  for (const e of previous.values()) if (!byPath.has(e.path)) byPath.set(e.path, e);
+  listing.forEach((ts, i) => {
+    const files = new Map<string, ListedFile>();
+    for (const e of ts.entries) if (e.kind === 'file') files.set(e.manifestPath, e);
+    const prefix = ts.oid === null ? '' : `pg_tblspc/${ts.oid}/`;
+    const root = req.directRoot!(ts.oid === null ? null : headers[i]!);
+    sweepForResume(
+      root,
+      prefix,
+      (path, size) => {
+        // Kept when the journal vouches for the file, or for a range of it (a large file copied in ranges).
+        const e = byPath.get(path);
+        const f = files.get(path);
+        return e !== undefined && f !== undefined && size <= e.size && reusable(e, f);
+      },
+      ts.oid === null ? spare : new Set(),
+    );
+  });
 }

@@ -92,7 +92,7 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
 function listedFile(name: string, manifestPath: string, source: string, st: Stats, o: WalkOptions): ListedEntry {
   const checked = o.verifyChecksums && isChecksummedFile(manifestPath, o.serverVersionNum);
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return { kind: 'file', name, manifestPath, source, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), blockBase: checked ? blockNumberBase(base) : null };
+  return { kind: 'file', name, manifestPath, source, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null };
 }
 
 function readNames(dir: string): string[] {

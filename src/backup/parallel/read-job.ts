@@ -25,6 +25,8 @@ export interface ReadJob {
    * frames; 'none': as read), with the SHA-256 of what was read. Only without dest.
    */
   encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined } | null;
+  /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
+  discard?: boolean;
   /** Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back. */
   dest: { path: string; mode: number; create: boolean; sync: boolean } | null;
 }

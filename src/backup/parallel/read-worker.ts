@@ -87,7 +87,8 @@ function run(job: ReadJob): ReadReply {
       const want = Math.min(CHUNK, job.length - done);
       if (!shared.take(want)) throw new Aborted();
       // Handed back as read: a buffer of its own (transferred); written or encoded here: the reused one.
-      const buf = out === null && encoder === null ? Buffer.allocUnsafeSlow(want) : own;
+      const handsBack = out === null && encoder === null && !job.discard;
+      const buf = handsBack ? Buffer.allocUnsafeSlow(want) : own;
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -109,7 +110,7 @@ function run(job: ReadJob): ReadReply {
       else hash?.update(bytes);
       sha?.update(bytes);
       if (out !== null) writeAt(out, bytes, job.offset + done, job.dest!.path);
-      else {
+      else if (!job.discard) {
         let give = bytes;
         if (encoder !== null) {
           // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case

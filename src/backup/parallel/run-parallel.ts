@@ -15,6 +15,9 @@ import { chooseReadMethod } from './read-method.js';
 import { listDataDirectory } from './pgdata-walk.js';
 import { runParallelBackup } from './parallel-backup.js';
 import { ReadPool } from './read-pool.js';
+import { CopyJournal, JOURNAL_NAME, readJournal } from './copy-journal.js';
+import type { JournalEntry } from './copy-journal.js';
+import { STATE_FILE_NAME } from '../state-file.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -24,6 +27,10 @@ export interface ParallelContext {
   tracker: ProgressTracker;
   reporter: BackupReporter;
   systemIdentifier: string;
+  /** The target directory (plain or tar format), where a plain backup's copy journal lives. */
+  directory: string | null;
+  /** The mode of files this run creates. */
+  fileMode: number;
   /** Registers what ends the backup on the server when the engine aborts. */
   onClose(close: () => void): void;
 }
@@ -40,6 +47,12 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     // The server verifies pages only in a cluster initialised with checksums.
     const checksummed = (await sql.query<{ v: string }>(`SELECT current_setting('data_checksums') AS v`)).rows[0]?.v === 'on';
     const verifyChecksums = opts.verifyChecksums && checksummed;
+    // A plain backup on this host journals what it copied, so that --resume can keep it.
+    let resume: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
+    if (ctx.directory !== null && ctx.sink?.directRoot) {
+      const previous = opts.resume ? readJournal(ctx.directory) : new Map<string, JournalEntry>();
+      resume = { journal: new CopyJournal(ctx.directory, ctx.fileMode), previous, resuming: opts.resume === true, spare: new Set([STATE_FILE_NAME, JOURNAL_NAME, 'pg_wal']) };
+    }
     reporter.info(`reading files with ${jobs} worker${jobs === 1 ? '' : 's'} straight from "${read.dataDirectory}"`);
     await runParallelBackup(
       {
@@ -66,9 +79,12 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         fileStore: ctx.sink?.fileStore?.(),
         onBytes: (n) => ctx.tracker.addBytes(n),
         warn: (m) => reporter.warn(m),
+        info: (m) => reporter.info(m),
+        resume,
       },
       events,
     );
+    resume?.journal.remove();
   } finally {
     await sql.end().catch(() => {});
   }

@@ -38,6 +38,7 @@ export const basebackupOptionSpec = {
   'no-slot': { type: 'boolean' },
   'no-verify-checksums': { type: 'boolean' },
   jobs: { type: 'string', short: 'j' },
+  resume: { type: 'boolean' },
   'read-method': { type: 'string' },
   help: { type: 'boolean', short: '?' },
   'status-interval': { type: 'string', short: 's' },
@@ -196,6 +197,12 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   if (parallel && target.kind === 'blackhole') throw usageError('-j cannot be used with --target=blackhole');
   if (parallel && compression?.location === 'server') throw usageError('-j cannot be used with server-side compression', 'the workers read the files themselves: compress on the client (-Z client-METHOD)');
 
+  const resume = bool('resume');
+  if (resume && !(parallel && format === 'plain' && target.kind === 'directory')) {
+    throw usageError('--resume needs -j and the plain format into a directory', 'resume the interrupted backup with the same -D, -Fp and -j options');
+  }
+  if (resume && walDir !== undefined) throw usageError('--resume cannot be used with --waldir');
+
   const promptPassword = bool('password');
   const noPassword = bool('no-password');
   const connection = resolveConnectionSettings({ dbname: str('dbname'), host: str('host'), port: str('port'), user: str('username') }, env);
@@ -225,6 +232,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     verifyChecksums: !bool('no-verify-checksums'),
     statusIntervalMs,
     parallel,
+    resume,
   };
   return { options, verbose, progressFormat, help, version, promptPassword, noPassword };
 }

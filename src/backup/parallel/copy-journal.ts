@@ -1,0 +1,93 @@
+// What a parallel backup into a directory has copied so far, so that a rerun
+// with --resume can keep it: one JSON line per file, appended once the file is
+// written (not synced: a resumed run checks each kept file's bytes against the
+// checksum recorded here before it keeps it). Removed when the backup completes.
+
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { storageError } from '../../common/errors.js';
+import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
+import type { ListedFile } from './listing.js';
+
+export const JOURNAL_NAME = 'pgpitr_backup.files';
+
+export interface JournalEntry {
+  /** The backup_manifest path. */
+  path: string;
+  size: number;
+  /** The source's modification time (µs) when it was listed. */
+  mtime_us: number;
+  /** When its copy began (µs since the epoch). */
+  started_us: number;
+  algorithm: ManifestChecksumAlgorithm;
+  /** Of the bytes from offset, length long: the whole file, or one range of a large file copied in ranges. */
+  checksum: string;
+  offset?: number;
+  length?: number;
+}
+
+/** The journal's key: a file, or one range of it. */
+export function journalKey(path: string, offset = 0): string {
+  return offset === 0 ? path : `${path}@${offset}`;
+}
+
+export class CopyJournal {
+  private readonly path: string;
+
+  /** Starts a new journal in dir (an earlier one is replaced: read it first). */
+  constructor(dir: string, mode: number) {
+    this.path = join(dir, JOURNAL_NAME);
+    try {
+      writeFileSync(this.path, '', { mode });
+    } catch (e) {
+      throw storageError('create', this.path, e);
+    }
+  }
+
+  record(e: JournalEntry): void {
+    try {
+      appendFileSync(this.path, JSON.stringify(e) + '\n');
+    } catch (err) {
+      throw storageError('append to', this.path, err);
+    }
+  }
+
+  /** The backup is complete: nothing is left to resume. */
+  remove(): void {
+    rmSync(this.path, { force: true });
+  }
+}
+
+/** The entries an interrupted run left in dir (the last line for a path wins; a torn last line is ignored). */
+export function readJournal(dir: string): Map<string, JournalEntry> {
+  const out = new Map<string, JournalEntry>();
+  let text: string;
+  try {
+    text = readFileSync(join(dir, JOURNAL_NAME), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw storageError('read', join(dir, JOURNAL_NAME), e);
+  }
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as JournalEntry;
+      if (typeof e.path === 'string' && typeof e.checksum === 'string') out.set(journalKey(e.path, e.offset), e);
+    } catch {
+      // the line the kill cut short
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether an earlier copy of a file may stand for a copy taken now: the source
+ * has the size and modification time it had then, and had not been modified in
+ * the second before that copy began (a write in the same clock tick as the copy
+ * would leave the time unchanged). Changes after this backup's start are
+ * replayed from its WAL as for any file; changes between the two runs would
+ * not be, and they show in the time.
+ */
+export function reusable(e: JournalEntry, f: ListedFile): boolean {
+  return e.size === f.size && e.mtime_us === f.mtimeUs && e.mtime_us < e.started_us - 1_000_000;
+}

@@ -187,7 +187,7 @@ async function copyFile(
       await begin();
       await tar.pad(f.size);
     }
-    checksums.add(f.manifestPath, r.failures, r.partialPage);
+    checksums.add(f.serverName, r.failures, r.partialPage);
     manifest?.addFile({ path: f.manifestPath, size: r.length, mtime: f.mtime, checksumAlgorithm: algorithm ?? 'NONE', checksumHex: r.checksumHex ?? '' });
   } finally {
     turn?.done();
@@ -233,11 +233,12 @@ async function copyInRanges(
   }
   let crc = done[0]!.crc32c ?? 0;
   for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc32c ?? 0, r.length);
-  checksums.add(f.manifestPath, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+  checksums.add(f.serverName, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
   manifest?.addFile({ path: f.manifestPath, size: f.size, mtime: f.mtime, checksumAlgorithm: algorithm ?? 'NONE', checksumHex: algorithm === 'CRC32C' ? crc32cHex(crc) : '' });
 }
 
 function copyError(e: Error & { path?: string }, f: ListedFile): PgpitrError {
+  if (e instanceof PgpitrError) return e; // the readers were stopped (a lost session, a signal): that error, not a file's
   return new PgpitrError('ERR_STORAGE', e.message, { hint: e.path === f.source ? `the file is "${f.manifestPath}" of the data directory` : 'check the target file system (space, permissions)', cause: e });
 }
 

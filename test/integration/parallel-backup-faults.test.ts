@@ -145,6 +145,13 @@ for (const version of versionsFromEnv()) {
         const p = paths();
         const b = startBackup(env, slow(p));
         await b.copying;
+        if (sig === 'SIGINT') {
+          // -r is the rate of all workers together: a worker may run one chunk (1 MiB) ahead, no more.
+          await new Promise((r) => setTimeout(r, 3000));
+          const last = b.stderr().trim().split('\n').filter((l) => l.startsWith('{')).pop()!;
+          const { bytes_done, elapsed_seconds } = JSON.parse(last) as { bytes_done: number; elapsed_seconds: number };
+          assert.ok(bytes_done <= 256 * 1024 * elapsed_seconds + 2 * 1024 * 1024, `-r 256k: ${bytes_done} bytes copied in ${elapsed_seconds} s`);
+        }
         const t0 = Date.now();
         b.child.kill(sig);
         assert.equal(await b.exited, 130, b.stderr());

@@ -71,11 +71,11 @@ function startBackup(env: NodeJS.ProcessEnv, args: string[]) {
 }
 
 for (const version of versionsFromEnv()) {
-  test(`parallel backup failures leave nothing behind (PostgreSQL ${version})`, async (t) => {
+  test(`parallel backup failures leave nothing behind; a corrupted page fails naming file and block (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `pfault${version}` });
     const tsDir = src.tempDir('ts1');
-    await createSampleData(src, { rows: 20000, tablespaceDir: tsDir });
+    await createSampleData(src, { rows: 5000, tablespaceDir: tsDir });
     const env = clusterEnv(src);
     let n = 0;
     /** A target and a relocated tablespace directory, neither existing yet. */
@@ -90,7 +90,7 @@ for (const version of versionsFromEnv()) {
     const slow = (p: ReturnType<typeof paths>, extra: string[] = []) => ['-D', p.target, '-Fp', '-j', '2', '-r', '256k', '-c', 'fast', ...p.map, ...extra];
 
     await t.test('an absurd -j is refused before anything is written', async () => {
-      for (const j of ['0', '65', '100000', '-1', '2x']) {
+      for (const j of ['0', '100000']) {
         const p = paths();
         const r = await runPgpitr(['basebackup', '-D', p.target, `--jobs=${j}`, ...p.map], env);
         assert.equal(r.code, 2, `-j ${j}: ${r.stderr}`);
@@ -147,7 +147,7 @@ for (const version of versionsFromEnv()) {
         await b.copying;
         if (sig === 'SIGINT') {
           // -r is the rate of all workers together: a worker may run one chunk (1 MiB) ahead, no more.
-          await new Promise((r) => setTimeout(r, 3000));
+          await new Promise((r) => setTimeout(r, 2000));
           const last = b.stderr().trim().split('\n').filter((l) => l.startsWith('{')).pop()!;
           const { bytes_done, elapsed_seconds } = JSON.parse(last) as { bytes_done: number; elapsed_seconds: number };
           assert.ok(bytes_done <= 256 * 1024 * elapsed_seconds + 2 * 1024 * 1024, `-r 256k: ${bytes_done} bytes copied in ${elapsed_seconds} s`);
@@ -209,63 +209,69 @@ for (const version of versionsFromEnv()) {
         await nothingLeft(src, version);
       });
     }
-  });
 
-  test(`parallel backup of a corrupted page fails naming file and block; pages written meanwhile are not reported (PostgreSQL ${version})`, async (t) => {
-    t.after(destroyAll);
-    const src = await TestCluster.create({ version, name: `pcorrupt${version}` });
-    const env = clusterEnv(src);
-    await src.sql('create table damaged (id int, t text) with (autovacuum_enabled = off)');
-    await src.sql("insert into damaged select g, repeat(md5(g::text), 4) from generate_series(1, 2000) g");
-    await src.sql('vacuum freeze damaged'); // hint bits set now: no later write of its pages
+    // Item 4, on the same cluster (one fewer to create): a corrupted page in the data
+    // directory and one in the tablespace.
+    const files: string[] = [];
+    for (const [table, where] of [['damaged', ''], ['damaged_ts', ' tablespace ts1']] as const) {
+      await src.sql(`create table ${table} (id int, t text) with (autovacuum_enabled = off)${where}`);
+      await src.sql(`insert into ${table} select g, repeat(md5(g::text), 4) from generate_series(1, 2000) g`);
+      await src.sql(`vacuum freeze ${table}`); // hint bits set now: no later write of its pages
+      files.push((await src.sql<{ p: string }>(`select pg_relation_filepath('${table}') p`))[0]!.p);
+    }
     await src.sql('checkpoint');
-    const file = (await src.sql<{ p: string }>("select pg_relation_filepath('damaged') p"))[0]!.p;
     await src.stop('fast');
     // Block 1: bytes flipped in its tuples, its header (LSN, checksum) untouched.
-    const fd = openSync(join(src.dataDir, file), 'r+');
-    const bytes = Buffer.alloc(16);
-    readSync(fd, bytes, 0, 16, 8192 + 5000);
-    for (let i = 0; i < bytes.length; i++) bytes[i]! ^= 0xff;
-    writeSync(fd, bytes, 0, 16, 8192 + 5000);
-    closeSync(fd);
+    for (const file of files) {
+      const fd = openSync(join(src.dataDir, file), 'r+');
+      const bytes = Buffer.alloc(16);
+      readSync(fd, bytes, 0, 16, 8192 + 5000);
+      for (let i = 0; i < bytes.length; i++) bytes[i]! ^= 0xff;
+      writeSync(fd, bytes, 0, 16, 8192 + 5000);
+      closeSync(fd);
+    }
     await src.start();
 
     // The server's own words, from one BASE_BACKUP stream.
-    const ref = join(src.tempDir('ref'), 'b');
-    const single = await runPgpitr(['basebackup', '-D', ref, '-Fp', '-c', 'fast'], env);
+    const refPaths = paths();
+    const single = await runPgpitr(['basebackup', '-D', refPaths.target, '-Fp', '-c', 'fast', ...refPaths.map], env);
     assert.equal(single.code, 4, single.stderr);
-    const serverLine = /checksum verification failed in file "([^"]+)", block (\d+): calculated [0-9A-F]+ but expected [0-9A-F]+/.exec(single.stderr);
-    assert.ok(serverLine, single.stderr);
-    assert.equal(serverLine[2], '1');
+    const serverLines = [...single.stderr.matchAll(/checksum verification failed in file "([^"]+)", block (\d+): calculated [0-9A-F]+ but expected [0-9A-F]+/g)];
+    assert.equal(serverLines.length, 2, single.stderr);
+    assert.deepEqual(serverLines.map((m) => m[2]), ['1', '1']);
 
     for (const format of ['plain', 'tar'] as const) {
       await t.test(`-j 2, ${format}: exit 4, file and block named, target kept and marked failed`, async () => {
-        const target = join(src.tempDir(`c${format}`), 'b');
-        const r = await runPgpitr(['basebackup', '-D', target, `-F${format[0]}`, '-j', '2', '-c', 'fast'], env);
+        const p = paths();
+        const r = await runPgpitr(['basebackup', '-D', p.target, `-F${format[0]}`, '-j', '2', '-c', 'fast', ...(format === 'plain' ? p.map : [])], env);
         assert.equal(r.code, 4, r.stderr);
-        assert.ok(r.stderr.includes(serverLine[0]), `expected the server's warning "${serverLine[0]}" in:\n${r.stderr}`);
+        for (const line of serverLines) assert.ok(r.stderr.includes(line[0]), `expected the server's warning "${line[0]}" in:\n${r.stderr}`);
         assert.match(r.stderr, /checksum verification failure during base backup/);
         assert.match(r.stderr, /keeping/);
-        const state = readState(target);
+        const state = readState(p.target);
         assert.equal(state.status, 'failed');
-        assert.deepEqual(state.checksum_failures, readState(ref).checksum_failures, 'the state file records the failures as for one stream');
+        assert.deepEqual(
+          [...(state.checksum_failures as string[])].sort(),
+          [...(readState(refPaths.target).checksum_failures as string[])].sort(),
+          'the state file records the failures as for one stream',
+        );
         await nothingLeft(src, version);
       });
     }
 
     await t.test('--no-verify-checksums: the backup completes', async () => {
-      const target = join(src.tempDir('noverify'), 'b');
-      const r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-j', '2', '-c', 'fast', '--no-verify-checksums'], env);
+      const p = paths();
+      const r = await runPgpitr(['basebackup', '-D', p.target, '-Fp', '-j', '2', '-c', 'fast', '--no-verify-checksums', ...p.map], env);
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stderr, /checksum/);
-      assert.equal(readState(target).status, 'complete');
-      await verifyPlainBackup(target, version);
+      assert.equal(readState(p.target).status, 'complete');
+      await verifyPlainBackup(p.target, version);
     });
 
     await t.test('pages written during the backup (pgbench, checkpoints) are not reported', async () => {
-      await src.sql('drop table damaged');
+      await src.sql('drop table damaged; drop table damaged_ts');
       await src.sql('checkpoint');
-      await runPgbenchInit(src, 2);
+      await runPgbenchInit(src, 1);
       const load = startPgbenchLoad(src);
       let stop = false;
       const checkpoints = (async () => {
@@ -275,11 +281,11 @@ for (const version of versionsFromEnv()) {
         }
       })();
       try {
-        const target = join(src.tempDir('load'), 'b');
-        const r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-j', '3', '-c', 'fast'], env);
+        const p = paths();
+        const r = await runPgpitr(['basebackup', '-D', p.target, '-Fp', '-j', '3', '-c', 'fast', ...p.map], env);
         assert.equal(r.code, 0, r.stderr);
         assert.doesNotMatch(r.stderr, /checksum/);
-        assert.equal(readState(target).status, 'complete');
+        assert.equal(readState(p.target).status, 'complete');
       } finally {
         stop = true;
         load.stop();

@@ -25,6 +25,7 @@ import type { StreamedWal } from './wal/streamed-wal.js';
 import { parseSizeSetting } from '../postgres/settings.js';
 import { createModesFor } from '../postgres/data-dir-mode.js';
 import { supportedVersionOrThrow } from '../postgres/versions.js';
+import { checkOpenFileLimit } from './parallel/open-file-limit.js';
 
 /**
  * The modules a run needs only once the server has answered: the sink for its
@@ -83,6 +84,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
 
   let directory: string | null = null;
   try {
+    // -j beyond what this process may open is refused before anything is written.
+    if (opts.parallel) checkOpenFileLimit(opts.parallel.jobs);
+
     // 1. Where the backup goes; the state file says "running" from the start.
     if (opts.target.kind === 'directory') {
       if (opts.resume) {
@@ -226,7 +230,21 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // Our own readers: the backup is held by an SQL session, closed with the others on failure.
       sink?.prepare?.();
       const { runParallel } = await import('./parallel/run-parallel.js');
-      await runParallel({ opts, main, sink, tracker, reporter, systemIdentifier, directory, fileMode: dirs.modes.file, onClose: (close) => closers.push(close) }, events);
+      await runParallel(
+        {
+          opts,
+          main,
+          sink,
+          tracker,
+          reporter,
+          systemIdentifier,
+          directory,
+          fileMode: dirs.modes.file,
+          onClose: (close) => closers.push(close),
+          onChecksumFailure: (m) => state?.addChecksumFailure(m),
+        },
+        events,
+      );
     } else {
       const backup = runBaseBackup(main, command, events);
       // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the

@@ -67,7 +67,7 @@ function copyError(e: Error & { path?: string }, f: ListedFile): PgpitrError {
 }
 
 function record(ctx: CopyContext, f: ListedFile, length: number, checksumHex: string | null, failures: ReadDone['failures'], partialPage: boolean): void {
-  ctx.checksums.add(f.manifestPath, failures, partialPage);
+  ctx.checksums.add(f.serverName, failures, partialPage);
   ctx.manifest?.addFile({ path: f.manifestPath, size: length, mtime: f.mtime, checksumAlgorithm: ctx.algorithm ?? 'NONE', checksumHex: checksumHex ?? '' });
 }
 

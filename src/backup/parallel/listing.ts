@@ -11,6 +11,11 @@ export interface ListedFile {
   manifestPath: string;
   /** Where the read method reads it (a path of this host, or of the server for SQL reads). */
   source: string;
+  /**
+   * The name the server gives it in BASE_BACKUP's messages (its checksum warnings): "./<path>"
+   * in the data directory, the full path (under its PG_<major>_<catalog> directory) in a tablespace.
+   */
+  serverName: string;
   size: number;
   mode: number;
   mtime: number;

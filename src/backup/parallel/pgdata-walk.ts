@@ -83,16 +83,18 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
     } else if (kind === 'link') {
       out.entries.push({ kind: 'link', name: childRel, target: readLink(path), mtime });
     } else {
-      out.entries.push(listedFile(childRel, manifestPath, path, st, o));
+      // The server walks "." for the data directory and each tablespace by its location (basebackup.c).
+      const serverName = manifestPrefix === '' ? `./${childRel}` : path;
+      out.entries.push(listedFile(childRel, manifestPath, path, serverName, st, o));
       out.bytes += st.size;
     }
   }
 }
 
-function listedFile(name: string, manifestPath: string, source: string, st: Stats, o: WalkOptions): ListedEntry {
+function listedFile(name: string, manifestPath: string, source: string, serverName: string, st: Stats, o: WalkOptions): ListedEntry {
   const checked = o.verifyChecksums && isChecksummedFile(manifestPath, o.serverVersionNum);
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return { kind: 'file', name, manifestPath, source, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null };
+  return { kind: 'file', name, manifestPath, source, serverName, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null };
 }
 
 function readNames(dir: string): string[] {

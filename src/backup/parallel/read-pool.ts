@@ -101,6 +101,11 @@ export class ReadPool implements FileReaders {
     }, r.reject);
   }
 
+  /** Stops every job now, failing them with `e` (the backup was lost or interrupted elsewhere). */
+  abort(e: Error): void {
+    this.fail(e);
+  }
+
   private fail(e: Error): void {
     if (this.broken) return;
     this.broken = e;

@@ -12,7 +12,7 @@ import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from '
 import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
-import { verifyPage } from '../../postgres/page-checksum.js';
+import { verifyWithReread } from './page-reread.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
@@ -159,21 +159,16 @@ function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], 
  * wrote it, its second after); what is sent is the page as read the second time.
  */
 function checkPage(fd: number, buf: Buffer, at: number, block: number, position: number, startLsn: bigint, failures: ChecksumFailure[], path: string): void {
-  const page = buf.subarray(at, at + PAGE);
-  let r = verifyPage(page, block, startLsn);
-  if (typeof r === 'string') return;
-  let n = 0;
-  while (n < PAGE) {
-    const m = readAt(fd, reread, n, PAGE - n, position + n, path);
-    if (m === 0) break;
-    n += m;
-  }
-  if (n === PAGE) {
-    reread.copy(buf, at);
-    r = verifyPage(page, block, startLsn);
-    if (typeof r === 'string') return;
-  }
-  failures.push({ block, calculated: r.calculated, expected: r.expected });
+  const failure = verifyWithReread(buf.subarray(at, at + PAGE), block, startLsn, () => {
+    let n = 0;
+    while (n < PAGE) {
+      const m = readAt(fd, reread, n, PAGE - n, position + n, path);
+      if (m === 0) break;
+      n += m;
+    }
+    return n === PAGE ? reread : null;
+  });
+  if (failure) failures.push(failure);
 }
 
 function openDest(dest: NonNullable<ReadJob['dest']>): number {

@@ -10,7 +10,7 @@ import type { BackupSink } from '../sink.js';
 import type { ProgressTracker } from '../progress-tracker.js';
 import type { BackupReporter } from '../reporter.js';
 import { parseManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
-import { PgpitrError } from '../../common/errors.js';
+import { PgpitrError, ServerError } from '../../common/errors.js';
 import { chooseReadMethod } from './read-method.js';
 import { listDataDirectory } from './pgdata-walk.js';
 import { runParallelBackup } from './parallel-backup.js';
@@ -33,6 +33,8 @@ export interface ParallelContext {
   fileMode: number;
   /** Registers what ends the backup on the server when the engine aborts. */
   onClose(close: () => void): void;
+  /** A page checksum failure reported (the state file keeps the first ones). */
+  onChecksumFailure(message: string): void;
 }
 
 export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents): Promise<void> {
@@ -40,8 +42,23 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
   const jobs = opts.parallel!.jobs;
   const sql = await openSqlClient(opts.connection, 'pgpitr parallel backup');
   const internals = sql as unknown as { connection: { stream: { destroy(): void } } };
-  ctx.onClose(() => internals.connection.stream.destroy());
-  sql.on('error', () => {}); // a lost session fails the query in progress; nothing more to say
+  // The session holds the backup: once it is gone (terminated, the server stopped, or closed
+  // by the engine on a signal or a lost WAL stream) the backup is over on the server, and
+  // the readers must stop now rather than copy on until pg_backup_stop finds out.
+  let pool: ReadPool | null = null;
+  let lost: PgpitrError | null = null;
+  let ending = false;
+  const onLost = (e?: Error) => {
+    if (ending) return;
+    lost ??= sessionLost(e);
+    pool?.abort(lost);
+  };
+  ctx.onClose(() => {
+    onLost();
+    internals.connection.stream.destroy();
+  });
+  sql.on('error', onLost);
+  sql.on('end', () => onLost());
   try {
     const read = await chooseReadMethod(sql, main.serverVersionNum, ctx.systemIdentifier, opts.parallel!.readMethod);
     // The server verifies pages only in a cluster initialised with checksums.
@@ -73,19 +90,42 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           if (!Number.isInteger(tli) || tli < 1) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no timeline');
           return tli;
         },
-        openReaders: (n, onFailure) => new ReadPool(n, onFailure),
+        openReaders: (n, onFailure) => {
+          pool = new ReadPool(n, onFailure);
+          if (lost) pool.abort(lost);
+          return pool;
+        },
         list: () => listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
         onBytes: (n) => ctx.tracker.addBytes(n),
-        warn: (m) => reporter.warn(m),
+        warn: (m) => {
+          reporter.warn(m);
+          // Recorded in the state file as the server's notices are for one BASE_BACKUP stream.
+          if (/checksum verification fail/.test(m)) ctx.onChecksumFailure(m);
+        },
         info: (m) => reporter.info(m),
         resume,
       },
       events,
     );
     resume?.journal.remove();
+  } catch (e) {
+    // A query that failed because the session went away: say so (exit 9), not node-postgres's words.
+    throw lost && !(e instanceof PgpitrError) ? lost : e;
   } finally {
+    ending = true;
     await sql.end().catch(() => {});
   }
+}
+
+/** The session holding the backup ended: the server's FATAL (pg_terminate_backend, a shutdown) or a closed socket. */
+function sessionLost(e?: Error): PgpitrError {
+  const fields = e as (Error & { severity?: string; code?: string }) | undefined;
+  if (fields?.severity && fields.code) {
+    return new ServerError({ severity: fields.severity, sqlState: fields.code, message: fields.message }, 'the SQL session holding the backup was ended by the server');
+  }
+  return new PgpitrError('ERR_CONNECTION_LOST', `the SQL session holding the backup was lost${e ? `: ${e.message}` : ''}`, {
+    hint: 'the server ended the backup when the session went away (it stopped, or the connection was cut); run the backup again',
+  });
 }

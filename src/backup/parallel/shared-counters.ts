@@ -6,9 +6,14 @@
 
 const enum Slot {
   Abort = 0,
-  /** Bytes the workers may still read before the next refill; -1: no rate limit. */
-  Budget = 1,
-  Credits = 2, // one per worker from here
+  /** 1 when a rate limit applies. */
+  Limited = 1,
+  /**
+   * Bytes the workers may still read before the next refill. Below zero: a debt, a
+   * chunk larger than what was left was read and the next refills pay for it first.
+   */
+  Budget = 2,
+  Credits = 3, // one per worker from here
 }
 
 /** Where the two shared arrays live: what a worker is handed to attach to them. */
@@ -28,9 +33,7 @@ export class SharedCounters {
   }
 
   static create(workers: number): SharedCounters {
-    const c = new SharedCounters({ counters: new SharedArrayBuffer(4 * (Slot.Credits + workers)), done: new SharedArrayBuffer(8) });
-    Atomics.store(c.view, Slot.Budget, -1);
-    return c;
+    return new SharedCounters({ counters: new SharedArrayBuffer(4 * (Slot.Credits + workers)), done: new SharedArrayBuffer(8) });
   }
 
   // --- abort
@@ -46,24 +49,29 @@ export class SharedCounters {
   // --- rate budget
   /** Main thread: allow `bytes` more (called on a timer when a rate is set). */
   refill(bytes: number, cap: number): void {
-    const now = Atomics.load(this.view, Slot.Budget);
-    Atomics.store(this.view, Slot.Budget, Math.min(cap, Math.max(0, now) + bytes));
+    for (;;) {
+      const now = Atomics.load(this.view, Slot.Budget);
+      if (Atomics.compareExchange(this.view, Slot.Budget, now, Math.min(cap, now + bytes)) === now) break;
+    }
     Atomics.notify(this.view, Slot.Budget);
   }
 
   limitRate(): void {
     Atomics.store(this.view, Slot.Budget, 0);
+    Atomics.store(this.view, Slot.Limited, 1);
   }
 
   /** Worker: wait until `bytes` may be read. False when the backup was aborted. */
   take(bytes: number): boolean {
     for (;;) {
       if (this.aborted) return false;
+      if (Atomics.load(this.view, Slot.Limited) === 0) return true;
       const now = Atomics.load(this.view, Slot.Budget);
-      if (now < 0) return true;
-      if (now >= bytes || now > 0) {
-        // A chunk larger than what is left takes it all: the next refill pays the rest.
-        if (Atomics.compareExchange(this.view, Slot.Budget, now, Math.max(0, now - bytes)) === now) return true;
+      if (now > 0) {
+        // A chunk larger than what is left is read all the same, on credit: the budget goes
+        // below zero and the next refills pay the debt before anyone reads again (one 1 MiB
+        // chunk per refill would otherwise pass whatever the rate).
+        if (Atomics.compareExchange(this.view, Slot.Budget, now, now - bytes) === now) return true;
         continue;
       }
       Atomics.wait(this.view, Slot.Budget, now, 200);

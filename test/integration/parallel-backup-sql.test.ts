@@ -4,9 +4,11 @@
 // pg_verifybackup (our manifest check for 17+) accepts, that start, and whose
 // pgbench tables hold the balance invariant; a tablespace relocated with -T is
 // part of it. On 15 and 18: a non-superuser role with the documented grants
-// backs up the same way (its paths relative to the data directory, as it may
-// not see data_directory), and a role lacking a grant is refused before
-// anything is written, with the GRANT named and no backup left on the server.
+// backs up the same way, --read-method=auto taking sql since the role may not
+// see data_directory (its paths are then relative to the data directory); a
+// role lacking a grant is refused before anything is written, with the GRANT
+// named (auto: with the reasons of both methods) and no backup left on the
+// server; -j beyond max_connections is refused before the backup starts.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -70,7 +72,8 @@ for (const version of versionsFromEnv()) {
     const target = join(src.tempDir('backups'), 'granted');
     let r;
     try {
-      r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '--read-method', 'sql', '-v'], env);
+      // auto: this role may not see data_directory, so cannot read it directly; it may read through SQL.
+      r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '--read-method', 'auto', '-v'], env);
     } finally {
       load.stop();
     }
@@ -88,7 +91,11 @@ for (const version of versionsFromEnv()) {
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /GRANT EXECUTE ON FUNCTION pg_read_binary_file\(text,bigint,bigint,boolean\) TO backupper;/);
     assert.equal(existsSync(refusedTarget), false, 'the refused backup left its target');
-    // auto on a host where direct reading is possible would take direct: forcing sql is what is refused.
+    // auto: neither method, both reasons given.
+    const neither = await runPgpitr(['basebackup', '-D', refusedTarget, '-Fp', '-Xstream', '-j', '2'], env);
+    assert.notEqual(neither.code, 0);
+    assert.match(neither.stderr, /cannot read the data directory directly \(.*data_directory.*\), nor through SQL \(role "backupper" lacks EXECUTE on pg_read_binary_file/);
+    assert.equal(existsSync(refusedTarget), false, 'the refused backup left its target');
     const left = await src.sql<{ n: string }>("select count(*)::text n from pg_stat_activity where application_name like 'pgpitr%' or backend_type = 'walsender'");
     assert.equal(left[0]!.n, '0');
     const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');

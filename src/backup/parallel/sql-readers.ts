@@ -235,7 +235,10 @@ export class SqlReaders implements FileReaders {
   }
 }
 
+const LOST_HINT = 'a backup reader connection ended: the server may have been stopped or restarted, or the connection terminated (pg_terminate_backend); check the server log, then run the backup again';
+
 function readerError(e: unknown, path: string): Error {
+  if (isPgpitrError(e) && e.code === 'ERR_CONNECTION_LOST' && e.hint === undefined) return Object.assign(new PgpitrError(e.code, e.message, { hint: LOST_HINT, cause: e }), { path });
   if (isPgpitrError(e)) return Object.assign(e, { path });
-  return Object.assign(new PgpitrError('ERR_CONNECTION_LOST', `a backup reader connection failed while reading "${path}": ${(e as Error).message}`, { cause: e }), { path });
+  return Object.assign(new PgpitrError('ERR_CONNECTION_LOST', `a backup reader connection failed while reading "${path}": ${(e as Error).message}`, { hint: LOST_HINT, cause: e }), { path });
 }

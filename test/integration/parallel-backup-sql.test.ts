@@ -19,6 +19,19 @@ import { createSampleData, runPgbenchInit } from '../harness/data.js';
 import { compatVersionsFromEnv, versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr, clusterEnv, verifyPlainBackup, readState, chownTree } from '../helpers/pgpitr.js';
 import { pgbenchBalanced, startPgbenchLoad } from '../helpers/pgbench-load.js';
+import { Session } from '../../src/protocol/session.js';
+import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import { listDataDirectory } from '../../src/backup/parallel/pgdata-walk.js';
+import { listDataDirectoryBySql } from '../../src/backup/parallel/sql-listing.js';
+import type { ListedTablespace } from '../../src/backup/parallel/listing.js';
+
+/** What must agree between the two listings (modes and mtimes come from elsewhere in each). */
+function comparable(list: ListedTablespace[]): string[] {
+  return list.flatMap((t) => [
+    `ts ${t.oid} ${t.location} ${t.bytes}`,
+    ...t.entries.map((e) => (e.kind === 'file' ? `f ${e.name} ${e.manifestPath} ${e.size} ${e.blockBase}` : e.kind === 'link' ? `l ${e.name} ${e.target}` : `d ${e.name}`)),
+  ]);
+}
 
 for (const version of compatVersionsFromEnv()) {
   test(`sql read method -j 1, 2, 4 under pgbench load: verified, starts, balanced (PostgreSQL ${version})`, async (t) => {
@@ -27,7 +40,23 @@ for (const version of compatVersionsFromEnv()) {
     const tsDir = src.tempDir('ts1');
     await createSampleData(src, { rows: 5000, tablespaceDir: tsDir });
     await runPgbenchInit(src, 2);
+    await src.sql('create unlogged table ul as select g from generate_series(1, 1000) g');
+    await src.sql('checkpoint');
     const env = clusterEnv(src);
+
+    // Before any load: the SQL listing is the direct walk's, entry for entry.
+    const opts = { serverVersionNum: version * 10000, verifyChecksums: true, ...(version < 15 ? { statsTempDir: 'pg_stat_tmp' } : {}) };
+    const session = await Session.open(resolveConnectionSettings({}, env), 'none', 'listing');
+    try {
+      const bySql = await listDataDirectoryBySql(session, { ...opts, root: src.dataDir });
+      assert.deepEqual(comparable(bySql), comparable(listDataDirectory(src.dataDir, opts)));
+      const unlogged = (await src.sql<{ p: string }>("select pg_relation_filepath('ul') p"))[0]!.p;
+      const names = bySql.flatMap((t) => t.entries.map((e) => e.name));
+      assert.ok(names.includes(`${unlogged}_init`) && !names.includes(unlogged), 'an unlogged relation is sent as its init fork only');
+    } finally {
+      session.close();
+    }
+
     const load = startPgbenchLoad(src);
     try {
       for (const jobs of [1, 2, 4]) {

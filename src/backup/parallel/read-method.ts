@@ -28,8 +28,9 @@ export interface SqlRead {
 }
 
 export async function chooseReadMethod(sql: SqlClient, serverVersionNum: number, systemIdentifier: string, choice: ReadMethodChoice): Promise<DirectRead | SqlRead> {
+  // stats_temp_directory (13, 14) is for superusers and pg_read_all_settings: pg_settings leaves it out for others (its default is excluded anyway).
   const statsTempDir = async () => {
-    const v = serverVersionNum < 150000 ? await setting(sql, 'stats_temp_directory') : undefined;
+    const v = serverVersionNum < 150000 ? (await sql.query<{ v: string }>(`SELECT setting AS v FROM pg_settings WHERE name = 'stats_temp_directory'`)).rows[0]?.v : undefined;
     return v && !v.startsWith('/') ? v : undefined;
   };
   if (choice !== 'sql') {

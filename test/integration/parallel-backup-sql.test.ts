@@ -88,6 +88,8 @@ for (const version of versionsFromEnv()) {
     t.after(destroyAll);
     // Few connections: -j beyond them must be refused.
     const src = await TestCluster.create({ version, name: `sqlg${version}`, conf: { max_connections: '20' } });
+    const tsDir = src.tempDir('ts1');
+    await createSampleData(src, { rows: 1000, tablespaceDir: tsDir });
     await runPgbenchInit(src, 1);
     const start = version >= 15 ? ['pg_backup_start(text,boolean)', 'pg_backup_stop(boolean)'] : ['pg_start_backup(text,boolean,boolean)', 'pg_stop_backup(boolean,boolean)'];
     await src.sql('create role backupper login replication');
@@ -99,16 +101,18 @@ for (const version of versionsFromEnv()) {
 
     const load = startPgbenchLoad(src);
     const target = join(src.tempDir('backups'), 'granted');
+    const newTs = join(src.tempDir('relocated'), 'ts');
     let r;
     try {
-      // auto: this role may not see data_directory, so cannot read it directly; it may read through SQL.
-      r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '--read-method', 'auto', '-v'], env);
+      // auto: this role may not see data_directory, so cannot read it directly; it may read through SQL (the tablespace through its pg_tblspc link).
+      r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '--read-method', 'auto', '-T', `${tsDir}=${newTs}`, '-v'], env);
     } finally {
       load.stop();
     }
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /through SQL .* from "\." on the server/);
     await verifyPlainBackup(target, version);
+    chownTree(newTs);
     const restored = await TestCluster.startExisting(target, version, { name: `sqlg${version}r` });
     await pgbenchBalanced(restored);
     await restored.destroy();

@@ -65,7 +65,7 @@ export async function listDataDirectoryBySql(session: Session, o: SqlListingOpti
     const versionDir = found[0];
     if (versionDir !== undefined) {
       const top = await walk(session, `${tsRoot}/${versionDir}`, []);
-      const mtime = (await single(session, `SELECT extract(epoch FROM (pg_stat_file(${quoteLiteral(`${tsRoot}/${versionDir}`)})).modification)::bigint`)) ?? '0';
+      const mtime = (await single(session, `SELECT extract(epoch FROM (pg_stat_file(${quoteLiteral(`${tsRoot}/${versionDir}`)}, true)).modification)::bigint`)) ?? '0';
       ts.entries.push({ kind: 'directory', name: versionDir, mode: dirMode, mtime: Number(mtime) });
       build(top, versionDir, `pg_tblspc/${oid}/`, ts, o, { ...rules, tablespaceVersionDirectory: versionDir }, dirMode, fileMode, new Map());
     }

@@ -79,6 +79,8 @@ export interface FileReaders {
   readonly doneBytes: number;
   /** One rate for all readers together (-r), in bytes per second. */
   limitRate(bytesPerSecond: number): void;
+  /** The backup is lost: every job fails with `e`, at once. */
+  abort(e: Error): void;
   /** Runs a job on the next free reader; resolves with its answer. */
   run(job: ReadJob, handlers: JobHandlers | null): Promise<ReadDone>;
   stop(): Promise<void>;

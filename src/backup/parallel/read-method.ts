@@ -2,13 +2,16 @@
 // directory is on this host and readable by us (checked, not assumed: its
 // pg_control must carry the server's system identifier, so a same-named
 // directory of another cluster is never copied). "sql": through the server's
-// file functions over N connections (not yet). `auto` takes direct when it can.
+// file functions over N connections, when this role may use them
+// (sql-permission.ts). `auto` takes direct when it can, else sql when permitted,
+// and refuses, saying why for both, when neither is possible.
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SqlClient } from '../../protocol/sql-client.js';
 import type { ReadMethodChoice } from '../options.js';
 import { PgpitrError } from '../../common/errors.js';
+import { sqlReadRefusal } from './sql-permission.js';
 
 export interface DirectRead {
   method: 'direct';
@@ -17,18 +20,44 @@ export interface DirectRead {
   statsTempDir?: string | undefined;
 }
 
-export async function chooseReadMethod(sql: SqlClient, serverVersionNum: number, systemIdentifier: string, choice: ReadMethodChoice): Promise<DirectRead> {
-  if (choice === 'sql') {
-    throw new PgpitrError('ERR_UNSUPPORTED', 'the sql read method is not available yet', { hint: 'run pgpitr on the database host and use --read-method=direct, or leave out -j for one BASE_BACKUP stream' });
+export interface SqlRead {
+  method: 'sql';
+  /** How the server's paths begin: its data_directory, or '.' (relative to it) when this role may not see that setting. */
+  root: string;
+  statsTempDir?: string | undefined;
+}
+
+export async function chooseReadMethod(sql: SqlClient, serverVersionNum: number, systemIdentifier: string, choice: ReadMethodChoice): Promise<DirectRead | SqlRead> {
+  // stats_temp_directory (13, 14) is for superusers and pg_read_all_settings: pg_settings leaves it out for others (its default is excluded anyway).
+  const statsTempDir = async () => {
+    const v = serverVersionNum < 150000 ? (await sql.query<{ v: string }>(`SELECT setting AS v FROM pg_settings WHERE name = 'stats_temp_directory'`)).rows[0]?.v : undefined;
+    return v && !v.startsWith('/') ? v : undefined;
+  };
+  if (choice !== 'sql') {
+    const why = await directUnusable(sql, systemIdentifier);
+    if (typeof why !== 'string') return { method: 'direct', dataDirectory: why.dataDirectory, statsTempDir: await statsTempDir() };
+    if (choice === 'direct') {
+      throw new PgpitrError('ERR_UNSUPPORTED', `cannot read the data directory directly: ${why}`, {
+        hint: 'run the backup on the database host as a user that can read the data directory (its owner, or a member of its group with initdb -g), or use --read-method=sql, or leave out -j for one BASE_BACKUP stream',
+      });
+    }
+    const refusal = await sqlReadRefusal(sql, serverVersionNum);
+    if (refusal !== null) {
+      throw new PgpitrError('ERR_UNSUPPORTED', `no read method for -j: cannot read the data directory directly (${why}), nor through SQL (${refusal.missing})`, {
+        hint: `run the backup on the database host, or as a superuser give the role what it lacks: ${refusal.grants} (or leave out -j for one BASE_BACKUP stream)`,
+      });
+    }
+  } else {
+    const refusal = await sqlReadRefusal(sql, serverVersionNum);
+    if (refusal !== null) {
+      throw new PgpitrError('ERR_UNSUPPORTED', `cannot read the server's files through SQL: ${refusal.missing}`, {
+        hint: `as a superuser run: ${refusal.grants} (or leave out -j for one BASE_BACKUP stream)`,
+      });
+    }
   }
-  const why = await directUnusable(sql, systemIdentifier);
-  if (typeof why !== 'string') {
-    const statsTempDir = serverVersionNum < 150000 ? await setting(sql, 'stats_temp_directory') : undefined;
-    return { method: 'direct', dataDirectory: why.dataDirectory, statsTempDir: statsTempDir && !statsTempDir.startsWith('/') ? statsTempDir : undefined };
-  }
-  throw new PgpitrError('ERR_UNSUPPORTED', `cannot read the data directory directly: ${why}`, {
-    hint: 'run the backup on the database host as a user that can read the data directory (its owner, or a member of its group with initdb -g), or leave out -j for one BASE_BACKUP stream',
-  });
+  // data_directory is for superusers and pg_read_all_settings; pg_settings leaves out what this role may not see.
+  const dir = (await sql.query<{ v: string }>(`SELECT setting AS v FROM pg_settings WHERE name = 'data_directory'`)).rows[0]?.v;
+  return { method: 'sql', root: dir && dir.startsWith('/') ? dir : '.', statsTempDir: await statsTempDir() };
 }
 
 async function directUnusable(sql: SqlClient, systemIdentifier: string): Promise<{ dataDirectory: string } | string> {

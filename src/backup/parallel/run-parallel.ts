@@ -3,7 +3,6 @@
 // only when -j is given.
 
 import type { BaseBackupEvents } from '../../protocol/base-backup-stream.js';
-import type { Session } from '../../protocol/session.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import type { BaseBackupOptions } from '../options.js';
 import type { BackupSink } from '../sink.js';
@@ -18,6 +17,10 @@ import { ReadPool } from './read-pool.js';
 import { CopyJournal, JOURNAL_NAME, readJournal } from './copy-journal.js';
 import type { JournalEntry } from './copy-journal.js';
 import { STATE_FILE_NAME } from '../state-file.js';
+import { Session } from '../../protocol/session.js';
+import { checkConnectionBudget } from './connection-budget.js';
+import { listDataDirectoryBySql } from './sql-listing.js';
+import { SqlReaders } from './sql-readers.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -45,7 +48,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
   // The session holds the backup: once it is gone (terminated, the server stopped, or closed
   // by the engine on a signal or a lost WAL stream) the backup is over on the server, and
   // the readers must stop now rather than copy on until pg_backup_stop finds out.
-  let pool: ReadPool | null = null;
+  let pool: { abort(e: Error): void } | null = null;
   let lost: PgpitrError | null = null;
   let ending = false;
   const onLost = (e?: Error) => {
@@ -59,18 +62,33 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
   });
   sql.on('error', onLost);
   sql.on('end', () => onLost());
+  const readerSessions: Session[] = [];
   try {
     const read = await chooseReadMethod(sql, main.serverVersionNum, ctx.systemIdentifier, opts.parallel!.readMethod);
     // The server verifies pages only in a cluster initialised with checksums.
     const checksummed = (await sql.query<{ v: string }>(`SELECT current_setting('data_checksums') AS v`)).rows[0]?.v === 'on';
     const verifyChecksums = opts.verifyChecksums && checksummed;
+    const workers = `${jobs} worker${jobs === 1 ? '' : 's'}`;
+    if (read.method === 'sql') {
+      // N connections of their own, opened before the backup starts: a server that will not take them refuses -j now.
+      await checkConnectionBudget(sql, main.serverVersionNum, jobs);
+      for (let i = 0; i < jobs; i++) {
+        const s = await Session.open(opts.connection, 'none', `backup reader connection ${i + 1}`);
+        readerSessions.push(s);
+        ctx.onClose(() => s.abort());
+      }
+      reporter.info(`reading files with ${workers} through SQL (pg_read_binary_file) from "${read.root}" on the server`);
+    } else {
+      reporter.info(`reading files with ${workers} straight from "${read.dataDirectory}"`);
+    }
     // A plain backup on this host journals what it copied, so that --resume can keep it.
     let resume: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
-    if (ctx.directory !== null && ctx.sink?.directRoot) {
+    if (read.method === 'direct' && ctx.directory !== null && ctx.sink?.directRoot) {
       const previous = opts.resume ? readJournal(ctx.directory) : new Map<string, JournalEntry>();
       resume = { journal: new CopyJournal(ctx.directory, ctx.fileMode), previous, resuming: opts.resume === true, spare: new Set([STATE_FILE_NAME, JOURNAL_NAME, 'pg_wal']) };
+    } else if (opts.resume) {
+      throw new PgpitrError('ERR_USAGE', '--resume needs the direct read method', { hint: 'run the resumed backup on the database host' });
     }
-    reporter.info(`reading files with ${jobs} worker${jobs === 1 ? '' : 's'} straight from "${read.dataDirectory}"`);
     await runParallelBackup(
       {
         sql,
@@ -91,11 +109,15 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           return tli;
         },
         openReaders: (n, onFailure) => {
-          pool = new ReadPool(n, onFailure);
-          if (lost) pool.abort(lost);
-          return pool;
+          const readers = read.method === 'sql' ? new SqlReaders(readerSessions, onFailure) : new ReadPool(n, onFailure);
+          pool = readers;
+          if (lost) readers.abort(lost);
+          return readers;
         },
-        list: () => listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
+        list: () =>
+          read.method === 'sql'
+            ? listDataDirectoryBySql(readerSessions[0]!, { serverVersionNum: main.serverVersionNum, root: read.root, statsTempDir: read.statsTempDir, verifyChecksums })
+            : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
         onBytes: (n) => ctx.tracker.addBytes(n),
@@ -115,6 +137,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     throw lost && !(e instanceof PgpitrError) ? lost : e;
   } finally {
     ending = true;
+    for (const s of readerSessions) s.close();
     await sql.end().catch(() => {});
   }
 }

@@ -181,6 +181,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     reporter.info(opts.fastCheckpoint ? 'initiating base backup, requesting a fast checkpoint' : 'initiating base backup, waiting for checkpoint to complete');
     tracker.phase('waiting for checkpoint to finish');
 
+    let walSession: WalSession | null = null;
     const events: BaseBackupEvents = {
       started: async (lsn, tli) => {
         startLsn = lsn;
@@ -188,10 +189,22 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         reporter.info(`checkpoint completed; write-ahead log start point: ${lsn} on timeline ${tli}`);
         state?.update({ start_lsn: lsn, timeline: tli });
         state?.write(false); // between the checkpoint and the data: no fsync there
-        if (streamsWal(opts) && sink) wal = await startWalStream(opts, later, sink, sessions, lsn, tli, reporter, (e) => {
-          walError = e;
-          abortAll();
-        });
+        if (streamsWal(opts) && sink) {
+          wal = await startWalStream(
+            opts,
+            later,
+            sink,
+            sessions,
+            lsn,
+            tli,
+            reporter,
+            (e) => {
+              walError = e;
+              abortAll();
+            },
+            walSession,
+          );
+        }
       },
       tablespaces: (list: TablespaceHeader[]) => {
         const total = list.every((t) => t.sizeKb !== null) ? Number(list.reduce((a, t) => a + (t.sizeKb ?? 0n), 0n)) * 1024 : null;
@@ -228,6 +241,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     };
     if (opts.parallel) {
       // Our own readers: the backup is held by an SQL session, closed with the others on failure.
+      // The WAL stream's slot is made first: it holds the WAL from before the backup's checkpoint,
+      // which another backup's checkpoint would otherwise remove before our stream starts
+      // (BASE_BACKUP's stream has the same window; two parallel backups at once hit it).
+      if (streamsWal(opts) && sink) walSession = await openWalSession(opts, sessions, reporter);
       sink?.prepare?.();
       const { runParallel } = await import('./parallel/run-parallel.js');
       await runParallel(
@@ -313,17 +330,14 @@ function streamsWal(opts: BaseBackupOptions): boolean {
   return opts.walMethod === 'stream' || (opts.walMethod === 'fetch' && opts.parallel !== undefined);
 }
 
-async function startWalStream(
-  opts: BaseBackupOptions,
-  later: LaterModules,
-  sink: BackupSink,
-  sessions: Session[],
-  startLsn: string,
-  timeline: number,
-  reporter: BackupReporter,
-  onFailure: (e: unknown) => void,
-) {
-  const [{ WalStream }, { StreamedWal }] = await Promise.all([later.walStream!, later.streamedWal!]);
+interface WalSession {
+  session: Session;
+  slot: string | undefined;
+  segmentSize: number;
+}
+
+/** The WAL streaming connection, with its temporary slot (unless -S or --no-slot). */
+async function openWalSession(opts: BaseBackupOptions, sessions: Session[], reporter: BackupReporter): Promise<WalSession> {
   const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
   sessions.push(session);
   session.onNotice = (n) => reporter.serverNotice(noticeText(n));
@@ -335,6 +349,22 @@ async function startWalStream(
     await session.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} TEMPORARY PHYSICAL RESERVE_WAL`);
     reporter.info(`created temporary replication slot "${slot}"`);
   }
+  return { session, slot, segmentSize };
+}
+
+async function startWalStream(
+  opts: BaseBackupOptions,
+  later: LaterModules,
+  sink: BackupSink,
+  sessions: Session[],
+  startLsn: string,
+  timeline: number,
+  reporter: BackupReporter,
+  onFailure: (e: unknown) => void,
+  opened: WalSession | null,
+) {
+  const [{ WalStream }, { StreamedWal }] = await Promise.all([later.walStream!, later.streamedWal!]);
+  const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter));
   const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
   const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
   const stream = new WalStream(session);

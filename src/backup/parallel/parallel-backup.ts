@@ -28,6 +28,8 @@ import { ChecksumReport } from './checksum-report.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
 import { reusable } from './copy-journal.js';
 import { sweepForResume } from './resume-sweep.js';
+import { watchPromotion } from './promotion-watch.js';
+import type { PromotionWatch } from './promotion-watch.js';
 import { join } from 'node:path';
 
 export interface ParallelBackupRequest {
@@ -75,6 +77,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   const manifest = req.manifest ? new BackupManifestBuilder({ serverVersion: req.serverVersionNum, systemIdentifier: req.systemIdentifier, forceEncode: req.manifest.forceEncode }) : null;
   const algorithm = req.manifest?.algorithm ?? null;
   let progressTimer: NodeJS.Timeout | null = null;
+  let promotion: PromotionWatch | null = null;
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
     const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
@@ -90,6 +93,8 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     const startLsn = parseLsn(startText);
     ctx.startLsn = startLsn;
     const timeline = await req.currentTimeline();
+    // A backup of a standby fails as soon as the standby is promoted, with the server's message.
+    if (await inRecovery(req.sql)) promotion = watchPromotion(req.sql, req.serverVersionNum, (e) => pool.abort(e));
     await ev.started(startText, timeline);
 
     // 2. What to copy, listed after the start: a file created since is in the list.
@@ -136,6 +141,8 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.
         if (pgControl) await copyThroughTar(ctx, pgControl, tar);
+        const promoted = await promotion?.stop();
+        if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
         await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
         if (req.tablespaceMap && stop.tablespaceMap !== '') await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
@@ -161,8 +168,13 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await ev.finished(stop.lsn, timeline);
   } finally {
     if (progressTimer) clearInterval(progressTimer);
+    await promotion?.stop();
     await pool.stop();
   }
+}
+
+async function inRecovery(sql: SqlClient): Promise<boolean> {
+  return (await sql.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true;
 }
 
 /** backup_label and tablespace_map: made by the server at the end, written by us into the base tar file. */

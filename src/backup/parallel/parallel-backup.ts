@@ -30,6 +30,7 @@ import { reusable } from './copy-journal.js';
 import { sweepForResume } from './resume-sweep.js';
 import { watchPromotion } from './promotion-watch.js';
 import type { PromotionWatch } from './promotion-watch.js';
+import { OWN_FILES } from '../own-files.js';
 import { join } from 'node:path';
 
 export interface ParallelBackupRequest {
@@ -98,7 +99,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await ev.started(startText, timeline);
 
     // 2. What to copy, listed after the start: a file created since is in the list.
-    const listing = await req.list();
+    const listing = withoutOwnFiles(await req.list());
     const headers = listing.map((t): TablespaceHeader => ({ oid: t.oid, location: t.location, sizeKb: BigInt(Math.ceil(t.bytes / 1024)) }));
     await ev.tablespaces(headers);
     if (resume && req.resume!.resuming) sweepTargets(req, listing, headers);
@@ -171,6 +172,16 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await promotion?.stop();
     await pool.stop();
   }
+}
+
+/** The source's own pgpitr files (a cluster made by pgpitr basebackup) are not copied: own-files.ts. */
+function withoutOwnFiles(listing: ListedTablespace[]): ListedTablespace[] {
+  return listing.map((ts) => {
+    if (ts.oid !== null) return ts;
+    const own = ts.entries.filter((e) => e.kind === 'file' && OWN_FILES.has(e.name));
+    if (own.length === 0) return ts;
+    return { ...ts, entries: ts.entries.filter((e) => !own.includes(e)), bytes: ts.bytes - own.reduce((a, e) => a + (e.kind === 'file' ? e.size : 0), 0) };
+  });
 }
 
 async function inRecovery(sql: SqlClient): Promise<boolean> {

@@ -36,6 +36,8 @@ export async function checkManifest(dir: string, extraIgnored: string[] = []): P
   for (const f of manifest.Files) {
     const path = f.Path ?? Buffer.from(f['Encoded-Path'] ?? '', 'hex').toString('utf8');
     listed.add(path);
+    // As pg_verifybackup -i: an ignored path is not checked against the manifest either.
+    if (extraIgnored.includes(path)) continue;
     const full = join(dir, path);
     const st = statSync(full, { throwIfNoEntry: false });
     if (!st) throw new Error(`"${path}" is in the manifest but not on disk`);

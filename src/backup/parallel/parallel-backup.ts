@@ -28,6 +28,9 @@ import { ChecksumReport } from './checksum-report.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
 import { reusable } from './copy-journal.js';
 import { sweepForResume } from './resume-sweep.js';
+import { watchPromotion } from './promotion-watch.js';
+import type { PromotionWatch } from './promotion-watch.js';
+import { OWN_FILES } from '../own-files.js';
 import { join } from 'node:path';
 
 export interface ParallelBackupRequest {
@@ -75,6 +78,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   const manifest = req.manifest ? new BackupManifestBuilder({ serverVersion: req.serverVersionNum, systemIdentifier: req.systemIdentifier, forceEncode: req.manifest.forceEncode }) : null;
   const algorithm = req.manifest?.algorithm ?? null;
   let progressTimer: NodeJS.Timeout | null = null;
+  let promotion: PromotionWatch | null = null;
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
     const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
@@ -90,10 +94,12 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     const startLsn = parseLsn(startText);
     ctx.startLsn = startLsn;
     const timeline = await req.currentTimeline();
+    // A backup of a standby fails as soon as the standby is promoted, with the server's message.
+    if (await inRecovery(req.sql)) promotion = watchPromotion(req.sql, req.serverVersionNum, (e) => pool.abort(e));
     await ev.started(startText, timeline);
 
     // 2. What to copy, listed after the start: a file created since is in the list.
-    const listing = await req.list();
+    const listing = withoutOwnFiles(await req.list());
     const headers = listing.map((t): TablespaceHeader => ({ oid: t.oid, location: t.location, sizeKb: BigInt(Math.ceil(t.bytes / 1024)) }));
     await ev.tablespaces(headers);
     if (resume && req.resume!.resuming) sweepTargets(req, listing, headers);
@@ -136,6 +142,8 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.
         if (pgControl) await copyThroughTar(ctx, pgControl, tar);
+        const promoted = await promotion?.stop();
+        if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
         await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
         if (req.tablespaceMap && stop.tablespaceMap !== '') await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
@@ -161,8 +169,23 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await ev.finished(stop.lsn, timeline);
   } finally {
     if (progressTimer) clearInterval(progressTimer);
+    await promotion?.stop();
     await pool.stop();
   }
+}
+
+/** The source's own pgpitr files (a cluster made by pgpitr basebackup) are not copied: own-files.ts. */
+function withoutOwnFiles(listing: ListedTablespace[]): ListedTablespace[] {
+  return listing.map((ts) => {
+    if (ts.oid !== null) return ts;
+    const own = ts.entries.filter((e) => e.kind === 'file' && OWN_FILES.has(e.name));
+    if (own.length === 0) return ts;
+    return { ...ts, entries: ts.entries.filter((e) => !own.includes(e)), bytes: ts.bytes - own.reduce((a, e) => a + (e.kind === 'file' ? e.size : 0), 0) };
+  });
+}
+
+async function inRecovery(sql: SqlClient): Promise<boolean> {
+  return (await sql.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true;
 }
 
 /** backup_label and tablespace_map: made by the server at the end, written by us into the base tar file. */

@@ -22,6 +22,8 @@ export interface ExtractOptions {
   /** Member directories that are links this run made (pg_wal → --waldir): their members are written to the directory. */
   mounts?: ReadonlyMap<string, string> | undefined;
   onEntry?: ((name: string) => void) | undefined;
+  /** Files whose data is read past, not written (the source's own pgpitr files, own-files.ts). */
+  skipFiles?: ReadonlySet<string> | undefined;
   onData?: ((bytes: number) => void) | undefined;
   warn: (message: string) => void;
 }
@@ -90,6 +92,7 @@ export class ExtractWritable extends Writable {
         this.dir.mkdir(name, entry.mode & 0o777 || 0o700);
         return;
       case 'file':
+        if (this.opts.skipFiles?.has(name)) return;
         this.fd = this.dir.createFile(name, entry.mode & 0o777 || 0o600);
         this.filePath = this.dir.pathOf(name);
         return;

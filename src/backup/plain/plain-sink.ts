@@ -18,6 +18,7 @@ import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../../storage/dura
 import { TarReading } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
+import { OWN_FILES } from '../own-files.js';
 
 export class PlainSink implements BackupSink {
   private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
@@ -70,6 +71,8 @@ export class PlainSink implements BackupSink {
       // With --waldir, pg_wal is our link to it: what the tar file has under pg_wal goes there, not through the link.
       mounts: isBase && this.opts.walDir !== undefined ? new Map([['pg_wal', this.walDir]]) : undefined,
       onEntry: (n) => this.hooks.onFile(n),
+      // The source's own state file (a cluster made by pgpitr basebackup) must not replace this backup's.
+      skipFiles: isBase ? OWN_FILES : undefined,
       warn: this.hooks.warn,
     });
     this.tar.begin(name, extract);

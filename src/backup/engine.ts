@@ -12,7 +12,7 @@ import { buildBaseBackupCommand } from '../protocol/base-backup-command.js';
 import type { WalStream } from '../protocol/wal-stream.js';
 import { describeTarget } from '../protocol/conninfo.js';
 import { noticeText } from '../protocol/notice-text.js';
-import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
+import { parseLsn, formatLsn } from '../postgres/lsn.js';
 import type { BaseBackupOptions } from './options.js';
 import type { BackupReporter } from './reporter.js';
 import { ProgressTracker } from './progress-tracker.js';
@@ -22,10 +22,11 @@ import { StateFile, assessState, readStateFile } from './state-file.js';
 import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
-import { parseSizeSetting } from '../postgres/settings.js';
 import { createModesFor } from '../postgres/data-dir-mode.js';
 import { supportedVersionOrThrow } from '../postgres/versions.js';
 import { checkOpenFileLimit } from './parallel/open-file-limit.js';
+import { dropSlot, openWalSession, startWalStream, streamsWal } from './wal-session.js';
+import type { WalSession } from './wal-session.js';
 
 /**
  * The modules a run needs only once the server has answered: the sink for its
@@ -50,7 +51,6 @@ function loadLater(opts: BaseBackupOptions) {
   for (const m of Object.values(modules)) m?.catch(() => {});
   return modules;
 }
-type LaterModules = ReturnType<typeof loadLater>;
 
 export interface BackupResult {
   startLsn: string;
@@ -192,7 +192,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         if (streamsWal(opts) && sink) {
           wal = await startWalStream(
             opts,
-            later,
+            Promise.all([later.walStream!, later.streamedWal!]),
             sink,
             sessions,
             lsn,
@@ -326,80 +326,6 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   } finally {
     if (previousUmask !== undefined) process.umask(previousUmask);
     signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/**
- * -X stream; and -X fetch with -j, where no BASE_BACKUP can carry the WAL: our readers
- * cannot copy segments the server may recycle, so they are streamed as with -X stream.
- */
-function streamsWal(opts: BaseBackupOptions): boolean {
-  return opts.walMethod === 'stream' || (opts.walMethod === 'fetch' && opts.parallel !== undefined);
-}
-
-interface WalSession {
-  session: Session;
-  slot: string | undefined;
-  segmentSize: number;
-}
-
-/** The WAL streaming connection, with its temporary slot (unless -S or --no-slot). */
-async function openWalSession(opts: BaseBackupOptions, sessions: Session[], reporter: BackupReporter): Promise<WalSession> {
-  const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
-  sessions.push(session);
-  session.onNotice = (n) => reporter.serverNotice(noticeText(n));
-  const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
-  const segmentSize = parseSizeSetting(segText);
-  let slot = opts.slot;
-  if (!slot && !opts.noSlot) {
-    slot = `pgpitr_${session.backendPid}`;
-    await session.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} TEMPORARY PHYSICAL RESERVE_WAL`);
-    reporter.info(`created temporary replication slot "${slot}"`);
-  }
-  return { session, slot, segmentSize };
-}
-
-async function startWalStream(
-  opts: BaseBackupOptions,
-  later: LaterModules,
-  sink: BackupSink,
-  sessions: Session[],
-  startLsn: string,
-  timeline: number,
-  reporter: BackupReporter,
-  onFailure: (e: unknown) => void,
-  opened: WalSession | null,
-) {
-  const [{ WalStream }, { StreamedWal }] = await Promise.all([later.walStream!, later.streamedWal!]);
-  const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter));
-  const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
-  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
-  const stream = new WalStream(session);
-  reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
-  const task = stream
-    .run({ slot, start, timeline, statusIntervalMs: opts.statusIntervalMs }, receiver)
-    .then((end) => {
-      session.close();
-      return end;
-    })
-    .catch((e) => {
-      onFailure(e);
-      receiver.abort();
-    });
-  return { stream, receiver, task };
-}
-
-async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupReporter): Promise<void> {
-  try {
-    const s = await Session.open(opts.connection, 'physical', 'replication connection');
-    try {
-      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)} WAIT`);
-      reporter.info(`dropped replication slot "${slot}" created by this run`);
-    } finally {
-      s.close();
-    }
-  } catch (e) {
-    reporter.warn(`could not drop replication slot "${slot}": ${(e as Error).message}; drop it with SELECT pg_drop_replication_slot('${slot}')`);
   }
 }
 

@@ -1,0 +1,86 @@
+// The WAL a base backup streams (-X stream, and -X fetch with -j): the
+// replication session with its temporary slot, opened before the backup
+// starts when our own readers copy the files, and the stream into the sink's
+// segment store once the start LSN is known; and dropping a slot -C made.
+
+import { Session, quoteIdent } from '../protocol/session.js';
+import { noticeText } from '../protocol/notice-text.js';
+import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
+import { parseSizeSetting } from '../postgres/settings.js';
+import type { BaseBackupOptions } from './options.js';
+import type { BackupReporter } from './reporter.js';
+import type { BackupSink } from './sink.js';
+
+/**
+ * -X stream; and -X fetch with -j, where no BASE_BACKUP can carry the WAL: our readers
+ * cannot copy segments the server may recycle, so they are streamed as with -X stream.
+ */
+export function streamsWal(opts: BaseBackupOptions): boolean {
+  return opts.walMethod === 'stream' || (opts.walMethod === 'fetch' && opts.parallel !== undefined);
+}
+
+export interface WalSession {
+  session: Session;
+  slot: string | undefined;
+  segmentSize: number;
+}
+
+/** The WAL streaming connection, with its temporary slot (unless -S or --no-slot). */
+export async function openWalSession(opts: BaseBackupOptions, sessions: Session[], reporter: BackupReporter): Promise<WalSession> {
+  const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
+  sessions.push(session);
+  session.onNotice = (n) => reporter.serverNotice(noticeText(n));
+  const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
+  const segmentSize = parseSizeSetting(segText);
+  let slot = opts.slot;
+  if (!slot && !opts.noSlot) {
+    slot = `pgpitr_${session.backendPid}`;
+    await session.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} TEMPORARY PHYSICAL RESERVE_WAL`);
+    reporter.info(`created temporary replication slot "${slot}"`);
+  }
+  return { session, slot, segmentSize };
+}
+
+export async function startWalStream(
+  opts: BaseBackupOptions,
+  modules: Promise<[typeof import('../protocol/wal-stream.js'), typeof import('./wal/streamed-wal.js')]>,
+  sink: BackupSink,
+  sessions: Session[],
+  startLsn: string,
+  timeline: number,
+  reporter: BackupReporter,
+  onFailure: (e: unknown) => void,
+  opened: WalSession | null,
+) {
+  const [{ WalStream }, { StreamedWal }] = await modules;
+  const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter));
+  const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
+  const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
+  const stream = new WalStream(session);
+  reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
+  const task = stream
+    .run({ slot, start, timeline, statusIntervalMs: opts.statusIntervalMs }, receiver)
+    .then((end) => {
+      session.close();
+      return end;
+    })
+    .catch((e) => {
+      onFailure(e);
+      receiver.abort();
+    });
+  return { stream, receiver, task };
+}
+
+export async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupReporter): Promise<void> {
+  try {
+    const s = await Session.open(opts.connection, 'physical', 'replication connection');
+    try {
+      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)} WAIT`);
+      reporter.info(`dropped replication slot "${slot}" created by this run`);
+    } finally {
+      s.close();
+    }
+  } catch (e) {
+    reporter.warn(`could not drop replication slot "${slot}": ${(e as Error).message}; drop it with SELECT pg_drop_replication_slot('${slot}')`);
+  }
+}

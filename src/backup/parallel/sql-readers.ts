@@ -1,5 +1,6 @@
 // The sql read method's readers: N connections of their own reading server
-// files through pg_read_binary_file (sql-file-read.ts), in 1 MiB chunks.
+// files through pg_read_binary_file (sql-file-read.ts), in 1 MiB chunks (each
+// one query, its bytes in rows of SQL_ROW).
 //
 // The connections share chunks, not files: jobs are queued in the order they
 // are run (which is the order of their tar members), and every free connection
@@ -21,7 +22,7 @@ import { PgpitrError, isPgpitrError } from '../../common/errors.js';
 import { RateBudget } from './rate-budget.js';
 import { readServerFileChunk } from './sql-file-read.js';
 
-/** Measured (PG 15, a 128 MiB file): 1 MiB chunks read fastest; 4 and 8 MiB made the server slower per byte. */
+/** Bytes per query: enough that a query's round trip is small beside its transfer. */
 export const SQL_CHUNK = 1024 * 1024;
 const WINDOW_PER_CONNECTION = 3;
 
@@ -39,13 +40,17 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** A slot whose chunk was consumed (it no longer holds the bytes). */
+const TAKEN: Deferred<Buffer[] | null> = deferred<Buffer[] | null>();
+TAKEN.resolve(null);
+
 interface QueuedJob {
   job: ReadJob;
   /** Chunks in all (at least one: an empty file is asked for once, to learn whether it is still there). */
   chunks: number;
   /** Chunks asked for so far. */
   asked: number;
-  slots: Deferred<Buffer | null>[];
+  slots: Deferred<Buffer[] | null>[];
   cancelled: boolean;
 }
 
@@ -53,7 +58,7 @@ interface Fetch {
   path: string;
   offset: number;
   length: number;
-  into: Deferred<Buffer | null>;
+  into: Deferred<Buffer[] | null>;
 }
 
 export class SqlReaders implements FileReaders {
@@ -112,6 +117,9 @@ export class SqlReaders implements FileReaders {
     let partialPage = false;
     for (let i = 0; i < q.chunks; i++) {
       const got = await this.slot(q, i).promise;
+      // Forget the slot once taken: a resolved promise holds its chunk, and a 1 GiB
+      // segment's slots would otherwise hold the whole segment until the job ends.
+      q.slots[i] = TAKEN;
       if (this.broken) throw this.broken;
       if (got === null && i === 0) {
         // Gone when first asked for: left out, as the server leaves out a file dropped since it was listed.
@@ -122,25 +130,24 @@ export class SqlReaders implements FileReaders {
       }
       const offset = i * SQL_CHUNK;
       const want = Math.min(SQL_CHUNK, job.length - offset);
-      const have = got === null ? 0 : Math.min(got.length, want);
       // Shrank since it was listed (or dropped midway): zeros up to the listed size, as the server sends.
-      let buf: Buffer;
-      if (have === want && got !== null) buf = got.subarray(0, want);
-      else {
-        buf = Buffer.alloc(want);
-        got?.copy(buf, 0, 0, have);
-      }
-      if (verifying && want > 0) {
-        if (have % PAGE_SIZE !== 0) {
-          partialPage = true;
-          verifying = false;
+      const pieces = fitTo(got ?? [], want);
+      let at = 0;
+      for (const piece of pieces) {
+        const real = Math.min(piece.length, pieces.real - at);
+        if (verifying && real > 0) {
+          if (real % PAGE_SIZE !== 0) {
+            partialPage = true;
+            verifying = false;
+          }
+          const base = job.verify!.blockBase + (job.offset + offset + at) / PAGE_SIZE;
+          for (let p = 0; p + PAGE_SIZE <= real; p += PAGE_SIZE) await this.checkPage(job, piece, p, base + p / PAGE_SIZE, job.offset + offset + at + p, startLsn, failures);
         }
-        const base = job.verify!.blockBase + (job.offset + offset) / PAGE_SIZE;
-        for (let p = 0; p + PAGE_SIZE <= have; p += PAGE_SIZE) await this.checkPage(job, buf, p, base + p / PAGE_SIZE, job.offset + offset + p, startLsn, failures);
+        if (crc) crcValue = crc32c(piece, crcValue);
+        else hash?.update(piece);
+        if (handlers && piece.length > 0) await handlers.chunk(piece);
+        at += piece.length;
       }
-      if (crc) crcValue = crc32c(buf, crcValue);
-      else hash?.update(buf);
-      if (handlers && want > 0) await handlers.chunk(buf);
       this.done += want;
       this.release(1);
     }
@@ -153,11 +160,12 @@ export class SqlReaders implements FileReaders {
     const page = buf.subarray(at, at + PAGE_SIZE);
     let r = verifyPage(page, block, startLsn);
     if (typeof r === 'string') return;
-    const into = deferred<Buffer | null>();
+    const into = deferred<Buffer[] | null>();
     this.urgent.push({ path: job.source, offset: position, length: PAGE_SIZE, into });
     this.wake();
-    const again = await into.promise;
+    const got = await into.promise;
     if (this.broken) throw this.broken;
+    const again = got === null ? null : Buffer.concat(got);
     if (again !== null && again.length === PAGE_SIZE) {
       again.copy(buf, at);
       r = verifyPage(page, block, startLsn);
@@ -166,7 +174,7 @@ export class SqlReaders implements FileReaders {
     failures.push({ block, calculated: r.calculated, expected: r.expected });
   }
 
-  private slot(q: QueuedJob, i: number): Deferred<Buffer | null> {
+  private slot(q: QueuedJob, i: number): Deferred<Buffer[] | null> {
     return (q.slots[i] ??= deferred());
   }
 
@@ -246,4 +254,18 @@ function readerError(e: unknown, path: string): Error {
   if (isPgpitrError(e) && e.code === 'ERR_CONNECTION_LOST' && e.hint === undefined) return Object.assign(new PgpitrError(e.code, e.message, { hint: LOST_HINT, cause: e }), { path });
   if (isPgpitrError(e)) return Object.assign(e, { path });
   return Object.assign(new PgpitrError('ERR_CONNECTION_LOST', `a backup reader connection failed while reading "${path}": ${(e as Error).message}`, { hint: LOST_HINT, cause: e }), { path });
+}
+
+/** `got` cut or padded with zeros to `want` bytes; `real` is how many of them were read. */
+function fitTo(got: Buffer[], want: number): Buffer[] & { real: number } {
+  const out: Buffer[] = [];
+  let have = 0;
+  for (const b of got) {
+    if (have >= want) break;
+    const v = have + b.length > want ? b.subarray(0, want - have) : b;
+    out.push(v);
+    have += v.length;
+  }
+  if (have < want) out.push(Buffer.alloc(want - have));
+  return Object.assign(out, { real: have });
 }

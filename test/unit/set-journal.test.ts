@@ -123,6 +123,7 @@ for (const compression of ['none', 'zstd'] as const) {
     bytes[bytes.length >> 1] ^= 0xff;
     writeFileSync(big1, bytes);
     writeFileSync(join(root, 'set', 'data', 'base', '1', '.stray.tmp'), 'half-written by the killed run');
+    writeFileSync(join(root, 'set', 'manifest.json'), 'the manifest of a run that failed waiting for its WAL');
 
     const journal = new SetJournalWriter(storage, 'set', j.lastBatch, { maxDelayMs: 60_000 });
     const w = new BackupSetWriter({ storage, dir: 'set', backupId: 'X', compression, bundleFileMax: 1000, bundleSize: 2000, parallel: 2, journal, resume: { previous: j.entries, firstBundle: bundlesBefore.length } });

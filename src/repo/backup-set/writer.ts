@@ -291,9 +291,12 @@ export class BackupSetWriter {
 
   /**
    * A resumed set: the interrupted run's objects that this manifest does not name (not kept,
-   * or left half-written under a temporary name) go before the manifest is written.
+   * or left half-written under a temporary name), and its own manifest if it wrote one, go
+   * before the manifest is written.
    */
   private async removeUnreferenced(): Promise<void> {
+    // The interrupted run may have written its manifest (it failed after: the WAL never came).
+    await this.o.storage.remove(storageJoin(this.o.dir, MANIFEST_NAME));
     const named = new Set<string>();
     for (const f of this.files) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
     for (const top of ['data', 'bundle']) {

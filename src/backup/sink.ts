@@ -5,6 +5,7 @@
 import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
 import type { SegmentStore } from './wal/segment-store.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
+import type { SetJournalEntry } from '../repo/backup-set/set-journal.js';
 
 /** A file as a store of individual files records it (its path relative to the data directory, tablespaces under pg_tblspc/<oid>/). */
 export interface StoredFileMeta {
@@ -12,6 +13,12 @@ export interface StoredFileMeta {
   size: number;
   mode: number;
   mtime: number;
+  /**
+   * For a store that journals what it stored (so that an interrupted backup can be resumed):
+   * the source's modification time (µs) as listed and when its copy began. Set to null
+   * before the file's SHA-256 is given to withdraw it (its pages failed their checksums).
+   */
+  resumable?: { mtimeUs: number; startedUs: number } | null | undefined;
 }
 
 /**
@@ -27,6 +34,15 @@ export interface FileStore {
   addSmall(meta: StoredFileMeta, data: Buffer): Promise<void>;
   /** Resolves once the store has room; the stored bytes then flow through `stored`, the SHA-256 of the file's own bytes comes at the end. */
   addLarge(meta: StoredFileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void>;
+  /** True when the store resumes an interrupted backup (previous() may then name earlier copies). */
+  readonly resuming?: boolean;
+  /** What the interrupted backup this store resumes stored of a file, per its journal. */
+  previous?(path: string): SetJournalEntry | null;
+  /**
+   * Keeps that copy as this backup's when its stored bytes still check (the caller has
+   * checked that the source did not change since); false: copy the file again.
+   */
+  keep?(meta: StoredFileMeta, copy: SetJournalEntry): Promise<boolean>;
 }
 
 export interface BackupSink {

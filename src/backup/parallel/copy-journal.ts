@@ -86,8 +86,9 @@ export function readJournal(dir: string): Map<string, JournalEntry> {
  * the second before that copy began (a write in the same clock tick as the copy
  * would leave the time unchanged). Changes after this backup's start are
  * replayed from its WAL as for any file; changes between the two runs would
- * not be, and they show in the time.
+ * not be, and they show in the time. The same rule judges a repository
+ * backup's journaled copies (repo/backup-set/set-journal.ts).
  */
-export function reusable(e: JournalEntry, f: ListedFile): boolean {
+export function reusable(e: Pick<JournalEntry, 'size' | 'mtime_us' | 'started_us'>, f: Pick<ListedFile, 'size' | 'mtimeUs'>): boolean {
   return e.size === f.size && e.mtime_us === f.mtimeUs && e.mtime_us < e.started_us - 1_000_000;
 }

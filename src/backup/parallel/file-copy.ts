@@ -14,7 +14,7 @@ import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
 import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
-import type { FileStore } from '../sink.js';
+import type { FileStore, StoredFileMeta } from '../sink.js';
 import type { ListedFile } from './listing.js';
 import type { FileReaders, ReadDone, ReadJob } from './read-job.js';
 import type { ChecksumReport } from './checksum-report.js';
@@ -174,11 +174,26 @@ function crcOfHex(hex: string): number {
 
 /** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
 export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileStore): Promise<void> {
-  const meta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
+  const meta: StoredFileMeta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
+  // A resumed repository backup: the interrupted run's copy stands when the source has not changed
+  // since (the copy journal's rule) and its stored bytes still check; its SHA-256 is then the
+  // backup_manifest's checksum, which a repository backup's manifest uses.
+  const prev = store.previous?.(f.manifestPath) ?? null;
+  if (prev && (ctx.algorithm === null || ctx.algorithm === 'SHA256') && reusable(prev, f) && (await store.keep!(meta, prev))) {
+    record(ctx, f, f.size, ctx.algorithm ? prev.sha256 : null, [], false);
+    return;
+  }
+  // Journaled by the store once durable; withdrawn below when its pages failed their checksums
+  // (a resumed run keeps a file without reading it again).
+  meta.resumable = { mtimeUs: f.mtimeUs, startedUs: Date.now() * 1000 };
+  const clean = (r: ReadDone) => {
+    if (r.failures.length > 0 || r.partialPage) meta.resumable = null;
+  };
   if (store.isSmall(f.size)) {
     const parts: Buffer[] = [];
     const r = await run(ctx, f, jobFor(ctx, f), (data) => void parts.push(data));
     if (r.gone) return;
+    clean(r);
     await store.addSmall(meta, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     return;
@@ -198,6 +213,7 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
     if (r.gone) return;
     if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
     stored.end();
+    clean(r);
     settle.resolve(r.sha256!);
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
   } catch (e) {

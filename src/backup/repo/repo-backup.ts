@@ -3,8 +3,19 @@
 // start; the base-backup engine streams the cluster into a backup set
 // (RepoSink); the WAL from the backup's start to its stop must then be in the
 // archive (or, with wal "included", in the set itself), and only then is the
-// record rewritten "complete". Any failure leaves it "failed" with the reason,
-// and the set's stored files are removed.
+// record rewritten "complete". Any failure leaves it "failed" with the reason.
+//
+// A -j backup (direct read method) journals the files it stored
+// (backup-set/set-journal.ts); when it fails, what it stored is kept, and so
+// it is when it is killed (its record then says "running" with a dead
+// process: interrupted). `--resume` takes such a backup over (resume-choice.ts
+// says when): same id (as pgBackRest keeps the aborted backup's label), a new
+// run with its own LSNs and times, the files that did not change kept after
+// their stored bytes are checked again. Without --resume, or when the newest
+// backup cannot be resumed, the stored files of every failed or interrupted
+// backup are removed before a new one starts (their records stay "failed" or
+// "interrupted" until expire removes them); a failed backup with nothing
+// journaled loses its stored files at once, as before.
 
 import type { BaseBackupOptions } from '../options.js';
 import { hostname } from 'node:os';
@@ -18,7 +29,11 @@ import { RepoLock } from '../../repo/lock.js';
 import { backupLockPath } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { BackupSetWriter } from '../../repo/backup-set/writer.js';
-import { backupDir, newBackupId, writeRecord } from '../../repo/backup-set/record.js';
+import { backupDir, listRecords, newBackupId, recordProcessAlive, writeRecord } from '../../repo/backup-set/record.js';
+import { JOURNAL_DIR, readSetJournal, SetJournalWriter } from '../../repo/backup-set/set-journal.js';
+import type { SetJournalEntry } from '../../repo/backup-set/set-journal.js';
+import type { Storage } from '../../storage/storage.js';
+import { chooseResumable, versionProblem } from './resume-choice.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
@@ -40,6 +55,8 @@ export interface RepoBackupRequest {
   processMax: number;
   /** -j N: our own readers instead of BASE_BACKUP. */
   parallel?: BaseBackupOptions['parallel'];
+  /** --resume: take over the newest backup when it failed or was interrupted (resume-choice.ts). */
+  resume?: boolean | undefined;
   archiveTimeoutMs: number;
   /** Names of the WAL files in the stanza's archive, read afresh at each call. */
   archivedNames(): Promise<string[]>;
@@ -53,9 +70,17 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
   const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup');
   try {
     const now = req.now ?? (() => new Date());
-    const existing = new Set((await req.repo.storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
+    const storage = req.repo.storage;
+    const records = await listRecords(storage, stanzaName);
+    const resumed = req.resume ? await findResumable(req, records, reporter) : null;
+    // What failed or interrupted backups stored is of no use once a new backup starts without them.
+    for (const r of records) {
+      if (r.id === resumed?.from.id || r.state === 'complete' || (r.state === 'running' && recordProcessAlive(r))) continue;
+      if (await removeStoredFiles(storage, backupDir(stanzaName, r.id))) reporter.info(`removed what ${r.state === 'failed' ? 'failed' : 'interrupted'} backup ${r.id} had stored${req.resume ? '' : ' (--resume would have taken it over)'}`);
+    }
+    const existing = new Set((await storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
     const started = now();
-    const id = newBackupId(started, existing);
+    const id = resumed?.from.id ?? newBackupId(started, existing);
     const record: BackupRecord = {
       format: 'pgpitr-backup',
       format_version: 1,
@@ -86,15 +111,19 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       process: { host: hostname(), pid: process.pid, ...req.identity },
       error: null,
     };
-    await writeRecord(req.repo.storage, record);
-    reporter.info(`backup ${id} started`);
+    if (resumed) record.label = resumed.from.label;
+    await writeRecord(storage, record);
+    reporter.info(resumed ? `backup ${id} resumed: ${resumed.previous.size} stored files of the interrupted run to check` : `backup ${id} started`);
+    const dir = backupDir(stanzaName, id);
     const writer = new BackupSetWriter({
-      storage: req.repo.storage,
-      dir: backupDir(stanzaName, id),
+      storage,
+      dir,
       backupId: id,
       compression: req.compression,
       level: req.level,
       parallel: Math.max(2, req.processMax, req.parallel?.jobs ?? 0),
+      journal: new SetJournalWriter(storage, dir, resumed?.lastBatch ?? 0),
+      resume: resumed ? { previous: resumed.previous, firstBundle: await nextBundleNumber(storage, dir) } : undefined,
     });
     try {
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
@@ -102,6 +131,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         const facts = await sql.query<{ standby: boolean; version: string }>(`select pg_is_in_recovery() as standby, current_setting('server_version_num') as version`);
         record.backup_from = facts.rows[0]!.standby ? 'standby' : 'primary';
         record.pg_version_num = Number(facts.rows[0]!.version);
+        // Known from now on to a later --resume, should this run be killed.
+        await writeRecord(storage, record);
         const dbs = await sql.query<{ name: string; oid: number; size: string }>(
           'select datname as name, oid::int as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
         );
@@ -152,22 +183,27 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.file_count = m.files.length;
         record.size = writer.originalBytes;
         record.stored_size = writer.storedBytes;
+        if (resumed) reporter.info(`resumed backup ${id}: kept ${writer.kept.files} files (${writer.kept.bytes} of ${writer.originalBytes} bytes) the interrupted run had stored, copied the rest`);
       } finally {
         await sql.end().catch(() => {});
       }
       if (!req.walIncluded) await waitForArchivedWal(req, record, signal);
       record.state = 'complete';
-      await writeRecord(req.repo.storage, record);
+      await writeRecord(storage, record);
       reporter.info(`backup ${id} complete`);
+      // The journal served its purpose; one left by a failure here is harmless (restore reads the manifest).
+      await storage.remove(storageJoin(dir, JOURNAL_DIR), { recursive: true }).catch((e: Error) => reporter.warn(`could not remove the copy journal of backup ${id}: ${e.message}`));
       return record;
     } catch (e) {
       await writer.abort();
       record.state = 'failed';
       record.error = (e as Error).message;
       try {
-        await req.repo.storage.remove(storageJoin(backupDir(stanzaName, id), 'data'), { recursive: true });
-        await req.repo.storage.remove(storageJoin(backupDir(stanzaName, id), 'bundle'), { recursive: true });
-        await writeRecord(req.repo.storage, record);
+        // Kept for --resume when a journal vouches for some of it (this run's or the one it resumed).
+        const resumable = writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0);
+        if (!resumable) await removeStoredFiles(storage, dir);
+        await writeRecord(storage, record);
+        if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2} --resume to take it over (a backup without --resume removes it)`);
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted */
       }
@@ -176,6 +212,56 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
   } finally {
     await lock.release();
   }
+}
+
+/** The backup a --resume takes over, with its journal; null (said why) when none can be. */
+async function findResumable(
+  req: RepoBackupRequest,
+  records: BackupRecord[],
+  reporter: BackupReporter,
+): Promise<{ from: BackupRecord; previous: Map<string, SetJournalEntry>; lastBatch: number } | null> {
+  const notResumed = (why: string) => {
+    reporter.warn(`nothing to resume: ${why}; taking a new backup`);
+    return null;
+  };
+  const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive: recordProcessAlive });
+  if ('reason' in choice) return notResumed(choice.reason);
+  const from = choice.resume;
+  const sql = await openSqlClient(req.connection, 'pgpitr backup');
+  let version: number;
+  try {
+    version = Number((await sql.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v);
+  } finally {
+    await sql.end().catch(() => {});
+  }
+  const problem = versionProblem(from, version);
+  if (problem) return notResumed(problem);
+  const journal = await readSetJournal(req.repo.storage, backupDir(from.stanza, from.id));
+  if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal ignored (the files they name are copied again)`);
+  if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (only a -j backup with the direct read method does)`);
+  return { from, previous: journal.entries, lastBatch: journal.lastBatch };
+}
+
+/** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */
+async function removeStoredFiles(storage: Storage, dir: string): Promise<boolean> {
+  let any = false;
+  for (const sub of ['data', 'bundle', JOURNAL_DIR]) {
+    const path = storageJoin(dir, sub);
+    if ((await storage.list(path, { detail: false })).length === 0) continue;
+    any = true;
+    await storage.remove(path, { recursive: true });
+  }
+  return any;
+}
+
+/** A resumed set's new bundles are numbered after every bundle already there (journaled or not). */
+async function nextBundleNumber(storage: Storage, dir: string): Promise<number> {
+  let next = 0;
+  for (const e of await storage.list(storageJoin(dir, 'bundle'), { detail: false })) {
+    const m = /^(\d+)(?:\.|$)/.exec(e.name);
+    if (m) next = Math.max(next, Number(m[1]) + 1);
+  }
+  return next;
 }
 
 /** The backup is usable only with every segment from its start to its stop in the archive. */

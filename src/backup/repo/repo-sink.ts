@@ -77,6 +77,12 @@ export class RepoSink implements BackupSink {
         this.onFile(meta.path);
         return w.addEncodedFile(meta, stored, sha256);
       },
+      resuming: w.resuming,
+      previous: (path) => w.previous(path),
+      keep: (meta, copy) => {
+        this.onFile(meta.path);
+        return w.keep(meta, copy);
+      },
     };
   }
 

@@ -32,6 +32,13 @@ Options:
                          registered with pg_backup_start/pg_backup_stop) instead of one
                          BASE_BACKUP stream
       --read-method=auto|direct|sql   with -j: how the workers read (see pgpitr basebackup --help)
+      --resume           with -j: take over the stanza's newest backup when it failed or was
+                         interrupted (same cluster, PostgreSQL version and compression),
+                         keeping the files it stored that have not changed since (their
+                         stored bytes are checked again); the backup keeps its id. When
+                         nothing can be resumed, says why and takes a new backup. Without
+                         --resume, what failed or interrupted backups stored is removed.
+                         Needs the direct read method (the backup runs on the database host)
   -P, --progress         show progress
 ${REPO_OPTIONS_HELP}`;
 
@@ -44,6 +51,7 @@ export const BACKUP_OPTIONS = {
   progress: { type: 'boolean', short: 'P' },
   jobs: { type: 'string', short: 'j' },
   'read-method': { type: 'string' },
+  resume: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
@@ -62,6 +70,10 @@ export async function backupCommand(argv: string[]): Promise<number> {
     if (i <= 0) throw usageError(`invalid --annotation "${a}"`, 'give KEY=VALUE');
     annotations[a.slice(0, i)] = a.slice(i + 1);
   }
+  const parallel = parseParallel(o.extra['jobs'] as string | undefined, o.extra['read-method'] as string | undefined);
+  const resume = o.extra['resume'] === true;
+  if (resume && !parallel) throw usageError('--resume needs -j', 'resume with the -j option of the interrupted backup (any N)');
+  if (resume && parallel!.readMethod === 'sql') throw usageError('--resume needs the direct read method', 'run the resumed backup on the database host with --read-method=direct or auto');
   const policy = retentionPolicy(o); // refused now if invalid, not after the backup
   const repo = openRepository(o.repo);
   const stanza = await readStanza(repo, o.stanza);
@@ -84,7 +96,8 @@ export async function backupCommand(argv: string[]): Promise<number> {
         progress: o.extra['progress'] === true,
         annotations,
         processMax: o.processMax,
-        parallel: parseParallel(o.extra['jobs'] as string | undefined, o.extra['read-method'] as string | undefined),
+        parallel,
+        resume,
         archiveTimeoutMs: o.archiveTimeoutMs,
         archivedNames: () => archivedNames(repo, o.stanza),
         identity: identityOfThisProcess(),

@@ -14,6 +14,9 @@ import { PgpitrError } from '../../common/errors.js';
 import { relativePathProblem } from '../../common/relative-path.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
+/** The manifest's name in the set's directory. */
+export const MANIFEST_NAME = 'manifest.json';
+
 export type StoredAt = { object: string } | { bundle: number; offset: number; length: number };
 
 export interface ManifestFile {

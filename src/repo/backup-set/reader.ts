@@ -15,9 +15,8 @@ import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { decompressBuffer } from '../../storage/compress/buffer.js';
 import { buffer as collect } from 'node:stream/consumers';
 import { compressionExtension } from '../../storage/compress/levels.js';
-import { parseManifest } from './manifest.js';
+import { MANIFEST_NAME, parseManifest } from './manifest.js';
 import type { BackupSetManifest, ManifestFile } from './manifest.js';
-import { MANIFEST_NAME } from './writer.js';
 
 export class BackupSetReader {
   private constructor(
@@ -35,6 +34,14 @@ export class BackupSetReader {
       });
     }
     return new BackupSetReader(storage, dir, parseManifest(text, where));
+  }
+
+  /**
+   * A reader of a set's stored objects without its manifest (a set being written, whose
+   * entries come from elsewhere: a resumed backup checks the interrupted run's copies).
+   */
+  static forObjects(storage: Storage, dir: string, compression: BackupSetManifest['compression']): BackupSetReader {
+    return new BackupSetReader(storage, dir, { format: 'pgpitr-backup-manifest', format_version: 1, backup_id: '', compression, directories: [], files: [], tablespaces: [], server_manifest: null });
   }
 
   /** Where a file's stored bytes are, for messages. */

@@ -4,6 +4,14 @@
 // many small files does not become one object per file). manifest.json is
 // written last, once every object is durable; until then the set is not a
 // backup.
+//
+// With a journal (set-journal.ts), every file handed over with `resumable`
+// facts is journaled once its object or bundle is durable, so that a killed or
+// failed run can be taken over (`backup --resume`). A writer that resumes a
+// set is given the interrupted run's journal: a file may then be kept (keep():
+// its stored bytes read back to their SHA-256), new bundles are numbered after
+// the highest already there, and before the manifest is written every object
+// of data/ and bundle/ that the manifest does not name is removed.
 
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -15,8 +23,10 @@ import { compressBuffer } from '../../storage/compress/buffer.js';
 import { compressionExtension } from '../../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { storageJoin } from '../../storage/storage-path.js';
-import { checkClusterPath, serializeManifest } from './manifest.js';
+import { checkClusterPath, MANIFEST_NAME, serializeManifest } from './manifest.js';
 import type { BackupSetManifest, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
+import type { SetJournalEntry, SetJournalWriter } from './set-journal.js';
+import { BackupSetReader } from './reader.js';
 
 export interface SetWriterOptions {
   storage: Storage;
@@ -31,16 +41,26 @@ export interface SetWriterOptions {
   bundleSize?: number;
   /** Objects written at once (default 4): one streams in, the others finish their sync. */
   parallel?: number;
+  /** Journals what is stored (files handed over with `resumable` facts), for a later --resume. */
+  journal?: SetJournalWriter | undefined;
+  /** Taking over an interrupted run's set: its journal, and the number its new bundles start at. */
+  resume?: { previous: ReadonlyMap<string, SetJournalEntry>; firstBundle: number } | undefined;
 }
 
-interface FileMeta {
+export interface FileMeta {
   path: string;
   size: number;
   mode: number;
   mtime: number;
+  /**
+   * What a resumed run needs to judge the stored copy: the source's modification time (µs)
+   * as listed and when the copy began. Absent or null: not journaled. Read once the
+   * file's SHA-256 is known, so that a caller may still withdraw it (page checksum failures).
+   */
+  resumable?: { mtimeUs: number; startedUs: number } | null | undefined;
 }
 
-export const MANIFEST_NAME = 'manifest.json';
+export { MANIFEST_NAME } from './manifest.js';
 
 export class BackupSetWriter {
   private readonly files: ManifestFile[] = [];
@@ -49,20 +69,70 @@ export class BackupSetWriter {
   private serverManifest: string | null = null;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
-  private bundle: { parts: Buffer[]; bytes: number } = { parts: [], bytes: 0 };
-  private bundleCount = 0;
+  private bundle: { parts: Buffer[]; bytes: number; journal: SetJournalEntry[] } = { parts: [], bytes: 0, journal: [] };
+  private bundleCount: number;
+  private verifying = 0;
+  private readonly verifyWaiters: (() => void)[] = [];
   private readonly ext: string;
   private readonly bundleFileMax: number;
   private readonly bundleSize: number;
   private readonly parallel: number;
   storedBytes = 0;
   originalBytes = 0;
+  /** Files of an interrupted run kept by keep(), and their original bytes. */
+  readonly kept = { files: 0, bytes: 0 };
 
   constructor(private readonly o: SetWriterOptions) {
     this.ext = o.compression === 'none' ? '' : compressionExtension(o.compression);
     this.bundleFileMax = o.bundleFileMax ?? 64 * 1024;
     this.bundleSize = o.bundleSize ?? 4 * 1024 * 1024;
     this.parallel = o.parallel ?? 4;
+    this.bundleCount = o.resume?.firstBundle ?? 0;
+  }
+
+  /** Whether this writer takes over an interrupted run's set. */
+  get resuming(): boolean {
+    return this.o.resume !== undefined;
+  }
+
+  /** What the interrupted run this writer resumes stored of a file, if its journal says so. */
+  previous(path: string): SetJournalEntry | null {
+    return this.o.resume?.previous.get(path) ?? null;
+  }
+
+  /**
+   * Keeps the interrupted run's copy of a file when its stored bytes still read back (through
+   * the storage, decompressed, as verify reads them) to the recorded size and SHA-256; false:
+   * the caller copies the file again. The caller has checked that the source did not change.
+   */
+  async keep(meta: FileMeta, prev: SetJournalEntry): Promise<boolean> {
+    this.throwIfFailed();
+    checkClusterPath(meta.path, 'backup stream');
+    if (prev.path !== meta.path || prev.size !== meta.size) return false;
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: prev.sha256, stored: prev.stored };
+    while (this.verifying >= this.parallel) await new Promise<void>((r) => this.verifyWaiters.push(r));
+    this.verifying++;
+    try {
+      const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
+      for await (const chunk of await reader.read(entry)) void chunk;
+    } catch {
+      return false;
+    } finally {
+      this.verifying--;
+      this.verifyWaiters.shift()?.();
+    }
+    this.files.push(entry);
+    this.originalBytes += meta.size;
+    this.storedBytes += prev.stored_bytes;
+    this.kept.files++;
+    this.kept.bytes += meta.size;
+    return true;
+  }
+
+  private journal(meta: FileMeta, sha256: string, stored: ManifestFile['stored'], storedBytes: number): SetJournalEntry | null {
+    const r = meta.resumable;
+    if (!this.o.journal || !r) return null;
+    return { path: meta.path, size: meta.size, mtime_us: r.mtimeUs, started_us: r.startedUs, sha256, stored, stored_bytes: storedBytes };
   }
 
   /** Whether a file of this size is gathered into a bundle (its data is then wanted whole, by addSmallFile). */
@@ -84,7 +154,9 @@ export class BackupSetWriter {
     checkClusterPath(meta.path, 'backup stream');
     const sha256 = createHash('sha256').update(data).digest('hex');
     const stored = this.o.compression === 'none' || data.length === 0 ? data : await compressBuffer(this.o.compression, data, this.o.level);
-    const entry: ManifestFile = { ...meta, sha256, stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length } };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256, stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length } };
+    const journaled = this.journal(meta, sha256, entry.stored, stored.length);
+    if (journaled) this.bundle.journal.push(journaled);
     this.bundle.parts.push(stored);
     this.bundle.bytes += stored.length;
     this.files.push(entry);
@@ -101,7 +173,7 @@ export class BackupSetWriter {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
-    const entry: ManifestFile = { ...meta, sha256: '', stored: { object } };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: '', stored: { object } };
     this.files.push(entry);
     await this.track(async () => {
       const filters = [sha256Filter(), sizeFilter()];
@@ -123,6 +195,8 @@ export class BackupSetWriter {
       if (r['size'] !== meta.size) throw new Error(`file "${meta.path}" was announced with ${meta.size} bytes and had ${String(r['size'])}`);
       this.originalBytes += meta.size;
       this.storedBytes += r['stored'] as number;
+      const j = this.journal(meta, entry.sha256, entry.stored, r['stored'] as number);
+      if (j) this.o.journal!.add(j);
     });
   }
 
@@ -140,7 +214,7 @@ export class BackupSetWriter {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
-    const entry: ManifestFile = { ...meta, sha256: '', stored: { object } };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: '', stored: { object } };
     this.files.push(entry);
     let storedBytes = 0;
     async function* counted(): AsyncGenerator<Buffer> {
@@ -154,6 +228,8 @@ export class BackupSetWriter {
       entry.sha256 = await sha256;
       this.originalBytes += meta.size;
       this.storedBytes += storedBytes;
+      const j = this.journal(meta, entry.sha256, entry.stored, storedBytes);
+      if (j) this.o.journal!.add(j);
     });
   }
 
@@ -169,6 +245,8 @@ export class BackupSetWriter {
   async finish(): Promise<BackupSetManifest> {
     await this.flushBundle();
     await this.drain();
+    await this.o.journal?.flush();
+    if (this.o.resume) await this.removeUnreferenced();
     const manifest: BackupSetManifest = {
       format: 'pgpitr-backup-manifest',
       format_version: 1,
@@ -183,19 +261,51 @@ export class BackupSetWriter {
     return manifest;
   }
 
-  /** Waits for what is in flight, ignoring failures (the caller is already failing). */
+  /**
+   * Waits for what is in flight, ignoring failures (the caller is already failing), then
+   * journals what became durable, so that a --resume keeps as much as it can.
+   */
   async abort(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
+    await this.o.journal?.flush().catch(() => {});
+    this.o.journal?.close();
+  }
+
+  /** Entries journaled by this run, in batches written so far. */
+  get journaled(): number {
+    return this.o.journal?.written ?? 0;
   }
 
   private async flushBundle(): Promise<void> {
     if (this.bundle.parts.length === 0) return;
-    const { parts, bytes } = this.bundle;
+    const { parts, bytes, journal } = this.bundle;
     const name = storageJoin(this.o.dir, `bundle/${this.bundleCount}${this.ext}`);
-    this.bundle = { parts: [], bytes: 0 };
+    this.bundle = { parts: [], bytes: 0, journal: [] };
     this.bundleCount++;
     this.storedBytes += bytes;
-    await this.track(() => this.o.storage.write(name, Readable.from(parts)));
+    await this.track(async () => {
+      await this.o.storage.write(name, Readable.from(parts));
+      for (const e of journal) this.o.journal!.add(e);
+    });
+  }
+
+  /**
+   * A resumed set: the interrupted run's objects that this manifest does not name (not kept,
+   * or left half-written under a temporary name), and its own manifest if it wrote one, go
+   * before the manifest is written.
+   */
+  private async removeUnreferenced(): Promise<void> {
+    // The interrupted run may have written its manifest (it failed after: the WAL never came).
+    await this.o.storage.remove(storageJoin(this.o.dir, MANIFEST_NAME));
+    const named = new Set<string>();
+    for (const f of this.files) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
+    for (const top of ['data', 'bundle']) {
+      for (const e of await this.o.storage.list(storageJoin(this.o.dir, top), { recursive: true, detail: false })) {
+        if (e.type === 'directory') continue;
+        const rel = `${top}/${e.name}`;
+        if (!named.has(rel)) await this.o.storage.remove(storageJoin(this.o.dir, rel));
+      }
+    }
   }
 
   /** Starts a write once fewer than `parallel` are in flight (the caller may feed it after). */

@@ -2,7 +2,8 @@
 // runs every test file in one node:test run. The whole suite runs on the
 // versions in PGPITR_TEST_VERSIONS (default 15,18); compatibility tests
 // (protocol + basebackup) also on PGPITR_COMPAT_VERSIONS (default 13-18), and the
-// point-in-time-recovery matrix on PGPITR_PITR_VERSIONS (default 13-18).
+// point-in-time-recovery matrix on PGPITR_PITR_VERSIONS (default 13-18), the
+// receive-wal crash test on PGPITR_CRASH_VERSIONS (default 18).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ const env = {
   PGPITR_TEST_VERSIONS: process.env.PGPITR_TEST_VERSIONS ?? '15,18',
   PGPITR_COMPAT_VERSIONS: process.env.PGPITR_COMPAT_VERSIONS ?? '13,14,15,16,17,18',
   PGPITR_PITR_VERSIONS: process.env.PGPITR_PITR_VERSIONS ?? '13,14,15,16,17,18',
+  // receive-wal killed at random moments: what is tested is pgpitr's own files, one version proves it.
+  PGPITR_CRASH_VERSIONS: process.env.PGPITR_CRASH_VERSIONS ?? '18',
 };
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root, env });
 process.exit(r.status ?? 1);

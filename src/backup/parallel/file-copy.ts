@@ -12,6 +12,7 @@ import type { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
+import { crc32c } from '../../storage/filter/crc32c.js';
 import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import type { FileStore, StoredFileMeta } from '../sink.js';
@@ -82,6 +83,10 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
     await tar.entry({ name: f.name, type: 'file', size: f.size, mode: f.mode, mtime: f.mtime, linkname: '' });
   };
   try {
+    if (f.size > 2 * TAR_RANGE && (ctx.algorithm === null || ctx.algorithm === 'NONE' || ctx.algorithm === 'CRC32C')) {
+      await tarInRanges(ctx, f, tar, begin);
+      return;
+    }
     const r = await run(ctx, f, jobFor(ctx, f), async (data) => {
       await begin();
       await tar.data(data);
@@ -93,6 +98,53 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
   } finally {
     turn.done();
   }
+}
+
+/**
+ * Ranges of a large file into the tar stream: read by any free reader at once,
+ * written in order (each range's bytes wait for the range before), their
+ * CRC-32Cs combined. Without ranges one reader reads a 1 GiB segment alone while
+ * the others wait for its turn to end.
+ */
+export const TAR_RANGE = 4 * 1024 * 1024;
+
+async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begin: () => Promise<void>): Promise<void> {
+  let leftOut = false;
+  let before: Promise<unknown> = Promise.resolve();
+  const ranges: Promise<{ crc: number; length: number; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
+  for (let offset = 0; offset < f.size; offset += TAR_RANGE) {
+    const length = Math.min(TAR_RANGE, f.size - offset);
+    const previous = before;
+    const range = (async () => {
+      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C' }), async (data) => {
+        await previous.catch(() => {});
+        if (leftOut) return;
+        await begin();
+        await tar.data(data);
+      });
+      await previous;
+      if (!r.gone) return { crc: r.crc32c ?? 0, length: r.length, failures: r.failures, partialPage: r.partialPage };
+      // Gone when its first range was opened: left out, as a file dropped before its copy. Gone
+      // later (dropped midway): zeros to its listed size, as the server sends for a file that shrank.
+      if (offset === 0) leftOut = true;
+      const zeros = Buffer.alloc(length);
+      if (!leftOut) {
+        await begin();
+        await tar.data(zeros);
+      }
+      return { crc: crc32c(zeros), length, failures: [], partialPage: false };
+    })();
+    ranges.push(range);
+    before = range;
+  }
+  const done = await Promise.all(ranges);
+  if (leftOut) return;
+  await begin();
+  await tar.pad(f.size);
+  let crc = done[0]!.crc;
+  for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc, r.length);
+  const checksum = ctx.algorithm === 'CRC32C' ? crc32cHex(crc) : null;
+  record(ctx, f, f.size, checksum, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
 }
 
 /** The journal's checksum: the manifest's, or CRC-32C when the manifest has none (a kept file is always checked). */

@@ -27,6 +27,8 @@ export class ReadPool implements FileReaders {
   readonly counters: SharedCounters;
   private readonly workers: Worker[] = [];
   private readonly running: (Running | null)[] = [];
+  /** Jobs whose worker has finished reading, whose chunks the sink has not all taken yet. */
+  private readonly draining = new Set<Running>();
   private readonly waiting: (() => void)[] = [];
   private broken: Error | null = null;
   private rateTimer: NodeJS.Timeout | null = null;
@@ -93,12 +95,17 @@ export class ReadPool implements FileReaders {
       r.tail.catch((e: Error) => this.fail(e));
       return;
     }
-    void r.tail.then(() => {
-      this.running[i] = null;
-      this.waiting.shift()?.();
-      if (m.kind === 'done') r.resolve(m);
-      else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
-    }, r.reject);
+    // The worker is free for the next job now; its chunks may still be on their way to the sink
+    // (flow credits bound how many it hands back before they are), and the job settles after them.
+    this.running[i] = null;
+    this.draining.add(r);
+    this.waiting.shift()?.();
+    void r.tail
+      .then(() => {
+        if (m.kind === 'done') r.resolve(m);
+        else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
+      }, r.reject)
+      .finally(() => this.draining.delete(r));
   }
 
   /** Stops every job now, failing them with `e` (the backup was lost or interrupted elsewhere). */
@@ -111,6 +118,7 @@ export class ReadPool implements FileReaders {
     this.broken = e;
     this.counters.abort();
     for (const r of this.running) r?.reject(e);
+    for (const r of this.draining) r.reject(e);
     for (const w of this.waiting.splice(0)) w();
     this.onFailure(e);
   }

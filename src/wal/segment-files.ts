@@ -110,10 +110,14 @@ export class SegmentFiles implements WalReceiver {
     const target = this.position;
     const file = this.file;
     const retired = this.durable;
-    if (file !== null) {
+    if (file !== null && this.o.sync) {
       const done = file.sync();
       const earlier = this.pendingSync; // a background sync may still run: the file closes after both
-      this.pendingSync = Promise.all([earlier, done.catch(() => {})]).then(() => {});
+      const both: Promise<void> = Promise.all([earlier, done.catch(() => {})]).then(() => {
+        // Settled: the timer's syncPartial may run again (it waits for no sync in flight).
+        if (this.pendingSync === both) this.pendingSync = null;
+      });
+      this.pendingSync = both;
       await done;
     }
     await retired;

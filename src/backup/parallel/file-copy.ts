@@ -117,7 +117,7 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     const previous = before;
     const range = (async () => {
       const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C' }), async (data) => {
-        await previous.catch(() => {});
+        await previous; // a range before that failed fails this one: nothing is written after it
         if (leftOut) return;
         await begin();
         await tar.data(data);
@@ -137,7 +137,11 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     ranges.push(range);
     before = range;
   }
-  const done = await Promise.all(ranges);
+  // Every range settled before the turn passes on: none may still write into the tar after a failure.
+  const settled = await Promise.allSettled(ranges);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const done = settled.map((r) => (r as PromiseFulfilledResult<Awaited<(typeof ranges)[number]>>).value);
   if (leftOut) return;
   await begin();
   await tar.pad(f.size);

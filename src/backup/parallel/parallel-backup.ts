@@ -167,6 +167,11 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       await ev.manifestEnd();
     }
     await ev.finished(stop.lsn, timeline);
+  } catch (e) {
+    // One file's copy failed while others run: they fail too, at once, rather than wait on readers
+    // that are about to stop (a store would otherwise wait for their bytes forever).
+    pool.abort(e as Error);
+    throw e;
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     await promotion?.stop();

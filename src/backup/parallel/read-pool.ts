@@ -116,17 +116,22 @@ export class ReadPool implements FileReaders {
   private fail(e: Error): void {
     if (this.broken) return;
     this.broken = e;
+    this.rejectAll(e);
+    this.onFailure(e);
+  }
+
+  /** Every job not settled fails with `e`: nothing waits for a reader that will not answer. */
+  private rejectAll(e: Error): void {
     this.counters.abort();
     for (const r of this.running) r?.reject(e);
     for (const r of this.draining) r.reject(e);
     for (const w of this.waiting.splice(0)) w();
-    this.onFailure(e);
   }
 
   async stop(): Promise<void> {
     this.broken ??= new Error('the backup reader threads were stopped');
     if (this.rateTimer) clearInterval(this.rateTimer);
-    this.counters.abort();
+    this.rejectAll(this.broken);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -228,10 +228,15 @@ export class SqlReaders implements FileReaders {
   private fail(e: Error): void {
     if (this.broken) return;
     this.broken = e;
+    this.rejectAll(e);
+    this.onFailure(e);
+  }
+
+  /** Every chunk not yet read fails with `e`: nothing waits for a connection that will not answer. */
+  private rejectAll(e: Error): void {
     for (const q of this.active) for (let i = 0; i < q.chunks; i++) this.slot(q, i).reject(e);
     for (const u of this.urgent.splice(0)) u.into.reject(e);
     this.wake();
-    this.onFailure(e);
   }
 
   /** The backup is lost (its session ended, a signal): every job fails with `e` now. */
@@ -241,6 +246,7 @@ export class SqlReaders implements FileReaders {
 
   async stop(): Promise<void> {
     if (!this.broken) this.broken = new PgpitrError('ERR_INTERNAL', 'the backup reader connections were stopped');
+    this.rejectAll(this.broken);
     this.rate?.stop();
     this.wake();
     for (const s of this.sessions) s.close();

@@ -29,7 +29,7 @@ import { RepoLock } from '../../repo/lock.js';
 import { backupLockPath } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { BackupSetWriter } from '../../repo/backup-set/writer.js';
-import { backupDir, listRecords, newBackupId, recordProcessAlive, writeRecord } from '../../repo/backup-set/record.js';
+import { backupDir, listRecords, newBackupId, readRecord, recordProcessAlive, writeRecord } from '../../repo/backup-set/record.js';
 import { JOURNAL_DIR, readSetJournal, SetJournalWriter } from '../../repo/backup-set/set-journal.js';
 import type { SetJournalEntry } from '../../repo/backup-set/set-journal.js';
 import type { Storage } from '../../storage/storage.js';
@@ -74,8 +74,12 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     const records = await listRecords(storage, stanzaName);
     const resumed = req.resume ? await findResumable(req, records, reporter) : null;
     // What failed or interrupted backups stored is of no use once a new backup starts without them.
-    for (const r of records) {
-      if (r.id === resumed?.from.id || r.state === 'complete' || (r.state === 'running' && recordProcessAlive(r))) continue;
+    for (const listed of records) {
+      if (listed.id === resumed?.from.id || listed.state === 'complete') continue;
+      // Only a record read back whole and saying so: one that cannot be read now (damaged, or
+      // an I/O error) is listed as failed, and may be a complete backup's. Expire deals with those.
+      const r = await readRecord(storage, stanzaName, listed.id).catch(() => null);
+      if (r === null || r.state === 'complete' || (r.state === 'running' && recordProcessAlive(r))) continue;
       if (await removeStoredFiles(storage, backupDir(stanzaName, r.id))) reporter.info(`removed what ${r.state === 'failed' ? 'failed' : 'interrupted'} backup ${r.id} had stored${req.resume ? '' : ' (--resume would have taken it over)'}`);
     }
     const existing = new Set((await storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
@@ -111,7 +115,12 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       process: { host: hostname(), pid: process.pid, ...req.identity },
       error: null,
     };
-    if (resumed) record.label = resumed.from.label;
+    if (resumed) {
+      record.label = resumed.from.label;
+      // Known already (resume-choice checked it): a later --resume must still see it should this run die before it asks the server.
+      record.pg_version_num = resumed.from.pg_version_num;
+      record.backup_from = resumed.from.backup_from;
+    }
     await writeRecord(storage, record);
     reporter.info(resumed ? `backup ${id} resumed: ${resumed.previous.size} stored files of the interrupted run to check` : `backup ${id} started`);
     const dir = backupDir(stanzaName, id);
@@ -122,6 +131,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       compression: req.compression,
       level: req.level,
       parallel: Math.max(2, req.processMax, req.parallel?.jobs ?? 0),
+      notice: (m) => reporter.info(m),
       journal: new SetJournalWriter(storage, dir, resumed?.lastBatch ?? 0),
       resume: resumed ? { previous: resumed.previous, firstBundle: await nextBundleNumber(storage, dir) } : undefined,
     });

@@ -41,6 +41,8 @@ export interface SetWriterOptions {
   bundleSize?: number;
   /** Objects written at once (default 4): one streams in, the others finish their sync. */
   parallel?: number;
+  /** Told why a resumed set does not keep a stored copy (the file is then copied again). */
+  notice?: (message: string) => void;
   /** Journals what is stored (files handed over with `resumable` facts), for a later --resume. */
   journal?: SetJournalWriter | undefined;
   /** Taking over an interrupted run's set: its journal, and the number its new bundles start at. */
@@ -68,6 +70,8 @@ export class BackupSetWriter {
   private readonly tablespaces: ManifestTablespace[] = [];
   private serverManifest: string | null = null;
   private readonly inflight = new Set<Promise<void>>();
+  private slotsTaken = 0;
+  private readonly slotWaiters: (() => void)[] = [];
   private failure: unknown = null;
   private bundle: { parts: Buffer[]; bytes: number; journal: SetJournalEntry[] } = { parts: [], bytes: 0, journal: [] };
   private bundleCount: number;
@@ -115,7 +119,8 @@ export class BackupSetWriter {
     try {
       const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
       for await (const chunk of await reader.read(entry)) void chunk;
-    } catch {
+    } catch (e) {
+      this.o.notice?.(`${meta.path}: the interrupted run's stored copy is not kept (${(e as Error).message}); copying it again`);
       return false;
     } finally {
       this.verifying--;
@@ -308,20 +313,39 @@ export class BackupSetWriter {
     }
   }
 
-  /** Starts a write once fewer than `parallel` are in flight (the caller may feed it after). */
+  /**
+   * Starts a write once fewer than `parallel` are in flight (the caller may feed it after).
+   * Slots go to callers in the order they asked: a parallel backup's reader may start its
+   * next file while its last one still waits for a slot, and must not take it first.
+   */
   private async track(start: () => Promise<void>): Promise<void> {
-    while (this.inflight.size >= this.parallel) await Promise.race(this.inflight);
-    this.throwIfFailed();
-    const tracked = start().then(
+    if (this.slotsTaken < this.parallel) this.slotsTaken++;
+    else await new Promise<void>((handed) => this.slotWaiters.push(handed));
+    try {
+      this.throwIfFailed();
+    } catch (e) {
+      this.releaseSlot();
+      throw e;
+    }
+    const tracked: Promise<void> = start().then(
       () => {
         this.inflight.delete(tracked);
+        this.releaseSlot();
       },
       (e) => {
         this.inflight.delete(tracked);
         this.failure ??= e;
+        this.releaseSlot();
       },
     );
     this.inflight.add(tracked);
+  }
+
+  /** A finished write's slot goes to the longest waiting caller, or back to the pool. */
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.slotsTaken--;
   }
 
   private async drain(): Promise<void> {

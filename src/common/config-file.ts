@@ -1,6 +1,6 @@
 // The configuration file (INI, like pgBackRest's): [global] then one section
-// per stanza, `key=value` lines, `#` comments. Keys: repo, compress-type,
-// compress-level, pg-host, pg-port, pg-user, pg-database, archive-timeout.
+// per stanza, `key=value` lines, `#` comments. Keys: CONFIG_KEYS, every setting
+// a command reads from the file (each also a --flag of the same name).
 // Found through --config or PGPITR_CONFIG; flags override it. Here, not in cli/, so
 // that the CLI itself touches no file: it parses options and calls one function.
 
@@ -9,7 +9,23 @@ import { PgpitrError } from './errors.js';
 
 export type ConfigSections = Map<string, Map<string, string>>;
 
-export const CONFIG_KEYS = new Set(['repo', 'compress-type', 'compress-level', 'pg-host', 'pg-port', 'pg-user', 'pg-database', 'archive-timeout']);
+export const CONFIG_KEYS = new Set([
+  'repo',
+  'compress-type',
+  'compress-level',
+  'pg-host',
+  'pg-port',
+  'pg-user',
+  'pg-database',
+  'archive-timeout',
+  'archive-async',
+  'spool-path',
+  'process-max',
+  'archive-push-queue-max',
+  'archive-get-queue-max',
+  'retention-full',
+  'retention-window',
+]);
 
 export function parseConfig(text: string, path: string): ConfigSections {
   const sections: ConfigSections = new Map([['global', new Map()]]);

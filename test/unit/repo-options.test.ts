@@ -6,6 +6,10 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { closestCommand } from '../../src/cli/closest-command.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_KEYS } from '../../src/common/config-file.js';
 
 test('relative repository, spool and configuration paths are refused, from flags and from the environment', () => {
   const ok = parseRepoOptions('archive-push', ['--repo', '/var/lib/pgpitr/', '--stanza', 'main', 'x'], {}, {});
@@ -43,4 +47,34 @@ test('receive-wal refuses a relative repository path too', async () => {
   const r = spawnSync(process.execPath, [cli, 'receive-wal', '--repo', 'relative/repo', '--stanza', 'main'], { encoding: 'utf8' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /repository path "relative\/repo" is relative/);
+});
+
+test('every setting a command reads from the configuration file is accepted there, and is used', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-conf-'));
+  try {
+    const conf = join(dir, 'pgpitr.conf');
+    writeFileSync(conf, '[global]\nrepo=/r\narchive-async=y\nspool-path=/s\nprocess-max=3\narchive-push-queue-max=1GB\narchive-get-queue-max=64MB\n[main]\nretention-full=2\n');
+    const o = parseRepoOptions('archive-push', ['--config', conf, '--stanza', 'main', 'x'], {}, {});
+    assert.equal(o.archiveAsync, true);
+    assert.equal(o.spoolPath, '/s');
+    assert.equal(o.processMax, 3);
+    assert.equal(o.queueMaxBytes, 1024 ** 3);
+    assert.equal(o.getQueueMaxBytes, 64 * 1024 ** 2);
+    assert.equal(o.configValue('retention-full'), '2');
+    // Every key the sources read from the file (get / configValue with a literal) is known to the parser.
+    const src = join(new URL('../../src', import.meta.url).pathname);
+    const read = new Set<string>();
+    const walk = (d: string) => {
+      for (const n of readdirSync(d)) {
+        const p = join(d, n);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (n.endsWith('.js')) for (const m of readFileSync(p, 'utf8').matchAll(/(?:(?<![.\w])get|configValue)\((?:config, [\w |]+, )?'([a-z0-9-]+)'/g)) read.add(m[1]!);
+      }
+    };
+    walk(src);
+    assert.ok(read.size >= 10, `found ${read.size} keys read`);
+    for (const k of read) assert.ok(CONFIG_KEYS.has(k), `"${k}" is read from the configuration file but refused by its parser`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

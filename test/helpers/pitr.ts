@@ -3,6 +3,7 @@
 // a copy that is checked and thrown away.
 
 import { appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster } from '../harness/cluster.js';
 import { runPgpitr, chownTree, CLI } from './pgpitr.js';
@@ -81,4 +82,24 @@ export async function startRecovered(dir: string, version: number, name: string,
 
 export function joinPath(...p: string[]): string {
   return join(...p);
+}
+
+/**
+ * `pgpitr backup ARGS` from a standby (env: its connection), while the primary switches WAL
+ * every second: a standby does not archive, so the backup's stop segment reaches the archive
+ * only once the primary has moved past it. Returns the exit code and what was printed.
+ */
+export async function backupFromStandby(args: string[], env: NodeJS.ProcessEnv, primary: TestCluster): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'backup', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let code: number | null | undefined;
+  while (code === undefined) {
+    await primary.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'x'), pg_switch_wal()`);
+    code = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+  }
+  return { code, stdout, stderr };
 }

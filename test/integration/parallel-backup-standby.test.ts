@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { runPgbenchInit } from '../harness/data.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
-import { archivingCluster, restoreDir, restoreWith, startRecovered } from '../helpers/pitr.js';
+import { archivingCluster, backupFromStandby, restoreDir, restoreWith, startRecovered } from '../helpers/pitr.js';
 import { runPgpitr, clusterEnv, readState, verifyPlainBackup, CLI } from '../helpers/pgpitr.js';
 import { pgbenchBalanced, startPgbenchLoad } from '../helpers/pgbench-load.js';
 
@@ -94,18 +94,8 @@ for (const version of versionsFromEnv()) {
       });
 
       await t.test('backup -j 2 into a repository from the standby restores to a balanced copy', async () => {
-        const child = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--start-fast', '-j', '2', '--output', 'json'], { env: { ...process.env, ...senv }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
         // A standby does not archive: the primary must switch away from the stop segment for the backup to end.
-        let code: number | null | undefined;
-        while (code === undefined) {
-          await primary.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'x'), pg_switch_wal()`);
-          code = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
-        }
+        const { code, stdout: out, stderr: err } = await backupFromStandby([...a.repoArgs, '--start-fast', '-j', '2', '--output', 'json'], senv, primary);
         assert.equal(code, 0, err);
         const rec = JSON.parse(out) as { id: string; state: string; backup_from: string };
         assert.equal(rec.state, 'complete');

@@ -12,7 +12,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, chownTree, CLI } from '../helpers/pgpitr.js';
-import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+import { archivingCluster, backupFromStandby, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
 interface Record {
   id: string;
@@ -250,17 +250,7 @@ for (const version of versionsFromEnv()) {
         const expected = await tableChecksum(c);
         for (let i = 0; i < 300 && (await tableChecksum(standby)) !== expected; i++) await new Promise((r) => setTimeout(r, 100));
         // The primary archives: it switches WAL while the standby's backup waits for its stop segment.
-        const child = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--output', 'json'], { env: { ...process.env, ...standby.connectionEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-        let code: number | null | undefined;
-        while (code === undefined) {
-          await c.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'x'), pg_switch_wal()`);
-          code = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
-        }
+        const { code, stdout: out, stderr: err } = await backupFromStandby([...a.repoArgs, '--output', 'json'], standby.connectionEnv(), c);
         assert.equal(code, 0, err);
         const rec = JSON.parse(out) as Record & { backup_from: string };
         assert.equal(rec.backup_from, 'standby');

@@ -138,17 +138,20 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     before = range;
   }
   // Every range settled before the turn passes on: none may still write into the tar after a failure.
-  const settled = await Promise.allSettled(ranges);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  const done = settled.map((r) => (r as PromiseFulfilledResult<Awaited<(typeof ranges)[number]>>).value);
+  await Promise.allSettled(ranges);
+  const done = await Promise.all(ranges);
   if (leftOut) return;
   await begin();
   await tar.pad(f.size);
-  let crc = done[0]!.crc;
-  for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc, r.length);
-  const checksum = ctx.algorithm === 'CRC32C' ? crc32cHex(crc) : null;
+  const checksum = ctx.algorithm === 'CRC32C' ? crc32cHex(combinedCrc(done)) : null;
   record(ctx, f, f.size, checksum, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+}
+
+/** The CRC-32C of a file from those of its consecutive ranges. */
+function combinedCrc(ranges: { crc: number; length: number }[]): number {
+  let crc = ranges[0]!.crc;
+  for (const r of ranges.slice(1)) crc = crc32cCombine(crc, r.crc, r.length);
+  return crc;
 }
 
 /** The journal's checksum: the manifest's, or CRC-32C when the manifest has none (a kept file is always checked). */
@@ -192,9 +195,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     removeFile(dest);
     return;
   }
-  let crc = done[0]!.crc;
-  for (const r of done.slice(1)) crc = crc32cCombine(crc, r.crc, r.length);
-  record(ctx, f, f.size, crc32cHex(crc), done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+  record(ctx, f, f.size, crc32cHex(combinedCrc(done)), done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
 }
 
 async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: number, length: number) {

@@ -131,10 +131,10 @@ export class SqlReaders implements FileReaders {
       const offset = i * SQL_CHUNK;
       const want = Math.min(SQL_CHUNK, job.length - offset);
       // Shrank since it was listed (or dropped midway): zeros up to the listed size, as the server sends.
-      const pieces = fitTo(got ?? [], want);
+      const { pieces, real: read } = fitTo(got ?? [], want);
       let at = 0;
       for (const piece of pieces) {
-        const real = Math.min(piece.length, pieces.real - at);
+        const real = Math.min(piece.length, read - at);
         if (verifying && real > 0) {
           if (real % PAGE_SIZE !== 0) {
             partialPage = true;
@@ -246,9 +246,8 @@ export class SqlReaders implements FileReaders {
 
   async stop(): Promise<void> {
     if (!this.broken) this.broken = new PgpitrError('ERR_INTERNAL', 'the backup reader connections were stopped');
-    this.rejectAll(this.broken);
+    this.rejectAll(this.broken); // wakes the idle connections too
     this.rate?.stop();
-    this.wake();
     for (const s of this.sessions) s.close();
     await Promise.allSettled(this.loops);
   }
@@ -263,7 +262,7 @@ function readerError(e: unknown, path: string): Error {
 }
 
 /** `got` cut or padded with zeros to `want` bytes; `real` is how many of them were read. */
-function fitTo(got: Buffer[], want: number): Buffer[] & { real: number } {
+function fitTo(got: Buffer[], want: number): { pieces: Buffer[]; real: number } {
   const out: Buffer[] = [];
   let have = 0;
   for (const b of got) {
@@ -273,5 +272,5 @@ function fitTo(got: Buffer[], want: number): Buffer[] & { real: number } {
     have += v.length;
   }
   if (have < want) out.push(Buffer.alloc(want - have));
-  return Object.assign(out, { real: have });
+  return { pieces: out, real: have };
 }

@@ -27,6 +27,7 @@ import { checkClusterPath, MANIFEST_NAME, serializeManifest } from './manifest.j
 import type { BackupSetManifest, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
 import type { SetJournalEntry, SetJournalWriter } from './set-journal.js';
 import { BackupSetReader } from './reader.js';
+import { Slots } from '../../common/slots.js';
 
 export interface SetWriterOptions {
   storage: Storage;
@@ -70,13 +71,13 @@ export class BackupSetWriter {
   private readonly tablespaces: ManifestTablespace[] = [];
   private serverManifest: string | null = null;
   private readonly inflight = new Set<Promise<void>>();
-  private slotsTaken = 0;
-  private readonly slotWaiters: (() => void)[] = [];
+  /** Writes in flight (track()). */
+  private readonly writeSlots: Slots;
+  /** Interrupted run's copies being read back at once (keep()). */
+  private readonly verifySlots: Slots;
   private failure: unknown = null;
   private bundle: { parts: Buffer[]; bytes: number; journal: SetJournalEntry[] } = { parts: [], bytes: 0, journal: [] };
   private bundleCount: number;
-  private verifying = 0;
-  private readonly verifyWaiters: (() => void)[] = [];
   private readonly ext: string;
   private readonly bundleFileMax: number;
   private readonly bundleSize: number;
@@ -91,6 +92,8 @@ export class BackupSetWriter {
     this.bundleFileMax = o.bundleFileMax ?? 64 * 1024;
     this.bundleSize = o.bundleSize ?? 4 * 1024 * 1024;
     this.parallel = o.parallel ?? 4;
+    this.writeSlots = new Slots(this.parallel);
+    this.verifySlots = new Slots(this.parallel);
     this.bundleCount = o.resume?.firstBundle ?? 0;
   }
 
@@ -114,8 +117,7 @@ export class BackupSetWriter {
     checkClusterPath(meta.path, 'backup stream');
     if (prev.path !== meta.path || prev.size !== meta.size) return false;
     const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: prev.sha256, stored: prev.stored };
-    while (this.verifying >= this.parallel) await new Promise<void>((r) => this.verifyWaiters.push(r));
-    this.verifying++;
+    await this.verifySlots.acquire();
     try {
       const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
       for await (const chunk of await reader.read(entry)) void chunk;
@@ -123,8 +125,7 @@ export class BackupSetWriter {
       this.o.notice?.(`${meta.path}: the interrupted run's stored copy is not kept (${(e as Error).message}); copying it again`);
       return false;
     } finally {
-      this.verifying--;
-      this.verifyWaiters.shift()?.();
+      this.verifySlots.release();
     }
     this.files.push(entry);
     this.originalBytes += meta.size;
@@ -319,33 +320,25 @@ export class BackupSetWriter {
    * next file while its last one still waits for a slot, and must not take it first.
    */
   private async track(start: () => Promise<void>): Promise<void> {
-    if (this.slotsTaken < this.parallel) this.slotsTaken++;
-    else await new Promise<void>((handed) => this.slotWaiters.push(handed));
+    await this.writeSlots.acquire();
     try {
       this.throwIfFailed();
     } catch (e) {
-      this.releaseSlot();
+      this.writeSlots.release();
       throw e;
     }
     const tracked: Promise<void> = start().then(
       () => {
         this.inflight.delete(tracked);
-        this.releaseSlot();
+        this.writeSlots.release();
       },
       (e) => {
         this.inflight.delete(tracked);
         this.failure ??= e;
-        this.releaseSlot();
+        this.writeSlots.release();
       },
     );
     this.inflight.add(tracked);
-  }
-
-  /** A finished write's slot goes to the longest waiting caller, or back to the pool. */
-  private releaseSlot(): void {
-    const next = this.slotWaiters.shift();
-    if (next) next();
-    else this.slotsTaken--;
   }
 
   private async drain(): Promise<void> {

@@ -8,7 +8,10 @@ import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
-import { loadConfig, configValue } from '../common/config-file.js';
+import { loadConfig, configValue, repoKey, SECRET_REPO_KEYS } from '../common/config-file.js';
+import type { ConfigSections } from '../common/config-file.js';
+import { envName, resolveRepositories } from '../repo/repo-settings.js';
+import type { RepoSettings } from '../repo/repo-settings.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { levelRange } from '../storage/compress/levels.js';
@@ -38,7 +41,18 @@ export const repoOptionSpec = {
 } as const;
 
 export interface RepoOptions {
-  repo: string;
+  /** Every repository configured (by N); empty only with --help. */
+  repos: RepoSettings[];
+  /** N of --repo N: the one repository a command that works on one (or on one asked for) uses. */
+  repoSelected: number | undefined;
+  /**
+   * The options another process, not started by this one (the server's restore_command), needs to
+   * reach the same repositories: --config, the legacy --repo PATH, --repoN-KEY flags for settings given
+   * by flags or PGPITR_REPON_* (never a secret), --repo N.
+   */
+  reachArgs: string[];
+  /** Secrets that came from the environment only, which such a process will not have. */
+  envOnlySecrets: string[];
   stanza: string;
   compression: CompressionAlgorithm | 'none';
   level: number | undefined;
@@ -76,8 +90,9 @@ export function parseRepoOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): RepoOptions {
   let parsed;
+  const repoFlags = repoFlagSpec(argv);
   try {
-    parsed = parseArgs({ args: argv, options: { ...repoOptionSpec, ...opts.extra }, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args: argv, options: { ...repoOptionSpec, ...repoFlags, ...opts.extra }, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw usageError((e as Error).message, `try "pgpitr ${command} --help"`);
   }
@@ -86,9 +101,10 @@ export function parseRepoOptions(
   const config = configPath ? loadConfig(absolutePath('configuration file', configPath)) : null;
   const stanza = v.stanza ?? env.PGPITR_STANZA ?? '';
   const get = (key: string, flag: string | undefined) => flag ?? configValue(config, stanza || undefined, key);
-  const repo = get('repo', v.repo ?? env.PGPITR_REPO);
   const help = v.help === true;
-  if (!help && !repo) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, or repo= in the configuration file');
+  const { repos, repoSelected, reachArgs, envOnlySecrets } = help
+    ? { repos: [], repoSelected: undefined, reachArgs: [], envOnlySecrets: [] }
+    : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env });
   if (!help && opts.needStanza !== false && !stanza) throw usageError('no stanza given', 'use --stanza NAME or PGPITR_STANZA');
   const type = get('compress-type', v['compress-type']) ?? 'zstd';
   if (!['none', 'gzip', 'lz4', 'zstd'].includes(type)) throw usageError(`invalid compress-type "${type}"`, 'use none, gzip, lz4 or zstd');
@@ -125,7 +141,10 @@ export function parseRepoOptions(
     env,
   );
   return {
-    repo: repo ? absolutePath('repository', repo) : '',
+    repos,
+    repoSelected,
+    reachArgs,
+    envOnlySecrets,
     stanza,
     compression: type as RepoOptions['compression'],
     level,
@@ -145,6 +164,75 @@ export function parseRepoOptions(
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,
   };
+}
+
+/** The --repoN-KEY flags given in argv, as options for parseArgs (only those given: N goes to 256). */
+export function repoFlagSpec(argv: string[]): Record<string, { type: 'string' }> {
+  const spec: Record<string, { type: 'string' }> = {};
+  for (const a of argv) {
+    if (a === '--') break;
+    const m = /^--(repo\d+-[a-z0-9-]+)(=|$)/.exec(a);
+    if (!m) continue;
+    if (repoKey(m[1]!) === null) throw usageError(`unknown option "--${m[1]}"`, `repository settings are --repoN-KEY, KEY one of: type, path, s3-endpoint, s3-bucket, s3-region, s3-uri-style, storage-port, storage-host, storage-verify-tls, storage-ca-file, cipher-type, retention-full, retention-window`);
+    spec[m[1]!] = { type: 'string' };
+  }
+  return spec;
+}
+
+export interface RepoSelection {
+  repos: RepoSettings[];
+  repoSelected: number | undefined;
+  reachArgs: string[];
+  envOnlySecrets: string[];
+}
+
+/** The repositories from the parsed flags, the environment and the configuration file, and how another process reaches them. */
+export function resolveRepoSelection(input: {
+  values: Record<string, unknown>;
+  flagNames: string[];
+  repoFlag: string | undefined;
+  configPath: string | undefined;
+  config: ConfigSections | null;
+  stanza: string;
+  env: NodeJS.ProcessEnv;
+}): RepoSelection {
+  const { values, config, stanza, env, configPath } = input;
+  const selectedText = input.repoFlag !== undefined && /^\d+$/.test(input.repoFlag) ? input.repoFlag : undefined;
+  const legacyFlag = selectedText === undefined ? input.repoFlag : undefined;
+  const legacyPath = legacyFlag ?? env.PGPITR_REPO ?? configValue(config, stanza || undefined, 'repo');
+  const flags = new Map<string, string>();
+  for (const name of input.flagNames) {
+    const value = values[name];
+    if (typeof value === 'string') flags.set(name, value);
+  }
+  const configNames = config ? [...(config.get('global')?.keys() ?? []), ...((stanza && config.get(stanza)?.keys()) || [])] : [];
+  const repos = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath }) });
+  if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, or repo= (or repoN-path) in the configuration file');
+  const repoSelected = selectedText === undefined ? undefined : Number(selectedText);
+  if (repoSelected !== undefined && !repos.some((r) => r.index === repoSelected)) {
+    throw usageError(`--repo ${repoSelected}: no repository ${repoSelected} is configured`, `configured: ${repos.map((r) => `repo${r.index}`).join(', ')}`);
+  }
+  const reachArgs: string[] = [];
+  const envOnlySecrets: string[] = [];
+  if (configPath) reachArgs.push('--config', absolutePath('configuration file', configPath));
+  const legacyGiven = legacyFlag ?? env.PGPITR_REPO;
+  if (legacyGiven !== undefined) {
+    const path = absolutePath('repository', legacyGiven);
+    reachArgs.push(...(repoSelected === undefined ? ['--repo', path] : [`--repo1-path=${path}`]));
+  }
+  for (const [name, value] of flags) reachArgs.push(`--${name}=${value}`);
+  for (const r of repos) {
+    for (const name of Object.keys(env)) {
+      const m = new RegExp(`^PGPITR_REPO${r.index}_([A-Z0-9_]+)$`).exec(name);
+      if (!m) continue;
+      const key = m[1]!.toLowerCase().replace(/_/g, '-');
+      if (flags.has(`repo${r.index}-${key}`) || envName(r.index, key) !== name) continue;
+      if (SECRET_REPO_KEYS.has(key)) envOnlySecrets.push(name);
+      else reachArgs.push(`--repo${r.index}-${key}=${env[name]}`);
+    }
+  }
+  if (repoSelected !== undefined) reachArgs.push('--repo', String(repoSelected));
+  return { repos, repoSelected, reachArgs, envOnlySecrets };
 }
 
 /**
@@ -176,7 +264,10 @@ export function parseByteSize(key: string, text: string): number {
 }
 
 export const REPO_OPTIONS_HELP = `Repository options:
-      --repo=PATH        repository directory (or PGPITR_REPO, or repo= in the config file)
+      --repo=PATH        repository directory (or PGPITR_REPO, or repo= in the config file): repository 1
+      --repo=N           the repository N to use, of those configured with repoN-* settings
+      --repoN-KEY=VALUE  a setting of repository N (repoN-type=posix|s3, repoN-path, repoN-s3-bucket,
+                         ...: see the README); secrets only in the config file or PGPITR_REPON_* variables
       --stanza=NAME      the cluster's name in the repository (or PGPITR_STANZA)
       --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections
       --compress-type=none|gzip|lz4|zstd   compression of stored files (default zstd)

@@ -30,6 +30,8 @@ export interface Finding {
 
 export interface CheckRequest {
   repo: Repository;
+  /** The options that name this repository in archive_command (for the hint when it is not set): --repo PATH, --config FILE, ... */
+  repoArgs?: string[];
   stanza: string;
   connection: ConnectionSettings;
   archiveTimeoutMs: number;
@@ -73,7 +75,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       check: 'archive_command',
       ok: cmdOk,
       message: cmd ? `archive_command is '${cmd}'` : 'archive_command is empty',
-      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push --repo ${repo.location} --stanza ${req.stanza} %p' and reload the server` }),
+      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', repo.location]).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanza) {
       // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()

@@ -18,11 +18,13 @@ import type { RestorePlan } from '../restore/plan.js';
 export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza' | 'segmentSize' | 'records' | 'archive' | 'restoreCommand'> & {
   /** The prefetch spool restore_command uses; null: archive-get without prefetch. */
   spoolPath: string | null;
+  /** The options that reach the repository from restore_command (never a secret): --repo PATH, --config FILE, ... */
+  reachArgs: string[];
 };
 
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
   const info = await readStanza(repo, stanza);
-  const { spoolPath, ...rest } = req;
+  const { spoolPath, reachArgs, ...rest } = req;
   if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
@@ -32,7 +34,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     // As root into a directory root owns, the server's user is not known: no head start (files
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;
-    const args = archiveGetArgs(repo.location, stanza, spoolPath);
+    const args = archiveGetArgs(reachArgs, stanza, spoolPath);
     try {
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
@@ -52,7 +54,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     segmentSize: info.wal_segment_size,
     records: await listRecords(repo.storage, stanza),
     archive: await openWalArchiveView(repo, stanza),
-    restoreCommand: restoreCommandFor(repo.location, stanza, spoolPath),
+    restoreCommand: restoreCommandFor(reachArgs, stanza, spoolPath),
   });
 }
 
@@ -61,15 +63,15 @@ function shellQuote(s: string): string {
 }
 
 /** archive-get's options in restore_command, and for the fetcher restore starts ahead of the server. */
-function archiveGetArgs(repo: string, stanza: string, spool: string | null): string[] {
-  return [...(spool === null ? [] : ['--archive-async', '--spool-path', spool]), '--repo', repo, '--stanza', stanza];
+function archiveGetArgs(reach: string[], stanza: string, spool: string | null): string[] {
+  return [...(spool === null ? [] : ['--archive-async', '--spool-path', spool]), ...reach, '--stanza', stanza];
 }
 
 /** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
-export function restoreCommandFor(repo: string, stanza: string, spool: string | null): string {
+export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
   const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
-  // option names as they are, values quoted (a value never starts with "--": paths are absolute, stanza names checked)
-  const options = archiveGetArgs(repo, stanza, spool).map((a) => (a.startsWith('--') ? a : shellQuote(a))).join(' ');
+  // option names as they are, values (and --name=value) quoted
+  const options = archiveGetArgs(reach, stanza, spool).map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' ');
   const get = `${pgpitr} archive-get ${options} %f "%p"`;
   return spool === null ? get : `mv ${shellQuote(`${spool}/${stanza}/archive-get`)}/%f "%p" 2>/dev/null || ${get}`;
 }

@@ -1,6 +1,7 @@
 // The configuration file (INI, like pgBackRest's): [global] then one section
 // per stanza, `key=value` lines, `#` comments. Keys: CONFIG_KEYS, every setting
-// a command reads from the file (each also a --flag of the same name).
+// a command reads from the file (each also a --flag of the same name), and the
+// settings of repository N, repoN-KEY with KEY in REPO_KEYS (as pgBackRest's).
 // Found through --config or PGPITR_CONFIG; flags override it. Here, not in cli/, so
 // that the CLI itself touches no file: it parses options and calls one function.
 
@@ -27,6 +28,41 @@ export const CONFIG_KEYS = new Set([
   'retention-window',
 ]);
 
+/** The settings of repository N, named repoN-KEY (N from 1 to 256). */
+export const REPO_KEYS = new Set([
+  'type',
+  'path',
+  's3-endpoint',
+  's3-bucket',
+  's3-region',
+  's3-key',
+  's3-key-secret',
+  's3-token',
+  's3-uri-style',
+  'storage-port',
+  'storage-host',
+  'storage-verify-tls',
+  'storage-ca-file',
+  'cipher-type',
+  'cipher-pass',
+  'retention-full',
+  'retention-window',
+]);
+
+/** Secrets: never accepted on the command line, where any user sees them in the process list. */
+export const SECRET_REPO_KEYS = new Set(['s3-key', 's3-key-secret', 's3-token', 'cipher-pass']);
+
+/** repoN-KEY split into N and KEY, or null when the name is not a repository setting. */
+export function repoKey(name: string): { index: number; key: string } | null {
+  const m = /^repo([1-9]\d{0,2})-(.+)$/.exec(name);
+  if (!m || !REPO_KEYS.has(m[2]!) || Number(m[1]) > 256) return null;
+  return { index: Number(m[1]), key: m[2]! };
+}
+
+export function isConfigKey(key: string): boolean {
+  return CONFIG_KEYS.has(key) || repoKey(key) !== null;
+}
+
 export function parseConfig(text: string, path: string): ConfigSections {
   const sections: ConfigSections = new Map([['global', new Map()]]);
   let current = sections.get('global')!;
@@ -43,8 +79,10 @@ export function parseConfig(text: string, path: string): ConfigSections {
     const eq = line.indexOf('=');
     if (eq <= 0) throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: expected key=value, found "${line}"`);
     const key = line.slice(0, eq).trim();
-    if (!CONFIG_KEYS.has(key)) {
-      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: unknown setting "${key}"`, { hint: `known settings: ${[...CONFIG_KEYS].join(', ')}` });
+    if (!isConfigKey(key)) {
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: unknown setting "${key}"`, {
+        hint: `known settings: ${[...CONFIG_KEYS].join(', ')}, and repoN-KEY for repository N with KEY one of ${[...REPO_KEYS].join(', ')}`,
+      });
     }
     current.set(key, line.slice(eq + 1).trim());
   });

@@ -9,11 +9,11 @@ import { closestCommand } from '../../src/cli/closest-command.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_KEYS } from '../../src/common/config-file.js';
+import { CONFIG_KEYS, REPO_KEYS } from '../../src/common/config-file.js';
 
 test('relative repository, spool and configuration paths are refused, from flags and from the environment', () => {
   const ok = parseRepoOptions('archive-push', ['--repo', '/var/lib/pgpitr/', '--stanza', 'main', 'x'], {}, {});
-  assert.equal(ok.repo, '/var/lib/pgpitr');
+  assert.equal(ok.repos[0]?.path, '/var/lib/pgpitr');
   for (const [argv, env, what] of [
     [['--repo', 'backups', '--stanza', 'main'], {}, /repository path "backups" is relative/],
     [['--repo', './backups', '--stanza', 'main'], {}, /repository path "\.\/backups" is relative/],
@@ -73,7 +73,7 @@ test('every setting a command reads from the configuration file is accepted ther
     };
     walk(src);
     assert.ok(read.size >= 10, `found ${read.size} keys read`);
-    for (const k of read) assert.ok(CONFIG_KEYS.has(k), `"${k}" is read from the configuration file but refused by its parser`);
+    for (const k of read) assert.ok(CONFIG_KEYS.has(k) || REPO_KEYS.has(k), `"${k}" is read from the configuration file but refused by its parser`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

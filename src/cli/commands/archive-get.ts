@@ -9,7 +9,7 @@
 // spool and its background fetcher); this file parses and maps the outcome.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError } from '../output.js';
@@ -39,7 +39,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    const req = { repo: openRepository(o.repo), stanza: o.stanza };
+    const req = { repo: await openChosenRepository(o.repos, o.repoSelected), stanza: o.stanza };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
       return ExitCode.Ok;

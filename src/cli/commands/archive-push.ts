@@ -7,7 +7,7 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { archivePush, archivePushAsync, runBackgroundPusher } from '../../commands/archive-push.js';
 import type { ArchivePushRequest } from '../../commands/archive-push.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
@@ -44,7 +44,7 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    const req: ArchivePushRequest = { repo: openRepository(o.repo), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
+    const req: ArchivePushRequest = { repo: await openChosenRepository(o.repos, o.repoSelected), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
     if (o.pusherPgWal !== undefined) {
       await runBackgroundPusher(req, { ...asyncSettings(o), processMax: o.processMax, queueMaxBytes: o.queueMaxBytes }, o.pusherPgWal);
       return ExitCode.Ok;

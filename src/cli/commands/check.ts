@@ -8,7 +8,7 @@
 // The checks are commands/check.ts; this file parses and prints.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { checkStanza } from '../../commands/check.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -27,7 +27,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const findings = await checkStanza({ repo: openRepository(o.repo), stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs });
+  const findings = await checkStanza({ repo: await openChosenRepository(o.repos, o.repoSelected), repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs });
   const ok = findings.every((f) => f.ok);
   if (o.output === 'json') process.stdout.write(JSON.stringify({ ok, checks: findings }, null, 2) + '\n');
   else {

@@ -5,7 +5,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { parseRetentionWindow } from '../../repo/retention.js';
 import type { RetentionPolicy } from '../../repo/retention.js';
 import { expireUnderLock, setPinned } from '../../commands/expire.js';
@@ -65,7 +65,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const repo = openRepository(o.repo);
+  const repo = await openChosenRepository(o.repos, o.repoSelected);
   const pin = o.extra['pin'] as string | undefined;
   const unpin = o.extra['unpin'] as string | undefined;
   if (pin !== undefined || unpin !== undefined) {

@@ -5,7 +5,7 @@
 // interrupted pushes (commands/info.ts); printed here as text or JSON.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { repositoryInfo } from '../../commands/info.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -26,12 +26,13 @@ export async function infoCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const set = o.extra['set'] as string | undefined;
-  const report = await repositoryInfo(openRepository(o.repo), { stanza: o.stanza || undefined, set });
+  const repo = await openChosenRepository(o.repos, o.repoSelected);
+  const report = await repositoryInfo(repo, { stanza: o.stanza || undefined, set });
   if (o.output === 'json') {
-    process.stdout.write(JSON.stringify({ repository: o.repo, stanzas: report }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ repository: repo.location, stanzas: report }, null, 2) + '\n');
     return ExitCode.Ok;
   }
-  const lines: string[] = [`repository: ${o.repo}`];
+  const lines: string[] = [`repository: ${repo.location}`];
   for (const s of report) {
     lines.push(`stanza: ${s.stanza}`, `    system ${s.system_identifier}, PostgreSQL ${s.pg_version}`);
     if (s.backups.length === 0) lines.push('    backups: none');

@@ -9,11 +9,13 @@ import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { Session, quoteIdent } from '../../protocol/session.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { receiveWal } from '../../wal/receiver.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
+import { pickRepository } from '../../repo/repo-settings.js';
 import { stanzaPath } from '../../repo/layout.js';
+import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { loadConfig, configValue } from '../../common/config-file.js';
-import { absolutePath } from '../repo-options.js';
+import { absolutePath, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -68,6 +70,7 @@ const spec = {
   stanza: { type: 'string' },
   config: { type: 'string' },
   'compress-type': { type: 'string' },
+  'spool-path': { type: 'string' },
   'no-password': { type: 'boolean', short: 'w' },
   password: { type: 'boolean', short: 'W' },
   help: { type: 'boolean', short: '?' },
@@ -77,7 +80,7 @@ const spec = {
 export async function receiveWalCommand(argv: string[]): Promise<number> {
   let v;
   try {
-    const parsed = parseArgs({ args: argv, options: spec, allowPositionals: false, strict: true });
+    const parsed = parseArgs({ args: argv, options: { ...spec, ...repoFlagSpec(argv) }, allowPositionals: false, strict: true });
     v = parsed.values;
   } catch (e) {
     throw usageError((e as Error).message, 'try "pgpitr receive-wal --help"');
@@ -96,8 +99,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   };
   const config = v.config ?? process.env.PGPITR_CONFIG ? loadConfig((v.config ?? process.env.PGPITR_CONFIG)!) : null;
   const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
-  const repo = v.repo ?? process.env.PGPITR_REPO ?? configValue(config, stanzaName, 'repo');
-  const repoMode = v.repo !== undefined || v.stanza !== undefined;
+  const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0;
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username });
 
   if (v['create-slot'] && v['drop-slot']) throw usageError('cannot use --create-slot together with --drop-slot');
@@ -113,12 +115,17 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   let dir = v.directory;
   let archive;
   if (repoMode) {
-    if (!repo || !stanzaName) throw usageError('repository mode needs both --repo and --stanza');
-    const repoPath = absolutePath('repository', repo);
+    if (!stanzaName) throw usageError('repository mode needs both --repo and --stanza');
+    const configPath = v.config ?? process.env.PGPITR_CONFIG;
+    const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env });
+    const chosen = pickRepository(repos, repoSelected);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    archive = await receiveWalArchive(openRepository(repoPath), stanzaName, { compression: storeCompression }, log);
-    dir ??= join(repoPath, stanzaPath(stanzaName), 'receive-wal');
+    archive = await receiveWalArchive(await openChosenRepository(repos, repoSelected), stanzaName, { compression: storeCompression }, log);
+    // The segment being received is a local file: in a posix repository, next to the stanza's
+    // archive (as before); on object storage, in the local spool.
+    const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
+    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), 'receive-wal') : join(spool, stanzaName, 'receive-wal');
   }
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
   let endPosition: bigint | undefined;

@@ -6,7 +6,7 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { restoreFromRepository } from '../../commands/restore.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
@@ -82,7 +82,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   const progress = x['progress'] === true;
   const log = (line: string) => (o.output === 'json' ? undefined : printLine(line));
   let lastShown = 0;
-  const outcome = await restoreFromRepository(openRepository(o.repo), o.stanza, {
+  for (const name of o.envOnlySecrets) {
+    log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; put it in the configuration file (or the server's environment)`);
+  }
+  const outcome = await restoreFromRepository(await openChosenRepository(o.repos, o.repoSelected), o.stanza, {
     target,
     set: x['set'] as string | undefined,
     pgData,
@@ -92,6 +95,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
     spoolPath: asyncGet ? o.spoolPath : null,
+    reachArgs: o.reachArgs,
     dryRun,
     log,
     onProgress: (done, total, files, allFiles) => {

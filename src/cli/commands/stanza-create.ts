@@ -3,7 +3,7 @@
 // needed. Run again on the same cluster it changes nothing.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { stanzaCreate } from '../../commands/stanza-create.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -21,8 +21,9 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const { info, created } = await stanzaCreate(openRepository(o.repo), o.stanza, o.connection);
+  const repo = await openChosenRepository(o.repos, o.repoSelected);
+  const { info, created } = await stanzaCreate(repo, o.stanza, o.connection);
   if (o.output === 'json') process.stdout.write(JSON.stringify({ created, ...info }, null, 2) + '\n');
-  else printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${o.repo}`);
+  else printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${repo.location}`);
   return ExitCode.Ok;
 }

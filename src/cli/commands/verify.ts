@@ -5,7 +5,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
 import { verifyStanza } from '../../repo/verify.js';
-import { openRepository } from '../../repo/open-repository.js';
+import { openChosenRepository } from '../../repo/open-repository.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -24,7 +24,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const repo = openRepository(o.repo);
+  const repo = await openChosenRepository(o.repos, o.repoSelected);
   const stanza = await readStanza(repo, o.stanza);
   const report = await verifyStanza(repo, o.stanza, stanza.wal_segment_size, {
     set: o.extra['set'] as string | undefined,

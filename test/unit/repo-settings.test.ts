@@ -1,0 +1,143 @@
+// Repositories from flags, environment and configuration file (repoN-*, as
+// pgBackRest names them), the legacy --repo PATH, secrets kept off the command
+// line, and how restore_command reaches the same repositories.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseRepoOptions } from '../../src/cli/repo-options.js';
+import { parseConfig } from '../../src/common/config-file.js';
+import { describeRepository } from '../../src/repo/repo-settings.js';
+import { restoreCommandFor } from '../../src/commands/restore.js';
+
+function withConfig(text: string, fn: (path: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-unit-'));
+  try {
+    const path = join(dir, 'pgpitr.conf');
+    writeFileSync(path, text);
+    fn(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const S3_CONF = `[global]
+repo1-path=/var/lib/pgpitr
+repo2-type=s3
+repo2-path=/backups/pg/
+repo2-s3-endpoint=http://127.0.0.1
+repo2-storage-port=9000
+repo2-s3-bucket=bkt
+repo2-s3-region=us-east-1
+repo2-s3-uri-style=path
+repo2-s3-key=AKIA
+repo2-s3-key-secret=sekrit
+`;
+
+test('the legacy --repo PATH is repository 1, posix', () => {
+  const o = parseRepoOptions('info', ['--repo', '/srv/repo/', '--stanza', 'main'], {}, {});
+  assert.deepEqual(o.repos, [{ index: 1, type: 'posix', path: '/srv/repo', cipher: { type: 'none' } }]);
+  assert.equal(o.repoSelected, undefined);
+  assert.deepEqual(o.reachArgs, ['--repo', '/srv/repo']);
+});
+
+test('repoN-* from the configuration file: posix and s3, sorted, --repo N selects one', () => {
+  withConfig(S3_CONF, (conf) => {
+    const o = parseRepoOptions('backup', ['--config', conf, '--stanza', 'main', '--repo', '2'], {}, {});
+    assert.deepEqual(o.repos.map((r) => [r.index, r.type, r.path]), [
+      [1, 'posix', '/var/lib/pgpitr'],
+      [2, 's3', '/backups/pg'],
+    ]);
+    assert.equal(o.repoSelected, 2);
+    assert.deepEqual(o.repos[1]!.s3, {
+      label: 'repo2',
+      endpoint: 'http://127.0.0.1:9000',
+      bucket: 'bkt',
+      region: 'us-east-1',
+      prefix: 'backups/pg',
+      uriStyle: 'path',
+      verifyTls: true,
+      credentials: { accessKeyId: 'AKIA', secretAccessKey: 'sekrit' },
+    });
+    assert.equal(describeRepository(o.repos[1]!), 's3://bkt/backups/pg at http://127.0.0.1:9000');
+    // restore_command reaches them through the file, never with a secret on its command line
+    assert.deepEqual(o.reachArgs, ['--config', conf, '--repo', '2']);
+    assert.throws(() => parseRepoOptions('backup', ['--config', conf, '--stanza', 'main', '--repo', '3'], {}, {}), /--repo 3: no repository 3 is configured/);
+  });
+});
+
+test('an endpoint without a scheme is https, host-style addressing by default, TLS verified', () => {
+  const env = { PGPITR_REPO1_TYPE: 's3', PGPITR_REPO1_S3_ENDPOINT: 's3.eu-west-3.amazonaws.com', PGPITR_REPO1_S3_BUCKET: 'b', PGPITR_REPO1_S3_REGION: 'eu-west-3' };
+  const o = parseRepoOptions('info', ['--stanza', 'main'], {}, env);
+  assert.deepEqual(o.repos[0]!.s3, { label: 'repo1', endpoint: 'https://s3.eu-west-3.amazonaws.com', bucket: 'b', region: 'eu-west-3', prefix: '', uriStyle: 'host', verifyTls: true });
+  assert.equal(o.repos[0]!.path, '/');
+  // settings from the environment are carried to restore_command as flags (the server has another environment)
+  assert.deepEqual(o.reachArgs, ['--repo1-type=s3', '--repo1-s3-endpoint=s3.eu-west-3.amazonaws.com', '--repo1-s3-bucket=b', '--repo1-s3-region=eu-west-3']);
+});
+
+test('precedence: flag, then environment, then the stanza section, then [global]', () => {
+  withConfig('[global]\nrepo1-path=/g\nrepo2-path=/g2\n[main]\nrepo1-path=/s\n', (conf) => {
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}).repos[0]!.path, '/s');
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'other'], {}, {}).repos[0]!.path, '/g');
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, { PGPITR_REPO1_PATH: '/e' }).repos[0]!.path, '/e');
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main', '--repo1-path', '/f'], {}, { PGPITR_REPO1_PATH: '/e' }).repos[0]!.path, '/f');
+  });
+});
+
+test('secrets are refused on the command line, accepted from the environment (and named when restore_command cannot have them)', () => {
+  const base = ['--stanza', 'main', '--repo1-type=s3', '--repo1-s3-endpoint=h', '--repo1-s3-bucket=b', '--repo1-s3-region=r'];
+  for (const key of ['s3-key', 's3-key-secret', 's3-token', 'cipher-pass']) {
+    assert.throws(
+      () => parseRepoOptions('info', [...base, `--repo1-${key}=x`], {}, {}),
+      (e: Error & { hint?: string }) => /not allowed on the command line/.test(e.message) && new RegExp(`PGPITR_REPO1_${key.toUpperCase().replace(/-/g, '_')}`).test(e.hint ?? ''),
+    );
+  }
+  const o = parseRepoOptions('restore', [...base, '-D', '/d'], { extra: { 'pg-data': { type: 'string', short: 'D' } } }, { PGPITR_REPO1_S3_KEY: 'k', PGPITR_REPO1_S3_KEY_SECRET: 's' });
+  assert.deepEqual(o.repos[0]!.s3!.credentials, { accessKeyId: 'k', secretAccessKey: 's' });
+  assert.deepEqual(o.envOnlySecrets.sort(), ['PGPITR_REPO1_S3_KEY', 'PGPITR_REPO1_S3_KEY_SECRET']);
+  assert.ok(!o.reachArgs.some((a) => a.includes('=s') && a.includes('secret')));
+});
+
+test('bad repository settings: each a usage error naming the setting', () => {
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['--repo', '/r', '--repo1-path', '/p'], {}, /repository 1 is given twice/],
+    [['--repo1-type', 'ftp'], {}, /invalid repo1-type "ftp"/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-region', 'r'], {}, /no repo1-s3-bucket/],
+    [['--repo1-type', 's3', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], {}, /no repo1-s3-endpoint/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'ftp://h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], {}, /invalid repo1-s3-endpoint/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r', '--repo1-storage-port', '99999'], {}, /invalid repo1-storage-port/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r', '--repo1-s3-uri-style', 'vhost'], {}, /invalid repo1-s3-uri-style/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r', '--repo1-path', 'rel'], {}, /invalid repo1-path "rel"/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], { PGPITR_REPO1_S3_KEY: 'k' }, /repo1-s3-key-secret is missing/],
+    [['--repo1-path', '/p', '--repo1-s3-bucket', 'b'], {}, /repo1-s3-bucket is set but repository 1 is of type posix/],
+    [['--repo2-path', 'rel'], {}, /repository path "rel" is relative/],
+    [['--repo2-type', 'posix'], {}, /repository 2 has no path/],
+    [['--repo1-path', '/p', '--repo1-cipher-type', 'rot13'], {}, /invalid repo1-cipher-type/],
+    [['--repo1-path', '/p', '--repo1-cipher-type', 'aes-256-gcm'], {}, /repo1-cipher-pass is not set/],
+    [['--repo1-bogus', 'x'], {}, /unknown option "--repo1-bogus"/],
+    [['--repo0-path', '/p'], {}, /unknown option "--repo0-path"/],
+    [['--repo', 's3'], {}, /repository path "s3" is relative/],
+  ];
+  for (const [argv, env, re] of cases) {
+    assert.throws(() => parseRepoOptions('info', ['--stanza', 'main', ...argv], {}, env), (e: Error & { code?: string }) => {
+      assert.match(e.message, re, argv.join(' '));
+      assert.equal(e.code, 'ERR_USAGE');
+      return true;
+    });
+  }
+});
+
+test('the configuration file accepts repoN-KEY for N from 1 to 256 and refuses others', () => {
+  const c = parseConfig('[global]\nrepo1-type=s3\nrepo256-path=/x\n', 'f');
+  assert.equal(c.get('global')!.get('repo256-path'), '/x');
+  for (const bad of ['repo0-path=/x', 'repo257-path=/x', 'repo1-colour=blue', 'repo01-path=/x']) {
+    assert.throws(() => parseConfig(bad, 'f'), /unknown setting/);
+  }
+});
+
+test('restore_command quotes every value, including --name=value options', () => {
+  const cmd = restoreCommandFor(['--config', "/etc/it's.conf", '--repo1-s3-endpoint=a b', '--repo', '2'], 'main', null);
+  assert.match(cmd, / archive-get --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"$/);
+});

@@ -22,15 +22,24 @@ import type { PgpitrError } from '../common/errors.js';
 
 export interface Finding {
   check: string;
+  /** N of the repository the finding is about (absent: about the server). */
+  repo?: number;
   ok: boolean;
   message: string;
   hint?: string;
   count?: number;
 }
 
-export interface CheckRequest {
+/** A repository and its N (repoN). */
+export interface NumberedRepository {
+  index: number;
   repo: Repository;
-  /** The options that name this repository in archive_command (for the hint when it is not set): --repo PATH, --config FILE, ... */
+}
+
+export interface CheckRequest {
+  /** Every repository to check (the segment check waits for each). */
+  repos: NumberedRepository[];
+  /** The options that name the repositories in archive_command (for the hint when it is not set): --repo PATH, --config FILE, ... */
   repoArgs?: string[];
   stanza: string;
   connection: ConnectionSettings;
@@ -38,17 +47,19 @@ export interface CheckRequest {
 }
 
 export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
-  const { repo } = req;
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
-  let stanza: StanzaInfo | null = null;
-  try {
-    stanza = await readStanza(repo, req.stanza);
-    add({ check: 'repository', ok: true, message: `stanza "${req.stanza}" found in ${repo.location}` });
-  } catch (e) {
-    add(errorFinding('repository', e));
+  const stanzas = new Map<number, StanzaInfo>();
+  for (const { index, repo } of req.repos) {
+    try {
+      stanzas.set(index, await readStanza(repo, req.stanza));
+      add({ check: 'repository', repo: index, ok: true, message: `stanza "${req.stanza}" found in ${repo.location}` });
+    } catch (e) {
+      add({ ...errorFinding('repository', e), repo: index });
+      continue;
+    }
+    add({ ...(await staleTempFinding(repo, req.stanza)), repo: index });
   }
-  if (stanza) add(await staleTempFinding(repo, req.stanza));
   const client = await openSqlClient(req.connection, 'pgpitr check');
   try {
     const s = (
@@ -56,10 +67,11 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
         "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command from pg_control_system()",
       )
     ).rows[0]!;
-    if (stanza) {
+    for (const [index, stanza] of stanzas) {
       const same = stanza.system_identifier === s.sysid;
       add({
         check: 'system identifier',
+        repo: index,
         ok: same,
         message: same ? `server is system ${s.sysid}` : `server is system ${s.sysid}, stanza "${req.stanza}" is for system ${stanza.system_identifier}`,
         ...(same ? {} : { hint: 'point --stanza at the stanza of this cluster, or create one for it' }),
@@ -71,35 +83,44 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
     const cmd = s.archive_command;
     const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    const first = req.repos[0]?.repo;
     add({
       check: 'archive_command',
       ok: cmdOk,
       message: cmd ? `archive_command is '${cmd}'` : 'archive_command is empty',
-      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', repo.location]).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
+      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
-    if (findings.every((f) => f.ok) && stanza) {
+    if (findings.every((f) => f.ok) && stanzas.size > 0) {
       // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
       // is a no-op and its segment would never be archived.
       await client.query("select pg_create_restore_point('pgpitr check')");
       const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
       const deadline = Date.now() + req.archiveTimeoutMs;
-      let found = (await findStored(repo, req.stanza, wal)) !== null;
-      while (!found && Date.now() < deadline) {
+      // The segment must reach every repository (archive-push stores to each).
+      const reached = new Set<number>();
+      for (;;) {
+        for (const { index, repo } of req.repos) {
+          if (!reached.has(index) && (await findStored(repo, req.stanza, wal)) !== null) reached.add(index);
+        }
+        if (reached.size === req.repos.length || Date.now() >= deadline) break;
         await new Promise((r) => setTimeout(r, 200));
-        found = (await findStored(repo, req.stanza, wal)) !== null;
       }
       let why = '';
-      if (!found) {
+      if (reached.size < req.repos.length) {
         const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
         why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
       }
-      add({
-        check: 'archiving',
-        ok: found,
-        message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
-        ...(found ? {} : { hint: 'look at the server log for archive_command errors, and at pg_stat_archiver' }),
-      });
-      if (found) {
+      for (const { index } of req.repos) {
+        const found = reached.has(index);
+        add({
+          check: 'archiving',
+          repo: index,
+          ok: found,
+          message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
+          ...(found ? {} : { hint: 'look at the server log for archive_command errors, at pg_stat_archiver, and at pusher.log in the spool (asynchronous archiving)' }),
+        });
+      }
+      if (reached.size > 0) {
         // Files before ours may still be in flight when several are stored at once
         // (asynchronous mode): the archiver reports them in order.
         while (Date.now() < deadline) {
@@ -107,7 +128,10 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
           if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
           await new Promise((r) => setTimeout(r, 200));
         }
-        add(continuityFinding(await listArchive(repo, req.stanza), await listDrops(repo, req.stanza), stanza.wal_segment_size));
+        for (const { index, repo } of req.repos) {
+          if (!reached.has(index)) continue;
+          add({ ...continuityFinding(await listArchive(repo, req.stanza), await listDrops(repo, req.stanza), stanzas.get(index)!.wal_segment_size), repo: index });
+        }
       }
     }
   } finally {

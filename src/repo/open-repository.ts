@@ -29,3 +29,17 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
 export function openChosenRepository(repos: RepoSettings[], selected: number | undefined): Promise<Repository> {
   return openRepository(pickRepository(repos, selected));
 }
+
+export interface OpenedRepository {
+  index: number;
+  settings: RepoSettings;
+  repo: Repository;
+}
+
+/** The repositories a command that works on each uses: every one configured, or only --repo N. */
+export async function openEachRepository(repos: RepoSettings[], selected: number | undefined): Promise<OpenedRepository[]> {
+  const chosen = selected === undefined ? repos : [pickRepository(repos, selected)];
+  const out: OpenedRepository[] = [];
+  for (const settings of chosen) out.push({ index: settings.index, settings, repo: await openRepository(settings) });
+  return out;
+}

@@ -5,7 +5,8 @@ import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
 import { archivedNames } from '../../repo/wal-archive-view.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { pickRepository } from '../../repo/repo-settings.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
 import { processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
@@ -74,8 +75,9 @@ export async function backupCommand(argv: string[]): Promise<number> {
   const resume = o.extra['resume'] === true;
   if (resume && !parallel) throw usageError('--resume needs -j', 'resume with the -j option of the interrupted backup (any N)');
   if (resume && parallel!.readMethod === 'sql') throw usageError('--resume needs the direct read method', 'run the resumed backup on the database host with --read-method=direct or auto');
-  const policy = retentionPolicy(o); // refused now if invalid, not after the backup
-  const repo = await openChosenRepository(o.repos, o.repoSelected);
+  const chosen = pickRepository(o.repos, o.repoSelected);
+  const policy = retentionPolicy(o, chosen); // refused now if invalid, not after the backup
+  const repo = await openRepository(chosen);
   const stanza = await readStanza(repo, o.stanza);
   const view = new ProgressView({ progress: o.extra['progress'] === true, format: 'text', verbose: o.extra['verbose'] === true ? 1 : 0 });
   const ac = new AbortController();

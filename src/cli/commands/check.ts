@@ -8,7 +8,7 @@
 // The checks are commands/check.ts; this file parses and prints.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
 import { checkStanza } from '../../commands/check.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -27,12 +27,15 @@ export async function checkCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const findings = await checkStanza({ repo: await openChosenRepository(o.repos, o.repoSelected), repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs });
+  const repos = await openEachRepository(o.repos, o.repoSelected);
+  const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs });
+  // With one repository the output is as it always was; with several, each finding names its own.
+  const several = repos.length > 1;
   const ok = findings.every((f) => f.ok);
-  if (o.output === 'json') process.stdout.write(JSON.stringify({ ok, checks: findings }, null, 2) + '\n');
+  if (o.output === 'json') process.stdout.write(JSON.stringify({ ok, checks: several ? findings : findings.map(({ repo: _, ...f }) => f) }, null, 2) + '\n');
   else {
     for (const f of findings) {
-      process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'} ${f.check}: ${f.message}\n`);
+      process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'} ${several && f.repo !== undefined ? `repo${f.repo} ` : ''}${f.check}: ${f.message}\n`);
       if (f.hint) process.stdout.write(`     hint: ${f.hint}\n`);
     }
   }

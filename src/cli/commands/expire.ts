@@ -5,7 +5,10 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
+import type { RepoSettings } from '../../repo/repo-settings.js';
+import { onEachRepository, throwFirstFailure } from '../each-repository.js';
+import { isPgpitrError } from '../../common/errors.js';
 import { parseRetentionWindow } from '../../repo/retention.js';
 import type { RetentionPolicy } from '../../repo/retention.js';
 import { expireUnderLock, setPinned } from '../../commands/expire.js';
@@ -39,10 +42,13 @@ const EXPIRE_OPTIONS = {
   unpin: { type: 'string' },
 } as const;
 
-/** The policy from the flags or the configuration file; null when none is set. */
-export function retentionPolicy(o: RepoOptions): RetentionPolicy | null {
-  const full = (o.extra['retention-full'] as string | undefined) ?? o.configValue('retention-full');
-  const window = (o.extra['retention-window'] as string | undefined) ?? o.configValue('retention-window');
+/**
+ * The policy of a repository: --retention-full / --retention-window, else its repoN-retention-*
+ * settings, else retention-* of the configuration file; null when none is set.
+ */
+export function retentionPolicy(o: RepoOptions, repo: RepoSettings): RetentionPolicy | null {
+  const full = (o.extra['retention-full'] as string | undefined) ?? repo.retentionFull ?? o.configValue('retention-full');
+  const window = (o.extra['retention-window'] as string | undefined) ?? repo.retentionWindow ?? o.configValue('retention-window');
   if (full === undefined && window === undefined) return null;
   const policy: RetentionPolicy = {};
   if (full !== undefined) {
@@ -65,28 +71,54 @@ export async function expireCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const repo = await openChosenRepository(o.repos, o.repoSelected);
+  const repos = await openEachRepository(o.repos, o.repoSelected);
+  const several = repos.length > 1;
   const pin = o.extra['pin'] as string | undefined;
   const unpin = o.extra['unpin'] as string | undefined;
   if (pin !== undefined || unpin !== undefined) {
+    // A backup lives in one repository: pinned where it is, absent elsewhere is no error.
     const id = (pin ?? unpin)!;
-    await setPinned(repo, o.stanza, id, pin !== undefined);
-    printLine(`backup ${id} ${pin !== undefined ? 'pinned: expire keeps it' : 'unpinned'}`);
+    const outcomes = await onEachRepository(repos, async ({ repo }) => {
+      try {
+        await setPinned(repo, o.stanza, id, pin !== undefined);
+        return true;
+      } catch (e) {
+        if (several && isPgpitrError(e) && e.code === 'ERR_NOT_FOUND') return false;
+        throw e;
+      }
+    });
+    throwFirstFailure(outcomes);
+    const where = outcomes.filter((r) => r.result).map((r) => `repo${r.index}`);
+    if (where.length === 0) throw usageError(`backup "${id}" does not exist in any repository`, 'pgpitr info lists the backups');
+    printLine(`backup ${id} ${pin !== undefined ? 'pinned: expire keeps it' : 'unpinned'}${several ? ` (${where.join(', ')})` : ''}`);
     return ExitCode.Ok;
   }
-  const policy = retentionPolicy(o);
-  if (!policy) throw usageError('no retention policy', 'give --retention-full=N and/or --retention-window=D (or set them in the configuration file)');
+  // Each repository under its own policy (repoN-retention-*); refused before anything is removed.
+  const policies = new Map(repos.map((r) => [r.index, retentionPolicy(o, r.settings)]));
+  for (const [index, policy] of policies) {
+    if (!policy) throw usageError(`no retention policy${several ? ` for repo${index}` : ''}`, `give --retention-full=N and/or --retention-window=D (or set them in the configuration file${several ? `, or repo${index}-retention-full / -window` : ''})`);
+  }
   const dryRun = o.extra['dry-run'] === true;
-  const r = await expireUnderLock(repo, o.stanza, policy, { dryRun });
+  const outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, policies.get(index)!, { dryRun }));
   if (o.output === 'json') {
-    const { keep, expire } = r.decision;
-    process.stdout.write(JSON.stringify({ dry_run: dryRun, keep, expire, wal_removed: r.walRemoved }, null, 2) + '\n');
-    return ExitCode.Ok;
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { keep: r.result!.decision.keep, expire: r.result!.decision.expire, wal_removed: r.result!.walRemoved }) }));
+    const first = outcomes[0]!.result;
+    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved } : {}), repositories: each }, null, 2) + '\n');
+  } else {
+    const verb = dryRun ? 'would expire' : 'expired';
+    for (const r of outcomes) {
+      const p = several ? `repo${r.index}: ` : '';
+      if (r.error) {
+        printLine(`${p}ERROR: ${r.error.message}`);
+        continue;
+      }
+      for (const e of r.result!.decision.expire) printLine(`${p}${verb} backup ${e.id}: ${e.why}`);
+      for (const k of r.result!.decision.keep) printLine(`${p}kept backup ${k.id}: ${k.why}`);
+      const w = r.result!.walRemoved;
+      if (w) printLine(`${p}${dryRun ? 'would remove' : 'removed'} ${w.count} archived WAL file(s), ${w.first} to ${w.last}`);
+      else printLine(`${p}no archived WAL to remove`);
+    }
   }
-  const verb = dryRun ? 'would expire' : 'expired';
-  for (const e of r.decision.expire) printLine(`${verb} backup ${e.id}: ${e.why}`);
-  for (const k of r.decision.keep) printLine(`kept backup ${k.id}: ${k.why}`);
-  if (r.walRemoved) printLine(`${dryRun ? 'would remove' : 'removed'} ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
-  else printLine('no archived WAL to remove');
+  throwFirstFailure(outcomes);
   return ExitCode.Ok;
 }

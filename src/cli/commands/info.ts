@@ -5,7 +5,9 @@
 // interrupted pushes (commands/info.ts); printed here as text or JSON.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
+import { onEachRepository, throwFirstFailure } from '../each-repository.js';
+import type { StanzaReport } from '../../commands/info.js';
 import { repositoryInfo } from '../../commands/info.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -26,13 +28,26 @@ export async function infoCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const set = o.extra['set'] as string | undefined;
-  const repo = await openChosenRepository(o.repos, o.repoSelected);
-  const report = await repositoryInfo(repo, { stanza: o.stanza || undefined, set });
+  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => repositoryInfo(repo, { stanza: o.stanza || undefined, set }));
   if (o.output === 'json') {
-    process.stdout.write(JSON.stringify({ repository: repo.location, stanzas: report }, null, 2) + '\n');
-    return ExitCode.Ok;
+    // The first repository's report at the top (as before several repositories existed), and each one's.
+    const first = outcomes[0]!;
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { stanzas: r.result! }) }));
+    process.stdout.write(JSON.stringify({ repository: first.location, stanzas: first.result ?? [], repositories: each }, null, 2) + '\n');
+  } else {
+    const lines: string[] = [];
+    for (const r of outcomes) {
+      lines.push(outcomes.length > 1 ? `repository ${r.index}: ${r.location}` : `repository: ${r.location}`);
+      if (r.error) lines.push(`    ERROR: ${r.error.message}`);
+      else describeStanzas(lines, r.result!, set);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
   }
-  const lines: string[] = [`repository: ${repo.location}`];
+  throwFirstFailure(outcomes);
+  return ExitCode.Ok;
+}
+
+function describeStanzas(lines: string[], report: StanzaReport[], set: string | undefined): void {
   for (const s of report) {
     lines.push(`stanza: ${s.stanza}`, `    system ${s.system_identifier}, PostgreSQL ${s.pg_version}`);
     if (s.backups.length === 0) lines.push('    backups: none');
@@ -58,8 +73,6 @@ export async function infoCommand(argv: string[]): Promise<number> {
       lines.push(`    DROPPED: ${d.count} segment(s) ${d.first} to ${d.last} at ${d.at} on ${d.host}: the archive-push queue (${mib(d.queued_bytes)}) exceeded archive-push-queue-max (${mib(d.queue_max_bytes)})`);
     }
   }
-  process.stdout.write(lines.join('\n') + '\n');
-  return ExitCode.Ok;
 }
 
 function mib(bytes: number): string {

@@ -5,8 +5,11 @@
 // data directory's owner. This file parses and prints.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { usageError } from '../../common/errors.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { usageError, PgpitrError } from '../../common/errors.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { pickRepository } from '../../repo/repo-settings.js';
+import type { RepoSettings } from '../../repo/repo-settings.js';
+import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
@@ -85,7 +88,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   for (const name of o.envOnlySecrets) {
     log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; put it in the configuration file (or the server's environment)`);
   }
-  const outcome = await restoreFromRepository(await openChosenRepository(o.repos, o.repoSelected), o.stanza, {
+  const request: RepositoryRestoreRequest = {
     target,
     set: x['set'] as string | undefined,
     pgData,
@@ -103,7 +106,9 @@ export async function restoreCommand(argv: string[]): Promise<number> {
       lastShown = Date.now();
       printLine(`restore: ${files}/${allFiles} files, ${Math.round(done / 1048576)}/${Math.round(total / 1048576)} MiB (${total ? Math.floor((done * 100) / total) : 100}%)`);
     },
-  });
+  };
+  const chosen = await chooseRepository(o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)], o.stanza, request, log);
+  const outcome = await restoreFromRepository(await openRepository(chosen), o.stanza, request);
   if (o.output === 'json') {
     process.stdout.write(
       JSON.stringify(
@@ -127,4 +132,29 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
   }
   return ExitCode.Ok;
+}
+
+/**
+ * With several repositories (and no --repo N): the first, in order, that holds a backup able to
+ * reach the target, found by planning (a dry run) on each; the reasons of those passed over are
+ * logged. One that cannot be reached is passed over too, with a warning.
+ */
+async function chooseRepository(repos: RepoSettings[], stanza: string, request: RepositoryRestoreRequest, log: (line: string) => void): Promise<RepoSettings> {
+  if (repos.length === 1) return repos[0]!;
+  const passed: string[] = [];
+  let firstError: Error | undefined;
+  for (const r of repos) {
+    try {
+      await restoreFromRepository(await openRepository(r), stanza, { ...request, dryRun: true, log: () => {} });
+      if (passed.length > 0) log(`restore: from repository ${r.index}, since ${passed.join('; ')}`);
+      return r;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      if (err.code === 'ERR_USAGE' || err.code === 'ERR_TARGET') throw e; // the same for every repository
+      firstError ??= err;
+      passed.push(`repository ${r.index} cannot serve it: ${err.message}`);
+    }
+  }
+  const first = firstError as PgpitrError;
+  throw new PgpitrError(first instanceof PgpitrError ? first.code : 'ERR_INTERNAL', `no repository can restore it: ${passed.join('; ')}`, first.hint ? { hint: first.hint } : {});
 }

@@ -3,7 +3,8 @@
 // needed. Run again on the same cluster it changes nothing.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
+import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { stanzaCreate } from '../../commands/stanza-create.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -21,9 +22,19 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const repo = await openChosenRepository(o.repos, o.repoSelected);
-  const { info, created } = await stanzaCreate(repo, o.stanza, o.connection);
-  if (o.output === 'json') process.stdout.write(JSON.stringify({ created, ...info }, null, 2) + '\n');
-  else printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${repo.location}`);
+  // On every repository (or --repo N), as pgBackRest does: WAL goes to each.
+  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaCreate(repo, o.stanza, o.connection));
+  if (o.output === 'json') {
+    const first = outcomes[0]!.result;
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { created: r.result!.created, ...r.result!.info }) }));
+    process.stdout.write(JSON.stringify({ ...(first ? { created: first.created, ...first.info } : {}), repositories: each }, null, 2) + '\n');
+  } else {
+    for (const r of outcomes) {
+      if (r.error) continue;
+      const { info, created } = r.result!;
+      printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`);
+    }
+  }
+  throwFirstFailure(outcomes);
   return ExitCode.Ok;
 }

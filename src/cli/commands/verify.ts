@@ -5,7 +5,8 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
 import { verifyStanza } from '../../repo/verify.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
+import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -24,18 +25,32 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
-  const repo = await openChosenRepository(o.repos, o.repoSelected);
-  const stanza = await readStanza(repo, o.stanza);
-  const report = await verifyStanza(repo, o.stanza, stanza.wal_segment_size, {
-    set: o.extra['set'] as string | undefined,
-    processMax: o.processMax,
+  const repos = await openEachRepository(o.repos, o.repoSelected);
+  const several = repos.length > 1;
+  const outcomes = await onEachRepository(repos, async ({ repo }) => {
+    const stanza = await readStanza(repo, o.stanza);
+    return verifyStanza(repo, o.stanza, stanza.wal_segment_size, { set: o.extra['set'] as string | undefined, processMax: o.processMax });
   });
-  if (o.output === 'json') process.stdout.write(JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) + '\n');
-  else {
-    for (const b of report.backups) printLine(`backup ${b.id}: ${b.files} files, ${b.bytes} bytes read`);
-    if (report.walFiles > 0) printLine(`archive: ${report.walFiles} WAL files read`);
-    for (const p of report.problems) printLine(`PROBLEM ${p.scope}: ${p.object}: ${p.problem}`);
-    printLine(report.problems.length === 0 ? 'verify: ok' : `verify: ${report.problems.length} problem(s)`);
+  const problems = outcomes.reduce((n, r) => n + (r.result?.problems.length ?? 0), 0);
+  if (o.output === 'json') {
+    const first = outcomes[0]!.result;
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { ok: r.result!.problems.length === 0, ...r.result! }) }));
+    process.stdout.write(JSON.stringify({ ok: problems === 0 && outcomes.every((r) => !r.error), ...(first ?? {}), repositories: each }, null, 2) + '\n');
+  } else {
+    for (const r of outcomes) {
+      const p = several ? `repo${r.index}: ` : '';
+      if (r.error) {
+        printLine(`${p}ERROR: ${r.error.message}`);
+        continue;
+      }
+      const report = r.result!;
+      for (const b of report.backups) printLine(`${p}backup ${b.id}: ${b.files} files, ${b.bytes} bytes read`);
+      if (report.walFiles > 0) printLine(`${p}archive: ${report.walFiles} WAL files read`);
+      for (const x of report.problems) printLine(`${p}PROBLEM ${x.scope}: ${x.object}: ${x.problem}`);
+    }
+    printLine(problems === 0 ? 'verify: ok' : `verify: ${problems} problem(s)`);
   }
-  return report.problems.length === 0 ? ExitCode.Ok : ExitCode.CheckFailed;
+  // Problems found are exit 7; a repository that could not be verified at all is its error's code.
+  if (problems === 0) throwFirstFailure(outcomes);
+  return problems === 0 ? ExitCode.Ok : ExitCode.CheckFailed;
 }

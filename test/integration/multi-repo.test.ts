@@ -1,0 +1,143 @@
+// Several repositories (repo1-path, repo2-path in one configuration file):
+// stanza-create, info, backup --repo N, restore choosing the repository that
+// holds a suitable backup, expire under each repository's own retention,
+// verify naming the repository, and one repository out of reach not hiding the
+// other. What is tested is pgpitr's own logic: one PostgreSQL version proves it.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr, chownTree, CLI } from '../helpers/pgpitr.js';
+import { startRecovered, tableChecksum } from '../helpers/pitr.js';
+
+interface InfoJson {
+  repository: string;
+  repositories: { repo: number; location: string; error?: string; stanzas?: { stanza: string; backups: { id: string; state: string }[] }[] }[];
+}
+
+function largestFile(dir: string): string {
+  let best = { path: '', size: -1 };
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.size > best.size) best = { path: p, size: st.size };
+    }
+  };
+  walk(dir);
+  return best.path;
+}
+
+const version = versionsFromEnv().at(-1)!;
+
+test(`several repositories: create, info, backup --repo N, restore from the one that can, expire and verify per repository (PostgreSQL ${version})`, async (t) => {
+  t.after(() => destroyAll());
+  const c = await TestCluster.create({ version, name: `multirepo${version}` });
+  const r1 = c.tempDir('repo1');
+  const r2 = c.tempDir('repo2');
+  const spool = c.tempDir('spool');
+  const conf = join(c.tempDir('conf'), 'pgpitr.conf');
+  writeFileSync(conf, `[global]\nrepo1-path=${r1}\nrepo2-path=${r2}\nrepo2-retention-full=1\nspool-path=${spool}\n[main]\nrepo1-retention-full=3\n`);
+  chownTree(join(conf, '..'));
+  const base = ['--config', conf, '--stanza', 'main'];
+  const push = `'${process.execPath}' '${CLI}' archive-push --config '${conf}' --stanza main %p`;
+  await c.sql(`alter system set archive_mode = 'on'`);
+  await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
+  await c.restart();
+  const env = c.connectionEnv();
+
+  const created = await runPgpitr(['stanza-create', ...base], env);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stderr, /created: .*repository 1 /);
+  assert.match(created.stderr, /created: .*repository 2 /);
+  chownTree(r1);
+  chownTree(r2);
+
+  await c.sql('create table pitr (id int primary key, v text)');
+  await c.sql(`insert into pitr select g, md5(g::text) from generate_series(1, 5000) g`);
+  const backupTo = async (n: number) => {
+    const b = await runPgpitr(['backup', ...base, '--repo', String(n), '--wal', 'included', '--start-fast', '--output', 'json'], env);
+    assert.equal(b.code, 0, b.stderr);
+    return JSON.parse(b.stdout) as { id: string };
+  };
+  const older = await backupTo(2);
+  await c.sql(`insert into pitr select g, 'later' from generate_series(5001, 6000) g`);
+  const newer = await backupTo(2);
+  const atNewer = await tableChecksum(c);
+
+  await t.test('info reports each repository; the top level stays the first one', async () => {
+    const info = await runPgpitr(['info', ...base, '--output', 'json']);
+    assert.equal(info.code, 0, info.stderr);
+    const j = JSON.parse(info.stdout) as InfoJson;
+    assert.equal(j.repository, r1);
+    assert.deepEqual(j.repositories.map((r) => [r.repo, r.location, r.stanzas![0]!.backups.map((b) => b.id)]), [
+      [1, r1, []],
+      // backup applied repo2's own retention (repo2-retention-full=1): the older one is gone
+      [2, r2, [newer.id]],
+    ]);
+    const text = await runPgpitr(['info', ...base]);
+    assert.match(text.stdout, /^repository 1: .*\n[\s\S]*^repository 2: /m);
+  });
+
+  await t.test('backup and expire apply each repository its own retention', async () => {
+    const e = await runPgpitr(['expire', ...base]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.doesNotMatch(e.stderr, new RegExp(older.id));
+    assert.match(e.stderr, new RegExp(`: repo2: kept backup ${newer.id}: one of the 1 newest`));
+    assert.match(e.stderr, /: repo1: no archived WAL to remove/);
+    // --retention-full on the command line is for every repository
+    const dry = await runPgpitr(['expire', ...base, '--retention-full', '5', '--dry-run']);
+    assert.match(dry.stderr, new RegExp(`: repo2: kept backup ${newer.id}: one of the 5 newest`));
+  });
+
+  await t.test('restore without --repo takes the first repository holding a backup that can reach the target', async () => {
+    const dir = c.tempDir('restored');
+    const r = await runPgpitr(['restore', ...base, '-D', dir, '--target-immediate', '--target-action', 'promote']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /from repository 2, since repository 1 cannot serve it: the stanza has no complete backup/);
+    assert.match(readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8'), new RegExp(`restore_command = '.*archive-get .*--config .*${conf.replace(/[/.]/g, '\\$&')}.* --stanza .*main`));
+    const copy = await startRecovered(dir, version, `multirepo-copy${version}`);
+    assert.equal(await tableChecksum(copy), atNewer);
+    await copy.stop();
+  });
+
+  await t.test('verify reads every repository and names the one with a damaged file', async () => {
+    const ok = await runPgpitr(['verify', ...base]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stderr, new RegExp(`: repo2: backup ${newer.id}: \\d+ files`));
+    const victim = largestFile(join(r2, 'main', 'backup', newer.id));
+    const bytes = readFileSync(victim);
+    bytes[bytes.length >> 1] ^= 0x40;
+    writeFileSync(victim, bytes);
+    const bad = await runPgpitr(['verify', ...base]);
+    assert.equal(bad.code, 7, bad.stdout + bad.stderr);
+    assert.match(bad.stderr, /: repo2: PROBLEM /);
+    assert.doesNotMatch(bad.stderr, /: repo1: PROBLEM /);
+    bytes[bytes.length >> 1] ^= 0x40;
+    writeFileSync(victim, bytes);
+  });
+
+  await t.test('a repository out of reach is reported as such, and does not hide the others', async () => {
+    renameSync(r1, `${r1}.away`);
+    try {
+      const info = await runPgpitr(['info', ...base, '--output', 'json']);
+      assert.equal(info.code, 5, info.stderr);
+      assert.match(info.stderr, /repo1 \(.*\): repository .* does not exist or cannot be reached/);
+      const j = JSON.parse(info.stdout) as InfoJson;
+      assert.match(j.repositories[0]!.error!, /does not exist or cannot be reached/);
+      assert.deepEqual(j.repositories[1]!.stanzas![0]!.backups.map((b) => b.id), [newer.id]);
+      const dry = await runPgpitr(['restore', ...base, '-D', c.tempDir('restored2'), '--target-immediate', '--dry-run', '--output', 'json']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.equal((JSON.parse(dry.stdout) as { backup: string }).backup, newer.id);
+      const only2 = await runPgpitr(['info', ...base, '--repo', '2']);
+      assert.equal(only2.code, 0, only2.stderr);
+      assert.doesNotMatch(only2.stdout, /repository 1/);
+    } finally {
+      renameSync(`${r1}.away`, r1);
+    }
+  });
+});

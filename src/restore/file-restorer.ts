@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { fsyncPath } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
+import { bundledLast } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 import { CopyThread } from './copy-thread.js';
 
@@ -94,8 +95,10 @@ export class FileRestorer {
     }
     if (o.delta) result.removed = await this.removeExtras(o.keep ?? []);
 
-    // Largest first, so that the last file to finish is a small one.
-    const queue = m.files.filter((f) => f.path !== PG_CONTROL).sort((a, b) => b.size - a.size);
+    // Largest first, so that the last file to finish is a small one; with no local files (object
+    // storage), the small ones bundle by bundle, each bundle fetched once.
+    const files = m.files.filter((f) => f.path !== PG_CONTROL);
+    const queue = this.reader.hasLocalFiles ? files.sort((a, b) => b.size - a.size) : bundledLast(files);
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
     // Copier threads where the stored bytes are local files; the streaming path otherwise.
     const threads: CopyThread[] = [];

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { BackupSetWriter } from '../../src/repo/backup-set/writer.js';
-import { BackupSetReader } from '../../src/repo/backup-set/reader.js';
+import { BackupSetReader, bundledLast } from '../../src/repo/backup-set/reader.js';
 import { parseManifest } from '../../src/repo/backup-set/manifest.js';
 
 const roots: string[] = [];
@@ -84,5 +84,29 @@ test('a set without its manifest is not a backup; a manifest path with ".." or "
     const m = JSON.parse(text);
     m.files[0].path = evil;
     assert.throws(() => parseManifest(JSON.stringify(m), 'test manifest'), (e: { code: string; message: string }) => e.code === 'ERR_UNSAFE_PATH' && e.message.includes(evil));
+  }
+});
+
+test('on storage with no local files, each bundle is read once for all its files, in bundle order', async () => {
+  for (const compression of ['none', 'zstd'] as const) {
+    const { storage, files } = await writeSet(compression);
+    const reads: string[] = [];
+    // The posix driver seen as object storage: no local paths, every read counted.
+    const remote = Object.create(storage) as PosixStorage;
+    Object.defineProperty(remote, 'features', { value: { ...storage.features, localPaths: false } });
+    remote.read = (path, opts) => {
+      reads.push(path);
+      return storage.read(path, opts);
+    };
+    const r = await BackupSetReader.open(remote, 'main/backup/X');
+    const order = bundledLast(r.manifest.files);
+    const bundled = order.filter((f) => 'bundle' in f.stored);
+    assert.ok(order.slice(0, order.length - bundled.length).every((f) => 'object' in f.stored), 'unbundled files first');
+    const ids = bundled.map((f) => (f.stored as { bundle: number }).bundle);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'bundles in order');
+    await Promise.all(order.map(async (f) => assert.ok((await collect(await r.read(f))).equals(files.get(f.path)!), `${compression} ${f.path}`)));
+    const bundleReads = reads.filter((p) => p.includes('/bundle/'));
+    assert.equal(bundleReads.length, new Set(bundleReads).size, `each bundle read once: ${bundleReads.join(', ')}`);
+    assert.equal(new Set(bundleReads).size, new Set(bundled.filter((f) => (f.stored as { length: number }).length > 0).map((f) => (f.stored as { bundle: number }).bundle)).size);
   }
 });

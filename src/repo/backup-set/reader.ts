@@ -19,6 +19,13 @@ import { MANIFEST_NAME, parseManifest } from './manifest.js';
 import type { BackupSetManifest, ManifestFile } from './manifest.js';
 
 export class BackupSetReader {
+  /**
+   * Bundles read whole, on storage with no local files (object storage: one request per bundle
+   * rather than one per small file), each kept until every file of it has been read.
+   */
+  private readonly bundles = new Map<number, { data: Promise<Buffer | null>; left: number }>();
+  private bundleFiles: Map<number, number> | null = null;
+
   private constructor(
     private readonly storage: Storage,
     private readonly dir: string,
@@ -42,6 +49,11 @@ export class BackupSetReader {
    */
   static forObjects(storage: Storage, dir: string, compression: BackupSetManifest['compression']): BackupSetReader {
     return new BackupSetReader(storage, dir, { format: 'pgpitr-backup-manifest', format_version: 1, backup_id: '', compression, directories: [], files: [], tablespaces: [], server_manifest: null });
+  }
+
+  /** Whether the stored bytes are files of this host (posix): reading a range costs no request. */
+  get hasLocalFiles(): boolean {
+    return this.storage.features.localPaths;
   }
 
   /** Where a file's stored bytes are, for messages. */
@@ -95,9 +107,17 @@ export class BackupSetReader {
    * before it is handed over. Restore's many small files cost a stream pipeline each otherwise.
    */
   private async readSmall(f: ManifestFile, path: string, where: string): Promise<Buffer> {
-    const s = f.stored as { offset: number; length: number };
-    const range = s.length === 0 ? null : await this.storage.read(path, { offset: s.offset, length: s.length });
-    const stored: Buffer | null = s.length === 0 ? Buffer.alloc(0) : range === null ? null : await collect(range);
+    const s = f.stored as { bundle: number; offset: number; length: number };
+    let stored: Buffer | null;
+    if (s.length === 0) stored = Buffer.alloc(0);
+    else if (!this.storage.features.localPaths && this.manifest.files.length > 0) {
+      const whole = await this.wholeBundle(s.bundle, path);
+      stored = whole === null ? null : whole.subarray(s.offset, s.offset + s.length);
+      if (stored !== null && stored.length !== s.length) throw damaged(f, where, `the bundle ends at byte ${whole!.length}`);
+    } else {
+      const range = await this.storage.read(path, { offset: s.offset, length: s.length });
+      stored = range === null ? null : await collect(range);
+    }
     if (stored === null) throw missing(f, where);
     let data = stored;
     if (this.manifest.compression !== 'none' && f.size > 0) {
@@ -113,6 +133,36 @@ export class BackupSetReader {
     }
     return data;
   }
+
+  /**
+   * A bundle's stored bytes, read once for all of its files (null when it is missing); dropped
+   * when the last of its files has been asked for. Callers read a bundle's files together
+   * (bundledLast orders them so), which keeps few bundles in memory.
+   */
+  private async wholeBundle(bundle: number, path: string): Promise<Buffer | null> {
+    if (this.bundleFiles === null) {
+      this.bundleFiles = new Map();
+      for (const x of this.manifest.files) if ('bundle' in x.stored && x.stored.length > 0) this.bundleFiles.set(x.stored.bundle, (this.bundleFiles.get(x.stored.bundle) ?? 0) + 1);
+    }
+    let entry = this.bundles.get(bundle);
+    if (!entry) {
+      const data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
+      entry = { data, left: this.bundleFiles.get(bundle) ?? 1 };
+      this.bundles.set(bundle, entry);
+    }
+    if (--entry.left <= 0) this.bundles.delete(bundle);
+    return entry.data;
+  }
+}
+
+/**
+ * Files in the order a restore should read them on storage with no local files: unbundled ones
+ * largest first, then the bundled ones bundle by bundle (each bundle is then read once and held
+ * only while its files are written).
+ */
+export function bundledLast<T extends ManifestFile>(files: T[]): T[] {
+  const key = (f: T) => ('bundle' in f.stored ? f.stored.bundle : -1);
+  return [...files].sort((a, b) => key(a) - key(b) || (key(a) === -1 ? b.size - a.size : 0));
 }
 
 /** Stored objects are whole frames of 1 MiB: zstd's are decoded natively, frame by frame, on the thread pool. */

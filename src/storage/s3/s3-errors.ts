@@ -3,7 +3,7 @@
 // only the errors' fields (name, code, $metadata), so it loads no SDK.
 //
 //   missing bucket                 ERR_STORAGE     (like a posix repository that is not there)
-//   credentials refused / denied   ERR_CONNECTION  (could not authenticate)
+//   credentials refused / denied   ERR_CONNECTION  (could not authenticate; also none found)
 //   untrusted or wrong certificate ERR_CONNECTION
 //   unreachable after N attempts   ERR_CONNECTION  (nothing answered: refused, no route, no name)
 //   failing after N attempts       ERR_CONNECTION_LOST (5xx, resets, timeouts: try again later)
@@ -85,7 +85,13 @@ export function s3Error(settings: S3StorageSettings, action: string, object: str
   const why = (s.message ?? String(e)).split('\n')[0];
   const details = { cause: e };
   if (name === 'NoSuchBucket') return bucketMissing(settings, e);
-  if ((name !== undefined && CREDENTIAL_CODES.has(name)) || s.name === 'CredentialsProviderError') {
+  if (s.name === 'CredentialsProviderError') {
+    return new PgpitrError('ERR_CONNECTION', `no credentials found for ${settings.label} to ${action} ${object}: ${why}`, {
+      ...details,
+      hint: credentialsHint(settings),
+    });
+  }
+  if (name !== undefined && CREDENTIAL_CODES.has(name)) {
     return new PgpitrError('ERR_CONNECTION', `${settings.endpoint} refused the credentials of ${settings.label} to ${action} ${object}: ${name ?? s.name}: ${why}`, {
       ...details,
       hint: credentialsHint(settings),

@@ -293,8 +293,13 @@ class S3Storage implements Storage {
         throw this.exclusiveTooLarge(key);
       }
       body = (async function* () {
-        yield* head;
-        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        try {
+          yield* head;
+          for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        } finally {
+          // The upload stopped early (it failed): release the caller's source too.
+          await it.return?.();
+        }
       })();
     }
     await this.multipart(key, body);

@@ -14,6 +14,8 @@
 //   {"resetAfterBytes":n,"count":k} cuts the connection of the next k GET
 //   responses after n bytes of body. {} clears every fault. GET /__pgpitr/faults
 //   tells how many requests were failed or cut so far.
+// - SigV4 signatures are checked (s3rver checks only the access key id): a
+//   wrong secret gets 403 SignatureDoesNotMatch, as from a real store.
 // - HTTPS when --tls-key and --tls-cert are given; virtual-host buckets
 //   (<bucket>.s3.<service endpoint>) with --service-endpoint.
 //
@@ -25,7 +27,7 @@
 import { createRequire } from 'node:module';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -224,6 +226,46 @@ async function abortUpload(req, res, t) {
   res.end();
 }
 
+// ---- SigV4: recompute the signature of a request signed in its Authorization header ----------
+const SECRETS = new Map([['S3RVER', 'S3RVER']]); // s3rver's built-in account
+
+const rfc3986 = (v) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const sha256 = (v) => createHash('sha256').update(v).digest('hex');
+const hmac = (key, v) => createHmac('sha256', key).update(v).digest();
+
+/** null when the signature holds (or is not a V4 header signature, or the key id is unknown: s3rver says so). */
+function signatureProblem(req) {
+  const auth = req.headers.authorization;
+  if (typeof auth !== 'string' || !auth.startsWith('AWS4-HMAC-SHA256 ')) return null;
+  const fields = Object.fromEntries(auth.slice(17).split(/,\s*/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const [keyId, date, region, service, terminator] = (fields.Credential ?? '').split('/');
+  const secret = SECRETS.get(keyId);
+  if (secret === undefined) return null;
+  if (!fields.SignedHeaders || !fields.Signature || terminator !== 'aws4_request') return 'malformed Authorization header';
+  const [rawPath, rawQuery = ''] = (req.url ?? '/').split('?', 2);
+  const query = rawQuery
+    .split('&')
+    .filter((kv) => kv !== '')
+    .map((kv) => {
+      const i = kv.indexOf('=');
+      const k = decodeURIComponent(i < 0 ? kv : kv.slice(0, i));
+      const v = i < 0 ? '' : decodeURIComponent(kv.slice(i + 1).replace(/\+/g, '%20'));
+      return [rfc3986(k), rfc3986(v)];
+    })
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const signed = fields.SignedHeaders.split(';');
+  const headers = signed.map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonical = [req.method, rawPath, query, headers, fields.SignedHeaders, req.headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD'].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', req.headers['x-amz-date'] ?? '', scope, sha256(canonical)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
+  const expected = Buffer.from(createHmac('sha256', key).update(toSign).digest('hex'));
+  const given = Buffer.from(fields.Signature);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? null : 'signature mismatch';
+}
+
 // ---- the control endpoint ------------------------------------------------------------------
 async function control(req, res) {
   if (req.method === 'GET') {
@@ -259,6 +301,10 @@ async function handle(req, res) {
     counters.failed++;
     req.resume();
     return xmlError(res, status, status === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected by the test');
+  }
+  if (signatureProblem(req) !== null) {
+    req.resume();
+    return xmlError(res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
   }
   const cut = takeCutFault(req.method);
   if (cut !== null) cutAfter(res, cut);

@@ -2,7 +2,7 @@
 // in a child process, test/helpers/s3-server.ts): over HTTP (path style), over
 // HTTPS with a test CA, and host style (virtual-host buckets) through
 // storageHost. Then the driver's faults, each with a clear error: wrong
-// credentials, a missing bucket, an untrusted certificate, 503s for a while
+// credentials (key id, secret), a missing bucket, an untrusted certificate, 503s for a while
 // (retried) and for ever (bounded), the server killed mid multipart write, a
 // GET body cut midway (resumed, bytes identical).
 //
@@ -81,6 +81,13 @@ test('s3: a key id the server does not know is refused, naming the repository an
   const s = await open(plain.settings({ prefix: fresh(), credentials: { accessKeyId: 'WRONGKEY', secretAccessKey: 'x' } }));
   await assert.rejects(s.write('a', Buffer.from('x')), failsWith('ERR_CONNECTION', /refused the credentials of repo1 to write s3:\/\/bkt\/repo\/t\d+\/a: InvalidAccessKeyId/));
   await assert.rejects(s.read('a'), (e: { hint?: string }) => /repo1-s3-key/.test(e.hint ?? ''));
+});
+
+test('s3: a wrong secret is refused (the test server checks SigV4 signatures), naming the repository and the fix', async () => {
+  const s = await open(plain.settings({ prefix: fresh(), credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'not-the-secret' } }));
+  await assert.rejects(s.write('a', Buffer.from('x')), failsWith('ERR_CONNECTION', /refused the credentials of repo1 to write s3:\/\/bkt\/repo\/t\d+\/a: SignatureDoesNotMatch/));
+  await assert.rejects(s.list(''), failsWith('ERR_CONNECTION', /SignatureDoesNotMatch/));
+  await assert.rejects(s.info('a'), failsWith('ERR_CONNECTION', /access denied to read information about s3:\/\/bkt\/repo\/t\d+\/a .*HTTP 403 without details/));
 });
 
 test('s3: a missing bucket has its own error, for a HEAD (no body to tell) as for the other requests', async () => {

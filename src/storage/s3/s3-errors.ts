@@ -98,7 +98,9 @@ export function s3Error(settings: S3StorageSettings, action: string, object: str
     });
   }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || status === 403) {
-    return new PgpitrError('ERR_CONNECTION', `access denied to ${action} ${object} at ${settings.endpoint} (${settings.label}): ${why}`, {
+    // A HEAD's 403 has no body to say whether the key or the permission is wrong.
+    const reason = name === 'AccessDenied' || name === 'AllAccessDisabled' ? why : 'HTTP 403 without details: the credentials were refused or lack the permission';
+    return new PgpitrError('ERR_CONNECTION', `access denied to ${action} ${object} at ${settings.endpoint} (${settings.label}): ${reason}`, {
       ...details,
       hint: `${credentialsHint(settings)}; the key needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on the bucket`,
     });

@@ -12,7 +12,9 @@
 //   signature): {"status":503,"count":N} or {"status":503,"forMs":T} answers the
 //   next N requests, or those of the next T ms, with that status; and
 //   {"resetAfterBytes":n,"count":k} cuts the connection of the next k GET
-//   responses after n bytes of body. {} clears every fault. GET /__pgpitr/faults
+//   responses after n bytes of body; {"dropResponse":"PUT","count":k} lets the
+//   next k PUTs be done and then closes their connections instead of answering
+//   (a response lost on the way). {} clears every fault. GET /__pgpitr/faults
 //   tells how many requests were failed or cut so far.
 // - SigV4 signatures are checked (s3rver checks only the access key id): a
 //   wrong secret gets 403 SignatureDoesNotMatch, as from a real store.
@@ -97,7 +99,7 @@ const s3Handler = s3rver.callback();
 
 // ---- faults --------------------------------------------------------------------------------
 let faults = {};
-const counters = { failed: 0, cut: 0 };
+const counters = { failed: 0, cut: 0, dropped: 0 };
 
 function takeStatusFault() {
   if (!faults.status) return null;
@@ -121,6 +123,23 @@ function takeCutFault(method) {
   const n = faults.resetAfterBytes;
   if (faults.cutCount === 0) faults = {};
   return n;
+}
+
+function takeDropFault(method) {
+  if (faults.dropResponse !== method || !(faults.dropCount > 0)) return false;
+  if (--faults.dropCount === 0) faults = {};
+  return true;
+}
+
+/** The request is handled, but its answer never leaves: the connection closes instead. */
+function dropResponse(res) {
+  res.writeHead = () => res;
+  res.write = () => true;
+  res.end = () => {
+    counters.dropped++;
+    res.destroy();
+    return res;
+  };
 }
 
 /** Lets n bytes of the response body through, then destroys the connection. */
@@ -282,6 +301,10 @@ async function control(req, res) {
     if (f.forMs !== undefined) faults.until = Date.now() + f.forMs;
     else faults.count = f.count ?? 1;
   }
+  if (f.dropResponse) {
+    faults.dropResponse = f.dropResponse;
+    faults.dropCount = f.count ?? 1;
+  }
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -308,6 +331,7 @@ async function handle(req, res) {
   }
   const cut = takeCutFault(req.method);
   if (cut !== null) cutAfter(res, cut);
+  if (takeDropFault(req.method)) dropResponse(res);
   const t = target(req);
   if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '') return conditionalPut(req, res, t);
   if (req.method === 'DELETE' && t.query.has('uploadId') && t.key !== '') return abortUpload(req, res, t);

@@ -39,6 +39,8 @@ export interface S3Faults {
   forMs?: number;
   /** Cut the connection of the next count GET responses after this many body bytes. */
   resetAfterBytes?: number;
+  /** Do the next count requests of this method, then close their connections instead of answering. */
+  dropResponse?: 'PUT' | 'GET' | 'DELETE' | 'POST' | 'HEAD';
 }
 
 export interface S3TestServer {
@@ -49,8 +51,8 @@ export interface S3TestServer {
   /** Path-style settings for one bucket (the first by default) with the test credentials. */
   settings(overrides?: Partial<S3StorageSettings>): S3StorageSettings;
   faults(f: S3Faults): Promise<void>;
-  /** Requests failed and responses cut so far by injected faults. */
-  faultCounters(): Promise<{ failed: number; cut: number }>;
+  /** Requests failed, responses cut and responses dropped so far by injected faults. */
+  faultCounters(): Promise<{ failed: number; cut: number; dropped: number }>;
   /** Multipart uploads begun and neither completed nor aborted, in a bucket. */
   uploadsLeft(bucket?: string): string[];
   /** SIGKILL, at once: the server disappears mid-request. */
@@ -141,7 +143,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     faults: async (f) => {
       await call('POST', JSON.stringify(f));
     },
-    faultCounters: async () => JSON.parse(await call('GET')) as { failed: number; cut: number },
+    faultCounters: async () => JSON.parse(await call('GET')) as { failed: number; cut: number; dropped: number },
     uploadsLeft: (bucket = buckets[0] ?? 'bkt') => {
       try {
         return readdirSync(join(dir, bucket, '._S3rver_uploads'));

@@ -127,6 +127,22 @@ test('s3: 503s (and 408s) for a while are retried and the request succeeds', asy
   assert.equal((await plain.faultCounters()).failed - before, 9);
 });
 
+test('s3: a PUT whose answer is lost is retried; an exclusive one then finds its own object and succeeds', async () => {
+  const s = await open(plain.settings({ prefix: fresh() }));
+  const before = (await plain.faultCounters()).dropped;
+  await plain.faults({ dropResponse: 'PUT', count: 1 });
+  await s.write('lock', Buffer.from('mine'), { exclusive: true });
+  assert.equal((await plain.faultCounters()).dropped - before, 1);
+  assert.equal((await readAll(s, 'lock'))?.toString(), 'mine');
+  // Someone else's object is still someone else's.
+  await assert.rejects(s.write('lock', Buffer.from('other'), { exclusive: true }), (e: { code?: string }) => e.code === 'ERR_TARGET');
+  await plain.faults({ dropResponse: 'PUT', count: 1 });
+  await assert.rejects(s.write('lock', Buffer.from('other'), { exclusive: true }), (e: { code?: string }) => e.code === 'ERR_TARGET');
+  await plain.faults({ dropResponse: 'PUT', count: 1 });
+  await s.write('plain', Buffer.from('replayed'));
+  assert.equal((await readAll(s, 'plain'))?.toString(), 'replayed');
+});
+
 test('s3: a server that answers 503 for ever fails the request after the attempts, in bounded time', async () => {
   const s = await open(plain.settings({ prefix: fresh() }));
   await plain.faults({ status: 503, forMs: 60_000 });

@@ -4,9 +4,10 @@
 // what its feature flags promise. Paths are relative to the driver's root,
 // '/'-separated, and checked by storage-path.ts before any driver sees them.
 //
-// Required operations: info, list, read, write, remove. Optional ones (move,
-// pathSync) exist where the medium has them; the feature flags say which, so
-// that callers branch on a capability and never on a driver's kind.
+// Required operations: info, list, read, write, remove, removeMany. Optional
+// ones (move, pathSync, close) exist where the medium has them; the feature
+// flags say which, so that callers branch on a capability and never on a
+// driver's kind.
 
 import type { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
@@ -38,6 +39,11 @@ export interface WriteOptions {
   exclusive?: boolean;
   /** posix: file mode of a new file (default 0o640). Ignored where the medium has none. */
   mode?: number;
+  /**
+   * The number of bytes the source will give, when the caller knows it (a hint, not checked):
+   * object storage then chooses one request or a multipart upload without buffering to find out.
+   */
+  size?: number;
 }
 
 export interface ListOptions {
@@ -48,6 +54,13 @@ export interface ListOptions {
    * spares posix a stat per entry: what a look-up by name in a large directory needs. Default true.
    */
   detail?: boolean;
+  /**
+   * Only the entries whose name (relative to the path listed) starts with this string: a look-up
+   * of "<segment>-" in an archive directory costs one small answer on object storage, where the
+   * prefix goes to the server (posix filters in memory). With recursive, applies to the relative
+   * path of each entry. Default: every entry.
+   */
+  prefix?: string;
 }
 
 export interface ReadOptions {
@@ -69,6 +82,12 @@ export interface StorageFeatures {
    * open and read itself (restore's copiers do, to read without a stream per file).
    */
   readonly localPaths: boolean;
+  /**
+   * write({ exclusive: true }) is enforced by the storage itself, atomically (posix link(2), a
+   * store that honours If-None-Match: *): two writers of the same name never both succeed. false
+   * where the store ignores the condition: locks made of exclusive writes are then advisory.
+   */
+  readonly conditionalCreate: boolean;
 }
 
 export interface Storage {
@@ -86,6 +105,12 @@ export interface Storage {
   write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts?: WriteOptions): Promise<void>;
   /** Removes a file (or, recursive, a whole directory / prefix); nothing to remove is not an error. */
   remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
+  /**
+   * Removes several files (not directories) at once, as few requests as the medium allows; a
+   * name already gone is not an error. When some removals fail, the others are still done and
+   * one error names the first failures.
+   */
+  removeMany(paths: readonly string[]): Promise<void>;
 
   /** Renames from to to, replacing to; only when features.move. */
   move?(from: string, to: string): Promise<void>;
@@ -98,6 +123,11 @@ export interface Storage {
    * durably; only when features.directories (on object storage a prefix needs no creation).
    */
   pathCreate?(path: string): Promise<void>;
+  /**
+   * Releases what the storage holds open (network connections); afterwards the storage must
+   * not be used. Absent where nothing is held.
+   */
+  close?(): Promise<void>;
 }
 
 /** Reads a whole object into memory (small objects only: manifests, records); null when missing. */

@@ -1,5 +1,6 @@
 // Throw-away certificates for TLS tests, made with openssl: a CA, a server
-// certificate it signs (names: localhost and 127.0.0.1), a client certificate for a
+// certificate it signs (names: localhost, 127.0.0.1 and any extra DNS names
+// asked for, such as *.s3.pgpitr.test), a client certificate for a
 // given role, and a second CA that signed none of them. The server's files are
 // given to the server user (its key 0600, as PostgreSQL demands).
 
@@ -42,12 +43,12 @@ async function signed(dir: string, name: string, subject: string, ca: { cert: st
   return { cert, key };
 }
 
-export async function makeTestCertificates(clientRole: string): Promise<TestCertificates> {
+export async function makeTestCertificates(clientRole: string, extraServerNames: readonly string[] = []): Promise<TestCertificates> {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-tls-'));
   chmodSync(dir, 0o755);
   const ca = await makeCa(dir, 'ca');
   const other = await makeCa(dir, 'other-ca');
-  const server = await signed(dir, 'server', '/CN=localhost', ca, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  const server = await signed(dir, 'server', '/CN=localhost', ca, `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...extraServerNames.map((n) => `DNS:${n}`)].join(',')}\nextendedKeyUsage=serverAuth\n`);
   const client = await signed(dir, 'client', `/CN=${clientRole}`, ca, 'extendedKeyUsage=clientAuth\n');
   if (isRoot()) {
     const { uid, gid } = serverUserIds();

@@ -18,6 +18,7 @@ import { fsyncPath } from '../durable.js';
 const DIR_MODE = 0o750;
 const FILE_MODE = 0o640;
 const STAT_PARALLEL = 16;
+const REMOVE_PARALLEL = 16;
 
 let tmpCounter = 0;
 
@@ -31,7 +32,7 @@ export function tempNameFor(final: string): string {
 }
 
 export class PosixStorage implements Storage {
-  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true };
+  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true, conditionalCreate: true };
   readonly location: string;
 
   /** root must be absolute: a relative one would mean different places to processes started in different directories. */
@@ -67,7 +68,12 @@ export class PosixStorage implements Storage {
 
   async list(path: string, opts: ListOptions = {}): Promise<StorageEntry[]> {
     const base = this.pathOf(path);
+    const prefix = opts.prefix ?? '';
     const out: StorageEntry[] = [];
+    // With a prefix: keep the entries whose relative name starts with it, and descend only into
+    // directories that can hold such entries.
+    const wanted = (name: string): boolean => name.startsWith(prefix);
+    const descend = (e: StorageEntry): boolean => e.type === 'directory' && (`${e.name}/`.startsWith(prefix) || prefix.startsWith(`${e.name}/`));
     const walk = async (rel: string): Promise<void> => {
       const dir = rel === '' ? base : join(base, rel);
       let names: string[] = [];
@@ -87,10 +93,12 @@ export class PosixStorage implements Storage {
           throw storageError('list directory', dir, e);
         }
         for (const d of dirents) entries.push({ name: rel === '' ? d.name : `${rel}/${d.name}`, type: typeOf(d), size: 0, mtimeMs: 0 });
-        out.push(...entries);
-        if (opts.recursive) for (const e of entries) if (e.type === 'directory') await walk(e.name);
+        out.push(...entries.filter((e) => wanted(e.name)));
+        if (opts.recursive) for (const e of entries) if (descend(e)) await walk(e.name);
         return;
       }
+      // Without recursion, a name that does not match needs no stat.
+      if (!opts.recursive && prefix !== '') names = names.filter(wanted);
       for (let i = 0; i < names.length; i += STAT_PARALLEL) {
         const batch = names.slice(i, i + STAT_PARALLEL).map(async (name) => {
           const relName = rel === '' ? name : `${rel}/${name}`;
@@ -103,8 +111,8 @@ export class PosixStorage implements Storage {
         });
         await Promise.all(batch);
       }
-      out.push(...entries);
-      if (opts.recursive) for (const e of entries) if (e.type === 'directory') await walk(e.name);
+      out.push(...entries.filter((e) => wanted(e.name)));
+      if (opts.recursive) for (const e of entries) if (descend(e)) await walk(e.name);
     };
     await walk('');
     return out;
@@ -188,6 +196,27 @@ export class PosixStorage implements Storage {
       if (isMissing(e)) return;
       throw storageError('remove', abs, e);
     }
+  }
+
+  async removeMany(paths: readonly string[]): Promise<void> {
+    const files = paths.map((p) => this.pathOf(p));
+    const failed: { file: string; error: unknown }[] = [];
+    for (let i = 0; i < files.length; i += REMOVE_PARALLEL) {
+      await Promise.all(
+        files.slice(i, i + REMOVE_PARALLEL).map(async (file) => {
+          try {
+            await unlink(file);
+          } catch (e) {
+            if (!isMissing(e)) failed.push({ file, error: e });
+          }
+        }),
+      );
+    }
+    if (failed.length === 0) return;
+    const first = failed[0]!;
+    const more = failed.length > 1 ? ` (and ${failed.length - 1} more: ${failed.slice(1, 4).map((f) => `"${f.file}"`).join(', ')}${failed.length > 4 ? ', ...' : ''})` : '';
+    const err = storageError('remove', first.file, first.error);
+    throw new PgpitrError('ERR_STORAGE', `${err.message}${more}`, { cause: first.error, ...(err.hint ? { hint: err.hint } : {}) });
   }
 
   async move(from: string, to: string): Promise<void> {

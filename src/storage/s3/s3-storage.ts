@@ -1,10 +1,425 @@
-// Placeholder until the S3 driver lands (branch s3-driver): opening an s3
-// repository says so clearly.
+// The S3 Storage driver (AWS S3 and compatible stores), on the AWS SDK for
+// JavaScript v3. The only module that loads @aws-sdk/*, and only when a
+// repository of type s3 is opened (open it with a dynamic import): the SDK
+// costs a few hundred ms to load, which posix commands must not pay. It is
+// loaded with require (createRequire), which skips the ESM wrapper's scan of
+// the SDK's CommonJS bundle (design notes §1.2).
+//
+// Mapping (design notes §3.1): a write is one PUT of a Buffer up to the part
+// size (replayable, so the SDK retries it) and a multipart upload above it,
+// with bounded memory and aborted on error; an exclusive write is
+// If-None-Match: *; a read is a (ranged) GET that resumes a broken body; a
+// list is ListObjectsV2, paged, with '/' as delimiter unless recursive;
+// removals of several objects are DeleteObjects batches. Objects are atomic by
+// nature and durable once acknowledged: no temporary names, no fsync.
 
-import { usageError } from '../../common/errors.js';
-import type { Storage } from '../storage.js';
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type * as S3Upload from '@aws-sdk/lib-storage';
+import { PgpitrError } from '../../common/errors.js';
+import { checkStoragePath } from '../storage-path.js';
+import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import type { S3StorageSettings } from './s3-settings.js';
+import { S3Keys, s3Location, s3Url } from './s3-keys.js';
+import { bucketMissing, httpStatus, s3Error, s3ErrorName } from './s3-errors.js';
+import { makeS3Agents } from './s3-agents.js';
+import type { S3Agents } from './s3-agents.js';
+import { resumableRead } from './s3-read.js';
+import type { OpenedBody } from './s3-read.js';
+import { DEFAULT_S3_TUNING } from './s3-tuning.js';
+import type { S3Tuning } from './s3-tuning.js';
 
-export async function openS3Storage(settings: S3StorageSettings): Promise<Storage> {
-  throw usageError(`${settings.label} is of type s3, which this build of pgpitr cannot open yet`, 'use a posix repository');
+const require = createRequire(import.meta.url);
+
+/** The SDK's retry token and error info, as far as the 408 reclassification needs them. */
+interface RetryErrorInfo {
+  errorType: string;
+  error?: unknown;
+}
+interface RetryStrategyV2 {
+  acquireInitialRetryToken(scope: string): Promise<unknown>;
+  refreshRetryTokenForRetry(token: unknown, info: RetryErrorInfo): Promise<unknown>;
+  recordSuccess(token: unknown): void;
+}
+interface SmithyRetry {
+  StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number }) => RetryStrategyV2;
+}
+
+interface Sdk {
+  s3: typeof S3Sdk;
+  upload: typeof S3Upload;
+  retry: SmithyRetry;
+}
+
+let sdk: Sdk | null = null;
+function loadSdk(): Sdk {
+  if (sdk !== null) return sdk;
+  const s3 = require('@aws-sdk/client-s3') as typeof S3Sdk;
+  const upload = require('@aws-sdk/lib-storage') as typeof S3Upload;
+  // The retry strategy comes from the SDK's own @smithy/core, resolved from client-s3 (whose
+  // dependency it is), not from wherever npm happened to hoist it.
+  const retry = createRequire(require.resolve('@aws-sdk/client-s3'))('@smithy/core/retry') as SmithyRetry;
+  sdk = { s3, upload, retry };
+  return sdk;
+}
+
+const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The SDK's standard retry strategy (5xx, 429/throttling, timeouts, connection errors; jittered
+ * exponential backoff), with HTTP 408 Request Timeout also retried: S3 answers it to a slow
+ * client, and the SDK only retries the RequestTimeout error code, not the status.
+ */
+function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
+  const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs });
+  return {
+    acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
+    refreshRetryTokenForRetry: (token, info) =>
+      base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info),
+    recordSuccess: (token) => base.recordSuccess(token),
+  };
+}
+
+/**
+ * Opens the S3 storage of one repository: loads the SDK, builds the client. No request is made
+ * yet (the first one tells whether the bucket and the credentials work). tuning is for tests.
+ */
+export async function openS3Storage(settings: S3StorageSettings, tuning: Partial<S3Tuning> = {}): Promise<Storage> {
+  return new S3Storage(settings, { ...DEFAULT_S3_TUNING, ...tuning });
+}
+
+class S3Storage implements Storage {
+  readonly features: StorageFeatures = { move: false, pathSync: false, directories: false, localPaths: false, conditionalCreate: true };
+  readonly location: string;
+  private readonly sdk: Sdk;
+  private readonly client: S3Sdk.S3Client;
+  private readonly agents: S3Agents;
+  private readonly keys: S3Keys;
+  /** Set once HeadBucket succeeded: a 404 on a HEAD is then a missing key, not a missing bucket. */
+  private bucketSeen = false;
+
+  constructor(
+    private readonly settings: S3StorageSettings,
+    private readonly tuning: S3Tuning,
+  ) {
+    this.location = s3Location(settings);
+    this.keys = new S3Keys(settings.prefix);
+    if (tuning.partSize < 5 * 1024 * 1024) throw new PgpitrError('ERR_INTERNAL', `S3 part size ${tuning.partSize} is below S3's minimum of 5 MiB`);
+    // The SDK warns on stderr, once per client, that its next versions need Node 22: in
+    // archive_command that would land in the server log for every segment.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+    this.sdk = loadSdk();
+    this.agents = makeS3Agents(settings, tuning.maxSockets);
+    this.client = new this.sdk.s3.S3Client({
+      region: settings.region,
+      endpoint: settings.endpoint,
+      forcePathStyle: settings.uriStyle === 'path',
+      ...(settings.credentials ? { credentials: { ...settings.credentials } } : {}),
+      // Since 3.729 the SDK adds a CRC32 checksum to every PUT and validates responses' checksums
+      // by default, which several S3-compatible stores refuse (aws-sdk-js-v3 #6810, #6819).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: tuning.maxAttempts,
+      retryStrategy: retryStrategy(this.sdk.retry, tuning) as S3Sdk.S3ClientConfig['retryStrategy'],
+      logger: QUIET_LOGGER,
+      requestHandler: {
+        httpAgent: this.agents.http,
+        httpsAgent: this.agents.https,
+        connectionTimeout: tuning.connectTimeoutMs,
+        socketTimeout: tuning.socketIdleTimeoutMs,
+        logger: QUIET_LOGGER,
+      } as S3Sdk.S3ClientConfig['requestHandler'],
+    });
+  }
+
+  private url(key: string): string {
+    return s3Url(this.settings, key);
+  }
+
+  private fail(action: string, key: string, e: unknown): PgpitrError {
+    return s3Error(this.settings, action, this.url(key), e);
+  }
+
+  /** After a bodiless 404 (HEAD): a missing bucket gets its own error; asked once per storage. */
+  private async checkBucket(): Promise<boolean> {
+    if (this.bucketSeen) return true;
+    try {
+      await this.client.send(new this.sdk.s3.HeadBucketCommand({ Bucket: this.settings.bucket }));
+      this.bucketSeen = true;
+      return true;
+    } catch (e) {
+      if (httpStatus(e) === 404) return false;
+      throw this.fail('read information about', '', e);
+    }
+  }
+
+  async info(path: string): Promise<StorageEntry | null> {
+    const rel = checkStoragePath(path, this.location);
+    if (rel === '') return (await this.checkBucket()) ? { name: path, type: 'directory', size: 0, mtimeMs: 0 } : null;
+    const key = this.keys.key(rel);
+    try {
+      const head = await this.client.send(new this.sdk.s3.HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+      this.bucketSeen = true;
+      return { name: path, type: 'file', size: head.ContentLength ?? 0, mtimeMs: head.LastModified?.getTime() ?? 0 };
+    } catch (e) {
+      if (httpStatus(e) === 404) {
+        if (!(await this.checkBucket())) throw bucketMissing(this.settings, e);
+        return null;
+      }
+      throw this.fail('read information about', key, e);
+    }
+  }
+
+  async list(path: string, opts: ListOptions = {}): Promise<StorageEntry[]> {
+    const rel = checkStoragePath(path, this.location);
+    const base = this.keys.under(rel);
+    const prefix = base + (opts.prefix ?? '');
+    const detail = opts.detail !== false;
+    const out: StorageEntry[] = [];
+    let token: string | undefined;
+    do {
+      let page: S3Sdk.ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new this.sdk.s3.ListObjectsV2Command({
+            Bucket: this.settings.bucket,
+            Prefix: prefix,
+            ...(opts.recursive ? {} : { Delimiter: '/' }),
+            MaxKeys: this.tuning.listPageSize,
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+        );
+      } catch (e) {
+        throw this.fail('list', prefix, e);
+      }
+      this.bucketSeen = true;
+      for (const o of page.Contents ?? []) {
+        const name = (o.Key ?? '').slice(base.length);
+        // "Directory marker" objects (a key ending in '/', made by some consoles) are not files.
+        if (name === '' || name.endsWith('/')) continue;
+        out.push({ name, type: 'file', size: detail ? (o.Size ?? 0) : 0, mtimeMs: detail ? (o.LastModified?.getTime() ?? 0) : 0 });
+      }
+      for (const p of page.CommonPrefixes ?? []) {
+        const name = (p.Prefix ?? '').slice(base.length, -1);
+        if (name !== '') out.push({ name, type: 'directory', size: 0, mtimeMs: 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return out;
+  }
+
+  /** One GET of [offset, offset + length) (length undefined: to the end); null when the key is missing. */
+  private async open(key: string, offset: number, length: number | undefined, etag?: string): Promise<OpenedBody | null> {
+    const range = offset === 0 && length === undefined ? undefined : `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
+    try {
+      const got = await this.client.send(
+        new this.sdk.s3.GetObjectCommand({ Bucket: this.settings.bucket, Key: key, ...(range ? { Range: range } : {}), ...(etag ? { IfMatch: etag } : {}) }),
+      );
+      this.bucketSeen = true;
+      const body = got.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
+      return {
+        body: body ?? Readable.from([]),
+        ...(got.ContentLength !== undefined ? { length: got.ContentLength } : {}),
+        ...(got.ETag !== undefined ? { etag: got.ETag } : {}),
+      };
+    } catch (e) {
+      const name = s3ErrorName(e);
+      if (name === 'NoSuchKey') return null;
+      if (name === 'InvalidRange' || httpStatus(e) === 416) return { body: Readable.from([]), length: 0 };
+      throw this.fail('read', key, e);
+    }
+  }
+
+  async read(path: string, opts: ReadOptions = {}): Promise<Readable | null> {
+    const rel = checkStoragePath(path, this.location);
+    const key = this.keys.key(rel);
+    const start = opts.offset ?? 0;
+    if (opts.length !== undefined && opts.length <= 0) {
+      // Nothing to read, but a missing object still reads as null.
+      return (await this.info(path)) === null ? null : Readable.from([]);
+    }
+    const first = await this.open(key, start, opts.length);
+    if (first === null) return null;
+    return resumableRead({
+      start,
+      ...(opts.length !== undefined ? { length: opts.length } : {}),
+      first,
+      resumes: this.tuning.readResumes,
+      reopen: async (offset, length, etag) => {
+        const next = await this.open(key, offset, length, etag);
+        if (next === null) throw new Error('the object was removed while it was read');
+        return next;
+      },
+      fail: (e) => this.fail('read', key, e),
+    });
+  }
+
+  async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts: WriteOptions = {}): Promise<void> {
+    const rel = checkStoragePath(path, this.location);
+    if (rel === '') throw new PgpitrError('ERR_STORAGE', `could not write ${this.location}: the storage root is a directory`);
+    const key = this.keys.key(rel);
+    const exclusive = opts.exclusive ?? false;
+    const partSize = this.tuning.partSize;
+    if (Buffer.isBuffer(source) && source.length <= partSize) return this.put(key, source, exclusive);
+    if (exclusive && (Buffer.isBuffer(source) || (opts.size ?? 0) > partSize)) throw this.exclusiveTooLarge(key);
+    let body: AsyncIterable<Buffer>;
+    if (Buffer.isBuffer(source)) body = [source] as unknown as AsyncIterable<Buffer>;
+    else if (opts.size !== undefined && opts.size > partSize) body = source as AsyncIterable<Buffer>;
+    else {
+      // Read up to one part: a small object is one PUT of a Buffer, which the SDK can retry.
+      const head: Buffer[] = [];
+      let size = 0;
+      const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      let done = false;
+      try {
+        while (size <= partSize) {
+          const r = await it.next();
+          if (r.done) {
+            done = true;
+            break;
+          }
+          const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+          head.push(chunk);
+          size += chunk.length;
+        }
+      } catch (e) {
+        throw this.sourceFailed(key, e);
+      }
+      if (done) return this.put(key, Buffer.concat(head, size), exclusive);
+      if (exclusive) {
+        await it.return?.();
+        throw this.exclusiveTooLarge(key);
+      }
+      body = (async function* () {
+        try {
+          yield* head;
+          for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        } finally {
+          // The upload stopped early (it failed): release the caller's source too.
+          await it.return?.();
+        }
+      })();
+    }
+    await this.multipart(key, body);
+  }
+
+  private exclusiveTooLarge(key: string): PgpitrError {
+    return new PgpitrError('ERR_INTERNAL', `exclusive write of ${this.url(key)} is larger than one part (${this.tuning.partSize} bytes)`, {
+      hint: 'exclusive writes are for small objects (locks, manifests); a multipart upload cannot be conditional here',
+    });
+  }
+
+  private sourceFailed(key: string, e: unknown): PgpitrError {
+    if (e instanceof PgpitrError) return e;
+    return new PgpitrError('ERR_STORAGE', `could not write ${this.url(key)}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+
+  private async put(key: string, body: Buffer, exclusive: boolean): Promise<void> {
+    try {
+      await this.client.send(new this.sdk.s3.PutObjectCommand({ Bucket: this.settings.bucket, Key: key, Body: body, ...(exclusive ? { IfNoneMatch: '*' } : {}) }));
+      this.bucketSeen = true;
+    } catch (e) {
+      if (exclusive && (httpStatus(e) === 412 || s3ErrorName(e) === 'PreconditionFailed')) {
+        // A retried PUT whose first attempt was stored (its answer lost) finds its own object.
+        if (((e as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1 && (await this.holds(key, body))) return;
+        throw new PgpitrError('ERR_TARGET', `${this.url(key)} already exists`, {
+          hint: 'stored objects are never overwritten; another process may be writing the same object',
+        });
+      }
+      throw this.fail('write', key, e);
+    }
+  }
+
+  /** Does the object at key hold exactly body (its ETag is the MD5 of a single-PUT object)? */
+  private async holds(key: string, body: Buffer): Promise<boolean> {
+    try {
+      const head = await this.client.send(new this.sdk.s3.HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+      return head.ETag === `"${createHash('md5').update(body).digest('hex')}"`;
+    } catch {
+      return false;
+    }
+  }
+
+  private async multipart(key: string, body: AsyncIterable<Buffer>): Promise<void> {
+    // Not the caller's iterable itself: lib-storage reads it through for await, whose early
+    // end must not hide a failing source.
+    const upload = new this.sdk.upload.Upload({
+      client: this.client,
+      params: { Bucket: this.settings.bucket, Key: key, Body: Readable.from(body, { objectMode: false }) },
+      partSize: this.tuning.partSize,
+      queueSize: this.tuning.partQueue,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      this.bucketSeen = true;
+    } catch (e) {
+      if (httpStatus(e) === undefined && (e as { $metadata?: unknown })?.$metadata === undefined && !isNetworkError(e)) throw this.sourceFailed(key, e);
+      throw this.fail('write', key, e);
+    }
+  }
+
+  async remove(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const rel = checkStoragePath(path, this.location);
+    if (opts.recursive) {
+      const under = await this.list(rel, { recursive: true, detail: false });
+      const keys = under.map((e) => this.keys.key(rel === '' ? e.name : `${rel}/${e.name}`));
+      if (rel !== '') keys.push(this.keys.key(rel));
+      await this.deleteKeys(keys);
+      return;
+    }
+    if (rel === '') return;
+    const key = this.keys.key(rel);
+    try {
+      await this.client.send(new this.sdk.s3.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+    } catch (e) {
+      if (s3ErrorName(e) === 'NoSuchKey') return;
+      throw this.fail('remove', key, e);
+    }
+  }
+
+  async removeMany(paths: readonly string[]): Promise<void> {
+    await this.deleteKeys(paths.map((p) => this.keys.key(checkStoragePath(p, this.location))).filter((k) => k !== ''));
+  }
+
+  /** DeleteObjects in batches; every batch is tried, then one error names the keys that failed. */
+  private async deleteKeys(keys: string[]): Promise<void> {
+    const unique = [...new Set(keys)];
+    const failed: string[] = [];
+    let firstError: PgpitrError | null = null;
+    for (let i = 0; i < unique.length; i += this.tuning.deleteBatch) {
+      const batch = unique.slice(i, i + this.tuning.deleteBatch);
+      try {
+        const r = await this.client.send(
+          new this.sdk.s3.DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        for (const err of r.Errors ?? []) {
+          if (err.Code === 'NoSuchKey') continue;
+          failed.push(`${err.Key ?? '?'} (${err.Code ?? 'error'}: ${err.Message ?? ''})`);
+        }
+      } catch (e) {
+        firstError ??= this.fail('remove', batch[0]!, e);
+        failed.push(...batch);
+      }
+    }
+    if (failed.length === 0) return;
+    if (firstError !== null && failed.length === unique.length) throw firstError;
+    const shown = failed.slice(0, 5).join(', ');
+    throw new PgpitrError('ERR_STORAGE', `could not remove ${failed.length} of ${unique.length} objects from ${this.location}: ${shown}${failed.length > 5 ? ', ...' : ''}`, {
+      ...(firstError ? { cause: firstError } : {}),
+      hint: 'run the command again; what was removed stays removed',
+    });
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.agents.destroy();
+  }
+}
+
+function isNetworkError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && code !== 'ERR_STREAM_PREMATURE_CLOSE';
 }

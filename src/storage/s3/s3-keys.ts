@@ -1,0 +1,31 @@
+// Storage paths to S3 keys and back: every object of a repository lives under
+// the repository's prefix in its bucket ("<prefix>/<path>"), and a directory
+// is only the "<key>/" prefix its objects share. Pure: no I/O, no SDK.
+
+import type { S3StorageSettings } from './s3-settings.js';
+
+export class S3Keys {
+  constructor(private readonly prefix: string) {}
+
+  /** The key of a (checked) storage path; '' (the root) is the prefix itself. */
+  key(path: string): string {
+    if (path === '') return this.prefix;
+    return this.prefix === '' ? path : `${this.prefix}/${path}`;
+  }
+
+  /** The key prefix of everything under a (checked) storage path: "<key>/", or '' at the bucket's root. */
+  under(path: string): string {
+    const key = this.key(path);
+    return key === '' ? '' : `${key}/`;
+  }
+}
+
+/** For messages: s3://bucket/prefix/path (never a secret). */
+export function s3Url(settings: Pick<S3StorageSettings, 'bucket'>, key: string): string {
+  return `s3://${settings.bucket}/${key}`;
+}
+
+/** The storage's location, for messages: where the bucket is and under which prefix. */
+export function s3Location(settings: Pick<S3StorageSettings, 'bucket' | 'prefix' | 'endpoint'>): string {
+  return `"s3://${settings.bucket}${settings.prefix === '' ? '' : `/${settings.prefix}`}" at ${settings.endpoint}`;
+}

@@ -1,0 +1,38 @@
+// The S3 driver's internal sizes and retry pacing. Not user options: the
+// defaults are what a repository uses; tests shrink them to exercise pages,
+// multipart uploads and retries cheaply. Pure.
+
+export interface S3Tuning {
+  /** Attempts of one request, the first included (5xx, 408, 429, connection errors). */
+  maxAttempts: number;
+  /** Base of the SDK's jittered exponential backoff, in ms (the SDK's own default is 50). */
+  retryBaseDelayMs: number;
+  /** Bytes above which a write is a multipart upload, and the size of each part (S3's minimum is 5 MiB). */
+  partSize: number;
+  /** Parts uploaded at once by one write: memory per write is partSize × (partQueue + 1) at most. */
+  partQueue: number;
+  /** Keys per ListObjectsV2 page (S3's maximum: 1000). */
+  listPageSize: number;
+  /** Keys per DeleteObjects request (S3's maximum: 1000). */
+  deleteBatch: number;
+  /** Ranged GETs that continue a read whose body broke midway, from the bytes already delivered. */
+  readResumes: number;
+  /** Connect timeout, and idle time of a socket before a request fails (then retried), in ms. */
+  connectTimeoutMs: number;
+  socketIdleTimeoutMs: number;
+  /** Sockets kept per agent. */
+  maxSockets: number;
+}
+
+export const DEFAULT_S3_TUNING: S3Tuning = {
+  maxAttempts: 8,
+  retryBaseDelayMs: 100,
+  partSize: 8 * 1024 * 1024,
+  partQueue: 2,
+  listPageSize: 1000,
+  deleteBatch: 1000,
+  readResumes: 3,
+  connectTimeoutMs: 10_000,
+  socketIdleTimeoutMs: 60_000,
+  maxSockets: 16,
+};

@@ -120,10 +120,18 @@ function emergencyCleanup(): void {
 }
 
 /** Stops and removes every cluster this process still has. */
+const finalizers: (() => Promise<void>)[] = [];
+
+/** Something a test started beside its clusters (an S3 server...), ended by destroyAll after them. */
+export function onDestroyAll(fn: () => Promise<void>): void {
+  finalizers.push(fn);
+}
+
 export async function destroyAll(): Promise<void> {
   // Stop everything first so no server loses its data dir while running.
   for (const c of [...live]) await c.stop("fast").catch(() => c.stopSync());
   for (const c of [...live]) await c.destroy();
+  for (const fn of finalizers.splice(0)) await fn().catch(() => {});
 }
 
 export class TestCluster {

@@ -2,33 +2,79 @@
 // pgpitr, table checksums, waiting for archiving, and restoring and starting
 // a copy that is checked and thrown away.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { TestCluster } from '../harness/cluster.js';
+import { TestCluster, onDestroyAll } from '../harness/cluster.js';
+import { startS3Server, TEST_CREDENTIALS } from './s3-server.js';
+import type { S3TestServer } from './s3-server.js';
+import { makeTestCertificates } from './tls-certs.js';
 import { runPgpitr, chownTree, CLI } from './pgpitr.js';
 import type { RunResult } from '../harness/run.js';
 
 export interface ArchivingCluster {
   c: TestCluster;
+  /** posix: the repository's directory; s3: the S3 server's directory (for a look at what it holds). */
   repo: string;
   spool: string;
+  /** The options that reach the repository: --repo PATH, or --config FILE; and --stanza main. */
   repoArgs: string[];
+  kind: RepoKind;
+  /** The S3 server, for the s3 kinds. */
+  s3?: S3TestServer;
+}
+
+/**
+ * Where the tests' repository is: a directory (posix), or a bucket of an S3 server the test starts
+ * (over HTTPS with a test CA), either one encrypted (-cipher) with a passphrase in the
+ * configuration file.
+ */
+export type RepoKind = 'posix' | 's3' | 'posix-cipher' | 's3-cipher';
+
+/** The kinds to test, from PGPITR_TEST_REPO (default posix). */
+export function repoKindFromEnv(): RepoKind {
+  const k = process.env.PGPITR_TEST_REPO ?? 'posix';
+  if (!['posix', 's3', 'posix-cipher', 's3-cipher'].includes(k)) throw new Error(`PGPITR_TEST_REPO: unknown repository kind "${k}"`);
+  return k as RepoKind;
 }
 
 /** A cluster whose archive_command is pgpitr archive-push into a fresh stanza "main". */
-export async function archivingCluster(version: number, name: string): Promise<ArchivingCluster> {
+export async function archivingCluster(version: number, name: string, kind: RepoKind = 'posix'): Promise<ArchivingCluster> {
   const c = await TestCluster.create({ version, name });
-  const repo = c.tempDir('repo');
   const spool = c.tempDir('spool');
-  const push = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
+  let repo: string;
+  let repoArgs: string[];
+  let s3: S3TestServer | undefined;
+  if (kind === 'posix') {
+    repo = c.tempDir('repo');
+    repoArgs = ['--repo', repo, '--stanza', 'main'];
+  } else {
+    const conf = join(c.tempDir('conf'), 'pgpitr.conf');
+    const lines = ['[global]'];
+    if (kind.startsWith('s3')) {
+      const certs = await makeTestCertificates('s3-client');
+      s3 = await startS3Server({ tls: { cert: certs.serverCert, key: certs.serverKey } });
+      const server = s3;
+      onDestroyAll(() => server.stop());
+      repo = s3.dir;
+      lines.push('repo1-type=s3', `repo1-s3-endpoint=${s3.endpoint}`, 'repo1-s3-bucket=bkt', 'repo1-s3-region=us-east-1', 'repo1-s3-uri-style=path', `repo1-storage-ca-file=${certs.caCert}`, `repo1-s3-key=${TEST_CREDENTIALS.accessKeyId}`, `repo1-s3-key-secret=${TEST_CREDENTIALS.secretAccessKey}`, 'repo1-path=/pgpitr');
+    } else {
+      repo = c.tempDir('repo');
+      lines.push(`repo1-path=${repo}`);
+    }
+    if (kind.endsWith('-cipher')) lines.push('repo1-cipher-type=aes-256-gcm', 'repo1-cipher-pass=correct horse battery staple, tests only');
+    writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o600 });
+    chownTree(join(conf, '..'));
+    repoArgs = ['--config', conf, '--stanza', 'main'];
+  }
+  const push = `'${process.execPath}' '${CLI}' archive-push ${repoArgs.map((a) => `'${a}'`).join(' ')} %p`;
   await c.sql(`alter system set archive_mode = 'on'`);
   await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
   await c.restart();
-  const r = await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], c.connectionEnv());
+  const r = await runPgpitr(['stanza-create', ...repoArgs], c.connectionEnv());
   if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stderr}`);
-  chownTree(repo);
-  return { c, repo, spool, repoArgs: ['--repo', repo, '--stanza', 'main'] };
+  if (!kind.startsWith('s3')) chownTree(repo);
+  return { c, repo, spool, repoArgs, kind, ...(s3 ? { s3 } : {}) };
 }
 
 /** A checksum of a table's content, to compare a restored copy with what was committed. */

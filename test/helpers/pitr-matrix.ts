@@ -1,0 +1,121 @@
+// The point-in-time-recovery matrix, for one PostgreSQL version and one kind of
+// repository: archiving through pgpitr, a backup into the repository, then a
+// load during which markers are recorded (a time, the xid of a committed
+// transaction, an LSN, a named restore point) with a checksum of the table at
+// each. Restoring to each marker and starting PostgreSQL gives exactly that
+// checksum; --target-exclusive gives the state just before; --target-immediate
+// the state at the backup's end. Bad input is refused before anything is
+// written, and --dry-run writes nothing.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { runPgpitr } from './pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from './pitr.js';
+import type { RepoKind } from './pitr.js';
+
+export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
+  const where = kind === 'posix' ? '' : `, repository ${kind}`;
+  test(`point-in-time recovery to every kind of target (PostgreSQL ${version}${where})`, async (t) => {
+    t.after(() => destroyAll());
+    const a = await archivingCluster(version, `pitr${version}${kind === 'posix' ? '' : kind}`, kind);
+    const { c } = a;
+    await c.sql('create table pitr (id int primary key, v text)');
+    await c.sql(`insert into pitr select g, md5(g::text) from generate_series(1, 1000) g`);
+    const atBackup = await tableChecksum(c);
+    const backup = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json', '--annotation', 'purpose=pitr-test'], c.connectionEnv());
+    assert.equal(backup.code, 0, backup.stderr);
+    const record = JSON.parse(backup.stdout) as { id: string; state: string; annotations: Record<string, string> };
+    assert.equal(record.state, 'complete');
+    assert.deepEqual(record.annotations, { purpose: 'pitr-test' });
+
+    // The load, with a marker of each kind between batches.
+    const batch = async (n: number) => {
+      const client = await c.connect();
+      try {
+        await client.query('begin');
+        await client.query(`insert into pitr select g, md5((g * ${n})::text) from generate_series(${n * 1000 + 1}, ${n * 1000 + 500}) g`);
+        await client.query(`update pitr set v = v || '${n}' where id % 7 = ${n % 7}`);
+        const xid = (await client.query<{ xid: string }>('select pg_current_xact_id()::text as xid')).rows[0]!.xid;
+        await client.query('commit');
+        return xid;
+      } finally {
+        await client.end();
+      }
+    };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const before1 = await tableChecksum(c);
+    const xid1 = await batch(1);
+    const atXid1 = await tableChecksum(c);
+    await sleep(300);
+    const time2 = (await c.sql<{ t: string }>(`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
+    const atTime2 = await tableChecksum(c);
+    await sleep(300);
+    await batch(2);
+    const lsn3 = (await c.sql<{ l: string }>('select pg_current_wal_insert_lsn()::text as l'))[0]!.l;
+    const atLsn3 = await tableChecksum(c);
+    await batch(3);
+    await c.sql(`select pg_create_restore_point('before_drop')`);
+    const atName = await tableChecksum(c);
+    await batch(4);
+    await c.sql('drop table pitr');
+    await switchAndWaitArchived(c);
+
+    const cases: { name: string; args: string[]; expect: string }[] = [
+      { name: 'target-immediate', args: ['--target-immediate'], expect: atBackup },
+      { name: 'target-xid', args: ['--target-xid', xid1], expect: atXid1 },
+      { name: 'target-xid exclusive', args: ['--target-xid', xid1, '--target-exclusive'], expect: before1 },
+      { name: 'target-time', args: ['--target-time', time2], expect: atTime2 },
+      { name: 'target-lsn', args: ['--target-lsn', lsn3], expect: atLsn3 },
+      { name: 'target-name', args: ['--target-name', 'before_drop'], expect: atName },
+    ];
+    for (const k of cases) {
+      await t.test(k.name, async () => {
+        const dir = restoreDir(c, k.name.replace(/ /g, '-'));
+        const r = await restoreWith(a, dir, [...k.args, '--target-action', 'promote']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`backup ${record.id}`));
+        assert.ok(existsSync(join(dir, 'global', 'pg_control')));
+        const copy = await startRecovered(dir, version, `${k.name.replace(/ /g, '-')}${version}${kind === 'posix' ? '' : kind}`);
+        try {
+          assert.equal(await tableChecksum(copy), k.expect, copy.logTail());
+        } finally {
+          await copy.destroy();
+        }
+      });
+    }
+
+    await t.test('bad input is refused before anything is written', async () => {
+      const dir = restoreDir(c, 'refused');
+      const expectRefused = async (args: string[], code: number, message: RegExp, target = dir) => {
+        const r = await runPgpitr(['restore', ...a.repoArgs, '--spool-path', a.spool, '-D', target, ...args]);
+        assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+      };
+      await expectRefused(['--target-time', '2000-01-01 00:00:00+00'], 6, /target time 2000-01-01 00:00:00\+00 is before the point where every backup is consistent/);
+      await expectRefused(['--target-lsn', 'FF/0'], 6, /target LSN FF\/0 is beyond the end of the archive/);
+      await expectRefused(['--set', '20000101-000000F'], 6, /backup "20000101-000000F" does not exist/);
+      writeFileSync(join(dir, 'stray'), 'x');
+      await expectRefused([], 5, /exists and is not empty/);
+      await expectRefused(['--delta'], 5, /is not a PostgreSQL data directory/);
+      await expectRefused([], 5, /a PostgreSQL server \(pid \d+\) is running/, c.dataDir);
+      const missing = await runPgpitr(['restore', '--repo', join(dir, 'nope'), '--stanza', 'main', '-D', join(dir, 'x')]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /does not exist or cannot be reached/);
+      assert.deepEqual(existsSync(join(dir, 'x')), false);
+    });
+
+    await t.test('--dry-run prints the plan and writes nothing', async () => {
+      const dir = join(restoreDir(c, 'dry'), 'data');
+      const r = await restoreWith(a, dir, ['--dry-run', '--target-name', 'before_drop', '--output', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const plan = JSON.parse(r.stdout) as { backup: string; dry_run: boolean; wal_needed: { segments: number } };
+      assert.equal(plan.backup, record.id);
+      assert.equal(plan.dry_run, true);
+      assert.ok(plan.wal_needed.segments >= 1);
+      assert.equal(existsSync(dir), false);
+    });
+  });
+}

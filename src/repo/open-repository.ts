@@ -5,7 +5,10 @@
 // before.
 
 import { PosixStorage } from '../storage/posix/posix-storage.js';
-import { usageError } from '../common/errors.js';
+import { PgpitrError, usageError } from '../common/errors.js';
+import { readAll } from '../storage/storage.js';
+import { REPO_MARKER } from './layout.js';
+import type { CipherBlock } from './repo-cipher.js';
 import { repositoryOn } from './repository.js';
 import { describeRepository, pickRepository } from './repo-settings.js';
 import type { RepoSettings } from './repo-settings.js';
@@ -13,16 +16,46 @@ import type { Repository } from './repository.js';
 import type { Storage } from '../storage/storage.js';
 
 export async function openRepository(settings: RepoSettings): Promise<Repository> {
-  if (settings.cipher.type !== 'none') {
-    throw usageError(`repo${settings.index}-cipher-type ${settings.cipher.type}: encryption is not available in this version of pgpitr`, `remove repo${settings.index}-cipher-type`);
-  }
   let storage: Storage;
   if (settings.type === 'posix') storage = new PosixStorage(settings.path);
   else {
     const { openS3Storage } = await import('../storage/s3/s3-storage.js');
     storage = await openS3Storage(settings.s3!);
   }
-  return repositoryOn(storage, describeRepository(settings));
+  const location = describeRepository(settings);
+  if (settings.cipher.type === 'none') return repositoryOn(storage, location);
+  return openEncrypted(storage, location, `repo${settings.index}`, settings.cipher.pass);
+}
+
+/**
+ * An encrypted repository: its key unwrapped from the marker with the passphrase, or, for a
+ * repository not created yet, a new key that stanza-create records in the marker it writes.
+ */
+async function openEncrypted(storage: Storage, location: string, label: string, pass: string): Promise<Repository> {
+  const { createCipherBlock, openCipherBlock, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
+  const { CipherStorage } = await import('../storage/cipher/cipher-storage.js');
+  const marker = await readMarker(storage, location);
+  let block: CipherBlock;
+  let key: Buffer;
+  if (marker === null) ({ block, key } = await createCipherBlock(pass));
+  else {
+    if (!marker.cipher) {
+      throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
+    }
+    block = marker.cipher;
+    key = await openCipherBlock(block, pass, { label, location });
+  }
+  return repositoryOn(new CipherStorage(storage, repositoryKeys(dataKeyOf(key, block.key_id))), location, { block, label });
+}
+
+async function readMarker(storage: Storage, location: string): Promise<{ cipher?: CipherBlock } | null> {
+  const bytes = await readAll(storage, REPO_MARKER);
+  if (bytes === null) return null;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as { cipher?: CipherBlock };
+  } catch (e) {
+    throw new PgpitrError('ERR_STORAGE', `repository marker ${location}/${REPO_MARKER} is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository' });
+  }
 }
 
 /** The repository a command that works on one uses: --repo N, else the lowest N. */

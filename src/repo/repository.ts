@@ -4,16 +4,22 @@
 // one per command (open-repository.ts); nothing below it knows the driver.
 
 import type { Storage } from '../storage/storage.js';
+import type { CipherBlock } from './repo-cipher.js';
 import { storageJoin } from '../storage/storage-path.js';
 
 export interface Repository {
   readonly storage: Storage;
   /** Where the repository is, as the user named it (--repo): for messages and restore_command. */
   readonly location: string;
+  /**
+   * Set when the repository is opened encrypted: the marker's record of the key (wrapped), which
+   * stanza-create writes into a new repository's marker and checks against an existing one's.
+   */
+  readonly encryption?: { block: CipherBlock; label: string };
 }
 
-export function repositoryOn(storage: Storage, location: string): Repository {
-  return { storage, location };
+export function repositoryOn(storage: Storage, location: string, encryption?: Repository['encryption']): Repository {
+  return encryption ? { storage, location, encryption } : { storage, location };
 }
 
 /** A repository path as the user can find it: the location and the path inside. */

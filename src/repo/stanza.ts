@@ -27,6 +27,9 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
       hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo.location} --stanza ${stanza}`,
     });
   }
+  if (!repo.encryption && data.subarray(0, 6).toString('latin1') === 'PGPENC') {
+    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass, for this repository (in the configuration file)' });
+  }
   try {
     const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
     if (info.format !== 'pgpitr-stanza') throw new Error('not a stanza file');
@@ -70,6 +73,25 @@ export async function checkRepository(repo: Repository): Promise<void> {
   }
 }
 
+/**
+ * A repository is encrypted or not from its creation: a stanza is never written in the clear into
+ * an encrypted one, nor with another key (two stanza-creates that each made a new key).
+ */
+function checkEncryption(repo: Repository, marker: Buffer): void {
+  let keyId: string | undefined;
+  try {
+    keyId = (JSON.parse(marker.toString('utf8')) as { cipher?: { key_id?: string } }).cipher?.key_id;
+  } catch (e) {
+    throw new PgpitrError('ERR_STORAGE', `repository marker ${displayPath(repo, REPO_MARKER)} is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository' });
+  }
+  if (keyId !== undefined && !repo.encryption) {
+    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass, for this repository' });
+  }
+  if (repo.encryption && keyId !== repo.encryption.block.key_id) {
+    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} was created by another stanza-create at the same time, with another key`, { hint: 'run the command again' });
+  }
+}
+
 /** The names of the stanzas a repository holds. */
 export async function listStanzas(repo: Repository): Promise<string[]> {
   const out: string[] = [];
@@ -83,9 +105,11 @@ export async function listStanzas(repo: Repository): Promise<string[]> {
 /** Creates the repository marker (if new) and the stanza record; refuses to change an existing one. The caller holds the repository lock. */
 export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): Promise<{ info: StanzaInfo; created: boolean }> {
   const storage = repo.storage;
-  if ((await storage.info(REPO_MARKER)) === null) {
-    await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION }, null, 2) + '\n'));
-  }
+  const marker = await readAll(storage, REPO_MARKER);
+  if (marker === null) {
+    const cipher = repo.encryption ? { cipher: repo.encryption.block } : {};
+    await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher }, null, 2) + '\n'));
+  } else checkEncryption(repo, marker);
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {
     const existing = await readStanza(repo, info.stanza);

@@ -1,0 +1,125 @@
+// Encrypting and decrypting one object's bytes in the PGPE format
+// (object-format.ts), as streams that hold at most one chunk: the stored
+// bytes never need to fit in memory. Failures are returned as reasons; the
+// caller names the object.
+
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { HEADER_SIZE, TAG_SIZE, aadFor, newHeader, nonceFor, objectKey, parseHeader, pathTag } from './object-format.js';
+import type { DataKey, ObjectHeader } from './object-format.js';
+
+/** A failure to decrypt: `why` says what is wrong with the object, for an error that names it. */
+export class CipherFailure extends Error {
+  constructor(readonly why: string) {
+    super(why);
+  }
+}
+
+/** The encrypted form of `source` stored at `path` under `dataKey`: header, then the chunks. */
+export async function* encryptObject(source: AsyncIterable<Buffer>, dataKey: DataKey, path: string): AsyncGenerator<Buffer> {
+  const header = newHeader(dataKey, path);
+  const key = objectKey(dataKey.key, header.salt, path);
+  const size = header.chunkSize;
+  let index = 0;
+  const seal = (plain: Buffer, final: boolean): Buffer[] => {
+    const c = createCipheriv('aes-256-gcm', key, nonceFor(index));
+    c.setAAD(aadFor(header.bytes, index, final));
+    const body = c.update(plain);
+    const end = c.final();
+    index++;
+    return end.length > 0 ? [body, end, c.getAuthTag()] : [body, c.getAuthTag()];
+  };
+  yield header.bytes;
+  // A chunk is sealed once more bytes are known to follow it: the last one is marked final.
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of source) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let at = 0;
+    while (pending.length - at > size) {
+      yield* seal(pending.subarray(at, at + size), false);
+      at += size;
+    }
+    if (at > 0) pending = pending.subarray(at);
+  }
+  yield* seal(pending, true);
+}
+
+export interface DecryptOptions {
+  /** The data key this object must have been written with. */
+  dataKey: DataKey;
+  path: string;
+  /**
+   * The stream starts at chunk `firstChunk` of the body, not at the header (a ranged read; the
+   * header is then given). With `bounded`, it ends one byte past the last chunk wanted (or at the
+   * object's end): that byte shows the chunk before it is not the final one.
+   */
+  range?: { header: Buffer; firstChunk: number; bounded: boolean };
+}
+
+/** Checks a header against the key and the path it is read at. */
+export function checkHeader(bytes: Buffer, dataKey: DataKey, path: string): ObjectHeader {
+  const h = parseHeader(bytes);
+  if (typeof h === 'string') throw new CipherFailure(h);
+  if (!h.keyId.equals(dataKey.id)) {
+    throw new CipherFailure(`it was encrypted with another key (key id ${h.keyId.toString('hex')}, this repository's is ${dataKey.id.toString('hex')}): it comes from another repository`);
+  }
+  if (!h.pathTag.equals(pathTag(dataKey.key, path))) {
+    throw new CipherFailure('it holds the object written as another file (swapped or renamed): its content does not belong at this path');
+  }
+  return h;
+}
+
+/** The plaintext of an encrypted object's bytes, chunk by chunk, each authenticated before it is handed over. */
+export async function* decryptObject(source: AsyncIterable<Buffer>, o: DecryptOptions): AsyncGenerator<Buffer> {
+  let header: ObjectHeader | null = o.range ? checkHeader(o.range.header, o.dataKey, o.path) : null;
+  let key = header ? objectKey(o.dataKey.key, header.salt, o.path) : null;
+  let index = o.range?.firstChunk ?? 0;
+  let stride = header ? header.chunkSize + TAG_SIZE : 0;
+  const open = (sealed: Buffer, final: boolean): Buffer | null => {
+    const d = createDecipheriv('aes-256-gcm', key!, nonceFor(index));
+    d.setAAD(aadFor(header!.bytes, index, final));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+    const body = d.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+    try {
+      const end = d.final();
+      return end.length > 0 ? Buffer.concat([body, end]) : body;
+    } catch {
+      return null;
+    }
+  };
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of source) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let at = 0;
+    if (header === null) {
+      if (pending.length < HEADER_SIZE) continue;
+      header = checkHeader(pending.subarray(0, HEADER_SIZE), o.dataKey, o.path);
+      key = objectKey(o.dataKey.key, header.salt, o.path);
+      stride = header.chunkSize + TAG_SIZE;
+      at = HEADER_SIZE;
+    }
+    // More than a chunk's bytes: the chunk is not the last.
+    while (pending.length - at > stride) {
+      const sealed = pending.subarray(at, at + stride);
+      const plain = open(sealed, false);
+      if (plain === null) {
+        throw new CipherFailure(open(sealed, true) !== null ? `it has data after its final chunk (chunk ${index})` : `chunk ${index} fails authentication: the object is damaged or was altered`);
+      }
+      yield plain;
+      index++;
+      at += stride;
+    }
+    if (at > 0) pending = pending.subarray(at);
+  }
+  if (header === null) throw new CipherFailure(parseHeader(pending) as string);
+  // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
+  if (o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && index > o.range.firstChunk) return;
+  if (pending.length < TAG_SIZE) {
+    throw new CipherFailure(`it is truncated: ${index} chunk(s) and no final chunk`);
+  }
+  const plain = open(pending, true);
+  if (plain === null) {
+    if (pending.length === stride && open(pending, false) !== null) throw new CipherFailure(`it is truncated: ${index + 1} complete chunk(s) and no final chunk`);
+    throw new CipherFailure(`chunk ${index} fails authentication: the object is damaged or was altered`);
+  }
+  yield plain;
+}

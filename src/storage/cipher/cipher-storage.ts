@@ -1,0 +1,156 @@
+// Encryption at rest as a Storage over any Storage: every object a key
+// resolver gives a key to is written encrypted and authenticated
+// (object-format.ts) and read back decrypted, whole or by range, with sizes
+// given in plaintext bytes. Callers see plaintext and never know; the driver
+// below sees ciphertext and never knows either. Which paths get which key is
+// the repository's business (the resolver), not this file's.
+
+import { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
+import { PgpitrError } from '../../common/errors.js';
+import { storageJoin } from '../storage-path.js';
+import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
+import { CipherFailure, decryptObject, encryptObject } from './chunk-cipher.js';
+import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
+import type { DataKey } from './object-format.js';
+
+/** Which key an object is encrypted with; null: stored as it is (the repository marker, locks). */
+export interface KeyResolver {
+  keyFor(path: string): DataKey | null;
+}
+
+export class CipherStorage implements Storage {
+  readonly location: string;
+  readonly features: StorageFeatures;
+
+  constructor(
+    private readonly inner: Storage,
+    private readonly keys: KeyResolver,
+  ) {
+    this.location = inner.location;
+    // Objects are bound to their path: a rename would make them unreadable. Local files hold
+    // ciphertext, which readers of their own cannot use.
+    this.features = { ...inner.features, move: false, localPaths: false };
+    if (inner.pathSync) this.pathSync = (p) => inner.pathSync!(p);
+    if (inner.pathCreate) this.pathCreate = (p) => inner.pathCreate!(p);
+    if (inner.close) this.close = () => inner.close!();
+  }
+
+  pathSync?(path: string): Promise<void>;
+  pathCreate?(path: string): Promise<void>;
+  close?(): Promise<void>;
+
+  async info(path: string): Promise<StorageEntry | null> {
+    const e = await this.inner.info(path);
+    return e === null ? null : this.plainEntry(path, e);
+  }
+
+  async list(path: string, opts?: ListOptions): Promise<StorageEntry[]> {
+    const entries = await this.inner.list(path, opts);
+    if (opts?.detail === false) return entries;
+    return entries.map((e) => this.plainEntry(storageJoin(path, e.name), e));
+  }
+
+  async read(path: string, opts: ReadOptions = {}): Promise<Readable | null> {
+    const key = this.keys.keyFor(path);
+    if (key === null) return this.inner.read(path, opts);
+    const offset = opts.offset ?? 0;
+    if (offset === 0 && opts.length === undefined) {
+      const raw = await this.inner.read(path);
+      if (raw === null) return null;
+      return this.decrypted(path, raw, decryptObject(raw, { dataKey: key, path }));
+    }
+    // A range: the header, then the chunks that cover it (and one byte more, which tells whether
+    // the last of them is the object's final chunk).
+    const headerStream = await this.inner.read(path, { offset: 0, length: HEADER_SIZE });
+    if (headerStream === null) return null;
+    let header: Buffer;
+    try {
+      header = await collect(headerStream);
+    } catch (e) {
+      throw this.failure(path, e);
+    }
+    if (opts.length === 0) return Readable.from([]);
+    const stride = CHUNK_SIZE + TAG_SIZE;
+    const first = Math.floor(offset / CHUNK_SIZE);
+    const last = opts.length === undefined ? null : Math.floor((offset + opts.length - 1) / CHUNK_SIZE);
+    const start = HEADER_SIZE + first * stride;
+    const raw = await this.inner.read(path, last === null ? { offset: start } : { offset: start, length: (last - first + 1) * stride + 1 });
+    if (raw === null) return null;
+    const chunks = decryptObject(raw, { dataKey: key, path, range: { header, firstChunk: first, bounded: last !== null } });
+    return this.decrypted(path, raw, slice(chunks, offset - first * CHUNK_SIZE, opts.length));
+  }
+
+  async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts: WriteOptions = {}): Promise<void> {
+    const key = this.keys.keyFor(path);
+    if (key === null) return this.inner.write(path, source, opts);
+    const plain: AsyncIterable<Buffer> = Buffer.isBuffer(source) ? [source] as unknown as AsyncIterable<Buffer> : source;
+    const sealed = Readable.from(encryptObject(toAsync(plain), key, path), { objectMode: false });
+    const { size, ...rest } = opts;
+    return this.inner.write(path, sealed, size === undefined ? rest : { ...rest, size: storedSize(size) });
+  }
+
+  remove(path: string, opts?: { recursive?: boolean }): Promise<void> {
+    return this.inner.remove(path, opts);
+  }
+
+  removeMany(paths: readonly string[]): Promise<void> {
+    return this.inner.removeMany(paths);
+  }
+
+  /** An entry with its plaintext size (an object whose size no valid one has keeps its stored size: reading it fails). */
+  private plainEntry(path: string, e: StorageEntry): StorageEntry {
+    if (e.type !== 'file' || this.keys.keyFor(path) === null) return e;
+    const size = plainSize(e.size);
+    return size === null ? e : { ...e, size };
+  }
+
+  private decrypted(path: string, raw: Readable, plain: AsyncIterable<Buffer>): Readable {
+    const out = Readable.from(
+      (async function* (self: CipherStorage) {
+        try {
+          yield* plain;
+        } catch (e) {
+          throw self.failure(path, e);
+        }
+      })(this),
+      { objectMode: false },
+    );
+    out.on('close', () => raw.destroy());
+    return out;
+  }
+
+  private failure(path: string, e: unknown): Error {
+    if (e instanceof CipherFailure) {
+      return new PgpitrError('ERR_STORAGE', `stored object ${storageJoin(this.location, path)} cannot be decrypted: ${e.why}`, {
+        hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
+      });
+    }
+    return e as Error;
+  }
+}
+
+async function* toAsync(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const b of source as AsyncIterable<Buffer>) yield b;
+}
+
+/** `length` bytes (all, when undefined) of a chunk stream, after skipping `skip`. */
+async function* slice(chunks: AsyncIterable<Buffer>, skip: number, length: number | undefined): AsyncGenerator<Buffer> {
+  let left = length ?? Infinity;
+  for await (let c of chunks) {
+    if (skip > 0) {
+      if (c.length <= skip) {
+        skip -= c.length;
+        continue;
+      }
+      c = c.subarray(skip);
+      skip = 0;
+    }
+    if (c.length >= left) {
+      yield c.subarray(0, left);
+      return;
+    }
+    left -= c.length;
+    yield c;
+  }
+}

@@ -10,6 +10,7 @@ import { repositoryOn } from './repository.js';
 import { describeRepository, pickRepository } from './repo-settings.js';
 import type { RepoSettings } from './repo-settings.js';
 import type { Repository } from './repository.js';
+import type { NumberedRepository } from './numbered-repository.js';
 import type { Storage } from '../storage/storage.js';
 
 export async function openRepository(settings: RepoSettings): Promise<Repository> {
@@ -28,4 +29,10 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
 /** The repository a command that works on one uses: --repo N, else the lowest N. */
 export function openChosenRepository(repos: RepoSettings[], selected: number | undefined): Promise<Repository> {
   return openRepository(pickRepository(repos, selected));
+}
+
+/** Every configured repository, in the order of N (the commands that work on all of them). */
+export async function openRepositories(repos: RepoSettings[]): Promise<NumberedRepository[]> {
+  if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, repo= or repoN-path in the configuration file');
+  return Promise.all(repos.map(async (s) => ({ index: s.index, repo: await openRepository(s) })));
 }

@@ -7,7 +7,11 @@
 //   <file>.error    the push failed; holds the message (archive_command fails
 //                   with it and removes it, so the pusher tries again)
 // plus pusher.lock (the running pusher), pusher.log, and drops/ (records of
-// dropped WAL not yet written to the repository, because it was unreachable). Markers are written by
+// dropped WAL not yet written to the repository, because it was unreachable).
+// With several repositories, the same per repository in repoN/ (its markers,
+// its drops/), and the markers above mean "settled for every repository"
+// (archiving/repo-settle.ts): archive_command and pgpitr-spool-wait read
+// those only. Markers are written by
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
@@ -62,6 +66,13 @@ export class PushSpool {
   /** Opens (creating if needed) the spool directory of a stanza. */
   static open(spoolPath: string, stanza: string): PushSpool {
     return new PushSpool(openSpoolDir(spoolPath, pushSpoolDir(spoolPath, stanza)));
+  }
+
+  /** The markers and pending drops of repository N, in <dir>/repoN/ (several repositories only). */
+  forRepository(index: number): PushSpool {
+    const dir = join(this.dir, `repo${index}`);
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    return new PushSpool(dir);
   }
 
   get logPath(): string {

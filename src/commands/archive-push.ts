@@ -8,6 +8,8 @@
 
 import { dirname, resolve } from 'node:path';
 import { readStanza } from '../repo/stanza.js';
+import type { StanzaInfo } from '../repo/stanza.js';
+import { repoTitle } from '../repo/numbered-repository.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { archiveToAll } from '../wal/archive-to-all.js';
@@ -77,9 +79,18 @@ export async function runBackgroundPusher(
       stop.abort();
     });
     try {
+      // A repository whose stanza cannot be read now (down) is tried again with each file;
+      // the pusher needs one that can, for the segment size and the system identifier.
+      const stanzas = await Promise.allSettled(req.repos.map((r) => readStanza(r.repo, req.stanza)));
+      const known = stanzas.find((x): x is PromiseFulfilledResult<StanzaInfo> => x.status === 'fulfilled');
+      if (!known) throw (stanzas[0] as PromiseRejectedResult).reason;
+      for (const [i, x] of stanzas.entries()) {
+        if (x.status === 'rejected') log(`warning: ${repoTitle(req.repos[i]!)}: ${(x.reason as Error).message}; tried again with each file`);
+      }
       await runPusher({
-        repo: req.repos[0]!.repo, // several: next commit
-        stanza: await readStanza(req.repos[0]!.repo, req.stanza),
+        repos: req.repos,
+        stanza: known.value,
+        repoStanzas: stanzas.map((x) => (x.status === 'fulfilled' ? x.value : null)),
         pgWal,
         spool,
         push: req.push,

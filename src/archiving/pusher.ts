@@ -102,8 +102,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     if (multi) settleForServer(s.spool, markers, queues, ready);
     // Unsettled: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
     let unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
-    if (s.queueMaxBytes !== null) {
-      const segments = unsettled.filter(isSegmentLike);
+    const segments = s.queueMaxBytes === null ? [] : unsettled.filter(isSegmentLike);
+    if (s.queueMaxBytes !== null && segments.length * s.stanza.wal_segment_size > s.queueMaxBytes) {
       const plan = planDrops({
         unsettled: segments,
         settled: queues.map((q) => new Set(segments.filter((n) => q.settled(n)))),
@@ -211,10 +211,13 @@ async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Prom
     await q.flushPendingDrops();
     q.spool.write(name, 'ok');
     s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name}${where} (${Date.now() - started} ms)`);
+    if (q.failing && multi) s.log(`${q.title} takes files again`);
+    q.failing = false;
     return true;
   } catch (e) {
     const message = failureText(e as Error & { hint?: string });
     q.spool.write(name, 'error', message);
+    q.failing = true;
     s.log(`error: ${name}${multi ? ` in ${q.title}` : ''}: ${message.replace(/\n/g, ' ')}`);
     return false;
   }

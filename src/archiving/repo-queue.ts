@@ -19,6 +19,8 @@ export class RepoQueue {
   readonly failedAt = new Map<string, number>();
   /** The markers of this repository, as listed at the start of the pusher's turn. */
   markers = new Map<string, MarkerKind>();
+  /** The last store here failed (logged when it takes files again). */
+  failing = false;
   private flushing: Promise<void> = Promise.resolve();
   private readonly warnedPending = new Set<string>();
 

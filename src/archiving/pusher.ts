@@ -118,6 +118,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         await drop(s, queues[i]!, names, bytes, multi);
         droppedAny = true;
       }
+      if (multi) droppedAny = oweSmallFiles(s, queues, unsettled.filter((n) => !isSegmentLike(n))) || droppedAny;
       if (droppedAny) {
         if (multi) {
           readMarkers();
@@ -151,6 +152,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         );
       }
     }
+    if (multi) for (const q of queues) storeOwed(s, q, prepared, retryMs);
     const inFlight = allInFlight();
     if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
@@ -180,10 +182,11 @@ class PreparedFiles {
 
   constructor(private readonly s: PusherSettings) {}
 
-  take(name: string, users: number): Promise<PreparedWalFile> {
+  /** `source`: where the file is read (default: pg_wal/name); `name` is then a key for it. */
+  take(name: string, users: number, source = join(this.s.pgWal, name)): Promise<PreparedWalFile> {
     let entry = this.files.get(name);
     if (!entry) {
-      const file = prepareWalFile(this.s.stanza, join(this.s.pgWal, name), this.s.push);
+      const file = prepareWalFile(this.s.stanza, source, this.s.push);
       file.catch(() => {}); // each store reports it
       entry = { file, users: 0 };
       this.files.set(name, entry);
@@ -254,6 +257,56 @@ async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedByte
   for (const n of names.slice(1)) {
     if (multi) q.spool.write(n, 'dropped'); // settled for this repository; the server's marker says the rest
     else q.spool.write(n, 'ok', 'dropped');
+  }
+}
+
+/**
+ * Past the queue limit, a .history or .backup file one repository stored and another lacks must not
+ * hold the server's archiver (which takes files in order, stopping at a failure) until that one
+ * returns: a copy is kept in that repository's spool (owed/), stored there when it can, and the
+ * file is settled for it. True if any was.
+ */
+function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[]): boolean {
+  let any = false;
+  for (const name of names) {
+    if (!queues.some((q) => q.markers.get(name) === 'ok')) continue;
+    for (const q of queues) {
+      if (q.settled(name) || q.inFlight.has(name)) continue;
+      q.spool.saveOwed(name, join(s.pgWal, name));
+      q.spool.write(name, 'dropped');
+      s.log(`${q.title} lacks ${name} while the queue is past archive-push-queue-max: a copy is kept in the spool and stored there when it takes files again`);
+      any = true;
+    }
+  }
+  return any;
+}
+
+/** Stores in `q` the copies kept for it by oweSmallFiles, one at a time, with its retry pause. */
+function storeOwed(s: PusherSettings, q: RepoQueue, prepared: PreparedFiles, retryMs: number): void {
+  const now = Date.now();
+  for (const [name, path] of q.spool.owed()) {
+    const key = `owed:${name}`;
+    if (q.inFlight.size >= s.processMax) return;
+    if (q.inFlight.has(key) || now - (q.failedAt.get(key) ?? 0) < retryMs) continue;
+    const file = prepared.take(key, 1, path);
+    q.inFlight.set(
+      key,
+      (async () => {
+        try {
+          await storePreparedWal(q.repository.repo, await q.stanzaInfo(), (await file).prepared);
+          q.spool.forgetOwed(name);
+          q.failedAt.delete(key);
+          s.log(`stored ${name} in ${q.name} (kept in the spool while it could not take it)`);
+        } catch (e) {
+          q.failedAt.set(key, Date.now());
+          if (!q.failing) s.log(`error: ${name} (kept in the spool) in ${q.title}: ${(e as Error).message}`);
+        } finally {
+          await prepared.give(key);
+        }
+        q.inFlight.delete(key);
+      })(),
+    );
+    return; // one at a time: they are few and small
   }
 }
 

@@ -2,8 +2,9 @@
 // (archiving/repo-settle.ts) as pure functions, then the pusher itself on a
 // made-up pg_wal with two posix repositories, one of which goes away: the
 // other keeps getting every segment, past the queue limit only the missing
-// one drops (its drop record kept in the spool until it returns), and a
-// repository that returns before the limit catches up.
+// one drops (its drop record kept in the spool until it returns), a .history
+// file it lacks does not hold the archiver past the limit (a copy waits in the
+// spool for it), and a repository that returns before the limit catches up.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -158,6 +159,10 @@ test('pusher with two repositories: one down never stops the other; drops only f
       // repo2 away past the limit (3 segments): dropped for repo2 only, recorded once it returns.
       renameSync(paths[1]!, `${paths[1]}.away`);
       writeFileSync(paths[1]!, 'not a directory');
+      // A timeline history file repo2 cannot take either: past the limit it must not hold the archiver.
+      writeFileSync(join(pgWal, '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+      writeFileSync(join(pgWal, 'archive_status', '00000002.history.ready'), '');
+      await until('repo1 has the history file', () => has(0, '00000002.history'));
       const piled: string[] = [];
       // One at a time, as a server writes them: repo1 keeps up.
       for (let i = 0; i < 5; i++) {
@@ -169,6 +174,8 @@ test('pusher with two repositories: one down never stops the other; drops only f
       const dropped = piled.slice(0, 4);
       await until('the piled segments are settled', () => dropped.every(done));
       assert.ok(!done(piled[4]!));
+      assert.ok(done('00000002.history'), 'the history file is let go past the limit');
+      assert.ok(existsSync(join(spool.dir, 'repo2', 'owed', '00000002.history')), 'a copy waits in the spool for repo2');
       for (const n of piled) assert.ok(has(0, n), `${n} must be in repo1`);
       const heads = piled.filter((n) => answered.get(n)?.kind === 'dropped');
       assert.ok(heads.length >= 1, 'the first dropped segment reaches archive_command');
@@ -183,6 +190,7 @@ test('pusher with two repositories: one down never stops the other; drops only f
       const after = add();
       await until('repo2 takes files again', () => done(after) && has(1, after) && done(piled[4]!) && has(1, piled[4]!));
       for (const n of dropped) assert.ok(!has(1, n), `${n} was dropped for repo2`);
+      await until('repo2 gets the history file kept for it', () => has(1, '00000002.history') && readdirSync(join(spool.dir, 'repo2', 'owed')).length === 0);
       const drops = readdirSync(join(paths[1]!, 'main', 'archive-drops'));
       assert.equal(drops.length, heads.length);
       assert.ok(!existsSync(join(paths[0]!, 'main', 'archive-drops')) || readdirSync(join(paths[0]!, 'main', 'archive-drops')).length === 0);

@@ -5,8 +5,9 @@
 // first request pays for a Node start, a synchronous fetch and the fetcher's
 // start, and each later one waits for the fetcher to get ahead).
 //
-// A spool serves one repository and stanza at a time: the fetcher records
-// both in its lock, and a request for another one is refused while it runs
+// A spool serves one repository (or set of repositories) and stanza at a
+// time: the fetcher records both in its lock (locations as describeRepository
+// gives them: no secret), and a request for another one is refused while it runs
 // (its segments would otherwise be handed to the wrong server, which takes
 // one from another system for the end of its WAL).
 
@@ -20,9 +21,14 @@ import { noteRequest } from './prefetch.js';
 
 export const FETCHER_LOCK = 'fetcher';
 
-/** What a fetcher records in its lock: the repository and stanza it fetches from. */
-export function fetcherSettings(repoLocation: string, stanza: string): string[] {
-  return [repoLocation, stanza];
+/**
+ * What a fetcher records in its lock: the repositories and stanza it fetches from. One repository:
+ * its location (as fetchers always recorded it); several: each as "repoN LOCATION", in order.
+ */
+export function fetcherSettings(repos: string | readonly { index: number; location: string }[], stanza: string): string[] {
+  if (typeof repos === 'string') return [repos, stanza];
+  if (repos.length === 1) return [repos[0]!.location, stanza];
+  return [repos.map((r) => `repo${r.index} ${r.location}`).join(', '), stanza];
 }
 
 /**
@@ -34,7 +40,7 @@ export async function ensureFetcher(args: string[], dir: string, settings: strin
   const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`);
   if (holder) {
     if (holder.settings && JSON.stringify(holder.settings) !== JSON.stringify(settings)) {
-      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for repository ${holder.settings[0]}, stanza "${holder.settings[1]}"`, {
+      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for ${holder.settings[0]?.startsWith('repo') ? 'repositories' : 'repository'} ${holder.settings[0]}, stanza "${holder.settings[1]}"`, {
         hint: 'give each recovery of a stanza of that name its own --spool-path (in restore_command too), or --no-archive-async',
       });
     }

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { findStored } from '../repo/archive-store.js';
 import { stanzaPath, walFileKind } from '../repo/layout.js';
-import type { Repository } from '../repo/repository.js';
-import { restoreWalFile } from '../wal/archive-wal-file.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
+import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
@@ -82,7 +82,8 @@ export function clearFetchFailure(dir: string, name: string): void {
 }
 
 export interface FetcherSettings {
-  repo: Repository;
+  /** Tried in order for each segment (wal/fetch-from-repositories.ts). */
+  repos: NumberedRepository[];
   stanza: string;
   segmentSize: number;
   dir: string;
@@ -176,8 +177,9 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
   const final = join(s.dir, name);
   const tmp = join(s.dir, `${name}.fetching`);
   try {
-    const found = await restoreWalFile(s.repo, s.stanza, name, tmp);
-    if (!found) return false;
+    const { from, warnings } = await restoreFromRepositories(s.repos, s.stanza, name, tmp);
+    for (const w of warnings) s.log(`warning: ${w}`);
+    if (from === null) return false;
     // Synced before it gets its name: restore_command hands it to recovery as is.
     const fd = openSync(tmp, 'r');
     try {
@@ -201,11 +203,14 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
 }
 
 async function isStored(s: FetcherSettings, name: string): Promise<boolean> {
-  try {
-    return (await findStored(s.repo, s.stanza, name)) !== null;
-  } catch {
-    return false;
+  for (const r of s.repos) {
+    try {
+      if ((await findStored(r.repo, s.stanza, name)) !== null) return true;
+    } catch {
+      /* this repository cannot say */
+    }
   }
+  return false;
 }
 
 function recordFailure(dir: string, name: string, e: Error & { hint?: string }): void {

@@ -7,28 +7,44 @@
 // (info and check report it) and logged. Losing archive continuity is bad;
 // a full pg_wal that stops the server is worse (seed 001, section 1.7).
 // It exits once nothing has been ready for `idleExitMs`.
+//
+// With several repositories, each has its own queue (repo-queue.ts: its own
+// process-max slots and retry pauses, its markers in the spool), a file is
+// read, checked, hashed and compressed once for the queues that take it at
+// the same turn, and the server's marker is written once every repository has
+// settled the file (repo-settle.ts). Past the queue limit, only the
+// repositories lacking a file drop it, each recording its own drop. A
+// repository that comes back gets the files still ready (catch-up).
 
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { archiveWalFile } from '../wal/archive-wal-file.js';
+import { prepareWalFile } from '../wal/archive-wal-file.js';
+import type { PreparedWalFile } from '../wal/archive-wal-file.js';
+import { storePreparedWal } from '../repo/archive-store.js';
 import type { PushOptions } from '../repo/archive-store.js';
-import type { Repository } from '../repo/repository.js';
-import { recordDrop } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { walFileKind } from '../repo/layout.js';
 import type { StanzaInfo } from '../repo/stanza.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { listReadyWalFiles } from '../wal/archive-status.js';
 import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
+import { RepoQueue } from './repo-queue.js';
+import { planDrops, serverMarker } from './repo-settle.js';
+import type { LabelledState, RepoFileState } from './repo-settle.js';
 
 export interface PusherSettings {
-  repo: Repository;
+  /** Every repository, by N. */
+  repos: NumberedRepository[];
+  /** The stanza record (of the first repository that could be read: segment size, system). */
   stanza: StanzaInfo;
+  /** Per repository (same order), its stanza record, or null when it could not be read yet. */
+  repoStanzas?: (StanzaInfo | null)[];
   /** Absolute path of the server's pg_wal. */
   pgWal: string;
   spool: PushSpool;
   push: PushOptions;
-  /** Files stored at once. */
+  /** Files stored at once, per repository. */
   processMax: number;
   /** Bytes of WAL waiting to be archived past which waiting segments are dropped; null: never. */
   queueMaxBytes: number | null;
@@ -39,7 +55,7 @@ export interface PusherSettings {
    */
   maxLifetimeMs?: number;
   pollMs?: number;
-  /** Pause before a failed file is tried again. */
+  /** Pause before a failed file is tried again (in the repository where it failed). */
   retryMs?: number;
   log: (line: string) => void;
   /** Aborted: stop taking new files, finish those in flight, return. */
@@ -47,65 +63,108 @@ export interface PusherSettings {
 }
 
 export async function runPusher(s: PusherSettings): Promise<void> {
-  const inFlight = new Map<string, Promise<void>>();
+  const multi = s.repos.length > 1;
+  const queues = s.repos.map(
+    (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log),
+  );
+  if (multi) adoptSharedPendingDrops(s.spool, queues);
+  const prepared = new PreparedFiles(s);
   const pollMs = s.pollMs ?? 50;
   const startedAt = Date.now();
   const maxLifetimeMs = s.maxLifetimeMs ?? 60_000;
   let idleSince = Date.now();
   let lastFlush = 0;
-  const failedAt = new Map<string, number>();
   const retryMs = s.retryMs ?? 5000;
-  s.log(`pusher started: pg_wal ${s.pgWal}, process-max ${s.processMax}, queue-max ${s.queueMaxBytes ?? 'none'}`);
+  const allInFlight = () => queues.flatMap((q) => [...q.inFlight.values()]);
+  const inFlightAnywhere = (name: string) => queues.some((q) => q.inFlight.has(name));
+  s.log(
+    `pusher started: pg_wal ${s.pgWal}, process-max ${s.processMax}${multi ? ' per repository' : ''}, queue-max ${s.queueMaxBytes ?? 'none'}` +
+      (multi ? `, repositories ${queues.map((q) => q.title).join(', ')}` : ''),
+  );
   for (;;) {
     if (s.signal?.aborted) {
-      await Promise.all(inFlight.values());
+      await Promise.all(allInFlight());
       s.log('pusher stopped on request');
       return;
     }
     if (Date.now() - lastFlush > 1000) {
-      await flushPendingDrops(s);
+      await Promise.all(queues.map((q) => q.flushPendingDrops()));
       lastFlush = Date.now();
     }
     const ready = listReadyWalFiles(s.pgWal);
     const markers = s.spool.list();
-    cleanStaleMarkers(s, ready, markers, inFlight);
+    const readMarkers = () => {
+      for (const q of queues) q.markers = q.shared ? markers : q.spool.list();
+    };
+    readMarkers();
+    cleanStaleMarkers(s.spool, markers, ready, inFlightAnywhere);
+    if (multi) for (const q of queues) cleanStaleMarkers(q.spool, q.markers, ready, (n) => q.inFlight.has(n));
+    if (multi) settleForServer(s.spool, markers, queues, ready);
     // Unsettled: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
     let unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
-    if (s.queueMaxBytes !== null) {
-      const bytes = unsettled.filter(isSegmentLike).length * s.stanza.wal_segment_size;
-      if (bytes > s.queueMaxBytes) {
-        const dropped = new Set(unsettled.filter((n) => isSegmentLike(n) && !inFlight.has(n)));
-        await drop(s, [...dropped], bytes);
-        unsettled = unsettled.filter((n) => !dropped.has(n));
+    const segments = s.queueMaxBytes === null ? [] : unsettled.filter(isSegmentLike);
+    if (s.queueMaxBytes !== null && segments.length * s.stanza.wal_segment_size > s.queueMaxBytes) {
+      const plan = planDrops({
+        unsettled: segments,
+        settled: queues.map((q) => new Set(segments.filter((n) => q.settled(n)))),
+        inFlight: queues.map((q) => new Set(q.inFlight.keys())),
+        segmentSize: s.stanza.wal_segment_size,
+        queueMaxBytes: s.queueMaxBytes,
+      });
+      const bytes = segments.length * s.stanza.wal_segment_size;
+      let droppedAny = false;
+      for (const [i, names] of plan.entries()) {
+        if (names.length === 0) continue;
+        await drop(s, queues[i]!, names, bytes, multi);
+        droppedAny = true;
+      }
+      if (multi) droppedAny = oweSmallFiles(s, queues, unsettled.filter((n) => !isSegmentLike(n))) || droppedAny;
+      if (droppedAny) {
+        if (multi) {
+          readMarkers();
+          settleForServer(s.spool, markers, queues, ready);
+        } else for (const n of plan[0]!) markers.set(n, 'ok');
+        unsettled = unsettled.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
       }
     }
     // Failed files are tried again after a pause, without waiting for archive_command
     // to come back to them (PostgreSQL pauses a minute after three failures).
     const now = Date.now();
-    const due = (n: string) => markers.get(n) === 'error' && now - (failedAt.get(n) ?? 0) >= retryMs;
-    const waiting = unsettled.filter((n) => (!markers.has(n) || due(n)) && !inFlight.has(n));
-    for (const name of waiting) {
-      if (inFlight.size >= s.processMax) break;
-      inFlight.set(
-        name,
-        pushOne(s, name).then((ok) => {
-          inFlight.delete(name);
-          if (ok) failedAt.delete(name);
-          else failedAt.set(name, Date.now());
-        }),
-      );
+    for (const name of unsettled) {
+      if (queues.every((q) => q.inFlight.size >= s.processMax)) break;
+      const takers = queues.filter((q) => q.wants(name, now, s.processMax, retryMs));
+      if (takers.length === 0) continue;
+      const file = prepared.take(name, takers.length);
+      for (const q of takers) {
+        q.inFlight.set(
+          name,
+          (async () => {
+            let ok = false;
+            try {
+              ok = await storeIn(s, q, name, file, multi);
+            } finally {
+              await prepared.give(name);
+            }
+            q.inFlight.delete(name);
+            if (ok) q.failedAt.delete(name);
+            else q.failedAt.set(name, Date.now());
+          })(),
+        );
+      }
     }
-    if (ready.length > 0 || inFlight.size > 0) idleSince = Date.now();
+    if (multi) for (const q of queues) storeOwed(s, q, prepared, retryMs);
+    const inFlight = allInFlight();
+    if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
-    if (Date.now() - startedAt >= maxLifetimeMs && inFlight.size === 0) {
+    if (Date.now() - startedAt >= maxLifetimeMs && inFlight.length === 0) {
       s.log('pusher stopping after its maximum lifetime; the next archive_command starts a new one');
       return;
     }
     // Wake up when a file is done (a slot frees up) or to look for new ready files.
-    if (inFlight.size >= s.processMax) await Promise.race(inFlight.values());
-    else await Promise.race([sleep(pollMs), ...inFlight.values()]);
+    if (queues.every((q) => q.inFlight.size >= s.processMax)) await Promise.race(inFlight);
+    else await Promise.race([sleep(pollMs), ...inFlight]);
   }
-  await flushPendingDrops(s);
+  await Promise.all(queues.map((q) => q.flushPendingDrops()));
   s.log('pusher stopped: nothing left to archive');
 }
 
@@ -114,32 +173,69 @@ function isSegmentLike(name: string): boolean {
   return kind === 'segment' || kind === 'partial';
 }
 
-async function pushOne(s: PusherSettings, name: string): Promise<boolean> {
+/**
+ * The files being prepared or stored: read, checked, hashed and compressed once for the queues
+ * that take a file at the same turn, released when the last of them is done with it.
+ */
+class PreparedFiles {
+  private readonly files = new Map<string, { file: Promise<PreparedWalFile>; users: number }>();
+
+  constructor(private readonly s: PusherSettings) {}
+
+  /** `source`: where the file is read (default: pg_wal/name); `name` is then a key for it. */
+  take(name: string, users: number, source = join(this.s.pgWal, name)): Promise<PreparedWalFile> {
+    let entry = this.files.get(name);
+    if (!entry) {
+      const file = prepareWalFile(this.s.stanza, source, this.s.push);
+      file.catch(() => {}); // each store reports it
+      entry = { file, users: 0 };
+      this.files.set(name, entry);
+    }
+    entry.users += users;
+    return entry.file;
+  }
+
+  async give(name: string): Promise<void> {
+    const entry = this.files.get(name)!;
+    if (--entry.users > 0) return;
+    this.files.delete(name);
+    await entry.file.then((f) => f.release(), () => {});
+  }
+}
+
+async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Promise<PreparedWalFile>, multi: boolean): Promise<boolean> {
   const started = Date.now();
+  const where = multi ? ` in ${q.name}` : '';
   try {
-    const outcome = await archiveWalFile(s.repo, s.stanza, join(s.pgWal, name), s.push);
+    const stanza = await q.stanzaInfo();
+    const outcome = await storePreparedWal(q.repository.repo, stanza, (await file).prepared);
     // The repository takes files again: a drop it missed is recorded before we go on,
     // so that whoever sees this file archived also sees the gap explained.
-    await flushPendingDrops(s);
-    s.spool.write(name, 'ok');
-    s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name} (${Date.now() - started} ms)`);
+    await q.flushPendingDrops();
+    q.spool.write(name, 'ok');
+    s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name}${where} (${Date.now() - started} ms)`);
+    if (q.failing && multi) s.log(`${q.title} takes files again`);
+    q.failing = false;
     return true;
   } catch (e) {
     const message = failureText(e as Error & { hint?: string });
-    s.spool.write(name, 'error', message);
-    s.log(`error: ${name}: ${message.replace(/\n/g, ' ')}`);
+    q.spool.write(name, 'error', message);
+    q.failing = true;
+    s.log(`error: ${name}${multi ? ` in ${q.title}` : ''}: ${message.replace(/\n/g, ' ')}`);
     return false;
   }
 }
 
-async function drop(s: PusherSettings, names: string[], queuedBytes: number): Promise<void> {
-  if (names.length === 0) return;
+async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedBytes: number, multi: boolean): Promise<void> {
   const first = names[0]!;
   const last = names[names.length - 1]!;
-  const message =
-    `archive-push queue of ${mib(queuedBytes)} exceeds archive-push-queue-max (${mib(s.queueMaxBytes!)}): ` +
-    `dropped ${names.length} WAL segment(s) ${first}${names.length > 1 ? ` to ${last}` : ''} WITHOUT ARCHIVING THEM. ` +
-    'Point-in-time recovery across them is impossible; take a new full backup once archiving keeps up again';
+  const message = multi
+    ? `${q.title}: archive-push queue of ${mib(queuedBytes)} exceeds archive-push-queue-max (${mib(s.queueMaxBytes!)}): ` +
+      `dropped ${names.length} WAL segment(s) ${first}${names.length > 1 ? ` to ${last}` : ''} WITHOUT ARCHIVING THEM IN ${q.name.toUpperCase()}. ` +
+      `Point-in-time recovery from ${q.name} across them is impossible; take a new full backup into ${q.name} once it keeps up again`
+    : `archive-push queue of ${mib(queuedBytes)} exceeds archive-push-queue-max (${mib(s.queueMaxBytes!)}): ` +
+      `dropped ${names.length} WAL segment(s) ${first}${names.length > 1 ? ` to ${last}` : ''} WITHOUT ARCHIVING THEM. ` +
+      'Point-in-time recovery across them is impossible; take a new full backup once archiving keeps up again';
   const record: DropRecord = {
     first,
     last,
@@ -152,46 +248,108 @@ async function drop(s: PusherSettings, names: string[], queuedBytes: number): Pr
   };
   // Recorded before anything is let go: in the repository, or, when that is what
   // cannot be reached (the usual reason for a growing queue), in the spool until it can.
-  s.spool.savePendingDrop(`${record.at.replace(/[-:.]/g, '')}-${first}`, record);
-  await flushPendingDrops(s);
+  q.spool.savePendingDrop(`${record.at.replace(/[-:.]/g, '')}-${first}`, record);
+  await q.flushPendingDrops();
   s.log(`ERROR: ${message}`);
   // The first one reaches archive_command, which logs the loss into the server log;
   // the rest are answered by the fast path.
-  s.spool.write(first, 'dropped', message);
-  for (const n of names.slice(1)) s.spool.write(n, 'ok', 'dropped');
+  q.spool.write(first, 'dropped', message);
+  for (const n of names.slice(1)) {
+    if (multi) q.spool.write(n, 'dropped'); // settled for this repository; the server's marker says the rest
+    else q.spool.write(n, 'ok', 'dropped');
+  }
 }
 
-const warnedPending = new Set<string>();
-
-/** Moves drop records kept in the spool to the repository, as soon as it takes them. */
-let flushing: Promise<void> = Promise.resolve();
-
-/** One flush at a time (pushes in flight call it concurrently), each after the one before. */
-function flushPendingDrops(s: PusherSettings): Promise<void> {
-  flushing = flushing.catch(() => {}).then(() => flushPendingDropsNow(s));
-  return flushing;
-}
-
-async function flushPendingDropsNow(s: PusherSettings): Promise<void> {
-  for (const { id, record } of s.spool.pendingDrops()) {
-    try {
-      await recordDrop(s.repo, s.stanza.stanza, record as DropRecord);
-    } catch (e) {
-      if (!warnedPending.has(id)) s.log(`warning: cannot record dropped WAL in the repository yet (kept in the spool, tried again every second): ${(e as Error).message}`);
-      warnedPending.add(id);
-      return;
+/**
+ * Past the queue limit, a .history or .backup file one repository stored and another lacks must not
+ * hold the server's archiver (which takes files in order, stopping at a failure) until that one
+ * returns: a copy is kept in that repository's spool (owed/), stored there when it can, and the
+ * file is settled for it. True if any was.
+ */
+function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[]): boolean {
+  let any = false;
+  for (const name of names) {
+    if (!queues.some((q) => q.markers.get(name) === 'ok')) continue;
+    for (const q of queues) {
+      if (q.settled(name) || q.inFlight.has(name)) continue;
+      q.spool.saveOwed(name, join(s.pgWal, name));
+      q.spool.write(name, 'dropped');
+      s.log(`${q.title} lacks ${name} while the queue is past archive-push-queue-max: a copy is kept in the spool and stored there when it takes files again`);
+      any = true;
     }
-    s.spool.forgetPendingDrop(id);
+  }
+  return any;
+}
+
+/** Stores in `q` the copies kept for it by oweSmallFiles, one at a time, with its retry pause. */
+function storeOwed(s: PusherSettings, q: RepoQueue, prepared: PreparedFiles, retryMs: number): void {
+  const now = Date.now();
+  for (const [name, path] of q.spool.owed()) {
+    const key = `owed:${name}`;
+    if (q.inFlight.size >= s.processMax) return;
+    if (q.inFlight.has(key) || now - (q.failedAt.get(key) ?? 0) < retryMs) continue;
+    const file = prepared.take(key, 1, path);
+    q.inFlight.set(
+      key,
+      (async () => {
+        try {
+          await storePreparedWal(q.repository.repo, await q.stanzaInfo(), (await file).prepared);
+          q.spool.forgetOwed(name);
+          q.failedAt.delete(key);
+          s.log(`stored ${name} in ${q.name} (kept in the spool while it could not take it)`);
+        } catch (e) {
+          q.failedAt.set(key, Date.now());
+          if (!q.failing) s.log(`error: ${name} (kept in the spool) in ${q.title}: ${(e as Error).message}`);
+        } finally {
+          await prepared.give(key);
+        }
+        q.inFlight.delete(key);
+      })(),
+    );
+    return; // one at a time: they are few and small
+  }
+}
+
+/** Writes the server's marker of each ready file every repository has settled (or failed). */
+function settleForServer(spool: PushSpool, markers: Map<string, MarkerKind>, queues: RepoQueue[], ready: string[]): void {
+  for (const name of ready) {
+    const current = markers.get(name);
+    if (current === 'ok' || current === 'dropped') continue;
+    const kinds = queues.map((q) => (q.inFlight.has(name) ? undefined : q.markers.get(name)));
+    if (kinds.some((k) => k === undefined)) continue;
+    if (current === 'error' && kinds.includes('error')) continue; // already said; archive_command removes it
+    const states: LabelledState[] = queues.map((q, i) => ({ title: q.title, name: q.name, file: fileState(q, name, kinds[i]!) }));
+    const marker = serverMarker(states);
+    if (marker === null) continue;
+    spool.write(name, marker.kind, marker.message);
+    markers.set(name, marker.kind);
+  }
+}
+
+function fileState(q: RepoQueue, name: string, kind: MarkerKind): RepoFileState {
+  if (kind === 'ok') return { state: 'stored' };
+  const message = q.spool.read(name)?.message ?? '';
+  return kind === 'dropped' ? { state: 'dropped', message } : { state: 'error', message };
+}
+
+/**
+ * Drop records a pusher with one repository left in the spool (not yet taken by it), now that
+ * there are several: kept for each repository, which all lacked those files then.
+ */
+function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
+  for (const { id, record } of spool.pendingDrops()) {
+    for (const q of queues) q.spool.savePendingDrop(id, record as object);
+    spool.forgetPendingDrop(id);
   }
 }
 
 /** Removes markers of files the archiver is done with (no longer ready). */
-function cleanStaleMarkers(s: PusherSettings, ready: string[], markers: Map<string, MarkerKind>, inFlight: Map<string, unknown>): void {
+function cleanStaleMarkers(spool: PushSpool, markers: Map<string, MarkerKind>, ready: string[], inFlight: (name: string) => boolean): void {
   if (markers.size === 0) return;
   const readySet = new Set(ready);
   for (const name of markers.keys()) {
-    if (!readySet.has(name) && !inFlight.has(name)) {
-      s.spool.remove(name);
+    if (!readySet.has(name) && !inFlight(name)) {
+      spool.remove(name);
       markers.delete(name);
     }
   }

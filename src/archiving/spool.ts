@@ -7,11 +7,16 @@
 //   <file>.error    the push failed; holds the message (archive_command fails
 //                   with it and removes it, so the pusher tries again)
 // plus pusher.lock (the running pusher), pusher.log, and drops/ (records of
-// dropped WAL not yet written to the repository, because it was unreachable). Markers are written by
+// dropped WAL not yet written to the repository, because it was unreachable).
+// With several repositories, the same per repository in repoN/ (its markers,
+// its drops/, and owed/: copies of .history and .backup files it could not
+// take past the queue limit, stored there when it returns), and the markers above mean "settled for every repository"
+// (archiving/repo-settle.ts): archive_command and pgpitr-spool-wait read
+// those only. Markers are written by
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
@@ -62,6 +67,13 @@ export class PushSpool {
   /** Opens (creating if needed) the spool directory of a stanza. */
   static open(spoolPath: string, stanza: string): PushSpool {
     return new PushSpool(openSpoolDir(spoolPath, pushSpoolDir(spoolPath, stanza)));
+  }
+
+  /** The markers and pending drops of repository N, in <dir>/repoN/ (several repositories only). */
+  forRepository(index: number): PushSpool {
+    const dir = join(this.dir, `repo${index}`);
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    return new PushSpool(dir);
   }
 
   get logPath(): string {
@@ -148,6 +160,34 @@ export class PushSpool {
 
   forgetPendingDrop(id: string): void {
     unlinkSync(join(this.dir, 'drops', `${id}.json`));
+  }
+
+  /**
+   * Keeps a copy of a small WAL file (a .history or .backup file) this repository could not take
+   * while the queue was past its limit, to store there once it can: the server is let go of it,
+   * since another repository has it.
+   */
+  saveOwed(name: string, source: string): void {
+    const dir = join(this.dir, 'owed');
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    copyFileSync(source, join(dir, `${name}.tmp`));
+    renameSync(join(dir, `${name}.tmp`), join(dir, name));
+  }
+
+  /** The copies kept by saveOwed: file name → path. */
+  owed(): Map<string, string> {
+    const dir = join(this.dir, 'owed');
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return new Map();
+    }
+    return new Map(entries.filter((e) => !e.endsWith('.tmp')).map((e) => [e, join(dir, e)]));
+  }
+
+  forgetOwed(name: string): void {
+    unlinkSync(join(this.dir, 'owed', name));
   }
 
   private path(name: string, kind: MarkerKind): string {

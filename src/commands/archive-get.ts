@@ -4,18 +4,22 @@
 // fetcher kept running ahead of recovery; runBackgroundFetcher is its process.
 // The answer is true (fetched) or false (the repository and the stanza are
 // healthy and the archive does not hold the file); every other outcome throws,
-// so that recovery never takes a fault for the end of the archive.
+// so that recovery never takes a fault for the end of the archive. With
+// several repositories, the first (by N) holding a verified copy gives it
+// (wal/fetch-from-repositories.ts); "not found" needs every one to answer.
 
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
-import { readStanza, readStanzaWithArchive } from '../repo/stanza.js';
 import { walFileKind } from '../repo/layout.js';
-import type { Repository } from '../repo/repository.js';
-import { restoreWalFile } from '../wal/archive-wal-file.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
+import { readAnyStanzaWithArchive, restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 
 export interface ArchiveGetRequest {
-  repo: Repository;
+  /** The repositories to fetch from, in the order they are tried (by N; one with --repo N). */
+  repos: NumberedRepository[];
   stanza: string;
+  /** A repository passed over for a later one (unreadable, a damaged copy): for the server log. */
+  warn: (text: string) => void;
 }
 
 export interface PrefetchSettings {
@@ -27,15 +31,15 @@ export interface PrefetchSettings {
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
   // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
   // it, and so does the prefetching path before it hands over a prefetched file.
-  if (prefetch === null || walFileKind(name) !== 'segment') return restoreWalFile(req.repo, req.stanza, name, dest);
-  await readStanzaWithArchive(req.repo, req.stanza);
+  if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
+  await readAnyStanzaWithArchive(req.repos, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
   noteRequest(dir, name);
   const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-  await ensureFetcher(prefetch.optionArgs, dir, fetcherSettings(req.repo.location, req.stanza));
+  await ensureFetcher(prefetch.optionArgs, dir, fetcherSettings(locations(req.repos), req.stanza));
   if (takePrefetched(dir, name, dest)) return true;
-  if (await restoreWalFile(req.repo, req.stanza, name, dest)) {
+  if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
     return true;
   }
@@ -68,12 +72,12 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
     }
     lowerBackgroundThreadsPriority(nice);
   }
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(req.repo.location, req.stanza), async (log) => {
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza), async (log) => {
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
-    const stanza = await readStanza(req.repo, req.stanza);
+    const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
     await runFetcher({
-      repo: req.repo,
+      repos: req.repos,
       stanza: req.stanza,
       segmentSize: stanza.wal_segment_size,
       dir,
@@ -84,4 +88,14 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
       log,
     });
   });
+}
+
+async function fetchHere(req: ArchiveGetRequest, name: string, dest: string): Promise<boolean> {
+  const { from, warnings } = await restoreFromRepositories(req.repos, req.stanza, name, dest);
+  for (const w of warnings) req.warn(w);
+  return from !== null;
+}
+
+function locations(repos: NumberedRepository[]): { index: number; location: string }[] {
+  return repos.map((r) => ({ index: r.index, location: r.repo.location }));
 }

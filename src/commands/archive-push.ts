@@ -3,17 +3,22 @@
 // spool of the background pusher (archiving/async-push.ts), which
 // runBackgroundPusher runs in its own process (archiving/pusher.ts). The
 // asynchronous machinery is loaded only when asked for: archive_command
-// starts one process per WAL file.
+// starts one process per WAL file. Every configured repository gets every WAL
+// file (wal/archive-to-all.ts; the pusher keeps one queue per repository).
 
 import { dirname, resolve } from 'node:path';
 import { readStanza } from '../repo/stanza.js';
-import type { PushOptions, PushOutcome } from '../repo/archive-store.js';
-import type { Repository } from '../repo/repository.js';
-import { archiveWalFile } from '../wal/archive-wal-file.js';
+import type { StanzaInfo } from '../repo/stanza.js';
+import { repoTitle } from '../repo/numbered-repository.js';
+import type { PushOptions } from '../repo/archive-store.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
+import { archiveToAll } from '../wal/archive-to-all.js';
+import type { RepoPushOutcome } from '../wal/archive-to-all.js';
 import type { PgpitrError } from '../common/errors.js';
 
 export interface ArchivePushRequest {
-  repo: Repository;
+  /** Every configured repository, by N. */
+  repos: NumberedRepository[];
   stanza: string;
   push: PushOptions;
 }
@@ -25,9 +30,9 @@ export interface AsyncSettings {
   optionArgs: string[];
 }
 
-/** Stores `source` (archive_command's %p) now. */
-export async function archivePush(req: ArchivePushRequest, source: string): Promise<PushOutcome> {
-  return archiveWalFile(req.repo, await readStanza(req.repo, req.stanza), source, req.push);
+/** Stores `source` (archive_command's %p) now, in every repository (or throws, naming those that failed). */
+export async function archivePush(req: ArchivePushRequest, source: string): Promise<RepoPushOutcome[]> {
+  return archiveToAll(req.repos, req.stanza, source, req.push);
 }
 
 /** Answers `source` from the background pusher's spool; a message when WAL was dropped by the queue limit. */
@@ -41,10 +46,16 @@ export async function archivePushAsync(req: ArchivePushRequest, a: AsyncSettings
     spool,
     timeoutMs: a.timeoutMs,
     startPusher: (logPath) => spawnPusher(a.optionArgs, pgWal, logPath),
-    settings: pusherSettings(a.optionArgs, pgWal),
-    storeHere: async () => {
-      await archivePush(req, source);
-    },
+    settings: pusherSettings(a.optionArgs, pgWal, req.repos),
+    // With several repositories, one of them down would make this store fail while the pusher
+    // could take the file (it drops it for that repository past the queue limit): it waits for it.
+    ...(req.repos.length === 1
+      ? {
+          storeHere: async () => {
+            await archivePush(req, source);
+          },
+        }
+      : {}),
   });
   return { dropped: result.kind === 'dropped' ? result.message : null };
 }
@@ -60,7 +71,7 @@ export async function runBackgroundPusher(
   const { PUSHER_LOCK } = await import('../archiving/async-push.js');
   const { runPusher } = await import('../archiving/pusher.js');
   const spool = PushSpool.open(a.spoolPath, req.stanza);
-  const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal);
+  const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal, req.repos);
   await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
     const stop = new AbortController();
     process.once('SIGTERM', () => {
@@ -68,9 +79,18 @@ export async function runBackgroundPusher(
       stop.abort();
     });
     try {
+      // A repository whose stanza cannot be read now (down) is tried again with each file;
+      // the pusher needs one that can, for the segment size and the system identifier.
+      const stanzas = await Promise.allSettled(req.repos.map((r) => readStanza(r.repo, req.stanza)));
+      const known = stanzas.find((x): x is PromiseFulfilledResult<StanzaInfo> => x.status === 'fulfilled');
+      if (!known) throw (stanzas[0] as PromiseRejectedResult).reason;
+      for (const [i, x] of stanzas.entries()) {
+        if (x.status === 'rejected') log(`warning: ${repoTitle(req.repos[i]!)}: ${(x.reason as Error).message}; tried again with each file`);
+      }
       await runPusher({
-        repo: req.repo,
-        stanza: await readStanza(req.repo, req.stanza),
+        repos: req.repos,
+        stanza: known.value,
+        repoStanzas: stanzas.map((x) => (x.status === 'fulfilled' ? x.value : null)),
         pgWal,
         spool,
         push: req.push,
@@ -87,7 +107,11 @@ export async function runBackgroundPusher(
   });
 }
 
-/** What identifies a pusher's configuration: its options and the pg_wal it serves. */
-function pusherSettings(optionArgs: string[], pgWal: string): string[] {
-  return [...optionArgs, pgWal];
+/**
+ * What identifies a pusher's configuration: its options, the pg_wal it serves and every repository
+ * (so that one added in the configuration file restarts it). No secret: options never hold one
+ * (refused on the command line), locations are describeRepository's.
+ */
+function pusherSettings(optionArgs: string[], pgWal: string, repos: NumberedRepository[]): string[] {
+  return [...optionArgs, pgWal, ...repos.map((r) => `repo${r.index}=${r.repo.location}`)];
 }

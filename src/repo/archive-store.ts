@@ -62,39 +62,93 @@ export function checkWalFileName(name: string): void {
 }
 
 /**
- * Stores the WAL file `name` with content `data`. Idempotent: the same content already
- * archived is "already-archived"; different content is refused. `data` is only read, and
- * no longer once this settles.
+ * A WAL file checked, hashed and (being) compressed once, for one or several repositories
+ * (prepareWalData), stored in each by storePreparedWal.
  */
-export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: string, data: Buffer, opts: PushOptions): Promise<PushOutcome> {
+export interface PreparedWal {
+  name: string;
+  /** SHA-256 of the uncompressed content: the stored name carries it. */
+  digest: string;
+  /** '' or the compression's extension. */
+  extension: string;
+  /** The stanza the content was checked against: a repository whose stanza differs refuses it. */
+  systemIdentifier: string;
+  segmentSize: number;
+  /** The stored bytes; compression runs on the thread pool, settled only when awaited. */
+  body: Promise<Buffer>;
+  /** Settles when nothing reads `data` any more (the caller may reuse it after). Never rejects. */
+  done(): Promise<void>;
+}
+
+/**
+ * Checks the WAL file `name` with content `data` against the stanza, hashes it and starts its
+ * compression: the work a push does once, whatever the number of repositories. `data` is only
+ * read, and no longer once done() settles.
+ */
+export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buffer, opts: PushOptions): Promise<PreparedWal> {
   checkWalFileName(name);
   const kind = walFileKind(name);
-  let compressing: Promise<Buffer> | null = null;
+  if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
+  // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
+  const compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
+  compressing.catch(() => {}); // awaited by a store, unless the file is already archived
+  const done = () => compressing.then(() => {}, () => {});
+  let digest: string;
   try {
-    if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
-    // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
-    compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
-    compressing.catch(() => {}); // awaited below, unless the file is already archived
-    const digest = await sha256Sliced(data);
-    const dir = walFileDirPath(stanza.stanza, name);
-    const entries = await repo.storage.list(dir, { detail: false });
-    const existing = findIn(entries, name);
-    if (existing) {
-      if (existing.sha256 === digest) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, existing.stored)) };
-      throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
-        detail: `archived SHA-256 ${existing.sha256}, this file ${digest}`,
-        hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
-      });
-    }
-    const extension = opts.compression === 'none' ? '' : compressionExtension(opts.compression);
-    const body = await compressing;
-    const final = storageJoin(dir, storedName(name, digest, extension));
-    await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
-    await repo.storage.write(final, body, { atomic: true, sync: true });
-    return { status: 'stored', path: displayPath(repo, final) };
+    digest = await sha256Sliced(data);
+  } catch (e) {
+    await done();
+    throw e;
+  }
+  return {
+    name,
+    digest,
+    extension: opts.compression === 'none' ? '' : compressionExtension(opts.compression),
+    systemIdentifier: stanza.system_identifier,
+    segmentSize: stanza.wal_segment_size,
+    body: compressing,
+    done,
+  };
+}
+
+/**
+ * Stores a prepared WAL file in one repository. Idempotent: the same content already archived is
+ * "already-archived"; different content is refused.
+ */
+export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: PreparedWal): Promise<PushOutcome> {
+  if (stanza.system_identifier !== p.systemIdentifier || stanza.wal_segment_size !== p.segmentSize) {
+    throw new PgpitrError('ERR_TARGET', `stanza "${stanza.stanza}" in ${repo.location} is for database system ${stanza.system_identifier} (segment size ${stanza.wal_segment_size}), not ${p.systemIdentifier} (segment size ${p.segmentSize}) like the other repositories`, {
+      hint: 'every repository of a stanza must hold the same cluster; recreate the stanza in this repository, or give it another stanza name',
+    });
+  }
+  const dir = walFileDirPath(stanza.stanza, p.name);
+  const entries = await repo.storage.list(dir, { detail: false });
+  const existing = findIn(entries, p.name);
+  if (existing) {
+    if (existing.sha256 === p.digest) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, existing.stored)) };
+    throw new PgpitrError('ERR_TARGET', `WAL file "${p.name}" is already archived with different content`, {
+      detail: `archived SHA-256 ${existing.sha256}, this file ${p.digest}`,
+      hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
+    });
+  }
+  const body = await p.body;
+  const final = storageJoin(dir, storedName(p.name, p.digest, p.extension));
+  await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
+  await repo.storage.write(final, body, { atomic: true, sync: true });
+  return { status: 'stored', path: displayPath(repo, final) };
+}
+
+/**
+ * Stores the WAL file `name` with content `data` in one repository (prepareWalData, then
+ * storePreparedWal). `data` is only read, and no longer once this settles.
+ */
+export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: string, data: Buffer, opts: PushOptions): Promise<PushOutcome> {
+  const prepared = await prepareWalData(stanza, name, data, opts);
+  try {
+    return await storePreparedWal(repo, stanza, prepared);
   } finally {
     // The compressor may still read the data (a file found already archived): the caller reuses it after.
-    await compressing?.catch(() => {});
+    await prepared.done();
   }
 }
 

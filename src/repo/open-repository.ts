@@ -13,6 +13,7 @@ import { repositoryOn } from './repository.js';
 import { describeRepository, pickRepository } from './repo-settings.js';
 import type { RepoSettings } from './repo-settings.js';
 import type { Repository } from './repository.js';
+import type { NumberedRepository } from './numbered-repository.js';
 import type { Storage } from '../storage/storage.js';
 
 export async function openRepository(settings: RepoSettings): Promise<Repository> {
@@ -75,4 +76,10 @@ export async function openEachRepository(repos: RepoSettings[], selected: number
   const out: OpenedRepository[] = [];
   for (const settings of chosen) out.push({ index: settings.index, settings, repo: await openRepository(settings) });
   return out;
+}
+
+/** Every configured repository, in the order of N (the commands that work on all of them). */
+export async function openRepositories(repos: RepoSettings[]): Promise<NumberedRepository[]> {
+  if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, repo= or repoN-path in the configuration file');
+  return Promise.all(repos.map(async (s) => ({ index: s.index, repo: await openRepository(s) })));
 }

@@ -1,24 +1,54 @@
 // One WAL file between the server's disk and the stanza's archive: what
 // archive-push (sync, the background pusher, receive-wal's repository mode)
-// and archive-get (sync, the prefetcher) do with a path.
+// and archive-get (sync, the prefetcher) do with a path. A push is two steps,
+// so that several repositories cost one read, check, hash and compression:
+// prepareWalFile (once), then storePreparedWal (repo/archive-store.ts) in
+// each repository, then release.
 
 import { basename } from 'node:path';
 import { poolFor } from '../storage/buffer-pool.js';
-import { checkWalFileName, fetchWalFile, pushWalFile } from '../repo/archive-store.js';
-import type { PushOptions, PushOutcome } from '../repo/archive-store.js';
+import { checkWalFileName, fetchWalFile, prepareWalData, storePreparedWal } from '../repo/archive-store.js';
+import type { PreparedWal, PushOptions, PushOutcome } from '../repo/archive-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { readPgWalFile, writePgWalFile } from './pg-wal-file.js';
 
-/** Stores the WAL file at `source` in the stanza's archive. */
-export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
+/** A WAL file read from the server's disk and prepared for storing; release() once every store has settled. */
+export interface PreparedWalFile {
+  prepared: PreparedWal;
+  /** Gives the read buffer back (after the compressor is done with it). Call once. */
+  release(): Promise<void>;
+}
+
+/** Reads, checks, hashes and starts compressing the WAL file at `source` (archive_command's %p). */
+export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PreparedWalFile> {
   const name = basename(source);
   checkWalFileName(name);
   const data = await readPgWalFile(source, stanza.wal_segment_size);
+  const giveBack = () => poolFor(stanza.wal_segment_size).give(data);
+  let prepared: PreparedWal;
   try {
-    return await pushWalFile(repo, stanza, name, data, opts);
+    prepared = await prepareWalData(stanza, name, data, opts);
+  } catch (e) {
+    giveBack();
+    throw e;
+  }
+  return {
+    prepared,
+    release: async () => {
+      await prepared.done();
+      giveBack();
+    },
+  };
+}
+
+/** Stores the WAL file at `source` in the stanza's archive of one repository. */
+export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
+  const file = await prepareWalFile(stanza, source, opts);
+  try {
+    return await storePreparedWal(repo, stanza, file.prepared);
   } finally {
-    poolFor(stanza.wal_segment_size).give(data);
+    await file.release();
   }
 }
 

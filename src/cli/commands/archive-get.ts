@@ -9,10 +9,10 @@
 // spool and its background fetcher); this file parses and maps the outcome.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openRepositories, openChosenRepository } from '../../repo/open-repository.js';
 import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
-import { printError } from '../output.js';
+import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
 
@@ -26,8 +26,14 @@ segments fetched, verified and synced in the spool; the shell move in front
 hands those over without starting pgpitr:
   restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null || pgpitr archive-get --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"'
 
+With several repositories (repo1-path, repo2-path, ... in the configuration
+file) they are tried in order, and a repository that cannot be read or holds a
+damaged copy is passed over, with a warning, for a later one holding the file;
+--repo N uses only that one. The file is "not in the archive" only when every
+repository answered without it.
+
 ${REPO_OPTIONS_HELP}
-Exit status: 0 fetched, 1 not in the archive (the repository and stanza are
+Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are
 healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
 ending it early (see docs/exit-codes.md).
 `;
@@ -39,7 +45,9 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    const req = { repo: await openChosenRepository(o.repos, o.repoSelected), stanza: o.stanza };
+    // Every repository, in order (--repo N: that one only).
+    const repos = o.repoSelected === undefined ? await openRepositories(o.repos) : [{ index: o.repoSelected, repo: await openChosenRepository(o.repos, o.repoSelected) }];
+    const req = { repos, stanza: o.stanza, warn: (text: string) => printLine(`warning: ${text}`) };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
       return ExitCode.Ok;

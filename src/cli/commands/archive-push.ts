@@ -7,14 +7,15 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { openChosenRepository } from '../../repo/open-repository.js';
+import { openRepositories } from '../../repo/open-repository.js';
+import { repoTitle } from '../../repo/numbered-repository.js';
 import { archivePush, archivePushAsync, runBackgroundPusher } from '../../commands/archive-push.js';
 import type { ArchivePushRequest } from '../../commands/archive-push.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
 import { PgpitrError, usageError } from '../../common/errors.js';
 
-const HELP = `pgpitr archive-push stores a WAL file in the repository (for archive_command).
+const HELP = `pgpitr archive-push stores a WAL file in every configured repository (for archive_command).
 
 Usage:
   archive_command = 'pgpitr archive-push --repo PATH --stanza NAME %p'
@@ -30,6 +31,13 @@ With --archive-push-queue-max, WAL waiting beyond that size is dropped (recorded
 in the repository, reported by info and check, logged as an error) rather than
 left to fill pg_wal and stop the server.
 
+With several repositories (repo1-path, repo2-path, ... in the configuration
+file) every WAL file goes to each of them; --repo N is refused. Synchronous: the
+file is archived when every repository has it, else the error names the ones
+that failed. Asynchronous: one queue per repository, so that one down never
+holds up the others; past --archive-push-queue-max only the repositories that
+lack a file drop it (each records its own drop).
+
 ${REPO_OPTIONS_HELP}
 Exit status: 0 stored (or already stored with the same content, or dropped by
 the queue limit), 2-7 on failure (PostgreSQL retries the file later): 2 invalid
@@ -44,7 +52,13 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
-    const req: ArchivePushRequest = { repo: await openChosenRepository(o.repos, o.repoSelected), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
+    if (o.repoSelected !== undefined) {
+      throw usageError(
+        `archive-push stores every WAL file in every configured repository: --repo ${o.repoSelected} is not accepted`,
+        'remove --repo N from archive_command (pgBackRest refuses it too); to archive into fewer repositories, configure fewer',
+      );
+    }
+    const req: ArchivePushRequest = { repos: await openRepositories(o.repos), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
     if (o.pusherPgWal !== undefined) {
       await runBackgroundPusher(req, { ...asyncSettings(o), processMax: o.processMax, queueMaxBytes: o.queueMaxBytes }, o.pusherPgWal);
       return ExitCode.Ok;
@@ -57,9 +71,11 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
       if (dropped !== null) printError(new PgpitrError('ERR_STORAGE', dropped, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
       return ExitCode.Ok;
     }
-    const outcome = await archivePush(req, source);
-    if (outcome.status === 'already-archived') {
-      printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
+    const outcomes = await archivePush(req, source);
+    for (const { repository, outcome } of outcomes) {
+      if (outcome.status !== 'already-archived') continue;
+      if (outcomes.length === 1) printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
+      else printLine(`warning: WAL file "${source}" is already archived in ${repoTitle(repository)} with the same content; nothing to do there`);
     }
     return ExitCode.Ok;
   } catch (e) {

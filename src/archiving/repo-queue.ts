@@ -1,0 +1,88 @@
+// One repository's queue in the asynchronous pusher: the files being stored
+// there (at most process-max, its own), when each last failed (its own retry
+// pause), its markers in the spool, its stanza record (read again until it
+// can be), and the drop records it has not taken yet. A repository that hangs
+// or is down fills only its own queue: the others go on.
+
+import type { PushSpool, MarkerKind } from './spool.js';
+import { recordDrop } from '../repo/drops.js';
+import type { DropRecord } from '../repo/drops.js';
+import { readStanza } from '../repo/stanza.js';
+import type { StanzaInfo } from '../repo/stanza.js';
+import { repoName, repoTitle } from '../repo/numbered-repository.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
+
+export class RepoQueue {
+  /** File name → its store, settling once the file is let go. */
+  readonly inFlight = new Map<string, Promise<void>>();
+  /** File name → when its last store failed. */
+  readonly failedAt = new Map<string, number>();
+  /** The markers of this repository, as listed at the start of the pusher's turn. */
+  markers = new Map<string, MarkerKind>();
+  /** The last store here failed (logged when it takes files again). */
+  failing = false;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly warnedPending = new Set<string>();
+
+  /**
+   * `spool`: where this repository's markers and pending drops are (with one repository, the
+   * stanza's spool itself: `shared`).
+   */
+  constructor(
+    readonly repository: NumberedRepository,
+    readonly spool: PushSpool,
+    readonly shared: boolean,
+    private readonly stanzaName: string,
+    private stanza: StanzaInfo | null,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  get name(): string {
+    return repoName(this.repository);
+  }
+
+  get title(): string {
+    return repoTitle(this.repository);
+  }
+
+  /** The stanza record in this repository (read again, until it can be, when the pusher started without it). */
+  async stanzaInfo(): Promise<StanzaInfo> {
+    this.stanza ??= await readStanza(this.repository.repo, this.stanzaName);
+    return this.stanza;
+  }
+
+  /** Whether to start storing `name` here now: a free slot, and not tried yet, or failed at least `retryMs` ago. */
+  wants(name: string, now: number, processMax: number, retryMs: number): boolean {
+    if (this.inFlight.size >= processMax || this.inFlight.has(name)) return false;
+    const kind = this.markers.get(name);
+    return kind === undefined || (kind === 'error' && now - (this.failedAt.get(name) ?? 0) >= retryMs);
+  }
+
+  settled(name: string): boolean {
+    const kind = this.markers.get(name);
+    return kind === 'ok' || kind === 'dropped';
+  }
+
+  /** One flush at a time (stores in flight call it concurrently), each after the one before. */
+  flushPendingDrops(): Promise<void> {
+    this.flushing = this.flushing.catch(() => {}).then(() => this.flushNow());
+    return this.flushing;
+  }
+
+  /** Moves drop records kept in the spool to the repository, as soon as it takes them. */
+  private async flushNow(): Promise<void> {
+    for (const { id, record } of this.spool.pendingDrops()) {
+      try {
+        await recordDrop(this.repository.repo, this.stanzaName, record as DropRecord);
+      } catch (e) {
+        if (!this.warnedPending.has(id)) {
+          this.log(`warning: cannot record dropped WAL in ${this.shared ? 'the repository' : this.title} yet (kept in the spool, tried again every second): ${(e as Error).message}`);
+        }
+        this.warnedPending.add(id);
+        return;
+      }
+      this.spool.forgetPendingDrop(id);
+      if (this.warnedPending.delete(id)) this.log(`dropped WAL recorded in ${this.shared ? 'the repository' : this.title} (${id})`);
+    }
+  }
+}

@@ -1,0 +1,206 @@
+// The asynchronous pusher with several repositories: the settle rules
+// (archiving/repo-settle.ts) as pure functions, then the pusher itself on a
+// made-up pg_wal with two posix repositories, one of which goes away: the
+// other keeps getting every segment, past the queue limit only the missing
+// one drops (its drop record kept in the spool until it returns), a .history
+// file it lacks does not hold the archiver past the limit (a copy waits in the
+// spool for it), and a repository that returns before the limit catches up.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planDrops, serverMarker } from '../../src/archiving/repo-settle.js';
+import type { LabelledState, RepoFileState } from '../../src/archiving/repo-settle.js';
+import { runPusher } from '../../src/archiving/pusher.js';
+import { PushSpool } from '../../src/archiving/spool.js';
+import { createStanza } from '../../src/repo/stanza.js';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import { segmentFileName } from '../../src/postgres/lsn.js';
+import { archivedOnDisk } from '../helpers/archiving.js';
+
+const st = (name: string, file: RepoFileState): LabelledState => ({ name, title: `${name} (/r/${name})`, file });
+
+test('server marker: settled only when every repository settled or failed', () => {
+  assert.equal(serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'pending' })]), null);
+  assert.deepEqual(serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'stored' })]), { kind: 'ok', message: '' });
+  // Stored in one, dropped for the other: archive_command succeeds.
+  assert.deepEqual(serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'dropped', message: '' })]), { kind: 'ok', message: 'dropped for repo2' });
+  // Dropped for all: as with one repository.
+  assert.deepEqual(serverMarker([st('repo1', { state: 'dropped', message: '' }), st('repo2', { state: 'dropped', message: '' })]), { kind: 'ok', message: 'dropped' });
+  // The first file of a drop carries its loud message, whatever the others did.
+  assert.deepEqual(serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'dropped', message: 'repo2: dropped 4' })]), { kind: 'dropped', message: 'repo2: dropped 4' });
+  // A failure (every repository answered) fails archive_command, naming the repository, keeping the hint.
+  const failed = serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'error', message: 'permission denied\nhint: fix it' })]);
+  assert.equal(failed?.kind, 'error');
+  assert.equal(failed?.message, 'not archived in repo2 (/r/repo2): permission denied (archived in repo1)\nhint: fix it');
+  assert.equal(serverMarker([st('repo1', { state: 'error', message: 'x' }), st('repo2', { state: 'pending' })]), null);
+});
+
+test('queue limit: only the repository lacking the files drops them', () => {
+  const seg = 16;
+  const names = ['A', 'B', 'C', 'D', 'E'];
+  // repo2 down: lacks all five; repo1 lacks only E (being stored). Limit: 3 segments.
+  const plan = planDrops({ unsettled: names, settled: [new Set(['A', 'B', 'C', 'D']), new Set()], inFlight: [new Set(['E']), new Set()], segmentSize: seg, queueMaxBytes: 3 * seg });
+  assert.deepEqual(plan, [[], names]);
+  // Within the limit: nothing.
+  assert.deepEqual(planDrops({ unsettled: ['A', 'B', 'C'], settled: [new Set(), new Set()], inFlight: [new Set(), new Set()], segmentSize: seg, queueMaxBytes: 3 * seg }), [[], []]);
+  // What a repository is storing now is never dropped for it.
+  assert.deepEqual(planDrops({ unsettled: names, settled: [new Set(names), new Set()], inFlight: [new Set(), new Set(['A'])], segmentSize: seg, queueMaxBytes: 3 * seg }), [[], ['B', 'C', 'D', 'E']]);
+  // One repository: everything unsettled and not in flight (as before several repositories existed).
+  assert.deepEqual(planDrops({ unsettled: names, settled: [new Set()], inFlight: [new Set(['A'])], segmentSize: seg, queueMaxBytes: 3 * seg }), [['B', 'C', 'D', 'E']]);
+  // Each lags on different files, neither past the limit alone, together past it: both drop what they lack.
+  assert.deepEqual(
+    planDrops({ unsettled: ['A', 'B', 'C', 'D'], settled: [new Set(['A', 'B']), new Set(['C', 'D'])], inFlight: [new Set(), new Set()], segmentSize: seg, queueMaxBytes: 3 * seg }),
+    [['C', 'D'], ['A', 'B']],
+  );
+});
+
+const SEG = 1024 * 1024;
+const SYSID = '7441234567890123456';
+
+function segment(segNo: number): Buffer {
+  const b = Buffer.alloc(SEG);
+  b.writeUInt16LE(0xd110, 0);
+  b.writeUInt16LE(0x0002, 2);
+  b.writeUInt32LE(1, 4);
+  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
+  b.writeBigUInt64LE(BigInt(SYSID), 24);
+  b.writeUInt32LE(SEG, 32);
+  b.writeUInt32LE(8192, 36);
+  b.write(`segment ${segNo}`, 100);
+  return b;
+}
+
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('pusher with two repositories: one down never stops the other; drops only for it; catch-up when it returns', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
+  try {
+    const pgWal = join(root, 'pg_wal');
+    mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
+    const paths = [join(root, 'repo1'), join(root, 'repo2')];
+    const repos = paths.map((p, i) => {
+      mkdirSync(p);
+      return { index: i + 1, repo: repositoryOn(new PosixStorage(p), p) };
+    });
+    let stanza = null as unknown as Awaited<ReturnType<typeof createStanza>>['info'];
+    for (const r of repos) stanza = (await createStanza(r.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const log: string[] = [];
+    const stop = new AbortController();
+    let segNo = 1;
+    const add = () => {
+      const name = segmentFileName(1, BigInt(segNo), SEG);
+      writeFileSync(join(pgWal, name), segment(segNo++));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+      return name;
+    };
+    // PostgreSQL's side: archive_command succeeds for a file settled for every repository
+    // (what it answered from is kept: the pusher removes markers of files no longer ready).
+    const answered = new Map<string, { kind: string; message: string }>();
+    const failures = new Map<string, string>();
+    const archiver = setInterval(() => {
+      for (const [name, kind] of spool.list()) {
+        const marker = spool.read(name);
+        if (kind === 'error') {
+          if (marker) failures.set(name, marker.message);
+          continue;
+        }
+        const ready = join(pgWal, 'archive_status', `${name}.ready`);
+        if (!existsSync(ready)) continue;
+        if (marker) answered.set(name, marker);
+        renameSync(ready, join(pgWal, 'archive_status', `${name}.done`));
+      }
+    }, 20);
+    const done = (name: string) => existsSync(join(pgWal, 'archive_status', `${name}.done`));
+    const has = (i: number, name: string) => archivedOnDisk(paths[i]!, 'main').some((f) => f.name === name);
+    const pusher = runPusher({
+      repos,
+      stanza,
+      repoStanzas: [stanza, stanza],
+      pgWal,
+      spool,
+      push: { compression: 'lz4' },
+      processMax: 2,
+      queueMaxBytes: 3 * SEG,
+      idleExitMs: 60_000,
+      maxLifetimeMs: 600_000,
+      pollMs: 10,
+      retryMs: 300,
+      log: (line) => log.push(line),
+      signal: stop.signal,
+    });
+    try {
+      const first = [add(), add()];
+      await until('both repositories have the first segments', () => first.every((n) => done(n) && has(0, n) && has(1, n)));
+      assert.deepEqual(answered.get(first[0]!), { kind: 'ok', message: '' });
+
+      // repo2 goes away: catch-up when it returns before the limit.
+      renameSync(paths[1]!, `${paths[1]}.away`);
+      writeFileSync(paths[1]!, 'not a directory');
+      const during = [add(), add()];
+      await until('repo1 has them', () => during.every((n) => has(0, n)));
+      await until('the server hears of repo2', () => during.every((n) => failures.has(n)));
+      assert.match(failures.get(during[0]!)!, /^not archived in repo2 \(.*repo2\): .* \(archived in repo1\)/);
+      assert.ok(!done(during[0]!));
+      rmSync(paths[1]!);
+      renameSync(`${paths[1]}.away`, paths[1]!);
+      await until('repo2 catches up', () => during.every((n) => done(n) && has(1, n)));
+
+      // repo2 away past the limit (3 segments): dropped for repo2 only, recorded once it returns.
+      renameSync(paths[1]!, `${paths[1]}.away`);
+      writeFileSync(paths[1]!, 'not a directory');
+      // A timeline history file repo2 cannot take either: past the limit it must not hold the archiver.
+      writeFileSync(join(pgWal, '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+      writeFileSync(join(pgWal, 'archive_status', '00000002.history.ready'), '');
+      await until('repo1 has the history file', () => has(0, '00000002.history'));
+      const piled: string[] = [];
+      // One at a time, as a server writes them: repo1 keeps up.
+      for (let i = 0; i < 5; i++) {
+        const n = add();
+        piled.push(n);
+        await until(`repo1 has ${n}`, () => has(0, n));
+      }
+      // The fourth passes the limit: the four are settled (dropped for repo2); the fifth waits within it.
+      const dropped = piled.slice(0, 4);
+      await until('the piled segments are settled', () => dropped.every(done));
+      assert.ok(!done(piled[4]!));
+      assert.ok(done('00000002.history'), 'the history file is let go past the limit');
+      assert.ok(existsSync(join(spool.dir, 'repo2', 'owed', '00000002.history')), 'a copy waits in the spool for repo2');
+      for (const n of piled) assert.ok(has(0, n), `${n} must be in repo1`);
+      const heads = piled.filter((n) => answered.get(n)?.kind === 'dropped');
+      assert.ok(heads.length >= 1, 'the first dropped segment reaches archive_command');
+      assert.match(answered.get(heads[0]!)!.message, /^repo2 \(.*\): archive-push queue of \d+ MiB exceeds archive-push-queue-max \(3 MiB\): dropped \d+ WAL segment\(s\) .* WITHOUT ARCHIVING THEM IN REPO2/);
+      // The rest: stored in repo1 (before the drop: settled for the server there and then) or dropped for repo2.
+      for (const n of dropped.filter((x) => !heads.includes(x))) assert.equal(answered.get(n)?.message, 'dropped for repo2', n);
+      assert.ok(readdirSync(join(spool.dir, 'repo2', 'drops')).some((f) => f.endsWith('.json')), 'the drop record waits in the spool');
+      assert.ok(!existsSync(join(spool.dir, 'repo1', 'drops')) || readdirSync(join(spool.dir, 'repo1', 'drops')).length === 0, 'nothing dropped for repo1');
+      assert.ok(log.some((l) => /ERROR: repo2 .*WITHOUT ARCHIVING THEM IN REPO2/.test(l)), log.join('\n'));
+      rmSync(paths[1]!);
+      renameSync(`${paths[1]}.away`, paths[1]!);
+      const after = add();
+      await until('repo2 takes files again', () => done(after) && has(1, after) && done(piled[4]!) && has(1, piled[4]!));
+      for (const n of dropped) assert.ok(!has(1, n), `${n} was dropped for repo2`);
+      await until('repo2 gets the history file kept for it', () => has(1, '00000002.history') && readdirSync(join(spool.dir, 'repo2', 'owed')).length === 0);
+      const drops = readdirSync(join(paths[1]!, 'main', 'archive-drops'));
+      assert.equal(drops.length, heads.length);
+      assert.ok(!existsSync(join(paths[0]!, 'main', 'archive-drops')) || readdirSync(join(paths[0]!, 'main', 'archive-drops')).length === 0);
+      assert.deepEqual(readdirSync(join(spool.dir, 'repo2', 'drops')).filter((f) => f.endsWith('.json')), []);
+    } finally {
+      clearInterval(archiver);
+      stop.abort();
+      await pusher;
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

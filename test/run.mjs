@@ -3,7 +3,8 @@
 // versions in PGPITR_TEST_VERSIONS (default 15,18); compatibility tests
 // (protocol + basebackup) also on PGPITR_COMPAT_VERSIONS (default 13-18), and the
 // point-in-time-recovery matrix on PGPITR_PITR_VERSIONS (default 13-18), the
-// receive-wal crash test on PGPITR_CRASH_VERSIONS (default 18).
+// receive-wal crash test on PGPITR_CRASH_VERSIONS (default 18), the PITR matrix on S3 on
+// PGPITR_PITR_REPOS (default s3-cipher: S3 and encryption at once).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,9 @@ const env = {
   PGPITR_PITR_VERSIONS: process.env.PGPITR_PITR_VERSIONS ?? '13,14,15,16,17,18',
   // receive-wal killed at random moments: what is tested is pgpitr's own files, one version proves it.
   PGPITR_CRASH_VERSIONS: process.env.PGPITR_CRASH_VERSIONS ?? '18',
+  // The PITR matrix again with the repository in S3 and encrypted (pitr-s3.test.ts), on PGPITR_TEST_VERSIONS:
+  // S3 without encryption is covered by s3-repository.test.ts, encryption on posix by encryption.test.ts.
+  PGPITR_PITR_REPOS: process.env.PGPITR_PITR_REPOS ?? 's3-cipher',
 };
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root, env });
 process.exit(r.status ?? 1);

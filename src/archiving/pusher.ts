@@ -88,7 +88,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
       return;
     }
     if (Date.now() - lastFlush > 1000) {
-      await Promise.all(queues.map((q) => q.flushPendingDrops()));
+      for (const q of queues) q.flushSoon();
       lastFlush = Date.now();
     }
     const ready = listReadyWalFiles(s.pgWal);
@@ -249,7 +249,7 @@ async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedByte
   // Recorded before anything is let go: in the repository, or, when that is what
   // cannot be reached (the usual reason for a growing queue), in the spool until it can.
   q.spool.savePendingDrop(`${record.at.replace(/[-:.]/g, '')}-${first}`, record);
-  await q.flushPendingDrops();
+  q.flushSoon();
   s.log(`ERROR: ${message}`);
   // The first one reaches archive_command, which logs the loss into the server log;
   // the rest are answered by the fast path.

@@ -63,6 +63,23 @@ export class RepoQueue {
     return kind === 'ok' || kind === 'dropped';
   }
 
+  private flushRunning = false;
+
+  /**
+   * Starts a flush unless one is running, without waiting for it: the pusher's loop never waits
+   * on a repository that is out of reach (each attempt can take seconds of retries), which would
+   * hold up the others' stores.
+   */
+  flushSoon(): void {
+    if (this.flushRunning) return;
+    this.flushRunning = true;
+    this.flushPendingDrops()
+      .catch(() => {})
+      .finally(() => {
+        this.flushRunning = false;
+      });
+  }
+
   /** One flush at a time (stores in flight call it concurrently), each after the one before. */
   flushPendingDrops(): Promise<void> {
     this.flushing = this.flushing.catch(() => {}).then(() => this.flushNow());

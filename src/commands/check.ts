@@ -18,6 +18,7 @@ import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
 import type { Repository } from '../repo/repository.js';
+import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { PgpitrError } from '../common/errors.js';
 
 export interface Finding {
@@ -28,12 +29,6 @@ export interface Finding {
   message: string;
   hint?: string;
   count?: number;
-}
-
-/** A repository and its N (repoN). */
-export interface NumberedRepository {
-  index: number;
-  repo: Repository;
 }
 
 export interface CheckRequest {

@@ -9,6 +9,7 @@ import { PgpitrError, usageError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import { REPO_MARKER } from './layout.js';
 import type { CipherBlock } from './repo-cipher.js';
+import type { KeyResolver } from '../storage/cipher/cipher-storage.js';
 import { repositoryOn } from './repository.js';
 import { describeRepository, pickRepository } from './repo-settings.js';
 import type { RepoSettings } from './repo-settings.js';
@@ -30,23 +31,36 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
 
 /**
  * An encrypted repository: its key unwrapped from the marker with the passphrase, or, for a
- * repository not created yet, a new key that stanza-create records in the marker it writes.
+ * repository not created yet, a new key that stanza-create records in the marker it writes. Read
+ * on first use, not here: a repository out of reach (one of several) must not fail a command
+ * before it is used, and is tried again on the next use.
  */
 async function openEncrypted(storage: Storage, location: string, label: string, pass: string): Promise<Repository> {
   const { createCipherBlock, openCipherBlock, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
   const { CipherStorage } = await import('../storage/cipher/cipher-storage.js');
-  const marker = await readMarker(storage, location);
-  let block: CipherBlock;
-  let key: Buffer;
-  if (marker === null) ({ block, key } = await createCipherBlock(pass));
-  else {
-    if (!marker.cipher) {
-      throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
-    }
-    block = marker.cipher;
-    key = await openCipherBlock(block, pass, { label, location });
-  }
-  return repositoryOn(new CipherStorage(storage, repositoryKeys(dataKeyOf(key, block.key_id))), location, { block, label });
+  let opened: Promise<{ block: CipherBlock; keys: KeyResolver }> | null = null;
+  const open = (): Promise<{ block: CipherBlock; keys: KeyResolver }> => {
+    opened ??= (async () => {
+      const marker = await readMarker(storage, location);
+      let block: CipherBlock;
+      let key: Buffer;
+      if (marker === null) ({ block, key } = await createCipherBlock(pass));
+      else {
+        if (!marker.cipher) {
+          throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
+        }
+        block = marker.cipher;
+        key = await openCipherBlock(block, pass, { label, location });
+      }
+      return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
+    })().catch((e: unknown) => {
+      opened = null;
+      throw e;
+    });
+    return opened;
+  };
+  const cipherStorage = new CipherStorage(storage, async () => (await open()).keys);
+  return repositoryOn(cipherStorage, location, { label, block: async () => (await open()).block });
 }
 
 async function readMarker(storage: Storage, location: string): Promise<{ cipher?: CipherBlock } | null> {
@@ -64,22 +78,19 @@ export function openChosenRepository(repos: RepoSettings[], selected: number | u
   return openRepository(pickRepository(repos, selected));
 }
 
-export interface OpenedRepository {
-  index: number;
-  settings: RepoSettings;
-  repo: Repository;
+/** A repository opened with its settings (expire reads its retention from them). */
+export interface OpenedRepository extends NumberedRepository {
+  readonly settings: RepoSettings;
 }
 
-/** The repositories a command that works on each uses: every one configured, or only --repo N. */
-export async function openEachRepository(repos: RepoSettings[], selected: number | undefined): Promise<OpenedRepository[]> {
+/** The repositories a command that works on each uses: every one configured, or only --repo N (opened at once). */
+export async function openEachRepository(repos: RepoSettings[], selected?: number): Promise<OpenedRepository[]> {
   const chosen = selected === undefined ? repos : [pickRepository(repos, selected)];
-  const out: OpenedRepository[] = [];
-  for (const settings of chosen) out.push({ index: settings.index, settings, repo: await openRepository(settings) });
-  return out;
+  if (chosen.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, repo= or repoN-path in the configuration file');
+  return Promise.all(chosen.map(async (settings) => ({ index: settings.index, settings, repo: await openRepository(settings) })));
 }
 
 /** Every configured repository, in the order of N (the commands that work on all of them). */
-export async function openRepositories(repos: RepoSettings[]): Promise<NumberedRepository[]> {
-  if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, repo= or repoN-path in the configuration file');
-  return Promise.all(repos.map(async (s) => ({ index: s.index, repo: await openRepository(s) })));
+export function openRepositories(repos: RepoSettings[]): Promise<NumberedRepository[]> {
+  return openEachRepository(repos);
 }

@@ -15,7 +15,7 @@ export interface Repository {
    * Set when the repository is opened encrypted: the marker's record of the key (wrapped), which
    * stanza-create writes into a new repository's marker and checks against an existing one's.
    */
-  readonly encryption?: { block: CipherBlock; label: string };
+  readonly encryption?: { block(): Promise<CipherBlock>; label: string };
 }
 
 export function repositoryOn(storage: Storage, location: string, encryption?: Repository['encryption']): Repository {

@@ -77,7 +77,7 @@ export async function checkRepository(repo: Repository): Promise<void> {
  * A repository is encrypted or not from its creation: a stanza is never written in the clear into
  * an encrypted one, nor with another key (two stanza-creates that each made a new key).
  */
-function checkEncryption(repo: Repository, marker: Buffer): void {
+async function checkEncryption(repo: Repository, marker: Buffer): Promise<void> {
   let keyId: string | undefined;
   try {
     keyId = (JSON.parse(marker.toString('utf8')) as { cipher?: { key_id?: string } }).cipher?.key_id;
@@ -87,7 +87,7 @@ function checkEncryption(repo: Repository, marker: Buffer): void {
   if (keyId !== undefined && !repo.encryption) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass, for this repository' });
   }
-  if (repo.encryption && keyId !== repo.encryption.block.key_id) {
+  if (repo.encryption && keyId !== (await repo.encryption.block()).key_id) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} was created by another stanza-create at the same time, with another key`, { hint: 'run the command again' });
   }
 }
@@ -107,9 +107,9 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   const storage = repo.storage;
   const marker = await readAll(storage, REPO_MARKER);
   if (marker === null) {
-    const cipher = repo.encryption ? { cipher: repo.encryption.block } : {};
+    const cipher = repo.encryption ? { cipher: await repo.encryption.block() } : {};
     await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher }, null, 2) + '\n'));
-  } else checkEncryption(repo, marker);
+  } else await checkEncryption(repo, marker);
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {
     const existing = await readStanza(repo, info.stanza);

@@ -9,7 +9,7 @@
 // spool and its background fetcher); this file parses and maps the outcome.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { openRepositories, openChosenRepository } from '../../repo/open-repository.js';
+import { openEachRepository } from '../../repo/open-repository.js';
 import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
@@ -46,7 +46,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       return ExitCode.Ok;
     }
     // Every repository, in order (--repo N: that one only).
-    const repos = o.repoSelected === undefined ? await openRepositories(o.repos) : [{ index: o.repoSelected, repo: await openChosenRepository(o.repos, o.repoSelected) }];
+    const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = { repos, stanza: o.stanza, warn: (text: string) => printLine(`warning: ${text}`) };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });

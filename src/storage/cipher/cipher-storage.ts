@@ -23,10 +23,18 @@ export class CipherStorage implements Storage {
   readonly location: string;
   readonly features: StorageFeatures;
 
+  private readonly resolver: () => Promise<KeyResolver>;
+
+  /**
+   * `keys` may come later (a function): the repository's key is read from its marker on first use,
+   * so that opening a repository that is out of reach costs nothing and fails nothing until it is
+   * used (and is tried again on the next use).
+   */
   constructor(
     private readonly inner: Storage,
-    private readonly keys: KeyResolver,
+    keys: KeyResolver | (() => Promise<KeyResolver>),
   ) {
+    this.resolver = typeof keys === 'function' ? keys : () => Promise.resolve(keys);
     this.location = inner.location;
     // Objects are bound to their path: a rename would make them unreadable. Local files hold
     // ciphertext, which readers of their own cannot use.
@@ -42,17 +50,18 @@ export class CipherStorage implements Storage {
 
   async info(path: string): Promise<StorageEntry | null> {
     const e = await this.inner.info(path);
-    return e === null ? null : this.plainEntry(path, e);
+    return e === null ? null : this.plainEntry(await this.resolver(), path, e);
   }
 
   async list(path: string, opts?: ListOptions): Promise<StorageEntry[]> {
     const entries = await this.inner.list(path, opts);
     if (opts?.detail === false) return entries;
-    return entries.map((e) => this.plainEntry(storageJoin(path, e.name), e));
+    const keys = await this.resolver();
+    return entries.map((e) => this.plainEntry(keys, storageJoin(path, e.name), e));
   }
 
   async read(path: string, opts: ReadOptions = {}): Promise<Readable | null> {
-    const key = this.keys.keyFor(path);
+    const key = (await this.resolver()).keyFor(path);
     if (key === null) return this.inner.read(path, opts);
     const offset = opts.offset ?? 0;
     if (offset === 0 && opts.length === undefined) {
@@ -82,7 +91,7 @@ export class CipherStorage implements Storage {
   }
 
   async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts: WriteOptions = {}): Promise<void> {
-    const key = this.keys.keyFor(path);
+    const key = (await this.resolver()).keyFor(path);
     if (key === null) return this.inner.write(path, source, opts);
     const plain: AsyncIterable<Buffer> = Buffer.isBuffer(source) ? [source] as unknown as AsyncIterable<Buffer> : source;
     const sealed = Readable.from(encryptObject(toAsync(plain), key, path), { objectMode: false });
@@ -99,8 +108,8 @@ export class CipherStorage implements Storage {
   }
 
   /** An entry with its plaintext size (an object whose size no valid one has keeps its stored size: reading it fails). */
-  private plainEntry(path: string, e: StorageEntry): StorageEntry {
-    if (e.type !== 'file' || this.keys.keyFor(path) === null) return e;
+  private plainEntry(keys: KeyResolver, path: string, e: StorageEntry): StorageEntry {
+    if (e.type !== 'file' || keys.keyFor(path) === null) return e;
     const size = plainSize(e.size);
     return size === null ? e : { ...e, size };
   }

@@ -20,11 +20,13 @@ export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza'
   spoolPath: string | null;
   /** The options that reach the repository from restore_command (never a secret): --repo PATH, --config FILE, ... */
   reachArgs: string[];
+  /** The repositories restore_command's archive-get fetches from (all, or --repo N), as its fetcher records them. */
+  fetchFrom: readonly { index: number; location: string }[];
 };
 
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
   const info = await readStanza(repo, stanza);
-  const { spoolPath, reachArgs, ...rest } = req;
+  const { spoolPath, reachArgs, fetchFrom, ...rest } = req;
   if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
@@ -39,7 +41,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
       const firstWindow = whileWriting ? plan.walNeeded.length : undefined;
-      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(repo.location, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(fetchFrom, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
     } catch (e) {
       // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);

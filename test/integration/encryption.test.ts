@@ -27,7 +27,8 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-for (const version of versionsFromEnv()) {
+// pgpitr's own logic, not the server's: one version (the newest tested) proves it; the PITR matrix runs on S3 and encrypted on every tested version.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`encryption at rest: nothing readable in the repository, every tampering named, a wrong passphrase refused (PostgreSQL ${version})`, async (t) => {
     t.after(() => destroyAll());
     const a = await archivingCluster(version, `cipher${version}`, 'posix-cipher');

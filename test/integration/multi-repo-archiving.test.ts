@@ -67,7 +67,8 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, secon
   throw new Error(`timed out waiting for ${what}`);
 }
 
-for (const version of versionsFromEnv()) {
+// pgpitr's own logic, not the server's: one version (the newest tested) proves it; the PITR matrix runs on S3 and encrypted on every tested version.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`archiving into two repositories (PostgreSQL ${version})`, async (t) => {
     const c = await TestCluster.create({ version, name: `mra${version}` });
     const repo1 = c.tempDir('repo1');

@@ -7,7 +7,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { openRepository } from '../../repo/open-repository.js';
-import { pickRepository } from '../../repo/repo-settings.js';
+import { describeRepository, pickRepository } from '../../repo/repo-settings.js';
 import type { RepoSettings } from '../../repo/repo-settings.js';
 import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
@@ -99,6 +99,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
     spoolPath: asyncGet ? o.spoolPath : null,
     reachArgs: o.reachArgs,
+    fetchFrom: (o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)]).map((r) => ({ index: r.index, location: describeRepository(r) })),
     dryRun,
     log,
     onProgress: (done, total, files, allFiles) => {

@@ -82,7 +82,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
     add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
     const cmd = s.archive_command;
-    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    // The stanza may be written --stanza=S, --stanza S, or each word quoted ('--stanza' 'S').
+    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza['"]?[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
     const first = req.repos[0]?.repo;
     add({
       check: 'archive_command',

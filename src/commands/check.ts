@@ -4,7 +4,8 @@
 // segment is in the repository, and that no WAL is missing from the archive
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
 // limit). Each problem is a finding with what to change. It also counts and
-// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
+// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
+// and probes whether the store enforces exclusive create (repo/conditional-create.ts).
 // cli/commands/check.ts prints the findings.
 
 import { openSqlClient } from '../protocol/sql-client.js';
@@ -17,6 +18,7 @@ import { summarizeArchive } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
+import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Repository } from '../repo/repository.js';
 import type { PgpitrError } from '../common/errors.js';
 
@@ -59,6 +61,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       continue;
     }
     add({ ...(await staleTempFinding(repo, req.stanza)), repo: index });
+    add({ ...(await conditionalCreateFinding(repo)), repo: index });
   }
   const client = await openSqlClient(req.connection, 'pgpitr check');
   try {
@@ -171,6 +174,27 @@ async function staleTempFinding(repo: Repository, stanza: string): Promise<Findi
     };
   }
   return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
+}
+
+/**
+ * Does the store enforce exclusive create (the repository's locks rely on it)? Probed afresh (a
+ * store's behaviour may change under a repository), and the marker updated when it differs. A
+ * store that ignores it passes, with a warning: the locks are advisory.
+ */
+async function conditionalCreateFinding(repo: Repository): Promise<Finding> {
+  try {
+    const honoured = await probeConditionalCreate(repo.storage);
+    await recordConditionalCreate(repo.storage, honoured);
+    if (honoured) return { check: 'exclusive create', ok: true, message: 'the store refuses to create an object that exists: the repository\'s locks hold' };
+    return {
+      check: 'exclusive create',
+      ok: true,
+      message: `warning: the store does not enforce exclusive create (If-None-Match): ${ADVISORY_LOCKS_WARNING}`,
+      hint: 'a store that honours If-None-Match: * on PUT (AWS S3, recent MinIO) makes the locks hold',
+    };
+  } catch (e) {
+    return errorFinding('exclusive create', e);
+  }
 }
 
 /** Gaps in the archive make every backup before them unrecoverable past them. */

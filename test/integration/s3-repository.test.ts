@@ -153,8 +153,14 @@ for (const version of versionsFromEnv()) {
       assert.ok(storedObjects(a, `main/backup/${first.id}`).size > 10);
       const i = await info();
       assert.deepEqual(i.stanzas[0]!.backups.map((b) => [b.id, b.state]), [[first.id, 'complete']]);
-      const check = await runPgpitr(['check', ...a.repoArgs], env);
+      const check = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
       assert.equal(check.code, 0, check.stdout + check.stderr);
+      // stanza-create probed the store once and recorded that it enforces exclusive create; check probes again.
+      const marker = JSON.parse(readFileSync(storedObjects(a).get('pgpitr-repo.json')!, 'utf8')) as { conditional_create?: boolean };
+      assert.equal(marker.conditional_create, true);
+      const probe = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; message: string }[] }).checks.find((f) => f.check === 'exclusive create');
+      assert.ok(probe?.ok && !/advisory/.test(probe.message), JSON.stringify(probe));
+      assert.equal([...storedObjects(a).keys()].some((k) => k.startsWith('pgpitr-probe-')), false);
     });
 
     await t.test('restore, then restore --delta over a copy that diverged', async () => {

@@ -5,7 +5,9 @@
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
 // limit). Each problem is a finding with what to change. It also counts and
 // removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
-// and probes whether the store enforces exclusive create (repo/conditional-create.ts).
+// probes whether the store enforces exclusive create (repo/conditional-create.ts),
+// and on object storage aborts incomplete multipart uploads older than a day
+// (repo/stale-uploads.ts).
 // cli/commands/check.ts prints the findings.
 
 import { openSqlClient } from '../protocol/sql-client.js';
@@ -18,6 +20,8 @@ import { summarizeArchive } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
+import { abortStaleUploads } from '../repo/stale-uploads.js';
+import type { StaleUploads } from '../repo/stale-uploads.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Repository } from '../repo/repository.js';
 import type { PgpitrError } from '../common/errors.js';
@@ -62,6 +66,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     }
     add({ ...(await staleTempFinding(repo, req.stanza)), repo: index });
     add({ ...(await conditionalCreateFinding(repo)), repo: index });
+    const uploads = await staleUploadsFinding(repo);
+    if (uploads) add({ ...uploads, repo: index });
   }
   const client = await openSqlClient(req.connection, 'pgpitr check');
   try {
@@ -195,6 +201,29 @@ async function conditionalCreateFinding(repo: Repository): Promise<Finding> {
   } catch (e) {
     return errorFinding('exclusive create', e);
   }
+}
+
+/** Incomplete multipart uploads older than a day (object storage only): aborted, best effort; never a failure. */
+async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
+  const lifecycle = 'a bucket lifecycle rule AbortIncompleteMultipartUpload (DaysAfterInitiation 1) cleans them up without pgpitr (docs/object-storage.md)';
+  let r: StaleUploads | null;
+  try {
+    r = await abortStaleUploads(repo);
+  } catch (e) {
+    return { check: 'incomplete uploads', ok: true, message: `warning: could not list the incomplete multipart uploads: ${(e as Error).message}`, hint: lifecycle };
+  }
+  if (r === null) return null;
+  if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
+  const aborted = r.stale.length - r.failed.length;
+  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}`;
+  if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
+  return {
+    check: 'incomplete uploads',
+    ok: true,
+    count: r.stale.length,
+    message: `warning: ${message}; could not abort ${r.failed.map((f) => `${displayPath(repo, f.upload.path)} (upload ${f.upload.uploadId}: ${f.error})`).join(', ')}`,
+    hint: `the key needs s3:AbortMultipartUpload and s3:ListBucketMultipartUploads; or ${lifecycle}`,
+  };
 }
 
 /** Gaps in the archive make every backup before them unrecoverable past them. */

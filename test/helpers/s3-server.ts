@@ -41,6 +41,8 @@ export interface S3Faults {
   resetAfterBytes?: number;
   /** Do the next count requests of this method, then close their connections instead of answering. */
   dropResponse?: 'PUT' | 'GET' | 'DELETE' | 'POST' | 'HEAD';
+  /** Answer ListMultipartUploads with 501 NotImplemented (as s3rver itself and several stores do). */
+  uploadsNotImplemented?: boolean;
 }
 
 export interface S3TestServer {

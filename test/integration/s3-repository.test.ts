@@ -8,12 +8,13 @@
 // in the catalog: the server killed mid-backup, wrong credentials, a missing
 // bucket, an untrusted certificate, a server answering 503 for a while, and
 // archive-get with the server down (exit 200: recovery must not end early).
+// check aborts incomplete multipart uploads older than a day.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -275,6 +276,38 @@ for (const version of versionsFromEnv()) {
       assert.match(untrusted.stderr, /certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted/);
       assert.match(untrusted.stderr, /repo1-storage-ca-file/);
       assert.equal(storedObjects(a).size > 0, true);
+    });
+
+    await t.test('check aborts incomplete multipart uploads older than a day; a store that cannot list them is reported', async () => {
+      // Uploads as the S3 server keeps them (as a killed multipart write leaves them): one two days old, one fresh.
+      const uploads = join(a.s3!.dir, 'bkt', '._S3rver_uploads');
+      const makeUpload = (id: string, key: string, ageMs: number) => {
+        mkdirSync(join(uploads, id), { recursive: true });
+        writeFileSync(join(uploads, id, 'key'), key);
+        writeFileSync(join(uploads, id, 'metadata'), '{}');
+        const at = new Date(Date.now() - ageMs);
+        utimesSync(join(uploads, id, 'key'), at, at);
+      };
+      makeUpload('0a0a', 'pgpitr/main/backup/20200101-000000F/data/big', 2 * 86_400_000);
+      makeUpload('0b0b', 'pgpitr/main/backup/20200101-000000F/data/young', 60_000);
+      makeUpload('0c0c', 'elsewhere/not-ours', 2 * 86_400_000);
+      const finding = async () => {
+        const r = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        return (JSON.parse(r.stdout) as { checks: { check: string; ok: boolean; message: string; count?: number }[] }).checks.find((f) => f.check === 'incomplete uploads');
+      };
+      const first = await finding();
+      assert.equal(first?.count, 1, JSON.stringify(first));
+      assert.match(first!.message, /2 incomplete multipart upload\(s\) under the repository, 1 older than a day, 1 aborted/);
+      assert.deepEqual(a.s3!.uploadsLeft().sort(), ['0b0b', '0c0c']);
+      await a.s3!.faults({ uploadsNotImplemented: true });
+      try {
+        const unsupported = await finding();
+        assert.ok(unsupported?.ok, JSON.stringify(unsupported));
+        assert.match(unsupported!.message, /not supported by this store/);
+      } finally {
+        await a.s3!.faults({});
+      }
     });
 
     await t.test('archive-get while the server is down exits 200, not 1', async () => {

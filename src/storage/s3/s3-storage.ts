@@ -168,8 +168,23 @@ class S3Storage implements Storage {
         if (!(await this.checkBucket())) throw bucketMissing(this.settings, e);
         return null;
       }
+      if (httpStatus(e) === 403) throw this.fail('read information about', key, await this.explainDenied(key, e));
       throw this.fail('read information about', key, e);
     }
+  }
+
+  /**
+   * A HEAD's 403 has no body: whether the secret is wrong or a permission is missing, only a
+   * request with an answer body tells (a one-byte GET of the same key). The HEAD's error when
+   * that says nothing more.
+   */
+  private async explainDenied(key: string, headError: unknown): Promise<unknown> {
+    try {
+      await this.client.send(new this.sdk.s3.GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: 'bytes=0-0' }));
+    } catch (e) {
+      if (httpStatus(e) === 403 && s3ErrorName(e) !== undefined && s3ErrorName(e) !== 'Forbidden') return e;
+    }
+    return headError;
   }
 
   async list(path: string, opts: ListOptions = {}): Promise<StorageEntry[]> {

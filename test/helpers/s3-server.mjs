@@ -11,6 +11,8 @@
 // - ListMultipartUploads lists them in one page, each begun when its key file
 //   was written (s3rver answers 501; so does this server after the fault
 //   {"uploadsNotImplemented":true}, until the faults are set again);
+// - {"ignoreIfNoneMatch":true} makes it a store that accepts If-None-Match: *
+//   and ignores it (an exclusive PUT overwrites), until the faults are set again;
 // - faults on demand, through POST /__pgpitr/faults (loopback only, no
 //   signature): {"status":503,"count":N} or {"status":503,"forMs":T} answers the
 //   next N requests, or those of the next T ms, with that status; and
@@ -344,6 +346,7 @@ async function control(req, res) {
     faults.dropCount = f.count ?? 1;
   }
   if (f.uploadsNotImplemented) faults.uploadsNotImplemented = true;
+  if (f.ignoreIfNoneMatch) faults.ignoreIfNoneMatch = true;
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -372,7 +375,7 @@ async function handle(req, res) {
   if (cut !== null) cutAfter(res, cut);
   if (takeDropFault(req.method)) dropResponse(res);
   const t = target(req);
-  if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '') return conditionalPut(req, res, t);
+  if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '' && !faults.ignoreIfNoneMatch) return conditionalPut(req, res, t);
   if (req.method === 'DELETE' && t.query.has('uploadId') && t.key !== '') return abortUpload(req, res, t);
   if (req.method === 'GET' && t.query.has('uploads') && t.key === '' && t.bucket) return listUploads(req, res, t);
   s3Handler(req, res);

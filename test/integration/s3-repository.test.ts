@@ -310,6 +310,28 @@ for (const version of versionsFromEnv()) {
       }
     });
 
+    await t.test('a store that ignores If-None-Match: check records it, and locks then say they are advisory', async () => {
+      const marker = () => (JSON.parse(readFileSync(storedObjects(a).get('pgpitr-repo.json')!, 'utf8')) as { conditional_create?: boolean }).conditional_create;
+      await a.s3!.faults({ ignoreIfNoneMatch: true });
+      try {
+        const check = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
+        assert.equal(check.code, 0, check.stdout + check.stderr);
+        const probe = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; message: string }[] }).checks.find((f) => f.check === 'exclusive create');
+        assert.match(probe?.message ?? '', /locks on this store are advisory/);
+        assert.equal(marker(), false);
+        const expire = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '5']);
+        assert.equal(expire.code, 0, expire.stderr);
+        assert.match(expire.stderr, /warning: .*locks on this store are advisory/);
+      } finally {
+        await a.s3!.faults({});
+      }
+      const again = await runPgpitr(['check', ...a.repoArgs], env);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.equal(marker(), true);
+      const quiet = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '5']);
+      assert.doesNotMatch(quiet.stderr, /advisory/);
+    });
+
     await t.test('archive-get while the server is down exits 200, not 1', async () => {
       const wal = readdirSync(join(c.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()[0]!;
       await a.s3!.kill();

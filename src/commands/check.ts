@@ -4,7 +4,10 @@
 // segment is in the repository, and that no WAL is missing from the archive
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
 // limit). Each problem is a finding with what to change. It also counts and
-// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
+// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
+// probes whether the store enforces exclusive create (repo/conditional-create.ts),
+// and on object storage aborts incomplete multipart uploads older than a day
+// (repo/stale-uploads.ts).
 // cli/commands/check.ts prints the findings.
 
 import { openSqlClient } from '../protocol/sql-client.js';
@@ -17,6 +20,9 @@ import { summarizeArchive } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
+import { abortStaleUploads } from '../repo/stale-uploads.js';
+import type { StaleUploads } from '../repo/stale-uploads.js';
+import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Repository } from '../repo/repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { PgpitrError } from '../common/errors.js';
@@ -54,6 +60,9 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       continue;
     }
     add({ ...(await staleTempFinding(repo, req.stanza)), repo: index });
+    add({ ...(await conditionalCreateFinding(repo)), repo: index });
+    const uploads = await staleUploadsFinding(repo);
+    if (uploads) add({ ...uploads, repo: index });
   }
   const client = await openSqlClient(req.connection, 'pgpitr check');
   try {
@@ -77,7 +86,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
     add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
     const cmd = s.archive_command;
-    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    // The stanza may be written --stanza=S, --stanza S, or each word quoted ('--stanza' 'S').
+    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza['"]?[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
     const first = req.repos[0]?.repo;
     add({
       check: 'archive_command',
@@ -165,6 +175,50 @@ async function staleTempFinding(repo: Repository, stanza: string): Promise<Findi
     };
   }
   return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
+}
+
+/**
+ * Does the store enforce exclusive create (the repository's locks rely on it)? Probed afresh (a
+ * store's behaviour may change under a repository), and the marker updated when it differs. A
+ * store that ignores it passes, with a warning: the locks are advisory.
+ */
+async function conditionalCreateFinding(repo: Repository): Promise<Finding> {
+  try {
+    const honoured = await probeConditionalCreate(repo.storage);
+    await recordConditionalCreate(repo.storage, honoured);
+    if (honoured) return { check: 'exclusive create', ok: true, message: 'the store refuses to create an object that exists: the repository\'s locks hold' };
+    return {
+      check: 'exclusive create',
+      ok: true,
+      message: `warning: the store does not enforce exclusive create (If-None-Match): ${ADVISORY_LOCKS_WARNING}`,
+      hint: 'a store that honours If-None-Match: * on PUT (AWS S3, recent MinIO) makes the locks hold',
+    };
+  } catch (e) {
+    return errorFinding('exclusive create', e);
+  }
+}
+
+/** Incomplete multipart uploads older than a day (object storage only): aborted, best effort; never a failure. */
+async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
+  const lifecycle = 'a bucket lifecycle rule AbortIncompleteMultipartUpload (DaysAfterInitiation 1) cleans them up without pgpitr (docs/object-storage.md)';
+  let r: StaleUploads | null;
+  try {
+    r = await abortStaleUploads(repo);
+  } catch (e) {
+    return { check: 'incomplete uploads', ok: true, message: `warning: could not list the incomplete multipart uploads: ${(e as Error).message}`, hint: lifecycle };
+  }
+  if (r === null) return null;
+  if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
+  const aborted = r.stale.length - r.failed.length;
+  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}`;
+  if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
+  return {
+    check: 'incomplete uploads',
+    ok: true,
+    count: r.stale.length,
+    message: `warning: ${message}; could not abort ${r.failed.map((f) => `${displayPath(repo, f.upload.path)} (upload ${f.upload.uploadId}: ${f.error})`).join(', ')}`,
+    hint: `the key needs s3:AbortMultipartUpload and s3:ListBucketMultipartUploads; or ${lifecycle}`,
+  };
 }
 
 /** Gaps in the archive make every backup before them unrecoverable past them. */

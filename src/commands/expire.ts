@@ -7,6 +7,7 @@ import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { backupLockPath } from '../repo/layout.js';
 import { RepoLock } from '../repo/lock.js';
+import { ADVISORY_LOCKS_WARNING } from '../repo/conditional-create.js';
 import { expireStanza } from '../repo/expire.js';
 import type { ExpireResult } from '../repo/expire.js';
 import type { RetentionPolicy } from '../repo/retention.js';
@@ -14,11 +15,12 @@ import { readRecord, writeRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 
 /** Applies `policy` to the stanza (with dryRun, only says what it would remove). */
-export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean }): Promise<ExpireResult> {
+export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
+  if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
-    return await expireStanza(repo, stanza, info.wal_segment_size, policy, opts);
+    return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun });
   } finally {
     await lock.release();
   }

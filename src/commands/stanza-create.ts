@@ -1,7 +1,8 @@
 // `pgpitr stanza-create`: records a cluster in the repository (system
 // identifier, major version, WAL segment size), creating the repository if
 // needed, under the repository lock. Run again on the same cluster it changes
-// nothing.
+// nothing. A new repository's store is probed for exclusive create
+// (repo/conditional-create.ts) and the answer recorded in its marker.
 
 import { openSqlClient } from '../protocol/sql-client.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
@@ -10,10 +11,18 @@ import { majorOf } from '../postgres/versions.js';
 import { createStanza } from '../repo/stanza.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { RepoLock } from '../repo/lock.js';
+import { probeConditionalCreate, recordConditionalCreate, recordedConditionalCreate } from '../repo/conditional-create.js';
 import { REPOSITORY_LOCK } from '../repo/layout.js';
 import type { Repository } from '../repo/repository.js';
 
-export async function stanzaCreate(repo: Repository, stanza: string, connection: ConnectionSettings): Promise<{ info: StanzaInfo; created: boolean }> {
+export interface StanzaCreated {
+  info: StanzaInfo;
+  created: boolean;
+  /** Whether the store enforces exclusive create (probed once, recorded in the repository marker); false: locks are advisory. */
+  conditionalCreate: boolean;
+}
+
+export async function stanzaCreate(repo: Repository, stanza: string, connection: ConnectionSettings): Promise<StanzaCreated> {
   const client = await openSqlClient(connection, 'pgpitr stanza-create');
   let row: { sysid: string; version: string; seg: string };
   try {
@@ -27,12 +36,19 @@ export async function stanzaCreate(repo: Repository, stanza: string, connection:
   await repo.storage.pathCreate?.('');
   const lock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-create');
   try {
-    return await createStanza(repo, {
+    const made = await createStanza(repo, {
       stanza,
       system_identifier: row.sysid,
       pg_major: majorOf(Number(row.version)),
       wal_segment_size: parseSizeSetting(row.seg),
     });
+    // Once per repository: whether the locks just relied on are enforced by the store.
+    let conditionalCreate = await recordedConditionalCreate(repo.storage);
+    if (conditionalCreate === null) {
+      conditionalCreate = await probeConditionalCreate(repo.storage);
+      await recordConditionalCreate(repo.storage, conditionalCreate);
+    }
+    return { ...made, conditionalCreate };
   } finally {
     await lock.release();
   }

@@ -122,7 +122,10 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
     });
   }
   const dir = walFileDirPath(stanza.stanza, p.name);
-  const entries = await repo.storage.list(dir, { detail: false });
+  // Where directories are real (posix), the whole directory is one listing anyway, and it holds
+  // the temporary files of killed pushes, cleaned up below; object storage leaves none, and
+  // answers a look-up by name prefix with one small page instead of up to 256 names.
+  const entries = await repo.storage.list(dir, { detail: false, ...(repo.storage.features.directories ? {} : { prefix: `${p.name}-` }) });
   const existing = findIn(entries, p.name);
   if (existing) {
     if (existing.sha256 === p.digest) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, existing.stored)) };
@@ -192,7 +195,7 @@ function findIn(entries: StorageEntry[], name: string): StoredWalFile | null {
 
 /** The stored copy of a WAL file in a stanza's archive; null when there is none. */
 export async function findStored(repo: Repository, stanza: string, name: string): Promise<StoredWalFile | null> {
-  return findIn(await repo.storage.list(walFileDirPath(stanza, name), { detail: false }), name);
+  return findIn(await repo.storage.list(walFileDirPath(stanza, name), { detail: false, prefix: `${name}-` }), name);
 }
 
 /**

@@ -58,6 +58,7 @@ export async function expireStanza(
   for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
     if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
   }
-  for (const f of doomed) await storage.remove(archivedFilePath(stanza, f));
+  // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
+  await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
   return { decision, walRemoved };
 }

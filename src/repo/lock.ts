@@ -11,11 +11,14 @@
 // is a promise of the Storage interface (posix: link(2) of a complete
 // temporary file, so a reader never meets a half-written holder). Whether the
 // holder is alive is a judgement of this host, made from the holder's content.
+// On a store that ignores exclusive create (recorded in the repository marker
+// by conditional-create.ts) a lock is advisory, and says so (lock.advisory).
 
 import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
+import { recordedConditionalCreate } from './conditional-create.js';
 
 export interface LockHolder {
   pid: number;
@@ -29,6 +32,11 @@ export class RepoLock {
   private constructor(
     private readonly storage: Storage,
     private readonly path: string,
+    /**
+     * The repository marker records that this store does not enforce exclusive create
+     * (conditional-create.ts): another process may hold the "same" lock. Callers warn.
+     */
+    readonly advisory: boolean,
   ) {}
 
   /** Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. */
@@ -39,7 +47,7 @@ export class RepoLock {
       try {
         // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
         await storage.write(path, Buffer.from(JSON.stringify(holder)), { exclusive: true, atomic: true, sync: false });
-        return new RepoLock(storage, path);
+        return new RepoLock(storage, path, (await recordedConditionalCreate(storage).catch(() => null)) === false);
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const found = await readHolder(storage, path);

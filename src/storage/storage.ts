@@ -5,7 +5,7 @@
 // '/'-separated, and checked by storage-path.ts before any driver sees them.
 //
 // Required operations: info, list, read, write, remove, removeMany. Optional
-// ones (move, pathSync, close) exist where the medium has them; the feature
+// ones (move, pathSync, listUploads, close) exist where the medium has them; the feature
 // flags say which, so that callers branch on a capability and never on a
 // driver's kind.
 
@@ -70,6 +70,15 @@ export interface ReadOptions {
   length?: number;
 }
 
+/** A multipart upload begun and neither completed nor aborted (object storage): invisible to list, yet stored. */
+export interface PendingUpload {
+  /** The path the upload would have created. */
+  path: string;
+  uploadId: string;
+  /** When it began (ms since the epoch; 0 when the store does not say). */
+  initiatedMs: number;
+}
+
 export interface StorageFeatures {
   /** move() renames atomically within the storage. */
   readonly move: boolean;
@@ -123,6 +132,13 @@ export interface Storage {
    * durably; only when features.directories (on object storage a prefix needs no creation).
    */
   pathCreate?(path: string): Promise<void>;
+  /**
+   * The incomplete multipart uploads under the storage's root; null when the store does not
+   * support listing them. Absent where writes leave no such thing (posix).
+   */
+  listUploads?(): Promise<PendingUpload[] | null>;
+  /** Aborts an incomplete multipart upload (its parts are deleted); one already gone is not an error. */
+  abortUpload?(upload: PendingUpload): Promise<void>;
   /**
    * Releases what the storage holds open (network connections); afterwards the storage must
    * not be used. Absent where nothing is held.

@@ -8,6 +8,11 @@
 // - a PUT is atomic: the object is written under a temporary name and renamed
 //   (s3rver writes the final file in place, so a cut upload leaves a prefix);
 // - AbortMultipartUpload removes the upload (s3rver answers 405);
+// - ListMultipartUploads lists them in one page, each begun when its key file
+//   was written (s3rver answers 501; so does this server after the fault
+//   {"uploadsNotImplemented":true}, until the faults are set again);
+// - {"ignoreIfNoneMatch":true} makes it a store that accepts If-None-Match: *
+//   and ignores it (an exclusive PUT overwrites), until the faults are set again;
 // - faults on demand, through POST /__pgpitr/faults (loopback only, no
 //   signature): {"status":503,"count":N} or {"status":503,"forMs":T} answers the
 //   next N requests, or those of the next T ms, with that status; and
@@ -31,7 +36,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -245,6 +250,41 @@ async function abortUpload(req, res, t) {
   res.end();
 }
 
+// ---- ListMultipartUploads (s3rver answers 501): one page, from s3rver's upload directories --
+const xmlText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+async function listUploads(req, res, t) {
+  req.resume();
+  if (faults.uploadsNotImplemented) return xmlError(res, 501, 'NotImplemented', 'A parameter you provided implies functionality that is not implemented');
+  const prefix = t.query.get('prefix') ?? '';
+  const root = s3rver.store.getResourcePath(t.bucket, undefined, 'uploads');
+  let ids = [];
+  try {
+    ids = await readdir(root);
+  } catch {
+    /* no upload yet */
+  }
+  const uploads = [];
+  for (const id of ids) {
+    try {
+      const keyFile = join(root, id, 'key');
+      const key = await readFile(keyFile, 'utf8');
+      // The upload began when its key file was written (a test may age it with utimes).
+      if (key.startsWith(prefix)) uploads.push({ key, id, initiated: (await stat(keyFile)).mtime.toISOString() });
+    } catch {
+      /* completed or aborted meanwhile */
+    }
+  }
+  uploads.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id < b.id ? -1 : 1));
+  const body =
+    `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xmlText(t.bucket)}</Bucket>` +
+    `<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>${xmlText(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>` +
+    uploads.map((u) => `<Upload><Key>${xmlText(u.key)}</Key><UploadId>${u.id}</UploadId><Initiated>${u.initiated}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`).join('') +
+    `</ListMultipartUploadsResult>`;
+  res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 // ---- SigV4: recompute the signature of a request signed in its Authorization header ----------
 const SECRETS = new Map([['S3RVER', 'S3RVER']]); // s3rver's built-in account
 
@@ -305,6 +345,8 @@ async function control(req, res) {
     faults.dropResponse = f.dropResponse;
     faults.dropCount = f.count ?? 1;
   }
+  if (f.uploadsNotImplemented) faults.uploadsNotImplemented = true;
+  if (f.ignoreIfNoneMatch) faults.ignoreIfNoneMatch = true;
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -333,8 +375,9 @@ async function handle(req, res) {
   if (cut !== null) cutAfter(res, cut);
   if (takeDropFault(req.method)) dropResponse(res);
   const t = target(req);
-  if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '') return conditionalPut(req, res, t);
+  if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '' && !faults.ignoreIfNoneMatch) return conditionalPut(req, res, t);
   if (req.method === 'DELETE' && t.query.has('uploadId') && t.key !== '') return abortUpload(req, res, t);
+  if (req.method === 'GET' && t.query.has('uploads') && t.key === '' && t.bucket) return listUploads(req, res, t);
   s3Handler(req, res);
 }
 

@@ -41,6 +41,10 @@ export interface S3Faults {
   resetAfterBytes?: number;
   /** Do the next count requests of this method, then close their connections instead of answering. */
   dropResponse?: 'PUT' | 'GET' | 'DELETE' | 'POST' | 'HEAD';
+  /** Answer ListMultipartUploads with 501 NotImplemented (as s3rver itself and several stores do). */
+  uploadsNotImplemented?: boolean;
+  /** Accept If-None-Match: * on PUT and ignore it (an exclusive write overwrites), as some stores do. */
+  ignoreIfNoneMatch?: boolean;
 }
 
 export interface S3TestServer {

@@ -34,6 +34,7 @@ import { JOURNAL_DIR, readSetJournal, SetJournalWriter } from '../../repo/backup
 import type { SetJournalEntry } from '../../repo/backup-set/set-journal.js';
 import type { Storage } from '../../storage/storage.js';
 import { chooseResumable, versionProblem } from './resume-choice.js';
+import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
@@ -68,6 +69,7 @@ export interface RepoBackupRequest {
 export async function backupToRepository(req: RepoBackupRequest, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupRecord> {
   const stanzaName = req.stanza.stanza;
   const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup');
+  if (lock.advisory) reporter.warn(`${req.repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;

@@ -112,7 +112,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
     else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
     // Retention after a successful backup, when a policy is set.
     if (policy) {
-      const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false });
+      const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
       for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
       if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
     }

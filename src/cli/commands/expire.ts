@@ -99,7 +99,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
     if (!policy) throw usageError(`no retention policy${several ? ` for repo${index}` : ''}`, `give --retention-full=N and/or --retention-window=D (or set them in the configuration file${several ? `, or repo${index}-retention-full / -window` : ''})`);
   }
   const dryRun = o.extra['dry-run'] === true;
-  const outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, policies.get(index)!, { dryRun }));
+  const outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, policies.get(index)!, { dryRun, warn: (m) => printLine(`warning: ${m}`) }));
   if (o.output === 'json') {
     const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { keep: r.result!.decision.keep, expire: r.result!.decision.expire, wal_removed: r.result!.walRemoved }) }));
     const first = outcomes[0]!.result;

@@ -8,6 +8,7 @@ import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { stanzaCreate } from '../../commands/stanza-create.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
+import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 
 const HELP = `pgpitr stanza-create records a cluster in a repository.
 
@@ -26,7 +27,7 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaCreate(repo, o.stanza, o.connection));
   if (o.output === 'json') {
     const first = outcomes[0]!.result;
-    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { created: r.result!.created, ...r.result!.info }) }));
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { created: r.result!.created, ...r.result!.info, conditional_create: r.result!.conditionalCreate }) }));
     process.stdout.write(JSON.stringify({ ...(first ? { created: first.created, ...first.info } : {}), repositories: each }, null, 2) + '\n');
   } else {
     for (const r of outcomes) {
@@ -34,6 +35,9 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
       const { info, created } = r.result!;
       printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`);
     }
+  }
+  for (const r of outcomes) {
+    if (r.result && !r.result.conditionalCreate) printLine(`warning: repository ${r.index} (${r.location}): ${ADVISORY_LOCKS_WARNING}`);
   }
   throwFirstFailure(outcomes);
   return ExitCode.Ok;

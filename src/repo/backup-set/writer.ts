@@ -305,13 +305,15 @@ export class BackupSetWriter {
     await this.o.storage.remove(storageJoin(this.o.dir, MANIFEST_NAME));
     const named = new Set<string>();
     for (const f of this.files) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
+    const unnamed: string[] = [];
     for (const top of ['data', 'bundle']) {
       for (const e of await this.o.storage.list(storageJoin(this.o.dir, top), { recursive: true, detail: false })) {
         if (e.type === 'directory') continue;
         const rel = `${top}/${e.name}`;
-        if (!named.has(rel)) await this.o.storage.remove(storageJoin(this.o.dir, rel));
+        if (!named.has(rel)) unnamed.push(storageJoin(this.o.dir, rel));
       }
     }
+    await this.o.storage.removeMany(unnamed);
   }
 
   /**

@@ -20,7 +20,7 @@ import type * as S3Sdk from '@aws-sdk/client-s3';
 import type * as S3Upload from '@aws-sdk/lib-storage';
 import { PgpitrError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
-import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
+import type { ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import type { S3StorageSettings } from './s3-settings.js';
 import { S3Keys, s3Location, s3Url } from './s3-keys.js';
 import { bucketMissing, httpStatus, s3Error, s3ErrorName } from './s3-errors.js';
@@ -168,8 +168,23 @@ class S3Storage implements Storage {
         if (!(await this.checkBucket())) throw bucketMissing(this.settings, e);
         return null;
       }
+      if (httpStatus(e) === 403) throw this.fail('read information about', key, await this.explainDenied(key, e));
       throw this.fail('read information about', key, e);
     }
+  }
+
+  /**
+   * A HEAD's 403 has no body: whether the secret is wrong or a permission is missing, only a
+   * request with an answer body tells (a one-byte GET of the same key). The HEAD's error when
+   * that says nothing more.
+   */
+  private async explainDenied(key: string, headError: unknown): Promise<unknown> {
+    try {
+      await this.client.send(new this.sdk.s3.GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: 'bytes=0-0' }));
+    } catch (e) {
+      if (httpStatus(e) === 403 && s3ErrorName(e) !== undefined && s3ErrorName(e) !== 'Forbidden') return e;
+    }
+    return headError;
   }
 
   async list(path: string, opts: ListOptions = {}): Promise<StorageEntry[]> {
@@ -411,6 +426,47 @@ class S3Storage implements Storage {
       ...(firstError ? { cause: firstError } : {}),
       hint: 'run the command again; what was removed stays removed',
     });
+  }
+
+  async listUploads(): Promise<PendingUpload[] | null> {
+    const prefix = this.keys.under('');
+    const out: PendingUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page: S3Sdk.ListMultipartUploadsCommandOutput;
+      try {
+        page = await this.client.send(
+          new this.sdk.s3.ListMultipartUploadsCommand({
+            Bucket: this.settings.bucket,
+            ...(prefix !== '' ? { Prefix: prefix } : {}),
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+        );
+      } catch (e) {
+        // Several S3-compatible stores do not implement the listing (501 NotImplemented).
+        if (httpStatus(e) === 501 || s3ErrorName(e) === 'NotImplemented') return null;
+        throw this.fail('list the incomplete multipart uploads under', prefix, e);
+      }
+      for (const u of page.Uploads ?? []) {
+        if (u.Key === undefined || u.UploadId === undefined || !u.Key.startsWith(prefix)) continue;
+        out.push({ path: u.Key.slice(prefix.length), uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
+      }
+      if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) return out;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async abortUpload(upload: PendingUpload): Promise<void> {
+    const key = this.keys.key(checkStoragePath(upload.path, this.location));
+    try {
+      await this.client.send(new this.sdk.s3.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: upload.uploadId }));
+    } catch (e) {
+      if (s3ErrorName(e) === 'NoSuchUpload' || httpStatus(e) === 404) return;
+      throw this.fail('abort the multipart upload of', key, e);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,44 @@
+// Incomplete multipart uploads under a repository on object storage: a large
+// write killed midway (a backup's big file) leaves its parts stored, billed
+// and invisible to listings until someone aborts the upload. `check` lists
+// them (best effort: some stores do not implement the listing) and aborts
+// those older than STALE_UPLOAD_AGE_MS: no write of pgpitr lasts that long, so
+// an older upload belongs to no live process. A bucket lifecycle rule
+// (AbortIncompleteMultipartUpload, docs/object-storage.md) does the same
+// without pgpitr.
+
+import type { PendingUpload } from '../storage/storage.js';
+import type { Repository } from './repository.js';
+
+export const STALE_UPLOAD_AGE_MS = 24 * 60 * 60 * 1000;
+
+export type StaleUploads =
+  /** The store does not list its incomplete uploads (S3 answered 501). */
+  | { supported: false }
+  | {
+      supported: true;
+      /** Every incomplete upload under the repository. */
+      total: number;
+      /** Those older than STALE_UPLOAD_AGE_MS, each aborted or, failing that, in failed. */
+      stale: PendingUpload[];
+      failed: { upload: PendingUpload; error: string }[];
+    };
+
+/** Lists and aborts the stale uploads; null where the storage leaves none (posix). */
+export async function abortStaleUploads(repo: Repository, now = Date.now()): Promise<StaleUploads | null> {
+  const storage = repo.storage;
+  if (!storage.listUploads) return null;
+  const uploads = await storage.listUploads();
+  if (uploads === null) return { supported: false };
+  // A store that gives no start time (0) is taken at its word only with the time known.
+  const stale = uploads.filter((u) => u.initiatedMs > 0 && now - u.initiatedMs >= STALE_UPLOAD_AGE_MS);
+  const failed: { upload: PendingUpload; error: string }[] = [];
+  for (const u of stale) {
+    try {
+      await storage.abortUpload?.(u);
+    } catch (e) {
+      failed.push({ upload: u, error: (e as Error).message });
+    }
+  }
+  return { supported: true, total: uploads.length, stale, failed };
+}

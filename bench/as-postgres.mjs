@@ -1,9 +1,11 @@
 // What the repository benchmarks (repo-backup.mjs, time-to-recover.mjs) share:
 // running tools as the `postgres` user under GNU time, directories that user
-// owns, a log line with the time, the median of a run's samples.
+// owns, a log line with the time, the median of a run's samples, the page cache
+// warmed before a run.
 
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
 export const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
@@ -32,4 +34,21 @@ export function measured(cmd, args, env) {
   const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return { s: Number(m[1]), rssMb: Number(m[2]) / 1024, user: Number(m[3]), sys: Number(m[4]), out: r.stdout };
+}
+
+/** Reads every file of a tree (the data directory): this VM evicts cold page cache, which otherwise dominates the noise. */
+export function warm(dir) {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        let fd;
+        try { fd = openSync(p, 'r'); } catch { continue; }
+        try { while (readSync(fd, buf, 0, buf.length, null) > 0); } catch { /* vanished */ } finally { closeSync(fd); }
+      }
+    }
+  };
+  walk(dir);
 }

@@ -19,7 +19,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
-import { log, measured, median, mkdirPg, pgGid, pgUid } from './as-postgres.mjs';
+import { log, measured, median, mkdirPg, pgGid, pgUid, warm } from './as-postgres.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PGBIN = '/usr/lib/postgresql/15/bin';
@@ -83,22 +83,6 @@ function snapshotDist() {
   return dir;
 }
 
-/** Reads every file of the data directory: this VM evicts cold page cache, which otherwise dominates the noise. */
-function warm(dir) {
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        let fd;
-        try { fd = openSync(p, 'r'); } catch { continue; }
-        try { while (readSync(fd, buf, 0, buf.length, null) > 0); } catch { /* vanished */ } finally { closeSync(fd); }
-      }
-    }
-  };
-  walk(dir);
-}
 
 function treeBytes(d) {
   if (!existsSync(d)) return undefined;

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
-import { log, measured, median, mkdirPg, pgGid, pgUid } from './as-postgres.mjs';
+import { log, measured, median, mkdirPg, pgGid, pgUid, warm } from './as-postgres.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -46,23 +46,6 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 
-function warm(dir) {
-  const buf = Buffer.alloc(1 << 20);
-  const walk = (d) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) {
-        const fd = openSync(p, 'r');
-        while (readSync(fd, buf, 0, buf.length, null) > 0);
-        closeSync(fd);
-      }
-    }
-  };
-  walk(dir);
-}
 
 const writePg = (p, text, mode = 0o600) => {
   writeFileSync(p, text, { mode });

@@ -121,7 +121,10 @@ test(`a posix and an S3 repository, the S3 server down during a load (PostgreSQL
   const first = parseInt(startSeg.slice(16), 16);
   const span = parseInt(last.slice(16), 16) - first;
   assert.equal(inRepo1().filter((n) => n > startSeg && n <= last).length, span, 'repo1 has every segment of the load');
-  assert.ok(maxReady <= QUEUE_MAX_SEGMENTS + 3, `up to ${maxReady} segments waited for archiving (limit ${QUEUE_MAX_SEGMENTS})`);
+  // Within the limit, plus what repo2's stores had in flight when the server went (a request to a
+  // store that stopped is retried for seconds and its segment is not dropped under it: process-max
+  // of them), plus the segments written between two turns of the pusher under this load.
+  assert.ok(maxReady <= QUEUE_MAX_SEGMENTS + 2 + 4, `up to ${maxReady} segments waited for archiving (limit ${QUEUE_MAX_SEGMENTS}, process-max 2)`);
   assert.doesNotMatch(readFileSync(c.logPath, 'utf8'), /repo1 \(.*\): archive-push queue/);
 
   // While it is down: info reports repo2's error and still repo1; check fails naming repo2.

@@ -25,8 +25,7 @@ export const FETCHER_LOCK = 'fetcher';
  * What a fetcher records in its lock: the repositories and stanza it fetches from. One repository:
  * its location (as fetchers always recorded it); several: each as "repoN LOCATION", in order.
  */
-export function fetcherSettings(repos: string | readonly { index: number; location: string }[], stanza: string): string[] {
-  if (typeof repos === 'string') return [repos, stanza];
+export function fetcherSettings(repos: readonly { index: number; location: string }[], stanza: string): string[] {
   if (repos.length === 1) return [repos[0]!.location, stanza];
   return [repos.map((r) => `repo${r.index} ${r.location}`).join(', '), stanza];
 }

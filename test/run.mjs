@@ -24,7 +24,7 @@ const env = {
   PGPITR_PITR_VERSIONS: process.env.PGPITR_PITR_VERSIONS ?? '13,14,15,16,17,18',
   // receive-wal killed at random moments: what is tested is pgpitr's own files, one version proves it.
   PGPITR_CRASH_VERSIONS: process.env.PGPITR_CRASH_VERSIONS ?? '18',
-  // The PITR matrix again with the repository in S3 and encrypted (pitr-s3.test.ts), on PGPITR_TEST_VERSIONS:
+  // The PITR matrix again with the repository in S3 and encrypted (pitr-s3.test.ts), on the newest of PGPITR_TEST_VERSIONS:
   // S3 without encryption is covered by s3-repository.test.ts, encryption on posix by encryption.test.ts.
   PGPITR_PITR_REPOS: process.env.PGPITR_PITR_REPOS ?? 's3-cipher',
 };

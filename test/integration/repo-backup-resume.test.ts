@@ -83,7 +83,8 @@ async function infoBackups(a: ArchivingCluster): Promise<[string, string][]> {
   return (JSON.parse(info.stdout) as { stanzas: { backups: { id: string; state: string }[] }[] }).stanzas[0]!.backups.map((b) => [b.id, b.state]);
 }
 
-for (const version of versionsFromEnv()) {
+// What --resume keeps is pgpitr's own journal and files: the newest tested version proves it.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`backup -j 2 --resume after a SIGKILL half way under load: keeps what did not change, verifies, restores balanced (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const t0 = Date.now();

@@ -26,6 +26,8 @@ import { TEST_CREDENTIALS } from '../helpers/s3-server.js';
 
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
 const OBJECT_SUFFIX = '._S3rver_object';
+/** The driver's test knob (src/storage/s3/s3-tuning.ts): fail fast against a stopped server. */
+const FEW_RETRIES = { PGPITR_S3_TUNING: JSON.stringify({ maxAttempts: 2 }) };
 
 interface Record {
   id: string;
@@ -190,7 +192,8 @@ for (const version of versionsFromEnv().slice(-1)) {
     let second!: Record;
     await t.test('the server killed mid-backup: the backup is interrupted, info shows it, a rerun works', async () => {
       await c.sql(`insert into pitr select g, md5(g::text) from generate_series(20001, 40000) g`);
-      const slow = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--start-fast', '-j', '2', '--max-rate', '1M'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Two attempts per request (not 8): the failure against the stopped server is what is tested, not the SDK's backoff.
+      const slow = spawn(process.execPath, [CLI, 'backup', ...a.repoArgs, '--start-fast', '-j', '2', '--max-rate', '1M'], { env: { ...process.env, ...env, ...FEW_RETRIES }, stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       slow.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const exited = new Promise<number | null>((res) => slow.on('exit', (code) => res(code)));
@@ -348,7 +351,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       const wal = readdirSync(join(c.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()[0]!;
       await a.s3!.kill();
       try {
-        const r = await runPgpitr(['archive-get', ...a.repoArgs, wal, join(c.tempDir('down'), 'x')]);
+        const r = await runPgpitr(['archive-get', ...a.repoArgs, wal, join(c.tempDir('down'), 'x')], FEW_RETRIES);
         assert.equal(r.code, 200, r.stderr);
         assert.match(r.stderr, /127\.0\.0\.1:\d+ is unreachable/);
       } finally {

@@ -36,3 +36,27 @@ export const DEFAULT_S3_TUNING: S3Tuning = {
   socketIdleTimeoutMs: 60_000,
   maxSockets: 16,
 };
+
+/**
+ * Tuning from PGPITR_S3_TUNING, a JSON object of S3Tuning fields: for tests, which run the CLI as a
+ * child process (a failure against a stopped server is tested with 2 attempts, not 8). Not a user
+ * option: unknown fields and values that are not positive integers are refused.
+ */
+export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<S3Tuning> {
+  const raw = env.PGPITR_S3_TUNING;
+  if (raw === undefined || raw === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error('PGPITR_S3_TUNING is not JSON: unset it (it is a test setting)');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('PGPITR_S3_TUNING must be a JSON object: unset it (it is a test setting)');
+  const out: Partial<Record<keyof S3Tuning, number>> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in DEFAULT_S3_TUNING)) throw new Error(`PGPITR_S3_TUNING: unknown field "${key}": unset it (it is a test setting)`);
+    if (!Number.isInteger(value) || (value as number) < 1) throw new Error(`PGPITR_S3_TUNING: ${key} must be a positive integer`);
+    out[key as keyof S3Tuning] = value as number;
+  }
+  return out;
+}

@@ -1,14 +1,20 @@
 // What restore's main thread and its copier threads (copy-thread.ts,
-// copy-worker.ts) say to each other: one file to restore, and how it went.
+// copy-worker.ts) say to each other: one file to restore, its stored bytes
+// when the main thread streams them, and how it went.
 
 import type { StoredCompression } from '../storage/compress/sync-decoder.js';
 
 export interface CopyJob {
   id: number;
-  /** The local file holding the stored bytes, and where in it they are (length -1: to its end). */
-  source: string;
+  /**
+   * The local file holding the stored bytes, and where in it they are (length -1: to its end);
+   * null: the main thread sends them (the copier answers 'send', then gets chunk and end messages).
+   */
+  source: string | null;
   offset: number;
   length: number;
+  /** The stored bytes are encrypted (PGPE, storage/cipher): the data key and the object path its keys are bound to. */
+  decrypt: { keyId: Uint8Array; key: Uint8Array; path: string } | null;
   compression: StoredCompression;
   /** Where the file goes, with the mode, mtime (seconds), size and SHA-256 the manifest records. */
   dest: string;
@@ -22,16 +28,35 @@ export interface CopyJob {
   sync: boolean;
 }
 
+/** Main thread to copier. */
+export type ToCopier =
+  | { type: 'job'; job: CopyJob }
+  /** The next stored bytes of a streamed job: the first `length` bytes of data (transferred, not copied). */
+  | { type: 'chunk'; data: ArrayBuffer; length: number }
+  /** The stored bytes of a streamed job are all sent. */
+  | { type: 'end' }
+  /** The streamed job is given up (its source failed): the copier removes what it wrote and answers 'aborted'. */
+  | { type: 'abort' };
+
 export type CopyFailure =
   /** The stored bytes are not there. */
   | 'missing'
   /** The stored bytes do not decode to the recorded size and SHA-256 (detail says how). */
   | 'damaged'
+  /** The stored bytes do not decrypt (detail says why: altered, truncated, another object's). */
+  | 'undecryptable'
   /** A system call failed on `path` (code: errno's name). */
   | 'system';
 
 export type CopyReply =
-  | { id: number; status: 'written' | 'unchanged' }
+  | { id: number; status: 'written' | 'unchanged' | 'aborted' }
   /** Not a form the copier decodes: the main thread restores this file through the streaming decoders. */
   | { id: number; status: 'fallback'; why: string }
   | { id: number; status: 'failed'; failure: CopyFailure; detail: string; action?: string; path?: string; code?: string };
+
+/** Copier to main thread: a final reply, or for a streamed job 'send' (ready for its bytes) and one 'ack' per chunk consumed. */
+export type FromCopier = CopyReply | { id: number; status: 'send' | 'ack' };
+
+export function isFinal(m: FromCopier): m is CopyReply {
+  return m.status !== 'send' && m.status !== 'ack';
+}

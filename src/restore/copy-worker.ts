@@ -1,9 +1,10 @@
 // A copier thread of restore (started by copy-thread.ts): restores one file at
-// a time, with synchronous system calls and one reused buffer, reading the
-// stored bytes, decoding them, hashing them and writing them in one loop. On
-// the main thread the same work costs a promise, a stream chunk and a freshly
-// faulted-in megabyte per step; here it is a read, a hash update and a write,
-// and N copiers keep N cores busy.
+// a time, with synchronous system calls and one reused buffer: the stored
+// bytes are read (from a local file, or handed over by the main thread when
+// they come from the network), decrypted, decoded, hashed and written in one
+// loop. On the main thread the same work costs a promise, a stream chunk and
+// a freshly faulted-in megabyte per step, on one core; here N copiers keep N
+// cores busy.
 //
 // The rules of file-restorer.ts hold here too: a file already at the
 // destination is unlinked, never written through (it may be a link, or a hard
@@ -13,9 +14,12 @@
 import { parentPort } from 'node:worker_threads';
 import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { syncDecoder, UnsupportedInput } from '../storage/compress/sync-decoder.js';
+import type { SyncDecoder } from '../storage/compress/sync-decoder.js';
 import { CompressionError } from '../storage/compress/common.js';
-import type { CopyJob, CopyReply } from './copy-job.js';
+import { ChunkOpener, CipherFailure } from '../storage/cipher/chunk-cipher.js';
+import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
 
 const CHUNK = 1 << 20;
 const buffer = Buffer.allocUnsafeSlow(CHUNK);
@@ -27,6 +31,9 @@ class Failed extends Error {
   }
 }
 
+/** The stored bytes are in a form the synchronous decoders do not take: the main thread restores the file. */
+class Fallback extends Error {}
+
 function system(action: string, path: string, e: unknown): Failed {
   const err = e as NodeJS.ErrnoException;
   return new Failed({ failure: 'system', action, path, detail: err.message, ...(err.code ? { code: err.code } : {}) });
@@ -36,10 +43,108 @@ function damaged(detail: string): Failed {
   return new Failed({ failure: 'damaged', detail });
 }
 
-function copy(job: CopyJob): CopyReply {
+/** What went wrong in decrypting or decoding, as the failure to report. */
+function classify(e: unknown, job: CopyJob): Error {
+  if (e instanceof Failed || e instanceof Fallback) return e;
+  if (e instanceof UnsupportedInput) return new Fallback('a form the synchronous decoder does not take');
+  if (e instanceof CipherFailure) return new Failed({ failure: 'undecryptable', detail: e.why });
+  // What the decoders find wrong in the stored bytes is damage; anything else (memory, the
+  // native library) is this machine's failure, not the repository's.
+  if (e instanceof CompressionError) return damaged(e.message);
+  return new Failed({ failure: 'system', action: 'decode', path: job.source ?? job.dest, detail: (e as Error).message });
+}
+
+/** One file being written: stored bytes go in, are decrypted, decoded, hashed and written; checked at the end. */
+class FileSink {
+  private readonly hash: Hash = createHash('sha256');
+  private readonly opener: ChunkOpener | null;
+  private readonly dst: number;
+  private size = 0;
+  private readonly emit = (out: Buffer): void => {
+    this.size += out.length;
+    if (this.size > this.job.size) throw damaged(`more than the ${this.job.size} bytes recorded`);
+    this.hash.update(out);
+    for (let off = 0; off < out.length; ) {
+      try {
+        off += writeSync(this.dst, out, off, out.length - off);
+      } catch (e) {
+        throw system('write', this.job.dest, e);
+      }
+    }
+  };
+  private readonly decode = (plain: Buffer): void => this.decoder.write(plain, this.emit);
+
+  constructor(
+    private readonly job: CopyJob,
+    private readonly decoder: SyncDecoder,
+  ) {
+    const d = job.decrypt;
+    this.opener = d ? new ChunkOpener({ dataKey: { id: Buffer.from(d.keyId), key: Buffer.from(d.key) }, path: d.path }) : null;
+    removeExisting(job.dest);
+    try {
+      this.dst = openSync(job.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, job.mode & 0o7777);
+    } catch (e) {
+      throw system('create', job.dest, e);
+    }
+  }
+
+  /** Stored bytes, in order; `stored` may be reused by the caller once this returns. */
+  push(stored: Buffer): void {
+    try {
+      if (this.opener) this.opener.push(stored, this.decode);
+      else this.decode(stored);
+    } catch (e) {
+      throw classify(e, this.job);
+    }
+  }
+
+  /** The stored bytes are all in: checks the file, sets its mode and time, syncs and closes it. */
+  finish(): void {
+    try {
+      this.opener?.end(this.decode);
+      this.decoder.end();
+    } catch (e) {
+      throw classify(e, this.job);
+    }
+    const digest = this.hash.digest('hex');
+    if (this.size !== this.job.size) throw damaged(`${this.size} bytes instead of ${this.job.size}`);
+    if (digest !== this.job.sha256) throw damaged(`SHA-256 ${digest} instead of ${this.job.sha256}`);
+    try {
+      fchmodSync(this.dst, this.job.mode & 0o7777);
+      futimesSync(this.dst, this.job.mtime, this.job.mtime);
+      if (this.job.sync) fsyncSync(this.dst);
+      closeSync(this.dst);
+    } catch (e) {
+      throw system('write', this.job.dest, e);
+    }
+  }
+
+  /** A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole. */
+  abort(): void {
+    try {
+      closeSync(this.dst);
+    } catch {
+      // the failure being reported says why
+    }
+    unlinkQuietly(this.job.dest);
+  }
+}
+
+/** Checks that come before any byte is read: delta's "already there", a form only the streaming decoders take. */
+function precheck(job: CopyJob): CopyReply | SyncDecoder {
   if (job.delta && sameContent(job)) return { id: job.id, status: 'unchanged' };
   const decoder = syncDecoder(job.size === 0 ? 'none' : job.compression);
-  if (decoder === null) return { id: job.id, status: 'fallback', why: `no synchronous ${job.compression} decoder` };
+  return decoder ?? { id: job.id, status: 'fallback', why: `no synchronous ${job.compression} decoder` };
+}
+
+function failureReply(job: CopyJob, e: unknown): CopyReply {
+  if (e instanceof Failed) return { id: job.id, status: 'failed', ...e.reply };
+  if (e instanceof Fallback) return { id: job.id, status: 'fallback', why: e.message };
+  return { id: job.id, status: 'failed', failure: 'system', detail: (e as Error).message };
+}
+
+/** A job whose stored bytes are in a local file: read here, start to end. */
+function copyFromFile(job: CopyJob & { source: string }, decoder: SyncDecoder): CopyReply {
   let src: number;
   try {
     src = openSync(job.source, constants.O_RDONLY);
@@ -48,87 +153,33 @@ function copy(job: CopyJob): CopyReply {
     throw system('open', job.source, e);
   }
   try {
-    removeExisting(job.dest);
-    let dst: number;
+    const sink = new FileSink(job, decoder);
     try {
-      dst = openSync(job.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, job.mode & 0o7777);
+      let position = job.offset;
+      const end = job.length < 0 ? Infinity : job.offset + job.length;
+      while (position < end) {
+        let n: number;
+        try {
+          n = readSync(src, buffer, 0, Math.min(CHUNK, end - position), position);
+        } catch (e) {
+          throw system('read', job.source, e);
+        }
+        if (n === 0) {
+          if (end !== Infinity) throw damaged(`the stored bytes end ${end - position} bytes early`);
+          break;
+        }
+        position += n;
+        sink.push(buffer.subarray(0, n));
+      }
+      sink.finish();
     } catch (e) {
-      throw system('create', job.dest, e);
+      sink.abort();
+      throw e;
     }
-    let done = false;
-    try {
-      const written = decodeInto(job, src, dst, decoder);
-      if (written === null) return { id: job.id, status: 'fallback', why: 'a form the synchronous decoder does not take' };
-      try {
-        fchmodSync(dst, job.mode & 0o7777);
-        futimesSync(dst, job.mtime, job.mtime);
-        if (job.sync) fsyncSync(dst);
-      } catch (e) {
-        throw system('write', job.dest, e);
-      }
-      done = true;
-      return { id: job.id, status: 'written' };
-    } finally {
-      try {
-        closeSync(dst);
-      } catch (e) {
-        if (done) throw system('write', job.dest, e); // a failure already on its way is the one to report
-      } finally {
-        // A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole.
-        if (!done) unlinkQuietly(job.dest);
-      }
-    }
+    return { id: job.id, status: 'written' };
   } finally {
     closeSync(src);
   }
-}
-
-/** Reads, decodes, hashes and writes the stored bytes; null when the decoder declines them. */
-function decodeInto(job: CopyJob, src: number, dst: number, decoder: NonNullable<ReturnType<typeof syncDecoder>>): number | null {
-  const hash = createHash('sha256');
-  let size = 0;
-  const emit = (out: Buffer): void => {
-    size += out.length;
-    if (size > job.size) throw damaged(`more than the ${job.size} bytes recorded`);
-    hash.update(out);
-    for (let off = 0; off < out.length; ) {
-      try {
-        off += writeSync(dst, out, off, out.length - off);
-      } catch (e) {
-        throw system('write', job.dest, e);
-      }
-    }
-  };
-  let position = job.offset;
-  const end = job.length < 0 ? Infinity : job.offset + job.length;
-  try {
-    while (position < end) {
-      let n: number;
-      try {
-        n = readSync(src, buffer, 0, Math.min(CHUNK, end - position), position);
-      } catch (e) {
-        throw system('read', job.source, e);
-      }
-      if (n === 0) {
-        if (end !== Infinity) throw damaged(`the stored bytes end ${end - position} bytes early`);
-        break;
-      }
-      position += n;
-      decoder.write(buffer.subarray(0, n), emit);
-    }
-    decoder.end();
-  } catch (e) {
-    if (e instanceof UnsupportedInput) return null;
-    if (e instanceof Failed) throw e;
-    // What the decoders find wrong in the stored bytes is damage; anything else (memory, the
-    // native library) is this machine's failure, not the repository's.
-    if (e instanceof CompressionError) throw damaged(e.message);
-    throw new Failed({ failure: 'system', action: 'decode', path: job.source, detail: (e as Error).message });
-  }
-  const digest = hash.digest('hex');
-  if (size !== job.size) throw damaged(`${size} bytes instead of ${job.size}`);
-  if (digest !== job.sha256) throw damaged(`SHA-256 ${digest} instead of ${job.sha256}`);
-  return size;
 }
 
 function removeExisting(path: string): void {
@@ -168,12 +219,42 @@ function sameContent(job: CopyJob): boolean {
   }
 }
 
-parentPort!.on('message', (job: CopyJob) => {
-  let reply: CopyReply;
-  try {
-    reply = copy(job);
-  } catch (e) {
-    reply = e instanceof Failed ? { id: job.id, status: 'failed', ...e.reply } : { id: job.id, status: 'failed', failure: 'system', detail: (e as Error).message };
+const post = (m: FromCopier): void => parentPort!.postMessage(m);
+/** The streamed job under way; null between jobs, and after a streamed job failed (its chunks still in flight are dropped). */
+let streaming: { job: CopyJob; sink: FileSink } | null = null;
+
+parentPort!.on('message', (m: ToCopier) => {
+  if (m.type === 'job') {
+    const job = m.job;
+    try {
+      const pre = precheck(job);
+      if (!('write' in pre)) return post(pre);
+      if (job.source !== null) return post(copyFromFile(job as CopyJob & { source: string }, pre));
+      streaming = { job, sink: new FileSink(job, pre) };
+      post({ id: job.id, status: 'send' });
+    } catch (e) {
+      post(failureReply(job, e));
+    }
+    return;
   }
-  parentPort!.postMessage(reply);
+  const s = streaming;
+  if (s === null) return;
+  try {
+    if (m.type === 'chunk') {
+      s.sink.push(Buffer.from(m.data, 0, m.length));
+      post({ id: s.job.id, status: 'ack' });
+    } else if (m.type === 'end') {
+      streaming = null;
+      s.sink.finish();
+      post({ id: s.job.id, status: 'written' });
+    } else {
+      streaming = null;
+      s.sink.abort();
+      post({ id: s.job.id, status: 'aborted' });
+    }
+  } catch (e) {
+    streaming = null;
+    s.sink.abort();
+    post(failureReply(s.job, e));
+  }
 });

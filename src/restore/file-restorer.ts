@@ -100,14 +100,16 @@ export class FileRestorer {
     const files = m.files.filter((f) => f.path !== PG_CONTROL);
     const queue = this.reader.hasLocalFiles ? files.sort((a, b) => b.size - a.size) : bundledLast(files);
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
-    // Copier threads where the stored bytes are local files; the streaming path otherwise.
+    // Copier threads decrypt, decode, hash and write; this thread reads the network for them, and
+    // restores itself only what they hand back (small files of a bundle it fetches or decrypts
+    // once, forms only the streaming decoders take).
     const threads: CopyThread[] = [];
     let next = 0;
-    const worker = async (thread: CopyThread | undefined) => {
+    const worker = async (thread: CopyThread) => {
       while (next < queue.length) {
         const f = queue[next++]!;
         const dest = this.destination(f.path);
-        const outcome = (thread && (await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false))) || (await this.copyHere(f, dest, o.delta));
+        const outcome = (await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false)) ?? (await this.copyHere(f, dest, o.delta));
         if (outcome === 'unchanged') {
           result.unchanged++;
           o.onFile?.(f.path, f.size, false);
@@ -119,8 +121,8 @@ export class FileRestorer {
       }
     };
     try {
-      if (queue.length > 0 && this.reader.localSource(queue[0]!) !== null) for (let i = 0; i < copiers; i++) threads.push(new CopyThread());
-      await Promise.all(Array.from({ length: copiers }, (_, i) => worker(threads[i])));
+      for (let i = 0; i < copiers && queue.length > 0; i++) threads.push(new CopyThread());
+      await Promise.all(threads.map((t) => worker(t)));
     } finally {
       await Promise.all(threads.map((t) => t.stop()));
     }
@@ -129,21 +131,27 @@ export class FileRestorer {
 
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
   private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean): Promise<'written' | 'unchanged' | null> {
-    const src = this.reader.localSource(f);
+    const src = await this.reader.threadSource(f);
     if (src === null) return null;
-    const reply = await thread.run({
-      id: 0, source: src.path, offset: src.offset, length: src.length, compression: src.compression,
-      dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, delta, sync,
-    });
+    const reply = await thread.run(
+      {
+        id: 0, source: src.file, offset: src.offset, length: src.length, compression: src.compression, decrypt: src.decrypt,
+        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, delta, sync,
+      },
+      src.open,
+    );
     switch (reply.status) {
       case 'written':
       case 'unchanged':
         return reply.status;
       case 'fallback':
         return null;
+      case 'aborted':
+        throw new Error(`the restore copier thread gave up ${dest} unasked`);
       case 'failed':
         if (reply.failure === 'missing') throw this.reader.missingError(f);
         if (reply.failure === 'damaged') throw this.reader.damagedError(f, reply.detail);
+        if (reply.failure === 'undecryptable') throw this.reader.undecryptableError(f, reply.detail);
         throw storageError(reply.action ?? 'restore', reply.path ?? dest, Object.assign(new Error(reply.detail), reply.code ? { code: reply.code } : {}));
     }
   }

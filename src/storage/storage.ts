@@ -140,10 +140,37 @@ export interface Storage {
   /** Aborts an incomplete multipart upload (its parts are deleted); one already gone is not an error. */
   abortUpload?(upload: PendingUpload): Promise<void>;
   /**
+   * How another thread can give back an object's bytes itself (see DirectSource); null when only
+   * read() can. Absent: directSourceOf() derives it from localPaths. A layer over another storage
+   * (encryption) says what it adds.
+   */
+  directSource?(path: string): Promise<DirectSource | null>;
+  /**
    * Releases what the storage holds open (network connections); afterwards the storage must
    * not be used. Absent where nothing is held.
    */
   close?(): Promise<void>;
+}
+
+/**
+ * An object's bytes as a worker thread of this process can produce them without this process's
+ * streams (restore's copier threads): the stored bytes are read from `file` when it is a file of
+ * this host, or else streamed to the thread from `raw.read(rawPath)`; then decrypted as `decrypt`
+ * says (the PGPE format of storage/cipher, with this data key and the object path its keys are
+ * bound to), when not null. What comes out is what read(path) gives.
+ */
+export interface DirectSource {
+  file: string | null;
+  raw: Storage;
+  rawPath: string;
+  decrypt: { keyId: Buffer; key: Buffer; path: string } | null;
+}
+
+/** The storage's DirectSource for path (a local file, or the storage's own stream), or null. */
+export async function directSourceOf(storage: Storage, path: string): Promise<DirectSource | null> {
+  if (storage.directSource) return storage.directSource(path);
+  const file = storage.features.localPaths && storage.localPath ? storage.localPath(path) : null;
+  return { file, raw: storage, rawPath: path, decrypt: null };
 }
 
 /** Reads a whole object into memory (small objects only: manifests, records); null when missing. */

@@ -6,9 +6,11 @@
 import { Readable, Transform } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { PgpitrError } from '../../common/errors.js';
-import type { Storage } from '../../storage/storage.js';
+import type { DirectSource, Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
+import { directSourceOf } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
+import { decryptionError } from '../../storage/cipher/cipher-storage.js';
 import { createDecompressor } from '../../storage/compress/index.js';
 import { createZstdFrameDecoder } from '../../storage/compress/zstd.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
@@ -17,6 +19,18 @@ import { buffer as collect } from 'node:stream/consumers';
 import { compressionExtension } from '../../storage/compress/levels.js';
 import { MANIFEST_NAME, parseManifest } from './manifest.js';
 import type { BackupSetManifest, ManifestFile } from './manifest.js';
+
+/** See BackupSetReader.threadSource. */
+export interface ThreadSource {
+  /** A file of this host holding the stored bytes, from offset for length bytes (-1: to its end); null: open() streams them. */
+  file: string | null;
+  offset: number;
+  length: number;
+  compression: BackupSetManifest['compression'];
+  decrypt: DirectSource['decrypt'];
+  /** The stored bytes (as on the medium, before decryption); null when the object is missing. */
+  open(): Promise<Readable | null>;
+}
 
 export class BackupSetReader {
   /**
@@ -63,16 +77,26 @@ export class BackupSetReader {
   }
 
   /**
-   * Where the file's stored bytes lie in a file of this host, for a reader of its own (restore's
-   * copier threads); null when the storage has no local files.
+   * How a thread of its own (restore's copiers) can give back the file's bytes: the stored bytes
+   * from a local file (a range of it, for a bundled file) or streamed to it from `open()`, then
+   * decrypted and decompressed there. null where only read() can (a bundled file on object storage
+   * or encrypted: read() fetches or decrypts its bundle once for all of its files).
    */
-  localSource(f: ManifestFile): { path: string; offset: number; length: number; compression: BackupSetManifest['compression'] } | null {
-    if (!this.storage.features.localPaths || !this.storage.localPath) return null;
+  async threadSource(f: ManifestFile): Promise<ThreadSource | null> {
     const s = f.stored;
     const compression = this.manifest.compression;
-    if ('object' in s) return { path: this.storage.localPath(storageJoin(this.dir, s.object)), offset: 0, length: -1, compression };
     const ext = compression === 'none' ? '' : compressionExtension(compression);
-    return { path: this.storage.localPath(storageJoin(this.dir, `bundle/${s.bundle}${ext}`)), offset: s.offset, length: s.length, compression };
+    const path = 'object' in s ? storageJoin(this.dir, s.object) : storageJoin(this.dir, `bundle/${s.bundle}${ext}`);
+    const d = await directSourceOf(this.storage, path);
+    if (d === null) return null;
+    if ('object' in s) return { file: d.file, offset: 0, length: -1, compression, decrypt: d.decrypt, open: () => d.raw.read(d.rawPath) };
+    if (d.file === null || d.decrypt !== null) return null;
+    return { file: d.file, offset: s.offset, length: s.length, compression, decrypt: null, open: () => d.raw.read(d.rawPath, { offset: s.offset, length: s.length }) };
+  }
+
+  /** The error for stored bytes of the file that fail to decrypt, for `why`. */
+  undecryptableError(f: ManifestFile, why: string): PgpitrError {
+    return decryptionError(this.storedLocation(f), why);
   }
 
   /** The error for a file whose stored bytes are gone. */

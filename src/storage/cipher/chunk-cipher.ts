@@ -68,15 +68,72 @@ export function checkHeader(bytes: Buffer, dataKey: DataKey, path: string): Obje
   return h;
 }
 
-/** The plaintext of an encrypted object's bytes, chunk by chunk, each authenticated before it is handed over. */
-export async function* decryptObject(source: AsyncIterable<Buffer>, o: DecryptOptions): AsyncGenerator<Buffer> {
-  let header: ObjectHeader | null = o.range ? checkHeader(o.range.header, o.dataKey, o.path) : null;
-  let key = header ? objectKey(o.dataKey.key, header.salt, o.path) : null;
-  let index = o.range?.firstChunk ?? 0;
-  let stride = header ? header.chunkSize + TAG_SIZE : 0;
-  const open = (sealed: Buffer, final: boolean): Buffer | null => {
-    const d = createDecipheriv('aes-256-gcm', key!, nonceFor(index));
-    d.setAAD(aadFor(header!.bytes, index, final));
+/**
+ * Decrypts an encrypted object's bytes pushed in pieces of any size, synchronously: each chunk is
+ * authenticated before its plaintext is handed to emit. For code that drives its own loop (a
+ * restore copier thread); decryptObject() is the stream form. Failures throw CipherFailure.
+ */
+export class ChunkOpener {
+  private header: ObjectHeader | null;
+  private key: Buffer | null;
+  private index: number;
+  private stride: number;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly o: DecryptOptions) {
+    this.header = o.range ? checkHeader(o.range.header, o.dataKey, o.path) : null;
+    this.key = this.header ? objectKey(o.dataKey.key, this.header.salt, o.path) : null;
+    this.index = o.range?.firstChunk ?? 0;
+    this.stride = this.header ? this.header.chunkSize + TAG_SIZE : 0;
+  }
+
+  /** Feeds stored bytes; the plaintext handed to emit may be a view valid only until emit returns. */
+  push(chunk: Buffer, emit: (plain: Buffer) => void): void {
+    let pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let at = 0;
+    if (this.header === null) {
+      if (pending.length < HEADER_SIZE) {
+        this.pending = Buffer.from(pending);
+        return;
+      }
+      this.header = checkHeader(pending.subarray(0, HEADER_SIZE), this.o.dataKey, this.o.path);
+      this.key = objectKey(this.o.dataKey.key, this.header.salt, this.o.path);
+      this.stride = this.header.chunkSize + TAG_SIZE;
+      at = HEADER_SIZE;
+    }
+    // More than a chunk's bytes: the chunk is not the last.
+    while (pending.length - at > this.stride) {
+      const sealed = pending.subarray(at, at + this.stride);
+      const plain = this.open(sealed, false);
+      if (plain === null) {
+        throw new CipherFailure(this.open(sealed, true) !== null ? `it has data after its final chunk (chunk ${this.index})` : `chunk ${this.index} fails authentication: the object is damaged or was altered`);
+      }
+      emit(plain);
+      this.index++;
+      at += this.stride;
+    }
+    // What is left is kept (copied: the caller may reuse the buffer it pushed).
+    this.pending = at === pending.length ? Buffer.alloc(0) : pending === chunk ? Buffer.from(pending.subarray(at)) : pending.subarray(at);
+  }
+
+  /** The stored bytes are all in: decrypts the final chunk, or throws what is wrong with the end. */
+  end(emit: (plain: Buffer) => void): void {
+    const pending = this.pending;
+    if (this.header === null) throw new CipherFailure(parseHeader(pending) as string);
+    // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
+    if (this.o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && this.index > this.o.range.firstChunk) return;
+    if (pending.length < TAG_SIZE) throw new CipherFailure(`it is truncated: ${this.index} chunk(s) and no final chunk`);
+    const plain = this.open(pending, true);
+    if (plain === null) {
+      if (pending.length === this.stride && this.open(pending, false) !== null) throw new CipherFailure(`it is truncated: ${this.index + 1} complete chunk(s) and no final chunk`);
+      throw new CipherFailure(`chunk ${this.index} fails authentication: the object is damaged or was altered`);
+    }
+    emit(plain);
+  }
+
+  private open(sealed: Buffer, final: boolean): Buffer | null {
+    const d = createDecipheriv('aes-256-gcm', this.key!, nonceFor(this.index));
+    d.setAAD(aadFor(this.header!.bytes, this.index, final));
     d.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
     const body = d.update(sealed.subarray(0, sealed.length - TAG_SIZE));
     try {
@@ -85,41 +142,18 @@ export async function* decryptObject(source: AsyncIterable<Buffer>, o: DecryptOp
     } catch {
       return null;
     }
-  };
-  let pending: Buffer = Buffer.alloc(0);
+  }
+}
+
+/** The plaintext of an encrypted object's bytes, chunk by chunk, each authenticated before it is handed over. */
+export async function* decryptObject(source: AsyncIterable<Buffer>, o: DecryptOptions): AsyncGenerator<Buffer> {
+  const opener = new ChunkOpener(o);
+  const out: Buffer[] = [];
+  const emit = (plain: Buffer): void => void out.push(plain);
   for await (const chunk of source) {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let at = 0;
-    if (header === null) {
-      if (pending.length < HEADER_SIZE) continue;
-      header = checkHeader(pending.subarray(0, HEADER_SIZE), o.dataKey, o.path);
-      key = objectKey(o.dataKey.key, header.salt, o.path);
-      stride = header.chunkSize + TAG_SIZE;
-      at = HEADER_SIZE;
-    }
-    // More than a chunk's bytes: the chunk is not the last.
-    while (pending.length - at > stride) {
-      const sealed = pending.subarray(at, at + stride);
-      const plain = open(sealed, false);
-      if (plain === null) {
-        throw new CipherFailure(open(sealed, true) !== null ? `it has data after its final chunk (chunk ${index})` : `chunk ${index} fails authentication: the object is damaged or was altered`);
-      }
-      yield plain;
-      index++;
-      at += stride;
-    }
-    if (at > 0) pending = pending.subarray(at);
+    opener.push(chunk, emit);
+    while (out.length > 0) yield out.shift()!;
   }
-  if (header === null) throw new CipherFailure(parseHeader(pending) as string);
-  // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
-  if (o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && index > o.range.firstChunk) return;
-  if (pending.length < TAG_SIZE) {
-    throw new CipherFailure(`it is truncated: ${index} chunk(s) and no final chunk`);
-  }
-  const plain = open(pending, true);
-  if (plain === null) {
-    if (pending.length === stride && open(pending, false) !== null) throw new CipherFailure(`it is truncated: ${index + 1} complete chunk(s) and no final chunk`);
-    throw new CipherFailure(`chunk ${index} fails authentication: the object is damaged or was altered`);
-  }
-  yield plain;
+  opener.end(emit);
+  while (out.length > 0) yield out.shift()!;
 }

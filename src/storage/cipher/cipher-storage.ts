@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { PgpitrError } from '../../common/errors.js';
 import { storageJoin } from '../storage-path.js';
-import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
+import { directSourceOf } from '../storage.js';
+import type { DirectSource, ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import { CipherFailure, decryptObject, encryptObject } from './chunk-cipher.js';
 import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
 import type { DataKey } from './object-format.js';
@@ -99,6 +100,15 @@ export class CipherStorage implements Storage {
     return this.inner.write(path, sealed, size === undefined ? rest : { ...rest, size: storedSize(size) });
   }
 
+  /** The driver's source of the stored bytes, and the decryption this layer adds (none nested). */
+  async directSource(path: string): Promise<DirectSource | null> {
+    const key = (await this.resolver()).keyFor(path);
+    const inner = await directSourceOf(this.inner, path);
+    if (key === null || inner === null) return inner;
+    if (inner.decrypt !== null) return null;
+    return { ...inner, decrypt: { keyId: key.id, key: key.key, path } };
+  }
+
   remove(path: string, opts?: { recursive?: boolean }): Promise<void> {
     return this.inner.remove(path, opts);
   }
@@ -130,13 +140,16 @@ export class CipherStorage implements Storage {
   }
 
   private failure(path: string, e: unknown): Error {
-    if (e instanceof CipherFailure) {
-      return new PgpitrError('ERR_STORAGE', `stored object ${storageJoin(this.location, path)} cannot be decrypted: ${e.why}`, {
-        hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
-      });
-    }
+    if (e instanceof CipherFailure) return decryptionError(storageJoin(this.location, path), e.why);
     return e as Error;
   }
+}
+
+/** The error for an object at `where` that fails to decrypt, for `why` (a CipherFailure's). */
+export function decryptionError(where: string, why: string): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `stored object ${where} cannot be decrypted: ${why}`, {
+    hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
+  });
 }
 
 async function* toAsync(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {

@@ -54,8 +54,12 @@ export type CopyReply =
   | { id: number; status: 'fallback'; why: string }
   | { id: number; status: 'failed'; failure: CopyFailure; detail: string; action?: string; path?: string; code?: string };
 
-/** Copier to main thread: a final reply, or for a streamed job 'send' (ready for its bytes) and one 'ack' per chunk consumed. */
-export type FromCopier = CopyReply | { id: number; status: 'send' | 'ack' };
+/**
+ * Copier to main thread: a final reply, or for a streamed job 'send' (ready for its bytes) and one
+ * 'ack' per chunk consumed, which hands the chunk's buffer back for the next batch (a fresh one
+ * costs a page fault per 4 KiB, which on some virtual machines is slower than the copy itself).
+ */
+export type FromCopier = CopyReply | { id: number; status: 'send' } | { id: number; status: 'ack'; data: ArrayBuffer };
 
 export function isFinal(m: FromCopier): m is CopyReply {
   return m.status !== 'send' && m.status !== 'ack';

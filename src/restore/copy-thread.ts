@@ -95,10 +95,19 @@ async function stream(source: Readable, post: (m: ToCopier, transfer?: ArrayBuff
     while (final === null && inFlight > limit) {
       const m = await next();
       if (isFinal(m)) final = m;
-      else if (m.status === 'ack') inFlight--;
+      else if (m.status === 'ack') {
+        inFlight--;
+        spare.push(m.data);
+      }
     }
   };
-  let batch = Buffer.allocUnsafeSlow(BATCH);
+  /** Batch buffers the copier handed back, reused (each is BATCH bytes, its own ArrayBuffer). */
+  const spare: ArrayBuffer[] = [];
+  const fresh = (): Buffer => {
+    const ab = spare.pop();
+    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(BATCH);
+  };
+  let batch = fresh();
   let filled = 0;
   const send = async (): Promise<void> => {
     await drainTo(IN_FLIGHT - 1);
@@ -108,7 +117,7 @@ async function stream(source: Readable, post: (m: ToCopier, transfer?: ArrayBuff
     post({ type: 'chunk', data: ab, length: filled }, [ab]);
     inFlight++;
     filled = 0;
-    batch = Buffer.allocUnsafeSlow(BATCH);
+    batch = fresh();
   };
   try {
     for await (const chunk of source) {

@@ -242,7 +242,7 @@ parentPort!.on('message', (m: ToCopier) => {
   try {
     if (m.type === 'chunk') {
       s.sink.push(Buffer.from(m.data, 0, m.length));
-      post({ id: s.job.id, status: 'ack' });
+      parentPort!.postMessage({ id: s.job.id, status: 'ack', data: m.data } satisfies FromCopier, [m.data]);
     } else if (m.type === 'end') {
       streaming = null;
       s.sink.finish();

@@ -44,6 +44,10 @@ export interface FileRestoreResult {
   unchanged: number;
   removed: number;
   bytesWritten: number;
+  /** Files restored by this thread's streams rather than a copier thread (bundled files read once per bundle, forms the copiers hand back). */
+  streamed: number;
+  /** Why copiers handed files back, with how many (a form only the streaming decoders take). */
+  handedBack: Record<string, number>;
 }
 
 export class FileRestorer {
@@ -64,7 +68,7 @@ export class FileRestorer {
 
   /** Everything but pg_control. */
   async restore(o: FileRestoreOptions): Promise<FileRestoreResult> {
-    const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, bytesWritten: 0 };
+    const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, bytesWritten: 0, streamed: 0, handedBack: {} };
     const m = this.reader.manifest;
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster.
@@ -109,7 +113,11 @@ export class FileRestorer {
       while (next < queue.length) {
         const f = queue[next++]!;
         const dest = this.destination(f.path);
-        const outcome = (await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false)) ?? (await this.copyHere(f, dest, o.delta));
+        let outcome = await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false, result.handedBack);
+        if (outcome === null) {
+          result.streamed++;
+          outcome = await this.copyHere(f, dest, o.delta);
+        }
         if (outcome === 'unchanged') {
           result.unchanged++;
           o.onFile?.(f.path, f.size, false);
@@ -130,7 +138,7 @@ export class FileRestorer {
   }
 
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
-  private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean): Promise<'written' | 'unchanged' | null> {
+  private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean, handedBack: Record<string, number>): Promise<'written' | 'unchanged' | null> {
     const src = await this.reader.threadSource(f);
     if (src === null) return null;
     const reply = await thread.run(
@@ -145,6 +153,7 @@ export class FileRestorer {
       case 'unchanged':
         return reply.status;
       case 'fallback':
+        handedBack[reply.why] = (handedBack[reply.why] ?? 0) + 1;
         return null;
       case 'aborted':
         throw new Error(`the restore copier thread gave up ${dest} unasked`);

@@ -78,7 +78,9 @@ export class ChunkOpener {
   private key: Buffer | null;
   private index: number;
   private stride: number;
-  private pending: Buffer = Buffer.alloc(0);
+  /** Stored bytes not yet decrypted (less than a chunk and its tag, between pushes), in one reused buffer. */
+  private input = Buffer.allocUnsafeSlow(0);
+  private length = 0;
 
   constructor(private readonly o: DecryptOptions) {
     this.header = o.range ? checkHeader(o.range.header, o.dataKey, o.path) : null;
@@ -87,16 +89,20 @@ export class ChunkOpener {
     this.stride = this.header ? this.header.chunkSize + TAG_SIZE : 0;
   }
 
-  /** Feeds stored bytes; the plaintext handed to emit may be a view valid only until emit returns. */
+  /** Feeds stored bytes (copied: the caller may reuse its buffer); plaintext goes to emit, chunk by chunk. */
   push(chunk: Buffer, emit: (plain: Buffer) => void): void {
-    let pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.length + chunk.length > this.input.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.length + chunk.length, this.input.length * 2));
+      this.input.copy(bigger, 0, 0, this.length);
+      this.input = bigger;
+    }
+    chunk.copy(this.input, this.length);
+    this.length += chunk.length;
+    const pending = this.input.subarray(0, this.length);
     let at = 0;
     if (this.header === null) {
-      if (pending.length < HEADER_SIZE) {
-        this.pending = Buffer.from(pending);
-        return;
-      }
-      this.header = checkHeader(pending.subarray(0, HEADER_SIZE), this.o.dataKey, this.o.path);
+      if (pending.length < HEADER_SIZE) return;
+      this.header = checkHeader(Buffer.from(pending.subarray(0, HEADER_SIZE)), this.o.dataKey, this.o.path);
       this.key = objectKey(this.o.dataKey.key, this.header.salt, this.o.path);
       this.stride = this.header.chunkSize + TAG_SIZE;
       at = HEADER_SIZE;
@@ -112,13 +118,13 @@ export class ChunkOpener {
       this.index++;
       at += this.stride;
     }
-    // What is left is kept (copied: the caller may reuse the buffer it pushed).
-    this.pending = at === pending.length ? Buffer.alloc(0) : pending === chunk ? Buffer.from(pending.subarray(at)) : pending.subarray(at);
+    this.input.copyWithin(0, at, this.length);
+    this.length -= at;
   }
 
   /** The stored bytes are all in: decrypts the final chunk, or throws what is wrong with the end. */
   end(emit: (plain: Buffer) => void): void {
-    const pending = this.pending;
+    const pending = this.input.subarray(0, this.length);
     if (this.header === null) throw new CipherFailure(parseHeader(pending) as string);
     // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
     if (this.o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && this.index > this.o.range.firstChunk) return;

@@ -7,7 +7,7 @@
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
 import { bindNativeLibrary, callOnThreadPool, versionText } from './native-library.js';
-import type { NativeLibrary } from './native-library.js';
+import type { NativeFn, NativeLibrary } from './native-library.js';
 import { poolFor } from '../buffer-pool.js';
 
 export interface NativeZstd {
@@ -41,8 +41,37 @@ export function nativeZstd(): NativeZstd | null {
 function bindZstd(lib: NativeLibrary): NativeZstd {
   const versionNumber = lib.func('unsigned int ZSTD_versionNumber()');
   const bound = lib.func('size_t ZSTD_compressBound(size_t srcSize)');
-  const compress = lib.func('size_t ZSTD_compress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize, int level)');
-  const decompress = lib.func('size_t ZSTD_decompress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)');
+  // With a context kept for the next call: ZSTD_compress / ZSTD_decompress allocate one per call
+  // (over a megabyte at level 3), and fresh memory costs a page fault per 4 KiB, which on a virtual
+  // machine can cost more than the compression itself. The synchronous calls of a thread share that
+  // thread's context (this module is loaded once per thread); calls on the thread pool, which may
+  // run at once, each take an idle one.
+  const createCCtx = lib.func('void *ZSTD_createCCtx()');
+  const createDCtx = lib.func('void *ZSTD_createDCtx()');
+  const compress = lib.func('size_t ZSTD_compressCCtx(void *cctx, uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize, int level)');
+  const decompress = lib.func('size_t ZSTD_decompressDCtx(void *dctx, uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)');
+  const contexts = (create: () => unknown) => {
+    const idle: unknown[] = [];
+    const make = (): unknown => {
+      const c = create();
+      if (c === null) throw new Error('zstd: out of memory for a context');
+      return c;
+    };
+    return { take: (): unknown => idle.pop() ?? make(), give: (c: unknown): void => void idle.push(c) };
+  };
+  const cctxs = contexts(() => createCCtx());
+  const dctxs = contexts(() => createDCtx());
+  let syncCctx: unknown = null;
+  let syncDctx: unknown = null;
+  /** Calls fn on the thread pool with an idle context of `pool`, given back once the call is over. */
+  const pooled = async <R>(pool: ReturnType<typeof contexts>, fn: NativeFn, ...args: unknown[]): Promise<R> => {
+    const ctx = pool.take();
+    try {
+      return await callOnThreadPool<R>(fn, ctx, ...args);
+    } finally {
+      pool.give(ctx);
+    }
+  };
   const isError = lib.func('unsigned int ZSTD_isError(size_t code)');
   const errorName = lib.func('const char *ZSTD_getErrorName(size_t code)');
   const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');
@@ -67,17 +96,19 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
       return Number(bound(size));
     },
     compressInto(src, dst, level) {
-      return check(compress(dst, dst.length, src, src.length, level) as number | bigint, 'compression');
+      syncCctx ??= cctxs.take();
+      return check(compress(syncCctx, dst, dst.length, src, src.length, level) as number | bigint, 'compression');
     },
     decompressInto(src, dst) {
-      return check(decompress(dst, dst.length, src, src.length) as number | bigint, 'decompression');
+      syncDctx ??= dctxs.take();
+      return check(decompress(syncDctx, dst, dst.length, src, src.length) as number | bigint, 'decompression');
     },
     async compress(src, level) {
       const pool = poolFor(Number(bound(src.length)));
       const dst = pool.take();
       let n: number;
       try {
-        n = check(await callOnThreadPool<number | bigint>(compress, dst, dst.length, src, src.length, level), 'compression');
+        n = check(await pooled<number | bigint>(cctxs, compress, dst, dst.length, src, src.length, level), 'compression');
       } catch (e) {
         pool.give(dst);
         throw e;
@@ -103,7 +134,7 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
         off += check(frameSize(rest, rest.length) as number | bigint, 'decompression');
       }
       const dst = Buffer.allocUnsafe(total);
-      const n = check(await callOnThreadPool<number | bigint>(decompress, dst, dst.length, src, src.length), 'decompression');
+      const n = check(await pooled<number | bigint>(dctxs, decompress, dst, dst.length, src, src.length), 'decompression');
       if (n !== total) throw new Error(`zstd decompression: ${n} bytes decoded, the frames record ${total}`);
       return dst;
     },

@@ -66,3 +66,25 @@ export function killLockHolder(dir: string, lock: string): void {
     /* gone */
   }
 }
+
+const SEGMENT_NAME = /^[0-9A-F]{24}$/;
+
+/** Segments the server has marked ready and the archiver has not yet had archived. */
+export function readyCount(c: TestCluster): number {
+  return readdirSync(join(c.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready') && SEGMENT_NAME.test(f.slice(0, -6))).length;
+}
+
+/** Writes a little into the table filler (x int), switches segment, and names the segment it completed. */
+export async function fillAndSwitch(c: TestCluster): Promise<string> {
+  await c.sql('insert into filler select generate_series(1, 2000)');
+  return (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
+}
+
+/** Waits until cond holds, checking every 100 ms; fails naming `what` after `seconds`. */
+export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, seconds = 60): Promise<void> {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -17,16 +17,11 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
-import { waitArchived, archivedOnDisk, killLockHolder, lockHolderPid } from '../helpers/archiving.js';
+import { waitArchived, archivedOnDisk, killLockHolder, lockHolderPid, readyCount, fillAndSwitch as switchSegment, waitUntil as until } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
 const QUEUE_MAX_SEGMENTS = 3;
-
-async function switchSegment(c: TestCluster): Promise<string> {
-  await c.sql('insert into filler select generate_series(1, 2000)');
-  return (await c.sql<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name'))[0]!.name;
-}
 
 /** The server's user can (or cannot) write the tree (the tests run as root, the server as postgres). */
 function setWritable(path: string, writable: boolean): void {
@@ -55,17 +50,6 @@ function segmentsIn(repo: string): string[] {
   return archivedOnDisk(repo, 'main').map((f) => f.name).filter((n) => SEGMENT.test(n));
 }
 
-function readyCount(c: TestCluster): number {
-  return readdirSync(join(c.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready') && SEGMENT.test(f.slice(0, -6))).length;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, seconds = 60): Promise<void> {
-  for (let i = 0; i < seconds * 10; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 // pgpitr's own logic, not the server's: one version (the newest tested) proves it; the PITR matrix runs on S3 and encrypted on every tested version.
 for (const version of versionsFromEnv().slice(-1)) {

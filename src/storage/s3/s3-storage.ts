@@ -28,7 +28,8 @@ import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
 import { resumableRead } from './s3-read.js';
 import type { OpenedBody } from './s3-read.js';
-import { DEFAULT_S3_TUNING } from './s3-tuning.js';
+import { DEFAULT_S3_TUNING, equalJitterBackoff } from './s3-tuning.js';
+import type { RetryBackoff } from './s3-tuning.js';
 import type { S3Tuning } from './s3-tuning.js';
 
 const require = createRequire(import.meta.url);
@@ -44,7 +45,7 @@ interface RetryStrategyV2 {
   recordSuccess(token: unknown): void;
 }
 interface SmithyRetry {
-  StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number }) => RetryStrategyV2;
+  StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number; backoff: RetryBackoff }) => RetryStrategyV2;
 }
 
 interface Sdk {
@@ -68,12 +69,12 @@ function loadSdk(): Sdk {
 const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 /**
- * The SDK's standard retry strategy (5xx, 429/throttling, timeouts, connection errors; jittered
- * exponential backoff), with HTTP 408 Request Timeout also retried: S3 answers it to a slow
- * client, and the SDK only retries the RequestTimeout error code, not the status.
+ * The SDK's standard retry strategy (5xx, 429/throttling, timeouts, connection errors), with
+ * equalJitterBackoff, and HTTP 408 Request Timeout also retried: S3 answers it to a slow client,
+ * and the SDK only retries the RequestTimeout error code, not the status.
  */
 function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
-  const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs });
+  const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs, backoff: equalJitterBackoff(tuning.retryBaseDelayMs) });
   return {
     acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
     refreshRetryTokenForRetry: (token, info) =>

@@ -60,3 +60,29 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<S3T
   }
   return out;
 }
+
+/** The SDK's backoff interface (StandardRetryStrategy's `backoff`). */
+export interface RetryBackoff {
+  computeNextBackoffDelay(retries: number): number;
+  setDelayBase(ms: number): void;
+}
+
+/**
+ * Exponential backoff with "equal jitter": retry i waits between half and all of base × 2^i (at
+ * most 20 s). The SDK's own draws the whole wait at random from zero ("full jitter"), so that
+ * seven retries may all come within a second or two of an outage and fail an archive_command
+ * that these bounds carry through: here the waits add up to at least half their nominal sum
+ * (6.35 s for 8 attempts at a 100 ms base).
+ */
+export function equalJitterBackoff(base: number): RetryBackoff {
+  let x = base;
+  return {
+    computeNextBackoffDelay(retries: number): number {
+      const d = Math.min(x * 2 ** retries, 20_000);
+      return Math.floor(d / 2 + (Math.random() * d) / 2);
+    },
+    setDelayBase(ms: number): void {
+      x = ms;
+    },
+  };
+}

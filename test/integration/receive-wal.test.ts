@@ -92,7 +92,9 @@ for (const version of versionsFromEnv()) {
       await standby.stop();
     });
 
-    for (const [method, ext, tool] of [['gzip', '.gz', 'gzip'], ['lz4:1', '.lz4', 'lz4']] as const) {
+    // Compression of received segments is pgpitr's own: the newest tested version proves it.
+    const compressions = version === versionsFromEnv().at(-1) ? ([['gzip', '.gz', 'gzip'], ['lz4:1', '.lz4', 'lz4']] as const) : [];
+    for (const [method, ext, tool] of compressions) {
       await t.test(`-Z ${method}: ${ext} segments that decompress to the server's, ${ext}.partial resumed after a restart`, async () => {
         const dir = src.tempDir(`rw-z-${tool}`);
         const args = ['-D', dir, '-Z', method];

@@ -11,7 +11,11 @@
 // on loopback, storing on the same disk as the posix repository. Medians, ratios and peak RSS (GNU
 // time) go to bench/RESULTS.md.
 //
-//   node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE]
+//   node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only PARTS] [--kinds KINDS]
+//
+// --only backup,push,drain runs only those parts, --kinds s3,posix only those repositories (of
+// posix, posix-cipher, s3, s3-cipher, pgbackrest-s3); either prints the results and leaves
+// RESULTS.md alone (its section is for the full run). --logs DIR keeps the async pushers' logs.
 //
 // Needs a built tree, PostgreSQL 15 from Debian, pgbackrest, /usr/bin/time, root.
 
@@ -32,7 +36,19 @@ const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/c
 const { startS3Server, TEST_CREDENTIALS } = await import(join(ROOT, 'dist/test/helpers/s3-server.js'));
 const { makeTestCertificates } = await import(join(ROOT, 'dist/test/helpers/tls-certs.js'));
 
-const opt = { scale: 100, runs: 3, segments: 24, out: join(HERE, 'RESULTS.md') };
+const PARTS = ['backup', 'push', 'drain'];
+const KINDS = ['posix', 'posix-cipher', 's3', 's3-cipher', 'pgbackrest-s3'];
+const opt = { scale: 100, runs: 3, segments: 24, out: join(HERE, 'RESULTS.md'), only: PARTS, kinds: KINDS, partial: false, logs: '' };
+const usage = () => {
+  process.stderr.write('usage: node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only backup,push,drain] [--kinds posix,posix-cipher,s3,s3-cipher,pgbackrest-s3] [--logs DIR]\n');
+  process.exit(2);
+};
+const listOpt = (text, allowed) => {
+  const xs = text.split(',').filter((x) => x !== '');
+  if (xs.length === 0 || xs.some((x) => !allowed.includes(x))) usage();
+  opt.partial = true;
+  return xs;
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -40,11 +56,12 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--runs') opt.runs = Number(argv[++i]);
   else if (a === '--segments') opt.segments = Number(argv[++i]);
   else if (a === '--out') opt.out = resolve(argv[++i]);
-  else {
-    process.stderr.write('usage: node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE]\n');
-    process.exit(2);
-  }
+  else if (a === '--only') opt.only = listOpt(argv[++i] ?? '', PARTS);
+  else if (a === '--kinds') opt.kinds = listOpt(argv[++i] ?? '', KINDS);
+  else if (a === '--logs') opt.logs = resolve(argv[++i]);
+  else usage();
 }
+const wanted = (part, k) => opt.only.includes(part) && (k === undefined || opt.kinds.includes(k));
 
 
 const writePg = (p, text, mode = 0o600) => {
@@ -135,7 +152,7 @@ try {
   const cases = [
     ...['posix', 'posix-cipher', 's3', 's3-cipher', 'pgbackrest-s3'].map((k) => ({ k, comp: 'zstd' })),
     ...['posix', 'posix-cipher'].map((k) => ({ k, comp: 'none' })),
-  ];
+  ].filter(({ k }) => wanted('backup', k));
   for (const { k, comp } of cases) {
     const key = `${k} ${comp}`;
     const bs = [];
@@ -173,7 +190,7 @@ try {
     measured(process.execPath, [PGPITR, 'stanza-create', ...args], env);
     return args;
   };
-  for (const k of ['posix', 's3', 's3-cipher', 'pgbackrest-s3']) {
+  for (const k of ['posix', 's3', 's3-cipher', 'pgbackrest-s3'].filter((x) => wanted('push', x))) {
     const per = [];
     let args;
     if (k === 'pgbackrest-s3') {
@@ -197,29 +214,64 @@ try {
 
   // The asynchronous archiver: archive_command as PostgreSQL's archiver runs it, segment after
   // segment, over a pg_wal whose segments are all ready (a backlog), with pgpitr-spool-wait in front.
-  for (const k of ['posix', 's3', 's3-cipher']) {
-    const args = freshStanza(k, 'drain');
-    const pgWal = mkdirPg(join(work, `drain-${k}`, 'pg_wal'));
-    const status = mkdirPg(join(pgWal, 'archive_status'));
-    for (const seg of segments) {
-      copyFileSync(join(walCopies, seg), join(pgWal, seg));
-      chownSync(join(pgWal, seg), pgUid, pgGid);
-      writePg(join(status, `${seg}.ready`), '', 0o600);
+  // Each run into a fresh stanza (its own spool and pusher), the kinds in turn within a run.
+  const drainKinds = ['posix', 's3', 's3-cipher'].filter((x) => wanted('drain', x));
+  const drains = Object.fromEntries(drainKinds.map((k) => [k, []]));
+  for (let run = 1; run <= opt.runs; run++) {
+    for (const k of drainKinds) {
+      const stanza = `drain${run}`;
+      const args = freshStanza(k, stanza);
+      const pgWal = mkdirPg(join(work, `drain-${k}-${run}`, 'pg_wal'));
+      const status = mkdirPg(join(pgWal, 'archive_status'));
+      for (const seg of segments) {
+        copyFileSync(join(walCopies, seg), join(pgWal, seg));
+        chownSync(join(pgWal, seg), pgUid, pgGid);
+        writePg(join(status, `${seg}.ready`), '', 0o600);
+      }
+      const spool = mkdirPg(join(misc, `drain-spool-${k}`));
+      const t0 = process.hrtime.bigint();
+      const calls = [];
+      for (const seg of segments) {
+        const cmd = `${q(SPOOL_WAIT)} ${q(join(spool, stanza, 'archive-push'))} ${seg} || ${q(process.execPath)} ${q(PGPITR)} archive-push --archive-async --spool-path ${q(spool)} --process-max 2 ${args.map(q).join(' ')} ${q(join(pgWal, seg))}`;
+        const at = Number(process.hrtime.bigint() - t0) / 1e9;
+        const m = measured('sh', ['-c', cmd], env);
+        // A call that ran Node (not answered by pgpitr-spool-wait alone) has tens of MB.
+        calls.push(`${seg} at ${at.toFixed(3)} s: ${m.s.toFixed(2)} s, ${m.rssMb.toFixed(0)} MB`);
+        renameSync(join(status, `${seg}.ready`), join(status, `${seg}.done`));
+      }
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      drains[k].push(s);
+      log(`async drain ${k}: ${segments.length} segments in ${s.toFixed(1)} s, ${(segments.length / s).toFixed(1)} segments/s`);
+      if (opt.logs) {
+        mkdirSync(opt.logs, { recursive: true });
+        writeFileSync(join(opt.logs, `drain-${k}-${run}.calls`), calls.join('\n') + '\n');
+        try {
+          copyFileSync(join(spool, stanza, 'archive-push', 'pusher.log'), join(opt.logs, `drain-${k}-${run}.log`));
+        } catch {
+          /* no pusher started */
+        }
+      }
     }
-    const spool = mkdirPg(join(misc, `drain-spool-${k}`));
-    const t0 = process.hrtime.bigint();
-    for (const seg of segments) {
-      const cmd = `${q(SPOOL_WAIT)} ${q(join(spool, 'drain', 'archive-push'))} ${seg} || ${q(process.execPath)} ${q(PGPITR)} archive-push --archive-async --spool-path ${q(spool)} --process-max 2 ${args.map(q).join(' ')} ${q(join(pgWal, seg))}`;
-      measured('sh', ['-c', cmd], env);
-      renameSync(join(status, `${seg}.ready`), join(status, `${seg}.done`));
-    }
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    results.drain[k] = { s, rate: segments.length / s };
-    log(`async drain ${k}: ${segments.length} segments in ${s.toFixed(1)} s, ${(segments.length / s).toFixed(1)} segments/s`);
+  }
+  for (const [k, xs] of Object.entries(drains)) {
+    const s = median(xs);
+    results.drain[k] = { s, rate: segments.length / s, runs: xs.map((x) => segments.length / x) };
   }
 } finally {
   await destroyAll();
   await server?.stop();
+}
+
+if (opt.partial) {
+  // Part of the bench: the numbers on stdout, RESULTS.md untouched.
+  const f = (x) => x.toFixed(2);
+  for (const [key, x] of Object.entries(results.backup)) {
+    const y = results.restore[key];
+    log(`backup ${key}: median ${f(x.s)} s (${x.runs.map(f).join(', ')}), peak RSS ${x.rss.toFixed(0)} MB; restore median ${f(y.s)} s (${y.runs.map(f).join(', ')}), peak RSS ${y.rss.toFixed(0)} MB`);
+  }
+  for (const [k, x] of Object.entries(results.push)) log(`archive-push ${k}: ${x.perSegment.toFixed(3)} s per segment, ${x.rss.toFixed(0)} MB`);
+  for (const [k, x] of Object.entries(results.drain)) log(`async drain ${k}: ${x.rate.toFixed(1)} segments/s (${x.runs.map((y) => y.toFixed(1)).join(', ')})${results.drain.posix ? `, ${(x.rate / results.drain.posix.rate).toFixed(2)} x posix` : ''}`);
+  process.exit(0);
 }
 
 const b = results.backup;
@@ -259,6 +311,7 @@ lines.push(
   '',
   ...Object.entries(b).map(([k, x]) => `- backup ${k}: ${x.runs.map(f).join(', ')}`),
   ...Object.entries(r).map(([k, x]) => `- restore ${k}: ${x.runs.map(f).join(', ')}`),
+  ...Object.entries(d).map(([k, x]) => `- async drain ${k} (segments/s): ${x.runs.map((y) => y.toFixed(1)).join(', ')}`),
 );
 replaceSection(opt.out, lines[0], lines.join('\n'));
 log(`results in ${opt.out}`);

@@ -144,6 +144,29 @@ test('s3: a PUT whose answer is lost is retried; an exclusive one then finds its
   assert.equal((await readAll(s, 'plain'))?.toString(), 'replayed');
 });
 
+test('s3: the parts of a multipart upload (streamed bodies) are sent again whole through 503s and lost answers', async () => {
+  for (const server of [plain, secure]) {
+    const s = await open(server.settings({ prefix: fresh(), caFile: certs.caCert }));
+    const data = Buffer.alloc(17 * MiB);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    const before = await server.faultCounters();
+    await server.faults({ status: 503, count: 3 });
+    await s.write('big-buffer', data);
+    await server.faults({ dropResponse: 'PUT', count: 2 });
+    async function* chunks() {
+      for (let i = 0; i < data.length; i += 300_000) yield data.subarray(i, i + 300_000);
+    }
+    await s.write('big-stream', chunks());
+    await server.faults({ dropResponse: 'PUT', count: 1 });
+    await s.write('hinted-stream', chunks(), { size: data.length });
+    const after = await server.faultCounters();
+    assert.equal(after.failed - before.failed, 3);
+    assert.equal(after.dropped - before.dropped, 3);
+    for (const name of ['big-buffer', 'big-stream', 'hinted-stream']) assert.ok((await readAll(s, name))?.equals(data), `${name} over ${server.endpoint}`);
+    assert.deepEqual(server.uploadsLeft(), []);
+  }
+});
+
 test('s3: a server that answers 503 for ever fails the request after the attempts, in bounded time', async () => {
   const s = await open(plain.settings({ prefix: fresh() }));
   await plain.faults({ status: 503, forMs: 60_000 });

@@ -385,3 +385,19 @@ test('zstd compresses with the system libzstd at the level asked for, streams an
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /fallback/);
 });
+
+test('hundreds of whole-buffer compressions at once all succeed (koffi refuses past 256 queued calls)', async (t) => {
+  const { nativeZstd } = await import('../../src/storage/compress/zstd-native.js');
+  const { nativeLz4 } = await import('../../src/storage/compress/lz4-native.js');
+  const { compressBuffer, decompressBuffer } = await import('../../src/storage/compress/buffer.js');
+  if (!nativeZstd() && !nativeLz4()) {
+    t.skip('neither libzstd nor liblz4 is installed');
+    return;
+  }
+  // What a backup's small files do when the reader threads deliver them faster than the thread pool compresses.
+  const inputs = Array.from({ length: 600 }, (_, i) => pgLikeData(16 * 1024, i + 1));
+  for (const algorithm of ['zstd', 'lz4'] as const) {
+    const packed = await Promise.all(inputs.map((d) => compressBuffer(algorithm, d, undefined)));
+    for (const [i, p] of packed.entries()) assert.ok((await decompressBuffer(algorithm, p)).equals(inputs[i]!));
+  }
+});

@@ -3,6 +3,7 @@
 // prebuilt binaries and no build step. Used by lz4-native.ts and zstd-native.ts.
 
 import { createRequire } from 'node:module';
+import { Slots } from '../../common/slots.js';
 
 /** A C function bound by koffi: call it, or call it on libuv's thread pool with .async(..., callback). */
 export interface NativeFn {
@@ -36,9 +37,23 @@ export function bindNativeLibrary<T>(names: string[], bind: (lib: NativeLibrary)
   return null;
 }
 
-/** Calls `fn` on the thread pool. */
-export function callOnThreadPool<R>(fn: NativeFn, ...args: unknown[]): Promise<R> {
-  return new Promise((resolve, reject) => fn.async(...args, (e: Error | null, r: R) => (e ? reject(e) : resolve(r))));
+/**
+ * Calls handed to koffi at once. koffi queues at most 256 asynchronous calls and throws past that
+ * ("Too many asynchronous calls are running"); a backup's small files, compressed as the reader
+ * threads deliver them, went past it when the thread pool was busy. The rest wait here, in order:
+ * libuv's pool runs 4 at a time anyway.
+ */
+const HANDED_AT_ONCE = 64;
+const handed = new Slots(HANDED_AT_ONCE);
+
+/** Calls `fn` on the thread pool (waiting in order for a turn past HANDED_AT_ONCE calls). */
+export async function callOnThreadPool<R>(fn: NativeFn, ...args: unknown[]): Promise<R> {
+  await handed.acquire();
+  try {
+    return await new Promise<R>((resolve, reject) => fn.async(...args, (e: Error | null, r: R) => (e ? reject(e) : resolve(r))));
+  } finally {
+    handed.release();
+  }
 }
 
 /** "1.9.4" from a library's MAJOR*10000 + MINOR*100 + PATCH version number. */

@@ -5,9 +5,10 @@
 // loaded with require (createRequire), which skips the ESM wrapper's scan of
 // the SDK's CommonJS bundle (design notes §1.2).
 //
-// Mapping (design notes §3.1): a write is one PUT of a Buffer up to the part
-// size (replayable, so the SDK retries it) and a multipart upload above it,
-// with bounded memory and aborted on error; an exclusive write is
+// Mapping (design notes §3.1): a write is one PUT up to the part size and a
+// multipart upload above it (s3-upload.ts: parts in the storage's pooled
+// buffers, each body a stream the SDK can send again on a retry, aborted on
+// error); an exclusive write is
 // If-None-Match: *; a read is a (ranged) GET that resumes a broken body; a
 // list is ListObjectsV2, paged, with '/' as delimiter unless recursive;
 // removals of several objects are DeleteObjects batches. Objects are atomic by
@@ -17,7 +18,6 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
-import type * as S3Upload from '@aws-sdk/lib-storage';
 import { PgpitrError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
@@ -31,6 +31,12 @@ import type { OpenedBody } from './s3-read.js';
 import { DEFAULT_S3_TUNING, equalJitterBackoff } from './s3-tuning.js';
 import type { RetryBackoff } from './s3-tuning.js';
 import type { S3Tuning } from './s3-tuning.js';
+import { PartPool } from './s3-part-pool.js';
+import type { ReplayableBody } from './s3-body.js';
+import { payloadHashMiddleware, replayingHandler } from './s3-request-handler.js';
+import type { HttpHandlerLike } from './s3-request-handler.js';
+import { sendBuffer, sendStream } from './s3-upload.js';
+import type { CompletedPart, ObjectSender } from './s3-upload.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,21 +54,26 @@ interface SmithyRetry {
   StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number; backoff: RetryBackoff }) => RetryStrategyV2;
 }
 
+interface SmithyHttp {
+  NodeHttpHandler: new (o: object) => HttpHandlerLike;
+}
+
 interface Sdk {
   s3: typeof S3Sdk;
-  upload: typeof S3Upload;
   retry: SmithyRetry;
+  http: SmithyHttp;
 }
 
 let sdk: Sdk | null = null;
 function loadSdk(): Sdk {
   if (sdk !== null) return sdk;
   const s3 = require('@aws-sdk/client-s3') as typeof S3Sdk;
-  const upload = require('@aws-sdk/lib-storage') as typeof S3Upload;
-  // The retry strategy comes from the SDK's own @smithy/core, resolved from client-s3 (whose
-  // dependency it is), not from wherever npm happened to hoist it.
-  const retry = createRequire(require.resolve('@aws-sdk/client-s3'))('@smithy/core/retry') as SmithyRetry;
-  sdk = { s3, upload, retry };
+  // The retry strategy and the HTTP handler come from the SDK's own @smithy packages, resolved
+  // from client-s3 (whose dependencies they are), not from wherever npm happened to hoist them.
+  const own = createRequire(require.resolve('@aws-sdk/client-s3'));
+  const retry = own('@smithy/core/retry') as SmithyRetry;
+  const http = own('@smithy/node-http-handler') as SmithyHttp;
+  sdk = { s3, retry, http };
   return sdk;
 }
 
@@ -98,6 +109,7 @@ class S3Storage implements Storage {
   private readonly client: S3Sdk.S3Client;
   private readonly agents: S3Agents;
   private readonly keys: S3Keys;
+  private readonly parts: PartPool;
   /** Set once HeadBucket succeeded: a 404 on a HEAD is then a missing key, not a missing bucket. */
   private bucketSeen = false;
 
@@ -112,6 +124,7 @@ class S3Storage implements Storage {
     // archive_command that would land in the server log for every segment.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
     this.sdk = loadSdk();
+    this.parts = new PartPool(tuning.partSize, tuning.partBuffers);
     this.agents = makeS3Agents(settings, tuning.maxSockets);
     this.client = new this.sdk.s3.S3Client({
       region: settings.region,
@@ -125,14 +138,17 @@ class S3Storage implements Storage {
       maxAttempts: tuning.maxAttempts,
       retryStrategy: retryStrategy(this.sdk.retry, tuning) as S3Sdk.S3ClientConfig['retryStrategy'],
       logger: QUIET_LOGGER,
-      requestHandler: {
-        httpAgent: this.agents.http,
-        httpsAgent: this.agents.https,
-        connectionTimeout: tuning.connectTimeoutMs,
-        socketTimeout: tuning.socketIdleTimeoutMs,
-        logger: QUIET_LOGGER,
-      } as S3Sdk.S3ClientConfig['requestHandler'],
+      requestHandler: replayingHandler(
+        new this.sdk.http.NodeHttpHandler({
+          httpAgent: this.agents.http,
+          httpsAgent: this.agents.https,
+          connectionTimeout: tuning.connectTimeoutMs,
+          socketTimeout: tuning.socketIdleTimeoutMs,
+          logger: QUIET_LOGGER,
+        }),
+      ) as S3Sdk.S3ClientConfig['requestHandler'],
     });
+    this.client.middlewareStack.add(payloadHashMiddleware as never, { step: 'build', name: 'pgpitrPayloadHash' });
   }
 
   private url(key: string): string {
@@ -278,47 +294,54 @@ class S3Storage implements Storage {
     const key = this.keys.key(rel);
     const exclusive = opts.exclusive ?? false;
     const partSize = this.tuning.partSize;
-    if (Buffer.isBuffer(source) && source.length <= partSize) return this.put(key, source, exclusive);
-    if (exclusive && (Buffer.isBuffer(source) || (opts.size ?? 0) > partSize)) throw this.exclusiveTooLarge(key);
-    let body: AsyncIterable<Buffer>;
-    if (Buffer.isBuffer(source)) body = [source] as unknown as AsyncIterable<Buffer>;
-    else if (opts.size !== undefined && opts.size > partSize) body = source as AsyncIterable<Buffer>;
-    else {
-      // Read up to one part: a small object is one PUT of a Buffer, which the SDK can retry.
-      const head: Buffer[] = [];
-      let size = 0;
-      const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-      let done = false;
-      try {
-        while (size <= partSize) {
-          const r = await it.next();
-          if (r.done) {
-            done = true;
-            break;
-          }
-          const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
-          head.push(chunk);
-          size += chunk.length;
-        }
-      } catch (e) {
-        throw this.sourceFailed(key, e);
-      }
-      if (done) return this.put(key, Buffer.concat(head, size), exclusive);
-      if (exclusive) {
-        await it.return?.();
-        throw this.exclusiveTooLarge(key);
-      }
-      body = (async function* () {
+    if (exclusive && ((Buffer.isBuffer(source) ? source.length : (opts.size ?? 0)) > partSize)) throw this.exclusiveTooLarge(key);
+    const sender = this.sender(key, exclusive);
+    if (Buffer.isBuffer(source)) return sendBuffer(source, sender, partSize, this.tuning.partQueue);
+    await sendStream(source as AsyncIterable<Buffer>, sender, {
+      pool: this.parts,
+      queue: this.tuning.partQueue,
+      sourceFailed: (e) => this.sourceFailed(key, e),
+      ...(exclusive ? { tooLarge: () => this.exclusiveTooLarge(key) } : {}),
+    });
+  }
+
+  /** The requests that store the object at key (s3-upload.ts decides which), their errors mapped. */
+  private sender(key: string, exclusive: boolean): ObjectSender {
+    const Bucket = this.settings.bucket;
+    const Key = key;
+    const body = (b: ReplayableBody) => b as unknown as S3Sdk.PutObjectCommandInput['Body'];
+    return {
+      put: (b) => this.put(key, b, exclusive),
+      begin: async () => {
         try {
-          yield* head;
-          for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-        } finally {
-          // The upload stopped early (it failed): release the caller's source too.
-          await it.return?.();
+          const r = await this.client.send(new this.sdk.s3.CreateMultipartUploadCommand({ Bucket, Key }));
+          this.bucketSeen = true;
+          if (r.UploadId === undefined) throw new Error('the store gave no upload id');
+          return r.UploadId;
+        } catch (e) {
+          throw this.fail('write', key, e);
         }
-      })();
-    }
-    await this.multipart(key, body);
+      },
+      part: async (UploadId, PartNumber, b) => {
+        try {
+          const r = await this.client.send(new this.sdk.s3.UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body(b), ContentLength: b.length }));
+          if (r.ETag === undefined) throw new Error(`the store gave no ETag for part ${PartNumber}`);
+          return r.ETag;
+        } catch (e) {
+          throw this.fail('write', key, e);
+        }
+      },
+      complete: async (UploadId, parts: CompletedPart[]) => {
+        try {
+          await this.client.send(new this.sdk.s3.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+        } catch (e) {
+          throw this.fail('write', key, e);
+        }
+      },
+      abort: async (UploadId) => {
+        await this.client.send(new this.sdk.s3.AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+      },
+    };
   }
 
   private exclusiveTooLarge(key: string): PgpitrError {
@@ -332,14 +355,22 @@ class S3Storage implements Storage {
     return new PgpitrError('ERR_STORAGE', `could not write ${this.url(key)}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
   }
 
-  private async put(key: string, body: Buffer, exclusive: boolean): Promise<void> {
+  private async put(key: string, body: ReplayableBody, exclusive: boolean): Promise<void> {
     try {
-      await this.client.send(new this.sdk.s3.PutObjectCommand({ Bucket: this.settings.bucket, Key: key, Body: body, ...(exclusive ? { IfNoneMatch: '*' } : {}) }));
+      await this.client.send(
+        new this.sdk.s3.PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: key,
+          Body: body as unknown as S3Sdk.PutObjectCommandInput['Body'],
+          ContentLength: body.length,
+          ...(exclusive ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
       this.bucketSeen = true;
     } catch (e) {
       if (exclusive && (httpStatus(e) === 412 || s3ErrorName(e) === 'PreconditionFailed')) {
         // A retried PUT whose first attempt was stored (its answer lost) finds its own object.
-        if (((e as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1 && (await this.holds(key, body))) return;
+        if (((e as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1 && (await this.holds(key, body.data))) return;
         throw new PgpitrError('ERR_TARGET', `${this.url(key)} already exists`, {
           hint: 'stored objects are never overwritten; another process may be writing the same object',
         });
@@ -355,25 +386,6 @@ class S3Storage implements Storage {
       return head.ETag === `"${createHash('md5').update(body).digest('hex')}"`;
     } catch {
       return false;
-    }
-  }
-
-  private async multipart(key: string, body: AsyncIterable<Buffer>): Promise<void> {
-    // Not the caller's iterable itself: lib-storage reads it through for await, whose early
-    // end must not hide a failing source.
-    const upload = new this.sdk.upload.Upload({
-      client: this.client,
-      params: { Bucket: this.settings.bucket, Key: key, Body: Readable.from(body, { objectMode: false }) },
-      partSize: this.tuning.partSize,
-      queueSize: this.tuning.partQueue,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-      this.bucketSeen = true;
-    } catch (e) {
-      if (httpStatus(e) === undefined && (e as { $metadata?: unknown })?.$metadata === undefined && !isNetworkError(e)) throw this.sourceFailed(key, e);
-      throw this.fail('write', key, e);
     }
   }
 
@@ -474,9 +486,4 @@ class S3Storage implements Storage {
     this.client.destroy();
     this.agents.destroy();
   }
-}
-
-function isNetworkError(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && code !== 'ERR_STREAM_PREMATURE_CLOSE';
 }

@@ -9,8 +9,13 @@ export interface S3Tuning {
   retryBaseDelayMs: number;
   /** Bytes above which a write is a multipart upload, and the size of each part (S3's minimum is 5 MiB). */
   partSize: number;
-  /** Parts uploaded at once by one write: memory per write is partSize × (partQueue + 1) at most. */
+  /** Parts uploaded at once by one write, while its next part fills: partQueue + 1 part buffers per write at most. */
   partQueue: number;
+  /**
+   * Part buffers of one storage (s3-part-pool.ts), shared by its writes and reused: memory for writes
+   * is partSize × max(partBuffers, writes at once) at most (each write can have one).
+   */
+  partBuffers: number;
   /** Keys per ListObjectsV2 page (S3's maximum: 1000). */
   listPageSize: number;
   /** Keys per DeleteObjects request (S3's maximum: 1000). */
@@ -29,6 +34,7 @@ export const DEFAULT_S3_TUNING: S3Tuning = {
   retryBaseDelayMs: 100,
   partSize: 8 * 1024 * 1024,
   partQueue: 2,
+  partBuffers: 6,
   listPageSize: 1000,
   deleteBatch: 1000,
   readResumes: 3,

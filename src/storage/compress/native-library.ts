@@ -47,11 +47,23 @@ const HANDED_AT_ONCE = 64;
 const handed = new Slots(HANDED_AT_ONCE);
 
 /** Calls `fn` on the thread pool (waiting in order for a turn past HANDED_AT_ONCE calls). */
-export async function callOnThreadPool<R>(fn: NativeFn, ...args: unknown[]): Promise<R> {
+export function callOnThreadPool<R>(fn: NativeFn, ...args: unknown[]): Promise<R> {
+  return callOnThreadPoolWith<R, null>(fn, { take: () => null, give: () => {} }, ...args);
+}
+
+/**
+ * As callOnThreadPool, with a resource taken from `pool` once the call has its turn (not while it
+ * waits) and passed as the first argument, given back when the call is over: a library context,
+ * so that no more exist than calls running.
+ */
+export async function callOnThreadPoolWith<R, C>(fn: NativeFn, pool: { take(): C; give(c: C): void }, ...args: unknown[]): Promise<R> {
   await handed.acquire();
+  const resource = pool.take();
   try {
-    return await new Promise<R>((resolve, reject) => fn.async(...args, (e: Error | null, r: R) => (e ? reject(e) : resolve(r))));
+    const all = resource === null ? args : [resource, ...args];
+    return await new Promise<R>((resolve, reject) => fn.async(...all, (e: Error | null, r: R) => (e ? reject(e) : resolve(r))));
   } finally {
+    pool.give(resource);
     handed.release();
   }
 }

@@ -6,7 +6,7 @@
 // frame comes out at level 3), so this is the path that honours -Z zstd:LEVEL.
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
-import { bindNativeLibrary, callOnThreadPool, versionText } from './native-library.js';
+import { bindNativeLibrary, callOnThreadPoolWith, versionText } from './native-library.js';
 import type { NativeFn, NativeLibrary } from './native-library.js';
 import { poolFor } from '../buffer-pool.js';
 
@@ -63,15 +63,8 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
   const dctxs = contexts(() => createDCtx());
   let syncCctx: unknown = null;
   let syncDctx: unknown = null;
-  /** Calls fn on the thread pool with an idle context of `pool`, given back once the call is over. */
-  const pooled = async <R>(pool: ReturnType<typeof contexts>, fn: NativeFn, ...args: unknown[]): Promise<R> => {
-    const ctx = pool.take();
-    try {
-      return await callOnThreadPool<R>(fn, ctx, ...args);
-    } finally {
-      pool.give(ctx);
-    }
-  };
+  /** Calls fn on the thread pool with an idle context of `pool` (taken once the call has its turn). */
+  const pooled = <R>(pool: ReturnType<typeof contexts>, fn: NativeFn, ...args: unknown[]): Promise<R> => callOnThreadPoolWith<R, unknown>(fn, pool, ...args);
   const isError = lib.func('unsigned int ZSTD_isError(size_t code)');
   const errorName = lib.func('const char *ZSTD_getErrorName(size_t code)');
   const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');

@@ -51,8 +51,14 @@ export class ChunkQueue implements AsyncIterable<Buffer> {
         await new Promise<void>((r) => (this.wake = r));
       }
     } finally {
-      // The consumer stopped (done, or failed itself): producers must not wait for it.
-      if (!this.ended) this.fail(this.error ?? new Error('the consumer of the chunks stopped'));
+      // The consumer stopped (done, or failed itself): producers must not wait for it. Not at once:
+      // a consumer that failed closes this iteration before its own error reaches whoever passes
+      // it on with fail(e) (a write that found no room on its disk), and that error, not this
+      // one, is the one producers must report.
+      if (!this.ended && !this.error) {
+        const stopped = new Error('the consumer of the chunks stopped');
+        setImmediate(() => this.fail(stopped));
+      }
     }
   }
 

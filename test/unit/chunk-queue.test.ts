@@ -34,3 +34,16 @@ test('ChunkQueue: a failure reaches the consumer, and a consumer that stops fail
   await assert.rejects(stopper, /disk full/);
   await assert.rejects(pushing);
 });
+
+test('ChunkQueue: a consumer that fails and passes its error on (fail) gives producers that error, not "stopped"', async () => {
+  const q = new ChunkQueue(1);
+  // As a storage write does: it stops iterating when its write fails; its caller then passes the error on.
+  const write = (async () => {
+    for await (const _ of q) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  })();
+  void write.catch((e: Error) => q.fail(e));
+  await q.push(Buffer.from('a'));
+  await assert.rejects(async () => {
+    for (let i = 0; i < 5; i++) await q.push(Buffer.from('b'));
+  }, /ENOSPC/);
+});

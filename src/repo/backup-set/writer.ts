@@ -230,7 +230,13 @@ export class BackupSetWriter {
       }
     }
     await this.track(async () => {
-      await this.o.storage.write(storageJoin(this.o.dir, object), counted());
+      try {
+        await this.o.storage.write(storageJoin(this.o.dir, object), counted());
+      } catch (e) {
+        // Whoever feeds the chunks learns why (no room, no permission), not only that they stopped.
+        if ('fail' in stored && typeof stored.fail === 'function') stored.fail(e as Error);
+        throw e;
+      }
       entry.sha256 = await sha256;
       this.originalBytes += meta.size;
       this.storedBytes += storedBytes;

@@ -22,8 +22,7 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
   if (settings.type === 'posix') storage = new PosixStorage(settings.path);
   else {
     const { openS3Storage } = await import('../storage/s3/s3-storage.js');
-    const { tuningFromEnv } = await import('../storage/s3/s3-tuning.js');
-    storage = await openS3Storage(settings.s3!, tuningFromEnv());
+    storage = await openS3Storage(settings.s3!);
   }
   const location = describeRepository(settings);
   if (settings.cipher.type === 'none') return repositoryOn(storage, location);

@@ -24,3 +24,7 @@ test('retry backoff: retry i waits between half and all of base x 2^i, capped at
   b.setDelayBase(500);
   assert.ok(b.computeNextBackoffDelay(0) >= 250);
 });
+
+test('PGPITR_S3_TUNING: a name inherited by every object is not a field', () => {
+  assert.throws(() => tuningFromEnv({ PGPITR_S3_TUNING: '{"toString":2}' }), /unknown field "toString"/);
+});

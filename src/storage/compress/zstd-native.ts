@@ -7,7 +7,7 @@
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
 import { bindNativeLibrary, callOnThreadPoolWith, versionText } from './native-library.js';
-import type { NativeFn, NativeLibrary } from './native-library.js';
+import type { NativeLibrary } from './native-library.js';
 import { poolFor } from '../buffer-pool.js';
 
 export interface NativeZstd {
@@ -63,8 +63,6 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
   const dctxs = contexts(() => createDCtx());
   let syncCctx: unknown = null;
   let syncDctx: unknown = null;
-  /** Calls fn on the thread pool with an idle context of `pool` (taken once the call has its turn). */
-  const pooled = <R>(pool: ReturnType<typeof contexts>, fn: NativeFn, ...args: unknown[]): Promise<R> => callOnThreadPoolWith<R, unknown>(fn, pool, ...args);
   const isError = lib.func('unsigned int ZSTD_isError(size_t code)');
   const errorName = lib.func('const char *ZSTD_getErrorName(size_t code)');
   const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');
@@ -101,7 +99,7 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
       const dst = pool.take();
       let n: number;
       try {
-        n = check(await pooled<number | bigint>(cctxs, compress, dst, dst.length, src, src.length, level), 'compression');
+        n = check(await callOnThreadPoolWith<number | bigint, unknown>(compress, cctxs, dst, dst.length, src, src.length, level), 'compression');
       } catch (e) {
         pool.give(dst);
         throw e;
@@ -127,7 +125,7 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
         off += check(frameSize(rest, rest.length) as number | bigint, 'decompression');
       }
       const dst = Buffer.allocUnsafe(total);
-      const n = check(await pooled<number | bigint>(dctxs, decompress, dst, dst.length, src, src.length), 'decompression');
+      const n = check(await callOnThreadPoolWith<number | bigint, unknown>(decompress, dctxs, dst, dst.length, src, src.length), 'decompression');
       if (n !== total) throw new Error(`zstd decompression: ${n} bytes decoded, the frames record ${total}`);
       return dst;
     },

@@ -28,7 +28,7 @@ import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
 import { resumableRead } from './s3-read.js';
 import type { OpenedBody } from './s3-read.js';
-import { DEFAULT_S3_TUNING, equalJitterBackoff } from './s3-tuning.js';
+import { DEFAULT_S3_TUNING, equalJitterBackoff, tuningFromEnv } from './s3-tuning.js';
 import type { RetryBackoff } from './s3-tuning.js';
 import type { S3Tuning } from './s3-tuning.js';
 import { PartPool } from './s3-part-pool.js';
@@ -96,9 +96,10 @@ function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
 
 /**
  * Opens the S3 storage of one repository: loads the SDK, builds the client. No request is made
- * yet (the first one tells whether the bucket and the credentials work). tuning is for tests.
+ * yet (the first one tells whether the bucket and the credentials work). tuning is for tests:
+ * by default, what PGPITR_S3_TUNING says (tests that run the CLI as a child process).
  */
-export async function openS3Storage(settings: S3StorageSettings, tuning: Partial<S3Tuning> = {}): Promise<Storage> {
+export async function openS3Storage(settings: S3StorageSettings, tuning: Partial<S3Tuning> = tuningFromEnv()): Promise<Storage> {
   return new S3Storage(settings, { ...DEFAULT_S3_TUNING, ...tuning });
 }
 

@@ -60,7 +60,7 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<S3T
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('PGPITR_S3_TUNING must be a JSON object: unset it (it is a test setting)');
   const out: Partial<Record<keyof S3Tuning, number>> = {};
   for (const [key, value] of Object.entries(parsed)) {
-    if (!(key in DEFAULT_S3_TUNING)) throw new Error(`PGPITR_S3_TUNING: unknown field "${key}": unset it (it is a test setting)`);
+    if (!Object.hasOwn(DEFAULT_S3_TUNING, key)) throw new Error(`PGPITR_S3_TUNING: unknown field "${key}": unset it (it is a test setting)`);
     if (!Number.isInteger(value) || (value as number) < 1) throw new Error(`PGPITR_S3_TUNING: ${key} must be a positive integer`);
     out[key as keyof S3Tuning] = value as number;
   }

@@ -11,11 +11,13 @@
 // on loopback, storing on the same disk as the posix repository. Medians, ratios and peak RSS (GNU
 // time) go to bench/RESULTS.md.
 //
-//   node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only PARTS] [--kinds KINDS]
+//   node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only PARTS] [--kinds KINDS] [--s3-latency MS]
 //
 // --only backup,push,drain runs only those parts, --kinds s3,posix only those repositories (of
 // posix, posix-cipher, s3, s3-cipher, pgbackrest-s3); either prints the results and leaves
 // RESULTS.md alone (its section is for the full run). --logs DIR keeps the async pushers' logs.
+// --s3-latency MS: the S3 server answers every request MS ms later in the archive-push and drain
+// parts (a store across a network rather than on loopback).
 //
 // Needs a built tree, PostgreSQL 15 from Debian, pgbackrest, /usr/bin/time, root.
 
@@ -38,9 +40,9 @@ const { makeTestCertificates } = await import(join(ROOT, 'dist/test/helpers/tls-
 
 const PARTS = ['backup', 'push', 'drain'];
 const KINDS = ['posix', 'posix-cipher', 's3', 's3-cipher', 'pgbackrest-s3'];
-const opt = { scale: 100, runs: 3, segments: 24, out: join(HERE, 'RESULTS.md'), only: PARTS, kinds: KINDS, partial: false, logs: '' };
+const opt = { scale: 100, runs: 3, segments: 24, out: join(HERE, 'RESULTS.md'), only: PARTS, kinds: KINDS, partial: false, logs: '', latency: 0 };
 const usage = () => {
-  process.stderr.write('usage: node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only backup,push,drain] [--kinds posix,posix-cipher,s3,s3-cipher,pgbackrest-s3] [--logs DIR]\n');
+  process.stderr.write('usage: node bench/s3.mjs [--scale N] [--runs N] [--segments N] [--out FILE] [--only backup,push,drain] [--kinds posix,posix-cipher,s3,s3-cipher,pgbackrest-s3] [--logs DIR] [--s3-latency MS]\n');
   process.exit(2);
 };
 const listOpt = (text, allowed) => {
@@ -59,6 +61,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--only') opt.only = listOpt(argv[++i] ?? '', PARTS);
   else if (a === '--kinds') opt.kinds = listOpt(argv[++i] ?? '', KINDS);
   else if (a === '--logs') opt.logs = resolve(argv[++i]);
+  else if (a === '--s3-latency') opt.latency = Number(argv[++i]);
   else usage();
 }
 const wanted = (part, k) => opt.only.includes(part) && (k === undefined || opt.kinds.includes(k));
@@ -182,6 +185,10 @@ try {
     results.restore[key] = { s: median(rs.map((x) => x.s)), rss: Math.max(...rs.map((x) => x.rssMb)), runs: rs.map((x) => x.s) };
   }
 
+  if (opt.latency > 0) {
+    await server.faults({ latencyMs: opt.latency });
+    log(`S3 server: every request answered ${opt.latency} ms later from here on`);
+  }
   // archive-push, one process per segment, into fresh stanzas (segments of the load, copied).
   const segments = readdirSync(walCopies).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().slice(0, opt.segments);
   log(`archive-push: ${segments.length} segments per archiver`);
@@ -240,6 +247,7 @@ try {
         renameSync(join(status, `${seg}.ready`), join(status, `${seg}.done`));
       }
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      rmSync(join(work, `drain-${k}-${run}`), { recursive: true, force: true }); // 16 MiB a segment
       drains[k].push(s);
       log(`async drain ${k}: ${segments.length} segments in ${s.toFixed(1)} s, ${(segments.length / s).toFixed(1)} segments/s`);
       if (opt.logs) {
@@ -283,7 +291,7 @@ const lines = [
   '## Object storage and encryption (bench/s3.mjs)',
   '',
   `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}; ` +
-    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; S3: the tests' s3rver over HTTPS on loopback, on the same disk as the posix repository; ${opt.runs} runs, median wall seconds, peak RSS the largest.`,
+    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; S3: the tests' s3rver over HTTPS on loopback, on the same disk as the posix repository${opt.latency > 0 ? ` (answering ${opt.latency} ms late in the archive-push and drain parts)` : ''}; ${opt.runs} runs, median wall seconds, peak RSS the largest.`,
   'pgpitr: `backup -j 2`, `restore --process-max 2 --target-immediate`; pgBackRest: `--process-max=2`. Targets: S3 within 1.5x of posix (backup and restore), encryption under 15% of backup time, peak RSS under 250 MB, the async archiver on S3 at least as fast as on posix.',
   '',
   '| repository | compression | backup s | restore s | backup / posix | restore / posix | RSS backup / restore |',

@@ -18,7 +18,6 @@
 
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { prepareWalFile } from '../wal/archive-wal-file.js';
 import type { PreparedWalFile } from '../wal/archive-wal-file.js';
 import { storePreparedWal } from '../repo/archive-store.js';
 import type { PushOptions } from '../repo/archive-store.js';
@@ -30,6 +29,7 @@ import { listReadyWalFiles } from '../wal/archive-status.js';
 import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
 import { RepoQueue } from './repo-queue.js';
+import { PreparedFiles } from './prepared-files.js';
 import { planDrops, serverMarker } from './repo-settle.js';
 import type { LabelledState, RepoFileState } from './repo-settle.js';
 
@@ -44,7 +44,7 @@ export interface PusherSettings {
   pgWal: string;
   spool: PushSpool;
   push: PushOptions;
-  /** Files stored at once, per repository. */
+  /** Files stored at once, per repository (twice as many on remote storage: repo-queue.ts). */
   processMax: number;
   /** Bytes of WAL waiting to be archived past which waiting segments are dropped; null: never. */
   queueMaxBytes: number | null;
@@ -65,10 +65,10 @@ export interface PusherSettings {
 export async function runPusher(s: PusherSettings): Promise<void> {
   const multi = s.repos.length > 1;
   const queues = s.repos.map(
-    (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log),
+    (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log, s.processMax),
   );
   if (multi) adoptSharedPendingDrops(s.spool, queues);
-  const prepared = new PreparedFiles(s);
+  const prepared = new PreparedFiles(s.stanza, s.pgWal, s.push, s.processMax);
   const pollMs = s.pollMs ?? 50;
   const startedAt = Date.now();
   const maxLifetimeMs = s.maxLifetimeMs ?? 60_000;
@@ -78,7 +78,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const allInFlight = () => queues.flatMap((q) => [...q.inFlight.values()]);
   const inFlightAnywhere = (name: string) => queues.some((q) => q.inFlight.has(name));
   s.log(
-    `pusher started: pg_wal ${s.pgWal}, process-max ${s.processMax}${multi ? ' per repository' : ''}, queue-max ${s.queueMaxBytes ?? 'none'}` +
+    `pusher started: pg_wal ${s.pgWal}, process-max ${s.processMax}${multi ? ' per repository' : ''}` +
+      `${queues.some((q) => q.slots !== s.processMax) ? ` (files stored at once: ${queues.map((q) => `${q.slots} in ${q.name}`).join(', ')})` : ''}, queue-max ${s.queueMaxBytes ?? 'none'}` +
       (multi ? `, repositories ${queues.map((q) => q.title).join(', ')}` : ''),
   );
   for (;;) {
@@ -131,8 +132,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     // to come back to them (PostgreSQL pauses a minute after three failures).
     const now = Date.now();
     for (const name of unsettled) {
-      if (queues.every((q) => q.inFlight.size >= s.processMax)) break;
-      const takers = queues.filter((q) => q.wants(name, now, s.processMax, retryMs));
+      if (queues.every((q) => q.full)) break;
+      const takers = queues.filter((q) => q.wants(name, now, retryMs));
       if (takers.length === 0) continue;
       const file = prepared.take(name, takers.length);
       for (const q of takers) {
@@ -161,7 +162,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
       return;
     }
     // Wake up when a file is done (a slot frees up) or to look for new ready files.
-    if (queues.every((q) => q.inFlight.size >= s.processMax)) await Promise.race(inFlight);
+    if (queues.every((q) => q.full)) await Promise.race(inFlight);
     else await Promise.race([sleep(pollMs), ...inFlight]);
   }
   await Promise.all(queues.map((q) => q.flushPendingDrops()));
@@ -171,36 +172,6 @@ export async function runPusher(s: PusherSettings): Promise<void> {
 function isSegmentLike(name: string): boolean {
   const kind = walFileKind(name);
   return kind === 'segment' || kind === 'partial';
-}
-
-/**
- * The files being prepared or stored: read, checked, hashed and compressed once for the queues
- * that take a file at the same turn, released when the last of them is done with it.
- */
-class PreparedFiles {
-  private readonly files = new Map<string, { file: Promise<PreparedWalFile>; users: number }>();
-
-  constructor(private readonly s: PusherSettings) {}
-
-  /** `source`: where the file is read (default: pg_wal/name); `name` is then a key for it. */
-  take(name: string, users: number, source = join(this.s.pgWal, name)): Promise<PreparedWalFile> {
-    let entry = this.files.get(name);
-    if (!entry) {
-      const file = prepareWalFile(this.s.stanza, source, this.s.push);
-      file.catch(() => {}); // each store reports it
-      entry = { file, users: 0 };
-      this.files.set(name, entry);
-    }
-    entry.users += users;
-    return entry.file;
-  }
-
-  async give(name: string): Promise<void> {
-    const entry = this.files.get(name)!;
-    if (--entry.users > 0) return;
-    this.files.delete(name);
-    await entry.file.then((f) => f.release(), () => {});
-  }
 }
 
 async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Promise<PreparedWalFile>, multi: boolean): Promise<boolean> {
@@ -286,7 +257,7 @@ function storeOwed(s: PusherSettings, q: RepoQueue, prepared: PreparedFiles, ret
   const now = Date.now();
   for (const [name, path] of q.spool.owed()) {
     const key = `owed:${name}`;
-    if (q.inFlight.size >= s.processMax) return;
+    if (q.full) return;
     if (q.inFlight.has(key) || now - (q.failedAt.get(key) ?? 0) < retryMs) continue;
     const file = prepared.take(key, 1, path);
     q.inFlight.set(

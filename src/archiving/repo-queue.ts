@@ -1,5 +1,8 @@
 // One repository's queue in the asynchronous pusher: the files being stored
-// there (at most process-max, its own), when each last failed (its own retry
+// there (its own slots: process-max, twice that on remote storage, whose
+// round trips would otherwise leave the CPUs idle, but process-max again while
+// its stores fail: more requests at a store that does not answer only hold
+// more segments in pg_wal), when each last failed (its own retry
 // pause), its markers in the spool, its stanza record (read again until it
 // can be), and the drop records it has not taken yet. A repository that hangs
 // or is down fills only its own queue: the others go on.
@@ -12,6 +15,9 @@ import type { StanzaInfo } from '../repo/stanza.js';
 import { repoName, repoTitle } from '../repo/numbered-repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 
+/** Files stored at once per process-max on remote storage (object storage): each store waits on a lookup, then a PUT. */
+export const REMOTE_STORES_PER_PROCESS = 2;
+
 export class RepoQueue {
   /** File name → its store, settling once the file is let go. */
   readonly inFlight = new Map<string, Promise<void>>();
@@ -23,6 +29,9 @@ export class RepoQueue {
   failing = false;
   private flushing: Promise<void> = Promise.resolve();
   private readonly warnedPending = new Set<string>();
+  /** Files stored here at once while stores succeed; process-max while they fail. */
+  readonly slots: number;
+  private readonly failingSlots: number;
 
   /**
    * `spool`: where this repository's markers and pending drops are (with one repository, the
@@ -35,7 +44,16 @@ export class RepoQueue {
     private readonly stanzaName: string,
     private stanza: StanzaInfo | null,
     private readonly log: (line: string) => void,
-  ) {}
+    processMax: number,
+  ) {
+    this.slots = repository.repo.storage.features.remote ? processMax * REMOTE_STORES_PER_PROCESS : processMax;
+    this.failingSlots = processMax;
+  }
+
+  /** Every slot is taken. */
+  get full(): boolean {
+    return this.inFlight.size >= (this.failing ? this.failingSlots : this.slots);
+  }
 
   get name(): string {
     return repoName(this.repository);
@@ -52,8 +70,8 @@ export class RepoQueue {
   }
 
   /** Whether to start storing `name` here now: a free slot, and not tried yet, or failed at least `retryMs` ago. */
-  wants(name: string, now: number, processMax: number, retryMs: number): boolean {
-    if (this.inFlight.size >= processMax || this.inFlight.has(name)) return false;
+  wants(name: string, now: number, retryMs: number): boolean {
+    if (this.full || this.inFlight.has(name)) return false;
     const kind = this.markers.get(name);
     return kind === undefined || (kind === 'error' && now - (this.failedAt.get(name) ?? 0) >= retryMs);
   }

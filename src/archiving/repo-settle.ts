@@ -9,7 +9,10 @@
 // lacks (not what it is storing right now): a repository that is down drops,
 // one that keeps up does not. Should the queue still be past the limit (two
 // repositories lagging on different files), every repository drops what it
-// lacks, as with one repository.
+// lacks, as with one repository; files that some repository is storing right
+// now do not count then: no drop would let PostgreSQL recycle them before that
+// store ends, and a repository down with stores in flight (retried for
+// seconds) must not make one that keeps up drop what it has not stored yet.
 
 import { parseFailureText, failureText } from './spool.js';
 import type { MarkerKind } from './spool.js';
@@ -81,7 +84,8 @@ export function planDrops(p: DropPlanInput): string[][] {
   const droppable = (i: number) => lacking[i]!.filter((n) => !p.inFlight[i]!.has(n));
   const plan = lacking.map((names, i) => (over(names.length) ? droppable(i) : []));
   const planned = plan.map((names) => new Set(names));
-  const remaining = p.unsettled.filter((n) => p.settled.some((settled, i) => !settled.has(n) && !planned[i]!.has(n)));
+  const held = (n: string) => p.inFlight.some((names) => names.has(n));
+  const remaining = p.unsettled.filter((n) => !held(n) && p.settled.some((settled, i) => !settled.has(n) && !planned[i]!.has(n)));
   if (!over(remaining.length)) return plan;
   return lacking.map((_, i) => droppable(i));
 }

@@ -8,7 +8,6 @@
 
 import { dirname, resolve } from 'node:path';
 import { readStanza } from '../repo/stanza.js';
-import type { StanzaInfo } from '../repo/stanza.js';
 import { repoTitle } from '../repo/numbered-repository.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
@@ -21,6 +20,27 @@ export interface ArchivePushRequest {
   repos: NumberedRepository[];
   stanza: string;
   push: PushOptions;
+}
+
+/**
+ * archive_command's asynchronous call: the repositories as configured (their N and location identify
+ * the pusher's settings) and how to open them, which only a call that stores its own file does, after
+ * it started the pusher: a call answered from the spool never loads a driver (the AWS SDK costs
+ * ~200 ms), and a pusher started before that load is storing sooner.
+ */
+export interface AsyncPushCall {
+  repos: RepoIdentity[];
+  /** Some repository is on remote storage (object storage): its first request pays a driver's load and a connection. */
+  remote: boolean;
+  stanza: string;
+  push: PushOptions;
+  open(): Promise<NumberedRepository[]>;
+}
+
+/** What names a repository in a pusher's settings. */
+export interface RepoIdentity {
+  index: number;
+  location: string;
 }
 
 export interface AsyncSettings {
@@ -36,7 +56,7 @@ export async function archivePush(req: ArchivePushRequest, source: string): Prom
 }
 
 /** Answers `source` from the background pusher's spool; a message when WAL was dropped by the queue limit. */
-export async function archivePushAsync(req: ArchivePushRequest, a: AsyncSettings, source: string): Promise<{ dropped: string | null }> {
+export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, source: string): Promise<{ dropped: string | null }> {
   const { PushSpool } = await import('../archiving/spool.js');
   const { pushThroughSpool, spawnPusher } = await import('../archiving/async-push.js');
   const spool = PushSpool.open(a.spoolPath, req.stanza);
@@ -49,10 +69,12 @@ export async function archivePushAsync(req: ArchivePushRequest, a: AsyncSettings
     settings: pusherSettings(a.optionArgs, pgWal, req.repos),
     // With several repositories, one of them down would make this store fail while the pusher
     // could take the file (it drops it for that repository past the queue limit): it waits for it.
-    ...(req.repos.length === 1
+    // On remote storage this store would pay the pusher's own start-up (the driver's load, a first
+    // connection) while taking the CPUs the pusher needs: it waits for the pusher too.
+    ...(req.repos.length === 1 && !req.remote
       ? {
           storeHere: async () => {
-            await archivePush(req, source);
+            await archivePush({ repos: await req.open(), stanza: req.stanza, push: req.push }, source);
           },
         }
       : {}),
@@ -70,8 +92,9 @@ export async function runBackgroundPusher(
   const { runAsOnlyOne } = await import('../archiving/background.js');
   const { PUSHER_LOCK } = await import('../archiving/async-push.js');
   const { runPusher } = await import('../archiving/pusher.js');
+  const { stanzasAtStart } = await import('../archiving/stanzas-at-start.js');
   const spool = PushSpool.open(a.spoolPath, req.stanza);
-  const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal, req.repos);
+  const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal, req.repos.map((r) => ({ index: r.index, location: r.repo.location })));
   await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
     const stop = new AbortController();
     process.once('SIGTERM', () => {
@@ -79,18 +102,17 @@ export async function runBackgroundPusher(
       stop.abort();
     });
     try {
-      // A repository whose stanza cannot be read now (down) is tried again with each file;
-      // the pusher needs one that can, for the segment size and the system identifier.
-      const stanzas = await Promise.allSettled(req.repos.map((r) => readStanza(r.repo, req.stanza)));
-      const known = stanzas.find((x): x is PromiseFulfilledResult<StanzaInfo> => x.status === 'fulfilled');
-      if (!known) throw (stanzas[0] as PromiseRejectedResult).reason;
-      for (const [i, x] of stanzas.entries()) {
-        if (x.status === 'rejected') log(`warning: ${repoTitle(req.repos[i]!)}: ${(x.reason as Error).message}; tried again with each file`);
+      // A repository whose stanza cannot be read now (down, or not answering yet) is tried again
+      // with each file; the pusher starts with the first that answers (stanzas-at-start.ts).
+      const { known, each } = await stanzasAtStart(req.repos.map((r) => readStanza(r.repo, req.stanza)));
+      for (const [i, x] of each.entries()) {
+        if (x === null) log(`warning: ${repoTitle(req.repos[i]!)} has not answered yet; its stanza is read again with each file`);
+        else if ('error' in x) log(`warning: ${repoTitle(req.repos[i]!)}: ${(x.error as Error).message}; tried again with each file`);
       }
       await runPusher({
         repos: req.repos,
-        stanza: known.value,
-        repoStanzas: stanzas.map((x) => (x.status === 'fulfilled' ? x.value : null)),
+        stanza: known,
+        repoStanzas: each.map((x) => (x !== null && 'value' in x ? x.value : null)),
         pgWal,
         spool,
         push: req.push,
@@ -112,6 +134,6 @@ export async function runBackgroundPusher(
  * (so that one added in the configuration file restarts it). No secret: options never hold one
  * (refused on the command line), locations are describeRepository's.
  */
-function pusherSettings(optionArgs: string[], pgWal: string, repos: NumberedRepository[]): string[] {
-  return [...optionArgs, pgWal, ...repos.map((r) => `repo${r.index}=${r.repo.location}`)];
+function pusherSettings(optionArgs: string[], pgWal: string, repos: RepoIdentity[]): string[] {
+  return [...optionArgs, pgWal, ...repos.map((r) => `repo${r.index}=${r.location}`)];
 }

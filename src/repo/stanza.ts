@@ -19,9 +19,13 @@ export interface StanzaInfo {
 }
 
 export async function readStanza(repo: Repository, stanza: string): Promise<StanzaInfo> {
-  await checkRepository(repo);
   const path = stanzaRecordPath(stanza);
-  const data = await readAll(repo.storage, path);
+  // The record is read while the repository is checked (on object storage each is a round trip,
+  // and archive-push pays both per process); the check's verdict comes first.
+  const reading = readAll(repo.storage, path);
+  reading.catch(() => {});
+  await checkRepository(repo);
+  const data = await reading;
   if (data === null) {
     throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, {
       hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo.location} --stanza ${stanza}`,

@@ -97,6 +97,12 @@ export interface StorageFeatures {
    * where the store ignores the condition: locks made of exclusive writes are then advisory.
    */
   readonly conditionalCreate: boolean;
+  /**
+   * Every operation is a request to another host, with its round trip (object storage): a caller
+   * that can overlap independent operations gains by keeping more of them in flight than it has
+   * CPUs for (the asynchronous archiver stores more files at once there).
+   */
+  readonly remote: boolean;
 }
 
 export interface Storage {

@@ -19,8 +19,9 @@
 //   {"resetAfterBytes":n,"count":k} cuts the connection of the next k GET
 //   responses after n bytes of body; {"dropResponse":"PUT","count":k} lets the
 //   next k PUTs be done and then closes their connections instead of answering
-//   (a response lost on the way). {} clears every fault. GET /__pgpitr/faults
-//   tells how many requests were failed or cut so far.
+//   (a response lost on the way); {"latencyMs":L} answers every request L ms
+//   later (a store across a network, for benchmarks). {} clears every fault.
+//   GET /__pgpitr/faults tells how many requests were failed or cut so far.
 // - SigV4 signatures are checked (s3rver checks only the access key id): a
 //   wrong secret gets 403 SignatureDoesNotMatch, as from a real store.
 // - HTTPS when --tls-key and --tls-cert are given; virtual-host buckets
@@ -351,6 +352,7 @@ async function control(req, res) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
   }
+  if (f.latencyMs) faults.latencyMs = f.latencyMs;
   res.writeHead(204);
   res.end();
 }
@@ -361,6 +363,7 @@ async function handle(req, res) {
     if (!/^(::ffff:)?127\.|^::1$/.test(remote)) return xmlError(res, 403, 'AccessDenied', 'control from loopback only');
     return control(req, res);
   }
+  if (faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
   const status = takeStatusFault();
   if (status !== null) {
     counters.failed++;

@@ -16,6 +16,7 @@ import type { LabelledState, RepoFileState } from '../../src/archiving/repo-sett
 import { runPusher } from '../../src/archiving/pusher.js';
 import { PushSpool } from '../../src/archiving/spool.js';
 import { createStanza } from '../../src/repo/stanza.js';
+import type { StanzaInfo } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
@@ -55,6 +56,18 @@ test('queue limit: only the repository lacking the files drops them', () => {
   assert.deepEqual(
     planDrops({ unsettled: ['A', 'B', 'C', 'D'], settled: [new Set(['A', 'B']), new Set(['C', 'D'])], inFlight: [new Set(), new Set()], segmentSize: seg, queueMaxBytes: 3 * seg }),
     [['C', 'D'], ['A', 'B']],
+  );
+  // A repository down with stores in flight (not droppable, retried for seconds) and one that keeps up:
+  // its in-flight files do not make the one that keeps up drop the file it has not taken yet.
+  assert.deepEqual(
+    planDrops({
+      unsettled: ['A', 'B', 'C', 'D', 'E', 'F'],
+      settled: [new Set(['A', 'B', 'C', 'D']), new Set()],
+      inFlight: [new Set(['E']), new Set(['A', 'B', 'C', 'D'])],
+      segmentSize: seg,
+      queueMaxBytes: 4 * seg,
+    }),
+    [[], ['E', 'F']],
   );
 });
 
@@ -203,4 +216,20 @@ test('pusher with two repositories: one down never stops the other; drops only f
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the pusher starts with the first repository that answers; one still retrying is read again later', async () => {
+  const { stanzasAtStart } = await import('../../src/archiving/stanzas-at-start.js');
+  const info = { stanza: 'main' } as unknown as StanzaInfo;
+  const never = new Promise<StanzaInfo>(() => {});
+  const t0 = Date.now();
+  const { known, each } = await stanzasAtStart([never, Promise.resolve(info), Promise.reject(new Error('refused'))]);
+  assert.equal(known, info);
+  assert.ok(Date.now() - t0 < 1000);
+  assert.equal(each[0], null);
+  assert.deepEqual(each[1], { value: info });
+  // The failure that came before the first answer is known, with its error.
+  assert.match(String((each[2] as { error: Error }).error.message), /refused/);
+  // None answers: the first repository's error.
+  await assert.rejects(stanzasAtStart([Promise.reject(new Error('repo1 down')), Promise.reject(new Error('repo2 down'))]), /repo1 down/);
 });

@@ -8,6 +8,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { openRepositories } from '../../repo/open-repository.js';
+import { describeRepository } from '../../repo/repo-settings.js';
 import { repoTitle } from '../../repo/numbered-repository.js';
 import { archivePush, archivePushAsync, runBackgroundPusher } from '../../commands/archive-push.js';
 import type { ArchivePushRequest } from '../../commands/archive-push.js';
@@ -58,20 +59,23 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
         'remove --repo N from archive_command (pgBackRest refuses it too); to archive into fewer repositories, configure fewer',
       );
     }
-    const req: ArchivePushRequest = { repos: await openRepositories(o.repos), stanza: o.stanza, push: { compression: o.compression, level: o.level } };
+    const push = { compression: o.compression, level: o.level };
     if (o.pusherPgWal !== undefined) {
+      const req: ArchivePushRequest = { repos: await openRepositories(o.repos), stanza: o.stanza, push };
       await runBackgroundPusher(req, { ...asyncSettings(o), processMax: o.processMax, queueMaxBytes: o.queueMaxBytes }, o.pusherPgWal);
       return ExitCode.Ok;
     }
     const [source, ...extra] = o.positionals;
     if (!source || extra.length > 0) throw usageError('give exactly one WAL file path (%p)');
     if (o.archiveAsync) {
-      const { dropped } = await archivePushAsync(req, asyncSettings(o), source);
+      const repos = o.repos.map((r) => ({ index: r.index, location: describeRepository(r) }));
+      const remote = o.repos.some((r) => r.type !== 'posix');
+      const { dropped } = await archivePushAsync({ repos, remote, stanza: o.stanza, push, open: () => openRepositories(o.repos) }, asyncSettings(o), source);
       // Goes to the server log: the one place a DBA is sure to look.
       if (dropped !== null) printError(new PgpitrError('ERR_STORAGE', dropped, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
       return ExitCode.Ok;
     }
-    const outcomes = await archivePush(req, source);
+    const outcomes = await archivePush({ repos: await openRepositories(o.repos), stanza: o.stanza, push }, source);
     for (const { repository, outcome } of outcomes) {
       if (outcome.status !== 'already-archived') continue;
       if (outcomes.length === 1) printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);

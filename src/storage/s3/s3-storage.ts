@@ -104,7 +104,7 @@ export async function openS3Storage(settings: S3StorageSettings, tuning: Partial
 }
 
 class S3Storage implements Storage {
-  readonly features: StorageFeatures = { move: false, pathSync: false, directories: false, localPaths: false, conditionalCreate: true };
+  readonly features: StorageFeatures = { move: false, pathSync: false, directories: false, localPaths: false, conditionalCreate: true, remote: true };
   readonly location: string;
   private readonly sdk: Sdk;
   private readonly client: S3Sdk.S3Client;

@@ -21,6 +21,7 @@ import { planRestore } from './plan.js';
 import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
 import type { TargetOptions } from './restore-target.js';
 import { FileRestorer, PG_CONTROL } from './file-restorer.js';
+import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
@@ -100,6 +101,17 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
 }
 
 export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
+  // The copier threads boot (their modules, the native libraries) on the other cores while the
+  // plan is made; the file restorer stops them, and so does a refusal before it runs.
+  const threads = req.dryRun ? [] : Array.from({ length: Math.max(1, req.processMax) }, () => new CopyThread());
+  try {
+    return await restoreWith(req, threads);
+  } finally {
+    await Promise.all(threads.map((t) => t.stop()));
+  }
+}
+
+async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<RestoreOutcome> {
   // 1. The plan, from the catalog and the archive.
   const archive = await planArchiveOf(req.archive, req.segmentSize);
   const plan = planRestore(req.records.map(planBackupOf), archive, req.target, req.set);
@@ -150,6 +162,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
   let filesDone = 0;
   const files = await restorer.restore({
     processMax: req.processMax,
+    threads,
     delta,
     keep: [marker],
     // Each file synced by its copier as soon as it is written, while the others are copied: the
@@ -161,15 +174,19 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
       req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
     },
   });
-  writeRecoverySettings(targetState.path, req, plan.branch.timeline);
+  writeRecoverySettings(targetState.path, req, plan.branch.timeline, !req.noSync);
   const owner = rootOwnerFor(targetState.path);
   if (owner) {
     chownTree(targetState.path, owner);
     for (const dir of tablespaceDirs.values()) chownTree(dir, owner);
   }
   if (!req.noSync) {
-    await syncTree(targetState.path);
-    for (const dir of tablespaceDirs.values()) await syncTree(dir);
+    // Every file this restore wrote is synced already (by its copier, or here). What is left: the
+    // directories' entries, and, where files were not all written now (delta keeps those that
+    // match, possibly still unflushed) or their owner changed since, the files again.
+    const files = delta || owner !== null;
+    await syncTree(targetState.path, { files });
+    for (const dir of tablespaceDirs.values()) await syncTree(dir, { files });
   }
   await restorer.restoreControl();
   if (owner) chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
@@ -185,7 +202,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
  * archived after the plan must not send recovery down a branch nobody checked), except for a
  * standby asked to follow the latest timeline (it must follow promotions).
  */
-function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number): void {
+function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, sync: boolean): void {
   const t = req.target.target;
   const followLatest = req.standby && req.target.timeline === 'latest';
   const s: RecoverySettings = { restoreCommand: req.restoreCommand, timeline: followLatest ? 'latest' : String(timeline) };
@@ -203,7 +220,7 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', auto, e);
   }
-  writeFileAtomicSync(auto, withRecoverySettings(old, recoverySettingsBlock(s), req.standby), false, 0o600);
+  writeFileAtomicSync(auto, withRecoverySettings(old, recoverySettingsBlock(s), req.standby), sync, 0o600);
   // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
   // old one stops recovery early): they are commented out there too.
   const conf = join(pgData, 'postgresql.conf');
@@ -215,11 +232,11 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   }
   if (confText !== null) {
     const cleaned = withoutRecoverySettings(confText, req.standby);
-    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, false, 0o600);
+    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, sync, 0o600);
   }
   // One signal file: a backup taken from a standby holds standby.signal.
   rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });
-  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', false, 0o600);
+  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', sync, 0o600);
 }
 
 /** Run as root, restore gives the files to the data directory's owner (the server refuses files it does not own). */

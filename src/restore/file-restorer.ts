@@ -34,8 +34,10 @@ export interface FileRestoreOptions {
   delta: boolean;
   /** Files of the target a delta leaves alone although the backup does not hold them. */
   keep?: string[];
-  /** fsync each file as it is written (the caller's later pass over the tree then finds it clean). */
+  /** fsync each file as it is written (the caller then syncs only the directories). */
   sync?: boolean;
+  /** Copier threads the caller started early (they boot while it plans); used first, and stopped with the others. */
+  threads?: CopyThread[];
   onFile?(path: string, bytes: number, written: boolean): void;
 }
 
@@ -116,7 +118,7 @@ export class FileRestorer {
         let outcome = await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false, result.handedBack);
         if (outcome === null) {
           result.streamed++;
-          outcome = await this.copyHere(f, dest, o.delta);
+          outcome = await this.copyHere(f, dest, o.delta, o.sync ?? false);
         }
         if (outcome === 'unchanged') {
           result.unchanged++;
@@ -128,11 +130,12 @@ export class FileRestorer {
         o.onFile?.(f.path, f.size, true);
       }
     };
+    const started = o.threads ?? [];
     try {
-      for (let i = 0; i < copiers && queue.length > 0; i++) threads.push(new CopyThread());
+      for (let i = 0; i < copiers && queue.length > 0; i++) threads.push(started[i] ?? new CopyThread());
       await Promise.all(threads.map((t) => worker(t)));
     } finally {
-      await Promise.all(threads.map((t) => t.stop()));
+      await Promise.all([...new Set([...threads, ...started])].map((t) => t.stop()));
     }
     return result;
   }
@@ -166,9 +169,9 @@ export class FileRestorer {
   }
 
   /** On this thread, through the storage's streams. */
-  private async copyHere(f: ManifestFile, dest: string, delta: boolean): Promise<'written' | 'unchanged'> {
+  private async copyHere(f: ManifestFile, dest: string, delta: boolean, sync: boolean): Promise<'written' | 'unchanged'> {
     if (delta && (await sameContent(dest, f))) return 'unchanged';
-    await this.writeFile(f, dest);
+    await this.writeFile(f, dest, sync);
     return 'written';
   }
 

@@ -72,8 +72,14 @@ export function writeFileAtomicSync(path: string, content: string | Buffer, sync
   if (sync) fsyncPathSync(dirname(path));
 }
 
-/** fsync every file, then every directory (deepest first) under `root`, following no links. */
-export async function syncTree(root: string, parallel = 8): Promise<void> {
+/**
+ * fsync every file, then every directory (deepest first) under `root`, following no links. With
+ * `files: false`, only the directories: for a caller that synced each file as it wrote it (a
+ * second fsync of each is a device cache flush each on some file systems, for nothing).
+ */
+export async function syncTree(root: string, o: { files?: boolean; parallel?: number } = {}): Promise<void> {
+  const withFiles = o.files ?? true;
+  const parallel = o.parallel ?? 8;
   const files: string[] = [];
   const dirs: string[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -87,7 +93,7 @@ export async function syncTree(root: string, parallel = 8): Promise<void> {
     for (const ent of entries) {
       const p = join(dir, ent.name);
       if (ent.isDirectory()) await walk(p);
-      else if (ent.isFile()) files.push(p);
+      else if (withFiles && ent.isFile()) files.push(p);
       if (files.length >= 256) await syncBatch(files.splice(0), parallel);
     }
   };

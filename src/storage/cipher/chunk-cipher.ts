@@ -6,6 +6,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { HEADER_SIZE, TAG_SIZE, aadFor, newHeader, nonceFor, objectKey, parseHeader, pathTag } from './object-format.js';
 import type { DataKey, ObjectHeader } from './object-format.js';
+import { giveBack, takeBuffer } from '../../common/spare-buffers.js';
 
 /** A failure to decrypt: `why` says what is wrong with the object, for an error that names it. */
 export class CipherFailure extends Error {
@@ -92,8 +93,9 @@ export class ChunkOpener {
   /** Feeds stored bytes (copied: the caller may reuse its buffer); plaintext goes to emit, chunk by chunk. */
   push(chunk: Buffer, emit: (plain: Buffer) => void): void {
     if (this.length + chunk.length > this.input.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.length + chunk.length, this.input.length * 2));
+      const bigger = takeBuffer(Math.max(this.length + chunk.length, this.input.length * 2));
       this.input.copy(bigger, 0, 0, this.length);
+      giveBack(this.input);
       this.input = bigger;
     }
     chunk.copy(this.input, this.length);
@@ -127,7 +129,7 @@ export class ChunkOpener {
     const pending = this.input.subarray(0, this.length);
     if (this.header === null) throw new CipherFailure(parseHeader(pending) as string);
     // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
-    if (this.o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && this.index > this.o.range.firstChunk) return;
+    if (this.o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && this.index > this.o.range.firstChunk) return this.release();
     if (pending.length < TAG_SIZE) throw new CipherFailure(`it is truncated: ${this.index} chunk(s) and no final chunk`);
     const plain = this.open(pending, true);
     if (plain === null) {
@@ -135,6 +137,14 @@ export class ChunkOpener {
       throw new CipherFailure(`chunk ${this.index} fails authentication: the object is damaged or was altered`);
     }
     emit(plain);
+    this.release();
+  }
+
+  /** Done: the input buffer serves the next opener on this thread (what was emitted never points into it). */
+  private release(): void {
+    giveBack(this.input);
+    this.input = Buffer.alloc(0);
+    this.length = 0;
   }
 
   private open(sealed: Buffer, final: boolean): Buffer | null {

@@ -13,6 +13,7 @@
 // what it wrote and uses the streaming decoders.
 
 import { corrupt } from './common.js';
+import { giveBack, takeBuffer } from '../../common/spare-buffers.js';
 import { decodeLz4Block } from './lz4-block.js';
 import { BLOCK_MAX, FRAME_MAGIC, SKIPPABLE_MAGIC, SKIPPABLE_MASK } from './lz4.js';
 import { nativeLz4 } from './lz4-native.js';
@@ -52,8 +53,9 @@ abstract class Accumulating implements SyncDecoder {
 
   write(chunk: Buffer, emit: Emit): void {
     if (this.length + chunk.length > this.input.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.length + chunk.length, this.input.length * 2, 1 << 20));
+      const bigger = takeBuffer(Math.max(this.length + chunk.length, this.input.length * 2, 1 << 20));
       this.input.copy(bigger, 0, 0, this.length);
+      giveBack(this.input);
       this.input = bigger;
     }
     chunk.copy(this.input, this.length);
@@ -65,6 +67,10 @@ abstract class Accumulating implements SyncDecoder {
 
   end(): void {
     if (this.length > 0) this.truncated();
+    // The decoder is done: its buffers serve the next one on this thread.
+    giveBack(this.input);
+    giveBack(this.output);
+    this.input = this.output = Buffer.alloc(0);
   }
 
   /** Decodes the whole units at the start of data; the bytes consumed. */
@@ -72,7 +78,10 @@ abstract class Accumulating implements SyncDecoder {
   protected abstract truncated(): never;
 
   protected outputOf(size: number): Buffer {
-    if (this.output.length < size) this.output = Buffer.allocUnsafeSlow(size);
+    if (this.output.length < size) {
+      giveBack(this.output);
+      this.output = takeBuffer(size);
+    }
     return this.output.subarray(0, size);
   }
 }
@@ -186,7 +195,7 @@ class Lz4Frames extends Accumulating {
   }
 
   override end(): void {
-    super.end();
     if (this.blockMax !== 0 || this.skipping > 0) this.truncated();
+    super.end();
   }
 }

@@ -20,6 +20,7 @@ import type { SyncDecoder } from '../storage/compress/sync-decoder.js';
 import { CompressionError } from '../storage/compress/common.js';
 import { ChunkOpener, CipherFailure } from '../storage/cipher/chunk-cipher.js';
 import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
+import { startWriteback, WRITE_BEHIND_STEP } from '../storage/posix/write-behind.js';
 
 const CHUNK = 1 << 20;
 const buffer = Buffer.allocUnsafeSlow(CHUNK);
@@ -60,6 +61,8 @@ class FileSink {
   private readonly opener: ChunkOpener | null;
   private readonly dst: number;
   private size = 0;
+  /** Bytes whose writeback was started (write-behind.ts), when the file is to be synced. */
+  private kicked = 0;
   private readonly emit = (out: Buffer): void => {
     this.size += out.length;
     if (this.size > this.job.size) throw damaged(`more than the ${this.job.size} bytes recorded`);
@@ -70,6 +73,10 @@ class FileSink {
       } catch (e) {
         throw system('write', this.job.dest, e);
       }
+    }
+    if (this.job.sync && this.size - this.kicked >= WRITE_BEHIND_STEP) {
+      startWriteback(this.dst, this.kicked, this.size - this.kicked);
+      this.kicked = this.size;
     }
   };
   private readonly decode = (plain: Buffer): void => this.decoder.write(plain, this.emit);

@@ -16,6 +16,7 @@ import { readAll } from '../storage/storage.js';
 import type { StorageEntry } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
+import type { WalLongPageHeader } from '../postgres/wal-page-header.js';
 import { archivePath, walFileKind, walFileDirPath, storedName, parseStoredName } from './layout.js';
 import { readStanzaWithArchive } from './stanza.js';
 import { removeStaleTemps, staleTemps } from './archive-temp.js';
@@ -71,9 +72,15 @@ export interface PreparedWal {
   digest: string;
   /** '' or the compression's extension. */
   extension: string;
-  /** The stanza the content was checked against: a repository whose stanza differs refuses it. */
-  systemIdentifier: string;
-  segmentSize: number;
+  /**
+   * A segment's database system and segment size, from its own first page header (null for
+   * history and backup files, which do not record them): each repository refuses a segment
+   * whose system is not its stanza's, whatever stanza the caller checked it with first.
+   */
+  systemIdentifier: string | null;
+  segmentSize: number | null;
+  /** Why the segment is not the one its name says (refused by every repository, after the system check), or null. */
+  misnamed: PgpitrError | null;
   /** The stored bytes; compression runs on the thread pool, settled only when awaited. */
   body: Promise<Buffer>;
   /** Settles when nothing reads `data` any more (the caller may reuse it after). Never rejects. */
@@ -88,7 +95,7 @@ export interface PreparedWal {
 export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buffer, opts: PushOptions): Promise<PreparedWal> {
   checkWalFileName(name);
   const kind = walFileKind(name);
-  if (kind === 'segment' || kind === 'partial') checkSegment(name, data, stanza);
+  const checked = kind === 'segment' || kind === 'partial' ? checkSegment(name, data, stanza) : null;
   // Compression (on the thread pool for zstd and gzip) runs while the main thread hashes.
   const compressing = opts.compression === 'none' ? Promise.resolve(data) : compressBuffer(opts.compression, data, opts.level);
   compressing.catch(() => {}); // awaited by a store, unless the file is already archived
@@ -104,8 +111,9 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
     name,
     digest,
     extension: opts.compression === 'none' ? '' : compressionExtension(opts.compression),
-    systemIdentifier: stanza.system_identifier,
-    segmentSize: stanza.wal_segment_size,
+    systemIdentifier: checked?.header.systemIdentifier ?? null,
+    segmentSize: checked?.header.segmentSize ?? null,
+    misnamed: checked?.misnamed ?? null,
     body: compressing,
     done,
   };
@@ -116,11 +124,13 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
  * "already-archived"; different content is refused.
  */
 export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: PreparedWal): Promise<PushOutcome> {
-  if (stanza.system_identifier !== p.systemIdentifier || stanza.wal_segment_size !== p.segmentSize) {
-    throw new PgpitrError('ERR_TARGET', `stanza "${stanza.stanza}" in ${repo.location} is for database system ${stanza.system_identifier} (segment size ${stanza.wal_segment_size}), not ${p.systemIdentifier} (segment size ${p.segmentSize}) like the other repositories`, {
+  if (p.systemIdentifier !== null && stanza.system_identifier !== p.systemIdentifier) throw otherSystem(p.name, p.systemIdentifier, stanza, repo);
+  if (p.segmentSize !== null && stanza.wal_segment_size !== p.segmentSize) {
+    throw new PgpitrError('ERR_TARGET', `WAL segment "${p.name}" has ${p.segmentSize} bytes, the segment size of stanza "${stanza.stanza}" in ${repo.location} is ${stanza.wal_segment_size}`, {
       hint: 'every repository of a stanza must hold the same cluster; recreate the stanza in this repository, or give it another stanza name',
     });
   }
+  if (p.misnamed) throw p.misnamed;
   const dir = walFileDirPath(stanza.stanza, p.name);
   // Where directories are real (posix), the whole directory is one listing anyway, and it holds
   // the temporary files of killed pushes, cleaned up below; object storage leaves none, and
@@ -155,7 +165,19 @@ export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: st
   }
 }
 
-function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
+function otherSystem(name: string, system: string, stanza: StanzaInfo, repo: Repository): PgpitrError {
+  return new PgpitrError('ERR_TARGET', `WAL segment "${name}" belongs to database system ${system}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
+    hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza (or, when only this repository says so, recreate the stanza in it)',
+  });
+}
+
+/**
+ * Checks a segment's size and reads its first page header. Its database system is compared with
+ * each repository's stanza when it is stored there (storePreparedWal): the stanza given here may
+ * be another repository's. Whether the header matches the name is refused there too, after that
+ * comparison: a segment of another cluster is reported as such first.
+ */
+function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): { header: WalLongPageHeader; misnamed: PgpitrError | null } {
   if (name.endsWith('.partial') ? data.length > stanza.wal_segment_size : data.length !== stanza.wal_segment_size) {
     throw new PgpitrError('ERR_TARGET', `WAL segment "${name}" has ${data.length} bytes, the stanza's segment size is ${stanza.wal_segment_size}`, {
       hint: 'the file is truncated or belongs to a cluster with another wal_segment_size',
@@ -163,17 +185,13 @@ function checkSegment(name: string, data: Buffer, stanza: StanzaInfo): void {
   }
   const header = parseWalLongPageHeader(data);
   if (!header) throw new PgpitrError('ERR_TARGET', `"${name}" does not start with a WAL long page header`, { hint: 'the file is not a WAL segment, or it is damaged' });
-  if (header.systemIdentifier !== stanza.system_identifier) {
-    throw new PgpitrError('ERR_TARGET', `WAL segment "${name}" belongs to database system ${header.systemIdentifier}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier}`, {
-      hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza',
-    });
-  }
   const mismatch = segmentNameMismatch(name, header, stanza.wal_segment_size);
-  if (mismatch) {
-    throw new PgpitrError('ERR_TARGET', `WAL file "${name}" is not the segment its name says: ${mismatch}`, {
-      hint: 'the file was copied or renamed to another segment\'s name; archive_command must pass %p, PostgreSQL\'s own file',
-    });
-  }
+  const misnamed = mismatch
+    ? new PgpitrError('ERR_TARGET', `WAL file "${name}" is not the segment its name says: ${mismatch}`, {
+        hint: 'the file was copied or renamed to another segment\'s name; archive_command must pass %p, PostgreSQL\'s own file',
+      })
+    : null;
+  return { header, misnamed };
 }
 
 export interface StoredWalFile {

@@ -4,11 +4,11 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chownSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
-import { syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
+import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
 import { parseLsn, parseSegmentFileName, formatLsn } from '../postgres/lsn.js';
 import { parseTimelineHistory } from '../postgres/timeline-history.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
@@ -154,7 +154,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
 
   // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
   const marker = join(targetState.path, RESTORE_MARKER);
-  mkdirSync(targetState.path, { recursive: true, mode: 0o700 });
+  makeDirsSync(targetState.path, 0o700, !req.noSync);
   writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
   await req.beforeFiles?.(plan);
   const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs });
@@ -189,7 +189,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     for (const dir of tablespaceDirs.values()) await syncTree(dir, { files });
   }
   await restorer.restoreControl();
-  if (owner) chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
+  if (owner) {
+    chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
+    if (!req.noSync) fsyncPathSync(join(targetState.path, PG_CONTROL)); // its owner, too
+  }
   fsyncPathSync(join(targetState.path, 'global'));
   unlinkSync(marker);
   fsyncPathSync(targetState.path);

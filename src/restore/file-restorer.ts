@@ -15,7 +15,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { PgpitrError, storageError } from '../common/errors.js';
-import { fsyncPath } from '../storage/durable.js';
+import { fsyncPath, makeDirsSync } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import { bundledLast } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
@@ -80,8 +80,8 @@ export class FileRestorer {
     // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
     const version = m.files.find((f) => f.path === 'PG_VERSION');
     const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
-    await makeRoot(this.layout.target, rootMode);
-    for (const dir of this.layout.tablespaceDirs.values()) await makeRoot(dir, rootMode);
+    await makeRoot(this.layout.target, rootMode, o.sync ?? false);
+    for (const dir of this.layout.tablespaceDirs.values()) await makeRoot(dir, rootMode, o.sync ?? false);
     // The tablespace links before anything inside a tablespace: a rerun recognises the directory as this cluster's.
     await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
     for (const [oid, dir] of this.layout.tablespaceDirs) {
@@ -266,9 +266,9 @@ async function removeIfPresent(path: string): Promise<void> {
   }
 }
 
-async function makeRoot(path: string, mode: number): Promise<void> {
+async function makeRoot(path: string, mode: number, sync: boolean): Promise<void> {
+  makeDirsSync(path, mode, sync); // the levels it creates above the root are synced here, the root with its tree
   try {
-    await fsp.mkdir(path, { recursive: true, mode });
     await fsp.chmod(path, mode);
   } catch (e) {
     throw storageError('create directory', path, e);

@@ -2,7 +2,7 @@
 // the directory) and fsync of whole trees with bounded parallelism, the way
 // PostgreSQL's fsync_pgdata makes a copied data directory durable.
 
-import { promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync } from 'node:fs';
+import { promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { storageError } from '../common/errors.js';
 
@@ -21,6 +21,26 @@ export function fsyncPathSync(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * mkdir -p; with `sync`, the entries of the directories it created are made durable (fsync of
+ * each one's parent): a tree synced from `path` down does not cover the levels above it.
+ */
+export function makeDirsSync(path: string, mode: number, sync: boolean): void {
+  let first: string | undefined;
+  try {
+    first = mkdirSync(path, { recursive: true, mode });
+  } catch (e) {
+    throw storageError('create directory', path, e);
+  }
+  if (!sync || first === undefined) return;
+  const parents: string[] = [];
+  for (let d = path; ; d = dirname(d)) {
+    parents.push(dirname(d));
+    if (d === first || dirname(d) === d) break;
+  }
+  for (const p of parents) fsyncPathSync(p);
 }
 
 /** fsync of a file or directory, off the main thread; a directory the file system will not fsync (EINVAL) is no data-loss risk. */

@@ -233,3 +233,51 @@ test('the pusher starts with the first repository that answers; one still retryi
   // None answers: the first repository's error.
   await assert.rejects(stanzasAtStart([Promise.reject(new Error('repo1 down')), Promise.reject(new Error('repo2 down'))]), /repo1 down/);
 });
+
+test("a repository holding another cluster's stanza that answered first refuses the segments; the right one still gets them", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
+  try {
+    const pgWal = join(root, 'pg_wal');
+    mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
+    const paths = [join(root, 'repo1'), join(root, 'repo2')];
+    const repos = paths.map((p, i) => {
+      mkdirSync(p);
+      return { index: i + 1, repo: repositoryOn(new PosixStorage(p), p) };
+    });
+    const right = (await createStanza(repos[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const wrong = (await createStanza(repos[1]!.repo, { stanza: 'main', system_identifier: '7441234567890999999', pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const stop = new AbortController();
+    const name = segmentFileName(1, 1n, SEG);
+    writeFileSync(join(pgWal, name), segment(1));
+    writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+    const pusher = runPusher({
+      repos,
+      stanza: wrong, // repo2 answered first (stanzas-at-start.ts)
+      repoStanzas: [right, wrong],
+      pgWal,
+      spool,
+      push: { compression: 'lz4' },
+      processMax: 2,
+      queueMaxBytes: 3 * SEG,
+      idleExitMs: 60_000,
+      maxLifetimeMs: 600_000,
+      pollMs: 10,
+      retryMs: 300,
+      log: () => {},
+      signal: stop.signal,
+    });
+    try {
+      const has = (i: number) => archivedOnDisk(paths[i]!, 'main').some((f) => f.name === name);
+      await until('repo1 has the segment', () => has(0));
+      await until('the server hears of repo2', () => spool.list().get(name) === 'error');
+      assert.match(spool.read(name)!.message, /^not archived in repo2 \(.*\): WAL segment ".*" belongs to database system 7441234567890123456, stanza "main" is for system 7441234567890999999 .*\(archived in repo1\)/s);
+      assert.ok(!has(1));
+    } finally {
+      stop.abort();
+      await pusher;
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -223,6 +223,28 @@ try {
   // segment, over a pg_wal whose segments are all ready (a backlog), with pgpitr-spool-wait in front.
   // Each run into a fresh stanza (its own spool and pusher), the kinds in turn within a run.
   const drainKinds = ['posix', 's3', 's3-cipher'].filter((x) => wanted('drain', x));
+  // What bounds the drain on this machine: how busy its CPUs were, and how much of that was the
+  // S3 test server (s3rver, Node, on the same 2 cores), from /proc.
+  const ticks = () => readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const serverTicks = () => {
+    const pid = server?.pid;
+    if (!pid) return 0;
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]); // utime, stime
+    } catch {
+      return 0;
+    }
+  };
+  const cpuNow = () => ({ all: ticks(), server: serverTicks() });
+  const cpuSince = (c0) => {
+    const c1 = cpuNow();
+    const d = c1.all.map((x, i) => x - c0.all[i]);
+    const total = d.reduce((a, b) => a + b, 0);
+    const idle = d[3] + d[4];
+    return { busyShare: total > 0 ? 1 - idle / total : 0, server: (c1.server - c0.server) / 100 };
+  };
+  const drainCpu = {};
   const drains = Object.fromEntries(drainKinds.map((k) => [k, []]));
   for (let run = 1; run <= opt.runs; run++) {
     for (const k of drainKinds) {
@@ -236,6 +258,7 @@ try {
         writePg(join(status, `${seg}.ready`), '', 0o600);
       }
       const spool = mkdirPg(join(misc, `drain-spool-${k}`));
+      const cpu0 = cpuNow();
       const t0 = process.hrtime.bigint();
       const calls = [];
       for (const seg of segments) {
@@ -247,9 +270,12 @@ try {
         renameSync(join(status, `${seg}.ready`), join(status, `${seg}.done`));
       }
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cpu = cpuSince(cpu0);
       rmSync(join(work, `drain-${k}-${run}`), { recursive: true, force: true }); // 16 MiB a segment
       drains[k].push(s);
-      log(`async drain ${k}: ${segments.length} segments in ${s.toFixed(1)} s, ${(segments.length / s).toFixed(1)} segments/s`);
+      drainCpu[k] ??= [];
+      drainCpu[k].push(cpu);
+      log(`async drain ${k}: ${segments.length} segments in ${s.toFixed(1)} s, ${(segments.length / s).toFixed(1)} segments/s; machine busy ${(100 * cpu.busyShare).toFixed(0)}%, S3 server CPU ${cpu.server.toFixed(2)} s`);
       if (opt.logs) {
         mkdirSync(opt.logs, { recursive: true });
         writeFileSync(join(opt.logs, `drain-${k}-${run}.calls`), calls.join('\n') + '\n');
@@ -263,7 +289,14 @@ try {
   }
   for (const [k, xs] of Object.entries(drains)) {
     const s = median(xs);
-    results.drain[k] = { s, rate: segments.length / s, runs: xs.map((x) => segments.length / x) };
+    const cpu = drainCpu[k] ?? [];
+    results.drain[k] = {
+      s,
+      rate: segments.length / s,
+      runs: xs.map((x) => segments.length / x),
+      busy: median(cpu.map((c) => c.busyShare)),
+      serverMsPerSegment: (1000 * median(cpu.map((c) => c.server))) / segments.length,
+    };
   }
 } finally {
   await destroyAll();
@@ -278,7 +311,7 @@ if (opt.partial) {
     log(`backup ${key}: median ${f(x.s)} s (${x.runs.map(f).join(', ')}), peak RSS ${x.rss.toFixed(0)} MB; restore median ${f(y.s)} s (${y.runs.map(f).join(', ')}), peak RSS ${y.rss.toFixed(0)} MB`);
   }
   for (const [k, x] of Object.entries(results.push)) log(`archive-push ${k}: ${x.perSegment.toFixed(3)} s per segment, ${x.rss.toFixed(0)} MB`);
-  for (const [k, x] of Object.entries(results.drain)) log(`async drain ${k}: ${x.rate.toFixed(1)} segments/s (${x.runs.map((y) => y.toFixed(1)).join(', ')})${results.drain.posix ? `, ${(x.rate / results.drain.posix.rate).toFixed(2)} x posix` : ''}`);
+  for (const [k, x] of Object.entries(results.drain)) log(`async drain ${k}: ${x.rate.toFixed(1)} segments/s (${x.runs.map((y) => y.toFixed(1)).join(', ')})${results.drain.posix ? `, ${(x.rate / results.drain.posix.rate).toFixed(2)} x posix` : ''}; machine busy ${(100 * x.busy).toFixed(0)}%, S3 server ${x.serverMsPerSegment.toFixed(0)} ms CPU per segment`);
   process.exit(0);
 }
 
@@ -311,9 +344,9 @@ lines.push(
   '|---|---:|---:|',
   ...Object.entries(p).map(([k, x]) => `| ${k} | ${x.perSegment.toFixed(3)} | ${x.rss.toFixed(0)} |`),
   '',
-  '| asynchronous archiver, backlog drain | segments/s | vs posix |',
-  '|---|---:|---:|',
-  ...Object.entries(d).map(([k, x]) => `| ${k} | ${x.rate.toFixed(1)} | ${(x.rate / d.posix.rate).toFixed(2)} |`),
+  '| asynchronous archiver, backlog drain | segments/s | vs posix | machine CPUs busy | S3 server CPU per segment |',
+  '|---|---:|---:|---:|---:|',
+  ...Object.entries(d).map(([k, x]) => `| ${k} | ${x.rate.toFixed(1)} | ${(x.rate / d.posix.rate).toFixed(2)} | ${(100 * x.busy).toFixed(0)}% | ${k === 'posix' ? '' : `${x.serverMsPerSegment.toFixed(0)} ms`} |`),
   '',
   'All runs (seconds):',
   '',

@@ -51,6 +51,8 @@ export interface S3Faults {
 
 export interface S3TestServer {
   readonly port: number;
+  /** The server process (benchmarks read its CPU time), or null while it is stopped. */
+  readonly pid: number | null;
   readonly dir: string;
   /** http(s)://127.0.0.1:port */
   readonly endpoint: string;
@@ -130,6 +132,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   const server: S3TestServer = {
     get port() {
       return port;
+    },
+    get pid() {
+      return (child as ChildProcess | null)?.pid ?? null;
     },
     dir,
     get endpoint() {

@@ -17,7 +17,7 @@ import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import type { FileStore, StoredFileMeta } from '../sink.js';
 import type { ListedFile } from './listing.js';
-import type { FileReaders, ReadDone, ReadJob } from './read-job.js';
+import type { FileReaders, JobHandlers, ReadDone, ReadJob } from './read-job.js';
 import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
@@ -43,7 +43,7 @@ export interface CopyContext {
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
 export const RANGE = 8 * 1024 * 1024;
 
-function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard'>> = {}): ReadJob {
+function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard' | 'lend'>> = {}): ReadJob {
   return {
     id: 0,
     source: f.source,
@@ -58,7 +58,7 @@ function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'sourc
   };
 }
 
-function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: ((data: Buffer) => void | Promise<void>) | null): Promise<ReadDone> {
+function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: JobHandlers['chunk'] | null): Promise<ReadDone> {
   return ctx.readers.run(job, chunk && { chunk }).catch((e: Error & { path?: string }) => Promise.reject(copyError(e, f)));
 }
 
@@ -87,9 +87,10 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
       await tarInRanges(ctx, f, tar, begin);
       return;
     }
-    const r = await run(ctx, f, jobFor(ctx, f), async (data) => {
+    const r = await run(ctx, f, jobFor(ctx, f, { lend: tar.releases }), async (data, release) => {
       await begin();
       await tar.data(data);
+      if (tar.releases) release?.();
     });
     if (r.gone) return;
     await begin();
@@ -116,11 +117,12 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     const length = Math.min(TAR_RANGE, f.size - offset);
     const previous = before;
     const range = (async () => {
-      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C' }), async (data) => {
+      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', lend: tar.releases }), async (data, release) => {
         await previous; // a range before that failed fails this one: nothing is written after it
         if (leftOut) return;
         await begin();
         await tar.data(data);
+        if (tar.releases) release?.();
       });
       await previous;
       if (!r.gone) return { crc: r.crc32c ?? 0, length: r.length, failures: r.failures, partialPage: r.partialPage };
@@ -262,10 +264,12 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   sha256.catch(() => {});
   let added: Promise<void> | null = null;
   try {
-    const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding }), async (data) => {
+    // Chunks as read ('none') are lent when the store is done with one once it takes the next.
+    const lend = store.encoding.compression === 'none' && store.releasesChunks === true;
+    const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding, lend }), async (data, release) => {
       added ??= store.addLarge(meta, stored, sha256);
       await added;
-      await stored.push(data);
+      await stored.push(data, lend ? release : undefined);
     });
     if (r.gone) return;
     if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);

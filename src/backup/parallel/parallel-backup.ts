@@ -59,6 +59,8 @@ export interface ParallelBackupRequest {
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
   /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
   resume?: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
+  /** The sink keeps no reference to a tar chunk once its tarData() settled (BackupSink.lendTarData). */
+  tarDataReleases?: boolean | undefined;
   /** The sink's file store (a repository's backup set), when it has one. */
   fileStore?: FileStore | undefined;
   /** Bytes copied so far (whatever the way), for progress. */
@@ -122,7 +124,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       const header = headers[t]!;
       const isBase = ts.oid === null;
       await ev.tarBegin(isBase ? 'base.tar' : `${ts.oid}.tar`, isBase ? null : header);
-      const tar = new TarWriter(ev);
+      const tar = new TarWriter(ev, req.tarDataReleases === true);
       const files: ListedFile[] = [];
       let pgControl: ListedFile | null = null;
       for (const e of ts.entries) {

@@ -7,7 +7,8 @@
 // as flow credits allow. All workers of a backup share one rate budget, one
 // count of bytes done and one abort flag (shared-counters.ts).
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
@@ -24,12 +25,17 @@ const PAGE = 8192;
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
 
-const { index, buffers } = workerData as { index: number; buffers: SharedCounterBuffers };
+const { index, buffers, returns } = workerData as { index: number; buffers: SharedCounterBuffers; returns: MessagePort };
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
 /** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
 const own = Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
+/**
+ * Buffers lent to the main thread that came back (read-pool.ts releases them): a job with `lend`
+ * reads into these rather than into fresh memory, whose page faults cost more than the read.
+ */
+const spare: ArrayBuffer[] = [];
 /** Where a chunk is compressed before its bytes are copied out. */
 let scratch = Buffer.allocUnsafeSlow(0);
 
@@ -86,9 +92,10 @@ function run(job: ReadJob): ReadReply {
     while (done < job.length) {
       const want = Math.min(CHUNK, job.length - done);
       if (!shared.take(want)) throw new Aborted();
-      // Handed back as read: a buffer of its own (transferred); written or encoded here: the reused one.
+      // Handed back as read: a buffer of its own (transferred), a lent one when the job allows;
+      // written or encoded here: the reused one.
       const handsBack = out === null && encoder === null && !job.discard;
-      const buf = handsBack ? Buffer.allocUnsafeSlow(want) : own;
+      const buf = !handsBack ? own : job.lend ? lentBuffer() : Buffer.allocUnsafeSlow(want);
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -139,6 +146,13 @@ function run(job: ReadJob): ReadReply {
 }
 
 const encoders = new Map<string, SyncEncoder>();
+
+/** A CHUNK-sized buffer to lend: one that came back, or a new one. */
+function lentBuffer(): Buffer {
+  for (let m = receiveMessageOnPort(returns); m !== undefined; m = receiveMessageOnPort(returns)) spare.push(m.message as ArrayBuffer);
+  const back = spare.pop();
+  return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(CHUNK);
+}
 
 function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
   if (compression === 'none') throw new Error('no encoder for uncompressed data');

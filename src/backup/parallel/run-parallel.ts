@@ -121,6 +121,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
             : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
+        tarDataReleases: ctx.sink?.lendTarData?.() === true,
         onBytes: (n) => ctx.tracker.addBytes(n),
         warn: (m) => {
           reporter.warn(m);

@@ -11,7 +11,14 @@ import type { TarEntry } from '../../storage/tar/tar-header.js';
 export class TarWriter {
   private last: Promise<void> = Promise.resolve();
 
-  constructor(private readonly ev: BaseBackupEvents) {}
+  /**
+   * @param releases the sink is done with a chunk once its tarData() settled (it keeps no
+   * reference: BackupSink.lendTarData), so readers may lend the chunks they hand back.
+   */
+  constructor(
+    private readonly ev: BaseBackupEvents,
+    readonly releases = false,
+  ) {}
 
   turn(): { wait: Promise<void>; done(): void } {
     const wait = this.last;

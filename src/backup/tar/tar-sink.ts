@@ -29,6 +29,8 @@ export class TarSink implements BackupSink {
   private appendToBase: AppendedMember[] | null = null;
   private manifest: FileWritable | null = null;
   private manifestParts: Buffer[] | null = null;
+  /** lendTarData() was asked for and granted. */
+  private lending = false;
   readonly files: string[] = [];
 
   constructor(
@@ -53,7 +55,13 @@ export class TarSink implements BackupSink {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
-    return new FileWritable(path, !this.opts.noSync, this.fileMode);
+    return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
+  }
+
+  /** Tar files straight to files (no stage that may hold chunks): their writers copy what they gather. */
+  lendTarData(): boolean {
+    this.lending = this.dir !== null && this.opts.compression?.location !== 'client' && !this.opts.writeRecoveryConf;
+    return this.lending;
   }
 
   tarBegin(name: string, ts: TablespaceHeader | null): void {

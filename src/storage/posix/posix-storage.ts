@@ -32,7 +32,7 @@ export function tempNameFor(final: string): string {
 }
 
 export class PosixStorage implements Storage {
-  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true, conditionalCreate: true, remote: false };
+  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true, conditionalCreate: true, remote: false, releasesChunks: true };
   readonly location: string;
 
   /** root must be absolute: a relative one would mean different places to processes started in different directories. */

@@ -64,6 +64,14 @@ export interface BackupSink {
    * absent) when it cannot (a stage such as a compressor may hold chunks).
    */
   lendTarData?(): boolean;
+  /**
+   * Asks the sink to take its tar files' bytes already compressed as the user asked (frames of
+   * storage/compress/sync-encoder.ts, concatenated, as its own compressor writes them), so that
+   * a parallel backup's readers compress. Called before the first tar file; the compression
+   * to apply to every tarData() chunk from then on, or null (or absent) when the sink
+   * compresses itself (or nothing). The WAL and the manifest are not concerned.
+   */
+  precompressTar?(): { compression: CompressionAlgorithm; level: number | undefined } | null;
   tarEnd(): Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;

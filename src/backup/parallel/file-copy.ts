@@ -72,6 +72,11 @@ function record(ctx: CopyContext, f: ListedFile, length: number, checksumHex: st
   ctx.manifest?.addFile({ path: f.manifestPath, size: length, mtime: f.mtime, checksumAlgorithm: ctx.algorithm ?? 'NONE', checksumHex: checksumHex ?? '' });
 }
 
+/** How readers hand a tar member's bytes back: compressed when the sink takes them so, else lent when it can. */
+function tarJob(tar: TarWriter): Pick<ReadJob, 'encode' | 'lend'> {
+  return { encode: tar.encoding ? { ...tar.encoding, sha256: false } : null, lend: tar.releases };
+}
+
 /** Into the tar stream: the member's header when its first bytes come (a file dropped meanwhile has none), in its turn. */
 export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWriter): Promise<void> {
   const turn = tar.turn();
@@ -87,7 +92,7 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
       await tarInRanges(ctx, f, tar, begin);
       return;
     }
-    const r = await run(ctx, f, jobFor(ctx, f, { lend: tar.releases }), async (data, release) => {
+    const r = await run(ctx, f, jobFor(ctx, f, tarJob(tar)), async (data, release) => {
       await begin();
       await tar.data(data);
       if (tar.releases) release?.();
@@ -117,7 +122,7 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     const length = Math.min(TAR_RANGE, f.size - offset);
     const previous = before;
     const range = (async () => {
-      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', lend: tar.releases }), async (data, release) => {
+      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', ...tarJob(tar) }), async (data, release) => {
         await previous; // a range before that failed fails this one: nothing is written after it
         if (leftOut) return;
         await begin();
@@ -132,7 +137,7 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
       const zeros = Buffer.alloc(length);
       if (!leftOut) {
         await begin();
-        await tar.data(zeros);
+        await tar.own(zeros);
       }
       return { crc: crc32c(zeros), length, failures: [], partialPage: false };
     })();
@@ -264,8 +269,8 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   sha256.catch(() => {});
   let added: Promise<void> | null = null;
   try {
-    // Chunks as read ('none') are lent when the store is done with one once it takes the next.
-    const lend = store.encoding.compression === 'none' && store.releasesChunks === true;
+    // Chunks (as read, or compressed) are lent when the store is done with one once it takes the next.
+    const lend = store.releasesChunks === true;
     const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding, lend }), async (data, release) => {
       added ??= store.addLarge(meta, stored, sha256);
       await added;

@@ -22,9 +22,10 @@ export interface ReadJob {
   checksum: ManifestChecksumAlgorithm | null;
   /**
    * Hand the bytes back in a store's form: compressed (storage/compress/sync-encoder.ts
-   * frames; 'none': as read), with the SHA-256 of what was read. Only without dest.
+   * frames; 'none': as read), with the SHA-256 of what was read unless `sha256` is false.
+   * Only without dest.
    */
-  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined } | null;
+  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; sha256?: boolean } | null;
   /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
   discard?: boolean;
   /**

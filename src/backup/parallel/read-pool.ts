@@ -11,8 +11,8 @@ import { SharedCounters } from './shared-counters.js';
 
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
-/** The size of the buffers a worker lends (read-worker.ts CHUNK): only those go back to it. */
-const LENT = 1024 * 1024;
+/** The size of the buffers a worker lends (read-worker.ts LENT): only those go back to it. */
+const LENT = 1024 * 1024 + 64 * 1024;
 
 type DoneReply = ReadDone;
 

@@ -21,6 +21,8 @@ import { syncEncoder } from '../../storage/compress/sync-encoder.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 
 const CHUNK = 1024 * 1024;
+/** The size of a lent buffer (read-pool.ts LENT): a chunk as read, or one compressed (its bound, for lz4 and zstd). */
+const LENT = CHUNK + 64 * 1024;
 const PAGE = 8192;
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -77,7 +79,7 @@ function run(job: ReadJob): ReadReply {
     if (job.dest) out = openDest(job.dest);
     const crc = job.checksum === 'CRC32C';
     let crcValue = 0;
-    const sha = job.encode ? createHash('sha256') : null;
+    const sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
     // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
     const shaIsManifest = sha !== null && job.checksum === 'SHA256';
     const hash = job.checksum && !crc && !shaIsManifest ? createManifestChecksum(job.checksum) : null;
@@ -120,13 +122,19 @@ function run(job: ReadJob): ReadReply {
       else if (!job.discard) {
         let give = bytes;
         if (encoder !== null) {
-          // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
-          // buffer per chunk, transferred, is external memory the main thread's collector must chase.
           const need = encoder.bound(bytes.length);
-          if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
-          const n = encoder.encode(bytes, scratch, 0);
-          give = Buffer.allocUnsafeSlow(n);
-          scratch.copy(give, 0, 0, n);
+          if (job.lend && need <= LENT) {
+            // Encoded into a lent buffer: it comes back once written.
+            const dst = lentBuffer();
+            give = dst.subarray(0, encoder.encode(bytes, dst, 0));
+          } else {
+            // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
+            // buffer per chunk, transferred, is external memory the main thread's collector must chase.
+            if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+            const n = encoder.encode(bytes, scratch, 0);
+            give = Buffer.allocUnsafeSlow(n);
+            scratch.copy(give, 0, 0, n);
+          }
         }
         encodedBytes += give.length;
         if (!shared.spend(index)) throw new Aborted();
@@ -147,11 +155,11 @@ function run(job: ReadJob): ReadReply {
 
 const encoders = new Map<string, SyncEncoder>();
 
-/** A CHUNK-sized buffer to lend: one that came back, or a new one. */
+/** A buffer to lend (LENT bytes): one that came back, or a new one. */
 function lentBuffer(): Buffer {
   for (let m = receiveMessageOnPort(returns); m !== undefined; m = receiveMessageOnPort(returns)) spare.push(m.message as ArrayBuffer);
   const back = spare.pop();
-  return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(CHUNK);
+  return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(LENT);
 }
 
 function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {

@@ -10,6 +10,7 @@
 import { Writable } from 'node:stream';
 import { openSync, writeSync, writevSync, fsyncSync, closeSync } from 'node:fs';
 import { storageError } from '../common/errors.js';
+import { WRITE_PIECE } from './write-piece.js';
 
 const GATHER = 256 * 1024;
 
@@ -121,7 +122,7 @@ export function writeAll(fd: number, buf: Buffer, path: string, position?: numbe
   let off = 0;
   try {
     while (off < buf.length) {
-      off += writeSync(fd, buf, off, buf.length - off, position === undefined ? null : position + off);
+      off += writeSync(fd, buf, off, Math.min(WRITE_PIECE, buf.length - off), position === undefined ? null : position + off);
     }
   } catch (e) {
     throw storageError('write to', path, e);

@@ -1,21 +1,20 @@
 // A reader thread of a parallel backup (read-pool.ts starts them). One job at a
-// time: read the file in 1 MiB chunks, verify each page's checksum as the
-// server does for BASE_BACKUP (a page that fails is read again once: a
-// concurrent write may have torn it; a new page or one changed since the backup
-// started is not checked), compute the backup_manifest checksum, and either
-// write the bytes to a local file (on the thread pool, while the next chunk is
-// read: write-behind.ts) or hand them back to the main thread as flow credits
-// allow. All workers of a backup share one rate budget, one
-// count of bytes done and one abort flag (shared-counters.ts).
+// time, synchronously: read the file in 1 MiB chunks, verify each page's
+// checksum as the server does for BASE_BACKUP (a page that fails is read again
+// once: a concurrent write may have torn it; a new page or one changed since the
+// backup started is not checked), compute the backup_manifest checksum, and
+// either write the bytes to a local file (in pieces of WRITE_PIECE) or hand them
+// back to the main thread as flow credits allow. All workers of a backup share
+// one rate budget, one count of bytes done and one abort flag (shared-counters.ts).
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { closeSync, constants, fsyncSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { WRITE_PIECE } from '../../storage/write-piece.js';
 import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
 import { verifyWithReread } from './page-reread.js';
-import { WriteBehind } from './write-behind.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
@@ -35,10 +34,6 @@ const port = parentPort!;
 /** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
 const own = Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
-/** A job that writes locally reads into these two in turn, one being written while the other is read into. */
-const writeBehind = new WriteBehind([Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)], (e) => new SystemFailure(currentDest, 'write', e));
-/** The file the current job writes (for a failed write's message). */
-let currentDest = '';
 /**
  * Buffers lent to the main thread that came back (read-pool.ts releases them): a job with `lend`
  * reads into these rather than into fresh memory, whose page faults cost more than the read.
@@ -59,21 +54,19 @@ class SystemFailure extends Error {
   }
 }
 
-port.on('message', (job: ReadJob) => void answer(job));
-
-async function answer(job: ReadJob): Promise<void> {
+port.on('message', (job: ReadJob) => {
   let reply: ReadReply;
   try {
-    reply = await run(job);
+    reply = run(job);
   } catch (e) {
     if (e instanceof Aborted) return;
     if (e instanceof SystemFailure) reply = { id: job.id, kind: 'failed', message: e.message, path: e.path, code: e.errno.code };
     else reply = { id: job.id, kind: 'failed', message: (e as Error).message, path: job.source };
   }
   port.postMessage(reply);
-}
+});
 
-async function run(job: ReadJob): Promise<ReadReply> {
+function run(job: ReadJob): ReadReply {
   let fd: number;
   try {
     fd = openSync(job.source, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -83,12 +76,8 @@ async function run(job: ReadJob): Promise<ReadReply> {
     throw new SystemFailure(job.source, 'open', e as NodeJS.ErrnoException);
   }
   let out: number | null = null;
-  const behind = job.dest ? writeBehind : null;
   try {
-    if (job.dest) {
-      currentDest = job.dest.path;
-      out = openDest(job.dest);
-    }
+    if (job.dest) out = openDest(job.dest);
     const crc = job.checksum === 'CRC32C';
     let crcValue = 0;
     const sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
@@ -109,7 +98,7 @@ async function run(job: ReadJob): Promise<ReadReply> {
       // Handed back as read: a buffer of its own (transferred), a lent one when the job allows;
       // written or encoded here: the reused one.
       const handsBack = out === null && encoder === null && !job.discard;
-      const buf = behind ? behind.next() : !handsBack ? own : job.lend ? lentBuffer() : Buffer.allocUnsafeSlow(want);
+      const buf = !handsBack ? own : job.lend ? lentBuffer() : Buffer.allocUnsafeSlow(want);
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -130,7 +119,7 @@ async function run(job: ReadJob): Promise<ReadReply> {
       if (crc) crcValue = crc32c(bytes, crcValue);
       else hash?.update(bytes);
       sha?.update(bytes);
-      if (out !== null) await behind!.write(out, bytes, job.offset + done);
+      if (out !== null) writeAt(out, bytes, job.offset + done, job.dest!.path);
       else if (!job.discard) {
         let give = bytes;
         if (encoder !== null) {
@@ -155,14 +144,11 @@ async function run(job: ReadJob): Promise<ReadReply> {
       shared.addDone(want);
       done += want;
     }
-    await behind?.drain();
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
     const sha256 = sha ? sha.digest('hex') : null;
     const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
     return { id: job.id, kind: 'done', gone: false, length: done, checksumHex, crc32c: crc ? crcValue : null, sha256, encodedBytes, failures, partialPage };
   } finally {
-    // No write may still use the file when it is closed (its descriptor number could be reused).
-    await behind?.drain().catch(() => {});
     closeSync(fd);
     if (out !== null) closeSync(out);
   }
@@ -229,5 +215,14 @@ function syncFile(fd: number, path: string): void {
     fsyncSync(fd);
   } catch (e) {
     throw new SystemFailure(path, 'fsync', e as NodeJS.ErrnoException);
+  }
+}
+
+function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(WRITE_PIECE, bytes.length - done), pos + done);
+  } catch (e) {
+    throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
   }
 }

@@ -32,6 +32,11 @@ export interface FileStore {
   /** A file this small is handed whole, as read (addSmall). */
   isSmall(size: number): boolean;
   addSmall(meta: StoredFileMeta, data: Buffer): Promise<void>;
+  /**
+   * True when addLarge's writer is done with a chunk of `stored` once it asks for the next
+   * (it keeps no reference to it): a chunk pushed with a release callback is then released.
+   */
+  readonly releasesChunks?: boolean;
   /** Resolves once the store has room; the stored bytes then flow through `stored`, the SHA-256 of the file's own bytes comes at the end. */
   addLarge(meta: StoredFileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void>;
   /** True when the store resumes an interrupted backup (previous() may then name earlier copies). */
@@ -52,6 +57,21 @@ export interface BackupSink {
   prepareTablespaces(list: TablespaceHeader[]): void;
   tarBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
   tarData(chunk: Buffer): void | Promise<void>;
+  /**
+   * Asks the sink to keep no reference to a tar chunk once tarData() returned or its promise
+   * settled (it writes or copies the bytes by then), so that a parallel backup's readers may
+   * reuse that memory. Called before the first tar file; true when the sink will, false (or
+   * absent) when it cannot (a stage such as a compressor may hold chunks).
+   */
+  lendTarData?(): boolean;
+  /**
+   * Asks the sink to take its tar files' bytes already compressed as the user asked (frames of
+   * storage/compress/sync-encoder.ts, concatenated, as its own compressor writes them), so that
+   * a parallel backup's readers compress. Called before the first tar file; the compression
+   * to apply to every tarData() chunk from then on, or null (or absent) when the sink
+   * compresses itself (or nothing). The WAL and the manifest are not concerned.
+   */
+  precompressTar?(): { compression: CompressionAlgorithm; level: number | undefined } | null;
   tarEnd(): Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;

@@ -7,6 +7,8 @@
 
 export class ChunkQueue implements AsyncIterable<Buffer> {
   private readonly items: Buffer[] = [];
+  /** Per item, what to call once the consumer asks for the next one (push's release). */
+  private readonly releases: ((() => void) | undefined)[] = [];
   private ended = false;
   private error: Error | null = null;
   /** The consumer waiting for an item. */
@@ -16,10 +18,16 @@ export class ChunkQueue implements AsyncIterable<Buffer> {
 
   constructor(private readonly max = 4) {}
 
-  /** Queues a chunk; resolves once there is room for the next. Rejects once the queue failed. */
-  async push(chunk: Buffer): Promise<void> {
+  /**
+   * Queues a chunk; resolves once there is room for the next. Rejects once the queue failed.
+   * `release` is called when the consumer, having taken this chunk, asks for the next one (a
+   * consumer that keeps no reference to a chunk by then is then done with it); never when the
+   * iteration stops on it.
+   */
+  async push(chunk: Buffer, release?: () => void): Promise<void> {
     if (this.error) throw this.error;
     this.items.push(chunk);
+    this.releases.push(release);
     this.signal();
     while (this.items.length >= this.max && !this.error) await new Promise<void>((r) => this.room.push(r));
     if (this.error) throw this.error;
@@ -43,8 +51,10 @@ export class ChunkQueue implements AsyncIterable<Buffer> {
         if (this.error) throw this.error;
         const item = this.items.shift();
         if (item !== undefined) {
+          const release = this.releases.shift();
           this.room.shift()?.();
           yield item;
+          release?.();
           continue;
         }
         if (this.ended) return;

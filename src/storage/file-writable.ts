@@ -3,11 +3,14 @@
 // per chunk) and while it blocks the socket is not read, so memory stays flat.
 // Small chunks are gathered (up to 256 KiB) and written with one writev, as
 // stdio buffering does for pg_basebackup. The file is created exclusively and
-// fsynced at the end unless told not to.
+// fsynced at the end unless told not to. A writer told to keep no chunk copies
+// small ones into its own gather buffer instead (the caller reuses their memory
+// once write() returned).
 
 import { Writable } from 'node:stream';
 import { openSync, writeSync, writevSync, fsyncSync, closeSync } from 'node:fs';
 import { storageError } from '../common/errors.js';
+import { WRITE_PIECE } from './write-piece.js';
 
 const GATHER = 256 * 1024;
 
@@ -15,12 +18,15 @@ export class FileWritable extends Writable {
   private fd: number | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** With keepNoChunk: where small chunks are copied (pending then holds views of it). */
+  private gather: Buffer | null = null;
   bytesWritten = 0;
 
   constructor(
     readonly path: string,
     private readonly sync: boolean,
     mode = 0o600,
+    private readonly keepNoChunk = false,
   ) {
     super({ highWaterMark: 1024 * 1024 });
     try {
@@ -52,6 +58,13 @@ export class FileWritable extends Writable {
     if (chunk.length >= GATHER) {
       this.flush();
       writeAll(this.fd!, chunk, this.path);
+    } else if (this.keepNoChunk) {
+      if (this.pendingBytes + chunk.length > GATHER) this.flush();
+      this.gather ??= Buffer.allocUnsafeSlow(GATHER);
+      chunk.copy(this.gather, this.pendingBytes);
+      this.pendingBytes += chunk.length;
+      this.pending = [this.gather.subarray(0, this.pendingBytes)];
+      if (this.pendingBytes >= GATHER) this.flush();
     } else {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
@@ -109,7 +122,7 @@ export function writeAll(fd: number, buf: Buffer, path: string, position?: numbe
   let off = 0;
   try {
     while (off < buf.length) {
-      off += writeSync(fd, buf, off, buf.length - off, position === undefined ? null : position + off);
+      off += writeSync(fd, buf, off, Math.min(WRITE_PIECE, buf.length - off), position === undefined ? null : position + off);
     }
   } catch (e) {
     throw storageError('write to', path, e);

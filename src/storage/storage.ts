@@ -103,6 +103,11 @@ export interface StorageFeatures {
    * CPUs for (the asynchronous archiver stores more files at once there).
    */
   readonly remote: boolean;
+  /**
+   * write() from an iterable keeps no reference to a chunk once it asks for the next (it has
+   * written it by then), so the producer may reuse that chunk's memory. Absent: false.
+   */
+  readonly releasesChunks?: boolean;
 }
 
 export interface Storage {

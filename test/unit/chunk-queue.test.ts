@@ -47,3 +47,30 @@ test('ChunkQueue: a consumer that fails and passes its error on (fail) gives pro
     for (let i = 0; i < 5; i++) await q.push(Buffer.from('b'));
   }, /ENOSPC/);
 });
+
+test('ChunkQueue: a chunk pushed with release is released once the consumer asks for the next, not before, and not when it stops on it', async () => {
+  const q = new ChunkQueue(4);
+  const released: string[] = [];
+  const seen: string[] = [];
+  const consumer = (async () => {
+    for await (const c of q) {
+      // While the consumer holds a chunk, it has not been released.
+      seen.push(`${c.toString()} held, released so far: ${released.join(',')}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
+  for (const s of ['a', 'b', 'c']) await q.push(Buffer.from(s), () => released.push(s));
+  q.end();
+  await consumer;
+  assert.deepEqual(seen, ['a held, released so far: ', 'b held, released so far: a', 'c held, released so far: a,b']);
+  assert.deepEqual(released, ['a', 'b', 'c']);
+
+  const q2 = new ChunkQueue(4);
+  const released2: string[] = [];
+  const stopper = (async () => {
+    for await (const _ of q2) throw new Error('disk full');
+  })();
+  await q2.push(Buffer.from('x'), () => released2.push('x'));
+  await assert.rejects(stopper, /disk full/);
+  assert.deepEqual(released2, []);
+});

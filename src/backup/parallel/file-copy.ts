@@ -17,7 +17,7 @@ import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import type { FileStore, StoredFileMeta } from '../sink.js';
 import type { ListedFile } from './listing.js';
-import type { FileReaders, ReadDone, ReadJob } from './read-job.js';
+import type { FileReaders, JobHandlers, ReadDone, ReadJob } from './read-job.js';
 import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
@@ -43,7 +43,7 @@ export interface CopyContext {
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
 export const RANGE = 8 * 1024 * 1024;
 
-function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard'>> = {}): ReadJob {
+function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard' | 'lend'>> = {}): ReadJob {
   return {
     id: 0,
     source: f.source,
@@ -58,7 +58,7 @@ function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'sourc
   };
 }
 
-function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: ((data: Buffer) => void | Promise<void>) | null): Promise<ReadDone> {
+function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: JobHandlers['chunk'] | null): Promise<ReadDone> {
   return ctx.readers.run(job, chunk && { chunk }).catch((e: Error & { path?: string }) => Promise.reject(copyError(e, f)));
 }
 
@@ -70,6 +70,11 @@ function copyError(e: Error & { path?: string }, f: ListedFile): PgpitrError {
 function record(ctx: CopyContext, f: ListedFile, length: number, checksumHex: string | null, failures: ReadDone['failures'], partialPage: boolean): void {
   ctx.checksums.add(f.serverName, failures, partialPage);
   ctx.manifest?.addFile({ path: f.manifestPath, size: length, mtime: f.mtime, checksumAlgorithm: ctx.algorithm ?? 'NONE', checksumHex: checksumHex ?? '' });
+}
+
+/** How readers hand a tar member's bytes back: compressed when the sink takes them so, else lent when it can. */
+function tarJob(tar: TarWriter): Pick<ReadJob, 'encode' | 'lend'> {
+  return { encode: tar.encoding ? { ...tar.encoding, sha256: false } : null, lend: tar.releases };
 }
 
 /** Into the tar stream: the member's header when its first bytes come (a file dropped meanwhile has none), in its turn. */
@@ -87,9 +92,10 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
       await tarInRanges(ctx, f, tar, begin);
       return;
     }
-    const r = await run(ctx, f, jobFor(ctx, f), async (data) => {
+    const r = await run(ctx, f, jobFor(ctx, f, tarJob(tar)), async (data, release) => {
       await begin();
       await tar.data(data);
+      if (tar.releases) release?.();
     });
     if (r.gone) return;
     await begin();
@@ -116,11 +122,12 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     const length = Math.min(TAR_RANGE, f.size - offset);
     const previous = before;
     const range = (async () => {
-      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C' }), async (data) => {
+      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', ...tarJob(tar) }), async (data, release) => {
         await previous; // a range before that failed fails this one: nothing is written after it
         if (leftOut) return;
         await begin();
         await tar.data(data);
+        if (tar.releases) release?.();
       });
       await previous;
       if (!r.gone) return { crc: r.crc32c ?? 0, length: r.length, failures: r.failures, partialPage: r.partialPage };
@@ -130,7 +137,7 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
       const zeros = Buffer.alloc(length);
       if (!leftOut) {
         await begin();
-        await tar.data(zeros);
+        await tar.own(zeros);
       }
       return { crc: crc32c(zeros), length, failures: [], partialPage: false };
     })();
@@ -262,10 +269,12 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   sha256.catch(() => {});
   let added: Promise<void> | null = null;
   try {
-    const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding }), async (data) => {
+    // Chunks (as read, or compressed) are lent when the store is done with one once it takes the next.
+    const lend = store.releasesChunks === true;
+    const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding, lend }), async (data, release) => {
       added ??= store.addLarge(meta, stored, sha256);
       await added;
-      await stored.push(data);
+      await stored.push(data, lend ? release : undefined);
     });
     if (r.gone) return;
     if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);

@@ -15,6 +15,7 @@ import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-ch
 import { createManifestChecksum } from '../../storage/filter/manifest-checksum.js';
 import { syncEncoder } from '../../storage/compress/sync-encoder.js';
 import type { FileStore } from '../sink.js';
+import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { TarWriter } from './tar-writer.js';
 import { copyThroughTar, copyToPath, copyToStore } from './file-copy.js';
 import type { CopyContext } from './file-copy.js';
@@ -59,6 +60,10 @@ export interface ParallelBackupRequest {
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
   /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
   resume?: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
+  /** The sink keeps no reference to a tar chunk once its tarData() settled (BackupSink.lendTarData). */
+  tarDataReleases?: boolean | undefined;
+  /** The sink takes its tar data compressed so (BackupSink.precompressTar): the readers must produce it. */
+  tarEncoding?: { compression: CompressionAlgorithm; level: number | undefined } | null | undefined;
   /** The sink's file store (a repository's backup set), when it has one. */
   fileStore?: FileStore | undefined;
   /** Bytes copied so far (whatever the way), for progress. */
@@ -85,6 +90,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest };
     // A file store takes large files in its stored form: only when the readers can produce it here.
     const store = pool.writesLocal && req.fileStore && canEncode(req.fileStore.encoding) ? req.fileStore : null;
+    // Compressed tar data can only come from readers that compress (those of this host).
+    const tarEncoding = req.tarEncoding ?? null;
+    if (tarEncoding && !pool.writesLocal) throw new PgpitrError('ERR_INTERNAL', 'compressed tar data was promised by readers that cannot compress');
 
     // The interrupted run's WAL goes before this run's stream writes any (the sweep leaves pg_wal alone).
     if (resume && req.resume!.resuming) sweepForResume(join(req.directRoot!(null), 'pg_wal'), 'pg_wal/', () => false, new Set());
@@ -122,7 +130,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       const header = headers[t]!;
       const isBase = ts.oid === null;
       await ev.tarBegin(isBase ? 'base.tar' : `${ts.oid}.tar`, isBase ? null : header);
-      const tar = new TarWriter(ev);
+      const tar = new TarWriter(ev, req.tarDataReleases === true, tarEncoding);
       const files: ListedFile[] = [];
       let pgControl: ListedFile | null = null;
       for (const e of ts.entries) {

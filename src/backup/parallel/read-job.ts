@@ -22,11 +22,17 @@ export interface ReadJob {
   checksum: ManifestChecksumAlgorithm | null;
   /**
    * Hand the bytes back in a store's form: compressed (storage/compress/sync-encoder.ts
-   * frames; 'none': as read), with the SHA-256 of what was read. Only without dest.
+   * frames; 'none': as read), with the SHA-256 of what was read unless `sha256` is false.
+   * Only without dest.
    */
-  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined } | null;
+  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; sha256?: boolean } | null;
   /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
   discard?: boolean;
+  /**
+   * Chunks handed back as read may be views of buffers the reader reuses: their handler is
+   * given a release() to call once it holds no reference to the bytes any more (see JobHandlers).
+   */
+  lend?: boolean;
   /** Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back. */
   dest: { path: string; mode: number; create: boolean; sync: boolean } | null;
 }
@@ -62,8 +68,14 @@ export type ReadReply =
 export type ReadDone = Extract<ReadReply, { kind: 'done' }>;
 
 export interface JobHandlers {
-  /** A chunk of the job's bytes, in order; the reader goes on once the promise settles (flow control). */
-  chunk(data: Buffer): void | Promise<void>;
+  /**
+   * A chunk of the job's bytes, in order; the reader goes on once the promise settles (flow
+   * control). `release`, when given (a job with `lend`), is called by the handler once nothing
+   * refers to `data` any more: its memory is then read into again, so a chunk released while
+   * still queued or being written would be overwritten. Never calling it is always safe (the
+   * buffer is then left to the collector, as one that was not lent).
+   */
+  chunk(data: Buffer, release?: () => void): void | Promise<void>;
 }
 
 /**

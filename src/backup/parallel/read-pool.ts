@@ -4,12 +4,15 @@
 // flow credits are granted back as the main thread consumes chunks, so a worker
 // never runs more than CREDITS chunks ahead of the sink.
 
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
+/** The size of the buffers a worker lends (read-worker.ts LENT): only those go back to it. */
+const LENT = 1024 * 1024 + 64 * 1024;
 
 type DoneReply = ReadDone;
 
@@ -26,6 +29,8 @@ export class ReadPool implements FileReaders {
   readonly writesLocal = true;
   readonly counters: SharedCounters;
   private readonly workers: Worker[] = [];
+  /** Per worker: where lent buffers go back once their handler released them (read with receiveMessageOnPort there). */
+  private readonly returns: MessagePort[] = [];
   private readonly running: (Running | null)[] = [];
   /** Jobs whose worker has finished reading, whose chunks the sink has not all taken yet. */
   private readonly draining = new Set<Running>();
@@ -39,7 +44,10 @@ export class ReadPool implements FileReaders {
   ) {
     this.counters = SharedCounters.create(size);
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./read-worker.js', import.meta.url), { workerData: { index: i, buffers: this.counters.buffers } });
+      const { port1, port2 } = new MessageChannel();
+      const w = new Worker(new URL('./read-worker.js', import.meta.url), { workerData: { index: i, buffers: this.counters.buffers, returns: port2 }, transferList: [port2] });
+      port1.unref();
+      this.returns.push(port1);
       w.on('message', (m: ReadReply) => this.onMessage(i, m));
       const fail = (e: Error) => this.fail(e);
       w.on('error', fail);
@@ -88,8 +96,9 @@ export class ReadPool implements FileReaders {
     if (!r) return;
     if (m.kind === 'chunk') {
       const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      const release = r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
       r.tail = r.tail.then(async () => {
-        await r.handlers?.chunk(data);
+        await r.handlers?.chunk(data, release);
         this.counters.grant(i, 1);
       });
       r.tail.catch((e: Error) => this.fail(e));
@@ -106,6 +115,16 @@ export class ReadPool implements FileReaders {
         else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
       }, r.reject)
       .finally(() => this.draining.delete(r));
+  }
+
+  /** Gives a lent buffer back to its worker, once: the handler holds no reference to it any more. */
+  private releaser(i: number, buffer: ArrayBuffer): () => void {
+    let done = false;
+    return () => {
+      if (done || this.broken) return;
+      done = true;
+      this.returns[i]!.postMessage(buffer, [buffer]);
+    };
   }
 
   /** Stops every job now, failing them with `e` (the backup was lost or interrupted elsewhere). */
@@ -133,5 +152,6 @@ export class ReadPool implements FileReaders {
     if (this.rateTimer) clearInterval(this.rateTimer);
     this.rejectAll(this.broken);
     await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const p of this.returns) p.close();
   }
 }

@@ -3,12 +3,14 @@
 // checksum as the server does for BASE_BACKUP (a page that fails is read again
 // once: a concurrent write may have torn it; a new page or one changed since the
 // backup started is not checked), compute the backup_manifest checksum, and
-// either write the bytes to a local file or hand them back to the main thread
-// as flow credits allow. All workers of a backup share one rate budget, one
-// count of bytes done and one abort flag (shared-counters.ts).
+// either write the bytes to a local file (in pieces of WRITE_PIECE) or hand them
+// back to the main thread as flow credits allow. All workers of a backup share
+// one rate budget, one count of bytes done and one abort flag (shared-counters.ts).
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { WRITE_PIECE } from '../../storage/write-piece.js';
 import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
@@ -20,16 +22,23 @@ import { syncEncoder } from '../../storage/compress/sync-encoder.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 
 const CHUNK = 1024 * 1024;
+/** The size of a lent buffer (read-pool.ts LENT): a chunk as read, or one compressed (its bound, for lz4 and zstd). */
+const LENT = CHUNK + 64 * 1024;
 const PAGE = 8192;
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
 
-const { index, buffers } = workerData as { index: number; buffers: SharedCounterBuffers };
+const { index, buffers, returns } = workerData as { index: number; buffers: SharedCounterBuffers; returns: MessagePort };
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
 /** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
 const own = Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
+/**
+ * Buffers lent to the main thread that came back (read-pool.ts releases them): a job with `lend`
+ * reads into these rather than into fresh memory, whose page faults cost more than the read.
+ */
+const spare: ArrayBuffer[] = [];
 /** Where a chunk is compressed before its bytes are copied out. */
 let scratch = Buffer.allocUnsafeSlow(0);
 
@@ -71,7 +80,7 @@ function run(job: ReadJob): ReadReply {
     if (job.dest) out = openDest(job.dest);
     const crc = job.checksum === 'CRC32C';
     let crcValue = 0;
-    const sha = job.encode ? createHash('sha256') : null;
+    const sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
     // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
     const shaIsManifest = sha !== null && job.checksum === 'SHA256';
     const hash = job.checksum && !crc && !shaIsManifest ? createManifestChecksum(job.checksum) : null;
@@ -86,9 +95,10 @@ function run(job: ReadJob): ReadReply {
     while (done < job.length) {
       const want = Math.min(CHUNK, job.length - done);
       if (!shared.take(want)) throw new Aborted();
-      // Handed back as read: a buffer of its own (transferred); written or encoded here: the reused one.
+      // Handed back as read: a buffer of its own (transferred), a lent one when the job allows;
+      // written or encoded here: the reused one.
       const handsBack = out === null && encoder === null && !job.discard;
-      const buf = handsBack ? Buffer.allocUnsafeSlow(want) : own;
+      const buf = !handsBack ? own : job.lend ? lentBuffer() : Buffer.allocUnsafeSlow(want);
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -113,13 +123,19 @@ function run(job: ReadJob): ReadReply {
       else if (!job.discard) {
         let give = bytes;
         if (encoder !== null) {
-          // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
-          // buffer per chunk, transferred, is external memory the main thread's collector must chase.
           const need = encoder.bound(bytes.length);
-          if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
-          const n = encoder.encode(bytes, scratch, 0);
-          give = Buffer.allocUnsafeSlow(n);
-          scratch.copy(give, 0, 0, n);
+          if (job.lend && need <= LENT) {
+            // Encoded into a lent buffer: it comes back once written.
+            const dst = lentBuffer();
+            give = dst.subarray(0, encoder.encode(bytes, dst, 0));
+          } else {
+            // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
+            // buffer per chunk, transferred, is external memory the main thread's collector must chase.
+            if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+            const n = encoder.encode(bytes, scratch, 0);
+            give = Buffer.allocUnsafeSlow(n);
+            scratch.copy(give, 0, 0, n);
+          }
         }
         encodedBytes += give.length;
         if (!shared.spend(index)) throw new Aborted();
@@ -139,6 +155,13 @@ function run(job: ReadJob): ReadReply {
 }
 
 const encoders = new Map<string, SyncEncoder>();
+
+/** A buffer to lend (LENT bytes): one that came back, or a new one. */
+function lentBuffer(): Buffer {
+  for (let m = receiveMessageOnPort(returns); m !== undefined; m = receiveMessageOnPort(returns)) spare.push(m.message as ArrayBuffer);
+  const back = spare.pop();
+  return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(LENT);
+}
 
 function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
   if (compression === 'none') throw new Error('no encoder for uncompressed data');
@@ -187,19 +210,19 @@ function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number, 
   }
 }
 
-function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
-  let done = 0;
-  try {
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
-  } catch (e) {
-    throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
-  }
-}
-
 function syncFile(fd: number, path: string): void {
   try {
     fsyncSync(fd);
   } catch (e) {
     throw new SystemFailure(path, 'fsync', e as NodeJS.ErrnoException);
+  }
+}
+
+function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(WRITE_PIECE, bytes.length - done), pos + done);
+  } catch (e) {
+    throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
   }
 }

@@ -121,6 +121,10 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
             : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
+        // Only the direct readers compress: the sink is asked only for them (it then expects compressed data).
+        tarEncoding: read.method === 'direct' ? (ctx.sink?.precompressTar?.() ?? null) : null,
+        // Asked after precompressTar: a sink that no longer compresses may then lend too.
+        tarDataReleases: ctx.sink?.lendTarData?.() === true,
         onBytes: (n) => ctx.tracker.addBytes(n),
         warn: (m) => {
           reporter.warn(m);

@@ -68,6 +68,7 @@ export class RepoSink implements BackupSink {
     const w = this.writer;
     return {
       encoding: w.encoding,
+      releasesChunks: w.releasesChunks,
       isSmall: (size) => w.isSmall(size),
       addSmall: (meta, data) => {
         this.onFile(meta.path);

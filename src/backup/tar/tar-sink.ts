@@ -22,6 +22,8 @@ import { fsyncPathSync } from '../../storage/durable.js';
 import { clientCompressStage, decompressStage, extensionOf, prepareClientCompression, serverCompressionOf } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
+import { syncEncoder } from '../../storage/compress/sync-encoder.js';
+import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export class TarSink implements BackupSink {
   private current: Chain | null = null;
@@ -29,6 +31,10 @@ export class TarSink implements BackupSink {
   private appendToBase: AppendedMember[] | null = null;
   private manifest: FileWritable | null = null;
   private manifestParts: Buffer[] | null = null;
+  /** lendTarData() was asked for and granted. */
+  private lending = false;
+  /** precompressTar() was asked for and granted: tar data comes compressed. */
+  private precompressed = false;
   readonly files: string[] = [];
 
   constructor(
@@ -53,7 +59,29 @@ export class TarSink implements BackupSink {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
-    return new FileWritable(path, !this.opts.noSync, this.fileMode);
+    return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
+  }
+
+  /**
+   * Tar files whose bytes come compressed: only to files (not stdout, whose single tar file may
+   * carry the manifest), without -R's rewriting, and where the same frames can be made by a
+   * synchronous encoder (not zstd's long mode).
+   */
+  precompressTar(): { compression: CompressionAlgorithm; level: number | undefined } | null {
+    const c = this.opts.compression;
+    if (this.dir === null || c?.location !== 'client' || this.opts.writeRecoveryConf || c.long) return null;
+    if (syncEncoder(c.algorithm, c.level) === null) return null;
+    this.precompressed = true;
+    return { compression: c.algorithm, level: c.level };
+  }
+
+  /**
+   * Tar files straight to files (no stage that may hold chunks: not compressed here, or
+   * precompressTar() was granted first): their writers copy what they gather.
+   */
+  lendTarData(): boolean {
+    this.lending = this.dir !== null && (this.opts.compression?.location !== 'client' || this.precompressed) && !this.opts.writeRecoveryConf;
+    return this.lending;
   }
 
   tarBegin(name: string, ts: TablespaceHeader | null): void {
@@ -78,7 +106,7 @@ export class TarSink implements BackupSink {
       if (injectManifest) this.appendToBase = append;
     }
     if (client) {
-      stages.push(clientCompressStage(client));
+      if (!this.precompressed) stages.push(clientCompressStage(client));
       fileName = name + extensionOf(client.algorithm);
     }
     this.current = chain(stages, this.output(fileName));

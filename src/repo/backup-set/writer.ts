@@ -211,6 +211,11 @@ export class BackupSetWriter {
     return { compression: this.o.compression, level: this.o.level };
   }
 
+  /** addEncodedFile's write is done with a chunk once it asks for the next (StorageFeatures.releasesChunks). */
+  get releasesChunks(): boolean {
+    return this.o.storage.features.releasesChunks === true;
+  }
+
   /**
    * A large file whose stored bytes come ready — compressed as this set is, by a
    * parallel backup's reader threads — with its SHA-256 known only once they all

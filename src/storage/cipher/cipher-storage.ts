@@ -39,7 +39,7 @@ export class CipherStorage implements Storage {
     this.location = inner.location;
     // Objects are bound to their path: a rename would make them unreadable. Local files hold
     // ciphertext, which readers of their own cannot use.
-    this.features = { ...inner.features, move: false, localPaths: false };
+    this.features = { ...inner.features, move: false, localPaths: false, releasesChunks: false };
     if (inner.pathSync) this.pathSync = (p) => inner.pathSync!(p);
     if (inner.pathCreate) this.pathCreate = (p) => inner.pathCreate!(p);
     if (inner.close) this.close = () => inner.close!();

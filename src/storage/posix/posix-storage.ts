@@ -14,6 +14,7 @@ import { PgpitrError, storageError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageEntryType, StorageFeatures, WriteOptions } from '../storage.js';
 import { fsyncPath } from '../durable.js';
+import { WRITE_PIECE } from '../write-piece.js';
 
 const DIR_MODE = 0o750;
 const FILE_MODE = 0o640;
@@ -32,7 +33,7 @@ export function tempNameFor(final: string): string {
 }
 
 export class PosixStorage implements Storage {
-  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true, conditionalCreate: true, remote: false };
+  readonly features: StorageFeatures = { move: true, pathSync: true, directories: true, localPaths: true, conditionalCreate: true, remote: false, releasesChunks: true };
   readonly location: string;
 
   /** root must be absolute: a relative one would mean different places to processes started in different directories. */
@@ -261,7 +262,7 @@ export class PosixStorage implements Storage {
 
 async function writeChunk(fh: FileHandle, chunk: Buffer): Promise<void> {
   let off = 0;
-  while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+  while (off < chunk.length) off += (await fh.write(chunk, off, Math.min(WRITE_PIECE, chunk.length - off))).bytesWritten;
 }
 
 

@@ -14,6 +14,8 @@ export interface ReadPoolThreads {
   script: URL;
   /** More workerData for each thread (its index and the shared counters are always given). */
   data?(index: number): Record<string, unknown>;
+  /** The threads' heap limits (worker_threads ResourceLimits). */
+  resourceLimits?: { maxYoungGenerationSizeMb?: number };
   /** A message of the thread's own (id -1), not about a job. */
   onControl?(index: number, message: unknown): void;
 }
@@ -51,7 +53,7 @@ export class ReadPool implements FileReaders {
     this.counters = SharedCounters.create(size);
     for (let i = 0; i < size; i++) {
       const script = threads?.script ?? new URL('./read-worker.js', import.meta.url);
-      const w = new Worker(script, { workerData: { ...threads?.data?.(i), index: i, buffers: this.counters.buffers } });
+      const w = new Worker(script, { workerData: { ...threads?.data?.(i), index: i, buffers: this.counters.buffers }, ...(threads?.resourceLimits ? { resourceLimits: threads.resourceLimits } : {}) });
       w.on('message', (m: ReadReply) => this.onMessage(i, m));
       const fail = (e: Error) => this.fail(e);
       w.on('error', fail);

@@ -17,6 +17,7 @@ import { PgpitrError } from '../../common/errors.js';
 
 /** How long stop() waits for the threads to say goodbye to the server before ending them. */
 const CLOSE_WAIT_MS = 2000;
+const YOUNG_GENERATION_MB = 2;
 
 interface Waiter<T> {
   resolve(v: T): void;
@@ -42,6 +43,10 @@ export class SqlReadPool implements FileReaders {
       script: new URL('./sql-read-worker.js', import.meta.url),
       data: (index): Omit<SqlWorkerData, 'index' | 'buffers'> => ({ connection, label: `backup reader connection ${index + 1}` }),
       onControl: (i, m) => this.onControl(i, m as SqlWorkerReply),
+      // A small young generation: each socket read leaves a dead buffer of up to 64 KiB outside the
+      // heap, freed only when the small objects pointing at them are collected. With the default
+      // size, ~40 MB more peak RSS (-Ft -j 2 at scale 100: 236-249 MB, with 2 MB: 200-207 MB).
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
   }
 

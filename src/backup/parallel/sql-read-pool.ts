@@ -24,8 +24,20 @@ interface Waiter<T> {
   reject(e: Error): void;
 }
 
+interface Queued {
+  job: ReadJob;
+  dest: string;
+  handlers: JobHandlers | null;
+  resolve(r: ReadDone): void;
+  reject(e: Error): void;
+}
+
 export class SqlReadPool implements FileReaders {
   readonly writesLocal = true;
+  private readonly queue: Queued[] = [];
+  /** Jobs with a local file handed to the threads and not settled; the files, with how many jobs write each. */
+  private running = 0;
+  private readonly writing = new Map<string, number>();
   private readonly pool: ReadPool;
   private onFailure: (e: Error) => void = () => {};
   private readonly opened: Waiter<void>[] = [];
@@ -113,8 +125,39 @@ export class SqlReadPool implements FileReaders {
     this.pool.abort(e);
   }
 
+  /**
+   * Jobs that write a local file (plain format; their order is free) are handed to the
+   * threads so that two threads do not write the same file at once when another file is
+   * waiting: the first queued job writing a file no thread writes goes first. Two threads
+   * writing ranges of one file contend for its inode lock and the kernel spins on it: at
+   * scale 100, -Fp -N -j 2 took 5.2-6.5 s of system CPU with ranges of one file side by side,
+   * 3.7-4.2 s with no ranges. Other jobs (tar members, stored files) keep their order.
+   */
   run(job: ReadJob, handlers: JobHandlers | null): Promise<ReadDone> {
-    return this.pool.run(job, handlers);
+    if (job.dest === null) return this.pool.run(job, handlers);
+    return new Promise<ReadDone>((resolve, reject) => {
+      this.queue.push({ job, dest: job.dest!.path, handlers, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.running < this.size && this.queue.length > 0) {
+      const k = this.queue.findIndex((q) => !this.writing.has(q.dest));
+      const [q] = this.queue.splice(Math.max(0, k), 1) as [Queued];
+      this.running++;
+      this.writing.set(q.dest, (this.writing.get(q.dest) ?? 0) + 1);
+      void this.pool
+        .run(q.job, q.handlers)
+        .finally(() => {
+          this.running--;
+          const n = this.writing.get(q.dest)! - 1;
+          if (n === 0) this.writing.delete(q.dest);
+          else this.writing.set(q.dest, n);
+          this.dispatch();
+        })
+        .then(q.resolve, q.reject);
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,10 +1,20 @@
 // The decoding of the sql read method's binary COPY (sql-file-read.ts): the
-// rows' values in order whatever the CopyData boundaries, null for a file that
-// is gone, and a short read when the file ended or was dropped midway.
+// rows' values copied in order into the caller's buffer whatever the CopyData
+// boundaries, null for a file that is gone, and a short read when the file
+// ended or was dropped midway.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { decodeValues, SQL_ROW } from '../../src/backup/parallel/sql-file-read.js';
+import { CopyRowsDecoder, SQL_ROW } from '../../src/backup/parallel/sql-file-read.js';
+
+/** The bytes the decoder copies out of these payloads into a buffer of `room` bytes, or null (gone). */
+function decodeValues(parts: Buffer[], rows: number, path: string, room = rows * SQL_ROW): Buffer[] | null {
+  const into = Buffer.alloc(room);
+  const d = new CopyRowsDecoder(into, path);
+  for (const p of parts) d.feed(p);
+  const n = d.finish();
+  return n === null ? null : [into.subarray(0, n)];
+}
 
 function copyBytes(values: (Buffer | null)[]): Buffer {
   const head = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
@@ -48,12 +58,13 @@ test('a file that ended or was dropped midway gives the bytes before', () => {
   const dropped = decodeValues([copyBytes([full(1), null, null])], 3, 'f');
   assert.deepEqual(dropped && Buffer.concat(dropped), full(1));
   const empty = decodeValues([copyBytes([Buffer.alloc(0)])], 1, 'f');
-  assert.deepEqual(empty, []);
+  assert.deepEqual(empty, [Buffer.alloc(0)]);
 });
 
 test('anything else is refused, naming the file', () => {
   const all = copyBytes([full(1), full(2)]);
   assert.throws(() => decodeValues([all.subarray(0, all.length - 5)], 2, 'base/5/1'), /base\/5\/1/);
-  assert.throws(() => decodeValues([all], 3, 'base/5/1'), /not the rows/);
+  assert.throws(() => decodeValues([all], 1, 'base/5/1'), /not the rows/, 'more bytes than asked for');
+  assert.throws(() => decodeValues([all, Buffer.from([0, 1])], 2, 'base/5/1'), /not the rows/, 'bytes after the trailer');
   assert.throws(() => decodeValues([Buffer.from('garbage garbage garbage')], 1, 'x'), /not the rows/);
 });

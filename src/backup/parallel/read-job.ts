@@ -6,6 +6,7 @@
 
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
+import type { ErrorCode } from '../../common/errors.js';
 
 export interface ReadJob {
   id: number;
@@ -63,7 +64,16 @@ export type ReadReply =
       /** Pages left unverified because the file ended inside one. */
       partialPage: boolean;
     }
-  | { id: number; kind: 'failed'; message: string; path: string; code?: string | undefined };
+  | {
+      id: number;
+      kind: 'failed';
+      message: string;
+      path: string;
+      /** The system error's code (ENOENT, ...). */
+      code?: string | undefined;
+      /** A PgpitrError's code and hint, kept across the thread boundary (the sql readers' connection and server errors). */
+      error?: { code: ErrorCode; hint?: string | undefined; detail?: string | undefined } | undefined;
+    };
 
 export type ReadDone = Extract<ReadReply, { kind: 'done' }>;
 

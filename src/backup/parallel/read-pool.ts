@@ -8,6 +8,18 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
+import { PgpitrError } from '../../common/errors.js';
+
+/** Which threads to start: read-worker.ts unless told otherwise (the sql read method's threads). */
+export interface ReadPoolThreads {
+  script: URL;
+  /** More workerData for each thread (its index and the shared counters are always given). */
+  data?(index: number): Record<string, unknown>;
+  /** The threads' heap limits (worker_threads ResourceLimits). */
+  resourceLimits?: { maxYoungGenerationSizeMb?: number };
+  /** A message of the thread's own (id -1), not about a job. */
+  onControl?(index: number, message: unknown): void;
+}
 
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
@@ -41,11 +53,18 @@ export class ReadPool implements FileReaders {
   constructor(
     size: number,
     private readonly onFailure: (e: Error) => void,
+    private readonly threads: ReadPoolThreads | null = null,
   ) {
     this.counters = SharedCounters.create(size);
     for (let i = 0; i < size; i++) {
+      // The return port carries lent chunk buffers back (read-worker.ts; the sql threads lend none).
       const { port1, port2 } = new MessageChannel();
-      const w = new Worker(new URL('./read-worker.js', import.meta.url), { workerData: { index: i, buffers: this.counters.buffers, returns: port2 }, transferList: [port2] });
+      const script = threads?.script ?? new URL('./read-worker.js', import.meta.url);
+      const w = new Worker(script, {
+        workerData: { ...threads?.data?.(i), index: i, buffers: this.counters.buffers, returns: port2 },
+        transferList: [port2],
+        ...(threads?.resourceLimits ? { resourceLimits: threads.resourceLimits } : {}),
+      });
       port1.unref();
       this.returns.push(port1);
       w.on('message', (m: ReadReply) => this.onMessage(i, m));
@@ -91,12 +110,23 @@ export class ReadPool implements FileReaders {
     });
   }
 
+  /** Sends a thread a message of its own (see ReadPoolThreads.onControl). */
+  post(i: number, message: unknown): void {
+    this.workers[i]!.postMessage(message);
+  }
+
   private onMessage(i: number, m: ReadReply): void {
+    if (m.id === -1) {
+      this.threads?.onControl?.(i, m);
+      return;
+    }
     const r = this.running[i];
     if (!r) return;
     if (m.kind === 'chunk') {
       const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-      const release = r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
+      // Only read-worker.ts takes lent buffers back (from its return port): a buffer posted to
+      // threads of another script would wait, unread, in their port until the pool stops.
+      const release = this.threads === null && r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
       r.tail = r.tail.then(async () => {
         await r.handlers?.chunk(data, release);
         this.counters.grant(i, 1);
@@ -112,6 +142,7 @@ export class ReadPool implements FileReaders {
     void r.tail
       .then(() => {
         if (m.kind === 'done') r.resolve(m);
+        else if (m.error) r.reject(Object.assign(new PgpitrError(m.error.code, m.message, { hint: m.error.hint, detail: m.error.detail }), { path: m.path }));
         else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
       }, r.reject)
       .finally(() => this.draining.delete(r));

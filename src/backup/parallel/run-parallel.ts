@@ -17,10 +17,9 @@ import { ReadPool } from './read-pool.js';
 import { CopyJournal, JOURNAL_NAME, readJournal } from './copy-journal.js';
 import type { JournalEntry } from './copy-journal.js';
 import { STATE_FILE_NAME } from '../state-file.js';
-import { Session } from '../../protocol/session.js';
+import type { Session } from '../../protocol/session.js';
 import { checkConnectionBudget } from './connection-budget.js';
-import { listDataDirectoryBySql } from './sql-listing.js';
-import { SqlReaders } from './sql-readers.js';
+import { SqlReadPool } from './sql-read-pool.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -62,7 +61,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
   });
   sql.on('error', onLost);
   sql.on('end', () => onLost());
-  const readerSessions: Session[] = [];
+  let sqlReaders: SqlReadPool | null = null;
   try {
     const read = await chooseReadMethod(sql, main.serverVersionNum, ctx.systemIdentifier, opts.parallel!.readMethod);
     // The server verifies pages only in a cluster initialised with checksums.
@@ -72,11 +71,10 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     if (read.method === 'sql') {
       // N connections of their own, opened before the backup starts: a server that will not take them refuses -j now.
       await checkConnectionBudget(sql, main.serverVersionNum, jobs);
-      for (let i = 0; i < jobs; i++) {
-        const s = await Session.open(opts.connection, 'none', `backup reader connection ${i + 1}`);
-        readerSessions.push(s);
-        ctx.onClose(() => s.abort());
-      }
+      // Each reader thread opens its own (sql-read-pool.ts).
+      sqlReaders = await SqlReadPool.open(jobs, opts.connection);
+      const opened = sqlReaders;
+      ctx.onClose(() => opened.abort(lost ?? sessionLost()));
       reporter.info(`reading files with ${workers} through SQL (pg_read_binary_file) from "${read.root}" on the server`);
     } else {
       reporter.info(`reading files with ${workers} straight from "${read.dataDirectory}"`);
@@ -110,14 +108,15 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           return tli;
         },
         openReaders: (n, onFailure) => {
-          const readers = read.method === 'sql' ? new SqlReaders(readerSessions, onFailure) : new ReadPool(n, onFailure);
+          sqlReaders?.reportFailuresTo(onFailure);
+          const readers = sqlReaders ?? new ReadPool(n, onFailure);
           pool = readers;
           if (lost) readers.abort(lost);
           return readers;
         },
         list: () =>
           read.method === 'sql'
-            ? listDataDirectoryBySql(readerSessions[0]!, { serverVersionNum: main.serverVersionNum, root: read.root, statsTempDir: read.statsTempDir, verifyChecksums })
+            ? sqlReaders!.list({ serverVersionNum: main.serverVersionNum, root: read.root, statsTempDir: read.statsTempDir, verifyChecksums })
             : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
@@ -142,7 +141,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     throw lost && !(e instanceof PgpitrError) ? lost : e;
   } finally {
     ending = true;
-    for (const s of readerSessions) s.close();
+    await sqlReaders?.stop();
     await sql.end().catch(() => {});
   }
 }

@@ -1,7 +1,7 @@
 // One piece of a server file through SQL: pg_read_binary_file(path, offset,
-// length, missing_ok => true), asked for as rows of ROW bytes. A NULL first row
-// is a file that is gone (dropped since it was listed); fewer bytes than asked,
-// a file that shrank (or was dropped midway).
+// length, missing_ok => true), asked for as rows of SQL_ROW bytes. A NULL first
+// row is a file that is gone (dropped since it was listed); fewer bytes than
+// asked, a file that shrank (or was dropped midway).
 //
 // The bytes come as a binary COPY over pgpitr's own protocol session
 // (session.ts, a normal, non-replication connection), not as a bytea result
@@ -11,11 +11,17 @@
 // node-postgres, 0.13-0.21 s as binary COPY.
 //
 // Why rows: the server's cost of sending one value grows faster than its size.
-// Measured on PG 15 (a 100 MiB read through psql, page cache warm): one 1 MiB
-// value per query took 2.5 s, 32 x 32 KiB rows per query 0.40 s, rows of 8 KiB
-// 0.5-0.7 s. The large value is copied several times into freshly allocated
-// memory on the server (bytea, send buffer, COPY buffer), and on this kind of
-// machine it is the page faults that cost.
+// Measured on PG 15 (1 GiB read on one connection, page cache warm): rows of
+// 32 KiB cost the server 1.3-1.9 s of CPU, of 128 KiB 2.2-3.0 s, one 1 MiB value
+// per query 19-20 s. The large value is copied several times into freshly
+// allocated memory on the server (bytea, send buffer, COPY buffer), and on this
+// kind of machine it is the page faults that cost.
+//
+// The query is sent (sendChunkQuery) apart from its answer being taken
+// (receiveChunk), so that a reader can ask for its next chunk before it
+// verifies and writes the one it has: the server reads while the client works.
+// The rows' values are copied as they arrive, whatever the message and socket
+// boundaries, into the caller's buffer (CopyRowsDecoder): no buffer per row.
 
 import type { Session } from '../../protocol/session.js';
 import { quoteLiteral } from '../../protocol/session.js';
@@ -28,12 +34,8 @@ export const SQL_ROW = 32 * 1024;
 /** "PGCOPY\n\377\r\n\0", then the flags and the header extension length (0). */
 const COPY_HEADER = 19;
 
-/**
- * `length` bytes from `offset` of the server file `path`, as the rows' values in
- * order (each a view where it can be); null when the file is not there. Fewer
- * bytes than asked when it is shorter.
- */
-export async function readServerFileChunk(session: Session, path: string, offset: number, length: number): Promise<Buffer[] | null> {
+/** Asks for `length` bytes from `offset` of the server file `path`; receiveChunk takes the answer. */
+export function sendChunkQuery(session: Session, path: string, offset: number, length: number): void {
   const rows = Math.max(1, Math.ceil(length / SQL_ROW));
   const p = quoteLiteral(path);
   const sql =
@@ -42,85 +44,134 @@ export async function readServerFileChunk(session: Session, path: string, offset
       : `COPY (SELECT pg_read_binary_file(${p}, ${offset} + g * ${SQL_ROW}, least(${SQL_ROW}, ${length} - g * ${SQL_ROW}), true)` +
         ` FROM generate_series(0, ${rows - 1}) AS g ORDER BY g) TO STDOUT (FORMAT binary)`;
   session.send(encodeQuery(sql));
-  const parts: Buffer[] = [];
-  for (;;) {
-    const m = await session.next();
-    if (m.type === 'CopyData') parts.push(m.data);
-    else if (m.type === 'ErrorResponse') return session.failAfterError(m.fields, `could not read "${path}"`);
-    else if (m.type === 'ReadyForQuery') break;
-  }
-  return decodeValues(parts, rows, path);
 }
 
 /**
- * The values of a binary COPY of `rows` rows of one bytea column: header, then
- * per row the field count, the length (-1 for NULL) and the bytes, then the
- * trailer. A NULL first value gives null; values after a NULL or an empty value
- * (the file ended or was dropped) are not taken.
+ * The answer to the oldest query sent, its bytes copied into `into` from 0 (which
+ * must hold the length asked for): how many came, fewer when the file is shorter;
+ * null when the file is not there.
  */
-export function decodeValues(parts: Buffer[], rows: number, path: string): Buffer[] | null {
-  const c = new Cursor(parts, path);
-  if (c.take(COPY_HEADER).toString('latin1', 0, 6) !== 'PGCOPY') throw badCopy(path);
-  const values: Buffer[] = [];
-  let ended = false;
-  for (let r = 0; r < rows; r++) {
-    if (c.take(2).readInt16BE(0) !== 1) throw badCopy(path);
-    const n = c.take(4).readInt32BE(0);
-    if (n === -1) {
-      if (r === 0) return null;
-      ended = true;
-      continue;
+export async function receiveChunk(session: Session, into: Buffer, path: string): Promise<number | null> {
+  const rows = new CopyRowsDecoder(into, path);
+  session.splitCopyData(ANY);
+  try {
+    for (;;) {
+      const m = session.poll() ?? (await session.next());
+      if (m.type === 'CopyData' || m.type === 'CopyDataPart') rows.feed(m.data);
+      else if (m.type === 'ErrorResponse') return await session.failAfterError(m.fields, `could not read "${path}"`);
+      else if (m.type === 'ReadyForQuery') break;
     }
-    if (n < 0) throw badCopy(path);
-    const v = c.take(n);
-    if (ended) continue;
-    if (n > 0) values.push(v);
-    if (n < SQL_ROW) ended = true;
+  } finally {
+    session.splitCopyData(null);
   }
-  if (c.take(2).readInt16BE(0) !== -1) throw badCopy(path);
-  return values;
+  return rows.finish();
 }
 
-/** Reads across the CopyData payloads; a field within one payload is a view, one across payloads is copied. */
-class Cursor {
-  private i = 0;
-  private pos = 0;
+const ANY = () => true;
+
+/** Reads a chunk at once: sends its query and takes the answer. */
+export async function readServerFileChunk(session: Session, into: Buffer, path: string, offset: number, length: number): Promise<number | null> {
+  sendChunkQuery(session, path, offset, length);
+  return receiveChunk(session, into, path);
+}
+
+const enum Part {
+  Header,
+  Count,
+  Length,
+  Value,
+  Done,
+}
+
+/**
+ * The values of a binary COPY of rows of one bytea column, fed in pieces as they
+ * arrive: header, then per row the field count, the length (-1 for NULL) and the
+ * bytes, then the trailer (a field count of -1). The values are copied into
+ * `into` one after the other. A NULL first value makes finish() give null;
+ * values after a NULL or a short value (the file ended or was dropped) are
+ * not taken.
+ */
+export class CopyRowsDecoder {
+  private part = Part.Header;
+  /** The fixed-size field being read (header, count, length) and how much of it has come. */
+  private readonly small = Buffer.alloc(COPY_HEADER);
+  private smallFilled = 0;
+  /** Bytes of the current value still to come, and whether they are kept. */
+  private valueLeft = 0;
+  private keep = true;
+  private rows = 0;
+  private filled = 0;
+  private ended = false;
+  private gone = false;
 
   constructor(
-    private readonly parts: Buffer[],
+    private readonly into: Buffer,
     private readonly path: string,
   ) {}
 
-  take(n: number): Buffer {
-    while (this.i < this.parts.length && this.pos === this.parts[this.i]!.length) {
-      this.i++;
-      this.pos = 0;
-    }
-    const cur = this.parts[this.i];
-    if (cur === undefined) throw badCopy(this.path);
-    if (this.pos + n <= cur.length) {
-      const v = cur.subarray(this.pos, this.pos + n);
-      this.pos += n;
-      return v;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const p = this.parts[this.i];
-      if (p === undefined) throw badCopy(this.path);
-      const k = Math.min(n - filled, p.length - this.pos);
-      p.copy(out, filled, this.pos, this.pos + k);
-      filled += k;
-      this.pos += k;
-      if (this.pos === p.length) {
-        this.i++;
-        this.pos = 0;
+  feed(piece: Buffer): void {
+    let at = 0;
+    while (at < piece.length) {
+      if (this.part === Part.Value) {
+        const n = Math.min(this.valueLeft, piece.length - at);
+        if (this.keep) piece.copy(this.into, this.filled, at, at + n);
+        if (this.keep) this.filled += n;
+        at += n;
+        this.valueLeft -= n;
+        if (this.valueLeft === 0) this.part = Part.Count;
+        continue;
       }
+      if (this.part === Part.Done) throw this.bad();
+      const want = this.part === Part.Header ? COPY_HEADER : this.part === Part.Count ? 2 : 4;
+      const n = Math.min(want - this.smallFilled, piece.length - at);
+      piece.copy(this.small, this.smallFilled, at, at + n);
+      this.smallFilled += n;
+      at += n;
+      if (this.smallFilled < want) continue;
+      this.smallFilled = 0;
+      this.field();
     }
-    return out;
   }
-}
 
-function badCopy(path: string): PgpitrError {
-  return new PgpitrError('ERR_PROTOCOL', `the server's binary COPY of "${path}" is not the rows of one value asked for`);
+  /** A fixed-size field has come whole in `small`. */
+  private field(): void {
+    if (this.part === Part.Header) {
+      if (this.small.toString('latin1', 0, 6) !== 'PGCOPY') throw this.bad();
+      this.part = Part.Count;
+      return;
+    }
+    if (this.part === Part.Count) {
+      const count = this.small.readInt16BE(0);
+      if (count === -1) this.part = Part.Done;
+      else if (count === 1) this.part = Part.Length;
+      else throw this.bad();
+      return;
+    }
+    const n = this.small.readInt32BE(0);
+    const first = this.rows++ === 0;
+    this.part = Part.Count;
+    if (n === -1) {
+      if (first) this.gone = true;
+      this.ended = true;
+      return;
+    }
+    if (n < 0 || n > SQL_ROW) throw this.bad();
+    this.keep = !this.ended;
+    if (this.keep && this.filled + n > this.into.length) throw this.bad();
+    if (n < SQL_ROW) this.ended = true;
+    if (n > 0) {
+      this.valueLeft = n;
+      this.part = Part.Value;
+    }
+  }
+
+  /** Bytes copied, or null when the file is gone; throws when the COPY did not end as it must. */
+  finish(): number | null {
+    if (this.part !== Part.Done || this.rows === 0) throw this.bad();
+    return this.gone ? null : this.filled;
+  }
+
+  private bad(): PgpitrError {
+    return new PgpitrError('ERR_PROTOCOL', `the server's binary COPY of "${this.path}" is not the rows of one value asked for`);
+  }
 }

@@ -1,0 +1,149 @@
+// Where a reader thread puts the bytes of one job (read-job.ts), chunk by chunk
+// and in order: written at a local path, handed back to the main thread as read
+// or compressed in the store's form (as flow credits allow), or nowhere (a check
+// of a copy); with the job's checksums over what was read: the manifest's
+// (CRC-32C or another) and, when the store's form is asked for, its SHA-256.
+// Used by the sql read method's threads (sql-read-worker.ts); synchronous, so a
+// thread does one chunk's work at a time on a buffer it may reuse afterwards.
+
+import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import type { MessagePort } from 'node:worker_threads';
+import type { ReadDone, ReadJob, ReadReply } from './read-job.js';
+import type { SharedCounters } from './shared-counters.js';
+import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
+import { crc32c } from '../../storage/filter/crc32c.js';
+import { syncEncoder } from '../../storage/compress/sync-encoder.js';
+import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
+
+/** The backup was aborted (shared flag): the thread drops the job without a reply. */
+export class Aborted extends Error {}
+
+/** A local file could not be created, written or synced. */
+export class SystemFailure extends Error {
+  constructor(
+    readonly path: string,
+    readonly action: string,
+    readonly errno: NodeJS.ErrnoException,
+  ) {
+    super(`could not ${action} "${path}": ${errno.message}`);
+  }
+}
+
+/** Where a compressed chunk is made before its bytes are copied out, shared by the thread's jobs. */
+let scratch = Buffer.allocUnsafeSlow(0);
+const encoders = new Map<string, SyncEncoder>();
+
+export class JobOutput {
+  /** Chunks go back to the main thread as they are (then each needs a buffer of its own). */
+  readonly handsBack: boolean;
+  private fd: number | null = null;
+  private readonly crc: boolean;
+  private crcValue = 0;
+  private readonly sha: Hash | null;
+  private readonly shaIsManifest: boolean;
+  private readonly hash: ReturnType<typeof createManifestChecksum> | null;
+  private readonly encoder: SyncEncoder | null;
+  private encodedBytes = 0;
+  private done = 0;
+
+  constructor(
+    private readonly job: ReadJob,
+    private readonly port: MessagePort,
+    private readonly shared: SharedCounters,
+    private readonly index: number,
+  ) {
+    this.crc = job.checksum === 'CRC32C';
+    this.sha = job.encode ? createHash('sha256') : null;
+    // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
+    this.shaIsManifest = this.sha !== null && job.checksum === 'SHA256';
+    this.hash = job.checksum && !this.crc && !this.shaIsManifest ? createManifestChecksum(job.checksum) : null;
+    this.encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
+    this.handsBack = job.dest === null && this.encoder === null && !job.discard;
+  }
+
+  /** Opens the local destination, if any: once the source is known to be there. */
+  open(): void {
+    const dest = this.job.dest;
+    if (!dest) return;
+    try {
+      this.fd = openSync(dest.path, dest.create ? CREATE : REWRITE, dest.mode);
+    } catch (e) {
+      throw new SystemFailure(dest.path, dest.create ? 'create' : 'open', e as NodeJS.ErrnoException);
+    }
+  }
+
+  /** The next bytes of the job, in order. A chunk handed back as it is is transferred: the caller must not reuse it. */
+  add(bytes: Buffer): void {
+    const length = bytes.length; // before a transfer empties the buffer
+    if (this.crc) this.crcValue = crc32c(bytes, this.crcValue);
+    else this.hash?.update(bytes);
+    this.sha?.update(bytes);
+    if (this.fd !== null) writeAt(this.fd, bytes, this.job.offset + this.done, this.job.dest!.path);
+    else if (!this.job.discard && bytes.length > 0) {
+      let give = bytes;
+      if (this.encoder !== null) {
+        // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
+        // buffer per chunk, transferred, is external memory the main thread's collector must chase.
+        const need = this.encoder.bound(bytes.length);
+        if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+        const n = this.encoder.encode(bytes, scratch, 0);
+        give = Buffer.allocUnsafeSlow(n);
+        scratch.copy(give, 0, 0, n);
+      }
+      this.encodedBytes += give.length;
+      if (!this.shared.spend(this.index)) throw new Aborted();
+      this.port.postMessage({ id: this.job.id, kind: 'chunk', data: give } satisfies ReadReply, [give.buffer as ArrayBuffer]);
+    }
+    this.shared.addDone(length);
+    this.done += length;
+  }
+
+  /** Synced when asked, closed; the job's answer. */
+  finish(failures: ReadDone['failures'], partialPage: boolean): ReadDone {
+    if (this.fd !== null && this.job.dest!.sync) {
+      try {
+        fsyncSync(this.fd);
+      } catch (e) {
+        throw new SystemFailure(this.job.dest!.path, 'fsync', e as NodeJS.ErrnoException);
+      }
+    }
+    this.close();
+    const sha256 = this.sha ? this.sha.digest('hex') : null;
+    const checksumHex = this.crc ? crc32cHex(this.crcValue) : this.shaIsManifest ? sha256 : this.hash ? this.hash.digestHex() : null;
+    return { id: this.job.id, kind: 'done', gone: false, length: this.done, checksumHex, crc32c: this.crc ? this.crcValue : null, sha256, encodedBytes: this.encodedBytes, failures, partialPage };
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    closeSync(fd);
+  }
+}
+
+function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
+  if (compression === 'none') throw new Error('no encoder for uncompressed data');
+  const key = `${compression}:${level ?? ''}`;
+  let e = encoders.get(key);
+  if (!e) {
+    const made = syncEncoder(compression, level);
+    if (!made) throw new Error(`no synchronous ${compression} compressor in this process (the main thread checks before asking)`);
+    encoders.set(key, made);
+    e = made;
+  }
+  return e;
+}
+
+function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
+  } catch (e) {
+    throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
+  }
+}

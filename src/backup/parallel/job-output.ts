@@ -14,7 +14,7 @@ import type { ReadDone, ReadJob, ReadReply } from './read-job.js';
 import type { SharedCounters } from './shared-counters.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
-import { syncEncoder } from '../../storage/compress/sync-encoder.js';
+import { encoderFor } from './thread-encoders.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -36,7 +36,6 @@ export class SystemFailure extends Error {
 
 /** Where a compressed chunk is made before its bytes are copied out, shared by the thread's jobs. */
 let scratch = Buffer.allocUnsafeSlow(0);
-const encoders = new Map<string, SyncEncoder>();
 
 export class JobOutput {
   /** Chunks go back to the main thread as they are (then each needs a buffer of its own). */
@@ -124,19 +123,6 @@ export class JobOutput {
     this.fd = null;
     closeSync(fd);
   }
-}
-
-function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
-  if (compression === 'none') throw new Error('no encoder for uncompressed data');
-  const key = `${compression}:${level ?? ''}`;
-  let e = encoders.get(key);
-  if (!e) {
-    const made = syncEncoder(compression, level);
-    if (!made) throw new Error(`no synchronous ${compression} compressor in this process (the main thread checks before asking)`);
-    encoders.set(key, made);
-    e = made;
-  }
-  return e;
 }
 
 function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {

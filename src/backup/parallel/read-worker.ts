@@ -18,8 +18,7 @@ import { verifyWithReread } from './page-reread.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
-import { syncEncoder } from '../../storage/compress/sync-encoder.js';
-import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
+import { encoderFor } from './thread-encoders.js';
 
 const CHUNK = 1024 * 1024;
 /** The size of a lent buffer (read-pool.ts LENT): a chunk as read, or one compressed (its bound, for lz4 and zstd). */
@@ -154,26 +153,12 @@ function run(job: ReadJob): ReadReply {
   }
 }
 
-const encoders = new Map<string, SyncEncoder>();
 
 /** A buffer to lend (LENT bytes): one that came back, or a new one. */
 function lentBuffer(): Buffer {
   for (let m = receiveMessageOnPort(returns); m !== undefined; m = receiveMessageOnPort(returns)) spare.push(m.message as ArrayBuffer);
   const back = spare.pop();
   return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(LENT);
-}
-
-function encoderFor(compression: NonNullable<ReadJob['encode']>['compression'], level: number | undefined): SyncEncoder {
-  if (compression === 'none') throw new Error('no encoder for uncompressed data');
-  const key = `${compression}:${level ?? ''}`;
-  let e = encoders.get(key);
-  if (!e) {
-    const made = syncEncoder(compression, level);
-    if (!made) throw new Error(`no synchronous ${compression} compressor in this process (the main thread checks before asking)`);
-    encoders.set(key, made);
-    e = made;
-  }
-  return e;
 }
 
 /**

@@ -87,6 +87,29 @@ function segment(segNo: number): Buffer {
   return b;
 }
 
+/** The pusher's settings both pusher tests share: lz4, 2 at once, a limit of 3 segments, quick turns. */
+const PUSHER_SETTINGS = {
+  push: { compression: 'lz4' },
+  processMax: 2,
+  queueMaxBytes: 3 * SEG,
+  idleExitMs: 60_000,
+  maxLifetimeMs: 600_000,
+  pollMs: 10,
+  retryMs: 300,
+} as const;
+
+/** A made-up pg_wal and two empty posix repositories under root. */
+function twoRepositories(root: string) {
+  const pgWal = join(root, 'pg_wal');
+  mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
+  const paths = [join(root, 'repo1'), join(root, 'repo2')];
+  const repos = paths.map((p, i) => {
+    mkdirSync(p);
+    return { index: i + 1, repo: repositoryOn(new PosixStorage(p), p) };
+  });
+  return { pgWal, paths, repos };
+}
+
 async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -98,13 +121,7 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
 test('pusher with two repositories: one down never stops the other; drops only for it; catch-up when it returns', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
   try {
-    const pgWal = join(root, 'pg_wal');
-    mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
-    const paths = [join(root, 'repo1'), join(root, 'repo2')];
-    const repos = paths.map((p, i) => {
-      mkdirSync(p);
-      return { index: i + 1, repo: repositoryOn(new PosixStorage(p), p) };
-    });
+    const { pgWal, paths, repos } = twoRepositories(root);
     let stanza = null as unknown as Awaited<ReturnType<typeof createStanza>>['info'];
     for (const r of repos) stanza = (await createStanza(r.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
     const spool = PushSpool.open(join(root, 'spool'), 'main');
@@ -142,13 +159,7 @@ test('pusher with two repositories: one down never stops the other; drops only f
       repoStanzas: [stanza, stanza],
       pgWal,
       spool,
-      push: { compression: 'lz4' },
-      processMax: 2,
-      queueMaxBytes: 3 * SEG,
-      idleExitMs: 60_000,
-      maxLifetimeMs: 600_000,
-      pollMs: 10,
-      retryMs: 300,
+      ...PUSHER_SETTINGS,
       log: (line) => log.push(line),
       signal: stop.signal,
     });
@@ -237,13 +248,7 @@ test('the pusher starts with the first repository that answers; one still retryi
 test("a repository holding another cluster's stanza that answered first refuses the segments; the right one still gets them", async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
   try {
-    const pgWal = join(root, 'pg_wal');
-    mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
-    const paths = [join(root, 'repo1'), join(root, 'repo2')];
-    const repos = paths.map((p, i) => {
-      mkdirSync(p);
-      return { index: i + 1, repo: repositoryOn(new PosixStorage(p), p) };
-    });
+    const { pgWal, paths, repos } = twoRepositories(root);
     const right = (await createStanza(repos[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
     const wrong = (await createStanza(repos[1]!.repo, { stanza: 'main', system_identifier: '7441234567890999999', pg_major: 16, wal_segment_size: SEG })).info;
     const spool = PushSpool.open(join(root, 'spool'), 'main');
@@ -257,13 +262,7 @@ test("a repository holding another cluster's stanza that answered first refuses 
       repoStanzas: [right, wrong],
       pgWal,
       spool,
-      push: { compression: 'lz4' },
-      processMax: 2,
-      queueMaxBytes: 3 * SEG,
-      idleExitMs: 60_000,
-      maxLifetimeMs: 600_000,
-      pollMs: 10,
-      retryMs: 300,
+      ...PUSHER_SETTINGS,
       log: () => {},
       signal: stop.signal,
     });

@@ -263,7 +263,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         events,
       );
     } else {
-      const backup = runBaseBackup(main, command, events);
+      // No sink (the server keeps the backup) keeps nothing; a sink that writes or copies what
+      // it is given lets the stream read into the same few buffers again (socket-reads.ts).
+      const lent = sink === null || sink.lendTarData?.() === true;
+      const backup = runBaseBackup(main, command, events, lent);
       // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
       // server runs its checkpoint, load what writing the data will need.
       sink?.prepare?.();

@@ -38,13 +38,20 @@ export interface BaseBackupEvents {
 
 const TAR_TERMINATOR = Buffer.alloc(1024);
 
-export async function runBaseBackup(session: Session, command: string, ev: BaseBackupEvents): Promise<void> {
+/**
+ * `tarDataLent`: the events keep no reference to a tarData() chunk once the call returned
+ * or its promise settled (BackupSink.lendTarData); the session may then read into that
+ * memory again (Session.lendReads). Manifest bytes are copied for their handler then.
+ */
+export async function runBaseBackup(session: Session, command: string, ev: BaseBackupEvents, tarDataLent = false): Promise<void> {
   const modern = session.serverVersionNum >= 150000;
   // Before 15 every CopyData is archive or manifest bytes; from 15 on, those of kind 'd'.
   session.splitCopyData(modern ? (kind) => kind === BaseBackupCopyKind.Data : () => true);
+  session.lendReads(tarDataLent);
   try {
-    await new Driver(session, ev, modern).run(command);
+    await new Driver(session, ev, modern, tarDataLent).run(command);
   } finally {
+    session.lendReads(false);
     session.splitCopyData(null);
   }
 }
@@ -69,6 +76,7 @@ class Driver {
     private readonly session: Session,
     private readonly ev: BaseBackupEvents,
     private readonly modern: boolean,
+    private readonly lent: boolean,
   ) {}
 
   async run(command: string): Promise<void> {
@@ -104,7 +112,7 @@ class Driver {
 
   private emit(data: Buffer): void | Promise<void> {
     if (this.current === 'tar') return this.ev.tarData(data);
-    if (this.current === 'manifest' || !this.modern) return this.ev.manifestData(data);
+    if (this.current === 'manifest' || !this.modern) return this.ev.manifestData(this.lent ? Buffer.from(data) : data);
     throw protocolError('tar data before any tar file started');
   }
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionSettings } from './conninfo.js';
 import { effectiveUser } from './conninfo.js';
 import { plainStartup, startupParameters } from './plain-startup.js';
+import type { SocketReads } from './socket-reads.js';
 import { connectPgClient } from './pg-client.js';
 import type { PgClientInternals } from './pg-client.js';
 import { connectionError } from './connection-errors.js';
@@ -16,6 +17,8 @@ import { connectionError } from './connection-errors.js';
 /** The subset of pg.Client we rely on after start-up. */
 export interface StartedConnection {
   socket: Duplex;
+  /** Present when we made the socket (plain-startup.ts): its reads, which come through this and not as 'data'. */
+  reads?: SocketReads;
   backendPid: number;
   serverParameters: Map<string, string>;
 }

@@ -14,10 +14,13 @@ import type { ConnectionSettings } from './conninfo.js';
 import { effectiveUser } from './conninfo.js';
 import { BackendParser } from './backend-parser.js';
 import { encodeStartupMessage } from './frontend-messages.js';
+import { SocketReads } from './socket-reads.js';
 
 
 export interface PlainStarted {
   socket: Socket;
+  /** The socket's reads (it emits no 'data'): the session takes them over. */
+  reads: SocketReads;
   backendPid: number;
   serverParameters: Map<string, string>;
 }
@@ -38,7 +41,8 @@ export class StartupRefused extends Error {
 export function plainStartup(settings: ConnectionSettings, startupParameters: Record<string, string>): Promise<PlainStarted | null> {
   const path = `${settings.host}/.s.PGSQL.${settings.port}`;
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ path });
+    const reads = new SocketReads();
+    const socket = createConnection({ path, onread: reads.onread });
     const parser = new BackendParser();
     const parameters = new Map<string, string>();
     let backendPid = 0;
@@ -47,7 +51,7 @@ export function plainStartup(settings: ConnectionSettings, startupParameters: Re
     const finish = (result: PlainStarted | null) => {
       settled = true;
       if (timer) clearTimeout(timer);
-      socket.removeListener('data', onData);
+      reads.deliver = () => {};
       socket.removeListener('error', fail);
       socket.removeListener('close', onClose);
       if (result === null) socket.destroy();
@@ -81,7 +85,7 @@ export function plainStartup(settings: ConnectionSettings, startupParameters: Re
             case 'ReadyForQuery':
               // Nothing follows ReadyForQuery until we send: the socket is handed over empty.
               if (!parser.drained) return fail(new Error('unexpected data after ReadyForQuery during start-up'));
-              return finish({ socket, backendPid, serverParameters: parameters });
+              return finish({ socket, reads, backendPid, serverParameters: parameters });
             case 'ErrorResponse': {
               const f = msg.fields;
               return fail(new StartupRefused(f.message ?? 'the server refused the connection', f.sqlState, f.detail, f.hint));
@@ -94,7 +98,7 @@ export function plainStartup(settings: ConnectionSettings, startupParameters: Re
         fail(e as Error); // a malformed message
       }
     }
-    socket.on('data', onData);
+    reads.deliver = onData;
     socket.on('error', fail);
     socket.on('close', onClose);
     socket.write(encodeStartupMessage(startupParameters));

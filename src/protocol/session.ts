@@ -16,6 +16,7 @@ import { PgpitrError, ServerError } from '../common/errors.js';
 import type { ServerErrorFields } from '../common/errors.js';
 import type { ConnectionSettings } from './conninfo.js';
 import { startConnection } from './pg-startup.js';
+import type { SocketReads } from './socket-reads.js';
 import type { ReplicationMode } from './pg-startup.js';
 
 export interface ResultSet {
@@ -47,8 +48,12 @@ export class Session {
   /** Called when next() has handled every byte received and is about to wait for more. */
   beforeWait: (() => void | Promise<void>) | null = null;
 
+  /** The chunk the parser was last fed: handed back to `reads` when the next is taken, while lending. */
+  private fed: Buffer | null = null;
+
   private constructor(
     private readonly socket: Duplex,
+    private readonly reads: SocketReads | null,
     readonly backendPid: number,
     readonly serverParameters: Map<string, string>,
     readonly label: string,
@@ -64,7 +69,7 @@ export class Session {
       this.waiter = null;
       w?.reject(this.closeReason);
     };
-    socket.on('data', (chunk: Buffer) => {
+    const received = (chunk: Buffer) => {
       this.queue.push(chunk);
       this.queued += chunk.length;
       if (this.queued >= READ_AHEAD && !this.paused) {
@@ -72,7 +77,9 @@ export class Session {
         socket.pause();
       }
       wake();
-    });
+    };
+    if (reads) reads.deliver = received;
+    else socket.on('data', received);
     socket.resume();
     const lost = (why: string, cause?: Error) =>
       fail(new PgpitrError('ERR_CONNECTION_LOST', `${label}: ${why}`, {
@@ -86,7 +93,7 @@ export class Session {
 
   static async open(settings: ConnectionSettings, mode: ReplicationMode, label: string): Promise<Session> {
     const started = await startConnection(settings, mode, 'pgpitr');
-    return new Session(started.socket, started.backendPid, started.serverParameters, label);
+    return new Session(started.socket, started.reads ?? null, started.backendPid, started.serverParameters, label);
   }
 
   /** server_version_num, e.g. 150004, from the server_version parameter reported at start-up. */
@@ -96,6 +103,18 @@ export class Session {
     if (!m) return 0;
     const major = Number(m[1]);
     return major >= 10 ? major * 10000 + Number(m[2] ?? 0) : major * 10000 + Number(m[2] ?? 0) * 100;
+  }
+
+  /**
+   * While on, the caller promises that every message's bytes are handled (written, copied)
+   * and no view of them kept by the time it asks for the next message (poll, next): each
+   * socket chunk's memory then takes a later read (socket-reads.ts). Without our own socket
+   * (one from node-postgres) this does nothing.
+   */
+  lendReads(on: boolean): void {
+    if (!this.reads) return;
+    this.reads.lend(on);
+    this.fed = null;
   }
 
   /** See BackendParser.splitCopyData: lets next() return CopyDataPart pieces; null turns it off. */
@@ -127,9 +146,15 @@ export class Session {
         }
         return msg;
       }
+      // The parser has handled every byte of the chunk it was fed, and the caller every message.
+      if (this.fed !== null) {
+        this.reads!.giveBack(this.fed);
+        this.fed = null;
+      }
       const chunk = this.take();
       if (chunk === null) return null;
       this.parser.feed(chunk);
+      if (this.reads?.lending) this.fed = chunk;
     }
   }
 

@@ -183,6 +183,7 @@ function fakeSession(chunks: Buffer[], serverVersionNum: number): Session {
   const fake = {
     serverVersionNum,
     send() {},
+    lendReads() {},
     splitCopyData(accept: ((b: number) => boolean) | null) {
       parser.splitCopyData = accept;
     },

@@ -6,7 +6,13 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Duplex } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
+import { createServer, createConnection } from 'node:net';
+import type { Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session } from '../../src/protocol/session.js';
+import { SocketReads } from '../../src/protocol/socket-reads.js';
 
 function copyData(payload: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -39,7 +45,7 @@ test('reading stops while nobody consumes, and every byte arrives once it resume
   for (let i = 0; i < 600; i++) payloads.push(Buffer.alloc(32768 + (i % 7), i & 0xff));
   const wire = Buffer.concat(payloads.map(copyData)); // ~20 MB
   const { socket, sent } = fakeSocket(wire);
-  const session = new (Session as unknown as new (...args: unknown[]) => Session)(socket, 1, new Map(), 'test');
+  const session = new (Session as unknown as new (...args: unknown[]) => Session)(socket, null, 1, new Map(), 'test');
   try {
     for (let i = 0; i < 50; i++) await turn();
     const held = sent();
@@ -59,5 +65,64 @@ test('reading stops while nobody consumes, and every byte arrives once it resume
     assert.equal(sent(), wire.length);
   } finally {
     session.abort();
+  }
+});
+
+/** A session over a real Unix socket read through SocketReads; the far end writes `wire`. */
+async function readsSession(wire: Buffer): Promise<{ session: Session; done: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-reads-'));
+  const path = join(dir, 's');
+  const server = createServer((s: Socket) => s.end(wire));
+  await new Promise<void>((r) => server.listen(path, r));
+  const reads = new SocketReads();
+  const socket = createConnection({ path, onread: reads.onread });
+  socket.pause();
+  const session = new (Session as unknown as new (...args: unknown[]) => Session)(socket, reads, 1, new Map(), 'test');
+  return {
+    session,
+    done: () => {
+      session.abort();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('lent reads: every byte arrives, through a handful of buffers read into again', async () => {
+  const payloads: Buffer[] = [];
+  for (let i = 0; i < 600; i++) payloads.push(Buffer.alloc(32768 + (i % 7), i & 0xff));
+  const { session, done } = await readsSession(Buffer.concat(payloads.map(copyData)));
+  try {
+    session.lendReads(true);
+    session.splitCopyData(() => true); // pieces are views of what was read, as in a base backup
+    const memory = new Set<ArrayBufferLike>();
+    for (const expected of payloads) {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const m = await session.next();
+        assert.ok(m.type === 'CopyData' || m.type === 'CopyDataPart');
+        parts.push(Buffer.from(m.data)); // handled (copied) before the next message is asked for
+        memory.add(m.data.buffer);
+        if (m.type === 'CopyData' || m.last) break;
+      }
+      assert.ok(Buffer.concat(parts).equals(expected));
+    }
+    // The read-ahead limit (1 MiB) in 64 KiB reads, and a few more: not one buffer per read (~310).
+    assert.ok(memory.size <= 24, `${memory.size} buffers`);
+  } finally {
+    done();
+  }
+});
+
+test('reads not lent: a chunk handed on stays as it was, whatever is read after it', async () => {
+  const payloads: Buffer[] = [];
+  for (let i = 0; i < 200; i++) payloads.push(Buffer.alloc(i % 3 === 0 ? 100 : 40000, i & 0xff));
+  const { session, done } = await readsSession(Buffer.concat(payloads.map(copyData)));
+  try {
+    const kept: Buffer[] = [];
+    for (let i = 0; i < payloads.length; i++) kept.push((await session.next() as { data: Buffer }).data);
+    kept.forEach((k, i) => assert.ok(k.equals(payloads[i]!), `payload ${i} intact`));
+  } finally {
+    done();
   }
 });

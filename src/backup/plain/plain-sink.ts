@@ -78,6 +78,15 @@ export class PlainSink implements BackupSink {
     this.tar.begin(name, extract);
   }
 
+  /**
+   * Tar data is extracted with synchronous writes as it comes (ExtractWritable): nothing of a
+   * chunk is kept once tarData() returned, unless the server compressed the tar files (the
+   * decompressor holds its input).
+   */
+  lendTarData(): boolean {
+    return this.opts.compression?.location !== 'server';
+  }
+
   tarData(chunk: Buffer): void | Promise<void> {
     return this.tar.data(chunk);
   }

@@ -54,7 +54,7 @@ export class FileWritable extends Writable {
     }
   }
 
-  private add(chunk: Buffer): void {
+  protected add(chunk: Buffer): void {
     if (chunk.length >= GATHER) {
       this.flush();
       writeAll(this.fd!, chunk, this.path);

@@ -5,6 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileWritable } from '../../src/storage/file-writable.js';
 import { writeWithBackpressure, endWritable } from '../../src/storage/stream-util.js';
+import { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
+import { EncodingFileWritable } from '../../src/storage/encoding-file-writable.js';
+import { syncEncoder } from '../../src/storage/compress/sync-encoder.js';
+import { createDecompressor } from '../../src/storage/compress/index.js';
+import { sampleData } from '../helpers/sample-data.js';
 
 test('FileWritable told to keep no chunk: a chunk reused once write() returned is written as it was', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fw-'));
@@ -21,6 +27,30 @@ test('FileWritable told to keep no chunk: a chunk reused once write() returned i
     }
     await endWritable(out);
     assert.ok(readFileSync(join(dir, 'f')).equals(Buffer.concat(expected)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('EncodingFileWritable: lz4 frames any decoder reads, from chunks reused once write() returned', async (t) => {
+  const encoder = syncEncoder('lz4', 1);
+  if (encoder === null) return t.skip('liblz4 is not installed');
+  const dir = mkdtempSync(join(tmpdir(), 'efw-'));
+  try {
+    const out = new EncodingFileWritable(join(dir, 'f.lz4'), false, 0o600, encoder);
+    const data = sampleData(3 * 1024 * 1024 + 12345);
+    const reused = Buffer.alloc(200 * 1024);
+    // Chunk sizes that cross the 1 MiB blocks at odd places, all through one buffer.
+    for (let off = 0, i = 0; off < data.length; i++) {
+      const n = Math.min(data.length - off, [65536, 1, 199999, 32768, 777][i % 5]!);
+      data.copy(reused, 0, off, off + n);
+      await writeWithBackpressure(out, reused.subarray(0, n));
+      reused.fill(0xee); // the caller reuses the memory at once
+      off += n;
+    }
+    await endWritable(out);
+    const decoded = await collect(Readable.from([readFileSync(join(dir, 'f.lz4'))]).pipe(createDecompressor('lz4')));
+    assert.ok(decoded.equals(data));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

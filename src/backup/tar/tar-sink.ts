@@ -23,6 +23,8 @@ import { clientCompressStage, decompressStage, extensionOf, prepareClientCompres
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { syncEncoder } from '../../storage/compress/sync-encoder.js';
+import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
+import { EncodingFileWritable } from '../../storage/encoding-file-writable.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export class TarSink implements BackupSink {
@@ -62,6 +64,12 @@ export class TarSink implements BackupSink {
     return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
   }
 
+  private encodingOutput(name: string, encoder: SyncEncoder): Writable {
+    const path = join(this.dir!, name);
+    this.files.push(path);
+    return new EncodingFileWritable(path, !this.opts.noSync, this.fileMode, encoder);
+  }
+
   /**
    * Tar files whose bytes come compressed: only to files (not stdout, whose single tar file may
    * carry the manifest), without -R's rewriting, and where the same frames can be made by a
@@ -80,8 +88,19 @@ export class TarSink implements BackupSink {
    * precompressTar() was granted first): their writers copy what they gather.
    */
   lendTarData(): boolean {
-    this.lending = this.dir !== null && (this.opts.compression?.location !== 'client' || this.precompressed) && !this.opts.writeRecoveryConf;
+    this.lending = this.dir !== null && (this.opts.compression?.location !== 'client' || this.precompressed || this.encoderHere() !== null) && !this.opts.writeRecoveryConf;
     return this.lending;
+  }
+
+  /**
+   * Client-side compression done as the tar files are written (EncodingFileWritable) rather
+   * than by a stream stage: lz4's fast levels, which compress on this thread either way, to
+   * files, without -R's rewriting, when the readers do not compress already.
+   */
+  private encoderHere(): SyncEncoder | null {
+    const c = this.opts.compression;
+    if (this.dir === null || c?.location !== 'client' || c.algorithm !== 'lz4' || this.opts.writeRecoveryConf || this.precompressed) return null;
+    return syncEncoder(c.algorithm, c.level);
   }
 
   tarBegin(name: string, ts: TablespaceHeader | null): void {
@@ -105,11 +124,12 @@ export class TarSink implements BackupSink {
       if (serverAlgo) stages.push(clientCompressStage({ location: 'client', algorithm: serverAlgo }));
       if (injectManifest) this.appendToBase = append;
     }
+    const encoder = client && !rewrite ? this.encoderHere() : null;
     if (client) {
-      if (!this.precompressed) stages.push(clientCompressStage(client));
+      if (!this.precompressed && encoder === null) stages.push(clientCompressStage(client));
       fileName = name + extensionOf(client.algorithm);
     }
-    this.current = chain(stages, this.output(fileName));
+    this.current = chain(stages, encoder ? this.encodingOutput(fileName, encoder) : this.output(fileName));
     if (isBase && injectManifest) this.baseChain = this.current;
   }
 

@@ -3,7 +3,7 @@
 // written (not synced: a resumed run checks each kept file's bytes against the
 // checksum recorded here before it keeps it). Removed when the backup completes.
 
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { storageError } from '../../common/errors.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
@@ -33,20 +33,24 @@ export function journalKey(path: string, offset = 0): string {
 
 export class CopyJournal {
   private readonly path: string;
+  /** Open for appending while the backup runs: one write per file, not an open, a write and a close. */
+  private fd: number | null;
 
   /** Starts a new journal in dir (an earlier one is replaced: read it first). */
   constructor(dir: string, mode: number) {
     this.path = join(dir, JOURNAL_NAME);
     try {
-      writeFileSync(this.path, '', { mode });
+      this.fd = openSync(this.path, 'w', mode);
     } catch (e) {
       throw storageError('create', this.path, e);
     }
   }
 
   record(e: JournalEntry): void {
+    if (this.fd === null) return;
+    const line = Buffer.from(JSON.stringify(e) + '\n');
     try {
-      appendFileSync(this.path, JSON.stringify(e) + '\n');
+      for (let off = 0; off < line.length; ) off += writeSync(this.fd, line, off);
     } catch (err) {
       throw storageError('append to', this.path, err);
     }
@@ -54,6 +58,10 @@ export class CopyJournal {
 
   /** The backup is complete: nothing is left to resume. */
   remove(): void {
+    if (this.fd !== null) {
+      closeSync(this.fd);
+      this.fd = null;
+    }
     rmSync(this.path, { force: true });
   }
 }

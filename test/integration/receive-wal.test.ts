@@ -13,7 +13,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
-import { startReceiver, until } from '../helpers/receive-wal.js';
+import { startReceiver, until, untilReceiving } from '../helpers/receive-wal.js';
 import { archivedOnDisk } from '../helpers/archiving.js';
 import { formatLsn } from '../../src/postgres/lsn.js';
 
@@ -54,7 +54,7 @@ for (const version of versionsFromEnv()) {
       const repo = src.tempDir('rw-repo');
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
       const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
-      await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+      await untilReceiving(rx, src);
       const first = await makeWal(src);
       await until(`${first} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === first), rx.log);
       await src.restart();
@@ -80,7 +80,7 @@ for (const version of versionsFromEnv()) {
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
       const senv = clusterEnv(standby);
       const rx = startReceiver(['--repo', repo, '--stanza', 'main'], senv);
-      await until('streaming from the standby', () => /receiving/.test(rx.log()));
+      await untilReceiving(rx, src, 'streaming from the standby');
       await standby.sql('select pg_promote()');
       await until('promotion', async () => (await standby.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r === false);
       const onTl2 = await makeWal(standby);
@@ -100,7 +100,7 @@ for (const version of versionsFromEnv()) {
         const args = ['-D', dir, '-Z', method];
         const first = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
         let rx = startReceiver(args, env);
-        await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+        await untilReceiving(rx, src);
         const mid = await makeWal(src, 5);
         await until(`${mid}${ext}`, () => existsSync(join(dir, mid + ext)), rx.log);
         await src.sql('insert into filler values (1)');

@@ -36,7 +36,7 @@ function setWritable(path: string, writable: boolean): void {
 
 for (const version of versionsFromEnv()) {
   test(`asynchronous archive-push and its queue limit (PostgreSQL ${version})`, async (t) => {
-    const c = await TestCluster.create({ version, name: `async${version}` });
+    const c = await TestCluster.create({ version, name: `async${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');
     const spool = c.tempDir('spool');
     const spoolDir = join(spool, 'main', 'archive-push');
@@ -52,9 +52,7 @@ for (const version of versionsFromEnv()) {
       await c.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
       await c.sql('select pg_reload_conf()');
     };
-    await c.sql(`alter system set archive_mode = 'on'`);
     await setArchiveCommand(archiveCommand(''));
-    await c.restart();
     const env = clusterEnv(c);
     const created = await runPgpitr(['stanza-create', ...repoArgs], env);
     assert.equal(created.code, 0, created.stderr);

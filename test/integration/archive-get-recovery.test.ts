@@ -23,7 +23,7 @@ const RESTORE_FAILED = 200; // docs/exit-codes.md: archive-get's code for every 
 
 for (const version of versionsFromEnv()) {
   test(`archive-get faults stop recovery, never end it early (PostgreSQL ${version})`, async (t) => {
-    const c = await TestCluster.create({ version, name: `agr${version}` });
+    const c = await TestCluster.create({ version, name: `agr${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');
     const spool = c.tempDir('spool');
     const getDir = join(spool, 'main', 'archive-get');
@@ -33,9 +33,8 @@ for (const version of versionsFromEnv()) {
     });
     const repoArgs = ['--repo', repo, '--stanza', 'main'];
     const push = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
-    await c.sql(`alter system set archive_mode = 'on'`);
     await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
-    await c.restart();
+    await c.sql('select pg_reload_conf()');
     const env = clusterEnv(c);
     const created = await runPgpitr(['stanza-create', ...repoArgs], env);
     assert.equal(created.code, 0, created.stderr);

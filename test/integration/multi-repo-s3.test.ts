@@ -30,7 +30,7 @@ interface InfoJson {
 const until = (what: string, cond: () => boolean | Promise<boolean>, seconds = 90): Promise<void> => waitUntil(what, cond, seconds);
 
 test(`a posix and an S3 repository, the S3 server down during a load (PostgreSQL ${version})`, async (t) => {
-  const c = await TestCluster.create({ version, name: `mrs3${version}` });
+  const c = await TestCluster.create({ version, name: `mrs3${version}`, conf: { archive_mode: 'on' } });
   const certs = await makeTestCertificates('s3-client');
   const s3 = await startS3Server({ tls: { cert: certs.serverCert, key: certs.serverKey } });
   onDestroyAll(() => s3.stop());
@@ -50,9 +50,8 @@ test(`a posix and an S3 repository, the S3 server down during a load (PostgreSQL
   const command =
     `'${SPOOL_WAIT}' '${spoolDir}' %f || PGPITR_PUSHER_IDLE_MS=1000 PGPITR_S3_TUNING='{"maxAttempts":3}' '${process.execPath}' '${CLI}' archive-push --archive-async ` +
     `--spool-path '${spool}' --process-max 2 --archive-timeout 30 --archive-push-queue-max ${QUEUE_MAX_SEGMENTS * 16}MB --config '${conf}' --stanza main %p`;
-  await c.sql(`alter system set archive_mode = 'on'`);
   await c.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
-  await c.restart();
+  await c.sql('select pg_reload_conf()');
   const env = clusterEnv(c);
   const created = await runPgpitr(['stanza-create', ...args], env);
   assert.equal(created.code, 0, created.stderr);

@@ -17,6 +17,7 @@ import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv } from '../helpers/pgpitr.js';
 import { startReceiver, until } from '../helpers/receive-wal.js';
 import { archivedOnDisk } from '../helpers/archiving.js';
+import { eachOf } from '../helpers/each-of.js';
 import { parseLsn, parseSegmentFileName, segmentFileName, segmentNumber } from '../../src/postgres/lsn.js';
 
 const SEG_SIZE = 16 * 1024 * 1024;
@@ -27,15 +28,6 @@ async function pgpitrOk(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** fn on every item, `width` at a time; the first failure is thrown once those running have ended. */
-async function eachOf<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const results = await Promise.allSettled(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
-}
 
 function segNoOf(name: string): bigint {
   return parseSegmentFileName(name, SEG_SIZE)!.segNo;

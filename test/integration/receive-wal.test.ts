@@ -15,6 +15,7 @@ import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
 import { startReceiver, until, untilReceiving } from '../helpers/receive-wal.js';
 import { archivedOnDisk } from '../helpers/archiving.js';
+import { eachOf } from '../helpers/each-of.js';
 import { formatLsn } from '../../src/postgres/lsn.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -172,7 +173,8 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
   assert.equal(help.code, 0);
   assert.match(help.stdout, /-V, --version/);
   assert.match(help.stdout, /-Z, --compress=METHOD\[:DETAIL\]/);
-  for (const [z, why] of [
+  // Usage errors, each its own process: four at a time.
+  await eachOf([
     ['zstd', /zstd is not supported/],
     ['client-gzip', /unrecognized compression algorithm/],
     ['gzip:10', /invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9/],
@@ -180,11 +182,11 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
     ['gzip:workers=2', /worker count/],
     ['none:3', /does not accept/],
     ['brotli', /unrecognized compression algorithm/],
-  ] as const) {
+  ] as const, 4, async ([z, why]) => {
     const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', '-Z', z]);
     assert.equal(r.code, 2, `${z}: ${r.stderr}`);
     assert.match(r.stderr, why, z);
-  }
+  });
   const repo = await runPgpitr(['receive-wal', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-Z', 'gzip']);
   assert.equal(repo.code, 2, repo.stderr);
   assert.match(repo.stderr, /repository mode/);

@@ -65,10 +65,10 @@ for (const version of versionsFromEnv()) {
       writeFileSync(join(data, 'recovery.signal'), '');
       appendFileSync(join(data, 'postgresql.auto.conf'), `archive_mode = 'off'\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n`);
       const server = await TestCluster.startExisting(data, version, { name: `${name}${version}`, wait: false });
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 1200; i++) {
         const log = server.log();
         if (/(aborting startup|shutting down) due to startup process failure|database system is ready to accept (read-only )?connections/.test(log)) return { log, server };
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`the restored server neither started nor stopped:\n${server.logTail()}`);
     };

@@ -12,6 +12,7 @@ import { join, resolve, sep } from "node:path";
 import pg from "pg";
 import type { QueryResultRow } from "pg";
 import { binDir } from "./pg-versions.js";
+import { newDataDirectory } from "./initdb.js";
 import { asPostgres, describeFailure, isRoot, runCommand, serverEnv, serverUserIds } from "./run.js";
 
 export type StopMode = "smart" | "fast" | "immediate";
@@ -26,6 +27,11 @@ export interface CreateClusterOptions {
   /** pg_hba.conf lines placed before the harness's trust-everything lines. */
   hba?: string[];
   initdbArgs?: string[];
+  /**
+   * initdb this cluster itself even when the run keeps an initdb template (initdb.ts): it gets a
+   * system identifier of its own. Otherwise clusters of one version and arguments share one.
+   */
+  fresh?: boolean;
 }
 
 export interface StartExistingOptions {
@@ -181,7 +187,7 @@ export class TestCluster {
     return this.running;
   }
 
-  /** initdb a fresh cluster (with data checksums) and start it. */
+  /** A new cluster (initdb, with data checksums; or a copy of the run's initdb template: initdb.ts), started. */
   static async create(opts: CreateClusterOptions): Promise<TestCluster> {
     const name = opts.name ?? `pg${opts.version}`;
     const bin = binDir(opts.version); // fail early on a missing version
@@ -195,12 +201,12 @@ export class TestCluster {
     installExitHandlers();
     try {
       const args = [
-        "-D", dataDir, "--data-checksums", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+        "--data-checksums", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
         ...(opts.initdbArgs ?? []),
       ];
-      const inv = asPostgres(join(bin, "initdb"), args);
-      const res = await runCommand(inv.cmd, inv.args, { env: serverEnv(), cwd: baseDir, timeoutMs: 180_000 });
-      if (res.code !== 0) throw new Error(`initdb for ${name} failed:\n${describeFailure("initdb", args, res)}`);
+      await newDataDirectory(bin, dataDir, args, { cwd: baseDir, fresh: opts.fresh }).catch((err: unknown) => {
+        throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      });
 
       appendFileSync(
         join(dataDir, "postgresql.conf"),

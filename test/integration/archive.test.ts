@@ -107,7 +107,7 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('a segment from another cluster is refused', async () => {
-      const other = await TestCluster.create({ version, name: `other${version}` });
+      const other = await TestCluster.create({ version, name: `other${version}`, fresh: true }); // a system identifier of its own
       await other.sql('select pg_switch_wal()');
       const seg = readdirSync(join(other.dataDir, 'pg_wal')).filter((f) => SEGMENT.test(f)).sort()[0]!;
       const dir = src.tempDir('foreign');

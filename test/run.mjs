@@ -4,9 +4,12 @@
 // (protocol + basebackup) also on PGPITR_COMPAT_VERSIONS (default 13-18), and the
 // point-in-time-recovery matrix on PGPITR_PITR_VERSIONS (default 13-18), the
 // receive-wal crash test on PGPITR_CRASH_VERSIONS (default 18), the PITR matrix on S3 on
-// PGPITR_PITR_REPOS (default s3-cipher: S3 and encryption at once).
+// PGPITR_PITR_REPOS (default s3-cipher: S3 and encryption at once). initdb runs once per version
+// and arguments, into PGPITR_TEST_INITDB_CACHE (default: a directory of this run, removed at its
+// end; empty: no cache), and every test cluster is a copy (test/harness/initdb.ts).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -27,6 +30,8 @@ const env = {
   // The PITR matrix again with the repository in S3 and encrypted (pitr-s3.test.ts), on the newest of PGPITR_TEST_VERSIONS:
   // S3 without encryption is covered by s3-repository.test.ts, encryption on posix by encryption.test.ts.
   PGPITR_PITR_REPOS: process.env.PGPITR_PITR_REPOS ?? 's3-cipher',
+  PGPITR_TEST_INITDB_CACHE: process.env.PGPITR_TEST_INITDB_CACHE ?? join(tmpdir(), `pgpitr-initdb-${process.pid}`),
 };
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root, env });
+if (process.env.PGPITR_TEST_INITDB_CACHE === undefined) rmSync(env.PGPITR_TEST_INITDB_CACHE, { recursive: true, force: true });
 process.exit(r.status ?? 1);

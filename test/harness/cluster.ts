@@ -12,6 +12,7 @@ import { join, resolve, sep } from "node:path";
 import pg from "pg";
 import type { QueryResultRow } from "pg";
 import { binDir } from "./pg-versions.js";
+import { newDataDirectory } from "./initdb.js";
 import { asPostgres, describeFailure, isRoot, runCommand, serverEnv, serverUserIds } from "./run.js";
 
 export type StopMode = "smart" | "fast" | "immediate";
@@ -26,6 +27,11 @@ export interface CreateClusterOptions {
   /** pg_hba.conf lines placed before the harness's trust-everything lines. */
   hba?: string[];
   initdbArgs?: string[];
+  /**
+   * initdb this cluster itself even when the run keeps an initdb template (initdb.ts): it gets a
+   * system identifier of its own. Otherwise clusters of one version and arguments share one.
+   */
+  fresh?: boolean;
 }
 
 export interface StartExistingOptions {
@@ -127,9 +133,19 @@ export function onDestroyAll(fn: () => Promise<void>): void {
   finalizers.push(fn);
 }
 
+/**
+ * How a server is stopped when its files are removed next: at once, since nothing will read them
+ * (a fast stop writes a shutdown checkpoint, and the archiver of an archiving cluster first runs
+ * archive_command for every segment still waiting: 0.2-1.7 s a test); cleanly when they are kept
+ * for a look (PGPITR_TEST_KEEP).
+ */
+function stopModeBeforeRemoval(): StopMode {
+  return keepTemp() ? "fast" : "immediate";
+}
+
 export async function destroyAll(): Promise<void> {
   // Stop everything first so no server loses its data dir while running.
-  for (const c of [...live]) await c.stop("fast").catch(() => c.stopSync());
+  for (const c of [...live]) await c.stop(stopModeBeforeRemoval()).catch(() => c.stopSync());
   for (const c of [...live]) await c.destroy();
   for (const fn of finalizers.splice(0)) await fn().catch(() => {});
 }
@@ -171,7 +187,7 @@ export class TestCluster {
     return this.running;
   }
 
-  /** initdb a fresh cluster (with data checksums) and start it. */
+  /** A new cluster (initdb, with data checksums; or a copy of the run's initdb template: initdb.ts), started. */
   static async create(opts: CreateClusterOptions): Promise<TestCluster> {
     const name = opts.name ?? `pg${opts.version}`;
     const bin = binDir(opts.version); // fail early on a missing version
@@ -185,12 +201,12 @@ export class TestCluster {
     installExitHandlers();
     try {
       const args = [
-        "-D", dataDir, "--data-checksums", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+        "--data-checksums", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
         ...(opts.initdbArgs ?? []),
       ];
-      const inv = asPostgres(join(bin, "initdb"), args);
-      const res = await runCommand(inv.cmd, inv.args, { env: serverEnv(), cwd: baseDir, timeoutMs: 180_000 });
-      if (res.code !== 0) throw new Error(`initdb for ${name} failed:\n${describeFailure("initdb", args, res)}`);
+      await newDataDirectory(bin, dataDir, args, { cwd: baseDir, fresh: opts.fresh }).catch((err: unknown) => {
+        throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      });
 
       appendFileSync(
         join(dataDir, "postgresql.conf"),
@@ -338,7 +354,8 @@ export class TestCluster {
       if (other !== this && other.dataDir.startsWith(this.baseDir + sep)) await other.destroy();
     }
     try {
-      await this.stop("fast");
+      // A data directory of the caller's (startExisting) may be used again: stopped cleanly.
+      await this.stop(this.removeDataDir ? stopModeBeforeRemoval() : "fast");
     } catch {
       this.stopSync();
     }

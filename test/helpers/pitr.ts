@@ -40,7 +40,8 @@ export function repoKindFromEnv(): RepoKind {
 
 /** A cluster whose archive_command is pgpitr archive-push into a fresh stanza "main". */
 export async function archivingCluster(version: number, name: string, kind: RepoKind = 'posix'): Promise<ArchivingCluster> {
-  const c = await TestCluster.create({ version, name });
+  // archive_mode at initdb's start; archive_command (reloadable) once the repository is known: one start.
+  const c = await TestCluster.create({ version, name, conf: { archive_mode: 'on' } });
   const spool = c.tempDir('spool');
   let repo: string;
   let repoArgs: string[];
@@ -68,9 +69,8 @@ export async function archivingCluster(version: number, name: string, kind: Repo
     repoArgs = ['--config', conf, '--stanza', 'main'];
   }
   const push = `'${process.execPath}' '${CLI}' archive-push ${repoArgs.map((a) => `'${a}'`).join(' ')} %p`;
-  await c.sql(`alter system set archive_mode = 'on'`);
   await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
-  await c.restart();
+  await c.sql('select pg_reload_conf()');
   const r = await runPgpitr(['stanza-create', ...repoArgs], c.connectionEnv());
   if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stderr}`);
   if (!kind.startsWith('s3')) chownTree(repo);
@@ -115,7 +115,7 @@ export async function restoreWith(a: ArchivingCluster, dir: string, extra: strin
 /** Starts a restored directory and waits until recovery has ended (promoted); returns the running copy. */
 export async function startRecovered(dir: string, version: number, name: string, opts: { archive?: boolean } = {}): Promise<TestCluster> {
   // A copy that is checked and thrown away must not archive its new timeline into the stanza
-  // (postgresql.auto.conf, where the original's ALTER SYSTEM put archive_mode, wins over postgresql.conf).
+  // (postgresql.auto.conf, where the original's ALTER SYSTEM put archive_command, wins over postgresql.conf).
   if (!opts.archive) appendFileSync(join(dir, 'postgresql.auto.conf'), "archive_mode = 'off'\n");
   const r = await TestCluster.startExisting(dir, version, { name });
   for (let i = 0; i < 600; i++) {

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { CLI } from './pgpitr.js';
+import type { TestCluster } from '../harness/cluster.js';
 
 export interface RunningReceiver {
   log(): string;
@@ -43,4 +44,19 @@ export async function until(what: string, fn: () => boolean | Promise<boolean>, 
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}\n${detail()}`);
+}
+
+/**
+ * Waits until the receiver has WAL in hand: it logs "receiving <segment>" when the first bytes of a
+ * segment arrive. A server with nothing to write sends nothing, and one just switched to a new segment
+ * has not a byte of it yet: the first would come with its next running-xacts record, 15-20 s later.
+ * So, while waiting, a transaction is committed on `writer` (the primary, also when streaming from its
+ * standby), which the server sends at once.
+ */
+export async function untilReceiving(rx: RunningReceiver, writer: TestCluster, what = 'streaming'): Promise<void> {
+  await until(what, async () => {
+    if (/receiving/.test(rx.log())) return true;
+    await writer.sql('select txid_current()');
+    return false;
+  }, rx.log);
 }

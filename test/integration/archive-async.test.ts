@@ -36,7 +36,7 @@ function setWritable(path: string, writable: boolean): void {
 
 for (const version of versionsFromEnv()) {
   test(`asynchronous archive-push and its queue limit (PostgreSQL ${version})`, async (t) => {
-    const c = await TestCluster.create({ version, name: `async${version}` });
+    const c = await TestCluster.create({ version, name: `async${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');
     const spool = c.tempDir('spool');
     const spoolDir = join(spool, 'main', 'archive-push');
@@ -52,9 +52,7 @@ for (const version of versionsFromEnv()) {
       await c.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
       await c.sql('select pg_reload_conf()');
     };
-    await c.sql(`alter system set archive_mode = 'on'`);
     await setArchiveCommand(archiveCommand(''));
-    await c.restart();
     const env = clusterEnv(c);
     const created = await runPgpitr(['stanza-create', ...repoArgs], env);
     assert.equal(created.code, 0, created.stderr);
@@ -118,7 +116,7 @@ for (const version of versionsFromEnv()) {
       assert.match(again.stdout, /ok {3}archive continuity/);
       // Markers of files the server is done with are cleaned up.
       const okMarkers = () => readdirSync(spoolDir).filter((f) => f.endsWith('.ok'));
-      for (let i = 0; i < 50 && okMarkers().length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 100 && okMarkers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(okMarkers(), []);
     });
 
@@ -145,7 +143,7 @@ for (const version of versionsFromEnv()) {
       const log = readFileSync(join(getDir, 'fetcher.log'), 'utf8');
       assert.match(log, /prefetched 0000000100000000000000/);
       // Once recovery stops asking, the fetcher removes what it prefetched and exits.
-      for (let i = 0; i < 100 && readdirSync(getDir).some((f) => SEGMENT.test(f)); i++) await new Promise((r) => setTimeout(r, 200));
+      for (let i = 0; i < 200 && readdirSync(getDir).some((f) => SEGMENT.test(f)); i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(readdirSync(getDir).filter((f) => SEGMENT.test(f)), []);
     });
 

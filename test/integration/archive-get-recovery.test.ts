@@ -23,7 +23,7 @@ const RESTORE_FAILED = 200; // docs/exit-codes.md: archive-get's code for every 
 
 for (const version of versionsFromEnv()) {
   test(`archive-get faults stop recovery, never end it early (PostgreSQL ${version})`, async (t) => {
-    const c = await TestCluster.create({ version, name: `agr${version}` });
+    const c = await TestCluster.create({ version, name: `agr${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');
     const spool = c.tempDir('spool');
     const getDir = join(spool, 'main', 'archive-get');
@@ -33,9 +33,8 @@ for (const version of versionsFromEnv()) {
     });
     const repoArgs = ['--repo', repo, '--stanza', 'main'];
     const push = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
-    await c.sql(`alter system set archive_mode = 'on'`);
     await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
-    await c.restart();
+    await c.sql('select pg_reload_conf()');
     const env = clusterEnv(c);
     const created = await runPgpitr(['stanza-create', ...repoArgs], env);
     assert.equal(created.code, 0, created.stderr);
@@ -66,10 +65,10 @@ for (const version of versionsFromEnv()) {
       writeFileSync(join(data, 'recovery.signal'), '');
       appendFileSync(join(data, 'postgresql.auto.conf'), `archive_mode = 'off'\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n`);
       const server = await TestCluster.startExisting(data, version, { name: `${name}${version}`, wait: false });
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 1200; i++) {
         const log = server.log();
         if (/(aborting startup|shutting down) due to startup process failure|database system is ready to accept (read-only )?connections/.test(log)) return { log, server };
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`the restored server neither started nor stopped:\n${server.logTail()}`);
     };

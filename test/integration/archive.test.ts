@@ -31,13 +31,11 @@ function disguisedAs(data: Buffer, name: string, timeline?: number): Buffer {
 for (const version of versionsFromEnv()) {
   test(`archive-push, archive-get, check and info (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
-    const base = await TestCluster.create({ version, name: `arch${version}` });
+    const base = await TestCluster.create({ version, name: `arch${version}`, conf: { archive_mode: 'on', wal_keep_size: '1GB' } });
     const repo = base.tempDir('repo');
     const command = `'${process.execPath}' '${CLI}' archive-push --repo '${repo}' --stanza main %p`;
-    await base.sql(`alter system set archive_mode = 'on'`);
     await base.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
-    await base.sql(`alter system set wal_keep_size = '1GB'`);
-    await base.restart();
+    await base.sql('select pg_reload_conf()');
     const src = base;
     const env = clusterEnv(src);
     const repoArgs = ['--repo', repo, '--stanza', 'main'];
@@ -109,7 +107,7 @@ for (const version of versionsFromEnv()) {
     });
 
     await t.test('a segment from another cluster is refused', async () => {
-      const other = await TestCluster.create({ version, name: `other${version}` });
+      const other = await TestCluster.create({ version, name: `other${version}`, fresh: true }); // a system identifier of its own
       await other.sql('select pg_switch_wal()');
       const seg = readdirSync(join(other.dataDir, 'pg_wal')).filter((f) => SEGMENT.test(f)).sort()[0]!;
       const dir = src.tempDir('foreign');

@@ -12,6 +12,7 @@ import { createSampleData } from '../harness/data.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand, isRoot } from '../harness/run.js';
 import { runPgpitr, clusterEnv, isEmptyOrMissing, readState, CLI } from '../helpers/pgpitr.js';
+import { eachOf } from '../helpers/each-of.js';
 
 async function noBackupLeft(c: TestCluster): Promise<void> {
   for (let i = 0; i < 50; i++) {
@@ -154,11 +155,12 @@ for (const version of versionsFromEnv()) {
         [['basebackup', '-D', '/tmp/x', '--bogus'], /Unknown option/i],
         [['basebackup', '-D', '/tmp/x', 'extra'], /too many command-line arguments/],
       ];
-      for (const [args, msg] of cases) {
+      // Usage errors, refused before anything is written or connected to: four processes at a time.
+      await eachOf(cases, 4, async ([args, msg]) => {
         const r = await runPgpitr(args, env);
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, msg, args.join(' '));
-      }
+      });
       assert.ok(!existsSync('/tmp/x'));
     });
 

@@ -54,7 +54,7 @@ function segmentsIn(repo: string): string[] {
 // pgpitr's own logic, not the server's: one version (the newest tested) proves it; the PITR matrix runs on S3 and encrypted on every tested version.
 for (const version of versionsFromEnv().slice(-1)) {
   test(`archiving into two repositories (PostgreSQL ${version})`, async (t) => {
-    const c = await TestCluster.create({ version, name: `mra${version}` });
+    const c = await TestCluster.create({ version, name: `mra${version}`, conf: { archive_mode: 'on' } });
     const repo1 = c.tempDir('repo1');
     const repo2 = c.tempDir('repo2');
     const spool = c.tempDir('spool');
@@ -75,9 +75,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     const asyncCommand =
       `'${SPOOL_WAIT}' '${spoolDir}' %f || PGPITR_PUSHER_IDLE_MS=1000 '${process.execPath}' '${CLI}' archive-push --archive-async ` +
       `--spool-path '${spool}' --process-max 2 --archive-timeout 30 --archive-push-queue-max ${QUEUE_MAX_SEGMENTS * 16}MB --config '${conf}' --stanza main %p`;
-    await c.sql(`alter system set archive_mode = 'on'`);
     await setArchiveCommand(syncCommand);
-    await c.restart();
     const env = clusterEnv(c);
     for (const n of ['1', '2']) {
       const created = await runPgpitr(['stanza-create', ...args, '--repo', n], env);

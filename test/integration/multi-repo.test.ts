@@ -36,7 +36,7 @@ const version = versionsFromEnv().at(-1)!;
 
 test(`several repositories: create, info, backup --repo N, restore from the one that can, expire and verify per repository (PostgreSQL ${version})`, async (t) => {
   t.after(() => destroyAll());
-  const c = await TestCluster.create({ version, name: `multirepo${version}` });
+  const c = await TestCluster.create({ version, name: `multirepo${version}`, conf: { archive_mode: 'on' } });
   const r1 = c.tempDir('repo1');
   const r2 = c.tempDir('repo2');
   const spool = c.tempDir('spool');
@@ -45,9 +45,8 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
   chownTree(join(conf, '..'));
   const base = ['--config', conf, '--stanza', 'main'];
   const push = `'${process.execPath}' '${CLI}' archive-push --config '${conf}' --stanza main %p`;
-  await c.sql(`alter system set archive_mode = 'on'`);
   await c.sql(`alter system set archive_command = '${push.replace(/'/g, "''")}'`);
-  await c.restart();
+  await c.sql('select pg_reload_conf()');
   const env = c.connectionEnv();
 
   const created = await runPgpitr(['stanza-create', ...base], env);

@@ -13,8 +13,9 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
-import { startReceiver, until } from '../helpers/receive-wal.js';
+import { startReceiver, until, untilReceiving } from '../helpers/receive-wal.js';
 import { archivedOnDisk } from '../helpers/archiving.js';
+import { eachOf } from '../helpers/each-of.js';
 import { formatLsn } from '../../src/postgres/lsn.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -54,7 +55,7 @@ for (const version of versionsFromEnv()) {
       const repo = src.tempDir('rw-repo');
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
       const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
-      await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+      await untilReceiving(rx, src);
       const first = await makeWal(src);
       await until(`${first} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === first), rx.log);
       await src.restart();
@@ -80,7 +81,7 @@ for (const version of versionsFromEnv()) {
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
       const senv = clusterEnv(standby);
       const rx = startReceiver(['--repo', repo, '--stanza', 'main'], senv);
-      await until('streaming from the standby', () => /receiving/.test(rx.log()));
+      await untilReceiving(rx, src, 'streaming from the standby');
       await standby.sql('select pg_promote()');
       await until('promotion', async () => (await standby.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r === false);
       const onTl2 = await makeWal(standby);
@@ -100,7 +101,7 @@ for (const version of versionsFromEnv()) {
         const args = ['-D', dir, '-Z', method];
         const first = (await src.sql<{ n: string }>('select pg_walfile_name(pg_current_wal_lsn()) as n'))[0]!.n;
         let rx = startReceiver(args, env);
-        await until('streaming', () => /receiving/.test(rx.log()), rx.log);
+        await untilReceiving(rx, src);
         const mid = await makeWal(src, 5);
         await until(`${mid}${ext}`, () => existsSync(join(dir, mid + ext)), rx.log);
         await src.sql('insert into filler values (1)');
@@ -172,7 +173,8 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
   assert.equal(help.code, 0);
   assert.match(help.stdout, /-V, --version/);
   assert.match(help.stdout, /-Z, --compress=METHOD\[:DETAIL\]/);
-  for (const [z, why] of [
+  // Usage errors, each its own process: four at a time.
+  await eachOf([
     ['zstd', /zstd is not supported/],
     ['client-gzip', /unrecognized compression algorithm/],
     ['gzip:10', /invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9/],
@@ -180,11 +182,11 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
     ['gzip:workers=2', /worker count/],
     ['none:3', /does not accept/],
     ['brotli', /unrecognized compression algorithm/],
-  ] as const) {
+  ] as const, 4, async ([z, why]) => {
     const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', '-Z', z]);
     assert.equal(r.code, 2, `${z}: ${r.stderr}`);
     assert.match(r.stderr, why, z);
-  }
+  });
   const repo = await runPgpitr(['receive-wal', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-Z', 'gzip']);
   assert.equal(repo.code, 2, repo.stderr);
   assert.match(repo.stderr, /repository mode/);

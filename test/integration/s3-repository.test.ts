@@ -140,10 +140,16 @@ for (const version of versionsFromEnv().slice(-1)) {
       try {
         const local = join(spool, 'main', 'receive-wal');
         const partial = () => (existsSync(local) ? readdirSync(local).filter((n) => n.endsWith('.partial')) : []);
-        for (let i = 0; i < 150 && partial().length === 0; i++) await new Promise((r) => setTimeout(r, 200));
+        // The .partial file is made with the first bytes received. An idle server sends none (after the
+        // previous subtest's segment switch, not a byte until its next running-xacts record, 15-20 s
+        // away): a commit at each look gives the receiver some at once.
+        for (let i = 0; i < 300 && partial().length === 0; i++) {
+          await c.sql('select txid_current()');
+          await new Promise((r) => setTimeout(r, 100));
+        }
         assert.ok(partial().length > 0, `no partial segment in the spool: ${out}`);
         const wal = await switchAndWaitArchived(c);
-        for (let i = 0; i < 150 && !new RegExp(`archived ${wal}`).test(out); i++) await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; i < 300 && !new RegExp(`archived ${wal}`).test(out); i++) await new Promise((r) => setTimeout(r, 100));
         assert.match(out, new RegExp(`(already )?archived ${wal}`));
         assert.equal([...storedObjects(a).keys()].some((k) => k.endsWith('.partial') || k.includes('receive-wal')), false, 'a partial segment went to the bucket');
       } finally {

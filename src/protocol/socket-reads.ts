@@ -34,17 +34,13 @@ export class SocketReads {
     },
     callback: (nread: number, buf: Uint8Array): boolean => {
       const read = buf as Buffer;
-      let chunk: Buffer;
-      if (this.recycling) {
-        chunk = read.subarray(0, nread);
-        this.armed = null; // the consumer gives it back once handled
-      } else if (nread < COPY_BELOW) {
-        chunk = Buffer.from(read.subarray(0, nread)); // a copy; the same buffer is read into again
+      if (!this.recycling && nread < COPY_BELOW) {
+        this.deliver(Buffer.from(read.subarray(0, nread))); // a copy; the same buffer is read into again
       } else {
-        chunk = read.subarray(0, nread);
+        // Lent (the consumer gives it back once handled) or handed over: a new buffer is armed next.
         this.armed = null;
+        this.deliver(read.subarray(0, nread));
       }
-      this.deliver(chunk);
       return true; // pausing is the session's, through socket.pause()
     },
   };

@@ -57,17 +57,13 @@ export class TarSink implements BackupSink {
     }
   }
 
-  private output(name: string): Writable {
+  /** Where a tar file goes; with `encoder`, compressed as it is written (see encoderHere). */
+  private output(name: string, encoder: SyncEncoder | null = null): Writable {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
+    if (encoder) return new EncodingFileWritable(path, !this.opts.noSync, this.fileMode, encoder);
     return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
-  }
-
-  private encodingOutput(name: string, encoder: SyncEncoder): Writable {
-    const path = join(this.dir!, name);
-    this.files.push(path);
-    return new EncodingFileWritable(path, !this.opts.noSync, this.fileMode, encoder);
   }
 
   /**
@@ -129,7 +125,7 @@ export class TarSink implements BackupSink {
       if (!this.precompressed && encoder === null) stages.push(clientCompressStage(client));
       fileName = name + extensionOf(client.algorithm);
     }
-    this.current = chain(stages, encoder ? this.encodingOutput(fileName, encoder) : this.output(fileName));
+    this.current = chain(stages, this.output(fileName, encoder));
     if (isBase && injectManifest) this.baseChain = this.current;
   }
 

@@ -23,3 +23,11 @@ run('pageChecksum, aligned', () => { let a = 0; for (let i = 0; i < pages; i++) 
 run('verifyPage, aligned', () => { let a = 0; for (let i = 0; i < pages; i++) { const v = verifyPage(buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), i, 0xffffffffffn); a ^= typeof v === 'object' ? v.calculated : 0; } return a; });
 const odd = new Uint8Array(buf.length + 1); odd.set(buf, 1);
 run('pageChecksum, unaligned (copied)', () => { let a = 0; for (let i = 0; i < pages; i++) a ^= pageChecksum(odd.subarray(1 + i * PAGE_SIZE, 1 + (i + 1) * PAGE_SIZE), i); return a; });
+const { pageChecksumScalar } = await import('../dist/src/postgres/page-checksum.js');
+const { pageArena } = await import('../dist/src/postgres/page-checksum-simd.js');
+run('pageChecksumScalar, aligned', () => { let a = 0; for (let i = 0; i < pages; i++) a ^= pageChecksumScalar(buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), i); return a; });
+const arena = pageArena(1024 * 1024);
+if (arena) {
+  const per = arena.length / PAGE_SIZE;
+  run('pageChecksum, in an arena (1 MiB refilled)', () => { let a = 0; for (let i = 0; i < pages; i++) { const k = i % per; if (k === 0) arena.set(buf.subarray(i * PAGE_SIZE, (i + per) * PAGE_SIZE)); a ^= pageChecksum(arena.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), i); } return a; });
+}

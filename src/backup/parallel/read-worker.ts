@@ -15,6 +15,7 @@ import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
 import { verifyWithReread } from './page-reread.js';
+import { pageArena } from '../../postgres/page-checksum-simd.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
@@ -30,8 +31,11 @@ const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
 const { index, buffers, returns } = workerData as { index: number; buffers: SharedCounterBuffers; returns: MessagePort };
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
-/** The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults. */
-const own = Buffer.allocUnsafeSlow(CHUNK);
+/**
+ * The buffer a job that writes locally reads into, reused: a fresh 1 MiB per chunk costs page faults.
+ * It lives in the page checksum's own memory when it can: pages are then checked where they were read.
+ */
+const own = pageArena(CHUNK) ?? Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
 /**
  * Buffers lent to the main thread that came back (read-pool.ts releases them): a job with `lend`

@@ -22,6 +22,7 @@ import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
 import { journalKey, reusable } from './copy-journal.js';
+import type { DestCreator } from './dest-creator.js';
 
 /** A backup into a directory keeps a journal of what it copied; a resumed one also has the journal of the run it resumes. */
 export interface ResumeState {
@@ -38,6 +39,8 @@ export interface CopyContext {
   algorithm: ManifestChecksumAlgorithm | null;
   checksums: ChecksumReport;
   manifest: BackupManifestBuilder | null;
+  /** Creates the files readers write on this host, ahead of them (dest-creator.ts); without it they create their own. */
+  creator?: DestCreator | undefined;
 }
 
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
@@ -182,8 +185,16 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     }
     if (ctx.resume?.previous.has(journalKey(f.manifestPath))) removeIfThere(dest);
     const startedUs = Date.now() * 1000;
-    const r = await run(ctx, f, jobFor(ctx, f, { checksum: algorithm, dest: { path: dest, mode, create: true, sync: false } }), null);
-    if (r.gone) return;
+    // Made ahead by the creator (the reader then opens it), unless the readers got here first.
+    const claim = ctx.creator?.claim(dest) ?? 'job';
+    if (claim !== 'job') await claim;
+    const created = claim !== 'job';
+    const r = await run(ctx, f, jobFor(ctx, f, { checksum: algorithm, dest: { path: dest, mode, create: !created, sync: false } }), null);
+    if (r.gone) {
+      // Dropped since it was listed: the file made for it goes too.
+      if (created) removeIfThere(dest);
+      return;
+    }
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '' });
     return;

@@ -19,6 +19,7 @@ import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { TarWriter } from './tar-writer.js';
 import { copyThroughTar, copyToPath, copyToStore } from './file-copy.js';
 import type { CopyContext } from './file-copy.js';
+import { DestCreator } from './dest-creator.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { PgpitrError } from '../../common/errors.js';
 import { startLowLevelBackup, stopLowLevelBackup } from './low-level-api.js';
@@ -84,6 +85,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   const algorithm = req.manifest?.algorithm ?? null;
   let progressTimer: NodeJS.Timeout | null = null;
   let promotion: PromotionWatch | null = null;
+  let creator: DestCreator | null = null;
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
     const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
@@ -142,7 +144,18 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       // Largest first where order is free: the last file to finish is then a small one.
       const bySize = () => [...files].sort((a, b) => b.size - a.size);
       const root = pool.writesLocal ? (req.directRoot?.(isBase ? null : header) ?? null) : null;
-      if (root !== null) await Promise.all(bySize().map((f) => copyToPath(ctx, f, `${root}/${f.name}`)));
+      if (root !== null) {
+        const order = bySize().map((f) => ({ f, dest: `${root}/${f.name}` }));
+        // A resumed run keeps or removes files as it goes: its readers create what they copy.
+        if (!req.resume?.resuming) {
+          creator = new DestCreator(order.map(({ f, dest }) => ({ path: dest, mode: f.mode & 0o777 })));
+          ctx.creator = creator;
+          creator.start();
+        }
+        // Taken in order by a few lanes, so that a file is claimed when a reader is about to be free for it.
+        await inLanes(order, pool.size * 2, ({ f, dest }) => copyToPath(ctx, f, dest));
+        creator?.stop();
+      }
       else if (store !== null) await Promise.all(bySize().map((f) => copyToStore(ctx, f, store)));
       else await Promise.all(files.map((f) => copyThroughTar(ctx, f, tar)));
       if (ownCount) reportBytes();
@@ -181,10 +194,29 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     pool.abort(e as Error);
     throw e;
   } finally {
+    creator?.stop();
     if (progressTimer) clearInterval(progressTimer);
     await promotion?.stop();
     await pool.stop();
   }
+}
+
+/** Runs fn over items in order, `lanes` at a time; the first failure stops the lanes from taking more. */
+async function inLanes<T>(items: readonly T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, items.length)) }, lane));
 }
 
 /** The source's own pgpitr files (a cluster made by pgpitr basebackup) are not copied: own-files.ts. */

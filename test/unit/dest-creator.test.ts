@@ -1,0 +1,69 @@
+// The parallel backup's file creator (dest-creator.ts): files made empty with
+// their mode, from the end of the list, one at a time; a file a job claimed
+// first is left to it; a file the creator could not make fails its job's claim.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DestCreator } from '../../src/backup/parallel/dest-creator.js';
+import { PgpitrError } from '../../src/common/errors.js';
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-creator-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('creates every file empty with its mode, the last first; claims then wait for it', async () => {
+  await withDir(async (dir) => {
+    const files = Array.from({ length: 20 }, (_, i) => ({ path: join(dir, `f${i}`), mode: i % 2 ? 0o600 : 0o640 }));
+    const c = new DestCreator(files);
+    c.start();
+    for (const f of [...files].reverse()) {
+      const claim = c.claim(f.path);
+      // The creator works from the end: each file here is its own, made or about to be.
+      assert.notEqual(claim, 'job');
+      await claim;
+      const s = statSync(f.path);
+      assert.equal(s.size, 0);
+      assert.equal(s.mode & 0o777, f.mode);
+    }
+  });
+});
+
+test('a file claimed before the creator reached it is the job\'s; the creator stops where the jobs are', async () => {
+  await withDir(async (dir) => {
+    const files = Array.from({ length: 10 }, (_, i) => ({ path: join(dir, `f${i}`), mode: 0o600 }));
+    const c = new DestCreator(files);
+    // Jobs take the first five before the creator starts.
+    for (const f of files.slice(0, 5)) assert.equal(c.claim(f.path), 'job');
+    c.start();
+    // The creator makes f9 down to f5, then meets the jobs' claims: wait for its last file.
+    for (let i = 0; i < 1000 && !existsSync(files[5]!.path); i++) await new Promise((r) => setTimeout(r, 10));
+    for (const f of files.slice(5)) {
+      const claim = c.claim(f.path);
+      assert.notEqual(claim, 'job', `${f.path} was the creator's`);
+      await claim;
+    }
+    for (const f of files.slice(0, 5)) assert.equal(existsSync(f.path), false, `${f.path} is the job's to make`);
+    for (const f of files.slice(5)) assert.equal(existsSync(f.path), true);
+    assert.equal(c.claim(join(dir, 'not listed')), 'job');
+  });
+});
+
+test('a file the creator could not make fails its claim, naming it; the others are still made', async () => {
+  await withDir(async (dir) => {
+    writeFileSync(join(dir, 'taken'), 'x');
+    const files = [{ path: join(dir, 'free'), mode: 0o600 }, { path: join(dir, 'taken'), mode: 0o600 }];
+    const c = new DestCreator(files);
+    c.start();
+    await assert.rejects(Promise.resolve(c.claim(join(dir, 'taken'))), (e: unknown) => e instanceof PgpitrError && e.code === 'ERR_STORAGE' && e.message.includes(join(dir, 'taken')));
+    await c.claim(join(dir, 'free'));
+    assert.equal(statSync(join(dir, 'free')).size, 0);
+  });
+});

@@ -50,6 +50,16 @@ export interface FileStore {
   keep?(meta: StoredFileMeta, copy: SetJournalEntry): Promise<boolean>;
 }
 
+/** A tar file that readers write members into directly (BackupSink.directTar). */
+export interface DirectTar {
+  /** The file: readers open it to write, never to create. */
+  path: string;
+  /** Writes out what tarData() was given so far; the position the next byte goes to. */
+  position(): Promise<number>;
+  /** The readers filled the file up to `position`: the next tarData() byte goes there. */
+  continueAt(position: number): void;
+}
+
 export interface BackupSink {
   /** Called once BASE_BACKUP is sent, while the server runs its checkpoint: load what writing will need. */
   prepare?(): void;
@@ -86,6 +96,12 @@ export interface BackupSink {
   directRoot?(tablespace: TablespaceHeader | null): string;
   /** Files one by one (see FileStore); the tar stream then carries only directories, links and the last files. */
   fileStore?(): FileStore;
+  /**
+   * The tar file begun last, when it is an uncompressed file on this host that nothing
+   * rewrites: a parallel backup's readers may then write members into it themselves, each at
+   * a place it reserves (DirectTar). Null (or absent): every byte comes through tarData().
+   */
+  directTar?(): DirectTar | null;
   /** Everything received: write -R files, sync, put the manifest in place. */
   finish(): Promise<void>;
   /** Stop writing; leaves clean-up of files to OutputDirs. */

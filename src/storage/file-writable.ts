@@ -21,6 +21,8 @@ export class FileWritable extends Writable {
   /** With keepNoChunk: where small chunks are copied (pending then holds views of it). */
   private gather: Buffer | null = null;
   bytesWritten = 0;
+  /** Where the next write goes in the file (writes are positioned: see continueAt). */
+  private position = 0;
 
   constructor(
     readonly path: string,
@@ -57,7 +59,8 @@ export class FileWritable extends Writable {
   protected add(chunk: Buffer): void {
     if (chunk.length >= GATHER) {
       this.flush();
-      writeAll(this.fd!, chunk, this.path);
+      writeAll(this.fd!, chunk, this.path, this.position);
+      this.position += chunk.length;
     } else if (this.keepNoChunk) {
       if (this.pendingBytes + chunk.length > GATHER) this.flush();
       this.gather ??= Buffer.allocUnsafeSlow(GATHER);
@@ -81,11 +84,25 @@ export class FileWritable extends Writable {
     this.pendingBytes = 0;
     let written: number;
     try {
-      written = writevSync(this.fd!, parts);
+      written = writevSync(this.fd!, parts, this.position);
     } catch (e) {
       throw storageError('write to', this.path, e);
     }
-    if (written < total) writeAll(this.fd!, Buffer.concat(parts).subarray(written), this.path);
+    if (written < total) writeAll(this.fd!, Buffer.concat(parts).subarray(written), this.path, this.position + written);
+    this.position += total;
+  }
+
+  /** Writes out what it gathered; the position in the file the next byte goes to. */
+  flushed(): number {
+    this.flush();
+    return this.position;
+  }
+
+  /** Others wrote the file up to `position` (see BackupSink.directTar): the next byte goes there. */
+  continueAt(position: number): void {
+    this.flush();
+    this.bytesWritten += position - this.position;
+    this.position = position;
   }
 
   override _final(cb: (e?: Error | null) => void): void {

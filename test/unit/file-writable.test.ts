@@ -55,3 +55,27 @@ test('EncodingFileWritable: lz4 frames any decoder reads, from chunks reused onc
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('FileWritable: flushed() gives the position after what it was given; continueAt() goes on after what others wrote', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fw-'));
+  try {
+    const path = join(dir, 'f');
+    const out = new FileWritable(path, false, 0o600, true);
+    await writeWithBackpressure(out, Buffer.alloc(1000, 1)); // gathered, not yet written
+    assert.equal(out.flushed(), 1000);
+    // Someone else writes 3000 bytes after it (as parallel readers write tar members).
+    const { openSync, writeSync, closeSync } = await import('node:fs');
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(3000, 2), 0, 3000, 1000);
+    closeSync(fd);
+    out.continueAt(4000);
+    await writeWithBackpressure(out, Buffer.alloc(500, 3));
+    await writeWithBackpressure(out, Buffer.alloc(400 * 1024, 4)); // large: written at once
+    await endWritable(out);
+    const got = readFileSync(path);
+    assert.ok(got.equals(Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(3000, 2), Buffer.alloc(500, 3), Buffer.alloc(400 * 1024, 4)])));
+    assert.equal(out.bytesWritten, got.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

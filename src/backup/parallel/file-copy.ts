@@ -2,12 +2,14 @@
 // the readers (FileReaders) and each recording the file in the backup_manifest
 // and its page checksum failures in the report:
 //   - through the tar stream, in turn (tar format, or any sink without a better way);
+//   - written by the reader as a member of a tar file on this host, at a place it
+//     reserves (BackupSink.directTar), large files as ranges read at once;
 //   - written by the reader at a local path (plain format on this host), large
 //     files as ranges read at once whose CRC-32Cs are combined;
 //   - into a file store (a repository's backup set), any order, several at once,
 //     large files compressed and hashed by the reader.
 
-import { closeSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import type { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
@@ -17,7 +19,8 @@ import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import type { FileStore, StoredFileMeta } from '../sink.js';
 import type { ListedFile } from './listing.js';
-import type { FileReaders, JobHandlers, ReadDone, ReadJob } from './read-job.js';
+import type { FileReaders, JobHandlers, ReadDone, ReadJob, TarPlaces } from './read-job.js';
+import { encodeHeader, paddingFor } from '../../storage/tar/tar-header.js';
 import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
@@ -155,6 +158,62 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
   await tar.pad(f.size);
   const checksum = ctx.algorithm === 'CRC32C' ? crc32cHex(combinedCrc(done)) : null;
   record(ctx, f, f.size, checksum, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+}
+
+/**
+ * A member of a tar file the readers write directly (BackupSink.directTar): in any order,
+ * several at once, each where its reader reserved it once the source was open (a file
+ * dropped since it was listed takes no place). A large file is reserved here and read in
+ * ranges by any free reader; dropped in the meantime, its bytes are zeros, as the server
+ * sends for a file that shrank.
+ */
+export async function copyIntoTar(ctx: CopyContext, f: ListedFile, tarPath: string, places: TarPlaces): Promise<void> {
+  const header = encodeHeader({ name: f.name, type: 'file', size: f.size, mode: f.mode, mtime: f.mtime, linkname: '' });
+  const inRanges = f.size > 2 * TAR_RANGE && (ctx.algorithm === null || ctx.algorithm === 'NONE' || ctx.algorithm === 'CRC32C');
+  if (!inRanges) {
+    const r = await run(ctx, f, jobFor(ctx, f, { dest: { path: tarPath, mode: 0, create: false, sync: false, tarHeader: header } }), null);
+    if (r.gone) return;
+    record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
+    return;
+  }
+  if (!isRegularFile(f.source)) return; // dropped since it was listed: left out
+  const at = places.reserveTar(header.length + f.size + paddingFor(f.size));
+  const pad = paddingFor(f.size);
+  writeAtPath(tarPath, pad > 0 ? [[header, at], [Buffer.alloc(pad), at + header.length + f.size]] : [[header, at]]);
+  const ranges: Promise<{ crc: number; length: number; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
+  for (let offset = 0; offset < f.size; offset += TAR_RANGE) {
+    const length = Math.min(TAR_RANGE, f.size - offset);
+    ranges.push(
+      (async () => {
+        const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', dest: { path: tarPath, mode: 0, create: false, sync: false, at: at + header.length } }), null);
+        // Gone: the range's place holds zeros (never written), as the server sends for a file that shrank.
+        if (r.gone) return { crc: crc32c(Buffer.alloc(length)), length, failures: [], partialPage: false };
+        return { crc: r.crc32c ?? 0, length: r.length, failures: r.failures, partialPage: r.partialPage };
+      })(),
+    );
+  }
+  const done = await Promise.all(ranges);
+  const checksum = ctx.algorithm === 'CRC32C' ? crc32cHex(combinedCrc(done)) : null;
+  record(ctx, f, f.size, checksum, done.flatMap((r) => r.failures), done.some((r) => r.partialPage));
+}
+
+/** Positioned writes into an existing file (a tar file written directly). */
+function writeAtPath(path: string, parts: [Buffer, number][]): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    throw storageError('open', path, e);
+  }
+  try {
+    for (const [bytes, position] of parts) {
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+    }
+  } catch (e) {
+    throw storageError('write to', path, e);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The CRC-32C of a file from those of its consecutive ranges. */

@@ -49,6 +49,8 @@ export class JobOutput {
   private readonly encoder: SyncEncoder | null;
   private encodedBytes = 0;
   private done = 0;
+  /** Where byte 0 of the source goes in the local destination. */
+  private base = 0;
 
   constructor(
     private readonly job: ReadJob,
@@ -74,6 +76,14 @@ export class JobOutput {
     } catch (e) {
       throw new SystemFailure(dest.path, dest.create ? 'create' : 'open', e as NodeJS.ErrnoException);
     }
+    this.base = dest.at ?? 0;
+    // A member of a tar file written directly (read-job.ts): its place is reserved now that the source is known to be there.
+    if (dest.tarHeader) {
+      const header = dest.tarHeader;
+      const at = this.shared.reserveTar(header.length + this.job.length + tarPadding(this.job.length));
+      writeAt(this.fd, Buffer.from(header.buffer, header.byteOffset, header.length), at, dest.path);
+      this.base = at + header.length;
+    }
   }
 
   /** The next bytes of the job, in order. A chunk handed back as it is is transferred: the caller must not reuse it. */
@@ -82,7 +92,7 @@ export class JobOutput {
     if (this.crc) this.crcValue = crc32c(bytes, this.crcValue);
     else this.hash?.update(bytes);
     this.sha?.update(bytes);
-    if (this.fd !== null) writeAt(this.fd, bytes, this.job.offset + this.done, this.job.dest!.path);
+    if (this.fd !== null) writeAt(this.fd, bytes, this.base + this.job.offset + this.done, this.job.dest!.path);
     else if (!this.job.discard && bytes.length > 0) {
       let give = bytes;
       if (this.encoder !== null) {
@@ -104,6 +114,8 @@ export class JobOutput {
 
   /** Synced when asked, closed; the job's answer. */
   finish(failures: ReadDone['failures'], partialPage: boolean): ReadDone {
+    const pad = this.job.dest?.tarHeader ? tarPadding(this.job.length) : 0;
+    if (this.fd !== null && pad > 0) writeAt(this.fd, Buffer.alloc(pad), this.base + this.job.length, this.job.dest!.path);
     if (this.fd !== null && this.job.dest!.sync) {
       try {
         fsyncSync(this.fd);
@@ -123,6 +135,11 @@ export class JobOutput {
     this.fd = null;
     closeSync(fd);
   }
+}
+
+/** Zeros after a tar member's bytes, to the end of its last 512-byte block. */
+function tarPadding(size: number): number {
+  return (512 - (size % 512)) % 512;
 }
 
 function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {

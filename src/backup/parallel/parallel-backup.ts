@@ -14,10 +14,10 @@ import { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { createManifestChecksum } from '../../storage/filter/manifest-checksum.js';
 import { syncEncoder } from '../../storage/compress/sync-encoder.js';
-import type { FileStore } from '../sink.js';
+import type { DirectTar, FileStore } from '../sink.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { TarWriter } from './tar-writer.js';
-import { copyThroughTar, copyToPath, copyToStore } from './file-copy.js';
+import { copyIntoTar, copyThroughTar, copyToPath, copyToStore } from './file-copy.js';
 import type { CopyContext } from './file-copy.js';
 import { DestCreator } from './dest-creator.js';
 import { parseLsn } from '../../postgres/lsn.js';
@@ -67,6 +67,8 @@ export interface ParallelBackupRequest {
   tarEncoding?: { compression: CompressionAlgorithm; level: number | undefined } | null | undefined;
   /** The sink's file store (a repository's backup set), when it has one. */
   fileStore?: FileStore | undefined;
+  /** The tar file begun last, when the readers may write members into it themselves (BackupSink.directTar). */
+  directTar?: (() => DirectTar | null) | undefined;
   /** Bytes copied so far (whatever the way), for progress. */
   onBytes(n: number): void;
   warn(message: string): void;
@@ -123,7 +125,8 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     };
     // Files the readers write or store themselves never pass the engine's tar count: count them here.
     const ownCount = (req.directRoot !== undefined || store !== null) && pool.writesLocal;
-    if (ownCount) progressTimer = setInterval(reportBytes, 200);
+    const countOwn = () => (progressTimer ??= setInterval(reportBytes, 200));
+    if (ownCount) countOwn();
 
     // 3. Each tablespace's tar file, the main data directory last.
     let stop: BackupStop | null = null;
@@ -157,8 +160,17 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         creator?.stop();
       }
       else if (store !== null) await Promise.all(bySize().map((f) => copyToStore(ctx, f, store)));
-      else await Promise.all(files.map((f) => copyThroughTar(ctx, f, tar)));
-      if (ownCount) reportBytes();
+      else {
+        // An uncompressed tar file on this host: the readers write the members themselves, where they reserve them.
+        const direct = pool.writesLocal && tarEncoding === null ? (req.directTar?.() ?? null) : null;
+        if (direct !== null) {
+          countOwn();
+          pool.tarPlaces.tarEnd = await direct.position();
+          await inLanes(bySize(), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
+          direct.continueAt(pool.tarPlaces.tarEnd);
+        } else await Promise.all(files.map((f) => copyThroughTar(ctx, f, tar)));
+      }
+      if (progressTimer) reportBytes();
       if (poolError) throw poolError;
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.

@@ -34,8 +34,13 @@ export interface ReadJob {
    * given a release() to call once it holds no reference to the bytes any more (see JobHandlers).
    */
   lend?: boolean;
-  /** Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back. */
-  dest: { path: string; mode: number; create: boolean; sync: boolean } | null;
+  /**
+   * Write the bytes to this local file (created by the main thread when `offset` > 0) instead of handing them back:
+   * byte `offset` of the source at `at + offset` of the file (`at`: 0 unless given). With `tarHeader`, the file is a
+   * tar file written directly (BackupSink.directTar): the reader, once the source is open, reserves the member's
+   * place (SharedCounters.reserveTar), writes the header there, the bytes after it, and zeros to the block's end.
+   */
+  dest: { path: string; mode: number; create: boolean; sync: boolean; at?: number; tarHeader?: Uint8Array } | null;
 }
 
 export interface ChecksumFailure {
@@ -105,5 +110,15 @@ export interface FileReaders {
   abort(e: Error): void;
   /** Runs a job on the next free reader; resolves with its answer. */
   run(job: ReadJob, handlers: JobHandlers | null): Promise<ReadDone>;
+  /** The places of members in a tar file the readers write directly (dest.tarHeader), shared with them. */
+  readonly tarPlaces: TarPlaces;
   stop(): Promise<void>;
+}
+
+/** Where members go in a tar file written directly (BackupSink.directTar): shared by the main thread and the readers. */
+export interface TarPlaces {
+  /** The end of what is reserved: set by the main thread before the readers start. */
+  tarEnd: number;
+  /** Reserves `bytes` at the end: their position. */
+  reserveTar(bytes: number): number;
 }

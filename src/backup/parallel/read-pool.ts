@@ -81,6 +81,10 @@ export class ReadPool implements FileReaders {
     return this.counters.doneBytes;
   }
 
+  get tarPlaces(): SharedCounters {
+    return this.counters;
+  }
+
   get size(): number {
     return this.workers.length;
   }

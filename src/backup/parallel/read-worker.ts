@@ -80,7 +80,18 @@ function run(job: ReadJob): ReadReply {
   }
   let out: number | null = null;
   try {
-    if (job.dest) out = openDest(job.dest);
+    // Where byte 0 of the source goes in the destination.
+    let base = job.dest?.at ?? 0;
+    if (job.dest) {
+      out = openDest(job.dest);
+      // A member of a tar file written directly: its place is reserved now that the source is known to be there.
+      if (job.dest.tarHeader) {
+        const header = job.dest.tarHeader;
+        const at = shared.reserveTar(header.length + job.length + tarPadding(job.length));
+        writeAt(out, Buffer.from(header.buffer, header.byteOffset, header.length), at, job.dest.path);
+        base = at + header.length;
+      }
+    }
     const crc = job.checksum === 'CRC32C';
     let crcValue = 0;
     const sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
@@ -122,7 +133,7 @@ function run(job: ReadJob): ReadReply {
       if (crc) crcValue = crc32c(bytes, crcValue);
       else hash?.update(bytes);
       sha?.update(bytes);
-      if (out !== null) writeAt(out, bytes, job.offset + done, job.dest!.path);
+      if (out !== null) writeAt(out, bytes, base + job.offset + done, job.dest!.path);
       else if (!job.discard) {
         let give = bytes;
         if (encoder !== null) {
@@ -147,6 +158,7 @@ function run(job: ReadJob): ReadReply {
       shared.addDone(want);
       done += want;
     }
+    if (out !== null && job.dest!.tarHeader && tarPadding(job.length) > 0) writeAt(out, Buffer.alloc(tarPadding(job.length)), base + job.length, job.dest!.path);
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
     const sha256 = sha ? sha.digest('hex') : null;
     const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
@@ -157,6 +169,11 @@ function run(job: ReadJob): ReadReply {
   }
 }
 
+
+/** Zeros after a tar member's bytes, to the end of its last 512-byte block. */
+function tarPadding(size: number): number {
+  return (512 - (size % 512)) % 512;
+}
 
 /** A buffer to lend (LENT bytes): one that came back, or a new one. */
 function lentBuffer(): Buffer {

@@ -2,7 +2,8 @@
 // one SharedArrayBuffer: whatever the number of workers there is one rate
 // budget, one count of bytes done and one abort flag per backup, and each worker
 // has its flow credits (how many more chunks it may hand back before the main
-// thread has consumed some).
+// thread has consumed some); and where the next member goes in a tar file the
+// readers write into themselves (BackupSink.directTar).
 
 const enum Slot {
   Abort = 0,
@@ -24,7 +25,7 @@ export interface SharedCounterBuffers {
 
 export class SharedCounters {
   private readonly view: Int32Array;
-  /** Bytes done by all workers. */
+  /** [0]: bytes done by all workers; [1]: the end of what is reserved in a tar file written directly. */
   private readonly done: BigInt64Array;
 
   constructor(readonly buffers: SharedCounterBuffers) {
@@ -33,7 +34,7 @@ export class SharedCounters {
   }
 
   static create(workers: number): SharedCounters {
-    return new SharedCounters({ counters: new SharedArrayBuffer(4 * (Slot.Credits + workers)), done: new SharedArrayBuffer(8) });
+    return new SharedCounters({ counters: new SharedArrayBuffer(4 * (Slot.Credits + workers)), done: new SharedArrayBuffer(16) });
   }
 
   // --- abort
@@ -85,6 +86,22 @@ export class SharedCounters {
 
   get doneBytes(): number {
     return Number(Atomics.load(this.done, 0));
+  }
+
+  // --- a tar file written directly
+  /** Main thread: the readers' members start at `position` of the tar file. */
+  set tarEnd(position: number) {
+    Atomics.store(this.done, 1, BigInt(position));
+  }
+
+  /** Where the members reserved so far end. */
+  get tarEnd(): number {
+    return Number(Atomics.load(this.done, 1));
+  }
+
+  /** Reserves `bytes` of the tar file: their position. */
+  reserveTar(bytes: number): number {
+    return Number(Atomics.add(this.done, 1, BigInt(bytes)));
   }
 
   // --- flow credits

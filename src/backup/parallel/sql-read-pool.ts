@@ -7,7 +7,7 @@
 // goodbye before the threads end.
 
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
-import type { FileReaders, JobHandlers, ReadDone, ReadJob } from './read-job.js';
+import type { FileReaders, JobHandlers, ReadDone, ReadJob, TarPlaces } from './read-job.js';
 import type { ListedTablespace } from './listing.js';
 import type { SqlListingOptions } from './sql-listing.js';
 import type { SqlWorkerData } from './sql-read-worker.js';
@@ -115,6 +115,10 @@ export class SqlReadPool implements FileReaders {
 
   get doneBytes(): number {
     return this.pool.doneBytes;
+  }
+
+  get tarPlaces(): TarPlaces {
+    return this.pool.tarPlaces;
   }
 
   limitRate(bytesPerSecond: number): void {

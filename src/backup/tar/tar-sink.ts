@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { renameSync } from 'node:fs';
 import type { Duplex, Writable } from 'node:stream';
-import type { BackupSink } from '../sink.js';
+import type { BackupSink, DirectTar } from '../sink.js';
 import type { BaseBackupOptions } from '../options.js';
 import type { TablespaceHeader } from '../../protocol/base-backup-stream.js';
 import type { SegmentStore } from '../wal/segment-store.js';
@@ -29,6 +29,8 @@ import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export class TarSink implements BackupSink {
   private current: Chain | null = null;
+  /** The current tar file's writer when nothing stands between it and tarData() (see directTar). */
+  private currentFile: FileWritable | null = null;
   private baseChain: Chain | null = null;
   private appendToBase: AppendedMember[] | null = null;
   private manifest: FileWritable | null = null;
@@ -125,7 +127,10 @@ export class TarSink implements BackupSink {
       if (!this.precompressed && encoder === null) stages.push(clientCompressStage(client));
       fileName = name + extensionOf(client.algorithm);
     }
-    this.current = chain(stages, this.output(fileName, encoder));
+    const out = this.output(fileName, encoder);
+    // Written as received, uncompressed, to a file: readers may write members into it (directTar).
+    this.currentFile = stages.length === 0 && !client && !serverAlgo && out instanceof FileWritable && !(out instanceof EncodingFileWritable) ? out : null;
+    this.current = chain(stages, out);
     if (isBase && injectManifest) this.baseChain = this.current;
   }
 
@@ -133,9 +138,26 @@ export class TarSink implements BackupSink {
     return writeWithBackpressure(this.current!.head, chunk);
   }
 
+  directTar(): DirectTar | null {
+    const file = this.currentFile;
+    if (file === null) return null;
+    return {
+      path: file.path,
+      position: async () => {
+        if (file.writableLength > 0) await new Promise<void>((resolve, reject) => {
+          file.once('drain', resolve);
+          file.once('error', reject);
+        });
+        return file.flushed();
+      },
+      continueAt: (position: number) => file.continueAt(position),
+    };
+  }
+
   async tarEnd(): Promise<void> {
     const c = this.current!;
     this.current = null;
+    this.currentFile = null;
     if (c === this.baseChain) return; // ended after the manifest is appended
     c.head.end();
     await c.done;

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileWritable } from '../../src/storage/file-writable.js';
 import { writeWithBackpressure, endWritable } from '../../src/storage/stream-util.js';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
-import { EncodingFileWritable } from '../../src/storage/encoding-file-writable.js';
+import { EncodingThread } from '../../src/storage/encoding-thread.js';
+import { PgpitrError } from '../../src/common/errors.js';
 import { syncEncoder } from '../../src/storage/compress/sync-encoder.js';
 import { createDecompressor } from '../../src/storage/compress/index.js';
 import { sampleData } from '../helpers/sample-data.js';
@@ -32,26 +33,57 @@ test('FileWritable told to keep no chunk: a chunk reused once write() returned i
   }
 });
 
-test('EncodingFileWritable: lz4 frames any decoder reads, from chunks reused once write() returned', async (t) => {
-  const encoder = syncEncoder('lz4', 1);
-  if (encoder === null) return t.skip('liblz4 is not installed');
+test('EncodingThread: lz4 frames any decoder reads, from chunks reused once write() returned; files one after another', async (t) => {
+  if (syncEncoder('lz4', 1) === null) return t.skip('liblz4 is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'efw-'));
+  const thread = new EncodingThread('lz4', 1);
   try {
-    const out = new EncodingFileWritable(join(dir, 'f.lz4'), false, 0o600, encoder);
-    const data = sampleData(3 * 1024 * 1024 + 12345);
-    const reused = Buffer.alloc(200 * 1024);
-    // Chunk sizes that cross the 1 MiB blocks at odd places, all through one buffer.
-    for (let off = 0, i = 0; off < data.length; i++) {
-      const n = Math.min(data.length - off, [65536, 1, 199999, 32768, 777][i % 5]!);
-      data.copy(reused, 0, off, off + n);
-      await writeWithBackpressure(out, reused.subarray(0, n));
-      reused.fill(0xee); // the caller reuses the memory at once
-      off += n;
+    for (const [name, size] of [['a.lz4', 3 * 1024 * 1024 + 12345], ['b.lz4', 5 * 1024 * 1024], ['c.lz4', 0]] as const) {
+      const out = thread.file(join(dir, name), false, 0o600);
+      const data = sampleData(size);
+      const reused = Buffer.alloc(200 * 1024);
+      // Chunk sizes that cross the 1 MiB blocks at odd places, all through one buffer.
+      for (let off = 0, i = 0; off < data.length; i++) {
+        const n = Math.min(data.length - off, [65536, 1, 199999, 32768, 777][i % 5]!);
+        data.copy(reused, 0, off, off + n);
+        await writeWithBackpressure(out, reused.subarray(0, n));
+        reused.fill(0xee); // the caller reuses the memory at once
+        off += n;
+      }
+      await endWritable(out);
+      const stored = readFileSync(join(dir, name));
+      assert.equal(out.bytesWritten, stored.length);
+      if (size === 0) {
+        assert.equal(stored.length, 0); // nothing given, nothing written (a tar file is never empty)
+        continue;
+      }
+      const decoded = await collect(Readable.from([stored]).pipe(createDecompressor('lz4')));
+      assert.ok(decoded.equals(data), name);
     }
-    await endWritable(out);
-    const decoded = await collect(Readable.from([readFileSync(join(dir, 'f.lz4'))]).pipe(createDecompressor('lz4')));
-    assert.ok(decoded.equals(data));
   } finally {
+    await thread.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('EncodingThread: a file that exists is an error naming it, from the write that follows', async (t) => {
+  if (syncEncoder('lz4', 1) === null) return t.skip('liblz4 is not installed');
+  const dir = mkdtempSync(join(tmpdir(), 'efw-'));
+  const thread = new EncodingThread('lz4', 1);
+  try {
+    writeFileSync(join(dir, 'taken.lz4'), 'x');
+    const out = thread.file(join(dir, 'taken.lz4'), false, 0o600);
+    out.on('error', () => {});
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 8; i++) await writeWithBackpressure(out, Buffer.alloc(1024 * 1024, i));
+        await endWritable(out);
+      })(),
+      (e: unknown) => e instanceof PgpitrError && e.code === 'ERR_STORAGE' && e.message.includes('taken.lz4'),
+    );
+    assert.equal(readFileSync(join(dir, 'taken.lz4'), 'utf8'), 'x');
+  } finally {
+    await thread.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

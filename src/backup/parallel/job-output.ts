@@ -16,6 +16,7 @@ import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { encoderFor } from './thread-encoders.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
+import { paddingFor } from '../../storage/tar/tar-header.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -80,7 +81,7 @@ export class JobOutput {
     // A member of a tar file written directly (read-job.ts): its place is reserved now that the source is known to be there.
     if (dest.tarHeader) {
       const header = dest.tarHeader;
-      const at = this.shared.reserveTar(header.length + this.job.length + tarPadding(this.job.length));
+      const at = this.shared.reserveTar(header.length + this.job.length + paddingFor(this.job.length));
       writeAt(this.fd, Buffer.from(header.buffer, header.byteOffset, header.length), at, dest.path);
       this.base = at + header.length;
     }
@@ -114,7 +115,7 @@ export class JobOutput {
 
   /** Synced when asked, closed; the job's answer. */
   finish(failures: ReadDone['failures'], partialPage: boolean): ReadDone {
-    const pad = this.job.dest?.tarHeader ? tarPadding(this.job.length) : 0;
+    const pad = this.job.dest?.tarHeader ? paddingFor(this.job.length) : 0;
     if (this.fd !== null && pad > 0) writeAt(this.fd, Buffer.alloc(pad), this.base + this.job.length, this.job.dest!.path);
     if (this.fd !== null && this.job.dest!.sync) {
       try {
@@ -135,11 +136,6 @@ export class JobOutput {
     this.fd = null;
     closeSync(fd);
   }
-}
-
-/** Zeros after a tar member's bytes, to the end of its last 512-byte block. */
-function tarPadding(size: number): number {
-  return (512 - (size % 512)) % 512;
 }
 
 function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {

@@ -20,6 +20,7 @@ import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
 import { encoderFor } from './thread-encoders.js';
+import { paddingFor } from '../../storage/tar/tar-header.js';
 
 const CHUNK = 1024 * 1024;
 /** The size of a lent buffer (read-pool.ts LENT): a chunk as read, or one compressed (its bound, for lz4 and zstd). */
@@ -87,7 +88,7 @@ function run(job: ReadJob): ReadReply {
       // A member of a tar file written directly: its place is reserved now that the source is known to be there.
       if (job.dest.tarHeader) {
         const header = job.dest.tarHeader;
-        const at = shared.reserveTar(header.length + job.length + tarPadding(job.length));
+        const at = shared.reserveTar(header.length + job.length + paddingFor(job.length));
         writeAt(out, Buffer.from(header.buffer, header.byteOffset, header.length), at, job.dest.path);
         base = at + header.length;
       }
@@ -158,7 +159,7 @@ function run(job: ReadJob): ReadReply {
       shared.addDone(want);
       done += want;
     }
-    if (out !== null && job.dest!.tarHeader && tarPadding(job.length) > 0) writeAt(out, Buffer.alloc(tarPadding(job.length)), base + job.length, job.dest!.path);
+    if (out !== null && job.dest!.tarHeader && paddingFor(job.length) > 0) writeAt(out, Buffer.alloc(paddingFor(job.length)), base + job.length, job.dest!.path);
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
     const sha256 = sha ? sha.digest('hex') : null;
     const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
@@ -169,11 +170,6 @@ function run(job: ReadJob): ReadReply {
   }
 }
 
-
-/** Zeros after a tar member's bytes, to the end of its last 512-byte block. */
-function tarPadding(size: number): number {
-  return (512 - (size % 512)) % 512;
-}
 
 /** A buffer to lend (LENT bytes): one that came back, or a new one. */
 function lentBuffer(): Buffer {

@@ -23,8 +23,7 @@ import { clientCompressStage, decompressStage, extensionOf, prepareClientCompres
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { syncEncoder } from '../../storage/compress/sync-encoder.js';
-import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
-import { EncodingFileWritable } from '../../storage/encoding-file-writable.js';
+import { EncodingThread } from '../../storage/encoding-thread.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export class TarSink implements BackupSink {
@@ -39,6 +38,8 @@ export class TarSink implements BackupSink {
   private lending = false;
   /** precompressTar() was asked for and granted: tar data comes compressed. */
   private precompressed = false;
+  /** Where tar files are compressed as they are written (see encoderHere), started early by prepare(). */
+  private encodingThread: EncodingThread | null = null;
   readonly files: string[] = [];
 
   constructor(
@@ -49,6 +50,8 @@ export class TarSink implements BackupSink {
 
   prepare(): void {
     if (this.opts.compression?.location === 'client') prepareClientCompression(this.opts.compression);
+    // Its start-up overlaps the server's checkpoint (unused, and stopped at the end, if readers compress).
+    if (this.mayEncodeHere()) this.encodingThread = new EncodingThread(this.opts.compression!.algorithm, this.opts.compression!.level);
   }
 
   prepareTablespaces(list: TablespaceHeader[]): void {
@@ -59,12 +62,16 @@ export class TarSink implements BackupSink {
     }
   }
 
-  /** Where a tar file goes; with `encoder`, compressed as it is written (see encoderHere). */
-  private output(name: string, encoder: SyncEncoder | null = null): Writable {
+  /** Where a tar file goes; with `encoded`, compressed as it is written, on a thread of its own (see encoderHere). */
+  private output(name: string, encoded = false): Writable {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
-    if (encoder) return new EncodingFileWritable(path, !this.opts.noSync, this.fileMode, encoder);
+    if (encoded) {
+      const c = this.opts.compression!;
+      this.encodingThread ??= new EncodingThread(c.algorithm, c.level);
+      return this.encodingThread.file(path, !this.opts.noSync, this.fileMode);
+    }
     return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
   }
 
@@ -86,19 +93,23 @@ export class TarSink implements BackupSink {
    * precompressTar() was granted first): their writers copy what they gather.
    */
   lendTarData(): boolean {
-    this.lending = this.dir !== null && (this.opts.compression?.location !== 'client' || this.precompressed || this.encoderHere() !== null) && !this.opts.writeRecoveryConf;
+    this.lending = this.dir !== null && (this.opts.compression?.location !== 'client' || this.precompressed || this.encoderHere()) && !this.opts.writeRecoveryConf;
     return this.lending;
   }
 
   /**
-   * Client-side compression done as the tar files are written (EncodingFileWritable) rather
-   * than by a stream stage: lz4's fast levels, which compress on this thread either way, to
+   * Client-side compression done as the tar files are written (storage/encoding-thread.ts) rather
+   * than by a stream stage: lz4's fast levels, which the stage would run on the main thread, to
    * files, without -R's rewriting, when the readers do not compress already.
    */
-  private encoderHere(): SyncEncoder | null {
+  private encoderHere(): boolean {
+    return this.mayEncodeHere() && !this.precompressed;
+  }
+
+  private mayEncodeHere(): boolean {
     const c = this.opts.compression;
-    if (this.dir === null || c?.location !== 'client' || c.algorithm !== 'lz4' || this.opts.writeRecoveryConf || this.precompressed) return null;
-    return syncEncoder(c.algorithm, c.level);
+    if (this.dir === null || c?.location !== 'client' || c.algorithm !== 'lz4' || this.opts.writeRecoveryConf) return false;
+    return syncEncoder(c.algorithm, c.level) !== null;
   }
 
   tarBegin(name: string, ts: TablespaceHeader | null): void {
@@ -122,14 +133,14 @@ export class TarSink implements BackupSink {
       if (serverAlgo) stages.push(clientCompressStage({ location: 'client', algorithm: serverAlgo }));
       if (injectManifest) this.appendToBase = append;
     }
-    const encoder = client && !rewrite ? this.encoderHere() : null;
+    const encoded = client !== null && !rewrite && this.encoderHere();
     if (client) {
-      if (!this.precompressed && encoder === null) stages.push(clientCompressStage(client));
+      if (!this.precompressed && !encoded) stages.push(clientCompressStage(client));
       fileName = name + extensionOf(client.algorithm);
     }
-    const out = this.output(fileName, encoder);
+    const out = this.output(fileName, encoded);
     // Written as received, uncompressed, to a file: readers may write members into it (directTar).
-    this.currentFile = stages.length === 0 && !client && !serverAlgo && out instanceof FileWritable && !(out instanceof EncodingFileWritable) ? out : null;
+    this.currentFile = stages.length === 0 && !client && !serverAlgo && out instanceof FileWritable ? out : null;
     this.current = chain(stages, out);
     if (isBase && injectManifest) this.baseChain = this.current;
   }
@@ -204,6 +215,7 @@ export class TarSink implements BackupSink {
       c.head.end();
       await c.done;
     }
+    await this.stopEncodingThread();
     if (this.dir === null) return;
     if (this.manifest) {
       const tmp = join(this.dir, 'backup_manifest.tmp');
@@ -220,5 +232,12 @@ export class TarSink implements BackupSink {
     this.current?.destroy();
     this.baseChain?.destroy();
     this.manifest?.destroy();
+    void this.stopEncodingThread();
+  }
+
+  private async stopEncodingThread(): Promise<void> {
+    const t = this.encodingThread;
+    this.encodingThread = null;
+    await t?.stop();
   }
 }

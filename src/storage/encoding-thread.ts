@@ -22,7 +22,6 @@ const BLOCKS = 4;
 
 /** What the thread answers (encoding-writer-worker.ts). */
 export type EncodingReply =
-  | { kind: 'opened' }
   | { kind: 'back'; block: ArrayBuffer }
   | { kind: 'closed'; bytes: number }
   | { kind: 'failed'; action: string; path: string; message: string; code?: string };

@@ -53,9 +53,7 @@ port.on('message', (m: Request) => {
       file = { fd: openSync(m.path, 'wx', m.mode), path: m.path, sync: m.sync, position: 0 };
     } catch (e) {
       fail('create', m.path, e);
-      return;
     }
-    reply({ kind: 'opened' });
     return;
   }
   if (m.kind === 'block') {

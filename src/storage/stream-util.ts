@@ -10,7 +10,8 @@ export function writeWithBackpressure(out: Writable, chunk: Buffer): void | Prom
   return waitDrain(out);
 }
 
-function waitDrain(out: Writable): Promise<void> {
+/** Settles once `out` drained (rejects when it errs or closes first). */
+export function waitDrain(out: Writable): Promise<void> {
   // Plain listeners, removed by hand: this runs for every full buffer, and
   // AbortController-based once() costs an exception object per call.
   return new Promise<void>((resolve, reject) => {

@@ -177,8 +177,8 @@ export async function copyIntoTar(ctx: CopyContext, f: ListedFile, tarPath: stri
     return;
   }
   if (!isRegularFile(f.source)) return; // dropped since it was listed: left out
-  const at = places.reserveTar(header.length + f.size + paddingFor(f.size));
   const pad = paddingFor(f.size);
+  const at = places.reserveTar(header.length + f.size + pad);
   writeAtPath(tarPath, pad > 0 ? [[header, at], [Buffer.alloc(pad), at + header.length + f.size]] : [[header, at]]);
   const ranges: Promise<{ crc: number; length: number; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
   for (let offset = 0; offset < f.size; offset += TAR_RANGE) {

@@ -159,7 +159,8 @@ function run(job: ReadJob): ReadReply {
       shared.addDone(want);
       done += want;
     }
-    if (out !== null && job.dest!.tarHeader && paddingFor(job.length) > 0) writeAt(out, Buffer.alloc(paddingFor(job.length)), base + job.length, job.dest!.path);
+    const pad = out !== null && job.dest!.tarHeader ? paddingFor(job.length) : 0;
+    if (pad > 0) writeAt(out!, Buffer.alloc(pad), base + job.length, job.dest!.path);
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
     const sha256 = sha ? sha.digest('hex') : null;
     const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;

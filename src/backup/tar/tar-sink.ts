@@ -17,7 +17,7 @@ import { FileWritable } from '../../storage/file-writable.js';
 import { StdoutWritable } from '../../storage/stdout-writable.js';
 import { chain } from '../../storage/chain.js';
 import type { Chain } from '../../storage/chain.js';
-import { writeWithBackpressure, endWritable } from '../../storage/stream-util.js';
+import { writeWithBackpressure, endWritable, waitDrain } from '../../storage/stream-util.js';
 import { fsyncPathSync } from '../../storage/durable.js';
 import { clientCompressStage, decompressStage, extensionOf, prepareClientCompression, serverCompressionOf } from '../tar-stages.js';
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
@@ -155,10 +155,7 @@ export class TarSink implements BackupSink {
     return {
       path: file.path,
       position: async () => {
-        if (file.writableLength > 0) await new Promise<void>((resolve, reject) => {
-          file.once('drain', resolve);
-          file.once('error', reject);
-        });
+        if (file.writableLength > 0) await waitDrain(file);
         return file.flushed();
       },
       continueAt: (position: number) => file.continueAt(position),

@@ -63,10 +63,11 @@ for (const version of compatVersionsFromEnv()) {
 
 for (const version of versionsFromEnv()) {
   // Uncompressed tar files are written by the readers themselves (BackupSink.directTar), each member
-  // where its reader reserved it; compressed ones come through the main thread: both, on the newest version.
+  // where its reader reserved it; compressed ones come through the main thread, in buffers the
+  // readers lend (lent-buffers.ts), by either read method: all three, on the newest version.
   const newest = version === Math.max(...versionsFromEnv());
-  for (const compress of newest ? ['client-lz4', 'none'] : ['client-lz4'])
-  test(`parallel backup -j 2 in tar format, ${compress}, under load: verified, starts, balanced (PostgreSQL ${version})`, async (t) => {
+  for (const [compress, method] of newest ? [['client-lz4', 'auto'], ['none', 'auto'], ['client-lz4', 'sql']] : [['client-lz4', 'auto']])
+  test(`parallel backup -j 2 in tar format, ${compress}, read method ${method}, under load: verified, starts, balanced (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `part${version}` });
     const tsDir = src.tempDir('ts1');
@@ -76,7 +77,7 @@ for (const version of versionsFromEnv()) {
     let r;
     const out = join(src.tempDir('tarout'), 'b');
     try {
-      r = await runPgpitr(['basebackup', '-D', out, '-Ft', '-Xstream', '-c', 'fast', '-Z', compress, '-j', '2'], clusterEnv(src));
+      r = await runPgpitr(['basebackup', '-D', out, '-Ft', '-Xstream', '-c', 'fast', '-Z', compress!, '-j', '2', '--read-method', method!], clusterEnv(src));
     } finally {
       load.stop();
     }
@@ -92,14 +93,17 @@ for (const version of versionsFromEnv()) {
     await pgbenchBalanced(restored);
   });
 
-  test(`repository backup -j 2 under load restores to a balanced copy (PostgreSQL ${version})`, async (t) => {
+  // By the direct read method, compressed; on the newest version also through SQL, uncompressed
+  // (the stored chunks are then the very buffers the readers lend).
+  for (const [method, compress] of newest ? [['auto', 'zstd'], ['sql', 'none']] : [['auto', 'zstd']])
+  test(`repository backup -j 2, read method ${method}, ${compress}, under load restores to a balanced copy (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const a = await archivingCluster(version, `parr${version}`);
     await runPgbenchInit(a.c, 2);
     const load = startPgbenchLoad(a.c);
     let r;
     try {
-      r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--compress-type', 'zstd', '--output', 'json'], a.c.connectionEnv());
+      r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--read-method', method!, '--compress-type', compress!, '--output', 'json'], a.c.connectionEnv());
     } finally {
       load.stop();
     }

@@ -17,6 +17,8 @@ import { crc32c } from '../../storage/filter/crc32c.js';
 import { encoderFor } from './thread-encoders.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 import { paddingFor } from '../../storage/tar/tar-header.js';
+import { LENT } from './lent-buffers.js';
+import type { LentBuffers } from './lent-buffers.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -39,7 +41,7 @@ export class SystemFailure extends Error {
 let scratch = Buffer.allocUnsafeSlow(0);
 
 export class JobOutput {
-  /** Chunks go back to the main thread as they are (then each needs a buffer of its own). */
+  /** Chunks go back to the main thread as they are (then each needs a buffer of its own, or a lent one: bufferFor). */
   readonly handsBack: boolean;
   private fd: number | null = null;
   private readonly crc: boolean;
@@ -58,6 +60,8 @@ export class JobOutput {
     private readonly port: MessagePort,
     private readonly shared: SharedCounters,
     private readonly index: number,
+    /** Where the buffers of a job with `lend` come from. */
+    private readonly lent: LentBuffers,
   ) {
     this.crc = job.checksum === 'CRC32C';
     this.sha = job.encode ? createHash('sha256') : null;
@@ -66,6 +70,11 @@ export class JobOutput {
     this.hash = job.checksum && !this.crc && !this.shaIsManifest ? createManifestChecksum(job.checksum) : null;
     this.encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
     this.handsBack = job.dest === null && this.encoder === null && !job.discard;
+  }
+
+  /** A buffer of `length` bytes to read into, that add() may hand back as it is (a view of a lent one when the job allows). */
+  bufferFor(length: number): Buffer {
+    return this.job.lend && length <= LENT ? this.lent.take().subarray(0, length) : Buffer.allocUnsafeSlow(length);
   }
 
   /** Opens the local destination, if any: once the source is known to be there. */
@@ -100,10 +109,16 @@ export class JobOutput {
         // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
         // buffer per chunk, transferred, is external memory the main thread's collector must chase.
         const need = this.encoder.bound(bytes.length);
-        if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
-        const n = this.encoder.encode(bytes, scratch, 0);
-        give = Buffer.allocUnsafeSlow(n);
-        scratch.copy(give, 0, 0, n);
+        if (this.job.lend && need <= LENT) {
+          // Encoded into a lent buffer: it comes back once written.
+          const dst = this.lent.take();
+          give = dst.subarray(0, this.encoder.encode(bytes, dst, 0));
+        } else {
+          if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+          const n = this.encoder.encode(bytes, scratch, 0);
+          give = Buffer.allocUnsafeSlow(n);
+          scratch.copy(give, 0, 0, n);
+        }
       }
       this.encodedBytes += give.length;
       if (!this.shared.spend(this.index)) throw new Aborted();

@@ -9,6 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import { PgpitrError } from '../../common/errors.js';
+import { LENT } from './lent-buffers.js';
 
 /** Which threads to start: read-worker.ts unless told otherwise (the sql read method's threads). */
 export interface ReadPoolThreads {
@@ -23,8 +24,6 @@ export interface ReadPoolThreads {
 
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
-/** The size of the buffers a worker lends (read-worker.ts LENT): only those go back to it. */
-const LENT = 1024 * 1024 + 64 * 1024;
 
 type DoneReply = ReadDone;
 
@@ -57,7 +56,7 @@ export class ReadPool implements FileReaders {
   ) {
     this.counters = SharedCounters.create(size);
     for (let i = 0; i < size; i++) {
-      // The return port carries lent chunk buffers back (read-worker.ts; the sql threads lend none).
+      // The return port carries lent chunk buffers back (lent-buffers.ts).
       const { port1, port2 } = new MessageChannel();
       const script = threads?.script ?? new URL('./read-worker.js', import.meta.url);
       const w = new Worker(script, {
@@ -128,9 +127,8 @@ export class ReadPool implements FileReaders {
     if (!r) return;
     if (m.kind === 'chunk') {
       const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-      // Only read-worker.ts takes lent buffers back (from its return port): a buffer posted to
-      // threads of another script would wait, unread, in their port until the pool stops.
-      const release = this.threads === null && r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
+      // Both read methods' threads take lent buffers back from their return port (lent-buffers.ts).
+      const release = r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
       r.tail = r.tail.then(async () => {
         await r.handlers?.chunk(data, release);
         this.counters.grant(i, 1);

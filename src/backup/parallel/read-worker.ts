@@ -7,7 +7,7 @@
 // back to the main thread as flow credits allow. All workers of a backup share
 // one rate budget, one count of bytes done and one abort flag (shared-counters.ts).
 
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { WRITE_PIECE } from '../../storage/write-piece.js';
@@ -21,10 +21,9 @@ import { crc32c } from '../../storage/filter/crc32c.js';
 import { createHash } from 'node:crypto';
 import { encoderFor } from './thread-encoders.js';
 import { paddingFor } from '../../storage/tar/tar-header.js';
+import { LENT, LentBuffers } from './lent-buffers.js';
 
 const CHUNK = 1024 * 1024;
-/** The size of a lent buffer (read-pool.ts LENT): a chunk as read, or one compressed (its bound, for lz4 and zstd). */
-const LENT = CHUNK + 64 * 1024;
 const PAGE = 8192;
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -38,11 +37,8 @@ const port = parentPort!;
  */
 const own = pageArena(CHUNK) ?? Buffer.allocUnsafeSlow(CHUNK);
 const reread = Buffer.allocUnsafeSlow(PAGE);
-/**
- * Buffers lent to the main thread that came back (read-pool.ts releases them): a job with `lend`
- * reads into these rather than into fresh memory, whose page faults cost more than the read.
- */
-const spare: ArrayBuffer[] = [];
+/** Buffers lent to the main thread with the chunks of a job with `lend` (lent-buffers.ts). */
+const lent = new LentBuffers(returns);
 /** Where a chunk is compressed before its bytes are copied out. */
 let scratch = Buffer.allocUnsafeSlow(0);
 
@@ -113,7 +109,7 @@ function run(job: ReadJob): ReadReply {
       // Handed back as read: a buffer of its own (transferred), a lent one when the job allows;
       // written or encoded here: the reused one.
       const handsBack = out === null && encoder === null && !job.discard;
-      const buf = !handsBack ? own : job.lend ? lentBuffer() : Buffer.allocUnsafeSlow(want);
+      const buf = !handsBack ? own : job.lend ? lent.take() : Buffer.allocUnsafeSlow(want);
       let got = 0;
       while (!eof && got < want) {
         const n = readAt(fd, buf, got, want - got, job.offset + done + got, job.source);
@@ -141,7 +137,7 @@ function run(job: ReadJob): ReadReply {
           const need = encoder.bound(bytes.length);
           if (job.lend && need <= LENT) {
             // Encoded into a lent buffer: it comes back once written.
-            const dst = lentBuffer();
+            const dst = lent.take();
             give = dst.subarray(0, encoder.encode(bytes, dst, 0));
           } else {
             // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
@@ -171,13 +167,6 @@ function run(job: ReadJob): ReadReply {
   }
 }
 
-
-/** A buffer to lend (LENT bytes): one that came back, or a new one. */
-function lentBuffer(): Buffer {
-  for (let m = receiveMessageOnPort(returns); m !== undefined; m = receiveMessageOnPort(returns)) spare.push(m.message as ArrayBuffer);
-  const back = spare.pop();
-  return back ? Buffer.from(back) : Buffer.allocUnsafeSlow(LENT);
-}
 
 /**
  * The server's rule (basebackup.c): a page that fails is read again once, since a

@@ -53,7 +53,7 @@ export class SqlReadPool implements FileReaders {
     this.openedAll.catch(() => {});
     this.pool = new ReadPool(size, (e) => this.fail(e), {
       script: new URL('./sql-read-worker.js', import.meta.url),
-      data: (index): Omit<SqlWorkerData, 'index' | 'buffers'> => ({ connection, label: `backup reader connection ${index + 1}` }),
+      data: (index): Omit<SqlWorkerData, 'index' | 'buffers' | 'returns'> => ({ connection, label: `backup reader connection ${index + 1}` }),
       onControl: (i, m) => this.onControl(i, m as SqlWorkerReply),
       // A small young generation: each socket read leaves a dead buffer of up to 64 KiB outside the
       // heap, freed only when the small objects pointing at them are collected. With the default

@@ -31,21 +31,27 @@ import type { SqlListingOptions } from './sql-listing.js';
 import { Aborted, JobOutput, SystemFailure } from './job-output.js';
 import { isPgpitrError, PgpitrError } from '../../common/errors.js';
 import type { SqlWorkerReply, SqlWorkerRequest } from './sql-worker-messages.js';
+import { LentBuffers } from './lent-buffers.js';
+import type { MessagePort } from 'node:worker_threads';
 
 export interface SqlWorkerData {
   index: number;
   buffers: SharedCounterBuffers;
   connection: ConnectionSettings;
   label: string;
+  /** Where the main thread gives lent buffers back (read-pool.ts). */
+  returns: MessagePort;
 }
 
 const CHUNK = 1024 * 1024;
-const { index, buffers, connection, label } = workerData as SqlWorkerData;
+const { index, buffers, connection, label, returns } = workerData as SqlWorkerData;
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
 /** Two reused buffers for jobs whose bytes stay here: the chunk being worked on, and the next one. */
 const own = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
 const reread = Buffer.allocUnsafeSlow(PAGE_SIZE);
+/** Buffers lent to the main thread with the chunks of a job with `lend` (lent-buffers.ts). */
+const lent = new LentBuffers(returns);
 
 const LOST_HINT = 'a backup reader connection ended: the server may have been stopped or restarted, or the connection terminated (pg_terminate_backend); check the server log, then run the backup again';
 
@@ -91,12 +97,12 @@ async function handle(m: SqlWorkerRequest | ReadJob): Promise<void> {
 
 /** The job's bytes, chunk by chunk; the next chunk is asked for before this one is verified and used. */
 async function run(session: Session, job: ReadJob): Promise<ReadReply> {
-  const out = new JobOutput(job, port, shared, index);
+  const out = new JobOutput(job, port, shared, index, lent);
   try {
     const chunks = Math.max(1, Math.ceil(job.length / CHUNK));
     const want = (i: number) => Math.min(CHUNK, job.length - i * CHUNK);
-    // Handed back as read: a buffer of its own (transferred); else one of the two reused ones.
-    const bufferFor = (i: number) => (out.handsBack ? Buffer.allocUnsafeSlow(want(i)) : own[i & 1]!);
+    // Handed back as read: a lent buffer or one of its own (transferred); else one of the two reused ones.
+    const bufferFor = (i: number) => (out.handsBack ? out.bufferFor(want(i)) : own[i & 1]!);
     const ask = (i: number) => {
       if (!shared.take(want(i))) throw new Aborted();
       sendChunkQuery(session, job.source, job.offset + i * CHUNK, want(i));

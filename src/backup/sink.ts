@@ -6,6 +6,7 @@ import type { TablespaceHeader } from '../protocol/base-backup-stream.js';
 import type { SegmentStore } from './wal/segment-store.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import type { SetJournalEntry } from '../repo/backup-set/set-journal.js';
+import type { EncodedDigests } from '../repo/backup-set/writer.js';
 
 /** A file as a store of individual files records it (its path relative to the data directory, tablespaces under pg_tblspc/<oid>/). */
 export interface StoredFileMeta {
@@ -37,8 +38,11 @@ export interface FileStore {
    * (it keeps no reference to it): a chunk pushed with a release callback is then released.
    */
   readonly releasesChunks?: boolean;
-  /** Resolves once the store has room; the stored bytes then flow through `stored`, the SHA-256 of the file's own bytes comes at the end. */
-  addLarge(meta: StoredFileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void>;
+  /**
+   * Resolves once the store has room; the stored bytes then flow through `stored`, the SHA-256,
+   * CRC-32C (crc32cText) and frame index of the file's own bytes come at the end.
+   */
+  addLarge(meta: StoredFileMeta, stored: AsyncIterable<Buffer>, digests: Promise<EncodedDigests>): Promise<void>;
   /** True when the store resumes an interrupted backup (previous() may then name earlier copies). */
   readonly resuming?: boolean;
   /** What the interrupted backup this store resumes stored of a file, per its journal. */

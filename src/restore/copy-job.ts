@@ -16,12 +16,18 @@ export interface CopyJob {
   /** The stored bytes are encrypted (PGPE, storage/cipher): the data key and the object path its keys are bound to. */
   decrypt: { keyId: Uint8Array; key: Uint8Array; path: string } | null;
   compression: StoredCompression;
-  /** Where the file goes, with the mode, mtime (seconds), size and SHA-256 the manifest records. */
+  /** Where the file goes, with the mode, mtime (seconds), size, SHA-256 and CRC-32C the manifest records. */
   dest: string;
   mode: number;
   mtime: number;
   size: number;
   sha256: string;
+  /**
+   * The bytes written are checked against this (crc32cText) when the manifest records it, else
+   * against the SHA-256: CRC-32C costs a fifth of SHA-256's CPU, which was a third of restore's.
+   * Delta's "already there" compares SHA-256 all the same: it decides what is not written.
+   */
+  crc32c: string | null;
   /** Leave a file already at dest alone when it has the recorded size and SHA-256. */
   delta: boolean;
   /** fsync the file before answering. */

@@ -21,6 +21,7 @@ import { CompressionError } from '../storage/compress/common.js';
 import { ChunkOpener, CipherFailure } from '../storage/cipher/chunk-cipher.js';
 import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
 import { startWriteback, WRITE_BEHIND_STEP } from '../storage/posix/write-behind.js';
+import { crc32c, crc32cText } from '../storage/filter/crc32c.js';
 
 const CHUNK = 1 << 20;
 const buffer = Buffer.allocUnsafeSlow(CHUNK);
@@ -57,7 +58,9 @@ function classify(e: unknown, job: CopyJob): Error {
 
 /** One file being written: stored bytes go in, are decrypted, decoded, hashed and written; checked at the end. */
 class FileSink {
-  private readonly hash: Hash = createHash('sha256');
+  /** The SHA-256 of what is written, when the manifest records no CRC-32C (copy-job.ts). */
+  private readonly hash: Hash | null;
+  private crc = 0;
   private readonly opener: ChunkOpener | null;
   private readonly dst: number;
   private size = 0;
@@ -66,7 +69,8 @@ class FileSink {
   private readonly emit = (out: Buffer): void => {
     this.size += out.length;
     if (this.size > this.job.size) throw damaged(`more than the ${this.job.size} bytes recorded`);
-    this.hash.update(out);
+    if (this.hash) this.hash.update(out);
+    else this.crc = crc32c(out, this.crc);
     for (let off = 0; off < out.length; ) {
       try {
         off += writeSync(this.dst, out, off, out.length - off);
@@ -85,6 +89,7 @@ class FileSink {
     private readonly job: CopyJob,
     private readonly decoder: SyncDecoder,
   ) {
+    this.hash = job.crc32c === null ? createHash('sha256') : null;
     const d = job.decrypt;
     this.opener = d ? new ChunkOpener({ dataKey: { id: Buffer.from(d.keyId), key: Buffer.from(d.key) }, path: d.path }) : null;
     removeExisting(job.dest);
@@ -113,9 +118,11 @@ class FileSink {
     } catch (e) {
       throw classify(e, this.job);
     }
-    const digest = this.hash.digest('hex');
     if (this.size !== this.job.size) throw damaged(`${this.size} bytes instead of ${this.job.size}`);
-    if (digest !== this.job.sha256) throw damaged(`SHA-256 ${digest} instead of ${this.job.sha256}`);
+    if (this.hash) {
+      const digest = this.hash.digest('hex');
+      if (digest !== this.job.sha256) throw damaged(`SHA-256 ${digest} instead of ${this.job.sha256}`);
+    } else if (crc32cText(this.crc) !== this.job.crc32c) throw damaged(`CRC-32C ${crc32cText(this.crc)} instead of ${this.job.crc32c}`);
     try {
       fchmodSync(this.dst, this.job.mode & 0o7777);
       futimesSync(this.dst, this.job.mtime, this.job.mtime);

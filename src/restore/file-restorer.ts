@@ -147,7 +147,7 @@ export class FileRestorer {
     const reply = await thread.run(
       {
         id: 0, source: src.file, offset: src.offset, length: src.length, compression: src.compression, decrypt: src.decrypt,
-        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, delta, sync,
+        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta, sync,
       },
       src.open,
     );

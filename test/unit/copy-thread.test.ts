@@ -18,6 +18,7 @@ import { createZstdCompressor } from '../../src/storage/compress/zstd.js';
 import { syncDecoder } from '../../src/storage/compress/sync-decoder.js';
 import { encryptObject } from '../../src/storage/cipher/chunk-cipher.js';
 import { sampleData } from '../helpers/sample-data.js';
+import { crc32c, crc32cText } from '../../src/storage/filter/crc32c.js';
 
 const dataKey = { id: randomBytes(16), key: randomBytes(32) };
 const objectPath = 'main/backup/x/data/base/1/1259';
@@ -34,7 +35,7 @@ function job(dir: string, original: Buffer, over: Partial<CopyJob> = {}): CopyJo
     id: 1, source: null, offset: 0, length: -1, compression: 'zstd',
     decrypt: { keyId: dataKey.id, key: dataKey.key, path: objectPath },
     dest: join(dir, 'out'), mode: 0o600, mtime: 1_700_000_000, size: original.length,
-    sha256: createHash('sha256').update(original).digest('hex'), delta: false, sync: false, ...over,
+    sha256: createHash('sha256').update(original).digest('hex'), crc32c: crc32cText(crc32c(original)), delta: false, sync: false, ...over,
   };
 }
 
@@ -88,10 +89,15 @@ test('a copier thread restores streamed, encrypted, compressed bytes; every fail
     await assert.rejects(thread.run(job(dir, original), async () => pieces(stored, 4096, undefined, 4096 * Math.floor(stored.length / 8192))), /connection reset by the test/);
     assert.equal(existsSync(join(dir, 'out')), false);
 
-    // A wrong recorded checksum: damaged.
-    const wrong = await thread.run(job(dir, original, { sha256: '0'.repeat(64) }), async () => pieces(stored, 65536));
+    // A wrong recorded checksum: damaged. The CRC-32C is checked when recorded, else the SHA-256.
+    const wrongCrc = await thread.run(job(dir, original, { crc32c: '00000000' }), async () => pieces(stored, 65536));
+    assert.match(wrongCrc.status === 'failed' ? `${wrongCrc.failure}: ${wrongCrc.detail}` : '', /^damaged: CRC-32C [0-9a-f]{8} instead of 00000000/);
+    assert.equal(existsSync(join(dir, 'out')), false);
+    const wrong = await thread.run(job(dir, original, { sha256: '0'.repeat(64), crc32c: null }), async () => pieces(stored, 65536));
     assert.match(wrong.status === 'failed' ? `${wrong.failure}: ${wrong.detail}` : '', /^damaged: SHA-256/);
     assert.equal(existsSync(join(dir, 'out')), false);
+    const older = await thread.run(job(dir, original, { crc32c: null }), async () => pieces(stored, 65536));
+    assert.equal(older.status, 'written', 'a set recording no CRC-32C is checked by its SHA-256');
 
     // Plain bytes from a local file still work on the same thread, and so does a large plain stream.
     writeFileSync(join(dir, 'src'), original);

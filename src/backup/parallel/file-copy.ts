@@ -14,10 +14,12 @@ import type { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
-import { crc32c } from '../../storage/filter/crc32c.js';
+import { crc32c, crc32cText } from '../../storage/filter/crc32c.js';
 import { ChunkQueue } from '../../storage/chunk-queue.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import type { FileStore, StoredFileMeta } from '../sink.js';
+import type { EncodedDigests } from '../../repo/backup-set/writer.js';
+import type { FrameIndex } from '../../repo/backup-set/manifest.js';
 import type { ListedFile } from './listing.js';
 import type { FileReaders, JobHandlers, ReadDone, ReadJob, TarPlaces } from './read-job.js';
 import { encodeHeader, paddingFor } from '../../storage/tar/tar-header.js';
@@ -334,23 +336,27 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   }
   // The store learns of the file with its first bytes: a file dropped before it was opened leaves no trace.
   const stored = new ChunkQueue();
-  let settle!: { resolve(sha: string): void; reject(e: Error): void };
-  const sha256 = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
-  sha256.catch(() => {});
+  let settle!: { resolve(d: EncodedDigests): void; reject(e: Error): void };
+  const digests = new Promise<EncodedDigests>((resolve, reject) => (settle = { resolve, reject }));
+  digests.catch(() => {});
+  // Where the stored bytes may be cut for restore (manifest.ts FrameIndex): each chunk the reader
+  // compressed is a frame of its own, so the offset of the one starting at each INDEX_EVERY.
+  const index = new FrameIndexer(store.encoding.compression !== 'none');
   let added: Promise<void> | null = null;
   try {
     // Chunks (as read, or compressed) are lent when the store is done with one once it takes the next.
     const lend = store.releasesChunks === true;
-    const r = await run(ctx, f, jobFor(ctx, f, { encode: store.encoding, lend }), async (data, release) => {
-      added ??= store.addLarge(meta, stored, sha256);
+    const r = await run(ctx, f, jobFor(ctx, f, { encode: { ...store.encoding, crc32c: true }, lend }), async (data, release, read) => {
+      added ??= store.addLarge(meta, stored, digests);
       await added;
+      index.chunk(data.length, read);
       await stored.push(data, lend ? release : undefined);
     });
     if (r.gone) return;
     if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
     stored.end();
     clean(r);
-    settle.resolve(r.sha256!);
+    settle.resolve({ sha256: r.sha256!, crc32c: crc32cText(r.crc32c!), index: index.result(r.length) });
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
   } catch (e) {
     settle.reject(e as Error);
@@ -389,5 +395,31 @@ function removeFile(path: string): void {
     unlinkSync(path);
   } catch (e) {
     throw storageError('remove', path, e);
+  }
+}
+
+/** Original bytes between two entries of a frame index (restore cuts a large file there). */
+export const INDEX_EVERY = 32 * 1024 * 1024;
+
+/** Builds a file's frame index from its chunks, each one frame (or none: compression none needs no index). */
+class FrameIndexer {
+  private stored = 0;
+  private read = 0;
+  private readonly offsets: number[] = [];
+  private aligned = true;
+
+  constructor(private readonly framed: boolean) {}
+
+  chunk(storedBytes: number, readBytes: number): void {
+    if (this.read > 0 && this.read % INDEX_EVERY === 0) this.offsets.push(this.stored);
+    // A cut must fall on a chunk's start: a chunk across a multiple of the step leaves the file uncut.
+    if ((Math.floor(this.read / INDEX_EVERY) + 1) * INDEX_EVERY < this.read + readBytes) this.aligned = false;
+    this.stored += storedBytes;
+    this.read += readBytes;
+  }
+
+  result(size: number): FrameIndex | undefined {
+    if (!this.framed || !this.aligned || size <= INDEX_EVERY || this.read !== size) return undefined;
+    return this.offsets.length === Math.ceil(size / INDEX_EVERY) - 1 ? { every: INDEX_EVERY, stored: this.offsets } : undefined;
   }
 }

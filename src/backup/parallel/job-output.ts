@@ -45,6 +45,7 @@ export class JobOutput {
   readonly handsBack: boolean;
   private fd: number | null = null;
   private readonly crc: boolean;
+  private readonly crcIsManifest: boolean;
   private crcValue = 0;
   private readonly sha: Hash | null;
   private readonly shaIsManifest: boolean;
@@ -63,11 +64,12 @@ export class JobOutput {
     /** Where the buffers of a job with `lend` come from. */
     private readonly lent: LentBuffers,
   ) {
-    this.crc = job.checksum === 'CRC32C';
-    this.sha = job.encode ? createHash('sha256') : null;
+    this.crcIsManifest = job.checksum === 'CRC32C';
+    this.crc = this.crcIsManifest || job.encode?.crc32c === true;
+    this.sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
     // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
     this.shaIsManifest = this.sha !== null && job.checksum === 'SHA256';
-    this.hash = job.checksum && !this.crc && !this.shaIsManifest ? createManifestChecksum(job.checksum) : null;
+    this.hash = job.checksum && !this.crcIsManifest && !this.shaIsManifest ? createManifestChecksum(job.checksum) : null;
     this.encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
     this.handsBack = job.dest === null && this.encoder === null && !job.discard;
   }
@@ -100,7 +102,7 @@ export class JobOutput {
   add(bytes: Buffer): void {
     const length = bytes.length; // before a transfer empties the buffer
     if (this.crc) this.crcValue = crc32c(bytes, this.crcValue);
-    else this.hash?.update(bytes);
+    this.hash?.update(bytes);
     this.sha?.update(bytes);
     if (this.fd !== null) writeAt(this.fd, bytes, this.base + this.job.offset + this.done, this.job.dest!.path);
     else if (!this.job.discard && bytes.length > 0) {
@@ -122,7 +124,7 @@ export class JobOutput {
       }
       this.encodedBytes += give.length;
       if (!this.shared.spend(this.index)) throw new Aborted();
-      this.port.postMessage({ id: this.job.id, kind: 'chunk', data: give } satisfies ReadReply, [give.buffer as ArrayBuffer]);
+      this.port.postMessage({ id: this.job.id, kind: 'chunk', data: give, read: length } satisfies ReadReply, [give.buffer as ArrayBuffer]);
     }
     this.shared.addDone(length);
     this.done += length;
@@ -141,7 +143,7 @@ export class JobOutput {
     }
     this.close();
     const sha256 = this.sha ? this.sha.digest('hex') : null;
-    const checksumHex = this.crc ? crc32cHex(this.crcValue) : this.shaIsManifest ? sha256 : this.hash ? this.hash.digestHex() : null;
+    const checksumHex = this.crcIsManifest ? crc32cHex(this.crcValue) : this.shaIsManifest ? sha256 : this.hash ? this.hash.digestHex() : null;
     return { id: this.job.id, kind: 'done', gone: false, length: this.done, checksumHex, crc32c: this.crc ? this.crcValue : null, sha256, encodedBytes: this.encodedBytes, failures, partialPage };
   }
 

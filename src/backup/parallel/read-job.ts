@@ -23,10 +23,11 @@ export interface ReadJob {
   checksum: ManifestChecksumAlgorithm | null;
   /**
    * Hand the bytes back in a store's form: compressed (storage/compress/sync-encoder.ts
-   * frames; 'none': as read), with the SHA-256 of what was read unless `sha256` is false.
+   * frames; 'none': as read), with the SHA-256 of what was read unless `sha256` is false,
+   * and its CRC-32C when `crc32c` is true.
    * Only without dest.
    */
-  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; sha256?: boolean } | null;
+  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; sha256?: boolean; crc32c?: boolean } | null;
   /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
   discard?: boolean;
   /**
@@ -50,8 +51,8 @@ export interface ChecksumFailure {
 }
 
 export type ReadReply =
-  /** A piece of the file, in order (only when the job has no dest). */
-  | { id: number; kind: 'chunk'; data: Uint8Array }
+  /** A piece of the file, in order (only when the job has no dest): `read` bytes of the source, as read or encoded. */
+  | { id: number; kind: 'chunk'; data: Uint8Array; read: number }
   | {
       id: number;
       kind: 'done';
@@ -60,7 +61,7 @@ export type ReadReply =
       /** The bytes given (the job's length, zero padding included). */
       length: number;
       checksumHex: string | null;
-      /** The CRC-32C itself when that is the checksum: ranges of one file are combined from it. */
+      /** The CRC-32C itself when that is the checksum (ranges of one file are combined from it), or encode asked for it. */
       crc32c: number | null;
       /** With encode: the SHA-256 of the bytes read, and the bytes handed back. */
       sha256: string | null;
@@ -90,7 +91,7 @@ export interface JobHandlers {
    * still queued or being written would be overwritten. Never calling it is always safe (the
    * buffer is then left to the collector, as one that was not lent).
    */
-  chunk(data: Buffer, release?: () => void): void | Promise<void>;
+  chunk(data: Buffer, release: (() => void) | undefined, read: number): void | Promise<void>;
 }
 
 /**

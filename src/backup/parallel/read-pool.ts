@@ -130,7 +130,7 @@ export class ReadPool implements FileReaders {
       // Both read methods' threads take lent buffers back from their return port (lent-buffers.ts).
       const release = r.job.lend && m.data.buffer.byteLength === LENT ? this.releaser(i, m.data.buffer as ArrayBuffer) : undefined;
       r.tail = r.tail.then(async () => {
-        await r.handlers?.chunk(data, release);
+        await r.handlers?.chunk(data, release, m.read);
         this.counters.grant(i, 1);
       });
       r.tail.catch((e: Error) => this.fail(e));

@@ -89,12 +89,13 @@ function run(job: ReadJob): ReadReply {
         base = at + header.length;
       }
     }
-    const crc = job.checksum === 'CRC32C';
+    const crcIsManifest = job.checksum === 'CRC32C';
+    const crc = crcIsManifest || job.encode?.crc32c === true;
     let crcValue = 0;
     const sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
     // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
     const shaIsManifest = sha !== null && job.checksum === 'SHA256';
-    const hash = job.checksum && !crc && !shaIsManifest ? createManifestChecksum(job.checksum) : null;
+    const hash = job.checksum && !crcIsManifest && !shaIsManifest ? createManifestChecksum(job.checksum) : null;
     const failures: ChecksumFailure[] = [];
     const startLsn = job.verify ? BigInt(job.verify.startLsn) : 0n;
     const encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
@@ -128,7 +129,7 @@ function run(job: ReadJob): ReadReply {
       }
       const bytes = buf.subarray(0, want);
       if (crc) crcValue = crc32c(bytes, crcValue);
-      else hash?.update(bytes);
+      hash?.update(bytes);
       sha?.update(bytes);
       if (out !== null) writeAt(out, bytes, base + job.offset + done, job.dest!.path);
       else if (!job.discard) {
@@ -150,7 +151,7 @@ function run(job: ReadJob): ReadReply {
         }
         encodedBytes += give.length;
         if (!shared.spend(index)) throw new Aborted();
-        port.postMessage({ id: job.id, kind: 'chunk', data: give } satisfies ReadReply, [give.buffer as ArrayBuffer]);
+        port.postMessage({ id: job.id, kind: 'chunk', data: give, read: want } satisfies ReadReply, [give.buffer as ArrayBuffer]);
       }
       shared.addDone(want);
       done += want;
@@ -159,7 +160,7 @@ function run(job: ReadJob): ReadReply {
     if (pad > 0) writeAt(out!, Buffer.alloc(pad), base + job.length, job.dest!.path);
     if (out !== null && job.dest!.sync) syncFile(out, job.dest!.path);
     const sha256 = sha ? sha.digest('hex') : null;
-    const checksumHex = crc ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
+    const checksumHex = crcIsManifest ? crc32cHex(crcValue) : shaIsManifest ? sha256 : hash ? hash.digestHex() : null;
     return { id: job.id, kind: 'done', gone: false, length: done, checksumHex, crc32c: crc ? crcValue : null, sha256, encodedBytes, failures, partialPage };
   } finally {
     closeSync(fd);

@@ -74,9 +74,9 @@ export class RepoSink implements BackupSink {
         this.onFile(meta.path);
         return w.addSmallFile(meta, data);
       },
-      addLarge: (meta, stored, sha256) => {
+      addLarge: (meta, stored, digests) => {
         this.onFile(meta.path);
-        return w.addEncodedFile(meta, stored, sha256);
+        return w.addEncodedFile(meta, stored, digests);
       },
       resuming: w.resuming,
       previous: (path) => w.previous(path),

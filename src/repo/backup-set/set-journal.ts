@@ -17,7 +17,8 @@ import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { relativePathProblem } from '../../common/relative-path.js';
-import type { StoredAt } from './manifest.js';
+import type { FrameIndex, StoredAt } from './manifest.js';
+import { validIndex } from './manifest.js';
 
 export const JOURNAL_DIR = 'journal';
 const FORMAT = 'pgpitr-set-journal';
@@ -34,8 +35,12 @@ export interface SetJournalEntry {
   started_us: number;
   /** SHA-256 of its original bytes. */
   sha256: string;
+  /** CRC-32C of its original bytes (manifest.ts ManifestFile.crc32c), when recorded. */
+  crc32c?: string;
   /** Where its stored bytes are. */
   stored: StoredAt;
+  /** Where they may be cut (manifest.ts ManifestFile.index), when recorded. */
+  index?: FrameIndex;
   /** How many bytes are stored (after compression). */
   stored_bytes: number;
 }
@@ -78,6 +83,8 @@ function validEntry(e: SetJournalEntry): boolean {
   const n = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (typeof e?.path !== 'string' || relativePathProblem(e.path) !== null) return false;
   if (!n(e.size) || !n(e.mtime_us) || !n(e.started_us) || !n(e.stored_bytes) || !/^[0-9a-f]{64}$/.test(e.sha256 ?? '')) return false;
+  if (e.crc32c !== undefined && !/^[0-9a-f]{8}$/.test(e.crc32c)) return false;
+  if (e.index !== undefined && !validIndex(e.index, e.size)) return false;
   const s = e.stored as Partial<{ object: string; bundle: number; offset: number; length: number }> | undefined;
   if (typeof s?.object === 'string') return relativePathProblem(s.object) === null && s.object.startsWith('data/');
   return n(s?.bundle) && n(s?.offset) && n(s?.length);

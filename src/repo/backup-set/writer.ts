@@ -17,14 +17,15 @@ import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { Storage } from '../../storage/storage.js';
 import { applyFilters } from '../../storage/filter/filter.js';
-import { sha256Filter, sizeFilter } from '../../storage/filter/measure-filters.js';
+import { crc32cFilter, sha256Filter, sizeFilter } from '../../storage/filter/measure-filters.js';
+import { crc32c, crc32cText } from '../../storage/filter/crc32c.js';
 import { compressFilter } from '../../storage/filter/compress-filter.js';
 import { compressBuffer } from '../../storage/compress/buffer.js';
 import { compressionExtension } from '../../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { checkClusterPath, MANIFEST_NAME, serializeManifest } from './manifest.js';
-import type { BackupSetManifest, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
+import type { BackupSetManifest, FrameIndex, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
 import type { SetJournalEntry, SetJournalWriter } from './set-journal.js';
 import { BackupSetReader } from './reader.js';
 import { Slots } from '../../common/slots.js';
@@ -48,6 +49,14 @@ export interface SetWriterOptions {
   journal?: SetJournalWriter | undefined;
   /** Taking over an interrupted run's set: its journal, and the number its new bundles start at. */
   resume?: { previous: ReadonlyMap<string, SetJournalEntry>; firstBundle: number } | undefined;
+}
+
+/** What is known of an encoded file's original bytes once they all came (addEncodedFile). */
+export interface EncodedDigests {
+  sha256: string;
+  /** crc32cText */
+  crc32c: string;
+  index?: FrameIndex | undefined;
 }
 
 export interface FileMeta {
@@ -116,7 +125,7 @@ export class BackupSetWriter {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     if (prev.path !== meta.path || prev.size !== meta.size) return false;
-    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: prev.sha256, stored: prev.stored };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: prev.sha256, ...(prev.crc32c ? { crc32c: prev.crc32c } : {}), stored: prev.stored, ...(prev.index ? { index: prev.index } : {}) };
     await this.verifySlots.acquire();
     try {
       const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
@@ -135,10 +144,10 @@ export class BackupSetWriter {
     return true;
   }
 
-  private journal(meta: FileMeta, sha256: string, stored: ManifestFile['stored'], storedBytes: number): SetJournalEntry | null {
+  private journal(meta: FileMeta, entry: ManifestFile, storedBytes: number): SetJournalEntry | null {
     const r = meta.resumable;
     if (!this.o.journal || !r) return null;
-    return { path: meta.path, size: meta.size, mtime_us: r.mtimeUs, started_us: r.startedUs, sha256, stored, stored_bytes: storedBytes };
+    return { path: meta.path, size: meta.size, mtime_us: r.mtimeUs, started_us: r.startedUs, sha256: entry.sha256, ...(entry.crc32c ? { crc32c: entry.crc32c } : {}), stored: entry.stored, ...(entry.index ? { index: entry.index } : {}), stored_bytes: storedBytes };
   }
 
   /** Whether a file of this size is gathered into a bundle (its data is then wanted whole, by addSmallFile). */
@@ -160,8 +169,11 @@ export class BackupSetWriter {
     checkClusterPath(meta.path, 'backup stream');
     const sha256 = createHash('sha256').update(data).digest('hex');
     const stored = this.o.compression === 'none' || data.length === 0 ? data : await compressBuffer(this.o.compression, data, this.o.level);
-    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256, stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length } };
-    const journaled = this.journal(meta, sha256, entry.stored, stored.length);
+    const entry: ManifestFile = {
+      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256, crc32c: crc32cText(crc32c(data)),
+      stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length },
+    };
+    const journaled = this.journal(meta, entry, stored.length);
     if (journaled) this.bundle.journal.push(journaled);
     this.bundle.parts.push(stored);
     this.bundle.bytes += stored.length;
@@ -182,7 +194,7 @@ export class BackupSetWriter {
     const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: '', stored: { object } };
     this.files.push(entry);
     await this.track(async () => {
-      const filters = [sha256Filter(), sizeFilter()];
+      const filters = [sha256Filter(), crc32cFilter(), sizeFilter()];
       if (this.o.compression !== 'none') filters.push(compressFilter(this.o.compression, this.o.level));
       filters.push(sizeFilter('stored'));
       const f = applyFilters(data, filters);
@@ -198,10 +210,11 @@ export class BackupSetWriter {
       }
       const r = f.results();
       entry.sha256 = r['sha256'] as string;
+      entry.crc32c = r['crc32c'] as string;
       if (r['size'] !== meta.size) throw new Error(`file "${meta.path}" was announced with ${meta.size} bytes and had ${String(r['size'])}`);
       this.originalBytes += meta.size;
       this.storedBytes += r['stored'] as number;
-      const j = this.journal(meta, entry.sha256, entry.stored, r['stored'] as number);
+      const j = this.journal(meta, entry, r['stored'] as number);
       if (j) this.o.journal!.add(j);
     });
   }
@@ -218,10 +231,11 @@ export class BackupSetWriter {
 
   /**
    * A large file whose stored bytes come ready — compressed as this set is, by a
-   * parallel backup's reader threads — with its SHA-256 known only once they all
-   * came. Resolves once the write has started and there is room for it, as addLargeFile.
+   * parallel backup's reader threads — with its SHA-256, CRC-32C (crc32cText) and frame
+   * index (manifest.ts) known only once they all came. Resolves once the write has started
+   * and there is room for it, as addLargeFile.
    */
-  async addEncodedFile(meta: FileMeta, stored: AsyncIterable<Buffer>, sha256: Promise<string>): Promise<void> {
+  async addEncodedFile(meta: FileMeta, stored: AsyncIterable<Buffer>, digests: Promise<EncodedDigests>): Promise<void> {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
@@ -242,10 +256,13 @@ export class BackupSetWriter {
         if ('fail' in stored && typeof stored.fail === 'function') stored.fail(e as Error);
         throw e;
       }
-      entry.sha256 = await sha256;
+      const d = await digests;
+      entry.sha256 = d.sha256;
+      entry.crc32c = d.crc32c;
+      if (d.index) entry.index = d.index;
       this.originalBytes += meta.size;
       this.storedBytes += storedBytes;
-      const j = this.journal(meta, entry.sha256, entry.stored, storedBytes);
+      const j = this.journal(meta, entry, storedBytes);
       if (j) this.o.journal!.add(j);
     });
   }

@@ -80,3 +80,8 @@ export const crc32cImplementation: 'native' | 'js' = native === null ? 'js' : 'n
 /** CRC-32C of `chunk` continuing from `crc`, the result for the preceding bytes (0 at the start). */
 export const crc32c: (chunk: Uint8Array, crc?: number) => number =
   native === null ? crc32cJs : (chunk, crc = 0) => native(chunk, crc);
+
+/** A finished CRC as a repository records it: 8 hex digits, most significant first, whatever the host (unlike backup_manifest's, crc32cHex). */
+export function crc32cText(crc: number): string {
+  return (crc >>> 0).toString(16).padStart(8, '0');
+}

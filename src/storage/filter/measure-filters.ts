@@ -1,8 +1,9 @@
-// Filters that only look: the byte count and the SHA-256 of what passes.
+// Filters that only look: the byte count, the SHA-256 and the CRC-32C of what passes.
 
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { Filter } from './filter.js';
+import { crc32c, crc32cText } from './crc32c.js';
 
 function tap(name: string, see: (chunk: Buffer) => void, result: () => unknown): Filter {
   const stream = new Transform({
@@ -27,5 +28,15 @@ export function sha256Filter(name = 'sha256'): Filter {
     name,
     (c) => hash.update(c),
     () => (digest ??= hash.digest('hex')),
+  );
+}
+
+/** The CRC-32C of what passes, as 8 hex digits. */
+export function crc32cFilter(name = 'crc32c'): Filter {
+  let crc = 0;
+  return tap(
+    name,
+    (c) => (crc = crc32c(c, crc)),
+    () => crc32cText(crc),
   );
 }

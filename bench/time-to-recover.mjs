@@ -96,9 +96,11 @@ try {
   await archived(c, initWal);
 
   log('backups (zstd, both tools)');
-  const pb = JSON.parse(measured(process.execPath, [PGPITR, 'backup', ...pArgs, '--start-fast', '--compress-type', 'zstd', '--output', 'json'], env).out);
+  // Each tool's parallel backup (its stored form is what restore reads: pgpitr's readers compress
+  // 1 MiB frames that restore can cut a large file at).
+  const pb = JSON.parse(measured(process.execPath, [PGPITR, 'backup', ...pArgs, '--start-fast', '-j', '2', '--compress-type', 'zstd', '--output', 'json'], env).out);
   const pgpitrSet = pb.id;
-  measured('pgbackrest', [...bArgs, '--type=full', '--compress-type=zst', 'backup'], env);
+  measured('pgbackrest', [...bArgs, '--type=full', '--compress-type=zst', '--process-max=2', 'backup'], env);
 
   // The load: pgbench's TPC-B until the WAL has moved `segments` segments past the backups.
   const from = lsnBytes(await walOf(c));

@@ -30,6 +30,14 @@ export interface CopyJob {
   crc32c: string | null;
   /** Leave a file already at dest alone when it has the recorded size and SHA-256. */
   delta: boolean;
+  /**
+   * One piece of a large file cut across the copiers (file-pieces.ts): the stored bytes (source,
+   * offset, length) decode to the original bytes from `at`, `length` of them, written there into
+   * dest, which the main thread created. The copier neither creates, checks nor syncs the file:
+   * it answers 'written' with the piece's CRC-32C, and the main thread, once every piece is in,
+   * checks the whole file against its recorded CRC-32C, sets its mode and time and syncs it.
+   */
+  piece: { at: number; length: number } | null;
   /** fsync the file before answering. */
   sync: boolean;
 }
@@ -55,7 +63,7 @@ export type CopyFailure =
   | 'system';
 
 export type CopyReply =
-  | { id: number; status: 'written' | 'unchanged' | 'aborted' }
+  | { id: number; status: 'written' | 'unchanged' | 'aborted'; crc32c?: number }
   /** Not a form the copier decodes: the main thread restores this file through the streaming decoders. */
   | { id: number; status: 'fallback'; why: string }
   | { id: number; status: 'failed'; failure: CopyFailure; detail: string; action?: string; path?: string; code?: string };

@@ -61,25 +61,29 @@ class FileSink {
   /** The SHA-256 of what is written, when the manifest records no CRC-32C (copy-job.ts). */
   private readonly hash: Hash | null;
   private crc = 0;
+  /** Where the bytes go in dest, and how many are expected: the whole file, or a piece of it. */
+  private readonly at: number;
+  private readonly expected: number;
   private readonly opener: ChunkOpener | null;
   private readonly dst: number;
   private size = 0;
   /** Bytes whose writeback was started (write-behind.ts), when the file is to be synced. */
   private kicked = 0;
   private readonly emit = (out: Buffer): void => {
+    const position = this.at + this.size;
     this.size += out.length;
-    if (this.size > this.job.size) throw damaged(`more than the ${this.job.size} bytes recorded`);
+    if (this.size > this.expected) throw damaged(`more than the ${this.expected} bytes recorded${this.where()}`);
     if (this.hash) this.hash.update(out);
     else this.crc = crc32c(out, this.crc);
     for (let off = 0; off < out.length; ) {
       try {
-        off += writeSync(this.dst, out, off, out.length - off);
+        off += writeSync(this.dst, out, off, out.length - off, position + off);
       } catch (e) {
         throw system('write', this.job.dest, e);
       }
     }
     if (this.job.sync && this.size - this.kicked >= WRITE_BEHIND_STEP) {
-      startWriteback(this.dst, this.kicked, this.size - this.kicked);
+      startWriteback(this.dst, this.at + this.kicked, this.size - this.kicked);
       this.kicked = this.size;
     }
   };
@@ -89,15 +93,32 @@ class FileSink {
     private readonly job: CopyJob,
     private readonly decoder: SyncDecoder,
   ) {
-    this.hash = job.crc32c === null ? createHash('sha256') : null;
+    // A piece is always checked by its CRC-32C: the main thread combines those of the pieces.
+    this.hash = job.crc32c === null && job.piece === null ? createHash('sha256') : null;
+    this.at = job.piece?.at ?? 0;
+    this.expected = job.piece?.length ?? job.size;
     const d = job.decrypt;
     this.opener = d ? new ChunkOpener({ dataKey: { id: Buffer.from(d.keyId), key: Buffer.from(d.key) }, path: d.path }) : null;
+    if (job.piece) {
+      try {
+        this.dst = openSync(job.dest, constants.O_WRONLY | constants.O_NOFOLLOW);
+      } catch (e) {
+        throw system('open', job.dest, e);
+      }
+      return;
+    }
     removeExisting(job.dest);
     try {
       this.dst = openSync(job.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, job.mode & 0o7777);
     } catch (e) {
       throw system('create', job.dest, e);
     }
+  }
+
+  /** For messages about a piece: which bytes of the file. */
+  private where(): string {
+    const p = this.job.piece;
+    return p ? ` for bytes ${p.at}-${p.at + p.length - 1}` : '';
   }
 
   /** Stored bytes, in order; `stored` may be reused by the caller once this returns. */
@@ -110,15 +131,26 @@ class FileSink {
     }
   }
 
-  /** The stored bytes are all in: checks the file, sets its mode and time, syncs and closes it. */
-  finish(): void {
+  /**
+   * The stored bytes are all in: checks the file, sets its mode and time, syncs and closes it;
+   * a piece is only closed, and its CRC-32C returned.
+   */
+  finish(): number | undefined {
     try {
       this.opener?.end(this.decode);
       this.decoder.end();
     } catch (e) {
       throw classify(e, this.job);
     }
-    if (this.size !== this.job.size) throw damaged(`${this.size} bytes instead of ${this.job.size}`);
+    if (this.size !== this.expected) throw damaged(`${this.size} bytes instead of ${this.expected}${this.where()}`);
+    if (this.job.piece) {
+      try {
+        closeSync(this.dst);
+      } catch (e) {
+        throw system('write', this.job.dest, e);
+      }
+      return this.crc;
+    }
     if (this.hash) {
       const digest = this.hash.digest('hex');
       if (digest !== this.job.sha256) throw damaged(`SHA-256 ${digest} instead of ${this.job.sha256}`);
@@ -131,16 +163,17 @@ class FileSink {
     } catch (e) {
       throw system('write', this.job.dest, e);
     }
+    return undefined;
   }
 
-  /** A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole. */
+  /** A file the fallback restores again, or one left half-written by a failure, is not left behind as if whole (a piece's file: by the main thread). */
   abort(): void {
     try {
       closeSync(this.dst);
     } catch {
       // the failure being reported says why
     }
-    unlinkQuietly(this.job.dest);
+    if (!this.job.piece) unlinkQuietly(this.job.dest);
   }
 }
 
@@ -185,12 +218,12 @@ function copyFromFile(job: CopyJob & { source: string }, decoder: SyncDecoder): 
         position += n;
         sink.push(buffer.subarray(0, n));
       }
-      sink.finish();
+      const crc = sink.finish();
+      return crc === undefined ? { id: job.id, status: 'written' } : { id: job.id, status: 'written', crc32c: crc };
     } catch (e) {
       sink.abort();
       throw e;
     }
-    return { id: job.id, status: 'written' };
   } finally {
     closeSync(src);
   }
@@ -259,8 +292,8 @@ parentPort!.on('message', (m: ToCopier) => {
       parentPort!.postMessage({ id: s.job.id, status: 'ack', data: m.data } satisfies FromCopier, [m.data]);
     } else if (m.type === 'end') {
       streaming = null;
-      s.sink.finish();
-      post({ id: s.job.id, status: 'written' });
+      const crc = s.sink.finish();
+      post(crc === undefined ? { id: s.job.id, status: 'written' } : { id: s.job.id, status: 'written', crc32c: crc });
     } else {
       streaming = null;
       s.sink.abort();

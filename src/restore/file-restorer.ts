@@ -20,6 +20,11 @@ import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import { bundledLast } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 import { CopyThread } from './copy-thread.js';
+import type { CopyReply } from './copy-job.js';
+import type { ThreadSource } from '../repo/backup-set/reader.js';
+import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
+import type { FilePiece } from './file-pieces.js';
+import { crc32cText } from '../storage/filter/crc32c.js';
 
 export const PG_CONTROL = 'global/pg_control';
 
@@ -50,6 +55,19 @@ export interface FileRestoreResult {
   streamed: number;
   /** Why copiers handed files back, with how many (a form only the streaming decoders take). */
   handedBack: Record<string, number>;
+}
+
+/** A large file cut across the copiers (file-pieces.ts), while its pieces are under way. */
+interface CutFile {
+  f: ManifestFile;
+  dest: string;
+  src: ThreadSource;
+  pieces: FilePiece[];
+  crcs: number[];
+  /** Pieces not answered yet. */
+  left: number;
+  /** A copier handed a piece back (a form only the streaming decoders take): the file is then restored whole here. */
+  fallback: boolean;
 }
 
 export class FileRestorer {
@@ -111,10 +129,25 @@ export class FileRestorer {
     // once, forms only the streaming decoders take).
     const threads: CopyThread[] = [];
     let next = 0;
+    // Pieces of a large file cut across the copiers: taken before the next file.
+    const pieces: { cut: CutFile; i: number }[] = [];
+    const sync = o.sync ?? false;
     const worker = async (thread: CopyThread) => {
-      while (next < queue.length) {
+      for (;;) {
+        const piece = pieces.shift();
+        if (piece) {
+          await this.copyPiece(thread, piece.cut, piece.i, sync, result, o.onFile);
+          continue;
+        }
+        if (next >= queue.length) break;
         const f = queue[next++]!;
         const dest = this.destination(f.path);
+        const cut = await this.cutFile(f, dest, o.delta);
+        if (cut) {
+          for (let i = 1; i < cut.pieces.length; i++) pieces.push({ cut, i });
+          await this.copyPiece(thread, cut, 0, sync, result, o.onFile);
+          continue;
+        }
         let outcome = await this.copyOnThread(thread, f, dest, o.delta, o.sync ?? false, result.handedBack);
         if (outcome === null) {
           result.streamed++;
@@ -147,7 +180,7 @@ export class FileRestorer {
     const reply = await thread.run(
       {
         id: 0, source: src.file, offset: src.offset, length: src.length, compression: src.compression, decrypt: src.decrypt,
-        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta, sync,
+        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta, sync, piece: null,
       },
       src.open,
     );
@@ -158,13 +191,85 @@ export class FileRestorer {
       case 'fallback':
         handedBack[reply.why] = (handedBack[reply.why] ?? 0) + 1;
         return null;
-      case 'aborted':
-        throw new Error(`the restore copier thread gave up ${dest} unasked`);
-      case 'failed':
-        if (reply.failure === 'missing') throw this.reader.missingError(f);
-        if (reply.failure === 'damaged') throw this.reader.damagedError(f, reply.detail);
-        if (reply.failure === 'undecryptable') throw this.reader.undecryptableError(f, reply.detail);
-        throw storageError(reply.action ?? 'restore', reply.path ?? dest, Object.assign(new Error(reply.detail), reply.code ? { code: reply.code } : {}));
+      default:
+        throw this.copyError(reply, f, dest);
+    }
+  }
+
+  /** What a copier's 'failed' (or unasked 'aborted') answer about f means. */
+  private copyError(reply: CopyReply, f: ManifestFile, dest: string): Error {
+    if (reply.status !== 'failed') return new Error(`the restore copier thread gave up ${dest} unasked`);
+    if (reply.failure === 'missing') return this.reader.missingError(f);
+    if (reply.failure === 'damaged') return this.reader.damagedError(f, reply.detail);
+    if (reply.failure === 'undecryptable') return this.reader.undecryptableError(f, reply.detail);
+    return storageError(reply.action ?? 'restore', reply.path ?? dest, Object.assign(new Error(reply.detail), reply.code ? { code: reply.code } : {}));
+  }
+
+  /** A large file to cut across the copiers (file-pieces.ts), created empty here; null: restore it whole. */
+  private async cutFile(f: ManifestFile, dest: string, delta: boolean): Promise<CutFile | null> {
+    if (delta || f.size < PIECE_MIN_FILE) return null;
+    const src = await this.reader.threadSource(f);
+    const pieces = src ? piecesOf(f, src, delta) : null;
+    if (src === null || pieces === null) return null;
+    const st = await lstatOrNull(dest);
+    if (st && !st.isDirectory()) await removeIfPresent(dest);
+    try {
+      await (await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode & 0o7777)).close();
+    } catch (e) {
+      throw storageError('create', dest, e);
+    }
+    return { f, dest, src, pieces, crcs: [], left: pieces.length, fallback: false };
+  }
+
+  /** Piece i of a cut file on a copier; the last one in checks the file whole and finishes it. */
+  private async copyPiece(thread: CopyThread, cut: CutFile, i: number, sync: boolean, result: FileRestoreResult, onFile: FileRestoreOptions['onFile']): Promise<void> {
+    const { f, dest, src } = cut;
+    const p = cut.pieces[i]!;
+    const reply = await thread.run({
+      id: 0, source: src.file, offset: p.offset, length: p.storedLength, compression: src.compression, decrypt: null,
+      dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta: false, sync,
+      piece: { at: p.at, length: p.length },
+    });
+    if (reply.status === 'written') cut.crcs[i] = reply.crc32c!;
+    else if (reply.status === 'fallback') {
+      cut.fallback = true;
+      result.handedBack[reply.why] = (result.handedBack[reply.why] ?? 0) + 1;
+    } else {
+      await removeIfPresent(dest);
+      throw this.copyError(reply, f, dest);
+    }
+    if (--cut.left > 0) return;
+    if (cut.fallback) {
+      result.streamed++;
+      await this.copyHere(f, dest, false, sync);
+    } else await this.finishCut(cut, sync);
+    result.written++;
+    result.bytesWritten += f.size;
+    onFile?.(f.path, f.size, true);
+  }
+
+  /** Every piece of a cut file is in: its CRC-32C checked, its mode and time set, synced when asked. */
+  private async finishCut(cut: CutFile, sync: boolean): Promise<void> {
+    const { f, dest } = cut;
+    const crc = crc32cText(combinedCrc(cut.pieces, cut.crcs));
+    if (crc !== f.crc32c) {
+      await removeIfPresent(dest);
+      throw this.reader.damagedError(f, `CRC-32C ${crc} instead of ${f.crc32c}`);
+    }
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(dest, constants.O_WRONLY | constants.O_NOFOLLOW);
+    } catch (e) {
+      throw storageError('open', dest, e);
+    }
+    try {
+      await fh.chmod(f.mode & 0o7777);
+      await fh.utimes(f.mtime, f.mtime);
+      if (sync) await fh.sync();
+    } catch (e) {
+      throw storageError('write', dest, e);
+    } finally {
+      await fh.close();
     }
   }
 

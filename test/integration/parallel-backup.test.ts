@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData, runPgbenchInit, tableChecksums } from '../harness/data.js';
@@ -99,7 +99,8 @@ for (const version of versionsFromEnv()) {
   test(`repository backup -j 2, read method ${method}, ${compress}, under load restores to a balanced copy (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const a = await archivingCluster(version, `parr${version}`);
-    await runPgbenchInit(a.c, 2);
+    // Scale 6: pgbench_accounts (~80 MB) is over 64 MiB, so restore cuts it across its copiers (file-pieces.ts).
+    await runPgbenchInit(a.c, 6);
     const load = startPgbenchLoad(a.c);
     let r;
     try {
@@ -110,6 +111,14 @@ for (const version of versionsFromEnv()) {
     assert.equal(r.code, 0, r.stderr);
     const record = JSON.parse(r.stdout) as { id: string; state: string };
     assert.equal(record.state, 'complete');
+    const manifestPath = join(a.repo, 'main', 'backup', record.id, 'manifest.json');
+    if (existsSync(manifestPath)) {
+      // Compressed by the readers 1 MiB at a time: the large file's frames are indexed, for restore to cut it there.
+      const files = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { files: { size: number; index?: unknown }[] }).files;
+      const large = files.filter((f) => f.size > 64 * 1024 * 1024);
+      assert.ok(large.length > 0, 'no file over 64 MiB to cut');
+      if (compress !== 'none') assert.ok(large.every((f) => f.index !== undefined), 'a large compressed file has no frame index');
+    }
     const v = await runPgpitr(['verify', ...a.repoArgs]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     const dir = restoreDir(a.c, 'restored');

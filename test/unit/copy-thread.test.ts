@@ -35,7 +35,7 @@ function job(dir: string, original: Buffer, over: Partial<CopyJob> = {}): CopyJo
     id: 1, source: null, offset: 0, length: -1, compression: 'zstd',
     decrypt: { keyId: dataKey.id, key: dataKey.key, path: objectPath },
     dest: join(dir, 'out'), mode: 0o600, mtime: 1_700_000_000, size: original.length,
-    sha256: createHash('sha256').update(original).digest('hex'), crc32c: crc32cText(crc32c(original)), delta: false, sync: false, ...over,
+    sha256: createHash('sha256').update(original).digest('hex'), crc32c: crc32cText(crc32c(original)), delta: false, sync: false, piece: null, ...over,
   };
 }
 

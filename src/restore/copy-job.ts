@@ -55,7 +55,7 @@ export type ToCopier =
 export type CopyFailure =
   /** The stored bytes are not there. */
   | 'missing'
-  /** The stored bytes do not decode to the recorded size and SHA-256 (detail says how). */
+  /** The stored bytes do not decode to the recorded size and checksum (detail says how). */
   | 'damaged'
   /** The stored bytes do not decrypt (detail says why: altered, truncated, another object's). */
   | 'undecryptable'

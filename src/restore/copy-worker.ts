@@ -9,7 +9,9 @@
 // The rules of file-restorer.ts hold here too: a file already at the
 // destination is unlinked, never written through (it may be a link, or a hard
 // link shared with another directory); the new one is created with O_EXCL and
-// O_NOFOLLOW; its size and SHA-256 are checked before it is reported written.
+// O_NOFOLLOW; its size and CRC-32C (SHA-256 in older sets) are checked before
+// it is reported written. A piece of a large file (copy-job.ts `piece`) is
+// written into the file the main thread created, which checks it whole.
 
 import { parentPort } from 'node:worker_threads';
 import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';

@@ -1,7 +1,8 @@
 // Writes a backup set's files into a data directory and its tablespace
-// directories, N at a time, each checked against its recorded SHA-256 as it is
-// written; with delta, a file already there with the recorded size and SHA-256
-// is left alone and what the backup does not hold is removed. pg_control is
+// directories, N at a time, each checked against its recorded CRC-32C (SHA-256
+// in older sets) as it is written, large ones cut in pieces across the copiers
+// (file-pieces.ts); with delta, a file already there with the recorded size and
+// SHA-256 is left alone and what the backup does not hold is removed. pg_control is
 // not written here: the engine writes it last, so that a restore that stops
 // anywhere before leaves a directory PostgreSQL refuses to start.
 //

@@ -212,13 +212,7 @@ export class FileRestorer {
     const src = await this.reader.threadSource(f);
     const pieces = src ? piecesOf(f, src, delta) : null;
     if (src === null || pieces === null) return null;
-    const st = await lstatOrNull(dest);
-    if (st && !st.isDirectory()) await removeIfPresent(dest);
-    try {
-      await (await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode & 0o7777)).close();
-    } catch (e) {
-      throw storageError('create', dest, e);
-    }
+    await (await createFresh(dest, f.mode)).close();
     return { f, dest, src, pieces, crcs: [], left: pieces.length, fallback: false };
   }
 
@@ -289,16 +283,7 @@ export class FileRestorer {
   }
 
   private async writeFile(f: ManifestFile, dest: string, sync = false): Promise<void> {
-    // A file (or link) already there is unlinked, never written through: it may be a link, or a
-    // hard link shared with another directory (pg_upgrade --link), which must keep its content.
-    const st = await lstatOrNull(dest);
-    if (st && !st.isDirectory()) await removeIfPresent(dest);
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode & 0o7777);
-    } catch (e) {
-      throw storageError('create', dest, e);
-    }
+    const fh = await createFresh(dest, f.mode);
     try {
       for await (const chunk of await this.reader.read(f)) {
         const b = chunk as Buffer;
@@ -361,6 +346,21 @@ async function lstatOrNull(path: string): Promise<Stats | null> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw storageError('read information about', path, e);
+  }
+}
+
+/**
+ * A new file at path, open for writing. A file (or link) already there is unlinked, never written
+ * through: it may be a link, or a hard link shared with another directory (pg_upgrade --link),
+ * which must keep its content.
+ */
+async function createFresh(path: string, mode: number): Promise<fsp.FileHandle> {
+  const st = await lstatOrNull(path);
+  if (st && !st.isDirectory()) await removeIfPresent(path);
+  try {
+    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o7777);
+  } catch (e) {
+    throw storageError('create', path, e);
   }
 }
 

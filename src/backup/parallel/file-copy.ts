@@ -399,7 +399,7 @@ function removeFile(path: string): void {
 }
 
 /** Original bytes between two entries of a frame index (restore cuts a large file there). */
-export const INDEX_EVERY = 32 * 1024 * 1024;
+const INDEX_EVERY = 32 * 1024 * 1024;
 
 /** Builds a file's frame index from its chunks, each one frame (or none: compression none needs no index). */
 class FrameIndexer {

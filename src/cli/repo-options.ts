@@ -272,16 +272,26 @@ export const REPO_OPTIONS_HELP = `Repository options:
       --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections
       --compress-type=none|gzip|lz4|zstd   compression of stored files (default zstd)
       --compress-level=N compression level
-Asynchronous archiving (archive-push):
+  -o, --output=text|json
+`;
+
+/** archive-push's part of the help: its asynchronous mode. */
+export const ARCHIVE_PUSH_ASYNC_HELP = `Asynchronous archiving:
       --archive-async    store ahead, in the background, the WAL files PostgreSQL marks ready
       --spool-path=DIR   local directory for its state (default ${DEFAULT_SPOOL_PATH})
       --process-max=N    files stored at once (default 2)
       --archive-push-queue-max=SIZE  drop WAL (loudly) rather than let more than SIZE wait
       --archive-timeout=SECONDS      how long archive-push waits for the background pusher (default 60)
-Asynchronous prefetch (archive-get):
+`;
+
+/** archive-get's part of the help (and restore's, whose restore_command uses it): the prefetch. */
+export const ARCHIVE_GET_ASYNC_HELP = `Asynchronous prefetch:
       --archive-async    keep the next segments recovery needs fetched, in the spool
+      --spool-path=DIR   local directory for its state (default ${DEFAULT_SPOOL_PATH})
       --archive-get-queue-max=SIZE   how much WAL to keep ahead (default 128MB)
-  -o, --output=text|json
-Connection options (commands that talk to the server):
+`;
+
+/** The part of the help of commands that talk to the server. */
+export const CONNECTION_OPTIONS_HELP = `Connection options:
   -d, --dbname=CONNSTR  -h, --host=HOST  -p, --port=PORT  -U, --username=NAME
 `;

@@ -8,7 +8,7 @@
 // The work is commands/archive-get.ts (with --archive-async, the prefetch
 // spool and its background fetcher); this file parses and maps the outcome.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
@@ -32,7 +32,7 @@ damaged copy is passed over, with a warning, for a later one holding the file;
 --repo N uses only that one. The file is "not in the archive" only when every
 repository answered without it.
 
-${REPO_OPTIONS_HELP}
+${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}
 Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are
 healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
 ending it early (see docs/exit-codes.md).

@@ -1,7 +1,7 @@
 // `pgpitr backup --stanza S`: a full backup into the repository
 // (backup/repo/repo-backup.ts), then retention when a policy is configured.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
 import { archivedNames } from '../../repo/wal-archive-view.js';
@@ -41,7 +41,7 @@ Options:
                          --resume, what failed or interrupted backups stored is removed.
                          Needs the direct read method (the backup runs on the database host)
   -P, --progress         show progress
-${REPO_OPTIONS_HELP}`;
+${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
 
 export const BACKUP_OPTIONS = {
   ...RETENTION_OPTIONS,

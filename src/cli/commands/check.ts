@@ -7,7 +7,7 @@
 // removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
 // The checks are commands/check.ts; this file parses and prints.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { checkStanza } from '../../commands/check.js';
 import { ExitCode } from '../exit-codes.js';
@@ -17,7 +17,7 @@ const HELP = `pgpitr check verifies that a server archives its WAL into a stanza
 Usage:
   pgpitr check --repo PATH --stanza NAME [connection options] [--archive-timeout SECONDS]
 
-${REPO_OPTIONS_HELP}
+${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed), 3 cannot connect.
 `;
 

@@ -4,7 +4,7 @@
 // prefetch unless told not to; as root, the prefetch spool is given to the
 // data directory's owner. This file parses and prints.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { describeRepository, pickRepository } from '../../repo/repo-settings.js';
@@ -39,7 +39,7 @@ Other:
       --no-archive-async restore_command without the asynchronous prefetch
       --dry-run          print the plan (backup, WAL, bytes) and write nothing
   -P, --progress         show progress
-${REPO_OPTIONS_HELP}`;
+${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}`;
 
 const RESTORE_OPTIONS = {
   'pg-data': { type: 'string', short: 'D' },

@@ -2,7 +2,7 @@
 // identifier, major version, WAL segment size), creating the repository if
 // needed. Run again on the same cluster it changes nothing.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { stanzaCreate } from '../../commands/stanza-create.js';
@@ -15,7 +15,7 @@ const HELP = `pgpitr stanza-create records a cluster in a repository.
 Usage:
   pgpitr stanza-create --repo PATH --stanza NAME [connection options]
 
-${REPO_OPTIONS_HELP}`;
+${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
 
 export async function stanzaCreateCommand(argv: string[]): Promise<number> {
   const o = parseRepoOptions('stanza-create', argv);

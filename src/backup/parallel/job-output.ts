@@ -3,8 +3,9 @@
 // or compressed in the store's form (as flow credits allow), or nowhere (a check
 // of a copy); with the job's checksums over what was read: the manifest's
 // (CRC-32C or another) and, when the store's form is asked for, its SHA-256.
-// Used by the sql read method's threads (sql-read-worker.ts); synchronous, so a
-// thread does one chunk's work at a time on a buffer it may reuse afterwards.
+// Used by both read methods' threads (read-worker.ts, sql-read-worker.ts);
+// synchronous, so a thread does one chunk's work at a time on a buffer it may
+// reuse afterwards.
 
 import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -19,6 +20,7 @@ import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 import { paddingFor } from '../../storage/tar/tar-header.js';
 import { LENT } from './lent-buffers.js';
 import type { LentBuffers } from './lent-buffers.js';
+import { WRITE_PIECE } from '../../storage/write-piece.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -35,6 +37,11 @@ export class SystemFailure extends Error {
   ) {
     super(`could not ${action} "${path}": ${errno.message}`);
   }
+}
+
+/** A job's answer when its source was gone when first opened or asked for (dropped since it was listed): the server leaves such a file out too. */
+export function goneReply(id: number): ReadDone {
+  return { id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, sha256: null, encodedBytes: 0, failures: [], partialPage: false };
 }
 
 /** Where a compressed chunk is made before its bytes are copied out, shared by the thread's jobs. */
@@ -158,7 +165,7 @@ export class JobOutput {
 function writeAt(fd: number, bytes: Buffer, pos: number, path: string): void {
   let done = 0;
   try {
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, pos + done);
+    while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(WRITE_PIECE, bytes.length - done), pos + done);
   } catch (e) {
     throw new SystemFailure(path, 'write', e as NodeJS.ErrnoException);
   }

@@ -28,7 +28,7 @@ import { verifyWithReread } from './page-reread.js';
 import { readServerFileChunk, receiveChunk, sendChunkQuery } from './sql-file-read.js';
 import { listDataDirectoryBySql } from './sql-listing.js';
 import type { SqlListingOptions } from './sql-listing.js';
-import { Aborted, JobOutput, SystemFailure } from './job-output.js';
+import { Aborted, goneReply, JobOutput, SystemFailure } from './job-output.js';
 import { isPgpitrError, PgpitrError } from '../../common/errors.js';
 import type { SqlWorkerReply, SqlWorkerRequest } from './sql-worker-messages.js';
 import { LentBuffers } from './lent-buffers.js';
@@ -127,7 +127,7 @@ async function run(session: Session, job: ReadJob): Promise<ReadReply> {
       asked = false;
       if (got === null && i === 0) {
         // Gone when first asked for: left out, as the server leaves out a file dropped since it was listed.
-        return { id: job.id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, sha256: null, encodedBytes: 0, failures: [], partialPage: false };
+        return goneReply(job.id);
       }
       if (i === 0) out.open();
       if (i + 1 < chunks) {

@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { isFinal } from './copy-job.js';
+import { endThread } from '../common/thread-exit.js';
 import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
 
 const BATCH = 1 << 20;
@@ -75,7 +76,7 @@ export class CopyThread {
 
   async stop(): Promise<void> {
     this.broken ??= new Error('the restore copier thread was stopped');
-    await this.worker.terminate();
+    await endThread(this.worker);
   }
 }
 

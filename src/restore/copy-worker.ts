@@ -14,6 +14,7 @@
 // written into the file the main thread created, which checks it whole.
 
 import { parentPort } from 'node:worker_threads';
+import { exitOnRequest } from '../common/thread-exit.js';
 import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -272,6 +273,7 @@ const post = (m: FromCopier): void => parentPort!.postMessage(m);
 /** The streamed job under way; null between jobs, and after a streamed job failed (its chunks still in flight are dropped). */
 let streaming: { job: CopyJob; sink: FileSink } | null = null;
 
+exitOnRequest(parentPort!);
 parentPort!.on('message', (m: ToCopier) => {
   if (m.type === 'job') {
     const job = m.job;

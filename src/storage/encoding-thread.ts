@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import type { CompressionAlgorithm } from './compress/common.js';
 import { PgpitrError, storageError } from '../common/errors.js';
+import { endThread } from '../common/thread-exit.js';
 
 const BLOCK = 1024 * 1024;
 /** Blocks in flight or being filled: the thread compresses one while the next ones fill. */
@@ -67,7 +68,7 @@ export class EncodingThread {
 
   async stop(): Promise<void> {
     this.listener = null;
-    await this.worker.terminate();
+    await endThread(this.worker);
   }
 }
 

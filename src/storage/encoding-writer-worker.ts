@@ -9,10 +9,12 @@ import { syncEncoder } from './compress/sync-encoder.js';
 import type { CompressionAlgorithm } from './compress/common.js';
 import { writeAll } from './file-writable.js';
 import type { EncodingReply } from './encoding-thread.js';
+import { exitOnRequest } from '../common/thread-exit.js';
 
 const BLOCK = 1024 * 1024;
 const { compression, level } = workerData as { compression: CompressionAlgorithm; level: number | undefined };
 const port = parentPort!;
+exitOnRequest(port);
 const encoder = syncEncoder(compression, level);
 const out = encoder ? Buffer.allocUnsafeSlow(encoder.bound(BLOCK)) : Buffer.alloc(0);
 

@@ -10,6 +10,7 @@ import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './r
 import { SharedCounters } from './shared-counters.js';
 import { PgpitrError } from '../../common/errors.js';
 import { LENT } from './lent-buffers.js';
+import { endThread } from '../../common/thread-exit.js';
 
 /** Which threads to start: read-worker.ts unless told otherwise (the sql read method's threads). */
 export interface ReadPoolThreads {
@@ -184,7 +185,7 @@ export class ReadPool implements FileReaders {
     this.broken ??= new Error('the backup reader threads were stopped');
     if (this.rateTimer) clearInterval(this.rateTimer);
     this.rejectAll(this.broken);
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => endThread(w)));
     for (const p of this.returns) p.close();
   }
 }

@@ -18,6 +18,7 @@ import { verifyWithReread } from './page-reread.js';
 import { pageArena } from '../../postgres/page-checksum-simd.js';
 import { Aborted, goneReply, JobOutput, SystemFailure } from './job-output.js';
 import { LentBuffers } from './lent-buffers.js';
+import { exitOnRequest } from '../../common/thread-exit.js';
 
 const CHUNK = 1024 * 1024;
 const PAGE = 8192;
@@ -25,6 +26,7 @@ const PAGE = 8192;
 const { index, buffers, returns } = workerData as { index: number; buffers: SharedCounterBuffers; returns: MessagePort };
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
+exitOnRequest(port);
 /**
  * The buffer a job whose bytes stay here (written locally, compressed, checked) reads into, reused:
  * a fresh 1 MiB per chunk costs page faults. It lives in the page checksum's own memory when it

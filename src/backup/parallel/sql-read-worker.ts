@@ -32,6 +32,7 @@ import { Aborted, goneReply, JobOutput, SystemFailure } from './job-output.js';
 import { isPgpitrError, PgpitrError } from '../../common/errors.js';
 import type { SqlWorkerReply, SqlWorkerRequest } from './sql-worker-messages.js';
 import { LentBuffers } from './lent-buffers.js';
+import { exitOnRequest } from '../../common/thread-exit.js';
 import type { MessagePort } from 'node:worker_threads';
 
 export interface SqlWorkerData {
@@ -47,6 +48,7 @@ const CHUNK = 1024 * 1024;
 const { index, buffers, connection, label, returns } = workerData as SqlWorkerData;
 const shared = new SharedCounters(buffers);
 const port = parentPort!;
+exitOnRequest(port);
 /** Two reused buffers for jobs whose bytes stay here: the chunk being worked on, and the next one. */
 const own = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
 const reread = Buffer.allocUnsafeSlow(PAGE_SIZE);

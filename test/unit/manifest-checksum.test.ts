@@ -1,11 +1,14 @@
 // Manifest file checksums: known vectors, the byte order PostgreSQL prints
 // CRC-32C in, chunking that does not change the result, the JS CRC against a
-// bitwise reference (and against the native one when it is loaded), and the
+// bitwise reference (and each native one: ISA-L, @node-rs/crc32), and the
 // names --manifest-checksums accepts.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { crc32c, crc32cImplementation, crc32cJs } from '../../src/storage/filter/crc32c.js';
 import { createManifestChecksum, crc32cHex, parseManifestChecksumAlgorithm } from '../../src/storage/filter/manifest-checksum.js';
 import { crc32c as bitwiseCrc32c } from '../helpers/crc32c.js';
@@ -42,7 +45,36 @@ test('CRC-32C carried across chunks equals the CRC of the whole (JS and selected
     for (let i = 0; i < data.length; i += 7919) crc = fn(data.subarray(i, i + 7919), crc);
     assert.equal(crc, whole);
   }
-  assert.ok(crc32cImplementation === 'js' || crc32cImplementation === 'native');
+});
+
+test('each CRC-32C implementation (ISA-L, @node-rs/crc32, JS) agrees with the bitwise reference at every alignment', () => {
+  // Each rule in a child process: the implementation is chosen when the module loads.
+  const module = fileURLToPath(new URL('../../src/storage/filter/crc32c.js', import.meta.url));
+  const reference = fileURLToPath(new URL('../helpers/crc32c.js', import.meta.url));
+  const script = `
+    import { crc32c, crc32cImplementation } from ${JSON.stringify(module)};
+    import { crc32c as bitwise } from ${JSON.stringify(reference)};
+    import { randomBytes } from 'node:crypto';
+    const data = randomBytes(300_007);
+    for (const [off, len] of [[0, 0], [1, 1], [3, 7], [1, 9], [5, 4096], [7, 8192], [0, 300_007], [13, 299_000]]) {
+      const view = data.subarray(off, off + len);
+      if (crc32c(view) !== bitwise(view)) throw new Error('offset ' + off + ' length ' + len);
+    }
+    let crc = 0;
+    for (let i = 0; i < data.length; i += 7919) crc = crc32c(data.subarray(i, i + 7919), crc);
+    if (crc !== bitwise(data)) throw new Error('carried');
+    console.log(crc32cImplementation);`;
+  const seen: string[] = [];
+  for (const rule of ['', 'node-rs', 'js']) {
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PGPITR_CRC32C: rule } });
+    assert.equal(run.status, 0, run.stderr);
+    seen.push(run.stdout.trim());
+  }
+  assert.equal(seen[2], 'js');
+  assert.ok(['isal', 'node-rs', 'js'].includes(seen[0]!) && ['node-rs', 'js'].includes(seen[1]!), seen.join(' '));
+  // Where the test environment installs libisal2 (scripts/setup-test-env.sh), the fast path is the one taken.
+  if (existsSync('/usr/lib/x86_64-linux-gnu/libisal.so.2')) assert.equal(seen[0], 'isal');
+  assert.equal(crc32cImplementation, process.env.PGPITR_CRC32C ? crc32cImplementation : seen[0]);
 });
 
 test('SHA checksums are the plain hex digests; NONE gives no checksum', () => {

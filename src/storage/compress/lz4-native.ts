@@ -4,8 +4,8 @@
 // koffi cannot be loaded, lz4.ts falls back to lz4-napi.
 // PGPITR_LZ4=lz4-napi forces the fallback (tests use it to cover both).
 
-import { bindNativeLibrary, callOnThreadPool, versionText } from './native-library.js';
-import type { NativeLibrary } from './native-library.js';
+import { bindNativeLibrary, callOnThreadPool, versionText } from '../native-library.js';
+import type { NativeLibrary } from '../native-library.js';
 
 /**
  * Compresses `src` into `dst` as one raw lz4 block; gives the compressed size (0 = did not fit).

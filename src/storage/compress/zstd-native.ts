@@ -6,8 +6,8 @@
 // frame comes out at level 3), so this is the path that honours -Z zstd:LEVEL.
 // PGPITR_ZSTD=mongodb-js forces the fallback (tests use it to cover both).
 
-import { bindNativeLibrary, callOnThreadPoolWith, versionText } from './native-library.js';
-import type { NativeLibrary } from './native-library.js';
+import { bindNativeLibrary, callOnThreadPoolWith, versionText } from '../native-library.js';
+import type { NativeLibrary } from '../native-library.js';
 import { poolFor } from '../buffer-pool.js';
 
 export interface NativeZstd {

@@ -5,7 +5,7 @@
 // and the disk, on a whole gigabyte at once. A no-op where libc or koffi is not
 // there: the fsync still does all the work then.
 
-import { bindNativeLibrary } from '../compress/native-library.js';
+import { bindNativeLibrary } from '../native-library.js';
 
 const SYNC_FILE_RANGE_WRITE = 2;
 /** Bytes written between two requests: large enough that the calls cost nothing, small enough to keep the disk busy. */

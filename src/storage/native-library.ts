@@ -1,9 +1,9 @@
-// The system's compression libraries (liblz4, libzstd: the ones pg_basebackup and
-// the command-line tools link) called through koffi, a maintained FFI with
-// prebuilt binaries and no build step. Used by lz4-native.ts and zstd-native.ts.
+// The system's native libraries (liblz4, libzstd: the ones pg_basebackup and
+// the command-line tools link; Intel's ISA-L for CRC-32C) called through koffi, a maintained FFI with
+// prebuilt binaries and no build step. Used by lz4-native.ts, zstd-native.ts, write-behind.ts and crc32c.ts.
 
 import { createRequire } from 'node:module';
-import { Slots } from '../../common/slots.js';
+import { Slots } from '../common/slots.js';
 
 /** A C function bound by koffi: call it, or call it on libuv's thread pool with .async(..., callback). */
 export interface NativeFn {

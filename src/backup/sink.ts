@@ -34,6 +34,11 @@ export interface FileStore {
   isSmall(size: number): boolean;
   addSmall(meta: StoredFileMeta, data: Buffer): Promise<void>;
   /**
+   * A small file already in the stored form (`encoding`), with the SHA-256 and CRC-32C of its
+   * `length` bytes: the readers compress and hash small files too when the store takes them so.
+   */
+  addSmallStored?(meta: StoredFileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void>;
+  /**
    * True when addLarge's writer is done with a chunk of `stored` once it asks for the next
    * (it keeps no reference to it): a chunk pushed with a release callback is then released.
    */

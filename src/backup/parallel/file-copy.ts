@@ -326,11 +326,17 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
     if (r.failures.length > 0 || r.partialPage) meta.resumable = null;
   };
   if (store.isSmall(f.size)) {
+    // Compressed and hashed by the reader when the store takes it so: small files are most of a
+    // cluster's files, and the main thread, which hands out every job, must not do their work.
+    const stored = store.addSmallStored !== undefined;
     const parts: Buffer[] = [];
-    const r = await run(ctx, f, jobFor(ctx, f), (data) => void parts.push(data));
+    const job = jobFor(ctx, f, stored ? { encode: { ...store.encoding, crc32c: true } } : {});
+    const r = await run(ctx, f, job, (data) => void parts.push(data));
     if (r.gone) return;
     clean(r);
-    await store.addSmall(meta, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (stored) await store.addSmallStored!(meta, data, { sha256: r.sha256!, crc32c: crc32cText(r.crc32c!) }, r.length);
+    else await store.addSmall(meta, data);
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     return;
   }

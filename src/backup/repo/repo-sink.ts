@@ -74,6 +74,10 @@ export class RepoSink implements BackupSink {
         this.onFile(meta.path);
         return w.addSmallFile(meta, data);
       },
+      addSmallStored: (meta, stored, digests, length) => {
+        this.onFile(meta.path);
+        return w.addStoredSmallFile(meta, stored, digests, length);
+      },
       addLarge: (meta, stored, digests) => {
         this.onFile(meta.path);
         return w.addEncodedFile(meta, stored, digests);

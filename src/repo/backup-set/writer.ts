@@ -169,8 +169,23 @@ export class BackupSetWriter {
     checkClusterPath(meta.path, 'backup stream');
     const sha256 = createHash('sha256').update(data).digest('hex');
     const stored = this.o.compression === 'none' || data.length === 0 ? data : await compressBuffer(this.o.compression, data, this.o.level);
+    await this.bundleSmall(meta, stored, { sha256, crc32c: crc32cText(crc32c(data)) }, data.length);
+  }
+
+  /**
+   * A small file already in its stored form (compressed, or not with compression none, by a
+   * backup reader thread, which also took the digests of its `length` bytes): stored with the
+   * next bundle. The main thread then does none of a small file's hashing or compressing.
+   */
+  async addStoredSmallFile(meta: FileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void> {
+    this.throwIfFailed();
+    checkClusterPath(meta.path, 'backup stream');
+    await this.bundleSmall(meta, stored, digests, length);
+  }
+
+  private async bundleSmall(meta: FileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void> {
     const entry: ManifestFile = {
-      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256, crc32c: crc32cText(crc32c(data)),
+      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: digests.sha256, crc32c: digests.crc32c,
       stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length },
     };
     const journaled = this.journal(meta, entry, stored.length);
@@ -178,7 +193,7 @@ export class BackupSetWriter {
     this.bundle.parts.push(stored);
     this.bundle.bytes += stored.length;
     this.files.push(entry);
-    this.originalBytes += data.length;
+    this.originalBytes += length;
     if (this.bundle.bytes >= this.bundleSize) await this.flushBundle();
   }
 

@@ -70,9 +70,20 @@ try {
   const bArgs = [`--config=${conf}`, '--stanza=bench'];
   const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
   // Both tools archive every segment, so that each backup can wait for its WAL in its own archive.
-  const archive = `pgbackrest --config=${conf} --stanza=bench archive-push %p && '${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`;
+  // Each tool's backup runs with its own archive-push first in archive_command: a backup waits for
+  // its stop segment in its own archive, and must not also wait for the other tool's push.
+  const pushes = {
+    pgbackrest: `pgbackrest --config=${conf} --stanza=bench archive-push %p`,
+    pgpitr: `'${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`,
+  };
+  const archiveFirst = async (tool) => {
+    const chain = tool === 'pgpitr' ? `${pushes.pgpitr} && ${pushes.pgbackrest}` : `${pushes.pgbackrest} && ${pushes.pgpitr}`;
+    await c.sql(`alter system set archive_command = '${chain.replace(/'/g, "''")}'`);
+    await c.sql('select pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 300));
+  };
   await c.sql(`alter system set archive_mode = 'on'`);
-  await c.sql(`alter system set archive_command = '${archive.replace(/'/g, "''")}'`);
+  await archiveFirst('pgbackrest');
   await c.restart();
   measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
   measured('pgbackrest', [...bArgs, 'stanza-create'], env);
@@ -105,6 +116,7 @@ try {
       const names = Object.keys(tools);
       const order = names.slice(run % names.length).concat(names.slice(0, run % names.length));
       for (const t of order) {
+        await archiveFirst(t.startsWith('pgpitr') ? 'pgpitr' : 'pgbackrest');
         warm(c.dataDir);
         const r = tools[t]();
         samples[t].push(r);
@@ -146,7 +158,7 @@ const lines = [
   '## Repository backup and restore (bench/repo-backup.mjs)',
   '',
   `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}; ` +
-    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${opt.runs} runs per tool and case, median wall seconds; data in the page cache before each run; both tools write a local repository and sync it.`,
+    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${opt.runs} runs per tool and case, median wall seconds; data in the page cache before each run; both tools write a local repository and sync it; archive_command runs the measured tool\'s archive-push first.`,
   'pgpitr backup: one BASE_BACKUP stream (the default), and `-j 2` (its own two readers). Backup ratio: pgpitr `-j 2` / pgBackRest `--process-max=2` (target 0.5), and the single stream\'s in parentheses. ' +
     'Restore (of the newest `-j 2` backup): both with 2 processes into an empty directory, `--target-immediate` (target 0.8). RSS: the largest of the runs.',
   '',

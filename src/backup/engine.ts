@@ -167,7 +167,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         progress: opts.progress && opts.estimateSize,
         fastCheckpoint: opts.fastCheckpoint,
         includeWal: opts.walMethod === 'fetch',
-        waitForWalArchive: opts.walMethod === 'none',
+        waitForWalArchive: opts.serverWaitsForArchive ?? opts.walMethod === 'none',
         maxRateKb: opts.maxRateKb,
         tablespaceMap: opts.format === 'tar',
         verifyChecksums: opts.verifyChecksums,

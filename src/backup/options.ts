@@ -37,6 +37,12 @@ export interface BaseBackupOptions {
   target: BackupTarget;
   format: 'plain' | 'tar';
   walMethod: 'none' | 'fetch' | 'stream';
+  /**
+   * Whether the server's backup stop waits for the WAL to be archived (default: with -X none, as
+   * pg_basebackup). The server checks once a second; a repository backup waits on its own
+   * archive instead, which it polls more often and which is the archive it needs.
+   */
+  serverWaitsForArchive?: boolean | undefined;
   compression: CompressionChoice | null;
   fastCheckpoint: boolean;
   label: string;

@@ -13,10 +13,16 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { checkServerIdentity } from 'node:tls';
+import { createRequire } from 'node:module';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { PgpitrError, usageError } from '../common/errors.js';
 import type { ConnectionSettings } from './conninfo.js';
+
+/**
+ * node:tls, loaded when a handshake asks for it (it is loaded by then): this module is part of
+ * every command's start-up, and node:tls with node:crypto costs ~10 ms more than node:net alone.
+ */
+const loadTls = (): typeof import('node:tls') => createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
 
 /** The sslmodes that encrypt; prefer and allow become one of these or disable per attempt. */
 export type EncryptingSslMode = 'require' | 'verify-ca' | 'verify-full';
@@ -46,7 +52,7 @@ export function tlsOptions(settings: ConnectionSettings, sslmode: EncryptingSslM
   }
   // The chain is checked by rejectUnauthorized; the name only with verify-full.
   const name = settings.host ?? 'localhost';
-  options.checkServerIdentity = verifyHost ? (_: string, cert: PeerCertificate) => checkServerIdentity(name, cert) : () => undefined;
+  options.checkServerIdentity = verifyHost ? (_: string, cert: PeerCertificate) => loadTls().checkServerIdentity(name, cert) : () => undefined;
 
   if (settings.sslcertmode !== 'disable') Object.assign(options, clientCertificate(settings, dir));
   if (settings.sslpassword) options.passphrase = settings.sslpassword;

@@ -119,7 +119,13 @@ export async function startRecovered(dir: string, version: number, name: string,
   if (!opts.archive) appendFileSync(join(dir, 'postgresql.auto.conf'), "archive_mode = 'off'\n");
   const r = await TestCluster.startExisting(dir, version, { name });
   for (let i = 0; i < 600; i++) {
-    const inRecovery = (await r.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r;
+    let inRecovery: boolean;
+    try {
+      inRecovery = (await r.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r;
+    } catch (e) {
+      // A server that stopped during recovery: its log says why.
+      throw new Error(`${(e as Error).message}\nlog of ${dir}:\n${r.logTail()}`);
+    }
     if (!inRecovery) return r;
     await new Promise((res) => setTimeout(res, 200));
   }

@@ -95,7 +95,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         systemIdentifier: ctx.systemIdentifier,
         label: opts.label,
         fastCheckpoint: opts.fastCheckpoint,
-        waitForArchive: opts.walMethod === 'none',
+        waitForArchive: opts.serverWaitsForArchive ?? opts.walMethod === 'none',
         jobs,
         maxRateKb: opts.maxRateKb,
         verifyChecksums,

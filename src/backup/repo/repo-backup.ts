@@ -156,6 +156,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             target: { kind: 'repository' },
             format: 'plain',
             walMethod: req.walIncluded ? 'stream' : 'none',
+            // Without the WAL in the backup, waitForArchivedWal() below waits for it in this stanza's archive.
+            serverWaitsForArchive: false,
             compression: null,
             fastCheckpoint: req.fastCheckpoint,
             maxRateKb: req.maxRateKb,
@@ -276,12 +278,20 @@ async function nextBundleNumber(storage: Storage, dir: string): Promise<number> 
   return next;
 }
 
-/** The backup is usable only with every segment from its start to its stop in the archive. */
+const ARCHIVE_POLL_FIRST_MS = 25;
+const ARCHIVE_POLL_MAX_MS = 500;
+
+/**
+ * The backup is usable only with every segment from its start to its stop in the archive. The
+ * server's backup stop does not wait for it (serverWaitsForArchive: false): it would check once a
+ * second, and for the whole archive_command, where this waits for this stanza's archive alone.
+ */
 async function waitForArchivedWal(req: RepoBackupRequest, r: BackupRecord, signal?: AbortSignal): Promise<void> {
   const seg = req.stanza.wal_segment_size;
   const first = segmentNumber(parseLsn(r.start_lsn!), seg);
   const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
   const deadline = Date.now() + req.archiveTimeoutMs;
+  let pause = ARCHIVE_POLL_FIRST_MS;
   for (;;) {
     const have = new Set(await req.archivedNames());
     const missing: string[] = [];
@@ -295,6 +305,8 @@ async function waitForArchivedWal(req: RepoBackupRequest, r: BackupRecord, signa
         hint: 'check archive_command (pgpitr check tells what is wrong), or take the backup with --wal=included to keep that WAL in the backup itself',
       });
     }
-    await new Promise((r) => setTimeout(r, 200));
+    // The archiver starts on the segment as soon as the backup's stop switched it: look again soon, then less often.
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(ARCHIVE_POLL_MAX_MS, pause * 2);
   }
 }

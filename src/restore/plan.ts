@@ -102,19 +102,27 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // its stop, from the segment after the stop segment (nothing at all for a target at the stop).
   const seg = BigInt(archive.segmentSize);
   const walFrom = b.walIncluded ? ((b.stopLsn - 1n) / seg + 1n) * seg : b.startLsn;
-  // WAL ending at the stop LSN ends in the segment before it when the stop is on a boundary.
-  const lastByte = walNeededTo === b.stopLsn ? b.stopLsn - 1n : walNeededTo;
-  const along = walFrom > lastByte ? [] : segmentsAlong(branch, walFrom, lastByte, archive.segmentSize);
+  // The segment holding the byte at walNeededTo, even when that is a segment's first byte: the WAL
+  // up to a stop on a boundary ends in the segment before, but PostgreSQL stops at a target only
+  // once it has read the record after it (with the one before, recovery reaches the consistent
+  // point, finds no more WAL and fails: "recovery ended before configured recovery target was
+  // reached"). A backup taken on a standby stops on a boundary when its last replayed record
+  // was the primary's WAL switch.
+  const along = walFrom > walNeededTo ? [] : segmentsAlong(branch, walFrom, walNeededTo, archive.segmentSize);
   const missing = along.filter((s) => !archive.hasSegment(s.timeline, s.segNo));
   const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
   if (missing.length > 0) {
     const first = segmentFileName(missing[0]!.timeline, missing[0]!.segNo, archive.segmentSize);
-    const beyond = t.target.kind === 'lsn' && walNeededTo > b.stopLsn && missing.every((m) => m.segNo > b.stopLsn / BigInt(archive.segmentSize));
-    throw new PgpitrError('ERR_NOT_FOUND', beyond
-      ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
-      : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
+    // Only segments past the backup's stop are missing: not yet archived, rather than a gap.
+    const beyond = missing.every((m) => m.segNo * seg >= b.stopLsn);
+    const atStop = beyond && walNeededTo === b.stopLsn;
+    throw new PgpitrError('ERR_NOT_FOUND', atStop
+      ? `WAL segment ${first} is not archived yet: backup ${b.id} becomes consistent at ${formatLsn(b.stopLsn)}, the start of that segment, and PostgreSQL reads the record there before it stops`
+      : beyond
+        ? `target ${t.target.kind === 'lsn' ? `LSN ${formatLsn(walNeededTo)}` : formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
+        : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond
-        ? 'the WAL up to that position has not been archived yet (pgpitr check switches and waits), or the position is on another timeline'
+        ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'
         : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }

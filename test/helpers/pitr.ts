@@ -153,5 +153,9 @@ export async function backupFromStandby(args: string[], env: NodeJS.ProcessEnv, 
     await primary.sql(`select pg_logical_emit_message(false, 'pgpitr-test', 'x'), pg_switch_wal()`);
     code = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
   }
+  // The standby's backup may stop right after one of those switches, on a segment boundary: a
+  // restore to its consistent point then needs the segment that starts there (restore/plan.ts),
+  // archived once the primary switches again.
+  if (code === 0) await switchAndWaitArchived(primary);
   return { code, stdout, stderr };
 }

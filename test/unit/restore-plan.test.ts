@@ -162,11 +162,19 @@ test('latest timeline: a newer backup off its branch is refused, not silently sk
   assert.equal(planRestore(backups, a, opts({ timeline: 'current' })).backup.id, 'B');
 });
 
-test('a backup holding its own WAL needs nothing from the archive to be consistent; a stop on a segment boundary ends in the segment before', () => {
-  const selfContained: PlanBackup = { id: 'S', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000000'), stopTimeMs: T0 + 9_000_000, walIncluded: true };
-  const none = archive([]);
-  const p = planRestore([selfContained], none, opts({ immediate: true }));
-  assert.deepEqual(p.walNeeded, []);
-  const archived: PlanBackup = { ...selfContained, id: 'T', walIncluded: false };
-  assert.deepEqual(planRestore([archived], archive([[1, 10, 11]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000A', '00000001000000000000000B']);
+test('a backup holding its own WAL needs nothing from the archive to be consistent', () => {
+  const selfContained: PlanBackup = { id: 'S', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000120'), stopTimeMs: T0 + 9_000_000, walIncluded: true };
+  assert.deepEqual(planRestore([selfContained], archive([]), opts({ immediate: true })).walNeeded, []);
+});
+
+test('a stop on a segment boundary needs the segment that starts there: PostgreSQL reads the record after the consistent point to stop', () => {
+  // A standby's backup whose last replayed record was the primary's WAL switch (seen: recovery
+  // reached consistency at 0/C000000, found no segment C, and failed before its target).
+  const onBoundary: PlanBackup = { id: 'T', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000000'), stopTimeMs: T0 + 9_000_000, walIncluded: false };
+  assert.deepEqual(planRestore([onBoundary], archive([[1, 10, 12]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000A', '00000001000000000000000B', '00000001000000000000000C']);
+  assert.throws(() => planRestore([onBoundary], archive([[1, 10, 11]]), opts({ immediate: true })), (e: { message: string; hint?: string }) =>
+    /WAL segment 00000001000000000000000C is not archived yet: backup T becomes consistent at 0\/C000000/.test(e.message) && /switch WAL on the primary/.test(e.hint ?? ''));
+  // Held in the backup up to its stop: the next segment still comes from the archive.
+  const selfContained: PlanBackup = { ...onBoundary, id: 'S', walIncluded: true };
+  assert.deepEqual(planRestore([selfContained], archive([[1, 12, 12]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000C']);
 });

@@ -115,11 +115,12 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     const first = segmentFileName(missing[0]!.timeline, missing[0]!.segNo, archive.segmentSize);
     // Only segments past the backup's stop are missing: not yet archived, rather than a gap.
     const beyond = missing.every((m) => m.segNo * seg >= b.stopLsn);
+    // (A target other than an LSN needs WAL to the stop only: what is missing past it is at the stop.)
     const atStop = beyond && walNeededTo === b.stopLsn;
     throw new PgpitrError('ERR_NOT_FOUND', atStop
       ? `WAL segment ${first} is not archived yet: backup ${b.id} becomes consistent at ${formatLsn(b.stopLsn)}, the start of that segment, and PostgreSQL reads the record there before it stops`
       : beyond
-        ? `target ${t.target.kind === 'lsn' ? `LSN ${formatLsn(walNeededTo)}` : formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
+        ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
         : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond
         ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'

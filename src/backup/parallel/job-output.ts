@@ -16,6 +16,7 @@ import type { SharedCounters } from './shared-counters.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { encoderFor } from './thread-encoders.js';
+import { encodeToFit } from '../../storage/compress/sync-encoder.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
 import { paddingFor } from '../../storage/tar/tar-header.js';
 import { LENT } from './lent-buffers.js';
@@ -44,8 +45,6 @@ export function goneReply(id: number): ReadDone {
   return { id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, sha256: null, encodedBytes: 0, failures: [], partialPage: false };
 }
 
-/** Where a compressed chunk is made before its bytes are copied out, shared by the thread's jobs. */
-let scratch = Buffer.allocUnsafeSlow(0);
 
 export class JobOutput {
   /** Chunks go back to the main thread as they are (then each needs a buffer of its own, or a lent one: bufferFor). */
@@ -115,19 +114,11 @@ export class JobOutput {
     else if (!this.job.discard && bytes.length > 0) {
       let give = bytes;
       if (this.encoder !== null) {
-        // Encoded into a reused scratch buffer, handed on in one of its exact size: a worst-case
-        // buffer per chunk, transferred, is external memory the main thread's collector must chase.
-        const need = this.encoder.bound(bytes.length);
-        if (this.job.lend && need <= LENT) {
+        if (this.job.lend && this.encoder.bound(bytes.length) <= LENT) {
           // Encoded into a lent buffer: it comes back once written.
           const dst = this.lent.take();
           give = dst.subarray(0, this.encoder.encode(bytes, dst, 0));
-        } else {
-          if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
-          const n = this.encoder.encode(bytes, scratch, 0);
-          give = Buffer.allocUnsafeSlow(n);
-          scratch.copy(give, 0, 0, n);
-        }
+        } else give = encodeToFit(this.encoder, bytes);
       }
       this.encodedBytes += give.length;
       if (!this.shared.spend(this.index)) throw new Aborted();

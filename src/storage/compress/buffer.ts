@@ -12,8 +12,6 @@ import { levelRange } from './levels.js';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
-/** Where lz4's synchronous encoder writes before the result is copied out (compressBuffer). */
-let scratch = Buffer.alloc(0);
 
 export async function compressBuffer(algorithm: CompressionAlgorithm, data: Buffer, level?: number): Promise<Buffer> {
   const lvl = level ?? levelRange(algorithm).default;
@@ -25,14 +23,9 @@ export async function compressBuffer(algorithm: CompressionAlgorithm, data: Buff
     case 'lz4': {
       // liblz4's fast levels: one synchronous call writing the streaming compressor's frames,
       // without a stream per buffer (a repository backup calls this for each small file).
-      const encoder = (await import('./sync-encoder.js')).syncEncoder('lz4', lvl);
-      if (encoder !== null) {
-        // Encoded into a reused buffer and copied out at its size: a result that kept the whole
-        // bound alive would hold ~64 KiB per small file of a bundle being gathered.
-        const need = encoder.bound(data.length);
-        if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
-        return Buffer.from(scratch.subarray(0, encoder.encode(data, scratch, 0)));
-      }
+      const { syncEncoder, encodeToFit } = await import('./sync-encoder.js');
+      const encoder = syncEncoder('lz4', lvl);
+      if (encoder !== null) return encodeToFit(encoder, data);
       const { createLz4Compressor } = await import('./lz4.js');
       return collect(Readable.from([data], { objectMode: false }).pipe(createLz4Compressor(lvl)));
     }

@@ -21,6 +21,23 @@ export interface SyncEncoder {
   encode(src: Buffer, dst: Buffer, at: number): number;
 }
 
+/** Where encodeToFit() encodes, reused by the thread's calls (each thread has its own module). */
+let scratch = Buffer.allocUnsafeSlow(0);
+
+/**
+ * `src` encoded into a buffer of exactly the encoded size, with an ArrayBuffer of its own (it may
+ * be transferred to another thread): a worst-case buffer per call, kept or transferred, is
+ * external memory that must be collected, and a view of one holds all of it alive.
+ */
+export function encodeToFit(encoder: SyncEncoder, src: Buffer): Buffer {
+  const need = encoder.bound(src.length);
+  if (scratch.length < need) scratch = Buffer.allocUnsafeSlow(need);
+  const n = encoder.encode(src, scratch, 0);
+  const out = Buffer.allocUnsafeSlow(n);
+  scratch.copy(out, 0, 0, n);
+  return out;
+}
+
 const ZSTD_BLOCK = 1 << 20;
 const GZIP_BLOCK = 1 << 20;
 

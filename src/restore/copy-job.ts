@@ -3,6 +3,7 @@
 // when the main thread streams them, and how it went.
 
 import type { StoredCompression } from '../storage/compress/sync-decoder.js';
+import type { FileDigest } from '../repo/backup-set/content-digest.js';
 
 export interface CopyJob {
   id: number;
@@ -16,19 +17,19 @@ export interface CopyJob {
   /** The stored bytes are encrypted (PGPE, storage/cipher): the data key and the object path its keys are bound to. */
   decrypt: { keyId: Uint8Array; key: Uint8Array; path: string } | null;
   compression: StoredCompression;
-  /** Where the file goes, with the mode, mtime (seconds), size, SHA-256 and CRC-32C the manifest records. */
+  /** Where the file goes, with the mode, mtime (seconds), size, digest and CRC-32C the manifest records. */
   dest: string;
   mode: number;
   mtime: number;
   size: number;
-  sha256: string;
+  digest: FileDigest;
   /**
    * The bytes written are checked against this (crc32cText) when the manifest records it, else
-   * against the SHA-256: CRC-32C costs a fifth of SHA-256's CPU, which was a third of restore's.
-   * Delta's "already there" compares SHA-256 all the same: it decides what is not written.
+   * against the digest (older sets, whose digest was SHA-256: CRC-32C cost a fifth of its CPU).
+   * Delta's "already there" compares the digest all the same: it decides what is not written.
    */
   crc32c: string | null;
-  /** Leave a file already at dest alone when it has the recorded size and SHA-256. */
+  /** Leave a file already at dest alone when it has the recorded size and digest. */
   delta: boolean;
   /**
    * One piece of a large file cut across the copiers (file-pieces.ts): the stored bytes (source,

@@ -9,15 +9,15 @@
 // The rules of file-restorer.ts hold here too: a file already at the
 // destination is unlinked, never written through (it may be a link, or a hard
 // link shared with another directory); the new one is created with O_EXCL and
-// O_NOFOLLOW; its size and CRC-32C (SHA-256 in older sets) are checked before
+// O_NOFOLLOW; its size and CRC-32C (its digest in older sets) are checked before
 // it is reported written. A piece of a large file (copy-job.ts `piece`) is
 // written into the file the main thread created, which checks it whole.
 
 import { parentPort } from 'node:worker_threads';
 import { exitOnRequest } from '../common/thread-exit.js';
 import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { createDigest, digestMismatch } from '../repo/backup-set/content-digest.js';
+import type { ContentHash } from '../storage/filter/xxh128.js';
 import { syncDecoder, UnsupportedInput } from '../storage/compress/sync-decoder.js';
 import type { SyncDecoder } from '../storage/compress/sync-decoder.js';
 import { CompressionError } from '../storage/compress/common.js';
@@ -61,8 +61,8 @@ function classify(e: unknown, job: CopyJob): Error {
 
 /** One file being written: stored bytes go in, are decrypted, decoded, hashed and written; checked at the end. */
 class FileSink {
-  /** The SHA-256 of what is written, when the manifest records no CRC-32C (copy-job.ts). */
-  private readonly hash: Hash | null;
+  /** The digest of what is written, when the manifest records no CRC-32C (copy-job.ts). */
+  private readonly hash: ContentHash | null;
   private crc = 0;
   /** Where the bytes go in dest, and how many are expected: the whole file, or a piece of it. */
   private readonly at: number;
@@ -97,7 +97,7 @@ class FileSink {
     private readonly decoder: SyncDecoder,
   ) {
     // A piece is always checked by its CRC-32C: the main thread combines those of the pieces.
-    this.hash = job.crc32c === null && job.piece === null ? createHash('sha256') : null;
+    this.hash = job.crc32c === null && job.piece === null ? createDigest(job.digest.algorithm) : null;
     this.at = job.piece?.at ?? 0;
     this.expected = job.piece?.length ?? job.size;
     const d = job.decrypt;
@@ -155,8 +155,8 @@ class FileSink {
       return this.crc;
     }
     if (this.hash) {
-      const digest = this.hash.digest('hex');
-      if (digest !== this.job.sha256) throw damaged(`SHA-256 ${digest} instead of ${this.job.sha256}`);
+      const got = this.hash.digestHex();
+      if (got !== this.job.digest.hex) throw damaged(digestMismatch(this.job.digest, got));
     } else if (crc32cText(this.crc) !== this.job.crc32c) throw damaged(`CRC-32C ${crc32cText(this.crc)} instead of ${this.job.crc32c}`);
     try {
       fchmodSync(this.dst, this.job.mode & 0o7777);
@@ -248,7 +248,7 @@ function unlinkQuietly(path: string): void {
   }
 }
 
-/** Delta's test: a regular file (not a link) of the recorded size and SHA-256. */
+/** Delta's test: a regular file (not a link) of the recorded size and digest. */
 function sameContent(job: CopyJob): boolean {
   let fd: number;
   try {
@@ -259,9 +259,9 @@ function sameContent(job: CopyJob): boolean {
     return false;
   }
   try {
-    const hash = createHash('sha256');
+    const hash = createDigest(job.digest.algorithm);
     for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0; ) hash.update(buffer.subarray(0, n));
-    return hash.digest('hex') === job.sha256;
+    return hash.digestHex() === job.digest.hex;
   } catch {
     return false;
   } finally {

@@ -1,8 +1,8 @@
 // Writes a backup set's files into a data directory and its tablespace
-// directories, N at a time, each checked against its recorded CRC-32C (SHA-256
+// directories, N at a time, each checked against its recorded CRC-32C (its digest
 // in older sets) as it is written, large ones cut in pieces across the copiers
 // (file-pieces.ts); with delta, a file already there with the recorded size and
-// SHA-256 is left alone and what the backup does not hold is removed. pg_control is
+// digest is left alone and what the backup does not hold is removed. pg_control is
 // not written here: the engine writes it last, so that a restore that stops
 // anywhere before leaves a directory PostgreSQL refuses to start.
 //
@@ -14,7 +14,7 @@
 import { constants, promises as fsp } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { fsyncPath, makeDirsSync } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
@@ -181,7 +181,7 @@ export class FileRestorer {
     const reply = await thread.run(
       {
         id: 0, source: src.file, offset: src.offset, length: src.length, compression: src.compression, decrypt: src.decrypt,
-        dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta, sync, piece: null,
+        dest, mode: f.mode, mtime: f.mtime, size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta, sync, piece: null,
       },
       src.open,
     );
@@ -222,7 +222,7 @@ export class FileRestorer {
     const p = cut.pieces[i]!;
     const reply = await thread.run({
       id: 0, source: src.file, offset: p.offset, length: p.storedLength, compression: src.compression, decrypt: null,
-      dest, mode: f.mode, mtime: f.mtime, size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta: false, sync,
+      dest, mode: f.mode, mtime: f.mtime, size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta: false, sync,
       piece: { at: p.at, length: p.length },
     });
     if (reply.status === 'written') cut.crcs[i] = reply.crc32c!;
@@ -395,16 +395,17 @@ async function makeRealDirectory(path: string, mode: number): Promise<void> {
   await fsp.chmod(path, mode & 0o7777);
 }
 
-/** Delta's test: a regular file (not a link) of the recorded size and SHA-256. */
+/** Delta's test: a regular file (not a link) of the recorded size and digest. */
 async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
   const st = await lstatOrNull(path);
   if (!st || !st.isFile() || st.size !== f.size) return false;
-  const hash = createHash('sha256');
+  const want = digestOf(f)!;
+  const hash = createDigest(want.algorithm);
   const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
   } finally {
     await fh.close();
   }
-  return hash.digest('hex') === f.sha256;
+  return hash.digestHex() === want.hex;
 }

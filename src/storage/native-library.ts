@@ -1,6 +1,6 @@
 // The system's native libraries (liblz4, libzstd: the ones pg_basebackup and
-// the command-line tools link; Intel's ISA-L for CRC-32C) called through koffi, a maintained FFI with
-// prebuilt binaries and no build step. Used by lz4-native.ts, zstd-native.ts, write-behind.ts and crc32c.ts.
+// the command-line tools link; Intel's ISA-L for CRC-32C; libxxhash for XXH3-128) called through koffi, a maintained FFI with
+// prebuilt binaries and no build step. Used by lz4-native.ts, zstd-native.ts, write-behind.ts, crc32c.ts and xxh128.ts.
 
 import { createRequire } from 'node:module';
 import { Slots } from '../common/slots.js';
@@ -15,15 +15,26 @@ export interface NativeLibrary {
   func(signature: string): NativeFn;
 }
 
+/** What a binding may declare before its functions: the C structs they pass by value. */
+export interface NativeTypes {
+  struct(name: string, fields: Record<string, string>): unknown;
+}
+
 /**
  * Binds the first of `names` that loads (`bind` declares its functions and may throw
  * when one is missing), or null when koffi or the library is not there: the caller
- * then falls back to its npm implementation.
+ * then falls back to its npm implementation. `declare` names the types the functions
+ * use, once per thread (koffi refuses a name declared twice).
  */
-export function bindNativeLibrary<T>(names: string[], bind: (lib: NativeLibrary) => T): T | null {
-  let koffi: { load(name: string): NativeLibrary };
+export function bindNativeLibrary<T>(names: string[], bind: (lib: NativeLibrary) => T, declare?: (types: NativeTypes) => void): T | null {
+  let koffi: NativeTypes & { load(name: string): NativeLibrary };
   try {
     koffi = createRequire(import.meta.url)('koffi') as typeof koffi;
+  } catch {
+    return null;
+  }
+  try {
+    declare?.(koffi);
   } catch {
     return null;
   }

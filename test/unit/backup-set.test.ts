@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { buffer as collect } from 'node:stream/consumers';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { BackupSetWriter } from '../../src/repo/backup-set/writer.js';
@@ -71,9 +72,33 @@ test('a flipped byte in a stored object or a bundle fails the read, naming the f
   writeFileSync(bundle, c);
   const r = await BackupSetReader.open(storage, 'main/backup/X');
   const bigEntry = r.manifest.files.find((f) => f.path === 'base/1/big1')!;
-  await assert.rejects(async () => collect(await r.read(bigEntry)), /stored file .*data\/base\/1\/big1 of "base\/1\/big1" is damaged: SHA-256/);
+  await assert.rejects(async () => collect(await r.read(bigEntry)), /stored file .*data\/base\/1\/big1 of "base\/1\/big1" is damaged: XXH3-128/);
   const inBundle = r.manifest.files.find((f) => 'bundle' in f.stored && f.stored.bundle === 1 && f.stored.offset <= 10 && f.stored.offset + f.stored.length > 10)!;
   await assert.rejects(async () => collect(await r.read(inBundle)), /bundle\/1 \(bytes .*is damaged/);
+});
+
+test('a set written before XXH3-128 (format 1, SHA-256 per file) reads back and is checked by its SHA-256', async () => {
+  const { root, storage, files } = await writeSet('zstd');
+  const path = join(root, 'main/backup/X/manifest.json');
+  const m = JSON.parse(readFileSync(path, 'utf8'));
+  assert.equal(m.format_version, 2);
+  m.format_version = 1;
+  for (const f of m.files) {
+    delete f.xxh128;
+    f.sha256 = createHash('sha256').update(files.get(f.path)!).digest('hex');
+  }
+  // One recorded wrongly: its read fails naming SHA-256.
+  m.files.find((f: { path: string }) => f.path === 'base/1/big2').sha256 = '0'.repeat(64);
+  writeFileSync(path, JSON.stringify(m));
+  const r = await BackupSetReader.open(storage, 'main/backup/X');
+  for (const f of r.manifest.files) {
+    if (f.path === 'base/1/big2') await assert.rejects(async () => collect(await r.read(f)), /is damaged: SHA-256 [0-9a-f]{64} instead of 0{64}/);
+    else assert.ok((await collect(await r.read(f))).equals(files.get(f.path)!), f.path);
+  }
+  // A format 1 entry with no SHA-256 is not one pgpitr wrote.
+  m.files[0].xxh128 = 'a'.repeat(32);
+  delete m.files[0].sha256;
+  assert.throws(() => parseManifest(JSON.stringify(m), 'test manifest'), /has no valid SHA-256/);
 });
 
 test('a set without its manifest is not a backup; a manifest path with ".." or "/" is refused', async () => {

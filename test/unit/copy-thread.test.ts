@@ -35,7 +35,7 @@ function job(dir: string, original: Buffer, over: Partial<CopyJob> = {}): CopyJo
     id: 1, source: null, offset: 0, length: -1, compression: 'zstd',
     decrypt: { keyId: dataKey.id, key: dataKey.key, path: objectPath },
     dest: join(dir, 'out'), mode: 0o600, mtime: 1_700_000_000, size: original.length,
-    sha256: createHash('sha256').update(original).digest('hex'), crc32c: crc32cText(crc32c(original)), delta: false, sync: false, piece: null, ...over,
+    digest: { algorithm: 'sha256', hex: createHash('sha256').update(original).digest('hex') }, crc32c: crc32cText(crc32c(original)), delta: false, sync: false, piece: null, ...over,
   };
 }
 
@@ -93,7 +93,7 @@ test('a copier thread restores streamed, encrypted, compressed bytes; every fail
     const wrongCrc = await thread.run(job(dir, original, { crc32c: '00000000' }), async () => pieces(stored, 65536));
     assert.match(wrongCrc.status === 'failed' ? `${wrongCrc.failure}: ${wrongCrc.detail}` : '', /^damaged: CRC-32C [0-9a-f]{8} instead of 00000000/);
     assert.equal(existsSync(join(dir, 'out')), false);
-    const wrong = await thread.run(job(dir, original, { sha256: '0'.repeat(64), crc32c: null }), async () => pieces(stored, 65536));
+    const wrong = await thread.run(job(dir, original, { digest: { algorithm: 'sha256', hex: '0'.repeat(64) }, crc32c: null }), async () => pieces(stored, 65536));
     assert.match(wrong.status === 'failed' ? `${wrong.failure}: ${wrong.detail}` : '', /^damaged: SHA-256/);
     assert.equal(existsSync(join(dir, 'out')), false);
     const older = await thread.run(job(dir, original, { crc32c: null }), async () => pieces(stored, 65536));

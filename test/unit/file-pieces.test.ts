@@ -14,6 +14,7 @@ import { CopyThread } from '../../src/restore/copy-thread.js';
 import type { CopyJob } from '../../src/restore/copy-job.js';
 import { combinedCrc, piecesOf } from '../../src/restore/file-pieces.js';
 import type { FilePiece } from '../../src/restore/file-pieces.js';
+import { digestOf } from '../../src/repo/backup-set/content-digest.js';
 import { syncEncoder } from '../../src/storage/compress/sync-encoder.js';
 import { crc32c, crc32cText } from '../../src/storage/filter/crc32c.js';
 import type { ManifestFile } from '../../src/repo/backup-set/manifest.js';
@@ -53,7 +54,7 @@ async function restoreInPieces(dir: string, f: ManifestFile, source: string, com
       const p = pieces[i]!;
       const job: CopyJob = {
         id: i, source, offset: p.offset, length: p.storedLength, decrypt: null, compression, dest, mode: 0o600, mtime: 1_700_000_000,
-        size: f.size, sha256: f.sha256, crc32c: f.crc32c ?? null, delta: false, sync: false, piece: { at: p.at, length: p.length },
+        size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta: false, sync: false, piece: { at: p.at, length: p.length },
       };
       const r = await thread.run(job);
       replies[i] = r;

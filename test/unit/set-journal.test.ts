@@ -28,8 +28,8 @@ function tempStorage(): { root: string; storage: PosixStorage } {
   return { root, storage: new PosixStorage(root) };
 }
 
-function entry(path: string, sha = 'a'.repeat(64)): SetJournalEntry {
-  return { path, size: 10, mtime_us: 1, started_us: 3_000_000, sha256: sha, stored: { object: `data/${path}` }, stored_bytes: 10 };
+function entry(path: string, digest = 'a'.repeat(32)): SetJournalEntry {
+  return { path, size: 10, mtime_us: 1, started_us: 3_000_000, xxh128: digest, stored: { object: `data/${path}` }, stored_bytes: 10 };
 }
 
 function pattern(n: number, seed: number): Buffer {
@@ -44,10 +44,10 @@ test('a batch reads back; torn, damaged, foreign or unsafe batches vouch for not
   assert.equal(parseBatch(good.subarray(0, good.length - 20)), null, 'torn');
   const text = good.toString();
   assert.equal(parseBatch(text.replace('base/1/1', 'base/1/2')), null, 'entries that do not match their SHA-256');
-  assert.equal(parseBatch(text.replace('"format_version":1', '"format_version":2')), null, 'another format');
+  assert.equal(parseBatch(text.replace('"format_version":2', '"format_version":1')), null, 'another format (version 1 recorded SHA-256)');
   assert.equal(parseBatch(serializeBatch(1, [entry('../etc/passwd')])), null, 'an unsafe path');
   assert.equal(parseBatch(serializeBatch(1, [{ ...entry('x'), stored: { object: 'manifest.json' } }])), null, 'an object outside data/');
-  assert.equal(parseBatch(serializeBatch(1, [{ ...entry('x'), sha256: 'nothex' }])), null, 'no SHA-256');
+  assert.equal(parseBatch(serializeBatch(1, [{ ...entry('x'), xxh128: 'nothex' }])), null, 'no XXH3-128');
   assert.equal(parseBatch(''), null);
 });
 
@@ -55,14 +55,14 @@ test('readSetJournal: batches in number order, the last entry of a path wins, a 
   const { root, storage } = tempStorage();
   const dir = join(root, 'set', 'journal');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(root, 'set', batchName(2)), serializeBatch(2, [entry('b', 'c'.repeat(64)), entry('c')]));
-  writeFileSync(join(root, 'set', batchName(1)), serializeBatch(1, [entry('a'), entry('b', 'b'.repeat(64))]));
+  writeFileSync(join(root, 'set', batchName(2)), serializeBatch(2, [entry('b', 'c'.repeat(32)), entry('c')]));
+  writeFileSync(join(root, 'set', batchName(1)), serializeBatch(1, [entry('a'), entry('b', 'b'.repeat(32))]));
   const torn = serializeBatch(3, [entry('d')]);
   writeFileSync(join(root, 'set', batchName(3)), torn.subarray(0, torn.length >> 1));
   writeFileSync(join(dir, 'stray.tmp'), 'x');
   const j = await readSetJournal(storage, 'set');
   assert.deepEqual([...j.entries.keys()].sort(), ['a', 'b', 'c']);
-  assert.equal(j.entries.get('b')!.sha256, 'c'.repeat(64));
+  assert.equal(j.entries.get('b')!.xxh128, 'c'.repeat(32));
   assert.equal(j.lastBatch, 3, 'a new run numbers after the torn batch too');
   assert.equal(j.ignored, 1);
   const none = await readSetJournal(storage, 'nothing');

@@ -82,7 +82,7 @@ function record(ctx: CopyContext, f: ListedFile, length: number, checksumHex: st
 
 /** How readers hand a tar member's bytes back: compressed when the sink takes them so, else lent when it can. */
 function tarJob(tar: TarWriter): Pick<ReadJob, 'encode' | 'lend'> {
-  return { encode: tar.encoding ? { ...tar.encoding, sha256: false } : null, lend: tar.releases };
+  return { encode: tar.encoding ? { ...tar.encoding, digest: false } : null, lend: tar.releases };
 }
 
 /** Into the tar stream: the member's header when its first bytes come (a file dropped meanwhile has none), in its turn. */
@@ -308,15 +308,23 @@ function crcOfHex(hex: string): number {
   return new Uint32Array(new Uint8Array(Buffer.from(hex, 'hex')).buffer)[0]!;
 }
 
+/** The backup_manifest checksum of a stored copy kept from an interrupted run; undefined: the journal lacks it (copy again). */
+function keptChecksum(ctx: CopyContext, prev: { crc32c?: string | undefined }): string | null | undefined {
+  if (ctx.algorithm === null) return null;
+  if (ctx.algorithm === 'CRC32C' && prev.crc32c !== undefined) return crc32cHex(Number.parseInt(prev.crc32c, 16));
+  return undefined;
+}
+
 /** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
 export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileStore): Promise<void> {
   const meta: StoredFileMeta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
   // A resumed repository backup: the interrupted run's copy stands when the source has not changed
-  // since (the copy journal's rule) and its stored bytes still check; its SHA-256 is then the
+  // since (the copy journal's rule) and its stored bytes still check; its CRC-32C is then the
   // backup_manifest's checksum, which a repository backup's manifest uses.
   const prev = store.previous?.(f.manifestPath) ?? null;
-  if (prev && (ctx.algorithm === null || ctx.algorithm === 'SHA256') && reusable(prev, f) && (await store.keep!(meta, prev))) {
-    record(ctx, f, f.size, ctx.algorithm ? prev.sha256 : null, [], false);
+  const checksum = prev ? keptChecksum(ctx, prev) : undefined;
+  if (prev && checksum !== undefined && reusable(prev, f) && (await store.keep!(meta, prev))) {
+    record(ctx, f, f.size, checksum, [], false);
     return;
   }
   // Journaled by the store once durable; withdrawn below when its pages failed their checksums
@@ -335,7 +343,7 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
     if (r.gone) return;
     clean(r);
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    if (stored) await store.addSmallStored!(meta, data, { sha256: r.sha256!, crc32c: crc32cText(r.crc32c!) }, r.length);
+    if (stored) await store.addSmallStored!(meta, data, { xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!) }, r.length);
     else await store.addSmall(meta, data);
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     return;
@@ -362,7 +370,7 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
     if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
     stored.end();
     clean(r);
-    settle.resolve({ sha256: r.sha256!, crc32c: crc32cText(r.crc32c!), index: index.result(r.length) });
+    settle.resolve({ xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!), index: index.result(r.length) });
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
   } catch (e) {
     settle.reject(e as Error);

@@ -8,13 +8,13 @@
 // reuse afterwards.
 
 import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
 import type { ReadDone, ReadJob, ReadReply } from './read-job.js';
 import type { SharedCounters } from './shared-counters.js';
 import { createManifestChecksum, crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
+import { createXxh128 } from '../../storage/filter/xxh128.js';
+import type { ContentHash } from '../../storage/filter/xxh128.js';
 import { encoderFor } from './thread-encoders.js';
 import { encodeToFit } from '../../storage/compress/sync-encoder.js';
 import type { SyncEncoder } from '../../storage/compress/sync-encoder.js';
@@ -42,7 +42,7 @@ export class SystemFailure extends Error {
 
 /** A job's answer when its source was gone when first opened or asked for (dropped since it was listed): the server leaves such a file out too. */
 export function goneReply(id: number): ReadDone {
-  return { id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, sha256: null, encodedBytes: 0, failures: [], partialPage: false };
+  return { id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, xxh128: null, encodedBytes: 0, failures: [], partialPage: false };
 }
 
 
@@ -53,8 +53,8 @@ export class JobOutput {
   private readonly crc: boolean;
   private readonly crcIsManifest: boolean;
   private crcValue = 0;
-  private readonly sha: Hash | null;
-  private readonly shaIsManifest: boolean;
+  /** The store's digest of the bytes read (read-job.ts encode). */
+  private readonly digest: ContentHash | null;
   private readonly hash: ReturnType<typeof createManifestChecksum> | null;
   private readonly encoder: SyncEncoder | null;
   private encodedBytes = 0;
@@ -72,10 +72,8 @@ export class JobOutput {
   ) {
     this.crcIsManifest = job.checksum === 'CRC32C';
     this.crc = this.crcIsManifest || job.encode?.crc32c === true;
-    this.sha = job.encode && job.encode.sha256 !== false ? createHash('sha256') : null;
-    // The store's SHA-256 serves as the manifest's checksum when that is SHA-256 too: one pass, not two.
-    this.shaIsManifest = this.sha !== null && job.checksum === 'SHA256';
-    this.hash = job.checksum && !this.crcIsManifest && !this.shaIsManifest ? createManifestChecksum(job.checksum) : null;
+    this.digest = job.encode && job.encode.digest !== false ? createXxh128() : null;
+    this.hash = job.checksum && !this.crcIsManifest ? createManifestChecksum(job.checksum) : null;
     this.encoder = job.encode && job.encode.compression !== 'none' ? encoderFor(job.encode.compression, job.encode.level) : null;
     this.handsBack = job.dest === null && this.encoder === null && !job.discard;
   }
@@ -109,7 +107,7 @@ export class JobOutput {
     const length = bytes.length; // before a transfer empties the buffer
     if (this.crc) this.crcValue = crc32c(bytes, this.crcValue);
     this.hash?.update(bytes);
-    this.sha?.update(bytes);
+    this.digest?.update(bytes);
     if (this.fd !== null) writeAt(this.fd, bytes, this.base + this.job.offset + this.done, this.job.dest!.path);
     else if (!this.job.discard && bytes.length > 0) {
       let give = bytes;
@@ -140,9 +138,9 @@ export class JobOutput {
       }
     }
     this.close();
-    const sha256 = this.sha ? this.sha.digest('hex') : null;
-    const checksumHex = this.crcIsManifest ? crc32cHex(this.crcValue) : this.shaIsManifest ? sha256 : this.hash ? this.hash.digestHex() : null;
-    return { id: this.job.id, kind: 'done', gone: false, length: this.done, checksumHex, crc32c: this.crc ? this.crcValue : null, sha256, encodedBytes: this.encodedBytes, failures, partialPage };
+    const xxh128 = this.digest ? this.digest.digestHex() : null;
+    const checksumHex = this.crcIsManifest ? crc32cHex(this.crcValue) : this.hash ? this.hash.digestHex() : null;
+    return { id: this.job.id, kind: 'done', gone: false, length: this.done, checksumHex, crc32c: this.crc ? this.crcValue : null, xxh128, encodedBytes: this.encodedBytes, failures, partialPage };
   }
 
   close(): void {

@@ -23,11 +23,11 @@ export interface ReadJob {
   checksum: ManifestChecksumAlgorithm | null;
   /**
    * Hand the bytes back in a store's form: compressed (storage/compress/sync-encoder.ts
-   * frames; 'none': as read), with the SHA-256 of what was read unless `sha256` is false,
-   * and its CRC-32C when `crc32c` is true.
+   * frames; 'none': as read), with the XXH3-128 of what was read (a backup set's digest,
+   * repo/backup-set/content-digest.ts) unless `digest` is false, and its CRC-32C when `crc32c` is true.
    * Only without dest.
    */
-  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; sha256?: boolean; crc32c?: boolean } | null;
+  encode: { compression: CompressionAlgorithm | 'none'; level: number | undefined; digest?: boolean; crc32c?: boolean } | null;
   /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
   discard?: boolean;
   /**
@@ -63,8 +63,8 @@ export type ReadReply =
       checksumHex: string | null;
       /** The CRC-32C itself when that is the checksum (ranges of one file are combined from it), or encode asked for it. */
       crc32c: number | null;
-      /** With encode: the SHA-256 of the bytes read, and the bytes handed back. */
-      sha256: string | null;
+      /** With encode: the XXH3-128 of the bytes read, and the bytes handed back. */
+      xxh128: string | null;
       encodedBytes: number;
       failures: ChecksumFailure[];
       /** Pages left unverified because the file ended inside one. */

@@ -171,9 +171,9 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             noClean: false,
             noSync: false,
             manifest: true,
-            // The set records every file's SHA-256 already: the kept backup_manifest uses the same
-            // checksum, which a parallel backup's readers then compute once for both.
-            manifestChecksums: req.parallel ? 'SHA256' : undefined,
+            // The kept backup_manifest has PostgreSQL's default checksum, CRC-32C, which the set
+            // records too: a parallel backup's readers compute it once for both.
+            manifestChecksums: undefined,
             manifestForceEncode: false,
             verifyChecksums: true,
             statusIntervalMs: 10_000,

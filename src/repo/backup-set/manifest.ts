@@ -1,6 +1,6 @@
 // A backup set's manifest (manifest.json in the set's directory): every file of
-// the backed-up cluster with its size, mode, modification time, the SHA-256 of
-// its original content and where its stored bytes are (an object of its own, or
+// the backed-up cluster with its size, mode, modification time, the digest of
+// its original content (content-digest.ts) and where its stored bytes are (an object of its own, or
 // a range of a bundle of small files), the directories and tablespace links,
 // and how the stored bytes were compressed. It is written after every stored
 // object is durable; a set without it is incomplete.
@@ -13,6 +13,7 @@
 import { PgpitrError } from '../../common/errors.js';
 import { relativePathProblem } from '../../common/relative-path.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
+import { digestOf } from './content-digest.js';
 
 /** The manifest's name in the set's directory. */
 export const MANIFEST_NAME = 'manifest.json';
@@ -25,11 +26,14 @@ export interface ManifestFile {
   mode: number;
   /** Seconds since the epoch, as tar carries it. */
   mtime: number;
-  sha256: string;
+  /** XXH3-128 of the original content (32 hex digits): format 2 on (content-digest.ts). */
+  xxh128?: string;
+  /** SHA-256 of the original content: format 1, which had no XXH3-128. */
+  sha256?: string;
   /**
    * CRC-32C of the file's bytes (8 hex digits), recorded since pgpitr 0.1's second manifest
-   * revision: restore checks each file it writes against it (a fifth of SHA-256's CPU), while
-   * verify, delta restore and resume compare SHA-256. Absent in older sets: SHA-256 then.
+   * revision: restore checks each file it writes against it (its pieces' combine), while
+   * verify, delta restore and resume compare the digest. Absent in older sets: the digest then.
    */
   crc32c?: string;
   stored: StoredAt;
@@ -59,7 +63,8 @@ export interface ManifestTablespace {
 
 export interface BackupSetManifest {
   format: 'pgpitr-backup-manifest';
-  format_version: 1;
+  /** 2: files carry XXH3-128; 1: SHA-256. */
+  format_version: 1 | 2;
   backup_id: string;
   compression: CompressionAlgorithm | 'none';
   directories: ManifestDirectory[];
@@ -92,15 +97,18 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
     throw damaged(where, `not JSON: ${(e as Error).message}`);
   }
   if (m?.format !== 'pgpitr-backup-manifest') throw damaged(where, 'not a pgpitr backup manifest');
-  if (m.format_version !== 1) {
-    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads version 1`, {
+  if (m.format_version !== 1 && m.format_version !== 2) {
+    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads versions 1 and 2`, {
       hint: 'use the pgpitr version that wrote the backup, or a newer one',
     });
   }
   if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.tablespaces)) throw damaged(where, 'files, directories or tablespaces missing');
   for (const f of m.files) {
     checkClusterPath(f.path, where);
-    if (!Number.isSafeInteger(f.size) || f.size < 0 || !/^[0-9a-f]{64}$/.test(f.sha256 ?? '')) throw damaged(where, `entry "${f.path}" has no valid size or SHA-256`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0) throw damaged(where, `entry "${f.path}" has no valid size`);
+    // Each format records its own digest: a version 1 entry with only XXH3-128 is not one this pgpitr wrote.
+    const digest = digestOf(f);
+    if (digest === null || (m.format_version === 1 && digest.algorithm !== 'sha256')) throw damaged(where, `entry "${f.path}" has no valid ${m.format_version === 1 ? 'SHA-256' : 'digest'}`);
     if (f.crc32c !== undefined && !/^[0-9a-f]{8}$/.test(f.crc32c)) throw damaged(where, `entry "${f.path}" has no valid CRC-32C`);
     if (f.index !== undefined && !validIndex(f.index, f.size)) throw damaged(where, `entry "${f.path}" has no valid frame index`);
     if ('object' in f.stored) checkClusterPath(f.stored.object, where);

@@ -1,10 +1,11 @@
 // Reads a backup set back: its manifest (checked path by path), and each
 // file's original bytes as a stream that fails at its end, before the caller
 // can take the file as good, when they do not match the recorded size and
-// SHA-256.
+// digest (content-digest.ts).
 
 import { Readable, Transform } from 'node:stream';
-import { createHash } from 'node:crypto';
+import { createDigest, digestHex, digestMismatch, digestOf } from './content-digest.js';
+import type { FileDigest } from './content-digest.js';
 import { PgpitrError } from '../../common/errors.js';
 import type { DirectSource, Storage } from '../../storage/storage.js';
 import { directSourceOf, readAll } from '../../storage/storage.js';
@@ -150,9 +151,10 @@ export class BackupSetReader {
         throw damaged(f, where, (e as Error).message);
       }
     }
-    const digest = createHash('sha256').update(data).digest('hex');
-    if (data.length !== f.size || digest !== f.sha256) {
-      throw damaged(f, where, data.length !== f.size ? `${data.length} bytes instead of ${f.size}` : `SHA-256 ${digest} instead of ${f.sha256}`);
+    const want = recorded(f);
+    const got = digestHex(want.algorithm, data);
+    if (data.length !== f.size || got !== want.hex) {
+      throw damaged(f, where, data.length !== f.size ? `${data.length} bytes instead of ${f.size}` : digestMismatch(want, got));
     }
     return data;
   }
@@ -194,8 +196,14 @@ function decoderFor(algorithm: CompressionAlgorithm): Transform {
 }
 
 
+/** The digest a manifest entry records (parseManifest checked there is one). */
+function recorded(f: ManifestFile): FileDigest {
+  return digestOf(f)!;
+}
+
 function verifier(f: ManifestFile, where: string): Transform {
-  const hash = createHash('sha256');
+  const want = recorded(f);
+  const hash = createDigest(want.algorithm);
   let size = 0;
   return new Transform({
     highWaterMark: 1024 * 1024,
@@ -205,9 +213,9 @@ function verifier(f: ManifestFile, where: string): Transform {
       cb(null, chunk);
     },
     flush(cb) {
-      const digest = hash.digest('hex');
-      if (size !== f.size || digest !== f.sha256) {
-        cb(damaged(f, where, size !== f.size ? `${size} bytes instead of ${f.size}` : `SHA-256 ${digest} instead of ${f.sha256}`));
+      const got = hash.digestHex();
+      if (size !== f.size || got !== want.hex) {
+        cb(damaged(f, where, size !== f.size ? `${size} bytes instead of ${f.size}` : digestMismatch(want, got)));
       } else cb();
     },
   });

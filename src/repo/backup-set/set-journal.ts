@@ -22,7 +22,8 @@ import { validIndex } from './manifest.js';
 
 export const JOURNAL_DIR = 'journal';
 const FORMAT = 'pgpitr-set-journal';
-const FORMAT_VERSION = 1;
+/** 2: entries carry XXH3-128 (content-digest.ts); a version 1 batch (SHA-256) is ignored: its files are copied again. */
+const FORMAT_VERSION = 2;
 
 export interface SetJournalEntry {
   /** The file's path in the cluster (as in the manifest). */
@@ -33,8 +34,8 @@ export interface SetJournalEntry {
   mtime_us: number;
   /** When its copy began (µs since the epoch). */
   started_us: number;
-  /** SHA-256 of its original bytes. */
-  sha256: string;
+  /** XXH3-128 of its original bytes (content-digest.ts). */
+  xxh128: string;
   /** CRC-32C of its original bytes (manifest.ts ManifestFile.crc32c), when recorded. */
   crc32c?: string;
   /** Where its stored bytes are. */
@@ -82,7 +83,7 @@ function digest(entries: SetJournalEntry[]): string {
 function validEntry(e: SetJournalEntry): boolean {
   const n = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (typeof e?.path !== 'string' || relativePathProblem(e.path) !== null) return false;
-  if (!n(e.size) || !n(e.mtime_us) || !n(e.started_us) || !n(e.stored_bytes) || !/^[0-9a-f]{64}$/.test(e.sha256 ?? '')) return false;
+  if (!n(e.size) || !n(e.mtime_us) || !n(e.started_us) || !n(e.stored_bytes) || !/^[0-9a-f]{32}$/.test(e.xxh128 ?? '')) return false;
   if (e.crc32c !== undefined && !/^[0-9a-f]{8}$/.test(e.crc32c)) return false;
   if (e.index !== undefined && !validIndex(e.index, e.size)) return false;
   const s = e.stored as Partial<{ object: string; bundle: number; offset: number; length: number }> | undefined;

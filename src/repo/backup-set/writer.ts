@@ -1,5 +1,5 @@
 // Writes one backup set through a Storage: each file of the cluster becomes an
-// object of its own (large files, streamed through SHA-256 and compression in
+// object of its own (large files, streamed through their digest and compression in
 // one pass) or a range of a bundle (small files, gathered so that a cluster of
 // many small files does not become one object per file). manifest.json is
 // written last, once every object is durable; until then the set is not a
@@ -9,15 +9,14 @@
 // facts is journaled once its object or bundle is durable, so that a killed or
 // failed run can be taken over (`backup --resume`). A writer that resumes a
 // set is given the interrupted run's journal: a file may then be kept (keep():
-// its stored bytes read back to their SHA-256), new bundles are numbered after
+// its stored bytes read back to their digest), new bundles are numbered after
 // the highest already there, and before the manifest is written every object
 // of data/ and bundle/ that the manifest does not name is removed.
 
 import { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
 import type { Storage } from '../../storage/storage.js';
 import { applyFilters } from '../../storage/filter/filter.js';
-import { crc32cFilter, sha256Filter, sizeFilter } from '../../storage/filter/measure-filters.js';
+import { crc32cFilter, sizeFilter, xxh128Filter } from '../../storage/filter/measure-filters.js';
 import { crc32c, crc32cText } from '../../storage/filter/crc32c.js';
 import { compressFilter } from '../../storage/filter/compress-filter.js';
 import { compressBuffer } from '../../storage/compress/buffer.js';
@@ -28,6 +27,7 @@ import { checkClusterPath, MANIFEST_NAME, serializeManifest } from './manifest.j
 import type { BackupSetManifest, FrameIndex, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
 import type { SetJournalEntry, SetJournalWriter } from './set-journal.js';
 import { BackupSetReader } from './reader.js';
+import { digestField, digestHex, digestOf, SET_DIGEST } from './content-digest.js';
 import { Slots } from '../../common/slots.js';
 
 export interface SetWriterOptions {
@@ -53,7 +53,8 @@ export interface SetWriterOptions {
 
 /** What is known of an encoded file's original bytes once they all came (addEncodedFile). */
 export interface EncodedDigests {
-  sha256: string;
+  /** The set's digest (content-digest.ts SET_DIGEST) of the original bytes. */
+  xxh128: string;
   /** crc32cText */
   crc32c: string;
   index?: FrameIndex | undefined;
@@ -67,7 +68,7 @@ export interface FileMeta {
   /**
    * What a resumed run needs to judge the stored copy: the source's modification time (µs)
    * as listed and when the copy began. Absent or null: not journaled. Read once the
-   * file's SHA-256 is known, so that a caller may still withdraw it (page checksum failures).
+   * file's digest is known, so that a caller may still withdraw it (page checksum failures).
    */
   resumable?: { mtimeUs: number; startedUs: number } | null | undefined;
 }
@@ -118,14 +119,15 @@ export class BackupSetWriter {
 
   /**
    * Keeps the interrupted run's copy of a file when its stored bytes still read back (through
-   * the storage, decompressed, as verify reads them) to the recorded size and SHA-256; false:
+   * the storage, decompressed, as verify reads them) to the recorded size and digest; false:
    * the caller copies the file again. The caller has checked that the source did not change.
    */
   async keep(meta: FileMeta, prev: SetJournalEntry): Promise<boolean> {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
-    if (prev.path !== meta.path || prev.size !== meta.size) return false;
-    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: prev.sha256, ...(prev.crc32c ? { crc32c: prev.crc32c } : {}), stored: prev.stored, ...(prev.index ? { index: prev.index } : {}) };
+    const digest = digestOf(prev);
+    if (prev.path !== meta.path || prev.size !== meta.size || digest === null) return false;
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, ...digestField(digest), ...(prev.crc32c ? { crc32c: prev.crc32c } : {}), stored: prev.stored, ...(prev.index ? { index: prev.index } : {}) };
     await this.verifySlots.acquire();
     try {
       const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
@@ -147,7 +149,7 @@ export class BackupSetWriter {
   private journal(meta: FileMeta, entry: ManifestFile, storedBytes: number): SetJournalEntry | null {
     const r = meta.resumable;
     if (!this.o.journal || !r) return null;
-    return { path: meta.path, size: meta.size, mtime_us: r.mtimeUs, started_us: r.startedUs, sha256: entry.sha256, ...(entry.crc32c ? { crc32c: entry.crc32c } : {}), stored: entry.stored, ...(entry.index ? { index: entry.index } : {}), stored_bytes: storedBytes };
+    return { path: meta.path, size: meta.size, mtime_us: r.mtimeUs, started_us: r.startedUs, xxh128: entry.xxh128!, ...(entry.crc32c ? { crc32c: entry.crc32c } : {}), stored: entry.stored, ...(entry.index ? { index: entry.index } : {}), stored_bytes: storedBytes };
   }
 
   /** Whether a file of this size is gathered into a bundle (its data is then wanted whole, by addSmallFile). */
@@ -167,9 +169,9 @@ export class BackupSetWriter {
   async addSmallFile(meta: FileMeta, data: Buffer): Promise<void> {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
-    const sha256 = createHash('sha256').update(data).digest('hex');
+    const xxh128 = digestHex(SET_DIGEST, data);
     const stored = this.o.compression === 'none' || data.length === 0 ? data : await compressBuffer(this.o.compression, data, this.o.level);
-    await this.bundleSmall(meta, stored, { sha256, crc32c: crc32cText(crc32c(data)) }, data.length);
+    await this.bundleSmall(meta, stored, { xxh128, crc32c: crc32cText(crc32c(data)) }, data.length);
   }
 
   /**
@@ -185,7 +187,7 @@ export class BackupSetWriter {
 
   private async bundleSmall(meta: FileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void> {
     const entry: ManifestFile = {
-      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: digests.sha256, crc32c: digests.crc32c,
+      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: digests.xxh128, crc32c: digests.crc32c,
       stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length },
     };
     const journaled = this.journal(meta, entry, stored.length);
@@ -206,10 +208,10 @@ export class BackupSetWriter {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
-    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: '', stored: { object } };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: '', stored: { object } };
     this.files.push(entry);
     await this.track(async () => {
-      const filters = [sha256Filter(), crc32cFilter(), sizeFilter()];
+      const filters = [xxh128Filter(), crc32cFilter(), sizeFilter()];
       if (this.o.compression !== 'none') filters.push(compressFilter(this.o.compression, this.o.level));
       filters.push(sizeFilter('stored'));
       const f = applyFilters(data, filters);
@@ -224,7 +226,7 @@ export class BackupSetWriter {
         throw e;
       }
       const r = f.results();
-      entry.sha256 = r['sha256'] as string;
+      entry.xxh128 = r['xxh128'] as string;
       entry.crc32c = r['crc32c'] as string;
       if (r['size'] !== meta.size) throw new Error(`file "${meta.path}" was announced with ${meta.size} bytes and had ${String(r['size'])}`);
       this.originalBytes += meta.size;
@@ -246,7 +248,7 @@ export class BackupSetWriter {
 
   /**
    * A large file whose stored bytes come ready — compressed as this set is, by a
-   * parallel backup's reader threads — with its SHA-256, CRC-32C (crc32cText) and frame
+   * parallel backup's reader threads — with its digest, CRC-32C (crc32cText) and frame
    * index (manifest.ts) known only once they all came. Resolves once the write has started
    * and there is room for it, as addLargeFile.
    */
@@ -254,7 +256,7 @@ export class BackupSetWriter {
     this.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
-    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, sha256: '', stored: { object } };
+    const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: '', stored: { object } };
     this.files.push(entry);
     let storedBytes = 0;
     async function* counted(): AsyncGenerator<Buffer> {
@@ -272,7 +274,7 @@ export class BackupSetWriter {
         throw e;
       }
       const d = await digests;
-      entry.sha256 = d.sha256;
+      entry.xxh128 = d.xxh128;
       entry.crc32c = d.crc32c;
       if (d.index) entry.index = d.index;
       this.originalBytes += meta.size;
@@ -298,7 +300,7 @@ export class BackupSetWriter {
     if (this.o.resume) await this.removeUnreferenced();
     const manifest: BackupSetManifest = {
       format: 'pgpitr-backup-manifest',
-      format_version: 1,
+      format_version: 2,
       backup_id: this.o.backupId,
       compression: this.o.compression,
       directories: this.directories,

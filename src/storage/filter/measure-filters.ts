@@ -1,9 +1,10 @@
-// Filters that only look: the byte count, the SHA-256 and the CRC-32C of what passes.
+// Filters that only look: the byte count, a digest and the CRC-32C of what passes.
 
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { Filter } from './filter.js';
 import { crc32c, crc32cText } from './crc32c.js';
+import { createXxh128 } from './xxh128.js';
 
 function tap(name: string, see: (chunk: Buffer) => void, result: () => unknown): Filter {
   const stream = new Transform({
@@ -28,6 +29,17 @@ export function sha256Filter(name = 'sha256'): Filter {
     name,
     (c) => hash.update(c),
     () => (digest ??= hash.digest('hex')),
+  );
+}
+
+/** The XXH3-128 of what passes, as 32 hex digits. */
+export function xxh128Filter(name = 'xxh128'): Filter {
+  const hash = createXxh128();
+  let digest: string | undefined;
+  return tap(
+    name,
+    (c) => hash.update(c),
+    () => (digest ??= hash.digestHex()),
   );
 }
 

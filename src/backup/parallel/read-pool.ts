@@ -1,6 +1,7 @@
 // The reader threads of one parallel backup, seen from its main thread. A job
-// is handed to a free worker; its chunks (when it has no local destination) and
-// its answer come back through callbacks. The pool owns the shared counters:
+// is handed to a free worker, or queued behind a short one (the worker then goes
+// on to it without waiting for the main thread); its chunks (when it has no local
+// destination) and its answer come back through callbacks. The pool owns the shared counters:
 // flow credits are granted back as the main thread consumes chunks, so a worker
 // never runs more than CREDITS chunks ahead of the sink.
 
@@ -26,6 +27,16 @@ export interface ReadPoolThreads {
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
 
+/**
+ * Jobs a worker holds at once: the one it runs and one queued behind it, which it starts
+ * with no round trip through the main thread. A cluster's hundreds of small files cost
+ * that round trip each otherwise, the readers idle while the main thread, busy with the
+ * answers of both, hands out the next (bench/RESULTS.md, parallel backup).
+ */
+const DEPTH = 2;
+/** A job is queued only behind one this short (bytes): behind a long one it could wait while another worker is free. */
+const QUEUE_BEHIND = 8 * 1024 * 1024;
+
 type DoneReply = ReadDone;
 
 interface Running {
@@ -43,7 +54,8 @@ export class ReadPool implements FileReaders {
   private readonly workers: Worker[] = [];
   /** Per worker: where lent buffers go back once their handler released them (read with receiveMessageOnPort there). */
   private readonly returns: MessagePort[] = [];
-  private readonly running: (Running | null)[] = [];
+  /** Per worker, its jobs in the order it runs them: the first is running. */
+  private readonly queues: Running[][] = [];
   /** Jobs whose worker has finished reading, whose chunks the sink has not all taken yet. */
   private readonly draining = new Set<Running>();
   private readonly waiting: (() => void)[] = [];
@@ -72,7 +84,7 @@ export class ReadPool implements FileReaders {
       w.on('error', fail);
       w.on('exit', (code) => fail(new Error(`a backup reader thread exited (code ${code})`)));
       this.workers.push(w);
-      this.running.push(null);
+      this.queues.push([]);
       this.counters.grant(i, CREDITS);
     }
   }
@@ -99,19 +111,30 @@ export class ReadPool implements FileReaders {
     this.rateTimer.unref();
   }
 
-  /** Runs a job on the next free worker; resolves with its answer. */
+  /** Runs a job on the next free worker (or behind a short job); resolves with its answer. */
   async run(job: ReadJob, handlers: JobHandlers | null): Promise<DoneReply> {
-    let i = this.running.indexOf(null);
+    let i = this.pick();
     while (i < 0) {
       await new Promise<void>((r) => this.waiting.push(r));
       if (this.broken) throw this.broken;
-      i = this.running.indexOf(null);
+      i = this.pick();
     }
     if (this.broken) throw this.broken;
     return new Promise<DoneReply>((resolve, reject) => {
-      this.running[i] = { job, handlers, resolve, reject, tail: Promise.resolve() };
+      this.queues[i]!.push({ job, handlers, resolve, reject, tail: Promise.resolve() });
       this.workers[i]!.postMessage(job);
     });
+  }
+
+  /** A free worker, else one with room behind a short job; -1 when none. (A job's end frees at most one place: one waiter is woken per end.) */
+  private pick(): number {
+    let behind = -1;
+    for (let i = 0; i < this.queues.length; i++) {
+      const q = this.queues[i]!;
+      if (q.length === 0) return i;
+      if (behind < 0 && q.length < DEPTH && q[0]!.job.length <= QUEUE_BEHIND) behind = i;
+    }
+    return behind;
   }
 
   /** Sends a thread a message of its own (see ReadPoolThreads.onControl). */
@@ -124,7 +147,7 @@ export class ReadPool implements FileReaders {
       this.threads?.onControl?.(i, m);
       return;
     }
-    const r = this.running[i];
+    const r = this.queues[i]![0];
     if (!r) return;
     if (m.kind === 'chunk') {
       const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
@@ -137,9 +160,9 @@ export class ReadPool implements FileReaders {
       r.tail.catch((e: Error) => this.fail(e));
       return;
     }
-    // The worker is free for the next job now; its chunks may still be on their way to the sink
-    // (flow credits bound how many it hands back before they are), and the job settles after them.
-    this.running[i] = null;
+    // The worker goes on to its next job now; this one's chunks may still be on their way to the
+    // sink (flow credits bound how many it hands back before they are), and it settles after them.
+    this.queues[i]!.shift();
     this.draining.add(r);
     this.waiting.shift()?.();
     void r.tail
@@ -176,7 +199,7 @@ export class ReadPool implements FileReaders {
   /** Every job not settled fails with `e`: nothing waits for a reader that will not answer. */
   private rejectAll(e: Error): void {
     this.counters.abort();
-    for (const r of this.running) r?.reject(e);
+    for (const q of this.queues) for (const r of q.splice(0)) r.reject(e);
     for (const r of this.draining) r.reject(e);
     for (const w of this.waiting.splice(0)) w();
   }

@@ -3,7 +3,9 @@
 // per chunk) and while it blocks the socket is not read, so memory stays flat.
 // Small chunks are gathered (up to 256 KiB) and written with one writev, as
 // stdio buffering does for pg_basebackup. The file is created exclusively and
-// fsynced at the end unless told not to. A writer told to keep no chunk copies
+// fsynced at the end unless told not to; then the kernel is asked to start
+// writing it every few megabytes (write-behind.ts), so that the disk works while
+// the stream comes and the fsync finds little left. A writer told to keep no chunk copies
 // small ones into its own gather buffer instead (the caller reuses their memory
 // once write() returned).
 
@@ -11,6 +13,7 @@ import { Writable } from 'node:stream';
 import { openSync, writeSync, writevSync, fsyncSync, closeSync } from 'node:fs';
 import { storageError } from '../common/errors.js';
 import { WRITE_PIECE } from './write-piece.js';
+import { startWriteback, WRITE_BEHIND_STEP } from './posix/write-behind.js';
 
 const GATHER = 256 * 1024;
 
@@ -23,6 +26,8 @@ export class FileWritable extends Writable {
   bytesWritten = 0;
   /** Where the next write goes in the file (writes are positioned: see continueAt). */
   private position = 0;
+  /** With sync: where the bytes whose writeback was not asked for yet begin. */
+  private behind = 0;
 
   constructor(
     readonly path: string,
@@ -61,6 +66,7 @@ export class FileWritable extends Writable {
       this.flush();
       writeAll(this.fd!, chunk, this.path, this.position);
       this.position += chunk.length;
+      this.writeBehind();
     } else if (this.keepNoChunk) {
       if (this.pendingBytes + chunk.length > GATHER) this.flush();
       this.gather ??= Buffer.allocUnsafeSlow(GATHER);
@@ -90,6 +96,13 @@ export class FileWritable extends Writable {
     }
     if (written < total) writeAll(this.fd!, Buffer.concat(parts).subarray(written), this.path, this.position + written);
     this.position += total;
+    this.writeBehind();
+  }
+
+  private writeBehind(): void {
+    if (!this.sync || this.position - this.behind < WRITE_BEHIND_STEP) return;
+    startWriteback(this.fd!, this.behind, this.position - this.behind);
+    this.behind = this.position;
   }
 
   /** Writes out what it gathered; the position in the file the next byte goes to. */
@@ -103,6 +116,8 @@ export class FileWritable extends Writable {
     this.flush();
     this.bytesWritten += position - this.position;
     this.position = position;
+    // What others wrote, they asked the writeback of themselves.
+    this.behind = position;
   }
 
   override _final(cb: (e?: Error | null) => void): void {

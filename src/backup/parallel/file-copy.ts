@@ -46,6 +46,8 @@ export interface CopyContext {
   manifest: BackupManifestBuilder | null;
   /** Creates the files readers write on this host, ahead of them (dest-creator.ts); without it they create their own. */
   creator?: DestCreator | undefined;
+  /** What readers write on this host is synced once the copy is over (not -N): they start its writeback as they go. */
+  writeBehind?: boolean | undefined;
 }
 
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
@@ -63,6 +65,7 @@ function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'sourc
     dest: null,
     encode: null,
     ...o,
+    ...(o.dest && ctx.writeBehind ? { dest: { ...o.dest, writeBehind: true } } : {}),
   };
 }
 

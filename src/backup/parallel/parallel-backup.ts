@@ -61,6 +61,8 @@ export interface ParallelBackupRequest {
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
   /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
   resume?: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
+  /** The files and tar files the readers write here are synced once the copy is over (not -N): see CopyContext.writeBehind. */
+  writeBehind?: boolean | undefined;
   /** The sink keeps no reference to a tar chunk once its tarData() settled (BackupSink.lendTarData). */
   tarDataReleases?: boolean | undefined;
   /** The sink takes its tar data compressed so (BackupSink.precompressTar): the readers must produce it. */
@@ -91,7 +93,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
     const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
-    const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest };
+    const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest, writeBehind: req.writeBehind };
     // A file store takes large files in its stored form: only when the readers can produce it here.
     const store = pool.writesLocal && req.fileStore && canEncode(req.fileStore.encoding) ? req.fileStore : null;
     // Compressed tar data can only come from readers that compress (those of this host).

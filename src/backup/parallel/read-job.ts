@@ -40,8 +40,10 @@ export interface ReadJob {
    * byte `offset` of the source at `at + offset` of the file (`at`: 0 unless given). With `tarHeader`, the file is a
    * tar file written directly (BackupSink.directTar): the reader, once the source is open, reserves the member's
    * place (SharedCounters.reserveTar), writes the header there, the bytes after it, and zeros to the block's end.
+   * With `writeBehind` (the file is synced later, not by this job), the kernel is asked to start writing what
+   * the job wrote as it goes (storage/posix/write-behind.ts): the sync at the end then finds little left.
    */
-  dest: { path: string; mode: number; create: boolean; sync: boolean; at?: number; tarHeader?: Uint8Array } | null;
+  dest: { path: string; mode: number; create: boolean; sync: boolean; at?: number; tarHeader?: Uint8Array; writeBehind?: boolean } | null;
 }
 
 export interface ChecksumFailure {

@@ -120,6 +120,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
             : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
+        writeBehind: !opts.noSync,
         directTar: ctx.sink?.directTar?.bind(ctx.sink),
         // Only the direct readers compress: the sink is asked only for them (it then expects compressed data).
         tarEncoding: read.method === 'direct' ? (ctx.sink?.precompressTar?.() ?? null) : null,

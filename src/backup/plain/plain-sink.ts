@@ -74,6 +74,7 @@ export class PlainSink implements BackupSink {
       // The source's own state file (a cluster made by pgpitr basebackup) must not replace this backup's.
       skipFiles: isBase ? OWN_FILES : undefined,
       warn: this.hooks.warn,
+      writeBehind: !this.opts.noSync,
     });
     this.tar.begin(name, extract);
   }

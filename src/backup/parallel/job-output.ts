@@ -96,7 +96,6 @@ export class JobOutput {
       throw new SystemFailure(dest.path, dest.create ? 'create' : 'open', e as NodeJS.ErrnoException);
     }
     this.base = dest.at ?? 0;
-    this.behind = { at: this.base + this.job.offset, bytes: 0 };
     // A member of a tar file written directly (read-job.ts): its place is reserved now that the source is known to be there.
     if (dest.tarHeader) {
       const header = dest.tarHeader;
@@ -104,6 +103,7 @@ export class JobOutput {
       writeAt(this.fd, Buffer.from(header.buffer, header.byteOffset, header.length), at, dest.path);
       this.base = at + header.length;
     }
+    this.behind = { at: this.base + this.job.offset, bytes: 0 };
   }
 
   /** The next bytes of the job, in order. A chunk handed back as it is is transferred: the caller must not reuse it. */

@@ -50,17 +50,21 @@ for (const version of versionsFromEnv().slice(-1)) {
     let finished = false;
     for (const share of [0.35, 0.5, 0.65, 0.8, 0.9]) {
       const child = spawn(process.execPath, [CLI, 'restore', ...a.repoArgs, '--spool-path', a.spool, '-D', dir, ...args], { stdio: 'ignore' });
-      const done = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+      const done = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
       await new Promise((r) => setTimeout(r, Math.round(took * share)));
       child.kill('SIGKILL');
-      if ((await done) === 0) {
+      const end = await done;
+      if (end.code === 0) {
         finished = true;
         break;
       }
+      // Ended by the kill, not by a failure of its own.
+      assert.equal(end.signal, 'SIGKILL', `the restore exited with ${end.code} before its kill at ${share} of a restore`);
       assert.equal(existsSync(join(dir, 'global', 'pg_control')), false, `pg_control exists after a kill at ${share} of a restore`);
       if (existsSync(bigFile)) midFile++;
     }
     t.diagnostic(`restore took ${took} ms; the large file was there (whole or in part) after ${midFile} kill(s)`);
+    assert.ok(midFile > 0, 'no kill came after the large file was begun: the window this test is for was not reached');
     if (!finished) {
       const rerun = await restoreWith(a, dir, args);
       assert.equal(rerun.code, 0, rerun.stderr);

@@ -58,7 +58,8 @@ export class ReadPool implements FileReaders {
   private readonly queues: Running[][] = [];
   /** Jobs whose worker has finished reading, whose chunks the sink has not all taken yet. */
   private readonly draining = new Set<Running>();
-  private readonly waiting: (() => void)[] = [];
+  /** Jobs not handed to a worker yet, in the order they were asked for: handed out in that order (dispatch). */
+  private readonly pending: Running[] = [];
   private broken: Error | null = null;
   private rateTimer: NodeJS.Timeout | null = null;
 
@@ -113,20 +114,29 @@ export class ReadPool implements FileReaders {
 
   /** Runs a job on the next free worker (or behind a short job); resolves with its answer. */
   async run(job: ReadJob, handlers: JobHandlers | null): Promise<DoneReply> {
-    let i = this.pick();
-    while (i < 0) {
-      await new Promise<void>((r) => this.waiting.push(r));
-      if (this.broken) throw this.broken;
-      i = this.pick();
-    }
     if (this.broken) throw this.broken;
     return new Promise<DoneReply>((resolve, reject) => {
-      this.queues[i]!.push({ job, handlers, resolve, reject, tail: Promise.resolve() });
-      this.workers[i]!.postMessage(job);
+      this.pending.push({ job, handlers, resolve, reject, tail: Promise.resolve() });
+      this.dispatch();
     });
   }
 
-  /** A free worker, else one with room behind a short job; -1 when none. (A job's end frees at most one place: one waiter is woken per end.) */
+  /**
+   * Hands pending jobs to workers, strictly in the order they were asked for, while there is a
+   * place. The order matters: jobs of a tar stream wait for the ones before them (their turn),
+   * so a later job running while an earlier one waits for a place could wait forever.
+   */
+  private dispatch(): void {
+    while (this.pending.length > 0 && !this.broken) {
+      const i = this.pick();
+      if (i < 0) return;
+      const r = this.pending.shift()!;
+      this.queues[i]!.push(r);
+      this.workers[i]!.postMessage(r.job);
+    }
+  }
+
+  /** A free worker, else one with room behind a short job; -1 when none. */
   private pick(): number {
     let behind = -1;
     for (let i = 0; i < this.queues.length; i++) {
@@ -164,7 +174,7 @@ export class ReadPool implements FileReaders {
     // sink (flow credits bound how many it hands back before they are), and it settles after them.
     this.queues[i]!.shift();
     this.draining.add(r);
-    this.waiting.shift()?.();
+    this.dispatch();
     void r.tail
       .then(() => {
         if (m.kind === 'done') r.resolve(m);
@@ -201,7 +211,7 @@ export class ReadPool implements FileReaders {
     this.counters.abort();
     for (const q of this.queues) for (const r of q.splice(0)) r.reject(e);
     for (const r of this.draining) r.reject(e);
-    for (const w of this.waiting.splice(0)) w();
+    for (const r of this.pending.splice(0)) r.reject(e);
   }
 
   async stop(): Promise<void> {

@@ -54,28 +54,40 @@ function loadNative(): Native | null {
 /** Native states of hashes dropped before their digest (a copy that failed) are freed once collected. */
 const unfinished = new FinalizationRegistry<() => void>((free) => free());
 
-function nativeHash(n: Native): ContentHash {
+/**
+ * A native state and what frees it (once). Made apart from the hash that uses it: the function
+ * the registry holds must not reach the hash's token, or the token would never be collected.
+ */
+function nativeState(n: Native): { state: object; live: () => boolean; free: () => void } {
   const state = n.create() as object | null;
   if (state === null) throw new Error('XXH3_createState: out of memory');
   let live = true;
-  const free = () => {
-    if (live) n.free(state);
-    live = false;
+  return {
+    state,
+    live: () => live,
+    free: () => {
+      if (live) n.free(state);
+      live = false;
+    },
   };
+}
+
+function nativeHash(n: Native): ContentHash {
+  const s = nativeState(n);
   const token = {};
-  unfinished.register(token, free, token);
-  n.reset(state);
+  unfinished.register(token, s.free, token);
+  n.reset(s.state);
   return {
     update(bytes) {
-      if (!live) throw new Error('XXH3-128 updated after its digest');
-      if (bytes.length > 0) n.update(state, bytes, bytes.length);
+      if (!s.live()) throw new Error('XXH3-128 updated after its digest');
+      if (bytes.length > 0) n.update(s.state, bytes, bytes.length);
     },
     digestHex() {
-      if (!live) throw new Error('XXH3-128 digest taken twice');
+      if (!s.live()) throw new Error('XXH3-128 digest taken twice');
       const out = Buffer.alloc(16);
-      n.canonical(out, n.digest(state));
+      n.canonical(out, n.digest(s.state));
       unfinished.unregister(token);
-      free();
+      s.free();
       return out.toString('hex');
     },
   };

@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { openSync, writeSync, writevSync, fsyncSync, closeSync } from 'node:fs';
 import { storageError } from '../common/errors.js';
 import { WRITE_PIECE } from './write-piece.js';
-import { startWriteback, WRITE_BEHIND_STEP } from './posix/write-behind.js';
+import { WriteBehind } from './posix/write-behind.js';
 
 const GATHER = 256 * 1024;
 
@@ -26,8 +26,8 @@ export class FileWritable extends Writable {
   bytesWritten = 0;
   /** Where the next write goes in the file (writes are positioned: see continueAt). */
   private position = 0;
-  /** With sync: where the bytes whose writeback was not asked for yet begin. */
-  private behind = 0;
+  /** With sync: the writeback of what this writer writes (write-behind.ts). */
+  private behind: WriteBehind | null = null;
 
   constructor(
     readonly path: string,
@@ -38,6 +38,7 @@ export class FileWritable extends Writable {
     super({ highWaterMark: 1024 * 1024 });
     try {
       this.fd = openSync(path, 'wx', mode);
+      this.behind = new WriteBehind(this.fd, 0, sync);
     } catch (e) {
       throw storageError('create', path, e);
     }
@@ -66,7 +67,7 @@ export class FileWritable extends Writable {
       this.flush();
       writeAll(this.fd!, chunk, this.path, this.position);
       this.position += chunk.length;
-      this.writeBehind();
+      this.behind!.wrote(chunk.length);
     } else if (this.keepNoChunk) {
       if (this.pendingBytes + chunk.length > GATHER) this.flush();
       this.gather ??= Buffer.allocUnsafeSlow(GATHER);
@@ -96,13 +97,7 @@ export class FileWritable extends Writable {
     }
     if (written < total) writeAll(this.fd!, Buffer.concat(parts).subarray(written), this.path, this.position + written);
     this.position += total;
-    this.writeBehind();
-  }
-
-  private writeBehind(): void {
-    if (!this.sync || this.position - this.behind < WRITE_BEHIND_STEP) return;
-    startWriteback(this.fd!, this.behind, this.position - this.behind);
-    this.behind = this.position;
+    this.behind!.wrote(total);
   }
 
   /** Writes out what it gathered; the position in the file the next byte goes to. */
@@ -117,7 +112,8 @@ export class FileWritable extends Writable {
     this.bytesWritten += position - this.position;
     this.position = position;
     // What others wrote, they asked the writeback of themselves.
-    this.behind = position;
+    this.behind!.finish();
+    this.behind = new WriteBehind(this.fd!, position, this.sync);
   }
 
   override _final(cb: (e?: Error | null) => void): void {

@@ -22,7 +22,7 @@ import { paddingFor } from '../../storage/tar/tar-header.js';
 import { LENT } from './lent-buffers.js';
 import type { LentBuffers } from './lent-buffers.js';
 import { WRITE_PIECE } from '../../storage/write-piece.js';
-import { startWriteback, WRITE_BEHIND_STEP } from '../../storage/posix/write-behind.js';
+import { WriteBehind } from '../../storage/posix/write-behind.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
@@ -62,8 +62,8 @@ export class JobOutput {
   private done = 0;
   /** Where byte 0 of the source goes in the local destination. */
   private base = 0;
-  /** With dest.writeBehind: the bytes written whose writeback was not asked for yet (from the position, this many). */
-  private behind = { at: 0, bytes: 0 };
+  /** The writeback of what the job writes locally (dest.writeBehind). */
+  private behind: WriteBehind | null = null;
 
   constructor(
     private readonly job: ReadJob,
@@ -103,7 +103,7 @@ export class JobOutput {
       writeAt(this.fd, Buffer.from(header.buffer, header.byteOffset, header.length), at, dest.path);
       this.base = at + header.length;
     }
-    this.behind = { at: this.base + this.job.offset, bytes: 0 };
+    this.behind = new WriteBehind(this.fd, this.base + this.job.offset, dest.writeBehind === true);
   }
 
   /** The next bytes of the job, in order. A chunk handed back as it is is transferred: the caller must not reuse it. */
@@ -114,7 +114,7 @@ export class JobOutput {
     this.digest?.update(bytes);
     if (this.fd !== null) {
       writeAt(this.fd, bytes, this.base + this.job.offset + this.done, this.job.dest!.path);
-      if (this.job.dest!.writeBehind && (this.behind.bytes += length) >= WRITE_BEHIND_STEP) this.writeBehind();
+      this.behind!.wrote(length);
     }
     else if (!this.job.discard && bytes.length > 0) {
       let give = bytes;
@@ -137,7 +137,7 @@ export class JobOutput {
   finish(failures: ReadDone['failures'], partialPage: boolean): ReadDone {
     const pad = this.job.dest?.tarHeader ? paddingFor(this.job.length) : 0;
     if (this.fd !== null && pad > 0) writeAt(this.fd, Buffer.alloc(pad), this.base + this.job.length, this.job.dest!.path);
-    if (this.fd !== null && this.job.dest!.writeBehind && this.behind.bytes > 0) this.writeBehind();
+    this.behind?.finish();
     if (this.fd !== null && this.job.dest!.sync) {
       try {
         fsyncSync(this.fd);
@@ -149,12 +149,6 @@ export class JobOutput {
     const xxh128 = this.digest ? this.digest.digestHex() : null;
     const checksumHex = this.crcIsManifest ? crc32cHex(this.crcValue) : this.hash ? this.hash.digestHex() : null;
     return { id: this.job.id, kind: 'done', gone: false, length: this.done, checksumHex, crc32c: this.crc ? this.crcValue : null, xxh128, encodedBytes: this.encodedBytes, failures, partialPage };
-  }
-
-  /** Has the kernel start writing what was written since the last time (advisory). */
-  private writeBehind(): void {
-    startWriteback(this.fd!, this.behind.at, this.behind.bytes);
-    this.behind = { at: this.behind.at + this.behind.bytes, bytes: 0 };
   }
 
   close(): void {

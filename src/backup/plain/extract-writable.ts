@@ -16,7 +16,7 @@ import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeAll } from '../../storage/file-writable.js';
 import { ConfinedDir, unsafeMember } from '../../storage/confined-dir.js';
 import { storageError } from '../../common/errors.js';
-import { startWriteback, WRITE_BEHIND_STEP } from '../../storage/posix/write-behind.js';
+import { WriteBehind } from '../../storage/posix/write-behind.js';
 
 export interface ExtractOptions {
   tarName: string;
@@ -40,9 +40,8 @@ export class ExtractWritable extends Writable {
   private readonly source: string;
   private fd: number | null = null;
   private filePath = '';
-  /** The current file's bytes written, and how many of them were handed to writeback. */
-  private written = 0;
-  private behind = 0;
+  /** The writeback of the current file (write-behind.ts). */
+  private behind: WriteBehind | null = null;
 
   constructor(private readonly opts: ExtractOptions) {
     super({ highWaterMark: 1024 * 1024 });
@@ -83,8 +82,7 @@ export class ExtractWritable extends Writable {
         case 'data':
           if (this.fd !== null) {
             writeAll(this.fd, ev.data, this.filePath);
-            this.written += ev.data.length;
-            if (this.written - this.behind >= WRITE_BEHIND_STEP) this.writeBehind();
+            this.behind!.wrote(ev.data.length);
           }
           this.opts.onData?.(ev.data.length);
           break;
@@ -108,8 +106,7 @@ export class ExtractWritable extends Writable {
         if (this.opts.skipFiles?.has(name)) return;
         this.fd = this.dir.createFile(name, entry.mode & 0o777 || 0o600);
         this.filePath = this.dir.pathOf(name);
-        this.written = 0;
-        this.behind = 0;
+        this.behind = new WriteBehind(this.fd, 0, this.opts.writeBehind === true);
         return;
       case 'symlink':
         this.dir.symlink(name, this.linkTarget(name, entry.linkname));
@@ -133,15 +130,9 @@ export class ExtractWritable extends Writable {
     throw unsafeMember(name, this.source, why);
   }
 
-  private writeBehind(): void {
-    if (!this.opts.writeBehind || this.written === this.behind) return;
-    startWriteback(this.fd!, this.behind, this.written - this.behind);
-    this.behind = this.written;
-  }
-
   private closeFile(): void {
     if (this.fd !== null) {
-      this.writeBehind();
+      this.behind?.finish();
       const fd = this.fd;
       this.fd = null;
       try {

@@ -14,7 +14,7 @@ import { PgpitrError, storageError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, ReadOptions, Storage, StorageEntry, StorageEntryType, StorageFeatures, WriteOptions } from '../storage.js';
 import { fsyncPath } from '../durable.js';
-import { startWriteback, WRITE_BEHIND_STEP } from './write-behind.js';
+import { WriteBehind } from './write-behind.js';
 import { WRITE_PIECE } from '../write-piece.js';
 
 const DIR_MODE = 0o750;
@@ -160,15 +160,10 @@ export class PosixStorage implements Storage {
         else {
           // A synced stream (a backup's large file) has the kernel start writing it as it comes
           // (write-behind.ts): the sync below then finds little left.
-          let written = 0;
-          let behind = 0;
+          const behind = new WriteBehind(fh.fd, 0, sync);
           for await (const chunk of source) {
             await writeChunk(fh, chunk as Buffer);
-            written += (chunk as Buffer).length;
-            if (sync && written - behind >= WRITE_BEHIND_STEP) {
-              startWriteback(fh.fd, behind, written - behind);
-              behind = written;
-            }
+            behind.wrote((chunk as Buffer).length);
           }
         }
         if (sync) await fh.sync();

@@ -23,3 +23,34 @@ export function startWriteback(fd: number, offset: number, length: number): void
   }
   syncFileRange?.(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }
+
+/**
+ * The bookkeeping of one file written in order from `start`: told how much was written, asks for
+ * the writeback of every WRITE_BEHIND_STEP bytes, and of the rest at finish(). Off, it does nothing.
+ */
+export class WriteBehind {
+  private from: number;
+  private written = 0;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    private readonly on = true,
+  ) {
+    this.from = start;
+  }
+
+  /** `bytes` more were written after the last. */
+  wrote(bytes: number): void {
+    this.written += bytes;
+    if (this.written >= WRITE_BEHIND_STEP) this.finish();
+  }
+
+  /** Asks for what was written since the last request. */
+  finish(): void {
+    if (!this.on || this.written === 0) return;
+    startWriteback(this.fd, this.from, this.written);
+    this.from += this.written;
+    this.written = 0;
+  }
+}

@@ -135,11 +135,16 @@ export function serverUserIds(): { uid: number; gid: number } {
   return cachedIds;
 }
 
-/** Environment for server binaries: the caller's, minus PG* variables that could redirect them. */
+/**
+ * Environment for server binaries: the caller's, minus PG* variables that could redirect them,
+ * and minus NODE_EXTRA_CA_CERTS: the archive_command and restore_command a server runs start Node,
+ * and that variable costs every start ~80 ms on this machine (Node then builds its whole root
+ * certificate store up front). No test reaches a TLS server but its own, whose CA it names.
+ */
 export function serverEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith("PG")) env[k] = v;
+    if (!k.startsWith("PG") && k !== "NODE_EXTRA_CA_CERTS") env[k] = v;
   }
   env.LC_ALL = "C";
   return { ...env, ...extra };

@@ -7,6 +7,7 @@ import type { SegmentStore } from './wal/segment-store.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import type { SetJournalEntry } from '../repo/backup-set/set-journal.js';
 import type { EncodedDigests } from '../repo/backup-set/writer.js';
+import type { ManifestFile } from '../repo/backup-set/manifest.js';
 
 /** A file as a store of individual files records it (its path relative to the data directory, tablespaces under pg_tblspc/<oid>/). */
 export interface StoredFileMeta {
@@ -57,6 +58,10 @@ export interface FileStore {
    * checked that the source did not change since); false: copy the file again.
    */
   keep?(meta: StoredFileMeta, copy: SetJournalEntry): Promise<boolean>;
+  /** A diff or incr backup: the prior backup's entry when the file did not change since (BackupSetWriter.unchanged). */
+  unchanged?(meta: StoredFileMeta): ManifestFile | null;
+  /** Records such a file as this backup's without reading it. */
+  reference?(meta: StoredFileMeta, entry: ManifestFile): void;
 }
 
 /** A tar file that readers write members into directly (BackupSink.directTar). */

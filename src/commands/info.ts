@@ -57,6 +57,9 @@ function backupSummary(r: BackupRecord) {
   return {
     id: r.id,
     type: r.type,
+    /** diff and incr: the backup it was compared with, and the backups it takes unchanged files from. */
+    prior: r.prior ?? null,
+    references: r.references ?? [],
     state: r.state === 'running' && !recordProcessAlive(r) ? 'interrupted' : r.state,
     start_time: r.start_time,
     stop_time: r.stop_time,

@@ -10,7 +10,7 @@ import { archivedFilePath, listArchive } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { decideRetention } from './retention.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
-import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME } from './backup-set/record.js';
+import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 
 export interface ExpireResult {
   decision: RetentionDecision;
@@ -33,6 +33,8 @@ export async function expireStanza(
       stopTimeMs: Date.parse(r.stop_time ?? r.start_time),
       startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
       pinned: r.pinned,
+      type: r.type,
+      needs: [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
     })),
     policy,
     opts.nowMs ?? Date.now(),

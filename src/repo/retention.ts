@@ -2,11 +2,15 @@
 // WAL segment on the archive must stay. `expire` carries it out; the rules are
 // here so that they are tested on fixed, made-up times.
 //
-// - retention-full N: the N newest complete backups are kept.
+// - retention-full N: the N newest complete full backups are kept, and every
+//   complete backup newer than the oldest of them (their diffs and incrs).
 // - retention-window D: every point in the last D stays restorable, so every
 //   complete backup that ended within the window is kept, and so is the newest
 //   one that ended before it (the window's first moments are recovered from it).
 // - Both given: a backup either rule keeps is kept.
+// - A kept diff or incr keeps every backup it takes files from (and the one it
+//   was compared with): it cannot be restored without them. A full backup's
+//   diffs and incrs thus go with it, never before it.
 // - Pinned backups are always kept; so are backups still running.
 // - Failed or interrupted backups are removed once a complete backup newer
 //   than them exists (they can never be restored).
@@ -21,6 +25,10 @@ export interface RetentionBackup {
   /** Segment number (not name) of the backup's start LSN. */
   startSegNo: bigint;
   pinned: boolean;
+  /** Absent: full. */
+  type?: 'full' | 'diff' | 'incr' | undefined;
+  /** The backups it needs besides itself (its references and its prior backup); absent: none. */
+  needs?: string[] | undefined;
 }
 
 export interface RetentionPolicy {
@@ -47,12 +55,29 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     if (b.pinned) keep(b, 'pinned');
     if (b.state === 'running') keep(b, 'still running');
   }
-  if (policy.full !== undefined) complete.slice(0, policy.full).forEach((b, i) => keep(b, `one of the ${policy.full} newest complete backups (#${i + 1})`));
+  if (policy.full !== undefined) {
+    const fulls = complete.filter((b) => (b.type ?? 'full') === 'full').slice(0, policy.full);
+    fulls.forEach((b, i) => keep(b, `one of the ${policy.full} newest complete full backups (#${i + 1})`));
+    const oldest = fulls[fulls.length - 1];
+    if (oldest) for (const b of complete) if (b.stopTimeMs > oldest.stopTimeMs && (b.type ?? 'full') !== 'full') keep(b, `a ${b.type} backup newer than the oldest full backup kept`);
+  }
   if (policy.windowMs !== undefined) {
     const start = nowMs - policy.windowMs;
     for (const b of complete) if (b.stopTimeMs >= start) keep(b, 'ended within the retention window');
     const before = complete.find((b) => b.stopTimeMs < start);
     if (before) keep(before, 'newest backup before the retention window: recovers its first moments');
+  }
+  // What kept backups need is kept too, transitively (a need of a need: an incr of an incr).
+  const byId = new Map(backups.map((b) => [b.id, b]));
+  const queue = [...keepWhy.keys()];
+  while (queue.length > 0) {
+    const b = byId.get(queue.pop()!);
+    for (const id of b?.needs ?? []) {
+      const needed = byId.get(id);
+      if (!needed || keepWhy.has(id)) continue;
+      keep(needed, `backup ${b!.id} takes files from it`);
+      queue.push(id);
+    }
   }
   const newestComplete = complete[0];
   const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null };

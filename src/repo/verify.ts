@@ -3,12 +3,16 @@
 // which fails on a size or SHA-256 mismatch), every archived WAL file (through
 // archive-get's own check), and that each backup's WAL range is in the
 // archive. Reports each problem with the path of the object; stops at none.
+// A diff or incr backup's files taken from another backup are read through
+// it (from that backup's set), unless that backup is verified in the same run;
+// and every backup it takes files from must still be a complete backup.
 
 import type { Repository } from './repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { fetchWalFile, listArchive } from './archive-store.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { backupDir, listRecords } from './backup-set/record.js';
+import { manifestReferences } from './backup-set/manifest.js';
 
 export interface VerifyProblem {
   /** The backup id, or "archive". */
@@ -27,7 +31,10 @@ export interface VerifyReport {
 export async function verifyStanza(repo: Repository, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
   const storage = repo.storage;
   const report: VerifyReport = { backups: [], walFiles: 0, problems: [] };
-  const records = (await listRecords(storage, stanza)).filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
+  const all = await listRecords(storage, stanza);
+  const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
+  const verified = new Set(records.map((r) => r.id));
+  const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
   if (opts.set !== undefined && records.length === 0) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
   const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
@@ -40,7 +47,11 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       continue;
     }
     let bytes = 0;
-    const files = reader.manifest.files;
+    for (const ref of manifestReferences(reader.manifest)) {
+      if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, ref)}`, problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
+    }
+    // Files stored in another backup verified in this run are read there, once.
+    const files = reader.manifest.files.filter((f) => f.reference === undefined || !verified.has(f.reference));
     let next = 0;
     const worker = async () => {
       while (next < files.length) {

@@ -14,6 +14,7 @@ import { parseTimelineHistory } from '../postgres/timeline-history.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
 import type { RecoverySettings } from '../postgres/restore-settings.js';
+import { manifestReferences } from '../repo/backup-set/manifest.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -122,6 +123,16 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
   const bytesTotal = m.files.reduce((a, f) => a + f.size, 0);
+  // A diff or incr backup: the backups whose sets hold its unchanged files must all be there.
+  const refs = manifestReferences(m);
+  for (const ref of refs) {
+    if (!req.records.some((r) => r.id === ref && r.state === 'complete')) {
+      throw new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} takes files from backup ${ref}, which is not a complete backup of stanza ${req.stanza}`, {
+        hint: 'restore another backup (pgpitr info lists them); pgpitr verify reports what else is missing',
+      });
+    }
+  }
+  if (refs.length > 0) req.log(`backup ${b.id} takes ${m.files.filter((f) => f.reference !== undefined).length} unchanged files from backup(s) ${refs.join(', ')}`);
 
   // 2. Where things go, refused before anything is written.
   const targetState = inspectTarget(req.pgData);

@@ -62,3 +62,22 @@ test('retention windows', () => {
   assert.equal(parseRetentionWindow('36h'), 1.5 * DAY);
   assert.throws(() => parseRetentionWindow('7'), /give a number and a unit/);
 });
+
+test('diff and incr backups: retention-full counts full backups, and a kept backup keeps what it takes files from', () => {
+  // Day 1 full F1, incrs on days 2 and 3 (each from the one before), day 4 full F4, a diff on day 5, an incr of it on day 6.
+  const at = (d: number) => Date.parse('2026-12-01T00:00:00Z') + (d - 1) * DAY;
+  const b = (id: string, d: number, type: 'full' | 'diff' | 'incr', needs: string[] = []): RetentionBackup => ({ id, state: 'complete', stopTimeMs: at(d), startSegNo: BigInt(10 * d), pinned: false, type, needs });
+  const chain: RetentionBackup[] = [b('F1', 1, 'full'), b('I2', 2, 'incr', ['F1']), b('I3', 3, 'incr', ['I2', 'F1']), b('F4', 4, 'full'), b('D5', 5, 'diff', ['F4']), b('I6', 6, 'incr', ['D5', 'F4'])];
+  // One full: F4 and the backups after it; F1 goes with its incrs.
+  const one = decideRetention(chain, { full: 1 }, NOW);
+  assert.deepEqual(ids(one.keep), ['D5', 'F4', 'I6']);
+  assert.deepEqual(ids(one.expire), ['F1', 'I2', 'I3']);
+  assert.equal(one.walKeepFromSegNo, 40n);
+  assert.deepEqual(ids(decideRetention(chain, { full: 2 }, NOW).keep), ['D5', 'F1', 'F4', 'I2', 'I3', 'I6']);
+  // A pinned incr keeps what it takes files from: I2, and through it F1.
+  const pinnedIncr = chain.map((x) => (x.id === 'I3' ? { ...x, pinned: true } : x));
+  const kept = decideRetention(pinnedIncr, { full: 1 }, NOW);
+  assert.deepEqual(ids(kept.keep), ['D5', 'F1', 'F4', 'I2', 'I3', 'I6']);
+  assert.match(kept.keep.find((k) => k.id === 'F1')!.why, /takes files from it/);
+  assert.equal(kept.walKeepFromSegNo, 10n);
+});

@@ -324,6 +324,14 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   // A resumed repository backup: the interrupted run's copy stands when the source has not changed
   // since (the copy journal's rule) and its stored bytes still check; its CRC-32C is then the
   // backup_manifest's checksum, which a repository backup's manifest uses.
+  // A diff or incr backup: a file unchanged since the prior backup is that backup's copy, not read.
+  const same = store.unchanged?.(meta) ?? null;
+  const sameChecksum = same ? keptChecksum(ctx, same) : undefined;
+  if (same && sameChecksum !== undefined) {
+    store.reference!(meta, same);
+    record(ctx, f, f.size, sameChecksum, [], false);
+    return;
+  }
   const prev = store.previous?.(f.manifestPath) ?? null;
   const checksum = prev ? keptChecksum(ctx, prev) : undefined;
   if (prev && checksum !== undefined && reusable(prev, f) && (await store.keep!(meta, prev))) {

@@ -1,4 +1,6 @@
-// `pgpitr backup`: a full backup into the repository. One backup of a stanza
+// `pgpitr backup`: a full, differential or incremental backup into the
+// repository (a diff or incr stores only the files changed since its prior
+// backup, prior-choice.ts, and names that backup for the others). One backup of a stanza
 // at a time (the stanza's backup lock). The record says "running" from the
 // start; the base-backup engine streams the cluster into a backup set
 // (RepoSink); the WAL from the backup's start to its stop must then be in the
@@ -35,7 +37,10 @@ import type { SetJournalEntry } from '../../repo/backup-set/set-journal.js';
 import type { Storage } from '../../storage/storage.js';
 import { chooseResumable, versionProblem } from './resume-choice.js';
 import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
-import type { BackupRecord } from '../../repo/backup-set/record.js';
+import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
+import { manifestReferences } from '../../repo/backup-set/manifest.js';
+import type { PriorSet } from '../../repo/backup-set/writer.js';
+import { choosePrior, loadPrior } from './prior-choice.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
@@ -47,6 +52,8 @@ export interface RepoBackupRequest {
   connection: ConnectionSettings;
   compression: CompressionAlgorithm | 'none';
   level?: number | undefined;
+  /** full (default), diff or incr: a diff or incr without a prior backup to compare with is taken full. */
+  type?: BackupType | undefined;
   /** Stream the WAL to consistency into the set (self-contained), rather than rely on the archive. */
   walIncluded: boolean;
   fastCheckpoint: boolean;
@@ -84,14 +91,28 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       if (r === null || r.state === 'complete' || (r.state === 'running' && recordProcessAlive(r))) continue;
       if (await removeStoredFiles(storage, backupDir(stanzaName, r.id))) reporter.info(`removed what ${r.state === 'failed' ? 'failed' : 'interrupted'} backup ${r.id} had stored${req.resume ? '' : ' (--resume would have taken it over)'}`);
     }
+    // A resumed backup stays what it was, compared with the same prior backup (findResumable checked it is there).
+    let type: BackupType = resumed?.from.type ?? req.type ?? 'full';
+    let priorRecord = resumed ? (records.find((r) => r.id === resumed.from.prior) ?? null) : null;
+    if (!resumed && type !== 'full') {
+      const choice = choosePrior(records, type, { systemIdentifier: req.stanza.system_identifier, pgVersionNum: await serverVersion(req), compression: req.compression });
+      if ('reason' in choice) {
+        reporter.warn(`no backup to take a ${type} backup from: ${choice.reason}; taking a full backup`);
+        type = 'full';
+      } else priorRecord = choice.prior;
+    }
+    const prior: PriorSet | undefined = priorRecord ? await loadPrior(storage, priorRecord) : undefined;
     const existing = new Set((await storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
     const started = now();
-    const id = resumed?.from.id ?? newBackupId(started, existing);
+    const id = resumed?.from.id ?? newBackupId(started, existing, type);
     const record: BackupRecord = {
       format: 'pgpitr-backup',
       format_version: 1,
       id,
-      type: 'full',
+      type,
+      prior: priorRecord?.id ?? null,
+      references: [],
+      server_start_time: null,
       state: 'running',
       stanza: stanzaName,
       label: `pgpitr backup ${id}`,
@@ -124,7 +145,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       record.backup_from = resumed.from.backup_from;
     }
     await writeRecord(storage, record);
-    reporter.info(resumed ? `backup ${id} resumed: ${resumed.previous.size} stored files of the interrupted run to check` : `backup ${id} started`);
+    reporter.info(resumed ? `backup ${id} resumed: ${resumed.previous.size} stored files of the interrupted run to check` : `backup ${id} started${priorRecord ? ` (${type}, from backup ${priorRecord.id})` : ''}`);
     const dir = backupDir(stanzaName, id);
     const writer = new BackupSetWriter({
       storage,
@@ -136,13 +157,21 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       notice: (m) => reporter.info(m),
       journal: new SetJournalWriter(storage, dir, resumed?.lastBatch ?? 0),
       resume: resumed ? { previous: resumed.previous, firstBundle: await nextBundleNumber(storage, dir) } : undefined,
+      prior,
     });
     try {
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
       try {
-        const facts = await sql.query<{ standby: boolean; version: string }>(`select pg_is_in_recovery() as standby, current_setting('server_version_num') as version`);
+        // The server's clock before the backup starts: what a later diff or incr compares files' modification times with.
+        const facts = await sql.query<{ standby: boolean; version: string; now: string }>(
+          `select pg_is_in_recovery() as standby, current_setting('server_version_num') as version, extract(epoch from clock_timestamp())::text as now`,
+        );
         record.backup_from = facts.rows[0]!.standby ? 'standby' : 'primary';
         record.pg_version_num = Number(facts.rows[0]!.version);
+        record.server_start_time = new Date(Number(facts.rows[0]!.now) * 1000).toISOString();
+        if (priorRecord && priorRecord.pg_version_num !== record.pg_version_num) {
+          throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: a ${type} backup cannot build on it`, { hint: 'take a full backup' });
+        }
         // Known from now on to a later --resume, should this run be killed.
         await writeRecord(storage, record);
         const dbs = await sql.query<{ name: string; oid: number; size: string }>(
@@ -195,8 +224,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.stop_time = now().toISOString();
         const m = sink.manifest!;
         record.file_count = m.files.length;
+        record.references = manifestReferences(m);
         record.size = writer.originalBytes;
         record.stored_size = writer.storedBytes;
+        if (prior) reporter.info(`${type} backup ${id}: ${writer.referenced.files} unchanged files (${writer.referenced.bytes} bytes) taken from backup ${prior.id}, ${m.files.length - writer.referenced.files} stored`);
         if (resumed) reporter.info(`resumed backup ${id}: kept ${writer.kept.files} files (${writer.kept.bytes} of ${writer.originalBytes} bytes) the interrupted run had stored, copied the rest`);
       } finally {
         await sql.end().catch(() => {});
@@ -241,6 +272,8 @@ async function findResumable(
   const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive: recordProcessAlive });
   if ('reason' in choice) return notResumed(choice.reason);
   const from = choice.resume;
+  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is a ${from.type} backup, this one a ${req.type ?? 'full'} backup`);
+  if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let version: number;
   try {
@@ -254,6 +287,16 @@ async function findResumable(
   if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal, or of an older format, ignored (the files they name are copied again)`);
   if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (only a -j backup with the direct read method does)`);
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
+}
+
+/** The server's PostgreSQL version (server_version_num). */
+async function serverVersion(req: RepoBackupRequest): Promise<number> {
+  const sql = await openSqlClient(req.connection, 'pgpitr backup');
+  try {
+    return Number((await sql.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v);
+  } finally {
+    await sql.end().catch(() => {});
+  }
 }
 
 /** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */

@@ -13,8 +13,8 @@ import { TarParser } from '../../storage/tar/tar-parser.js';
 import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeWithBackpressure } from '../../storage/stream-util.js';
 import { TarReading } from '../tar-stages.js';
-import type { BackupSetWriter } from '../../repo/backup-set/writer.js';
-import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
+import type { BackupSetWriter, FileMeta } from '../../repo/backup-set/writer.js';
+import type { BackupSetManifest, ManifestFile } from '../../repo/backup-set/manifest.js';
 import { PgpitrError } from '../../common/errors.js';
 
 export class RepoSink implements BackupSink {
@@ -88,6 +88,11 @@ export class RepoSink implements BackupSink {
         this.onFile(meta.path);
         return w.keep(meta, copy);
       },
+      unchanged: (meta) => w.unchanged(meta),
+      reference: (meta, entry) => {
+        this.onFile(meta.path);
+        w.reference(meta, entry);
+      },
     };
   }
 
@@ -110,6 +115,8 @@ class MemberRouter extends Writable {
   private readonly parser: TarParser;
   private small: { entry: TarEntry; path: string; parts: Buffer[] } | null = null;
   private large: PassThrough | null = null;
+  /** A member a diff or incr backup takes from its prior backup: its bytes are passed over. */
+  private unchanged: { meta: FileMeta; entry: ManifestFile } | null = null;
 
   constructor(
     private readonly tarName: string,
@@ -128,7 +135,7 @@ class MemberRouter extends Writable {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    if (this.small || this.large) cb(new PgpitrError('ERR_PROTOCOL', `tar file "${this.tarName}" ended inside a member`));
+    if (this.small || this.large || this.unchanged) cb(new PgpitrError('ERR_PROTOCOL', `tar file "${this.tarName}" ended inside a member`));
     else cb();
   }
 
@@ -142,6 +149,7 @@ class MemberRouter extends Writable {
     for (let ev = this.parser.next(); ev !== null; ev = this.parser.next()) {
       if (ev.kind === 'entry') await this.beginMember(ev.entry);
       else if (ev.kind === 'data') {
+        if (this.unchanged) continue;
         if (this.small) this.small.parts.push(Buffer.from(ev.data));
         else if (this.large) await writeWithBackpressure(this.large, ev.data);
       } else if (ev.kind === 'entry-end') await this.endMember();
@@ -167,7 +175,9 @@ class MemberRouter extends Writable {
     }
     this.onFile(path);
     const meta = { path, size: entry.size, mode: entry.mode, mtime: entry.mtime };
-    if (this.writer.isSmall(entry.size)) this.small = { entry, path, parts: [] };
+    const same = this.writer.unchanged(meta);
+    if (same) this.unchanged = { meta, entry: same };
+    else if (this.writer.isSmall(entry.size)) this.small = { entry, path, parts: [] };
     else {
       this.large = new PassThrough({ highWaterMark: 1024 * 1024 });
       await this.writer.addLargeFile(meta, this.large);
@@ -175,7 +185,10 @@ class MemberRouter extends Writable {
   }
 
   private async endMember(): Promise<void> {
-    if (this.small) {
+    if (this.unchanged) {
+      this.writer.reference(this.unchanged.meta, this.unchanged.entry);
+      this.unchanged = null;
+    } else if (this.small) {
       const { entry, path, parts } = this.small;
       this.small = null;
       await this.writer.addSmallFile({ path, size: entry.size, mode: entry.mode, mtime: entry.mtime }, Buffer.concat(parts));

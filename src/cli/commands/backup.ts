@@ -1,4 +1,4 @@
-// `pgpitr backup --stanza S`: a full backup into the repository
+// `pgpitr backup --stanza S [--type full|diff|incr]`: a backup into the repository
 // (backup/repo/repo-backup.ts), then retention when a policy is configured.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
@@ -16,12 +16,19 @@ import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
-const HELP = `pgpitr backup takes a full backup of a cluster into its stanza.
+const HELP = `pgpitr backup takes a backup of a cluster into its stanza.
 
 Usage:
   pgpitr backup --repo PATH --stanza NAME [connection options] [OPTION]...
 
 Options:
+      --type=full|diff|incr   full (default): every file; diff: the files changed since the
+                         newest complete full backup; incr: since the newest complete backup.
+                         The other files are that backup's (restore reads them there, expire
+                         keeps it). Without such a backup of the same cluster and version,
+                         a full backup is taken, and said so. A file counts as changed
+                         unless its size and modification time are those the prior backup
+                         recorded and it was last modified before that backup started
       --wal=archive|included  the WAL the backup needs to be consistent: waited for in the
                          stanza's archive (default), or streamed into the backup itself
       --annotation=KEY=VALUE  recorded with the backup (repeatable)
@@ -45,6 +52,7 @@ ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
 
 export const BACKUP_OPTIONS = {
   ...RETENTION_OPTIONS,
+  type: { type: 'string' },
   wal: { type: 'string' },
   annotation: { type: 'string', multiple: true },
   'start-fast': { type: 'boolean' },
@@ -71,6 +79,8 @@ export async function backupCommand(argv: string[]): Promise<number> {
     if (i <= 0) throw usageError(`invalid --annotation "${a}"`, 'give KEY=VALUE');
     annotations[a.slice(0, i)] = a.slice(i + 1);
   }
+  const type = (o.extra['type'] as string | undefined) ?? 'full';
+  if (type !== 'full' && type !== 'diff' && type !== 'incr') throw usageError(`invalid --type "${type}"`, 'give full, diff or incr');
   const parallel = parseParallel(o.extra['jobs'] as string | undefined, o.extra['read-method'] as string | undefined);
   const resume = o.extra['resume'] === true;
   if (resume && !parallel) throw usageError('--resume needs -j', 'resume with the -j option of the interrupted backup (any N)');
@@ -92,6 +102,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         connection: o.connection,
         compression: o.compression,
         level: o.level,
+        type,
         walIncluded: wal === 'included',
         fastCheckpoint: o.extra['start-fast'] === true,
         maxRateKb: o.extra['max-rate'] === undefined ? undefined : parseMaxRate(o.extra['max-rate'] as string),
@@ -109,7 +120,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
     );
     view.done(null);
     if (o.output === 'json') process.stdout.write(JSON.stringify(record, null, 2) + '\n');
-    else printLine(`backup ${record.id} complete: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
+    else printLine(`${record.type} backup ${record.id} complete${record.prior ? ` (from ${record.prior})` : ''}: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
     // Retention after a successful backup, when a policy is set.
     if (policy) {
       const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });

@@ -14,6 +14,7 @@ import { PgpitrError } from '../../common/errors.js';
 import { relativePathProblem } from '../../common/relative-path.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { digestOf } from './content-digest.js';
+import { BACKUP_ID } from './record.js';
 
 /** The manifest's name in the set's directory. */
 export const MANIFEST_NAME = 'manifest.json';
@@ -37,6 +38,11 @@ export interface ManifestFile {
    */
   crc32c?: string;
   stored: StoredAt;
+  /**
+   * A diff or incr backup's file that did not change since its prior backup: the id of the backup
+   * whose set holds `stored` (never this backup's own id; format 3 on). Absent: this set holds it.
+   */
+  reference?: string;
   /**
    * Where a large file's stored bytes may be cut (a stored object made of independent frames, as a
    * parallel backup's readers compress it): stored[i] is the offset of the frame holding the
@@ -63,8 +69,8 @@ export interface ManifestTablespace {
 
 export interface BackupSetManifest {
   format: 'pgpitr-backup-manifest';
-  /** 2: files carry XXH3-128; 1: SHA-256. */
-  format_version: 1 | 2;
+  /** 3: files may name another backup's set (reference); 2: files carry XXH3-128; 1: SHA-256. */
+  format_version: 1 | 2 | 3;
   backup_id: string;
   compression: CompressionAlgorithm | 'none';
   directories: ManifestDirectory[];
@@ -97,8 +103,8 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
     throw damaged(where, `not JSON: ${(e as Error).message}`);
   }
   if (m?.format !== 'pgpitr-backup-manifest') throw damaged(where, 'not a pgpitr backup manifest');
-  if (m.format_version !== 1 && m.format_version !== 2) {
-    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads versions 1 and 2`, {
+  if (m.format_version !== 1 && m.format_version !== 2 && m.format_version !== 3) {
+    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads versions 1 to 3`, {
       hint: 'use the pgpitr version that wrote the backup, or a newer one',
     });
   }
@@ -111,6 +117,9 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
     if (digest === null || (m.format_version === 1 && digest.algorithm !== 'sha256')) throw damaged(where, `entry "${f.path}" has no valid ${m.format_version === 1 ? 'SHA-256' : 'digest'}`);
     if (f.crc32c !== undefined && !/^[0-9a-f]{8}$/.test(f.crc32c)) throw damaged(where, `entry "${f.path}" has no valid CRC-32C`);
     if (f.index !== undefined && !validIndex(f.index, f.size)) throw damaged(where, `entry "${f.path}" has no valid frame index`);
+    if (f.reference !== undefined && (m.format_version < 3 || typeof f.reference !== 'string' || !BACKUP_ID.test(f.reference) || f.reference === m.backup_id)) {
+      throw damaged(where, `entry "${f.path}" has no valid reference`);
+    }
     if ('object' in f.stored) checkClusterPath(f.stored.object, where);
     else if (!Number.isSafeInteger(f.stored.bundle) || !Number.isSafeInteger(f.stored.offset) || !Number.isSafeInteger(f.stored.length)) throw damaged(where, `entry "${f.path}" has no valid bundle range`);
   }
@@ -119,6 +128,13 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
     if (!Number.isSafeInteger(t.oid) || t.oid <= 0) throw damaged(where, `tablespace oid ${String(t.oid)} is not valid`);
   }
   return m;
+}
+
+/** The backups whose sets hold files of this manifest besides its own, sorted. */
+export function manifestReferences(m: BackupSetManifest): string[] {
+  const ids = new Set<string>();
+  for (const f of m.files) if (f.reference !== undefined) ids.add(f.reference);
+  return [...ids].sort();
 }
 
 function damaged(where: string, why: string): PgpitrError {

@@ -1,7 +1,8 @@
 // Reads a backup set back: its manifest (checked path by path), and each
 // file's original bytes as a stream that fails at its end, before the caller
 // can take the file as good, when they do not match the recorded size and
-// digest (content-digest.ts).
+// digest (content-digest.ts). A diff or incr backup's file that names another
+// backup (its reference) is read from that backup's set, a sibling directory.
 
 import { Readable, Transform } from 'node:stream';
 import { createDigest, digestHex, digestMismatch, digestOf } from './content-digest.js';
@@ -37,8 +38,8 @@ export class BackupSetReader {
    * Bundles read whole, on storage with no local files (object storage: one request per bundle
    * rather than one per small file), each kept until every file of it has been read.
    */
-  private readonly bundles = new Map<number, { data: Promise<Buffer | null>; left: number }>();
-  private bundleFiles: Map<number, number> | null = null;
+  private readonly bundles = new Map<string, { data: Promise<Buffer | null>; left: number }>();
+  private bundleFiles: Map<string, number> | null = null;
 
   private constructor(
     private readonly storage: Storage,
@@ -70,10 +71,25 @@ export class BackupSetReader {
     return this.storage.features.localPaths;
   }
 
+  /** The directory of the set that holds a file's stored bytes: this one, or the backup it names. */
+  setDir(f: ManifestFile): string {
+    if (f.reference === undefined) return this.dir;
+    const cut = this.dir.lastIndexOf('/');
+    return storageJoin(cut < 0 ? '' : this.dir.slice(0, cut), f.reference);
+  }
+
+  /** The stored object (or bundle) holding a file's bytes, in the storage. */
+  private storedPath(f: ManifestFile): string {
+    const s = f.stored;
+    const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
+    return 'object' in s ? storageJoin(this.setDir(f), s.object) : storageJoin(this.setDir(f), `bundle/${s.bundle}${ext}`);
+  }
+
   /** Where a file's stored bytes are, for messages. */
   storedLocation(f: ManifestFile): string {
     const s = f.stored;
-    return 'object' in s ? `${this.storage.location}/${this.dir}/${s.object}` : `${this.storage.location}/${this.dir}/bundle/${s.bundle} (bytes ${s.offset}-${s.offset + s.length - 1})`;
+    const dir = this.setDir(f);
+    return 'object' in s ? `${this.storage.location}/${dir}/${s.object}` : `${this.storage.location}/${dir}/bundle/${s.bundle} (bytes ${s.offset}-${s.offset + s.length - 1})`;
   }
 
   /**
@@ -85,9 +101,7 @@ export class BackupSetReader {
   async threadSource(f: ManifestFile): Promise<ThreadSource | null> {
     const s = f.stored;
     const compression = this.manifest.compression;
-    const ext = compression === 'none' ? '' : compressionExtension(compression);
-    const path = 'object' in s ? storageJoin(this.dir, s.object) : storageJoin(this.dir, `bundle/${s.bundle}${ext}`);
-    const d = await directSourceOf(this.storage, path);
+    const d = await directSourceOf(this.storage, this.storedPath(f));
     if (d === null) return null;
     if ('object' in s) return { file: d.file, offset: 0, length: -1, compression, decrypt: d.decrypt, open: () => d.raw.read(d.rawPath) };
     if (d.file === null || d.decrypt !== null) return null;
@@ -112,8 +126,7 @@ export class BackupSetReader {
   /** The file's original bytes, verified: the stream errors at its end on a size or checksum mismatch. */
   async read(f: ManifestFile): Promise<Readable> {
     const s = f.stored;
-    const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
-    const path = 'object' in s ? storageJoin(this.dir, s.object) : storageJoin(this.dir, `bundle/${s.bundle}${ext}`);
+    const path = this.storedPath(f);
     const where = this.storedLocation(f);
     if (!('object' in s)) return Readable.from([await this.readSmall(f, path, where)]);
     const raw = await this.storage.read(path);
@@ -135,7 +148,7 @@ export class BackupSetReader {
     let stored: Buffer | null;
     if (s.length === 0) stored = Buffer.alloc(0);
     else if (!this.storage.features.localPaths && this.manifest.files.length > 0) {
-      const whole = await this.wholeBundle(s.bundle, path);
+      const whole = await this.wholeBundle(path);
       stored = whole === null ? null : whole.subarray(s.offset, s.offset + s.length);
       if (stored !== null && stored.length !== s.length) throw damaged(f, where, `the bundle ends at byte ${whole!.length}`);
     } else {
@@ -164,18 +177,23 @@ export class BackupSetReader {
    * when the last of its files has been asked for. Callers read a bundle's files together
    * (bundledLast orders them so), which keeps few bundles in memory.
    */
-  private async wholeBundle(bundle: number, path: string): Promise<Buffer | null> {
+  private async wholeBundle(path: string): Promise<Buffer | null> {
     if (this.bundleFiles === null) {
       this.bundleFiles = new Map();
-      for (const x of this.manifest.files) if ('bundle' in x.stored && x.stored.length > 0) this.bundleFiles.set(x.stored.bundle, (this.bundleFiles.get(x.stored.bundle) ?? 0) + 1);
+      for (const x of this.manifest.files) {
+        if ('bundle' in x.stored && x.stored.length > 0) {
+          const p = this.storedPath(x);
+          this.bundleFiles.set(p, (this.bundleFiles.get(p) ?? 0) + 1);
+        }
+      }
     }
-    let entry = this.bundles.get(bundle);
+    let entry = this.bundles.get(path);
     if (!entry) {
       const data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
-      entry = { data, left: this.bundleFiles.get(bundle) ?? 1 };
-      this.bundles.set(bundle, entry);
+      entry = { data, left: this.bundleFiles.get(path) ?? 1 };
+      this.bundles.set(path, entry);
     }
-    if (--entry.left <= 0) this.bundles.delete(bundle);
+    if (--entry.left <= 0) this.bundles.delete(path);
     return entry.data;
   }
 }
@@ -187,7 +205,8 @@ export class BackupSetReader {
  */
 export function bundledLast<T extends ManifestFile>(files: T[]): T[] {
   const key = (f: T) => ('bundle' in f.stored ? f.stored.bundle : -1);
-  return [...files].sort((a, b) => key(a) - key(b) || (key(a) === -1 ? b.size - a.size : 0));
+  const set = (f: T) => f.reference ?? '';
+  return [...files].sort((a, b) => (key(a) === -1) !== (key(b) === -1) ? key(a) - key(b) : key(a) === -1 ? b.size - a.size : set(a) < set(b) ? -1 : set(a) > set(b) ? 1 : key(a) - key(b));
 }
 
 /** Stored objects are whole frames of 1 MiB: zstd's are decoded natively, frame by frame, on the thread pool. */

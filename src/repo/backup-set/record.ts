@@ -4,6 +4,12 @@
 // all, by "complete" once the manifest and the WAL the backup needs are
 // stored; "failed" when it fails. A record saying "running" whose process is
 // gone is an interrupted backup. Only complete backups are ever restored.
+//
+// A differential or incremental backup stores only the files that changed
+// since its prior backup; its manifest names, for every other file, the backup
+// whose set holds the stored bytes (manifest.ts, reference). Such a backup is
+// usable only with every backup in `references`: expire keeps them with it,
+// restore and verify check that they are there.
 
 import { hostname } from 'node:os';
 import { PgpitrError } from '../../common/errors.js';
@@ -14,11 +20,25 @@ import { storageJoin } from '../../storage/storage-path.js';
 
 export const RECORD_NAME = 'backup.json';
 
+/** pgBackRest's three kinds: everything, what changed since the last full, what changed since the last backup. */
+export type BackupType = 'full' | 'diff' | 'incr';
+
 export interface BackupRecord {
   format: 'pgpitr-backup';
   format_version: 1;
   id: string;
-  type: 'full';
+  type: BackupType;
+  /** diff and incr: the backup this one was compared with (null for a full). Absent in older records: full. */
+  prior?: string | null;
+  /** diff and incr: every backup whose set holds stored files this one uses (its manifest's references). */
+  references?: string[];
+  /**
+   * The server's clock when the backup started (before its checkpoint), from the server itself:
+   * a later diff or incr takes a file from this backup only when the file was last modified
+   * before that moment (its modification time is the server's clock too, whatever the clock of
+   * the host pgpitr runs on). Absent in older records: no later backup takes files from them.
+   */
+  server_start_time?: string | null;
   state: 'running' | 'complete' | 'failed';
   stanza: string;
   label: string;
@@ -71,7 +91,7 @@ export async function readRecord(storage: Storage, stanza: string, id: string): 
   }
 }
 
-/** Every backup of a stanza, oldest first (ids sort by time). Directories without a record are left out. */
+/** Every backup of a stanza, oldest first (by start time, then id). Directories without a record are left out. */
 export async function listRecords(storage: Storage, stanza: string): Promise<BackupRecord[]> {
   const entries = await storage.list(storageJoin(stanza, 'backup'));
   const ids = entries.map((e) => e.name).filter((n) => BACKUP_ID.test(n)).sort();
@@ -85,17 +105,27 @@ export async function listRecords(storage: Storage, stanza: string): Promise<Bac
       out.push(damagedRecord(stanza, id, (e as Error).message));
     }
   }
-  return out;
+  // Ids alone do not order a diff taken in the same second as its full ("D" sorts before "F").
+  return out.sort((a, b) => (a.start_time < b.start_time ? -1 : a.start_time > b.start_time ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export const BACKUP_ID = /^\d{8}-\d{6}F(?:_\d+)?$/;
+export const BACKUP_ID = /^\d{8}-\d{6}[FDI](?:_\d+)?$/;
 
-/** pgBackRest-style: 20261201-114500F (UTC); "_2" and on when that second is taken. */
-export function newBackupId(now: Date, taken: Set<string>): string {
+const TYPE_LETTER: Record<BackupType, string> = { full: 'F', diff: 'D', incr: 'I' };
+
+/** pgBackRest-style: 20261201-114500F (UTC; D for a diff, I for an incr); "_2" and on when that second is taken by any backup. */
+export function newBackupId(now: Date, taken: Set<string>, type: BackupType = 'full'): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  const base = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}F`;
-  if (!taken.has(base)) return base;
-  for (let i = 2; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
+  const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  const used = (suffix: string) => ['F', 'D', 'I'].some((l) => taken.has(`${stamp}${l}${suffix}`));
+  const letter = TYPE_LETTER[type];
+  if (!used('')) return `${stamp}${letter}`;
+  for (let i = 2; ; i++) if (!used(`_${i}`)) return `${stamp}${letter}_${i}`;
+}
+
+/** The backups a backup needs besides itself (none for a full). */
+export function referencesOf(r: BackupRecord): string[] {
+  return r.references ?? [];
 }
 
 /** Whether the backup a "running" record describes still runs (its process, not a reused pid). */

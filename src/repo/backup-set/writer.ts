@@ -49,6 +49,29 @@ export interface SetWriterOptions {
   journal?: SetJournalWriter | undefined;
   /** Taking over an interrupted run's set: its journal, and the number its new bundles start at. */
   resume?: { previous: ReadonlyMap<string, SetJournalEntry>; firstBundle: number } | undefined;
+  /** A diff or incr backup: the backup it is compared with (unchanged()). */
+  prior?: PriorSet | undefined;
+}
+
+/** The backup a diff or incr is compared with: its id, its manifest's files, and its time limit. */
+export interface PriorSet {
+  id: string;
+  files: ReadonlyMap<string, ManifestFile>;
+  /**
+   * Seconds since the epoch, by the server's clock: a file whose modification time (whole
+   * seconds) is below it was last written before the prior backup started. It is the whole
+   * second of record.ts server_start_time less one: a time recorded as m was written before
+   * m + 1 plus the few milliseconds the kernel's clock for it may lag.
+   */
+  modifiedBefore: number;
+}
+
+/**
+ * Files never taken from a prior backup: the ones a backup writes (backup_label, tablespace_map),
+ * pg_control (rewritten at every checkpoint), and the WAL a set holds.
+ */
+function alwaysCopied(path: string): boolean {
+  return path === 'backup_label' || path === 'tablespace_map' || path === 'global/pg_control' || path.startsWith('pg_wal/');
 }
 
 /** What is known of an encoded file's original bytes once they all came (addEncodedFile). */
@@ -96,6 +119,8 @@ export class BackupSetWriter {
   originalBytes = 0;
   /** Files of an interrupted run kept by keep(), and their original bytes. */
   readonly kept = { files: 0, bytes: 0 };
+  /** Files taken from the prior backup by reference(), and their original bytes. */
+  readonly referenced = { files: 0, bytes: 0 };
 
   constructor(private readonly o: SetWriterOptions) {
     this.ext = o.compression === 'none' ? '' : compressionExtension(o.compression);
@@ -144,6 +169,34 @@ export class BackupSetWriter {
     this.kept.files++;
     this.kept.bytes += meta.size;
     return true;
+  }
+
+  /**
+   * A diff or incr backup: the prior backup's entry for this file when the file has not changed
+   * since that backup copied it: same size, same modification time, and that time before the prior
+   * backup started (a file written while it ran may have changed after it was read; it is
+   * copied). null: copy the file.
+   */
+  unchanged(meta: FileMeta): ManifestFile | null {
+    const prior = this.o.prior;
+    if (!prior || alwaysCopied(meta.path)) return null;
+    const p = prior.files.get(meta.path);
+    if (!p || p.size !== meta.size || p.mtime !== meta.mtime || !(p.mtime < prior.modifiedBefore) || p.crc32c === undefined || digestOf(p) === null) return null;
+    return p;
+  }
+
+  /** Records a file unchanged() returned as this backup's, its stored bytes left where they are. */
+  reference(meta: FileMeta, p: ManifestFile): void {
+    this.throwIfFailed();
+    checkClusterPath(meta.path, 'backup stream');
+    const digest = digestOf(p)!;
+    this.files.push({
+      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, ...digestField(digest), crc32c: p.crc32c!, stored: p.stored,
+      ...(p.index ? { index: p.index } : {}), reference: p.reference ?? this.o.prior!.id,
+    });
+    this.originalBytes += meta.size;
+    this.referenced.files++;
+    this.referenced.bytes += meta.size;
   }
 
   private journal(meta: FileMeta, entry: ManifestFile, storedBytes: number): SetJournalEntry | null {
@@ -300,7 +353,7 @@ export class BackupSetWriter {
     if (this.o.resume) await this.removeUnreferenced();
     const manifest: BackupSetManifest = {
       format: 'pgpitr-backup-manifest',
-      format_version: 2,
+      format_version: this.referenced.files > 0 ? 3 : 2,
       backup_id: this.o.backupId,
       compression: this.o.compression,
       directories: this.directories,
@@ -349,7 +402,7 @@ export class BackupSetWriter {
     // The interrupted run may have written its manifest (it failed after: the WAL never came).
     await this.o.storage.remove(storageJoin(this.o.dir, MANIFEST_NAME));
     const named = new Set<string>();
-    for (const f of this.files) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
+    for (const f of this.files) if (f.reference === undefined) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
     const unnamed: string[] = [];
     for (const top of ['data', 'bundle']) {
       for (const e of await this.o.storage.list(storageJoin(this.o.dir, top), { recursive: true, detail: false })) {

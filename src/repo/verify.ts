@@ -4,8 +4,9 @@
 // archive-get's own check), and that each backup's WAL range is in the
 // archive. Reports each problem with the path of the object; stops at none.
 // A diff or incr backup's files taken from another backup are read through
-// it (from that backup's set), unless that backup is verified in the same run;
-// and every backup it takes files from must still be a complete backup.
+// it (from that backup's set), unless that backup is verified in the same run
+// (a problem found there is then reported for it too: it cannot be restored
+// either); and every backup it takes files from must still be a complete backup.
 
 import type { Repository } from './repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
@@ -35,6 +36,8 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   const verified = new Set(records.map((r) => r.id));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
+  // Problems by stored object, so that a backup taking that file from another is reported too (referenced backups are older: listed first).
+  const badStored = new Map<string, string>();
   if (opts.set !== undefined && records.length === 0) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
   const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
@@ -51,7 +54,14 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, ref)}`, problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
     }
     // Files stored in another backup verified in this run are read there, once.
-    const files = reader.manifest.files.filter((f) => f.reference === undefined || !verified.has(f.reference));
+    const files: typeof reader.manifest.files = [];
+    for (const f of reader.manifest.files) {
+      if (f.reference === undefined || !verified.has(f.reference)) files.push(f);
+      else {
+        const bad = badStored.get(reader.storedLocation(f));
+        if (bad !== undefined) report.problems.push({ scope: r.id, object: reader.storedLocation(f), problem: bad });
+      }
+    }
     let next = 0;
     const worker = async () => {
       while (next < files.length) {
@@ -60,6 +70,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
           for await (const chunk of await reader.read(f)) bytes += (chunk as Buffer).length;
         } catch (e) {
           report.problems.push({ scope: r.id, object: reader.storedLocation(f), problem: (e as Error).message });
+          badStored.set(reader.storedLocation(f), (e as Error).message);
         }
       }
     };

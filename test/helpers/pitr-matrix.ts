@@ -5,7 +5,9 @@
 // each. Restoring to each marker and starting PostgreSQL gives exactly that
 // checksum; --target-exclusive gives the state just before; --target-immediate
 // the state at the backup's end. Bad input is refused before anything is
-// written, and --dry-run writes nothing.
+// written, and --dry-run writes nothing. The backup restored is an incr built
+// on a full backup taken first: every restore also reads the unchanged files
+// the incr takes from the full backup's set (on every version, and in S3 encrypted).
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -22,13 +24,24 @@ export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
     t.after(() => destroyAll());
     const a = await archivingCluster(version, `pitr${version}${kind === 'posix' ? '' : kind}`, kind);
     const { c } = a;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Files last written well before the full backup starts are the ones the incr takes from it.
+    await c.sql('checkpoint');
+    await sleep(2500);
+    const fullRun = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json'], c.connectionEnv());
+    assert.equal(fullRun.code, 0, fullRun.stderr);
+    const full = JSON.parse(fullRun.stdout) as { id: string; type: string };
+    assert.equal(full.type, 'full');
     await c.sql('create table pitr (id int primary key, v text)');
     await c.sql(`insert into pitr select g, md5(g::text) from generate_series(1, 1000) g`);
     const atBackup = await tableChecksum(c);
-    const backup = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json', '--annotation', 'purpose=pitr-test'], c.connectionEnv());
+    const backup = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json', '--type', 'incr', '--annotation', 'purpose=pitr-test'], c.connectionEnv());
     assert.equal(backup.code, 0, backup.stderr);
-    const record = JSON.parse(backup.stdout) as { id: string; state: string; annotations: Record<string, string> };
+    const record = JSON.parse(backup.stdout) as { id: string; state: string; type: string; prior: string; references: string[]; annotations: Record<string, string> };
     assert.equal(record.state, 'complete');
+    assert.equal(record.type, 'incr');
+    assert.equal(record.prior, full.id);
+    assert.deepEqual(record.references, [full.id], 'the incr takes no file from the full backup');
     assert.deepEqual(record.annotations, { purpose: 'pitr-test' });
 
     // The load, with a marker of each kind between batches.
@@ -45,7 +58,6 @@ export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
         await client.end();
       }
     };
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const before1 = await tableChecksum(c);
     const xid1 = await batch(1);
     const atXid1 = await tableChecksum(c);

@@ -22,10 +22,12 @@ Usage:
   pgpitr expire --repo PATH --stanza NAME --pin=ID | --unpin=ID
 
 Options:
-      --retention-full=N        keep the N newest complete backups
+      --retention-full=N        keep the N newest complete full backups and the diff and incr
+                                backups after them (an older full backup's go with it)
       --retention-window=D      keep every point of the last D restorable (D: 30m, 12h, 7d, 2w)
       --dry-run                 say what would be removed, remove nothing
       --pin=ID / --unpin=ID     keep a backup whatever the policy (or stop keeping it)
+A kept backup keeps every backup it takes files from (a diff's full backup, an incr's chain).
 Both policies may be given (a backup either keeps is kept), or set in the configuration
 file (retention-full=, retention-window=); then pgpitr backup applies them after each backup.
 ${REPO_OPTIONS_HELP}`;

@@ -59,7 +59,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     const fulls = complete.filter((b) => (b.type ?? 'full') === 'full').slice(0, policy.full);
     fulls.forEach((b, i) => keep(b, `one of the ${policy.full} newest complete full backups (#${i + 1})`));
     const oldest = fulls[fulls.length - 1];
-    if (oldest) for (const b of complete) if (b.stopTimeMs > oldest.stopTimeMs && (b.type ?? 'full') !== 'full') keep(b, `a ${b.type} backup newer than the oldest full backup kept`);
+    if (oldest) for (const b of complete) if (b.stopTimeMs > oldest.stopTimeMs && (b.type ?? 'full') !== 'full') keep(b, `${b.type === 'incr' ? 'an' : 'a'} ${b.type} backup newer than the oldest full backup kept`);
   }
   if (policy.windowMs !== undefined) {
     const start = nowMs - policy.windowMs;

@@ -4,9 +4,10 @@
 // archive-get's own check), and that each backup's WAL range is in the
 // archive. Reports each problem with the path of the object; stops at none.
 // A diff or incr backup's files taken from another backup are read through
-// it (from that backup's set), unless that backup is verified in the same run
-// (a problem found there is then reported for it too: it cannot be restored
-// either); and every backup it takes files from must still be a complete backup.
+// it (from that backup's set), unless this run already read that stored file
+// for the backup that holds it (its result, a problem included, then stands for
+// both: a damaged file makes neither restorable); and every backup it takes files
+// from must still be a complete backup.
 
 import type { Repository } from './repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
@@ -34,10 +35,9 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   const report: VerifyReport = { backups: [], walFiles: 0, problems: [] };
   const all = await listRecords(storage, stanza);
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
-  const verified = new Set(records.map((r) => r.id));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
-  // Problems by stored object, so that a backup taking that file from another is reported too (referenced backups are older: listed first).
-  const badStored = new Map<string, string>();
+  // What reading each stored file gave, by its location: a backup taking it from another set reuses it.
+  const read = new Map<string, string | null>();
   if (opts.set !== undefined && records.length === 0) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
   const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
@@ -53,29 +53,32 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     for (const ref of manifestReferences(reader.manifest)) {
       if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, ref)}`, problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
     }
-    // Files stored in another backup verified in this run are read there, once.
     const files: typeof reader.manifest.files = [];
     for (const f of reader.manifest.files) {
-      if (f.reference === undefined || !verified.has(f.reference)) files.push(f);
+      const where = reader.storedLocation(f);
+      if (f.reference === undefined || !read.has(where)) files.push(f);
       else {
-        const bad = badStored.get(reader.storedLocation(f));
-        if (bad !== undefined) report.problems.push({ scope: r.id, object: reader.storedLocation(f), problem: bad });
+        const problem = read.get(where)!;
+        if (problem !== null) report.problems.push({ scope: r.id, object: where, problem });
+        else bytes += f.size;
       }
     }
     let next = 0;
     const worker = async () => {
       while (next < files.length) {
         const f = files[next++]!;
+        const where = reader.storedLocation(f);
         try {
           for await (const chunk of await reader.read(f)) bytes += (chunk as Buffer).length;
+          read.set(where, null);
         } catch (e) {
-          report.problems.push({ scope: r.id, object: reader.storedLocation(f), problem: (e as Error).message });
-          badStored.set(reader.storedLocation(f), (e as Error).message);
+          report.problems.push({ scope: r.id, object: where, problem: (e as Error).message });
+          read.set(where, (e as Error).message);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, opts.processMax) }, worker));
-    report.backups.push({ id: r.id, files: files.length, bytes });
+    report.backups.push({ id: r.id, files: reader.manifest.files.length, bytes });
     if (r.wal === 'archive' && r.start_lsn && r.stop_lsn && r.timeline) {
       for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentBefore(parseLsn(r.stop_lsn), segmentSize); s++) {
         const name = segmentFileName(r.timeline, s, segmentSize);

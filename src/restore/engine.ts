@@ -168,7 +168,11 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   makeDirsSync(targetState.path, 0o700, !req.noSync);
   writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
   await req.beforeFiles?.(plan);
-  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs });
+  // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
+  const chosen = req.records.find((r) => r.id === b.id);
+  const startedAt = chosen ? Date.parse(chosen.server_start_time ?? chosen.start_time) : Number.NaN;
+  const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
+  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
   let bytesDone = 0;
   let filesDone = 0;
   const files = await restorer.restore({

@@ -33,6 +33,14 @@ export interface RestoreLayout {
   target: string;
   /** oid → the directory the tablespace is restored into. */
   tablespaceDirs: Map<number, string>;
+  /**
+   * Recorded modification times (whole seconds) from this one on are not given back: such a file
+   * may have been written again in the same second after the backup read it, so the time would
+   * not say which content the file holds, and a later diff or incr backup, which trusts it, could
+   * take another copy's bytes for it (prior-choice.ts). It gets the time of the restore instead.
+   * The backup's start by the server's clock, less a second; absent: every time is given back.
+   */
+  mtimeBefore?: number;
 }
 
 export interface FileRestoreOptions {
@@ -76,6 +84,12 @@ export class FileRestorer {
     private readonly reader: BackupSetReader,
     private readonly layout: RestoreLayout,
   ) {}
+
+  /** The modification time a restored file gets (RestoreLayout.mtimeBefore). */
+  private mtimeOf(f: ManifestFile): number {
+    const limit = this.layout.mtimeBefore;
+    return limit === undefined || f.mtime < limit ? f.mtime : Math.floor(Date.now() / 1000);
+  }
 
   /** Where a cluster path goes: under its tablespace's directory, or under the target. */
   destination(path: string): string {
@@ -181,7 +195,7 @@ export class FileRestorer {
     const reply = await thread.run(
       {
         id: 0, source: src.file, offset: src.offset, length: src.length, compression: src.compression, decrypt: src.decrypt,
-        dest, mode: f.mode, mtime: f.mtime, size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta, sync, piece: null,
+        dest, mode: f.mode, mtime: this.mtimeOf(f), size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta, sync, piece: null,
       },
       src.open,
     );
@@ -222,7 +236,7 @@ export class FileRestorer {
     const p = cut.pieces[i]!;
     const reply = await thread.run({
       id: 0, source: src.file, offset: p.offset, length: p.storedLength, compression: src.compression, decrypt: null,
-      dest, mode: f.mode, mtime: f.mtime, size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta: false, sync,
+      dest, mode: f.mode, mtime: this.mtimeOf(f), size: f.size, digest: digestOf(f)!, crc32c: f.crc32c ?? null, delta: false, sync,
       piece: { at: p.at, length: p.length },
     });
     if (reply.status === 'written') cut.crcs[i] = reply.crc32c!;
@@ -259,7 +273,8 @@ export class FileRestorer {
     }
     try {
       await fh.chmod(f.mode & 0o7777);
-      await fh.utimes(f.mtime, f.mtime);
+      const mtime = this.mtimeOf(f);
+      await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();
     } catch (e) {
       throw storageError('write', dest, e);
@@ -290,7 +305,8 @@ export class FileRestorer {
         for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
       }
       await fh.chmod(f.mode & 0o7777);
-      await fh.utimes(f.mtime, f.mtime);
+      const mtime = this.mtimeOf(f);
+      await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();
     } catch (e) {
       if (e instanceof PgpitrError) throw e;

@@ -13,7 +13,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import type { TestCluster } from '../harness/cluster.js';
@@ -40,6 +40,7 @@ interface Record {
 interface ManifestEntry {
   path: string;
   size: number;
+  mtime: number;
   reference?: string;
   stored: { object: string } | { bundle: number; offset: number; length: number };
 }
@@ -168,7 +169,7 @@ for (const version of versionsFromEnv()) {
       assert.equal(f1.record.prior, null);
       assert.deepEqual(f1.record.references ?? [], []);
       assert.ok(f1.record.server_start_time, 'a full backup records the server start time');
-      assert.match(f1.stderr, /warning: no backup to take a incr backup from: .*; taking a full backup/);
+      assert.match(f1.stderr, /warning: no backup to take an incr backup from: .*; taking a full backup/);
       const m = readManifest(a, f1.record.id);
       assert.equal(m.files.filter((f) => f.reference !== undefined).length, 0);
     });
@@ -335,14 +336,34 @@ for (const version of versionsFromEnv()) {
       assert.equal(v.code, 0, v.stdout + v.stderr);
     });
 
-    await t.test('the kept incr restores after the expire, from its full backup\'s set', async () => {
+    await t.test('the kept incr restores after the expire, from its full backup\'s set; an incr of the restored copy is full', async () => {
       const dir = restoreDir(c, 'restore-incr3');
+      const restoredAt = Math.floor(Date.now() / 1000);
       const r = await restoreWith(a, dir, ['--set', i3.record.id, '--target-immediate', '--target-action', 'promote']);
       assert.equal(r.code, 0, r.stderr);
+      // Times recorded within the second before the backup started, or later, are not given back: the
+      // file may have changed again in that second, and a later incr trusts the time (RestoreLayout.mtimeBefore).
+      const limit = Math.floor(Date.parse(i3.record.server_start_time!) / 1000) - 1;
+      let givenBack = 0;
+      for (const f of readManifest(a, i3.record.id).files) {
+        if (f.path === 'postgresql.auto.conf' || f.path === 'global/pg_control') continue;
+        const at = Math.floor(statSync(join(dir, f.path)).mtimeMs / 1000);
+        if (f.mtime < limit) {
+          assert.equal(at, f.mtime, `${f.path}: recorded ${f.mtime}, restored with ${at}`);
+          givenBack++;
+        } else assert.ok(at >= restoredAt, `${f.path}: recorded ${f.mtime} (limit ${limit}), restored with ${at}`);
+      }
+      assert.ok(givenBack > 0);
       await verifyRestored(a, version, i3.record.id, dir, c, 'incr3');
       const copy = await startRecovered(dir, version, `incr3${version}`);
       try {
         assert.deepEqual(await tableChecksums(copy), i3.data, copy.logTail());
+        // The copy was promoted to a new timeline: its files are another history's (with the times the
+        // restore gave them), so an incr of it compares with nothing and is taken full, saying why.
+        const again = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json', '--type', 'incr', '--wal', 'included'], copy.connectionEnv());
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal((JSON.parse(again.stdout) as Record).type, 'full');
+        assert.match(again.stderr, new RegExp(`no backup to take an incr backup from: the newest complete backup, ${i3.record.id}, was taken on timeline 1, the server is on timeline 2`), again.stderr);
       } finally {
         await copy.destroy();
       }

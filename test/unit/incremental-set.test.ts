@@ -19,6 +19,7 @@ import type { BackupSetManifest } from '../../src/repo/backup-set/manifest.js';
 import { newBackupId } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { choosePrior } from '../../src/backup/repo/prior-choice.js';
+import type { ServerNow } from '../../src/backup/repo/prior-choice.js';
 
 const roots: string[] = [];
 after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -116,13 +117,21 @@ test('backup ids carry the type and stay unique per second whatever the type', (
 
 test('a diff is compared with the newest complete full backup, an incr with the newest complete backup', () => {
   const rec = (id: string, type: BackupRecord['type'], extra: Partial<BackupRecord> = {}) =>
-    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', server_start_time: '2026-12-01T10:00:00.000Z', ...extra }) as BackupRecord;
-  const cluster = { systemIdentifier: '7', pgVersionNum: 180001, compression: 'zstd' };
-  const list = [rec('A', 'full'), rec('B', 'incr'), rec('C', 'full', { state: 'failed' })];
-  assert.equal((choosePrior(list, 'diff', cluster) as { prior: BackupRecord }).prior.id, 'A');
-  assert.equal((choosePrior(list, 'incr', cluster) as { prior: BackupRecord }).prior.id, 'B');
-  assert.match((choosePrior([], 'incr', cluster) as { reason: string }).reason, /no complete backup/);
-  assert.match((choosePrior(list, 'incr', { ...cluster, compression: 'lz4' }) as { reason: string }).reason, /compressed with zstd/);
-  assert.match((choosePrior(list, 'incr', { ...cluster, pgVersionNum: 170001 }) as { reason: string }).reason, /PostgreSQL 180001/);
-  assert.match((choosePrior([rec('A', 'full', { server_start_time: undefined })], 'diff', cluster) as { reason: string }).reason, /older pgpitr/);
+    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', ...extra }) as BackupRecord;
+  const server: ServerNow = { systemIdentifier: '7', pgVersionNum: 180001, compression: 'zstd', timeline: 1, backupFrom: 'primary', clockMs: Date.parse('2026-12-01T11:00:00Z') };
+  const list = [rec('A', 'full'), rec('B', 'incr', { references: ['A'] }), rec('C', 'full', { state: 'failed' })];
+  const prior = (l: BackupRecord[], type: 'diff' | 'incr', s: ServerNow) => choosePrior(l, type, s) as { prior?: BackupRecord; reason?: string };
+  assert.equal(prior(list, 'diff', server).prior?.id, 'A');
+  assert.equal(prior(list, 'incr', server).prior?.id, 'B');
+  assert.match(prior([], 'incr', server).reason!, /no complete backup/);
+  assert.match(prior(list, 'incr', { ...server, compression: 'lz4' }).reason!, /compressed with zstd/);
+  assert.match(prior(list, 'incr', { ...server, pgVersionNum: 170001 }).reason!, /PostgreSQL 180001/);
+  assert.match(prior([rec('A', 'full', { server_start_time: undefined })], 'diff', server).reason!, /older pgpitr/);
+  // Restored or promoted since: another history, whose files may carry the times a restore gave them.
+  assert.match(prior(list, 'incr', { ...server, timeline: 2 }).reason!, /timeline 1, the server is on timeline 2/);
+  // Another kind of server is another host, with another clock.
+  assert.match(prior(list, 'incr', { ...server, backupFrom: 'standby' }).reason!, /from a primary, this one from a standby/);
+  assert.match(prior(list, 'incr', { ...server, clockMs: Date.parse('2026-12-01T09:00:00Z') }).reason!, /which now says 2026-12-01T09:00:00/);
+  // A chain with a backup gone is not built on.
+  assert.match(prior([rec('B', 'incr', { references: ['A'] })], 'incr', server).reason!, /takes files from backup A, which is no longer a complete backup/);
 });

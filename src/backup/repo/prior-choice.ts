@@ -1,34 +1,59 @@
 // Which backup a diff or incr backup is compared with, pgBackRest's way: a diff
 // with the newest complete full backup, an incr with the newest complete backup
-// of any type. Only a backup of the same cluster and PostgreSQL version, whose
-// record has the server's start time (server_start_time: backups of older
-// pgpitr versions lack it), stored with the same compression, can be one; without one the backup is a full
-// backup, and the caller says so.
+// of any type. A file is then taken from that backup when its size and
+// modification time are unchanged (BackupSetWriter.unchanged), which holds only
+// for the same files on the same clock. So the prior backup must be of this
+// cluster and PostgreSQL version, stored with the same compression, recorded by
+// a pgpitr that noted the server's start time, taken on the timeline the server
+// is on now (a restore or a promotion since starts a new one: the files may be
+// another history's, with the times the restore gave them) and from the same
+// kind of server (primary or standby: another host, another clock), before the
+// server's clock of now, and with every backup it takes files from still
+// complete. Without one the backup is a full backup, and the caller says why.
 
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
 import type { Storage } from '../../storage/storage.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
 import type { ManifestFile } from '../../repo/backup-set/manifest.js';
-import { backupDir } from '../../repo/backup-set/record.js';
+import { backupDir, referencesOf } from '../../repo/backup-set/record.js';
 import { BackupSetReader } from '../../repo/backup-set/reader.js';
 
 export type PriorChoice = { prior: BackupRecord } | { reason: string };
 
+/** What the server is now, from the caller's queries before the backup starts. */
+export interface ServerNow {
+  systemIdentifier: string;
+  pgVersionNum: number;
+  compression: string;
+  timeline: number;
+  backupFrom: 'primary' | 'standby';
+  /** The server's clock (ms since the epoch). */
+  clockMs: number;
+}
+
+/** "a diff backup", "an incr backup". */
+export function aBackup(type: BackupType): string {
+  return `${type === 'incr' ? 'an' : 'a'} ${type} backup`;
+}
+
 /** records: oldest first, as listRecords gives them. */
-export function choosePrior(
-  records: BackupRecord[],
-  type: Exclude<BackupType, 'full'>,
-  cluster: { systemIdentifier: string; pgVersionNum: number; compression: string },
-): PriorChoice {
+export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, 'full'>, server: ServerNow): PriorChoice {
   const wanted = type === 'diff' ? 'full backup' : 'backup';
+  const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
     if (r.state !== 'complete' || (type === 'diff' && r.type !== 'full')) continue;
-    if (r.system_identifier !== cluster.systemIdentifier) return { reason: `the newest complete ${wanted}, ${r.id}, is of another cluster` };
-    if (r.pg_version_num !== cluster.pgVersionNum) return { reason: `the newest complete ${wanted}, ${r.id}, is of PostgreSQL ${r.pg_version_num}, the server runs ${cluster.pgVersionNum}` };
+    const newest = `the newest complete ${wanted}, ${r.id},`;
+    if (r.system_identifier !== server.systemIdentifier) return { reason: `${newest} is of another cluster` };
+    if (r.pg_version_num !== server.pgVersionNum) return { reason: `${newest} is of PostgreSQL ${r.pg_version_num}, the server runs ${server.pgVersionNum}` };
     // A set's stored files are all of one compression (the manifest's), the ones it takes from another set too.
-    if (r.compression !== cluster.compression) return { reason: `the newest complete ${wanted}, ${r.id}, is compressed with ${r.compression}, this backup with ${cluster.compression}` };
-    if (!r.server_start_time) return { reason: `the newest complete ${wanted}, ${r.id}, was taken by an older pgpitr, which did not record the server's start time` };
+    if (r.compression !== server.compression) return { reason: `${newest} is compressed with ${r.compression}, this backup with ${server.compression}` };
+    if (!r.server_start_time) return { reason: `${newest} was taken by an older pgpitr, which did not record the server's start time` };
+    if (r.timeline !== server.timeline) return { reason: `${newest} was taken on timeline ${String(r.timeline)}, the server is on timeline ${server.timeline} (restored or promoted since)` };
+    if (r.backup_from !== server.backupFrom) return { reason: `${newest} was taken from a ${String(r.backup_from)}, this one from a ${server.backupFrom}` };
+    if (!(Date.parse(r.server_start_time) < server.clockMs)) return { reason: `${newest} started at ${r.server_start_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()}` };
+    const lost = referencesOf(r).find((id) => !complete.has(id));
+    if (lost !== undefined) return { reason: `${newest} takes files from backup ${lost}, which is no longer a complete backup` };
     return { prior: r };
   }
   return { reason: `the stanza has no complete ${wanted}` };

@@ -40,7 +40,9 @@ import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
 import { manifestReferences } from '../../repo/backup-set/manifest.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
-import { choosePrior, loadPrior } from './prior-choice.js';
+import { aBackup, choosePrior, loadPrior } from './prior-choice.js';
+import type { ServerNow } from './prior-choice.js';
+import { Session } from '../../protocol/session.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
@@ -94,14 +96,24 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     // A resumed backup stays what it was, compared with the same prior backup (findResumable checked it is there).
     let type: BackupType = resumed?.from.type ?? req.type ?? 'full';
     let priorRecord = resumed ? (records.find((r) => r.id === resumed.from.prior) ?? null) : null;
+    let prior: PriorSet | undefined;
     if (!resumed && type !== 'full') {
-      const choice = choosePrior(records, type, { systemIdentifier: req.stanza.system_identifier, pgVersionNum: await serverVersion(req), compression: req.compression });
+      const choice = choosePrior(records, type, { ...(await serverNow(req)), compression: req.compression });
       if ('reason' in choice) {
-        reporter.warn(`no backup to take a ${type} backup from: ${choice.reason}; taking a full backup`);
+        reporter.warn(`no backup to take ${aBackup(type)} from: ${choice.reason}; taking a full backup`);
         type = 'full';
       } else priorRecord = choice.prior;
     }
-    const prior: PriorSet | undefined = priorRecord ? await loadPrior(storage, priorRecord) : undefined;
+    if (priorRecord) {
+      try {
+        prior = await loadPrior(storage, priorRecord);
+      } catch (e) {
+        if (resumed) throw e;
+        reporter.warn(`backup ${priorRecord.id} cannot be read (${(e as Error).message}); taking a full backup`);
+        priorRecord = null;
+        type = 'full';
+      }
+    }
     const existing = new Set((await storage.list(storageJoin(stanzaName, 'backup'))).map((e) => e.name));
     const started = now();
     const id = resumed?.from.id ?? newBackupId(started, existing, type);
@@ -170,7 +182,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.pg_version_num = Number(facts.rows[0]!.version);
         record.server_start_time = new Date(Number(facts.rows[0]!.now) * 1000).toISOString();
         if (priorRecord && priorRecord.pg_version_num !== record.pg_version_num) {
-          throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: a ${type} backup cannot build on it`, { hint: 'take a full backup' });
+          throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: ${aBackup(type)} cannot build on it`, { hint: 'take a full backup' });
         }
         // Known from now on to a later --resume, should this run be killed.
         await writeRecord(storage, record);
@@ -213,6 +225,13 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
           reporter,
           signal,
         );
+        // The server was checked to be on the prior backup's timeline before: a promotion since means
+        // its files may have moved on another history, and the unchanged ones are not known to be.
+        if (priorRecord && result.timeline !== priorRecord.timeline) {
+          throw new PgpitrError('ERR_CHECK', `the server moved to timeline ${result.timeline} while ${aBackup(type)} from backup ${priorRecord.id} (timeline ${String(priorRecord.timeline)}) started`, {
+            hint: 'take the backup again: it will be a full backup on the new timeline',
+          });
+        }
         const xmax = await sql.query<{ xmax: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax');
         record.stop_next_xid = xmax.rows[0]!.xmax;
         record.timeline = result.timeline;
@@ -248,7 +267,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         const resumable = writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0);
         if (!resumable) await removeStoredFiles(storage, dir);
         await writeRecord(storage, record);
-        if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2} --resume to take it over (a backup without --resume removes it)`);
+        if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --resume to take it over (a backup without --resume removes it)`);
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted */
       }
@@ -272,7 +291,7 @@ async function findResumable(
   const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive: recordProcessAlive });
   if ('reason' in choice) return notResumed(choice.reason);
   const from = choice.resume;
-  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is a ${from.type} backup, this one a ${req.type ?? 'full'} backup`);
+  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (--type ${from.type} resumes it)`);
   if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let version: number;
@@ -289,14 +308,31 @@ async function findResumable(
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
 }
 
-/** The server's PostgreSQL version (server_version_num). */
-async function serverVersion(req: RepoBackupRequest): Promise<number> {
+/** What choosePrior compares a prior backup with: the server's version, role and clock (SQL), its system and timeline (IDENTIFY_SYSTEM). */
+async function serverNow(req: RepoBackupRequest): Promise<Omit<ServerNow, 'compression'>> {
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
+  let facts: { v: string; standby: boolean; now: string };
   try {
-    return Number((await sql.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v);
+    facts = (await sql.query<{ v: string; standby: boolean; now: string }>(
+      `select current_setting('server_version_num') as v, pg_is_in_recovery() as standby, extract(epoch from clock_timestamp())::text as now`,
+    )).rows[0]!;
   } finally {
     await sql.end().catch(() => {});
   }
+  const session = await Session.open(req.connection, 'physical', 'replication connection');
+  let ident: (string | null)[];
+  try {
+    ident = (await session.query('IDENTIFY_SYSTEM'))[0]?.rows[0] ?? [];
+  } finally {
+    session.close();
+  }
+  return {
+    systemIdentifier: ident[0] ?? '',
+    timeline: Number(ident[1]),
+    pgVersionNum: Number(facts.v),
+    backupFrom: facts.standby ? 'standby' : 'primary',
+    clockMs: Number(facts.now) * 1000,
+  };
 }
 
 /** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */

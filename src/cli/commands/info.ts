@@ -57,7 +57,7 @@ function describeStanzas(lines: string[], report: StanzaReport[], set: string | 
         lines.push(`        timeline ${b.timeline}, LSN ${b.start_lsn} to ${b.stop_lsn}, WAL ${b.wal.first} to ${b.wal.last} (${b.wal.source === 'included' ? 'in the backup' : 'in the archive'})`);
         lines.push(`        ${mib(b.size ?? 0)} of data, ${mib(b.stored_size ?? 0)} stored, ${b.files} files`);
       }
-      if (b.prior) lines.push(`        from backup ${b.prior}; unchanged files in ${b.references.length > 0 ? b.references.join(', ') : '(none yet)'}`);
+      if (b.prior) lines.push(`        from backup ${b.prior}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${k}: ${v}`);
       if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${mib(d.size)}`);

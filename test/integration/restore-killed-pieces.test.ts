@@ -60,7 +60,14 @@ for (const version of versionsFromEnv().slice(-1)) {
       }
       // Ended by the kill, not by a failure of its own.
       assert.equal(end.signal, 'SIGKILL', `the restore exited with ${end.code} before its kill at ${share} of a restore`);
-      assert.equal(existsSync(join(dir, 'global', 'pg_control')), false, `pg_control exists after a kill at ${share} of a restore`);
+      // Each rerun resumes as a delta and has less to write: one may reach its last step, pg_control
+      // (written once every other file is synced), before its kill. That restore is whole, which the
+      // checks after the loop prove; it is the last one.
+      if (existsSync(join(dir, 'global', 'pg_control'))) {
+        t.diagnostic(`the restore killed at ${share} of a restore had written pg_control, its last step`);
+        finished = true;
+        break;
+      }
       if (existsSync(bigFile)) midFile++;
     }
     t.diagnostic(`restore took ${took} ms; the large file was there (whole or in part) after ${midFile} kill(s)`);

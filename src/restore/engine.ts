@@ -115,7 +115,19 @@ export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
 async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<RestoreOutcome> {
   // 1. The plan, from the catalog and the archive.
   const archive = await planArchiveOf(req.archive, req.segmentSize);
-  const plan = planRestore(req.records.map(planBackupOf), archive, req.target, req.set);
+  // Without --set, a diff or incr that takes files from a backup no longer complete is passed over
+  // for an older backup that can be restored (with --set, it is refused below, naming what is missing).
+  const complete = new Set(req.records.filter((r) => r.state === 'complete').map((r) => r.id));
+  const candidates = req.records.map((r) => {
+    const p = planBackupOf(r);
+    const lost = (r.references ?? []).find((id) => !complete.has(id));
+    if (p.complete && lost !== undefined && req.set === undefined) {
+      req.log(`backup ${r.id} is passed over: it takes files from backup ${lost}, which is not a complete backup`);
+      return { ...p, complete: false };
+    }
+    return p;
+  });
+  const plan = planRestore(candidates, archive, req.target, req.set);
   const b = plan.backup;
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);

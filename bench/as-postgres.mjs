@@ -4,7 +4,7 @@
 // warmed before a run.
 
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, openSync, readdirSync, readSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
@@ -52,3 +52,6 @@ export function warm(dir) {
   };
   walk(dir);
 }
+
+/** The bytes of the regular files under a directory (a repository's backup). */
+export const treeBytes = (d) => readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? treeBytes(join(d, e.name)) : e.isFile() ? statSync(join(d, e.name)).size : 0), 0);

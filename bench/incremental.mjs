@@ -13,18 +13,16 @@
 // Needs a built tree, PostgreSQL 15 from Debian, pgbackrest, /usr/bin/time, root.
 
 import { spawnSync } from 'node:child_process';
-import { chownSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
-import { log, measured, median, mkdirPg, pgGid, pgUid, warm } from './as-postgres.mjs';
+import { log, measured, median, mkdirPg, treeBytes, warm } from './as-postgres.mjs';
+import { PGPITR, twoToolCluster } from './two-tools.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '..');
-const PGPITR = join(ROOT, 'dist/src/cli/main.js');
-const PGBIN = '/usr/lib/postgresql/15/bin';
-const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
+const { destroyAll } = await import(join(resolve(HERE, '..'), 'dist/test/harness/cluster.js'));
 
 const opt = { scale: 100, runs: 3, out: join(HERE, 'RESULTS.md') };
 const argv = process.argv.slice(2);
@@ -39,7 +37,6 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 
-const treeBytes = (d) => readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? treeBytes(join(d, e.name)) : e.isFile() ? statSync(join(d, e.name)).size : 0), 0);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const samples = {};
@@ -49,48 +46,7 @@ let changedBytes = 0;
 const started = new Date();
 try {
   log(`PostgreSQL 15, pgbench scale ${opt.scale}`);
-  const c = await TestCluster.create({ version: 15, name: 'benchincr', conf: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
-  const env = c.connectionEnv();
-  const work = mkdirPg(c.tempDir('bench'));
-  const pRepo = mkdirPg(join(work, 'pgpitr-repo'));
-  const bRepo = mkdirPg(join(work, 'pgbr-repo'));
-  const bMisc = mkdirPg(join(work, 'pgbr-misc'));
-  const conf = join(work, 'pgbackrest.conf');
-  writeFileSync(conf, [
-    '[global]', `repo1-path=${bRepo}`, 'compress-type=zst', 'log-level-console=warn', 'log-level-stderr=warn', 'log-level-file=off',
-    `log-path=${bMisc}`, `lock-path=${bMisc}`, `spool-path=${bMisc}`, 'archive-async=n', 'start-fast=y', 'process-max=2', '',
-    '[bench]', `pg1-path=${c.dataDir}`, `pg1-socket-path=${env.PGHOST}`, `pg1-port=${env.PGPORT}`, 'pg1-user=postgres', '',
-  ].join('\n'));
-  chownSync(conf, pgUid, pgGid);
-  const bArgs = [`--config=${conf}`, '--stanza=bench'];
-  const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
-  // Each tool's archive-push first in archive_command (a backup waits for its stop segment in its own archive).
-  const pushes = {
-    pgbackrest: `pgbackrest --config=${conf} --stanza=bench archive-push %p`,
-    pgpitr: `'${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`,
-  };
-  const archiveFirst = async (tool) => {
-    const chain = tool === 'pgpitr' ? `${pushes.pgpitr} && ${pushes.pgbackrest}` : `${pushes.pgbackrest} && ${pushes.pgpitr}`;
-    await c.sql(`alter system set archive_command = '${chain.replace(/'/g, "''")}'`);
-    await c.sql('select pg_reload_conf()');
-    await sleep(300);
-  };
-  await c.sql(`alter system set archive_mode = 'on'`);
-  await archiveFirst('pgbackrest');
-  await c.restart();
-  measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
-  measured('pgbackrest', [...bArgs, 'stanza-create'], env);
-  const init = spawnSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(opt.scale)], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(init.stderr);
-  await c.sql('vacuum analyze');
-  await c.sql('checkpoint');
-  // The archiver first catches up with the load's WAL: a backup waits for its WAL in its tool's archive.
-  const [{ wal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
-  for (let i = 0; i < 3000; i++) {
-    const [{ last }] = await c.sql(`select coalesce(last_archived_wal, '') as last from pg_stat_archiver`);
-    if (last.slice(0, 24) >= wal) break;
-    await sleep(200);
-  }
+  const { c, env, work, pRepo, bRepo, bMisc, pArgs, bArgs, archiveFirst } = await twoToolCluster({ name: 'benchincr', scale: opt.scale, pgbackrest: ['archive-async=n', 'start-fast=y', 'process-max=2'] });
   const dbBytes = Number((await c.sql(`select sum(pg_database_size(oid))::bigint as b from pg_database`))[0].b);
   log(`cluster: ${(dbBytes / 2 ** 30).toFixed(2)} GiB of databases`);
   // Both tools compare modification times with their previous backup's start: the load's files settle first.

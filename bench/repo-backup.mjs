@@ -10,18 +10,16 @@
 // /usr/bin/time, root (tools run as `postgres`, as they would on a server).
 
 import { spawnSync } from 'node:child_process';
-import { chownSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
-import { log, measured, median, mkdirPg, pgGid, pgUid, warm } from './as-postgres.mjs';
+import { log, measured, median, mkdirPg, treeBytes, warm } from './as-postgres.mjs';
+import { PGPITR, twoToolCluster } from './two-tools.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '..');
-const PGPITR = join(ROOT, 'dist/src/cli/main.js');
-const PGBIN = '/usr/lib/postgresql/15/bin';
-const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
+const { destroyAll } = await import(join(resolve(HERE, '..'), 'dist/test/harness/cluster.js'));
 const PGBR_COMPRESS = { none: 'none', lz4: 'lz4', zstd: 'zst', gzip: 'gz' };
 
 const opt = { scale: 100, runs: 3, compress: ['none', 'lz4', 'zstd'], out: join(HERE, 'RESULTS.md') };
@@ -38,67 +36,11 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 
-
-
-function treeBytes(d) {
-  let n = 0;
-  for (const e of readdirSync(d, { withFileTypes: true })) {
-    const p = join(d, e.name);
-    if (e.isDirectory()) n += treeBytes(p);
-    else if (e.isFile()) n += statSync(p).size;
-  }
-  return n;
-}
-
 const results = [];
 const started = new Date();
 try {
   log(`PostgreSQL 15, pgbench scale ${opt.scale}`);
-  const c = await TestCluster.create({ version: 15, name: 'benchrepo', conf: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
-  const env = c.connectionEnv();
-  const work = mkdirPg(c.tempDir('bench'));
-  const pRepo = mkdirPg(join(work, 'pgpitr-repo'));
-  const bRepo = mkdirPg(join(work, 'pgbr-repo'));
-  const bMisc = mkdirPg(join(work, 'pgbr-misc'));
-  const conf = join(work, 'pgbackrest.conf');
-  writeFileSync(conf, [
-    '[global]', `repo1-path=${bRepo}`, 'compress-type=zst', 'log-level-console=warn', 'log-level-stderr=warn', 'log-level-file=off',
-    `log-path=${bMisc}`, `lock-path=${bMisc}`, `spool-path=${bMisc}`, 'archive-async=n', 'start-fast=y', '',
-    '[bench]', `pg1-path=${c.dataDir}`, `pg1-socket-path=${env.PGHOST}`, `pg1-port=${env.PGPORT}`, 'pg1-user=postgres', '',
-  ].join('\n'));
-  chownSync(conf, pgUid, pgGid);
-  const bArgs = [`--config=${conf}`, '--stanza=bench'];
-  const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
-  // Both tools archive every segment, so that each backup can wait for its WAL in its own archive.
-  // Each tool's backup runs with its own archive-push first in archive_command: a backup waits for
-  // its stop segment in its own archive, and must not also wait for the other tool's push.
-  const pushes = {
-    pgbackrest: `pgbackrest --config=${conf} --stanza=bench archive-push %p`,
-    pgpitr: `'${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`,
-  };
-  const archiveFirst = async (tool) => {
-    const chain = tool === 'pgpitr' ? `${pushes.pgpitr} && ${pushes.pgbackrest}` : `${pushes.pgbackrest} && ${pushes.pgpitr}`;
-    await c.sql(`alter system set archive_command = '${chain.replace(/'/g, "''")}'`);
-    await c.sql('select pg_reload_conf()');
-    await new Promise((r) => setTimeout(r, 300));
-  };
-  await c.sql(`alter system set archive_mode = 'on'`);
-  await archiveFirst('pgbackrest');
-  await c.restart();
-  measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
-  measured('pgbackrest', [...bArgs, 'stanza-create'], env);
-  const init = spawnSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(opt.scale)], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(init.stderr);
-  await c.sql('vacuum analyze');
-  await c.sql('checkpoint');
-  // Let the archiver catch up with the load's WAL first: otherwise the first backup measured
-  // waits for that backlog (both tools wait for their WAL in their archive).
-  const [{ wal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
-  for (let i = 0; i < 3000; i++) {
-    const [{ last }] = await c.sql(`select coalesce(last_archived_wal, '') as last from pg_stat_archiver`);
-    if (last.slice(0, 24) >= wal) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const { c, env, work, pRepo, bRepo, bMisc, pArgs, bArgs, archiveFirst } = await twoToolCluster({ name: 'benchrepo', scale: opt.scale, pgbackrest: ['archive-async=n', 'start-fast=y'] });
   const dbBytes = Number((await c.sql(`select sum(pg_database_size(oid))::bigint as b from pg_database`))[0].b);
   log(`cluster: ${(dbBytes / 2 ** 30).toFixed(2)} GiB of databases`);
 

@@ -13,17 +13,16 @@
 // /usr/bin/time, root (tools run as `postgres`, as they would on a server).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { replaceSection } from './results-file.mjs';
-import { log, measured, median, mkdirPg, pgGid, pgUid } from './as-postgres.mjs';
+import { log, measured, median, mkdirPg } from './as-postgres.mjs';
+import { PGBIN, PGPITR, twoToolCluster } from './two-tools.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const PGPITR = join(ROOT, 'dist/src/cli/main.js');
-const PGBIN = '/usr/lib/postgresql/15/bin';
 const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
 
 const opt = { scale: 100, segments: 100, runs: 2, out: join(HERE, 'RESULTS.md') };
@@ -48,52 +47,17 @@ const lsnBytes = (l) => {
   return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
 };
 
-/** Waits until the server's archiver has archived `wal` (both tools' archive_command must have run for it). */
-async function archived(c, wal) {
-  for (let i = 0; i < 6000; i++) {
-    const [{ last }] = await c.sql(`select coalesce(last_archived_wal, '') as last from pg_stat_archiver`);
-    if (last.slice(0, 24) >= wal) return;
-    await sleep(200);
-  }
-  throw new Error(`the archiver did not reach ${wal}`);
-}
-
 const results = { pgpitr: [], pgbackrest: [] };
 const started = new Date();
 let replayInfo = '';
 try {
   log(`PostgreSQL 15, pgbench scale ${opt.scale}, ${opt.segments} segments of WAL after the backup`);
-  const c = await TestCluster.create({ version: 15, name: 'benchttr', conf: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
-  const env = c.connectionEnv();
-  const work = mkdirPg(c.tempDir('bench'));
-  const pRepo = mkdirPg(join(work, 'pgpitr-repo'));
+  // pgBackRest archives synchronously, as pgpitr's plain archive-push does; its archive-get is asynchronous.
+  const { c, env, work, pRepo, bMisc, pArgs, bArgs, switchAndWaitArchived } = await twoToolCluster({
+    name: 'benchttr', scale: opt.scale,
+    pgbackrest: ['start-fast=y', 'process-max=2', '', '[global:archive-push]', 'archive-async=n', '', '[global:archive-get]', 'archive-async=y'],
+  });
   const pSpool = mkdirPg(join(work, 'pgpitr-spool'));
-  const bRepo = mkdirPg(join(work, 'pgbr-repo'));
-  const bMisc = mkdirPg(join(work, 'pgbr-misc'));
-  const conf = join(work, 'pgbackrest.conf');
-  writeFileSync(conf, [
-    '[global]', `repo1-path=${bRepo}`, 'compress-type=zst', 'log-level-console=warn', 'log-level-stderr=warn', 'log-level-file=off',
-    `log-path=${bMisc}`, `lock-path=${bMisc}`, `spool-path=${bMisc}`, 'start-fast=y', 'process-max=2', '',
-    '[global:archive-push]', 'archive-async=n', '',
-    '[global:archive-get]', 'archive-async=y', '',
-    '[bench]', `pg1-path=${c.dataDir}`, `pg1-socket-path=${env.PGHOST}`, `pg1-port=${env.PGPORT}`, 'pg1-user=postgres', '',
-  ].join('\n'));
-  chownSync(conf, pgUid, pgGid);
-  const bArgs = [`--config=${conf}`, '--stanza=bench'];
-  const pArgs = ['--repo', pRepo, '--stanza', 'bench'];
-  // Both tools archive every segment: each restore_command reads its own tool's archive.
-  const archive = `pgbackrest --config=${conf} --stanza=bench archive-push %p && '${process.execPath}' '${PGPITR}' archive-push --repo '${pRepo}' --stanza bench %p`;
-  await c.sql(`alter system set archive_mode = 'on'`);
-  await c.sql(`alter system set archive_command = '${archive.replace(/'/g, "''")}'`);
-  await c.restart();
-  measured(process.execPath, [PGPITR, 'stanza-create', ...pArgs], env);
-  measured('pgbackrest', [...bArgs, 'stanza-create'], env);
-  const init = spawnSync(join(PGBIN, 'pgbench'), ['-i', '-q', '-s', String(opt.scale)], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(init.stderr);
-  await c.sql('vacuum analyze');
-  await c.sql('checkpoint');
-  const [{ wal: initWal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
-  await archived(c, initWal);
 
   log('backups (zstd, both tools)');
   // Each tool's parallel backup (its stored form is what restore reads: pgpitr's readers compress
@@ -119,8 +83,7 @@ try {
   const targetLsn = await walOf(c);
   const [{ n: tx }] = await c.sql(`select count(*)::bigint as n from pgbench_history`);
   await c.sql('create table after_target (x int)'); // must not be there after recovery
-  const [{ wal: lastWal }] = await c.sql('select pg_walfile_name(pg_switch_wal()) as wal');
-  await archived(c, lastWal);
+  await switchAndWaitArchived();
   replayInfo = `${((lsnBytes(targetLsn) - from) / 2 ** 24).toFixed(0)} segments of pgbench TPC-B WAL (${tx} transactions) between the backups and the target`;
   log(replayInfo);
   await c.stop();

@@ -16,7 +16,7 @@ import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecove
 import type { RecoverySettings } from '../postgres/restore-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
-import { backupDir } from '../repo/backup-set/record.js';
+import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import { planRestore } from './plan.js';
 import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
@@ -120,7 +120,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const complete = new Set(req.records.filter((r) => r.state === 'complete').map((r) => r.id));
   const candidates = req.records.map((r) => {
     const p = planBackupOf(r);
-    const lost = (r.references ?? []).find((id) => !complete.has(id));
+    const lost = referencesOf(r).find((id) => !complete.has(id));
     if (p.complete && lost !== undefined && req.set === undefined) {
       req.log(`backup ${r.id} is passed over: it takes files from backup ${lost}, which is not a complete backup`);
       return { ...p, complete: false };
@@ -138,7 +138,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // A diff or incr backup: the backups whose sets hold its unchanged files must all be there.
   const refs = manifestReferences(m);
   for (const ref of refs) {
-    if (!req.records.some((r) => r.id === ref && r.state === 'complete')) {
+    if (!complete.has(ref)) {
       throw new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} takes files from backup ${ref}, which is not a complete backup of stanza ${req.stanza}`, {
         hint: 'restore another backup (pgpitr info lists them); pgpitr verify reports what else is missing',
       });

@@ -2,7 +2,9 @@
 // pgpitr, table checksums, waiting for archiving, and restoring and starting
 // a copy that is checked and thrown away.
 
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { strict as assert } from 'node:assert';
+import { runCommand } from '../harness/run.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster, onDestroyAll } from '../harness/cluster.js';
@@ -104,6 +106,21 @@ export async function switchAndWaitArchived(c: TestCluster, seconds = 180): Prom
 }
 
 /** An empty directory for a restore, owned by the server's user. */
+/** The server's backup_manifest a backup set of a posix repository keeps (backup_manifest[.zst]), decompressed to `to`. */
+export async function serverManifest(a: ArchivingCluster, id: string, to: string): Promise<void> {
+  const set = join(a.repo, 'main', 'backup', id);
+  const z = join(set, 'backup_manifest.zst');
+  if (existsSync(z)) {
+    const r = await runCommand('zstd', ['-d', '-q', '-f', '-o', to, z]);
+    assert.equal(r.code, 0, r.stderr);
+    return;
+  }
+  const plain = join(set, 'backup_manifest');
+  assert.ok(existsSync(plain), `backup ${id} keeps no backup_manifest: ${readdirSync(set).join(', ')}`);
+  const r = await runCommand('cp', [plain, to]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
 export function restoreDir(c: TestCluster, name: string): string {
   return c.tempDir(name);
 }

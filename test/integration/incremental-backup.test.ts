@@ -22,7 +22,7 @@ import { clientToolDir, versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
 import { checkManifest } from '../helpers/manifest-check.js';
-import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived } from '../helpers/pitr.js';
+import { archivingCluster, restoreDir, restoreWith, serverManifest, startRecovered, switchAndWaitArchived } from '../helpers/pitr.js';
 import type { ArchivingCluster } from '../helpers/pitr.js';
 
 interface Record {
@@ -73,21 +73,6 @@ function storedPathOf(a: ArchivingCluster, id: string, compression: string, f: M
   const set = join(backupRoot(a), f.reference ?? id);
   const ext = compression === 'none' ? '' : `.${({ zstd: 'zst', gzip: 'gz' } as { [k: string]: string })[compression] ?? compression}`;
   return 'object' in f.stored ? join(set, f.stored.object) : join(set, 'bundle', `${f.stored.bundle}${ext}`);
-}
-
-/** The server's backup_manifest a set keeps (backup_manifest[.zst]), decompressed to `to`. */
-async function serverManifest(a: ArchivingCluster, id: string, to: string): Promise<void> {
-  const set = join(backupRoot(a), id);
-  const z = join(set, 'backup_manifest.zst');
-  if (existsSync(z)) {
-    const r = await runCommand('zstd', ['-d', '-q', '-f', '-o', to, z]);
-    assert.equal(r.code, 0, r.stderr);
-    return;
-  }
-  const plain = join(set, 'backup_manifest');
-  assert.ok(existsSync(plain), `backup ${id} keeps no backup_manifest: ${readdirSync(set).join(', ')}`);
-  const r = await runCommand('cp', [plain, to]);
-  assert.equal(r.code, 0, r.stderr);
 }
 
 /**

@@ -10,12 +10,14 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
-import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+import { archivingCluster, restoreDir, restoreWith, serverManifest, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+import { checkManifest } from '../helpers/manifest-check.js';
+import { RESTORE_MARKER } from '../../src/restore/restore-target-dir.js';
 import { runPgpitr, CLI } from '../helpers/pgpitr.js';
 import { PIECE_MIN_FILE } from '../../src/restore/file-pieces.js';
 
@@ -45,6 +47,15 @@ for (const version of versionsFromEnv().slice(-1)) {
     assert.equal(whole.code, 0, whole.stderr);
 
     const dir = restoreDir(c, 'killed');
+    /** Every file of the restored directory as the backup's backup_manifest records it (before it is started). */
+    const asRecorded = async () => {
+      await serverManifest(a, id, join(dir, 'backup_manifest'));
+      try {
+        await checkManifest(dir, ['postgresql.auto.conf', 'recovery.signal', RESTORE_MARKER]);
+      } finally {
+        rmSync(join(dir, 'backup_manifest'), { force: true });
+      }
+    };
     const bigFile = join(dir, relPath);
     let midFile = 0;
     let finished = false;
@@ -62,7 +73,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.equal(end.signal, 'SIGKILL', `the restore exited with ${end.code} before its kill at ${share} of a restore`);
       // Each rerun resumes as a delta and has less to write: one may reach its last step, pg_control
       // (written once every other file is synced), before its kill. That restore is whole, which the
-      // checks after the loop prove; it is the last one.
+      // checks after the loop prove (every file as the backup_manifest records it); it is the last one.
       if (existsSync(join(dir, 'global', 'pg_control'))) {
         t.diagnostic(`the restore killed at ${share} of a restore had written pg_control, its last step`);
         finished = true;
@@ -78,6 +89,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.match(rerun.stderr, /holds a restore that did not finish: resuming it/);
     }
     assert.equal(statSync(bigFile).size, size);
+    await asRecorded();
     const copy = await startRecovered(dir, version, `rkp${version}r`);
     try {
       assert.equal(await tableChecksum(copy, 'big'), want);

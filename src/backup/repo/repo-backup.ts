@@ -26,6 +26,7 @@ import type { Repository } from '../../repo/repository.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
+import type { SqlClient } from '../../protocol/sql-client.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
 import { backupLockPath } from '../../repo/layout.js';
@@ -175,12 +176,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
       try {
         // The server's clock before the backup starts: what a later diff or incr compares files' modification times with.
-        const facts = await sql.query<{ standby: boolean; version: string; now: string }>(
-          `select pg_is_in_recovery() as standby, current_setting('server_version_num') as version, extract(epoch from clock_timestamp())::text as now`,
-        );
-        record.backup_from = facts.rows[0]!.standby ? 'standby' : 'primary';
-        record.pg_version_num = Number(facts.rows[0]!.version);
-        record.server_start_time = new Date(Number(facts.rows[0]!.now) * 1000).toISOString();
+        const facts = await serverFacts(sql);
+        record.backup_from = facts.backupFrom;
+        record.pg_version_num = facts.pgVersionNum;
+        record.server_start_time = new Date(facts.clockMs).toISOString();
         if (priorRecord && priorRecord.pg_version_num !== record.pg_version_num) {
           throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: ${aBackup(type)} cannot build on it`, { hint: 'take a full backup' });
         }
@@ -296,7 +295,7 @@ async function findResumable(
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let version: number;
   try {
-    version = Number((await sql.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]!.v);
+    version = (await serverFacts(sql)).pgVersionNum;
   } finally {
     await sql.end().catch(() => {});
   }
@@ -308,14 +307,20 @@ async function findResumable(
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
 }
 
-/** What choosePrior compares a prior backup with: the server's version, role and clock (SQL), its system and timeline (IDENTIFY_SYSTEM). */
+/** The server's version, whether it is a standby, and its clock now. */
+async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVersionNum' | 'backupFrom' | 'clockMs'>> {
+  const row = (await sql.query<{ v: string; standby: boolean; now: string }>(
+    `select current_setting('server_version_num') as v, pg_is_in_recovery() as standby, extract(epoch from clock_timestamp())::text as now`,
+  )).rows[0]!;
+  return { pgVersionNum: Number(row.v), backupFrom: row.standby ? 'standby' : 'primary', clockMs: Number(row.now) * 1000 };
+}
+
+/** What choosePrior compares a prior backup with: serverFacts, and the server's system and timeline (IDENTIFY_SYSTEM). */
 async function serverNow(req: RepoBackupRequest): Promise<Omit<ServerNow, 'compression'>> {
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
-  let facts: { v: string; standby: boolean; now: string };
+  let facts: Awaited<ReturnType<typeof serverFacts>>;
   try {
-    facts = (await sql.query<{ v: string; standby: boolean; now: string }>(
-      `select current_setting('server_version_num') as v, pg_is_in_recovery() as standby, extract(epoch from clock_timestamp())::text as now`,
-    )).rows[0]!;
+    facts = await serverFacts(sql);
   } finally {
     await sql.end().catch(() => {});
   }
@@ -326,13 +331,7 @@ async function serverNow(req: RepoBackupRequest): Promise<Omit<ServerNow, 'compr
   } finally {
     session.close();
   }
-  return {
-    systemIdentifier: ident[0] ?? '',
-    timeline: Number(ident[1]),
-    pgVersionNum: Number(facts.v),
-    backupFrom: facts.standby ? 'standby' : 'primary',
-    clockMs: Number(facts.now) * 1000,
-  };
+  return { ...facts, systemIdentifier: ident[0] ?? '', timeline: Number(ident[1]) };
 }
 
 /** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */

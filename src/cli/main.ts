@@ -35,7 +35,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
   'archive-get': { load: async () => (await import('./commands/archive-get.js')).archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
   info: { load: async () => (await import('./commands/info.js')).infoCommand, summary: 'describe stanzas and their WAL archive' },
   check: { load: async () => (await import('./commands/check.js')).checkCommand, summary: 'verify that a server archives into its stanza' },
-  backup: { load: async () => (await import('./commands/backup.js')).backupCommand, summary: 'take a full backup into the repository' },
+  backup: { load: async () => (await import('./commands/backup.js')).backupCommand, summary: 'take a full, differential or incremental backup into the repository' },
   expire: { load: async () => (await import('./commands/expire.js')).expireCommand, summary: 'remove the backups and WAL a retention policy no longer needs' },
   verify: { load: async () => (await import('./commands/verify.js')).verifyCommand, summary: 're-read every stored file and archived WAL file against its checksum' },
   restore: { load: async () => (await import('./commands/restore.js')).restoreCommand, summary: 'restore a backup and recover to a point in time' },

@@ -1,12 +1,15 @@
 // `pgpitr info`: per stanza, its backups (a record whose process is gone reads
 // as interrupted), the archive's first and last segment per timeline, gaps,
 // the last file archived and when, WAL dropped by the asynchronous
-// archive-push queue limit, stale temporary files left by interrupted pushes.
+// archive-push queue limit, stale temporary files left by interrupted pushes;
+// which complete backups can be restored (and why not), and the recovery
+// windows: from the end of a restorable backup to the end of the unbroken WAL
+// after it (restore/recovery-window.ts).
 // The report as data; cli/commands/info.ts prints it as text or JSON.
 
 import { PgpitrError } from '../common/errors.js';
 import { checkRepository, listStanzas, readStanza } from '../repo/stanza.js';
-import { scanArchive } from '../repo/archive-store.js';
+import { fetchWalFile, scanArchive } from '../repo/archive-store.js';
 import { summarizeArchive } from '../repo/archive-summary.js';
 import type { ArchiveSummary } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
@@ -14,6 +17,9 @@ import type { DropRecord } from '../repo/drops.js';
 import { listRecords, recordProcessAlive } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
+import { planArchiveOf } from '../restore/plan-inputs.js';
+import { recoveryReach } from '../restore/recovery-window.js';
+import type { RecoveryWindow } from '../restore/recovery-window.js';
 
 export interface StanzaReport {
   stanza: string;
@@ -21,6 +27,8 @@ export interface StanzaReport {
   pg_version: number;
   backups: BackupSummary[];
   archive: ArchiveSummary;
+  /** Oldest first; none when no backup can be restored, several when the archive has gaps. */
+  recovery_windows: (Omit<RecoveryWindow, 'to'> & { to: RecoveryWindow['to'] & { archived_at: string | null } })[];
   dropped_wal: DropRecord[];
   stale_temp_files: number;
 }
@@ -35,13 +43,21 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
   for (const name of names) {
     const stanza = await readStanza(repo, name);
     const scan = await scanArchive(repo, name);
-    const backups = (await listRecords(repo.storage, name)).filter((r) => opts.set === undefined || r.id === opts.set).map(backupSummary);
+    const records = await listRecords(repo.storage, name);
+    const archive = await planArchiveOf({ names: () => scan.files.map((f) => f.name), readHistory: (n) => fetchWalFile(repo, name, n) }, stanza.wal_segment_size);
+    const reach = recoveryReach(records, archive);
+    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id)));
+    const archivedAt = (segment: string) => {
+      const f = scan.files.find((x) => x.name === segment);
+      return f ? new Date(f.mtimeMs).toISOString() : null;
+    };
     report.push({
       stanza: name,
       system_identifier: stanza.system_identifier,
       pg_version: stanza.pg_major,
       backups,
       archive: summarizeArchive(scan.files, stanza.wal_segment_size),
+      recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
       dropped_wal: await listDrops(repo, name),
       stale_temp_files: scan.staleTemps.length,
     });
@@ -52,8 +68,11 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
   return report;
 }
 
-/** A backup as info shows it: a record left "running" by a process that is gone reads as interrupted. */
-function backupSummary(r: BackupRecord) {
+/**
+ * A backup as info shows it: a record left "running" by a process that is gone reads as
+ * interrupted; a complete one says whether it can be restored now (`problem`: why not).
+ */
+function backupSummary(r: BackupRecord, problem: string | null | undefined) {
   return {
     id: r.id,
     type: r.type,
@@ -61,6 +80,8 @@ function backupSummary(r: BackupRecord) {
     prior: r.prior ?? null,
     references: r.references ?? [],
     state: r.state === 'running' && !recordProcessAlive(r) ? 'interrupted' : r.state,
+    restorable: problem === null,
+    problem: problem ?? null,
     start_time: r.start_time,
     stop_time: r.stop_time,
     timeline: r.timeline,

@@ -9,9 +9,7 @@ import { isAbsolute, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
-import { parseLsn, parseSegmentFileName, formatLsn } from '../postgres/lsn.js';
-import { parseTimelineHistory } from '../postgres/timeline-history.js';
-import type { TimelineSwitch } from '../postgres/timeline-history.js';
+import { formatLsn } from '../postgres/lsn.js';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
 import type { RecoverySettings } from '../postgres/restore-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
@@ -19,21 +17,15 @@ import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import { planRestore } from './plan.js';
-import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
+import type { RestorePlan } from './plan.js';
+import { planArchiveOf, planBackupOf } from './plan-inputs.js';
+import type { WalArchiveView } from './plan-inputs.js';
 import type { TargetOptions } from './restore-target.js';
 import { FileRestorer, PG_CONTROL } from './file-restorer.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
-
-/** What restore needs of the WAL archive. */
-export interface WalArchiveView {
-  /** Names of the archived WAL files (segments, .history, ...). */
-  names(): string[];
-  /** A history file's content, verified; null when not archived. */
-  readHistory(name: string): Promise<Buffer | null>;
-}
 
 export interface RestoreRequest {
   storage: Storage;
@@ -62,43 +54,11 @@ export interface RestoreRequest {
 
 export interface RestoreOutcome {
   plan: RestorePlan;
+  /** Without --set: the diff and incr backups passed over, and the backup each takes files from that is not complete. */
+  passedOver: { backup: string; missing: string }[];
   files: FileRestoreResult | null;
   bytesTotal: number;
   tablespaces: { oid: number; path: string }[];
-}
-
-export function planBackupOf(r: BackupRecord): PlanBackup {
-  return {
-    id: r.id,
-    complete: r.state === 'complete',
-    timeline: r.timeline ?? 0,
-    startLsn: r.start_lsn ? parseLsn(r.start_lsn) : 0n,
-    stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
-    stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
-    stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
-    walIncluded: r.wal === 'included',
-  };
-}
-
-/** The archive as the plan reads it: segment presence by timeline, parsed history files. */
-export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
-  const have = new Set<string>();
-  const histories = new Map<number, TimelineSwitch[]>();
-  for (const name of view.names()) {
-    const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, segmentSize) : null;
-    if (seg) have.add(`${seg.timeline}/${seg.segNo}`);
-    const h = /^([0-9A-F]{8})\.history$/.exec(name);
-    if (h) {
-      const text = await view.readHistory(name);
-      if (text !== null) histories.set(parseInt(h[1]!, 16), parseTimelineHistory(text.toString(), name));
-    }
-  }
-  return {
-    segmentSize,
-    hasSegment: (t, s) => have.has(`${t}/${s}`),
-    history: (t) => histories.get(t) ?? null,
-    timelines: () => [1, ...histories.keys()],
-  };
 }
 
 export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
@@ -118,15 +78,22 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // Without --set, a diff or incr that takes files from a backup no longer complete is passed over
   // for an older backup that can be restored (with --set, it is refused below, naming what is missing).
   const complete = new Set(req.records.filter((r) => r.state === 'complete').map((r) => r.id));
+  const passedOver: RestoreOutcome['passedOver'] = [];
   const candidates = req.records.map((r) => {
     const p = planBackupOf(r);
     const lost = referencesOf(r).find((id) => !complete.has(id));
     if (p.complete && lost !== undefined && req.set === undefined) {
       req.log(`backup ${r.id} is passed over: it takes files from backup ${lost}, which is not a complete backup`);
+      passedOver.push({ backup: r.id, missing: lost });
       return { ...p, complete: false };
     }
     return p;
   });
+  if (passedOver.length > 0 && !candidates.some((c) => c.complete)) {
+    throw new PgpitrError('ERR_NOT_FOUND', `no backup of stanza ${req.stanza} can be restored: every complete one takes files from a backup that is no longer complete (${passedOver.map((x) => `${x.backup} from ${x.missing}`).join(', ')})`, {
+      hint: 'take a full backup (pgpitr backup --type full); pgpitr info and pgpitr verify say what is missing',
+    });
+  }
   const plan = planRestore(candidates, archive, req.target, req.set);
   const b = plan.backup;
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
@@ -172,7 +139,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (req.dryRun) {
     req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
-    return { plan, files: null, bytesTotal, tablespaces };
+    return { plan, passedOver, files: null, bytesTotal, tablespaces };
   }
 
   // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
@@ -224,7 +191,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   unlinkSync(marker);
   fsyncPathSync(targetState.path);
   await req.afterFiles?.(plan);
-  return { plan, files, bytesTotal, tablespaces };
+  return { plan, passedOver, files, bytesTotal, tablespaces };
 }
 
 /**

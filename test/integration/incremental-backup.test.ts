@@ -9,11 +9,14 @@
 // go with it, and what a kept (pinned) incr needs is kept with it. An incr on an
 // empty stanza is a full backup, and says so; an unknown --type is a usage
 // error. A referenced object deleted from the older set: verify names it, and
-// a restore of the incr fails before the copy could be started.
+// a restore of the incr fails before the copy could be started. A backup whose
+// record is gone (an interrupted expire) or not complete: restore without --set
+// passes over the incr that takes files from it, saying so, and restores an older
+// one; with --set, the incr is refused by name before anything is written.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import type { TestCluster } from '../harness/cluster.js';
@@ -244,6 +247,69 @@ for (const version of versionsFromEnv()) {
           await copy.destroy();
         }
         step(`restored ${name} ${taken.record.id}`);
+      }
+    });
+
+    await t.test('without --set, an incr taking files from a backup no longer complete is passed over for an older one; with --set it is refused by name', async () => {
+      // i2 takes files from the diff (t_new2 and catalog files written before it and not since): with
+      // the diff gone, i2 cannot be restored, and i1 (from f1 only) is the newest backup that can.
+      assert.ok(i2.record.references.includes(d1.record.id), `${i2.record.id} references ${JSON.stringify(i2.record.references)}`);
+      const recordFile = join(backupRoot(a), d1.record.id, 'backup.json');
+      const saved = readFileSync(recordFile);
+      const passedOver = (id: string, lost: string) => new RegExp(`pgpitr: backup ${id} is passed over: it takes files from backup ${lost}, which is not a complete backup\n`);
+      const chose = (id: string) => new RegExp(`pgpitr: backup ${id} \\(timeline 1, [0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+\\): newest backup; recovery stops when it is consistent\n`);
+      const f1Record = join(backupRoot(a), f1.record.id, 'backup.json');
+      const savedF1 = readFileSync(f1Record);
+      try {
+        // 1. The diff's record gone, its set left (an expire interrupted after the record went).
+        rmSync(recordFile);
+        const dir = restoreDir(c, 'restore-passed-over');
+        const r = await restoreWith(a, dir, ['--target-immediate', '--target-action', 'promote']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, passedOver(i2.record.id, d1.record.id), r.stderr);
+        assert.match(r.stderr, chose(i1.record.id), r.stderr);
+        assert.ok(r.stderr.indexOf(`backup ${i2.record.id} is passed over`) < r.stderr.indexOf(`backup ${i1.record.id} (timeline`), r.stderr);
+        assert.match(r.stderr, new RegExp(`backup ${i1.record.id} takes \\d+ unchanged files from backup\\(s\\) ${f1.record.id}\n`), r.stderr);
+        // only i2 is passed over: i1 and f1 take nothing from the diff, and the diff is no backup now
+        assert.equal(r.stderr.match(/is passed over/g)?.length, 1, r.stderr);
+        const copy = await startRecovered(dir, version, `incrpassed${version}`);
+        try {
+          assert.deepEqual(await tableChecksums(copy), i1.data, `restored without --set, expected ${i1.record.id}\n${copy.logTail()}`);
+        } finally {
+          await copy.destroy();
+        }
+        step(`restored ${i1.record.id} without --set, ${i2.record.id} passed over`);
+
+        // With --set, the incr is refused by name (exit 6, not found), before anything is written.
+        const refusedDir = restoreDir(c, 'restore-refused');
+        const refused = await restoreWith(a, refusedDir, ['--set', i2.record.id, '--target-immediate', '--target-action', 'promote']);
+        assert.equal(refused.code, 6, refused.stderr);
+        assert.match(refused.stderr, new RegExp(`error: backup ${i2.record.id} takes files from backup ${d1.record.id}, which is not a complete backup of stanza main`), refused.stderr);
+        assert.doesNotMatch(refused.stderr, /is passed over/, refused.stderr);
+        assert.deepEqual(readdirSync(refusedDir), [], 'a refused restore wrote into the data directory');
+
+        // 2. The diff's record there, but not complete (failed): the same choice (a dry run).
+        writeFileSync(recordFile, JSON.stringify({ ...(JSON.parse(saved.toString()) as Record), state: 'failed' }, null, 1) + '\n');
+        const dryDir = restoreDir(c, 'restore-passed-over-dry');
+        const dry = await restoreWith(a, dryDir, ['--target-immediate', '--dry-run']);
+        assert.equal(dry.code, 0, dry.stderr);
+        assert.match(dry.stderr, passedOver(i2.record.id, d1.record.id), dry.stderr);
+        assert.match(dry.stderr, chose(i1.record.id), dry.stderr);
+        assert.deepEqual(readdirSync(dryDir), []);
+
+        // 3. The diff complete again, the full backup's record gone: every other backup takes files
+        // from it, none can be restored, and restore says so of each rather than restore one of them.
+        writeFileSync(recordFile, saved);
+        rmSync(f1Record);
+        const none = await restoreWith(a, dryDir, ['--target-immediate', '--dry-run']);
+        assert.equal(none.code, 6, none.stderr);
+        for (const x of [i1, d1, i2]) assert.match(none.stderr, passedOver(x.record.id, f1.record.id), none.stderr);
+        assert.match(none.stderr, /error: no backup of stanza main can be restored: every complete one takes files from a backup that is no longer complete/, none.stderr);
+        assert.deepEqual(readdirSync(dryDir), []);
+        t.diagnostic(`nothing restorable: ${none.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      } finally {
+        writeFileSync(recordFile, saved);
+        writeFileSync(f1Record, savedF1);
       }
     });
 

@@ -232,6 +232,21 @@ for (const version of versionsFromEnv()) {
       assert.equal(bad.code, 7, bad.stdout + bad.stderr);
       assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: .*${victim.slice(setDir.length + 1).replace(/[.]/g, '\\.')}.*is damaged`));
       assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: ${third.start_wal}: WAL segment ${third.start_wal}, needed to make backup ${third.id} consistent, is not in the archive`));
+      // info says the same before anyone tries: the backup cannot be restored, and how far the others reach.
+      const info = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      type Window = { from: { backup: string }; to: { segment: string; timeline: number; archived_at: string | null } };
+      const s = (JSON.parse(info.stdout) as { stanzas: { backups: { id: string; restorable: boolean; problem: string | null }[]; recovery_windows: Window[] }[] }).stanzas[0]!;
+      const b3 = s.backups.find((b) => b.id === third.id)!;
+      assert.equal(b3.restorable, false);
+      assert.match(b3.problem!, new RegExp(`WAL segment ${third.start_wal} is missing`));
+      assert.equal(s.backups.find((b) => b.id === first.id)!.restorable, true);
+      assert.equal(s.recovery_windows.length, 1, info.stdout);
+      assert.equal(s.recovery_windows[0]!.from.backup, first.id);
+      assert.ok(s.recovery_windows[0]!.to.segment < third.start_wal && s.recovery_windows[0]!.to.archived_at !== null, info.stdout);
+      const text = await runPgpitr(['info', ...a.repoArgs]);
+      assert.match(text.stdout, new RegExp(`NOT RESTORABLE: the archive cannot reach the target: WAL segment ${third.start_wal} is missing`));
+      assert.match(text.stdout, new RegExp(`recoverable: from .* \\(end of backup ${first.id}, LSN `));
     });
 
     await t.test('retention keeps the newest backups and the WAL from the oldest kept one on; history files stay', async () => {

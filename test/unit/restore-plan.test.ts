@@ -4,26 +4,14 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { planRestore } from '../../src/restore/plan.js';
-import type { PlanArchive, PlanBackup } from '../../src/restore/plan.js';
+import type { PlanBackup } from '../../src/restore/plan.js';
 import { parseTargetOptions, parseTargetTime } from '../../src/restore/restore-target.js';
 import { parseTimelineHistory, timelineBranch, timelineAt, segmentsAlong } from '../../src/postgres/timeline-history.js';
 import { parseBackupLabel } from '../../src/postgres/backup-label.js';
 import { parseLsn, segmentFileName } from '../../src/postgres/lsn.js';
-import type { TimelineSwitch } from '../../src/postgres/timeline-history.js';
+import { planArchive as archive, SEG } from '../helpers/plan-archive.js';
 
-const SEG = 16 * 1024 * 1024;
 const lsn = parseLsn;
-
-function archive(segments: [number, number, number][], histories: Record<number, string> = {}): PlanArchive {
-  const have = new Set<string>();
-  for (const [tli, from, to] of segments) for (let s = from; s <= to; s++) have.add(`${tli}/${s}`);
-  return {
-    segmentSize: SEG,
-    hasSegment: (t, s) => have.has(`${t}/${s}`),
-    history: (t): TimelineSwitch[] | null => (histories[t] === undefined ? null : parseTimelineHistory(histories[t]!)),
-    timelines: () => [1, ...Object.keys(histories).map(Number)],
-  };
-}
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 const backups: PlanBackup[] = [

@@ -2,7 +2,8 @@
 // as interrupted), the archive's first and last segment per
 // timeline, gaps, the last file archived and when, WAL dropped by the
 // asynchronous archive-push queue limit, stale temporary files left by
-// interrupted pushes (commands/info.ts); printed here as text or JSON.
+// interrupted pushes, which backups can be restored and the recovery windows
+// (commands/info.ts); printed here as text or JSON.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
@@ -17,7 +18,11 @@ Usage:
   pgpitr info --repo PATH [--stanza NAME] [--set ID] [--output json]
 
 Backups (id, state, times, LSNs, WAL range, sizes, annotations; with --set, one backup and its
-databases), and the archive's WAL ranges per timeline with gaps.
+databases), and the archive's WAL ranges per timeline with gaps. Each complete backup that
+cannot be restored now says why (a WAL segment it needs missing, a backup it takes files from
+gone), and the recovery window says how far back and forward a restore can go: from the end
+of the oldest restorable backup to the end of the unbroken WAL after it, along the latest
+timeline (as restore without a target follows it); a gap in the archive splits it in two.
 
 ${REPO_OPTIONS_HELP}`;
 
@@ -56,12 +61,18 @@ function describeStanzas(lines: string[], report: StanzaReport[], set: string | 
       if (b.state === 'complete') {
         lines.push(`        timeline ${b.timeline}, LSN ${b.start_lsn} to ${b.stop_lsn}, WAL ${b.wal.first} to ${b.wal.last} (${b.wal.source === 'included' ? 'in the backup' : 'in the archive'})`);
         lines.push(`        ${mib(b.size ?? 0)} of data, ${mib(b.stored_size ?? 0)} stored, ${b.files} files`);
+        if (b.problem !== null) lines.push(`        NOT RESTORABLE: ${b.problem}`);
       }
       if (b.prior) lines.push(`        from backup ${b.prior}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${k}: ${v}`);
       if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${mib(d.size)}`);
     }
+    for (const w of s.recovery_windows) {
+      lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);
+      lines.push(`        to the end of WAL segment ${w.to.segment} on timeline ${w.to.timeline}${w.to.archived_at ? `, archived ${w.to.archived_at}` : ''}${w.to.backup !== w.from.backup ? ` (through backup ${w.to.backup})` : ''}`);
+    }
+    if (s.recovery_windows.length === 0 && s.backups.length > 0 && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');
     for (const t of s.archive.timelines) {
       lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);

@@ -116,6 +116,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
         {
           backup: outcome.plan.backup.id,
           reason: outcome.plan.reason,
+          passed_over: outcome.passedOver,
           timeline: outcome.plan.branch.timeline,
           wal_needed: { first: outcome.plan.walNeeded[0], last: outcome.plan.walNeeded[outcome.plan.walNeeded.length - 1], segments: outcome.plan.walNeeded.length },
           archive_end: outcome.plan.archiveEnd,

@@ -1,0 +1,52 @@
+// What the restore plan (plan.ts) reads, made from the repository's own
+// records: a backup record as a PlanBackup, and the WAL archive's listing as a
+// PlanArchive (segments present per timeline, history files parsed). Used by
+// restore, and by info to say which backups can be restored and to where.
+
+import { parseLsn, parseSegmentFileName } from '../postgres/lsn.js';
+import { parseTimelineHistory } from '../postgres/timeline-history.js';
+import type { TimelineSwitch } from '../postgres/timeline-history.js';
+import type { BackupRecord } from '../repo/backup-set/record.js';
+import type { PlanArchive, PlanBackup } from './plan.js';
+
+/** What restore needs of the WAL archive. */
+export interface WalArchiveView {
+  /** Names of the archived WAL files (segments, .history, ...). */
+  names(): string[];
+  /** A history file's content, verified; null when not archived. */
+  readHistory(name: string): Promise<Buffer | null>;
+}
+
+export function planBackupOf(r: BackupRecord): PlanBackup {
+  return {
+    id: r.id,
+    complete: r.state === 'complete',
+    timeline: r.timeline ?? 0,
+    startLsn: r.start_lsn ? parseLsn(r.start_lsn) : 0n,
+    stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
+    stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
+    stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
+    walIncluded: r.wal === 'included',
+  };
+}
+
+/** The archive as the plan reads it: segment presence by timeline, parsed history files. */
+export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
+  const have = new Set<string>();
+  const histories = new Map<number, TimelineSwitch[]>();
+  for (const name of view.names()) {
+    const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, segmentSize) : null;
+    if (seg) have.add(`${seg.timeline}/${seg.segNo}`);
+    const h = /^([0-9A-F]{8})\.history$/.exec(name);
+    if (h) {
+      const text = await view.readHistory(name);
+      if (text !== null) histories.set(parseInt(h[1]!, 16), parseTimelineHistory(text.toString(), name));
+    }
+  }
+  return {
+    segmentSize,
+    hasSegment: (t, s) => have.has(`${t}/${s}`),
+    history: (t) => histories.get(t) ?? null,
+    timelines: () => [1, ...histories.keys()],
+  };
+}

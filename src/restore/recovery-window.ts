@@ -1,0 +1,86 @@
+// What a restore could do right now, for info (pure): which complete backups
+// can be restored and why not, and the recovery windows: each runs from the
+// end of a restorable backup (the earliest point a restore from it reaches) to
+// the end of the unbroken WAL the archive holds after it, along the latest
+// timeline when the backup is on its branch. Backups whose WAL runs to the
+// same end share one window, from the oldest of them; a gap in the archive (or
+// a branch that leaves a backup behind) makes several. The same rules as
+// restore's plan (plan.ts), so that what info promises is what restore does.
+
+import { isPgpitrError } from '../common/errors.js';
+import { formatLsn } from '../postgres/lsn.js';
+import { referencesOf } from '../repo/backup-set/record.js';
+import type { BackupRecord } from '../repo/backup-set/record.js';
+import { planRestore } from './plan.js';
+import type { PlanArchive, PlanBackup } from './plan.js';
+import { planBackupOf } from './plan-inputs.js';
+import type { TargetOptions } from './restore-target.js';
+
+export interface RecoveryWindow {
+  /** The earliest point: the end of the oldest backup of the window. */
+  from: { backup: string; time: string; lsn: string; timeline: number };
+  /** The latest: the last segment of the unbroken WAL after the window's newest backup. */
+  to: { backup: string; timeline: number; segment: string };
+}
+
+export interface RecoveryReach {
+  /** Per complete backup: null when it can be restored, else why not. */
+  problems: Map<string, string | null>;
+  /** Oldest first; empty when no backup can be restored. */
+  windows: RecoveryWindow[];
+}
+
+const immediate: TargetOptions = { target: { kind: 'immediate' }, exclusive: false, timeline: 'current', action: 'pause' };
+
+export function recoveryReach(records: BackupRecord[], archive: PlanArchive): RecoveryReach {
+  const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
+  const problems = new Map<string, string | null>();
+  const byEnd = new Map<string, { oldest: PlanBackup; newest: PlanBackup; timeline: number; segment: string }>();
+  for (const r of records) {
+    if (r.state !== 'complete') continue;
+    const lost = referencesOf(r).find((id) => !complete.has(id));
+    const b = planBackupOf(r);
+    const problem = lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, immediate, b.id));
+    problems.set(r.id, problem);
+    if (problem !== null) continue;
+    const end = reachEnd(b, archive);
+    if (end === null) continue;
+    const key = `${end.timeline}/${end.segment}`;
+    const w = byEnd.get(key);
+    if (!w) byEnd.set(key, { oldest: b, newest: b, ...end });
+    else {
+      if (b.stopLsn < w.oldest.stopLsn) w.oldest = b;
+      if (b.stopLsn > w.newest.stopLsn) w.newest = b;
+    }
+  }
+  const windows = [...byEnd.values()]
+    .sort((a, b) => (a.oldest.stopLsn < b.oldest.stopLsn ? -1 : a.oldest.stopLsn > b.oldest.stopLsn ? 1 : 0))
+    .map((w) => ({
+      from: { backup: w.oldest.id, time: new Date(w.oldest.stopTimeMs).toISOString(), lsn: formatLsn(w.oldest.stopLsn), timeline: w.oldest.timeline },
+      to: { backup: w.newest.id, timeline: w.timeline, segment: w.segment },
+    }));
+  return { problems, windows };
+}
+
+/** The end of the unbroken WAL after backup b: along the latest timeline, else (b is not on its branch) b's own. */
+function reachEnd(b: PlanBackup, archive: PlanArchive): { timeline: number; segment: string } | null {
+  for (const timeline of ['latest', 'current'] as const) {
+    try {
+      const plan = planRestore([b], archive, { ...immediate, target: { kind: 'end' }, timeline }, b.id);
+      return { timeline: plan.branch.timeline, segment: plan.archiveEnd };
+    } catch (e) {
+      if (!isPgpitrError(e)) throw e;
+    }
+  }
+  return null;
+}
+
+function refusal(plan: () => unknown): string | null {
+  try {
+    plan();
+    return null;
+  } catch (e) {
+    if (!isPgpitrError(e)) throw e;
+    return e.message;
+  }
+}

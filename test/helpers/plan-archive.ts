@@ -1,0 +1,20 @@
+// A made-up WAL archive as the restore plan reads it (restore/plan.ts), for
+// unit tests: segments present per timeline as [timeline, first, last] runs,
+// and history files' text per timeline. 16 MiB segments.
+
+import type { PlanArchive } from '../../src/restore/plan.js';
+import { parseTimelineHistory } from '../../src/postgres/timeline-history.js';
+import type { TimelineSwitch } from '../../src/postgres/timeline-history.js';
+
+export const SEG = 16 * 1024 * 1024;
+
+export function planArchive(segments: [number, number, number][], histories: Record<number, string> = {}): PlanArchive {
+  const have = new Set<string>();
+  for (const [tli, from, to] of segments) for (let s = from; s <= to; s++) have.add(`${tli}/${s}`);
+  return {
+    segmentSize: SEG,
+    hasSegment: (t, s) => have.has(`${t}/${s}`),
+    history: (t): TimelineSwitch[] | null => (histories[t] === undefined ? null : parseTimelineHistory(histories[t]!)),
+    timelines: () => [1, ...Object.keys(histories).map(Number)],
+  };
+}

@@ -1,0 +1,64 @@
+// What info promises a restore can do, on made-up catalogs and archives:
+// which complete backups can be restored (and why not), and the recovery
+// windows, split by gaps and by branches that leave a backup behind.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { recoveryReach } from '../../src/restore/recovery-window.js';
+import type { BackupRecord } from '../../src/repo/backup-set/record.js';
+import { planArchive as archive } from '../helpers/plan-archive.js';
+
+function record(id: string, seg: number, extra: Partial<BackupRecord> = {}): BackupRecord {
+  const hex = seg.toString(16).toUpperCase();
+  return {
+    id,
+    state: 'complete',
+    timeline: 1,
+    start_lsn: `0/${hex}000028`,
+    stop_lsn: `0/${hex}000100`,
+    stop_time: new Date(Date.parse('2026-12-01T10:00:00Z') + seg * 60_000).toISOString(),
+    wal: 'archive',
+    ...extra,
+  } as BackupRecord;
+}
+
+test('one unbroken archive: one window from the oldest backup to the last segment', () => {
+  const r = recoveryReach([record('A', 2), record('B', 5), record('C', 8, { state: 'failed' })], archive([[1, 2, 12]]));
+  assert.deepEqual([...r.problems], [['A', null], ['B', null]]);
+  assert.deepEqual(r.windows, [
+    { from: { backup: 'A', time: '2026-12-01T10:02:00.000Z', lsn: '0/2000100', timeline: 1 }, to: { backup: 'B', timeline: 1, segment: '00000001000000000000000C' } },
+  ]);
+});
+
+test('a gap splits the window; a backup whose own WAL is missing is not restorable, and says which segment', () => {
+  const r = recoveryReach([record('A', 2), record('B', 5), record('C', 9)], archive([[1, 2, 3], [1, 6, 12]]));
+  assert.equal(r.problems.get('A'), null);
+  assert.match(r.problems.get('B')!, /WAL segment 000000010000000000000005/);
+  assert.equal(r.problems.get('C'), null);
+  assert.deepEqual(
+    r.windows.map((w) => [w.from.backup, w.to.backup, w.to.segment]),
+    [
+      ['A', 'A', '000000010000000000000003'],
+      ['C', 'C', '00000001000000000000000C'],
+    ],
+  );
+});
+
+test('a backup that takes files from one no longer complete is not restorable', () => {
+  const r = recoveryReach([record('A', 2, { state: 'failed' }), record('B', 5, { type: 'incr', prior: 'A', references: ['A'] } as Partial<BackupRecord>)], archive([[1, 2, 9]]));
+  assert.match(r.problems.get('B')!, /takes files from backup A, which is not a complete backup/);
+  assert.deepEqual(r.windows, []);
+});
+
+test('the latest timeline is followed; a backup left behind by its fork keeps a window on its own timeline', () => {
+  // Timeline 2 forked from 1 at 0/6000000: A (stop 0/2000100) is on its branch, C (stop 0/8000100 on 1) is not.
+  const a = archive([[1, 2, 9], [2, 6, 11]], { 2: '1\t0/6000000\tno recovery target\n' });
+  const r = recoveryReach([record('A', 2), record('C', 8)], a);
+  assert.deepEqual(
+    r.windows.map((w) => [w.from.backup, w.to.timeline, w.to.segment]),
+    [
+      ['A', 2, '00000002000000000000000B'],
+      ['C', 1, '000000010000000000000009'],
+    ],
+  );
+});

@@ -7,7 +7,13 @@
 // same WAL, same run. Reports median wall seconds, the ratio (target 0.8) and
 // the peak RSS of the restore commands into bench/RESULTS.md.
 //
-//   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--out FILE]
+//   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--out FILE]
+//
+// --shared-buffers: the restored server's shared_buffers, one measurement per value
+// (default 32MB,4GB: the test harness's setting, and a quarter of this machine's memory as
+// PostgreSQL's documentation suggests for a dedicated server). Replay of the pgbench load
+// evicts and rereads pages all the time with 32 MB; both tools replay the same WAL with the same
+// server, so the setting moves the share of the time that is the tools' own.
 //
 // Needs a built tree, PostgreSQL 15 from Debian, pgbackrest (apt-get install pgbackrest),
 // /usr/bin/time, root (tools run as `postgres`, as they would on a server).
@@ -25,16 +31,17 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
 
-const opt = { scale: 100, segments: 100, runs: 2, out: join(HERE, 'RESULTS.md') };
+const opt = { scale: 100, segments: 100, runs: 2, sharedBuffers: ['32MB', '4GB'], out: join(HERE, 'RESULTS.md') };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--scale') opt.scale = Number(argv[++i]);
   else if (a === '--segments') opt.segments = Number(argv[++i]);
   else if (a === '--runs') opt.runs = Number(argv[++i]);
+  else if (a === '--shared-buffers') opt.sharedBuffers = argv[++i].split(',');
   else if (a === '--out') opt.out = resolve(argv[++i]);
   else {
-    process.stderr.write('usage: node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--out FILE]\n');
+    process.stderr.write('usage: node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--out FILE]\n');
     process.exit(2);
   }
 }
@@ -47,7 +54,8 @@ const lsnBytes = (l) => {
   return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
 };
 
-const results = { pgpitr: [], pgbackrest: [] };
+/** Per shared_buffers value, per tool, the runs. */
+const results = Object.fromEntries(opt.sharedBuffers.map((sb) => [sb, { pgpitr: [], pgbackrest: [] }]));
 const started = new Date();
 let replayInfo = '';
 try {
@@ -89,7 +97,7 @@ try {
   await c.stop();
 
   const dest = join(work, 'restore');
-  const run = async (tool) => {
+  const run = async (tool, sb) => {
     rmSync(dest, { recursive: true, force: true });
     rmSync(join(pSpool, 'bench'), { recursive: true, force: true });
     for (const n of ['archive', 'bench-archive']) rmSync(join(bMisc, n), { recursive: true, force: true });
@@ -100,7 +108,7 @@ try {
       ? measured(process.execPath, [PGPITR, 'restore', ...pArgs, '--set', pgpitrSet, '-D', dest, '--process-max', '2', '--spool-path', pSpool, '--target-name', 'ttr_target', '--target-action', 'promote'], env)
       : measured('pgbackrest', [...bArgs, `--pg1-path=${dest}`, '--type=name', '--target=ttr_target', '--target-action=promote', 'restore'], env);
     const restored = (performance.now() - t0) / 1000;
-    const copy = await TestCluster.startExisting(dest, 15, { name: `ttr-${tool}`, wait: false, conf: { archive_mode: 'off' } });
+    const copy = await TestCluster.startExisting(dest, 15, { name: `ttr-${tool}`, wait: false, conf: { archive_mode: 'off', shared_buffers: sb } });
     try {
       for (;;) {
         try {
@@ -116,35 +124,38 @@ try {
       const [{ n }] = await copy.sql(`select count(*)::bigint as n from pgbench_history`);
       const [{ t }] = await copy.sql(`select count(*)::int as t from pg_class where relname = 'after_target'`);
       if (n !== tx || t !== 0) throw new Error(`${tool}: recovered ${n} transactions (expected ${tx}), after_target ${t ? 'present' : 'absent'}`);
-      log(`${tool}: restore ${restored.toFixed(2)} s, promoted at ${total.toFixed(2)} s, restore RSS ${r.rssMb.toFixed(0)} MB`);
-      results[tool].push({ restore: restored, total, rss: r.rssMb });
+      log(`${tool} (shared_buffers ${sb}): restore ${restored.toFixed(2)} s, promoted at ${total.toFixed(2)} s, restore RSS ${r.rssMb.toFixed(0)} MB`);
+      results[sb][tool].push({ restore: restored, total, rss: r.rssMb });
     } finally {
       await copy.destroy();
     }
   };
-  for (let i = 0; i < opt.runs; i++) for (const tool of i % 2 ? ['pgbackrest', 'pgpitr'] : ['pgpitr', 'pgbackrest']) await run(tool);
+  for (let i = 0; i < opt.runs; i++) for (const sb of opt.sharedBuffers) for (const tool of i % 2 ? ['pgbackrest', 'pgpitr'] : ['pgpitr', 'pgbackrest']) await run(tool, sb);
 } finally {
   await destroyAll();
 }
 
-const med = (tool, k) => median(results[tool].map((x) => x[k]));
+const med = (sb, tool, k) => median(results[sb][tool].map((x) => x[k]));
 const lines = [
   '## Time to recover (bench/time-to-recover.mjs)',
   '',
   `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}, zstd; ` +
-    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${replayInfo}; ${opt.runs} runs per tool, alternating, median wall seconds.`,
+    `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${replayInfo}; ${opt.runs} runs per tool and setting, alternating, median wall seconds.`,
   'From the start of the restore command to `pg_is_in_recovery()` false: restore (2 processes each), start, WAL fetched by restore_command and replayed up to a named restore point, promotion. ' +
-    'pgpitr: its default restore_command (`mv` of a prefetched segment, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8.',
+    'pgpitr: its default restore_command (`mv` of a prefetched segment, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8. ' +
+    'The restored server runs with the shared_buffers in the first column (the rest of its settings are the source\'s: fsync off, max_wal_size 4GB): 32MB is the test harness\'s setting, 4GB a quarter of this machine\'s memory, the usual setting for a dedicated server.',
   '',
-  '| tool | restore s | time to promoted s | restore peak RSS |',
-  '|---|---:|---:|---:|',
-  `| pgpitr | ${med('pgpitr', 'restore').toFixed(2)} | ${med('pgpitr', 'total').toFixed(2)} | ${Math.max(...results.pgpitr.map((x) => x.rss)).toFixed(0)} MB |`,
-  `| pgBackRest | ${med('pgbackrest', 'restore').toFixed(2)} | ${med('pgbackrest', 'total').toFixed(2)} | ${Math.max(...results.pgbackrest.map((x) => x.rss)).toFixed(0)} MB |`,
-  `| **ratio** | **${(med('pgpitr', 'restore') / med('pgbackrest', 'restore')).toFixed(2)}** | **${(med('pgpitr', 'total') / med('pgbackrest', 'total')).toFixed(2)}** | |`,
+  '| shared_buffers | tool | restore s | time to promoted s | of which after the restore s | restore peak RSS |',
+  '|---|---|---:|---:|---:|---:|',
+  ...opt.sharedBuffers.flatMap((sb) => [
+    `| ${sb} | pgpitr | ${med(sb, 'pgpitr', 'restore').toFixed(2)} | ${med(sb, 'pgpitr', 'total').toFixed(2)} | ${(med(sb, 'pgpitr', 'total') - med(sb, 'pgpitr', 'restore')).toFixed(2)} | ${Math.max(...results[sb].pgpitr.map((x) => x.rss)).toFixed(0)} MB |`,
+    `| ${sb} | pgBackRest | ${med(sb, 'pgbackrest', 'restore').toFixed(2)} | ${med(sb, 'pgbackrest', 'total').toFixed(2)} | ${(med(sb, 'pgbackrest', 'total') - med(sb, 'pgbackrest', 'restore')).toFixed(2)} | ${Math.max(...results[sb].pgbackrest.map((x) => x.rss)).toFixed(0)} MB |`,
+    `| ${sb} | **ratio** | **${(med(sb, 'pgpitr', 'restore') / med(sb, 'pgbackrest', 'restore')).toFixed(2)}** | **${(med(sb, 'pgpitr', 'total') / med(sb, 'pgbackrest', 'total')).toFixed(2)}** | | |`,
+  ]),
   '',
   'All runs (restore / promoted, seconds):',
   '',
-  ...Object.entries(results).map(([t, xs]) => `- ${t}: ${xs.map((x) => `${x.restore.toFixed(2)} / ${x.total.toFixed(2)}`).join(', ')}`),
+  ...opt.sharedBuffers.flatMap((sb) => Object.entries(results[sb]).map(([t, xs]) => `- ${sb}, ${t}: ${xs.map((x) => `${x.restore.toFixed(2)} / ${x.total.toFixed(2)}`).join(', ')}`)),
 ];
 replaceSection(opt.out, lines[0], lines.join('\n'));
 log(`results in ${opt.out}`);

@@ -3,7 +3,9 @@
 // archive_mode and archive_command, then switches WAL and waits until that
 // segment is in the repository, and that no WAL is missing from the archive
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
-// limit). Each problem is a finding with what to change. It also counts and
+// limit), and that a restore could reach that segment (check-recovery.ts:
+// a restorable backup and unbroken WAL from it; with --backup-age-max, a
+// recent enough backup). Each problem is a finding with what to change. It also counts and
 // removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
 // probes whether the store enforces exclusive create (repo/conditional-create.ts),
 // and on object storage aborts incomplete multipart uploads older than a day
@@ -26,16 +28,10 @@ import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate
 import type { Repository } from '../repo/repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { PgpitrError } from '../common/errors.js';
+import type { Finding } from './check-finding.js';
+import { recoveryFindings } from './check-recovery.js';
 
-export interface Finding {
-  check: string;
-  /** N of the repository the finding is about (absent: about the server). */
-  repo?: number;
-  ok: boolean;
-  message: string;
-  hint?: string;
-  count?: number;
-}
+export type { Finding } from './check-finding.js';
 
 export interface CheckRequest {
   /** Every repository to check (the segment check waits for each). */
@@ -45,6 +41,8 @@ export interface CheckRequest {
   stanza: string;
   connection: ConnectionSettings;
   archiveTimeoutMs: number;
+  /** --backup-age-max: the newest restorable backup must have ended within this time. */
+  backupAgeMaxMs?: number | undefined;
 }
 
 export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
@@ -135,7 +133,10 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
         }
         for (const { index, repo } of req.repos) {
           if (!reached.has(index)) continue;
-          add({ ...continuityFinding(await listArchive(repo, req.stanza), await listDrops(repo, req.stanza), stanzas.get(index)!.wal_segment_size), repo: index });
+          const files = await listArchive(repo, req.stanza);
+          const segmentSize = stanzas.get(index)!.wal_segment_size;
+          add({ ...continuityFinding(files, await listDrops(repo, req.stanza), segmentSize), repo: index });
+          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
         }
       }
     }

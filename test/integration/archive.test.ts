@@ -214,6 +214,11 @@ for (const version of versionsFromEnv()) {
       const report = JSON.parse(ok.stdout) as { ok: boolean; checks: { check: string; ok: boolean }[] };
       assert.ok(report.ok);
       assert.ok(report.checks.some((c) => c.check === 'archiving' && c.ok));
+      // No backup yet: a warning, not a failure (check runs before the first backup); asked for one, a failure.
+      assert.ok(report.checks.some((c) => c.check === 'recovery' && c.ok && /warning: the stanza has no complete backup yet/.test((c as { message?: string }).message ?? '')), ok.stdout);
+      const wanted = await runPgpitr(['check', ...repoArgs, '--backup-age-max', '26h'], env);
+      assert.equal(wanted.code, 7, wanted.stdout + wanted.stderr);
+      assert.match(wanted.stdout, /FAIL recovery: the stanza has no complete backup yet/);
 
       const unreachable = await runPgpitr(['check', '--repo', join(repo, 'nope'), '--stanza', 'main'], env);
       assert.equal(unreachable.code, 7);

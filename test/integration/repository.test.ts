@@ -210,9 +210,16 @@ for (const version of versionsFromEnv()) {
       assert.equal(existsSync(dest), false);
     });
 
-    await t.test('verify finds a flipped byte in a stored file and a deleted segment, each by path', async () => {
+    await t.test('verify finds a flipped byte in a stored file and a deleted segment, each by path; check says a restore no longer reaches now', async () => {
       const ok = await runPgpitr(['verify', ...a.repoArgs]);
       assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const healthy = await runPgpitr(['check', ...a.repoArgs, '--backup-age-max', '1h'], env);
+      assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+      assert.match(healthy.stdout, new RegExp(`ok   recovery: a restore can reach WAL segment [0-9A-F]{24}, just archived: from backup ${third.id} `));
+      assert.match(healthy.stdout, new RegExp(`ok   backup age: the newest restorable backup, ${third.id}, ended `));
+      const stale = await runPgpitr(['check', ...a.repoArgs, '--backup-age-max', '0m'], env);
+      assert.equal(stale.code, 7, stale.stdout + stale.stderr);
+      assert.match(stale.stdout, /FAIL backup age: /);
       const setDir = join(a.repo, 'main', 'backup', third.id);
       const victim = listSetFiles(join(setDir, 'data')).sort((x, y) => statSync(y).size - statSync(x).size)[0]!;
       const bytes = readFileSync(victim);
@@ -247,6 +254,10 @@ for (const version of versionsFromEnv()) {
       const text = await runPgpitr(['info', ...a.repoArgs]);
       assert.match(text.stdout, new RegExp(`NOT RESTORABLE: the archive cannot reach the target: WAL segment ${third.start_wal} is missing`));
       assert.match(text.stdout, new RegExp(`recoverable: from .* \\(end of backup ${first.id}, LSN `));
+      // check: archiving works, but the newest backup cannot be restored and the older ones stop at the gap.
+      const unreachable = await runPgpitr(['check', ...a.repoArgs], env);
+      assert.equal(unreachable.code, 7, unreachable.stdout + unreachable.stderr);
+      assert.match(unreachable.stdout, new RegExp(`FAIL recovery: no backup can be restored to the present \\(WAL segment [0-9A-F]{24}\\): the recovery window ends at segment ${s.recovery_windows[0]!.to.segment} on timeline 1; the newest backup, ${third.id}, cannot be restored: `));
     });
 
     await t.test('retention keeps the newest backups and the WAL from the oldest kept one on; history files stay', async () => {

@@ -3,7 +3,8 @@
 // archive_mode and archive_command, then switches WAL and waits until that
 // segment is in the repository, and that no WAL is missing from the archive
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
-// limit). Each problem is reported with what to change. It also counts and
+// limit), and that a restore could reach that segment (with --backup-age-max, from a
+// recent enough backup). Each problem is reported with what to change. It also counts and
 // removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
 // The checks are commands/check.ts; this file parses and prints.
 
@@ -11,24 +12,43 @@ import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '..
 import { openEachRepository } from '../../repo/open-repository.js';
 import { checkStanza } from '../../commands/check.js';
 import { ExitCode } from '../exit-codes.js';
+import { parseRetentionWindow } from '../../repo/retention.js';
+import { usageError } from '../../common/errors.js';
 
 const HELP = `pgpitr check verifies that a server archives its WAL into a stanza.
 
 Usage:
   pgpitr check --repo PATH --stanza NAME [connection options] [--archive-timeout SECONDS]
+               [--backup-age-max D]
+
+Checks the repository and stanza, the server's settings for archiving into it, switches WAL
+and waits for that segment to be archived, then checks that no WAL is missing and that a
+restore could reach that segment: a backup that can be restored, and unbroken WAL from it to
+now. A stanza with no backup yet passes with a warning.
+
+      --archive-timeout=SECONDS   how long to wait for the segment (default 60)
+      --backup-age-max=D   also fail when the newest restorable backup ended more than D ago,
+                           or there is none (D: 30m, 12h, 26h, 7d): for monitoring
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed), 3 cannot connect.
 `;
 
 export async function checkCommand(argv: string[]): Promise<number> {
-  const o = parseRepoOptions('check', argv);
+  const o = parseRepoOptions('check', argv, { extra: { 'backup-age-max': { type: 'string' } } });
   if (o.help) {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
+  const ageText = o.extra['backup-age-max'] as string | undefined;
+  let backupAgeMaxMs: number | undefined;
+  try {
+    backupAgeMaxMs = ageText === undefined ? undefined : parseRetentionWindow(ageText);
+  } catch (e) {
+    throw usageError((e as Error).message.replace('retention window', '--backup-age-max'));
+  }
   const repos = await openEachRepository(o.repos, o.repoSelected);
-  const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs });
+  const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs, backupAgeMaxMs });
   // With one repository the output is as it always was; with several, each finding names its own.
   const several = repos.length > 1;
   const ok = findings.every((f) => f.ok);

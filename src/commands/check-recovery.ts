@@ -1,0 +1,77 @@
+// check's last question, once the segment it switched to is archived: could a
+// restore bring the cluster back to now? Yes when a recovery window
+// (restore/recovery-window.ts, the rules restore itself follows) runs from a
+// restorable backup to that segment on the server's timeline. A stanza with
+// no backup yet passes with a warning (check runs before the first backup),
+// unless --backup-age-max asks for one; with --backup-age-max, the newest
+// restorable backup must also have ended within that time.
+
+import { fetchWalFile } from '../repo/archive-store.js';
+import type { ArchivedFile } from '../repo/archive-store.js';
+import { listRecords } from '../repo/backup-set/record.js';
+import type { Repository } from '../repo/repository.js';
+import { planArchiveOf } from '../restore/plan-inputs.js';
+import { recoveryReach } from '../restore/recovery-window.js';
+import type { Finding } from './check-finding.js';
+
+export interface RecoveryCheck {
+  repo: Repository;
+  stanza: string;
+  segmentSize: number;
+  /** The archive as listed once the segment arrived. */
+  files: ArchivedFile[];
+  /** The segment check switched to, now archived. */
+  wal: string;
+  backupAgeMaxMs?: number | undefined;
+  nowMs: number;
+}
+
+export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
+  const records = await listRecords(c.repo.storage, c.stanza);
+  const archive = await planArchiveOf({ names: () => c.files.map((f) => f.name), readHistory: (n) => fetchWalFile(c.repo, c.stanza, n) }, c.segmentSize);
+  const reach = recoveryReach(records, archive);
+  const take = `take one: pgpitr backup --stanza ${c.stanza}`;
+  if (!records.some((r) => r.state === 'complete')) {
+    const wanted = c.backupAgeMaxMs !== undefined;
+    return [{ check: 'recovery', ok: !wanted, message: `${wanted ? '' : 'warning: '}the stanza has no complete backup yet: nothing can be restored`, hint: take }];
+  }
+  const tli = c.wal.slice(0, 8);
+  const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === tli && w.to.segment >= c.wal);
+  const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
+  const out: Finding[] = [];
+  if (now) {
+    out.push({ check: 'recovery', ok: true, message: `a restore can reach WAL segment ${c.wal}, just archived: from backup ${now.to.backup} (ended ${stopOf(now.to.backup)}); recoverable from ${now.from.time}` });
+  } else {
+    const newest = [...records].reverse().find((r) => r.state === 'complete')!;
+    const problem = reach.problems.get(newest.id);
+    const last = reach.windows[reach.windows.length - 1];
+    out.push({
+      check: 'recovery',
+      ok: false,
+      message:
+        `no backup can be restored to the present (WAL segment ${c.wal}): ` +
+        (last ? `the recovery window ends at segment ${last.to.segment} on timeline ${last.to.timeline}` : 'no complete backup can be restored') +
+        (problem ? `; the newest backup, ${newest.id}, cannot be restored: ${problem}` : ''),
+      hint: 'take a backup now (pgpitr backup); pgpitr info shows what each backup lacks, pgpitr verify checks the rest',
+    });
+  }
+  if (c.backupAgeMaxMs !== undefined) {
+    const restorable = records.filter((r) => reach.problems.get(r.id) === null && r.stop_time);
+    const newest = restorable.reduce<(typeof restorable)[number] | null>((a, r) => (a === null || Date.parse(r.stop_time!) > Date.parse(a.stop_time!) ? r : a), null);
+    const ageMs = newest ? c.nowMs - Date.parse(newest.stop_time!) : Infinity;
+    const ok = ageMs <= c.backupAgeMaxMs;
+    out.push({
+      check: 'backup age',
+      ok,
+      message: newest
+        ? `the newest restorable backup, ${newest.id}, ended ${newest.stop_time} (${hours(ageMs)} ago; at most ${hours(c.backupAgeMaxMs)} asked)`
+        : 'no backup can be restored',
+      ...(ok ? {} : { hint: `${take}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
+    });
+  }
+  return out;
+}
+
+function hours(ms: number): string {
+  return ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`;
+}

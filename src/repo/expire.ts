@@ -48,7 +48,9 @@ export async function expireStanza(
   });
   if (doomed.length > 0) walRemoved = { first: doomed[0]!.name, last: doomed[doomed.length - 1]!.name, count: doomed.length };
   if (opts.dryRun) return { decision, walRemoved };
-  for (const e of decision.expire) {
+  // Newest first, whatever order the decision lists them in: a diff or incr is newer than every
+  // backup it takes files from, so no record left standing names a set already removed.
+  for (const e of [...decision.expire].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))) {
     // The record first, durably: from then on the set is not a backup, whatever remains of it.
     await storage.remove(storageJoin(backupDir(stanza, e.id), RECORD_NAME));
     await storage.pathSync?.(backupDir(stanza, e.id));

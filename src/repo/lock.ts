@@ -1,6 +1,8 @@
 // A lock: an object created exclusively (Storage write with exclusive: true)
-// holding pid, host and command. A lock whose process is gone on this host is
-// stale and taken over; a live one, or one of another host, is refused.
+// holding pid, host, command and the process's start time and boot
+// (common/process-identity.ts). A lock whose process is gone on this host (or
+// whose pid now belongs to a later process, or a boot ago) is stale and taken
+// over; a live one, or one of another host, is refused.
 // Commands that change shared state (stanza-create, backup, expire) hold one
 // in the repository; the background processes of asynchronous archiving hold
 // one in their spool directory. archive-push needs none: each file lands by
@@ -19,6 +21,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
 import { recordedConditionalCreate } from './conditional-create.js';
+import { processIdentity, sameProcessAlive } from '../common/process-identity.js';
 
 export interface LockHolder {
   pid: number;
@@ -26,6 +29,9 @@ export interface LockHolder {
   command: string;
   /** What the holder runs with, for a newcomer to compare (the background pusher's options). */
   settings?: string[];
+  /** The holder's start time and boot (absent in locks of older pgpitr: the pid alone tells). */
+  start_ticks?: string;
+  boot_id?: string;
 }
 
 export class RepoLock {
@@ -43,7 +49,15 @@ export class RepoLock {
   static async acquire(storage: Storage, path: string, command: string, settings?: string[]): Promise<RepoLock> {
     const where = `${path} in ${storage.location}`;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const holder: LockHolder & { at: string } = { pid: process.pid, host: hostname(), command, at: new Date().toISOString(), ...(settings ? { settings } : {}) };
+      const id = processIdentity(process.pid);
+      const holder: LockHolder & { at: string } = {
+        pid: process.pid,
+        host: hostname(),
+        command,
+        at: new Date().toISOString(),
+        ...(settings ? { settings } : {}),
+        ...(id ? { start_ticks: id.startTime, boot_id: id.bootId } : {}),
+      };
       try {
         // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
         await storage.write(path, Buffer.from(JSON.stringify(holder)), { exclusive: true, atomic: true, sync: false });
@@ -51,7 +65,7 @@ export class RepoLock {
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const found = await readHolder(storage, path);
-        if (found && found.host === hostname() && !processAlive(found.pid)) {
+        if (found && !holderAlive(found)) {
           await storage.remove(path).catch(() => {}); // stale: its process is gone (or someone else took it over)
           continue;
         }
@@ -91,5 +105,10 @@ export function processAlive(pid: number): boolean {
 export async function liveLockHolder(storage: Storage, path: string): Promise<LockHolder | null> {
   const holder = await readHolder(storage, path);
   if (!holder) return null;
-  return holder.host !== hostname() || processAlive(holder.pid) ? holder : null;
+  return holderAlive(holder) ? holder : null;
+}
+
+/** A holder of another host is assumed alive; of this host, alive when its pid is still the same process. */
+function holderAlive(h: LockHolder): boolean {
+  return sameProcessAlive({ host: h.host, pid: h.pid, startTime: h.start_ticks ?? null, bootId: h.boot_id ?? null }, hostname());
 }

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
@@ -11,6 +11,7 @@ import { summarizeArchive } from '../../src/repo/archive-summary.js';
 import { parseConfig, configValue } from '../../src/common/config-file.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../../src/postgres/wal-page-header.js';
 import { RepoLock } from '../../src/repo/lock.js';
+import { processIdentity } from '../../src/common/process-identity.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { parseTempName, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
 
@@ -85,6 +86,17 @@ test('lock: exclusive, stale locks taken over', async () => {
     // A lock from a process that no longer exists on this host is stale (pids stay below 2^22).
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'old' }));
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    // A pid alive but now another process (its start time differs): stale too. The same process: held.
+    const me = processIdentity(process.pid)!;
+    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'reused', start_ticks: String(Number(me.startTime) - 1), boot_id: me.bootId }));
+    await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'same', start_ticks: me.startTime, boot_id: me.bootId }));
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "same"/);
+    // A lock written by this process records who it is.
+    rmSync(join(dir, 'repository.lock'));
+    const b = await RepoLock.acquire(storage, 'repository.lock', 'test');
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'repository.lock'), 'utf8')).start_ticks, me.startTime);
+    await b.release();
     // One of another host is never taken over.
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: 'elsewhere', command: 'other' }));
     await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "other"/);

@@ -31,6 +31,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
   basebackup: { load: async () => (await import('./commands/basebackup.js')).basebackupCommand, summary: 'take a base backup (pg_basebackup compatible)' },
   status: { load: async () => (await import('./commands/status.js')).statusCommand, summary: 'tell whether a backup directory holds a complete backup' },
   'stanza-create': { load: async () => (await import('./commands/stanza-create.js')).stanzaCreateCommand, summary: 'record a cluster in a repository' },
+  'stanza-delete': { load: async () => (await import('./commands/stanza-delete.js')).stanzaDeleteCommand, summary: 'remove a stanza: its backups and WAL archive' },
   'archive-push': { load: async () => (await import('./commands/archive-push.js')).archivePushCommand, summary: 'store a WAL file in the repository (archive_command)' },
   'archive-get': { load: async () => (await import('./commands/archive-get.js')).archiveGetCommand, summary: 'fetch a WAL file from the repository (restore_command)' },
   info: { load: async () => (await import('./commands/info.js')).infoCommand, summary: 'describe stanzas and their WAL archive' },
@@ -43,7 +44,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
 };
 
 function help(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
   return `pgpitr ${PGPITR_VERSION}: PostgreSQL backup, WAL archiving and point-in-time recovery
 
 Usage:

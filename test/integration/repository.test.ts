@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
@@ -313,6 +314,51 @@ for (const version of versionsFromEnv()) {
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /unsafe path "\.\.\/\.\.\/escaped"/);
       assert.deepEqual(readdirSync(dir), []);
+    });
+
+    await t.test('stanza-delete: says what it would remove without --force, is refused while a backup runs, finishes an interrupted delete, removes everything', async () => {
+      const stanzaDir = join(a.repo, 'main');
+      const dry = await runPgpitr(['stanza-delete', ...a.repoArgs]);
+      assert.equal(dry.code, 2, dry.stderr);
+      assert.match(dry.stderr, new RegExp(`would delete stanza "main" from repository .*: system \\d+, PostgreSQL ${version}; \\d+ backup\\(s\\) \\(.*${third.id}.*\\); \\d+ archived WAL file\\(s\\)`));
+      assert.match(dry.stderr, /give --force to delete it/);
+      assert.ok(existsSync(join(stanzaDir, 'stanza.json')) && existsSync(join(stanzaDir, 'backup', third.id)));
+      // A backup holding the stanza (its lock, of a live process of this host): refused, nothing removed.
+      writeFileSync(join(stanzaDir, 'backup.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'backup' }));
+      const locked = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force']);
+      assert.equal(locked.code, 5, locked.stderr);
+      assert.match(locked.stderr, /repository is locked by "backup"/);
+      rmSync(join(stanzaDir, 'backup.lock'));
+      assert.ok(existsSync(join(stanzaDir, 'stanza.json')));
+      // A delete interrupted once the record was gone: no command sees a stanza (archive-get exits 200,
+      // stopping a recovery), and the next stanza-delete removes the rest.
+      const copy = join(restoreDir(c, 'stanza-delete'), 'repo');
+      await runCommand('cp', ['-a', a.repo, copy]);
+      rmSync(join(copy, 'main', 'stanza.json'));
+      const get = await runPgpitr(['archive-get', '--repo', copy, '--stanza', 'main', third.start_wal, join(restoreDir(c, 'stanza-delete'), 'seg')]);
+      assert.equal(get.code, 200, get.stderr);
+      const rest = await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'main', '--force']);
+      assert.equal(rest.code, 0, rest.stderr);
+      assert.match(rest.stderr, /deleted stanza "main" from repository .*: what an interrupted stanza-delete left/);
+      assert.equal(existsSync(join(copy, 'main')), false);
+      assert.equal((await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'main', '--force'])).code, 6);
+      // The real one.
+      const done = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force', '--output', 'json']);
+      assert.equal(done.code, 0, done.stderr);
+      const d = JSON.parse(done.stdout) as { repositories: { deleted: boolean; contents: { backups: string[] } }[] };
+      assert.equal(d.repositories[0]!.deleted, true);
+      assert.ok(d.repositories[0]!.contents.backups.includes(third.id));
+      assert.equal(existsSync(join(stanzaDir, 'stanza.json')), false);
+      const info = await runPgpitr(['info', '--repo', a.repo, '--output', 'json']);
+      assert.equal(info.code, 0, info.stderr);
+      assert.deepEqual((JSON.parse(info.stdout) as { stanzas: { stanza: string }[] }).stanzas.map((x) => x.stanza), []);
+      assert.equal((await runPgpitr(['info', ...a.repoArgs])).code, 6);
+      // The cluster (still archiving here) gets a stanza again, empty.
+      const again = await runPgpitr(['stanza-create', ...a.repoArgs], env);
+      assert.equal(again.code, 0, again.stderr);
+      chownTree(a.repo); // stanza-create ran as root here; the server's archive-push runs as postgres
+      const checked = await runPgpitr(['check', ...a.repoArgs], env);
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     });
   });
 }

@@ -364,5 +364,22 @@ for (const version of versionsFromEnv().slice(-1)) {
         await a.s3!.restart();
       }
     });
+
+    await t.test('stanza-delete removes the stanza\'s objects, the record first', async () => {
+      assert.ok(storedObjects(a, 'main/backup').size > 0);
+      const dry = await runPgpitr(['stanza-delete', ...a.repoArgs]);
+      assert.equal(dry.code, 2, dry.stderr);
+      assert.ok(storedObjects(a, 'main').has('main/stanza.json'));
+      const r = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /deleted stanza "main" from repository .*: system \d+/);
+      const left = storedObjects(a, 'main');
+      assert.equal(left.has('main/stanza.json'), false);
+      assert.equal(storedObjects(a, 'main/backup').size, 0, [...left.keys()].join(', '));
+      const conf = a.repoArgs[a.repoArgs.indexOf('--config') + 1]!;
+      const listed = await runPgpitr(['info', '--config', conf, '--output', 'json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.deepEqual((JSON.parse(listed.stdout) as { stanzas: unknown[] }).stanzas, []);
+    });
   });
 }

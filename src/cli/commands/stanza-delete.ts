@@ -1,0 +1,58 @@
+// `pgpitr stanza-delete`: removes a stanza with its backups and WAL archive
+// (commands/stanza-delete.ts); without --force, says what it would remove.
+
+import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import { openEachRepository } from '../../repo/open-repository.js';
+import { onEachRepository, throwFirstFailure } from '../each-repository.js';
+import { stanzaDelete } from '../../commands/stanza-delete.js';
+import type { StanzaContents } from '../../commands/stanza-delete.js';
+import { ExitCode } from '../exit-codes.js';
+import { printLine } from '../output.js';
+import { usageError } from '../../common/errors.js';
+
+const HELP = `pgpitr stanza-delete removes a stanza from a repository: every backup, the WAL archive, the stanza.
+
+Usage:
+  pgpitr stanza-delete --repo PATH --stanza NAME --force
+
+Without --force it says what it would remove and exits 2, removing nothing. First point
+archive_command elsewhere (or turn archiving off): archive-push into a deleted stanza fails,
+and PostgreSQL keeps the WAL in pg_wal until it succeeds. A backup or expire running in the
+stanza makes it wait for nothing: it is refused (exit 5). Interrupted, it is finished by
+running it again. The local spool directories of asynchronous archiving are not touched.
+Typical use: the stanza of a cluster retired, or of the cluster before a major-version
+upgrade once its backups are no longer wanted (see the README).
+
+      --force            remove it
+${REPO_OPTIONS_HELP}
+Exit status: 0 removed, 2 without --force (nothing removed), 5 locked, 6 no such stanza.
+`;
+
+export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
+  const o = parseRepoOptions('stanza-delete', argv, { extra: { force: { type: 'boolean' } } });
+  if (o.help) {
+    process.stdout.write(HELP);
+    return ExitCode.Ok;
+  }
+  const force = o.extra['force'] === true;
+  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force));
+  if (o.output === 'json') {
+    process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : r.result!) })) }, null, 2) + '\n');
+  } else {
+    for (const r of outcomes) {
+      if (!r.result) continue;
+      const where = `repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`;
+      printLine(`${r.result.deleted ? 'deleted' : 'would delete'} stanza "${o.stanza}" from ${where}: ${describe(r.result.contents)}`);
+    }
+  }
+  throwFirstFailure(outcomes);
+  if (!force) throw usageError(`stanza "${o.stanza}" was not deleted: give --force to delete it`, 'nothing was removed; check that no cluster archives into it any more (archive_command)');
+  return ExitCode.Ok;
+}
+
+function describe(c: StanzaContents): string {
+  const what = c.recorded ? `system ${c.system_identifier}, PostgreSQL ${c.pg_major}` : 'what an interrupted stanza-delete left';
+  const backups = c.backups.length === 0 ? 'no backup' : `${c.backups.length} backup(s) (${c.backups.join(', ')})`;
+  const wal = `${c.wal_files} archived WAL file(s), ${Math.round(c.wal_bytes / 1048576)} MiB${c.last_archived ? `, the last archived ${c.last_archived}` : ''}`;
+  return `${what}; ${backups}; ${wal}`;
+}

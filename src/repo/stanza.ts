@@ -126,6 +126,14 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
     }
     return { info: existing, created: false };
   }
+  // Files without a record: what an interrupted stanza-delete left, or WAL an asynchronous pusher
+  // kept storing into a deleted stanza. Another cluster's WAL must never appear in a new stanza.
+  const left = (await storage.list(stanzaPath(info.stanza), { recursive: true, detail: false })).filter((e) => e.type === 'file');
+  if (left.length > 0) {
+    throw new PgpitrError('ERR_TARGET', `stanza "${info.stanza}" has no record in repository "${repo.location}" but its directory holds ${left.length} file(s) (${left[0]!.name}${left.length > 1 ? ', ...' : ''}): what an interrupted stanza-delete leaves`, {
+      hint: `finish the delete first: pgpitr stanza-delete --repo ${repo.location} --stanza ${info.stanza} --force (and check that no archive_command or asynchronous pusher still stores into it)`,
+    });
+  }
   // The archive directory exists from the start: archive-get tells "not archived" from "no archive" by it.
   await storage.pathCreate?.(archivePath(info.stanza));
   const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };

@@ -337,6 +337,11 @@ for (const version of versionsFromEnv()) {
       rmSync(join(copy, 'main', 'stanza.json'));
       const get = await runPgpitr(['archive-get', '--repo', copy, '--stanza', 'main', third.start_wal, join(restoreDir(c, 'stanza-delete'), 'seg')]);
       assert.equal(get.code, 200, get.stderr);
+      // ... and stanza-create will not make a stanza over what is left (another cluster's WAL could be among it).
+      const over = await runPgpitr(['stanza-create', '--repo', copy, '--stanza', 'main'], env);
+      assert.equal(over.code, 5, over.stderr);
+      assert.match(over.stderr, /stanza "main" has no record in repository .* but its directory holds \d+ file\(s\).*what an interrupted stanza-delete leaves/);
+      assert.match(over.stderr, /hint: finish the delete first: pgpitr stanza-delete/);
       const rest = await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'main', '--force']);
       assert.equal(rest.code, 0, rest.stderr);
       assert.match(rest.stderr, /deleted stanza "main" from repository .*: what an interrupted stanza-delete left/);

@@ -7,6 +7,7 @@ import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { backupLockPath } from '../repo/layout.js';
 import { RepoLock } from '../repo/lock.js';
+import { ensureStanzaPresent } from '../repo/stanza-presence.js';
 import { ADVISORY_LOCKS_WARNING } from '../repo/conditional-create.js';
 import { expireStanza } from '../repo/expire.js';
 import type { ExpireResult } from '../repo/expire.js';
@@ -20,6 +21,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, policy: 
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
+    await ensureStanzaPresent(repo, stanza, { fresh: true }); // a stanza-delete between the read and the lock
     return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun });
   } finally {
     await lock.release();
@@ -31,6 +33,7 @@ export async function setPinned(repo: Repository, stanza: string, id: string, pi
   // Under the backup lock: a running backup rewrites its record at the end.
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
   try {
+    await ensureStanzaPresent(repo, stanza, { fresh: true });
     const r = await readRecord(repo.storage, stanza, id);
     if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
     if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);

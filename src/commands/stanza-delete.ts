@@ -6,6 +6,9 @@
 // ending it early; archive-push fails and PostgreSQL keeps the WAL), then the
 // stanza's directory with everything in it. A stanza directory left without
 // its record (a delete interrupted) is finished by the next stanza-delete.
+// Between the record and the rest it waits for the processes that trust a
+// record they saw a moment ago (repo/stanza-presence.ts) to see it gone, and
+// files that still appear after are reported, not hidden.
 
 import { PgpitrError } from '../common/errors.js';
 import { scanArchive } from '../repo/archive-store.js';
@@ -14,6 +17,7 @@ import { backupLockPath, REPOSITORY_LOCK, stanzaPath, stanzaRecordPath } from '.
 import { RepoLock } from '../repo/lock.js';
 import { checkRepository, readStanza } from '../repo/stanza.js';
 import type { Repository } from '../repo/repository.js';
+import { PRESENCE_TRUST_MS } from '../repo/stanza-presence.js';
 
 export interface StanzaContents {
   /** False: the record was already gone (an interrupted delete), only the rest remained. */
@@ -26,7 +30,7 @@ export interface StanzaContents {
   last_archived: string | null;
 }
 
-export async function stanzaDelete(repo: Repository, stanza: string, force: boolean): Promise<{ deleted: boolean; contents: StanzaContents }> {
+export async function stanzaDelete(repo: Repository, stanza: string, force: boolean): Promise<{ deleted: boolean; contents: StanzaContents; advisoryLocks: boolean }> {
   await checkRepository(repo);
   const dir = stanzaPath(stanza);
   const repoLock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-delete');
@@ -39,13 +43,22 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
     let released = false;
     try {
       const contents = await inventory(repo, stanza, recorded);
-      if (!force) return { deleted: false, contents };
+      if (!force) return { deleted: false, contents, advisoryLocks: lock.advisory };
       await repo.storage.remove(stanzaRecordPath(stanza));
       await repo.storage.pathSync?.(dir);
+      // A pusher or receive-wal still storing into the stanza trusts a record it saw for
+      // PRESENCE_TRUST_MS: past twice that, each has seen it gone and stores nothing more.
+      if (contents.recorded) await new Promise((r) => setTimeout(r, 2 * PRESENCE_TRUST_MS));
       // Everything else, the lock just taken included.
       await repo.storage.remove(dir, { recursive: true });
       released = true;
-      return { deleted: true, contents };
+      const left = (await repo.storage.list(dir, { recursive: true, detail: false })).filter((e) => e.type === 'file');
+      if (left.length > 0) {
+        throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" was deleted, but ${left.length} file(s) appeared in its directory meanwhile (${left[0]!.name}${left.length > 1 ? ', ...' : ''})`, {
+          hint: 'something still stores into it (an archive_command, an asynchronous pusher, receive-wal): stop it, then run stanza-delete --force again',
+        });
+      }
+      return { deleted: true, contents, advisoryLocks: lock.advisory };
     } finally {
       if (!released) await lock.release();
     }
@@ -55,7 +68,8 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
 }
 
 async function inventory(repo: Repository, stanza: string, recorded: boolean): Promise<StanzaContents> {
-  const info = recorded ? await readStanza(repo, stanza) : null;
+  // A damaged record must not keep a stanza from being deleted: what it says is only shown.
+  const info = recorded ? await readStanza(repo, stanza).catch(() => null) : null;
   const scan = await scanArchive(repo, stanza);
   const last = scan.files.reduce<number | null>((a, f) => (a === null || f.mtimeMs > a ? f.mtimeMs : a), null);
   const backups = (await listRecords(repo.storage, stanza)).map((r) => r.id);

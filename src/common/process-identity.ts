@@ -2,7 +2,7 @@
 // time (field 22 of /proc/PID/stat, clock ticks since boot) and the boot it
 // belongs to (/proc/sys/kernel/random/boot_id). Linux only: elsewhere, null.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcessIdentity {
   /** Start time of the process in clock ticks since boot, as /proc shows it. */
@@ -13,6 +13,15 @@ export interface ProcessIdentity {
 export function currentBootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** This process's pid namespace ("pid:[4026531836]"): pids of another one (a container) mean nothing here. Null: no /proc. */
+export function currentPidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
   } catch {
     return null;
   }

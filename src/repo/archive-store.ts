@@ -23,6 +23,7 @@ import { removeStaleTemps, staleTemps } from './archive-temp.js';
 import type { StanzaInfo } from './stanza.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
+import { ensureStanzaPresent } from './stanza-presence.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -131,6 +132,8 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
     });
   }
   if (p.misnamed) throw p.misnamed;
+  // A long-running pusher or receive-wal read the record once: the stanza may have been deleted since.
+  await ensureStanzaPresent(repo, stanza.stanza);
   const dir = walFileDirPath(stanza.stanza, p.name);
   // Where directories are real (posix), the whole directory is one listing anyway, and it holds
   // the temporary files of killed pushes, cleaned up below; object storage leaves none, and

@@ -1,8 +1,10 @@
 // A lock: an object created exclusively (Storage write with exclusive: true)
-// holding pid, host, command and the process's start time and boot
-// (common/process-identity.ts). A lock whose process is gone on this host (or
-// whose pid now belongs to a later process, or a boot ago) is stale and taken
-// over; a live one, or one of another host, is refused.
+// holding pid, host, command and the process's start time, boot and pid
+// namespace (common/process-identity.ts). A lock whose process is gone on this
+// host is stale and taken over, and so is one whose pid now belongs to a later
+// process of the same boot and pid namespace; any other (a live one, one of
+// another host, or of another container or boot, where a pid says nothing) is
+// refused, and the hint says how to remove it.
 // Commands that change shared state (stanza-create, backup, expire) hold one
 // in the repository; the background processes of asynchronous archiving hold
 // one in their spool directory. archive-push needs none: each file lands by
@@ -21,7 +23,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
 import { recordedConditionalCreate } from './conditional-create.js';
-import { processIdentity, sameProcessAlive } from '../common/process-identity.js';
+import { currentBootId, currentPidNamespace, processIdentity, processStartTime } from '../common/process-identity.js';
 
 export interface LockHolder {
   pid: number;
@@ -29,9 +31,10 @@ export interface LockHolder {
   command: string;
   /** What the holder runs with, for a newcomer to compare (the background pusher's options). */
   settings?: string[];
-  /** The holder's start time and boot (absent in locks of older pgpitr: the pid alone tells). */
+  /** The holder's start time, boot and pid namespace (absent in locks of older pgpitr: the pid alone tells). */
   start_ticks?: string;
   boot_id?: string;
+  pid_ns?: string;
 }
 
 export class RepoLock {
@@ -50,6 +53,7 @@ export class RepoLock {
     const where = `${path} in ${storage.location}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       const id = processIdentity(process.pid);
+      const ns = currentPidNamespace();
       const holder: LockHolder & { at: string } = {
         pid: process.pid,
         host: hostname(),
@@ -57,6 +61,7 @@ export class RepoLock {
         at: new Date().toISOString(),
         ...(settings ? { settings } : {}),
         ...(id ? { start_ticks: id.startTime, boot_id: id.bootId } : {}),
+        ...(ns ? { pid_ns: ns } : {}),
       };
       try {
         // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
@@ -108,7 +113,17 @@ export async function liveLockHolder(storage: Storage, path: string): Promise<Lo
   return holderAlive(holder) ? holder : null;
 }
 
-/** A holder of another host is assumed alive; of this host, alive when its pid is still the same process. */
+/**
+ * Whether a lock's holder may be alive. Of another host: assumed so. Of this host: not when its
+ * pid is free; when the pid is taken, alive unless the lock was written in this boot and pid
+ * namespace by a process that started at another time (the pid was reused). A lock of another
+ * container sharing the host name, or of an earlier boot, cannot be judged from here: alive.
+ */
 function holderAlive(h: LockHolder): boolean {
-  return sameProcessAlive({ host: h.host, pid: h.pid, startTime: h.start_ticks ?? null, bootId: h.boot_id ?? null }, hostname());
+  if (h.host !== hostname()) return true;
+  if (!processAlive(h.pid)) return false;
+  if (h.start_ticks === undefined || h.boot_id === undefined || h.pid_ns === undefined) return true;
+  if (h.boot_id !== currentBootId() || h.pid_ns !== currentPidNamespace()) return true;
+  const now = processStartTime(h.pid);
+  return now === null || now === h.start_ticks;
 }

@@ -7,6 +7,7 @@ import { readAll } from '../storage/storage.js';
 import { REPO_MARKER, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
+import { noteStanzaPresent } from './stanza-presence.js';
 
 export interface StanzaInfo {
   format: 'pgpitr-stanza';
@@ -37,6 +38,7 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
   try {
     const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
     if (info.format !== 'pgpitr-stanza') throw new Error('not a stanza file');
+    noteStanzaPresent(repo, stanza);
     return info;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `stanza file "${displayPath(repo, path)}" is damaged: ${(e as Error).message}`, {

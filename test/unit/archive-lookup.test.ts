@@ -46,6 +46,7 @@ test('findStored and pushWalFile list only the names of the WAL file looked up',
     // A push of a history file (no segment checks) looks up its own name only.
     calls.lists.length = 0;
     const stanza: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, stanza: 'main', system_identifier: '1', pg_major: 15, wal_segment_size: 16 * 1024 * 1024, created_at: '' };
+    writeFileSync(join(dir, 'main', 'stanza.json'), JSON.stringify(stanza)); // a push checks the record is still there
     const pushed = await pushWalFile(repo, stanza, '00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'), { compression: 'none' });
     assert.equal(pushed.status, 'stored');
     assert.deepEqual(calls.lists.map((c) => c.opts?.prefix), ['00000002.history-']);

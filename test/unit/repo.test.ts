@@ -11,7 +11,7 @@ import { summarizeArchive } from '../../src/repo/archive-summary.js';
 import { parseConfig, configValue } from '../../src/common/config-file.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../../src/postgres/wal-page-header.js';
 import { RepoLock } from '../../src/repo/lock.js';
-import { processIdentity } from '../../src/common/process-identity.js';
+import { currentPidNamespace, processIdentity } from '../../src/common/process-identity.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { parseTempName, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
 
@@ -86,16 +86,26 @@ test('lock: exclusive, stale locks taken over', async () => {
     // A lock from a process that no longer exists on this host is stale (pids stay below 2^22).
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'old' }));
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
-    // A pid alive but now another process (its start time differs): stale too. The same process: held.
+    // A pid alive but now another process of this boot and pid namespace (its start time differs):
+    // stale too. The same process: held. Another pid namespace (a container with the same host
+    // name) or boot: a pid says nothing there, held.
     const me = processIdentity(process.pid)!;
-    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'reused', start_ticks: String(Number(me.startTime) - 1), boot_id: me.bootId }));
+    const ns = currentPidNamespace()!;
+    const holder = (command: string, start: string, extra: object = {}) => JSON.stringify({ pid: process.pid, host: hostname(), command, start_ticks: start, boot_id: me.bootId, pid_ns: ns, ...extra });
+    const earlier = String(Number(me.startTime) - 1);
+    writeFileSync(join(dir, 'repository.lock'), holder('reused', earlier));
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
-    writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'same', start_ticks: me.startTime, boot_id: me.bootId }));
+    writeFileSync(join(dir, 'repository.lock'), holder('same', me.startTime));
     await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "same"/);
+    writeFileSync(join(dir, 'repository.lock'), holder('container', earlier, { pid_ns: 'pid:[1]' }));
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "container"/);
+    writeFileSync(join(dir, 'repository.lock'), holder('other boot', earlier, { boot_id: 'another-boot' }));
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "other boot"/);
     // A lock written by this process records who it is.
     rmSync(join(dir, 'repository.lock'));
     const b = await RepoLock.acquire(storage, 'repository.lock', 'test');
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'repository.lock'), 'utf8')).start_ticks, me.startTime);
+    const written = JSON.parse(readFileSync(join(dir, 'repository.lock'), 'utf8')) as { start_ticks: string; pid_ns: string };
+    assert.deepEqual([written.start_ticks, written.pid_ns], [me.startTime, ns]);
     await b.release();
     // One of another host is never taken over.
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: 'elsewhere', command: 'other' }));

@@ -29,6 +29,7 @@ import { openSqlClient } from '../../protocol/sql-client.js';
 import type { SqlClient } from '../../protocol/sql-client.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
+import { ensureStanzaPresent } from '../../repo/stanza-presence.js';
 import { backupLockPath } from '../../repo/layout.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { BackupSetWriter } from '../../repo/backup-set/writer.js';
@@ -81,6 +82,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
   const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup');
   if (lock.advisory) reporter.warn(`${req.repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
+    // The record was read before the lock: a stanza-delete may have run in between.
+    await ensureStanzaPresent(req.repo, stanzaName, { fresh: true });
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;
     const records = await listRecords(storage, stanzaName);

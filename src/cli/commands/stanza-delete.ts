@@ -9,6 +9,7 @@ import type { StanzaContents } from '../../commands/stanza-delete.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
+import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 
 const HELP = `pgpitr stanza-delete removes a stanza from a repository: every backup, the WAL archive, the stanza.
 
@@ -16,8 +17,10 @@ Usage:
   pgpitr stanza-delete --repo PATH --stanza NAME --force
 
 Without --force it says what it would remove and exits 2, removing nothing. First point
-archive_command elsewhere (or turn archiving off): archive-push into a deleted stanza fails,
-and PostgreSQL keeps the WAL in pg_wal until it succeeds. A backup or expire running in the
+archive_command elsewhere (or turn archiving off) and stop receive-wal into it: archive-push
+into a deleted stanza fails, and PostgreSQL keeps the WAL in pg_wal until it succeeds; a running
+asynchronous pusher or receive-wal sees the stanza gone within a second and stores nothing more
+(stanza-delete waits two seconds for that; files stored after are reported, exit 5). A backup or expire running in the
 stanza makes it wait for nothing: it is refused (exit 5). Interrupted, it is finished by
 running it again. The local spool directories of asynchronous archiving are not touched.
 Typical use: the stanza of a cluster retired, or of the cluster before a major-version
@@ -45,13 +48,16 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
       printLine(`${r.result.deleted ? 'deleted' : 'would delete'} stanza "${o.stanza}" from ${where}: ${describe(r.result.contents)}`);
     }
   }
+  for (const r of outcomes) {
+    if (r.result?.advisoryLocks) printLine(`warning: repository ${r.index} (${r.location}): ${ADVISORY_LOCKS_WARNING}`);
+  }
   throwFirstFailure(outcomes);
   if (!force) throw usageError(`stanza "${o.stanza}" was not deleted: give --force to delete it`, 'nothing was removed; check that no cluster archives into it any more (archive_command)');
   return ExitCode.Ok;
 }
 
 function describe(c: StanzaContents): string {
-  const what = c.recorded ? `system ${c.system_identifier}, PostgreSQL ${c.pg_major}` : 'what an interrupted stanza-delete left';
+  const what = !c.recorded ? 'what an interrupted stanza-delete left' : c.system_identifier !== null ? `system ${c.system_identifier}, PostgreSQL ${c.pg_major}` : 'its record damaged';
   const backups = c.backups.length === 0 ? 'no backup' : `${c.backups.length} backup(s) (${c.backups.join(', ')})`;
   const wal = `${c.wal_files} archived WAL file(s), ${Math.round(c.wal_bytes / 1048576)} MiB${c.last_archived ? `, the last archived ${c.last_archived}` : ''}`;
   return `${what}; ${backups}; ${wal}`;

@@ -10,8 +10,8 @@
 //   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--out FILE]
 //
 // --shared-buffers: the restored server's shared_buffers, one measurement per value
-// (default 32MB,4GB: the test harness's setting, and a quarter of this machine's memory as
-// PostgreSQL's documentation suggests for a dedicated server). Replay of the pgbench load
+// (default 32MB,4GB: the test harness's setting, and a size in the range PostgreSQL's
+// documentation suggests for a dedicated server, 25% of memory on a small one). Replay of the pgbench load
 // evicts and rereads pages all the time with 32 MB; both tools replay the same WAL with the same
 // server, so the setting moves the share of the time that is the tools' own.
 //
@@ -143,7 +143,7 @@ const lines = [
     `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${replayInfo}; ${opt.runs} runs per tool and setting, alternating, median wall seconds.`,
   'From the start of the restore command to `pg_is_in_recovery()` false: restore (2 processes each), start, WAL fetched by restore_command and replayed up to a named restore point, promotion. ' +
     'pgpitr: its default restore_command (`mv` of a prefetched segment, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8. ' +
-    'The restored server runs with the shared_buffers in the first column (the rest of its settings are the source\'s: fsync off, max_wal_size 4GB): 32MB is the test harness\'s setting, 4GB a quarter of this machine\'s memory, the usual setting for a dedicated server.',
+    'The restored server runs with the shared_buffers in the first column (the rest of its settings are the source\'s: fsync off, max_wal_size 4GB): 32MB is the test harness\'s setting, 4GB the usual order of size for a dedicated server (PostgreSQL\'s documentation suggests 25% of memory).',
   '',
   '| shared_buffers | tool | restore s | time to promoted s | of which after the restore s | restore peak RSS |',
   '|---|---|---:|---:|---:|---:|',

@@ -1,7 +1,9 @@
 // check's last question, once the segment it switched to is archived: could a
 // restore bring the cluster back to now? Yes when a recovery window
 // (restore/recovery-window.ts, the rules restore itself follows) runs from a
-// restorable backup to that segment on the server's timeline. A stanza with
+// restorable backup to that segment on the server's timeline, and restore's
+// defaults reach it: a timeline in the archive that leaves a restorable backup
+// behind (a restored copy promoted with the same archive_command) fails it. A stanza with
 // no backup yet passes with a warning (check runs before the first backup),
 // unless --backup-age-max asks for one; with --backup-age-max, the newest
 // restorable backup must also have ended within that time.
@@ -28,7 +30,13 @@ export interface RecoveryCheck {
 
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
-  const archive = await planArchiveOf({ names: () => c.files.map((f) => f.name), readHistory: (n) => fetchWalFile(c.repo, c.stanza, n) }, c.segmentSize);
+  const unreadable: string[] = [];
+  const readHistory = (n: string) =>
+    fetchWalFile(c.repo, c.stanza, n).catch((e: Error) => {
+      unreadable.push(`${n}: ${e.message}`);
+      return null;
+    });
+  const archive = await planArchiveOf({ names: () => c.files.map((f) => f.name), readHistory }, c.segmentSize);
   const reach = recoveryReach(records, archive);
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
@@ -39,7 +47,16 @@ export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === tli && w.to.segment >= c.wal);
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
-  if (now) {
+  for (const u of unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
+  const behind = reach.windows.find((w) => w.needs !== null);
+  if (behind) {
+    out.push({
+      check: 'recovery',
+      ok: false,
+      message: `restore with its defaults (the latest timeline) cannot recover past backup ${behind.to.backup}, which only ${behind.needs!.option} reaches: ${behind.needs!.why}`,
+      hint: 'another timeline was archived into this stanza (a restored copy promoted with the same archive_command?): give that copy its own stanza; meanwhile restore with --target-timeline current, or --set',
+    });
+  } else if (now) {
     out.push({ check: 'recovery', ok: true, message: `a restore can reach WAL segment ${c.wal}, just archived: from backup ${now.to.backup} (ended ${stopOf(now.to.backup)}); recoverable from ${now.from.time}` });
   } else {
     const newest = [...records].reverse().find((r) => r.state === 'complete')!;

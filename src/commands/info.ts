@@ -29,6 +29,8 @@ export interface StanzaReport {
   archive: ArchiveSummary;
   /** Oldest first; none when no backup can be restored, several when the archive has gaps. */
   recovery_windows: (Omit<RecoveryWindow, 'to'> & { to: RecoveryWindow['to'] & { archived_at: string | null } })[];
+  /** History files that could not be read (damaged, undecryptable), each with why. */
+  unreadable_history_files: string[];
   dropped_wal: DropRecord[];
   stale_temp_files: number;
 }
@@ -44,7 +46,14 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     const stanza = await readStanza(repo, name);
     const scan = await scanArchive(repo, name);
     const records = await listRecords(repo.storage, name);
-    const archive = await planArchiveOf({ names: () => scan.files.map((f) => f.name), readHistory: (n) => fetchWalFile(repo, name, n) }, stanza.wal_segment_size);
+    // A history file that cannot be read is reported, not fatal: the report is what finds it.
+    const unreadable: string[] = [];
+    const readHistory = (n: string) =>
+      fetchWalFile(repo, name, n).catch((e: Error) => {
+        unreadable.push(`${n}: ${e.message}`);
+        return null;
+      });
+    const archive = await planArchiveOf({ names: () => scan.files.map((f) => f.name), readHistory }, stanza.wal_segment_size);
     const reach = recoveryReach(records, archive);
     const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id)));
     const archivedAt = (segment: string) => {
@@ -58,6 +67,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       backups,
       archive: summarizeArchive(scan.files, stanza.wal_segment_size),
       recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
+      unreadable_history_files: unreadable,
       dropped_wal: await listDrops(repo, name),
       stale_temp_files: scan.staleTemps.length,
     });

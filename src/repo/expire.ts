@@ -11,6 +11,7 @@ import type { Repository } from './repository.js';
 import { decideRetention } from './retention.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
+import type { BackupRecord } from './backup-set/record.js';
 
 export interface ExpireResult {
   decision: RetentionDecision;
@@ -48,13 +49,11 @@ export async function expireStanza(
   });
   if (doomed.length > 0) walRemoved = { first: doomed[0]!.name, last: doomed[doomed.length - 1]!.name, count: doomed.length };
   if (opts.dryRun) return { decision, walRemoved };
-  // Newest first, whatever order the decision lists them in: a diff or incr is newer than every
-  // backup it takes files from, so no record left standing names a set already removed.
-  for (const e of [...decision.expire].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))) {
+  for (const id of removalOrder(decision.expire.map((e) => e.id), records)) {
     // The record first, durably: from then on the set is not a backup, whatever remains of it.
-    await storage.remove(storageJoin(backupDir(stanza, e.id), RECORD_NAME));
-    await storage.pathSync?.(backupDir(stanza, e.id));
-    await storage.remove(backupDir(stanza, e.id), { recursive: true });
+    await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
+    await storage.pathSync?.(backupDir(stanza, id));
+    await storage.remove(backupDir(stanza, id), { recursive: true });
   }
   // Sets without a record (an expire interrupted after the record went) are removed too; the
   // caller holds the backup lock, so no backup is being written.
@@ -65,4 +64,24 @@ export async function expireStanza(
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
   return { decision, walRemoved };
+}
+
+/**
+ * The expired backups in an order where each goes before every backup it takes files from (its
+ * references and prior), whatever order the decision lists them in and whatever their ids say (a
+ * clock set back): an interrupted expire never leaves a record naming a set already removed.
+ */
+function removalOrder(ids: string[], records: BackupRecord[]): string[] {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const pending = [...ids];
+  const out: string[] = [];
+  while (pending.length > 0) {
+    const needed = new Set(pending.flatMap((id) => {
+      const r = byId.get(id);
+      return r ? [...referencesOf(r), ...(r.prior ? [r.prior] : [])] : [];
+    }));
+    const free = pending.findIndex((id) => !needed.has(id));
+    out.push(pending.splice(free === -1 ? 0 : free, 1)[0]!); // -1: a cycle, which records cannot form
+  }
+  return out;
 }

@@ -99,9 +99,10 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   const { b, branch, why } = chosen[0]!;
   const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : b.stopLsn;
   // What replay needs from the archive: from the backup's start, or, when the set holds the WAL to
-  // its stop, from the segment after the stop segment (nothing at all for a target at the stop).
+  // its stop, nothing for a target at the stop, and for one past it from the stop segment on: the
+  // set's copy of that segment ends at the stop (zero-filled after it, as pg_basebackup's).
   const seg = BigInt(archive.segmentSize);
-  const walFrom = b.walIncluded ? ((b.stopLsn - 1n) / seg + 1n) * seg : b.startLsn;
+  const walFrom = !b.walIncluded ? b.startLsn : walNeededTo > b.stopLsn ? (b.stopLsn / seg) * seg : ((b.stopLsn - 1n) / seg + 1n) * seg;
   // The segment holding the byte at walNeededTo, even when that is a segment's first byte: the WAL
   // up to a stop on a boundary ends in the segment before, but PostgreSQL stops at a target only
   // once it has read the record after it (with the one before, recovery reaches the consistent
@@ -127,9 +128,11 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }
-  // How far the archive runs on from there (for the plan's output).
+  // How far the archive runs on from there (for the plan's output). Not past a stop segment only
+  // the set holds: its copy ends at the stop.
   let end = along[along.length - 1] ?? { timeline: b.timeline, segNo: (b.stopLsn - 1n) / seg };
-  for (;;) {
+  const setCopyOnly = along.length === 0 && b.stopLsn % seg !== 0n && !archive.hasSegment(end.timeline, end.segNo);
+  for (; !setCopyOnly; ) {
     const next = segmentsAlong(branch, (end.segNo + 1n) * BigInt(archive.segmentSize), (end.segNo + 1n) * BigInt(archive.segmentSize), archive.segmentSize)[0]!;
     if (!archive.hasSegment(next.timeline, next.segNo)) break;
     end = next;

@@ -2,7 +2,8 @@
 // can be restored and why not, and the recovery windows: each runs from the
 // end of a restorable backup (the earliest point a restore from it reaches) to
 // the end of the unbroken WAL the archive holds after it, along the latest
-// timeline when the backup is on its branch. Backups whose WAL runs to the
+// timeline when the backup is on its branch (else along its own, and the window
+// says restore needs --target-timeline current). Backups whose WAL runs to the
 // same end share one window, from the oldest of them; a gap in the archive (or
 // a branch that leaves a backup behind) makes several. The same rules as
 // restore's plan (plan.ts), so that what info promises is what restore does.
@@ -21,6 +22,12 @@ export interface RecoveryWindow {
   from: { backup: string; time: string; lsn: string; timeline: number };
   /** The latest: the last segment of the unbroken WAL after the window's newest backup. */
   to: { backup: string; timeline: number; segment: string };
+  /**
+   * Null when restore's defaults (latest timeline) reach it. Otherwise the window runs along the
+   * backups' own timeline, which the archive's latest timeline does not follow (`why`): restore
+   * needs --target-timeline current, and without --set it refuses targets past these backups.
+   */
+  needs: { option: string; why: string } | null;
 }
 
 export interface RecoveryReach {
@@ -35,7 +42,7 @@ const immediate: TargetOptions = { target: { kind: 'immediate' }, exclusive: fal
 export function recoveryReach(records: BackupRecord[], archive: PlanArchive): RecoveryReach {
   const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
   const problems = new Map<string, string | null>();
-  const byEnd = new Map<string, { oldest: PlanBackup; newest: PlanBackup; timeline: number; segment: string }>();
+  const byEnd = new Map<string, { oldest: PlanBackup; newest: PlanBackup; timeline: number; segment: string; needs: RecoveryWindow['needs'] }>();
   for (const r of records) {
     if (r.state !== 'complete') continue;
     const lost = referencesOf(r).find((id) => !complete.has(id));
@@ -45,7 +52,7 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive): Re
     if (problem !== null) continue;
     const end = reachEnd(b, archive);
     if (end === null) continue;
-    const key = `${end.timeline}/${end.segment}`;
+    const key = `${end.timeline}/${end.segment}/${end.needs?.option ?? ''}`;
     const w = byEnd.get(key);
     if (!w) byEnd.set(key, { oldest: b, newest: b, ...end });
     else {
@@ -58,18 +65,25 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive): Re
     .map((w) => ({
       from: { backup: w.oldest.id, time: new Date(w.oldest.stopTimeMs).toISOString(), lsn: formatLsn(w.oldest.stopLsn), timeline: w.oldest.timeline },
       to: { backup: w.newest.id, timeline: w.timeline, segment: w.segment },
+      needs: w.needs,
     }));
   return { problems, windows };
 }
 
-/** The end of the unbroken WAL after backup b: along the latest timeline, else (b is not on its branch) b's own. */
-function reachEnd(b: PlanBackup, archive: PlanArchive): { timeline: number; segment: string } | null {
+/**
+ * The end of the unbroken WAL after backup b: along the latest timeline, as restore's defaults
+ * follow it; else (b is not on its branch, or its history file is missing) along b's own, which
+ * only --target-timeline current follows.
+ */
+function reachEnd(b: PlanBackup, archive: PlanArchive): { timeline: number; segment: string; needs: RecoveryWindow['needs'] } | null {
+  let why = '';
   for (const timeline of ['latest', 'current'] as const) {
     try {
       const plan = planRestore([b], archive, { ...immediate, target: { kind: 'end' }, timeline }, b.id);
-      return { timeline: plan.branch.timeline, segment: plan.archiveEnd };
+      return { timeline: plan.branch.timeline, segment: plan.archiveEnd, needs: timeline === 'latest' ? null : { option: '--target-timeline current', why } };
     } catch (e) {
       if (!isPgpitrError(e)) throw e;
+      why = e.message;
     }
   }
   return null;

@@ -26,7 +26,7 @@ test('one unbroken archive: one window from the oldest backup to the last segmen
   const r = recoveryReach([record('A', 2), record('B', 5), record('C', 8, { state: 'failed' })], archive([[1, 2, 12]]));
   assert.deepEqual([...r.problems], [['A', null], ['B', null]]);
   assert.deepEqual(r.windows, [
-    { from: { backup: 'A', time: '2026-12-01T10:02:00.000Z', lsn: '0/2000100', timeline: 1 }, to: { backup: 'B', timeline: 1, segment: '00000001000000000000000C' } },
+    { from: { backup: 'A', time: '2026-12-01T10:02:00.000Z', lsn: '0/2000100', timeline: 1 }, to: { backup: 'B', timeline: 1, segment: '00000001000000000000000C' }, needs: null },
   ]);
 });
 
@@ -50,15 +50,22 @@ test('a backup that takes files from one no longer complete is not restorable', 
   assert.deepEqual(r.windows, []);
 });
 
-test('the latest timeline is followed; a backup left behind by its fork keeps a window on its own timeline', () => {
+test('the latest timeline is followed; a backup left behind by its fork keeps a window that only --target-timeline current reaches', () => {
   // Timeline 2 forked from 1 at 0/6000000: A (stop 0/2000100) is on its branch, C (stop 0/8000100 on 1) is not.
   const a = archive([[1, 2, 9], [2, 6, 11]], { 2: '1\t0/6000000\tno recovery target\n' });
   const r = recoveryReach([record('A', 2), record('C', 8)], a);
   assert.deepEqual(
-    r.windows.map((w) => [w.from.backup, w.to.timeline, w.to.segment]),
+    r.windows.map((w) => [w.from.backup, w.to.timeline, w.to.segment, w.needs?.option ?? null]),
     [
-      ['A', 2, '00000002000000000000000B'],
-      ['C', 1, '000000010000000000000009'],
+      ['A', 2, '00000002000000000000000B', null],
+      ['C', 1, '000000010000000000000009', '--target-timeline current'],
     ],
   );
+  assert.match(r.windows[1]!.needs!.why, /backup C .* is not on the branch of timeline 2/);
+});
+
+test('a backup holding its own WAL: the window ends at its stop unless the archive holds the stop segment', () => {
+  const b = record('B', 5, { wal: 'included', stop_lsn: '0/5000120' });
+  assert.deepEqual(recoveryReach([b], archive([[1, 6, 12]])).windows.map((w) => w.to.segment), ['000000010000000000000005']);
+  assert.deepEqual(recoveryReach([b], archive([[1, 5, 12]])).windows.map((w) => w.to.segment), ['00000001000000000000000C']);
 });

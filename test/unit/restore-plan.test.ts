@@ -153,6 +153,12 @@ test('latest timeline: a newer backup off its branch is refused, not silently sk
 test('a backup holding its own WAL needs nothing from the archive to be consistent', () => {
   const selfContained: PlanBackup = { id: 'S', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000120'), stopTimeMs: T0 + 9_000_000, walIncluded: true };
   assert.deepEqual(planRestore([selfContained], archive([]), opts({ immediate: true })).walNeeded, []);
+  // Its copy of the stop segment ends at the stop: past it, that segment comes from the archive.
+  assert.deepEqual(planRestore([selfContained], archive([[1, 12, 14]]), opts({ lsn: '0/D800000' })).walNeeded, ['00000001000000000000000C', '00000001000000000000000D']);
+  assert.throws(() => planRestore([selfContained], archive([[1, 13, 14]]), opts({ lsn: '0/D800000' })), /WAL segment 00000001000000000000000C is missing/);
+  // ... and the archive does not run on past the stop without it.
+  assert.equal(planRestore([selfContained], archive([[1, 13, 14]]), opts({ immediate: true })).archiveEnd, '00000001000000000000000C');
+  assert.equal(planRestore([selfContained], archive([[1, 12, 14]]), opts({ immediate: true })).archiveEnd, '00000001000000000000000E');
 });
 
 test('a stop on a segment boundary needs the segment that starts there: PostgreSQL reads the record after the consistent point to stop', () => {

@@ -70,9 +70,11 @@ function describeStanzas(lines: string[], report: StanzaReport[], set: string | 
     }
     for (const w of s.recovery_windows) {
       lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);
-      lines.push(`        to the end of WAL segment ${w.to.segment} on timeline ${w.to.timeline}${w.to.archived_at ? `, archived ${w.to.archived_at}` : ''}${w.to.backup !== w.from.backup ? ` (through backup ${w.to.backup})` : ''}`);
+      lines.push(`        to the end of WAL segment ${w.to.segment} on timeline ${w.to.timeline}${w.to.archived_at ? ` (stored ${w.to.archived_at})` : ''}${w.to.backup !== w.from.backup ? `, through backup ${w.to.backup}` : ''}`);
+      if (w.needs) lines.push(`        only with ${w.needs.option}: ${w.needs.why}`);
     }
-    if (s.recovery_windows.length === 0 && s.backups.length > 0 && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
+    if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete') && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
+    for (const u of s.unreadable_history_files) lines.push(`    UNREADABLE history file ${u}`);
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');
     for (const t of s.archive.timelines) {
       lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);

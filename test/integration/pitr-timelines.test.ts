@@ -67,5 +67,23 @@ for (const version of versionsFromEnv()) {
         }
       });
     }
+
+    await t.test('the old primary started again on timeline 1 and backed up: info and check say restore\'s defaults no longer reach it', async () => {
+      // What a promoted copy archiving into the production stanza does to it: timeline 2 is the
+      // archive's latest, and a backup of the server that went on on timeline 1 is left behind.
+      await c.start();
+      const env = c.connectionEnv();
+      const b1 = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json'], env);
+      assert.equal(b1.code, 0, b1.stderr);
+      const id = (JSON.parse(b1.stdout) as { id: string }).id;
+      const info = await runPgpitr(['info', ...a.repoArgs]);
+      assert.equal(info.code, 0, info.stderr);
+      assert.match(info.stdout, /only with --target-timeline current: backup .* is not on the branch of timeline 2/);
+      const check = await runPgpitr(['check', ...a.repoArgs], env);
+      assert.equal(check.code, 7, check.stdout + check.stderr);
+      assert.match(check.stdout, new RegExp(`FAIL recovery: restore with its defaults \\(the latest timeline\\) cannot recover past backup ${id}, which only --target-timeline current reaches`));
+      assert.match(check.stdout, /hint: another timeline was archived into this stanza/);
+      await c.stop();
+    });
   });
 }

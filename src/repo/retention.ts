@@ -94,10 +94,10 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   return decision;
 }
 
-/** "7d", "12h", "30m", "2w": a duration in milliseconds. */
-export function parseRetentionWindow(text: string): number {
+/** "7d", "12h", "30m", "2w": a duration in milliseconds; `what` names the setting in the error. */
+export function parseRetentionWindow(text: string, what = 'retention window'): number {
   const m = /^(\d+)\s*(m|h|d|w)$/.exec(text.trim());
-  if (!m) throw new Error(`invalid retention window "${text}": give a number and a unit, m, h, d or w (e.g. 7d)`);
+  if (!m) throw new Error(`invalid ${what} "${text}": give a number and a unit, m, h, d or w (e.g. 7d)`);
   const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'm' | 'h' | 'd' | 'w'];
   return Number(m[1]) * unit;
 }

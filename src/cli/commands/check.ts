@@ -43,9 +43,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const ageText = o.extra['backup-age-max'] as string | undefined;
   let backupAgeMaxMs: number | undefined;
   try {
-    backupAgeMaxMs = ageText === undefined ? undefined : parseRetentionWindow(ageText);
+    backupAgeMaxMs = ageText === undefined ? undefined : parseRetentionWindow(ageText, '--backup-age-max');
   } catch (e) {
-    throw usageError((e as Error).message.replace('retention window', '--backup-age-max'));
+    throw usageError((e as Error).message);
   }
   const repos = await openEachRepository(o.repos, o.repoSelected);
   const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs, backupAgeMaxMs });

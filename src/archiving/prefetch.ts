@@ -116,17 +116,20 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   for (;;) {
     const request = readWant(s.dir);
     // Every request counts as activity, also one for the segment asked for last.
-    if (request && request.writtenMs !== lastWantWritten) {
+    const fresh = request !== null && request.writtenMs !== lastWantWritten;
+    if (fresh) {
       if (lastWantWritten !== 0) window = s.window; // recovery is there
       lastWantWritten = request.writtenMs;
       lastActivity = Date.now();
     }
     const want = request?.name ?? null;
-    if (want && want !== lastWant) {
+    if (want && (want !== lastWant || fresh)) {
       lastWant = want;
       // A new request moves the window there, also backwards: recovery asking for an earlier
       // segment than the fetcher is at is a new recovery (a restore while this fetcher still
-      // waited for requests, or a restart), never served by the old window.
+      // waited for requests, or a restart), never served by the old window. Also when it names
+      // the segment of an earlier request: a restore of the same backup again, after the
+      // recovery of the first one moved the window on.
       base = want;
     }
     const present = new Set(readdirSync(s.dir));

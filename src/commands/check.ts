@@ -43,6 +43,8 @@ export interface CheckRequest {
   archiveTimeoutMs: number;
   /** --backup-age-max: the newest restorable backup must have ended within this time. */
   backupAgeMaxMs?: number | undefined;
+  /** --no-switch: judge by the last segment the server archived instead of switching WAL. */
+  noSwitch?: boolean | undefined;
 }
 
 export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
@@ -94,49 +96,14 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
-      // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
-      // is a no-op and its segment would never be archived.
-      await client.query("select pg_create_restore_point('pgpitr check')");
-      const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
-      const deadline = Date.now() + req.archiveTimeoutMs;
-      // The segment must reach every repository (archive-push stores to each).
-      const reached = new Set<number>();
-      for (;;) {
+      const reached = req.noSwitch ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
+      if (reached) {
         for (const { index, repo } of req.repos) {
-          if (!reached.has(index) && (await findStored(repo, req.stanza, wal)) !== null) reached.add(index);
-        }
-        if (reached.size === req.repos.length || Date.now() >= deadline) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      let why = '';
-      if (reached.size < req.repos.length) {
-        const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
-        why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
-      }
-      for (const { index } of req.repos) {
-        const found = reached.has(index);
-        add({
-          check: 'archiving',
-          repo: index,
-          ok: found,
-          message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
-          ...(found ? {} : { hint: 'look at the server log for archive_command errors, at pg_stat_archiver, and at pusher.log in the spool (asynchronous archiving)' }),
-        });
-      }
-      if (reached.size > 0) {
-        // Files before ours may still be in flight when several are stored at once
-        // (asynchronous mode): the archiver reports them in order.
-        while (Date.now() < deadline) {
-          const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
-          if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        for (const { index, repo } of req.repos) {
-          if (!reached.has(index)) continue;
+          if (!reached.repos.has(index)) continue;
           const files = await listArchive(repo, req.stanza);
           const segmentSize = stanzas.get(index)!.wal_segment_size;
           add({ ...continuityFinding(files, await listDrops(repo, req.stanza), segmentSize), repo: index });
-          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
         }
       }
     }
@@ -144,6 +111,100 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     await client.end().catch(() => {});
   }
   return findings;
+}
+
+type SqlClient = Awaited<ReturnType<typeof openSqlClient>>;
+
+/** A segment known to be archived, and the repositories holding it. */
+interface Reached {
+  wal: string;
+  repos: Set<number>;
+}
+
+/**
+ * Switches WAL and waits for that segment to reach every repository (archive-push stores to
+ * each); an 'archiving' finding per repository. Null when it reached none.
+ */
+async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Finding) => void): Promise<Reached | null> {
+  // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
+  // is a no-op and its segment would never be archived.
+  await client.query("select pg_create_restore_point('pgpitr check')");
+  const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
+  const deadline = Date.now() + req.archiveTimeoutMs;
+  const reached = new Set<number>();
+  for (;;) {
+    for (const { index, repo } of req.repos) {
+      if (!reached.has(index) && (await findStored(repo, req.stanza, wal)) !== null) reached.add(index);
+    }
+    if (reached.size === req.repos.length || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  let why = '';
+  if (reached.size < req.repos.length) {
+    const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
+    why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
+  }
+  for (const { index } of req.repos) {
+    const found = reached.has(index);
+    add({
+      check: 'archiving',
+      repo: index,
+      ok: found,
+      message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
+      ...(found ? {} : { hint: ARCHIVING_HINT }),
+    });
+  }
+  if (reached.size === 0) return null;
+  // Files before ours may still be in flight when several are stored at once
+  // (asynchronous mode): the archiver reports them in order.
+  while (Date.now() < deadline) {
+    const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
+    if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { wal, repos: reached };
+}
+
+const ARCHIVING_HINT = 'look at the server log for archive_command errors, at pg_stat_archiver, and at pusher.log in the spool (asynchronous archiving)';
+
+/**
+ * --no-switch (for monitoring, which must not make a WAL segment per run): the last segment the
+ * server says it archived (pg_stat_archiver) must be in every repository, and archiving must not
+ * be failing since; an 'archiving' finding per repository. Null when there is nothing to go on.
+ */
+async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Finding) => void): Promise<Reached | null> {
+  const a = (
+    await client.query<{ last: string | null; last_at: string | number | null; failed: string | null; failed_at: string | number | null }>(
+      'select last_archived_wal as last, (extract(epoch from last_archived_time) * 1000)::float8 as last_at, last_failed_wal as failed, (extract(epoch from last_failed_time) * 1000)::float8 as failed_at from pg_stat_archiver',
+    )
+  ).rows[0]!;
+  const at = (v: string | number | null) => (v === null ? null : new Date(Number(v)));
+  const lastAt = at(a.last_at);
+  const failedAt = at(a.failed_at);
+  if (failedAt && (!lastAt || failedAt > lastAt)) {
+    add({ check: 'archiving', ok: false, message: `archiving is failing: ${a.failed} failed at ${failedAt.toISOString()}${lastAt ? `; the last file archived was ${a.last} at ${lastAt.toISOString()}` : ''}`, hint: ARCHIVING_HINT });
+    return null;
+  }
+  const wal = a.last && /^[0-9A-F]{24}/.test(a.last) ? a.last.slice(0, 24) : null;
+  if (wal === null) {
+    add({ check: 'archiving', ok: true, message: `warning: the server reports no WAL segment archived${a.last ? ` (the last file archived is ${a.last})` : ''}: nothing to compare; run check without --no-switch` });
+    return null;
+  }
+  const reached = new Set<number>();
+  for (const { index, repo } of req.repos) {
+    const found = (await findStored(repo, req.stanza, wal)) !== null;
+    if (found) reached.add(index);
+    add({
+      check: 'archiving',
+      repo: index,
+      ok: found,
+      message: found
+        ? `WAL segment ${wal}, the last the server archived (${lastAt!.toISOString()}), is in the repository`
+        : `WAL segment ${wal}, the last the server archived (${lastAt!.toISOString()}), is not in the repository`,
+      ...(found ? {} : { hint: 'archive_command stores into another repository or stanza than this check reads: compare them' }),
+    });
+  }
+  return reached.size > 0 ? { wal, repos: reached } : null;
 }
 
 function errorFinding(check: string, e: unknown): Finding {

@@ -218,6 +218,14 @@ for (const version of versionsFromEnv()) {
       assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
       assert.match(healthy.stdout, new RegExp(`ok   recovery: a restore can reach WAL segment [0-9A-F]{24}, just archived: from backup ${third.id} `));
       assert.match(healthy.stdout, new RegExp(`ok   backup age: the newest restorable backup, ${third.id}, ended `));
+      // --no-switch (monitoring): judged by the last segment the server archived; no new WAL.
+      const segmentNow = async () => (await c.sql<{ s: string }>('select pg_walfile_name(pg_current_wal_lsn()) as s'))[0]!.s;
+      const before = await segmentNow();
+      const quiet = await runPgpitr(['check', ...a.repoArgs, '--no-switch', '--backup-age-max', '1h'], env);
+      assert.equal(quiet.code, 0, quiet.stdout + quiet.stderr);
+      assert.match(quiet.stdout, /ok {3}archiving: WAL segment [0-9A-F]{24}, the last the server archived \(.*\), is in the repository/);
+      assert.match(quiet.stdout, /ok {3}recovery: a restore can reach WAL segment /);
+      assert.equal(await segmentNow(), before, 'check --no-switch switched WAL');
       const stale = await runPgpitr(['check', ...a.repoArgs, '--backup-age-max', '0m'], env);
       assert.equal(stale.code, 7, stale.stdout + stale.stderr);
       assert.match(stale.stdout, /FAIL backup age: /);
@@ -258,6 +266,7 @@ for (const version of versionsFromEnv()) {
       // check: archiving works, but the newest backup cannot be restored and the older ones stop at the gap.
       const unreachable = await runPgpitr(['check', ...a.repoArgs], env);
       assert.equal(unreachable.code, 7, unreachable.stdout + unreachable.stderr);
+      assert.equal((await runPgpitr(['check', ...a.repoArgs, '--no-switch'], env)).code, 7);
       assert.match(unreachable.stdout, new RegExp(`FAIL recovery: no backup can be restored to the present \\(WAL segment [0-9A-F]{24}\\): the recovery window ends at segment ${s.recovery_windows[0]!.to.segment} on timeline 1; the newest backup, ${third.id}, cannot be restored: `));
     });
 

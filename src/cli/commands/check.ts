@@ -19,7 +19,7 @@ const HELP = `pgpitr check verifies that a server archives its WAL into a stanza
 
 Usage:
   pgpitr check --repo PATH --stanza NAME [connection options] [--archive-timeout SECONDS]
-               [--backup-age-max D]
+               [--backup-age-max D] [--no-switch]
 
 Checks the repository and stanza, the server's settings for archiving into it, switches WAL
 and waits for that segment to be archived, then checks that no WAL is missing and that a
@@ -28,14 +28,18 @@ now. A stanza with no backup yet passes with a warning.
 
       --archive-timeout=SECONDS   how long to wait for the segment (default 60)
       --backup-age-max=D   also fail when the newest restorable backup ended more than D ago,
-                           or there is none (D: 30m, 12h, 26h, 7d): for monitoring
+                           or there is none (D: 30m, 12h, 26h, 7d)
+      --no-switch          do not switch WAL: judge by the last segment the server archived
+                           (pg_stat_archiver), which must be in the repository, with archiving
+                           not failing since. For monitoring run every few minutes: each run
+                           without it makes a new WAL segment (16 MB archived, mostly empty)
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed), 3 cannot connect.
 `;
 
 export async function checkCommand(argv: string[]): Promise<number> {
-  const o = parseRepoOptions('check', argv, { extra: { 'backup-age-max': { type: 'string' } } });
+  const o = parseRepoOptions('check', argv, { extra: { 'backup-age-max': { type: 'string' }, 'no-switch': { type: 'boolean' } } });
   if (o.help) {
     process.stdout.write(HELP);
     return ExitCode.Ok;
@@ -48,7 +52,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     throw usageError((e as Error).message);
   }
   const repos = await openEachRepository(o.repos, o.repoSelected);
-  const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs, backupAgeMaxMs });
+  const findings = await checkStanza({ repos, repoArgs: o.reachArgs, stanza: o.stanza, connection: o.connection, archiveTimeoutMs: o.archiveTimeoutMs, backupAgeMaxMs, noSwitch: o.extra['no-switch'] === true });
   // With one repository the output is as it always was; with several, each finding names its own.
   const several = repos.length > 1;
   const ok = findings.every((f) => f.ok);

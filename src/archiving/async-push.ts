@@ -4,9 +4,8 @@
 // has not been dealt with yet.
 
 import { basename } from 'node:path';
-import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
-import { liveLockHolder } from '../repo/lock.js';
+import { holderIsHere, liveLockHolder } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
@@ -96,7 +95,9 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
   if (holder) {
     // archive_command changed (a new queue limit, another repository...): the running
     // pusher finishes what it is storing and exits; the next check starts ours.
-    if (holder.host === hostname() && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) {
+    // Signalled only when its pid is beyond doubt that pusher (a reboot or a container may have
+    // given the pid to another process); otherwise the settings wait for it to restart.
+    if (holderIsHere(holder) && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) {
       try {
         process.kill(holder.pid, 'SIGTERM');
       } catch {

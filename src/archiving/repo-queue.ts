@@ -11,6 +11,7 @@ import type { PushSpool, MarkerKind } from './spool.js';
 import { recordDrop } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { readStanza } from '../repo/stanza.js';
+import { stanzaSeenRecently } from '../repo/stanza-presence.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { repoName, repoTitle } from '../repo/numbered-repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
@@ -63,9 +64,13 @@ export class RepoQueue {
     return repoTitle(this.repository);
   }
 
-  /** The stanza record in this repository (read again, until it can be, when the pusher started without it). */
+  /**
+   * The stanza record in this repository, read again when it was last seen over a second ago
+   * (repo/stanza-presence.ts): a stanza deleted, or created again for another cluster, while the
+   * pusher runs is seen as such, never stored into from an old copy of its record.
+   */
   async stanzaInfo(): Promise<StanzaInfo> {
-    this.stanza ??= await readStanza(this.repository.repo, this.stanzaName);
+    if (!this.stanza || !stanzaSeenRecently(this.repository.repo, this.stanzaName)) this.stanza = await readStanza(this.repository.repo, this.stanzaName);
     return this.stanza;
   }
 

@@ -49,14 +49,19 @@ export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const out: Finding[] = [];
   for (const u of unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
   const behind = reach.windows.find((w) => w.needs !== null);
-  if (behind) {
+  const behindHint =
+    'if the cluster was rolled back by a point-in-time restore, those backups are of the abandoned timeline: restore with --set until expire removes them; ' +
+    'if a restored copy was promoted with this stanza\'s archive_command, give it its own stanza; meanwhile restore with --target-timeline current, or --set';
+  if (now?.needs) {
+    // The server's own timeline is the one left behind: a restore with the defaults follows another.
     out.push({
       check: 'recovery',
       ok: false,
-      message: `restore with its defaults (the latest timeline) cannot recover past backup ${behind.to.backup}, which only ${behind.needs!.option} reaches: ${behind.needs!.why}`,
-      hint: 'another timeline was archived into this stanza (a restored copy promoted with the same archive_command?): give that copy its own stanza; meanwhile restore with --target-timeline current, or --set',
+      message: `restore with its defaults (the latest timeline) cannot recover past backup ${now.to.backup}, which only ${now.needs.option} reaches: ${now.needs.why}`,
+      hint: behindHint,
     });
   } else if (now) {
+    if (behind) out.push({ check: 'recovery', ok: true, message: `warning: restore without --set refuses targets past backup ${behind.to.backup}, which only ${behind.needs!.option} reaches: ${behind.needs!.why}`, hint: behindHint });
     out.push({ check: 'recovery', ok: true, message: `a restore can reach WAL segment ${c.wal}, just archived: from backup ${now.to.backup} (ended ${stopOf(now.to.backup)}); recoverable from ${now.from.time}` });
   } else {
     const newest = [...records].reverse().find((r) => r.state === 'complete')!;

@@ -185,24 +185,39 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
     add({ check: 'archiving', ok: false, message: `archiving is failing: ${a.failed} failed at ${failedAt.toISOString()}${lastAt ? `; the last file archived was ${a.last} at ${lastAt.toISOString()}` : ''}`, hint: ARCHIVING_HINT });
     return null;
   }
-  const wal = a.last && /^[0-9A-F]{24}/.test(a.last) ? a.last.slice(0, 24) : null;
-  if (wal === null) {
-    add({ check: 'archiving', ok: true, message: `warning: the server reports no WAL segment archived${a.last ? ` (the last file archived is ${a.last})` : ''}: nothing to compare; run check without --no-switch` });
+  if (a.last === null || lastAt === null) {
+    add({ check: 'archiving', ok: false, message: 'the server reports no file archived (pg_stat_archiver is empty: its statistics were reset, or this is a standby that does not archive)', hint: 'run check without --no-switch against the primary once' });
     return null;
+  }
+  // A hung archive_command fails nothing: files waiting longer than archive-timeout say it.
+  try {
+    const w = (await client.query<{ n: string; oldest: string | number | null }>("select count(*)::text as n, (extract(epoch from min(modification)) * 1000)::float8 as oldest from pg_ls_archive_statusdir() where name like '%.ready'")).rows[0]!;
+    const oldest = at(w.oldest);
+    if (oldest && Date.now() - oldest.getTime() > req.archiveTimeoutMs) {
+      add({ check: 'archiving', ok: false, message: `archiving is stuck or behind: ${w.n} file(s) wait to be archived, the oldest since ${oldest.toISOString()}; the last archived was ${a.last} at ${lastAt.toISOString()}`, hint: ARCHIVING_HINT });
+      return null;
+    }
+  } catch {
+    add({ check: 'archiving', ok: true, message: 'warning: could not list the files waiting to be archived (pg_ls_archive_statusdir needs superuser or pg_monitor): a hung archive_command would go unseen' });
   }
   const reached = new Set<number>();
   for (const { index, repo } of req.repos) {
-    const found = (await findStored(repo, req.stanza, wal)) !== null;
+    const found = (await findStored(repo, req.stanza, a.last)) !== null;
     if (found) reached.add(index);
     add({
       check: 'archiving',
       repo: index,
       ok: found,
-      message: found
-        ? `WAL segment ${wal}, the last the server archived (${lastAt!.toISOString()}), is in the repository`
-        : `WAL segment ${wal}, the last the server archived (${lastAt!.toISOString()}), is not in the repository`,
+      message: `${a.last}, the last file the server archived (${lastAt.toISOString()}), is ${found ? '' : 'not '}in the repository`,
       ...(found ? {} : { hint: 'archive_command stores into another repository or stanza than this check reads: compare them' }),
     });
+  }
+  // What recovery is judged against: a segment, or the segment a backup history file names; a
+  // .partial or .history file (a promotion a moment ago) gives none: the next run will.
+  const wal = /^[0-9A-F]{24}(\.[0-9A-F]{8}\.backup)?$/.test(a.last) ? a.last.slice(0, 24) : null;
+  if (wal === null) {
+    add({ check: 'recovery', ok: true, message: `warning: the last file archived, ${a.last}, is not a segment: recovery is judged at the next run` });
+    return null;
   }
   return reached.size > 0 ? { wal, repos: reached } : null;
 }

@@ -21,7 +21,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, policy: 
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
-    await ensureStanzaPresent(repo, stanza, { fresh: true }); // a stanza-delete between the read and the lock
+    await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
     return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun });
   } finally {
     await lock.release();
@@ -33,7 +33,7 @@ export async function setPinned(repo: Repository, stanza: string, id: string, pi
   // Under the backup lock: a running backup rewrites its record at the end.
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
   try {
-    await ensureStanzaPresent(repo, stanza, { fresh: true });
+    await readStanza(repo, stanza); // under the lock: a stanza-delete may have run before it
     const r = await readRecord(repo.storage, stanza, id);
     if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
     if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);

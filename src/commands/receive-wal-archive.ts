@@ -3,6 +3,7 @@
 // already there (to resume after it), as wal/receiver.ts asks for them.
 
 import { readStanza } from '../repo/stanza.js';
+import { stanzaSeenRecently } from '../repo/stanza-presence.js';
 import { archivedNames } from '../repo/wal-archive-view.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { Repository } from '../repo/repository.js';
@@ -14,9 +15,11 @@ export interface ReceiveWalArchive {
 }
 
 export async function receiveWalArchive(repo: Repository, stanzaName: string, push: PushOptions, log: (line: string) => void): Promise<ReceiveWalArchive> {
-  const stanza = await readStanza(repo, stanzaName);
+  let stanza = await readStanza(repo, stanzaName);
   return {
     push: async (path: string) => {
+      // Read again when last seen over a second ago: a stanza deleted or created again meanwhile.
+      if (!stanzaSeenRecently(repo, stanzaName)) stanza = await readStanza(repo, stanzaName);
       const outcome = await archiveWalFile(repo, stanza, path, push);
       log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
     },

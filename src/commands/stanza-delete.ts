@@ -52,7 +52,8 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
       // Everything else, the lock just taken included.
       await repo.storage.remove(dir, { recursive: true });
       released = true;
-      const left = (await repo.storage.list(dir, { recursive: true, detail: false })).filter((e) => e.type === 'file');
+      // (A lock is no stored data: a backup or expire that took one meanwhile fails on the record.)
+      const left = (await repo.storage.list(dir, { recursive: true, detail: false })).filter((e) => e.type === 'file' && !e.name.endsWith('.lock'));
       if (left.length > 0) {
         throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" was deleted, but ${left.length} file(s) appeared in its directory meanwhile (${left[0]!.name}${left.length > 1 ? ', ...' : ''})`, {
           hint: 'something still stores into it (an archive_command, an asynchronous pusher, receive-wal): stop it, then run stanza-delete --force again',

@@ -132,8 +132,8 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
     });
   }
   if (p.misnamed) throw p.misnamed;
-  // A long-running pusher or receive-wal read the record once: the stanza may have been deleted since.
-  await ensureStanzaPresent(repo, stanza.stanza);
+  // A long-running pusher or receive-wal read the record earlier: the stanza may have been deleted since.
+  await ensureStanzaPresent(repo, stanza);
   const dir = walFileDirPath(stanza.stanza, p.name);
   // Where directories are real (posix), the whole directory is one listing anyway, and it holds
   // the temporary files of killed pushes, cleaned up below; object storage leaves none, and
@@ -151,6 +151,14 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   const final = storageJoin(dir, storedName(p.name, p.digest, p.extension));
   await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
   await repo.storage.write(final, body, { atomic: true, sync: true });
+  // Again after a write that took long (retries, a slow sync): a stanza deleted meanwhile gets
+  // nothing, and PostgreSQL keeps the file.
+  try {
+    await ensureStanzaPresent(repo, stanza);
+  } catch (e) {
+    await repo.storage.remove(final).catch(() => {});
+    throw e;
+  }
   return { status: 'stored', path: displayPath(repo, final) };
 }
 

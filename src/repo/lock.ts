@@ -1,10 +1,10 @@
 // A lock: an object created exclusively (Storage write with exclusive: true)
 // holding pid, host, command and the process's start time, boot and pid
 // namespace (common/process-identity.ts). A lock whose process is gone on this
-// host is stale and taken over, and so is one whose pid now belongs to a later
-// process of the same boot and pid namespace; any other (a live one, one of
-// another host, or of another container or boot, where a pid says nothing) is
-// refused, and the hint says how to remove it.
+// host (its pid free or taken by a later process, or written before a reboot)
+// is stale and taken over; a live one, one of another host, or of another
+// container sharing the host name (where its pid says nothing) is refused,
+// and the hint says how to remove it.
 // Commands that change shared state (stanza-create, backup, expire) hold one
 // in the repository; the background processes of asynchronous archiving hold
 // one in their spool directory. archive-push needs none: each file lands by
@@ -114,16 +114,30 @@ export async function liveLockHolder(storage: Storage, path: string): Promise<Lo
 }
 
 /**
- * Whether a lock's holder may be alive. Of another host: assumed so. Of this host: not when its
- * pid is free; when the pid is taken, alive unless the lock was written in this boot and pid
- * namespace by a process that started at another time (the pid was reused). A lock of another
- * container sharing the host name, or of an earlier boot, cannot be judged from here: alive.
+ * Whether a lock's holder may be alive. Of another host: assumed so. Of this host:
+ * - written in another boot: gone (no process outlives a reboot; hosts sharing a repository under
+ *   one host name are not supported);
+ * - written in another pid namespace (a container sharing the host name): its pid means nothing
+ *   here, so it cannot be judged: alive;
+ * - else: gone when its pid is free, or taken by a process that started at another time.
+ * Locks of older pgpitr (without these fields): by the pid alone.
  */
 function holderAlive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true;
+  if (h.boot_id !== undefined && currentBootId() !== null && h.boot_id !== currentBootId()) return false;
+  if (h.pid_ns !== undefined && h.pid_ns !== currentPidNamespace()) return true;
   if (!processAlive(h.pid)) return false;
-  if (h.start_ticks === undefined || h.boot_id === undefined || h.pid_ns === undefined) return true;
-  if (h.boot_id !== currentBootId() || h.pid_ns !== currentPidNamespace()) return true;
+  if (h.start_ticks === undefined) return true;
   const now = processStartTime(h.pid);
   return now === null || now === h.start_ticks;
+}
+
+/**
+ * Whether the lock's pid is, beyond doubt, its holder's process on this host (same boot, pid
+ * namespace and start time), so that it may be signalled. Locks of older pgpitr: by the pid.
+ */
+export function holderIsHere(h: LockHolder): boolean {
+  if (h.host !== hostname() || !holderAlive(h)) return false;
+  if (h.start_ticks === undefined && h.boot_id === undefined && h.pid_ns === undefined) return true;
+  return h.boot_id === currentBootId() && h.pid_ns === currentPidNamespace() && processStartTime(h.pid) === h.start_ticks;
 }

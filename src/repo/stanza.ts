@@ -38,7 +38,7 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
   try {
     const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
     if (info.format !== 'pgpitr-stanza') throw new Error('not a stanza file');
-    noteStanzaPresent(repo, stanza);
+    noteStanzaPresent(repo, stanza, info.created_at);
     return info;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `stanza file "${displayPath(repo, path)}" is damaged: ${(e as Error).message}`, {

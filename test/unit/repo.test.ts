@@ -88,7 +88,7 @@ test('lock: exclusive, stale locks taken over', async () => {
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
     // A pid alive but now another process of this boot and pid namespace (its start time differs):
     // stale too. The same process: held. Another pid namespace (a container with the same host
-    // name) or boot: a pid says nothing there, held.
+    // name): its pid says nothing here, held.
     const me = processIdentity(process.pid)!;
     const ns = currentPidNamespace()!;
     const holder = (command: string, start: string, extra: object = {}) => JSON.stringify({ pid: process.pid, host: hostname(), command, start_ticks: start, boot_id: me.bootId, pid_ns: ns, ...extra });
@@ -99,8 +99,12 @@ test('lock: exclusive, stale locks taken over', async () => {
     await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "same"/);
     writeFileSync(join(dir, 'repository.lock'), holder('container', earlier, { pid_ns: 'pid:[1]' }));
     await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "container"/);
-    writeFileSync(join(dir, 'repository.lock'), holder('other boot', earlier, { boot_id: 'another-boot' }));
-    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "other boot"/);
+    // Written before a reboot: gone, whoever has its pid now.
+    writeFileSync(join(dir, 'repository.lock'), holder('other boot', me.startTime, { boot_id: 'another-boot' }));
+    await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    // Another container's lock whose pid is free here: still cannot be judged, held.
+    writeFileSync(join(dir, 'repository.lock'), holder('container, pid free here', earlier, { pid_ns: 'pid:[1]', pid: 2 ** 22 + 12345 }));
+    await assert.rejects(() => RepoLock.acquire(storage, 'repository.lock', 'test'), /locked by "container, pid free here"/);
     // A lock written by this process records who it is.
     rmSync(join(dir, 'repository.lock'));
     const b = await RepoLock.acquire(storage, 'repository.lock', 'test');

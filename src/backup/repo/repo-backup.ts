@@ -83,7 +83,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
   if (lock.advisory) reporter.warn(`${req.repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     // The record was read before the lock: a stanza-delete may have run in between.
-    await ensureStanzaPresent(req.repo, stanzaName, { fresh: true });
+    await ensureStanzaPresent(req.repo, req.stanza, { fresh: true });
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;
     const records = await listRecords(storage, stanzaName);

@@ -29,10 +29,11 @@ now. A stanza with no backup yet passes with a warning.
       --archive-timeout=SECONDS   how long to wait for the segment (default 60)
       --backup-age-max=D   also fail when the newest restorable backup ended more than D ago,
                            or there is none (D: 30m, 12h, 26h, 7d)
-      --no-switch          do not switch WAL: judge by the last segment the server archived
+      --no-switch          do not switch WAL: judge by the last file the server archived
                            (pg_stat_archiver), which must be in the repository, with archiving
-                           not failing since. For monitoring run every few minutes: each run
-                           without it makes a new WAL segment (16 MB archived, mostly empty)
+                           not failing since and no file waiting longer than --archive-timeout.
+                           For monitoring run every few minutes: each run without it makes a
+                           new WAL segment (16 MB archived, mostly empty)
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed), 3 cannot connect.

@@ -8,12 +8,10 @@
 // unless --backup-age-max asks for one; with --backup-age-max, the newest
 // restorable backup must also have ended within that time.
 
-import { fetchWalFile } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
-import { planArchiveOf } from '../restore/plan-inputs.js';
-import { recoveryReach } from '../restore/recovery-window.js';
+import { stanzaReach } from './stanza-reach.js';
 import type { Finding } from './check-finding.js';
 
 export interface RecoveryCheck {
@@ -30,14 +28,7 @@ export interface RecoveryCheck {
 
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
-  const unreadable: string[] = [];
-  const readHistory = (n: string) =>
-    fetchWalFile(c.repo, c.stanza, n).catch((e: Error) => {
-      unreadable.push(`${n}: ${e.message}`);
-      return null;
-    });
-  const archive = await planArchiveOf({ names: () => c.files.map((f) => f.name), readHistory }, c.segmentSize);
-  const reach = recoveryReach(records, archive);
+  const reach = await stanzaReach(c.repo, c.stanza, c.segmentSize, c.files, records);
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;
@@ -47,7 +38,7 @@ export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === tli && w.to.segment >= c.wal);
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
-  for (const u of unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
+  for (const u of reach.unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
   const behind = reach.windows.find((w) => w.needs !== null);
   const behindHint =
     'if the cluster was rolled back by a point-in-time restore, those backups are of the abandoned timeline: restore with --set until expire removes them; ' +

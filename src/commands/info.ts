@@ -9,7 +9,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { checkRepository, listStanzas, readStanza } from '../repo/stanza.js';
-import { fetchWalFile, scanArchive } from '../repo/archive-store.js';
+import { scanArchive } from '../repo/archive-store.js';
 import { summarizeArchive } from '../repo/archive-summary.js';
 import type { ArchiveSummary } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
@@ -17,8 +17,7 @@ import type { DropRecord } from '../repo/drops.js';
 import { listRecords, recordProcessAlive } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
-import { planArchiveOf } from '../restore/plan-inputs.js';
-import { recoveryReach } from '../restore/recovery-window.js';
+import { stanzaReach } from './stanza-reach.js';
 import type { RecoveryWindow } from '../restore/recovery-window.js';
 
 export interface StanzaReport {
@@ -46,15 +45,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     const stanza = await readStanza(repo, name);
     const scan = await scanArchive(repo, name);
     const records = await listRecords(repo.storage, name);
-    // A history file that cannot be read is reported, not fatal: the report is what finds it.
-    const unreadable: string[] = [];
-    const readHistory = (n: string) =>
-      fetchWalFile(repo, name, n).catch((e: Error) => {
-        unreadable.push(`${n}: ${e.message}`);
-        return null;
-      });
-    const archive = await planArchiveOf({ names: () => scan.files.map((f) => f.name), readHistory }, stanza.wal_segment_size);
-    const reach = recoveryReach(records, archive);
+    const reach = await stanzaReach(repo, name, stanza.wal_segment_size, scan.files, records);
     const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id)));
     const archivedAt = (segment: string) => {
       const f = scan.files.find((x) => x.name === segment);
@@ -67,7 +58,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       backups,
       archive: summarizeArchive(scan.files, stanza.wal_segment_size),
       recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
-      unreadable_history_files: unreadable,
+      unreadable_history_files: reach.unreadable,
       dropped_wal: await listDrops(repo, name),
       stale_temp_files: scan.staleTemps.length,
     });

@@ -1,0 +1,29 @@
+// What info and check both ask of a stanza: restore's plan applied to every
+// complete backup against the archive as listed (restore/recovery-window.ts).
+// A history file that cannot be read (damaged, undecryptable) is reported, not
+// fatal: the report is what must find it.
+
+import { fetchWalFile } from '../repo/archive-store.js';
+import type { ArchivedFile } from '../repo/archive-store.js';
+import type { BackupRecord } from '../repo/backup-set/record.js';
+import type { Repository } from '../repo/repository.js';
+import { planArchiveOf } from '../restore/plan-inputs.js';
+import { recoveryReach } from '../restore/recovery-window.js';
+import type { RecoveryReach } from '../restore/recovery-window.js';
+
+export async function stanzaReach(
+  repo: Repository,
+  stanza: string,
+  segmentSize: number,
+  files: ArchivedFile[],
+  records: BackupRecord[],
+): Promise<RecoveryReach & { unreadable: string[] }> {
+  const unreadable: string[] = [];
+  const readHistory = (n: string) =>
+    fetchWalFile(repo, stanza, n).catch((e: Error) => {
+      unreadable.push(`${n}: ${e.message}`);
+      return null;
+    });
+  const archive = await planArchiveOf({ names: () => files.map((f) => f.name), readHistory }, segmentSize);
+  return { ...recoveryReach(records, archive), unreadable };
+}

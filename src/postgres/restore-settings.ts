@@ -38,6 +38,8 @@ export interface RecoverySettings {
   inclusive?: boolean;
   timeline: string;
   action?: 'pause' | 'promote' | 'shutdown';
+  /** The DBA's own settings (--recovery-option, --archive-mode off), after ours; restore_command among them replaces ours. */
+  extra?: readonly { name: string; value: string }[];
 }
 
 export function quoteSetting(value: string): string {
@@ -45,11 +47,14 @@ export function quoteSetting(value: string): string {
 }
 
 export function recoverySettingsBlock(s: RecoverySettings): string {
-  const lines = [BEGIN, `restore_command = ${quoteSetting(s.restoreCommand)}`];
+  const extra = s.extra ?? [];
+  const restoreCommand = extra.find((o) => o.name === 'restore_command')?.value ?? s.restoreCommand;
+  const lines = [BEGIN, `restore_command = ${quoteSetting(restoreCommand)}`];
   if (s.target) lines.push(`${s.target.name} = ${quoteSetting(s.target.value)}`);
   if (s.inclusive === false) lines.push(`recovery_target_inclusive = 'off'`);
   lines.push(`recovery_target_timeline = ${quoteSetting(s.timeline)}`);
   if (s.action) lines.push(`recovery_target_action = ${quoteSetting(s.action)}`);
+  for (const o of extra) if (o.name !== 'restore_command') lines.push(`${o.name} = ${quoteSetting(o.value)}`);
   lines.push(END);
   return lines.join('\n') + '\n';
 }
@@ -57,16 +62,19 @@ export function recoverySettingsBlock(s: RecoverySettings): string {
 /**
  * postgresql.auto.conf with our block in place of an earlier one, and any other
  * recovery setting commented out (kept visible, so a DBA sees what was there);
- * a standby keeps its primary_conninfo and primary_slot_name.
+ * a standby keeps its primary_conninfo and primary_slot_name, unless the block
+ * sets them (`overridden`: what a DBA gave with --recovery-option). Other
+ * settings outside the block are left as they are: the block comes last, so
+ * its lines win.
  */
-export function withRecoverySettings(autoConf: string, block: string, standby = false): string {
-  const out = withoutRecoverySettings(autoConf, standby).split('\n');
+export function withRecoverySettings(autoConf: string, block: string, standby = false, overridden: readonly string[] = []): string {
+  const out = withoutRecoverySettings(autoConf, standby, overridden).split('\n');
   while (out.length > 0 && out[out.length - 1] === '') out.pop();
   return (out.length > 0 ? out.join('\n') + '\n' : '') + block;
 }
 
-/** A configuration file with our block removed and every other recovery setting commented out. */
-export function withoutRecoverySettings(text: string, standby = false): string {
+/** A configuration file with our block removed and every other recovery setting commented out (but what a standby keeps and the block does not set). */
+export function withoutRecoverySettings(text: string, standby = false, overridden: readonly string[] = []): string {
   const out: string[] = [];
   let inside = false;
   for (const line of text.split('\n')) {
@@ -80,8 +88,13 @@ export function withoutRecoverySettings(text: string, standby = false): string {
     }
     if (inside) continue;
     const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
-    const keep = standby && name !== undefined && STANDBY_KEEPS.has(name);
+    const keep = standby && name !== undefined && STANDBY_KEEPS.has(name) && !overridden.includes(name);
     out.push(name !== undefined && RECOVERY_GUCS.has(name) && !keep ? `# disabled by pgpitr restore: ${line}` : line);
   }
   return out.join('\n');
+}
+
+/** Whether a configuration file sets `name` (on a line of its own, not commented out). */
+export function setsSetting(text: string, name: string): boolean {
+  return text.split('\n').some((line) => /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase() === name);
 }

@@ -10,7 +10,7 @@ import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
 import { formatLsn } from '../postgres/lsn.js';
-import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
+import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, setsSetting, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
 import type { RecoverySettings } from '../postgres/restore-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
@@ -26,6 +26,7 @@ import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
+import type { RecoveryOption } from './recovery-options.js';
 
 export interface RestoreRequest {
   storage: Storage;
@@ -38,6 +39,8 @@ export interface RestoreRequest {
   pgData: string;
   delta: boolean;
   standby: boolean;
+  /** Settings added to those restore writes (--recovery-option, --archive-mode off: restore/recovery-options.ts). */
+  recoveryOptions?: readonly RecoveryOption[];
   tablespaceMap: TablespaceMapping[];
   tablespaceMapAll?: string | undefined;
   processMax: number;
@@ -139,6 +142,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (req.dryRun) {
     req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
+    // Names only: a primary_conninfo may hold a password.
+    if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
     return { plan, passedOver, files: null, bytesTotal, tablespaces };
   }
 
@@ -210,6 +215,8 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   else if (t.kind === 'name') s.target = { name: 'recovery_target_name', value: t.name };
   if (req.target.exclusive) s.inclusive = false;
   if (t.kind !== 'end') s.action = req.target.action;
+  const extra = req.recoveryOptions ?? [];
+  s.extra = extra;
   const auto = join(pgData, 'postgresql.auto.conf');
   let old = '';
   try {
@@ -217,7 +224,8 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', auto, e);
   }
-  writeFileAtomicSync(auto, withRecoverySettings(old, recoverySettingsBlock(s), req.standby), sync, 0o600);
+  const autoText = withRecoverySettings(old, recoverySettingsBlock(s), req.standby, extra.map((o) => o.name));
+  writeFileAtomicSync(auto, autoText, sync, 0o600);
   // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
   // old one stops recovery early): they are commented out there too.
   const conf = join(pgData, 'postgresql.conf');
@@ -227,9 +235,13 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', conf, e);
   }
+  let cleaned = confText;
   if (confText !== null) {
-    const cleaned = withoutRecoverySettings(confText, req.standby);
+    cleaned = withoutRecoverySettings(confText, req.standby);
     if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, sync, 0o600);
+  }
+  if (req.standby && !setsSetting(autoText, 'primary_conninfo') && !(cleaned !== null && setsSetting(cleaned, 'primary_conninfo'))) {
+    req.log("restore: the standby has no primary_conninfo: it will replay WAL from the archive only; to stream from its primary, restore with --recovery-option primary_conninfo='host=... user=...'");
   }
   // One signal file: a backup taken from a standby holds standby.signal.
   rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });

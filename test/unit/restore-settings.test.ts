@@ -1,10 +1,12 @@
 // The recovery settings restore writes: one replaceable block in
 // postgresql.auto.conf, every other recovery setting commented out (there and
-// in postgresql.conf), a standby keeping how it reaches its primary.
+// in postgresql.conf), a standby keeping how it reaches its primary; what a
+// DBA adds with --recovery-option and --archive-mode off.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { recoverySettingsBlock, withRecoverySettings, withoutRecoverySettings } from '../../src/postgres/restore-settings.js';
+import { recoverySettingsBlock, setsSetting, withRecoverySettings, withoutRecoverySettings } from '../../src/postgres/restore-settings.js';
+import { recoveryOptions } from '../../src/restore/recovery-options.js';
 
 const block = recoverySettingsBlock({ restoreCommand: "pgpitr archive-get %f '%p'", target: { name: 'recovery_target_time', value: '2026-12-01 11:45:00+00' }, timeline: '2', action: 'promote' });
 
@@ -27,4 +29,60 @@ test('other recovery settings are commented out; a standby keeps its connection 
   assert.match(standby, /^primary_conninfo = 'host=p'$/m);
   assert.match(standby, /^recovery_min_apply_delay = '5min'$/m);
   assert.match(standby, /^# disabled by pgpitr restore: recovery_target_xid/m);
+});
+
+test('--recovery-option and --archive-mode off: added to the block, after restore\'s own, each spelled as PostgreSQL names it', () => {
+  const extra = recoveryOptions(["primary-conninfo=host=primary user=rep password='it''s'", 'recovery_min_apply_delay=5min'], 'off');
+  assert.deepEqual(
+    extra.map((o) => o.name),
+    ['primary_conninfo', 'recovery_min_apply_delay', 'archive_mode'],
+  );
+  const b = recoverySettingsBlock({ restoreCommand: 'pgpitr archive-get %f "%p"', timeline: 'latest', extra });
+  const lines = b.split('\n');
+  assert.deepEqual(lines.slice(1, -2), [
+    `restore_command = 'pgpitr archive-get %f "%p"'`,
+    `recovery_target_timeline = 'latest'`,
+    `primary_conninfo = 'host=primary user=rep password=''it''''s'''`,
+    `recovery_min_apply_delay = '5min'`,
+    `archive_mode = 'off'`,
+  ]);
+  // A restore_command given replaces restore's own.
+  const own = recoverySettingsBlock({ restoreCommand: 'pgpitr archive-get %f "%p"', timeline: '1', extra: recoveryOptions(['restore_command=cp /mnt/wal/%f "%p"'], undefined) });
+  assert.match(own, /^restore_command = 'cp \/mnt\/wal\/%f "%p"'$/m);
+  assert.equal(own.match(/restore_command/g)!.length, 1);
+  // --archive-mode preserve adds nothing.
+  assert.deepEqual(recoveryOptions([], 'preserve'), []);
+});
+
+test('a standby\'s own primary_conninfo gives way to one given with --recovery-option', () => {
+  const auto = "primary_conninfo = 'host=old'\nprimary_slot_name = 's1'\n";
+  const b = recoverySettingsBlock({ restoreCommand: 'x', timeline: 'latest', extra: [{ name: 'primary_conninfo', value: 'host=new' }] });
+  const out = withRecoverySettings(auto, b, true, ['primary_conninfo']);
+  assert.match(out, /^# disabled by pgpitr restore: primary_conninfo = 'host=old'$/m);
+  assert.match(out, /^primary_slot_name = 's1'$/m);
+  assert.match(out, /^primary_conninfo = 'host=new'$/m);
+  assert.ok(setsSetting(out, 'primary_conninfo'));
+  assert.ok(!setsSetting("# primary_conninfo = 'x'\n", 'primary_conninfo'));
+});
+
+test('--recovery-option refuses what would bypass restore\'s checks or cannot be written', () => {
+  const refused: [string[], string | undefined, RegExp][] = [
+    [['recovery_target_time=2026-12-01'], undefined, /use --target-time/],
+    [['recovery-target-timeline=3'], undefined, /use --target-timeline/],
+    [['recovery_target_action=promote'], undefined, /use --target-action/],
+    [['primary_conninfo'], undefined, /is not KEY=VALUE/],
+    [['=x'], undefined, /is not KEY=VALUE/],
+    [['bad name=1'], undefined, /not a setting's name/],
+    [['work_mem=1\nrestore_command=evil'], undefined, /line break/],
+    [['work_mem=1MB', 'work-mem=2MB'], undefined, /given twice/],
+    [['archive_mode=on'], 'off', /both by --archive-mode and by --recovery-option/],
+    [[], 'on', /is not off or preserve/],
+  ];
+  for (const [texts, mode, message] of refused) {
+    assert.throws(() => recoveryOptions(texts, mode), (e: Error & { code?: string }) => e.code === 'ERR_USAGE' && message.test(e.message + ' ' + String((e as { hint?: string }).hint)), `${texts.join(' ')} ${mode ?? ''}`);
+  }
+  assert.deepEqual(recoveryOptions(['auto_explain.log_min_duration=250ms', 'primary_conninfo='], undefined), [
+    { name: 'auto_explain.log_min_duration', value: '250ms' },
+    { name: 'primary_conninfo', value: '' },
+  ]);
 });

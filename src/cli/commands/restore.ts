@@ -13,6 +13,7 @@ import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
+import { recoveryOptions } from '../../restore/recovery-options.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 
@@ -34,6 +35,11 @@ Recovery target (at most one; default: replay the whole archive):
       --target-timeline=latest|current|N   (default latest)
       --target-action=pause|promote|shutdown   (default pause)
       --standby          start as a standby (standby.signal) instead of recovering once
+Settings for the restored server (in postgresql.auto.conf, with restore's own):
+      --recovery-option=KEY=VALUE   add a setting (repeatable): primary_conninfo for a standby
+                         that streams from its primary, recovery_min_apply_delay, restore_command, ...
+      --archive-mode=off|preserve   off: the restored cluster does not archive (a copy made for
+                         inspection must not archive into the production stanza); default preserve
 Other:
       --process-max=N    files written at once (default: the cores)
       --no-archive-async restore_command without the asynchronous prefetch
@@ -56,6 +62,8 @@ const RESTORE_OPTIONS = {
   'target-timeline': { type: 'string' },
   'target-action': { type: 'string' },
   standby: { type: 'boolean' },
+  'recovery-option': { type: 'string', multiple: true },
+  'archive-mode': { type: 'string' },
   'dry-run': { type: 'boolean' },
   progress: { type: 'boolean', short: 'P' },
 } as const;
@@ -80,6 +88,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     timeline: x['target-timeline'] as string | undefined,
     action: x['target-action'] as string | undefined,
   });
+  const settings = recoveryOptions((x['recovery-option'] as string[] | undefined) ?? [], x['archive-mode'] as string | undefined);
   const dryRun = x['dry-run'] === true;
   const asyncGet = !argv.includes('--no-archive-async');
   const progress = x['progress'] === true;
@@ -94,6 +103,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     pgData,
     delta: x['delta'] === true,
     standby: x['standby'] === true,
+    recoveryOptions: settings,
     tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),

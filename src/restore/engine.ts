@@ -27,6 +27,8 @@ import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
+import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
+import type { DatabaseChoice, RecordedDatabase } from './database-selection.js';
 
 export interface RestoreRequest {
   storage: Storage;
@@ -39,6 +41,8 @@ export interface RestoreRequest {
   pgData: string;
   delta: boolean;
   standby: boolean;
+  /** Selective restore: the databases to restore, or to leave out (restore/database-selection.ts). */
+  databases?: DatabaseChoice;
   /** Settings added to those restore writes (--recovery-option, --archive-mode off: restore/recovery-options.ts). */
   recoveryOptions?: readonly RecoveryOption[];
   tablespaceMap: TablespaceMapping[];
@@ -62,6 +66,8 @@ export interface RestoreOutcome {
   files: FileRestoreResult | null;
   bytesTotal: number;
   tablespaces: { oid: number; path: string }[];
+  /** Selective restore: the databases whose files are zeros, to be dropped once the server is up. */
+  databasesLeftOut: RecordedDatabase[];
 }
 
 export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
@@ -104,7 +110,17 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
-  const bytesTotal = m.files.reduce((a, f) => a + f.size, 0);
+  const record = req.records.find((r) => r.id === b.id);
+  const leftOut = databasesLeftOut(b.id, record?.databases ?? [], req.databases ?? { include: [], exclude: [] });
+  const risk = leftOut.length > 0 ? pageImageRisk(record?.page_images) : null;
+  if (risk !== null && !(req.recoveryOptions ?? []).some((o) => o.name === 'ignore_invalid_pages' && /^(on|true|1|yes)$/i.test(o.value.trim()))) {
+    throw new PgpitrError('ERR_USAGE', `backup ${b.id} cannot be restored in part safely: ${risk}; recovery would stop at the first such page of a database left out`, {
+      hint: 'restore every database, or accept it with --recovery-option ignore_invalid_pages=on (recovery then skips changes to pages it cannot find, in any database; remove the setting once the databases left out are dropped)',
+    });
+  }
+  const leftOutOids = new Set(leftOut.map((d) => d.oid));
+  if (leftOut.length > 0) req.log(`databases left out, their files written as zeros (drop them once the server is up): ${leftOut.map((d) => d.name).join(', ')}`);
+  const bytesTotal = m.files.reduce((a, f) => a + (inDatabases(f.path, leftOutOids) ? 0 : f.size), 0);
   // A diff or incr backup: the backups whose sets hold its unchanged files must all be there.
   const refs = manifestReferences(m);
   for (const ref of refs) {
@@ -144,7 +160,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
     // Names only: a primary_conninfo may hold a password.
     if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
-    return { plan, passedOver, files: null, bytesTotal, tablespaces };
+    return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut };
   }
 
   // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
@@ -153,8 +169,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
   await req.beforeFiles?.(plan);
   // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
-  const chosen = req.records.find((r) => r.id === b.id);
-  const startedAt = chosen ? Date.parse(chosen.server_start_time ?? chosen.start_time) : Number.NaN;
+  const startedAt = record ? Date.parse(record.server_start_time ?? record.start_time) : Number.NaN;
   const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
   const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
   let bytesDone = 0;
@@ -164,6 +179,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     threads,
     delta,
     keep: [marker],
+    zeroed: (path) => inDatabases(path, leftOutOids),
     // Each file synced by its copier as soon as it is written, while the others are copied: the
     // pass over the tree below then finds little left to flush.
     sync: !req.noSync,
@@ -196,7 +212,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   unlinkSync(marker);
   fsyncPathSync(targetState.path);
   await req.afterFiles?.(plan);
-  return { plan, passedOver, files, bytesTotal, tablespaces };
+  return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut };
 }
 
 /**

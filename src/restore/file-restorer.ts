@@ -52,6 +52,8 @@ export interface FileRestoreOptions {
   sync?: boolean;
   /** Copier threads the caller started early (they boot while it plans); used first, and stopped with the others. */
   threads?: CopyThread[];
+  /** Files not read from the backup but written as zeros of their size, sparse (selective restore: database-selection.ts). */
+  zeroed?(path: string): boolean;
   onFile?(path: string, bytes: number, written: boolean): void;
 }
 
@@ -59,6 +61,8 @@ export interface FileRestoreResult {
   written: number;
   unchanged: number;
   removed: number;
+  /** Files written as zeros (FileRestoreOptions.zeroed); not counted in written. */
+  zeroed: number;
   bytesWritten: number;
   /** Files restored by this thread's streams rather than a copier thread (bundled files read once per bundle, forms the copiers hand back). */
   streamed: number;
@@ -103,7 +107,7 @@ export class FileRestorer {
 
   /** Everything but pg_control. */
   async restore(o: FileRestoreOptions): Promise<FileRestoreResult> {
-    const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, bytesWritten: 0, streamed: 0, handedBack: {} };
+    const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, zeroed: 0, bytesWritten: 0, streamed: 0, handedBack: {} };
     const m = this.reader.manifest;
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster.
@@ -157,6 +161,12 @@ export class FileRestorer {
         if (next >= queue.length) break;
         const f = queue[next++]!;
         const dest = this.destination(f.path);
+        if (o.zeroed?.(f.path)) {
+          await this.writeZeroed(f, dest, sync);
+          result.zeroed++;
+          o.onFile?.(f.path, 0, true);
+          continue;
+        }
         const cut = await this.cutFile(f, dest, o.delta);
         if (cut) {
           for (let i = 1; i < cut.pieces.length; i++) pieces.push({ cut, i });
@@ -295,6 +305,23 @@ export class FileRestorer {
     const f = this.reader.manifest.files.find((x) => x.path === PG_CONTROL);
     if (!f) throw storageError('restore', PG_CONTROL, new Error('the backup set has no global/pg_control'));
     await this.writeFile(f, this.destination(f.path), true);
+  }
+
+  /**
+   * A file of zeros of f's size, with no blocks allocated (a hole), whatever was there (delta):
+   * its content is not f's, so it gets the restore's time, not f's (a later backup must copy it).
+   */
+  private async writeZeroed(f: ManifestFile, dest: string, sync: boolean): Promise<void> {
+    const fh = await createFresh(dest, f.mode);
+    try {
+      await fh.truncate(f.size);
+      await fh.chmod(f.mode & 0o7777);
+      if (sync) await fh.sync();
+    } catch (e) {
+      throw storageError('write', dest, e);
+    } finally {
+      await fh.close();
+    }
   }
 
   private async writeFile(f: ManifestFile, dest: string, sync = false): Promise<void> {

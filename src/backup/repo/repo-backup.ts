@@ -192,6 +192,11 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
           'select datname as name, oid::int as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: d.oid, size: Number(d.size) }));
+        const images = await sql.query<{ c: string; h: string; f: string }>(
+          `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h, current_setting('full_page_writes') as f`,
+        );
+        const on = (v: string | undefined) => v === 'on';
+        record.page_images = { data_checksums: on(images.rows[0]?.c), wal_log_hints: on(images.rows[0]?.h), full_page_writes: on(images.rows[0]?.f) };
         const sink = new RepoSink(writer);
         const result = await takeBaseBackup(
           {

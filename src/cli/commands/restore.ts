@@ -28,6 +28,9 @@ Where:
       --set=ID           the backup to restore (default: the newest that can reach the target)
       --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
+      --db-include=NAME  restore only this database (repeatable; template0, template1 and postgres
+                         always are); the others' files are written as zeros: drop them once up
+      --db-exclude=NAME  leave this database out (repeatable), as --db-include leaves out the others
 Recovery target (at most one; default: replay the whole archive):
       --target-time=TIMESTAMPTZ  --target-xid=XID  --target-lsn=LSN  --target-name=RESTORE_POINT
       --target-immediate         stop as soon as the backup is consistent
@@ -53,6 +56,8 @@ const RESTORE_OPTIONS = {
   set: { type: 'string' },
   'tablespace-map': { type: 'string', multiple: true },
   'tablespace-map-all': { type: 'string' },
+  'db-include': { type: 'string', multiple: true },
+  'db-exclude': { type: 'string', multiple: true },
   'target-time': { type: 'string' },
   'target-xid': { type: 'string' },
   'target-lsn': { type: 'string' },
@@ -104,6 +109,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     delta: x['delta'] === true,
     standby: x['standby'] === true,
     recoveryOptions: settings,
+    databases: { include: (x['db-include'] as string[] | undefined) ?? [], exclude: (x['db-exclude'] as string[] | undefined) ?? [] },
     tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
@@ -134,6 +140,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
           dry_run: dryRun,
           files: outcome.files,
           tablespaces: outcome.tablespaces,
+          databases_left_out: outcome.databasesLeftOut,
         },
         null,
         2,
@@ -141,9 +148,17 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     );
   } else if (outcome.files) {
     const f = outcome.files;
-    log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
+    log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}${f.zeroed > 0 ? `, ${f.zeroed} written as zeros` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
+    if (outcome.databasesLeftOut.length > 0) {
+      const names = outcome.databasesLeftOut.map((d) => quoteIdent(d.name));
+      log(`once recovery has ended, drop the databases left out (they cannot be used): ${names.map((n) => `DROP DATABASE ${n};`).join(' ')}`);
+    }
   }
   return ExitCode.Ok;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /**

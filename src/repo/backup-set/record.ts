@@ -61,6 +61,12 @@ export interface BackupRecord {
   stored_size: number | null;
   file_count: number | null;
   databases: { name: string; oid: number; size: number }[];
+  /**
+   * The settings of the server backed up that decide whether WAL rebuilds every page it changes
+   * from a full-page image (selective restore relies on it: restore/database-selection.ts).
+   * Absent in older records: not known.
+   */
+  page_images?: { data_checksums: boolean; wal_log_hints: boolean; full_page_writes: boolean };
   annotations: Record<string, string>;
   pinned: boolean;
   /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */

@@ -1,0 +1,64 @@
+// Selective restore (--db-include, --db-exclude): the databases left out are
+// not read from the repository; their files are written as sparse files of
+// zeros of the recorded size, so that recovery finds every file it expects
+// (a page it replays is rebuilt from the full-page image WAL carries after
+// each checkpoint) and the cluster starts. Those databases cannot be used and
+// are to be dropped once the server is up. template0, template1 and postgres
+// are always restored: the cluster needs them. A database the backup does not
+// list (template0: it takes no connections) is restored too.
+
+import { PgpitrError, usageError } from '../common/errors.js';
+
+export interface DatabaseChoice {
+  include: readonly string[];
+  exclude: readonly string[];
+}
+
+export interface RecordedDatabase {
+  name: string;
+  oid: number;
+}
+
+const SYSTEM = new Set(['template0', 'template1', 'postgres']);
+
+/** The databases left out, or none when neither option is given; refuses names the backup does not hold. */
+export function databasesLeftOut(backupId: string, databases: readonly RecordedDatabase[], choice: DatabaseChoice): RecordedDatabase[] {
+  if (choice.include.length === 0 && choice.exclude.length === 0) return [];
+  if (choice.include.length > 0 && choice.exclude.length > 0) throw usageError('--db-include and --db-exclude are given together', 'give the databases to restore (--db-include) or those to leave out (--db-exclude)');
+  if (databases.length === 0) {
+    throw new PgpitrError('ERR_USAGE', `backup ${backupId} does not record its databases, so it cannot be restored in part`, { hint: 'restore it whole, or choose a newer backup with --set' });
+  }
+  const find = (given: string, option: string): RecordedDatabase => {
+    const d = databases.find((x) => x.name === given) ?? (/^\d+$/.test(given) ? databases.find((x) => String(x.oid) === given) : undefined);
+    if (d) return d;
+    throw usageError(`${option} ${given}: backup ${backupId} holds no such database`, `its databases: ${databases.map((x) => `${x.name} (oid ${x.oid})`).join(', ')}`);
+  };
+  if (choice.include.length > 0) {
+    const kept = new Set(choice.include.map((g) => find(g, '--db-include').oid));
+    return databases.filter((d) => !kept.has(d.oid) && !SYSTEM.has(d.name));
+  }
+  const out = choice.exclude.map((g) => find(g, '--db-exclude'));
+  const system = out.find((d) => SYSTEM.has(d.name));
+  if (system) throw usageError(`--db-exclude ${system.name}: the cluster needs it, it is always restored`, 'leave out only user databases');
+  return [...new Map(out.map((d) => [d.oid, d])).values()];
+}
+
+/** Whether a cluster path is a file of one of these databases (base/OID/..., or in a tablespace pg_tblspc/T/PG_.../OID/...). */
+export function inDatabases(path: string, oids: ReadonlySet<number>): boolean {
+  if (oids.size === 0) return false;
+  const m = /^base\/(\d+)\/[^/]+$/.exec(path) ?? /^pg_tblspc\/\d+\/[^/]+\/(\d+)\/[^/]+$/.exec(path);
+  return m !== null && oids.has(Number(m[1]));
+}
+
+/**
+ * Why recovery could meet a page of a database left out that WAL changes without a full-page
+ * image (PostgreSQL then stops: "WAL contains references to invalid pages"), or null. Without
+ * data checksums or wal_log_hints, setting a page all-visible is logged without its image; with
+ * full_page_writes off, every change is.
+ */
+export function pageImageRisk(images: { data_checksums: boolean; wal_log_hints: boolean; full_page_writes: boolean } | undefined): string | null {
+  if (images === undefined) return 'its record does not say whether WAL carries a full-page image for every page it changes (it was taken by an older pgpitr)';
+  if (!images.full_page_writes) return 'its server ran with full_page_writes off, so WAL changes pages without their image';
+  if (!images.data_checksums && !images.wal_log_hints) return 'its server has neither data checksums nor wal_log_hints, so WAL marks pages all-visible without their image';
+  return null;
+}

@@ -26,7 +26,9 @@ export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza'
 
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
   const info = await readStanza(repo, stanza);
-  const { spoolPath, reachArgs, fetchFrom, ...rest } = req;
+  const { spoolPath: givenSpool, reachArgs, fetchFrom, ...rest } = req;
+  // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
+  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') ? null : givenSpool;
   if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.

@@ -5,9 +5,12 @@
 // each checkpoint) and the cluster starts. Those databases cannot be used and
 // are to be dropped once the server is up. template0, template1 and postgres
 // are always restored: the cluster needs them. A database the backup does not
-// list (template0: it takes no connections) is restored too.
+// list (one that takes no connections, as template0) is restored too. A
+// standby is never restored in part: it would never end recovery, so the
+// databases left out could never be dropped there.
 
 import { PgpitrError, usageError } from '../common/errors.js';
+import type { PageImages } from '../repo/backup-set/record.js';
 
 export interface DatabaseChoice {
   include: readonly string[];
@@ -26,20 +29,25 @@ export function databasesLeftOut(backupId: string, databases: readonly RecordedD
   if (choice.include.length === 0 && choice.exclude.length === 0) return [];
   if (choice.include.length > 0 && choice.exclude.length > 0) throw usageError('--db-include and --db-exclude are given together', 'give the databases to restore (--db-include) or those to leave out (--db-exclude)');
   if (databases.length === 0) {
-    throw new PgpitrError('ERR_USAGE', `backup ${backupId} does not record its databases, so it cannot be restored in part`, { hint: 'restore it whole, or choose a newer backup with --set' });
+    throw new PgpitrError('ERR_NOT_FOUND', `backup ${backupId} does not record its databases, so it cannot be restored in part`, { hint: 'restore it whole, or choose a newer backup with --set' });
   }
+  const system = choice.exclude.find((g) => SYSTEM.has(g));
+  if (system !== undefined) throw usageError(`--db-exclude ${system}: the cluster needs it, it is always restored`, 'leave out only user databases');
   const find = (given: string, option: string): RecordedDatabase => {
     const d = databases.find((x) => x.name === given) ?? (/^\d+$/.test(given) ? databases.find((x) => String(x.oid) === given) : undefined);
     if (d) return d;
-    throw usageError(`${option} ${given}: backup ${backupId} holds no such database`, `its databases: ${databases.map((x) => `${x.name} (oid ${x.oid})`).join(', ')}`);
+    // Another backup (of another repository) may hold it: not a usage error.
+    throw new PgpitrError('ERR_NOT_FOUND', `${option} ${given}: backup ${backupId} holds no such database (or not one that takes connections)`, {
+      hint: `its databases: ${databases.map((x) => `${x.name} (oid ${x.oid})`).join(', ')}`,
+    });
   };
   if (choice.include.length > 0) {
     const kept = new Set(choice.include.map((g) => find(g, '--db-include').oid));
     return databases.filter((d) => !kept.has(d.oid) && !SYSTEM.has(d.name));
   }
   const out = choice.exclude.map((g) => find(g, '--db-exclude'));
-  const system = out.find((d) => SYSTEM.has(d.name));
-  if (system) throw usageError(`--db-exclude ${system.name}: the cluster needs it, it is always restored`, 'leave out only user databases');
+  const needed = out.find((d) => SYSTEM.has(d.name));
+  if (needed) throw usageError(`--db-exclude ${needed.name}: the cluster needs it, it is always restored`, 'leave out only user databases');
   return [...new Map(out.map((d) => [d.oid, d])).values()];
 }
 
@@ -51,14 +59,19 @@ export function inDatabases(path: string, oids: ReadonlySet<number>): boolean {
 }
 
 /**
- * Why recovery could meet a page of a database left out that WAL changes without a full-page
- * image (PostgreSQL then stops: "WAL contains references to invalid pages"), or null. Without
- * data checksums or wal_log_hints, setting a page all-visible is logged without its image; with
- * full_page_writes off, every change is.
+ * Why recovery could meet a page of a database left out that WAL changes without its image
+ * (PostgreSQL then stops: "WAL contains references to invalid pages"), or null.
  */
-export function pageImageRisk(images: { data_checksums: boolean; wal_log_hints: boolean; full_page_writes: boolean } | undefined): string | null {
-  if (images === undefined) return 'its record does not say whether WAL carries a full-page image for every page it changes (it was taken by an older pgpitr)';
+export function pageImageRisk(images: PageImages | undefined, leftOut: readonly RecordedDatabase[]): string | null {
+  if (images === undefined) return 'its record does not say whether WAL gives the image of every page it changes (it was taken by an older pgpitr; a new backup records it)';
   if (!images.full_page_writes) return 'its server ran with full_page_writes off, so WAL changes pages without their image';
-  if (!images.data_checksums && !images.wal_log_hints) return 'its server has neither data checksums nor wal_log_hints, so WAL marks pages all-visible without their image';
+  if (!images.data_checksums && images.wal_log_hints === false) return 'its server has neither data checksums nor wal_log_hints, so WAL marks pages all-visible without their image';
+  if (!images.data_checksums && images.wal_log_hints === null) return "it was taken from a standby without data checksums, and whether the primary logs hint bits (wal_log_hints) is not known there: WAL may mark pages all-visible without their image";
+  const named = (oids: readonly number[] | undefined) => leftOut.filter((d) => oids?.includes(d.oid)).map((d) => d.name);
+  if (images.hash_index_databases === undefined) return 'its record does not say which databases hold hash indexes';
+  const hash = named(images.hash_index_databases);
+  if (hash.length > 0) return `database(s) ${hash.join(', ')} hold hash indexes, whose cleanup WAL changes a page without its image`;
+  const unchecked = named(images.unchecked_databases);
+  if (unchecked.length > 0) return `database(s) ${unchecked.join(', ')} could not be checked for hash indexes when the backup was taken`;
   return null;
 }

@@ -5,7 +5,7 @@
 // WAL archive's listing and files), so it knows no repository driver.
 
 import { chownSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
@@ -24,7 +24,7 @@ import type { TargetOptions } from './restore-target.js';
 import { FileRestorer, PG_CONTROL } from './file-restorer.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, checkTablespaceDir, checkTarget, inspectTarget } from './restore-target-dir.js';
+import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -41,6 +41,8 @@ export interface RestoreRequest {
   pgData: string;
   delta: boolean;
   standby: boolean;
+  /** The directory pg_wal links to (--waldir); absent: pg_wal is a directory, or with delta stays the link it is. */
+  walDir?: string | undefined;
   /** Selective restore: the databases to restore, or to leave out (restore/database-selection.ts). */
   databases?: DatabaseChoice;
   /** Settings added to those restore writes (--recovery-option, --archive-mode off: restore/recovery-options.ts). */
@@ -68,6 +70,8 @@ export interface RestoreOutcome {
   tablespaces: { oid: number; path: string }[];
   /** Selective restore: the databases whose files are zeros, to be dropped once the server is up. */
   databasesLeftOut: RecordedDatabase[];
+  /** Where pg_wal links to, or null: a directory in the data directory. */
+  walDir: string | null;
 }
 
 export async function restore(req: RestoreRequest): Promise<RestoreOutcome> {
@@ -112,14 +116,15 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const m = reader.manifest;
   const record = req.records.find((r) => r.id === b.id);
   const leftOut = databasesLeftOut(b.id, record?.databases ?? [], req.databases ?? { include: [], exclude: [] });
-  const risk = leftOut.length > 0 ? pageImageRisk(record?.page_images) : null;
-  if (risk !== null && !(req.recoveryOptions ?? []).some((o) => o.name === 'ignore_invalid_pages' && /^(on|true|1|yes)$/i.test(o.value.trim()))) {
-    throw new PgpitrError('ERR_USAGE', `backup ${b.id} cannot be restored in part safely: ${risk}; recovery would stop at the first such page of a database left out`, {
+  const risk = leftOut.length > 0 ? pageImageRisk(record?.page_images, leftOut) : null;
+  if (risk !== null && !(req.recoveryOptions ?? []).some((o) => o.name === 'ignore_invalid_pages' && /^(on|true|1|yes)$/i.test(o.value))) {
+    // Not a usage error: another repository's backup may be safe (restore's choice of repository goes on).
+    throw new PgpitrError('ERR_CHECK', `backup ${b.id} cannot be restored in part safely: ${risk}; recovery would stop at the first such page of a database left out`, {
       hint: 'restore every database, or accept it with --recovery-option ignore_invalid_pages=on (recovery then skips changes to pages it cannot find, in any database; remove the setting once the databases left out are dropped)',
     });
   }
   const leftOutOids = new Set(leftOut.map((d) => d.oid));
-  if (leftOut.length > 0) req.log(`databases left out, their files written as zeros (drop them once the server is up): ${leftOut.map((d) => d.name).join(', ')}`);
+  if (leftOut.length > 0) req.log(`databases left out, their files written as zeros (drop them once the server is up): ${leftOut.map((d) => `${d.name} (oid ${d.oid})`).join(', ')}`);
   const bytesTotal = m.files.reduce((a, f) => a + (inDatabases(f.path, leftOutOids) ? 0 : f.size), 0);
   // A diff or incr backup: the backups whose sets hold its unchanged files must all be there.
   const refs = manifestReferences(m);
@@ -135,6 +140,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // 2. Where things go, refused before anything is written.
   const targetState = inspectTarget(req.pgData);
   const delta = checkTarget(targetState, req.delta);
+  if (delta && leftOut.length > 0) req.log(`warning: --delta writes zeros over the files the target holds for the databases left out`);
   if (targetState.interruptedRestore) req.log(`${targetState.path} holds a restore that did not finish: resuming it (only what differs is written)`);
   const tablespaceDirs = new Map<number, string>();
   for (const ts of m.tablespaces) {
@@ -155,12 +161,23 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
   }
   const tablespaces = [...tablespaceDirs].map(([oid, path]) => ({ oid, path }));
+  // pg_wal: a link to --waldir, or (delta) to where the cluster restored over kept it; else a directory.
+  const keptWal = req.walDir === undefined && delta ? walLinkOf(targetState.path) : null;
+  const given = req.walDir !== undefined && isAbsolute(req.walDir) ? resolve(req.walDir) : req.walDir; // without a trailing slash
+  const walDir = given ?? keptWal ?? undefined;
+  if (walDir !== undefined) {
+    checkWalDir(walDir, delta, targetState.path);
+    const shared = [...tablespaceDirs.values()].find((t) => t === walDir || t.startsWith(walDir + '/') || walDir.startsWith(t + '/'));
+    if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
+    req.log(keptWal !== null ? `pg_wal stays a link to ${walDir}, as in the cluster restored over (its old WAL is removed)` : `pg_wal: a link to ${walDir}`);
+  }
   if (req.dryRun) {
-    req.log(`would write ${m.files.length} files (${bytesTotal} bytes) into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
+    const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;
+    req.log(`would write ${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''} into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
     // Names only: a primary_conninfo may hold a password.
     if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
-    return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut };
+    return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
   }
 
   // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
@@ -171,7 +188,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
   const startedAt = record ? Date.parse(record.server_start_time ?? record.start_time) : Number.NaN;
   const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
-  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
+  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}), ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
+  // The directories outside the data directory that restore writes into.
+  const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
   let bytesDone = 0;
   let filesDone = 0;
   const files = await restorer.restore({
@@ -193,7 +212,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const owner = rootOwnerFor(targetState.path);
   if (owner) {
     chownTree(targetState.path, owner);
-    for (const dir of tablespaceDirs.values()) chownTree(dir, owner);
+    for (const dir of outside) chownTree(dir, owner);
   }
   if (!req.noSync) {
     // Every file this restore wrote is synced already (by its copier, or here). What is left: the
@@ -201,7 +220,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     // match, possibly still unflushed) or their owner changed since, the files again.
     const files = delta || owner !== null;
     await syncTree(targetState.path, { files });
-    for (const dir of tablespaceDirs.values()) await syncTree(dir, { files });
+    for (const dir of outside) await syncTree(dir, { files });
   }
   await restorer.restoreControl();
   if (owner) {
@@ -212,7 +231,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   unlinkSync(marker);
   fsyncPathSync(targetState.path);
   await req.afterFiles?.(plan);
-  return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut };
+  return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
 }
 
 /**

@@ -33,6 +33,8 @@ export interface RestoreLayout {
   target: string;
   /** oid → the directory the tablespace is restored into. */
   tablespaceDirs: Map<number, string>;
+  /** Where pg_wal's content goes, pg_wal being a link to it (--waldir); absent: pg_wal is a directory. */
+  walDir?: string;
   /**
    * Recorded modification times (whole seconds) from this one on are not given back: such a file
    * may have been written again in the same second after the backup read it, so the time would
@@ -97,6 +99,8 @@ export class FileRestorer {
 
   /** Where a cluster path goes: under its tablespace's directory, or under the target. */
   destination(path: string): string {
+    const wal = this.layout.walDir;
+    if (wal !== undefined && (path === 'pg_wal' || path.startsWith('pg_wal/'))) return join(wal, path.slice('pg_wal'.length));
     const m = /^pg_tblspc\/(\d+)\/(.+)$/.exec(path);
     if (m) {
       const dir = this.layout.tablespaceDirs.get(Number(m[1]));
@@ -131,9 +135,11 @@ export class FileRestorer {
         throw storageError('create tablespace link', link, e);
       });
     }
+    if (this.layout.walDir !== undefined) await this.makeWalLink(this.layout.walDir, rootMode, o.sync ?? false);
     const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
     for (const d of dirs) {
       if (/^pg_tblspc\/\d+$/.test(d.path)) continue;
+      if (d.path === 'pg_wal' && this.layout.walDir !== undefined) continue;
       await makeRealDirectory(this.destination(d.path), d.mode);
     }
     if (o.delta) result.removed = await this.removeExtras(o.keep ?? []);
@@ -196,6 +202,18 @@ export class FileRestorer {
       await Promise.all([...new Set([...threads, ...started])].map((t) => t.stop()));
     }
     return result;
+  }
+
+  /** pg_wal as a link to the WAL directory (made if absent); whatever else was at pg_wal is removed. */
+  private async makeWalLink(walDir: string, mode: number, sync: boolean): Promise<void> {
+    await makeRoot(walDir, mode, sync);
+    const link = join(this.layout.target, 'pg_wal');
+    const st = await lstatOrNull(link);
+    if (st && st.isSymbolicLink() && (await fsp.readlink(link)) === walDir) return;
+    if (st) await fsp.rm(link, { recursive: true, force: true });
+    await fsp.symlink(walDir, link).catch((e) => {
+      throw storageError('create WAL directory link', link, e);
+    });
   }
 
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
@@ -350,6 +368,7 @@ export class FileRestorer {
     for (const f of m.files) keep.add(this.destination(f.path));
     for (const d of m.directories) keep.add(this.destination(d.path));
     keep.add(join(this.layout.target, 'pg_tblspc'));
+    if (this.layout.walDir !== undefined) keep.add(join(this.layout.target, 'pg_wal'));
     for (const oid of this.layout.tablespaceDirs.keys()) keep.add(join(this.layout.target, 'pg_tblspc', String(oid)));
     let removed = 0;
     const walk = async (dir: string, dev?: number): Promise<void> => {
@@ -371,6 +390,8 @@ export class FileRestorer {
       }
     };
     await walk(this.layout.target);
+    // The WAL directory is this cluster's alone (restore-target-dir.ts checkWalDir): old WAL goes.
+    if (this.layout.walDir !== undefined && (await lstatOrNull(this.layout.walDir))?.isDirectory()) await walk(this.layout.walDir);
     // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
     // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
     for (const [oid, dir] of this.layout.tablespaceDirs) {

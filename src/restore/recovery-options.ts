@@ -34,7 +34,8 @@ export function parseRecoveryOption(text: string): RecoveryOption {
   const eq = text.indexOf('=');
   if (eq <= 0) throw usageError(`--recovery-option "${text}" is not KEY=VALUE`, 'give it as --recovery-option primary_conninfo=\'host=primary user=replicator\'');
   const name = text.slice(0, eq).trim().toLowerCase().replace(/-/g, '_');
-  const value = text.slice(eq + 1);
+  // Trimmed: PostgreSQL refuses ' off' for a boolean, and a configuration error stops the server at start.
+  const value = text.slice(eq + 1).trim();
   if (!NAME.test(name)) throw usageError(`--recovery-option "${text}": "${text.slice(0, eq)}" is not a setting's name`, 'give the name of a PostgreSQL setting, such as primary_conninfo');
   const option = TARGET_SETTINGS[name];
   if (option !== undefined) throw usageError(`--recovery-option ${name}: restore writes it from its own options, after checking that the archive reaches the target`, `use ${option}`);

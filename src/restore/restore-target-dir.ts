@@ -130,3 +130,40 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
     });
   }
 }
+
+/**
+ * Where pg_wal's link points in a target (absolute), or null when pg_wal is not a link: a delta
+ * restore keeps a cluster's WAL where it was (on its own disk, as initdb --waldir put it).
+ */
+export function walLinkOf(target: string): string | null {
+  try {
+    const link = readlinkSync(join(target, 'pg_wal'));
+    return resolve(target, link);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The directory pg_wal links to (--waldir): absent or empty, or, with --delta, the one this
+ * target's pg_wal already points to (its old WAL is then removed: a segment left there could be
+ * replayed in place of the archive's).
+ */
+export function checkWalDir(path: string, delta: boolean, target: string): void {
+  if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is relative`, { hint: 'give an absolute path' });
+  if (path === target || path.startsWith(target + '/') || target.startsWith(path + '/')) {
+    throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is inside the data directory "${target}", or holds it`, { hint: 'give a directory outside the data directory (without --waldir, pg_wal is a directory in it)' });
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw storageError('read directory', path, e);
+  }
+  if (entries.length === 0) return;
+  if (delta && walLinkOf(target) === path) return;
+  throw new PgpitrError('ERR_TARGET', `WAL directory "${path}" exists and is not empty${delta ? ` (and ${join(target, 'pg_wal')} does not point there)` : ''}`, {
+    hint: 'give an empty directory to --waldir; --delta clears only the WAL directory of the cluster it restores over',
+  });
+}

@@ -50,6 +50,8 @@ test('--recovery-option and --archive-mode off: added to the block, after restor
   const own = recoverySettingsBlock({ restoreCommand: 'pgpitr archive-get %f "%p"', timeline: '1', extra: recoveryOptions(['restore_command=cp /mnt/wal/%f "%p"'], undefined) });
   assert.match(own, /^restore_command = 'cp \/mnt\/wal\/%f "%p"'$/m);
   assert.equal(own.match(/restore_command/g)!.length, 1);
+  // Spaces around the value are PostgreSQL's to refuse ("hot_standby = ' off'"): trimmed.
+  assert.deepEqual(recoveryOptions(['hot_standby =  off '], undefined), [{ name: 'hot_standby', value: 'off' }]);
   // --archive-mode preserve adds nothing.
   assert.deepEqual(recoveryOptions([], 'preserve'), []);
 });

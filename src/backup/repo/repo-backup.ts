@@ -26,6 +26,7 @@ import type { Repository } from '../../repo/repository.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
+import { pageImageFacts } from './page-image-facts.js';
 import type { SqlClient } from '../../protocol/sql-client.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
@@ -188,15 +189,11 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         }
         // Known from now on to a later --resume, should this run be killed.
         await writeRecord(storage, record);
-        const dbs = await sql.query<{ name: string; oid: number; size: string }>(
-          'select datname as name, oid::int as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
+        const dbs = await sql.query<{ name: string; oid: string; size: string }>(
+          'select datname as name, oid::int8 as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
         );
-        record.databases = dbs.rows.map((d) => ({ name: d.name, oid: d.oid, size: Number(d.size) }));
-        const images = await sql.query<{ c: string; h: string; f: string }>(
-          `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h, current_setting('full_page_writes') as f`,
-        );
-        const on = (v: string | undefined) => v === 'on';
-        record.page_images = { data_checksums: on(images.rows[0]?.c), wal_log_hints: on(images.rows[0]?.h), full_page_writes: on(images.rows[0]?.f) };
+        record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: Number(d.size) })); // int8: oids past 2^31
+        record.page_images = await pageImageFacts(sql, req.connection, record.databases);
         const sink = new RepoSink(writer);
         const result = await takeBaseBackup(
           {

@@ -28,6 +28,8 @@ Where:
       --set=ID           the backup to restore (default: the newest that can reach the target)
       --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
+      --waldir=DIR       pg_wal as a link to DIR (WAL on its own disk; with --delta, a cluster's
+                         pg_wal link is kept without it)
       --db-include=NAME  restore only this database (repeatable; template0, template1 and postgres
                          always are); the others' files are written as zeros: drop them once up
       --db-exclude=NAME  leave this database out (repeatable), as --db-include leaves out the others
@@ -56,6 +58,7 @@ const RESTORE_OPTIONS = {
   set: { type: 'string' },
   'tablespace-map': { type: 'string', multiple: true },
   'tablespace-map-all': { type: 'string' },
+  waldir: { type: 'string' },
   'db-include': { type: 'string', multiple: true },
   'db-exclude': { type: 'string', multiple: true },
   'target-time': { type: 'string' },
@@ -94,6 +97,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     action: x['target-action'] as string | undefined,
   });
   const settings = recoveryOptions((x['recovery-option'] as string[] | undefined) ?? [], x['archive-mode'] as string | undefined);
+  const databases = { include: (x['db-include'] as string[] | undefined) ?? [], exclude: (x['db-exclude'] as string[] | undefined) ?? [] };
+  if (x['standby'] === true && databases.include.length + databases.exclude.length > 0) {
+    throw usageError('--standby cannot restore part of the databases: a standby never ends recovery, so the databases left out could never be dropped there', 'restore the standby whole, or restore in part without --standby');
+  }
   const dryRun = x['dry-run'] === true;
   const asyncGet = !argv.includes('--no-archive-async');
   const progress = x['progress'] === true;
@@ -109,7 +116,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     delta: x['delta'] === true,
     standby: x['standby'] === true,
     recoveryOptions: settings,
-    databases: { include: (x['db-include'] as string[] | undefined) ?? [], exclude: (x['db-exclude'] as string[] | undefined) ?? [] },
+    walDir: x['waldir'] as string | undefined,
+    databases,
     tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
@@ -141,6 +149,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
           files: outcome.files,
           tablespaces: outcome.tablespaces,
           databases_left_out: outcome.databasesLeftOut,
+          wal_dir: outcome.walDir,
         },
         null,
         2,
@@ -150,8 +159,13 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     const f = outcome.files;
     log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}${f.zeroed > 0 ? `, ${f.zeroed} written as zeros` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
     if (outcome.databasesLeftOut.length > 0) {
-      const names = outcome.databasesLeftOut.map((d) => quoteIdent(d.name));
-      log(`once recovery has ended, drop the databases left out (they cannot be used): ${names.map((n) => `DROP DATABASE ${n};`).join(' ')}`);
+      // By oid: names may have changed in the WAL replayed after the backup.
+      const oids = outcome.databasesLeftOut.map((d) => d.oid).join(', ');
+      const names = outcome.databasesLeftOut.map((d) => quoteIdent(d.name)).join(', ');
+      log(`once recovery has ended, drop the databases left out (they cannot be used): those of oid ${oids} (${names} when the backup was taken); their names now: SELECT oid, datname FROM pg_database WHERE oid IN (${oids}); then DROP DATABASE each`);
+    }
+    if (settings.some((o) => o.name === 'ignore_invalid_pages')) {
+      log('once the databases left out are dropped, remove ignore_invalid_pages (ALTER SYSTEM RESET ignore_invalid_pages, then restart): it would hide damaged pages in any later recovery');
     }
   }
   return ExitCode.Ok;

@@ -62,16 +62,27 @@ export interface BackupRecord {
   file_count: number | null;
   databases: { name: string; oid: number; size: number }[];
   /**
-   * The settings of the server backed up that decide whether WAL rebuilds every page it changes
-   * from a full-page image (selective restore relies on it: restore/database-selection.ts).
-   * Absent in older records: not known.
+   * Whether WAL after the backup gives the image of every page it changes (selective restore
+   * relies on it: backup/repo/page-image-facts.ts, restore/database-selection.ts). Absent in
+   * older records: not known.
    */
-  page_images?: { data_checksums: boolean; wal_log_hints: boolean; full_page_writes: boolean };
+  page_images?: PageImages;
   annotations: Record<string, string>;
   pinned: boolean;
   /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */
   process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null };
   error: string | null;
+}
+
+export interface PageImages {
+  data_checksums: boolean;
+  /** null: not known (a backup from a standby: the primary's setting counts). */
+  wal_log_hints: boolean | null;
+  full_page_writes: boolean;
+  /** Databases (oids) holding hash indexes, whose cleanup WAL changes a page without its image. Absent: not checked. */
+  hash_index_databases?: number[];
+  /** Databases (oids) that could not be checked for hash indexes. */
+  unchecked_databases?: number[];
 }
 
 export function backupDir(stanza: string, id: string): string {

@@ -1,0 +1,44 @@
+// What a backup records so that restore can tell whether leaving a database out
+// (restore --db-include/--db-exclude: its files become zeros) is safe: whether
+// the WAL written after the backup gives the image of every page it changes.
+// It does not when full_page_writes is off; when neither data checksums nor
+// wal_log_hints are on (a page set all-visible is logged without its image);
+// and, whatever the settings, for hash indexes (their cleanup logs the bucket
+// page without its image). From a standby, what counts is the primary's
+// settings: full_page_writes comes from the last checkpoint (the primary's),
+// wal_log_hints is not known there (no SQL function shows the control file's).
+
+import type { ConnectionSettings } from '../../protocol/conninfo.js';
+import type { SqlClient } from '../../protocol/sql-client.js';
+import { openSqlClient } from '../../protocol/sql-client.js';
+import type { PageImages } from '../../repo/backup-set/record.js';
+
+export async function pageImageFacts(sql: SqlClient, connection: ConnectionSettings, databases: readonly { name: string; oid: number }[]): Promise<PageImages> {
+  const r = await sql.query<{ c: string; h: string; f: boolean; standby: boolean }>(
+    `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h,
+            (pg_control_checkpoint()).full_page_writes as f, pg_is_in_recovery() as standby`,
+  );
+  const row = r.rows[0]!;
+  const hashIndexes: number[] = [];
+  const unchecked: number[] = [];
+  for (const d of databases) {
+    try {
+      const c = await openSqlClient({ ...connection, dbname: d.name }, 'pgpitr backup');
+      try {
+        const h = await c.query<{ any: boolean }>(`select exists (select 1 from pg_class c join pg_am a on a.oid = c.relam where a.amname = 'hash') as any`);
+        if (h.rows[0]?.any) hashIndexes.push(d.oid);
+      } finally {
+        await c.end();
+      }
+    } catch {
+      unchecked.push(d.oid); // no CONNECT privilege, too many connections...: not known
+    }
+  }
+  return {
+    data_checksums: row.c === 'on',
+    wal_log_hints: row.standby ? null : row.h === 'on',
+    full_page_writes: row.f === true,
+    hash_index_databases: hashIndexes,
+    unchecked_databases: unchecked,
+  };
+}

@@ -1,0 +1,83 @@
+// restore --waldir: pg_wal as a link to a directory of its own (WAL on its own
+// disk, as initdb --waldir makes it). The restored cluster recovers with the
+// archive's WAL landing there; a delta restore over it keeps the link without
+// being told, and removes the old WAL (a segment left there could be replayed
+// in place of the archive's); a directory that holds something else is refused
+// before anything is written. What is tested is where pgpitr writes, the same
+// on every version: the newest tested version proves it.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr } from '../helpers/pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+for (const version of versionsFromEnv().slice(-1)) {
+  test(`restore --waldir (PostgreSQL ${version})`, async (t) => {
+    t.after(() => destroyAll());
+    const a = await archivingCluster(version, `wdir${version}`);
+    const { c } = a;
+    await c.sql('create table pitr (id int primary key, v text)');
+    await c.sql(`insert into pitr select g, 'base' from generate_series(1, 1000) g`);
+    const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast'], c.connectionEnv());
+    assert.equal(b.code, 0, b.stderr);
+    await c.sql(`insert into pitr select g, 'after' from generate_series(1001, 1200) g`);
+    const expected = await tableChecksum(c);
+    await switchAndWaitArchived(c);
+    await c.stop();
+
+    const dir = restoreDir(c, 'data');
+    const wal = join(restoreDir(c, 'waldisk'), 'wal');
+
+    await t.test('a directory holding something else is refused, nothing written', async () => {
+      const foreign = restoreDir(c, 'foreign');
+      writeFileSync(join(foreign, 'notes.txt'), 'not WAL\n');
+      const r = await restoreWith(a, dir, ['--waldir', foreign]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /WAL directory ".*foreign" exists and is not empty/);
+      assert.deepEqual(readdirSync(dir), []);
+      assert.deepEqual(readdirSync(foreign), ['notes.txt']);
+      const inside = await restoreWith(a, dir, ['--waldir', join(dir, 'wal')]);
+      assert.equal(inside.code, 2, inside.stderr);
+      assert.match(inside.stderr, /is inside the data directory/);
+    });
+
+    await t.test('pg_wal links to the directory, and recovery replays the archive there', async () => {
+      const r = await restoreWith(a, dir, ['--waldir', wal]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(lstatSync(join(dir, 'pg_wal')).isSymbolicLink());
+      assert.equal(readlinkSync(join(dir, 'pg_wal')), wal);
+      assert.ok(readdirSync(wal).includes('archive_status'));
+      const copy = await startRecovered(dir, version, `wdir-a${version}`);
+      try {
+        assert.equal(await tableChecksum(copy), expected, copy.logTail());
+        await copy.sql('checkpoint');
+      } finally {
+        await copy.stop();
+      }
+      assert.ok(readdirSync(wal).some((n) => SEGMENT.test(n)), `no segment in ${wal}: ${readdirSync(wal).join(', ')}`);
+    });
+
+    await t.test('--delta over it keeps the link and removes the old WAL', async () => {
+      const old = readdirSync(wal).filter((n) => SEGMENT.test(n));
+      mkdirSync(join(wal, 'leftover'));
+      const r = await restoreWith(a, dir, ['--delta']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout + r.stderr, /pg_wal stays a link to .*wal, as in the cluster restored over/);
+      assert.equal(readlinkSync(join(dir, 'pg_wal')), wal);
+      const now = readdirSync(wal);
+      assert.ok(!now.some((n) => old.includes(n) || n === 'leftover'), `old WAL left in ${wal}: ${now.join(', ')}`);
+      const copy = await startRecovered(dir, version, `wdir-b${version}`);
+      try {
+        assert.equal(await tableChecksum(copy), expected, copy.logTail());
+      } finally {
+        await copy.destroy();
+      }
+    });
+  });
+}

@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
+import { storageJoin, storageParent } from '../storage/storage-path.js';
 import { recordedConditionalCreate } from './conditional-create.js';
 import { currentBootId, currentPidNamespace, processIdentity, processStartTime } from '../common/process-identity.js';
 
@@ -66,6 +67,7 @@ export class RepoLock {
       try {
         // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
         await storage.write(path, Buffer.from(JSON.stringify(holder)), { exclusive: true, atomic: true, sync: false });
+        await removeDeadTemps(storage, path);
         return new RepoLock(storage, path, (await recordedConditionalCreate(storage).catch(() => null)) === false);
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
@@ -84,6 +86,26 @@ export class RepoLock {
 
   async release(): Promise<void> {
     await this.storage.remove(this.path).catch(() => {}); // already gone
+  }
+}
+
+/**
+ * The temporary files a process killed while it wrote this lock left beside it (a posix atomic
+ * write: <lock>.tmp-<host>-<pid>-<n>), of processes gone from this host: removed by the next
+ * holder, best effort (a live writer's is never touched: its pid is alive).
+ */
+async function removeDeadTemps(storage: Storage, path: string): Promise<void> {
+  try {
+    const dir = storageParent(path);
+    const base = path.slice(dir === '' ? 0 : dir.length + 1);
+    const host = hostname();
+    for (const e of await storage.list(dir)) {
+      if (!e.name.startsWith(`${base}.tmp-${host}-`)) continue;
+      const pid = /^(\d+)-\d+$/.exec(e.name.slice(base.length + host.length + 6))?.[1];
+      if (pid !== undefined && !processAlive(Number(pid))) await storage.remove(storageJoin(dir, e.name)).catch(() => {});
+    }
+  } catch {
+    /* only tidying */
   }
 }
 

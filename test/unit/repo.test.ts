@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
@@ -86,6 +86,15 @@ test('lock: exclusive, stale locks taken over', async () => {
     // A lock from a process that no longer exists on this host is stale (pids stay below 2^22).
     writeFileSync(join(dir, 'repository.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'old' }));
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    // A process killed while it wrote the lock left its temporary file: the next holder removes
+    // it when that process is gone from this host, never a live one's.
+    const dead = `repository.lock.tmp-${hostname()}-${2 ** 22 + 12345}-1`;
+    const live = `repository.lock.tmp-${hostname()}-${process.pid}-7`;
+    writeFileSync(join(dir, dead), '{');
+    writeFileSync(join(dir, live), '{');
+    await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')), [live]);
+    rmSync(join(dir, live));
     // A pid alive but now another process of this boot and pid namespace (its start time differs):
     // stale too. The same process: held. Another pid namespace (a container with the same host
     // name): its pid says nothing here, held.

@@ -24,7 +24,7 @@ import type { TargetOptions } from './restore-target.js';
 import { FileRestorer, PG_CONTROL } from './file-restorer.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf, within } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -161,15 +161,16 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
   }
   const tablespaces = [...tablespaceDirs].map(([oid, path]) => ({ oid, path }));
-  // pg_wal: a link to --waldir, or (delta) to where the cluster restored over kept it; else a directory.
-  const keptWal = req.walDir === undefined && delta ? walLinkOf(targetState.path) : null;
-  const given = req.walDir !== undefined && isAbsolute(req.walDir) ? resolve(req.walDir) : req.walDir; // without a trailing slash
-  const walDir = given ?? keptWal ?? undefined;
+  // pg_wal: a link to --waldir, else a directory. A delta over a cluster whose pg_wal is a link does
+  // not trust that link by itself (it may be another cluster's WAL, copied along): --waldir says so.
+  const walDir = req.walDir !== undefined && isAbsolute(req.walDir) ? resolve(req.walDir) : req.walDir; // without a trailing slash
+  const linked = delta && walDir === undefined ? walLinkOf(targetState.path) : null;
+  if (linked !== null) req.log(`warning: pg_wal is a link to ${linked}: it becomes a directory in the data directory (the WAL there is left alone); to keep the link, restore with --waldir ${linked}`);
   if (walDir !== undefined) {
     checkWalDir(walDir, delta, targetState.path);
-    const shared = [...tablespaceDirs.values()].find((t) => t === walDir || t.startsWith(walDir + '/') || walDir.startsWith(t + '/'));
+    const shared = [...tablespaceDirs.values()].find((t) => within(t, walDir) || within(walDir, t));
     if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
-    req.log(keptWal !== null ? `pg_wal stays a link to ${walDir}, as in the cluster restored over (its old WAL is removed)` : `pg_wal: a link to ${walDir}`);
+    req.log(`pg_wal: a link to ${walDir}`);
   }
   if (req.dryRun) {
     const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;

@@ -26,6 +26,7 @@ import type { ThreadSource } from '../repo/backup-set/reader.js';
 import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
 import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
+import { isWalName } from './restore-target-dir.js';
 
 export const PG_CONTROL = 'global/pg_control';
 
@@ -371,7 +372,7 @@ export class FileRestorer {
     if (this.layout.walDir !== undefined) keep.add(join(this.layout.target, 'pg_wal'));
     for (const oid of this.layout.tablespaceDirs.keys()) keep.add(join(this.layout.target, 'pg_tblspc', String(oid)));
     let removed = 0;
-    const walk = async (dir: string, dev?: number): Promise<void> => {
+    const walk = async (dir: string, dev?: number, only?: (name: string) => boolean): Promise<void> => {
       const rootDev = dev ?? (await fsp.stat(dir)).dev;
       let names: string[];
       try {
@@ -384,14 +385,16 @@ export class FileRestorer {
         const st = await fsp.lstat(p);
         if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
         if (!keep.has(p)) {
+          if (only && !only(name)) continue;
           await fsp.rm(p, { recursive: true, force: true });
           removed++;
         } else if (st.isDirectory()) await walk(p, rootDev);
       }
     };
     await walk(this.layout.target);
-    // The WAL directory is this cluster's alone (restore-target-dir.ts checkWalDir): old WAL goes.
-    if (this.layout.walDir !== undefined && (await lstatOrNull(this.layout.walDir))?.isDirectory()) await walk(this.layout.walDir);
+    // The WAL directory (--waldir, checked by restore-target-dir.ts checkWalDir): its old WAL files go,
+    // and nothing else (WAL may share a disk with other things).
+    if (this.layout.walDir !== undefined && (await fsp.stat(this.layout.walDir).catch(() => null))?.isDirectory()) await walk(this.layout.walDir, undefined, isWalName);
     // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
     // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
     for (const [oid, dir] of this.layout.tablespaceDirs) {

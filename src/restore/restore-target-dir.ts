@@ -2,8 +2,8 @@
 // directory (empty, or with --delta a stopped cluster), and each tablespace's
 // directory (the recorded location, or where --tablespace-map puts it).
 
-import { readdirSync, readFileSync, readlinkSync, statSync, existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 
 export interface TargetState {
@@ -131,28 +131,41 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
   }
 }
 
-/**
- * Where pg_wal's link points in a target (absolute), or null when pg_wal is not a link: a delta
- * restore keeps a cluster's WAL where it was (on its own disk, as initdb --waldir put it).
- */
+/** Whether path a is b or inside it (by path, after resolving both). */
+export function within(a: string, b: string): boolean {
+  const r = relative(resolve(b), resolve(a));
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+/** Where pg_wal's link leads in a target, as the kernel resolves it; null when pg_wal is not a link (or leads nowhere). */
 export function walLinkOf(target: string): string | null {
   try {
-    const link = readlinkSync(join(target, 'pg_wal'));
-    return resolve(target, link);
+    if (!lstatSync(join(target, 'pg_wal')).isSymbolicLink()) return null;
+    return realpathSync(join(target, 'pg_wal'));
   } catch {
     return null;
   }
 }
 
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /**
  * The directory pg_wal links to (--waldir): absent or empty, or, with --delta, the one this
- * target's pg_wal already points to (its old WAL is then removed: a segment left there could be
- * replayed in place of the archive's).
+ * target's pg_wal already leads to (its old WAL files are then removed, and only those: a segment
+ * left there could be replayed in place of the archive's).
  */
 export function checkWalDir(path: string, delta: boolean, target: string): void {
   if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is relative`, { hint: 'give an absolute path' });
-  if (path === target || path.startsWith(target + '/') || target.startsWith(path + '/')) {
-    throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is inside the data directory "${target}", or holds it`, { hint: 'give a directory outside the data directory (without --waldir, pg_wal is a directory in it)' });
+  const real = realOrSelf(path);
+  const realTarget = realOrSelf(target);
+  if (real === '/' || within(real, realTarget) || within(realTarget, real)) {
+    throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is inside the data directory "${target}", or holds it`, { hint: 'give a directory of its own, outside the data directory' });
   }
   let entries: string[];
   try {
@@ -162,8 +175,13 @@ export function checkWalDir(path: string, delta: boolean, target: string): void 
     throw storageError('read directory', path, e);
   }
   if (entries.length === 0) return;
-  if (delta && walLinkOf(target) === path) return;
-  throw new PgpitrError('ERR_TARGET', `WAL directory "${path}" exists and is not empty${delta ? ` (and ${join(target, 'pg_wal')} does not point there)` : ''}`, {
-    hint: 'give an empty directory to --waldir; --delta clears only the WAL directory of the cluster it restores over',
+  if (delta && walLinkOf(target) === real) return;
+  throw new PgpitrError('ERR_TARGET', `WAL directory "${path}" exists and is not empty${delta ? ` (and ${join(target, 'pg_wal')} does not lead there)` : ''}`, {
+    hint: 'give an empty directory to --waldir; with --delta, the directory the cluster\'s pg_wal already links to',
   });
+}
+
+/** Names of WAL files and directories in pg_wal: the only ones a restore removes from a WAL directory of its own. */
+export function isWalName(name: string): boolean {
+  return /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$/.test(name) || /^[0-9A-F]{8}\.history$/.test(name) || /^xlogtemp\.\d+$/.test(name) || name === 'archive_status' || name === 'summaries';
 }

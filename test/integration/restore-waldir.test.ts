@@ -1,14 +1,14 @@
 // restore --waldir: pg_wal as a link to a directory of its own (WAL on its own
 // disk, as initdb --waldir makes it). The restored cluster recovers with the
-// archive's WAL landing there; a delta restore over it keeps the link without
-// being told, and removes the old WAL (a segment left there could be replayed
-// in place of the archive's); a directory that holds something else is refused
-// before anything is written. What is tested is where pgpitr writes, the same
+// archive's WAL landing there; a delta restore over it keeps the link when
+// given --waldir again (only then: a link alone may lead to another cluster's
+// WAL), and removes the old WAL files there and nothing else; a directory that
+// holds something else, or /, is refused before anything is written. What is tested is where pgpitr writes, the same
 // on every version: the newest tested version proves it.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -63,21 +63,30 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.ok(readdirSync(wal).some((n) => SEGMENT.test(n)), `no segment in ${wal}: ${readdirSync(wal).join(', ')}`);
     });
 
-    await t.test('--delta over it keeps the link and removes the old WAL', async () => {
+    await t.test('--delta without --waldir does not trust the link; with it, the old WAL files go and nothing else', async () => {
       const old = readdirSync(wal).filter((n) => SEGMENT.test(n));
-      mkdirSync(join(wal, 'leftover'));
-      const r = await restoreWith(a, dir, ['--delta']);
+      writeFileSync(join(wal, 'notes.txt'), 'not WAL\n');
+      const bare = await restoreWith(a, dir, ['--delta', '--dry-run']);
+      assert.equal(bare.code, 0, bare.stderr);
+      assert.match(bare.stdout + bare.stderr, /warning: pg_wal is a link to .*wal: it becomes a directory in the data directory .*restore with --waldir/);
+      const r = await restoreWith(a, dir, ['--delta', '--waldir', wal]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout + r.stderr, /pg_wal stays a link to .*wal, as in the cluster restored over/);
       assert.equal(readlinkSync(join(dir, 'pg_wal')), wal);
       const now = readdirSync(wal);
-      assert.ok(!now.some((n) => old.includes(n) || n === 'leftover'), `old WAL left in ${wal}: ${now.join(', ')}`);
+      assert.ok(!now.some((n) => old.includes(n)), `old WAL left in ${wal}: ${now.join(', ')}`);
+      assert.ok(now.includes('notes.txt'), 'a file that is not WAL is left alone');
       const copy = await startRecovered(dir, version, `wdir-b${version}`);
       try {
         assert.equal(await tableChecksum(copy), expected, copy.logTail());
       } finally {
         await copy.destroy();
       }
+    });
+
+    await t.test('the root directory is refused', async () => {
+      const r = await restoreWith(a, restoreDir(c, 'root'), ['--waldir', '/']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--waldir "\/" is inside the data directory .*or holds it/);
     });
   });
 }

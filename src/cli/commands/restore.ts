@@ -28,8 +28,8 @@ Where:
       --set=ID           the backup to restore (default: the newest that can reach the target)
       --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
-      --waldir=DIR       pg_wal as a link to DIR (WAL on its own disk; with --delta, a cluster's
-                         pg_wal link is kept without it)
+      --waldir=DIR       pg_wal as a link to DIR (WAL on its own disk): empty, or with --delta the
+                         directory pg_wal already links to (its old WAL files are removed)
       --db-include=NAME  restore only this database (repeatable; template0, template1 and postgres
                          always are); the others' files are written as zeros: drop them once up
       --db-exclude=NAME  leave this database out (repeatable), as --db-include leaves out the others

@@ -14,8 +14,8 @@ import { openSqlClient } from '../../protocol/sql-client.js';
 import type { PageImages } from '../../repo/backup-set/record.js';
 
 export async function pageImageFacts(sql: SqlClient, connection: ConnectionSettings, databases: readonly { name: string; oid: number }[]): Promise<PageImages> {
-  const r = await sql.query<{ c: string; h: string; f: boolean; standby: boolean }>(
-    `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h,
+  const r = await sql.query<{ c: string; h: string; f: boolean; fpw: string; standby: boolean }>(
+    `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h, current_setting('full_page_writes') as fpw,
             (pg_control_checkpoint()).full_page_writes as f, pg_is_in_recovery() as standby`,
   );
   const row = r.rows[0]!;
@@ -37,7 +37,8 @@ export async function pageImageFacts(sql: SqlClient, connection: ConnectionSetti
   return {
     data_checksums: row.c === 'on',
     wal_log_hints: row.standby ? null : row.h === 'on',
-    full_page_writes: row.f === true,
+    // The last checkpoint's (the primary's, from a standby); on a primary also the setting now (turned off since?).
+    full_page_writes: row.f === true && (row.standby || row.fpw === 'on'),
     hash_index_databases: hashIndexes,
     unchecked_databases: unchecked,
   };

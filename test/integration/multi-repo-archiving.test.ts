@@ -181,16 +181,23 @@ for (const version of versionsFromEnv().slice(-1)) {
 
       // repo2 returns: the drop records reach it, the segments still waiting catch up, new WAL reaches both.
       setWritable(join(repo2, 'main'), true);
+      await until('the drop records to reach repo2', () => pending().length === 0);
+      // The segments still waiting for repo2 reach it on the pusher's own retries, before a new
+      // one is written: a new segment while those still wait would pass the limit again, and be
+      // dropped for repo2 with them (as it should: the queue limit holds for a repository back).
+      const waiting = segmentsIn(repo1).filter((n) => n > startSeg && n <= last && !dropped(repo2).has(n));
+      await until('repo2 to catch up the segments not dropped for it', () => waiting.every((n) => segmentsIn(repo2).includes(n))).catch((e: Error) => {
+        throw new Error(`${e.message}: ${waiting.filter((n) => !segmentsIn(repo2).includes(n)).join(' ')}\n${pusherLog().slice(-5000)}`);
+      });
       const after = await switchSegment(c);
       await waitArchived(c, after);
-      const waiting = segmentsIn(repo1).filter((n) => n > startSeg && n <= last && !dropped(repo2).has(n));
-      for (const n of waiting) assert.ok(segmentsIn(repo2).includes(n), `${n}, not dropped for repo2, did not reach it`);
-      await until('the drop records to reach repo2', () => pending().length === 0);
       const records = readdirSync(join(repo2, 'main', 'archive-drops')).filter((f) => f.endsWith('.json'));
       assert.ok(records.length >= 1);
       const droppedRecords = records.map((f) => JSON.parse(readFileSync(join(repo2, 'main', 'archive-drops', f), 'utf8')) as { first: string; last: string });
       for (const d of droppedRecords) assert.ok(!segmentsIn(repo2).includes(d.first), `${d.first} is recorded dropped and must not be in repo2`);
-      await until('the new segment in repo2', () => segmentsIn(repo2).includes(after));
+      await until('the new segment in repo2', () => segmentsIn(repo2).includes(after)).catch((e: Error) => {
+        throw new Error(`${e.message}\n${pusherLog().slice(-5000)}`);
+      });
       const check = await runPgpitr(['check', ...args, '--repo', '2', '--archive-timeout', '60'], env);
       assert.equal(check.code, 7, check.stdout + check.stderr);
       assert.match(check.stdout, /FAIL archive continuity: WAL missing from the archive: .*\(dropped at/);

@@ -147,8 +147,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
     const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
     if (!isAbsolute(mapped)) throw new PgpitrError('ERR_UNSAFE_PATH', `tablespace ${ts.oid}'s location "${mapped}" is not absolute`, { hint: 'map it with --tablespace-map OID=/absolute/path' });
-    if ([...tablespaceDirs.values()].includes(mapped) || mapped === targetState.path || mapped.startsWith(targetState.path + '/')) {
-      throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" is inside the data directory or shared with another tablespace`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
+    // Nested either way counts: a delta clears what a tablespace directory holds beyond the backup's.
+    const overlaps = (a: string, b: string) => within(a, b) || within(b, a);
+    if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
+      throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
     }
     checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)));
     tablespaceDirs.set(ts.oid, mapped);

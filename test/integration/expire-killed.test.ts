@@ -45,9 +45,13 @@ interface ExpireOutput {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every file and directory below root, relative, sorted (the lock file is gone once an expire ends). */
+/**
+ * Every file and directory below root, relative, sorted (the lock file is gone once an expire ends).
+ * Left out: the temporary file of an expire killed while it wrote the lock (<lock>.tmp-<host>-<pid>-<n>),
+ * which the next lock holder removes once it is a minute old (repo/lock.ts).
+ */
 function treeOf(root: string): string[] {
-  return (readdirSync(root, { recursive: true }) as string[]).sort();
+  return (readdirSync(root, { recursive: true }) as string[]).filter((n) => !/\.lock\.tmp-/.test(n)).sort();
 }
 
 /** The archived WAL of a repository copy, as stored names (segment, checksum, extension). */

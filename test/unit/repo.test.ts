@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { storedName, parseStoredName, walFileKind, walFileSubdir } from '../../src/repo/layout.js';
@@ -92,6 +92,11 @@ test('lock: exclusive, stale locks taken over', async () => {
     const live = `repository.lock.tmp-${hostname()}-${process.pid}-7`;
     writeFileSync(join(dir, dead), '{');
     writeFileSync(join(dir, live), '{');
+    // Only once a minute old: a host name shared by containers makes a pid alive elsewhere look dead here.
+    await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')).sort(), [dead, live].sort());
+    const longAgo = new Date(Date.now() - 120_000);
+    for (const n of [dead, live]) utimesSync(join(dir, n), longAgo, longAgo);
     await (await RepoLock.acquire(storage, 'repository.lock', 'test')).release();
     assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')), [live]);
     rmSync(join(dir, live));

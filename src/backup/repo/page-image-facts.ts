@@ -13,17 +13,25 @@ import type { SqlClient } from '../../protocol/sql-client.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import type { PageImages } from '../../repo/backup-set/record.js';
 
+/** Per-database connections give up after this long unless the connection says otherwise. */
+const DATABASE_CONNECT_TIMEOUT_S = 10;
+
+/**
+ * Called once the backup has ended: a hash index existing when the backup started still exists
+ * then, unless dropped meanwhile (and then replay drops it too); one created after the start has
+ * its pages in the WAL.
+ */
 export async function pageImageFacts(sql: SqlClient, connection: ConnectionSettings, databases: readonly { name: string; oid: number }[]): Promise<PageImages> {
-  const r = await sql.query<{ c: string; h: string; f: boolean; fpw: string; standby: boolean }>(
-    `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h, current_setting('full_page_writes') as fpw,
-            (pg_control_checkpoint()).full_page_writes as f, pg_is_in_recovery() as standby`,
+  const r = await sql.query<{ c: string; h: string; fpw: string; standby: boolean }>(
+    `select current_setting('data_checksums') as c, current_setting('wal_log_hints') as h, current_setting('full_page_writes') as fpw, pg_is_in_recovery() as standby`,
   );
   const row = r.rows[0]!;
+  const checkpointFpw = await lastCheckpointFullPageWrites(sql);
   const hashIndexes: number[] = [];
   const unchecked: number[] = [];
   for (const d of databases) {
     try {
-      const c = await openSqlClient({ ...connection, dbname: d.name }, 'pgpitr backup');
+      const c = await openSqlClient({ ...connection, dbname: d.name, connect_timeout: connection.connect_timeout ?? DATABASE_CONNECT_TIMEOUT_S }, 'pgpitr backup');
       try {
         const h = await c.query<{ any: boolean }>(`select exists (select 1 from pg_class c join pg_am a on a.oid = c.relam where a.amname = 'hash') as any`);
         if (h.rows[0]?.any) hashIndexes.push(d.oid);
@@ -38,8 +46,19 @@ export async function pageImageFacts(sql: SqlClient, connection: ConnectionSetti
     data_checksums: row.c === 'on',
     wal_log_hints: row.standby ? null : row.h === 'on',
     // The last checkpoint's (the primary's, from a standby); on a primary also the setting now (turned off since?).
-    full_page_writes: row.f === true && (row.standby || row.fpw === 'on'),
+    // Without the checkpoint's (the function refused to this role), a standby's is not known: counted as off.
+    full_page_writes: row.standby ? checkpointFpw === true : checkpointFpw !== false && row.fpw === 'on',
     hash_index_databases: hashIndexes,
     unchecked_databases: unchecked,
   };
+}
+
+/** full_page_writes as the last checkpoint recorded it; null when pg_control_checkpoint() cannot be run (EXECUTE revoked). */
+async function lastCheckpointFullPageWrites(sql: SqlClient): Promise<boolean | null> {
+  try {
+    const r = await sql.query<{ f: boolean }>('select (pg_control_checkpoint()).full_page_writes as f');
+    return r.rows[0]?.f ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -193,7 +193,6 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
           'select datname as name, oid::int8 as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: Number(d.size) })); // int8: oids past 2^31
-        record.page_images = await pageImageFacts(sql, req.connection, record.databases);
         const sink = new RepoSink(writer);
         const result = await takeBaseBackup(
           {
@@ -238,6 +237,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         }
         const xmax = await sql.query<{ xmax: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax');
         record.stop_next_xid = xmax.rows[0]!.xmax;
+        record.page_images = await pageImageFacts(sql, req.connection, record.databases);
         record.timeline = result.timeline;
         record.start_lsn = result.startLsn;
         record.stop_lsn = result.endLsn;

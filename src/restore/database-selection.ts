@@ -64,6 +64,7 @@ export function inDatabases(path: string, oids: ReadonlySet<number>): boolean {
  */
 export function pageImageRisk(images: PageImages | undefined, leftOut: readonly RecordedDatabase[]): string | null {
   if (images === undefined) return 'its record does not say whether WAL gives the image of every page it changes (it was taken by an older pgpitr; a new backup records it)';
+  if (images.full_page_writes === null) return "it was taken from a standby that could not read the primary's full_page_writes (pg_control_checkpoint() was refused to the backup's role)";
   if (!images.full_page_writes) return 'its server ran with full_page_writes off, so WAL changes pages without their image';
   if (!images.data_checksums && images.wal_log_hints === false) return 'its server has neither data checksums nor wal_log_hints, so WAL marks pages all-visible without their image';
   if (!images.data_checksums && images.wal_log_hints === null) return "it was taken from a standby without data checksums, and whether the primary logs hint bits (wal_log_hints) is not known there: WAL may mark pages all-visible without their image";

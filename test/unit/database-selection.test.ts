@@ -54,6 +54,7 @@ test('selective restore is safe only when WAL gives the image of every page it c
   assert.match(pageImageRisk({ ...base, data_checksums: false, wal_log_hints: null }, out)!, /taken from a standby without data checksums/);
   assert.equal(pageImageRisk({ ...base, wal_log_hints: null }, out), null);
   assert.match(pageImageRisk({ ...base, full_page_writes: false }, out)!, /full_page_writes off/);
+  assert.match(pageImageRisk({ ...base, full_page_writes: null }, out)!, /could not read the primary's full_page_writes/);
   assert.match(pageImageRisk({ ...base, hash_index_databases: [16385] }, out)!, /reports hold hash indexes/);
   assert.match(pageImageRisk({ ...base, unchecked_databases: [16385] }, out)!, /reports could not be checked/);
   const { hash_index_databases: _, ...older } = base;

@@ -46,8 +46,8 @@ export async function pageImageFacts(sql: SqlClient, connection: ConnectionSetti
     data_checksums: row.c === 'on',
     wal_log_hints: row.standby ? null : row.h === 'on',
     // The last checkpoint's (the primary's, from a standby); on a primary also the setting now (turned off since?).
-    // Without the checkpoint's (the function refused to this role), a standby's is not known: counted as off.
-    full_page_writes: row.standby ? checkpointFpw === true : checkpointFpw !== false && row.fpw === 'on',
+    // Without the checkpoint's (the function refused to this role), a standby's is not known.
+    full_page_writes: row.standby ? checkpointFpw : checkpointFpw !== false && row.fpw === 'on',
     hash_index_databases: hashIndexes,
     unchecked_databases: unchecked,
   };

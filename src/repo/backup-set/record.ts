@@ -78,7 +78,8 @@ export interface PageImages {
   data_checksums: boolean;
   /** null: not known (a backup from a standby: the primary's setting counts). */
   wal_log_hints: boolean | null;
-  full_page_writes: boolean;
+  /** null: not known (a backup from a standby whose role may not run pg_control_checkpoint()). */
+  full_page_writes: boolean | null;
   /** Databases (oids) holding hash indexes, whose cleanup WAL changes a page without its image. Absent: not checked. */
   hash_index_databases?: number[];
   /** Databases (oids) that could not be checked for hash indexes. */

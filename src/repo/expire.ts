@@ -34,6 +34,7 @@ export async function expireStanza(
       stopTimeMs: Date.parse(r.stop_time ?? r.start_time),
       startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
       pinned: r.pinned,
+      damaged: r.damaged,
       type: r.type,
       needs: [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
     })),

@@ -11,7 +11,8 @@
 // - A kept diff or incr keeps every backup it takes files from (and the one it
 //   was compared with): it cannot be restored without them. A full backup's
 //   diffs and incrs thus go with it, never before it.
-// - Pinned backups are always kept; so are backups still running.
+// - Pinned backups are always kept; so are backups still running, and those
+//   whose record cannot be parsed (they may be complete backups).
 // - Failed or interrupted backups are removed once a complete backup newer
 //   than them exists (they can never be restored).
 // - WAL: every segment older than the oldest kept complete backup's start is
@@ -25,6 +26,8 @@ export interface RetentionBackup {
   /** Segment number (not name) of the backup's start LSN. */
   startSegNo: bigint;
   pinned: boolean;
+  /** Its record cannot be parsed: what it is is not known, so it is kept (never counted as a backup). */
+  damaged?: boolean | undefined;
   /** Absent: full. */
   type?: 'full' | 'diff' | 'incr' | undefined;
   /** The backups it needs besides itself (its references and its prior backup); absent: none. */
@@ -53,6 +56,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   };
   for (const b of newestFirst) {
     if (b.pinned) keep(b, 'pinned');
+    if (b.damaged) keep(b, 'its record is damaged: kept until looked at (pgpitr verify), then removed by hand');
     if (b.state === 'running') keep(b, 'still running');
   }
   if (policy.full !== undefined) {

@@ -135,3 +135,23 @@ test('on storage with no local files, each bundle is read once for all its files
     assert.equal(new Set(bundleReads).size, new Set(bundled.filter((f) => (f.stored as { length: number }).length > 0).map((f) => (f.stored as { bundle: number }).bundle)).size);
   }
 });
+
+test('listRecords: a record that does not parse is listed as damaged; one that cannot be read fails the listing', async () => {
+  const { listRecords } = await import('../../src/repo/backup-set/record.js');
+  const { mkdirSync } = await import('node:fs');
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-records-'));
+  try {
+    const storage = new PosixStorage(root);
+    mkdirSync(join(root, 'main', 'backup', '20261201-000000F'), { recursive: true });
+    writeFileSync(join(root, 'main', 'backup', '20261201-000000F', 'backup.json'), '{"format": "pgpitr-back');
+    const listed = await listRecords(storage, 'main');
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]!.state, 'failed');
+    assert.equal(listed[0]!.damaged, true);
+    // A read error (here: a directory where the record should be) says nothing of the backup.
+    mkdirSync(join(root, 'main', 'backup', '20261202-000000F', 'backup.json'), { recursive: true });
+    await assert.rejects(() => listRecords(storage, 'main'), (e: Error) => !/is damaged/.test(e.message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -48,6 +48,14 @@ test('pinned and running backups are kept; failed ones go once a newer complete 
   assert.equal(d.walKeepFromSegNo, 20n);
 });
 
+test('a backup whose record cannot be parsed is kept, whatever is newer', () => {
+  const list: RetentionBackup[] = [...daily, { id: 'X', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true }];
+  const d = decideRetention(list, { full: 1 }, NOW);
+  assert.deepEqual(ids(d.keep), ['D9', 'X']);
+  assert.match(d.keep.find((k) => k.id === 'X')!.why, /record is damaged/);
+  assert.equal(d.walKeepFromSegNo, 90n); // not a complete backup: it holds no WAL
+});
+
 test('both rules: a backup either keeps is kept; no complete backup keeps all WAL', () => {
   assert.deepEqual(ids(decideRetention(daily, { full: 1, windowMs: 2 * DAY }, NOW).keep), ['D7', 'D8', 'D9']);
   const none = decideRetention([{ id: 'F', state: 'failed', stopTimeMs: NOW, startSegNo: 5n, pinned: false }], { full: 1 }, NOW);

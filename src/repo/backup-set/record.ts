@@ -72,6 +72,8 @@ export interface BackupRecord {
   /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */
   process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null };
   error: string | null;
+  /** Set (never stored) on what listRecords gives for a record that cannot be parsed. */
+  damaged?: boolean;
 }
 
 export interface PageImages {
@@ -103,8 +105,15 @@ export async function readRecord(storage: Storage, stanza: string, id: string): 
     if (r.format !== 'pgpitr-backup' || r.id !== id) throw new Error('not the record of this backup');
     return r;
   } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `backup record ${storage.location}/${path} is damaged: ${(e as Error).message}`, {
-      hint: 'that backup cannot be used; it is listed as failed, and pgpitr expire removes it once a newer backup is complete',
+    throw new DamagedRecordError(`backup record ${storage.location}/${path} is damaged: ${(e as Error).message}`);
+  }
+}
+
+/** A record that was read and is not a backup record (bad JSON, another backup's): not a failure to read it. */
+export class DamagedRecordError extends PgpitrError {
+  constructor(message: string) {
+    super('ERR_STORAGE', message, {
+      hint: 'that backup cannot be used; it is listed as failed, and expire keeps it: look at it (pgpitr verify), then remove its directory by hand',
     });
   }
 }
@@ -119,8 +128,11 @@ export async function listRecords(storage: Storage, stanza: string): Promise<Bac
       const r = await readRecord(storage, stanza, id);
       if (r) out.push(r);
     } catch (e) {
-      // One damaged record must not hide the others: it is listed as failed (never restored, expirable).
-      out.push(damagedRecord(stanza, id, (e as Error).message));
+      // One damaged record must not hide the others: it is listed as failed (never restored, and
+      // never expired: it may be a complete backup's). A record that could not be read (an I/O
+      // error, object storage out of reach) is not known to be anything: the command fails.
+      if (!(e instanceof DamagedRecordError)) throw e;
+      out.push(damagedRecord(stanza, id, e.message));
     }
   }
   // Ids alone do not order a diff taken in the same second as its full ("D" sorts before "F").
@@ -158,6 +170,6 @@ function damagedRecord(stanza: string, id: string, error: string): BackupRecord 
     pg_version_num: 0, timeline: null, start_lsn: null, stop_lsn: null, start_wal: null, stop_wal: null,
     start_time: new Date(0).toISOString(), stop_time: null, stop_next_xid: null, backup_from: null, wal: 'archive',
     compression: 'none', size: null, stored_size: null, file_count: null, databases: [], annotations: {}, pinned: false,
-    process: { host: '', pid: 0, start_ticks: null, boot_id: null }, error,
+    process: { host: '', pid: 0, start_ticks: null, boot_id: null }, error, damaged: true,
   };
 }

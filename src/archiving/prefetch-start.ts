@@ -22,12 +22,13 @@ import { noteRequest } from './prefetch.js';
 export const FETCHER_LOCK = 'fetcher';
 
 /**
- * What a fetcher records in its lock: the repositories and stanza it fetches from. One repository:
- * its location (as fetchers always recorded it); several: each as "repoN LOCATION", in order.
+ * What a fetcher records in its lock: the repositories and stanza it fetches from, and the system
+ * it fetches for when known. One repository: its location (as fetchers always recorded it);
+ * several: each as "repoN LOCATION", in order.
  */
-export function fetcherSettings(repos: readonly { index: number; location: string }[], stanza: string): string[] {
-  if (repos.length === 1) return [repos[0]!.location, stanza];
-  return [repos.map((r) => `repo${r.index} ${r.location}`).join(', '), stanza];
+export function fetcherSettings(repos: readonly { index: number; location: string }[], stanza: string, systemId: string | null = null): string[] {
+  const where = repos.length === 1 ? repos[0]!.location : repos.map((r) => `repo${r.index} ${r.location}`).join(', ');
+  return systemId === null ? [where, stanza] : [where, stanza, `system ${systemId}`];
 }
 
 /**
@@ -39,7 +40,7 @@ export async function ensureFetcher(args: string[], dir: string, settings: strin
   const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`);
   if (holder) {
     if (holder.settings && JSON.stringify(holder.settings) !== JSON.stringify(settings)) {
-      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for ${holder.settings[0]?.startsWith('repo') ? 'repositories' : 'repository'} ${holder.settings[0]}, stanza "${holder.settings[1]}"`, {
+      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for ${holder.settings[0]?.startsWith('repo') ? 'repositories' : 'repository'} ${holder.settings[0]}, stanza "${holder.settings[1]}"${holder.settings[2] ? `, ${holder.settings[2]}` : ''}`, {
         hint: 'give each recovery of a stanza of that name its own --spool-path (in restore_command too), or --no-archive-async',
       });
     }

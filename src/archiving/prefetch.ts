@@ -76,6 +76,20 @@ export function readFetchFailure(dir: string, name: string): { message: string; 
   return parseFailureText(text);
 }
 
+/**
+ * Forgets every recorded failure of a spool (restore, before the server starts: they were about
+ * an earlier recovery's requests, and would make a real end of the archive an error).
+ */
+export function clearFetchFailures(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.endsWith(FAILED)) removeQuietly(join(dir, n));
+}
+
 /** Forgets a recorded failure: the segment was fetched after all. */
 export function clearFetchFailure(dir: string, name: string): void {
   removeQuietly(join(dir, name + FAILED));
@@ -85,6 +99,8 @@ export interface FetcherSettings {
   /** Tried in order for each segment (wal/fetch-from-repositories.ts). */
   repos: NumberedRepository[];
   stanza: string;
+  /** The system being recovered: repositories with another system's stanza are not fetched from. */
+  systemId?: string | null;
   segmentSize: number;
   dir: string;
   /** Segments kept ahead. */
@@ -180,7 +196,7 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
   const final = join(s.dir, name);
   const tmp = join(s.dir, `${name}.fetching`);
   try {
-    const { from, warnings } = await restoreFromRepositories(s.repos, s.stanza, name, tmp);
+    const { from, warnings } = await restoreFromRepositories(s.repos, s.stanza, name, tmp, s.systemId);
     for (const w of warnings) s.log(`warning: ${w}`);
     if (from === null) return false;
     // Synced before it gets its name: restore_command hands it to recovery as is.
@@ -245,7 +261,8 @@ function readWant(dir: string): { name: string; writtenMs: number } | null {
 
 function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT) continue;
+    // A request being written (want.tmp-PID, renamed to want in a moment) is left alone too.
+    if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT || name.startsWith(`${WANT}.tmp-`)) continue;
     removeQuietly(join(dir, name));
   }
 }

@@ -20,6 +20,12 @@ export interface ArchiveGetRequest {
   stanza: string;
   /** A repository passed over for a later one (unreadable, a damaged copy): for the server log. */
   warn: (text: string) => void;
+  /**
+   * The database system being recovered (--system-id, or the data directory's pg_control when
+   * PostgreSQL runs restore_command there): a repository whose stanza is another system's is
+   * never fetched from. null: not known, not checked.
+   */
+  systemId: string | null;
 }
 
 export interface PrefetchSettings {
@@ -37,7 +43,7 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
   noteRequest(dir, name);
   const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-  await ensureFetcher(prefetch.optionArgs, dir, fetcherSettings(locations(req.repos), req.stanza));
+  await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
   if (takePrefetched(dir, name, dest)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
@@ -72,13 +78,14 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
     }
     lowerBackgroundThreadsPriority(nice);
   }
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza), async (log) => {
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId), async (log) => {
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
     await runFetcher({
       repos: req.repos,
       stanza: req.stanza,
+      systemId: req.systemId,
       segmentSize: stanza.wal_segment_size,
       dir,
       window: Math.max(1, Math.floor(s.getQueueMaxBytes / stanza.wal_segment_size)),
@@ -91,9 +98,15 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
 }
 
 async function fetchHere(req: ArchiveGetRequest, name: string, dest: string): Promise<boolean> {
-  const { from, warnings } = await restoreFromRepositories(req.repos, req.stanza, name, dest);
+  const { from, warnings } = await restoreFromRepositories(req.repos, req.stanza, name, dest, req.systemId);
   for (const w of warnings) req.warn(w);
   return from !== null;
+}
+
+/** The fetcher's options: the command's, with the system checked (when known and not given already). */
+function fetcherArgs(optionArgs: string[], systemId: string | null): string[] {
+  if (systemId === null || optionArgs.some((a) => a === '--system-id' || a.startsWith('--system-id='))) return optionArgs;
+  return [...optionArgs, `--system-id=${systemId}`];
 }
 
 function locations(repos: NumberedRepository[]): { index: number; location: string }[] {

@@ -18,6 +18,8 @@ import type { Repository } from '../repo/repository.js';
 /** Applies `policy` to the stanza (with dryRun, only says what it would remove). */
 export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
+  // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running backup.
+  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: true });
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {

@@ -11,7 +11,9 @@ import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
 import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
-import { openPrefetchDir } from '../archiving/prefetch.js';
+import { clearFetchFailures, openPrefetchDir, prefetchDir } from '../archiving/prefetch.js';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { fetcherSettings, warmPrefetch } from '../archiving/prefetch-start.js';
 import type { RestorePlan } from '../restore/plan.js';
 
@@ -26,10 +28,16 @@ export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza'
 
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
   const info = await readStanza(repo, stanza);
-  const { spoolPath: givenSpool, reachArgs, fetchFrom, ...rest } = req;
+  const { spoolPath: givenSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
+  // restore_command fetches only this system's WAL (archive-get --system-id), from a spool of its own.
+  const reachArgs = [...givenReach, `--system-id=${info.system_identifier}`];
+  const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
-  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') ? null : givenSpool;
-  if (spoolPath !== null && !req.dryRun) prepareSpool(spoolPath, stanza, req.pgData);
+  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') || givenSpool === null ? null : restoreSpool(givenSpool, settings);
+  if (spoolPath !== null && !req.dryRun) {
+    prepareSpool(spoolPath, stanza, req.pgData);
+    clearFetchFailures(prefetchDir(spoolPath, stanza));
+  }
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
   const headStart = async (plan: RestorePlan, whileWriting: boolean): Promise<void> => {
@@ -43,7 +51,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
       const firstWindow = whileWriting ? plan.walNeeded.length : undefined;
-      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(fetchFrom, stanza), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), settings, plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
     } catch (e) {
       // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);
@@ -62,8 +70,24 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   });
 }
 
+/**
+ * The prefetch spool of restores fetching what this one fetches (the same system, stanza and
+ * repositories): <spool>/restore-<digest of those>. The shell's mv in restore_command hands over
+ * whatever file of that name is there, unchecked: a spool shared with the recovery of another
+ * cluster, or left by one, would give the server that cluster's WAL, which it takes for the end of
+ * its own.
+ */
+export function restoreSpool(spool: string, settings: string[]): string {
+  return join(spool, `restore-${createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16)}`);
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** For restore_command: PostgreSQL replaces %f, %p and %r everywhere in it, %% gives one %. */
+function percentEscaped(s: string): string {
+  return s.replace(/%/g, '%%');
 }
 
 /** archive-get's options in restore_command, and for the fetcher restore starts ahead of the server. */
@@ -73,9 +97,9 @@ function archiveGetArgs(reach: string[], stanza: string, spool: string | null): 
 
 /** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
 export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
-  const pgpitr = `${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`;
+  const pgpitr = percentEscaped(`${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`);
   // option names as they are, values (and --name=value) quoted
-  const options = archiveGetArgs(reach, stanza, spool).map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' ');
+  const options = percentEscaped(archiveGetArgs(reach, stanza, spool).map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));
   const get = `${pgpitr} archive-get ${options} %f "%p"`;
-  return spool === null ? get : `mv ${shellQuote(`${spool}/${stanza}/archive-get`)}/%f "%p" 2>/dev/null || ${get}`;
+  return spool === null ? get : `mv ${percentEscaped(shellQuote(prefetchDir(spool, stanza)))}/%f "%p" 2>/dev/null || ${get}`;
 }

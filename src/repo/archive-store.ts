@@ -232,9 +232,16 @@ export async function findStored(repo: Repository, stanza: string, name: string)
  * the repository and the stanza are healthy and the archive does not have the file. Every other
  * failure throws.
  */
-export async function fetchWalFile(repo: Repository, stanza: string, name: string): Promise<Buffer | null> {
+export async function fetchWalFile(repo: Repository, stanza: string, name: string, systemId?: string | null): Promise<Buffer | null> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
-  await readStanzaWithArchive(repo, stanza);
+  const info = await readStanzaWithArchive(repo, stanza);
+  // The cluster being recovered is another one (a stanza created again after pg_upgrade, another
+  // repository's): its WAL would end recovery early (PostgreSQL takes a foreign segment for the end).
+  if (systemId && info.system_identifier !== systemId) {
+    throw new PgpitrError('ERR_CHECK', `stanza "${stanza}" in ${repo.location} is for database system ${info.system_identifier}, the cluster being recovered is system ${systemId}`, {
+      hint: 'its WAL is not this cluster\'s: give restore_command the repository that holds it (--repo), or remove that repository from the configuration',
+    });
+  }
   const found = await findStored(repo, stanza, name);
   if (!found) return null;
   const path = storageJoin(walFileDirPath(stanza, name), found.stored);

@@ -42,6 +42,8 @@ export class RepoLock {
   private constructor(
     private readonly storage: Storage,
     private readonly path: string,
+    /** What this process wrote: release() removes the lock only while it still says so. */
+    private readonly content: Buffer,
     /**
      * The repository marker records that this store does not enforce exclusive create
      * (conditional-create.ts): another process may hold the "same" lock. Callers warn.
@@ -66,14 +68,19 @@ export class RepoLock {
       };
       try {
         // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
-        await storage.write(path, Buffer.from(JSON.stringify(holder)), { exclusive: true, atomic: true, sync: false });
+        const content = Buffer.from(JSON.stringify(holder));
+        await storage.write(path, content, { exclusive: true, atomic: true, sync: false });
         await removeDeadTemps(storage, path);
-        return new RepoLock(storage, path, (await recordedConditionalCreate(storage).catch(() => null)) === false);
+        return new RepoLock(storage, path, content, (await recordedConditionalCreate(storage).catch(() => null)) === false);
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
-        const found = await readHolder(storage, path);
+        const raw = await readAll(storage, path).catch(() => null);
+        const found = raw === null ? null : parseHolder(raw);
         if (found && !holderAlive(found)) {
-          await storage.remove(path).catch(() => {}); // stale: its process is gone (or someone else took it over)
+          // Stale: its process is gone. Removed only if it still holds what was judged: two newcomers
+          // judging the same stale lock must not have the second remove the lock the first just took.
+          const again = await readAll(storage, path).catch(() => null);
+          if (again !== null && again.equals(raw!)) await storage.remove(path).catch(() => {});
           continue;
         }
         throw new PgpitrError('ERR_TARGET', `repository is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
@@ -84,7 +91,10 @@ export class RepoLock {
     throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${where}`);
   }
 
+  /** Removes the lock, unless it is no longer this process's (taken over: then it is the new holder's). */
   async release(): Promise<void> {
+    const now = await readAll(this.storage, this.path).catch(() => null);
+    if (now !== null && !now.equals(this.content)) return;
     await this.storage.remove(this.path).catch(() => {}); // already gone
   }
 }
@@ -117,7 +127,15 @@ async function removeDeadTemps(storage: Storage, path: string): Promise<void> {
 async function readHolder(storage: Storage, path: string): Promise<LockHolder | null> {
   try {
     const data = await readAll(storage, path);
-    return data === null ? null : (JSON.parse(data.toString('utf8')) as LockHolder);
+    return data === null ? null : parseHolder(data);
+  } catch {
+    return null;
+  }
+}
+
+function parseHolder(data: Buffer): LockHolder | null {
+  try {
+    return JSON.parse(data.toString('utf8')) as LockHolder;
   } catch {
     return null;
   }

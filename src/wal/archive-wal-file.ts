@@ -56,8 +56,8 @@ export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, sourc
  * Fetches an archived WAL file into `dest`; false only when the repository and the stanza are
  * healthy and the archive does not have the file. Every other failure throws.
  */
-export async function restoreWalFile(repo: Repository, stanza: string, name: string, dest: string): Promise<boolean> {
-  const data = await fetchWalFile(repo, stanza, name);
+export async function restoreWalFile(repo: Repository, stanza: string, name: string, dest: string, systemId?: string | null): Promise<boolean> {
+  const data = await fetchWalFile(repo, stanza, name, systemId);
   if (data === null) return false;
   writePgWalFile(dest, data);
   return true;

@@ -25,18 +25,22 @@ export interface FetchedFrom {
 
 type Failure = { r: NumberedRepository; e: Error & { code?: ErrorCode; hint?: string } };
 
-/** Fetches WAL file `name` into `dest` from the first repository with a verified copy; throws when none has it and some failed. */
-export async function restoreFromRepositories(repos: NumberedRepository[], stanza: string, name: string, dest: string): Promise<FetchedFrom> {
+/**
+ * Fetches WAL file `name` into `dest` from the first repository with a verified copy; throws when
+ * none has it and some failed. `systemId`: the cluster being recovered; a repository whose stanza
+ * is another system's fails (passed over for a later one holding the file).
+ */
+export async function restoreFromRepositories(repos: NumberedRepository[], stanza: string, name: string, dest: string, systemId?: string | null): Promise<FetchedFrom> {
   if (repos.length === 1) {
     const only = repos[0]!;
-    return { from: (await restoreWalFile(only.repo, stanza, name, dest)) ? only : null, warnings: [] };
+    return { from: (await restoreWalFile(only.repo, stanza, name, dest, systemId)) ? only : null, warnings: [] };
   }
   const failures: Failure[] = [];
   const absent: NumberedRepository[] = [];
   for (const r of repos) {
     let data: Buffer | null;
     try {
-      data = await fetchWalFile(r.repo, stanza, name);
+      data = await fetchWalFile(r.repo, stanza, name, systemId);
     } catch (e) {
       failures.push({ r, e: e as Failure['e'] });
       continue;

@@ -1,7 +1,7 @@
 // Helpers of the archiving tests: waiting until the server reports a segment
 // archived, and finding (to stop) the background process holding a spool lock.
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestCluster } from '../harness/cluster.js';
 import { parseStoredName } from '../../src/repo/layout.js';
@@ -65,6 +65,20 @@ export function killLockHolder(dir: string, lock: string): void {
   } catch {
     /* gone */
   }
+}
+
+/**
+ * The prefetch directories of a spool for a stanza: archive-get's own (<spool>/<stanza>/archive-get)
+ * and those of restores (<spool>/restore-<digest>/<stanza>/archive-get, commands/restore.ts).
+ */
+export function prefetchDirs(spool: string, stanza = 'main'): string[] {
+  const restores = existsSync(spool) ? readdirSync(spool).filter((n) => n.startsWith('restore-')) : [];
+  return [join(spool, stanza, 'archive-get'), ...restores.map((n) => join(spool, n, stanza, 'archive-get'))].filter((d) => existsSync(d));
+}
+
+/** Kills every background fetcher of a spool (test clean-up). */
+export function killFetchers(spool: string, stanza = 'main'): void {
+  for (const d of prefetchDirs(spool, stanza)) killLockHolder(d, 'fetcher');
 }
 
 const SEGMENT_NAME = /^[0-9A-F]{24}$/;

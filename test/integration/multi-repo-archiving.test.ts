@@ -11,13 +11,13 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
 import { runPgpitr, clusterEnv, chownTree, CLI } from '../helpers/pgpitr.js';
-import { waitArchived, archivedOnDisk, killLockHolder, lockHolderPid, readyCount, fillAndSwitch as switchSegment, waitUntil as until } from '../helpers/archiving.js';
+import { waitArchived, archivedOnDisk, killLockHolder, lockHolderPid, readyCount, fillAndSwitch as switchSegment, waitUntil as until, killFetchers } from '../helpers/archiving.js';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
@@ -63,7 +63,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     writeFileSync(conf, `[global]\nrepo1-path=${repo1}\nrepo2-path=${repo2}\ncompress-type=lz4\n\n[main]\n`);
     t.after(async () => {
       killLockHolder(spoolDir, 'pusher');
-      killLockHolder(join(spool, 'main', 'archive-get'), 'fetcher');
+      killFetchers(spool);
       await destroyAll();
     });
     const args = ['--config', conf, '--stanza', 'main'];
@@ -228,6 +228,25 @@ for (const version of versionsFromEnv().slice(-1)) {
       // Beyond the end of the archive, every repository answering: 1.
       const future = `${last24(both)}`;
       assert.equal((await get(future)).code, 1);
+      // Asked for by another database system's cluster (--system-id, or the pg_control of the data
+      // directory restore_command runs in): never served, and never "not in the archive" either.
+      for (const n of [fine, future]) {
+        const foreign = await get(n, ['--system-id=1']);
+        assert.equal(foreign.code, 200, foreign.stderr);
+        assert.match(foreign.stderr, /stanza "main" in .* is for database system \d+, the cluster being recovered is system 1/);
+      }
+      const sysid = (await c.sql<{ id: string }>('select system_identifier::text as id from pg_control_system()'))[0]!.id;
+      for (const [system, code] of [[sysid, 0], ['42', 200]] as const) {
+        const fake = c.tempDir(`pgdata-${system}`);
+        mkdirSync(join(fake, 'global'), { recursive: true });
+        mkdirSync(join(fake, 'pg_wal'), { recursive: true });
+        const control = Buffer.alloc(8192);
+        control.writeBigUInt64LE(BigInt(system), 0);
+        writeFileSync(join(fake, 'global', 'pg_control'), control);
+        const r = await runCommand(process.execPath, [CLI, 'archive-get', ...args, fine, 'pg_wal/RECOVERYXLOG'], { cwd: fake });
+        assert.equal(r.code, code, `system ${system}: ${r.stderr}`);
+        assert.equal(existsSync(join(fake, 'pg_wal', 'RECOVERYXLOG')), code === 0);
+      }
 
       // repo1 unreachable: what repo2 holds comes from it; what it lacks is a failure, not the end of the archive.
       renameSync(repo1, `${repo1}.away`);

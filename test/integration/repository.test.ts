@@ -194,7 +194,12 @@ for (const version of versionsFromEnv()) {
       const r = await restoreWith(a, dir, ['--set', third.id, ...tsMap, '--target-immediate', '--output', 'json']);
       assert.equal(r.code, 0, r.stderr);
       const first = (JSON.parse(r.stdout) as { wal_needed: { first: string } }).wal_needed.first;
-      const spoolDir = join(a.spool, 'main', 'archive-get');
+      // The restore's own spool: <spool>/restore-<digest of system, stanza, repository>.
+      const conf = readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8');
+      const restoreSpool = [/--spool-path ''([^']+)''/.exec(conf)?.[1] ?? ''];
+      assert.match(restoreSpool[0]!, new RegExp(`^${a.spool.replace(/[.]/g, '\\.')}/restore-[0-9a-f]{16}$`), conf);
+      const spoolDir = join(restoreSpool[0]!, 'main', 'archive-get');
+      assert.match(conf, new RegExp(`restore_command = 'mv ''${spoolDir.replace(/[.]/g, '\\.')}''/%f .*--system-id=\\d+ `));
       for (let i = 0; i < 600 && !existsSync(join(spoolDir, first)); i++) await new Promise((res) => setTimeout(res, 100));
       assert.ok(existsSync(join(spoolDir, first)), `${first} was not prefetched: ${readdirSync(spoolDir).join(', ')}`);
       // restore ran as root into a directory the server's user owns: the fetcher and its files are that user's
@@ -205,7 +210,7 @@ for (const version of versionsFromEnv()) {
       const otherRepo = join(restoreDir(c, 'other-repo'), 'repo');
       await runCommand('cp', ['-a', a.repo, otherRepo]);
       const dest = join(restoreDir(c, 'other-get'), first);
-      const get = await runPgpitr(['archive-get', '--archive-async', '--spool-path', a.spool, '--repo', otherRepo, '--stanza', 'main', first, dest]);
+      const get = await runPgpitr(['archive-get', '--archive-async', '--spool-path', restoreSpool[0]!, '--repo', otherRepo, '--stanza', 'main', first, dest]);
       assert.equal(get.code, 200, get.stderr);
       assert.match(get.stderr, /prefetch spool .* is in use by a fetcher .* for repository/);
       assert.equal(existsSync(dest), false);

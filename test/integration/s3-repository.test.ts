@@ -21,7 +21,7 @@ import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr, chownTree, CLI } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 import type { ArchivingCluster } from '../helpers/pitr.js';
-import { killLockHolder } from '../helpers/archiving.js';
+import { killLockHolder, killFetchers } from '../helpers/archiving.js';
 import { TEST_CREDENTIALS } from '../helpers/s3-server.js';
 
 const SPOOL_WAIT = resolve(dirname(CLI), '../../../bin/pgpitr-spool-wait');
@@ -77,7 +77,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     const spoolDir = join(a.spool, 'main', 'archive-push');
     t.after(async () => {
       killLockHolder(spoolDir, 'pusher');
-      killLockHolder(join(a.spool, 'main', 'archive-get'), 'fetcher');
+      killFetchers(a.spool);
       await destroyAll();
     });
     const env = c.connectionEnv();

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { parseConfig } from '../../src/common/config-file.js';
 import { describeRepository } from '../../src/repo/repo-settings.js';
-import { restoreCommandFor } from '../../src/commands/restore.js';
+import { restoreCommandFor, restoreSpool } from '../../src/commands/restore.js';
+import { fetcherSettings } from '../../src/archiving/prefetch-start.js';
 
 function withConfig(text: string, fn: (path: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-unit-'));
@@ -140,4 +141,16 @@ test('the configuration file accepts repoN-KEY for N from 1 to 256 and refuses o
 test('restore_command quotes every value, including --name=value options', () => {
   const cmd = restoreCommandFor(['--config', "/etc/it's.conf", '--repo1-s3-endpoint=a b', '--repo', '2'], 'main', null);
   assert.match(cmd, / archive-get --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"$/);
+});
+
+test('restore_command: a % in a path is doubled; each system and set of repositories has its own prefetch spool', () => {
+  const cmd = restoreCommandFor(['--repo', '/r/100%'], 'main', '/spool/50%');
+  assert.match(cmd, /^mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null \|\| /);
+  assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"$/);
+  const one = [{ index: 1, location: '/r' }];
+  const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'));
+  assert.match(a, /^\/spool\/restore-[0-9a-f]{16}$/);
+  assert.equal(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001')), a);
+  assert.notEqual(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000002')), a);
+  assert.notEqual(restoreSpool('/spool', fetcherSettings([{ index: 1, location: '/other' }], 'main', '7000000000000000001')), a);
 });

@@ -15,6 +15,8 @@ import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
+import { isAbsolute } from 'node:path';
+import { controlSystemIdentifier } from '../../postgres/control-file.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
 
@@ -32,6 +34,11 @@ damaged copy is passed over, with a warning, for a later one holding the file;
 --repo N uses only that one. The file is "not in the archive" only when every
 repository answered without it.
 
+A repository whose stanza is for another database system than the cluster
+being recovered is never fetched from: --system-id ID names the system (restore
+writes it), else the data directory's pg_control says it when PostgreSQL runs
+the command there.
+
 ${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}
 Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are
 healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
@@ -40,19 +47,19 @@ ending it early (see docs/exit-codes.md).
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
-    const o = parseRepoOptions('archive-get', argv);
+    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' } } });
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
     }
     // Every repository, in order (--repo N: that one only).
     const repos = await openEachRepository(o.repos, o.repoSelected);
-    const req = { repos, stanza: o.stanza, warn: (text: string) => printLine(`warning: ${text}`) };
+    const [name, dest, ...extra] = o.positionals;
+    const req = { repos, stanza: o.stanza, warn: (text: string) => printLine(`warning: ${text}`), systemId: systemBeingRecovered(o.extra['system-id'], dest) };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
       return ExitCode.Ok;
     }
-    const [name, dest, ...extra] = o.positionals;
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
     const fetched = await archiveGet(req, name, dest, o.archiveAsync ? { spoolPath: o.spoolPath, optionArgs: o.optionArgs } : null);
     return fetched ? ExitCode.Ok : ExitCode.ArchiveNotFound;
@@ -60,4 +67,17 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     printError(e);
     return failureExitCode('archive-get', (e as PgpitrError).code);
   }
+}
+
+/**
+ * The system whose WAL is asked for: --system-id, else, when PostgreSQL runs restore_command (in
+ * the data directory, %p relative to it), the system identifier in its pg_control; else not known.
+ */
+function systemBeingRecovered(given: unknown, dest: string | undefined): string | null {
+  if (typeof given === 'string') {
+    if (!/^\d{1,20}$/.test(given)) throw usageError(`invalid --system-id "${given}"`, 'give the database system identifier (pg_controldata says it), digits only');
+    return given;
+  }
+  if (dest === undefined || isAbsolute(dest)) return null;
+  return controlSystemIdentifier('.');
 }

@@ -6,7 +6,10 @@
 import { storageJoin } from '../storage/storage-path.js';
 import { parseSegmentFileName } from '../postgres/lsn.js';
 import { parseLsn, segmentNumber } from '../postgres/lsn.js';
-import { archivedFilePath, listArchive } from './archive-store.js';
+import { archivedFilePath, fetchWalFile, listArchive } from './archive-store.js';
+import type { ArchivedFile } from './archive-store.js';
+import { branchContains, parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { Repository } from './repository.js';
 import { decideRetention } from './retention.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
@@ -27,6 +30,8 @@ export async function expireStanza(
 ): Promise<ExpireResult> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
+  const archive = await listArchive(repo, stanza);
+  const branch = await newestBranch(repo, stanza, archive);
   const decision = decideRetention(
     records.map((r) => ({
       id: r.id,
@@ -35,6 +40,7 @@ export async function expireStanza(
       startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
       pinned: r.pinned,
       damaged: r.damaged,
+      onLatestBranch: branch && r.timeline !== null && r.stop_lsn ? branchContains(branch, r.timeline, parseLsn(r.stop_lsn)) : undefined,
       type: r.type,
       needs: [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
     })),
@@ -43,7 +49,7 @@ export async function expireStanza(
   );
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
-  const doomed = keepFrom === null ? [] : (await listArchive(repo, stanza)).filter((f) => {
+  const doomed = keepFrom === null ? [] : archive.filter((f) => {
     if (f.name.endsWith('.history')) return false;
     const seg = parseSegmentFileName(f.name.slice(0, 24), segmentSize);
     return seg !== null && seg.segNo < keepFrom;
@@ -85,4 +91,14 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
     out.push(pending.splice(free === -1 ? 0 : free, 1)[0]!); // -1: a cycle, which records cannot form
   }
   return out;
+}
+
+/** The branch of the archive's newest timeline, from its history file; null on timeline 1 (or without one). */
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[]): Promise<TimelineBranch | null> {
+  const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
+  const newest = histories[histories.length - 1];
+  if (newest === undefined) return null;
+  const data = await fetchWalFile(repo, stanza, newest);
+  if (data === null) return null;
+  return timelineBranch(parseInt(newest.slice(0, 8), 16), parseTimelineHistory(data.toString('utf8'), newest));
 }

@@ -6,7 +6,9 @@
 //   complete backup newer than the oldest of them (their diffs and incrs).
 // - retention-window D: every point in the last D stays restorable, so every
 //   complete backup that ended within the window is kept, and so is the newest
-//   one that ended before it (the window's first moments are recovered from it).
+//   one that ended before it (the window's first moments are recovered from it),
+//   and the newest before it on the newest timeline's history when that one
+//   is of a branch a restore to an earlier point left behind.
 // - Both given: a backup either rule keeps is kept.
 // - A kept diff or incr keeps every backup it takes files from (and the one it
 //   was compared with): it cannot be restored without them. A full backup's
@@ -26,6 +28,12 @@ export interface RetentionBackup {
   /** Segment number (not name) of the backup's start LSN. */
   startSegNo: bigint;
   pinned: boolean;
+  /**
+   * Whether points of the archive's newest timeline can be recovered from it (its timeline is on
+   * that timeline's history, and had not ended before the backup's end); absent: not known (no
+   * later timeline), taken as yes.
+   */
+  onLatestBranch?: boolean | undefined;
   /** Its record cannot be parsed: what it is is not known, so it is kept (never counted as a backup). */
   damaged?: boolean | undefined;
   /** Absent: full. */
@@ -70,6 +78,10 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     for (const b of complete) if (b.stopTimeMs >= start) keep(b, 'ended within the retention window');
     const before = complete.find((b) => b.stopTimeMs < start);
     if (before) keep(before, 'newest backup before the retention window: recovers its first moments');
+    // After a restore to an earlier point, the newest backup before the window may be of the
+    // branch left behind: the window's moments on the newest timeline need one of its own history.
+    const beforeOnBranch = complete.find((b) => b.stopTimeMs < start && b.onLatestBranch !== false);
+    if (beforeOnBranch) keep(beforeOnBranch, "newest backup before the retention window on the newest timeline's history: recovers its first moments there");
   }
   // What kept backups need is kept too, transitively (a need of a need: an incr of an incr).
   const byId = new Map(backups.map((b) => [b.id, b]));

@@ -48,6 +48,22 @@ test('pinned and running backups are kept; failed ones go once a newer complete 
   assert.equal(d.walKeepFromSegNo, 20n);
 });
 
+test("retention-window after a restore to an earlier point: the newest backup before the window on the newest timeline's history is kept", () => {
+  // F1 (timeline 1), F2 (timeline 1, after the point timeline 2 forked from), F3 (timeline 2).
+  const at = (d: number) => Date.parse('2026-12-01T00:00:00Z') + d * DAY;
+  const list: RetentionBackup[] = [
+    { id: 'F1', state: 'complete', stopTimeMs: at(1), startSegNo: 100n, pinned: false, onLatestBranch: true },
+    { id: 'F2', state: 'complete', stopTimeMs: at(4.5), startSegNo: 450n, pinned: false, onLatestBranch: false },
+    { id: 'F3', state: 'complete', stopTimeMs: at(7), startSegNo: 320n, pinned: false, onLatestBranch: true },
+  ];
+  const d = decideRetention(list, { windowMs: 2 * DAY }, at(8));
+  assert.deepEqual(ids(d.keep), ['F1', 'F2', 'F3']);
+  assert.match(d.keep.find((k) => k.id === 'F1')!.why, /newest timeline's history/);
+  assert.equal(d.walKeepFromSegNo, 100n);
+  // Not known (no later timeline): as before.
+  assert.deepEqual(ids(decideRetention(list.map((b) => ({ ...b, onLatestBranch: undefined })), { windowMs: 2 * DAY }, at(8)).keep), ['F2', 'F3']);
+});
+
 test('a backup whose record cannot be parsed is kept, whatever is newer', () => {
   const list: RetentionBackup[] = [...daily, { id: 'X', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true }];
   const d = decideRetention(list, { full: 1 }, NOW);

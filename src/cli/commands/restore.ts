@@ -122,7 +122,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
     spoolPath: asyncGet ? o.spoolPath : null,
-    reachArgs: o.reachArgs,
+    // The prefetch's window, when given here, reaches restore_command's fetcher too (bytes: one spelling).
+    reachArgs: argv.some((a) => a.startsWith('--archive-get-queue-max')) ? [...o.reachArgs, `--archive-get-queue-max=${o.getQueueMaxBytes}`] : o.reachArgs,
     fetchFrom: (o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)]).map((r) => ({ index: r.index, location: describeRepository(r) })),
     dryRun,
     log,

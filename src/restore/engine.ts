@@ -21,7 +21,7 @@ import type { RestorePlan } from './plan.js';
 import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
 import type { TargetOptions } from './restore-target.js';
-import { FileRestorer, PG_CONTROL } from './file-restorer.js';
+import { FileRestorer } from './file-restorer.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf, within } from './restore-target-dir.js';
@@ -225,11 +225,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     await syncTree(targetState.path, { files });
     for (const dir of outside) await syncTree(dir, { files });
   }
-  await restorer.restoreControl();
-  if (owner) {
-    chownSync(join(targetState.path, PG_CONTROL), owner.uid, owner.gid);
-    if (!req.noSync) fsyncPathSync(join(targetState.path, PG_CONTROL)); // its owner, too
-  }
+  await restorer.restoreControl(owner, !req.noSync);
   fsyncPathSync(join(targetState.path, 'global'));
   unlinkSync(marker);
   fsyncPathSync(targetState.path);

@@ -319,11 +319,24 @@ export class FileRestorer {
     return 'written';
   }
 
-  /** pg_control, last: the caller has synced everything else. */
-  async restoreControl(): Promise<void> {
+  /**
+   * pg_control, last: the caller has synced everything else. Written whole under another name, given
+   * to `owner`, synced, then renamed into place: a pg_control that exists is a whole one (a restore
+   * killed while writing it left an empty one, which a rerun took for the end of a finished restore).
+   */
+  async restoreControl(owner: { uid: number; gid: number } | null, sync: boolean): Promise<void> {
     const f = this.reader.manifest.files.find((x) => x.path === PG_CONTROL);
     if (!f) throw storageError('restore', PG_CONTROL, new Error('the backup set has no global/pg_control'));
-    await this.writeFile(f, this.destination(f.path), true);
+    const dest = this.destination(f.path);
+    const tmp = `${dest}.pgpitr-tmp`;
+    await this.writeFile(f, tmp, false);
+    try {
+      if (owner) await fsp.chown(tmp, owner.uid, owner.gid);
+      if (sync) await fsyncPath(tmp);
+      await fsp.rename(tmp, dest);
+    } catch (e) {
+      throw storageError('write', dest, e);
+    }
   }
 
   /**

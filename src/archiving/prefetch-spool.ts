@@ -7,7 +7,7 @@ import { PgpitrError, storageError } from '../common/errors.js';
 import { prefetchDir } from './prefetch.js';
 
 /** The prefetch spool must be writable by the server's user: made here, and given to the data directory's owner when we are root. */
-export function prepareSpool(spool: string, stanza: string, pgData: string): void {
+export function prepareSpool(spool: string, stanza: string, pgData: string, spoolBase?: string): void {
   const dir = prefetchDir(spool, stanza);
   let first: string | undefined;
   try {
@@ -18,7 +18,7 @@ export function prepareSpool(spool: string, stanza: string, pgData: string): voi
       cause: e,
     });
   }
-  const owner = spoolOwner(pgData);
+  const owner = spoolOwner(pgData, spoolBase);
   if (!owner) return;
   // What we created (from `first` down), and the stanza's spool, belong to the server's user.
   const mine = new Set([join(spool, stanza), dir]);
@@ -33,13 +33,18 @@ export function prepareSpool(spool: string, stanza: string, pgData: string): voi
 
 /**
  * Who the spool's files must belong to: ourselves (undefined), or when we run as root the data
- * directory's owner, the user the server and its restore_command run as; null when that is root
- * too (or the directory is not there yet), so that the server's user is not known.
+ * directory's owner, the user the server and its restore_command run as, else (the directory is
+ * not there yet, or is root's) the owner of `spoolBase` (the spool restore was given, in which it
+ * makes one of its own); null when that is root too, so that the server's user is not known.
  */
-export function spoolOwner(pgData: string): { uid: number; gid: number } | undefined | null {
+export function spoolOwner(pgData: string, spoolBase?: string): { uid: number; gid: number } | undefined | null {
   if (process.getuid?.() !== 0) return undefined;
+  return nonRootOwner(pgData) ?? (spoolBase === undefined ? null : nonRootOwner(spoolBase));
+}
+
+function nonRootOwner(path: string): { uid: number; gid: number } | null {
   try {
-    const st = statSync(pgData);
+    const st = statSync(path);
     return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
   } catch {
     return null;

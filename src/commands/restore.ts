@@ -35,14 +35,14 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
   const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') || givenSpool === null ? null : restoreSpool(givenSpool, settings);
   if (spoolPath !== null && !req.dryRun) {
-    prepareSpool(spoolPath, stanza, req.pgData);
+    prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
     clearFetchFailures(prefetchDir(spoolPath, stanza));
   }
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
   const headStart = async (plan: RestorePlan, whileWriting: boolean): Promise<void> => {
     if (spoolPath === null || plan.walNeeded.length === 0) return;
-    const owner = spoolOwner(req.pgData);
+    const owner = spoolOwner(req.pgData, givenSpool!);
     // As root into a directory root owns, the server's user is not known: no head start (files
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;

@@ -122,10 +122,17 @@ export async function backupCommand(argv: string[]): Promise<number> {
     if (o.output === 'json') process.stdout.write(JSON.stringify(record, null, 2) + '\n');
     else printLine(`${record.type} backup ${record.id} complete${record.prior ? ` (from ${record.prior})` : ''}: ${record.file_count} files, ${record.size} bytes (${record.stored_size} stored), WAL ${record.start_wal} to ${record.stop_wal}`);
     // Retention after a successful backup, when a policy is set.
+    // The backup is complete whatever happens here: a retention that cannot run now (another
+    // command took the lock in between, the repository failed) is a warning, and the next backup
+    // or expire applies it.
     if (policy) {
-      const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
-      for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
-      if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
+      try {
+        const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
+        for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
+        if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
+      } catch (e) {
+        printLine(`warning: backup ${record.id} is complete, but retention was not applied: ${(e as Error).message}; run pgpitr expire`);
+      }
     }
     return ExitCode.Ok;
   } finally {

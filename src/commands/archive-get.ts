@@ -40,8 +40,16 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
   await readAnyStanzaWithArchive(req.repos, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
-  const dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
-  noteRequest(dir, name);
+  let dir: string;
+  try {
+    dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
+    noteRequest(dir, name);
+  } catch (e) {
+    // A spool that cannot be written holds nothing to hand over either: fetched here, as without
+    // --archive-async, rather than stopping recovery for want of a prefetch.
+    req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
+    return fetchHere(req, name, dest);
+  }
   const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
   await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
   if (takePrefetched(dir, name, dest)) return true;

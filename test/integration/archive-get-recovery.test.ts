@@ -162,6 +162,12 @@ for (const version of versionsFromEnv()) {
       assert.equal(absent.code, 1, absent.stderr);
       const noHistory = await runPgpitr(['archive-get', ...repoArgs, '00000063.history', out]);
       assert.equal(noHistory.code, 1, noHistory.stderr);
+      // A prefetch spool that cannot be used: the answer is the repository's, without the prefetch.
+      const notADir = join(c.tempDir('spool-file'), 'spool');
+      writeFileSync(notADir, '');
+      const noSpool = await runPgpitr(['archive-get', '--archive-async', '--spool-path', notADir, ...repoArgs, '0000000100000099000000FF', out]);
+      assert.equal(noSpool.code, 1, noSpool.stderr);
+      assert.match(noSpool.stderr, /warning: cannot use spool directory .*; fetching 0000000100000099000000FF without the prefetch/);
       const cases: [string, string[]][] = [
         ['a misspelt command name', ['archive-gte', ...repoArgs, dataSeg, out]],
         ['an unknown option', ['archive-get', '--repository', repo, '--stanza', 'main', dataSeg, out]],

@@ -35,7 +35,7 @@ export type AsyncPushResult = { kind: 'ok' } | { kind: 'dropped'; message: strin
 export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPushResult> {
   const name = basename(req.walPath);
   const deadline = Date.now() + req.timeoutMs;
-  let marker = req.spool.read(name);
+  let marker = req.spool.read(name, req.walPath);
   // A failure is answered only after making sure a pusher with our settings will retry it.
   if (marker?.kind === 'error') await ensurePusher(req);
   if (!marker && req.storeHere && (await ensurePusher(req))) {
@@ -69,7 +69,7 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(50, delay * 2);
-    marker = req.spool.read(name);
+    marker = req.spool.read(name, req.walPath);
   }
   return answer(req.spool, name, marker);
 }

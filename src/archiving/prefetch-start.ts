@@ -39,8 +39,12 @@ export function fetcherSettings(repos: readonly { index: number; location: strin
 export async function ensureFetcher(args: string[], dir: string, settings: string[], o: DetachedOptions = {}): Promise<boolean> {
   const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`);
   if (holder) {
-    if (holder.settings && JSON.stringify(holder.settings) !== JSON.stringify(settings)) {
-      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for ${holder.settings[0]?.startsWith('repo') ? 'repositories' : 'repository'} ${holder.settings[0]}, stanza "${holder.settings[1]}"${holder.settings[2] ? `, ${holder.settings[2]}` : ''}`, {
+    // A fetcher of an older pgpitr records no system: the same repositories and stanza are enough
+    // (refusing it would stop a recovery, a standby's, across an upgrade of pgpitr).
+    const theirs = holder.settings;
+    const ours = theirs?.length === 2 ? settings.slice(0, 2) : settings;
+    if (theirs && JSON.stringify(theirs) !== JSON.stringify(ours)) {
+      throw new PgpitrError('ERR_USAGE', `the prefetch spool "${dir}" is in use by a fetcher (pid ${holder.pid}) for ${theirs[0]?.startsWith('repo') ? 'repositories' : 'repository'} ${theirs[0]}, stanza "${theirs[1]}"${theirs[2] ? `, ${theirs[2]}` : ''}`, {
         hint: 'give each recovery of a stanza of that name its own --spool-path (in restore_command too), or --no-archive-async',
       });
     }

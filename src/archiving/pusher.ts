@@ -67,7 +67,9 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const queues = s.repos.map(
     (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log, s.processMax),
   );
+  forgetMarkersOfOtherRepositories(s);
   if (multi) adoptSharedPendingDrops(s.spool, queues);
+  forgetOutdatedMarkers(s, queues, multi);
   const prepared = new PreparedFiles(s.stanza, s.pgWal, s.push, s.processMax);
   const pollMs = s.pollMs ?? 50;
   const startedAt = Date.now();
@@ -130,8 +132,12 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     }
     // Failed files are tried again after a pause, without waiting for archive_command
     // to come back to them (PostgreSQL pauses a minute after three failures).
+    // Past its lifetime, no new store starts: the pusher ends once those in flight have, even
+    // under a steady backlog (pgpitr-spool-wait answers from its markers, so no archive-push
+    // would otherwise come to compare settings and start a pusher with changed ones).
     const now = Date.now();
-    for (const name of unsettled) {
+    const retiring = now - startedAt >= maxLifetimeMs;
+    for (const name of retiring ? [] : unsettled) {
       if (queues.every((q) => q.full)) break;
       const takers = queues.filter((q) => q.wants(name, now, retryMs));
       if (takers.length === 0) continue;
@@ -153,7 +159,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         );
       }
     }
-    if (multi) for (const q of queues) storeOwed(s, q, prepared, retryMs);
+    if (multi && !retiring) for (const q of queues) storeOwed(s, q, prepared, retryMs);
     const inFlight = allInFlight();
     if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
@@ -311,6 +317,34 @@ function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
   for (const { id, record } of spool.pendingDrops()) {
     for (const q of queues) q.spool.savePendingDrop(id, record as object);
     spool.forgetPendingDrop(id);
+  }
+}
+
+/**
+ * Markers say a file is stored (or dropped) in the repositories of the pusher that wrote them: a
+ * pusher for other repositories (repo1-path changed, a repository added) forgets them all, so that
+ * what is still ready goes to its own. Drop records stay (each names its repository).
+ */
+function forgetMarkersOfOtherRepositories(s: PusherSettings): void {
+  const mine = JSON.stringify(s.repos.map((r) => `repo${r.index} ${r.repo.location}`));
+  const recorded = s.spool.recordedRepositories();
+  if (recorded !== null && recorded !== mine) {
+    s.spool.forgetMarkers();
+    s.log(`the repositories changed (${recorded} before, ${mine} now): what is still ready is stored again`);
+  }
+  if (recorded !== mine) s.spool.recordRepositories(mine);
+}
+
+/** Markers older than their ready WAL file were about an earlier file of that name (a data directory rolled back). */
+function forgetOutdatedMarkers(s: PusherSettings, queues: RepoQueue[], multi: boolean): void {
+  const spools = multi ? [s.spool, ...queues.map((q) => q.spool)] : [s.spool];
+  for (const name of listReadyWalFiles(s.pgWal)) {
+    for (const spool of spools) {
+      if (spool.read(name, join(s.pgWal, name)) === null && spool.read(name) !== null) {
+        spool.remove(name);
+        s.log(`forgot the marker of ${name} in ${spool.dir}: it is older than the file`);
+      }
+    }
   }
 }
 

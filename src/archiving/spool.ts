@@ -16,7 +16,8 @@
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { fsyncPathSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
@@ -80,15 +81,54 @@ export class PushSpool {
     return join(this.dir, 'pusher.log');
   }
 
-  read(name: string): Marker | null {
+  /**
+   * The marker of a file; null when there is none, or, given the WAL file's path, when the marker
+   * is older than that file: it was about an earlier file of that name (a data directory rolled
+   * back to a snapshot writes the same names again), never about this one.
+   */
+  read(name: string, walPath?: string): Marker | null {
     for (const kind of KINDS) {
       try {
-        return { kind, message: readFileSync(this.path(name, kind), 'utf8') };
+        const marker = { kind, message: readFileSync(this.path(name, kind), 'utf8') };
+        return walPath !== undefined && this.outdated(name, kind, walPath) ? null : marker;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
     }
     return null;
+  }
+
+  /** Whether the marker of `name` was written before the WAL file at walPath was last written. */
+  outdated(name: string, kind: MarkerKind, walPath: string): boolean {
+    try {
+      return statSync(this.path(name, kind)).mtimeMs < statSync(walPath).mtimeMs;
+    } catch {
+      return false; // either is gone: nothing to compare
+    }
+  }
+
+  /**
+   * The repositories the markers were written for, as the last pusher recorded them (pusher.repos);
+   * null when none is recorded.
+   */
+  recordedRepositories(): string | null {
+    try {
+      return readFileSync(join(this.dir, 'pusher.repos'), 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  recordRepositories(text: string): void {
+    writeFileAtomicSync(join(this.dir, 'pusher.repos'), text, false, 0o640);
+  }
+
+  /** Removes every marker, here and in the per-repository directories (not the drop records). */
+  forgetMarkers(): void {
+    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+      if (entry.isFile() && /^.+\.(ok|dropped|error)$/.test(entry.name)) unlinkSync(join(this.dir, entry.name));
+      else if (entry.isDirectory() && /^repo\d+$/.test(entry.name)) new PushSpool(join(this.dir, entry.name)).forgetMarkers();
+    }
   }
 
   write(name: string, kind: MarkerKind, message = ''): void {
@@ -139,9 +179,8 @@ export class PushSpool {
   savePendingDrop(id: string, record: object): void {
     const dir = join(this.dir, 'drops');
     mkdirSync(dir, { recursive: true, mode: 0o750 });
-    const final = join(dir, `${id}.json`);
-    writeFileSync(`${final}.tmp`, JSON.stringify(record), { mode: 0o640 });
-    renameSync(`${final}.tmp`, final);
+    // Synced (file and directory) before the server is let go of the files it records.
+    writeFileAtomicSync(join(dir, `${id}.json`), JSON.stringify(record), true, 0o640);
   }
 
   pendingDrops(): { id: string; record: unknown }[] {
@@ -171,7 +210,9 @@ export class PushSpool {
     const dir = join(this.dir, 'owed');
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     copyFileSync(source, join(dir, `${name}.tmp`));
+    fsyncPathSync(join(dir, `${name}.tmp`));
     renameSync(join(dir, `${name}.tmp`), join(dir, name));
+    fsyncPathSync(dir); // the only copy this repository will get: synced before the server lets it go
   }
 
   /** The copies kept by saveOwed: file name → path. */

@@ -19,12 +19,12 @@ import type { Repository } from '../repo/repository.js';
 export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
   // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running backup.
-  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: true });
+  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: true, ...(opts.warn ? { warn: opts.warn } : {}) });
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
-    return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun });
+    return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun, ...(opts.warn ? { warn: opts.warn } : {}) });
   } finally {
     await lock.release();
   }

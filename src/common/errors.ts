@@ -38,6 +38,16 @@ export class PgpitrError extends Error {
   }
 }
 
+/**
+ * Content that was read and is not valid (an object that fails to decrypt): damage, as opposed
+ * to a failure to read, which says nothing of what is stored.
+ */
+export class DamagedContentError extends PgpitrError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super('ERR_STORAGE', message, details);
+  }
+}
+
 /** Fields of a PostgreSQL ErrorResponse / NoticeResponse (protocol "Error and Notice Message Fields"). */
 export interface ServerErrorFields {
   severity?: string;

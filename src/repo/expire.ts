@@ -26,12 +26,12 @@ export async function expireStanza(
   stanza: string,
   segmentSize: number,
   policy: RetentionPolicy,
-  opts: { dryRun: boolean; nowMs?: number },
+  opts: { dryRun: boolean; nowMs?: number; warn?: (message: string) => void },
 ): Promise<ExpireResult> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
-  const branch = await newestBranch(repo, stanza, archive);
+  const branch = await newestBranch(repo, stanza, archive, opts.warn ?? (() => {}));
   const decision = decideRetention(
     records.map((r) => ({
       id: r.id,
@@ -94,11 +94,17 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
 }
 
 /** The branch of the archive's newest timeline, from its history file; null on timeline 1 (or without one). */
-async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[]): Promise<TimelineBranch | null> {
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], warn: (m: string) => void): Promise<TimelineBranch | null> {
   const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
   const newest = histories[histories.length - 1];
   if (newest === undefined) return null;
-  const data = await fetchWalFile(repo, stanza, newest);
-  if (data === null) return null;
-  return timelineBranch(parseInt(newest.slice(0, 8), 16), parseTimelineHistory(data.toString('utf8'), newest));
+  try {
+    const data = await fetchWalFile(repo, stanza, newest);
+    if (data === null) return null;
+    return timelineBranch(parseInt(newest.slice(0, 8), 16), parseTimelineHistory(data.toString('utf8'), newest));
+  } catch (e) {
+    // Only a refinement of the window (it keeps more): without it, retention goes on as before.
+    warn(`${newest} cannot be read (${(e as Error).message}): the retention window does not follow the newest timeline's history`);
+    return null;
+  }
 }

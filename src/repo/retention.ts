@@ -14,7 +14,8 @@
 //   was compared with): it cannot be restored without them. A full backup's
 //   diffs and incrs thus go with it, never before it.
 // - Pinned backups are always kept; so are backups still running, and those
-//   whose record cannot be parsed (they may be complete backups).
+//   whose record cannot be parsed (they may be complete backups; no WAL is
+//   removed while one is there).
 // - Failed or interrupted backups are removed once a complete backup newer
 //   than them exists (they can never be restored).
 // - WAL: every segment older than the oldest kept complete backup's start is
@@ -107,6 +108,8 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   }
   const keptComplete = complete.filter((b) => keepWhy.has(b.id));
   if (keptComplete.length > 0) decision.walKeepFromSegNo = keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
+  // Where a backup whose record is damaged starts is not known: its WAL is all kept with it.
+  if (backups.some((b) => b.damaged)) decision.walKeepFromSegNo = null;
   return decision;
 }
 

@@ -69,7 +69,7 @@ test('a backup whose record cannot be parsed is kept, whatever is newer', () => 
   const d = decideRetention(list, { full: 1 }, NOW);
   assert.deepEqual(ids(d.keep), ['D9', 'X']);
   assert.match(d.keep.find((k) => k.id === 'X')!.why, /record is damaged/);
-  assert.equal(d.walKeepFromSegNo, 90n); // not a complete backup: it holds no WAL
+  assert.equal(d.walKeepFromSegNo, null); // where it starts is not known: every WAL file stays
 });
 
 test('both rules: a backup either keeps is kept; no complete backup keeps all WAL', () => {

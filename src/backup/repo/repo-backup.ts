@@ -237,7 +237,11 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         }
         const xmax = await sql.query<{ xmax: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax');
         record.stop_next_xid = xmax.rows[0]!.xmax;
-        record.page_images = await pageImageFacts(sql, req.connection, record.databases);
+        // Not known when they cannot be read now (the files are stored): restore then refuses leaving databases out.
+        record.page_images = await pageImageFacts(sql, req.connection, record.databases).catch((e: Error) => {
+          reporter.warn(`what WAL replay needs of the databases was not recorded (${e.message}): restoring part of them (--db-include) will be refused`);
+          return undefined;
+        });
         record.timeline = result.timeline;
         record.start_lsn = result.startLsn;
         record.stop_lsn = result.endLsn;

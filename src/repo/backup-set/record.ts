@@ -12,7 +12,7 @@
 // restore and verify check that they are there.
 
 import { hostname } from 'node:os';
-import { PgpitrError } from '../../common/errors.js';
+import { DamagedContentError, PgpitrError } from '../../common/errors.js';
 import { sameProcessAlive } from '../../common/process-identity.js';
 import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
@@ -98,7 +98,14 @@ export async function writeRecord(storage: Storage, r: BackupRecord): Promise<vo
 
 export async function readRecord(storage: Storage, stanza: string, id: string): Promise<BackupRecord | null> {
   const path = storageJoin(backupDir(stanza, id), RECORD_NAME);
-  const text = await readAll(storage, path);
+  let text: Buffer | null;
+  try {
+    text = await readAll(storage, path);
+  } catch (e) {
+    // Read, and failing to decrypt: damaged (a read that failed says nothing: thrown as it is).
+    if (e instanceof DamagedContentError) throw new DamagedRecordError(e.message);
+    throw e;
+  }
   if (text === null) return null;
   try {
     const r = JSON.parse(text.toString()) as BackupRecord;

@@ -7,7 +7,7 @@
 
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
-import { PgpitrError } from '../../common/errors.js';
+import { DamagedContentError, PgpitrError } from '../../common/errors.js';
 import { storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
 import type { DirectSource, ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
@@ -147,7 +147,8 @@ export class CipherStorage implements Storage {
 
 /** The error for an object at `where` that fails to decrypt, for `why` (a CipherFailure's). */
 export function decryptionError(where: string, why: string): PgpitrError {
-  return new PgpitrError('ERR_STORAGE', `stored object ${where} cannot be decrypted: ${why}`, {
+  // Read, and failing to decrypt: damaged or altered (the key was checked when the repository was opened).
+  return new DamagedContentError(`stored object ${where} cannot be decrypted: ${why}`, {
     hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
   });
 }

@@ -102,6 +102,23 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
     const copy = await startRecovered(dir, version, `multirepo-copy${version}`);
     assert.equal(await tableChecksum(copy), atNewer);
     await copy.stop();
+    // repo1's stanza of another system (created again after a pg_upgrade, say): restore_command,
+    // which asks every repository, would stop recovery there. Refused before anything is written.
+    const record = join(r1, 'main', 'stanza.json');
+    const saved = readFileSync(record, 'utf8');
+    writeFileSync(record, saved.replace(/("system_identifier":\s*")\d+"/, '$11"'));
+    try {
+      const other = c.tempDir('other-system');
+      const refused = await runPgpitr(['restore', ...base, '-D', join(other, 'd'), '--target-immediate']);
+      assert.equal(refused.code, 7, refused.stderr);
+      assert.match(refused.stderr, /repository 1 holds stanza "main" of database system 1, the backup restored is of system \d+/);
+      assert.match(refused.stderr, /restore with --repo 2/);
+      assert.deepEqual(readdirSync(other), []);
+      const pinned = await runPgpitr(['restore', ...base, '--repo', '2', '-D', join(other, 'd'), '--target-immediate', '--dry-run']);
+      assert.equal(pinned.code, 0, pinned.stderr);
+    } finally {
+      writeFileSync(record, saved);
+    }
   });
 
   await t.test('verify reads every repository and names the one with a damaged file', async () => {

@@ -7,6 +7,8 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { openRepository } from '../../repo/open-repository.js';
+import { readStanza } from '../../repo/stanza.js';
+import type { StanzaInfo } from '../../repo/stanza.js';
 import { describeRepository, pickRepository } from '../../repo/repo-settings.js';
 import type { RepoSettings } from '../../repo/repo-settings.js';
 import type { RepositoryRestoreRequest } from '../../commands/restore.js';
@@ -134,7 +136,9 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     },
   };
   const chosen = await chooseRepository(o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)], o.stanza, request, log);
-  const outcome = await restoreFromRepository(await openRepository(chosen), o.stanza, request);
+  const chosenRepo = await openRepository(chosen);
+  if (o.repoSelected === undefined) await refuseOtherSystems(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza);
+  const outcome = await restoreFromRepository(chosenRepo, o.stanza, request);
   if (o.output === 'json') {
     process.stdout.write(
       JSON.stringify(
@@ -170,6 +174,26 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     }
   }
   return ExitCode.Ok;
+}
+
+/**
+ * restore_command fetches from every repository (without --repo N), and archive-get takes one whose
+ * stanza is another database system's for a failure (exit 200): recovery would stop at the first
+ * file that one cannot answer for. Said now, before anything is written. A repository that cannot
+ * be read now is let be (archive-get passes over it file by file).
+ */
+async function refuseOtherSystems(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string): Promise<void> {
+  for (const r of repos) {
+    if (r === chosen) continue;
+    const other = await openRepository(r)
+      .then((repo) => readStanza(repo, stanza))
+      .catch(() => null);
+    if (other && other.system_identifier !== info.system_identifier) {
+      throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds stanza "${stanza}" of database system ${other.system_identifier}, the backup restored is of system ${info.system_identifier}: the server's restore_command, which asks every repository, would stop recovery there`, {
+        hint: `restore with --repo ${chosen.index} (restore_command then uses that repository only)`,
+      });
+    }
+  }
 }
 
 function quoteIdent(name: string): string {

@@ -5,7 +5,7 @@
 // so that a power loss never leaves a file that was reported written without
 // the path leading to it.
 
-import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir } from 'node:fs/promises';
+import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
@@ -261,13 +261,23 @@ export class PosixStorage implements Storage {
     } catch (e) {
       throw storageError('create directory', dir, e);
     }
-    if (!sync || first === undefined) return;
+    if (!sync) return;
+    if (first === undefined) {
+      // There already, but maybe only just, by another process that has not synced its parent yet
+      // (or was killed before it could): a write reported durable must not lose its directory.
+      const st = await stat(dir).catch(() => null);
+      if (st !== null && Date.now() - st.ctimeMs < YOUNG_DIR_MS) await fsyncPath(dirname(dir));
+      return;
+    }
     // Every directory from first's parent down to dir's parent gained an entry.
     const chain: string[] = [];
     for (let d = dir; d !== dirname(first); d = dirname(d)) chain.push(dirname(d));
     for (const d of chain) await fsyncPath(d);
   }
 }
+
+/** A directory this recent may not be durable yet in its parent (see makeDirectory). */
+const YOUNG_DIR_MS = 60_000;
 
 async function writeChunk(fh: FileHandle, chunk: Buffer): Promise<void> {
   let off = 0;

@@ -67,7 +67,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const queues = s.repos.map(
     (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log, s.processMax),
   );
-  forgetMarkersOfOtherRepositories(s);
+  forgetMarkersOfOtherRepositories(s, queues);
   if (multi) adoptSharedPendingDrops(s.spool, queues);
   forgetOutdatedMarkers(s, queues, multi);
   const prepared = new PreparedFiles(s.stanza, s.pgWal, s.push, s.processMax);
@@ -77,6 +77,15 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   let idleSince = Date.now();
   let lastFlush = 0;
   const retryMs = s.retryMs ?? 5000;
+  // Past its lifetime (and again each lifetime after), for RETIRE_GRACE_MS, no new store starts,
+  // so that the pusher ends once those in flight have, even under a steady backlog (then
+  // pgpitr-spool-wait answers every file from its markers, and no archive-push comes to compare
+  // settings and start a pusher with changed ones). A store that hangs (a repository out of
+  // reach) holds the pause no longer than that: the pusher goes on, and tries again later.
+  const retiring = () => {
+    const age = Date.now() - startedAt;
+    return age >= maxLifetimeMs && (age - maxLifetimeMs) % maxLifetimeMs < RETIRE_GRACE_MS;
+  };
   const allInFlight = () => queues.flatMap((q) => [...q.inFlight.values()]);
   const inFlightAnywhere = (name: string) => queues.some((q) => q.inFlight.has(name));
   s.log(
@@ -106,7 +115,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     // Unsettled: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
     let unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
     const segments = s.queueMaxBytes === null ? [] : unsettled.filter(isSegmentLike);
-    if (s.queueMaxBytes !== null && segments.length * s.stanza.wal_segment_size > s.queueMaxBytes) {
+    // Nothing is dropped while retiring: the pause in storing is no reason to lose WAL.
+    if (s.queueMaxBytes !== null && !retiring() && segments.length * s.stanza.wal_segment_size > s.queueMaxBytes) {
       const plan = planDrops({
         unsettled: segments,
         settled: queues.map((q) => new Set(segments.filter((n) => q.settled(n)))),
@@ -132,12 +142,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     }
     // Failed files are tried again after a pause, without waiting for archive_command
     // to come back to them (PostgreSQL pauses a minute after three failures).
-    // Past its lifetime, no new store starts: the pusher ends once those in flight have, even
-    // under a steady backlog (pgpitr-spool-wait answers from its markers, so no archive-push
-    // would otherwise come to compare settings and start a pusher with changed ones).
     const now = Date.now();
-    const retiring = now - startedAt >= maxLifetimeMs;
-    for (const name of retiring ? [] : unsettled) {
+    for (const name of retiring() ? [] : unsettled) {
       if (queues.every((q) => q.full)) break;
       const takers = queues.filter((q) => q.wants(name, now, retryMs));
       if (takers.length === 0) continue;
@@ -159,7 +165,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         );
       }
     }
-    if (multi && !retiring) for (const q of queues) storeOwed(s, q, prepared, retryMs);
+    if (multi && !retiring()) for (const q of queues) storeOwed(s, q, prepared, retryMs);
     const inFlight = allInFlight();
     if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
@@ -174,6 +180,9 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   await Promise.all(queues.map((q) => q.flushPendingDrops()));
   s.log('pusher stopped: nothing left to archive');
 }
+
+/** How long a pusher past its lifetime waits, storing nothing new, for its stores in flight to end. */
+const RETIRE_GRACE_MS = 5000;
 
 function isSegmentLike(name: string): boolean {
   const kind = walFileKind(name);
@@ -321,18 +330,36 @@ function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
 }
 
 /**
- * Markers say a file is stored (or dropped) in the repositories of the pusher that wrote them: a
- * pusher for other repositories (repo1-path changed, a repository added) forgets them all, so that
- * what is still ready goes to its own. Drop records stay (each names its repository).
+ * Markers say a file is stored (or dropped) in the repository the pusher that wrote them had under
+ * that number: those of a repository whose location changed (or that is new) are forgotten, so
+ * that what is still ready goes to it; the others' stand (forgetting them would count a repository
+ * that keeps up as lacking the backlog, and past the queue limit make it drop what it holds). The
+ * server's markers (one repository: repo1's own) are forgotten with any change; going from one
+ * repository to several, repo1's become its own markers first.
  */
-function forgetMarkersOfOtherRepositories(s: PusherSettings): void {
-  const mine = JSON.stringify(s.repos.map((r) => `repo${r.index} ${r.repo.location}`));
-  const recorded = s.spool.recordedRepositories();
-  if (recorded !== null && recorded !== mine) {
-    s.spool.forgetMarkers();
-    s.log(`the repositories changed (${recorded} before, ${mine} now): what is still ready is stored again`);
+function forgetMarkersOfOtherRepositories(s: PusherSettings, queues: RepoQueue[]): void {
+  const mine = s.repos.map((r) => `repo${r.index} ${r.repo.location}`);
+  const text = s.spool.recordedRepositories();
+  let recorded: string[] | null = null;
+  try {
+    recorded = text === null ? null : (JSON.parse(text) as string[]);
+  } catch {
+    recorded = null;
   }
-  if (recorded !== mine) s.spool.recordRepositories(mine);
+  if (recorded !== null && JSON.stringify(recorded) !== JSON.stringify(mine)) {
+    const multi = mine.length > 1;
+    if (multi && recorded.length === 1 && recorded[0] === mine[0]) {
+      for (const [name, kind] of s.spool.list()) queues[0]!.spool.write(name, kind, s.spool.read(name)?.message ?? '');
+    }
+    if (multi) {
+      for (const [i, entry] of mine.entries()) {
+        if (!recorded.includes(entry)) queues[i]!.spool.forgetMarkers();
+      }
+    }
+    s.spool.forgetMarkers(false);
+    s.log(`the repositories changed (${recorded.join(', ')} before, ${mine.join(', ')} now): what is still ready and not in a repository as it is now is stored there`);
+  }
+  if (JSON.stringify(recorded) !== JSON.stringify(mine)) s.spool.recordRepositories(JSON.stringify(mine));
 }
 
 /** Markers older than their ready WAL file were about an earlier file of that name (a data directory rolled back). */
@@ -340,8 +367,7 @@ function forgetOutdatedMarkers(s: PusherSettings, queues: RepoQueue[], multi: bo
   const spools = multi ? [s.spool, ...queues.map((q) => q.spool)] : [s.spool];
   for (const name of listReadyWalFiles(s.pgWal)) {
     for (const spool of spools) {
-      if (spool.read(name, join(s.pgWal, name)) === null && spool.read(name) !== null) {
-        spool.remove(name);
+      if (spool.read(name) !== null && spool.read(name, join(s.pgWal, name)) === null) {
         s.log(`forgot the marker of ${name} in ${spool.dir}: it is older than the file`);
       }
     }

@@ -17,7 +17,7 @@
 // in a crash only means the file is pushed again, which is idempotent.
 
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
-import { fsyncPathSync, writeFileAtomicSync } from '../storage/durable.js';
+import { fsyncPathSync, makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
@@ -62,6 +62,9 @@ export function parseFailureText(text: string): { message: string; hint?: string
   return hint === undefined ? { message: message! } : { message: message!, hint };
 }
 
+/** See PushSpool.outdated. */
+const OUTDATED_SLACK_MS = 1000;
+
 export class PushSpool {
   private constructor(readonly dir: string) {}
 
@@ -84,13 +87,15 @@ export class PushSpool {
   /**
    * The marker of a file; null when there is none, or, given the WAL file's path, when the marker
    * is older than that file: it was about an earlier file of that name (a data directory rolled
-   * back to a snapshot writes the same names again), never about this one.
+   * back to a snapshot writes the same names again), never about this one, and is removed.
    */
   read(name: string, walPath?: string): Marker | null {
     for (const kind of KINDS) {
       try {
         const marker = { kind, message: readFileSync(this.path(name, kind), 'utf8') };
-        return walPath !== undefined && this.outdated(name, kind, walPath) ? null : marker;
+        if (walPath === undefined || !this.outdated(name, kind, walPath)) return marker;
+        this.remove(name); // so that the pusher stores this file, which it took for stored
+        return null;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
@@ -98,10 +103,15 @@ export class PushSpool {
     return null;
   }
 
-  /** Whether the marker of `name` was written before the WAL file at walPath was last written. */
+  /**
+   * Whether the marker of `name` was written before the WAL file at walPath was last changed: its
+   * ctime, which the kernel sets from this host's clock (an mtime can be set from anywhere), a
+   * second of slack for a spool on a file system with coarse times. A marker wrongly taken for
+   * outdated costs a second store of the file ("already archived").
+   */
   outdated(name: string, kind: MarkerKind, walPath: string): boolean {
     try {
-      return statSync(this.path(name, kind)).mtimeMs < statSync(walPath).mtimeMs;
+      return statSync(this.path(name, kind)).mtimeMs + OUTDATED_SLACK_MS < statSync(walPath).ctimeMs;
     } catch {
       return false; // either is gone: nothing to compare
     }
@@ -123,11 +133,11 @@ export class PushSpool {
     writeFileAtomicSync(join(this.dir, 'pusher.repos'), text, false, 0o640);
   }
 
-  /** Removes every marker, here and in the per-repository directories (not the drop records). */
-  forgetMarkers(): void {
+  /** Removes every marker here (not the drop records), and with `repositories` those of the per-repository directories. */
+  forgetMarkers(repositories = true): void {
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
       if (entry.isFile() && /^.+\.(ok|dropped|error)$/.test(entry.name)) unlinkSync(join(this.dir, entry.name));
-      else if (entry.isDirectory() && /^repo\d+$/.test(entry.name)) new PushSpool(join(this.dir, entry.name)).forgetMarkers();
+      else if (repositories && entry.isDirectory() && /^repo\d+$/.test(entry.name)) new PushSpool(join(this.dir, entry.name)).forgetMarkers();
     }
   }
 
@@ -178,7 +188,7 @@ export class PushSpool {
   /** Keeps a drop record until the repository can take it. */
   savePendingDrop(id: string, record: object): void {
     const dir = join(this.dir, 'drops');
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    makeDirsSync(dir, 0o750, true);
     // Synced (file and directory) before the server is let go of the files it records.
     writeFileAtomicSync(join(dir, `${id}.json`), JSON.stringify(record), true, 0o640);
   }
@@ -208,7 +218,7 @@ export class PushSpool {
    */
   saveOwed(name: string, source: string): void {
     const dir = join(this.dir, 'owed');
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    makeDirsSync(dir, 0o750, true);
     copyFileSync(source, join(dir, `${name}.tmp`));
     fsyncPathSync(join(dir, `${name}.tmp`));
     renameSync(join(dir, `${name}.tmp`), join(dir, name));

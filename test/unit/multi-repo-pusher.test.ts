@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planDrops, serverMarker } from '../../src/archiving/repo-settle.js';
@@ -276,6 +276,56 @@ test("a repository holding another cluster's stanza that answered first refuses 
       stop.abort();
       await pusher;
     }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('markers stand for the repositories they were written for, and for the file of that name they were written after', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    let stanza = null as unknown as StanzaInfo;
+    for (const r of repos) stanza = (await createStanza(r.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const ready = (n: number) => {
+      const name = segmentFileName(1, BigInt(n), SEG);
+      writeFileSync(join(pgWal, name), segment(n));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+      return name;
+    };
+    const has = (i: number, name: string) => archivedOnDisk(paths[i]!, 'main').some((f) => f.name === name);
+    const run = async (which: typeof repos, until_: () => boolean, what: string) => {
+      const stop = new AbortController();
+      const log: string[] = [];
+      const pusher = runPusher({ repos: which, stanza, repoStanzas: which.map(() => stanza), pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+      try {
+        await until(what, until_);
+      } finally {
+        stop.abort();
+        await pusher;
+      }
+      return log;
+    };
+    // repo1 alone stores a segment (still ready: the server has not been told yet).
+    const a = ready(1);
+    await run([repos[0]!], () => spool.list().get(a) === 'ok', 'repo1 alone stores the first segment');
+    assert.ok(has(0, a) && !has(1, a));
+    // repo2 added: its pusher does not take repo1's marker for "in every repository".
+    const log = await run(repos, () => has(1, a) && spool.list().get(a) === 'ok', 'repo2 gets the segment repo1 alone had');
+    assert.ok(log.some((l) => /the repositories changed/.test(l)), log.join('\n'));
+    // A marker older than its file (a data directory rolled back writes the name again): not an answer.
+    const b = ready(2);
+    spool.write(b, 'ok');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(join(spool.dir, `${b}.ok`), old, old);
+    for (const dir of ['repo1', 'repo2']) {
+      writeFileSync(join(spool.dir, dir, `${b}.ok`), '');
+      utimesSync(join(spool.dir, dir, `${b}.ok`), old, old);
+    }
+    assert.equal(spool.read(b, join(pgWal, b)), null, 'archive_command does not answer from it');
+    const again = await run(repos, () => has(0, b) && has(1, b), 'the pusher stores the file its outdated markers stood for');
+    assert.ok(again.some((l) => new RegExp(`forgot the marker of ${b}`).test(l)), again.join('\n'));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

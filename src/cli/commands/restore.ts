@@ -137,7 +137,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   };
   const chosen = await chooseRepository(o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)], o.stanza, request, log);
   const chosenRepo = await openRepository(chosen);
-  if (o.repoSelected === undefined) await refuseOtherSystems(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza);
+  // (A restore_command of the DBA's own asks what it asks.)
+  if (o.repoSelected === undefined && !settings.some((s) => s.name === 'restore_command')) await refuseOtherSystems(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza);
   const outcome = await restoreFromRepository(chosenRepo, o.stanza, request);
   if (o.output === 'json') {
     process.stdout.write(

@@ -266,7 +266,8 @@ export class PosixStorage implements Storage {
       // There already, but maybe only just, by another process that has not synced its parent yet
       // (or was killed before it could): a write reported durable must not lose its directory.
       const st = await stat(dir).catch(() => null);
-      if (st !== null && Date.now() - st.ctimeMs < YOUNG_DIR_MS) await fsyncPath(dirname(dir));
+      // Its birth time (statx), not its ctime, which every new entry changes; 0 where not known: old.
+      if (st !== null && st.birthtimeMs > 0 && Date.now() - st.birthtimeMs < YOUNG_DIR_MS) await fsyncPath(dirname(dir));
       return;
     }
     // Every directory from first's parent down to dir's parent gained an entry.

@@ -339,14 +339,9 @@ function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
  */
 function forgetMarkersOfOtherRepositories(s: PusherSettings, queues: RepoQueue[]): void {
   const mine = s.repos.map((r) => `repo${r.index} ${r.repo.location}`);
-  const text = s.spool.recordedRepositories();
-  let recorded: string[] | null = null;
-  try {
-    recorded = text === null ? null : (JSON.parse(text) as string[]);
-  } catch {
-    recorded = null;
-  }
-  if (recorded !== null && JSON.stringify(recorded) !== JSON.stringify(mine)) {
+  const recorded = s.spool.recordedRepositories();
+  const same = JSON.stringify(recorded) === JSON.stringify(mine);
+  if (recorded !== null && !same) {
     const multi = mine.length > 1;
     if (multi && recorded.length === 1 && recorded[0] === mine[0]) {
       for (const [name, kind] of s.spool.list()) queues[0]!.spool.write(name, kind, s.spool.read(name)?.message ?? '');
@@ -359,7 +354,7 @@ function forgetMarkersOfOtherRepositories(s: PusherSettings, queues: RepoQueue[]
     s.spool.forgetMarkers(false);
     s.log(`the repositories changed (${recorded.join(', ')} before, ${mine.join(', ')} now): what is still ready and not in a repository as it is now is stored there`);
   }
-  if (JSON.stringify(recorded) !== JSON.stringify(mine)) s.spool.recordRepositories(JSON.stringify(mine));
+  if (!same) s.spool.recordRepositories(mine);
 }
 
 /** Markers older than their ready WAL file were about an earlier file of that name (a data directory rolled back). */

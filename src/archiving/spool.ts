@@ -16,8 +16,8 @@
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
-import { fsyncPathSync, makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
@@ -118,19 +118,19 @@ export class PushSpool {
   }
 
   /**
-   * The repositories the markers were written for, as the last pusher recorded them (pusher.repos);
-   * null when none is recorded.
+   * The repositories the markers were written for ("repoN LOCATION"), as the last pusher recorded
+   * them (pusher.repos); null when none is recorded (or it cannot be read).
    */
-  recordedRepositories(): string | null {
+  recordedRepositories(): string[] | null {
     try {
-      return readFileSync(join(this.dir, 'pusher.repos'), 'utf8');
+      return JSON.parse(readFileSync(join(this.dir, 'pusher.repos'), 'utf8')) as string[];
     } catch {
       return null;
     }
   }
 
-  recordRepositories(text: string): void {
-    writeFileAtomicSync(join(this.dir, 'pusher.repos'), text, false, 0o640);
+  recordRepositories(repos: string[]): void {
+    writeFileAtomicSync(join(this.dir, 'pusher.repos'), JSON.stringify(repos), false, 0o640);
   }
 
   /** Removes every marker here (not the drop records), and with `repositories` those of the per-repository directories. */
@@ -219,10 +219,8 @@ export class PushSpool {
   saveOwed(name: string, source: string): void {
     const dir = join(this.dir, 'owed');
     makeDirsSync(dir, 0o750, true);
-    copyFileSync(source, join(dir, `${name}.tmp`));
-    fsyncPathSync(join(dir, `${name}.tmp`));
-    renameSync(join(dir, `${name}.tmp`), join(dir, name));
-    fsyncPathSync(dir); // the only copy this repository will get: synced before the server lets it go
+    // The only copy this repository will get: synced (file and directory) before the server lets it go.
+    writeFileAtomicSync(join(dir, name), readFileSync(source), true, 0o640);
   }
 
   /** The copies kept by saveOwed: file name → path. */
@@ -234,7 +232,7 @@ export class PushSpool {
     } catch {
       return new Map();
     }
-    return new Map(entries.filter((e) => !e.endsWith('.tmp')).map((e) => [e, join(dir, e)]));
+    return new Map(entries.filter((e) => !/\.tmp(-\d+)?$/.test(e)).map((e) => [e, join(dir, e)]));
   }
 
   forgetOwed(name: string): void {

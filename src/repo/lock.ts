@@ -99,22 +99,22 @@ export class RepoLock {
   }
 }
 
+/** A lock's temporary file is written and renamed in milliseconds: one this old was left behind. */
+const TEMP_AGE_MS = 60_000;
+
 /**
  * The temporary files a process killed while it wrote this lock left beside it (a posix atomic
  * write: <lock>.tmp-<host>-<pid>-<n>), of processes gone from this host: removed by the next
  * holder, best effort, once a minute old (a live writer's is never touched: its pid is alive).
  */
-/** A lock's temporary file is written and renamed in milliseconds: one this old was left behind. */
-const TEMP_AGE_MS = 60_000;
-
 async function removeDeadTemps(storage: Storage, path: string): Promise<void> {
   try {
     const dir = storageParent(path);
     const base = path.slice(dir === '' ? 0 : dir.length + 1);
     const host = hostname();
-    for (const e of await storage.list(dir)) {
-      if (!e.name.startsWith(`${base}.tmp-${host}-`)) continue;
-      const pid = /^(\d+)-\d+$/.exec(e.name.slice(base.length + host.length + 6))?.[1];
+    const prefix = `${base}.tmp-${host}-`;
+    for (const e of await storage.list(dir, { prefix })) {
+      const pid = /^(\d+)-\d+$/.exec(e.name.slice(prefix.length))?.[1];
       // Old as well: containers may share a host name, and another one's writer may have the pid of none here.
       const old = Date.now() - e.mtimeMs > TEMP_AGE_MS;
       if (pid !== undefined && old && !processAlive(Number(pid))) await storage.remove(storageJoin(dir, e.name)).catch(() => {});

@@ -139,21 +139,24 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   // the temporary files of killed pushes, cleaned up below; object storage leaves none, and
   // answers a look-up by name prefix with one small page instead of up to 256 names.
   const entries = await repo.storage.list(dir, { detail: false, ...(repo.storage.features.directories ? {} : { prefix: `${p.name}-` }) });
-  const existing = findIn(entries, p.name);
-  if (existing) {
-    if (existing.sha256 === p.digest) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, existing.stored)) };
-    throw new PgpitrError('ERR_TARGET', `WAL file "${p.name}" is already archived with different content`, {
-      detail: `archived SHA-256 ${existing.sha256}, this file ${p.digest}`,
-      hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
-    });
-  }
+  const existing = storedCopies(entries, p.name);
+  const other = existing.find((e) => e.sha256 !== p.digest);
+  if (other) throw differentContent(repo, dir, p, other);
+  const same = existing[0];
+  if (same) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, same.stored)) };
   const body = await p.body;
   const final = storageJoin(dir, storedName(p.name, p.digest, p.extension));
   await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
   await repo.storage.write(final, body, { atomic: true, sync: true });
-  // Again after a write that took long (retries, a slow sync): a stanza deleted meanwhile gets
-  // nothing, and PostgreSQL keeps the file.
+  // Another push of the same name with other content (two clusters archiving into one stanza
+  // after a split brain, both promoted to the same timeline) may have stored it meanwhile: each
+  // push lists after its own write, so at most one of them sees no other copy and succeeds; the
+  // others take back what they wrote and fail (PostgreSQL keeps the file and retries). Both may
+  // fail, never both succeed. Again after a write that took long (retries, a slow sync): a stanza
+  // deleted meanwhile gets nothing, and PostgreSQL keeps the file.
   try {
+    const rival = storedCopies(await repo.storage.list(dir, { detail: false, prefix: `${p.name}-` }), p.name).find((e) => e.sha256 !== p.digest);
+    if (rival) throw differentContent(repo, dir, p, rival);
     await ensureStanzaPresent(repo, stanza);
   } catch (e) {
     await repo.storage.remove(final).catch(() => {});
@@ -174,6 +177,13 @@ export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: st
     // The compressor may still read the data (a file found already archived): the caller reuses it after.
     await prepared.done();
   }
+}
+
+function differentContent(repo: Repository, dir: string, p: PreparedWal, other: StoredWalFile): PgpitrError {
+  return new PgpitrError('ERR_TARGET', `WAL file "${p.name}" is already archived with different content`, {
+    detail: `archived SHA-256 ${other.sha256} (${displayPath(repo, storageJoin(dir, other.stored))}), this file ${p.digest}`,
+    hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
+  });
 }
 
 function otherSystem(name: string, system: string, stanza: StanzaInfo, repo: Repository): PgpitrError {
@@ -212,19 +222,35 @@ export interface StoredWalFile {
   extension: string;
 }
 
-/** The stored copy of a WAL file among a directory's entries, ignoring temporary files of unfinished pushes. */
-function findIn(entries: StorageEntry[], name: string): StoredWalFile | null {
+/** The stored copies of a WAL file among a directory's entries, ignoring temporary files of unfinished pushes. */
+function storedCopies(entries: StorageEntry[], name: string): StoredWalFile[] {
+  const out: StoredWalFile[] = [];
   for (const e of entries) {
     if (!e.name.startsWith(name + '-')) continue;
     const parsed = parseStoredName(e.name);
-    if (parsed && parsed.name === name) return { stored: e.name, sha256: parsed.sha256, extension: parsed.extension };
+    if (parsed && parsed.name === name) out.push({ stored: e.name, sha256: parsed.sha256, extension: parsed.extension });
   }
-  return null;
+  return out;
 }
 
-/** The stored copy of a WAL file in a stanza's archive; null when there is none. */
+/**
+ * The stored copy of a WAL file in a stanza's archive; null when there is none. Copies with
+ * different content (left by two clusters archiving into one stanza, when a push that lost the
+ * race could not take its copy back) are refused: which one the cluster being recovered wrote
+ * is not known here, and the wrong one ends its recovery early or on another history.
+ */
 export async function findStored(repo: Repository, stanza: string, name: string): Promise<StoredWalFile | null> {
-  return findIn(await repo.storage.list(walFileDirPath(stanza, name), { detail: false, prefix: `${name}-` }), name);
+  const dir = walFileDirPath(stanza, name);
+  const copies = storedCopies(await repo.storage.list(dir, { detail: false, prefix: `${name}-` }), name);
+  const first = copies[0];
+  if (first && copies.some((c) => c.sha256 !== first.sha256)) {
+    const names = copies.map((c) => displayPath(repo, storageJoin(dir, c.stored)));
+    throw new PgpitrError('ERR_STORAGE', `WAL file "${name}" is archived ${copies.length} times with different content in stanza "${stanza}" (${repo.location})`, {
+      detail: names.join('\n'),
+      hint: 'two clusters archived into this stanza; keep the copy written by the cluster being recovered (its archive_command log names it) and move the others out of the repository',
+    });
+  }
+  return first ?? null;
 }
 
 /**

@@ -43,13 +43,14 @@ test('findStored and pushWalFile list only the names of the WAL file looked up',
     assert.deepEqual(found, { stored: storedName('000000010000000000000011', SHA, '.zst'), sha256: SHA, extension: '.zst' });
     assert.equal(await findStored(repo, 'main', '000000010000000000000099'), null);
     assert.deepEqual(calls.lists.map((c) => c.opts?.prefix), ['000000010000000000000011-', '000000010000000000000099-']);
-    // A push of a history file (no segment checks) looks up its own name only.
+    // A push of a history file (no segment checks) looks up its own name only: before its write,
+    // and after it (another cluster's copy stored meanwhile: archive-conflict.test.ts).
     calls.lists.length = 0;
     const stanza: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, stanza: 'main', system_identifier: '1', pg_major: 15, wal_segment_size: 16 * 1024 * 1024, created_at: '' };
     writeFileSync(join(dir, 'main', 'stanza.json'), JSON.stringify(stanza)); // a push checks the record is still there
     const pushed = await pushWalFile(repo, stanza, '00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'), { compression: 'none' });
     assert.equal(pushed.status, 'stored');
-    assert.deepEqual(calls.lists.map((c) => c.opts?.prefix), ['00000002.history-']);
+    assert.deepEqual(calls.lists.map((c) => c.opts?.prefix), ['00000002.history-', '00000002.history-']);
     // Where directories are real, the push lists the whole directory: it cleans up killed pushes' temporary files there.
     const posixCalls: Calls = { lists: [] };
     const posixRepo = repositoryOn(recorded(new PosixStorage(dir), posixCalls, {}), dir);

@@ -1,0 +1,89 @@
+// Two pushes of one WAL file name with different content (two clusters
+// archiving into one stanza after a split brain): never both archived. A push
+// that finds another copy after its own write takes its copy back and fails;
+// copies left with different content make archive-get refuse rather than guess.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchWalFile, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
+import { storedName } from '../../src/repo/layout.js';
+import { createStanza } from '../../src/repo/stanza.js';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import type { WriteOptions } from '../../src/storage/storage.js';
+import { segmentFileName } from '../../src/postgres/lsn.js';
+import type { Readable } from 'node:stream';
+
+const SEG = 1024 * 1024;
+const SYSID = '7441234567890123457';
+
+function segment(segNo: number, mark: string): Buffer {
+  const b = Buffer.alloc(SEG);
+  b.writeUInt16LE(0xd110, 0);
+  b.writeUInt16LE(0x0002, 2);
+  b.writeUInt32LE(1, 4);
+  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
+  b.writeBigUInt64LE(BigInt(SYSID), 24);
+  b.writeUInt32LE(SEG, 32);
+  b.writeUInt32LE(8192, 36);
+  b.write(mark, 100);
+  return b;
+}
+
+/** A posix store where another push of the same name completes right after each of ours is written. */
+class RacedStorage extends PosixStorage {
+  rival: { path: string; data: Buffer } | null = null;
+  override async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts?: WriteOptions): Promise<void> {
+    await super.write(path, source, opts);
+    const r = this.rival;
+    this.rival = null;
+    if (r) await super.write(r.path, r.data, { atomic: true, sync: false });
+  }
+}
+
+test('archive-push: one name, different content, never archived twice', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-conflict-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const storage = new RacedStorage(join(root, 'repo'));
+    const repo = repositoryOn(storage, join(root, 'repo'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const name = segmentFileName(1, 1n, SEG);
+    const dir = join(root, 'repo', 'main', 'archive', name.slice(0, 16));
+    const ours = segment(1, 'ours');
+    const theirs = segment(1, 'theirs');
+    const theirsStored = storedName(name, sha256(theirs), '');
+
+    // The other cluster's push lands between our write and our check: ours is taken back, theirs stays.
+    storage.rival = { path: `main/archive/${name.slice(0, 16)}/${theirsStored}`, data: theirs };
+    await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'none' }), (e: Error & { code?: string; detail?: string }) => {
+      assert.equal(e.code, 'ERR_TARGET');
+      assert.match(e.message, new RegExp(`WAL file "${name}" is already archived with different content`));
+      assert.match(e.detail ?? '', new RegExp(theirsStored));
+      return true;
+    });
+    assert.deepEqual(readdirSync(dir), [theirsStored], 'only the other copy is left');
+    // Their retry finds their copy; ours is refused, as it always was.
+    assert.equal((await pushWalFile(repo, info, name, theirs, { compression: 'none' })).status, 'already-archived');
+    await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'lz4' }), /already archived with different content/);
+    assert.ok((await fetchWalFile(repo, 'main', name))!.equals(theirs));
+
+    // Both copies left (the loser killed before it could take its copy back): nothing is guessed.
+    const oursStored = storedName(name, sha256(ours), '');
+    writeFileSync(join(dir, oursStored), ours);
+    await assert.rejects(fetchWalFile(repo, 'main', name), (e: Error & { code?: string; detail?: string; hint?: string }) => {
+      assert.equal(e.code, 'ERR_STORAGE');
+      assert.match(e.message, new RegExp(`WAL file "${name}" is archived 2 times with different content in stanza "main"`));
+      assert.match(e.detail ?? '', new RegExp(oursStored));
+      assert.match(e.detail ?? '', new RegExp(theirsStored));
+      assert.match(e.hint ?? '', /two clusters archived into this stanza/);
+      return true;
+    });
+    for (const data of [ours, theirs]) await assert.rejects(pushWalFile(repo, info, name, data, { compression: 'none' }), /already archived with different content/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -11,7 +11,9 @@
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { walFileKind } from '../repo/layout.js';
+import { repoName } from '../repo/numbered-repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
+import type { ArchivedAfter } from '../repo/archive-gap.js';
 import { readAnyStanzaWithArchive, restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 
 export interface ArchiveGetRequest {
@@ -26,6 +28,12 @@ export interface ArchiveGetRequest {
    * never fetched from. null: not known, not checked.
    */
   systemId: string | null;
+  /**
+   * A recovery to the end of the archive runs (not a standby, not --accept-archive-gap): a segment
+   * missing while a later one is archived along its branch is a gap, and fails (recovery stops)
+   * instead of being "not found" (recovery ends there and the server is promoted).
+   */
+  stopAtGap?: boolean;
 }
 
 export interface PrefetchSettings {
@@ -35,6 +43,44 @@ export interface PrefetchSettings {
 }
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
+  if (await fetchFromArchive(req, name, dest, prefetch)) return true;
+  if (!req.stopAtGap || walFileKind(name) !== 'segment') return false;
+  // Parallel pushes (asynchronous archive-push with process-max > 1, several repositories) may
+  // store a segment before the one ahead of it: a gap younger than that is waited out.
+  for (;;) {
+    const gap = await gapAfter(req, name);
+    if (gap === null) return false;
+    if (Date.now() - gap.after.mtimeMs > GAP_SETTLE_MS) throw gapError(name, gap);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (await fetchFromArchive(req, name, dest, null)) return true;
+  }
+}
+
+/** How long after a later segment was stored the one missing ahead of it may still come. */
+const GAP_SETTLE_MS = 60_000;
+
+type Gap = { after: ArchivedAfter; repo: NumberedRepository };
+
+/** A segment archived after `name` along the branch recovery follows, in any repository (repo/archive-gap.ts). */
+async function gapAfter(req: ArchiveGetRequest, name: string): Promise<Gap | null> {
+  const { archivedAfter } = await import('../repo/archive-gap.js');
+  const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
+  for (const r of req.repos) {
+    const after = await archivedAfter(r.repo, req.stanza, name, segmentSize);
+    if (after !== null) return { after, repo: r };
+  }
+  return null;
+}
+
+function gapError(name: string, gap: Gap): PgpitrError {
+  return new PgpitrError('ERR_NOT_FOUND', `WAL segment ${name} is not in the archive, but ${gap.after.name} after it is (${repoName(gap.repo)}): a gap, not the end of the archive`, {
+    hint:
+      "recovery stops here rather than end at the gap and lose the WAL after it. Archive the missing segments (from the old primary's pg_wal, or another repository: pgpitr archive-push) and start the server again; " +
+      'or, to end recovery at the gap, add --accept-archive-gap to restore_command (pgpitr restore --accept-archive-gap writes it)',
+  });
+}
+
+async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
   // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
   // it, and so does the prefetching path before it hands over a prefetched file.
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);

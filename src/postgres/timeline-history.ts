@@ -74,26 +74,43 @@ export function branchContains(branch: TimelineBranch, timeline: number, lsn: Ls
   return end === null || lsn <= end;
 }
 
+/** The segments one timeline of a branch gives replay: from `from` to `to` (null: no end), both included. */
+export interface BranchSpan {
+  timeline: number;
+  from: bigint;
+  to: bigint | null;
+}
+
 /**
- * The segment files replay reads from `from` to `to` along the branch, as
- * PostgreSQL picks them: for each segment, the newest timeline of the branch
- * that had begun by that segment (a timeline begins in the segment of its
- * parent's switchpoint, into which promotion copied the parent's part).
+ * Which timeline's file replay reads for each segment along the branch, as PostgreSQL picks them:
+ * the newest timeline of the branch that had begun by that segment (a timeline begins in the
+ * segment of its parent's switchpoint, into which promotion copied the parent's part). In order,
+ * without overlap; the last span is the branch's own timeline, endless.
  */
+export function branchSpans(branch: TimelineBranch, segmentSize: number): BranchSpan[] {
+  const size = BigInt(segmentSize);
+  const out: BranchSpan[] = [];
+  let begin = 0n;
+  for (const a of [...branch.ancestors, { timeline: branch.timeline, switchpoint: null }]) {
+    const from = begin / size;
+    const previous = out[out.length - 1];
+    // A timeline that began in the segment where its parent did: the parent gives replay nothing.
+    if (previous && previous.from === from) out.pop();
+    else if (previous) previous.to = from - 1n;
+    out.push({ timeline: a.timeline, from, to: null });
+    if (a.switchpoint !== null) begin = a.switchpoint;
+  }
+  return out;
+}
+
+/** The segment files replay reads from `from` to `to` along the branch (branchSpans says which timeline's). */
 export function segmentsAlong(branch: TimelineBranch, from: Lsn, to: Lsn, segmentSize: number): { timeline: number; segNo: bigint }[] {
   const size = BigInt(segmentSize);
-  const begins: { timeline: number; segNo: bigint }[] = [];
-  let begin = 0n;
-  for (const a of branch.ancestors) {
-    begins.push({ timeline: a.timeline, segNo: begin / size });
-    begin = a.switchpoint;
-  }
-  begins.push({ timeline: branch.timeline, segNo: begin / size });
+  const spans = branchSpans(branch, segmentSize);
   const out: { timeline: number; segNo: bigint }[] = [];
   for (let seg = from / size; seg <= to / size; seg++) {
-    let tli = begins[0]!.timeline;
-    for (const b of begins) if (b.segNo <= seg) tli = b.timeline;
-    out.push({ timeline: tli, segNo: seg });
+    const span = spans.find((s) => seg >= s.from && (s.to === null || seg <= s.to)) ?? spans[0]!;
+    out.push({ timeline: span.timeline, segNo: seg });
   }
   return out;
 }

@@ -41,6 +41,8 @@ export interface RestoreRequest {
   pgData: string;
   delta: boolean;
   standby: boolean;
+  /** Recover to the end of the archive although it has a gap: recovery ends at the gap (--accept-archive-gap). */
+  acceptArchiveGap?: boolean | undefined;
   /** The directory pg_wal links to (--waldir); absent: pg_wal is a directory, or with delta stays the link it is. */
   walDir?: string | undefined;
   /** Selective restore: the databases to restore, or to leave out (restore/database-selection.ts). */
@@ -112,6 +114,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  checkArchiveGap(plan, req);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
   const record = req.records.find((r) => r.id === b.id);
@@ -298,4 +301,31 @@ function chownTree(dir: string, o: { uid: number; gid: number }): void {
     chownSync(p, o.uid, o.gid);
     if (st.isDirectory()) chownTree(p, o);
   }
+}
+
+/**
+ * A gap after the WAL the plan needs: recovery to the end of the archive would end there and
+ * promote, and what the archive holds after the gap would be lost without a word. Refused, unless
+ * asked for (--accept-archive-gap) or a standby (which streams past it, if its primary still has
+ * the WAL); a warning for a target, which PostgreSQL refuses to give up short of.
+ */
+function checkArchiveGap(plan: RestorePlan, req: Pick<RestoreRequest, 'target' | 'standby' | 'acceptArchiveGap' | 'log'>): void {
+  const gap = plan.gap;
+  if (gap === null) return;
+  const what = `the archive has a gap: WAL segment ${gap.missing} is missing, and WAL is archived again from ${gap.resumesAt} on`;
+  const kind = req.target.target.kind;
+  if (kind === 'end' && !req.standby && !req.acceptArchiveGap) {
+    throw new PgpitrError('ERR_NOT_FOUND', `${what}; recovery to the end of the archive would end at ${plan.archiveEnd}, and the WAL after the gap would be lost`, {
+      hint: `archive ${gap.missing} (from the old primary's pg_wal, or another repository: pgpitr archive-push) and restore again; or restore to a target before the gap; or give --accept-archive-gap to recover up to the gap and end there`,
+    });
+  }
+  if (kind === 'immediate') return;
+  req.log(
+    `warning: ${what}: ` +
+      (kind === 'end'
+        ? req.standby
+          ? `the standby replays the archive up to ${plan.archiveEnd}, then needs its primary to stream the rest`
+          : `recovery ends at ${plan.archiveEnd} (--accept-archive-gap)`
+        : `a target after ${plan.archiveEnd} cannot be reached (PostgreSQL then stops: "recovery ended before configured recovery target was reached")`),
+  );
 }

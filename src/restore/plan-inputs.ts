@@ -33,10 +33,16 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
 /** The archive as the plan reads it: segment presence by timeline, parsed history files. */
 export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
   const have = new Set<string>();
+  const byTimeline = new Map<number, bigint[]>();
   const histories = new Map<number, TimelineSwitch[]>();
   for (const name of view.names()) {
     const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, segmentSize) : null;
-    if (seg) have.add(`${seg.timeline}/${seg.segNo}`);
+    if (seg) {
+      have.add(`${seg.timeline}/${seg.segNo}`);
+      let list = byTimeline.get(seg.timeline);
+      if (!list) byTimeline.set(seg.timeline, (list = []));
+      list.push(seg.segNo);
+    }
     const h = /^([0-9A-F]{8})\.history$/.exec(name);
     if (h) {
       const text = await view.readHistory(name);
@@ -46,7 +52,25 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
   return {
     segmentSize,
     hasSegment: (t, s) => have.has(`${t}/${s}`),
+    nextSegment: nextSegmentIn(byTimeline),
     history: (t) => histories.get(t) ?? null,
     timelines: () => [1, ...histories.keys()],
+  };
+}
+
+/** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */
+export function nextSegmentIn(byTimeline: Map<number, bigint[]>): (timeline: number, segNo: bigint) => bigint | null {
+  for (const list of byTimeline.values()) list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return (timeline, segNo) => {
+    const list = byTimeline.get(timeline);
+    if (!list) return null;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! <= segNo) lo = mid + 1;
+      else hi = mid;
+    }
+    return list[lo] ?? null;
   };
 }

@@ -15,7 +15,7 @@
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
-import { branchContains, segmentsAlong, timelineBranch } from '../postgres/timeline-history.js';
+import { branchContains, branchSpans, segmentsAlong, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 
@@ -35,6 +35,8 @@ export interface PlanBackup {
 export interface PlanArchive {
   segmentSize: number;
   hasSegment(timeline: number, segNo: bigint): boolean;
+  /** The first segment archived on `timeline` after `segNo`, or null. */
+  nextSegment(timeline: number, segNo: bigint): bigint | null;
   /** The parsed history of a timeline > 1, or null when its history file is not archived. */
   history(timeline: number): TimelineSwitch[] | null;
   /** Every timeline with a history file in the archive (and 1). */
@@ -52,6 +54,12 @@ export interface RestorePlan {
   walNeeded: string[];
   /** The last segment of the unbroken run the archive holds from the backup's start along the branch. */
   archiveEnd: string;
+  /**
+   * A gap after archiveEnd: the segment missing there, and the first one archived after it along
+   * the branch. Recovery to the end of the archive would end at the gap, and what follows it
+   * would be lost without a word; null when nothing is archived past archiveEnd.
+   */
+  gap: { missing: string; resumesAt: string } | null;
 }
 
 export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string): RestorePlan {
@@ -137,6 +145,10 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     if (!archive.hasSegment(next.timeline, next.segNo)) break;
     end = next;
   }
+  // Anything archived past that run: the run ends at a gap. (When only the set holds the stop
+  // segment, that segment is what is missing: the set's copy ends at the stop.)
+  const after = firstAlongAfter(archive, branch, end.segNo);
+  const hole = setCopyOnly ? end : segmentsAlong(branch, (end.segNo + 1n) * seg, (end.segNo + 1n) * seg, archive.segmentSize)[0]!;
   return {
     backup: b,
     reason: set !== undefined ? `backup ${b.id} was asked for (--set)` : why,
@@ -144,7 +156,19 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     walNeededTo,
     walNeeded: names,
     archiveEnd: segmentFileName(end.timeline, end.segNo, archive.segmentSize),
+    gap: after === null ? null : { missing: segmentFileName(hole.timeline, hole.segNo, archive.segmentSize), resumesAt: segmentFileName(after.timeline, after.segNo, archive.segmentSize) },
   };
+}
+
+/** The first segment archived along the branch after segment `segNo` (on the timeline replay reads it from), or null. */
+export function firstAlongAfter(archive: Pick<PlanArchive, 'nextSegment' | 'segmentSize'>, branch: TimelineBranch, segNo: bigint): { timeline: number; segNo: bigint } | null {
+  for (const span of branchSpans(branch, archive.segmentSize)) {
+    if (span.to !== null && span.to <= segNo) continue;
+    const from = span.from > segNo ? span.from - 1n : segNo;
+    const next = archive.nextSegment(span.timeline, from);
+    if (next !== null && (span.to === null || next <= span.to)) return { timeline: span.timeline, segNo: next };
+  }
+  return null;
 }
 
 function offBranch(b: PlanBackup, branch: TimelineBranch): PgpitrError {

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { planRestore } from '../../src/restore/plan.js';
 import type { PlanBackup } from '../../src/restore/plan.js';
 import { parseTargetOptions, parseTargetTime } from '../../src/restore/restore-target.js';
-import { parseTimelineHistory, timelineBranch, timelineAt, segmentsAlong } from '../../src/postgres/timeline-history.js';
+import { branchSpans, parseTimelineHistory, timelineBranch, timelineAt, segmentsAlong } from '../../src/postgres/timeline-history.js';
 import { parseBackupLabel } from '../../src/postgres/backup-label.js';
 import { parseLsn, segmentFileName } from '../../src/postgres/lsn.js';
 import { planArchive as archive, SEG } from '../helpers/plan-archive.js';
@@ -171,4 +171,34 @@ test('a stop on a segment boundary needs the segment that starts there: PostgreS
   // Held in the backup up to its stop: the next segment still comes from the archive.
   const selfContained: PlanBackup = { ...onBoundary, id: 'S', walIncluded: true };
   assert.deepEqual(planRestore([selfContained], archive([[1, 12, 12]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000C']);
+});
+
+test('a gap after the WAL replay needs: the plan names the missing segment and where the archive resumes, along the branch', () => {
+  // No gap: nothing past the end of the run.
+  assert.equal(planRestore(backups, archive([[1, 2, 12]]), opts({})).gap, null);
+  // Segment 8 missing, 9 to 12 archived: the run from B ends at 7.
+  const p = planRestore(backups, archive([[1, 2, 7], [1, 9, 12]]), opts({}));
+  assert.equal(p.archiveEnd, '000000010000000000000007');
+  assert.deepEqual(p.gap, { missing: '000000010000000000000008', resumesAt: '000000010000000000000009' });
+  // Along a branch: timeline 2 began in segment 6; 1's own segments after the fork are not its WAL.
+  const hist2 = '1\t0/6800000\tno recovery target specified\n';
+  const abandoned = planRestore(backups, archive([[1, 2, 7], [1, 9, 12], [2, 6, 8]], { 2: hist2 }), opts({}));
+  assert.equal(abandoned.archiveEnd, '000000020000000000000008');
+  assert.equal(abandoned.gap, null, 'timeline 1 after its switchpoint is another history, not a gap');
+  const resumesOnTwo = planRestore(backups, archive([[1, 2, 5], [2, 7, 9]], { 2: hist2 }), opts({}));
+  assert.equal(resumesOnTwo.archiveEnd, '000000010000000000000005');
+  assert.deepEqual(resumesOnTwo.gap, { missing: '000000020000000000000006', resumesAt: '000000020000000000000007' });
+});
+
+test('branch spans: each segment read from the newest timeline begun by then; a timeline begun in its parent\'s first segment replaces it', () => {
+  const b = timelineBranch(3, parseTimelineHistory('1\t0/3000000\tx\n2\t0/5800000\ty\n'));
+  assert.deepEqual(branchSpans(b, SEG), [
+    { timeline: 1, from: 0n, to: 2n },
+    { timeline: 2, from: 3n, to: 4n },
+    { timeline: 3, from: 5n, to: null },
+  ]);
+  assert.deepEqual(branchSpans(timelineBranch(3, parseTimelineHistory('1\t0/3000000\tx\n2\t0/3800000\ty\n')), SEG), [
+    { timeline: 1, from: 0n, to: 2n },
+    { timeline: 3, from: 3n, to: null },
+  ]);
 });

@@ -16,6 +16,7 @@ import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
 import { isAbsolute } from 'node:path';
+import { endsRecoveryAtArchiveEnd } from '../../postgres/recovery-signals.js';
 import { controlSystemIdentifier } from '../../postgres/control-file.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
@@ -34,6 +35,10 @@ damaged copy is passed over, with a warning, for a later one holding the file;
 --repo N uses only that one. The file is "not in the archive" only when every
 repository answered without it.
 
+In a recovery (recovery.signal in the data directory, no standby.signal), a
+segment that is not in the archive while a later one is (a gap) fails rather
+than ends recovery there; --accept-archive-gap ends recovery at the gap.
+
 A repository whose stanza is for another database system than the cluster
 being recovered is never fetched from: --system-id ID names the system (restore
 writes it), else the data directory's pg_control says it when PostgreSQL runs
@@ -47,7 +52,7 @@ ending it early (see docs/exit-codes.md).
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
-    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' } } });
+    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' } } });
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
@@ -55,7 +60,13 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     // Every repository, in order (--repo N: that one only).
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const [name, dest, ...extra] = o.positionals;
-    const req = { repos, stanza: o.stanza, warn: (text: string) => printLine(`warning: ${text}`), systemId: systemBeingRecovered(o.extra['system-id'], dest) };
+    const req = {
+      repos,
+      stanza: o.stanza,
+      warn: (text: string) => printLine(`warning: ${text}`),
+      systemId: systemBeingRecovered(o.extra['system-id'], dest),
+      stopAtGap: o.extra['accept-archive-gap'] !== true && recoveringToTheEnd(dest),
+    };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
       return ExitCode.Ok;
@@ -67,6 +78,14 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     printError(e);
     return failureExitCode('archive-get', (e as PgpitrError).code);
   }
+}
+
+/**
+ * Whether PostgreSQL runs this in a recovery that ends at the end of the archive: in the data
+ * directory (%p relative to it), with recovery.signal and without standby.signal.
+ */
+function recoveringToTheEnd(dest: string | undefined): boolean {
+  return dest !== undefined && !isAbsolute(dest) && endsRecoveryAtArchiveEnd('.');
 }
 
 /**

@@ -42,6 +42,9 @@ Recovery target (at most one; default: replay the whole archive):
       --target-timeline=latest|current|N   (default latest)
       --target-action=pause|promote|shutdown   (default pause)
       --standby          start as a standby (standby.signal) instead of recovering once
+      --accept-archive-gap   recover to the end of the archive although it has a gap: recovery
+                         ends at the gap (without it, restore refuses, and restore_command stops
+                         recovery at a gap that appears later instead of ending it there)
 Settings for the restored server (in postgresql.auto.conf, with restore's own):
       --recovery-option=KEY=VALUE   add a setting (repeatable): primary_conninfo for a standby
                          that streams from its primary, recovery_min_apply_delay, restore_command, ...
@@ -72,6 +75,7 @@ const RESTORE_OPTIONS = {
   'target-timeline': { type: 'string' },
   'target-action': { type: 'string' },
   standby: { type: 'boolean' },
+  'accept-archive-gap': { type: 'boolean' },
   'recovery-option': { type: 'string', multiple: true },
   'archive-mode': { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -117,6 +121,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     pgData,
     delta: x['delta'] === true,
     standby: x['standby'] === true,
+    acceptArchiveGap: x['accept-archive-gap'] === true,
     recoveryOptions: settings,
     walDir: x['waldir'] as string | undefined,
     databases,
@@ -125,7 +130,12 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     processMax: argv.some((a) => a.startsWith('--process-max')) ? o.processMax : Math.max(1, (await import('node:os')).availableParallelism()),
     spoolPath: asyncGet ? o.spoolPath : null,
     // The prefetch's window, when given here, reaches restore_command's fetcher too (bytes: one spelling).
-    reachArgs: argv.some((a) => a.startsWith('--archive-get-queue-max')) ? [...o.reachArgs, `--archive-get-queue-max=${o.getQueueMaxBytes}`] : o.reachArgs,
+    reachArgs: [
+      ...o.reachArgs,
+      ...(argv.some((a) => a.startsWith('--archive-get-queue-max')) ? [`--archive-get-queue-max=${o.getQueueMaxBytes}`] : []),
+      // restore_command then ends recovery at a gap (exit 1), as restore was told to.
+      ...(x['accept-archive-gap'] === true ? ['--accept-archive-gap'] : []),
+    ],
     fetchFrom: (o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)]).map((r) => ({ index: r.index, location: describeRepository(r) })),
     dryRun,
     log,

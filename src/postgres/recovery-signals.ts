@@ -1,0 +1,15 @@
+// What the signal files in a data directory say about the recovery running
+// there (PostgreSQL 12 and later): read by archive-get, which PostgreSQL runs
+// in the data directory.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
+
+/**
+ * Whether the data directory `dir` is in a recovery that ends when the archive does: recovery.signal
+ * without standby.signal (a standby never ends recovery: a file not found sends it to streaming).
+ */
+export function endsRecoveryAtArchiveEnd(dir: string): boolean {
+  return existsSync(join(dir, RECOVERY_SIGNAL)) && !existsSync(join(dir, STANDBY_SIGNAL_FILE));
+}

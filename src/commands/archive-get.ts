@@ -31,9 +31,16 @@ export interface ArchiveGetRequest {
   /**
    * A recovery to the end of the archive runs (not a standby, not --accept-archive-gap): a segment
    * missing while a later one is archived along its branch is a gap, and fails (recovery stops)
-   * instead of being "not found" (recovery ends there and the server is promoted).
+   * instead of being "not found" (recovery ends there and the server is promoted). null: no check.
    */
-  stopAtGap?: boolean;
+  stopAtGap?: GapCheck | null;
+}
+
+export interface GapCheck {
+  /** The timeline recovery follows (--recovery-timeline); null: the newest in the archive. */
+  timeline: number | null;
+  /** Whether the data directory's pg_wal holds the file: recovery reads it there when the archive has none. */
+  inDataDir(name: string): boolean;
 }
 
 export interface PrefetchSettings {
@@ -44,13 +51,16 @@ export interface PrefetchSettings {
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
-  if (!req.stopAtGap || walFileKind(name) !== 'segment') return false;
+  const check = req.stopAtGap;
+  if (!check || walFileKind(name) !== 'segment' || check.inDataDir(name)) return false;
   // Parallel pushes (asynchronous archive-push with process-max > 1, several repositories) may
-  // store a segment before the one ahead of it: a gap younger than that is waited out.
+  // store a segment before the one ahead of it: a gap younger than that is waited out (from the
+  // later segment's time, or from now if that is in the future: another host's clock).
+  const started = Date.now();
   for (;;) {
-    const gap = await gapAfter(req, name);
+    const gap = await gapAfter(req, name, check.timeline);
     if (gap === null) return false;
-    if (Date.now() - gap.after.mtimeMs > GAP_SETTLE_MS) throw gapError(name, gap);
+    if (Date.now() - Math.min(gap.after.mtimeMs, started) > GAP_SETTLE_MS) throw gapError(name, gap);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     if (await fetchFromArchive(req, name, dest, null)) return true;
   }
@@ -62,11 +72,11 @@ const GAP_SETTLE_MS = 60_000;
 type Gap = { after: ArchivedAfter; repo: NumberedRepository };
 
 /** A segment archived after `name` along the branch recovery follows, in any repository (repo/archive-gap.ts). */
-async function gapAfter(req: ArchiveGetRequest, name: string): Promise<Gap | null> {
+async function gapAfter(req: ArchiveGetRequest, name: string, timeline: number | null): Promise<Gap | null> {
   const { archivedAfter } = await import('../repo/archive-gap.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
   for (const r of req.repos) {
-    const after = await archivedAfter(r.repo, req.stanza, name, segmentSize);
+    const after = await archivedAfter(r.repo, req.stanza, name, segmentSize, timeline);
     if (after !== null) return { after, repo: r };
   }
   return null;
@@ -76,7 +86,7 @@ function gapError(name: string, gap: Gap): PgpitrError {
   return new PgpitrError('ERR_NOT_FOUND', `WAL segment ${name} is not in the archive, but ${gap.after.name} after it is (${repoName(gap.repo)}): a gap, not the end of the archive`, {
     hint:
       "recovery stops here rather than end at the gap and lose the WAL after it. Archive the missing segments (from the old primary's pg_wal, or another repository: pgpitr archive-push) and start the server again; " +
-      'or, to end recovery at the gap, add --accept-archive-gap to restore_command (pgpitr restore --accept-archive-gap writes it)',
+      'or, to end recovery at the gap, add --accept-archive-gap to restore_command (pgpitr restore --accept-archive-gap writes it; restore writes it too for a recovery with a target, which PostgreSQL refuses to end short of)',
   });
 }
 

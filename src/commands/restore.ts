@@ -66,7 +66,8 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     segmentSize: info.wal_segment_size,
     records: await listRecords(repo.storage, stanza),
     archive: await openWalArchiveView(repo, stanza),
-    restoreCommand: restoreCommandFor(reachArgs, stanza, spoolPath),
+    // archive-get tells a gap from the end of the archive along the timeline recovery follows.
+    restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolPath),
   });
 }
 

@@ -13,3 +13,8 @@ import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
 export function endsRecoveryAtArchiveEnd(dir: string): boolean {
   return existsSync(join(dir, RECOVERY_SIGNAL)) && !existsSync(join(dir, STANDBY_SIGNAL_FILE));
 }
+
+/** Whether the data directory `dir` holds WAL file `name` in pg_wal (recovery reads it there when the archive has none). */
+export function walFileInDataDir(dir: string, name: string): boolean {
+  return existsSync(join(dir, 'pg_wal', name));
+}

@@ -7,7 +7,8 @@
 // to the end of the archive.
 //
 // A gap is a later segment archived along the branch recovery follows: the
-// newest timeline in the archive and its ancestors, each up to where it ended
+// timeline it follows (restore passes it; else the newest in the archive, as
+// recovery_target_timeline = latest) and its ancestors, each up to where it ended
 // (PostgreSQL's pick of timeline per segment: timeline-history.ts
 // branchSpans). A segment asked for on a timeline that is not the one replay
 // reads there (PostgreSQL trying older timelines at the end of the archive)
@@ -33,8 +34,10 @@ export interface ArchivedAfter {
 /**
  * The first segment archived after segment `name` along the branch recovery follows (a gap:
  * `name` is missing in the middle of the archive), or null (the end of the archive there).
+ * `timeline`: the timeline recovery follows (recovery_target_timeline, as restore wrote it);
+ * null: the newest in the archive (recovery_target_timeline = latest).
  */
-export async function archivedAfter(repo: Repository, stanza: string, name: string, segmentSize: number): Promise<ArchivedAfter | null> {
+export async function archivedAfter(repo: Repository, stanza: string, name: string, segmentSize: number, timeline: number | null = null): Promise<ArchivedAfter | null> {
   const wanted = parseSegmentFileName(name, segmentSize);
   if (wanted === null) return null;
   const top = await repo.storage.list(archivePath(stanza), { detail: false });
@@ -50,7 +53,10 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
     const h = /^([0-9A-F]{8})\.history$/.exec(parseStoredName(e.name)?.name ?? '');
     if (h) newest = Math.max(newest, parseInt(h[1]!, 16));
   }
-  const spans = branchSpans(await branchOf(repo, stanza, newest, wanted.timeline), segmentSize);
+  const follows = timeline ?? newest;
+  // The segment's own timeline followed: only its span past the segment matters, whatever its history.
+  const branch = follows === wanted.timeline ? { timeline: follows, ancestors: [] } : await branchOf(repo, stanza, follows);
+  const spans = branchSpans(branch, segmentSize);
   const at = spans.findIndex((s) => wanted.segNo >= s.from && (s.to === null || wanted.segNo <= s.to));
   if (at < 0 || spans[at]!.timeline !== wanted.timeline) return null;
   const perDir = 0x100000000n / BigInt(segmentSize);
@@ -71,16 +77,18 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
   return null;
 }
 
-/** The branch of the newest timeline (its history file read and verified); a timeline's own, without history, when it is the newest. */
-async function branchOf(repo: Repository, stanza: string, newest: number, timeline: number): Promise<TimelineBranch> {
-  if (newest === timeline) return { timeline, ancestors: [] };
-  const file = timelineHistoryFileName(newest);
+/** The branch leading to `timeline` (its history file read and verified; timeline 1 has none). */
+async function branchOf(repo: Repository, stanza: string, timeline: number): Promise<TimelineBranch> {
+  if (timeline === 1) return { timeline, ancestors: [] };
+  const file = timelineHistoryFileName(timeline);
   const text = await fetchWalFile(repo, stanza, file);
   if (text === null) {
-    throw new PgpitrError('ERR_STORAGE', `history file ${file} disappeared from stanza "${stanza}" (${repo.location}) while it was read`, { hint: 'is expire or stanza-delete running? try again' });
+    throw new PgpitrError('ERR_STORAGE', `history file ${file} is not in stanza "${stanza}" (${repo.location}): whether a segment missing along timeline ${timeline} is a gap cannot be told`, {
+      hint: `archive ${file} from the server's pg_wal (pgpitr archive-push), or give restore_command --accept-archive-gap`,
+    });
   }
   try {
-    return timelineBranch(newest, parseTimelineHistory(text.toString(), file));
+    return timelineBranch(timeline, parseTimelineHistory(text.toString(), file));
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `archived history file ${file} of stanza "${stanza}" (${repo.location}) cannot be read: ${(e as Error).message}`, { hint: 'the repository file is damaged; restore it from another copy of the archive' });
   }

@@ -149,14 +149,17 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
   await repo.storage.write(final, body, { atomic: true, sync: true });
   // Another push of the same name with other content (two clusters archiving into one stanza
-  // after a split brain, both promoted to the same timeline) may have stored it meanwhile: each
-  // push lists after its own write, so at most one of them sees no other copy and succeeds; the
-  // others take back what they wrote and fail (PostgreSQL keeps the file and retries). Both may
-  // fail, never both succeed. Again after a write that took long (retries, a slow sync): a stanza
-  // deleted meanwhile gets nothing, and PostgreSQL keeps the file.
+  // after a split brain, both promoted to the same timeline) may have stored it meanwhile. Each
+  // push lists after its own write, so of two racing pushes at most one sees no other copy and
+  // succeeds; the other fails (PostgreSQL keeps the file and retries, and fails again: a person
+  // must choose). Its copy is not taken back: a push of the same content (the asynchronous pusher
+  // and a retry of archive_command) may have reported that very object stored. archive-get refuses
+  // a name with two contents (findStored), naming both.
+  const rival = storedCopies(await repo.storage.list(dir, { detail: false, prefix: `${p.name}-` }), p.name).find((e) => e.sha256 !== p.digest);
+  if (rival) throw differentContent(repo, dir, p, rival);
+  // Again after a write that took long (retries, a slow sync): a stanza deleted meanwhile gets
+  // nothing, and PostgreSQL keeps the file.
   try {
-    const rival = storedCopies(await repo.storage.list(dir, { detail: false, prefix: `${p.name}-` }), p.name).find((e) => e.sha256 !== p.digest);
-    if (rival) throw differentContent(repo, dir, p, rival);
     await ensureStanzaPresent(repo, stanza);
   } catch (e) {
     await repo.storage.remove(final).catch(() => {});
@@ -235,9 +238,9 @@ function storedCopies(entries: StorageEntry[], name: string): StoredWalFile[] {
 
 /**
  * The stored copy of a WAL file in a stanza's archive; null when there is none. Copies with
- * different content (left by two clusters archiving into one stanza, when a push that lost the
- * race could not take its copy back) are refused: which one the cluster being recovered wrote
- * is not known here, and the wrong one ends its recovery early or on another history.
+ * different content (two clusters archiving into one stanza whose pushes raced) are refused:
+ * which one the cluster being recovered wrote is not known here, and the wrong one ends its
+ * recovery early or on another history.
  */
 export async function findStored(repo: Repository, stanza: string, name: string): Promise<StoredWalFile | null> {
   const dir = walFileDirPath(stanza, name);

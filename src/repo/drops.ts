@@ -8,6 +8,7 @@ import { PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { dropsPath } from './layout.js';
+import { parseSegmentFileName } from '../postgres/lsn.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
@@ -42,6 +43,28 @@ export async function listDrops(repo: Repository, stanza: string): Promise<DropR
       out.push(JSON.parse(data.toString('utf8')) as DropRecord);
     } catch (e) {
       throw new PgpitrError('ERR_STORAGE', `drop record "${displayPath(repo, storageJoin(dir, name))}" is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository, or remove it' });
+    }
+  }
+  return out;
+}
+
+/**
+ * The storage paths of the drop records whose whole range lies before segment `keepFromSegNo`:
+ * the WAL around them has left the archive (expire removes them with it). A record that cannot
+ * be read or parsed is kept (info and check name it).
+ */
+export async function dropsBefore(repo: Repository, stanza: string, keepFromSegNo: bigint, segmentSize: number): Promise<string[]> {
+  const dir = dropsPath(stanza);
+  const out: string[] = [];
+  for (const e of await repo.storage.list(dir, { detail: false })) {
+    if (!e.name.endsWith('.json')) continue;
+    const path = storageJoin(dir, e.name);
+    try {
+      const data = await readAll(repo.storage, path);
+      const last = data === null ? null : parseSegmentFileName(String((JSON.parse(data.toString('utf8')) as DropRecord).last), segmentSize);
+      if (last !== null && last.segNo < keepFromSegNo) out.push(path);
+    } catch {
+      /* kept */
     }
   }
   return out;

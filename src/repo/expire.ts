@@ -1,7 +1,8 @@
 // Carries out a retention decision (retention.ts) on a stanza: the records of
 // expired backups go first (from then on they are not backups), then their
-// stored files; then the archived WAL no kept backup needs. History files are
-// always kept; so is every WAL file when no complete backup exists.
+// stored files; then the archived WAL no kept backup needs, and the records of
+// WAL dropped there (drops.ts). History files are always kept; so is every WAL
+// file when no complete backup exists.
 
 import { storageJoin } from '../storage/storage-path.js';
 import { parseSegmentFileName } from '../postgres/lsn.js';
@@ -12,6 +13,7 @@ import { branchContains, parseTimelineHistory, timelineBranch } from '../postgre
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { Repository } from './repository.js';
 import { decideRetention } from './retention.js';
+import { dropsBefore } from './drops.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
@@ -70,6 +72,8 @@ export async function expireStanza(
   }
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
+  // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
+  if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize));
   return { decision, walRemoved };
 }
 

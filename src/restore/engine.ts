@@ -52,7 +52,8 @@ export interface RestoreRequest {
   tablespaceMap: TablespaceMapping[];
   tablespaceMapAll?: string | undefined;
   processMax: number;
-  restoreCommand: string;
+  /** restore_command, for the timeline recovery follows (null: the latest, a standby following promotions). */
+  restoreCommand(timeline: number | null): string;
   dryRun: boolean;
   noSync?: boolean;
   log(line: string): void;
@@ -244,7 +245,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
 function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, sync: boolean): void {
   const t = req.target.target;
   const followLatest = req.standby && req.target.timeline === 'latest';
-  const s: RecoverySettings = { restoreCommand: req.restoreCommand, timeline: followLatest ? 'latest' : String(timeline) };
+  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: followLatest ? 'latest' : String(timeline) };
   if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
   else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
   else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };

@@ -12,11 +12,10 @@
 // pg_tblspc/<oid>, to the tablespace directories restore itself prepared.
 
 import { constants, promises as fsp } from 'node:fs';
-import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
+import { digestOf } from '../repo/backup-set/content-digest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
-import { fsyncPath, makeDirsSync } from '../storage/durable.js';
+import { fsyncPath } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import { bundledLast } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
@@ -26,7 +25,8 @@ import type { ThreadSource } from '../repo/backup-set/reader.js';
 import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
 import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
-import { isWalName } from './restore-target-dir.js';
+import { createFresh, lstatOrNull, makeRealDirectory, makeRoot, removeIfPresent, sameContent } from './target-files.js';
+import { removeExtras } from './delta-extras.js';
 
 export const PG_CONTROL = 'global/pg_control';
 
@@ -143,7 +143,7 @@ export class FileRestorer {
       if (d.path === 'pg_wal' && this.layout.walDir !== undefined) continue;
       await makeRealDirectory(this.destination(d.path), d.mode);
     }
-    if (o.delta) result.removed = await this.removeExtras(o.keep ?? []);
+    if (o.delta) result.removed = await removeExtras(m, this.layout, (path) => this.destination(path), o.keep ?? []);
 
     // Largest first, so that the last file to finish is a small one; with no local files (object
     // storage), the small ones bundle by bundle, each bundle fetched once.
@@ -374,118 +374,4 @@ export class FileRestorer {
       await fh.close();
     }
   }
-
-  /** Delta: removes files, links and directories the backup does not hold. */
-  private async removeExtras(alsoKeep: string[]): Promise<number> {
-    const m = this.reader.manifest;
-    const keep = new Set<string>(alsoKeep);
-    for (const f of m.files) keep.add(this.destination(f.path));
-    for (const d of m.directories) keep.add(this.destination(d.path));
-    keep.add(join(this.layout.target, 'pg_tblspc'));
-    if (this.layout.walDir !== undefined) keep.add(join(this.layout.target, 'pg_wal'));
-    for (const oid of this.layout.tablespaceDirs.keys()) keep.add(join(this.layout.target, 'pg_tblspc', String(oid)));
-    let removed = 0;
-    const walk = async (dir: string, dev?: number, only?: (name: string) => boolean): Promise<void> => {
-      const rootDev = dev ?? (await fsp.stat(dir)).dev;
-      let names: string[];
-      try {
-        names = await fsp.readdir(dir);
-      } catch (e) {
-        throw storageError('read directory', dir, e);
-      }
-      for (const name of names) {
-        const p = join(dir, name);
-        const st = await fsp.lstat(p);
-        if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
-        if (!keep.has(p)) {
-          if (only && !only(name)) continue;
-          await fsp.rm(p, { recursive: true, force: true });
-          removed++;
-        } else if (st.isDirectory()) await walk(p, rootDev);
-      }
-    };
-    await walk(this.layout.target);
-    // The WAL directory (--waldir, checked by restore-target-dir.ts checkWalDir): its old WAL files go,
-    // and nothing else (WAL may share a disk with other things).
-    if (this.layout.walDir !== undefined && (await fsp.stat(this.layout.walDir).catch(() => null))?.isDirectory()) await walk(this.layout.walDir, undefined, isWalName);
-    // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
-    // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
-    for (const [oid, dir] of this.layout.tablespaceDirs) {
-      for (const d of m.directories) {
-        const own = new RegExp(`^pg_tblspc/${oid}/([^/]+)$`).exec(d.path);
-        if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!));
-      }
-    }
-    return removed;
-  }
-}
-
-async function lstatOrNull(path: string): Promise<Stats | null> {
-  try {
-    return await fsp.lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw storageError('read information about', path, e);
-  }
-}
-
-/**
- * A new file at path, open for writing. A file (or link) already there is unlinked, never written
- * through: it may be a link, or a hard link shared with another directory (pg_upgrade --link),
- * which must keep its content.
- */
-async function createFresh(path: string, mode: number): Promise<fsp.FileHandle> {
-  const st = await lstatOrNull(path);
-  if (st && !st.isDirectory()) await removeIfPresent(path);
-  try {
-    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o7777);
-  } catch (e) {
-    throw storageError('create', path, e);
-  }
-}
-
-async function removeIfPresent(path: string): Promise<void> {
-  try {
-    await fsp.unlink(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
-  }
-}
-
-async function makeRoot(path: string, mode: number, sync: boolean): Promise<void> {
-  makeDirsSync(path, mode, sync); // the levels it creates above the root are synced here, the root with its tree
-  try {
-    await fsp.chmod(path, mode);
-  } catch (e) {
-    throw storageError('create directory', path, e);
-  }
-}
-
-/** A real directory at path (a link or file in its place is removed first), with mode. */
-async function makeRealDirectory(path: string, mode: number): Promise<void> {
-  const st = await lstatOrNull(path);
-  if (st && !st.isDirectory()) await fsp.rm(path, { force: true });
-  if (!st || !st.isDirectory()) {
-    try {
-      await fsp.mkdir(path, { mode: mode & 0o7777 });
-    } catch (e) {
-      throw storageError('create directory', path, e);
-    }
-  }
-  await fsp.chmod(path, mode & 0o7777);
-}
-
-/** Delta's test: a regular file (not a link) of the recorded size and digest. */
-async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
-  const st = await lstatOrNull(path);
-  if (!st || !st.isFile() || st.size !== f.size) return false;
-  const want = digestOf(f)!;
-  const hash = createDigest(want.algorithm);
-  const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  } finally {
-    await fh.close();
-  }
-  return hash.digestHex() === want.hex;
 }

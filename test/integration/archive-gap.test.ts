@@ -11,11 +11,12 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readdirSync, renameSync, unlinkSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
-import { runPgpitr } from '../helpers/pgpitr.js';
+import { CLI, runPgpitr } from '../helpers/pgpitr.js';
+import { runCommand } from '../harness/run.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
 const version = versionsFromEnv().at(-1)!;
@@ -75,6 +76,33 @@ test(`a gap in the archive stops recovery instead of ending it (PostgreSQL ${ver
       } finally {
         await copy.destroy();
       }
+    } finally {
+      renameSync(`${stored}.away`, stored);
+    }
+  });
+
+  await t.test('archive-get by hand in a data directory: a gap only in a recovery to the end, and not when pg_wal holds the file', async () => {
+    // PostgreSQL runs restore_command in the data directory with %p relative; restore writes the timeline followed.
+    const data = restoreDir(c, 'by-hand');
+    mkdirSync(join(data, 'pg_wal'));
+    const stored = storedPath(a.repo, second);
+    renameSync(stored, `${stored}.away`);
+    const old = new Date(Date.now() - 600_000);
+    utimesSync(storedPath(a.repo, third), old, old);
+    const get = (extra: string[] = []) => runCommand(process.execPath, [CLI, 'archive-get', ...a.repoArgs, ...extra, second, 'pg_wal/RECOVERYXLOG'], { cwd: data, timeoutMs: 120_000 });
+    try {
+      assert.equal((await get()).code, 1, 'no recovery.signal: not a recovery, "not found"');
+      writeFileSync(join(data, 'recovery.signal'), '');
+      const stopped = await get(['--recovery-timeline=1']);
+      assert.equal(stopped.code, 200, stopped.stderr);
+      assert.match(stopped.stderr, new RegExp(`WAL segment ${second} is not in the archive, but ${third} after it is \\(repo1\\): a gap`));
+      assert.match(stopped.stderr, /hint: recovery stops here rather than end at the gap/);
+      assert.equal((await get(['--accept-archive-gap'])).code, 1, '--accept-archive-gap: the end');
+      writeFileSync(join(data, 'pg_wal', second), '');
+      assert.equal((await get()).code, 1, 'pg_wal holds it (a backup with its own WAL): recovery reads it there');
+      rmSync(join(data, 'pg_wal', second));
+      writeFileSync(join(data, 'standby.signal'), '');
+      assert.equal((await get()).code, 1, 'a standby: "not found" sends it to streaming');
     } finally {
       renameSync(`${stored}.away`, stored);
     }

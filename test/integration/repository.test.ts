@@ -324,7 +324,8 @@ for (const version of versionsFromEnv()) {
       writeFileSync(manifestPath, JSON.stringify(m));
       const dir = join(restoreDir(c, 'evil'), 'd');
       mkdirSync(dir);
-      const r = await restoreWith(a, dir, ['--set', second.id]);
+      // (A target: the archive has a gap since the test above, which a recovery to its end is refused for.)
+      const r = await restoreWith(a, dir, ['--set', second.id, '--target-immediate']);
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, /unsafe path "\.\.\/\.\.\/escaped"/);
       assert.deepEqual(readdirSync(dir), []);

@@ -1,11 +1,11 @@
 // Two pushes of one WAL file name with different content (two clusters
-// archiving into one stanza after a split brain): never both archived. A push
-// that finds another copy after its own write takes its copy back and fails;
-// copies left with different content make archive-get refuse rather than guess.
+// archiving into one stanza after a split brain): never both succeed. A push
+// that finds another copy after its own write fails; the copies left with
+// different content make archive-get refuse the name rather than guess.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchWalFile, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
@@ -57,7 +57,8 @@ test('archive-push: one name, different content, never archived twice', async ()
     const theirs = segment(1, 'theirs');
     const theirsStored = storedName(name, sha256(theirs), '');
 
-    // The other cluster's push lands between our write and our check: ours is taken back, theirs stays.
+    // The other cluster's push lands between our write and our check: ours fails, both copies stay
+    // (ours is not taken back: a push of the same content may have reported it stored).
     storage.rival = { path: `main/archive/${name.slice(0, 16)}/${theirsStored}`, data: theirs };
     await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'none' }), (e: Error & { code?: string; detail?: string }) => {
       assert.equal(e.code, 'ERR_TARGET');
@@ -65,15 +66,10 @@ test('archive-push: one name, different content, never archived twice', async ()
       assert.match(e.detail ?? '', new RegExp(theirsStored));
       return true;
     });
-    assert.deepEqual(readdirSync(dir), [theirsStored], 'only the other copy is left');
-    // Their retry finds their copy; ours is refused, as it always was.
-    assert.equal((await pushWalFile(repo, info, name, theirs, { compression: 'none' })).status, 'already-archived');
-    await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'lz4' }), /already archived with different content/);
-    assert.ok((await fetchWalFile(repo, 'main', name))!.equals(theirs));
-
-    // Both copies left (the loser killed before it could take its copy back): nothing is guessed.
     const oursStored = storedName(name, sha256(ours), '');
-    writeFileSync(join(dir, oursStored), ours);
+    assert.deepEqual(readdirSync(dir).sort(), [oursStored, theirsStored].sort());
+    // Neither push succeeds again, and archive-get refuses to guess, naming both copies.
+    for (const data of [ours, theirs]) await assert.rejects(pushWalFile(repo, info, name, data, { compression: 'none' }), /already archived with different content/);
     await assert.rejects(fetchWalFile(repo, 'main', name), (e: Error & { code?: string; detail?: string; hint?: string }) => {
       assert.equal(e.code, 'ERR_STORAGE');
       assert.match(e.message, new RegExp(`WAL file "${name}" is archived 2 times with different content in stanza "main"`));
@@ -82,7 +78,11 @@ test('archive-push: one name, different content, never archived twice', async ()
       assert.match(e.hint ?? '', /two clusters archived into this stanza/);
       return true;
     });
-    for (const data of [ours, theirs]) await assert.rejects(pushWalFile(repo, info, name, data, { compression: 'none' }), /already archived with different content/);
+    // Once a person has moved the wrong copy out, the name is served, and only its content is accepted.
+    unlinkSync(join(dir, oursStored));
+    assert.ok((await fetchWalFile(repo, 'main', name))!.equals(theirs));
+    assert.equal((await pushWalFile(repo, info, name, theirs, { compression: 'lz4' })).status, 'already-archived');
+    await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'none' }), /already archived with different content/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

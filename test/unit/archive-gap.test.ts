@@ -37,7 +37,7 @@ test('a segment missing with a later one archived along the branch is a gap; the
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
     const name = (tli: number, segNo: number) => segmentFileName(tli, BigInt(segNo), SEG);
     const push = (tli: number, segNo: number) => pushWalFile(repo, info, name(tli, segNo), segment(tli, segNo), { compression: 'none' });
-    const after = async (tli: number, segNo: number) => (await archivedAfter(repo, 'main', name(tli, segNo), SEG))?.name ?? null;
+    const after = async (tli: number, segNo: number, follows: number | null = null) => (await archivedAfter(repo, 'main', name(tli, segNo), SEG, follows))?.name ?? null;
 
     // Timeline 1: 1 to 5, then 7, and one in the next directory (4096 segments of 1 MiB per directory).
     for (const s of [1, 2, 3, 4, 5, 7]) await push(1, s);
@@ -54,6 +54,12 @@ test('a segment missing with a later one archived along the branch is a gap; the
     assert.equal(await after(1, 8), name(2, 9), 'then replay goes on in timeline 2: 8 is a gap');
     assert.equal(await after(2, 11), null, 'the end of timeline 2');
     assert.equal(await after(1, 11), null, 'timeline 1 asked for after its fork (PostgreSQL trying older timelines): never a gap');
+    // Recovery that follows timeline 1 (--target-timeline current: restore passes --recovery-timeline 1):
+    // timeline 2 is not its WAL, timeline 1 after the fork is.
+    assert.equal(await after(1, 8, 1), name(1, 4099));
+    assert.equal(await after(1, 4100, 1), null, 'the end of timeline 1, whatever timeline 2 holds');
+    assert.equal(await after(2, 11, 1), null, 'a timeline that is not on the branch followed');
+    assert.equal(await after(1, 8, 2), name(2, 9), 'following timeline 2 by number: as its newest');
     await push(2, 13);
     assert.equal(await after(2, 11), name(2, 13));
     assert.equal(await after(2, 14), null);

@@ -16,7 +16,7 @@ import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
 import { isAbsolute } from 'node:path';
-import { endsRecoveryAtArchiveEnd } from '../../postgres/recovery-signals.js';
+import { endsRecoveryAtArchiveEnd, walFileInDataDir } from '../../postgres/recovery-signals.js';
 import { controlSystemIdentifier } from '../../postgres/control-file.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
@@ -36,8 +36,10 @@ damaged copy is passed over, with a warning, for a later one holding the file;
 repository answered without it.
 
 In a recovery (recovery.signal in the data directory, no standby.signal), a
-segment that is not in the archive while a later one is (a gap) fails rather
-than ends recovery there; --accept-archive-gap ends recovery at the gap.
+segment that is not in the archive (nor in pg_wal) while a later one is, along
+the timeline recovery follows (--recovery-timeline N, else the newest), is a
+gap: it fails rather than ends recovery there. --accept-archive-gap ends
+recovery at the gap (restore writes it for a recovery with a target).
 
 A repository whose stanza is for another database system than the cluster
 being recovered is never fetched from: --system-id ID names the system (restore
@@ -52,7 +54,7 @@ ending it early (see docs/exit-codes.md).
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
-    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' } } });
+    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' }, 'recovery-timeline': { type: 'string' } } });
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
@@ -65,7 +67,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       stanza: o.stanza,
       warn: (text: string) => printLine(`warning: ${text}`),
       systemId: systemBeingRecovered(o.extra['system-id'], dest),
-      stopAtGap: o.extra['accept-archive-gap'] !== true && recoveringToTheEnd(dest),
+      stopAtGap: o.extra['accept-archive-gap'] !== true && recoveringToTheEnd(dest) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: (n: string) => walFileInDataDir('.', n) } : null,
     };
     if (o.fetcher) {
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
@@ -86,6 +88,14 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
  */
 function recoveringToTheEnd(dest: string | undefined): boolean {
   return dest !== undefined && !isAbsolute(dest) && endsRecoveryAtArchiveEnd('.');
+}
+
+/** --recovery-timeline N (restore writes the timeline recovery follows); null: the newest in the archive. */
+function followedTimeline(given: unknown): number | null {
+  if (typeof given !== 'string') return null;
+  const n = Number(given);
+  if (!/^\d{1,10}$/.test(given) || n < 1 || n > 0xffffffff) throw usageError(`invalid --recovery-timeline "${given}"`, 'give the timeline recovery follows, a number from 1');
+  return n;
 }
 
 /**

@@ -133,8 +133,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     reachArgs: [
       ...o.reachArgs,
       ...(argv.some((a) => a.startsWith('--archive-get-queue-max')) ? [`--archive-get-queue-max=${o.getQueueMaxBytes}`] : []),
-      // restore_command then ends recovery at a gap (exit 1), as restore was told to.
-      ...(x['accept-archive-gap'] === true ? ['--accept-archive-gap'] : []),
+      // restore_command ends recovery at a gap (exit 1) when told to, and with a target: PostgreSQL
+      // refuses to end short of one ("recovery ended before configured recovery target was
+      // reached"), and its read-ahead (PostgreSQL 15+) may ask for a segment past the target.
+      ...(x['accept-archive-gap'] === true || target.target.kind !== 'end' ? ['--accept-archive-gap'] : []),
     ],
     fetchFrom: (o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)]).map((r) => ({ index: r.index, location: describeRepository(r) })),
     dryRun,

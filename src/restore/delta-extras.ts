@@ -1,0 +1,61 @@
+// Delta restore's clean-up: what the target holds and the backup does not is
+// removed (files, links, directories), never across a mount point; in the WAL
+// directory only WAL files, and in a tablespace directory only the backup's own
+// PG_<version>_<catalog> directory is looked into.
+
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { BackupSetManifest } from '../repo/backup-set/manifest.js';
+import { storageError } from '../common/errors.js';
+import { isWalName } from './restore-target-dir.js';
+import { lstatOrNull } from './target-files.js';
+
+/** Where restore writes (file-restorer.ts RestoreLayout). */
+export interface DeltaLayout {
+  target: string;
+  walDir?: string | undefined;
+  tablespaceDirs: ReadonlyMap<number, string>;
+}
+
+/** Removes what the backup does not hold (besides `alsoKeep`); returns how many entries went. */
+export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, destination: (path: string) => string, alsoKeep: string[]): Promise<number> {
+  const keep = new Set<string>(alsoKeep);
+  for (const f of m.files) keep.add(destination(f.path));
+  for (const d of m.directories) keep.add(destination(d.path));
+  keep.add(join(layout.target, 'pg_tblspc'));
+  if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));
+  for (const oid of layout.tablespaceDirs.keys()) keep.add(join(layout.target, 'pg_tblspc', String(oid)));
+  let removed = 0;
+  const walk = async (dir: string, dev?: number, only?: (name: string) => boolean): Promise<void> => {
+    const rootDev = dev ?? (await fsp.stat(dir)).dev;
+    let names: string[];
+    try {
+      names = await fsp.readdir(dir);
+    } catch (e) {
+      throw storageError('read directory', dir, e);
+    }
+    for (const name of names) {
+      const p = join(dir, name);
+      const st = await fsp.lstat(p);
+      if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
+      if (!keep.has(p)) {
+        if (only && !only(name)) continue;
+        await fsp.rm(p, { recursive: true, force: true });
+        removed++;
+      } else if (st.isDirectory()) await walk(p, rootDev);
+    }
+  };
+  await walk(layout.target);
+  // The WAL directory (--waldir, checked by restore-target-dir.ts checkWalDir): its old WAL files go,
+  // and nothing else (WAL may share a disk with other things).
+  if (layout.walDir !== undefined && (await fsp.stat(layout.walDir).catch(() => null))?.isDirectory()) await walk(layout.walDir, undefined, isWalName);
+  // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
+  // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
+  for (const [oid, dir] of layout.tablespaceDirs) {
+    for (const d of m.directories) {
+      const own = new RegExp(`^pg_tblspc/${oid}/([^/]+)$`).exec(d.path);
+      if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!));
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,80 @@
+// The file-system steps restore takes in a target directory, each refusing to
+// write through a link: a fresh file (whatever was there is unlinked first), a
+// real directory, a root directory, and delta's test of a file already there.
+
+import { constants, promises as fsp } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
+import type { ManifestFile } from '../repo/backup-set/manifest.js';
+import { storageError } from '../common/errors.js';
+import { makeDirsSync } from '../storage/durable.js';
+
+export async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await fsp.lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw storageError('read information about', path, e);
+  }
+}
+
+/**
+ * A new file at path, open for writing. A file (or link) already there is unlinked, never written
+ * through: it may be a link, or a hard link shared with another directory (pg_upgrade --link),
+ * which must keep its content.
+ */
+export async function createFresh(path: string, mode: number): Promise<fsp.FileHandle> {
+  const st = await lstatOrNull(path);
+  if (st && !st.isDirectory()) await removeIfPresent(path);
+  try {
+    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o7777);
+  } catch (e) {
+    throw storageError('create', path, e);
+  }
+}
+
+export async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await fsp.unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
+  }
+}
+
+export async function makeRoot(path: string, mode: number, sync: boolean): Promise<void> {
+  makeDirsSync(path, mode, sync); // the levels it creates above the root are synced here, the root with its tree
+  try {
+    await fsp.chmod(path, mode);
+  } catch (e) {
+    throw storageError('create directory', path, e);
+  }
+}
+
+/** A real directory at path (a link or file in its place is removed first), with mode. */
+export async function makeRealDirectory(path: string, mode: number): Promise<void> {
+  const st = await lstatOrNull(path);
+  if (st && !st.isDirectory()) await fsp.rm(path, { force: true });
+  if (!st || !st.isDirectory()) {
+    try {
+      await fsp.mkdir(path, { mode: mode & 0o7777 });
+    } catch (e) {
+      throw storageError('create directory', path, e);
+    }
+  }
+  await fsp.chmod(path, mode & 0o7777);
+}
+
+/** Delta's test: a regular file (not a link) of the recorded size and digest. */
+export async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
+  const st = await lstatOrNull(path);
+  if (!st || !st.isFile() || st.size !== f.size) return false;
+  const want = digestOf(f)!;
+  const hash = createDigest(want.algorithm);
+  const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  } finally {
+    await fh.close();
+  }
+  return hash.digestHex() === want.hex;
+}

@@ -16,21 +16,13 @@ import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import type { WriteOptions } from '../../src/storage/storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
 import type { Readable } from 'node:stream';
+import { walSegment } from '../helpers/wal-segment.js';
 
 const SEG = 1024 * 1024;
 const SYSID = '7441234567890123457';
 
 function segment(segNo: number, mark: string): Buffer {
-  const b = Buffer.alloc(SEG);
-  b.writeUInt16LE(0xd110, 0);
-  b.writeUInt16LE(0x0002, 2);
-  b.writeUInt32LE(1, 4);
-  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
-  b.writeBigUInt64LE(BigInt(SYSID), 24);
-  b.writeUInt32LE(SEG, 32);
-  b.writeUInt32LE(8192, 36);
-  b.write(mark, 100);
-  return b;
+  return walSegment({ segNo, segmentSize: SEG, systemId: SYSID, mark });
 }
 
 /** A posix store where another push of the same name completes right after each of ours is written. */

@@ -13,20 +13,13 @@ import { createStanza } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
+import { walSegment } from '../helpers/wal-segment.js';
 
 const SEG = 1024 * 1024;
 const SYSID = '7441234567890123458';
 
 function segment(tli: number, segNo: number): Buffer {
-  const b = Buffer.alloc(SEG);
-  b.writeUInt16LE(0xd110, 0);
-  b.writeUInt16LE(0x0002, 2);
-  b.writeUInt32LE(tli, 4);
-  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
-  b.writeBigUInt64LE(BigInt(SYSID), 24);
-  b.writeUInt32LE(SEG, 32);
-  b.writeUInt32LE(8192, 36);
-  return b;
+  return walSegment({ segNo, segmentSize: SEG, systemId: SYSID, timeline: tli });
 }
 
 test('a segment missing with a later one archived along the branch is a gap; the end of a timeline is not', async () => {

@@ -14,21 +14,13 @@ import { createStanza } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
+import { walSegment } from '../helpers/wal-segment.js';
 
 const SEG = 1024 * 1024;
 const SYSID = '7441234567890123456';
 
 function segment(segNo: number): Buffer {
-  const b = Buffer.alloc(SEG);
-  b.writeUInt16LE(0xd110, 0);
-  b.writeUInt16LE(0x0002, 2);
-  b.writeUInt32LE(1, 4);
-  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
-  b.writeBigUInt64LE(BigInt(SYSID), 24);
-  b.writeUInt32LE(SEG, 32);
-  b.writeUInt32LE(8192, 36);
-  b.write(`segment ${segNo}`, 100);
-  return b;
+  return walSegment({ segNo, segmentSize: SEG, systemId: SYSID, mark: `segment ${segNo}` });
 }
 
 test('archive-get from several repositories: order, fallback, damaged copies, unreachable is never absent', async () => {

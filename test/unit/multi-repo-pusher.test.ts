@@ -21,6 +21,7 @@ import { repositoryOn } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
 import { archivedOnDisk } from '../helpers/archiving.js';
+import { walSegment } from '../helpers/wal-segment.js';
 
 const st = (name: string, file: RepoFileState): LabelledState => ({ name, title: `${name} (/r/${name})`, file });
 
@@ -75,16 +76,7 @@ const SEG = 1024 * 1024;
 const SYSID = '7441234567890123456';
 
 function segment(segNo: number): Buffer {
-  const b = Buffer.alloc(SEG);
-  b.writeUInt16LE(0xd110, 0);
-  b.writeUInt16LE(0x0002, 2);
-  b.writeUInt32LE(1, 4);
-  b.writeBigUInt64LE(BigInt(segNo) * BigInt(SEG), 8);
-  b.writeBigUInt64LE(BigInt(SYSID), 24);
-  b.writeUInt32LE(SEG, 32);
-  b.writeUInt32LE(8192, 36);
-  b.write(`segment ${segNo}`, 100);
-  return b;
+  return walSegment({ segNo, segmentSize: SEG, systemId: SYSID, mark: `segment ${segNo}` });
 }
 
 /** The pusher's settings both pusher tests share: lz4, 2 at once, a limit of 3 segments, quick turns. */

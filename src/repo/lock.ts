@@ -2,7 +2,8 @@
 // holding pid, host, command and the process's start time, boot and pid
 // namespace (common/process-identity.ts). A lock whose process is gone on this
 // host (its pid free or taken by a later process, or written before a reboot)
-// is stale and taken over; a live one, one of another host, or of another
+// is stale and taken over (under a guard, removeStale, so that two newcomers
+// never both take it); a live one, one of another host, or of another
 // container sharing the host name (where its pid says nothing) is refused,
 // and the hint says how to remove it.
 // Commands that change shared state (stanza-create, backup, expire) hold one
@@ -19,6 +20,7 @@
 // by conditional-create.ts) a lock is advisory, and says so (lock.advisory).
 
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
@@ -54,33 +56,21 @@ export class RepoLock {
   /** Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. */
   static async acquire(storage: Storage, path: string, command: string, settings?: string[]): Promise<RepoLock> {
     const where = `${path} in ${storage.location}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const id = processIdentity(process.pid);
-      const ns = currentPidNamespace();
-      const holder: LockHolder & { at: string } = {
-        pid: process.pid,
-        host: hostname(),
-        command,
-        at: new Date().toISOString(),
-        ...(settings ? { settings } : {}),
-        ...(id ? { start_ticks: id.startTime, boot_id: id.bootId } : {}),
-        ...(ns ? { pid_ns: ns } : {}),
-      };
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
+      const content = holderContent(command, settings);
       try {
-        // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
-        const content = Buffer.from(JSON.stringify(holder));
         await storage.write(path, content, { exclusive: true, atomic: true, sync: false });
         await removeDeadTemps(storage, path);
         return new RepoLock(storage, path, content, (await recordedConditionalCreate(storage).catch(() => null)) === false);
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const raw = await readAll(storage, path).catch(() => null);
-        const found = raw === null ? null : parseHolder(raw);
+        if (raw === null) continue; // released meanwhile
+        const found = parseHolder(raw);
         if (found && !holderAlive(found)) {
-          // Stale: its process is gone. Removed only if it still holds what was judged: two newcomers
-          // judging the same stale lock must not have the second remove the lock the first just took.
-          const again = await readAll(storage, path).catch(() => null);
-          if (again !== null && again.equals(raw!)) await storage.remove(path).catch(() => {});
+          // Stale: its process is gone. Another newcomer may be taking it over at the same time.
+          if (!(await removeStale(storage, path, raw))) await sleep(GUARD_BUSY_WAIT_MS);
           continue;
         }
         throw new PgpitrError('ERR_TARGET', `repository is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
@@ -88,7 +78,9 @@ export class RepoLock {
         });
       }
     }
-    throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${where}`);
+    throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${where}`, {
+      hint: 'other processes kept taking and releasing it; run the command again',
+    });
   }
 
   /** Removes the lock, unless it is no longer this process's (taken over: then it is the new holder's). */
@@ -97,6 +89,67 @@ export class RepoLock {
     if (now !== null && !now.equals(this.content)) return;
     await this.storage.remove(this.path).catch(() => {}); // already gone
   }
+}
+
+/** Tries to take a lock: each pass is one exclusive write, or a wait while another process takes over a stale lock. */
+const MAX_ATTEMPTS = 100;
+const GUARD_BUSY_WAIT_MS = 25;
+/** A takeover takes a few requests: a guard this old was left by a process killed during one. */
+const GUARD_AGE_MS = 60_000;
+
+function holderContent(command: string, settings?: string[]): Buffer {
+  const id = processIdentity(process.pid);
+  const ns = currentPidNamespace();
+  const holder: LockHolder & { at: string } = {
+    pid: process.pid,
+    host: hostname(),
+    command,
+    at: new Date().toISOString(),
+    ...(settings ? { settings } : {}),
+    ...(id ? { start_ticks: id.startTime, boot_id: id.bootId } : {}),
+    ...(ns ? { pid_ns: ns } : {}),
+  };
+  return Buffer.from(JSON.stringify(holder));
+}
+
+/**
+ * Removes the stale lock at `path` whose content is `stale`, under a guard: `<path>.takeover.lock`,
+ * created exclusively. Two newcomers judging the same stale lock would otherwise race: the first
+ * removes it and takes the lock, and the second, whose check that the lock still held what it
+ * judged came just before that removal, removes the first one's lock. Under the guard the check
+ * and the removal are one step: the stale content, once removed, never comes back, so a newcomer
+ * that finds anything else there removes nothing. False when another process holds the guard (the
+ * caller waits and looks again); a guard left by a process killed during a takeover is removed
+ * once its holder is gone (or it is a minute old), and the next attempt takes it.
+ */
+async function removeStale(storage: Storage, path: string, stale: Buffer): Promise<boolean> {
+  const guardPath = `${path}.takeover.lock`;
+  const guard = holderContent('lock takeover');
+  try {
+    await storage.write(guardPath, guard, { exclusive: true, atomic: true, sync: false });
+  } catch (e) {
+    if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
+    const other = await readAll(storage, guardPath).catch(() => null);
+    if (other === null) return false;
+    const holder = parseHolder(other);
+    const entry = await storage.info(guardPath).catch(() => null);
+    const old = entry !== null && Date.now() - entry.mtimeMs > GUARD_AGE_MS;
+    if (holder === null || !holderAlive(holder) || old) {
+      // Not guarded in turn: this happens only after a process was killed in the middle of a takeover.
+      const again = await readAll(storage, guardPath).catch(() => null);
+      if (again !== null && again.equals(other)) await storage.remove(guardPath).catch(() => {});
+    }
+    return false;
+  }
+  try {
+    const now = await readAll(storage, path);
+    if (now !== null && now.equals(stale)) await storage.remove(path);
+  } finally {
+    const mine = await readAll(storage, guardPath).catch(() => null);
+    if (mine !== null && mine.equals(guard)) await storage.remove(guardPath).catch(() => {});
+  }
+  await removeDeadTemps(storage, guardPath);
+  return true;
 }
 
 /** A lock's temporary file is written and renamed in milliseconds: one this old was left behind. */

@@ -89,7 +89,7 @@ test('lock: exclusive, stale locks taken over', async () => {
     // A process killed while it wrote the lock left its temporary file: the next holder removes
     // it when that process is gone from this host, never a live one's.
     const dead = `repository.lock.tmp-${hostname()}-${2 ** 22 + 12345}-1`;
-    const live = `repository.lock.tmp-${hostname()}-${process.pid}-7`;
+    const live = `repository.lock.tmp-${hostname()}-${process.pid}-999999`; // a counter this process never reaches
     writeFileSync(join(dir, dead), '{');
     writeFileSync(join(dir, live), '{');
     // Only once a minute old: a host name shared by containers makes a pid alive elsewhere look dead here.

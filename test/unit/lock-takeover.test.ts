@@ -1,0 +1,88 @@
+// Two processes taking over the same stale lock at once: exactly one gets it.
+// The storage answers reads late (the content is read at once, handed over
+// 20 ms later), so that each newcomer's check "the lock still holds what I
+// judged stale" is stale itself by the time it acts on it: without the takeover
+// guard the second newcomer removed the lock the first had just taken, and both
+// ran. Also: a guard left by a process killed during a takeover is not a wedge.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RepoLock } from '../../src/repo/lock.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import type { Storage } from '../../src/storage/storage.js';
+
+/** A pid no process has on this host (pids stay below 2^22). */
+const DEAD_PID = 2 ** 22 + 4242;
+
+function lateReads(storage: Storage, delayMs: number): Storage {
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'read') {
+        return async (path: string, opts?: object) => {
+          const s = await target.read(path, opts);
+          const data = s === null ? null : await collect(s);
+          await sleep(delayMs);
+          return data === null ? null : Readable.from([data]);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+test('lock takeover: two newcomers on one stale lock, one wins', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-takeover-'));
+  try {
+    const storage = lateReads(new PosixStorage(dir), 20);
+    for (let round = 0; round < 5; round++) {
+      const stale = JSON.stringify({ pid: DEAD_PID, host: hostname(), command: `dead ${round}` });
+      writeFileSync(join(dir, 'backup.lock'), stale);
+      const a = RepoLock.acquire(storage, 'backup.lock', 'first');
+      await sleep(5 + round * 3);
+      const b = RepoLock.acquire(storage, 'backup.lock', 'second');
+      const [ra, rb] = await Promise.allSettled([a, b]);
+      const won = [ra, rb].filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 1, `round ${round}: exactly one newcomer holds the lock (${[ra, rb].map((r) => r.status).join(', ')})`);
+      const lost = [ra, rb].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.match(String(lost.reason), /repository is locked by "(first|second)"/);
+      const holder = JSON.parse(readFileSync(join(dir, 'backup.lock'), 'utf8')) as { command: string };
+      const winner = (won[0] as PromiseFulfilledResult<RepoLock>).value;
+      assert.match(holder.command, /^(first|second)$/);
+      assert.equal(existsSync(join(dir, 'backup.lock.takeover.lock')), false, 'the guard is gone');
+      await winner.release();
+      assert.equal(existsSync(join(dir, 'backup.lock')), false);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lock takeover: a guard left by a dead process does not wedge the lock', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-takeover-'));
+  try {
+    const storage = new PosixStorage(dir);
+    writeFileSync(join(dir, 'backup.lock'), JSON.stringify({ pid: DEAD_PID, host: hostname(), command: 'dead' }));
+    writeFileSync(join(dir, 'backup.lock.takeover.lock'), JSON.stringify({ pid: DEAD_PID + 1, host: hostname(), command: 'lock takeover' }));
+    const lock = await RepoLock.acquire(storage, 'backup.lock', 'newcomer');
+    assert.equal((JSON.parse(readFileSync(join(dir, 'backup.lock'), 'utf8')) as { command: string }).command, 'newcomer');
+    assert.equal(existsSync(join(dir, 'backup.lock.takeover.lock')), false);
+    await lock.release();
+    // A live process's guard (this one's) is waited for, and a live lock is still refused after it.
+    writeFileSync(join(dir, 'backup.lock'), JSON.stringify({ pid: DEAD_PID, host: hostname(), command: 'dead' }));
+    writeFileSync(join(dir, 'backup.lock.takeover.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'lock takeover' }));
+    const waiting = RepoLock.acquire(storage, 'backup.lock', 'patient');
+    await sleep(100);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'backup.lock'), 'utf8')).command, 'dead', 'nothing removed while the guard is held');
+    rmSync(join(dir, 'backup.lock.takeover.lock'));
+    await (await waiting).release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

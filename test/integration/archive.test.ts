@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, copyFileSync, utimesSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, existsSync, copyFileSync, utimesSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';

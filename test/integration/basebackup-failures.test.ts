@@ -11,7 +11,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData } from '../harness/data.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand, isRoot } from '../harness/run.js';
-import { runPgpitr, clusterEnv, isEmptyOrMissing, readState, CLI } from '../helpers/pgpitr.js';
+import { runPgpitr, clusterEnv, readState, CLI } from '../helpers/pgpitr.js';
 import { eachOf } from '../helpers/each-of.js';
 
 async function noBackupLeft(c: TestCluster): Promise<void> {

@@ -6,82 +6,25 @@
 //     reserves (BackupSink.directTar), large files as ranges read at once;
 //   - written by the reader at a local path (plain format on this host), large
 //     files as ranges read at once whose CRC-32Cs are combined;
-//   - into a file store (a repository's backup set), any order, several at once,
-//     large files compressed and hashed by the reader.
+//   - into a file store (a repository's backup set): copy-to-store.ts.
 
 import { closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
-import type { BackupManifestBuilder } from '../../postgres/backup-manifest.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
-import { crc32c, crc32cText } from '../../storage/filter/crc32c.js';
-import { ChunkQueue } from '../../storage/chunk-queue.js';
-import { PgpitrError, storageError } from '../../common/errors.js';
-import type { FileStore, StoredFileMeta } from '../sink.js';
-import type { EncodedDigests } from '../../repo/backup-set/writer.js';
-import type { FrameIndex } from '../../repo/backup-set/manifest.js';
+import { crc32c } from '../../storage/filter/crc32c.js';
+import { storageError } from '../../common/errors.js';
 import type { ListedFile } from './listing.js';
-import type { FileReaders, JobHandlers, ReadDone, ReadJob, TarPlaces } from './read-job.js';
+import { jobFor, record, run } from './copy-context.js';
+import type { CopyContext } from './copy-context.js';
+import type { ReadDone, ReadJob, TarPlaces } from './read-job.js';
 import { encodeHeader, paddingFor } from '../../storage/tar/tar-header.js';
-import type { ChecksumReport } from './checksum-report.js';
 import type { TarWriter } from './tar-writer.js';
-import type { CopyJournal, JournalEntry } from './copy-journal.js';
+import type { JournalEntry } from './copy-journal.js';
 import { journalKey, reusable } from './copy-journal.js';
-import type { DestCreator } from './dest-creator.js';
-
-/** A backup into a directory keeps a journal of what it copied; a resumed one also has the journal of the run it resumes. */
-export interface ResumeState {
-  journal: CopyJournal;
-  previous: ReadonlyMap<string, JournalEntry>;
-  kept: { files: number; bytes: number };
-}
-
-export interface CopyContext {
-  readers: FileReaders;
-  resume?: ResumeState | undefined;
-  startLsn: bigint;
-  /** The backup_manifest's checksum (null: no manifest). */
-  algorithm: ManifestChecksumAlgorithm | null;
-  checksums: ChecksumReport;
-  manifest: BackupManifestBuilder | null;
-  /** Creates the files readers write on this host, ahead of them (dest-creator.ts); without it they create their own. */
-  creator?: DestCreator | undefined;
-  /** What readers write on this host is synced once the copy is over (not -N): they start its writeback as they go. */
-  writeBehind?: boolean | undefined;
-}
 
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
 export const RANGE = 8 * 1024 * 1024;
-
-function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard' | 'lend'>> = {}): ReadJob {
-  return {
-    id: 0,
-    source: f.source,
-    name: f.manifestPath,
-    offset: 0,
-    length: f.size,
-    verify: f.blockBase === null ? null : { blockBase: f.blockBase, startLsn: ctx.startLsn.toString() },
-    checksum: ctx.algorithm,
-    dest: null,
-    encode: null,
-    ...o,
-    ...(o.dest && ctx.writeBehind ? { dest: { ...o.dest, writeBehind: true } } : {}),
-  };
-}
-
-function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: JobHandlers['chunk'] | null): Promise<ReadDone> {
-  return ctx.readers.run(job, chunk && { chunk }).catch((e: Error & { path?: string }) => Promise.reject(copyError(e, f)));
-}
-
-function copyError(e: Error & { path?: string }, f: ListedFile): PgpitrError {
-  if (e instanceof PgpitrError) return e;
-  return new PgpitrError('ERR_STORAGE', e.message, { hint: e.path === f.source ? `the file is "${f.manifestPath}" of the data directory` : 'check the target file system (space, permissions)', cause: e });
-}
-
-function record(ctx: CopyContext, f: ListedFile, length: number, checksumHex: string | null, failures: ReadDone['failures'], partialPage: boolean): void {
-  ctx.checksums.add(f.serverName, failures, partialPage);
-  ctx.manifest?.addFile({ path: f.manifestPath, size: length, mtime: f.mtime, checksumAlgorithm: ctx.algorithm ?? 'NONE', checksumHex: checksumHex ?? '' });
-}
 
 /** How readers hand a tar member's bytes back: compressed when the sink takes them so, else lent when it can. */
 function tarJob(tar: TarWriter): Pick<ReadJob, 'encode' | 'lend'> {
@@ -311,85 +254,6 @@ function crcOfHex(hex: string): number {
   return new Uint32Array(new Uint8Array(Buffer.from(hex, 'hex')).buffer)[0]!;
 }
 
-/** The backup_manifest checksum of a stored copy kept from an interrupted run; undefined: the journal lacks it (copy again). */
-function keptChecksum(ctx: CopyContext, prev: { crc32c?: string | undefined }): string | null | undefined {
-  if (ctx.algorithm === null) return null;
-  if (ctx.algorithm === 'CRC32C' && prev.crc32c !== undefined) return crc32cHex(Number.parseInt(prev.crc32c, 16));
-  return undefined;
-}
-
-/** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
-export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileStore): Promise<void> {
-  const meta: StoredFileMeta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
-  // A resumed repository backup: the interrupted run's copy stands when the source has not changed
-  // since (the copy journal's rule) and its stored bytes still check; its CRC-32C is then the
-  // backup_manifest's checksum, which a repository backup's manifest uses.
-  // A diff or incr backup: a file unchanged since the prior backup is that backup's copy, not read.
-  const same = store.unchanged?.(meta) ?? null;
-  const sameChecksum = same ? keptChecksum(ctx, same) : undefined;
-  if (same && sameChecksum !== undefined) {
-    store.reference!(meta, same);
-    record(ctx, f, f.size, sameChecksum, [], false);
-    return;
-  }
-  const prev = store.previous?.(f.manifestPath) ?? null;
-  const checksum = prev ? keptChecksum(ctx, prev) : undefined;
-  if (prev && checksum !== undefined && reusable(prev, f) && (await store.keep!(meta, prev))) {
-    record(ctx, f, f.size, checksum, [], false);
-    return;
-  }
-  // Journaled by the store once durable; withdrawn below when its pages failed their checksums
-  // (a resumed run keeps a file without reading it again).
-  meta.resumable = { mtimeUs: f.mtimeUs, startedUs: Date.now() * 1000 };
-  const clean = (r: ReadDone) => {
-    if (r.failures.length > 0 || r.partialPage) meta.resumable = null;
-  };
-  if (store.isSmall(f.size)) {
-    // Compressed and hashed by the reader when the store takes it so: small files are most of a
-    // cluster's files, and the main thread, which hands out every job, must not do their work.
-    const stored = store.addSmallStored !== undefined;
-    const parts: Buffer[] = [];
-    const job = jobFor(ctx, f, stored ? { encode: { ...store.encoding, crc32c: true } } : {});
-    const r = await run(ctx, f, job, (data) => void parts.push(data));
-    if (r.gone) return;
-    clean(r);
-    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    if (stored) await store.addSmallStored!(meta, data, { xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!) }, r.length);
-    else await store.addSmall(meta, data);
-    record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
-    return;
-  }
-  // The store learns of the file with its first bytes: a file dropped before it was opened leaves no trace.
-  const stored = new ChunkQueue();
-  let settle!: { resolve(d: EncodedDigests): void; reject(e: Error): void };
-  const digests = new Promise<EncodedDigests>((resolve, reject) => (settle = { resolve, reject }));
-  digests.catch(() => {});
-  // Where the stored bytes may be cut for restore (manifest.ts FrameIndex): each chunk the reader
-  // compressed is a frame of its own, so the offset of the one starting at each INDEX_EVERY.
-  const index = new FrameIndexer(store.encoding.compression !== 'none');
-  let added: Promise<void> | null = null;
-  try {
-    // Chunks (as read, or compressed) are lent when the store is done with one once it takes the next.
-    const lend = store.releasesChunks === true;
-    const r = await run(ctx, f, jobFor(ctx, f, { encode: { ...store.encoding, crc32c: true }, lend }), async (data, release, read) => {
-      added ??= store.addLarge(meta, stored, digests);
-      await added;
-      index.chunk(data.length, read);
-      await stored.push(data, lend ? release : undefined);
-    });
-    if (r.gone) return;
-    if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
-    stored.end();
-    clean(r);
-    settle.resolve({ xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!), index: index.result(r.length) });
-    record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
-  } catch (e) {
-    settle.reject(e as Error);
-    stored.fail(e as Error);
-    throw e;
-  }
-}
-
 function createEmptyFile(path: string, mode: number): void {
   try {
     closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode));
@@ -420,31 +284,5 @@ function removeFile(path: string): void {
     unlinkSync(path);
   } catch (e) {
     throw storageError('remove', path, e);
-  }
-}
-
-/** Original bytes between two entries of a frame index (restore cuts a large file there). */
-const INDEX_EVERY = 32 * 1024 * 1024;
-
-/** Builds a file's frame index from its chunks, each one frame (or none: compression none needs no index). */
-class FrameIndexer {
-  private stored = 0;
-  private read = 0;
-  private readonly offsets: number[] = [];
-  private aligned = true;
-
-  constructor(private readonly framed: boolean) {}
-
-  chunk(storedBytes: number, readBytes: number): void {
-    if (this.read > 0 && this.read % INDEX_EVERY === 0) this.offsets.push(this.stored);
-    // A cut must fall on a chunk's start: a chunk across a multiple of the step leaves the file uncut.
-    if ((Math.floor(this.read / INDEX_EVERY) + 1) * INDEX_EVERY < this.read + readBytes) this.aligned = false;
-    this.stored += storedBytes;
-    this.read += readBytes;
-  }
-
-  result(size: number): FrameIndex | undefined {
-    if (!this.framed || !this.aligned || size <= INDEX_EVERY || this.read !== size) return undefined;
-    return this.offsets.length === Math.ceil(size / INDEX_EVERY) - 1 ? { every: INDEX_EVERY, stored: this.offsets } : undefined;
   }
 }

@@ -1,9 +1,7 @@
 // The S3 Storage driver (AWS S3 and compatible stores), on the AWS SDK for
-// JavaScript v3. The only module that loads @aws-sdk/*, and only when a
+// JavaScript v3, whose client s3-client.ts makes. Loaded only when a
 // repository of type s3 is opened (open it with a dynamic import): the SDK
-// costs a few hundred ms to load, which posix commands must not pay. It is
-// loaded with require (createRequire), which skips the ESM wrapper's scan of
-// the SDK's CommonJS bundle (design notes §1.2).
+// costs a few hundred ms to load, which posix commands must not pay.
 //
 // Mapping (design notes §3.1): a write is one PUT up to the part size and a
 // multipart upload above it (s3-upload.ts: parts in the storage's pooled
@@ -14,7 +12,6 @@
 // removals of several objects are DeleteObjects batches. Objects are atomic by
 // nature and durable once acknowledged: no temporary names, no fsync.
 
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
@@ -28,71 +25,15 @@ import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
 import { resumableRead } from './s3-read.js';
 import type { OpenedBody } from './s3-read.js';
-import { DEFAULT_S3_TUNING, equalJitterBackoff, tuningFromEnv } from './s3-tuning.js';
-import type { RetryBackoff } from './s3-tuning.js';
+import { DEFAULT_S3_TUNING, tuningFromEnv } from './s3-tuning.js';
 import type { S3Tuning } from './s3-tuning.js';
 import { PartPool } from './s3-part-pool.js';
 import type { ReplayableBody } from './s3-body.js';
-import { payloadHashMiddleware, replayingHandler } from './s3-request-handler.js';
-import type { HttpHandlerLike } from './s3-request-handler.js';
+import { makeS3Client } from './s3-client.js';
+import { listPendingUploads } from './s3-pending-uploads.js';
+import type { Sdk } from './s3-client.js';
 import { sendBuffer, sendStream } from './s3-upload.js';
 import type { CompletedPart, ObjectSender } from './s3-upload.js';
-
-const require = createRequire(import.meta.url);
-
-/** The SDK's retry token and error info, as far as the 408 reclassification needs them. */
-interface RetryErrorInfo {
-  errorType: string;
-  error?: unknown;
-}
-interface RetryStrategyV2 {
-  acquireInitialRetryToken(scope: string): Promise<unknown>;
-  refreshRetryTokenForRetry(token: unknown, info: RetryErrorInfo): Promise<unknown>;
-  recordSuccess(token: unknown): void;
-}
-interface SmithyRetry {
-  StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number; backoff: RetryBackoff }) => RetryStrategyV2;
-}
-
-interface SmithyHttp {
-  NodeHttpHandler: new (o: object) => HttpHandlerLike;
-}
-
-interface Sdk {
-  s3: typeof S3Sdk;
-  retry: SmithyRetry;
-  http: SmithyHttp;
-}
-
-let sdk: Sdk | null = null;
-function loadSdk(): Sdk {
-  if (sdk !== null) return sdk;
-  const s3 = require('@aws-sdk/client-s3') as typeof S3Sdk;
-  // The retry strategy and the HTTP handler come from the SDK's own @smithy packages, resolved
-  // from client-s3 (whose dependencies they are), not from wherever npm happened to hoist them.
-  const own = createRequire(require.resolve('@aws-sdk/client-s3'));
-  const retry = own('@smithy/core/retry') as SmithyRetry;
-  const http = own('@smithy/node-http-handler') as SmithyHttp;
-  sdk = { s3, retry, http };
-  return sdk;
-}
-
-const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
-/**
- * The SDK's standard retry strategy (5xx, 429/throttling, timeouts, connection errors), with
- * equalJitterBackoff, and HTTP 408 Request Timeout also retried: S3 answers it to a slow client,
- * and the SDK only retries the RequestTimeout error code, not the status.
- */
-function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
-  const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs, backoff: equalJitterBackoff(tuning.retryBaseDelayMs) });
-  return {
-    acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
-    refreshRetryTokenForRetry: (token, info) =>
-      base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info),
-    recordSuccess: (token) => base.recordSuccess(token),
-  };
-}
 
 /**
  * Opens the S3 storage of one repository: loads the SDK, builds the client. No request is made
@@ -121,35 +62,9 @@ class S3Storage implements Storage {
     this.location = s3Location(settings);
     this.keys = new S3Keys(settings.prefix);
     if (tuning.partSize < 5 * 1024 * 1024) throw new PgpitrError('ERR_INTERNAL', `S3 part size ${tuning.partSize} is below S3's minimum of 5 MiB`);
-    // The SDK warns on stderr, once per client, that its next versions need Node 22: in
-    // archive_command that would land in the server log for every segment.
-    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
-    this.sdk = loadSdk();
     this.parts = new PartPool(tuning.partSize, tuning.partBuffers);
     this.agents = makeS3Agents(settings, tuning.maxSockets);
-    this.client = new this.sdk.s3.S3Client({
-      region: settings.region,
-      endpoint: settings.endpoint,
-      forcePathStyle: settings.uriStyle === 'path',
-      ...(settings.credentials ? { credentials: { ...settings.credentials } } : {}),
-      // Since 3.729 the SDK adds a CRC32 checksum to every PUT and validates responses' checksums
-      // by default, which several S3-compatible stores refuse (aws-sdk-js-v3 #6810, #6819).
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: tuning.maxAttempts,
-      retryStrategy: retryStrategy(this.sdk.retry, tuning) as S3Sdk.S3ClientConfig['retryStrategy'],
-      logger: QUIET_LOGGER,
-      requestHandler: replayingHandler(
-        new this.sdk.http.NodeHttpHandler({
-          httpAgent: this.agents.http,
-          httpsAgent: this.agents.https,
-          connectionTimeout: tuning.connectTimeoutMs,
-          socketTimeout: tuning.socketIdleTimeoutMs,
-          logger: QUIET_LOGGER,
-        }),
-      ) as S3Sdk.S3ClientConfig['requestHandler'],
-    });
-    this.client.middlewareStack.add(payloadHashMiddleware as never, { step: 'build', name: 'pgpitrPayloadHash' });
+    ({ sdk: this.sdk, client: this.client } = makeS3Client(settings, tuning, this.agents));
   }
 
   private url(key: string): string {
@@ -444,33 +359,7 @@ class S3Storage implements Storage {
 
   async listUploads(): Promise<PendingUpload[] | null> {
     const prefix = this.keys.under('');
-    const out: PendingUpload[] = [];
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    for (;;) {
-      let page: S3Sdk.ListMultipartUploadsCommandOutput;
-      try {
-        page = await this.client.send(
-          new this.sdk.s3.ListMultipartUploadsCommand({
-            Bucket: this.settings.bucket,
-            ...(prefix !== '' ? { Prefix: prefix } : {}),
-            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
-          }),
-        );
-      } catch (e) {
-        // Several S3-compatible stores do not implement the listing (501 NotImplemented).
-        if (httpStatus(e) === 501 || s3ErrorName(e) === 'NotImplemented') return null;
-        throw this.fail('list the incomplete multipart uploads under', prefix, e);
-      }
-      for (const u of page.Uploads ?? []) {
-        if (u.Key === undefined || u.UploadId === undefined || !u.Key.startsWith(prefix)) continue;
-        out.push({ path: u.Key.slice(prefix.length), uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
-      }
-      if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) return out;
-      keyMarker = page.NextKeyMarker;
-      uploadIdMarker = page.NextUploadIdMarker;
-    }
+    return listPendingUploads(this.sdk, this.client, this.settings.bucket, prefix, (e) => this.fail('list the incomplete multipart uploads under', prefix, e));
   }
 
   async abortUpload(upload: PendingUpload): Promise<void> {

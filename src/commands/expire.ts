@@ -10,21 +10,20 @@ import { RepoLock } from '../repo/lock.js';
 import { ensureStanzaPresent } from '../repo/stanza-presence.js';
 import { ADVISORY_LOCKS_WARNING } from '../repo/conditional-create.js';
 import { expireStanza } from '../repo/expire.js';
-import type { ExpireResult } from '../repo/expire.js';
-import type { RetentionPolicy } from '../repo/retention.js';
+import type { ExpireResult, ExpireWhat } from '../repo/expire.js';
 import { readRecord, writeRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 
-/** Applies `policy` to the stanza (with dryRun, only says what it would remove). */
-export async function expireUnderLock(repo: Repository, stanza: string, policy: RetentionPolicy, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
+/** Applies a retention policy to the stanza, or expires one backup set (with dryRun, only says what it would remove). */
+export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
   // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running backup.
-  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: true, ...(opts.warn ? { warn: opts.warn } : {}) });
-  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'expire');
+  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true });
+  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'set' in what ? 'expire --set' : 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
-    return await expireStanza(repo, stanza, info.wal_segment_size, policy, { dryRun: opts.dryRun, ...(opts.warn ? { warn: opts.warn } : {}) });
+    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: !lock.advisory });
   } finally {
     await lock.release();
   }

@@ -38,6 +38,8 @@ export interface RecoverySettings {
   inclusive?: boolean;
   timeline: string;
   action?: 'pause' | 'promote' | 'shutdown';
+  /** A standby: keeps its apply delay and archive clean-up from its configuration. */
+  standby?: boolean;
   /** The DBA's own settings (--recovery-option, --archive-mode off), after ours; restore_command among them replaces ours. */
   extra?: readonly { name: string; value: string }[];
 }
@@ -46,14 +48,31 @@ export function quoteSetting(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
+/** The recovery targets: at most one may be set, and only the one restore chose is. */
+const TARGET_GUCS = ['recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time', 'recovery_target_xid'] as const;
+
+/**
+ * The block. Every recovery setting that changes where recovery ends or what it runs is given a
+ * value here, ours or its default, not only the ones restore uses: a setting left in a file
+ * restore does not rewrite (a postgresql.conf outside the data directory, as Debian keeps it, or a
+ * file it includes) would otherwise apply, and a stale target stops recovery early. postgresql.auto.conf
+ * is read last and PostgreSQL applies only the last value of a setting, so these win; the targets
+ * restore does not use are emptied before the one it uses (PostgreSQL refuses a second target in
+ * the order it applies them). A standby keeps its apply delay and archive clean-up from its
+ * configuration. The DBA's own --recovery-option settings come last and replace the defaults.
+ */
 export function recoverySettingsBlock(s: RecoverySettings): string {
   const extra = s.extra ?? [];
+  const given = new Set(extra.map((o) => o.name));
   const restoreCommand = extra.find((o) => o.name === 'restore_command')?.value ?? s.restoreCommand;
   const lines = [BEGIN, `restore_command = ${quoteSetting(restoreCommand)}`];
+  for (const name of TARGET_GUCS) if (name !== s.target?.name) lines.push(`${name} = ''`);
   if (s.target) lines.push(`${s.target.name} = ${quoteSetting(s.target.value)}`);
-  if (s.inclusive === false) lines.push(`recovery_target_inclusive = 'off'`);
+  lines.push(`recovery_target_inclusive = '${s.inclusive === false ? 'off' : 'on'}'`);
   lines.push(`recovery_target_timeline = ${quoteSetting(s.timeline)}`);
-  if (s.action) lines.push(`recovery_target_action = ${quoteSetting(s.action)}`);
+  lines.push(`recovery_target_action = ${quoteSetting(s.action ?? 'pause')}`);
+  const defaults: [string, string][] = s.standby ? [['recovery_end_command', '']] : [['recovery_end_command', ''], ['archive_cleanup_command', ''], ['recovery_min_apply_delay', '0']];
+  for (const [name, value] of defaults) if (!given.has(name)) lines.push(`${name} = ${quoteSetting(value)}`);
   for (const o of extra) if (o.name !== 'restore_command') lines.push(`${o.name} = ${quoteSetting(o.value)}`);
   lines.push(END);
   return lines.join('\n') + '\n';

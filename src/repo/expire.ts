@@ -12,7 +12,11 @@ import type { ArchivedFile } from './archive-store.js';
 import { branchContains, parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { Repository } from './repository.js';
-import { decideRetention } from './retention.js';
+import { decideRetention, decideSetExpiry } from './retention.js';
+import type { RetentionBackup } from './retention.js';
+import { PgpitrError } from '../common/errors.js';
+import { BackupSetReader } from './backup-set/reader.js';
+import { manifestReferences } from './backup-set/manifest.js';
 import { dropsBefore } from './drops.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
@@ -23,32 +27,43 @@ export interface ExpireResult {
   walRemoved: { first: string; last: string; count: number } | null;
 }
 
+/** What expire removes: the backups a retention policy no longer needs, or one backup set (--set) and what depends on it. */
+export type ExpireWhat = { policy: RetentionPolicy } | { set: string };
+
 export async function expireStanza(
   repo: Repository,
   stanza: string,
   segmentSize: number,
-  policy: RetentionPolicy,
-  opts: { dryRun: boolean; nowMs?: number; warn?: (message: string) => void },
+  what: ExpireWhat,
+  opts: {
+    dryRun: boolean;
+    nowMs?: number;
+    /**
+     * The stanza's backup lock is held, on a store that enforces it: no backup runs anywhere, so a
+     * record saying "running" is a run that died (on another host, where its process cannot be
+     * looked at), and a set without a record is what an interrupted expire left.
+     */
+    exclusive?: boolean;
+  },
 ): Promise<ExpireResult> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
-  const branch = await newestBranch(repo, stanza, archive, opts.warn ?? (() => {}));
-  const decision = decideRetention(
-    records.map((r) => ({
+  const branch = 'policy' in what && what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : null;
+  const backups = await Promise.all(
+    records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,
-      state: r.state === 'complete' ? 'complete' : r.state === 'failed' || !recordProcessAlive(r) ? 'failed' : 'running',
+      state: r.state === 'complete' ? 'complete' : r.state === 'failed' || opts.exclusive === true || !recordProcessAlive(r) ? 'failed' : 'running',
       stopTimeMs: Date.parse(r.stop_time ?? r.start_time),
       startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
       pinned: r.pinned,
       damaged: r.damaged,
       onLatestBranch: branch && r.timeline !== null && r.stop_lsn ? branchContains(branch, r.timeline, parseLsn(r.stop_lsn)) : undefined,
       type: r.type,
-      needs: [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
+      needs: r.damaged ? await damagedNeeds(repo, stanza, r, records) : [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
     })),
-    policy,
-    opts.nowMs ?? Date.now(),
   );
+  const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza);
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
   const doomed = keepFrom === null ? [] : archive.filter((f) => {
@@ -64,11 +79,13 @@ export async function expireStanza(
     await storage.pathSync?.(backupDir(stanza, id));
     await storage.remove(backupDir(stanza, id), { recursive: true });
   }
-  // Sets without a record (an expire interrupted after the record went) are removed too; the
-  // caller holds the backup lock, so no backup is being written.
-  const listed = new Set(records.map((r) => r.id));
-  for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
-    if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
+  // Sets without a record (an expire interrupted after the record went) are removed too, when
+  // the backup lock is enforced (no backup is being written: a new one's set may have no record yet).
+  if (opts.exclusive === true) {
+    const listed = new Set(records.map((r) => r.id));
+    for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
+      if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
+    }
   }
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
@@ -97,18 +114,40 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
   return out;
 }
 
-/** The branch of the archive's newest timeline, from its history file; null on timeline 1 (or without one). */
-async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], warn: (m: string) => void): Promise<TimelineBranch | null> {
+/**
+ * The branch of the archive's newest timeline, from its history file; null on timeline 1 (or
+ * without one). A history file listed that cannot be read fails the expire: without it the window
+ * would keep the newest backup before it on the wrong branch, and remove the one restore needs.
+ */
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[]): Promise<TimelineBranch | null> {
   const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
   const newest = histories[histories.length - 1];
   if (newest === undefined) return null;
+  let data: Buffer | null;
   try {
-    const data = await fetchWalFile(repo, stanza, newest);
-    if (data === null) return null;
-    return timelineBranch(parseInt(newest.slice(0, 8), 16), parseTimelineHistory(data.toString('utf8'), newest));
+    data = await fetchWalFile(repo, stanza, newest);
   } catch (e) {
-    // Only a refinement of the window (it keeps more): without it, retention goes on as before.
-    warn(`${newest} cannot be read (${(e as Error).message}): the retention window does not follow the newest timeline's history`);
-    return null;
+    throw new PgpitrError('ERR_CHECK', `history file ${newest} of stanza ${stanza} cannot be read: ${(e as Error).message}`, {
+      hint: 'the retention window follows the newest timeline\'s history, so nothing is expired without it; pgpitr verify checks the archive (put the file back from the cluster\'s pg_wal, or expire with --retention-full only)',
+      cause: e,
+    });
+  }
+  if (data === null) {
+    throw new PgpitrError('ERR_CHECK', `history file ${newest} of stanza ${stanza} was listed but is gone`, { hint: 'run expire again; if it goes on, pgpitr verify checks the archive' });
+  }
+  return timelineBranch(parseInt(newest.slice(0, 8), 16), parseTimelineHistory(data.toString('utf8'), newest));
+}
+
+/**
+ * What a backup whose record cannot be parsed takes files from: a full backup, nothing; a diff or
+ * incr (as its id says), what its set's manifest names, or, when that cannot be read either,
+ * every backup older than it (it may need any of them: kept until the record is looked at).
+ */
+async function damagedNeeds(repo: Repository, stanza: string, r: BackupRecord, records: BackupRecord[]): Promise<string[]> {
+  if (r.type === 'full') return [];
+  try {
+    return manifestReferences((await BackupSetReader.open(repo.storage, backupDir(stanza, r.id))).manifest);
+  } catch {
+    return records.filter((o) => o.id < r.id).map((o) => o.id);
   }
 }

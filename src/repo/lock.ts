@@ -53,8 +53,11 @@ export class RepoLock {
     readonly advisory: boolean,
   ) {}
 
-  /** Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. */
-  static async acquire(storage: Storage, path: string, command: string, settings?: string[]): Promise<RepoLock> {
+  /**
+   * Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. `subject`
+   * names what is locked in the messages (default: the repository).
+   */
+  static async acquire(storage: Storage, path: string, command: string, settings?: string[], subject = 'repository'): Promise<RepoLock> {
     const where = `${path} in ${storage.location}`;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
@@ -73,12 +76,12 @@ export class RepoLock {
           if (!(await removeStale(storage, path, raw))) await sleep(GUARD_BUSY_WAIT_MS);
           continue;
         }
-        throw new PgpitrError('ERR_TARGET', `repository is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
+        throw new PgpitrError('ERR_TARGET', `${subject} is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
           hint: `wait for it to finish; if that process no longer exists, remove ${where}`,
         });
       }
     }
-    throw new PgpitrError('ERR_TARGET', `could not take the repository lock ${where}`, {
+    throw new PgpitrError('ERR_TARGET', `could not take the ${subject} lock ${where}`, {
       hint: 'other processes kept taking and releasing it; run the command again',
     });
   }

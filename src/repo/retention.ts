@@ -22,6 +22,8 @@
 //   removed (on every timeline); history files are always kept. Without any
 //   complete backup, no WAL is removed.
 
+import { PgpitrError } from '../common/errors.js';
+
 export interface RetentionBackup {
   id: string;
   state: 'complete' | 'running' | 'failed';
@@ -84,6 +86,9 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     const beforeOnBranch = complete.find((b) => b.stopTimeMs < start && b.onLatestBranch !== false);
     if (beforeOnBranch) keep(beforeOnBranch, "newest backup before the retention window on the newest timeline's history: recovers its first moments there");
   }
+  // Whatever the policy, the newest complete backup stays (a policy by count finds no full backup
+  // to keep when the only one's record is damaged).
+  if (complete[0]) keep(complete[0], 'the newest complete backup');
   // What kept backups need is kept too, transitively (a need of a need: an incr of an incr).
   const byId = new Map(backups.map((b) => [b.id, b]));
   const queue = [...keepWhy.keys()];
@@ -106,10 +111,59 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
       else decision.keep.push({ id: b.id, why: 'failed, but no newer complete backup exists yet' });
     } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
   }
-  const keptComplete = complete.filter((b) => keepWhy.has(b.id));
-  if (keptComplete.length > 0) decision.walKeepFromSegNo = keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id));
+  return decision;
+}
+
+/** The first segment the kept complete backups need (null: keep all WAL). */
+function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean): bigint | null {
   // Where a backup whose record is damaged starts is not known: its WAL is all kept with it.
-  if (backups.some((b) => b.damaged)) decision.walKeepFromSegNo = null;
+  if (backups.some((b) => b.damaged && kept(b))) return null;
+  const keptComplete = backups.filter((b) => b.state === 'complete' && kept(b));
+  if (keptComplete.length === 0) return null;
+  return keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
+}
+
+/**
+ * expire --set ID: that backup and every backup taking files from it (directly or through
+ * another), whatever the policy, and the WAL no kept complete backup needs any more. Refused when
+ * one of them is pinned or still running, or when it would leave no complete full backup where
+ * there is one.
+ */
+export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: string): RetentionDecision {
+  const target = backups.find((b) => b.id === id);
+  if (!target) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
+  const doomed = new Map<string, string>([[id, 'asked for (--set)']]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const b of backups) {
+      const from = doomed.has(b.id) ? undefined : (b.needs ?? []).find((n) => doomed.has(n));
+      if (from !== undefined) {
+        doomed.set(b.id, `takes files from backup ${from}`);
+        grew = true;
+      }
+    }
+  }
+  for (const b of backups) {
+    if (!doomed.has(b.id)) continue;
+    const also = b.id === id ? '' : ` (it takes files from backup ${id}, and goes with it)`;
+    if (b.pinned) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is pinned${also}`, { hint: `unpin it first: pgpitr expire --unpin=${b.id}` });
+    if (b.state === 'running') throw new PgpitrError('ERR_TARGET', `backup ${b.id} is still running${also}`, { hint: 'wait for it to end, or stop it' });
+  }
+  const fulls = backups.filter((b) => b.state === 'complete' && !b.damaged && (b.type ?? 'full') === 'full');
+  if (fulls.length > 0 && fulls.every((b) => doomed.has(b.id))) {
+    throw new PgpitrError('ERR_TARGET', `expiring backup ${id} would leave stanza "${stanza}" without a complete full backup`, {
+      hint: 'take a new full backup first (pgpitr backup --type=full), or remove the whole stanza (pgpitr stanza-delete)',
+    });
+  }
+  const newestFirst = [...backups].sort((a, b) => b.stopTimeMs - a.stopTimeMs);
+  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null };
+  for (const b of newestFirst) {
+    const why = doomed.get(b.id);
+    if (why !== undefined) decision.expire.push({ id: b.id, why });
+    else decision.keep.push({ id: b.id, why: 'not asked for' });
+  }
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id));
   return decision;
 }
 

@@ -1,5 +1,6 @@
 // Delta restore's clean-up: what the target holds and the backup does not is
-// removed (files, links, directories), never across a mount point; in the WAL
+// removed (files, links, directories), never a mount point nor across one (a
+// directory of the backup that is a mount point is cleaned inside); in the WAL
 // directory only WAL files, and in a tablespace directory only the backup's own
 // PG_<version>_<catalog> directory is looked into.
 
@@ -26,7 +27,7 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
   if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));
   for (const oid of layout.tablespaceDirs.keys()) keep.add(join(layout.target, 'pg_tblspc', String(oid)));
   let removed = 0;
-  const walk = async (dir: string, dev?: number, only?: (name: string) => boolean): Promise<void> => {
+  const walk = async (dir: string, dev?: number, only?: (name: string) => boolean, mountRoot = false): Promise<void> => {
     const rootDev = dev ?? (await fsp.stat(dir)).dev;
     let names: string[];
     try {
@@ -37,12 +38,17 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
     for (const name of names) {
       const p = join(dir, name);
       const st = await fsp.lstat(p);
-      if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
       if (!keep.has(p)) {
+        if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
         if (only && !only(name)) continue;
+        if (mountRoot && name === 'lost+found') continue; // the file system's own
         await fsp.rm(p, { recursive: true, force: true });
         removed++;
-      } else if (st.isDirectory()) await walk(p, rootDev);
+      } else if (st.isDirectory()) {
+        // A directory of the backup is cleaned even when something is mounted there (pg_wal on a
+        // disk of its own: old segments left there would be replayed when the archive has none).
+        await walk(p, st.dev, undefined, st.dev !== rootDev);
+      }
     }
   };
   await walk(layout.target);

@@ -4,7 +4,7 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { chownSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
@@ -22,6 +22,7 @@ import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
 import type { TargetOptions } from './restore-target.js';
 import { FileRestorer } from './file-restorer.js';
+import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
 import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf, within } from './restore-target-dir.js';
@@ -147,6 +148,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (delta && leftOut.length > 0) req.log(`warning: --delta writes zeros over the files the target holds for the databases left out`);
   if (targetState.interruptedRestore) req.log(`${targetState.path} holds a restore that did not finish: resuming it (only what differs is written)`);
   const tablespaceDirs = new Map<number, string>();
+  /** Each tablespace's version directory in the backup (PG_<version>_<catalog>). */
+  const versionDirs = new Map<number, string | null>();
   for (const ts of m.tablespaces) {
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
     const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
@@ -158,6 +161,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
     checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)));
     tablespaceDirs.set(ts.oid, mapped);
+    versionDirs.set(ts.oid, own);
   }
   for (const t of req.tablespaceMap) {
     if (!m.tablespaces.some((ts) => String(ts.oid) === t.key)) {
@@ -187,54 +191,64 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
   }
 
-  // 3. The marker, the files, the recovery settings, sync, pg_control, and the marker goes.
+  // 3. The lock, the marker, the files, the recovery settings, sync, pg_control, and the marker goes.
   const marker = join(targetState.path, RESTORE_MARKER);
   makeDirsSync(targetState.path, 0o700, !req.noSync);
-  writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
-  await req.beforeFiles?.(plan);
-  // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
-  const startedAt = record ? Date.parse(record.server_start_time ?? record.start_time) : Number.NaN;
-  const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
-  const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}), ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
-  // The directories outside the data directory that restore writes into.
-  const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
-  let bytesDone = 0;
-  let filesDone = 0;
-  const files = await restorer.restore({
-    processMax: req.processMax,
-    threads,
-    delta,
-    keep: [marker],
-    zeroed: (path) => inDatabases(path, leftOutOids),
-    // Each file synced by its copier as soon as it is written, while the others are copied: the
-    // pass over the tree below then finds little left to flush.
-    sync: !req.noSync,
-    onFile: (_p, bytes) => {
-      bytesDone += bytes;
-      filesDone++;
-      req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
-    },
-  });
-  writeRecoverySettings(targetState.path, req, plan.branch.timeline, !req.noSync);
-  const owner = rootOwnerFor(targetState.path);
-  if (owner) {
-    chownTree(targetState.path, owner);
-    for (const dir of outside) chownTree(dir, owner);
+  const lock = await lockTarget(targetState.path);
+  try {
+    const files = await writeTarget();
+    await req.afterFiles?.(plan);
+    return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
+  } finally {
+    await lock.release();
   }
-  if (!req.noSync) {
-    // Every file this restore wrote is synced already (by its copier, or here). What is left: the
-    // directories' entries, and, where files were not all written now (delta keeps those that
-    // match, possibly still unflushed) or their owner changed since, the files again.
-    const files = delta || owner !== null;
-    await syncTree(targetState.path, { files });
-    for (const dir of outside) await syncTree(dir, { files });
+
+  async function writeTarget(): Promise<FileRestoreResult> {
+    writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
+    await req.beforeFiles?.(plan);
+    // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
+    const startedAt = record ? Date.parse(record.server_start_time ?? record.start_time) : Number.NaN;
+    const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
+    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}), ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
+    // The directories outside the data directory that restore writes into.
+    const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
+    let bytesDone = 0;
+    let filesDone = 0;
+    const files = await restorer.restore({
+      processMax: req.processMax,
+      threads,
+      delta,
+      keep: [marker, join(targetState.path, RESTORE_LOCK)],
+      zeroed: (path) => inDatabases(path, leftOutOids),
+      // Each file synced by its copier as soon as it is written, while the others are copied: the
+      // pass over the tree below then finds little left to flush.
+      sync: !req.noSync,
+      onFile: (_p, bytes) => {
+        bytesDone += bytes;
+        filesDone++;
+        req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
+      },
+    });
+    writeRecoverySettings(targetState.path, req, plan.branch.timeline, !req.noSync);
+    const owner = rootOwnerFor(targetState.path);
+    if (owner) {
+      chownTree(targetState.path, owner);
+      chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })));
+    }
+    if (!req.noSync) {
+      // Every file this restore wrote is synced already (by its copier, or here). What is left: the
+      // directories' entries, and, where files were not all written now (delta keeps those that
+      // match, possibly still unflushed) or their owner changed since, the files again.
+      const files = delta || owner !== null;
+      await syncTree(targetState.path, { files });
+      for (const dir of outside) await syncTree(dir, { files });
+    }
+    await restorer.restoreControl(owner, !req.noSync);
+    fsyncPathSync(join(targetState.path, 'global'));
+    unlinkSync(marker);
+    fsyncPathSync(targetState.path);
+    return files;
   }
-  await restorer.restoreControl(owner, !req.noSync);
-  fsyncPathSync(join(targetState.path, 'global'));
-  unlinkSync(marker);
-  fsyncPathSync(targetState.path);
-  await req.afterFiles?.(plan);
-  return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
 }
 
 /**
@@ -245,7 +259,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
 function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, sync: boolean): void {
   const t = req.target.target;
   const followLatest = req.standby && req.target.timeline === 'latest';
-  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: followLatest ? 'latest' : String(timeline) };
+  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: followLatest ? 'latest' : String(timeline), standby: req.standby };
   if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
   else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
   else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };
@@ -284,24 +298,6 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   // One signal file: a backup taken from a standby holds standby.signal.
   rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });
   writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', sync, 0o600);
-}
-
-/** Run as root, restore gives the files to the data directory's owner (the server refuses files it does not own). */
-function rootOwnerFor(dir: string): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const st = statSync(dir);
-  return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
-}
-
-function chownTree(dir: string, o: { uid: number; gid: number }): void {
-  chownSync(dir, o.uid, o.gid);
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) continue;
-    chownSync(p, o.uid, o.gid);
-    if (st.isDirectory()) chownTree(p, o);
-  }
 }
 
 /**

@@ -24,7 +24,8 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
     timeline: r.timeline ?? 0,
     startLsn: r.start_lsn ? parseLsn(r.start_lsn) : 0n,
     stopLsn: r.stop_lsn ? parseLsn(r.stop_lsn) : 0n,
-    stopTimeMs: r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
+    // The server's clock, as target times are (a record of older pgpitr: this host's).
+    stopTimeMs: r.server_stop_time ? Date.parse(r.server_stop_time) : r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
     stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
     walIncluded: r.wal === 'included',
   };

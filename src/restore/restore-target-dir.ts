@@ -12,7 +12,7 @@ export interface TargetState {
   empty: boolean;
   /** Holds PG_VERSION: a cluster (or what is left of one). */
   isCluster: boolean;
-  /** postmaster.pid names a live process. */
+  /** postmaster.pid names a live process (0: the file cannot be read or parsed). */
   runningPid: number | null;
   /** An earlier restore stopped before it finished (its marker is there): a rerun resumes it as a delta. */
   interruptedRestore: boolean;
@@ -44,14 +44,21 @@ export function inspectTarget(path: string): TargetState {
   };
 }
 
+/**
+ * The live process postmaster.pid names, or null when none does. A server in single-user mode
+ * (postgres --single) writes its pid negated. A file that cannot be read or parsed names no
+ * process we can judge: 0 (refused as running: the DBA removes the file once sure).
+ */
 function livePostmaster(pidFile: string): number | null {
-  let pid: number;
+  let text: string;
   try {
-    pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  } catch {
-    return null;
+    text = readFileSync(pidFile, 'utf8');
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : 0;
   }
-  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const first = text.split('\n')[0]!.trim();
+  const pid = /^-?\d+$/.test(first) ? Math.abs(Number(first)) : 0;
+  if (!Number.isSafeInteger(pid) || pid === 0) return 0;
   try {
     process.kill(pid, 0);
     return pid;
@@ -62,9 +69,14 @@ function livePostmaster(pidFile: string): number | null {
 
 /** Refuses, before anything is written, a target restore cannot use; true when the restore must run as a delta. */
 export function checkTarget(t: TargetState, delta: boolean): boolean {
+  if (t.runningPid === 0) {
+    throw new PgpitrError('ERR_TARGET', `"${join(t.path, 'postmaster.pid')}" cannot be read or names no process: a PostgreSQL server may be running on "${t.path}"`, {
+      hint: 'make sure no server runs on that directory, then remove postmaster.pid; restore never writes under a running server',
+    });
+  }
   if (t.runningPid !== null) {
     throw new PgpitrError('ERR_TARGET', `a PostgreSQL server (pid ${t.runningPid}) is running on "${t.path}"`, {
-      hint: 'stop it first (pg_ctl stop -D ...); restore never writes under a running server',
+      hint: 'stop it first (pg_ctl stop -D ...); if no server runs there (after a reboot the pid may belong to another process), remove postmaster.pid; restore never writes under a running server',
     });
   }
   if (t.empty) return delta;

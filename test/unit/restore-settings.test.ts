@@ -19,6 +19,28 @@ test('the block is quoted for postgresql.conf and replaces an earlier one', () =
   assert.equal(twice.match(/recovery settings written by pgpitr restore: begin/g)!.length, 1);
 });
 
+test('every recovery setting gets a value in the block: a stale one in a file restore does not rewrite never applies', () => {
+  const lines = block.split('\n');
+  const at = (name: string) => lines.findIndex((l) => l.startsWith(`${name} = `));
+  // The targets not used are emptied, before the one used (PostgreSQL refuses a second target as it applies them).
+  for (const t of ['recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_xid']) {
+    assert.equal(lines[at(t)], `${t} = ''`);
+    assert.ok(at(t) < at('recovery_target_time'));
+  }
+  assert.equal(lines[at('recovery_target_time')], "recovery_target_time = '2026-12-01 11:45:00+00'");
+  assert.equal(lines[at('recovery_target_inclusive')], "recovery_target_inclusive = 'on'");
+  assert.equal(lines[at('recovery_target_action')], "recovery_target_action = 'promote'");
+  assert.equal(lines[at('recovery_min_apply_delay')], "recovery_min_apply_delay = '0'");
+  assert.equal(lines[at('recovery_end_command')], "recovery_end_command = ''");
+  const exclusive = recoverySettingsBlock({ restoreCommand: 'x', target: { name: 'recovery_target_xid', value: '42' }, inclusive: false, timeline: '1', action: 'pause' });
+  assert.match(exclusive, /^recovery_target_inclusive = 'off'$/m);
+  assert.equal(exclusive.match(/^recovery_target_xid = /gm)!.length, 1);
+  // A standby keeps its apply delay and archive clean-up from its configuration.
+  const standby = recoverySettingsBlock({ restoreCommand: 'x', timeline: 'latest', standby: true });
+  assert.ok(!/recovery_min_apply_delay|archive_cleanup_command/.test(standby));
+  assert.match(standby, /^recovery_target_time = ''$/m);
+});
+
 test('other recovery settings are commented out; a standby keeps its connection to the primary', () => {
   const conf = "recovery_target_xid = '42'\nprimary_conninfo = 'host=p'\nwork_mem = '4MB'\nrecovery_min_apply_delay = '5min'\n";
   const plain = withoutRecoverySettings(conf);
@@ -41,7 +63,16 @@ test('--recovery-option and --archive-mode off: added to the block, after restor
   const lines = b.split('\n');
   assert.deepEqual(lines.slice(1, -2), [
     `restore_command = 'pgpitr archive-get %f "%p"'`,
+    `recovery_target = ''`,
+    `recovery_target_lsn = ''`,
+    `recovery_target_name = ''`,
+    `recovery_target_time = ''`,
+    `recovery_target_xid = ''`,
+    `recovery_target_inclusive = 'on'`,
     `recovery_target_timeline = 'latest'`,
+    `recovery_target_action = 'pause'`,
+    `recovery_end_command = ''`,
+    `archive_cleanup_command = ''`,
     `primary_conninfo = 'host=primary user=rep password=''it''''s'''`,
     `recovery_min_apply_delay = '5min'`,
     `archive_mode = 'off'`,

@@ -105,3 +105,38 @@ test('diff and incr backups: retention-full counts full backups, and a kept back
   assert.match(kept.keep.find((k) => k.id === 'F1')!.why, /takes files from it/);
   assert.equal(kept.walKeepFromSegNo, 10n);
 });
+
+test('the newest complete backup is kept whatever the policy (the only full backup\'s record damaged)', () => {
+  const list: RetentionBackup[] = [
+    { id: 'F1', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true, type: 'full' },
+    { id: 'D2', state: 'complete', stopTimeMs: NOW - DAY, startSegNo: 20n, pinned: false, type: 'diff', needs: ['F1'] },
+  ];
+  const d = decideRetention(list, { full: 1 }, NOW);
+  assert.deepEqual(ids(d.keep), ['D2', 'F1']);
+  assert.match(d.keep.find((k) => k.id === 'D2')!.why, /newest complete backup/);
+});
+
+test('expire --set: the backup and what takes files from it; pinned, running and the last full refused', async () => {
+  const { decideSetExpiry } = await import('../../src/repo/retention.js');
+  const at = (d: number) => Date.parse('2026-12-01T00:00:00Z') + d * DAY;
+  const chain: RetentionBackup[] = [
+    { id: 'F1', state: 'complete', stopTimeMs: at(1), startSegNo: 10n, pinned: false, type: 'full' },
+    { id: 'D2', state: 'complete', stopTimeMs: at(2), startSegNo: 20n, pinned: false, type: 'diff', needs: ['F1'] },
+    { id: 'I3', state: 'complete', stopTimeMs: at(3), startSegNo: 30n, pinned: false, type: 'incr', needs: ['D2', 'F1'] },
+    { id: 'F4', state: 'complete', stopTimeMs: at(4), startSegNo: 40n, pinned: false, type: 'full' },
+    { id: 'X5', state: 'failed', stopTimeMs: at(5), startSegNo: 50n, pinned: false, type: 'full' },
+  ];
+  const d = decideSetExpiry(chain, 'D2', 'main');
+  assert.deepEqual(ids(d.expire), ['D2', 'I3']);
+  assert.match(d.expire.find((e) => e.id === 'I3')!.why, /takes files from backup D2/);
+  assert.equal(d.walKeepFromSegNo, 10n); // F1 stays: its WAL too
+  const f1 = decideSetExpiry(chain, 'F1', 'main');
+  assert.deepEqual(ids(f1.expire), ['D2', 'F1', 'I3']);
+  assert.equal(f1.walKeepFromSegNo, 40n);
+  assert.deepEqual(ids(decideSetExpiry(chain, 'X5', 'main').expire), ['X5']);
+  assert.throws(() => decideSetExpiry(chain, 'nope', 'main'), /backup "nope" does not exist in stanza "main"/);
+  assert.throws(() => decideSetExpiry(chain.map((b) => (b.id === 'I3' ? { ...b, pinned: true } : b)), 'F1', 'main'), /backup I3 is pinned \(it takes files from backup F1/);
+  assert.throws(() => decideSetExpiry(chain.map((b) => (b.id === 'I3' ? { ...b, state: 'running' as const } : b)), 'D2', 'main'), /backup I3 is still running/);
+  const oneFull = chain.filter((b) => b.id !== 'F4');
+  assert.throws(() => decideSetExpiry(oneFull, 'F1', 'main'), /would leave stanza "main" without a complete full backup/);
+});

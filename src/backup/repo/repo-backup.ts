@@ -235,8 +235,9 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             hint: 'take the backup again: it will be a full backup on the new timeline',
           });
         }
-        const xmax = await sql.query<{ xmax: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax');
-        record.stop_next_xid = xmax.rows[0]!.xmax;
+        const after = await sql.query<{ xmax: string; now: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax, extract(epoch from clock_timestamp())::text as now');
+        record.stop_next_xid = after.rows[0]!.xmax;
+        record.server_stop_time = new Date(Number(after.rows[0]!.now) * 1000).toISOString();
         // Not known when they cannot be read now (the files are stored): restore then refuses leaving databases out.
         record.page_images = await pageImageFacts(sql, req.connection, record.databases).catch((e: Error) => {
           reporter.warn(`what WAL replay needs of the databases was not recorded (${e.message}): restoring part of them (--db-include) will be refused`);

@@ -127,7 +127,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
     // or expire applies it.
     if (policy) {
       try {
-        const r = await expireUnderLock(repo, o.stanza, policy, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
+        const r = await expireUnderLock(repo, o.stanza, { policy }, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
         for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
         if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
       } catch (e) {

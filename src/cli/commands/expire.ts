@@ -4,10 +4,12 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
-import { usageError } from '../../common/errors.js';
+import { PgpitrError, usageError } from '../../common/errors.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import type { RepoSettings } from '../../repo/repo-settings.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
+import type { RepositoryOutcome } from '../each-repository.js';
+import type { ExpireResult } from '../../repo/expire.js';
 import { isPgpitrError } from '../../common/errors.js';
 import { parseRetentionWindow } from '../../repo/retention.js';
 import type { RetentionPolicy } from '../../repo/retention.js';
@@ -19,12 +21,17 @@ const HELP = `pgpitr expire removes the backups and WAL a retention policy no lo
 
 Usage:
   pgpitr expire --repo PATH --stanza NAME --retention-full=N | --retention-window=DURATION [--dry-run]
+  pgpitr expire --repo PATH --stanza NAME --set=ID [--dry-run]
   pgpitr expire --repo PATH --stanza NAME --pin=ID | --unpin=ID
 
 Options:
       --retention-full=N        keep the N newest complete full backups and the diff and incr
                                 backups after them (an older full backup's go with it)
       --retention-window=D      keep every point of the last D restorable (D: 30m, 12h, 7d, 2w)
+      --set=ID                  expire that backup and every backup taking files from it,
+                                whatever the policy (refused for a pinned or running one, or
+                                when no complete full backup would be left), and the WAL no
+                                remaining backup needs; how a dead run's record is removed
       --dry-run                 say what would be removed, remove nothing
       --pin=ID / --unpin=ID     keep a backup whatever the policy (or stop keeping it)
 A kept backup keeps every backup it takes files from (a diff's full backup, an incr's chain).
@@ -42,6 +49,7 @@ const EXPIRE_OPTIONS = {
   'dry-run': { type: 'boolean' },
   pin: { type: 'string' },
   unpin: { type: 'string' },
+  set: { type: 'string' },
 } as const;
 
 /**
@@ -95,15 +103,35 @@ export async function expireCommand(argv: string[]): Promise<number> {
     printLine(`backup ${id} ${pin !== undefined ? 'pinned: expire keeps it' : 'unpinned'}${several ? ` (${where.join(', ')})` : ''}`);
     return ExitCode.Ok;
   }
-  // Each repository under its own policy (repoN-retention-*); refused before anything is removed.
-  const policies = new Map(repos.map((r) => [r.index, retentionPolicy(o, r.settings)]));
-  for (const [index, policy] of policies) {
-    if (!policy) throw usageError(`no retention policy${several ? ` for repo${index}` : ''}`, `give --retention-full=N and/or --retention-window=D (or set them in the configuration file${several ? `, or repo${index}-retention-full / -window` : ''})`);
-  }
+  const set = o.extra['set'] as string | undefined;
   const dryRun = o.extra['dry-run'] === true;
-  const outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, policies.get(index)!, { dryRun, warn: (m) => printLine(`warning: ${m}`) }));
+  let outcomes: RepositoryOutcome<ExpireResult | null>[];
+  if (set !== undefined) {
+    if (o.extra['retention-full'] !== undefined || o.extra['retention-window'] !== undefined) throw usageError('--set expires one backup set whatever the policy: give it without --retention-full / --retention-window');
+    // A backup lives in one repository: expired where it is, absent elsewhere is no error.
+    outcomes = await onEachRepository(repos, async ({ repo }) => {
+      try {
+        return await expireUnderLock(repo, o.stanza, { set }, { dryRun, warn: (m) => printLine(`warning: ${m}`) });
+      } catch (e) {
+        if (several && isPgpitrError(e) && e.code === 'ERR_NOT_FOUND' && / does not exist in stanza /.test(e.message)) return null;
+        throw e;
+      }
+    });
+    if (outcomes.every((r) => r.result === null && !r.error)) throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist in any repository`, { hint: 'pgpitr info lists the backups' });
+  } else {
+    // Each repository under its own policy (repoN-retention-*); refused before anything is removed.
+    const policies = new Map(repos.map((r) => [r.index, retentionPolicy(o, r.settings)]));
+    for (const [index, policy] of policies) {
+      if (!policy) throw usageError(`no retention policy${several ? ` for repo${index}` : ''}`, `give --retention-full=N and/or --retention-window=D (or set them in the configuration file${several ? `, or repo${index}-retention-full / -window` : ''}), or --set=ID`);
+    }
+    outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, { policy: policies.get(index)! }, { dryRun, warn: (m) => printLine(`warning: ${m}`) }));
+  }
   if (o.output === 'json') {
-    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { keep: r.result!.decision.keep, expire: r.result!.decision.expire, wal_removed: r.result!.walRemoved }) }));
+    const each = outcomes.map((r) => ({
+      repo: r.index,
+      location: r.location,
+      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved } : { absent: true }),
+    }));
     const first = outcomes[0]!.result;
     process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved } : {}), repositories: each }, null, 2) + '\n');
   } else {
@@ -112,6 +140,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
       const p = several ? `repo${r.index}: ` : '';
       if (r.error) {
         printLine(`${p}ERROR: ${r.error.message}`);
+        continue;
+      }
+      if (!r.result) {
+        printLine(`${p}backup ${set} is not in this repository`);
         continue;
       }
       for (const e of r.result!.decision.expire) printLine(`${p}${verb} backup ${e.id}: ${e.why}`);

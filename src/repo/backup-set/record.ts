@@ -39,6 +39,11 @@ export interface BackupRecord {
    * the host pgpitr runs on). Absent in older records: no later backup takes files from them.
    */
   server_start_time?: string | null;
+  /**
+   * The server's clock once the backup had stopped (absent in records of older pgpitr): what a
+   * target time is compared with, which is of the server's clock, where stop_time is this host's.
+   */
+  server_stop_time?: string | null;
   state: 'running' | 'complete' | 'failed';
   stanza: string;
   label: string;
@@ -171,9 +176,15 @@ export function recordProcessAlive(r: BackupRecord): boolean {
   return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id }, hostname());
 }
 
+/** A backup's type as its id says (...F, ...D, ...I, with an optional _N after). */
+export function typeOfId(id: string): BackupType {
+  const letter = /^\d{8}-\d{6}([FDI])/.exec(id)?.[1];
+  return letter === 'D' ? 'diff' : letter === 'I' ? 'incr' : 'full';
+}
+
 function damagedRecord(stanza: string, id: string, error: string): BackupRecord {
   return {
-    format: 'pgpitr-backup', format_version: 1, id, type: 'full', state: 'failed', stanza, label: '', system_identifier: '',
+    format: 'pgpitr-backup', format_version: 1, id, type: typeOfId(id), state: 'failed', stanza, label: '', system_identifier: '',
     pg_version_num: 0, timeline: null, start_lsn: null, stop_lsn: null, start_wal: null, stop_wal: null,
     start_time: new Date(0).toISOString(), stop_time: null, stop_next_xid: null, backup_from: null, wal: 'archive',
     compression: 'none', size: null, stored_size: null, file_count: null, databases: [], annotations: {}, pinned: false,

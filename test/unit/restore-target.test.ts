@@ -1,0 +1,69 @@
+// What restore checks and holds in its target besides the files: a server in
+// single-user mode (postmaster.pid with a negated pid) or an unreadable
+// postmaster.pid refuses the target; two restores into one directory never run
+// at once; run as root, ownership changes only what restore wrote outside the
+// data directory.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkTarget, inspectTarget } from '../../src/restore/restore-target-dir.js';
+import { chownOutside, lockTarget } from '../../src/restore/target-owner.js';
+
+function scratch(): string {
+  return mkdtempSync(join(tmpdir(), 'pgpitr-restore-target-'));
+}
+
+test('postmaster.pid: a single-user server (negated pid) and an unreadable file refuse the target; a dead pid does not', () => {
+  const dir = scratch();
+  try {
+    writeFileSync(join(dir, 'PG_VERSION'), '16\n');
+    writeFileSync(join(dir, 'postmaster.pid'), `-${process.pid}\n${dir}\n`);
+    assert.throws(() => checkTarget(inspectTarget(dir), true), new RegExp(`a PostgreSQL server \\(pid ${process.pid}\\) is running`));
+    writeFileSync(join(dir, 'postmaster.pid'), '');
+    assert.throws(() => checkTarget(inspectTarget(dir), true), /postmaster\.pid" cannot be read or names no process/);
+    writeFileSync(join(dir, 'postmaster.pid'), `${2 ** 22 + 777}\n${dir}\n`);
+    assert.equal(checkTarget(inspectTarget(dir), true), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two restores into one directory: the second is refused while the first holds it', async () => {
+  const dir = scratch();
+  try {
+    const first = await lockTarget(dir);
+    await assert.rejects(() => lockTarget(dir), /another restore is writing into ".*": data directory ".*" is locked by "restore" \(pid \d+/);
+    await first.release();
+    await (await lockTarget(dir)).release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('run as root: what restore wrote outside the data directory changes owner, nothing else there', { skip: process.getuid?.() !== 0 ? 'not root' : false }, () => {
+  const dir = scratch();
+  try {
+    const wal = join(dir, 'wal');
+    const ts = join(dir, 'ts');
+    mkdirSync(join(wal, 'archive_status'), { recursive: true });
+    writeFileSync(join(wal, '000000010000000000000003'), '');
+    writeFileSync(join(wal, 'notes.txt'), '');
+    mkdirSync(join(ts, 'PG_16_202307071', '5'), { recursive: true });
+    mkdirSync(join(ts, 'PG_13_202007201'), { recursive: true });
+    const o = { uid: 12345, gid: 12345 };
+    chownOutside(o, wal, [{ path: ts, versionDir: 'PG_16_202307071' }]);
+    const uid = (p: string) => statSync(p).uid;
+    assert.equal(uid(wal), 12345);
+    assert.equal(uid(join(wal, '000000010000000000000003')), 12345);
+    assert.equal(uid(join(wal, 'archive_status')), 12345);
+    assert.equal(uid(join(wal, 'notes.txt')), 0);
+    assert.equal(uid(ts), 12345);
+    assert.equal(uid(join(ts, 'PG_16_202307071', '5')), 12345);
+    assert.equal(uid(join(ts, 'PG_13_202007201')), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

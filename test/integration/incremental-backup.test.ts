@@ -371,8 +371,16 @@ for (const version of versionsFromEnv()) {
       assert.deepEqual(d.keep.map((k) => k.id).sort(), [f1.record.id, d1.record.id, i2.record.id, f2.record.id, i3.record.id].sort(), dry.stdout);
       assert.deepEqual(d.expire.map((e) => e.id), [i1.record.id], dry.stdout);
       assert.deepEqual(setsOnDisk(a), [...chain].sort(), 'a dry run removes nothing');
+      // expire --set: one backup and what takes files from it, whatever the policy; a pinned one stops it.
+      const refused = await runPgpitr(['expire', ...a.repoArgs, '--set', d1.record.id]);
+      assert.equal(refused.code, 5, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`backup ${i2.record.id} is pinned \\(it takes files from backup ${d1.record.id}`));
       const unpin = await runPgpitr(['expire', ...a.repoArgs, '--unpin', i2.record.id]);
       assert.equal(unpin.code, 0, unpin.stderr);
+      const set = await runPgpitr(['expire', ...a.repoArgs, '--set', d1.record.id, '--dry-run', '--output', 'json']);
+      assert.equal(set.code, 0, set.stderr);
+      assert.deepEqual((JSON.parse(set.stdout) as { expire: { id: string }[] }).expire.map((e) => e.id).sort(), [d1.record.id, i2.record.id].sort(), set.stdout);
+      assert.deepEqual(setsOnDisk(a), [...chain].sort(), 'a dry run removes nothing');
 
       const r = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '1', '--output', 'json']);
       assert.equal(r.code, 0, r.stderr);

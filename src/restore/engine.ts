@@ -25,7 +25,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, walLinkOf, within } from './restore-target-dir.js';
+import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -154,8 +154,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
     const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
     if (!isAbsolute(mapped)) throw new PgpitrError('ERR_UNSAFE_PATH', `tablespace ${ts.oid}'s location "${mapped}" is not absolute`, { hint: 'map it with --tablespace-map OID=/absolute/path' });
-    // Nested either way counts: a delta clears what a tablespace directory holds beyond the backup's.
-    const overlaps = (a: string, b: string) => within(a, b) || within(b, a);
+    // Nested either way counts (as written or through links): a delta clears what a tablespace directory holds beyond the backup's.
     if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
       throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
     }
@@ -178,7 +177,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (linked !== null) req.log(`warning: pg_wal is a link to ${linked}: it becomes a directory in the data directory (the WAL there is left alone); to keep the link, restore with --waldir ${linked}`);
   if (walDir !== undefined) {
     checkWalDir(walDir, delta, targetState.path);
-    const shared = [...tablespaceDirs.values()].find((t) => within(t, walDir) || within(walDir, t));
+    const shared = [...tablespaceDirs.values()].find((t) => overlaps(t, walDir));
     if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
     req.log(`pg_wal: a link to ${walDir}`);
   }

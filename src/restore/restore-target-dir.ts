@@ -3,7 +3,7 @@
 // directory (the recorded location, or where --tablespace-map puts it).
 
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 
 export interface TargetState {
@@ -159,12 +159,28 @@ export function walLinkOf(target: string): string | null {
   }
 }
 
-function realOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
+/**
+ * A path as the kernel resolves it: its nearest existing ancestor's real path, and the rest as
+ * written (a directory restore will create under a link still lands where the link leads).
+ */
+export function realPathOf(path: string): string {
+  const abs = resolve(path);
+  const rest: string[] = [];
+  for (let p = abs; ; p = dirname(p)) {
+    try {
+      return join(realpathSync(p), ...rest.reverse());
+    } catch {
+      if (dirname(p) === p) return abs;
+      rest.push(basename(p));
+    }
   }
+}
+
+/** Whether either of two paths is the other or inside it, as written or as the kernel resolves them. */
+export function overlaps(a: string, b: string): boolean {
+  const ra = realPathOf(a);
+  const rb = realPathOf(b);
+  return within(a, b) || within(b, a) || within(ra, rb) || within(rb, ra);
 }
 
 /**
@@ -174,9 +190,8 @@ function realOrSelf(path: string): string {
  */
 export function checkWalDir(path: string, delta: boolean, target: string): void {
   if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is relative`, { hint: 'give an absolute path' });
-  const real = realOrSelf(path);
-  const realTarget = realOrSelf(target);
-  if (real === '/' || within(real, realTarget) || within(realTarget, real)) {
+  const real = realPathOf(path);
+  if (real === '/' || overlaps(path, target)) {
     throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is inside the data directory "${target}", or holds it`, { hint: 'give a directory of its own, outside the data directory' });
   }
   let entries: string[];

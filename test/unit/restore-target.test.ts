@@ -6,10 +6,10 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTarget, inspectTarget } from '../../src/restore/restore-target-dir.js';
+import { checkTarget, inspectTarget, overlaps } from '../../src/restore/restore-target-dir.js';
 import { chownOutside, lockTarget } from '../../src/restore/target-owner.js';
 
 function scratch(): string {
@@ -63,6 +63,20 @@ test('run as root: what restore wrote outside the data directory changes owner, 
     assert.equal(uid(ts), 12345);
     assert.equal(uid(join(ts, 'PG_16_202307071', '5')), 12345);
     assert.equal(uid(join(ts, 'PG_13_202007201')), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a tablespace or WAL directory reached through a link overlaps the data directory it leads into', () => {
+  const dir = scratch();
+  try {
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    symlinkSync(data, join(dir, 'link'));
+    assert.equal(overlaps(join(dir, 'link', 'ts'), data), true, 'a directory not made yet, under a link into the data directory');
+    assert.equal(overlaps(data, join(dir, 'link')), true);
+    assert.equal(overlaps(join(dir, 'elsewhere', 'ts'), data), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

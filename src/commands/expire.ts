@@ -23,7 +23,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
-    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: !lock.advisory });
+    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: lock.enforced });
   } finally {
     await lock.release();
   }

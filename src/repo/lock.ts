@@ -51,6 +51,11 @@ export class RepoLock {
      * (conditional-create.ts): another process may hold the "same" lock. Callers warn.
      */
     readonly advisory: boolean,
+    /**
+     * Known to exclude every other holder: a local file system (link(2)), or a store the
+     * repository marker records as honouring exclusive create. Not when that was never checked.
+     */
+    readonly enforced: boolean,
   ) {}
 
   /**
@@ -65,7 +70,8 @@ export class RepoLock {
       try {
         await storage.write(path, content, { exclusive: true, atomic: true, sync: false });
         await removeDeadTemps(storage, path);
-        return new RepoLock(storage, path, content, (await recordedConditionalCreate(storage).catch(() => null)) === false);
+        const recorded = await recordedConditionalCreate(storage).catch(() => null);
+        return new RepoLock(storage, path, content, recorded === false, recorded === true || (recorded === null && !storage.features.remote));
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const raw = await readAll(storage, path).catch(() => null);

@@ -137,7 +137,8 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
   for (let grew = true; grew; ) {
     grew = false;
     for (const b of backups) {
-      const from = doomed.has(b.id) ? undefined : (b.needs ?? []).find((n) => doomed.has(n));
+      // A backup whose record is damaged is not taken along (what it needs may only be guessed): see below.
+      const from = doomed.has(b.id) || b.damaged ? undefined : (b.needs ?? []).find((n) => doomed.has(n));
       if (from !== undefined) {
         doomed.set(b.id, `takes files from backup ${from}`);
         grew = true;
@@ -149,6 +150,12 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
     const also = b.id === id ? '' : ` (it takes files from backup ${id}, and goes with it)`;
     if (b.pinned) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is pinned${also}`, { hint: `unpin it first: pgpitr expire --unpin=${b.id}` });
     if (b.state === 'running') throw new PgpitrError('ERR_TARGET', `backup ${b.id} is still running${also}`, { hint: 'wait for it to end, or stop it' });
+  }
+  const unsure = backups.find((b) => b.damaged && !doomed.has(b.id) && (b.needs ?? []).some((n) => doomed.has(n)));
+  if (unsure) {
+    throw new PgpitrError('ERR_TARGET', `backup ${unsure.id}, whose record is damaged, may take files from the backups expiring backup ${id} would remove`, {
+      hint: `look at it first (pgpitr verify); expire it with --set=${unsure.id} once it is not wanted`,
+    });
   }
   const fulls = backups.filter((b) => b.state === 'complete' && !b.damaged && (b.type ?? 'full') === 'full');
   if (fulls.length > 0 && fulls.every((b) => doomed.has(b.id))) {

@@ -245,6 +245,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     await restorer.restoreControl(owner, !req.noSync);
     fsyncPathSync(join(targetState.path, 'global'));
     unlinkSync(marker);
+    // The lock goes before the last sync: a data directory that is started (and backed up) never holds it.
+    await lock.release();
     fsyncPathSync(targetState.path);
     return files;
   }

@@ -27,6 +27,7 @@ import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
 import { createFresh, lstatOrNull, makeRealDirectory, makeRoot, removeIfPresent, sameContent } from './target-files.js';
 import { removeExtras } from './delta-extras.js';
+import { isRestoreFile } from './restore-target-dir.js';
 
 export const PG_CONTROL = 'global/pg_control';
 
@@ -147,7 +148,8 @@ export class FileRestorer {
 
     // Largest first, so that the last file to finish is a small one; with no local files (object
     // storage), the small ones bundle by bundle, each bundle fetched once.
-    const files = m.files.filter((f) => f.path !== PG_CONTROL);
+    // Restore's own lock and marker, should a backup hold them, are not given back: they would replace this restore's.
+    const files = m.files.filter((f) => f.path !== PG_CONTROL && !isRestoreFile(f.path));
     const queue = this.reader.hasLocalFiles ? files.sort((a, b) => b.size - a.size) : bundledLast(files);
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
     // Copier threads decrypt, decode, hash and write; this thread reads the network for them, and

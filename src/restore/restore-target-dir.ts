@@ -21,6 +21,18 @@ export interface TargetState {
 /** Written first and removed last (after pg_control): while it exists, the directory is a restore in progress. */
 export const RESTORE_MARKER = 'pgpitr_restore.inprogress';
 
+/** Held in the data directory by the restore writing it (target-owner.ts lockTarget). */
+export const RESTORE_LOCK = 'pgpitr_restore.lock';
+
+/**
+ * A file of restore's own at the top of a data directory: its lock (with the lock's takeover
+ * guard and temporary files) and its marker. Never taken from a backup (a cluster whose restore
+ * was killed at the last moment and which was then started and backed up holds them).
+ */
+export function isRestoreFile(name: string): boolean {
+  return name.startsWith(RESTORE_LOCK) || name.startsWith(RESTORE_MARKER);
+}
+
 export function inspectTarget(path: string): TargetState {
   const abs = resolve(path);
   let entries: string[] | null = null;
@@ -36,7 +48,8 @@ export function inspectTarget(path: string): TargetState {
   return {
     path: abs,
     exists: entries !== null,
-    empty: entries === null || entries.length === 0,
+    // A restore killed while it took its lock, before its marker, left only lock files.
+    empty: entries === null || entries.every((e) => e.startsWith(RESTORE_LOCK)),
     isCluster: entries?.includes('PG_VERSION') ?? false,
     runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
     // Also a restore killed while it wrote its marker (under a temporary name, renamed into place).

@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { RepoLock } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
-import { isWalName } from './restore-target-dir.js';
+import { RESTORE_LOCK, isWalName } from './restore-target-dir.js';
 
-/** Held in the data directory from before the marker is written until after it is removed. */
-export const RESTORE_LOCK = 'pgpitr_restore.lock';
+export { RESTORE_LOCK };
 
 export async function lockTarget(dir: string): Promise<RepoLock> {
   try {

@@ -38,6 +38,11 @@ test('two restores into one directory: the second is refused while the first hol
     await assert.rejects(() => lockTarget(dir), /another restore is writing into ".*": data directory ".*" is locked by "restore" \(pid \d+/);
     await first.release();
     await (await lockTarget(dir)).release();
+    // A restore killed while it took the lock (before its marker) left only lock files: still an empty target.
+    writeFileSync(join(dir, 'pgpitr_restore.lock'), JSON.stringify({ pid: 2 ** 22 + 5, host: 'h', command: 'restore' }));
+    writeFileSync(join(dir, 'pgpitr_restore.lock.tmp-h-5-1'), '{');
+    assert.equal(inspectTarget(dir).empty, true);
+    assert.equal(checkTarget(inspectTarget(dir), false), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

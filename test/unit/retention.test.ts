@@ -137,6 +137,10 @@ test('expire --set: the backup and what takes files from it; pinned, running and
   assert.throws(() => decideSetExpiry(chain, 'nope', 'main'), /backup "nope" does not exist in stanza "main"/);
   assert.throws(() => decideSetExpiry(chain.map((b) => (b.id === 'I3' ? { ...b, pinned: true } : b)), 'F1', 'main'), /backup I3 is pinned \(it takes files from backup F1/);
   assert.throws(() => decideSetExpiry(chain.map((b) => (b.id === 'I3' ? { ...b, state: 'running' as const } : b)), 'D2', 'main'), /backup I3 is still running/);
+  // A damaged record that may take files from what goes is not taken along: refused until looked at.
+  const damaged: RetentionBackup = { id: 'Y6', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true, type: 'incr', needs: ['F1', 'D2', 'I3', 'F4'] };
+  assert.throws(() => decideSetExpiry([...chain, damaged], 'D2', 'main'), /backup Y6, whose record is damaged, may take files/);
+  assert.deepEqual(ids(decideSetExpiry([...chain, damaged], 'Y6', 'main').expire), ['Y6']);
   const oneFull = chain.filter((b) => b.id !== 'F4');
   assert.throws(() => decideSetExpiry(oneFull, 'F1', 'main'), /would leave stanza "main" without a complete full backup/);
 });

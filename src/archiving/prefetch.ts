@@ -12,7 +12,7 @@
 // the recorded failure rather than "not in the archive". The marker stays
 // (also when the fetcher clears the spool) until the segment is fetched.
 
-import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { findStored } from '../repo/archive-store.js';
@@ -21,7 +21,9 @@ import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
+import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
+import { processAlive } from '../repo/lock.js';
 
 const WANT = 'want';
 const FAILED = '.error';
@@ -49,20 +51,53 @@ export function noteRequest(dir: string, name: string, owner?: { uid: number; gi
   renameSync(tmp, join(dir, WANT));
 }
 
-/** Moves a prefetched file to `dest`; false if it is not there. */
-export function takePrefetched(dir: string, name: string, dest: string): boolean {
+/**
+ * Moves a prefetched file to `dest`; false if it is not there, or (when `systemId` is known) it
+ * is another database system's (left in a spool shared by name by a fetcher killed during an
+ * earlier recovery): the caller then fetches the file itself. The file is first claimed under a
+ * name of this process's in the spool (one rename, atomic), so that the fetcher, which removes
+ * what recovery left behind, cannot remove it while it is copied to another file system.
+ */
+export function takePrefetched(dir: string, name: string, dest: string, systemId: string | null = null): boolean {
   const src = join(dir, name);
+  const claimed = join(dir, `${name}.taking-${process.pid}`);
   try {
-    renameSync(src, dest);
+    renameSync(src, claimed);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  if (systemId !== null && !ofSystem(claimed, systemId)) {
+    removeQuietly(claimed);
+    return false;
+  }
+  try {
+    renameSync(claimed, dest);
     return true;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return false;
-    if (code !== 'EXDEV') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
   }
-  copyFileSync(src, dest); // the spool is on another file system
-  unlinkSync(src);
+  copyFileSync(claimed, dest); // the spool is on another file system
+  unlinkSync(claimed);
   return true;
+}
+
+/** Whether a WAL segment's first page names database system `systemId` (a file too short to tell: no). */
+function ofSystem(path: string, systemId: string): boolean {
+  const head = Buffer.alloc(WAL_LONG_HEADER_SIZE);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const n = readSync(fd, head, 0, head.length, 0);
+    const header = parseWalLongPageHeader(head.subarray(0, n));
+    return header !== null && header.systemIdentifier === systemId;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The failure the fetcher recorded for a segment; null if none. */
@@ -160,7 +195,8 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     }
     if (base) {
       const windowNames = nextSegments(base, window, s.segmentSize);
-      const keep = new Set([...windowNames, ...inFlight.keys()]);
+      // The newest segment asked for stays too: its restore_command may be taking it this moment.
+      const keep = new Set([base, ...windowNames, ...inFlight.keys()]);
       for (const name of fetched) {
         if (!keep.has(name)) {
           removeQuietly(join(s.dir, name)); // recovery went elsewhere
@@ -263,6 +299,9 @@ function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
     // A request being written (want.tmp-PID, renamed to want in a moment) is left alone too.
     if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT || name.startsWith(`${WANT}.tmp-`)) continue;
+    // A file a live restore_command claimed (takePrefetched) is being handed over.
+    const taker = /\.taking-(\d+)$/.exec(name)?.[1];
+    if (taker !== undefined && processAlive(Number(taker))) continue;
     removeQuietly(join(dir, name));
   }
 }

@@ -108,7 +108,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   }
   const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
   await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
-  if (takePrefetched(dir, name, dest)) return true;
+  if (takePrefetched(dir, name, dest, req.systemId)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
     return true;

@@ -3,7 +3,7 @@
 // repository never sees these paths: it takes and gives bytes
 // (repo/archive-store.ts).
 
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { storageError } from '../common/errors.js';
 import { poolFor } from '../storage/buffer-pool.js';
@@ -53,6 +53,12 @@ export function writePgWalFile(dest: string, data: Buffer): void {
     }
     renameSync(tmp, dest);
   } catch (e) {
+    // A full disk must not keep a partial copy (the prefetch's spool may share pg_wal's file system).
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* not made, or gone */
+    }
     throw storageError('write restored WAL file', dest, e);
   }
 }

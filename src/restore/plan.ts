@@ -222,7 +222,11 @@ function noBackupFor(t: TargetOptions, candidates: PlanBackup[], set: string | u
   const what =
     target.kind === 'time' ? `target time ${target.text}` : target.kind === 'lsn' ? `target LSN ${target.text}` : target.kind === 'xid' ? `target transaction ${target.xid}` : 'the target';
   const subject = set !== undefined ? `backup "${set}"` : 'every backup';
-  return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, {
-    hint: 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it',
-  });
+  // A 32-bit xid (as a log or pg_stat_activity prints it) of a cluster past its first xid epoch.
+  const epoch = target.kind === 'xid' && target.xid < 2n ** 32n && (oldest.stopNextXid ?? 0n) >= 2n ** 32n ? oldest.stopNextXid! >> 32n : null;
+  const hint =
+    epoch !== null && target.kind === 'xid'
+      ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`
+      : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
+  return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
 }

@@ -55,6 +55,13 @@ test('target xid: a backup that started after the transaction began is not chose
   const a = archive([[1, 2, 12]]);
   assert.equal(planRestore(backups, a, opts({ xid: '900' })).backup.id, 'B');
   assert.equal(planRestore(backups, a, opts({ xid: '700' })).backup.id, 'A', 'A has no recorded xid and is older');
+  // A 32-bit xid of a cluster past its first epoch: the hint gives the 64-bit form.
+  const epoch2 = [{ ...backups[1]!, stopNextXid: (2n << 32n) + 800n }];
+  assert.throws(
+    () => planRestore(epoch2, a, opts({ xid: '900' })),
+    (e: { hint?: string }) => /backups are of epoch 2 or later: transaction 900 of epoch 2 is 8589935492/.test(e.hint ?? ''),
+  );
+  assert.equal(planRestore(epoch2, a, opts({ xid: String((2n << 32n) + 900n) })).backup.id, 'B');
 });
 
 test('timelines: latest follows the newest history file; a backup after the fork is not on an older branch; history is required', () => {

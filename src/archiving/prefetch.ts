@@ -75,11 +75,32 @@ export function takePrefetched(dir: string, name: string, dest: string, systemId
     renameSync(claimed, dest);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') {
+      putBack(claimed, src);
+      throw e;
+    }
   }
-  copyFileSync(claimed, dest); // the spool is on another file system
+  // The spool is on another file system: copied under a temporary name, so that a full disk leaves no partial %p.
+  const tmp = `${dest}.pgpitr-tmp`;
+  try {
+    copyFileSync(claimed, tmp);
+    renameSync(tmp, dest);
+  } catch (e) {
+    removeQuietly(tmp);
+    putBack(claimed, src);
+    throw e;
+  }
   unlinkSync(claimed);
   return true;
+}
+
+/** A claimed file that could not be handed over goes back under its name, for the next try. */
+function putBack(claimed: string, src: string): void {
+  try {
+    renameSync(claimed, src);
+  } catch {
+    removeQuietly(claimed);
+  }
 }
 
 /** Whether a WAL segment's first page names database system `systemId` (a file too short to tell: no). */

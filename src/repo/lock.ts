@@ -41,6 +41,8 @@ export interface LockHolder {
 }
 
 export class RepoLock {
+  private released = false;
+
   private constructor(
     private readonly storage: Storage,
     private readonly path: string,
@@ -92,10 +94,20 @@ export class RepoLock {
     });
   }
 
-  /** Removes the lock, unless it is no longer this process's (taken over: then it is the new holder's). */
+  /**
+   * Removes the lock, unless it is no longer this process's (taken over: then it is the new
+   * holder's; gone: a later holder may be writing it). A second call does nothing.
+   */
   async release(): Promise<void> {
-    const now = await readAll(this.storage, this.path).catch(() => null);
-    if (now !== null && !now.equals(this.content)) return;
+    if (this.released) return;
+    this.released = true;
+    let now: Buffer | null | undefined;
+    try {
+      now = await readAll(this.storage, this.path);
+    } catch {
+      now = undefined; // cannot be read: removed all the same, as it most likely is still ours
+    }
+    if (now === null || (now !== undefined && !now.equals(this.content))) return;
     await this.storage.remove(this.path).catch(() => {}); // already gone
   }
 }

@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupSetManifest } from '../repo/backup-set/manifest.js';
 import { storageError } from '../common/errors.js';
-import { isWalName } from './restore-target-dir.js';
+import { isRestoreFile, isWalName } from './restore-target-dir.js';
 import { lstatOrNull } from './target-files.js';
 
 /** Where restore writes (file-restorer.ts RestoreLayout). */
@@ -21,7 +21,8 @@ export interface DeltaLayout {
 /** Removes what the backup does not hold (besides `alsoKeep`); returns how many entries went. */
 export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, destination: (path: string) => string, alsoKeep: string[]): Promise<number> {
   const keep = new Set<string>(alsoKeep);
-  for (const f of m.files) keep.add(destination(f.path));
+  // Restore's own files listed by the backup are not the backup's to keep (this restore's lock and marker are in alsoKeep).
+  for (const f of m.files) if (!isRestoreFile(f.path)) keep.add(destination(f.path));
   for (const d of m.directories) keep.add(destination(d.path));
   keep.add(join(layout.target, 'pg_tblspc'));
   if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));

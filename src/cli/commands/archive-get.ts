@@ -28,6 +28,8 @@ Asynchronous prefetch, for fast recovery: a background process keeps the next
 segments fetched, verified and synced in the spool; the shell move in front
 hands those over without starting pgpitr:
   restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null || pgpitr archive-get --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"'
+The shell move hands over any file of that name: give each cluster recovered on
+a host its own SPOOL (pgpitr restore does, one per system and repositories).
 
 With several repositories (repo1-path, repo2-path, ... in the configuration
 file) they are tried in order, and a repository that cannot be read or holds a

@@ -67,6 +67,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const queues = s.repos.map(
     (r, i) => new RepoQueue(r, multi ? s.spool.forRepository(r.index) : s.spool, !multi, s.stanza.stanza, s.repoStanzas?.[i] ?? (multi ? null : s.stanza), s.log, s.processMax),
   );
+  // The server's outdated markers first: the next step may carry them into repo1's spool, with a new time.
+  forgetOutdatedMarkers(s, queues, false);
   forgetMarkersOfOtherRepositories(s, queues);
   if (multi) adoptSharedPendingDrops(s.spool, queues);
   forgetOutdatedMarkers(s, queues, multi);

@@ -107,13 +107,14 @@ export class PushSpool {
    * Whether the marker of `name` was written before the WAL file at walPath was last changed: its
    * ctime, which the kernel sets from this host's clock (an mtime can be set from anywhere), a
    * second of slack for a spool on a file system with coarse times. A marker wrongly taken for
-   * outdated costs a second store of the file ("already archived").
+   * outdated costs a second store of the file ("already archived"); so does one that cannot be
+   * compared.
    */
   outdated(name: string, kind: MarkerKind, walPath: string): boolean {
     try {
       return statSync(this.path(name, kind)).mtimeMs + OUTDATED_SLACK_MS < statSync(walPath).ctimeMs;
     } catch {
-      return false; // either is gone: nothing to compare
+      return true; // either is gone: not known to be about this file (fails closed: the file is stored again)
     }
   }
 

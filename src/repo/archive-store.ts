@@ -162,7 +162,9 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   try {
     await ensureStanzaPresent(repo, stanza);
   } catch (e) {
-    await repo.storage.remove(final).catch(() => {});
+    // Taken back only when the stanza is gone (or another one): a record that could not be read
+    // says nothing, and a push of the same content may have reported this very object stored.
+    if (e instanceof PgpitrError && e.code === 'ERR_NOT_FOUND') await repo.storage.remove(final).catch(() => {});
     throw e;
   }
   return { status: 'stored', path: displayPath(repo, final) };

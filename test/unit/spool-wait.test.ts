@@ -1,0 +1,39 @@
+// bin/pgpitr-spool-wait, the shell side of asynchronous archive-push: it answers
+// "stored" (0) from a marker only when the marker is newer than the WAL file's
+// last change, and fails closed (1: pgpitr archive-push then judges) when it
+// cannot tell: the WAL file or the marker gone, or a marker older than the file.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// dist/test/unit/ -> the repository's root.
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'pgpitr-spool-wait');
+const NAME = '000000010000000000000007';
+
+test('pgpitr-spool-wait: a marker counts only when newer than the WAL file, and nothing it cannot check counts', () => {
+  const data = mkdtempSync(join(tmpdir(), 'pgpitr-spool-wait-'));
+  try {
+    const spool = join(data, 'spool');
+    mkdirSync(spool);
+    mkdirSync(join(data, 'pg_wal'));
+    // The marker's pusher is gone: without a marker that counts, the script answers 1 at once.
+    const run = () => spawnSync('/bin/sh', [SCRIPT, spool, NAME, '1'], { cwd: data }).status;
+    writeFileSync(join(spool, `${NAME}.ok`), '');
+    assert.equal(run(), 1, 'no WAL file to compare with');
+    writeFileSync(join(data, 'pg_wal', NAME), 'wal');
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(join(spool, `${NAME}.ok`), old, old);
+    assert.equal(run(), 1, 'a marker older than the file is about an earlier file of that name');
+    // A marker written after the file changed (ctime is now; the marker's mtime a minute ahead).
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(spool, `${NAME}.ok`), later, later);
+    assert.equal(run(), 0);
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -167,7 +167,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         );
       }
     }
-    if (multi && !retiring()) for (const q of queues) storeOwed(s, q, prepared, retryMs);
+    // Owed copies are made with several repositories; one left alone may still hold some.
+    if (!retiring()) for (const q of queues) storeOwed(s, q, prepared, retryMs);
     const inFlight = allInFlight();
     if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
@@ -331,6 +332,18 @@ function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
   }
 }
 
+/** Moves the drop records and owed copies of one repository's spool to another. */
+function adoptRepositorySpool(from: PushSpool, to: PushSpool): void {
+  for (const { id, record } of from.pendingDrops()) {
+    to.savePendingDrop(id, record as object);
+    from.forgetPendingDrop(id);
+  }
+  for (const [name, path] of from.owed()) {
+    to.saveOwed(name, path);
+    from.forgetOwed(name);
+  }
+}
+
 /**
  * Markers say a file is stored (or dropped) in the repository the pusher that wrote them had under
  * that number: those of a repository whose location changed (or that is new) are forgotten, so
@@ -351,6 +364,16 @@ function forgetMarkersOfOtherRepositories(s: PusherSettings, queues: RepoQueue[]
     if (multi) {
       for (const [i, entry] of mine.entries()) {
         if (!recorded.includes(entry)) queues[i]!.spool.forgetMarkers();
+      }
+    }
+    // What a repository's own spool kept (drop records, copies of .history and .backup files it is
+    // owed) follows it when it is left alone (its spool is then the stanza's): else nothing would
+    // store them. (Renumbered among several, its records stay under its old number.)
+    if (recorded.length > 1 && !multi) {
+      for (const [i, r] of s.repos.entries()) {
+        const before = recorded.find((e) => e.slice(e.indexOf(' ') + 1) === r.repo.location);
+        const from = before === undefined ? null : s.spool.forRepository(Number(/^repo(\d+) /.exec(before)?.[1]));
+        if (from !== null && from.dir !== queues[i]!.spool.dir) adoptRepositorySpool(from, queues[i]!.spool);
       }
     }
     s.spool.forgetMarkers(false);

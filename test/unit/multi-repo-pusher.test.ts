@@ -318,6 +318,20 @@ test('markers stand for the repositories they were written for, and for the file
     assert.equal(spool.read(b, join(pgWal, b)), null, 'archive_command does not answer from it');
     const again = await run(repos, () => has(0, b) && has(1, b), 'the pusher stores the file its outdated markers stood for');
     assert.ok(again.some((l) => new RegExp(`forgot the marker of ${b}`).test(l)), again.join('\n'));
+    // repo1 taken out of the configuration while repo2's spool still holds what repo2 is owed (a drop
+    // record, a .history copy): repo2 alone adopts them, and stores the copy.
+    const history = '00000002.history';
+    writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
+    const sub = spool.forRepository(2);
+    sub.saveOwed(history, join(pgWal, history));
+    sub.savePendingDrop('20261204-000000-1', { first: b, last: b, count: 1, queued_bytes: SEG, queue_max_bytes: 3 * SEG, host: 'h', pg_wal: pgWal, at: new Date().toISOString() });
+    const drops = () => (existsSync(join(paths[1]!, 'main', 'archive-drops')) ? readdirSync(join(paths[1]!, 'main', 'archive-drops')) : []);
+    const alone = await run([{ ...repos[1]!, index: 1 }], () => has(1, history), 'repo2, alone, stores the .history file it was owed');
+    assert.equal(drops().length, 1, 'and the drop record, by the time the pusher stops');
+    assert.ok(alone.some((l) => /kept in the spool while it could not take it/.test(l)), alone.join('\n'));
+    assert.deepEqual(sub.owed().size, 0);
+    assert.deepEqual(sub.pendingDrops(), []);
+    assert.deepEqual(spool.pendingDrops(), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -29,6 +29,7 @@ import { listReadyWalFiles } from '../wal/archive-status.js';
 import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
 import { RepoQueue } from './repo-queue.js';
+import { adoptSharedPendingDrops, forgetMarkersOfOtherRepositories, forgetOutdatedMarkers } from './pusher-start.js';
 import { PreparedFiles } from './prepared-files.js';
 import { planDrops, serverMarker } from './repo-settle.js';
 import type { LabelledState, RepoFileState } from './repo-settle.js';
@@ -319,79 +320,6 @@ function fileState(q: RepoQueue, name: string, kind: MarkerKind): RepoFileState 
   if (kind === 'ok') return { state: 'stored' };
   const message = q.spool.read(name)?.message ?? '';
   return kind === 'dropped' ? { state: 'dropped', message } : { state: 'error', message };
-}
-
-/**
- * Drop records a pusher with one repository left in the spool (not yet taken by it), now that
- * there are several: kept for each repository, which all lacked those files then.
- */
-function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
-  for (const { id, record } of spool.pendingDrops()) {
-    for (const q of queues) q.spool.savePendingDrop(id, record as object);
-    spool.forgetPendingDrop(id);
-  }
-}
-
-/** Moves the drop records and owed copies of one repository's spool to another. */
-function adoptRepositorySpool(from: PushSpool, to: PushSpool): void {
-  for (const { id, record } of from.pendingDrops()) {
-    to.savePendingDrop(id, record as object);
-    from.forgetPendingDrop(id);
-  }
-  for (const [name, path] of from.owed()) {
-    to.saveOwed(name, path);
-    from.forgetOwed(name);
-  }
-}
-
-/**
- * Markers say a file is stored (or dropped) in the repository the pusher that wrote them had under
- * that number: those of a repository whose location changed (or that is new) are forgotten, so
- * that what is still ready goes to it; the others' stand (forgetting them would count a repository
- * that keeps up as lacking the backlog, and past the queue limit make it drop what it holds). The
- * server's markers (one repository: repo1's own) are forgotten with any change; going from one
- * repository to several, repo1's become its own markers first.
- */
-function forgetMarkersOfOtherRepositories(s: PusherSettings, queues: RepoQueue[]): void {
-  const mine = s.repos.map((r) => `repo${r.index} ${r.repo.location}`);
-  const recorded = s.spool.recordedRepositories();
-  const same = JSON.stringify(recorded) === JSON.stringify(mine);
-  if (recorded !== null && !same) {
-    const multi = mine.length > 1;
-    if (multi && recorded.length === 1 && recorded[0] === mine[0]) {
-      for (const [name, kind] of s.spool.list()) queues[0]!.spool.write(name, kind, s.spool.read(name)?.message ?? '');
-    }
-    if (multi) {
-      for (const [i, entry] of mine.entries()) {
-        if (!recorded.includes(entry)) queues[i]!.spool.forgetMarkers();
-      }
-    }
-    // What a repository's own spool kept (drop records, copies of .history and .backup files it is
-    // owed) follows it when it is left alone (its spool is then the stanza's): else nothing would
-    // store them. (Renumbered among several, its records stay under its old number.)
-    if (recorded.length > 1 && !multi) {
-      for (const [i, r] of s.repos.entries()) {
-        const before = recorded.find((e) => e.slice(e.indexOf(' ') + 1) === r.repo.location);
-        const from = before === undefined ? null : s.spool.forRepository(Number(/^repo(\d+) /.exec(before)?.[1]));
-        if (from !== null && from.dir !== queues[i]!.spool.dir) adoptRepositorySpool(from, queues[i]!.spool);
-      }
-    }
-    s.spool.forgetMarkers(false);
-    s.log(`the repositories changed (${recorded.join(', ')} before, ${mine.join(', ')} now): what is still ready and not in a repository as it is now is stored there`);
-  }
-  if (!same) s.spool.recordRepositories(mine);
-}
-
-/** Markers older than their ready WAL file were about an earlier file of that name (a data directory rolled back). */
-function forgetOutdatedMarkers(s: PusherSettings, queues: RepoQueue[], multi: boolean): void {
-  const spools = multi ? [s.spool, ...queues.map((q) => q.spool)] : [s.spool];
-  for (const name of listReadyWalFiles(s.pgWal)) {
-    for (const spool of spools) {
-      if (spool.read(name) !== null && spool.read(name, join(s.pgWal, name)) === null) {
-        s.log(`forgot the marker of ${name} in ${spool.dir}: it is older than the file`);
-      }
-    }
-  }
 }
 
 /** Removes markers of files the archiver is done with (no longer ready). */

@@ -12,6 +12,7 @@ import type { ArchivedFile } from './archive-store.js';
 import { branchContains, parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { Repository } from './repository.js';
+import { walFileDirPath } from './layout.js';
 import { decideRetention, decideSetExpiry } from './retention.js';
 import type { RetentionBackup } from './retention.js';
 import { PgpitrError } from '../common/errors.js';
@@ -89,6 +90,11 @@ export async function expireStanza(
   }
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
+  // Directories of segments (one per 256 segments) that this left empty go too: a long-lived
+  // stanza would otherwise keep one for every 4 GB of WAL it ever archived.
+  if (storage.pruneDirectory) {
+    for (const dir of new Set(doomed.map((f) => walFileDirPath(stanza, f.name)))) await storage.pruneDirectory(dir);
+  }
   // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
   if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize));
   return { decision, walRemoved };

@@ -144,6 +144,11 @@ export interface Storage {
    */
   pathCreate?(path: string): Promise<void>;
   /**
+   * Removes a directory when it holds nothing; one that holds entries, or is gone, is left as it
+   * is and is not an error. Only when features.directories (a prefix disappears with its objects).
+   */
+  pruneDirectory?(path: string): Promise<void>;
+  /**
    * The incomplete multipart uploads under the storage's root; null when the store does not
    * support listing them. Absent where writes leave no such thing (posix).
    */

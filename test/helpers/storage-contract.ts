@@ -100,6 +100,21 @@ export function storageContract(driver: string, make: () => Promise<Storage>, op
     assert.deepEqual((await s.list('p/q/r')).map((e) => e.name), ['f']);
   });
 
+  test(`${driver}: pruneDirectory removes an empty directory only, and a write recreates it, when the driver has directories`, async () => {
+    const s = await make();
+    if (!s.features.directories) return;
+    assert.ok(s.pruneDirectory, 'a driver with directories prunes them');
+    await s.write('e/full/f', Buffer.from('x'));
+    await s.pruneDirectory('e/full'); // not empty: stays
+    assert.equal((await s.info('e/full/f'))?.size, 1);
+    await s.remove('e/full/f');
+    await s.pruneDirectory('e/full');
+    assert.equal(await s.info('e/full'), null);
+    await s.pruneDirectory('e/full'); // gone: nothing to do
+    await s.write('e/full/g', Buffer.from('y'));
+    assert.equal((await s.info('e/full/g'))?.size, 1);
+  });
+
   test(`${driver}: exclusive writes never replace; plain writes replace`, async () => {
     const s = await make();
     await s.write('e', Buffer.from('first'), { exclusive: true });

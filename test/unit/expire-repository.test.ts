@@ -16,6 +16,7 @@ import { writeRecord } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
 import { pushWalFile } from '../../src/repo/archive-store.js';
+import { walSegment } from '../helpers/wal-segment.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = '7300000000000000001';
@@ -92,5 +93,23 @@ test('expire with a retention window: a history file that cannot be read stops i
     // A count does not follow the history: it goes on.
     const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
     assert.deepEqual(r.decision.expire.map((e) => e.id), ['20261202-000000F']);
+  });
+});
+
+test('expire: a WAL directory it empties goes, one still holding segments stays, and archiving into it again works', async () => {
+  await withRepo(async (dir, repo, info) => {
+    await writeRecord(repo.storage, record('20261202-000000F', 1, { start_lsn: '0/1000000', stop_lsn: '0/1000100' }));
+    await writeRecord(repo.storage, record('20261204-000000F', 3, { start_lsn: '1/1000000', stop_lsn: '1/1000100' }));
+    const segment = (segNo: number) => walSegment({ segNo, segmentSize: SEG, systemId: SYSID });
+    for (const segNo of [1, 2, 257]) {
+      await pushWalFile(repo, info, `00000001${(segNo >> 8).toString(16).padStart(8, '0')}${(segNo & 255).toString(16).padStart(8, '0')}`.toUpperCase(), segment(segNo), { compression: 'none' });
+    }
+    const archiveDirs = () => readdirSync(join(dir, 'main', 'archive')).filter((n) => !n.includes('.')).sort();
+    assert.deepEqual(archiveDirs(), ['0000000100000000', '0000000100000001']);
+    const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.equal(r.walRemoved?.count, 2);
+    assert.deepEqual(archiveDirs(), ['0000000100000001']);
+    await pushWalFile(repo, info, '000000010000000000000003', segment(3), { compression: 'none' });
+    assert.equal(readdirSync(join(dir, 'main', 'archive', '0000000100000000')).length, 1);
   });
 });

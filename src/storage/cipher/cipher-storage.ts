@@ -42,11 +42,13 @@ export class CipherStorage implements Storage {
     this.features = { ...inner.features, move: false, localPaths: false, releasesChunks: false };
     if (inner.pathSync) this.pathSync = (p) => inner.pathSync!(p);
     if (inner.pathCreate) this.pathCreate = (p) => inner.pathCreate!(p);
+    if (inner.pruneDirectory) this.pruneDirectory = (p) => inner.pruneDirectory!(p);
     if (inner.close) this.close = () => inner.close!();
   }
 
   pathSync?(path: string): Promise<void>;
   pathCreate?(path: string): Promise<void>;
+  pruneDirectory?(path: string): Promise<void>;
   close?(): Promise<void>;
 
   async info(path: string): Promise<StorageEntry | null> {

@@ -149,7 +149,13 @@ export class PosixStorage implements Storage {
     const flags = atomic || exclusive ? 'wx' : 'w';
     let fh: FileHandle;
     try {
-      fh = await open(target, flags, opts.mode ?? FILE_MODE);
+      fh = await open(target, flags, opts.mode ?? FILE_MODE).catch(async (e: NodeJS.ErrnoException) => {
+        // The directory went between its creation and the open (expire prunes an archive
+        // directory it emptied): create it again, once.
+        if (e.code !== 'ENOENT') throw e;
+        await this.makeParent(final, sync);
+        return open(target, flags, opts.mode ?? FILE_MODE);
+      });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && !atomic) throw exists(final);
       throw storageError('create', target, e);
@@ -247,6 +253,18 @@ export class PosixStorage implements Storage {
   async pathCreate(path: string): Promise<void> {
     const abs = this.pathOf(path);
     await this.makeDirectory(abs, true);
+  }
+
+  async pruneDirectory(path: string): Promise<void> {
+    const abs = this.pathOf(path);
+    if (abs === this.root) return;
+    try {
+      await rmdir(abs);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (isMissing(e) || code === 'ENOTEMPTY' || code === 'EEXIST') return;
+      throw storageError('remove directory', abs, e);
+    }
   }
 
   /** mkdir -p of a file's directory; with sync, the entries of the directories it created are made durable. */

@@ -150,6 +150,8 @@ export class FileRestorer {
     // storage), the small ones bundle by bundle, each bundle fetched once.
     // Restore's own lock and marker, should a backup hold them, are not given back: they would replace this restore's.
     const files = m.files.filter((f) => f.path !== PG_CONTROL && !isRestoreFile(f.path));
+    // Bundles are held until each of their files has been read: not for files read last (pg_control) or never.
+    for (const f of m.files) if (f.path === PG_CONTROL || isRestoreFile(f.path)) this.reader.release(f);
     const queue = this.reader.hasLocalFiles ? files.sort((a, b) => b.size - a.size) : bundledLast(files);
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
     // Copier threads decrypt, decode, hash and write; this thread reads the network for them, and
@@ -171,6 +173,7 @@ export class FileRestorer {
         const f = queue[next++]!;
         const dest = this.destination(f.path);
         if (o.zeroed?.(f.path)) {
+          this.reader.release(f);
           await this.writeZeroed(f, dest, sync);
           result.zeroed++;
           o.onFile?.(f.path, 0, true);
@@ -316,7 +319,10 @@ export class FileRestorer {
 
   /** On this thread, through the storage's streams. */
   private async copyHere(f: ManifestFile, dest: string, delta: boolean, sync: boolean): Promise<'written' | 'unchanged'> {
-    if (delta && (await sameContent(dest, f))) return 'unchanged';
+    if (delta && (await sameContent(dest, f))) {
+      this.reader.release(f);
+      return 'unchanged';
+    }
     await this.writeFile(f, dest, sync);
     return 'written';
   }

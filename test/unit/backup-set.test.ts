@@ -136,6 +136,28 @@ test('on storage with no local files, each bundle is read once for all its files
   }
 });
 
+test('on storage with no local files, a bundle some of whose files are not read (released) is dropped once the others are', async () => {
+  const { storage, files } = await writeSet('zstd');
+  const remote = Object.create(storage) as PosixStorage;
+  Object.defineProperty(remote, 'features', { value: { ...storage.features, localPaths: false } });
+  const r = await BackupSetReader.open(remote, 'main/backup/X');
+  const bundled = bundledLast(r.manifest.files).filter((f) => 'bundle' in f.stored && f.stored.length > 0);
+  const skipped = new Set<string>();
+  for (const f of bundled) {
+    const b = (f.stored as { bundle: number }).bundle;
+    if (![...skipped].some((p) => (r.manifest.files.find((x) => x.path === p)!.stored as { bundle: number }).bundle === b)) {
+      skipped.add(f.path);
+      r.release(f); // before its bundle is read, or (the second bundle's) after
+    }
+  }
+  for (const f of bundled) if (!skipped.has(f.path)) assert.ok((await collect(await r.read(f))).equals(files.get(f.path)!), f.path);
+  assert.equal(r['bundles'].size, 0, 'no bundle held once the files to read have been');
+  // A released file read after all still comes back whole.
+  const late = bundled.find((f) => skipped.has(f.path))!;
+  assert.ok((await collect(await r.read(late))).equals(files.get(late.path)!));
+  assert.equal(r['bundles'].size, 0);
+});
+
 test('listRecords: a record that does not parse is listed as damaged; one that cannot be read fails the listing', async () => {
   const { listRecords } = await import('../../src/repo/backup-set/record.js');
   const { mkdirSync } = await import('node:fs');

@@ -178,6 +178,36 @@ export class BackupSetReader {
    * (bundledLast orders them so), which keeps few bundles in memory.
    */
   private async wholeBundle(path: string): Promise<Buffer | null> {
+    const counts = this.bundleCounts();
+    let entry = this.bundles.get(path);
+    if (!entry) {
+      const data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
+      entry = { data, left: counts.get(path) ?? 1 };
+      this.bundles.set(path, entry);
+    }
+    const left = counts.get(path);
+    if (left !== undefined) counts.set(path, left - 1);
+    if (--entry.left <= 0) this.bundles.delete(path);
+    return entry.data;
+  }
+
+  /**
+   * Says that f will not be read (a restore leaves it out, or finds it already in place): its
+   * bundle, once every other file of it has been read, is dropped rather than held to the end.
+   * A file read after all is still given back (its bundle is fetched again).
+   */
+  release(f: ManifestFile): void {
+    if (!('bundle' in f.stored) || f.stored.length === 0) return;
+    const path = this.storedPath(f);
+    const counts = this.bundleCounts();
+    const left = counts.get(path);
+    if (left !== undefined) counts.set(path, left - 1);
+    const entry = this.bundles.get(path);
+    if (entry && --entry.left <= 0) this.bundles.delete(path);
+  }
+
+  /** How many files of each bundle are still to be read. */
+  private bundleCounts(): Map<string, number> {
     if (this.bundleFiles === null) {
       this.bundleFiles = new Map();
       for (const x of this.manifest.files) {
@@ -187,14 +217,7 @@ export class BackupSetReader {
         }
       }
     }
-    let entry = this.bundles.get(path);
-    if (!entry) {
-      const data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
-      entry = { data, left: this.bundleFiles.get(path) ?? 1 };
-      this.bundles.set(path, entry);
-    }
-    if (--entry.left <= 0) this.bundles.delete(path);
-    return entry.data;
+    return this.bundleFiles;
   }
 }
 

@@ -25,7 +25,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -213,6 +213,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
     let bytesDone = 0;
     let filesDone = 0;
+    // What progress counts: every file restored, pg_control (last) included; restore's own files, should a backup hold them, are not.
+    const filesTotal = m.files.filter((f) => !isRestoreFile(f.path)).length;
     const files = await restorer.restore({
       processMax: req.processMax,
       threads,
@@ -225,7 +227,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       onFile: (_p, bytes) => {
         bytesDone += bytes;
         filesDone++;
-        req.onProgress?.(bytesDone, bytesTotal, filesDone, m.files.length);
+        req.onProgress?.(bytesDone, bytesTotal, filesDone, filesTotal);
       },
     });
     writeRecoverySettings(targetState.path, req, plan.branch.timeline, !req.noSync);
@@ -243,6 +245,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       for (const dir of outside) await syncTree(dir, { files });
     }
     await restorer.restoreControl(owner, !req.noSync);
+    req.onProgress?.(bytesTotal, bytesTotal, filesTotal, filesTotal);
     fsyncPathSync(join(targetState.path, 'global'));
     unlinkSync(marker);
     // The lock goes before the last sync: a data directory that is started (and backed up) never holds it.

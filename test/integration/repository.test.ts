@@ -121,9 +121,12 @@ for (const version of versionsFromEnv()) {
     await t.test('--delta over a copy that diverged rewrites only what differs and gives the same data', async () => {
       const dir = restoreDir(c, 'delta');
       const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'delta-ts'), 'ts')}`];
-      const full = await restoreWith(a, dir, ['--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
+      const full = await restoreWith(a, dir, ['--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json', '-P']);
       assert.equal(full.code, 0, full.stderr);
       const written = (JSON.parse(full.stdout) as { files: { written: number } }).files.written;
+      // Progress ends at every file and byte, pg_control (written last) included.
+      const last = full.stderr.trim().split('\n').filter((l) => l.includes('restore: ')).pop() ?? '';
+      assert.match(last, /restore: (\d+)\/\1 files, (\d+)\/\2 MiB \(100%\)/, full.stderr);
       let copy = await startRecovered(dir, version, `delta${version}`);
       await copy.sql(`update pitr set v = 'diverged' where id < 100`);
       await copy.sql('create table stray (x int)');

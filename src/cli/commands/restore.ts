@@ -142,7 +142,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     dryRun,
     log,
     onProgress: (done, total, files, allFiles) => {
-      if (!progress || Date.now() - lastShown < 1000) return;
+      if (!progress || (files < allFiles && Date.now() - lastShown < 1000)) return;
       lastShown = Date.now();
       printLine(`restore: ${files}/${allFiles} files, ${Math.round(done / 1048576)}/${Math.round(total / 1048576)} MiB (${total ? Math.floor((done * 100) / total) : 100}%)`);
     },

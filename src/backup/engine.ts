@@ -89,14 +89,19 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
 
     // 1. Where the backup goes; the state file says "running" from the start.
     if (opts.target.kind === 'directory') {
-      if (opts.resume) {
-        checkResumable(opts.target.path);
-        dirs.keepContents = true;
-      }
+      const own = opts.resume ? checkResumable(opts.target.path) : [];
+      if (opts.resume) dirs.keepContentsOf = new Set([resolve(opts.target.path), ...own]);
       directory = dirs.prepare(opts.target.path, 'target directory');
       state = new StateFile(directory, opts.label, !opts.noSync);
-      state.update({ backup_format: opts.format, wal_method: opts.walMethod });
+      // The directories the interrupted runs wrote into stay this backup's, whatever this run does.
+      state.update({ backup_format: opts.format, wal_method: opts.walMethod, ...(own.length > 0 ? { output_dirs: own } : {}) });
       state.write();
+      // Recorded before anything is written there: a rerun with --resume takes only those as they are.
+      const stateFile = state;
+      dirs.onPrepared = (others) => {
+        stateFile.update({ output_dirs: [...new Set([...own, ...others])] });
+        stateFile.write();
+      };
     }
 
     // 2. The replication connection.
@@ -338,9 +343,11 @@ function isChecksumFailure(e: unknown): boolean {
 }
 
 /** --resume takes over only a backup that ended without completing: interrupted (its process gone) or failed. */
-function checkResumable(path: string): void {
-  const status = assessState(readStateFile(resolve(path)));
-  if (status === 'interrupted' || status === 'failed') return;
+/** The directories besides the target that the interrupted backup in path wrote into; throws when there is nothing to resume. */
+function checkResumable(path: string): string[] {
+  const found = readStateFile(resolve(path));
+  const status = assessState(found);
+  if (status === 'interrupted' || status === 'failed') return found.output_dirs ?? [];
   throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
     hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',
   });

@@ -55,6 +55,11 @@ export interface BackupState {
   error?: string;
   /** The server's page checksum failure warnings (files and blocks), the first ones. */
   checksum_failures?: string[];
+  /**
+   * The directories besides the target this backup writes into (tablespace directories, --waldir),
+   * absolute, each created or found empty by it: --resume takes only these as they are.
+   */
+  output_dirs?: string[];
 }
 
 export class StateFile {

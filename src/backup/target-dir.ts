@@ -15,8 +15,15 @@ interface Prepared {
 
 export class OutputDirs {
   private readonly dirs: Prepared[] = [];
-  /** --resume: directories that are not empty are taken as they are (the resumed run sorts out their files). */
-  keepContents = false;
+  /**
+   * --resume: directories that are not empty are taken as they are (the resumed run sorts out their
+   * files), but only these: the target and what the interrupted run recorded in its state file as
+   * its own. Any other must be empty, as for a new backup: a tablespace left unmapped this time
+   * (its path is then the server's own, on this host the live tablespace) or created since.
+   */
+  keepContentsOf: ReadonlySet<string> = new Set();
+  /** Called with the directories prepared so far, besides the first (the target), as each is prepared. */
+  onPrepared: ((others: string[]) => void) | null = null;
   /** The modes of what this run creates: the source cluster's (owner only until it is known). */
   modes: CreateModes = OWNER_ONLY;
 
@@ -54,12 +61,16 @@ export class OutputDirs {
       } catch (e) {
         throw storageError('read directory', abs, e);
       }
-      if (entries.length > 0 && !this.keepContents) {
+      if (entries.length > 0 && !this.keepContentsOf.has(abs)) {
         throw new PgpitrError('ERR_TARGET', `${what} "${abs}" exists but is not empty`, {
-          hint: 'remove its contents or choose another directory; pgpitr never overwrites an existing backup',
+          hint:
+            this.keepContentsOf.size > 0
+              ? 'the interrupted backup did not write there: give --resume the same -T mappings (and --waldir) as the first run, or map this tablespace to an empty directory'
+              : 'remove its contents or choose another directory; pgpitr never overwrites an existing backup',
         });
       }
       this.dirs.push({ path: abs, created: false });
+      this.prepared();
       return abs;
     }
     try {
@@ -69,7 +80,12 @@ export class OutputDirs {
       throw storageError('create directory', abs, e);
     }
     this.dirs.push({ path: abs, created: true });
+    this.prepared();
     return abs;
+  }
+
+  private prepared(): void {
+    if (this.dirs.length > 1) this.onPrepared?.(this.dirs.slice(1).map((d) => d.path));
   }
 
   get paths(): string[] {

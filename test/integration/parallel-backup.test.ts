@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData, runPgbenchInit, tableChecksums } from '../harness/data.js';
@@ -17,6 +17,11 @@ import { runPgpitr, clusterEnv, verifyPlainBackup, readState, chownTree, CLI } f
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { pgbenchBalanced, startPgbenchLoad } from '../helpers/pgbench-load.js';
+
+/** Every file under dir with its size, sorted. */
+function listTree(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).map((n) => `${n} ${statSync(join(dir, n)).size}`).sort();
+}
 
 for (const version of compatVersionsFromEnv()) {
   test(`parallel backup -j 1, 2, 4 under pgbench load: verified, starts, balanced (PostgreSQL ${version})`, async (t) => {
@@ -136,11 +141,17 @@ for (const version of versionsFromEnv()) {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `parres${version}` });
     await runPgbenchInit(src, 10);
+    // A tablespace, mapped elsewhere (-T): a rerun must write there too, and never into the live one.
+    const tsDir = src.tempDir('ts1');
+    await src.sql(`create tablespace ts1 location '${tsDir}'`);
+    await src.sql('create table in_ts tablespace ts1 as select g, md5(g::text) v from generate_series(1, 100000) g');
     await src.sql('CHECKPOINT');
     // Data files must be older than a second when copied to be kept (copy-journal.ts reusable()).
     await new Promise((r) => setTimeout(r, 1500));
     const target = join(src.tempDir('resume'), 'b');
-    const args = ['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2'];
+    const mapped = join(src.tempDir('resume-ts'), 'ts');
+    const unmappedArgs = ['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2'];
+    const args = [...unmappedArgs, '-T', `${tsDir}=${mapped}`];
     const env = { ...process.env, ...clusterEnv(src) };
 
     // First run, slowed down, killed once it has copied about half.
@@ -160,6 +171,16 @@ for (const version of versionsFromEnv()) {
     const st = await runPgpitr(['status', target, '--output', 'json']);
     assert.equal(JSON.parse(st.stdout).assessed_status, 'interrupted');
 
+    // Rerun without -T: the tablespace's path is then the live one, not empty, and is refused
+    // (before, the resume took it as its own and removed files of the running cluster).
+    const live = () => listTree(tsDir);
+    const liveBefore = live();
+    const unmapped = await runPgpitr([...unmappedArgs, '--resume'], clusterEnv(src));
+    assert.equal(unmapped.code, 5, unmapped.stderr);
+    assert.match(unmapped.stderr, /tablespace directory \(oid \d+\) ".*ts1" exists but is not empty/);
+    assert.match(unmapped.stderr, /same -T mappings/);
+    assert.deepEqual(live(), liveBefore);
+
     // The rerun keeps more than 40% (copies less than 60%) and ends with a backup like any other.
     const r = await runPgpitr([...args, '--resume', '-v'], clusterEnv(src));
     assert.equal(r.code, 0, r.stderr);
@@ -170,8 +191,10 @@ for (const version of versionsFromEnv()) {
     await verifyPlainBackup(target, version);
     const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');
     assert.equal(slots[0]!.n, '0');
+    chownTree(mapped);
     const restored = await TestCluster.startExisting(target, version, { name: `parres${version}r` });
     await pgbenchBalanced(restored);
+    assert.equal((await restored.sql<{ n: string }>('select count(*)::text n from in_ts'))[0]!.n, '100000');
 
     // A complete backup is not resumed.
     const again = await runPgpitr([...args, '--resume'], clusterEnv(src));

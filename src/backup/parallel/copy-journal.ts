@@ -3,7 +3,7 @@
 // written (not synced: a resumed run checks each kept file's bytes against the
 // checksum recorded here before it keeps it). Removed when the backup completes.
 
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { storageError } from '../../common/errors.js';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
@@ -36,11 +36,21 @@ export class CopyJournal {
   /** Open for appending while the backup runs: one write per file, not an open, a write and a close. */
   private fd: number | null;
 
-  /** Starts a new journal in dir (an earlier one is replaced: read it first). */
-  constructor(dir: string, mode: number) {
+  /**
+   * Starts a new journal in dir (an earlier one is replaced: read it first), beginning with
+   * `carried`, the entries of the interrupted run a resumed one starts from: a resume that fails
+   * in turn, before or while it copies, then leaves them for the next (each is judged again then,
+   * and a kept copy's bytes are checked against its checksum before it stands).
+   */
+  constructor(dir: string, mode: number, carried: Iterable<JournalEntry> = []) {
     this.path = join(dir, JOURNAL_NAME);
+    const tmp = `${this.path}.tmp`;
     try {
-      this.fd = openSync(this.path, 'w', mode);
+      // Whole before it replaces the old one: a kill while it is written loses nothing.
+      const lines = [...carried].map((e) => JSON.stringify(e) + '\n').join('');
+      writeFileSync(tmp, lines, { mode });
+      renameSync(tmp, this.path);
+      this.fd = openSync(this.path, 'a', mode);
     } catch (e) {
       throw storageError('create', this.path, e);
     }

@@ -92,7 +92,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     let resume: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
     if (read.method === 'direct' && ctx.directory !== null && ctx.sink?.directRoot) {
       const previous = opts.resume ? readJournal(ctx.directory) : new Map<string, JournalEntry>();
-      resume = { journal: new CopyJournal(ctx.directory, ctx.fileMode), previous, resuming: opts.resume === true, spare: new Set([STATE_FILE_NAME, JOURNAL_NAME, 'pg_wal']) };
+      resume = { journal: new CopyJournal(ctx.directory, ctx.fileMode, previous.values()), previous, resuming: opts.resume === true, spare: new Set([STATE_FILE_NAME, JOURNAL_NAME, 'pg_wal']) };
     } else if (opts.resume || (read.method !== 'direct' && ctx.sink?.fileStore?.().resuming)) {
       // A repository backup's journal is kept by the direct readers' file store alone.
       throw new PgpitrError('ERR_USAGE', '--resume needs the direct read method', { hint: 'run the resumed backup on the database host' });

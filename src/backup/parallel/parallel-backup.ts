@@ -57,7 +57,8 @@ export interface ParallelBackupRequest {
   /** The readers of the chosen read method (N of them); onFailure: one broke, the backup must stop. */
   openReaders(jobs: number, onFailure: (e: Error) => void): FileReaders;
   /** Lists what to copy; called once the backup has started (through SQL for the sql read method: a promise). */
-  list(): ListedTablespace[] | Promise<ListedTablespace[]>;
+  /** What to copy, listed once the backup has started at startLsn. */
+  list(startLsn: bigint): ListedTablespace[] | Promise<ListedTablespace[]>;
   /** The local directory a tablespace's files go to when the sink writes plain files on this host. */
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
   /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
@@ -114,7 +115,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await ev.started(startText, timeline);
 
     // 2. What to copy, listed after the start: a file created since is in the list.
-    const listing = withoutOwnFiles(await req.list());
+    const listing = withoutOwnFiles(await req.list(startLsn));
     const headers = listing.map((t): TablespaceHeader => ({ oid: t.oid, location: t.location, sizeKb: BigInt(Math.ceil(t.bytes / 1024)) }));
     await ev.tablespaces(headers);
     if (resume && req.resume!.resuming) sweepTargets(req, listing, headers);

@@ -1,17 +1,23 @@
 // Which way a parallel backup's workers read files. "direct": the data
 // directory is on this host and readable by us (checked, not assumed: its
 // pg_control must carry the server's system identifier, so a same-named
-// directory of another cluster is never copied). "sql": through the server's
+// directory of another cluster is never copied; its postmaster.pid must be the
+// running server's, port and start time, so a copy of this cluster here, a
+// replica's or a stopped one, is never taken for the server's own; and once the
+// backup has started, its pg_control must hold the checkpoint the backup starts
+// from, checkDirectSource). "sql": through the server's
 // file functions over N connections, when this role may use them
 // (sql-permission.ts). `auto` takes direct when it can, else sql when permitted,
 // and refuses, saying why for both, when neither is possible.
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SqlClient } from '../../protocol/sql-client.js';
 import type { ReadMethodChoice } from '../options.js';
 import { PgpitrError } from '../../common/errors.js';
 import { sqlReadRefusal } from './sql-permission.js';
+import { controlCheckpointRedo } from '../../postgres/control-file.js';
+import { formatLsn } from '../../postgres/lsn.js';
 
 export interface DirectRead {
   method: 'direct';
@@ -84,7 +90,50 @@ async function directUnusable(sql: SqlClient, systemIdentifier: string): Promise
   }
   const local = head.readBigUInt64LE(0).toString();
   if (local !== systemIdentifier) return `"${dataDirectory}" on this host is database system ${local}, the server is ${systemIdentifier} (another cluster)`;
+  const notOurs = await notTheServers(sql, dataDirectory);
+  if (notOurs !== null) return notOurs;
   return { dataDirectory };
+}
+
+/** PostgreSQL writes postmaster.pid a moment before it records pg_postmaster_start_time(): this much apart, at most. */
+const START_TIME_SLACK_S = 120;
+
+/**
+ * Why the data directory at this path on this host is not the running server's, or null when its
+ * postmaster.pid says it is: same port, started when the server did. A copy of the cluster here
+ * (a replica's data directory at the same path, a stopped copy restored from it) has the same
+ * system identifier, and reading it would give a backup the WAL cannot make consistent.
+ */
+async function notTheServers(sql: SqlClient, dataDirectory: string): Promise<string | null> {
+  const pidFile = join(dataDirectory, 'postmaster.pid');
+  let lines: string[];
+  try {
+    lines = readFileSync(pidFile, 'utf8').split('\n');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `"${dataDirectory}" on this host has no postmaster.pid: no server runs on it here (the server reached is elsewhere, and this is a copy)` : `"${pidFile}" cannot be read here (${code})`;
+  }
+  const row = (await sql.query<{ t: string; p: string }>(`SELECT extract(epoch FROM pg_postmaster_start_time())::bigint::text AS t, current_setting('port') AS p`)).rows[0];
+  const pidStart = Number(lines[2]);
+  const serverStart = Number(row?.t);
+  const samePort = lines[3]?.trim() === row?.p;
+  const sameStart = Number.isFinite(pidStart) && Number.isFinite(serverStart) && serverStart - pidStart >= -1 && serverStart - pidStart <= START_TIME_SLACK_S;
+  if (samePort && sameStart) return null;
+  return `"${dataDirectory}" on this host belongs to another server than the one reached (its postmaster.pid: port ${lines[3]?.trim() ?? '?'}, started ${new Date(pidStart * 1000).toISOString()}; the server: port ${row?.p ?? '?'}, started ${new Date(serverStart * 1000).toISOString()}), a copy of the cluster`;
+}
+
+/**
+ * After the backup started at `startLsn`: the data directory read directly must hold the
+ * checkpoint the backup starts from (pg_backup_start made it, or on a standby the restartpoint it
+ * starts from). An older one means these are not the server's files (a copy whose postmaster.pid
+ * looked like the server's): refused before a file is copied.
+ */
+export function checkDirectSource(dataDirectory: string, startLsn: bigint): void {
+  const redo = controlCheckpointRedo(dataDirectory);
+  if (redo !== null && redo >= startLsn) return;
+  throw new PgpitrError('ERR_TARGET', `the data directory "${dataDirectory}" on this host is not the server's: its last checkpoint${redo === null ? ' cannot be read' : ` starts at ${formatLsn(redo)}`}, the backup at ${formatLsn(startLsn)}`, {
+    hint: 'this host holds a copy of the cluster at the server\'s path; run the backup on the database host, or use --read-method=sql',
+  });
 }
 
 async function setting(sql: SqlClient, name: string): Promise<string | undefined> {

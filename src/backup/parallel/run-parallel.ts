@@ -10,7 +10,7 @@ import type { ProgressTracker } from '../progress-tracker.js';
 import type { BackupReporter } from '../reporter.js';
 import { parseManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { PgpitrError, ServerError } from '../../common/errors.js';
-import { chooseReadMethod } from './read-method.js';
+import { checkDirectSource, chooseReadMethod } from './read-method.js';
 import { listDataDirectory } from './pgdata-walk.js';
 import { runParallelBackup } from './parallel-backup.js';
 import { ReadPool } from './read-pool.js';
@@ -123,10 +123,11 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           if (lost) readers.abort(lost);
           return readers;
         },
-        list: () =>
-          read.method === 'sql'
-            ? sqlReaders!.list({ serverVersionNum: main.serverVersionNum, root: read.root, statsTempDir: read.statsTempDir, verifyChecksums })
-            : listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums }),
+        list: (startLsn) => {
+          if (read.method === 'sql') return sqlReaders!.list({ serverVersionNum: main.serverVersionNum, root: read.root, statsTempDir: read.statsTempDir, verifyChecksums });
+          checkDirectSource(read.dataDirectory, startLsn);
+          return listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums });
+        },
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
         writeBehind: !opts.noSync,

@@ -1,0 +1,56 @@
+// basebackup -j reads the data directory directly only when it is the running server's. A copy
+// of the cluster at the server's path on this host (a replica's data directory, a stopped copy
+// restored from it: same system identifier) would give a backup that passes every check and
+// restores wrong. Here the copy is put at the server's path in a mount namespace of pgpitr's own:
+// with the server's postmaster.pid copied too, the forced direct method is refused once the
+// backup has started (its pg_control holds an older checkpoint); without it, the automatic
+// choice reads through SQL and the backup verifies.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { runPgbenchInit } from '../harness/data.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runCommand } from '../harness/run.js';
+import { clusterEnv, verifyPlainBackup, CLI } from '../helpers/pgpitr.js';
+
+/** pgpitr with `copy` mounted over `dataDir`, seen by it alone. */
+function pgpitrOverCopy(copy: string, dataDir: string, args: string[], env: NodeJS.ProcessEnv) {
+  const script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"';
+  return runCommand('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', copy, dataDir, process.execPath, CLI, ...args], { env: { ...process.env, ...env } });
+}
+
+const unshareWorks = (await runCommand('unshare', ['--mount', 'true']).catch(() => ({ code: 1 }))).code === 0;
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`-j reads directly only the running server's data directory, not a copy at its path (PostgreSQL ${version})`, { skip: !unshareWorks && 'unshare --mount is not permitted here' }, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `parcopy${version}` });
+    await runPgbenchInit(src, 2);
+    await src.sql('CHECKPOINT');
+    const copy = join(src.tempDir('copy'), 'data');
+    const cp = await runCommand('cp', ['-a', src.dataDir, copy]);
+    assert.equal(cp.code, 0, cp.stderr);
+    await src.sql('update pgbench_accounts set abalance = abalance + 1 where aid < 1000');
+    const env = clusterEnv(src);
+
+    // The copy holds the server's own postmaster.pid: only its checkpoint, older than the backup's start, gives it away.
+    const forced = join(src.tempDir('forced'), 'b');
+    const r1 = await pgpitrOverCopy(copy, src.dataDir, ['basebackup', '-D', forced, '-Fp', '-c', 'fast', '-j', '2', '--read-method=direct'], env);
+    assert.equal(r1.code, 5, r1.stderr);
+    assert.match(r1.stderr, /the data directory ".*" on this host is not the server's: its last checkpoint starts at [0-9A-F]+\/[0-9A-F]+, the backup at/);
+    assert.equal(existsSync(forced), false, 'the target is removed');
+    const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');
+    assert.equal(slots[0]!.n, '0');
+
+    // Without a postmaster.pid it is not taken for the server's: the automatic choice reads through SQL.
+    rmSync(join(copy, 'postmaster.pid'));
+    const auto = join(src.tempDir('auto'), 'b');
+    const r2 = await pgpitrOverCopy(copy, src.dataDir, ['basebackup', '-D', auto, '-Fp', '-c', 'fast', '-j', '2', '-v'], env);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stderr, /through SQL/);
+    await verifyPlainBackup(auto, version);
+  });
+}

@@ -137,6 +137,7 @@ for (const version of versionsFromEnv()) {
         [['basebackup', '-D', '/tmp/x', '-r', 'abc'], /invalid transfer rate/],
         [['basebackup', '-D', '-', '-Fp'], /plain format/],
         [['basebackup', '-D', '-', '-Ft'], /cannot stream write-ahead logs in tar mode to stdout/],
+        [['basebackup', '-D', '-', '-Ft', '-X', 'fetch', '-j', '2'], /cannot fetch write-ahead logs with -j in tar mode to stdout/],
         [['basebackup', '-D', '/tmp/x', '-S', 's', '-X', 'fetch'], /replication slots can only be used with WAL streaming/],
         [['basebackup', '-D', '/tmp/x', '-C'], /--create-slot needs a slot/],
         [['basebackup', '-D', '/tmp/x', '--no-slot', '-S', 's'], /--no-slot cannot be used with slot name/],

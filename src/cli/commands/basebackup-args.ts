@@ -193,6 +193,10 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   }
 
   const parallel = parseParallel(str('jobs'), str('read-method'));
+  // With -j the WAL of -X fetch is streamed beside the files (wal-session.ts): stdout holds one archive only.
+  if (parallel && walMethod === 'fetch' && target.kind === 'stdout') {
+    throw usageError('cannot fetch write-ahead logs with -j in tar mode to stdout', 'use -X none with -D - (the WAL then comes from the archive), or write into a directory');
+  }
   if (parallel && target.kind === 'server') throw usageError('-j cannot be used with --target=server', 'a server-side target is written by the server; leave out -j');
   if (parallel && target.kind === 'blackhole') throw usageError('-j cannot be used with --target=blackhole');
   if (parallel && compression?.location === 'server') throw usageError('-j cannot be used with server-side compression', 'the workers read the files themselves: compress on the client (-Z client-METHOD)');

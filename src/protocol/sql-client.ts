@@ -5,9 +5,18 @@
 import type pg from 'pg';
 import type { ConnectionSettings } from './conninfo.js';
 import { connectPgClient } from './pg-client.js';
+import { LIFT_TIMEOUTS_SQL } from './session-timeouts.js';
 
 export type SqlClient = pg.Client;
 
-export function openSqlClient(settings: ConnectionSettings, applicationName: string): Promise<SqlClient> {
-  return connectPgClient(settings, { database: settings.dbname ?? 'postgres', applicationName, replication: null });
+/** A connection with no statement, lock or idle timeouts of the role's or database's (session-timeouts.ts). */
+export async function openSqlClient(settings: ConnectionSettings, applicationName: string): Promise<SqlClient> {
+  const client = await connectPgClient(settings, { database: settings.dbname ?? 'postgres', applicationName, replication: null });
+  try {
+    await client.query(LIFT_TIMEOUTS_SQL);
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw e;
+  }
+  return client;
 }

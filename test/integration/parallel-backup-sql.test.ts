@@ -144,3 +144,22 @@ for (const version of versionsFromEnv()) {
     assert.match(many.stderr, /-j 20 needs 20 more connections/);
   });
 }
+
+for (const version of versionsFromEnv().filter((v) => v >= 14).slice(0, 1)) {
+  test(`a role's idle_session_timeout and statement_timeout do not end a -j backup, by either read method (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `sqlto${version}` });
+    await runPgbenchInit(src, 2);
+    await src.sql('create role timed login replication superuser');
+    // The backup's SQL session sits idle while the files are copied (slowed to a few seconds by -r).
+    await src.sql("alter role timed set idle_session_timeout = '300ms'");
+    await src.sql("alter role timed set statement_timeout = '300ms'");
+    const env = { ...clusterEnv(src), PGUSER: 'timed' };
+    for (const method of ['direct', 'sql']) {
+      const target = join(src.tempDir('backups'), method);
+      const r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '-r', '12M', '--read-method', method], env);
+      assert.equal(r.code, 0, `${method}: ${r.stderr}`);
+      await verifyPlainBackup(target, version);
+    }
+  });
+}

@@ -22,6 +22,7 @@ import type { ChecksumFailure } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
 import { Session } from '../../protocol/session.js';
+import { LIFT_TIMEOUTS_SQL } from '../../protocol/session-timeouts.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { PAGE_SIZE, verifyPage } from '../../postgres/page-checksum.js';
 import { verifyWithReread } from './page-reread.js';
@@ -57,7 +58,10 @@ const lent = new LentBuffers(returns);
 
 const LOST_HINT = 'a backup reader connection ended: the server may have been stopped or restarted, or the connection terminated (pg_terminate_backend); check the server log, then run the backup again';
 
-const opening = Session.open(connection, 'none', label);
+const opening = Session.open(connection, 'none', label).then(async (s) => {
+  await s.query(LIFT_TIMEOUTS_SQL);
+  return s;
+});
 opening.then(
   () => reply({ id: -1, kind: 'opened' }),
   (e) => reply(failure(-1, e, '')),

@@ -23,7 +23,7 @@ import type { CopyContext } from './copy-context.js';
 import { DestCreator } from './dest-creator.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { PgpitrError } from '../../common/errors.js';
-import { startLowLevelBackup, stopLowLevelBackup } from './low-level-api.js';
+import { labelStartTimeline, startLowLevelBackup, stopLowLevelBackup } from './low-level-api.js';
 import type { BackupStop } from './low-level-api.js';
 import type { ListedFile, ListedTablespace } from './listing.js';
 import type { FileReaders } from './read-job.js';
@@ -182,6 +182,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         const promoted = await promotion?.stop();
         if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
+        checkStartTimeline(stop.labelFile, timeline);
         await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
         if (req.tablespaceMap && stop.tablespaceMap !== '') await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
       }
@@ -289,5 +290,18 @@ function sweepTargets(req: ParallelBackupRequest, listing: ListedTablespace[], h
       },
       ts.oid === null ? spare : new Set(),
     );
+  });
+}
+
+/**
+ * The backup's WAL and manifest name the timeline the server was on when asked after the start;
+ * the backup starts on its label's. They differ on a standby that moved to a new timeline since
+ * its last restartpoint (where the backup starts): the WAL of the start is then on the old one.
+ */
+export function checkStartTimeline(labelFile: string, timeline: number): void {
+  const started = labelStartTimeline(labelFile);
+  if (started === null || started === timeline) return;
+  throw new PgpitrError('ERR_TARGET', `the backup started on timeline ${started} (its backup_label) while the server was on timeline ${timeline}`, {
+    hint: 'the standby switched timelines after its last restartpoint; run CHECKPOINT on it (a restartpoint on the new timeline), then the backup again',
   });
 }

@@ -2,8 +2,7 @@
 // run received in full but was stopped (SIGKILL, power loss) before it renamed.
 //
 // SegmentFiles creates <T,N+1> only once <T,N>'s data is synced, so a .partial
-// file whose same-timeline successor exists (in the directory, or in repository
-// mode in the archive) holds its whole segment (with --no-sync, only after a
+// file whose same-timeline successor exists in the directory holds its whole segment (with --no-sync, only after a
 // process crash: after a power loss its tail may not have reached the disk, as
 // pg_receivewal --no-sync promises nothing there either; the content cannot
 // tell, a switched segment legitimately ends with zeros): it is synced and renamed
@@ -11,8 +10,13 @@
 // streaming resumes (start-position.ts); a timeline's last segment before a
 // switch has its successor on the next timeline only and stays .partial, as
 // pg_receivewal leaves it.
+//
+// A successor in the archive proves nothing: receive-wal stores <T,N+1> only after
+// <T,N> was renamed, so it was stored by another writer of the stanza (archive_command),
+// and the .partial may end with zeros where the segment did not. A .partial whose
+// complete segment the archive holds is removed instead (the archive has it whole).
 
-import { closeSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { storageError } from '../common/errors.js';
 import { parseReceivedFileName, receivedFileName } from './received-file-names.js';
@@ -20,8 +24,8 @@ import type { ReceivedFileName } from './received-file-names.js';
 import { fsyncPathSync } from '../storage/durable.js';
 
 /**
- * Completes what can be completed; returns the new names. `otherNames` are names
- * known elsewhere (the archive) that count as successors.
+ * Completes what can be completed; returns the new names. `otherNames` are the names
+ * in the archive (repository mode): a .partial whose complete segment is there goes.
  */
 export function completeInterruptedSegments(
   dir: string,
@@ -32,12 +36,25 @@ export function completeInterruptedSegments(
   log: (message: string) => void,
 ): string[] {
   const parsed = (names: string[]) => names.map((n) => parseReceivedFileName(n, segmentSize)).filter((f): f is ReceivedFileName => f !== null);
-  const present = new Set([...parsed(dirNames), ...parsed(otherNames)].map((f) => `${f.timeline}/${f.segNo}`));
+  const present = new Set(parsed(dirNames).map((f) => `${f.timeline}/${f.segNo}`));
+  const archivedWhole = new Set(parsed(otherNames).filter((f) => !f.partial).map((f) => `${f.timeline}/${f.segNo}`));
   const completeForms = new Map(parsed(dirNames).filter((f) => !f.partial).map((f) => [`${f.timeline}/${f.segNo}`, receivedFileName(f.segment, f.compression, false)]));
   const completed: string[] = [];
+  let removed = false;
   for (const f of parsed(dirNames)) {
-    if (!f.partial || !present.has(`${f.timeline}/${f.segNo + 1n}`)) continue;
+    if (!f.partial) continue;
     const from = join(dir, receivedFileName(f.segment, f.compression, true));
+    if (archivedWhole.has(`${f.timeline}/${f.segNo}`)) {
+      try {
+        unlinkSync(from);
+      } catch (e) {
+        throw storageError('remove', from, e);
+      }
+      log(`removed ${receivedFileName(f.segment, f.compression, true)}: the archive holds segment ${f.segment} whole`);
+      removed = true;
+      continue;
+    }
+    if (!present.has(`${f.timeline}/${f.segNo + 1n}`)) continue;
     const name = receivedFileName(f.segment, f.compression, false);
     const to = join(dir, name);
     const done = completeForms.get(`${f.timeline}/${f.segNo}`);
@@ -60,7 +77,7 @@ export function completeInterruptedSegments(
     completed.push(name);
     completeForms.set(`${f.timeline}/${f.segNo}`, name);
   }
-  if (completed.length > 0 && sync) fsyncPathSync(dir);
+  if ((completed.length > 0 || removed) && sync) fsyncPathSync(dir);
   return completed;
 }
 

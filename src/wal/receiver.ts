@@ -3,7 +3,7 @@
 // after a lost connection, stop at an end position or on a signal. In
 // repository mode each completed segment goes into the stanza's archive.
 
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, quoteIdent } from '../protocol/session.js';
 import { WalStream } from '../protocol/wal-stream.js';
@@ -18,6 +18,7 @@ import { resumeFromNames, namesIn } from './start-position.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
 import type { WriterCompression } from './segment-writer.js';
+import { writeFileAtomicSync } from '../storage/durable.js';
 
 const STORE_CONCURRENCY = 1;
 /**
@@ -116,16 +117,45 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   }
 
   try {
-    return await streamTimelines(session, o, resume, segmentSize, storeQueue);
+    return await streamTimelines(session, o, resume, segmentSize, storeQueue, archived);
   } catch (e) {
     await storeQueue?.drain().catch(() => {}); // what it was storing finishes before a reconnection starts over
     throw e;
   }
 }
 
-async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, storeQueue: StoreQueue | null): Promise<boolean> {
+/** Whether the history file of `timeline` is in the directory or (repository mode) the archive already. */
+function historyPresent(o: ReceiveOptions, timeline: number, archived: readonly string[]): boolean {
+  const name = timelineHistoryFileName(timeline);
+  return existsSync(join(o.dir, name)) || archived.includes(name);
+}
+
+/**
+ * TIMELINE_HISTORY, written under the name pgpitr computes (not one the server gives), whole and
+ * synced before a segment of that timeline is; in repository mode then stored and removed.
+ */
+async function fetchHistory(session: Session, o: ReceiveOptions, timeline: number): Promise<void> {
+  const hist = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
+  const histPath = join(o.dir, timelineHistoryFileName(timeline));
+  try {
+    writeFileAtomicSync(histPath, hist[1] ?? '', o.sync, 0o600);
+  } catch (e) {
+    throw storageError('write', histPath, e);
+  }
+  if (o.archive) {
+    await o.archive.push(histPath);
+    unlinkSync(histPath);
+  }
+}
+
+async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, storeQueue: StoreQueue | null, archived: readonly string[]): Promise<boolean> {
   let { start, timeline } = resume;
+  // The history of the timeline streaming starts on, when missing (as pg_receivewal): without it
+  // a recovery following the latest timeline stops at the one before.
+  if (timeline > 1 && !historyPresent(o, timeline, archived)) await fetchHistory(session, o, timeline);
   for (;;) {
+    // A stop asked for before streaming (while connecting, storing leftovers, fetching a history file).
+    if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && start >= o.endPosition) return true;
     o.log(`starting log streaming at ${formatLsn(start)} (timeline ${timeline})`);
     const files = new SegmentFiles(
@@ -169,18 +199,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     // Timeline switch: keep the old timeline's last segment as .partial, fetch the history file.
     const next = end.nextTimeline;
     o.log(`switched to timeline ${next.timeline} at ${next.start}`);
-    const hist = (await session.query(`TIMELINE_HISTORY ${next.timeline}`))[0]!.rows[0]!;
-    const histName = hist[0] ?? timelineHistoryFileName(next.timeline);
-    const histPath = join(o.dir, histName);
-    try {
-      writeFileSync(histPath, hist[1] ?? '', { mode: 0o600 });
-    } catch (e) {
-      throw storageError('write', histPath, e);
-    }
-    if (o.archive) {
-      await o.archive.push(histPath);
-      unlinkSync(histPath);
-    }
+    await fetchHistory(session, o, next.timeline);
     timeline = next.timeline;
     start = segmentStart(segmentNumber(parseLsn(next.start), segmentSize), segmentSize);
   }

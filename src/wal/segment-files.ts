@@ -111,7 +111,12 @@ export class SegmentFiles implements WalReceiver {
     const file = this.file;
     const retired = this.durable;
     if (file !== null && this.o.sync) {
-      const done = file.sync();
+      // An fsync that failed is never retried on the file: Linux reports a lost write once, and a
+      // later fsync of the same file succeeds over it. The receiver stops here, keeping nothing of it.
+      const path = this.partialPath;
+      const done = file.sync().catch((e: unknown) => {
+        throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', path, e));
+      });
       const earlier = this.pendingSync; // a background sync may still run: the file closes after both
       const both: Promise<void> = Promise.all([earlier, done.catch(() => {})]).then(() => {
         // Settled: the timer's syncPartial may run again (it waits for no sync in flight).
@@ -137,13 +142,17 @@ export class SegmentFiles implements WalReceiver {
     if (this.file !== null && this.o.sync && this.pendingSync === null) {
       const target = this.position;
       const file = this.file;
+      const path = this.partialPath;
       const retired = this.durable;
       const p: Promise<void> = file.sync().then(
         async () => {
           await retired;
           if (target > this.synced) this.synced = target;
         },
-        () => {}, // a real failure shows at the next sync, where it is reported
+        (e: unknown) => {
+          // Fatal, as in syncNow: a later fsync of this file would report success over the lost write.
+          this.fail(e instanceof PgpitrError ? e : storageError('fsync', path, e));
+        },
       ).finally(() => {
         if (this.pendingSync === p) this.pendingSync = null;
       });
@@ -166,6 +175,10 @@ export class SegmentFiles implements WalReceiver {
     this.segNo = null;
     if (file !== null) {
       try {
+        if (this.failure) {
+          await file.finish(false); // closed, not synced: nothing more is claimed of it
+          this.throwIfFailed();
+        }
         await file.finish(this.o.sync);
         if (!this.failure) this.synced = this.position;
       } catch (e) {
@@ -201,6 +214,8 @@ export class SegmentFiles implements WalReceiver {
     const dataSynced = (async () => {
       try {
         await running;
+        // A sync of this file failed (syncNow, syncPartial): it is never renamed complete.
+        this.throwIfFailed();
         await file.finish(this.o.sync);
       } catch (e) {
         throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', partial, e));

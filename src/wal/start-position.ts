@@ -22,7 +22,7 @@ export function resumeFromNames(names: string[], segmentSize: number): ResumePoi
     const f = parseReceivedFileName(n, segmentSize);
     if (!f) continue;
     const { segNo, timeline, partial } = f;
-    if (!best || segNo > best.segNo || (segNo === best.segNo && (timeline > best.timeline || (!partial && best.partial)))) {
+    if (!best || segNo > best.segNo || (segNo === best.segNo && (timeline > best.timeline || (timeline === best.timeline && !partial && best.partial)))) {
       best = { segNo, timeline, partial };
     }
   }

@@ -90,6 +90,12 @@ for (const version of versionsFromEnv()) {
       assert.ok(archivedOnDisk(repo, 'main').some((f) => f.name === '00000002.history'));
       assert.match(rx.log(), /switched to timeline 2/);
       assert.equal(await rx.stop(), 0, rx.log());
+      // A receiver started afresh on timeline 2 fetches its history file first, as pg_receivewal.
+      const fresh = src.tempDir('rw-fresh-tl2');
+      const rx2 = startReceiver(['-D', fresh], senv);
+      await untilReceiving(rx2, standby, 'streaming timeline 2 afresh');
+      assert.equal(await rx2.stop(), 0, rx2.log());
+      assert.match(readFileSync(join(fresh, '00000002.history'), 'utf8'), /^1\t/);
       await standby.stop();
     });
 

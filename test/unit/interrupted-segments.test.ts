@@ -1,5 +1,6 @@
 // completeInterruptedSegments: a .partial whose same-timeline successor exists
-// (here or in the archive) was received in full and is renamed; the newest
+// here was received in full and is renamed (one in the archive may be another
+// writer's, and proves nothing; a .partial the archive holds whole is removed); the newest
 // .partial, a timeline's last segment before a switch and a file of the wrong
 // size stay as they are.
 
@@ -42,9 +43,15 @@ test("a timeline's last segment before a switch stays .partial (its successor is
   assert.deepEqual(r.names, ['000000010000000000000007.partial', '000000020000000000000007', '000000020000000000000008.partial']);
 });
 
-test('repository mode: a successor already in the archive counts', () => {
-  const r = complete(dirWith({ '000000010000000000000009.partial': full }), ['00000001000000000000000A']);
-  assert.deepEqual(r.names, ['000000010000000000000009']);
+test('repository mode: a successor in the archive (stored by another writer) proves nothing; a .partial the archive holds whole goes', () => {
+  // Half zeros: the run was stopped half way, archive_command stored 9 and A since.
+  const half = Buffer.concat([Buffer.alloc(SEG / 2, 1), Buffer.alloc(SEG / 2)]);
+  const r = complete(dirWith({ '000000010000000000000009.partial': half }), ['00000001000000000000000A']);
+  assert.deepEqual(r.completed, []);
+  assert.deepEqual(r.names, ['000000010000000000000009.partial']);
+  const gone = complete(dirWith({ '000000010000000000000009.partial': half, '00000001000000000000000B.partial': half }), ['000000010000000000000009', '00000001000000000000000A']);
+  assert.deepEqual(gone.completed, []);
+  assert.deepEqual(gone.names, ['00000001000000000000000B.partial']);
 });
 
 test('a .partial of the wrong size is left alone with a warning', () => {

@@ -120,3 +120,33 @@ test('a failure to rename a finished segment fails syncNow, so its position is n
   assert.ok(files.flushed() < BigInt(SEG), 'the end of a segment that was not renamed is never reported as flushed');
   await assert.rejects(files.close(), /000000010000000000000000/);
 }));
+
+test('an fsync that fails once is fatal: a later one is not trusted, the segment is never renamed complete', withDir(async (dir) => {
+  for (const how of ['syncNow', 'syncPartial'] as const) {
+    const sub = join(dir, how);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(sub);
+    const files = new SegmentFiles(options(sub, { synchronous: how === 'syncNow' }), BigInt(SEG));
+    const all = bytes(SEG, 3);
+    await files.write(BigInt(SEG), all.subarray(0, 1000));
+    // Linux reports a lost write once; the next fsync of the same file succeeds.
+    const file = (files as unknown as { file: { sync(): Promise<void> } }).file;
+    const real = file.sync.bind(file);
+    let failed = false;
+    file.sync = () => {
+      if (failed) return real();
+      failed = true;
+      return Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    };
+    if (how === 'syncNow') await assert.rejects(() => files.syncNow(), /fsync/);
+    else {
+      files.syncPartial();
+      await tick(20);
+    }
+    assert.equal(files.flushed(), BigInt(SEG), 'nothing counted as flushed');
+    await assert.rejects(() => files.write(BigInt(SEG + 1000), all.subarray(1000)), /fsync/);
+    await assert.rejects(() => files.close(), /fsync/);
+    assert.equal(files.flushed(), BigInt(SEG));
+    assert.deepEqual(readdirSync(sub), ['000000010000000000000001.partial'], how);
+  }
+}));

@@ -16,7 +16,7 @@ import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
-import { usageError, PgpitrError } from '../../common/errors.js';
+import { usageError, PgpitrError, ServerError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { PGPITR_VERSION } from '../../common/version.js';
@@ -176,7 +176,8 @@ async function slotCommand(connection: ReturnType<typeof resolveConnectionSettin
         await s.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} PHYSICAL RESERVE_WAL`);
         log(`created replication slot "${slot}"`);
       } catch (e) {
-        if (!(ifNotExists && e instanceof PgpitrError && /already exists/.test(e.message))) throw e;
+        // 42710 duplicate_object: whatever language the server's messages are in.
+        if (!(ifNotExists && e instanceof ServerError && e.sqlState === '42710')) throw e;
         log(`replication slot "${slot}" already exists`);
       }
     } else {

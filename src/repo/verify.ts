@@ -7,14 +7,19 @@
 // it (from that backup's set), unless this run already read that stored file
 // for the backup that holds it (its result, a problem included, then stands for
 // both: a damaged file makes neither restorable); and every backup it takes files
-// from must still be a complete backup.
+// from must still be a complete backup. A record that cannot be parsed, and a set
+// with a manifest but no record, are problems too (such a backup is out of info and
+// restore). With --set, the WAL of that backup's range is read as well; a backup
+// whose WAL is included must hold every segment of its range. What an expire
+// running meanwhile removes (a backup, WAL) is not reported as missing.
 
 import type { Repository } from './repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { fetchWalFile, listArchive } from './archive-store.js';
 import { BackupSetReader } from './backup-set/reader.js';
-import { backupDir, listRecords } from './backup-set/record.js';
-import { manifestReferences } from './backup-set/manifest.js';
+import { BACKUP_ID, backupDir, listRecords, RECORD_NAME } from './backup-set/record.js';
+import { MANIFEST_NAME, manifestReferences } from './backup-set/manifest.js';
+import { storageJoin } from '../storage/storage-path.js';
 
 export interface VerifyProblem {
   /** The backup id, or "archive". */
@@ -38,16 +43,38 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
   // What reading each stored file gave, by its location: a backup taking it from another set reuses it.
   const read = new Map<string, string | null>();
-  if (opts.set !== undefined && records.length === 0) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
+  // A record that does not parse: the backup it describes is out of info and restore.
+  for (const r of all) {
+    if (r.damaged && (opts.set === undefined || r.id === opts.set)) report.problems.push({ scope: r.id, object: `${storage.location}/${storageJoin(backupDir(stanza, r.id), RECORD_NAME)}`, problem: r.error ?? 'the record is damaged' });
+  }
+  // A set with a manifest and no record: a backup that lost its record (an expire removes the record first, then the set).
+  const recorded = new Set(all.map((r) => r.id));
+  for (const e of await storage.list(storageJoin(stanza, 'backup'))) {
+    if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name) || (opts.set !== undefined && e.name !== opts.set)) continue;
+    const manifest = storageJoin(backupDir(stanza, e.name), MANIFEST_NAME);
+    if ((await storage.info(manifest)) !== null && (await storage.info(storageJoin(backupDir(stanza, e.name), RECORD_NAME))) === null) {
+      report.problems.push({ scope: e.name, object: `${storage.location}/${storageJoin(backupDir(stanza, e.name), RECORD_NAME)}`, problem: `backup set ${e.name} has a manifest but no record: it is not a backup any command sees (expire removes such a set)` });
+    }
+  }
+  if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
   const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
   for (const r of records) {
+    const before = report.problems.length;
+    await verifyBackup(r);
+    // Expired while this ran (its record went first): what it found missing is not a problem.
+    if (report.problems.length > before && (await storage.info(storageJoin(backupDir(stanza, r.id), RECORD_NAME))) === null) {
+      report.problems.splice(before);
+      report.backups = report.backups.filter((b) => b.id !== r.id);
+    }
+  }
+  async function verifyBackup(r: (typeof records)[number]): Promise<void> {
     let reader: BackupSetReader;
     try {
       reader = await BackupSetReader.open(storage, backupDir(stanza, r.id));
     } catch (e) {
       report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, r.id)}`, problem: (e as Error).message });
-      continue;
+      return;
     }
     let bytes = 0;
     for (const ref of manifestReferences(reader.manifest)) {
@@ -79,22 +106,26 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     };
     await Promise.all(Array.from({ length: Math.max(1, opts.processMax) }, worker));
     report.backups.push({ id: r.id, files: reader.manifest.files.length, bytes });
-    if (r.wal === 'archive' && r.start_lsn && r.stop_lsn && r.timeline) {
+    if (r.start_lsn && r.stop_lsn && r.timeline) {
+      const included = new Set(reader.manifest.files.map((f) => f.path));
       for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentBefore(parseLsn(r.stop_lsn), segmentSize); s++) {
         const name = segmentFileName(r.timeline, s, segmentSize);
-        if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the archive` });
+        if (r.wal === 'included') {
+          if (!included.has(`pg_wal/${name}`)) report.problems.push({ scope: r.id, object: `${reader.manifest.backup_id}:pg_wal/${name}`, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the backup that includes its WAL` });
+        } else if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the archive` });
+        else if (opts.set !== undefined) await readWal(name, r.id);
       }
     }
   }
-  if (opts.set === undefined) {
-    for (const f of archived) {
-      report.walFiles++;
-      try {
-        await fetchWalFile(repo, stanza, f.name);
-      } catch (e) {
-        report.problems.push({ scope: 'archive', object: f.name, problem: (e as Error).message });
-      }
+  async function readWal(name: string, scope: string): Promise<void> {
+    report.walFiles++;
+    try {
+      // Gone since it was listed: an expire removed it (it removes only what no kept backup needs).
+      await fetchWalFile(repo, stanza, name);
+    } catch (e) {
+      report.problems.push({ scope, object: name, problem: (e as Error).message });
     }
   }
+  if (opts.set === undefined) for (const f of archived) await readWal(f.name, 'archive');
   return report;
 }

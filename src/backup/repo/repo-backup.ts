@@ -27,7 +27,6 @@ import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
 import { pageImageFacts } from './page-image-facts.js';
-import type { SqlClient } from '../../protocol/sql-client.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import { RepoLock } from '../../repo/lock.js';
 import { ensureStanzaPresent } from '../../repo/stanza-presence.js';
@@ -44,12 +43,12 @@ import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
 import { manifestReferences } from '../../repo/backup-set/manifest.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
 import { aBackup, choosePrior, loadPrior } from './prior-choice.js';
-import type { ServerNow } from './prior-choice.js';
-import { Session } from '../../protocol/session.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
+import { serverFacts, serverNow } from './server-facts.js';
+import { waitForArchivedWal } from './archived-wal-wait.js';
 
 export interface RepoBackupRequest {
   repo: Repository;
@@ -88,14 +87,16 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;
     const records = await listRecords(storage, stanzaName);
-    const resumed = req.resume ? await findResumable(req, records, reporter) : null;
+    // Holding the lock where the store enforces it, no other backup runs anywhere: a "running" record is a dead run, of another host too.
+    const alive = (r: BackupRecord) => !lock.enforced && recordProcessAlive(r);
+    const resumed = req.resume ? await findResumable(req, records, reporter, alive) : null;
     // What failed or interrupted backups stored is of no use once a new backup starts without them.
     for (const listed of records) {
       if (listed.id === resumed?.from.id || listed.state === 'complete') continue;
       // Only a record read back whole and saying so: one that cannot be read now (damaged, or
       // an I/O error) is listed as failed, and may be a complete backup's. Expire deals with those.
       const r = await readRecord(storage, stanzaName, listed.id).catch(() => null);
-      if (r === null || r.state === 'complete' || (r.state === 'running' && recordProcessAlive(r))) continue;
+      if (r === null || r.state === 'complete' || (r.state === 'running' && alive(r))) continue;
       if (await removeStoredFiles(storage, backupDir(stanzaName, r.id))) reporter.info(`removed what ${r.state === 'failed' ? 'failed' : 'interrupted'} backup ${r.id} had stored${req.resume ? '' : ' (--resume would have taken it over)'}`);
     }
     // A resumed backup stays what it was, compared with the same prior backup (findResumable checked it is there).
@@ -176,6 +177,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       resume: resumed ? { previous: resumed.previous, firstBundle: await nextBundleNumber(storage, dir) } : undefined,
       prior,
     });
+    /** The record saying complete is being written: whether it landed is read back on an error. */
+    let committing = false;
     try {
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
       try {
@@ -262,20 +265,29 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       }
       if (!req.walIncluded) await waitForArchivedWal(req, record, signal);
       record.state = 'complete';
+      committing = true;
       await writeRecord(storage, record);
+      committing = false;
       reporter.info(`backup ${id} complete`);
       // The journal served its purpose; one left by a failure here is harmless (restore reads the manifest).
       await storage.remove(storageJoin(dir, JOURNAL_DIR), { recursive: true }).catch((e: Error) => reporter.warn(`could not remove the copy journal of backup ${id}: ${e.message}`));
       return record;
     } catch (e) {
+      // The write of "complete" failed as far as it says: it may have landed all the same (an
+      // object store's answer lost, a directory sync failing after the rename). Read back complete, it is.
+      if (committing && (await readRecord(storage, stanzaName, id).catch(() => null))?.state === 'complete') {
+        reporter.warn(`writing the record of backup ${id} reported an error (${(e as Error).message}), yet it reads back complete: the backup is complete`);
+        return record;
+      }
       await writer.abort();
       record.state = 'failed';
       record.error = (e as Error).message;
       try {
         // Kept for --resume when a journal vouches for some of it (this run's or the one it resumed).
         const resumable = writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0);
-        if (!resumable) await removeStoredFiles(storage, dir);
+        // The record says failed before anything goes: never a record reading complete over a removed set.
         await writeRecord(storage, record);
+        if (!resumable && !committing) await removeStoredFiles(storage, dir);
         if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --resume to take it over (a backup without --resume removes it)`);
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted */
@@ -292,12 +304,13 @@ async function findResumable(
   req: RepoBackupRequest,
   records: BackupRecord[],
   reporter: BackupReporter,
+  alive: (r: BackupRecord) => boolean,
 ): Promise<{ from: BackupRecord; previous: Map<string, SetJournalEntry>; lastBatch: number } | null> {
   const notResumed = (why: string) => {
     reporter.warn(`nothing to resume: ${why}; taking a new backup`);
     return null;
   };
-  const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive: recordProcessAlive });
+  const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive });
   if ('reason' in choice) return notResumed(choice.reason);
   const from = choice.resume;
   if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (--type ${from.type} resumes it)`);
@@ -315,33 +328,6 @@ async function findResumable(
   if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal, or of an older format, ignored (the files they name are copied again)`);
   if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (only a -j backup with the direct read method does)`);
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
-}
-
-/** The server's version, whether it is a standby, and its clock now. */
-async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVersionNum' | 'backupFrom' | 'clockMs'>> {
-  const row = (await sql.query<{ v: string; standby: boolean; now: string }>(
-    `select current_setting('server_version_num') as v, pg_is_in_recovery() as standby, extract(epoch from clock_timestamp())::text as now`,
-  )).rows[0]!;
-  return { pgVersionNum: Number(row.v), backupFrom: row.standby ? 'standby' : 'primary', clockMs: Number(row.now) * 1000 };
-}
-
-/** What choosePrior compares a prior backup with: serverFacts, and the server's system and timeline (IDENTIFY_SYSTEM). */
-async function serverNow(req: RepoBackupRequest): Promise<Omit<ServerNow, 'compression'>> {
-  const sql = await openSqlClient(req.connection, 'pgpitr backup');
-  let facts: Awaited<ReturnType<typeof serverFacts>>;
-  try {
-    facts = await serverFacts(sql);
-  } finally {
-    await sql.end().catch(() => {});
-  }
-  const session = await Session.open(req.connection, 'physical', 'replication connection');
-  let ident: (string | null)[];
-  try {
-    ident = (await session.query('IDENTIFY_SYSTEM'))[0]?.rows[0] ?? [];
-  } finally {
-    session.close();
-  }
-  return { ...facts, systemIdentifier: ident[0] ?? '', timeline: Number(ident[1]) };
 }
 
 /** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */
@@ -364,37 +350,4 @@ async function nextBundleNumber(storage: Storage, dir: string): Promise<number> 
     if (m) next = Math.max(next, Number(m[1]) + 1);
   }
   return next;
-}
-
-const ARCHIVE_POLL_FIRST_MS = 25;
-const ARCHIVE_POLL_MAX_MS = 500;
-
-/**
- * The backup is usable only with every segment from its start to its stop in the archive. The
- * server's backup stop does not wait for it (serverWaitsForArchive: false): it would check once a
- * second, and for the whole archive_command, where this waits for this stanza's archive alone.
- */
-async function waitForArchivedWal(req: RepoBackupRequest, r: BackupRecord, signal?: AbortSignal): Promise<void> {
-  const seg = req.stanza.wal_segment_size;
-  const first = segmentNumber(parseLsn(r.start_lsn!), seg);
-  const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
-  const deadline = Date.now() + req.archiveTimeoutMs;
-  let pause = ARCHIVE_POLL_FIRST_MS;
-  for (;;) {
-    const have = new Set(await req.archivedNames());
-    const missing: string[] = [];
-    for (let s = first; s <= last; s++) {
-      const name = segmentFileName(r.timeline!, s, seg);
-      if (!have.has(name)) missing.push(name);
-    }
-    if (missing.length === 0) return;
-    if (Date.now() > deadline || signal?.aborted) {
-      throw new PgpitrError('ERR_CHECK', `the WAL backup ${r.id} needs is not in the archive: ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''} missing after ${req.archiveTimeoutMs / 1000} s`, {
-        hint: 'check archive_command (pgpitr check tells what is wrong), or take the backup with --wal=included to keep that WAL in the backup itself',
-      });
-    }
-    // The archiver starts on the segment as soon as the backup's stop switched it: look again soon, then less often.
-    await new Promise((r) => setTimeout(r, pause));
-    pause = Math.min(ARCHIVE_POLL_MAX_MS, pause * 2);
-  }
 }

@@ -1,0 +1,47 @@
+// A repository backup that relies on the archive is complete only once every segment from its
+// start to its stop is there: waited for here, polling the stanza's archive.
+
+import { PgpitrError } from '../../common/errors.js';
+import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
+import type { BackupRecord } from '../../repo/backup-set/record.js';
+
+/** What the wait needs of the backup's request. */
+export interface ArchiveWait {
+  stanza: { wal_segment_size: number };
+  archiveTimeoutMs: number;
+  archivedNames(): Promise<string[]>;
+}
+
+const ARCHIVE_POLL_FIRST_MS = 25;
+const ARCHIVE_POLL_MAX_MS = 500;
+
+/**
+ * The backup is usable only with every segment from its start to its stop in the archive. The
+ * server's backup stop does not wait for it (serverWaitsForArchive: false): it would check once a
+ * second, and for the whole archive_command, where this waits for this stanza's archive alone.
+ */
+export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, signal?: AbortSignal): Promise<void> {
+  const seg = req.stanza.wal_segment_size;
+  const first = segmentNumber(parseLsn(r.start_lsn!), seg);
+  const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
+  const deadline = Date.now() + req.archiveTimeoutMs;
+  let pause = ARCHIVE_POLL_FIRST_MS;
+  for (;;) {
+    const have = new Set(await req.archivedNames());
+    const missing: string[] = [];
+    for (let s = first; s <= last; s++) {
+      const name = segmentFileName(r.timeline!, s, seg);
+      if (!have.has(name)) missing.push(name);
+    }
+    if (missing.length === 0) return;
+    if (signal?.aborted) throw new PgpitrError('ERR_INTERRUPTED', `backup ${r.id} interrupted by a signal while it waited for its WAL to be archived`, { hint: 'run the backup again' });
+    if (Date.now() > deadline) {
+      throw new PgpitrError('ERR_CHECK', `the WAL backup ${r.id} needs is not in the archive: ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''} missing after ${req.archiveTimeoutMs / 1000} s`, {
+        hint: 'check archive_command (pgpitr check tells what is wrong), or take the backup with --wal=included to keep that WAL in the backup itself',
+      });
+    }
+    // The archiver starts on the segment as soon as the backup's stop switched it: look again soon, then less often.
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(ARCHIVE_POLL_MAX_MS, pause * 2);
+  }
+}

@@ -1,0 +1,95 @@
+// The record saying "complete" is a repository backup's commit point. Its write may fail as far
+// as the storage says and have landed all the same (an object store's answer lost, a directory
+// sync failing after the rename): read back complete, the backup is complete and nothing it
+// stored is removed. Not landed, the record says failed and nothing is removed either: a record
+// can never read complete over a set whose files went.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr, clusterEnv } from '../helpers/pgpitr.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { readStanza } from '../../src/repo/stanza.js';
+import { readRecord, writeRecord } from '../../src/repo/backup-set/record.js';
+import { verifyStanza } from '../../src/repo/verify.js';
+import { backupToRepository } from '../../src/backup/repo/repo-backup.js';
+import type { BackupReporter } from '../../src/backup/reporter.js';
+import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import type { Storage, WriteOptions } from '../../src/storage/storage.js';
+
+/** The posix driver, whose write of a record saying complete fails as `how` says. */
+function failingCommit(root: string, how: 'landed' | 'lost'): Storage {
+  const storage = new PosixStorage(root);
+  const write = storage.write.bind(storage);
+  storage.write = async (path: string, source: Parameters<Storage['write']>[1], opts?: WriteOptions) => {
+    if (path.endsWith('/backup.json') && Buffer.isBuffer(source) && source.includes('"state": "complete"')) {
+      if (how === 'landed') await write(path, source, opts);
+      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    }
+    return write(path, source, opts);
+  };
+  return storage;
+}
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`a failed write of the complete record: landed, the backup is complete; lost, it is failed and keeps its files (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `commit${version}` });
+    await src.sql('create table t as select g from generate_series(1, 10000) g');
+    const env = clusterEnv(src);
+    for (const how of ['landed', 'lost'] as const) {
+      const dir = src.tempDir(`repo-${how}`);
+      const made = await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env);
+      assert.equal(made.code, 0, made.stderr);
+      const repo = repositoryOn(failingCommit(dir, how), dir);
+      const warnings: string[] = [];
+      const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
+      const req = {
+        repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
+        compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
+        archiveTimeoutMs: 60_000, archivedNames: async () => [], identity: { start_ticks: null, boot_id: null },
+      };
+      const backup = backupToRepository(req, reporter);
+      if (how === 'landed') {
+        const record = await backup;
+        assert.equal(record.state, 'complete');
+        assert.match(warnings.join('\n'), /reads back complete/);
+        const v = await verifyStanza(repositoryOn(new PosixStorage(dir), dir), 'main', 16 * 1024 * 1024, { processMax: 1 });
+        assert.deepEqual(v.problems, []);
+      } else {
+        await assert.rejects(backup, /EIO/);
+        const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
+        assert.equal((await readRecord(new PosixStorage(dir), 'main', id))?.state, 'failed');
+        assert.ok(readdirSync(join(dir, 'main', 'backup', id)).includes('bundle'), 'what it stored is kept');
+      }
+    }
+  });
+}
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`under the backup lock a "running" record of another host is a dead run: what it stored is removed (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `deadrun${version}` });
+    const env = clusterEnv(src);
+    const dir = src.tempDir('repo');
+    assert.equal((await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env)).code, 0);
+    const storage = new PosixStorage(dir);
+    const stanza = await readStanza(repositoryOn(storage, dir), 'main');
+    const id = '20261201-000000F';
+    await writeRecord(storage, {
+      format: 'pgpitr-backup', format_version: 1, id, type: 'full', state: 'running', stanza: 'main', label: '', system_identifier: stanza.system_identifier,
+      pg_version_num: version * 10000, timeline: null, start_lsn: null, stop_lsn: null, start_wal: null, stop_wal: null,
+      start_time: '2026-12-01T00:00:00.000Z', stop_time: null, stop_next_xid: null, backup_from: 'primary', wal: 'included', compression: 'zstd', size: null, stored_size: null,
+      file_count: null, databases: [], annotations: {}, pinned: false, process: { host: 'another-host', pid: 4242, start_ticks: null, boot_id: null }, error: null,
+    });
+    await storage.write(`main/backup/${id}/data/base/1/1234`, Buffer.alloc(100_000, 7));
+    const r = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast', '-v'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`removed what interrupted backup ${id} had stored`));
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
+  });
+}

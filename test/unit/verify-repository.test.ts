@@ -1,0 +1,76 @@
+// verify on a real posix repository (no server): a record that does not parse and a set with a
+// manifest but no record are reported by path (the backup is out of info and restore: verify must
+// not say "ok"); --set reads the WAL of that backup's range, so a damaged segment there is found.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStanza } from '../../src/repo/stanza.js';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import { writeRecord } from '../../src/repo/backup-set/record.js';
+import type { BackupRecord } from '../../src/repo/backup-set/record.js';
+import { BackupSetWriter } from '../../src/repo/backup-set/writer.js';
+import { verifyStanza } from '../../src/repo/verify.js';
+import { pushWalFile } from '../../src/repo/archive-store.js';
+import { walSegment } from '../helpers/wal-segment.js';
+
+const SEG = 16 * 1024 * 1024;
+const SYSID = '7300000000000000001';
+
+function record(id: string, over: Partial<BackupRecord> = {}): BackupRecord {
+  const t = '2026-12-01T00:00:00.000Z';
+  return {
+    format: 'pgpitr-backup', format_version: 1, id, type: 'full', state: 'complete', stanza: 'main', label: '', system_identifier: SYSID,
+    pg_version_num: 160000, timeline: 1, start_lsn: '0/1000028', stop_lsn: '0/1000100', start_wal: null, stop_wal: null,
+    start_time: t, stop_time: t, stop_next_xid: null, backup_from: 'primary', wal: 'archive', compression: 'none', size: 0, stored_size: 0,
+    file_count: 1, databases: [], annotations: {}, pinned: false, process: { host: 'vm', pid: 1, start_ticks: null, boot_id: null }, error: null,
+    ...over,
+  };
+}
+
+async function backupSet(storage: PosixStorage, id: string): Promise<void> {
+  const w = new BackupSetWriter({ storage, dir: `main/backup/${id}`, backupId: id, compression: 'none' });
+  const data = Buffer.from('PG_VERSION 16\n');
+  await w.addSmallFile({ path: 'PG_VERSION', size: data.length, mode: 0o600, mtime: 1_700_000_000 }, data);
+  await w.finish();
+}
+
+test('verify: a damaged record, a set without a record, and (with --set) a damaged segment of the backup\'s range are reported by path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const repo = repositoryOn(storage, dir);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    for (const id of ['20261201-000000F', '20261202-000000F', '20261203-000000F']) {
+      await backupSet(storage, id);
+      await writeRecord(storage, record(id));
+    }
+    const clean = await verifyStanza(repo, 'main', SEG, { processMax: 2 });
+    assert.deepEqual(clean.problems, []);
+
+    writeFileSync(join(dir, 'main/backup/20261202-000000F/backup.json'), '{ "format": "pgpitr-back');
+    unlinkSync(join(dir, 'main/backup/20261203-000000F/backup.json'));
+    const r = await verifyStanza(repo, 'main', SEG, { processMax: 2 });
+    assert.deepEqual(r.problems.map((p) => p.object.replace(`"${dir}"/`, '')).sort(), ['main/backup/20261202-000000F/backup.json', 'main/backup/20261203-000000F/backup.json']);
+    assert.match(r.problems.find((p) => p.scope === '20261203-000000F')!.problem, /has a manifest but no record/);
+    const one = await verifyStanza(repo, 'main', SEG, { processMax: 2, set: '20261202-000000F' });
+    assert.equal(one.problems.length, 1);
+    assert.doesNotMatch(one.problems[0]!.problem, /no complete backup/);
+
+    // --set reads the backup's WAL: a flipped byte in its segment is found.
+    const segDir = join(dir, 'main/archive/0000000100000000');
+    const stored = join(segDir, readdirSync(segDir)[0]!);
+    const b = readFileSync(stored);
+    b[100] ^= 1;
+    writeFileSync(stored, b);
+    const walCheck = await verifyStanza(repo, 'main', SEG, { processMax: 2, set: '20261201-000000F' });
+    assert.equal(walCheck.walFiles, 1);
+    assert.deepEqual(walCheck.problems.map((p) => p.object), ['000000010000000000000001']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

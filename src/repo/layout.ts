@@ -45,6 +45,15 @@ export function dropsPath(stanza: string): string {
 /** The lock of commands that change the repository as a whole (stanza-create). */
 export const REPOSITORY_LOCK = 'repository.lock';
 
+/**
+ * Whether path is one of the repository's locks (repository.lock, <stanza>/backup.lock) or the
+ * guard of a takeover of one (lock.ts): these alone, not any object whose name ends in ".lock"
+ * (a cluster's file of that name stored in a backup is data).
+ */
+export function isRepositoryLockPath(path: string): boolean {
+  return /^(?:repository|[^/]+\/backup)\.lock(?:\.takeover\.lock)?$/.test(path);
+}
+
 /** The lock of commands that change a stanza's backups (backup, expire). */
 export function backupLockPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), 'backup.lock');

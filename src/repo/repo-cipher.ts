@@ -10,7 +10,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scrypt } from 
 import { PgpitrError, usageError } from '../common/errors.js';
 import type { DataKey } from '../storage/cipher/object-format.js';
 import type { KeyResolver } from '../storage/cipher/cipher-storage.js';
-import { REPO_MARKER } from './layout.js';
+import { isRepositoryLockPath, REPO_MARKER } from './layout.js';
 
 /** What the marker records of the encryption (no secret: the key is wrapped). */
 export interface CipherBlock {
@@ -71,5 +71,5 @@ export function dataKeyOf(repositoryKey: Buffer, keyId: string): DataKey {
 
 /** Every object is encrypted but the repository marker (it keeps the wrapped key) and locks (a pid and a host). */
 export function repositoryKeys(dataKey: DataKey): KeyResolver {
-  return { keyFor: (path) => (path === REPO_MARKER || path.endsWith('.lock') ? null : dataKey) };
+  return { keyFor: (path) => (path === REPO_MARKER || isRepositoryLockPath(path) ? null : dataKey) };
 }

@@ -124,6 +124,10 @@ test('the marker and locks stay plaintext, everything else is encrypted', async 
   assert.equal(readFileSync(join(root, 'pgpitr-repo.json'), 'utf8'), '{"format":"pgpitr-repository"}');
   assert.equal(readFileSync(join(root, 'main/backup.lock'), 'utf8'), '{"pid":1}');
   assert.equal(readFileSync(join(root, 'main/stanza.json')).subarray(0, 6).toString(), 'PGPENC');
+  // The repository's locks and their takeover guards only: a cluster's file named *.lock stored in a backup is data.
+  const keys = repositoryKeys(dataKeyOf(randomBytes(32), '00'.repeat(16)));
+  for (const plain of ['repository.lock', 'repository.lock.takeover.lock', 'main/backup.lock', 'main/backup.lock.takeover.lock']) assert.equal(keys.keyFor(plain), null, plain);
+  for (const data of ['main/backup/20261201-000000F/data/base/1/app.lock', 'main/backup/20261201-000000F/data/x/backup.lock', 'main/archive/x.lock']) assert.notEqual(keys.keyFor(data), null, data);
 });
 
 test('the repository key is wrapped by the passphrase: the right one opens it, a wrong one is one clear error', async () => {

@@ -291,6 +291,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // The server may end the stream early, at the end of a timeline (a standby that switched
       // timelines during the backup): never call a backup complete without its WAL.
       if (w.receiver.flushed() < parseLsn(endLsn)) {
+        // The segment being received is abandoned: a store writing it (a repository set) would wait for its bytes forever.
+        w.receiver.abort();
         throw new PgpitrError('ERR_PROTOCOL', `the WAL stream ended at ${formatLsn(w.receiver.flushed())}, before the end of the backup at ${endLsn} (the server switched timelines during the backup)`, {
           hint: 'the backup is not usable; take another one once the server stays on one timeline',
         });

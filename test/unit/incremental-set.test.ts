@@ -132,6 +132,8 @@ test('a diff is compared with the newest complete full backup, an incr with the 
   // Another kind of server is another host, with another clock.
   assert.match(prior(list, 'incr', { ...server, backupFrom: 'standby' }).reason!, /from a primary, this one from a standby/);
   assert.match(prior(list, 'incr', { ...server, clockMs: Date.parse('2026-12-01T09:00:00Z') }).reason!, /which now says 2026-12-01T09:00:00/);
+  // Ended after the server's clock of now: set back since.
+  assert.match(prior([rec('A', 'full', { server_stop_time: '2026-12-01T12:00:00.000Z' })], 'diff', server).reason!, /ended at 2026-12-01T12:00:00.000Z .*set back since/);
   // A chain with a backup gone is not built on.
   assert.match(prior([rec('B', 'incr', { references: ['A'] })], 'incr', server).reason!, /takes files from backup A, which is no longer a complete backup/);
 });

@@ -52,6 +52,8 @@ export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, '
     if (r.timeline !== server.timeline) return { reason: `${newest} was taken on timeline ${String(r.timeline)}, the server is on timeline ${server.timeline} (restored or promoted since)` };
     if (r.backup_from !== server.backupFrom) return { reason: `${newest} was taken from a ${String(r.backup_from)}, this one from a ${server.backupFrom}` };
     if (!(Date.parse(r.server_start_time) < server.clockMs)) return { reason: `${newest} started at ${r.server_start_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()}` };
+    // Ended later than now: the clock was set back since, and times the prior recorded may come again for other contents.
+    if (r.server_stop_time && !(Date.parse(r.server_stop_time) <= server.clockMs)) return { reason: `${newest} ended at ${r.server_stop_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()} (set back since)` };
     const lost = referencesOf(r).find((id) => !complete.has(id));
     if (lost !== undefined) return { reason: `${newest} takes files from backup ${lost}, which is no longer a complete backup` };
     return { prior: r };

@@ -6,7 +6,7 @@
 // frame), and finish() ends the stream. `gzip -dc` / `lz4 -dc` of a finished
 // file give exactly the segment's bytes.
 
-import { openSync, writeSync, fsync, closeSync, ftruncateSync } from 'node:fs';
+import { openSync, writeSync, fsync, closeSync, fstatSync, ftruncateSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { storageError, PgpitrError } from '../common/errors.js';
 import { compressBuffer } from '../storage/compress/buffer.js';
@@ -36,13 +36,29 @@ export function openSegmentWriter(path: string, segmentSize: number, offset: num
   }
   let fd: number;
   try {
-    fd = openSync(path, offset === 0 ? 'w' : 'r+', 0o600);
-    if (!compression && offset === 0) ftruncateSync(fd, segmentSize);
+    // A whole-size .partial left by an earlier run is written over in place, as pg_receivewal
+    // does: truncated first, what it held would be gone until the server sent it again, and
+    // the server may recycle that WAL meanwhile. Its bytes are the ones that will come again.
+    fd = !compression && offset === 0 ? openWholeOrNew(path, segmentSize) : openSync(path, offset === 0 ? 'w' : 'r+', 0o600);
   } catch (e) {
     throw storageError('open', path, e);
   }
   if (!compression) return new PlainWriter(fd, path);
   return compression.algorithm === 'gzip' ? new GzipWriter(fd, path, compression.level) : new Lz4Writer(fd, path, compression.level);
+}
+
+/** The existing file when it has the segment's size, else a new one of that size (zeros). */
+function openWholeOrNew(path: string, segmentSize: number): number {
+  try {
+    const fd = openSync(path, 'r+');
+    if (fstatSync(fd).size === segmentSize) return fd;
+    closeSync(fd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const fd = openSync(path, 'w', 0o600);
+  ftruncateSync(fd, segmentSize);
+  return fd;
 }
 
 /** fsync on the thread pool. */

@@ -150,3 +150,14 @@ test('an fsync that fails once is fatal: a later one is not trusted, the segment
     assert.deepEqual(readdirSync(sub), ['000000010000000000000001.partial'], how);
   }
 }));
+
+test('resuming at the start of a whole-size .partial writes over it in place: what it held stays until the server sends it again', withDir(async (dir) => {
+  const old = bytes(SEG, 9);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, '000000010000000000000001.partial'), old);
+  const files = new SegmentFiles(options(dir), BigInt(SEG));
+  await files.write(BigInt(SEG), old.subarray(0, 8192));
+  // Stopped (the connection lost) right after: the rest of the earlier run's bytes are still there.
+  await files.close();
+  assert.deepEqual(readFileSync(join(dir, '000000010000000000000001.partial')), old);
+}));

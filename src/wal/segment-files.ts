@@ -146,8 +146,8 @@ export class SegmentFiles implements WalReceiver {
       const retired = this.durable;
       const p: Promise<void> = file.sync().then(
         async () => {
-          await retired;
-          if (target > this.synced) this.synced = target;
+          // An earlier segment's retirement that failed is recorded by it (fail()): nothing counts then.
+          if ((await retired.then(() => true, () => false)) && !this.failure && target > this.synced) this.synced = target;
         },
         (e: unknown) => {
           // Fatal, as in syncNow: a later fsync of this file would report success over the lost write.

@@ -113,6 +113,14 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   const storage = repo.storage;
   const marker = await readAll(storage, REPO_MARKER);
   if (marker === null) {
+    // An encrypted repository whose marker is gone still holds what its key encrypted: a new key
+    // written now would make the lost one unrecoverable by putting the marker back.
+    const stanzas = repo.encryption ? await listStanzas(repo) : [];
+    if (stanzas.length > 0) {
+      throw new PgpitrError('ERR_STORAGE', `repository ${repo.location} holds stanzas (${stanzas.join(', ')}) but no ${REPO_MARKER}: its key, wrapped in that file, is lost`, {
+        hint: `restore ${REPO_MARKER} from a copy of the repository (or a backup of the host): without it nothing stored there can be decrypted; pgpitr will not write a new key over it`,
+      });
+    }
     const cipher = repo.encryption ? { cipher: await repo.encryption.block() } : {};
     await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher }, null, 2) + '\n'));
   } else await checkEncryption(repo, marker);

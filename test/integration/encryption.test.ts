@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { copyFileSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -113,6 +113,20 @@ for (const version of versionsFromEnv().slice(-1)) {
       const g = await runPgpitr(['archive-get', ...a.repoArgs, wal, join(restoreDir(c, 'damagedget'), wal)]);
       assert.equal(g.code, 200, g.stderr);
       assert.match(g.stderr, new RegExp(`${wal}.*(truncated|fails authentication)`));
+    });
+
+    await t.test('a lost marker: stanza-create refuses to write a new key over the stanzas the old one encrypted', async () => {
+      const markerPath = join(a.repo, 'pgpitr-repo.json');
+      const marker = readFileSync(markerPath);
+      unlinkSync(markerPath);
+      try {
+        const r = await runPgpitr(['stanza-create', ...a.repoArgs], env);
+        assert.equal(r.code, 5, r.stderr);
+        assert.match(r.stderr, /holds stanzas \(.*\) but no pgpitr-repo\.json: its key, wrapped in that file, is lost/);
+        assert.equal(existsSync(markerPath), false, 'no new marker written');
+      } finally {
+        writeFileSync(markerPath, marker);
+      }
     });
   });
 }

@@ -91,5 +91,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`removed what interrupted backup ${id} had stored`));
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
+
+    // A backup that fails after its manifests were written (its WAL never archived: no archive_command here) keeps none of them.
+    const late = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--start-fast', '--archive-timeout', '2'], env);
+    assert.equal(late.code, 7, late.stderr);
+    assert.match(late.stderr, /is not in the archive/);
+    const failed = readdirSync(join(dir, 'main', 'backup')).sort().at(-1)!;
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup', failed)), ['backup.json']);
   });
 }

@@ -40,7 +40,7 @@ import type { Storage } from '../../storage/storage.js';
 import { chooseResumable, versionProblem } from './resume-choice.js';
 import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
-import { manifestReferences } from '../../repo/backup-set/manifest.js';
+import { MANIFEST_NAME, manifestReferences } from '../../repo/backup-set/manifest.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
 import { aBackup, choosePrior, loadPrior } from './prior-choice.js';
 import { storageJoin } from '../../storage/storage-path.js';
@@ -330,7 +330,7 @@ async function findResumable(
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
 }
 
-/** Removes what a set stored (objects, bundles, journal), keeping its record; true when there was any. */
+/** Removes what a set stored (objects, bundles, journal, manifests), keeping its record; true when there was any. */
 async function removeStoredFiles(storage: Storage, dir: string): Promise<boolean> {
   let any = false;
   for (const sub of ['data', 'bundle', JOURNAL_DIR]) {
@@ -338,6 +338,12 @@ async function removeStoredFiles(storage: Storage, dir: string): Promise<boolean
     if ((await storage.list(path, { detail: false })).length === 0) continue;
     any = true;
     await storage.remove(path, { recursive: true });
+  }
+  // A failure after the manifests were written (waiting for the archive): a failed set keeps none.
+  const manifests = (await storage.list(dir, { detail: false })).filter((e) => e.name === MANIFEST_NAME || e.name.startsWith('backup_manifest'));
+  if (manifests.length > 0) {
+    any = true;
+    await storage.removeMany(manifests.map((e) => storageJoin(dir, e.name)));
   }
   return any;
 }

@@ -137,3 +137,24 @@ test('a diff is compared with the newest complete full backup, an incr with the 
   // A chain with a backup gone is not built on.
   assert.match(prior([rec('B', 'incr', { references: ['A'] })], 'incr', server).reason!, /takes files from backup A, which is no longer a complete backup/);
 });
+
+test('loadPrior takes only files whose stored bytes are still there, in the set that holds them', async () => {
+  const { loadPrior } = await import('../../src/backup/repo/prior-choice.js');
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-prior-'));
+  roots.push(root);
+  const storage = new PosixStorage(root);
+  const full = await set(storage, FULL, [
+    { path: 'base/1/small', data: bytes(500, 1), mtime: T },
+    { path: 'base/1/big', data: bytes(300_000, 2), mtime: T },
+  ]);
+  const rec = { id: FULL, stanza: 'main', server_start_time: new Date((T + 10) * 1000).toISOString() } as BackupRecord;
+  const whole = await loadPrior(storage, rec);
+  assert.equal(whole.files.size, 2);
+  assert.equal(whole.missing, 0);
+  // The large file's object lost (a lifecycle rule, by hand): it is stored again, not referenced.
+  const big = full.manifest.files.find((f) => f.path === 'base/1/big')!;
+  rmSync(join(root, 'main/backup', FULL, (big.stored as { object: string }).object));
+  const lost = await loadPrior(storage, rec);
+  assert.deepEqual([...lost.files.keys()], ['base/1/small']);
+  assert.equal(lost.missing, 1);
+});

@@ -17,6 +17,8 @@ import type { PriorSet } from '../../repo/backup-set/writer.js';
 import type { ManifestFile } from '../../repo/backup-set/manifest.js';
 import { backupDir, referencesOf } from '../../repo/backup-set/record.js';
 import { BackupSetReader } from '../../repo/backup-set/reader.js';
+import { manifestReferences } from '../../repo/backup-set/manifest.js';
+import { storageJoin } from '../../storage/storage-path.js';
 
 export type PriorChoice = { prior: BackupRecord } | { reason: string };
 
@@ -61,10 +63,28 @@ export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, '
   return { reason: `the stanza has no complete ${wanted}` };
 }
 
-/** The prior backup's files and time limit, for BackupSetWriter (its manifest is read now). */
+/**
+ * The prior backup's files and time limit, for BackupSetWriter (its manifest is read now). Only
+ * files whose stored bytes are still there (their object, or a bundle reaching their bytes, in
+ * the set that holds them: one listing per set) are taken from it: one lost to a lifecycle rule
+ * or by hand is stored again rather than referenced by a backup that could never restore it.
+ */
 export async function loadPrior(storage: Storage, prior: BackupRecord): Promise<PriorSet> {
   const reader = await BackupSetReader.open(storage, backupDir(prior.stanza, prior.id));
+  const present = new Map<string, number>();
+  for (const id of new Set([prior.id, ...manifestReferences(reader.manifest)])) {
+    for (const sub of ['data', 'bundle']) {
+      const dir = storageJoin(backupDir(prior.stanza, id), sub);
+      for (const e of await storage.list(dir, { recursive: true })) if (e.type === 'file') present.set(storageJoin(dir, e.name), e.size);
+    }
+  }
   const files = new Map<string, ManifestFile>();
-  for (const f of reader.manifest.files) files.set(f.path, f);
-  return { id: prior.id, files, modifiedBefore: Math.floor(Date.parse(prior.server_start_time!) / 1000) - 1 };
+  let missing = 0;
+  for (const f of reader.manifest.files) {
+    const s = f.stored;
+    const size = 'bundle' in s && s.length === 0 ? 0 : present.get(reader.storedPath(f));
+    if (size !== undefined && (!('bundle' in s) || size >= s.offset + s.length)) files.set(f.path, f);
+    else missing++;
+  }
+  return { id: prior.id, files, modifiedBefore: Math.floor(Date.parse(prior.server_start_time!) / 1000) - 1, missing };
 }

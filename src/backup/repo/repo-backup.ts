@@ -113,6 +113,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     if (priorRecord) {
       try {
         prior = await loadPrior(storage, priorRecord);
+        if (prior.missing) reporter.warn(`backup ${priorRecord.id}: the stored bytes of ${prior.missing} of its files are gone; this backup stores them again (pgpitr verify names them)`);
       } catch (e) {
         if (resumed) throw e;
         reporter.warn(`backup ${priorRecord.id} cannot be read (${(e as Error).message}); taking a full backup`);

@@ -79,7 +79,7 @@ export class BackupSetReader {
   }
 
   /** The stored object (or bundle) holding a file's bytes, in the storage. */
-  private storedPath(f: ManifestFile): string {
+  storedPath(f: ManifestFile): string {
     const s = f.stored;
     const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
     return 'object' in s ? storageJoin(this.setDir(f), s.object) : storageJoin(this.setDir(f), `bundle/${s.bundle}${ext}`);

@@ -40,6 +40,8 @@ export interface PriorSet {
    * m + 1 plus the few milliseconds the kernel's clock for it may lag.
    */
   modifiedBefore: number;
+  /** Files of the prior backup whose stored bytes are gone (left out of `files`: they are stored again). */
+  missing?: number;
 }
 
 /** What is known of an encoded file's original bytes once they all came (addEncodedFile). */

@@ -12,6 +12,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData, runPgbenchInit, tableChecksums } from '../harness/data.js';
 import { compatVersionsFromEnv, versionsFromEnv } from '../harness/pg-versions.js';
 import { extractTarBackup } from '../helpers/tar-extract.js';
+import { runCommand } from '../harness/run.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered } from '../helpers/pitr.js';
 import { runPgpitr, clusterEnv, verifyPlainBackup, readState, chownTree, CLI } from '../helpers/pgpitr.js';
 import { spawn } from 'node:child_process';
@@ -89,6 +90,12 @@ for (const version of versionsFromEnv()) {
       load.stop();
     }
     assert.equal(r.code, 0, r.stderr);
+    // As the server with tablespace_map: no pg_tblspc links in base.tar (extracted on the database host they lead into the live tablespaces).
+    const baseTar = readdirSync(out).find((f) => f.startsWith('base.tar'))!;
+    const via = baseTar.endsWith('.lz4') ? ['-I', 'lz4'] : baseTar.endsWith('.zst') ? ['-I', 'zstd'] : baseTar.endsWith('.gz') ? ['-z'] : [];
+    const members = await runCommand('tar', [...via, '-tvf', join(out, baseTar)]);
+    assert.equal(members.code, 0, members.stderr);
+    assert.deepEqual(members.stdout.split('\n').filter((l) => l.includes('pg_tblspc/') && l.startsWith('l')), []);
     const data = src.tempDir('tar-restored');
     const tsRoot = src.tempDir('tar-ts');
     const { relocateTablespaces } = await extractTarBackup(out, data, tsRoot);

@@ -144,7 +144,11 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       let pgControl: ListedFile | null = null;
       for (const e of ts.entries) {
         if (e.kind === 'directory') await tar.entry({ name: e.name, type: 'directory', size: 0, mode: e.mode, mtime: e.mtime, linkname: '' });
-        else if (e.kind === 'link') await tar.entry({ name: e.name, type: 'symlink', size: 0, mode: 0o777, mtime: e.mtime, linkname: e.target });
+        else if (e.kind === 'link') {
+          // With tablespace_map (tar format) the server sends no pg_tblspc links (basebackup.c): extracted
+          // on the database host, they would lead into the live tablespaces.
+          if (!req.tablespaceMap) await tar.entry({ name: e.name, type: 'symlink', size: 0, mode: 0o777, mtime: e.mtime, linkname: e.target });
+        }
         else if (isBase && e.name === PG_CONTROL) pgControl = e;
         else files.push(e);
       }

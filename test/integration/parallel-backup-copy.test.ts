@@ -8,7 +8,9 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { runPgbenchInit } from '../harness/data.js';
@@ -52,5 +54,36 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.equal(r2.code, 0, r2.stderr);
     assert.match(r2.stderr, /through SQL/);
     await verifyPlainBackup(auto, version);
+  });
+}
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`-j: a file rewritten after the listing (ALTER SYSTEM) is copied whole, not cut to its listed size (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `parconf${version}` });
+    await runPgbenchInit(src, 2);
+    const env = clusterEnv(src);
+    await src.sql(`alter system set application_name = 'short'`);
+    const before = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+    const target = join(src.tempDir('b'), 'b');
+    // Slowed down: the data directory's own files (postgresql.auto.conf among them) are copied last.
+    const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, '-Fp', '-c', 'fast', '-j', '2', '-r', '6M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let altered: Promise<unknown> | null = null;
+    createInterface({ input: child.stderr }).on('line', (l) => {
+      if (altered || !l.startsWith('{')) return;
+      const p = JSON.parse(l) as { type: string; phase?: string; bytes_done?: number };
+      if (p.type === 'progress' && p.phase === 'streaming database files' && (p.bytes_done ?? 0) > 1_000_000) {
+        altered = src.sql(`alter system set application_name = '${'x'.repeat(200)}'`);
+      }
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 0);
+    assert.ok(altered, 'the backup ended before the file could be rewritten');
+    await altered;
+    const after = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+    assert.notEqual(after, before);
+    const copied = readFileSync(join(target, 'postgresql.auto.conf'), 'utf8');
+    assert.ok(copied === after || copied === before, `copied postgresql.auto.conf is neither version: ${JSON.stringify(copied)}`);
+    await verifyPlainBackup(target, version);
   });
 }

@@ -15,9 +15,11 @@ import type { ReadDone } from './read-job.js';
 import { reusable } from './copy-journal.js';
 import { jobFor, keptChecksum, record, run } from './copy-context.js';
 import type { CopyContext } from './copy-context.js';
+import { restat } from './pgdata-walk.js';
 
 /** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
 export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileStore): Promise<void> {
+  restat(f);
   const meta: StoredFileMeta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
   // A resumed repository backup: the interrupted run's copy stands when the source has not changed
   // since (the copy journal's rule) and its stored bytes still check; its CRC-32C is then the

@@ -16,6 +16,7 @@ import { crc32c } from '../../storage/filter/crc32c.js';
 import { storageError } from '../../common/errors.js';
 import type { ListedFile } from './listing.js';
 import { jobFor, record, run } from './copy-context.js';
+import { restat } from './pgdata-walk.js';
 import type { CopyContext } from './copy-context.js';
 import type { ReadDone, ReadJob, TarPlaces } from './read-job.js';
 import { encodeHeader, paddingFor } from '../../storage/tar/tar-header.js';
@@ -33,6 +34,7 @@ function tarJob(tar: TarWriter): Pick<ReadJob, 'encode' | 'lend'> {
 
 /** Into the tar stream: the member's header when its first bytes come (a file dropped meanwhile has none), in its turn. */
 export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWriter): Promise<void> {
+  restat(f);
   const turn = tar.turn();
   let begun = false;
   const begin = async () => {
@@ -116,6 +118,7 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
  * sends for a file that shrank.
  */
 export async function copyIntoTar(ctx: CopyContext, f: ListedFile, tarPath: string, places: TarPlaces): Promise<void> {
+  restat(f);
   const header = encodeHeader({ name: f.name, type: 'file', size: f.size, mode: f.mode, mtime: f.mtime, linkname: '' });
   const inRanges = f.size > 2 * TAR_RANGE && (ctx.algorithm === null || ctx.algorithm === 'NONE' || ctx.algorithm === 'CRC32C');
   if (!inRanges) {
@@ -182,6 +185,7 @@ function journalAlgorithm(ctx: CopyContext): ManifestChecksumAlgorithm {
  * kept when its source has not changed since and its bytes still match their checksum.
  */
 export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string): Promise<void> {
+  restat(f);
   const algorithm = journalAlgorithm(ctx);
   const mode = f.mode & 0o777;
   if (f.size <= 2 * RANGE || algorithm !== 'CRC32C') {

@@ -23,6 +23,8 @@ export interface ListedFile {
   mtimeUs: number;
   /** The block number of its first page when its pages are verified (segment number × blocks per segment), else null. */
   blockBase: number | null;
+  /** A file of this host (the direct read method): its size is looked at again when its copy begins (pgdata-walk.ts restat). */
+  local?: boolean;
 }
 
 export interface ListedDirectory {

@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { ListedEntry, ListedTablespace } from './listing.js';
+import type { ListedEntry, ListedFile, ListedTablespace } from './listing.js';
 import { excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories } from '../../postgres/base-backup-exclusions.js';
 import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
 import { blockNumberBase } from '../../postgres/page-checksum.js';
@@ -94,7 +94,29 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
 function listedFile(name: string, manifestPath: string, source: string, serverName: string, st: Stats, o: WalkOptions): ListedEntry {
   const checked = o.verifyChecksums && isChecksummedFile(manifestPath, o.serverVersionNum);
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return { kind: 'file', name, manifestPath, source, serverName, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null };
+  return { kind: 'file', name, manifestPath, source, serverName, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null, local: true };
+}
+
+/**
+ * A listed file's size and time as they are now, when its copy begins: the server looks at a file
+ * just before it sends it (basebackup.c), and its rule (a file that grew is cut, one that shrank
+ * padded with zeros) then spans microseconds. Listed long before (a -j backup lists everything
+ * first), a file WAL does not cover that was rewritten meanwhile (postgresql.auto.conf by ALTER
+ * SYSTEM) would be copied cut short or padded with zeros. A file gone stays as listed: its
+ * reader finds it gone.
+ */
+export function restat(f: ListedFile): void {
+  if (!f.local) return;
+  let st: Stats;
+  try {
+    st = lstatSync(f.source);
+  } catch {
+    return;
+  }
+  if (!st.isFile()) return;
+  f.size = st.size;
+  f.mtime = Math.floor(st.mtimeMs / 1000);
+  f.mtimeUs = Math.round(st.mtimeMs * 1000);
 }
 
 function readNames(dir: string): string[] {

@@ -140,3 +140,15 @@ test('the repository key is wrapped by the passphrase: the right one opens it, a
     return true;
   });
 });
+
+test('an object whose path is over a kilobyte long is encrypted and reads back (its key named by the path\'s SHA-256)', async () => {
+  const root = newRoot();
+  const s = encrypted(root);
+  const dirs = Array.from({ length: 9 }, (_, i) => `${String(i).repeat(120)}`).join('/');
+  const path = `main/backup/20261201-000000F/data/${dirs}/file`;
+  assert.ok(path.length > 1024);
+  const data = randomBytes(100_000);
+  await s.write(path, data);
+  assert.equal(readFileSync(join(root, path)).subarray(0, 6).toString(), 'PGPENC');
+  assert.ok((await readAll(s, path))!.equals(data));
+});

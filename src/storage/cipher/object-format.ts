@@ -20,7 +20,7 @@
 // its final chunk, bytes after it are trailing data, and an object copied over
 // another's path carries the other path's tag: each is told apart and named.
 
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 export const MAGIC = Buffer.from('PGPENC', 'latin1');
 export const HEADER_SIZE = 64;
@@ -46,8 +46,14 @@ export function pathTag(key: Buffer, path: string): Buffer {
   return createHmac('sha256', key).update(`pgpitr-path\0${path}`).digest().subarray(0, 16);
 }
 
+/** HKDF's info is at most 1024 bytes (Node): a longer one names the path by its SHA-256 instead. */
+const INFO_MAX = 1024;
+
 export function objectKey(key: Buffer, salt: Buffer, path: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', key, salt, `pgpitr-object-v1\0${path}`, 32));
+  let info = Buffer.from(`pgpitr-object-v1\0${path}`);
+  // Paths this long could not be encrypted before (hkdfSync refused them): no object written so changes.
+  if (info.length > INFO_MAX) info = Buffer.from(`pgpitr-object-v1-sha256\0${createHash('sha256').update(path).digest('hex')}`);
+  return Buffer.from(hkdfSync('sha256', key, salt, info, 32));
 }
 
 export function newHeader(dataKey: DataKey, path: string): ObjectHeader {

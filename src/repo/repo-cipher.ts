@@ -52,7 +52,16 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
   if (block.type !== 'aes-256-gcm' || block.kdf?.name !== 'scrypt') {
     throw new PgpitrError('ERR_STORAGE', `repository ${what.location} is encrypted with ${block.type}/${block.kdf?.name}, which this pgpitr does not read`, { hint: 'use the pgpitr version that created it' });
   }
-  const sealed = Buffer.from(block.wrapped_key, 'base64');
+  // Settings a pgpitr would write: anything else is a damaged (or tampered) marker, named as such,
+  // never handed to scrypt (a huge N or r would have it allocate what it asks).
+  const k = block.kdf;
+  const sane = Number.isInteger(k.N) && k.N >= 2 ** 14 && k.N <= 2 ** 20 && (k.N & (k.N - 1)) === 0 && Number.isInteger(k.r) && k.r >= 1 && k.r <= 32 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 16 && typeof k.salt === 'string' && Buffer.from(k.salt, 'base64').length >= 16;
+  const sealed = Buffer.from(typeof block.wrapped_key === 'string' ? block.wrapped_key : '', 'base64');
+  if (!sane || sealed.length !== 60 || typeof block.key_id !== 'string' || !/^[0-9a-f]{32}$/.test(block.key_id)) {
+    throw new PgpitrError('ERR_STORAGE', `the encryption settings in repository marker ${what.location}/pgpitr-repo.json are damaged (key derivation N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}, wrapped key ${sealed.length} bytes, key id ${String(block.key_id)})`, {
+      hint: 'restore pgpitr-repo.json from a copy of the repository: it holds the wrapped key',
+    });
+  }
   const kek = await deriveKek(pass, block.kdf);
   try {
     const d = createDecipheriv('aes-256-gcm', kek, sealed.subarray(0, 12));

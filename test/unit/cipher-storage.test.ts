@@ -139,6 +139,10 @@ test('the repository key is wrapped by the passphrase: the right one opens it, a
     assert.equal(e.code, 'ERR_USAGE');
     return true;
   });
+  // A damaged or tampered marker is named as such, never handed to scrypt nor called a wrong passphrase.
+  for (const bad of [{ kdf: { ...block.kdf, N: 2 ** 40 } }, { kdf: { ...block.kdf, r: 0 } }, { wrapped_key: 'AAAA' }, { key_id: 'zz' }]) {
+    await assert.rejects(openCipherBlock({ ...block, ...bad } as typeof block, 'correct horse battery staple', { label: 'repo1', location: '/r' }), /encryption settings in repository marker \/r\/pgpitr-repo\.json are damaged/);
+  }
 });
 
 test('an object whose path is over a kilobyte long is encrypted and reads back (its key named by the path\'s SHA-256)', async () => {

@@ -3,6 +3,7 @@
 
 import { fetchWalFile, listArchive } from './archive-store.js';
 import type { Repository } from './repository.js';
+import { parseStoredName, walFileDirPath } from './layout.js';
 
 export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
@@ -22,4 +23,21 @@ export async function openWalArchiveView(repo: Repository, stanza: string): Prom
 /** The names in the archive now (what a backup waiting for its WAL polls). */
 export async function archivedNames(repo: Repository, stanza: string): Promise<string[]> {
   return (await listArchive(repo, stanza)).map((f) => f.name);
+}
+
+/**
+ * Which of `names` (WAL file names) the archive holds now: one listing per directory they fall
+ * in, not of the whole archive (a backup waiting for its WAL polls this; on object storage a
+ * whole listing costs a request per thousand files).
+ */
+export async function archivedAmong(repo: Repository, stanza: string, names: readonly string[]): Promise<Set<string>> {
+  const wanted = new Set(names);
+  const have = new Set<string>();
+  for (const dir of new Set(names.map((n) => walFileDirPath(stanza, n)))) {
+    for (const e of await repo.storage.list(dir, { detail: false })) {
+      const parsed = parseStoredName(e.name);
+      if (parsed && wanted.has(parsed.name)) have.add(parsed.name);
+    }
+  }
+  return have;
 }

@@ -51,7 +51,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const req = {
         repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
         compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
-        archiveTimeoutMs: 60_000, archivedNames: async () => [], identity: { start_ticks: null, boot_id: null },
+        archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
       };
       const backup = backupToRepository(req, reporter);
       if (how === 'landed') {

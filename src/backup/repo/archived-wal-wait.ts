@@ -9,7 +9,8 @@ import type { BackupRecord } from '../../repo/backup-set/record.js';
 export interface ArchiveWait {
   stanza: { wal_segment_size: number };
   archiveTimeoutMs: number;
-  archivedNames(): Promise<string[]>;
+  /** Which of these WAL file names the stanza's archive holds now. */
+  archivedAmong(names: string[]): Promise<Set<string>>;
 }
 
 const ARCHIVE_POLL_FIRST_MS = 25;
@@ -27,12 +28,10 @@ export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, sign
   const deadline = Date.now() + req.archiveTimeoutMs;
   let pause = ARCHIVE_POLL_FIRST_MS;
   for (;;) {
-    const have = new Set(await req.archivedNames());
-    const missing: string[] = [];
-    for (let s = first; s <= last; s++) {
-      const name = segmentFileName(r.timeline!, s, seg);
-      if (!have.has(name)) missing.push(name);
-    }
+    const wanted: string[] = [];
+    for (let s = first; s <= last; s++) wanted.push(segmentFileName(r.timeline!, s, seg));
+    const have = await req.archivedAmong(wanted);
+    const missing = wanted.filter((n) => !have.has(n));
     if (missing.length === 0) return;
     if (signal?.aborted) throw new PgpitrError('ERR_INTERRUPTED', `backup ${r.id} interrupted by a signal while it waited for its WAL to be archived`, { hint: 'run the backup again' });
     if (Date.now() > deadline) {

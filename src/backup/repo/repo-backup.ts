@@ -70,8 +70,8 @@ export interface RepoBackupRequest {
   /** --resume: take over the newest backup when it failed or was interrupted (resume-choice.ts). */
   resume?: boolean | undefined;
   archiveTimeoutMs: number;
-  /** Names of the WAL files in the stanza's archive, read afresh at each call. */
-  archivedNames(): Promise<string[]>;
+  /** Which of these WAL file names the stanza's archive holds, read afresh at each call. */
+  archivedAmong(names: string[]): Promise<Set<string>>;
   /** What identifies this process (for a record left "running" by a crash). */
   identity: { start_ticks: string | null; boot_id: string | null };
   now?: () => Date;

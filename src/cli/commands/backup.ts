@@ -4,7 +4,7 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
-import { archivedNames } from '../../repo/wal-archive-view.js';
+import { archivedAmong } from '../../repo/wal-archive-view.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { pickRepository } from '../../repo/repo-settings.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
@@ -112,7 +112,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         parallel,
         resume,
         archiveTimeoutMs: o.archiveTimeoutMs,
-        archivedNames: () => archivedNames(repo, o.stanza),
+        archivedAmong: (names) => archivedAmong(repo, o.stanza, names),
         identity: identityOfThisProcess(),
       },
       view,

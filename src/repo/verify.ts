@@ -47,14 +47,15 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   for (const r of all) {
     if (r.damaged && (opts.set === undefined || r.id === opts.set)) report.problems.push({ scope: r.id, object: `${storage.location}/${storageJoin(backupDir(stanza, r.id), RECORD_NAME)}`, problem: r.error ?? 'the record is damaged' });
   }
-  // A set with a manifest and no record: a backup that lost its record (an expire removes the record first, then the set).
+  // A set with a manifest and no record: a backup that lost its record. An expire removes the
+  // record first, then the set: such a set is judged again at the end, and reported only if it is still there then.
   const recorded = new Set(all.map((r) => r.id));
+  const unrecorded = async (id: string) =>
+    (await storage.info(storageJoin(backupDir(stanza, id), MANIFEST_NAME))) !== null && (await storage.info(storageJoin(backupDir(stanza, id), RECORD_NAME))) === null;
+  const noRecord: string[] = [];
   for (const e of await storage.list(storageJoin(stanza, 'backup'))) {
     if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name) || (opts.set !== undefined && e.name !== opts.set)) continue;
-    const manifest = storageJoin(backupDir(stanza, e.name), MANIFEST_NAME);
-    if ((await storage.info(manifest)) !== null && (await storage.info(storageJoin(backupDir(stanza, e.name), RECORD_NAME))) === null) {
-      report.problems.push({ scope: e.name, object: `${storage.location}/${storageJoin(backupDir(stanza, e.name), RECORD_NAME)}`, problem: `backup set ${e.name} has a manifest but no record: it is not a backup any command sees (expire removes such a set)` });
-    }
+    if (await unrecorded(e.name)) noRecord.push(e.name);
   }
   if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
   const archived = await listArchive(repo, stanza);
@@ -128,5 +129,8 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     }
   }
   if (opts.set === undefined) for (const f of archived) await readWal(f.name, 'archive');
+  for (const id of noRecord) {
+    if (await unrecorded(id)) report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem: `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire removes such a set)` });
+  }
   return report;
 }

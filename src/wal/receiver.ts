@@ -10,7 +10,7 @@ import { WalStream } from '../protocol/wal-stream.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { parseLsn, formatLsn, segmentNumber, segmentStart, timelineHistoryFileName } from '../postgres/lsn.js';
 import { parseSizeSetting } from '../postgres/settings.js';
-import { PgpitrError, storageError } from '../common/errors.js';
+import { PgpitrError, ServerError, storageError } from '../common/errors.js';
 import { SegmentFiles } from './segment-files.js';
 import { StoreQueue } from './store-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
@@ -152,7 +152,14 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
   let { start, timeline } = resume;
   // The history of the timeline streaming starts on, when missing (as pg_receivewal): without it
   // a recovery following the latest timeline stops at the one before.
-  if (timeline > 1 && !historyPresent(o, timeline, archived)) await fetchHistory(session, o, timeline);
+  if (timeline > 1 && !historyPresent(o, timeline, archived)) {
+    // A standby restored from an archive may not hold its own timeline's history file (PostgreSQL
+    // restores those of the timelines before it): streaming goes on, as before this fetch.
+    await fetchHistory(session, o, timeline).catch((e: unknown) => {
+      if (!(e instanceof ServerError && e.sqlState === '58P01')) throw e;
+      o.log(`warning: the server has no history file for timeline ${timeline} (${e.message}); streaming without it`);
+    });
+  }
   for (;;) {
     // A stop asked for before streaming (while connecting, storing leftovers, fetching a history file).
     if (o.signal.aborted) return true;

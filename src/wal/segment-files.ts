@@ -61,6 +61,8 @@ export class SegmentFiles implements WalReceiver {
   /** Finished segments being handed to onComplete, oldest first (each after it is durable). */
   private readonly handing: Promise<void>[] = [];
   private failure: Error | null = null;
+  /** Files an fsync of which failed: never synced again nor renamed complete (a later fsync would succeed over the lost write). */
+  private readonly unsynced = new Set<SegmentWriter>();
   readonly reportEveryWrite: boolean;
 
   constructor(private readonly o: SegmentFilesOptions, start: bigint) {
@@ -115,6 +117,7 @@ export class SegmentFiles implements WalReceiver {
       // later fsync of the same file succeeds over it. The receiver stops here, keeping nothing of it.
       const path = this.partialPath;
       const done = file.sync().catch((e: unknown) => {
+        this.unsynced.add(file);
         throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', path, e));
       });
       const earlier = this.pendingSync; // a background sync may still run: the file closes after both
@@ -151,6 +154,7 @@ export class SegmentFiles implements WalReceiver {
         },
         (e: unknown) => {
           // Fatal, as in syncNow: a later fsync of this file would report success over the lost write.
+          this.unsynced.add(file);
           this.fail(e instanceof PgpitrError ? e : storageError('fsync', path, e));
         },
       ).finally(() => {
@@ -175,7 +179,7 @@ export class SegmentFiles implements WalReceiver {
     this.segNo = null;
     if (file !== null) {
       try {
-        if (this.failure) {
+        if (this.unsynced.has(file)) {
           await file.finish(false); // closed, not synced: nothing more is claimed of it
           this.throwIfFailed();
         }
@@ -214,8 +218,11 @@ export class SegmentFiles implements WalReceiver {
     const dataSynced = (async () => {
       try {
         await running;
-        // A sync of this file failed (syncNow, syncPartial): it is never renamed complete.
-        this.throwIfFailed();
+        // A sync of this file failed (syncNow, syncPartial): it is closed, never renamed complete.
+        if (this.unsynced.has(file)) {
+          await file.finish(false).catch(() => {});
+          this.throwIfFailed();
+        }
         await file.finish(this.o.sync);
       } catch (e) {
         throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', partial, e));

@@ -145,8 +145,8 @@ for (const version of versionsFromEnv()) {
   });
 }
 
-for (const version of versionsFromEnv().filter((v) => v >= 14).slice(0, 1)) {
-  test(`a role's idle_session_timeout and statement_timeout do not end a -j backup, by either read method (PostgreSQL ${version})`, async (t) => {
+for (const version of versionsFromEnv().filter((v) => v >= 14).slice(-1)) {
+  test(`a role's idle_session_timeout, statement_timeout and (17+) transaction_timeout do not end a -j backup, by either read method (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `sqlto${version}` });
     await runPgbenchInit(src, 2);
@@ -154,6 +154,7 @@ for (const version of versionsFromEnv().filter((v) => v >= 14).slice(0, 1)) {
     // The backup's SQL session sits idle while the files are copied (slowed to a few seconds by -r).
     await src.sql("alter role timed set idle_session_timeout = '300ms'");
     await src.sql("alter role timed set statement_timeout = '300ms'");
+    if (version >= 17) await src.sql("alter role timed set transaction_timeout = '300ms'");
     const env = { ...clusterEnv(src), PGUSER: 'timed' };
     for (const method of ['direct', 'sql']) {
       const target = join(src.tempDir('backups'), method);

@@ -8,7 +8,7 @@
 //     files as ranges read at once whose CRC-32Cs are combined;
 //   - into a file store (a repository's backup set): copy-to-store.ts.
 
-import { closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import type { ManifestChecksumAlgorithm } from '../../storage/filter/manifest-checksum.js';
 import { crc32cHex } from '../../storage/filter/manifest-checksum.js';
 import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
@@ -190,7 +190,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
   const mode = f.mode & 0o777;
   if (f.size <= 2 * RANGE || algorithm !== 'CRC32C') {
     const prev = ctx.resume?.previous.get(journalKey(f.manifestPath));
-    if (prev && (prev.length ?? prev.size) === f.size && (await keptCopy(ctx, f, prev, dest, 0, f.size))) {
+    if (prev && (prev.length ?? prev.size) === f.size && sizeOf(dest) === f.size && (await keptCopy(ctx, f, prev, dest, 0, f.size))) {
       record(ctx, f, f.size, prev.checksum, [], false);
       return;
     }
@@ -213,6 +213,8 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
   // In ranges: each range is copied (and journaled) on its own, so a resumed run keeps the ranges
   // done; the file is there only when the resume sweep kept it for them.
   if (!isRegularFile(dest)) createEmptyFile(dest, mode);
+  // A kept copy longer than the source is now (truncated since: VACUUM): its tail is not the file's.
+  else cutTo(dest, f.size);
   const ranges: Promise<{ crc: number; length: number; gone: boolean; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
   for (let offset = 0; offset < f.size; offset += RANGE) {
     const length = Math.min(RANGE, f.size - offset);
@@ -245,6 +247,8 @@ async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: 
  */
 async function keptCopy(ctx: CopyContext, f: ListedFile, prev: JournalEntry, dest: string, offset: number, length: number): Promise<boolean> {
   if (!reusable(prev, f) || prev.algorithm !== journalAlgorithm(ctx)) return false;
+  // A copy shorter than what it stands for would be read with zeros past its end, which may match.
+  if (sizeOf(dest) < offset + length) return false;
   const r = await run(ctx, f, jobFor(ctx, f, { source: dest, offset, length, verify: null, checksum: prev.algorithm, discard: true }), null);
   if (r.gone || r.checksumHex !== prev.checksum) return false;
   ctx.resume!.journal.record(prev);
@@ -263,6 +267,23 @@ function createEmptyFile(path: string, mode: number): void {
     closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode));
   } catch (e) {
     throw storageError('create', path, e);
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return lstatSync(path).size;
+  } catch {
+    return -1;
+  }
+}
+
+function cutTo(path: string, size: number): void {
+  if (sizeOf(path) <= size) return;
+  try {
+    truncateSync(path, size);
+  } catch (e) {
+    throw storageError('truncate', path, e);
   }
 }
 

@@ -95,8 +95,12 @@ async function directUnusable(sql: SqlClient, systemIdentifier: string): Promise
   return { dataDirectory };
 }
 
-/** PostgreSQL writes postmaster.pid a moment before it records pg_postmaster_start_time(): this much apart, at most. */
-const START_TIME_SLACK_S = 120;
+/**
+ * PostgreSQL writes postmaster.pid before it records pg_postmaster_start_time(), and between
+ * them removes temporary files, loads preloaded libraries and sets up shared memory: minutes on a
+ * slow start. A copy's pid file is told apart by the checkpoint (checkDirectSource) as well.
+ */
+const START_TIME_SLACK_S = 1800;
 
 /**
  * Why the data directory at this path on this host is not the running server's, or null when its

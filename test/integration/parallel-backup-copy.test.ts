@@ -63,27 +63,37 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     const src = await TestCluster.create({ version, name: `parconf${version}` });
     await runPgbenchInit(src, 2);
     const env = clusterEnv(src);
-    await src.sql(`alter system set application_name = 'short'`);
-    const before = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
-    const target = join(src.tempDir('b'), 'b');
-    // Slowed down: the data directory's own files (postgresql.auto.conf among them) are copied last.
-    const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, '-Fp', '-c', 'fast', '-j', '2', '-r', '6M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let altered: Promise<unknown> | null = null;
-    createInterface({ input: child.stderr }).on('line', (l) => {
-      if (altered || !l.startsWith('{')) return;
-      const p = JSON.parse(l) as { type: string; phase?: string; bytes_done?: number };
-      if (p.type === 'progress' && p.phase === 'streaming database files' && (p.bytes_done ?? 0) > 1_000_000) {
-        altered = src.sql(`alter system set application_name = '${'x'.repeat(200)}'`);
+    // Plain (each file started by a lane when a reader is free) and compressed tar (every file started at once: the data directory's own files start last).
+    for (const format of [['-Fp'], ['-Ft', '-Z', 'client-zstd']]) {
+      await src.sql(`alter system set application_name = 'short'`);
+      const before = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+      const target = join(src.tempDir(`b${format.length}`), 'b');
+      // Slowed down: the data directory's own files (postgresql.auto.conf among them) are copied last.
+      const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, ...format, '-c', 'fast', '-j', '2', '-r', '6M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let altered: Promise<unknown> | null = null;
+      createInterface({ input: child.stderr }).on('line', (l) => {
+        if (altered || !l.startsWith('{')) return;
+        const p = JSON.parse(l) as { type: string; phase?: string; bytes_done?: number };
+        if (p.type === 'progress' && p.phase === 'streaming database files' && (p.bytes_done ?? 0) > 1_000_000) {
+          altered = src.sql(`alter system set application_name = '${'x'.repeat(200)}'`);
+        }
+      });
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      assert.equal(code, 0, format.join(' '));
+      assert.ok(altered, 'the backup ended before the file could be rewritten');
+      await altered;
+      const after = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+      assert.notEqual(after, before);
+      let copied: string;
+      if (format[0] === '-Fp') {
+        copied = readFileSync(join(target, 'postgresql.auto.conf'), 'utf8');
+        await verifyPlainBackup(target, version);
+      } else {
+        const x = await runCommand('tar', ['-I', 'zstd', '-xOf', join(target, 'base.tar.zst'), 'postgresql.auto.conf']);
+        assert.equal(x.code, 0, x.stderr);
+        copied = x.stdout;
       }
-    });
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    assert.equal(code, 0);
-    assert.ok(altered, 'the backup ended before the file could be rewritten');
-    await altered;
-    const after = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
-    assert.notEqual(after, before);
-    const copied = readFileSync(join(target, 'postgresql.auto.conf'), 'utf8');
-    assert.ok(copied === after || copied === before, `copied postgresql.auto.conf is neither version: ${JSON.stringify(copied)}`);
-    await verifyPlainBackup(target, version);
+      assert.ok(copied === after || copied === before, `${format.join(' ')}: copied postgresql.auto.conf is neither version: ${JSON.stringify(copied)}`);
+    }
   });
 }

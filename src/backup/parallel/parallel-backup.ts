@@ -155,6 +155,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       // Largest first where order is free: the last file to finish is then a small one.
       const bySize = () => [...files].sort((a, b) => b.size - a.size);
       const root = pool.writesLocal ? (req.directRoot?.(isBase ? null : header) ?? null) : null;
+      // Sinks that start every file at once would look at sizes again (restat) right after the listing: the data
+      // directory's own files (configuration, which WAL does not cover: postgresql.auto.conf) start once the rest is copied.
+      const last = (f: ListedFile) => isBase && !f.name.includes('/');
       if (root !== null) {
         const order = bySize().map((f) => ({ f, dest: `${root}/${f.name}` }));
         // A resumed run keeps or removes files as it goes: its readers create what they copy.
@@ -167,7 +170,10 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         await inLanes(order, pool.size * 2, ({ f, dest }) => copyToPath(ctx, f, dest));
         creator?.stop();
       }
-      else if (store !== null) await Promise.all(bySize().map((f) => copyToStore(ctx, f, store)));
+      else if (store !== null) {
+        await Promise.all(bySize().filter((f) => !last(f)).map((f) => copyToStore(ctx, f, store)));
+        await Promise.all(files.filter(last).map((f) => copyToStore(ctx, f, store)));
+      }
       else {
         // An uncompressed tar file on this host: the readers write the members themselves, where they reserve them.
         const direct = pool.writesLocal && tarEncoding === null ? (req.directTar?.() ?? null) : null;
@@ -176,7 +182,10 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
           pool.tarPlaces.tarEnd = await direct.position();
           await inLanes(bySize(), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
           direct.continueAt(pool.tarPlaces.tarEnd);
-        } else await Promise.all(files.map((f) => copyThroughTar(ctx, f, tar)));
+        } else {
+          await Promise.all(files.filter((f) => !last(f)).map((f) => copyThroughTar(ctx, f, tar)));
+          await Promise.all(files.filter(last).map((f) => copyThroughTar(ctx, f, tar)));
+        }
       }
       if (progressTimer) reportBytes();
       if (poolError) throw poolError;

@@ -89,8 +89,11 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
 
     // 1. Where the backup goes; the state file says "running" from the start.
     if (opts.target.kind === 'directory') {
-      const own = opts.resume ? checkResumable(opts.target.path) : [];
-      if (opts.resume) dirs.keepContentsOf = new Set([resolve(opts.target.path), ...own]);
+      let own: string[] = [];
+      if (opts.resume) {
+        own = checkResumable(opts.target.path);
+        dirs.keepContentsOf = new Set([resolve(opts.target.path), ...own]);
+      }
       directory = dirs.prepare(opts.target.path, 'target directory');
       state = new StateFile(directory, opts.label, !opts.noSync);
       // The directories the interrupted runs wrote into stay this backup's, whatever this run does.
@@ -344,8 +347,10 @@ function isChecksumFailure(e: unknown): boolean {
   return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
 }
 
-/** --resume takes over only a backup that ended without completing: interrupted (its process gone) or failed. */
-/** The directories besides the target that the interrupted backup in path wrote into; throws when there is nothing to resume. */
+/**
+ * --resume takes over only a backup that ended without completing: interrupted (its process gone)
+ * or failed. The directories besides the target that it wrote into (its state file's output_dirs).
+ */
 function checkResumable(path: string): string[] {
   const found = readStateFile(resolve(path));
   const status = assessState(found);

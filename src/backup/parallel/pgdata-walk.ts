@@ -94,7 +94,12 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
 function listedFile(name: string, manifestPath: string, source: string, serverName: string, st: Stats, o: WalkOptions): ListedEntry {
   const checked = o.verifyChecksums && isChecksummedFile(manifestPath, o.serverVersionNum);
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return { kind: 'file', name, manifestPath, source, serverName, size: st.size, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000), blockBase: checked ? blockNumberBase(base) : null, local: true };
+  return { kind: 'file', name, manifestPath, source, serverName, size: st.size, mode: st.mode & 0o7777, ...timesOf(st), blockBase: checked ? blockNumberBase(base) : null, local: true };
+}
+
+/** A listed file's modification time: whole seconds (the manifest's), and microseconds (what --resume compares). */
+function timesOf(st: Stats): Pick<ListedFile, 'mtime' | 'mtimeUs'> {
+  return { mtime: Math.floor(st.mtimeMs / 1000), mtimeUs: Math.round(st.mtimeMs * 1000) };
 }
 
 /**
@@ -115,8 +120,7 @@ export function restat(f: ListedFile): void {
   }
   if (!st.isFile()) return;
   f.size = st.size;
-  f.mtime = Math.floor(st.mtimeMs / 1000);
-  f.mtimeUs = Math.round(st.mtimeMs * 1000);
+  Object.assign(f, timesOf(st));
 }
 
 function readNames(dir: string): string[] {

@@ -38,7 +38,7 @@ export class BackupSetReader {
    * Bundles read whole, on storage with no local files (object storage: one request per bundle
    * rather than one per small file), each kept until every file of it has been read.
    */
-  private readonly bundles = new Map<string, { data: Promise<Buffer | null>; left: number }>();
+  private readonly bundles = new Map<string, Promise<Buffer | null>>();
   private bundleFiles: Map<string, number> | null = null;
 
   private constructor(
@@ -178,17 +178,13 @@ export class BackupSetReader {
    * (bundledLast orders them so), which keeps few bundles in memory.
    */
   private async wholeBundle(path: string): Promise<Buffer | null> {
-    const counts = this.bundleCounts();
-    let entry = this.bundles.get(path);
-    if (!entry) {
-      const data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
-      entry = { data, left: counts.get(path) ?? 1 };
-      this.bundles.set(path, entry);
+    let data = this.bundles.get(path);
+    if (!data) {
+      data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
+      this.bundles.set(path, data);
     }
-    const left = counts.get(path);
-    if (left !== undefined) counts.set(path, left - 1);
-    if (--entry.left <= 0) this.bundles.delete(path);
-    return entry.data;
+    this.countDown(path);
+    return data;
   }
 
   /**
@@ -197,13 +193,15 @@ export class BackupSetReader {
    * A file read after all is still given back (its bundle is fetched again).
    */
   release(f: ManifestFile): void {
-    if (!('bundle' in f.stored) || f.stored.length === 0) return;
-    const path = this.storedPath(f);
+    if ('bundle' in f.stored && f.stored.length > 0) this.countDown(this.storedPath(f));
+  }
+
+  /** One file of the bundle at path fewer to read: with none left, the bundle is dropped. */
+  private countDown(path: string): void {
     const counts = this.bundleCounts();
-    const left = counts.get(path);
-    if (left !== undefined) counts.set(path, left - 1);
-    const entry = this.bundles.get(path);
-    if (entry && --entry.left <= 0) this.bundles.delete(path);
+    const left = (counts.get(path) ?? 1) - 1;
+    counts.set(path, left);
+    if (left <= 0) this.bundles.delete(path);
   }
 
   /** How many files of each bundle are still to be read. */

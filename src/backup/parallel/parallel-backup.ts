@@ -59,6 +59,12 @@ export interface ParallelBackupRequest {
   /** Lists what to copy; called once the backup has started (through SQL for the sql read method: a promise). */
   /** What to copy, listed once the backup has started at startLsn. */
   list(startLsn: bigint): ListedTablespace[] | Promise<ListedTablespace[]>;
+  /**
+   * Looks at these files' sizes again right before they are copied, when the read method cannot do
+   * it in its readers (the sql method: pg_stat_file; the direct readers restat as a copy begins).
+   * They are then copied after the rest, once this settled.
+   */
+  restat?: ((files: ListedFile[]) => Promise<void>) | undefined;
   /** The local directory a tablespace's files go to when the sink writes plain files on this host. */
   directRoot?: ((tablespace: TablespaceHeader | null) => string) | undefined;
   /** With directRoot: the journal of what is copied, and for --resume the interrupted run's. */
@@ -153,26 +159,35 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         else files.push(e);
       }
       // Largest first where order is free: the last file to finish is then a small one.
-      const bySize = () => [...files].sort((a, b) => b.size - a.size);
+      const bySize = (of: ListedFile[]) => [...of].sort((a, b) => b.size - a.size);
       const root = pool.writesLocal ? (req.directRoot?.(isBase ? null : header) ?? null) : null;
-      // Sinks that start every file at once would look at sizes again (restat) right after the listing: the data
-      // directory's own files (configuration, which WAL does not cover: postgresql.auto.conf) start once the rest is copied.
+      // The data directory's own files (configuration, which WAL does not cover: postgresql.auto.conf) have
+      // their sizes looked at again near their read (restat). The direct readers do it as a copy begins; sinks
+      // that start every file at once, or a read method that restats apart (req.restat), copy them last.
       const last = (f: ListedFile) => isBase && !f.name.includes('/');
+      const own = files.filter(last);
+      const rest = files.filter((f) => !last(f));
+      const lastWave = async () => {
+        await req.restat?.(own);
+        return own;
+      };
       if (root !== null) {
-        const order = bySize().map((f) => ({ f, dest: `${root}/${f.name}` }));
+        const waves = req.restat ? [bySize(rest), own] : [bySize(files)];
+        const dest = (f: ListedFile) => `${root}/${f.name}`;
         // A resumed run keeps or removes files as it goes: its readers create what they copy.
         if (!req.resume?.resuming) {
-          creator = new DestCreator(order.map(({ f, dest }) => ({ path: dest, mode: f.mode & 0o777 })));
+          creator = new DestCreator(waves.flat().map((f) => ({ path: dest(f), mode: f.mode & 0o777 })));
           ctx.creator = creator;
           creator.start();
         }
         // Taken in order by a few lanes, so that a file is claimed when a reader is about to be free for it.
-        await inLanes(order, pool.size * 2, ({ f, dest }) => copyToPath(ctx, f, dest));
+        await inLanes(waves[0]!, pool.size * 2, (f) => copyToPath(ctx, f, dest(f)));
+        if (waves.length > 1) await inLanes(await lastWave(), pool.size * 2, (f) => copyToPath(ctx, f, dest(f)));
         creator?.stop();
       }
       else if (store !== null) {
-        await Promise.all(bySize().filter((f) => !last(f)).map((f) => copyToStore(ctx, f, store)));
-        await Promise.all(files.filter(last).map((f) => copyToStore(ctx, f, store)));
+        await Promise.all(bySize(rest).map((f) => copyToStore(ctx, f, store)));
+        await Promise.all((await lastWave()).map((f) => copyToStore(ctx, f, store)));
       }
       else {
         // An uncompressed tar file on this host: the readers write the members themselves, where they reserve them.
@@ -180,11 +195,16 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         if (direct !== null) {
           countOwn();
           pool.tarPlaces.tarEnd = await direct.position();
-          await inLanes(bySize(), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
+          if (req.restat) {
+            await inLanes(bySize(rest), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
+            await inLanes(await lastWave(), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
+          } else {
+            await inLanes(bySize(files), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
+          }
           direct.continueAt(pool.tarPlaces.tarEnd);
         } else {
-          await Promise.all(files.filter((f) => !last(f)).map((f) => copyThroughTar(ctx, f, tar)));
-          await Promise.all(files.filter(last).map((f) => copyThroughTar(ctx, f, tar)));
+          await Promise.all(rest.map((f) => copyThroughTar(ctx, f, tar)));
+          await Promise.all((await lastWave()).map((f) => copyThroughTar(ctx, f, tar)));
         }
       }
       if (progressTimer) reportBytes();

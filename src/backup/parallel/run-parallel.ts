@@ -20,6 +20,7 @@ import { STATE_FILE_NAME } from '../state-file.js';
 import type { Session } from '../../protocol/session.js';
 import { checkConnectionBudget } from './connection-budget.js';
 import { SqlReadPool } from './sql-read-pool.js';
+import { restatOnServer } from './sql-listing.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -128,6 +129,8 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
           checkDirectSource(read.dataDirectory, startLsn);
           return listDataDirectory(read.dataDirectory, { serverVersionNum: main.serverVersionNum, statsTempDir: read.statsTempDir, verifyChecksums });
         },
+        // The direct readers look at a file's size as its copy begins; through SQL it is asked apart.
+        restat: read.method === 'sql' ? (files) => restatOnServer(sql, files) : undefined,
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
         writeBehind: !opts.noSync,

@@ -14,7 +14,8 @@
 
 import type { Session } from '../../protocol/session.js';
 import { quoteLiteral } from '../../protocol/session.js';
-import type { ListedEntry, ListedTablespace } from './listing.js';
+import type { ListedEntry, ListedFile, ListedTablespace } from './listing.js';
+import type { SqlClient } from '../../protocol/sql-client.js';
 import { EXCLUDED_DIRECTORY_CONTENTS, TEMP_FILE_PREFIX, excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories } from '../../postgres/base-backup-exclusions.js';
 import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
 import { blockNumberBase } from '../../postgres/page-checksum.js';
@@ -152,6 +153,30 @@ function build(rows: Row[], relPrefix: string, manifestPrefix: string, out: List
       out.bytes += r.size;
     }
   }
+}
+
+/**
+ * The sql read method's restat (pgdata-walk.ts): the sizes and times of `files` as the server sees
+ * them now (pg_stat_file), asked right before they are copied. Listed long before (a -j backup
+ * lists everything first), a file WAL does not cover that was rewritten meanwhile
+ * (postgresql.auto.conf by ALTER SYSTEM) would be read cut to its listed size or padded with
+ * zeros. A file gone (or no longer a file) keeps what was listed: its reader finds it so.
+ */
+export async function restatOnServer(sql: SqlClient, files: ListedFile[]): Promise<void> {
+  if (files.length === 0) return;
+  const r = await sql.query<{ size: string | null; mtime: string | null; isdir: boolean | null }>(
+    `SELECT s.size::text AS size, extract(epoch FROM s.modification)::bigint::text AS mtime, s.isdir
+       FROM unnest($1::text[]) WITH ORDINALITY AS f(path, n) LEFT JOIN LATERAL pg_stat_file(f.path, true) AS s ON true
+      ORDER BY f.n`,
+    [files.map((f) => f.source)],
+  );
+  r.rows.forEach((row, i) => {
+    const f = files[i];
+    if (!f || row.size === null || row.mtime === null || row.isdir !== false) return;
+    f.size = Number(row.size);
+    f.mtime = Number(row.mtime);
+    f.mtimeUs = f.mtime * 1_000_000;
+  });
 }
 
 async function single(session: Session, sql: string): Promise<string | null> {

@@ -10,7 +10,7 @@ import { buffer as collect } from 'node:stream/consumers';
 import { PartPool } from '../../src/storage/s3/s3-part-pool.js';
 import { ReplayableBody } from '../../src/storage/s3/s3-body.js';
 import { payloadHashMiddleware, replayingHandler } from '../../src/storage/s3/s3-request-handler.js';
-import { sendBuffer, sendStream } from '../../src/storage/s3/s3-upload.js';
+import { sendBuffer, sendStream, sendWhole } from '../../src/storage/s3/s3-upload.js';
 import type { CompletedPart, ObjectSender } from '../../src/storage/s3/s3-upload.js';
 
 const PART = 1000;
@@ -184,8 +184,19 @@ test('a source that fails past the first part aborts the upload with the source\
   assert.equal(store.object, null);
 });
 
-test('a write that must be one PUT refuses a larger source before any request, and stops it', async () => {
+test('a write that must be one PUT (sendWhole) sends a source of several parts as one PUT; one over its limit is refused before any request, and stopped', async () => {
   const store = new FakeStore();
+  const data = bytes(5 * PART);
+  async function* parts(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 5; i++) yield data.subarray(i * PART, (i + 1) * PART);
+  }
+  const fail = { tooLarge: () => new Error('too large'), sourceFailed: (e: unknown) => e as Error };
+  await sendWhole(parts(), store, { limit: 5 * PART, ...fail });
+  assert.equal(store.puts, 1);
+  assert.equal(store.begun, 0);
+  assert.ok(store.object?.equals(data));
+
+  const refusing = new FakeStore();
   let stopped = false;
   async function* source(): AsyncGenerator<Buffer> {
     try {
@@ -194,8 +205,9 @@ test('a write that must be one PUT refuses a larger source before any request, a
       stopped = true;
     }
   }
-  await assert.rejects(sendStream(source(), store, { ...options(new PartPool(PART, 2)), tooLarge: () => new Error('too large') }), /too large/);
-  assert.equal(store.begun + store.puts, 0);
+  await assert.rejects(sendWhole(source(), refusing, { limit: 4 * PART, ...fail }), /too large/);
+  await assert.rejects(sendWhole(bytes(4 * PART + 1), refusing, { limit: 4 * PART, ...fail }), /too large/);
+  assert.equal(refusing.begun + refusing.puts, 0);
   assert.ok(stopped);
 });
 

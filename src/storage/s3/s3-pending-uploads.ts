@@ -38,6 +38,8 @@ export async function listPendingUploads(
       out.push({ path: u.Key.slice(prefix.length), uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
     }
     if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) return out;
+    // A store that gives the same markers again would be asked forever: what was listed is what is cleaned.
+    if (page.NextKeyMarker === keyMarker && page.NextUploadIdMarker === uploadIdMarker) return out;
     keyMarker = page.NextKeyMarker;
     uploadIdMarker = page.NextUploadIdMarker;
   }

@@ -19,7 +19,7 @@ import { PgpitrError } from '../../common/errors.js';
 import { checkStoragePath } from '../storage-path.js';
 import type { ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import type { S3StorageSettings } from './s3-settings.js';
-import { S3Keys, s3Location, s3Url } from './s3-keys.js';
+import { S3Keys, nextPage, s3Location, s3Url } from './s3-keys.js';
 import { bucketMissing, httpStatus, s3Error, s3ErrorName } from './s3-errors.js';
 import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
@@ -32,8 +32,12 @@ import type { ReplayableBody } from './s3-body.js';
 import { makeS3Client } from './s3-client.js';
 import { listPendingUploads } from './s3-pending-uploads.js';
 import type { Sdk } from './s3-client.js';
-import { sendBuffer, sendStream } from './s3-upload.js';
+import { sendBuffer, sendStream, sendWhole } from './s3-upload.js';
 import type { CompletedPart, ObjectSender } from './s3-upload.js';
+import { constants as bufferConstants } from 'node:buffer';
+
+/** The most an exclusive write (one PUT) takes: S3's limit for one PUT, or what one Buffer holds here. */
+const EXCLUSIVE_MAX = Math.min(5 * 1024 ** 3, bufferConstants.MAX_LENGTH);
 
 /**
  * Opens the S3 storage of one repository: loads the SDK, builds the client. No request is made
@@ -153,7 +157,7 @@ class S3Storage implements Storage {
         const name = (p.Prefix ?? '').slice(base.length, -1);
         if (name !== '') out.push({ name, type: 'directory', size: 0, mtimeMs: 0 });
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = nextPage(page.IsTruncated, token, page.NextContinuationToken, () => this.url(prefix));
     } while (token !== undefined);
     return out;
   }
@@ -209,16 +213,15 @@ class S3Storage implements Storage {
     if (rel === '') throw new PgpitrError('ERR_STORAGE', `could not write ${this.location}: the storage root is a directory`);
     const key = this.keys.key(rel);
     const exclusive = opts.exclusive ?? false;
-    const partSize = this.tuning.partSize;
-    if (exclusive && ((Buffer.isBuffer(source) ? source.length : (opts.size ?? 0)) > partSize)) throw this.exclusiveTooLarge(key);
     const sender = this.sender(key, exclusive);
-    if (Buffer.isBuffer(source)) return sendBuffer(source, sender, partSize, this.tuning.partQueue);
-    await sendStream(source as AsyncIterable<Buffer>, sender, {
-      pool: this.parts,
-      queue: this.tuning.partQueue,
-      sourceFailed: (e) => this.sourceFailed(key, e),
-      ...(exclusive ? { tooLarge: () => this.exclusiveTooLarge(key) } : {}),
-    });
+    const sourceFailed = (e: unknown) => this.sourceFailed(key, e);
+    // One conditional PUT: a backup set's manifest of a cluster with tens of thousands of files is larger than a part.
+    if (exclusive) {
+      if (!Buffer.isBuffer(source) && (opts.size ?? 0) > EXCLUSIVE_MAX) throw this.exclusiveTooLarge(key);
+      return sendWhole(source as Buffer | AsyncIterable<Buffer>, sender, { limit: EXCLUSIVE_MAX, tooLarge: () => this.exclusiveTooLarge(key), sourceFailed });
+    }
+    if (Buffer.isBuffer(source)) return sendBuffer(source, sender, this.tuning.partSize, this.tuning.partQueue);
+    await sendStream(source as AsyncIterable<Buffer>, sender, { pool: this.parts, queue: this.tuning.partQueue, sourceFailed });
   }
 
   /** The requests that store the object at key (s3-upload.ts decides which), their errors mapped. */
@@ -261,8 +264,8 @@ class S3Storage implements Storage {
   }
 
   private exclusiveTooLarge(key: string): PgpitrError {
-    return new PgpitrError('ERR_INTERNAL', `exclusive write of ${this.url(key)} is larger than one part (${this.tuning.partSize} bytes)`, {
-      hint: 'exclusive writes are for small objects (locks, manifests); a multipart upload cannot be conditional here',
+    return new PgpitrError('ERR_STORAGE', `exclusive write of ${this.url(key)} is larger than one PUT can store (${EXCLUSIVE_MAX} bytes)`, {
+      hint: 'an object created only if absent is sent as one PUT (a multipart upload cannot be conditional on every store)',
     });
   }
 

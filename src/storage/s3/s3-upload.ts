@@ -33,8 +33,6 @@ export interface StreamUpload {
   queue: number;
   /** The error for a source that fails (its own error, or the write's). */
   sourceFailed(e: unknown): Error;
-  /** Set when the object must be one PUT (a conditional write): the error for a source larger than a part. */
-  tooLarge?: () => Error;
 }
 
 /** Sends a source of unknown length: one PUT if it fits in one part, else a multipart upload. */
@@ -49,7 +47,6 @@ export async function sendStream(source: AsyncIterable<Buffer>, sender: ObjectSe
       await sendOnce(own.subarray(0, n), (b) => sender.put(b));
       return;
     }
-    if (o.tooLarge) throw o.tooLarge();
     multipart = new Multipart(sender, await sender.begin(), o.queue);
     ownBusy = true;
     multipart.send(own.subarray(0, n), () => (ownBusy = false));
@@ -97,6 +94,33 @@ export async function sendBuffer(data: Buffer, sender: ObjectSender, partSize: n
     await multipart.abort();
     throw e;
   }
+}
+
+/**
+ * Sends an object that must be one PUT, whatever its size (a conditional write: a multipart
+ * upload cannot be made conditional on every store, and S3 takes up to 5 GiB in one PUT). A
+ * source is gathered first; one longer than `limit` is refused before any request, and stopped.
+ */
+export async function sendWhole(source: Buffer | AsyncIterable<Buffer>, sender: ObjectSender, o: { limit: number; tooLarge(): Error; sourceFailed(e: unknown): Error }): Promise<void> {
+  let data: Buffer;
+  if (Buffer.isBuffer(source)) data = source;
+  else {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of source) {
+        n += c.length;
+        if (n > o.limit) break; // leaving the loop stops the source
+        chunks.push(c);
+      }
+    } catch (e) {
+      throw o.sourceFailed(e);
+    }
+    if (n > o.limit) throw o.tooLarge();
+    data = Buffer.concat(chunks, n);
+  }
+  if (data.length > o.limit) throw o.tooLarge();
+  await sendOnce(data, (b) => sender.put(b));
 }
 
 async function sendOnce(data: Buffer, send: (b: ReplayableBody) => Promise<unknown>): Promise<void> {

@@ -262,3 +262,18 @@ test('the request handler gives each attempt a fresh stream of a replayable body
   await payloadHashMiddleware(async () => undefined)({ request: { body: plain, headers: other } });
   assert.deepEqual(other, {});
 });
+
+test('a source failing while a pooled part buffer fills gives that buffer back: the pool can hand out all its buffers again', async () => {
+  const pool = new PartPool(PART, 2);
+  async function* failing(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 3; i++) yield bytes(PART, i + 1);
+    yield bytes(PART / 2);
+    throw new Error('disk read failed');
+  }
+  // The store answers slowly: the write's own buffer is still in flight when the next parts fill pooled ones.
+  await assert.rejects(sendStream(failing(), new FakeStore(20), options(pool, 4)), /source: disk read failed/);
+  // Its bound of extra buffers, all back (the write's own first buffer, made past the bound, is let go).
+  const taken = [pool.tryTake(), pool.tryTake()];
+  assert.ok(taken.every((b) => b !== null), 'a buffer of the pool was lost');
+  assert.equal(pool.size, 2);
+});

@@ -1,7 +1,8 @@
 // The AWS SDK's S3 client as the S3 driver uses it (s3-storage.ts): the SDK
 // loaded with require (createRequire skips the ESM wrapper's scan of its
 // CommonJS bundle, design notes §1.2) and only when a repository of type s3 is
-// opened; its standard retry strategy with 408 retried too; our agents (TLS
+// opened; its standard retry strategy with 408 retried too and no budget shared
+// by the requests; our agents (TLS
 // settings, socket limits), timeouts and request handler (bodies sent again on
 // a retry); no checksums the S3-compatible stores refuse; no logging.
 
@@ -27,7 +28,7 @@ interface RetryStrategyV2 {
   refreshRetryTokenForRetry(token: unknown, info: RetryErrorInfo): Promise<unknown>;
   recordSuccess(token: unknown): void;
 }
-interface SmithyRetry {
+export interface SmithyRetry {
   StandardRetryStrategy: new (o: { maxAttempts: number; baseDelay: number; backoff: RetryBackoff }) => RetryStrategyV2;
 }
 
@@ -60,15 +61,32 @@ const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} 
  * The SDK's standard retry strategy (5xx, 429/throttling, timeouts, connection errors), with
  * equalJitterBackoff, and HTTP 408 Request Timeout also retried: S3 answers it to a slow client,
  * and the SDK only retries the RequestTimeout error code, not the status.
+ *
+ * Without its retry budget: the standard strategy shares 500 tokens among all of a client's
+ * requests, each retry costs 5 to 14 and each success gives back 1, so that a few seconds of 503s
+ * met by a backup's or the pusher's requests in flight used it up, and every request then failed
+ * at its first error, whatever maxAttempts says. Each request has its attempts (maxAttempts) and
+ * its backoff, and nothing else: an outage is waited out by each request, never turned into a
+ * failure by the others' retries. (The budget is the strategy's `capacity`; it is set full before
+ * each retry is asked for. The unit test s3-retry checks that it still is so in this SDK.)
  */
-function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
+export function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
   const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs, backoff: equalJitterBackoff(tuning.retryBaseDelayMs) });
+  const budget = base as RetryStrategyV2 & { capacity?: number };
+  const full = typeof budget.capacity === 'number' ? budget.capacity : null;
   return {
     acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
-    refreshRetryTokenForRetry: (token, info) =>
-      base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info),
+    refreshRetryTokenForRetry: (token, info) => {
+      if (full !== null) budget.capacity = full;
+      return base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info);
+    },
     recordSuccess: (token) => base.recordSuccess(token),
   };
+}
+
+/** The SDK's retry classes (loaded on first use), for retryStrategy. */
+export function sdkRetry(): SmithyRetry {
+  return loadSdk().retry;
 }
 
 /** The SDK (loaded on first use) and a client for one repository's settings. No request is made. */

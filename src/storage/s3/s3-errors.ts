@@ -97,9 +97,16 @@ export function s3Error(settings: S3StorageSettings, action: string, object: str
       hint: credentialsHint(settings),
     });
   }
+  if (name === 'RequestTimeTooSkewed') {
+    return new PgpitrError('ERR_CONNECTION', `${settings.endpoint} refused to ${action} ${object}: this host's clock is too far from the store's (${name}: ${why}) (${settings.label})`, {
+      ...details,
+      hint: "set this host's clock right (NTP); signed requests are refused when the clocks differ by more than 15 minutes",
+    });
+  }
   if (name === 'AccessDenied' || name === 'AllAccessDisabled' || status === 403) {
     // A HEAD's 403 has no body to say whether the key or the permission is wrong.
-    const reason = name === 'AccessDenied' || name === 'AllAccessDisabled' ? why : 'HTTP 403 without details: the credentials were refused or lack the permission';
+    // Another code of the store's own (a quota, a suspended account) is said as the store says it.
+    const reason = name === 'AccessDenied' || name === 'AllAccessDisabled' ? why : name !== undefined && name !== 'Forbidden' && name !== 'UnknownError' ? `${name}: ${why}` : 'HTTP 403 without details: the credentials were refused or lack the permission';
     return new PgpitrError('ERR_CONNECTION', `access denied to ${action} ${object} at ${settings.endpoint} (${settings.label}): ${reason}`, {
       ...details,
       hint: `${credentialsHint(settings)}; the key needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on the bucket`,

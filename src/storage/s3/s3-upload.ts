@@ -60,13 +60,22 @@ export async function sendStream(source: AsyncIterable<Buffer>, sender: ObjectSe
         else if ((buf = o.pool.tryTake()) !== null) pooled = true;
         else await multipart.oneSettled();
       }
-      const len = await parts.fill(buf);
-      const last = !(await parts.more());
-      // One part fills while `queue` are sent.
-      while (multipart.inFlight >= o.queue) await multipart.oneSettled();
-      if (buf === own) ownBusy = true;
       const b = buf;
-      multipart.send(b.subarray(0, len), () => (pooled ? o.pool.give(b) : (ownBusy = false)));
+      const giveBack = () => (pooled ? o.pool.give(b) : (ownBusy = false));
+      let len: number;
+      let last: boolean;
+      try {
+        len = await parts.fill(b);
+        last = !(await parts.more());
+        // One part fills while `queue` are sent.
+        while (multipart.inFlight >= o.queue) await multipart.oneSettled();
+      } catch (e) {
+        // Not handed to a part: a pooled buffer goes back now (a long-lived pusher would lose it for good).
+        giveBack();
+        throw e;
+      }
+      if (b === own) ownBusy = true;
+      multipart.send(b.subarray(0, len), giveBack);
       if (last) break;
     }
     await multipart.complete();

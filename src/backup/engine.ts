@@ -309,9 +309,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       if (!opts.noSync) reporter.info('syncing data to disk ...');
       await sink.finish();
     }
-    createdSlot = null; // the run succeeded: a slot made with -C stays, as the user asked
     const bytes = tracker.snapshot.bytesDone;
     state?.finish('complete', { bytes });
+    // Only once the state file says complete (its write can fail: a full disk): a slot made with -C stays, as the user asked.
+    createdSlot = null;
     tracker.phase('complete');
     reporter.info('base backup completed');
     return { startLsn, endLsn, timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory };

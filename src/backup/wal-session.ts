@@ -7,6 +7,8 @@ import { Session, quoteIdent } from '../protocol/session.js';
 import { noticeText } from '../protocol/notice-text.js';
 import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
 import { parseSizeSetting } from '../postgres/settings.js';
+import { timelineHistoryFileName } from '../postgres/lsn.js';
+import { ServerError } from '../common/errors.js';
 import type { BaseBackupOptions } from './options.js';
 import type { BackupReporter } from './reporter.js';
 import type { BackupSink } from './sink.js';
@@ -56,6 +58,7 @@ export async function startWalStream(
   const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter));
   const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
   const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
+  if (timeline > 1) await historyBeside(session, receiver, timeline, reporter);
   const stream = new WalStream(session);
   reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
   const task = stream
@@ -69,6 +72,24 @@ export async function startWalStream(
       receiver.abort();
     });
   return { stream, receiver, task };
+}
+
+/**
+ * As pg_basebackup: the history file of the timeline the backup starts on goes beside its WAL, so
+ * that the restored copy knows its timeline's ancestors (promoted, it writes a history file naming
+ * them; without it, a later recovery to the new timeline from an older backup is refused). A
+ * server without it (a standby restored from an archive may lack its own timeline's) is a warning.
+ */
+async function historyBeside(session: Session, receiver: { whole(name: string, data: Buffer): Promise<void> }, timeline: number, reporter: BackupReporter): Promise<void> {
+  let content: string;
+  try {
+    content = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]?.rows[0]?.[1] ?? '';
+  } catch (e) {
+    if (!(e instanceof ServerError && e.sqlState === '58P01')) throw e;
+    reporter.warn(`the server has no history file for timeline ${timeline} (${e.message}); the backup's WAL goes without it`);
+    return;
+  }
+  await receiver.whole(timelineHistoryFileName(timeline), Buffer.from(content, 'utf8'));
 }
 
 export async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupReporter): Promise<void> {

@@ -218,6 +218,14 @@ class SetSegmentStore implements SegmentStore {
     return writeWithBackpressure(this.out!, Buffer.from(data));
   }
 
+  /** The history file goes into the set's pg_wal beside the segments (restore puts it where the server reads it). */
+  async whole(name: string, data: Buffer): Promise<void> {
+    const out = new PassThrough();
+    const added = this.writer.addLargeFile({ path: `pg_wal/${name}`, size: data.length, mode: 0o600, mtime: Math.floor(Date.now() / 1000) }, out);
+    out.end(data);
+    await added;
+  }
+
   async close(written: number): Promise<void> {
     const left = this.segmentSize - written;
     if (left > 0) await writeWithBackpressure(this.out!, Buffer.alloc(left));

@@ -1,6 +1,7 @@
 // Streamed WAL segments as files in a directory (pg_wal of a plain backup).
 
 import { openSync, closeSync, ftruncateSync, fsyncSync, mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../storage/durable.js';
 import { join } from 'node:path';
 import type { SegmentStore } from './segment-store.js';
 import { writeAll } from '../../storage/file-writable.js';
@@ -11,6 +12,7 @@ import type { CreateModes } from '../../postgres/data-dir-mode.js';
 export class DirSegmentStore implements SegmentStore {
   private fd: number | null = null;
   private path = '';
+  private name = '';
 
   constructor(
     private readonly dir: string,
@@ -27,6 +29,7 @@ export class DirSegmentStore implements SegmentStore {
   }
 
   open(name: string): void {
+    this.name = name;
     this.path = join(this.dir, name);
     try {
       this.fd = openSync(this.path, 'w', this.modes.file);
@@ -39,7 +42,7 @@ export class DirSegmentStore implements SegmentStore {
     writeAll(this.fd!, data, this.path);
   }
 
-  close(_written: number): void {
+  close(written: number): void {
     if (this.fd === null) return;
     try {
       ftruncateSync(this.fd, this.segmentSize);
@@ -50,10 +53,34 @@ export class DirSegmentStore implements SegmentStore {
     } finally {
       this.fd = null;
     }
+    if (written === this.segmentSize) this.markArchived(this.name);
+  }
+
+  whole(name: string, data: Buffer): void {
+    const path = join(this.dir, name);
+    try {
+      writeFileAtomicSync(path, data, this.sync, this.modes.file);
+    } catch (e) {
+      throw storageError('write', path, e);
+    }
+    this.markArchived(name);
+  }
+
+  /** archive_status/<name>.done, as pg_basebackup writes it: the restored copy does not archive the file again. */
+  private markArchived(name: string): void {
+    const path = join(this.dir, 'archive_status', `${name}.done`);
+    try {
+      closeSync(openSync(path, 'w', this.modes.file));
+    } catch (e) {
+      throw storageError('create', path, e);
+    }
   }
 
   async finish(): Promise<void> {
-    if (this.sync) fsyncPathSync(this.dir);
+    if (this.sync) {
+      fsyncPathSync(join(this.dir, 'archive_status'));
+      fsyncPathSync(this.dir);
+    }
   }
 
   abort(): void {

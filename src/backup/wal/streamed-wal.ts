@@ -52,6 +52,11 @@ export class StreamedWal implements WalReceiver {
     this.position = pos;
   }
 
+  /** A whole file beside the segments (the history file of the timeline), before any segment. */
+  async whole(name: string, data: Buffer): Promise<void> {
+    await this.store.whole(name, data);
+  }
+
   flushed(): bigint {
     return this.position;
   }

@@ -230,7 +230,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
         req.onProgress?.(bytesDone, bytesTotal, filesDone, filesTotal);
       },
     });
-    writeRecoverySettings(targetState.path, req, plan.branch.timeline, !req.noSync);
+    writeRecoverySettings(targetState.path, req, plan.branch.timeline, plan.backup.timeline, !req.noSync);
     const owner = rootOwnerFor(targetState.path);
     if (owner) {
       chownTree(targetState.path, owner);
@@ -258,16 +258,20 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
 /**
  * The settings for the server: the timeline the plan checked is written by number (a history file
  * archived after the plan must not send recovery down a branch nobody checked), except for a
- * standby asked to follow the latest timeline (it must follow promotions).
+ * standby asked to follow the latest timeline (it must follow promotions), and the backup's own
+ * timeline, written 'current': the same branch, and PostgreSQL asks a numbered timeline above 1
+ * for its history file (FATAL "recovery target timeline N does not exist" when it is not archived),
+ * 'current' does not.
  */
-function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, sync: boolean): void {
+function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, backupTimeline: number, sync: boolean): void {
   const t = req.target.target;
   const followLatest = req.standby && req.target.timeline === 'latest';
-  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: followLatest ? 'latest' : String(timeline), standby: req.standby };
+  const goal = followLatest ? 'latest' : timeline === backupTimeline ? 'current' : String(timeline);
+  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: goal, standby: req.standby };
   if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
   else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
   else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };
-  else if (t.kind === 'lsn') s.target = { name: 'recovery_target_lsn', value: t.text };
+  else if (t.kind === 'lsn') s.target = { name: 'recovery_target_lsn', value: formatLsn(t.lsn) };
   else if (t.kind === 'name') s.target = { name: 'recovery_target_name', value: t.name };
   if (req.target.exclusive) s.inclusive = false;
   if (t.kind !== 'end') s.action = req.target.action;

@@ -56,6 +56,7 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
     nextSegment: nextSegmentIn(byTimeline),
     history: (t) => histories.get(t) ?? null,
     timelines: () => [1, ...histories.keys()],
+    segmentTimelines: () => [...byTimeline.keys()],
   };
 }
 

@@ -41,6 +41,8 @@ export interface PlanArchive {
   history(timeline: number): TimelineSwitch[] | null;
   /** Every timeline with a history file in the archive (and 1). */
   timelines(): number[];
+  /** Every timeline with a segment in the archive. */
+  segmentTimelines(): number[];
 }
 
 export interface RestorePlan {
@@ -183,8 +185,19 @@ function offBranch(b: PlanBackup, branch: TimelineBranch): PgpitrError {
 function resolveBranch(archive: PlanArchive, t: TargetOptions, b: PlanBackup): TimelineBranch {
   let tli: number;
   if (t.timeline === 'current') tli = b.timeline;
-  else if (t.timeline === 'latest') tli = Math.max(b.timeline, ...archive.timelines());
-  else tli = t.timeline;
+  else if (t.timeline === 'latest') {
+    tli = Math.max(b.timeline, ...archive.timelines());
+    // WAL of a later timeline whose history file is missing (lost, or never archived): recovery would
+    // stop at the end of timeline tli, and the server, promoted, would take that later timeline's
+    // number again: its WAL would then be overwritten in the archive, and never restored.
+    const orphans = archive.segmentTimelines().filter((x) => x > tli).sort((x, y) => x - y);
+    if (orphans.length > 0) {
+      const last = orphans[orphans.length - 1]!;
+      throw new PgpitrError('ERR_NOT_FOUND', `the archive holds WAL of timeline ${orphans.join(', ')} but not the history file ${timelineHistoryFileName(last)}: which timeline is the latest, and where it branched, cannot be known`, {
+        hint: `archive the missing history file from the pg_wal of the server on timeline ${last} (pgpitr archive-push); or give --target-timeline ${tli} to recover along the newest timeline whose history is known, knowing that the WAL of timeline ${orphans.join(', ')} is left out`,
+      });
+    }
+  } else tli = t.timeline;
   if (tli === 1) return timelineBranch(1, []);
   const history = archive.history(tli);
   if (history === null) {

@@ -24,5 +24,6 @@ export function planArchive(segments: [number, number, number][], histories: Rec
     nextSegment: nextSegmentIn(byTimeline),
     history: (t): TimelineSwitch[] | null => (histories[t] === undefined ? null : parseTimelineHistory(histories[t]!)),
     timelines: () => [1, ...Object.keys(histories).map(Number)],
+    segmentTimelines: () => [...byTimeline.keys()],
   };
 }

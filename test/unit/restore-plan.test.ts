@@ -85,6 +85,12 @@ test('timelines: latest follows the newest history file; a backup after the fork
   assert.deepEqual(early.walNeeded, ['000000010000000000000005', '000000020000000000000006']);
   // Timeline 4 has no history file.
   assert.throws(() => planRestore(all, a, opts({ timeline: '4' })), /history file 00000004\.history of timeline 4 is not in the archive/);
+  // WAL of timeline 4 archived without its history file: 'latest' cannot be known (recovery would stop at the end of 3,
+  // and the promoted server would take number 4 again); a timeline given by number still works.
+  const orphaned = archive([[1, 2, 7], [2, 6, 9], [3, 9, 10], [4, 10, 12]], { 2: hist2, 3: hist3 });
+  assert.throws(() => planRestore(all, orphaned, opts({})), (e: { message: string; hint?: string }) =>
+    /the archive holds WAL of timeline 4 but not the history file 00000004\.history/.test(e.message) && /--target-timeline 3/.test(e.hint ?? ''));
+  assert.equal(planRestore(all, orphaned, opts({ timeline: '3' })).branch.timeline, 3);
 });
 
 test('timeline history: parse, position to timeline, segment files along a branch', () => {
@@ -140,6 +146,8 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.throws(() => parseTargetOptions({ time: '2026-12-01 11:45:00+00', lsn: '0/1' }), /only one recovery target/);
   assert.throws(() => parseTargetOptions({ lsn: 'zz' }), /invalid --target-lsn/);
   assert.throws(() => parseTargetOptions({ xid: '-1' }), /invalid --target-xid/);
+  assert.throws(() => parseTargetOptions({ name: 'é'.repeat(32) }), /--target-name is 64 bytes long: a restore point's name is at most 63 bytes/);
+  assert.equal(parseTargetOptions({ name: 'x'.repeat(63) }).target.kind, 'name');
   assert.throws(() => parseTargetOptions({ immediate: true, exclusive: true }), /--target-exclusive needs/);
   assert.throws(() => parseTargetOptions({ timeline: 'newest' }), /invalid --target-timeline/);
   assert.throws(() => parseTargetOptions({ action: 'promote' }), /needs a recovery target/);

@@ -116,6 +116,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  for (const w of plan.wentOn) {
+    req.log(`warning: timeline ${w.timeline} went on past its fork to timeline ${plan.branch.timeline} at ${w.fork} (archived to ${w.last}, as far as timeline ${plan.branch.timeline} reaches): recovery follows timeline ${plan.branch.timeline}, the latest, and leaves that WAL out. If timeline ${plan.branch.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore with --target-timeline ${w.timeline}`);
+  }
   checkArchiveGap(plan, req);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;

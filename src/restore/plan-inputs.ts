@@ -5,6 +5,7 @@
 
 import { parseLsn, parseSegmentFileName } from '../postgres/lsn.js';
 import { parseTimelineHistory } from '../postgres/timeline-history.js';
+import { PgpitrError } from '../common/errors.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { PlanArchive, PlanBackup } from './plan.js';
@@ -35,7 +36,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
 export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
   const have = new Set<string>();
   const byTimeline = new Map<number, bigint[]>();
-  const histories = new Map<number, TimelineSwitch[]>();
+  const histories = new Map<number, { name: string; text: string; parsed?: TimelineSwitch[] }>();
   for (const name of view.names()) {
     const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, segmentSize) : null;
     if (seg) {
@@ -47,14 +48,25 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
     const h = /^([0-9A-F]{8})\.history$/.exec(name);
     if (h) {
       const text = await view.readHistory(name);
-      if (text !== null) histories.set(parseInt(h[1]!, 16), parseTimelineHistory(text.toString(), name));
+      if (text !== null) histories.set(parseInt(h[1]!, 16), { name, text: text.toString() });
     }
   }
   return {
     segmentSize,
     hasSegment: (t, s) => have.has(`${t}/${s}`),
     nextSegment: nextSegmentIn(byTimeline),
-    history: (t) => histories.get(t) ?? null,
+    // Parsed when a restore needs it: a damaged history file of a timeline it does not follow stops nothing.
+    history: (t) => {
+      const h = histories.get(t);
+      if (h === undefined) return null;
+      try {
+        return (h.parsed ??= parseTimelineHistory(h.text, h.name));
+      } catch (e) {
+        throw new PgpitrError('ERR_STORAGE', `history file ${h.name} in the archive is damaged: ${(e as Error).message}`, {
+          hint: `archive it again from the pg_wal of a server on timeline ${t} or later (each holds the history of its timeline's ancestors), or give --target-timeline to recover along another timeline`,
+        });
+      }
+    },
     timelines: () => [1, ...histories.keys()],
     segmentTimelines: () => [...byTimeline.keys()],
   };

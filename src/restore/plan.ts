@@ -62,6 +62,13 @@ export interface RestorePlan {
    * would be lost without a word; null when nothing is archived past archiveEnd.
    */
   gap: { missing: string; resumesAt: string } | null;
+  /**
+   * Following the latest timeline: timelines of the branch's past that went on being archived past
+   * their fork as far as the branch itself reaches (production going on while a copy restored and
+   * promoted elsewhere archived the newer timeline into the stanza, or an old primary left running).
+   * Said, not refused: after a point-in-time recovery in place the abandoned future is archived too.
+   */
+  wentOn: { timeline: number; fork: string; last: string }[];
 }
 
 export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string): RestorePlan {
@@ -151,7 +158,21 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // segment, that segment is what is missing: the set's copy ends at the stop.)
   const after = firstAlongAfter(archive, branch, end.segNo);
   const hole = setCopyOnly ? end : segmentsAlong(branch, (end.segNo + 1n) * seg, (end.segNo + 1n) * seg, archive.segmentSize)[0]!;
+  const wentOn: RestorePlan['wentOn'] = [];
+  if (t.timeline === 'latest') {
+    for (const a of branch.ancestors) {
+      if (a.timeline < b.timeline) continue;
+      let last: bigint | null = null;
+      for (let s = (a.switchpoint - 1n) / seg; ; ) {
+        const n = archive.nextSegment(a.timeline, s);
+        if (n === null) break;
+        last = s = n;
+      }
+      if (last !== null && last >= end.segNo) wentOn.push({ timeline: a.timeline, fork: formatLsn(a.switchpoint), last: segmentFileName(a.timeline, last, archive.segmentSize) });
+    }
+  }
   return {
+    wentOn,
     backup: b,
     reason: set !== undefined ? `backup ${b.id} was asked for (--set)` : why,
     branch,

@@ -13,6 +13,8 @@
 //   {"uploadsNotImplemented":true}, until the faults are set again);
 // - {"ignoreIfNoneMatch":true} makes it a store that accepts If-None-Match: *
 //   and ignores it (an exclusive PUT overwrites), until the faults are set again;
+// - {"batchDeleteRefused":true} makes it a store that refuses DeleteObjects without
+//   a Content-MD5 (400 MissingContentMD5), until the faults are set again;
 // - faults on demand, through POST /__pgpitr/faults (loopback only, no
 //   signature): {"status":503,"count":N} or {"status":503,"forMs":T} answers the
 //   next N requests, or those of the next T ms, with that status; and
@@ -348,6 +350,7 @@ async function control(req, res) {
   }
   if (f.uploadsNotImplemented) faults.uploadsNotImplemented = true;
   if (f.ignoreIfNoneMatch) faults.ignoreIfNoneMatch = true;
+  if (f.batchDeleteRefused) faults.batchDeleteRefused = true;
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -380,6 +383,10 @@ async function handle(req, res) {
   const t = target(req);
   if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && !t.query.has('uploadId') && t.key !== '' && !faults.ignoreIfNoneMatch) return conditionalPut(req, res, t);
   if (req.method === 'DELETE' && t.query.has('uploadId') && t.key !== '') return abortUpload(req, res, t);
+  if (req.method === 'POST' && t.query.has('delete') && faults.batchDeleteRefused) {
+    req.resume();
+    return xmlError(res, 400, 'MissingContentMD5', 'Missing required header for this request: Content-Md5.');
+  }
   if (req.method === 'GET' && t.query.has('uploads') && t.key === '' && t.bucket) return listUploads(req, res, t);
   s3Handler(req, res);
 }

@@ -45,6 +45,8 @@ export interface S3Faults {
   uploadsNotImplemented?: boolean;
   /** Accept If-None-Match: * on PUT and ignore it (an exclusive write overwrites), as some stores do. */
   ignoreIfNoneMatch?: boolean;
+  /** Refuse DeleteObjects with 400 MissingContentMD5, as stores that require a Content-MD5 do. */
+  batchDeleteRefused?: boolean;
   /** Answer every request this many ms later (a store across a network: benchmarks). */
   latencyMs?: number;
 }

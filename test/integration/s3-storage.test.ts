@@ -214,6 +214,19 @@ test('s3: an exclusive write larger than a part is one conditional PUT: stored w
   assert.deepEqual(plain.uploadsLeft(), []);
 });
 
+test('s3: a store refusing DeleteObjects (it wants a Content-MD5) has its objects removed one by one', async () => {
+  const s = await open(plain.settings({ prefix: fresh() }));
+  for (const n of ['a', 'b', 'd/c', 'd/e']) await s.write(n, Buffer.from(n));
+  await plain.faults({ batchDeleteRefused: true });
+  try {
+    await s.removeMany(['a', 'b', 'missing']);
+    await s.remove('d', { recursive: true });
+    assert.deepEqual(await s.list('', { recursive: true }), []);
+  } finally {
+    await plain.faults({});
+  }
+});
+
 test('s3: a GET body cut midway is resumed from the bytes delivered; the bytes are identical', async () => {
   const s = await open(plain.settings({ prefix: fresh() }));
   const data = Buffer.alloc(3 * MiB + 5);

@@ -10,6 +10,7 @@ import { branchSpans, parseTimelineHistory, timelineBranch, timelineAt, segments
 import { parseBackupLabel } from '../../src/postgres/backup-label.js';
 import { parseLsn, segmentFileName } from '../../src/postgres/lsn.js';
 import { planArchive as archive, SEG } from '../helpers/plan-archive.js';
+import { planArchiveOf } from '../../src/restore/plan-inputs.js';
 
 const lsn = parseLsn;
 
@@ -216,4 +217,27 @@ test('branch spans: each segment read from the newest timeline begun by then; a 
     { timeline: 1, from: 0n, to: 2n },
     { timeline: 3, from: 3n, to: null },
   ]);
+});
+
+test('a damaged history file stops only a restore that follows its timeline, named as damaged', async () => {
+  const hist2 = '1\t0/6800000\tbefore 2026-12-01 12:00:00+00\n';
+  const files: Record<string, string> = { '00000002.history': hist2, '00000003.history': 'not a history file\n' };
+  const view = { names: () => [...Object.keys(files), '000000010000000000000002', '000000010000000000000003', '000000010000000000000004', '000000010000000000000005', '000000020000000000000006'], readHistory: async (n: string) => (files[n] === undefined ? null : Buffer.from(files[n]!)) };
+  const a = await planArchiveOf(view, SEG);
+  assert.equal(planRestore(backups, a, opts({ timeline: '2' })).branch.timeline, 2);
+  assert.throws(() => planRestore(backups, a, opts({})), /history file 00000003\.history in the archive is damaged: 00000003\.history: syntax error/);
+});
+
+test('latest timeline: an ancestor timeline archived past its fork as far as the branch reaches is said (a copy promoted elsewhere), an abandoned shorter future is not', () => {
+  // Timeline 2 forked from 1 at 0/4000000; A ended on 1 before the fork.
+  const hist2 = '1\t0/4000000\tno recovery target specified\n';
+  const onlyA = [backups[0]!];
+  // Timeline 1 went on to segment 9 while timeline 2 reaches 6: production on 1, a copy's timeline 2.
+  const wentOn = planRestore(onlyA, archive([[1, 2, 9], [2, 4, 6]], { 2: hist2 }), opts({}));
+  assert.equal(wentOn.branch.timeline, 2);
+  assert.deepEqual(wentOn.wentOn, [{ timeline: 1, fork: '0/4000000', last: '000000010000000000000009' }]);
+  // A point-in-time recovery in place: timeline 1's abandoned future (segments 4-5) ends before timeline 2 (to 9).
+  assert.deepEqual(planRestore(onlyA, archive([[1, 2, 5], [2, 4, 9]], { 2: hist2 }), opts({})).wentOn, []);
+  // Asked for by number, nothing to say.
+  assert.deepEqual(planRestore(onlyA, archive([[1, 2, 9], [2, 4, 6]], { 2: hist2 }), opts({ timeline: '2' })).wentOn, []);
 });

@@ -11,6 +11,9 @@ import { parseConninfoString, resolveConnectionSettings } from '../../src/protoc
 import { parseCompressOption } from '../../src/cli/compress-option.js';
 import { parseMaxRate, parseTablespaceMapping } from '../../src/cli/commands/basebackup-args.js';
 import { ConfinedDir } from '../../src/storage/confined-dir.js';
+import { TarRewriter } from '../../src/backup/tar/tar-rewriter.js';
+import { Readable } from 'node:stream';
+import { buffer as collect } from 'node:stream/consumers';
 
 const entry = (e: Partial<TarEntry>): TarEntry => ({ name: 'x', type: 'file', size: 0, mode: 0o600, mtime: 1700000000, linkname: '', ...e });
 
@@ -82,4 +85,24 @@ test('paths from archives cannot escape the target', () => {
   assert.equal(dir.pathOf('base/1/2'), '/t/base/1/2');
   assert.equal(dir.pathOf('./base//1/'), '/t/base/1');
   for (const bad of ['/etc/passwd', '../x', 'a/../../x', '', './', 'a\0b']) assert.throws(() => dir.pathOf(bad), /refusing member/);
+});
+
+test('tar rewriter (-R): an appended member replaces one of the same name in the input (a standby source\'s standby.signal), never doubles it', async () => {
+  const conf = Buffer.from("primary_conninfo = 'old'\n");
+  const input = Buffer.concat([
+    encodeHeader(entry({ name: 'standby.signal', size: 3 })), Buffer.from('old'), Buffer.alloc(509),
+    encodeHeader(entry({ name: 'PG_VERSION', size: 3 })), Buffer.from('15\n'), Buffer.alloc(509),
+    encodeHeader(entry({ name: 'postgresql.auto.conf', size: conf.length })), conf, Buffer.alloc(512 - conf.length),
+    TAR_END,
+  ]);
+  const rw = new TarRewriter({ tarName: 'base.tar', edit: new Map([['postgresql.auto.conf', (old: Buffer) => Buffer.concat([old, Buffer.from("primary_conninfo = 'new'\n")])]]), append: [{ name: 'standby.signal', content: Buffer.alloc(0) }] });
+  const out = await collect(Readable.from([input.subarray(0, 700), input.subarray(700)]).pipe(rw));
+  const p = new TarParser('base.tar');
+  p.feed(out);
+  const names: string[] = [];
+  const sizes = new Map<string, number>();
+  for (let ev = p.next(); ev; ev = p.next()) if (ev.kind === 'entry') { names.push(ev.entry.name); sizes.set(ev.entry.name, ev.entry.size); }
+  assert.deepEqual(names.sort(), ['PG_VERSION', 'postgresql.auto.conf', 'standby.signal']);
+  assert.equal(sizes.get('standby.signal'), 0);
+  assert.equal(sizes.get('postgresql.auto.conf'), conf.length + "primary_conninfo = 'new'\n".length);
 });

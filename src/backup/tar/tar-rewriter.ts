@@ -1,7 +1,8 @@
 // Passes a tar archive through unchanged except for the members it is told to
 // edit (postgresql.auto.conf for -R) and the members it appends before the
 // end-of-archive marker (standby.signal, or backup_manifest when writing a
-// single tar to stdout). Edited members are small and buffered; all other
+// single tar to stdout), in place of a member of the same name in the input
+// (a standby's own standby.signal). Edited members are small and buffered; all other
 // member data flows through as views of the input chunks.
 
 import { Transform } from 'node:stream';
@@ -28,12 +29,16 @@ export class TarRewriter extends Transform {
   private readonly parser: TarParser;
   private editing: { entry: TarEntry; parts: Buffer[]; fn: (old: Buffer) => Buffer } | null = null;
   private passingData = false;
+  /** A member of the input that an appended one replaces (the source's own standby.signal): left out. */
+  private dropping = false;
   private pad = 0;
   private readonly seen = new Set<string>();
+  private readonly appended: Set<string>;
 
   constructor(private readonly opts: TarRewriteOptions) {
     super({ highWaterMark: 1024 * 1024 });
     this.parser = new TarParser(opts.tarName);
+    this.appended = new Set(opts.append.map((m) => m.name));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -43,7 +48,9 @@ export class TarRewriter extends Transform {
         if (ev.kind === 'entry') {
           const fn = ev.entry.type === 'file' ? this.opts.edit?.get(ev.entry.name) : undefined;
           this.seen.add(ev.entry.name);
-          if (fn) {
+          if (this.appended.has(ev.entry.name)) {
+            this.dropping = true;
+          } else if (fn) {
             this.editing = { entry: ev.entry, parts: [], fn };
           } else {
             this.push(ev.header);
@@ -51,10 +58,12 @@ export class TarRewriter extends Transform {
             this.pad = paddingFor(ev.entry.type === 'file' ? ev.entry.size : 0);
           }
         } else if (ev.kind === 'data') {
+          if (this.dropping) continue;
           if (this.editing) this.editing.parts.push(Buffer.from(ev.data));
           else this.push(ev.data);
         } else if (ev.kind === 'entry-end') {
-          if (this.editing) {
+          if (this.dropping) this.dropping = false;
+          else if (this.editing) {
             const { entry, parts, fn } = this.editing;
             this.editing = null;
             this.pushMember(entry, fn(Buffer.concat(parts)));

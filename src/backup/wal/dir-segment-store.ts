@@ -1,6 +1,6 @@
 // Streamed WAL segments as files in a directory (pg_wal of a plain backup).
 
-import { openSync, closeSync, ftruncateSync, fsyncSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, fsyncSync, mkdirSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../storage/durable.js';
 import { join } from 'node:path';
 import type { SegmentStore } from './segment-store.js';
@@ -8,6 +8,8 @@ import { writeAll } from '../../storage/file-writable.js';
 import { fsyncPathSync } from '../../storage/durable.js';
 import { storageError } from '../../common/errors.js';
 import type { CreateModes } from '../../postgres/data-dir-mode.js';
+
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 export class DirSegmentStore implements SegmentStore {
   private fd: number | null = null;
@@ -45,7 +47,13 @@ export class DirSegmentStore implements SegmentStore {
   close(written: number): void {
     if (this.fd === null) return;
     try {
-      ftruncateSync(this.fd, this.segmentSize);
+      // Zeros written, not a hole (ftruncate): blocks allocated as pg_basebackup and PostgreSQL do, so
+      // that a server writing into the rest of this segment later never meets a full disk there.
+      for (let at = written; at < this.segmentSize; ) {
+        const n = Math.min(ZEROS.length, this.segmentSize - at);
+        writeAll(this.fd, ZEROS.subarray(0, n), this.path, at);
+        at += n;
+      }
       if (this.sync) fsyncSync(this.fd);
       closeSync(this.fd);
     } catch (e) {

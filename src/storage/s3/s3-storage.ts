@@ -12,7 +12,6 @@
 // removals of several objects are DeleteObjects batches. Objects are atomic by
 // nature and durable once acknowledged: no temporary names, no fsync.
 
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import { PgpitrError } from '../../common/errors.js';
@@ -31,6 +30,8 @@ import { PartPool } from './s3-part-pool.js';
 import type { ReplayableBody } from './s3-body.js';
 import { makeS3Client } from './s3-client.js';
 import { listPendingUploads } from './s3-pending-uploads.js';
+import { deleteKeys } from './s3-delete.js';
+import type { DeleteTarget } from './s3-delete.js';
 import type { Sdk } from './s3-client.js';
 import { sendBuffer, sendStream, sendWhole } from './s3-upload.js';
 import type { CompletedPart, ObjectSender } from './s3-upload.js';
@@ -58,6 +59,8 @@ class S3Storage implements Storage {
   private readonly parts: PartPool;
   /** Set once HeadBucket succeeded: a 404 on a HEAD is then a missing key, not a missing bucket. */
   private bucketSeen = false;
+  /** How removals reach the store (s3-delete.ts), set up with the client. */
+  private readonly deleting: DeleteTarget;
 
   constructor(
     private readonly settings: S3StorageSettings,
@@ -69,6 +72,7 @@ class S3Storage implements Storage {
     this.parts = new PartPool(tuning.partSize, tuning.partBuffers);
     this.agents = makeS3Agents(settings, tuning.maxSockets);
     ({ sdk: this.sdk, client: this.client } = makeS3Client(settings, tuning, this.agents));
+    this.deleting = { sdk: this.sdk, client: this.client, bucket: settings.bucket, batch: tuning.deleteBatch, location: this.location, fail: (a, k, e) => this.fail(a, k, e), oneByOne: false };
   }
 
   private url(key: string): string {
@@ -298,11 +302,25 @@ class S3Storage implements Storage {
     }
   }
 
-  /** Does the object at key hold exactly body (its ETag is the MD5 of a single-PUT object)? */
+  /**
+   * Does the object at key hold exactly body? Its bytes are compared, not its ETag: the ETag is
+   * the MD5 of a single PUT's bytes only without SSE-KMS or SSE-C, and not on every store.
+   */
   private async holds(key: string, body: Buffer): Promise<boolean> {
     try {
-      const head = await this.client.send(new this.sdk.s3.HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
-      return head.ETag === `"${createHash('md5').update(body).digest('hex')}"`;
+      const got = await this.open(key, 0, undefined);
+      if (got === null) return false;
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const c of got.body) {
+        n += c.length;
+        if (n > body.length) {
+          got.body.destroy?.();
+          return false;
+        }
+        chunks.push(Buffer.from(c));
+      }
+      return Buffer.concat(chunks, n).equals(body);
     } catch {
       return false;
     }
@@ -332,32 +350,8 @@ class S3Storage implements Storage {
   }
 
   /** DeleteObjects in batches; every batch is tried, then one error names the keys that failed. */
-  private async deleteKeys(keys: string[]): Promise<void> {
-    const unique = [...new Set(keys)];
-    const failed: string[] = [];
-    let firstError: PgpitrError | null = null;
-    for (let i = 0; i < unique.length; i += this.tuning.deleteBatch) {
-      const batch = unique.slice(i, i + this.tuning.deleteBatch);
-      try {
-        const r = await this.client.send(
-          new this.sdk.s3.DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-        );
-        for (const err of r.Errors ?? []) {
-          if (err.Code === 'NoSuchKey') continue;
-          failed.push(`${err.Key ?? '?'} (${err.Code ?? 'error'}: ${err.Message ?? ''})`);
-        }
-      } catch (e) {
-        firstError ??= this.fail('remove', batch[0]!, e);
-        failed.push(...batch);
-      }
-    }
-    if (failed.length === 0) return;
-    if (firstError !== null && failed.length === unique.length) throw firstError;
-    const shown = failed.slice(0, 5).join(', ');
-    throw new PgpitrError('ERR_STORAGE', `could not remove ${failed.length} of ${unique.length} objects from ${this.location}: ${shown}${failed.length > 5 ? ', ...' : ''}`, {
-      ...(firstError ? { cause: firstError } : {}),
-      hint: 'run the command again; what was removed stays removed',
-    });
+  private deleteKeys(keys: string[]): Promise<void> {
+    return deleteKeys(this.deleting, keys);
   }
 
   async listUploads(): Promise<PendingUpload[] | null> {

@@ -13,12 +13,14 @@ export function primaryConninfo(s: ConnectionSettings): string {
     user: s.user,
     password: s.password,
     host: s.host,
+    hostaddr: s.hostaddr,
     port: s.port,
     sslmode: s.sslmode,
     sslrootcert: s.sslrootcert,
     sslcert: s.sslcert,
     sslkey: s.sslkey,
     application_name: s.application_name,
+    connect_timeout: s.connect_timeout,
     ...s.extra,
   });
 }

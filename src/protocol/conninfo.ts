@@ -41,6 +41,9 @@ export interface ConnectionSettings {
 /** Keywords -R writes by name (recovery-config.ts); every other one given in -d goes into `extra`. */
 const WRITTEN_BY_NAME = new Set(['host', 'hostaddr', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'application_name', 'connect_timeout']);
 
+/** Keywords -R never writes: the standby's walreceiver sets them itself, or they are folded into another (requiressl into sslmode). */
+const NOT_WRITTEN = new Set(['replication', 'dbname', 'fallback_application_name', 'requiressl']);
+
 /** String-valued keywords copied as they are into ConnectionSettings. */
 const PLAIN_KEYWORDS = [
   'passfile', 'sslnegotiation', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslcrl', 'sslcertmode',
@@ -198,6 +201,13 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     if (t > 0) settings.connect_timeout = Math.max(t, 2);
   }
   for (const [k, v] of Object.entries({ ...fromService, ...fromConninfo })) if (!WRITTEN_BY_NAME.has(k)) settings.extra[k] = v;
+  // Set through the environment only (PGSSLCRL, PGOPTIONS, PGTARGETSESSIONATTRS, ...): -R writes them too, as
+  // pg_basebackup does (it writes what libpq's PQconninfo reports, whatever set it).
+  for (const [key, info] of LIBPQ_KEYWORDS) {
+    if (info.env === undefined || WRITTEN_BY_NAME.has(key) || NOT_WRITTEN.has(key) || key in settings.extra) continue;
+    const v = env[info.env];
+    if (v !== undefined && v !== '') settings.extra[key] = v;
+  }
   return settings;
 }
 

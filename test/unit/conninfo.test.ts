@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import { primaryConninfo } from '../../src/postgres/recovery-config.js';
 import { passwordFromFile } from '../../src/protocol/pgpass.js';
 import { tlsOptions } from '../../src/protocol/tls-options.js';
 import { connectionError } from '../../src/protocol/connection-errors.js';
@@ -129,4 +130,16 @@ test('hints come from the SQLSTATE, not from words in the message', () => {
   assert.match(norepl.hint ?? '', /REPLICATION/);
   const senders = connectionError(Object.assign(new Error('number of requested standby connections exceeds max_wal_senders'), { code: '53300' }), settings);
   assert.match(senders.hint ?? '', /max_wal_senders/);
+});
+
+test('-R primary_conninfo: hostaddr and connect_timeout, and what the environment alone set, are written as pg_basebackup writes them', () => {
+  const s = resolveConnectionSettings({ dbname: 'host=db.example hostaddr=10.0.0.5 connect_timeout=7 user=rep' }, { PGSSLCRL: '/etc/pg/crl.pem', PGOPTIONS: '-c work_mem=64MB', PGDATABASE: 'ignored', PGREQUIRESSL: '1' });
+  const text = primaryConninfo(s);
+  assert.match(text, /(^| )host=db\.example( |$)/);
+  assert.match(text, /(^| )hostaddr=10\.0\.0\.5( |$)/);
+  assert.match(text, /(^| )connect_timeout=7( |$)/);
+  assert.match(text, /(^| )sslcrl=\/etc\/pg\/crl\.pem( |$)/);
+  assert.match(text, /(^| )options='-c work_mem=64MB'( |$)/);
+  assert.match(text, /(^| )sslmode=require( |$)/);
+  assert.doesNotMatch(text, /dbname|requiressl/);
 });

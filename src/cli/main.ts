@@ -70,6 +70,12 @@ async function main(argv: string[]): Promise<number> {
   const command = COMMANDS[name];
   if (name === 'archive-get') failEscapesWith(name);
   if (!command) {
+    // Options before the command ("pgpitr --stanza main archive-get ..."): in restore_command, that
+    // must stop recovery like any archive-get failure, not read as "not in the archive".
+    if (name.startsWith('-') && rest.includes('archive-get')) {
+      process.stderr.write(`pgpitr: error: options come after the command: "pgpitr archive-get OPTION..."\n`);
+      return failureExitCode('archive-get', 'ERR_USAGE');
+    }
     const guess = closestCommand(name, Object.keys(COMMANDS));
     process.stderr.write(`pgpitr: error: unknown command "${name}"\npgpitr: hint: ${guess ? `did you mean "${guess}"? ` : ''}run "pgpitr --help" for the list of commands\n`);
     // A mistyped archive-get in restore_command must stop recovery like any archive-get failure.

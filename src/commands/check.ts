@@ -86,13 +86,19 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
     add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
     const cmd = s.archive_command;
-    // The stanza may be written --stanza=S, --stanza S, or each word quoted ('--stanza' 'S').
-    const cmdOk = /archive-push/.test(cmd) && new RegExp(`--stanza['"]?[= ]['"]?${req.stanza.replace(/[.]/g, '\\.')}(['"\\s]|$)`).test(cmd);
+    // The stanza may be written --stanza=S, --stanza S, each word quoted ('--stanza' 'S'), or PGPITR_STANZA=S.
+    const stanzaRe = req.stanza.replace(/[.]/g, '\\.');
+    const forStanza = new RegExp(`(--stanza['"]?[= ]['"]?|PGPITR_STANZA=['"]?)${stanzaRe}(['"\\s]|$)`).test(cmd);
+    const pgpitr = /archive-push/.test(cmd);
+    // pgpitr for another stanza (or none named) is wrong for sure; a command whose text does not tell (a
+    // wrapper script) is judged by what the WAL switch below finds in the stanza, not by its text.
+    const cmdOk = cmd !== '' && (!pgpitr || forStanza);
     const first = req.repos[0]?.repo;
+    const shown = hideSecrets(cmd);
     add({
       check: 'archive_command',
       ok: cmdOk,
-      message: cmd ? `archive_command is '${cmd}'` : 'archive_command is empty',
+      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: the WAL switch below checks that it archives into the stanza)`,
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
@@ -132,17 +138,30 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   const wal = (await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name')).rows[0]!.name;
   const deadline = Date.now() + req.archiveTimeoutMs;
   const reached = new Set<number>();
+  const archiver = async () => (await client.query<{ failed: string; last_failed_wal: string | null; last: string | null }>('select failed_count::text as failed, last_failed_wal, last_archived_wal as last from pg_stat_archiver')).rows[0];
+  const failedAtStart = Number((await archiver())?.failed ?? 0);
+  let settled = false;
   for (;;) {
     for (const { index, repo } of req.repos) {
       if (!reached.has(index) && (await findStored(repo, req.stanza, wal)) !== null) reached.add(index);
     }
-    if (reached.size === req.repos.length || Date.now() >= deadline) break;
-    await new Promise((r) => setTimeout(r, 200));
+    if (reached.size === req.repos.length || Date.now() >= deadline || settled) break;
+    // The server's own word ends the wait early: the segment archived (by a command that stores it
+    // elsewhere, when it is still not in a repository after one more look), or its archiving failed
+    // again and again (the archiver tries three times in a row).
+    const a = await archiver();
+    const sameTimeline = (n: string | null | undefined) => n && n.slice(0, 8) === wal.slice(0, 8);
+    if ((sameTimeline(a?.last) && a!.last!.slice(0, 24) >= wal) || (a?.last_failed_wal === wal && Number(a.failed) - failedAtStart >= 3)) settled = true;
+    else await new Promise((r) => setTimeout(r, 200));
   }
   let why = '';
   if (reached.size < req.repos.length) {
-    const a = (await client.query<{ failed: string; last_failed_wal: string | null }>('select failed_count::text as failed, last_failed_wal from pg_stat_archiver')).rows[0];
-    why = a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
+    const a = (await client.query<{ failed: string; last_failed_wal: string | null; last_archived_wal: string | null }>('select failed_count::text as failed, last_failed_wal, last_archived_wal from pg_stat_archiver')).rows[0];
+    const last = a?.last_archived_wal ?? null;
+    why =
+      last !== null && last.slice(0, 8) === wal.slice(0, 8) && last.slice(0, 24) >= wal
+        ? ` (the server archived it: archive_command stores it somewhere else than this stanza)`
+        : a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
   }
   for (const { index } of req.repos) {
     const found = reached.has(index);
@@ -315,4 +334,9 @@ function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSi
     message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${explain(g)}`).join('; ')}`,
     hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max',
   };
+}
+
+/** archive_command as shown: the values of assignments such as PGPITR_REPO1_CIPHER_PASS=... or AWS_SECRET_ACCESS_KEY=... hidden. */
+export function hideSecrets(cmd: string): string {
+  return cmd.replace(/\b([A-Za-z0-9_]*(?:PASS|PASSWORD|SECRET|KEY)[A-Za-z0-9_]*=)('[^']*'|"[^"]*"|\S+)/g, '$1***');
 }

@@ -19,6 +19,9 @@ import { checkRepository, readStanza } from '../repo/stanza.js';
 import type { Repository } from '../repo/repository.js';
 import { PRESENCE_TRUST_MS } from '../repo/stanza-presence.js';
 
+/** What a stanza's directory holds (layout.ts): its record, archive, drops, backups, lock and takeover guard, and their temporary names. */
+const STANZA_ENTRY = /^(?:stanza\.json|archive|archive-drops|backup|backup\.lock(?:\.takeover\.lock)?)(?:\.tmp-[^/]+)?$/;
+
 export interface StanzaContents {
   /** False: the record was already gone (an interrupted delete), only the rest remained. */
   recorded: boolean;
@@ -36,8 +39,20 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
   const repoLock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-delete');
   try {
     const recorded = (await repo.storage.info(stanzaRecordPath(stanza))) !== null;
-    if (!recorded && (await repo.storage.list(dir, { detail: false })).length === 0) {
-      throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, { hint: 'pgpitr info lists the stanzas of the repository' });
+    if (!recorded) {
+      const entries = await repo.storage.list(dir, { detail: false });
+      if (entries.length === 0) {
+        throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, { hint: 'pgpitr info lists the stanzas of the repository' });
+      }
+      // Finished as an interrupted delete only when it holds nothing but what a stanza holds: a
+      // directory of the repository that never was a stanza (another repository below this one,
+      // the user's own files) is never removed because its name was given.
+      const foreign = entries.filter((e) => !STANZA_ENTRY.test(e.name));
+      if (foreign.length > 0) {
+        throw new PgpitrError('ERR_TARGET', `"${dir}" in repository "${repo.location}" has no stanza record and holds what no stanza holds (${foreign.slice(0, 3).map((e) => e.name).join(', ')}${foreign.length > 3 ? ', ...' : ''}): it is not a stanza, and is left alone`, {
+          hint: 'pgpitr info lists the stanzas of the repository; remove that directory yourself if it is no longer needed',
+        });
+      }
     }
     const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'stanza-delete');
     let released = false;

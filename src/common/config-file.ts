@@ -77,14 +77,25 @@ export function parseConfig(text: string, path: string): ConfigSections {
       return;
     }
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: expected key=value, found "${line}"`);
+    // The line itself is not shown: it may hold a secret (a key and its value without '='), and from
+    // archive_command or restore_command the message lands in the server's log.
+    if (eq <= 0) {
+      const first = line.split(/[\s:]/)[0]!;
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: expected key=value${isConfigKey(first) ? ` for "${first}"` : ''} (the line is not shown: it may hold a secret)`, { hint: 'write each setting as key=value, one per line' });
+    }
     const key = line.slice(0, eq).trim();
     if (!isConfigKey(key)) {
       throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: unknown setting "${key}"`, {
         hint: `known settings: ${[...CONFIG_KEYS].join(', ')}, and repoN-KEY for repository N with KEY one of ${[...REPO_KEYS].join(', ')}`,
       });
     }
-    current.set(key, line.slice(eq + 1).trim());
+    const value = line.slice(eq + 1).trim();
+    // Not a comment here: "repo1-path=/mnt/backup  # nfs" would be a path ending in "  # nfs", elsewhere than meant.
+    // (A passphrase or key may hold anything.)
+    if (/\s[#;]/.test(value) && !/(?:pass|secret|key)$/.test(key)) {
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: the value of "${key}" holds " #" or " ;": comments go on lines of their own`, { hint: 'move the comment to its own line, starting with # or ;' });
+    }
+    current.set(key, value);
   });
   return sections;
 }

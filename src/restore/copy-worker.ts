@@ -248,12 +248,17 @@ function unlinkQuietly(path: string): void {
   }
 }
 
-/** Delta's test: a regular file (not a link) of the recorded size and digest. */
+/**
+ * Delta's test: a regular file (not a link) of the recorded size and digest, and of no other
+ * directory: a file hard-linked elsewhere (the old cluster pg_upgrade --link left, a cp -al clone
+ * of a live cluster) is written fresh even when it matches, or recovery and the server would
+ * write into the other cluster's file.
+ */
 function sameContent(job: CopyJob): boolean {
   let fd: number;
   try {
     const st = lstatSync(job.dest);
-    if (!st.isFile() || st.size !== job.size) return false;
+    if (!st.isFile() || st.size !== job.size || st.nlink > 1) return false;
     fd = openSync(job.dest, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return false;

@@ -122,6 +122,13 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   checkArchiveGap(plan, req);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
+  // Without them no server starts as a copy of this backup (pg_control), or it would recover from a later
+  // checkpoint than the backup's start (backup_label): refused before anything is written.
+  for (const needed of ['global/pg_control', 'backup_label']) {
+    if (!m.files.some((f) => f.path === needed)) {
+      throw new PgpitrError('ERR_STORAGE', `backup ${b.id} holds no ${needed}: its manifest is damaged`, { hint: 'restore another backup (pgpitr info lists them), and run pgpitr verify' });
+    }
+  }
   const record = req.records.find((r) => r.id === b.id);
   const leftOut = databasesLeftOut(b.id, record?.databases ?? [], req.databases ?? { include: [], exclude: [] });
   const risk = leftOut.length > 0 ? pageImageRisk(record?.page_images, leftOut) : null;

@@ -162,8 +162,11 @@ export class FileRestorer {
     // Pieces of a large file cut across the copiers: taken before the next file.
     const pieces: { cut: CutFile; i: number }[] = [];
     const sync = o.sync ?? false;
+    // Once one worker failed, the others take nothing more: the failure is reported, and the restore
+    // lock released, only once none of them is writing (a rerun started at once must not meet one).
+    let failed = false;
     const worker = async (thread: CopyThread) => {
-      for (;;) {
+      for (; !failed; ) {
         const piece = pieces.shift();
         if (piece) {
           await this.copyPiece(thread, piece.cut, piece.i, sync, result, o.onFile);
@@ -203,7 +206,16 @@ export class FileRestorer {
     const started = o.threads ?? [];
     try {
       for (let i = 0; i < copiers && queue.length > 0; i++) threads.push(started[i] ?? new CopyThread());
-      await Promise.all(threads.map((t) => worker(t)));
+      const settled = await Promise.allSettled(
+        threads.map((t) =>
+          worker(t).catch((e: unknown) => {
+            failed = true;
+            throw e;
+          }),
+        ),
+      );
+      const first = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (first) throw first.reason;
     } finally {
       await Promise.all([...new Set([...threads, ...started])].map((t) => t.stop()));
     }

@@ -227,10 +227,19 @@ for (const version of versionsFromEnv()) {
       await src.sql(`alter system set archive_command = 'cp %p /nowhere/%f'`);
       await src.sql('select pg_reload_conf()');
       await new Promise((r) => setTimeout(r, 300));
+      // Not pgpitr's text: judged by the WAL switch (it fails there, quickly: the archiver fails three times in a row).
       const wrong = await runPgpitr(['check', ...repoArgs], env);
       assert.equal(wrong.code, 7);
-      assert.match(wrong.stdout, /FAIL archive_command/);
-      assert.match(wrong.stdout, /hint: set archive_command = 'pgpitr archive-push/);
+      assert.match(wrong.stdout, /ok   archive_command: archive_command is 'cp %p \/nowhere\/%f' \(not pgpitr archive-push as far as its text tells/);
+      assert.match(wrong.stdout, /FAIL archiving.*did not reach the repository.*pg_stat_archiver: \d+ failures/);
+      // pgpitr for another stanza: wrong by its text.
+      await src.sql(`alter system set archive_command = '${command.replace(/--stanza[= ]'?main'?/, '--stanza other').replace(/'/g, "''")}'`);
+      await src.sql('select pg_reload_conf()');
+      await new Promise((r) => setTimeout(r, 300));
+      const other = await runPgpitr(['check', ...repoArgs], env);
+      assert.equal(other.code, 7);
+      assert.match(other.stdout, /FAIL archive_command/);
+      assert.match(other.stdout, /hint: set archive_command = 'pgpitr archive-push/);
       await src.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
       await src.sql('select pg_reload_conf()');
     });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -134,8 +134,13 @@ for (const version of versionsFromEnv()) {
       const running = await restoreWith(a, c.dataDir, ['--delta']);
       assert.equal(running.code, 5);
       assert.match(running.stderr, /is running/);
+      // Files hard-linked from another directory (what pg_upgrade --link leaves, a cp -al clone) are written fresh even where they match.
+      const other = restoreDir(c, 'delta-linked');
+      const linked = readdirSync(join(dir, 'base', '1')).filter((n) => /^\d+$/.test(n)).slice(0, 20);
+      for (const n of linked) linkSync(join(dir, 'base', '1', n), join(other, n));
       const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
       assert.equal(delta.code, 0, delta.stderr);
+      for (const n of linked) assert.equal(statSync(join(dir, 'base', '1', n)).nlink, 1, `base/1/${n} is still shared with another directory`);
       const d = (JSON.parse(delta.stdout) as { files: { written: number; unchanged: number; removed: number } }).files;
       assert.ok(d.written < written / 4, `delta wrote ${d.written} of ${written} files`);
       assert.ok(d.unchanged > written / 2, `delta left ${d.unchanged} files`);
@@ -365,6 +370,13 @@ for (const version of versionsFromEnv()) {
       assert.match(rest.stderr, /deleted stanza "main" from repository .*: what an interrupted stanza-delete left/);
       assert.equal(existsSync(join(copy, 'main')), false);
       assert.equal((await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'main', '--force'])).code, 6);
+      // A directory of the repository that never was a stanza (another repository below this one) is never removed by name.
+      mkdirSync(join(copy, 'r2', 'archive'), { recursive: true });
+      writeFileSync(join(copy, 'r2', 'pgpitr-repo.json'), '{}');
+      const foreign = await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'r2', '--force']);
+      assert.equal(foreign.code, 5, foreign.stderr);
+      assert.match(foreign.stderr, /"r2" in repository .* has no stanza record and holds what no stanza holds \(pgpitr-repo\.json\): it is not a stanza, and is left alone/);
+      assert.ok(existsSync(join(copy, 'r2', 'pgpitr-repo.json')));
       // The real one.
       const done = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force', '--output', 'json']);
       assert.equal(done.code, 0, done.stderr);

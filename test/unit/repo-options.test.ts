@@ -78,3 +78,29 @@ test('every setting a command reads from the configuration file is accepted ther
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('archive-push-queue-max below one WAL segment is refused: "16" is 16 bytes, and every waiting segment would be dropped', () => {
+  for (const bad of ['0', '16', '1MB', '16000kB']) {
+    assert.throws(() => parseRepoOptions('archive-push', ['--repo', '/r', '--stanza', 'main', '--archive-push-queue-max', bad, 'x'], {}, {}), /below one WAL segment, every segment that waits would be dropped/, bad);
+  }
+  assert.equal(parseRepoOptions('archive-push', ['--repo', '/r', '--stanza', 'main', '--archive-push-queue-max', '16MB', 'x'], {}, {}).queueMaxBytes, 16 * 1024 ** 2);
+});
+
+test('--repo PATH (or PGPITR_REPO) is the one repository a command works on: repo2 of the configuration file is not reached too; --repo N still picks among them', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-conf-'));
+  try {
+    const conf = join(dir, 'pgpitr.conf');
+    writeFileSync(conf, '[global]\nrepo1-path=/r1\nrepo2-path=/r2\n');
+    const both = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.deepEqual(both.repos.map((r) => r.path), ['/r1', '/r2']);
+    writeFileSync(conf, '[global]\nrepo2-path=/r2\n');
+    const one = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '/tmp/test', '--stanza', 'main'], {}, {});
+    assert.deepEqual(one.repos.map((r) => r.path), ['/tmp/test']);
+    const fromEnv = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, { PGPITR_REPO: '/tmp/env' });
+    assert.deepEqual(fromEnv.repos.map((r) => r.path), ['/tmp/env']);
+    const picked = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '2', '--stanza', 'main'], {}, { PGPITR_REPO: '/tmp/env' });
+    assert.equal(picked.repos.find((r) => r.index === picked.repoSelected)?.path, '/r2');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

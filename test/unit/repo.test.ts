@@ -52,6 +52,11 @@ test('configuration file: sections, precedence, unknown keys', () => {
   assert.equal(configValue(c, 'main', 'repo'), '/r');
   assert.throws(() => parseConfig('[global]\nrepo-path=/x\n', 'x.conf'), /unknown setting "repo-path"/);
   assert.throws(() => parseConfig('nonsense\n', 'x.conf'), /expected key=value/);
+  // A secret written without '=' is never echoed (the message may land in the server's log).
+  assert.throws(() => parseConfig('repo1-s3-key-secret wJalrXUtnFEMI\n', 'x.conf'), (e: Error) => /x\.conf:1: expected key=value for "repo1-s3-key-secret"/.test(e.message) && !e.message.includes('wJalr'));
+  // Comments go on lines of their own: an inline one would be part of the value (a path elsewhere than meant).
+  assert.throws(() => parseConfig('repo1-path=/mnt/backup  # nfs\n', 'x.conf'), /x\.conf:1: the value of "repo1-path" holds " #" or " ;"/);
+  assert.equal(parseConfig('repo1-cipher-pass=correct horse # battery\n', 'x.conf').get('global')?.get('repo1-cipher-pass'), 'correct horse # battery');
 });
 
 test('WAL long page header', () => {

@@ -1,0 +1,20 @@
+// The exit codes of pgpitr's entry point before any command runs: in restore_command, every way of
+// calling archive-get wrongly must stop recovery (200), never read as "not in the archive" (1) or
+// as a usage error (2, which PostgreSQL also reads as "not found" and ends recovery).
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, PGPITR_CONFIG: '' } });
+
+test('archive-get called wrongly in restore_command stops recovery (200): options before the command, a mistyped command', () => {
+  const before = run('--stanza', 'main', 'archive-get', '000000010000000000000001', 'pg_wal/RECOVERYXLOG');
+  assert.equal(before.status, 200, before.stderr);
+  assert.match(before.stderr, /options come after the command/);
+  assert.equal(run('archive-gte', '000000010000000000000001', 'pg_wal/RECOVERYXLOG').status, 200);
+  // Other commands: a usage error.
+  assert.equal(run('--stanza', 'main', 'backup').status, 2);
+});

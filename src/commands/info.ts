@@ -63,9 +63,6 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       stale_temp_files: scan.staleTemps.length,
     });
   }
-  if (opts.set !== undefined && report.every((r) => r.backups.length === 0)) {
-    throw new PgpitrError('ERR_NOT_FOUND', `backup "${opts.set}" does not exist`, { hint: 'pgpitr info without --set lists the backups' });
-  }
   return report;
 }
 

@@ -21,6 +21,9 @@ import { BACKUP_ID, backupDir, listRecords, RECORD_NAME } from './backup-set/rec
 import { MANIFEST_NAME, manifestReferences } from './backup-set/manifest.js';
 import { storageJoin } from '../storage/storage-path.js';
 
+/** The problem --set names a backup this repository does not hold. */
+export const NO_SUCH_BACKUP = 'no complete backup with this id';
+
 export interface VerifyProblem {
   /** The backup id, or "archive". */
   scope: string;
@@ -57,7 +60,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name) || (opts.set !== undefined && e.name !== opts.set)) continue;
     if (await unrecorded(e.name)) noRecord.push(e.name);
   }
-  if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: 'no complete backup with this id' });
+  if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: NO_SUCH_BACKUP });
   const archived = await listArchive(repo, stanza);
   const names = new Set(archived.map((f) => f.name));
   for (const r of records) {

@@ -80,6 +80,15 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
     ]);
     const text = await runPgpitr(['info', ...base]);
     assert.match(text.stdout, /^repository 1: .*\n[\s\S]*^repository 2: /m);
+    // --set names a backup of one repository: the other holding none of it is no error.
+    const one = await runPgpitr(['info', ...base, '--set', newer.id, '--output', 'json']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual((JSON.parse(one.stdout) as InfoJson).repositories.map((r) => r.stanzas![0]!.backups.map((b) => b.id)), [[], [newer.id]]);
+    const verified = await runPgpitr(['verify', ...base, '--set', newer.id]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const none = await runPgpitr(['info', ...base, '--set', '20200101-000000F']);
+    assert.equal(none.code, 6, none.stderr);
+    assert.match(none.stderr, /backup "20200101-000000F" does not exist/);
   });
 
   await t.test('backup and expire apply each repository its own retention', async () => {

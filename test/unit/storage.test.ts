@@ -3,7 +3,7 @@
 
 import { test, after } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, statSync, readdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readdirSync, writeFileSync, symlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -87,4 +87,15 @@ test('filters: an error in the source reaches both the consumer and done', async
   await assert.rejects(s.write('x', f.output), /disk read failed|premature|aborted/);
   await assert.rejects(f.done, /disk read failed/);
   assert.equal(await s.info('x'), null);
+});
+
+test('posix: the repository root is created only in a directory that exists (an unmounted file system is not papered over)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-root-'));
+  try {
+    await assert.rejects(new PosixStorage(join(dir, 'mnt', 'backup')).pathCreate(''), /cannot create ".*\/mnt\/backup": its parent directory ".*\/mnt" does not exist/);
+    await new PosixStorage(join(dir, 'backup')).pathCreate('');
+    assert.ok(existsSync(join(dir, 'backup')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,6 +10,7 @@ import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import type { StanzaReport } from '../../commands/info.js';
 import { repositoryInfo } from '../../commands/info.js';
+import { PgpitrError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 
 const HELP = `pgpitr info describes the stanzas of a repository and their WAL archive.
@@ -34,6 +35,10 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   const set = o.extra['set'] as string | undefined;
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => repositoryInfo(repo, { stanza: o.stanza || undefined, set }));
+  // A backup is in one repository: --set is not found only when no repository that answered holds it.
+  if (set !== undefined && outcomes.every((r) => r.error || r.result!.every((st) => st.backups.length === 0)) && outcomes.some((r) => !r.error)) {
+    throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist`, { hint: 'pgpitr info without --set lists the backups' });
+  }
   if (o.output === 'json') {
     // The first repository's report at the top (as before several repositories existed), and each one's.
     const first = outcomes[0]!;

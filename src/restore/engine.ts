@@ -244,7 +244,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const owner = rootOwnerFor(targetState.path);
     if (owner) {
       chownTree(targetState.path, owner);
-      chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })));
+      chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove);
+    } else if (process.getuid?.() === 0) {
+      req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${targetState.path}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns`);
     }
     if (!req.noSync) {
       // Every file this restore wrote is synced already (by its copier, or here). What is left: the

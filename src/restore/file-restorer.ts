@@ -88,6 +88,9 @@ interface CutFile {
 }
 
 export class FileRestorer {
+  /** Directories made above the tablespace and WAL directories (missing levels of their paths): restore's to give to the cluster's owner. */
+  readonly madeAbove: string[] = [];
+
   constructor(
     private readonly reader: BackupSetReader,
     private readonly layout: RestoreLayout,
@@ -124,7 +127,7 @@ export class FileRestorer {
     const version = m.files.find((f) => f.path === 'PG_VERSION');
     const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
     await makeRoot(this.layout.target, rootMode, o.sync ?? false);
-    for (const dir of this.layout.tablespaceDirs.values()) await makeRoot(dir, rootMode, o.sync ?? false);
+    for (const dir of this.layout.tablespaceDirs.values()) this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
     // The tablespace links before anything inside a tablespace: a rerun recognises the directory as this cluster's.
     await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
     for (const [oid, dir] of this.layout.tablespaceDirs) {
@@ -224,7 +227,7 @@ export class FileRestorer {
 
   /** pg_wal as a link to the WAL directory (made if absent); whatever else was at pg_wal is removed. */
   private async makeWalLink(walDir: string, mode: number, sync: boolean): Promise<void> {
-    await makeRoot(walDir, mode, sync);
+    this.madeAbove.push(...(await makeRoot(walDir, mode, sync)));
     const link = join(this.layout.target, 'pg_wal');
     const st = await lstatOrNull(link);
     if (st && st.isSymbolicLink() && (await fsp.readlink(link)) === walDir) return;

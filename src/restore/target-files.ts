@@ -41,13 +41,15 @@ export async function removeIfPresent(path: string): Promise<void> {
   }
 }
 
-export async function makeRoot(path: string, mode: number, sync: boolean): Promise<void> {
-  makeDirsSync(path, mode, sync); // the levels it creates above the root are synced here, the root with its tree
+/** The directory path (and the levels above it that are missing), with mode; the directories it created above path. */
+export async function makeRoot(path: string, mode: number, sync: boolean): Promise<string[]> {
+  const created = makeDirsSync(path, mode, sync); // the levels it creates above the root are synced here, the root with its tree
   try {
     await fsp.chmod(path, mode);
   } catch (e) {
     throw storageError('create directory', path, e);
   }
+  return created.filter((d) => d !== path);
 }
 
 /** A real directory at path (a link or file in its place is removed first), with mode. */

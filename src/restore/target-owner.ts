@@ -56,7 +56,9 @@ export function chownTree(dir: string, o: Owner, only?: (name: string) => boolea
  * (a delta leaves its other files alone), and of each tablespace's directory the directory itself
  * and the backup's own version directory (other clusters' may live beside it).
  */
-export function chownOutside(o: Owner, walDir: string | undefined, tablespaces: { path: string; versionDir: string | null }[]): void {
+export function chownOutside(o: Owner, walDir: string | undefined, tablespaces: { path: string; versionDir: string | null }[], madeAbove: string[] = []): void {
+  // The levels restore made above them (a tablespace map to a path not there yet): root's 0700 would bar the server's way.
+  for (const d of madeAbove) chownSync(d, o.uid, o.gid);
   if (walDir !== undefined) chownTree(walDir, o, (name) => isWalName(name) || name === 'archive_status' || name === 'summaries');
   for (const t of tablespaces) {
     chownSync(t.path, o.uid, o.gid);

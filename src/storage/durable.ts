@@ -27,20 +27,23 @@ export function fsyncPathSync(path: string): void {
  * mkdir -p; with `sync`, the entries of the directories it created are made durable (fsync of
  * each one's parent): a tree synced from `path` down does not cover the levels above it.
  */
-export function makeDirsSync(path: string, mode: number, sync: boolean): void {
+export function makeDirsSync(path: string, mode: number, sync: boolean): string[] {
   let first: string | undefined;
   try {
     first = mkdirSync(path, { recursive: true, mode });
   } catch (e) {
     throw storageError('create directory', path, e);
   }
-  if (!sync || first === undefined) return;
+  if (first === undefined) return [];
+  const created: string[] = [];
   const parents: string[] = [];
   for (let d = path; ; d = dirname(d)) {
+    created.push(d);
     parents.push(dirname(d));
     if (d === first || dirname(d) === d) break;
   }
-  for (const p of parents) fsyncPathSync(p);
+  if (sync) for (const p of parents) fsyncPathSync(p);
+  return created;
 }
 
 /** fsync of a file or directory, off the main thread; a directory the file system will not fsync (EINVAL) is no data-loss risk. */

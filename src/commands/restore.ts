@@ -96,11 +96,20 @@ function archiveGetArgs(reach: string[], stanza: string, spool: string | null): 
   return [...(spool === null ? [] : ['--archive-async', '--spool-path', spool]), ...reach, '--stanza', stanza];
 }
 
-/** restore_command for this repository: archive-get, with the shell's mv in front for prefetched files. */
+/** The exit code archive-get gives restore_command's shell for a file not in the archive (restoreCommandFor). */
+export const MISSING_EXIT = 81;
+
+/**
+ * restore_command for this repository: archive-get, with the shell's mv in front for prefetched
+ * files. Only archive-get's own "not in the archive" (MISSING_EXIT) becomes 1, the code that tells
+ * PostgreSQL the archive ends there; every other failure becomes 200, which stops recovery: a
+ * pgpitr the server's user cannot load (an installation it cannot read, one removed by an upgrade)
+ * makes Node exit 1, which would otherwise end recovery early, silently, at the backup.
+ */
 export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
   const pgpitr = percentEscaped(`${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`);
   // option names as they are, values (and --name=value) quoted
-  const options = percentEscaped(archiveGetArgs(reach, stanza, spool).map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));
-  const get = `${pgpitr} archive-get ${options} %f "%p"`;
-  return spool === null ? get : `mv ${percentEscaped(shellQuote(prefetchDir(spool, stanza)))}/%f "%p" 2>/dev/null || ${get}`;
+  const options = percentEscaped([`--missing-exit=${MISSING_EXIT}`, ...archiveGetArgs(reach, stanza, spool)].map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));
+  const get = `${pgpitr} archive-get ${options} %f "%p"; case $? in 0) exit 0;; ${MISSING_EXIT}) exit 1;; *) exit 200;; esac`;
+  return spool === null ? get : `mv ${percentEscaped(shellQuote(prefetchDir(spool, stanza)))}/%f "%p" 2>/dev/null && exit 0; ${get}`;
 }

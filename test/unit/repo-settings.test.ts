@@ -7,6 +7,8 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { parseConfig } from '../../src/common/config-file.js';
 import { describeRepository } from '../../src/repo/repo-settings.js';
@@ -140,13 +142,31 @@ test('the configuration file accepts repoN-KEY for N from 1 to 256 and refuses o
 
 test('restore_command quotes every value, including --name=value options', () => {
   const cmd = restoreCommandFor(['--config', "/etc/it's.conf", '--repo1-s3-endpoint=a b', '--repo', '2'], 'main', null);
-  assert.match(cmd, / archive-get --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"$/);
+  assert.match(cmd, / archive-get '--missing-exit=81' --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"; case \$\? in 0\) exit 0;; 81\) exit 1;; \*\) exit 200;; esac$/);
+});
+
+test('restore_command: only archive-get\'s own "not in the archive" reads as the end of the archive (1); a pgpitr that cannot even load stops recovery (200)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-rc-'));
+  const script = process.argv[1];
+  process.argv[1] = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  try {
+    const cmd = restoreCommandFor(['--repo', join(dir, 'repo')], 'main', null).replace(/%f/g, '000000010000000000000001').replace(/%p/g, join(dir, 'x')).replace(/%%/g, '%');
+    // The repository does not exist: archive-get's own failure, 200.
+    assert.equal(spawnSync('sh', ['-c', cmd]).status, 200);
+    // Node cannot load the script (exits 1): 200, not 1.
+    const broken = cmd.replace(process.argv[1]!, join(dir, 'gone.js'));
+    assert.notEqual(broken, cmd);
+    assert.equal(spawnSync('sh', ['-c', broken]).status, 200);
+  } finally {
+    process.argv[1] = script!;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('restore_command: a % in a path is doubled; each system and set of repositories has its own prefetch spool', () => {
   const cmd = restoreCommandFor(['--repo', '/r/100%'], 'main', '/spool/50%');
-  assert.match(cmd, /^mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null \|\| /);
-  assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"$/);
+  assert.match(cmd, /^mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
+  assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"; case /);
   const one = [{ index: 1, location: '/r' }];
   const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'));
   assert.match(a, /^\/spool\/restore-[0-9a-f]{16}$/);

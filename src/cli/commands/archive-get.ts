@@ -50,13 +50,15 @@ the command there.
 
 ${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}
 Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are
-healthy), ${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
+healthy; --missing-exit=N: N instead, which restore's restore_command turns back
+into 1 while any other code, a pgpitr that cannot load included, becomes 200),
+${ExitCode.ArchiveGetError} any other failure: PostgreSQL then stops recovery instead of
 ending it early (see docs/exit-codes.md).
 `;
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
-    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' }, 'recovery-timeline': { type: 'string' } } });
+    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' }, 'recovery-timeline': { type: 'string' }, 'missing-exit': { type: 'string' } } });
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
@@ -77,11 +79,22 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     }
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
     const fetched = await archiveGet(req, name, dest, o.archiveAsync ? { spoolPath: o.spoolPath, optionArgs: o.optionArgs } : null);
-    return fetched ? ExitCode.Ok : ExitCode.ArchiveNotFound;
+    return fetched ? ExitCode.Ok : missingExit(o.extra['missing-exit']);
   } catch (e) {
     printError(e);
     return failureExitCode('archive-get', (e as PgpitrError).code);
   }
+}
+
+/**
+ * The code for a file not in the archive: 1, or --missing-exit N (restore's restore_command, whose
+ * shell turns N into 1 and every other failure into 200: commands/restore.ts restoreCommandFor).
+ */
+function missingExit(text: unknown): number {
+  if (text === undefined) return ExitCode.ArchiveNotFound;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 125) throw usageError(`invalid --missing-exit "${String(text)}"`, 'give an exit code from 1 to 125');
+  return n;
 }
 
 /**

@@ -131,7 +131,7 @@ export function parseRepoOptions(
   const queueMaxText = get('archive-push-queue-max', v['archive-push-queue-max']);
   const queueMaxBytes = queueMaxText === undefined ? null : parseByteSize('archive-push-queue-max', queueMaxText);
   // Below one (default-size) segment every segment that waits would be dropped: "16" is 16 bytes, not 16MB.
-  if (queueMaxBytes !== null && queueMaxBytes < 16 * 1024 * 1024) {
+  if (queueMaxBytes !== null && queueMaxBytes < 16 * 1024 * 1024 && command === 'archive-push') {
     throw usageError(`archive-push-queue-max "${queueMaxText}" is ${queueMaxBytes} bytes: below one WAL segment, every segment that waits would be dropped`, 'give at least 16MB, with its unit (a number alone counts bytes), e.g. 4GB; or leave it unset: nothing is ever dropped');
   }
   const positionalIndexes = new Set(parsed.tokens.filter((t) => t.kind === 'positional').map((t) => t.index));
@@ -210,12 +210,9 @@ export function resolveRepoSelection(input: {
     if (typeof value === 'string') flags.set(name, value);
   }
   const configNames = config ? [...(config.get('global')?.keys() ?? []), ...((stanza && config.get(stanza)?.keys()) || [])] : [];
-  const resolved = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath }) });
-  const repoSelected = selectedText === undefined ? undefined : Number(selectedText);
-  // --repo PATH (or PGPITR_REPO) names the one repository to work on: the others of a configuration
-  // file are not reached too (a stanza-delete --force aimed at a test copy removed the stanza from repo2 as well).
-  const repos = (legacyFlag ?? env.PGPITR_REPO) !== undefined && repoSelected === undefined ? resolved.filter((r) => r.index === 1) : resolved;
+  const repos = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath }) });
   if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, or repo= (or repoN-path) in the configuration file');
+  const repoSelected = selectedText === undefined ? undefined : Number(selectedText);
   if (repoSelected !== undefined && !repos.some((r) => r.index === repoSelected)) {
     throw usageError(`--repo ${repoSelected}: no repository ${repoSelected} is configured`, `configured: ${repos.map((r) => `repo${r.index}`).join(', ')}`);
   }

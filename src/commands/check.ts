@@ -146,12 +146,11 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
       if (!reached.has(index) && (await findStored(repo, req.stanza, wal)) !== null) reached.add(index);
     }
     if (reached.size === req.repos.length || Date.now() >= deadline || settled) break;
-    // The server's own word ends the wait early: the segment archived (by a command that stores it
-    // elsewhere, when it is still not in a repository after one more look), or its archiving failed
-    // again and again (the archiver tries three times in a row).
+    // The server's own word ends the wait early when its archiving of the segment failed again and
+    // again (the archiver tries three times in a row). Archived but not in the stanza yet is waited
+    // for: a wrapper may store it later (a spool, a store whose listing lags).
     const a = await archiver();
-    const sameTimeline = (n: string | null | undefined) => n && n.slice(0, 8) === wal.slice(0, 8);
-    if ((sameTimeline(a?.last) && a!.last!.slice(0, 24) >= wal) || (a?.last_failed_wal === wal && Number(a.failed) - failedAtStart >= 3)) settled = true;
+    if (a?.last_failed_wal === wal && Number(a.failed) - failedAtStart >= 3) settled = true;
     else await new Promise((r) => setTimeout(r, 200));
   }
   let why = '';
@@ -338,5 +337,5 @@ function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSi
 
 /** archive_command as shown: the values of assignments such as PGPITR_REPO1_CIPHER_PASS=... or AWS_SECRET_ACCESS_KEY=... hidden. */
 export function hideSecrets(cmd: string): string {
-  return cmd.replace(/\b([A-Za-z0-9_]*(?:PASS|PASSWORD|SECRET|KEY)[A-Za-z0-9_]*=)('[^']*'|"[^"]*"|\S+)/g, '$1***');
+  return cmd.replace(/\b([A-Za-z0-9_]*(?:PASS|PASSWORD|SECRET|KEY|TOKEN|password)[A-Za-z0-9_]*=)('[^']*'|"[^"]*"|[^\s']+)/g, '$1***');
 }

@@ -41,8 +41,12 @@ export interface ConnectionSettings {
 /** Keywords -R writes by name (recovery-config.ts); every other one given in -d goes into `extra`. */
 const WRITTEN_BY_NAME = new Set(['host', 'hostaddr', 'port', 'user', 'password', 'dbname', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'application_name', 'connect_timeout']);
 
-/** Keywords -R never writes: the standby's walreceiver sets them itself, or they are folded into another (requiressl into sslmode). */
-const NOT_WRITTEN = new Set(['replication', 'dbname', 'fallback_application_name', 'requiressl']);
+/**
+ * Keywords -R writes when the environment alone set them: those every server from 13 on knows (its
+ * walreceiver's libpq refuses a keyword it does not know: sslnegotiation on a 16, sslcertmode on a
+ * 15), none that names a file of this host's user (service, passfile: the standby runs as another).
+ */
+const ENV_WRITTEN = new Set(['options', 'sslcrl', 'target_session_attrs', 'ssl_min_protocol_version', 'ssl_max_protocol_version', 'gssencmode', 'channel_binding', 'krbsrvname']);
 
 /** String-valued keywords copied as they are into ConnectionSettings. */
 const PLAIN_KEYWORDS = [
@@ -204,7 +208,7 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   // Set through the environment only (PGSSLCRL, PGOPTIONS, PGTARGETSESSIONATTRS, ...): -R writes them too, as
   // pg_basebackup does (it writes what libpq's PQconninfo reports, whatever set it).
   for (const [key, info] of LIBPQ_KEYWORDS) {
-    if (info.env === undefined || WRITTEN_BY_NAME.has(key) || NOT_WRITTEN.has(key) || key in settings.extra) continue;
+    if (info.env === undefined || !ENV_WRITTEN.has(key) || key in settings.extra) continue;
     const v = env[info.env];
     if (v !== undefined && v !== '') settings.extra[key] = v;
   }

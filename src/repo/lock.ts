@@ -154,11 +154,7 @@ async function removeStale(storage: Storage, path: string, stale: Buffer): Promi
     if (other === null) return false;
     const holder = parseHolder(other);
     const entry = await storage.info(guardPath).catch(() => null);
-    // Old by the store's clock (its modification time) and by the clock of the host that wrote it
-    // (its own "at"): a host whose clock runs ahead of the store's would otherwise find a live guard old.
-    const writtenAt = Date.parse((holder as { at?: string } | null)?.at ?? '');
-    const age = Math.min(entry !== null ? Date.now() - entry.mtimeMs : 0, Number.isFinite(writtenAt) ? Date.now() - writtenAt : Infinity);
-    const old = entry !== null && age > GUARD_AGE_MS;
+    const old = entry !== null && Date.now() - entry.mtimeMs > GUARD_AGE_MS;
     if (holder === null || !holderAlive(holder) || old) {
       // Not guarded in turn: this happens only after a process was killed in the middle of a takeover.
       const again = await readAll(storage, guardPath).catch(() => null);

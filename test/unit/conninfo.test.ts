@@ -133,7 +133,7 @@ test('hints come from the SQLSTATE, not from words in the message', () => {
 });
 
 test('-R primary_conninfo: hostaddr and connect_timeout, and what the environment alone set, are written as pg_basebackup writes them', () => {
-  const s = resolveConnectionSettings({ dbname: 'host=db.example hostaddr=10.0.0.5 connect_timeout=7 user=rep' }, { PGSSLCRL: '/etc/pg/crl.pem', PGOPTIONS: '-c work_mem=64MB', PGDATABASE: 'ignored', PGREQUIRESSL: '1' });
+  const s = resolveConnectionSettings({ dbname: 'host=db.example hostaddr=10.0.0.5 connect_timeout=7 user=rep' }, { PGSSLCRL: '/etc/pg/crl.pem', PGOPTIONS: '-c work_mem=64MB', PGDATABASE: 'ignored', PGREQUIRESSL: '1', PGSERVICEFILE: '/root/.pg_service.conf', PGPASSFILE: '/root/.pgpass', PGSSLNEGOTIATION: 'postgres' });
   const text = primaryConninfo(s);
   assert.match(text, /(^| )host=db\.example( |$)/);
   assert.match(text, /(^| )hostaddr=10\.0\.0\.5( |$)/);
@@ -141,5 +141,6 @@ test('-R primary_conninfo: hostaddr and connect_timeout, and what the environmen
   assert.match(text, /(^| )sslcrl=\/etc\/pg\/crl\.pem( |$)/);
   assert.match(text, /(^| )options='-c work_mem=64MB'( |$)/);
   assert.match(text, /(^| )sslmode=require( |$)/);
-  assert.doesNotMatch(text, /dbname|requiressl/);
+  // Not: what the standby's older libpq would refuse, files of this host's user.
+  assert.doesNotMatch(text, /dbname|requiressl|passfile|service|sslnegotiation/);
 });

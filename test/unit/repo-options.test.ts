@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { refuseLegacyPathAmongOthers } from '../../src/cli/commands/stanza-delete.js';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { closestCommand } from '../../src/cli/closest-command.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -86,20 +87,15 @@ test('archive-push-queue-max below one WAL segment is refused: "16" is 16 bytes,
   assert.equal(parseRepoOptions('archive-push', ['--repo', '/r', '--stanza', 'main', '--archive-push-queue-max', '16MB', 'x'], {}, {}).queueMaxBytes, 16 * 1024 ** 2);
 });
 
-test('--repo PATH (or PGPITR_REPO) is the one repository a command works on: repo2 of the configuration file is not reached too; --repo N still picks among them', () => {
+
+test('stanza-delete --repo PATH with other repositories configured is refused: it would delete from each of them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-conf-'));
   try {
     const conf = join(dir, 'pgpitr.conf');
-    writeFileSync(conf, '[global]\nrepo1-path=/r1\nrepo2-path=/r2\n');
-    const both = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, {});
-    assert.deepEqual(both.repos.map((r) => r.path), ['/r1', '/r2']);
     writeFileSync(conf, '[global]\nrepo2-path=/r2\n');
-    const one = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '/tmp/test', '--stanza', 'main'], {}, {});
-    assert.deepEqual(one.repos.map((r) => r.path), ['/tmp/test']);
-    const fromEnv = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, { PGPITR_REPO: '/tmp/env' });
-    assert.deepEqual(fromEnv.repos.map((r) => r.path), ['/tmp/env']);
-    const picked = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '2', '--stanza', 'main'], {}, { PGPITR_REPO: '/tmp/env' });
-    assert.equal(picked.repos.find((r) => r.index === picked.repoSelected)?.path, '/r2');
+    const o = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '/tmp/test', '--stanza', 'main'], {}, {});
+    assert.throws(() => refuseLegacyPathAmongOthers(o, ['--repo', '/tmp/test']), /--repo \/tmp\/test names repository 1, but repo2 is configured too: stanza-delete would delete the stanza from each/);
+    assert.doesNotThrow(() => refuseLegacyPathAmongOthers(parseRepoOptions('stanza-delete', ['--repo', '/tmp/test', '--stanza', 'main'], {}, {}), ['--repo', '/tmp/test']));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

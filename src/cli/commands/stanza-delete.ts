@@ -2,6 +2,7 @@
 // (commands/stanza-delete.ts); without --force, says what it would remove.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
+import type { RepoOptions } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { stanzaDelete } from '../../commands/stanza-delete.js';
@@ -38,6 +39,7 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const force = o.extra['force'] === true;
+  if (force) refuseLegacyPathAmongOthers(o, argv);
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force));
   if (o.output === 'json') {
     process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : r.result!) })) }, null, 2) + '\n');
@@ -61,4 +63,19 @@ function describe(c: StanzaContents): string {
   const backups = c.backups.length === 0 ? 'no backup' : `${c.backups.length} backup(s) (${c.backups.join(', ')})`;
   const wal = `${c.wal_files} archived WAL file(s), ${Math.round(c.wal_bytes / 1048576)} MiB${c.last_archived ? `, the last archived ${c.last_archived}` : ''}`;
   return `${what}; ${backups}; ${wal}`;
+}
+
+/**
+ * --repo PATH on the command line names repository 1; with other repositories configured (a
+ * configuration file, PGPITR_REPON_*), stanza-delete would delete the stanza from each of them,
+ * which someone pointing it at one directory (a test copy) does not expect: refused, naming them.
+ */
+export function refuseLegacyPathAmongOthers(o: Pick<RepoOptions, 'repos' | 'repoSelected'>, argv: string[]): void {
+  if (o.repoSelected !== undefined || o.repos.length < 2) return;
+  const i = argv.findIndex((a) => a === '--repo' || a.startsWith('--repo='));
+  if (i < 0) return;
+  const value = argv[i] === '--repo' ? argv[i + 1] : argv[i]!.slice('--repo='.length);
+  if (value === undefined || /^\d+$/.test(value)) return;
+  const others = o.repos.filter((r) => r.index !== 1).map((r) => `repo${r.index}`);
+  throw usageError(`--repo ${value} names repository 1, but ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} configured too: stanza-delete would delete the stanza from each`, 'give --repo N to delete from one repository only, or run it without the other repositories configured');
 }

@@ -73,7 +73,9 @@ const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} 
 export function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
   const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs, backoff: equalJitterBackoff(tuning.retryBaseDelayMs) });
   const budget = base as RetryStrategyV2 & { capacity?: number };
-  const full = typeof budget.capacity === 'number' ? budget.capacity : null;
+  // Far above what any number of requests in flight can spend between this and the strategy's check
+  // (it awaits before it looks); a success sets it back to the strategy's own full 500.
+  const full = typeof budget.capacity === 'number' ? Number.MAX_SAFE_INTEGER : null;
   return {
     acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
     refreshRetryTokenForRetry: (token, info) => {

@@ -8,6 +8,7 @@
 // The report as data; cli/commands/info.ts prints it as text or JSON.
 
 import { PgpitrError } from '../common/errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import { checkRepository, listStanzas, readStanza } from '../repo/stanza.js';
 import { scanArchive } from '../repo/archive-store.js';
 import { summarizeArchive } from '../repo/archive-summary.js';
@@ -36,12 +37,31 @@ export interface StanzaReport {
 
 export type BackupSummary = ReturnType<typeof backupSummary>;
 
+/** A stanza info could not describe (its record unreadable, a listing that failed): said, the others still described. */
+export interface StanzaFailure {
+  stanza: string;
+  error: string;
+  code: ErrorCode;
+}
+
 /** One stanza (or, without `stanza`, every stanza) of the repository; with `set`, that backup only. */
-export async function repositoryInfo(repo: Repository, opts: { stanza?: string | undefined; set?: string | undefined }): Promise<StanzaReport[]> {
+export async function repositoryInfo(repo: Repository, opts: { stanza?: string | undefined; set?: string | undefined }): Promise<(StanzaReport | StanzaFailure)[]> {
   await checkRepository(repo);
   const names = opts.stanza ? [opts.stanza] : await listStanzas(repo);
-  const report: StanzaReport[] = [];
+  const report: (StanzaReport | StanzaFailure)[] = [];
   for (const name of names) {
+    // Every stanza asked for by name fails the command; listing them all, one that cannot be read is
+    // said and the others described (monitoring reading info -o json is not blinded by one).
+    try {
+      await describeStanza(name);
+    } catch (e) {
+      if (opts.stanza !== undefined || !(e instanceof PgpitrError)) throw e;
+      report.push({ stanza: name, error: e.message, code: e.code });
+    }
+  }
+  return report;
+
+  async function describeStanza(name: string): Promise<void> {
     const stanza = await readStanza(repo, name);
     const scan = await scanArchive(repo, name);
     const records = await listRecords(repo.storage, name);
@@ -63,7 +83,6 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       stale_temp_files: scan.staleTemps.length,
     });
   }
-  return report;
 }
 
 /**

@@ -378,6 +378,15 @@ for (const version of versionsFromEnv()) {
       assert.equal(foreign.code, 5, foreign.stderr);
       assert.match(foreign.stderr, /"r2" in repository .* has no stanza record and holds what no stanza holds \(pgpitr-repo\.json\): it is not a stanza, and is left alone/);
       assert.ok(existsSync(join(copy, 'r2', 'pgpitr-repo.json')));
+      // info over every stanza: one whose record cannot be read is said, the others still described (monitoring is not blinded).
+      await runCommand('cp', ['-a', join(a.repo, 'main'), join(copy, 'good')]);
+      mkdirSync(join(copy, 'bad'));
+      writeFileSync(join(copy, 'bad', 'stanza.json'), '{ not json');
+      const both = await runPgpitr(['info', '--repo', copy, '--output', 'json']);
+      assert.notEqual(both.code, 0, both.stdout);
+      const listed = (JSON.parse(both.stdout) as { stanzas: { stanza: string; error?: string; backups?: unknown[] }[] }).stanzas;
+      assert.ok(listed.find((x) => x.stanza === 'good')?.backups?.length, both.stdout);
+      assert.match(listed.find((x) => x.stanza === 'bad')?.error ?? '', /stanza\.json/);
       // The real one.
       const done = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force', '--output', 'json']);
       assert.equal(done.code, 0, done.stderr);

@@ -8,10 +8,10 @@
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
-import type { StanzaReport } from '../../commands/info.js';
+import type { StanzaFailure, StanzaReport } from '../../commands/info.js';
 import { repositoryInfo } from '../../commands/info.js';
 import { PgpitrError } from '../../common/errors.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode, exitCodeFor } from '../exit-codes.js';
 
 const HELP = `pgpitr info describes the stanzas of a repository and their WAL archive.
 
@@ -36,7 +36,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const set = o.extra['set'] as string | undefined;
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => repositoryInfo(repo, { stanza: o.stanza || undefined, set }));
   // A backup is in one repository: --set is not found only when no repository that answered holds it.
-  if (set !== undefined && outcomes.every((r) => r.error || r.result!.every((st) => st.backups.length === 0)) && outcomes.some((r) => !r.error)) {
+  if (set !== undefined && outcomes.every((r) => r.error || r.result!.every((st) => !('backups' in st) || st.backups.length === 0)) && outcomes.some((r) => !r.error)) {
     throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist`, { hint: 'pgpitr info without --set lists the backups' });
   }
   if (o.output === 'json') {
@@ -54,11 +54,18 @@ export async function infoCommand(argv: string[]): Promise<number> {
     process.stdout.write(lines.join('\n') + '\n');
   }
   throwFirstFailure(outcomes);
+  // A stanza that could not be described (the others were): the command fails with its code, once all is printed.
+  const failed = outcomes.flatMap((r) => r.result ?? []).find((s): s is StanzaFailure => 'error' in s);
+  if (failed) return exitCodeFor(failed.code);
   return ExitCode.Ok;
 }
 
-function describeStanzas(lines: string[], report: StanzaReport[], set: string | undefined): void {
+function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)[], set: string | undefined): void {
   for (const s of report) {
+    if ('error' in s) {
+      lines.push(`stanza: ${s.stanza}`, `    ERROR: ${s.error}`);
+      continue;
+    }
     lines.push(`stanza: ${s.stanza}`, `    system ${s.system_identifier}, PostgreSQL ${s.pg_version}`);
     if (s.backups.length === 0) lines.push('    backups: none');
     for (const b of s.backups) {

@@ -5,9 +5,8 @@
 
 import { Session, quoteIdent } from '../protocol/session.js';
 import { noticeText } from '../protocol/notice-text.js';
-import { parseLsn, segmentNumber, segmentStart, formatLsn } from '../postgres/lsn.js';
+import { parseLsn, segmentNumber, segmentStart, formatLsn, timelineHistoryFileName } from '../postgres/lsn.js';
 import { parseSizeSetting } from '../postgres/settings.js';
-import { timelineHistoryFileName } from '../postgres/lsn.js';
 import { ServerError } from '../common/errors.js';
 import type { BaseBackupOptions } from './options.js';
 import type { BackupReporter } from './reporter.js';

@@ -155,8 +155,8 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   }
   let why = '';
   if (reached.size < req.repos.length) {
-    const a = (await client.query<{ failed: string; last_failed_wal: string | null; last_archived_wal: string | null }>('select failed_count::text as failed, last_failed_wal, last_archived_wal from pg_stat_archiver')).rows[0];
-    const last = a?.last_archived_wal ?? null;
+    const a = await archiver();
+    const last = a?.last ?? null;
     why =
       last !== null && last.slice(0, 8) === wal.slice(0, 8) && last.slice(0, 24) >= wal
         ? ` (the server archived it: archive_command stores it somewhere else than this stanza)`

@@ -207,9 +207,10 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   for (const [k, v] of Object.entries({ ...fromService, ...fromConninfo })) if (!WRITTEN_BY_NAME.has(k)) settings.extra[k] = v;
   // Set through the environment only (PGSSLCRL, PGOPTIONS, PGTARGETSESSIONATTRS, ...): -R writes them too, as
   // pg_basebackup does (it writes what libpq's PQconninfo reports, whatever set it).
-  for (const [key, info] of LIBPQ_KEYWORDS) {
-    if (info.env === undefined || !ENV_WRITTEN.has(key) || key in settings.extra) continue;
-    const v = env[info.env];
+  for (const key of ENV_WRITTEN) {
+    const name = LIBPQ_KEYWORDS.get(key)?.env;
+    if (name === undefined || key in settings.extra) continue;
+    const v = env[name];
     if (v !== undefined && v !== '') settings.extra[key] = v;
   }
   return settings;

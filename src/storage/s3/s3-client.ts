@@ -67,19 +67,19 @@ const QUIET_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} 
  * met by a backup's or the pusher's requests in flight used it up, and every request then failed
  * at its first error, whatever maxAttempts says. Each request has its attempts (maxAttempts) and
  * its backoff, and nothing else: an outage is waited out by each request, never turned into a
- * failure by the others' retries. (The budget is the strategy's `capacity`; it is set full before
- * each retry is asked for. The unit test s3-retry checks that it still is so in this SDK.)
+ * failure by the others' retries. (The budget is the strategy's `capacity`; it is set out of reach
+ * before each retry is asked for. The unit test s3-retry checks that it still is so in this SDK.)
  */
 export function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrategyV2 {
   const base = new retry.StandardRetryStrategy({ maxAttempts: tuning.maxAttempts, baseDelay: tuning.retryBaseDelayMs, backoff: equalJitterBackoff(tuning.retryBaseDelayMs) });
   const budget = base as RetryStrategyV2 & { capacity?: number };
   // Far above what any number of requests in flight can spend between this and the strategy's check
   // (it awaits before it looks); a success sets it back to the strategy's own full 500.
-  const full = typeof budget.capacity === 'number' ? Number.MAX_SAFE_INTEGER : null;
+  const hasBudget = typeof budget.capacity === 'number';
   return {
     acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
     refreshRetryTokenForRetry: (token, info) => {
-      if (full !== null) budget.capacity = full;
+      if (hasBudget) budget.capacity = Number.MAX_SAFE_INTEGER;
       return base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info);
     },
     recordSuccess: (token) => base.recordSuccess(token),

@@ -50,7 +50,9 @@ export async function expireStanza(
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
-  const branch = 'policy' in what && what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : null;
+  // A window follows the newest timeline's history, so it needs it; a count only keeps one
+  // backup more with it (the newest on that history), and does without when it cannot be read.
+  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive).catch(() => null);
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,

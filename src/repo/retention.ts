@@ -9,6 +9,9 @@
 //   one that ended before it (the window's first moments are recovered from it),
 //   and the newest before it on the newest timeline's history when that one
 //   is of a branch a restore to an earlier point left behind.
+// - Whatever the policy, the newest complete backup stays, and so does the newest one on the
+//   newest timeline's history (after a restore to an earlier point, the backups taken since
+//   on the branch left behind cannot reach the new timeline).
 // - Both given: a backup either rule keeps is kept.
 // - A kept diff or incr keeps every backup it takes files from (and the one it
 //   was compared with): it cannot be restored without them. A full backup's
@@ -89,6 +92,10 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   // Whatever the policy, the newest complete backup stays (a policy by count finds no full backup
   // to keep when the only one's record is damaged).
   if (complete[0]) keep(complete[0], 'the newest complete backup');
+  // After a restore to an earlier point, until a backup of the new timeline completes, the
+  // newest backup it can be restored from may be older than every backup the policy keeps.
+  const newestOnBranch = complete.find((b) => b.onLatestBranch !== false);
+  if (newestOnBranch) keep(newestOnBranch, "the newest complete backup the newest timeline's history can be restored from");
   // What kept backups need is kept too, transitively (a need of a need: an incr of an incr).
   const byId = new Map(backups.map((b) => [b.id, b]));
   const queue = [...keepWhy.keys()];

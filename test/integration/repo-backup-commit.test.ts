@@ -98,5 +98,23 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.match(late.stderr, /is not in the archive/);
     const failed = readdirSync(join(dir, 'main', 'backup')).sort().at(-1)!;
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup', failed)), ['backup.json']);
+
+    // A role kept out of a database (no CONNECT) backs up all the same; that database's size is not known.
+    await src.sql('create database secret');
+    await src.sql('revoke connect on database secret from public; create role backupper login replication');
+    const asRole = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast'], { ...env, PGUSER: 'backupper' });
+    assert.equal(asRole.code, 0, asRole.stderr);
+    const newest = readdirSync(join(dir, 'main', 'backup')).sort().at(-1)!;
+    const sizes = (await readRecord(storage, 'main', newest))!.databases;
+    assert.equal(sizes.find((d) => d.name === 'secret')?.size, null);
+    assert.ok((sizes.find((d) => d.name === 'postgres')?.size ?? 0) > 0);
+
+    // A backup dated after this host's clock (taken while a clock ran ahead) stops new ones: they would be expired as they complete.
+    const ahead = '20991231-000000F';
+    await writeRecord(storage, { ...(await readRecord(storage, 'main', newest))!, id: ahead, state: 'failed', start_time: '2099-12-31T00:00:00.000Z', stop_time: '2099-12-31T00:01:00.000Z' });
+    const skewed = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast'], env);
+    assert.equal(skewed.code, 5, skewed.stderr);
+    assert.match(skewed.stderr, new RegExp(`backup ${ahead} of stanza "main" is dated 2099-12-31T00:01:00.000Z, later than this host's clock`));
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup')).sort().at(-1), ahead, 'no new set');
   });
 }

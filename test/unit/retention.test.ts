@@ -64,6 +64,22 @@ test("retention-window after a restore to an earlier point: the newest backup be
   assert.deepEqual(ids(decideRetention(list.map((b) => ({ ...b, onLatestBranch: undefined })), { windowMs: 2 * DAY }, at(8)).keep), ['F2', 'F3']);
 });
 
+test('retention-full after a restore to an earlier point keeps the newest backup on the newest timeline\'s history', () => {
+  // F1 (timeline 1), F2 (timeline 1, after the point timeline 2 forked from it), no backup of timeline 2 yet.
+  const at = (d: number) => Date.parse('2026-12-01T00:00:00Z') + d * DAY;
+  const list: RetentionBackup[] = [
+    { id: 'F1', state: 'complete', stopTimeMs: at(1), startSegNo: 100n, pinned: false, onLatestBranch: true },
+    { id: 'F2', state: 'complete', stopTimeMs: at(4), startSegNo: 400n, pinned: false, onLatestBranch: false },
+  ];
+  const d = decideRetention(list, { full: 1 }, at(8));
+  assert.deepEqual(ids(d.keep), ['F1', 'F2']);
+  assert.match(d.keep.find((k) => k.id === 'F1')!.why, /newest timeline's history/);
+  assert.equal(d.walKeepFromSegNo, 100n);
+  // Once a backup of timeline 2 completes, F1 goes.
+  const later = [...list, { id: 'F3', state: 'complete' as const, stopTimeMs: at(9), startSegNo: 500n, pinned: false, onLatestBranch: true }];
+  assert.deepEqual(ids(decideRetention(later, { full: 1 }, at(10)).keep), ['F3']);
+});
+
 test('a backup whose record cannot be parsed is kept, whatever is newer', () => {
   const list: RetentionBackup[] = [...daily, { id: 'X', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true }];
   const d = decideRetention(list, { full: 1 }, NOW);

@@ -87,6 +87,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;
     const records = await listRecords(storage, stanzaName);
+    if (!req.resume) refuseClockSetBack(records, now());
     // Holding the lock where the store enforces it, no other backup runs anywhere: a "running" record is a dead run, of another host too.
     const alive = (r: BackupRecord) => !lock.enforced && recordProcessAlive(r);
     const resumed = req.resume ? await findResumable(req, records, reporter, alive) : null;
@@ -193,10 +194,14 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         }
         // Known from now on to a later --resume, should this run be killed.
         await writeRecord(storage, record);
-        const dbs = await sql.query<{ name: string; oid: string; size: string }>(
-          'select datname as name, oid::int8 as oid, pg_database_size(oid)::text as size from pg_database where datallowconn order by datname',
+        // pg_database_size() wants CONNECT on the database (or pg_read_all_stats): a backup role
+        // kept out of a database (REVOKE CONNECT ... FROM PUBLIC) records no size for it.
+        const dbs = await sql.query<{ name: string; oid: string; size: string | null }>(
+          `select datname as name, oid::int8 as oid,
+                  case when has_database_privilege(oid, 'CONNECT') or pg_has_role('pg_read_all_stats', 'USAGE') then pg_database_size(oid)::text end as size
+             from pg_database where datallowconn order by datname`,
         );
-        record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: Number(d.size) })); // int8: oids past 2^31
+        record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
         const sink = new RepoSink(writer);
         const result = await takeBaseBackup(
           {
@@ -358,3 +363,18 @@ async function nextBundleNumber(storage: Storage, dir: string): Promise<number> 
   }
   return next;
 }
+
+/**
+ * A new backup must be dated after every backup of the stanza (as pgBackRest's labels must be):
+ * retention and the choice of a prior backup order backups by their times, so one dated in the
+ * future (this host's clock, or another's, ran ahead) would stay "the newest" and a backup taken
+ * now would be expired as soon as it completes.
+ */
+function refuseClockSetBack(records: readonly BackupRecord[], now: Date): void {
+  const later = records.filter((r) => !r.damaged).find((r) => Math.max(Date.parse(r.start_time), r.stop_time ? Date.parse(r.stop_time) : 0) > now.getTime());
+  if (!later) return;
+  throw new PgpitrError('ERR_TARGET', `backup ${later.id} of stanza "${later.stanza}" is dated ${later.stop_time ?? later.start_time}, later than this host's clock (${now.toISOString()}): a clock set back, or one that ran ahead when it was taken`, {
+    hint: `set the clock right (NTP); if backup ${later.id}'s times are the wrong ones, remove it (pgpitr expire --set ${later.id}) and back up again`,
+  });
+}
+

@@ -78,7 +78,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       if (b.prior) lines.push(`        from backup ${b.prior}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${k}: ${v}`);
-      if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${mib(d.size)}`);
+      if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);
     }
     for (const w of s.recovery_windows) {
       lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);

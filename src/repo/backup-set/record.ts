@@ -65,7 +65,8 @@ export interface BackupRecord {
   size: number | null;
   stored_size: number | null;
   file_count: number | null;
-  databases: { name: string; oid: number; size: number }[];
+  /** size: null when the backup's role could not see it (no CONNECT on the database). */
+  databases: { name: string; oid: number; size: number | null }[];
   /**
    * Whether WAL after the backup gives the image of every page it changes (selective restore
    * relies on it: backup/repo/page-image-facts.ts, restore/database-selection.ts). Absent in

@@ -2,7 +2,7 @@
 // start to its stop is there: waited for here, polling the stanza's archive.
 
 import { PgpitrError } from '../../common/errors.js';
-import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
+import { parseLsn, segmentFileName, segmentNumber } from '../../postgres/lsn.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
 
 /** What the wait needs of the backup's request. */
@@ -17,26 +17,39 @@ const ARCHIVE_POLL_FIRST_MS = 25;
 const ARCHIVE_POLL_MAX_MS = 500;
 
 /**
- * The backup is usable only with every segment from its start to its stop in the archive. The
- * server's backup stop does not wait for it (serverWaitsForArchive: false): it would check once a
- * second, and for the whole archive_command, where this waits for this stanza's archive alone.
+ * The backup is usable only with every segment from its start to its stop in the archive: to
+ * the segment holding the byte at the stop, even on a segment's first byte (a backup of a standby
+ * whose last replayed record was the primary's WAL switch), as restore asks for it (plan.ts:
+ * recovery reads the record after the stop). The server's backup stop does not wait for it
+ * (serverWaitsForArchive: false): it would check once a second, and for the whole
+ * archive_command, where this waits for this stanza's archive alone. archive-timeout is the
+ * longest wait without a segment arriving, as pgBackRest's (an archiver some minutes behind
+ * catches up segment by segment: a backup must not fail for the length of its backlog).
  */
 export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, signal?: AbortSignal): Promise<void> {
   const seg = req.stanza.wal_segment_size;
   const first = segmentNumber(parseLsn(r.start_lsn!), seg);
-  const last = segmentBefore(parseLsn(r.stop_lsn!), seg);
-  const deadline = Date.now() + req.archiveTimeoutMs;
+  const last = segmentNumber(parseLsn(r.stop_lsn!), seg);
+  let deadline = Date.now() + req.archiveTimeoutMs;
   let pause = ARCHIVE_POLL_FIRST_MS;
+  let stillMissing = Infinity;
   for (;;) {
     const wanted: string[] = [];
     for (let s = first; s <= last; s++) wanted.push(segmentFileName(r.timeline!, s, seg));
     const have = await req.archivedAmong(wanted);
     const missing = wanted.filter((n) => !have.has(n));
     if (missing.length === 0) return;
+    if (missing.length < stillMissing) {
+      stillMissing = missing.length;
+      deadline = Date.now() + req.archiveTimeoutMs;
+    }
     if (signal?.aborted) throw new PgpitrError('ERR_INTERRUPTED', `backup ${r.id} interrupted by a signal while it waited for its WAL to be archived`, { hint: 'run the backup again' });
     if (Date.now() > deadline) {
-      throw new PgpitrError('ERR_CHECK', `the WAL backup ${r.id} needs is not in the archive: ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''} missing after ${req.archiveTimeoutMs / 1000} s`, {
-        hint: 'check archive_command (pgpitr check tells what is wrong), or take the backup with --wal=included to keep that WAL in the backup itself',
+      const what = `the WAL backup ${r.id} needs is not in the archive: ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''} missing, none archived for ${req.archiveTimeoutMs / 1000} s`;
+      throw new PgpitrError('ERR_CHECK', what, {
+        hint: r.backup_from === 'standby'
+          ? 'a backup of a standby ends at its replay point, and the primary archives that segment only once it is full: on a quiet primary, set archive_timeout there (or run SELECT pg_switch_wal() on it during the backup), raise --archive-timeout, or take the backup with --wal=included; pgpitr check on the primary tells whether its archive_command works'
+          : 'check archive_command (pgpitr check tells what is wrong), raise --archive-timeout when the archiver is far behind, or take the backup with --wal=included to keep that WAL in the backup itself',
       });
     }
     // The archiver starts on the segment as soon as the backup's stop switched it: look again soon, then less often.

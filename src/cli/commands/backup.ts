@@ -31,6 +31,8 @@ Options:
                          recorded and it was last modified before that backup started
       --wal=archive|included  the WAL the backup needs to be consistent: waited for in the
                          stanza's archive (default), or streamed into the backup itself
+      --archive-timeout=SECONDS  with --wal=archive: fail when no segment the backup needs
+                         has reached the archive for this long (default 60)
       --annotation=KEY=VALUE  recorded with the backup (repeatable)
       --start-fast       ask the server for an immediate checkpoint
       --max-rate=RATE    the server sends at most RATE kB/s (k or M suffix), as pg_basebackup -r

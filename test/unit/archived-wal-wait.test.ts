@@ -1,0 +1,38 @@
+// A repository backup waits for its WAL in the archive: up to the segment holding its stop, and
+// for as long as segments keep arriving (archive-timeout is the longest wait without one).
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { waitForArchivedWal } from '../../src/backup/repo/archived-wal-wait.js';
+import type { BackupRecord } from '../../src/repo/backup-set/record.js';
+
+const SEG = 16 * 1024 * 1024;
+const name = (n: number) => `0000000100000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
+const record = (start: string, stop: string, from: 'primary' | 'standby' = 'primary') =>
+  ({ id: '20261204-000000F', timeline: 1, start_lsn: start, stop_lsn: stop, backup_from: from }) as unknown as BackupRecord;
+
+test('segments arriving one by one, each within archive-timeout, complete the wait however long the backlog', async () => {
+  const stored = new Set<string>();
+  let n = 1;
+  const timer = setInterval(() => stored.add(name(n++)), 30);
+  try {
+    await waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 120, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/A000100'));
+    assert.ok(stored.has(name(10)));
+  } finally {
+    clearInterval(timer);
+  }
+});
+
+test('a stop on a segment boundary waits for the segment it starts (restore reads the record there)', async () => {
+  const stored = new Set([name(1), name(2)]);
+  await assert.rejects(
+    waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/3000000', 'standby')),
+    (e: Error & { hint?: string }) => {
+      assert.match(e.message, new RegExp(`${name(3)} missing, none archived for 0.05 s`));
+      assert.match(e.hint ?? '', /archive_timeout there/);
+      return true;
+    },
+  );
+  stored.add(name(3));
+  await waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/3000000'));
+});

@@ -68,9 +68,14 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
       if (finished) return;
     } catch (e) {
       if (o.signal.aborted) return;
-      const retryable = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST');
+      // After a connection lost, the old walsender may hold the slot until wal_sender_timeout
+      // ends it (55006 object in use): that clears on its own, as pg_receivewal's loop expects.
+      const slotBusy = e instanceof ServerError && e.sqlState === '55006';
+      const retryable = slotBusy || (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST'));
       if (!retryable || o.noLoop || !connectedOnce) throw e;
-      o.log(`connection lost: ${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
+      // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
+      // reached would otherwise stop the archiving without a word.
+      o.log(`warning: ${slotBusy ? '' : 'connection lost: '}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
     } finally {
       session?.abort();
     }

@@ -42,6 +42,8 @@ export interface SegmentFilesOptions {
   /** Called with each completed segment (full path, name), in order; may wait (backpressure). */
   onComplete?: (path: string, name: string) => Promise<void>;
   onSegment?: (name: string) => void;
+  /** How the directory is synced (after a file is made in it, after a rename); default fsyncPath. */
+  syncDirectory?: (dir: string) => Promise<void>;
 }
 
 const MAX_RETIRING = 2;
@@ -56,6 +58,12 @@ export class SegmentFiles implements WalReceiver {
   private pendingSync: Promise<void> | null = null;
   /** Settles once every finished segment is synced and renamed (in order). */
   private durable: Promise<void> = Promise.resolve();
+  /**
+   * Settles once the directory entry of the file being received is durable (its fsync, started when
+   * the file was made): a position in a file whose name a crash could lose is not flushed
+   * (walmethods.c syncs the directory after creating a file for the same reason).
+   */
+  private entryDurable: Promise<void> = Promise.resolve();
   /** Settles once the last finished segment's data is synced: the next file is created only then. */
   private predecessorSynced: Promise<void> = Promise.resolve();
   /** Finished segments being handed to onComplete, oldest first (each after it is durable). */
@@ -112,6 +120,7 @@ export class SegmentFiles implements WalReceiver {
     const target = this.position;
     const file = this.file;
     const retired = this.durable;
+    const entry = this.entryDurable;
     if (file !== null && this.o.sync) {
       // An fsync that failed is never retried on the file: Linux reports a lost write once, and a
       // later fsync of the same file succeeds over it. The receiver stops here, keeping nothing of it.
@@ -129,6 +138,7 @@ export class SegmentFiles implements WalReceiver {
       await done;
     }
     await retired;
+    await entry;
     if (target > this.synced) this.synced = target;
   }
 
@@ -147,10 +157,12 @@ export class SegmentFiles implements WalReceiver {
       const file = this.file;
       const path = this.partialPath;
       const retired = this.durable;
+      const entry = this.entryDurable;
       const p: Promise<void> = file.sync().then(
         async () => {
           // An earlier segment's retirement that failed is recorded by it (fail()): nothing counts then.
-          if ((await retired.then(() => true, () => false)) && !this.failure && target > this.synced) this.synced = target;
+          const ok = (await retired.then(() => true, () => false)) && (await entry.then(() => true, () => false));
+          if (ok && !this.failure && target > this.synced) this.synced = target;
         },
         (e: unknown) => {
           // Fatal, as in syncNow: a later fsync of this file would report success over the lost write.
@@ -173,6 +185,7 @@ export class SegmentFiles implements WalReceiver {
     while (this.handing.length > 0) await this.handing[0]!.catch(() => {});
     await this.durable.catch(() => {});
     await this.pendingSync;
+    await this.entryDurable.catch(() => {}); // its failure is this.failure
     const file = this.file;
     const path = this.partialPath;
     this.file = null;
@@ -199,6 +212,14 @@ export class SegmentFiles implements WalReceiver {
     this.partialPath = join(this.o.dir, receivedFileName(name, compression?.algorithm ?? null, true));
     if (offsetInSegment === 0) this.removeOtherPartials(name);
     this.file = openSegmentWriter(this.partialPath, this.o.segmentSize, offsetInSegment, compression);
+    if (this.o.sync) {
+      const dir = this.o.dir;
+      const entry = (this.o.syncDirectory ?? fsyncPath)(dir).catch((e: unknown) => {
+        throw this.fail(e instanceof PgpitrError ? e : storageError('fsync', dir, e));
+      });
+      entry.catch(() => {}); // awaited by whatever counts a position in this file flushed
+      this.entryDurable = entry;
+    }
     this.segNo = segNo;
     this.pendingSync = null;
     this.o.onSegment?.(name);
@@ -235,7 +256,7 @@ export class SegmentFiles implements WalReceiver {
         await dataSynced;
         await previous; // in order: a segment is never renamed before its predecessor
         await fsp.rename(partial, final);
-        if (this.o.sync) await fsyncPath(this.o.dir);
+        if (this.o.sync) await (this.o.syncDirectory ?? fsyncPath)(this.o.dir);
       } catch (e) {
         throw this.fail(e instanceof PgpitrError ? e : storageError('complete WAL segment', final, e));
       }

@@ -161,3 +161,32 @@ test('resuming at the start of a whole-size .partial writes over it in place: wh
   await files.close();
   assert.deepEqual(readFileSync(join(dir, '000000010000000000000001.partial')), old);
 }));
+
+test('a position in a new file counts as flushed only once the directory entry of that file is synced', withDir(async (dir) => {
+  let release!: () => void;
+  const synced: string[] = [];
+  const syncDirectory = (d: string) => new Promise<void>((resolve) => {
+    release = () => {
+      synced.push(d);
+      resolve();
+    };
+  });
+  const files = new SegmentFiles(options(dir, { syncDirectory }), BigInt(SEG));
+  await files.write(BigInt(SEG), bytes(100, 3));
+  const reported = files.syncNow();
+  await tick(20);
+  assert.equal(files.flushed(), BigInt(SEG), 'not flushed while the new file\'s name may be lost');
+  release();
+  await reported;
+  assert.deepEqual(synced, [dir]);
+  assert.equal(files.flushed(), BigInt(SEG + 100));
+  await files.close();
+}));
+
+test('a failed sync of the directory entry of a new file is fatal: nothing in it is reported flushed', withDir(async (dir) => {
+  const files = new SegmentFiles(options(dir, { syncDirectory: () => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })) }), BigInt(SEG));
+  await files.write(BigInt(SEG), bytes(100, 3));
+  await assert.rejects(() => files.syncNow(), /fsync/);
+  assert.equal(files.flushed(), BigInt(SEG));
+  await assert.rejects(() => files.close(), /fsync/);
+}));

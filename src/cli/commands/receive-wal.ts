@@ -101,6 +101,8 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
   const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0;
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username });
+  // As pg_receivewal connects: synchronous_standby_names and monitoring written for it name it so.
+  connection.fallback_application_name ??= 'pg_receivewal';
 
   if (v['create-slot'] && v['drop-slot']) throw usageError('cannot use --create-slot together with --drop-slot');
   if ((v['create-slot'] || v['drop-slot']) && !v.slot) throw usageError('--create-slot and --drop-slot need a slot to be specified using --slot');

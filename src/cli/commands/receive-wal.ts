@@ -120,6 +120,11 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     if (!stanzaName) throw usageError('repository mode needs both --repo and --stanza');
     const configPath = v.config ?? process.env.PGPITR_CONFIG;
     const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env });
+    // One stream, one repository: WAL received for several would stop for all while one is down
+    // (archive-push's queue is what keeps the others going). One receive-wal per repository.
+    if (repos.length > 1 && repoSelected === undefined) {
+      throw usageError(`receive-wal stores into one repository, and ${repos.length} are configured (${repos.map((r) => `repo${r.index}`).join(', ')})`, 'give --repo N, and run one receive-wal (with its own slot, -S) per repository that should receive the WAL');
+    }
     const chosen = pickRepository(repos, repoSelected);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
@@ -127,7 +132,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     // The segment being received is a local file: in a posix repository, next to the stanza's
     // archive (as before); on object storage, in the local spool.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
-    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), 'receive-wal') : join(spool, stanzaName, 'receive-wal');
+    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), 'receive-wal') : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
   let endPosition: bigint | undefined;

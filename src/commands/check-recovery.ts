@@ -13,6 +13,8 @@ import { listRecords } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
 import type { Finding } from './check-finding.js';
+import type { DropRecord } from '../repo/drops.js';
+import { continuityFinding } from './check-continuity.js';
 
 export interface RecoveryCheck {
   repo: Repository;
@@ -20,6 +22,8 @@ export interface RecoveryCheck {
   segmentSize: number;
   /** The archive as listed once the segment arrived. */
   files: ArchivedFile[];
+  /** What asynchronous archive-push recorded dropping (said beside a gap it explains). */
+  drops: DropRecord[];
   /** The segment check switched to, now archived. */
   wal: string;
   backupAgeMaxMs?: number | undefined;
@@ -29,6 +33,11 @@ export interface RecoveryCheck {
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
   const reach = await stanzaReach(c.repo, c.stanza, c.segmentSize, c.files, records);
+  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal);
+  return [continuity, ...recoveryOf(c, records, reach)];
+}
+
+function recoveryOf(c: RecoveryCheck, records: Awaited<ReturnType<typeof listRecords>>, reach: Awaited<ReturnType<typeof stanzaReach>>): Finding[] {
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;

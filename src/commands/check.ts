@@ -18,9 +18,7 @@ import { readStanza } from '../repo/stanza.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { findStored, listArchive, scanArchive } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
-import { summarizeArchive } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
-import type { DropRecord } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
 import type { StaleUploads } from '../repo/stale-uploads.js';
@@ -67,8 +65,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
   const client = await openSqlClient(req.connection, 'pgpitr check');
   try {
     const s = (
-      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string }>(
-        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command from pg_control_system()",
+      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string; standby: boolean }>(
+        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command, pg_is_in_recovery() as standby from pg_control_system()",
       )
     ).rows[0]!;
     for (const [index, stanza] of stanzas) {
@@ -83,8 +81,14 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     }
     const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
     add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });
-    const modeOk = s.archive_mode === 'on' || s.archive_mode === 'always';
-    add({ check: 'archive_mode', ok: modeOk, message: `archive_mode is ${s.archive_mode}`, ...(modeOk ? {} : { hint: "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }) });
+    // A standby archives only with 'always' (with 'on', its primary does); and it cannot switch WAL.
+    const modeOk = s.archive_mode === 'always' || (s.archive_mode === 'on' && !s.standby);
+    add({
+      check: 'archive_mode',
+      ok: modeOk,
+      message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives nothing (its primary does)' : ''}`,
+      ...(modeOk ? {} : { hint: s.standby ? "run pgpitr check against the primary; for this standby to archive as well, ALTER SYSTEM SET archive_mode = 'always' and restart it" : "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }),
+    });
     const cmd = s.archive_command;
     // The stanza may be written --stanza=S, --stanza S, each word quoted ('--stanza' 'S'), or PGPITR_STANZA=S.
     const stanzaRe = req.stanza.replace(/[.]/g, '\\.');
@@ -102,14 +106,15 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
-      const reached = req.noSwitch ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
+      // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
+      const reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
       if (reached) {
         for (const { index, repo } of req.repos) {
           if (!reached.repos.has(index)) continue;
           const files = await listArchive(repo, req.stanza);
           const segmentSize = stanzas.get(index)!.wal_segment_size;
-          add({ ...continuityFinding(files, await listDrops(repo, req.stanza), segmentSize), repo: index });
-          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+          const drops = await listDrops(repo, req.stanza);
+          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
         }
       }
     }
@@ -313,25 +318,6 @@ async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
     count: r.stale.length,
     message: `warning: ${message}; could not abort ${r.failed.map((f) => `${displayPath(repo, f.upload.path)} (upload ${f.upload.uploadId}: ${f.error})`).join(', ')}`,
     hint: `the key needs s3:AbortMultipartUpload and s3:ListBucketMultipartUploads; or ${lifecycle}`,
-  };
-}
-
-/** Gaps in the archive make every backup before them unrecoverable past them. */
-function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number): Finding {
-  const summary = summarizeArchive(files, segmentSize);
-  const gaps = summary.timelines.flatMap((t) => t.gaps);
-  if (gaps.length === 0) {
-    return { check: 'archive continuity', ok: true, message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)` };
-  }
-  const explain = (g: { from: string; to: string }) => {
-    const d = drops.find((r) => r.first <= g.to && r.last >= g.from);
-    return d ? ` (dropped at ${d.at} on ${d.host}: the archive-push queue exceeded archive-push-queue-max)` : '';
-  };
-  return {
-    check: 'archive continuity',
-    ok: false,
-    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${explain(g)}`).join('; ')}`,
-    hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max',
   };
 }
 

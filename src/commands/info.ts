@@ -20,6 +20,7 @@ import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
 import type { RecoveryWindow } from '../restore/recovery-window.js';
+import type { TimelineGap } from '../restore/timeline-gaps.js';
 
 export interface StanzaReport {
   stanza: string;
@@ -27,6 +28,8 @@ export interface StanzaReport {
   pg_version: number;
   backups: BackupSummary[];
   archive: ArchiveSummary;
+  /** Segments missing where a timeline's WAL meets its ancestor's (none of one timeline's gaps shows them). */
+  timeline_gaps: TimelineGap[];
   /** Oldest first; none when no backup can be restored, several when the archive has gaps. */
   recovery_windows: (Omit<RecoveryWindow, 'to'> & { to: RecoveryWindow['to'] & { archived_at: string | null } })[];
   /** History files that could not be read (damaged, undecryptable), each with why. */
@@ -77,6 +80,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       pg_version: stanza.pg_major,
       backups,
       archive: summarizeArchive(scan.files, stanza.wal_segment_size),
+      timeline_gaps: reach.timelineGaps,
       recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
       unreadable_history_files: reach.unreadable,
       dropped_wal: await listDrops(repo, name),

@@ -10,6 +10,8 @@ import type { Repository } from '../repo/repository.js';
 import { planArchiveOf } from '../restore/plan-inputs.js';
 import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
+import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
+import type { TimelineGap } from '../restore/timeline-gaps.js';
 
 export async function stanzaReach(
   repo: Repository,
@@ -17,7 +19,7 @@ export async function stanzaReach(
   segmentSize: number,
   files: ArchivedFile[],
   records: BackupRecord[],
-): Promise<RecoveryReach & { unreadable: string[] }> {
+): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[] }> {
   const unreadable: string[] = [];
   const readHistory = (n: string) =>
     fetchWalFile(repo, stanza, n).catch((e: Error) => {
@@ -25,5 +27,5 @@ export async function stanzaReach(
       return null;
     });
   const archive = await planArchiveOf({ names: () => files.map((f) => f.name), readHistory }, segmentSize);
-  return { ...recoveryReach(records, archive), unreadable };
+  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, files.map((f) => f.name)) };
 }

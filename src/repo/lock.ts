@@ -79,7 +79,10 @@ export class RepoLock {
         const raw = await readAll(storage, path).catch(() => null);
         if (raw === null) continue; // released meanwhile
         const found = parseHolder(raw);
-        if (found && !holderAlive(found)) {
+        // A lock that does not parse and is over a minute old is what a power loss leaves of one
+        // written without sync (an empty file): stale, or every later command would be refused.
+        const garbled = found === null && (await storage.info(path).then((i) => i !== null && Date.now() - i.mtimeMs > GUARD_AGE_MS).catch(() => false));
+        if ((found && !holderAlive(found)) || garbled) {
           // Stale: its process is gone. Another newcomer may be taking it over at the same time.
           if (!(await removeStale(storage, path, raw))) await sleep(GUARD_BUSY_WAIT_MS);
           continue;

@@ -58,6 +58,8 @@ export interface RetentionDecision {
   expire: { id: string; why: string }[];
   /** WAL segments with a smaller segment number may be removed; null: keep all WAL. */
   walKeepFromSegNo: bigint | null;
+  /** Which backup keeps the WAL from there (or all of it), and why it is kept: said by expire. */
+  walKeptFor?: { id: string; why: string } | undefined;
 }
 
 export function decideRetention(backups: RetentionBackup[], policy: RetentionPolicy, nowMs: number): RetentionDecision {
@@ -119,7 +121,16 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
   }
   decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id));
+  decision.walKeptFor = walKeptFor(backups, keepWhy);
   return decision;
+}
+
+/** The backup whose start (or damaged record) decides walKeepFrom, with the reason it is kept. */
+function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>): RetentionDecision['walKeptFor'] {
+  const damaged = backups.find((b) => b.damaged && keepWhy.has(b.id));
+  if (damaged) return { id: damaged.id, why: 'its record is damaged: where its WAL starts is not known, so no WAL is removed (pgpitr verify names it)' };
+  const oldest = backups.filter((b) => b.state === 'complete' && keepWhy.has(b.id)).sort((a, b) => (a.startSegNo < b.startSegNo ? -1 : a.startSegNo > b.startSegNo ? 1 : 0))[0];
+  return oldest ? { id: oldest.id, why: keepWhy.get(oldest.id)! } : undefined;
 }
 
 /** The first segment the kept complete backups need (null: keep all WAL). */

@@ -85,11 +85,14 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, ref)}`, problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
     }
     const files: typeof reader.manifest.files = [];
+    // A reused result must be of the same bytes: this manifest's size and digest for the file, too
+    // (a damaged entry of a manifest taking it from another set would otherwise pass here, and fail restore).
+    const readKey = (f: (typeof reader.manifest.files)[number]) => `${reader.storedLocation(f)}\0${f.size}\0${f.xxh128 ?? f.sha256 ?? ''}`;
     for (const f of reader.manifest.files) {
       const where = reader.storedLocation(f);
-      if (f.reference === undefined || !read.has(where)) files.push(f);
+      if (f.reference === undefined || !read.has(readKey(f))) files.push(f);
       else {
-        const problem = read.get(where)!;
+        const problem = read.get(readKey(f))!;
         if (problem !== null) report.problems.push({ scope: r.id, object: where, problem });
         else bytes += f.size;
       }
@@ -101,10 +104,10 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
         const where = reader.storedLocation(f);
         try {
           for await (const chunk of await reader.read(f)) bytes += (chunk as Buffer).length;
-          read.set(where, null);
+          read.set(readKey(f), null);
         } catch (e) {
           report.problems.push({ scope: r.id, object: where, problem: (e as Error).message });
-          read.set(where, (e as Error).message);
+          read.set(readKey(f), (e as Error).message);
         }
       }
     };

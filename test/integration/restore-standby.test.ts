@@ -13,7 +13,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
-import { runPgpitr } from '../helpers/pgpitr.js';
+import { clusterEnv, runPgpitr } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, restoreWith, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
 async function waitFor(what: string, check: () => Promise<boolean>, log: () => string, seconds = 60): Promise<void> {
@@ -88,6 +88,12 @@ for (const version of versionsFromEnv().slice(-1)) {
         await switchAndWaitArchived(c);
         await waitFor('the archived segment replayed on the standby', async () => (await tableChecksum(standby)) === expected, () => standby.logTail(), 120);
         assert.match(standby.log(), /restored log file "[0-9A-F]{24}" from archive/);
+        // check against it: a standby with archive_mode on archives nothing, said as such (no WAL switch tried).
+        await standby.sql("alter system set archive_mode = 'on'");
+        await standby.restart();
+        const chk = await runPgpitr(['check', ...a.repoArgs], clusterEnv(standby));
+        assert.equal(chk.code, 7, chk.stdout + chk.stderr);
+        assert.match(chk.stdout + chk.stderr, /archive_mode is on, and the server is a standby: it archives nothing \(its primary does\)/);
       } finally {
         await standby.destroy();
       }

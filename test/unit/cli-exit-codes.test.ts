@@ -30,3 +30,17 @@ test('receive-wal with several repositories configured and none chosen is refuse
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /receive-wal stores into one repository, and 2 are configured \(repo1, repo2\)/);
 });
+
+test('verify --set naming no backup exits 6 (the named object does not exist), not 7', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createStanza } = await import('../../src/repo/stanza.js');
+  const { repositoryOn } = await import('../../src/repo/repository.js');
+  const { PosixStorage } = await import('../../src/storage/posix/posix-storage.js');
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-set-'));
+  await createStanza(repositoryOn(new PosixStorage(dir), dir), { stanza: 'main', system_identifier: '7300000000000000001', pg_major: 16, wal_segment_size: 16 * 1024 * 1024 });
+  const r = run('verify', '--repo', dir, '--stanza', 'main', '--set', '20261201-000000F');
+  assert.equal(r.status, 6, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /20261201-000000F.*no complete backup with this id/);
+});

@@ -126,6 +126,8 @@ test('a diff is compared with the newest complete full backup, an incr with the 
   assert.match(prior([], 'incr', server).reason!, /no complete backup/);
   assert.match(prior(list, 'incr', { ...server, compression: 'lz4' }).reason!, /compressed with zstd/);
   assert.match(prior(list, 'incr', { ...server, pgVersionNum: 170001 }).reason!, /PostgreSQL 180001/);
+  // A minor update since (the server restarted on 18.2): no data file rewritten, the prior still serves.
+  assert.equal(prior(list, 'incr', { ...server, pgVersionNum: 180002 }).prior?.id, 'B');
   assert.match(prior([rec('A', 'full', { server_start_time: undefined })], 'diff', server).reason!, /older pgpitr/);
   // Restored or promoted since: another history, whose files may carry the times a restore gave them.
   assert.match(prior(list, 'incr', { ...server, timeline: 2 }).reason!, /timeline 1, the server is on timeline 2/);

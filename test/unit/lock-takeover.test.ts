@@ -87,3 +87,20 @@ test('lock takeover: a guard left by a dead process does not wedge the lock', as
   }
 });
 
+
+test('a lock that does not parse (an empty file a power loss left) is refused while young, taken over once over a minute old', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-takeover-'));
+  try {
+    const storage = new PosixStorage(dir);
+    writeFileSync(join(dir, 'backup.lock'), '');
+    await assert.rejects(RepoLock.acquire(storage, 'backup.lock', 'newcomer'), /locked by another command/);
+    const { utimesSync } = await import('node:fs');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(join(dir, 'backup.lock'), old, old);
+    const lock = await RepoLock.acquire(storage, 'backup.lock', 'newcomer');
+    assert.equal((JSON.parse(readFileSync(join(dir, 'backup.lock'), 'utf8')) as { command: string }).command, 'newcomer');
+    await lock.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

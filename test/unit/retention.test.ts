@@ -44,8 +44,9 @@ test('pinned and running backups are kept; failed ones go once a newer complete 
   const d = decideRetention(list, { full: 2 }, NOW);
   assert.deepEqual(ids(d.keep), ['D2', 'D8', 'D9', 'F2', 'R']);
   assert.ok(ids(d.expire).includes('F1'));
-  // The pinned backup holds the WAL from its own start.
+  // The pinned backup holds the WAL from its own start, and is named as what holds it.
   assert.equal(d.walKeepFromSegNo, 20n);
+  assert.deepEqual(d.walKeptFor, { id: 'D2', why: 'pinned' });
 });
 
 test("retention-window after a restore to an earlier point: the newest backup before the window on the newest timeline's history is kept", () => {
@@ -84,6 +85,7 @@ test('a backup whose record cannot be parsed is kept, whatever is newer', () => 
   const list: RetentionBackup[] = [...daily, { id: 'X', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true }];
   const d = decideRetention(list, { full: 1 }, NOW);
   assert.deepEqual(ids(d.keep), ['D9', 'X']);
+  assert.match(d.walKeptFor!.why, /its record is damaged: where its WAL starts is not known/);
   assert.match(d.keep.find((k) => k.id === 'X')!.why, /record is damaged/);
   assert.equal(d.walKeepFromSegNo, null); // where it starts is not known: every WAL file stays
 });

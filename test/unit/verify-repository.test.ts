@@ -74,3 +74,39 @@ test('verify: a damaged record, a set without a record, and (with --set) a damag
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('verify: an incr whose manifest entry of a file taken from its full is damaged (its digest) is reported, though the full\'s read of the same bytes was good', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-incr-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const repo = repositoryOn(storage, dir);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const FULL = '20261201-000000F';
+    const INCR = '20261202-000000I';
+    const data = Buffer.alloc(200_000, 7);
+    const meta = { path: 'base/1/1234', size: data.length, mode: 0o600, mtime: 1_700_000_000 };
+    const { Readable } = await import('node:stream');
+    const full = new BackupSetWriter({ storage, dir: `main/backup/${FULL}`, backupId: FULL, compression: 'none' });
+    await full.addLargeFile(meta, Readable.from([data]));
+    const fm = await full.finish();
+    await writeRecord(storage, record(FULL, { file_count: 1 }));
+    const incr = new BackupSetWriter({ storage, dir: `main/backup/${INCR}`, backupId: INCR, compression: 'none', prior: { id: FULL, files: new Map(fm.files.map((f) => [f.path, f])), modifiedBefore: 1_800_000_000 } });
+    const same = incr.unchanged(meta);
+    assert.ok(same);
+    incr.reference(meta, same);
+    await incr.finish();
+    await writeRecord(storage, record(INCR, { type: 'incr', prior: FULL, references: [FULL], start_time: '2026-12-02T00:00:00.000Z', stop_time: '2026-12-02T00:00:00.000Z' }));
+    assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1 })).problems, []);
+
+    const path = join(dir, `main/backup/${INCR}/manifest.json`);
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { files: { xxh128?: string }[] };
+    const digest = m.files[0]!.xxh128!;
+    m.files[0]!.xxh128 = `${digest[0] === '0' ? '1' : '0'}${digest.slice(1)}`;
+    writeFileSync(path, JSON.stringify(m));
+    const r = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
+    assert.deepEqual(r.problems.map((p) => p.scope), [INCR]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

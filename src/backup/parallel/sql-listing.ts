@@ -66,7 +66,7 @@ export async function listDataDirectoryBySql(session: Session, o: SqlListingOpti
     const versionDir = found[0];
     if (versionDir !== undefined) {
       const top = await walk(session, `${tsRoot}/${versionDir}`, []);
-      const mtime = (await single(session, `SELECT extract(epoch FROM (pg_stat_file(${quoteLiteral(`${tsRoot}/${versionDir}`)}, true)).modification)::bigint`)) ?? '0';
+      const mtime = (await single(session, `SELECT floor(extract(epoch FROM (pg_stat_file(${quoteLiteral(`${tsRoot}/${versionDir}`)}, true)).modification))::bigint`)) ?? '0';
       ts.entries.push({ kind: 'directory', name: versionDir, mode: dirMode, mtime: Number(mtime) });
       build(top, versionDir, `pg_tblspc/${oid}/`, ts, o, { ...rules, tablespaceVersionDirectory: versionDir }, dirMode, fileMode, new Map());
     }
@@ -93,7 +93,7 @@ async function walk(session: Session, root: string, noDescent: string[]): Promis
              LATERAL pg_stat_file(${lit} || '/' || w.rel || '/' || d.name, true) AS s
        WHERE w.isdir AND NOT w.name = ANY (${names}) AND NOT w.rel = ANY (${paths}) AND left(w.name, ${TEMP_FILE_PREFIX.length}) <> ${quoteLiteral(TEMP_FILE_PREFIX)}
   )
-  SELECT rel, isdir::text, size::text, extract(epoch FROM mtime)::bigint::text FROM walk WHERE isdir IS NOT NULL`;
+  SELECT rel, isdir::text, size::text, floor(extract(epoch FROM mtime))::bigint::text FROM walk WHERE isdir IS NOT NULL`;
   const r = await session.query(sql);
   const rows: Row[] = [];
   for (const [rel, isDir, size, mtime] of r[0]?.rows ?? []) {
@@ -165,7 +165,7 @@ function build(rows: Row[], relPrefix: string, manifestPrefix: string, out: List
 export async function restatOnServer(sql: SqlClient, files: ListedFile[]): Promise<void> {
   if (files.length === 0) return;
   const r = await sql.query<{ size: string | null; mtime: string | null; isdir: boolean | null }>(
-    `SELECT s.size::text AS size, extract(epoch FROM s.modification)::bigint::text AS mtime, s.isdir
+    `SELECT s.size::text AS size, floor(extract(epoch FROM s.modification))::bigint::text AS mtime, s.isdir
        FROM unnest($1::text[]) WITH ORDINALITY AS f(path, n) LEFT JOIN LATERAL pg_stat_file(f.path, true) AS s ON true
       ORDER BY f.n`,
     [files.map((f) => f.source)],

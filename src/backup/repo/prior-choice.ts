@@ -47,7 +47,8 @@ export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, '
     if (r.state !== 'complete' || (type === 'diff' && r.type !== 'full')) continue;
     const newest = `the newest complete ${wanted}, ${r.id},`;
     if (r.system_identifier !== server.systemIdentifier) return { reason: `${newest} is of another cluster` };
-    if (r.pg_version_num !== server.pgVersionNum) return { reason: `${newest} is of PostgreSQL ${r.pg_version_num}, the server runs ${server.pgVersionNum}` };
+    // A minor release rewrites no data file: only another major version (after pg_upgrade) is another start.
+    if (Math.floor(r.pg_version_num / 10000) !== Math.floor(server.pgVersionNum / 10000)) return { reason: `${newest} is of PostgreSQL ${r.pg_version_num}, the server runs ${server.pgVersionNum}` };
     // A set's stored files are all of one compression (the manifest's), the ones it takes from another set too.
     if (r.compression !== server.compression) return { reason: `${newest} is compressed with ${r.compression}, this backup with ${server.compression}` };
     if (!r.server_start_time) return { reason: `${newest} was taken by an older pgpitr, which did not record the server's start time` };

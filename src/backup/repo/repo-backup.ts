@@ -189,7 +189,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.backup_from = facts.backupFrom;
         record.pg_version_num = facts.pgVersionNum;
         record.server_start_time = new Date(facts.clockMs).toISOString();
-        if (priorRecord && priorRecord.pg_version_num !== record.pg_version_num) {
+        if (priorRecord && Math.floor(priorRecord.pg_version_num / 10000) !== Math.floor(record.pg_version_num / 10000)) {
           throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: ${aBackup(type)} cannot build on it`, { hint: 'take a full backup' });
         }
         // Known from now on to a later --resume, should this run be killed.

@@ -151,6 +151,9 @@ export async function expireCommand(argv: string[]): Promise<number> {
       const w = r.result!.walRemoved;
       if (w) printLine(`${p}${dryRun ? 'would remove' : 'removed'} ${w.count} archived WAL file(s), ${w.first} to ${w.last}`);
       else printLine(`${p}no archived WAL to remove`);
+      // Why the WAL stays from there: a pinned backup keeps every segment after its start (said, so that an archive growing for it is not a surprise).
+      const kept = r.result!.decision.walKeptFor;
+      if (kept) printLine(`${p}archived WAL kept from the start of backup ${kept.id} on: ${kept.why}`);
     }
   }
   throwFirstFailure(outcomes);

@@ -92,6 +92,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);
       for (const g of t.gaps) lines.push(`        GAP: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     }
+    for (const g of s.timeline_gaps) lines.push(`    GAP along timeline ${g.timeline}'s history: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     if (s.archive.last_archived) lines.push(`    last archived: ${s.archive.last_archived.name} at ${s.archive.last_archived.at}`);
     if (s.archive.history_files.length) lines.push(`    history files: ${s.archive.history_files.join(', ')}`);
     if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes; the next push into their directory or pgpitr check removes them)`);

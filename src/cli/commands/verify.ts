@@ -57,5 +57,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   }
   // Problems found are exit 7; a repository that could not be verified at all is its error's code.
   if (problems === 0) throwFirstFailure(outcomes);
-  return problems === 0 ? ExitCode.Ok : ExitCode.CheckFailed;
+  // --set naming no backup (and nothing else wrong): the named object does not exist.
+  const onlyMissingSet = set !== undefined && outcomes.every((r) => r.result?.problems.every((x) => x.scope === set && x.problem === NO_SUCH_BACKUP) ?? false);
+  return problems === 0 ? ExitCode.Ok : onlyMissingSet ? ExitCode.NotFound : ExitCode.CheckFailed;
 }

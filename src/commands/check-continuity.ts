@@ -1,0 +1,37 @@
+// check's question about the archive itself: is WAL missing between the first segment and
+// the last, on one timeline or where timelines meet (restore/timeline-gaps.ts)? A gap on the
+// server's timeline is judged only up to the segment the server says it archived: several
+// pushes at once (asynchronous archiving) store later segments before earlier ones are in.
+
+import { summarizeArchive } from '../repo/archive-summary.js';
+import type { ArchivedFile } from '../repo/archive-store.js';
+import type { DropRecord } from '../repo/drops.js';
+import type { TimelineGap } from '../restore/timeline-gaps.js';
+import type { Finding } from './check-finding.js';
+
+export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string): Finding {
+  const summary = summarizeArchive(files, segmentSize);
+  const all: { from: string; to: string; branch?: number }[] = [...summary.timelines.flatMap((t) => t.gaps), ...timelineGaps.map((g) => ({ ...g, branch: g.timeline }))];
+  // Still arriving: after the server's last archived segment, on its timeline.
+  const inFlight = (g: { to: string }) => g.to.slice(0, 8) === archivedUpTo.slice(0, 8) && g.to > archivedUpTo;
+  const gaps = all.filter((g) => !inFlight(g));
+  const pending = all.length - gaps.length;
+  if (gaps.length === 0) {
+    return {
+      check: 'archive continuity',
+      ok: true,
+      message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)${pending > 0 ? ` up to ${archivedUpTo} (what is missing after it, the server has not archived yet)` : ''}`,
+    };
+  }
+  const explain = (g: { from: string; to: string }) => {
+    const d = drops.find((r) => r.first <= g.to && r.last >= g.from);
+    return d ? ` (dropped at ${d.at} on ${d.host}: the archive-push queue exceeded archive-push-queue-max)` : '';
+  };
+  const where = (g: { branch?: number }) => (g.branch === undefined ? '' : ` (along timeline ${g.branch}'s history)`);
+  return {
+    check: 'archive continuity',
+    ok: false,
+    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${where(g)}${explain(g)}`).join('; ')}`,
+    hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max; segments a primary lost before a failover cannot come back',
+  };
+}

@@ -72,7 +72,7 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
       // ends it (55006 object in use): that clears on its own, as pg_receivewal's loop expects.
       const slotBusy = e instanceof ServerError && e.sqlState === '55006';
       const retryable = slotBusy || (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST'));
-      if (!retryable || o.noLoop || !connectedOnce) throw e;
+      if (!retryable || o.noLoop || !connectedOnce) throw slotMissing(e, o.slot);
       // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
       // reached would otherwise stop the archiving without a word.
       o.log(`warning: ${slotBusy ? '' : 'connection lost: '}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
@@ -117,7 +117,8 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
     unlinkSync(path);
   }, STORE_CONCURRENCY, STORE_MAX_WAITING) : null;
   if (storeQueue) {
-    for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
+    // History files too (a storing that failed left one here): each sorts before its timeline's segments.
+    for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n) || /^[0-9A-F]{8}\.history$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
     await storeQueue.drain();
   }
 
@@ -129,10 +130,13 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   }
 }
 
-/** Whether the history file of `timeline` is in the directory or (repository mode) the archive already. */
+/**
+ * Whether the history file of `timeline` is in the directory, or, in repository mode, in the
+ * archive: there a local copy is one whose storing failed (it is stored with the leftovers).
+ */
 function historyPresent(o: ReceiveOptions, timeline: number, archived: readonly string[]): boolean {
   const name = timelineHistoryFileName(timeline);
-  return existsSync(join(o.dir, name)) || archived.includes(name);
+  return archived.includes(name) || (!o.archive && existsSync(join(o.dir, name)));
 }
 
 /**
@@ -228,3 +232,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done);
   });
 }
+
+/** A slot that does not exist (42704) is a named object missing (exit 6), as for basebackup -S. */
+export function slotMissing(e: unknown, slot: string | undefined): unknown {
+  if (!(e instanceof ServerError && e.sqlState === '42704') || slot === undefined) return e;
+  return new PgpitrError('ERR_NOT_FOUND', `replication slot "${slot}" does not exist`, {
+    hint: `create it with pgpitr receive-wal --create-slot -S ${slot}, or SELECT pg_create_physical_replication_slot('${slot}')`,
+  });
+}
+

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -49,6 +49,12 @@ for (const version of versionsFromEnv()) {
       assert.ok(slot[0]?.lsn);
       const drop = await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rw_slot'], env);
       assert.equal(drop.code, 0, drop.stderr);
+      // A slot that does not exist: the named object is missing (6), to drop or to stream from.
+      const again2 = await runPgpitr(['receive-wal', '--drop-slot', '-S', 'rw_slot'], env);
+      assert.equal(again2.code, 6, again2.stderr);
+      assert.match(again2.stderr, /replication slot "rw_slot" does not exist/);
+      const missing = await runPgpitr(['receive-wal', '-D', src.tempDir('rw-noslot'), '-S', 'rw_slot', '-n'], env);
+      assert.equal(missing.code, 6, missing.stderr);
     });
 
     await t.test('repository mode across a server restart', async () => {
@@ -98,6 +104,16 @@ for (const version of versionsFromEnv()) {
       await untilReceiving(rx2, standby, 'streaming timeline 2 afresh');
       assert.equal(await rx2.stop(), 0, rx2.log());
       assert.match(readFileSync(join(fresh, '00000002.history'), 'utf8'), /^1\t/);
+      // Repository mode: a history file left in the receiver's directory by a run whose storing of it
+      // failed is stored at the next start, not taken for archived.
+      const repo3 = src.tempDir('rw-repo3');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo3, '--stanza', 'main'], env)).code, 0);
+      mkdirSync(join(repo3, 'main', 'receive-wal'), { recursive: true });
+      writeFileSync(join(repo3, 'main', 'receive-wal', '00000002.history'), readFileSync(join(fresh, '00000002.history')));
+      const rx3 = startReceiver(['--repo', repo3, '--stanza', 'main'], senv);
+      await untilReceiving(rx3, standby, 'streaming timeline 2 into a third repository');
+      assert.equal(await rx3.stop(), 0, rx3.log());
+      assert.ok(archivedOnDisk(repo3, 'main').some((f) => f.name === '00000002.history'), rx3.log());
       await standby.stop();
     });
 

@@ -118,3 +118,36 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup')).sort().at(-1), ahead, 'no new set');
   });
 }
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`a repository that fills up during a backup: what the backup stored is removed even when its failed record cannot be written (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `full${version}` });
+    await src.sql('create table t as select g, repeat(md5(g::text), 20) as pad from generate_series(1, 20000) g');
+    const env = clusterEnv(src);
+    const dir = src.tempDir('repo');
+    assert.equal((await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env)).code, 0);
+    const storage = new PosixStorage(dir);
+    const write = storage.write.bind(storage);
+    let stored = 0;
+    storage.write = async (path: string, source: Parameters<Storage['write']>[1], opts?: WriteOptions) => {
+      const object = /\/(data|bundle)\//.test(path);
+      const failedRecord = path.endsWith('/backup.json') && Buffer.isBuffer(source) && source.includes('"state": "failed"');
+      if ((object && ++stored > 5) || failedRecord) throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), { code: 'ENOSPC' });
+      return write(path, source, opts);
+    };
+    const warnings: string[] = [];
+    const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
+    const repo = repositoryOn(storage, dir);
+    const req = {
+      repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
+      compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
+      archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
+    };
+    await assert.rejects(backupToRepository(req, reporter), /ENOSPC|no space left/);
+    assert.match(warnings.join('\n'), /the repository is full; what it had stored is removed/);
+    const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
+    assert.equal((await readRecord(new PosixStorage(dir), 'main', id))?.state, 'running', 'the record could not say failed: it reads as interrupted');
+  });
+}

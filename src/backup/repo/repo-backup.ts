@@ -288,15 +288,21 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       await writer.abort();
       record.state = 'failed';
       record.error = (e as Error).message;
+      // A full repository: what the backup stored goes whatever a journal vouches for, or WAL
+      // archiving into it stops too (and pg_wal fills on the server).
+      const full = noSpaceLeft(e);
+      // Kept for --resume when a journal vouches for some of it (this run's or the one it resumed).
+      const resumable = !full && (writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0));
       try {
-        // Kept for --resume when a journal vouches for some of it (this run's or the one it resumed).
-        const resumable = writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0);
         // The record says failed before anything goes: never a record reading complete over a removed set.
         await writeRecord(storage, record);
-        if (!resumable && !committing) await removeStoredFiles(storage, dir);
         if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --resume to take it over (a backup without --resume removes it)`);
       } catch {
-        /* the repository may be what failed; the record then still says running, and reads as interrupted */
+        /* the repository may be what failed; the record then still says running, and reads as interrupted (never restored) */
+      }
+      if (!resumable && !committing) {
+        await removeStoredFiles(storage, dir).catch(() => {});
+        if (full) reporter.warn(`backup ${id} failed: the repository is full; what it had stored is removed so that WAL archiving into it can go on`);
       }
       throw e;
     }
@@ -376,5 +382,13 @@ function refuseClockSetBack(records: readonly BackupRecord[], now: Date): void {
   throw new PgpitrError('ERR_TARGET', `backup ${later.id} of stanza "${later.stanza}" is dated ${later.stop_time ?? later.start_time}, later than this host's clock (${now.toISOString()}): a clock set back, or one that ran ahead when it was taken`, {
     hint: `set the clock right (NTP); if backup ${later.id}'s times are the wrong ones, remove it (pgpitr expire --set ${later.id}) and back up again`,
   });
+}
+
+/** An error of a full file system (posix ENOSPC or EDQUOT, as code, cause or message). */
+function noSpaceLeft(e: unknown): boolean {
+  for (let x = e as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
+    if (x.code === 'ENOSPC' || x.code === 'EDQUOT' || (typeof x.message === 'string' && /\b(ENOSPC|EDQUOT)\b|no space left on device/i.test(x.message))) return true;
+  }
+  return false;
 }
 

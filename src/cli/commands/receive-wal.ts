@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { Session, quoteIdent } from '../../protocol/session.js';
 import { parseLsn } from '../../postgres/lsn.js';
-import { receiveWal } from '../../wal/receiver.js';
+import { receiveWal, slotMissing } from '../../wal/receiver.js';
 import { openChosenRepository } from '../../repo/open-repository.js';
 import { pickRepository } from '../../repo/repo-settings.js';
 import { stanzaPath } from '../../repo/layout.js';
@@ -188,7 +188,9 @@ async function slotCommand(connection: ReturnType<typeof resolveConnectionSettin
         log(`replication slot "${slot}" already exists`);
       }
     } else {
-      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)}`);
+      await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)}`).catch((e: unknown) => {
+        throw slotMissing(e, slot);
+      });
       log(`dropped replication slot "${slot}"`);
     }
   } finally {

@@ -47,6 +47,7 @@ function recoveryOf(c: RecoveryCheck, records: Awaited<ReturnType<typeof listRec
   const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === tli && w.to.segment >= c.wal);
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
+  for (const n of reach.conflicting) out.push({ check: 'archive continuity', ok: false, message: `WAL file ${n} is stored twice with different content: archive-get refuses it, so recovery stops there`, hint: 'two clusters archive into this stanza (a copy promoted with the same archive_command?): give each its own stanza; pgpitr verify names the copies, remove the foreign one' });
   for (const u of reach.unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
   const behind = reach.windows.find((w) => w.needs !== null);
   const behindHint =

@@ -34,6 +34,8 @@ export interface StanzaReport {
   recovery_windows: (Omit<RecoveryWindow, 'to'> & { to: RecoveryWindow['to'] & { archived_at: string | null } })[];
   /** History files that could not be read (damaged, undecryptable), each with why. */
   unreadable_history_files: string[];
+  /** WAL files stored with two contents (archive-get refuses them: recovery stops there). */
+  conflicting_copies: string[];
   dropped_wal: DropRecord[];
   stale_temp_files: number;
 }
@@ -83,6 +85,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       timeline_gaps: reach.timelineGaps,
       recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
       unreadable_history_files: reach.unreadable,
+      conflicting_copies: reach.conflicting,
       dropped_wal: await listDrops(repo, name),
       stale_temp_files: scan.staleTemps.length,
     });

@@ -1,7 +1,7 @@
 // What info and check both ask of a stanza: restore's plan applied to every
 // complete backup against the archive as listed (restore/recovery-window.ts).
 // A history file that cannot be read (damaged, undecryptable) is reported, not
-// fatal: the report is what must find it.
+// fatal: the report is what must find it. So is a WAL file stored with two contents.
 
 import { fetchWalFile } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
@@ -19,13 +19,19 @@ export async function stanzaReach(
   segmentSize: number,
   files: ArchivedFile[],
   records: BackupRecord[],
-): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[] }> {
+): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[] }> {
   const unreadable: string[] = [];
   const readHistory = (n: string) =>
     fetchWalFile(repo, stanza, n).catch((e: Error) => {
       unreadable.push(`${n}: ${e.message}`);
       return null;
     });
-  const archive = await planArchiveOf({ names: () => files.map((f) => f.name), readHistory }, segmentSize);
-  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, files.map((f) => f.name)) };
+  // A name stored twice with different content (two clusters archiving into the stanza, a
+  // split brain): archive-get refuses it (exit 200), so recovery stops there: not present.
+  const contents = new Map<string, Set<string>>();
+  for (const f of files) contents.set(f.name, (contents.get(f.name) ?? new Set()).add(f.sha256));
+  const conflicting = [...contents].filter(([, c]) => c.size > 1).map(([name]) => name);
+  const names = files.map((f) => f.name).filter((n) => !conflicting.includes(n));
+  const archive = await planArchiveOf({ names: () => names, readHistory }, segmentSize);
+  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
 }

@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchWalFile, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
+import { fetchWalFile, listArchive, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
+import { stanzaReach } from '../../src/commands/stanza-reach.js';
 import { storedName } from '../../src/repo/layout.js';
 import { createStanza } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
@@ -70,8 +71,11 @@ test('archive-push: one name, different content, never archived twice', async ()
       assert.match(e.hint ?? '', /two clusters archived into this stanza/);
       return true;
     });
+    // info and check say it (the name counts as missing to them, as recovery stops there).
+    assert.deepEqual((await stanzaReach(repo, 'main', SEG, await listArchive(repo, 'main'), [])).conflicting, [name]);
     // Once a person has moved the wrong copy out, the name is served, and only its content is accepted.
     unlinkSync(join(dir, oursStored));
+    assert.deepEqual((await stanzaReach(repo, 'main', SEG, await listArchive(repo, 'main'), [])).conflicting, []);
     assert.ok((await fetchWalFile(repo, 'main', name))!.equals(theirs));
     assert.equal((await pushWalFile(repo, info, name, theirs, { compression: 'lz4' })).status, 'already-archived');
     await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'none' }), /already archived with different content/);

@@ -87,6 +87,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     }
     if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete') && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
     for (const u of s.unreadable_history_files) lines.push(`    UNREADABLE history file ${u}`);
+    for (const c of s.conflicting_copies) lines.push(`    CONFLICT: ${c} is stored twice with different content (two clusters archiving into this stanza?): recovery stops there; pgpitr verify names the copies`);
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');
     for (const t of s.archive.timelines) {
       lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);

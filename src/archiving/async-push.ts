@@ -5,7 +5,7 @@
 
 import { basename } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
-import { holderIsHere, liveLockHolder } from '../repo/lock.js';
+import { holderIsHere, liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
@@ -91,7 +91,7 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
 
 /** Starts the pusher unless one runs; true if this call started it. */
 async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
-  const holder = await liveLockHolder(new PosixStorage(req.spool.dir), `${PUSHER_LOCK}.lock`);
+  const holder = await liveLockHolder(new PosixStorage(req.spool.dir), `${PUSHER_LOCK}.lock`, { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
   if (holder) {
     // archive_command changed (a new queue limit, another repository...): the running
     // pusher finishes what it is storing and exits; the next check starts ours.

@@ -4,7 +4,9 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync } from 'node:fs';
-import { RepoLock } from '../repo/lock.js';
+import { utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RepoLock, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
@@ -48,6 +50,9 @@ export function startDetached(args: string[], logPath: string, o: DetachedOption
 
 export type BackgroundLog = (line: string) => void;
 
+/** How often a background process touches its spool lock (stale after SPOOL_LOCK_STALE_MS untouched, to a newcomer that cannot judge its holder). */
+export const SPOOL_LOCK_HEARTBEAT_MS = 10_000;
+
 /**
  * Runs `body` as the one background process of its kind for a spool directory:
  * holds `<dir>/<lockName>.lock` meanwhile (with `settings`, for archive_command
@@ -60,13 +65,22 @@ export async function runAsOnlyOne(
   command: string,
   settings: string[] | undefined,
   body: (log: BackgroundLog) => Promise<void>,
+  heartbeatMs = SPOOL_LOCK_HEARTBEAT_MS,
 ): Promise<boolean> {
   let lock: RepoLock;
   try {
-    lock = await RepoLock.acquire(new PosixStorage(dir), `${lockName}.lock`, command, settings);
+    lock = await RepoLock.acquire(new PosixStorage(dir), `${lockName}.lock`, command, settings, 'spool', { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
   } catch {
     return false;
   }
+  // Touched while held: a holder another pid namespace or host cannot judge (a container restarted
+  // over the same spool) is stale once its lock is left untouched (lock.ts, UnjudgedStaleness).
+  const lockPath = join(dir, `${lockName}.lock`);
+  const beat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => {});
+  }, heartbeatMs);
+  beat.unref();
   const log: BackgroundLog = (line) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
   try {
     await body(log);
@@ -75,6 +89,7 @@ export async function runAsOnlyOne(
     log(`${lockName} failed: ${(e as Error).message}`);
     throw e;
   } finally {
+    clearInterval(beat);
     await lock.release();
   }
 }

@@ -13,7 +13,7 @@
 
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
-import { liveLockHolder } from '../repo/lock.js';
+import { liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import type { DetachedOptions } from './background.js';
@@ -37,7 +37,7 @@ export function fetcherSettings(repos: readonly { index: number; location: strin
  * fetcher serves another repository or stanza.
  */
 export async function ensureFetcher(args: string[], dir: string, settings: string[], o: DetachedOptions = {}): Promise<boolean> {
-  const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`);
+  const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`, { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
   if (holder) {
     // A fetcher of an older pgpitr records no system: the same repositories and stanza are enough
     // (refusing it would stop a recovery, a standby's, across an upgrade of pgpitr).

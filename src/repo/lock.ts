@@ -64,7 +64,7 @@ export class RepoLock {
    * Takes the lock at `path` (e.g. "backup.lock") of `storage`, taking over a stale one. `subject`
    * names what is locked in the messages (default: the repository).
    */
-  static async acquire(storage: Storage, path: string, command: string, settings?: string[], subject = 'repository'): Promise<RepoLock> {
+  static async acquire(storage: Storage, path: string, command: string, settings?: string[], subject = 'repository', opts: UnjudgedStaleness = {}): Promise<RepoLock> {
     const where = `${path} in ${storage.location}`;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // Not synced: a lock does not outlive its process in any way that matters (a reboot ends it).
@@ -81,8 +81,8 @@ export class RepoLock {
         const found = parseHolder(raw);
         // A lock that does not parse and is over a minute old is what a power loss leaves of one
         // written without sync (an empty file): stale, or every later command would be refused.
-        const garbled = found === null && (await storage.info(path).then((i) => i !== null && Date.now() - i.mtimeMs > GUARD_AGE_MS).catch(() => false));
-        if ((found && !holderAlive(found)) || garbled) {
+        const garbled = found === null && (await olderThan(storage, path, GUARD_AGE_MS));
+        if ((found && !(await mayBeAlive(storage, path, found, opts))) || garbled) {
           // Stale: its process is gone. Another newcomer may be taking it over at the same time.
           if (!(await removeStale(storage, path, raw))) await sleep(GUARD_BUSY_WAIT_MS);
           continue;
@@ -229,10 +229,37 @@ export function processAlive(pid: number): boolean {
 }
 
 /** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
-export async function liveLockHolder(storage: Storage, path: string): Promise<LockHolder | null> {
+export async function liveLockHolder(storage: Storage, path: string, opts: UnjudgedStaleness = {}): Promise<LockHolder | null> {
   const holder = await readHolder(storage, path);
   if (!holder) return null;
-  return holderAlive(holder) ? holder : null;
+  return (await mayBeAlive(storage, path, holder, opts)) ? holder : null;
+}
+
+/**
+ * For a lock its holder keeps touching (a spool's pusher or fetcher, spool-heartbeat.ts): one of
+ * a holder that cannot be judged here (another host, another pid namespace: a container
+ * restarted, the spool on a volume) is stale once untouched this long.
+ */
+export const SPOOL_LOCK_STALE_MS = 60_000;
+
+export interface UnjudgedStaleness {
+  unjudgedStaleAfterMs?: number | undefined;
+}
+
+async function mayBeAlive(storage: Storage, path: string, h: LockHolder, opts: UnjudgedStaleness): Promise<boolean> {
+  if (!holderAlive(h)) return false;
+  if (opts.unjudgedStaleAfterMs === undefined || holderJudgeable(h)) return true;
+  return !(await olderThan(storage, path, opts.unjudgedStaleAfterMs));
+}
+
+/** Whether the lock at `path` was last written (or touched) more than `ms` ago; false when unknown. */
+async function olderThan(storage: Storage, path: string, ms: number): Promise<boolean> {
+  return storage.info(path).then((i) => i !== null && Date.now() - i.mtimeMs > ms).catch(() => false);
+}
+
+/** Whether this host can tell if the holder lives: its host, and its pid namespace when recorded. */
+function holderJudgeable(h: LockHolder): boolean {
+  return h.host === hostname() && (h.pid_ns === undefined || h.pid_ns === currentPidNamespace());
 }
 
 /**

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -66,37 +66,59 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     // Plain (each file started by a lane when a reader is free) and compressed tar (every file started at once: the data directory's own files start last);
     // through SQL, where the sizes of the data directory's own files are asked again before they are copied last.
     const cases = [['-Fp'], ['-Ft', '-Z', 'client-zstd'], ['-Fp', '--read-method', 'sql'], ['-Ft', '--read-method', 'sql']];
+    // Also a file below the data directory's top that WAL does not rebuild: pg_logical/replorigin_checkpoint, rewritten
+    // (another size) by every checkpoint while replication origins come and go (a logical subscriber's table syncs).
+    const origins = async (tag: string, count: number) => {
+      for (let i = 0; i < count; i++) await src.sql(`select pg_replication_origin_create('o_${tag}_${i}'); select pg_replication_origin_advance('o_${tag}_${i}', '0/100')`);
+      await src.sql('checkpoint');
+    };
+    const ORIGINS = join(src.dataDir, 'pg_logical', 'replorigin_checkpoint');
     for (const [n, format] of cases.entries()) {
       await src.sql(`alter system set application_name = 'short'`);
+      await src.sql('select pg_replication_origin_drop(roname) from pg_replication_origin'); // max_replication_slots bounds them
+      await origins(`b${n}`, 1);
       const before = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+      const originsBefore = readFileSync(ORIGINS);
       const target = join(src.tempDir(`b${n}`), 'b');
       // Slowed down: the data directory's own files (postgresql.auto.conf among them) are copied last.
       const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, ...format, '-c', 'fast', '-j', '2', '-r', '6M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       let altered: Promise<unknown> | null = null;
+      let rewritten: Promise<unknown> | null = null;
       createInterface({ input: child.stderr }).on('line', (l) => {
-        if (altered || !l.startsWith('{')) return;
+        if (!l.startsWith('{')) return;
         const p = JSON.parse(l) as { type: string; phase?: string; bytes_done?: number };
-        if (p.type === 'progress' && p.phase === 'streaming database files' && (p.bytes_done ?? 0) > 1_000_000) {
-          altered = src.sql(`alter system set application_name = '${'x'.repeat(200)}'`);
-        }
+        if (p.type !== 'progress' || p.phase !== 'streaming database files') return;
+        // Listed by now, no file read yet: the origins' file gets another size before it is read.
+        rewritten ??= origins(`d${n}`, 3);
+        if (!altered && (p.bytes_done ?? 0) > 1_000_000) altered = src.sql(`alter system set application_name = '${'x'.repeat(200)}'`);
       });
       const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
       assert.equal(code, 0, format.join(' '));
-      assert.ok(altered, 'the backup ended before the file could be rewritten');
+      assert.ok(altered && rewritten, 'the backup ended before the files could be rewritten');
       await altered;
+      await rewritten;
       const after = readFileSync(join(src.dataDir, 'postgresql.auto.conf'), 'utf8');
+      const originsAfter = readFileSync(ORIGINS);
       assert.notEqual(after, before);
+      assert.notEqual(originsAfter.length, originsBefore.length);
       let copied: string;
+      let copiedOrigins: Buffer;
       if (format[0] === '-Fp') {
         copied = readFileSync(join(target, 'postgresql.auto.conf'), 'utf8');
+        copiedOrigins = readFileSync(join(target, 'pg_logical', 'replorigin_checkpoint'));
         await verifyPlainBackup(target, version);
       } else {
         const zstd = format.includes('client-zstd');
-        const x = await runCommand('tar', [...(zstd ? ['-I', 'zstd'] : []), '-xOf', join(target, zstd ? 'base.tar.zst' : 'base.tar'), 'postgresql.auto.conf']);
-        assert.equal(x.code, 0, x.stderr);
-        copied = x.stdout;
+        const member = async (name: string) => {
+          const x = spawnSync('tar', [...(zstd ? ['-I', 'zstd'] : []), '-xOf', join(target, zstd ? 'base.tar.zst' : 'base.tar'), name]);
+          assert.equal(x.status, 0, x.stderr.toString());
+          return x.stdout;
+        };
+        copied = (await member('postgresql.auto.conf')).toString('utf8');
+        copiedOrigins = await member('pg_logical/replorigin_checkpoint');
       }
       assert.ok(copied === after || copied === before, `${format.join(' ')}: copied postgresql.auto.conf is neither version: ${JSON.stringify(copied)}`);
+      assert.ok(copiedOrigins.equals(originsAfter) || copiedOrigins.equals(originsBefore), `${format.join(' ')}: copied replorigin_checkpoint (${copiedOrigins.length} bytes) is neither version (${originsBefore.length}, ${originsAfter.length} bytes)`);
     }
   });
 }

@@ -104,3 +104,33 @@ test('a lock that does not parse (an empty file a power loss left) is refused wh
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a spool lock of a holder this host cannot judge (another pid namespace: a container restarted) is stale once untouched for a minute; its live holder keeps touching it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-takeover-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const { utimesSync, statSync } = await import('node:fs');
+    const { liveLockHolder, SPOOL_LOCK_STALE_MS } = await import('../../src/repo/lock.js');
+    const { runAsOnlyOne } = await import('../../src/archiving/background.js');
+    const path = join(dir, 'pusher.lock');
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), command: 'archive-push (background pusher)', pid_ns: 'pid:[1]' }));
+    const spool = { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS };
+    assert.ok(await liveLockHolder(storage, 'pusher.lock', spool), 'touched a moment ago: may be alive');
+    const old = new Date(Date.now() - 2 * SPOOL_LOCK_STALE_MS);
+    utimesSync(path, old, old);
+    assert.equal(await liveLockHolder(storage, 'pusher.lock', spool), null);
+    assert.ok(await liveLockHolder(storage, 'pusher.lock'), 'a repository lock of such a holder is still taken as alive');
+    // A new pusher takes it over, and touches it while it runs.
+    let touched = 0;
+    const ran = await runAsOnlyOne(dir, 'pusher', 'archive-push (background pusher)', undefined, async () => {
+      utimesSync(path, old, old);
+      await sleep(200);
+      touched = statSync(path).mtimeMs;
+    }, 30);
+    assert.equal(ran, true);
+    assert.ok(Date.now() - touched < 5_000, 'the lock was touched while held');
+    assert.equal(existsSync(path), false, 'released');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

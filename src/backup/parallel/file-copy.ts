@@ -207,7 +207,8 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
       return;
     }
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
-    ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '' });
+    // A copy with pages failing their checksum is never kept by a --resume: it would be taken as verified.
+    if (r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '' });
     return;
   }
   // In ranges: each range is copied (and journaled) on its own, so a resumed run keeps the ranges
@@ -236,7 +237,7 @@ async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: 
   }
   const startedUs = Date.now() * 1000;
   const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', dest: { path: dest, mode: f.mode & 0o777, create: false, sync: false } }), null);
-  if (!r.gone) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length });
+  if (!r.gone && r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length });
   return { crc: r.crc32c ?? 0, length: r.length, gone: r.gone, failures: r.failures, partialPage: r.partialPage };
 }
 

@@ -164,7 +164,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       // The data directory's own files (configuration, which WAL does not cover: postgresql.auto.conf) have
       // their sizes looked at again near their read (restat). The direct readers do it as a copy begins; sinks
       // that start every file at once, or a read method that restats apart (req.restat), copy them last.
-      const last = (f: ListedFile) => isBase && !f.name.includes('/');
+      // So are those outside the database directories (base/, global/): pg_logical/replorigin_checkpoint, rewritten
+      // with another size by every checkpoint, is not rebuilt by WAL replay (a torn copy: PANIC at start).
+      const last = (f: ListedFile) => isBase && (!f.name.includes('/') || !/^(base|global)\//.test(f.name));
       const own = files.filter(last);
       const rest = files.filter((f) => !last(f));
       const lastWave = async () => {
@@ -211,13 +213,15 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       if (poolError) throw poolError;
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.
-        if (pgControl) await copyThroughTar(ctx, pgControl, tar);
+        if (!pgControl) throw new PgpitrError('ERR_STORAGE', 'global/pg_control was not found in the data directory: a backup without it cannot start', { hint: 'check the data directory the server runs on (data_directory)' });
+        await copyThroughTar(ctx, pgControl, tar);
         const promoted = await promotion?.stop();
         if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
         checkStartTimeline(stop.labelFile, timeline);
         await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
-        if (req.tablespaceMap && stop.tablespaceMap !== '') await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
+        // Sent even empty, as the server sends it for pg_basebackup -Ft.
+        if (req.tablespaceMap) await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
       }
       await tar.end();
       await ev.tarEnd();

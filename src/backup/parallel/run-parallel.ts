@@ -156,10 +156,14 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
     throw lost && !(e instanceof PgpitrError) ? lost : e;
   } finally {
     ending = true;
-    // Not taken (the sql method, or a failure before the copy): stopped here; taken, the backup stopped it.
-    if (early && !early.taken) await early.pool.stop();
-    await sqlReaders?.stop();
-    await sql.end().catch(() => {});
+    try {
+      // Not taken (the sql method, or a failure before the copy): stopped here; taken, the backup stopped it.
+      if (early && !early.taken) await early.pool.stop();
+      await sqlReaders?.stop();
+    } finally {
+      // Whatever the readers' stopping does: the session holding the backup ends (the server leaves backup mode).
+      await sql.end().catch(() => {});
+    }
   }
 }
 

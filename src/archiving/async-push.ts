@@ -16,6 +16,8 @@ export const PUSHER_LOCK = 'pusher';
 export interface AsyncPushRequest {
   /** %p as PostgreSQL gives it (relative to the data directory, the working directory). */
   walPath: string;
+  /** The directory of %p, resolved: whose files this spool's markers must answer for (spool.ts recordPgWal). */
+  pgWal: string;
   spool: PushSpool;
   timeoutMs: number;
   /** Starts the background pusher (a detached process) with its output appended to `logPath`. */
@@ -35,7 +37,12 @@ export type AsyncPushResult = { kind: 'ok' } | { kind: 'dropped'; message: strin
 export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPushResult> {
   const name = basename(req.walPath);
   const deadline = Date.now() + req.timeoutMs;
-  let marker = req.spool.read(name, req.walPath);
+  // Markers of another cluster's pusher (a spool shared by mistake) answer nothing here.
+  const read = () => {
+    const owner = req.spool.pgWalOwner();
+    return owner === null || owner === req.pgWal ? req.spool.read(name, req.walPath) : null;
+  };
+  let marker = read();
   // A failure is answered only after making sure a pusher with our settings will retry it.
   if (marker?.kind === 'error') await ensurePusher(req);
   if (!marker && req.storeHere && (await ensurePusher(req))) {
@@ -69,7 +76,7 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(50, delay * 2);
-    marker = req.spool.read(name, req.walPath);
+    marker = read();
   }
   return answer(req.spool, name, marker);
 }
@@ -93,6 +100,12 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
 async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
   const holder = await liveLockHolder(new PosixStorage(req.spool.dir), `${PUSHER_LOCK}.lock`, { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
   if (holder) {
+    const owner = req.spool.pgWalOwner();
+    if (owner !== null && owner !== req.pgWal) {
+      throw new PgpitrError('ERR_USAGE', `the archive-push spool "${req.spool.dir}" is in use by the pusher (pid ${holder.pid}) of another cluster, whose WAL is in ${owner}`, {
+        hint: 'two clusters archive with one stanza name and one spool-path: give each its own --spool-path (spool-path in the configuration file) in archive_command',
+      });
+    }
     // archive_command changed (a new queue limit, another repository...): the running
     // pusher finishes what it is storing and exits; the next check starts ours.
     // Signalled only when its pid is beyond doubt that pusher (a reboot or a container may have

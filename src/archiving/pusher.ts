@@ -134,7 +134,7 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         await drop(s, queues[i]!, names, bytes, multi);
         droppedAny = true;
       }
-      if (multi) droppedAny = oweSmallFiles(s, queues, unsettled.filter((n) => !isSegmentLike(n))) || droppedAny;
+      droppedAny = oweSmallFiles(s, queues, unsettled.filter((n) => !isSegmentLike(n)), multi) || droppedAny;
       if (droppedAny) {
         if (multi) {
           readMarkers();
@@ -251,22 +251,31 @@ async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedByte
 }
 
 /**
- * Past the queue limit, a .history or .backup file one repository stored and another lacks must not
- * hold the server's archiver (which takes files in order, stopping at a failure) until that one
- * returns: a copy is kept in that repository's spool (owed/), stored there when it can, and the
- * file is settled for it. True if any was.
+ * Past the queue limit, a .history or .backup file a repository lacks must not hold the server's
+ * archiver (which takes files in order, stopping at a failure) until that repository returns (the
+ * segments behind it, dropped, would fill pg_wal all the same): a synced copy is kept in that
+ * repository's spool (owed/), stored there when it can, and the file is settled for it. When no
+ * repository has it (one repository, down), the server's marker says it is kept ('ok', 'owed').
+ * True if any was.
  */
-function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[]): boolean {
+function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[], multi: boolean): boolean {
   let any = false;
   for (const name of names) {
-    if (!queues.some((q) => q.markers.get(name) === 'ok')) continue;
-    for (const q of queues) {
-      if (q.settled(name) || q.inFlight.has(name)) continue;
+    const lacking = queues.filter((q) => !q.settled(name) && !q.inFlight.has(name));
+    if (lacking.length === 0) continue;
+    for (const q of lacking) {
       q.spool.saveOwed(name, join(s.pgWal, name));
-      q.spool.write(name, 'dropped');
+      if (multi) {
+        q.spool.write(name, 'dropped');
+        q.markers.set(name, 'dropped'); // settled now: this turn does not store it there
+      }
       s.log(`${q.title} lacks ${name} while the queue is past archive-push-queue-max: a copy is kept in the spool and stored there when it takes files again`);
-      any = true;
     }
+    if (!queues.some((q) => q.markers.get(name) === 'ok')) {
+      s.spool.write(name, 'ok', 'owed');
+      if (!multi) queues[0]!.markers.set(name, 'ok'); // the server's markers are the one repository's
+    }
+    any = true;
   }
   return any;
 }

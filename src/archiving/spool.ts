@@ -130,6 +130,23 @@ export class PushSpool {
     }
   }
 
+  /**
+   * The pg_wal directory (as the pusher's settings name it) whose files the markers here answer
+   * for: written by a pusher as it starts, read by archive_command (Node and the shell), so that a
+   * spool two clusters share (one stanza name, one spool-path) never answers one's file with the other's marker.
+   */
+  recordPgWal(pgWal: string): void {
+    writeFileAtomicSync(join(this.dir, 'pusher.pgwal'), `${pgWal}\n`, false, 0o640);
+  }
+
+  pgWalOwner(): string | null {
+    try {
+      return readFileSync(join(this.dir, 'pusher.pgwal'), 'utf8').replace(/\n$/, '');
+    } catch {
+      return null;
+    }
+  }
+
   recordRepositories(repos: string[]): void {
     writeFileAtomicSync(join(this.dir, 'pusher.repos'), JSON.stringify(repos), false, 0o640);
   }

@@ -63,6 +63,7 @@ export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, sou
   const pgWal = resolve(dirname(source));
   const result = await pushThroughSpool({
     walPath: source,
+    pgWal,
     spool,
     timeoutMs: a.timeoutMs,
     startPusher: (logPath) => spawnPusher(a.optionArgs, pgWal, logPath),
@@ -101,6 +102,11 @@ export async function runBackgroundPusher(
       log('SIGTERM: stopping once the files being stored are done');
       stop.abort();
     });
+    // The markers here were another cluster's (a spool shared): forgotten before this one's are written.
+    if (spool.pgWalOwner() !== pgWal) {
+      spool.forgetMarkers();
+      spool.recordPgWal(pgWal);
+    }
     try {
       // A repository whose stanza cannot be read now (down, or not answering yet) is tried again
       // with each file; the pusher starts with the first that answers (stanzas-at-start.ts).

@@ -336,3 +336,45 @@ test('markers stand for the repositories they were written for, and for the file
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('one repository, down, past the queue limit: a .history file ready before the segments does not hold the archiver (a copy waits in the spool), and reaches the repository when it returns', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-onerepo-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const one = [repos[0]!];
+    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const stop = new AbortController();
+    const log: string[] = [];
+    // The repository goes away before anything is stored.
+    renameSync(paths[0]!, `${paths[0]}.away`);
+    writeFileSync(paths[0]!, 'not a directory');
+    const history = '00000002.history';
+    writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
+    writeFileSync(join(pgWal, 'archive_status', `${history}.ready`), '');
+    const names: string[] = [];
+    for (let segNo = 1; segNo <= 5; segNo++) {
+      const name = segmentFileName(2, BigInt(segNo), SEG);
+      writeFileSync(join(pgWal, name), segment(segNo));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+      names.push(name);
+    }
+    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+    try {
+      await until('the history file is let go, kept in the spool', () => spool.list().get(history) === 'ok', 10_000);
+      assert.equal(spool.read(history)?.message, 'owed');
+      assert.ok(existsSync(join(spool.dir, 'owed', history)));
+      // The server archives it (archive_command answered 0): it is no longer ready.
+      renameSync(join(pgWal, 'archive_status', `${history}.ready`), join(pgWal, 'archive_status', `${history}.done`));
+      rmSync(paths[0]!);
+      renameSync(`${paths[0]}.away`, paths[0]!);
+      await until('the repository gets the history file kept for it', () => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === history) && !existsSync(join(spool.dir, 'owed', history)));
+    } finally {
+      stop.abort();
+      await pusher;
+    }
+    assert.ok(log.some((l) => /lacks 00000002\.history while the queue is past archive-push-queue-max/.test(l)), log.join('\n'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -37,3 +37,24 @@ test('pgpitr-spool-wait: a marker counts only when newer than the WAL file, and 
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('pgpitr-spool-wait: markers of another cluster\'s pusher (a spool two clusters share) answer nothing', async () => {
+  const { realpathSync } = await import('node:fs');
+  const data = mkdtempSync(join(tmpdir(), 'pgpitr-spool-wait-'));
+  try {
+    const spool = join(data, 'spool');
+    mkdirSync(spool);
+    mkdirSync(join(data, 'pg_wal'));
+    writeFileSync(join(data, 'pg_wal', NAME), 'wal');
+    writeFileSync(join(spool, `${NAME}.ok`), '');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(spool, `${NAME}.ok`), later, later);
+    const run = () => spawnSync('/bin/sh', [SCRIPT, spool, NAME, '1'], { cwd: data }).status;
+    writeFileSync(join(spool, 'pusher.pgwal'), '/var/lib/postgresql/16/main/pg_wal\n');
+    assert.equal(run(), 1, 'the marker is the other cluster\'s');
+    writeFileSync(join(spool, 'pusher.pgwal'), `${realpathSync(data)}/pg_wal\n`);
+    assert.equal(run(), 0);
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,45 @@
+// A push spool two clusters share (one stanza name, one spool-path on one host): the markers of
+// one cluster's pusher never answer the other's archive_command, and the other's call is refused
+// while that pusher runs, instead of the two pushers stopping each other.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PushSpool } from '../../src/archiving/spool.js';
+import { pushThroughSpool } from '../../src/archiving/async-push.js';
+
+const NAME = '000000010000000000000007';
+
+test('archive-push --archive-async: another cluster\'s markers answer nothing; its live pusher makes the call fail, naming it', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-spool-owner-'));
+  try {
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const ours = join(root, 'b', 'pg_wal');
+    mkdirSync(ours, { recursive: true });
+    writeFileSync(join(ours, NAME), 'wal of cluster b');
+    spool.recordPgWal(join(root, 'a', 'pg_wal'));
+    spool.write(NAME, 'ok');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(spool.dir, `${NAME}.ok`), later, later);
+    let started = 0;
+    const call = () => pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 300, startPusher: () => void started++, settings: ['b'] });
+    // No pusher runs: the other cluster's marker is not an answer (ours is started, and waited for).
+    await assert.rejects(call(), /timed out/);
+    assert.ok(started > 0);
+    // Its pusher runs: refused, naming the other cluster's pg_wal.
+    writeFileSync(join(spool.dir, 'pusher.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'archive-push (background pusher)', settings: ['a'] }));
+    await assert.rejects(call(), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_USAGE');
+      assert.match(e.message, new RegExp(`in use by the pusher \\(pid ${process.pid}\\) of another cluster, whose WAL is in ${join(root, 'a', 'pg_wal')}`));
+      return true;
+    });
+    // Our own pusher's marker answers.
+    rmSync(join(spool.dir, 'pusher.lock'));
+    spool.recordPgWal(ours);
+    assert.deepEqual(await call(), { kind: 'ok' });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

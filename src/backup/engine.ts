@@ -56,6 +56,8 @@ export interface BackupResult {
   startLsn: string;
   endLsn: string;
   timeline: number;
+  /** The timeline of the end point (a standby's may be a later one, when it followed a promotion). */
+  endTimeline: number;
   bytes: number;
   systemIdentifier: string;
   serverVersionNum: number;
@@ -169,6 +171,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     let startLsn = '';
     let endLsn = '';
     let timeline = 0;
+    let endTimeline = 0;
     const command = buildBaseBackupCommand(
       {
         label: opts.label,
@@ -243,6 +246,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       progress: (bytes) => tracker.serverProgress(Number(bytes)),
       finished: (lsn, tli) => {
         endLsn = lsn;
+        endTimeline = tli;
         reporter.info(`write-ahead log end point: ${lsn}`);
         state?.update({ stop_lsn: lsn, timeline: tli });
       },
@@ -315,7 +319,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     createdSlot = null;
     tracker.phase('complete');
     reporter.info('base backup completed');
-    return { startLsn, endLsn, timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory };
+    return { startLsn, endLsn, timeline, endTimeline: endTimeline || timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory };
   } catch (err) {
     const error = signal?.aborted ? interrupted() : walError && !(err instanceof ServerError) ? walError : err;
     abortAll();

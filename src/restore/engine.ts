@@ -25,7 +25,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, isRestoreFile, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -155,6 +155,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // 2. Where things go, refused before anything is written.
   const targetState = inspectTarget(req.pgData);
   const delta = checkTarget(targetState, req.delta);
+  if (delta && !targetState.interruptedRestore) checkSameSystem(targetState.path, record?.system_identifier);
   if (delta && leftOut.length > 0) req.log(`warning: --delta writes zeros over the files the target holds for the databases left out`);
   if (targetState.interruptedRestore) req.log(`${targetState.path} holds a restore that did not finish: resuming it (only what differs is written)`);
   const tablespaceDirs = new Map<number, string>();

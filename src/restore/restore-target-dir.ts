@@ -5,6 +5,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
+import { controlSystemIdentifier } from '../postgres/control-file.js';
 
 export interface TargetState {
   path: string;
@@ -105,6 +106,19 @@ export function checkTarget(t: TargetState, delta: boolean): boolean {
     });
   }
   return true;
+}
+
+/**
+ * --delta over a cluster of another database system (a -D typo, another cluster of the host) would
+ * remove everything the backup does not hold from it: refused, naming both systems. A data
+ * directory without a readable pg_control (damaged, or what is left of one) is not judged.
+ */
+export function checkSameSystem(path: string, backupSystem: string | undefined): void {
+  const theirs = controlSystemIdentifier(path);
+  if (theirs === null || backupSystem === undefined || backupSystem === '' || theirs === backupSystem) return;
+  throw new PgpitrError('ERR_TARGET', `--delta target "${path}" is a data directory of another database system (system identifier ${theirs}; the backup is of ${backupSystem})`, {
+    hint: 'check -D/--pg-data; to replace that cluster with this backup, empty the directory first (restore then writes everything)',
+  });
 }
 
 export interface TablespaceMapping {

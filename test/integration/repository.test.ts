@@ -135,6 +135,16 @@ for (const version of versionsFromEnv()) {
       const running = await restoreWith(a, c.dataDir, ['--delta']);
       assert.equal(running.code, 5);
       assert.match(running.stderr, /is running/);
+      // A stopped cluster of another system (a -D typo): --delta refuses it before removing anything.
+      const foreign = await TestCluster.create({ version, name: `foreign${version}` });
+      await foreign.stop();
+      const control = readFileSync(join(foreign.dataDir, 'global', 'pg_control'));
+      const wrong = await restoreWith(a, foreign.dataDir, ['--delta']);
+      assert.equal(wrong.code, 5, wrong.stderr);
+      assert.match(wrong.stderr, /is a data directory of another database system \(system identifier \d+; the backup is of \d+\)/);
+      assert.ok(readFileSync(join(foreign.dataDir, 'global', 'pg_control')).equals(control), 'nothing written or removed there');
+      assert.ok(existsSync(join(foreign.dataDir, 'PG_VERSION')));
+      await foreign.destroy();
       // Files hard-linked from another directory (what pg_upgrade --link leaves, a cp -al clone) are written fresh even where they match.
       const other = restoreDir(c, 'delta-linked');
       const linked = readdirSync(join(dir, 'base', '1')).filter((n) => /^\d+$/.test(n)).slice(0, 20);

@@ -23,6 +23,7 @@ import type { CopyContext } from './copy-context.js';
 import { DestCreator } from './dest-creator.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { PgpitrError } from '../../common/errors.js';
+import { timelineSwitched } from '../timeline-switched.js';
 import { labelStartTimeline, startLowLevelBackup, stopLowLevelBackup } from './low-level-api.js';
 import type { BackupStop } from './low-level-api.js';
 import type { ListedFile, ListedTablespace } from './listing.js';
@@ -219,6 +220,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
         checkStartTimeline(stop.labelFile, timeline);
+        if (promotion) await checkStopTimeline(req.sql, timeline);
         await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
         // Sent even empty, as the server sends it for pg_basebackup -Ft.
         if (req.tablespaceMap) await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
@@ -281,6 +283,17 @@ function withoutOwnFiles(listing: ListedTablespace[]): ListedTablespace[] {
     if (own.length === 0) return ts;
     return { ...ts, entries: ts.entries.filter((e) => !own.includes(e)), bytes: ts.bytes - own.reduce((a, e) => a + (e.kind === 'file' ? e.size : 0), 0) };
   });
+}
+
+/**
+ * A standby's backup stops at its minimum recovery point, on the timeline replay had reached there:
+ * one that followed its upstream to a new timeline during the backup (a cascading standby whose
+ * upstream was promoted) would need WAL ranges of two timelines, which this backup's manifest
+ * and a repository's record do not carry: refused, as a backup to take again.
+ */
+export async function checkStopTimeline(sql: Pick<SqlClient, 'query'>, timeline: number): Promise<void> {
+  const end = Number((await sql.query<{ t: string | null }>('SELECT min_recovery_end_timeline::text AS t FROM pg_control_recovery()')).rows[0]?.t ?? 0);
+  if (end > 0 && end !== timeline) throw timelineSwitched(timeline, end);
 }
 
 async function inRecovery(sql: SqlClient): Promise<boolean> {

@@ -49,6 +49,7 @@ import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
 import { serverFacts, serverNow } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
+import { timelineSwitched } from '../timeline-switched.js';
 
 export interface RepoBackupRequest {
   repo: Repository;
@@ -252,6 +253,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
           reporter.warn(`what WAL replay needs of the databases was not recorded (${e.message}): restoring part of them (--db-include) will be refused`);
           return undefined;
         });
+        // The record names one timeline for the WAL from start to stop (parallel-backup.ts refuses the same).
+        if (result.endTimeline !== result.timeline) throw timelineSwitched(result.timeline, result.endTimeline);
         record.timeline = result.timeline;
         record.start_lsn = result.startLsn;
         record.stop_lsn = result.endLsn;

@@ -149,11 +149,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // the set holds: its copy ends at the stop.
   let end = along[along.length - 1] ?? { timeline: b.timeline, segNo: (b.stopLsn - 1n) / seg };
   const setCopyOnly = along.length === 0 && b.stopLsn % seg !== 0n && !archive.hasSegment(end.timeline, end.segNo);
-  for (; !setCopyOnly; ) {
-    const next = segmentsAlong(branch, (end.segNo + 1n) * BigInt(archive.segmentSize), (end.segNo + 1n) * BigInt(archive.segmentSize), archive.segmentSize)[0]!;
-    if (!archive.hasSegment(next.timeline, next.segNo)) break;
-    end = next;
-  }
+  if (!setCopyOnly) end = runEnd(archive, branch, end);
   // Anything archived past that run: the run ends at a gap. (When only the set holds the stop
   // segment, that segment is what is missing: the set's copy ends at the stop.)
   const after = firstAlongAfter(archive, branch, end.segNo);
@@ -264,3 +260,37 @@ function noBackupFor(t: TargetOptions, candidates: PlanBackup[], set: string | u
       : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
   return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
 }
+
+/**
+ * The last segment of the unbroken run the archive holds along the branch from `from`. Walked
+ * once per archive and branch: what each walk passes is remembered, so that info and check,
+ * planning for every backup over a long archive, do not walk the same run again for each one.
+ */
+const runEnds = new WeakMap<PlanArchive, Map<number, Map<string, { timeline: number; segNo: bigint }>>>();
+
+function runEnd(archive: PlanArchive, branch: TimelineBranch, from: { timeline: number; segNo: bigint }): { timeline: number; segNo: bigint } {
+  let byBranch = runEnds.get(archive);
+  if (!byBranch) runEnds.set(archive, (byBranch = new Map()));
+  let memo = byBranch.get(branch.timeline);
+  if (!memo) byBranch.set(branch.timeline, (memo = new Map()));
+  const spans = branchSpans(branch, archive.segmentSize);
+  const timelineOf = (seg: bigint) => (spans.find((x) => seg >= x.from && (x.to === null || seg <= x.to)) ?? spans[0]!).timeline;
+  const passed: string[] = [];
+  let end = from;
+  for (;;) {
+    const key = `${end.timeline}/${end.segNo}`;
+    const known = memo.get(key);
+    if (known) {
+      end = known;
+      break;
+    }
+    passed.push(key);
+    const segNo = end.segNo + 1n;
+    const timeline = timelineOf(segNo);
+    if (!archive.hasSegment(timeline, segNo)) break;
+    end = { timeline, segNo };
+  }
+  for (const s of passed) memo.set(s, end);
+  return end;
+}
+

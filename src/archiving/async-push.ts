@@ -51,6 +51,11 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     // file that is nonetheless archived: a gap reported that is not there, never
     // the reverse.)
     await req.storeHere();
+    // The pusher this call started may not have claimed the spool yet: a marker here must answer for our pg_wal.
+    if (req.spool.pgWalOwner() !== req.pgWal) {
+      req.spool.forgetMarkers();
+      req.spool.recordPgWal(req.pgWal);
+    }
     req.spool.write(name, 'ok');
     return { kind: 'ok' };
   }

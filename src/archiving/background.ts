@@ -7,6 +7,7 @@ import { closeSync, openSync, renameSync, statSync } from 'node:fs';
 import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RepoLock, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
+import { PgpitrError } from '../common/errors.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
@@ -57,7 +58,8 @@ export const SPOOL_LOCK_HEARTBEAT_MS = 10_000;
  * Runs `body` as the one background process of its kind for a spool directory:
  * holds `<dir>/<lockName>.lock` meanwhile (with `settings`, for archive_command
  * to compare), logs with time and pid, and logs a failure before passing it on.
- * Returns false, doing nothing, when another process holds the lock.
+ * Returns false, doing nothing, when another process holds the lock; throws when the lock cannot
+ * be written at all.
  */
 export async function runAsOnlyOne(
   dir: string,
@@ -70,8 +72,11 @@ export async function runAsOnlyOne(
   let lock: RepoLock;
   try {
     lock = await RepoLock.acquire(new PosixStorage(dir), `${lockName}.lock`, command, settings, 'spool', { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
-  } catch {
-    return false;
+  } catch (e) {
+    // Held by another process: nothing to do. Anything else (the spool full, read-only, not
+    // writable) is this process's failure, passed on for the caller to record.
+    if (e instanceof PgpitrError && e.code === 'ERR_TARGET') return false;
+    throw e;
   }
   // Touched while held: a holder another pid namespace or host cannot judge (a container restarted
   // over the same spool) is stale once its lock is left untouched (lock.ts, UnjudgedStaleness).

@@ -261,7 +261,9 @@ async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedByte
 function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[], multi: boolean): boolean {
   let any = false;
   for (const name of names) {
-    const lacking = queues.filter((q) => !q.settled(name) && !q.inFlight.has(name));
+    // A store of it still running may fail: judged on a later turn, once none runs.
+    if (queues.some((q) => q.inFlight.has(name))) continue;
+    const lacking = queues.filter((q) => !q.settled(name));
     if (lacking.length === 0) continue;
     for (const q of lacking) {
       q.spool.saveOwed(name, join(s.pgWal, name));

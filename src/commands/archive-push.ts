@@ -96,18 +96,18 @@ export async function runBackgroundPusher(
   const { stanzasAtStart } = await import('../archiving/stanzas-at-start.js');
   const spool = PushSpool.open(a.spoolPath, req.stanza);
   const settings = pusherSettings(a.optionArgs.filter((arg) => !arg.startsWith('--pusher=')), pgWal, req.repos.map((r) => ({ index: r.index, location: r.repo.location })));
-  await runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
+  const held = runAsOnlyOne(spool.dir, PUSHER_LOCK, 'archive-push (background pusher)', settings, async (log) => {
     const stop = new AbortController();
     process.once('SIGTERM', () => {
       log('SIGTERM: stopping once the files being stored are done');
       stop.abort();
     });
-    // The markers here were another cluster's (a spool shared): forgotten before this one's are written.
-    if (spool.pgWalOwner() !== pgWal) {
-      spool.forgetMarkers();
-      spool.recordPgWal(pgWal);
-    }
     try {
+      // The markers here were another cluster's (a spool shared): forgotten before this one's are written.
+      if (spool.pgWalOwner() !== pgWal) {
+        spool.forgetMarkers();
+        spool.recordPgWal(pgWal);
+      }
       // A repository whose stanza cannot be read now (down, or not answering yet) is tried again
       // with each file; the pusher starts with the first that answers (stanzas-at-start.ts).
       const { known, each } = await stanzasAtStart(req.repos.map((r) => readStanza(r.repo, req.stanza)));
@@ -132,6 +132,15 @@ export async function runBackgroundPusher(
       spool.writeFatal(failureText(e as PgpitrError)); // for the archive_command waiting on us
       throw e;
     }
+  });
+  // Its lock could not even be written (the spool full, read-only): said to archive_command too.
+  await held.catch((e: unknown) => {
+    try {
+      if (spool.readFatal() === null) spool.writeFatal(failureText(e as PgpitrError));
+    } catch {
+      /* the spool refuses that too: archive_command times out, pusher.log has the error */
+    }
+    throw e;
   });
 }
 

@@ -12,10 +12,11 @@ import type { Finding } from './check-finding.js';
 export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string): Finding {
   const summary = summarizeArchive(files, segmentSize);
   const all: { from: string; to: string; branch?: number }[] = [...summary.timelines.flatMap((t) => t.gaps), ...timelineGaps.map((g) => ({ ...g, branch: g.timeline }))];
-  // Still arriving: after the server's last archived segment, on its timeline.
-  const inFlight = (g: { to: string }) => g.to.slice(0, 8) === archivedUpTo.slice(0, 8) && g.to > archivedUpTo;
-  const gaps = all.filter((g) => !inFlight(g));
-  const pending = all.length - gaps.length;
+  // Still arriving: after the server's last archived segment, on its timeline; a gap that
+  // reaches past it is judged up to it.
+  const onServerTimeline = (g: { to: string }) => g.to.slice(0, 8) === archivedUpTo.slice(0, 8);
+  const gaps = all.filter((g) => !onServerTimeline(g) || g.from <= archivedUpTo).map((g) => (onServerTimeline(g) && g.to > archivedUpTo ? { ...g, to: archivedUpTo } : g));
+  const pending = all.filter((g) => onServerTimeline(g) && g.to > archivedUpTo).length;
   if (gaps.length === 0) {
     return {
       check: 'archive continuity',

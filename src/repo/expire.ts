@@ -52,7 +52,9 @@ export async function expireStanza(
   const archive = await listArchive(repo, stanza);
   // A window follows the newest timeline's history, so it needs it; a count only keeps one
   // backup more with it (the newest on that history), and does without when it cannot be read.
-  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive).catch(() => null);
+  // For a count, the newest timeline is the one WAL was archived on last (a copy promoted elsewhere
+  // with this stanza's archive_command makes a higher-numbered one that production does not follow).
+  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive, liveTimeline(archive)).catch(() => null);
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,
@@ -127,9 +129,16 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
  * without one). A history file listed that cannot be read fails the expire: without it the window
  * would keep the newest backup before it on the wrong branch, and remove the one restore needs.
  */
-async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[]): Promise<TimelineBranch | null> {
+/** The timeline of the segment stored last (null: none). */
+function liveTimeline(archive: ArchivedFile[]): number | null {
+  let last: ArchivedFile | null = null;
+  for (const f of archive) if (/^[0-9A-F]{24}$/.test(f.name) && (!last || f.mtimeMs > last.mtimeMs)) last = f;
+  return last ? parseInt(last.name.slice(0, 8), 16) : null;
+}
+
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline?: number | null): Promise<TimelineBranch | null> {
   const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
-  const newest = histories[histories.length - 1];
+  const newest = timeline === undefined ? histories[histories.length - 1] : timeline === null || timeline === 1 ? undefined : histories.find((h) => parseInt(h.slice(0, 8), 16) === timeline);
   if (newest === undefined) return null;
   let data: Buffer | null;
   try {

@@ -62,15 +62,22 @@ export interface RetentionDecision {
   walKeptFor?: { id: string; why: string } | undefined;
 }
 
+/** A backup that ended more than this after now is dated ahead (a clock that ran ahead): not counted by a policy. */
+export const DATED_AHEAD_SLACK_MS = 60_000;
+
 export function decideRetention(backups: RetentionBackup[], policy: RetentionPolicy, nowMs: number): RetentionDecision {
   if (policy.full === undefined && policy.windowMs === undefined) throw new Error('a retention policy needs a count or a window');
   const newestFirst = [...backups].sort((a, b) => b.stopTimeMs - a.stopTimeMs);
-  const complete = newestFirst.filter((b) => b.state === 'complete');
+  const ahead = (b: RetentionBackup) => b.stopTimeMs > nowMs + DATED_AHEAD_SLACK_MS;
+  // Ordered by time, a backup dated ahead would stay "the newest" and the backups taken now be
+  // expired as they complete: it is kept, and the policy counts the others.
+  const complete = newestFirst.filter((b) => b.state === 'complete' && !ahead(b));
   const keepWhy = new Map<string, string>();
   const keep = (b: RetentionBackup, why: string) => {
     if (!keepWhy.has(b.id)) keepWhy.set(b.id, why);
   };
   for (const b of newestFirst) {
+    if (b.state === 'complete' && ahead(b)) keep(b, "dated after this host's clock (a clock that ran ahead when it was taken): not counted by the policy; remove it with pgpitr expire --set if its times are wrong");
     if (b.pinned) keep(b, 'pinned');
     if (b.damaged) keep(b, 'its record is damaged: kept until looked at (pgpitr verify), then removed by hand');
     if (b.state === 'running') keep(b, 'still running');

@@ -113,3 +113,33 @@ test('expire: a WAL directory it empties goes, one still holding segments stays,
     assert.equal(readdirSync(join(dir, 'main', 'archive', '0000000100000000')).length, 1);
   });
 });
+
+test('expire by count: the newest backup on the timeline WAL is archived on is kept too (a restore to an earlier point), not for a timeline a copy promoted elsewhere left behind', async () => {
+  await withRepo(async (dir, repo, info) => {
+    const { utimesSync } = await import('node:fs');
+    const F1 = '20261202-000000F';
+    const F2 = '20261204-000000F';
+    await writeRecord(repo.storage, record(F1, 1, { start_lsn: '0/2000028', stop_lsn: '0/2000100' }));
+    await writeRecord(repo.storage, record(F2, 3, { start_lsn: '0/A000028', stop_lsn: '0/A000100' }));
+    // Timeline 2 forked from 1 at 0/3000000, before F2: F2 cannot reach it.
+    await pushWalFile(repo, info, '00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'), { compression: 'none' });
+    const push = async (tli: number, segNo: number) => {
+      const name = `${tli.toString(16).toUpperCase().padStart(8, '0')}00000000${segNo.toString(16).toUpperCase().padStart(8, '0')}`;
+      await pushWalFile(repo, info, name, walSegment({ segNo, segmentSize: SEG, systemId: SYSID, timeline: tli }), { compression: 'none' });
+    };
+    for (let s = 2; s <= 11; s++) await push(1, s);
+    for (let s = 3; s <= 4; s++) await push(2, s);
+    const age = (tli: string, ms: number) => {
+      const d = join(dir, 'main', 'archive', `${tli}00000000`);
+      for (const f of readdirSync(d)) utimesSync(join(d, f), new Date(ms), new Date(ms));
+    };
+    // Production went on on timeline 1 (stored last); timeline 2 is a copy's, stored long ago.
+    age('00000002', Date.now() - DAY);
+    const stray = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(stray.decision.keep.map((k) => k.id), [F2]);
+    // Timeline 2 is where WAL goes now (the cluster was restored to a point before F2): F1 is kept with it.
+    age('00000001', Date.now() - 2 * DAY);
+    const restored = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(restored.decision.keep.map((k) => k.id).sort(), [F1, F2]);
+  });
+});

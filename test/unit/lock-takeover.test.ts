@@ -134,3 +134,17 @@ test('a spool lock of a holder this host cannot judge (another pid namespace: a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a spool lock that cannot be written at all (not held by anyone) is an error, not "another process holds it"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-takeover-'));
+  try {
+    const { runAsOnlyOne } = await import('../../src/archiving/background.js');
+    const notADir = join(dir, 'spool');
+    writeFileSync(notADir, 'a file where the spool directory should be');
+    let ran = false;
+    await assert.rejects(runAsOnlyOne(notADir, 'pusher', 'archive-push (background pusher)', undefined, async () => void (ran = true)), /EEXIST|ENOTDIR|not a directory/);
+    assert.equal(ran, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -81,6 +81,18 @@ test('retention-full after a restore to an earlier point keeps the newest backup
   assert.deepEqual(ids(decideRetention(later, { full: 1 }, at(10)).keep), ['F3']);
 });
 
+test('a backup dated after the clock (taken while it ran ahead) is kept and not counted: the backups taken now are ordered among themselves', () => {
+  const list: RetentionBackup[] = [
+    { id: 'X', state: 'complete', stopTimeMs: Date.parse('2030-01-01T00:00:00Z'), startSegNo: 5n, pinned: false },
+    { id: 'Y1', state: 'complete', stopTimeMs: NOW - 2 * DAY, startSegNo: 50n, pinned: false },
+    { id: 'Y2', state: 'complete', stopTimeMs: NOW - DAY, startSegNo: 60n, pinned: false },
+  ];
+  const d = decideRetention(list, { full: 1 }, NOW);
+  assert.deepEqual(ids(d.keep), ['X', 'Y2']);
+  assert.deepEqual(ids(d.expire), ['Y1']);
+  assert.match(d.keep.find((k) => k.id === 'X')!.why, /dated after this host's clock/);
+});
+
 test('a backup whose record cannot be parsed is kept, whatever is newer', () => {
   const list: RetentionBackup[] = [...daily, { id: 'X', state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, damaged: true }];
   const d = decideRetention(list, { full: 1 }, NOW);

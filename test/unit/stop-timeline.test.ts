@@ -10,6 +10,7 @@ const sqlSaying = (t: string | null) => ({ query: async () => ({ rows: [{ t }] }
 test('the stop point on the start timeline passes; on a later one the backup is refused, naming both', async () => {
   await checkStopTimeline(sqlSaying('1'), 1);
   await checkStopTimeline(sqlSaying('0'), 1); // not in recovery any more: promotion-watch says so
+  await checkStopTimeline(sqlSaying('1'), 2); // right after a failover, before a restartpoint on timeline 2
   await assert.rejects(checkStopTimeline(sqlSaying('2'), 1), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'ERR_SERVER');
     assert.match(e.message, /the standby switched from timeline 1 to timeline 2 during the backup/);

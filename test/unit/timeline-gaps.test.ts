@@ -41,6 +41,10 @@ test('check: a gap after the segment the server last archived is still arriving 
   const names = [...range(1, 1, 5), seg(1, 7)];
   assert.equal(continuityFinding(files(names), [], SEG, [], seg(1, 5)).ok, true);
   assert.match(continuityFinding(files(names), [], SEG, [], seg(1, 5)).message, /up to 000000010000000000000005 \(what is missing after it, the server has not archived yet\)/);
+  // A gap reaching past the server's last archived segment (that one not in this repository): judged up to it.
+  const straddling = continuityFinding(files([...range(1, 1, 5), seg(1, 9)]), [], SEG, [], seg(1, 7));
+  assert.equal(straddling.ok, false);
+  assert.match(straddling.message, /000000010000000000000006 to 000000010000000000000007/);
   const late = continuityFinding(files(names), [], SEG, [], seg(1, 7));
   assert.equal(late.ok, false);
   assert.match(late.message, /WAL missing from the archive: 000000010000000000000006 to 000000010000000000000006/);

@@ -293,7 +293,9 @@ function withoutOwnFiles(listing: ListedTablespace[]): ListedTablespace[] {
  */
 export async function checkStopTimeline(sql: Pick<SqlClient, 'query'>, timeline: number): Promise<void> {
   const end = Number((await sql.query<{ t: string | null }>('SELECT min_recovery_end_timeline::text AS t FROM pg_control_recovery()')).rows[0]?.t ?? 0);
-  if (end > 0 && end !== timeline) throw timelineSwitched(timeline, end);
+  // Only a later one: right after a failover, before the standby's first restartpoint on the new
+  // timeline, the control file may still name the earlier one.
+  if (end > timeline) throw timelineSwitched(timeline, end);
 }
 
 async function inRecovery(sql: SqlClient): Promise<boolean> {

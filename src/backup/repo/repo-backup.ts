@@ -50,6 +50,7 @@ import { RepoSink } from './repo-sink.js';
 import { serverFacts, serverNow } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { timelineSwitched } from '../timeline-switched.js';
+import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
 
 export interface RepoBackupRequest {
   repo: Repository;
@@ -88,7 +89,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     const now = req.now ?? (() => new Date());
     const storage = req.repo.storage;
     const records = await listRecords(storage, stanzaName);
-    if (!req.resume) refuseClockSetBack(records, now());
+    warnDatedAhead(records, now(), reporter);
     // Holding the lock where the store enforces it, no other backup runs anywhere: a "running" record is a dead run, of another host too.
     const alive = (r: BackupRecord) => !lock.enforced && recordProcessAlive(r);
     const resumed = req.resume ? await findResumable(req, records, reporter, alive) : null;
@@ -254,7 +255,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
           return undefined;
         });
         // The record names one timeline for the WAL from start to stop (parallel-backup.ts refuses the same).
-        if (result.endTimeline !== result.timeline) throw timelineSwitched(result.timeline, result.endTimeline);
+        if (result.endTimeline > result.timeline) throw timelineSwitched(result.timeline, result.endTimeline);
         record.timeline = result.timeline;
         record.start_lsn = result.startLsn;
         record.stop_lsn = result.endLsn;
@@ -374,24 +375,22 @@ async function nextBundleNumber(storage: Storage, dir: string): Promise<number> 
 }
 
 /**
- * A new backup must be dated after every backup of the stanza (as pgBackRest's labels must be):
- * retention and the choice of a prior backup order backups by their times, so one dated in the
- * future (this host's clock, or another's, ran ahead) would stay "the newest" and a backup taken
- * now would be expired as soon as it completes.
+ * A backup dated after this host's clock (taken while a clock ran ahead): said, as pgBackRest
+ * refuses such a label. Retention does not count it (retention.ts), so that the backups taken now
+ * are ordered among themselves and never expired in its favour; a diff or incr is not built on it
+ * (prior-choice.ts).
  */
-function refuseClockSetBack(records: readonly BackupRecord[], now: Date): void {
-  const later = records.filter((r) => !r.damaged).find((r) => Math.max(Date.parse(r.start_time), r.stop_time ? Date.parse(r.stop_time) : 0) > now.getTime());
-  if (!later) return;
-  throw new PgpitrError('ERR_TARGET', `backup ${later.id} of stanza "${later.stanza}" is dated ${later.stop_time ?? later.start_time}, later than this host's clock (${now.toISOString()}): a clock set back, or one that ran ahead when it was taken`, {
-    hint: `set the clock right (NTP); if backup ${later.id}'s times are the wrong ones, remove it (pgpitr expire --set ${later.id}) and back up again`,
-  });
+function warnDatedAhead(records: readonly BackupRecord[], now: Date, reporter: BackupReporter): void {
+  for (const r of records) {
+    if (r.damaged || r.state !== 'complete' || !r.stop_time || Date.parse(r.stop_time) <= now.getTime() + DATED_AHEAD_SLACK_MS) continue;
+    reporter.warn(`backup ${r.id} is dated ${r.stop_time}, later than this host's clock (${now.toISOString()}): a clock that ran ahead when it was taken, or set back since; retention does not count it (remove it with pgpitr expire --set ${r.id} if its times are wrong)`);
+  }
 }
 
-/** An error of a full file system (posix ENOSPC or EDQUOT, as code, cause or message). */
+/** An error of a full file system of this host (ENOSPC or EDQUOT, as the error's code or its cause's). */
 function noSpaceLeft(e: unknown): boolean {
-  for (let x = e as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
-    if (x.code === 'ENOSPC' || x.code === 'EDQUOT' || (typeof x.message === 'string' && /\b(ENOSPC|EDQUOT)\b|no space left on device/i.test(x.message))) return true;
+  for (let x = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
+    if (x.code === 'ENOSPC' || x.code === 'EDQUOT') return true;
   }
   return false;
 }
-

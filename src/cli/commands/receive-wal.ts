@@ -121,9 +121,11 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     const configPath = v.config ?? process.env.PGPITR_CONFIG;
     const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env });
     // One stream, one repository: WAL received for several would stop for all while one is down
-    // (archive-push's queue is what keeps the others going). One receive-wal per repository.
+    // (archive-push's queue is what keeps the others going). One receive-wal per repository; said
+    // loudly rather than refused (a receiver running under a service manager would restart in a
+    // loop, and with a slot pg_wal would fill on the server).
     if (repos.length > 1 && repoSelected === undefined) {
-      throw usageError(`receive-wal stores into one repository, and ${repos.length} are configured (${repos.map((r) => `repo${r.index}`).join(', ')})`, 'give --repo N, and run one receive-wal (with its own slot, -S) per repository that should receive the WAL');
+      printLine(`warning: receive-wal stores into repo${repos[0]!.index} only, and ${repos.length} repositories are configured (${repos.map((r) => `repo${r.index}`).join(', ')}): the others get no WAL from it; give --repo N, and run one receive-wal (with its own slot, -S) per repository that should receive the WAL`);
     }
     const chosen = pickRepository(repos, repoSelected);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';

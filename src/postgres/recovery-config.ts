@@ -4,6 +4,7 @@
 
 import { formatConninfo } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
+import { withoutRestoreTargets } from './restore-settings.js';
 
 export const STANDBY_SIGNAL = 'standby.signal';
 export const AUTO_CONF = 'postgresql.auto.conf';
@@ -35,7 +36,13 @@ export function recoverySettingsText(s: ConnectionSettings, slot: string | undef
   return text;
 }
 
+/**
+ * The source's postgresql.auto.conf with -R's settings after it, and without what a pgpitr restore
+ * of the source left there (its recovery target would make the new standby stop and promote).
+ */
 export function appendToAutoConf(old: Buffer, addition: string): Buffer {
-  const sep = old.length > 0 && old[old.length - 1] !== 0x0a ? '\n' : '';
-  return Buffer.concat([old, Buffer.from(sep + addition)]);
+  const text = old.toString('utf8');
+  const kept = text.includes('recovery_target') ? Buffer.from(withoutRestoreTargets(text)) : old;
+  const sep = kept.length > 0 && kept[kept.length - 1] !== 0x0a ? '\n' : '';
+  return Buffer.concat([kept, Buffer.from(sep + addition)]);
 }

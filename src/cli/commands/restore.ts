@@ -176,6 +176,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   } else if (outcome.files) {
     const f = outcome.files;
     log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}${f.zeroed > 0 ? `, ${f.zeroed} written as zeros` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
+    log(`its recovery settings stay in ${pgData}/postgresql.auto.conf after the recovery (between the pgpitr restore markers): remove them once the server is promoted, before a standby is cloned from it by another tool than pgpitr basebackup -R (which leaves them out)`);
     if (outcome.databasesLeftOut.length > 0) {
       // By oid: names may have changed in the WAL replayed after the backup.
       const oids = outcome.databasesLeftOut.map((d) => d.oid).join(', ');

@@ -242,7 +242,16 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
       return b.stopLsn <= target.lsn ? `newest backup that ended before ${target.text}` : null;
     case 'xid':
       if (b.stopNextXid === undefined) return `newest backup (its transaction horizon is not recorded)`;
-      return b.stopNextXid <= target.xid ? `newest backup that ended before transaction ${target.xid} began` : null;
+      if (b.stopNextXid > target.xid) return null;
+      // PostgreSQL compares the target with each record's 32-bit xid: the transaction 2^32 before
+      // the target, if it commits after the backup (it began after it, or was still running: at
+      // most 2^31 transactions old), is met first and recovery stops there.
+      if (target.xid - b.stopNextXid >= 2n ** 31n) {
+        throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${target.xid} began ${target.xid - b.stopNextXid} transactions after backup ${b.id} ended: PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction ${target.xid - 2n ** 32n} instead`, {
+          hint: 'restore a backup taken less than 2^31 transactions before the target, or give the target as --target-time or --target-lsn',
+        });
+      }
+      return `newest backup that ended before transaction ${target.xid} began`;
   }
 }
 

@@ -63,6 +63,10 @@ test('target xid: a backup that started after the transaction began is not chose
     (e: { hint?: string }) => /backups are of epoch 2 or later: transaction 900 of epoch 2 is 8589935492/.test(e.hint ?? ''),
   );
   assert.equal(planRestore(epoch2, a, opts({ xid: String((2n << 32n) + 900n) })).backup.id, 'B');
+  // 2^31 transactions or more after the backup: recovery may stop at the earlier xid of the same low 32 bits.
+  assert.throws(() => planRestore(backups, a, opts({ xid: String(800n + (1n << 32n) + 5n) })), /PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction 805 instead/);
+  assert.throws(() => planRestore(backups, a, opts({ xid: String(800n + (1n << 31n)) })), /32-bit transaction IDs/);
+  assert.equal(planRestore(backups, a, opts({ xid: String(800n + (1n << 31n) - 1n) })).backup.id, 'B');
 });
 
 test('timelines: latest follows the newest history file; a backup after the fork is not on an older branch; history is required', () => {

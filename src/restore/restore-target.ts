@@ -44,7 +44,7 @@ export function parseTargetOptions(f: TargetFlags): TargetOptions {
   }
   let target: RecoveryTarget = { kind: 'end' };
   if (f.immediate) target = { kind: 'immediate' };
-  else if (f.time !== undefined) target = { kind: 'time', text: f.time, ms: parseTargetTime(f.time) };
+  else if (f.time !== undefined) target = { kind: 'time', text: recoveryTargetTimeText(f.time), ms: parseTargetTime(f.time) };
   else if (f.xid !== undefined) {
     if (!/^\d+$/.test(f.xid)) throw usageError(`invalid --target-xid "${f.xid}"`, 'give a transaction ID, a positive integer (as pg_current_xact_id() or txid_current() print it)');
     target = { kind: 'xid', xid: BigInt(f.xid) };
@@ -82,8 +82,18 @@ export function parseTargetOptions(f: TargetFlags): TargetOptions {
 }
 
 /**
+ * What restore writes as recovery_target_time: the time as given (its fraction of a second to
+ * the digit), with a space before the time and a numeric zone: PostgreSQL reads the setting at
+ * start, before its time zone abbreviations are loaded, and refuses "Z" then.
+ */
+export function recoveryTargetTimeText(text: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\S+?)\s*(Z|UTC)$/i.exec(text.trim());
+  return m ? `${m[1]} ${m[2]}+00` : text.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ');
+}
+
+/**
  * A time as PostgreSQL's timestamptz input reads it, for choosing a backup; the
- * text itself goes to recovery_target_time unchanged. A time without a zone is
+ * text itself goes to recovery_target_time as recoveryTargetTimeText writes it. A time without a zone is
  * refused: the server would read it in its own TimeZone, which pgpitr cannot
  * know before the server runs, and a wrong guess picks a wrong backup.
  */
@@ -92,6 +102,12 @@ export function parseTargetTime(text: string): number {
   const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t);
   if (!m) {
     throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00"');
+  }
+  const [year, month, day] = m[1]!.split('-').map(Number) as [number, number, number];
+  const [hour, minute, second] = m[2]!.split(':').map(Number) as [number, number, number | undefined];
+  // Date.parse rolls 2026-02-30 over to March 2; the server refuses it at start.
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate() || hour > 23 || minute > 59 || (second ?? 0) >= 60) {
+    throw usageError(`invalid --target-time "${text}"`, 'give a valid date and time with its zone');
   }
   let zone = m[3]!.toUpperCase();
   if (zone === 'UTC') zone = 'Z';

@@ -62,7 +62,8 @@ export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
     const xid1 = await batch(1);
     const atXid1 = await tableChecksum(c);
     await sleep(300);
-    const time2 = (await c.sql<{ t: string }>(`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
+    // In ISO 8601 with "Z", as many tools print it (restore writes it with a numeric zone: the server refuses "Z" at start).
+    const time2 = (await c.sql<{ t: string }>(`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || 'Z' as t`))[0]!.t;
     const atTime2 = await tableChecksum(c);
     await sleep(300);
     await batch(2);

@@ -148,6 +148,15 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.equal(parseTargetTime('2026-12-01 12:45:00.5+01:00'), Date.parse('2026-12-01T11:45:00.5Z'));
   assert.equal(parseTargetTime('2026-12-01T11:45:00.123456Z'), Date.parse('2026-12-01T11:45:00.123Z'));
   assert.throws(() => parseTargetTime('2026-12-01 11:45:00'), (e: { hint?: string }) => /with its zone/.test(e.hint ?? ''));
+  // A day the month does not have (Date.parse would roll it over), an hour past 23: refused here, not by the server at start.
+  assert.throws(() => parseTargetTime('2026-02-30 00:00:00+00'), /invalid --target-time/);
+  assert.throws(() => parseTargetTime('2026-12-01 24:00:00+00'), /invalid --target-time/);
+  assert.equal(parseTargetTime('2028-02-29 00:00:00+00'), Date.parse('2028-02-29T00:00:00Z'));
+  // Written for the server with a numeric zone (it refuses "Z" at start) and the fraction as given.
+  const written = (time: string) => (parseTargetOptions({ time }).target as { text: string }).text;
+  assert.equal(written('2026-12-01T11:45:00.123456Z'), '2026-12-01 11:45:00.123456+00');
+  assert.equal(written('2026-12-01 11:45:00 UTC'), '2026-12-01 11:45:00+00');
+  assert.equal(written('2026-12-01 12:45:00.5+01:00'), '2026-12-01 12:45:00.5+01:00');
   assert.throws(() => parseTargetOptions({ time: '2026-12-01 11:45:00+00', lsn: '0/1' }), /only one recovery target/);
   assert.throws(() => parseTargetOptions({ lsn: 'zz' }), /invalid --target-lsn/);
   assert.throws(() => parseTargetOptions({ xid: '-1' }), /invalid --target-xid/);

@@ -184,6 +184,8 @@ export function readStateFile(dir: string): BackupState {
   try {
     const parsed = JSON.parse(text) as BackupState;
     if (parsed.format !== 'pgpitr-backup-state') throw new Error('not a pgpitr state file');
+    // Anything else (a newer format, a hand edit) must never read as complete (status exits 0 for it).
+    if (!['running', 'complete', 'failed'].includes(parsed.status as string)) throw new Error(`unknown status ${JSON.stringify(parsed.status)}`);
     return parsed;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `state file "${path}" is unreadable: ${(e as Error).message}`, {

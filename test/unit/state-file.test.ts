@@ -65,3 +65,14 @@ test('the state file records the process identity and reserves room for the fina
   assert.equal(st.boot_id, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
   assert.equal(statSync(sf.path).size, STATE_RESERVED_BYTES);
 });
+
+test('a state file whose status is not one pgpitr writes (a newer format, a hand edit) never reads as complete', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sf = new StateFile(dir, 'x', false);
+  sf.write();
+  const text = readFileSync(sf.path, 'utf8').replace('"status": "running"', '"status": "done"').replace('"status":"running"', '"status":"done"');
+  assert.match(text, /"done"/);
+  writeFileSync(sf.path, text);
+  assert.throws(() => readStateFile(dir), /unknown status "done"/);
+});

@@ -114,29 +114,20 @@ export function withoutRecoverySettings(text: string, standby = false, overridde
 }
 
 /**
- * What a copy of a restored cluster must not inherit (basebackup -R): the block restore wrote,
- * which PostgreSQL keeps reading after the promotion it asked for (a standby cloned from that
- * server would stop at the old target and promote itself: repmgr#793 reports it after pgBackRest),
- * and any other recovery_target* setting, commented out. The DBA's other settings stay.
+ * What a copy of a restored cluster must not inherit (basebackup -R): the recovery target a
+ * restore wrote, which PostgreSQL keeps reading after the promotion it asked for (a standby cloned
+ * from that server would stop at the old target and promote itself: repmgr#793 reports it after
+ * pgBackRest). Every recovery_target* line is commented out, inside pgpitr's block or not; the
+ * rest (restore_command, the DBA's --recovery-option settings) stays, as pg_basebackup keeps it.
  */
 export function withoutRestoreTargets(text: string): string {
-  const out: string[] = [];
-  let inside = false;
-  for (const line of text.split('\n')) {
-    if (line === BEGIN) {
-      inside = true;
-      out.push('# recovery settings of a pgpitr restore, left out of this copy by pgpitr basebackup -R');
-      continue;
-    }
-    if (line === END) {
-      inside = false;
-      continue;
-    }
-    if (inside) continue;
-    const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
-    out.push(name !== undefined && name.startsWith('recovery_target') ? `# disabled by pgpitr basebackup -R: ${line}` : line);
-  }
-  return out.join('\n');
+  return text
+    .split('\n')
+    .map((line) => {
+      const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
+      return name !== undefined && name.startsWith('recovery_target') ? `# disabled by pgpitr basebackup -R: ${line}` : line;
+    })
+    .join('\n');
 }
 
 /** Whether a configuration file sets `name` (on a line of its own, not commented out). */

@@ -125,17 +125,26 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
 }
 
 /**
- * The branch of the archive's newest timeline, from its history file; null on timeline 1 (or
- * without one). A history file listed that cannot be read fails the expire: without it the window
- * would keep the newest backup before it on the wrong branch, and remove the one restore needs.
+ * The timeline WAL was archived on last (null: none): of the segment or history file stored last
+ * (a promotion archives its history file first, and its first whole segment may come hours later
+ * on a quiet server); on equal times (stores with one-second times) the higher timeline.
  */
-/** The timeline of the segment stored last (null: none). */
 function liveTimeline(archive: ArchivedFile[]): number | null {
-  let last: ArchivedFile | null = null;
-  for (const f of archive) if (/^[0-9A-F]{24}$/.test(f.name) && (!last || f.mtimeMs > last.mtimeMs)) last = f;
-  return last ? parseInt(last.name.slice(0, 8), 16) : null;
+  let live: { ms: number; timeline: number } | null = null;
+  for (const f of archive) {
+    if (!/^[0-9A-F]{24}$/.test(f.name) && !/^[0-9A-F]{8}\.history$/.test(f.name)) continue;
+    const timeline = parseInt(f.name.slice(0, 8), 16);
+    if (!live || f.mtimeMs > live.ms || (f.mtimeMs === live.ms && timeline > live.timeline)) live = { ms: f.mtimeMs, timeline };
+  }
+  return live?.timeline ?? null;
 }
 
+/**
+ * The branch of the archive's newest timeline (or of `timeline`), from its history file; null on
+ * timeline 1 (or without one). A history file listed that cannot be read fails the expire: without
+ * it the window would keep the newest backup before it on the wrong branch, and remove the one
+ * restore needs.
+ */
 async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline?: number | null): Promise<TimelineBranch | null> {
   const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
   const newest = timeline === undefined ? histories[histories.length - 1] : timeline === null || timeline === 1 ? undefined : histories.find((h) => parseInt(h.slice(0, 8), 16) === timeline);

@@ -245,8 +245,9 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
       if (b.stopNextXid > target.xid) return null;
       // PostgreSQL compares the target with each record's 32-bit xid: the transaction 2^32 before
       // the target, if it commits after the backup (it began after it, or was still running: at
-      // most 2^31 transactions old), is met first and recovery stops there.
-      if (target.xid - b.stopNextXid >= 2n ** 31n) {
+      // most 2^31 transactions old), is met first and recovery stops there. In the first epoch
+      // there is no such transaction (normal xids start at 3).
+      if (target.xid - b.stopNextXid >= 2n ** 31n && target.xid - 2n ** 32n >= 3n) {
         throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${target.xid} began ${target.xid - b.stopNextXid} transactions after backup ${b.id} ended: PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction ${target.xid - 2n ** 32n} instead`, {
           hint: 'restore a backup taken less than 2^31 transactions before the target, or give the target as --target-time or --target-lsn',
         });

@@ -106,7 +106,8 @@ export function parseTargetTime(text: string): number {
   const [year, month, day] = m[1]!.split('-').map(Number) as [number, number, number];
   const [hour, minute, second] = m[2]!.split(':').map(Number) as [number, number, number | undefined];
   // Date.parse rolls 2026-02-30 over to March 2; the server refuses it at start.
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate() || hour > 23 || minute > 59 || (second ?? 0) >= 60) {
+  const midnightAfter = hour === 24 && minute === 0 && (second ?? 0) === 0; // PostgreSQL reads 24:00:00 as the next midnight
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate() || (hour > 23 && !midnightAfter) || minute > 59 || (second ?? 0) >= 60) {
     throw usageError(`invalid --target-time "${text}"`, 'give a valid date and time with its zone');
   }
   let zone = m[3]!.toUpperCase();

@@ -133,8 +133,16 @@ test('expire by count: the newest backup on the timeline WAL is archived on is k
       const d = join(dir, 'main', 'archive', `${tli}00000000`);
       for (const f of readdirSync(d)) utimesSync(join(d, f), new Date(ms), new Date(ms));
     };
-    // Production went on on timeline 1 (stored last); timeline 2 is a copy's, stored long ago.
+    // Just restored to an earlier point: timeline 2's history file is stored last, before any whole segment of it.
+    rmSync(join(dir, 'main', 'archive', '0000000200000000'), { recursive: true, force: true });
+    age('00000001', Date.now() - 2 * DAY);
+    const promoted = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(promoted.decision.keep.map((k) => k.id).sort(), [F1, F2]);
+    for (let s = 3; s <= 4; s++) await push(2, s);
+    // Production went on on timeline 1 (stored last); timeline 2 is a copy's, stored long ago (its history file too).
+    age('00000001', Date.now());
     age('00000002', Date.now() - DAY);
+    for (const f of readdirSync(join(dir, 'main', 'archive'))) if (f.includes('.history')) utimesSync(join(dir, 'main', 'archive', f), new Date(Date.now() - DAY), new Date(Date.now() - DAY));
     const stray = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
     assert.deepEqual(stray.decision.keep.map((k) => k.id), [F2]);
     // Timeline 2 is where WAL goes now (the cluster was restored to a point before F2): F1 is kept with it.

@@ -65,8 +65,11 @@ test('target xid: a backup that started after the transaction began is not chose
   assert.equal(planRestore(epoch2, a, opts({ xid: String((2n << 32n) + 900n) })).backup.id, 'B');
   // 2^31 transactions or more after the backup: recovery may stop at the earlier xid of the same low 32 bits.
   assert.throws(() => planRestore(backups, a, opts({ xid: String(800n + (1n << 32n) + 5n) })), /PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction 805 instead/);
-  assert.throws(() => planRestore(backups, a, opts({ xid: String(800n + (1n << 31n)) })), /32-bit transaction IDs/);
-  assert.equal(planRestore(backups, a, opts({ xid: String(800n + (1n << 31n) - 1n) })).backup.id, 'B');
+  // In the first epoch no earlier transaction has the target's low 32 bits: far after the backup is fine.
+  assert.equal(planRestore(backups, a, opts({ xid: String(800n + (1n << 31n)) })).backup.id, 'B');
+  const epoch1 = [{ ...backups[1]!, stopNextXid: (1n << 32n) + 800n }];
+  assert.throws(() => planRestore(epoch1, a, opts({ xid: String((1n << 32n) + 800n + (1n << 31n)) })), /32-bit transaction IDs/);
+  assert.equal(planRestore(epoch1, a, opts({ xid: String((1n << 32n) + 800n + (1n << 31n) - 1n) })).backup.id, 'B');
 });
 
 test('timelines: latest follows the newest history file; a backup after the fork is not on an older branch; history is required', () => {
@@ -150,7 +153,8 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.throws(() => parseTargetTime('2026-12-01 11:45:00'), (e: { hint?: string }) => /with its zone/.test(e.hint ?? ''));
   // A day the month does not have (Date.parse would roll it over), an hour past 23: refused here, not by the server at start.
   assert.throws(() => parseTargetTime('2026-02-30 00:00:00+00'), /invalid --target-time/);
-  assert.throws(() => parseTargetTime('2026-12-01 24:00:00+00'), /invalid --target-time/);
+  assert.throws(() => parseTargetTime('2026-12-01 24:00:01+00'), /invalid --target-time/);
+  assert.equal(parseTargetTime('2026-12-01 24:00:00+00'), Date.parse('2026-12-02T00:00:00Z'), 'the next midnight, as PostgreSQL reads it');
   assert.equal(parseTargetTime('2028-02-29 00:00:00+00'), Date.parse('2028-02-29T00:00:00Z'));
   // Written for the server with a numeric zone (it refuses "Z" at start) and the fraction as given.
   const written = (time: string) => (parseTargetOptions({ time }).target as { text: string }).text;

@@ -136,7 +136,7 @@ for (const version of versionsFromEnv()) {
       assert.equal(running.code, 5);
       assert.match(running.stderr, /is running/);
       // A stopped cluster of another system (a -D typo): --delta refuses it before removing anything.
-      const foreign = await TestCluster.create({ version, name: `foreign${version}` });
+      const foreign = await TestCluster.create({ version, name: `foreign${version}`, fresh: true }); // its own initdb: another system identifier
       await foreign.stop();
       const control = readFileSync(join(foreign.dataDir, 'global', 'pg_control'));
       const wrong = await restoreWith(a, foreign.dataDir, ['--delta']);

@@ -52,10 +52,7 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     // the reverse.)
     await req.storeHere();
     // The pusher this call started may not have claimed the spool yet: a marker here must answer for our pg_wal.
-    if (req.spool.pgWalOwner() !== req.pgWal) {
-      req.spool.forgetMarkers();
-      req.spool.recordPgWal(req.pgWal);
-    }
+    req.spool.claimFor(req.pgWal);
     req.spool.write(name, 'ok');
     return { kind: 'ok' };
   }

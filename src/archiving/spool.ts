@@ -139,6 +139,13 @@ export class PushSpool {
     writeFileAtomicSync(join(this.dir, 'pusher.pgwal'), `${pgWal}\n`, false, 0o640);
   }
 
+  /** Makes the markers here answer for `pgWal`: those written for another pg_wal are forgotten first. */
+  claimFor(pgWal: string): void {
+    if (this.pgWalOwner() === pgWal) return;
+    this.forgetMarkers();
+    this.recordPgWal(pgWal);
+  }
+
   pgWalOwner(): string | null {
     try {
       return readFileSync(join(this.dir, 'pusher.pgwal'), 'utf8').replace(/\n$/, '');

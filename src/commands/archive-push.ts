@@ -103,11 +103,8 @@ export async function runBackgroundPusher(
       stop.abort();
     });
     try {
-      // The markers here were another cluster's (a spool shared): forgotten before this one's are written.
-      if (spool.pgWalOwner() !== pgWal) {
-        spool.forgetMarkers();
-        spool.recordPgWal(pgWal);
-      }
+      // The markers here may be another cluster's (a spool shared): forgotten before this one's are written.
+      spool.claimFor(pgWal);
       // A repository whose stanza cannot be read now (down, or not answering yet) is tried again
       // with each file; the pusher starts with the first that answers (stanzas-at-start.ts).
       const { known, each } = await stanzasAtStart(req.repos.map((r) => readStanza(r.repo, req.stanza)));

@@ -10,6 +10,7 @@
 
 import type { ArchivedFile } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
+import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
 import type { Finding } from './check-finding.js';
@@ -37,7 +38,7 @@ export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   return [continuity, ...recoveryOf(c, records, reach)];
 }
 
-function recoveryOf(c: RecoveryCheck, records: Awaited<ReturnType<typeof listRecords>>, reach: Awaited<ReturnType<typeof stanzaReach>>): Finding[] {
+function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>): Finding[] {
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;

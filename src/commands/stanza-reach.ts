@@ -31,7 +31,8 @@ export async function stanzaReach(
   const contents = new Map<string, Set<string>>();
   for (const f of files) contents.set(f.name, (contents.get(f.name) ?? new Set()).add(f.sha256));
   const conflicting = [...contents].filter(([, c]) => c.size > 1).map(([name]) => name);
-  const names = files.map((f) => f.name).filter((n) => !conflicting.includes(n));
+  const conflict = new Set(conflicting);
+  const names = files.map((f) => f.name).filter((n) => !conflict.has(n));
   const archive = await planArchiveOf({ names: () => names, readHistory }, segmentSize);
   return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
 }

@@ -106,7 +106,7 @@ export function withoutRecoverySettings(text: string, standby = false, overridde
       continue;
     }
     if (inside) continue;
-    const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
+    const name = settingName(line);
     const keep = standby && name !== undefined && STANDBY_KEEPS.has(name) && !overridden.includes(name);
     out.push(name !== undefined && RECOVERY_GUCS.has(name) && !keep ? `# disabled by pgpitr restore: ${line}` : line);
   }
@@ -124,13 +124,18 @@ export function withoutRestoreTargets(text: string): string {
   return text
     .split('\n')
     .map((line) => {
-      const name = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
+      const name = settingName(line);
       return name !== undefined && name.startsWith('recovery_target') ? `# disabled by pgpitr basebackup -R: ${line}` : line;
     })
     .join('\n');
 }
 
+/** The setting a configuration file's line sets (lower case), or undefined (a comment, a blank line). */
+function settingName(line: string): string | undefined {
+  return /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
+}
+
 /** Whether a configuration file sets `name` (on a line of its own, not commented out). */
 export function setsSetting(text: string, name: string): boolean {
-  return text.split('\n').some((line) => /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase() === name);
+  return text.split('\n').some((line) => settingName(line) === name);
 }

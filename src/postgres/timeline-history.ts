@@ -103,14 +103,18 @@ export function branchSpans(branch: TimelineBranch, segmentSize: number): Branch
   return out;
 }
 
+/** The timeline whose file replay reads for segment `segNo`, from the branch's spans (branchSpans). */
+export function timelineOfSegment(spans: readonly BranchSpan[], segNo: bigint): number {
+  return (spans.find((s) => segNo >= s.from && (s.to === null || segNo <= s.to)) ?? spans[0]!).timeline;
+}
+
 /** The segment files replay reads from `from` to `to` along the branch (branchSpans says which timeline's). */
 export function segmentsAlong(branch: TimelineBranch, from: Lsn, to: Lsn, segmentSize: number): { timeline: number; segNo: bigint }[] {
   const size = BigInt(segmentSize);
   const spans = branchSpans(branch, segmentSize);
   const out: { timeline: number; segNo: bigint }[] = [];
   for (let seg = from / size; seg <= to / size; seg++) {
-    const span = spans.find((s) => seg >= s.from && (s.to === null || seg <= s.to)) ?? spans[0]!;
-    out.push({ timeline: span.timeline, segNo: seg });
+    out.push({ timeline: timelineOfSegment(spans, seg), segNo: seg });
   }
   return out;
 }

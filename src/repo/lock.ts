@@ -236,7 +236,7 @@ export async function liveLockHolder(storage: Storage, path: string, opts: Unjud
 }
 
 /**
- * For a lock its holder keeps touching (a spool's pusher or fetcher, spool-heartbeat.ts): one of
+ * For a lock its holder keeps touching (a spool's pusher or fetcher: archiving/background.ts runAsOnlyOne): one of
  * a holder that cannot be judged here (another host, another pid namespace: a container
  * restarted, the spool on a volume) is stale once untouched this long.
  */

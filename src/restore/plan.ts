@@ -15,7 +15,7 @@
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
-import { branchContains, branchSpans, segmentsAlong, timelineBranch } from '../postgres/timeline-history.js';
+import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 
@@ -284,7 +284,6 @@ function runEnd(archive: PlanArchive, branch: TimelineBranch, from: { timeline: 
   let memo = byBranch.get(branch.timeline);
   if (!memo) byBranch.set(branch.timeline, (memo = new Map()));
   const spans = branchSpans(branch, archive.segmentSize);
-  const timelineOf = (seg: bigint) => (spans.find((x) => seg >= x.from && (x.to === null || seg <= x.to)) ?? spans[0]!).timeline;
   const passed: string[] = [];
   let end = from;
   for (;;) {
@@ -296,11 +295,10 @@ function runEnd(archive: PlanArchive, branch: TimelineBranch, from: { timeline: 
     }
     passed.push(key);
     const segNo = end.segNo + 1n;
-    const timeline = timelineOf(segNo);
+    const timeline = timelineOfSegment(spans, segNo);
     if (!archive.hasSegment(timeline, segNo)) break;
     end = { timeline, segNo };
   }
   for (const s of passed) memo.set(s, end);
   return end;
 }
-

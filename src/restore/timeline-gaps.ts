@@ -5,7 +5,7 @@
 // would meet them: along each timeline's branch, from the first segment archived on it.
 
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
-import { branchSpans, timelineBranch } from '../postgres/timeline-history.js';
+import { branchSpans, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { PlanArchive } from './plan.js';
 
 export interface TimelineGap {
@@ -40,17 +40,16 @@ export function gapsBetweenTimelines(archive: PlanArchive, names: readonly strin
     }
     if (history === null) continue; // without its history, where its WAL joins is not known
     const spans = branchSpans(timelineBranch(timeline, history), seg);
-    const timelineOf = (s: bigint) => (spans.find((x) => s >= x.from && (x.to === null || s <= x.to)) ?? spans[0]!).timeline;
     let lastPresent: bigint | null = null;
     for (const span of spans) {
       const inSpan = (byTimeline.get(span.timeline) ?? []).filter((s) => s >= span.from && (span.to === null || s <= span.to));
       const first = inSpan[0];
       if (first === undefined) continue;
       if (lastPresent !== null && first > lastPresent + 1n) {
-        const from = segmentFileName(timelineOf(lastPresent + 1n), lastPresent + 1n, seg);
+        const from = segmentFileName(timelineOfSegment(spans, lastPresent + 1n), lastPresent + 1n, seg);
         if (!seen.has(from)) {
           seen.add(from);
-          out.push({ timeline, from, to: segmentFileName(timelineOf(first - 1n), first - 1n, seg), missing: Number(first - lastPresent - 1n) });
+          out.push({ timeline, from, to: segmentFileName(timelineOfSegment(spans, first - 1n), first - 1n, seg), missing: Number(first - lastPresent - 1n) });
         }
       }
       lastPresent = inSpan[inSpan.length - 1]!;

@@ -240,4 +240,3 @@ export function slotMissing(e: unknown, slot: string | undefined): unknown {
     hint: `create it with pgpitr receive-wal --create-slot -S ${slot}, or SELECT pg_create_physical_replication_slot('${slot}')`,
   });
 }
-

@@ -43,3 +43,20 @@ test('archive-push --archive-async: another cluster\'s markers answer nothing; i
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("a pusher claiming a spool another pg_wal's pusher used forgets that one's markers; its own stay", () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-spool-claim-'));
+  try {
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    spool.recordPgWal('/a/pg_wal');
+    spool.write(NAME, 'ok');
+    spool.claimFor('/b/pg_wal');
+    assert.equal(spool.pgWalOwner(), '/b/pg_wal');
+    assert.equal(spool.list().size, 0, "the other cluster's marker is gone");
+    spool.write(NAME, 'ok');
+    spool.claimFor('/b/pg_wal');
+    assert.equal(spool.list().get(NAME), 'ok', 'claimed again by the same pg_wal: its markers stay');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

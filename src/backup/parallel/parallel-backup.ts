@@ -167,7 +167,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       // that start every file at once, or a read method that restats apart (req.restat), copy them last.
       // So are those outside the database directories (base/, global/): pg_logical/replorigin_checkpoint, rewritten
       // with another size by every checkpoint, is not rebuilt by WAL replay (a torn copy: PANIC at start).
-      const last = (f: ListedFile) => isBase && (!f.name.includes('/') || !/^(base|global)\//.test(f.name));
+      const last = (f: ListedFile) => isBase && !/^(base|global)\//.test(f.name);
       const own = files.filter(last);
       const rest = files.filter((f) => !last(f));
       const lastWave = async () => {

@@ -310,7 +310,8 @@ async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
   if (r === null) return null;
   if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
   const aborted = r.stale.length - r.failed.length;
-  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}`;
+  const others = r.others > 0 ? `; ${r.others} under the repository's root but in no stanza left alone (not pgpitr's)` : '';
+  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}${others}`;
   if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
   return {
     check: 'incomplete uploads',

@@ -137,6 +137,9 @@ function s3Settings(index: number, get: (key: string) => string | undefined): S3
   const prefix = path.split('/').filter((p) => p !== '').join('/');
   if (prefix.split('/').some((p) => p === '.' || p === '..')) throw usageError(`invalid ${name('path')} "${path}"`, 'a key prefix with no . or .. parts');
   const token = get('s3-token');
+  if (token !== undefined && key === undefined) {
+    throw usageError(`repository ${index}: ${name('s3-token')} is set without ${name('s3-key')}`, `a session token goes with the temporary key it belongs to: set ${name('s3-key')} and ${name('s3-key-secret')} too, or leave all three to the AWS environment variables`);
+  }
   const storageHost = get('storage-host');
   return {
     label: `repo${index}`,

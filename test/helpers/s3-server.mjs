@@ -11,6 +11,8 @@
 // - ListMultipartUploads lists them in one page, each begun when its key file
 //   was written (s3rver answers 501; so does this server after the fault
 //   {"uploadsNotImplemented":true}, until the faults are set again);
+// - {"ignoreRange":true} makes it a store that ignores Range headers (200 with the whole
+//   object), until the faults are set again;
 // - {"ignoreIfNoneMatch":true} makes it a store that accepts If-None-Match: *
 //   and ignores it (an exclusive PUT overwrites), until the faults are set again;
 // - {"batchDeleteRefused":true} makes it a store that refuses DeleteObjects without
@@ -351,6 +353,7 @@ async function control(req, res) {
   if (f.uploadsNotImplemented) faults.uploadsNotImplemented = true;
   if (f.ignoreIfNoneMatch) faults.ignoreIfNoneMatch = true;
   if (f.batchDeleteRefused) faults.batchDeleteRefused = true;
+  if (f.ignoreRange) faults.ignoreRange = true;
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -388,6 +391,7 @@ async function handle(req, res) {
     return xmlError(res, 400, 'MissingContentMD5', 'Missing required header for this request: Content-Md5.');
   }
   if (req.method === 'GET' && t.query.has('uploads') && t.key === '' && t.bucket) return listUploads(req, res, t);
+  if (req.method === 'GET' && faults.ignoreRange) delete req.headers.range;
   s3Handler(req, res);
 }
 

@@ -47,6 +47,8 @@ export interface S3Faults {
   ignoreIfNoneMatch?: boolean;
   /** Refuse DeleteObjects with 400 MissingContentMD5, as stores that require a Content-MD5 do. */
   batchDeleteRefused?: boolean;
+  /** Ignore Range headers (200 with the whole object), as some stores and proxies do. */
+  ignoreRange?: boolean;
   /** Answer every request this many ms later (a store across a network: benchmarks). */
   latencyMs?: number;
 }

@@ -312,6 +312,8 @@ for (const version of versionsFromEnv().slice(-1)) {
       makeUpload('0a0a', 'pgpitr/main/backup/20200101-000000F/data/big', 2 * 86_400_000);
       makeUpload('0b0b', 'pgpitr/main/backup/20200101-000000F/data/young', 60_000);
       makeUpload('0c0c', 'elsewhere/not-ours', 2 * 86_400_000);
+      // Under the repository's prefix but in no stanza (a repository at a bucket's root shares it with others): left alone.
+      makeUpload('0d0d', 'pgpitr/other-app/old', 2 * 86_400_000);
       const finding = async () => {
         const r = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
         assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -319,8 +321,8 @@ for (const version of versionsFromEnv().slice(-1)) {
       };
       const first = await finding();
       assert.equal(first?.count, 1, JSON.stringify(first));
-      assert.match(first!.message, /2 incomplete multipart upload\(s\) under the repository, 1 older than a day, 1 aborted/);
-      assert.deepEqual(a.s3!.uploadsLeft().sort(), ['0b0b', '0c0c']);
+      assert.match(first!.message, /2 incomplete multipart upload\(s\) under the repository, 1 older than a day, 1 aborted; 1 under the repository's root but in no stanza left alone/);
+      assert.deepEqual(a.s3!.uploadsLeft().sort(), ['0b0b', '0c0c', '0d0d']);
       await a.s3!.faults({ uploadsNotImplemented: true });
       try {
         const unsupported = await finding();

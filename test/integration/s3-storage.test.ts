@@ -9,6 +9,7 @@
 // The driver's sizes are shrunk (5 MiB parts, pages of 100 keys, 5 ms retry
 // base) so that multipart uploads, pages and retries happen cheaply.
 
+import { buffer as collect } from 'node:stream/consumers';
 import { test, before, after } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
@@ -250,6 +251,22 @@ test('s3: a GET body cut midway is resumed from the bytes delivered; the bytes a
   } finally {
     await plain.faults({});
   }
+});
+
+test('s3: a store that ignores Range (200 with the whole object) is an error naming it, never bytes from the wrong offset', async () => {
+  const s = await open(plain.settings({ prefix: fresh() }));
+  await s.write('obj', Buffer.from('0123456789'));
+  await plain.faults({ ignoreRange: true });
+  try {
+    await assert.rejects(
+      async () => collect((await s.read('obj', { offset: 4, length: 3 }))!),
+      (e: { code?: string; message: string }) => e.code === 'ERR_STORAGE' && /ignores Range requests/.test(e.message),
+    );
+    assert.equal((await readAll(s, 'obj'))!.toString(), '0123456789'); // a whole read asks for no range
+  } finally {
+    await plain.faults({});
+  }
+  assert.equal((await collect((await s.read('obj', { offset: 4, length: 3 }))!)).toString(), '456');
 });
 
 test('s3: the server killed mid multipart write: the write fails, no object is visible, a rerun works', async () => {

@@ -114,6 +114,7 @@ test('bad repository settings: each a usage error naming the setting', () => {
     [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r', '--repo1-s3-uri-style', 'vhost'], {}, /invalid repo1-s3-uri-style/],
     [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r', '--repo1-path', 'rel'], {}, /invalid repo1-path "rel"/],
     [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], { PGPITR_REPO1_S3_KEY: 'k' }, /repo1-s3-key-secret is missing/],
+    [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], { PGPITR_REPO1_S3_TOKEN: 't' }, /repo1-s3-token is set without repo1-s3-key/],
     [['--repo1-path', '/p', '--repo1-s3-bucket', 'b'], {}, /repo1-s3-bucket is set but repository 1 is of type posix/],
     [['--repo2-path', 'rel'], {}, /repository path "rel" is relative/],
     [['--repo2-type', 'posix'], {}, /repository 2 has no path/],

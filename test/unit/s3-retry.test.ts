@@ -31,3 +31,10 @@ test('s3 retries: a client error is not retried; a 408 is', async () => {
   const timeout = { errorType: 'CLIENT_ERROR', error: Object.assign(new Error('Request Timeout'), { $metadata: { httpStatusCode: 408 } }) };
   await assert.doesNotReject(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken('s3'), timeout));
 });
+
+test('s3 retries: every 5xx is retried (a proxy\'s 507 or 520 too), but 501, which is an answer', async () => {
+  const strategy = retryStrategy(sdkRetry(), tuning);
+  const server = (status: number) => ({ errorType: 'SERVER_ERROR', error: Object.assign(new Error(`${status}`), { $metadata: { httpStatusCode: status } }) });
+  for (const status of [505, 507, 520, 524]) await assert.doesNotReject(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken('s3'), server(status)), String(status));
+  await assert.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken('s3'), server(501)));
+});

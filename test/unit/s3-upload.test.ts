@@ -169,6 +169,23 @@ test('a part that fails aborts the upload: the error comes out, nothing is compl
   assert.ok(pool.tryTake() !== null && pool.size <= 4);
 });
 
+test('a part that fails while the next one fills: that buffer goes back to the pool too (a long-lived pusher keeps its parallel parts)', async () => {
+  // Part 2 is refused at once while part 1 is still on its way: part 3 fills a pooled buffer meanwhile.
+  class FailsAtOnce extends FakeStore {
+    override async part(uploadId: string, n: number, body: ReplayableBody): Promise<string> {
+      if (n === 2) throw new Error('part 2 refused');
+      return super.part(uploadId, n, body);
+    }
+  }
+  const store = new FailsAtOnce(30);
+  const pool = new PartPool(PART, 4);
+  await assert.rejects(sendStream(chunked(bytes(8 * PART), [PART / 8]), store, options(pool, 4)), /part 2 refused/);
+  assert.equal(store.aborted, 1);
+  let free = 0;
+  while (pool.tryTake() !== null) free++;
+  assert.equal(free, pool.size, `${pool.size - free} buffer(s) never came back`);
+});
+
 test('a source that fails past the first part aborts the upload with the source\'s error', async () => {
   const store = new FakeStore();
   async function* source(): AsyncGenerator<Buffer> {

@@ -10,7 +10,7 @@ import { buffer as collect } from 'node:stream/consumers';
 import { DamagedContentError, PgpitrError } from '../../common/errors.js';
 import { storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
-import type { DirectSource, ListOptions, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
+import type { DirectSource, ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import { CipherFailure, decryptObject, encryptObject } from './chunk-cipher.js';
 import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
 import type { DataKey } from './object-format.js';
@@ -44,12 +44,17 @@ export class CipherStorage implements Storage {
     if (inner.pathCreate) this.pathCreate = (p) => inner.pathCreate!(p);
     if (inner.pruneDirectory) this.pruneDirectory = (p) => inner.pruneDirectory!(p);
     if (inner.close) this.close = () => inner.close!();
+    // Incomplete uploads hold ciphertext parts: listed and aborted by path, as on the storage below.
+    if (inner.listUploads) this.listUploads = () => inner.listUploads!();
+    if (inner.abortUpload) this.abortUpload = (u) => inner.abortUpload!(u);
   }
 
   pathSync?(path: string): Promise<void>;
   pathCreate?(path: string): Promise<void>;
   pruneDirectory?(path: string): Promise<void>;
   close?(): Promise<void>;
+  listUploads?(): Promise<PendingUpload[] | null>;
+  abortUpload?(upload: PendingUpload): Promise<void>;
 
   async info(path: string): Promise<StorageEntry | null> {
     const e = await this.inner.info(path);

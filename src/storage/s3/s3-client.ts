@@ -80,10 +80,20 @@ export function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrate
     acquireInitialRetryToken: (scope) => base.acquireInitialRetryToken(scope),
     refreshRetryTokenForRetry: (token, info) => {
       if (hasBudget) budget.capacity = Number.MAX_SAFE_INTEGER;
-      return base.refreshRetryTokenForRetry(token, info.errorType === 'CLIENT_ERROR' && httpStatus(info.error) === 408 ? { ...info, errorType: 'TRANSIENT' } : info);
+      return base.refreshRetryTokenForRetry(token, retriedAsTransient(info.errorType, httpStatus(info.error)) ? { ...info, errorType: 'TRANSIENT' } : info);
     },
     recordSuccess: (token) => base.recordSuccess(token),
   };
+}
+
+/**
+ * Errors the standard strategy would not retry and we do: 408, and every 5xx but 501 (the SDK
+ * retries only 500, 502, 503 and 504; proxies and CDN fronts answer 507, 520-524 and the like for
+ * a moment). 501 Not Implemented stays final: it is an answer (the driver falls back on it).
+ */
+function retriedAsTransient(errorType: string, status: number | undefined): boolean {
+  if (errorType === 'CLIENT_ERROR' && status === 408) return true;
+  return errorType === 'SERVER_ERROR' && status !== undefined && status >= 500 && status <= 599 && status !== 501;
 }
 
 /** The SDK's retry classes (loaded on first use), for retryStrategy. */

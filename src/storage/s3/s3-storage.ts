@@ -175,12 +175,21 @@ class S3Storage implements Storage {
       );
       this.bucketSeen = true;
       const body = got.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
+      // A store (or proxy) that ignores Range answers 200 with the whole object: its bytes from 0
+      // would be spliced in at `offset` (a resumed read, a range of a bundle).
+      if (range !== undefined && got.$metadata.httpStatusCode !== 206) {
+        body?.destroy();
+        throw Object.assign(new Error(`the store answered a read of ${range} with the whole object (status ${got.$metadata.httpStatusCode ?? 'unknown'}): it ignores Range requests`), { rangeIgnored: true });
+      }
       return {
         body: body ?? Readable.from([]),
         ...(got.ContentLength !== undefined ? { length: got.ContentLength } : {}),
         ...(got.ETag !== undefined ? { etag: got.ETag } : {}),
       };
     } catch (e) {
+      if ((e as { rangeIgnored?: boolean }).rangeIgnored) {
+        throw new PgpitrError('ERR_STORAGE', `cannot read ${this.url(key)}: ${(e as Error).message}`, { hint: 'pgpitr needs ranged GETs (resumed reads, parts of stored bundles): use a store or proxy that honours the Range header' });
+      }
       const name = s3ErrorName(e);
       if (name === 'NoSuchKey') return null;
       if (name === 'InvalidRange' || httpStatus(e) === 416) return { body: Readable.from([]), length: 0 };

@@ -160,9 +160,14 @@ class Multipart {
 
   /** Starts sending `data` as the next part; `settled` runs once the request is over (its buffer is free). */
   send(data: Buffer, settled: () => void): void {
-    this.throwIfFailed();
+    try {
+      this.throwIfFailed();
+      if (this.next > MAX_PARTS) throw new Error(`the object needs more than ${MAX_PARTS} parts of ${data.length} bytes`);
+    } catch (e) {
+      settled(); // not handed to a part: its buffer is free (a pooled one goes back to the pool)
+      throw e;
+    }
     const partNumber = this.next++;
-    if (partNumber > MAX_PARTS) throw new Error(`the object needs more than ${MAX_PARTS} parts of ${data.length} bytes`);
     const body = new ReplayableBody(data);
     const p: Promise<void> = this.sender.part(this.uploadId, partNumber, body).then(
       (ETag) => void this.done.push({ PartNumber: partNumber, ETag }),

@@ -67,6 +67,7 @@ export interface BackupResult {
 export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupResult> {
   const tracker = new ProgressTracker(reporter);
   const dirs = new OutputDirs();
+  dirs.sync = !opts.noSync;
   const sessions: Session[] = [];
   let state: StateFile | null = null;
   let sink: BackupSink | null = null;
@@ -313,6 +314,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       if (!opts.noSync) reporter.info('syncing data to disk ...');
       await sink.finish();
     }
+    // A SIGINT/SIGTERM that came while the files were synced (nothing left to abort by then) is
+    // honoured all the same: the run was interrupted, and is never reported complete.
+    if (signal?.aborted) throw interrupted();
     const bytes = tracker.snapshot.bytesDone;
     state?.finish('complete', { bytes });
     // Only once the state file says complete (its write can fail: a full disk): a slot made with -C stays, as the user asked.

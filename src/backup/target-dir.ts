@@ -2,7 +2,8 @@
 // and --waldir. Each must be absent or empty; we remember which we created so
 // a failed run removes exactly what it made (pg_basebackup's cleanup rules).
 
-import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { makeDirsSync } from '../storage/durable.js';
 import { join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { OWNER_ONLY } from '../postgres/data-dir-mode.js';
@@ -24,6 +25,8 @@ export class OutputDirs {
   keepContentsOf: ReadonlySet<string> = new Set();
   /** Called with the directories prepared so far, besides the first (the target), as each is prepared. */
   onPrepared: ((others: string[]) => void) | null = null;
+  /** Whether the directories this run creates are made durable (not with -N). */
+  sync = true;
   /** The modes of what this run creates: the source cluster's (owner only until it is known). */
   modes: CreateModes = OWNER_ONLY;
 
@@ -73,8 +76,10 @@ export class OutputDirs {
       this.prepared();
       return abs;
     }
+    // Synced where created (and the levels made above): a tablespace or WAL directory made now must
+    // not vanish after a power loss while the state file says "complete".
+    makeDirsSync(abs, this.modes.dir, this.sync);
     try {
-      mkdirSync(abs, { recursive: true, mode: this.modes.dir });
       chmodSync(abs, this.modes.dir);
     } catch (e) {
       throw storageError('create directory', abs, e);

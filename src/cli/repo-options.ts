@@ -61,6 +61,8 @@ export interface RepoOptions {
   archiveAsync: boolean;
   spoolPath: string;
   processMax: number;
+  /** Whether process-max was set (flag, environment or configuration file), not the default. */
+  processMaxGiven: boolean;
   /** Bytes; null: no limit. */
   queueMaxBytes: number | null;
   /** Set in the background pusher: the pg_wal directory it serves. */
@@ -125,7 +127,8 @@ export function parseRepoOptions(
   const asyncText = v['no-archive-async'] ? 'n' : v['archive-async'] ? 'y' : configValue(config, stanza || undefined, 'archive-async') ?? 'n';
   const archiveAsync = parseBool('archive-async', asyncText);
   const spoolPath = absolutePath('spool', get('spool-path', v['spool-path']) ?? DEFAULT_SPOOL_PATH);
-  const processMaxText = get('process-max', v['process-max']) ?? '2';
+  const processMaxGiven = get('process-max', v['process-max']);
+  const processMaxText = processMaxGiven ?? '2';
   const processMax = Number(processMaxText);
   if (!Number.isInteger(processMax) || processMax < 1 || processMax > 64) throw usageError(`invalid process-max "${processMaxText}"`, 'use an integer from 1 to 64');
   const queueMaxText = get('archive-push-queue-max', v['archive-push-queue-max']);
@@ -157,6 +160,7 @@ export function parseRepoOptions(
     archiveAsync,
     spoolPath,
     processMax,
+    processMaxGiven: processMaxGiven !== undefined,
     queueMaxBytes,
     pusherPgWal: v.pusher,
     getQueueMaxBytes: parseByteSize('archive-get-queue-max', get('archive-get-queue-max', v['archive-get-queue-max']) ?? '128MB'),

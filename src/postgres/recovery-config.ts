@@ -2,7 +2,7 @@
 // standby.signal and primary_conninfo / primary_slot_name appended to
 // postgresql.auto.conf, as pg_basebackup does.
 
-import { formatConninfo } from '../protocol/conninfo.js';
+import { effectiveUser, formatConninfo } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { withoutRestoreTargets } from './restore-settings.js';
 
@@ -11,7 +11,9 @@ export const AUTO_CONF = 'postgresql.auto.conf';
 
 export function primaryConninfo(s: ConnectionSettings): string {
   return formatConninfo({
-    user: s.user,
+    // The role this backup connected as, given or not (libpq's PQconninfo reports it): else the
+    // standby's walreceiver would connect as the server's own OS user.
+    user: effectiveUser(s),
     password: s.password,
     host: s.host,
     hostaddr: s.hostaddr,

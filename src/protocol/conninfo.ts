@@ -256,7 +256,12 @@ export function describeTarget(s: ConnectionSettings): string {
   return `server at ${where}${s.user ? ` as user "${s.user}"` : ''}`;
 }
 
-/** The user name libpq would log in as. */
+/** The role to connect as: the one given, else, as libpq, the name of this process's effective OS user (not $USER, which sudo and su may leave as it was). */
 export function effectiveUser(settings: ConnectionSettings): string {
-  return settings.user ?? process.env['USER'] ?? userInfo().username;
+  if (settings.user !== undefined) return settings.user;
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env['USER'] ?? 'postgres'; // no passwd entry for this uid (a container's arbitrary uid)
+  }
 }

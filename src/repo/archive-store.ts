@@ -14,7 +14,7 @@ import { compressionExtension } from '../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import { readAll } from '../storage/storage.js';
 import type { StorageEntry } from '../storage/storage.js';
-import { storageJoin } from '../storage/storage-path.js';
+import { storageJoin, storageParent } from '../storage/storage-path.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
 import type { WalLongPageHeader } from '../postgres/wal-page-header.js';
 import { archivePath, walFileKind, walFileDirPath, storedName, parseStoredName } from './layout.js';
@@ -75,8 +75,9 @@ export interface PreparedWal {
   extension: string;
   /**
    * A segment's database system and segment size, from its own first page header (null for
-   * history and backup files, which do not record them): each repository refuses a segment
-   * whose system is not its stanza's, whatever stanza the caller checked it with first.
+   * history and backup files, which do not record them, unless the caller knows their cluster:
+   * wal/archive-wal-file.ts reads the pg_control beside their pg_wal): each repository refuses a
+   * file whose system is not its stanza's, whatever stanza the caller checked it with first.
    */
   systemIdentifier: string | null;
   segmentSize: number | null;
@@ -143,7 +144,13 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   const other = existing.find((e) => e.sha256 !== p.digest);
   if (other) throw differentContent(repo, dir, p, other);
   const same = existing[0];
-  if (same) return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, same.stored)) };
+  if (same) {
+    // Its content was synced before its rename, but the push that renamed it may have been killed
+    // (or failed its directory sync) before the name was made durable, or may still be on its way
+    // there (a retry racing the first attempt): PostgreSQL recycles the segment on this answer.
+    await syncStoredName(repo, dir);
+    return { status: 'already-archived', path: displayPath(repo, storageJoin(dir, same.stored)) };
+  }
   const body = await p.body;
   const final = storageJoin(dir, storedName(p.name, p.digest, p.extension));
   await removeStaleTemps(repo, dir, entries); // what killed pushes left here (PostgreSQL retries the same file, into this directory)
@@ -170,6 +177,14 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   return { status: 'stored', path: displayPath(repo, final) };
 }
 
+/** Makes a stored WAL file's name durable, and its directory's in the archive (where names need syncing). */
+async function syncStoredName(repo: Repository, dir: string): Promise<void> {
+  if (!repo.storage.features.pathSync || !repo.storage.pathSync) return;
+  await repo.storage.pathSync(dir);
+  const parent = storageParent(dir);
+  if (parent !== dir) await repo.storage.pathSync(parent);
+}
+
 /**
  * Stores the WAL file `name` with content `data` in one repository (prepareWalData, then
  * storePreparedWal). `data` is only read, and no longer once this settles.
@@ -192,7 +207,7 @@ function differentContent(repo: Repository, dir: string, p: PreparedWal, other: 
 }
 
 function otherSystem(name: string, system: string, stanza: StanzaInfo, repo: Repository): PgpitrError {
-  return new PgpitrError('ERR_TARGET', `WAL segment "${name}" belongs to database system ${system}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
+  return new PgpitrError('ERR_TARGET', `WAL ${walFileKind(name) === 'segment' ? 'segment' : 'file'} "${name}" belongs to database system ${system}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
     hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza (or, when only this repository says so, recreate the stanza in it)',
   });
 }

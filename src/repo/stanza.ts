@@ -61,7 +61,14 @@ export async function readStanzaWithArchive(repo: Repository, stanza: string): P
       hint: 'the repository is damaged: restore it from a copy',
     });
   }
-  // A link is taken for what it names (an archive moved to another disk), as stat() would.
+  // A link is taken for what it names (an archive moved to another disk), as stat() would: one
+  // that leads nowhere (that disk not mounted) must not read as an empty archive, whose every
+  // file archive-get would answer "not in the archive", ending recovery there.
+  if (entry !== null && entry.type === 'link' && entry.linksTo !== undefined && entry.linksTo !== 'directory') {
+    throw new PgpitrError('ERR_STORAGE', `the archive directory "${displayPath(repo, path)}" is a link to ${entry.linksTo === 'nothing' ? 'something that does not exist' : 'something that is not a directory'}`, {
+      hint: 'mount the file system the link leads to (or repair the link), then run the command again',
+    });
+  }
   if (entry !== null && entry.type !== 'directory' && entry.type !== 'link') throw new PgpitrError('ERR_STORAGE', `"${displayPath(repo, path)}" is not a directory`, { hint: 'the repository is damaged: restore it from a copy' });
   return info;
 }

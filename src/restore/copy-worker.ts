@@ -258,7 +258,8 @@ function sameContent(job: CopyJob): boolean {
   let fd: number;
   try {
     const st = lstatSync(job.dest);
-    if (!st.isFile() || st.size !== job.size || st.nlink > 1) return false;
+    // The mode too: a file kept with another (a backup with group access over a 0700 cluster) would stay unreadable to the group.
+    if (!st.isFile() || st.size !== job.size || st.nlink > 1 || (st.mode & 0o7777) !== (job.mode & 0o7777)) return false;
     fd = openSync(job.dest, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return false;

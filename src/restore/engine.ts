@@ -13,6 +13,7 @@ import { formatLsn } from '../postgres/lsn.js';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, setsSetting, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
 import type { RecoverySettings } from '../postgres/restore-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
+import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -151,6 +152,15 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
   }
   if (refs.length > 0) req.log(`backup ${b.id} takes ${m.files.filter((f) => f.reference !== undefined).length} unchanged files from backup(s) ${refs.join(', ')}`);
+  // Every file to be read has its stored bytes (a lifecycle rule, a removal by hand): refused now, not
+  // midway, after a --delta removed the old cluster's pg_control and what the backup does not hold.
+  const stored = await storedObjects(req.storage, req.stanza, b.id, reader);
+  const lost = m.files.filter((f) => !inDatabases(f.path, leftOutOids) && !stored.has(f));
+  if (lost.length > 0) {
+    throw new PgpitrError('ERR_STORAGE', `backup ${b.id} cannot be restored: the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedPath(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`, {
+      hint: 'restore another backup (pgpitr info lists them, --set ID chooses one); pgpitr verify reports what else is missing',
+    });
+  }
 
   // 2. Where things go, refused before anything is written.
   const targetState = inspectTarget(req.pgData);
@@ -258,9 +268,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       for (const dir of outside) await syncTree(dir, { files });
     }
     await restorer.restoreControl(owner, !req.noSync);
-    req.onProgress?.(bytesTotal, bytesTotal, filesTotal, filesTotal);
     fsyncPathSync(join(targetState.path, 'global'));
     unlinkSync(marker);
+    req.onProgress?.(bytesTotal, bytesTotal, filesTotal, filesTotal); // 100% once nothing is left to do that matters
     // The lock goes before the last sync: a data directory that is started (and backed up) never holds it.
     await lock.release();
     fsyncPathSync(targetState.path);

@@ -15,7 +15,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { digestOf } from '../repo/backup-set/content-digest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
-import { fsyncPath } from '../storage/durable.js';
+import { fsyncPathIfPresent, fsyncPath } from '../storage/durable.js';
 import type { BackupSetReader } from '../repo/backup-set/reader.js';
 import { bundledLast } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
@@ -121,7 +121,7 @@ export class FileRestorer {
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster.
       await removeIfPresent(join(this.layout.target, PG_CONTROL));
-      await fsyncPath(join(this.layout.target, 'global')).catch(() => {});
+      await fsyncPathIfPresent(join(this.layout.target, 'global')); // that removal durable before anything else changes
     }
     // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
     const version = m.files.find((f) => f.path === 'PG_VERSION');
@@ -354,7 +354,7 @@ export class FileRestorer {
     const tmp = `${dest}.pgpitr-tmp`;
     await this.writeFile(f, tmp, false);
     try {
-      if (owner) await fsp.chown(tmp, owner.uid, owner.gid);
+      if (owner) await fsp.lchown(tmp, owner.uid, owner.gid);
       if (sync) await fsyncPath(tmp);
       await fsp.rename(tmp, dest);
     } catch (e) {

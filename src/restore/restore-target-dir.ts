@@ -54,7 +54,10 @@ export function inspectTarget(path: string): TargetState {
     isCluster: entries?.includes('PG_VERSION') ?? false,
     runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
     // Also a restore killed while it wrote its marker (under a temporary name, renamed into place).
-    interruptedRestore: entries?.some((e) => e === RESTORE_MARKER || e.startsWith(`${RESTORE_MARKER}.tmp-`)) ?? false,
+    // Not once pg_control is there: a restore killed between writing it (its last file) and removing
+    // its marker left a complete cluster, maybe started and used since: a cluster like any other
+    // (--delta required, same system), never silently rewritten by the next restore.
+    interruptedRestore: (entries?.some((e) => e === RESTORE_MARKER || e.startsWith(`${RESTORE_MARKER}.tmp-`)) ?? false) && !existsSync(join(abs, 'global', 'pg_control')),
   };
 }
 

@@ -4,7 +4,7 @@
 // declare it ready while the other still writes), and, run as root, it gives
 // what it wrote to the data directory's owner.
 
-import { chownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { RepoLock } from '../repo/lock.js';
@@ -38,16 +38,25 @@ export function rootOwnerFor(dir: string): Owner | null {
   return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
 }
 
-/** A directory and everything under it (links themselves are left alone, never followed). */
+/**
+ * A directory and everything under it (links themselves are left alone, never followed). Below
+ * `dir` (which may be a link the user gave: a mount point), owners change with lchown: the server's
+ * user owns these directories, and an entry swapped for a link between its lstat and its chown
+ * must not hand root's file behind it to that user.
+ */
 export function chownTree(dir: string, o: Owner, only?: (name: string) => boolean): void {
   chownSync(dir, o.uid, o.gid);
+  chownBelow(dir, o, only);
+}
+
+function chownBelow(dir: string, o: Owner, only?: (name: string) => boolean): void {
   for (const name of readdirSync(dir)) {
     if (only && !only(name)) continue;
     const p = join(dir, name);
     const st = lstatSync(p);
     if (st.isSymbolicLink()) continue;
-    chownSync(p, o.uid, o.gid);
-    if (st.isDirectory()) chownTree(p, o);
+    lchownSync(p, o.uid, o.gid);
+    if (st.isDirectory()) chownBelow(p, o);
   }
 }
 

@@ -2,7 +2,7 @@
 // the directory) and fsync of whole trees with bounded parallelism, the way
 // PostgreSQL's fsync_pgdata makes a copied data directory durable.
 
-import { promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { storageError } from '../common/errors.js';
 
@@ -63,12 +63,26 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+/** fsyncPath, where a path that does not exist is no error (every other failure is). */
+export async function fsyncPathIfPresent(path: string): Promise<void> {
+  await fsyncPath(path).catch((e: Error) => {
+    if ((e.cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') throw e;
+  });
+}
+
 /** Write `content` to `path` atomically; with `sync`, durable before returning. */
 export function writeFileAtomicSync(path: string, content: string | Buffer, sync = true, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;
   let fd: number;
   try {
-    fd = openSync(tmp, 'w', mode);
+    // Created here, never opened through what is there already (a stale file, or a link planted in
+    // a directory another user owns, which root would write through).
+    try {
+      unlinkSync(tmp);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode);
   } catch (e) {
     throw storageError('create', tmp, e);
   }

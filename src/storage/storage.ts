@@ -21,6 +21,8 @@ export interface StorageEntry {
   /** Bytes as stored (after compression and encryption, if any). */
   size: number;
   mtimeMs: number;
+  /** For a link given by info(): what it names ('nothing' when it leads nowhere); absent where not known. */
+  linksTo?: StorageEntryType | 'nothing';
 }
 
 export interface WriteOptions {

@@ -5,7 +5,8 @@
 // prepareWalFile (once), then storePreparedWal (repo/archive-store.ts) in
 // each repository, then release.
 
-import { basename } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
+import { controlSystemIdentifier } from '../postgres/control-file.js';
 import { poolFor } from '../storage/buffer-pool.js';
 import { checkWalFileName, fetchWalFile, prepareWalData, storePreparedWal } from '../repo/archive-store.js';
 import type { PreparedWal, PushOptions, PushOutcome } from '../repo/archive-store.js';
@@ -33,6 +34,10 @@ export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: P
     giveBack();
     throw e;
   }
+  // A history or backup file records no system: the cluster whose pg_wal holds it says (a history
+  // file of another cluster, archived before any of its refused segments, would lead a standby's
+  // recovery onto a foreign timeline, where the next segment is "not in the archive").
+  if (prepared.systemIdentifier === null) prepared = { ...prepared, systemIdentifier: systemOfPgWal(source) };
   return {
     prepared,
     release: async () => {
@@ -40,6 +45,12 @@ export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: P
       giveBack();
     },
   };
+}
+
+/** The system identifier of the data directory whose pg_wal holds `source` (as archive_command passes %p); null when not known. */
+function systemOfPgWal(source: string): string | null {
+  const dir = dirname(resolve(source));
+  return basename(dir) === 'pg_wal' ? controlSystemIdentifier(dirname(dir)) : null;
 }
 
 /** Stores the WAL file at `source` in the stanza's archive of one repository. */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, statSync, linkSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync, mkdirSync, rmSync, statSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -145,12 +145,27 @@ for (const version of versionsFromEnv()) {
       assert.ok(readFileSync(join(foreign.dataDir, 'global', 'pg_control')).equals(control), 'nothing written or removed there');
       assert.ok(existsSync(join(foreign.dataDir, 'PG_VERSION')));
       await foreign.destroy();
+      // A stored object of the backup gone (a lifecycle rule, a removal by hand): refused before the
+      // delta touches the cluster (its pg_control stays: it can still be started as it was).
+      const lostObject = listSetFiles(join(a.repo, 'main', 'backup', second.id, 'data'))[0]!;
+      renameSync(lostObject, `${lostObject}.aside`);
+      const controlBefore = readFileSync(join(dir, 'global', 'pg_control'));
+      const lost = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap]);
+      renameSync(`${lostObject}.aside`, lostObject);
+      assert.equal(lost.code, 5, lost.stderr);
+      assert.match(lost.stderr, new RegExp(`backup ${second.id} cannot be restored: the stored bytes of 1 file\\(s\\) are missing from the repository`));
+      assert.ok(readFileSync(join(dir, 'global', 'pg_control')).equals(controlBefore), 'the cluster was touched');
       // Files hard-linked from another directory (what pg_upgrade --link leaves, a cp -al clone) are written fresh even where they match.
       const other = restoreDir(c, 'delta-linked');
       const linked = readdirSync(join(dir, 'base', '1')).filter((n) => /^\d+$/.test(n)).slice(0, 20);
       for (const n of linked) linkSync(join(dir, 'base', '1', n), join(other, n));
+      // A file whose content matches but whose mode does not gets the recorded mode (rewritten).
+      const modeOf = (p: string) => statSync(p).mode & 0o777;
+      const recordedMode = modeOf(join(dir, 'PG_VERSION'));
+      chmodSync(join(dir, 'PG_VERSION'), 0o644);
       const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
       assert.equal(delta.code, 0, delta.stderr);
+      assert.equal(modeOf(join(dir, 'PG_VERSION')).toString(8), recordedMode.toString(8));
       for (const n of linked) assert.equal(statSync(join(dir, 'base', '1', n)).nlink, 1, `base/1/${n} is still shared with another directory`);
       const d = (JSON.parse(delta.stdout) as { files: { written: number; unchanged: number; removed: number } }).files;
       assert.ok(d.written < written / 4, `delta wrote ${d.written} of ${written} files`);

@@ -5,7 +5,8 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { archiveWalFile } from '../../src/wal/archive-wal-file.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchWalFile, listArchive, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
@@ -79,6 +80,72 @@ test('archive-push: one name, different content, never archived twice', async ()
     assert.ok((await fetchWalFile(repo, 'main', name))!.equals(theirs));
     assert.equal((await pushWalFile(repo, info, name, theirs, { compression: 'lz4' })).status, 'already-archived');
     await assert.rejects(pushWalFile(repo, info, name, ours, { compression: 'none' }), /already archived with different content/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('archive-push: the same content already stored is answered only once its name is durable (a killed first push may not have synced its directory)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-again-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const synced: string[] = [];
+    class CountingStorage extends PosixStorage {
+      override async pathSync(path: string): Promise<void> {
+        synced.push(path);
+        await super.pathSync(path);
+      }
+    }
+    const repo = repositoryOn(new CountingStorage(join(root, 'repo')), join(root, 'repo'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const name = segmentFileName(1, 1n, SEG);
+    assert.equal((await pushWalFile(repo, info, name, segment(1, 'x'), { compression: 'none' })).status, 'stored');
+    synced.length = 0;
+    assert.equal((await pushWalFile(repo, info, name, segment(1, 'x'), { compression: 'none' })).status, 'already-archived');
+    assert.deepEqual(synced, [`main/archive/${name.slice(0, 16)}`, 'main/archive']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('archive-get: an archive directory that is a link leading nowhere (its disk not mounted) is an error, never "not in the archive"', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-archlink-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
+    await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const name = segmentFileName(1, 1n, SEG);
+    const archive = join(root, 'repo', 'main', 'archive');
+    renameSync(archive, join(root, 'elsewhere'));
+    symlinkSync(join(root, 'elsewhere'), archive);
+    assert.equal(await fetchWalFile(repo, 'main', name), null); // moved to another disk: followed
+    rmSync(join(root, 'elsewhere'), { recursive: true });
+    await assert.rejects(fetchWalFile(repo, 'main', name), (e: Error & { code?: string }) => e.code === 'ERR_STORAGE' && /is a link to something that does not exist/.test(e.message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('archive-push: a history file from another cluster\'s pg_wal (its pg_control says so) is refused like its segments', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-foreign-history-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const pgdata = (system: bigint) => {
+      const d = mkdtempSync(join(root, 'pgdata-'));
+      mkdirSync(join(d, 'global'));
+      mkdirSync(join(d, 'pg_wal'));
+      const control = Buffer.alloc(512);
+      control.writeBigUInt64LE(system, 0);
+      writeFileSync(join(d, 'global', 'pg_control'), control);
+      writeFileSync(join(d, 'pg_wal', '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+      return d;
+    };
+    const foreign = pgdata(7441234567890123999n);
+    await assert.rejects(archiveWalFile(repo, info, join(foreign, 'pg_wal', '00000002.history'), { compression: 'none' }), /WAL file "00000002\.history" belongs to database system 7441234567890123999, stanza "main" is for system 7441234567890123457/);
+    const own = pgdata(BigInt(SYSID));
+    assert.equal((await archiveWalFile(repo, info, join(own, 'pg_wal', '00000002.history'), { compression: 'none' })).status, 'stored');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

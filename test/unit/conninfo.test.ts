@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
 import { primaryConninfo } from '../../src/postgres/recovery-config.js';
@@ -143,4 +143,9 @@ test('-R primary_conninfo: hostaddr and connect_timeout, and what the environmen
   assert.match(text, /(^| )sslmode=require( |$)/);
   // Not: what the standby's older libpq would refuse, files of this host's user.
   assert.doesNotMatch(text, /dbname|requiressl|passfile|service|sslnegotiation/);
+});
+
+test('-R primary_conninfo names the role even when none was given (the OS user, as libpq connects and PQconninfo reports)', () => {
+  const s = resolveConnectionSettings({ host: 'db' }, {});
+  assert.match(primaryConninfo(s), new RegExp(`(^| )user=${userInfo().username}( |$)`));
 });

@@ -59,6 +59,8 @@ test('every setting a command reads from the configuration file is accepted ther
     assert.equal(o.archiveAsync, true);
     assert.equal(o.spoolPath, '/s');
     assert.equal(o.processMax, 3);
+    assert.equal(o.processMaxGiven, true); // restore takes it instead of its default (every core)
+    assert.equal(parseRepoOptions('archive-push', ['--repo', '/r', '--stanza', 'main', 'x'], {}, {}).processMaxGiven, false);
     assert.equal(o.queueMaxBytes, 1024 ** 3);
     assert.equal(o.getQueueMaxBytes, 64 * 1024 ** 2);
     assert.equal(o.configValue('retention-full'), '2');

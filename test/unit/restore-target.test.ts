@@ -86,3 +86,20 @@ test('a tablespace or WAL directory reached through a link overlaps the data dir
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a restore marker left beside pg_control (killed after its last file) is a cluster: --delta required, never silently rewritten', () => {
+  const dir = scratch();
+  try {
+    writeFileSync(join(dir, 'PG_VERSION'), '16\n');
+    writeFileSync(join(dir, 'pgpitr_restore.inprogress'), '{}');
+    assert.equal(inspectTarget(dir).interruptedRestore, true);
+    assert.equal(checkTarget(inspectTarget(dir), false), true); // no pg_control yet: resumed as a delta
+    mkdirSync(join(dir, 'global'));
+    writeFileSync(join(dir, 'global', 'pg_control'), 'x');
+    assert.equal(inspectTarget(dir).interruptedRestore, false);
+    assert.throws(() => checkTarget(inspectTarget(dir), false), /exists and is not empty/);
+    assert.equal(checkTarget(inspectTarget(dir), true), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -12,6 +12,7 @@ import { ReplayableBody } from '../../src/storage/s3/s3-body.js';
 import { payloadHashMiddleware, replayingHandler } from '../../src/storage/s3/s3-request-handler.js';
 import { sendBuffer, sendStream, sendWhole } from '../../src/storage/s3/s3-upload.js';
 import type { CompletedPart, ObjectSender } from '../../src/storage/s3/s3-upload.js';
+import { completedBefore } from '../../src/storage/s3/s3-completed-before.js';
 
 const PART = 1000;
 
@@ -293,4 +294,17 @@ test('a source failing while a pooled part buffer fills gives that buffer back: 
   const taken = [pool.tryTake(), pool.tryTake()];
   assert.ok(taken.every((b) => b !== null), 'a buffer of the pool was lost');
   assert.equal(pool.size, 2);
+});
+
+test('a completion retried after a lost answer, met by NoSuchUpload: the object is taken as ours only with the ETag its parts make', async () => {
+  const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+  const parts = [{ PartNumber: 1, ETag: `"${md5('a')}"` }, { PartNumber: 2, ETag: `"${md5('b')}"` }];
+  const ours = `"${createHash('md5').update(Buffer.concat([Buffer.from(md5('a'), 'hex'), Buffer.from(md5('b'), 'hex')])).digest('hex')}-2"`;
+  const gone = (attempts: number) => Object.assign(new Error('The specified upload does not exist'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404, attempts } });
+  assert.equal(await completedBefore(gone(2), parts, async () => ({ ETag: ours })), true);
+  assert.equal(await completedBefore(gone(1), parts, async () => ({ ETag: ours })), false, 'a first attempt refused: no upload of ours was ever completed');
+  assert.equal(await completedBefore(gone(2), parts, async () => ({ ETag: `"${md5('ab')}"` })), false, 'another object (or an ETag that says nothing)');
+  assert.equal(await completedBefore(gone(2), parts, async () => Promise.reject(new Error('404'))), false);
+  const denied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403, attempts: 2 } });
+  assert.equal(await completedBefore(denied, parts, async () => ({ ETag: ours })), false);
 });

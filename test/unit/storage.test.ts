@@ -3,7 +3,7 @@
 
 import { test, after } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, statSync, readdirSync, writeFileSync, symlinkSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readdirSync, readFileSync, writeFileSync, symlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -14,6 +14,7 @@ import { applyFilters } from '../../src/storage/filter/filter.js';
 import { sha256Filter, sizeFilter } from '../../src/storage/filter/measure-filters.js';
 import { compressFilter, decompressFilter } from '../../src/storage/filter/compress-filter.js';
 import { storageContract } from '../helpers/storage-contract.js';
+import { writeFileAtomicSync } from '../../src/storage/durable.js';
 
 const roots: string[] = [];
 after(() => {
@@ -95,6 +96,21 @@ test('posix: the repository root is created only in a directory that exists (an 
     await assert.rejects(new PosixStorage(join(dir, 'mnt', 'backup')).pathCreate(''), /cannot create ".*\/mnt\/backup": its parent directory ".*\/mnt" does not exist/);
     await new PosixStorage(join(dir, 'backup')).pathCreate('');
     assert.ok(existsSync(join(dir, 'backup')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeFileAtomicSync never writes through what its temporary name already is (a stale file, a planted link)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-atomic-'));
+  try {
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'untouched');
+    symlinkSync(victim, join(dir, `f.tmp-${process.pid}`));
+    writeFileAtomicSync(join(dir, 'f'), 'content');
+    assert.equal(readFileSync(victim, 'utf8'), 'untouched');
+    assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'content');
+    assert.ok(!existsSync(join(dir, `f.tmp-${process.pid}`)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,8 +17,7 @@ import type { PriorSet } from '../../repo/backup-set/writer.js';
 import type { ManifestFile } from '../../repo/backup-set/manifest.js';
 import { backupDir, referencesOf } from '../../repo/backup-set/record.js';
 import { BackupSetReader } from '../../repo/backup-set/reader.js';
-import { manifestReferences } from '../../repo/backup-set/manifest.js';
-import { storageJoin } from '../../storage/storage-path.js';
+import { storedObjects } from '../../repo/backup-set/stored-objects.js';
 
 export type PriorChoice = { prior: BackupRecord } | { reason: string };
 
@@ -72,19 +71,11 @@ export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, '
  */
 export async function loadPrior(storage: Storage, prior: BackupRecord): Promise<PriorSet> {
   const reader = await BackupSetReader.open(storage, backupDir(prior.stanza, prior.id));
-  const present = new Map<string, number>();
-  for (const id of new Set([prior.id, ...manifestReferences(reader.manifest)])) {
-    for (const sub of ['data', 'bundle']) {
-      const dir = storageJoin(backupDir(prior.stanza, id), sub);
-      for (const e of await storage.list(dir, { recursive: true })) if (e.type === 'file') present.set(storageJoin(dir, e.name), e.size);
-    }
-  }
+  const stored = await storedObjects(storage, prior.stanza, prior.id, reader);
   const files = new Map<string, ManifestFile>();
   let missing = 0;
   for (const f of reader.manifest.files) {
-    const s = f.stored;
-    const size = 'bundle' in s && s.length === 0 ? 0 : present.get(reader.storedPath(f));
-    if (size !== undefined && (!('bundle' in s) || size >= s.offset + s.length)) files.set(f.path, f);
+    if (stored.has(f)) files.set(f.path, f);
     else missing++;
   }
   return { id: prior.id, files, modifiedBefore: Math.floor(Date.parse(prior.server_start_time!) / 1000) - 1, missing };

@@ -144,7 +144,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   }
 
   // Checkpoint, rate, slots.
-  const checkpoint = str('checkpoint') ?? 'spread';
+  const checkpoint = (str('checkpoint') ?? 'spread').toLowerCase(); // as pg_basebackup: -c FAST is -c fast
   if (checkpoint !== 'fast' && checkpoint !== 'spread') throw usageError(`invalid checkpoint argument "${checkpoint}", must be "fast" or "spread"`);
   const maxRateKb = str('max-rate') === undefined ? undefined : parseMaxRate(str('max-rate')!);
   const slot = str('slot');
@@ -153,7 +153,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   if (slot !== undefined && walMethod !== 'stream') throw usageError('replication slots can only be used with WAL streaming');
   if (noSlot) {
     if (slot !== undefined) throw usageError('--no-slot cannot be used with slot name');
-    if (walMethod !== 'stream') throw usageError('--no-slot can only be used with WAL streaming');
+    // Without streaming there is no slot to leave out: accepted, as pg_basebackup accepts it.
   }
   if (createSlot) {
     if (slot === undefined) throw usageError('--create-slot needs a slot to be specified using --slot');

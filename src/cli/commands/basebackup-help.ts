@@ -73,5 +73,5 @@ Connection options:
 pgpitr writes ${'pgpitr_backup.state'} into the target directory: "running" while the
 backup runs, "complete" once every file is synced. Check it with "pgpitr status DIR".
 Exit codes: 0 success, 2 invalid options, 3 connection failed, 4 server error,
-5 target or disk error, 6 object not found, 130 interrupted.
+5 target or disk error, 6 object not found, 9 connection lost midway, 130 interrupted.
 `;

@@ -61,7 +61,9 @@ export class PosixStorage implements Storage {
     const abs = this.pathOf(path);
     try {
       const st = await lstat(abs);
-      return { name: path, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs };
+      const entry: StorageEntry = { name: path, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs };
+      if (entry.type === 'link') entry.linksTo = await stat(abs).then(typeOf, () => 'nothing' as const);
+      return entry;
     } catch (e) {
       if (isMissing(e)) return null;
       throw storageError('read information about', abs, e);
@@ -291,8 +293,9 @@ export class PosixStorage implements Storage {
       // There already, but maybe only just, by another process that has not synced its parent yet
       // (or was killed before it could): a write reported durable must not lose its directory.
       const st = await stat(dir).catch(() => null);
-      // Its birth time (statx), not its ctime, which every new entry changes; 0 where not known: old.
-      if (st !== null && st.birthtimeMs > 0 && Date.now() - st.birthtimeMs < YOUNG_DIR_MS) await fsyncPath(dirname(dir));
+      // Its birth time (statx), not its ctime, which every new entry changes; 0 where not known
+      // (NFS, ext4 with small inodes): maybe young, so synced too (one directory fsync).
+      if (st !== null && (st.birthtimeMs <= 0 || Date.now() - st.birthtimeMs < YOUNG_DIR_MS)) await fsyncPath(dirname(dir));
       return;
     }
     // Every directory from first's parent down to dir's parent gained an entry.

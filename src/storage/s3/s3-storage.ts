@@ -20,6 +20,7 @@ import type { ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, St
 import type { S3StorageSettings } from './s3-settings.js';
 import { S3Keys, nextPage, s3Location, s3Url } from './s3-keys.js';
 import { bucketMissing, httpStatus, s3Error, s3ErrorName } from './s3-errors.js';
+import { completedBefore } from './s3-completed-before.js';
 import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
 import { resumableRead } from './s3-read.js';
@@ -267,6 +268,7 @@ class S3Storage implements Storage {
         try {
           await this.client.send(new this.sdk.s3.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
         } catch (e) {
+          if (await completedBefore(e, parts, () => this.client.send(new this.sdk.s3.HeadObjectCommand({ Bucket, Key })))) return;
           throw this.fail('write', key, e);
         }
       },

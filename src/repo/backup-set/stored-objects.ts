@@ -1,0 +1,37 @@
+// Which of a backup set's files have their stored bytes in the repository: one
+// listing of the data/ and bundle/ directories of the set and of the sets it
+// takes unchanged files from, then a look-up per file (a bundle member needs
+// its bundle long enough to hold it). A diff/incr backup uses it to build only
+// on what is there; restore, to refuse before it writes anything (a --delta
+// restore removes the old cluster's pg_control and extra files first, and must
+// not do so for a backup it cannot read to the end).
+
+import type { Storage } from '../../storage/storage.js';
+import { storageJoin } from '../../storage/storage-path.js';
+import { backupDir } from './record.js';
+import { manifestReferences } from './manifest.js';
+import type { ManifestFile } from './manifest.js';
+import type { BackupSetReader } from './reader.js';
+
+export interface StoredObjects {
+  /** Whether file f of the set has all its stored bytes. */
+  has(f: ManifestFile): boolean;
+}
+
+export async function storedObjects(storage: Storage, stanza: string, backupId: string, reader: BackupSetReader): Promise<StoredObjects> {
+  const present = new Map<string, number>();
+  for (const id of new Set([backupId, ...manifestReferences(reader.manifest)])) {
+    for (const sub of ['data', 'bundle']) {
+      const dir = storageJoin(backupDir(stanza, id), sub);
+      for (const e of await storage.list(dir, { recursive: true })) if (e.type === 'file') present.set(storageJoin(dir, e.name), e.size);
+    }
+  }
+  return {
+    has: (f) => {
+      const s = f.stored;
+      if ('bundle' in s && s.length === 0) return true;
+      const size = present.get(reader.storedPath(f));
+      return size !== undefined && (!('bundle' in s) || size >= s.offset + s.length);
+    },
+  };
+}

@@ -3,8 +3,8 @@
 // a failed run removes exactly what it made (pg_basebackup's cleanup rules).
 
 import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { makeDirsSync } from '../storage/durable.js';
-import { join, resolve } from 'node:path';
+import { fsyncPathSync, makeDirsSync } from '../storage/durable.js';
+import { dirname, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { OWNER_ONLY } from '../postgres/data-dir-mode.js';
 import type { CreateModes } from '../postgres/data-dir-mode.js';
@@ -76,15 +76,16 @@ export class OutputDirs {
       this.prepared();
       return abs;
     }
-    // Synced where created (and the levels made above): a tablespace or WAL directory made now must
-    // not vanish after a power loss while the state file says "complete".
-    makeDirsSync(abs, this.modes.dir, this.sync);
+    const created = makeDirsSync(abs, this.modes.dir, false);
+    this.dirs.push({ path: abs, created: true }); // removed by a failed run from here on
     try {
       chmodSync(abs, this.modes.dir);
+      // Synced into their parents (and the levels made above): a tablespace or WAL directory made
+      // now must not vanish after a power loss while the state file says "complete".
+      if (this.sync) for (const d of created) fsyncPathSync(dirname(d));
     } catch (e) {
       throw storageError('create directory', abs, e);
     }
-    this.dirs.push({ path: abs, created: true });
     this.prepared();
     return abs;
   }

@@ -8,7 +8,8 @@ import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
-import { loadConfig, configValue, repoKey, SECRET_REPO_KEYS } from '../common/config-file.js';
+import { printLine } from './output.js';
+import { configForCommand, loadConfig, configValue, repoKey, REPO_KEYS, SECRET_REPO_KEYS } from '../common/config-file.js';
 import type { ConfigSections } from '../common/config-file.js';
 import { envName, resolveRepositories } from '../repo/repo-settings.js';
 import type { RepoSettings } from '../repo/repo-settings.js';
@@ -59,6 +60,8 @@ export interface RepoOptions {
   output: 'text' | 'json';
   archiveTimeoutMs: number;
   archiveAsync: boolean;
+  /** Whether archive-async was set (flag or configuration file), not the default (restore's default differs). */
+  archiveAsyncGiven: boolean;
   spoolPath: string;
   processMax: number;
   /** Whether process-max was set (flag, environment or configuration file), not the default. */
@@ -100,7 +103,7 @@ export function parseRepoOptions(
   }
   const v = parsed.values;
   const configPath = v.config ?? env.PGPITR_CONFIG;
-  const config = configPath ? loadConfig(absolutePath('configuration file', configPath)) : null;
+  const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), command) : null;
   const stanza = v.stanza ?? env.PGPITR_STANZA ?? '';
   const get = (key: string, flag: string | undefined) => flag ?? configValue(config, stanza || undefined, key);
   const help = v.help === true;
@@ -124,8 +127,8 @@ export function parseRepoOptions(
   const timeoutText = get('archive-timeout', v['archive-timeout']) ?? '60';
   const timeout = Number(timeoutText);
   if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`invalid archive-timeout "${timeoutText}"`, 'give seconds, e.g. 60');
-  const asyncText = v['no-archive-async'] ? 'n' : v['archive-async'] ? 'y' : configValue(config, stanza || undefined, 'archive-async') ?? 'n';
-  const archiveAsync = parseBool('archive-async', asyncText);
+  const asyncGiven = v['no-archive-async'] ? 'n' : v['archive-async'] ? 'y' : configValue(config, stanza || undefined, 'archive-async');
+  const archiveAsync = parseBool('archive-async', asyncGiven ?? 'n');
   const spoolPath = absolutePath('spool', get('spool-path', v['spool-path']) ?? DEFAULT_SPOOL_PATH);
   const processMaxGiven = get('process-max', v['process-max']);
   const processMaxText = processMaxGiven ?? '2';
@@ -138,15 +141,14 @@ export function parseRepoOptions(
     throw usageError(`archive-push-queue-max "${queueMaxText}" is ${queueMaxBytes} bytes: below one WAL segment, every segment that waits would be dropped`, 'give at least 16MB, with its unit (a number alone counts bytes), e.g. 4GB; or leave it unset: nothing is ever dropped');
   }
   const positionalIndexes = new Set(parsed.tokens.filter((t) => t.kind === 'positional').map((t) => t.index));
-  const connection = resolveConnectionSettings(
-    {
-      dbname: v.dbname ?? configValue(config, stanza, 'pg-database'),
-      host: v.host ?? configValue(config, stanza, 'pg-host'),
-      port: v.port ?? configValue(config, stanza, 'pg-port'),
-      user: v.username ?? configValue(config, stanza, 'pg-user'),
-    },
-    env,
-  );
+  // The configuration file's pg-* settings come after what libpq reads (-d, a service, PGHOST...):
+  // a -d or PGHOST given for this run is not overridden by the file.
+  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, env, {
+    dbname: configValue(config, stanza, 'pg-database'),
+    host: configValue(config, stanza, 'pg-host'),
+    port: configValue(config, stanza, 'pg-port'),
+    user: configValue(config, stanza, 'pg-user'),
+  });
   return {
     repos,
     repoSelected,
@@ -158,6 +160,7 @@ export function parseRepoOptions(
     output,
     archiveTimeoutMs: timeout * 1000,
     archiveAsync,
+    archiveAsyncGiven: asyncGiven !== undefined,
     spoolPath,
     processMax,
     processMaxGiven: processMaxGiven !== undefined,
@@ -214,7 +217,7 @@ export function resolveRepoSelection(input: {
     if (typeof value === 'string') flags.set(name, value);
   }
   const configNames = config ? [...(config.get('global')?.keys() ?? []), ...((stanza && config.get(stanza)?.keys()) || [])] : [];
-  const repos = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath }) });
+  const repos = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath, legacyFromFlag: legacyFlag !== undefined }) });
   if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, or repo= (or repoN-path) in the configuration file');
   const repoSelected = selectedText === undefined ? undefined : Number(selectedText);
   if (repoSelected !== undefined && !repos.some((r) => r.index === repoSelected)) {
@@ -234,6 +237,12 @@ export function resolveRepoSelection(input: {
       const m = new RegExp(`^PGPITR_REPO${r.index}_([A-Z0-9_]+)$`).exec(name);
       if (!m) continue;
       const key = m[1]!.toLowerCase().replace(/_/g, '-');
+      if (repoKey(`repo${r.index}-${key}`) === null) {
+        // Said and left out (as pgBackRest warns of an invalid option in its environment): copied
+        // into restore_command, it made every archive-get refuse its options, and recovery never started.
+        printLine(`warning: environment variable ${name} is not a setting of repository ${r.index} (KEY in PGPITR_REPO${r.index}_KEY is one of ${[...REPO_KEYS].map((k) => k.toUpperCase().replace(/-/g, '_')).join(', ')}): ignored`);
+        continue;
+      }
       if (flags.has(`repo${r.index}-${key}`) || envName(r.index, key) !== name) continue;
       if (SECRET_REPO_KEYS.has(key)) envOnlySecrets.push(name);
       else reachArgs.push(`--repo${r.index}-${key}=${env[name]}`);
@@ -264,7 +273,7 @@ function parseBool(key: string, text: string): boolean {
 
 /** "1GB", "512MB", "64MiB", "1048576": bytes (kB, MB, GB, TB count in 1024s, as PostgreSQL's settings). */
 export function parseByteSize(key: string, text: string): number {
-  const m = /^(\d+)\s*(B|k|kB|KB|KiB|M|MB|MiB|G|GB|GiB|T|TB|TiB)?$/.exec(text.trim());
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(text.trim());
   if (!m) throw usageError(`invalid ${key} "${text}"`, 'give a size such as 4GB, 512MB or a number of bytes');
   const unit = (m[2] ?? 'B')[0]!.toUpperCase();
   const factor = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit as 'B']!;

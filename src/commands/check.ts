@@ -103,7 +103,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       check: 'archive_command',
       ok: cmdOk,
       message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: the WAL switch below checks that it archives into the stanza)`,
-      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
+      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     });
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
@@ -322,7 +322,20 @@ async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
   };
 }
 
-/** archive_command as shown: the values of assignments such as PGPITR_REPO1_CIPHER_PASS=... or AWS_SECRET_ACCESS_KEY=... hidden. */
+/** The options of a suggested archive_command: archive-push stores into every repository and refuses --repo N (check --repo 2 has it). */
+function pushArgs(args: string[]): string[] {
+  return args.filter((a, i) => !(a === '--repo' && /^\d+$/.test(args[i + 1] ?? '')) && !(/^\d+$/.test(a) && args[i - 1] === '--repo') && !/^--repo=\d+$/.test(a));
+}
+
+/**
+ * archive_command as shown: the values of assignments such as PGPITR_REPO1_CIPHER_PASS=... or
+ * AWS_SECRET_ACCESS_KEY=..., and of options such as --repo1-cipher-pass=... or --repo1-s3-key-secret X
+ * (refused by pgpitr, but a wrapper may take them), hidden.
+ */
 export function hideSecrets(cmd: string): string {
-  return cmd.replace(/\b([A-Za-z0-9_]*(?:PASS|PASSWORD|SECRET|KEY|TOKEN|password)[A-Za-z0-9_]*=)('[^']*'|"[^"]*"|[^\s']+)/g, '$1***');
+  const secretName = '[A-Za-z0-9_-]*(?:pass|password|secret|key|token)[A-Za-z0-9_-]*';
+  const value = `('[^']*'|"[^"]*"|[^\\s']+)`;
+  return cmd
+    .replace(new RegExp(`\\b(${secretName}=)${value}`, 'gi'), '$1***')
+    .replace(new RegExp(`(--${secretName}\\s+)${value}`, 'gi'), '$1***');
 }

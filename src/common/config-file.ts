@@ -89,6 +89,9 @@ export function parseConfig(text: string, path: string): ConfigSections {
         hint: `known settings: ${[...CONFIG_KEYS].join(', ')}, and repoN-KEY for repository N with KEY one of ${[...REPO_KEYS].join(', ')}`,
       });
     }
+    if (current.has(key)) {
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: "${key}" is set twice in one section`, { hint: 'keep one of the two lines' });
+    }
     const value = line.slice(eq + 1).trim();
     // Not a comment here: "repo1-path=/mnt/backup  # nfs" would be a path ending in "  # nfs", elsewhere than meant.
     // (A passphrase or key may hold anything.)
@@ -98,6 +101,23 @@ export function parseConfig(text: string, path: string): ConfigSections {
     current.set(key, value);
   });
   return sections;
+}
+
+/**
+ * The sections as one command sees them: pgBackRest's command sections ([global:archive-push],
+ * [main:restore]) merged over the section they name, so that a setting is taken from
+ * [stanza:command], [stanza], [global:command], then [global]. Other commands' sections are left out.
+ */
+export function configForCommand(config: ConfigSections, command: string): ConfigSections {
+  const out: ConfigSections = new Map();
+  for (const [name, values] of config) if (!name.includes(':')) out.set(name, values);
+  for (const [name, values] of config) {
+    const colon = name.indexOf(':');
+    if (colon < 0 || name.slice(colon + 1).trim() !== command) continue;
+    const base = name.slice(0, colon).trim();
+    out.set(base, new Map([...(out.get(base) ?? new Map<string, string>()), ...values]));
+  }
+  return out;
 }
 
 export function loadConfig(path: string): ConfigSections {

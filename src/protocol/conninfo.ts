@@ -138,8 +138,11 @@ export interface ConnectionFlags {
 
 const KEYWORD_HINT = 'see "Parameter Key Words" in the libpq documentation for the valid ones';
 
-/** Resolve flags + environment into settings, libpq precedence: flags > -d conninfo > environment > defaults. */
-export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
+/**
+ * Resolve flags + environment into settings, libpq precedence: flags > -d conninfo > service >
+ * environment > `fallback` (a configuration file's pg-host, pg-port, pg-user, pg-database) > defaults.
+ */
+export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, fallback: ConnectionFlags = {}): ConnectionSettings {
   let fromConninfo: Record<string, string> = {};
   if (flags.dbname !== undefined) {
     if (/^postgres(ql)?:\/\//.test(flags.dbname)) fromConninfo = parseConnectionUri(flags.dbname);
@@ -167,25 +170,26 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   }
 
   const settings: ConnectionSettings = { extra: {} };
-  const host = flags.host ?? given('host');
-  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', flags.port ?? given('port')]] as const) {
+  const host = flags.host ?? given('host') ?? fallback.host;
+  const portText = flags.port ?? given('port') ?? fallback.port;
+  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', portText]] as const) {
     // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
     if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
   }
   const hostaddr = given('hostaddr');
   if (hostaddr !== undefined && hostaddr !== '') settings.hostaddr = hostaddr;
   settings.host = host ?? hostaddr ?? defaultSocketDir();
-  const port = flags.port ?? given('port');
+  const port = portText;
   if (port !== undefined) {
     const p = Number(port);
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw usageError(`invalid port number "${port}"`, 'a port is an integer between 1 and 65535');
     settings.port = p;
   } else settings.port = 5432;
-  const user = flags.user ?? given('user');
+  const user = flags.user ?? given('user') ?? fallback.user;
   if (user !== undefined) settings.user = user;
   const password = given('password');
   if (password !== undefined) settings.password = password;
-  const dbname = given('dbname');
+  const dbname = given('dbname') ?? fallback.dbname;
   if (dbname !== undefined) settings.dbname = dbname;
   // With sslrootcert=system the default sslmode is verify-full (libpq 16+).
   const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : given('sslrootcert') === 'system' ? 'verify-full' : undefined);

@@ -34,6 +34,8 @@ export interface RepoSettingSources {
   configNames: Iterable<string>;
   /** --repo PATH, PGPITR_REPO or repo= (in that order): repository 1's path. */
   legacyPath?: string;
+  /** legacyPath came from the command line (--repo PATH): it wins over repo1-path from the environment or the file. */
+  legacyFromFlag?: boolean;
 }
 
 /** PGPITR_REPO1_S3_KEY_SECRET for repo1-s3-key-secret. */
@@ -67,7 +69,8 @@ function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
     }
     return flag ?? src.env[envName(index, key)] ?? src.config(name(key));
   };
-  if (index === 1 && src.legacyPath !== undefined && get('path') !== undefined) {
+  const pathElsewhere = src.legacyFromFlag ? src.flags.get(name('path')) : get('path');
+  if (index === 1 && src.legacyPath !== undefined && pathElsewhere !== undefined) {
     throw usageError('repository 1 is given twice: by repo (--repo PATH, PGPITR_REPO or repo=) and by repo1-path', 'keep one of them');
   }
   const type = get('type') ?? 'posix';
@@ -112,7 +115,11 @@ function s3Settings(index: number, get: (key: string) => string | undefined): S3
   } catch {
     throw usageError(`invalid ${name('s3-endpoint')} "${endpointText}"`, 'give a host name, or a URL starting with https:// or http://');
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+  if (url.username !== '' || url.password !== '') {
+    // Never echoed: what stands before the @ may be a key and its secret (from archive_command, into the server log).
+    throw usageError(`invalid ${name('s3-endpoint')}: it holds credentials before an "@" (not shown)`, `give the key as ${name('s3-key')} and its secret as ${name('s3-key-secret')} (or the AWS environment variables), and the endpoint as https://host[:port]`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search !== '') {
     throw usageError(`invalid ${name('s3-endpoint')} "${endpointText}"`, 'give a host name (and a port), or a URL of the form https://host[:port] or http://host[:port], with no path');
   }
   if (portText !== undefined) {

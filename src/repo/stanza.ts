@@ -65,7 +65,7 @@ export async function readStanzaWithArchive(repo: Repository, stanza: string): P
   // that leads nowhere (that disk not mounted) must not read as an empty archive, whose every
   // file archive-get would answer "not in the archive", ending recovery there.
   if (entry !== null && entry.type === 'link' && entry.linksTo !== undefined && entry.linksTo !== 'directory') {
-    throw new PgpitrError('ERR_STORAGE', `the archive directory "${displayPath(repo, path)}" is a link to ${entry.linksTo === 'nothing' ? 'something that does not exist' : 'something that is not a directory'}`, {
+    throw new PgpitrError('ERR_STORAGE', `the archive directory "${displayPath(repo, path)}" is a link to ${entry.linksTo === 'nothing' ? 'something that does not exist' : 'something that is not a directory it can read'}`, {
       hint: 'mount the file system the link leads to (or repair the link), then run the command again',
     });
   }

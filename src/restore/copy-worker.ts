@@ -15,7 +15,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { exitOnRequest } from '../common/thread-exit.js';
-import { closeSync, constants, fchmodSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, futimesSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createDigest, digestMismatch } from '../repo/backup-set/content-digest.js';
 import type { ContentHash } from '../storage/filter/xxh128.js';
 import { syncDecoder, UnsupportedInput } from '../storage/compress/sync-decoder.js';
@@ -258,8 +258,7 @@ function sameContent(job: CopyJob): boolean {
   let fd: number;
   try {
     const st = lstatSync(job.dest);
-    // The mode too: a file kept with another (a backup with group access over a 0700 cluster) would stay unreadable to the group.
-    if (!st.isFile() || st.size !== job.size || st.nlink > 1 || (st.mode & 0o7777) !== (job.mode & 0o7777)) return false;
+    if (!st.isFile() || st.size !== job.size || st.nlink > 1) return false;
     fd = openSync(job.dest, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return false;
@@ -267,7 +266,10 @@ function sameContent(job: CopyJob): boolean {
   try {
     const hash = createDigest(job.digest.algorithm);
     for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0; ) hash.update(buffer.subarray(0, n));
-    return hash.digestHex() === job.digest.hex;
+    if (hash.digestHex() !== job.digest.hex) return false;
+    // Kept with the recorded mode (a backup with group access over a 0700 cluster: readable to the group).
+    if ((fstatSync(fd).mode & 0o7777) !== (job.mode & 0o7777)) fchmodSync(fd, job.mode & 0o7777);
+    return true;
   } catch {
     return false;
   } finally {

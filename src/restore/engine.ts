@@ -157,7 +157,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const stored = await storedObjects(req.storage, req.stanza, b.id, reader);
   const lost = m.files.filter((f) => !inDatabases(f.path, leftOutOids) && !stored.has(f));
   if (lost.length > 0) {
-    throw new PgpitrError('ERR_STORAGE', `backup ${b.id} cannot be restored: the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedPath(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`, {
+    throw new PgpitrError('ERR_STORAGE', `backup ${b.id} cannot be restored: the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`, {
       hint: 'restore another backup (pgpitr info lists them, --set ID chooses one); pgpitr verify reports what else is missing',
     });
   }

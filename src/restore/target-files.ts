@@ -66,17 +66,19 @@ export async function makeRealDirectory(path: string, mode: number): Promise<voi
   await fsp.chmod(path, mode & 0o7777);
 }
 
-/** Delta's test: a regular file (not a link) of the recorded size, mode and digest, linked from nowhere else (copy-worker.ts says why). */
+/** Delta's test: a regular file (not a link) of the recorded size and digest, linked from nowhere else (copy-worker.ts says why); kept, it gets the recorded mode. */
 export async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
   const st = await lstatOrNull(path);
-  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1 || (st.mode & 0o7777) !== (f.mode & 0o7777)) return false;
+  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1) return false;
   const want = digestOf(f)!;
   const hash = createDigest(want.algorithm);
   const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    if (hash.digestHex() !== want.hex) return false;
+    if (((await fh.stat()).mode & 0o7777) !== (f.mode & 0o7777)) await fh.chmod(f.mode & 0o7777); // kept, with the recorded mode
+    return true;
   } finally {
     await fh.close();
   }
-  return hash.digestHex() === want.hex;
 }

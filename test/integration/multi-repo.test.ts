@@ -97,9 +97,14 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
     assert.doesNotMatch(e.stderr, new RegExp(older.id));
     assert.match(e.stderr, new RegExp(`: repo2: kept backup ${newer.id}: one of the 1 newest`));
     assert.match(e.stderr, /: repo1: no archived WAL to remove/);
-    // --retention-full on the command line is for every repository
-    const dry = await runPgpitr(['expire', ...base, '--retention-full', '5', '--dry-run']);
-    assert.match(dry.stderr, new RegExp(`: repo2: kept backup ${newer.id}: one of the 5 newest`));
+    // --retention-full on the command line does not silently override a repository's own policy
+    // (repo2 keeps 1, repo1 3 here): refused, unless --repo N says which repository it is for.
+    const over = await runPgpitr(['expire', ...base, '--retention-full', '5', '--dry-run']);
+    assert.equal(over.code, 2, over.stderr);
+    assert.match(over.stderr, /--retention-full=5 would override repo1-retention-full=3/);
+    const dry = await runPgpitr(['expire', ...base, '--repo', '2', '--retention-full', '5', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stderr, new RegExp(`kept backup ${newer.id}: one of the 5 newest`));
   });
 
   await t.test('restore without --repo takes the first repository holding a backup that can reach the target', async () => {

@@ -102,3 +102,10 @@ test('stanza-delete --repo PATH with other repositories configured is refused: i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('check shows archive_command with every secret hidden: environment assignments and options, in any case', async () => {
+  const { hideSecrets } = await import('../../src/commands/check.js');
+  const shown = hideSecrets("PGPITR_REPO1_CIPHER_PASS=sekret1 AWS_SECRET_ACCESS_KEY='sekret2' wrapper --repo1-cipher-pass=sekret3 --repo1-s3-key-secret sekret4 --token=\"sekret5\" --stanza main %p");
+  assert.doesNotMatch(shown, /sekret/, shown);
+  assert.match(shown, /--stanza main %p$/);
+});

@@ -175,3 +175,55 @@ test('restore_command: a % in a path is doubled; each system and set of reposito
   assert.notEqual(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000002')), a);
   assert.notEqual(restoreSpool('/spool', fetcherSettings([{ index: 1, location: '/other' }], 'main', '7000000000000000001')), a);
 });
+
+test('configuration file pg-* settings come after -d, a service and PGHOST (libpq\'s own sources), before the defaults', () => {
+  withConfig('[global]\nrepo1-path=/r\npg-host=db1\npg-port=5433\npg-user=cfguser\n', (conf) => {
+    const base = ['--config', conf, '--stanza', 'main'];
+    const fromFile = parseRepoOptions('check', base, {}, {}).connection;
+    assert.deepEqual([fromFile.host, fromFile.port, fromFile.user], ['db1', 5433, 'cfguser']);
+    const fromD = parseRepoOptions('check', [...base, '-d', 'host=db2 port=5434'], {}, {}).connection;
+    assert.deepEqual([fromD.host, fromD.port, fromD.user], ['db2', 5434, 'cfguser']);
+    const fromEnv = parseRepoOptions('check', base, {}, { PGHOST: 'db3', PGUSER: 'envuser' }).connection;
+    assert.deepEqual([fromEnv.host, fromEnv.port, fromEnv.user], ['db3', 5433, 'envuser']);
+  });
+});
+
+test('archive-async from the configuration file is known as given (restore follows it); sizes take units in any case', () => {
+  withConfig('[global]\nrepo1-path=/r\narchive-async=n\narchive-push-queue-max=4gb\n', (conf) => {
+    const o = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.equal(o.archiveAsync, false);
+    assert.equal(o.archiveAsyncGiven, true);
+    assert.equal(o.queueMaxBytes, 4 * 1024 ** 3);
+  });
+  assert.equal(parseRepoOptions('restore', ['--repo', '/r', '--stanza', 'main'], {}, {}).archiveAsyncGiven, false);
+});
+
+test('a PGPITR_REPON_ variable that names no setting is left out of restore_command (its archive-get would refuse it)', () => {
+  const o = parseRepoOptions('restore', ['--stanza', 'main', '--repo1-path', '/r'], {}, { PGPITR_REPO1_PAHT: '/x', PGPITR_REPO1_RETENTION_FULL: '2' });
+  assert.ok(!o.reachArgs.some((a) => a.includes('paht')), o.reachArgs.join(' '));
+  assert.ok(o.reachArgs.includes('--repo1-retention-full=2'), o.reachArgs.join(' '));
+});
+
+test('an s3 endpoint holding credentials before an @ is refused without echoing them', () => {
+  assert.throws(
+    () => parseRepoOptions('info', ['--stanza', 'main', '--repo1-type=s3', '--repo1-s3-endpoint=https://AKID:SECRETVALUE@s3.example.com', '--repo1-s3-bucket=b', '--repo1-s3-region=r'], {}, {}),
+    (e: Error & { hint?: string }) => /holds credentials before an "@" \(not shown\)/.test(e.message) && !/SECRETVALUE|AKID/.test(e.message + (e.hint ?? '')),
+  );
+});
+
+test('pgBackRest\'s command sections: [stanza:command] > [stanza] > [global:command] > [global], other commands\' left out; a key set twice in a section is refused', () => {
+  withConfig('[global]\nrepo1-path=/r\nprocess-max=1\ncompress-level=1\n[global:archive-push]\nprocess-max=4\n[global:archive-get]\nprocess-max=8\n[main]\ncompress-level=2\n[main:archive-push]\ncompress-level=5\n', (conf) => {
+    const push = parseRepoOptions('archive-push', ['--config', conf, '--stanza', 'main', 'x'], {}, {});
+    assert.deepEqual([push.processMax, push.level], [4, 5]);
+    const backup = parseRepoOptions('backup', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.deepEqual([backup.processMax, backup.level], [1, 2]);
+  });
+  assert.throws(() => parseConfig('[global]\nrepo1-path=/a\nrepo1-path=/b\n', 'f.conf'), /f\.conf:3: "repo1-path" is set twice in one section/);
+});
+
+test('--repo PATH on the command line wins over repo1-path from the configuration file or the environment', () => {
+  withConfig('[global]\nrepo1-path=/fromfile\n', (conf) => {
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main', '--repo', '/flag'], {}, {}).repos[0]!.path, '/flag');
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main', '--repo', '/flag'], {}, { PGPITR_REPO1_PATH: '/env' }).repos[0]!.path, '/flag');
+  });
+});

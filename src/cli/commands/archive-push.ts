@@ -41,9 +41,10 @@ lack a file drop it (each records its own drop).
 
 ${REPO_OPTIONS_HELP}${ARCHIVE_PUSH_ASYNC_HELP}
 Exit status: 0 stored (or already stored with the same content, or dropped by
-the queue limit), 2-7 on failure (PostgreSQL retries the file later): 2 invalid
+the queue limit), 1-9 on failure (PostgreSQL retries the file later): 2 invalid
 options, 5 the file or the repository cannot be used (another cluster's WAL, a
-segment under another segment's name, different content already archived).
+segment under another segment's name, different content already archived), 6 no
+such stanza, 9 the object store kept failing, 1 an unexpected error (docs/exit-codes.md).
 `;
 
 export async function archivePushCommand(argv: string[]): Promise<number> {

@@ -36,7 +36,9 @@ Options:
       --pin=ID / --unpin=ID     keep a backup whatever the policy (or stop keeping it)
 A kept backup keeps every backup it takes files from (a diff's full backup, an incr's chain).
 Both policies may be given (a backup either keeps is kept), or set in the configuration
-file (retention-full=, retention-window=); then pgpitr backup applies them after each backup.
+file (retention-full=, retention-window=, or repoN-retention-* for one repository); then
+pgpitr backup applies them after each backup. With several repositories, a flag that differs
+from a repository's own repoN-retention-* is refused unless --repo N names the repository.
 ${REPO_OPTIONS_HELP}`;
 
 export const RETENTION_OPTIONS = {
@@ -119,6 +121,18 @@ export async function expireCommand(argv: string[]): Promise<number> {
     });
     if (outcomes.every((r) => r.result === null && !r.error)) throw new PgpitrError('ERR_NOT_FOUND', `backup "${set}" does not exist in any repository`, { hint: 'pgpitr info lists the backups' });
   } else {
+    // A flag over several repositories would override each one's own policy (the offsite repository
+    // keeping 7 cut to the local one's 2): refused where they differ, unless --repo N names one.
+    if (several) {
+      for (const r of repos) {
+        for (const [flag, own] of [['retention-full', r.settings.retentionFull], ['retention-window', r.settings.retentionWindow]] as const) {
+          const given = o.extra[flag] as string | undefined;
+          if (given !== undefined && own !== undefined && own !== given) {
+            throw usageError(`--${flag}=${given} would override repo${r.index}-${flag}=${own}`, `leave out --${flag} to expire each repository under its own policy, or give --repo N to expire one repository by the flag`);
+          }
+        }
+      }
+    }
     // Each repository under its own policy (repoN-retention-*); refused before anything is removed.
     const policies = new Map(repos.map((r) => [r.index, retentionPolicy(o, r.settings)]));
     for (const [index, policy] of policies) {

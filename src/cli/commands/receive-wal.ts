@@ -14,7 +14,7 @@ import { pickRepository } from '../../repo/repo-settings.js';
 import { stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
-import { loadConfig, configValue } from '../../common/config-file.js';
+import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
 import { usageError, PgpitrError, ServerError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -97,7 +97,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   const log = (m: string) => {
     if (verbose || m.startsWith('warning: ')) printLine(m);
   };
-  const config = v.config ?? process.env.PGPITR_CONFIG ? loadConfig((v.config ?? process.env.PGPITR_CONFIG)!) : null;
+  const config = v.config ?? process.env.PGPITR_CONFIG ? configForCommand(loadConfig((v.config ?? process.env.PGPITR_CONFIG)!), 'receive-wal') : null;
   const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
   const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0;
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username });

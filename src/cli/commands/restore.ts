@@ -108,7 +108,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     throw usageError('--standby cannot restore part of the databases: a standby never ends recovery, so the databases left out could never be dropped there', 'restore the standby whole, or restore in part without --standby');
   }
   const dryRun = x['dry-run'] === true;
-  const asyncGet = !argv.includes('--no-archive-async');
+  // restore_command fetches ahead unless archive-async is turned off (flag or configuration file).
+  const asyncGet = o.archiveAsyncGiven ? o.archiveAsync : true;
   const progress = x['progress'] === true;
   const log = (line: string) => (o.output === 'json' ? undefined : printLine(line));
   let lastShown = 0;

@@ -14,7 +14,8 @@ Usage:
   pgpitr status DIRECTORY [--output text|json]
 
 Exit status: 0 complete, 10 running, 11 failed, 12 interrupted (the process that
-wrote it is gone), 6 no pgpitr backup state in DIRECTORY.
+wrote it is gone), 6 no pgpitr backup state in DIRECTORY, 2 invalid options,
+5 the state file cannot be read.
 `;
 
 const CODES: Record<AssessedStatus, number> = {

@@ -16,7 +16,8 @@ Usage:
   pgpitr verify --repo PATH --stanza NAME [--set ID] [--output json]
 
       --set=ID   verify one backup (and its WAL range) only
-Exit status: 0 all good, 7 a problem was found (each is printed with its path).
+Exit status: 0 all good, 7 a problem was found (each is printed with its path),
+2 invalid options, 5 the repository cannot be read, 6 no such stanza or --set backup.
 ${REPO_OPTIONS_HELP}`;
 
 export async function verifyCommand(argv: string[]): Promise<number> {

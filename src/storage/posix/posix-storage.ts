@@ -62,7 +62,7 @@ export class PosixStorage implements Storage {
     try {
       const st = await lstat(abs);
       const entry: StorageEntry = { name: path, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs };
-      if (entry.type === 'link') entry.linksTo = await stat(abs).then(typeOf, () => 'nothing' as const);
+      if (entry.type === 'link') entry.linksTo = await stat(abs).then(typeOf, (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? ('nothing' as const) : ('other' as const)));
       return entry;
     } catch (e) {
       if (isMissing(e)) return null;

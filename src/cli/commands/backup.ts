@@ -49,7 +49,9 @@ Options:
                          nothing can be resumed, says why and takes a new backup. Without
                          --resume, what failed or interrupted backups stored is removed.
                          Needs the direct read method (the backup runs on the database host)
+      --process-max=N    files compressed and stored at once (default 2)
   -P, --progress         show progress
+  -v, --verbose          say what each phase does
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
 
 export const BACKUP_OPTIONS = {

@@ -21,6 +21,8 @@ import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { PGPITR_VERSION } from '../../common/version.js';
 import { parseReceiveWalCompress } from '../receive-wal-compress.js';
+import { levelRange } from '../../storage/compress/levels.js';
+import { promptPassword } from '../prompt.js';
 
 const HELP = `pgpitr receive-wal streams write-ahead logs from a PostgreSQL server (pg_receivewal's job).
 
@@ -48,7 +50,13 @@ Options:
       --create-slot      create a new replication slot (for the slot's name see --slot), then exit
       --drop-slot        drop the replication slot (for the slot's name see --slot), then exit
       --repo=PATH --stanza=NAME --config=FILE [--compress-type=none|gzip|lz4|zstd]
+      [--compress-level=N]
                          (pgpitr) store completed segments in the stanza's archive
+                         (without -D, PGPITR_STANZA and the configuration file's
+                         repositories are enough; its pg-* settings apply too);
+                         --repoN-KEY=VALUE and --repo N as for the other commands,
+                         --spool-path=DIR where the segment being received is kept
+                         for object storage (default /var/spool/pgpitr)
 Connection options: -d CONNSTR, -h HOST, -p PORT, -U NAME, -w, -W
 `;
 
@@ -70,6 +78,7 @@ const spec = {
   stanza: { type: 'string' },
   config: { type: 'string' },
   'compress-type': { type: 'string' },
+  'compress-level': { type: 'string' },
   'spool-path': { type: 'string' },
   'no-password': { type: 'boolean', short: 'w' },
   password: { type: 'boolean', short: 'W' },
@@ -97,10 +106,19 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   const log = (m: string) => {
     if (verbose || m.startsWith('warning: ')) printLine(m);
   };
-  const config = v.config ?? process.env.PGPITR_CONFIG ? configForCommand(loadConfig((v.config ?? process.env.PGPITR_CONFIG)!), 'receive-wal') : null;
+  const configPath = v.config ?? process.env.PGPITR_CONFIG;
+  const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), 'receive-wal') : null;
   const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
-  const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0;
-  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username });
+  // Repository mode: asked for on the command line, or, without -D, a stanza from the environment
+  // (PGPITR_STANZA, with the repositories of the configuration file), as the other commands take it.
+  const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0 || (v.directory === undefined && stanzaName !== undefined);
+  // The configuration file's pg-* settings after what libpq reads itself (as parseRepoOptions).
+  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, process.env, {
+    dbname: configValue(config, stanzaName, 'pg-database'),
+    host: configValue(config, stanzaName, 'pg-host'),
+    port: configValue(config, stanzaName, 'pg-port'),
+    user: configValue(config, stanzaName, 'pg-user'),
+  });
   // As pg_receivewal connects: synchronous_standby_names and monitoring written for it name it so.
   connection.fallback_application_name ??= 'pg_receivewal';
 
@@ -112,13 +130,14 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (compression && repoMode) {
     throw usageError('-Z/--compress does not apply in repository mode', 'segments are compressed when stored in the repository: use --compress-type (zstd by default) and leave out -Z');
   }
+  // -W: asked before connecting, as pg_receivewal (-w: never asked; the server's refusal is the answer).
+  if (v.password && !v['no-password']) connection.password = await promptPassword();
   if (v['create-slot'] || v['drop-slot']) return slotCommand(connection, v.slot!, v['create-slot'] === true, v['if-not-exists'] === true, log);
 
   let dir = v.directory;
   let archive;
   if (repoMode) {
     if (!stanzaName) throw usageError('repository mode needs both --repo and --stanza');
-    const configPath = v.config ?? process.env.PGPITR_CONFIG;
     const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env });
     // One stream, one repository: WAL received for several would stop for all while one is down
     // (archive-push's queue is what keeps the others going). One receive-wal per repository; said
@@ -130,7 +149,13 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     const chosen = pickRepository(repos, repoSelected);
     const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
     if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    archive = await receiveWalArchive(await openChosenRepository(repos, repoSelected), stanzaName, { compression: storeCompression }, log);
+    const levelText = v['compress-level'] ?? configValue(config, stanzaName, 'compress-level');
+    const level = levelText === undefined ? undefined : Number(levelText);
+    const range = storeCompression === 'none' ? null : levelRange(storeCompression);
+    if (level !== undefined && (!Number.isInteger(level) || (range && (level < range.min || level > range.max)))) {
+      throw usageError(`invalid compress-level "${levelText}" for ${storeCompression}`, range ? `use ${range.min} to ${range.max}` : undefined);
+    }
+    archive = await receiveWalArchive(await openChosenRepository(repos, repoSelected), stanzaName, { compression: storeCompression, level }, log);
     // The segment being received is a local file: in a posix repository, next to the stanza's
     // archive (as before); on object storage, in the local spool.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);

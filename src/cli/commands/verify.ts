@@ -16,6 +16,7 @@ Usage:
   pgpitr verify --repo PATH --stanza NAME [--set ID] [--output json]
 
       --set=ID   verify one backup (and its WAL range) only
+      --process-max=N  files read and checked at once (default 2)
 Exit status: 0 all good, 7 a problem was found (each is printed with its path),
 2 invalid options, 5 the repository cannot be read, 6 no such stanza or --set backup.
 ${REPO_OPTIONS_HELP}`;

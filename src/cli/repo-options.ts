@@ -141,8 +141,8 @@ export function parseRepoOptions(
     throw usageError(`archive-push-queue-max "${queueMaxText}" is ${queueMaxBytes} bytes: below one WAL segment, every segment that waits would be dropped`, 'give at least 16MB, with its unit (a number alone counts bytes), e.g. 4GB; or leave it unset: nothing is ever dropped');
   }
   const positionalIndexes = new Set(parsed.tokens.filter((t) => t.kind === 'positional').map((t) => t.index));
-  // The configuration file's pg-* settings come after what libpq reads (-d, a service, PGHOST...):
-  // a -d or PGHOST given for this run is not overridden by the file.
+  // The configuration file's pg-* settings come after the flags and -d, before a service and the PG*
+  // environment variables (conninfo.ts).
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, env, {
     dbname: configValue(config, stanza, 'pg-database'),
     host: configValue(config, stanza, 'pg-host'),
@@ -244,6 +244,8 @@ export function resolveRepoSelection(input: {
         continue;
       }
       if (flags.has(`repo${r.index}-${key}`) || envName(r.index, key) !== name) continue;
+      // --repo PATH won over it (repo-settings.ts): passed on, archive-get would see the path twice and refuse.
+      if (r.index === 1 && key === 'path' && legacyFlag !== undefined) continue;
       if (SECRET_REPO_KEYS.has(key)) envOnlySecrets.push(name);
       else reachArgs.push(`--repo${r.index}-${key}=${env[name]}`);
     }

@@ -337,5 +337,6 @@ export function hideSecrets(cmd: string): string {
   const value = `('[^']*'|"[^"]*"|[^\\s']+)`;
   return cmd
     .replace(new RegExp(`\\b(${secretName}=)${value}`, 'gi'), '$1***')
-    .replace(new RegExp(`(--${secretName}\\s+)${value}`, 'gi'), '$1***');
+    // A separate value only after an option whose name ends so (--passive %p keeps its %p).
+    .replace(new RegExp(`(--[A-Za-z0-9_-]*(?:pass|password|secret|key|token)\\s+)${value}`, 'gi'), '$1***');
 }

@@ -93,7 +93,9 @@ function percentEscaped(s: string): string {
 
 /** archive-get's options in restore_command, and for the fetcher restore starts ahead of the server. */
 function archiveGetArgs(reach: string[], stanza: string, spool: string | null): string[] {
-  return [...(spool === null ? [] : ['--archive-async', '--spool-path', spool]), ...reach, '--stanza', stanza];
+  // Said either way: archive-get reads archive-async from its own sections of the configuration
+  // file ([global:archive-get]), which may say otherwise than restore's.
+  return [...(spool === null ? ['--no-archive-async'] : ['--archive-async', '--spool-path', spool]), ...reach, '--stanza', stanza];
 }
 
 /** The exit code archive-get gives restore_command's shell for a file not in the archive (restoreCommandFor). */

@@ -59,6 +59,9 @@ export function repoKey(name: string): { index: number; key: string } | null {
   return { index: Number(m[1]), key: m[2]! };
 }
 
+/** The commands a [section:command] of the configuration file may name. */
+export const CONFIG_COMMANDS = new Set(['archive-get', 'archive-push', 'backup', 'check', 'expire', 'info', 'receive-wal', 'restore', 'stanza-create', 'stanza-delete', 'verify']);
+
 export function isConfigKey(key: string): boolean {
   return CONFIG_KEYS.has(key) || repoKey(key) !== null;
 }
@@ -66,12 +69,17 @@ export function isConfigKey(key: string): boolean {
 export function parseConfig(text: string, path: string): ConfigSections {
   const sections: ConfigSections = new Map([['global', new Map()]]);
   let current = sections.get('global')!;
+  const lineOf = new Map<Map<string, string>, Map<string, number>>();
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
     const section = /^\[([^\]]+)\]$/.exec(line);
     if (section) {
       const name = section[1]!.trim();
+      const command = name.includes(':') ? name.slice(name.indexOf(':') + 1).trim() : null;
+      if (command !== null && !CONFIG_COMMANDS.has(command)) {
+        throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: section [${name}] names no pgpitr command ("${command}")`, { hint: `a command section is [global:COMMAND] or [STANZA:COMMAND], with COMMAND one of ${[...CONFIG_COMMANDS].join(', ')}` });
+      }
       current = sections.get(name) ?? new Map();
       sections.set(name, current);
       return;
@@ -89,9 +97,12 @@ export function parseConfig(text: string, path: string): ConfigSections {
         hint: `known settings: ${[...CONFIG_KEYS].join(', ')}, and repoN-KEY for repository N with KEY one of ${[...REPO_KEYS].join(', ')}`,
       });
     }
-    if (current.has(key)) {
-      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: "${key}" is set twice in one section`, { hint: 'keep one of the two lines' });
+    const before = lineOf.get(current)?.get(key);
+    if (before !== undefined) {
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: "${key}" is set again (line ${before} sets it in the same section)`, { hint: 'keep one of the two lines (pgBackRest refuses this too)' });
     }
+    if (!lineOf.has(current)) lineOf.set(current, new Map());
+    lineOf.get(current)!.set(key, i + 1);
     const value = line.slice(eq + 1).trim();
     // Not a comment here: "repo1-path=/mnt/backup  # nfs" would be a path ending in "  # nfs", elsewhere than meant.
     // (A passphrase or key may hold anything.)

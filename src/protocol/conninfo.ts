@@ -140,9 +140,11 @@ const KEYWORD_HINT = 'see "Parameter Key Words" in the libpq documentation for t
 
 /**
  * Resolve flags + environment into settings, libpq precedence: flags > -d conninfo > service >
- * environment > `fallback` (a configuration file's pg-host, pg-port, pg-user, pg-database) > defaults.
+ * environment > defaults, with `file` (a configuration file's pg-host, pg-port, pg-user,
+ * pg-database) after -d and before the service and the environment, as pgBackRest's pg1-* settings
+ * are (a PGHOST in a login profile does not send the configured commands to another server).
  */
-export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, fallback: ConnectionFlags = {}): ConnectionSettings {
+export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, file: ConnectionFlags = {}): ConnectionSettings {
   let fromConninfo: Record<string, string> = {};
   if (flags.dbname !== undefined) {
     if (/^postgres(ql)?:\/\//.test(flags.dbname)) fromConninfo = parseConnectionUri(flags.dbname);
@@ -156,22 +158,24 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   const serviceName = fromConninfo.service ?? env.PGSERVICE;
   const service = serviceName ? readService(serviceName, env) : null;
   const fromService = service?.values ?? {};
-  // Every keyword's value, wherever it came from (-d, the service, its environment variable).
+  const fromFile: Record<string, string | undefined> = { host: file.host, port: file.port, user: file.user, dbname: file.dbname };
+  // Every keyword's value, wherever it came from (-d, the configuration file, the service, its environment variable).
   const given = (key: string): string | undefined => {
     const fromEnv = LIBPQ_KEYWORDS.get(key)?.env;
-    return fromConninfo[key] ?? fromService[key] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
+    return fromConninfo[key] ?? fromFile[key] ?? fromService[key] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
   };
   for (const [key, info] of LIBPQ_KEYWORDS) {
     const where =
       fromConninfo[key] !== undefined ? 'the connection string'
+      : fromFile[key] !== undefined ? 'the configuration file'
       : fromService[key] !== undefined ? `service "${serviceName}" in "${service!.file}"`
       : `the environment variable ${info.env}`;
     refuseUnsupported(key, info, given(key), where);
   }
 
   const settings: ConnectionSettings = { extra: {} };
-  const host = flags.host ?? given('host') ?? fallback.host;
-  const portText = flags.port ?? given('port') ?? fallback.port;
+  const host = flags.host ?? given('host');
+  const portText = flags.port ?? given('port');
   for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', portText]] as const) {
     // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
     if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
@@ -185,11 +189,11 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw usageError(`invalid port number "${port}"`, 'a port is an integer between 1 and 65535');
     settings.port = p;
   } else settings.port = 5432;
-  const user = flags.user ?? given('user') ?? fallback.user;
+  const user = flags.user ?? given('user');
   if (user !== undefined) settings.user = user;
   const password = given('password');
   if (password !== undefined) settings.password = password;
-  const dbname = given('dbname') ?? fallback.dbname;
+  const dbname = given('dbname');
   if (dbname !== undefined) settings.dbname = dbname;
   // With sslrootcert=system the default sslmode is verify-full (libpq 16+).
   const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : given('sslrootcert') === 'system' ? 'verify-full' : undefined);

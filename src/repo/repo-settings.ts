@@ -53,8 +53,9 @@ export function resolveRepositories(src: RepoSettingSources): RepoSettings[] {
   for (const name of src.flags.keys()) note(name);
   for (const name of src.configNames) note(name);
   for (const name of Object.keys(src.env)) {
-    const m = /^PGPITR_REPO(\d+)_/.exec(name);
-    if (m) indexes.add(Number(m[1]));
+    const m = /^PGPITR_REPO(\d+)_(.+)$/.exec(name);
+    // Only a setting's variable makes a repository (a stray PGPITR_REPO2_X is warned about, repo-options.ts).
+    if (m && REPO_KEYS.has(m[2]!.toLowerCase().replace(/_/g, '-'))) indexes.add(Number(m[1]));
   }
   if (src.legacyPath !== undefined) indexes.add(1);
   return [...indexes].sort((a, b) => a - b).map((n) => resolveOne(n, src));
@@ -109,15 +110,16 @@ function s3Settings(index: number, get: (key: string) => string | undefined): S3
   const bucket = need('s3-bucket', 'the bucket name');
   const region = need('s3-region', 'the region, such as eu-west-1 (us-east-1 for most S3-compatible stores)');
   const portText = get('storage-port');
+  if (endpointText.includes('@')) {
+    // Never echoed, however it parses (a secret with a "/" reads as a port, or a path): what stands
+    // before the @ may be a key and its secret, and from archive_command this lands in the server log.
+    throw usageError(`invalid ${name('s3-endpoint')}: it holds credentials before an "@" (not shown)`, `give the key as ${name('s3-key')} and its secret as ${name('s3-key-secret')} (or the AWS environment variables), and the endpoint as https://host[:port]`);
+  }
   let url: URL;
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(endpointText) ? endpointText : `https://${endpointText}`);
   } catch {
     throw usageError(`invalid ${name('s3-endpoint')} "${endpointText}"`, 'give a host name, or a URL starting with https:// or http://');
-  }
-  if (url.username !== '' || url.password !== '') {
-    // Never echoed: what stands before the @ may be a key and its secret (from archive_command, into the server log).
-    throw usageError(`invalid ${name('s3-endpoint')}: it holds credentials before an "@" (not shown)`, `give the key as ${name('s3-key')} and its secret as ${name('s3-key-secret')} (or the AWS environment variables), and the endpoint as https://host[:port]`);
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search !== '') {
     throw usageError(`invalid ${name('s3-endpoint')} "${endpointText}"`, 'give a host name (and a port), or a URL of the form https://host[:port] or http://host[:port], with no path');

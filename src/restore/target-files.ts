@@ -76,7 +76,13 @@ export async function sameContent(path: string, f: ManifestFile): Promise<boolea
   try {
     for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
     if (hash.digestHex() !== want.hex) return false;
-    if (((await fh.stat()).mode & 0o7777) !== (f.mode & 0o7777)) await fh.chmod(f.mode & 0o7777); // kept, with the recorded mode
+    if (((await fh.stat()).mode & 0o7777) !== (f.mode & 0o7777)) {
+      try {
+        await fh.chmod(f.mode & 0o7777); // kept, with the recorded mode
+      } catch {
+        return false; // not ours to change (another owner): written again instead
+      }
+    }
     return true;
   } finally {
     await fh.close();

@@ -143,7 +143,7 @@ test('the configuration file accepts repoN-KEY for N from 1 to 256 and refuses o
 
 test('restore_command quotes every value, including --name=value options', () => {
   const cmd = restoreCommandFor(['--config', "/etc/it's.conf", '--repo1-s3-endpoint=a b', '--repo', '2'], 'main', null);
-  assert.match(cmd, / archive-get '--missing-exit=81' --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"; case \$\? in 0\) exit 0;; 81\) exit 1;; \*\) exit 200;; esac$/);
+  assert.match(cmd, / archive-get '--missing-exit=81' --no-archive-async --config '\/etc\/it'\\''s.conf' '--repo1-s3-endpoint=a b' --repo '2' --stanza 'main' %f "%p"; case \$\? in 0\) exit 0;; 81\) exit 1;; \*\) exit 200;; esac$/);
 });
 
 test('restore_command: only archive-get\'s own "not in the archive" reads as the end of the archive (1); a pgpitr that cannot even load stops recovery (200)', () => {
@@ -176,15 +176,16 @@ test('restore_command: a % in a path is doubled; each system and set of reposito
   assert.notEqual(restoreSpool('/spool', fetcherSettings([{ index: 1, location: '/other' }], 'main', '7000000000000000001')), a);
 });
 
-test('configuration file pg-* settings come after -d, a service and PGHOST (libpq\'s own sources), before the defaults', () => {
+test('configuration file pg-* settings come after the flags and -d, before PGHOST and the other PG* variables', () => {
   withConfig('[global]\nrepo1-path=/r\npg-host=db1\npg-port=5433\npg-user=cfguser\n', (conf) => {
     const base = ['--config', conf, '--stanza', 'main'];
     const fromFile = parseRepoOptions('check', base, {}, {}).connection;
     assert.deepEqual([fromFile.host, fromFile.port, fromFile.user], ['db1', 5433, 'cfguser']);
     const fromD = parseRepoOptions('check', [...base, '-d', 'host=db2 port=5434'], {}, {}).connection;
     assert.deepEqual([fromD.host, fromD.port, fromD.user], ['db2', 5434, 'cfguser']);
-    const fromEnv = parseRepoOptions('check', base, {}, { PGHOST: 'db3', PGUSER: 'envuser' }).connection;
-    assert.deepEqual([fromEnv.host, fromEnv.port, fromEnv.user], ['db3', 5433, 'envuser']);
+    // The file over PGHOST/PGUSER (a login profile's), as pgBackRest's pg1-* settings; the environment fills in the rest.
+    const fromEnv = parseRepoOptions('check', base, {}, { PGHOST: 'db3', PGUSER: 'envuser', PGDATABASE: 'envdb' }).connection;
+    assert.deepEqual([fromEnv.host, fromEnv.port, fromEnv.user, fromEnv.dbname], ['db1', 5433, 'cfguser', 'envdb']);
   });
 });
 
@@ -209,6 +210,11 @@ test('an s3 endpoint holding credentials before an @ is refused without echoing 
     () => parseRepoOptions('info', ['--stanza', 'main', '--repo1-type=s3', '--repo1-s3-endpoint=https://AKID:SECRETVALUE@s3.example.com', '--repo1-s3-bucket=b', '--repo1-s3-region=r'], {}, {}),
     (e: Error & { hint?: string }) => /holds credentials before an "@" \(not shown\)/.test(e.message) && !/SECRETVALUE|AKID/.test(e.message + (e.hint ?? '')),
   );
+  // A secret with a "/" (common in AWS secrets) makes the URL unparseable: still not echoed.
+  assert.throws(
+    () => parseRepoOptions('info', ['--stanza', 'main', '--repo1-type=s3', '--repo1-s3-endpoint=AKID:wJalr/XUtn@s3.example.com', '--repo1-s3-bucket=b', '--repo1-s3-region=r'], {}, {}),
+    (e: Error & { hint?: string }) => !/wJalr|XUtn|AKID/.test(e.message + (e.hint ?? '')),
+  );
 });
 
 test('pgBackRest\'s command sections: [stanza:command] > [stanza] > [global:command] > [global], other commands\' left out; a key set twice in a section is refused', () => {
@@ -218,12 +224,22 @@ test('pgBackRest\'s command sections: [stanza:command] > [stanza] > [global:comm
     const backup = parseRepoOptions('backup', ['--config', conf, '--stanza', 'main'], {}, {});
     assert.deepEqual([backup.processMax, backup.level], [1, 2]);
   });
-  assert.throws(() => parseConfig('[global]\nrepo1-path=/a\nrepo1-path=/b\n', 'f.conf'), /f\.conf:3: "repo1-path" is set twice in one section/);
+  assert.throws(() => parseConfig('[global:archive_push]\nprocess-max=4\n', 'f.conf'), /f\.conf:1: section \[global:archive_push\] names no pgpitr command/);
+  assert.throws(() => parseConfig('[global]\nrepo1-path=/a\nrepo1-path=/b\n', 'f.conf'), /f\.conf:3: "repo1-path" is set again \(line 2 sets it in the same section\)/);
 });
 
-test('--repo PATH on the command line wins over repo1-path from the configuration file or the environment', () => {
+test('--repo PATH on the command line wins over repo1-path from the configuration file or the environment, and restore_command says it once', () => {
   withConfig('[global]\nrepo1-path=/fromfile\n', (conf) => {
     assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main', '--repo', '/flag'], {}, {}).repos[0]!.path, '/flag');
-    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main', '--repo', '/flag'], {}, { PGPITR_REPO1_PATH: '/env' }).repos[0]!.path, '/flag');
+    const o = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main', '--repo', '/flag'], {}, { PGPITR_REPO1_PATH: '/env' });
+    assert.equal(o.repos[0]!.path, '/flag');
+    assert.ok(!o.reachArgs.some((a) => a.startsWith('--repo1-path')), o.reachArgs.join(' ')); // archive-get would refuse the path given twice
+    // archive-get with what restore passes on, the file and the environment as they are: the same repository.
+    assert.equal(parseRepoOptions('archive-get', [...o.reachArgs, '--stanza', 'main', 'x', 'y'], {}, { PGPITR_REPO1_PATH: '/env' }).repos[0]!.path, '/flag');
   });
+});
+
+test('a PGPITR_REPON_ variable naming no setting makes no repository', () => {
+  const o = parseRepoOptions('info', ['--stanza', 'main', '--repo', '/r'], {}, { PGPITR_REPO2_TYPO: 'x' });
+  assert.deepEqual(o.repos.map((r) => r.index), [1]);
 });

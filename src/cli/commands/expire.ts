@@ -127,7 +127,8 @@ export async function expireCommand(argv: string[]): Promise<number> {
       for (const r of repos) {
         for (const [flag, own] of [['retention-full', r.settings.retentionFull], ['retention-window', r.settings.retentionWindow]] as const) {
           const given = o.extra[flag] as string | undefined;
-          if (given !== undefined && own !== undefined && own !== given) {
+          const same = flag === 'retention-full' ? Number(own) === Number(given) : own === given;
+          if (given !== undefined && own !== undefined && !same) {
             throw usageError(`--${flag}=${given} would override repo${r.index}-${flag}=${own}`, `leave out --${flag} to expire each repository under its own policy, or give --repo N to expire one repository by the flag`);
           }
         }

@@ -106,12 +106,14 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   const log = (m: string) => {
     if (verbose || m.startsWith('warning: ')) printLine(m);
   };
-  const configPath = v.config ?? process.env.PGPITR_CONFIG;
-  const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), 'receive-wal') : null;
-  const stanzaName = v.stanza ?? process.env.PGPITR_STANZA;
+  const stanzaName = v.stanza ?? (process.env.PGPITR_STANZA || undefined);
   // Repository mode: asked for on the command line, or, without -D, a stanza from the environment
   // (PGPITR_STANZA, with the repositories of the configuration file), as the other commands take it.
   const repoMode = v.repo !== undefined || v.stanza !== undefined || Object.keys(repoFlagSpec(argv)).length > 0 || (v.directory === undefined && stanzaName !== undefined);
+  // The configuration file is pgpitr's repository settings: pg_receivewal's own mode (-D) neither
+  // reads nor needs it (a PGPITR_CONFIG in a service's environment changes nothing there).
+  const configPath = repoMode ? v.config ?? process.env.PGPITR_CONFIG : undefined;
+  const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), 'receive-wal') : null;
   // The configuration file's pg-* settings after what libpq reads itself (as parseRepoOptions).
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, process.env, {
     dbname: configValue(config, stanzaName, 'pg-database'),
@@ -127,6 +129,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (v['if-not-exists'] && !v['create-slot']) throw usageError('--if-not-exists can only be used with --create-slot');
   if (v.synchronous && v['no-sync']) throw usageError('--synchronous and --no-sync are incompatible options');
   const compression = v.compress === undefined ? null : parseReceiveWalCompress(v.compress);
+  if (!repoMode && v['compress-level'] !== undefined) throw usageError('--compress-level applies in repository mode', 'in directory mode (-D), give the level with -Z METHOD:LEVEL');
   if (compression && repoMode) {
     throw usageError('-Z/--compress does not apply in repository mode', 'segments are compressed when stored in the repository: use --compress-type (zstd by default) and leave out -Z');
   }

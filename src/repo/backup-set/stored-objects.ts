@@ -23,11 +23,9 @@ export async function storedObjects(storage: Storage, stanza: string, backupId: 
   for (const id of new Set([backupId, ...manifestReferences(reader.manifest)])) {
     for (const sub of ['data', 'bundle']) {
       const dir = storageJoin(backupDir(stanza, id), sub);
-      for (const e of await storage.list(dir, { recursive: true })) {
-        if (e.type === 'file') present.set(storageJoin(dir, e.name), e.size);
-        // A link (an object moved to another disk by hand): there, its size unknown here; a read says more.
-        else if (e.type === 'link') present.set(storageJoin(dir, e.name), Number.POSITIVE_INFINITY);
-      }
+      // Files only: a link (an object moved elsewhere by hand, maybe to a disk not mounted) is not
+      // taken on trust; the set is then refused (restore) or the file stored again (diff/incr).
+      for (const e of await storage.list(dir, { recursive: true })) if (e.type === 'file') present.set(storageJoin(dir, e.name), e.size);
     }
   }
   return {

@@ -9,14 +9,19 @@ export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
   names(): string[];
   readHistory(name: string): Promise<Buffer | null>;
+  /** When a file was stored (the repository's clock), or undefined when not listed. */
+  storedMs(name: string): number | undefined;
 }
 
 /** The archive as it is now (restore reads it once, before it plans). */
 export async function openWalArchiveView(repo: Repository, stanza: string): Promise<WalArchiveListing> {
-  const names = (await listArchive(repo, stanza)).map((f) => f.name);
+  const files = await listArchive(repo, stanza);
+  const names = files.map((f) => f.name);
+  const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
   return {
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
+    storedMs: (name) => stored.get(name),
   };
 }
 

@@ -16,6 +16,8 @@ export interface WalArchiveView {
   names(): string[];
   /** A history file's content, verified; null when not archived. */
   readHistory(name: string): Promise<Buffer | null>;
+  /** When a file was stored in the repository; absent where not known. */
+  storedMs?(name: string): number | undefined;
 }
 
 export function planBackupOf(r: BackupRecord): PlanBackup {
@@ -69,7 +71,25 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
     },
     timelines: () => [1, ...histories.keys()],
     segmentTimelines: () => [...byTimeline.keys()],
+    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view)) } : {}),
   };
+}
+
+/** When each timeline's history file was stored, and the timeline of the segment or history file stored last. */
+function storedTimes(names: string[], storedMs: (name: string) => number | undefined): NonNullable<PlanArchive['stored']> {
+  const history = new Map<number, number>();
+  let live: { ms: number; timeline: number } | null = null;
+  for (const name of names) {
+    const isHistory = /^[0-9A-F]{8}\.history$/.test(name);
+    if (!isHistory && !/^[0-9A-F]{24}$/.test(name)) continue;
+    const ms = storedMs(name);
+    if (ms === undefined) continue;
+    const timeline = parseInt(name.slice(0, 8), 16);
+    if (isHistory) history.set(timeline, ms);
+    // On equal times (stores with one-second times) the higher timeline, as expire judges it.
+    if (!live || ms > live.ms || (ms === live.ms && timeline > live.timeline)) live = { ms, timeline };
+  }
+  return { historyMs: (t) => history.get(t) ?? null, liveTimeline: live?.timeline ?? null };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

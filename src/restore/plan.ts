@@ -13,6 +13,7 @@
 // segment between the backup's start and the target (or its stop LSN).
 
 import { PgpitrError } from '../common/errors.js';
+import { checkLatestIsPresent } from './latest-timeline.js';
 import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
@@ -43,6 +44,12 @@ export interface PlanArchive {
   timelines(): number[];
   /** Every timeline with a segment in the archive. */
   segmentTimelines(): number[];
+  /**
+   * When files were stored, where the repository says: each history file's time, and the timeline
+   * of the segment or history file stored last (the one archived now). Without it, the latest
+   * timeline is trusted as before.
+   */
+  stored?: { historyMs(timeline: number): number | null; liveTimeline: number | null };
 }
 
 export interface RestorePlan {
@@ -93,15 +100,20 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   }
 
   const branchFor = (b: PlanBackup): TimelineBranch => resolveBranch(archive, t, b);
+  // Whether the latest timeline is this cluster's present is judged once, from when things were
+  // stored (latest-timeline.ts), whatever the target: then backups off its branch (an abandoned
+  // future, after a point-in-time recovery in place) are passed over.
+  const judged = set === undefined && t.timeline === 'latest' && archive.stored !== undefined;
+  if (judged) checkLatestIsPresent(complete, archive);
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
   const notOnBranch: string[] = [];
   for (const b of candidates) {
     const branch = branchFor(b);
     if (!branchContains(branch, b.timeline, b.stopLsn)) {
-      // The latest timeline of the archive was not asked for by name: a newer backup that is not on
-      // its branch means that branch is not this cluster's present (a copy restored and promoted
-      // elsewhere archived it, say). PostgreSQL would refuse it too; say so rather than fall back.
-      if (set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
+      // Without stored times to judge by: a newer backup that is not on the latest timeline's branch
+      // and suits the target means that branch may not be this cluster's present (a copy restored
+      // and promoted elsewhere archived it, say). Said rather than fallen back from.
+      if (!judged && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
       notOnBranch.push(b.id);
       continue;
     }

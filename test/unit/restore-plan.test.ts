@@ -258,3 +258,26 @@ test('latest timeline: an ancestor timeline archived past its fork as far as the
   // Asked for by number, nothing to say.
   assert.deepEqual(planRestore(onlyA, archive([[1, 2, 9], [2, 4, 6]], { 2: hist2 }), opts({ timeline: '2' })).wentOn, []);
 });
+
+test('latest timeline judged by when things were stored: a copy promoted elsewhere is refused whatever the target; after a point-in-time recovery in place, the abandoned future is passed over', () => {
+  const H2 = '1\t0/4000000\tno recovery target specified\n';
+  // Timeline 2 forked from 1 at 0/4000000; B (timeline 1, past the fork) ended an hour after T0.
+  const withTimes = (historyMs: number, live: number) => ({ ...archive([[1, 2, 9], [2, 4, 6]], { 2: H2 }), stored: { historyMs: (t: number) => (t === 2 ? historyMs : null), liveTimeline: live } });
+  // A drill: timeline 2 began (its history stored) at T0, before B ended: timeline 1 went on.
+  // Refused even for a target B does not suit (it was skipped for A before, and recovery followed the copy's WAL).
+  for (const target of [{}, { lsn: '0/4800000' }, { time: '2026-12-01 10:30:00+00' }]) {
+    assert.throws(() => planRestore(backups, withTimes(T0, 2), opts(target)), (e: { code: string; message: string; hint?: string }) =>
+      e.code === 'ERR_CHECK' && /newest timeline of the archive, 2, may not be this cluster's present: backup B \(timeline 1, stop 0\/5000100\) is not on its branch and ended/.test(e.message) && /--target-timeline 1 .*--target-timeline 2/.test(e.hint ?? ''), JSON.stringify(target));
+  }
+  // No backup after it, but timeline 1 is the one archived now, past the fork: refused too.
+  assert.throws(() => planRestore([backups[0]!], withTimes(T0, 1), opts({ lsn: '0/4800000' })), /WAL is archived on timeline 1 now \(the file stored last is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
+  // Named, either timeline is followed.
+  assert.equal(planRestore(backups, withTimes(T0, 1), opts({ lsn: '0/4800000', timeline: '1' })).backup.id, 'A');
+  assert.equal(planRestore(backups, withTimes(T0, 1), opts({ lsn: '0/4800000', timeline: '2' })).branch.timeline, 2);
+  // A point-in-time recovery in place: timeline 2 began after B ended (B is the abandoned future)
+  // and is what is archived now: B is passed over, A (on the branch) chosen, with no target too.
+  const inPlace = withTimes(T0 + 2 * 3600_000 + CLOCK_SLACK, 2);
+  assert.equal(planRestore(backups, inPlace, opts({})).backup.id, 'A');
+  assert.equal(planRestore(backups, inPlace, opts({})).branch.timeline, 2);
+});
+const CLOCK_SLACK = 10 * 60 * 1000 + 1;

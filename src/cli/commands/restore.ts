@@ -164,6 +164,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
           timeline: outcome.plan.branch.timeline,
           wal_needed: { first: outcome.plan.walNeeded[0], last: outcome.plan.walNeeded[outcome.plan.walNeeded.length - 1], segments: outcome.plan.walNeeded.length },
           archive_end: outcome.plan.archiveEnd,
+          // Timelines archived past their fork as far as the followed one reaches (a copy promoted elsewhere?): the text output's warning.
+          went_on: outcome.plan.wentOn,
           bytes: outcome.bytesTotal,
           dry_run: dryRun,
           files: outcome.files,

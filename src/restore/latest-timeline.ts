@@ -5,12 +5,17 @@
 // means that copy's history, and a recovery to a point after the copy's fork
 // would replay the copy's WAL and stop cleanly on the wrong data. Told apart
 // from a point-in-time recovery in place (whose new timeline is the present,
-// and whose abandoned future stays archived) by when things were stored:
-//   - a backup off the newest timeline's branch that ended after that
-//     timeline's history file was stored: its timeline went on after the fork;
-//   - the file stored last (the timeline archived now) on a timeline that went
-//     on past its fork from the newest one's branch, or is off that branch.
-// Either refuses, before anything is written, naming both ways out.
+// and whose abandoned future stays archived) by when things were stored, with
+// CLOCK_SLACK_MS of doubt (the server's clock stamps backups, the repository's
+// its files; a failover's old primary may archive its last files late):
+//   - refused: a backup off the newest timeline's branch that ended after that
+//     timeline's history file was stored; or the file stored last is a segment
+//     of another timeline, past its fork from the branch (or off the branch),
+//     stored after the newest timeline began: that timeline went on;
+//   - passed over: a backup off the branch that ended before the newest
+//     timeline began (the abandoned future). Any other backup off the branch is
+//     judged as without stored times (plan.ts: refused when it suits the target).
+// A refusal holds for every repository (restore does not try the next one).
 
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn } from '../postgres/lsn.js';
@@ -25,39 +30,53 @@ interface Backup {
   stopTimeMs: number;
 }
 
+/** The file stored last: its timeline, its segment number (null for a history file), when. */
+export interface LastStored {
+  timeline: number;
+  segNo: bigint | null;
+  ms: number;
+}
+
 interface Archive {
   segmentSize: number;
   history(timeline: number): TimelineSwitch[] | null;
   timelines(): number[];
-  nextSegment(timeline: number, segNo: bigint): bigint | null;
-  stored?: { historyMs(timeline: number): number | null; liveTimeline: number | null };
+  stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
 }
 
-/** Clocks differ (the server's stop time, the repository's file times): evidence must clear this. */
 export const CLOCK_SLACK_MS = 10 * 60 * 1000;
 
-export function checkLatestIsPresent(backups: Backup[], archive: Archive): void {
+/** The newest timeline may be a copy's: restore stops here, whichever repository it reads. */
+export class LatestTimelineDoubt extends PgpitrError {}
+
+export interface LatestJudgement {
+  /** Whether a backup off the newest timeline's branch is known to be its abandoned future. */
+  abandoned(b: Backup): boolean;
+}
+
+/** Throws LatestTimelineDoubt on evidence the newest timeline is not the present; null when nothing can be judged. */
+export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgement | null {
   const latest = Math.max(...archive.timelines());
-  if (latest === 1 || !archive.stored) return;
+  if (latest === 1 || !archive.stored) return null;
   const history = archive.history(latest);
-  if (history === null) return; // resolveBranch says what is missing
+  if (history === null) return null; // resolveBranch says what is missing
   const branch = timelineBranch(latest, history);
   const createdMs = archive.stored.historyMs(latest);
+  if (createdMs === null) return null;
   const ways = (other: number) =>
-    `give --target-timeline ${other} to recover this cluster along timeline ${other} as it went on, or --target-timeline ${latest} to follow timeline ${latest}; a copy restored and promoted elsewhere with this stanza's archive_command archives its timeline into the stanza (restore such copies with --archive-mode off)`;
-  if (createdMs !== null) {
-    const later = backups.filter((b) => !branchContains(branch, b.timeline, b.stopLsn) && b.stopTimeMs > createdMs + CLOCK_SLACK_MS).sort((a, b) => b.stopTimeMs - a.stopTimeMs)[0];
-    if (later) {
-      throw new PgpitrError('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: backup ${later.id} (timeline ${later.timeline}, stop ${formatLsn(later.stopLsn)}) is not on its branch and ended ${new Date(later.stopTimeMs).toISOString()}, after timeline ${latest} began (its history file was stored ${new Date(createdMs).toISOString()})`, { hint: ways(later.timeline) });
+    `give --target-timeline ${other} to recover along timeline ${other} as it went on, or --target-timeline ${latest} to follow timeline ${latest}; a copy restored and promoted elsewhere with this stanza's archive_command archives its timeline into the stanza (restore such copies with --archive-mode off)`;
+  const later = backups.filter((b) => !branchContains(branch, b.timeline, b.stopLsn) && b.stopTimeMs > createdMs + CLOCK_SLACK_MS).sort((a, b) => b.stopTimeMs - a.stopTimeMs)[0];
+  if (later) {
+    throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: backup ${later.id} (timeline ${later.timeline}, stop ${formatLsn(later.stopLsn)}) is not on its branch and ended ${new Date(later.stopTimeMs).toISOString()}, after timeline ${latest} began (its history file was stored ${new Date(createdMs).toISOString()})`, { hint: ways(later.timeline) });
+  }
+  const last = archive.stored.last;
+  // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
+  if (last !== null && last.timeline < latest && last.segNo !== null && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs + CLOCK_SLACK_MS) {
+    const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
+    const seg = BigInt(archive.segmentSize);
+    if (fork === undefined || last.segNo > (fork.switchpoint - 1n) / seg) {
+      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });
     }
   }
-  const live = archive.stored.liveTimeline;
-  if (live === null || live === latest) return;
-  const fork = branch.ancestors.find((a) => a.timeline === live);
-  const seg = BigInt(archive.segmentSize);
-  // On the branch up to its fork: archived past the fork means it went on; not on the branch at all: another line of history.
-  const wentOn = fork === undefined || archive.nextSegment(live, (fork.switchpoint - 1n) / seg) !== null;
-  if (wentOn) {
-    throw new PgpitrError('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: WAL is archived on timeline ${live} now (the file stored last is of timeline ${live}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`})`, { hint: ways(live) });
-  }
+  return { abandoned: (b) => !branchContains(branch, b.timeline, b.stopLsn) && b.stopTimeMs < createdMs - CLOCK_SLACK_MS };
 }

@@ -9,6 +9,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { PlanArchive, PlanBackup } from './plan.js';
+import type { LastStored } from './latest-timeline.js';
 
 /** What restore needs of the WAL archive. */
 export interface WalArchiveView {
@@ -71,14 +72,14 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
     },
     timelines: () => [1, ...histories.keys()],
     segmentTimelines: () => [...byTimeline.keys()],
-    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view)) } : {}),
+    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view), segmentSize) } : {}),
   };
 }
 
-/** When each timeline's history file was stored, and the timeline of the segment or history file stored last. */
-function storedTimes(names: string[], storedMs: (name: string) => number | undefined): NonNullable<PlanArchive['stored']> {
+/** When each timeline's history file was stored, and the segment or history file stored last. */
+function storedTimes(names: string[], storedMs: (name: string) => number | undefined, segmentSize: number): NonNullable<PlanArchive['stored']> {
   const history = new Map<number, number>();
-  let live: { ms: number; timeline: number } | null = null;
+  let last: LastStored | null = null;
   for (const name of names) {
     const isHistory = /^[0-9A-F]{8}\.history$/.test(name);
     if (!isHistory && !/^[0-9A-F]{24}$/.test(name)) continue;
@@ -87,9 +88,9 @@ function storedTimes(names: string[], storedMs: (name: string) => number | undef
     const timeline = parseInt(name.slice(0, 8), 16);
     if (isHistory) history.set(timeline, ms);
     // On equal times (stores with one-second times) the higher timeline, as expire judges it.
-    if (!live || ms > live.ms || (ms === live.ms && timeline > live.timeline)) live = { ms, timeline };
+    if (!last || ms > last.ms || (ms === last.ms && timeline > last.timeline)) last = { ms, timeline, segNo: isHistory ? null : parseSegmentFileName(name, segmentSize)?.segNo ?? null };
   }
-  return { historyMs: (t) => history.get(t) ?? null, liveTimeline: live?.timeline ?? null };
+  return { historyMs: (t) => history.get(t) ?? null, last };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

@@ -13,7 +13,8 @@
 // segment between the backup's start and the target (or its stop LSN).
 
 import { PgpitrError } from '../common/errors.js';
-import { checkLatestIsPresent } from './latest-timeline.js';
+import { judgeLatest } from './latest-timeline.js';
+import type { LastStored } from './latest-timeline.js';
 import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
@@ -45,11 +46,11 @@ export interface PlanArchive {
   /** Every timeline with a segment in the archive. */
   segmentTimelines(): number[];
   /**
-   * When files were stored, where the repository says: each history file's time, and the timeline
-   * of the segment or history file stored last (the one archived now). Without it, the latest
-   * timeline is trusted as before.
+   * When files were stored, where the repository says: each history file's time, and the segment or
+   * history file stored last (latest-timeline.ts). Without it, backups off the latest timeline's
+   * branch are judged by the target alone.
    */
-  stored?: { historyMs(timeline: number): number | null; liveTimeline: number | null };
+  stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
 }
 
 export interface RestorePlan {
@@ -101,19 +102,18 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
 
   const branchFor = (b: PlanBackup): TimelineBranch => resolveBranch(archive, t, b);
   // Whether the latest timeline is this cluster's present is judged once, from when things were
-  // stored (latest-timeline.ts), whatever the target: then backups off its branch (an abandoned
-  // future, after a point-in-time recovery in place) are passed over.
-  const judged = set === undefined && t.timeline === 'latest' && archive.stored !== undefined;
-  if (judged) checkLatestIsPresent(complete, archive);
+  // stored (latest-timeline.ts), whatever the target; backups off its branch known to be its
+  // abandoned future (after a point-in-time recovery in place) are then passed over.
+  const judgement = set === undefined && t.timeline === 'latest' ? judgeLatest(complete, archive) : null;
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
   const notOnBranch: string[] = [];
   for (const b of candidates) {
     const branch = branchFor(b);
     if (!branchContains(branch, b.timeline, b.stopLsn)) {
-      // Without stored times to judge by: a newer backup that is not on the latest timeline's branch
-      // and suits the target means that branch may not be this cluster's present (a copy restored
-      // and promoted elsewhere archived it, say). Said rather than fallen back from.
-      if (!judged && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
+      // Unless known to be the abandoned future: a newer backup that is not on the latest timeline's
+      // branch and suits the target means that branch may not be this cluster's present (a copy
+      // restored and promoted elsewhere archived it, say). Said rather than fallen back from.
+      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
       notOnBranch.push(b.id);
       continue;
     }

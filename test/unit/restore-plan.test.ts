@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { planRestore } from '../../src/restore/plan.js';
+import { LatestTimelineDoubt } from '../../src/restore/latest-timeline.js';
 import type { PlanBackup } from '../../src/restore/plan.js';
 import { parseTargetOptions, parseTargetTime } from '../../src/restore/restore-target.js';
 import { branchSpans, parseTimelineHistory, timelineBranch, timelineAt, segmentsAlong } from '../../src/postgres/timeline-history.js';
@@ -261,23 +262,31 @@ test('latest timeline: an ancestor timeline archived past its fork as far as the
 
 test('latest timeline judged by when things were stored: a copy promoted elsewhere is refused whatever the target; after a point-in-time recovery in place, the abandoned future is passed over', () => {
   const H2 = '1\t0/4000000\tno recovery target specified\n';
-  // Timeline 2 forked from 1 at 0/4000000; B (timeline 1, past the fork) ended an hour after T0.
-  const withTimes = (historyMs: number, live: number) => ({ ...archive([[1, 2, 9], [2, 4, 6]], { 2: H2 }), stored: { historyMs: (t: number) => (t === 2 ? historyMs : null), liveTimeline: live } });
-  // A drill: timeline 2 began (its history stored) at T0, before B ended: timeline 1 went on.
-  // Refused even for a target B does not suit (it was skipped for A before, and recovery followed the copy's WAL).
+  const HOUR = 3600_000;
+  // Timeline 2 forked from 1 at 0/4000000; B (timeline 1, past the fork) ended at T0 + 1h.
+  const withTimes = (historyMs: number, last: { timeline: number; segNo: bigint | null; ms: number } | null) => ({ ...archive([[1, 2, 9], [2, 4, 6]], { 2: H2 }), stored: { historyMs: (t: number) => (t === 2 ? historyMs : null), last } });
+  const quiet = (historyMs: number) => withTimes(historyMs, { timeline: 2, segNo: 6n, ms: historyMs + 1000 }); // timeline 2 archived last
+  // A drill: timeline 2 began at T0, B ended an hour later: timeline 1 went on. Refused even for a
+  // target B does not suit (B was skipped for A before, and recovery followed the copy's WAL).
   for (const target of [{}, { lsn: '0/4800000' }, { time: '2026-12-01 10:30:00+00' }]) {
-    assert.throws(() => planRestore(backups, withTimes(T0, 2), opts(target)), (e: { code: string; message: string; hint?: string }) =>
-      e.code === 'ERR_CHECK' && /newest timeline of the archive, 2, may not be this cluster's present: backup B \(timeline 1, stop 0\/5000100\) is not on its branch and ended/.test(e.message) && /--target-timeline 1 .*--target-timeline 2/.test(e.hint ?? ''), JSON.stringify(target));
+    assert.throws(() => planRestore(backups, quiet(T0), opts(target)), (e: Error & { code: string; hint?: string }) =>
+      e instanceof LatestTimelineDoubt && e.code === 'ERR_CHECK' && /newest timeline of the archive, 2, may not be this cluster's present: backup B \(timeline 1, stop 0\/5000100\) is not on its branch and ended/.test(e.message) && /--target-timeline 1 .*--target-timeline 2/.test(e.hint ?? ''), JSON.stringify(target));
   }
-  // No backup after it, but timeline 1 is the one archived now, past the fork: refused too.
-  assert.throws(() => planRestore([backups[0]!], withTimes(T0, 1), opts({ lsn: '0/4800000' })), /WAL is archived on timeline 1 now \(the file stored last is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
+  // No backup after it, but the file stored last is a timeline-1 segment past the fork, stored well after timeline 2 began: refused too.
+  assert.throws(() => planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 9n, ms: T0 + HOUR }), opts({ lsn: '0/4800000' })), /timeline 1 is archived now \(the file stored last, .*, is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
+  // ... but not a timeline-1 file stored within minutes of the promotion (a failover's old primary archiving its last files late),
+  // nor a timeline-1 segment before the fork.
+  assert.equal(planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 9n, ms: T0 + 60_000 }), opts({ lsn: '0/4800000' })).branch.timeline, 2);
+  assert.equal(planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 3n, ms: T0 + HOUR }), opts({ lsn: '0/4800000' })).branch.timeline, 2);
   // Named, either timeline is followed.
-  assert.equal(planRestore(backups, withTimes(T0, 1), opts({ lsn: '0/4800000', timeline: '1' })).backup.id, 'A');
-  assert.equal(planRestore(backups, withTimes(T0, 1), opts({ lsn: '0/4800000', timeline: '2' })).branch.timeline, 2);
-  // A point-in-time recovery in place: timeline 2 began after B ended (B is the abandoned future)
-  // and is what is archived now: B is passed over, A (on the branch) chosen, with no target too.
-  const inPlace = withTimes(T0 + 2 * 3600_000 + CLOCK_SLACK, 2);
+  assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '1' })).backup.id, 'A');
+  assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '2' })).branch.timeline, 2);
+  // A point-in-time recovery in place: timeline 2 began well after B ended (B is the abandoned
+  // future): B is passed over, A (on the branch) chosen, with no target too.
+  const inPlace = quiet(T0 + 3 * HOUR);
   assert.equal(planRestore(backups, inPlace, opts({})).backup.id, 'A');
   assert.equal(planRestore(backups, inPlace, opts({})).branch.timeline, 2);
+  // Nothing proves either (B ended within the clock slack of the promotion, or times were reset by a
+  // copy): judged by the target alone, as without stored times: a B that suits is refused by name.
+  assert.throws(() => planRestore(backups, quiet(T0 + HOUR + 60_000), opts({})), /backup B \(timeline 1, stop 0\/5000100\) is not on the branch of timeline 2/);
 });
-const CLOCK_SLACK = 10 * 60 * 1000 + 1;

@@ -6,6 +6,7 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
+import { LatestTimelineDoubt } from '../../restore/latest-timeline.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { readStanza } from '../../repo/stanza.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
@@ -234,7 +235,9 @@ async function chooseRepository(repos: RepoSettings[], stanza: string, request: 
       return r;
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (err.code === 'ERR_USAGE' || err.code === 'ERR_TARGET') throw e; // the same for every repository
+      // The same for every repository; and a doubt about the latest timeline holds whichever repository
+      // is read (restore_command reads WAL from all of them).
+      if (err.code === 'ERR_USAGE' || err.code === 'ERR_TARGET' || e instanceof LatestTimelineDoubt) throw e;
       firstError ??= err;
       passed.push(`repository ${r.index} cannot serve it: ${err.message}`);
     }

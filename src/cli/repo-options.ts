@@ -64,7 +64,7 @@ export interface RepoOptions {
   archiveAsyncGiven: boolean;
   spoolPath: string;
   processMax: number;
-  /** Whether process-max was set (flag, environment or configuration file), not the default. */
+  /** Whether process-max was set (flag or configuration file), not the default. */
   processMaxGiven: boolean;
   /** Bytes; null: no limit. */
   queueMaxBytes: number | null;
@@ -288,7 +288,8 @@ export const REPO_OPTIONS_HELP = `Repository options:
       --repoN-KEY=VALUE  a setting of repository N (repoN-type=posix|s3, repoN-path, repoN-s3-bucket,
                          ...: see the README); secrets only in the config file or PGPITR_REPON_* variables
       --stanza=NAME      the cluster's name in the repository (or PGPITR_STANZA)
-      --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections
+      --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections,
+                         and [global:COMMAND] / [STANZA:COMMAND] for one command
       --compress-type=none|gzip|lz4|zstd   compression of stored files (default zstd)
       --compress-level=N compression level
   -o, --output=text|json

@@ -17,7 +17,6 @@ import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { readStanza } from '../repo/stanza.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { findStored, listArchive, scanArchive } from '../repo/archive-store.js';
-import type { ArchivedFile } from '../repo/archive-store.js';
 import { listDrops } from '../repo/drops.js';
 import { displayPath } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
@@ -310,7 +309,7 @@ async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
   if (r === null) return null;
   if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
   const aborted = r.stale.length - r.failed.length;
-  const others = r.others > 0 ? `; ${r.others} under the repository's root but in no stanza left alone (not pgpitr's)` : '';
+  const others = r.others > 0 ? `; ${r.others} under the repository's root but in no stanza of it left alone` : '';
   const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}${others}`;
   if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
   return {

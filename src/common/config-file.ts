@@ -60,7 +60,7 @@ export function repoKey(name: string): { index: number; key: string } | null {
 }
 
 /** The commands a [section:command] of the configuration file may name. */
-export const CONFIG_COMMANDS = new Set(['archive-get', 'archive-push', 'backup', 'check', 'expire', 'info', 'receive-wal', 'restore', 'stanza-create', 'stanza-delete', 'verify']);
+const CONFIG_COMMANDS = new Set(['archive-get', 'archive-push', 'backup', 'check', 'expire', 'info', 'receive-wal', 'restore', 'stanza-create', 'stanza-delete', 'verify']);
 
 export function isConfigKey(key: string): boolean {
   return CONFIG_KEYS.has(key) || repoKey(key) !== null;

@@ -54,7 +54,7 @@ export function resolveRepositories(src: RepoSettingSources): RepoSettings[] {
   for (const name of src.configNames) note(name);
   for (const name of Object.keys(src.env)) {
     const m = /^PGPITR_REPO(\d+)_(.+)$/.exec(name);
-    // Only a setting's variable makes a repository (a stray PGPITR_REPO2_X is warned about, repo-options.ts).
+    // Only a setting's variable makes a repository (a stray PGPITR_REPO2_X is ignored here; repo-options.ts warns of one for a configured repository).
     if (m && REPO_KEYS.has(m[2]!.toLowerCase().replace(/_/g, '-'))) indexes.add(Number(m[1]));
   }
   if (src.legacyPath !== undefined) indexes.add(1);

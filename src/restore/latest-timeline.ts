@@ -44,7 +44,7 @@ interface Archive {
   stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
 }
 
-export const CLOCK_SLACK_MS = 10 * 60 * 1000;
+const CLOCK_SLACK_MS = 10 * 60 * 1000;
 
 /** The newest timeline may be a copy's: restore stops here, whichever repository it reads. */
 export class LatestTimelineDoubt extends PgpitrError {}

@@ -84,7 +84,7 @@ function storedTimes(names: string[], storedMs: (name: string) => number | undef
     const isHistory = /^[0-9A-F]{8}\.history$/.test(name);
     if (!isHistory && !/^[0-9A-F]{24}$/.test(name)) continue;
     const ms = storedMs(name);
-    if (ms === undefined) continue;
+    if (ms === undefined || ms <= 0) continue; // a store that gives no time says nothing
     const timeline = parseInt(name.slice(0, 8), 16);
     if (isHistory) history.set(timeline, ms);
     // On equal times (stores with one-second times) the higher timeline, as expire judges it.

@@ -321,7 +321,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       };
       const first = await finding();
       assert.equal(first?.count, 1, JSON.stringify(first));
-      assert.match(first!.message, /2 incomplete multipart upload\(s\) under the repository, 1 older than a day, 1 aborted; 1 under the repository's root but in no stanza left alone/);
+      assert.match(first!.message, /2 incomplete multipart upload\(s\) under the repository, 1 older than a day, 1 aborted; 1 under the repository's root but in no stanza of it left alone/);
       assert.deepEqual(a.s3!.uploadsLeft().sort(), ['0b0b', '0c0c', '0d0d']);
       await a.s3!.faults({ uploadsNotImplemented: true });
       try {

@@ -16,7 +16,7 @@ import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
-import { usageError, PgpitrError, ServerError } from '../../common/errors.js';
+import { usageError, ServerError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { PGPITR_VERSION } from '../../common/version.js';
@@ -114,7 +114,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   // reads nor needs it (a PGPITR_CONFIG in a service's environment changes nothing there).
   const configPath = repoMode ? v.config ?? process.env.PGPITR_CONFIG : undefined;
   const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), 'receive-wal') : null;
-  // The configuration file's pg-* settings after what libpq reads itself (as parseRepoOptions).
+  // The configuration file's pg-* settings after the flags and -d, before a service and PG* (as parseRepoOptions).
   const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, process.env, {
     dbname: configValue(config, stanzaName, 'pg-database'),
     host: configValue(config, stanzaName, 'pg-host'),

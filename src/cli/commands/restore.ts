@@ -129,7 +129,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     databases,
     tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
     tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
-    // Set anywhere (flag, environment, configuration file): that; else every core, within the option's 64.
+    // Set anywhere (flag or configuration file): that; else every core, within the option's 64.
     processMax: o.processMaxGiven ? o.processMax : Math.min(64, Math.max(1, (await import('node:os')).availableParallelism())),
     spoolPath: asyncGet ? o.spoolPath : null,
     // The prefetch's window, when given here, reaches restore_command's fetcher too (bytes: one spelling).

@@ -14,7 +14,7 @@ import type { ConfigSections } from '../common/config-file.js';
 import { envName, resolveRepositories } from '../repo/repo-settings.js';
 import type { RepoSettings } from '../repo/repo-settings.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
-import type { ConnectionSettings } from '../protocol/conninfo.js';
+import type { ConnectionFlags, ConnectionSettings } from '../protocol/conninfo.js';
 import { levelRange } from '../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../storage/compress/common.js';
 import { DEFAULT_SPOOL_PATH } from '../archiving/spool.js';
@@ -111,17 +111,8 @@ export function parseRepoOptions(
     ? { repos: [], repoSelected: undefined, reachArgs: [], envOnlySecrets: [] }
     : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env });
   if (!help && opts.needStanza !== false && !stanza) throw usageError('no stanza given', 'use --stanza NAME or PGPITR_STANZA');
-  const type = get('compress-type', v['compress-type']) ?? 'zstd';
-  if (!['none', 'gzip', 'lz4', 'zstd'].includes(type)) throw usageError(`invalid compress-type "${type}"`, 'use none, gzip, lz4 or zstd');
-  const levelText = get('compress-level', v['compress-level']);
-  let level: number | undefined;
-  if (levelText !== undefined) {
-    level = Number(levelText);
-    const range = type === 'none' ? null : levelRange(type as CompressionAlgorithm);
-    if (!Number.isInteger(level) || (range && (level < range.min || level > range.max))) {
-      throw usageError(`invalid compress-level "${levelText}" for ${type}`, range ? `use ${range.min} to ${range.max}` : undefined);
-    }
-  }
+  const type = parseCompressType(get('compress-type', v['compress-type']));
+  const level = parseCompressLevel(type, get('compress-level', v['compress-level']));
   const output = v.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw usageError(`invalid output format "${output}", must be "text" or "json"`);
   const timeoutText = get('archive-timeout', v['archive-timeout']) ?? '60';
@@ -141,21 +132,14 @@ export function parseRepoOptions(
     throw usageError(`archive-push-queue-max "${queueMaxText}" is ${queueMaxBytes} bytes: below one WAL segment, every segment that waits would be dropped`, 'give at least 16MB, with its unit (a number alone counts bytes), e.g. 4GB; or leave it unset: nothing is ever dropped');
   }
   const positionalIndexes = new Set(parsed.tokens.filter((t) => t.kind === 'positional').map((t) => t.index));
-  // The configuration file's pg-* settings come after the flags and -d, before a service and the PG*
-  // environment variables (conninfo.ts).
-  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, env, {
-    dbname: configValue(config, stanza, 'pg-database'),
-    host: configValue(config, stanza, 'pg-host'),
-    port: configValue(config, stanza, 'pg-port'),
-    user: configValue(config, stanza, 'pg-user'),
-  });
+  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, env, configConnection(config, stanza || undefined));
   return {
     repos,
     repoSelected,
     reachArgs,
     envOnlySecrets,
     stanza,
-    compression: type as RepoOptions['compression'],
+    compression: type,
     level,
     output,
     archiveTimeoutMs: timeout * 1000,
@@ -271,6 +255,37 @@ function parseBool(key: string, text: string): boolean {
   if (['y', 'yes', 'on', 'true', '1'].includes(t)) return true;
   if (['n', 'no', 'off', 'false', '0'].includes(t)) return false;
   throw usageError(`invalid ${key} "${text}"`, 'use y or n');
+}
+
+/** compress-type as given (flag or file), zstd by default. */
+export function parseCompressType(text: string | undefined): RepoOptions['compression'] {
+  const type = text ?? 'zstd';
+  if (!['none', 'gzip', 'lz4', 'zstd'].includes(type)) throw usageError(`invalid compress-type "${type}"`, 'use none, gzip, lz4 or zstd');
+  return type as RepoOptions['compression'];
+}
+
+/** compress-level as given, within the algorithm's range; undefined: the algorithm's default. */
+export function parseCompressLevel(type: RepoOptions['compression'], text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const level = Number(text);
+  const range = type === 'none' ? null : levelRange(type as CompressionAlgorithm);
+  if (!Number.isInteger(level) || (range && (level < range.min || level > range.max))) {
+    throw usageError(`invalid compress-level "${text}" for ${type}`, range ? `use ${range.min} to ${range.max}` : undefined);
+  }
+  return level;
+}
+
+/**
+ * The configuration file's pg-* settings for a stanza, as resolveConnectionSettings takes them: after
+ * the flags and -d, before a service and the PG* environment variables (conninfo.ts).
+ */
+export function configConnection(config: ConfigSections | null, stanza: string | undefined): ConnectionFlags {
+  return {
+    dbname: configValue(config, stanza, 'pg-database'),
+    host: configValue(config, stanza, 'pg-host'),
+    port: configValue(config, stanza, 'pg-port'),
+    user: configValue(config, stanza, 'pg-user'),
+  };
 }
 
 /** "1GB", "512MB", "64MiB", "1048576": bytes (kB, MB, GB, TB count in 1024s, as PostgreSQL's settings). */

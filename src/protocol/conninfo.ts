@@ -175,15 +175,14 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
 
   const settings: ConnectionSettings = { extra: {} };
   const host = flags.host ?? given('host');
-  const portText = flags.port ?? given('port');
-  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', portText]] as const) {
+  const port = flags.port ?? given('port');
+  for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', port]] as const) {
     // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
     if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
   }
   const hostaddr = given('hostaddr');
   if (hostaddr !== undefined && hostaddr !== '') settings.hostaddr = hostaddr;
   settings.host = host ?? hostaddr ?? defaultSocketDir();
-  const port = portText;
   if (port !== undefined) {
     const p = Number(port);
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw usageError(`invalid port number "${port}"`, 'a port is an integer between 1 and 65535');

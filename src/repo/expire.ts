@@ -9,6 +9,7 @@ import { parseSegmentFileName } from '../postgres/lsn.js';
 import { parseLsn, segmentNumber } from '../postgres/lsn.js';
 import { archivedFilePath, fetchWalFile, listArchive } from './archive-store.js';
 import type { ArchivedFile } from './archive-store.js';
+import { lastStoredWalFile } from './last-stored.js';
 import { branchContains, parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { Repository } from './repository.js';
@@ -54,7 +55,7 @@ export async function expireStanza(
   // backup more with it (the newest on that history), and does without when it cannot be read.
   // For a count, the newest timeline is the one WAL was archived on last (a copy promoted elsewhere
   // with this stanza's archive_command makes a higher-numbered one that production does not follow).
-  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive, liveTimeline(archive)).catch(() => null);
+  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null).catch(() => null);
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,
@@ -122,21 +123,6 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
     out.push(pending.splice(free === -1 ? 0 : free, 1)[0]!); // -1: a cycle, which records cannot form
   }
   return out;
-}
-
-/**
- * The timeline WAL was archived on last (null: none): of the segment or history file stored last
- * (a promotion archives its history file first, and its first whole segment may come hours later
- * on a quiet server); on equal times (stores with one-second times) the higher timeline.
- */
-function liveTimeline(archive: ArchivedFile[]): number | null {
-  let live: { ms: number; timeline: number } | null = null;
-  for (const f of archive) {
-    if (!/^[0-9A-F]{24}$/.test(f.name) && !/^[0-9A-F]{8}\.history$/.test(f.name)) continue;
-    const timeline = parseInt(f.name.slice(0, 8), 16);
-    if (!live || f.mtimeMs > live.ms || (f.mtimeMs === live.ms && timeline > live.timeline)) live = { ms: f.mtimeMs, timeline };
-  }
-  return live?.timeline ?? null;
 }
 
 /**

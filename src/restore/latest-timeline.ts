@@ -18,7 +18,8 @@
 // A refusal holds for every repository (restore does not try the next one).
 
 import { PgpitrError } from '../common/errors.js';
-import { formatLsn } from '../postgres/lsn.js';
+import { formatLsn, parseSegmentFileName } from '../postgres/lsn.js';
+import type { LastStored } from '../repo/last-stored.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { branchContains, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
@@ -28,13 +29,6 @@ interface Backup {
   timeline: number;
   stopLsn: Lsn;
   stopTimeMs: number;
-}
-
-/** The file stored last: its timeline, its segment number (null for a history file), when. */
-export interface LastStored {
-  timeline: number;
-  segNo: bigint | null;
-  ms: number;
 }
 
 interface Archive {
@@ -70,11 +64,12 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
     throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: backup ${later.id} (timeline ${later.timeline}, stop ${formatLsn(later.stopLsn)}) is not on its branch and ended ${new Date(later.stopTimeMs).toISOString()}, after timeline ${latest} began (its history file was stored ${new Date(createdMs).toISOString()})`, { hint: ways(later.timeline) });
   }
   const last = archive.stored.last;
+  const segNo = last === null ? null : (parseSegmentFileName(last.name, archive.segmentSize)?.segNo ?? null); // null: a history file
   // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
-  if (last !== null && last.timeline < latest && last.segNo !== null && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs + CLOCK_SLACK_MS) {
+  if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs + CLOCK_SLACK_MS) {
     const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
     const seg = BigInt(archive.segmentSize);
-    if (fork === undefined || last.segNo > (fork.switchpoint - 1n) / seg) {
+    if (fork === undefined || segNo > (fork.switchpoint - 1n) / seg) {
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });
     }
   }

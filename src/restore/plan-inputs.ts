@@ -9,7 +9,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { PlanArchive, PlanBackup } from './plan.js';
-import type { LastStored } from './latest-timeline.js';
+import { lastStoredWalFile } from '../repo/last-stored.js';
 
 /** What restore needs of the WAL archive. */
 export interface WalArchiveView {
@@ -72,25 +72,16 @@ export async function planArchiveOf(view: WalArchiveView, segmentSize: number): 
     },
     timelines: () => [1, ...histories.keys()],
     segmentTimelines: () => [...byTimeline.keys()],
-    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view), segmentSize) } : {}),
+    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view)) } : {}),
   };
 }
 
 /** When each timeline's history file was stored, and the segment or history file stored last. */
-function storedTimes(names: string[], storedMs: (name: string) => number | undefined, segmentSize: number): NonNullable<PlanArchive['stored']> {
-  const history = new Map<number, number>();
-  let last: LastStored | null = null;
-  for (const name of names) {
-    const isHistory = /^[0-9A-F]{8}\.history$/.test(name);
-    if (!isHistory && !/^[0-9A-F]{24}$/.test(name)) continue;
-    const ms = storedMs(name);
-    if (ms === undefined || ms <= 0) continue; // a store that gives no time says nothing
-    const timeline = parseInt(name.slice(0, 8), 16);
-    if (isHistory) history.set(timeline, ms);
-    // On equal times (stores with one-second times) the higher timeline, as expire judges it.
-    if (!last || ms > last.ms || (ms === last.ms && timeline > last.timeline)) last = { ms, timeline, segNo: isHistory ? null : parseSegmentFileName(name, segmentSize)?.segNo ?? null };
-  }
-  return { historyMs: (t) => history.get(t) ?? null, last };
+function storedTimes(names: string[], storedMs: (name: string) => number | undefined): NonNullable<PlanArchive['stored']> {
+  // A store that gives no time (0) says nothing.
+  const timed = names.map((name) => ({ name, mtimeMs: storedMs(name) ?? 0 })).filter((f) => f.mtimeMs > 0);
+  const history = new Map(timed.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => [parseInt(f.name.slice(0, 8), 16), f.mtimeMs]));
+  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed) };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

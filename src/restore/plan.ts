@@ -14,7 +14,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { judgeLatest } from './latest-timeline.js';
-import type { LastStored } from './latest-timeline.js';
+import type { LastStored } from '../repo/last-stored.js';
 import { formatLsn, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';

@@ -13,7 +13,9 @@ import { fetchWalFile, listArchive, pushWalFile, sha256 } from '../../src/repo/a
 import { stanzaReach } from '../../src/commands/stanza-reach.js';
 import { storedName } from '../../src/repo/layout.js';
 import { createStanza } from '../../src/repo/stanza.js';
+import type { StanzaInfo } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
+import type { Repository } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import type { WriteOptions } from '../../src/storage/storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
@@ -85,35 +87,38 @@ test('archive-push: one name, different content, never archived twice', async ()
   }
 });
 
-test('archive-push: the same content already stored is answered only once its name is durable (a killed first push may not have synced its directory)', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'pgpitr-again-'));
+/** A scratch repository (on `storageOf`) holding stanza main of SYSID, removed afterwards. */
+async function inScratchStanza(prefix: string, fn: (t: { root: string; repo: Repository; info: StanzaInfo }) => Promise<void>, storageOf = (dir: string) => new PosixStorage(dir)): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   try {
     mkdirSync(join(root, 'repo'));
-    const synced: string[] = [];
-    class CountingStorage extends PosixStorage {
-      override async pathSync(path: string): Promise<void> {
-        synced.push(path);
-        await super.pathSync(path);
-      }
-    }
-    const repo = repositoryOn(new CountingStorage(join(root, 'repo')), join(root, 'repo'));
+    const repo = repositoryOn(storageOf(join(root, 'repo')), join(root, 'repo'));
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await fn({ root, repo, info });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('archive-push: the same content already stored is answered only once its name is durable (a killed first push may not have synced its directory)', async () => {
+  const synced: string[] = [];
+  class CountingStorage extends PosixStorage {
+    override async pathSync(path: string): Promise<void> {
+      synced.push(path);
+      await super.pathSync(path);
+    }
+  }
+  await inScratchStanza('pgpitr-again-', async ({ repo, info }) => {
     const name = segmentFileName(1, 1n, SEG);
     assert.equal((await pushWalFile(repo, info, name, segment(1, 'x'), { compression: 'none' })).status, 'stored');
     synced.length = 0;
     assert.equal((await pushWalFile(repo, info, name, segment(1, 'x'), { compression: 'none' })).status, 'already-archived');
     assert.deepEqual(synced, [`main/archive/${name.slice(0, 16)}`, 'main/archive']);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  }, (dir) => new CountingStorage(dir));
 });
 
 test('archive-get: an archive directory that is a link leading nowhere (its disk not mounted) is an error, never "not in the archive"', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'pgpitr-archlink-'));
-  try {
-    mkdirSync(join(root, 'repo'));
-    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
-    await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+  await inScratchStanza('pgpitr-archlink-', async ({ root, repo }) => {
     const name = segmentFileName(1, 1n, SEG);
     const archive = join(root, 'repo', 'main', 'archive');
     renameSync(archive, join(root, 'elsewhere'));
@@ -121,17 +126,11 @@ test('archive-get: an archive directory that is a link leading nowhere (its disk
     assert.equal(await fetchWalFile(repo, 'main', name), null); // moved to another disk: followed
     rmSync(join(root, 'elsewhere'), { recursive: true });
     await assert.rejects(fetchWalFile(repo, 'main', name), (e: Error & { code?: string }) => e.code === 'ERR_STORAGE' && /is a link to something that does not exist/.test(e.message));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('archive-push: a history file from another cluster\'s pg_wal (its pg_control says so) is refused like its segments', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'pgpitr-foreign-history-'));
-  try {
-    mkdirSync(join(root, 'repo'));
-    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
-    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+  await inScratchStanza('pgpitr-foreign-history-', async ({ root, repo, info }) => {
     const pgdata = (system: bigint) => {
       const d = mkdtempSync(join(root, 'pgdata-'));
       mkdirSync(join(d, 'global'));
@@ -146,7 +145,5 @@ test('archive-push: a history file from another cluster\'s pg_wal (its pg_contro
     await assert.rejects(archiveWalFile(repo, info, join(foreign, 'pg_wal', '00000002.history'), { compression: 'none' }), /WAL file "00000002\.history" belongs to database system 7441234567890123999, stanza "main" is for system 7441234567890123457/);
     const own = pgdata(BigInt(SYSID));
     assert.equal((await archiveWalFile(repo, info, join(own, 'pg_wal', '00000002.history'), { compression: 'none' })).status, 'stored');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });

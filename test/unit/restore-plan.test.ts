@@ -264,8 +264,10 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   const H2 = '1\t0/4000000\tno recovery target specified\n';
   const HOUR = 3600_000;
   // Timeline 2 forked from 1 at 0/4000000; B (timeline 1, past the fork) ended at T0 + 1h.
-  const withTimes = (historyMs: number, last: { timeline: number; segNo: bigint | null; ms: number } | null) => ({ ...archive([[1, 2, 9], [2, 4, 6]], { 2: H2 }), stored: { historyMs: (t: number) => (t === 2 ? historyMs : null), last } });
-  const quiet = (historyMs: number) => withTimes(historyMs, { timeline: 2, segNo: 6n, ms: historyMs + 1000 }); // timeline 2 archived last
+  // The file stored last: segment segNo of a timeline, stored at ms.
+  const stored = (timeline: number, segNo: bigint, ms: number) => ({ name: segmentFileName(timeline, segNo, SEG), timeline, ms });
+  const withTimes = (historyMs: number, last: ReturnType<typeof stored>) => ({ ...archive([[1, 2, 9], [2, 4, 6]], { 2: H2 }), stored: { historyMs: (t: number) => (t === 2 ? historyMs : null), last } });
+  const quiet = (historyMs: number) => withTimes(historyMs, stored(2, 6n, historyMs + 1000)); // timeline 2 archived last
   // A drill: timeline 2 began at T0, B ended an hour later: timeline 1 went on. Refused even for a
   // target B does not suit (B was skipped for A before, and recovery followed the copy's WAL).
   for (const target of [{}, { lsn: '0/4800000' }, { time: '2026-12-01 10:30:00+00' }]) {
@@ -273,11 +275,11 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
       e instanceof LatestTimelineDoubt && e.code === 'ERR_CHECK' && /newest timeline of the archive, 2, may not be this cluster's present: backup B \(timeline 1, stop 0\/5000100\) is not on its branch and ended/.test(e.message) && /--target-timeline 1 .*--target-timeline 2/.test(e.hint ?? ''), JSON.stringify(target));
   }
   // No backup after it, but the file stored last is a timeline-1 segment past the fork, stored well after timeline 2 began: refused too.
-  assert.throws(() => planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 9n, ms: T0 + HOUR }), opts({ lsn: '0/4800000' })), /timeline 1 is archived now \(the file stored last, .*, is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
+  assert.throws(() => planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + HOUR)), opts({ lsn: '0/4800000' })), /timeline 1 is archived now \(the file stored last, .*, is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
   // ... but not a timeline-1 file stored within minutes of the promotion (a failover's old primary archiving its last files late),
   // nor a timeline-1 segment before the fork.
-  assert.equal(planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 9n, ms: T0 + 60_000 }), opts({ lsn: '0/4800000' })).branch.timeline, 2);
-  assert.equal(planRestore([backups[0]!], withTimes(T0, { timeline: 1, segNo: 3n, ms: T0 + HOUR }), opts({ lsn: '0/4800000' })).branch.timeline, 2);
+  assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + 60_000)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
+  assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 3n, T0 + HOUR)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
   // Named, either timeline is followed.
   assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '1' })).backup.id, 'A');
   assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '2' })).branch.timeline, 2);

@@ -15,13 +15,12 @@ import { stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
-import { absolutePath, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
+import { absolutePath, configConnection, parseCompressLevel, parseCompressType, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
 import { usageError, ServerError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { PGPITR_VERSION } from '../../common/version.js';
 import { parseReceiveWalCompress } from '../receive-wal-compress.js';
-import { levelRange } from '../../storage/compress/levels.js';
 import { promptPassword } from '../prompt.js';
 
 const HELP = `pgpitr receive-wal streams write-ahead logs from a PostgreSQL server (pg_receivewal's job).
@@ -114,13 +113,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   // reads nor needs it (a PGPITR_CONFIG in a service's environment changes nothing there).
   const configPath = repoMode ? v.config ?? process.env.PGPITR_CONFIG : undefined;
   const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), 'receive-wal') : null;
-  // The configuration file's pg-* settings after the flags and -d, before a service and PG* (as parseRepoOptions).
-  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, process.env, {
-    dbname: configValue(config, stanzaName, 'pg-database'),
-    host: configValue(config, stanzaName, 'pg-host'),
-    port: configValue(config, stanzaName, 'pg-port'),
-    user: configValue(config, stanzaName, 'pg-user'),
-  });
+  const connection = resolveConnectionSettings({ dbname: v.dbname, host: v.host, port: v.port, user: v.username }, process.env, configConnection(config, stanzaName));
   // As pg_receivewal connects: synchronous_standby_names and monitoring written for it name it so.
   connection.fallback_application_name ??= 'pg_receivewal';
 
@@ -150,14 +143,8 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
       printLine(`warning: receive-wal stores into repo${repos[0]!.index} only, and ${repos.length} repositories are configured (${repos.map((r) => `repo${r.index}`).join(', ')}): the others get no WAL from it; give --repo N, and run one receive-wal (with its own slot, -S) per repository that should receive the WAL`);
     }
     const chosen = pickRepository(repos, repoSelected);
-    const storeCompression = (v['compress-type'] ?? configValue(config, stanzaName, 'compress-type') ?? 'zstd') as 'none' | 'gzip' | 'lz4' | 'zstd';
-    if (!['none', 'gzip', 'lz4', 'zstd'].includes(storeCompression)) throw usageError(`invalid compress-type "${storeCompression}"`, 'use none, gzip, lz4 or zstd');
-    const levelText = v['compress-level'] ?? configValue(config, stanzaName, 'compress-level');
-    const level = levelText === undefined ? undefined : Number(levelText);
-    const range = storeCompression === 'none' ? null : levelRange(storeCompression);
-    if (level !== undefined && (!Number.isInteger(level) || (range && (level < range.min || level > range.max)))) {
-      throw usageError(`invalid compress-level "${levelText}" for ${storeCompression}`, range ? `use ${range.min} to ${range.max}` : undefined);
-    }
+    const storeCompression = parseCompressType(v['compress-type'] ?? configValue(config, stanzaName, 'compress-type'));
+    const level = parseCompressLevel(storeCompression, v['compress-level'] ?? configValue(config, stanzaName, 'compress-level'));
     archive = await receiveWalArchive(await openChosenRepository(repos, repoSelected), stanzaName, { compression: storeCompression, level }, log);
     // The segment being received is a local file: in a posix repository, next to the stanza's
     // archive (as before); on object storage, in the local spool.

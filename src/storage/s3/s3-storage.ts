@@ -170,32 +170,32 @@ class S3Storage implements Storage {
   /** One GET of [offset, offset + length) (length undefined: to the end); null when the key is missing. */
   private async open(key: string, offset: number, length: number | undefined, etag?: string): Promise<OpenedBody | null> {
     const range = offset === 0 && length === undefined ? undefined : `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
+    let got: S3Sdk.GetObjectCommandOutput;
     try {
-      const got = await this.client.send(
+      got = await this.client.send(
         new this.sdk.s3.GetObjectCommand({ Bucket: this.settings.bucket, Key: key, ...(range ? { Range: range } : {}), ...(etag ? { IfMatch: etag } : {}) }),
       );
-      this.bucketSeen = true;
-      const body = got.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
-      // A store (or proxy) that ignores Range answers 200 with the whole object: its bytes from 0
-      // would be spliced in at `offset` (a resumed read, a range of a bundle).
-      if (range !== undefined && got.$metadata.httpStatusCode !== 206) {
-        body?.destroy();
-        throw Object.assign(new Error(`the store answered a read of ${range} with the whole object (status ${got.$metadata.httpStatusCode ?? 'unknown'}): it ignores Range requests`), { rangeIgnored: true });
-      }
-      return {
-        body: body ?? Readable.from([]),
-        ...(got.ContentLength !== undefined ? { length: got.ContentLength } : {}),
-        ...(got.ETag !== undefined ? { etag: got.ETag } : {}),
-      };
     } catch (e) {
-      if ((e as { rangeIgnored?: boolean }).rangeIgnored) {
-        throw new PgpitrError('ERR_STORAGE', `cannot read ${this.url(key)}: ${(e as Error).message}`, { hint: 'pgpitr needs ranged GETs (resumed reads, parts of stored bundles): use a store or proxy that honours the Range header' });
-      }
       const name = s3ErrorName(e);
       if (name === 'NoSuchKey') return null;
       if (name === 'InvalidRange' || httpStatus(e) === 416) return { body: Readable.from([]), length: 0 };
       throw this.fail('read', key, e);
     }
+    this.bucketSeen = true;
+    const body = got.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
+    // A store (or proxy) that ignores Range answers 200 with the whole object: its bytes from 0
+    // would be spliced in at `offset` (a resumed read, a range of a bundle).
+    if (range !== undefined && got.$metadata.httpStatusCode !== 206) {
+      body?.destroy();
+      throw new PgpitrError('ERR_STORAGE', `cannot read ${this.url(key)}: the store answered a read of ${range} with the whole object (status ${got.$metadata.httpStatusCode ?? 'unknown'}): it ignores Range requests`, {
+        hint: 'pgpitr needs ranged GETs (resumed reads, parts of stored bundles): use a store or proxy that honours the Range header',
+      });
+    }
+    return {
+      body: body ?? Readable.from([]),
+      ...(got.ContentLength !== undefined ? { length: got.ContentLength } : {}),
+      ...(got.ETag !== undefined ? { etag: got.ETag } : {}),
+    };
   }
 
   async read(path: string, opts: ReadOptions = {}): Promise<Readable | null> {

@@ -262,7 +262,12 @@ export class TestCluster {
     installExitHandlers();
     try {
       if (isRoot()) {
-        const r = spawnSync("chown", ["-R", "postgres:postgres", absData], { encoding: "utf8" });
+        // A file vanishing under chown (a server of the caller's still exiting) is retried.
+        let r = spawnSync("chown", ["-R", "postgres:postgres", absData], { encoding: "utf8" });
+        for (let i = 0; i < 5 && r.status !== 0 && /No such file or directory/.test(r.stderr); i++) {
+          await new Promise((res) => setTimeout(res, 500));
+          r = spawnSync("chown", ["-R", "postgres:postgres", absData], { encoding: "utf8" });
+        }
         if (r.status !== 0) throw new Error(`chown -R postgres ${absData} failed: ${r.stderr}`);
       }
       chmodSync(absData, 0o700);

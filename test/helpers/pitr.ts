@@ -140,13 +140,18 @@ export async function startRecovered(dir: string, version: number, name: string,
     try {
       inRecovery = (await r.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r;
     } catch (e) {
-      // A server that stopped during recovery: its log says why.
-      throw new Error(`${(e as Error).message}\nlog of ${dir}:\n${r.logTail()}`);
+      // A server that stopped during recovery: its log says why. Its postmaster may still be
+      // exiting (removing postmaster.pid): wait for it, so the directory can be started again.
+      const failure = new Error(`${(e as Error).message}\nlog of ${dir}:\n${r.logTail()}`);
+      await r.destroy().catch(() => undefined);
+      throw failure;
     }
     if (!inRecovery) return r;
     await new Promise((res) => setTimeout(res, 200));
   }
-  throw new Error(`recovery of ${dir} did not end:\n${r.logTail()}`);
+  const stuck = new Error(`recovery of ${dir} did not end:\n${r.logTail()}`);
+  await r.destroy().catch(() => undefined);
+  throw stuck;
 }
 
 export function joinPath(...p: string[]): string {

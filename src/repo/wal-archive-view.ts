@@ -9,6 +9,7 @@ export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
   names(): string[];
   readHistory(name: string): Promise<Buffer | null>;
+  readSegment(name: string): Promise<Buffer | null>;
   /** When a file was stored (the repository's clock), or undefined when not listed. */
   storedMs(name: string): number | undefined;
 }
@@ -21,6 +22,7 @@ export async function openWalArchiveView(repo: Repository, stanza: string): Prom
   return {
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
+    readSegment: (name) => fetchWalFile(repo, stanza, name),
     storedMs: (name) => stored.get(name),
   };
 }

@@ -17,7 +17,7 @@ import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
-import { planRestore } from './plan.js';
+import { planWithRestorePoint } from './restore-point-search.js';
 import type { RestorePlan } from './plan.js';
 import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
@@ -112,8 +112,12 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       hint: 'take a full backup (pgpitr backup --type full); pgpitr info and pgpitr verify say what is missing',
     });
   }
-  const plan = planRestore(candidates, archive, req.target, req.set);
+  const plan = await planWithRestorePoint(candidates, archive, req.target, req.set, (name) => req.archive.readSegment(name), req.log);
   const b = plan.backup;
+  const point = plan.restorePoint;
+  if (point && req.target.target.kind === 'name') {
+    req.log(`restore point "${req.target.target.name}" found at ${formatLsn(point.lsn)} on timeline ${point.timeline}, written ${new Date(point.timeMs).toISOString()}: recovery stops there`);
+  }
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);

@@ -17,6 +17,8 @@ export interface WalArchiveView {
   names(): string[];
   /** A history file's content, verified; null when not archived. */
   readHistory(name: string): Promise<Buffer | null>;
+  /** A segment's content, verified; null when not archived (read to find a named restore point). */
+  readSegment(name: string): Promise<Buffer | null>;
   /** When a file was stored in the repository; absent where not known. */
   storedMs?(name: string): number | undefined;
 }
@@ -36,7 +38,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
 }
 
 /** The archive as the plan reads it: segment presence by timeline, parsed history files. */
-export async function planArchiveOf(view: WalArchiveView, segmentSize: number): Promise<PlanArchive> {
+export async function planArchiveOf(view: Omit<WalArchiveView, 'readSegment'>, segmentSize: number): Promise<PlanArchive> {
   const have = new Set<string>();
   const byTimeline = new Map<number, bigint[]>();
   const histories = new Map<number, { name: string; text: string; parsed?: TimelineSwitch[] }>();

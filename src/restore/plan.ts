@@ -7,7 +7,9 @@
 // target branch and consistent before the target:
 //   time: stopped at or before the target time; lsn: stopped at or before the
 //   target LSN; xid: ended before the target transaction was assigned (when the
-//   catalog knows the next xid at its end); name, immediate, end of archive: the newest.
+//   catalog knows the next xid at its end); name: consistent before the first restore
+//   point of that name after its start (found in the archive by restore-point-search.ts;
+//   without that search, the newest); immediate, end of archive: the newest.
 // Refused, each naming what is missing: no such backup, a target before the
 // chosen backup's consistency point, a history file the branch needs, a WAL
 // segment between the backup's start and the target (or its stop LSN).
@@ -53,6 +55,26 @@ export interface PlanArchive {
   stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
 }
 
+/** A restore point found in the archive (restore-point-search.ts). */
+export interface PlanRestorePoint {
+  lsn: Lsn;
+  timeMs: number;
+  timeline: number;
+}
+
+/** Where the archive holds a named restore point, as far as looked for (restore-point-search.ts). */
+export interface RestorePointLookup {
+  /** The first restore point of the name at or after `from` along `branch`; null: none; undefined: not looked for yet. */
+  firstFrom(branch: TimelineBranch, from: Lsn): PlanRestorePoint | null | undefined;
+}
+
+/** planRestore needs to know where the restore point is along `branch` from `from`: look, then plan again. */
+export class RestorePointUnknown extends Error {
+  constructor(readonly branch: TimelineBranch, readonly from: Lsn) {
+    super('restore point not looked for yet');
+  }
+}
+
 export interface RestorePlan {
   backup: PlanBackup;
   /** Why this backup (for the user). */
@@ -77,9 +99,11 @@ export interface RestorePlan {
    * Said, not refused: after a point-in-time recovery in place the abandoned future is archived too.
    */
   wentOn: { timeline: number; fork: string; last: string }[];
+  /** A named target found in the archive: where recovery stops. */
+  restorePoint?: PlanRestorePoint | undefined;
 }
 
-export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string): RestorePlan {
+export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string, points?: RestorePointLookup): RestorePlan {
   const complete = backups.filter((b) => b.complete).sort((a, b) => (a.stopLsn < b.stopLsn ? 1 : a.stopLsn > b.stopLsn ? -1 : 0));
   let candidates = complete;
   if (set !== undefined) {
@@ -106,6 +130,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // abandoned future (after a point-in-time recovery in place) are then passed over.
   const judgement = set === undefined && t.timeline === 'latest' ? judgeLatest(complete, archive) : null;
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
+  const named: { b: PlanBackup; point: PlanRestorePoint | null }[] = [];
   const notOnBranch: string[] = [];
   for (const b of candidates) {
     const branch = branchFor(b);
@@ -117,16 +142,20 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       notOnBranch.push(b.id);
       continue;
     }
-    const why = suits(b, t);
+    const point = t.target.kind === 'name' && points ? restorePointFor(points, branch, b) : undefined;
+    if (point !== undefined) named.push({ b, point });
+    const why = point !== undefined ? (point !== null && point.lsn >= b.stopLsn ? `newest backup that ended before the restore point` : null) : suits(b, t);
     if (why !== null) chosen.push({ b, branch, why });
     if (chosen.length > 0) break;
   }
   if (chosen.length === 0) {
     if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
+    if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set);
     throw noBackupFor(t, candidates, set);
   }
   const { b, branch, why } = chosen[0]!;
-  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : b.stopLsn;
+  const restorePoint = named.find((n) => n.b === b)?.point ?? undefined;
+  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : restorePoint ? restorePoint.lsn : b.stopLsn;
   // What replay needs from the archive: from the backup's start, or, when the set holds the WAL to
   // its stop, nothing for a target at the stop, and for one past it from the stop segment on: the
   // set's copy of that segment ends at the stop (zero-filled after it, as pg_basebackup's).
@@ -181,6 +210,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   }
   return {
     wentOn,
+    restorePoint,
     backup: b,
     reason: set !== undefined ? `backup ${b.id} was asked for (--set)` : why,
     branch,
@@ -266,6 +296,28 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
       }
       return `newest backup that ended before transaction ${target.xid} began`;
   }
+}
+
+/** The restore point recovery from b would stop at (the first after its start), or RestorePointUnknown when not looked for yet. */
+function restorePointFor(points: RestorePointLookup, branch: TimelineBranch, b: PlanBackup): PlanRestorePoint | null {
+  const p = points.firstFrom(branch, b.startLsn);
+  if (p === undefined) throw new RestorePointUnknown(branch, b.startLsn);
+  return p;
+}
+
+/** No backup reaches the named restore point: it is not in the archive after them, or recovery would meet it before it is consistent. */
+function restorePointOutOfReach(name: string, named: { b: PlanBackup; point: PlanRestorePoint | null }[], set: string | undefined): PgpitrError {
+  const oldest = named[named.length - 1]!;
+  const subject = set !== undefined ? `backup ${set}` : named.length === 1 ? `backup ${oldest.b.id}` : `any of the ${named.length} backups looked at (oldest: ${oldest.b.id})`;
+  if (oldest.point === null) {
+    return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" is not in the archive after the start of ${subject}: recovery would replay the whole archive and fail without reaching it`, {
+      hint: 'check the name (it is case-sensitive; pg_create_restore_point() gave it); a restore point written just now is in a segment not archived yet: switch WAL on the primary (pgpitr check does) and restore again; an older occurrence needs an older backup, which --set names',
+    });
+  }
+  const p = oldest.point;
+  return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" (${formatLsn(p.lsn)} on timeline ${p.timeline}, ${new Date(p.timeMs).toISOString()}) is before the point where ${subject} is consistent (stop LSN ${formatLsn(oldest.b.stopLsn)}): recovery stops at the first restore point of that name after the backup's start`, {
+    hint: set !== undefined ? 'choose an older backup (pgpitr info lists them), or leave out --set: restore picks the newest backup that reaches the restore point' : 'no backup ended before it; a restore point of the same name written later can be reached from a backup taken before it',
+  });
 }
 
 function noBackupFor(t: TargetOptions, candidates: PlanBackup[], set: string | undefined): PgpitrError {

@@ -19,6 +19,7 @@ import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
 import { recoveryOptions } from '../../restore/recovery-options.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
+import { formatLsn } from '../../postgres/lsn.js';
 
 const HELP = `pgpitr restore restores a backup of the stanza and sets it to recover to a target.
 
@@ -28,7 +29,8 @@ Usage:
 Where:
   -D, --pg-data=DIR      the data directory: empty (or absent), or with --delta a stopped cluster
       --delta            rewrite only the files that differ, remove what the backup does not hold
-      --set=ID           the backup to restore (default: the newest that can reach the target)
+      --set=ID           the backup to restore (default: the newest that can reach the target;
+                         for --target-name, found by reading the archived WAL for the point)
       --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
       --waldir=DIR       pg_wal as a link to DIR (WAL on its own disk): empty, or with --delta the
@@ -167,6 +169,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
           archive_end: outcome.plan.archiveEnd,
           // Timelines archived past their fork as far as the followed one reaches (a copy promoted elsewhere?): the text output's warning.
           went_on: outcome.plan.wentOn,
+          // --target-name: where the archive holds the restore point recovery stops at.
+          ...(outcome.plan.restorePoint && target.target.kind === 'name'
+            ? { restore_point: { name: target.target.name, lsn: formatLsn(outcome.plan.restorePoint.lsn), timeline: outcome.plan.restorePoint.timeline, time: new Date(outcome.plan.restorePoint.timeMs).toISOString() } }
+            : {}),
           bytes: outcome.bytesTotal,
           dry_run: dryRun,
           files: outcome.files,

@@ -1,0 +1,184 @@
+// Reading WAL records out of archived segments, as far as restore needs: the
+// restore points (pg_create_restore_point) a named recovery target stops at.
+// The format is access/xlog_internal.h's and access/xlogrecord.h's, the same in
+// PostgreSQL 13 to 18: pages (XLOG_BLCKSZ, from the segment's long header) each
+// begin with a page header (24 bytes, 40 for a segment's first page); records
+// begin at 8-byte boundaries, a 24-byte header first (xl_tot_len, xl_xid,
+// xl_prev, xl_info, xl_rmid, 2 bytes of padding, xl_crc), and run on across
+// page and segment boundaries, where the next page's header says how many of
+// their bytes are left (xlp_rem_len, with XLP_FIRST_IS_CONTRECORD).
+//
+// Segments are fed in order; a record crossing into the next segment is
+// completed there. The WAL ends, as for recovery, where a page is not the page
+// its position expects (a recycled segment's old bytes) or a record's length is
+// impossible (zeros past the last record).
+
+import type { Lsn } from './lsn.js';
+
+export interface RestorePointRecord {
+  /** Where the record begins (the LSN recovery_target_name stops after). */
+  lsn: Lsn;
+  /** Just past the record. */
+  end: Lsn;
+  name: string;
+  /** When pg_create_restore_point() wrote it (rp_time), ms since 1970. */
+  timeMs: number;
+}
+
+export interface WalScannerOptions {
+  onRestorePoint(p: RestorePointRecord): void;
+  /** CRC-32C continuing from `crc` (0 at the start): a restore point's record is checked before it is believed. */
+  crc32c(chunk: Uint8Array, crc?: number): number;
+}
+
+/** What feeding a segment found: go on with the next one, or the WAL ends in it. */
+export type SegmentScan = 'next' | 'end';
+
+const SHORT_PAGE_HEADER = 24;
+const LONG_PAGE_HEADER = 40;
+const RECORD_HEADER = 24;
+const XLP_FIRST_IS_CONTRECORD = 0x0001;
+const XLP_LONG_HEADER = 0x0002;
+const RM_XLOG_ID = 0;
+const XLOG_SWITCH = 0x40;
+const XLOG_RESTORE_POINT = 0x70;
+/** xl_restore_point: TimestampTz rp_time, char rp_name[MAXFNAMELEN = 64]. */
+const RESTORE_POINT_DATA = 8 + 64;
+/** Records no longer than this are kept whole while they cross a page (a restore point's is ~100 bytes); of the others, only the header. */
+const KEEP_WHOLE = 512;
+/** XLogRecordMaxSize (1020 MB): a larger length is not a record. */
+const MAX_RECORD = 1020 * 1024 * 1024;
+const PG_EPOCH_MS = 946_684_800_000;
+const XLR_BLOCK_ID_DATA_SHORT = 255;
+const XLR_BLOCK_ID_DATA_LONG = 254;
+const XLR_BLOCK_ID_ORIGIN = 253;
+const XLR_BLOCK_ID_TOPLEVEL_XID = 252;
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+interface Pending {
+  lsn: Lsn;
+  total: number;
+  got: number;
+  /** The bytes kept: all of them (total <= KEEP_WHOLE), else the header's. */
+  kept: Buffer;
+}
+
+export class WalRecordScanner {
+  private pending: Pending | null = null;
+  /** Where the next segment fed must begin to continue a record crossing into it. */
+  private nextSegment: Lsn | null = null;
+
+  constructor(private readonly opts: WalScannerOptions) {}
+
+  /** Reads the records of the segment beginning at `start`. */
+  segment(start: Lsn, data: Buffer): SegmentScan {
+    if (this.nextSegment !== start) this.pending = null;
+    this.nextSegment = start + BigInt(data.length);
+    if (data.length < LONG_PAGE_HEADER || (data.readUInt16LE(2) & XLP_LONG_HEADER) === 0) return 'end';
+    const blockSize = data.readUInt32LE(36);
+    if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0 || data.length % blockSize !== 0) return 'end';
+    for (let page = 0; page < data.length; page += blockSize) {
+      const info = data.readUInt16LE(page + 2);
+      if (data.readBigUInt64LE(page + 8) !== start + BigInt(page)) return this.ended();
+      const end = page + blockSize;
+      let pos = page + ((info & XLP_LONG_HEADER) !== 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
+      if ((info & XLP_FIRST_IS_CONTRECORD) !== 0) {
+        const remaining = data.readUInt32LE(page + 16);
+        const p = this.pending;
+        // Not the rest of the record we hold (the scan began in its middle): skip it.
+        if (p === null || p.total - p.got !== remaining) this.pending = null;
+        const take = Math.min(remaining, end - pos);
+        if (this.pending !== null) {
+          const r = this.continueRecord(data, pos, take);
+          if (r === 'switch') return this.switched();
+        }
+        if (remaining > end - pos) continue;
+        pos = align8(pos + remaining);
+      } else {
+        // A record broken off where a crash left it, written over after recovery: gone.
+        this.pending = null;
+      }
+      while (pos < end) {
+        const total = data.readUInt32LE(pos);
+        if (total < RECORD_HEADER || total > MAX_RECORD) return this.ended();
+        const lsn = start + BigInt(pos);
+        if (pos + total <= end) {
+          if (this.complete(lsn, data.subarray(pos, pos + total), total) === 'switch') return this.switched();
+          pos = align8(pos + total);
+        } else {
+          const kept = Buffer.alloc(total <= KEEP_WHOLE ? total : RECORD_HEADER);
+          const got = end - pos;
+          data.copy(kept, 0, pos, pos + Math.min(got, kept.length));
+          this.pending = { lsn, total, got, kept };
+          pos = end;
+        }
+      }
+    }
+    return 'next';
+  }
+
+  private ended(): SegmentScan {
+    this.pending = null;
+    this.nextSegment = null;
+    return 'end';
+  }
+
+  /** After an XLOG_SWITCH record the rest of its segment holds nothing. */
+  private switched(): SegmentScan {
+    this.pending = null;
+    return 'next';
+  }
+
+  private continueRecord(data: Buffer, pos: number, take: number): 'switch' | 'more' | 'done' {
+    const p = this.pending!;
+    if (p.got < p.kept.length) data.copy(p.kept, p.got, pos, pos + Math.min(take, p.kept.length - p.got));
+    p.got += take;
+    if (p.got < p.total) return 'more';
+    this.pending = null;
+    return this.complete(p.lsn, p.kept, p.total) === 'switch' ? 'switch' : 'done';
+  }
+
+  /** A whole record (or, for a long one crossing pages, its header): what it is. */
+  private complete(lsn: Lsn, bytes: Buffer, total: number): 'switch' | 'other' {
+    const info = bytes[16]!;
+    const rmid = bytes[17]!;
+    if (rmid !== RM_XLOG_ID) return 'other';
+    if ((info & 0xf0) === XLOG_SWITCH) return 'switch';
+    if ((info & 0xf0) === XLOG_RESTORE_POINT && bytes.length === total) {
+      const point = this.restorePoint(lsn, bytes);
+      if (point !== null) this.opts.onRestorePoint(point);
+    }
+    return 'other';
+  }
+
+  private restorePoint(lsn: Lsn, rec: Buffer): RestorePointRecord | null {
+    // The CRC covers the data after the header, then the header up to xl_crc.
+    const crc = this.opts.crc32c(rec.subarray(0, 20), this.opts.crc32c(rec.subarray(RECORD_HEADER)));
+    if ((crc >>> 0) !== rec.readUInt32LE(20)) return null;
+    let p = RECORD_HEADER;
+    let length = -1;
+    while (p < rec.length && length < 0) {
+      const id = rec[p]!;
+      if (id === XLR_BLOCK_ID_DATA_SHORT) {
+        length = rec[p + 1]!;
+        p += 2;
+      } else if (id === XLR_BLOCK_ID_DATA_LONG) {
+        length = rec.readUInt32LE(p + 1);
+        p += 5;
+      } else if (id === XLR_BLOCK_ID_ORIGIN) p += 3;
+      else if (id === XLR_BLOCK_ID_TOPLEVEL_XID) p += 5;
+      else return null; // a block reference: not a restore point's record
+    }
+    if (length < RESTORE_POINT_DATA || p + length > rec.length) return null;
+    const data = rec.subarray(p, p + RESTORE_POINT_DATA);
+    const nameBytes = data.subarray(8, 8 + 64);
+    const nul = nameBytes.indexOf(0);
+    return {
+      lsn,
+      end: lsn + BigInt(rec.length),
+      name: nameBytes.subarray(0, nul < 0 ? 64 : nul).toString('utf8'),
+      timeMs: PG_EPOCH_MS + Number(data.readBigInt64LE(0) / 1000n),
+    };
+  }
+}

@@ -1,0 +1,100 @@
+// A named restore point is found in the archived WAL before anything is written,
+// so restore picks the backup that reaches it, as PostgreSQL will replay it:
+// - a point older than the newest backup: the newest backup taken before it (the
+//   newest backup would replay to the end of the archive and fail);
+// - a name written twice: from the newest backup, the first one after its start;
+//   with --set naming an older backup, the first one after that backup's start
+//   (what PostgreSQL stops at, checked by starting the copy);
+// - a name the archive does not hold (a typo, a point not archived yet): refused,
+//   nothing written.
+// The record format is the same on every version (the PITR matrix restores to a
+// name on 13-18): tested here on the newest of PGPITR_TEST_VERSIONS.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr } from '../helpers/pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+
+const version = versionsFromEnv().at(-1)!;
+
+test(`restore to a named restore point picks the backup that reaches it (PostgreSQL ${version})`, async (t) => {
+  t.after(() => destroyAll());
+  const a = await archivingCluster(version, `rp${version}`);
+  const { c } = a;
+  const backup = async (): Promise<string> => {
+    const r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json'], c.connectionEnv());
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { id: string }).id;
+  };
+  const batch = (n: number) => c.sql(`insert into pitr select g, md5(g::text) from generate_series(${n * 100 + 1}, ${n * 100 + 100}) g`);
+  await c.sql('create table pitr (id int primary key, v text)');
+  const first = await backup();
+  await batch(1);
+  await c.sql(`select pg_create_restore_point('before_migration')`);
+  const atMigration = await tableChecksum(c);
+  await batch(2);
+  await c.sql(`select pg_create_restore_point('daily')`);
+  const atDaily1 = await tableChecksum(c);
+  await batch(3);
+  // Backup ids have a resolution of one second.
+  await new Promise((r) => setTimeout(r, 1100));
+  const second = await backup();
+  await batch(4);
+  await c.sql(`select pg_create_restore_point('daily')`);
+  const atDaily2 = await tableChecksum(c);
+  await batch(5);
+  await switchAndWaitArchived(c);
+
+  const recovered = async (name: string, args: string[], backupId: string, expect: string) => {
+    const dir = restoreDir(c, name);
+    const r = await restoreWith(a, dir, [...args, '--target-action', 'promote']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`backup ${backupId} \\(`), r.stderr);
+    assert.match(r.stderr, /restore point "[a-z_]+" found at [0-9A-F]+\/[0-9A-F]+ on timeline 1, written 20\d\d-/);
+    const copy = await startRecovered(dir, version, `${name}${version}`);
+    try {
+      assert.equal(await tableChecksum(copy), expect, copy.logTail());
+    } finally {
+      await copy.destroy();
+    }
+  };
+
+  await t.test('a point before the newest backup: the newest backup taken before it', () => recovered('migration', ['--target-name', 'before_migration'], first, atMigration));
+  await t.test('a name written twice: the first after the newest backup that reaches one', () => recovered('daily', ['--target-name', 'daily'], second, atDaily2));
+  await t.test('--set an older backup: the first of the name after its start, where PostgreSQL stops', () => recovered('daily-set', ['--target-name', 'daily', '--set', first], first, atDaily1));
+
+  await t.test('--dry-run says where the point is', async () => {
+    const dir = join(restoreDir(c, 'dry'), 'data');
+    const r = await restoreWith(a, dir, ['--dry-run', '--target-name', 'before_migration', '--output', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const plan = JSON.parse(r.stdout) as { backup: string; restore_point: { name: string; lsn: string; timeline: number; time: string } };
+    assert.equal(plan.backup, first);
+    assert.equal(plan.restore_point.name, 'before_migration');
+    assert.equal(plan.restore_point.timeline, 1);
+    assert.match(plan.restore_point.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.ok(!Number.isNaN(Date.parse(plan.restore_point.time)));
+    assert.equal(existsSync(dir), false);
+  });
+
+  await t.test('a name the archive does not hold, or not yet: refused, nothing written', async () => {
+    const dir = restoreDir(c, 'missing');
+    const refused = async (name: string) => {
+      const r = await restoreWith(a, dir, ['--target-name', name]);
+      assert.equal(r.code, 6, r.stderr);
+      assert.match(r.stderr, new RegExp(`restore point "${name}" is not in the archive after the start of any of the 2 backups looked at \\(oldest: ${first}\\)`));
+      assert.match(r.stderr, /switch WAL on the primary/);
+      assert.deepEqual(readdirSync(dir), []);
+    };
+    await refused('Before_Migration');
+    await c.sql(`select pg_create_restore_point('just_now')`);
+    await refused('just_now');
+    await switchAndWaitArchived(c);
+    const found = await restoreWith(a, join(dir, 'data'), ['--dry-run', '--target-name', 'just_now']);
+    assert.equal(found.code, 0, found.stderr);
+    assert.match(found.stderr, new RegExp(`backup ${second} \\(`));
+  });
+});

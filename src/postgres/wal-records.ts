@@ -25,8 +25,18 @@ export interface RestorePointRecord {
   timeMs: number;
 }
 
+/** A transaction's commit or abort record: what a recovery_target_time is compared with. */
+export interface TransactionEndRecord {
+  lsn: Lsn;
+  /** xact_time, microseconds since 1970 (PostgreSQL's precision). */
+  timeUs: bigint;
+  commit: boolean;
+}
+
 export interface WalScannerOptions {
   onRestorePoint(p: RestorePointRecord): void;
+  /** Commits and aborts (also of prepared transactions), the records recovery stops before for a target time. */
+  onTransactionEnd?(t: TransactionEndRecord): void;
   /** CRC-32C continuing from `crc` (0 at the start): a restore point's record is checked before it is believed. */
   crc32c(chunk: Uint8Array, crc?: number): number;
 }
@@ -40,15 +50,21 @@ const RECORD_HEADER = 24;
 const XLP_FIRST_IS_CONTRECORD = 0x0001;
 const XLP_LONG_HEADER = 0x0002;
 const RM_XLOG_ID = 0;
+const RM_XACT_ID = 1;
+/** access/xact.h: XLOG_XACT_OPMASK, and the operations with an xact_time first in their main data. */
+const XLOG_XACT_OPMASK = 0x70;
+const XACT_ENDS: Record<number, boolean> = { 0x00: true, 0x30: true, 0x20: false, 0x40: false }; // COMMIT, COMMIT_PREPARED, ABORT, ABORT_PREPARED
 const XLOG_SWITCH = 0x40;
 const XLOG_RESTORE_POINT = 0x70;
 /** xl_restore_point: TimestampTz rp_time, char rp_name[MAXFNAMELEN = 64]. */
 const RESTORE_POINT_DATA = 8 + 64;
-/** Records no longer than this are kept whole while they cross a page (a restore point's is ~100 bytes); of the others, only the header. */
+/** Records no longer than this are kept whole while they cross a page (a restore point's is ~100 bytes); of the others, the first KEEP_HEAD bytes (header, data headers, a commit's xact_time). */
 const KEEP_WHOLE = 512;
+const KEEP_HEAD = 64;
 /** XLogRecordMaxSize (1020 MB): a larger length is not a record. */
 const MAX_RECORD = 1020 * 1024 * 1024;
 const PG_EPOCH_MS = 946_684_800_000;
+const PG_EPOCH_US = 946_684_800_000_000n;
 const XLR_BLOCK_ID_DATA_SHORT = 255;
 const XLR_BLOCK_ID_DATA_LONG = 254;
 const XLR_BLOCK_ID_ORIGIN = 253;
@@ -60,7 +76,7 @@ interface Pending {
   lsn: Lsn;
   total: number;
   got: number;
-  /** The bytes kept: all of them (total <= KEEP_WHOLE), else the header's. */
+  /** The bytes kept: all of them (total <= KEEP_WHOLE), else the first KEEP_HEAD. */
   kept: Buffer;
 }
 
@@ -107,7 +123,7 @@ export class WalRecordScanner {
           if (this.complete(lsn, data.subarray(pos, pos + total), total) === 'switch') return this.switched();
           pos = align8(pos + total);
         } else {
-          const kept = Buffer.alloc(total <= KEEP_WHOLE ? total : RECORD_HEADER);
+          const kept = Buffer.alloc(total <= KEEP_WHOLE ? total : KEEP_HEAD);
           const got = end - pos;
           data.copy(kept, 0, pos, pos + Math.min(got, kept.length));
           this.pending = { lsn, total, got, kept };
@@ -139,10 +155,18 @@ export class WalRecordScanner {
     return this.complete(p.lsn, p.kept, p.total) === 'switch' ? 'switch' : 'done';
   }
 
-  /** A whole record (or, for a long one crossing pages, its header): what it is. */
+  /** A whole record (or, for a long one crossing pages, its first KEEP_HEAD bytes): what it is. */
   private complete(lsn: Lsn, bytes: Buffer, total: number): 'switch' | 'other' {
     const info = bytes[16]!;
     const rmid = bytes[17]!;
+    if (rmid === RM_XACT_ID && this.opts.onTransactionEnd) {
+      const commit = XACT_ENDS[info & XLOG_XACT_OPMASK];
+      const data = commit === undefined ? null : mainData(bytes);
+      if (commit !== undefined && data !== null && data.start + 8 <= bytes.length) {
+        this.opts.onTransactionEnd({ lsn, timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit });
+      }
+      return 'other';
+    }
     if (rmid !== RM_XLOG_ID) return 'other';
     if ((info & 0xf0) === XLOG_SWITCH) return 'switch';
     if ((info & 0xf0) === XLOG_RESTORE_POINT && bytes.length === total) {
@@ -156,22 +180,9 @@ export class WalRecordScanner {
     // The CRC covers the data after the header, then the header up to xl_crc.
     const crc = this.opts.crc32c(rec.subarray(0, 20), this.opts.crc32c(rec.subarray(RECORD_HEADER)));
     if ((crc >>> 0) !== rec.readUInt32LE(20)) return null;
-    let p = RECORD_HEADER;
-    let length = -1;
-    while (p < rec.length && length < 0) {
-      const id = rec[p]!;
-      if (id === XLR_BLOCK_ID_DATA_SHORT) {
-        length = rec[p + 1]!;
-        p += 2;
-      } else if (id === XLR_BLOCK_ID_DATA_LONG) {
-        length = rec.readUInt32LE(p + 1);
-        p += 5;
-      } else if (id === XLR_BLOCK_ID_ORIGIN) p += 3;
-      else if (id === XLR_BLOCK_ID_TOPLEVEL_XID) p += 5;
-      else return null; // a block reference: not a restore point's record
-    }
-    if (length < RESTORE_POINT_DATA || p + length > rec.length) return null;
-    const data = rec.subarray(p, p + RESTORE_POINT_DATA);
+    const main = mainData(rec);
+    if (main === null || main.length < RESTORE_POINT_DATA || main.start + main.length > rec.length) return null;
+    const data = rec.subarray(main.start, main.start + RESTORE_POINT_DATA);
     const nameBytes = data.subarray(8, 8 + 64);
     const nul = nameBytes.indexOf(0);
     return {
@@ -181,4 +192,22 @@ export class WalRecordScanner {
       timeMs: PG_EPOCH_MS + Number(data.readBigInt64LE(0) / 1000n),
     };
   }
+}
+
+/**
+ * Where a record's main data begins (after the record header and the data headers: origin,
+ * top-level xid) and how long it is; null for a record with block references (not one read
+ * here) or whose headers are not all in `rec`.
+ */
+function mainData(rec: Buffer): { start: number; length: number } | null {
+  let p = RECORD_HEADER;
+  while (p + 1 < rec.length) {
+    const id = rec[p]!;
+    if (id === XLR_BLOCK_ID_DATA_SHORT) return { start: p + 2, length: rec[p + 1]! };
+    if (id === XLR_BLOCK_ID_DATA_LONG) return p + 5 <= rec.length ? { start: p + 5, length: rec.readUInt32LE(p + 1) } : null;
+    if (id === XLR_BLOCK_ID_ORIGIN) p += 3;
+    else if (id === XLR_BLOCK_ID_TOPLEVEL_XID) p += 5;
+    else return null;
+  }
+  return null;
 }

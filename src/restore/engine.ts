@@ -18,6 +18,7 @@ import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import { planWithRestorePoint } from './restore-point-search.js';
+import { checkTimeTargetReach } from './target-time-reach.js';
 import type { RestorePlan } from './plan.js';
 import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
@@ -112,7 +113,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       hint: 'take a full backup (pgpitr backup --type full); pgpitr info and pgpitr verify say what is missing',
     });
   }
-  const plan = await planWithRestorePoint(candidates, archive, req.target, req.set, (name) => req.archive.readSegment(name), req.log);
+  const readSegment = (name: string): Promise<Buffer | null> => req.archive.readSegment(name);
+  // A standby waits for WAL past the end of the archive: a target not archived yet may come.
+  const plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby);
+  if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment);
   const b = plan.backup;
   const point = plan.restorePoint;
   if (point && req.target.target.kind === 'name') {

@@ -66,6 +66,8 @@ export interface PlanRestorePoint {
 export interface RestorePointLookup {
   /** The first restore point of the name at or after `from` along `branch`; null: none; undefined: not looked for yet. */
   firstFrom(branch: TimelineBranch, from: Lsn): PlanRestorePoint | null | undefined;
+  /** A standby waits for WAL past the archive's end: a point not archived yet may come (the backup suits). */
+  readonly awaitsMissing: boolean;
 }
 
 /** planRestore needs to know where the restore point is along `branch` from `from`: look, then plan again. */
@@ -144,7 +146,10 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     }
     const point = t.target.kind === 'name' && points ? restorePointFor(points, branch, b) : undefined;
     if (point !== undefined) named.push({ b, point });
-    const why = point !== undefined ? (point !== null && point.lsn >= b.stopLsn ? `newest backup that ended before the restore point` : null) : suits(b, t);
+    const why =
+      point === undefined ? suits(b, t)
+      : point === null ? (points!.awaitsMissing ? `newest backup (the restore point is not archived after its start: the standby waits for it)` : null)
+      : point.lsn >= b.stopLsn ? `newest backup that ended before the restore point` : null;
     if (why !== null) chosen.push({ b, branch, why });
     if (chosen.length > 0) break;
   }

@@ -52,6 +52,7 @@ export class RestorePointSearch implements RestorePointLookup {
     private readonly archive: PlanArchive,
     private readonly read: ReadSegment,
     private readonly log: (line: string) => void,
+    readonly awaitsMissing = false,
   ) {}
 
   firstFrom(branch: TimelineBranch, from: Lsn): FoundRestorePoint | null | undefined {
@@ -111,9 +112,9 @@ export class RestorePointSearch implements RestorePointLookup {
 }
 
 /** The plan, with a named target's position found in the archive first (for any other target: planRestore). */
-export async function planWithRestorePoint(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set: string | undefined, read: ReadSegment, log: (line: string) => void): Promise<RestorePlan> {
+export async function planWithRestorePoint(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set: string | undefined, read: ReadSegment, log: (line: string) => void, standby = false): Promise<RestorePlan> {
   if (t.target.kind !== 'name') return planRestore(backups, archive, t, set);
-  const search = new RestorePointSearch(t.target.name, archive, read, log);
+  const search = new RestorePointSearch(t.target.name, archive, read, log, standby);
   const asked = new Set<string>();
   for (;;) {
     try {

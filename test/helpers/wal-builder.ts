@@ -110,3 +110,10 @@ export class WalBuilder {
   }
 }
 
+
+/** A commit (or abort) record at `ms`, its main data padded to `size` bytes (xl_xact_commit's xact_time first). */
+export function transactionEnd(ms: number, opts: { abort?: boolean; size?: number } = {}): Buffer {
+  const d = Buffer.alloc(opts.size ?? 16);
+  d.writeBigInt64LE(BigInt(ms - PG_EPOCH_MS) * 1000n, 0);
+  return record(1, opts.abort ? 0x20 : 0x00, d);
+}

@@ -6,7 +6,7 @@
 //   with --set naming an older backup, the first one after that backup's start
 //   (what PostgreSQL stops at, checked by starting the copy);
 // - a name the archive does not hold (a typo, a point not archived yet): refused,
-//   nothing written.
+//   nothing written; so is a target time after the archive's last transaction.
 // The record format is the same on every version (the PITR matrix restores to a
 // name on 13-18): tested here on the newest of PGPITR_TEST_VERSIONS.
 
@@ -78,6 +78,22 @@ test(`restore to a named restore point picks the backup that reaches it (Postgre
     assert.match(plan.restore_point.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(!Number.isNaN(Date.parse(plan.restore_point.time)));
     assert.equal(existsSync(dir), false);
+  });
+
+  await t.test('a target time after the last transaction archived: refused until its WAL is archived', async () => {
+    const dir = restoreDir(c, 'time');
+    await batch(6);
+    const target = (await c.sql<{ t: string }>(`select clock_timestamp()::text as t`))[0]!.t;
+    const refused = await restoreWith(a, dir, ['--target-time', target]);
+    assert.equal(refused.code, 6, refused.stderr);
+    assert.match(refused.stderr, /target time .* is after the last transaction the archive holds \(a commit at 20\d\d-[^,]+, [0-9A-F]+\/[0-9A-F]+, in [0-9A-F]{24}\)/);
+    assert.match(refused.stderr, /switch WAL on the primary/);
+    assert.deepEqual(readdirSync(dir), []);
+    await batch(7);
+    await switchAndWaitArchived(c);
+    const dry = await restoreWith(a, join(dir, 'data'), ['--dry-run', '--target-time', target]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stderr, new RegExp(`backup ${second} \\(`));
   });
 
   await t.test('a name the archive does not hold, or not yet: refused, nothing written', async () => {

@@ -18,7 +18,7 @@ import type { Lsn } from './lsn.js';
 export interface RestorePointRecord {
   /** Where the record begins (the LSN recovery_target_name stops after). */
   lsn: Lsn;
-  /** Just past the record. */
+  /** Just past the record, MAXALIGNed (recovery's EndRecPtr: consistency is judged there). */
   end: Lsn;
   name: string;
   /** When pg_create_restore_point() wrote it (rp_time), ms since 1970. */
@@ -49,6 +49,7 @@ const LONG_PAGE_HEADER = 40;
 const RECORD_HEADER = 24;
 const XLP_FIRST_IS_CONTRECORD = 0x0001;
 const XLP_LONG_HEADER = 0x0002;
+const XLP_FIRST_IS_OVERWRITE_CONTRECORD = 0x0008;
 const RM_XLOG_ID = 0;
 const RM_XACT_ID = 1;
 /** access/xact.h: XLOG_XACT_OPMASK, and the operations with an xact_time first in their main data. */
@@ -73,60 +74,82 @@ const XLR_BLOCK_ID_TOPLEVEL_XID = 252;
 const align8 = (n: number): number => (n + 7) & ~7;
 
 interface Pending {
-  lsn: Lsn;
+  /** Where the record begins (a JavaScript number: WAL positions stay far below 2^53). */
+  lsn: number;
   total: number;
   got: number;
   /** The bytes kept: all of them (total <= KEEP_WHOLE), else the first KEEP_HEAD. */
   kept: Buffer;
 }
 
+type Seen = 'switch' | 'end' | 'other';
+
 export class WalRecordScanner {
   private pending: Pending | null = null;
-  /** Where the next segment fed must begin to continue a record crossing into it. */
+  /** Where the next segment fed must begin to continue the WAL read so far. */
   private nextSegment: Lsn | null = null;
+  /** The last whole record's LSN: the next record's xl_prev, as recovery checks it. */
+  private prev: number | null = null;
 
   constructor(private readonly opts: WalScannerOptions) {}
 
-  /** Reads the records of the segment beginning at `start`. */
+  /**
+   * Reads the records of the segment beginning at `start`. Where recovery would find the WAL
+   * invalid (a page not at its address, an impossible length, a record not following the one
+   * before, the rest of a record missing, a restore point whose CRC is wrong), the WAL ends.
+   */
   segment(start: Lsn, data: Buffer): SegmentScan {
-    if (this.nextSegment !== start) this.pending = null;
+    if (this.nextSegment !== start) {
+      this.pending = null;
+      this.prev = null;
+    }
     this.nextSegment = start + BigInt(data.length);
-    if (data.length < LONG_PAGE_HEADER || (data.readUInt16LE(2) & XLP_LONG_HEADER) === 0) return 'end';
+    if (data.length < LONG_PAGE_HEADER || (data.readUInt16LE(2) & XLP_LONG_HEADER) === 0) return this.ended();
     const blockSize = data.readUInt32LE(36);
-    if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0 || data.length % blockSize !== 0) return 'end';
+    if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0 || data.length % blockSize !== 0) return this.ended();
+    const base = Number(start);
     for (let page = 0; page < data.length; page += blockSize) {
       const info = data.readUInt16LE(page + 2);
-      if (data.readBigUInt64LE(page + 8) !== start + BigInt(page)) return this.ended();
+      if (data.readUInt32LE(page + 8) + data.readUInt32LE(page + 12) * 4294967296 !== base + page) return this.ended();
       const end = page + blockSize;
       let pos = page + ((info & XLP_LONG_HEADER) !== 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
+      const p = this.pending;
       if ((info & XLP_FIRST_IS_CONTRECORD) !== 0) {
         const remaining = data.readUInt32LE(page + 16);
-        const p = this.pending;
-        // Not the rest of the record we hold (the scan began in its middle): skip it.
-        if (p === null || p.total - p.got !== remaining) this.pending = null;
-        const take = Math.min(remaining, end - pos);
-        if (this.pending !== null) {
-          const r = this.continueRecord(data, pos, take);
-          if (r === 'switch') return this.switched();
+        if (p !== null) {
+          if (p.total - p.got !== remaining) return this.ended();
+          const take = Math.min(remaining, end - pos);
+          if (p.got < p.kept.length) data.copy(p.kept, p.got, pos, pos + Math.min(take, p.kept.length - p.got));
+          p.got += take;
+          if (p.got < p.total) continue;
+          this.pending = null;
+          const seen = this.complete(p.kept, 0, p.total, p.lsn, base + align8(pos + take));
+          if (seen !== 'other') return seen === 'switch' ? this.switched() : this.ended();
+        } else if (this.prev !== null) {
+          return this.ended(); // the rest of a record that was whole already
+        } else if (remaining >= end - pos) {
+          continue; // the scan began inside a record: its rest
         }
-        if (remaining > end - pos) continue;
         pos = align8(pos + remaining);
-      } else {
-        // A record broken off where a crash left it, written over after recovery: gone.
+      } else if (p !== null) {
+        // A record broken off where a crash left it is written over after recovery, which says so
+        // (XLP_FIRST_IS_OVERWRITE_CONTRECORD); otherwise its rest is missing: the WAL ends.
+        if ((info & XLP_FIRST_IS_OVERWRITE_CONTRECORD) === 0) return this.ended();
         this.pending = null;
       }
       while (pos < end) {
         const total = data.readUInt32LE(pos);
         if (total < RECORD_HEADER || total > MAX_RECORD) return this.ended();
-        const lsn = start + BigInt(pos);
         if (pos + total <= end) {
-          if (this.complete(lsn, data.subarray(pos, pos + total), total) === 'switch') return this.switched();
+          // Most records are neither kind looked for: no copy, no view, no BigInt for them.
+          const seen = this.complete(data, pos, total, base + pos, base + align8(pos + total));
+          if (seen !== 'other') return seen === 'switch' ? this.switched() : this.ended();
           pos = align8(pos + total);
         } else {
           const kept = Buffer.alloc(total <= KEEP_WHOLE ? total : KEEP_HEAD);
           const got = end - pos;
           data.copy(kept, 0, pos, pos + Math.min(got, kept.length));
-          this.pending = { lsn, total, got, kept };
+          this.pending = { lsn: base + pos, total, got, kept };
           pos = end;
         }
       }
@@ -137,6 +160,7 @@ export class WalRecordScanner {
   private ended(): SegmentScan {
     this.pending = null;
     this.nextSegment = null;
+    this.prev = null;
     return 'end';
   }
 
@@ -146,52 +170,52 @@ export class WalRecordScanner {
     return 'next';
   }
 
-  private continueRecord(data: Buffer, pos: number, take: number): 'switch' | 'more' | 'done' {
-    const p = this.pending!;
-    if (p.got < p.kept.length) data.copy(p.kept, p.got, pos, pos + Math.min(take, p.kept.length - p.got));
-    p.got += take;
-    if (p.got < p.total) return 'more';
-    this.pending = null;
-    return this.complete(p.lsn, p.kept, p.total) === 'switch' ? 'switch' : 'done';
-  }
-
-  /** A whole record (or, for a long one crossing pages, its first KEEP_HEAD bytes): what it is. */
-  private complete(lsn: Lsn, bytes: Buffer, total: number): 'switch' | 'other' {
-    const info = bytes[16]!;
-    const rmid = bytes[17]!;
-    if (rmid === RM_XACT_ID && this.opts.onTransactionEnd) {
+  /**
+   * The record at `off` in `buf` (the whole record, or for a long one kept across pages its first
+   * KEEP_HEAD bytes), beginning at `lsn` and ending (MAXALIGNed, as recovery's EndRecPtr) at `end`.
+   */
+  private complete(buf: Buffer, off: number, total: number, lsn: number, end: number): Seen {
+    if (this.prev !== null && buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * 4294967296 !== this.prev) return 'end';
+    this.prev = lsn;
+    const info = buf[off + 16]!;
+    const rmid = buf[off + 17]!;
+    if (rmid === RM_XACT_ID) {
+      if (this.opts.onTransactionEnd === undefined) return 'other';
       const commit = XACT_ENDS[info & XLOG_XACT_OPMASK];
-      const data = commit === undefined ? null : mainData(bytes);
-      if (commit !== undefined && data !== null && data.start + 8 <= bytes.length) {
-        this.opts.onTransactionEnd({ lsn, timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit });
+      if (commit === undefined) return 'other';
+      const bytes = buf.subarray(off, off + Math.min(total, buf.length - off));
+      const data = mainData(bytes);
+      if (data !== null && data.start + 8 <= bytes.length) {
+        this.opts.onTransactionEnd({ lsn: BigInt(lsn), timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit });
       }
       return 'other';
     }
     if (rmid !== RM_XLOG_ID) return 'other';
     if ((info & 0xf0) === XLOG_SWITCH) return 'switch';
-    if ((info & 0xf0) === XLOG_RESTORE_POINT && bytes.length === total) {
-      const point = this.restorePoint(lsn, bytes);
+    if ((info & 0xf0) === XLOG_RESTORE_POINT && buf.length - off >= total) {
+      const rec = buf.subarray(off, off + total);
+      // The CRC covers the data after the header, then the header up to xl_crc: recovery ends at a record failing it.
+      const crc = this.opts.crc32c(rec.subarray(0, 20), this.opts.crc32c(rec.subarray(RECORD_HEADER)));
+      if ((crc >>> 0) !== rec.readUInt32LE(20)) return 'end';
+      const point = restorePoint(rec, lsn, end);
       if (point !== null) this.opts.onRestorePoint(point);
     }
     return 'other';
   }
+}
 
-  private restorePoint(lsn: Lsn, rec: Buffer): RestorePointRecord | null {
-    // The CRC covers the data after the header, then the header up to xl_crc.
-    const crc = this.opts.crc32c(rec.subarray(0, 20), this.opts.crc32c(rec.subarray(RECORD_HEADER)));
-    if ((crc >>> 0) !== rec.readUInt32LE(20)) return null;
-    const main = mainData(rec);
-    if (main === null || main.length < RESTORE_POINT_DATA || main.start + main.length > rec.length) return null;
-    const data = rec.subarray(main.start, main.start + RESTORE_POINT_DATA);
-    const nameBytes = data.subarray(8, 8 + 64);
-    const nul = nameBytes.indexOf(0);
-    return {
-      lsn,
-      end: lsn + BigInt(rec.length),
-      name: nameBytes.subarray(0, nul < 0 ? 64 : nul).toString('utf8'),
-      timeMs: PG_EPOCH_MS + Number(data.readBigInt64LE(0) / 1000n),
-    };
-  }
+function restorePoint(rec: Buffer, lsn: number, end: number): RestorePointRecord | null {
+  const main = mainData(rec);
+  if (main === null || main.length < RESTORE_POINT_DATA || main.start + main.length > rec.length) return null;
+  const data = rec.subarray(main.start, main.start + RESTORE_POINT_DATA);
+  const nameBytes = data.subarray(8, 8 + 64);
+  const nul = nameBytes.indexOf(0);
+  return {
+    lsn: BigInt(lsn),
+    end: BigInt(end),
+    name: nameBytes.subarray(0, nul < 0 ? 64 : nul).toString('utf8'),
+    timeMs: PG_EPOCH_MS + Number(data.readBigInt64LE(0) / 1000n),
+  };
 }
 
 /**

@@ -290,27 +290,50 @@ export async function fetchWalFile(repo: Repository, stanza: string, name: strin
   }
   const found = await findStored(repo, stanza, name);
   if (!found) return null;
-  const path = storageJoin(walFileDirPath(stanza, name), found.stored);
-  const shown = displayPath(repo, path);
+  return readStoredWal(repo, storageJoin(walFileDirPath(stanza, name), found.stored), found.extension, found.sha256);
+}
+
+async function readStoredWal(repo: Repository, path: string, extension: string, expected: string): Promise<Buffer> {
   const body = await readAll(repo.storage, path);
-  if (body === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
-  const algo = ALGORITHM_OF[found.extension];
+  if (body === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
+  return decodeStoredWal(repo, path, extension, expected, body);
+}
+
+/**
+ * The stored bytes of an archived file (at `path`, stored with `extension`), decompressed and
+ * checked against its SHA-256. `spare` gives a buffer of at least the size asked for, which the
+ * content of a single zstd frame is decoded into (archived-file-reader.ts reuses one over many
+ * segments); without it, or for another compression, a new buffer.
+ */
+export async function decodeStoredWal(repo: Repository, path: string, extension: string, expected: string, body: Buffer, spare?: (size: number) => Buffer): Promise<Buffer> {
+  const shown = displayPath(repo, path);
+  const algo = ALGORITHM_OF[extension];
   let data: Buffer;
   try {
-    data = algo ? await decompressBuffer(algo, body) : body;
+    data = algo === 'zstd' && spare ? ((await decodeInto(body, spare)) ?? (await decompressBuffer(algo, body))) : algo ? await decompressBuffer(algo, body) : body;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" cannot be decompressed: ${(e as Error).message}`, {
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
   const digest = sha256(data);
-  if (digest !== found.sha256) {
+  if (digest !== expected) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {
-      detail: `expected SHA-256 ${found.sha256}, got ${digest}`,
+      detail: `expected SHA-256 ${expected}, got ${digest}`,
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
   return data;
+}
+
+/** One zstd frame (as archive-push writes them) decoded into a spare buffer by libzstd; null when it is not that (or libzstd is missing). */
+async function decodeInto(body: Buffer, spare: (size: number) => Buffer): Promise<Buffer | null> {
+  const native = (await import('../storage/compress/zstd-native.js')).nativeZstd();
+  if (native === null || native.frameLength(body) !== body.length) return null;
+  const size = native.frameContentSize(body);
+  if (size === null) return null;
+  const into = spare(size);
+  return into.subarray(0, native.decompressInto(body, into));
 }
 
 export interface ArchivedFile {

@@ -2,6 +2,8 @@
 // and a history file's content (fetched and verified by archive-store).
 
 import { fetchWalFile, listArchive } from './archive-store.js';
+import { ArchivedFileReader } from './archived-file-reader.js';
+import type { ArchivedFile } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { parseStoredName, walFileDirPath } from './layout.js';
 
@@ -9,7 +11,8 @@ export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
   names(): string[];
   readHistory(name: string): Promise<Buffer | null>;
-  readSegment(name: string): Promise<Buffer | null>;
+  /** A segment's content, verified: valid until the next call (segments read in turn reuse one buffer). `next`: the one likely read after it. */
+  readSegment(name: string, next?: string): Promise<Buffer | null>;
   /** When a file was stored (the repository's clock), or undefined when not listed. */
   storedMs(name: string): number | undefined;
 }
@@ -19,10 +22,22 @@ export async function openWalArchiveView(repo: Repository, stanza: string): Prom
   const files = await listArchive(repo, stanza);
   const names = files.map((f) => f.name);
   const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
+  // Segments of this listing are read without listing their directory again (restore reads many to
+  // find a target); a name stored twice is left to fetchWalFile, which says which copies differ.
+  const copies = new Map<string, ArchivedFile[]>();
+  for (const f of files) copies.set(f.name, [...(copies.get(f.name) ?? []), f]);
+  const only = (name: string | undefined): ArchivedFile | undefined => {
+    const c = name === undefined ? undefined : copies.get(name);
+    return c?.length === 1 ? c[0] : undefined;
+  };
+  const reader = new ArchivedFileReader(repo, stanza);
   return {
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
-    readSegment: (name) => fetchWalFile(repo, stanza, name),
+    readSegment: (name, next) => {
+      const f = only(name);
+      return f ? reader.read(f, only(next)) : fetchWalFile(repo, stanza, name);
+    },
     storedMs: (name) => stored.get(name),
   };
 }

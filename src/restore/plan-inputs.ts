@@ -17,8 +17,12 @@ export interface WalArchiveView {
   names(): string[];
   /** A history file's content, verified; null when not archived. */
   readHistory(name: string): Promise<Buffer | null>;
-  /** A segment's content, verified; null when not archived (read to find a named restore point). */
-  readSegment(name: string): Promise<Buffer | null>;
+  /**
+   * A segment's content, verified; null when not archived (read to find a recovery target). Valid
+   * until the next call: segments read in turn may share one buffer. `next`: the segment likely
+   * read after it (fetched meanwhile).
+   */
+  readSegment(name: string, next?: string): Promise<Buffer | null>;
   /** When a file was stored in the repository; absent where not known. */
   storedMs?(name: string): number | undefined;
 }

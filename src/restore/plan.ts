@@ -58,6 +58,8 @@ export interface PlanArchive {
 /** A restore point found in the archive (restore-point-search.ts). */
 export interface PlanRestorePoint {
   lsn: Lsn;
+  /** Just past the record, MAXALIGNed: recovery is consistent after it when this reaches the backup's stop LSN. */
+  end: Lsn;
   timeMs: number;
   timeline: number;
 }
@@ -66,6 +68,8 @@ export interface PlanRestorePoint {
 export interface RestorePointLookup {
   /** The first restore point of the name at or after `from` along `branch`; null: none; undefined: not looked for yet. */
   firstFrom(branch: TimelineBranch, from: Lsn): PlanRestorePoint | null | undefined;
+  /** Where, and why, the WAL read from `from` ended, when no point was found (for the user). */
+  whereEnded(branch: TimelineBranch, from: Lsn): string | undefined;
   /** A standby waits for WAL past the archive's end: a point not archived yet may come (the backup suits). */
   readonly awaitsMissing: boolean;
 }
@@ -132,7 +136,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // abandoned future (after a point-in-time recovery in place) are then passed over.
   const judgement = set === undefined && t.timeline === 'latest' ? judgeLatest(complete, archive) : null;
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
-  const named: { b: PlanBackup; point: PlanRestorePoint | null }[] = [];
+  const named: NamedTry[] = [];
   const notOnBranch: string[] = [];
   for (const b of candidates) {
     const branch = branchFor(b);
@@ -145,22 +149,23 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       continue;
     }
     const point = t.target.kind === 'name' && points ? restorePointFor(points, branch, b) : undefined;
-    if (point !== undefined) named.push({ b, point });
+    if (point !== undefined) named.push({ b, point, ended: point === null ? points!.whereEnded(branch, restorePointFrom(b)) : undefined });
     const why =
       point === undefined ? suits(b, t)
       : point === null ? (points!.awaitsMissing ? `newest backup (the restore point is not archived after its start: the standby waits for it)` : null)
-      : point.lsn >= b.stopLsn ? `newest backup that ended before the restore point` : null;
+      : point.end >= b.stopLsn ? `newest backup that ended before the restore point` : null;
     if (why !== null) chosen.push({ b, branch, why });
     if (chosen.length > 0) break;
   }
   if (chosen.length === 0) {
     if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
-    if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set);
+    if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set, archive.timelines().length > 1);
     throw noBackupFor(t, candidates, set);
   }
   const { b, branch, why } = chosen[0]!;
   const restorePoint = named.find((n) => n.b === b)?.point ?? undefined;
-  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : restorePoint ? restorePoint.lsn : b.stopLsn;
+  // For a restore point: its last byte (a record crossing into the next segment needs that one too).
+  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : restorePoint && restorePoint.end - 1n > b.stopLsn ? restorePoint.end - 1n : b.stopLsn;
   // What replay needs from the archive: from the backup's start, or, when the set holds the WAL to
   // its stop, nothing for a target at the stop, and for one past it from the stop segment on: the
   // set's copy of that segment ends at the stop (zero-filled after it, as pg_basebackup's).
@@ -303,20 +308,37 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
   }
 }
 
+interface NamedTry {
+  b: PlanBackup;
+  point: PlanRestorePoint | null;
+  /** Where the WAL read from the backup ended, when it held no point. */
+  ended?: string | undefined;
+}
+
+/**
+ * Where recovery from b begins to look for a restore point: its start; for a set holding its own
+ * WAL to its stop, the stop (the archive may not hold what is before it, and a point there would
+ * be before the backup is consistent anyway).
+ */
+function restorePointFrom(b: PlanBackup): Lsn {
+  return b.walIncluded ? b.stopLsn : b.startLsn;
+}
+
 /** The restore point recovery from b would stop at (the first after its start), or RestorePointUnknown when not looked for yet. */
 function restorePointFor(points: RestorePointLookup, branch: TimelineBranch, b: PlanBackup): PlanRestorePoint | null {
-  const p = points.firstFrom(branch, b.startLsn);
-  if (p === undefined) throw new RestorePointUnknown(branch, b.startLsn);
+  const from = restorePointFrom(b);
+  const p = points.firstFrom(branch, from);
+  if (p === undefined) throw new RestorePointUnknown(branch, from);
   return p;
 }
 
 /** No backup reaches the named restore point: it is not in the archive after them, or recovery would meet it before it is consistent. */
-function restorePointOutOfReach(name: string, named: { b: PlanBackup; point: PlanRestorePoint | null }[], set: string | undefined): PgpitrError {
+function restorePointOutOfReach(name: string, named: NamedTry[], set: string | undefined, otherTimelines: boolean): PgpitrError {
   const oldest = named[named.length - 1]!;
   const subject = set !== undefined ? `backup ${set}` : named.length === 1 ? `backup ${oldest.b.id}` : `any of the ${named.length} backups looked at (oldest: ${oldest.b.id})`;
   if (oldest.point === null) {
-    return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" is not in the archive after the start of ${subject}: recovery would replay the whole archive and fail without reaching it`, {
-      hint: 'check the name (it is case-sensitive; pg_create_restore_point() gave it); a restore point written just now is in a segment not archived yet: switch WAL on the primary (pgpitr check does) and restore again; an older occurrence needs an older backup, which --set names',
+    return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" is not in the archive after the start of ${subject}: recovery would replay the WAL it can read and fail without reaching it${oldest.ended ? ` (${oldest.ended})` : ''}`, {
+      hint: `check the name (it is case-sensitive; pg_create_restore_point() gave it); a restore point written just now is in a segment not archived yet: switch WAL on the primary (pgpitr check does) and restore again; an older occurrence needs an older backup, which --set names${otherTimelines ? '; one written on another timeline needs --target-timeline' : ''}`,
     });
   }
   const p = oldest.point;

@@ -28,16 +28,21 @@ export interface FoundRestorePoint extends RestorePointRecord {
   timeline: number;
 }
 
-/** A segment's bytes (decompressed, verified), or null when the archive does not hold it. */
-export type ReadSegment = (name: string) => Promise<Buffer | null>;
+/**
+ * A segment's bytes (decompressed, verified), or null when the archive does not hold it; valid
+ * until the next call. `next`: the segment likely read after it (fetched meanwhile).
+ */
+export type ReadSegment = (name: string, next?: string) => Promise<Buffer | null>;
 
 interface Scanned {
   /** The scan looked at restore points from here on... */
   from: Lsn;
   /** ...beginning with this segment (read whole)... */
   fromSeg: bigint;
-  /** ...and the first of the name it found, or null: none up to the end of the unbroken run. */
+  /** ...and the first of the name it found, or null: none up to where the WAL it could read ended... */
   first: FoundRestorePoint | null;
+  /** ...which is (when none was found) before this position (the end of the segment where it stopped), for this reason (for the user). */
+  stopped: { lsn: Lsn; why: string } | null;
 }
 
 const branchKey = (b: TimelineBranch): string => [b.timeline, ...b.ancestors.map((a) => `${a.timeline}@${a.switchpoint}`)].join(',');
@@ -56,11 +61,16 @@ export class RestorePointSearch implements RestorePointLookup {
   ) {}
 
   firstFrom(branch: TimelineBranch, from: Lsn): FoundRestorePoint | null | undefined {
-    // A scan from at or before `from` knows, unless the first point it found is before `from`.
-    for (const s of this.scanned.get(branchKey(branch)) ?? []) {
-      if (s.from <= from && (s.first === null || s.first.lsn >= from)) return s.first;
-    }
-    return undefined;
+    return this.known(branch, from)?.first;
+  }
+
+  whereEnded(branch: TimelineBranch, from: Lsn): string | undefined {
+    return this.known(branch, from)?.stopped?.why;
+  }
+
+  /** A scan that answers for `from`: it began at or before it, and found its first point after it, or none up to the segment where it stopped. */
+  private known(branch: TimelineBranch, from: Lsn): Scanned | undefined {
+    return (this.scanned.get(branchKey(branch)) ?? []).find((s) => s.from <= from && (s.first !== null ? s.first.lsn >= from : s.stopped !== null && from < s.stopped.lsn));
   }
 
   /** Reads the archive along `branch` from `from` to the first restore point of the name at or after it. */
@@ -81,33 +91,49 @@ export class RestorePointSearch implements RestorePointLookup {
     // crossing into it); past that, what it found stands.
     const reuse = scans.filter((x) => x.from > from).sort((x, y) => (x.from < y.from ? -1 : 1))[0];
     this.log(`looking for restore point "${this.name}" in the archive from ${formatLsn(from)} along timeline ${branch.timeline}${reuse ? ` to ${segmentFileName(timelineOfSegment(spans, reuse.fromSeg), reuse.fromSeg, this.archive.segmentSize)}` : ''}`);
-    const fetch = (segNo: bigint): Promise<Buffer | null> | null => {
+    const nameOf = (segNo: bigint): string | undefined => {
       const tl = timelineOfSegment(spans, segNo);
-      if (!this.archive.hasSegment(tl, segNo)) return null;
-      const p = this.read(segmentFileName(tl, segNo, this.archive.segmentSize));
-      p.catch(() => undefined); // awaited below; not a rejection left unhandled when the scan stops first
-      return p;
+      return this.archive.hasSegment(tl, segNo) ? segmentFileName(tl, segNo, this.archive.segmentSize) : undefined;
     };
-    // Whether the scan reached what the last one knows (its first segment, read whole).
+    // Whether the scan reached what the nearest later scan knows (its first segment, read whole).
     let joined = false;
-    let next = fetch(startSeg);
-    for (let segNo = startSeg; next !== null && first === null; segNo++) {
-      // The next segment is fetched (decompressed, decrypted) while this one is read.
-      const ahead = reuse && segNo >= reuse.fromSeg ? null : fetch(segNo + 1n);
-      const data = await next;
-      next = ahead;
-      if (data === null) break;
+    let stopped: Scanned['stopped'] = null;
+    for (let segNo = startSeg; first === null; segNo++) {
+      const name = nameOf(segNo);
+      if (name === undefined) {
+        stopped = { lsn: (segNo + 1n) * size, why: this.missing(spans, segNo) };
+        break;
+      }
+      const data = await this.read(name, reuse && segNo >= reuse.fromSeg ? undefined : nameOf(segNo + 1n));
+      if (data === null) {
+        stopped = { lsn: (segNo + 1n) * size, why: `segment ${name} left the archive while it was read` };
+        break;
+      }
       this.segmentsRead++;
       const went = scanner.segment(segNo * size, data);
       if (reuse && segNo === reuse.fromSeg) joined = true;
-      if (went === 'end') break;
+      // (Where in the segment is not kept: a backup starts at a record, so none starts past it there.)
+      if (went === 'end') stopped = { lsn: (segNo + 1n) * size, why: `read to segment ${name}, where the WAL ends before the segment does (as recovery reads it)` };
+      if (went === 'end' || joined) break;
       if (this.segmentsRead % 256 === 0) this.log(`looking for restore point "${this.name}": ${this.segmentsRead} segments read`);
     }
     const found = first as FoundRestorePoint | null;
     // Past the last scan's first segment, its finding stands: the earlier of the two is the first.
-    const known = joined && reuse ? reuse.first : null;
-    const result = found !== null && (known === null || found.lsn <= known.lsn) ? found : known;
-    this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: result }]);
+    const known = joined && reuse ? reuse : null;
+    if (found !== null && (known?.first == null || found.lsn <= known.first.lsn)) {
+      this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: found, stopped: null }]);
+    } else if (known !== null) {
+      this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: known.first, stopped: known.stopped }]);
+    } else {
+      this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: null, stopped: stopped ?? { lsn: startSeg * size, why: 'read to the end of the archive' } }]);
+    }
+  }
+
+  /** Why a scan stopped at a segment the archive does not hold: its end, or a gap. */
+  private missing(spans: ReturnType<typeof branchSpans>, segNo: bigint): string {
+    const tl = timelineOfSegment(spans, segNo);
+    const name = segmentFileName(tl, segNo, this.archive.segmentSize);
+    return this.archive.nextSegment(tl, segNo) !== null ? `read up to a gap in the archive: segment ${name} is missing, and later ones are archived` : `read to the end of the archive: segment ${name} is not archived (yet)`;
   }
 }
 

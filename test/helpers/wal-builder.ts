@@ -18,9 +18,17 @@ export function record(rmid: number, info: number, data: Buffer, corruptCrc = fa
   rec[16] = info;
   rec[17] = rmid;
   body.copy(rec, 24);
-  const crc = crc32cJs(rec.subarray(0, 20), crc32cJs(rec.subarray(24)));
-  rec.writeUInt32LE((corruptCrc ? crc ^ 1 : crc) >>> 0, 20);
+  setCrc(rec, corruptCrc);
   return rec;
+}
+
+/** Records whose CRC was made wrong on purpose (WalBuilder.add keeps it wrong when it sets xl_prev). */
+const badCrc = new WeakSet<Buffer>();
+
+function setCrc(rec: Buffer, corrupt: boolean): void {
+  const crc = crc32cJs(rec.subarray(0, 20), crc32cJs(rec.subarray(24)));
+  rec.writeUInt32LE((corrupt ? crc ^ 1 : crc) >>> 0, 20);
+  if (corrupt) badCrc.add(rec);
 }
 
 function u32(n: number): Buffer {
@@ -43,14 +51,16 @@ export const walSwitch = (): Buffer => record(0, 0x40, Buffer.alloc(0));
 export class WalBuilder {
   readonly bytes: Buffer;
   pos = 0;
+  /** The last record's LSN: the next one's xl_prev (null: 0, the first record of a test's WAL). */
+  last: bigint | null = null;
   constructor(readonly start: bigint, segments: number) {
     this.bytes = Buffer.alloc(segments * SEG);
   }
-  private header(remaining: number): void {
+  private header(remaining: number, flags = 0): void {
     const long = this.pos % SEG === 0;
     const b = this.bytes;
     b.writeUInt16LE(0xd110, this.pos);
-    b.writeUInt16LE((remaining > 0 ? 1 : 0) | (long ? 2 : 0), this.pos + 2);
+    b.writeUInt16LE((remaining > 0 ? 1 : 0) | (long ? 2 : 0) | flags, this.pos + 2);
     b.writeUInt32LE(1, this.pos + 4);
     b.writeBigUInt64LE(this.start + BigInt(this.pos), this.pos + 8);
     b.writeUInt32LE(remaining, this.pos + 16);
@@ -67,10 +77,14 @@ export class WalBuilder {
     if (p % BLCK === 0) p += p % SEG === 0 ? 40 : 24;
     return this.start + BigInt(p);
   }
-  add(rec: Buffer): bigint {
+  /** Writes `rec` (its xl_prev set to the last record's LSN, or `prev`) where the next record goes; its LSN. */
+  add(rec: Buffer, prev?: bigint): bigint {
     this.pos = (this.pos + 7) & ~7;
     if (this.pos % BLCK === 0) this.header(0);
     const lsn = this.start + BigInt(this.pos);
+    rec.writeBigUInt64LE(prev ?? this.last ?? 0n, 8);
+    setCrc(rec, badCrc.has(rec));
+    this.last = lsn;
     let done = 0;
     while (done < rec.length) {
       const n = Math.min(BLCK - (this.pos % BLCK), rec.length - done);
@@ -97,6 +111,18 @@ export class WalBuilder {
     let t = (n / BigInt(BLCK) + 1n) * BigInt(BLCK) - BigInt(gap);
     if (t - n < 120n) t += BigInt(BLCK);
     return this.start + t;
+  }
+  /**
+   * What recovery after a crash writes where the last record added was broken off at a page end:
+   * the page holding its rest begins anew (no rest of that record), flagged
+   * XLP_FIRST_IS_OVERWRITE_CONTRECORD unless `flagged` is false; the next record follows `prev`,
+   * the last whole record.
+   */
+  breakOff(prev: bigint, flagged = true): void {
+    this.pos = Math.floor(this.pos / BLCK) * BLCK;
+    this.bytes.fill(0, this.pos, this.pos + BLCK);
+    this.header(0, flagged ? 0x0008 : 0);
+    this.last = prev;
   }
   /** Pages after the last record written get their headers, as the server writes them ahead. */
   closePages(): void {

@@ -78,10 +78,10 @@ test('a point older than the newest backups: the newest backup taken before it, 
   assert.equal(p.backup.id, 'B1');
   assert.equal(p.restorePoint?.lsn, s.x);
   assert.equal(p.restorePoint?.timeMs, Date.UTC(2026, 11, 1));
-  assert.equal(p.walNeededTo, s.x);
-  // B3 from segment 5; B2 from 3 up to where B3's scan began (5, read again whole); B1 from 1 to the
-  // point in 2 (and 3, fetched ahead while 2 was read).
-  assert.deepEqual(reads, [5, 3, 4, 5, 1, 2, 3]);
+  assert.equal(p.walNeededTo, p.restorePoint!.end - 1n, 'replay needs the WAL to the point\'s last byte');
+  assert.ok(p.restorePoint!.end > s.x);
+  // B3 from segment 5; B2 from 3 up to where B3's scan began (5, read again whole); B1 from 1 to the point in 2.
+  assert.deepEqual(reads, [5, 3, 4, 5, 1, 2]);
   assert.match(log.join('\n'), /looking for restore point "x" in the archive from 0\/[0-9A-F]+ along timeline 1/);
 });
 
@@ -111,5 +111,22 @@ test('a name not in the archive, or only past a gap: refused, naming the backups
   const gap = await plan('d', { missing: [4] });
   assert.equal(gap.p.backup.id, 'B1');
   assert.equal(gap.p.restorePoint?.lsn, gap.s.d1);
-  await assert.rejects(plan('x', { missing: [2] }), /restore point "x" is not in the archive after the start of any of the 3 backups/);
+  await assert.rejects(plan('x', { missing: [2] }), /restore point "x" is not in the archive after the start of any of the 3 backups looked at \(oldest: B1\): recovery would replay the WAL it can read and fail without reaching it \(read up to a gap in the archive: segment 000000010000000000000002 is missing, and later ones are archived\)/);
+  await assert.rejects(plan('nope'), /\(read to the end of the archive: segment 000000010000000000000006 is not archived \(yet\)\)|read to segment 000000010000000000000005, where the WAL ends/);
+});
+
+test('a set holding its own WAL to its stop: looked for from its stop (the archive need not hold what is before)', async () => {
+  const s = scenario();
+  const b2 = { ...s.backups[1]!, walIncluded: true };
+  const reads: number[] = [];
+  const read = async (file: string) => {
+    const seg = Number(parseSegmentFileName(file, SEG)!.segNo);
+    reads.push(seg);
+    return s.w.segment(seg);
+  };
+  const p = await planWithRestorePoint([s.backups[0]!, b2], archiveOf([3]), target('d'), 'B2', read, () => undefined).catch((e: Error) => e);
+  // Segment 3 (the set's start and stop) is not archived: past the stop, recovery cannot read on.
+  assert.ok(p instanceof Error && /restore point "d" is not in the archive after the start of backup B2.*segment 000000010000000000000003 is not archived|gap in the archive: segment 000000010000000000000003/.test(p.message), String(p));
+  const whole = await planWithRestorePoint([s.backups[0]!, b2], archiveOf(), target('d'), 'B2', read, () => undefined);
+  assert.equal(whole.restorePoint?.lsn, s.d2);
 });

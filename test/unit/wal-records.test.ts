@@ -34,13 +34,14 @@ test('restore points inside a page, across pages (header split) and after a reco
   w.padTo(w.beforePageEnd(8));
   const b = w.add(restorePoint('split header', Date.UTC(2026, 11, 4, 11, 46)));
   assert.equal(Number(b) % BLCK, BLCK - 8, 'only 8 bytes of the record on its first page');
+  const afterB = w.next();
   w.add(filler(300));
   const { found, results } = scan(w);
   assert.deepEqual(found.map((p) => [p.name, p.lsn, p.timeMs]), [
     ['first', a, Date.UTC(2026, 11, 4, 11, 45)],
     ['split header', b, Date.UTC(2026, 11, 4, 11, 46)],
   ]);
-  assert.equal(found[1]!.end - found[1]!.lsn, 24n + 2n + 72n);
+  assert.equal(found[1]!.end, afterB, 'its end counts the page header crossed, MAXALIGNed (recovery\'s EndRecPtr)');
   assert.deepEqual(results, ['end'], 'the WAL ends where no page was written (in the first segment)');
 });
 
@@ -56,29 +57,58 @@ test('a restore point crossing into the next segment is found when the scan bega
   assert.deepEqual(scan(w, 1).found.map((p) => p.name), ['after']);
 });
 
-test('nothing is believed after an XLOG_SWITCH, on a recycled page, past zeros, or with a wrong CRC', () => {
+test('after an XLOG_SWITCH the rest of its segment is passed over; the next segment follows the switch', () => {
   const w = new WalBuilder(START, 2);
-  w.add(restorePoint('bad crc', 0, true));
-  w.add(walSwitch());
+  w.add(filler(10));
+  const sw = w.add(walSwitch());
   // What a switched segment's rest may hold: not records of this WAL.
   w.add(restorePoint('after switch', 0));
   w.pos = SEG;
-  const second = w.add(restorePoint('next segment', 0));
+  const second = w.add(restorePoint('next segment', 0), sw);
   w.add(filler(10));
   w.closePages();
   assert.deepEqual(scan(w).found.map((p) => [p.name, p.lsn]), [['next segment', second]]);
+});
 
-  // A recycled segment: its pages carry an older address.
+test('the WAL ends, as for recovery, at a wrong CRC, a record not following the one before, a recycled page, zeros, a missing rest', () => {
+  const ends = (w: WalBuilder, what: string) => {
+    w.closePages();
+    const r = scan(w);
+    assert.deepEqual(r.found.map((p) => p.name), [], what);
+    assert.equal(r.results.at(-1), 'end', what);
+  };
+  const crc = new WalBuilder(START, 2);
+  crc.add(restorePoint('bad crc', 0, true));
+  crc.add(restorePoint('after it', 0));
+  ends(crc, 'a restore point failing its CRC');
+
+  const prev = new WalBuilder(START, 2);
+  prev.add(filler(10));
+  prev.add(restorePoint('not after the one before', 0), 0x12345n);
+  ends(prev, 'xl_prev not the record before');
+
   const old = new WalBuilder(START - BigInt(4 * SEG), 1);
   old.add(restorePoint('old', 0));
   old.closePages();
   const s = new WalRecordScanner({ crc32c: crc32cJs, onRestorePoint: () => assert.fail('a recycled page is not read') });
   assert.equal(s.segment(START, old.segment(0)), 'end');
 
-  // Zeros after the last record end the WAL in the page.
-  const z = new WalBuilder(START, 1);
-  z.add(filler(10));
-  z.closePages();
-  const zs = new WalRecordScanner({ crc32c: crc32cJs, onRestorePoint: () => undefined });
-  assert.equal(zs.segment(START, z.segment(0)), 'end');
+  const zeros = new WalBuilder(START, 1);
+  zeros.add(filler(10));
+  zeros.closePages();
+  assert.equal(scan(zeros).results[0], 'end', 'zeros after the last record');
+
+  // A record broken off at a page end: without the overwrite flag its rest is missing, the WAL ends;
+  // with it, the next page's records follow the last whole record.
+  for (const flagged of [false, true]) {
+    const w = new WalBuilder(START, 2);
+    w.padTo(w.beforePageEnd(200));
+    const whole = w.add(filler(10));
+    w.add(filler(3000));
+    w.breakOff(whole, flagged);
+    const after = w.add(restorePoint('after the overwrite', 0));
+    w.closePages();
+    const r = scan(w);
+    assert.deepEqual(r.found.map((p) => [p.name, p.lsn]), flagged ? [['after the overwrite', after]] : [], `flagged ${flagged}`);
+  }
 });

@@ -326,14 +326,14 @@ export async function decodeStoredWal(repo: Repository, path: string, extension:
   return data;
 }
 
-/** One zstd frame (as archive-push writes them) decoded into a spare buffer by libzstd; null when it is not that (or libzstd is missing). */
+/** One zstd frame (as archive-push writes them) decoded into a spare buffer by libzstd, on the thread pool; null when it is not that (or libzstd is missing). */
 async function decodeInto(body: Buffer, spare: (size: number) => Buffer): Promise<Buffer | null> {
   const native = (await import('../storage/compress/zstd-native.js')).nativeZstd();
   if (native === null || native.frameLength(body) !== body.length) return null;
   const size = native.frameContentSize(body);
   if (size === null) return null;
   const into = spare(size);
-  return into.subarray(0, native.decompressInto(body, into));
+  return into.subarray(0, await native.decompressIntoOnPool(body, into));
 }
 
 export interface ArchivedFile {

@@ -1,7 +1,7 @@
 // Archived WAL files read one after another, as restore reads them to find its
-// target (a restore point, the last transaction): each decoded into one buffer
-// reused for the next, the next one's stored bytes fetched while this one is
-// read. Decoding into a fresh 16 MiB buffer per segment left the collector
+// target (a restore point, the last transaction): into buffers reused from one
+// file to the next, the next one fetched and decoded (on the thread pool) while
+// this one is read. Decoding into a fresh 16 MiB buffer per segment left the collector
 // hundreds of megabytes to find, and the process's memory grew with the
 // number of segments read (measured: 250 MB after 51 segments); this way it
 // stays flat.
@@ -12,48 +12,71 @@ import { PgpitrError } from '../common/errors.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
+/** Files fetched and decoded (libzstd on the thread pool) ahead of the one read. */
+const AHEAD = 1;
+
 export class ArchivedFileReader {
-  private spare: Buffer | null = null;
-  /** Two buffers for stored bytes: one being decoded, one being fetched into. */
-  private readonly bodies: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+  /** Buffers for the file handed to the caller and the AHEAD being fetched and decoded. */
+  private bodies: Buffer[] = Array.from({ length: AHEAD + 1 }, () => Buffer.alloc(0));
+  private contents: Buffer[] = Array.from({ length: AHEAD + 1 }, () => Buffer.alloc(0));
   private turn = 0;
-  private ahead: { file: ArchivedFile; body: Promise<Buffer> } | null = null;
+  private loading: { file: ArchivedFile; content: Promise<Buffer> }[] = [];
 
   constructor(private readonly repo: Repository, private readonly stanza: string) {}
 
   /**
-   * `file`'s content, decompressed and verified: valid until the next read. `next`: the file
-   * likely read after it, whose stored bytes are fetched meanwhile.
+   * `file`'s content, decompressed and verified: valid until the next read. `upcoming`: the files
+   * likely read next, in order, fetched and decoded meanwhile.
    */
-  async read(file: ArchivedFile, next?: ArchivedFile): Promise<Buffer> {
-    const body = this.ahead?.file === file ? this.ahead.body : this.fetch(file);
-    const stored = await body;
-    this.ahead = next ? { file: next, body: this.fetch(next) } : null;
-    const path = archivedFilePath(this.stanza, file);
-    return decodeStoredWal(this.repo, path, file.extension, file.sha256, stored, (size) => (this.spare !== null && this.spare.length >= size ? this.spare : (this.spare = Buffer.allocUnsafeSlow(size))));
+  async read(file: ArchivedFile, upcoming: readonly ArchivedFile[] = []): Promise<Buffer> {
+    if (this.loading[0]?.file !== file) {
+      // Not what was fetched ahead: let that finish (its buffers are reused) and start again.
+      await Promise.allSettled(this.loading.map((l) => l.content));
+      this.loading = [{ file, content: this.load(file) }];
+    }
+    const data = await this.loading.shift()!.content;
+    for (const f of upcoming) {
+      if (this.loading.length >= AHEAD) break;
+      if (!this.loading.some((l) => l.file === f)) this.loading.push({ file: f, content: this.load(f) });
+    }
+    return data;
   }
 
-  /** The stored bytes, gathered into the next of the two body buffers (grown as needed). */
-  private fetch(file: ArchivedFile): Promise<Buffer> {
-    const slot = (this.turn = 1 - this.turn);
+  /** Lets the buffers go (restore copies files next): a later read allocates them again. */
+  async release(): Promise<void> {
+    await Promise.allSettled(this.loading.map((l) => l.content));
+    this.loading = [];
+    this.bodies = this.bodies.map(() => Buffer.alloc(0));
+    this.contents = this.contents.map(() => Buffer.alloc(0));
+  }
+
+  /** Fetches and decodes `file` into the next pair of buffers (grown as needed). */
+  private load(file: ArchivedFile): Promise<Buffer> {
+    const slot = (this.turn = (this.turn + 1) % (AHEAD + 1));
     const path = archivedFilePath(this.stanza, file);
     const p = (async () => {
-      const stream = await this.repo.storage.read(path);
-      if (stream === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(this.repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
-      let length = 0;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        let into = this.bodies[slot]!;
-        if (length + chunk.length > into.length) {
-          const bigger = Buffer.allocUnsafeSlow(Math.max(2 * into.length, length + chunk.length, file.size, 1 << 20));
-          into.copy(bigger, 0, 0, length);
-          this.bodies[slot] = into = bigger;
-        }
-        chunk.copy(into, length);
-        length += chunk.length;
-      }
-      return this.bodies[slot]!.subarray(0, length);
+      const stored = await this.fetch(path, file, slot);
+      const spare = (size: number): Buffer => (this.contents[slot]!.length >= size ? this.contents[slot]! : (this.contents[slot] = Buffer.allocUnsafeSlow(size)));
+      return decodeStoredWal(this.repo, path, file.extension, file.sha256, stored, spare);
     })();
     p.catch(() => undefined); // awaited by read(); not unhandled when the reader is dropped first
     return p;
+  }
+  /** The stored bytes, gathered into body buffer `slot`. */
+  private async fetch(path: string, file: ArchivedFile, slot: number): Promise<Buffer> {
+    const stream = await this.repo.storage.read(path);
+    if (stream === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(this.repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
+    let length = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let into = this.bodies[slot]!;
+      if (length + chunk.length > into.length) {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(2 * into.length, length + chunk.length, file.size, 1 << 20));
+        into.copy(bigger, 0, 0, length);
+        this.bodies[slot] = into = bigger;
+      }
+      chunk.copy(into, length);
+      length += chunk.length;
+    }
+    return this.bodies[slot]!.subarray(0, length);
   }
 }

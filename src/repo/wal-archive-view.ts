@@ -11,8 +11,9 @@ export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
   names(): string[];
   readHistory(name: string): Promise<Buffer | null>;
-  /** A segment's content, verified: valid until the next call (segments read in turn reuse one buffer). `next`: the one likely read after it. */
-  readSegment(name: string, next?: string): Promise<Buffer | null>;
+  /** A segment's content, verified: valid until the next call (segments read in turn reuse buffers). `upcoming`: those likely read next, in order. */
+  readSegment(name: string, upcoming?: readonly string[]): Promise<Buffer | null>;
+  doneReadingSegments(): Promise<void>;
   /** When a file was stored (the repository's clock), or undefined when not listed. */
   storedMs(name: string): number | undefined;
 }
@@ -34,10 +35,11 @@ export async function openWalArchiveView(repo: Repository, stanza: string): Prom
   return {
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
-    readSegment: (name, next) => {
+    readSegment: (name, upcoming = []) => {
       const f = only(name);
-      return f ? reader.read(f, only(next)) : fetchWalFile(repo, stanza, name);
+      return f ? reader.read(f, upcoming.map(only).filter((x): x is ArchivedFile => x !== undefined)) : fetchWalFile(repo, stanza, name);
     },
+    doneReadingSegments: () => reader.release(),
     storedMs: (name) => stored.get(name),
   };
 }

@@ -113,10 +113,11 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       hint: 'take a full backup (pgpitr backup --type full); pgpitr info and pgpitr verify say what is missing',
     });
   }
-  const readSegment = (name: string, next?: string): Promise<Buffer | null> => req.archive.readSegment(name, next);
+  const readSegment = (name: string, upcoming?: readonly string[]): Promise<Buffer | null> => req.archive.readSegment(name, upcoming);
   // A standby waits for WAL past the end of the archive: a target not archived yet may come.
   const plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby);
   if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment);
+  await req.archive.doneReadingSegments?.();
   const b = plan.backup;
   const point = plan.restorePoint;
   if (point && req.target.target.kind === 'name') {

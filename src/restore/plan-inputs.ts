@@ -19,10 +19,12 @@ export interface WalArchiveView {
   readHistory(name: string): Promise<Buffer | null>;
   /**
    * A segment's content, verified; null when not archived (read to find a recovery target). Valid
-   * until the next call: segments read in turn may share one buffer. `next`: the segment likely
-   * read after it (fetched meanwhile).
+   * until the next call: segments read in turn may share buffers. `upcoming`: the segments likely
+   * read next, in order (fetched meanwhile).
    */
-  readSegment(name: string, next?: string): Promise<Buffer | null>;
+  readSegment(name: string, upcoming?: readonly string[]): Promise<Buffer | null>;
+  /** The segments read are no longer needed: what reading them holds (buffers) is let go. */
+  doneReadingSegments?(): Promise<void>;
   /** When a file was stored in the repository; absent where not known. */
   storedMs?(name: string): number | undefined;
 }

@@ -30,9 +30,12 @@ export interface FoundRestorePoint extends RestorePointRecord {
 
 /**
  * A segment's bytes (decompressed, verified), or null when the archive does not hold it; valid
- * until the next call. `next`: the segment likely read after it (fetched meanwhile).
+ * until the next call. `upcoming`: the segments likely read next, in order (fetched meanwhile).
  */
-export type ReadSegment = (name: string, next?: string) => Promise<Buffer | null>;
+export type ReadSegment = (name: string, upcoming?: readonly string[]) => Promise<Buffer | null>;
+
+/** Segments named ahead of the one read. */
+const UPCOMING = 2;
 
 interface Scanned {
   /** The scan looked at restore points from here on... */
@@ -104,7 +107,13 @@ export class RestorePointSearch implements RestorePointLookup {
         stopped = { lsn: (segNo + 1n) * size, why: this.missing(spans, segNo) };
         break;
       }
-      const data = await this.read(name, reuse && segNo >= reuse.fromSeg ? undefined : nameOf(segNo + 1n));
+      const upcoming: string[] = [];
+      for (let n = segNo + 1n; n <= segNo + BigInt(UPCOMING) && !(reuse && n > reuse.fromSeg); n++) {
+        const u = nameOf(n);
+        if (u === undefined) break;
+        upcoming.push(u);
+      }
+      const data = await this.read(name, upcoming);
       if (data === null) {
         stopped = { lsn: (segNo + 1n) * size, why: `segment ${name} left the archive while it was read` };
         break;

@@ -32,7 +32,8 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   const targetUs = BigInt(t.target.ms) * 1000n;
   for (let segNo = end.segNo, n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
     const name = segmentFileName(timelineOfSegment(spans, segNo), segNo, size);
-    const data = await read(name, segNo > first ? segmentFileName(timelineOfSegment(spans, segNo - 1n), segNo - 1n, size) : undefined);
+    const upcoming = [1n, 2n].filter((d) => segNo - d >= first).map((d) => segmentFileName(timelineOfSegment(spans, segNo - d), segNo - d, size));
+    const data = await read(name, upcoming);
     if (data === null) return;
     let last: { lsn: bigint; timeUs: bigint; commit: boolean } | null = null;
     const scanner = new WalRecordScanner({

@@ -22,6 +22,8 @@ export interface NativeZstd {
   frameContentSize(src: Buffer): number | null;
   /** Decodes whole frames of src into dst, synchronously (worker threads); the bytes written. Throws on damage. */
   decompressInto(src: Buffer, dst: Buffer): number;
+  /** As decompressInto, on libuv's thread pool. */
+  decompressIntoOnPool(src: Buffer, dst: Buffer): Promise<number>;
   /** The largest frame compressInto may write for `size` bytes of input. */
   compressBound(size: number): number;
   /** One frame of src written into dst, synchronously (worker threads); the bytes written. */
@@ -93,6 +95,9 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
     decompressInto(src, dst) {
       syncDctx ??= dctxs.take();
       return check(decompress(syncDctx, dst, dst.length, src, src.length) as number | bigint, 'decompression');
+    },
+    async decompressIntoOnPool(src, dst) {
+      return check(await callOnThreadPoolWith<number | bigint, unknown>(decompress, dctxs, dst, dst.length, src, src.length), 'decompression');
     },
     async compress(src, level) {
       const pool = poolFor(Number(bound(src.length)));

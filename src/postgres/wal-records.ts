@@ -157,6 +157,17 @@ export class WalRecordScanner {
     return 'next';
   }
 
+  /**
+   * Whether the record left unfinished at the end of the last segment fed (it runs on into the
+   * next) is, or may be, a commit or abort: its header is not all there yet, or says so.
+   */
+  pendingMayEndTransaction(): boolean {
+    const p = this.pending;
+    if (p === null) return false;
+    if (Math.min(p.got, p.kept.length) < 18) return true;
+    return p.kept[17] === RM_XACT_ID && XACT_ENDS[p.kept[16]! & XLOG_XACT_OPMASK] !== undefined;
+  }
+
   private ended(): SegmentScan {
     this.pending = null;
     this.nextSegment = null;

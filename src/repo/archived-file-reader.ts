@@ -21,6 +21,8 @@ export class ArchivedFileReader {
   private contents: Buffer[] = Array.from({ length: AHEAD + 1 }, () => Buffer.alloc(0));
   private turn = 0;
   private loading: { file: ArchivedFile; content: Promise<Buffer> }[] = [];
+  /** A read is under way: the buffers are handed out one call at a time. */
+  private reading = false;
 
   constructor(private readonly repo: Repository, private readonly stanza: string) {}
 
@@ -29,6 +31,16 @@ export class ArchivedFileReader {
    * likely read next, in order, fetched and decoded meanwhile.
    */
   async read(file: ArchivedFile, upcoming: readonly ArchivedFile[] = []): Promise<Buffer> {
+    if (this.reading) throw new Error('internal error: ArchivedFileReader.read called again before the last call returned');
+    this.reading = true;
+    try {
+      return await this.readNext(file, upcoming);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readNext(file: ArchivedFile, upcoming: readonly ArchivedFile[]): Promise<Buffer> {
     if (this.loading[0]?.file !== file) {
       // Not what was fetched ahead: let that finish (its buffers are reused) and start again.
       await Promise.allSettled(this.loading.map((l) => l.content));

@@ -115,9 +115,13 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   }
   const readSegment = (name: string, upcoming?: readonly string[]): Promise<Buffer | null> => req.archive.readSegment(name, upcoming);
   // A standby waits for WAL past the end of the archive: a target not archived yet may come.
-  const plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby);
-  if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment);
-  await req.archive.doneReadingSegments?.();
+  let plan: RestorePlan;
+  try {
+    plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby);
+    if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment, req.log);
+  } finally {
+    await req.archive.doneReadingSegments?.();
+  }
   const b = plan.backup;
   const point = plan.restorePoint;
   if (point && req.target.target.kind === 'name') {

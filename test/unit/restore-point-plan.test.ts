@@ -112,7 +112,8 @@ test('a name not in the archive, or only past a gap: refused, naming the backups
   assert.equal(gap.p.backup.id, 'B1');
   assert.equal(gap.p.restorePoint?.lsn, gap.s.d1);
   await assert.rejects(plan('x', { missing: [2] }), /restore point "x" is not in the archive after the start of any of the 3 backups looked at \(oldest: B1\): recovery would replay the WAL it can read and fail without reaching it \(read up to a gap in the archive: segment 000000010000000000000002 is missing, and later ones are archived\)/);
-  await assert.rejects(plan('nope'), /\(read to the end of the archive: segment 000000010000000000000006 is not archived \(yet\)\)|read to segment 000000010000000000000005, where the WAL ends/);
+  // The synthetic archive's last segment is written only in part (zeros after the last record).
+  await assert.rejects(plan('nope'), /\(read to segment 000000010000000000000005, where the WAL ends before the segment does \(as recovery reads it\)\)/);
 });
 
 test('a set holding its own WAL to its stop: looked for from its stop (the archive need not hold what is before)', async () => {
@@ -126,7 +127,7 @@ test('a set holding its own WAL to its stop: looked for from its stop (the archi
   };
   const p = await planWithRestorePoint([s.backups[0]!, b2], archiveOf([3]), target('d'), 'B2', read, () => undefined).catch((e: Error) => e);
   // Segment 3 (the set's start and stop) is not archived: past the stop, recovery cannot read on.
-  assert.ok(p instanceof Error && /restore point "d" is not in the archive after the start of backup B2.*segment 000000010000000000000003 is not archived|gap in the archive: segment 000000010000000000000003/.test(p.message), String(p));
+  assert.ok(p instanceof Error && /restore point "d" is not in the archive after the start of backup B2: .*\(read up to a gap in the archive: segment 000000010000000000000003 is missing, and later ones are archived\)/.test(p.message), String(p));
   const whole = await planWithRestorePoint([s.backups[0]!, b2], archiveOf(), target('d'), 'B2', read, () => undefined);
   assert.equal(whole.restorePoint?.lsn, s.d2);
 });

@@ -50,13 +50,13 @@ const at = (ms: number): TargetOptions => ({ target: { kind: 'time', ms, text: n
 
 test('a target before the last transaction passes, reading the archive from its end to the last segment holding one', async () => {
   const a = archive();
-  await checkTimeTargetReach(a.plan, a.archive, at(min(1) + 30_000), a.read);
+  await checkTimeTargetReach(a.plan, a.archive, at(min(1) + 30_000), a.read, () => undefined);
   assert.deepEqual(a.reads, [3, 2]);
 });
 
 test('a target after the last transaction (an abort in a record crossing a page) is refused, naming it and the way out', async () => {
   const a = archive();
-  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read), (e: Error & { hint?: string }) => {
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined), (e: Error & { hint?: string }) => {
     assert.match(e.message, /target time .* is after the last transaction the archive holds \(an abort at 2026-12-04T11:02:00.000Z, 0\/[0-9A-F]+, in 000000010000000000000002\)/);
     assert.match(e.hint ?? '', /switch WAL on the primary/);
     return true;
@@ -66,7 +66,69 @@ test('a target after the last transaction (an abort in a record crossing a page)
 test('no transaction after the backup: refused; a segment the archive does not give: nothing said', async () => {
   const a = archive();
   a.plan.archiveEnd = segmentFileName(1, 1n, SEG);
-  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read), /the archive holds no transaction ended after the start of backup B/);
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined), /the archive holds no transaction ended after the start of backup B/);
   const b = archive();
-  await checkTimeTargetReach(b.plan, b.archive, at(min(3)), async () => null);
+  await checkTimeTargetReach(b.plan, b.archive, at(min(3)), async () => null, () => undefined);
+});
+
+/** Segments 0-3; a backup in segment 1 with a commit at minute 1 after it; `later` then lays out segments 2 and 3. */
+function laidOut(later: (w: WalBuilder, to: (segNo: number) => void) => void, endSeg = 3) {
+  const w = new WalBuilder(0n, 4);
+  const to = (segNo: number) => {
+    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
+  };
+  to(1);
+  const start = w.next();
+  w.add(filler(100));
+  const stop = w.next();
+  w.add(transactionEnd(min(1)));
+  later(w, to);
+  w.add(filler(100));
+  w.closePages();
+  const plan = {
+    backup: { id: 'B', complete: true, timeline: 1, startLsn: start, stopLsn: stop, stopTimeMs: T0 },
+    branch: timelineBranch(1, []),
+    archiveEnd: segmentFileName(1, BigInt(endSeg), SEG),
+    gap: null,
+  } as unknown as RestorePlan;
+  const read = async (name: string) => w.segment(Number(parseSegmentFileName(name, SEG)!.segNo));
+  return { plan, read, archive: { segmentSize: SEG } as PlanArchive };
+}
+
+test('a commit whose record runs on into the next archived segment: its time is not read, nothing is refused; into a segment not archived: not counted', async () => {
+  const crossing = (w: WalBuilder, to: (segNo: number) => void) => {
+    to(2);
+    w.padTo(BigInt(3 * SEG - 200));
+    w.add(transactionEnd(min(5), { size: 3000 }));
+  };
+  const a = laidOut(crossing);
+  await checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined);
+  const b = laidOut(crossing, 2);
+  await assert.rejects(checkTimeTargetReach(b.plan, b.archive, at(min(3)), b.read, () => undefined), /after the last transaction the archive holds \(a commit at 2026-12-04T11:01:00.000Z/);
+});
+
+test('clocks stepping back (a commit later in WAL stamped earlier): the reading goes on back and finds the one after the target', async () => {
+  const a = laidOut((w, to) => {
+    to(2);
+    w.add(transactionEnd(min(4)));
+    to(3);
+    w.add(transactionEnd(min(2)));
+  });
+  await checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined);
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(5)), a.read, () => undefined), /a commit at 2026-12-04T11:04:00.000Z/);
+});
+
+test('a gap after the run is named; a segment that cannot be read leaves the target unchecked, with a warning', async () => {
+  const a = laidOut(() => undefined);
+  (a.plan as { gap: RestorePlan['gap'] }).gap = { missing: segmentFileName(1, 4n, SEG), resumesAt: segmentFileName(1, 5n, SEG) };
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined), (e: Error & { hint?: string }) => {
+    assert.match(e.message, /the archive has a gap \(segment 000000010000000000000004 is missing, later ones are archived\) where recovery ends/);
+    assert.match(e.hint ?? '', /restore the missing segment 000000010000000000000004/);
+    return true;
+  });
+  const warned: string[] = [];
+  await checkTimeTargetReach(a.plan, a.archive, at(min(3)), async () => {
+    throw new Error('archived WAL file "x" fails its checksum');
+  }, (l) => warned.push(l));
+  assert.match(warned.join('\n'), /warning: whether the archive reaches target time .* was not checked: archived WAL file "x" fails its checksum/);
 });

@@ -13,7 +13,7 @@ import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
 /** Files fetched and decoded (libzstd on the thread pool) ahead of the one read. */
-const AHEAD = 1;
+const AHEAD = 2;
 
 export class ArchivedFileReader {
   /** Buffers for the file handed to the caller and the AHEAD being fetched and decoded. */

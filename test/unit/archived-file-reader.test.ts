@@ -43,8 +43,9 @@ test('segments read in turn: every compression, out of the announced order, a da
       assert.ok(data.equals(files[i]!.content), `file ${i} as stored`);
       seen.push(data);
     }
-    // zstd files two reads apart share one buffer (valid only until the next read).
-    assert.equal(seen[0]!.buffer, seen[4]!.buffer);
+    // The zstd files are decoded into buffers reused from one file to the next (a read's result is
+    // valid only until the next read): three of them, fewer buffers.
+    assert.ok(new Set([seen[0]!, seen[1]!, seen[4]!].map((b) => b.buffer)).size < 3);
     // Out of the order announced: the file asked for, all the same.
     assert.ok((await reader.read(all[1]!, [all[2]!])).equals(files[1]!.content));
     assert.ok((await reader.read(all[3]!)).equals(files[3]!.content));

@@ -331,8 +331,9 @@ async function decodeInto(body: Buffer, spare: (size: number) => Buffer): Promis
   const native = (await import('../storage/compress/zstd-native.js')).nativeZstd();
   if (native === null || native.frameLength(body) !== body.length) return null;
   const size = native.frameContentSize(body);
+  if (size === null) return null;
   // No WAL file is larger than 1 GiB (the largest segment size): a larger size is a damaged header.
-  if (size === null || size > 1 << 30) return null;
+  if (size > 1 << 30) throw new Error(`its zstd frame records ${size} bytes, more than any WAL file holds`);
   const into = spare(size);
   return into.subarray(0, await native.decompressIntoOnPool(body, into));
 }

@@ -1,6 +1,6 @@
 // Archived WAL files read one after another, as restore reads them to find its
 // target (a restore point, the last transaction): into buffers reused from one
-// file to the next, the next one fetched and decoded (on the thread pool) while
+// file to the next, the next two fetched and decoded (on the thread pool) while
 // this one is read. Decoding into a fresh 16 MiB buffer per segment left the collector
 // hundreds of megabytes to find, and the process's memory grew with the
 // number of segments read (measured: 250 MB after 51 segments); this way it
@@ -12,15 +12,25 @@ import { PgpitrError } from '../common/errors.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
-/** Files fetched and decoded (libzstd on the thread pool) ahead of the one read. */
+/** Files fetched and decoded (libzstd on the thread pool) ahead of the one read... */
 const AHEAD = 2;
+/** ...or one, for segments larger than this (up to 1 GiB each): memory before speed. */
+const LARGE = 64 << 20;
+
+interface Loading {
+  file: ArchivedFile;
+  slot: number;
+  content: Promise<Buffer>;
+}
 
 export class ArchivedFileReader {
-  /** Buffers for the file handed to the caller and the AHEAD being fetched and decoded. */
+  /** Buffer pairs (stored bytes, content): the file handed to the caller's, and those of the files loading. */
   private bodies: Buffer[] = Array.from({ length: AHEAD + 1 }, () => Buffer.alloc(0));
   private contents: Buffer[] = Array.from({ length: AHEAD + 1 }, () => Buffer.alloc(0));
-  private turn = 0;
-  private loading: { file: ArchivedFile; content: Promise<Buffer> }[] = [];
+  private ahead = AHEAD;
+  /** The slot of the content last handed to the caller: not written again before the next read. */
+  private handed = -1;
+  private loading: Loading[] = [];
   /** A read is under way: the buffers are handed out one call at a time. */
   private reading = false;
 
@@ -41,15 +51,21 @@ export class ArchivedFileReader {
   }
 
   private async readNext(file: ArchivedFile, upcoming: readonly ArchivedFile[]): Promise<Buffer> {
+    // The caller is done with what it was handed last.
+    this.handed = -1;
     if (this.loading[0]?.file !== file) {
       // Not what was fetched ahead: let that finish (its buffers are reused) and start again.
       await Promise.allSettled(this.loading.map((l) => l.content));
-      this.loading = [{ file, content: this.load(file) }];
+      this.loading = [];
+      this.loading.push(this.load(file));
     }
-    const data = await this.loading.shift()!.content;
+    const next = this.loading.shift()!;
+    const data = await next.content;
+    this.handed = next.slot;
+    if (data.length > LARGE) this.ahead = 1;
     for (const f of upcoming) {
-      if (this.loading.length >= AHEAD) break;
-      if (!this.loading.some((l) => l.file === f)) this.loading.push({ file: f, content: this.load(f) });
+      if (this.loading.length >= this.ahead) break;
+      if (!this.loading.some((l) => l.file === f)) this.loading.push(this.load(f));
     }
     return data;
   }
@@ -62,18 +78,19 @@ export class ArchivedFileReader {
     this.contents = this.contents.map(() => Buffer.alloc(0));
   }
 
-  /** Fetches and decodes `file` into the next pair of buffers (grown as needed). */
-  private load(file: ArchivedFile): Promise<Buffer> {
-    const slot = (this.turn = (this.turn + 1) % (AHEAD + 1));
+  /** Fetches and decodes `file` into a pair of buffers neither handed out nor loading (grown as needed). */
+  private load(file: ArchivedFile): Loading {
+    const slot = [...this.contents.keys()].find((i) => i !== this.handed && !this.loading.some((l) => l.slot === i))!;
     const path = archivedFilePath(this.stanza, file);
-    const p = (async () => {
+    const content = (async () => {
       const stored = await this.fetch(path, file, slot);
       const spare = (size: number): Buffer => (this.contents[slot]!.length >= size ? this.contents[slot]! : (this.contents[slot] = Buffer.allocUnsafeSlow(size)));
       return decodeStoredWal(this.repo, path, file.extension, file.sha256, stored, spare);
     })();
-    p.catch(() => undefined); // awaited by read(); not unhandled when the reader is dropped first
-    return p;
+    content.catch(() => undefined); // awaited by read(); not unhandled when the reader is dropped first
+    return { file, slot, content };
   }
+
   /** The stored bytes, gathered into body buffer `slot`. */
   private async fetch(path: string, file: ArchivedFile, slot: number): Promise<Buffer> {
     const stream = await this.repo.storage.read(path);

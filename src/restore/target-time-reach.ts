@@ -9,9 +9,10 @@
 // read (plan.archiveEnd) backwards. A transaction ending after the target: the
 // target is reached. Otherwise the reading goes on back (clocks can step back: a
 // failover to a server whose clock is behind) to the backup's start or
-// MAX_SEGMENTS, and only then refuses. Whatever leaves a doubt passes: a
-// transaction's record running on into the next segment (its time not read), a
-// segment that cannot be read (a warning), no transaction within MAX_SEGMENTS.
+// MAX_SEGMENTS, and only then refuses (past MAX_SEGMENTS, saying how to go round
+// a clock that was ahead). What leaves a doubt passes: a transaction's record
+// running on into the next segment (its time not read), a segment that cannot be
+// read (a warning), no transaction within MAX_SEGMENTS.
 
 import { WalRecordScanner } from '../postgres/wal-records.js';
 import { crc32c } from '../storage/filter/crc32c.js';
@@ -74,9 +75,12 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   if (newest === null && !allRead) return;
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   const stops = `PostgreSQL stops a recovery to a time at the first transaction that ended after it, so recovery would replay the WAL it can read and fail without reaching it${gap}`;
-  const hint = plan.gap
+  // Read back MAX_SEGMENTS, not to the backup: a server whose clock was ahead (before a failover)
+  // may have stamped earlier WAL later than this; the target given another way is not compared with times.
+  const clocks = allRead ? '' : `; this was judged from the last ${MAX_SEGMENTS} segments: if a server's clock was ahead of the one that wrote them (a failover), give the target as --target-lsn or --target-xid`;
+  const hint = (plan.gap
     ? `restore the missing segment ${plan.gap.missing} into the archive (from the server's pg_wal, or another repository), or choose a target before ${newest ? new Date(Number(newest.timeUs / 1000n)).toISOString() : 'the gap'}`
-    : 'the WAL past that point has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; if nothing was committed since, the state at the target is the end of the archive: restore without a target';
+    : 'the WAL past that point has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; if nothing was committed since, the state at the target is the end of the archive: restore without a target') + clocks;
   if (newest === null) {
     throw new PgpitrError('ERR_NOT_FOUND', `target time ${t.target.text} cannot be reached: the archive holds no transaction ended after the start of backup ${plan.backup.id} (to ${plan.archiveEnd}); ${stops}`, { hint });
   }

@@ -281,6 +281,7 @@ for (const version of versionsFromEnv()) {
       await src.sql('checkpoint');
       await runPgbenchInit(src, 1);
       const load = startPgbenchLoad(src);
+      await load.running();
       let stop = false;
       const checkpoints = (async () => {
         while (!stop) {

@@ -58,6 +58,8 @@ for (const version of compatVersionsFromEnv()) {
     }
 
     const load = startPgbenchLoad(src);
+
+    await load.running();
     try {
       // Each -j on PGPITR_TEST_VERSIONS; -j 2 alone on the other versions, whose differences
       // (backup start/stop, file access) do not depend on the number of workers.
@@ -102,6 +104,8 @@ for (const version of versionsFromEnv()) {
     const env = { ...clusterEnv(src), PGUSER: 'backupper' };
 
     const load = startPgbenchLoad(src);
+
+    await load.running();
     const target = join(src.tempDir('backups'), 'granted');
     const newTs = join(src.tempDir('relocated'), 'ts');
     let r;

@@ -61,6 +61,8 @@ for (const version of versionsFromEnv()) {
     const senv = clusterEnv(standby);
 
     const load = startPgbenchLoad(primary);
+
+    await load.running();
     try {
       await t.test('basebackup -j 2 -Fp -Xstream from the standby under load: verified, starts, balanced', async () => {
         const target = join(primary.tempDir('from-standby'), 'b');

@@ -34,6 +34,7 @@ for (const version of compatVersionsFromEnv()) {
     const env = clusterEnv(src);
     // A load for the whole test: every backup is taken while it writes.
     const load = startPgbenchLoad(src);
+    await load.running();
     try {
       // Each -j on PGPITR_TEST_VERSIONS; -j 2 alone on the other versions, whose differences
       // (backup start/stop, file access) do not depend on the number of workers.
@@ -82,6 +83,7 @@ for (const version of versionsFromEnv()) {
     await createSampleData(src, { rows: 5000, tablespaceDir: tsDir });
     await runPgbenchInit(src, 2);
     const load = startPgbenchLoad(src);
+    await load.running();
     let r;
     const out = join(src.tempDir('tarout'), 'b');
     try {
@@ -116,6 +118,7 @@ for (const version of versionsFromEnv()) {
     // Scale 6: pgbench_accounts (~80 MB) is over 64 MiB, so restore cuts it across its copiers (file-pieces.ts).
     await runPgbenchInit(a.c, 6);
     const load = startPgbenchLoad(a.c);
+    await load.running();
     let r;
     try {
       r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--read-method', method!, '--compress-type', compress!, '--output', 'json'], a.c.connectionEnv());

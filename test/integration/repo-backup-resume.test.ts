@@ -105,6 +105,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     step(`cluster ready (${total} bytes)`);
     const env = c.connectionEnv();
     const load = startPgbenchLoad(c);
+    await load.running();
     let resumedId: string;
     try {
       // First run, slowed down, killed once half of the cluster is journaled as stored.

@@ -130,7 +130,12 @@ for (const version of versionsFromEnv()) {
           const judge = join(src.tempDir(`g-${format}-judge`), 'b');
           const j = await runCommand(pgBasebackup, ['-D', judge, '-F', format, '-X', 'stream', '-c', 'fast'], { env: { ...process.env, ...env } });
           assert.equal(j.code, 0, j.stderr);
-          assert.deepEqual(Object.fromEntries(ours), Object.fromEntries(modesOf(judge)));
+          // Whether a streamed segment completed (and got its .done) depends on when each run
+          // started in its segment: those files' modes are checked below, not their presence.
+          const statusFile = (rel: string) => /^pg_wal\/archive_status\/./.test(rel);
+          const compared = modesOf(out, statusFile);
+          compared.delete('pgpitr_backup.state');
+          assert.deepEqual(Object.fromEntries(compared), Object.fromEntries(modesOf(judge, statusFile)));
           if (format === 'tar') assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), await memberModes(join(judge, 'pg_wal.tar')));
         }
         // pg_basebackup writes pg_wal.tar's members 0600 whatever the source's mode (walmethods.c).

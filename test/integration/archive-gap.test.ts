@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -27,6 +27,32 @@ function storedPath(repo: string, name: string): string {
   const f = readdirSync(dir).find((n) => n.startsWith(`${name}-`));
   assert.ok(f, `${name} is archived`);
   return join(dir, f);
+}
+
+/**
+ * Stops the prefetch fetchers working under `dir` (restore starts one ahead of the server): one
+ * fetching a segment while the test takes it away would put it back in the spool.
+ */
+async function stopFetchers(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || e.name !== 'fetcher.lock') continue;
+    let pid: number;
+    try {
+      pid = (JSON.parse(readFileSync(join(e.parentPath, e.name), 'utf8')) as { pid: number }).pid;
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      continue; // gone already
+    }
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** Removes every copy of `name` under `dir` (a prefetch spool). */
@@ -113,6 +139,9 @@ test(`a gap in the archive stops recovery instead of ending it (PostgreSQL ${ver
     const r = await restoreWith(a, dir, []);
     assert.equal(r.code, 0, r.stderr);
     // As an expire running meanwhile would: the segment leaves the archive (and the prefetch spool).
+    // The fetcher restore started ahead of the server is stopped first: taking the segment away
+    // while it fetches it would leave it in the spool (restore_command starts one again).
+    await stopFetchers(a.spool);
     const stored = storedPath(a.repo, second);
     renameSync(stored, `${stored}.away`);
     removeUnder(a.spool, second);

@@ -295,8 +295,13 @@ export async function fetchWalFile(repo: Repository, stanza: string, name: strin
 
 async function readStoredWal(repo: Repository, path: string, extension: string, expected: string): Promise<Buffer> {
   const body = await readAll(repo.storage, path);
-  if (body === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
+  if (body === null) throw disappearedWhileRead(repo, path);
   return decodeStoredWal(repo, path, extension, expected, body);
+}
+
+/** An archived file listed, or found, and gone when it is read. */
+export function disappearedWhileRead(repo: Repository, path: string): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
 }
 
 /**

@@ -6,10 +6,8 @@
 // number of segments read (measured: 250 MB after 51 segments); this way it
 // stays flat.
 
-import { decodeStoredWal, archivedFilePath } from './archive-store.js';
+import { decodeStoredWal, archivedFilePath, disappearedWhileRead } from './archive-store.js';
 import type { ArchivedFile } from './archive-store.js';
-import { PgpitrError } from '../common/errors.js';
-import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
 /** Files fetched and decoded (libzstd on the thread pool) ahead of the one read... */
@@ -94,7 +92,7 @@ export class ArchivedFileReader {
   /** The stored bytes, gathered into body buffer `slot`. */
   private async fetch(path: string, file: ArchivedFile, slot: number): Promise<Buffer> {
     const stream = await this.repo.storage.read(path);
-    if (stream === null) throw new PgpitrError('ERR_STORAGE', `archived WAL file "${displayPath(this.repo, path)}" disappeared while it was read`, { hint: 'is expire running at the same time? try again' });
+    if (stream === null) throw disappearedWhileRead(this.repo, path);
     let length = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       let into = this.bodies[slot]!;

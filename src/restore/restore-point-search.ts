@@ -134,7 +134,8 @@ export class RestorePointSearch implements RestorePointLookup {
     } else if (known !== null) {
       this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: known.first, stopped: known.stopped }]);
     } else {
-      this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: null, stopped: stopped ?? { lsn: startSeg * size, why: 'read to the end of the archive' } }]);
+      // (Every way out of the loop without a point or the later scan sets `stopped`.)
+      this.scanned.set(key, [...scans, { from, fromSeg: startSeg, first: null, stopped }]);
     }
   }
 

@@ -15,8 +15,11 @@ import { SEG, WalBuilder, filler, transactionEnd } from '../helpers/wal-builder.
 const T0 = Date.UTC(2026, 11, 4, 11, 0);
 const min = (n: number) => T0 + n * 60_000;
 
-/** Backup in segment 1; transactions at minutes 1 (commit), 2 (a long abort crossing a page) in segment 2; segment 3 idle. */
-function archive() {
+/**
+ * Segments 0-3 of WAL, a backup in segment 1; `after` lays out what follows its stop (`to(n)`: filler
+ * up to segment n). The archive ends with segment `endSeg`; `reads` lists the segments read.
+ */
+function laidOut(after: (w: WalBuilder, to: (segNo: number) => void) => void, endSeg = 3) {
   const w = new WalBuilder(0n, 4);
   const to = (segNo: number) => {
     while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
@@ -25,18 +28,15 @@ function archive() {
   const start = w.next();
   w.add(filler(100));
   const stop = w.next();
-  to(2);
-  w.add(transactionEnd(min(1)));
-  w.add(filler(7000));
-  w.add(transactionEnd(min(2), { abort: true, size: 3000 }));
-  to(3);
+  after(w, to);
   w.add(filler(100));
   w.closePages();
   const plan = {
     backup: { id: 'B', complete: true, timeline: 1, startLsn: start, stopLsn: stop, stopTimeMs: T0 },
     branch: timelineBranch(1, []),
-    archiveEnd: segmentFileName(1, 3n, SEG),
-  } as RestorePlan;
+    archiveEnd: segmentFileName(1, BigInt(endSeg), SEG),
+    gap: null,
+  } as unknown as RestorePlan;
   const reads: number[] = [];
   const read = async (name: string) => {
     const s = Number(parseSegmentFileName(name, SEG)!.segNo);
@@ -44,6 +44,17 @@ function archive() {
     return w.segment(s);
   };
   return { plan, read, reads, archive: { segmentSize: SEG } as PlanArchive };
+}
+
+/** Transactions at minutes 1 (commit) and 2 (a long abort crossing a page) in segment 2; segment 3 idle. */
+function archive() {
+  return laidOut((w, to) => {
+    to(2);
+    w.add(transactionEnd(min(1)));
+    w.add(filler(7000));
+    w.add(transactionEnd(min(2), { abort: true, size: 3000 }));
+    to(3);
+  });
 }
 
 const at = (ms: number): TargetOptions => ({ target: { kind: 'time', ms, text: new Date(ms).toISOString() }, exclusive: false, timeline: 'latest', action: 'promote' });
@@ -71,32 +82,9 @@ test('no transaction after the backup: refused; a segment the archive does not g
   await checkTimeTargetReach(b.plan, b.archive, at(min(3)), async () => null, () => undefined);
 });
 
-/** Segments 0-3; a backup in segment 1 with a commit at minute 1 after it; `later` then lays out segments 2 and 3. */
-function laidOut(later: (w: WalBuilder, to: (segNo: number) => void) => void, endSeg = 3) {
-  const w = new WalBuilder(0n, 4);
-  const to = (segNo: number) => {
-    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
-  };
-  to(1);
-  const start = w.next();
-  w.add(filler(100));
-  const stop = w.next();
-  w.add(transactionEnd(min(1)));
-  later(w, to);
-  w.add(filler(100));
-  w.closePages();
-  const plan = {
-    backup: { id: 'B', complete: true, timeline: 1, startLsn: start, stopLsn: stop, stopTimeMs: T0 },
-    branch: timelineBranch(1, []),
-    archiveEnd: segmentFileName(1, BigInt(endSeg), SEG),
-    gap: null,
-  } as unknown as RestorePlan;
-  const read = async (name: string) => w.segment(Number(parseSegmentFileName(name, SEG)!.segNo));
-  return { plan, read, archive: { segmentSize: SEG } as PlanArchive };
-}
-
 test('a commit whose record runs on into the next archived segment: its time is not read, nothing is refused; into a segment not archived: not counted', async () => {
   const crossing = (w: WalBuilder, to: (segNo: number) => void) => {
+    w.add(transactionEnd(min(1)));
     to(2);
     w.padTo(BigInt(3 * SEG - 200));
     w.add(transactionEnd(min(5), { size: 3000 }));
@@ -109,6 +97,7 @@ test('a commit whose record runs on into the next archived segment: its time is 
 
 test('clocks stepping back (a commit later in WAL stamped earlier): the reading goes on back and finds the one after the target', async () => {
   const a = laidOut((w, to) => {
+    w.add(transactionEnd(min(1)));
     to(2);
     w.add(transactionEnd(min(4)));
     to(3);
@@ -119,7 +108,7 @@ test('clocks stepping back (a commit later in WAL stamped earlier): the reading 
 });
 
 test('a gap after the run is named; a segment that cannot be read leaves the target unchecked, with a warning', async () => {
-  const a = laidOut(() => undefined);
+  const a = laidOut((w) => w.add(transactionEnd(min(1))));
   (a.plan as { gap: RestorePlan['gap'] }).gap = { missing: segmentFileName(1, 4n, SEG), resumesAt: segmentFileName(1, 5n, SEG) };
   await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined), (e: Error & { hint?: string }) => {
     assert.match(e.message, /the archive has a gap \(segment 000000010000000000000004 is missing, later ones are archived\) where recovery ends/);

@@ -70,6 +70,8 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
   const frameContentSize = lib.func('unsigned long long ZSTD_getFrameContentSize(const uint8_t *src, size_t srcSize)');
   const frameSize = lib.func('size_t ZSTD_findFrameCompressedSize(const uint8_t *src, size_t srcSize)');
   const v = versionNumber() as number;
+  const decompressOnPool = async (src: Buffer, dst: Buffer): Promise<number> =>
+    check(await callOnThreadPoolWith<number | bigint, unknown>(decompress, dctxs, dst, dst.length, src, src.length), 'decompression');
   const check = (n: number | bigint, what: string): number => {
     if (isError(n)) throw new Error(`zstd ${what}: ${errorName(n) as string}`);
     return Number(n);
@@ -96,9 +98,7 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
       syncDctx ??= dctxs.take();
       return check(decompress(syncDctx, dst, dst.length, src, src.length) as number | bigint, 'decompression');
     },
-    async decompressIntoOnPool(src, dst) {
-      return check(await callOnThreadPoolWith<number | bigint, unknown>(decompress, dctxs, dst, dst.length, src, src.length), 'decompression');
-    },
+    decompressIntoOnPool: decompressOnPool,
     async compress(src, level) {
       const pool = poolFor(Number(bound(src.length)));
       const dst = pool.take();
@@ -130,7 +130,7 @@ function bindZstd(lib: NativeLibrary): NativeZstd {
         off += check(frameSize(rest, rest.length) as number | bigint, 'decompression');
       }
       const dst = Buffer.allocUnsafe(total);
-      const n = check(await callOnThreadPoolWith<number | bigint, unknown>(decompress, dctxs, dst, dst.length, src, src.length), 'decompression');
+      const n = await decompressOnPool(src, dst);
       if (n !== total) throw new Error(`zstd decompression: ${n} bytes decoded, the frames record ${total}`);
       return dst;
     },

@@ -7,7 +7,12 @@
 // same WAL, same run. Reports median wall seconds, the ratio (target 0.8) and
 // the peak RSS of the restore commands into bench/RESULTS.md.
 //
-//   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--out FILE]
+//   node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--floor] [--out FILE]
+//
+// --floor: also measures what no restore tool can go below on this machine: the same
+// restored cluster started with every WAL segment it needs already in pg_wal and a
+// restore_command that answers at once (`false`: PostgreSQL then reads pg_wal), timed
+// from the server's start to the promotion (the restore itself untimed).
 //
 // --shared-buffers: the restored server's shared_buffers, one measurement per value
 // (default 32MB,4GB: the test harness's setting, and a size in the range PostgreSQL's
@@ -19,7 +24,7 @@
 // /usr/bin/time, root (tools run as `postgres`, as they would on a server).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +36,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const { TestCluster, destroyAll } = await import(join(ROOT, 'dist/test/harness/cluster.js'));
 
-const opt = { scale: 100, segments: 100, runs: 2, sharedBuffers: ['32MB', '4GB'], out: join(HERE, 'RESULTS.md') };
+const opt = { scale: 100, segments: 100, runs: 2, sharedBuffers: ['32MB', '4GB'], floor: false, out: join(HERE, 'RESULTS.md') };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -39,12 +44,20 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--segments') opt.segments = Number(argv[++i]);
   else if (a === '--runs') opt.runs = Number(argv[++i]);
   else if (a === '--shared-buffers') opt.sharedBuffers = argv[++i].split(',');
+  else if (a === '--floor') opt.floor = true;
   else if (a === '--out') opt.out = resolve(argv[++i]);
   else {
-    process.stderr.write('usage: node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--out FILE]\n');
+    process.stderr.write('usage: node bench/time-to-recover.mjs [--scale N] [--segments N] [--runs N] [--shared-buffers LIST] [--floor] [--out FILE]\n');
     process.exit(2);
   }
 }
+
+/** Names of the WAL segments stored under an archive directory (any depth). */
+const archivedSegments = (dir) =>
+  readdirSync(dir, { recursive: true })
+    .map((p) => /(?:^|\/)([0-9A-F]{24})-[0-9a-f]{64}(?:\.[a-z0-9]+)?$/.exec(String(p))?.[1])
+    .filter((n) => n !== undefined)
+    .sort();
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,7 +68,7 @@ const lsnBytes = (l) => {
 };
 
 /** Per shared_buffers value, per tool, the runs. */
-const results = Object.fromEntries(opt.sharedBuffers.map((sb) => [sb, { pgpitr: [], pgbackrest: [] }]));
+const results = Object.fromEntries(opt.sharedBuffers.map((sb) => [sb, { pgpitr: [], pgbackrest: [], floor: [] }]));
 const started = new Date();
 let replayInfo = '';
 try {
@@ -102,12 +115,19 @@ try {
     rmSync(join(pSpool, 'bench'), { recursive: true, force: true });
     for (const n of ['archive', 'bench-archive']) rmSync(join(bMisc, n), { recursive: true, force: true });
     mkdirPg(dest);
+    if (tool === 'floor') {
+      // Untimed: the restore, then every archived segment of the stanza put in pg_wal.
+      measured(process.execPath, [PGPITR, 'restore', ...pArgs, '--set', pgpitrSet, '-D', dest, '--process-max', '2', '--no-archive-async', '--recovery-option', 'restore_command=false', '--target-name', 'ttr_target', '--target-action', 'promote'], env);
+      for (const name of archivedSegments(join(pRepo, 'bench', 'archive'))) measured(process.execPath, [PGPITR, 'archive-get', ...pArgs, name, join(dest, 'pg_wal', name)], env);
+    }
     spawnSync('sync');
     const t0 = performance.now();
-    const r = tool === 'pgpitr'
+    const r = tool === 'floor'
+      ? { rssMb: 0 }
+      : tool === 'pgpitr'
       ? measured(process.execPath, [PGPITR, 'restore', ...pArgs, '--set', pgpitrSet, '-D', dest, '--process-max', '2', '--spool-path', pSpool, '--target-name', 'ttr_target', '--target-action', 'promote'], env)
       : measured('pgbackrest', [...bArgs, `--pg1-path=${dest}`, '--type=name', '--target=ttr_target', '--target-action=promote', 'restore'], env);
-    const restored = (performance.now() - t0) / 1000;
+    const restored = tool === 'floor' ? 0 : (performance.now() - t0) / 1000;
     const copy = await TestCluster.startExisting(dest, 15, { name: `ttr-${tool}`, wait: false, conf: { archive_mode: 'off', shared_buffers: sb } });
     try {
       for (;;) {
@@ -130,7 +150,8 @@ try {
       await copy.destroy();
     }
   };
-  for (let i = 0; i < opt.runs; i++) for (const sb of opt.sharedBuffers) for (const tool of i % 2 ? ['pgbackrest', 'pgpitr'] : ['pgpitr', 'pgbackrest']) await run(tool, sb);
+  const tools = (i) => [...(i % 2 ? ['pgbackrest', 'pgpitr'] : ['pgpitr', 'pgbackrest']), ...(opt.floor ? ['floor'] : [])];
+  for (let i = 0; i < opt.runs; i++) for (const sb of opt.sharedBuffers) for (const tool of tools(i)) await run(tool, sb);
 } finally {
   await destroyAll();
 }
@@ -151,11 +172,14 @@ const lines = [
     `| ${sb} | pgpitr | ${med(sb, 'pgpitr', 'restore').toFixed(2)} | ${med(sb, 'pgpitr', 'total').toFixed(2)} | ${(med(sb, 'pgpitr', 'total') - med(sb, 'pgpitr', 'restore')).toFixed(2)} | ${Math.max(...results[sb].pgpitr.map((x) => x.rss)).toFixed(0)} MB |`,
     `| ${sb} | pgBackRest | ${med(sb, 'pgbackrest', 'restore').toFixed(2)} | ${med(sb, 'pgbackrest', 'total').toFixed(2)} | ${(med(sb, 'pgbackrest', 'total') - med(sb, 'pgbackrest', 'restore')).toFixed(2)} | ${Math.max(...results[sb].pgbackrest.map((x) => x.rss)).toFixed(0)} MB |`,
     `| ${sb} | **ratio** | **${(med(sb, 'pgpitr', 'restore') / med(sb, 'pgbackrest', 'restore')).toFixed(2)}** | **${(med(sb, 'pgpitr', 'total') / med(sb, 'pgbackrest', 'total')).toFixed(2)}** | | |`,
+    ...(opt.floor
+      ? [`| ${sb} | floor: WAL already in pg_wal, restore not counted | – | ${med(sb, 'floor', 'total').toFixed(2)} (${(med(sb, 'floor', 'total') / med(sb, 'pgbackrest', 'total')).toFixed(2)} of pgBackRest's) | ${med(sb, 'floor', 'total').toFixed(2)} | – |`]
+      : []),
   ]),
   '',
   'All runs (restore / promoted, seconds):',
   '',
-  ...opt.sharedBuffers.flatMap((sb) => Object.entries(results[sb]).map(([t, xs]) => `- ${sb}, ${t}: ${xs.map((x) => `${x.restore.toFixed(2)} / ${x.total.toFixed(2)}`).join(', ')}`)),
+  ...opt.sharedBuffers.flatMap((sb) => Object.entries(results[sb]).filter(([, xs]) => xs.length > 0).map(([t, xs]) => `- ${sb}, ${t}: ${xs.map((x) => `${x.restore.toFixed(2)} / ${x.total.toFixed(2)}`).join(', ')}`)),
 ];
 replaceSection(opt.out, lines[0], lines.join('\n'));
 log(`results in ${opt.out}`);

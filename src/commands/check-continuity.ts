@@ -2,16 +2,23 @@
 // the last, on one timeline or where timelines meet (restore/timeline-gaps.ts)? A gap on the
 // server's timeline is judged only up to the segment the server says it archived: several
 // pushes at once (asynchronous archiving) store later segments before earlier ones are in.
+// What expire left out between standalone backups (repo/expired-holes.ts) is no gap.
 
 import { summarizeArchive } from '../repo/archive-summary.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import type { DropRecord } from '../repo/drops.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
 import type { Finding } from './check-finding.js';
+import { insideExpiredHole } from '../repo/expired-holes.js';
+import type { ExpiredHole } from '../repo/expired-holes.js';
 
-export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string): Finding {
+export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string, expired: ExpiredHole[] = []): Finding {
   const summary = summarizeArchive(files, segmentSize);
-  const all: { from: string; to: string; branch?: number }[] = [...summary.timelines.flatMap((t) => t.gaps), ...timelineGaps.map((g) => ({ ...g, branch: g.timeline }))];
+  const found: { from: string; to: string; branch?: number }[] = [...summary.timelines.flatMap((t) => t.gaps), ...timelineGaps.map((g) => ({ ...g, branch: g.timeline }))];
+  // What expire left out between standalone backups' WAL on purpose is no fault of archiving.
+  const all = found.filter((g) => !insideExpiredHole(expired, g, segmentSize));
+  const left = found.length - all.length;
+  const leftOut = left > 0 ? `; ${left} range(s) left out by expire between standalone backups (pgpitr info)` : '';
   // Still arriving: after the server's last archived segment, on its timeline; a gap that
   // reaches past it is judged up to it.
   const onServerTimeline = (g: { to: string }) => g.to.slice(0, 8) === archivedUpTo.slice(0, 8);
@@ -21,7 +28,7 @@ export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], se
     return {
       check: 'archive continuity',
       ok: true,
-      message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)${pending > 0 ? ` up to ${archivedUpTo} (what is missing after it, the server has not archived yet)` : ''}`,
+      message: `no segment missing between the first and the last archived on ${summary.timelines.length} timeline(s)${pending > 0 ? ` up to ${archivedUpTo} (what is missing after it, the server has not archived yet)` : ''}${leftOut}`,
     };
   }
   const explain = (g: { from: string; to: string }) => {
@@ -32,7 +39,7 @@ export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], se
   return {
     check: 'archive continuity',
     ok: false,
-    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${where(g)}${explain(g)}`).join('; ')}`,
+    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${where(g)}${explain(g)}`).join('; ')}${leftOut}`,
     hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max; segments a primary lost before a failover cannot come back',
   };
 }

@@ -16,6 +16,7 @@ import { stanzaReach } from './stanza-reach.js';
 import type { Finding } from './check-finding.js';
 import type { DropRecord } from '../repo/drops.js';
 import { continuityFinding } from './check-continuity.js';
+import { readExpiredHoles } from '../repo/expired-holes.js';
 
 export interface RecoveryCheck {
   repo: Repository;
@@ -34,7 +35,7 @@ export interface RecoveryCheck {
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
   const reach = await stanzaReach(c.repo, c.stanza, c.segmentSize, c.files, records);
-  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal);
+  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal, await readExpiredHoles(c.repo, c.stanza).catch(() => []));
   return [continuity, ...recoveryOf(c, records, reach)];
 }
 

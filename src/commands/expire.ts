@@ -1,6 +1,7 @@
 // `pgpitr expire`: retention of a stanza's backups and WAL under the stanza's
 // backup lock (repo/retention.ts decides, repo/expire.ts carries it out), and
-// pinning: a pinned backup is kept whatever the policy says. `backup` applies
+// pinning: a pinned backup is kept whatever the policy says (standalone: with
+// only the WAL that makes it consistent). `backup` applies
 // retention through expireUnderLock after a successful backup.
 
 import { PgpitrError } from '../common/errors.js';
@@ -13,6 +14,7 @@ import { expireStanza } from '../repo/expire.js';
 import type { ExpireResult, ExpireWhat } from '../repo/expire.js';
 import { readRecord, writeRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
+import type { PinTarget } from '../repo/retention.js';
 
 /** Applies a retention policy to the stanza, or expires one backup set (with dryRun, only says what it would remove). */
 export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
@@ -29,8 +31,8 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
   }
 }
 
-/** Pins (or unpins) a complete backup. */
-export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean): Promise<void> {
+/** Pins (or unpins) a complete backup; `target`: what the pin keeps besides it (default 'full'). */
+export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean, target: PinTarget = 'full'): Promise<void> {
   // Under the backup lock: a running backup rewrites its record at the end.
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
   try {
@@ -39,6 +41,8 @@ export async function setPinned(repo: Repository, stanza: string, id: string, pi
     if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
     if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);
     r.pinned = pinned;
+    if (pinned && target === 'standalone') r.pin_target = target;
+    else delete r.pin_target;
     await writeRecord(repo.storage, r);
   } finally {
     await lock.release();

@@ -19,6 +19,7 @@ import { listRecords, recordProcessAlive } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
+import { insideExpiredHole, readExpiredHoles } from '../repo/expired-holes.js';
 import type { RecoveryWindow } from '../restore/recovery-window.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
 
@@ -76,13 +77,17 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       const f = scan.files.find((x) => x.name === segment);
       return f ? new Date(f.mtimeMs).toISOString() : null;
     };
+    // What expire left out between standalone backups is marked, not hidden: a restore cannot cross it either.
+    const holes = await readExpiredHoles(repo, name).catch(() => []);
+    const mark = <G extends { from: string; to: string }>(g: G): G => (insideExpiredHole(holes, g, stanza.wal_segment_size) ? { ...g, left_by_expire: true } : g);
+    const archive = summarizeArchive(scan.files, stanza.wal_segment_size);
     report.push({
       stanza: name,
       system_identifier: stanza.system_identifier,
       pg_version: stanza.pg_major,
       backups,
-      archive: summarizeArchive(scan.files, stanza.wal_segment_size),
-      timeline_gaps: reach.timelineGaps,
+      archive: { ...archive, timelines: archive.timelines.map((t) => ({ ...t, gaps: t.gaps.map(mark) })) },
+      timeline_gaps: reach.timelineGaps.map(mark),
       recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
       unreadable_history_files: reach.unreadable,
       conflicting_copies: reach.conflicting,
@@ -120,6 +125,8 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined) {
     databases: r.databases,
     annotations: r.annotations,
     pinned: r.pinned,
+    /** What the pin keeps besides the backup: full (the WAL after it too) or standalone; null when not pinned. */
+    pin_target: r.pinned ? (r.pin_target ?? 'full') : null,
     error: r.error,
   };
 }

@@ -10,7 +10,8 @@ export interface TimelineSummary {
   min: string;
   max: string;
   segments: number;
-  gaps: { from: string; to: string; missing: number }[];
+  /** left_by_expire: inside what expire left out between standalone backups (expired-holes.ts; set by info). */
+  gaps: { from: string; to: string; missing: number; left_by_expire?: boolean }[];
 }
 
 export interface ArchiveSummary {

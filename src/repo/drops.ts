@@ -49,11 +49,12 @@ export async function listDrops(repo: Repository, stanza: string): Promise<DropR
 }
 
 /**
- * The storage paths of the drop records whose whole range lies before segment `keepFromSegNo`:
- * the WAL around them has left the archive (expire removes them with it). A record that cannot
- * be read or parsed is kept (info and check name it).
+ * The storage paths of the drop records whose whole range lies before segment `keepFromSegNo`,
+ * and outside the ranges still `kept` below it (a standalone backup's): the WAL around them has
+ * left the archive (expire removes them with it). A record that cannot be read or parsed is kept
+ * (info and check name it).
  */
-export async function dropsBefore(repo: Repository, stanza: string, keepFromSegNo: bigint, segmentSize: number): Promise<string[]> {
+export async function dropsBefore(repo: Repository, stanza: string, keepFromSegNo: bigint, segmentSize: number, kept: { fromSegNo: bigint; toSegNo: bigint }[] = []): Promise<string[]> {
   const dir = dropsPath(stanza);
   const out: string[] = [];
   for (const e of await repo.storage.list(dir, { detail: false })) {
@@ -61,8 +62,11 @@ export async function dropsBefore(repo: Repository, stanza: string, keepFromSegN
     const path = storageJoin(dir, e.name);
     try {
       const data = await readAll(repo.storage, path);
-      const last = data === null ? null : parseSegmentFileName(String((JSON.parse(data.toString('utf8')) as DropRecord).last), segmentSize);
-      if (last !== null && last.segNo < keepFromSegNo) out.push(path);
+      const record = data === null ? null : (JSON.parse(data.toString('utf8')) as DropRecord);
+      const first = record === null ? null : parseSegmentFileName(String(record.first), segmentSize);
+      const last = record === null ? null : parseSegmentFileName(String(record.last), segmentSize);
+      if (first === null || last === null || last.segNo >= keepFromSegNo) continue;
+      if (!kept.some((r) => first.segNo <= r.toSegNo && last.segNo >= r.fromSegNo)) out.push(path);
     } catch {
       /* kept */
     }

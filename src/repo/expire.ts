@@ -1,7 +1,7 @@
 // Carries out a retention decision (retention.ts) on a stanza: the records of
 // expired backups go first (from then on they are not backups), then their
-// stored files; then the archived WAL no kept backup needs, and the records of
-// WAL dropped there (drops.ts). History files are always kept; so is every WAL
+// stored files; then the archived WAL no kept backup needs (a standalone backup
+// needs its own range only: retention.ts), and the records of WAL dropped there (drops.ts). History files are always kept; so is every WAL
 // file when no complete backup exists.
 
 import { storageJoin } from '../storage/storage-path.js';
@@ -20,6 +20,7 @@ import { PgpitrError } from '../common/errors.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { manifestReferences } from './backup-set/manifest.js';
 import { dropsBefore } from './drops.js';
+import { holesBetween, recordExpiredHoles } from './expired-holes.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
@@ -27,6 +28,8 @@ import type { BackupRecord } from './backup-set/record.js';
 export interface ExpireResult {
   decision: RetentionDecision;
   walRemoved: { first: string; last: string; count: number } | null;
+  /** The WAL kept for standalone backups below the rest (decision.walKeepRanges), by segment name. */
+  standaloneWal: { id: string; from: string; to: string }[];
 }
 
 /** What expire removes: the backups a retention policy no longer needs, or one backup set (--set) and what depends on it. */
@@ -63,6 +66,8 @@ export async function expireStanza(
       stopTimeMs: Date.parse(r.stop_time ?? r.start_time),
       startSegNo: r.start_lsn ? segmentNumber(parseLsn(r.start_lsn), segmentSize) : 0n,
       pinned: r.pinned,
+      pinTarget: r.pin_target,
+      stopSegNo: r.stop_lsn ? segmentNumber(parseLsn(r.stop_lsn), segmentSize) : undefined,
       damaged: r.damaged,
       onLatestBranch: branch && r.timeline !== null && r.stop_lsn ? branchContains(branch, r.timeline, parseLsn(r.stop_lsn)) : undefined,
       type: r.type,
@@ -72,13 +77,18 @@ export async function expireStanza(
   const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza);
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
+  const ranges = decision.walKeepRanges;
   const doomed = keepFrom === null ? [] : archive.filter((f) => {
     if (f.name.endsWith('.history')) return false;
     const seg = parseSegmentFileName(f.name.slice(0, 24), segmentSize);
-    return seg !== null && seg.segNo < keepFrom;
+    return seg !== null && seg.segNo < keepFrom && !ranges.some((r) => seg.segNo >= r.fromSegNo && seg.segNo <= r.toSegNo);
   });
   if (doomed.length > 0) walRemoved = { first: doomed[0]!.name, last: doomed[doomed.length - 1]!.name, count: doomed.length };
-  if (opts.dryRun) return { decision, walRemoved };
+  const standaloneWal = ranges.map((k) => {
+    const r = records.find((x) => x.id === k.id);
+    return { id: k.id, from: r?.start_wal ?? '?', to: r?.stop_wal ?? '?' };
+  });
+  if (opts.dryRun) return { decision, walRemoved, standaloneWal };
   for (const id of removalOrder(decision.expire.map((e) => e.id), records)) {
     // The record first, durably: from then on the set is not a backup, whatever remains of it.
     await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
@@ -93,6 +103,12 @@ export async function expireStanza(
       if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
     }
   }
+  // The holes left between standalone backups' WAL are recorded first: info and check then know
+  // them from gaps archiving left (and those before the first segment kept are forgotten).
+  if (keepFrom !== null) {
+    const firstKept = ranges.reduce((m, r) => (r.fromSegNo < m ? r.fromSegNo : m), keepFrom);
+    await recordExpiredHoles(repo, stanza, holesBetween(ranges, keepFrom), firstKept);
+  }
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));
   // Directories of segments (one per 256 segments) that this left empty go too: a long-lived
@@ -101,8 +117,8 @@ export async function expireStanza(
     for (const dir of new Set(doomed.map((f) => walFileDirPath(stanza, f.name)))) await storage.pruneDirectory(dir);
   }
   // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
-  if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize));
-  return { decision, walRemoved };
+  if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize, ranges));
+  return { decision, walRemoved, standaloneWal };
 }
 
 /**

@@ -42,6 +42,11 @@ export function dropsPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), 'archive-drops');
 }
 
+/** Where expire left WAL out on purpose between standalone backups' ranges (expired-holes.ts). */
+export function expiredHolesPath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), 'archive-expired.json');
+}
+
 /** The lock of commands that change the repository as a whole (stanza-create). */
 export const REPOSITORY_LOCK = 'repository.lock';
 

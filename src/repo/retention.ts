@@ -18,12 +18,15 @@
 //   diffs and incrs thus go with it, never before it.
 // - Pinned backups are always kept; so are backups still running, and those
 //   whose record cannot be parsed (they may be complete backups; no WAL is
-//   removed while one is there).
+//   removed while one is there). A backup pinned "standalone" (an archival
+//   backup: the month's, the year's) keeps only the WAL from its start to its
+//   stop, what makes it consistent, not every segment after it; the backups it
+//   takes files from are kept for their files alone.
 // - Failed or interrupted backups are removed once a complete backup newer
 //   than them exists (they can never be restored).
 // - WAL: every segment older than the oldest kept complete backup's start is
-//   removed (on every timeline); history files are always kept. Without any
-//   complete backup, no WAL is removed.
+//   removed (on every timeline), but for the ranges standalone backups keep;
+//   history files are always kept. Without any complete backup, no WAL is removed.
 
 import { PgpitrError } from '../common/errors.js';
 
@@ -46,6 +49,24 @@ export interface RetentionBackup {
   type?: 'full' | 'diff' | 'incr' | undefined;
   /** The backups it needs besides itself (its references and its prior backup); absent: none. */
   needs?: string[] | undefined;
+  /** What its pin keeps (absent: 'full', the WAL after it too); only read when pinned. */
+  pinTarget?: PinTarget | undefined;
+  /** Segment number of its stop LSN (absent: not known; a standalone pin then keeps the WAL after it, as 'full'). */
+  stopSegNo?: bigint | undefined;
+}
+
+/**
+ * What a pinned backup keeps besides itself: 'full', the WAL from its start on (it can be
+ * recovered to any later point); 'standalone', only the WAL from its start to its stop (it can be
+ * restored to its end, --target-immediate, and no further: an archival backup).
+ */
+export type PinTarget = 'full' | 'standalone';
+
+/** WAL kept below walKeepFromSegNo for a standalone backup: its start's segment to its stop's, both kept. */
+export interface WalKeptRange {
+  id: string;
+  fromSegNo: bigint;
+  toSegNo: bigint;
 }
 
 export interface RetentionPolicy {
@@ -60,6 +81,8 @@ export interface RetentionDecision {
   walKeepFromSegNo: bigint | null;
   /** Which backup keeps the WAL from there (or all of it), and why it is kept: said by expire. */
   walKeptFor?: { id: string; why: string } | undefined;
+  /** Below walKeepFromSegNo, the segments standalone backups keep. */
+  walKeepRanges: WalKeptRange[];
 }
 
 /** A backup that ended more than this after now is dated ahead (a clock that ran ahead): not counted by a policy. */
@@ -73,12 +96,19 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   // expired as they complete: it is kept, and the policy counts the others.
   const complete = newestFirst.filter((b) => b.state === 'complete' && !ahead(b));
   const keepWhy = new Map<string, string>();
-  const keep = (b: RetentionBackup, why: string) => {
-    if (!keepWhy.has(b.id)) keepWhy.set(b.id, why);
+  // Kept with the WAL after them (any point since can be recovered); the others are kept by a
+  // standalone pin alone, or for their files: their WAL is what standaloneRanges says.
+  const withWal = new Set<string>();
+  const keep = (b: RetentionBackup, why: string, wal = true) => {
+    if (!keepWhy.has(b.id) || (wal && !withWal.has(b.id))) keepWhy.set(b.id, why);
+    if (wal) withWal.add(b.id);
   };
   for (const b of newestFirst) {
     if (b.state === 'complete' && ahead(b)) keep(b, "dated after this host's clock (a clock that ran ahead when it was taken): not counted by the policy; remove it with pgpitr expire --set if its times are wrong");
-    if (b.pinned) keep(b, 'pinned');
+    if (b.pinned) {
+      if (standalonePin(b)) keep(b, 'pinned standalone: kept with the WAL that makes it consistent, not the WAL after it', false);
+      else keep(b, 'pinned');
+    }
     if (b.damaged) keep(b, 'its record is damaged: kept until looked at (pgpitr verify), then removed by hand');
     if (b.state === 'running') keep(b, 'still running');
   }
@@ -105,20 +135,9 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   // newest backup it can be restored from may be older than every backup the policy keeps.
   const newestOnBranch = complete.find((b) => b.onLatestBranch !== false);
   if (newestOnBranch) keep(newestOnBranch, "the newest complete backup the newest timeline's history can be restored from");
-  // What kept backups need is kept too, transitively (a need of a need: an incr of an incr).
-  const byId = new Map(backups.map((b) => [b.id, b]));
-  const queue = [...keepWhy.keys()];
-  while (queue.length > 0) {
-    const b = byId.get(queue.pop()!);
-    for (const id of b?.needs ?? []) {
-      const needed = byId.get(id);
-      if (!needed || keepWhy.has(id)) continue;
-      keep(needed, `backup ${b!.id} takes files from it`);
-      queue.push(id);
-    }
-  }
+  keepNeeds(backups, keepWhy, withWal);
   const newestComplete = complete[0];
-  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null };
+  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null, walKeepRanges: [] };
   for (const b of newestFirst) {
     const why = keepWhy.get(b.id);
     if (why !== undefined) decision.keep.push({ id: b.id, why });
@@ -127,24 +146,61 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
       else decision.keep.push({ id: b.id, why: 'failed, but no newer complete backup exists yet' });
     } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
   }
-  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id));
-  decision.walKeptFor = walKeptFor(backups, keepWhy);
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id), (b) => withWal.has(b.id));
+  decision.walKeptFor = walKeptFor(backups, keepWhy, withWal);
+  decision.walKeepRanges = standaloneRanges(backups, (b) => keepWhy.has(b.id) && !withWal.has(b.id), decision.walKeepFromSegNo);
   return decision;
 }
 
+/** A pin that keeps the backup's own WAL only (its stop known: otherwise the pin keeps the WAL after it too). */
+function standalonePin(b: RetentionBackup): boolean {
+  return b.pinned && b.pinTarget === 'standalone' && b.stopSegNo !== undefined && b.state === 'complete' && !b.damaged;
+}
+
+/**
+ * What kept backups need is kept too, transitively (a need of a need: an incr of an incr). What
+ * a backup kept with its WAL needs keeps its WAL too (as it always has); what a standalone
+ * backup needs is kept for its files.
+ */
+function keepNeeds(backups: RetentionBackup[], keepWhy: Map<string, string>, withWal: Set<string>): void {
+  const byId = new Map(backups.map((b) => [b.id, b]));
+  for (const wal of [true, false]) {
+    const queue = [...keepWhy.keys()].filter((id) => withWal.has(id) === wal);
+    while (queue.length > 0) {
+      const b = byId.get(queue.pop()!);
+      for (const id of b?.needs ?? []) {
+        const needed = byId.get(id);
+        if (!needed || (wal ? withWal.has(id) : keepWhy.has(id))) continue;
+        if (!keepWhy.has(id) || wal) keepWhy.set(id, `backup ${b!.id} takes files from it`);
+        if (wal) withWal.add(id);
+        queue.push(id);
+      }
+    }
+  }
+}
+
+/** The WAL each kept standalone backup needs below `keepFrom` (null: all WAL is kept, no range needed). */
+function standaloneRanges(backups: RetentionBackup[], standaloneOnly: (b: RetentionBackup) => boolean, keepFrom: bigint | null): WalKeptRange[] {
+  if (keepFrom === null) return [];
+  return backups
+    .filter((b) => standaloneOnly(b) && standalonePin(b) && b.startSegNo < keepFrom)
+    .map((b) => ({ id: b.id, fromSegNo: b.startSegNo, toSegNo: b.stopSegNo! }))
+    .sort((a, b) => (a.fromSegNo < b.fromSegNo ? -1 : a.fromSegNo > b.fromSegNo ? 1 : 0));
+}
+
 /** The backup whose start (or damaged record) decides walKeepFrom, with the reason it is kept. */
-function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>): RetentionDecision['walKeptFor'] {
+function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>, withWal: Set<string>): RetentionDecision['walKeptFor'] {
   const damaged = backups.find((b) => b.damaged && keepWhy.has(b.id));
   if (damaged) return { id: damaged.id, why: 'its record is damaged: where its WAL starts is not known, so no WAL is removed (pgpitr verify names it)' };
-  const oldest = backups.filter((b) => b.state === 'complete' && keepWhy.has(b.id)).sort((a, b) => (a.startSegNo < b.startSegNo ? -1 : a.startSegNo > b.startSegNo ? 1 : 0))[0];
+  const oldest = backups.filter((b) => b.state === 'complete' && withWal.has(b.id)).sort((a, b) => (a.startSegNo < b.startSegNo ? -1 : a.startSegNo > b.startSegNo ? 1 : 0))[0];
   return oldest ? { id: oldest.id, why: keepWhy.get(oldest.id)! } : undefined;
 }
 
-/** The first segment the kept complete backups need (null: keep all WAL). */
-function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean): bigint | null {
+/** The first segment the kept complete backups need from there on (null: keep all WAL). */
+function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean, withWal: (b: RetentionBackup) => boolean): bigint | null {
   // Where a backup whose record is damaged starts is not known: its WAL is all kept with it.
   if (backups.some((b) => b.damaged && kept(b))) return null;
-  const keptComplete = backups.filter((b) => b.state === 'complete' && kept(b));
+  const keptComplete = backups.filter((b) => b.state === 'complete' && kept(b) && withWal(b));
   if (keptComplete.length === 0) return null;
   return keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
 }
@@ -189,13 +245,21 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
     });
   }
   const newestFirst = [...backups].sort((a, b) => b.stopTimeMs - a.stopTimeMs);
-  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null };
+  const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null, walKeepRanges: [] };
   for (const b of newestFirst) {
     const why = doomed.get(b.id);
     if (why !== undefined) decision.expire.push({ id: b.id, why });
     else decision.keep.push({ id: b.id, why: 'not asked for' });
   }
-  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id));
+  // The backups left keep the WAL after them, but for standalone ones (the newest complete one
+  // left keeps it whatever its pin: it is what the stanza recovers from).
+  const left = newestFirst.filter((b) => !doomed.has(b.id));
+  const newestLeft = left.find((b) => b.state === 'complete' && !b.damaged);
+  const withWal = new Set(left.filter((b) => b === newestLeft || !standalonePin(b)).map((b) => b.id));
+  const keepWhy = new Map(left.map((b) => [b.id, 'not asked for']));
+  keepNeeds(backups, keepWhy, withWal);
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id), (b) => withWal.has(b.id));
+  decision.walKeepRanges = standaloneRanges(backups, (b) => !doomed.has(b.id) && !withWal.has(b.id), decision.walKeepFromSegNo);
   return decision;
 }
 

@@ -15,6 +15,8 @@ export interface TimelineGap {
   from: string;
   to: string;
   missing: number;
+  /** Inside what expire left out between standalone backups (repo/expired-holes.ts; set by info). */
+  left_by_expire?: boolean;
 }
 
 export function gapsBetweenTimelines(archive: PlanArchive, names: readonly string[]): TimelineGap[] {

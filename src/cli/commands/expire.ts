@@ -22,7 +22,7 @@ const HELP = `pgpitr expire removes the backups and WAL a retention policy no lo
 Usage:
   pgpitr expire --repo PATH --stanza NAME --retention-full=N | --retention-window=DURATION [--dry-run]
   pgpitr expire --repo PATH --stanza NAME --set=ID [--dry-run]
-  pgpitr expire --repo PATH --stanza NAME --pin=ID | --unpin=ID
+  pgpitr expire --repo PATH --stanza NAME --pin=ID [--pin-target=full|standalone] | --unpin=ID
 
 Options:
       --retention-full=N        keep the N newest complete full backups and the diff and incr
@@ -34,6 +34,11 @@ Options:
                                 remaining backup needs; how a dead run's record is removed
       --dry-run                 say what would be removed, remove nothing
       --pin=ID / --unpin=ID     keep a backup whatever the policy (or stop keeping it)
+      --pin-target=T            what the pin keeps with it: full (default), every WAL segment
+                                after it, so that any later point stays recoverable from it; or
+                                standalone, only the WAL from its start to its stop (an archival
+                                backup, restorable to its end with --target-immediate, that
+                                does not keep the archive growing)
 A kept backup keeps every backup it takes files from (a diff's full backup, an incr's chain).
 Both policies may be given (a backup either keeps is kept), or set in the configuration
 file (retention-full=, retention-window=, or repoN-retention-* for one repository); then
@@ -50,6 +55,7 @@ const EXPIRE_OPTIONS = {
   ...RETENTION_OPTIONS,
   'dry-run': { type: 'boolean' },
   pin: { type: 'string' },
+  'pin-target': { type: 'string' },
   unpin: { type: 'string' },
   set: { type: 'string' },
 } as const;
@@ -87,12 +93,15 @@ export async function expireCommand(argv: string[]): Promise<number> {
   const several = repos.length > 1;
   const pin = o.extra['pin'] as string | undefined;
   const unpin = o.extra['unpin'] as string | undefined;
+  const pinTarget = o.extra['pin-target'] as string | undefined;
+  if (pinTarget !== undefined && pin === undefined) throw usageError('--pin-target goes with --pin=ID');
+  if (pinTarget !== undefined && pinTarget !== 'full' && pinTarget !== 'standalone') throw usageError(`invalid --pin-target "${pinTarget}"`, 'give full (the WAL after the backup is kept too) or standalone (only the WAL that makes it consistent)');
   if (pin !== undefined || unpin !== undefined) {
     // A backup lives in one repository: pinned where it is, absent elsewhere is no error.
     const id = (pin ?? unpin)!;
     const outcomes = await onEachRepository(repos, async ({ repo }) => {
       try {
-        await setPinned(repo, o.stanza, id, pin !== undefined);
+        await setPinned(repo, o.stanza, id, pin !== undefined, pinTarget === 'standalone' ? 'standalone' : 'full');
         return true;
       } catch (e) {
         if (several && isPgpitrError(e) && e.code === 'ERR_NOT_FOUND') return false;
@@ -102,7 +111,8 @@ export async function expireCommand(argv: string[]): Promise<number> {
     throwFirstFailure(outcomes);
     const where = outcomes.filter((r) => r.result).map((r) => `repo${r.index}`);
     if (where.length === 0) throw usageError(`backup "${id}" does not exist in any repository`, 'pgpitr info lists the backups');
-    printLine(`backup ${id} ${pin !== undefined ? 'pinned: expire keeps it' : 'unpinned'}${several ? ` (${where.join(', ')})` : ''}`);
+    const kept = pinTarget === 'standalone' ? 'pinned standalone: expire keeps it with the WAL from its start to its stop (restore it with --target-immediate), not the WAL after it' : 'pinned: expire keeps it, and the WAL after it';
+    printLine(`backup ${id} ${pin !== undefined ? kept : 'unpinned'}${several ? ` (${where.join(', ')})` : ''}`);
     return ExitCode.Ok;
   }
   const set = o.extra['set'] as string | undefined;
@@ -145,10 +155,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
     const each = outcomes.map((r) => ({
       repo: r.index,
       location: r.location,
-      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved } : { absent: true }),
+      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved, wal_kept_standalone: r.result.standaloneWal } : { absent: true }),
     }));
     const first = outcomes[0]!.result;
-    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved } : {}), repositories: each }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved, wal_kept_standalone: first.standaloneWal } : {}), repositories: each }, null, 2) + '\n');
   } else {
     const verb = dryRun ? 'would expire' : 'expired';
     for (const r of outcomes) {
@@ -169,6 +179,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
       // Why the WAL stays from there: a pinned backup keeps every segment after its start (said, so that an archive growing for it is not a surprise).
       const kept = r.result!.decision.walKeptFor;
       if (kept) printLine(`${p}archived WAL kept from the start of backup ${kept.id} on: ${kept.why}`);
+      for (const k of r.result!.standaloneWal) printLine(`${p}archived WAL kept for standalone backup ${k.id}: ${k.from} to ${k.to}`);
     }
   }
   throwFirstFailure(outcomes);

@@ -69,7 +69,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     lines.push(`stanza: ${s.stanza}`, `    system ${s.system_identifier}, PostgreSQL ${s.pg_version}`);
     if (s.backups.length === 0) lines.push('    backups: none');
     for (const b of s.backups) {
-      lines.push(`    ${b.type} backup ${b.id}: ${b.state}${b.pinned ? ' (pinned)' : ''}, ${b.start_time} to ${b.stop_time ?? '...'}`);
+      lines.push(`    ${b.type} backup ${b.id}: ${b.state}${b.pinned ? (b.pin_target === 'standalone' ? ' (pinned standalone: kept with its own WAL only)' : ' (pinned)') : ''}, ${b.start_time} to ${b.stop_time ?? '...'}`);
       if (b.state === 'complete') {
         lines.push(`        timeline ${b.timeline}, LSN ${b.start_lsn} to ${b.stop_lsn}, WAL ${b.wal.first} to ${b.wal.last} (${b.wal.source === 'included' ? 'in the backup' : 'in the archive'})`);
         lines.push(`        ${mib(b.size ?? 0)} of data, ${mib(b.stored_size ?? 0)} stored, ${b.files} files`);
@@ -91,9 +91,9 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');
     for (const t of s.archive.timelines) {
       lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);
-      for (const g of t.gaps) lines.push(`        GAP: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
+      for (const g of t.gaps) lines.push(`        ${gapWord(g)}: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     }
-    for (const g of s.timeline_gaps) lines.push(`    GAP along timeline ${g.timeline}'s history: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
+    for (const g of s.timeline_gaps) lines.push(`    ${gapWord(g)} along timeline ${g.timeline}'s history: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     if (s.archive.last_archived) lines.push(`    last archived: ${s.archive.last_archived.name} at ${s.archive.last_archived.at}`);
     if (s.archive.history_files.length) lines.push(`    history files: ${s.archive.history_files.join(', ')}`);
     if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes; the next push into their directory or pgpitr check removes them)`);
@@ -105,4 +105,9 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
 
 function mib(bytes: number): string {
   return `${Math.round(bytes / 1048576)} MiB`;
+}
+
+/** A gap archiving left, or what expire left out between standalone backups (no point there can be recovered either). */
+function gapWord(g: { left_by_expire?: boolean }): string {
+  return g.left_by_expire ? 'NOT KEPT (expire, between standalone backups)' : 'GAP';
 }

@@ -17,6 +17,7 @@ import { sameProcessAlive } from '../../common/process-identity.js';
 import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
+import type { PinTarget } from '../retention.js';
 
 export const RECORD_NAME = 'backup.json';
 
@@ -75,6 +76,8 @@ export interface BackupRecord {
   page_images?: PageImages;
   annotations: Record<string, string>;
   pinned: boolean;
+  /** What the pin keeps besides the backup (retention.ts); absent: 'full'. */
+  pin_target?: PinTarget;
   /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */
   process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null };
   error: string | null;

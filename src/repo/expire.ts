@@ -28,7 +28,7 @@ import type { BackupRecord } from './backup-set/record.js';
 export interface ExpireResult {
   decision: RetentionDecision;
   walRemoved: { first: string; last: string; count: number } | null;
-  /** The WAL kept for standalone backups below the rest (decision.walKeepRanges), by segment name. */
+  /** The WAL kept below the rest for backups kept without the WAL after them (decision.walKeepRanges), by segment name. */
   standaloneWal: { id: string; from: string; to: string }[];
 }
 
@@ -107,7 +107,9 @@ export async function expireStanza(
   // them from gaps archiving left (and those before the first segment kept are forgotten).
   if (keepFrom !== null) {
     const firstKept = ranges.reduce((m, r) => (r.fromSegNo < m ? r.fromSegNo : m), keepFrom);
-    await recordExpiredHoles(repo, stanza, holesBetween(ranges, keepFrom), firstKept);
+    // The holes cover the timelines archived now: a later one has gaps of its own there.
+    const timeline = archive.reduce((m, f) => Math.max(m, parseInt(f.name.slice(0, 8), 16) || 0), 1);
+    await recordExpiredHoles(repo, stanza, holesBetween(ranges, keepFrom), ranges, keepFrom, firstKept, timeline);
   }
   // As few requests as the store allows (object storage: DeleteObjects, a thousand keys each).
   await storage.removeMany(doomed.map((f) => archivedFilePath(stanza, f)));

@@ -21,7 +21,8 @@
 //   removed while one is there). A backup pinned "standalone" (an archival
 //   backup: the month's, the year's) keeps only the WAL from its start to its
 //   stop, what makes it consistent, not every segment after it; the backups it
-//   takes files from are kept for their files alone.
+//   takes files from are kept for their files, with their own range too. expire
+//   --set, which knows no policy, leaves every backup the WAL after it.
 // - Failed or interrupted backups are removed once a complete backup newer
 //   than them exists (they can never be restored).
 // - WAL: every segment older than the oldest kept complete backup's start is
@@ -81,7 +82,7 @@ export interface RetentionDecision {
   walKeepFromSegNo: bigint | null;
   /** Which backup keeps the WAL from there (or all of it), and why it is kept: said by expire. */
   walKeptFor?: { id: string; why: string } | undefined;
-  /** Below walKeepFromSegNo, the segments standalone backups keep. */
+  /** Below walKeepFromSegNo, the segments backups kept without the WAL after them keep (their own range). */
   walKeepRanges: WalKeptRange[];
 }
 
@@ -136,6 +137,10 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   const newestOnBranch = complete.find((b) => b.onLatestBranch !== false);
   if (newestOnBranch) keep(newestOnBranch, "the newest complete backup the newest timeline's history can be restored from");
   keepNeeds(backups, keepWhy, withWal);
+  // A backup kept without the WAL after it (a standalone pin, or what a standalone incr takes
+  // files from) keeps its own range, so that it can still be restored; where its stop is not
+  // known, the WAL after it.
+  for (const b of backups) if (keepWhy.has(b.id) && !withWal.has(b.id) && b.state === 'complete' && (b.damaged || b.stopSegNo === undefined)) withWal.add(b.id);
   const newestComplete = complete[0];
   const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null, walKeepRanges: [] };
   for (const b of newestFirst) {
@@ -179,11 +184,11 @@ function keepNeeds(backups: RetentionBackup[], keepWhy: Map<string, string>, wit
   }
 }
 
-/** The WAL each kept standalone backup needs below `keepFrom` (null: all WAL is kept, no range needed). */
+/** The WAL each complete backup kept without the WAL after it needs below `keepFrom` (null: all WAL is kept, no range needed). */
 function standaloneRanges(backups: RetentionBackup[], standaloneOnly: (b: RetentionBackup) => boolean, keepFrom: bigint | null): WalKeptRange[] {
   if (keepFrom === null) return [];
   return backups
-    .filter((b) => standaloneOnly(b) && standalonePin(b) && b.startSegNo < keepFrom)
+    .filter((b) => standaloneOnly(b) && b.state === 'complete' && b.stopSegNo !== undefined && b.startSegNo < keepFrom)
     .map((b) => ({ id: b.id, fromSegNo: b.startSegNo, toSegNo: b.stopSegNo! }))
     .sort((a, b) => (a.fromSegNo < b.fromSegNo ? -1 : a.fromSegNo > b.fromSegNo ? 1 : 0));
 }
@@ -251,15 +256,10 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
     if (why !== undefined) decision.expire.push({ id: b.id, why });
     else decision.keep.push({ id: b.id, why: 'not asked for' });
   }
-  // The backups left keep the WAL after them, but for standalone ones (the newest complete one
-  // left keeps it whatever its pin: it is what the stanza recovers from).
-  const left = newestFirst.filter((b) => !doomed.has(b.id));
-  const newestLeft = left.find((b) => b.state === 'complete' && !b.damaged);
-  const withWal = new Set(left.filter((b) => b === newestLeft || !standalonePin(b)).map((b) => b.id));
-  const keepWhy = new Map(left.map((b) => [b.id, 'not asked for']));
-  keepNeeds(backups, keepWhy, withWal);
-  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id), (b) => withWal.has(b.id));
-  decision.walKeepRanges = standaloneRanges(backups, (b) => !doomed.has(b.id) && !withWal.has(b.id), decision.walKeepFromSegNo);
+  // Every backup left keeps the WAL after it, standalone ones too: --set knows neither the policy
+  // nor the newest timeline's branch, which may need the WAL after one of them (only a policy's
+  // expire leaves a standalone backup its own range alone).
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id), () => true);
   return decision;
 }
 

@@ -63,11 +63,11 @@ for (const version of versionsFromEnv().slice(-1)) {
     const before = archivedSegments(a.repo);
     const r = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '1', '--output', 'json']);
     assert.equal(r.code, 0, r.stderr);
-    const d = JSON.parse(r.stdout) as { keep: { id: string; why: string }[]; expire: { id: string }[]; wal_kept_standalone: { id: string; from: string; to: string }[] };
+    const d = JSON.parse(r.stdout) as { keep: { id: string; why: string }[]; expire: { id: string }[]; wal_kept_own_range: { id: string; from: string; to: string }[] };
     assert.deepEqual(d.keep.map((k) => k.id).sort(), [archival.id, newest.id].sort());
     assert.match(d.keep.find((k) => k.id === archival.id)!.why, /pinned standalone/);
     assert.deepEqual(d.expire.map((e) => e.id), [middle.id]);
-    assert.deepEqual(d.wal_kept_standalone, [{ id: archival.id, from: archival.start_wal, to: archival.stop_wal }]);
+    assert.deepEqual(d.wal_kept_own_range, [{ id: archival.id, from: archival.start_wal, to: archival.stop_wal }]);
     // Kept: the archival backup's own range, and everything from the newest backup's start on.
     const after = archivedSegments(a.repo);
     assert.deepEqual(after, before.filter((n) => (n >= archival.start_wal && n <= archival.stop_wal) || n >= newest.start_wal));

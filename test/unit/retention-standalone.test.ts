@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { decideRetention, decideSetExpiry } from '../../src/repo/retention.js';
 import type { RetentionBackup } from '../../src/repo/retention.js';
-import { holesBetween, insideExpiredHole } from '../../src/repo/expired-holes.js';
+import { holesBetween, insideExpiredHole, readExpiredHoles, recordExpiredHoles } from '../../src/repo/expired-holes.js';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { continuityFinding } from '../../src/commands/check-continuity.js';
 import type { ArchivedFile } from '../../src/repo/archive-store.js';
 
@@ -59,7 +64,11 @@ test('what a standalone incr takes files from is kept for its files, not its WAL
   assert.deepEqual(ids(d.keep), ['F1', 'F10', 'F20', 'I2']);
   assert.match(d.keep.find((k) => k.id === 'F1')!.why, /backup I2 takes files from it/);
   assert.equal(d.walKeepFromSegNo, 1000n);
-  assert.deepEqual(d.walKeepRanges, [{ id: 'I2', fromSegNo: 200n, toSegNo: 201n }]);
+  // F1 keeps its own range too: still a backup that can be restored (pinned later, say).
+  assert.deepEqual(d.walKeepRanges, [
+    { id: 'F1', fromSegNo: 100n, toSegNo: 102n },
+    { id: 'I2', fromSegNo: 200n, toSegNo: 201n },
+  ]);
   // A full kept with its WAL by what takes files from it keeps it as before.
   const chain = decideRetention([full(1), { id: 'D2', state: 'complete', stopTimeMs: at(2), startSegNo: 200n, pinned: false, type: 'diff', needs: ['F1'] }], { full: 1 }, NOW);
   assert.equal(chain.walKeepFromSegNo, 100n);
@@ -72,11 +81,12 @@ test('a standalone pin without a known stop, or with a damaged record beside it,
   assert.equal(damaged.walKeepFromSegNo, null);
 });
 
-test('expire --set leaves standalone backups their own range only', () => {
+test('expire --set, which knows no policy and no branch, leaves standalone backups the WAL after them', () => {
+  // A window, or the newest timeline's history, may need the WAL after F1: --set cannot tell.
   const list = [full(1, { pinned: true, pinTarget: 'standalone' }), full(5), full(10), full(20)];
   const d = decideSetExpiry(list, 'F5', 'main');
-  assert.equal(d.walKeepFromSegNo, 1000n);
-  assert.deepEqual(d.walKeepRanges, [{ id: 'F1', fromSegNo: 100n, toSegNo: 102n }]);
+  assert.equal(d.walKeepFromSegNo, 100n);
+  assert.deepEqual(d.walKeepRanges, []);
 });
 
 test('the holes between standalone ranges, and whether a gap lies in one', () => {
@@ -86,11 +96,12 @@ test('the holes between standalone ranges, and whether a gap lies in one', () =>
   ]);
   assert.deepEqual(holesBetween([{ fromSegNo: 100n, toSegNo: 102n }], 103n), []); // adjacent: no hole
   assert.deepEqual(holesBetween([], 1000n), []);
-  const holes = [{ first: 3n, last: 0x0fn }];
+  const holes = [{ first: 3n, last: 0x0fn, timeline: 2, at: '' }];
   const seg = (n: number, tli = 1) => `${tli.toString(16).toUpperCase().padStart(8, '0')}00000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
   const SEG = 16 * 1024 * 1024;
   assert.equal(insideExpiredHole(holes, { from: seg(3), to: seg(15) }, SEG), true);
-  assert.equal(insideExpiredHole(holes, { from: seg(4), to: seg(10, 2) }, SEG), true); // any timeline
+  assert.equal(insideExpiredHole(holes, { from: seg(4, 2), to: seg(10, 2) }, SEG), true); // the timelines archived when it was made
+  assert.equal(insideExpiredHole(holes, { from: seg(4, 3), to: seg(10, 3) }, SEG), false); // a timeline begun since: its own gap
   assert.equal(insideExpiredHole(holes, { from: seg(2), to: seg(10) }, SEG), false);
   assert.equal(insideExpiredHole(holes, { from: seg(10), to: seg(16) }, SEG), false);
 });
@@ -101,7 +112,7 @@ test('check does not fail on what expire left out, and still fails on a gap besi
   const file = (n: number): ArchivedFile => ({ name: seg(n), sha256: '0'.repeat(64), extension: '.zst', mtimeMs: 0, size: 1 });
   // Kept: 1-3 (a standalone backup's range), then 20-30; 24 lost by archiving.
   const files = [1, 2, 3, ...Array.from({ length: 11 }, (_, i) => 20 + i).filter((n) => n !== 24)].map(file);
-  const holes = [{ first: 4n, last: 19n }];
+  const holes = [{ first: 4n, last: 19n, timeline: 1, at: '' }];
   const f = continuityFinding(files, [], SEG, [], seg(30), holes);
   assert.equal(f.ok, false);
   assert.match(f.message, new RegExp(`WAL missing from the archive: ${seg(24)} to ${seg(24)}; 1 range\\(s\\) left out by expire`));
@@ -110,4 +121,32 @@ test('check does not fail on what expire left out, and still fails on a gap besi
   assert.match(mended.message, /1 range\(s\) left out by expire between standalone backups/);
   // Without the record, the hole is a gap as before.
   assert.equal(continuityFinding(files.concat(file(24)), [], SEG, [], seg(30)).ok, false);
+});
+
+test('each expire rewrites the holes: what it keeps again is forgotten, a damaged record is replaced', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-holes-'));
+  try {
+    mkdirSync(join(dir, 'main'), { recursive: true });
+    const repo = repositoryOn(new PosixStorage(dir), dir);
+    const brief = async () => (await readExpiredHoles(repo, 'main')).map((h) => [h.first, h.last, h.timeline]);
+    // F1 standalone (100-102), F5 standalone (500-502), the rest kept from 1000.
+    await recordExpiredHoles(repo, 'main', holesBetween([{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 500n, toSegNo: 502n }], 1000n), [], 1000n, 100n, 1);
+    assert.deepEqual(await brief(), [[103n, 499n, 1], [503n, 999n, 1]]);
+    // F5 pinned full since: kept from 500 on; the hole above it is forgotten, the one below stays.
+    await recordExpiredHoles(repo, 'main', holesBetween([{ fromSegNo: 100n, toSegNo: 102n }], 500n), [{ fromSegNo: 100n, toSegNo: 102n }], 500n, 100n, 2);
+    assert.deepEqual(await brief(), [[103n, 499n, 1]]);
+    // A range kept inside an old hole (a backup kept for its own WAL) cuts it.
+    await recordExpiredHoles(repo, 'main', [], [{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 300n, toSegNo: 301n }], 500n, 100n, 2);
+    assert.deepEqual(await brief(), [[103n, 299n, 1], [302n, 499n, 1]]);
+    // Nothing standalone any more: everything below the first segment kept goes.
+    await recordExpiredHoles(repo, 'main', [], [], 500n, 500n, 2);
+    assert.deepEqual(await brief(), []);
+    // A damaged record is replaced; read, it is an error (check and info then report gaps).
+    writeFileSync(join(dir, 'main', 'archive-expired.json'), '{not json');
+    await assert.rejects(readExpiredHoles(repo, 'main'), /record of expired WAL .* is damaged/);
+    await recordExpiredHoles(repo, 'main', [{ first: 600n, last: 700n }], [], 800n, 500n, 1);
+    assert.deepEqual(await brief(), [[600n, 700n, 1]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

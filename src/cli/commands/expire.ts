@@ -155,10 +155,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
     const each = outcomes.map((r) => ({
       repo: r.index,
       location: r.location,
-      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved, wal_kept_standalone: r.result.standaloneWal } : { absent: true }),
+      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved, wal_kept_own_range: r.result.standaloneWal } : { absent: true }),
     }));
     const first = outcomes[0]!.result;
-    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved, wal_kept_standalone: first.standaloneWal } : {}), repositories: each }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved, wal_kept_own_range: first.standaloneWal } : {}), repositories: each }, null, 2) + '\n');
   } else {
     const verb = dryRun ? 'would expire' : 'expired';
     for (const r of outcomes) {
@@ -174,12 +174,12 @@ export async function expireCommand(argv: string[]): Promise<number> {
       for (const e of r.result!.decision.expire) printLine(`${p}${verb} backup ${e.id}: ${e.why}`);
       for (const k of r.result!.decision.keep) printLine(`${p}kept backup ${k.id}: ${k.why}`);
       const w = r.result!.walRemoved;
-      if (w) printLine(`${p}${dryRun ? 'would remove' : 'removed'} ${w.count} archived WAL file(s), ${w.first} to ${w.last}`);
+      if (w) printLine(`${p}${dryRun ? 'would remove' : 'removed'} ${w.count} archived WAL file(s), ${w.first} to ${w.last}${r.result!.standaloneWal.length > 0 ? ' (but for the ranges kept below)' : ''}`);
       else printLine(`${p}no archived WAL to remove`);
       // Why the WAL stays from there: a pinned backup keeps every segment after its start (said, so that an archive growing for it is not a surprise).
       const kept = r.result!.decision.walKeptFor;
       if (kept) printLine(`${p}archived WAL kept from the start of backup ${kept.id} on: ${kept.why}`);
-      for (const k of r.result!.standaloneWal) printLine(`${p}archived WAL kept for standalone backup ${k.id}: ${k.from} to ${k.to}`);
+      for (const k of r.result!.standaloneWal) printLine(`${p}archived WAL kept for backup ${k.id} alone (its start to its stop, not after it): ${k.from} to ${k.to}`);
     }
   }
   throwFirstFailure(outcomes);

@@ -73,6 +73,27 @@ const XLR_BLOCK_ID_TOPLEVEL_XID = 252;
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
+/** Whether this machine reads a Uint32Array little-endian, as readUInt32LE does (every platform Node runs on today). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * Reads little-endian 32-bit words at 4-aligned offsets of a buffer: through a Uint32Array view
+ * when the buffer allows one (one load instead of readUInt32LE's four and their checks: the record
+ * walk reads three per record, some 100,000 records per 16 MiB of pgbench WAL).
+ */
+class Words {
+  private readonly view: Uint32Array | null;
+
+  constructor(private readonly buf: Buffer) {
+    this.view = LITTLE_ENDIAN && buf.byteOffset % 4 === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
+  }
+
+  /** The word at `off` (a multiple of 4, off + 4 <= the buffer's length). */
+  at(off: number): number {
+    return this.view !== null ? this.view[off >>> 2]! : this.buf.readUInt32LE(off);
+  }
+}
+
 interface Pending {
   /** Where the record begins (a JavaScript number: WAL positions stay far below 2^53). */
   lsn: number;
@@ -108,9 +129,10 @@ export class WalRecordScanner {
     const blockSize = data.readUInt32LE(36);
     if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0 || data.length % blockSize !== 0) return this.ended();
     const base = Number(start);
+    const words = new Words(data);
     for (let page = 0; page < data.length; page += blockSize) {
       const info = data.readUInt16LE(page + 2);
-      if (data.readUInt32LE(page + 8) + data.readUInt32LE(page + 12) * 4294967296 !== base + page) return this.ended();
+      if (words.at(page + 8) + words.at(page + 12) * 4294967296 !== base + page) return this.ended();
       const end = page + blockSize;
       let pos = page + ((info & XLP_LONG_HEADER) !== 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
       const p = this.pending;
@@ -123,7 +145,7 @@ export class WalRecordScanner {
           p.got += take;
           if (p.got < p.total) continue;
           this.pending = null;
-          const seen = this.complete(p.kept, 0, p.total, p.lsn, base + align8(pos + take));
+          const seen = this.complete(p.kept, new Words(p.kept), 0, p.total, p.lsn, base + align8(pos + take));
           if (seen !== 'other') return seen === 'switch' ? this.switched() : this.ended();
         } else if (this.prev !== null) {
           return this.ended(); // the rest of a record that was whole already
@@ -138,11 +160,11 @@ export class WalRecordScanner {
         this.pending = null;
       }
       while (pos < end) {
-        const total = data.readUInt32LE(pos);
+        const total = words.at(pos);
         if (total < RECORD_HEADER || total > MAX_RECORD) return this.ended();
         if (pos + total <= end) {
           // Most records are neither kind looked for: no copy, no view, no BigInt for them.
-          const seen = this.complete(data, pos, total, base + pos, base + align8(pos + total));
+          const seen = this.complete(data, words, pos, total, base + pos, base + align8(pos + total));
           if (seen !== 'other') return seen === 'switch' ? this.switched() : this.ended();
           pos = align8(pos + total);
         } else {
@@ -183,10 +205,10 @@ export class WalRecordScanner {
 
   /**
    * The record at `off` in `buf` (the whole record, or for a long one kept across pages its first
-   * KEEP_HEAD bytes), beginning at `lsn` and ending (MAXALIGNed, as recovery's EndRecPtr) at `end`.
+   * KEEP_HEAD bytes; `words` reads its header's words), beginning at `lsn` and ending (MAXALIGNed, as recovery's EndRecPtr) at `end`.
    */
-  private complete(buf: Buffer, off: number, total: number, lsn: number, end: number): Seen {
-    if (this.prev !== null && buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * 4294967296 !== this.prev) return 'end';
+  private complete(buf: Buffer, words: Words, off: number, total: number, lsn: number, end: number): Seen {
+    if (this.prev !== null && words.at(off + 8) + words.at(off + 12) * 4294967296 !== this.prev) return 'end';
     this.prev = lsn;
     const info = buf[off + 16]!;
     const rmid = buf[off + 17]!;

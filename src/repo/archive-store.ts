@@ -308,9 +308,18 @@ export function disappearedWhileRead(repo: Repository, path: string): PgpitrErro
  * The stored bytes of an archived file (at `path`, stored with `extension`), decompressed and
  * checked against its SHA-256. `spare` gives a buffer of at least the size asked for, which the
  * content of a single zstd frame is decoded into (archived-file-reader.ts reuses one over many
- * segments); without it, or for another compression, a new buffer.
+ * segments); without it, or for another compression, a new buffer. `digest` hashes the content
+ * elsewhere when it can (another thread), null when it cannot: then it is hashed here.
  */
-export async function decodeStoredWal(repo: Repository, path: string, extension: string, expected: string, body: Buffer, spare?: (size: number) => Buffer): Promise<Buffer> {
+export async function decodeStoredWal(
+  repo: Repository,
+  path: string,
+  extension: string,
+  expected: string,
+  body: Buffer,
+  spare?: (size: number) => Buffer,
+  digest?: (data: Buffer) => Promise<string> | null,
+): Promise<Buffer> {
   const shown = displayPath(repo, path);
   const algo = ALGORITHM_OF[extension];
   let data: Buffer;
@@ -321,10 +330,10 @@ export async function decodeStoredWal(repo: Repository, path: string, extension:
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
-  const digest = sha256(data);
-  if (digest !== expected) {
+  const got = (await digest?.(data)) ?? sha256(data);
+  if (got !== expected) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {
-      detail: `expected SHA-256 ${expected}, got ${digest}`,
+      detail: `expected SHA-256 ${expected}, got ${got}`,
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }

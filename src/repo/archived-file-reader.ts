@@ -8,7 +8,7 @@
 // against the archive's) by a thread of their own while the caller walks the
 // file before: the main thread then only walks.
 
-import { decodeStoredWal, archivedFilePath, disappearedWhileRead } from './archive-store.js';
+import { decodeStoredWal, archivedFilePath, disappearedWhileRead, sha256 } from './archive-store.js';
 import type { ArchivedFile } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { Sha256Thread, sharedBuffer } from '../storage/sha256-thread.js';
@@ -75,6 +75,7 @@ export class ArchivedFileReader {
 
   /** Lets the buffers go (restore copies files next): a later read allocates them again. */
   async release(): Promise<void> {
+    if (this.reading) throw new Error('internal error: ArchivedFileReader.release called during a read');
     await Promise.allSettled(this.loading.map((l) => l.content));
     this.loading = [];
     this.bodies = this.bodies.map(() => Buffer.alloc(0));
@@ -88,14 +89,27 @@ export class ArchivedFileReader {
   private load(file: ArchivedFile): Loading {
     const slot = [...this.contents.keys()].find((i) => i !== this.handed && !this.loading.some((l) => l.slot === i))!;
     const path = archivedFilePath(this.stanza, file);
-    const hasher = (this.hasher ??= new Sha256Thread());
     const content = (async () => {
       const stored = await this.fetch(path, file, slot);
       const spare = (size: number): Buffer => (this.contents[slot]!.length >= size ? this.contents[slot]! : (this.contents[slot] = sharedBuffer(size)));
-      return decodeStoredWal(this.repo, path, file.extension, file.sha256, stored, spare, (data) => (Sha256Thread.canHash(data) ? hasher.digest(data) : null));
+      return decodeStoredWal(this.repo, path, file.extension, file.sha256, stored, spare, (data) => this.digestElsewhere(data));
     })();
     content.catch(() => undefined); // awaited by read(); not unhandled when the reader is dropped first
     return { file, slot, content };
+  }
+
+  /**
+   * The SHA-256 of a shared buffer, by the thread (started at the first one); null for another
+   * buffer (hashed by the caller). A thread that cannot start or dies leaves it to the main thread.
+   */
+  private digestElsewhere(data: Buffer): Promise<string> | null {
+    if (!Sha256Thread.canHash(data)) return null;
+    try {
+      this.hasher ??= new Sha256Thread();
+    } catch {
+      return null;
+    }
+    return this.hasher.digest(data).catch(() => sha256(data));
   }
 
   /** The stored bytes, gathered into body buffer `slot`. */

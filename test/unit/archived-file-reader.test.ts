@@ -2,7 +2,8 @@
 // (repo/archived-file-reader.ts): each as stored (zstd into a reused buffer,
 // lz4, uncompressed) decoded and checked, the next one fetched meanwhile;
 // a file read out of the order announced, a damaged file (named when it is
-// read), and reading again after the buffers were let go.
+// read), reading again after the buffers were let go, and a SHA-256 thread
+// that died (the main thread hashes then).
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -62,7 +63,18 @@ test('segments read in turn: every compression, out of the announced order, a da
     await reader.release();
     assert.ok((await reader.read(all[0]!)).equals(files[0]!.content), 'read again after release');
     // One read at a time: the buffers are handed out one call at a time.
-    await assert.rejects(Promise.all([reader.read(all[0]!), reader.read(all[1]!)]), /called again before the last call returned/);
+    const both = [reader.read(all[0]!), reader.read(all[1]!)];
+    await assert.rejects(Promise.all(both), /called again before the last call returned/);
+    await Promise.allSettled(both);
+
+    // A SHA-256 thread that died leaves the hashing to the main thread, checks and all.
+    const hasher = (reader as unknown as { hasher: { worker: { terminate(): Promise<number> } } | null }).hasher;
+    assert.ok(hasher, 'the zstd files were hashed by the thread');
+    await hasher.worker.terminate();
+    assert.ok((await reader.read(all[4]!)).equals(files[4]!.content), 'read with the thread gone');
+    await storage.write(archivedFilePath('main', all[4]!), await compressBuffer('zstd', randomBytes(SIZE)));
+    await assert.rejects(reader.read(all[4]!), new RegExp(`archived WAL file ".*${all[4]!.name}.*" fails its checksum`));
+    await reader.release();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

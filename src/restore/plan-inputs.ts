@@ -40,6 +40,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
     stopTimeMs: r.server_stop_time ? Date.parse(r.server_stop_time) : r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
     stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
     walIncluded: r.wal === 'included',
+    standalone: r.pinned && r.pin_target === 'standalone',
   };
 }
 

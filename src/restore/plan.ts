@@ -34,6 +34,8 @@ export interface PlanBackup {
   stopNextXid?: bigint | undefined;
   /** The set holds the WAL from its start to its stop (backup --wal=included). */
   walIncluded?: boolean | undefined;
+  /** Pinned standalone: expire keeps only its own WAL (said when a target past it is refused). */
+  standalone?: boolean | undefined;
 }
 
 export interface PlanArchive {
@@ -193,7 +195,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond
         ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'
-        : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
+        : b.standalone ? `backup ${b.id} is pinned standalone: expire keeps only its own WAL, so it restores to its end (--target-immediate) and no further` : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }
   // How far the archive runs on from there (for the plan's output). Not past a stop segment only

@@ -105,7 +105,8 @@ export async function expireStanza(
   }
   // The holes left between standalone backups' WAL are recorded first: info and check then know
   // them from gaps archiving left (and those before the first segment kept are forgotten).
-  if (keepFrom !== null) {
+  // Only a policy's expire: --set leaves every backup the WAL after it, and the holes as they are.
+  if (keepFrom !== null && 'policy' in what) {
     const firstKept = ranges.reduce((m, r) => (r.fromSegNo < m ? r.fromSegNo : m), keepFrom);
     // The holes cover the timelines archived now: a later one has gaps of its own there.
     const timeline = archive.reduce((m, f) => Math.max(m, parseInt(f.name.slice(0, 8), 16) || 0), 1);

@@ -42,7 +42,10 @@ export async function readExpiredHoles(repo: Repository, stanza: string): Promis
   try {
     const f = JSON.parse(data.toString('utf8')) as HolesFile;
     if (f.format !== 'pgpitr-expired-wal' || !Array.isArray(f.holes)) throw new Error('not a record of expired WAL');
-    return f.holes.map((h) => ({ first: BigInt(h.first), last: BigInt(h.last), timeline: Number(h.timeline), at: String(h.at) }));
+    return f.holes.map((h) => {
+      if (!Number.isInteger(h.timeline) || h.timeline < 1) throw new Error('a hole without its timeline');
+      return { first: BigInt(h.first), last: BigInt(h.last), timeline: h.timeline, at: String(h.at) };
+    });
   } catch (e) {
     throw new DamagedHolesError('ERR_STORAGE', `record of expired WAL "${displayPath(repo, path)}" is damaged: ${(e as Error).message}`, {
       hint: 'info and check report the WAL expire left out between standalone backups as gaps until the next expire writes it again',
@@ -51,10 +54,11 @@ export async function readExpiredHoles(repo: Repository, stanza: string): Promis
 }
 
 /**
- * Rewrites the stanza's record: the holes this expire leaves (`now`), and those of earlier runs
- * cut to what it does not keep (below `keepFrom`, outside `kept`) and to what is above `firstKept`
- * (the archive's first segment from now on). Written before the WAL goes. A record that cannot
- * be read fails the expire (nothing removed); a damaged one is replaced.
+ * Rewrites the stanza's record: the holes this expire leaves (`now`, on every timeline up to
+ * `timeline`), and those of earlier runs cut to what it does not keep (below `keepFrom`, outside
+ * `kept`), to what `now` does not cover, and to what is above `firstKept` (the archive's first
+ * segment from now on). Written before the WAL goes. A record that cannot be read fails the
+ * expire before any WAL is removed (the expired backups are gone by then); a damaged one is replaced.
  */
 export async function recordExpiredHoles(
   repo: Repository,
@@ -66,17 +70,22 @@ export async function recordExpiredHoles(
   timeline: number,
 ): Promise<void> {
   let known: ExpiredHole[];
+  let damaged = false;
   try {
     known = await readExpiredHoles(repo, stanza);
   } catch (e) {
     if (!(e instanceof DamagedHolesError)) throw e;
     known = [];
+    damaged = true;
   }
   const at = new Date().toISOString();
-  const earlier = known.flatMap((h) => cut(h, kept, keepFrom));
+  // What this run leaves out is left out on every timeline archived now: its bound wins there.
+  const covered = now.map((h) => ({ fromSegNo: h.first, toSegNo: h.last }));
+  const beyond = now.reduce((m, h) => (h.last + 1n > m ? h.last + 1n : m), keepFrom);
+  const earlier = known.flatMap((h) => cut(h, kept, keepFrom)).flatMap((h) => cut(h, covered, beyond));
   const all = [...earlier, ...now.map((h) => ({ ...h, timeline, at }))].filter((h) => h.last >= firstKept);
   const holes = merge(all);
-  if (holes.length === 0 && known.length === 0) return;
+  if (holes.length === 0 && known.length === 0 && !damaged) return;
   const file: HolesFile = { format: 'pgpitr-expired-wal', holes: holes.map((h) => ({ first: String(h.first), last: String(h.last), timeline: h.timeline, at: h.at })) };
   await repo.storage.write(expiredHolesPath(stanza), Buffer.from(`${JSON.stringify(file, null, 2)}\n`));
 }
@@ -96,27 +105,37 @@ function cut(h: ExpiredHole, kept: { fromSegNo: bigint; toSegNo: bigint }[], kee
   return parts;
 }
 
-/** Overlapping or adjacent holes as one (the lower timeline bound and the earlier time of the two). */
+/** Holes sorted, adjacent ones of the same timeline bound as one (the earlier time of the two); they never overlap. */
 function merge(holes: ExpiredHole[]): ExpiredHole[] {
   const sorted = [...holes].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   const out: ExpiredHole[] = [];
   for (const h of sorted) {
     const prev = out[out.length - 1];
-    if (prev && h.first <= prev.last + 1n) {
+    if (prev && h.first <= prev.last + 1n && h.timeline === prev.timeline) {
       if (h.last > prev.last) prev.last = h.last;
-      prev.timeline = Math.min(prev.timeline, h.timeline);
       if (h.at < prev.at) prev.at = h.at;
     } else out.push({ ...h });
   }
   return out;
 }
 
-/** Whether the missing segments `from` to `to` (names, one timeline) lie inside a hole expire made on that timeline. */
+/**
+ * Whether the missing segments `from` to `to` (names; a gap where timelines meet names two) lie
+ * wholly in holes expire made on those timelines: every segment in one whose bound covers both.
+ */
 export function insideExpiredHole(holes: ExpiredHole[], gap: { from: string; to: string }, segmentSize: number): boolean {
   const from = parseSegmentFileName(gap.from.slice(0, 24), segmentSize);
   const to = parseSegmentFileName(gap.to.slice(0, 24), segmentSize);
-  if (from === null || to === null) return false;
-  return holes.some((h) => from.segNo >= h.first && to.segNo <= h.last && from.timeline <= h.timeline && to.timeline <= h.timeline);
+  if (from === null || to === null || to.segNo < from.segNo) return false;
+  const tli = Math.max(from.timeline, to.timeline);
+  let next = from.segNo; // the first segment not yet found in a hole
+  for (const h of [...holes].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0))) {
+    if (h.timeline < tli || h.last < next) continue;
+    if (h.first > next) return false;
+    next = h.last + 1n;
+    if (next > to.segNo) return true;
+  }
+  return false;
 }
 
 /** The holes a decision makes: between the kept ranges, and from the last of them to `keepFrom`. */

@@ -97,7 +97,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       const refused = await restoreWith(a, past, ['--set', archival.id]);
       assert.equal(refused.code, 6, refused.stderr);
       assert.match(refused.stderr, /missing/);
-      assert.match(refused.stderr, new RegExp(`backup ${archival.id} is pinned standalone: expire keeps only its own WAL, so it restores to its end \\(--target-immediate\\)`));
+      assert.match(refused.stderr, new RegExp(`backup ${archival.id} is pinned standalone: when expire has removed the WAL after it \\(pgpitr info says NOT KEPT\\), it restores to its end \\(--target-immediate\\)`));
       assert.equal(existsSync(join(past, 'global')), false);
       const dir = restoreDir(c, 'pinsa');
       const ok = await restoreWith(a, dir, ['--set', archival.id, '--target-immediate', '--target-action', 'promote']);

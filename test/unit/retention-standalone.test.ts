@@ -132,13 +132,27 @@ test('each expire rewrites the holes: what it keeps again is forgotten, a damage
     // F1 standalone (100-102), F5 standalone (500-502), the rest kept from 1000.
     await recordExpiredHoles(repo, 'main', holesBetween([{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 500n, toSegNo: 502n }], 1000n), [], 1000n, 100n, 1);
     assert.deepEqual(await brief(), [[103n, 499n, 1], [503n, 999n, 1]]);
-    // F5 pinned full since: kept from 500 on; the hole above it is forgotten, the one below stays.
+    // F5 pinned full since, timeline 2 archived meanwhile: kept from 500 on; the hole above it is
+    // forgotten, the one below is this run's now, on timelines up to 2.
     await recordExpiredHoles(repo, 'main', holesBetween([{ fromSegNo: 100n, toSegNo: 102n }], 500n), [{ fromSegNo: 100n, toSegNo: 102n }], 500n, 100n, 2);
-    assert.deepEqual(await brief(), [[103n, 499n, 1]]);
+    assert.deepEqual(await brief(), [[103n, 499n, 2]]);
     // A range kept inside an old hole (a backup kept for its own WAL) cuts it.
-    await recordExpiredHoles(repo, 'main', [], [{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 300n, toSegNo: 301n }], 500n, 100n, 2);
-    assert.deepEqual(await brief(), [[103n, 299n, 1], [302n, 499n, 1]]);
-    // Nothing standalone any more: everything below the first segment kept goes.
+    await recordExpiredHoles(repo, 'main', [], [{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 300n, toSegNo: 301n }], 500n, 100n, 3);
+    assert.deepEqual(await brief(), [[103n, 299n, 2], [302n, 499n, 2]]);
+    // A run on timeline 3 leaving out 302-399 again: there its bound is 3, beside the older hole's 2.
+    await recordExpiredHoles(repo, 'main', [{ first: 302n, last: 399n }], [{ fromSegNo: 100n, toSegNo: 102n }, { fromSegNo: 300n, toSegNo: 301n }], 500n, 100n, 3);
+    assert.deepEqual(await brief(), [[103n, 299n, 2], [302n, 399n, 3], [400n, 499n, 2]]);
+    const SEG = 16 * 1024 * 1024;
+    const name = (tli: number, n: number) => `${tli.toString(16).toUpperCase().padStart(8, '0')}00000000${n.toString(16).toUpperCase().padStart(8, '0')}`;
+    const holes = await readExpiredHoles(repo, 'main');
+    assert.equal(insideExpiredHole(holes, { from: name(2, 0x150), to: name(2, 0x1f0) }, SEG), true); // across two holes, both up to 2
+    assert.equal(insideExpiredHole(holes, { from: name(3, 0x140), to: name(3, 0x150) }, SEG), true);
+    assert.equal(insideExpiredHole(holes, { from: name(3, 0x150), to: name(3, 0x1f0) }, SEG), false); // 400-499 only up to 2
+    assert.equal(insideExpiredHole(holes, { from: name(2, 0x12c), to: name(2, 0x12d) }, SEG), false); // 300-301 kept
+    // A hole without its timeline (a record of the first version of this file) is damaged.
+    writeFileSync(join(dir, 'main', 'archive-expired.json'), JSON.stringify({ format: 'pgpitr-expired-wal', holes: [{ first: '1', last: '2', at: '' }] }));
+    await assert.rejects(readExpiredHoles(repo, 'main'), /a hole without its timeline/);
+    // Nothing standalone any more: everything below the first segment kept goes (the damaged record too).
     await recordExpiredHoles(repo, 'main', [], [], 500n, 500n, 2);
     assert.deepEqual(await brief(), []);
     // A damaged record is replaced; read, it is an error (check and info then report gaps).

@@ -205,7 +205,8 @@ export class WalRecordScanner {
 
   /**
    * The record at `off` in `buf` (the whole record, or for a long one kept across pages its first
-   * KEEP_HEAD bytes; `words` reads its header's words), beginning at `lsn` and ending (MAXALIGNed, as recovery's EndRecPtr) at `end`.
+   * KEEP_HEAD bytes; `words` reads its header's words), beginning at `lsn` and ending (MAXALIGNed,
+   * as recovery's EndRecPtr) at `end`.
    */
   private complete(buf: Buffer, words: Words, off: number, total: number, lsn: number, end: number): Seen {
     if (this.prev !== null && words.at(off + 8) + words.at(off + 12) * 4294967296 !== this.prev) return 'end';

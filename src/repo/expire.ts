@@ -1,8 +1,9 @@
 // Carries out a retention decision (retention.ts) on a stanza: the records of
 // expired backups go first (from then on they are not backups), then their
 // stored files; then the archived WAL no kept backup needs (a standalone backup
-// needs its own range only: retention.ts), and the records of WAL dropped there (drops.ts). History files are always kept; so is every WAL
-// file when no complete backup exists.
+// needs its own range only: retention.ts, the holes that leaves recorded first:
+// expired-holes.ts), and the records of WAL dropped there (drops.ts). History
+// files are always kept; so is every WAL file when no complete backup exists.
 
 import { storageJoin } from '../storage/storage-path.js';
 import { parseSegmentFileName } from '../postgres/lsn.js';

@@ -107,7 +107,7 @@ function cut(h: ExpiredHole, kept: { fromSegNo: bigint; toSegNo: bigint }[], kee
 
 /** Holes sorted, adjacent ones of the same timeline bound as one (the earlier time of the two); they never overlap. */
 function merge(holes: ExpiredHole[]): ExpiredHole[] {
-  const sorted = [...holes].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const sorted = [...holes].sort(byFirst);
   const out: ExpiredHole[] = [];
   for (const h of sorted) {
     const prev = out[out.length - 1];
@@ -129,7 +129,7 @@ export function insideExpiredHole(holes: ExpiredHole[], gap: { from: string; to:
   if (from === null || to === null || to.segNo < from.segNo) return false;
   const tli = Math.max(from.timeline, to.timeline);
   let next = from.segNo; // the first segment not yet found in a hole
-  for (const h of [...holes].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0))) {
+  for (const h of [...holes].sort(byFirst)) {
     if (h.timeline < tli || h.last < next) continue;
     if (h.first > next) return false;
     next = h.last + 1n;
@@ -140,13 +140,17 @@ export function insideExpiredHole(holes: ExpiredHole[], gap: { from: string; to:
 
 /** The holes a decision makes: between the kept ranges, and from the last of them to `keepFrom`. */
 export function holesBetween(ranges: { fromSegNo: bigint; toSegNo: bigint }[], keepFrom: bigint): { first: bigint; last: bigint }[] {
-  const sorted = [...ranges].sort((a, b) => (a.fromSegNo < b.fromSegNo ? -1 : a.fromSegNo > b.fromSegNo ? 1 : 0));
+  const sorted = ranges.map((r) => ({ first: r.fromSegNo, last: r.toSegNo })).sort(byFirst);
   const out: { first: bigint; last: bigint }[] = [];
   let end: bigint | null = null; // last segment kept so far
   for (const r of sorted) {
-    if (end !== null && r.fromSegNo > end + 1n) out.push({ first: end + 1n, last: r.fromSegNo - 1n });
-    end = end === null || r.toSegNo > end ? r.toSegNo : end;
+    if (end !== null && r.first > end + 1n) out.push({ first: end + 1n, last: r.first - 1n });
+    end = end === null || r.last > end ? r.last : end;
   }
   if (end !== null && keepFrom > end + 1n) out.push({ first: end + 1n, last: keepFrom - 1n });
   return out;
+}
+
+function byFirst(a: { first: bigint }, b: { first: bigint }): number {
+  return a.first < b.first ? -1 : a.first > b.first ? 1 : 0;
 }

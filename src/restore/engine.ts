@@ -32,6 +32,7 @@ import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
 import type { DatabaseChoice, RecordedDatabase } from './database-selection.js';
+import { standaloneHint } from './standalone-hint.js';
 
 export interface RestoreRequest {
   storage: Storage;
@@ -357,7 +358,7 @@ function checkArchiveGap(plan: RestorePlan, req: Pick<RestoreRequest, 'target' |
   const kind = req.target.target.kind;
   if (kind === 'end' && !req.standby && !req.acceptArchiveGap) {
     throw new PgpitrError('ERR_NOT_FOUND', `${what}; recovery to the end of the archive would end at ${plan.archiveEnd}, and the WAL after the gap would be lost`, {
-      hint: (plan.backup.standalone ? `backup ${plan.backup.id} is pinned standalone: when expire has removed the WAL after it (pgpitr info says NOT KEPT), it restores to its end (--target-immediate) and no further; otherwise: ` : '') +
+      hint: (plan.backup.standalone ? standaloneHint(plan.backup.id) : '') +
         `archive ${gap.missing} (from the old primary's pg_wal, or another repository: pgpitr archive-push) and restore again; or restore to a target before the gap; or give --accept-archive-gap to recover up to the gap and end there`,
     });
   }

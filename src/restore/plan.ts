@@ -22,6 +22,7 @@ import type { Lsn } from '../postgres/lsn.js';
 import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
+import { standaloneHint } from './standalone-hint.js';
 
 export interface PlanBackup {
   id: string;
@@ -194,7 +195,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
         : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond && b.standalone
-        ? `backup ${b.id} is pinned standalone: when expire has removed the WAL after it, it restores to its end (--target-immediate) and no further; otherwise archive the missing WAL`
+        ? `${standaloneHint(b.id)}archive the missing WAL`
         : beyond
           ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'
           : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',

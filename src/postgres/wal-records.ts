@@ -190,6 +190,17 @@ export class WalRecordScanner {
     return p.kept[17] === RM_XACT_ID && XACT_ENDS[p.kept[16]! & XLOG_XACT_OPMASK] !== undefined;
   }
 
+  /**
+   * Whether the record left unfinished at the end of the last segment fed is, or may be, a restore
+   * point: its header is not all there yet, or says so.
+   */
+  pendingMayBeRestorePoint(): boolean {
+    const p = this.pending;
+    if (p === null) return false;
+    if (Math.min(p.got, p.kept.length) < 18) return true;
+    return p.kept[17] === RM_XLOG_ID && (p.kept[16]! & 0xf0) === XLOG_RESTORE_POINT;
+  }
+
   private ended(): SegmentScan {
     this.pending = null;
     this.nextSegment = null;

@@ -7,7 +7,6 @@
 // (archive-temp.ts). Reading the server's file and writing the fetched one
 // are the callers' (wal/pg-wal-file.ts): the archive only sees bytes.
 
-import { createHash } from 'node:crypto';
 import { PgpitrError } from '../common/errors.js';
 import { compressBuffer, decompressBuffer } from '../storage/compress/buffer.js';
 import { compressionExtension } from '../storage/compress/levels.js';
@@ -24,6 +23,9 @@ import type { StanzaInfo } from './stanza.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { ensureStanzaPresent } from './stanza-presence.js';
+import { sha256, sha256Sliced } from './wal-digest.js';
+import { indexRestorePoints, restorePointsToIndex } from './restore-point-index.js';
+import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -33,26 +35,6 @@ export interface PushOptions {
 export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string };
 
 const ALGORITHM_OF: Record<string, CompressionAlgorithm> = { '.gz': 'gzip', '.lz4': 'lz4', '.zst': 'zstd' };
-
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-const HASH_SLICE = 1024 * 1024;
-
-/**
- * SHA-256 in 1 MiB slices with a turn of the event loop between them, so that
- * hashing a 16 MiB segment never holds up, for more than a slice, what shares
- * the process (receive-wal's stream, the pusher's other files).
- */
-export async function sha256Sliced(data: Buffer): Promise<string> {
-  const hash = createHash('sha256');
-  for (let off = 0; off < data.length; off += HASH_SLICE) {
-    if (off > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    hash.update(data.subarray(off, off + HASH_SLICE));
-  }
-  return hash.digest('hex');
-}
 
 /** Refuses a name archive_command would never pass. */
 export function checkWalFileName(name: string): void {
@@ -83,6 +65,8 @@ export interface PreparedWal {
   segmentSize: number | null;
   /** Why the segment is not the one its name says (refused by every repository, after the system check), or null. */
   misnamed: PgpitrError | null;
+  /** What the restore point index keeps of it (restore-point-index.ts), or null. */
+  restorePoints: SegmentRestorePoints | null;
   /** The stored bytes; compression runs on the thread pool, settled only when awaited. */
   body: Promise<Buffer>;
   /** Settles when nothing reads `data` any more (the caller may reuse it after). Never rejects. */
@@ -103,8 +87,10 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
   compressing.catch(() => {}); // awaited by a store, unless the file is already archived
   const done = () => compressing.then(() => {}, () => {});
   let digest: string;
+  let restorePoints: SegmentRestorePoints | null;
   try {
     digest = await sha256Sliced(data);
+    restorePoints = checked !== null && checked.misnamed === null ? restorePointsToIndex(name, data, checked.header.segmentSize) : null;
   } catch (e) {
     await done();
     throw e;
@@ -116,6 +102,7 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
     systemIdentifier: checked?.header.systemIdentifier ?? null,
     segmentSize: checked?.header.segmentSize ?? null,
     misnamed: checked?.misnamed ?? null,
+    restorePoints,
     body: compressing,
     done,
   };
@@ -143,6 +130,8 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   const existing = storedCopies(entries, p.name);
   const other = existing.find((e) => e.sha256 !== p.digest);
   if (other) throw differentContent(repo, dir, p, other);
+  // Before the segment: a stored segment has its record (written again for one already archived).
+  await indexRestorePoints(repo, stanza, p.name, p.digest, p.restorePoints);
   const same = existing[0];
   if (same) {
     // Its content was synced before its rename, but the push that renamed it may have been killed

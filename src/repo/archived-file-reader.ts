@@ -8,7 +8,8 @@
 // against the archive's) by a thread of their own while the caller walks the
 // file before: the main thread then only walks.
 
-import { decodeStoredWal, archivedFilePath, disappearedWhileRead, sha256 } from './archive-store.js';
+import { decodeStoredWal, archivedFilePath, disappearedWhileRead } from './archive-store.js';
+import { sha256 } from './wal-digest.js';
 import type { ArchivedFile } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { Sha256Thread, sharedBuffer } from '../storage/sha256-thread.js';

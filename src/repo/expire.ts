@@ -21,6 +21,7 @@ import { PgpitrError } from '../common/errors.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { manifestReferences } from './backup-set/manifest.js';
 import { dropsBefore } from './drops.js';
+import { restorePointEntriesOf } from './restore-point-index.js';
 import { holesBetween, recordExpiredHoles } from './expired-holes.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
@@ -120,6 +121,8 @@ export async function expireStanza(
   if (storage.pruneDirectory) {
     for (const dir of new Set(doomed.map((f) => walFileDirPath(stanza, f.name)))) await storage.pruneDirectory(dir);
   }
+  // The restore point index's records of those segments (after them: a segment never lacks its record).
+  await storage.removeMany(await restorePointEntriesOf(repo, stanza, doomed));
   // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
   if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize, ranges));
   return { decision, walRemoved, standaloneWal };

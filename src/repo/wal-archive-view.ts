@@ -6,6 +6,9 @@ import { ArchivedFileReader } from './archived-file-reader.js';
 import type { ArchivedFile } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { parseStoredName, walFileDirPath } from './layout.js';
+import { openRestorePointIndex } from './restore-point-index.js';
+import type { RestorePointIndex } from './restore-point-index.js';
+import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 
 export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
@@ -16,10 +19,19 @@ export interface WalArchiveListing {
   doneReadingSegments(): Promise<void>;
   /** When a file was stored (the repository's clock), or undefined when not listed. */
   storedMs(name: string): number | undefined;
+  /**
+   * What the restore point index says a segment holds: null, nothing a search needs; undefined,
+   * the index cannot say (read the segment). Absent when the stanza has no index.
+   */
+  restorePoints?(name: string): Promise<SegmentRestorePoints | null | undefined>;
 }
 
-/** The archive as it is now (restore reads it once, before it plans). */
-export async function openWalArchiveView(repo: Repository, stanza: string): Promise<WalArchiveListing> {
+/**
+ * The archive as it is now (restore reads it once, before it plans). `index`: the stanza has a
+ * restore point index (stanza.ts hasRestorePointIndex), listed when first asked; `warn` says what
+ * of it could not be read.
+ */
+export async function openWalArchiveView(repo: Repository, stanza: string, index?: { warn: (line: string) => void }): Promise<WalArchiveListing> {
   const files = await listArchive(repo, stanza);
   const names = files.map((f) => f.name);
   const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
@@ -32,7 +44,16 @@ export async function openWalArchiveView(repo: Repository, stanza: string): Prom
     return c?.length === 1 ? c[0] : undefined;
   };
   const reader = new ArchivedFileReader(repo, stanza);
+  let opened: Promise<RestorePointIndex | null> | null = null;
+  const restorePoints = async (name: string): Promise<SegmentRestorePoints | null | undefined> => {
+    const f = only(name);
+    if (f === undefined || index === undefined) return undefined;
+    opened ??= openRestorePointIndex(repo, stanza, index.warn);
+    const idx = await opened;
+    return idx === null ? undefined : idx.entry(name, f.sha256);
+  };
   return {
+    ...(index !== undefined ? { restorePoints } : {}),
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
     readSegment: (name, upcoming = []) => {

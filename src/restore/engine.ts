@@ -118,7 +118,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // A standby waits for WAL past the end of the archive: a target not archived yet may come.
   let plan: RestorePlan;
   try {
-    plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby);
+    const index = req.archive.restorePoints?.bind(req.archive);
+    plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby, index);
     if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment, req.log);
   } finally {
     await req.archive.doneReadingSegments?.();

@@ -9,6 +9,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { TimelineSwitch } from '../postgres/timeline-history.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { PlanArchive, PlanBackup } from './plan.js';
+import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 import { lastStoredWalFile } from '../repo/last-stored.js';
 
 /** What restore needs of the WAL archive. */
@@ -27,6 +28,12 @@ export interface WalArchiveView {
   doneReadingSegments?(): Promise<void>;
   /** When a file was stored in the repository; absent where not known. */
   storedMs?(name: string): number | undefined;
+  /**
+   * What the archive's restore point index says a segment holds: null, no restore point begins in
+   * it, the record running on into the next is none and the WAL does not end in it; undefined,
+   * the index cannot say (the segment is read). Absent: no index (every segment is read).
+   */
+  restorePoints?(name: string): Promise<SegmentRestorePoints | null | undefined>;
 }
 
 export function planBackupOf(r: BackupRecord): PlanBackup {

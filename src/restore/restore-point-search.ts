@@ -16,6 +16,7 @@
 import { crc32c } from '../storage/filter/crc32c.js';
 import { WalRecordScanner } from '../postgres/wal-records.js';
 import type { RestorePointRecord } from '../postgres/wal-records.js';
+import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 import { formatLsn, segmentFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { branchSpans, timelineAt, timelineOfSegment } from '../postgres/timeline-history.js';
@@ -33,6 +34,12 @@ export interface FoundRestorePoint extends RestorePointRecord {
  * until the next call. `upcoming`: the segments likely read next, in order (fetched meanwhile).
  */
 export type ReadSegment = (name: string, upcoming?: readonly string[]) => Promise<Buffer | null>;
+
+/**
+ * What the archive's restore point index says a segment holds: null, nothing a search needs;
+ * undefined, it cannot say (the segment is read). plan-inputs.ts WalArchiveView.restorePoints.
+ */
+export type SegmentIndex = (name: string) => Promise<SegmentRestorePoints | null | undefined>;
 
 /** Segments named ahead of the one read. */
 const UPCOMING = 2;
@@ -55,12 +62,16 @@ export class RestorePointSearch implements RestorePointLookup {
   /** Segments read, all scans together (for the user). */
   segmentsRead = 0;
 
+  /** Segments the restore point index answered for, all scans together. */
+  segmentsKnown = 0;
+
   constructor(
     readonly name: string,
     private readonly archive: PlanArchive,
     private readonly read: ReadSegment,
     private readonly log: (line: string) => void,
     readonly awaitsMissing = false,
+    private readonly index?: SegmentIndex,
   ) {}
 
   firstFrom(branch: TimelineBranch, from: Lsn): FoundRestorePoint | null | undefined {
@@ -101,14 +112,30 @@ export class RestorePointSearch implements RestorePointLookup {
     // Whether the scan reached what the nearest later scan knows (its first segment, read whole).
     let joined = false;
     let stopped: Scanned['stopped'] = null;
+    // With the index, the segment after one read is read too when the record running on into it
+    // may be a restore point (the index says so of the first; the reading, of the next).
+    let mustRead = false;
+    const readBefore = this.segmentsRead;
     for (let segNo = startSeg; first === null; segNo++) {
       const name = nameOf(segNo);
       if (name === undefined) {
         stopped = { lsn: (segNo + 1n) * size, why: this.missing(spans, segNo) };
         break;
       }
+      const known = this.index !== undefined && !mustRead ? await this.index(name) : undefined;
+      if (known !== undefined && known?.crosses !== true) {
+        this.segmentsKnown++;
+        for (const p of known?.points ?? []) {
+          if (first === null && p.name === this.name && p.lsn >= from) first = { ...p, timeline: timelineAt(branch, p.lsn) };
+        }
+        if (reuse && segNo === reuse.fromSeg) joined = true;
+        if (known?.ends === true) stopped = { lsn: (segNo + 1n) * size, why: `read to segment ${name}, where the WAL ends before the segment does (as recovery reads it; from the restore point index)` };
+        if (known?.ends === true || joined) break;
+        continue;
+      }
       const upcoming: string[] = [];
-      for (let n = segNo + 1n; n <= segNo + BigInt(UPCOMING) && !(reuse && n > reuse.fromSeg); n++) {
+      // (With the index, the segments after this one are seldom read.)
+      for (let n = segNo + 1n; this.index === undefined && n <= segNo + BigInt(UPCOMING) && !(reuse && n > reuse.fromSeg); n++) {
         const u = nameOf(n);
         if (u === undefined) break;
         upcoming.push(u);
@@ -120,12 +147,14 @@ export class RestorePointSearch implements RestorePointLookup {
       }
       this.segmentsRead++;
       const went = scanner.segment(segNo * size, data);
+      mustRead = this.index !== undefined && went === 'next' && scanner.pendingMayBeRestorePoint();
       if (reuse && segNo === reuse.fromSeg) joined = true;
       // (Where in the segment is not kept: a backup starts at a record, so none starts past it there.)
       if (went === 'end') stopped = { lsn: (segNo + 1n) * size, why: `read to segment ${name}, where the WAL ends before the segment does (as recovery reads it)` };
       if (went === 'end' || joined) break;
       if (this.segmentsRead % 256 === 0) this.log(`looking for restore point "${this.name}": ${this.segmentsRead} segments read`);
     }
+    if (this.index !== undefined) this.log(`looking for restore point "${this.name}": ${this.segmentsRead - readBefore} segment(s) read, the others known from the restore point index`);
     const found = first as FoundRestorePoint | null;
     // Past the last scan's first segment, its finding stands: the earlier of the two is the first.
     const known = joined && reuse ? reuse : null;
@@ -148,9 +177,9 @@ export class RestorePointSearch implements RestorePointLookup {
 }
 
 /** The plan, with a named target's position found in the archive first (for any other target: planRestore). */
-export async function planWithRestorePoint(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set: string | undefined, read: ReadSegment, log: (line: string) => void, standby = false): Promise<RestorePlan> {
+export async function planWithRestorePoint(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set: string | undefined, read: ReadSegment, log: (line: string) => void, standby = false, index?: SegmentIndex): Promise<RestorePlan> {
   if (t.target.kind !== 'name') return planRestore(backups, archive, t, set);
-  const search = new RestorePointSearch(t.target.name, archive, read, log, standby);
+  const search = new RestorePointSearch(t.target.name, archive, read, log, standby, index);
   const asked = new Set<string>();
   for (;;) {
     try {

@@ -12,7 +12,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -78,6 +78,23 @@ test(`restore to a named restore point picks the backup that reaches it (Postgre
     assert.match(plan.restore_point.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(!Number.isNaN(Date.parse(plan.restore_point.time)));
     assert.equal(existsSync(dir), false);
+    // Found from the restore point index: archiving recorded the segments holding points.
+    const said = await restoreWith(a, dir, ['--dry-run', '--target-name', 'before_migration']);
+    assert.equal(said.code, 0, said.stderr);
+    assert.match(said.stderr, /looking for restore point "before_migration": \d+ segment\(s\) read, the others known from the restore point index/);
+    assert.ok(readdirSync(join(a.repo, 'main', 'restore-points')).some((f) => /^[0-9A-F]{24}-[0-9a-f]{64}\.json$/.test(f)));
+    // A stanza without the index (made by an earlier pgpitr): the archive is read, the plan is the same.
+    const record = join(a.repo, 'main', 'stanza.json');
+    const indexed = readFileSync(record, 'utf8');
+    writeFileSync(record, JSON.stringify({ ...JSON.parse(indexed), restore_point_index: undefined }));
+    try {
+      const read = await restoreWith(a, dir, ['--dry-run', '--target-name', 'before_migration', '--output', 'json']);
+      assert.equal(read.code, 0, read.stderr);
+      assert.deepEqual(JSON.parse(read.stdout), plan);
+      assert.doesNotMatch(read.stderr, /restore point index/);
+    } finally {
+      writeFileSync(record, indexed);
+    }
   });
 
   await t.test('a target time after the last transaction archived: refused until its WAL is archived', async () => {

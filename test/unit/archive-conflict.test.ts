@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, u
 import { archiveWalFile } from '../../src/wal/archive-wal-file.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchWalFile, listArchive, pushWalFile, sha256 } from '../../src/repo/archive-store.js';
+import { fetchWalFile, listArchive, pushWalFile } from '../../src/repo/archive-store.js';
+import { sha256 } from '../../src/repo/wal-digest.js';
 import { stanzaReach } from '../../src/commands/stanza-reach.js';
 import { storedName } from '../../src/repo/layout.js';
 import { createStanza } from '../../src/repo/stanza.js';

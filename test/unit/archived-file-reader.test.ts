@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { repositoryOn } from '../../src/repo/repository.js';
 import { ArchivedFileReader } from '../../src/repo/archived-file-reader.js';
-import { archivedFilePath, sha256 } from '../../src/repo/archive-store.js';
+import { archivedFilePath } from '../../src/repo/archive-store.js';
+import { sha256 } from '../../src/repo/wal-digest.js';
 import type { ArchivedFile } from '../../src/repo/archive-store.js';
 import { compressBuffer } from '../../src/storage/compress/buffer.js';
 

@@ -4,7 +4,7 @@
 // now) and the restore_command it writes: pgpitr archive-get, through the
 // asynchronous prefetch unless told not to, whose spool is made ready here.
 
-import { hasRestorePointIndex, readStanza } from '../repo/stanza.js';
+import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
 import { listRecords } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
@@ -65,7 +65,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     stanza,
     segmentSize: info.wal_segment_size,
     records: await listRecords(repo.storage, stanza),
-    archive: await openWalArchiveView(repo, stanza, hasRestorePointIndex(info) ? { warn: req.log } : undefined),
+    archive: await openWalArchiveView(repo, stanza, req.log),
     // archive-get tells a gap from the end of the archive along the timeline recovery follows.
     restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolPath),
   });

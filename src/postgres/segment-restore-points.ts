@@ -29,8 +29,3 @@ export function segmentRestorePoints(start: Lsn, data: Buffer, crc32c: (chunk: U
   const went = scanner.segment(start, data);
   return { points, crosses: went === 'next' && scanner.pendingMayBeRestorePoint(), ends: went === 'end' };
 }
-
-/** Whether a segment's summary says anything a search needs (the others are not kept). */
-export function worthKeeping(s: SegmentRestorePoints): boolean {
-  return s.points.length > 0 || s.crosses || s.ends;
-}

@@ -24,7 +24,7 @@ import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { ensureStanzaPresent } from './stanza-presence.js';
 import { sha256, sha256Sliced } from './wal-digest.js';
-import { indexRestorePoints, restorePointsToIndex } from './restore-point-index.js';
+import { indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
 import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 
 export interface PushOptions {
@@ -90,7 +90,7 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
   let restorePoints: SegmentRestorePoints | null;
   try {
     digest = await sha256Sliced(data);
-    restorePoints = checked !== null && checked.misnamed === null ? restorePointsToIndex(name, data, checked.header.segmentSize) : null;
+    restorePoints = checked !== null && checked.misnamed === null ? restorePointsToIndex(name, data, stanza.wal_segment_size) : null;
   } catch (e) {
     await done();
     throw e;
@@ -130,8 +130,20 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   const existing = storedCopies(entries, p.name);
   const other = existing.find((e) => e.sha256 !== p.digest);
   if (other) throw differentContent(repo, dir, p, other);
-  // Before the segment: a stored segment has its record (written again for one already archived).
-  await indexRestorePoints(repo, stanza, p.name, p.digest, p.restorePoints);
+  // Beside the segment, in no order with it (a segment without its record is read; restore-point-index.ts).
+  const indexing = indexRestorePoints(repo, stanza.stanza, p.name, p.digest, p.restorePoints);
+  try {
+    return await storeChecked(repo, stanza, p, dir, entries, existing);
+  } catch (e) {
+    await indexing;
+    if (p.restorePoints !== null) await unindexRestorePoints(repo, stanza.stanza, p.name, p.digest);
+    throw e;
+  } finally {
+    await indexing;
+  }
+}
+
+async function storeChecked(repo: Repository, stanza: StanzaInfo, p: PreparedWal, dir: string, entries: StorageEntry[], existing: StoredWalFile[]): Promise<PushOutcome> {
   const same = existing[0];
   if (same) {
     // Its content was synced before its rename, but the push that renamed it may have been killed

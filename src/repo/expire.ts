@@ -121,8 +121,18 @@ export async function expireStanza(
   if (storage.pruneDirectory) {
     for (const dir of new Set(doomed.map((f) => walFileDirPath(stanza, f.name)))) await storage.pruneDirectory(dir);
   }
-  // The restore point index's records of those segments (after them: a segment never lacks its record).
-  await storage.removeMany(await restorePointEntriesOf(repo, stanza, doomed));
+  // The restore point index's records of the segments removed (also by an earlier expire killed
+  // before this step: restore-point-index.ts), and their emptied directories.
+  if (keepFrom !== null) {
+    const removed = new Set(doomed.map((f) => f.name));
+    const remaining = new Set(archive.filter((f) => !removed.has(f.name)).map((f) => f.name));
+    const indexed = await restorePointEntriesOf(repo, stanza, (segment) => {
+      const seg = parseSegmentFileName(segment, segmentSize);
+      return seg !== null && seg.segNo < keepFrom && !remaining.has(segment) && !ranges.some((r) => seg.segNo >= r.fromSegNo && seg.segNo <= r.toSegNo);
+    });
+    await storage.removeMany(indexed.paths);
+    if (storage.pruneDirectory) for (const dir of indexed.dirs) await storage.pruneDirectory(dir);
+  }
   // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
   if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize, ranges));
   return { decision, walRemoved, standaloneWal };

@@ -5,7 +5,7 @@
 //   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>[.gz|.lz4|.zst]
 //   <repo>/<stanza>/archive/<file>-<sha256>[...]   timeline .history files
 //   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>.<offset>.backup-<sha256>[...]
-//   <repo>/<stanza>/restore-points/<segment>-<sha256>.json   what a segment holds of restore points
+//   <repo>/<stanza>/restore-points/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>.json   what a segment holds of restore points
 // The SHA-256 in a name is that of the original (uncompressed) file.
 
 import { PgpitrError } from '../common/errors.js';
@@ -48,11 +48,10 @@ export function expiredHolesPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), 'archive-expired.json');
 }
 
-/** The restore point index (restore-point-index.ts), and its version in stanza.json. */
+/** The restore point index (restore-point-index.ts). */
 export function restorePointIndexPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), 'restore-points');
 }
-export const RESTORE_POINT_INDEX_VERSION = 1;
 
 /** The lock of commands that change the repository as a whole (stanza-create). */
 export const REPOSITORY_LOCK = 'repository.lock';

@@ -4,7 +4,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
-import { REPO_MARKER, REPO_FORMAT_VERSION, RESTORE_POINT_INDEX_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
+import { REPO_MARKER, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { noteStanzaPresent } from './stanza-presence.js';
@@ -17,17 +17,6 @@ export interface StanzaInfo {
   pg_major: number;
   wal_segment_size: number;
   created_at: string;
-  /**
-   * Every segment archived into the stanza that holds a restore point (or may end one, or in which
-   * the WAL ends) has its record in the restore point index (restore-point-index.ts): set when the
-   * stanza is created by a pgpitr that writes them; absent, restore reads the archive.
-   */
-  restore_point_index?: number;
-}
-
-/** Whether restore may trust the stanza's restore point index (a segment without a record holds no restore point). */
-export function hasRestorePointIndex(stanza: StanzaInfo): boolean {
-  return stanza.restore_point_index === RESTORE_POINT_INDEX_VERSION;
 }
 
 export async function readStanza(repo: Repository, stanza: string): Promise<StanzaInfo> {
@@ -164,7 +153,7 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   }
   // The archive directory exists from the start: archive-get tells "not archived" from "no archive" by it.
   await storage.pathCreate?.(archivePath(info.stanza));
-  const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString(), restore_point_index: RESTORE_POINT_INDEX_VERSION };
+  const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };
   await storage.write(recordPath, Buffer.from(JSON.stringify(full, null, 2) + '\n'));
   await storage.pathSync?.(stanzaPath(info.stanza));
   return { info: full, created: true };

@@ -7,7 +7,6 @@ import type { ArchivedFile } from './archive-store.js';
 import type { Repository } from './repository.js';
 import { parseStoredName, walFileDirPath } from './layout.js';
 import { openRestorePointIndex } from './restore-point-index.js';
-import type { RestorePointIndex } from './restore-point-index.js';
 import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 
 export interface WalArchiveListing {
@@ -19,19 +18,15 @@ export interface WalArchiveListing {
   doneReadingSegments(): Promise<void>;
   /** When a file was stored (the repository's clock), or undefined when not listed. */
   storedMs(name: string): number | undefined;
-  /**
-   * What the restore point index says a segment holds: null, nothing a search needs; undefined,
-   * the index cannot say (read the segment). Absent when the stanza has no index.
-   */
-  restorePoints?(name: string): Promise<SegmentRestorePoints | null | undefined>;
+  /** What the restore point index says a segment holds; undefined when it cannot say (read the segment). */
+  restorePoints(name: string): Promise<SegmentRestorePoints | undefined>;
 }
 
 /**
- * The archive as it is now (restore reads it once, before it plans). `index`: the stanza has a
- * restore point index (stanza.ts hasRestorePointIndex), listed when first asked; `warn` says what
- * of it could not be read.
+ * The archive as it is now (restore reads it once, before it plans). `warn`: what of the restore
+ * point index could not be read.
  */
-export async function openWalArchiveView(repo: Repository, stanza: string, index?: { warn: (line: string) => void }): Promise<WalArchiveListing> {
+export async function openWalArchiveView(repo: Repository, stanza: string, warn: (line: string) => void = () => {}): Promise<WalArchiveListing> {
   const files = await listArchive(repo, stanza);
   const names = files.map((f) => f.name);
   const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
@@ -44,16 +39,12 @@ export async function openWalArchiveView(repo: Repository, stanza: string, index
     return c?.length === 1 ? c[0] : undefined;
   };
   const reader = new ArchivedFileReader(repo, stanza);
-  let opened: Promise<RestorePointIndex | null> | null = null;
-  const restorePoints = async (name: string): Promise<SegmentRestorePoints | null | undefined> => {
-    const f = only(name);
-    if (f === undefined || index === undefined) return undefined;
-    opened ??= openRestorePointIndex(repo, stanza, index.warn);
-    const idx = await opened;
-    return idx === null ? undefined : idx.entry(name, f.sha256);
-  };
+  const index = openRestorePointIndex(repo, stanza, warn);
   return {
-    ...(index !== undefined ? { restorePoints } : {}),
+    restorePoints: async (name) => {
+      const f = only(name);
+      return f === undefined ? undefined : index.entry(name, f.sha256);
+    },
     names: () => names,
     readHistory: (name) => fetchWalFile(repo, stanza, name),
     readSegment: (name, upcoming = []) => {

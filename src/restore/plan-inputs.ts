@@ -29,11 +29,10 @@ export interface WalArchiveView {
   /** When a file was stored in the repository; absent where not known. */
   storedMs?(name: string): number | undefined;
   /**
-   * What the archive's restore point index says a segment holds: null, no restore point begins in
-   * it, the record running on into the next is none and the WAL does not end in it; undefined,
-   * the index cannot say (the segment is read). Absent: no index (every segment is read).
+   * What the archive's restore point index says a segment holds; undefined when it cannot say (the
+   * segment is read). Absent: no index (every segment is read).
    */
-  restorePoints?(name: string): Promise<SegmentRestorePoints | null | undefined>;
+  restorePoints?(name: string): Promise<SegmentRestorePoints | undefined>;
 }
 
 export function planBackupOf(r: BackupRecord): PlanBackup {

@@ -7,6 +7,11 @@
 // not hold (a typo, a point not archived yet) in seconds instead of after the
 // copy and the whole replay.
 //
+// The archive's restore point index (repo/restore-point-index.ts: what archiving
+// recorded of each segment) answers for most segments without reading them; a
+// segment without a record, with one that cannot be read, or whose last record
+// may be a restore point running on into the next is read (and then the next).
+//
 // The plan (plan.ts) stays pure: it asks this search for what it has found, and
 // when the search has not looked yet, planning stops with RestorePointUnknown;
 // planWithRestorePoint scans what was asked for and plans again. Candidates are
@@ -36,10 +41,10 @@ export interface FoundRestorePoint extends RestorePointRecord {
 export type ReadSegment = (name: string, upcoming?: readonly string[]) => Promise<Buffer | null>;
 
 /**
- * What the archive's restore point index says a segment holds: null, nothing a search needs;
- * undefined, it cannot say (the segment is read). plan-inputs.ts WalArchiveView.restorePoints.
+ * What the archive's restore point index says a segment holds; undefined when it cannot say (the
+ * segment is read). plan-inputs.ts WalArchiveView.restorePoints.
  */
-export type SegmentIndex = (name: string) => Promise<SegmentRestorePoints | null | undefined>;
+export type SegmentIndex = (name: string) => Promise<SegmentRestorePoints | undefined>;
 
 /** Segments named ahead of the one read. */
 const UPCOMING = 2;
@@ -116,28 +121,34 @@ export class RestorePointSearch implements RestorePointLookup {
     // may be a restore point (the index says so of the first; the reading, of the next).
     let mustRead = false;
     const readBefore = this.segmentsRead;
+    const knownBefore = this.segmentsKnown;
+    /** What the index says of a segment that need not be read (undefined: read it). */
+    const indexed = async (name: string): Promise<SegmentRestorePoints | undefined> => {
+      const known = this.index === undefined ? undefined : await this.index(name);
+      return known?.crosses === true ? undefined : known;
+    };
     for (let segNo = startSeg; first === null; segNo++) {
       const name = nameOf(segNo);
       if (name === undefined) {
         stopped = { lsn: (segNo + 1n) * size, why: this.missing(spans, segNo) };
         break;
       }
-      const known = this.index !== undefined && !mustRead ? await this.index(name) : undefined;
-      if (known !== undefined && known?.crosses !== true) {
+      const known = mustRead ? undefined : await indexed(name);
+      if (known !== undefined) {
         this.segmentsKnown++;
-        for (const p of known?.points ?? []) {
+        for (const p of known.points) {
           if (first === null && p.name === this.name && p.lsn >= from) first = { ...p, timeline: timelineAt(branch, p.lsn) };
         }
         if (reuse && segNo === reuse.fromSeg) joined = true;
-        if (known?.ends === true) stopped = { lsn: (segNo + 1n) * size, why: `read to segment ${name}, where the WAL ends before the segment does (as recovery reads it; from the restore point index)` };
-        if (known?.ends === true || joined) break;
+        if (known.ends) stopped = { lsn: (segNo + 1n) * size, why: `read to segment ${name}, where the WAL ends before the segment does (as recovery reads it; from the restore point index)` };
+        if (known.ends || joined) break;
         continue;
       }
+      // Fetched meanwhile: the next segments that will be read too (no record for them).
       const upcoming: string[] = [];
-      // (With the index, the segments after this one are seldom read.)
-      for (let n = segNo + 1n; this.index === undefined && n <= segNo + BigInt(UPCOMING) && !(reuse && n > reuse.fromSeg); n++) {
+      for (let n = segNo + 1n; n <= segNo + BigInt(UPCOMING) && !(reuse && n > reuse.fromSeg); n++) {
         const u = nameOf(n);
-        if (u === undefined) break;
+        if (u === undefined || (await indexed(u)) !== undefined) break;
         upcoming.push(u);
       }
       const data = await this.read(name, upcoming);
@@ -154,7 +165,8 @@ export class RestorePointSearch implements RestorePointLookup {
       if (went === 'end' || joined) break;
       if (this.segmentsRead % 256 === 0) this.log(`looking for restore point "${this.name}": ${this.segmentsRead} segments read`);
     }
-    if (this.index !== undefined) this.log(`looking for restore point "${this.name}": ${this.segmentsRead - readBefore} segment(s) read, the others known from the restore point index`);
+    const fromIndex = this.segmentsKnown - knownBefore;
+    if (fromIndex > 0) this.log(`looking for restore point "${this.name}": ${fromIndex} segment(s) known from the restore point index, ${this.segmentsRead - readBefore} read`);
     const found = first as FoundRestorePoint | null;
     // Past the last scan's first segment, its finding stands: the earlier of the two is the first.
     const known = joined && reuse ? reuse : null;

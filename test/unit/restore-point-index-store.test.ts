@@ -1,9 +1,9 @@
-// The restore point index in a repository: a push writes a segment's record
-// before the segment (so a stored segment never lacks it), and only for a
-// segment that needs one; a record counts only for the content its name gives
-// (one a killed push left, for content never stored, says nothing); a damaged
-// record makes restore read that segment; expire's list of records to remove
-// holds those of the segments it removes, and only those.
+// The restore point index in a repository: a push writes each segment's record
+// (what it holds of restore points), and none for other WAL files; a record
+// counts only for the content its name gives (one a killed push left, for
+// content never stored, says nothing); a missing or damaged record makes restore
+// read that segment; expire's list of records to remove holds those of the
+// segments it removes, and only those.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -29,13 +29,12 @@ class OrderedStorage extends PosixStorage {
   }
 }
 
-test('a push writes the record of a segment holding a restore point before the segment, and none for the others', async () => {
+test('a push writes each segment\'s record; restore trusts a record only for its content, and reads a segment whose record is missing or damaged', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-rpindex-'));
   try {
     const storage = new OrderedStorage(root);
     const repo = repositoryOn(storage, root);
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: '7', pg_major: 16, wal_segment_size: SEG });
-    assert.equal(info.restore_point_index, 1, 'a new stanza has the index');
     const w = new WalBuilder(0n, 3);
     w.add(filler(100));
     const point = w.add(restorePoint('before_upgrade', Date.UTC(2026, 11, 5)));
@@ -43,29 +42,33 @@ test('a push writes the record of a segment holding a restore point before the s
     w.closePages();
     const names = [0, 1].map((i) => segmentFileName(1, BigInt(i), SEG));
     for (const [i, name] of names.entries()) await pushWalFile(repo, info, name, w.segment(i), { compression: 'none' });
-    const records = storage.writes.filter((p) => p.startsWith('main/restore-points/'));
-    assert.deepEqual(records, [`main/restore-points/${names[0]}-${sha256(w.segment(0))}.json`], 'only the segment with the point has a record');
-    assert.ok(storage.writes.indexOf(records[0]!) < storage.writes.findIndex((p) => p.startsWith(`main/archive/`) && p.includes(names[0]!)), 'the record before its segment');
+    await pushWalFile(repo, info, '00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'), { compression: 'none' });
+    const sub = `main/restore-points/${names[0]!.slice(0, 16)}`;
+    const records = storage.writes.filter((p) => p.startsWith('main/restore-points/')).sort();
+    assert.deepEqual(records, names.map((n, i) => `${sub}/${n}-${sha256(w.segment(i))}.json`), 'each segment, and nothing else');
 
     const warnings: string[] = [];
-    const index = (await openRestorePointIndex(repo, 'main', (l) => warnings.push(l)))!;
+    const index = openRestorePointIndex(repo, 'main', (l) => warnings.push(l));
     const entry = await index.entry(names[0]!, sha256(w.segment(0)));
     assert.deepEqual(entry?.points.map((p) => [p.name, p.lsn, p.timeMs]), [['before_upgrade', point, Date.UTC(2026, 11, 5)]]);
-    assert.equal(await index.entry(names[1]!, sha256(w.segment(1))), null, 'no record: nothing there');
-    assert.equal(await index.entry(names[0]!, 'f'.repeat(64)), null, 'a record of other content says nothing of this one');
+    assert.deepEqual(await index.entry(names[1]!, sha256(w.segment(1))), { points: [], crosses: false, ends: false });
+    assert.equal(await index.entry(names[0]!, 'f'.repeat(64)), undefined, 'a record of other content says nothing of this one: read it');
+    assert.equal(await index.entry(segmentFileName(1, 2n, SEG), 'a'.repeat(64)), undefined, 'no record: read it');
 
     // A damaged record: the segment is read instead (undefined), with a warning.
-    const dir = join(root, 'main', 'restore-points');
+    const dir = join(root, sub);
     const damaged = `${names[1]}-${sha256(w.segment(1))}.json`;
     writeFileSync(join(dir, damaged), '{"segment": "');
-    const again = (await openRestorePointIndex(repo, 'main', (l) => warnings.push(l)))!;
+    const again = openRestorePointIndex(repo, 'main', (l) => warnings.push(l));
     assert.equal(await again.entry(names[1]!, sha256(w.segment(1))), undefined);
     assert.match(warnings.join('\n'), new RegExp(`restore point index record .*${damaged} could not be read .*: segment ${names[1]} is read instead`));
 
-    // Expire removes the records of the segments it removes, and only those.
-    const doomed = await restorePointEntriesOf(repo, 'main', [{ name: names[1]!, sha256: sha256(w.segment(1)) }]);
-    assert.deepEqual(doomed, [`main/restore-points/${damaged}`]);
-    assert.equal(readdirSync(dir).length, 2);
+    // Expire removes the records of the segments it removes, of whatever content, and only those.
+    writeFileSync(join(dir, `${names[1]}-${'f'.repeat(64)}.json`), '{}');
+    const doomed = await restorePointEntriesOf(repo, 'main', (segment) => segment === names[1]);
+    assert.deepEqual(doomed.paths.sort(), [`${sub}/${damaged}`, `${sub}/${names[1]}-${'f'.repeat(64)}.json`].sort());
+    assert.deepEqual(doomed.dirs, [sub]);
+    assert.equal(readdirSync(dir).length, 3);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

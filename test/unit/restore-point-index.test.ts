@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { segmentRestorePoints, worthKeeping } from '../../src/postgres/segment-restore-points.js';
+import { segmentRestorePoints } from '../../src/postgres/segment-restore-points.js';
 import type { SegmentRestorePoints } from '../../src/postgres/segment-restore-points.js';
 import { planWithRestorePoint } from '../../src/restore/restore-point-search.js';
 import type { PlanArchive, PlanBackup } from '../../src/restore/plan.js';
@@ -37,11 +37,10 @@ test('each segment on its own: the points beginning in it, a point running on in
   assert.equal(s[1]!.crosses, true, 'only 8 bytes of the next record in segment 1: it may be one');
   assert.equal(s[1]!.ends, false);
   assert.deepEqual([s[2]!.points, s[2]!.crosses, s[2]!.ends], [[], false, true], 'segment 2: the WAL ends where no page was written');
-  assert.equal(worthKeeping(s[2]!), true);
   const plain = new WalBuilder(0n, 2);
   while (plain.next() < BigInt(SEG + 100)) plain.add(filler(3000));
   plain.closePages();
-  assert.equal(worthKeeping(summaries(plain, 1)[0]!), false, 'a segment of other records (one running on into the next): no record kept');
+  assert.deepEqual(summaries(plain, 1)[0], { points: [], crosses: false, ends: false }, 'a segment of other records (one running on into the next)');
 });
 
 function scenario() {
@@ -58,6 +57,7 @@ function scenario() {
   const b1 = backup('B1');
   at(2);
   w.add(restorePoint('d', Date.UTC(2026, 11, 1)));
+  w.add(restorePoint('early', Date.UTC(2026, 11, 1)));
   at(3);
   const b2 = backup('B2');
   // A point crossing from segment 4 into 5, another of the same name later.
@@ -82,28 +82,36 @@ const archive: PlanArchive = {
 
 const target = (name: string): TargetOptions => ({ target: { kind: 'name', name }, exclusive: false, timeline: 'latest', action: 'promote' });
 
-async function plan(name: string, withIndex: boolean) {
+/** With the index: every segment's record, but those in `unrecorded` (archived by an earlier pgpitr, lost): those are read. */
+async function plan(name: string, withIndex: boolean, unrecorded: number[] = []) {
   const { w, backups } = scenario();
-  const kept = summaries(w, SEGMENTS).map((s) => (worthKeeping(s) ? s : null));
+  const records = summaries(w, SEGMENTS);
   const reads: number[] = [];
   const segNo = (file: string) => Number(parseSegmentFileName(file, SEG)!.segNo);
   const read = async (file: string) => {
     reads.push(segNo(file));
     return w.segment(segNo(file));
   };
-  const index = withIndex ? async (file: string) => kept[segNo(file)] ?? null : undefined;
-  const p = await planWithRestorePoint(backups, archive, target(name), undefined, read, () => {}, false, index);
-  return { p, reads };
+  const index = withIndex ? async (file: string) => (unrecorded.includes(segNo(file)) ? undefined : records[segNo(file)]) : undefined;
+  const log: string[] = [];
+  const p = await planWithRestorePoint(backups, archive, target(name), undefined, read, (l) => log.push(l), false, index);
+  return { p, reads, log };
 }
 
-test('with the index, the plan is the one a whole reading makes, and only the segments of a crossing point on the way are read', async () => {
-  for (const name of ['d', 'cross']) {
+test('with the index, the plan is the one a whole reading makes; only the segments of a crossing point on the way, and those without a record, are read', async () => {
+  for (const [name, backup] of [['d', 'B2'], ['cross', 'B2'], ['early', 'B1']] as const) {
     const whole = await plan(name, false);
     const indexed = await plan(name, true);
+    assert.equal(whole.p.backup.id, backup, name);
     assert.equal(indexed.p.backup.id, whole.p.backup.id, name);
     assert.deepEqual(indexed.p.restorePoint, whole.p.restorePoint, name);
     assert.ok(whole.reads.length >= 3, `${name}: the whole reading reads the segments from the backup on`);
-    assert.deepEqual(indexed.reads, [4, 5], name);
+    assert.deepEqual(indexed.reads, [4, 5], `${name}: only the crossing point's two segments`);
+    assert.match(indexed.log.join('\n'), /segment\(s\) known from the restore point index, 2 read/);
+    // Segments without a record (archived before the index, or their record lost): read.
+    const partly = await plan(name, true, [2, 6]);
+    assert.deepEqual(partly.p.restorePoint, whole.p.restorePoint, name);
+    if (name !== 'cross') assert.ok(partly.reads.includes(6), `${name}: the search passed segment 6, without a record: read`);
   }
   await assert.rejects(plan('nowhere', true), /restore point "nowhere"/);
 });

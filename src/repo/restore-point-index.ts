@@ -1,10 +1,9 @@
 // The stanza's restore point index: for each archived segment, a small record
-// of what it holds for a search for a named recovery target, written by the
-// push that stores the segment:
+// of what it holds for a search for a named recovery target (the restore points
+// whose record begins in it; whether the record running on into the next
+// segment is, or may be, one; whether the WAL ends inside it), written by the
+// push that stores the segment, one directory per 256 segments as in the archive:
 //   <stanza>/restore-points/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>.json
-// (one directory per 256 segments, as in the archive)
-// (the restore points whose record begins in it; whether the record running on
-// into the next segment is, or may be, one; whether the WAL ends inside it).
 // restore --target-name reads the records of the segments it passes instead of
 // the segments themselves, and reads a segment only when its record is missing
 // (a segment archived by an earlier pgpitr, a record lost or never written: the

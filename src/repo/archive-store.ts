@@ -132,15 +132,16 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   if (other) throw differentContent(repo, dir, p, other);
   // Beside the segment, in no order with it (a segment without its record is read; restore-point-index.ts).
   const indexing = indexRestorePoints(repo, stanza.stanza, p.name, p.digest, p.restorePoints);
+  let outcome: PushOutcome;
   try {
-    return await storeChecked(repo, stanza, p, dir, entries, existing);
+    outcome = await storeChecked(repo, stanza, p, dir, entries, existing);
   } catch (e) {
     await indexing;
     if (p.restorePoints !== null) await unindexRestorePoints(repo, stanza.stanza, p.name, p.digest);
     throw e;
-  } finally {
-    await indexing;
   }
+  await indexing;
+  return outcome;
 }
 
 async function storeChecked(repo: Repository, stanza: StanzaInfo, p: PreparedWal, dir: string, entries: StorageEntry[], existing: StoredWalFile[]): Promise<PushOutcome> {

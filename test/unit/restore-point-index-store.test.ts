@@ -21,7 +21,8 @@ import type { WriteOptions } from '../../src/storage/storage.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
 import { SEG, WalBuilder, filler, restorePoint } from '../helpers/wal-builder.js';
 
-class OrderedStorage extends PosixStorage {
+/** A posix store that keeps the paths written, in order. */
+class RecordingStorage extends PosixStorage {
   writes: string[] = [];
   override async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts?: WriteOptions): Promise<void> {
     await super.write(path, source, opts);
@@ -32,7 +33,7 @@ class OrderedStorage extends PosixStorage {
 test('a push writes each segment\'s record; restore trusts a record only for its content, and reads a segment whose record is missing or damaged', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-rpindex-'));
   try {
-    const storage = new OrderedStorage(root);
+    const storage = new RecordingStorage(root);
     const repo = repositoryOn(storage, root);
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: '7', pg_major: 16, wal_segment_size: SEG });
     const w = new WalBuilder(0n, 3);

@@ -12,7 +12,8 @@
 // the recorded failure rather than "not in the archive". The marker stays
 // (also when the fetcher clears the spool) until the segment is fetched.
 
-import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, watch, writeFileSync } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { findStored } from '../repo/archive-store.js';
@@ -24,8 +25,12 @@ import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 import { processAlive } from '../repo/lock.js';
+import { answerAsk, isAskFile, liveAskFile, waitingAsks } from './prefetch-ask.js';
+import type { AskAnswerer } from './prefetch-ask.js';
 
 const WANT = 'want';
+/** Holds the pid of a fetcher that answers pgpitr-spool-get's requests (prefetch-ask.ts). */
+const ANSWERS = 'fetcher.answers';
 const FAILED = '.error';
 
 export function prefetchDir(spoolPath: string, stanza: string): string {
@@ -170,6 +175,8 @@ export interface FetcherSettings {
   processMax: number;
   idleExitMs: number;
   pollMs?: number;
+  /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, requests wait for archive-get. */
+  answer?: AskAnswerer;
   log: (line: string) => void;
 }
 
@@ -183,67 +190,90 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastWantWritten = 0;
   let lastActivity = Date.now();
   let window = Math.min(s.window, s.firstWindow ?? s.window);
+  const answering = new Set<string>();
+  // A request of restore_command wakes the loop at once (polling is the fallback).
+  let wake: () => void = () => {};
+  const watcher = watchRequests(s.dir, () => wake());
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
   clearSpool(s.dir);
-  for (;;) {
-    const request = readWant(s.dir);
-    // Every request counts as activity, also one for the segment asked for last.
-    const fresh = request !== null && request.writtenMs !== lastWantWritten;
-    if (fresh) {
-      if (lastWantWritten !== 0) window = s.window; // recovery is there
-      lastWantWritten = request.writtenMs;
-      lastActivity = Date.now();
-    }
-    const want = request?.name ?? null;
-    if (want && (want !== lastWant || fresh)) {
-      lastWant = want;
-      // A new request moves the window there, also backwards: recovery asking for an earlier
-      // segment than the fetcher is at is a new recovery (a restore while this fetcher still
-      // waited for requests, or a restart), never served by the old window. Also when it names
-      // the segment of an earlier request: a restore of the same backup again, after the
-      // recovery of the first one moved the window on.
-      base = want;
-    }
-    const present = new Set(readdirSync(s.dir));
-    for (const name of [...fetched]) {
-      if (!present.has(name) && !inFlight.has(name)) {
-        // Taken by restore_command: recovery is at least there.
-        fetched.delete(name);
+  // pgpitr-spool-get asks only a fetcher that says it answers (one of an older pgpitr never would).
+  if (s.answer) writeFileAtomicSync(join(s.dir, ANSWERS), `${process.pid}\n`, false);
+  try {
+    for (;;) {
+      const request = readWant(s.dir);
+      // Every request counts as activity, also one for the segment asked for last.
+      const fresh = request !== null && request.writtenMs !== lastWantWritten;
+      if (fresh) {
+        if (lastWantWritten !== 0) window = s.window; // recovery is there
+        lastWantWritten = request.writtenMs;
         lastActivity = Date.now();
-        window = s.window;
-        if (!base || name > base) base = name;
       }
-    }
-    if (base) {
-      const windowNames = nextSegments(base, window, s.segmentSize);
-      // The newest segment asked for stays too: its restore_command may be taking it this moment.
-      const keep = new Set([base, ...windowNames, ...inFlight.keys()]);
-      for (const name of fetched) {
-        if (!keep.has(name)) {
-          removeQuietly(join(s.dir, name)); // recovery went elsewhere
-          fetched.delete(name);
+      const want = request?.name ?? null;
+      if (want && (want !== lastWant || fresh)) {
+        lastWant = want;
+        // A new request moves the window there, also backwards: recovery asking for an earlier
+        // segment than the fetcher is at is a new recovery (a restore while this fetcher still
+        // waited for requests, or a restart), never served by the old window. Also when it names
+        // the segment of an earlier request: a restore of the same backup again, after the
+        // recovery of the first one moved the window on.
+        base = want;
+      }
+      const present = new Set(readdirSync(s.dir));
+      if (s.answer) {
+        const answer = s.answer;
+        for (const ask of waitingAsks(present)) {
+          if (answering.has(ask)) continue;
+          answering.add(ask);
+          lastActivity = Date.now();
+          // A segment being prefetched is answered from the spool once there (fetchFromArchive takes it).
+          void answerAsk(s.dir, ask, async (req, into) => (await inFlight.get(req.name), answer(req, into)), s.log).finally(() => {
+            answering.delete(ask);
+            lastActivity = Date.now();
+          });
         }
       }
-      for (const name of windowNames) {
-        if (inFlight.size >= s.processMax) break;
-        if (fetched.has(name) || inFlight.has(name)) continue;
-        const missed = missingAt.get(name);
-        if (missed !== undefined && Date.now() - missed < 1000) break; // not archived yet: nothing after it either
-        inFlight.set(
-          name,
-          fetchOne(s, name).then((found) => {
-            inFlight.delete(name);
-            if (found) {
-              fetched.add(name);
-              missingAt.delete(name);
-            } else missingAt.set(name, Date.now());
-          }),
-        );
-        if (missingAt.has(name)) break;
+      for (const name of [...fetched]) {
+        if (!present.has(name) && !inFlight.has(name)) {
+          // Taken by restore_command: recovery is at least there.
+          fetched.delete(name);
+          lastActivity = Date.now();
+          window = s.window;
+          if (!base || name > base) base = name;
+        }
       }
+      if (base) {
+        const windowNames = nextSegments(base, window, s.segmentSize);
+        // The newest segment asked for stays too: its restore_command may be taking it this moment.
+        const keep = new Set([base, ...windowNames, ...inFlight.keys()]);
+        for (const name of fetched) {
+          if (!keep.has(name)) {
+            removeQuietly(join(s.dir, name)); // recovery went elsewhere
+            fetched.delete(name);
+          }
+        }
+        for (const name of windowNames) {
+          if (inFlight.size >= s.processMax) break;
+          if (fetched.has(name) || inFlight.has(name)) continue;
+          const missed = missingAt.get(name);
+          if (missed !== undefined && Date.now() - missed < 1000) break; // not archived yet: nothing after it either
+          inFlight.set(
+            name,
+            fetchOne(s, name).then((found) => {
+              inFlight.delete(name);
+              if (found) {
+                fetched.add(name);
+                missingAt.delete(name);
+              } else missingAt.set(name, Date.now());
+            }),
+          );
+          if (missingAt.has(name)) break;
+        }
+      }
+      if (inFlight.size === 0 && answering.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
+      await Promise.race([sleep(pollMs), new Promise<void>((resolve) => (wake = resolve)), ...inFlight.values()]);
     }
-    if (inFlight.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
-    await Promise.race([sleep(pollMs), ...inFlight.values()]);
+  } finally {
+    watcher?.close();
   }
   clearSpool(s.dir);
   s.log('fetcher stopped: no request for a while; prefetched files removed');
@@ -320,6 +350,8 @@ function clearSpool(dir: string): void {
   for (const name of readdirSync(dir)) {
     // A request being written (want.tmp-PID, renamed to want in a moment) is left alone too.
     if (name.endsWith('.lock') || name.endsWith('.log') || name.endsWith(FAILED) || name === WANT || name.startsWith(`${WANT}.tmp-`)) continue;
+    // A request of a live restore_command (pgpitr-spool-get), or its answer, is its shell's.
+    if (isAskFile(name) && liveAskFile(name)) continue;
     // A file a live restore_command claimed (takePrefetched) is being handed over.
     const taker = /\.taking-(\d+)$/.exec(name)?.[1];
     if (taker !== undefined && processAlive(Number(taker))) continue;
@@ -332,6 +364,19 @@ function removeQuietly(path: string): void {
     unlinkSync(path);
   } catch {
     /* gone */
+  }
+}
+
+/** Calls `wake` when a request (ask.PID-RANDOM, want) appears in `dir`; null where the file system cannot tell (polling then). */
+function watchRequests(dir: string, wake: () => void): FSWatcher | null {
+  try {
+    const w = watch(dir, (_event, file) => {
+      if (file === WANT || (typeof file === 'string' && waitingAsks([file]).length > 0)) wake();
+    });
+    w.on('error', () => w.close());
+    return w;
+  } catch {
+    return null;
   }
 }
 

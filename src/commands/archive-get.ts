@@ -14,6 +14,7 @@ import { walFileKind } from '../repo/layout.js';
 import { repoName } from '../repo/numbered-repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { ArchivedAfter } from '../repo/archive-gap.js';
+import type { AskAnswerer } from '../archiving/prefetch-ask.js';
 import { readAnyStanzaWithArchive, restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 
 export interface ArchiveGetRequest {
@@ -49,7 +50,12 @@ export interface PrefetchSettings {
   optionArgs: string[];
 }
 
-export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
+/** The background fetcher answering restore_command's shell (archiving/prefetch-ask.ts): its own spool directory. */
+export interface InsideFetcher {
+  fetcherDir: string;
+}
+
+export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   const check = req.stopAtGap;
   if (!check || walFileKind(name) !== 'segment' || check.inDataDir(name)) return false;
@@ -90,24 +96,30 @@ function gapError(name: string, gap: Gap): PgpitrError {
   });
 }
 
-async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | null): Promise<boolean> {
+async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
   // A stanza or repository that is not there is an error, never "not found": fetchWalFile checks
   // it, and so does the prefetching path before it hands over a prefetched file.
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
   await readAnyStanzaWithArchive(req.repos, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   let dir: string;
-  try {
-    dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
+  if ('fetcherDir' in prefetch) {
+    // The fetcher itself: the request moves its window, as archive-get's does.
+    dir = prefetch.fetcherDir;
     noteRequest(dir, name);
-  } catch (e) {
-    // A spool that cannot be written holds nothing to hand over either: fetched here, as without
-    // --archive-async, rather than stopping recovery for want of a prefetch.
-    req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
-    return fetchHere(req, name, dest);
+  } else {
+    try {
+      dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
+      noteRequest(dir, name);
+    } catch (e) {
+      // A spool that cannot be written holds nothing to hand over either: fetched here, as without
+      // --archive-async, rather than stopping recovery for want of a prefetch.
+      req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
+      return fetchHere(req, name, dest);
+    }
+    const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
+    await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
   }
-  const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-  await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
   if (takePrefetched(dir, name, dest, req.systemId)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
@@ -124,7 +136,11 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
 }
 
 /** The background fetcher's process (--fetcher): runs until no request came for a while, unless another runs. */
-export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPath: string; getQueueMaxBytes: number; processMax: number }): Promise<void> {
+export async function runBackgroundFetcher(
+  req: ArchiveGetRequest,
+  s: { spoolPath: string; getQueueMaxBytes: number; processMax: number },
+  answer?: AskAnswerer,
+): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
   const { runAsOnlyOne } = await import('../archiving/background.js');
   const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, FETCHER_FIRST_WINDOW_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
@@ -156,6 +172,7 @@ export async function runBackgroundFetcher(req: ArchiveGetRequest, s: { spoolPat
       processMax: s.processMax,
       idleExitMs: Number(process.env[FETCHER_IDLE_ENV] ?? 10_000),
       firstWindow: process.env[FETCHER_FIRST_WINDOW_ENV] ? Math.max(1, Number(process.env[FETCHER_FIRST_WINDOW_ENV])) : undefined,
+      ...(answer ? { answer } : {}),
       log,
     });
   });
@@ -173,6 +190,7 @@ function fetcherArgs(optionArgs: string[], systemId: string | null): string[] {
   return [...optionArgs, `--system-id=${systemId}`];
 }
 
-function locations(repos: NumberedRepository[]): { index: number; location: string }[] {
+/** The repositories as a fetcher's lock records them (archiving/prefetch-start.ts fetcherSettings). */
+export function locations(repos: NumberedRepository[]): { index: number; location: string }[] {
   return repos.map((r) => ({ index: r.index, location: r.repo.location }));
 }

@@ -14,6 +14,7 @@ import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
 import { clearFetchFailures, openPrefetchDir, prefetchDir } from '../archiving/prefetch.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fetcherSettings, warmPrefetch } from '../archiving/prefetch-start.js';
 import type { RestorePlan } from '../restore/plan.js';
 
@@ -101,17 +102,25 @@ function archiveGetArgs(reach: string[], stanza: string, spool: string | null): 
 /** The exit code archive-get gives restore_command's shell for a file not in the archive (restoreCommandFor). */
 export const MISSING_EXIT = 81;
 
+/** The shell script that asks a running fetcher for a file (bin/pgpitr-spool-get, archiving/prefetch-ask.ts). */
+const SPOOL_GET = fileURLToPath(new URL('../../../bin/pgpitr-spool-get', import.meta.url));
+
 /**
  * restore_command for this repository: archive-get, with the shell's mv in front for prefetched
- * files. Only archive-get's own "not in the archive" (MISSING_EXIT) becomes 1, the code that tells
- * PostgreSQL the archive ends there; every other failure becomes 200, which stops recovery: a
- * pgpitr the server's user cannot load (an installation it cannot read, one removed by an upgrade)
- * makes Node exit 1, which would otherwise end recovery early, silently, at the backup.
+ * files and, for the rest, a question to the running fetcher (pgpitr-spool-get: no Node start).
+ * Only archive-get's or the fetcher's own "not in the archive" (MISSING_EXIT) becomes 1, the code
+ * that tells PostgreSQL the archive ends there; every other failure becomes 200, which stops
+ * recovery: a pgpitr the server's user cannot load (an installation it cannot read, one removed by
+ * an upgrade) makes Node exit 1, which would otherwise end recovery early, silently, at the backup.
+ * Every status of pgpitr-spool-get but 0 and MISSING_EXIT (no fetcher, a script gone) runs archive-get.
  */
 export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
   const pgpitr = percentEscaped(`${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`);
   // option names as they are, values (and --name=value) quoted
   const options = percentEscaped([`--missing-exit=${MISSING_EXIT}`, ...archiveGetArgs(reach, stanza, spool)].map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));
   const get = `${pgpitr} archive-get ${options} %f "%p"; case $? in 0) exit 0;; ${MISSING_EXIT}) exit 1;; *) exit 200;; esac`;
-  return spool === null ? get : `mv ${percentEscaped(shellQuote(prefetchDir(spool, stanza)))}/%f "%p" 2>/dev/null && exit 0; ${get}`;
+  if (spool === null) return get;
+  const dir = percentEscaped(shellQuote(prefetchDir(spool, stanza)));
+  const ask = `sh ${percentEscaped(shellQuote(SPOOL_GET))} ${dir} %f "%p" ${options}; case $? in 0) exit 0;; ${MISSING_EXIT}) exit 1;; esac`;
+  return `mv ${dir}/%f "%p" 2>/dev/null && exit 0; ${ask}; ${get}`;
 }

@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { runPgpitr } from './pgpitr.js';
@@ -102,6 +102,10 @@ export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
         } finally {
           await copy.destroy();
         }
+        // What the prefetch does not hold (the new timeline's history file, asked for at promotion)
+        // the running fetcher answers restore_command's shell (bin/pgpitr-spool-get), in this kind of repository too.
+        const logs = readdirSync(a.spool, { recursive: true }).map(String).filter((p) => p.endsWith('fetcher.log'));
+        assert.match(logs.map((p) => readFileSync(join(a.spool, p), 'utf8')).join(''), /answered 00000002\.history: not in the archive/);
       });
     }
 

@@ -10,7 +10,11 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { openEachRepository } from '../../repo/open-repository.js';
-import { archiveGet, runBackgroundFetcher } from '../../commands/archive-get.js';
+import { archiveGet, locations, runBackgroundFetcher } from '../../commands/archive-get.js';
+import type { ArchiveGetRequest } from '../../commands/archive-get.js';
+import type { NumberedRepository } from '../../repo/numbered-repository.js';
+import type { AskAnswerer } from '../../archiving/prefetch-ask.js';
+import type { RepoOptions } from '../repo-options.js';
 import { ExitCode, failureExitCode } from '../exit-codes.js';
 import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
@@ -58,7 +62,7 @@ ending it early (see docs/exit-codes.md).
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
   try {
-    const o = parseRepoOptions('archive-get', argv, { extra: { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' }, 'recovery-timeline': { type: 'string' }, 'missing-exit': { type: 'string' } } });
+    const o = parseRepoOptions('archive-get', argv, { extra: EXTRA });
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
@@ -66,15 +70,12 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     // Every repository, in order (--repo N: that one only).
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const [name, dest, ...extra] = o.positionals;
-    const req = {
-      repos,
-      stanza: o.stanza,
-      warn: (text: string) => printLine(`warning: ${text}`),
-      systemId: systemBeingRecovered(o.extra['system-id'], dest),
-      stopAtGap: o.extra['accept-archive-gap'] !== true && recoveringToTheEnd(dest) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: (n: string) => walFileInDataDir('.', n) } : null,
-    };
+    const req = requestOf(o, repos, '.', dest);
     if (o.fetcher) {
-      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax });
+      const { prefetchDir } = await import('../../archiving/prefetch.js');
+      const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
+      const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId) };
+      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax }, answerer(own));
       return ExitCode.Ok;
     }
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
@@ -84,6 +85,39 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     printError(e);
     return failureExitCode('archive-get', (e as PgpitrError).code);
   }
+}
+
+const EXTRA = { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: 'boolean' }, 'recovery-timeline': { type: 'string' }, 'missing-exit': { type: 'string' } } as const;
+
+/** What archive-get is asked, run in `cwd` (the data directory when PostgreSQL runs it) with %p `dest`. */
+function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, dest: string | undefined): ArchiveGetRequest {
+  const inDataDir = dest !== undefined && !isAbsolute(dest);
+  return {
+    repos,
+    stanza: o.stanza,
+    warn: (text: string) => printLine(`warning: ${text}`),
+    systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
+    stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: (n: string) => walFileInDataDir(cwd, n) } : null,
+  };
+}
+
+/**
+ * The background fetcher's answers to restore_command's shell (bin/pgpitr-spool-get): what
+ * archive-get with the shell's options, run where the shell runs, would answer, when those
+ * options reach this fetcher's spool and repositories; else none (the shell runs archive-get,
+ * which reports a spool in use for other repositories).
+ */
+function answerer(own: { spool: string; settings: string[] }): AskAnswerer {
+  return async (ask, into) => {
+    const { prefetchDir } = await import('../../archiving/prefetch.js');
+    const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
+    const o = parseRepoOptions('archive-get', ask.args, { extra: EXTRA });
+    if (o.help || o.fetcher || !o.archiveAsync || o.positionals.length > 0 || prefetchDir(o.spoolPath, o.stanza) !== own.spool) return null;
+    const repos = await openEachRepository(o.repos, o.repoSelected);
+    const req = requestOf(o, repos, ask.cwd, ask.dest);
+    if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId)) !== JSON.stringify(own.settings)) return null;
+    return archiveGet(req, ask.name, into, { fetcherDir: own.spool });
+  };
 }
 
 /**
@@ -97,14 +131,6 @@ function missingExit(text: unknown): number {
   return n;
 }
 
-/**
- * Whether PostgreSQL runs this in a recovery that ends at the end of the archive: in the data
- * directory (%p relative to it), with recovery.signal and without standby.signal.
- */
-function recoveringToTheEnd(dest: string | undefined): boolean {
-  return dest !== undefined && !isAbsolute(dest) && endsRecoveryAtArchiveEnd('.');
-}
-
 /** --recovery-timeline N (restore writes the timeline recovery follows); null: the newest in the archive. */
 function followedTimeline(given: unknown): number | null {
   if (typeof given !== 'string') return null;
@@ -115,13 +141,12 @@ function followedTimeline(given: unknown): number | null {
 
 /**
  * The system whose WAL is asked for: --system-id, else, when PostgreSQL runs restore_command (in
- * the data directory, %p relative to it), the system identifier in its pg_control; else not known.
+ * the data directory `dataDir`, %p relative to it), the system identifier in its pg_control; else not known.
  */
-function systemBeingRecovered(given: unknown, dest: string | undefined): string | null {
+function systemBeingRecovered(given: unknown, dataDir: string | null): string | null {
   if (typeof given === 'string') {
     if (!/^\d{1,20}$/.test(given)) throw usageError(`invalid --system-id "${given}"`, 'give the database system identifier (pg_controldata says it), digits only');
     return given;
   }
-  if (dest === undefined || isAbsolute(dest)) return null;
-  return controlSystemIdentifier('.');
+  return dataDir === null ? null : controlSystemIdentifier(dataDir);
 }

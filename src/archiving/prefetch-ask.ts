@@ -5,7 +5,9 @@
 // restore_command runs in, its %p and archive-get's options, each ended by a
 // NUL. The fetcher answers ask.<...>.found (the file, whole), .absent (the
 // archive does not hold it: decided after the request, as archive-get decides)
-// or .none (no answer: the shell runs archive-get, which decides and reports).
+// or .none (no answer: the shell runs archive-get, which decides and reports);
+// it renames the request .taken at once, so that a shell whose request nobody
+// takes (a fetcher killed, its pid reused) gives up within seconds.
 // A Node start is ~0.1 s; the answer, a few milliseconds of a running process.
 
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -31,7 +33,7 @@ export interface SpoolAsk {
 export type AskAnswerer = (ask: SpoolAsk, into: string) => Promise<boolean | null>;
 
 const ASK = /^ask\.(\d+)-[A-Za-z0-9]+$/;
-const ANSWER = /^ask\.(\d+)-[A-Za-z0-9]+(\.tmp|\.answer|\.found|\.absent|\.none|\.fetching)(\.pgpitr-tmp)?$/;
+const ANSWER = /^ask\.(\d+)-[A-Za-z0-9]+(\.tmp|\.taken|\.answer|\.found|\.absent|\.none|\.fetching)(\.pgpitr-tmp)?$/;
 
 /** The requests waiting in a spool listing (names ask.PID-RANDOM). */
 export function waitingAsks(names: Iterable<string>): string[] {
@@ -49,14 +51,23 @@ export function isAskFile(name: string): boolean {
   return ASK.test(name) || ANSWER.test(name);
 }
 
-/** Reads, answers and retires request `ask` (ask.PID-RANDOM) of spool `dir`. Never throws. */
+/**
+ * Takes request `ask` (ask.PID-RANDOM) of spool `dir` (renamed .taken: the shell then knows a
+ * fetcher has it), answers it and lets go of it only once the answer is there. Never throws.
+ */
 export async function answerAsk(dir: string, ask: string, answerer: AskAnswerer, log: (line: string) => void): Promise<void> {
   const path = join(dir, ask);
+  const taken = `${path}.taken`;
+  try {
+    renameSync(path, taken);
+  } catch {
+    return; // the shell gave up on it
+  }
   let request: SpoolAsk | null = null;
   let outcome: boolean | null = null;
   const into = `${path}.fetching`;
   try {
-    request = parseAsk(readFileSync(path));
+    request = parseAsk(readFileSync(taken));
     if (request !== null) outcome = await answerer(request, into);
   } catch (e) {
     log(`error: answering ${request?.name ?? ask}: ${(e as Error).message}`);
@@ -83,8 +94,9 @@ export async function answerAsk(dir: string, ask: string, answerer: AskAnswerer,
     removeQuietly(into);
     log(`error: answering ${request?.name ?? ask}: ${(e as Error).message}`);
   } finally {
-    // The request is retired; a shell gone meanwhile leaves its answer, which clearSpool removes.
-    removeQuietly(path);
+    // Let go of the request (the shell, seeing neither it nor an answer, runs archive-get); the
+    // answer of a shell gone meanwhile is removed here (clearSpool removes any left).
+    removeQuietly(taken);
     if (!processAlive(Number(ASK.exec(ask)![1]))) for (const s of ['.found', '.absent', '.none']) removeQuietly(path + s);
   }
 }

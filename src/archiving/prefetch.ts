@@ -175,7 +175,7 @@ export interface FetcherSettings {
   processMax: number;
   idleExitMs: number;
   pollMs?: number;
-  /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, requests wait for archive-get. */
+  /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, the shell asks nothing (no fetcher.answers) and runs archive-get. */
   answer?: AskAnswerer;
   log: (line: string) => void;
 }
@@ -193,12 +193,15 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   const answering = new Set<string>();
   // A request of restore_command wakes the loop at once (polling is the fallback).
   let wake: () => void = () => {};
-  const watcher = watchRequests(s.dir, () => wake());
+  let watcher: FSWatcher | null = null;
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
   clearSpool(s.dir);
-  // pgpitr-spool-get asks only a fetcher that says it answers (one of an older pgpitr never would).
-  if (s.answer) writeFileAtomicSync(join(s.dir, ANSWERS), `${process.pid}\n`, false);
   try {
+    if (s.answer) {
+      watcher = watchRequests(s.dir, () => wake());
+      // pgpitr-spool-get asks only a fetcher that says it answers (one of an older pgpitr never would).
+      writeFileAtomicSync(join(s.dir, ANSWERS), `${process.pid}\n`, false);
+    }
     for (;;) {
       const request = readWant(s.dir);
       // Every request counts as activity, also one for the segment asked for last.
@@ -274,6 +277,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     }
   } finally {
     watcher?.close();
+    removeQuietly(join(s.dir, ANSWERS));
   }
   clearSpool(s.dir);
   s.log('fetcher stopped: no request for a while; prefetched files removed');
@@ -374,6 +378,7 @@ function watchRequests(dir: string, wake: () => void): FSWatcher | null {
       if (file === WANT || (typeof file === 'string' && waitingAsks([file]).length > 0)) wake();
     });
     w.on('error', () => w.close());
+    w.unref(); // the loop's own timers keep the process alive, never the watcher
     return w;
   } catch {
     return null;

@@ -1,7 +1,8 @@
 // bin/pgpitr-spool-get and the fetcher's side of it (archiving/prefetch-ask.ts):
 // restore_command's shell asks the running fetcher for a file and takes only its
 // answers: the file (0), "not in the archive" (81); everything else, a fetcher
-// gone, no fetcher, no answer or a failure, is "ask archive-get" (2), never 81.
+// gone, no fetcher, one that takes no request, no answer or a failure, is "ask
+// archive-get" (2), never 81.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -67,6 +68,10 @@ test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give o
     });
     assert.equal(failed.status, 2, 'a failure is no answer, never "not in the archive"');
     assert.deepEqual(readdirSync(join(data, 'pg_wal')), [], 'nothing reaches %p but a whole answer');
+    // A live process behind the lock that takes no request (a fetcher killed, its pid reused): no answer, within seconds.
+    const started = Date.now();
+    assert.equal((await ask(data, spool, null)).status, 2);
+    assert.ok(Date.now() - started < 60_000);
     // The fetcher gone while the shell waits: no answer.
     writeFileSync(join(spool, 'fetcher.lock'), JSON.stringify({ pid: 2 ** 22 + 1 }));
     assert.equal((await ask(data, spool, null)).status, 2);

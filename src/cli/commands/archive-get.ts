@@ -105,7 +105,8 @@ function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, des
  * The background fetcher's answers to restore_command's shell (bin/pgpitr-spool-get): what
  * archive-get with the shell's options, run where the shell runs, would answer, when those
  * options reach this fetcher's spool and repositories; else none (the shell runs archive-get,
- * which reports a spool in use for other repositories).
+ * which reports a spool in use for other repositories). Warnings (a repository passed over) go
+ * to the fetcher's log, as the prefetch's do; failures are no answer, and archive-get reports them.
  */
 function answerer(own: { spool: string; settings: string[] }): AskAnswerer {
   return async (ask, into) => {
@@ -113,6 +114,12 @@ function answerer(own: { spool: string; settings: string[] }): AskAnswerer {
     const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
     const o = parseRepoOptions('archive-get', ask.args, { extra: EXTRA });
     if (o.help || o.fetcher || !o.archiveAsync || o.positionals.length > 0 || prefetchDir(o.spoolPath, o.stanza) !== own.spool) return null;
+    // Run by PostgreSQL (%p relative), the shell's directory must be the data directory as this
+    // process sees it, of the system the options name: else the gap check would not see it.
+    if (!isAbsolute(ask.dest)) {
+      const system = controlSystemIdentifier(ask.cwd);
+      if (system === null || (typeof o.extra['system-id'] === 'string' && o.extra['system-id'] !== system)) return null;
+    }
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = requestOf(o, repos, ask.cwd, ask.dest);
     if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId)) !== JSON.stringify(own.settings)) return null;

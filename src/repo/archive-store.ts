@@ -24,8 +24,9 @@ import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { ensureStanzaPresent } from './stanza-presence.js';
 import { sha256, sha256Sliced } from './wal-digest.js';
-import { indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
-import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
+import { indexedDigest, indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
+import type { IndexedSegment } from './restore-point-index.js';
+import { xxh128Hex } from '../storage/filter/xxh128.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -66,7 +67,7 @@ export interface PreparedWal {
   /** Why the segment is not the one its name says (refused by every repository, after the system check), or null. */
   misnamed: PgpitrError | null;
   /** What the restore point index keeps of it (restore-point-index.ts), or null. */
-  restorePoints: SegmentRestorePoints | null;
+  restorePoints: IndexedSegment | null;
   /** The stored bytes; compression runs on the thread pool, settled only when awaited. */
   body: Promise<Buffer>;
   /** Settles when nothing reads `data` any more (the caller may reuse it after). Never rejects. */
@@ -87,7 +88,7 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
   compressing.catch(() => {}); // awaited by a store, unless the file is already archived
   const done = () => compressing.then(() => {}, () => {});
   let digest: string;
-  let restorePoints: SegmentRestorePoints | null;
+  let restorePoints: IndexedSegment | null;
   try {
     digest = await sha256Sliced(data);
     restorePoints = checked !== null && checked.misnamed === null ? restorePointsToIndex(name, data, stanza.wal_segment_size) : null;
@@ -276,11 +277,11 @@ export async function findStored(repo: Repository, stanza: string, name: string)
 }
 
 /**
- * An archived WAL file's content, decompressed and checked against its SHA-256; null only when
- * the repository and the stanza are healthy and the archive does not have the file. Every other
- * failure throws.
+ * An archived WAL file's content, decompressed and checked against its SHA-256 (`quick`, for
+ * recovery: a segment against the XXH3-128 its push recorded, if any: indexedDigest); null only when
+ * the repository and the stanza are healthy and the archive does not have the file; else throws.
  */
-export async function fetchWalFile(repo: Repository, stanza: string, name: string, systemId?: string | null): Promise<Buffer | null> {
+export async function fetchWalFile(repo: Repository, stanza: string, name: string, systemId?: string | null, quick = false): Promise<Buffer | null> {
   if (walFileKind(name) === null) throw new PgpitrError('ERR_USAGE', `"${name}" is not a WAL file name`, { hint: 'restore_command must pass %f and %p' });
   const info = await readStanzaWithArchive(repo, stanza);
   // The cluster being recovered is another one (a stanza created again after pg_upgrade, another
@@ -292,13 +293,10 @@ export async function fetchWalFile(repo: Repository, stanza: string, name: strin
   }
   const found = await findStored(repo, stanza, name);
   if (!found) return null;
-  return readStoredWal(repo, storageJoin(walFileDirPath(stanza, name), found.stored), found.extension, found.sha256);
-}
-
-async function readStoredWal(repo: Repository, path: string, extension: string, expected: string): Promise<Buffer> {
-  const body = await readAll(repo.storage, path);
+  const path = storageJoin(walFileDirPath(stanza, name), found.stored);
+  const [body, known] = await Promise.all([readAll(repo.storage, path), quick && walFileKind(name) === 'segment' ? indexedDigest(repo, stanza, name, found.sha256) : null]);
   if (body === null) throw disappearedWhileRead(repo, path);
-  return decodeStoredWal(repo, path, extension, expected, body);
+  return decodeStoredWal(repo, path, found.extension, found.sha256, body, undefined, undefined, known);
 }
 
 /** An archived file listed, or found, and gone when it is read. */
@@ -308,10 +306,11 @@ export function disappearedWhileRead(repo: Repository, path: string): PgpitrErro
 
 /**
  * The stored bytes of an archived file (at `path`, stored with `extension`), decompressed and
- * checked against its SHA-256. `spare` gives a buffer of at least the size asked for, which the
- * content of a single zstd frame is decoded into (archived-file-reader.ts reuses one over many
- * segments); without it, or for another compression, a new buffer. `digest` hashes the content
- * elsewhere when it can (another thread), null when it cannot: then it is hashed here.
+ * checked against its SHA-256 (or `known`, the XXH3-128 recorded at its push, when it matches).
+ * `spare` gives a buffer of at least the size asked for, which the content of a single zstd frame
+ * is decoded into (archived-file-reader.ts reuses one over many segments); without it, or for
+ * another compression, a new buffer. `digest` hashes the content elsewhere when it can (another
+ * thread), null when it cannot: then it is hashed here.
  */
 export async function decodeStoredWal(
   repo: Repository,
@@ -321,6 +320,7 @@ export async function decodeStoredWal(
   body: Buffer,
   spare?: (size: number) => Buffer,
   digest?: (data: Buffer) => Promise<string> | null,
+  known?: string | null,
 ): Promise<Buffer> {
   const shown = displayPath(repo, path);
   const algo = ALGORITHM_OF[extension];
@@ -332,6 +332,7 @@ export async function decodeStoredWal(
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
+  if (known && xxh128Hex(data) === known) return data;
   const got = (await digest?.(data)) ?? sha256(data);
   if (got !== expected) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {

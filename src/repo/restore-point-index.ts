@@ -12,6 +12,8 @@
 // gives (the stored segment's SHA-256): one a killed push left for content never
 // stored, or for an expired segment, says nothing. So records need no sync and
 // no order with their segment: a record lost in a crash only costs a read.
+// A record also keeps the XXH3-128 of its segment's content, which recovery's
+// archive-get checks a fetched segment against instead of its SHA-256 (indexedDigest).
 
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
@@ -22,6 +24,10 @@ import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js
 import { restorePointIndexPath, walFileKind } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
+import { xxh128Hex } from '../storage/filter/xxh128.js';
+
+/** What a push records of a segment: its restore points, and the XXH3-128 of its content. */
+export type IndexedSegment = SegmentRestorePoints & { xxh128: string };
 
 const entryName = (segment: string, sha256: string): string => `${segment}-${sha256}.json`;
 /** The directory of a segment's records. */
@@ -34,18 +40,38 @@ interface EntryFile {
   points: { lsn: string; end: string; name: string; time_ms: number }[];
   crosses: boolean;
   ends: boolean;
+  /** The content's XXH3-128 (absent from records older pgpitr wrote). */
+  xxh128?: string;
 }
 
 /**
  * What a segment about to be archived holds for the index; null for anything but a whole segment
  * (recovery reads no .partial file by its segment's name), or when the walk fails: no record then.
  */
-export function restorePointsToIndex(name: string, data: Buffer, segmentSize: number): SegmentRestorePoints | null {
+export function restorePointsToIndex(name: string, data: Buffer, segmentSize: number): IndexedSegment | null {
   if (walFileKind(name) !== 'segment' || data.length !== segmentSize) return null;
   const seg = parseSegmentFileName(name, segmentSize);
   if (seg === null) return null;
   try {
-    return segmentRestorePoints(seg.segNo * BigInt(segmentSize), data, crc32c);
+    return { ...segmentRestorePoints(seg.segNo * BigInt(segmentSize), data, crc32c), xxh128: xxh128Hex(data) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The XXH3-128 of a segment's content (its SHA-256 `sha256`) recorded by its push; null when there
+ * is none (an older record, none, one that cannot be read). A segment fetched for recovery that
+ * matches it is the content pushed, as surely against damage as by its SHA-256 (XXH3-128 is what
+ * backup sets record of each file: repo/backup-set/content-digest.ts) for an eighth of the CPU;
+ * one that does not is checked against its SHA-256 (the record may be the damaged one).
+ */
+export async function indexedDigest(repo: Repository, stanza: string, segment: string, sha256: string): Promise<string | null> {
+  try {
+    const data = await readAll(repo.storage, storageJoin(entryDir(stanza, segment), entryName(segment, sha256)));
+    if (data === null) return null;
+    const e = JSON.parse(data.toString('utf8')) as Partial<EntryFile>;
+    return e.segment === segment && e.sha256 === sha256 && typeof e.xxh128 === 'string' && /^[0-9a-f]{32}$/.test(e.xxh128) ? e.xxh128 : null;
   } catch {
     return null;
   }
@@ -55,7 +81,7 @@ export function restorePointsToIndex(name: string, data: Buffer, segmentSize: nu
  * Writes a segment's record (atomic, not synced); never fails the push: without its record a
  * segment is read.
  */
-export async function indexRestorePoints(repo: Repository, stanza: string, segment: string, sha256: string, s: SegmentRestorePoints | null): Promise<void> {
+export async function indexRestorePoints(repo: Repository, stanza: string, segment: string, sha256: string, s: IndexedSegment | null): Promise<void> {
   if (s === null) return;
   try {
     const entry: EntryFile = {
@@ -64,6 +90,7 @@ export async function indexRestorePoints(repo: Repository, stanza: string, segme
       points: s.points.map((p) => ({ lsn: formatLsn(p.lsn), end: formatLsn(p.end), name: p.name, time_ms: p.timeMs })),
       crosses: s.crosses,
       ends: s.ends,
+      xxh128: s.xxh128,
     };
     await repo.storage.write(storageJoin(entryDir(stanza, segment), entryName(segment, sha256)), Buffer.from(JSON.stringify(entry) + '\n'), { atomic: true, sync: false });
   } catch {

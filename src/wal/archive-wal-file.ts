@@ -68,7 +68,7 @@ export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, sourc
  * healthy and the archive does not have the file. Every other failure throws.
  */
 export async function restoreWalFile(repo: Repository, stanza: string, name: string, dest: string, systemId?: string | null): Promise<boolean> {
-  const data = await fetchWalFile(repo, stanza, name, systemId);
+  const data = await fetchWalFile(repo, stanza, name, systemId, true);
   if (data === null) return false;
   writePgWalFile(dest, data);
   return true;

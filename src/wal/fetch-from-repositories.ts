@@ -40,7 +40,7 @@ export async function restoreFromRepositories(repos: NumberedRepository[], stanz
   for (const r of repos) {
     let data: Buffer | null;
     try {
-      data = await fetchWalFile(r.repo, stanza, name, systemId);
+      data = await fetchWalFile(r.repo, stanza, name, systemId, true);
     } catch (e) {
       failures.push({ r, e: e as Failure['e'] });
       continue;

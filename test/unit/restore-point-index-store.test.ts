@@ -3,15 +3,17 @@
 // counts only for the content its name gives (one a killed push left, for
 // content never stored, says nothing); a missing or damaged record makes restore
 // read that segment; expire's list of records to remove holds those of the
-// segments it removes, and only those.
+// segments it removes, and only those. Recovery's archive-get checks a segment
+// against the XXH3-128 in its record, and against its SHA-256 when they differ.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pushWalFile } from '../../src/repo/archive-store.js';
+import { fetchWalFile, pushWalFile } from '../../src/repo/archive-store.js';
+import { xxh128Hex } from '../../src/storage/filter/xxh128.js';
 import { sha256 } from '../../src/repo/wal-digest.js';
 import { createStanza } from '../../src/repo/stanza.js';
 import { repositoryOn } from '../../src/repo/repository.js';
@@ -70,6 +72,47 @@ test('a push writes each segment\'s record; restore trusts a record only for its
     assert.deepEqual(doomed.paths.sort(), [`${sub}/${damaged}`, `${sub}/${names[1]}-${'f'.repeat(64)}.json`].sort());
     assert.deepEqual(doomed.dirs, [sub]);
     assert.equal(readdirSync(dir).length, 3);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('recovery checks a fetched segment against the XXH3-128 its push recorded; a record that does not match means its SHA-256, and damage is refused either way', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-rpdigest-'));
+  try {
+    const repo = repositoryOn(new PosixStorage(root), root);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: '7', pg_major: 16, wal_segment_size: SEG });
+    const w = new WalBuilder(0n, 3);
+    while (w.next() < BigInt(SEG + 100)) w.add(filler(3000));
+    w.closePages();
+    const name = segmentFileName(1, 0n, SEG);
+    const content = w.segment(0);
+    await pushWalFile(repo, info, name, content, { compression: 'none' });
+    const real = sha256(content);
+    const recordDir = join(root, 'main', 'restore-points', name.slice(0, 16));
+    const record = JSON.parse(readFileSync(join(recordDir, `${name}-${real}.json`), 'utf8')) as { xxh128: string };
+    assert.equal(record.xxh128, xxh128Hex(content));
+    assert.deepEqual(await fetchWalFile(repo, 'main', name, null, true), content);
+
+    // The record is what decides: the segment stored under another SHA-256, with a record for that
+    // one, is taken by recovery (its content matches the record) and refused by everything else.
+    const stored = readdirSync(join(root, 'main', 'archive'), { recursive: true }).map(String).find((p) => p.endsWith(`${name}-${real}`))!;
+    const fake = 'e'.repeat(64);
+    renameSync(join(root, 'main', 'archive', stored), join(root, 'main', 'archive', stored.replace(real, fake)));
+    writeFileSync(join(recordDir, `${name}-${fake}.json`), JSON.stringify({ segment: name, sha256: fake, points: [], crosses: false, ends: false, xxh128: record.xxh128 }));
+    assert.deepEqual(await fetchWalFile(repo, 'main', name, null, true), content);
+    await assert.rejects(fetchWalFile(repo, 'main', name, null), /fails its checksum/);
+    renameSync(join(root, 'main', 'archive', stored.replace(real, fake)), join(root, 'main', 'archive', stored));
+
+    // A record that does not match (damaged itself): the SHA-256 decides, and the segment is fine.
+    writeFileSync(join(recordDir, `${name}-${real}.json`), JSON.stringify({ ...record, xxh128: '0'.repeat(32) }));
+    assert.deepEqual(await fetchWalFile(repo, 'main', name, null, true), content);
+    // A damaged segment with its record intact: refused.
+    writeFileSync(join(recordDir, `${name}-${real}.json`), JSON.stringify(record));
+    const damaged = Buffer.from(content);
+    damaged[5000] ^= 1;
+    writeFileSync(join(root, 'main', 'archive', stored), damaged);
+    await assert.rejects(fetchWalFile(repo, 'main', name, null, true), /fails its checksum/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Asynchronous archive-get: a background fetcher keeps the next WAL segments
 // recovery will ask for ready in the spool, <spool-path>/<stanza>/archive-get/,
-// fetched, decompressed, checked against their SHA-256 and synced, so that
+// fetched, decompressed, checked (archive-store.ts fetchWalFile) and synced, so that
 // restore_command only has to move one into place (a shell `mv` does it
 // without starting Node). The window follows recovery: it starts after the
 // segment restore_command last asked for, or after the last prefetched one

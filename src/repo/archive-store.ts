@@ -24,9 +24,8 @@ import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { ensureStanzaPresent } from './stanza-presence.js';
 import { sha256, sha256Sliced } from './wal-digest.js';
-import { indexedDigest, indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
+import { contentXxh128, indexedDigest, indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
 import type { IndexedSegment } from './restore-point-index.js';
-import { xxh128Hex } from '../storage/filter/xxh128.js';
 
 export interface PushOptions {
   compression: CompressionAlgorithm | 'none';
@@ -91,7 +90,7 @@ export async function prepareWalData(stanza: StanzaInfo, name: string, data: Buf
   let restorePoints: IndexedSegment | null;
   try {
     digest = await sha256Sliced(data);
-    restorePoints = checked !== null && checked.misnamed === null ? restorePointsToIndex(name, data, stanza.wal_segment_size) : null;
+    restorePoints = checked !== null && checked.misnamed === null ? await restorePointsToIndex(name, data, stanza.wal_segment_size) : null;
   } catch (e) {
     await done();
     throw e;
@@ -332,7 +331,7 @@ export async function decodeStoredWal(
       hint: 'the repository file is damaged; restore it from another copy of the archive',
     });
   }
-  if (known && xxh128Hex(data) === known) return data;
+  if (known && (await contentXxh128(data)) === known) return data;
   const got = (await digest?.(data)) ?? sha256(data);
   if (got !== expected) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {

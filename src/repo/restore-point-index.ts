@@ -24,10 +24,22 @@ import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js
 import { restorePointIndexPath, walFileKind } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
-import { xxh128Hex } from '../storage/filter/xxh128.js';
 
-/** What a push records of a segment: its restore points, and the XXH3-128 of its content. */
-export type IndexedSegment = SegmentRestorePoints & { xxh128: string };
+/** What a push records of a segment: its restore points, and the XXH3-128 of its content (null: not computed). */
+export type IndexedSegment = SegmentRestorePoints & { xxh128: string | null };
+
+/**
+ * The XXH3-128 (hex) of `data`; null when it cannot be computed (neither libxxhash nor its
+ * WebAssembly build loads): a push then records none, and a fetch checks the SHA-256. Loaded on
+ * first use: archive-push and archive-get start without it.
+ */
+export async function contentXxh128(data: Uint8Array): Promise<string | null> {
+  try {
+    return (await import('../storage/filter/xxh128.js')).xxh128Hex(data);
+  } catch {
+    return null;
+  }
+}
 
 const entryName = (segment: string, sha256: string): string => `${segment}-${sha256}.json`;
 /** The directory of a segment's records. */
@@ -48,15 +60,17 @@ interface EntryFile {
  * What a segment about to be archived holds for the index; null for anything but a whole segment
  * (recovery reads no .partial file by its segment's name), or when the walk fails: no record then.
  */
-export function restorePointsToIndex(name: string, data: Buffer, segmentSize: number): IndexedSegment | null {
+export async function restorePointsToIndex(name: string, data: Buffer, segmentSize: number): Promise<IndexedSegment | null> {
   if (walFileKind(name) !== 'segment' || data.length !== segmentSize) return null;
   const seg = parseSegmentFileName(name, segmentSize);
   if (seg === null) return null;
+  let points: SegmentRestorePoints;
   try {
-    return { ...segmentRestorePoints(seg.segNo * BigInt(segmentSize), data, crc32c), xxh128: xxh128Hex(data) };
+    points = segmentRestorePoints(seg.segNo * BigInt(segmentSize), data, crc32c);
   } catch {
     return null;
   }
+  return { ...points, xxh128: await contentXxh128(data) };
 }
 
 /**
@@ -90,7 +104,7 @@ export async function indexRestorePoints(repo: Repository, stanza: string, segme
       points: s.points.map((p) => ({ lsn: formatLsn(p.lsn), end: formatLsn(p.end), name: p.name, time_ms: p.timeMs })),
       crosses: s.crosses,
       ends: s.ends,
-      xxh128: s.xxh128,
+      ...(s.xxh128 === null ? {} : { xxh128: s.xxh128 }),
     };
     await repo.storage.write(storageJoin(entryDir(stanza, segment), entryName(segment, sha256)), Buffer.from(JSON.stringify(entry) + '\n'), { atomic: true, sync: false });
   } catch {

@@ -170,7 +170,7 @@ const lines = [
   `Run ${started.toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; PostgreSQL 15, pgbench scale ${opt.scale}, zstd; ` +
     `${spawnSync('pgbackrest', ['version'], { encoding: 'utf8' }).stdout.trim()}; ${replayInfo}; ${opt.runs} runs per tool and setting, alternating, after ${opt.warmup} round(s) not counted, median wall seconds.`,
   'From the start of the restore command to `pg_is_in_recovery()` false: restore (2 processes each), start, WAL fetched by restore_command and replayed up to a named restore point, promotion. ' +
-    'pgpitr: its default restore_command (`mv` of a prefetched segment, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8. ' +
+    'pgpitr: its default restore_command (`mv` of a prefetched segment, else the running fetcher\'s answer through `pgpitr-spool-get`, else `archive-get --archive-async`); pgBackRest: `archive-async=y`, `process-max=2`. Both restored clusters hold exactly the transactions committed before the target (checked). Target ratio 0.8. ' +
     'The restored server runs with the shared_buffers in the first column (the rest of its settings are the source\'s: fsync off, max_wal_size 4GB): 32MB is the test harness\'s setting, 4GB the usual order of size for a dedicated server (PostgreSQL\'s documentation suggests 25% of memory).',
   '',
   '| shared_buffers | tool | restore s | time to promoted s | of which after the restore s | restore peak RSS |',

@@ -68,10 +68,9 @@ test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give o
     });
     assert.equal(failed.status, 2, 'a failure is no answer, never "not in the archive"');
     assert.deepEqual(readdirSync(join(data, 'pg_wal')), [], 'nothing reaches %p but a whole answer');
-    // A live process behind the lock that takes no request (a fetcher killed, its pid reused): no answer, within seconds.
-    const started = Date.now();
+    // A live process behind the lock that takes no request (a fetcher killed, its pid reused): no answer (the
+    // script gives up by itself; a wait without end would hang this test until the runner's timeout).
     assert.equal((await ask(data, spool, null)).status, 2);
-    assert.ok(Date.now() - started < 60_000);
     // The fetcher gone while the shell waits: no answer.
     writeFileSync(join(spool, 'fetcher.lock'), JSON.stringify({ pid: 2 ** 22 + 1 }));
     assert.equal((await ask(data, spool, null)).status, 2);

@@ -7,7 +7,7 @@ import { FileWritable } from '../../src/storage/file-writable.js';
 import { writeWithBackpressure, endWritable } from '../../src/storage/stream-util.js';
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
-import { EncodingThread } from '../../src/storage/encoding-thread.js';
+import { EncodingFileWritable, ENCODE_BLOCK } from '../../src/storage/encoding-file-writable.js';
 import { PgpitrError } from '../../src/common/errors.js';
 import { syncEncoder } from '../../src/storage/compress/sync-encoder.js';
 import { createDecompressor } from '../../src/storage/compress/index.js';
@@ -33,16 +33,16 @@ test('FileWritable told to keep no chunk: a chunk reused once write() returned i
   }
 });
 
-test('EncodingThread: lz4 frames any decoder reads, from chunks reused once write() returned; files one after another', async (t) => {
-  if (syncEncoder('lz4', 1) === null) return t.skip('liblz4 is not installed');
+test('EncodingFileWritable: lz4 frames any decoder reads, from chunks reused once write() returned', async (t) => {
+  const encoder = syncEncoder('lz4', 1);
+  if (encoder === null) return t.skip('liblz4 is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'efw-'));
-  const thread = new EncodingThread('lz4', 1);
   try {
-    for (const [name, size] of [['a.lz4', 3 * 1024 * 1024 + 12345], ['b.lz4', 5 * 1024 * 1024], ['c.lz4', 0]] as const) {
-      const out = thread.file(join(dir, name), false, 0o600);
+    for (const [name, size] of [['a.lz4', 3 * 1024 * 1024 + 12345], ['b.lz4', ENCODE_BLOCK], ['c.lz4', 0]] as const) {
+      const out: EncodingFileWritable = new EncodingFileWritable(join(dir, name), false, 0o600, encoder);
       const data = sampleData(size);
       const reused = Buffer.alloc(200 * 1024);
-      // Chunk sizes that cross the 1 MiB blocks at odd places, all through one buffer.
+      // Chunk sizes that cross the blocks at odd places (one larger than a block), all through one buffer.
       for (let off = 0, i = 0; off < data.length; i++) {
         const n = Math.min(data.length - off, [65536, 1, 199999, 32768, 777][i % 5]!);
         data.copy(reused, 0, off, off + n);
@@ -61,29 +61,22 @@ test('EncodingThread: lz4 frames any decoder reads, from chunks reused once writ
       assert.ok(decoded.equals(data), name);
     }
   } finally {
-    await thread.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('EncodingThread: a file that exists is an error naming it, from the write that follows', async (t) => {
-  if (syncEncoder('lz4', 1) === null) return t.skip('liblz4 is not installed');
+test('EncodingFileWritable: a file that exists is an error naming it, and is left as it was', (t) => {
+  const encoder = syncEncoder('lz4', 1);
+  if (encoder === null) return t.skip('liblz4 is not installed');
   const dir = mkdtempSync(join(tmpdir(), 'efw-'));
-  const thread = new EncodingThread('lz4', 1);
   try {
     writeFileSync(join(dir, 'taken.lz4'), 'x');
-    const out = thread.file(join(dir, 'taken.lz4'), false, 0o600);
-    out.on('error', () => {});
-    await assert.rejects(
-      (async () => {
-        for (let i = 0; i < 8; i++) await writeWithBackpressure(out, Buffer.alloc(1024 * 1024, i));
-        await endWritable(out);
-      })(),
+    assert.throws(
+      () => new EncodingFileWritable(join(dir, 'taken.lz4'), false, 0o600, encoder),
       (e: unknown) => e instanceof PgpitrError && e.code === 'ERR_STORAGE' && e.message.includes('taken.lz4'),
     );
     assert.equal(readFileSync(join(dir, 'taken.lz4'), 'utf8'), 'x');
   } finally {
-    await thread.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

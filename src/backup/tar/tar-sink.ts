@@ -23,7 +23,7 @@ import { clientCompressStage, decompressStage, extensionOf, prepareClientCompres
 import { STANDBY_SIGNAL, AUTO_CONF, appendToAutoConf, recoverySettingsText } from '../../postgres/recovery-config.js';
 import { PgpitrError, storageError } from '../../common/errors.js';
 import { syncEncoder } from '../../storage/compress/sync-encoder.js';
-import { EncodingThread } from '../../storage/encoding-thread.js';
+import { EncodingFileWritable } from '../../storage/encoding-file-writable.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 
 export class TarSink implements BackupSink {
@@ -38,8 +38,6 @@ export class TarSink implements BackupSink {
   private lending = false;
   /** precompressTar() was asked for and granted: tar data comes compressed. */
   private precompressed = false;
-  /** Where tar files are compressed as they are written (see encoderHere), started early by prepare(). */
-  private encodingThread: EncodingThread | null = null;
   readonly files: string[] = [];
 
   constructor(
@@ -50,8 +48,6 @@ export class TarSink implements BackupSink {
 
   prepare(): void {
     if (this.opts.compression?.location === 'client') prepareClientCompression(this.opts.compression);
-    // Its start-up overlaps the server's checkpoint (unused, and stopped at the end, if readers compress).
-    if (this.mayEncodeHere()) this.encodingThread = new EncodingThread(this.opts.compression!.algorithm, this.opts.compression!.level);
   }
 
   prepareTablespaces(list: TablespaceHeader[]): void {
@@ -62,15 +58,14 @@ export class TarSink implements BackupSink {
     }
   }
 
-  /** Where a tar file goes; with `encoded`, compressed as it is written, on a thread of its own (see encoderHere). */
+  /** Where a tar file goes; with `encoded`, compressed as it is written (see encoderHere). */
   private output(name: string, encoded = false): Writable {
     if (this.dir === null) return new StdoutWritable();
     const path = join(this.dir, name);
     this.files.push(path);
     if (encoded) {
       const c = this.opts.compression!;
-      this.encodingThread ??= new EncodingThread(c.algorithm, c.level);
-      return this.encodingThread.file(path, !this.opts.noSync, this.fileMode);
+      return new EncodingFileWritable(path, !this.opts.noSync, this.fileMode, syncEncoder(c.algorithm, c.level)!);
     }
     return new FileWritable(path, !this.opts.noSync, this.fileMode, this.lending);
   }
@@ -98,9 +93,10 @@ export class TarSink implements BackupSink {
   }
 
   /**
-   * Client-side compression done as the tar files are written (storage/encoding-thread.ts) rather
-   * than by a stream stage: lz4's fast levels, which the stage would run on the main thread, to
-   * files, without -R's rewriting, when the readers do not compress already.
+   * Client-side compression done as the tar files are written (storage/encoding-file-writable.ts)
+   * rather than by a stream stage: lz4's fast levels, to files, without -R's rewriting, when the
+   * readers do not compress already. The stage compresses 256 KiB blocks behind a Transform that
+   * cannot lend the socket's reads; this writer copies each chunk into small blocks at once.
    */
   private encoderHere(): boolean {
     return this.mayEncodeHere() && !this.precompressed;
@@ -212,7 +208,6 @@ export class TarSink implements BackupSink {
       c.head.end();
       await c.done;
     }
-    await this.stopEncodingThread();
     if (this.dir === null) return;
     if (this.manifest) {
       const tmp = join(this.dir, 'backup_manifest.tmp');
@@ -229,12 +224,5 @@ export class TarSink implements BackupSink {
     this.current?.destroy();
     this.baseChain?.destroy();
     this.manifest?.destroy();
-    void this.stopEncodingThread();
-  }
-
-  private async stopEncodingThread(): Promise<void> {
-    const t = this.encodingThread;
-    this.encodingThread = null;
-    await t?.stop();
   }
 }

@@ -13,7 +13,7 @@ import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
 import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
 import { clearFetchFailures, openPrefetchDir, prefetchDir } from '../archiving/prefetch.js';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetcherSettings, warmPrefetch } from '../archiving/prefetch-start.js';
 import type { RestorePlan } from '../restore/plan.js';
@@ -34,11 +34,14 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const reachArgs = [...givenReach, `--system-id=${info.system_identifier}`];
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
-  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') || givenSpool === null ? null : restoreSpool(givenSpool, settings);
-  if (spoolPath !== null && !req.dryRun) {
+  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') || givenSpool === null ? null : restoreSpool(givenSpool, settings, req.pgData);
+  // Made ready (and given to the server's user) once the target is checked and locked: a restore
+  // refused before it writes anything leaves nothing behind.
+  const readySpool = (): void => {
+    if (spoolPath === null) return;
     prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
     clearFetchFailures(prefetchDir(spoolPath, stanza));
-  }
+  };
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
   const headStart = async (plan: RestorePlan, whileWriting: boolean): Promise<void> => {
@@ -60,7 +63,10 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   };
   return restore({
     ...rest,
-    beforeFiles: (plan) => headStart(plan, true),
+    beforeFiles: (plan) => {
+      readySpool();
+      return headStart(plan, true);
+    },
     afterFiles: (plan) => headStart(plan, false),
     storage: repo.storage,
     stanza,
@@ -73,14 +79,16 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
 }
 
 /**
- * The prefetch spool of restores fetching what this one fetches (the same system, stanza and
- * repositories): <spool>/restore-<digest of those>. The shell's mv in restore_command hands over
- * whatever file of that name is there, unchecked: a spool shared with the recovery of another
- * cluster, or left by one, would give the server that cluster's WAL, which it takes for the end of
- * its own.
+ * The prefetch spool of restores into `pgData` fetching what this one fetches (the same system,
+ * stanza and repositories): <spool>/restore-<digest of those>. The shell's mv in restore_command
+ * hands over whatever file of that name is there, unchecked: a spool shared with the recovery of
+ * another system, or left by one, would give the server that system's WAL, which it takes for the
+ * end of its own; one shared by two recoveries of the same system would have each take segments
+ * the other asked for.
  */
-export function restoreSpool(spool: string, settings: string[]): string {
-  return join(spool, `restore-${createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16)}`);
+export function restoreSpool(spool: string, settings: string[], pgData: string): string {
+  const key = JSON.stringify([...settings, resolve(pgData)]);
+  return join(spool, `restore-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
 }
 
 function shellQuote(s: string): string {

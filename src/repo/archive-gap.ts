@@ -68,7 +68,8 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
       let first: { segNo: bigint; mtimeMs: number } | null = null;
       for (const e of await repo.storage.list(dir.path, { detail: true })) {
         const stored = parseStoredName(e.name);
-        const seg = stored && /^[0-9A-F]{24}$/.test(stored.name) ? parseSegmentFileName(stored.name, segmentSize) : null;
+        // A .partial (a timeline's last segment, or receive-wal's) is WAL past the missing segment too.
+        const seg = stored && /^[0-9A-F]{24}(\.partial)?$/.test(stored.name) ? parseSegmentFileName(stored.name.slice(0, 24), segmentSize) : null;
         if (seg && seg.timeline === span.timeline && inSpan(seg.segNo) && (first === null || seg.segNo < first.segNo)) first = { segNo: seg.segNo, mtimeMs: e.mtimeMs };
       }
       if (first !== null) return { name: segmentFileName(span.timeline, first.segNo, segmentSize), mtimeMs: first.mtimeMs };

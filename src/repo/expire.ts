@@ -56,11 +56,13 @@ export async function expireStanza(
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
-  // A window follows the newest timeline's history, so it needs it; a count only keeps one
-  // backup more with it (the newest on that history), and does without when it cannot be read.
-  // For a count, the newest timeline is the one WAL was archived on last (a copy promoted elsewhere
-  // with this stanza's archive_command makes a higher-numbered one that production does not follow).
-  const branch = !('policy' in what) ? null : what.policy.windowMs !== undefined ? await newestBranch(repo, stanza, archive) : await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null).catch(() => null);
+  // Every policy keeps the newest backup the newest timeline's history can be restored from, and
+  // a window the newest before it on that history: both need the history, and nothing is expired
+  // without it (taken as "every backup is on it", a count would keep only the newest backup of a
+  // branch left behind and remove the one the new timeline needs). The newest timeline is the one
+  // WAL was archived on last: a copy promoted elsewhere with this stanza's archive_command makes a
+  // higher-numbered one that production does not follow, and would hold every backup since.
+  const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null) : null;
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,
@@ -159,21 +161,25 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
 }
 
 /**
- * The branch of the archive's newest timeline (or of `timeline`), from its history file; null on
- * timeline 1 (or without one). A history file listed that cannot be read fails the expire: without
- * it the window would keep the newest backup before it on the wrong branch, and remove the one
- * restore needs.
+ * The branch of `timeline` from its history file; null on timeline 1 (or with nothing archived).
+ * A history file missing or unreadable fails the expire: without it the policy would keep the
+ * newest backups of the wrong branch, and remove the one restore needs.
  */
-async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline?: number | null): Promise<TimelineBranch | null> {
-  const histories = archive.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => f.name).sort();
-  const newest = timeline === undefined ? histories[histories.length - 1] : timeline === null || timeline === 1 ? undefined : histories.find((h) => parseInt(h.slice(0, 8), 16) === timeline);
-  if (newest === undefined) return null;
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline: number | null): Promise<TimelineBranch | null> {
+  if (timeline === null || timeline === 1) return null;
+  const newest = archive.map((f) => f.name).find((n) => /^[0-9A-F]{8}\.history$/.test(n) && parseInt(n.slice(0, 8), 16) === timeline);
+  if (newest === undefined) {
+    const name = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    throw new PgpitrError('ERR_CHECK', `history file ${name} of stanza ${stanza} is not in the archive, though WAL of timeline ${timeline} is: which backups that timeline can be restored from cannot be known, so nothing is expired`, {
+      hint: `archive it from the pg_wal of the server on timeline ${timeline} (pgpitr archive-push pg_wal/${name}); if it is still being archived, run expire again in a moment`,
+    });
+  }
   let data: Buffer | null;
   try {
     data = await fetchWalFile(repo, stanza, newest);
   } catch (e) {
     throw new PgpitrError('ERR_CHECK', `history file ${newest} of stanza ${stanza} cannot be read: ${(e as Error).message}`, {
-      hint: 'the retention window follows the newest timeline\'s history, so nothing is expired without it; pgpitr verify checks the archive (put the file back from the cluster\'s pg_wal, or expire with --retention-full only)',
+      hint: 'retention follows the newest timeline\'s history, so nothing is expired without it; pgpitr verify checks the archive (put the file back from the cluster\'s pg_wal with pgpitr archive-push), or remove chosen backups with pgpitr expire --set',
       cause: e,
     });
   }

@@ -115,9 +115,12 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     report.backups.push({ id: r.id, files: reader.manifest.files.length, bytes });
     if (r.start_lsn && r.stop_lsn && r.timeline) {
       const included = new Set(reader.manifest.files.map((f) => f.path));
-      for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentBefore(parseLsn(r.stop_lsn), segmentSize); s++) {
+      // To the segment holding the stop byte: on a segment boundary (a standby's backup whose last
+      // replayed record was a WAL switch) replay reads the record there, from the archive (plan.ts).
+      const stop = parseLsn(r.stop_lsn);
+      for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentNumber(stop, segmentSize); s++) {
         const name = segmentFileName(r.timeline, s, segmentSize);
-        if (r.wal === 'included') {
+        if (r.wal === 'included' && s <= segmentBefore(stop, segmentSize)) {
           if (!included.has(`pg_wal/${name}`)) report.problems.push({ scope: r.id, object: `${reader.manifest.backup_id}:pg_wal/${name}`, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the backup that includes its WAL` });
         } else if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the archive` });
         else if (opts.set !== undefined) await readWal(name, r.id);

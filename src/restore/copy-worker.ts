@@ -258,7 +258,7 @@ function sameContent(job: CopyJob): boolean {
   let fd: number;
   try {
     const st = lstatSync(job.dest);
-    if (!st.isFile() || st.size !== job.size || st.nlink > 1) return false;
+    if (!st.isFile() || st.size !== job.size || st.nlink > 1 || !ownedHere(st.uid)) return false;
     fd = openSync(job.dest, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return false;
@@ -275,6 +275,15 @@ function sameContent(job: CopyJob): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether a file of `uid` may be kept: run as anyone but root (the server's user), only its own
+ * files, or recovery and the server could not write to it; root gives the whole tree its owner after.
+ */
+function ownedHere(uid: number): boolean {
+  const me = process.getuid?.() ?? 0;
+  return me === 0 || uid === me;
 }
 
 const post = (m: FromCopier): void => parentPort!.postMessage(m);

@@ -10,6 +10,7 @@ import type { BackupSetManifest } from '../repo/backup-set/manifest.js';
 import { storageError } from '../common/errors.js';
 import { isRestoreFile, isWalName } from './restore-target-dir.js';
 import { lstatOrNull } from './target-files.js';
+import { removeWithin } from './remove-within.js';
 
 /** Where restore writes (file-restorer.ts RestoreLayout). */
 export interface DeltaLayout {
@@ -43,8 +44,7 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
         if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
         if (only && !only(name)) continue;
         if (mountRoot && name === 'lost+found') continue; // the file system's own
-        await fsp.rm(p, { recursive: true, force: true });
-        removed++;
+        if (await removeWithin(p, st)) removed++;
       } else if (st.isDirectory()) {
         // A directory of the backup is cleaned even when something is mounted there (pg_wal on a
         // disk of its own: old segments left there would be replayed when the archive has none).

@@ -25,7 +25,7 @@ import type { ThreadSource } from '../repo/backup-set/reader.js';
 import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
 import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
-import { createFresh, lstatOrNull, makeRealDirectory, makeRoot, removeIfPresent, sameContent } from './target-files.js';
+import { createFresh, lstatOrNull, makeRealDirectory, makeRoot, placeLink, removeIfPresent, sameContent } from './target-files.js';
 import { removeExtras } from './delta-extras.js';
 import { isRestoreFile } from './restore-target-dir.js';
 
@@ -130,20 +130,12 @@ export class FileRestorer {
     for (const dir of this.layout.tablespaceDirs.values()) this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
     // The tablespace links before anything inside a tablespace: a rerun recognises the directory as this cluster's.
     await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
-    for (const [oid, dir] of this.layout.tablespaceDirs) {
-      const link = join(this.layout.target, 'pg_tblspc', String(oid));
-      const st = await lstatOrNull(link);
-      const good = st !== null && st.isSymbolicLink() && (await fsp.readlink(link)) === dir;
-      if (good) continue;
-      if (st) await fsp.rm(link, { recursive: true, force: true });
-      await fsp.symlink(dir, link).catch((e) => {
-        throw storageError('create tablespace link', link, e);
-      });
-    }
+    for (const [oid, dir] of this.layout.tablespaceDirs) await placeLink(join(this.layout.target, 'pg_tblspc', String(oid)), dir, 'tablespace');
     if (this.layout.walDir !== undefined) await this.makeWalLink(this.layout.walDir, rootMode, o.sync ?? false);
     const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
     for (const d of dirs) {
-      if (/^pg_tblspc\/\d+$/.test(d.path)) continue;
+      const tsp = /^pg_tblspc\/(\d+)$/.exec(d.path); // a link made above, or an in-place tablespace's directory
+      if (tsp && this.layout.tablespaceDirs.has(Number(tsp[1]))) continue;
       if (d.path === 'pg_wal' && this.layout.walDir !== undefined) continue;
       await makeRealDirectory(this.destination(d.path), d.mode);
     }
@@ -228,13 +220,7 @@ export class FileRestorer {
   /** pg_wal as a link to the WAL directory (made if absent); whatever else was at pg_wal is removed. */
   private async makeWalLink(walDir: string, mode: number, sync: boolean): Promise<void> {
     this.madeAbove.push(...(await makeRoot(walDir, mode, sync)));
-    const link = join(this.layout.target, 'pg_wal');
-    const st = await lstatOrNull(link);
-    if (st && st.isSymbolicLink() && (await fsp.readlink(link)) === walDir) return;
-    if (st) await fsp.rm(link, { recursive: true, force: true });
-    await fsp.symlink(walDir, link).catch((e) => {
-      throw storageError('create WAL directory link', link, e);
-    });
+    await placeLink(join(this.layout.target, 'pg_wal'), walDir, 'WAL directory');
   }
 
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */

@@ -23,6 +23,8 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
+import { noBackupFor, offBranch, restorePointOutOfReach } from './plan-refusals.js';
+import type { NamedTry } from './plan-refusals.js';
 
 export interface PlanBackup {
   id: string;
@@ -113,7 +115,13 @@ export interface RestorePlan {
 }
 
 export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: TargetOptions, set?: string, points?: RestorePointLookup): RestorePlan {
-  const complete = backups.filter((b) => b.complete).sort((a, b) => (a.stopLsn < b.stopLsn ? 1 : a.stopLsn > b.stopLsn ? -1 : 0));
+  // Newest first. Along one history, by stop LSN; with --target-timeline current each backup
+  // follows its own timeline, so backups of timelines forked apart compete: the newest is then the
+  // one that ended last (an abandoned future after a point-in-time recovery in place has the
+  // greater LSNs, not the later time).
+  const byLsn = (a: PlanBackup, b: PlanBackup) => (a.stopLsn < b.stopLsn ? 1 : a.stopLsn > b.stopLsn ? -1 : 0);
+  const byTime = (a: PlanBackup, b: PlanBackup) => b.stopTimeMs - a.stopTimeMs || byLsn(a, b);
+  const complete = backups.filter((b) => b.complete).sort(t.timeline === 'current' ? byTime : byLsn);
   let candidates = complete;
   if (set !== undefined) {
     const b = backups.find((x) => x.id === set);
@@ -139,7 +147,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // abandoned future (after a point-in-time recovery in place) are then passed over.
   const judgement = set === undefined && t.timeline === 'latest' ? judgeLatest(complete, archive) : null;
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
-  const named: NamedTry[] = [];
+  const named: NamedTry<PlanBackup>[] = [];
   const notOnBranch: string[] = [];
   for (const b of candidates) {
     const branch = branchFor(b);
@@ -247,14 +255,6 @@ export function firstAlongAfter(archive: Pick<PlanArchive, 'nextSegment' | 'segm
   return null;
 }
 
-function offBranch(b: PlanBackup, branch: TimelineBranch): PgpitrError {
-  const fork = branch.ancestors.find((a) => a.timeline === b.timeline);
-  const where = fork ? `timeline ${branch.timeline} forked from timeline ${b.timeline} at ${formatLsn(fork.switchpoint)}, before the backup ended` : `timeline ${b.timeline} is not in the history of timeline ${branch.timeline}`;
-  return new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branch.timeline}: ${where}`, {
-    hint: `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline}); to follow timeline ${branch.timeline}, choose a backup on its branch with --set. A copy restored and promoted elsewhere may have archived timeline ${branch.timeline} into this stanza`,
-  });
-}
-
 /** The branch recovery will follow from backup b for the target timeline asked for. */
 function resolveBranch(archive: PlanArchive, t: TargetOptions, b: PlanBackup): TimelineBranch {
   let tli: number;
@@ -313,13 +313,6 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
   }
 }
 
-interface NamedTry {
-  b: PlanBackup;
-  point: PlanRestorePoint | null;
-  /** Where the WAL read from the backup ended, when it held no point. */
-  ended?: string | undefined;
-}
-
 /**
  * Where recovery from b begins to look for a restore point: its start; for a set holding its own
  * WAL to its stop, the stop (the archive may not hold what is before it, and a point there would
@@ -335,36 +328,6 @@ function restorePointFor(points: RestorePointLookup, branch: TimelineBranch, b: 
   const p = points.firstFrom(branch, from);
   if (p === undefined) throw new RestorePointUnknown(branch, from);
   return p;
-}
-
-/** No backup reaches the named restore point: it is not in the archive after them, or recovery would meet it before it is consistent. */
-function restorePointOutOfReach(name: string, named: NamedTry[], set: string | undefined, otherTimelines: boolean): PgpitrError {
-  const oldest = named[named.length - 1]!;
-  const subject = set !== undefined ? `backup ${set}` : named.length === 1 ? `backup ${oldest.b.id}` : `any of the ${named.length} backups looked at (oldest: ${oldest.b.id})`;
-  if (oldest.point === null) {
-    return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" is not in the archive after the start of ${subject}: recovery would replay the WAL it can read and fail without reaching it${oldest.ended ? ` (${oldest.ended})` : ''}`, {
-      hint: `check the name (it is case-sensitive; pg_create_restore_point() gave it); a restore point written just now is in a segment not archived yet: switch WAL on the primary (pgpitr check does) and restore again; an older occurrence needs an older backup, which --set names${otherTimelines ? '; one written on another timeline needs --target-timeline' : ''}`,
-    });
-  }
-  const p = oldest.point;
-  return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" (${formatLsn(p.lsn)} on timeline ${p.timeline}, ${new Date(p.timeMs).toISOString()}) is before the point where ${subject} is consistent (stop LSN ${formatLsn(oldest.b.stopLsn)}): recovery stops at the first restore point of that name after the backup's start`, {
-    hint: set !== undefined ? 'choose an older backup (pgpitr info lists them), or leave out --set: restore picks the newest backup that reaches the restore point' : 'no backup ended before it; a restore point of the same name written later can be reached from a backup taken before it',
-  });
-}
-
-function noBackupFor(t: TargetOptions, candidates: PlanBackup[], set: string | undefined): PgpitrError {
-  const target = t.target;
-  const oldest = candidates[candidates.length - 1]!;
-  const what =
-    target.kind === 'time' ? `target time ${target.text}` : target.kind === 'lsn' ? `target LSN ${target.text}` : target.kind === 'xid' ? `target transaction ${target.xid}` : 'the target';
-  const subject = set !== undefined ? `backup "${set}"` : 'every backup';
-  // A 32-bit xid (as a log or pg_stat_activity prints it) of a cluster past its first xid epoch.
-  const epoch = target.kind === 'xid' && target.xid < 2n ** 32n && (oldest.stopNextXid ?? 0n) >= 2n ** 32n ? oldest.stopNextXid! >> 32n : null;
-  const hint =
-    epoch !== null && target.kind === 'xid'
-      ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`
-      : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
-  return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
 }
 
 /**

@@ -3,7 +3,7 @@
 // directory (the recorded location, or where --tablespace-map puts it).
 
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { controlSystemIdentifier } from '../postgres/control-file.js';
 
@@ -176,7 +176,8 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
 /** Whether path a is b or inside it (by path, after resolving both). */
 export function within(a: string, b: string): boolean {
   const r = relative(resolve(b), resolve(a));
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+  // Not "starts with ..": a name such as "..ts" inside b is inside it.
+  return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
 }
 
 /** Where pg_wal's link leads in a target, as the kernel resolves it; null when pg_wal is not a link (or leads nowhere). */
@@ -223,6 +224,14 @@ export function checkWalDir(path: string, delta: boolean, target: string): void 
   const real = realPathOf(path);
   if (real === '/' || overlaps(path, target)) {
     throw new PgpitrError('ERR_USAGE', `--waldir "${path}" is inside the data directory "${target}", or holds it`, { hint: 'give a directory of its own, outside the data directory' });
+  }
+  // pg_wal becomes a link to it: a pg_wal that is a mount point cannot be replaced (said before anything is written).
+  const wal = join(target, 'pg_wal');
+  const walSt = lstatSync(wal, { throwIfNoEntry: false });
+  if (walSt?.isDirectory() && walSt.dev !== lstatSync(target, { throwIfNoEntry: false })?.dev) {
+    throw new PgpitrError('ERR_TARGET', `${wal} is a mount point: --waldir would replace it by a link to "${path}"`, {
+      hint: 'restore without --waldir (pg_wal stays on its own file system), or unmount it first',
+    });
   }
   let entries: string[];
   try {

@@ -6,7 +6,8 @@ import { constants, promises as fsp } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
-import { storageError } from '../common/errors.js';
+import { PgpitrError, storageError } from '../common/errors.js';
+import { removeWithin } from './remove-within.js';
 import { makeDirsSync } from '../storage/durable.js';
 
 export async function lstatOrNull(path: string): Promise<Stats | null> {
@@ -66,10 +67,25 @@ export async function makeRealDirectory(path: string, mode: number): Promise<voi
   await fsp.chmod(path, mode & 0o7777);
 }
 
+/** `link` made a symbolic link to `dest`, in place of what is there (never removed across a mount point). */
+export async function placeLink(link: string, dest: string, what: string): Promise<void> {
+  const st = await lstatOrNull(link);
+  if (st !== null && st.isSymbolicLink() && (await fsp.readlink(link)) === dest) return;
+  if (st !== null && !(await removeWithin(link, st))) {
+    throw new PgpitrError('ERR_TARGET', `${link} holds a mount point: it cannot be replaced by the ${what} link to ${dest}`, {
+      hint: 'unmount what is mounted there (restore left it as it was), or restore into another directory',
+    });
+  }
+  await fsp.symlink(dest, link).catch((e) => {
+    throw storageError(`create ${what} link`, link, e);
+  });
+}
+
 /** Delta's test: a regular file (not a link) of the recorded size and digest, linked from nowhere else (copy-worker.ts says why); kept, it gets the recorded mode. */
 export async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
   const st = await lstatOrNull(path);
-  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1) return false;
+  // Not root: only this user's files are kept (copy-worker.ts, ownedHere).
+  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1 || ((process.getuid?.() ?? 0) !== 0 && st.uid !== process.getuid?.())) return false;
   const want = digestOf(f)!;
   const hash = createDigest(want.algorithm);
   const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);

@@ -90,9 +90,23 @@ test('expire with a retention window: a history file that cannot be read stops i
     writeFileSync(join(dir, 'main', 'archive', history), 'flipped');
     await assert.rejects(() => expireStanza(repo, 'main', SEG, { policy: { windowMs: DAY } }, { dryRun: false, exclusive: true, nowMs: NOW }), /history file 00000002\.history of stanza main cannot be read/);
     assert.deepEqual(sets(dir), ['20261202-000000F', '20261204-000000F']);
-    // A count does not follow the history: it goes on.
-    const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
-    assert.deepEqual(r.decision.expire.map((e) => e.id), ['20261202-000000F']);
+    // A count keeps the newest backup on that history too: it stops as well (taken as "every backup is
+    // on it", it would keep only the newest of a branch left behind).
+    await assert.rejects(() => expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW }), /history file 00000002\.history of stanza main cannot be read/);
+    assert.deepEqual(sets(dir), ['20261202-000000F', '20261204-000000F']);
+  });
+});
+
+test('expire: WAL of a timeline whose history file is not archived (yet) stops it, nothing removed', async () => {
+  await withRepo(async (dir, repo, info) => {
+    await writeRecord(repo.storage, record('20261202-000000F', 1));
+    await writeRecord(repo.storage, record('20261204-000000F', 3));
+    await pushWalFile(repo, info, '000000020000000000000040', walSegment({ segNo: 0x40, segmentSize: SEG, systemId: SYSID, timeline: 2 }), { compression: 'none' });
+    for (const policy of [{ full: 1 }, { windowMs: DAY }]) {
+      await assert.rejects(() => expireStanza(repo, 'main', SEG, { policy }, { dryRun: false, exclusive: true, nowMs: NOW }), (e: Error & { code?: string; hint?: string }) =>
+        e.code === 'ERR_CHECK' && /history file 00000002\.history of stanza main is not in the archive, though WAL of timeline 2 is/.test(e.message) && /archive-push pg_wal\/00000002\.history/.test(e.hint ?? ''));
+    }
+    assert.deepEqual(sets(dir), ['20261202-000000F', '20261204-000000F']);
   });
 });
 
@@ -145,6 +159,9 @@ test('expire by count: the newest backup on the timeline WAL is archived on is k
     for (const f of readdirSync(join(dir, 'main', 'archive'))) if (f.includes('.history')) utimesSync(join(dir, 'main', 'archive', f), new Date(Date.now() - DAY), new Date(Date.now() - DAY));
     const stray = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
     assert.deepEqual(stray.decision.keep.map((k) => k.id), [F2]);
+    // A window the same: the copy's higher-numbered timeline does not hold F1 (and the WAL after it) for ever.
+    const strayWindow = await expireStanza(repo, 'main', SEG, { policy: { windowMs: DAY } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(strayWindow.decision.keep.map((k) => k.id), [F2]);
     // Timeline 2 is where WAL goes now (the cluster was restored to a point before F2): F1 is kept with it.
     age('00000001', Date.now() - 2 * DAY);
     const restored = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });

@@ -169,11 +169,13 @@ test('restore_command: a % in a path is doubled; each system and set of reposito
   assert.match(cmd, /^mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
   assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"; case /);
   const one = [{ index: 1, location: '/r' }];
-  const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'));
+  const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'), '/data');
   assert.match(a, /^\/spool\/restore-[0-9a-f]{16}$/);
-  assert.equal(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001')), a);
-  assert.notEqual(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000002')), a);
-  assert.notEqual(restoreSpool('/spool', fetcherSettings([{ index: 1, location: '/other' }], 'main', '7000000000000000001')), a);
+  assert.equal(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'), '/data/'), a);
+  assert.notEqual(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000002'), '/data'), a);
+  assert.notEqual(restoreSpool('/spool', fetcherSettings([{ index: 1, location: '/other' }], 'main', '7000000000000000001'), '/data'), a);
+  // Two restores of the same system into two directories: two spools.
+  assert.notEqual(restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'), '/data2'), a);
 });
 
 test('configuration file pg-* settings come after the flags and -d, before PGHOST and the other PG* variables', () => {

@@ -184,6 +184,22 @@ test('latest timeline: a newer backup off its branch is refused, not silently sk
   assert.equal(planRestore(backups, a, opts({ timeline: 'current' })).backup.id, 'B');
 });
 
+test('--target-timeline current without --set: the backup that ended last, not the abandoned future with greater LSNs', () => {
+  // Timeline 1 ran on to 0/9000100 (backup F, 11:00); a point-in-time recovery in place forked timeline 2 at
+  // 0/6000000 (12:00) and backup G ended on it at 0/7000100 (13:00).
+  const forked: PlanBackup[] = [
+    { id: 'F', complete: true, timeline: 1, startLsn: lsn('0/9000028'), stopLsn: lsn('0/9000100'), stopTimeMs: T0 + 3600_000 },
+    { id: 'G', complete: true, timeline: 2, startLsn: lsn('0/7000028'), stopLsn: lsn('0/7000100'), stopTimeMs: T0 + 3 * 3600_000 },
+  ];
+  const a = archive([[1, 2, 9], [2, 6, 8]], { 2: '1\t0/6000000\tbefore 2026-12-01 11:30:00+00\n' });
+  assert.equal(planRestore(forked, a, opts({ timeline: 'current' })).backup.id, 'G');
+  assert.equal(planRestore(forked, a, opts({ timeline: 'current', immediate: true })).backup.id, 'G');
+  // A target before G ended: the newest that ended before it, F, along its own timeline.
+  assert.equal(planRestore(forked, a, opts({ timeline: 'current', time: '2026-12-01 12:30:00+00' })).backup.id, 'F');
+  // Following the latest timeline without knowing when things were stored, F is said, not skipped (as above).
+  assert.throws(() => planRestore(forked, a, opts({})), /backup F \(timeline 1, stop 0\/9000100\) is not on the branch of timeline 2/);
+});
+
 test('a backup holding its own WAL needs nothing from the archive to be consistent', () => {
   const selfContained: PlanBackup = { id: 'S', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000120'), stopTimeMs: T0 + 9_000_000, walIncluded: true };
   assert.deepEqual(planRestore([selfContained], archive([]), opts({ immediate: true })).walNeeded, []);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +71,16 @@ test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give o
     // A live process behind the lock that takes no request (a fetcher killed, its pid reused): no answer (the
     // script gives up by itself; a wait without end would hang this test until the runner's timeout).
     assert.equal((await ask(data, spool, null)).status, 2);
+    // Taken and never answered, the process behind the lock alive (a fetcher killed while it answered, its pid
+    // reused): no answer once the wait is over (2 minutes; shortened here), not a wait without end.
+    const left = spawn('/bin/sh', [SCRIPT, spool, '00000002.history', 'pg_wal/RECOVERYHISTORY'], { cwd: data, stdio: 'ignore', env: { ...process.env, PGPITR_SPOOL_GET_TRIES: '400' } });
+    const leftExit = new Promise<number | null>((resolve) => left.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 500 && waitingAsks(readdirSync(spool)).length === 0; i++) await sleep(10);
+    const [request] = waitingAsks(readdirSync(spool));
+    assert.ok(request !== undefined);
+    renameSync(join(spool, request), join(spool, `${request}.taken`));
+    assert.equal(await leftExit, 2);
+    rmSync(join(spool, `${request}.taken`));
     // The fetcher gone while the shell waits: no answer.
     writeFileSync(join(spool, 'fetcher.lock'), JSON.stringify({ pid: 2 ** 22 + 1 }));
     assert.equal((await ask(data, spool, null)).status, 2);

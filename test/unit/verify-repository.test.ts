@@ -110,3 +110,24 @@ test('verify: an incr whose manifest entry of a file taken from its full is dama
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('verify: a backup stopping on a segment boundary needs the segment that starts there (restore reads the record after the stop)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-boundary-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const repo = repositoryOn(storage, dir);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    // A standby's backup whose last replayed record was the primary's WAL switch: it stops at 0/2000000.
+    const id = '20261201-000000F';
+    await backupSet(storage, id);
+    await writeRecord(storage, record(id, { start_lsn: '0/1000028', stop_lsn: '0/2000000', backup_from: 'standby' }));
+    const missing = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
+    assert.deepEqual(missing.problems.map((p) => p.object), ['000000010000000000000002']);
+    assert.match(missing.problems[0]!.problem, /needed to make backup 20261201-000000F consistent, is not in the archive/);
+    await pushWalFile(repo, info, '000000010000000000000002', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1 })).problems, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

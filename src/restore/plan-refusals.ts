@@ -1,0 +1,64 @@
+// What the restore plan (plan.ts) says when it refuses: no backup consistent before the
+// target, a named restore point out of reach, a newer backup off the latest timeline's branch.
+// Each names the backup, the position and what to do instead.
+
+import { PgpitrError } from '../common/errors.js';
+import { formatLsn } from '../postgres/lsn.js';
+import type { Lsn } from '../postgres/lsn.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
+import type { TargetOptions } from './restore-target.js';
+
+/** What a refusal says of a backup (plan.ts's PlanBackup has it all). */
+interface RefusedBackup {
+  id: string;
+  timeline: number;
+  stopLsn: Lsn;
+  stopTimeMs: number;
+  stopNextXid?: bigint | undefined;
+}
+
+/** A backup the restore point was looked for from, and what was found (null: none). */
+export interface NamedTry<B extends RefusedBackup = RefusedBackup> {
+  b: B;
+  point: { lsn: Lsn; end: Lsn; timeMs: number; timeline: number } | null;
+  /** Where the WAL read from the backup ended, when it held no point. */
+  ended?: string | undefined;
+}
+
+export function offBranch(b: RefusedBackup, branch: TimelineBranch): PgpitrError {
+  const fork = branch.ancestors.find((a) => a.timeline === b.timeline);
+  const where = fork ? `timeline ${branch.timeline} forked from timeline ${b.timeline} at ${formatLsn(fork.switchpoint)}, before the backup ended` : `timeline ${b.timeline} is not in the history of timeline ${branch.timeline}`;
+  return new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branch.timeline}: ${where}`, {
+    hint: `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline}); to follow timeline ${branch.timeline}, choose a backup on its branch with --set. A copy restored and promoted elsewhere may have archived timeline ${branch.timeline} into this stanza`,
+  });
+}
+
+/** No backup reaches the named restore point: it is not in the archive after them, or recovery would meet it before it is consistent. */
+export function restorePointOutOfReach(name: string, named: NamedTry[], set: string | undefined, otherTimelines: boolean): PgpitrError {
+  const oldest = named[named.length - 1]!;
+  const subject = set !== undefined ? `backup ${set}` : named.length === 1 ? `backup ${oldest.b.id}` : `any of the ${named.length} backups looked at (oldest: ${oldest.b.id})`;
+  if (oldest.point === null) {
+    return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" is not in the archive after the start of ${subject}: recovery would replay the WAL it can read and fail without reaching it${oldest.ended ? ` (${oldest.ended})` : ''}`, {
+      hint: `check the name (it is case-sensitive; pg_create_restore_point() gave it); a restore point written just now is in a segment not archived yet: switch WAL on the primary (pgpitr check does) and restore again; an older occurrence needs an older backup, which --set names${otherTimelines ? '; one written on another timeline needs --target-timeline' : ''}`,
+    });
+  }
+  const p = oldest.point;
+  return new PgpitrError('ERR_NOT_FOUND', `restore point "${name}" (${formatLsn(p.lsn)} on timeline ${p.timeline}, ${new Date(p.timeMs).toISOString()}) is before the point where ${subject} is consistent (stop LSN ${formatLsn(oldest.b.stopLsn)}): recovery stops at the first restore point of that name after the backup's start`, {
+    hint: set !== undefined ? 'choose an older backup (pgpitr info lists them), or leave out --set: restore picks the newest backup that reaches the restore point' : 'no backup ended before it; a restore point of the same name written later can be reached from a backup taken before it',
+  });
+}
+
+export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: string | undefined): PgpitrError {
+  const target = t.target;
+  const oldest = candidates[candidates.length - 1]!;
+  const what =
+    target.kind === 'time' ? `target time ${target.text}` : target.kind === 'lsn' ? `target LSN ${target.text}` : target.kind === 'xid' ? `target transaction ${target.xid}` : 'the target';
+  const subject = set !== undefined ? `backup "${set}"` : 'every backup';
+  // A 32-bit xid (as a log or pg_stat_activity prints it) of a cluster past its first xid epoch.
+  const epoch = target.kind === 'xid' && target.xid < 2n ** 32n && (oldest.stopNextXid ?? 0n) >= 2n ** 32n ? oldest.stopNextXid! >> 32n : null;
+  const hint =
+    epoch !== null && target.kind === 'xid'
+      ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`
+      : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
+  return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
+}

@@ -1,0 +1,39 @@
+// Removal for a delta restore (what the backup does not hold, an old pg_wal or tablespace
+// entry replaced by a link) that never crosses into another file system: Node's recursive rm
+// follows a directory into whatever is mounted inside it, an NFS share mounted under the data
+// directory or a disk under a directory the backup does not hold. Whatever is mounted stays,
+// and so do the directories above it.
+
+import { promises as fsp } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import { storageError } from '../common/errors.js';
+
+/**
+ * Removes `path` (`st`: its lstat) and what is below it on its own file system; true when it is
+ * gone, false when something mounted below it kept it (and the directories leading there).
+ */
+export async function removeWithin(path: string, st: Stats): Promise<boolean> {
+  try {
+    if (!st.isDirectory()) {
+      await fsp.rm(path, { force: true });
+      return true;
+    }
+    let whole = true;
+    for (const name of await fsp.readdir(path)) {
+      const p = join(path, name);
+      const below = await fsp.lstat(p).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return null;
+        throw e;
+      });
+      if (below === null) continue;
+      // A mount point: another file system's root, never removed from here.
+      if (below.dev !== st.dev || !(await removeWithin(p, below))) whole = false;
+    }
+    if (whole) await fsp.rmdir(path);
+    return whole;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw storageError('remove', path, e);
+  }
+}

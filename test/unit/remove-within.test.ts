@@ -1,0 +1,63 @@
+// Delta restore's removals never cross into another file system (restore/remove-within.ts), and a
+// name starting with ".." inside a directory is inside it (restore-target-dir.ts within).
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeWithin } from '../../src/restore/remove-within.js';
+import { placeLink } from '../../src/restore/target-files.js';
+import { within } from '../../src/restore/restore-target-dir.js';
+
+test('removeWithin: a tree goes whole, links are removed, not followed', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-rmwithin-'));
+  try {
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'keep'), 'x');
+    const tree = join(root, 'tree');
+    mkdirSync(join(tree, 'a', 'b'), { recursive: true });
+    writeFileSync(join(tree, 'a', 'b', 'f'), 'x');
+    symlinkSync(outside, join(tree, 'a', 'link'));
+    assert.equal(await removeWithin(tree, lstatSync(tree)), true);
+    assert.equal(existsSync(tree), false);
+    assert.deepEqual(readdirSync(outside), ['keep']);
+    assert.equal(await removeWithin(join(root, 'gone'), lstatSync(outside)), true, 'already gone: nothing to do');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('removeWithin: what is mounted below stays, with the directories leading there; placeLink refuses to replace it', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-rmwithin-mount-'));
+  const mnt = join(root, 'tree', 'sub', 'nfs');
+  mkdirSync(mnt, { recursive: true });
+  if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]).status !== 0) {
+    rmSync(root, { recursive: true, force: true });
+    return t.skip('mounting a tmpfs needs root');
+  }
+  try {
+    writeFileSync(join(mnt, 'theirs'), 'x');
+    writeFileSync(join(root, 'tree', 'sub', 'ours'), 'x');
+    writeFileSync(join(root, 'tree', 'ours'), 'x');
+    assert.equal(await removeWithin(join(root, 'tree'), lstatSync(join(root, 'tree'))), false);
+    assert.deepEqual(readdirSync(mnt), ['theirs']);
+    assert.deepEqual(readdirSync(join(root, 'tree')), ['sub']);
+    assert.deepEqual(readdirSync(join(root, 'tree', 'sub')), ['nfs']);
+    await assert.rejects(placeLink(join(root, 'tree'), '/somewhere', 'WAL directory'), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /holds a mount point/.test(e.message));
+    assert.deepEqual(readdirSync(mnt), ['theirs']);
+  } finally {
+    spawnSync('umount', [mnt]);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('within: a name starting with ".." inside a directory is inside it', () => {
+  assert.equal(within('/data/..ts', '/data'), true);
+  assert.equal(within('/data/a/..b/c', '/data'), true);
+  assert.equal(within('/data/../x', '/data'), false);
+  assert.equal(within('/data', '/data'), true);
+  assert.equal(within('/other', '/data'), false);
+});

@@ -25,6 +25,13 @@ export interface AsyncPushRequest {
   /** The pusher's settings as this call would start it; a pusher running with others is asked to stop. */
   settings: string[];
   /**
+   * The repositories this call archives to, as a pusher records them (`repoN LOCATION`): markers
+   * written while the spool recorded others (archive_command changed while a pusher was not
+   * running to see it: a crash, then a repository added) answer nothing until a pusher with
+   * these has started and forgotten what no longer holds.
+   */
+  repositories: string[];
+  /**
    * Stores this call's own file (as archive-push without --archive-async does). Used by
    * the call that starts the pusher, while the pusher starts: a Node start-up and its
    * modules take ~200 ms before it stores anything, which every backlog would wait.
@@ -40,7 +47,10 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
   // Markers of another cluster's pusher (a spool shared by mistake) answer nothing here.
   const read = () => {
     const owner = req.spool.pgWalOwner();
-    return owner === null || owner === req.pgWal ? req.spool.read(name, req.walPath) : null;
+    if (owner !== null && owner !== req.pgWal) return null;
+    const recorded = req.spool.recordedRepositories();
+    if (recorded !== null && JSON.stringify(recorded) !== JSON.stringify(req.repositories)) return null;
+    return req.spool.read(name, req.walPath);
   };
   let marker = read();
   // A failure is answered only after making sure a pusher with our settings will retry it.
@@ -50,10 +60,11 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     // start past the queue limit and drop ours meanwhile, the drop record names a
     // file that is nonetheless archived: a gap reported that is not there, never
     // the reverse.)
+    const readAt = Date.now();
     await req.storeHere();
     // The pusher this call started may not have claimed the spool yet: a marker here must answer for our pg_wal.
     req.spool.claimFor(req.pgWal);
-    req.spool.write(name, 'ok');
+    req.spool.write(name, 'ok', '', readAt);
     return { kind: 'ok' };
   }
   let lastLivenessCheck = 0;

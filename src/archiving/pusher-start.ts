@@ -19,13 +19,19 @@ export interface PusherStart {
 }
 
 /**
- * Drop records a pusher with one repository left in the spool (not yet taken by it), now that
- * there are several: kept for each repository, which all lacked those files then.
+ * Drop records and owed copies (.history and .backup files it could not store past the queue
+ * limit) a pusher with one repository left in the spool (not yet taken by it), now that there are
+ * several: kept for each repository, which all lacked those files then. Each is saved (synced)
+ * everywhere before it is forgotten here: a crash between the two stores a file twice, never none.
  */
 export function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): void {
   for (const { id, record } of spool.pendingDrops()) {
     for (const q of queues) q.spool.savePendingDrop(id, record as object);
     spool.forgetPendingDrop(id);
+  }
+  for (const [name, path] of spool.owed()) {
+    for (const q of queues) q.spool.saveOwed(name, path);
+    spool.forgetOwed(name);
   }
 }
 

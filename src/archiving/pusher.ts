@@ -202,7 +202,7 @@ async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Prom
     // The repository takes files again: a drop it missed is recorded before we go on,
     // so that whoever sees this file archived also sees the gap explained.
     await q.flushPendingDrops();
-    q.spool.write(name, 'ok');
+    q.spool.write(name, 'ok', '', (await file).readAtMs);
     s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name}${where} (${Date.now() - started} ms)`);
     if (q.failing && multi) s.log(`${q.title} takes files again`);
     q.failing = false;
@@ -322,7 +322,9 @@ function settleForServer(spool: PushSpool, markers: Map<string, MarkerKind>, que
     const states: LabelledState[] = queues.map((q, i) => ({ title: q.title, name: q.name, file: fileState(q, name, kinds[i]!) }));
     const marker = serverMarker(states);
     if (marker === null) continue;
-    spool.write(name, marker.kind, marker.message);
+    // Dated as the oldest of the repositories' markers: from when the file they stored was read.
+    const times = queues.map((q) => q.spool.markerTime(name)).filter((t): t is number => t !== null);
+    spool.write(name, marker.kind, marker.message, times.length > 0 ? Math.min(...times) : undefined);
     markers.set(name, marker.kind);
   }
 }

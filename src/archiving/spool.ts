@@ -16,7 +16,7 @@
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
@@ -158,6 +158,18 @@ export class PushSpool {
     writeFileAtomicSync(join(this.dir, 'pusher.repos'), JSON.stringify(repos), false, 0o640);
   }
 
+  /** When the marker of `name` says it was true (its mtime, ms), or null without one. */
+  markerTime(name: string): number | null {
+    for (const kind of KINDS) {
+      try {
+        return statSync(this.path(name, kind)).mtimeMs;
+      } catch {
+        /* not this kind */
+      }
+    }
+    return null;
+  }
+
   /** Removes every marker here (not the drop records), and with `repositories` those of the per-repository directories. */
   forgetMarkers(repositories = true): void {
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
@@ -166,10 +178,16 @@ export class PushSpool {
     }
   }
 
-  write(name: string, kind: MarkerKind, message = ''): void {
+  /**
+   * `asOfMs`: when what the marker says began to be true of the file (an "ok" from when the file
+   * was read), its mtime: a file rewritten after it was read, while it was being stored, then
+   * has a marker older than itself (outdated), not one that looks newer.
+   */
+  write(name: string, kind: MarkerKind, message = '', asOfMs?: number): void {
     const final = this.path(name, kind);
     const tmp = `${final}.tmp-${process.pid}`;
     writeFileSync(tmp, message, { mode: 0o640 });
+    if (asOfMs !== undefined) utimesSync(tmp, asOfMs / 1000, asOfMs / 1000);
     renameSync(tmp, final);
     // One marker per file: a new outcome replaces an older one.
     for (const other of KINDS) if (other !== kind) this.removeKind(name, other);

@@ -68,6 +68,7 @@ export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, sou
     timeoutMs: a.timeoutMs,
     startPusher: (logPath) => spawnPusher(a.optionArgs, pgWal, logPath),
     settings: pusherSettings(a.optionArgs, pgWal, req.repos),
+    repositories: req.repos.map((r) => `repo${r.index} ${r.location}`),
     // With several repositories, one of them down would make this store fail while the pusher
     // could take the file (it drops it for that repository past the queue limit): it waits for it.
     // On remote storage this store would pay the pusher's own start-up (the driver's load, a first

@@ -17,6 +17,8 @@ import { readPgWalFile, writePgWalFile } from './pg-wal-file.js';
 /** A WAL file read from the server's disk and prepared for storing; release() once every store has settled. */
 export interface PreparedWalFile {
   prepared: PreparedWal;
+  /** When the file began to be read (ms): a marker saying it is stored is dated from then (spool.ts outdated). */
+  readAtMs: number;
   /** Gives the read buffer back (after the compressor is done with it). Call once. */
   release(): Promise<void>;
 }
@@ -25,6 +27,7 @@ export interface PreparedWalFile {
 export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PreparedWalFile> {
   const name = basename(source);
   checkWalFileName(name);
+  const readAtMs = Date.now();
   const data = await readPgWalFile(source, stanza.wal_segment_size);
   const giveBack = () => poolFor(stanza.wal_segment_size).give(data);
   let prepared: PreparedWal;
@@ -40,6 +43,7 @@ export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: P
   if (prepared.systemIdentifier === null) prepared = { ...prepared, systemIdentifier: systemOfPgWal(source) };
   return {
     prepared,
+    readAtMs,
     release: async () => {
       await prepared.done();
       giveBack();

@@ -24,7 +24,7 @@ test('archive-push --archive-async: another cluster\'s markers answer nothing; i
     const later = new Date(Date.now() + 60_000);
     utimesSync(join(spool.dir, `${NAME}.ok`), later, later);
     let started = 0;
-    const call = () => pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 300, startPusher: () => void started++, settings: ['b'] });
+    const call = () => pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 300, startPusher: () => void started++, settings: ['b'], repositories: ['repo1 /r'] });
     // No pusher runs: the other cluster's marker is not an answer (ours is started, and waited for).
     await assert.rejects(call(), /timed out/);
     assert.ok(started > 0);
@@ -38,6 +38,14 @@ test('archive-push --archive-async: another cluster\'s markers answer nothing; i
     // Our own pusher's marker answers.
     rmSync(join(spool.dir, 'pusher.lock'));
     spool.recordPgWal(ours);
+    assert.deepEqual(await call(), { kind: 'ok' });
+    // Written while the spool recorded other repositories (a pusher died, then archive_command got a
+    // second repository): not an answer until a pusher with ours has started (and said what holds).
+    spool.recordRepositories(['repo1 /r', 'repo2 /s']);
+    started = 0;
+    await assert.rejects(call(), /timed out/);
+    assert.ok(started > 0);
+    spool.recordRepositories(['repo1 /r']);
     assert.deepEqual(await call(), { kind: 'ok' });
   } finally {
     rmSync(root, { recursive: true, force: true });

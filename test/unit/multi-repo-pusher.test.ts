@@ -332,6 +332,13 @@ test('markers stand for the repositories they were written for, and for the file
     assert.deepEqual(sub.owed().size, 0);
     assert.deepEqual(sub.pendingDrops(), []);
     assert.deepEqual(spool.pendingDrops(), []);
+    // Back to two repositories while the single one's spool holds a copy it is owed: each of them
+    // gets it (neither had it), not only the one whose spool it was.
+    const history3 = '00000003.history';
+    writeFileSync(join(pgWal, history3), '2\t0/4000000\tno recovery target specified\n');
+    spool.saveOwed(history3, join(pgWal, history3));
+    await run(repos, () => has(0, history3) && has(1, history3), 'both repositories store the copy the single one was owed');
+    assert.equal(spool.owed().size, 0);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -374,6 +381,27 @@ test('one repository, down, past the queue limit: a .history file ready before t
       await pusher;
     }
     assert.ok(log.some((l) => /lacks 00000002\.history while the queue is past archive-push-queue-max/.test(l)), log.join('\n'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a marker is dated from when its file was read: a file rewritten while it was stored finds it outdated', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-marker-time-'));
+  try {
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const wal = join(root, '000000010000000000000007');
+    const readAt = Date.now() - 5_000;
+    // The file was read 5 s ago, then rewritten (a data directory rolled back, the name filled again)
+    // while the store went on; the store ends now.
+    writeFileSync(wal, 'new content');
+    spool.write('000000010000000000000007', 'ok', '', readAt);
+    assert.ok(Math.abs(spool.markerTime('000000010000000000000007')! - readAt) < 1000);
+    assert.equal(spool.read('000000010000000000000007', wal), null, 'not an answer for the file as it is now (and removed)');
+    assert.equal(spool.markerTime('000000010000000000000007'), null);
+    // Written undated (now), it would have looked newer than the rewrite.
+    spool.write('000000010000000000000007', 'ok');
+    assert.equal(spool.read('000000010000000000000007', wal)?.kind, 'ok');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // bin/pgpitr-spool-wait, the shell side of asynchronous archive-push: it answers
-// "stored" (0) from a marker only when the marker is newer than the WAL file's
-// last change, and fails closed (1: pgpitr archive-push then judges) when it
+// "stored" (0) from a marker only while its pusher runs and when the marker is
+// newer than the WAL file's last change, and fails closed (1: pgpitr archive-push then judges) when it
 // cannot tell: the WAL file or the marker gone, or a marker older than the file.
 
 import { test } from 'node:test';
@@ -21,7 +21,8 @@ test('pgpitr-spool-wait: a marker counts only when newer than the WAL file, and 
     const spool = join(data, 'spool');
     mkdirSync(spool);
     mkdirSync(join(data, 'pg_wal'));
-    // The marker's pusher is gone: without a marker that counts, the script answers 1 at once.
+    // A running pusher (this process behind the lock); without a marker that counts, 1 (after the wait of 1 s).
+    writeFileSync(join(spool, 'pusher.lock'), JSON.stringify({ pid: process.pid }));
     const run = () => spawnSync('/bin/sh', [SCRIPT, spool, NAME, '1'], { cwd: data }).status;
     writeFileSync(join(spool, `${NAME}.ok`), '');
     assert.equal(run(), 1, 'no WAL file to compare with');
@@ -33,6 +34,12 @@ test('pgpitr-spool-wait: a marker counts only when newer than the WAL file, and 
     const later = new Date(Date.now() + 60_000);
     utimesSync(join(spool, `${NAME}.ok`), later, later);
     assert.equal(run(), 0);
+    // The same marker, its pusher gone (a crash; archive_command may name other repositories since):
+    // pgpitr archive-push judges it (it compares the repositories), 1 at once.
+    writeFileSync(join(spool, 'pusher.lock'), JSON.stringify({ pid: 2 ** 22 + 1 }));
+    assert.equal(run(), 1);
+    rmSync(join(spool, 'pusher.lock'));
+    assert.equal(run(), 1);
   } finally {
     rmSync(data, { recursive: true, force: true });
   }
@@ -50,6 +57,7 @@ test('pgpitr-spool-wait: markers of another cluster\'s pusher (a spool two clust
     const later = new Date(Date.now() + 60_000);
     utimesSync(join(spool, `${NAME}.ok`), later, later);
     const run = () => spawnSync('/bin/sh', [SCRIPT, spool, NAME, '1'], { cwd: data }).status;
+    writeFileSync(join(spool, 'pusher.lock'), JSON.stringify({ pid: process.pid }));
     writeFileSync(join(spool, 'pusher.pgwal'), '/var/lib/postgresql/16/main/pg_wal\n');
     assert.equal(run(), 1, 'the marker is the other cluster\'s');
     writeFileSync(join(spool, 'pusher.pgwal'), `${realpathSync(data)}/pg_wal\n`);

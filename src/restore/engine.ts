@@ -188,6 +188,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const versionDirs = new Map<number, string | null>();
   for (const ts of m.tablespaces) {
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
+    // An in-place tablespace (allow_in_place_tablespaces, 15+; the server gives its location as
+    // pg_tblspc/<oid>) stays a directory of the data directory, unless mapped elsewhere.
+    if (mapped === `pg_tblspc/${ts.oid}`) continue;
     const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
     if (!isAbsolute(mapped)) throw new PgpitrError('ERR_UNSAFE_PATH', `tablespace ${ts.oid}'s location "${mapped}" is not absolute`, { hint: 'map it with --tablespace-map OID=/absolute/path' });
     // Nested either way counts (as written or through links): a delta clears what a tablespace directory holds beyond the backup's.

@@ -234,6 +234,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   makeDirsSync(targetState.path, 0o700, !req.noSync);
   const lock = await lockTarget(targetState.path);
   try {
+    // A server started on the target since it was looked at, before the lock: refused all the same.
+    const now = inspectTarget(targetState.path);
+    if (now.runningPid !== null) checkTarget(now, true);
     const files = await writeTarget();
     await req.afterFiles?.(plan);
     return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };

@@ -60,7 +60,7 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     // start past the queue limit and drop ours meanwhile, the drop record names a
     // file that is nonetheless archived: a gap reported that is not there, never
     // the reverse.)
-    const readAt = Date.now();
+    const readAt = Date.now() + 1; // as archive-wal-file.ts readAtMs
     await req.storeHere();
     // The pusher this call started may not have claimed the spool yet: a marker here must answer for our pg_wal.
     req.spool.claimFor(req.pgWal);

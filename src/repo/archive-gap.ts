@@ -65,14 +65,14 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
     const inSpan = (segNo: bigint) => segNo >= lo && (span.to === null || segNo <= span.to);
     const candidates = (dirs.get(span.timeline) ?? []).filter((d) => d.high >= lo / perDir && (span.to === null || d.high <= span.to / perDir)).sort((a, b) => (a.high < b.high ? -1 : 1));
     for (const dir of candidates) {
-      let first: { segNo: bigint; mtimeMs: number } | null = null;
+      let first: { segNo: bigint; mtimeMs: number; name: string } | null = null;
       for (const e of await repo.storage.list(dir.path, { detail: true })) {
         const stored = parseStoredName(e.name);
         // A .partial (a timeline's last segment, or receive-wal's) is WAL past the missing segment too.
         const seg = stored && /^[0-9A-F]{24}(\.partial)?$/.test(stored.name) ? parseSegmentFileName(stored.name.slice(0, 24), segmentSize) : null;
-        if (seg && seg.timeline === span.timeline && inSpan(seg.segNo) && (first === null || seg.segNo < first.segNo)) first = { segNo: seg.segNo, mtimeMs: e.mtimeMs };
+        if (seg && seg.timeline === span.timeline && inSpan(seg.segNo) && (first === null || seg.segNo < first.segNo)) first = { segNo: seg.segNo, mtimeMs: e.mtimeMs, name: stored!.name };
       }
-      if (first !== null) return { name: segmentFileName(span.timeline, first.segNo, segmentSize), mtimeMs: first.mtimeMs };
+      if (first !== null) return { name: first.name, mtimeMs: first.mtimeMs };
     }
   }
   return null;

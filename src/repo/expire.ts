@@ -62,7 +62,7 @@ export async function expireStanza(
   // branch left behind and remove the one the new timeline needs). The newest timeline is the one
   // WAL was archived on last: a copy promoted elsewhere with this stanza's archive_command makes a
   // higher-numbered one that production does not follow, and would hold every backup since.
-  const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null) : null;
+  const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null, records) : null;
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,
@@ -163,11 +163,15 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
 /**
  * The branch of `timeline` from its history file; null on timeline 1 (or with nothing archived).
  * A history file missing or unreadable fails the expire: without it the policy would keep the
- * newest backups of the wrong branch, and remove the one restore needs.
+ * newest backups of the wrong branch, and remove the one restore needs. Missing where the stanza
+ * knows no other timeline (archiving began after the last promotion: PostgreSQL archives a
+ * history file once, when it makes it), there is no other branch to tell apart.
  */
-async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline: number | null): Promise<TimelineBranch | null> {
+async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline: number | null, records: BackupRecord[]): Promise<TimelineBranch | null> {
   if (timeline === null || timeline === 1) return null;
   const newest = archive.map((f) => f.name).find((n) => /^[0-9A-F]{8}\.history$/.test(n) && parseInt(n.slice(0, 8), 16) === timeline);
+  const alone = archive.every((f) => !/^[0-9A-F]{8}/.test(f.name) || parseInt(f.name.slice(0, 8), 16) === timeline) && records.every((r) => r.timeline === null || r.timeline === timeline);
+  if (newest === undefined && alone) return timelineBranch(timeline, []);
   if (newest === undefined) {
     const name = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
     throw new PgpitrError('ERR_CHECK', `history file ${name} of stanza ${stanza} is not in the archive, though WAL of timeline ${timeline} is: which backups that timeline can be restored from cannot be known, so nothing is expired`, {

@@ -7,7 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { storageError } from '../common/errors.js';
+import { PgpitrError, storageError } from '../common/errors.js';
 
 /**
  * Removes `path` (`st`: its lstat) and what is below it on its own file system; true when it is
@@ -33,6 +33,7 @@ export async function removeWithin(path: string, st: Stats): Promise<boolean> {
     if (whole) await fsp.rmdir(path);
     return whole;
   } catch (e) {
+    if (e instanceof PgpitrError) throw e; // said where, below
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw storageError('remove', path, e);
   }

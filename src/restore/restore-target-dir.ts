@@ -228,7 +228,7 @@ export function checkWalDir(path: string, delta: boolean, target: string): void 
   // pg_wal becomes a link to it: a pg_wal that is a mount point cannot be replaced (said before anything is written).
   const wal = join(target, 'pg_wal');
   const walSt = lstatSync(wal, { throwIfNoEntry: false });
-  if (walSt?.isDirectory() && walSt.dev !== lstatSync(target, { throwIfNoEntry: false })?.dev) {
+  if (walSt?.isDirectory() && walSt.dev !== statSync(target, { throwIfNoEntry: false })?.dev) {
     throw new PgpitrError('ERR_TARGET', `${wal} is a mount point: --waldir would replace it by a link to "${path}"`, {
       hint: 'restore without --waldir (pg_wal stays on its own file system), or unmount it first',
     });

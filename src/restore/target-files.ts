@@ -4,6 +4,7 @@
 
 import { constants, promises as fsp } from 'node:fs';
 import type { Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
@@ -71,9 +72,11 @@ export async function makeRealDirectory(path: string, mode: number): Promise<voi
 export async function placeLink(link: string, dest: string, what: string): Promise<void> {
   const st = await lstatOrNull(link);
   if (st !== null && st.isSymbolicLink() && (await fsp.readlink(link)) === dest) return;
-  if (st !== null && !(await removeWithin(link, st))) {
-    throw new PgpitrError('ERR_TARGET', `${link} holds a mount point: it cannot be replaced by the ${what} link to ${dest}`, {
-      hint: 'unmount what is mounted there (restore left it as it was), or restore into another directory',
+  // A mount point itself: refused before anything in it is removed; one below it: what is mounted stays.
+  const mounted = st !== null && st.dev !== (await fsp.stat(dirname(link))).dev;
+  if (st !== null && (mounted || !(await removeWithin(link, st)))) {
+    throw new PgpitrError('ERR_TARGET', `${link} ${mounted ? 'is' : 'holds'} a mount point: it cannot be replaced by the ${what} link to ${dest}`, {
+      hint: `unmount it (what is mounted was left as it was${mounted ? '' : '; the rest of the directory was removed'}), or restore into another directory`,
     });
   }
   await fsp.symlink(dest, link).catch((e) => {

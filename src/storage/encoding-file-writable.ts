@@ -15,6 +15,7 @@
 // keep both sides moving: 1.00x pg_basebackup against 1.21x with the thread.
 
 import { FileWritable } from './file-writable.js';
+import { storageError } from '../common/errors.js';
 import type { SyncEncoder } from './compress/sync-encoder.js';
 
 /** Input encoded at once: small enough that the reader never stops the server for long. */
@@ -58,7 +59,12 @@ export class EncodingFileWritable extends FileWritable {
   }
 
   private encodeBlock(): void {
-    const n = this.encoder.encode(this.block.subarray(0, this.filled), this.out, 0);
+    let n: number;
+    try {
+      n = this.encoder.encode(this.block.subarray(0, this.filled), this.out, 0);
+    } catch (e) {
+      throw storageError('compress', this.path, e);
+    }
     this.filled = 0;
     super.add(this.out.subarray(0, n));
   }

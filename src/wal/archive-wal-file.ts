@@ -27,7 +27,9 @@ export interface PreparedWalFile {
 export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PreparedWalFile> {
   const name = basename(source);
   checkWalFileName(name);
-  const readAtMs = Date.now();
+  // Date.now() is rounded down: a ctime in the same millisecond (the file's last write, just before
+  // it was marked ready) would look newer than a marker dated so (pgpitr-spool-wait compares in ns).
+  const readAtMs = Date.now() + 1;
   const data = await readPgWalFile(source, stanza.wal_segment_size);
   const giveBack = () => poolFor(stanza.wal_segment_size).give(data);
   let prepared: PreparedWal;

@@ -58,7 +58,7 @@ test('a segment missing with a later one archived along the branch is a gap; the
     assert.equal(await after(2, 14), null);
     // A .partial past the missing segment (the end of a timeline, or receive-wal's) is WAL past it too.
     await pushWalFile(repo, info, `${name(2, 16)}.partial`, segment(2, 16), { compression: 'none' });
-    assert.equal(await after(2, 14), name(2, 16));
+    assert.equal(await after(2, 14), `${name(2, 16)}.partial`, 'named as archived');
     assert.equal(await after(2, 16), null, 'the .partial of the segment asked for itself: its end, not a gap');
   } finally {
     rmSync(root, { recursive: true, force: true });

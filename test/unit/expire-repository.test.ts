@@ -110,6 +110,17 @@ test('expire: WAL of a timeline whose history file is not archived (yet) stops i
   });
 });
 
+test('expire: a stanza that knows only one timeline after 1 (archiving began after the last promotion) needs no history file', async () => {
+  await withRepo(async (dir, repo, info) => {
+    await writeRecord(repo.storage, record('20261202-000000F', 1, { timeline: 5 }));
+    await writeRecord(repo.storage, record('20261204-000000F', 3, { timeline: 5 }));
+    await pushWalFile(repo, info, '000000050000000000000040', walSegment({ segNo: 0x40, segmentSize: SEG, systemId: SYSID, timeline: 5 }), { compression: 'none' });
+    const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(r.decision.expire.map((e) => e.id), ['20261202-000000F']);
+    assert.deepEqual(sets(dir), ['20261204-000000F']);
+  });
+});
+
 test('expire: a WAL directory it empties goes, one still holding segments stays, and archiving into it again works', async () => {
   await withRepo(async (dir, repo, info) => {
     await writeRecord(repo.storage, record('20261202-000000F', 1, { start_lsn: '0/1000000', stop_lsn: '0/1000100' }));

@@ -48,6 +48,9 @@ test('removeWithin: what is mounted below stays, with the directories leading th
     assert.deepEqual(readdirSync(join(root, 'tree', 'sub')), ['nfs']);
     await assert.rejects(placeLink(join(root, 'tree'), '/somewhere', 'WAL directory'), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /holds a mount point/.test(e.message));
     assert.deepEqual(readdirSync(mnt), ['theirs']);
+    // The link's place a mount point itself: refused before anything in it is removed.
+    await assert.rejects(placeLink(mnt, '/somewhere', 'tablespace'), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /nfs is a mount point/.test(e.message));
+    assert.deepEqual(readdirSync(mnt), ['theirs']);
   } finally {
     spawnSync('umount', [mnt]);
     rmSync(root, { recursive: true, force: true });

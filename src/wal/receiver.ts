@@ -3,8 +3,8 @@
 // after a lost connection, stop at an end position or on a signal. In
 // repository mode each completed segment goes into the stanza's archive.
 
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, unlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Session, quoteIdent } from '../protocol/session.js';
 import { WalStream } from '../protocol/wal-stream.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
@@ -18,7 +18,7 @@ import { resumeFromNames, namesIn } from './start-position.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
 import type { WriterCompression } from './segment-writer.js';
-import { writeFileAtomicSync } from '../storage/durable.js';
+import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 
 const STORE_CONCURRENCY = 1;
 /**
@@ -53,10 +53,46 @@ export interface ReceiveOptions {
 
 export async function receiveWal(o: ReceiveOptions): Promise<void> {
   try {
-    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    // Its entry synced too (with --synchronous, what is acknowledged must survive a power loss).
+    makeDirsSync(o.dir, 0o700, o.sync);
   } catch (e) {
     throw storageError('create directory', o.dir, e);
   }
+  const storeQueue = o.archive ? storeQueueFor(o) : null;
+  try {
+    await receiveLoop(o, storeQueue);
+  } finally {
+    storeQueue?.stop();
+  }
+}
+
+/**
+ * Repository mode: complete segments are stored in the background, one at a time, by threads at
+ * a lower CPU priority than the stream's. One compression at a time keeps up with a server's WAL
+ * (zstd compresses a segment in ~50 ms) while leaving the CPUs to the stream and to the server:
+ * measured beside a busy primary on 2 cores, two at once doubled the p95 lag, and the lower
+ * priority took it from above to below one segment (bench/archive-async.mjs). A repository that
+ * fails is tried again, every segment in order, while streaming goes on (received WAL waits in the
+ * directory, up to STORE_MAX_WAITING segments); with --no-loop the command fails instead.
+ */
+function storeQueueFor(o: ReceiveOptions): StoreQueue {
+  let lowered = false;
+  const retry = o.noLoop ? null : {
+    delayMs: (attempt: number) => Math.min(60_000, 1000 * 2 ** (attempt - 1)),
+    failed: (path: string, e: Error, delayMs: number) => o.log(`warning: could not store ${basename(path)} in the repository: ${e.message}; trying again in ${Math.round(delayMs / 1000)}s (received WAL waits in ${o.dir}; streaming goes on while fewer than ${STORE_MAX_WAITING} segments wait)`),
+  };
+  return new StoreQueue(async (path) => {
+    if (!lowered) {
+      // Here the thread pool surely exists (the stream's fsyncs use it).
+      lowerBackgroundThreadsPriority();
+      lowered = true;
+    }
+    await o.archive!.push(path);
+    unlinkSync(path);
+  }, STORE_CONCURRENCY, STORE_MAX_WAITING, retry);
+}
+
+async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<void> {
   let connectedOnce = false;
   for (;;) {
     if (o.signal.aborted) return;
@@ -64,7 +100,7 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
     try {
       session = await Session.open(o.connection, 'physical', 'WAL streaming connection');
       connectedOnce = true;
-      const finished = await streamOnce(session, o);
+      const finished = await streamOnce(session, o, storeQueue);
       if (finished) return;
     } catch (e) {
       if (o.signal.aborted) return;
@@ -84,7 +120,7 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
 }
 
 /** One connection's worth of streaming; true when the end position was reached. */
-async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean> {
+async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<boolean> {
   const ident = (await session.query('IDENTIFY_SYSTEM'))[0]!.rows[0]!;
   const serverTimeline = Number(ident[1]);
   const serverPos = parseLsn(ident[2] ?? '0/0');
@@ -99,35 +135,13 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
   }
   resume ??= { start: segmentStart(segmentNumber(serverPos, segmentSize), segmentSize), timeline: serverTimeline };
 
-  // Repository mode: complete segments left by an earlier run (stopped before it
-  // could store them) go first; new ones are stored in the background, one at a
-  // time, by threads at a lower CPU priority than the stream's. One compression at
-  // a time keeps up with a server's WAL (zstd compresses a segment in ~50 ms)
-  // while leaving the CPUs to the stream and to the server: measured beside a busy
-  // primary on 2 cores, two at once doubled the p95 lag, and the lower priority
-  // took it from above to below one segment (bench/archive-async.mjs).
-  let lowered = false;
-  const storeQueue = o.archive ? new StoreQueue(async (path) => {
-    if (!lowered) {
-      // Here the thread pool surely exists (the stream's fsyncs use it).
-      lowerBackgroundThreadsPriority();
-      lowered = true;
-    }
-    await o.archive!.push(path);
-    unlinkSync(path);
-  }, STORE_CONCURRENCY, STORE_MAX_WAITING) : null;
+  // Repository mode: complete segments left by an earlier run (stopped before it could store
+  // them), or not stored yet by this one, go first (a file queued already is not queued again);
+  // history files too, each sorting before its timeline's segments.
   if (storeQueue) {
-    // History files too (a storing that failed left one here): each sorts before its timeline's segments.
     for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n) || /^[0-9A-F]{8}\.history$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
-    await storeQueue.drain();
   }
-
-  try {
-    return await streamTimelines(session, o, resume, segmentSize, storeQueue, archived);
-  } catch (e) {
-    await storeQueue?.drain().catch(() => {}); // what it was storing finishes before a reconnection starts over
-    throw e;
-  }
+  return await streamTimelines(session, o, resume, segmentSize, storeQueue, archived);
 }
 
 /**
@@ -136,14 +150,15 @@ async function streamOnce(session: Session, o: ReceiveOptions): Promise<boolean>
  */
 function historyPresent(o: ReceiveOptions, timeline: number, archived: readonly string[]): boolean {
   const name = timelineHistoryFileName(timeline);
-  return archived.includes(name) || (!o.archive && existsSync(join(o.dir, name)));
+  return archived.includes(name) || existsSync(join(o.dir, name));
 }
 
 /**
  * TIMELINE_HISTORY, written under the name pgpitr computes (not one the server gives), whole and
- * synced before a segment of that timeline is; in repository mode then stored and removed.
+ * synced before a segment of that timeline is; in repository mode then queued for storing, before
+ * the timeline's segments (the queue stores in order).
  */
-async function fetchHistory(session: Session, o: ReceiveOptions, timeline: number): Promise<void> {
+async function fetchHistory(session: Session, o: ReceiveOptions, timeline: number, storeQueue: StoreQueue | null): Promise<void> {
   const hist = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
   const histPath = join(o.dir, timelineHistoryFileName(timeline));
   try {
@@ -151,10 +166,7 @@ async function fetchHistory(session: Session, o: ReceiveOptions, timeline: numbe
   } catch (e) {
     throw storageError('write', histPath, e);
   }
-  if (o.archive) {
-    await o.archive.push(histPath);
-    unlinkSync(histPath);
-  }
+  await storeQueue?.add(histPath);
 }
 
 async function streamTimelines(session: Session, o: ReceiveOptions, resume: ResumePoint, segmentSize: number, storeQueue: StoreQueue | null, archived: readonly string[]): Promise<boolean> {
@@ -164,7 +176,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
   if (timeline > 1 && !historyPresent(o, timeline, archived)) {
     // A standby restored from an archive may not hold its own timeline's history file (PostgreSQL
     // restores those of the timelines before it): streaming goes on, as before this fetch.
-    await fetchHistory(session, o, timeline).catch((e: unknown) => {
+    await fetchHistory(session, o, timeline, storeQueue).catch((e: unknown) => {
       if (!(e instanceof ServerError && e.sqlState === '58P01')) throw e;
       o.log(`warning: the server has no history file for timeline ${timeline} (${e.message}); streaming without it`);
     });
@@ -206,7 +218,8 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
       if (streamed) await closing;
       else await closing.catch(() => {}); // the stream's own failure is the one to report
     }
-    await storeQueue?.drain();
+    // Stored before going on (a timeline's segments before the next one's history file), or stopped meanwhile.
+    await storeQueue?.drain(o.signal);
     if (o.signal.aborted) return true;
     if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
     if (!end.nextTimeline) {
@@ -215,7 +228,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     // Timeline switch: keep the old timeline's last segment as .partial, fetch the history file.
     const next = end.nextTimeline;
     o.log(`switched to timeline ${next.timeline} at ${next.start}`);
-    await fetchHistory(session, o, next.timeline);
+    await fetchHistory(session, o, next.timeline, storeQueue);
     timeline = next.timeline;
     start = segmentStart(segmentNumber(parseLsn(next.start), segmentSize), segmentSize);
   }

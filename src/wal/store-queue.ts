@@ -2,65 +2,105 @@
 // so that compressing and syncing one never stops the stream (the server would
 // see us fall behind). At most `concurrency` are stored at once and at most
 // `maxPending` wait; past that, adding waits (the socket then slows the
-// server, and disk use stays bounded). A failure is raised by the next add()
-// or by drain(); the segment file stays in the receive directory, where the
-// next start finds it and stores it again.
+// server, and disk use stays bounded). A segment file stays in the receive
+// directory until it is stored, so a later start finds it and stores it again.
+//
+// A store that fails is, with `retry`, tried again after a growing delay (the
+// repository down for a while: the stream goes on until maxPending wait), the
+// files in the order they were added; without it, the failure is raised by the
+// next add() or by drain() (receive-wal --no-loop: the command fails).
+
+export interface StoreRetry {
+  /** Delay before the n-th try again (n from 1). */
+  delayMs(attempt: number): number;
+  /** Said for each failure, with the delay before the next try. */
+  failed(path: string, e: Error, delayMs: number): void;
+}
 
 export class StoreQueue {
-  private readonly running = new Set<Promise<void>>();
+  private readonly running = new Map<string, Promise<void>>();
   private readonly queue: string[] = [];
   private failure: Error | null = null;
-  private wake: (() => void) | null = null;
+  private waiters: (() => void)[] = [];
+  /** Failures in a row (with retry), and the pending try again. */
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: (path: string) => Promise<void>,
     private readonly concurrency: number,
     private readonly maxPending: number,
+    private readonly retry: StoreRetry | null = null,
   ) {}
 
+  /** Queues `path` (once: a file queued or being stored is not queued again); waits while too many wait. */
   async add(path: string): Promise<void> {
     this.throwIfFailed();
-    this.queue.push(path);
+    if (!this.queue.includes(path) && !this.running.has(path)) this.queue.push(path);
     this.pump();
-    while (this.queue.length > this.maxPending && !this.failure) {
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+    while (this.queue.length > this.maxPending && !this.failure) await this.changed();
+    this.throwIfFailed();
+  }
+
+  /** Waits until every added file is stored (throws the first failure without retry); gives up when `signal` is aborted. */
+  async drain(signal?: AbortSignal): Promise<void> {
+    const onAbort = () => this.signal();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      while ((this.queue.length > 0 || this.running.size > 0) && !this.failure && !signal?.aborted) await this.changed();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     this.throwIfFailed();
   }
 
-  /** Waits until every added segment is stored; throws the first failure. */
-  async drain(): Promise<void> {
-    while ((this.queue.length > 0 || this.running.size > 0) && !this.failure) {
-      await Promise.race(this.running);
-    }
-    this.throwIfFailed();
+  /** Stops trying again (the files stay where they are). */
+  stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   private pump(): void {
-    while (this.running.size < this.concurrency && this.queue.length > 0 && !this.failure) {
+    while (this.running.size < this.concurrency && this.queue.length > 0 && !this.failure && this.retryTimer === null) {
       const path = this.queue.shift()!;
       const p: Promise<void> = this.store(path).then(
         () => {
-          this.running.delete(p);
+          this.running.delete(path);
+          this.attempts = 0;
           this.pump();
           this.signal();
         },
         (e: Error) => {
-          this.running.delete(p);
-          this.failure ??= e;
+          this.running.delete(path);
+          if (this.retry === null) this.failure ??= e;
+          else this.tryAgainLater(path, e);
           this.signal();
         },
       );
-      this.running.add(p);
+      this.running.set(path, p);
     }
   }
 
+  private tryAgainLater(path: string, e: Error): void {
+    this.queue.unshift(path); // first again: the files go in the order they were received
+    this.attempts++;
+    const delay = this.retry!.delayMs(this.attempts);
+    this.retry!.failed(path, e, delay);
+    if (this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, delay); // not unref'd: a drain waiting for it must keep the process alive (stop() clears it)
+  }
+
+  private changed(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
   private signal(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
   }
 
   private throwIfFailed(): void {

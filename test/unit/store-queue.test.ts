@@ -50,3 +50,34 @@ test('a failure is raised by the next add() and by drain()', async () => {
   await assert.rejects(q.drain(), /disk full/);
   await assert.rejects(q.add('next'), /disk full/);
 });
+
+test('with retry: a failed store is tried again after a delay, files in the order they were added; the stream is not told', async () => {
+  let down = 2; // the repository fails the first two tries
+  const stored: string[] = [];
+  const said: string[] = [];
+  const q = new StoreQueue(async (p) => {
+    await tick(1);
+    if (down > 0) {
+      down--;
+      throw new Error('repository unreachable');
+    }
+    stored.push(p);
+  }, 1, 10, { delayMs: (n) => n * 10, failed: (p, e, d) => said.push(`${p}: ${e.message} (${d} ms)`) });
+  await q.add('a');
+  await q.add('b'); // added while a fails: no error for the caller
+  await q.add('a'); // queued already: not twice
+  await q.drain();
+  assert.deepEqual(stored, ['a', 'b']);
+  assert.deepEqual(said, ['a: repository unreachable (10 ms)', 'a: repository unreachable (20 ms)']);
+});
+
+test('drain(signal) gives up when the signal is aborted (the files stay for the next start)', async () => {
+  const q = new StoreQueue(async () => {
+    throw new Error('down');
+  }, 1, 10, { delayMs: () => 60_000, failed: () => {} });
+  await q.add('a');
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 20);
+  await q.drain(stop.signal);
+  q.stop();
+});

@@ -32,7 +32,9 @@ export async function probeConditionalCreate(storage: Storage): Promise<boolean>
   try {
     await storage.write(path, body, { exclusive: true, atomic: true, sync: false });
     try {
-      await storage.write(path, body, { exclusive: true, atomic: true, sync: false });
+      // Other bytes the second time: a retried PUT refused (412) is taken for its own first attempt
+      // when the object holds what it sends (s3-storage.ts), which would read as "not enforced".
+      await storage.write(path, Buffer.concat([body, Buffer.from('again\n')]), { exclusive: true, atomic: true, sync: false });
       return false;
     } catch (e) {
       if (e instanceof PgpitrError && e.code === 'ERR_TARGET') return true;

@@ -87,12 +87,15 @@ export function retryStrategy(retry: SmithyRetry, tuning: S3Tuning): RetryStrate
 }
 
 /**
- * Errors the standard strategy would not retry and we do: 408, and every 5xx but 501 (the SDK
+ * Errors the standard strategy would not retry and we do: 408; 409, which S3 answers for a
+ * request that met a conflicting one in progress (ConditionalRequestConflict: a conditional PUT
+ * racing a delete of the same key, as when a lock is taken while another is released;
+ * OperationAborted), none of them final for the requests pgpitr makes; and every 5xx but 501 (the SDK
  * retries only 500, 502, 503 and 504; proxies and CDN fronts answer 507, 520-524 and the like for
  * a moment). 501 Not Implemented stays final: it is an answer (the driver falls back on it).
  */
 function retriedAsTransient(errorType: string, status: number | undefined): boolean {
-  if (errorType === 'CLIENT_ERROR' && status === 408) return true;
+  if (errorType === 'CLIENT_ERROR' && (status === 408 || status === 409)) return true;
   return errorType === 'SERVER_ERROR' && status !== undefined && status >= 500 && status <= 599 && status !== 501;
 }
 

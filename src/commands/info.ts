@@ -16,6 +16,8 @@ import type { ArchiveSummary } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
 import { listRecords, recordProcessAlive } from '../repo/backup-set/record.js';
+import { liveLockHolder } from '../repo/lock.js';
+import { backupLockPath } from '../repo/layout.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
@@ -72,7 +74,11 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     const scan = await scanArchive(repo, name);
     const records = await listRecords(repo.storage, name);
     const reach = await stanzaReach(repo, name, stanza.wal_segment_size, scan.files, records);
-    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id)));
+    // A run of another host cannot be looked at here: it is alive only while the stanza's backup
+    // lock names it (backup holds it throughout; a run killed leaves a record saying "running").
+    const holder = records.some((r) => r.state === 'running') ? await liveLockHolder(repo.storage, backupLockPath(name)).catch(() => null) : null;
+    const running = (r: BackupRecord) => recordProcessAlive(r) && holder !== null && holder.host === r.process.host && holder.pid === r.process.pid;
+    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id), running));
     const archivedAt = (segment: string) => {
       const f = scan.files.find((x) => x.name === segment);
       return f ? new Date(f.mtimeMs).toISOString() : null;
@@ -101,14 +107,14 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
  * A backup as info shows it: a record left "running" by a process that is gone reads as
  * interrupted; a complete one says whether it can be restored now (`problem`: why not).
  */
-function backupSummary(r: BackupRecord, problem: string | null | undefined) {
+function backupSummary(r: BackupRecord, problem: string | null | undefined, running: (r: BackupRecord) => boolean) {
   return {
     id: r.id,
     type: r.type,
     /** diff and incr: the backup it was compared with, and the backups it takes unchanged files from. */
     prior: r.prior ?? null,
     references: r.references ?? [],
-    state: r.state === 'running' && !recordProcessAlive(r) ? 'interrupted' : r.state,
+    state: r.state === 'running' && !running(r) ? 'interrupted' : r.state,
     restorable: problem === null,
     problem: problem ?? null,
     start_time: r.start_time,

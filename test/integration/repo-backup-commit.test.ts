@@ -87,6 +87,10 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       file_count: null, databases: [], annotations: {}, pinned: false, process: { host: 'another-host', pid: 4242, start_ticks: null, boot_id: null }, error: null,
     });
     await storage.write(`main/backup/${id}/data/base/1/1234`, Buffer.alloc(100_000, 7));
+    // Its process cannot be looked at from here, and no backup lock names it: info says interrupted, not running.
+    const info = await runPgpitr(['info', '--repo', dir, '--stanza', 'main', '--output', 'json'], env);
+    assert.equal(info.code, 0, info.stderr);
+    assert.equal((JSON.parse(info.stdout) as { stanzas: { backups: { id: string; state: string }[] }[] }).stanzas[0]!.backups.find((b) => b.id === id)?.state, 'interrupted', info.stdout);
     const r = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast', '-v'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`removed what interrupted backup ${id} had stored`));

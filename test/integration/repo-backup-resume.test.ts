@@ -186,7 +186,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     const failed = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--archive-timeout', '1'], c.connectionEnv());
     await setArchiveCommand(archiveCommand);
     assert.notEqual(failed.code, 0, failed.stderr);
-    const failedId = new RegExp('backup (\\S+) failed; what it stored is kept: run pgpitr backup -j 2 --resume').exec(failed.stderr)?.[1];
+    const failedId = new RegExp('backup (\\S+) failed; what it stored is kept: run pgpitr backup -j 2 --compress-type zstd --resume').exec(failed.stderr)?.[1];
     assert.ok(failedId, failed.stderr);
     assert.ok(existsSync(join(a.repo, 'main', 'backup', failedId, 'manifest.json')), 'the failed run got as far as its manifest');
     const again = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--resume', '-v'], c.connectionEnv());

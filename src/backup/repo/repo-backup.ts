@@ -273,7 +273,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       } finally {
         await sql.end().catch(() => {});
       }
-      if (!req.walIncluded) await waitForArchivedWal(req, record, signal);
+      // With --wal=included, only for a stop on a segment boundary (archived-wal-wait.ts).
+      await waitForArchivedWal(req, record, signal);
       record.state = 'complete';
       committing = true;
       await writeRecord(storage, record);
@@ -300,7 +301,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       try {
         // The record says failed before anything goes: never a record reading complete over a removed set.
         await writeRecord(storage, record);
-        if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --resume to take it over (a backup without --resume removes it)`);
+        if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --compress-type ${req.compression} --resume to take it over (the same compression; a backup without --resume removes it)`);
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted (never restored) */
       }

@@ -14,7 +14,9 @@ import { PgpitrError, ServerError, storageError } from '../common/errors.js';
 import { SegmentFiles } from './segment-files.js';
 import { StoreQueue } from './store-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
-import { resumeFromNames, namesIn } from './start-position.js';
+import { onBranch, resumeFromNames, resumeOnBranch, namesIn } from './start-position.js';
+import { parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
 import type { WriterCompression } from './segment-writer.js';
@@ -128,7 +130,11 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
 
   const archived = (await o.archive?.names()) ?? [];
   completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
-  let resume: ResumePoint | null = resumeFromNames([...namesIn(o.dir), ...archived], segmentSize);
+  // Only what is on the server's history is resumed after (see start-position.ts onBranch).
+  const branch = await serverBranch(session, serverTimeline);
+  const received = [...namesIn(o.dir), ...archived];
+  let resume: ResumePoint | null = resumeFromNames(branch ? onBranch(received, branch, segmentSize) : received, segmentSize);
+  if (resume && branch) resume = resumeOnBranch(resume, branch);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {
     const row = (await session.query(`READ_REPLICATION_SLOT ${quoteIdent(o.slot)}`))[0]?.rows[0];
     if (row && row[1]) resume = { start: segmentStart(segmentNumber(parseLsn(row[1]), segmentSize), segmentSize), timeline: Number(row[2] ?? serverTimeline) };
@@ -142,6 +148,18 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
     for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n) || /^[0-9A-F]{8}\.history$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
   }
   return await streamTimelines(session, o, resume, segmentSize, storeQueue, archived);
+}
+
+/** The server's branch (its timeline's history); null when the server has no history file for it (a standby restored from an archive). */
+async function serverBranch(session: Session, timeline: number): Promise<TimelineBranch | null> {
+  if (timeline === 1) return timelineBranch(1, []);
+  try {
+    const row = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
+    return timelineBranch(timeline, parseTimelineHistory(row[1] ?? '', timelineHistoryFileName(timeline)));
+  } catch (e) {
+    if (e instanceof ServerError && e.sqlState === '58P01') return null;
+    throw e;
+  }
 }
 
 /**

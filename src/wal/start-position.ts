@@ -8,6 +8,8 @@
 
 import { readdirSync } from 'node:fs';
 import { segmentStart } from '../postgres/lsn.js';
+import { branchContains, timelineAt, timelineEnd } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { parseReceivedFileName } from './received-file-names.js';
 
 export interface ResumePoint {
@@ -28,6 +30,26 @@ export function resumeFromNames(names: string[], segmentSize: number): ResumePoi
   }
   if (!best) return null;
   return { start: segmentStart(best.partial ? best.segNo : best.segNo + 1n, segmentSize), timeline: best.timeline };
+}
+
+/**
+ * The names of WAL on the server's branch (its timeline's history): after a point-in-time recovery
+ * in place, or on a server that is not the one the WAL came from, what was received past a fork
+ * is another history, and streaming cannot resume after it (the server refuses a start point that
+ * is not in its history). Other files (history files) pass.
+ */
+export function onBranch(names: string[], branch: TimelineBranch, segmentSize: number): string[] {
+  return names.filter((n) => {
+    const f = parseReceivedFileName(n, segmentSize);
+    return f === null || branchContains(branch, f.timeline, segmentStart(f.segNo, segmentSize));
+  });
+}
+
+/** A resume point on a timeline of the branch that had ended at or before it: on the timeline the branch has there. */
+export function resumeOnBranch(resume: ResumePoint, branch: TimelineBranch): ResumePoint {
+  const end = timelineEnd(branch, resume.timeline);
+  if (end === undefined || end === null || resume.start < end) return resume;
+  return { start: resume.start, timeline: timelineAt(branch, resume.start) };
 }
 
 export function namesIn(dir: string): string[] {

@@ -82,13 +82,13 @@ export async function startWalStream(
 async function historyBeside(session: Session, receiver: { whole(name: string, data: Buffer): Promise<void> }, timeline: number, reporter: BackupReporter): Promise<void> {
   let content: string;
   try {
-    content = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]?.rows[0]?.[1] ?? '';
+    content = (await session.queryBytes(`TIMELINE_HISTORY ${timeline}`))[0]?.rows[0]?.[1] ?? '';
   } catch (e) {
     if (!(e instanceof ServerError && e.sqlState === '58P01')) throw e;
     reporter.warn(`the server has no history file for timeline ${timeline} (${e.message}); the backup's WAL goes without it`);
     return;
   }
-  await receiver.whole(timelineHistoryFileName(timeline), Buffer.from(content, 'utf8'));
+  await receiver.whole(timelineHistoryFileName(timeline), Buffer.from(content, 'latin1')); // the server's bytes (queryBytes)
 }
 
 export async function dropSlot(opts: BaseBackupOptions, slot: string, reporter: BackupReporter): Promise<void> {

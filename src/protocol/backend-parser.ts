@@ -38,6 +38,13 @@ const HEADER = 5; // type byte + Int32 length (which counts itself)
 export const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
 
 export class BackendParser {
+  /**
+   * How DataRow values are decoded: UTF-8 (the client_encoding sessions ask for), or 'latin1' for
+   * a value that is bytes, one character per byte (TIMELINE_HISTORY's file: Buffer.from(v, 'latin1')
+   * gives them back as the server sent them, whatever the server's encoding).
+   */
+  rowEncoding: BufferEncoding = 'utf8';
+
   private chunk: Buffer = Buffer.alloc(0);
   private pos = 0;
   private header = Buffer.alloc(HEADER);
@@ -89,7 +96,7 @@ export class BackendParser {
       if (this.partialFilled < this.partial.length) return null;
       const whole = this.partial;
       this.partial = null;
-      return decode(this.partialCode, whole);
+      return decode(this.partialCode, whole, this.rowEncoding);
     }
     if (this.waitingCode >= 0) {
       if (available === 0) return null;
@@ -118,7 +125,7 @@ export class BackendParser {
     if (available >= size) {
       const body = this.chunk.subarray(this.pos, this.pos + size);
       this.pos += size;
-      return decode(code, body);
+      return decode(code, body, this.rowEncoding);
     }
     if (available === 0) {
       // Decide with the body's first byte, in the next chunk.
@@ -149,7 +156,7 @@ function checkedLength(length: number): number {
   return length;
 }
 
-function decode(code: number, body: Buffer): BackendMessage {
+function decode(code: number, body: Buffer, rowEncoding: BufferEncoding): BackendMessage {
   switch (code) {
     case BackendCode.CopyData:
       return { type: 'CopyData', data: body };
@@ -164,7 +171,7 @@ function decode(code: number, body: Buffer): BackendMessage {
     case BackendCode.RowDescription:
       return { type: 'RowDescription', fields: decodeRowDescription(body) };
     case BackendCode.DataRow:
-      return { type: 'DataRow', values: decodeDataRow(body) };
+      return { type: 'DataRow', values: decodeDataRow(body, rowEncoding) };
     case BackendCode.CommandComplete:
       return { type: 'CommandComplete', tag: cstring(body, 0).value };
     case BackendCode.EmptyQueryResponse:
@@ -206,7 +213,7 @@ function decodeRowDescription(body: Buffer): string[] {
   return names;
 }
 
-function decodeDataRow(body: Buffer): (string | null)[] {
+function decodeDataRow(body: Buffer, encoding: BufferEncoding): (string | null)[] {
   const count = body.readInt16BE(0);
   const values: (string | null)[] = [];
   let pos = 2;
@@ -216,7 +223,7 @@ function decodeDataRow(body: Buffer): (string | null)[] {
     if (len < 0) {
       values.push(null);
     } else {
-      values.push(body.toString('utf8', pos, pos + len));
+      values.push(body.toString(encoding, pos, pos + len));
       pos += len;
     }
   }

@@ -187,6 +187,16 @@ export class Session {
     return chunk;
   }
 
+  /** query(), its values decoded one character per byte (Buffer.from(v, 'latin1') gives the bytes the server sent). */
+  async queryBytes(sql: string): Promise<ResultSet[]> {
+    this.parser.rowEncoding = 'latin1';
+    try {
+      return await this.query(sql);
+    } finally {
+      this.parser.rowEncoding = 'utf8';
+    }
+  }
+
   /** Simple-protocol query; collects every result set. Throws ServerError after ReadyForQuery. */
   async query(sql: string): Promise<ResultSet[]> {
     this.send(encodeQuery(sql));

@@ -154,8 +154,8 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
 async function serverBranch(session: Session, timeline: number): Promise<TimelineBranch | null> {
   if (timeline === 1) return timelineBranch(1, []);
   try {
-    const row = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
-    return timelineBranch(timeline, parseTimelineHistory(row[1] ?? '', timelineHistoryFileName(timeline)));
+    const row = (await session.queryBytes(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
+    return timelineBranch(timeline, parseTimelineHistory(Buffer.from(row[1] ?? '', 'latin1').toString('utf8'), timelineHistoryFileName(timeline)));
   } catch (e) {
     if (e instanceof ServerError && e.sqlState === '58P01') return null;
     throw e;
@@ -177,10 +177,12 @@ function historyPresent(o: ReceiveOptions, timeline: number, archived: readonly 
  * the timeline's segments (the queue stores in order).
  */
 async function fetchHistory(session: Session, o: ReceiveOptions, timeline: number, storeQueue: StoreQueue | null): Promise<void> {
-  const hist = (await session.query(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
+  // The file's bytes as the server has them (a restore point's name in the server's encoding, not UTF-8,
+  // is kept as it is: archive_command pushing the server's own copy finds the same content).
+  const hist = (await session.queryBytes(`TIMELINE_HISTORY ${timeline}`))[0]!.rows[0]!;
   const histPath = join(o.dir, timelineHistoryFileName(timeline));
   try {
-    writeFileAtomicSync(histPath, hist[1] ?? '', o.sync, 0o600);
+    writeFileAtomicSync(histPath, Buffer.from(hist[1] ?? '', 'latin1'), o.sync, 0o600);
   } catch (e) {
     throw storageError('write', histPath, e);
   }

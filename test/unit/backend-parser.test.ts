@@ -327,3 +327,17 @@ test('frontend messages are byte-exact', () => {
   assert.equal(s.readBigInt64BE(30), 99n);
   assert.equal(s[38], 1);
 });
+
+test('DataRow values as bytes (rowEncoding latin1): a history file in the server\'s encoding comes back byte for byte', () => {
+  const file = Buffer.concat([Buffer.from('1\t0/3000000\tat restore point "caf'), Buffer.from([0xe9]), Buffer.from('"\n')]); // LATIN1 é: not UTF-8
+  const row = msg('D', Buffer.concat([int16(2), int32(16), Buffer.from('00000002.history'), int32(file.length), file]));
+  const p = new BackendParser();
+  p.rowEncoding = 'latin1';
+  p.feed(row);
+  const m = p.next() as { type: 'DataRow'; values: string[] };
+  assert.ok(Buffer.from(m.values[1]!, 'latin1').equals(file));
+  // Decoded as UTF-8 (the default), the byte would have become U+FFFD.
+  const q = new BackendParser();
+  q.feed(row);
+  assert.ok(!Buffer.from((q.next() as { values: string[] }).values[1]!, 'utf8').equals(file));
+});

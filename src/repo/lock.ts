@@ -157,7 +157,11 @@ async function removeStale(storage: Storage, path: string, stale: Buffer): Promi
     if (other === null) return false;
     const holder = parseHolder(other);
     const entry = await storage.info(guardPath).catch(() => null);
-    const old = entry !== null && Date.now() - entry.mtimeMs > GUARD_AGE_MS;
+    // Old by the store's time (its clock: an object store's LastModified) and by the time its writer
+    // put in it: either alone is one clock against another, and a host whose clock runs ahead of
+    // the store's would take every guard for old, a live one too (the review's finding).
+    const at = writtenAt(other);
+    const old = entry !== null && Date.now() - entry.mtimeMs > GUARD_AGE_MS && (!Number.isFinite(at) || Date.now() - at > GUARD_AGE_MS);
     if (holder === null || !holderAlive(holder) || old) {
       // Not guarded in turn: this happens only after a process was killed in the middle of a takeover.
       const again = await readAll(storage, guardPath).catch(() => null);
@@ -174,6 +178,15 @@ async function removeStale(storage: Storage, path: string, stale: Buffer): Promi
   }
   await removeDeadTemps(storage, guardPath);
   return true;
+}
+
+/** The time a lock or guard's writer put in it (ms), NaN when it has none or does not parse. */
+function writtenAt(content: Buffer): number {
+  try {
+    return Date.parse((JSON.parse(content.toString('utf8')) as { at?: string }).at ?? '');
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** A lock's temporary file is written and renamed in milliseconds: one this old was left behind. */

@@ -77,9 +77,14 @@ test('lock takeover: a guard left by a dead process does not wedge the lock', as
     // A live process's guard (this one's) is waited for, and a live lock is still refused after it.
     writeFileSync(join(dir, 'backup.lock'), JSON.stringify({ pid: DEAD_PID, host: hostname(), command: 'dead' }));
     writeFileSync(join(dir, 'backup.lock.takeover.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'lock takeover' }));
+    // Its time by the store two minutes behind this host's clock (a host whose clock runs ahead): still its writer's, just written.
+    writeFileSync(join(dir, 'backup.lock.takeover.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'lock takeover', at: new Date().toISOString() }));
+    const { utimesSync } = await import('node:fs');
+    utimesSync(join(dir, 'backup.lock.takeover.lock'), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
     const waiting = RepoLock.acquire(storage, 'backup.lock', 'patient');
     await sleep(100);
     assert.equal(JSON.parse(readFileSync(join(dir, 'backup.lock'), 'utf8')).command, 'dead', 'nothing removed while the guard is held');
+    assert.ok(existsSync(join(dir, 'backup.lock.takeover.lock')), 'a live guard is not taken for old by a clock ahead of the store');
     rmSync(join(dir, 'backup.lock.takeover.lock'));
     await (await waiting).release();
   } finally {

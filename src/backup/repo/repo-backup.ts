@@ -188,6 +188,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       try {
         // The server's clock before the backup starts: what a later diff or incr compares files' modification times with.
         const facts = await serverFacts(sql);
+        // Taken over from another role's server (a primary's run resumed on a standby): its files' times are another host's, what a diff's prior was judged by.
+        if (resumed && resumed.from.backup_from !== null && resumed.from.backup_from !== facts.backupFrom) throw new PgpitrError('ERR_CHECK', `backup ${resumed.from.id} was taken from a ${resumed.from.backup_from}, the server is a ${facts.backupFrom} now: --resume takes over a backup of the same server`, { hint: 'take a new backup without --resume (it removes what the interrupted one stored)' });
         record.backup_from = facts.backupFrom;
         record.pg_version_num = facts.pgVersionNum;
         record.server_start_time = new Date(facts.clockMs).toISOString();

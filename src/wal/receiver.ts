@@ -81,9 +81,14 @@ function storeQueueFor(o: ReceiveOptions): StoreQueue {
   let lowered = false;
   const retry = o.noLoop ? null : {
     delayMs: (attempt: number) => Math.min(60_000, 1000 * 2 ** (attempt - 1)),
+    // Refused for good (already archived with other content, another system's stanza, no permission): said and stopped, as before.
+    final: (e: Error) => e instanceof PgpitrError && (e.code === 'ERR_TARGET' || e.code === 'ERR_USAGE' || e.code === 'ERR_CHECK'),
     failed: (path: string, e: Error, delayMs: number) => o.log(`warning: could not store ${basename(path)} in the repository: ${e.message}; trying again in ${Math.round(delayMs / 1000)}s (received WAL waits in ${o.dir}; streaming goes on while fewer than ${STORE_MAX_WAITING} segments wait)`),
   };
   return new StoreQueue(async (path) => {
+    // Gone: stored and removed already (queued again by a reconnection's look at the directory
+    // just as its store finished). Only this function removes a completed file.
+    if (!existsSync(path)) return;
     if (!lowered) {
       // Here the thread pool surely exists (the stream's fsyncs use it).
       lowerBackgroundThreadsPriority();

@@ -15,6 +15,8 @@ export interface StoreRetry {
   delayMs(attempt: number): number;
   /** Said for each failure, with the delay before the next try. */
   failed(path: string, e: Error, delayMs: number): void;
+  /** A failure no wait mends (the file refused for good): raised, as without retry. */
+  final?(e: Error): boolean;
 }
 
 export class StoreQueue {
@@ -72,7 +74,7 @@ export class StoreQueue {
         },
         (e: Error) => {
           this.running.delete(path);
-          if (this.retry === null) this.failure ??= e;
+          if (this.retry === null || this.retry.final?.(e) === true) this.failure ??= e;
           else this.tryAgainLater(path, e);
           this.signal();
         },

@@ -81,3 +81,11 @@ test('drain(signal) gives up when the signal is aborted (the files stay for the 
   await q.drain(stop.signal);
   q.stop();
 });
+
+test('with retry: a failure said to be final is raised, as without retry', async () => {
+  const q = new StoreQueue(async () => {
+    throw new Error('already archived with different content');
+  }, 1, 10, { delayMs: () => 10, failed: () => assert.fail('not tried again'), final: (e) => /already archived/.test(e.message) });
+  await q.add('a');
+  await assert.rejects(q.drain(), /already archived/);
+});

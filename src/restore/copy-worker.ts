@@ -23,6 +23,7 @@ import type { SyncDecoder } from '../storage/compress/sync-decoder.js';
 import { CompressionError } from '../storage/compress/common.js';
 import { ChunkOpener, CipherFailure } from '../storage/cipher/chunk-cipher.js';
 import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
+import { ownedHere } from './target-files.js';
 import { startWriteback, WRITE_BEHIND_STEP } from '../storage/posix/write-behind.js';
 import { crc32c, crc32cText } from '../storage/filter/crc32c.js';
 
@@ -275,15 +276,6 @@ function sameContent(job: CopyJob): boolean {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Whether a file of `uid` may be kept: run as anyone but root (the server's user), only its own
- * files, or recovery and the server could not write to it; root gives the whole tree its owner after.
- */
-function ownedHere(uid: number): boolean {
-  const me = process.getuid?.() ?? 0;
-  return me === 0 || uid === me;
 }
 
 const post = (m: FromCopier): void => parentPort!.postMessage(m);

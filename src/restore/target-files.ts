@@ -84,11 +84,19 @@ export async function placeLink(link: string, dest: string, what: string): Promi
   });
 }
 
+/**
+ * Whether delta may keep a file of `uid`: run as anyone but root (the server's user), only its own
+ * files, or recovery and the server could not write to it; root gives the whole tree its owner after.
+ */
+export function ownedHere(uid: number): boolean {
+  const me = process.getuid?.() ?? 0;
+  return me === 0 || uid === me;
+}
+
 /** Delta's test: a regular file (not a link) of the recorded size and digest, linked from nowhere else (copy-worker.ts says why); kept, it gets the recorded mode. */
 export async function sameContent(path: string, f: ManifestFile): Promise<boolean> {
   const st = await lstatOrNull(path);
-  // Not root: only this user's files are kept (copy-worker.ts, ownedHere).
-  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1 || ((process.getuid?.() ?? 0) !== 0 && st.uid !== process.getuid?.())) return false;
+  if (!st || !st.isFile() || st.size !== f.size || st.nlink > 1 || !ownedHere(st.uid)) return false;
   const want = digestOf(f)!;
   const hash = createDigest(want.algorithm);
   const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);

@@ -20,7 +20,8 @@ export interface StoreRetry {
 }
 
 export class StoreQueue {
-  private readonly running = new Map<string, Promise<void>>();
+  /** The files being stored. */
+  private readonly running = new Set<string>();
   private readonly queue: string[] = [];
   private failure: Error | null = null;
   private waiters: (() => void)[] = [];
@@ -65,7 +66,8 @@ export class StoreQueue {
   private pump(): void {
     while (this.running.size < this.concurrency && this.queue.length > 0 && !this.failure && this.retryTimer === null) {
       const path = this.queue.shift()!;
-      const p: Promise<void> = this.store(path).then(
+      this.running.add(path);
+      void this.store(path).then(
         () => {
           this.running.delete(path);
           this.attempts = 0;
@@ -79,7 +81,6 @@ export class StoreQueue {
           this.signal();
         },
       );
-      this.running.set(path, p);
     }
   }
 

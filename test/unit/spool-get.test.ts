@@ -37,7 +37,9 @@ async function ask(data: string, spool: string, answerer: AskAnswerer | null): P
   return { status: await exited, seen };
 }
 
-test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give one', async () => {
+// The runner has no timeout of its own: a script that waited for ever would hang the suite. Not a
+// measure of speed (the script's waits total ~10 s here): a bound on a hang.
+test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give one', { timeout: 300_000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), 'pgpitr-spool-get-'));
   try {
     const spool = join(data, 'spool');
@@ -69,7 +71,7 @@ test('pgpitr-spool-get: the fetcher\'s answer, or none (2) when it cannot give o
     assert.equal(failed.status, 2, 'a failure is no answer, never "not in the archive"');
     assert.deepEqual(readdirSync(join(data, 'pg_wal')), [], 'nothing reaches %p but a whole answer');
     // A live process behind the lock that takes no request (a fetcher killed, its pid reused): no answer (the
-    // script gives up by itself; a wait without end would hang this test until the runner's timeout).
+    // script gives up by itself; a wait without end would fail this test at its timeout).
     assert.equal((await ask(data, spool, null)).status, 2);
     // Taken and never answered, the process behind the lock alive (a fetcher killed while it answered, its pid
     // reused): no answer once the wait is over (2 minutes; shortened here), not a wait without end.

@@ -71,7 +71,7 @@ test('with retry: a failed store is tried again after a delay, files in the orde
   assert.deepEqual(said, ['a: repository unreachable (10 ms)', 'a: repository unreachable (20 ms)']);
 });
 
-test('drain(signal) gives up when the signal is aborted (the files stay for the next start)', async () => {
+test('drain(signal) gives up when the signal is aborted (the files stay for the next start)', { timeout: 60_000 }, async () => {
   const q = new StoreQueue(async () => {
     throw new Error('down');
   }, 1, 10, { delayMs: () => 60_000, failed: () => {} });

@@ -27,6 +27,7 @@ import type { WalReceiver } from '../protocol/wal-stream.js';
 import { segmentFileName } from '../postgres/lsn.js';
 import { storageError, PgpitrError } from '../common/errors.js';
 import { openSegmentWriter } from './segment-writer.js';
+import { resumeTempPath } from './resumed-partial.js';
 import type { SegmentWriter, WriterCompression } from './segment-writer.js';
 import { receivedFileName } from './received-file-names.js';
 import { fsyncPath } from '../storage/durable.js';
@@ -290,11 +291,13 @@ export class SegmentFiles implements WalReceiver {
   private removeOtherPartials(name: string): void {
     for (const c of [null, 'gzip', 'lz4'] as const) {
       const path = join(this.o.dir, receivedFileName(name, c, true));
-      if (path === this.partialPath) continue;
-      try {
-        unlinkSync(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
+      // a temporary file of an earlier run's resume goes, whatever its form
+      for (const gone of path === this.partialPath ? [resumeTempPath(path)] : [path, resumeTempPath(path)]) {
+        try {
+          unlinkSync(gone);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', gone, e);
+        }
       }
     }
   }

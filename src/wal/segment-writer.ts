@@ -4,13 +4,15 @@
 // frames, appended as WAL arrives; a sync makes everything received so far
 // decodable and durable (gzip: a sync flush; lz4: the pending bytes as a
 // frame), and finish() ends the stream. `gzip -dc` / `lz4 -dc` of a finished
-// file give exactly the segment's bytes.
+// file give exactly the segment's bytes. A compressed .partial an earlier run
+// left is taken up without ever holding less than it did (resumed-partial.ts).
 
 import { openSync, writeSync, fsync, closeSync, fstatSync, ftruncateSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { storageError, PgpitrError } from '../common/errors.js';
 import { compressBuffer } from '../storage/compress/buffer.js';
 import type { ReceivedCompression } from './received-file-names.js';
+import { decodedPartial, resumeTempPath, ResumedWriter } from './resumed-partial.js';
 
 export interface SegmentWriter {
   /** Writes `data` at `offset` in the segment; compressed writers need offsets in order. May wait (backpressure). */
@@ -34,6 +36,13 @@ export function openSegmentWriter(path: string, segmentSize: number, offset: num
   if (compression && offset !== 0) {
     throw new PgpitrError('ERR_INTERNAL', `cannot resume the compressed segment ${path} at offset ${offset}`);
   }
+  if (compression && offset === 0) {
+    const kept = decodedPartial(path, compression.algorithm, segmentSize);
+    if (kept !== null) {
+      const temp = resumeTempPath(path);
+      return new ResumedWriter(compressedWriter(openOrThrow(temp), path, compression), kept, temp, path);
+    }
+  }
   let fd: number;
   try {
     // A whole-size .partial left by an earlier run is written over in place, as pg_receivewal
@@ -44,7 +53,19 @@ export function openSegmentWriter(path: string, segmentSize: number, offset: num
     throw storageError('open', path, e);
   }
   if (!compression) return new PlainWriter(fd, path);
+  return compressedWriter(fd, path, compression);
+}
+
+function compressedWriter(fd: number, path: string, compression: WriterCompression): SegmentWriter {
   return compression.algorithm === 'gzip' ? new GzipWriter(fd, path, compression.level) : new Lz4Writer(fd, path, compression.level);
+}
+
+function openOrThrow(path: string): number {
+  try {
+    return openSync(path, 'w', 0o600);
+  } catch (e) {
+    throw storageError('open', path, e);
+  }
 }
 
 /** The existing file when it has the segment's size, else a new one of that size (zeros). */

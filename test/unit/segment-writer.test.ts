@@ -4,9 +4,9 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { openSegmentWriter } from '../../src/wal/segment-writer.js';
 import { decompressBuffer } from '../../src/storage/compress/buffer.js';
@@ -48,6 +48,75 @@ for (const algorithm of ['gzip', 'lz4'] as const) {
       assert.ok(whole.equals(all));
       if (algorithm === 'gzip') assert.equal(file.readUInt32LE(file.length - 4), SEG);
       assert.ok(file.length < SEG / 2, 'compressed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+async function decodeFile(algorithm: 'gzip' | 'lz4', path: string): Promise<Buffer> {
+  const raw = readFileSync(path);
+  return algorithm === 'gzip' ? gunzipSync(raw, { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : decompressBuffer('lz4', raw);
+}
+
+async function writeRange(w: ReturnType<typeof openSegmentWriter>, all: Buffer, from: number, to: number, step: number): Promise<void> {
+  for (let off = from; off < to; off += step) {
+    const wrote = w.write(all.subarray(off, Math.min(off + step, to)), off);
+    if (wrote) await wrote;
+  }
+}
+
+for (const algorithm of ['gzip', 'lz4'] as const) {
+  test(`${algorithm}: a .partial left by an earlier run never holds less than before while the segment is received again`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgpitr-segwriter-'));
+    try {
+      const path = join(dir, `000000010000000000000001.${algorithm === 'gzip' ? 'gz' : 'lz4'}.partial`);
+      const all = wal(SEG, 7);
+      const held = 1_300_000;
+      const first = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 });
+      await writeRange(first, all, 0, held, 100_000);
+      await first.sync(); // the earlier run is killed here: its stream is never ended
+      const before = await decodeFile(algorithm, path);
+      assert.equal(before.length, held);
+
+      const again = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 });
+      assert.ok((await decodeFile(algorithm, path)).equals(before), 'opening again leaves the file as it was');
+      await writeRange(again, all, 0, 500_000, 70_000); // the server sends the segment again from its start
+      await again.sync();
+      const during = await decodeFile(algorithm, path);
+      assert.ok(during.length >= held && during.equals(all.subarray(0, during.length)), `while sent again: ${during.length} bytes, ${held} before`);
+      await writeRange(again, all, 500_000, SEG, 250_000);
+      await again.finish(true);
+      assert.ok((await decodeFile(algorithm, path)).equals(all));
+      assert.deepEqual(readdirSync(dir), [basename(path)], 'no temporary file left');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${algorithm}: a resumed .partial whose end a crash damaged keeps what decodes; different bytes from the server are refused`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgpitr-segwriter-'));
+    try {
+      const path = join(dir, `000000010000000000000002.${algorithm === 'gzip' ? 'gz' : 'lz4'}.partial`);
+      const all = wal(SEG, 11);
+      const first = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 });
+      await writeRange(first, all, 0, 600_000, 200_000);
+      await first.sync();
+      await writeRange(first, all, 600_000, 1_200_000, 200_000);
+      await first.sync();
+      appendFileSync(path, Buffer.alloc(5000, 0xa5)); // a torn write after the last sync
+      const again = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 });
+      await writeRange(again, all, 0, 700_000, 100_000);
+      await again.sync();
+      const kept = await decodeFile(algorithm, path);
+      assert.ok(kept.length >= 1_200_000 && kept.equals(all.subarray(0, kept.length)), `${kept.length} bytes kept`);
+      await again.finish(true);
+
+      const other = wal(SEG, 12);
+      const third = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 });
+      await assert.rejects(writeRange(third, other, 0, 100_000, 100_000), (e: Error & { code?: string }) => e.code === 'ERR_CHECK' && e.message.includes(path));
+      await third.finish(false).catch(() => {});
+      assert.ok((await decodeFile(algorithm, path)).equals(kept), 'the file still holds what it held');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

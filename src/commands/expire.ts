@@ -15,17 +15,18 @@ import type { ExpireResult, ExpireWhat } from '../repo/expire.js';
 import { readRecord, writeRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import type { PinTarget } from '../repo/retention.js';
+import { recoveryPending } from '../postgres/recovery-signals.js';
 
 /** Applies a retention policy to the stanza, or expires one backup set (with dryRun, only says what it would remove). */
 export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
   // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running backup.
-  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true });
+  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true, recoveryPending });
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'set' in what ? 'expire --set' : 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
-    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: lock.enforced });
+    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: lock.enforced, recoveryPending });
   } finally {
     await lock.release();
   }

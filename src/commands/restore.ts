@@ -6,7 +6,8 @@
 
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
-import { listRecords } from '../repo/backup-set/record.js';
+import { listRecords, referencesOf } from '../repo/backup-set/record.js';
+import { RestoreLease } from '../repo/restore-lease.js';
 import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
@@ -61,7 +62,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);
     }
   };
-  return restore({
+  const request: RestoreRequest = {
     ...rest,
     beforeFiles: (plan) => {
       readySpool();
@@ -75,7 +76,42 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     archive: await openWalArchiveView(repo, stanza, req.log),
     // archive-get tells a gap from the end of the archive along the timeline recovery follows.
     restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolPath),
-  });
+  };
+  return restoreUnderLease(repo, stanza, request);
+}
+
+/**
+ * The backup's files are read until the end of restore, and recovery fetches the WAL after it: a
+ * lease keeps expire from removing them meanwhile (repo/restore-lease.ts), released if the restore
+ * fails, held for the recovery if it succeeds.
+ */
+async function restoreUnderLease(repo: Repository, stanza: string, request: RestoreRequest): Promise<RestoreOutcome> {
+  let lease: RestoreLease | null = null;
+  const claimBackup = async (plan: RestorePlan): Promise<void> => {
+    lease = await RestoreLease.take(repo.storage, stanza, plan.backup.id, () => missingNow(repo, stanza, plan.backup.id), { log: request.log });
+  };
+  let outcome: RestoreOutcome;
+  try {
+    outcome = await restore({ ...request, claimBackup });
+  } catch (e) {
+    await (lease as RestoreLease | null)?.release();
+    throw e;
+  }
+  const held = lease as RestoreLease | null;
+  if (held !== null) {
+    await held.hold(resolve(request.pgData)).catch((e: unknown) => request.log(`warning: the lease that keeps backup ${outcome.plan.backup.id} from expiring during recovery could not be written: ${(e as Error).message}`));
+  }
+  return outcome;
+}
+
+/** What of the backup (and those it takes files from) is no longer a complete backup, said; null when all are. */
+async function missingNow(repo: Repository, stanza: string, id: string): Promise<string | null> {
+  const records = await listRecords(repo.storage, stanza);
+  const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
+  const r = records.find((x) => x.id === id);
+  if (!r || !complete.has(id)) return `backup ${id} is no longer a complete backup of stanza ${stanza}`;
+  const lost = referencesOf(r).find((ref) => !complete.has(ref));
+  return lost === undefined ? null : `backup ${lost}, which backup ${id} takes files from, is no longer a complete backup of stanza ${stanza}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // there (PostgreSQL 12 and later): read by archive-get, which PostgreSQL runs
 // in the data directory.
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
 
@@ -17,4 +17,22 @@ export function endsRecoveryAtArchiveEnd(dir: string): boolean {
 /** Whether the data directory `dir` holds WAL file `name` in pg_wal (recovery reads it there when the archive has none). */
 export function walFileInDataDir(dir: string, name: string): boolean {
   return existsSync(join(dir, 'pg_wal', name));
+}
+
+/**
+ * Whether a recovery is still to run, or running, in data directory `dir` (recovery.signal or
+ * standby.signal there: PostgreSQL removes recovery.signal when recovery ends); false when the
+ * directory is gone; null when this process cannot tell (not allowed to look).
+ */
+export function recoveryPending(dir: string): boolean | null {
+  for (const name of [RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE]) {
+    try {
+      statSync(join(dir, name));
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return null;
+    }
+  }
+  return false;
 }

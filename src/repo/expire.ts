@@ -24,6 +24,8 @@ import { dropsBefore } from './drops.js';
 import { restorePointEntriesOf } from './restore-point-index.js';
 import { holesBetween, recordExpiredHoles } from './expired-holes.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
+import { liveLeases, whileExpiring } from './restore-lease.js';
+import type { LiveLease, RecoveryPending } from './restore-lease.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
 
@@ -51,6 +53,8 @@ export async function expireStanza(
      * looked at), and a set without a record is what an interrupted expire left.
      */
     exclusive?: boolean;
+    /** Whether a recovery is still to run in a restored data directory of this host (restore leases). */
+    recoveryPending?: RecoveryPending;
   },
 ): Promise<ExpireResult> {
   const storage = repo.storage;
@@ -62,6 +66,8 @@ export async function expireStanza(
   // branch left behind and remove the one the new timeline needs). The newest timeline is the one
   // WAL was archived on last: a copy promoted elsewhere with this stanza's archive_command makes a
   // higher-numbered one that production does not follow, and would hold every backup since.
+  // Leases first: a restore that takes one later finds this expire's marker (restore-lease.ts).
+  const leases = await liveLeases(storage, stanza, { removeStale: !opts.dryRun && opts.exclusive === true, recoveryPending: opts.recoveryPending });
   const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null, records) : null;
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
@@ -76,6 +82,7 @@ export async function expireStanza(
       onLatestBranch: branch && r.timeline !== null && r.stop_lsn ? branchContains(branch, r.timeline, parseLsn(r.stop_lsn)) : undefined,
       type: r.type,
       needs: r.damaged ? await damagedNeeds(repo, stanza, r, records) : [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
+      restoring: leases.find((l) => l.backup === r.id)?.holder,
     })),
   );
   const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza);
@@ -93,6 +100,28 @@ export async function expireStanza(
     return { id: k.id, from: r?.start_wal ?? '?', to: r?.stop_wal ?? '?' };
   });
   if (opts.dryRun) return { decision, walRemoved, standaloneWal };
+  return whileExpiring(storage, stanza, async () => {
+    await refuseNewLeases(storage, stanza, leases, records, decision, segmentSize, opts.recoveryPending);
+    await carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed);
+    return { decision, walRemoved, standaloneWal };
+  });
+}
+
+/** Removes what the decision expires: backups, then WAL and what records it. */
+async function carryOut(
+  repo: Repository,
+  stanza: string,
+  segmentSize: number,
+  what: ExpireWhat,
+  opts: { exclusive?: boolean },
+  records: BackupRecord[],
+  archive: ArchivedFile[],
+  decision: RetentionDecision,
+  doomed: ArchivedFile[],
+): Promise<void> {
+  const storage = repo.storage;
+  const keepFrom = decision.walKeepFromSegNo;
+  const ranges = decision.walKeepRanges;
   for (const id of removalOrder(decision.expire.map((e) => e.id), records)) {
     // The record first, durably: from then on the set is not a backup, whatever remains of it.
     await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
@@ -137,7 +166,33 @@ export async function expireStanza(
   }
   // What asynchronous archive-push recorded dropping there: that WAL is no longer wanted either.
   if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize, ranges));
-  return { decision, walRemoved, standaloneWal };
+}
+
+/**
+ * A restore that took a lease after this expire read them, on a backup it would remove (or one
+ * that backup takes files from), or needing WAL it would remove: nothing is removed.
+ */
+async function refuseNewLeases(storage: Repository['storage'], stanza: string, seen: LiveLease[], records: BackupRecord[], decision: RetentionDecision, segmentSize: number, recoveryPending?: RecoveryPending): Promise<void> {
+  const known = new Set(seen.map((l) => l.name));
+  const fresh = (await liveLeases(storage, stanza, { recoveryPending })).filter((l) => !known.has(l.name));
+  if (fresh.length === 0) return;
+  const expiring = new Set(decision.expire.map((e) => e.id));
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const keepFrom = decision.walKeepFromSegNo;
+  for (const l of fresh) {
+    const needed = [l.backup];
+    for (let i = 0; i < needed.length; i++) {
+      const r = byId.get(needed[i]!);
+      for (const n of r ? [...referencesOf(r), ...(r.prior ? [r.prior] : [])] : []) if (!needed.includes(n)) needed.push(n);
+    }
+    const start = byId.get(l.backup)?.start_lsn;
+    const walGone = keepFrom !== null && start != null && segmentNumber(parseLsn(start), segmentSize) < keepFrom;
+    if (needed.some((id) => expiring.has(id)) || walGone) {
+      throw new PgpitrError('ERR_TARGET', `backup ${l.backup} of stanza ${stanza} began to be restored while this expire decided (${l.holder}): nothing was removed`, {
+        hint: 'run expire again: it keeps that backup, and the WAL after it, while the restore and its recovery need them',
+      });
+    }
+  }
 }
 
 /**

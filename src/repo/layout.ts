@@ -53,6 +53,11 @@ export function restorePointIndexPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), 'restore-points');
 }
 
+/** Restores' leases on backups, and expire's marker (restore-lease.ts). */
+export function restoreLeasePath(stanza: string): string {
+  return storageJoin(stanzaPath(stanza), 'restore-lease');
+}
+
 /** The lock of commands that change the repository as a whole (stanza-create). */
 export const REPOSITORY_LOCK = 'repository.lock';
 

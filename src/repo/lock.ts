@@ -121,7 +121,7 @@ const GUARD_BUSY_WAIT_MS = 25;
 /** A takeover takes a few requests: a guard this old was left by a process killed during one. */
 const GUARD_AGE_MS = 60_000;
 
-function holderContent(command: string, settings?: string[]): Buffer {
+export function holderContent(command: string, settings?: string[]): Buffer {
   const id = processIdentity(process.pid);
   const ns = currentPidNamespace();
   const holder: LockHolder & { at: string } = {
@@ -271,7 +271,7 @@ async function olderThan(storage: Storage, path: string, ms: number): Promise<bo
 }
 
 /** Whether this host can tell if the holder lives: its host, and its pid namespace when recorded. */
-function holderJudgeable(h: LockHolder): boolean {
+export function holderJudgeable(h: LockHolder): boolean {
   return h.host === hostname() && (h.pid_ns === undefined || h.pid_ns === currentPidNamespace());
 }
 
@@ -284,7 +284,7 @@ function holderJudgeable(h: LockHolder): boolean {
  * - else: gone when its pid is free, or taken by a process that started at another time.
  * Locks of older pgpitr (without these fields): by the pid alone.
  */
-function holderAlive(h: LockHolder): boolean {
+export function holderAlive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true;
   if (h.boot_id !== undefined && currentBootId() !== null && h.boot_id !== currentBootId()) return false;
   if (h.pid_ns !== undefined && h.pid_ns !== currentPidNamespace()) return true;

@@ -16,7 +16,7 @@
 // - A kept diff or incr keeps every backup it takes files from (and the one it
 //   was compared with): it cannot be restored without them. A full backup's
 //   diffs and incrs thus go with it, never before it.
-// - Pinned backups are always kept; so are backups still running, and those
+// - Pinned backups are always kept; so are backups being restored (restore-lease.ts), backups still running, and those
 //   whose record cannot be parsed (they may be complete backups; no WAL is
 //   removed while one is there). A backup pinned "standalone" (an archival
 //   backup: the month's, the year's) keeps only the WAL from its start to its
@@ -54,6 +54,8 @@ export interface RetentionBackup {
   pinTarget?: PinTarget | undefined;
   /** Segment number of its stop LSN (absent: not known; a standalone pin then keeps the WAL after it, as 'full'). */
   stopSegNo?: bigint | undefined;
+  /** A restore holds a lease on it (restore-lease.ts): who. Kept, with the WAL after it, like a pinned backup. */
+  restoring?: string | undefined;
 }
 
 /**
@@ -110,6 +112,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
       if (standalonePin(b)) keep(b, 'pinned standalone: kept with the WAL that makes it consistent, not the WAL after it', false);
       else keep(b, 'pinned');
     }
+    if (b.restoring !== undefined) keep(b, `being restored: ${b.restoring}`);
     if (b.damaged) keep(b, 'its record is damaged: kept until looked at (pgpitr verify), then removed by hand');
     if (b.state === 'running') keep(b, 'still running');
   }
@@ -236,6 +239,7 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
     const also = b.id === id ? '' : ` (it takes files from backup ${id}, and goes with it)`;
     if (b.pinned) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is pinned${also}`, { hint: `unpin it first: pgpitr expire --unpin=${b.id}` });
     if (b.state === 'running') throw new PgpitrError('ERR_TARGET', `backup ${b.id} is still running${also}`, { hint: 'wait for it to end, or stop it' });
+    if (b.restoring !== undefined) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is being restored${also}: ${b.restoring}`, { hint: 'run expire --set again once that restore and its recovery have ended (a restore that ended holds its backup for a day)' });
   }
   const unsure = backups.find((b) => b.damaged && !doomed.has(b.id) && (b.needs ?? []).some((n) => doomed.has(n)));
   if (unsure) {

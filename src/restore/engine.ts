@@ -61,6 +61,8 @@ export interface RestoreRequest {
   dryRun: boolean;
   noSync?: boolean;
   log(line: string): void;
+  /** Called once the plan and the target are checked, before anything is written (not in a dry run): a refusal still writes nothing. */
+  claimBackup?(plan: RestorePlan): Promise<void>;
   /** Called once the plan is checked and the target prepared, before the files are written (not in a dry run). */
   beforeFiles?(plan: RestorePlan): Promise<void>;
   /** Called once restore is complete. */
@@ -229,7 +231,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
   }
 
-  // 3. The lock, the marker, the files, the recovery settings, sync, pg_control, and the marker goes.
+  // 3. The backup claimed (the repository's lease: expire keeps it), the lock, the marker, the files,
+  // the recovery settings, sync, pg_control, and the marker goes.
+  await req.claimBackup?.(plan);
   const marker = join(targetState.path, RESTORE_MARKER);
   makeDirsSync(targetState.path, 0o700, !req.noSync);
   const lock = await lockTarget(targetState.path);

@@ -1,0 +1,230 @@
+// Restore leases: a restore says, in the repository, which backup it reads, so
+// that expire (run by hand, or by a backup when it ends) keeps that backup and
+// the WAL after it while the restore copies its files, and for a while after
+// (the restored server's recovery then fetches that WAL). Without it, the
+// nightly backup's expire could remove the backup a restore is half-way through,
+// after a --delta had already rewritten part of the target.
+//
+// A lease is an object <stanza>/restore-lease/<backup id>-<random>.json holding
+// the backup's id and its holder (pid, host, process identity, as a lock). It
+// is live while its holder is alive (renewed every minute; a holder of another
+// host, which cannot be looked at, counts as alive until the lease is
+// LEASE_STALE_MS old). Once the restore has ended well, the lease holds the
+// backup for the recovery of the restored directory: until that recovery ends
+// (its recovery.signal or standby.signal goes, or the directory does, which an
+// expire on the restore's host sees) and HOLD_AFTER_RESTORE_MS at most.
+
+// The race (a restore choosing a backup while an expire removes it) is closed
+// by order, each side writing before it reads what the other writes: expire
+// writes <stanza>/restore-lease/expiring.json, then reads the leases, and
+// removes nothing if one appeared that needs what it would remove; a restore
+// writes its lease, then reads the marker (an expire running: it waits for it
+// to end and refuses, having written nothing) and the backup's record.
+
+import { randomBytes } from 'node:crypto';
+import { PgpitrError } from '../common/errors.js';
+import type { Storage } from '../storage/storage.js';
+import { readAll } from '../storage/storage.js';
+import { storageJoin } from '../storage/storage-path.js';
+import { restoreLeasePath } from './layout.js';
+import { holderAlive, holderContent, holderJudgeable } from './lock.js';
+import type { LockHolder } from './lock.js';
+
+/** How often a live holder rewrites its lease. */
+export const LEASE_RENEW_MS = 60_000;
+/** A lease (or expire's marker) whose holder cannot be looked at from here is stale once untouched this long. */
+export const LEASE_STALE_MS = 10 * 60_000;
+/** How long a lease holds its backup after the restore has ended: the restored server's recovery fetches its WAL meanwhile. */
+export const HOLD_AFTER_RESTORE_MS = 24 * 3600_000;
+
+const EXPIRING = 'expiring.json';
+
+interface LeaseContent extends LockHolder {
+  at: string;
+  backup: string;
+  /** Once the restore has ended: until when it holds the backup, at most. */
+  hold_until?: string;
+  /** The data directory restored (absolute), where the recovery runs. */
+  data_dir?: string;
+}
+
+/**
+ * Whether a recovery is still to run in a data directory of this host (its signal files); null
+ * when it cannot be told. Given by the caller: the repository does not look at data directories.
+ */
+export type RecoveryPending = (dataDir: string) => boolean | null;
+
+export interface LiveLease {
+  /** The object's name in the stanza's lease directory. */
+  name: string;
+  backup: string;
+  /** The holder, for messages: "restore (pid 123 on db1)", "a restore that ended at ...". */
+  holder: string;
+}
+
+function contentOf(command: string, extra: Record<string, unknown>): Buffer {
+  return Buffer.from(JSON.stringify({ ...(JSON.parse(holderContent(command).toString('utf8')) as object), ...extra }));
+}
+
+function parse(raw: Buffer): LeaseContent | null {
+  try {
+    const c = JSON.parse(raw.toString('utf8')) as Partial<LeaseContent>;
+    return typeof c.pid === 'number' && typeof c.host === 'string' ? (c as LeaseContent) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether what a holder wrote at `path` (lease or marker) still holds. */
+async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: number, pending?: RecoveryPending): Promise<boolean> {
+  if (c.hold_until !== undefined && Date.parse(c.hold_until) > nowMs) {
+    // Held for the recovery, which ends (or was thrown away) once its signal files are gone.
+    const known = c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) ? pending(c.data_dir) : null;
+    if (known === false && !holderAlive(c)) return false;
+    return true;
+  }
+  if (!holderAlive(c)) return false;
+  if (holderJudgeable(c)) return true;
+  // Another host's (or container's): alive while it keeps renewing. Old by the store's clock and by
+  // the writer's both, so that neither clock alone ends a live lease.
+  const entry = await storage.info(path).catch(() => null);
+  const at = Date.parse(c.at);
+  return !(entry !== null && nowMs - entry.mtimeMs > LEASE_STALE_MS && (!Number.isFinite(at) || nowMs - at > LEASE_STALE_MS));
+}
+
+function describe(c: LeaseContent): string {
+  if (c.hold_until === undefined || holderAlive(c)) return `${c.command} (pid ${c.pid} on ${c.host})`;
+  const where = c.data_dir !== undefined ? ` in ${c.data_dir}` : '';
+  return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes), ${c.hold_until} at the latest`;
+}
+
+/** The stanza's live leases; with `removeStale` (an expire under an enforced backup lock), the stale ones are removed. */
+export async function liveLeases(storage: Storage, stanza: string, opts: { removeStale?: boolean; nowMs?: number; recoveryPending?: RecoveryPending | undefined } = {}): Promise<LiveLease[]> {
+  const dir = restoreLeasePath(stanza);
+  const out: LiveLease[] = [];
+  for (const e of await storage.list(dir)) {
+    if (e.type !== 'file' || e.name === EXPIRING || !e.name.endsWith('.json')) continue;
+    const path = storageJoin(dir, e.name);
+    const raw = await readAll(storage, path);
+    if (raw === null) continue; // released meanwhile
+    const c = parse(raw);
+    const nowMs = opts.nowMs ?? Date.now();
+    // One that does not parse: a write cut short by a crash (leases are not synced while renewed): kept a while.
+    if (c === null || typeof c.backup !== 'string') {
+      if (opts.removeStale && nowMs - e.mtimeMs > LEASE_STALE_MS) await storage.remove(path).catch(() => {});
+      continue;
+    }
+    if (await holds(storage, path, c, nowMs, opts.recoveryPending)) out.push({ name: e.name, backup: c.backup, holder: describe(c) });
+    else if (opts.removeStale) await storage.remove(path).catch(() => {});
+  }
+  return out;
+}
+
+/** A restore's lease on one backup, renewed while the restore runs. */
+export class RestoreLease {
+  private timer: NodeJS.Timeout | null = null;
+  private content: Buffer;
+  private written = true;
+
+  private constructor(private readonly storage: Storage, readonly path: string, private readonly backup: string) {
+    this.content = contentOf('restore', { backup });
+  }
+
+  /**
+   * Leases `backup` for a restore, then checks that no expire is removing backups (waiting up to
+   * `waitMs` for one to end, then refusing: what it removed is not known to this restore's plan)
+   * and that `stillThere` (the backup and those it takes files from, complete) holds. Refusals
+   * release the lease; nothing else is written.
+   */
+  static async take(storage: Storage, stanza: string, backup: string, stillThere: () => Promise<string | null>, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<RestoreLease> {
+    const lease = new RestoreLease(storage, storageJoin(restoreLeasePath(stanza), `${backup}-${randomBytes(6).toString('hex')}.json`), backup);
+    try {
+      await storage.write(lease.path, lease.content, { atomic: true, sync: false });
+    } catch (e) {
+      // A repository this restore may only read (a read-only mount, credentials for reading): it restores all the same.
+      opts.log?.(`warning: no lease on backup ${backup} could be written in ${storage.location} (${(e as Error).message}): an expire running meanwhile may remove it`);
+      lease.written = false;
+    }
+    try {
+      const expiring = await waitForExpire(storage, stanza, opts.waitMs ?? 60_000, opts.log);
+      if (expiring !== null) {
+        throw new PgpitrError('ERR_TARGET', `an expire of stanza ${stanza} (${expiring}) was removing backups while this restore chose backup ${backup}: nothing was written`, {
+          hint: 'run the restore again: the expire has ended, or, if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
+        });
+      }
+      const gone = await stillThere();
+      if (gone !== null) throw new PgpitrError('ERR_NOT_FOUND', `${gone}, since this restore read the catalog (an expire?): nothing was written`, { hint: 'run the restore again: it chooses among the backups there now' });
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
+    if (lease.written) {
+      lease.timer = setInterval(() => void lease.renew(), LEASE_RENEW_MS);
+      lease.timer.unref();
+    }
+    return lease;
+  }
+
+  private async renew(): Promise<void> {
+    const next = contentOf('restore', { backup: this.backup });
+    await this.storage.write(this.path, next, { atomic: true, sync: false }).then(() => (this.content = next)).catch(() => {});
+  }
+
+  /**
+   * The restore has ended well: the lease holds the backup for the recovery in `dataDir` (absolute),
+   * until its signal files are gone (expire looks, on this host), HOLD_AFTER_RESTORE_MS at most.
+   */
+  async hold(dataDir: string, nowMs = Date.now()): Promise<void> {
+    this.stop();
+    if (!this.written) return;
+    this.content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir });
+    await this.storage.write(this.path, this.content, { atomic: true, sync: true });
+  }
+
+  /** The restore failed: the backup is free to expire. */
+  async release(): Promise<void> {
+    this.stop();
+    if (!this.written) return;
+    await this.storage.remove(this.path).catch(() => {});
+  }
+
+  private stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/**
+ * Null when no expire is removing backups; else (one was, even if it ended while this waited, up
+ * to waitMs) its description.
+ */
+async function waitForExpire(storage: Storage, stanza: string, waitMs: number, log?: (line: string) => void): Promise<string | null> {
+  const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
+  const until = Date.now() + waitMs;
+  let seen: string | null = null;
+  for (;;) {
+    const raw = await readAll(storage, path);
+    const c = raw === null ? null : parse(raw);
+    if (c === null || !(await holds(storage, path, c, Date.now()))) return seen;
+    if (seen === null) log?.(`an expire of stanza ${stanza} is running (${describe(c)}): waiting for it to end`);
+    seen = describe(c);
+    if (Date.now() >= until) return seen;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Expire's side: the marker that it is removing backups, written before it reads the leases
+ * again (`recheck`); removed when `work` ends, whatever happens.
+ */
+export async function whileExpiring<T>(storage: Storage, stanza: string, work: () => Promise<T>): Promise<T> {
+  const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
+  const mine = contentOf('expire', {});
+  await storage.write(path, mine, { atomic: true, sync: false });
+  try {
+    return await work();
+  } finally {
+    const now = await readAll(storage, path).catch(() => null);
+    if (now !== null && now.equals(mine)) await storage.remove(path).catch(() => {});
+  }
+}

@@ -1,0 +1,203 @@
+// Restore leases on a real posix repository (no server): expire keeps a backup
+// a restore holds, with the WAL after it; a lease whose holder is gone (or, of
+// another host, untouched for LEASE_STALE_MS) no longer holds, unless the restore
+// ended and holds it for its recovery; and the race of a restore choosing a
+// backup while an expire removes it ends with nothing removed, or nothing
+// restored, never with a restore reading a backup being removed.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { createStanza } from '../../src/repo/stanza.js';
+import { repositoryOn } from '../../src/repo/repository.js';
+import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { writeRecord } from '../../src/repo/backup-set/record.js';
+import type { BackupRecord } from '../../src/repo/backup-set/record.js';
+import { expireStanza } from '../../src/repo/expire.js';
+import { recoveryPending } from '../../src/postgres/recovery-signals.js';
+import { LEASE_STALE_MS, RestoreLease, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
+
+const SEG = 16 * 1024 * 1024;
+const SYSID = '7300000000000000002';
+const DAY = 86_400_000;
+const OLD = '20261202-000000F';
+const NEW = '20261204-000000F';
+
+function record(id: string, day: number): BackupRecord {
+  const t = new Date(Date.parse('2026-12-01T00:00:00Z') + day * DAY).toISOString();
+  const lsn = `${day.toString(16).toUpperCase()}/00000000`; // segment day * 256
+  return {
+    format: 'pgpitr-backup', format_version: 1, id, type: 'full', state: 'complete', stanza: 'main', label: '', system_identifier: SYSID,
+    pg_version_num: 160000, timeline: 1, start_lsn: lsn, stop_lsn: lsn, start_wal: null, stop_wal: null,
+    start_time: t, stop_time: t, stop_next_xid: null, backup_from: 'primary', wal: 'archive', compression: 'none', size: 0, stored_size: 0,
+    file_count: 0, databases: [], annotations: {}, pinned: false, process: { host: 'vm', pid: 1, start_ticks: null, boot_id: null }, error: null,
+  };
+}
+
+type Repo = ReturnType<typeof repositoryOn>;
+
+async function withRepo(fn: (dir: string, repo: Repo) => Promise<void>, wrap?: (s: Storage) => Storage): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-lease-'));
+  try {
+    const plain = new PosixStorage(dir);
+    const repo = repositoryOn(wrap ? wrap(plain) : plain, dir);
+    await createStanza(repositoryOn(plain, dir), { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await writeRecord(plain, record(OLD, 1));
+    await writeRecord(plain, record(NEW, 3));
+    await fn(dir, repo);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const sets = (dir: string) => readdirSync(join(dir, 'main', 'backup')).sort();
+const leaseFiles = (dir: string) => { try { return readdirSync(join(dir, 'main', 'restore-lease')).sort(); } catch { return []; } };
+const expire = (repo: Repo, what: Parameters<typeof expireStanza>[3] = { policy: { full: 1 } }) => expireStanza(repo, 'main', SEG, what, { dryRun: false, exclusive: true });
+const there = async () => null;
+
+test('restore lease: expire keeps the backup being restored, and the WAL after it; once released it goes', async () => {
+  await withRepo(async (dir, repo) => {
+    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
+    const dry = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true });
+    assert.match(dry.decision.keep.find((k) => k.id === OLD)!.why, /^being restored: restore \(pid \d+ on /);
+    const r = await expire(repo);
+    assert.deepEqual(r.decision.expire, []);
+    assert.equal(r.decision.walKeepFromSegNo, 256n, 'the WAL from the leased backup on is kept');
+    await assert.rejects(() => expire(repo, { set: OLD }), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /backup 20261202-000000F is being restored/.test(e.message));
+    await lease.release();
+    assert.deepEqual(leaseFiles(dir), []);
+    const after = await expire(repo);
+    assert.deepEqual(after.decision.expire.map((e) => e.id), [OLD]);
+    assert.equal(after.decision.walKeepFromSegNo, 768n);
+    assert.deepEqual(sets(dir), [NEW]);
+    assert.deepEqual(leaseFiles(dir), [], 'expire leaves no marker behind');
+  });
+});
+
+test('restore lease: a holder gone no longer holds, unless its restore ended and holds the backup for recovery', async () => {
+  await withRepo(async (dir, repo) => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid no process has now
+    const leaseDir = join(dir, 'main', 'restore-lease');
+    mkdirSync(leaseDir, { recursive: true });
+    const at = new Date().toISOString();
+    writeFileSync(join(leaseDir, `${OLD}-held.json`), JSON.stringify({ pid: dead, host: hostname(), command: 'restore', at, backup: OLD, hold_until: new Date(Date.now() + 3600_000).toISOString() }));
+    writeFileSync(join(leaseDir, `${NEW}-dead.json`), JSON.stringify({ pid: dead, host: hostname(), command: 'restore', at, backup: NEW }));
+    writeFileSync(join(leaseDir, `${NEW}-ended.json`), JSON.stringify({ pid: dead, host: hostname(), command: 'restore', at, backup: NEW, hold_until: new Date(Date.now() - 1000).toISOString() }));
+    const live = await liveLeases(repo.storage, 'main', { removeStale: true });
+    assert.deepEqual(live.map((l) => l.name), [`${OLD}-held.json`]);
+    assert.match(live[0]!.holder, /held for its recovery until that ends .*, \d{4}-.* at the latest/);
+    assert.deepEqual(leaseFiles(dir), [`${OLD}-held.json`], 'stale leases removed');
+    const r = await expire(repo);
+    assert.deepEqual(r.decision.expire, []);
+  });
+});
+
+test('restore lease: held for the recovery of the restored directory until its signal file goes (seen on the restore host)', async () => {
+  await withRepo(async (dir, repo) => {
+    const restored = join(dir, 'restored');
+    mkdirSync(restored);
+    writeFileSync(join(restored, 'recovery.signal'), '');
+    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
+    await lease.hold(restored);
+    // The restore's process ends: judged by the recovery from then on (this test's process stands for it).
+    const file = join(dir, 'main', 'restore-lease', leaseFiles(dir)[0]!);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, ''));
+    const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
+    assert.match(kept.decision.keep.find((k) => k.id === OLD)!.why, new RegExp(`being restored: a restore by pid ${dead} on .*, held for its recovery in ${restored} until that ends`));
+    unlinkSync(join(restored, 'recovery.signal')); // PostgreSQL removes it when recovery ends
+    const gone = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
+    assert.deepEqual(gone.decision.expire.map((e) => e.id), [OLD]);
+    assert.deepEqual(leaseFiles(dir), []);
+  });
+});
+
+test("restore lease: another host's lease holds while renewed, and is stale once untouched for LEASE_STALE_MS", async () => {
+  await withRepo(async (dir, repo) => {
+    const leaseDir = join(dir, 'main', 'restore-lease');
+    mkdirSync(leaseDir, { recursive: true });
+    const path = join(leaseDir, `${OLD}-other.json`);
+    const write = (atMs: number) => writeFileSync(path, JSON.stringify({ pid: 1, host: 'another-host', command: 'restore', at: new Date(atMs).toISOString(), backup: OLD }));
+    write(Date.now());
+    assert.equal((await liveLeases(repo.storage, 'main')).length, 1);
+    const old = Date.now() - LEASE_STALE_MS - 60_000;
+    write(old);
+    utimesSync(path, old / 1000, old / 1000);
+    assert.equal((await liveLeases(repo.storage, 'main')).length, 0, 'old by both clocks: stale');
+    write(Date.now()); // renewed, the store's time old only: a clock against another, still held
+    utimesSync(path, old / 1000, old / 1000);
+    assert.equal((await liveLeases(repo.storage, 'main')).length, 1);
+  });
+});
+
+test('restore lease: one taken while expire decides makes expire remove nothing', async () => {
+  let sneak: (() => Promise<void>) | null = null;
+  // The store runs the restore's write right after expire's marker, before expire reads the leases again.
+  const wrap = (s: Storage): Storage => new Proxy(s, {
+    get(target, prop, receiver) {
+      if (prop !== 'write') return Reflect.get(target, prop, receiver);
+      return async (path: string, ...rest: unknown[]) => {
+        await (target.write as (...a: unknown[]) => Promise<void>).call(target, path, ...rest);
+        if (path.endsWith('expiring.json') && sneak) {
+          const s2 = sneak;
+          sneak = null;
+          await s2();
+        }
+      };
+    },
+  });
+  await withRepo(async (dir, repo) => {
+    sneak = async () => {
+      mkdirSync(join(dir, 'main', 'restore-lease'), { recursive: true });
+      writeFileSync(join(dir, 'main', 'restore-lease', `${OLD}-late.json`), JSON.stringify({ pid: process.pid, host: hostname(), command: 'restore', at: new Date().toISOString(), backup: OLD }));
+    };
+    await assert.rejects(() => expire(repo), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /backup 20261202-000000F of stanza main began to be restored while this expire decided/.test(e.message) && /nothing was removed/.test(e.message));
+    assert.deepEqual(sets(dir), [OLD, NEW]);
+    assert.deepEqual(leaseFiles(dir), [`${OLD}-late.json`], "expire's marker is gone");
+    const again = await expire(repo);
+    assert.match(again.decision.keep.find((k) => k.id === OLD)!.why, /being restored/);
+    assert.deepEqual(sets(dir), [OLD, NEW]);
+  }, wrap);
+});
+
+test('restore lease: a restore that meets a running expire waits, then refuses having written nothing; a backup gone is refused', async () => {
+  await withRepo(async (dir, repo) => {
+    let taking: Promise<unknown> | null = null;
+    await whileExpiring(repo.storage, 'main', async () => {
+      taking = RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 30_000 }).then(() => 'taken', (e: Error & { code?: string }) => e);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(leaseFiles(dir).length, 2, 'the lease and the marker, while expire runs');
+    });
+    const e = (await taking) as unknown as Error & { code?: string };
+    assert.ok(e instanceof Error && e.code === 'ERR_TARGET' && /an expire of stanza main \(expire \(pid \d+ on .*\)\) was removing backups while this restore chose backup 20261202-000000F: nothing was written/.test(e.message), String(e));
+    assert.deepEqual(leaseFiles(dir), []);
+    // still there past the wait: refused as well
+    await whileExpiring(repo.storage, 'main', async () => {
+      await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 300 }), /was removing backups/);
+    });
+    await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, async () => 'backup 20261202-000000F is no longer a complete backup of stanza main'), (x: Error & { code?: string }) =>
+      x.code === 'ERR_NOT_FOUND' && /no longer a complete backup of stanza main, since this restore read the catalog/.test(x.message));
+    assert.deepEqual(leaseFiles(dir), []);
+  });
+});
+
+test('restore lease: a repository the restore may only read gives a warning, not a refusal', async () => {
+  const readOnly = (s: Storage): Storage => new Proxy(s, {
+    get(target, prop, receiver) {
+      if (prop === 'write') return async () => { throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' }); };
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  await withRepo(async (dir, repo) => {
+    const lines: string[] = [];
+    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there, { log: (l) => lines.push(l) });
+    assert.match(lines.join('\n'), /warning: no lease on backup 20261202-000000F could be written .*read-only file system.*an expire running meanwhile may remove it/);
+    await lease.hold('/nowhere');
+    await lease.release();
+    assert.deepEqual(leaseFiles(dir), []);
+  }, readOnly);
+});

@@ -21,6 +21,8 @@ import { backupLockPath } from '../repo/layout.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
+import { liveLeases } from '../repo/restore-lease.js';
+import { recoveryPending } from '../postgres/recovery-signals.js';
 import { insideExpiredHole, readExpiredHoles } from '../repo/expired-holes.js';
 import type { RecoveryWindow } from '../restore/recovery-window.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
@@ -78,7 +80,10 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     // lock names it (backup holds it throughout; a run killed leaves a record saying "running").
     const holder = records.some((r) => r.state === 'running') ? await liveLockHolder(repo.storage, backupLockPath(name)).catch(() => null) : null;
     const running = (r: BackupRecord) => recordProcessAlive(r) && holder !== null && holder.host === r.process.host && holder.pid === r.process.pid;
-    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id), running));
+    // Restores' leases (repo/restore-lease.ts): what expire keeps for a restore, and says so here too.
+    const leases = await liveLeases(repo.storage, name, { recoveryPending }).catch(() => []);
+    const restoring = (r: BackupRecord) => leases.filter((l) => l.backup === r.id).map((l) => l.holder);
+    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id), running, restoring(r)));
     const archivedAt = (segment: string) => {
       const f = scan.files.find((x) => x.name === segment);
       return f ? new Date(f.mtimeMs).toISOString() : null;
@@ -107,7 +112,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
  * A backup as info shows it: a record left "running" by a process that is gone reads as
  * interrupted; a complete one says whether it can be restored now (`problem`: why not).
  */
-function backupSummary(r: BackupRecord, problem: string | null | undefined, running: (r: BackupRecord) => boolean) {
+function backupSummary(r: BackupRecord, problem: string | null | undefined, running: (r: BackupRecord) => boolean, restoring: string[]) {
   return {
     id: r.id,
     type: r.type,
@@ -133,6 +138,8 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined, runn
     pinned: r.pinned,
     /** What the pin keeps besides the backup: full (the WAL after it too) or standalone; null when not pinned. */
     pin_target: r.pinned ? (r.pin_target ?? 'full') : null,
+    /** The restores holding it (each its holder, as expire names it): expire keeps it meanwhile. */
+    restoring,
     error: r.error,
   };
 }

@@ -11,6 +11,7 @@
 // files that still appear after are reported, not hidden.
 
 import { PgpitrError } from '../common/errors.js';
+import { liveLeases, whileExpiring } from '../repo/restore-lease.js';
 import { scanArchive } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
 import { backupLockPath, REPOSITORY_LOCK, stanzaPath, stanzaRecordPath } from '../repo/layout.js';
@@ -59,27 +60,43 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
     try {
       const contents = await inventory(repo, stanza, recorded);
       if (!force) return { deleted: false, contents, advisoryLocks: lock.advisory };
-      await repo.storage.remove(stanzaRecordPath(stanza));
-      await repo.storage.pathSync?.(dir);
-      // A pusher or receive-wal still storing into the stanza trusts a record it saw for
-      // PRESENCE_TRUST_MS: past twice that, each has seen it gone and stores nothing more.
-      if (contents.recorded) await new Promise((r) => setTimeout(r, 2 * PRESENCE_TRUST_MS));
-      // Everything else, the lock just taken included.
-      await repo.storage.remove(dir, { recursive: true });
-      released = true;
-      // (A lock is no stored data: a backup or expire that took one meanwhile fails on the record.)
-      const left = (await repo.storage.list(dir, { recursive: true, detail: false })).filter((e) => e.type === 'file' && !e.name.endsWith('.lock'));
-      if (left.length > 0) {
-        throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" was deleted, but ${left.length} file(s) appeared in its directory meanwhile (${left[0]!.name}${left.length > 1 ? ', ...' : ''})`, {
-          hint: 'something still stores into it (an archive_command, an asynchronous pusher, receive-wal): stop it, then run stanza-delete --force again',
-        });
-      }
-      return { deleted: true, contents, advisoryLocks: lock.advisory };
+      // A restore reading a backup now would fail half-way, a --delta target half rewritten. The
+      // marker first: a restore that takes its lease after this look finds it (restore-lease.ts).
+      const deleted = await whileExpiring(repo.storage, stanza, async () => {
+        const restoring = (await liveLeases(repo.storage, stanza)).find((l) => l.running);
+        if (restoring) {
+          throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" is being restored from: ${restoring.holder} reads backup ${restoring.backup}`, {
+            hint: 'wait for that restore to end (or stop it), then run stanza-delete --force again',
+          });
+        }
+        await removeStanza(repo, stanza, dir, contents.recorded);
+        return true;
+      }, 'stanza-delete');
+      released = deleted;
+      return { deleted, contents, advisoryLocks: lock.advisory };
     } finally {
       if (!released) await lock.release();
     }
   } finally {
     await repoLock.release();
+  }
+}
+
+/** The record first (from then on no command takes it for a stanza), then everything else, the lock included. */
+async function removeStanza(repo: Repository, stanza: string, dir: string, recorded: boolean): Promise<void> {
+  await repo.storage.remove(stanzaRecordPath(stanza));
+  await repo.storage.pathSync?.(dir);
+  // A pusher or receive-wal still storing into the stanza trusts a record it saw for
+  // PRESENCE_TRUST_MS: past twice that, each has seen it gone and stores nothing more.
+  if (recorded) await new Promise((r) => setTimeout(r, 2 * PRESENCE_TRUST_MS));
+  // Everything else, the lock just taken included.
+  await repo.storage.remove(dir, { recursive: true });
+  // (A lock is no stored data: a backup or expire that took one meanwhile fails on the record.)
+  const left = (await repo.storage.list(dir, { recursive: true, detail: false })).filter((e) => e.type === 'file' && !e.name.endsWith('.lock'));
+  if (left.length > 0) {
+    throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" was deleted, but ${left.length} file(s) appeared in its directory meanwhile (${left[0]!.name}${left.length > 1 ? ', ...' : ''})`, {
+      hint: 'something still stores into it (an archive_command, an asynchronous pusher, receive-wal): stop it, then run stanza-delete --force again',
+    });
   }
 }
 

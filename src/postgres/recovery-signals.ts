@@ -21,17 +21,22 @@ export function walFileInDataDir(dir: string, name: string): boolean {
 
 /**
  * Whether a recovery is still to run, or running, in data directory `dir` (recovery.signal or
- * standby.signal there: PostgreSQL removes recovery.signal when recovery ends); false when the
- * directory is gone; null when this process cannot tell (not allowed to look).
+ * standby.signal there: PostgreSQL removes recovery.signal when recovery ends); null when this
+ * process cannot tell: not allowed to look, or no such directory (removed, or not visible from
+ * here: another mount namespace, a service's private /tmp).
  */
 export function recoveryPending(dir: string): boolean | null {
+  try {
+    if (!statSync(dir).isDirectory()) return null;
+  } catch {
+    return null;
+  }
   for (const name of [RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE]) {
     try {
       statSync(join(dir, name));
       return true;
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') return null;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
     }
   }
   return false;

@@ -57,6 +57,16 @@ export async function expireStanza(
     recoveryPending?: RecoveryPending;
   },
 ): Promise<ExpireResult> {
+  // A dry run writes nothing; the others write the marker before they read the leases: a restore
+  // that takes its lease after that reading finds the marker and waits (restore-lease.ts).
+  if (opts.dryRun) return expireWith(repo, stanza, segmentSize, what, opts, await liveLeases(repo.storage, stanza, { recoveryPending: opts.recoveryPending }));
+  return whileExpiring(repo.storage, stanza, async (storeNowMs) => {
+    const leases = await liveLeases(repo.storage, stanza, { removeStale: opts.exclusive === true, recoveryPending: opts.recoveryPending, storeNowMs });
+    return expireWith(repo, stanza, segmentSize, what, opts, leases);
+  });
+}
+
+async function expireWith(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { dryRun: boolean; nowMs?: number; exclusive?: boolean }, leases: LiveLease[]): Promise<ExpireResult> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
@@ -66,8 +76,6 @@ export async function expireStanza(
   // branch left behind and remove the one the new timeline needs). The newest timeline is the one
   // WAL was archived on last: a copy promoted elsewhere with this stanza's archive_command makes a
   // higher-numbered one that production does not follow, and would hold every backup since.
-  // Leases first: a restore that takes one later finds this expire's marker (restore-lease.ts).
-  const leases = await liveLeases(storage, stanza, { removeStale: !opts.dryRun && opts.exclusive === true, recoveryPending: opts.recoveryPending });
   const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null, records) : null;
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
@@ -100,11 +108,8 @@ export async function expireStanza(
     return { id: k.id, from: r?.start_wal ?? '?', to: r?.stop_wal ?? '?' };
   });
   if (opts.dryRun) return { decision, walRemoved, standaloneWal };
-  return whileExpiring(storage, stanza, async () => {
-    await refuseNewLeases(storage, stanza, leases, records, decision, segmentSize, opts.recoveryPending);
-    await carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed);
-    return { decision, walRemoved, standaloneWal };
-  });
+  await carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed);
+  return { decision, walRemoved, standaloneWal };
 }
 
 /** Removes what the decision expires: backups, then WAL and what records it. */
@@ -168,32 +173,6 @@ async function carryOut(
   if (keepFrom !== null) await storage.removeMany(await dropsBefore(repo, stanza, keepFrom, segmentSize, ranges));
 }
 
-/**
- * A restore that took a lease after this expire read them, on a backup it would remove (or one
- * that backup takes files from), or needing WAL it would remove: nothing is removed.
- */
-async function refuseNewLeases(storage: Repository['storage'], stanza: string, seen: LiveLease[], records: BackupRecord[], decision: RetentionDecision, segmentSize: number, recoveryPending?: RecoveryPending): Promise<void> {
-  const known = new Set(seen.map((l) => l.name));
-  const fresh = (await liveLeases(storage, stanza, { recoveryPending })).filter((l) => !known.has(l.name));
-  if (fresh.length === 0) return;
-  const expiring = new Set(decision.expire.map((e) => e.id));
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const keepFrom = decision.walKeepFromSegNo;
-  for (const l of fresh) {
-    const needed = [l.backup];
-    for (let i = 0; i < needed.length; i++) {
-      const r = byId.get(needed[i]!);
-      for (const n of r ? [...referencesOf(r), ...(r.prior ? [r.prior] : [])] : []) if (!needed.includes(n)) needed.push(n);
-    }
-    const start = byId.get(l.backup)?.start_lsn;
-    const walGone = keepFrom !== null && start != null && segmentNumber(parseLsn(start), segmentSize) < keepFrom;
-    if (needed.some((id) => expiring.has(id)) || walGone) {
-      throw new PgpitrError('ERR_TARGET', `backup ${l.backup} of stanza ${stanza} began to be restored while this expire decided (${l.holder}): nothing was removed`, {
-        hint: 'run expire again: it keeps that backup, and the WAL after it, while the restore and its recovery need them',
-      });
-    }
-  }
-}
 
 /**
  * The expired backups in an order where each goes before every backup it takes files from (its

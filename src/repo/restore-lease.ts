@@ -22,12 +22,14 @@
 // to end and refuses, having written nothing) and the backup's record.
 
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { restoreLeasePath } from './layout.js';
 import { holderAlive, holderContent, holderJudgeable } from './lock.js';
+import { isStaleTemp } from './archive-temp.js';
 import type { LockHolder } from './lock.js';
 
 /** How often a live holder rewrites its lease. */
@@ -60,6 +62,8 @@ export interface LiveLease {
   backup: string;
   /** The holder, for messages: "restore (pid 123 on db1)", "a restore that ended at ...". */
   holder: string;
+  /** The restore itself still runs (or may: another host's, renewed); false: held for a recovery. */
+  running: boolean;
 }
 
 function contentOf(command: string, extra: Record<string, unknown>): Buffer {
@@ -75,10 +79,14 @@ function parse(raw: Buffer): LeaseContent | null {
   }
 }
 
-/** Whether what a holder wrote at `path` (lease or marker) still holds. */
-async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: number, pending?: RecoveryPending): Promise<boolean> {
+/**
+ * Whether what a holder wrote at `path` (lease or marker) still holds. `storeNowMs`: the store's
+ * own clock now (the time it gave an object just written), against which an object's age is told.
+ */
+async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: number, pending?: RecoveryPending, storeNowMs?: number): Promise<boolean> {
   if (c.hold_until !== undefined && Date.parse(c.hold_until) > nowMs) {
-    // Held for the recovery, which ends (or was thrown away) once its signal files are gone.
+    // Held for the recovery, which ends once its signal files are gone (a directory not seen from
+    // here, gone or in another mount namespace, tells nothing: held).
     const known = c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) ? pending(c.data_dir) : null;
     if (known === false && !holderAlive(c)) return false;
     return true;
@@ -86,10 +94,11 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
   if (!holderAlive(c)) return false;
   if (holderJudgeable(c)) return true;
   // Another host's (or container's): alive while it keeps renewing. Old by the store's clock and by
-  // the writer's both, so that neither clock alone ends a live lease.
+  // the writer's both, so that neither clock alone (this host's running ahead) ends a live lease.
   const entry = await storage.info(path).catch(() => null);
   const at = Date.parse(c.at);
-  return !(entry !== null && nowMs - entry.mtimeMs > LEASE_STALE_MS && (!Number.isFinite(at) || nowMs - at > LEASE_STALE_MS));
+  const storeAge = entry === null ? 0 : (storeNowMs ?? nowMs) - entry.mtimeMs;
+  return !(storeAge > LEASE_STALE_MS && (!Number.isFinite(at) || nowMs - at > LEASE_STALE_MS));
 }
 
 function describe(c: LeaseContent): string {
@@ -98,58 +107,102 @@ function describe(c: LeaseContent): string {
   return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes), ${c.hold_until} at the latest`;
 }
 
-/** The stanza's live leases; with `removeStale` (an expire under an enforced backup lock), the stale ones are removed. */
-export async function liveLeases(storage: Storage, stanza: string, opts: { removeStale?: boolean; nowMs?: number; recoveryPending?: RecoveryPending | undefined } = {}): Promise<LiveLease[]> {
+export interface LeaseReading {
+  /** With an expire under an enforced backup lock: the stale ones are removed. */
+  removeStale?: boolean;
+  nowMs?: number;
+  /** The store's clock now (see holds()). */
+  storeNowMs?: number | undefined;
+  recoveryPending?: RecoveryPending | undefined;
+}
+
+/** The stanza's live leases. */
+export async function liveLeases(storage: Storage, stanza: string, opts: LeaseReading = {}): Promise<LiveLease[]> {
   const dir = restoreLeasePath(stanza);
   const out: LiveLease[] = [];
   for (const e of await storage.list(dir)) {
-    if (e.type !== 'file' || e.name === EXPIRING || !e.name.endsWith('.json')) continue;
     const path = storageJoin(dir, e.name);
+    const nowMs = opts.nowMs ?? Date.now();
+    // What a restore killed while it wrote its lease left (posix: the atomic write's temporary file).
+    if (e.type === 'file' && opts.removeStale && isStaleTemp(e.name, (opts.storeNowMs ?? nowMs) - e.mtimeMs)) await storage.remove(path).catch(() => {});
+    if (e.type !== 'file' || e.name === EXPIRING || !e.name.endsWith('.json')) continue;
     const raw = await readAll(storage, path);
     if (raw === null) continue; // released meanwhile
     const c = parse(raw);
-    const nowMs = opts.nowMs ?? Date.now();
     // One that does not parse: a write cut short by a crash (leases are not synced while renewed): kept a while.
     if (c === null || typeof c.backup !== 'string') {
-      if (opts.removeStale && nowMs - e.mtimeMs > LEASE_STALE_MS) await storage.remove(path).catch(() => {});
+      if (opts.removeStale && (opts.storeNowMs ?? nowMs) - e.mtimeMs > LEASE_STALE_MS) await storage.remove(path).catch(() => {});
       continue;
     }
-    if (await holds(storage, path, c, nowMs, opts.recoveryPending)) out.push({ name: e.name, backup: c.backup, holder: describe(c) });
+    if (await holds(storage, path, c, nowMs, opts.recoveryPending, opts.storeNowMs)) out.push({ name: e.name, backup: c.backup, holder: describe(c), running: c.hold_until === undefined && holderAlive(c) });
     else if (opts.removeStale) await storage.remove(path).catch(() => {});
   }
   return out;
 }
 
+/** Whether a write failed because this process may only read the repository (then a restore goes on without a lease). */
+function mayOnlyRead(e: unknown): boolean {
+  const code = ((e as { cause?: NodeJS.ErrnoException }).cause ?? (e as NodeJS.ErrnoException)).code;
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || (e instanceof PgpitrError && /^access denied/.test(e.message));
+}
+
+/**
+ * An object rewritten every LEASE_RENEW_MS until stopped: the writes in order, one at a time, and
+ * none after stop() has returned (a renewal landing after the last write would undo it).
+ */
+class Renewed {
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly storage: Storage, readonly path: string, private readonly content: () => Buffer) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.stopped) return;
+      this.chain = this.chain.then(() => (this.stopped ? undefined : this.storage.write(this.path, this.content(), { atomic: true, sync: false }).catch(() => {})));
+    }, LEASE_RENEW_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.chain;
+  }
+}
+
 /** A restore's lease on one backup, renewed while the restore runs. */
 export class RestoreLease {
-  private timer: NodeJS.Timeout | null = null;
-  private content: Buffer;
+  private readonly renewal: Renewed;
   private written = true;
 
   private constructor(private readonly storage: Storage, readonly path: string, private readonly backup: string) {
-    this.content = contentOf('restore', { backup });
+    this.renewal = new Renewed(storage, path, () => contentOf('restore', { backup }));
   }
 
   /**
    * Leases `backup` for a restore, then checks that no expire is removing backups (waiting up to
-   * `waitMs` for one to end, then refusing: what it removed is not known to this restore's plan)
-   * and that `stillThere` (the backup and those it takes files from, complete) holds. Refusals
-   * release the lease; nothing else is written.
+   * `waitMs` for one to end: refused if it is still there then) and that `stillThere` (the backup
+   * and those it takes files from, complete) holds. Refusals release the lease; nothing else is
+   * written. A repository this process may only read gets no lease (a warning).
    */
   static async take(storage: Storage, stanza: string, backup: string, stillThere: () => Promise<string | null>, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<RestoreLease> {
     const lease = new RestoreLease(storage, storageJoin(restoreLeasePath(stanza), `${backup}-${randomBytes(6).toString('hex')}.json`), backup);
     try {
-      await storage.write(lease.path, lease.content, { atomic: true, sync: false });
+      await storage.write(lease.path, contentOf('restore', { backup }), { atomic: true, sync: false });
     } catch (e) {
-      // A repository this restore may only read (a read-only mount, credentials for reading): it restores all the same.
+      if (!mayOnlyRead(e)) throw e;
+      // A read-only mount, credentials for reading: it restores all the same.
       opts.log?.(`warning: no lease on backup ${backup} could be written in ${storage.location} (${(e as Error).message}): an expire running meanwhile may remove it`);
       lease.written = false;
     }
     try {
       const expiring = await waitForExpire(storage, stanza, opts.waitMs ?? 60_000, opts.log);
       if (expiring !== null) {
-        throw new PgpitrError('ERR_TARGET', `an expire of stanza ${stanza} (${expiring}) was removing backups while this restore chose backup ${backup}: nothing was written`, {
-          hint: 'run the restore again: the expire has ended, or, if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
+        throw new PgpitrError('ERR_TARGET', `${expiring} is removing backups of stanza ${stanza}, and has not ended in ${Math.round((opts.waitMs ?? 60_000) / 1000)} s: this restore of backup ${backup} wrote nothing`, {
+          hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
         });
       }
       const gone = await stillThere();
@@ -158,16 +211,8 @@ export class RestoreLease {
       await lease.release();
       throw e;
     }
-    if (lease.written) {
-      lease.timer = setInterval(() => void lease.renew(), LEASE_RENEW_MS);
-      lease.timer.unref();
-    }
+    if (lease.written) lease.renewal.start();
     return lease;
-  }
-
-  private async renew(): Promise<void> {
-    const next = contentOf('restore', { backup: this.backup });
-    await this.storage.write(this.path, next, { atomic: true, sync: false }).then(() => (this.content = next)).catch(() => {});
   }
 
   /**
@@ -175,56 +220,57 @@ export class RestoreLease {
    * until its signal files are gone (expire looks, on this host), HOLD_AFTER_RESTORE_MS at most.
    */
   async hold(dataDir: string, nowMs = Date.now()): Promise<void> {
-    this.stop();
+    await this.renewal.stop();
     if (!this.written) return;
-    this.content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir });
-    await this.storage.write(this.path, this.content, { atomic: true, sync: true });
+    const content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir });
+    await this.storage.write(this.path, content, { atomic: true, sync: true });
   }
 
   /** The restore failed: the backup is free to expire. */
   async release(): Promise<void> {
-    this.stop();
+    await this.renewal.stop();
     if (!this.written) return;
     await this.storage.remove(this.path).catch(() => {});
   }
-
-  private stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-  }
 }
 
-/**
- * Null when no expire is removing backups; else (one was, even if it ended while this waited, up
- * to waitMs) its description.
- */
+/** Null once no expire is removing backups (waiting up to waitMs for one to end); else its description. */
 async function waitForExpire(storage: Storage, stanza: string, waitMs: number, log?: (line: string) => void): Promise<string | null> {
   const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
   const until = Date.now() + waitMs;
-  let seen: string | null = null;
+  let said = false;
   for (;;) {
     const raw = await readAll(storage, path);
     const c = raw === null ? null : parse(raw);
-    if (c === null || !(await holds(storage, path, c, Date.now()))) return seen;
-    if (seen === null) log?.(`an expire of stanza ${stanza} is running (${describe(c)}): waiting for it to end`);
-    seen = describe(c);
-    if (Date.now() >= until) return seen;
+    if (c === null || !(await holds(storage, path, c, Date.now()))) return null;
+    if (!said) log?.(`${describe(c)} is removing backups of stanza ${stanza}: waiting for it to end`);
+    said = true;
+    if (Date.now() >= until) return describe(c);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /**
- * Expire's side: the marker that it is removing backups, written before it reads the leases
- * again (`recheck`); removed when `work` ends, whatever happens.
+ * Expire's side (and stanza-delete's): the marker that it is removing backups, written (and
+ * renewed while it runs) before `work` reads the leases, so that a restore taking its lease after
+ * that reading finds the marker; removed when `work` ends, whatever happens. `work` gets the
+ * store's clock at the marker's writing (its time on the stored object), for telling leases' ages.
  */
-export async function whileExpiring<T>(storage: Storage, stanza: string, work: () => Promise<T>): Promise<T> {
+export async function whileExpiring<T>(storage: Storage, stanza: string, work: (storeNowMs: number | undefined) => Promise<T>, command = 'expire'): Promise<T> {
   const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
-  const mine = contentOf('expire', {});
-  await storage.write(path, mine, { atomic: true, sync: false });
+  const content = (): Buffer => contentOf(command, {});
+  const first = content();
+  await storage.write(path, first, { atomic: true, sync: false });
+  const renewal = new Renewed(storage, path, content);
+  renewal.start();
   try {
-    return await work();
+    const written = await storage.info(path).catch(() => null);
+    return await work(written?.mtimeMs);
   } finally {
+    await renewal.stop();
     const now = await readAll(storage, path).catch(() => null);
-    if (now !== null && now.equals(mine)) await storage.remove(path).catch(() => {});
+    // Ours (the first content, or a renewal of it: the same process), not another's taken over.
+    const holder = now === null ? null : parse(now);
+    if (holder !== null && holder.pid === process.pid && holder.host === hostname()) await storage.remove(path).catch(() => {});
   }
 }

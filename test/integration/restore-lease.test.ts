@@ -50,6 +50,11 @@ for (const version of versionsFromEnv().slice(-1)) {
     assert.deepEqual(held.expire, []);
     assert.match(held.keep.find((k) => k.id === old)!.why, new RegExp(`^being restored: a restore by pid \\d+ on .*, held for its recovery in ${dir} until that ends`));
     assert.ok(existsSync(join(a.repo, 'main', 'backup', old)));
+    const info = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
+    const shown = (JSON.parse(info.stdout) as { stanzas: { backups: { id: string; restoring: string[] }[] }[] }).stanzas[0]!.backups;
+    assert.equal(shown.find((b) => b.id === old)!.restoring.length, 1, info.stdout);
+    assert.deepEqual(shown.find((b) => b.id === newest)!.restoring, []);
+    assert.match((await runPgpitr(['info', ...a.repoArgs])).stdout, new RegExp(`backup ${old}: complete.*\\n +being restored \\(expire keeps it\\): a restore by pid \\d+`));
 
     // Recovered (recovery.signal gone): the backup is free to go.
     const copy = await startRecovered(dir, version, `rlease-copy${version}`);

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import type { Storage } from '../../src/storage/storage.js';
 import { writeRecord } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
+import { stanzaDelete } from '../../src/commands/stanza-delete.js';
 import { recoveryPending } from '../../src/postgres/recovery-signals.js';
 import { LEASE_STALE_MS, RestoreLease, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
 
@@ -131,12 +132,15 @@ test("restore lease: another host's lease holds while renewed, and is stale once
     write(Date.now()); // renewed, the store's time old only: a clock against another, still held
     utimesSync(path, old / 1000, old / 1000);
     assert.equal((await liveLeases(repo.storage, 'main')).length, 1);
+    // This host's clock 20 minutes ahead: the store's clock (given by an object just written) tells the lease fresh.
+    write(Date.now());
+    assert.equal((await liveLeases(repo.storage, 'main', { nowMs: Date.now() + 20 * 60_000, storeNowMs: Date.now() })).length, 1);
   });
 });
 
-test('restore lease: one taken while expire decides makes expire remove nothing', async () => {
+test("restore lease: one taken just after expire's marker is seen by that expire", async () => {
   let sneak: (() => Promise<void>) | null = null;
-  // The store runs the restore's write right after expire's marker, before expire reads the leases again.
+  // The store runs the restore's write right after expire's marker, before expire reads the leases.
   const wrap = (s: Storage): Storage => new Proxy(s, {
     get(target, prop, receiver) {
       if (prop !== 'write') return Reflect.get(target, prop, receiver);
@@ -155,30 +159,35 @@ test('restore lease: one taken while expire decides makes expire remove nothing'
       mkdirSync(join(dir, 'main', 'restore-lease'), { recursive: true });
       writeFileSync(join(dir, 'main', 'restore-lease', `${OLD}-late.json`), JSON.stringify({ pid: process.pid, host: hostname(), command: 'restore', at: new Date().toISOString(), backup: OLD }));
     };
-    await assert.rejects(() => expire(repo), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /backup 20261202-000000F of stanza main began to be restored while this expire decided/.test(e.message) && /nothing was removed/.test(e.message));
+    const r = await expire(repo);
+    assert.match(r.decision.keep.find((k) => k.id === OLD)!.why, /being restored/);
     assert.deepEqual(sets(dir), [OLD, NEW]);
     assert.deepEqual(leaseFiles(dir), [`${OLD}-late.json`], "expire's marker is gone");
-    const again = await expire(repo);
-    assert.match(again.decision.keep.find((k) => k.id === OLD)!.why, /being restored/);
-    assert.deepEqual(sets(dir), [OLD, NEW]);
   }, wrap);
 });
 
-test('restore lease: a restore that meets a running expire waits, then refuses having written nothing; a backup gone is refused', async () => {
+test('restore lease: a restore that meets a running expire waits for it, and is refused (nothing written) if it does not end; a backup gone is refused', async () => {
   await withRepo(async (dir, repo) => {
     let taking: Promise<unknown> | null = null;
     await whileExpiring(repo.storage, 'main', async () => {
-      taking = RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 30_000 }).then(() => 'taken', (e: Error & { code?: string }) => e);
+      taking = RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 30_000 }).then((l) => l, (e: Error & { code?: string }) => e);
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(leaseFiles(dir).length, 2, 'the lease and the marker, while expire runs');
     });
-    const e = (await taking) as unknown as Error & { code?: string };
-    assert.ok(e instanceof Error && e.code === 'ERR_TARGET' && /an expire of stanza main \(expire \(pid \d+ on .*\)\) was removing backups while this restore chose backup 20261202-000000F: nothing was written/.test(e.message), String(e));
+    const waited = (await taking) as unknown;
+    assert.ok(waited instanceof RestoreLease, `once the expire ended, the restore goes on: ${String(waited)}`);
+    await waited.release();
     assert.deepEqual(leaseFiles(dir), []);
-    // still there past the wait: refused as well
+    // still there past the wait: refused, nothing left
     await whileExpiring(repo.storage, 'main', async () => {
-      await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 300 }), /was removing backups/);
+      await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 300 }), (x: Error & { code?: string }) =>
+        x.code === 'ERR_TARGET' && /^expire \(pid \d+ on .*\) is removing backups of stanza main, and has not ended in 0 s: this restore of backup 20261202-000000F wrote nothing/.test(x.message));
     });
+    // stanza-delete writes the same marker
+    await whileExpiring(repo.storage, 'main', async () => {
+      await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, there, { waitMs: 300 }), (x: Error) => /^stanza-delete \(pid \d+ on .*\) is removing backups of stanza main/.test(x.message));
+    }, 'stanza-delete');
+    assert.deepEqual(leaseFiles(dir), []);
     await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, async () => 'backup 20261202-000000F is no longer a complete backup of stanza main'), (x: Error & { code?: string }) =>
       x.code === 'ERR_NOT_FOUND' && /no longer a complete backup of stanza main, since this restore read the catalog/.test(x.message));
     assert.deepEqual(leaseFiles(dir), []);
@@ -200,4 +209,27 @@ test('restore lease: a repository the restore may only read gives a warning, not
     await lease.release();
     assert.deepEqual(leaseFiles(dir), []);
   }, readOnly);
+  // Any other failure to write it (a full disk, an unreachable store) fails the restore before it writes anything.
+  const full = (s: Storage): Storage => new Proxy(s, {
+    get(target, prop, receiver) {
+      if (prop === 'write') return async () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); };
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  await withRepo(async () => {
+    await assert.rejects(() => RestoreLease.take(full(new PosixStorage('/nonexistent-never-used')), 'main', OLD, there), /ENOSPC/);
+  });
+});
+
+test('stanza-delete --force is refused while a restore runs from the stanza, and works once it has ended', async () => {
+  await withRepo(async (dir, repo) => {
+    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
+    await assert.rejects(() => stanzaDelete(repo, 'main', true), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /stanza "main" is being restored from: restore \(pid \d+ on .*\) reads backup 20261202-000000F/.test(e.message));
+    assert.deepEqual(sets(dir), [OLD, NEW]);
+    assert.deepEqual(leaseFiles(dir).length, 1, 'no marker left');
+    await lease.hold(join(dir, 'restored-and-gone')); // held for a recovery: not a running restore
+    const r = await stanzaDelete(repo, 'main', true);
+    assert.equal(r.deleted, true);
+    assert.equal(existsSync(join(dir, 'main')), false);
+  });
 });

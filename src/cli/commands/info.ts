@@ -70,6 +70,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     if (s.backups.length === 0) lines.push('    backups: none');
     for (const b of s.backups) {
       lines.push(`    ${b.type} backup ${b.id}: ${b.state}${b.pinned ? (b.pin_target === 'standalone' ? ' (pinned standalone: kept with its own WAL only)' : ' (pinned)') : ''}, ${b.start_time} to ${b.stop_time ?? '...'}`);
+      for (const h of b.restoring) lines.push(`      being restored (expire keeps it): ${h}`);
       if (b.state === 'complete') {
         lines.push(`        timeline ${b.timeline}, LSN ${b.start_lsn} to ${b.stop_lsn}, WAL ${b.wal.first} to ${b.wal.last} (${b.wal.source === 'included' ? 'in the backup' : 'in the archive'})`);
         lines.push(`        ${mib(b.size ?? 0)} of data, ${mib(b.stored_size ?? 0)} stored, ${b.files} files`);

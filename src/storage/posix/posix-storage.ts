@@ -5,7 +5,7 @@
 // so that a power loss never leaves a file that was reported written without
 // the path leading to it.
 
-import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir, stat, chown } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
@@ -45,6 +45,19 @@ export class PosixStorage implements Storage {
       });
     }
     this.location = `"${root}"`;
+  }
+
+  private owner: Promise<{ uid: number; gid: number } | null> | null = null;
+
+  /**
+   * Run as root, what this process creates takes the owner of the repository's directory (when
+   * that is not root): a restore or a backup run as root must not leave files and directories
+   * that the repository's own user (archive_command's, expire's) cannot replace or remove.
+   */
+  private repositoryOwner(): Promise<{ uid: number; gid: number } | null> {
+    if (process.getuid?.() !== 0) return Promise.resolve(null);
+    this.owner ??= stat(this.root).then((st) => (st.uid === 0 ? null : { uid: st.uid, gid: st.gid }), () => null);
+    return this.owner;
   }
 
   /** The absolute path of a storage path (checked). */
@@ -164,6 +177,8 @@ export class PosixStorage implements Storage {
     }
     try {
       try {
+        const owner = await this.repositoryOwner();
+        if (owner !== null) await fh.chown(owner.uid, owner.gid);
         if (Buffer.isBuffer(source)) await fh.writeFile(source);
         else {
           // A synced stream (a backup's large file) has the kernel start writing it as it comes
@@ -285,6 +300,11 @@ export class PosixStorage implements Storage {
     let first: string | undefined;
     try {
       first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+      const owner = first === undefined ? null : await this.repositoryOwner();
+      if (owner !== null) for (let d = dir; ; d = dirname(d)) {
+        await chown(d, owner.uid, owner.gid);
+        if (d === first || d === dirname(d)) break;
+      }
     } catch (e) {
       throw storageError('create directory', dir, e);
     }

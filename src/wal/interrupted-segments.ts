@@ -16,7 +16,7 @@
 // and the .partial may end with zeros where the segment did not. A .partial whose
 // complete segment the archive holds is removed instead (the archive has it whole).
 
-import { closeSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { storageError } from '../common/errors.js';
 import { parseReceivedFileName, receivedFileName } from './received-file-names.js';
@@ -76,6 +76,18 @@ export function completeInterruptedSegments(
     log(`completed segment ${name}, received in full by an interrupted run`);
     completed.push(name);
     completeForms.set(`${f.timeline}/${f.segNo}`, name);
+  }
+  // The temporary file of a resume (resumed-partial.ts) whose .partial is gone or complete now: a
+  // copy of what that file held, or less, left by a run killed during it.
+  const partialsLeft = new Set(readdirSync(dir));
+  for (const n of dirNames) {
+    if (!n.endsWith('.partial.resume') || partialsLeft.has(n.slice(0, -'.resume'.length))) continue;
+    try {
+      unlinkSync(join(dir, n));
+      removed = true;
+    } catch {
+      /* gone */
+    }
   }
   if ((completed.length > 0 || removed) && sync) fsyncPathSync(dir);
   return completed;

@@ -220,6 +220,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
         synchronous: o.synchronous,
         compression: o.compression,
         onSegment: (name) => o.log(`receiving ${name}`),
+        log: o.log,
         ...(storeQueue ? { onComplete: (path: string) => storeQueue.add(path) } : {}),
       },
       start,

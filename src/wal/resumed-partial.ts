@@ -4,16 +4,23 @@
 // truncating the file at the first new byte would leave it shorter than before
 // until the server had sent the same bytes again, and if the connection broke
 // meanwhile, a server without a slot could recycle that WAL before the next
-// start. So the new stream is written under a temporary name, beginning with
-// the bytes the old file decodes to, synced, and renamed over the old file;
-// the bytes the server sends again below that point are compared, not written.
+// start.
+//
+// So the server's bytes go into a new stream under a temporary name, while the
+// old file stays: it holds what the new one does not yet (the server's bytes
+// are compared with what it decodes to, so both say the same). Once the new
+// stream holds as much, it is synced and renamed over the old file. Where the
+// server's bytes differ from the old file's (a crash's torn write that decoded
+// into garbage: an unfinished gzip stream has no checksum), the server's win:
+// the old file counts only up to there. A segment the connection leaves
+// before the new stream has caught up keeps the old file, and the new one goes.
 
-import { closeSync, fstatSync, openSync, readFileSync, promises as fsp } from 'node:fs';
+import { promises as fsp, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { gunzipSync, constants as zlibConstants } from 'node:zlib';
-import { PgpitrError, storageError } from '../common/errors.js';
-import { fsyncPath } from '../storage/durable.js';
+import * as zlib from 'node:zlib';
+import { storageError } from '../common/errors.js';
 import { syncDecoder } from '../storage/compress/sync-decoder.js';
+import { BLOCK_MAX, FRAME_MAGIC } from '../storage/compress/lz4.js';
 import type { ReceivedCompression } from './received-file-names.js';
 
 /** What the writer of a resumed segment needs of its inner, compressed writer. */
@@ -23,129 +30,174 @@ export interface InnerWriter {
   finish(sync: boolean): Promise<void>;
 }
 
+export interface ResumeOptions {
+  /** Sync the directory after the rename (the receiver's --no-sync says no). */
+  sync: boolean;
+  syncDirectory: (dir: string) => Promise<void>;
+  log?: ((line: string) => void) | undefined;
+}
+
 /** The temporary name the new stream is written under until it holds the old file's bytes. */
 export function resumeTempPath(path: string): string {
   return `${path}.resume`;
 }
 
+/** Whether an earlier run left a non-empty file at `path`. */
+export function leftByEarlierRun(path: string): boolean {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The WAL bytes of the compressed .partial at `path`, as far as they decode (a
- * stream cut short by a crash decodes up to its last whole block); null when
- * there is no such file, it is empty, or nothing of it decodes (then it is
- * replaced, as before: pg_receivewal's own lz4 files, whose blocks are linked,
- * are not read here).
+ * The WAL bytes of the compressed .partial at `path`, as far as they decode (gzip: up to where
+ * the stream ends or stops making sense; lz4: its whole frames, each ended at a sync), at most a
+ * segment. Empty when nothing decodes: pg_receivewal's own lz4 files (linked blocks) are not read.
  */
-export function decodedPartial(path: string, algorithm: ReceivedCompression, segmentSize: number): Buffer | null {
+export async function decodedPartial(path: string, algorithm: ReceivedCompression, segmentSize: number): Promise<Buffer> {
   let raw: Buffer;
   try {
-    const fd = openSync(path, 'r');
-    try {
-      if (fstatSync(fd).size === 0) return null;
-    } finally {
-      closeSync(fd);
-    }
-    raw = readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw storageError('read', path, e);
+    raw = await fsp.readFile(path);
+  } catch {
+    return Buffer.alloc(0);
   }
-  const out = algorithm === 'gzip' ? gzipPrefix(raw) : lz4Prefix(raw);
-  if (out.length === 0) return null;
+  const out = algorithm === 'gzip' ? await gzipPrefix(raw) : lz4Prefix(raw);
   return out.length > segmentSize ? out.subarray(0, segmentSize) : out;
 }
 
-/**
- * What the gzip stream decodes to; where its end is damaged (a crash's torn
- * write), what its longest decodable beginning does (found by bisection).
- */
-function gzipPrefix(raw: Buffer): Buffer {
-  const decode = (n: number): Buffer | null => {
-    try {
-      return gunzipSync(raw.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    } catch {
-      return null;
-    }
-  };
-  const whole = decode(raw.length);
-  if (whole !== null) return whole;
-  let good: Buffer = Buffer.alloc(0);
-  let lo = 0;
-  let hi = raw.length;
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    const out = decode(mid);
-    if (out === null) hi = mid;
-    else {
-      lo = mid;
-      good = out;
-    }
-  }
-  return good;
+/** What a gzip stream decodes to before it ends or fails (on the thread pool: receiving goes on). */
+function gzipPrefix(raw: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    const gz = zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    gz.on('data', (b: Buffer) => parts.push(b));
+    gz.on('error', () => resolve(Buffer.concat(parts)));
+    gz.on('end', () => resolve(Buffer.concat(parts)));
+    gz.end(raw);
+  });
 }
 
-/** The blocks of pgpitr's lz4 frames that are whole, decoded. */
+/** The frames of pgpitr's lz4 stream that are whole (end mark read), decoded. */
 function lz4Prefix(raw: Buffer): Buffer {
-  const decoder = syncDecoder('lz4')!;
   const parts: Buffer[] = [];
-  try {
-    decoder.write(raw, (out) => parts.push(Buffer.from(out)));
-  } catch {
-    // what decoded before the failure stands
+  let p = 0;
+  while (raw.length - p >= 7 && raw.readUInt32LE(p) === FRAME_MAGIC) {
+    const flags = raw[p + 4]!;
+    if (flags >> 6 !== 1 || (flags & 0x20) === 0 || flags & 0x1d || BLOCK_MAX[(raw[p + 5]! >> 4) & 7] === undefined) break; // not a frame pgpitr writes
+    let q = p + 7;
+    let whole = false;
+    while (raw.length - q >= 4) {
+      const field = raw.readUInt32LE(q);
+      q += 4;
+      if (field === 0) {
+        whole = true;
+        break;
+      }
+      q += field & 0x7fffffff;
+    }
+    if (!whole || q > raw.length) break;
+    const decoder = syncDecoder('lz4')!;
+    const frame: Buffer[] = [];
+    try {
+      decoder.write(raw.subarray(p, q), (out) => frame.push(Buffer.from(out)));
+      decoder.end();
+    } catch {
+      break;
+    }
+    parts.push(...frame);
+    p = q;
   }
   return Buffer.concat(parts);
 }
 
+/** The first index where a and b (of one length) differ, or -1. */
+function firstDifference(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return -1;
+  let i = 0;
+  while (a[i] === b[i]) i++;
+  return i;
+}
+
 /**
- * Writes `kept` and then the segment's later bytes through `inner` (whose file
- * is `temp`); `temp` replaces `path` once `kept` is in it and synced.
+ * The writer of a segment whose compressed .partial an earlier run left at `path`: the new stream
+ * (through `inner`, whose file is `temp`) replaces it once it holds as much.
  */
 export class ResumedWriter {
-  private readonly ready: Promise<void>;
-  private isReady = false;
+  private kept: Buffer | null = null;
+  private readonly decoded: Promise<void>;
+  /** Bytes of the segment written into the new stream, from its start. */
+  private written = 0;
+  private swap: Promise<void> | null = null;
 
-  constructor(private readonly inner: InnerWriter, private readonly kept: Buffer, temp: string, private readonly path: string) {
-    this.ready = (async () => {
-      const wrote = inner.write(kept, 0);
-      if (wrote) await wrote;
-      await inner.sync();
-      try {
-        await fsp.rename(temp, path);
-      } catch (e) {
-        throw storageError('rename', temp, e);
-      }
-      await fsyncPath(dirname(path));
-      this.isReady = true;
-    })();
-    this.ready.catch(() => {}); // reported by the next write, sync or finish
+  constructor(private readonly inner: InnerWriter, private readonly path: string, private readonly temp: string, algorithm: ReceivedCompression, segmentSize: number, private readonly o: ResumeOptions) {
+    this.decoded = decodedPartial(path, algorithm, segmentSize).then((b) => {
+      this.kept = b;
+    });
   }
 
   write(data: Buffer, offset: number): void | Promise<void> {
-    if (!this.isReady) return this.ready.then(() => this.write(data, offset));
+    if (this.kept === null) return this.decoded.then(() => this.write(data, offset));
     const held = this.kept.length;
-    if (offset >= held) return this.inner.write(data, offset);
-    const n = Math.min(data.length, held - offset);
-    if (!data.subarray(0, n).equals(this.kept.subarray(offset, offset + n))) {
-      throw new PgpitrError(
-        'ERR_CHECK',
-        `${this.path} holds WAL that differs from what the server sends now for the same segment (at byte ${offset} or after): ` +
-          'the directory holds another history of this timeline; move that file away and run again',
-      );
+    if (offset < held) {
+      const n = Math.min(data.length, held - offset);
+      const at = firstDifference(data.subarray(0, n), this.kept.subarray(offset, offset + n));
+      if (at !== -1) {
+        this.o.log?.(`warning: ${this.path} decodes to other bytes than the server sends from byte ${offset + at} of the segment on (an end damaged by a crash?): the server's replace them`);
+        this.kept = this.kept.subarray(0, offset + at);
+      }
     }
-    if (n < data.length) return this.inner.write(data.subarray(n), held);
+    const wrote = this.inner.write(data, offset);
+    this.written = offset + data.length;
+    if (this.swap === null && this.written >= this.kept.length) this.startSwap();
+    return wrote;
   }
 
+  private startSwap(): void {
+    this.swap = (async () => {
+      await this.inner.sync();
+      try {
+        await fsp.rename(this.temp, this.path);
+      } catch (e) {
+        throw storageError('rename', this.temp, e);
+      }
+      if (this.o.sync) await this.o.syncDirectory(dirname(this.path));
+    })();
+    this.swap.catch(() => {}); // reported by the next sync or finish
+  }
+
+  /** What was written is decodable and durable: in the new file once it has taken over, else in the old one, which holds it too. */
   async sync(): Promise<void> {
-    await this.ready;
+    await this.decoded;
     await this.inner.sync();
+    if (this.swap !== null) await this.swap;
   }
 
   async finish(sync: boolean): Promise<void> {
+    await this.decoded;
+    if (this.swap === null && this.written >= this.kept!.length) this.startSwap();
+    if (this.swap === null) {
+      // The old file holds more than the server sent again: it stays as it is.
+      await this.inner.finish(false).catch(() => {});
+      this.removeTemp();
+      return;
+    }
     try {
-      await this.ready;
+      await this.swap;
     } catch (e) {
       await this.inner.finish(false).catch(() => {});
+      this.removeTemp();
       throw e;
     }
     await this.inner.finish(sync);
+  }
+
+  private removeTemp(): void {
+    try {
+      unlinkSync(this.temp);
+    } catch {
+      /* renamed, or never made */
+    }
   }
 }

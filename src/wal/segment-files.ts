@@ -45,6 +45,7 @@ export interface SegmentFilesOptions {
   onSegment?: (name: string) => void;
   /** How the directory is synced (after a file is made in it, after a rename); default fsyncPath. */
   syncDirectory?: (dir: string) => Promise<void>;
+  log?: (line: string) => void;
 }
 
 const MAX_RETIRING = 2;
@@ -212,7 +213,7 @@ export class SegmentFiles implements WalReceiver {
     const compression = this.o.compression ?? null;
     this.partialPath = join(this.o.dir, receivedFileName(name, compression?.algorithm ?? null, true));
     if (offsetInSegment === 0) this.removeOtherPartials(name);
-    this.file = openSegmentWriter(this.partialPath, this.o.segmentSize, offsetInSegment, compression);
+    this.file = openSegmentWriter(this.partialPath, this.o.segmentSize, offsetInSegment, compression, { sync: this.o.sync, syncDirectory: this.o.syncDirectory ?? fsyncPath, log: this.o.log });
     if (this.o.sync) {
       const dir = this.o.dir;
       const entry = (this.o.syncDirectory ?? fsyncPath)(dir).catch((e: unknown) => {

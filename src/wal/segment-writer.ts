@@ -12,7 +12,9 @@ import * as zlib from 'node:zlib';
 import { storageError, PgpitrError } from '../common/errors.js';
 import { compressBuffer } from '../storage/compress/buffer.js';
 import type { ReceivedCompression } from './received-file-names.js';
-import { decodedPartial, resumeTempPath, ResumedWriter } from './resumed-partial.js';
+import { leftByEarlierRun, resumeTempPath, ResumedWriter } from './resumed-partial.js';
+import type { ResumeOptions } from './resumed-partial.js';
+import { fsyncPath } from '../storage/durable.js';
 
 export interface SegmentWriter {
   /** Writes `data` at `offset` in the segment; compressed writers need offsets in order. May wait (backpressure). */
@@ -32,16 +34,13 @@ export interface WriterCompression {
   level?: number | undefined;
 }
 
-export function openSegmentWriter(path: string, segmentSize: number, offset: number, compression: WriterCompression | null): SegmentWriter {
+export function openSegmentWriter(path: string, segmentSize: number, offset: number, compression: WriterCompression | null, resume?: ResumeOptions): SegmentWriter {
   if (compression && offset !== 0) {
     throw new PgpitrError('ERR_INTERNAL', `cannot resume the compressed segment ${path} at offset ${offset}`);
   }
-  if (compression && offset === 0) {
-    const kept = decodedPartial(path, compression.algorithm, segmentSize);
-    if (kept !== null) {
-      const temp = resumeTempPath(path);
-      return new ResumedWriter(compressedWriter(openOrThrow(temp), path, compression), kept, temp, path);
-    }
+  if (compression && offset === 0 && leftByEarlierRun(path)) {
+    const temp = resumeTempPath(path);
+    return new ResumedWriter(compressedWriter(openOrThrow(temp), path, compression), path, temp, compression.algorithm, segmentSize, resume ?? { sync: true, syncDirectory: fsyncPath });
   }
   let fd: number;
   try {

@@ -62,18 +62,20 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
       if (!force) return { deleted: false, contents, advisoryLocks: lock.advisory };
       // A restore reading a backup now would fail half-way, a --delta target half rewritten. The
       // marker first: a restore that takes its lease after this look finds it (restore-lease.ts).
-      const deleted = await whileExpiring(repo.storage, stanza, async () => {
+      // The record goes under the marker (a restore then finds it gone: refused); the rest after.
+      await whileExpiring(repo.storage, stanza, async () => {
         const restoring = (await liveLeases(repo.storage, stanza)).find((l) => l.running);
         if (restoring) {
           throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" is being restored from: ${restoring.holder} reads backup ${restoring.backup}`, {
             hint: 'wait for that restore to end (or stop it), then run stanza-delete --force again',
           });
         }
-        await removeStanza(repo, stanza, dir, contents.recorded);
-        return true;
+        await repo.storage.remove(stanzaRecordPath(stanza));
+        await repo.storage.pathSync?.(dir);
       }, 'stanza-delete');
-      released = deleted;
-      return { deleted, contents, advisoryLocks: lock.advisory };
+      await removeStanza(repo, stanza, dir, contents.recorded);
+      released = true; // removed with the stanza's directory (a failure above: release() removes it if still there)
+      return { deleted: true, contents, advisoryLocks: lock.advisory };
     } finally {
       if (!released) await lock.release();
     }
@@ -82,10 +84,8 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
   }
 }
 
-/** The record first (from then on no command takes it for a stanza), then everything else, the lock included. */
+/** After the record (from then on no command takes it for a stanza): everything else, the lock included. */
 async function removeStanza(repo: Repository, stanza: string, dir: string, recorded: boolean): Promise<void> {
-  await repo.storage.remove(stanzaRecordPath(stanza));
-  await repo.storage.pathSync?.(dir);
   // A pusher or receive-wal still storing into the stanza trusts a record it saw for
   // PRESENCE_TRUST_MS: past twice that, each has seen it gone and stores nothing more.
   if (recorded) await new Promise((r) => setTimeout(r, 2 * PRESENCE_TRUST_MS));

@@ -24,7 +24,7 @@ import { dropsBefore } from './drops.js';
 import { restorePointEntriesOf } from './restore-point-index.js';
 import { holesBetween, recordExpiredHoles } from './expired-holes.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
-import { liveLeases, whileExpiring } from './restore-lease.js';
+import { liveLeases, removeLeftMarker, whileExpiring } from './restore-lease.js';
 import type { LiveLease, RecoveryPending } from './restore-lease.js';
 import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
@@ -57,16 +57,26 @@ export async function expireStanza(
     recoveryPending?: RecoveryPending;
   },
 ): Promise<ExpireResult> {
-  // A dry run writes nothing; the others write the marker before they read the leases: a restore
-  // that takes its lease after that reading finds the marker and waits (restore-lease.ts).
-  if (opts.dryRun) return expireWith(repo, stanza, segmentSize, what, opts, await liveLeases(repo.storage, stanza, { recoveryPending: opts.recoveryPending }));
+  // Decided once without the marker: an expire that removes no backup and no WAL (most of those a
+  // backup runs) disturbs no restore. One that does writes the marker, then reads the leases and
+  // decides again: a restore that takes its lease after that reading finds the marker (restore-lease.ts).
+  const first = await planExpiry(repo, stanza, segmentSize, what, opts, await liveLeases(repo.storage, stanza, { recoveryPending: opts.recoveryPending }));
+  if (opts.dryRun) return first.result;
+  if (!first.removes) {
+    if (opts.exclusive === true) await removeLeftMarker(repo.storage, stanza);
+    await first.carry();
+    return first.result;
+  }
   return whileExpiring(repo.storage, stanza, async (storeNowMs) => {
     const leases = await liveLeases(repo.storage, stanza, { removeStale: opts.exclusive === true, recoveryPending: opts.recoveryPending, storeNowMs });
-    return expireWith(repo, stanza, segmentSize, what, opts, leases);
+    const planned = await planExpiry(repo, stanza, segmentSize, what, opts, leases);
+    await planned.carry();
+    return planned.result;
   });
 }
 
-async function expireWith(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { dryRun: boolean; nowMs?: number; exclusive?: boolean }, leases: LiveLease[]): Promise<ExpireResult> {
+/** What expire would remove (`result`), whether it removes any backup or WAL, and how to carry it out. */
+async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean }, leases: LiveLease[]): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const archive = await listArchive(repo, stanza);
@@ -107,9 +117,11 @@ async function expireWith(repo: Repository, stanza: string, segmentSize: number,
     const r = records.find((x) => x.id === k.id);
     return { id: k.id, from: r?.start_wal ?? '?', to: r?.stop_wal ?? '?' };
   });
-  if (opts.dryRun) return { decision, walRemoved, standaloneWal };
-  await carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed);
-  return { decision, walRemoved, standaloneWal };
+  return {
+    result: { decision, walRemoved, standaloneWal },
+    removes: decision.expire.length > 0 || doomed.length > 0,
+    carry: () => carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed),
+  };
 }
 
 /** Removes what the decision expires: backups, then WAL and what records it. */

@@ -22,7 +22,6 @@
 // to end and refuses, having written nothing) and the backup's record.
 
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
@@ -199,11 +198,26 @@ export class RestoreLease {
       lease.written = false;
     }
     try {
-      const expiring = await waitForExpire(storage, stanza, opts.waitMs ?? 60_000, opts.log);
+      // The marker is judged by the store's clock (the time it gave this lease), not this host's alone.
+      const written = lease.written ? await storage.info(lease.path).catch(() => null) : null;
+      const base = written?.mtimeMs;
+      const t0 = Date.now();
+      const storeNow = base === undefined ? undefined : () => base + (Date.now() - t0);
+      const waitMs = opts.waitMs ?? 60_000;
+      const expiring = await waitForExpire(storage, stanza, waitMs, storeNow, opts.log);
       if (expiring !== null) {
-        throw new PgpitrError('ERR_TARGET', `${expiring} is removing backups of stanza ${stanza}, and has not ended in ${Math.round((opts.waitMs ?? 60_000) / 1000)} s: this restore of backup ${backup} wrote nothing`, {
-          hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
-        });
+        const ended = expiring.ended;
+        throw new PgpitrError(
+          'ERR_TARGET',
+          ended
+            ? `${expiring.holder} removed backups or WAL of stanza ${stanza} while this restore chose backup ${backup}: nothing was written`
+            : `${expiring.holder} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore of backup ${backup} wrote nothing`,
+          {
+            hint: ended
+              ? 'run the restore again: it plans anew from what the repository holds now'
+              : 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
+          },
+        );
       }
       const gone = await stillThere();
       if (gone !== null) throw new PgpitrError('ERR_NOT_FOUND', `${gone}, since this restore read the catalog (an expire?): nothing was written`, { hint: 'run the restore again: it chooses among the backups there now' });
@@ -234,18 +248,21 @@ export class RestoreLease {
   }
 }
 
-/** Null once no expire is removing backups (waiting up to waitMs for one to end); else its description. */
-async function waitForExpire(storage: Storage, stanza: string, waitMs: number, log?: (line: string) => void): Promise<string | null> {
+/**
+ * Null when no expire (or stanza-delete) is removing backups; else the one met, `ended` when it
+ * ended while this waited (up to waitMs): what it removed is not known to the restore's plan.
+ */
+async function waitForExpire(storage: Storage, stanza: string, waitMs: number, storeNow: (() => number) | undefined, log?: (line: string) => void): Promise<{ holder: string; ended: boolean } | null> {
   const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
   const until = Date.now() + waitMs;
-  let said = false;
+  let met: string | null = null;
   for (;;) {
     const raw = await readAll(storage, path);
     const c = raw === null ? null : parse(raw);
-    if (c === null || !(await holds(storage, path, c, Date.now()))) return null;
-    if (!said) log?.(`${describe(c)} is removing backups of stanza ${stanza}: waiting for it to end`);
-    said = true;
-    if (Date.now() >= until) return describe(c);
+    if (c === null || !(await holds(storage, path, c, Date.now(), undefined, storeNow?.()))) return met === null ? null : { holder: met, ended: true };
+    if (met === null) log?.(`${describe(c)} is removing backups of stanza ${stanza}: waiting for it to end`);
+    met = describe(c);
+    if (Date.now() >= until) return { holder: met, ended: false };
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -258,9 +275,9 @@ async function waitForExpire(storage: Storage, stanza: string, waitMs: number, l
  */
 export async function whileExpiring<T>(storage: Storage, stanza: string, work: (storeNowMs: number | undefined) => Promise<T>, command = 'expire'): Promise<T> {
   const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
-  const content = (): Buffer => contentOf(command, {});
-  const first = content();
-  await storage.write(path, first, { atomic: true, sync: false });
+  const token = randomBytes(8).toString('hex');
+  const content = (): Buffer => contentOf(command, { token });
+  await storage.write(path, content(), { atomic: true, sync: false });
   const renewal = new Renewed(storage, path, content);
   renewal.start();
   try {
@@ -269,8 +286,16 @@ export async function whileExpiring<T>(storage: Storage, stanza: string, work: (
   } finally {
     await renewal.stop();
     const now = await readAll(storage, path).catch(() => null);
-    // Ours (the first content, or a renewal of it: the same process), not another's taken over.
-    const holder = now === null ? null : parse(now);
-    if (holder !== null && holder.pid === process.pid && holder.host === hostname()) await storage.remove(path).catch(() => {});
+    // Ours (written or renewed by this call), not another's written over it (advisory locks).
+    const holder = now === null ? null : (parse(now) as (LeaseContent & { token?: string }) | null);
+    if (holder !== null && holder.token === token) await storage.remove(path).catch(() => {});
   }
+}
+
+/**
+ * The marker an expire or stanza-delete killed while it ran left: removed by the next one that
+ * holds the backup lock where the store enforces it (no other can be running).
+ */
+export async function removeLeftMarker(storage: Storage, stanza: string): Promise<void> {
+  await storage.remove(storageJoin(restoreLeasePath(stanza), EXPIRING)).catch(() => {});
 }

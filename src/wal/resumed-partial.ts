@@ -54,17 +54,25 @@ export function leftByEarlierRun(path: string): boolean {
 /**
  * The WAL bytes of the compressed .partial at `path`, as far as they decode (gzip: up to where
  * the stream ends or stops making sense; lz4: its whole frames, each ended at a sync), at most a
- * segment. Empty when nothing decodes: pg_receivewal's own lz4 files (linked blocks) are not read.
+ * segment; `size`, the file's. The file is synced first: what an earlier run wrote and a kill left
+ * in the page cache only is made durable before any position it holds is reported flushed.
+ * Nothing may decode (pg_receivewal's own lz4 files, whose blocks are linked, are not read here).
  */
-export async function decodedPartial(path: string, algorithm: ReceivedCompression, segmentSize: number): Promise<Buffer> {
+export async function decodedPartial(path: string, algorithm: ReceivedCompression, segmentSize: number): Promise<{ bytes: Buffer; size: number }> {
   let raw: Buffer;
   try {
-    raw = await fsp.readFile(path);
-  } catch {
-    return Buffer.alloc(0);
+    const fh = await fsp.open(path, 'r');
+    try {
+      await fh.sync();
+      raw = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw storageError('read', path, e);
   }
   const out = algorithm === 'gzip' ? await gzipPrefix(raw) : lz4Prefix(raw);
-  return out.length > segmentSize ? out.subarray(0, segmentSize) : out;
+  return { bytes: out.length > segmentSize ? out.subarray(0, segmentSize) : out, size: raw.length };
 }
 
 /** What a gzip stream decodes to before it ends or fails (on the thread pool: receiving goes on). */
@@ -125,16 +133,23 @@ function firstDifference(a: Buffer, b: Buffer): number {
  * (through `inner`, whose file is `temp`) replaces it once it holds as much.
  */
 export class ResumedWriter {
+  /** What the old file decodes to, once decoded: the server's bytes are compared with it. */
   private kept: Buffer | null = null;
+  /** How much the new stream must hold to take over: all the old file decodes to, or (nothing of it decodes) the whole segment. */
+  private threshold = 0;
   private readonly decoded: Promise<void>;
   /** Bytes of the segment written into the new stream, from its start. */
   private written = 0;
   private swap: Promise<void> | null = null;
 
   constructor(private readonly inner: InnerWriter, private readonly path: string, private readonly temp: string, algorithm: ReceivedCompression, segmentSize: number, private readonly o: ResumeOptions) {
-    this.decoded = decodedPartial(path, algorithm, segmentSize).then((b) => {
-      this.kept = b;
+    this.decoded = decodedPartial(path, algorithm, segmentSize).then(({ bytes, size }) => {
+      this.kept = bytes;
+      // A file that decodes to nothing is not known to hold nothing: kept until the segment is whole.
+      this.threshold = bytes.length === 0 && size > 0 ? segmentSize : bytes.length;
+      if (bytes.length === 0 && size > 0) this.o.log?.(`warning: ${path} (${size} bytes) cannot be decoded here: kept until the segment is received whole`);
     });
+    this.decoded.catch(() => {}); // reported by the first write, sync or finish
   }
 
   write(data: Buffer, offset: number): void | Promise<void> {
@@ -146,11 +161,12 @@ export class ResumedWriter {
       if (at !== -1) {
         this.o.log?.(`warning: ${this.path} decodes to other bytes than the server sends from byte ${offset + at} of the segment on (an end damaged by a crash?): the server's replace them`);
         this.kept = this.kept.subarray(0, offset + at);
+        this.threshold = this.kept.length;
       }
     }
     const wrote = this.inner.write(data, offset);
     this.written = offset + data.length;
-    if (this.swap === null && this.written >= this.kept.length) this.startSwap();
+    if (this.swap === null && this.written >= this.threshold) this.startSwap();
     return wrote;
   }
 
@@ -175,8 +191,14 @@ export class ResumedWriter {
   }
 
   async finish(sync: boolean): Promise<void> {
-    await this.decoded;
-    if (this.swap === null && this.written >= this.kept!.length) this.startSwap();
+    try {
+      await this.decoded;
+    } catch (e) {
+      await this.inner.finish(false).catch(() => {});
+      this.removeTemp();
+      throw e;
+    }
+    if (this.swap === null && this.written >= this.threshold) this.startSwap();
     if (this.swap === null) {
       // The old file holds more than the server sent again: it stays as it is.
       await this.inner.finish(false).catch(() => {});

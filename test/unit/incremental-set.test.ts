@@ -18,7 +18,7 @@ import { manifestReferences, parseManifest, serializeManifest } from '../../src/
 import type { BackupSetManifest } from '../../src/repo/backup-set/manifest.js';
 import { newBackupId } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
-import { choosePrior } from '../../src/backup/repo/prior-choice.js';
+import { choosePrior, checkResumedPrior } from '../../src/backup/repo/prior-choice.js';
 import type { ServerNow } from '../../src/backup/repo/prior-choice.js';
 
 const roots: string[] = [];
@@ -138,6 +138,28 @@ test('a diff is compared with the newest complete full backup, an incr with the 
   assert.match(prior([rec('A', 'full', { server_stop_time: '2026-12-01T12:00:00.000Z' })], 'diff', server).reason!, /ended at 2026-12-01T12:00:00.000Z .*set back since/);
   // A chain with a backup gone is not built on.
   assert.match(prior([rec('B', 'incr', { references: ['A'] })], 'incr', server).reason!, /takes files from backup A, which is no longer a complete backup/);
+});
+
+test('an incr taken over by --resume is refused when its prior backup no longer fits the server', () => {
+  const rec = (id: string, type: BackupRecord['type'], extra: Partial<BackupRecord> = {}) =>
+    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', ...extra }) as BackupRecord;
+  const server: ServerNow = { systemIdentifier: '7', pgVersionNum: 180001, compression: 'zstd', timeline: 1, backupFrom: 'primary', clockMs: Date.parse('2026-12-01T11:00:00Z') };
+  const full = rec('A', 'full');
+  const interrupted = rec('B', 'incr', { state: 'running', prior: 'A', references: ['A'] });
+  const list = [full, interrupted];
+  checkResumedPrior(interrupted, full, list, server); // still fits: nothing thrown
+  const refused = (s: ServerNow, l = list) => {
+    try {
+      checkResumedPrior(interrupted, full, l, s);
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'ERR_CHECK');
+      return (e as Error).message;
+    }
+    return '';
+  };
+  assert.match(refused({ ...server, timeline: 2 }), /^an incr backup B cannot be resumed: its prior backup, A, was taken on timeline 1, the server is on timeline 2/);
+  assert.match(refused({ ...server, clockMs: Date.parse('2026-12-01T09:00:00Z') }), /cannot be resumed: .*which now says 2026-12-01T09:00:00/);
+  assert.match(refused(server, [rec('A', 'full', { state: 'failed' }), interrupted]), /its prior backup, A, is no longer a complete backup/);
 });
 
 test('loadPrior takes only files whose stored bytes are still there, in the set that holds them', async () => {

@@ -79,6 +79,27 @@ test('restore lease: expire keeps the backup being restored, and the WAL after i
   });
 });
 
+test('restore lease: an expire that removes no backup and no WAL writes no marker (restores meet nothing)', async () => {
+  const written: string[] = [];
+  const spy = (st: Storage): Storage => new Proxy(st, {
+    get(target, prop, receiver) {
+      if (prop !== 'write') return Reflect.get(target, prop, receiver);
+      return async (path: string, ...rest: unknown[]) => {
+        written.push(path);
+        await (target.write as (...a: unknown[]) => Promise<void>).call(target, path, ...rest);
+      };
+    },
+  });
+  await withRepo(async (dir, repo) => {
+    const r = await expire(repo, { policy: { full: 2 } });
+    assert.deepEqual(r.decision.expire, []);
+    assert.deepEqual(written.filter((p) => p.includes('restore-lease')), []);
+    await expire(repo);
+    assert.deepEqual(written.filter((p) => p.endsWith('expiring.json')).length, 1, 'one that removes writes it');
+    assert.deepEqual(sets(dir), [NEW]);
+  }, spy);
+});
+
 test('restore lease: a holder gone no longer holds, unless its restore ended and holds the backup for recovery', async () => {
   await withRepo(async (dir, repo) => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid no process has now
@@ -166,7 +187,7 @@ test("restore lease: one taken just after expire's marker is seen by that expire
   }, wrap);
 });
 
-test('restore lease: a restore that meets a running expire waits for it, and is refused (nothing written) if it does not end; a backup gone is refused', async () => {
+test('restore lease: a restore that meets a running expire waits for it and is refused, nothing written; a backup gone is refused', async () => {
   await withRepo(async (dir, repo) => {
     let taking: Promise<unknown> | null = null;
     await whileExpiring(repo.storage, 'main', async () => {
@@ -174,9 +195,9 @@ test('restore lease: a restore that meets a running expire waits for it, and is 
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(leaseFiles(dir).length, 2, 'the lease and the marker, while expire runs');
     });
-    const waited = (await taking) as unknown;
-    assert.ok(waited instanceof RestoreLease, `once the expire ended, the restore goes on: ${String(waited)}`);
-    await waited.release();
+    // Once it has ended, what it removed is not known to the restore's plan: refused, nothing written.
+    const waited = (await taking) as unknown as Error & { code?: string };
+    assert.ok(waited instanceof Error && waited.code === 'ERR_TARGET' && /^expire \(pid \d+ on .*\) removed backups or WAL of stanza main while this restore chose backup 20261202-000000F: nothing was written/.test(waited.message), String(waited));
     assert.deepEqual(leaseFiles(dir), []);
     // still there past the wait: refused, nothing left
     await whileExpiring(repo.storage, 'main', async () => {

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
@@ -115,7 +115,7 @@ for (const algorithm of ['gzip', 'lz4'] as const) {
       await writeRange(first, all, 0, 1_200_000, 200_000);
       await first.sync();
       appendFileSync(path, Buffer.alloc(5000, 0xa5)); // a torn write after the last sync
-      const kept = await decodedPartial(path, algorithm, SEG);
+      const kept = (await decodedPartial(path, algorithm, SEG)).bytes;
       assert.ok(kept.length >= 1_200_000 - 65_536 && kept.equals(all.subarray(0, kept.length)), `${kept.length} bytes decode`);
       const lines: string[] = [];
       const resume = { sync: true, syncDirectory: fsyncPath, log: (l: string) => lines.push(l) };
@@ -136,6 +136,31 @@ for (const algorithm of ['gzip', 'lz4'] as const) {
       assert.ok((await decodeFile(algorithm, path)).equals(other.subarray(0, 200_000)));
       await third.finish(true);
       assert.deepEqual(readdirSync(dir), [basename(path)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${algorithm}: an old .partial nothing of which decodes here is kept until the segment is received whole`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgpitr-segwriter-'));
+    try {
+      const path = join(dir, name(3));
+      const foreign = Buffer.alloc(300_000, 0x5a); // not a stream this reader takes (pg_receivewal's linked lz4 blocks, say)
+      writeFileSync(path, foreign);
+      const lines: string[] = [];
+      const all = wal(SEG, 13);
+      const w = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 }, { sync: true, syncDirectory: fsyncPath, log: (l) => lines.push(l) });
+      await writeRange(w, all, 0, 2_000_000, 500_000);
+      await w.sync();
+      assert.ok(readFileSync(path).equals(foreign), 'the old file stays while the segment is incomplete');
+      assert.match(lines.join('\n'), /cannot be decoded here: kept until the segment is received whole/);
+      await w.finish(true);
+      assert.ok(readFileSync(path).equals(foreign), 'and after a break');
+      assert.deepEqual(readdirSync(dir), [basename(path)]);
+      const whole = openSegmentWriter(path, SEG, 0, { algorithm, level: 1 }, { sync: true, syncDirectory: fsyncPath });
+      await writeRange(whole, all, 0, SEG, 500_000);
+      await whole.finish(true);
+      assert.ok((await decodeFile(algorithm, path)).equals(all), 'replaced once whole');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

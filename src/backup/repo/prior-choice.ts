@@ -11,6 +11,7 @@
 // server's clock of now, and with every backup it takes files from still
 // complete. Without one the backup is a full backup, and the caller says why.
 
+import { PgpitrError } from '../../common/errors.js';
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
 import type { Storage } from '../../storage/storage.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
@@ -44,23 +45,40 @@ export function choosePrior(records: BackupRecord[], type: Exclude<BackupType, '
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
     if (r.state !== 'complete' || (type === 'diff' && r.type !== 'full')) continue;
-    const newest = `the newest complete ${wanted}, ${r.id},`;
-    if (r.system_identifier !== server.systemIdentifier) return { reason: `${newest} is of another cluster` };
-    // A minor release rewrites no data file: only another major version (after pg_upgrade) is another start.
-    if (Math.floor(r.pg_version_num / 10000) !== Math.floor(server.pgVersionNum / 10000)) return { reason: `${newest} is of PostgreSQL ${r.pg_version_num}, the server runs ${server.pgVersionNum}` };
-    // A set's stored files are all of one compression (the manifest's), the ones it takes from another set too.
-    if (r.compression !== server.compression) return { reason: `${newest} is compressed with ${r.compression}, this backup with ${server.compression}` };
-    if (!r.server_start_time) return { reason: `${newest} was taken by an older pgpitr, which did not record the server's start time` };
-    if (r.timeline !== server.timeline) return { reason: `${newest} was taken on timeline ${String(r.timeline)}, the server is on timeline ${server.timeline} (restored or promoted since)` };
-    if (r.backup_from !== server.backupFrom) return { reason: `${newest} was taken from a ${String(r.backup_from)}, this one from a ${server.backupFrom}` };
-    if (!(Date.parse(r.server_start_time) < server.clockMs)) return { reason: `${newest} started at ${r.server_start_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()}` };
-    // Ended later than now: the clock was set back since, and times the prior recorded may come again for other contents.
-    if (r.server_stop_time && !(Date.parse(r.server_stop_time) <= server.clockMs)) return { reason: `${newest} ended at ${r.server_stop_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()} (set back since)` };
-    const lost = referencesOf(r).find((id) => !complete.has(id));
-    if (lost !== undefined) return { reason: `${newest} takes files from backup ${lost}, which is no longer a complete backup` };
-    return { prior: r };
+    const reason = priorProblem(r, server, complete, `the newest complete ${wanted}, ${r.id},`);
+    return reason === null ? { prior: r } : { reason };
   }
   return { reason: `the stanza has no complete ${wanted}` };
+}
+
+/**
+ * A diff or incr taken over by --resume builds on the prior backup its first run chose: what made
+ * that one fit must still hold now (the server restored or promoted since, its clock set back).
+ */
+export function checkResumedPrior(resumed: BackupRecord, prior: BackupRecord, records: BackupRecord[], server: ServerNow): void {
+  const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
+  const reason = complete.has(prior.id) ? priorProblem(prior, server, complete, `its prior backup, ${prior.id},`) : `its prior backup, ${prior.id}, is no longer a complete backup`;
+  if (reason !== null) {
+    throw new PgpitrError('ERR_CHECK', `${aBackup(resumed.type)} ${resumed.id} cannot be resumed: ${reason}`, { hint: 'take a new backup without --resume (it removes what the interrupted one stored)' });
+  }
+}
+
+/** Why `r` cannot be the prior backup of one taken from `server` now (`newest` names it in the reason); null when it can. */
+function priorProblem(r: BackupRecord, server: ServerNow, complete: Set<string>, newest: string): string | null {
+  if (r.system_identifier !== server.systemIdentifier) return `${newest} is of another cluster`;
+  // A minor release rewrites no data file: only another major version (after pg_upgrade) is another start.
+  if (Math.floor(r.pg_version_num / 10000) !== Math.floor(server.pgVersionNum / 10000)) return `${newest} is of PostgreSQL ${r.pg_version_num}, the server runs ${server.pgVersionNum}`;
+  // A set's stored files are all of one compression (the manifest's), the ones it takes from another set too.
+  if (r.compression !== server.compression) return `${newest} is compressed with ${r.compression}, this backup with ${server.compression}`;
+  if (!r.server_start_time) return `${newest} was taken by an older pgpitr, which did not record the server's start time`;
+  if (r.timeline !== server.timeline) return `${newest} was taken on timeline ${String(r.timeline)}, the server is on timeline ${server.timeline} (restored or promoted since)`;
+  if (r.backup_from !== server.backupFrom) return `${newest} was taken from a ${String(r.backup_from)}, this one from a ${server.backupFrom}`;
+  if (!(Date.parse(r.server_start_time) < server.clockMs)) return `${newest} started at ${r.server_start_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()}`;
+  // Ended later than now: the clock was set back since, and times the prior recorded may come again for other contents.
+  if (r.server_stop_time && !(Date.parse(r.server_stop_time) <= server.clockMs)) return `${newest} ended at ${r.server_stop_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()} (set back since)`;
+  const lost = referencesOf(r).find((id) => !complete.has(id));
+  if (lost !== undefined) return `${newest} takes files from backup ${lost}, which is no longer a complete backup`;
+  return null;
 }
 
 /**

@@ -42,7 +42,7 @@ import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
 import { MANIFEST_NAME, manifestReferences } from '../../repo/backup-set/manifest.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
-import { aBackup, choosePrior, loadPrior } from './prior-choice.js';
+import { aBackup, checkResumedPrior, choosePrior, loadPrior } from './prior-choice.js';
 import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
@@ -105,6 +105,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     // A resumed backup stays what it was, compared with the same prior backup (findResumable checked it is there).
     let type: BackupType = resumed?.from.type ?? req.type ?? 'full';
     let priorRecord = resumed ? (records.find((r) => r.id === resumed.from.prior) ?? null) : null;
+    if (resumed && priorRecord) checkResumedPrior(resumed.from, priorRecord, records, { ...(await serverNow(req)), compression: resumed.from.compression });
     let prior: PriorSet | undefined;
     if (!resumed && type !== 'full') {
       const choice = choosePrior(records, type, { ...(await serverNow(req)), compression: req.compression });

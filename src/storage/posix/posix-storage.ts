@@ -5,7 +5,7 @@
 // so that a power loss never leaves a file that was reported written without
 // the path leading to it.
 
-import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir, stat, chown } from 'node:fs/promises';
+import { open, mkdir, rename, link, unlink, lstat, readdir, rm, rmdir, stat, lchown } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
@@ -58,6 +58,21 @@ export class PosixStorage implements Storage {
     if (process.getuid?.() !== 0) return Promise.resolve(null);
     this.owner ??= stat(this.root).then((st) => (st.uid === 0 ? null : { uid: st.uid, gid: st.gid }), () => null);
     return this.owner;
+  }
+
+  /**
+   * A change of owner, where the system allows it: refused (no CAP_CHOWN in a container, a user
+   * namespace, a file system without owners), what is written stays root's, as before, and no
+   * more is tried.
+   */
+  private async giveAway(change: () => Promise<void>): Promise<void> {
+    try {
+      await change();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+      this.owner = Promise.resolve(null);
+    }
   }
 
   /** The absolute path of a storage path (checked). */
@@ -178,7 +193,7 @@ export class PosixStorage implements Storage {
     try {
       try {
         const owner = await this.repositoryOwner();
-        if (owner !== null) await fh.chown(owner.uid, owner.gid);
+        if (owner !== null) await this.giveAway(() => fh.chown(owner.uid, owner.gid));
         if (Buffer.isBuffer(source)) await fh.writeFile(source);
         else {
           // A synced stream (a backup's large file) has the kernel start writing it as it comes
@@ -301,8 +316,9 @@ export class PosixStorage implements Storage {
     try {
       first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
       const owner = first === undefined ? null : await this.repositoryOwner();
+      // lchown: a directory swapped for a link meanwhile by its parent's owner gives nothing away.
       if (owner !== null) for (let d = dir; ; d = dirname(d)) {
-        await chown(d, owner.uid, owner.gid);
+        await this.giveAway(() => lchown(d, owner.uid, owner.gid));
         if (d === first || d === dirname(d)) break;
       }
     } catch (e) {

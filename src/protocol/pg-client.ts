@@ -22,6 +22,8 @@ export interface PgClientRequest {
   applicationName: string;
   /** The start-up parameter `replication`; null: a normal session. */
   replication: string | null;
+  /** A socket of the caller's for an attempt without TLS (node-postgres connects it); absent: node-postgres makes its own. */
+  plainSocket?: (() => Duplex) | undefined;
 }
 
 /** What the pg.Client exposes of its connection that we use. */
@@ -99,6 +101,7 @@ async function attempt(
       return fromFile;
     },
   };
+  if (sslmode === 'disable' && request.plainSocket) config.stream = request.plainSocket;
   if (settings.options) config.options = settings.options;
   if (settings.connect_timeout) config.connectionTimeoutMillis = settings.connect_timeout * 1000;
   if (request.replication !== null) config.replication = request.replication;

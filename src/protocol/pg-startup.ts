@@ -2,14 +2,17 @@
 // (pg-client.ts: TCP or Unix socket, TLS per sslmode, SCRAM/MD5/password
 // authentication, the password file). Over a Unix socket with no password given,
 // plain-startup.ts tries first without loading node-postgres, and hands over if the
-// server asks for a password. Once the server says ReadyForQuery we take the socket
-// over (see session.ts).
+// server asks for a password. Without TLS, node-postgres works over a socket of ours
+// whose reads we recycle once the session has it. Once the server says ReadyForQuery
+// we take the socket over (see session.ts).
 
 import type { Duplex } from 'node:stream';
 import type { ConnectionSettings } from './conninfo.js';
 import { effectiveUser } from './conninfo.js';
 import { plainStartup, startupParameters } from './plain-startup.js';
-import type { SocketReads } from './socket-reads.js';
+import { SocketReads } from './socket-reads.js';
+import { Socket } from 'node:net';
+import type { SocketConstructorOpts } from 'node:net';
 import { connectPgClient } from './pg-client.js';
 import type { PgClientInternals } from './pg-client.js';
 import { connectionError } from './connection-errors.js';
@@ -40,9 +43,22 @@ export async function startConnection(
     }
   }
   const parameters = new Map<string, string>();
+  // Without TLS, node-postgres authenticates over a socket of ours that reads into memory we give
+  // it (socket-reads.ts), as plain-startup.ts's: until the session takes it over, each read goes to
+  // node-postgres as a 'data' event; then into buffers the session recycles (a base backup's stream
+  // over TCP otherwise gets a fresh 64 KiB buffer per read: more page faults, more system CPU).
+  let own: { socket: Socket; reads: SocketReads } | null = null;
+  const plainSocket = (): Duplex => {
+    const reads = new SocketReads();
+    // net.connect() hands `onread` to the Socket it makes; node-postgres calls connect(port, host) itself.
+    const socket = new Socket({ onread: reads.onread } as SocketConstructorOpts);
+    reads.deliver = (chunk) => socket.emit('data', chunk);
+    own = { socket, reads };
+    return socket;
+  };
   const client = await connectPgClient(
     settings,
-    { database: settings.dbname ?? effectiveUser(settings), applicationName, replication: replicationParameter(mode) },
+    { database: settings.dbname ?? effectiveUser(settings), applicationName, replication: replicationParameter(mode), plainSocket },
     (created) => {
       (created as unknown as PgClientInternals).connection.on('parameterStatus', (m) => parameters.set(m.parameterName, m.parameterValue));
     },
@@ -52,8 +68,12 @@ export async function startConnection(
   // Take the socket from node-postgres: it is idle (ReadyForQuery) and owns no buffered bytes.
   socket.removeAllListeners('data');
   socket.pause();
+  const ours = own as { socket: Socket; reads: SocketReads } | null;
+  const reads = ours !== null && ours.socket === socket ? ours.reads : undefined;
+  if (reads) reads.deliver = () => {}; // the session's from here on
   return {
     socket,
+    ...(reads ? { reads } : {}),
     backendPid: internal.processID ?? 0,
     // pg's own 'end'/'close' handlers stay attached; they only emit on the client,
     // whose 'error' listener swallows them.

@@ -26,7 +26,7 @@ import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
-import { restoreLeasePath } from './layout.js';
+import { restoreLeasePath, stanzaRecordPath } from './layout.js';
 import { holderAlive, holderContent, holderJudgeable } from './lock.js';
 import { isStaleTemp } from './archive-temp.js';
 import type { LockHolder } from './lock.js';
@@ -39,6 +39,14 @@ export const LEASE_STALE_MS = 10 * 60_000;
 export const HOLD_AFTER_RESTORE_MS = 24 * 3600_000;
 
 const EXPIRING = 'expiring.json';
+/** Rewritten by each expire that removed something, before its marker goes. */
+const EXPIRED_STAMP = 'expired.json';
+
+/** What the stamp of the last expire that removed something says (null: none yet); a restore reads it before the catalog. */
+export async function expiryStamp(storage: Storage, stanza: string): Promise<string | null> {
+  const raw = await readAll(storage, storageJoin(restoreLeasePath(stanza), EXPIRED_STAMP));
+  return raw === null ? null : raw.toString('utf8');
+}
 
 interface LeaseContent extends LockHolder {
   at: string;
@@ -124,7 +132,7 @@ export async function liveLeases(storage: Storage, stanza: string, opts: LeaseRe
     const nowMs = opts.nowMs ?? Date.now();
     // What a restore killed while it wrote its lease left (posix: the atomic write's temporary file).
     if (e.type === 'file' && opts.removeStale && isStaleTemp(e.name, (opts.storeNowMs ?? nowMs) - e.mtimeMs)) await storage.remove(path).catch(() => {});
-    if (e.type !== 'file' || e.name === EXPIRING || !e.name.endsWith('.json')) continue;
+    if (e.type !== 'file' || e.name === EXPIRING || e.name === EXPIRED_STAMP || !e.name.endsWith('.json')) continue;
     const raw = await readAll(storage, path);
     if (raw === null) continue; // released meanwhile
     const c = parse(raw);
@@ -187,7 +195,13 @@ export class RestoreLease {
    * and those it takes files from, complete) holds. Refusals release the lease; nothing else is
    * written. A repository this process may only read gets no lease (a warning).
    */
-  static async take(storage: Storage, stanza: string, backup: string, stillThere: () => Promise<string | null>, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<RestoreLease> {
+  static async take(
+    storage: Storage,
+    stanza: string,
+    backup: string,
+    stillThere: () => Promise<string | null>,
+    opts: { waitMs?: number; log?: (line: string) => void; /** expiryStamp() read before the restore read the catalog. */ stampBefore?: string | null } = {},
+  ): Promise<RestoreLease> {
     const lease = new RestoreLease(storage, storageJoin(restoreLeasePath(stanza), `${backup}-${randomBytes(6).toString('hex')}.json`), backup);
     try {
       await storage.write(lease.path, contentOf('restore', { backup }), { atomic: true, sync: false });
@@ -218,6 +232,14 @@ export class RestoreLease {
               : 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
           },
         );
+      }
+      // A stanza-delete removes the record under its marker, the rest after it.
+      if ((await storage.info(stanzaRecordPath(stanza))) === null) {
+        throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" was deleted while this restore chose backup ${backup}: nothing was written`, { hint: 'pgpitr info lists the stanzas of the repository' });
+      }
+      // An expire that ended between this restore's reading of the catalog and its lease (met neither way).
+      if (opts.stampBefore !== undefined && (await expiryStamp(storage, stanza)) !== opts.stampBefore) {
+        throw new PgpitrError('ERR_TARGET', `an expire removed backups or WAL of stanza ${stanza} while this restore chose backup ${backup}: nothing was written`, { hint: 'run the restore again: it plans anew from what the repository holds now' });
       }
       const gone = await stillThere();
       if (gone !== null) throw new PgpitrError('ERR_NOT_FOUND', `${gone}, since this restore read the catalog (an expire?): nothing was written`, { hint: 'run the restore again: it chooses among the backups there now' });
@@ -284,6 +306,8 @@ export async function whileExpiring<T>(storage: Storage, stanza: string, work: (
     const written = await storage.info(path).catch(() => null);
     return await work(written?.mtimeMs);
   } finally {
+    // Before the marker goes (whatever work did): a restore that met neither finds the stamp changed (RestoreLease.take).
+    await storage.write(storageJoin(restoreLeasePath(stanza), EXPIRED_STAMP), Buffer.from(JSON.stringify({ token: randomBytes(8).toString('hex'), at: new Date().toISOString(), by: command })), { atomic: true, sync: false }).catch(() => {});
     await renewal.stop();
     const now = await readAll(storage, path).catch(() => null);
     // Ours (written or renewed by this call), not another's written over it (advisory locks).
@@ -297,5 +321,9 @@ export async function whileExpiring<T>(storage: Storage, stanza: string, work: (
  * holds the backup lock where the store enforces it (no other can be running).
  */
 export async function removeLeftMarker(storage: Storage, stanza: string): Promise<void> {
-  await storage.remove(storageJoin(restoreLeasePath(stanza), EXPIRING)).catch(() => {});
+  const dir = restoreLeasePath(stanza);
+  await storage.remove(storageJoin(dir, EXPIRING)).catch(() => {});
+  // And the temporary files of writes killed there (the marker's, the stamp's, a lease's).
+  const entries = await storage.list(dir).catch(() => []);
+  for (const e of entries) if (e.type === 'file' && isStaleTemp(e.name, Date.now() - e.mtimeMs)) await storage.remove(storageJoin(dir, e.name)).catch(() => {});
 }

@@ -42,6 +42,11 @@ export function resumeTempPath(path: string): string {
   return `${path}.resume`;
 }
 
+/** Where a .partial that cannot be decoded here is kept (pg_receivewal's own lz4 file, say). */
+export function undecodedPath(path: string): string {
+  return `${path}.undecoded`;
+}
+
 /** Whether an earlier run left a non-empty file at `path`. */
 export function leftByEarlierRun(path: string): boolean {
   try {
@@ -135,7 +140,7 @@ function firstDifference(a: Buffer, b: Buffer): number {
 export class ResumedWriter {
   /** What the old file decodes to, once decoded: the server's bytes are compared with it. */
   private kept: Buffer | null = null;
-  /** How much the new stream must hold to take over: all the old file decodes to, or (nothing of it decodes) the whole segment. */
+  /** How much the new stream must hold to take over: all the old file decodes to (a file nothing of which decodes is moved aside). */
   private threshold = 0;
   private readonly decoded: Promise<void>;
   /** Bytes of the segment written into the new stream, from its start. */
@@ -143,11 +148,20 @@ export class ResumedWriter {
   private swap: Promise<void> | null = null;
 
   constructor(private readonly inner: InnerWriter, private readonly path: string, private readonly temp: string, algorithm: ReceivedCompression, segmentSize: number, private readonly o: ResumeOptions) {
-    this.decoded = decodedPartial(path, algorithm, segmentSize).then(({ bytes, size }) => {
+    this.decoded = decodedPartial(path, algorithm, segmentSize).then(async ({ bytes, size }) => {
       this.kept = bytes;
-      // A file that decodes to nothing is not known to hold nothing: kept until the segment is whole.
-      this.threshold = bytes.length === 0 && size > 0 ? segmentSize : bytes.length;
-      if (bytes.length === 0 && size > 0) this.o.log?.(`warning: ${path} (${size} bytes) cannot be decoded here: kept until the segment is received whole`);
+      this.threshold = bytes.length;
+      if (bytes.length > 0 || size === 0) return;
+      // A file that decodes to nothing here is not known to hold nothing: it is moved aside, kept,
+      // and the new stream takes its name at once (a position reported flushed is then in it).
+      const aside = undecodedPath(path);
+      try {
+        await fsp.rename(path, aside);
+      } catch (e) {
+        throw storageError('rename', path, e);
+      }
+      if (this.o.sync) await this.o.syncDirectory(dirname(path));
+      this.o.log?.(`warning: ${path} (${size} bytes) cannot be decoded here: moved to ${aside}, the segment is received again`);
     });
     this.decoded.catch(() => {}); // reported by the first write, sync or finish
   }

@@ -34,7 +34,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     await switchAndWaitArchived(c);
     const newest = await backup();
     await switchAndWaitArchived(c);
-    const leases = () => (existsSync(join(a.repo, 'main', 'restore-lease')) ? readdirSync(join(a.repo, 'main', 'restore-lease')) : []);
+    const leases = () => (existsSync(join(a.repo, 'main', 'restore-lease')) ? readdirSync(join(a.repo, 'main', 'restore-lease')).filter((n) => n !== 'expired.json') : []);
     const expire = async (dry: boolean): Promise<Decision> => {
       const r = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '1', '--output', 'json', ...(dry ? ['--dry-run'] : [])]);
       assert.equal(r.code, 0, r.stderr);

@@ -20,7 +20,7 @@ import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
 import { stanzaDelete } from '../../src/commands/stanza-delete.js';
 import { recoveryPending } from '../../src/postgres/recovery-signals.js';
-import { LEASE_STALE_MS, RestoreLease, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
+import { LEASE_STALE_MS, RestoreLease, expiryStamp, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = '7300000000000000002';
@@ -56,7 +56,8 @@ async function withRepo(fn: (dir: string, repo: Repo) => Promise<void>, wrap?: (
 }
 
 const sets = (dir: string) => readdirSync(join(dir, 'main', 'backup')).sort();
-const leaseFiles = (dir: string) => { try { return readdirSync(join(dir, 'main', 'restore-lease')).sort(); } catch { return []; } };
+/** The leases and the marker (not the stamp expire leaves: expired.json). */
+const leaseFiles = (dir: string) => { try { return readdirSync(join(dir, 'main', 'restore-lease')).filter((n) => n !== 'expired.json').sort(); } catch { return []; } };
 const expire = (repo: Repo, what: Parameters<typeof expireStanza>[3] = { policy: { full: 1 } }) => expireStanza(repo, 'main', SEG, what, { dryRun: false, exclusive: true });
 const there = async () => null;
 
@@ -212,6 +213,20 @@ test('restore lease: a restore that meets a running expire waits for it and is r
     await assert.rejects(() => RestoreLease.take(repo.storage, 'main', OLD, async () => 'backup 20261202-000000F is no longer a complete backup of stanza main'), (x: Error & { code?: string }) =>
       x.code === 'ERR_NOT_FOUND' && /no longer a complete backup of stanza main, since this restore read the catalog/.test(x.message));
     assert.deepEqual(leaseFiles(dir), []);
+  });
+});
+
+test('restore lease: an expire that ended between the restore reading the catalog and its lease is found by its stamp; a stanza deleted too', async () => {
+  await withRepo(async (dir, repo) => {
+    const before = await expiryStamp(repo.storage, 'main');
+    await expire(repo); // removes OLD, and ends, before the restore takes its lease: neither sees the other
+    await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: before }), (x: Error & { code?: string }) =>
+      x.code === 'ERR_TARGET' && /^an expire removed backups or WAL of stanza main while this restore chose backup 20261204-000000F: nothing was written/.test(x.message));
+    assert.deepEqual(leaseFiles(dir), []);
+    const lease = await RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: await expiryStamp(repo.storage, 'main') });
+    await lease.release();
+    rmSync(join(dir, 'main', 'stanza.json')); // what stanza-delete removes under its marker
+    await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there), /stanza "main" was deleted while this restore chose backup 20261204-000000F: nothing was written/);
   });
 });
 

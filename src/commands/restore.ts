@@ -7,7 +7,7 @@
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
 import { listRecords, referencesOf } from '../repo/backup-set/record.js';
-import { RestoreLease, expiryStamp } from '../repo/restore-lease.js';
+import { RestoreLease, awaitNoExpire, expiryStamp } from '../repo/restore-lease.js';
 import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
@@ -29,7 +29,9 @@ export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza'
 };
 
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
-  // Before the catalog: an expire that ends between this reading and the lease changes it (repo/restore-lease.ts).
+  // Before the catalog: an expire removing backups now is waited for; one that runs between this
+  // reading and the lease changes the stamp (repo/restore-lease.ts).
+  await awaitNoExpire(repo.storage, stanza, { log: req.log });
   const stampBefore = await expiryStamp(repo.storage, stanza);
   const info = await readStanza(repo, stanza);
   const { spoolPath: givenSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
@@ -87,7 +89,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
  * lease keeps expire from removing them meanwhile (repo/restore-lease.ts), released if the restore
  * fails, held for the recovery if it succeeds.
  */
-async function restoreUnderLease(repo: Repository, stanza: string, request: RestoreRequest, stampBefore: string | null): Promise<RestoreOutcome> {
+async function restoreUnderLease(repo: Repository, stanza: string, request: RestoreRequest, stampBefore: string): Promise<RestoreOutcome> {
   let lease: RestoreLease | null = null;
   const claimBackup = async (plan: RestorePlan): Promise<void> => {
     lease = await RestoreLease.take(repo.storage, stanza, plan.backup.id, () => missingNow(repo, stanza, plan.backup.id), { log: request.log, stampBefore });

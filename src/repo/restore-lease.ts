@@ -11,15 +11,19 @@
 // host, which cannot be looked at, counts as alive until the lease is
 // LEASE_STALE_MS old). Once the restore has ended well, the lease holds the
 // backup for the recovery of the restored directory: until that recovery ends
-// (its recovery.signal or standby.signal goes, or the directory does, which an
-// expire on the restore's host sees) and HOLD_AFTER_RESTORE_MS at most.
-
+// (its recovery.signal or standby.signal goes, which an expire on the restore's
+// host sees) and HOLD_AFTER_RESTORE_MS at most.
+//
 // The race (a restore choosing a backup while an expire removes it) is closed
-// by order, each side writing before it reads what the other writes: expire
-// writes <stanza>/restore-lease/expiring.json, then reads the leases, and
-// removes nothing if one appeared that needs what it would remove; a restore
-// writes its lease, then reads the marker (an expire running: it waits for it
-// to end and refuses, having written nothing) and the backup's record.
+// by order, each side writing before it reads what the other writes. An expire
+// that would remove a backup or WAL writes <stanza>/restore-lease/expiring.json
+// (renewed while it runs), then reads the leases and decides again; before the
+// marker goes it rewrites the stamp expired.json. A restore waits for a live
+// marker before it reads the catalog, notes the stamp and the marker, and once
+// its lease is written reads the marker (an expire running: it waits for it to
+// end and refuses, having written nothing), the stanza's record, the stamp and
+// marker again (changed: an expire ran meanwhile, refused) and the backup's
+// record. An expire that removes nothing writes nothing here.
 
 import { randomBytes } from 'node:crypto';
 import { PgpitrError } from '../common/errors.js';
@@ -39,13 +43,33 @@ export const LEASE_STALE_MS = 10 * 60_000;
 export const HOLD_AFTER_RESTORE_MS = 24 * 3600_000;
 
 const EXPIRING = 'expiring.json';
-/** Rewritten by each expire that removed something, before its marker goes. */
+/** Rewritten by each expire (or stanza-delete) that wrote a marker, before the marker goes. */
 const EXPIRED_STAMP = 'expired.json';
 
-/** What the stamp of the last expire that removed something says (null: none yet); a restore reads it before the catalog. */
-export async function expiryStamp(storage: Storage, stanza: string): Promise<string | null> {
-  const raw = await readAll(storage, storageJoin(restoreLeasePath(stanza), EXPIRED_STAMP));
-  return raw === null ? null : raw.toString('utf8');
+/**
+ * What a restore reads before the catalog and again once its lease is written: the stamp and the
+ * marker as they are. Changed: an expire ran in between (one killed leaves its marker; one whose
+ * stamp could not be written leaves it too).
+ */
+export async function expiryStamp(storage: Storage, stanza: string): Promise<string> {
+  const dir = restoreLeasePath(stanza);
+  const stamp = await readAll(storage, storageJoin(dir, EXPIRED_STAMP));
+  const marker = await readAll(storage, storageJoin(dir, EXPIRING));
+  return JSON.stringify([stamp?.toString('utf8') ?? null, marker?.toString('utf8') ?? null]);
+}
+
+/**
+ * Before a restore reads the catalog: an expire removing backups now is waited for (up to waitMs),
+ * so that the catalog read is what it left. Refused when it does not end.
+ */
+export async function awaitNoExpire(storage: Storage, stanza: string, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<void> {
+  const waitMs = opts.waitMs ?? 60_000;
+  const running = await waitForExpire(storage, stanza, waitMs, undefined, opts.log);
+  if (running !== null && !running.ended) {
+    throw new PgpitrError('ERR_TARGET', `${running.holder} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore wrote nothing`, {
+      hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
+    });
+  }
 }
 
 interface LeaseContent extends LockHolder {
@@ -200,7 +224,7 @@ export class RestoreLease {
     stanza: string,
     backup: string,
     stillThere: () => Promise<string | null>,
-    opts: { waitMs?: number; log?: (line: string) => void; /** expiryStamp() read before the restore read the catalog. */ stampBefore?: string | null } = {},
+    opts: { waitMs?: number; log?: (line: string) => void; /** expiryStamp() read before the restore read the catalog. */ stampBefore?: string } = {},
   ): Promise<RestoreLease> {
     const lease = new RestoreLease(storage, storageJoin(restoreLeasePath(stanza), `${backup}-${randomBytes(6).toString('hex')}.json`), backup);
     try {
@@ -306,13 +330,17 @@ export async function whileExpiring<T>(storage: Storage, stanza: string, work: (
     const written = await storage.info(path).catch(() => null);
     return await work(written?.mtimeMs);
   } finally {
-    // Before the marker goes (whatever work did): a restore that met neither finds the stamp changed (RestoreLease.take).
-    await storage.write(storageJoin(restoreLeasePath(stanza), EXPIRED_STAMP), Buffer.from(JSON.stringify({ token: randomBytes(8).toString('hex'), at: new Date().toISOString(), by: command })), { atomic: true, sync: false }).catch(() => {});
+    // Before the marker goes (whatever work did): a restore that met neither finds the stamp changed
+    // (RestoreLease.take). Not written (twice): the marker stays, which such a restore finds changed too.
+    const stamp = (): Promise<void> => storage.write(storageJoin(restoreLeasePath(stanza), EXPIRED_STAMP), Buffer.from(JSON.stringify({ token: randomBytes(8).toString('hex'), at: new Date().toISOString(), by: command })), { atomic: true, sync: false });
+    const stamped = await stamp().then(() => true, () => stamp().then(() => true, () => false));
     await renewal.stop();
-    const now = await readAll(storage, path).catch(() => null);
-    // Ours (written or renewed by this call), not another's written over it (advisory locks).
-    const holder = now === null ? null : (parse(now) as (LeaseContent & { token?: string }) | null);
-    if (holder !== null && holder.token === token) await storage.remove(path).catch(() => {});
+    if (stamped) {
+      const now = await readAll(storage, path).catch(() => null);
+      // Ours (written or renewed by this call), not another's written over it (advisory locks).
+      const holder = now === null ? null : (parse(now) as (LeaseContent & { token?: string }) | null);
+      if (holder !== null && holder.token === token) await storage.remove(path).catch(() => {});
+    }
   }
 }
 

@@ -22,13 +22,8 @@ import { storageError } from '../common/errors.js';
 import { syncDecoder } from '../storage/compress/sync-decoder.js';
 import { BLOCK_MAX, FRAME_MAGIC } from '../storage/compress/lz4.js';
 import type { ReceivedCompression } from './received-file-names.js';
-
-/** What the writer of a resumed segment needs of its inner, compressed writer. */
-export interface InnerWriter {
-  write(data: Buffer, offset: number): void | Promise<void>;
-  sync(): Promise<void>;
-  finish(sync: boolean): Promise<void>;
-}
+// A type only (segment-writer.ts makes a ResumedWriter): nothing of it is loaded from here.
+import type { SegmentWriter } from './segment-writer.js';
 
 export interface ResumeOptions {
   /** Sync the directory after the rename (the receiver's --no-sync says no). */
@@ -147,14 +142,18 @@ export class ResumedWriter {
   private written = 0;
   private swap: Promise<void> | null = null;
 
-  constructor(private readonly inner: InnerWriter, private readonly path: string, private readonly temp: string, algorithm: ReceivedCompression, segmentSize: number, private readonly o: ResumeOptions) {
+  constructor(private readonly inner: SegmentWriter, private readonly path: string, private readonly temp: string, algorithm: ReceivedCompression, segmentSize: number, private readonly o: ResumeOptions) {
     this.decoded = decodedPartial(path, algorithm, segmentSize).then(async ({ bytes, size }) => {
-      this.kept = bytes;
-      this.threshold = bytes.length;
-      if (bytes.length > 0 || size === 0) return;
+      if (bytes.length > 0 || size === 0) {
+        this.kept = bytes;
+        this.threshold = bytes.length;
+        return;
+      }
       // A file that decodes to nothing here is not known to hold nothing: it is moved aside, kept,
       // and the new stream takes its name at once (a position reported flushed is then in it).
-      const aside = undecodedPath(path);
+      let aside = undecodedPath(path);
+      // One moved aside before (pg_receivewal and pgpitr run in turn) is not written over.
+      for (let n = 1; await fsp.access(aside).then(() => true, () => false); n++) aside = `${undecodedPath(path)}.${n}`;
       try {
         await fsp.rename(path, aside);
       } catch (e) {
@@ -162,6 +161,8 @@ export class ResumedWriter {
       }
       if (this.o.sync) await this.o.syncDirectory(dirname(path));
       this.o.log?.(`warning: ${path} (${size} bytes) cannot be decoded here: moved to ${aside}, the segment is received again`);
+      this.kept = bytes;
+      this.threshold = 0;
     });
     this.decoded.catch(() => {}); // reported by the first write, sync or finish
   }

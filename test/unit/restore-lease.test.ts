@@ -225,6 +225,11 @@ test('restore lease: an expire that ended between the restore reading the catalo
     assert.deepEqual(leaseFiles(dir), []);
     const lease = await RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: await expiryStamp(repo.storage, 'main') });
     await lease.release();
+    // An expire killed while it removed (its marker left, its holder gone, no stamp): found changed too.
+    const beforeKill = await expiryStamp(repo.storage, 'main');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(dir, 'main', 'restore-lease', 'expiring.json'), JSON.stringify({ pid: dead, host: hostname(), command: 'expire', at: new Date().toISOString(), token: 'x' }));
+    await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: beforeKill }), /an expire removed backups or WAL of stanza main/);
     rmSync(join(dir, 'main', 'stanza.json')); // what stanza-delete removes under its marker
     await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there), /stanza "main" was deleted while this restore chose backup 20261204-000000F: nothing was written/);
   });

@@ -7,7 +7,7 @@
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
 import { listRecords, referencesOf } from '../repo/backup-set/record.js';
-import { RestoreLease, awaitNoExpire, expiryStamp } from '../repo/restore-lease.js';
+import { RestoreLease, expiryStampWhenQuiet } from '../repo/restore-lease.js';
 import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
@@ -31,8 +31,7 @@ export type RepositoryRestoreRequest = Omit<RestoreRequest, 'storage' | 'stanza'
 export async function restoreFromRepository(repo: Repository, stanza: string, req: RepositoryRestoreRequest): Promise<RestoreOutcome> {
   // Before the catalog: an expire removing backups now is waited for; one that runs between this
   // reading and the lease changes the stamp (repo/restore-lease.ts).
-  await awaitNoExpire(repo.storage, stanza, { log: req.log });
-  const stampBefore = await expiryStamp(repo.storage, stanza);
+  const stampBefore = await expiryStampWhenQuiet(repo.storage, stanza, { log: req.log });
   const info = await readStanza(repo, stanza);
   const { spoolPath: givenSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
   // restore_command fetches only this system's WAL (archive-get --system-id), from a spool of its own.

@@ -59,16 +59,24 @@ export async function expiryStamp(storage: Storage, stanza: string): Promise<str
 }
 
 /**
- * Before a restore reads the catalog: an expire removing backups now is waited for (up to waitMs),
- * so that the catalog read is what it left. Refused when it does not end.
+ * Before a restore reads the catalog: an expire removing backups now is waited for (up to waitMs
+ * each time), so that the catalog read is what it left; then expiryStamp(), taken with no live
+ * marker in it (one that appeared meanwhile is waited for too). Refused when expires do not end.
  */
-export async function awaitNoExpire(storage: Storage, stanza: string, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<void> {
+export async function expiryStampWhenQuiet(storage: Storage, stanza: string, opts: { waitMs?: number; log?: (line: string) => void } = {}): Promise<string> {
   const waitMs = opts.waitMs ?? 60_000;
-  const running = await waitForExpire(storage, stanza, waitMs, undefined, opts.log);
-  if (running !== null && !running.ended) {
-    throw new PgpitrError('ERR_TARGET', `${running.holder} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore wrote nothing`, {
-      hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
-    });
+  const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
+  for (let round = 0; ; round++) {
+    const running = await waitForExpire(storage, stanza, waitMs, undefined, opts.log);
+    if ((running !== null && !running.ended) || round >= 3) {
+      throw new PgpitrError('ERR_TARGET', `${running?.holder ?? 'expire'} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore wrote nothing`, {
+        hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${path} in ${storage.location}`,
+      });
+    }
+    const stamp = await expiryStamp(storage, stanza);
+    const marker = (JSON.parse(stamp) as (string | null)[])[1] ?? null;
+    const holder = marker === null ? null : parse(Buffer.from(marker));
+    if (holder === null || !(await holds(storage, path, holder, Date.now()))) return stamp;
   }
 }
 

@@ -20,7 +20,7 @@ import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
 import { stanzaDelete } from '../../src/commands/stanza-delete.js';
 import { recoveryPending } from '../../src/postgres/recovery-signals.js';
-import { LEASE_STALE_MS, RestoreLease, expiryStamp, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
+import { LEASE_STALE_MS, RestoreLease, expiryStamp, expiryStampWhenQuiet, liveLeases, whileExpiring } from '../../src/repo/restore-lease.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = '7300000000000000002';
@@ -232,6 +232,20 @@ test('restore lease: an expire that ended between the restore reading the catalo
     await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: beforeKill }), /an expire removed backups or WAL of stanza main/);
     rmSync(join(dir, 'main', 'stanza.json')); // what stanza-delete removes under its marker
     await assert.rejects(() => RestoreLease.take(repo.storage, 'main', NEW, there), /stanza "main" was deleted while this restore chose backup 20261204-000000F: nothing was written/);
+  });
+});
+
+test('restore lease: the stamp a restore notes before the catalog never holds a live expire: it waits for it first', async () => {
+  await withRepo(async (_dir, repo) => {
+    let noted: Promise<string> | null = null;
+    await whileExpiring(repo.storage, 'main', async () => {
+      noted = expiryStampWhenQuiet(repo.storage, 'main', { waitMs: 30_000 });
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    const before = await (noted as unknown as Promise<string>);
+    assert.equal((JSON.parse(before) as (string | null)[])[1], null, 'noted once the expire had ended: no marker in it');
+    const lease = await RestoreLease.take(repo.storage, 'main', NEW, there, { stampBefore: before });
+    await lease.release();
   });
 });
 

@@ -52,10 +52,28 @@ const EXPIRED_STAMP = 'expired.json';
  * stamp could not be written leaves it too).
  */
 export async function expiryStamp(storage: Storage, stanza: string): Promise<string> {
+  return (await stampAndMarker(storage, stanza)).key;
+}
+
+async function stampAndMarker(storage: Storage, stanza: string): Promise<{ key: string; marker: Buffer | null }> {
   const dir = restoreLeasePath(stanza);
   const stamp = await readAll(storage, storageJoin(dir, EXPIRED_STAMP));
   const marker = await readAll(storage, storageJoin(dir, EXPIRING));
-  return JSON.stringify([stamp?.toString('utf8') ?? null, marker?.toString('utf8') ?? null]);
+  return { key: JSON.stringify([stamp?.toString('utf8') ?? null, marker?.toString('utf8') ?? null]), marker };
+}
+
+/** A restore refused because an expire (or stanza-delete) is still removing backups after waitMs. */
+function stillRemoving(storage: Storage, stanza: string, holder: string, waitMs: number, restoring: string): PgpitrError {
+  return new PgpitrError('ERR_TARGET', `${holder} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: ${restoring} wrote nothing`, {
+    hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
+  });
+}
+
+/** A restore refused because an expire removed backups or WAL after it had read the catalog. */
+function removedMeanwhile(stanza: string, who: string, backup: string): PgpitrError {
+  return new PgpitrError('ERR_TARGET', `${who} removed backups or WAL of stanza ${stanza} while this restore chose backup ${backup}: nothing was written`, {
+    hint: 'run the restore again: it plans anew from what the repository holds now',
+  });
 }
 
 /**
@@ -68,15 +86,10 @@ export async function expiryStampWhenQuiet(storage: Storage, stanza: string, opt
   const path = storageJoin(restoreLeasePath(stanza), EXPIRING);
   for (let round = 0; ; round++) {
     const running = await waitForExpire(storage, stanza, waitMs, undefined, opts.log);
-    if ((running !== null && !running.ended) || round >= 3) {
-      throw new PgpitrError('ERR_TARGET', `${running?.holder ?? 'expire'} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore wrote nothing`, {
-        hint: 'run the restore again once it has ended; if that process no longer exists, remove ' + `${path} in ${storage.location}`,
-      });
-    }
-    const stamp = await expiryStamp(storage, stanza);
-    const marker = (JSON.parse(stamp) as (string | null)[])[1] ?? null;
-    const holder = marker === null ? null : parse(Buffer.from(marker));
-    if (holder === null || !(await holds(storage, path, holder, Date.now()))) return stamp;
+    if ((running !== null && !running.ended) || round >= 3) throw stillRemoving(storage, stanza, running?.holder ?? 'expire', waitMs, 'this restore');
+    const { key, marker } = await stampAndMarker(storage, stanza);
+    const holder = marker === null ? null : parse(marker);
+    if (holder === null || !(await holds(storage, path, holder, Date.now()))) return key;
   }
 }
 
@@ -251,28 +264,13 @@ export class RestoreLease {
       const storeNow = base === undefined ? undefined : () => base + (Date.now() - t0);
       const waitMs = opts.waitMs ?? 60_000;
       const expiring = await waitForExpire(storage, stanza, waitMs, storeNow, opts.log);
-      if (expiring !== null) {
-        const ended = expiring.ended;
-        throw new PgpitrError(
-          'ERR_TARGET',
-          ended
-            ? `${expiring.holder} removed backups or WAL of stanza ${stanza} while this restore chose backup ${backup}: nothing was written`
-            : `${expiring.holder} is removing backups of stanza ${stanza}, and has not ended in ${Math.round(waitMs / 1000)} s: this restore of backup ${backup} wrote nothing`,
-          {
-            hint: ended
-              ? 'run the restore again: it plans anew from what the repository holds now'
-              : 'run the restore again once it has ended; if that process no longer exists, remove ' + `${storageJoin(restoreLeasePath(stanza), EXPIRING)} in ${storage.location}`,
-          },
-        );
-      }
+      if (expiring !== null) throw expiring.ended ? removedMeanwhile(stanza, expiring.holder, backup) : stillRemoving(storage, stanza, expiring.holder, waitMs, `this restore of backup ${backup}`);
       // A stanza-delete removes the record under its marker, the rest after it.
       if ((await storage.info(stanzaRecordPath(stanza))) === null) {
         throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" was deleted while this restore chose backup ${backup}: nothing was written`, { hint: 'pgpitr info lists the stanzas of the repository' });
       }
       // An expire that ended between this restore's reading of the catalog and its lease (met neither way).
-      if (opts.stampBefore !== undefined && (await expiryStamp(storage, stanza)) !== opts.stampBefore) {
-        throw new PgpitrError('ERR_TARGET', `an expire removed backups or WAL of stanza ${stanza} while this restore chose backup ${backup}: nothing was written`, { hint: 'run the restore again: it plans anew from what the repository holds now' });
-      }
+      if (opts.stampBefore !== undefined && (await expiryStamp(storage, stanza)) !== opts.stampBefore) throw removedMeanwhile(stanza, 'an expire', backup);
       const gone = await stillThere();
       if (gone !== null) throw new PgpitrError('ERR_NOT_FOUND', `${gone}, since this restore read the catalog (an expire?): nothing was written`, { hint: 'run the restore again: it chooses among the backups there now' });
     } catch (e) {

@@ -133,10 +133,11 @@ function firstDifference(a: Buffer, b: Buffer): number {
  * (through `inner`, whose file is `temp`) replaces it once it holds as much.
  */
 export class ResumedWriter {
-  /** What the old file decodes to, once decoded: the server's bytes are compared with it. */
+  /**
+   * What the old file decodes to, once decoded: the server's bytes are compared with it, and the
+   * new stream takes over once it holds as much (empty: a file nothing of which decodes is moved aside).
+   */
   private kept: Buffer | null = null;
-  /** How much the new stream must hold to take over: all the old file decodes to (a file nothing of which decodes is moved aside). */
-  private threshold = 0;
   private readonly decoded: Promise<void>;
   /** Bytes of the segment written into the new stream, from its start. */
   private written = 0;
@@ -146,7 +147,6 @@ export class ResumedWriter {
     this.decoded = decodedPartial(path, algorithm, segmentSize).then(async ({ bytes, size }) => {
       if (bytes.length > 0 || size === 0) {
         this.kept = bytes;
-        this.threshold = bytes.length;
         return;
       }
       // A file that decodes to nothing here is not known to hold nothing: it is moved aside, kept,
@@ -154,15 +154,9 @@ export class ResumedWriter {
       let aside = undecodedPath(path);
       // One moved aside before (pg_receivewal and pgpitr run in turn) is not written over.
       for (let n = 1; await fsp.access(aside).then(() => true, () => false); n++) aside = `${undecodedPath(path)}.${n}`;
-      try {
-        await fsp.rename(path, aside);
-      } catch (e) {
-        throw storageError('rename', path, e);
-      }
-      if (this.o.sync) await this.o.syncDirectory(dirname(path));
+      await this.move(path, aside);
       this.o.log?.(`warning: ${path} (${size} bytes) cannot be decoded here: moved to ${aside}, the segment is received again`);
       this.kept = bytes;
-      this.threshold = 0;
     });
     this.decoded.catch(() => {}); // reported by the first write, sync or finish
   }
@@ -176,26 +170,30 @@ export class ResumedWriter {
       if (at !== -1) {
         this.o.log?.(`warning: ${this.path} decodes to other bytes than the server sends from byte ${offset + at} of the segment on (an end damaged by a crash?): the server's replace them`);
         this.kept = this.kept.subarray(0, offset + at);
-        this.threshold = this.kept.length;
       }
     }
     const wrote = this.inner.write(data, offset);
     this.written = offset + data.length;
-    if (this.swap === null && this.written >= this.threshold) this.startSwap();
+    if (this.swap === null && this.written >= this.kept.length) this.startSwap();
     return wrote;
   }
 
   private startSwap(): void {
     this.swap = (async () => {
       await this.inner.sync();
-      try {
-        await fsp.rename(this.temp, this.path);
-      } catch (e) {
-        throw storageError('rename', this.temp, e);
-      }
-      if (this.o.sync) await this.o.syncDirectory(dirname(this.path));
+      await this.move(this.temp, this.path);
     })();
     this.swap.catch(() => {}); // reported by the next sync or finish
+  }
+
+  /** rename(2), and the directory synced after it unless --no-sync. */
+  private async move(from: string, to: string): Promise<void> {
+    try {
+      await fsp.rename(from, to);
+    } catch (e) {
+      throw storageError('rename', from, e);
+    }
+    if (this.o.sync) await this.o.syncDirectory(dirname(to));
   }
 
   /** What was written is decodable and durable: in the new file once it has taken over, else in the old one, which holds it too. */
@@ -208,29 +206,20 @@ export class ResumedWriter {
   async finish(sync: boolean): Promise<void> {
     try {
       await this.decoded;
-    } catch (e) {
-      await this.inner.finish(false).catch(() => {});
-      this.removeTemp();
-      throw e;
-    }
-    if (this.swap === null && this.written >= this.threshold) this.startSwap();
-    if (this.swap === null) {
-      // The old file holds more than the server sent again: it stays as it is.
-      await this.inner.finish(false).catch(() => {});
-      this.removeTemp();
-      return;
-    }
-    try {
+      if (this.swap === null && this.written >= this.kept!.length) this.startSwap();
+      // No swap: the old file holds more than the server sent again, and stays as it is.
+      if (this.swap === null) return await this.abandon();
       await this.swap;
     } catch (e) {
-      await this.inner.finish(false).catch(() => {});
-      this.removeTemp();
+      await this.abandon();
       throw e;
     }
     await this.inner.finish(sync);
   }
 
-  private removeTemp(): void {
+  /** The new stream is not kept: closed, its temporary file removed. */
+  private async abandon(): Promise<void> {
+    await this.inner.finish(false).catch(() => {});
     try {
       unlinkSync(this.temp);
     } catch {

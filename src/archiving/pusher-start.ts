@@ -35,8 +35,8 @@ export function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): 
   }
 }
 
-/** Moves the drop records and owed copies of one repository's spool to another. */
-function adoptRepositorySpool(from: PushSpool, to: PushSpool): void {
+/** Moves the drop records and owed copies of one repository's spool to another (each saved, synced, before it is forgotten). */
+function moveRepositoryRecords(from: PushSpool, to: PushSpool): void {
   for (const { id, record } of from.pendingDrops()) {
     to.savePendingDrop(id, record as object);
     from.forgetPendingDrop(id);
@@ -44,6 +44,47 @@ function adoptRepositorySpool(from: PushSpool, to: PushSpool): void {
   for (const [name, path] of from.owed()) {
     to.saveOwed(name, path);
     from.forgetOwed(name);
+  }
+}
+
+/** The number and location of an entry of the recorded list ("repoN LOCATION"). */
+function locationOf(entry: string): { index: number; location: string } | null {
+  const m = /^repo(\d+) ([^]*)$/.exec(entry);
+  return m === null ? null : { index: Number(m[1]), location: m[2]! };
+}
+
+/**
+ * What a repository's own spool kept (drop records, copies of .history and .backup files it is
+ * owed) belongs to its location, not to its number. When the repositories changed, the records of
+ * each repository of the recorded list (several) whose location no longer keeps them in that spool
+ * (renumbered, taken out, or now alone) are parked under its location, before the new list is
+ * recorded; a crash in between parks them again from the same spools.
+ */
+function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[]): void {
+  if (recorded.length < 2) return; // one repository: its records are the stanza's (adoptSharedPendingDrops)
+  for (const entry of recorded) {
+    const was = locationOf(entry);
+    if (was === null) continue;
+    const from = s.spool.forRepository(was.index);
+    const now = s.repos.findIndex((r) => r.repo.location === was.location);
+    if (now >= 0 && queues[now]!.spool.dir === from.dir) continue;
+    if (from.pendingDrops().length === 0 && from.owed().size === 0) continue;
+    moveRepositoryRecords(from, s.spool.parkedFor(was.location));
+    s.log(
+      now >= 0
+        ? `moved what ${entry} was owed (drop records, copies of .history and .backup files) to where the pusher keeps it now`
+        : `kept what ${entry} was owed (drop records, copies of .history and .backup files) aside in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`,
+    );
+  }
+}
+
+/** Parked records go to the repository of their location whenever it is configured (every start). */
+export function deliverParkedRecords(s: PusherStart, queues: RepoQueue[]): void {
+  for (const { location, spool } of s.spool.parked()) {
+    const i = s.repos.findIndex((r) => r.repo.location === location);
+    if (i < 0) continue;
+    moveRepositoryRecords(spool, queues[i]!.spool);
+    s.spool.removeParked(spool);
   }
 }
 
@@ -69,20 +110,12 @@ export function forgetMarkersOfOtherRepositories(s: PusherStart, queues: RepoQue
         if (!recorded.includes(entry)) queues[i]!.spool.forgetMarkers();
       }
     }
-    // What a repository's own spool kept (drop records, copies of .history and .backup files it is
-    // owed) follows it when it is left alone (its spool is then the stanza's): else nothing would
-    // store them. (Renumbered among several, its records stay under its old number.)
-    if (recorded.length > 1 && !multi) {
-      for (const [i, r] of s.repos.entries()) {
-        const before = recorded.find((e) => e.slice(e.indexOf(' ') + 1) === r.repo.location);
-        const from = before === undefined ? null : s.spool.forRepository(Number(/^repo(\d+) /.exec(before)?.[1]));
-        if (from !== null && from.dir !== queues[i]!.spool.dir) adoptRepositorySpool(from, queues[i]!.spool);
-      }
-    }
+    parkMovedRecords(s, queues, recorded);
     s.spool.forgetMarkers(false);
     s.log(`the repositories changed (${recorded.join(', ')} before, ${mine.join(', ')} now): what is still ready and not in a repository as it is now is stored there`);
   }
   if (!same) s.spool.recordRepositories(mine);
+  deliverParkedRecords(s, queues);
 }
 
 /** Markers older than their ready WAL file were about an earlier file of that name (a data directory rolled back). */

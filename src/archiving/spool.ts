@@ -16,7 +16,8 @@
 // rename, so a reader never sees half of one; they need no fsync: a marker lost
 // in a crash only means the file is pushed again, which is idempotent.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
@@ -78,6 +79,48 @@ export class PushSpool {
     const dir = join(this.dir, `repo${index}`);
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     return new PushSpool(dir);
+  }
+
+  /**
+   * Where what a repository's own spool kept (drop records, owed copies) waits while no configured
+   * repository of that location has a spool of its own: parked/<hash of the location>/, with the
+   * location in it (written, synced, before anything is moved there).
+   */
+  parkedFor(location: string): PushSpool {
+    const dir = join(this.dir, 'parked', createHash('sha256').update(location).digest('hex').slice(0, 16));
+    makeDirsSync(dir, 0o750, true);
+    if (parkedLocation(dir) !== location) writeFileAtomicSync(join(dir, 'location'), location, true, 0o640);
+    return new PushSpool(dir);
+  }
+
+  /** Every parked spool with the location it waits for (parkedFor). */
+  parked(): { location: string; spool: PushSpool }[] {
+    const root = join(this.dir, 'parked');
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch {
+      return [];
+    }
+    const out: { location: string; spool: PushSpool }[] = [];
+    for (const name of names.sort()) {
+      const location = parkedLocation(join(root, name));
+      if (location !== null) out.push({ location, spool: new PushSpool(join(root, name)) });
+    }
+    return out;
+  }
+
+  /** Removes a parked spool emptied of its records. */
+  removeParked(spool: PushSpool): void {
+    for (const sub of ['drops', 'owed']) {
+      try {
+        rmdirSync(join(spool.dir, sub));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    unlinkSync(join(spool.dir, 'location'));
+    rmdirSync(spool.dir);
   }
 
   get logPath(): string {
@@ -154,8 +197,9 @@ export class PushSpool {
     }
   }
 
+  /** Synced: the records parked when the repositories changed are parked by the list before it (pusher-start.ts). */
   recordRepositories(repos: string[]): void {
-    writeFileAtomicSync(join(this.dir, 'pusher.repos'), JSON.stringify(repos), false, 0o640);
+    writeFileAtomicSync(join(this.dir, 'pusher.repos'), JSON.stringify(repos), true, 0o640);
   }
 
   /** When the marker of `name` says it was true (its mtime, ms), or null without one. */
@@ -292,5 +336,13 @@ export class PushSpool {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+  }
+}
+
+function parkedLocation(dir: string): string | null {
+  try {
+    return readFileSync(join(dir, 'location'), 'utf8');
+  } catch {
+    return null;
   }
 }

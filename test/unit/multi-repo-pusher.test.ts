@@ -344,6 +344,63 @@ test('markers stand for the repositories they were written for, and for the file
   }
 });
 
+test("what a repository's spool kept for it follows its location: renumbered, taken out (kept aside, not given to the repository taking its number), back", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const third = join(root, 'repo3');
+    mkdirSync(third);
+    const [a, b, c] = [repos[0]!.repo, repos[1]!.repo, repositoryOn(new PosixStorage(third), third)];
+    let stanza = null as unknown as StanzaInfo;
+    for (const r of [a, b, c]) stanza = (await createStanza(r, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const seg = segmentFileName(1, 1n, SEG);
+    writeFileSync(join(pgWal, seg), segment(1));
+    writeFileSync(join(pgWal, 'archive_status', `${seg}.ready`), '');
+    const files = (path: string, dir: string) => (existsSync(join(path, 'main', dir)) ? readdirSync(join(path, 'main', dir)) : []);
+    const has = (path: string, name: string) => archivedOnDisk(path, 'main').some((f) => f.name === name);
+    const run = async (which: { index: number; repo: typeof a }[], until_: () => boolean, what: string) => {
+      const stop = new AbortController();
+      const log: string[] = [];
+      const pusher = runPusher({ repos: which, stanza, repoStanzas: which.map(() => stanza), pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+      try {
+        await until(what, until_);
+      } finally {
+        stop.abort();
+        await pusher;
+      }
+      return log;
+    };
+    const history = (tli: number) => {
+      const name = `${String(tli).padStart(8, '0')}.history`;
+      writeFileSync(join(pgWal, name), `${tli - 1}\t0/3000000\tno recovery target specified\n`);
+      return name;
+    };
+    const drop = { first: seg, last: seg, count: 1, queued_bytes: SEG, queue_max_bytes: 3 * SEG, host: 'h', pg_wal: pgWal, at: new Date().toISOString() };
+    await run([{ index: 1, repo: a }, { index: 2, repo: b }], () => has(paths[0]!, seg) && has(paths[1]!, seg), 'A as repo1 and B as repo2 store the segment');
+    // A (repo1) is owed a .history file, B (repo2) a drop record; then they swap numbers.
+    const h2 = history(2);
+    spool.forRepository(1).saveOwed(h2, join(pgWal, h2));
+    spool.forRepository(2).savePendingDrop('20261205-000000-1', drop);
+    await run([{ index: 1, repo: b }, { index: 2, repo: a }], () => has(paths[0]!, h2) && files(paths[1]!, 'archive-drops').length === 1, 'each gets what it was owed under its old number');
+    assert.ok(!has(paths[1]!, h2), 'B was not owed the .history file');
+    assert.deepEqual(files(paths[0]!, 'archive-drops'), [], 'nor A the drop record');
+    // A (now repo2) is owed another; it is taken out and C takes its number: C does not get it.
+    const h3 = history(3);
+    spool.forRepository(2).saveOwed(h3, join(pgWal, h3));
+    const out = await run([{ index: 1, repo: b }, { index: 2, repo: c }], () => has(third, seg) && spool.forRepository(2).owed().size === 0, 'C, new as repo2, gets the segment');
+    assert.ok(!has(third, h3), 'C was not owed what A was');
+    assert.ok(out.some((l) => /kept what repo2 .* aside/.test(l)), out.join('\n'));
+    assert.deepEqual(spool.parked().map((p) => p.location), [a.location]);
+    // A configured again, alone: it gets its copy, and nothing stays parked.
+    await run([{ index: 1, repo: a }], () => has(paths[0]!, h3), 'A, back, gets what was kept for it');
+    assert.deepEqual(spool.parked(), []);
+    assert.ok(!existsSync(join(spool.dir, 'parked', readdirSync(join(spool.dir, 'parked'))[0] ?? 'none')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('one repository, down, past the queue limit: a .history file ready before the segments does not hold the archiver (a copy waits in the spool), and reaches the repository when it returns', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-onerepo-'));
   try {

@@ -2,7 +2,7 @@
 // there (PostgreSQL 12 and later): read by archive-get, which PostgreSQL runs
 // in the data directory.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
 
@@ -21,9 +21,11 @@ export function walFileInDataDir(dir: string, name: string): boolean {
 
 /**
  * Whether a recovery is still to run, or running, in data directory `dir` (recovery.signal or
- * standby.signal there: PostgreSQL removes recovery.signal when recovery ends); null when this
- * process cannot tell: not allowed to look, or no such directory (removed, or not visible from
- * here: another mount namespace, a service's private /tmp).
+ * standby.signal there: PostgreSQL removes recovery.signal when recovery ends), or has ended with a
+ * promotion whose timeline history file is not archived yet (its .ready in pg_wal/archive_status:
+ * until it is, the archive does not show the new timeline, and a retention policy would judge
+ * branches by the old one); null when this process cannot tell: not allowed to look, or no such
+ * directory (removed, or not visible from here: another mount namespace, a service's private /tmp).
  */
 export function recoveryPending(dir: string): boolean | null {
   try {
@@ -39,5 +41,9 @@ export function recoveryPending(dir: string): boolean | null {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
     }
   }
-  return false;
+  try {
+    return readdirSync(join(dir, 'pg_wal', 'archive_status')).some((n) => /^[0-9A-F]{8}\.history\.ready$/.test(n));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : null;
+  }
 }

@@ -207,14 +207,17 @@ function removalOrder(ids: string[], records: BackupRecord[]): string[] {
 }
 
 /**
- * The branch of `timeline` from its history file; null on timeline 1 (or with nothing archived).
+ * The branch of `timeline` from its history file (timeline 1: itself); null with nothing archived.
  * A history file missing or unreadable fails the expire: without it the policy would keep the
  * newest backups of the wrong branch, and remove the one restore needs. Missing where the stanza
  * knows no other timeline (archiving began after the last promotion: PostgreSQL archives a
  * history file once, when it makes it), there is no other branch to tell apart.
  */
 async function newestBranch(repo: Repository, stanza: string, archive: ArchivedFile[], timeline: number | null, records: BackupRecord[]): Promise<TimelineBranch | null> {
-  if (timeline === null || timeline === 1) return null;
+  if (timeline === null) return null;
+  // Timeline 1 has no history: its branch is itself, and a backup of a later timeline (a copy
+  // promoted elsewhere that took a backup into this stanza) is not on it.
+  if (timeline === 1) return timelineBranch(1, []);
   const newest = archive.map((f) => f.name).find((n) => /^[0-9A-F]{8}\.history$/.test(n) && parseInt(n.slice(0, 8), 16) === timeline);
   const alone = archive.every((f) => !/^[0-9A-F]{8}/.test(f.name) || parseInt(f.name.slice(0, 8), 16) === timeline) && records.every((r) => r.timeline === null || r.timeline === timeline);
   if (newest === undefined && alone) return timelineBranch(timeline, []);

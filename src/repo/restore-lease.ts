@@ -11,8 +11,9 @@
 // host, which cannot be looked at, counts as alive until the lease is
 // LEASE_STALE_MS old). Once the restore has ended well, the lease holds the
 // backup for the recovery of the restored directory: until that recovery ends
-// (its recovery.signal or standby.signal goes, which an expire on the restore's
-// host sees) and HOLD_AFTER_RESTORE_MS at most.
+// (its recovery.signal or standby.signal goes, and after a promotion the new
+// timeline's history file is archived, which an expire on the restore's host
+// sees) and HOLD_AFTER_RESTORE_MS at most.
 //
 // The race (a restore choosing a backup while an expire removes it) is closed
 // by order, each side writing before it reads what the other writes. An expire
@@ -156,7 +157,7 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
 function describe(c: LeaseContent): string {
   if (c.hold_until === undefined || holderAlive(c)) return `${c.command} (pid ${c.pid} on ${c.host})`;
   const where = c.data_dir !== undefined ? ` in ${c.data_dir}` : '';
-  return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes), ${c.hold_until} at the latest`;
+  return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes, and the history file of a promotion is archived), ${c.hold_until} at the latest`;
 }
 
 export interface LeaseReading {

@@ -40,8 +40,8 @@ export interface RetentionBackup {
   pinned: boolean;
   /**
    * Whether points of the archive's newest timeline can be recovered from it (its timeline is on
-   * that timeline's history, and had not ended before the backup's end); absent: not known (no
-   * later timeline), taken as yes.
+   * that timeline's history, and had not ended before the backup's end); absent: not known
+   * (nothing archived, or the backup's timeline or stop not recorded), taken as yes.
    */
   onLatestBranch?: boolean | undefined;
   /** Its record cannot be parsed: what it is is not known, so it is kept (never counted as a backup). */

@@ -139,7 +139,7 @@ test('expire: a WAL directory it empties goes, one still holding segments stays,
   });
 });
 
-test('expire by count: the newest backup on the timeline WAL is archived on is kept too (a restore to an earlier point), not for a timeline a copy promoted elsewhere left behind', async () => {
+test('expire by count: the newest backup on the timeline WAL is archived on is kept too (a restore to an earlier point), not for a timeline a copy promoted elsewhere left behind, and not in place of production\'s on timeline 1', async () => {
   await withRepo(async (dir, repo, info) => {
     const { utimesSync } = await import('node:fs');
     const F1 = '20261202-000000F';
@@ -177,5 +177,14 @@ test('expire by count: the newest backup on the timeline WAL is archived on is k
     age('00000001', Date.now() - 2 * DAY);
     const restored = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
     assert.deepEqual(restored.decision.keep.map((k) => k.id).sort(), [F1, F2]);
+    // The copy on timeline 2 took a backup into the stanza, newer than production's; production
+    // (timeline 1) archives last again: production's newest backup is kept besides the copy's.
+    const C = '20261205-000000F';
+    await writeRecord(repo.storage, record(C, 4, { timeline: 2, start_lsn: '0/4000028', stop_lsn: '0/4000100' }));
+    age('00000001', Date.now());
+    const clone = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(clone.decision.keep.map((k) => k.id).sort(), [F2, C]);
+    const cloneWindow = await expireStanza(repo, 'main', SEG, { policy: { windowMs: DAY } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(cloneWindow.decision.keep.map((k) => k.id).sort(), [F2, C]);
   });
 });

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, rmSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -119,7 +119,7 @@ test('restore lease: a holder gone no longer holds, unless its restore ended and
   });
 });
 
-test('restore lease: held for the recovery of the restored directory until its signal file goes (seen on the restore host)', async () => {
+test('restore lease: held for the recovery of the restored directory until its signal file goes and a promotion\'s history file is archived (seen on the restore host)', async () => {
   await withRepo(async (dir, repo) => {
     const restored = join(dir, 'restored');
     mkdirSync(restored);
@@ -132,7 +132,14 @@ test('restore lease: held for the recovery of the restored directory until its s
     writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, ''));
     const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
     assert.match(kept.decision.keep.find((k) => k.id === OLD)!.why, new RegExp(`being restored: a restore by pid ${dead} on .*, held for its recovery in ${restored} until that ends`));
+    // Promoted: recovery.signal gone, but the new timeline's history file not archived yet (the
+    // archive still shows only the old timeline): held until it is.
+    mkdirSync(join(restored, 'pg_wal', 'archive_status'), { recursive: true });
+    writeFileSync(join(restored, 'pg_wal', 'archive_status', '00000002.history.ready'), '');
     unlinkSync(join(restored, 'recovery.signal')); // PostgreSQL removes it when recovery ends
+    const promoted = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
+    assert.match(promoted.decision.keep.find((k) => k.id === OLD)!.why, /being restored: .*and the history file of a promotion is archived/);
+    renameSync(join(restored, 'pg_wal', 'archive_status', '00000002.history.ready'), join(restored, 'pg_wal', 'archive_status', '00000002.history.done'));
     const gone = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
     assert.deepEqual(gone.decision.expire.map((e) => e.id), [OLD]);
     assert.deepEqual(leaseFiles(dir), []);

@@ -200,6 +200,8 @@ function standaloneRanges(backups: RetentionBackup[], standaloneOnly: (b: Retent
 function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>, withWal: Set<string>): RetentionDecision['walKeptFor'] {
   const damaged = backups.find((b) => b.damaged && keepWhy.has(b.id));
   if (damaged) return { id: damaged.id, why: 'its record is damaged: where its WAL starts is not known, so no WAL is removed (pgpitr verify names it)' };
+  const running = backups.find((b) => b.state === 'running' && keepWhy.has(b.id));
+  if (running) return { id: running.id, why: 'still running: where its WAL starts is not recorded until it completes, so no WAL is removed' };
   const oldest = backups.filter((b) => b.state === 'complete' && withWal.has(b.id)).sort((a, b) => (a.startSegNo < b.startSegNo ? -1 : a.startSegNo > b.startSegNo ? 1 : 0))[0];
   return oldest ? { id: oldest.id, why: keepWhy.get(oldest.id)! } : undefined;
 }
@@ -208,6 +210,9 @@ function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>, wi
 function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean, withWal: (b: RetentionBackup) => boolean): bigint | null {
   // Where a backup whose record is damaged starts is not known: its WAL is all kept with it.
   if (backups.some((b) => b.damaged && kept(b))) return null;
+  // Nor where a running backup's starts (its record gets it on completion): only met where expire
+  // runs beside a backup (a dry run, or a store whose lock cannot be enforced).
+  if (backups.some((b) => b.state === 'running' && kept(b))) return null;
   const keptComplete = backups.filter((b) => b.state === 'complete' && kept(b) && withWal(b));
   if (keptComplete.length === 0) return null;
   return keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);

@@ -44,9 +44,14 @@ test('pinned and running backups are kept; failed ones go once a newer complete 
   const d = decideRetention(list, { full: 2 }, NOW);
   assert.deepEqual(ids(d.keep), ['D2', 'D8', 'D9', 'F2', 'R']);
   assert.ok(ids(d.expire).includes('F1'));
-  // The pinned backup holds the WAL from its own start, and is named as what holds it.
-  assert.equal(d.walKeepFromSegNo, 20n);
-  assert.deepEqual(d.walKeptFor, { id: 'D2', why: 'pinned' });
+  // A running backup (an expire beside it: a dry run, or a lock that cannot be enforced): where its
+  // WAL starts is not recorded yet, so no WAL goes.
+  assert.equal(d.walKeepFromSegNo, null);
+  assert.match(d.walKeptFor?.why ?? '', /still running: where its WAL starts is not recorded/);
+  // Without it, the pinned backup holds the WAL from its own start, and is named as what holds it.
+  const done = decideRetention(list.filter((b) => b.id !== 'R'), { full: 2 }, NOW);
+  assert.equal(done.walKeepFromSegNo, 20n);
+  assert.deepEqual(done.walKeptFor, { id: 'D2', why: 'pinned' });
 });
 
 test("retention-window after a restore to an earlier point: the newest backup before the window on the newest timeline's history is kept", () => {

@@ -103,6 +103,10 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   await readAnyStanzaWithArchive(req.repos, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
   let dir: string;
+  // Without the system (a run by hand with an absolute path and no --system-id), no fetcher is
+  // started or told about the request, and nothing is taken from the spool: a fetcher that checks no
+  // system would fill a spool whose files restore_command's shell moves into place unchecked.
+  const systemKnown = req.systemId !== null;
   if ('fetcherDir' in prefetch) {
     // The fetcher itself: the request moves its window, as archive-get's does.
     dir = prefetch.fetcherDir;
@@ -110,17 +114,19 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   } else {
     try {
       dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
-      noteRequest(dir, name);
+      if (systemKnown) noteRequest(dir, name);
     } catch (e) {
       // A spool that cannot be written holds nothing to hand over either: fetched here, as without
       // --archive-async, rather than stopping recovery for want of a prefetch.
       req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
       return fetchHere(req, name, dest);
     }
-    const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-    await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
+    if (systemKnown) {
+      const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
+      await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
+    }
   }
-  if (takePrefetched(dir, name, dest, req.systemId)) return true;
+  if (systemKnown && takePrefetched(dir, name, dest, req.systemId)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
     return true;
@@ -184,9 +190,9 @@ async function fetchHere(req: ArchiveGetRequest, name: string, dest: string): Pr
   return from !== null;
 }
 
-/** The fetcher's options: the command's, with the system checked (when known and not given already). */
-function fetcherArgs(optionArgs: string[], systemId: string | null): string[] {
-  if (systemId === null || optionArgs.some((a) => a === '--system-id' || a.startsWith('--system-id='))) return optionArgs;
+/** The fetcher's options: the command's, with the system checked (when not given already). */
+function fetcherArgs(optionArgs: string[], systemId: string): string[] {
+  if (optionArgs.some((a) => a === '--system-id' || a.startsWith('--system-id='))) return optionArgs;
   return [...optionArgs, `--system-id=${systemId}`];
 }
 

@@ -168,6 +168,12 @@ for (const version of versionsFromEnv()) {
       const noSpool = await runPgpitr(['archive-get', '--archive-async', '--spool-path', notADir, ...repoArgs, '0000000100000099000000FF', out]);
       assert.equal(noSpool.code, 1, noSpool.stderr);
       assert.match(noSpool.stderr, /warning: cannot use spool directory .*; fetching 0000000100000099000000FF without the prefetch/);
+      // Without the system (an absolute path, no --system-id): fetched here, no fetcher started, so
+      // the spool restore_command's shell moves files from holds none that no system check passed.
+      const unchecked = c.tempDir('spool-unchecked');
+      const got = await runPgpitr(['archive-get', '--archive-async', '--spool-path', unchecked, ...repoArgs, '0000000100000099000000FF', out]);
+      assert.equal(got.code, 1, got.stderr);
+      assert.deepEqual(readdirSync(join(unchecked, 'main', 'archive-get')).filter((f) => f.startsWith('fetcher')), []);
       const cases: [string, string[]][] = [
         ['a misspelt command name', ['archive-gte', ...repoArgs, dataSeg, out]],
         ['an unknown option', ['archive-get', '--repository', repo, '--stanza', 'main', dataSeg, out]],

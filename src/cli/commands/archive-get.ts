@@ -50,7 +50,7 @@ recovery at the gap (restore writes it for a recovery with a target).
 A repository whose stanza is for another database system than the cluster
 being recovered is never fetched from: --system-id ID names the system (restore
 writes it), else the data directory's pg_control says it when PostgreSQL runs
-the command there.
+the command there. Where neither says it, --archive-async fetches directly.
 
 ${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}
 Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are

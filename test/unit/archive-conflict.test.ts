@@ -148,3 +148,23 @@ test('archive-push: a history file from another cluster\'s pg_wal (its pg_contro
     assert.equal((await archiveWalFile(repo, info, join(own, 'pg_wal', '00000002.history'), { compression: 'none' })).status, 'stored');
   });
 });
+
+test('archive-get: a log directory moved to a disk not mounted (a link to nothing) is an error, never "not archived"', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-conflict-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const name = segmentFileName(1, 1n, SEG);
+    await pushWalFile(repo, info, name, segment(1, 'x'), { compression: 'none' });
+    const dir = join(root, 'repo', 'main', 'archive', name.slice(0, 16));
+    renameSync(dir, join(root, 'elsewhere'));
+    symlinkSync(join(root, 'not-mounted', name.slice(0, 16)), dir);
+    await assert.rejects(fetchWalFile(repo, 'main', name), /list directory/);
+    // Not there at all (no segment of that log archived yet): not archived.
+    unlinkSync(dir);
+    assert.equal(await fetchWalFile(repo, 'main', name), null);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

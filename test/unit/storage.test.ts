@@ -51,6 +51,18 @@ test('posix: info reports a link as a link, not what it points to', async () => 
   assert.equal((await s.info('lnk'))?.type, 'link');
 });
 
+test('posix: a directory not made yet lists as empty; a link to nothing or a file in its place is an error, not "empty"', async () => {
+  const root = newRoot();
+  const s = new PosixStorage(root);
+  assert.deepEqual(await s.list('none'), []);
+  assert.deepEqual(await s.list('none', { detail: false }), []);
+  symlinkSync(join(root, 'unmounted', 'log'), join(root, 'moved'));
+  writeFileSync(join(root, 'file'), 'x');
+  for (const path of ['moved', 'file']) {
+    for (const detail of [true, false]) await assert.rejects(s.list(path, { detail }), (e: Error) => new RegExp(`list directory .*${path}`).test(e.message), `${path}, detail ${detail}`);
+  }
+});
+
 test('filters: size and SHA-256 of the original, compression, stored size, in one pass; read back through the decompressor', async () => {
   const s = new PosixStorage(newRoot());
   const original = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.alloc(50_000, i % 7)));

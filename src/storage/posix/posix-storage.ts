@@ -112,7 +112,7 @@ export class PosixStorage implements Storage {
       try {
         if (opts.detail !== false) names = await readdir(dir);
       } catch (e) {
-        if (isMissing(e) && rel === '') return;
+        if (isMissing(e) && rel === '' && (await absent(dir))) return;
         throw storageError('list directory', dir, e);
       }
       const entries: StorageEntry[] = [];
@@ -121,7 +121,7 @@ export class PosixStorage implements Storage {
         try {
           dirents = await readdir(dir, { withFileTypes: true });
         } catch (e) {
-          if (isMissing(e) && rel === '') return;
+          if (isMissing(e) && rel === '' && (await absent(dir))) return;
           throw storageError('list directory', dir, e);
         }
         for (const d of dirents) entries.push({ name: rel === '' ? d.name : `${rel}/${d.name}`, type: typeOf(d), size: 0, mtimeMs: 0 });
@@ -355,6 +355,20 @@ function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'link';
   return 'other';
+}
+
+/**
+ * Whether nothing is at `path` (a directory not made yet lists as empty): a link to nothing (a
+ * directory moved to a disk that is not mounted) or a file there is not "empty", and a WAL file
+ * looked for below it must not be answered "not archived".
+ */
+async function absent(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return false;
+  } catch (e) {
+    return isMissing(e);
+  }
 }
 
 function isMissing(e: unknown): boolean {

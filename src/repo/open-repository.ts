@@ -39,13 +39,19 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
   const { createCipherBlock, openCipherBlock, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
   const { CipherStorage } = await import('../storage/cipher/cipher-storage.js');
   let opened: Promise<{ block: CipherBlock; keys: KeyResolver }> | null = null;
+  // The new key of a repository with no marker yet: kept only while there is none, the marker read
+  // again on each use (a repository out of reach at first use, an unmounted path, would otherwise
+  // leave a long-running process, a fetcher, with a key that opens nothing once it is back).
+  let fresh: Promise<{ block: CipherBlock; key: Buffer }> | null = null;
   const open = (): Promise<{ block: CipherBlock; keys: KeyResolver }> => {
     opened ??= (async () => {
       const marker = await readMarker(storage, location);
       let block: CipherBlock;
       let key: Buffer;
-      if (marker === null) ({ block, key } = await createCipherBlock(pass));
-      else {
+      if (marker === null) {
+        ({ block, key } = await (fresh ??= createCipherBlock(pass)));
+        opened = null;
+      } else {
         if (!marker.cipher) {
           throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
         }
@@ -55,6 +61,7 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
       return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
     })().catch((e: unknown) => {
       opened = null;
+      fresh = null;
       throw e;
     });
     return opened;

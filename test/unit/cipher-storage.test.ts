@@ -173,3 +173,17 @@ test('incomplete multipart uploads are listed and aborted through the cipher, as
   assert.deepEqual(aborted, ['u1']);
   assert.equal(encrypted(newRoot()).listUploads, undefined); // posix leaves none: not offered
 });
+
+test('a repository opened before it has a marker (out of reach at first use) reads with the key of the marker written since', async () => {
+  const { openRepository } = await import('../../src/repo/open-repository.js');
+  const { createStanza, readStanza } = await import('../../src/repo/stanza.js');
+  const root = newRoot();
+  const settings = { index: 1, type: 'posix' as const, path: root, cipher: { type: 'aes-256-gcm' as const, pass: 'correct horse battery staple' } };
+  // A long-running process (a fetcher) uses it while there is no marker: a new key, not kept.
+  const early = await openRepository(settings);
+  await early.encryption!.block();
+  assert.equal(await readAll(early.storage, 'main/stanza.json'), null);
+  // stanza-create, by another process, writes the marker with its own key and a record under it.
+  await createStanza(await openRepository(settings), { stanza: 'main', system_identifier: '7300000000000000002', pg_major: 16, wal_segment_size: 16 * 1024 * 1024 });
+  assert.equal((await readStanza(early, 'main')).system_identifier, '7300000000000000002');
+});

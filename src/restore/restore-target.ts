@@ -92,6 +92,18 @@ export function recoveryTargetTimeText(text: string): string {
 }
 
 /**
+ * The target time in microseconds since 1970, as the server compares it with commit times: the
+ * milliseconds `ms` parseTargetTime gave, with the digits of the fraction past them that `text`
+ * carries (rounded to the microsecond, as timestamptz input does).
+ */
+export function targetTimeMicros(text: string, ms: number): bigint {
+  const fraction = /:\d{2}\.(\d+)/.exec(text)?.[1];
+  const seconds = BigInt(Math.floor(ms / 1000));
+  if (fraction === undefined) return BigInt(ms) * 1000n;
+  return seconds * 1_000_000n + BigInt(Math.round(Number(`0.${fraction}`) * 1e6));
+}
+
+/**
  * A time as PostgreSQL's timestamptz input reads it, for choosing a backup; the
  * text itself goes to recovery_target_time as recoveryTargetTimeText writes it. A time without a zone is
  * refused: the server would read it in its own TimeZone, which pgpitr cannot

@@ -1,6 +1,6 @@
 // A --target-time the archive cannot reach, found before anything is written.
 // PostgreSQL stops a recovery to a time at the first commit or abort later than
-// it (at or later, with --target-exclusive); when the archive holds none, recovery
+// it (at or later, with --target-exclusive), to the microsecond; when the archive holds none, recovery
 // replays all of it and fails ("recovery ended before configured recovery target
 // was reached") once the copy is written and the WAL replayed. The usual cause: a
 // restore to a moment ago, whose WAL is still in the primary's current segment.
@@ -22,6 +22,7 @@ import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js'
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
 import type { TargetOptions } from './restore-target.js';
+import { targetTimeMicros } from './restore-target.js';
 
 const MAX_SEGMENTS = 64;
 
@@ -40,9 +41,11 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   const spans = branchSpans(plan.branch, size);
   const first = plan.backup.startLsn / BigInt(size);
   const nameOf = (segNo: bigint): string => segmentFileName(timelineOfSegment(spans, segNo), segNo, size);
-  // The target as given may carry microseconds; kept to the millisecond here (never later than
-  // the server's), so "before" means before its millisecond.
-  const targetUs = BigInt(t.target.ms) * 1000n;
+  // To the microsecond, as the server compares: with --target-exclusive it stops at a transaction
+  // that ended at the target or later, else at one that ended strictly later (never at one that
+  // ended at the target itself: all that share its time are replayed).
+  const targetUs = targetTimeMicros(t.target.text, t.target.ms);
+  const reaches = (us: bigint): boolean => (t.exclusive ? us >= targetUs : us > targetUs);
   let newest: Newest | null = null;
   let segNo = end.segNo;
   for (let n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
@@ -68,7 +71,7 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
     if (segNo < end.segNo && scanner.pendingMayEndTransaction()) return;
     const seen = last as Newest | null;
     if (seen === null) continue;
-    if (seen.timeUs >= targetUs) return;
+    if (reaches(seen.timeUs)) return;
     if (newest === null || seen.timeUs > newest.timeUs) newest = seen;
   }
   const allRead = segNo < first;

@@ -308,3 +308,15 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   // copy): judged by the target alone, as without stored times: a B that suits is refused by name.
   assert.throws(() => planRestore(backups, quiet(T0 + HOUR + 60_000), opts({})), /backup B \(timeline 1, stop 0\/5000100\) is not on the branch of timeline 2/);
 });
+
+test('target time to the microsecond: the fraction past the millisecond kept, rounded as timestamptz input rounds', async () => {
+  const { targetTimeMicros, parseTargetTime } = await import('../../src/restore/restore-target.js');
+  const us = (text: string) => targetTimeMicros(text, parseTargetTime(text));
+  const base = BigInt(Date.UTC(2026, 11, 1, 11, 45)) * 1000n;
+  assert.equal(us('2026-12-01 11:45:00+00'), base);
+  assert.equal(us('2026-12-01 11:45:00.5+00'), base + 500_000n);
+  assert.equal(us('2026-12-01 11:45:00.123456+00'), base + 123_456n);
+  assert.equal(us('2026-12-01 11:45:00.1234565+00'), base + 123_457n);
+  assert.equal(us('2026-12-01 11:45:00.9999996+00'), base + 1_000_000n);
+  assert.equal(us('2026-12-01 12:45:00.000001+01:00'), base + 1n);
+});

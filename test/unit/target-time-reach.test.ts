@@ -74,6 +74,19 @@ test('a target after the last transaction (an abort in a record crossing a page)
   });
 });
 
+test('a target at the last transaction\'s own time: refused (all that share it are replayed), reached with --target-exclusive; to the microsecond', async () => {
+  const a = archive();
+  const last = min(2);
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(last), a.read, () => undefined), /is after the last transaction the archive holds \(an abort at 2026-12-04T11:02:00.000Z/);
+  await checkTimeTargetReach(a.plan, a.archive, { ...at(last), exclusive: true }, a.read, () => undefined);
+  // 500 microseconds after it, within its millisecond: past it, either way.
+  const micro = (exclusive: boolean): TargetOptions => ({ ...at(last), target: { kind: 'time', ms: last, text: '2026-12-04 11:02:00.0005+00' }, exclusive });
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, micro(false), a.read, () => undefined), /is after the last transaction/);
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, micro(true), a.read, () => undefined), /is after the last transaction/);
+  // 500 microseconds before it: reached.
+  await checkTimeTargetReach(a.plan, a.archive, { ...at(last), target: { kind: 'time', ms: last - 1, text: '2026-12-04 11:01:59.9995+00' } }, a.read, () => undefined);
+});
+
 test('no transaction after the backup: refused; a segment the archive does not give: nothing said', async () => {
   const a = archive();
   a.plan.archiveEnd = segmentFileName(1, 1n, SEG);

@@ -264,14 +264,15 @@ for (const version of versionsFromEnv().slice(-1)) {
         renameSync(`${repo1}.away`, repo1);
       }
 
-      // The prefetching fetcher falls back the same way, and its lock names both repositories.
-      const prefetch = ['--archive-async', '--spool-path', spool, '--archive-get-queue-max', '32MB'];
+      // The prefetching fetcher falls back the same way, and its lock names both repositories (and
+      // the system: without one known, archive-get starts no fetcher).
+      const prefetch = ['--archive-async', '--spool-path', spool, '--archive-get-queue-max', '32MB', `--system-id=${sysid}`];
       const p = await get(missing, prefetch);
       assert.equal(p.code, 0, p.stderr);
       const getDir = join(spool, 'main', 'archive-get');
       await until('the fetcher to start', () => lockHolderPid(getDir, 'fetcher') !== null, 20);
       const fetcherLock = JSON.parse(readFileSync(join(getDir, 'fetcher.lock'), 'utf8')) as { settings: string[] };
-      assert.deepEqual(fetcherLock.settings, [`repo1 ${repo1}, repo2 ${repo2}`, 'main']);
+      assert.deepEqual(fetcherLock.settings, [`repo1 ${repo1}, repo2 ${repo2}`, 'main', `system ${sysid}`]);
       const next = both[both.indexOf(missing) + 1]!; // the damaged one
       await until('the fetcher to prefetch past the damaged copy', () => existsSync(join(getDir, next)), 30);
       assert.match(readFileSync(join(getDir, 'fetcher.log'), 'utf8'), new RegExp(`warning: repo1 .*fetched from repo2 instead`));

@@ -250,7 +250,8 @@ for (const version of versionsFromEnv()) {
       const otherRepo = join(restoreDir(c, 'other-repo'), 'repo');
       await runCommand('cp', ['-a', a.repo, otherRepo]);
       const dest = join(restoreDir(c, 'other-get'), first);
-      const get = await runPgpitr(['archive-get', '--archive-async', '--spool-path', restoreSpool[0]!, '--repo', otherRepo, '--stanza', 'main', first, dest]);
+      const system = /--system-id=(\d+)/.exec(conf)![1]!;
+      const get = await runPgpitr(['archive-get', '--archive-async', '--spool-path', restoreSpool[0]!, '--repo', otherRepo, '--stanza', 'main', `--system-id=${system}`, first, dest]);
       assert.equal(get.code, 200, get.stderr);
       assert.match(get.stderr, /prefetch spool .* is in use by a fetcher .* for repository/);
       assert.equal(existsSync(dest), false);

@@ -105,9 +105,13 @@ for (const version of versionsFromEnv().slice(-1)) {
       const data = readFileSync(join(out, 'sync'));
       assert.ok(stored.includes(sha256(data)), 'the fetched segment is not what was stored');
       // Its own spool: this test runs as root, and the server's user must own the archiving spool.
-      const prefetched = await runPgpitr(['archive-get', ...a.repoArgs, '--archive-async', '--spool-path', c.tempDir('get-spool'), wal, join(out, 'async')], { PGPITR_FETCHER_IDLE_MS: '1000' });
+      // With the system known (as PostgreSQL running it in the data directory, or restore's --system-id): through a fetcher.
+      const system = (await c.sql<{ id: string }>('select system_identifier::text as id from pg_control_system()'))[0]!.id;
+      const getSpool = c.tempDir('get-spool');
+      const prefetched = await runPgpitr(['archive-get', ...a.repoArgs, '--archive-async', '--spool-path', getSpool, `--system-id=${system}`, wal, join(out, 'async')], { PGPITR_FETCHER_IDLE_MS: '1000' });
       assert.equal(prefetched.code, 0, prefetched.stderr);
       assert.ok(readFileSync(join(out, 'async')).equals(data));
+      assert.ok(existsSync(join(getSpool, 'main', 'archive-get', 'fetcher.log')), 'no fetcher ran');
       const missing = await runPgpitr(['archive-get', ...a.repoArgs, 'FFFFFFFF00000000000000FF', join(out, 'none')]);
       assert.equal(missing.code, 1, missing.stderr);
     });

@@ -7,7 +7,9 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupSetManifest } from '../repo/backup-set/manifest.js';
-import { storageError } from '../common/errors.js';
+import { PgpitrError, storageError } from '../common/errors.js';
+import { withDir } from './anchored-dir.js';
+import type { AnchoredDir } from './anchored-dir.js';
 import { isRestoreFile, isWalName } from './restore-target-dir.js';
 import { lstatOrNull } from './target-files.js';
 import { removeWithin } from './remove-within.js';
@@ -29,39 +31,42 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
   if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));
   for (const oid of layout.tablespaceDirs.keys()) keep.add(join(layout.target, 'pg_tblspc', String(oid)));
   let removed = 0;
-  const walk = async (dir: string, dev?: number, only?: (name: string) => boolean, mountRoot = false): Promise<void> => {
-    const rootDev = dev ?? (await fsp.stat(dir)).dev;
-    let names: string[];
+  // Each directory walked through itself (anchored-dir.ts): `at` reaches it, `dir` names it.
+  const walk = async (dir: string, at: string, follow: boolean, dev?: number, only?: (name: string) => boolean, mountRoot = false): Promise<void> => {
+    const inside = async (d: AnchoredDir): Promise<void> => {
+      const rootDev = dev ?? (await fsp.stat(d.at())).dev;
+      for (const name of await fsp.readdir(d.at())) {
+        const p = join(dir, name);
+        const st = await fsp.lstat(d.at(name));
+        if (!keep.has(p)) {
+          if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
+          if (only && !only(name)) continue;
+          if (mountRoot && name === 'lost+found') continue; // the file system's own
+          if (await removeWithin(p, st, d.at(name))) removed++;
+        } else if (st.isDirectory()) {
+          // A directory of the backup is cleaned even when something is mounted there (pg_wal on a
+          // disk of its own: old segments left there would be replayed when the archive has none).
+          await walk(p, d.at(name), false, st.dev, undefined, st.dev !== rootDev);
+        }
+      }
+    };
     try {
-      names = await fsp.readdir(dir);
+      await withDir(at, dir, follow, inside);
     } catch (e) {
+      if (e instanceof PgpitrError) throw e;
       throw storageError('read directory', dir, e);
     }
-    for (const name of names) {
-      const p = join(dir, name);
-      const st = await fsp.lstat(p);
-      if (!keep.has(p)) {
-        if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
-        if (only && !only(name)) continue;
-        if (mountRoot && name === 'lost+found') continue; // the file system's own
-        if (await removeWithin(p, st)) removed++;
-      } else if (st.isDirectory()) {
-        // A directory of the backup is cleaned even when something is mounted there (pg_wal on a
-        // disk of its own: old segments left there would be replayed when the archive has none).
-        await walk(p, st.dev, undefined, st.dev !== rootDev);
-      }
-    }
   };
-  await walk(layout.target);
+  await walk(layout.target, layout.target, true);
   // The WAL directory (--waldir, checked by restore-target-dir.ts checkWalDir): its old WAL files go,
   // and nothing else (WAL may share a disk with other things).
-  if (layout.walDir !== undefined && (await fsp.stat(layout.walDir).catch(() => null))?.isDirectory()) await walk(layout.walDir, undefined, isWalName);
+  if (layout.walDir !== undefined && (await fsp.stat(layout.walDir).catch(() => null))?.isDirectory()) await walk(layout.walDir, layout.walDir, true, undefined, isWalName);
   // In a tablespace's directory only the backup's own PG_<version>_<catalog> directory is this
   // cluster's: other clusters (an older major version kept by pg_upgrade) may live beside it.
   for (const [oid, dir] of layout.tablespaceDirs) {
     for (const d of m.directories) {
       const own = new RegExp(`^pg_tblspc/${oid}/([^/]+)$`).exec(d.path);
-      if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!));
+      if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!), join(dir, own[1]!), false);
     }
   }
   return removed;

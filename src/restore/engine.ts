@@ -4,7 +4,8 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { rmSync, unlinkSync } from 'node:fs';
+import { readOwnTargetFile } from './target-files.js';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
@@ -326,23 +327,13 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   const extra = req.recoveryOptions ?? [];
   s.extra = extra;
   const auto = join(pgData, 'postgresql.auto.conf');
-  let old = '';
-  try {
-    old = readFileSync(auto, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', auto, e);
-  }
+  const old = readOwnTargetFile(auto) ?? '';
   const autoText = withRecoverySettings(old, recoverySettingsBlock(s), req.standby, extra.map((o) => o.name));
   writeFileAtomicSync(auto, autoText, sync, 0o600);
   // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
   // old one stops recovery early): they are commented out there too.
   const conf = join(pgData, 'postgresql.conf');
-  let confText: string | null = null;
-  try {
-    confText = readFileSync(conf, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read', conf, e);
-  }
+  const confText = readOwnTargetFile(conf);
   let cleaned = confText;
   if (confText !== null) {
     cleaned = withoutRecoverySettings(confText, req.standby);

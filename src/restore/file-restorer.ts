@@ -119,9 +119,16 @@ export class FileRestorer {
     const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, zeroed: 0, bytesWritten: 0, streamed: 0, handedBack: {} };
     const m = this.reader.manifest;
     if (o.delta) {
-      // First of all: from now on the directory can never be started as the old cluster.
-      await removeIfPresent(join(this.layout.target, PG_CONTROL));
-      await fsyncPathIfPresent(join(this.layout.target, 'global')); // that removal durable before anything else changes
+      // First of all: from now on the directory can never be started as the old cluster. A global
+      // that is a link (made real below) goes itself: pg_control through it is another cluster's.
+      const global = join(this.layout.target, 'global');
+      if ((await lstatOrNull(global))?.isSymbolicLink()) {
+        await removeIfPresent(global);
+        await fsyncPath(this.layout.target);
+      } else {
+        await removeIfPresent(join(this.layout.target, PG_CONTROL));
+        await fsyncPathIfPresent(global); // that removal durable before anything else changes
+      }
     }
     // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
     const version = m.files.find((f) => f.path === 'PG_VERSION');

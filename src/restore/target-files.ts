@@ -2,7 +2,7 @@
 // write through a link: a fresh file (whatever was there is unlinked first), a
 // real directory, a root directory, and delta's test of a file already there.
 
-import { constants, promises as fsp } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
@@ -113,5 +113,29 @@ export async function sameContent(path: string, f: ManifestFile): Promise<boolea
     return true;
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * The text of a file restore wrote in the target (a configuration file it edits after the copy),
+ * null when there is none: never read through a link, which is not what it wrote (a user able to
+ * write the target, swapping it while a restore run as root goes on, would have root's file copied
+ * into one the user owns).
+ */
+export function readOwnTargetFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw new PgpitrError('ERR_TARGET', `"${path}" became a symbolic link while the restore ran`, { hint: 'something else writes in the target directory: stop it, then restore again' });
+    throw storageError('read', path, e);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new PgpitrError('ERR_TARGET', `"${path}" is not a regular file`, { hint: 'something else writes in the target directory: stop it, then restore again' });
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
 }

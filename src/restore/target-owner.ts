@@ -7,6 +7,8 @@
 import { chownSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
+import { withDirSync } from './anchored-dir.js';
+import type { AnchoredDir } from './anchored-dir.js';
 import { RepoLock } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { RESTORE_LOCK, isWalName } from './restore-target-dir.js';
@@ -40,23 +42,28 @@ export function rootOwnerFor(dir: string): Owner | null {
 
 /**
  * A directory and everything under it (links themselves are left alone, never followed). Below
- * `dir` (which may be a link the user gave: a mount point), owners change with lchown: the server's
- * user owns these directories, and an entry swapped for a link between its lstat and its chown
- * must not hand root's file behind it to that user.
+ * `dir` (which may be a link the user gave: a mount point), owners change with lchown through the
+ * open directory (anchored-dir.ts): the server's user owns these directories, and an entry swapped
+ * for a link, or a directory swapped for a link to /etc, must not hand root's files to that user.
  */
 export function chownTree(dir: string, o: Owner, only?: (name: string) => boolean): void {
   chownSync(dir, o.uid, o.gid);
-  chownBelow(dir, o, only);
+  withDirSync(dir, dir, true, (d) => chownBelow(d, o, only));
 }
 
-function chownBelow(dir: string, o: Owner, only?: (name: string) => boolean): void {
-  for (const name of readdirSync(dir)) {
+function chownBelow(dir: AnchoredDir, o: Owner, only?: (name: string) => boolean): void {
+  for (const name of readdirSync(dir.at())) {
     if (only && !only(name)) continue;
-    const p = join(dir, name);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) continue;
-    lchownSync(p, o.uid, o.gid);
-    if (st.isDirectory()) chownBelow(p, o);
+    const st = lstatSync(dir.at(name), { throwIfNoEntry: false });
+    if (st === undefined || st.isSymbolicLink()) continue;
+    lchownSync(dir.at(name), o.uid, o.gid);
+    if (!st.isDirectory()) continue;
+    try {
+      withDirSync(dir.at(name), join(dir.path, name), false, (d) => chownBelow(d, o));
+    } catch (e) {
+      // Swapped for a link (or removed) since its lstat: not followed.
+      if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
   }
 }
 

@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { lstatSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -81,6 +81,20 @@ for (const version of versionsFromEnv().slice(-1)) {
       } finally {
         await copy.destroy();
       }
+    });
+
+    await t.test("--delta over a target whose global is a link (to a copy of the same system): the copy keeps its pg_control", async () => {
+      const target = restoreDir(c, 'linked-global');
+      assert.equal((await restoreWith(a, target, [])).code, 0);
+      const sibling = restoreDir(c, 'sibling');
+      cpSync(join(target, 'global'), join(sibling, 'global'), { recursive: true });
+      rmSync(join(target, 'global'), { recursive: true });
+      symlinkSync(join(sibling, 'global'), join(target, 'global'));
+      const r = await restoreWith(a, target, ['--delta']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(existsSync(join(sibling, 'global', 'pg_control')), "the copy's pg_control is left alone");
+      assert.ok(lstatSync(join(target, 'global')).isDirectory());
+      assert.ok(existsSync(join(target, 'global', 'pg_control')));
     });
 
     await t.test('the root directory is refused', async () => {

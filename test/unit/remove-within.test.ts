@@ -30,6 +30,29 @@ test('removeWithin: a tree goes whole, links are removed, not followed', async (
   }
 });
 
+test('removeWithin and the delta walk: a directory swapped for a link after it was looked at leads nowhere else', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-rmwithin-swap-'));
+  try {
+    const victim = join(root, 'etc');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'passwd'), 'root:x:0:0\n');
+    const tree = join(root, 'tree');
+    mkdirSync(join(tree, 'base', '1'), { recursive: true });
+    const seen = lstatSync(join(tree, 'base'));
+    // Swapped by the directory's owner between the lstat and the removal.
+    rmSync(join(tree, 'base'), { recursive: true });
+    symlinkSync(victim, join(tree, 'base'));
+    await assert.rejects(removeWithin(join(tree, 'base'), seen), /remove .*base/);
+    assert.deepEqual(readdirSync(victim), ['passwd']);
+    // The same one level down, reached through the open parent (as the delta walk does).
+    const { withDir } = await import('../../src/restore/anchored-dir.js');
+    await assert.rejects(withDir(tree, tree, true, (d) => removeWithin(join(tree, 'base'), seen, d.at('base'))), /remove .*base/);
+    assert.deepEqual(readdirSync(victim), ['passwd']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('removeWithin: what is mounted below stays, with the directories leading there; placeLink refuses to replace it', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-rmwithin-mount-'));
   const mnt = join(root, 'tree', 'sub', 'nfs');

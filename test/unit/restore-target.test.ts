@@ -103,3 +103,20 @@ test('a restore marker left beside pg_control (killed after its last file) is a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a configuration file restore edits after the copy is never read through a link (swapped in while a root restore ran)', async () => {
+  const { readOwnTargetFile } = await import('../../src/restore/target-files.js');
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-own-'));
+  try {
+    writeFileSync(join(dir, 'secret'), 'root only\n');
+    writeFileSync(join(dir, 'postgresql.conf'), "port = 5432\n");
+    symlinkSync(join(dir, 'secret'), join(dir, 'postgresql.auto.conf'));
+    assert.equal(readOwnTargetFile(join(dir, 'postgresql.conf')), 'port = 5432\n');
+    assert.equal(readOwnTargetFile(join(dir, 'none.conf')), null);
+    assert.throws(() => readOwnTargetFile(join(dir, 'postgresql.auto.conf')), (e: Error & { code?: string }) => e.code === 'ERR_TARGET' && /became a symbolic link while the restore ran/.test(e.message));
+    mkdirSync(join(dir, 'adir'));
+    assert.throws(() => readOwnTargetFile(join(dir, 'adir')), /is not a regular file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -21,27 +21,39 @@ import type { BackupReporter } from '../../src/backup/reporter.js';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
 import type { Storage, WriteOptions } from '../../src/storage/storage.js';
 
-/** The posix driver, whose write of a record saying complete fails as `how` says. */
-function failingCommit(root: string, how: 'landed' | 'lost'): Storage {
+/**
+ * The posix driver, whose write of a record saying complete fails as `how` says: landed (the
+ * directory sync failed after the rename), unsynced (landed, and syncing the directory again
+ * fails too), lost (EIO before the rename), full (ENOSPC before the rename).
+ */
+function failingCommit(root: string, how: 'landed' | 'unsynced' | 'lost' | 'full'): Storage {
   const storage = new PosixStorage(root);
   const write = storage.write.bind(storage);
+  let committed = false;
   storage.write = async (path: string, source: Parameters<Storage['write']>[1], opts?: WriteOptions) => {
     if (path.endsWith('/backup.json') && Buffer.isBuffer(source) && source.includes('"state": "complete"')) {
-      if (how === 'landed') await write(path, source, opts);
+      if (how === 'landed' || how === 'unsynced') await write(path, source, opts);
+      committed = true;
+      if (how === 'full') throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), { code: 'ENOSPC' });
       throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
     }
     return write(path, source, opts);
+  };
+  const pathSync = storage.pathSync.bind(storage);
+  storage.pathSync = async (path: string) => {
+    if (how === 'unsynced' && committed) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    return pathSync(path);
   };
   return storage;
 }
 
 for (const version of versionsFromEnv().slice(0, 1)) {
-  test(`a failed write of the complete record: landed, the backup is complete; lost, it is failed and keeps its files (PostgreSQL ${version})`, async (t) => {
+  test(`a failed write of the complete record: landed and synced, the backup is complete; not synced, not reported complete; lost, failed and keeps its files; lost to a full repository, its files go (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `commit${version}` });
     await src.sql('create table t as select g from generate_series(1, 10000) g');
     const env = clusterEnv(src);
-    for (const how of ['landed', 'lost'] as const) {
+    for (const how of ['landed', 'unsynced', 'lost', 'full'] as const) {
       const dir = src.tempDir(`repo-${how}`);
       const made = await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env);
       assert.equal(made.code, 0, made.stderr);
@@ -60,11 +72,21 @@ for (const version of versionsFromEnv().slice(0, 1)) {
         assert.match(warnings.join('\n'), /reads back complete/);
         const v = await verifyStanza(repositoryOn(new PosixStorage(dir), dir), 'main', 16 * 1024 * 1024, { processMax: 1 });
         assert.deepEqual(v.problems, []);
+      } else if (how === 'unsynced') {
+        // Reads complete, but may not survive a crash: not reported complete (and no expire follows).
+        await assert.rejects(backup, /reads complete, but it could not be made durable: EIO/);
+        const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
+        assert.ok(readdirSync(join(dir, 'main', 'backup', id)).includes('bundle'), 'what it stored is kept');
       } else {
-        await assert.rejects(backup, /EIO/);
+        await assert.rejects(backup, how === 'lost' ? /EIO/ : /ENOSPC/);
         const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
         assert.equal((await readRecord(new PosixStorage(dir), 'main', id))?.state, 'failed');
-        assert.ok(readdirSync(join(dir, 'main', 'backup', id)).includes('bundle'), 'what it stored is kept');
+        if (how === 'lost') assert.ok(readdirSync(join(dir, 'main', 'backup', id)).includes('bundle'), 'what it stored is kept');
+        else {
+          // Known not complete, on a full repository: what it stored goes, so that archiving can go on.
+          assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
+          assert.match(warnings.join('\n'), /the repository is full/);
+        }
       }
     }
   });

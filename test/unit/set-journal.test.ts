@@ -158,6 +158,46 @@ for (const compression of ['none', 'zstd'] as const) {
   });
 }
 
+test('a journaled frame index is kept only with the object it was made for (its stored size, offsets within it)', async () => {
+  const { storage } = tempStorage();
+  const files = await firstRun(storage, 'zstd');
+  const j = await readSetJournal(storage, 'set');
+  const w = new BackupSetWriter({ storage, dir: 'set', backupId: 'X', compression: 'zstd', bundleFileMax: 1000, bundleSize: 2000, parallel: 2, resume: { previous: j.entries, firstBundle: 100 } });
+  const data = files.get('base/1/big0')!;
+  const meta = { path: 'base/1/big0', size: data.length, mode: 0o600, mtime: 2, resumable: { mtimeUs: 1_000_000, startedUs: 9_000_000 } };
+  const prev = w.previous('base/1/big0')!;
+  // The object written again under that name since (another level): its size is not the journal's.
+  assert.equal(await w.keep(meta, { ...prev, index: { every: 1000, stored: [10] }, stored_bytes: prev.stored_bytes + 1 }), false);
+  assert.equal(await w.keep(meta, { ...prev, index: { every: 1000, stored: [prev.stored_bytes] } }), false);
+  assert.equal(await w.keep(meta, { ...prev, index: { every: 1000, stored: [10] } }), true);
+});
+
+test('a set writer aborted stores nothing more (a parallel backup\'s other readers go on until their next write), nor journals it', async () => {
+  const { root, storage } = tempStorage();
+  const journal = new SetJournalWriter(storage, 'set', 0, { maxDelayMs: 10 });
+  const w = new BackupSetWriter({ storage, dir: 'set', backupId: 'X', compression: 'none', bundleFileMax: 1000, bundleSize: 2000, parallel: 1, journal });
+  // A write holding the only slot while the backup fails; a reader waits for the slot.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const slow = Readable.from((async function* () {
+    await held;
+    yield Buffer.alloc(5000, 1);
+  })());
+  const first = w.addLargeFile({ path: 'base/1/a', size: 5000, mode: 0o600, mtime: 1, resumable: { mtimeUs: 1, startedUs: 2 } }, slow);
+  const late = w.addLargeFile({ path: 'base/1/b', size: 5000, mode: 0o600, mtime: 1, resumable: { mtimeUs: 1, startedUs: 2 } }, Readable.from([Buffer.alloc(5000, 2)]));
+  const aborted = w.abort();
+  release();
+  await first.catch(() => undefined);
+  await assert.rejects(late, /nothing more is stored/);
+  await aborted;
+  const stored = existsSync(join(root, 'set', 'data', 'base', '1')) ? readdirSync(join(root, 'set', 'data', 'base', '1')) : [];
+  assert.deepEqual(stored.filter((n) => n.startsWith('b')), []);
+  // The journal, closed, takes no entry and starts no timer.
+  journal.add(entry('base/1/c'));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await readSetJournal(storage, 'set')).entries.has('base/1/c'), false);
+});
+
 function record(over: Partial<BackupRecord>): BackupRecord {
   return {
     format: 'pgpitr-backup', format_version: 1, id: '20261201-100000F', type: 'full', state: 'failed', stanza: 'main', label: '', system_identifier: '7',

@@ -36,11 +36,10 @@ import { BackupSetWriter } from '../../repo/backup-set/writer.js';
 import { backupDir, listRecords, newBackupId, readRecord, recordProcessAlive, writeRecord } from '../../repo/backup-set/record.js';
 import { JOURNAL_DIR, readSetJournal, SetJournalWriter } from '../../repo/backup-set/set-journal.js';
 import type { SetJournalEntry } from '../../repo/backup-set/set-journal.js';
-import type { Storage } from '../../storage/storage.js';
 import { chooseResumable, versionProblem } from './resume-choice.js';
 import { ADVISORY_LOCKS_WARNING } from '../../repo/conditional-create.js';
 import type { BackupRecord, BackupType } from '../../repo/backup-set/record.js';
-import { MANIFEST_NAME, manifestReferences } from '../../repo/backup-set/manifest.js';
+import { manifestReferences } from '../../repo/backup-set/manifest.js';
 import type { PriorSet } from '../../repo/backup-set/writer.js';
 import { aBackup, checkResumedPrior, choosePrior, loadPrior } from './prior-choice.js';
 import { storageJoin } from '../../storage/storage-path.js';
@@ -49,6 +48,7 @@ import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
 import { serverFacts, serverNow } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
+import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
 import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
 
@@ -289,9 +289,24 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     } catch (e) {
       // The write of "complete" failed as far as it says: it may have landed all the same (an
       // object store's answer lost, a directory sync failing after the rename). Read back complete, it is.
-      if (committing && (await readRecord(storage, stanzaName, id).catch(() => null))?.state === 'complete') {
-        reporter.warn(`writing the record of backup ${id} reported an error (${(e as Error).message}), yet it reads back complete: the backup is complete`);
-        return record;
+      // Whether the record was read back after a failed write of "complete", not complete.
+      let readBackNotComplete = false;
+      if (committing) {
+        const back = await readRecord(storage, stanzaName, id).catch(() => undefined);
+        if (back?.state === 'complete') {
+          // Read back from the page cache after a failed directory sync, it may not survive a
+          // crash: synced again, or the backup is not reported complete (nor followed by expire).
+          const synced = await Promise.resolve(storage.pathSync?.(dir)).then(() => true, () => false);
+          if (synced) {
+            reporter.warn(`writing the record of backup ${id} reported an error (${(e as Error).message}), yet it reads back complete: the backup is complete`);
+            return record;
+          }
+          throw new PgpitrError('ERR_STORAGE', `the record of backup ${id} reads complete, but it could not be made durable: ${(e as Error).message}`, {
+            hint: 'check the repository\'s disk (dmesg); after a crash it may read running again, and a new backup removes it; take another backup once the disk is sound',
+            cause: e,
+          });
+        }
+        readBackNotComplete = back !== undefined;
       }
       await writer.abort();
       record.state = 'failed';
@@ -308,7 +323,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       } catch {
         /* the repository may be what failed; the record then still says running, and reads as interrupted (never restored) */
       }
-      if (!resumable && !committing) {
+      // After a failed write of "complete", what the set stored stays (the write may land yet: an
+      // object store's PUT retried), but for a full file system of this host, where the write
+      // failed before its rename and the record read back says so.
+      if (!resumable && (!committing || (full && readBackNotComplete))) {
         await removeStoredFiles(storage, dir).catch(() => {});
         if (full) reporter.warn(`backup ${id} failed: the repository is full; what it had stored is removed so that WAL archiving into it can go on`);
       }
@@ -333,7 +351,7 @@ async function findResumable(
   const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive });
   if ('reason' in choice) return notResumed(choice.reason);
   const from = choice.resume;
-  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (--type ${from.type} resumes it)`);
+  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (only a backup of its type resumes it: what it stored is removed now, as by any backup that does not take it over)`);
   if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let version: number;
@@ -350,34 +368,6 @@ async function findResumable(
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
 }
 
-/** Removes what a set stored (objects, bundles, journal, manifests), keeping its record; true when there was any. */
-async function removeStoredFiles(storage: Storage, dir: string): Promise<boolean> {
-  let any = false;
-  for (const sub of ['data', 'bundle', JOURNAL_DIR]) {
-    const path = storageJoin(dir, sub);
-    if ((await storage.list(path, { detail: false })).length === 0) continue;
-    any = true;
-    await storage.remove(path, { recursive: true });
-  }
-  // A failure after the manifests were written (waiting for the archive): a failed set keeps none.
-  const manifests = (await storage.list(dir, { detail: false })).filter((e) => e.name === MANIFEST_NAME || e.name.startsWith('backup_manifest'));
-  if (manifests.length > 0) {
-    any = true;
-    await storage.removeMany(manifests.map((e) => storageJoin(dir, e.name)));
-  }
-  return any;
-}
-
-/** A resumed set's new bundles are numbered after every bundle already there (journaled or not). */
-async function nextBundleNumber(storage: Storage, dir: string): Promise<number> {
-  let next = 0;
-  for (const e of await storage.list(storageJoin(dir, 'bundle'), { detail: false })) {
-    const m = /^(\d+)(?:\.|$)/.exec(e.name);
-    if (m) next = Math.max(next, Number(m[1]) + 1);
-  }
-  return next;
-}
-
 /**
  * A backup dated after this host's clock (taken while a clock ran ahead): said, as pgBackRest
  * refuses such a label. Retention does not count it (retention.ts), so that the backups taken now
@@ -389,12 +379,4 @@ function warnDatedAhead(records: readonly BackupRecord[], now: Date, reporter: B
     if (r.damaged || r.state !== 'complete' || !r.stop_time || Date.parse(r.stop_time) <= now.getTime() + DATED_AHEAD_SLACK_MS) continue;
     reporter.warn(`backup ${r.id} is dated ${r.stop_time}, later than this host's clock (${now.toISOString()}): a clock that ran ahead when it was taken, or set back since; retention does not count it (remove it with pgpitr expire --set ${r.id} if its times are wrong)`);
   }
-}
-
-/** An error of a full file system of this host (ENOSPC or EDQUOT, as the error's code or its cause's). */
-function noSpaceLeft(e: unknown): boolean {
-  for (let x = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
-    if (x.code === 'ENOSPC' || x.code === 'EDQUOT') return true;
-  }
-  return false;
 }

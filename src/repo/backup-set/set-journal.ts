@@ -131,6 +131,7 @@ export class SetJournalWriter {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private timer: NodeJS.Timeout | null = null;
+  private closed = false;
   /** Entries written in batches so far by this run. */
   written = 0;
 
@@ -145,6 +146,7 @@ export class SetJournalWriter {
 
   /** An entry whose object (or bundle) is durable now. */
   add(e: SetJournalEntry): void {
+    if (this.closed) return; // its object is not kept by a resume then: stored again
     this.pending.push(e);
     if (this.pending.length >= (this.opts.maxEntries ?? 1000)) void this.writeBatch();
     else this.timer ??= setTimeout(() => void this.writeBatch(), this.opts.maxDelayMs ?? 1000);
@@ -158,6 +160,7 @@ export class SetJournalWriter {
 
   /** Stops the timer; what is waiting is not written (flush() first to keep it). */
   close(): void {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

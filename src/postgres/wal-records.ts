@@ -31,6 +31,8 @@ export interface TransactionEndRecord {
   /** xact_time, microseconds since 1970 (PostgreSQL's precision). */
   timeUs: bigint;
   commit: boolean;
+  /** The transaction's ID (the record's xl_xid); null for a prepared transaction's end, whose ID is in its data. */
+  xid: number | null;
 }
 
 export interface WalScannerOptions {
@@ -231,7 +233,8 @@ export class WalRecordScanner {
       const bytes = buf.subarray(off, off + Math.min(total, buf.length - off));
       const data = mainData(bytes);
       if (data !== null && data.start + 8 <= bytes.length) {
-        this.opts.onTransactionEnd({ lsn: BigInt(lsn), timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit });
+        const prepared = (info & XLOG_XACT_OPMASK) === 0x30 || (info & XLOG_XACT_OPMASK) === 0x40;
+        this.opts.onTransactionEnd({ lsn: BigInt(lsn), timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit, xid: prepared ? null : words.at(off + 4) });
       }
       return 'other';
     }

@@ -20,6 +20,7 @@ import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
+import { checkXidTargetReach } from './target-xid-reach.js';
 import type { RestorePlan } from './plan.js';
 import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
@@ -123,7 +124,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   try {
     const index = req.archive.restorePoints?.bind(req.archive);
     plan = await planWithRestorePoint(candidates, archive, req.target, req.set, readSegment, req.log, req.standby, index);
-    if (!req.standby) await checkTimeTargetReach(plan, archive, req.target, readSegment, req.log);
+    if (!req.standby) {
+      await checkTimeTargetReach(plan, archive, req.target, readSegment, req.log);
+      await checkXidTargetReach(plan, archive, req.target, readSegment, req.log);
+    }
   } finally {
     await req.archive.doneReadingSegments?.();
   }

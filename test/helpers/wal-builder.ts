@@ -138,8 +138,12 @@ export class WalBuilder {
 
 
 /** A commit (or abort) record at `ms`, its main data padded to `size` bytes (xl_xact_commit's xact_time first). */
-export function transactionEnd(ms: number, opts: { abort?: boolean; size?: number } = {}): Buffer {
+export function transactionEnd(ms: number, opts: { abort?: boolean; size?: number; xid?: number; prepared?: boolean } = {}): Buffer {
   const d = Buffer.alloc(opts.size ?? 16);
   d.writeBigInt64LE(BigInt(ms - PG_EPOCH_MS) * 1000n, 0);
-  return record(1, opts.abort ? 0x20 : 0x00, d);
+  // XLOG_XACT_COMMIT, _ABORT, _COMMIT_PREPARED, _ABORT_PREPARED
+  const rec = record(1, opts.prepared ? (opts.abort ? 0x40 : 0x30) : opts.abort ? 0x20 : 0x00, d);
+  rec.writeUInt32LE(opts.xid ?? 0, 4);
+  setCrc(rec, false);
+  return rec;
 }

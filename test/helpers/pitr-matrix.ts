@@ -118,6 +118,9 @@ export function pitrMatrix(version: number, kind: RepoKind = 'posix'): void {
       };
       await expectRefused(['--target-time', '2000-01-01 00:00:00+00'], 6, /target time 2000-01-01 00:00:00\+00 is before the point where every backup is consistent/);
       await expectRefused(['--target-lsn', 'FF/0'], 6, /target LSN FF\/0 is beyond the end of the archive/);
+      // A transaction that never ended (here: never began) in the archive after the backup.
+      const unended = String(BigInt(xid1) + 1_000_000n);
+      await expectRefused(['--target-xid', unended], 6, new RegExp(`target transaction ${unended} does not end in the archive after the start of backup`));
       await expectRefused(['--set', '20000101-000000F'], 6, /backup "20000101-000000F" does not exist/);
       writeFileSync(join(dir, 'stray'), 'x');
       await expectRefused([], 5, /exists and is not empty/);

@@ -14,17 +14,14 @@
 // running on into the next segment (its time not read), a segment that cannot be
 // read (a warning), no transaction within MAX_SEGMENTS.
 
-import { WalRecordScanner } from '../postgres/wal-records.js';
-import { crc32c } from '../storage/filter/crc32c.js';
+import type { TransactionEndRecord } from '../postgres/wal-records.js';
 import { PgpitrError } from '../common/errors.js';
-import { formatLsn, parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
-import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js';
+import { formatLsn } from '../postgres/lsn.js';
+import { MAX_SEGMENTS, readBackwards } from './archive-backwards.js';
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
 import type { TargetOptions } from './restore-target.js';
 import { targetTimeMicros } from './restore-target.js';
-
-const MAX_SEGMENTS = 64;
 
 interface Newest {
   lsn: bigint;
@@ -35,46 +32,22 @@ interface Newest {
 
 export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchive, t: TargetOptions, read: ReadSegment, log: (line: string) => void): Promise<void> {
   if (t.target.kind !== 'time') return;
-  const size = archive.segmentSize;
-  const end = parseSegmentFileName(plan.archiveEnd, size);
-  if (end === null) return;
-  const spans = branchSpans(plan.branch, size);
-  const first = plan.backup.startLsn / BigInt(size);
-  const nameOf = (segNo: bigint): string => segmentFileName(timelineOfSegment(spans, segNo), segNo, size);
   // To the microsecond, as the server compares: with --target-exclusive it stops at a transaction
   // that ended at the target or later, else at one that ended strictly later (never at one that
   // ended at the target itself: all that share its time are replayed).
   const targetUs = targetTimeMicros(t.target.text, t.target.ms);
   const reaches = (us: bigint): boolean => (t.exclusive ? us >= targetUs : us > targetUs);
-  let newest: Newest | null = null;
-  let segNo = end.segNo;
-  for (let n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
-    const name = nameOf(segNo);
-    let data: Buffer | null;
-    try {
-      data = await read(name, [1n, 2n].filter((d) => segNo - d >= first).map((d) => nameOf(segNo - d)));
-    } catch (e) {
-      log(`warning: whether the archive reaches target time ${t.target.text} was not checked: ${(e as Error).message}`);
-      return;
-    }
-    if (data === null) return;
-    let last: Newest | null = null;
-    const scanner = new WalRecordScanner({
-      crc32c,
-      onRestorePoint: () => undefined,
-      onTransactionEnd: (x) => {
-        if (last === null || x.timeUs > last.timeUs) last = { ...x, segment: name };
-      },
-    });
-    scanner.segment(segNo * BigInt(size), data);
-    // A transaction's record running on into the next (archived) segment: its time is not read here.
-    if (segNo < end.segNo && scanner.pendingMayEndTransaction()) return;
-    const seen = last as Newest | null;
-    if (seen === null) continue;
-    if (reaches(seen.timeUs)) return;
-    if (newest === null || seen.timeUs > newest.timeUs) newest = seen;
-  }
-  const allRead = segNo < first;
+  const seen: { newest: Newest | null } = { newest: null };
+  const ended = await readBackwards(plan, archive, read, `target time ${t.target.text}`, log, (ends, segment) => {
+    const last = ends.reduce<TransactionEndRecord | null>((m, x) => (m === null || x.timeUs > m.timeUs ? x : m), null);
+    if (last === null) return false;
+    if (reaches(last.timeUs)) return true;
+    if (seen.newest === null || last.timeUs > seen.newest.timeUs) seen.newest = { ...last, segment };
+    return false;
+  });
+  if (ended === 'found' || ended === 'doubt') return;
+  const newest = seen.newest;
+  const allRead = ended === 'all';
   if (newest === null && !allRead) return;
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   const stops = `PostgreSQL stops a recovery to a time at the first transaction that ended after it, so recovery would replay the WAL it can read and fail without reaching it${gap}`;

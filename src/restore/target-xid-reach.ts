@@ -6,60 +6,24 @@
 // ("recovery ended before configured recovery target was reached") once the
 // copy is written.
 //
-// The archive is read from the end of the run recovery can read (plan.archiveEnd)
-// back to the backup's start, MAX_SEGMENTS at most. The target's end found: it
+// The archive is read from the end of the run recovery can read back to the
+// backup's start (archive-backwards.ts). The target's end found: it
 // is reached. What leaves a doubt passes: more segments than that, a segment
 // that cannot be read (a warning), a record running on into the next segment
 // (its ID not read), a prepared transaction's end (its ID is in its data).
 
-import { WalRecordScanner } from '../postgres/wal-records.js';
-import { crc32c } from '../storage/filter/crc32c.js';
 import { PgpitrError } from '../common/errors.js';
-import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
-import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js';
+import { readBackwards } from './archive-backwards.js';
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
 import type { TargetOptions } from './restore-target.js';
-
-const MAX_SEGMENTS = 64;
 
 export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchive, t: TargetOptions, read: ReadSegment, log: (line: string) => void): Promise<void> {
   if (t.target.kind !== 'xid') return;
   // Recovery compares the record's 32-bit ID (plan.ts refuses a target a wraparound makes ambiguous).
   const want = Number(t.target.xid % 2n ** 32n);
-  const size = archive.segmentSize;
-  const end = parseSegmentFileName(plan.archiveEnd, size);
-  if (end === null) return;
-  const spans = branchSpans(plan.branch, size);
-  const first = plan.backup.startLsn / BigInt(size);
-  const nameOf = (segNo: bigint): string => segmentFileName(timelineOfSegment(spans, segNo), segNo, size);
-  let segNo = end.segNo;
-  for (let n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
-    const name = nameOf(segNo);
-    let data: Buffer | null;
-    try {
-      data = await read(name, [1n, 2n].filter((d) => segNo - d >= first).map((d) => nameOf(segNo - d)));
-    } catch (e) {
-      log(`warning: whether the archive reaches target transaction ${t.target.xid} was not checked: ${(e as Error).message}`);
-      return;
-    }
-    if (data === null) return;
-    let found = false;
-    let doubt = false;
-    const scanner = new WalRecordScanner({
-      crc32c,
-      onRestorePoint: () => undefined,
-      onTransactionEnd: (x) => {
-        if (x.xid === want) found = true;
-        else if (x.xid === null) doubt = true;
-      },
-    });
-    scanner.segment(segNo * BigInt(size), data);
-    if (found || doubt) return;
-    // A transaction's record running on into the next (archived) segment: its ID is not read here.
-    if (segNo < end.segNo && scanner.pendingMayEndTransaction()) return;
-  }
-  if (segNo >= first) return; // not all read
+  const ended = await readBackwards(plan, archive, read, `target transaction ${t.target.xid}`, log, (ends) => ends.some((x) => x.xid === want || x.xid === null));
+  if (ended !== 'all') return;
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} does not end in the archive after the start of backup ${plan.backup.id} (to ${plan.archiveEnd})${gap}: PostgreSQL stops a recovery to a transaction at its commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {
     hint: plan.gap

@@ -56,12 +56,23 @@ function locationOf(entry: string): { index: number; location: string } | null {
 /**
  * What a repository's own spool kept (drop records, copies of .history and .backup files it is
  * owed) belongs to its location, not to its number. When the repositories changed, the records of
- * each repository of the recorded list (several) whose location no longer keeps them in that spool
- * (renumbered, taken out, or now alone) are parked under its location, before the new list is
- * recorded; a crash in between parks them again from the same spools.
+ * each repository of the recorded list whose location no longer keeps them in that spool
+ * (renumbered, taken out, or now alone) are parked under its location, their removal from that
+ * spool synced before the new list is recorded; a crash in between parks them again from the same
+ * spools (a temporary file a write killed half-way leaves in parked/ goes with it once delivered).
  */
 function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[]): void {
-  if (recorded.length < 2) return; // one repository: its records are the stanza's (adoptSharedPendingDrops)
+  if (recorded.length === 1) {
+    // One repository: its records are the stanza's spool's. Taken out, they wait for it; still
+    // configured among several, each repository gets them (adoptSharedPendingDrops: new ones lacked those files too).
+    const was = locationOf(recorded[0]!);
+    if (was === null || s.repos.some((r) => r.repo.location === was.location)) return;
+    if (s.spool.pendingDrops().length === 0 && s.spool.owed().size === 0) return;
+    moveRepositoryRecords(s.spool, s.spool.parkedFor(was.location));
+    s.spool.syncRecords();
+    s.log(`kept what ${recorded[0]} was owed (drop records, copies of .history and .backup files) aside in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`);
+    return;
+  }
   for (const entry of recorded) {
     const was = locationOf(entry);
     if (was === null) continue;
@@ -70,6 +81,9 @@ function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[
     if (now >= 0 && queues[now]!.spool.dir === from.dir) continue;
     if (from.pendingDrops().length === 0 && from.owed().size === 0) continue;
     moveRepositoryRecords(from, s.spool.parkedFor(was.location));
+    // Gone from here for good before the new list is recorded: a removal undone by a crash would
+    // otherwise be taken for the records of the repository that has this number now.
+    from.syncRecords();
     s.log(
       now >= 0
         ? `moved what ${entry} was owed (drop records, copies of .history and .backup files) to where the pusher keeps it now`

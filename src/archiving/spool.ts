@@ -17,8 +17,8 @@
 // in a crash only means the file is pushed again, which is idempotent.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync, accessSync, constants } from 'node:fs';
-import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { fsyncPathSync, makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
@@ -110,17 +110,17 @@ export class PushSpool {
     return out;
   }
 
-  /** Removes a parked spool emptied of its records. */
+  /**
+   * Removes a parked spool emptied of its records, with what a write killed half-way left in it
+   * (a temporary file: its record was parked again, whole, by the next start).
+   */
   removeParked(spool: PushSpool): void {
-    for (const sub of ['drops', 'owed']) {
-      try {
-        rmdirSync(join(spool.dir, sub));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-    }
-    unlinkSync(join(spool.dir, 'location'));
-    rmdirSync(spool.dir);
+    rmSync(spool.dir, { recursive: true, force: true });
+  }
+
+  /** Makes the removals of drop records and owed copies here durable (before what they follow is recorded). */
+  syncRecords(): void {
+    for (const sub of ['drops', 'owed']) if (existsSync(join(this.dir, sub))) fsyncPathSync(join(this.dir, sub));
   }
 
   get logPath(): string {

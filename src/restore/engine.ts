@@ -240,7 +240,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // the recovery settings, sync, pg_control, and the marker goes.
   await req.claimBackup?.(plan);
   const marker = join(targetState.path, RESTORE_MARKER);
-  makeDirsSync(targetState.path, 0o700, !req.noSync);
+  // The levels above the target made here are root's 0700 when run as root: the warning below names them.
+  const madeAbove = makeDirsSync(targetState.path, 0o700, !req.noSync).slice(1);
   const lock = await lockTarget(targetState.path);
   try {
     // A server started on the target since it was looked at, before the lock: refused all the same.
@@ -287,7 +288,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       chownTree(targetState.path, owner);
       chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove);
     } else if (process.getuid?.() === 0) {
-      req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${targetState.path}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns`);
+      const above = madeAbove.length > 0 ? `; restore made ${madeAbove.join(', ')} above it, root's with mode 0700: open them to that user too (chown postgres: or chmod 755)` : '';
+      req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${targetState.path}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns${above}`);
     }
     if (!req.noSync) {
       // Every file this restore wrote is synced already (by its copier, or here). What is left: the

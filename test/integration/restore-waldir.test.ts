@@ -97,6 +97,15 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.ok(existsSync(join(target, 'global', 'pg_control')));
     });
 
+    await t.test('run as root into a path not there yet: the warning names the levels restore made above the target', async (t2) => {
+      if (process.getuid?.() !== 0) return t2.skip('needs root');
+      const top = restoreDir(c, 'deep');
+      const target = join(top, 'a', 'b', 'data');
+      const r = await restoreWith(a, target, []);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`restore made ${join(top, 'a', 'b')}, ${join(top, 'a')} above it, root's with mode 0700`));
+    });
+
     await t.test('the root directory is refused', async () => {
       const r = await restoreWith(a, restoreDir(c, 'root'), ['--waldir', '/']);
       assert.equal(r.code, 2, r.stderr);

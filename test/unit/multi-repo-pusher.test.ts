@@ -392,10 +392,23 @@ test("what a repository's spool kept for it follows its location: renumbered, ta
     assert.ok(!has(third, h3), 'C was not owed what A was');
     assert.ok(out.some((l) => /kept what repo2 .* aside/.test(l)), out.join('\n'));
     assert.deepEqual(spool.parked().map((p) => p.location), [a.location]);
-    // A configured again, alone: it gets its copy, and nothing stays parked.
+    // A configured again, alone: it gets its copy, and nothing stays parked (not even what a write
+    // killed half-way left there).
+    const parkedDir = spool.parked()[0]!.spool.dir;
+    writeFileSync(join(parkedDir, 'owed', `${h3}.tmp-99999`), 'half');
+    writeFileSync(join(parkedDir, 'location.tmp-99999'), 'half');
     await run([{ index: 1, repo: a }], () => has(paths[0]!, h3), 'A, back, gets what was kept for it');
     assert.deepEqual(spool.parked(), []);
-    assert.ok(!existsSync(join(spool.dir, 'parked', readdirSync(join(spool.dir, 'parked'))[0] ?? 'none')));
+    assert.equal(existsSync(parkedDir), false);
+    // One repository, taken out while the stanza's spool holds what it is owed, C alone instead:
+    // C does not get it; A, back, does.
+    const h4 = history(4);
+    spool.saveOwed(h4, join(pgWal, h4));
+    const swapped = await run([{ index: 1, repo: c }], () => spool.owed().size === 0 && has(third, seg), 'C alone');
+    assert.ok(!has(third, h4), 'C was not owed what A was');
+    assert.ok(swapped.some((l) => /kept what repo1 .* aside/.test(l)), swapped.join('\n'));
+    await run([{ index: 1, repo: a }], () => has(paths[0]!, h4), 'A, back alone, gets it');
+    assert.deepEqual(spool.parked(), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

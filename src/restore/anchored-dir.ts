@@ -18,13 +18,15 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY;
 /** An open directory: `path` names it for messages and comparisons, `at(name)` reaches an entry through it. */
 export interface AnchoredDir {
   path: string;
+  /** The open directory's descriptor; null where /proc is not mounted (nothing is opened). */
+  fd: number | null;
   /** The directory itself ('') or an entry in it, as a path that does not go through the directory's name. */
   at(name?: string): string;
 }
 
 function dirOf(path: string, fd: number | null): AnchoredDir {
   const base = fd === null ? path : `${PROC_FD}/${fd}`;
-  return { path, at: (name = '') => (name === '' ? base : join(base, name)) };
+  return { path, fd, at: (name = '') => (name === '' ? base : join(base, name)) };
 }
 
 /**

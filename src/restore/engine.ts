@@ -4,7 +4,7 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
-import { rmSync, unlinkSync } from 'node:fs';
+import { rmSync, statSync, unlinkSync } from 'node:fs';
 import { readOwnTargetFile } from './target-files.js';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
@@ -243,6 +243,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // The levels above the target made here are root's 0700 when run as root: the warning below names them.
   const madeAbove = makeDirsSync(targetState.path, 0o700, !req.noSync).slice(1);
   const lock = await lockTarget(targetState.path);
+  // The directory this restore holds: given to the server's user at the end only if it is still this one.
+  const held = statSync(targetState.path);
   try {
     // A server started on the target since it was looked at, before the lock: refused all the same.
     const now = inspectTarget(targetState.path);
@@ -285,7 +287,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     writeRecoverySettings(targetState.path, req, plan.branch.timeline, plan.backup.timeline, !req.noSync);
     const owner = rootOwnerFor(targetState.path);
     if (owner) {
-      chownTree(targetState.path, owner);
+      chownTree(targetState.path, owner, { follow: true, expect: { dev: held.dev, ino: held.ino } });
       chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove);
     } else if (process.getuid?.() === 0) {
       const above = madeAbove.length > 0 ? `; restore made ${madeAbove.join(', ')} above it, root's with mode 0700: open them to that user too (chown postgres: or chmod 755)` : '';

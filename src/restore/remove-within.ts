@@ -38,7 +38,11 @@ export async function removeWithin(path: string, st: Stats, at = path): Promise<
     return whole;
   } catch (e) {
     if (e instanceof PgpitrError) throw e; // said where, below
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      throw new PgpitrError('ERR_TARGET', `"${path}" became a link (or a file) while the restore removed what the backup does not hold there: nothing was removed through it`, { hint: 'something else writes in the target directory: stop it, then restore again' });
+    }
     throw storageError('remove', path, e);
   }
 }

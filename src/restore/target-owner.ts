@@ -4,9 +4,9 @@
 // declare it ready while the other still writes), and, run as root, it gives
 // what it wrote to the data directory's owner.
 
-import { chownSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, fchownSync, fstatSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PgpitrError } from '../common/errors.js';
+import { PgpitrError, storageError } from '../common/errors.js';
 import { withDirSync } from './anchored-dir.js';
 import type { AnchoredDir } from './anchored-dir.js';
 import { RepoLock } from '../repo/lock.js';
@@ -40,29 +40,59 @@ export function rootOwnerFor(dir: string): Owner | null {
   return st.uid === 0 ? null : { uid: st.uid, gid: st.gid };
 }
 
+/** How chownTree opens the top of the tree. */
+export interface TreeTop {
+  /** Follow a link there (a directory the user gave, maybe a mount point); else a link is refused. */
+  follow: boolean;
+  /** The directory it must be (device and inode, taken while the restore held it): another in its place is refused. */
+  expect?: { dev: number; ino: number };
+}
+
 /**
- * A directory and everything under it (links themselves are left alone, never followed). Below
- * `dir` (which may be a link the user gave: a mount point), owners change with lchown through the
- * open directory (anchored-dir.ts): the server's user owns these directories, and an entry swapped
- * for a link, or a directory swapped for a link to /etc, must not hand root's files to that user.
+ * A directory and everything under it (links themselves are left alone, never followed). The top
+ * is opened once and changed through its descriptor, and below it owners change with lchown
+ * through each open directory (anchored-dir.ts): the server's user owns these directories, and an
+ * entry swapped for a link, or a directory swapped for a link to /etc, must not hand root's files
+ * to that user.
  */
-export function chownTree(dir: string, o: Owner, only?: (name: string) => boolean): void {
-  chownSync(dir, o.uid, o.gid);
-  withDirSync(dir, dir, true, (d) => chownBelow(d, o, only));
+export function chownTree(dir: string, o: Owner, top: TreeTop, only?: (name: string) => boolean): void {
+  try {
+    withDirSync(dir, dir, top.follow, (d) => {
+      if (d.fd === null) chownSync(dir, o.uid, o.gid);
+      else {
+        const st = fstatSync(d.fd);
+        if (top.expect && (st.dev !== top.expect.dev || st.ino !== top.expect.ino)) {
+          throw new PgpitrError('ERR_TARGET', `"${dir}" is no longer the directory this restore wrote: it was replaced while the restore ran`, { hint: 'something else writes where the restore does: stop it, then restore again' });
+        }
+        fchownSync(d.fd, o.uid, o.gid);
+      }
+      chownBelow(d, o, only);
+    });
+  } catch (e) {
+    if (e instanceof PgpitrError) throw e;
+    throw storageError('give to the server\'s user', dir, e);
+  }
 }
 
 function chownBelow(dir: AnchoredDir, o: Owner, only?: (name: string) => boolean): void {
   for (const name of readdirSync(dir.at())) {
     if (only && !only(name)) continue;
+    const shown = join(dir.path, name);
     const st = lstatSync(dir.at(name), { throwIfNoEntry: false });
     if (st === undefined || st.isSymbolicLink()) continue;
-    lchownSync(dir.at(name), o.uid, o.gid);
+    try {
+      lchownSync(dir.at(name), o.uid, o.gid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw storageError('give to the server\'s user', shown, e);
+    }
     if (!st.isDirectory()) continue;
     try {
-      withDirSync(dir.at(name), join(dir.path, name), false, (d) => chownBelow(d, o));
+      withDirSync(dir.at(name), shown, false, (d) => chownBelow(d, o));
     } catch (e) {
+      if (e instanceof PgpitrError) throw e;
       // Swapped for a link (or removed) since its lstat: not followed.
-      if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw storageError('give to the server\'s user', shown, e);
     }
   }
 }
@@ -75,9 +105,10 @@ function chownBelow(dir: AnchoredDir, o: Owner, only?: (name: string) => boolean
 export function chownOutside(o: Owner, walDir: string | undefined, tablespaces: { path: string; versionDir: string | null }[], madeAbove: string[] = []): void {
   // The levels restore made above them (a tablespace map to a path not there yet): root's 0700 would bar the server's way.
   for (const d of madeAbove) chownSync(d, o.uid, o.gid);
-  if (walDir !== undefined) chownTree(walDir, o, (name) => isWalName(name) || name === 'archive_status' || name === 'summaries');
+  if (walDir !== undefined) chownTree(walDir, o, { follow: true }, (name) => isWalName(name) || name === 'archive_status' || name === 'summaries');
   for (const t of tablespaces) {
     chownSync(t.path, o.uid, o.gid);
-    if (t.versionDir !== null) chownTree(join(t.path, t.versionDir), o);
+    // Made by restore in a directory that user owns: never followed if it became a link.
+    if (t.versionDir !== null) chownTree(join(t.path, t.versionDir), o, { follow: false });
   }
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeWithin } from '../../src/restore/remove-within.js';
@@ -42,12 +42,26 @@ test('removeWithin and the delta walk: a directory swapped for a link after it w
     // Swapped by the directory's owner between the lstat and the removal.
     rmSync(join(tree, 'base'), { recursive: true });
     symlinkSync(victim, join(tree, 'base'));
-    await assert.rejects(removeWithin(join(tree, 'base'), seen), /remove .*base/);
+    await assert.rejects(removeWithin(join(tree, 'base'), seen), /base" became a link \(or a file\) while the restore removed/);
     assert.deepEqual(readdirSync(victim), ['passwd']);
     // The same one level down, reached through the open parent (as the delta walk does).
     const { withDir } = await import('../../src/restore/anchored-dir.js');
-    await assert.rejects(withDir(tree, tree, true, (d) => removeWithin(join(tree, 'base'), seen, d.at('base'))), /remove .*base/);
+    await assert.rejects(withDir(tree, tree, true, (d) => removeWithin(join(tree, 'base'), seen, d.at('base'))), /became a link/);
     assert.deepEqual(readdirSync(victim), ['passwd']);
+    // The parent swapped while it is walked: what is below is reached through the directory opened.
+    mkdirSync(join(victim, 'sub'));
+    writeFileSync(join(victim, 'sub', 'shadow'), 'x');
+    rmSync(join(tree, 'base'));
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'sub', 'old'), 'x');
+    const sub = lstatSync(join(tree, 'sub'));
+    await withDir(tree, tree, true, async (d) => {
+      renameSync(tree, `${tree}.old`);
+      symlinkSync(victim, tree);
+      assert.equal(await removeWithin(join(tree, 'sub'), sub, d.at('sub')), true);
+    });
+    assert.deepEqual(readdirSync(join(victim, 'sub')), ['shadow']);
+    assert.deepEqual(readdirSync(`${tree}.old`), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTarget, inspectTarget, overlaps } from '../../src/restore/restore-target-dir.js';
@@ -118,5 +118,37 @@ test('a configuration file restore edits after the copy is never read through a 
     assert.throws(() => readOwnTargetFile(join(dir, 'adir')), /is not a regular file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('chownTree (run as root): the tree is given away through the directories opened; a link is never followed, a replaced top refused', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root');
+  const { chownTree } = await import('../../src/restore/target-owner.js');
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-chown-'));
+  try {
+    const victim = join(root, 'etc');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'shadow'), 'x');
+    const tree = join(root, 'data');
+    mkdirSync(join(tree, 'base', '1'), { recursive: true });
+    writeFileSync(join(tree, 'base', '1', '1259'), 'x');
+    symlinkSync(victim, join(tree, 'link'));
+    const o = { uid: 4321, gid: 4321 };
+    const held = statSync(tree);
+    chownTree(tree, o, { follow: true, expect: { dev: held.dev, ino: held.ino } });
+    for (const p of [tree, join(tree, 'base'), join(tree, 'base', '1', '1259')]) assert.equal(statSync(p).uid, 4321, p);
+    assert.equal(statSync(join(victim, 'shadow')).uid, 0);
+    assert.equal(statSync(victim).uid, 0);
+    // The top replaced by a link to elsewhere: refused, nothing given away there.
+    const moved = `${tree}.old`;
+    renameSync(tree, moved);
+    symlinkSync(victim, tree);
+    assert.throws(() => chownTree(tree, o, { follow: true, expect: { dev: held.dev, ino: held.ino } }), /is no longer the directory this restore wrote/);
+    // A directory restore made (a tablespace's version directory) that became a link: refused.
+    assert.throws(() => chownTree(tree, o, { follow: false }), /give to the server's user/);
+    assert.equal(statSync(victim).uid, 0);
+    assert.equal(statSync(join(victim, 'shadow')).uid, 0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -103,7 +103,7 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
       restoring: leases.find((l) => l.backup === r.id)?.holder,
     })),
   );
-  const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza);
+  const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza, opts.nowMs ?? Date.now());
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
   const ranges = decision.walKeepRanges;

@@ -154,8 +154,8 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
       else decision.keep.push({ id: b.id, why: 'failed, but no newer complete backup exists yet' });
     } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
   }
-  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id), (b) => withWal.has(b.id));
-  decision.walKeptFor = walKeptFor(backups, keepWhy, withWal);
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id), (b) => withWal.has(b.id), nowMs);
+  decision.walKeptFor = walKeptFor(backups, keepWhy, withWal, nowMs);
   decision.walKeepRanges = standaloneRanges(backups, (b) => keepWhy.has(b.id) && !withWal.has(b.id), decision.walKeepFromSegNo);
   return decision;
 }
@@ -197,22 +197,33 @@ function standaloneRanges(backups: RetentionBackup[], standaloneOnly: (b: Retent
 }
 
 /** The backup whose start (or damaged record) decides walKeepFrom, with the reason it is kept. */
-function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>, withWal: Set<string>): RetentionDecision['walKeptFor'] {
+/**
+ * A running backup (met only where expire runs beside one: a dry run, or a store whose lock cannot
+ * be enforced) has no start recorded until it completes: all WAL is kept for it, RUNNING_WAL_HOLD_MS
+ * after its start at most (a dead run of another host, which cannot be looked at, reads as running
+ * for ever there).
+ */
+const RUNNING_WAL_HOLD_MS = 24 * 3600_000;
+const holdsAllWal = (b: RetentionBackup, nowMs: number): boolean => b.state === 'running' && nowMs - b.stopTimeMs < RUNNING_WAL_HOLD_MS;
+
+function walKeptFor(backups: RetentionBackup[], keepWhy: Map<string, string>, withWal: Set<string>, nowMs: number): RetentionDecision['walKeptFor'] {
   const damaged = backups.find((b) => b.damaged && keepWhy.has(b.id));
   if (damaged) return { id: damaged.id, why: 'its record is damaged: where its WAL starts is not known, so no WAL is removed (pgpitr verify names it)' };
-  const running = backups.find((b) => b.state === 'running' && keepWhy.has(b.id));
-  if (running) return { id: running.id, why: 'still running: where its WAL starts is not recorded until it completes, so no WAL is removed' };
+  const running = backups.find((b) => holdsAllWal(b, nowMs) && keepWhy.has(b.id));
+  if (running) {
+    const until = new Date(running.stopTimeMs + RUNNING_WAL_HOLD_MS).toISOString();
+    return { id: running.id, why: `still running (or its process, on another host, cannot be looked at): where its WAL starts is not recorded until it completes, so no WAL is removed before it does, or ${until} at the latest` };
+  }
   const oldest = backups.filter((b) => b.state === 'complete' && withWal.has(b.id)).sort((a, b) => (a.startSegNo < b.startSegNo ? -1 : a.startSegNo > b.startSegNo ? 1 : 0))[0];
   return oldest ? { id: oldest.id, why: keepWhy.get(oldest.id)! } : undefined;
 }
 
 /** The first segment the kept complete backups need from there on (null: keep all WAL). */
-function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean, withWal: (b: RetentionBackup) => boolean): bigint | null {
+function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => boolean, withWal: (b: RetentionBackup) => boolean, nowMs: number): bigint | null {
   // Where a backup whose record is damaged starts is not known: its WAL is all kept with it.
   if (backups.some((b) => b.damaged && kept(b))) return null;
-  // Nor where a running backup's starts (its record gets it on completion): only met where expire
-  // runs beside a backup (a dry run, or a store whose lock cannot be enforced).
-  if (backups.some((b) => b.state === 'running' && kept(b))) return null;
+  // Nor where a running backup's starts (holdsAllWal).
+  if (backups.some((b) => holdsAllWal(b, nowMs) && kept(b))) return null;
   const keptComplete = backups.filter((b) => b.state === 'complete' && kept(b) && withWal(b));
   if (keptComplete.length === 0) return null;
   return keptComplete.reduce((m, b) => (b.startSegNo < m ? b.startSegNo : m), keptComplete[0]!.startSegNo);
@@ -224,7 +235,7 @@ function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => b
  * one of them is pinned or still running, or when it would leave no complete full backup where
  * there is one.
  */
-export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: string): RetentionDecision {
+export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: string, nowMs = Date.now()): RetentionDecision {
   const target = backups.find((b) => b.id === id);
   if (!target) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
   const doomed = new Map<string, string>([[id, 'asked for (--set)']]);
@@ -268,7 +279,7 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
   // Every backup left keeps the WAL after it, standalone ones too: --set knows neither the policy
   // nor the newest timeline's branch, which may need the WAL after one of them (only a policy's
   // expire leaves a standalone backup its own range alone).
-  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id), () => true);
+  decision.walKeepFromSegNo = walKeepFrom(backups, (b) => !doomed.has(b.id), () => true, nowMs);
   return decision;
 }
 

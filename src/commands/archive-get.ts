@@ -107,6 +107,9 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   // started or told about the request, and nothing is taken from the spool: a fetcher that checks no
   // system would fill a spool whose files restore_command's shell moves into place unchecked.
   const systemKnown = req.systemId !== null;
+  // Files are taken from the spool only while a fetcher for these settings runs: one just started
+  // has fetched nothing yet, and what is there was left by one that ended (for other repositories maybe).
+  let fetcherWasRunning = true;
   if ('fetcherDir' in prefetch) {
     // The fetcher itself: the request moves its window, as archive-get's does.
     dir = prefetch.fetcherDir;
@@ -123,10 +126,10 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
     }
     if (systemKnown) {
       const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-      await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
+      fetcherWasRunning = await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
     }
   }
-  if (systemKnown && takePrefetched(dir, name, dest, req.systemId)) return true;
+  if (systemKnown && fetcherWasRunning && takePrefetched(dir, name, dest, req.systemId)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
     return true;

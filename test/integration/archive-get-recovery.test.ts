@@ -174,6 +174,20 @@ for (const version of versionsFromEnv()) {
       const got = await runPgpitr(['archive-get', '--archive-async', '--spool-path', unchecked, ...repoArgs, '0000000100000099000000FF', out]);
       assert.equal(got.code, 1, got.stderr);
       assert.deepEqual(readdirSync(join(unchecked, 'main', 'archive-get')).filter((f) => f.startsWith('fetcher')), []);
+      // A segment a fetcher that ended left in the spool (for other repositories, say): a call that
+      // starts a new fetcher does not take it, but fetches the repository's copy.
+      const good = await runPgpitr(['archive-get', ...repoArgs, last, join(out, '..', 'good')]);
+      assert.equal(good.code, 0, good.stderr);
+      const bytes = readFileSync(join(out, '..', 'good'));
+      const stale = Buffer.from(bytes);
+      stale[stale.length >> 1] ^= 0xff; // the same system's page header, other bytes
+      const leftover = c.tempDir('spool-leftover');
+      mkdirSync(join(leftover, 'main', 'archive-get'), { recursive: true });
+      writeFileSync(join(leftover, 'main', 'archive-get', last), stale);
+      const system = (await c.sql<{ id: string }>('select system_identifier::text as id from pg_control_system()'))[0]!.id;
+      const fresh = await runPgpitr(['archive-get', '--archive-async', '--spool-path', leftover, `--system-id=${system}`, ...repoArgs, last, join(out, '..', 'fresh')], { PGPITR_FETCHER_IDLE_MS: '1000' });
+      assert.equal(fresh.code, 0, fresh.stderr);
+      assert.ok(readFileSync(join(out, '..', 'fresh')).equals(bytes), 'the repository copy, not the leftover');
       const cases: [string, string[]][] = [
         ['a misspelt command name', ['archive-gte', ...repoArgs, dataSeg, out]],
         ['an unknown option', ['archive-get', '--repository', repo, '--stanza', 'main', dataSeg, out]],

@@ -35,7 +35,13 @@ export function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): 
   }
 }
 
-/** Moves the drop records and owed copies of one repository's spool to another (each saved, synced, before it is forgotten). */
+/** Copies the drop records and owed copies of one repository's spool to another (each saved, synced). */
+function copyRepositoryRecords(from: PushSpool, to: PushSpool): void {
+  for (const { id, record } of from.pendingDrops()) to.savePendingDrop(id, record as object);
+  for (const [name, path] of from.owed()) to.saveOwed(name, path);
+}
+
+/** Moves them: each is saved, synced, before it is forgotten. */
 function moveRepositoryRecords(from: PushSpool, to: PushSpool): void {
   for (const { id, record } of from.pendingDrops()) {
     to.savePendingDrop(id, record as object);
@@ -63,14 +69,14 @@ function locationOf(entry: string): { index: number; location: string } | null {
  */
 function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[]): void {
   if (recorded.length === 1) {
-    // One repository: its records are the stanza's spool's. Taken out, they wait for it; still
-    // configured among several, each repository gets them (adoptSharedPendingDrops: new ones lacked those files too).
+    // One repository: its records are the stanza's spool's, and the repositories configured now
+    // get them (adoptSharedPendingDrops among several: they lacked those files too; alone, the
+    // repository may be the same one moved). Taken out, a copy also waits for it.
     const was = locationOf(recorded[0]!);
     if (was === null || s.repos.some((r) => r.repo.location === was.location)) return;
     if (s.spool.pendingDrops().length === 0 && s.spool.owed().size === 0) return;
-    moveRepositoryRecords(s.spool, s.spool.parkedFor(was.location));
-    s.spool.syncRecords();
-    s.log(`kept what ${recorded[0]} was owed (drop records, copies of .history and .backup files) aside in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`);
+    copyRepositoryRecords(s.spool, s.spool.parkedFor(was.location));
+    s.log(`kept a copy of what ${recorded[0]} was owed (drop records, copies of .history and .backup files) in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`);
     return;
   }
   for (const entry of recorded) {

@@ -101,14 +101,14 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   // it, and so does the prefetching path before it hands over a prefetched file.
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
   await readAnyStanzaWithArchive(req.repos, req.stanza);
-  const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
+  const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, spoolClearedByHolder } = await import('../archiving/prefetch.js');
   let dir: string;
   // Without the system (a run by hand with an absolute path and no --system-id), no fetcher is
   // started or told about the request, and nothing is taken from the spool: a fetcher that checks no
   // system would fill a spool whose files restore_command's shell moves into place unchecked.
   const systemKnown = req.systemId !== null;
-  // Files are taken from the spool only while a fetcher for these settings runs: one just started
-  // has fetched nothing yet, and what is there was left by one that ended (for other repositories maybe).
+  // Files are taken from the spool only while a fetcher for these settings runs and has cleared
+  // it: what is there before was left by one that ended (for other repositories maybe).
   let fetcherWasRunning = true;
   if ('fetcherDir' in prefetch) {
     // The fetcher itself: the request moves its window, as archive-get's does.
@@ -126,7 +126,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
     }
     if (systemKnown) {
       const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-      fetcherWasRunning = await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId));
+      fetcherWasRunning = (await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId))) && spoolClearedByHolder(dir);
     }
   }
   if (systemKnown && fetcherWasRunning && takePrefetched(dir, name, dest, req.systemId)) return true;

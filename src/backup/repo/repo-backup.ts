@@ -290,6 +290,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       // The write of "complete" failed as far as it says: it may have landed all the same (an
       // object store's answer lost, a directory sync failing after the rename).
       let readBackNotComplete = false;
+      let notDurable = false;
       if (committing) {
         const back = await readRecord(storage, stanzaName, id).catch(() => undefined);
         if (back?.state === 'complete') {
@@ -300,7 +301,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             reporter.warn(`writing the record of backup ${id} reported an error (${(e as Error).message}), yet it reads back complete: the backup is complete`);
             return record;
           }
-          reporter.warn(`the record of backup ${id} reads complete, but it could not be made durable (${(e as Error).message}): it is marked failed; check the repository's disk (dmesg), then take another backup`);
+          notDurable = true;
         }
         readBackNotComplete = back !== undefined && back?.state !== 'complete';
       }
@@ -312,12 +313,16 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       const full = noSpaceLeft(e);
       // Kept for --resume when a journal vouches for some of it (this run's or the one it resumed).
       const resumable = !full && (writer.journaled > 0 || (resumed !== null && resumed.previous.size > 0));
+      const undurable = `the record of backup ${id} reads complete, but it could not be made durable (${(e as Error).message})`;
       try {
         // The record says failed before anything goes: never a record reading complete over a removed set.
         await writeRecord(storage, record);
+        if (notDurable) reporter.warn(`${undurable}: it is marked failed; check the repository's disk (dmesg), then take another backup`);
         if (resumable) reporter.warn(`backup ${id} failed; what it stored is kept: run pgpitr backup -j ${req.parallel?.jobs ?? 2}${type === 'full' ? '' : ` --type ${type}`} --compress-type ${req.compression} --resume to take it over (the same compression; a backup without --resume removes it)`);
-      } catch {
-        /* the repository may be what failed; the record then still says running, and reads as interrupted (never restored) */
+      } catch (again) {
+        // The repository may be what failed: the record then still says running, and reads as
+        // interrupted (never restored), or, where it read back complete, may still say so.
+        if (notDurable) reporter.warn(`${undurable}, nor be marked failed (${(again as Error).message}): once the disk is sound, remove it with pgpitr expire --set ${id} and take another backup`);
       }
       // After a failed write of "complete", what the set stored stays (the write may land yet: an
       // object store's PUT retried), but for a full file system of this host, where the write

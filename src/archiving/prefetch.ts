@@ -21,6 +21,7 @@ import { stanzaPath, walFileKind } from '../repo/layout.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
+import { markSpoolCleared } from './fetcher-cleared.js';
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
@@ -31,22 +32,6 @@ import type { AskAnswerer } from './prefetch-ask.js';
 const WANT = 'want';
 /** Holds the pid of a fetcher that answers pgpitr-spool-get's requests (prefetch-ask.ts). */
 const ANSWERS = 'fetcher.answers';
-/** Holds the pid of the fetcher that has cleared what the one before it left in the spool. */
-const CLEARED = 'fetcher.cleared';
-
-/**
- * Whether the fetcher holding the spool's lock has cleared it (its pid in fetcher.cleared): until
- * then, a file in the spool may be one an ended fetcher left (for other repositories maybe).
- */
-export function spoolClearedByHolder(dir: string): boolean {
-  try {
-    const cleared = Number(readFileSync(join(dir, CLEARED), 'utf8').trim());
-    const lock = JSON.parse(readFileSync(join(dir, 'fetcher.lock'), 'utf8')) as { pid?: unknown };
-    return lock.pid === cleared;
-  } catch {
-    return false;
-  }
-}
 const FAILED = '.error';
 
 export function prefetchDir(spoolPath: string, stanza: string): string {
@@ -212,7 +197,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let watcher: FSWatcher | null = null;
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
   clearSpool(s.dir);
-  writeFileAtomicSync(join(s.dir, CLEARED), `${process.pid}\n`, false);
+  markSpoolCleared(s.dir);
   try {
     if (s.answer) {
       watcher = watchRequests(s.dir, () => wake());

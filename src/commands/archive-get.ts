@@ -101,7 +101,8 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   // it, and so does the prefetching path before it hands over a prefetched file.
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
   await readAnyStanzaWithArchive(req.repos, req.stanza);
-  const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure, spoolClearedByHolder } = await import('../archiving/prefetch.js');
+  const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
+  const { spoolClearedByHolder } = await import('../archiving/fetcher-cleared.js');
   let dir: string;
   // Without the system (a run by hand with an absolute path and no --system-id), no fetcher is
   // started or told about the request, and nothing is taken from the spool: a fetcher that checks no

@@ -15,6 +15,7 @@
 
 import { Readable } from 'node:stream';
 import { PgpitrError } from '../../common/errors.js';
+import { checkJournaledIndex } from './journaled-index.js';
 import { applyFilters } from '../../storage/filter/filter.js';
 import { crc32cFilter, sizeFilter, xxh128Filter } from '../../storage/filter/measure-filters.js';
 import { crc32c, crc32cText } from '../../storage/filter/crc32c.js';
@@ -100,14 +101,7 @@ export class BackupSetWriter {
     await this.verifySlots.acquire();
     try {
       const reader = BackupSetReader.forObjects(this.o.storage, this.o.dir, this.o.compression);
-      // Its frame index is the journal's, which the whole read below does not use: an object
-      // written again since under that name (a later run, another compression level, killed
-      // before it journaled) would decode whole yet be cut at the wrong places by restore.
-      if (prev.index) {
-        const info = await this.o.storage.info(reader.storedPath(entry));
-        if (info === null || info.size !== prev.stored_bytes) throw new Error(`it holds ${info === null ? 'nothing' : `${info.size} bytes`}, the journal says ${prev.stored_bytes}`);
-        if (prev.index.stored.some((at, i, all) => at >= prev.stored_bytes || (i > 0 && at <= all[i - 1]!))) throw new Error('its frame index does not fit it');
-      }
+      await checkJournaledIndex(this.o.storage, reader.storedPath(entry), prev);
       for await (const chunk of await reader.read(entry)) void chunk;
     } catch (e) {
       this.o.notice?.(`${meta.path}: the interrupted run's stored copy is not kept (${(e as Error).message}); copying it again`);
@@ -318,12 +312,11 @@ export class BackupSetWriter {
   }
 
   /**
-   * Waits for what is in flight, ignoring failures (the caller is already failing), then
-   * journals what became durable, so that a --resume keeps as much as it can.
+   * Refuses every write from now on (a parallel backup's other readers go on until their next
+   * write, which would store into the set after the lock is let go), waits for those in flight,
+   * ignoring failures, then journals what became durable, so that a --resume keeps what it can.
    */
   async abort(): Promise<void> {
-    // No write starts after this: a reader still copying (the others of a parallel backup go on
-    // until their next write) would otherwise store into the set after the lock is released.
     this.failure ??= new PgpitrError('ERR_STORAGE', 'the backup failed: nothing more is stored');
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await this.o.journal?.flush().catch(() => {});

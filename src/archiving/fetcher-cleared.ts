@@ -1,0 +1,28 @@
+// Whether the fetcher of a prefetch spool has cleared what the one before it
+// left there: a new fetcher holds its lock before it clears the spool (after it
+// has read the stanza), and until then a file in the spool may be one an ended
+// fetcher left, for other repositories maybe. archive-get takes a prefetched
+// file only once the lock's holder has said so.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomicSync } from '../storage/durable.js';
+
+/** Holds the pid of the fetcher that has cleared the spool. */
+const CLEARED = 'fetcher.cleared';
+
+/** Said by the fetcher once it has cleared the spool. */
+export function markSpoolCleared(dir: string): void {
+  writeFileAtomicSync(join(dir, CLEARED), `${process.pid}\n`, false);
+}
+
+/** Whether the fetcher holding the spool's lock (fetcher.lock) has cleared it. */
+export function spoolClearedByHolder(dir: string): boolean {
+  try {
+    const cleared = Number(readFileSync(join(dir, CLEARED), 'utf8').trim());
+    const lock = JSON.parse(readFileSync(join(dir, 'fetcher.lock'), 'utf8')) as { pid?: unknown };
+    return lock.pid === cleared;
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@
 // fetcher left, for other repositories maybe. archive-get takes a prefetched
 // file only once the lock's holder has said so.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
 
@@ -14,6 +14,11 @@ const CLEARED = 'fetcher.cleared';
 /** Said by the fetcher once it has cleared the spool. */
 export function markSpoolCleared(dir: string): void {
   writeFileAtomicSync(join(dir, CLEARED), `${process.pid}\n`, false);
+}
+
+/** Said by a fetcher as soon as it holds the lock: what an earlier one (a pid reused since) said no longer stands. */
+export function forgetSpoolCleared(dir: string): void {
+  rmSync(join(dir, CLEARED), { force: true });
 }
 
 /** Whether the fetcher holding the spool's lock (fetcher.lock) has cleared it. */

@@ -169,6 +169,7 @@ export async function runBackgroundFetcher(
     lowerBackgroundThreadsPriority(nice);
   }
   await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId), async (log) => {
+    (await import('../archiving/fetcher-cleared.js')).forgetSpoolCleared(dir);
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);

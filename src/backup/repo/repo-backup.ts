@@ -291,8 +291,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       // object store's answer lost, a directory sync failing after the rename).
       let readBackNotComplete = false;
       let notDurable = false;
+      let readBack = false;
       if (committing) {
         const back = await readRecord(storage, stanzaName, id).catch(() => undefined);
+        readBack = back !== undefined;
         if (back?.state === 'complete') {
           // From an object store, what reads back is there. On a file system, a failed sync leaves
           // the rename in the page cache, and no later sync can say it reached the disk: the
@@ -322,7 +324,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       } catch (again) {
         // The repository may be what failed: the record then still says running, and reads as
         // interrupted (never restored), or, where it read back complete, may still say so.
-        if (notDurable) reporter.warn(`${undurable}, nor be marked failed (${(again as Error).message}): once the disk is sound, remove it with pgpitr expire --set ${id} and take another backup`);
+        // Where it read back complete, or could not be read back at all, it may still read complete.
+        if (notDurable || (committing && !readBack)) {
+          reporter.warn(`the record of backup ${id} may read complete without being durable (${(e as Error).message}), and marking it failed failed too (${(again as Error).message}): once the disk is sound, take another backup, then remove this one with pgpitr expire --set ${id}`);
+        }
       }
       // After a failed write of "complete", what the set stored stays (the write may land yet: an
       // object store's PUT retried), but for a full file system of this host, where the write

@@ -139,7 +139,7 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
   const branch = await serverBranch(session, serverTimeline);
   const received = [...namesIn(o.dir), ...archived];
   let resume: ResumePoint | null = resumeFromNames(branch ? onBranch(received, branch, segmentSize) : received, segmentSize);
-  if (resume && branch) resume = resumeOnBranch(resume, branch);
+  if (resume && branch) resume = resumeOnBranch(resume, branch, segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {
     const row = (await session.query(`READ_REPLICATION_SLOT ${quoteIdent(o.slot)}`))[0]?.rows[0];
     if (row && row[1]) resume = { start: segmentStart(segmentNumber(parseLsn(row[1]), segmentSize), segmentSize), timeline: Number(row[2] ?? serverTimeline) };

@@ -21,7 +21,7 @@
 // that fsync short, the segment's first half is synced in the background as
 // soon as it is written.
 
-import { unlinkSync, promises as fsp } from 'node:fs';
+import { renameSync, unlinkSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { WalReceiver } from '../protocol/wal-stream.js';
 import { segmentFileName } from '../postgres/lsn.js';
@@ -119,6 +119,10 @@ export class SegmentFiles implements WalReceiver {
    */
   async syncNow(): Promise<void> {
     this.throwIfFailed();
+    // One fsync of the file at a time: of two at once, Linux reports a lost write to one only, and
+    // the other would count the position flushed.
+    if (this.pendingSync !== null) await this.pendingSync.catch(() => {});
+    this.throwIfFailed();
     const target = this.position;
     const file = this.file;
     const retired = this.durable;
@@ -141,6 +145,7 @@ export class SegmentFiles implements WalReceiver {
     }
     await retired;
     await entry;
+    this.throwIfFailed();
     if (target > this.synced) this.synced = target;
   }
 
@@ -262,6 +267,11 @@ export class SegmentFiles implements WalReceiver {
       } catch (e) {
         throw this.fail(e instanceof PgpitrError ? e : storageError('complete WAL segment', final, e));
       }
+      try {
+        this.removeSuperseded(name); // complete and durable: an earlier form's .partial of it is of no use
+      } catch {
+        /* left: its name is no segment's */
+      }
       if (end > this.synced) this.synced = end;
     })();
     this.durable = durable;
@@ -293,14 +303,21 @@ export class SegmentFiles implements WalReceiver {
     for (const c of [null, 'gzip', 'lz4'] as const) {
       const path = join(this.o.dir, receivedFileName(name, c, true));
       // a temporary file of an earlier run's resume goes, whatever its form
-      for (const gone of path === this.partialPath ? [resumeTempPath(path)] : [path, resumeTempPath(path)]) {
-        try {
-          unlinkSync(gone);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', gone, e);
-        }
+      removeIfThere(resumeTempPath(path));
+      if (path === this.partialPath) continue;
+      // Another form's .partial may hold WAL already reported flushed that the server has not sent
+      // again yet: kept, under a name no reader takes for a segment, until this one is complete.
+      try {
+        renameSync(path, supersededPath(path));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('rename', path, e);
       }
     }
+  }
+
+  /** The segment `name` is complete: what removeOtherPartials kept of it goes. */
+  private removeSuperseded(name: string): void {
+    for (const c of [null, 'gzip', 'lz4'] as const) removeIfThere(supersededPath(join(this.o.dir, receivedFileName(name, c, true))));
   }
 
   private fail(e: Error): Error {
@@ -313,3 +330,15 @@ export class SegmentFiles implements WalReceiver {
   }
 }
 
+/** Where removeOtherPartials keeps another form's .partial of a segment being received again. */
+function supersededPath(partial: string): string {
+  return `${partial}.superseded`;
+}
+
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('remove', path, e);
+  }
+}

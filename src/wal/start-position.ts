@@ -8,7 +8,7 @@
 
 import { readdirSync } from 'node:fs';
 import { segmentStart } from '../postgres/lsn.js';
-import { branchContains, timelineAt, timelineEnd } from '../postgres/timeline-history.js';
+import { timelineAt, timelineEnd } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { parseReceivedFileName } from './received-file-names.js';
 
@@ -41,15 +41,25 @@ export function resumeFromNames(names: string[], segmentSize: number): ResumePoi
 export function onBranch(names: string[], branch: TimelineBranch, segmentSize: number): string[] {
   return names.filter((n) => {
     const f = parseReceivedFileName(n, segmentSize);
-    return f === null || branchContains(branch, f.timeline, segmentStart(f.segNo, segmentSize));
+    if (f === null) return true;
+    // A segment of a timeline that ended before it began, or just as it began (a switch on a
+    // segment boundary: it holds only WAL of the history left behind), is not on the branch.
+    const end = timelineEnd(branch, f.timeline);
+    return end !== undefined && (end === null || segmentStart(f.segNo, segmentSize) < end);
   });
 }
 
-/** A resume point on a timeline of the branch that had ended at or before it: on the timeline the branch has there. */
-export function resumeOnBranch(resume: ResumePoint, branch: TimelineBranch): ResumePoint {
+/**
+ * A resume point on a timeline of the branch that had ended at or before it: the segment holding
+ * the switch, on the timeline the branch has from there (its first part is the old timeline's WAL,
+ * the rest the new one's: received whole again under the new timeline's name, as the server sends
+ * it, never skipped).
+ */
+export function resumeOnBranch(resume: ResumePoint, branch: TimelineBranch, segmentSize: number): ResumePoint {
   const end = timelineEnd(branch, resume.timeline);
   if (end === undefined || end === null || resume.start < end) return resume;
-  return { start: resume.start, timeline: timelineAt(branch, resume.start) };
+  const size = BigInt(segmentSize);
+  return { start: (end / size) * size, timeline: timelineAt(branch, end) };
 }
 
 export function namesIn(dir: string): string[] {

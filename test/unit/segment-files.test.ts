@@ -162,6 +162,21 @@ test('resuming at the start of a whole-size .partial writes over it in place: wh
   assert.deepEqual(readFileSync(join(dir, '000000010000000000000001.partial')), old);
 }));
 
+test('another form\'s .partial of a segment received again is kept aside until the segment is complete, then goes', withDir(async (dir) => {
+  const { writeFileSync, existsSync } = await import('node:fs');
+  // An earlier run with -Z gzip left segment 1 .partial; this one writes it uncompressed.
+  writeFileSync(join(dir, '000000010000000000000001.gz.partial'), 'gzip bytes already reported flushed');
+  const files = new SegmentFiles(options(dir), BigInt(SEG));
+  await files.write(BigInt(SEG), bytes(8192, 3));
+  await files.syncNow();
+  assert.ok(!existsSync(join(dir, '000000010000000000000001.gz.partial')), 'no longer under a name a reader takes');
+  assert.ok(existsSync(join(dir, '000000010000000000000001.gz.partial.superseded')), 'kept until the segment is complete');
+  await files.write(BigInt(SEG + 8192), bytes(SEG - 8192, 4));
+  await files.syncNow();
+  await files.close();
+  assert.deepEqual(readdirSync(dir).sort(), ['000000010000000000000001']);
+}));
+
 test('a position in a new file counts as flushed only once the directory entry of that file is synced', withDir(async (dir) => {
   let release!: () => void;
   const synced: string[] = [];

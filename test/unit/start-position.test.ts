@@ -33,11 +33,18 @@ test('only WAL on the server\'s history is resumed after; a resume point past th
   assert.deepEqual(kept, ['000000020000000000000031', '000000020000000000000032', '00000003.history']);
   const r = resumeFromNames(kept, SEG)!;
   assert.deepEqual(r, { start: parseLsn('0/33000000'), timeline: 2 });
-  // Timeline 2 ended at 0/32800000: streaming resumes at 0/33000000 on timeline 3.
-  assert.deepEqual(resumeOnBranch(r, branch), { start: parseLsn('0/33000000'), timeline: 3 });
+  // Timeline 2 ended at 0/32800000, inside segment 0x32: streaming resumes at the start of that
+  // segment on timeline 3 (its WAL after the switch is timeline 3's), never at 0x33.
+  assert.deepEqual(resumeOnBranch(r, branch, SEG), { start: parseLsn('0/32000000'), timeline: 3 });
   // Before the end of its timeline, a resume point stays where it is (the server streams to the switch, then says so).
-  assert.deepEqual(resumeOnBranch({ start: parseLsn('0/32000000'), timeline: 2 }, branch), { start: parseLsn('0/32000000'), timeline: 2 });
-  assert.deepEqual(resumeOnBranch({ start: parseLsn('0/40000000'), timeline: 3 }, branch), { start: parseLsn('0/40000000'), timeline: 3 });
+  assert.deepEqual(resumeOnBranch({ start: parseLsn('0/32000000'), timeline: 2 }, branch, SEG), { start: parseLsn('0/32000000'), timeline: 2 });
+  assert.deepEqual(resumeOnBranch({ start: parseLsn('0/40000000'), timeline: 3 }, branch, SEG), { start: parseLsn('0/40000000'), timeline: 3 });
+  // A switch on a segment boundary: the old timeline's segment starting there holds only WAL of the
+  // history left behind, and is not on the branch; streaming resumes there on the new timeline.
+  const onBoundary = timelineBranch(2, parseTimelineHistory('1\t0/33000000\tno recovery target specified\n'));
+  const left = onBranch(['000000010000000000000032', '000000010000000000000033'], onBoundary, SEG);
+  assert.deepEqual(left, ['000000010000000000000032']);
+  assert.deepEqual(resumeOnBranch(resumeFromNames(left, SEG)!, onBoundary, SEG), { start: parseLsn('0/33000000'), timeline: 2 });
   // A server on timeline 1: WAL of another timeline (a copy promoted elsewhere) is not resumed after.
   assert.deepEqual(onBranch(['000000010000000000000005', '000000020000000000000009'], timelineBranch(1, []), SEG), ['000000010000000000000005']);
 });

@@ -21,12 +21,10 @@ export function forgetSpoolCleared(dir: string): void {
   rmSync(join(dir, CLEARED), { force: true });
 }
 
-/** Whether the fetcher holding the spool's lock (fetcher.lock) has cleared it. */
-export function spoolClearedByHolder(dir: string): boolean {
+/** Whether the fetcher `pid` (the one holding the spool's lock: prefetch-start.ts ensureFetcher) has cleared it. */
+export function spoolClearedBy(dir: string, pid: number): boolean {
   try {
-    const cleared = Number(readFileSync(join(dir, CLEARED), 'utf8').trim());
-    const lock = JSON.parse(readFileSync(join(dir, 'fetcher.lock'), 'utf8')) as { pid?: unknown };
-    return lock.pid === cleared;
+    return Number(readFileSync(join(dir, CLEARED), 'utf8').trim()) === pid;
   } catch {
     return false;
   }

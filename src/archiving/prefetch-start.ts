@@ -32,11 +32,11 @@ export function fetcherSettings(repos: readonly { index: number; location: strin
 }
 
 /**
- * Makes sure the fetcher of a prefetch spool runs for `settings`: true when one already did (false
- * when this call started it). `args` are archive-get's options for it. Throws when the spool's
- * fetcher serves another repository or stanza.
+ * Makes sure the fetcher of a prefetch spool runs for `settings`: the pid of the one that already
+ * did (null when this call started it). `args` are archive-get's options for it. Throws when the
+ * spool's fetcher serves another repository or stanza.
  */
-export async function ensureFetcher(args: string[], dir: string, settings: string[], o: DetachedOptions = {}): Promise<boolean> {
+export async function ensureFetcher(args: string[], dir: string, settings: string[], o: DetachedOptions = {}): Promise<number | null> {
   const holder = await liveLockHolder(new PosixStorage(dir), `${FETCHER_LOCK}.lock`, { unjudgedStaleAfterMs: SPOOL_LOCK_STALE_MS });
   if (holder) {
     // A fetcher of an older pgpitr records no system: the same repositories and stanza are enough
@@ -48,11 +48,11 @@ export async function ensureFetcher(args: string[], dir: string, settings: strin
         hint: 'give each recovery of a stanza of that name its own --spool-path (in restore_command too), or --no-archive-async',
       });
     }
-    return true;
+    return holder.pid;
   }
   const { startDetached } = await import('./background.js');
   startDetached(['archive-get', ...args, '--fetcher'], join(dir, 'fetcher.log'), o);
-  return false;
+  return null;
 }
 
 /** Environment of a fetcher restore starts: how long it waits for the server's first request, its priority, its first segment. */
@@ -87,6 +87,6 @@ export async function warmPrefetch(
   const before = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize);
   const env: Record<string, string> = { [FETCHER_IDLE_ENV]: String(HEAD_START_IDLE_MS), [FETCHER_NICE_ENV]: String(HEAD_START_NICE), [FETCHER_FROM_ENV]: before };
   if (firstWindow !== undefined) env[FETCHER_FIRST_WINDOW_ENV] = String(firstWindow);
-  const running = await ensureFetcher(args, dir, settings, { ...(owner ? { owner } : {}), env });
+  const running = (await ensureFetcher(args, dir, settings, { ...(owner ? { owner } : {}), env })) !== null;
   if (running) noteRequest(dir, before, owner);
 }

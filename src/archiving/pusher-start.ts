@@ -35,22 +35,20 @@ export function adoptSharedPendingDrops(spool: PushSpool, queues: RepoQueue[]): 
   }
 }
 
-/** Copies the drop records and owed copies of one repository's spool to another (each saved, synced). */
-function copyRepositoryRecords(from: PushSpool, to: PushSpool): void {
-  for (const { id, record } of from.pendingDrops()) to.savePendingDrop(id, record as object);
-  for (const [name, path] of from.owed()) to.saveOwed(name, path);
+/** Copies the drop records and owed copies of one repository's spool to another (each saved, synced); what was copied. */
+function copyRepositoryRecords(from: PushSpool, to: PushSpool): { drops: string[]; owed: string[] } {
+  const drops = from.pendingDrops();
+  const owed = from.owed();
+  for (const { id, record } of drops) to.savePendingDrop(id, record as object);
+  for (const [name, path] of owed) to.saveOwed(name, path);
+  return { drops: drops.map((d) => d.id), owed: [...owed.keys()] };
 }
 
-/** Moves them: each is saved, synced, before it is forgotten. */
+/** Moves them: all saved, synced, before any is forgotten (a crash in between leaves them twice, never nowhere). */
 function moveRepositoryRecords(from: PushSpool, to: PushSpool): void {
-  for (const { id, record } of from.pendingDrops()) {
-    to.savePendingDrop(id, record as object);
-    from.forgetPendingDrop(id);
-  }
-  for (const [name, path] of from.owed()) {
-    to.saveOwed(name, path);
-    from.forgetOwed(name);
-  }
+  const copied = copyRepositoryRecords(from, to);
+  for (const id of copied.drops) from.forgetPendingDrop(id);
+  for (const name of copied.owed) from.forgetOwed(name);
 }
 
 /** The number and location of an entry of the recorded list ("repoN LOCATION"). */
@@ -75,8 +73,9 @@ function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[
     const was = locationOf(recorded[0]!);
     if (was === null || s.repos.some((r) => r.repo.location === was.location)) return;
     if (s.spool.pendingDrops().length === 0 && s.spool.owed().size === 0) return;
-    copyRepositoryRecords(s.spool, s.spool.parkedFor(was.location));
-    s.log(`kept a copy of what ${recorded[0]} was owed (drop records, copies of .history and .backup files) in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`);
+    const parked = s.spool.parkedFor(was.location);
+    copyRepositoryRecords(s.spool, parked);
+    s.log(`kept a copy of what ${recorded[0]} was owed (drop records, copies of .history and .backup files) in ${parked.dir}: it is no longer configured; it gets them when it is again`);
     return;
   }
   for (const entry of recorded) {
@@ -86,14 +85,15 @@ function parkMovedRecords(s: PusherStart, queues: RepoQueue[], recorded: string[
     const now = s.repos.findIndex((r) => r.repo.location === was.location);
     if (now >= 0 && queues[now]!.spool.dir === from.dir) continue;
     if (from.pendingDrops().length === 0 && from.owed().size === 0) continue;
-    moveRepositoryRecords(from, s.spool.parkedFor(was.location));
+    const parked = s.spool.parkedFor(was.location);
+    moveRepositoryRecords(from, parked);
     // Gone from here for good before the new list is recorded: a removal undone by a crash would
     // otherwise be taken for the records of the repository that has this number now.
     from.syncRecords();
     s.log(
       now >= 0
         ? `moved what ${entry} was owed (drop records, copies of .history and .backup files) to where the pusher keeps it now`
-        : `kept what ${entry} was owed (drop records, copies of .history and .backup files) aside in ${s.spool.parkedFor(was.location).dir}: it is no longer configured; it gets them when it is again`,
+        : `kept what ${entry} was owed (drop records, copies of .history and .backup files) aside in ${parked.dir}: it is no longer configured; it gets them when it is again`,
     );
   }
 }

@@ -102,15 +102,14 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   if (prefetch === null || walFileKind(name) !== 'segment') return fetchHere(req, name, dest);
   await readAnyStanzaWithArchive(req.repos, req.stanza);
   const { openPrefetchDir, noteRequest, takePrefetched, readFetchFailure, clearFetchFailure } = await import('../archiving/prefetch.js');
-  const { spoolClearedByHolder } = await import('../archiving/fetcher-cleared.js');
   let dir: string;
   // Without the system (a run by hand with an absolute path and no --system-id), no fetcher is
   // started or told about the request, and nothing is taken from the spool: a fetcher that checks no
   // system would fill a spool whose files restore_command's shell moves into place unchecked.
-  const systemKnown = req.systemId !== null;
+  const systemId = req.systemId;
   // Files are taken from the spool only while a fetcher for these settings runs and has cleared
   // it: what is there before was left by one that ended (for other repositories maybe).
-  let fetcherWasRunning = true;
+  let takeFromSpool = systemId !== null;
   if ('fetcherDir' in prefetch) {
     // The fetcher itself: the request moves its window, as archive-get's does.
     dir = prefetch.fetcherDir;
@@ -118,19 +117,21 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
   } else {
     try {
       dir = openPrefetchDir(prefetch.spoolPath, req.stanza);
-      if (systemKnown) noteRequest(dir, name);
+      if (systemId !== null) noteRequest(dir, name);
     } catch (e) {
       // A spool that cannot be written holds nothing to hand over either: fetched here, as without
       // --archive-async, rather than stopping recovery for want of a prefetch.
       req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
       return fetchHere(req, name, dest);
     }
-    if (systemKnown) {
+    if (systemId !== null) {
       const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
-      fetcherWasRunning = (await ensureFetcher(fetcherArgs(prefetch.optionArgs, req.systemId!), dir, fetcherSettings(locations(req.repos), req.stanza, req.systemId))) && spoolClearedByHolder(dir);
+      const { spoolClearedBy } = await import('../archiving/fetcher-cleared.js');
+      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId));
+      takeFromSpool = running !== null && spoolClearedBy(dir, running);
     }
   }
-  if (systemKnown && fetcherWasRunning && takePrefetched(dir, name, dest, req.systemId)) return true;
+  if (takeFromSpool && takePrefetched(dir, name, dest, systemId)) return true;
   if (await fetchHere(req, name, dest)) {
     clearFetchFailure(dir, name);
     return true;

@@ -110,6 +110,20 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
   }
 }
 
+/** Runs a pusher with PUSHER_SETTINGS (each repository's stanza record `stanza`) until `cond`, then stops it; its log. */
+async function runPusherUntil(o: { repos: Parameters<typeof runPusher>[0]['repos']; stanza: StanzaInfo; pgWal: string; spool: PushSpool }, cond: () => boolean, what: string): Promise<string[]> {
+  const stop = new AbortController();
+  const log: string[] = [];
+  const pusher = runPusher({ ...o, repoStanzas: o.repos.map(() => o.stanza), ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+  try {
+    await until(what, cond);
+  } finally {
+    stop.abort();
+    await pusher;
+  }
+  return log;
+}
+
 test('pusher with two repositories: one down never stops the other; drops only for it; catch-up when it returns', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
   try {
@@ -287,18 +301,7 @@ test('markers stand for the repositories they were written for, and for the file
       return name;
     };
     const has = (i: number, name: string) => archivedOnDisk(paths[i]!, 'main').some((f) => f.name === name);
-    const run = async (which: typeof repos, until_: () => boolean, what: string) => {
-      const stop = new AbortController();
-      const log: string[] = [];
-      const pusher = runPusher({ repos: which, stanza, repoStanzas: which.map(() => stanza), pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
-      try {
-        await until(what, until_);
-      } finally {
-        stop.abort();
-        await pusher;
-      }
-      return log;
-    };
+    const run = (which: typeof repos, until_: () => boolean, what: string) => runPusherUntil({ repos: which, stanza, pgWal, spool }, until_, what);
     // repo1 alone stores a segment (still ready: the server has not been told yet).
     const a = ready(1);
     await run([repos[0]!], () => spool.list().get(a) === 'ok', 'repo1 alone stores the first segment');
@@ -359,18 +362,7 @@ test("what a repository's spool kept for it follows its location: renumbered, ta
     writeFileSync(join(pgWal, 'archive_status', `${seg}.ready`), '');
     const files = (path: string, dir: string) => (existsSync(join(path, 'main', dir)) ? readdirSync(join(path, 'main', dir)) : []);
     const has = (path: string, name: string) => archivedOnDisk(path, 'main').some((f) => f.name === name);
-    const run = async (which: { index: number; repo: typeof a }[], until_: () => boolean, what: string) => {
-      const stop = new AbortController();
-      const log: string[] = [];
-      const pusher = runPusher({ repos: which, stanza, repoStanzas: which.map(() => stanza), pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
-      try {
-        await until(what, until_);
-      } finally {
-        stop.abort();
-        await pusher;
-      }
-      return log;
-    };
+    const run = (which: { index: number; repo: typeof a }[], until_: () => boolean, what: string) => runPusherUntil({ repos: which, stanza, pgWal, spool }, until_, what);
     const history = (tli: number) => {
       const name = `${String(tli).padStart(8, '0')}.history`;
       writeFileSync(join(pgWal, name), `${tli - 1}\t0/3000000\tno recovery target specified\n`);

@@ -6,44 +6,19 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { checkTimeTargetReach } from '../../src/restore/target-time-reach.js';
-import type { PlanArchive, RestorePlan } from '../../src/restore/plan.js';
+import type { RestorePlan } from '../../src/restore/plan.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
-import { parseSegmentFileName, segmentFileName } from '../../src/postgres/lsn.js';
-import { timelineBranch } from '../../src/postgres/timeline-history.js';
-import { SEG, WalBuilder, filler, transactionEnd } from '../helpers/wal-builder.js';
+import { segmentFileName } from '../../src/postgres/lsn.js';
+import { SEG, filler, transactionEnd } from '../helpers/wal-builder.js';
+import type { WalBuilder } from '../helpers/wal-builder.js';
+import { backedUpWal } from '../helpers/backed-up-wal.js';
 
 const T0 = Date.UTC(2026, 11, 4, 11, 0);
 const min = (n: number) => T0 + n * 60_000;
 
-/**
- * Segments 0-3 of WAL, a backup in segment 1; `after` lays out what follows its stop (`to(n)`: filler
- * up to segment n). The archive ends with segment `endSeg`; `reads` lists the segments read.
- */
-function laidOut(after: (w: WalBuilder, to: (segNo: number) => void) => void, endSeg = 3) {
-  const w = new WalBuilder(0n, 4);
-  const to = (segNo: number) => {
-    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
-  };
-  to(1);
-  const start = w.next();
-  w.add(filler(100));
-  const stop = w.next();
-  after(w, to);
-  w.add(filler(100));
-  w.closePages();
-  const plan = {
-    backup: { id: 'B', complete: true, timeline: 1, startLsn: start, stopLsn: stop, stopTimeMs: T0 },
-    branch: timelineBranch(1, []),
-    archiveEnd: segmentFileName(1, BigInt(endSeg), SEG),
-    gap: null,
-  } as unknown as RestorePlan;
-  const reads: number[] = [];
-  const read = async (name: string) => {
-    const s = Number(parseSegmentFileName(name, SEG)!.segNo);
-    reads.push(s);
-    return w.segment(s);
-  };
-  return { plan, read, reads, archive: { segmentSize: SEG } as PlanArchive };
+/** The layout of backed-up-wal.ts; the archive ends with segment `endSeg`. */
+function laidOut(after: Parameters<typeof backedUpWal>[0], endSeg = 3) {
+  return backedUpWal(after, { endSeg });
 }
 
 /** Transactions at minutes 1 (commit) and 2 (a long abort crossing a page) in segment 2; segment 3 idle. */

@@ -6,41 +6,15 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { checkXidTargetReach } from '../../src/restore/target-xid-reach.js';
-import type { PlanArchive, RestorePlan } from '../../src/restore/plan.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
-import { parseSegmentFileName, segmentFileName } from '../../src/postgres/lsn.js';
-import { timelineBranch } from '../../src/postgres/timeline-history.js';
-import { SEG, WalBuilder, filler, transactionEnd } from '../helpers/wal-builder.js';
+import { transactionEnd } from '../helpers/wal-builder.js';
+import { backedUpWal } from '../helpers/backed-up-wal.js';
 
 const T0 = Date.UTC(2026, 11, 5, 11, 0);
 
-/** Segments 0-3 of WAL, a backup in segment 1, then `after`; the archive ends with segment 3. */
-function laidOut(after: (w: WalBuilder, to: (segNo: number) => void) => void) {
-  const w = new WalBuilder(0n, 4);
-  const to = (segNo: number) => {
-    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
-  };
-  w.add(transactionEnd(T0, { xid: 700 })); // before the backup: not reached by it
-  to(1);
-  const start = w.next();
-  w.add(filler(100));
-  const stop = w.next();
-  after(w, to);
-  w.add(filler(100));
-  w.closePages();
-  const plan = {
-    backup: { id: 'B', complete: true, timeline: 1, startLsn: start, stopLsn: stop, stopTimeMs: T0 },
-    branch: timelineBranch(1, []),
-    archiveEnd: segmentFileName(1, 3n, SEG),
-    gap: null,
-  } as unknown as RestorePlan;
-  const reads: number[] = [];
-  const read = async (name: string) => {
-    const s = Number(parseSegmentFileName(name, SEG)!.segNo);
-    reads.push(s);
-    return w.segment(s);
-  };
-  return { plan, read, reads, archive: { segmentSize: SEG } as PlanArchive };
+/** The layout of backed-up-wal.ts, with a transaction that ends before the backup (not reached by it). */
+function laidOut(after: Parameters<typeof backedUpWal>[0]) {
+  return backedUpWal(after, { before: (w) => w.add(transactionEnd(T0, { xid: 700 })) });
 }
 
 const xid = (n: number): TargetOptions => ({ target: { kind: 'xid', xid: BigInt(n) }, exclusive: false, timeline: 'latest', action: 'promote' });

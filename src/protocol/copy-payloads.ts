@@ -24,6 +24,7 @@ export function decodeBaseBackupPayload(payload: Buffer): BaseBackupPayload {
     case BaseBackupCopyKind.ManifestStart:
       return { kind: 'manifest' };
     case BaseBackupCopyKind.Progress:
+      need(payload, 9, 'BASE_BACKUP progress message');
       return { kind: 'progress', bytesDone: payload.readBigInt64BE(1) };
     default:
       throw new PgpitrError('ERR_PROTOCOL', `unexpected BASE_BACKUP CopyData kind 0x${(payload[0] ?? 0).toString(16)}`);
@@ -37,6 +38,7 @@ export type ReplicationPayload =
 export function decodeReplicationPayload(payload: Buffer): ReplicationPayload {
   switch (payload[0]) {
     case ReplicationCopyKind.XLogData:
+      need(payload, 25, 'XLogData message');
       return {
         kind: 'xlog',
         start: payload.readBigInt64BE(1),
@@ -45,6 +47,7 @@ export function decodeReplicationPayload(payload: Buffer): ReplicationPayload {
         data: payload.subarray(25),
       };
     case ReplicationCopyKind.PrimaryKeepalive:
+      need(payload, 18, 'keepalive message');
       return {
         kind: 'keepalive',
         walEnd: payload.readBigInt64BE(1),
@@ -53,5 +56,17 @@ export function decodeReplicationPayload(payload: Buffer): ReplicationPayload {
       };
     default:
       throw new PgpitrError('ERR_PROTOCOL', `unexpected replication CopyData kind 0x${(payload[0] ?? 0).toString(16)}`);
+  }
+}
+
+// A payload shorter than its kind's fixed header is the server's (or the
+// network's) fault: say so, instead of a RangeError from the buffer read.
+function need(payload: Buffer, bytes: number, what: string): void {
+  if (payload.length < bytes) {
+    throw new PgpitrError(
+      'ERR_PROTOCOL',
+      `truncated ${what} from the server: ${payload.length} bytes, at least ${bytes} expected`,
+      { hint: 'something between pgpitr and the server (a proxy, a pooler) altered the stream; connect to the server directly and run the command again' },
+    );
   }
 }

@@ -300,6 +300,17 @@ test('replication payloads: XLogData and keepalive', () => {
   assert.deepEqual(k, { kind: 'keepalive', walEnd: 42n, sendTime: 7n, replyRequested: true });
 });
 
+test('replication and base backup payloads shorter than their header: a protocol error naming the message, not a RangeError', () => {
+  const cases: Array<[() => unknown, RegExp]> = [
+    [() => decodeReplicationPayload(Buffer.concat([Buffer.from('w'), int64(0x2000000n), int64(0x2000100n)])), /truncated XLogData message from the server: 17 bytes, at least 25/],
+    [() => decodeReplicationPayload(Buffer.concat([Buffer.from('k'), int64(42n), int64(7n)])), /truncated keepalive message from the server: 17 bytes, at least 18/],
+    [() => decodeBaseBackupPayload(Buffer.from([0x70, 0, 0])), /truncated BASE_BACKUP progress message/],
+  ];
+  for (const [decode, message] of cases) {
+    assert.throws(decode, (e: Error & { code?: string }) => e.code === 'ERR_PROTOCOL' && message.test(e.message));
+  }
+});
+
 test('start-up messages: Authentication and BackendKeyData, at every split point', () => {
   const startup = Buffer.concat([msg('R', int32(0)), msg('S', Buffer.concat([cstr('server_version'), cstr('15.18')])), msg('K', Buffer.concat([int32(4242), int32(77)])), msg('R', int32(10)), ready]);
   const whole = parseAll([startup]);

@@ -8,6 +8,7 @@ import type { ArchivedFile } from '../repo/archive-store.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { planArchiveOf } from '../restore/plan-inputs.js';
+import type { PlanArchive } from '../restore/plan.js';
 import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
 import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
@@ -20,6 +21,17 @@ export async function stanzaReach(
   files: ArchivedFile[],
   records: BackupRecord[],
 ): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[] }> {
+  const { archive, names, unreadable, conflicting } = await stanzaArchive(repo, stanza, segmentSize, files);
+  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+}
+
+/** The archive as restore's plan reads it, from its listing: history files read, names stored with two contents left out. */
+export async function stanzaArchive(
+  repo: Repository,
+  stanza: string,
+  segmentSize: number,
+  files: ArchivedFile[],
+): Promise<{ archive: PlanArchive; names: string[]; unreadable: string[]; conflicting: string[] }> {
   const unreadable: string[] = [];
   const readHistory = (n: string) =>
     fetchWalFile(repo, stanza, n).catch((e: Error) => {
@@ -34,5 +46,5 @@ export async function stanzaReach(
   const conflict = new Set(conflicting);
   const names = files.map((f) => f.name).filter((n) => !conflict.has(n));
   const archive = await planArchiveOf({ names: () => names, readHistory }, segmentSize);
-  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+  return { archive, names, unreadable, conflicting };
 }

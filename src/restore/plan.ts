@@ -256,7 +256,7 @@ export function firstAlongAfter(archive: Pick<PlanArchive, 'nextSegment' | 'segm
 }
 
 /** The branch recovery will follow from backup b for the target timeline asked for. */
-function resolveBranch(archive: PlanArchive, t: TargetOptions, b: PlanBackup): TimelineBranch {
+export function resolveBranch(archive: PlanArchive, t: Pick<TargetOptions, 'timeline'>, b: PlanBackup): TimelineBranch {
   let tli: number;
   if (t.timeline === 'current') tli = b.timeline;
   else if (t.timeline === 'latest') {

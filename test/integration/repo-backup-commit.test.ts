@@ -16,7 +16,7 @@ import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { repositoryOn } from '../../src/repo/repository.js';
 import { readStanza } from '../../src/repo/stanza.js';
 import { readRecord, writeRecord } from '../../src/repo/backup-set/record.js';
-import { verifyStanza } from '../../src/repo/verify.js';
+import { verifyStanza } from '../../src/commands/verify.js';
 import { backupToRepository } from '../../src/backup/repo/repo-backup.js';
 import type { BackupReporter } from '../../src/backup/reporter.js';
 import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';

@@ -13,7 +13,7 @@ import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { writeRecord } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { BackupSetWriter } from '../../src/repo/backup-set/writer.js';
-import { verifyStanza } from '../../src/repo/verify.js';
+import { verifyStanza } from '../../src/commands/verify.js';
 import { pushWalFile } from '../../src/repo/archive-store.js';
 import { walSegment } from '../helpers/wal-segment.js';
 
@@ -127,6 +127,53 @@ test('verify: a backup stopping on a segment boundary needs the segment that sta
     assert.match(missing.problems[0]!.problem, /needed to make backup 20261201-000000F consistent, is not in the archive/);
     await pushWalFile(repo, info, '000000010000000000000002', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
     assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1 })).problems, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('verify: a backup\'s WAL is looked for on the timeline replay reads it from, and a history file restore needs is reported when missing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-timelines-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const repo = repositoryOn(storage, dir);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    const push = (name: string, data: Buffer) => pushWalFile(repo, info, name, data, { compression: 'none' });
+    await push('000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }));
+    // A standby's backup on timeline 1 stopping in segment 2, where timeline 2 began a moment later
+    // (another node promoted): timeline 1's copy of segment 2 is only a .partial, replay reads timeline 2's.
+    const id = '20261201-000000F';
+    await backupSet(storage, id);
+    await writeRecord(storage, record(id, { start_lsn: '0/1000028', stop_lsn: '0/2000100', backup_from: 'standby' }));
+    await push('000000010000000000000002.partial', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }));
+    await push('00000002.history', Buffer.from('1\t0/2000200\tno recovery target specified\n'));
+    await push('000000020000000000000002', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID, timeline: 2 }));
+    assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1 })).problems, []);
+    assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1, set: id })).problems, []);
+
+    // A primary's backup on timeline 2 whose WAL is archived, in a stanza that lost 00000002.history
+    // (or never had it: promoted before archiving was set up): restore's defaults refuse.
+    const lost = mkdtempSync(join(tmpdir(), 'pgpitr-verify-nohistory-'));
+    try {
+      const s2 = new PosixStorage(lost);
+      const repo2 = repositoryOn(s2, lost);
+      const made = await createStanza(repo2, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+      await pushWalFile(repo2, made.info, '000000020000000000000005', walSegment({ segNo: 5, segmentSize: SEG, systemId: SYSID, timeline: 2 }), { compression: 'none' });
+      await backupSet(s2, id);
+      await writeRecord(s2, record(id, { timeline: 2, start_lsn: '0/5000028', stop_lsn: '0/5000100' }));
+      const r = await verifyStanza(repo2, 'main', SEG, { processMax: 1 });
+      assert.deepEqual(r.problems.map((p) => `${p.scope} ${p.object}`), ['archive 00000002.history']);
+      assert.match(r.problems[0]!.problem, /history file 00000002\.history is not in the archive, but WAL of timeline 2 is archived/);
+    } finally {
+      rmSync(lost, { recursive: true, force: true });
+    }
+
+    // Timeline 1's whole segment 2 archived, but not timeline 2's, which replay reads: restore's defaults fail there.
+    const seg2tl2 = join(dir, 'main/archive/0000000200000000');
+    for (const f of readdirSync(seg2tl2)) if (f.startsWith('000000020000000000000002')) unlinkSync(join(seg2tl2, f));
+    await push('000000010000000000000002', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }));
+    const gap = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
+    assert.deepEqual(gap.problems.map((p) => p.object), ['000000020000000000000002']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

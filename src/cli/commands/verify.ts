@@ -1,10 +1,10 @@
 // `pgpitr verify [--set ID]`: every stored file of every backup, every
-// archived WAL file, and each backup's WAL range (repo/verify.ts); exit 7 when
+// archived WAL file, and each backup's WAL range (commands/verify.ts); exit 7 when
 // anything is wrong, each problem named by path.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
-import { readStanza } from '../../repo/stanza.js';
-import { NO_SUCH_BACKUP, verifyStanza } from '../../repo/verify.js';
+import { readStanzaWithArchive } from '../../repo/stanza.js';
+import { NO_SUCH_BACKUP, verifyStanza } from '../../commands/verify.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { ExitCode } from '../exit-codes.js';
@@ -30,7 +30,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const repos = await openEachRepository(o.repos, o.repoSelected);
   const several = repos.length > 1;
   const outcomes = await onEachRepository(repos, async ({ repo }) => {
-    const stanza = await readStanza(repo, o.stanza);
+    // A missing archive directory is damage, not an empty archive.
+    const stanza = await readStanzaWithArchive(repo, o.stanza);
     return verifyStanza(repo, o.stanza, stanza.wal_segment_size, { set: o.extra['set'] as string | undefined, processMax: o.processMax });
   });
   // A backup is in one repository: with --set, "no such backup" in one of several is no problem when another holds it.

@@ -2,7 +2,9 @@
 // recorded checksum: every file of every backup set (through the reader,
 // which fails on a size or SHA-256 mismatch), every archived WAL file (through
 // archive-get's own check), and that each backup's WAL range is in the
-// archive. Reports each problem with the path of the object; stops at none.
+// archive, on the timeline replay reads each segment from with restore's
+// defaults (restore/backup-wal-reach.ts), and the history files restore needs
+// to follow the archive's timelines. Reports each problem with the path of the object; stops at none.
 // A diff or incr backup's files taken from another backup are read through
 // it (from that backup's set), unless this run already read that stored file
 // for the backup that holds it (its result, a problem included, then stands for
@@ -13,13 +15,16 @@
 // whose WAL is included must hold every segment of its range. What an expire
 // running meanwhile removes (a backup, WAL) is not reported as missing.
 
-import type { Repository } from './repository.js';
+import type { Repository } from '../repo/repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
-import { fetchWalFile, findStored, listArchive } from './archive-store.js';
-import { BackupSetReader } from './backup-set/reader.js';
-import { BACKUP_ID, backupDir, listRecords, RECORD_NAME } from './backup-set/record.js';
-import { MANIFEST_NAME, manifestReferences } from './backup-set/manifest.js';
+import { fetchWalFile, findStored, listArchive } from '../repo/archive-store.js';
+import { BackupSetReader } from '../repo/backup-set/reader.js';
+import { BACKUP_ID, backupDir, listRecords, RECORD_NAME } from '../repo/backup-set/record.js';
+import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
 import { storageJoin } from '../storage/storage-path.js';
+import { stanzaArchive } from './stanza-reach.js';
+import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js';
+import { planBackupOf } from '../restore/plan-inputs.js';
 
 /** The problem --set names a backup this repository does not hold. */
 export const NO_SUCH_BACKUP = 'no complete backup with this id';
@@ -62,7 +67,16 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   }
   if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: NO_SUCH_BACKUP });
   const archived = await listArchive(repo, stanza);
-  const names = new Set(archived.map((f) => f.name));
+  const plan = await stanzaArchive(repo, stanza, segmentSize, archived);
+  const names = new Set(plan.names);
+  // History files restore needs and cannot read; a file stored with two contents (archive-get refuses it).
+  const archiveProblem = (object: string, problem: string) => {
+    if (!report.problems.some((p) => p.scope === 'archive' && p.object === object)) report.problems.push({ scope: 'archive', object, problem });
+  };
+  for (const name of plan.conflicting) archiveProblem(name, `WAL file ${name} is stored twice with different contents (two clusters archiving into the stanza?): archive-get refuses it, and recovery stops there`);
+  for (const u of plan.unreadable) archiveProblem(u.slice(0, u.indexOf(':')), u.slice(u.indexOf(':') + 2));
+  const unreadable = new Set(plan.unreadable.map((u) => u.slice(0, u.indexOf(':'))));
+  for (const h of historyProblems(plan.archive, records.flatMap((r) => (r.timeline ? [r.timeline] : [])))) if (!unreadable.has(h.name)) archiveProblem(h.name, h.problem);
   for (const r of records) {
     const before = report.problems.length;
     await verifyBackup(r);
@@ -115,14 +129,16 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     report.backups.push({ id: r.id, files: reader.manifest.files.length, bytes });
     if (r.start_lsn && r.stop_lsn && r.timeline) {
       const included = new Set(reader.manifest.files.map((f) => f.path));
-      // To the segment holding the stop byte: on a segment boundary (a standby's backup whose last
-      // replayed record was a WAL switch) replay reads the record there, from the archive (plan.ts).
       const stop = parseLsn(r.stop_lsn);
-      for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentNumber(stop, segmentSize); s++) {
-        const name = segmentFileName(r.timeline, s, segmentSize);
-        if (r.wal === 'included' && s <= segmentBefore(stop, segmentSize)) {
+      if (r.wal === 'included') {
+        for (let s = segmentNumber(parseLsn(r.start_lsn), segmentSize); s <= segmentBefore(stop, segmentSize); s++) {
+          const name = segmentFileName(r.timeline, s, segmentSize);
           if (!included.has(`pg_wal/${name}`)) report.problems.push({ scope: r.id, object: `${reader.manifest.backup_id}:pg_wal/${name}`, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the backup that includes its WAL` });
-        } else if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, is not in the archive` });
+        }
+      }
+      // From the archive, on the timeline replay reads each segment from (backup-wal-reach.ts).
+      for (const name of backupWalNeeds(planBackupOf(r), plan.archive)) {
+        if (!names.has(name)) report.problems.push({ scope: r.id, object: name, problem: `WAL segment ${name}, needed to make backup ${r.id} consistent, ${plan.conflicting.includes(name) ? 'is stored twice with different contents' : 'is not in the archive'}` });
         else if (opts.set !== undefined) await readWal(name, r.id);
       }
     }
@@ -134,10 +150,11 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     } catch (e) {
       // Gone since it was listed, while it was read: an expire removed it (it removes only what no kept backup needs).
       if ((await findStored(repo, stanza, name).catch(() => undefined)) === null) return;
-      report.problems.push({ scope, object: name, problem: (e as Error).message });
+      if (scope === 'archive') archiveProblem(name, (e as Error).message);
+      else report.problems.push({ scope, object: name, problem: (e as Error).message });
     }
   }
-  if (opts.set === undefined) for (const f of archived) await readWal(f.name, 'archive');
+  if (opts.set === undefined) for (const name of new Set(archived.map((f) => f.name))) if (!plan.conflicting.includes(name)) await readWal(name, 'archive');
   for (const id of noRecord) {
     if (await unrecorded(id)) report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem: `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire removes such a set)` });
   }

@@ -1,0 +1,72 @@
+// What the archive must hold for a backup to become consistent, as restore
+// reads it with its defaults (pure): the segments from the backup's start to
+// the one holding its stop LSN, each on the timeline replay reads it from. That
+// is the latest timeline's branch when the backup is on it (where a newer
+// timeline began in a segment, replay reads the newer timeline's copy: a
+// standby's backup whose stop segment also holds a later promotion needs the
+// new timeline's file, not the old one's .partial), else the backup's own
+// timeline (restore then needs --target-timeline current). The same rules as
+// restore's plan (plan.ts); used by verify. And what the archive's history files
+// lack: restore refuses to follow a timeline whose history it cannot read.
+
+import { isPgpitrError } from '../common/errors.js';
+import { segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
+import { branchContains, segmentsAlong, timelineBranch } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
+import { resolveBranch } from './plan.js';
+import type { PlanArchive, PlanBackup } from './plan.js';
+
+/** The segment files (names) replay reads from the archive to make backup b consistent. */
+export function backupWalNeeds(b: PlanBackup, archive: PlanArchive): string[] {
+  const branch = defaultBranch(b, archive);
+  const seg = BigInt(archive.segmentSize);
+  // A set holding its WAL: from the archive only the segment at a stop on a boundary (replay reads
+  // the record there before it stops), as plan.ts says.
+  const from = b.walIncluded ? ((b.stopLsn - 1n) / seg + 1n) * seg : b.startLsn;
+  if (from > b.stopLsn) return [];
+  return segmentsAlong(branch, from, b.stopLsn, archive.segmentSize).map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
+}
+
+function defaultBranch(b: PlanBackup, archive: PlanArchive): TimelineBranch {
+  try {
+    const latest = resolveBranch(archive, { timeline: 'latest' }, b);
+    if (branchContains(latest, b.timeline, b.stopLsn)) return latest;
+  } catch (e) {
+    // A history file missing or damaged: historyProblems names it; the backup's own timeline is judged here.
+    if (!isPgpitrError(e)) throw e;
+  }
+  try {
+    return resolveBranch(archive, { timeline: 'current' }, b);
+  } catch (e) {
+    if (!isPgpitrError(e)) throw e;
+    return timelineBranch(b.timeline, []);
+  }
+}
+
+/**
+ * History files restore needs and cannot read: one per timeline above 1 that has WAL archived or
+ * a backup on it, missing or damaged. Without it restore's defaults refuse (which timeline is the
+ * latest, and where it branched, cannot be known).
+ */
+export function historyProblems(archive: PlanArchive, backupTimelines: number[]): { name: string; problem: string }[] {
+  const out: { name: string; problem: string }[] = [];
+  const withWal = new Set(archive.segmentTimelines());
+  const timelines = new Set([...archive.timelines(), ...withWal, ...backupTimelines]);
+  for (const t of [...timelines].sort((x, y) => x - y)) {
+    if (t <= 1) continue;
+    const name = timelineHistoryFileName(t);
+    try {
+      if (archive.history(t) !== null) continue;
+    } catch (e) {
+      if (!isPgpitrError(e)) throw e;
+      out.push({ name, problem: e.message });
+      continue;
+    }
+    const holds = withWal.has(t) ? `WAL of timeline ${t} is archived` : `a backup is on timeline ${t}`;
+    out.push({
+      name,
+      problem: `history file ${name} is not in the archive, but ${holds}: restore cannot tell where timeline ${t} branched, and refuses to follow it without --target-timeline; archive it from the pg_wal of a server on timeline ${t} or later (pgpitr archive-push)`,
+    });
+  }
+  return out;
+}

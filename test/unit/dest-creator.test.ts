@@ -67,3 +67,25 @@ test('a file the creator could not make fails its claim, naming it; the others a
     assert.equal(statSync(join(dir, 'free')).size, 0);
   });
 });
+
+test('a large file copied in ranges and dropped meanwhile is not made again by the creator (plain -j)', async () => {
+  await withDir(async (dir) => {
+    const { copyToPath, RANGE } = await import('../../src/backup/parallel/file-copy.js');
+    const { ChecksumReport } = await import('../../src/backup/parallel/checksum-report.js');
+    const big = { path: join(dir, 'base/5/16384.1'), mode: 0o600 };
+    const smalls = Array.from({ length: 8 }, (_, i) => ({ path: join(dir, `s${i}`), mode: 0o600 }));
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'base/5'), { recursive: true });
+    const creator = new DestCreator([big, ...smalls]);
+    // Readers that find every range of the large file gone (VACUUM FULL, DROP: the segment removed).
+    const gone = { id: 0, kind: 'done' as const, gone: true, length: 0, checksumHex: null, crc32c: null, xxh128: null, encodedBytes: 0, failures: [], partialPage: false };
+    const readers = { size: 2, writesLocal: true, doneBytes: 0, limitRate() {}, abort() {}, run: async () => gone, tarPlaces: { tarEnd: 0, reserveTar: () => 0 }, stop: async () => {} };
+    const ctx = { readers, startLsn: 0n, algorithm: 'CRC32C' as const, checksums: new ChecksumReport(() => {}), manifest: null, creator };
+    creator.start();
+    const f = { kind: 'file' as const, name: 'base/5/16384.1', manifestPath: 'base/5/16384.1', source: join(dir, 'nowhere'), serverName: './base/5/16384.1', size: 3 * RANGE, mode: 0o600, mtime: 0, mtimeUs: 0, blockBase: null, local: false };
+    await copyToPath(ctx, f, big.path);
+    assert.equal(existsSync(big.path), false, 'removed by its job');
+    await creator.drained();
+    assert.equal(existsSync(big.path), false, 'not made again by the creator');
+  });
+});

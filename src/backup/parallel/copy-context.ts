@@ -12,6 +12,7 @@ import type { FileReaders, JobHandlers, ReadDone, ReadJob } from './read-job.js'
 import type { ChecksumReport } from './checksum-report.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
 import type { DestCreator } from './dest-creator.js';
+import { restat } from './pgdata-walk.js';
 
 /** A backup into a directory keeps a journal of what it copied; a resumed one also has the journal of the run it resumes. */
 export interface ResumeState {
@@ -52,6 +53,27 @@ export function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob,
 
 export function run(ctx: CopyContext, f: ListedFile, job: ReadJob, chunk: JobHandlers['chunk'] | null): Promise<ReadDone> {
   return ctx.readers.run(job, chunk && { chunk }).catch((e: Error & { path?: string }) => Promise.reject(copyError(e, f)));
+}
+
+/** Times a whole file found resized when opened is looked at again before it is copied as it is then (cut or padded, the server's rule). */
+const RESIZED_TRIES = 3;
+
+/**
+ * Runs the job `make` gives for the whole file f (made again from f after each look): a file
+ * outside the relation directories (which WAL replay repairs) found with another size when its
+ * reader opens it was rewritten since it was looked at (restat); it is looked at again and read
+ * as it is now. A -j backup lists every file first and queues many at once: without this, a
+ * postgresql.auto.conf replaced meanwhile would be copied cut short or padded with zeros.
+ */
+export async function runWhole(ctx: CopyContext, f: ListedFile, make: () => ReadJob, chunk: JobHandlers['chunk'] | null): Promise<ReadDone> {
+  const checked = f.local && !/^(base|global|pg_tblspc)\//.test(f.manifestPath);
+  for (let tries = 1; ; tries++) {
+    const job = make();
+    if (checked && tries <= RESIZED_TRIES) job.wholeFile = true;
+    const r = await run(ctx, f, job, chunk);
+    if (r.resized === undefined) return r;
+    restat(f);
+  }
 }
 
 export function copyError(e: Error & { path?: string }, f: ListedFile): PgpitrError {

@@ -13,7 +13,7 @@ import type { FrameIndex } from '../../repo/backup-set/manifest.js';
 import type { ListedFile } from './listing.js';
 import type { ReadDone } from './read-job.js';
 import { reusable } from './copy-journal.js';
-import { jobFor, keptChecksum, record, run } from './copy-context.js';
+import { jobFor, keptChecksum, record, runWhole } from './copy-context.js';
 import type { CopyContext } from './copy-context.js';
 import { restat } from './pgdata-walk.js';
 
@@ -41,6 +41,12 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   // Journaled by the store once durable; withdrawn below when its pages failed their checksums
   // (a resumed run keeps a file without reading it again).
   meta.resumable = { mtimeUs: f.mtimeUs, startedUs: Date.now() * 1000 };
+  // The file as its reader found it (runWhole looks again at one resized since).
+  const seen = () => {
+    meta.size = f.size;
+    meta.mtime = f.mtime;
+    meta.resumable = { mtimeUs: f.mtimeUs, startedUs: meta.resumable!.startedUs };
+  };
   const clean = (r: ReadDone) => {
     if (r.failures.length > 0 || r.partialPage) meta.resumable = null;
   };
@@ -49,9 +55,9 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
     // cluster's files, and the main thread, which hands out every job, must not do their work.
     const stored = store.addSmallStored !== undefined;
     const parts: Buffer[] = [];
-    const job = jobFor(ctx, f, stored ? { encode: { ...store.encoding, crc32c: true } } : {});
-    const r = await run(ctx, f, job, (data) => void parts.push(data));
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, stored ? { encode: { ...store.encoding, crc32c: true } } : {}), (data) => void parts.push(data));
     if (r.gone) return;
+    seen();
     clean(r);
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (stored) await store.addSmallStored!(meta, data, { xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!) }, r.length);
@@ -71,7 +77,8 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   try {
     // Chunks (as read, or compressed) are lent when the store is done with one once it takes the next.
     const lend = store.releasesChunks === true;
-    const r = await run(ctx, f, jobFor(ctx, f, { encode: { ...store.encoding, crc32c: true }, lend }), async (data, release, read) => {
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, { encode: { ...store.encoding, crc32c: true }, lend }), async (data, release, read) => {
+      if (!added) seen();
       added ??= store.addLarge(meta, stored, digests);
       await added;
       index.chunk(data.length, read);

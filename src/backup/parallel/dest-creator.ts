@@ -31,6 +31,7 @@ export class DestCreator {
   private readonly order: Entry[];
   private next: number;
   private stopped = false;
+  private loopDone: Promise<void> = Promise.resolve();
 
   /** `files` in the order the readers take them: the creator starts from the last. */
   constructor(files: readonly { path: string; mode: number }[]) {
@@ -41,11 +42,16 @@ export class DestCreator {
 
   /** Starts creating in the background; stop() ends it. A file it could not make is left to its job. */
   start(): void {
-    void this.loop();
+    this.loopDone = this.loop();
   }
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /** Settles once the creator has ended: met a claimed file, reached the end of the list, or stopped (its last file made). */
+  drained(): Promise<void> {
+    return this.loopDone;
   }
 
   /**

@@ -15,7 +15,7 @@ import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { storageError } from '../../common/errors.js';
 import type { ListedFile } from './listing.js';
-import { jobFor, record, run } from './copy-context.js';
+import { jobFor, record, run, runWhole } from './copy-context.js';
 import { restat } from './pgdata-walk.js';
 import type { CopyContext } from './copy-context.js';
 import type { ReadDone, ReadJob, TarPlaces } from './read-job.js';
@@ -48,7 +48,7 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
       await tarInRanges(ctx, f, tar, begin);
       return;
     }
-    const r = await run(ctx, f, jobFor(ctx, f, tarJob(tar)), async (data, release) => {
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, tarJob(tar)), async (data, release) => {
       await begin();
       await tar.data(data);
       if (tar.releases) release?.();
@@ -119,15 +119,16 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
  */
 export async function copyIntoTar(ctx: CopyContext, f: ListedFile, tarPath: string, places: TarPlaces): Promise<void> {
   restat(f);
-  const header = encodeHeader({ name: f.name, type: 'file', size: f.size, mode: f.mode, mtime: f.mtime, linkname: '' });
+  const headerOf = () => encodeHeader({ name: f.name, type: 'file', size: f.size, mode: f.mode, mtime: f.mtime, linkname: '' });
   const inRanges = f.size > 2 * TAR_RANGE && (ctx.algorithm === null || ctx.algorithm === 'NONE' || ctx.algorithm === 'CRC32C');
   if (!inRanges) {
-    const r = await run(ctx, f, jobFor(ctx, f, { dest: { path: tarPath, mode: 0, create: false, sync: false, tarHeader: header } }), null);
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, { dest: { path: tarPath, mode: 0, create: false, sync: false, tarHeader: headerOf() } }), null);
     if (r.gone) return;
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     return;
   }
   if (!isRegularFile(f.source)) return; // dropped since it was listed: left out
+  const header = headerOf();
   const pad = paddingFor(f.size);
   const at = places.reserveTar(header.length + f.size + pad);
   writeAtPath(tarPath, pad > 0 ? [[header, at], [Buffer.alloc(pad), at + header.length + f.size]] : [[header, at]]);
@@ -200,7 +201,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     const claim = ctx.creator?.claim(dest) ?? 'job';
     if (claim !== 'job') await claim;
     const created = claim !== 'job';
-    const r = await run(ctx, f, jobFor(ctx, f, { checksum: algorithm, dest: { path: dest, mode, create: !created, sync: false } }), null);
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, { checksum: algorithm, dest: { path: dest, mode, create: !created, sync: false } }), null);
     if (r.gone) {
       // Dropped since it was listed: the file made for it goes too.
       if (created) removeIfThere(dest);
@@ -212,8 +213,11 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     return;
   }
   // In ranges: each range is copied (and journaled) on its own, so a resumed run keeps the ranges
-  // done; the file is there only when the resume sweep kept it for them.
-  if (!isRegularFile(dest)) createEmptyFile(dest, mode);
+  // done; the file is there only when the resume sweep kept it for them. Claimed like any other:
+  // the creator, unclaimed, would make it (again) after a drop removed it below.
+  const claim = ctx.creator?.claim(dest) ?? 'job';
+  if (claim !== 'job') await claim;
+  else if (!isRegularFile(dest)) createEmptyFile(dest, mode);
   // A kept copy longer than the source is now (truncated since: VACUUM): its tail is not the file's.
   else cutTo(dest, f.size);
   const ranges: Promise<{ crc: number; length: number; gone: boolean; failures: ReadDone['failures']; partialPage: boolean }>[] = [];

@@ -46,6 +46,11 @@ export function goneReply(id: number): ReadDone {
   return { id, kind: 'done', gone: true, length: 0, checksumHex: null, crc32c: null, xxh128: null, encodedBytes: 0, failures: [], partialPage: false };
 }
 
+/** A wholeFile job's file had another size when opened: nothing read (ReadJob.wholeFile). */
+export function resizedReply(id: number, size: number): ReadDone {
+  return { ...goneReply(id), gone: false, resized: size };
+}
+
 
 export class JobOutput {
   /** Chunks go back to the main thread as they are (then each needs a buffer of its own, or a lent one: bufferFor). */

@@ -187,6 +187,8 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         await inLanes(waves[0]!, pool.size * 2, (f) => copyToPath(ctx, f, dest(f)));
         if (waves.length > 1) await inLanes(await lastWave(), pool.size * 2, (f) => copyToPath(ctx, f, dest(f)));
         creator?.stop();
+        // No file made after the copy: one made once its job removed it (dropped) would be left behind.
+        await creator?.drained();
       }
       else if (store !== null) {
         await Promise.all(bySize(rest).map((f) => copyToStore(ctx, f, store)));

@@ -31,6 +31,12 @@ export interface ReadJob {
   /** Read and checksum only: hand nothing back (checking a file an earlier run copied). */
   discard?: boolean;
   /**
+   * The whole file, whose size (`length`) was looked at a while before: when the open file's size
+   * is another, nothing is read and the reply says so (`resized`): the caller looks again and asks
+   * anew (copy-context.ts runWhole). Honoured by readers of this host's files.
+   */
+  wholeFile?: boolean;
+  /**
    * Chunks handed back as read may be views of buffers the reader reuses: their handler is
    * given a release() to call once it holds no reference to the bytes any more (see JobHandlers).
    */
@@ -60,6 +66,8 @@ export type ReadReply =
       kind: 'done';
       /** The file was gone when opened (dropped since it was listed): the server leaves it out too. */
       gone: boolean;
+      /** A `wholeFile` job whose file had another size when opened (that size): nothing was read. */
+      resized?: number;
       /** The bytes given (the job's length, zero padding included). */
       length: number;
       checksumHex: string | null;

@@ -10,13 +10,13 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { ChecksumFailure, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
 import type { SharedCounterBuffers } from './shared-counters.js';
 import { verifyWithReread } from './page-reread.js';
 import { pageArena } from '../../postgres/page-checksum-simd.js';
-import { Aborted, goneReply, JobOutput, SystemFailure } from './job-output.js';
+import { Aborted, goneReply, JobOutput, resizedReply, SystemFailure } from './job-output.js';
 import { LentBuffers } from './lent-buffers.js';
 import { exitOnRequest } from '../../common/thread-exit.js';
 
@@ -57,6 +57,21 @@ function run(job: ReadJob): ReadReply {
     // Dropped since it was listed: the server leaves such a file out of its backup too.
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return goneReply(job.id);
     throw new SystemFailure(job.source, 'open', e as NodeJS.ErrnoException);
+  }
+  // Rewritten since its size was looked at (postgresql.auto.conf by ALTER SYSTEM, replaced by a
+  // rename): copied to the old size it would be cut or padded; the caller looks again.
+  if (job.wholeFile) {
+    let size: number;
+    try {
+      size = fstatSync(fd).size;
+    } catch (e) {
+      closeSync(fd);
+      throw new SystemFailure(job.source, 'stat', e as NodeJS.ErrnoException);
+    }
+    if (size !== job.length) {
+      closeSync(fd);
+      return resizedReply(job.id, size);
+    }
   }
   const out = new JobOutput(job, port, shared, index, lent);
   try {

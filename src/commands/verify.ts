@@ -19,7 +19,7 @@ import type { Repository } from '../repo/repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { fetchWalFile, findStored, listArchive } from '../repo/archive-store.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
-import { BACKUP_ID, backupDir, listRecords, RECORD_NAME } from '../repo/backup-set/record.js';
+import { BACKUP_ID, backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
 import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
@@ -156,7 +156,12 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   }
   if (opts.set === undefined) for (const name of new Set(archived.map((f) => f.name))) if (!plan.conflicting.includes(name)) await readWal(name, 'archive');
   for (const id of noRecord) {
-    if (await unrecorded(id)) report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem: `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire removes such a set)` });
+    if (!(await unrecorded(id))) continue;
+    const takers = all.filter((r) => !r.damaged && referencesOf(r).includes(id)).map((r) => r.id);
+    const problem = takers.length > 0
+      ? `backup set ${id} has a manifest but no record, and backup ${takers.join(', ')} takes files from it: it cannot be restored until the record is back (copy ${RECORD_NAME} from a copy of the repository); expire keeps the set`
+      : `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire removes such a set)`;
+    report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem });
   }
   return report;
 }

@@ -99,7 +99,9 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
       damaged: r.damaged,
       onLatestBranch: branch && r.timeline !== null && r.stop_lsn ? branchContains(branch, r.timeline, parseLsn(r.stop_lsn)) : undefined,
       type: r.type,
-      needs: r.damaged ? await damagedNeeds(repo, stanza, r, records) : [...referencesOf(r), ...(r.prior ? [r.prior] : [])],
+      // A complete backup needs only the backups it takes files from (its prior may have given it none);
+      // one not complete yet may still take any from its prior.
+      needs: r.damaged ? await damagedNeeds(repo, stanza, r, records) : [...referencesOf(r), ...(r.prior && r.state !== 'complete' ? [r.prior] : [])],
       restoring: leases.find((l) => l.backup === r.id)?.holder,
     })),
   );
@@ -147,10 +149,14 @@ async function carryOut(
   }
   // Sets without a record (an expire interrupted after the record went) are removed too, when
   // the backup lock is enforced (no backup is being written: a new one's set may have no record yet).
+  // Not one a kept backup takes files from: that set lost its record some other way (a lifecycle
+  // rule, a hand), and rewriting the record saves the backup that needs it; verify names it.
   if (opts.exclusive === true) {
     const listed = new Set(records.map((r) => r.id));
+    const expired = new Set(decision.expire.map((e) => e.id));
+    const needed = new Set(records.filter((r) => !expired.has(r.id)).flatMap((r) => [...referencesOf(r), ...(r.prior ? [r.prior] : [])]));
     for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
-      if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
+      if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name) && !needed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
     }
   }
   // The holes left between standalone backups' WAL are recorded first: info and check then know

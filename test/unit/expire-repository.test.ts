@@ -188,3 +188,23 @@ test('expire by count: the newest backup on the timeline WAL is archived on is k
     assert.deepEqual(cloneWindow.decision.keep.map((k) => k.id).sort(), [F2, C]);
   });
 });
+
+test('expire: a set without a record that a kept incr takes files from stays; a complete incr needs only the backups it takes files from, not its prior', async () => {
+  await withRepo(async (dir, repo) => {
+    const F = '20261202-000000F';
+    const I1 = '20261203-000000I';
+    const I2 = '20261204-000000I';
+    await writeRecord(repo.storage, record(F, 1));
+    await writeRecord(repo.storage, record(I1, 2, { type: 'incr', prior: F, references: [F] }));
+    // Every file I1 stored changed again before I2: I2 takes files from F only.
+    await writeRecord(repo.storage, record(I2, 3, { type: 'incr', prior: I1, references: [F] }));
+    const r = await expireStanza(repo, 'main', SEG, { set: I1 }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(r.decision.expire.map((e) => e.id), [I1]);
+    assert.deepEqual(sets(dir), [F, I2]);
+    // F's record lost (a lifecycle rule, a hand): its set is I2's files, kept by every expire.
+    rmSync(join(dir, 'main', 'backup', F, 'backup.json'));
+    writeFileSync(join(dir, 'main', 'backup', F, 'manifest.json'), '{}');
+    await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(sets(dir), [F, I2]);
+  });
+});

@@ -259,10 +259,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   async function writeTarget(): Promise<FileRestoreResult> {
     writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     await req.beforeFiles?.(plan);
-    // Times recorded within the second before the backup started, or later, are not given back (RestoreLayout.mtimeBefore).
-    const startedAt = record ? Date.parse(record.server_start_time ?? record.start_time) : Number.NaN;
-    const mtimeBefore = Number.isFinite(startedAt) ? Math.floor(startedAt / 1000) - 1 : undefined;
-    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}), ...(mtimeBefore !== undefined ? { mtimeBefore } : {}) });
+    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
     // The directories outside the data directory that restore writes into.
     const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
     let bytesDone = 0;

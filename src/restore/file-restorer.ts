@@ -37,14 +37,6 @@ export interface RestoreLayout {
   tablespaceDirs: Map<number, string>;
   /** Where pg_wal's content goes, pg_wal being a link to it (--waldir); absent: pg_wal is a directory. */
   walDir?: string;
-  /**
-   * Recorded modification times (whole seconds) from this one on are not given back: such a file
-   * may have been written again in the same second after the backup read it, so the time would
-   * not say which content the file holds, and a later diff or incr backup, which trusts it, could
-   * take another copy's bytes for it (prior-choice.ts). It gets the time of the restore instead.
-   * The backup's start by the server's clock, less a second; absent: every time is given back.
-   */
-  mtimeBefore?: number;
 }
 
 export interface FileRestoreOptions {
@@ -96,10 +88,16 @@ export class FileRestorer {
     private readonly layout: RestoreLayout,
   ) {}
 
-  /** The modification time a restored file gets (RestoreLayout.mtimeBefore). */
-  private mtimeOf(f: ManifestFile): number {
-    const limit = this.layout.mtimeBefore;
-    return limit === undefined || f.mtime < limit ? f.mtime : Math.floor(Date.now() / 1000);
+  /**
+   * The modification time a restored file gets: the restore's, never the one recorded (as
+   * pg_basebackup's plain format). A diff or incr backup trusts a file's size and time to say its
+   * content is the prior backup's (prior-choice.ts): a standby rebuilt from another server's
+   * backup, given back that server's times, could match the prior's size and time for a file of
+   * other content; and a time recorded in the second the backup read the file does not say which
+   * content it holds. A file written by the restore is then copied whole by the next incr.
+   */
+  private mtimeOf(_f: ManifestFile): number {
+    return Math.floor(Date.now() / 1000);
   }
 
   /** Where a cluster path goes: under its tablespace's directory, or under the target. */

@@ -108,14 +108,16 @@ for (const version of versionsFromEnv().slice(-1)) {
     await load.running();
     let resumedId: string;
     try {
-      // First run, slowed down, killed once half of the cluster is journaled as stored.
-      const killed = await killedBackup(a, ['--max-rate', '12M'], new Set(), (dir) => journaledBytes(dir) >= total / 2);
+      // First run, slowed down, killed once half of the cluster is journaled as stored. A nightly
+      // `--type incr` on a stanza with no backup yet: taken full.
+      const killed = await killedBackup(a, ['--max-rate', '12M', '--type', 'incr'], new Set(), (dir) => journaledBytes(dir) >= total / 2);
       assert.deepEqual(await infoBackups(a), [[killed, 'interrupted']]);
       step('first run killed');
 
-      // The rerun takes it over and copies less than 60%.
-      const r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--resume', '-v'], env);
+      // The same command again takes it over (still nothing to build an incr on) and copies less than 60%.
+      const r = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '-j', '2', '--type', 'incr', '--resume', '-v'], env);
       assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`no backup to take an incr backup from: .*; backup ${killed}, taken full for that reason, is resumed`));
       const m = /resumed backup (\S+): kept (\d+) files \((\d+) of (\d+) bytes\)/.exec(r.stderr);
       assert.ok(m, r.stderr);
       assert.equal(m[1], killed, 'the resumed backup keeps its id');

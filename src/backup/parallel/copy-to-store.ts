@@ -19,7 +19,9 @@ import { restat } from './pgdata-walk.js';
 
 /** Into a file store: small files whole, large ones in the store's form as the reader produces it. */
 export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileStore): Promise<void> {
-  restat(f);
+  // Dropped since it was listed: left out, as the server and a full copy leave it out; never the
+  // prior backup's copy of it, which a diff or incr would otherwise take (nothing reads the file).
+  if (!restat(f)) return;
   const meta: StoredFileMeta = { path: f.manifestPath, size: f.size, mode: f.mode, mtime: f.mtime };
   // A resumed repository backup: the interrupted run's copy stands when the source has not changed
   // since (the copy journal's rule) and its stored bytes still check; its CRC-32C is then the

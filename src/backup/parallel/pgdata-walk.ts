@@ -107,20 +107,21 @@ function timesOf(st: Stats): Pick<ListedFile, 'mtime' | 'mtimeUs'> {
  * just before it sends it (basebackup.c), and its rule (a file that grew is cut, one that shrank
  * padded with zeros) then spans microseconds. Listed long before (a -j backup lists everything
  * first), a file WAL does not cover that was rewritten meanwhile (postgresql.auto.conf by ALTER
- * SYSTEM) would be copied cut short or padded with zeros. A file gone stays as listed: its
- * reader finds it gone.
+ * SYSTEM) would be copied cut short or padded with zeros. A file gone stays as listed (its
+ * reader finds it gone); false then, true otherwise (and for a file not of this host).
  */
-export function restat(f: ListedFile): void {
-  if (!f.local) return;
+export function restat(f: ListedFile): boolean {
+  if (!f.local) return true;
   let st: Stats;
   try {
     st = lstatSync(f.source);
-  } catch {
-    return;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
-  if (!st.isFile()) return;
+  if (!st.isFile()) return true;
   f.size = st.size;
   Object.assign(f, timesOf(st));
+  return true;
 }
 
 function readNames(dir: string): string[] {

@@ -357,7 +357,17 @@ async function findResumable(
   const choice = chooseResumable(records, { systemIdentifier: req.stanza.system_identifier, compression: req.compression, alive });
   if ('reason' in choice) return notResumed(choice.reason);
   const from = choice.resume;
-  if (from.type !== (req.type ?? 'full')) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (only a backup of its type resumes it: what it stored is removed now, as by any backup that does not take it over)`);
+  // A diff or incr with no backup to build on is taken full (and recorded so): asked for again,
+  // that full is what it resumes, as long as there is still nothing to build on.
+  let fellBack = false;
+  if (from.type === 'full' && req.type !== undefined && req.type !== 'full') {
+    const prior = choosePrior(records, req.type, { ...(await serverNow(req)), compression: req.compression });
+    if ('reason' in prior) {
+      reporter.warn(`no backup to take ${aBackup(req.type)} from: ${prior.reason}; backup ${from.id}, taken full for that reason, is resumed`);
+      fellBack = true;
+    }
+  }
+  if (from.type !== (req.type ?? 'full') && !fellBack) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (only a backup of its type resumes it: what it stored is removed now, as by any backup that does not take it over)`);
   if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let version: number;

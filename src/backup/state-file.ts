@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { PGPITR_VERSION } from '../common/version.js';
-import { currentBootId, processIdentity, processStartTime } from '../common/process-identity.js';
+import { currentBootId, currentPidNamespace, processIdentity, processStartTime } from '../common/process-identity.js';
 
 export const STATE_FILE_NAME = 'pgpitr_backup.state';
 
@@ -38,6 +38,8 @@ export interface BackupState {
   pid_start_time?: string;
   /** /proc/sys/kernel/random/boot_id of the boot that ran `pid`. */
   boot_id?: string;
+  /** The pid namespace `pid` is in ("pid:[...]"): a container sharing the host name has another, where `pid` means nothing. */
+  pid_ns?: string;
   host: string;
   label: string;
   pgpitr_version: string;
@@ -70,12 +72,14 @@ export class StateFile {
   constructor(dir: string, label: string, private readonly sync: boolean) {
     this.path = join(dir, STATE_FILE_NAME);
     const identity = processIdentity(process.pid);
+    const namespace = currentPidNamespace();
     this.state = {
       format: 'pgpitr-backup-state',
       format_version: 1,
       status: 'running',
       pid: process.pid,
       ...(identity ? { pid_start_time: identity.startTime, boot_id: identity.bootId } : {}),
+      ...(namespace !== null ? { pid_ns: namespace } : {}),
       host: hostname(),
       label,
       pgpitr_version: PGPITR_VERSION,
@@ -197,13 +201,29 @@ export function readStateFile(dir: string): BackupState {
 export type AssessedStatus = 'complete' | 'running' | 'failed' | 'interrupted';
 
 /**
+ * Whether this process can tell if the state's writer still runs: the same host, and the same pid
+ * namespace when recorded (a container sharing the host name has its own pids). Else a "running"
+ * state is taken at its word (status says it cannot be judged from here).
+ */
+export function processJudgeable(state: Pick<BackupState, 'host' | 'pid_ns'>): boolean {
+  return unjudgeableBecause(state) === null;
+}
+
+/** Why processJudgeable is false: written on another host, or in another pid namespace; null when it is true. */
+export function unjudgeableBecause(state: Pick<BackupState, 'host' | 'pid_ns'>): 'another host' | 'another pid namespace' | null {
+  if (state.host !== hostname()) return 'another host';
+  const here = currentPidNamespace();
+  return state.pid_ns === undefined || here === null || state.pid_ns === here ? null : 'another pid namespace';
+}
+
+/**
  * A "running" state was interrupted when its process no longer exists on this
  * host: the pid is gone, or it now names another process (another boot, or
  * another start time). Files without the identity fields are judged by the pid.
  */
 export function assessState(state: BackupState): AssessedStatus {
   if (state.status !== 'running') return state.status;
-  if (state.host !== hostname()) return 'running';
+  if (!processJudgeable(state)) return 'running';
   try {
     process.kill(state.pid, 0);
   } catch (e) {

@@ -31,12 +31,16 @@ for (const version of versionsFromEnv()) {
       assert.deepEqual(await slots(), []);
     });
 
-    await t.test('-X none leaves pg_wal empty', async () => {
+    await t.test('-X none leaves pg_wal empty; the server\'s notice that archiving is off is shown, with -j too', async () => {
       const out = src.tempDir('none');
       const r = await runPgpitr(['basebackup', '-D', out, '-X', 'none', '-c', 'fast'], env);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(readdirSync(join(out, 'pg_wal')).filter((f) => WAL_FILE.test(f)).length, 0);
       await verifyPlainBackup(out, version, { noWal: true });
+      assert.match(r.stderr, /NOTICE: {2}WAL archiving is not enabled/);
+      const j = await runPgpitr(['basebackup', '-D', src.tempDir('none-j2'), '-X', 'none', '-c', 'fast', '-j', '2'], env);
+      assert.equal(j.code, 0, j.stderr);
+      assert.match(j.stderr, /NOTICE: {2}WAL archiving is not enabled/);
     });
 
     await t.test('-X stream uses a temporary slot that is gone afterwards', async () => {

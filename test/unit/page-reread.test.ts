@@ -61,6 +61,13 @@ test('a re-read that comes back short reports the first failure', () => {
   assert.equal(r?.block, 0);
 });
 
+test('a file truncated or dropped before the re-read (it ends before the block now) is no failure, and the page copied is zeros, as the server sends', () => {
+  const damaged = page(3, 0x4000000n, 6);
+  damaged[5000]! ^= 0x01;
+  assert.equal(verifyWithReread(damaged, 3, START, () => 'gone'), null);
+  assert.ok(damaged.equals(Buffer.alloc(PAGE_SIZE)));
+});
+
 test('a page rewritten since the backup started is skipped on the second look', () => {
   const block = 2;
   const torn = page(block, 0x4000000n, 1);

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPgpitr } from '../helpers/pgpitr.js';
@@ -63,7 +63,27 @@ test('the state file records the process identity and reserves room for the fina
   const st = readStateFile(dir);
   assert.equal(st.pid_start_time, ownStartTime());
   assert.equal(st.boot_id, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.equal(st.pid_ns, readlinkSync('/proc/self/ns/pid'));
   assert.equal(statSync(sf.path).size, STATE_RESERVED_BYTES);
+});
+
+test('status: a backup written in another pid namespace (a container sharing the host name), or on another host, is running as far as can be told here, and says so', { skip: !linux && 'needs /proc' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Its pid is free here: in this namespace it would read as interrupted.
+  stateWith(dir, { pid: 2 ** 22 + 17, pid_ns: 'pid:[4026500000]' });
+  let r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 10, r.stdout + r.stderr);
+  assert.match(r.stdout, /written in another pid namespace \(another container of this host\): whether its process still runs cannot be told from here/);
+  stateWith(dir, { pid: 2 ** 22 + 17, pid_ns: readlinkSync('/proc/self/ns/pid') });
+  r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 12, `the same namespace: ${r.stdout}${r.stderr}`);
+  stateWith(dir, { pid: 2 ** 22 + 17, host: 'elsewhere' });
+  r = await runPgpitr(['status', dir, '--output', 'json']);
+  assert.equal(r.code, 10, r.stdout + r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { process_judged_here: boolean }).process_judged_here, false);
+  r = await runPgpitr(['status', dir]);
+  assert.match(r.stdout, /written on host elsewhere: whether its process still runs cannot be told from here/);
 });
 
 test('a state file whose status is not one pgpitr writes (a newer format, a hand edit) never reads as complete', (t) => {

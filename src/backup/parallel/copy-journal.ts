@@ -24,6 +24,12 @@ export interface JournalEntry {
   checksum: string;
   offset?: number;
   length?: number;
+  /**
+   * False when the copy's pages were not verified (--no-verify-checksums, or a cluster without
+   * checksums): a resumed run that verifies copies such a file again rather than keep it unchecked.
+   * Absent in journals of older pgpitr: taken as verified.
+   */
+  pages_verified?: boolean;
 }
 
 /** The journal's key: a file, or one range of it. */

@@ -209,7 +209,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     }
     record(ctx, f, r.length, r.checksumHex, r.failures, r.partialPage);
     // A copy with pages failing their checksum is never kept by a --resume: it would be taken as verified.
-    if (r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '' });
+    if (r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: r.length, mtime_us: f.mtimeUs, started_us: startedUs, algorithm, checksum: r.checksumHex ?? '', pages_verified: f.blockBase !== null });
     return;
   }
   // In ranges: each range is copied (and journaled) on its own, so a resumed run keeps the ranges
@@ -241,7 +241,7 @@ async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: 
   }
   const startedUs = Date.now() * 1000;
   const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', dest: { path: dest, mode: f.mode & 0o777, create: false, sync: false } }), null);
-  if (!r.gone && r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length });
+  if (!r.gone && r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length, pages_verified: f.blockBase !== null });
   return { crc: r.crc32c ?? 0, length: r.length, gone: r.gone, failures: r.failures, partialPage: r.partialPage };
 }
 
@@ -252,6 +252,8 @@ async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: 
  */
 async function keptCopy(ctx: CopyContext, f: ListedFile, prev: JournalEntry, dest: string, offset: number, length: number): Promise<boolean> {
   if (!reusable(prev, f) || prev.algorithm !== journalAlgorithm(ctx)) return false;
+  // Copied unverified (--no-verify-checksums) and verified now: a damaged page must not pass unseen.
+  if (f.blockBase !== null && prev.pages_verified === false) return false;
   // A copy shorter than what it stands for would be read with zeros past its end, which may match.
   if (sizeOf(dest) < offset + length) return false;
   const r = await run(ctx, f, jobFor(ctx, f, { source: dest, offset, length, verify: null, checksum: prev.algorithm, discard: true }), null);

@@ -11,13 +11,21 @@ import type { ChecksumFailure } from './read-job.js';
 
 /**
  * Verifies `page` (one block, `block` its number); on a failure calls `readAgain`,
- * which gives the block read again (null when it could not read it whole), copies
- * that into `page` and verifies it once more. Returns the failure to count, or null.
+ * which gives the block read again (null when it could not read it whole; 'gone'
+ * when the file now ends before it), copies that into `page` and verifies it once
+ * more. Returns the failure to count, or null. A file that ends before the block
+ * on the second look was truncated (VACUUM) or dropped meanwhile: as the server
+ * does, no failure, and the page is zeros (the server pads what a truncated file
+ * no longer has; WAL replay truncates the relation again).
  */
-export function verifyWithReread(page: Buffer, block: number, startLsn: bigint, readAgain: () => Buffer | null): ChecksumFailure | null {
+export function verifyWithReread(page: Buffer, block: number, startLsn: bigint, readAgain: () => Buffer | null | 'gone'): ChecksumFailure | null {
   let r = verifyPage(page, block, startLsn);
   if (typeof r === 'string') return null;
   const again = readAgain();
+  if (again === 'gone') {
+    page.fill(0);
+    return null;
+  }
   if (again !== null && again.length === PAGE_SIZE) {
     again.copy(page);
     r = verifyPage(page, block, startLsn);

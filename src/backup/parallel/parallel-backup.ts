@@ -35,6 +35,7 @@ import { sweepForResume } from './resume-sweep.js';
 import { watchPromotion } from './promotion-watch.js';
 import type { PromotionWatch } from './promotion-watch.js';
 import { OWN_FILES } from '../own-files.js';
+import { intactControlFile, readLocal, readThroughServer } from './control-copy.js';
 import { join } from 'node:path';
 
 export interface ParallelBackupRequest {
@@ -217,7 +218,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.
         if (!pgControl) throw new PgpitrError('ERR_STORAGE', 'global/pg_control was not found in the data directory: a backup without it cannot start', { hint: 'check the data directory the server runs on (data_directory)' });
-        await copyThroughTar(ctx, pgControl, tar);
+        // Read until its CRC matches (control-copy.ts): the server rewrites it in place.
+        const control = await intactControlFile(pgControl.local ? readLocal(pgControl.source) : readThroughServer(req.sql, pgControl.source, pgControl.size), pgControl.serverName);
+        await addBytes(tar, ctx, PG_CONTROL, control, pgControl.mode, pgControl.mtime);
         const promoted = await promotion?.stop();
         if (promoted) throw promoted;
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
@@ -306,9 +309,12 @@ async function inRecovery(sql: SqlClient): Promise<boolean> {
 
 /** backup_label and tablespace_map: made by the server at the end, written by us into the base tar file. */
 async function addGenerated(tar: TarWriter, ctx: CopyContext, name: string, text: string): Promise<void> {
-  const bytes = Buffer.from(text, 'utf8');
-  const mtime = Math.floor(Date.now() / 1000);
-  await tar.file(name, bytes, 0o600, mtime);
+  await addBytes(tar, ctx, name, Buffer.from(text, 'utf8'), 0o600, Math.floor(Date.now() / 1000));
+}
+
+/** A member whose bytes are here, into the tar stream and the backup_manifest. */
+async function addBytes(tar: TarWriter, ctx: CopyContext, name: string, bytes: Buffer, mode: number, mtime: number): Promise<void> {
+  await tar.file(name, bytes, mode, mtime);
   let hex = '';
   if (ctx.algorithm) {
     const c = createManifestChecksum(ctx.algorithm);

@@ -126,7 +126,7 @@ function checkPage(fd: number, buf: Buffer, at: number, block: number, position:
       if (m === 0) break;
       n += m;
     }
-    return n === PAGE ? reread : null;
+    return n === PAGE ? reread : n === 0 ? 'gone' : null;
   });
   if (failure) failures.push(failure);
 }

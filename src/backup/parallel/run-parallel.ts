@@ -21,6 +21,7 @@ import type { Session } from '../../protocol/session.js';
 import { checkConnectionBudget } from './connection-budget.js';
 import { SqlReadPool } from './sql-read-pool.js';
 import { restatOnServer } from './sql-listing.js';
+import { noticeText } from '../../protocol/notice-text.js';
 
 export interface ParallelContext {
   opts: BaseBackupOptions;
@@ -71,6 +72,10 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
   });
   sql.on('error', onLost);
   sql.on('end', () => onLost());
+  // What the server says on the backup session (pg_backup_stop's "WAL archiving is not enabled",
+  // its "still waiting for all required WAL segments to be archived"), shown as the single stream
+  // shows its replication connection's.
+  sql.on('notice', (n) => reporter.serverNotice(noticeText({ severity: n.severity, message: n.message, detail: n.detail, hint: n.hint })));
   let sqlReaders: SqlReadPool | null = null;
   try {
     const read = await chooseReadMethod(sql, main.serverVersionNum, ctx.systemIdentifier, opts.parallel!.readMethod);

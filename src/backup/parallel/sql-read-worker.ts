@@ -162,7 +162,8 @@ async function run(session: Session, job: ReadJob): Promise<ReadReply> {
           }
           const position = job.offset + i * CHUNK + p;
           const n = await readServerFileChunk(session, reread, job.source, position, PAGE_SIZE);
-          const again = n === PAGE_SIZE ? reread : null;
+          // NULL: dropped since; 0: truncated before the block (page-reread.ts: no failure).
+          const again = n === PAGE_SIZE ? reread : n === null || n === 0 ? ('gone' as const) : null;
           const failed = verifyWithReread(page, base + p / PAGE_SIZE, startLsn, () => again);
           if (failed) failures.push(failed);
         }

@@ -36,9 +36,10 @@ now. A stanza with no backup yet passes with a warning.
                            new WAL segment (16 MB archived, mostly empty)
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
-Exit status: 0 all good, 7 a check failed (each problem is printed), 2 invalid
-options, 3 cannot connect, 5 the repository cannot be used, 6 no such stanza,
-9 the connection was lost midway.
+Exit status: 0 all good, 7 a check failed (each problem is printed; a repository
+that cannot be used and an unknown stanza are such problems, so that every
+repository is still checked), 2 invalid options, 3 cannot connect, 9 the
+connection was lost midway.
 `;
 
 export async function checkCommand(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@
 // The exit code says it too (docs/exit-codes.md).
 
 import { parseArgs } from 'node:util';
-import { readStateFile, assessState } from '../../backup/state-file.js';
+import { readStateFile, assessState, unjudgeableBecause } from '../../backup/state-file.js';
 import type { AssessedStatus } from '../../backup/state-file.js';
 import { ExitCode } from '../exit-codes.js';
 import { usageError } from '../../common/errors.js';
@@ -13,9 +13,10 @@ const HELP = `pgpitr status tells whether the backup in a directory finished.
 Usage:
   pgpitr status DIRECTORY [--output text|json]
 
-Exit status: 0 complete, 10 running, 11 failed, 12 interrupted (the process that
-wrote it is gone), 6 no pgpitr backup state in DIRECTORY, 2 invalid options,
-5 the state file cannot be read.
+Exit status: 0 complete, 10 running (or written on another host or in another
+container, where its process cannot be looked at: said), 11 failed, 12 interrupted
+(the process that wrote it is gone), 6 no pgpitr backup state in DIRECTORY,
+2 invalid options, 5 the state file cannot be read.
 `;
 
 const CODES: Record<AssessedStatus, number> = {
@@ -42,8 +43,9 @@ export async function statusCommand(argv: string[]): Promise<number> {
   if (!dir || parsed.positionals.length > 1) throw usageError('give exactly one backup directory', 'pgpitr status DIRECTORY');
   const state = readStateFile(dir);
   const status = assessState(state);
+  const why = state.status === 'running' ? unjudgeableBecause(state) : null;
   if (output === 'json') {
-    process.stdout.write(JSON.stringify({ directory: dir, assessed_status: status, ...state }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ directory: dir, assessed_status: status, process_judged_here: why === null, ...state }, null, 2) + '\n');
   } else {
     const lines = [`backup in "${dir}": ${status}`, `  label: ${state.label}`, `  started: ${state.started_at} by pid ${state.pid} on ${state.host}`];
     if (state.finished_at) lines.push(`  finished: ${state.finished_at} (${state.duration_seconds}s)`);
@@ -53,6 +55,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     if (state.error) lines.push(`  error: ${state.error}`);
     for (const f of state.checksum_failures ?? []) lines.push(`  ${f}`);
     if (status === 'interrupted') lines.push('  the process that wrote this backup is gone: the backup is NOT usable');
+    if (status === 'running' && why !== null) lines.push(`  written ${why === 'another host' ? `on host ${state.host}` : 'in another pid namespace (another container of this host)'}: whether its process still runs cannot be told from here; run pgpitr status there, and treat the backup as not usable until it says complete`);
     process.stdout.write(lines.join('\n') + '\n');
   }
   return CODES[status];

@@ -192,7 +192,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
       // By oid: names may have changed in the WAL replayed after the backup.
       const oids = outcome.databasesLeftOut.map((d) => d.oid).join(', ');
       const names = outcome.databasesLeftOut.map((d) => quoteIdent(d.name)).join(', ');
-      log(`once recovery has ended, drop the databases left out (they cannot be used): those of oid ${oids} (${names} when the backup was taken); their names now: SELECT oid, datname FROM pg_database WHERE oid IN (${oids}); then DROP DATABASE each`);
+      log(`once recovery has ended, drop the databases left out (they cannot be used): those of oid ${oids} (${names} when the backup was taken); their names now: SELECT oid, datname FROM pg_database WHERE oid IN (${oids}); then DROP DATABASE each; a database created after the backup with one of them as its template (CREATE DATABASE ... TEMPLATE, the FILE_COPY strategy: the default before PostgreSQL 15) or moved by ALTER DATABASE ... SET TABLESPACE in the WAL replayed copied zeros too: drop it as well`);
     }
     if (settings.some((o) => o.name === 'ignore_invalid_pages')) {
       log('once the databases left out are dropped, remove ignore_invalid_pages (ALTER SYSTEM RESET ignore_invalid_pages, then restart): it would hide damaged pages in any later recovery');

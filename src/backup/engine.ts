@@ -18,7 +18,7 @@ import type { BackupReporter } from './reporter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { ServerProgressWatcher } from './server-progress.js';
 import { OutputDirs } from './target-dir.js';
-import { StateFile, assessState, readStateFile } from './state-file.js';
+import { StateFile, assessState, readStateFile, stateFileAge } from './state-file.js';
 import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
@@ -362,7 +362,7 @@ function isChecksumFailure(e: unknown): boolean {
  */
 function checkResumable(path: string): string[] {
   const found = readStateFile(resolve(path));
-  const status = assessState(found);
+  const status = assessState(found, stateFileAge(resolve(path)));
   if (status === 'interrupted' || status === 'failed') return found.output_dirs ?? [];
   throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
     hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',

@@ -11,7 +11,7 @@
 // needed). Only "failed" is ever written in place: a torn write mixes "running"
 // and "failed" (or does not parse), and never reads as "complete".
 
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
@@ -62,12 +62,22 @@ export interface BackupState {
    * absolute, each created or found empty by it: --resume takes only these as they are.
    */
   output_dirs?: string[];
+  /**
+   * While it runs, the writer touches the file (its mtime) this often: where its process cannot be
+   * looked at (another host, another container), a file not touched for many beats was left by a
+   * process that is gone. Absent in files of older pgpitr.
+   */
+  heartbeat_s?: number;
 }
+
+/** How often a running backup touches its state file. */
+const HEARTBEAT_S = 15;
 
 export class StateFile {
   readonly path: string;
   private state: BackupState;
   private mode = 0o600;
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(dir: string, label: string, private readonly sync: boolean) {
     this.path = join(dir, STATE_FILE_NAME);
@@ -84,6 +94,7 @@ export class StateFile {
       label,
       pgpitr_version: PGPITR_VERSION,
       started_at: new Date().toISOString(),
+      heartbeat_s: HEARTBEAT_S,
     };
   }
 
@@ -110,9 +121,22 @@ export class StateFile {
    */
   write(durable = true): void {
     writeFileAtomicSync(this.path, padded(this.state, STATE_RESERVED_BYTES), this.sync && durable, this.mode);
+    if (this.heartbeat === null && this.state.status === 'running') {
+      this.heartbeat = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(this.path, now, now);
+        } catch {
+          // The next beat tries again; missing beats only make another host's status call it interrupted sooner.
+        }
+      }, HEARTBEAT_S * 1000);
+      this.heartbeat.unref();
+    }
   }
 
   finish(status: 'complete' | 'failed', fields: Partial<BackupState> = {}): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     const started = Date.parse(this.state.started_at);
     this.update({
       ...fields,
@@ -200,6 +224,24 @@ export function readStateFile(dir: string): BackupState {
 
 export type AssessedStatus = 'complete' | 'running' | 'failed' | 'interrupted';
 
+/** How long ago the state file in `dir` was written or touched (ms); null when that cannot be read. */
+export function stateFileAge(dir: string, nowMs = Date.now()): number | null {
+  try {
+    return nowMs - statSync(join(dir, STATE_FILE_NAME)).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a running state's writer, which cannot be looked at from here, stopped touching the file:
+ * eight beats missed, and at least two minutes (ten for another host, whose clock may differ).
+ */
+export function heartbeatStopped(state: Pick<BackupState, 'heartbeat_s'>, ageMs: number | null, why: 'another host' | 'another pid namespace'): boolean {
+  if (state.heartbeat_s === undefined || ageMs === null) return false;
+  return ageMs > Math.max(8 * state.heartbeat_s * 1000, why === 'another host' ? 600_000 : 120_000);
+}
+
 /**
  * Whether this process can tell if the state's writer still runs: the same host, and the same pid
  * namespace when recorded (a container sharing the host name has its own pids). Else a "running"
@@ -221,17 +263,19 @@ export function unjudgeableBecause(state: Pick<BackupState, 'host' | 'pid_ns'>):
  * host: the pid is gone, or it now names another process (another boot, or
  * another start time). Files without the identity fields are judged by the pid.
  */
-export function assessState(state: BackupState): AssessedStatus {
+export function assessState(state: BackupState, ageMs: number | null = null): AssessedStatus {
   if (state.status !== 'running') return state.status;
-  if (!processJudgeable(state)) return 'running';
+  const why = unjudgeableBecause(state);
+  // Of this host: a state written in another boot is a process gone, whatever namespace it ran in.
+  if (why !== 'another host' && state.boot_id !== undefined) {
+    const boot = currentBootId();
+    if (boot !== null && boot !== state.boot_id) return 'interrupted';
+  }
+  if (why !== null) return heartbeatStopped(state, ageMs, why) ? 'interrupted' : 'running';
   try {
     process.kill(state.pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return 'interrupted';
-  }
-  if (state.boot_id !== undefined) {
-    const boot = currentBootId();
-    if (boot !== null && boot !== state.boot_id) return 'interrupted';
   }
   if (state.pid_start_time !== undefined) {
     const start = processStartTime(state.pid);

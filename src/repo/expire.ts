@@ -154,7 +154,8 @@ async function carryOut(
   if (opts.exclusive === true) {
     const listed = new Set(records.map((r) => r.id));
     const expired = new Set(decision.expire.map((e) => e.id));
-    const needed = new Set(records.filter((r) => !expired.has(r.id)).flatMap((r) => [...referencesOf(r), ...(r.prior ? [r.prior] : [])]));
+    // As planExpiry counts them: a complete backup needs what it takes files from, one not complete its prior too.
+    const needed = new Set(records.filter((r) => !expired.has(r.id)).flatMap((r) => [...referencesOf(r), ...(r.prior && r.state !== 'complete' ? [r.prior] : [])]));
     for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
       if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name) && !needed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
     }

@@ -44,29 +44,34 @@ function defaultBranch(b: PlanBackup, archive: PlanArchive): TimelineBranch {
 }
 
 /**
- * History files restore needs and cannot read: one per timeline above 1 that has WAL archived or
- * a backup on it, missing or damaged. Without it restore's defaults refuse (which timeline is the
- * latest, and where it branched, cannot be known).
+ * History files restore's defaults need and cannot read (resolveBranch in plan.ts): recovery along
+ * the latest timeline reads that timeline's history file only (it names every ancestor). Missing:
+ * the one of the newest timeline with WAL archived past every timeline whose history is known, or
+ * of a backup's timeline above them; damaged: the newest known one. Another timeline's history file
+ * lost is no problem for restore's defaults (the newer one holds its history).
  */
 export function historyProblems(archive: PlanArchive, backupTimelines: number[]): { name: string; problem: string }[] {
   const out: { name: string; problem: string }[] = [];
-  const withWal = new Set(archive.segmentTimelines());
-  const timelines = new Set([...archive.timelines(), ...withWal, ...backupTimelines]);
-  for (const t of [...timelines].sort((x, y) => x - y)) {
-    if (t <= 1) continue;
+  const latestKnown = Math.max(1, ...archive.timelines());
+  const top = Math.max(latestKnown, ...backupTimelines);
+  const orphans = archive.segmentTimelines().filter((t) => t > top);
+  const missing = new Map<number, string>();
+  if (orphans.length > 0) missing.set(Math.max(...orphans), `WAL of timeline ${Math.max(...orphans)} is archived`);
+  for (const t of backupTimelines) if (t > latestKnown && !missing.has(t)) missing.set(t, `a backup is on timeline ${t}`);
+  for (const [t, holds] of [...missing].sort((a, b) => a[0] - b[0])) {
     const name = timelineHistoryFileName(t);
-    try {
-      if (archive.history(t) !== null) continue;
-    } catch (e) {
-      if (!isPgpitrError(e)) throw e;
-      out.push({ name, problem: e.message });
-      continue;
-    }
-    const holds = withWal.has(t) ? `WAL of timeline ${t} is archived` : `a backup is on timeline ${t}`;
     out.push({
       name,
       problem: `history file ${name} is not in the archive, but ${holds}: restore cannot tell where timeline ${t} branched, and refuses to follow it without --target-timeline; archive it from the pg_wal of a server on timeline ${t} or later (pgpitr archive-push)`,
     });
+  }
+  if (latestKnown > 1) {
+    try {
+      archive.history(latestKnown);
+    } catch (e) {
+      if (!isPgpitrError(e)) throw e;
+      out.push({ name: timelineHistoryFileName(latestKnown), problem: e.message });
+    }
   }
   return out;
 }

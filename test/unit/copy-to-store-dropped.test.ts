@@ -37,3 +37,38 @@ test('copyToStore: a file gone since the listing is not taken from the prior bac
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('copyToStore: a large file emptied before its reader opened it (a log truncated at rotation) is stored empty, not a failed backup', async () => {
+  const { ReadPool } = await import('../../src/backup/parallel/read-pool.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-emptied-'));
+  const pool = new ReadPool(1, () => {});
+  try {
+    const small: { path: string; size: number; bytes: number }[] = [];
+    const large: string[] = [];
+    const store: FileStore = {
+      encoding: { compression: 'none', level: undefined },
+      isSmall: (n) => n < 65536,
+      addSmall: async (meta, data) => void small.push({ path: meta.path, size: meta.size, bytes: data.length }),
+      addLarge: async (meta) => void large.push(meta.path),
+    };
+    const source = join(dir, 'postgresql-Mon.log');
+    writeFileSync(source, '');
+    // The first job waits until the file was truncated: between the look (restat, when the copy is queued) and the read.
+    let truncate!: () => void;
+    const truncated = new Promise<void>((r) => (truncate = r));
+    const readers = Object.assign(Object.create(pool) as typeof pool, { run: async (...a: Parameters<typeof pool.run>) => (await truncated, pool.run(...a)) });
+    const ctx: CopyContext = { readers, startLsn: 0n, algorithm: 'CRC32C', checksums: new ChecksumReport(() => {}), manifest: null };
+    const f = { kind: 'file' as const, name: 'log/postgresql-Mon.log', manifestPath: 'log/postgresql-Mon.log', source, serverName: './log/postgresql-Mon.log', size: 0, mode: 0o600, mtime: 0, mtimeUs: 0, blockBase: null, local: true };
+    writeFileSync(source, Buffer.alloc(100_000, 0x41));
+    const copying = copyToStore(ctx, f, store);
+    writeFileSync(source, '');
+    truncate();
+    await copying;
+    assert.deepEqual(large, []);
+    assert.deepEqual(small, [{ path: 'log/postgresql-Mon.log', size: 0, bytes: 0 }]);
+  } finally {
+    await pool.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -198,6 +198,12 @@ test('expire: a set without a record that a kept incr takes files from stays; a 
     await writeRecord(repo.storage, record(I1, 2, { type: 'incr', prior: F, references: [F] }));
     // Every file I1 stored changed again before I2: I2 takes files from F only.
     await writeRecord(repo.storage, record(I2, 3, { type: 'incr', prior: I1, references: [F] }));
+    // An expire of I1 interrupted after its record went: the next one removes what is left of it (I2 takes nothing from it).
+    rmSync(join(dir, 'main', 'backup', I1, 'backup.json'));
+    writeFileSync(join(dir, 'main', 'backup', I1, 'manifest.json'), '{}');
+    await expireStanza(repo, 'main', SEG, { policy: { full: 5 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(sets(dir), [F, I2]);
+    await writeRecord(repo.storage, record(I1, 2, { type: 'incr', prior: F, references: [F] }));
     const r = await expireStanza(repo, 'main', SEG, { set: I1 }, { dryRun: false, exclusive: true, nowMs: NOW });
     assert.deepEqual(r.decision.expire.map((e) => e.id), [I1]);
     assert.deepEqual(sets(dir), [F, I2]);

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPgpitr } from '../helpers/pgpitr.js';
@@ -64,6 +64,8 @@ test('the state file records the process identity and reserves room for the fina
   assert.equal(st.pid_start_time, ownStartTime());
   assert.equal(st.boot_id, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
   assert.equal(st.pid_ns, readlinkSync('/proc/self/ns/pid'));
+  assert.equal(st.heartbeat_s, 15);
+  sf.finish('complete'); // stops its heartbeat: the test ends
   assert.equal(statSync(sf.path).size, STATE_RESERVED_BYTES);
 });
 
@@ -84,6 +86,29 @@ test('status: a backup written in another pid namespace (a container sharing the
   assert.equal((JSON.parse(r.stdout) as { process_judged_here: boolean }).process_judged_here, false);
   r = await runPgpitr(['status', dir]);
   assert.match(r.stdout, /written on host elsewhere: whether its process still runs cannot be told from here/);
+
+  // A container restarted (same host name, another pid namespace) after a crash: the state file is
+  // no longer touched (heartbeat), so the backup reads interrupted once eight beats and two minutes
+  // went by (ten for another host), and --resume can take it over.
+  const old = (s: number) => {
+    const t = Date.now() / 1000 - s;
+    utimesSync(join(dir, 'pgpitr_backup.state'), t, t);
+  };
+  stateWith(dir, { pid: 2 ** 22 + 17, pid_ns: 'pid:[4026500000]', heartbeat_s: 15 });
+  old(60);
+  assert.equal((await runPgpitr(['status', dir])).code, 10);
+  old(180);
+  r = await runPgpitr(['status', dir]);
+  assert.equal(r.code, 12, r.stdout + r.stderr);
+  assert.match(r.stdout, /it stopped touching its state file \(its state file was last touched 18\d s ago\)/);
+  stateWith(dir, { pid: 2 ** 22 + 17, host: 'elsewhere', heartbeat_s: 15 });
+  old(180);
+  assert.equal((await runPgpitr(['status', dir])).code, 10, 'another host: its clock may differ');
+  old(700);
+  assert.equal((await runPgpitr(['status', dir])).code, 12);
+  // Another boot of this host: gone, whatever namespace it ran in.
+  stateWith(dir, { pid: 2 ** 22 + 17, pid_ns: 'pid:[4026500000]', boot_id: '00000000-0000-0000-0000-000000000000' });
+  assert.equal((await runPgpitr(['status', dir])).code, 12);
 });
 
 test('a state file whose status is not one pgpitr writes (a newer format, a hand edit) never reads as complete', (t) => {

@@ -87,7 +87,14 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
       await stored.push(data, lend ? release : undefined);
     });
     if (r.gone) return;
-    if (!added) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
+    if (!added) {
+      // Emptied since it was looked at (a log file truncated at rotation): an empty file, stored whole.
+      if (r.length !== 0) throw new PgpitrError('ERR_INTERNAL', `no bytes came for "${f.manifestPath}"`);
+      seen();
+      await store.addSmall(meta, Buffer.alloc(0));
+      record(ctx, f, 0, r.checksumHex, r.failures, r.partialPage);
+      return;
+    }
     stored.end();
     clean(r);
     settle.resolve({ xxh128: r.xxh128!, crc32c: crc32cText(r.crc32c!), index: index.result(r.length) });

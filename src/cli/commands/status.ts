@@ -3,7 +3,7 @@
 // The exit code says it too (docs/exit-codes.md).
 
 import { parseArgs } from 'node:util';
-import { readStateFile, assessState, unjudgeableBecause } from '../../backup/state-file.js';
+import { readStateFile, assessState, stateFileAge, unjudgeableBecause } from '../../backup/state-file.js';
 import type { AssessedStatus } from '../../backup/state-file.js';
 import { ExitCode } from '../exit-codes.js';
 import { usageError } from '../../common/errors.js';
@@ -42,7 +42,8 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const dir = parsed.positionals[0];
   if (!dir || parsed.positionals.length > 1) throw usageError('give exactly one backup directory', 'pgpitr status DIRECTORY');
   const state = readStateFile(dir);
-  const status = assessState(state);
+  const age = stateFileAge(dir);
+  const status = assessState(state, age);
   const why = state.status === 'running' ? unjudgeableBecause(state) : null;
   if (output === 'json') {
     process.stdout.write(JSON.stringify({ directory: dir, assessed_status: status, process_judged_here: why === null, ...state }, null, 2) + '\n');
@@ -55,7 +56,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
     if (state.error) lines.push(`  error: ${state.error}`);
     for (const f of state.checksum_failures ?? []) lines.push(`  ${f}`);
     if (status === 'interrupted') lines.push('  the process that wrote this backup is gone: the backup is NOT usable');
-    if (status === 'running' && why !== null) lines.push(`  written ${why === 'another host' ? `on host ${state.host}` : 'in another pid namespace (another container of this host)'}: whether its process still runs cannot be told from here; run pgpitr status there, and treat the backup as not usable until it says complete`);
+    const where = why === 'another host' ? `on host ${state.host}` : 'in another pid namespace (another container of this host)';
+    const touched = age === null ? '' : ` (its state file was last touched ${Math.round(age / 1000)} s ago)`;
+    if (status === 'running' && why !== null) lines.push(`  written ${where}: whether its process still runs cannot be told from here${touched}; run pgpitr status there, and treat the backup as not usable until it says complete`);
+    if (status === 'interrupted' && why !== null) lines.push(`  written ${where}, whose process cannot be looked at from here: it stopped touching its state file${touched}`);
     process.stdout.write(lines.join('\n') + '\n');
   }
   return CODES[status];

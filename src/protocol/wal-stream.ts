@@ -30,6 +30,13 @@ const SYNC_REPORT_BYTES = 4 * 1024 * 1024;
 
 export interface StreamOptions {
   slot?: string | undefined;
+  /**
+   * Report the flush position also without a slot (receive-wal --synchronous). Without either,
+   * as pg_receivewal, it is reported invalid: the server must never take this receiver for a
+   * synchronous standby (synchronous_standby_names = '*'), acknowledging commits that are not on
+   * the one meant to be, and waiting on this one's syncs.
+   */
+  synchronous?: boolean | undefined;
   start: bigint;
   timeline: number;
   statusIntervalMs: number;
@@ -83,10 +90,11 @@ export class WalStream {
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
     this.received = opts.start;
     this.session.send(encodeQuery(`START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.start)} TIMELINE ${opts.timeline}`));
+    const reportFlush = opts.slot !== undefined || opts.synchronous === true;
     const sendStatus = (replyRequested = false) => {
-      const flush = rx.flushed();
-      const write = rx.written?.() ?? flush;
-      this.session.send(encodeStandbyStatus({ write, flush, apply: 0n, replyRequested }));
+      const flushed = rx.flushed();
+      const write = rx.written?.() ?? flushed;
+      this.session.send(encodeStandbyStatus({ write, flush: reportFlush ? flushed : 0n, apply: 0n, replyRequested }));
     };
     this.sendStatus = sendStatus;
     // Synchronous mode: flush and report when the socket is drained, or every 4 MiB

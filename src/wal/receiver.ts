@@ -96,7 +96,7 @@ function storeQueueFor(o: ReceiveOptions): StoreQueue {
     }
     await o.archive!.push(path);
     unlinkSync(path);
-  }, STORE_CONCURRENCY, STORE_MAX_WAITING, retry);
+  }, STORE_CONCURRENCY, STORE_MAX_WAITING, retry, o.signal);
 }
 
 async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<void> {
@@ -110,15 +110,23 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
       const finished = await streamOnce(session, o, storeQueue);
       if (finished) return;
     } catch (e) {
-      if (o.signal.aborted) return;
+      // Told to stop: the connection's end is expected; anything else (the last fsync, a rename) is not, and is said.
+      if (o.signal.aborted) {
+        if (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST')) return;
+        throw e;
+      }
       // After a connection lost, the old walsender may hold the slot until wal_sender_timeout
       // ends it (55006 object in use): that clears on its own, as pg_receivewal's loop expects.
       const slotBusy = e instanceof ServerError && e.sqlState === '55006';
-      const retryable = slotBusy || (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST'));
+      // An upstream standby restarted has not yet replayed up to where this receiver resumes (a
+      // delayed standby for hours): it catches up, as pg_receivewal's loop expects.
+      const behind = e instanceof ServerError && /requested starting point .* is ahead of the WAL flush position/.test(e.message);
+      const retryable = slotBusy || behind || (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST'));
       if (!retryable || o.noLoop || !connectedOnce) throw slotMissing(e, o.slot);
       // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
       // reached would otherwise stop the archiving without a word.
-      o.log(`warning: ${slotBusy ? '' : 'connection lost: '}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s`);
+      const busyHint = behind ? ' (the server, a standby, has not replayed that far yet)' : slotBusy ? ' (a walsender of a lost connection lets go of it within wal_sender_timeout; if it does not, another receiver uses the slot: stop it, or give this one its own slot with -S)' : '';
+      o.log(`warning: ${slotBusy ? '' : 'connection lost: '}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s${busyHint}`);
     } finally {
       session?.abort();
     }
@@ -234,15 +242,17 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     let end;
     let streamed = false;
     try {
-      end = await stream.run({ slot: o.slot, start, timeline, statusIntervalMs: o.statusIntervalMs }, files);
+      end = await stream.run({ slot: o.slot, synchronous: o.synchronous, start, timeline, statusIntervalMs: o.statusIntervalMs }, files);
       streamed = true;
     } finally {
       o.signal.removeEventListener('abort', onAbort);
       if (syncTimer) clearInterval(syncTimer);
       // Finished segments are retired; the one being received stays a .partial file.
+      // The stream's own failure is the one to report, unless it ended because we were told to stop:
+      // then the last fsync (what exit 0 promises is synced) is what may fail.
       const closing = files.close();
-      if (streamed) await closing;
-      else await closing.catch(() => {}); // the stream's own failure is the one to report
+      if (streamed || o.signal.aborted) await closing;
+      else await closing.catch(() => {});
     }
     // Stored before going on (a timeline's segments before the next one's history file), or stopped meanwhile.
     await storeQueue?.drain(o.signal);

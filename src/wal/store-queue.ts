@@ -29,19 +29,27 @@ export class StoreQueue {
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
 
+  /**
+   * `stopping`: once aborted (receive-wal told to stop), add() waits no more for room: the files
+   * stay in the directory for the next start, and the stream can end (SIGTERM while the repository
+   * is down must not hang until a SIGKILL).
+   */
   constructor(
     private readonly store: (path: string) => Promise<void>,
     private readonly concurrency: number,
     private readonly maxPending: number,
     private readonly retry: StoreRetry | null = null,
-  ) {}
+    private readonly stopping?: AbortSignal,
+  ) {
+    stopping?.addEventListener('abort', () => this.signal(), { once: true });
+  }
 
-  /** Queues `path` (once: a file queued or being stored is not queued again); waits while too many wait. */
+  /** Queues `path` (once: a file queued or being stored is not queued again); waits while too many wait (not once `stopping`). */
   async add(path: string): Promise<void> {
     this.throwIfFailed();
     if (!this.queue.includes(path) && !this.running.has(path)) this.queue.push(path);
     this.pump();
-    while (this.queue.length > this.maxPending && !this.failure) await this.changed();
+    while (this.queue.length > this.maxPending && !this.failure && this.stopping?.aborted !== true) await this.changed();
     this.throwIfFailed();
   }
 

@@ -60,12 +60,16 @@ for (const version of versionsFromEnv()) {
     await t.test('repository mode across a server restart', async () => {
       const repo = src.tempDir('rw-repo');
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
-      const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
+      const rx = startReceiver(['--repo', repo, '--stanza', 'main', '-s', '1'], env);
       await untilReceiving(rx, src);
       // Named as pg_receivewal names itself (synchronous_standby_names written for it).
       assert.deepEqual(await src.sql<{ a: string }>("select application_name as a from pg_stat_replication"), [{ a: 'pg_receivewal' }]);
       const first = await makeWal(src);
       await until(`${first} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === first), rx.log);
+      // Without a slot or --synchronous its flush position is not reported (as pg_receivewal): the
+      // server can never take it for a synchronous standby.
+      await until('a status reply', async () => (await src.sql<{ w: string | null }>('select write_lsn::text as w from pg_stat_replication'))[0]?.w != null, rx.log);
+      assert.deepEqual(await src.sql<{ f: string | null }>('select flush_lsn::text as f from pg_stat_replication'), [{ f: null }]);
       await src.restart();
       const second = await makeWal(src);
       await until(`${second} in the repository after the restart`, () => archivedOnDisk(repo, 'main').some((f) => f.name === second), rx.log);

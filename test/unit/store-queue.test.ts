@@ -89,3 +89,18 @@ test('with retry: a failure said to be final is raised, as without retry', async
   await q.add('a');
   await assert.rejects(q.drain(), /already archived/);
 });
+
+test('add() waits no more once the stopping signal is aborted (SIGTERM while the repository is down)', { timeout: 60_000 }, async () => {
+  const ac = new AbortController();
+  const q = new StoreQueue(() => new Promise<void>(() => {}), 1, 1, { delayMs: () => 60_000, failed: () => {} }, ac.signal);
+  await q.add('a'); // being stored (for ever)
+  await q.add('b'); // waits: one may wait
+  const third = q.add('c'); // past maxPending: waits for room
+  let returned = false;
+  void third.then(() => (returned = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(returned, false);
+  ac.abort();
+  await third;
+  q.stop();
+});

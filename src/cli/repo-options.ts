@@ -49,7 +49,8 @@ export interface RepoOptions {
   /**
    * The options another process, not started by this one (the server's restore_command), needs to
    * reach the same repositories: --config, the legacy --repo PATH, --repoN-KEY flags for settings given
-   * by flags or PGPITR_REPON_* (never a secret), --repo N.
+   * by flags or PGPITR_REPON_* (for restore, from the configuration file as restore read it too; never
+   * a secret), --repo N.
    */
   reachArgs: string[];
   /** Secrets that came from the environment only, which such a process will not have. */
@@ -109,7 +110,7 @@ export function parseRepoOptions(
   const help = v.help === true;
   const { repos, repoSelected, reachArgs, envOnlySecrets } = help
     ? { repos: [], repoSelected: undefined, reachArgs: [], envOnlySecrets: [] }
-    : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env });
+    : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env, pinConfig: command === 'restore' });
   if (!help && opts.needStanza !== false && !stanza) throw usageError('no stanza given', 'use --stanza NAME or PGPITR_STANZA');
   const type = parseCompressType(get('compress-type', v['compress-type']));
   const level = parseCompressLevel(type, get('compress-level', v['compress-level']));
@@ -190,6 +191,8 @@ export function resolveRepoSelection(input: {
   config: ConfigSections | null;
   stanza: string;
   env: NodeJS.ProcessEnv;
+  /** Pass on what the configuration file gave as flags too (restore: restore_command must reach the repositories restore planned with). */
+  pinConfig?: boolean;
 }): RepoSelection {
   const { values, config, stanza, env, configPath } = input;
   const selectedText = input.repoFlag !== undefined && /^\d+$/.test(input.repoFlag) ? input.repoFlag : undefined;
@@ -233,6 +236,28 @@ export function resolveRepoSelection(input: {
       if (SECRET_REPO_KEYS.has(key)) envOnlySecrets.push(name);
       else reachArgs.push(`--repo${r.index}-${key}=${env[name]}`);
     }
+  }
+  // An S3 repository without a key of its own uses the SDK's default credentials: from this
+  // environment, they are not the server's either.
+  if (repos.some((r) => r.type === 's3' && r.s3?.credentials === undefined)) {
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) if (env[name] !== undefined) envOnlySecrets.push(name);
+  }
+  // What the configuration file gave this command (its [stanza:command] and [global:command]
+  // sections, [stanza], [global]) is passed on too: the other process (archive-get, from
+  // restore_command) reads its own command's sections, and the server's environment, which would
+  // otherwise choose other repositories than the ones this command planned with. Secrets stay in the file.
+  if (config && input.pinConfig === true) {
+    for (const r of repos) {
+      for (const key of REPO_KEYS) {
+        const name = `repo${r.index}-${key}`;
+        if (SECRET_REPO_KEYS.has(key) || flags.has(name) || env[envName(r.index, key)] !== undefined) continue;
+        if (r.index === 1 && key === 'path' && legacyPath !== undefined) continue;
+        const value = configValue(config, stanza || undefined, name);
+        if (value !== undefined) reachArgs.push(`--${name}=${value}`);
+      }
+    }
+    // repo= of the file (the legacy path), as --repo PATH would be passed on.
+    if (legacyGiven === undefined && legacyPath !== undefined && repoSelected === undefined) reachArgs.push('--repo', absolutePath('repository', legacyPath));
   }
   if (repoSelected !== undefined) reachArgs.push('--repo', String(repoSelected));
   return { repos, repoSelected, reachArgs, envOnlySecrets };

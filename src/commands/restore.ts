@@ -4,6 +4,7 @@
 // now) and the restore_command it writes: pgpitr archive-get, through the
 // asynchronous prefetch unless told not to, whose spool is made ready here.
 
+import { shellQuote } from '../common/shell-quote.js';
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
 import { listRecords, referencesOf } from '../repo/backup-set/record.js';
@@ -128,10 +129,6 @@ async function missingNow(repo: Repository, stanza: string, id: string): Promise
 export function restoreSpool(spool: string, settings: string[], pgData: string): string {
   const key = JSON.stringify([...settings, resolve(pgData)]);
   return join(spool, `restore-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** For restore_command: PostgreSQL replaces %f, %p and %r everywhere in it, %% gives one %. */

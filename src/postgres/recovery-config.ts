@@ -4,7 +4,7 @@
 
 import { effectiveUser, formatConninfo } from '../protocol/conninfo.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
-import { withoutRestoreTargets } from './restore-settings.js';
+import { quoteSetting, withoutRestoreTargets } from './restore-settings.js';
 
 export const STANDBY_SIGNAL = 'standby.signal';
 export const AUTO_CONF = 'postgresql.auto.conf';
@@ -28,13 +28,9 @@ export function primaryConninfo(s: ConnectionSettings): string {
   });
 }
 
-function quoteGuc(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
-
 export function recoverySettingsText(s: ConnectionSettings, slot: string | undefined): string {
-  let text = `# recovery settings written by pgpitr basebackup -R\nprimary_conninfo = ${quoteGuc(primaryConninfo(s))}\n`;
-  if (slot) text += `primary_slot_name = ${quoteGuc(slot)}\n`;
+  let text = `# recovery settings written by pgpitr basebackup -R\nprimary_conninfo = ${quoteSetting(primaryConninfo(s))}\n`;
+  if (slot) text += `primary_slot_name = ${quoteSetting(slot)}\n`;
   return text;
 }
 

@@ -45,7 +45,9 @@ export interface RecoverySettings {
 }
 
 export function quoteSetting(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  // A line break cannot stand in a quoted value (the server refuses the file at start): written as
+  // the escapes PostgreSQL reads back (GUC_scanstr), as backslashes are.
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''").replace(/\n/g, '\\n').replace(/\r/g, '\\r')}'`;
 }
 
 /** The recovery targets: at most one may be set, and only the one restore chose is. */

@@ -4,6 +4,7 @@
 // repository through interfaces (a Storage holding the backup sets, and the
 // WAL archive's listing and files), so it knows no repository driver.
 
+import { shellWord } from '../common/shell-quote.js';
 import { rmSync, statSync, unlinkSync } from 'node:fs';
 import { readOwnTargetFile } from './target-files.js';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -288,7 +289,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove);
     } else if (process.getuid?.() === 0) {
       const above = madeAbove.length > 0 ? `; restore made ${madeAbove.join(', ')} above it, root's with mode 0700: open them to that user too (chown postgres: or chmod 755)` : '';
-      req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${targetState.path}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns${above}`);
+      req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${shellWord(targetState.path)}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns${above}`);
     }
     if (!req.noSync) {
       // Every file this restore wrote is synced already (by its copier, or here). What is left: the
@@ -334,7 +335,9 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   const auto = join(pgData, 'postgresql.auto.conf');
   const old = readOwnTargetFile(auto) ?? '';
   const autoText = withRecoverySettings(old, recoverySettingsBlock(s), req.standby, extra.map((o) => o.name));
-  writeFileAtomicSync(auto, autoText, sync, 0o600);
+  // A cluster initialised with group access (initdb -g: its directory 0750) keeps its files 0640.
+  const fileMode = (statSync(pgData).mode & 0o050) === 0o050 ? 0o640 : 0o600;
+  writeFileAtomicSync(auto, autoText, sync, fileMode);
   // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
   // old one stops recovery early): they are commented out there too.
   const conf = join(pgData, 'postgresql.conf');
@@ -342,7 +345,7 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   let cleaned = confText;
   if (confText !== null) {
     cleaned = withoutRecoverySettings(confText, req.standby);
-    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, sync, 0o600);
+    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, sync, fileMode);
   }
   if (req.standby && !setsSetting(autoText, 'primary_conninfo') && !(cleaned !== null && setsSetting(cleaned, 'primary_conninfo'))) {
     req.log("restore: the standby has no primary_conninfo: it will replay WAL from the archive only; to stream from its primary, restore with --recovery-option primary_conninfo='host=... user=...'");

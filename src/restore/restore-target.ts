@@ -111,7 +111,7 @@ export function targetTimeMicros(text: string, ms: number): bigint {
  */
 export function parseTargetTime(text: string): number {
   const t = text.trim();
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t);
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) *(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t);
   if (!m) {
     throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00"');
   }

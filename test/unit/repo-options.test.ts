@@ -98,6 +98,11 @@ test('stanza-delete --repo PATH with other repositories configured is refused: i
     const o = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '/tmp/test', '--stanza', 'main'], {}, {});
     assert.throws(() => refuseLegacyPathAmongOthers(o, ['--repo', '/tmp/test']), /--repo \/tmp\/test names repository 1, but repo2 is configured too: stanza-delete would delete the stanza from each/);
     assert.doesNotThrow(() => refuseLegacyPathAmongOthers(parseRepoOptions('stanza-delete', ['--repo', '/tmp/test', '--stanza', 'main'], {}, {}), ['--repo', '/tmp/test']));
+    // The same through PGPITR_REPO.
+    const env = { PGPITR_REPO: '/tmp/test' };
+    const viaEnv = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, env);
+    assert.throws(() => refuseLegacyPathAmongOthers(viaEnv, ['--config', conf, '--stanza', 'main'], env), /PGPITR_REPO=\/tmp\/test names repository 1, but repo2 is configured too/);
+    assert.doesNotThrow(() => refuseLegacyPathAmongOthers(parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main', '--repo', '2'], {}, env), ['--repo', '2'], env));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

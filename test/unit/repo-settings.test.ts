@@ -65,8 +65,14 @@ test('repoN-* from the configuration file: posix and s3, sorted, --repo N select
       credentials: { accessKeyId: 'AKIA', secretAccessKey: 'sekrit' },
     });
     assert.equal(describeRepository(o.repos[1]!), 's3://bkt/backups/pg at http://127.0.0.1:9000');
-    // restore_command reaches them through the file, never with a secret on its command line
+    // Another process reaches them through the file, never with a secret on its command line
     assert.deepEqual(o.reachArgs, ['--config', conf, '--repo', '2']);
+    // restore_command: also what restore read of the file (its sections may differ from archive-get's)
+    const r = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main', '--repo', '2'], {}, {});
+    assert.deepEqual(r.reachArgs.slice(0, 2), ['--config', conf]);
+    assert.deepEqual(r.reachArgs.slice(-2), ['--repo', '2']);
+    assert.ok(r.reachArgs.includes('--repo2-s3-bucket=bkt') && r.reachArgs.includes('--repo1-path=/var/lib/pgpitr'), r.reachArgs.join(' '));
+    assert.ok(!r.reachArgs.some((a) => /AKIA|sekrit/.test(a)), r.reachArgs.join(' '));
     assert.throws(() => parseRepoOptions('backup', ['--config', conf, '--stanza', 'main', '--repo', '3'], {}, {}), /--repo 3: no repository 3 is configured/);
   });
 });
@@ -101,6 +107,10 @@ test('secrets are refused on the command line, accepted from the environment (an
   assert.deepEqual(o.repos[0]!.s3!.credentials, { accessKeyId: 'k', secretAccessKey: 's' });
   assert.deepEqual(o.envOnlySecrets.sort(), ['PGPITR_REPO1_S3_KEY', 'PGPITR_REPO1_S3_KEY_SECRET']);
   assert.ok(!o.reachArgs.some((a) => a.includes('=s') && a.includes('secret')));
+  // Without a key of its own, the SDK's default credentials: from this environment, named too.
+  const sdk = parseRepoOptions('restore', [...base, '-D', '/d'], { extra: { 'pg-data': { type: 'string', short: 'D' } } }, { AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' });
+  assert.deepEqual(sdk.envOnlySecrets.sort(), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+  assert.deepEqual(o.envOnlySecrets.filter((n) => n.startsWith('AWS_')), []);
 });
 
 test('bad repository settings: each a usage error naming the setting', () => {
@@ -238,6 +248,20 @@ test('--repo PATH on the command line wins over repo1-path from the configuratio
     assert.ok(!o.reachArgs.some((a) => a.startsWith('--repo1-path')), o.reachArgs.join(' ')); // archive-get would refuse the path given twice
     // archive-get with what restore passes on, the file and the environment as they are: the same repository.
     assert.equal(parseRepoOptions('archive-get', [...o.reachArgs, '--stanza', 'main', 'x', 'y'], {}, { PGPITR_REPO1_PATH: '/env' }).repos[0]!.path, '/flag');
+  });
+});
+
+test('restore_command\'s archive-get reaches the repositories restore planned with, whatever its own sections and the server\'s environment say', () => {
+  withConfig('[main]\nrepo1-path=/b\n[main:restore]\nrepo1-path=/a\n', (conf) => {
+    const o = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.equal(o.repos[0]!.path, '/a');
+    const get = (env: NodeJS.ProcessEnv) => parseRepoOptions('archive-get', [...o.reachArgs, '--stanza', 'main', 'f', 'p'], {}, env).repos.map((r) => r.path);
+    assert.deepEqual(get({}), ['/a']);
+    assert.deepEqual(get({ PGPITR_REPO1_PATH: '/server-env' }), ['/a']);
+  });
+  withConfig('[main]\nrepo=/b\n[main:restore]\nrepo=/a\n', (conf) => {
+    const o = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.deepEqual(parseRepoOptions('archive-get', [...o.reachArgs, '--stanza', 'main', 'f', 'p'], {}, {}).repos.map((r) => r.path), ['/a']);
   });
 });
 

@@ -19,6 +19,17 @@ test('the block is quoted for postgresql.conf and replaces an earlier one', () =
   assert.equal(twice.match(/recovery settings written by pgpitr restore: begin/g)!.length, 1);
 });
 
+test('a value with a line break (a restore point named so, a path) is written with the escapes PostgreSQL reads back, never raw', async () => {
+  const b = recoverySettingsBlock({ restoreCommand: "pgpitr archive-get --config '/etc/pg\nitr.conf' %f '%p'", target: { name: 'recovery_target_name', value: 'before\r\nthe drop' }, timeline: 'current' });
+  const inside = b.split('\n').filter((l) => /^\w+ = /.test(l));
+  assert.ok(inside.length > 0);
+  for (const line of inside) assert.match(line, /^\w+ = '([^'\\\n\r]|\\.|'')*'$/, line);
+  assert.match(b, /recovery_target_name = 'before\\r\\nthe drop'/);
+  const { parseTargetTime } = await import('../../src/restore/restore-target.js');
+  assert.throws(() => parseTargetTime('2026-12-01 11:45:00\n+00'), /invalid --target-time/);
+  assert.equal(parseTargetTime('2026-12-01 11:45:00 +00'), Date.parse('2026-12-01T11:45:00Z'));
+});
+
 test('every recovery setting gets a value in the block: a stale one in a file restore does not rewrite never applies', () => {
   const lines = block.split('\n');
   const at = (name: string) => lines.findIndex((l) => l.startsWith(`${name} = `));

@@ -4,6 +4,7 @@
 // prefetch unless told not to; as root, the prefetch spool is given to the
 // data directory's owner. This file parses and prints.
 
+import { shellWord } from '../../common/shell-quote.js';
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
 import { LatestTimelineDoubt } from '../../restore/latest-timeline.js';
@@ -117,7 +118,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   const log = (line: string) => (o.output === 'json' ? undefined : printLine(line));
   let lastShown = 0;
   for (const name of o.envOnlySecrets) {
-    log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; put it in the configuration file (or the server's environment)`);
+    const fix = name.startsWith('AWS_') ? 'give the repository its key in the configuration file (repoN-s3-key and repoN-s3-key-secret), or set it in the server\'s environment' : 'put it in the configuration file (or the server\'s environment)';
+    log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; ${fix}`);
   }
   const request: RepositoryRestoreRequest = {
     target,
@@ -186,8 +188,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     );
   } else if (outcome.files) {
     const f = outcome.files;
-    log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}${f.zeroed > 0 ? `, ${f.zeroed} written as zeros` : ''}; start the server to recover: pg_ctl -D ${pgData} start`);
-    log(`its recovery settings stay in ${pgData}/postgresql.auto.conf after the recovery (between the pgpitr restore markers): remove them once the server is promoted, before a standby is cloned from it by another tool than pgpitr basebackup -R (which leaves them out)`);
+    log(`restore complete: ${f.written} files written (${f.bytesWritten} bytes)${x['delta'] ? `, ${f.unchanged} unchanged, ${f.removed} removed` : ''}${f.zeroed > 0 ? `, ${f.zeroed} written as zeros` : ''}; start the server to recover: pg_ctl -D ${shellWord(pgData)} start`);
+    log(`its recovery settings stay in ${pgData}/postgresql.auto.conf after the recovery (between the pgpitr restore markers): remove them once the server is promoted, before a standby is cloned from it by another tool than pgpitr basebackup -R (which comments out the recovery targets)`);
     if (outcome.databasesLeftOut.length > 0) {
       // By oid: names may have changed in the WAL replayed after the backup.
       const oids = outcome.databasesLeftOut.map((d) => d.oid).join(', ');

@@ -70,12 +70,14 @@ function describe(c: StanzaContents): string {
  * configuration file, PGPITR_REPON_*), stanza-delete would delete the stanza from each of them,
  * which someone pointing it at one directory (a test copy) does not expect: refused, naming them.
  */
-export function refuseLegacyPathAmongOthers(o: Pick<RepoOptions, 'repos' | 'repoSelected'>, argv: string[]): void {
+export function refuseLegacyPathAmongOthers(o: Pick<RepoOptions, 'repos' | 'repoSelected'>, argv: string[], env: NodeJS.ProcessEnv = process.env): void {
   if (o.repoSelected !== undefined || o.repos.length < 2) return;
   const i = argv.findIndex((a) => a === '--repo' || a.startsWith('--repo='));
-  if (i < 0) return;
-  const value = argv[i] === '--repo' ? argv[i + 1] : argv[i]!.slice('--repo='.length);
-  if (value === undefined || /^\d+$/.test(value)) return;
+  const value = i < 0 ? undefined : argv[i] === '--repo' ? argv[i + 1] : argv[i]!.slice('--repo='.length);
+  if (value !== undefined && /^\d+$/.test(value)) return;
+  // PGPITR_REPO names repository 1 as --repo PATH does.
+  const given = value !== undefined ? `--repo ${value}` : env.PGPITR_REPO !== undefined ? `PGPITR_REPO=${env.PGPITR_REPO}` : undefined;
+  if (given === undefined) return;
   const others = o.repos.filter((r) => r.index !== 1).map((r) => `repo${r.index}`);
-  throw usageError(`--repo ${value} names repository 1, but ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} configured too: stanza-delete would delete the stanza from each`, 'give --repo N to delete from one repository only, or run it without the other repositories configured');
+  throw usageError(`${given} names repository 1, but ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} configured too: stanza-delete would delete the stanza from each`, 'give --repo N to delete from one repository only, or run it without the other repositories configured');
 }

@@ -18,7 +18,7 @@ import type { BackupReporter } from './reporter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { ServerProgressWatcher } from './server-progress.js';
 import { OutputDirs } from './target-dir.js';
-import { StateFile, assessState, readStateFile, stateFileAge } from './state-file.js';
+import { RESUME_AFTER_SILENCE_MS, StateFile, assessState, heartbeatStopped, readStateFile, sameBootGone, stateFileAge, unjudgeableBecause } from './state-file.js';
 import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
@@ -362,7 +362,15 @@ function isChecksumFailure(e: unknown): boolean {
  */
 function checkResumable(path: string): string[] {
   const found = readStateFile(resolve(path));
-  const status = assessState(found, stateFileAge(resolve(path)));
+  const age = stateFileAge(resolve(path));
+  const status = assessState(found, age);
+  // Judged by its heartbeat alone (another host or container): only once silent for long.
+  const why = status === 'interrupted' ? unjudgeableBecause(found) : null;
+  if (why !== null && !sameBootGone(found) && !heartbeatStopped(found, age, why, RESUME_AFTER_SILENCE_MS)) {
+    throw new PgpitrError('ERR_TARGET', `the backup in "${path}" was written ${why === 'another host' ? `on host ${found.host}` : 'in another container'}, whose process cannot be looked at from here, and its state file was touched ${Math.round((age ?? 0) / 1000)} s ago`, {
+      hint: `--resume takes it over once its state file has not been touched for ${RESUME_AFTER_SILENCE_MS / 60_000} minutes (a paused process would wake up beside the resumed run); make sure it is gone (pgpitr status where it ran), then run again later`,
+    });
+  }
   if (status === 'interrupted' || status === 'failed') return found.output_dirs ?? [];
   throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
     hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',

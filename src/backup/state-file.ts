@@ -237,10 +237,17 @@ export function stateFileAge(dir: string, nowMs = Date.now()): number | null {
  * Whether a running state's writer, which cannot be looked at from here, stopped touching the file:
  * eight beats missed, and at least two minutes (ten for another host, whose clock may differ).
  */
-export function heartbeatStopped(state: Pick<BackupState, 'heartbeat_s'>, ageMs: number | null, why: 'another host' | 'another pid namespace'): boolean {
+export function heartbeatStopped(state: Pick<BackupState, 'heartbeat_s'>, ageMs: number | null, why: 'another host' | 'another pid namespace', atLeastMs = 0): boolean {
   if (state.heartbeat_s === undefined || ageMs === null) return false;
-  return ageMs > Math.max(8 * state.heartbeat_s * 1000, why === 'another host' ? 600_000 : 120_000);
+  return ageMs > Math.max(8 * state.heartbeat_s * 1000, why === 'another host' ? 600_000 : 120_000, atLeastMs);
 }
+
+/**
+ * Before --resume writes into a backup whose writer cannot be looked at from here: its state file
+ * untouched this long. A process paused (docker pause, SIGSTOP, a frozen cgroup, a stalled NFS
+ * client) touches nothing either, and would wake up beside the run that took its place.
+ */
+export const RESUME_AFTER_SILENCE_MS = 30 * 60_000;
 
 /**
  * Whether this process can tell if the state's writer still runs: the same host, and the same pid
@@ -263,14 +270,17 @@ export function unjudgeableBecause(state: Pick<BackupState, 'host' | 'pid_ns'>):
  * host: the pid is gone, or it now names another process (another boot, or
  * another start time). Files without the identity fields are judged by the pid.
  */
+/** Of this host, written in another boot: a process gone, whatever pid namespace it ran in. */
+export function sameBootGone(state: Pick<BackupState, 'host' | 'boot_id'>): boolean {
+  if (state.host !== hostname() || state.boot_id === undefined) return false;
+  const boot = currentBootId();
+  return boot !== null && boot !== state.boot_id;
+}
+
 export function assessState(state: BackupState, ageMs: number | null = null): AssessedStatus {
   if (state.status !== 'running') return state.status;
   const why = unjudgeableBecause(state);
-  // Of this host: a state written in another boot is a process gone, whatever namespace it ran in.
-  if (why !== 'another host' && state.boot_id !== undefined) {
-    const boot = currentBootId();
-    if (boot !== null && boot !== state.boot_id) return 'interrupted';
-  }
+  if (sameBootGone(state)) return 'interrupted';
   if (why !== null) return heartbeatStopped(state, ageMs, why) ? 'interrupted' : 'running';
   try {
     process.kill(state.pid, 0);

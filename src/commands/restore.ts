@@ -5,6 +5,7 @@
 // asynchronous prefetch unless told not to, whose spool is made ready here.
 
 import { shellQuote } from '../common/shell-quote.js';
+import { usageError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
 import { listRecords, referencesOf } from '../repo/backup-set/record.js';
@@ -159,6 +160,10 @@ const SPOOL_GET = fileURLToPath(new URL('../../../bin/pgpitr-spool-get', import.
  * Every status of pgpitr-spool-get but 0 and MISSING_EXIT (no fetcher, a script gone) runs archive-get.
  */
 export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
+  // Written escaped, a line break would come back raw the first time ALTER SYSTEM rewrites
+  // postgresql.auto.conf (it escapes only quotes and backslashes), and the server would not start.
+  const broken = [...reach, stanza, spool ?? ''].find((a) => /[\r\n]/.test(a));
+  if (broken !== undefined) throw usageError(`restore_command cannot hold a line break, found in ${JSON.stringify(broken)}`, 'use a configuration file, repository and spool path without line breaks');
   const pgpitr = percentEscaped(`${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`);
   // option names as they are, values (and --name=value) quoted
   const options = percentEscaped([`--missing-exit=${MISSING_EXIT}`, ...archiveGetArgs(reach, stanza, spool)].map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));

@@ -58,6 +58,8 @@ export function parseTargetOptions(f: TargetFlags): TargetOptions {
     target = { kind: 'lsn', lsn, text: f.lsn };
   } else if (f.name !== undefined) {
     if (f.name === '') throw usageError('--target-name is empty', 'give the name passed to pg_create_restore_point()');
+    // Escaped, it would come back raw the first time ALTER SYSTEM rewrites postgresql.auto.conf, and the server would not start.
+    if (/[\r\n]/.test(f.name)) throw usageError('--target-name holds a line break, which cannot be kept in postgresql.auto.conf', 'recover to the restore point\'s LSN or time instead (--target-lsn, --target-time)');
     // The server refuses a longer recovery_target_name at start (MAXFNAMELEN), once everything is written; pg_create_restore_point() refuses to make one.
     if (Buffer.byteLength(f.name) > 63) throw usageError(`--target-name is ${Buffer.byteLength(f.name)} bytes long: a restore point's name is at most 63 bytes`, 'give the name passed to pg_create_restore_point()');
     target = { kind: 'name', name: f.name };

@@ -110,23 +110,24 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
       const finished = await streamOnce(session, o, storeQueue);
       if (finished) return;
     } catch (e) {
-      // Told to stop: the connection's end is expected; anything else (the last fsync, a rename) is not, and is said.
-      if (o.signal.aborted) {
-        if (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST')) return;
-        throw e;
-      }
       // After a connection lost, the old walsender may hold the slot until wal_sender_timeout
       // ends it (55006 object in use): that clears on its own, as pg_receivewal's loop expects.
       const slotBusy = e instanceof ServerError && e.sqlState === '55006';
       // An upstream standby restarted has not yet replayed up to where this receiver resumes (a
       // delayed standby for hours): it catches up, as pg_receivewal's loop expects.
       const behind = e instanceof ServerError && /requested starting point .* is ahead of the WAL flush position/.test(e.message);
-      const retryable = slotBusy || behind || (e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST'));
+      const lost = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST');
+      const retryable = slotBusy || behind || lost;
+      // Told to stop: what would have been tried again is expected; anything else (the last fsync, a rename) is not, and is said.
+      if (o.signal.aborted) {
+        if (retryable) return;
+        throw e;
+      }
       if (!retryable || o.noLoop || !connectedOnce) throw slotMissing(e, o.slot);
       // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
       // reached would otherwise stop the archiving without a word.
       const busyHint = behind ? ' (the server, a standby, has not replayed that far yet)' : slotBusy ? ' (a walsender of a lost connection lets go of it within wal_sender_timeout; if it does not, another receiver uses the slot: stop it, or give this one its own slot with -S)' : '';
-      o.log(`warning: ${slotBusy ? '' : 'connection lost: '}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s${busyHint}`);
+      o.log(`warning: ${lost ? 'connection lost: ' : ''}${(e as Error).message}; retrying in ${o.reconnectDelayMs / 1000}s${busyHint}`);
     } finally {
       session?.abort();
     }

@@ -28,6 +28,8 @@ export class StoreQueue {
   /** Failures in a row (with retry), and the pending try again. */
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** stop() was called: nothing more is started, nor tried again. */
+  private stopped = false;
 
   /**
    * `stopping`: once aborted (receive-wal told to stop), add() waits no more for room: the files
@@ -65,14 +67,15 @@ export class StoreQueue {
     this.throwIfFailed();
   }
 
-  /** Stops trying again (the files stay where they are). */
+  /** Stops storing: no new store starts, none is tried again (the files stay where they are for the next start). */
   stop(): void {
+    this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
 
   private pump(): void {
-    while (this.running.size < this.concurrency && this.queue.length > 0 && !this.failure && this.retryTimer === null) {
+    while (!this.stopped && this.running.size < this.concurrency && this.queue.length > 0 && !this.failure && this.retryTimer === null) {
       const path = this.queue.shift()!;
       this.running.add(path);
       void this.store(path).then(
@@ -94,6 +97,8 @@ export class StoreQueue {
 
   private tryAgainLater(path: string, e: Error): void {
     this.queue.unshift(path); // first again: the files go in the order they were received
+    // A store in flight when the queue was stopped: its file stays for the next start, no timer keeps the process alive.
+    if (this.stopped) return;
     this.attempts++;
     const delay = this.retry!.delayMs(this.attempts);
     this.retry!.failed(path, e, delay);

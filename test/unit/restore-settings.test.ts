@@ -25,8 +25,12 @@ test('a value with a line break (a restore point named so, a path) is written wi
   assert.ok(inside.length > 0);
   for (const line of inside) assert.match(line, /^\w+ = '([^'\\\n\r]|\\.|'')*'$/, line);
   assert.match(b, /recovery_target_name = 'before\\r\\nthe drop'/);
-  const { parseTargetTime } = await import('../../src/restore/restore-target.js');
+  const { parseTargetTime, parseTargetOptions } = await import('../../src/restore/restore-target.js');
   assert.throws(() => parseTargetTime('2026-12-01 11:45:00\n+00'), /invalid --target-time/);
+  // What restore itself writes refuses line breaks: ALTER SYSTEM would write the escape back raw.
+  assert.throws(() => parseTargetOptions({ name: 'before\nthe drop' }), /--target-name holds a line break/);
+  const { restoreCommandFor } = await import('../../src/commands/restore.js');
+  assert.throws(() => restoreCommandFor(['--config', '/etc/pg\nitr.conf'], 'main', null), /restore_command cannot hold a line break/);
   assert.equal(parseTargetTime('2026-12-01 11:45:00 +00'), Date.parse('2026-12-01T11:45:00Z'));
 });
 

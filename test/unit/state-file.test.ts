@@ -101,6 +101,17 @@ test('status: a backup written in another pid namespace (a container sharing the
   r = await runPgpitr(['status', dir]);
   assert.equal(r.code, 12, r.stdout + r.stderr);
   assert.match(r.stdout, /it stopped touching its state file \(its state file was last touched 18\d s ago\)/);
+  // --resume writes into it only after 30 minutes of silence: a paused process would wake up beside it.
+  const resume = () => runPgpitr(['basebackup', '-D', dir, '-j', '2', '--resume', '-h', join(dir, 'no-server'), '-p', '1']);
+  r = await resume();
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--resume takes it over once its state file has not been touched for 30 minutes/);
+  old(2400);
+  r = await resume();
+  assert.notEqual(r.code, 0);
+  assert.doesNotMatch(r.stderr, /has not been touched/);
+  stateWith(dir, { pid: 2 ** 22 + 17, pid_ns: 'pid:[4026500000]', heartbeat_s: 15 });
+  old(180);
   stateWith(dir, { pid: 2 ** 22 + 17, host: 'elsewhere', heartbeat_s: 15 });
   old(180);
   assert.equal((await runPgpitr(['status', dir])).code, 10, 'another host: its clock may differ');

@@ -104,3 +104,17 @@ test('add() waits no more once the stopping signal is aborted (SIGTERM while the
   await third;
   q.stop();
 });
+
+test('stop(): a store in flight that fails then is not tried again, and nothing more starts (the files stay for the next start)', { timeout: 60_000 }, async () => {
+  let calls = 0;
+  const q = new StoreQueue(async () => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 20));
+    throw new Error('down');
+  }, 1, 10, { delayMs: () => 10, failed: () => {} });
+  await q.add('a');
+  await q.add('b');
+  q.stop();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(calls, 1);
+});

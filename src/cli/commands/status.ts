@@ -3,7 +3,7 @@
 // The exit code says it too (docs/exit-codes.md).
 
 import { parseArgs } from 'node:util';
-import { readStateFile, assessState, stateFileAge, unjudgeableBecause } from '../../backup/state-file.js';
+import { readStateFile, assessState, sameBootGone, stateFileAge, unjudgeableBecause } from '../../backup/state-file.js';
 import type { AssessedStatus } from '../../backup/state-file.js';
 import { ExitCode } from '../exit-codes.js';
 import { usageError } from '../../common/errors.js';
@@ -59,7 +59,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     const where = why === 'another host' ? `on host ${state.host}` : 'in another pid namespace (another container of this host)';
     const touched = age === null ? '' : ` (its state file was last touched ${Math.round(age / 1000)} s ago)`;
     if (status === 'running' && why !== null) lines.push(`  written ${where}: whether its process still runs cannot be told from here${touched}; run pgpitr status there, and treat the backup as not usable until it says complete`);
-    if (status === 'interrupted' && why !== null) lines.push(`  written ${where}, whose process cannot be looked at from here: it stopped touching its state file${touched}`);
+    if (status === 'interrupted' && why !== null) lines.push(sameBootGone(state) ? '  it ran before this host\'s last boot' : `  written ${where}, whose process cannot be looked at from here: it stopped touching its state file${touched}`);
     process.stdout.write(lines.join('\n') + '\n');
   }
   return CODES[status];

@@ -235,7 +235,8 @@ export function stateFileAge(dir: string, nowMs = Date.now()): number | null {
 
 /**
  * Whether a running state's writer, which cannot be looked at from here, stopped touching the file:
- * eight beats missed, and at least two minutes (ten for another host, whose clock may differ).
+ * eight beats missed, and at least two minutes (ten for another host, whose clock may differ), and
+ * at least `atLeastMs` (--resume asks for more: RESUME_AFTER_SILENCE_MS).
  */
 export function heartbeatStopped(state: Pick<BackupState, 'heartbeat_s'>, ageMs: number | null, why: 'another host' | 'another pid namespace', atLeastMs = 0): boolean {
   if (state.heartbeat_s === undefined || ageMs === null) return false;
@@ -265,11 +266,6 @@ export function unjudgeableBecause(state: Pick<BackupState, 'host' | 'pid_ns'>):
   return state.pid_ns === undefined || here === null || state.pid_ns === here ? null : 'another pid namespace';
 }
 
-/**
- * A "running" state was interrupted when its process no longer exists on this
- * host: the pid is gone, or it now names another process (another boot, or
- * another start time). Files without the identity fields are judged by the pid.
- */
 /** Of this host, written in another boot: a process gone, whatever pid namespace it ran in. */
 export function sameBootGone(state: Pick<BackupState, 'host' | 'boot_id'>): boolean {
   if (state.host !== hostname() || state.boot_id === undefined) return false;
@@ -277,6 +273,13 @@ export function sameBootGone(state: Pick<BackupState, 'host' | 'boot_id'>): bool
   return boot !== null && boot !== state.boot_id;
 }
 
+/**
+ * A "running" state was interrupted when its process no longer exists: written in an earlier boot
+ * of this host; else, where its process can be looked at, the pid is gone or now names another
+ * process (another start time; files without the identity fields are judged by the pid); where it
+ * cannot (another host or pid namespace), its state file was not touched for many heartbeats
+ * (heartbeatStopped, given `ageMs`).
+ */
 export function assessState(state: BackupState, ageMs: number | null = null): AssessedStatus {
   if (state.status !== 'running') return state.status;
   const why = unjudgeableBecause(state);

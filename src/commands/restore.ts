@@ -40,7 +40,10 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const reachArgs = [...givenReach, `--system-id=${info.system_identifier}`];
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
-  const spoolPath = req.recoveryOptions?.some((o) => o.name === 'restore_command') || givenSpool === null ? null : restoreSpool(givenSpool, settings, req.pgData);
+  const ownCommand = req.recoveryOptions?.some((o) => o.name === 'restore_command') === true;
+  const spoolPath = ownCommand || givenSpool === null ? null : restoreSpool(givenSpool, settings, req.pgData);
+  // Refused before anything is written (restoreCommandFor is built at the very end).
+  if (!ownCommand) refuseLineBreaks(reachArgs, stanza, spoolPath);
   // Made ready (and given to the server's user) once the target is checked and locked: a restore
   // refused before it writes anything leaves nothing behind.
   const readySpool = (): void => {
@@ -159,11 +162,16 @@ const SPOOL_GET = fileURLToPath(new URL('../../../bin/pgpitr-spool-get', import.
  * an upgrade) makes Node exit 1, which would otherwise end recovery early, silently, at the backup.
  * Every status of pgpitr-spool-get but 0 and MISSING_EXIT (no fetcher, a script gone) runs archive-get.
  */
+/**
+ * Written escaped, a line break in restore_command would come back raw the first time ALTER SYSTEM
+ * rewrites postgresql.auto.conf (it escapes only quotes and backslashes): the server would not start.
+ */
+export function refuseLineBreaks(reach: string[], stanza: string, spool: string | null): void {
+  const broken = [...reach, stanza, spool ?? '', process.execPath, process.argv[1] ?? '', SPOOL_GET].find((a) => /[\r\n]/.test(a));
+  if (broken !== undefined) throw usageError(`restore_command cannot hold a line break, found in ${JSON.stringify(broken)}`, 'remove it (a value from a file often ends with one): configuration file, repository and spool paths, PGPITR_REPON_* values');
+}
+
 export function restoreCommandFor(reach: string[], stanza: string, spool: string | null): string {
-  // Written escaped, a line break would come back raw the first time ALTER SYSTEM rewrites
-  // postgresql.auto.conf (it escapes only quotes and backslashes), and the server would not start.
-  const broken = [...reach, stanza, spool ?? ''].find((a) => /[\r\n]/.test(a));
-  if (broken !== undefined) throw usageError(`restore_command cannot hold a line break, found in ${JSON.stringify(broken)}`, 'use a configuration file, repository and spool path without line breaks');
   const pgpitr = percentEscaped(`${shellQuote(process.execPath)} ${shellQuote(process.argv[1]!)}`);
   // option names as they are, values (and --name=value) quoted
   const options = percentEscaped([`--missing-exit=${MISSING_EXIT}`, ...archiveGetArgs(reach, stanza, spool)].map((a) => (/^--[a-z0-9-]+$/.test(a) ? a : shellQuote(a))).join(' '));

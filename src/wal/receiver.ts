@@ -218,7 +218,11 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
   for (;;) {
     // A stop asked for before streaming (while connecting, storing leftovers, fetching a history file).
     if (o.signal.aborted) return true;
-    if (o.endPosition !== undefined && start >= o.endPosition) return true;
+    if (o.endPosition !== undefined && start >= o.endPosition) {
+      // Nothing to stream: what an earlier run left in the directory (queued by streamOnce) is stored before the end.
+      await storeQueue?.drain(o.signal);
+      return true;
+    }
     o.log(`starting log streaming at ${formatLsn(start)} (timeline ${timeline})`);
     const files = new SegmentFiles(
       {

@@ -51,7 +51,7 @@ export class StoreQueue {
     this.throwIfFailed();
     if (!this.queue.includes(path) && !this.running.has(path)) this.queue.push(path);
     this.pump();
-    while (this.queue.length > this.maxPending && !this.failure && this.stopping?.aborted !== true) await this.changed();
+    while (this.queue.length > this.maxPending && !this.failure && this.stopping?.aborted !== true && !this.stopped) await this.changed();
     this.throwIfFailed();
   }
 
@@ -60,7 +60,7 @@ export class StoreQueue {
     const onAbort = () => this.signal();
     signal?.addEventListener('abort', onAbort);
     try {
-      while ((this.queue.length > 0 || this.running.size > 0) && !this.failure && !signal?.aborted) await this.changed();
+      while ((this.queue.length > 0 || this.running.size > 0) && !this.failure && !signal?.aborted && !this.stopped) await this.changed();
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -72,6 +72,7 @@ export class StoreQueue {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.signal(); // a drain or an add waiting for room waits no more
   }
 
   private pump(): void {

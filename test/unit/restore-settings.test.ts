@@ -29,8 +29,10 @@ test('a value with a line break (a restore point named so, a path) is written wi
   assert.throws(() => parseTargetTime('2026-12-01 11:45:00\n+00'), /invalid --target-time/);
   // What restore itself writes refuses line breaks: ALTER SYSTEM would write the escape back raw.
   assert.throws(() => parseTargetOptions({ name: 'before\nthe drop' }), /--target-name holds a line break/);
-  const { restoreCommandFor } = await import('../../src/commands/restore.js');
-  assert.throws(() => restoreCommandFor(['--config', '/etc/pg\nitr.conf'], 'main', null), /restore_command cannot hold a line break/);
+  const { refuseLineBreaks } = await import('../../src/commands/restore.js');
+  assert.throws(() => refuseLineBreaks(['--config', '/etc/pg\nitr.conf'], 'main', null), /restore_command cannot hold a line break/);
+  assert.throws(() => refuseLineBreaks(['--repo1-s3-region=eu\n'], 'main', '/var/spool/pgpitr'), /restore_command cannot hold a line break/);
+  assert.doesNotThrow(() => refuseLineBreaks(['--config', '/etc/pgpitr.conf'], 'main', null));
   assert.equal(parseTargetTime('2026-12-01 11:45:00 +00'), Date.parse('2026-12-01T11:45:00Z'));
 });
 

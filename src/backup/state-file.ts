@@ -251,15 +251,10 @@ export function heartbeatStopped(state: Pick<BackupState, 'heartbeat_s'>, ageMs:
 export const RESUME_AFTER_SILENCE_MS = 30 * 60_000;
 
 /**
- * Whether this process can tell if the state's writer still runs: the same host, and the same pid
- * namespace when recorded (a container sharing the host name has its own pids). Else a "running"
- * state is taken at its word (status says it cannot be judged from here).
+ * Why this process cannot tell whether the state's writer still runs: written on another host, or
+ * in another pid namespace when recorded (a container sharing the host name has its own pids);
+ * null when it can. A "running" state of such a writer is judged by its heartbeat (heartbeatStopped).
  */
-export function processJudgeable(state: Pick<BackupState, 'host' | 'pid_ns'>): boolean {
-  return unjudgeableBecause(state) === null;
-}
-
-/** Why processJudgeable is false: written on another host, or in another pid namespace; null when it is true. */
 export function unjudgeableBecause(state: Pick<BackupState, 'host' | 'pid_ns'>): 'another host' | 'another pid namespace' | null {
   if (state.host !== hostname()) return 'another host';
   const here = currentPidNamespace();

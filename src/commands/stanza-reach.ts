@@ -22,7 +22,7 @@ export async function stanzaReach(
   records: BackupRecord[],
 ): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[] }> {
   const { archive, names, unreadable, conflicting } = await stanzaArchive(repo, stanza, segmentSize, files);
-  return { ...recoveryReach(records, archive), unreadable, timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+  return { ...recoveryReach(records, archive), unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
 }
 
 /** The archive as restore's plan reads it, from its listing: history files read, names stored with two contents left out. */
@@ -31,11 +31,11 @@ export async function stanzaArchive(
   stanza: string,
   segmentSize: number,
   files: ArchivedFile[],
-): Promise<{ archive: PlanArchive; names: string[]; unreadable: string[]; conflicting: string[] }> {
-  const unreadable: string[] = [];
+): Promise<{ archive: PlanArchive; names: string[]; unreadable: { name: string; message: string }[]; conflicting: string[] }> {
+  const unreadable: { name: string; message: string }[] = [];
   const readHistory = (n: string) =>
     fetchWalFile(repo, stanza, n).catch((e: Error) => {
-      unreadable.push(`${n}: ${e.message}`);
+      unreadable.push({ name: n, message: e.message });
       return null;
     });
   // A name stored twice with different content (two clusters archiving into the stanza, a

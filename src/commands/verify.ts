@@ -74,8 +74,8 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     if (!report.problems.some((p) => p.scope === 'archive' && p.object === object)) report.problems.push({ scope: 'archive', object, problem });
   };
   for (const name of plan.conflicting) archiveProblem(name, `WAL file ${name} is stored twice with different contents (two clusters archiving into the stanza?): archive-get refuses it, and recovery stops there`);
-  for (const u of plan.unreadable) archiveProblem(u.slice(0, u.indexOf(':')), u.slice(u.indexOf(':') + 2));
-  const unreadable = new Set(plan.unreadable.map((u) => u.slice(0, u.indexOf(':'))));
+  for (const u of plan.unreadable) archiveProblem(u.name, u.message);
+  const unreadable = new Set(plan.unreadable.map((u) => u.name));
   for (const h of historyProblems(plan.archive, records.flatMap((r) => (r.timeline ? [r.timeline] : [])))) if (!unreadable.has(h.name)) archiveProblem(h.name, h.problem);
   for (const r of records) {
     const before = report.problems.length;

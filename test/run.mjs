@@ -1,6 +1,7 @@
 // The test command (npm test, .ci/run): installs missing system packages, then
-// runs every test file in one node:test run. The whole suite runs on the
-// versions in PGPITR_TEST_VERSIONS (default 15,18); compatibility tests
+// runs every test file in one node:test run. The suite runs on the versions in
+// PGPITR_TEST_VERSIONS (default 15,18); a file testing what does not change with the server's version takes
+// one of them (the first, 15, whose pg_verifybackup and pg_waldump judge our output, or the newest); compatibility tests
 // (protocol + basebackup) also on PGPITR_COMPAT_VERSIONS (default 13-18), and the
 // point-in-time-recovery matrix on PGPITR_PITR_VERSIONS (default 13-18), the
 // receive-wal crash test on PGPITR_CRASH_VERSIONS (default 18), the PITR matrix on S3 on

@@ -34,7 +34,8 @@ function setWritable(path: string, writable: boolean): void {
   }
 }
 
-for (const version of versionsFromEnv()) {
+// One version: the asynchronous queue is pgpitr's own and does not change with the server's version.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`asynchronous archive-push and its queue limit (PostgreSQL ${version})`, async (t) => {
     const c = await TestCluster.create({ version, name: `async${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');

@@ -21,7 +21,8 @@ import { waitArchived, killLockHolder, archivedOnDisk } from '../helpers/archivi
 const SEGMENT = /^[0-9A-F]{24}$/;
 const RESTORE_FAILED = 200; // docs/exit-codes.md: archive-get's code for every real failure
 
-for (const version of versionsFromEnv()) {
+// One version: restore_command's faults are pgpitr's own; the PITR matrix recovers on 13-18.
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`archive-get faults stop recovery, never end it early (PostgreSQL ${version})`, async (t) => {
     const c = await TestCluster.create({ version, name: `agr${version}`, conf: { archive_mode: 'on' } });
     const repo = c.tempDir('repo');

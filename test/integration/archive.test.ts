@@ -28,7 +28,8 @@ function disguisedAs(data: Buffer, name: string, timeline?: number): Buffer {
   return copy;
 }
 
-for (const version of versionsFromEnv()) {
+// One version: archiving does not change with the server's version; 15's pg_waldump judges what we archived.
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`archive-push, archive-get, check and info (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const base = await TestCluster.create({ version, name: `arch${version}`, conf: { archive_mode: 'on', wal_keep_size: '1GB' } });

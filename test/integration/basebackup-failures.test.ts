@@ -42,7 +42,8 @@ function startSlowBackup(env: NodeJS.ProcessEnv, target: string) {
   return { child, exited, streaming, stderr: () => stderr };
 }
 
-for (const version of versionsFromEnv()) {
+// One version, the newest (its messages); the compatibility matrix backs up on 13-18.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`failures exit non-zero and leave nothing behind (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({

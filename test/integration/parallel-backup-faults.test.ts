@@ -70,7 +70,8 @@ function startBackup(env: NodeJS.ProcessEnv, args: string[]) {
   return { child, exited, copying, stderr: () => stderr, stdout: () => stdout };
 }
 
-for (const version of versionsFromEnv()) {
+// One version: the faults are pgpitr's own; the compatibility matrix runs -j on 13-18.
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`parallel backup failures leave nothing behind; a corrupted page fails naming file and block (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `pfault${version}` });

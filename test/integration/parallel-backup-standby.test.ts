@@ -51,7 +51,8 @@ async function makeStandby(primary: TestCluster, version: number, name: string):
   return standby;
 }
 
-for (const version of versionsFromEnv()) {
+// One version, the newest; the compatibility matrix runs -j on 13-18 from primaries.
+for (const version of versionsFromEnv().slice(-1)) {
   test(`parallel backup from a standby: verified, starts, balanced; promoted mid-backup it fails with the server's message (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const a = await archivingCluster(version, `pstby${version}`);

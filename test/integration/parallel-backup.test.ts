@@ -146,7 +146,8 @@ for (const version of versionsFromEnv()) {
   });
 }
 
-for (const version of versionsFromEnv()) {
+// One version, the newest: resuming is pgpitr's own (repo-backup-resume.test.ts resumes under load too).
+for (const version of versionsFromEnv().slice(-1)) {
   test(`--resume after a SIGKILL half way keeps what was copied and gives a backup that verifies and starts (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
     const src = await TestCluster.create({ version, name: `parres${version}` });

@@ -14,7 +14,8 @@ import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
-for (const version of versionsFromEnv()) {
+// One version: timeline choice is pgpitr's own; the PITR matrix recovers on 13-18.
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`recovery along timelines (PostgreSQL ${version})`, async (t) => {
     t.after(() => destroyAll());
     const a = await archivingCluster(version, `tli${version}`);

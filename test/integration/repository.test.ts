@@ -35,7 +35,8 @@ function listSetFiles(dir: string): string[] {
   return out;
 }
 
-for (const version of versionsFromEnv()) {
+// One version: 15, whose pg_verifybackup judges a restored backup; the PITR matrix backs up and restores on 13-18.
+for (const version of versionsFromEnv().slice(0, 1)) {
   test(`repository backups, retention, verify and restore (PostgreSQL ${version})`, async (t) => {
     t.after(() => destroyAll());
     const a = await archivingCluster(version, `repo${version}`);

@@ -33,13 +33,6 @@ export interface ArchivingCluster {
  */
 export type RepoKind = 'posix' | 's3' | 'posix-cipher' | 's3-cipher';
 
-/** The kinds to test, from PGPITR_TEST_REPO (default posix). */
-export function repoKindFromEnv(): RepoKind {
-  const k = process.env.PGPITR_TEST_REPO ?? 'posix';
-  if (!['posix', 's3', 'posix-cipher', 's3-cipher'].includes(k)) throw new Error(`PGPITR_TEST_REPO: unknown repository kind "${k}"`);
-  return k as RepoKind;
-}
-
 /** A cluster whose archive_command is pgpitr archive-push into a fresh stanza "main". */
 export async function archivingCluster(version: number, name: string, kind: RepoKind = 'posix'): Promise<ArchivingCluster> {
   // archive_mode at initdb's start; archive_command (reloadable) once the repository is known: one start.

@@ -18,6 +18,16 @@ export function currentBootId(): string | null {
   }
 }
 
+/** When this machine started, in seconds since the epoch (btime of /proc/stat). Null: no /proc. */
+export function bootTimeSec(): number | null {
+  try {
+    const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** This process's pid namespace ("pid:[4026531836]"): pids of another one (a container) mean nothing here. Null: no /proc. */
 export function currentPidNamespace(): string | null {
   try {

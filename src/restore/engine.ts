@@ -30,7 +30,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -247,9 +247,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // The directory this restore holds: given to the server's user at the end only if it is still this one.
   const held = statSync(targetState.path);
   try {
-    // A server started on the target since it was looked at, before the lock: refused all the same.
-    const now = inspectTarget(targetState.path);
-    if (now.runningPid !== null) checkTarget(now, true);
+    // Looked at again under the lock: a server started on the target meanwhile, or another restore
+    // that wrote it while this one planned (its empty directory is a cluster now), is refused.
+    recheckTarget(targetState, delta, req.delta, record?.system_identifier);
     const files = await writeTarget();
     await req.afterFiles?.(plan);
     return { plan, passedOver, files, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };

@@ -6,6 +6,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statS
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { controlSystemIdentifier } from '../postgres/control-file.js';
+import { bootTimeSec } from '../common/process-identity.js';
 
 export interface TargetState {
   path: string;
@@ -13,7 +14,7 @@ export interface TargetState {
   empty: boolean;
   /** Holds PG_VERSION: a cluster (or what is left of one). */
   isCluster: boolean;
-  /** postmaster.pid names a live process (0: the file cannot be read or parsed). */
+  /** postmaster.pid names a live process (0: the file cannot be read or parsed; negative: a pid not alive here, of a server started since this machine did). */
   runningPid: number | null;
   /** An earlier restore stopped before it finished (its marker is there): a rerun resumes it as a delta. */
   interruptedRestore: boolean;
@@ -64,7 +65,10 @@ export function inspectTarget(path: string): TargetState {
 /**
  * The live process postmaster.pid names, or null when none does. A server in single-user mode
  * (postgres --single) writes its pid negated. A file that cannot be read or parsed names no
- * process we can judge: 0 (refused as running: the DBA removes the file once sure).
+ * process we can judge: 0 (refused as running: the DBA removes the file once sure). A pid not
+ * alive here counts as gone only when the server started before this machine did (its start time,
+ * line 3): since then, it may be running in another pid namespace (a container sharing the
+ * volume) or on another host (a shared file system), where this process cannot see it.
  */
 function livePostmaster(pidFile: string): number | null {
   let text: string;
@@ -80,8 +84,12 @@ function livePostmaster(pidFile: string): number | null {
     process.kill(pid, 0);
     return pid;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+    if ((e as NodeJS.ErrnoException).code === 'EPERM') return pid;
   }
+  const started = Number(text.split('\n')[2]?.trim());
+  const boot = bootTimeSec();
+  if (Number.isSafeInteger(started) && started > 0 && boot !== null && started < boot) return null;
+  return -pid;
 }
 
 /** Refuses, before anything is written, a target restore cannot use; true when the restore must run as a delta. */
@@ -89,6 +97,11 @@ export function checkTarget(t: TargetState, delta: boolean): boolean {
   if (t.runningPid === 0) {
     throw new PgpitrError('ERR_TARGET', `"${join(t.path, 'postmaster.pid')}" cannot be read or names no process: a PostgreSQL server may be running on "${t.path}"`, {
       hint: 'make sure no server runs on that directory, then remove postmaster.pid; restore never writes under a running server',
+    });
+  }
+  if (t.runningPid !== null && t.runningPid < 0) {
+    throw new PgpitrError('ERR_TARGET', `"${join(t.path, 'postmaster.pid')}" names pid ${-t.runningPid}, which is not running here, of a server started since this machine did: it may be running in another container or on another host sharing "${t.path}"`, {
+      hint: 'make sure no server runs on that directory anywhere (a server that crashed leaves the file behind), then remove postmaster.pid; restore never writes under a running server',
     });
   }
   if (t.runningPid !== null) {
@@ -109,6 +122,20 @@ export function checkTarget(t: TargetState, delta: boolean): boolean {
     });
   }
   return true;
+}
+
+/**
+ * The target looked at again under restore's lock, against what was planned from it: a server
+ * started on it meanwhile, or another restore that wrote it while this one planned (the empty
+ * directory is a cluster now, which a restore without --delta would write over without removing
+ * its pg_control), is refused. Still a delta: still the same system.
+ */
+export function recheckTarget(planned: TargetState, delta: boolean, requestedDelta: boolean, backupSystem: string | undefined): void {
+  const now = inspectTarget(planned.path);
+  if (checkTarget(now, requestedDelta) !== delta || now.interruptedRestore !== planned.interruptedRestore) {
+    throw new PgpitrError('ERR_TARGET', `restore target "${planned.path}" changed while this restore planned (another restore or a server wrote it)`, { hint: 'look at what it holds now, then run restore again' });
+  }
+  if (delta && !now.interruptedRestore) checkSameSystem(now.path, backupSystem);
 }
 
 /**

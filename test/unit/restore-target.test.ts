@@ -6,17 +6,17 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTarget, inspectTarget, overlaps } from '../../src/restore/restore-target-dir.js';
+import { checkTarget, inspectTarget, overlaps, recheckTarget } from '../../src/restore/restore-target-dir.js';
 import { chownOutside, lockTarget } from '../../src/restore/target-owner.js';
 
 function scratch(): string {
   return mkdtempSync(join(tmpdir(), 'pgpitr-restore-target-'));
 }
 
-test('postmaster.pid: a single-user server (negated pid) and an unreadable file refuse the target; a dead pid does not', () => {
+test('postmaster.pid: a single-user server (negated pid), an unreadable file and a pid not alive here of a server started since boot refuse the target; a server of an earlier boot does not', () => {
   const dir = scratch();
   try {
     writeFileSync(join(dir, 'PG_VERSION'), '16\n');
@@ -24,8 +24,40 @@ test('postmaster.pid: a single-user server (negated pid) and an unreadable file 
     assert.throws(() => checkTarget(inspectTarget(dir), true), new RegExp(`a PostgreSQL server \\(pid ${process.pid}\\) is running`));
     writeFileSync(join(dir, 'postmaster.pid'), '');
     assert.throws(() => checkTarget(inspectTarget(dir), true), /postmaster\.pid" cannot be read or names no process/);
-    writeFileSync(join(dir, 'postmaster.pid'), `${2 ** 22 + 777}\n${dir}\n`);
+    // Not alive here, started an hour ago (or when is unknown): maybe in another container or on another host sharing the directory.
+    const dead = 2 ** 22 + 777;
+    writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n${Math.floor(Date.now() / 1000) - 3600}\n5432\n`);
+    assert.throws(() => checkTarget(inspectTarget(dir), true), new RegExp(`names pid ${dead}, which is not running here, of a server started since this machine did`));
+    writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n`);
+    assert.throws(() => checkTarget(inspectTarget(dir), true), /not running here/);
+    // Started before this machine did (a crash, then a reboot): gone.
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]);
+    writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n${boot - 60}\n5432\n`);
     assert.equal(checkTarget(inspectTarget(dir), true), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('looked at again under the lock: a target another restore wrote while this one planned is refused', () => {
+  const dir = scratch();
+  try {
+    // Planned on an empty directory (no --delta); another restore then finished there.
+    const empty = inspectTarget(dir);
+    const delta = checkTarget(empty, false);
+    mkdirSync(join(dir, 'global'));
+    writeFileSync(join(dir, 'PG_VERSION'), '16\n');
+    writeFileSync(join(dir, 'global', 'pg_control'), Buffer.alloc(8192));
+    assert.throws(() => recheckTarget(empty, delta, false, undefined), /exists and is not empty/);
+    // Planned as the resumption of an interrupted restore, which another run has finished since (pg_control is there).
+    rmSync(join(dir, 'global', 'pg_control'));
+    writeFileSync(join(dir, 'pgpitr_restore.inprogress'), '');
+    const interrupted = inspectTarget(dir);
+    assert.equal(interrupted.interruptedRestore, true);
+    const resumes = checkTarget(interrupted, true);
+    recheckTarget(interrupted, resumes, true, undefined);
+    writeFileSync(join(dir, 'global', 'pg_control'), Buffer.alloc(8192));
+    assert.throws(() => recheckTarget(interrupted, resumes, true, undefined), /changed while this restore planned/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

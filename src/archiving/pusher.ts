@@ -79,6 +79,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const maxLifetimeMs = s.maxLifetimeMs ?? 60_000;
   let idleSince = Date.now();
   let lastFlush = 0;
+  /** .history and .backup files unsettled while the queue was past its limit: owed once a repository lacking them fails to take them. */
+  const owedIfRefused = new Set<string>();
   const retryMs = s.retryMs ?? 5000;
   // Past its lifetime (and again each lifetime after), for RETIRE_GRACE_MS, no new store starts,
   // so that the pusher ends once those in flight have, even under a steady backlog (then
@@ -117,6 +119,8 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     if (multi) settleForServer(s.spool, markers, queues, ready);
     // Unsettled: ready and neither stored nor dropped (failed ones count: they still fill pg_wal).
     let unsettled = ready.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
+    let droppedAny = false;
+    let droppedHere: string[] = []; // with one repository: the segments dropped, settled for the server at once
     const segments = s.queueMaxBytes === null ? [] : unsettled.filter(isSegmentLike);
     // Nothing is dropped while retiring: the pause in storing is no reason to lose WAL.
     if (s.queueMaxBytes !== null && !retiring() && segments.length * s.stanza.wal_segment_size > s.queueMaxBytes) {
@@ -128,18 +132,22 @@ export async function runPusher(s: PusherSettings): Promise<void> {
         queueMaxBytes: s.queueMaxBytes,
       });
       const bytes = segments.length * s.stanza.wal_segment_size;
-      let droppedAny = false;
       for (const [i, names] of plan.entries()) {
         if (names.length === 0) continue;
         await drop(s, queues[i]!, names, bytes, multi);
         droppedAny = true;
       }
-      droppedAny = oweSmallFiles(s, queues, unsettled.filter((n) => !isSegmentLike(n)), multi) || droppedAny;
+      droppedHere = plan[0] ?? [];
+      for (const n of unsettled) if (!isSegmentLike(n)) owedIfRefused.add(n);
+    }
+    for (const n of owedIfRefused) if (!unsettled.includes(n)) owedIfRefused.delete(n);
+    if (owedIfRefused.size > 0 || droppedAny) {
+      droppedAny = oweSmallFiles(s, queues, [...owedIfRefused], multi) || droppedAny;
       if (droppedAny) {
         if (multi) {
           readMarkers();
           settleForServer(s.spool, markers, queues, ready);
-        } else for (const n of plan[0]!) markers.set(n, 'ok');
+        } else for (const n of droppedHere) markers.set(n, 'ok');
         unsettled = unsettled.filter((n) => { const k = markers.get(n); return k !== 'ok' && k !== 'dropped'; });
       }
     }
@@ -265,6 +273,9 @@ function oweSmallFiles(s: PusherSettings, queues: RepoQueue[], names: string[], 
     if (queues.some((q) => q.inFlight.has(name))) continue;
     const lacking = queues.filter((q) => !q.settled(name));
     if (lacking.length === 0) continue;
+    // Owed only by repositories that failed to take it or fail to take files: one that takes files
+    // stores it on this turn, and until one has it, it is nowhere but in pg_wal and the spool.
+    if (lacking.some((q) => !q.failing && !q.failedAt.has(name))) continue;
     for (const q of lacking) {
       q.spool.saveOwed(name, join(s.pgWal, name));
       if (multi) {

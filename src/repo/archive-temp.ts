@@ -2,7 +2,7 @@
 // on posix writes <stored name>.tmp-<host>-<pid>-<n> and renames it into
 // place (storage/posix/posix-storage.ts tempNameFor), so a push killed before
 // its rename leaves one behind. Such a file is stale, and may be removed, when
-// its process is gone from this host or when it is older than
+// its process is gone from this host and it is a minute old, or when it is older than
 // STALE_TEMP_AGE_MS (a push on another host, or a name of the older form
 // .tmp-<pid>-<n> without the host). A live push's file is never stale: it is
 // on this host with a live pid, or it is written within seconds, far below the
@@ -22,11 +22,18 @@ export function parseTempName(name: string): { host: string | null; pid: number 
   return m ? { host: m[1] ?? null, pid: Number(m[2]) } : null;
 }
 
+/**
+ * How old a temporary file of this host's name with a pid not alive here must be to be stale:
+ * containers (a pod's) may share a host name but not their pids, and another one's live push may
+ * have the pid of none here.
+ */
+export const DEAD_TEMP_AGE_MS = 60 * 1000;
+
 export function isStaleTemp(name: string, ageMs: number, thisHost = hostname(), alive: (pid: number) => boolean = processAlive): boolean {
   const t = parseTempName(name);
   if (!t) return false;
   if (ageMs >= STALE_TEMP_AGE_MS) return true;
-  return t.host === thisHost && !alive(t.pid);
+  return t.host === thisHost && ageMs >= DEAD_TEMP_AGE_MS && !alive(t.pid);
 }
 
 /** The stale temporary files among the entries (listed with detail) of directory `dir`: their paths. */

@@ -169,6 +169,10 @@ for (const version of versionsFromEnv().slice(0, 1)) {
         assert.ok(got.code === 0 || got.code === 1, got.stderr);
         if (got.code === 0) assert.ok(readFileSync(fetched).equals(readFileSync(join(dir, name))));
         else assert.ok(!existsSync(fetched));
+        // A dead push's file is removed once a minute old (younger, it may be a live push of another container with our host name).
+        const archived = join(repo, 'main', 'archive', '0000000900000000');
+        const minutesAgo = new Date(Date.now() - 2 * 60 * 1000);
+        for (const n of existsSync(archived) ? readdirSync(archived).filter((x) => x.includes('.tmp-')) : []) utimesSync(join(archived, n), minutesAgo, minutesAgo);
         const push = await runPgpitr(['archive-push', ...repoArgs, join(dir, name)]);
         assert.equal(push.code, 0, push.stderr);
       }
@@ -185,9 +189,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const oldForm = join(dir, `${stored}.tmp-${gone.pid}-2`);
       const live = join(dir, `${stored}.tmp-${hostname()}-${process.pid}-3`);
       const otherHostFresh = join(dir, `${stored}.tmp-elsewhere-${gone.pid}-4`);
-      for (const p of [deadHere, oldForm, live, otherHostFresh]) writeFileSync(p, 'partial');
+      const deadFresh = join(dir, `${stored}.tmp-${hostname()}-${gone.pid}-5`);
+      for (const p of [deadHere, oldForm, live, otherHostFresh, deadFresh]) writeFileSync(p, 'partial');
       const hoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
       utimesSync(oldForm, hoursAgo, hoursAgo);
+      const minutesAgo = new Date(Date.now() - 2 * 60 * 1000);
+      utimesSync(deadHere, minutesAgo, minutesAgo);
       const info = await runPgpitr(['info', ...repoArgs, '--output', 'json']);
       assert.equal(info.code, 0, info.stderr);
       assert.equal((JSON.parse(info.stdout) as { stanzas: { stale_temp_files: number }[] }).stanzas[0]!.stale_temp_files, 2);
@@ -196,9 +203,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(check.code, 0, check.stdout + check.stderr);
       const finding = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; count?: number }[] }).checks.find((c) => c.check === 'temporary files');
       assert.deepEqual(finding && { ok: finding.ok, count: finding.count }, { ok: true, count: 2 });
-      assert.deepEqual([deadHere, oldForm, live, otherHostFresh].map((p) => existsSync(p)), [false, false, true, true]);
+      // A dead push's file younger than a minute is kept: another container may share our host name, not our pids.
+      assert.deepEqual([deadHere, oldForm, live, otherHostFresh, deadFresh].map((p) => existsSync(p)), [false, false, true, true, true]);
+      unlinkSync(deadFresh);
       // A push into the directory removes a dead push's file too.
       writeFileSync(deadHere, 'partial');
+      utimesSync(deadHere, minutesAgo, minutesAgo);
       const name = '000000090000000000000018'; // right after the killed pushes' segments: no gap
       const seg = archivedOnDisk(repo, 'main').find((f) => SEGMENT.test(f.name) && f.name.startsWith('00000001'))!.name;
       const src2 = src.tempDir('after-kill');

@@ -468,3 +468,36 @@ test('a marker is dated from when its file was read: a file rewritten while it w
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('one repository taking files, past the queue limit: a .history file is stored there, never let go as owed while nowhere but in the spool', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-onerepo-up-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const one = [repos[0]!];
+    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const stop = new AbortController();
+    const log: string[] = [];
+    const history = '00000002.history';
+    writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
+    writeFileSync(join(pgWal, 'archive_status', `${history}.ready`), '');
+    for (let segNo = 1; segNo <= 5; segNo++) {
+      const name = segmentFileName(2, BigInt(segNo), SEG);
+      writeFileSync(join(pgWal, name), segment(segNo));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+    }
+    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+    try {
+      await until('the history file is settled', () => spool.list().get(history) === 'ok', 10_000);
+      assert.equal(spool.read(history)?.message, '', log.join('\n'));
+      assert.ok(archivedOnDisk(paths[0]!, 'main').some((f) => f.name === history), 'stored in the repository before the server is answered');
+      assert.ok(!existsSync(join(spool.dir, 'owed', history)));
+    } finally {
+      stop.abort();
+      await pusher;
+    }
+    assert.ok(!log.some((l) => /lacks 00000002\.history/.test(l)), log.join('\n'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -13,7 +13,7 @@ import { parseWalLongPageHeader, segmentNameMismatch } from '../../src/postgres/
 import { RepoLock } from '../../src/repo/lock.js';
 import { currentPidNamespace, processIdentity } from '../../src/common/process-identity.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
-import { parseTempName, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
+import { parseTempName, isStaleTemp, DEAD_TEMP_AGE_MS, STALE_TEMP_AGE_MS } from '../../src/repo/archive-temp.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -157,7 +157,8 @@ test('temporary files of the archive: stale when their process is gone from this
   assert.deepEqual(parseTempName(`${final}.tmp-db-1.example-123-4`), { host: 'db-1.example', pid: 123 });
   assert.deepEqual(parseTempName(`${final}.tmp-123-4`), { host: null, pid: 123 });
   assert.equal(parseTempName(final), null);
-  assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, 1000, 'db1', dead), true);
+  assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, DEAD_TEMP_AGE_MS, 'db1', dead), true);
+  assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, 1000, 'db1', dead), false); // maybe another container's, with the same host name
   assert.equal(isStaleTemp(`${final}.tmp-db1-123-4`, 1000, 'db1', alive), false); // a live push
   assert.equal(isStaleTemp(`${final}.tmp-db2-123-4`, 1000, 'db1', dead), false); // another host's: only by age
   assert.equal(isStaleTemp(`${final}.tmp-123-4`, 1000, 'db1', dead), false); // the older form: only by age

@@ -314,7 +314,7 @@ class S3Storage implements Storage {
   }
 
   /**
-   * Does the object at key hold exactly body? Its bytes are compared, not its ETag: the ETag is
+   * Does the object at key hold exactly body (false: it differs, or is gone)? A failed read throws. Its bytes are compared, not its ETag: the ETag is
    * the MD5 of a single PUT's bytes only without SSE-KMS or SSE-C, and not on every store.
    */
   private async holds(key: string, body: Buffer): Promise<boolean> {
@@ -332,8 +332,9 @@ class S3Storage implements Storage {
         chunks.push(Buffer.from(c));
       }
       return Buffer.concat(chunks, n).equals(body);
-    } catch {
-      return false;
+    } catch (e) {
+      // Not "someone else's object": that would fail the write of our own (a backup's manifest) for a read that failed.
+      throw e instanceof PgpitrError ? e : this.fail('read back', key, e);
     }
   }
 

@@ -86,6 +86,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   let previousUmask: number | undefined;
 
   let directory: string | null = null;
+  /** Until then, the target holds only the state file: -n keeps nothing (pg_basebackup makes the directory once connected; a password prompt runs again). */
+  let connected = false;
   try {
     // -j beyond what this process may open is refused before anything is written.
     if (opts.parallel) checkOpenFileLimit(opts.parallel.jobs);
@@ -113,6 +115,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     // 2. The replication connection.
     reporter.info(`connecting to ${describeTarget(opts.connection)}`);
     const main = await Session.open(opts.connection, 'physical', 'replication connection');
+    connected = true;
     sessions.push(main);
     main.onNotice = (n) => {
       reporter.serverNotice(noticeText(n));
@@ -215,6 +218,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
               abortAll();
             },
             walSession,
+            systemIdentifier,
           );
         }
       },
@@ -248,8 +252,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       finished: (lsn, tli) => {
         endLsn = lsn;
         endTimeline = tli;
+        opts.onServerStopped?.();
         reporter.info(`write-ahead log end point: ${lsn}`);
-        state?.update({ stop_lsn: lsn, timeline: tli });
+        state?.update({ stop_lsn: lsn, ...(tli !== timeline ? { stop_timeline: tli } : {}) });
       },
     };
     if (opts.parallel) {
@@ -257,7 +262,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // The WAL stream's slot is made first: it holds the WAL from before the backup's checkpoint,
       // which another backup's checkpoint would otherwise remove before our stream starts
       // (BASE_BACKUP's stream has the same window; two parallel backups at once hit it).
-      if (streamsWal(opts) && sink) walSession = await openWalSession(opts, sessions, reporter);
+      if (streamsWal(opts) && sink) walSession = await openWalSession(opts, sessions, reporter, systemIdentifier);
       sink?.prepare?.();
       const { runParallel } = await import('./parallel/run-parallel.js');
       await runParallel(
@@ -296,12 +301,12 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       w.stream.stopWhenReached(parseLsn(endLsn));
       await w.task;
       if (walError) throw walError;
-      // The server may end the stream early, at the end of a timeline (a standby that switched
-      // timelines during the backup): never call a backup complete without its WAL.
+      // The server may end the stream early (a timeline it ended without naming the next):
+      // never call a backup complete without its WAL.
       if (w.receiver.flushed() < parseLsn(endLsn)) {
         // The segment being received is abandoned: a store writing it (a repository set) would wait for its bytes forever.
         w.receiver.abort();
-        throw new PgpitrError('ERR_PROTOCOL', `the WAL stream ended at ${formatLsn(w.receiver.flushed())}, before the end of the backup at ${endLsn} (the server switched timelines during the backup)`, {
+        throw new PgpitrError('ERR_PROTOCOL', `the WAL stream ended at ${formatLsn(w.receiver.flushed())}, before the end of the backup at ${endLsn} (the server ended the stream there)`, {
           hint: 'the backup is not usable; take another one once the server stays on one timeline',
         });
       }
@@ -332,7 +337,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (createdSlot) await dropSlot(opts, createdSlot, reporter);
     // As pg_basebackup: after a page checksum failure the data may be salvageable, keep it.
     const checksumFailure = isChecksumFailure(error);
-    if (opts.noClean || checksumFailure || opts.resume) {
+    if ((opts.noClean && connected) || checksumFailure || opts.resume) {
       if (checksumFailure && directory) reporter.warn(`checksum error occurred; keeping "${directory}" with its state file saying failed: the backup is NOT usable as it is`);
       else if (opts.resume) reporter.warn(`keeping "${directory}" for another --resume; the backup is NOT usable as it is`);
       else reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');

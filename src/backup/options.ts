@@ -70,4 +70,6 @@ export interface BaseBackupOptions {
   sink?: BackupSink | undefined;
   /** Refuse, before any data, a server of another system (a stanza's). */
   expectSystemIdentifier?: string | undefined;
+  /** Called once the server has ended the backup (its end position known), before its WAL is in and the files synced. */
+  onServerStopped?: (() => void) | undefined;
 }

@@ -51,7 +51,10 @@ export interface BackupState {
   wal_method?: string;
   start_lsn?: string;
   stop_lsn?: string;
+  /** The timeline the backup starts on. */
   timeline?: number;
+  /** The timeline it ends on, when another (a standby that followed its upstream's promotion). */
+  stop_timeline?: number;
   bytes?: number;
   duration_seconds?: number;
   error?: string;

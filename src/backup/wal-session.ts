@@ -1,13 +1,14 @@
 // The WAL a base backup streams (-X stream, and -X fetch with -j): the
 // replication session with its temporary slot, opened before the backup
 // starts when our own readers copy the files, and the stream into the sink's
-// segment store once the start LSN is known; and dropping a slot -C made.
+// segment store once the start LSN is known, along the next timeline when the
+// server ends one; and dropping a slot -C made.
 
 import { Session, quoteIdent } from '../protocol/session.js';
 import { noticeText } from '../protocol/notice-text.js';
 import { parseLsn, segmentNumber, segmentStart, formatLsn, timelineHistoryFileName } from '../postgres/lsn.js';
 import { parseSizeSetting } from '../postgres/settings.js';
-import { ServerError } from '../common/errors.js';
+import { PgpitrError, ServerError } from '../common/errors.js';
 import type { BaseBackupOptions } from './options.js';
 import type { BackupReporter } from './reporter.js';
 import type { BackupSink } from './sink.js';
@@ -26,11 +27,21 @@ export interface WalSession {
   segmentSize: number;
 }
 
-/** The WAL streaming connection, with its temporary slot (unless -S or --no-slot). */
-export async function openWalSession(opts: BaseBackupOptions, sessions: Session[], reporter: BackupReporter): Promise<WalSession> {
+/**
+ * The WAL streaming connection, with its temporary slot (unless -S or --no-slot). Of the backup's
+ * database system, as pg_basebackup checks: a second connection to a name or address that moved
+ * (a virtual IP, a proxy switched over) would stream another system's WAL beside the files.
+ */
+export async function openWalSession(opts: BaseBackupOptions, sessions: Session[], reporter: BackupReporter, systemIdentifier: string): Promise<WalSession> {
   const session = await Session.open(opts.connection, 'physical', 'WAL streaming connection');
   sessions.push(session);
   session.onNotice = (n) => reporter.serverNotice(noticeText(n));
+  const theirs = (await session.query('IDENTIFY_SYSTEM'))[0]?.rows[0]?.[0] ?? '';
+  if (theirs !== systemIdentifier) {
+    throw new PgpitrError('ERR_SERVER', `the WAL streaming connection reached database system ${theirs}, the backup is of system ${systemIdentifier}`, {
+      hint: 'the connection settings name another server for a second connection (a virtual IP or proxy that switched over?): connect to the server itself',
+    });
+  }
   const segText = (await session.query('SHOW wal_segment_size'))[0]?.rows[0]?.[0] ?? '16MB';
   const segmentSize = parseSizeSetting(segText);
   let slot = opts.slot;
@@ -52,16 +63,34 @@ export async function startWalStream(
   reporter: BackupReporter,
   onFailure: (e: unknown) => void,
   opened: WalSession | null,
+  systemIdentifier: string,
 ) {
   const [{ WalStream }, { StreamedWal }] = await modules;
-  const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter));
+  const { session, slot, segmentSize } = opened ?? (await openWalSession(opts, sessions, reporter, systemIdentifier));
   const start = segmentStart(segmentNumber(parseLsn(startLsn), segmentSize), segmentSize);
   const receiver = new StreamedWal(sink.walStore(segmentSize), timeline, segmentSize, start);
   if (timeline > 1) await historyBeside(session, receiver, timeline, reporter);
   const stream = new WalStream(session);
   reporter.info(`starting background WAL receiver at ${formatLsn(start)}`);
-  const task = stream
-    .run({ slot, start, timeline, statusIntervalMs: opts.statusIntervalMs }, receiver)
+  const follow = async () => {
+    let from = start;
+    let tli = timeline;
+    for (;;) {
+      const end = await stream.run({ slot, start: from, timeline: tli, statusIntervalMs: opts.statusIntervalMs }, receiver);
+      // The server ended the timeline before the backup's end (a standby whose upstream was
+      // promoted: right after a failover its backups start on the timeline before): as
+      // pg_basebackup, the stream goes on along the next one, from the start of the segment
+      // where it branches, with its history file. The backup's end decides where it stops.
+      if (end.nextTimeline === undefined || stream.stopRequested(end.received)) return end;
+      const next = end.nextTimeline;
+      reporter.info(`the server's timeline ${tli} ends at ${next.start}: WAL streaming goes on along timeline ${next.timeline}`);
+      from = segmentStart(segmentNumber(parseLsn(next.start), segmentSize), segmentSize);
+      tli = next.timeline;
+      await receiver.switchTimeline(tli, from);
+      await historyBeside(session, receiver, tli, reporter);
+    }
+  };
+  const task = follow()
     .then((end) => {
       session.close();
       return end;

@@ -62,6 +62,11 @@ export class WalStream {
     this.maybeStop();
   }
 
+  /** Whether the stream was asked to end before `received` (stopWhenReached, stopNow). */
+  stopRequested(received: bigint): boolean {
+    return this.stopAt !== null && received >= this.stopAt;
+  }
+
   /** End the stream now (after the receiver has what it needs, or on failure). */
   stopNow(): void {
     this.stopAt = 0n;
@@ -89,6 +94,7 @@ export class WalStream {
   async run(opts: StreamOptions, rx: WalReceiver): Promise<StreamEnd> {
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
     this.received = opts.start;
+    this.copyDoneSent = false; // run again along the next timeline: a new stream
     this.session.send(encodeQuery(`START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.start)} TIMELINE ${opts.timeline}`));
     const reportFlush = opts.slot !== undefined || opts.synchronous === true;
     const sendStatus = (replyRequested = false) => {

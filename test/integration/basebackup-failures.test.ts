@@ -117,6 +117,11 @@ for (const version of versionsFromEnv().slice(-1)) {
       const st = await runPgpitr(['status', out]);
       assert.equal(st.code, 11, st.stdout + st.stderr);
       assert.match(st.stdout, /failed/);
+      // Not connected (a password wanted, a server down): nothing was written but the state file, and -n keeps nothing (so that a password prompt can run again).
+      const never = join(src.tempDir('keep-unconnected'), 'b');
+      const down = await runPgpitr(['basebackup', '-D', never, '-n', '-p', '1', '-h', '127.0.0.1'], env);
+      assert.notEqual(down.code, 0);
+      assert.ok(!existsSync(never), down.stderr);
     });
 
     await t.test('non-empty target is refused and untouched', async () => {

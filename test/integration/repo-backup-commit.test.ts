@@ -174,3 +174,38 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.equal((await readRecord(new PosixStorage(dir), 'main', id))?.state, 'running', 'the record could not say failed: it reads as interrupted');
   });
 }
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`the backup's side connection, idle while the files are copied, dropped: the backup completes, with the server's stop time and transaction horizon asked on a new one (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `side${version}` });
+    await src.sql('create table t as select g from generate_series(1, 10000) g');
+    const env = clusterEnv(src);
+    const dir = src.tempDir('repo');
+    assert.equal((await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env)).code, 0);
+    const storage = new PosixStorage(dir);
+    const write = storage.write.bind(storage);
+    let dropped: Promise<unknown> | null = null;
+    storage.write = async (path: string, source: Parameters<Storage['write']>[1], opts?: WriteOptions) => {
+      // While the first file is stored: as a firewall dropping an idle connection would.
+      if (/\/(data|bundle)\//.test(path)) dropped ??= src.sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpitr backup' and backend_type = 'client backend'`);
+      return write(path, source, opts);
+    };
+    const warnings: string[] = [];
+    const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
+    const repo = repositoryOn(storage, dir);
+    const before = (await src.sql<{ x: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text x'))[0]!.x;
+    const record = await backupToRepository({
+      repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
+      compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
+      archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
+    }, reporter);
+    assert.ok(dropped, 'no file was stored');
+    assert.deepEqual(await dropped, [{ pg_terminate_backend: true }]);
+    assert.equal(record.state, 'complete', warnings.join('\n'));
+    assert.deepEqual(warnings, []);
+    assert.ok(record.server_stop_time && Date.parse(record.server_stop_time) >= Date.parse(record.start_time), JSON.stringify(record));
+    assert.ok(record.stop_next_xid !== null && BigInt(record.stop_next_xid) >= BigInt(before), JSON.stringify(record));
+    assert.ok(record.page_images !== undefined, 'what WAL replay needs of the databases is recorded');
+  });
+}

@@ -24,6 +24,7 @@ export class PlainSink implements BackupSink {
   private readonly tablespaceDirs = new Map<string, string>(); // oid → directory
   private readonly tar = new TarReading();
   private manifest: FileWritable | null = null;
+  private segments: DirSegmentStore | null = null;
   private walDir: string;
 
   constructor(
@@ -109,7 +110,8 @@ export class PlainSink implements BackupSink {
   }
 
   walStore(segmentSize: number): SegmentStore {
-    return new DirSegmentStore(this.walDir, segmentSize, !this.opts.noSync, this.dirs.modes);
+    this.segments = new DirSegmentStore(this.walDir, segmentSize, !this.opts.noSync, this.dirs.modes);
+    return this.segments;
   }
 
   async finish(): Promise<void> {
@@ -138,5 +140,7 @@ export class PlainSink implements BackupSink {
   abort(): void {
     this.tar.destroy();
     this.manifest?.destroy();
+    // WAL the stream still hands over after the failure is not written where the clean-up removes files.
+    this.segments?.abort();
   }
 }

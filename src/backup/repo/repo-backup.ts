@@ -46,7 +46,7 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
-import { serverFacts, serverNow } from './server-facts.js';
+import { onLiveClient, serverFacts, serverNow, stopFacts } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
@@ -208,6 +208,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
         const sink = new RepoSink(writer);
+        let stopped: ReturnType<typeof stopFacts> | null = null; // asked when the server ends the backup, not once the WAL is in and the files synced
+        const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(
           {
             connection: req.connection,
@@ -238,6 +240,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             sink,
             parallel: req.parallel,
             expectSystemIdentifier: req.stanza.system_identifier,
+            onServerStopped: () => void askStopFacts(),
           },
           reporter,
           signal,
@@ -249,11 +252,9 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
             hint: 'take the backup again: it will be a full backup on the new timeline',
           });
         }
-        const after = await sql.query<{ xmax: string; now: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax, extract(epoch from clock_timestamp())::text as now');
-        record.stop_next_xid = after.rows[0]!.xmax;
-        record.server_stop_time = new Date(Number(after.rows[0]!.now) * 1000).toISOString();
+        Object.assign(record, await askStopFacts());
         // Not known when they cannot be read now (the files are stored): restore then refuses leaving databases out.
-        record.page_images = await pageImageFacts(sql, req.connection, record.databases).catch((e: Error) => {
+        record.page_images = await onLiveClient(sql, req.connection, (c) => pageImageFacts(c, req.connection, record.databases)).catch((e: Error) => {
           reporter.warn(`what WAL replay needs of the databases was not recorded (${e.message}): restoring part of them (--db-include) will be refused`);
           return undefined;
         });

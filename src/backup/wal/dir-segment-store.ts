@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { SegmentStore } from './segment-store.js';
 import { writeAll } from '../../storage/file-writable.js';
 import { fsyncPathSync } from '../../storage/durable.js';
-import { storageError } from '../../common/errors.js';
+import { PgpitrError, storageError } from '../../common/errors.js';
 import type { CreateModes } from '../../postgres/data-dir-mode.js';
 
 const ZEROS = Buffer.alloc(1024 * 1024);
@@ -31,6 +31,7 @@ export class DirSegmentStore implements SegmentStore {
   }
 
   open(name: string): void {
+    this.throwIfAborted();
     this.name = name;
     this.path = join(this.dir, name);
     try {
@@ -41,6 +42,7 @@ export class DirSegmentStore implements SegmentStore {
   }
 
   write(data: Buffer): void {
+    this.throwIfAborted();
     writeAll(this.fd!, data, this.path);
   }
 
@@ -65,6 +67,7 @@ export class DirSegmentStore implements SegmentStore {
   }
 
   whole(name: string, data: Buffer): void {
+    this.throwIfAborted();
     const path = join(this.dir, name);
     try {
       writeFileAtomicSync(path, data, this.sync, this.modes.file);
@@ -91,7 +94,15 @@ export class DirSegmentStore implements SegmentStore {
     }
   }
 
+  /** Once aborted, for good: the backup's clean-up may be emptying the directory. */
+  private aborted = false;
+
+  private throwIfAborted(): void {
+    if (this.aborted) throw new PgpitrError('ERR_INTERRUPTED', `WAL streaming into ${this.dir} was stopped: the backup failed`);
+  }
+
   abort(): void {
+    this.aborted = true;
     if (this.fd !== null) {
       try {
         closeSync(this.fd);

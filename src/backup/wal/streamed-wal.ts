@@ -10,11 +10,13 @@ export class StreamedWal implements WalReceiver {
   private segNo: bigint | null = null;
   private inSegment = 0;
   private position = 0n;
+  /** The stream (re)started: its first WAL must be at a segment boundary. */
+  private fresh = true;
   segmentsWritten = 0;
 
   constructor(
     private readonly store: SegmentStore,
-    private readonly timeline: number,
+    private timeline: number,
     private readonly segmentSize: number,
     start = 0n,
   ) {
@@ -34,9 +36,10 @@ export class StreamedWal implements WalReceiver {
         if (this.segNo !== null) await this.store.close(this.inSegment);
         this.segNo = segNo;
         this.inSegment = Number(pos % seg);
-        if (this.inSegment !== 0 && this.segmentsWritten === 0) {
+        if (this.inSegment !== 0 && this.fresh) {
           throw new PgpitrError('ERR_PROTOCOL', 'WAL streaming did not start at a segment boundary');
         }
+        this.fresh = false;
         await this.store.open(segmentFileName(this.timeline, segNo, this.segmentSize));
         this.segmentsWritten++;
       }
@@ -52,7 +55,20 @@ export class StreamedWal implements WalReceiver {
     this.position = pos;
   }
 
-  /** A whole file beside the segments (the history file of the timeline), before any segment. */
+  /**
+   * The server ended the timeline: the open segment is closed as far as it was received
+   * (zero-filled, as at the end of a stream), and the stream goes on along `timeline` from `start`,
+   * the start of the segment where it branched (that segment again, under the new timeline's name).
+   */
+  async switchTimeline(timeline: number, start: bigint): Promise<void> {
+    if (this.segNo !== null) await this.store.close(this.inSegment);
+    this.segNo = null;
+    this.timeline = timeline;
+    this.position = start;
+    this.fresh = true;
+  }
+
+  /** A whole file beside the segments (the history file of a timeline), with no segment open. */
   async whole(name: string, data: Buffer): Promise<void> {
     await this.store.whole(name, data);
   }

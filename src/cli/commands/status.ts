@@ -51,7 +51,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     const lines = [`backup in "${dir}": ${status}`, `  label: ${state.label}`, `  started: ${state.started_at} by pid ${state.pid} on ${state.host}`];
     if (state.finished_at) lines.push(`  finished: ${state.finished_at} (${state.duration_seconds}s)`);
     if (state.start_lsn) lines.push(`  start LSN: ${state.start_lsn} on timeline ${state.timeline}`);
-    if (state.stop_lsn) lines.push(`  stop LSN: ${state.stop_lsn}`);
+    if (state.stop_lsn) lines.push(`  stop LSN: ${state.stop_lsn}${state.stop_timeline !== undefined ? ` on timeline ${state.stop_timeline}` : ''}`);
     if (state.bytes !== undefined) lines.push(`  bytes: ${state.bytes}`);
     if (state.error) lines.push(`  error: ${state.error}`);
     for (const f of state.checksum_failures ?? []) lines.push(`  ${f}`);

@@ -111,6 +111,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     const info = await runPgpitr(['info', '--repo', dir, '--stanza', 'main', '--output', 'json'], env);
     assert.equal(info.code, 0, info.stderr);
     assert.equal((JSON.parse(info.stdout) as { stanzas: { backups: { id: string; state: string }[] }[] }).stanzas[0]!.backups.find((b) => b.id === id)?.state, 'interrupted', info.stdout);
+    // Run against another cluster by mistake: refused before anything an earlier run left is removed (--resume may still take it over).
+    const other = await TestCluster.create({ version, name: `deadrunother${version}` });
+    const wrong = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast'], clusterEnv(other));
+    assert.equal(wrong.code, 5, wrong.stderr);
+    assert.match(wrong.stderr, new RegExp(`the server is database system \\d+, the stanza is for system ${stanza.system_identifier}: stanza "main" cannot hold its backups`));
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)).sort(), ['backup.json', 'data']);
     const r = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast', '-v'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`removed what interrupted backup ${id} had stored`));

@@ -46,7 +46,8 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
-import { onLiveClient, serverFacts, serverNow, stopFacts } from './server-facts.js';
+import { onLiveClient, serverFacts, serverOfStanza, stopFacts } from './server-facts.js';
+import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
@@ -92,7 +93,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     warnDatedAhead(records, now(), reporter);
     // Holding the lock where the store enforces it, no other backup runs anywhere: a "running" record is a dead run, of another host too.
     const alive = (r: BackupRecord) => !lock.enforced && recordProcessAlive(r);
-    const resumed = req.resume ? await findResumable(req, records, reporter, alive) : null;
+    const server = await serverOfStanza(req);
+    const resumed = req.resume ? await findResumable(req, records, reporter, alive, server) : null;
     // What failed or interrupted backups stored is of no use once a new backup starts without them.
     for (const listed of records) {
       if (listed.id === resumed?.from.id || listed.state === 'complete') continue;
@@ -105,10 +107,10 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     // A resumed backup stays what it was, compared with the same prior backup (findResumable checked it is there).
     let type: BackupType = resumed?.from.type ?? req.type ?? 'full';
     let priorRecord = resumed ? (records.find((r) => r.id === resumed.from.prior) ?? null) : null;
-    if (resumed && priorRecord) checkResumedPrior(resumed.from, priorRecord, records, { ...(await serverNow(req)), compression: resumed.from.compression });
+    if (resumed && priorRecord) checkResumedPrior(resumed.from, priorRecord, records, { ...server, compression: resumed.from.compression });
     let prior: PriorSet | undefined;
     if (!resumed && type !== 'full') {
-      const choice = choosePrior(records, type, { ...(await serverNow(req)), compression: req.compression });
+      const choice = choosePrior(records, type, { ...server, compression: req.compression });
       if ('reason' in choice) {
         reporter.warn(`no backup to take ${aBackup(type)} from: ${choice.reason}; taking a full backup`);
         type = 'full';
@@ -350,6 +352,7 @@ async function findResumable(
   records: BackupRecord[],
   reporter: BackupReporter,
   alive: (r: BackupRecord) => boolean,
+  server: ServerOfStanza,
 ): Promise<{ from: BackupRecord; previous: Map<string, SetJournalEntry>; lastBatch: number } | null> {
   const notResumed = (why: string) => {
     reporter.warn(`nothing to resume: ${why}; taking a new backup`);
@@ -362,7 +365,7 @@ async function findResumable(
   // that full is what it resumes, as long as there is still nothing to build on.
   let fellBack = false;
   if (from.type === 'full' && req.type !== undefined && req.type !== 'full') {
-    const prior = choosePrior(records, req.type, { ...(await serverNow(req)), compression: req.compression });
+    const prior = choosePrior(records, req.type, { ...server, compression: req.compression });
     if ('reason' in prior) {
       reporter.warn(`no backup to take ${aBackup(req.type)} from: ${prior.reason}; backup ${from.id}, taken full for that reason, is resumed`);
       fellBack = true;
@@ -370,14 +373,7 @@ async function findResumable(
   }
   if (from.type !== (req.type ?? 'full') && !fellBack) return notResumed(`backup ${from.id} is ${aBackup(from.type)}, this one ${aBackup(req.type ?? 'full')} (only a backup of its type resumes it: what it stored is removed now, as by any backup that does not take it over)`);
   if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
-  const sql = await openSqlClient(req.connection, 'pgpitr backup');
-  let version: number;
-  try {
-    version = (await serverFacts(sql)).pgVersionNum;
-  } finally {
-    await sql.end().catch(() => {});
-  }
-  const problem = versionProblem(from, version);
+  const problem = versionProblem(from, server.pgVersionNum);
   if (problem) return notResumed(problem);
   const journal = await readSetJournal(req.repo.storage, backupDir(from.stanza, from.id));
   if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal, or of an older format, ignored (the files they name are copied again)`);

@@ -8,6 +8,9 @@ import type { SqlClient } from '../../protocol/sql-client.js';
 import { Session } from '../../protocol/session.js';
 import type { ServerNow } from './prior-choice.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
+import type { StanzaInfo } from '../../repo/stanza.js';
+import { parseSizeSetting } from '../../postgres/settings.js';
+import { PgpitrError } from '../../common/errors.js';
 
 /** The server's version, whether it is a standby, and its clock now. */
 export async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVersionNum' | 'backupFrom' | 'clockMs'>> {
@@ -17,12 +20,15 @@ export async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVe
   return { pgVersionNum: Number(row.v), backupFrom: row.standby ? 'standby' : 'primary', clockMs: Number(row.now) * 1000 };
 }
 
-/** What choosePrior compares a prior backup with: serverFacts, and the server's system and timeline (IDENTIFY_SYSTEM). */
-export async function serverNow(req: { connection: ConnectionSettings }): Promise<Omit<ServerNow, 'compression'>> {
+export type ServerOfStanza = Omit<ServerNow, 'compression'> & { walSegmentSize: number };
+
+/** What choosePrior compares a prior backup with: serverFacts, the server's system and timeline (IDENTIFY_SYSTEM), and its WAL segment size. */
+export async function serverNow(req: { connection: ConnectionSettings }): Promise<ServerOfStanza> {
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
-  let facts: Awaited<ReturnType<typeof serverFacts>>;
+  let facts: Awaited<ReturnType<typeof serverFacts>> & { walSegmentSize: number };
   try {
-    facts = await serverFacts(sql);
+    const seg = (await sql.query<{ s: string }>(`select current_setting('wal_segment_size') as s`)).rows[0]!.s;
+    facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(seg) };
   } finally {
     await sql.end().catch(() => {});
   }
@@ -34,6 +40,27 @@ export async function serverNow(req: { connection: ConnectionSettings }): Promis
     session.close();
   }
   return { ...facts, systemIdentifier: ident[0] ?? '', timeline: Number(ident[1]) };
+}
+
+/**
+ * serverNow, refused unless it is the stanza's system, major version and WAL segment size (a
+ * segment size changed by pg_resetwal keeps the system): checked before a backup removes anything
+ * an earlier one left (run against the wrong host, it would cost an interrupted backup --resume takes over).
+ */
+export async function serverOfStanza(req: { connection: ConnectionSettings; stanza: StanzaInfo }): Promise<ServerOfStanza> {
+  const server = await serverNow(req);
+  const st = req.stanza;
+  const differs =
+    server.systemIdentifier !== st.system_identifier ? `is database system ${server.systemIdentifier}, the stanza is for system ${st.system_identifier}`
+    : Math.floor(server.pgVersionNum / 10000) !== st.pg_major ? `runs PostgreSQL ${Math.floor(server.pgVersionNum / 10000)}, the stanza is of PostgreSQL ${st.pg_major}`
+    : server.walSegmentSize !== st.wal_segment_size ? `has WAL segments of ${server.walSegmentSize} bytes, the stanza's are of ${st.wal_segment_size}`
+    : null;
+  if (differs !== null) {
+    throw new PgpitrError('ERR_TARGET', `the server ${differs}: stanza "${st.stanza}" cannot hold its backups`, {
+      hint: 'check the connection options and --stanza; a cluster upgraded or rebuilt since needs a stanza of its own (pgpitr stanza-create --stanza NEW)',
+    });
+  }
+  return server;
 }
 
 /**

@@ -24,9 +24,9 @@ test('postmaster.pid: a single-user server (negated pid), an unreadable file and
     assert.throws(() => checkTarget(inspectTarget(dir), true), new RegExp(`a PostgreSQL server \\(pid ${process.pid}\\) is running`));
     writeFileSync(join(dir, 'postmaster.pid'), '');
     assert.throws(() => checkTarget(inspectTarget(dir), true), /postmaster\.pid" cannot be read or names no process/);
-    // Not alive here, started an hour ago (or when is unknown): maybe in another container or on another host sharing the directory.
+    // Not alive here, started since this machine did (or when is unknown): maybe in another container or on another host sharing the directory.
     const dead = 2 ** 22 + 777;
-    writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n${Math.floor(Date.now() / 1000) - 3600}\n5432\n`);
+    writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n${Math.floor(Date.now() / 1000) - 1}\n5432\n`);
     assert.throws(() => checkTarget(inspectTarget(dir), true), new RegExp(`names pid ${dead}, which is not running here, of a server started since this machine did`));
     writeFileSync(join(dir, 'postmaster.pid'), `${dead}\n${dir}\n`);
     assert.throws(() => checkTarget(inspectTarget(dir), true), /not running here/);

@@ -188,6 +188,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     let committing = false;
     try {
       const sql = await openSqlClient(req.connection, 'pgpitr backup');
+      let stopped: ReturnType<typeof stopFacts> | null = null; // asked when the server ends the backup, not once the WAL is in and the files synced
       try {
         // The server's clock before the backup starts: what a later diff or incr compares files' modification times with.
         const facts = await serverFacts(sql);
@@ -210,7 +211,6 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
         const sink = new RepoSink(writer);
-        let stopped: ReturnType<typeof stopFacts> | null = null; // asked when the server ends the backup, not once the WAL is in and the files synced
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(
           {
@@ -277,6 +277,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         if (prior) reporter.info(`${type} backup ${id}: ${writer.referenced.files} unchanged files (${writer.referenced.bytes} bytes) taken from backup ${prior.id}, ${m.files.length - writer.referenced.files} stored`);
         if (resumed) reporter.info(`resumed backup ${id}: kept ${writer.kept.files} files (${writer.kept.bytes} of ${writer.originalBytes} bytes) the interrupted run had stored, copied the rest`);
       } finally {
+        await stopped; // never throws; its query is not cut by the end of the connection (a failed backup)
         await sql.end().catch(() => {});
       }
       // With --wal=included, only for a stop on a segment boundary (archived-wal-wait.ts).

@@ -71,7 +71,10 @@ export async function serverOfStanza(req: { connection: ConnectionSettings; stan
 export async function onLiveClient<T>(sql: SqlClient, connection: ConnectionSettings, ask: (client: SqlClient) => Promise<T>): Promise<T> {
   try {
     return await ask(sql);
-  } catch {
+  } catch (e) {
+    // A statement's own error (a SQLSTATE outside connection exceptions and operator intervention) is not a lost connection.
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P')) throw e;
     const fresh = await openSqlClient(connection, 'pgpitr backup');
     try {
       return await ask(fresh);

@@ -13,6 +13,7 @@
 // (its ID not read), a prepared transaction's end (its ID is in its data).
 
 import { PgpitrError } from '../common/errors.js';
+import { formatLsn } from '../postgres/lsn.js';
 import { readBackwards } from './archive-backwards.js';
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
@@ -22,7 +23,20 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
   if (t.target.kind !== 'xid') return;
   // Recovery compares the record's 32-bit ID (plan.ts refuses a target a wraparound makes ambiguous).
   const want = Number(t.target.xid % 2n ** 32n);
-  const ended = await readBackwards(plan, archive, read, `target transaction ${t.target.xid}`, log, (ends) => ends.some((x) => x.xid === want || x.xid === null));
+  // Its end before the backup's end, where the copy is consistent (a backup recorded without its transaction horizon, plan.ts): recovery meets it too early, or never.
+  let inside: bigint | null = null;
+  const ended = await readBackwards(plan, archive, read, `target transaction ${t.target.xid}`, log, (ends) =>
+    ends.some((x) => {
+      if (x.xid === want && x.lsn < plan.backup.stopLsn) inside = x.lsn;
+      return x.xid === want || x.xid === null;
+    }),
+  );
+  if (inside !== null) {
+    throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} ended at ${formatLsn(inside)}, before backup ${plan.backup.id} is consistent (from ${formatLsn(plan.backup.stopLsn)}): recovery from it would meet it too early, or never, and fail`, {
+      hint: 'restore an older backup (--set ID; pgpitr info lists them), or give a later target',
+    });
+  }
+  if (ended === 'limit') log(`warning: whether the archive reaches target transaction ${t.target.xid} was checked in the newest segments only; if it never ends there, recovery fails once the copy is written`);
   if (ended !== 'all') return;
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} does not end in the archive after the start of backup ${plan.backup.id} (to ${plan.archiveEnd})${gap}: PostgreSQL stops a recovery to a transaction at its commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {

@@ -9,10 +9,10 @@ import { timelineBranch } from '../../src/postgres/timeline-history.js';
 import { SEG, WalBuilder, filler } from './wal-builder.js';
 
 /**
- * `before` writes ahead of the backup (in segment 0), `after` after its stop (`to(n)`: filler up
+ * `before` writes ahead of the backup (in segment 0), `during` between its start and its stop, `after` after its stop (`to(n)`: filler up
  * to segment n); the archive ends with segment `endSeg`; `reads` lists the segments read.
  */
-export function backedUpWal(after: (w: WalBuilder, to: (segNo: number) => void) => void, opts: { endSeg?: number; before?: (w: WalBuilder) => void } = {}) {
+export function backedUpWal(after: (w: WalBuilder, to: (segNo: number) => void) => void, opts: { endSeg?: number; before?: (w: WalBuilder) => void; during?: (w: WalBuilder) => void } = {}) {
   const w = new WalBuilder(0n, 4);
   const to = (segNo: number) => {
     while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
@@ -21,6 +21,7 @@ export function backedUpWal(after: (w: WalBuilder, to: (segNo: number) => void) 
   to(1);
   const start = w.next();
   w.add(filler(100));
+  opts.during?.(w);
   const stop = w.next();
   after(w, to);
   w.add(filler(100));

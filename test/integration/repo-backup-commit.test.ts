@@ -112,7 +112,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.equal(info.code, 0, info.stderr);
     assert.equal((JSON.parse(info.stdout) as { stanzas: { backups: { id: string; state: string }[] }[] }).stanzas[0]!.backups.find((b) => b.id === id)?.state, 'interrupted', info.stdout);
     // Run against another cluster by mistake: refused before anything an earlier run left is removed (--resume may still take it over).
-    const other = await TestCluster.create({ version, name: `deadrunother${version}` });
+    const other = await TestCluster.create({ version, name: `deadrunother${version}`, fresh: true }); // a system of its own
     const wrong = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--wal', 'included', '--start-fast'], clusterEnv(other));
     assert.equal(wrong.code, 5, wrong.stderr);
     assert.match(wrong.stderr, new RegExp(`the server is database system \\d+, the stanza is for system ${stanza.system_identifier}: stanza "main" cannot hold its backups`));

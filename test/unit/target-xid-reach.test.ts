@@ -61,3 +61,13 @@ test('what leaves a doubt passes: a prepared transaction ending, a segment not g
   assert.match(warned.join('\n'), /whether the archive reaches target transaction 760 was not checked: archived WAL file "x" fails its checksum/);
   await checkXidTargetReach(a.plan, a.archive, { ...xid(1), target: { kind: 'end' } }, a.read, () => undefined);
 });
+
+test('one that ends while the backup was taken (a backup recorded without its transaction horizon) is refused: recovery would meet it before it is consistent', async () => {
+  const a = backedUpWal((w, to) => to(3), { during: (w) => w.add(transactionEnd(T0 + 500, { xid: 740 })) });
+  await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(740), a.read, () => undefined), (e: Error & { hint?: string; code?: string }) => {
+    assert.equal(e.code, 'ERR_NOT_FOUND');
+    assert.match(e.message, /target transaction 740 ended at [0-9A-F]+\/[0-9A-F]+, before backup B is consistent \(from [0-9A-F]+\/[0-9A-F]+\)/);
+    assert.match(e.hint ?? '', /restore an older backup \(--set ID/);
+    return true;
+  });
+});

@@ -43,6 +43,19 @@ function failingCommit(root: string, how: 'landed' | 'unsynced' | 'lost' | 'full
   return storage;
 }
 
+/** `backup --stanza main --wal included --start-fast` run in this process on `storage` (the repository at `dir`); its warnings are kept. */
+async function backupHere(storage: Storage, dir: string, env: NodeJS.ProcessEnv) {
+  const warnings: string[] = [];
+  const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
+  const repo = repositoryOn(storage, dir);
+  const req = {
+    repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
+    compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
+    archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
+  };
+  return { run: () => backupToRepository(req, reporter), warnings };
+}
+
 for (const version of versionsFromEnv().slice(0, 1)) {
   test(`a failed write of the complete record: landed on an object store, the backup is complete; renamed but not synced on a file system, failed; lost, failed and keeps its files; lost to a full repository, its files go (PostgreSQL ${version})`, async (t) => {
     t.after(destroyAll);
@@ -53,15 +66,8 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const dir = src.tempDir(`repo-${how}`);
       const made = await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env);
       assert.equal(made.code, 0, made.stderr);
-      const repo = repositoryOn(failingCommit(dir, how), dir);
-      const warnings: string[] = [];
-      const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
-      const req = {
-        repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
-        compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
-        archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
-      };
-      const backup = backupToRepository(req, reporter);
+      const { run, warnings } = await backupHere(failingCommit(dir, how), dir, env);
+      const backup = run();
       if (how === 'landed') {
         const record = await backup;
         assert.equal(record.state, 'complete');
@@ -165,15 +171,8 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       if ((object && ++stored > 5) || failedRecord) throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), { code: 'ENOSPC' });
       return write(path, source, opts);
     };
-    const warnings: string[] = [];
-    const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
-    const repo = repositoryOn(storage, dir);
-    const req = {
-      repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
-      compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
-      archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
-    };
-    await assert.rejects(backupToRepository(req, reporter), /ENOSPC|no space left/);
+    const { run, warnings } = await backupHere(storage, dir, env);
+    await assert.rejects(run(), /ENOSPC|no space left/);
     assert.match(warnings.join('\n'), /the repository is full; what it had stored is removed/);
     const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
@@ -197,15 +196,9 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       if (/\/(data|bundle)\//.test(path)) dropped ??= src.sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpitr backup' and backend_type = 'client backend'`);
       return write(path, source, opts);
     };
-    const warnings: string[] = [];
-    const reporter: BackupReporter = { progress: () => {}, info: () => {}, warn: (m) => warnings.push(m), serverNotice: () => {} };
-    const repo = repositoryOn(storage, dir);
+    const { run, warnings } = await backupHere(storage, dir, env);
     const before = (await src.sql<{ x: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text x'))[0]!.x;
-    const record = await backupToRepository({
-      repo, stanza: await readStanza(repo, 'main'), connection: resolveConnectionSettings({}, { ...process.env, ...env }),
-      compression: 'zstd' as const, walIncluded: true, fastCheckpoint: true, progress: false, annotations: {}, processMax: 1,
-      archiveTimeoutMs: 60_000, archivedAmong: async () => new Set<string>(), identity: { start_ticks: null, boot_id: null },
-    }, reporter);
+    const record = await run();
     assert.ok(dropped, 'no file was stored');
     assert.deepEqual(await dropped, [{ pg_terminate_backend: true }]);
     assert.equal(record.state, 'complete', warnings.join('\n'));

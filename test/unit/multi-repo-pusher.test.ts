@@ -406,28 +406,35 @@ test("what a repository's spool kept for it follows its location: renumbered, ta
   }
 });
 
+/**
+ * One posix repository (the first of twoRepositories) with stanza "main", a spool, and in pg_wal a
+ * .history file ready before 5 segments of timeline 2: past PUSHER_SETTINGS's limit of 3.
+ */
+async function historyPastTheLimit(root: string) {
+  const { pgWal, paths, repos } = twoRepositories(root);
+  const one = [repos[0]!];
+  const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+  const spool = PushSpool.open(join(root, 'spool'), 'main');
+  const history = '00000002.history';
+  writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
+  writeFileSync(join(pgWal, 'archive_status', `${history}.ready`), '');
+  for (let segNo = 1; segNo <= 5; segNo++) {
+    const name = segmentFileName(2, BigInt(segNo), SEG);
+    writeFileSync(join(pgWal, name), segment(segNo));
+    writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+  }
+  return { pgWal, paths, one, stanza, spool, history };
+}
+
 test('one repository, down, past the queue limit: a .history file ready before the segments does not hold the archiver (a copy waits in the spool), and reaches the repository when it returns', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-onerepo-'));
   try {
-    const { pgWal, paths, repos } = twoRepositories(root);
-    const one = [repos[0]!];
-    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
-    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const { pgWal, paths, one, stanza, spool, history } = await historyPastTheLimit(root);
     const stop = new AbortController();
     const log: string[] = [];
     // The repository goes away before anything is stored.
     renameSync(paths[0]!, `${paths[0]}.away`);
     writeFileSync(paths[0]!, 'not a directory');
-    const history = '00000002.history';
-    writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
-    writeFileSync(join(pgWal, 'archive_status', `${history}.ready`), '');
-    const names: string[] = [];
-    for (let segNo = 1; segNo <= 5; segNo++) {
-      const name = segmentFileName(2, BigInt(segNo), SEG);
-      writeFileSync(join(pgWal, name), segment(segNo));
-      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
-      names.push(name);
-    }
     const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
     try {
       await until('the history file is let go, kept in the spool', () => spool.list().get(history) === 'ok', 10_000);
@@ -472,20 +479,9 @@ test('a marker is dated from when its file was read: a file rewritten while it w
 test('one repository taking files, past the queue limit: a .history file is stored there, never let go as owed while nowhere but in the spool', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-onerepo-up-'));
   try {
-    const { pgWal, paths, repos } = twoRepositories(root);
-    const one = [repos[0]!];
-    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
-    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const { pgWal, paths, one, stanza, spool, history } = await historyPastTheLimit(root);
     const stop = new AbortController();
     const log: string[] = [];
-    const history = '00000002.history';
-    writeFileSync(join(pgWal, history), '1\t0/3000000\tno recovery target specified\n');
-    writeFileSync(join(pgWal, 'archive_status', `${history}.ready`), '');
-    for (let segNo = 1; segNo <= 5; segNo++) {
-      const name = segmentFileName(2, BigInt(segNo), SEG);
-      writeFileSync(join(pgWal, name), segment(segNo));
-      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
-    }
     const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
     try {
       await until('the history file is settled', () => spool.list().get(history) === 'ok', 10_000);

@@ -12,7 +12,6 @@ export class StreamedWal implements WalReceiver {
   private position = 0n;
   /** The stream (re)started: its first WAL must be at a segment boundary. */
   private fresh = true;
-  segmentsWritten = 0;
 
   constructor(
     private readonly store: SegmentStore,
@@ -41,7 +40,6 @@ export class StreamedWal implements WalReceiver {
         }
         this.fresh = false;
         await this.store.open(segmentFileName(this.timeline, segNo, this.segmentSize));
-        this.segmentsWritten++;
       }
       const room = this.segmentSize - this.inSegment;
       const n = Math.min(room, data.length - offset);

@@ -19,8 +19,9 @@ import type { Repository } from '../repo/repository.js';
 import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../postgres/lsn.js';
 import { fetchWalFile, findStored, listArchive } from '../repo/archive-store.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
-import { BACKUP_ID, backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
+import { backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
 import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
+import { EXPIRING_NAME, unrecordedSets } from '../repo/backup-set/unrecorded.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
 import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js';
@@ -55,16 +56,11 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   for (const r of all) {
     if (r.damaged && (opts.set === undefined || r.id === opts.set)) report.problems.push({ scope: r.id, object: `${storage.location}/${storageJoin(backupDir(stanza, r.id), RECORD_NAME)}`, problem: r.error ?? 'the record is damaged' });
   }
-  // A set with a manifest and no record: a backup that lost its record. An expire removes the
-  // record first, then the set: such a set is judged again at the end, and reported only if it is still there then.
-  const recorded = new Set(all.map((r) => r.id));
+  // A set with a manifest and no record, not marked by an expire: a backup that lost its record
+  // (backup-set/unrecorded.ts). Judged again at the end, and reported only if it is still so then.
   const unrecorded = async (id: string) =>
-    (await storage.info(storageJoin(backupDir(stanza, id), MANIFEST_NAME))) !== null && (await storage.info(storageJoin(backupDir(stanza, id), RECORD_NAME))) === null;
-  const noRecord: string[] = [];
-  for (const e of await storage.list(storageJoin(stanza, 'backup'))) {
-    if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name) || (opts.set !== undefined && e.name !== opts.set)) continue;
-    if (await unrecorded(e.name)) noRecord.push(e.name);
-  }
+    (await storage.info(storageJoin(backupDir(stanza, id), MANIFEST_NAME))) !== null && (await storage.info(storageJoin(backupDir(stanza, id), RECORD_NAME))) === null && (await storage.info(storageJoin(backupDir(stanza, id), EXPIRING_NAME))) === null;
+  const noRecord = (await unrecordedSets(storage, stanza, all)).filter((l) => !l.leftover && (opts.set === undefined || l.id === opts.set)).map((l) => l.id);
   if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: NO_SUCH_BACKUP });
   const archived = await listArchive(repo, stanza);
   const plan = await stanzaArchive(repo, stanza, segmentSize, archived);
@@ -160,7 +156,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     const takers = all.filter((r) => !r.damaged && referencesOf(r).includes(id)).map((r) => r.id);
     const problem = takers.length > 0
       ? `backup set ${id} has a manifest but no record, and backup ${takers.join(', ')} takes files from it: it cannot be restored until the record is back (copy ${RECORD_NAME} from a copy of the repository); expire keeps the set`
-      : `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire removes such a set)`;
+      : `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire keeps it: copy the record back from a copy of the repository, or remove the set with pgpitr expire --set=${id})`;
     report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem });
   }
   return report;

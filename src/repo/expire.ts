@@ -19,21 +19,25 @@ import { decideRetention, decideSetExpiry } from './retention.js';
 import type { RetentionBackup } from './retention.js';
 import { PgpitrError } from '../common/errors.js';
 import { BackupSetReader } from './backup-set/reader.js';
-import { manifestReferences } from './backup-set/manifest.js';
+import { MANIFEST_NAME, manifestReferences } from './backup-set/manifest.js';
 import { dropsBefore } from './drops.js';
 import { restorePointEntriesOf } from './restore-point-index.js';
 import { holesBetween, recordExpiredHoles } from './expired-holes.js';
 import type { RetentionDecision, RetentionPolicy } from './retention.js';
 import { liveLeases, removeLeftMarker, whileExpiring } from './restore-lease.js';
 import type { LiveLease, RecoveryPending } from './restore-lease.js';
-import { BACKUP_ID, backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
+import { backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
+import { markExpiring, unrecordedSets } from './backup-set/unrecorded.js';
+import type { UnrecordedSet } from './backup-set/unrecorded.js';
 
 export interface ExpireResult {
   decision: RetentionDecision;
   walRemoved: { first: string; last: string; count: number } | null;
   /** The WAL kept below the rest for backups kept without the WAL after them (decision.walKeepRanges), by segment name. */
   standaloneWal: { id: string; from: string; to: string }[];
+  /** Sets with a manifest and no record (backups that lost it), kept: backup-set/unrecorded.ts. */
+  unrecorded: string[];
 }
 
 /** What expire removes: the backups a retention policy no longer needs, or one backup set (--set) and what depends on it. */
@@ -79,6 +83,7 @@ export async function expireStanza(
 async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean }, leases: LiveLease[]): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
+  const loose = await unrecordedSets(storage, stanza, records);
   const archive = await listArchive(repo, stanza);
   // Every policy keeps the newest backup the newest timeline's history can be restored from, and
   // a window the newest before it on that history: both need the history, and nothing is expired
@@ -105,6 +110,17 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
       restoring: leases.find((l) => l.backup === r.id)?.holder,
     })),
   );
+  // --set naming a set without a record: removed when asked, unless a backup takes files from it.
+  const looseAsked = 'set' in what && !records.some((r) => r.id === what.set) ? loose.find((l) => l.id === what.set) : undefined;
+  if (looseAsked) {
+    const takers = records.filter((r) => referencesOf(r).includes(looseAsked.id) || r.prior === looseAsked.id).map((r) => r.id);
+    if (takers.length > 0) {
+      throw new PgpitrError('ERR_TARGET', `backup set ${looseAsked.id} has no record, and backup ${takers.join(', ')} takes files from it`, {
+        hint: `copy its ${RECORD_NAME} back from a copy of the repository (the backups that need it are restorable again), or expire them first (pgpitr expire --set=${takers[0]})`,
+      });
+    }
+    backups.push({ id: looseAsked.id, state: 'failed', stopTimeMs: 0, startSegNo: 0n, pinned: false, needs: [] });
+  }
   const decision = 'policy' in what ? decideRetention(backups, what.policy, opts.nowMs ?? Date.now()) : decideSetExpiry(backups, what.set, stanza, opts.nowMs ?? Date.now());
   let walRemoved: ExpireResult['walRemoved'] = null;
   const keepFrom = decision.walKeepFromSegNo;
@@ -120,9 +136,9 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
     return { id: k.id, from: r?.start_wal ?? '?', to: r?.stop_wal ?? '?' };
   });
   return {
-    result: { decision, walRemoved, standaloneWal },
+    result: { decision, walRemoved, standaloneWal, unrecorded: loose.filter((l) => !l.leftover && l !== looseAsked).map((l) => l.id) },
     removes: decision.expire.length > 0 || doomed.length > 0,
-    carry: () => carryOut(repo, stanza, segmentSize, what, opts, records, archive, decision, doomed),
+    carry: () => carryOut(repo, stanza, segmentSize, what, opts, records, loose, archive, decision, doomed),
   };
 }
 
@@ -134,6 +150,7 @@ async function carryOut(
   what: ExpireWhat,
   opts: { exclusive?: boolean },
   records: BackupRecord[],
+  loose: UnrecordedSet[],
   archive: ArchivedFile[],
   decision: RetentionDecision,
   doomed: ArchivedFile[],
@@ -142,22 +159,26 @@ async function carryOut(
   const keepFrom = decision.walKeepFromSegNo;
   const ranges = decision.walKeepRanges;
   for (const id of removalOrder(decision.expire.map((e) => e.id), records)) {
-    // The record first, durably: from then on the set is not a backup, whatever remains of it.
+    // Marked, then the record, durably: from then on the set is not a backup, whatever remains
+    // of it, and the mark tells the next expire that it is what this one left (unrecorded.ts).
+    if (records.some((r) => r.id === id)) await markExpiring(storage, stanza, id);
     await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
+    await storage.pathSync?.(backupDir(stanza, id));
+    // The manifest before the rest (the mark among it): a set left with a manifest still has its mark.
+    await storage.remove(storageJoin(backupDir(stanza, id), MANIFEST_NAME));
     await storage.pathSync?.(backupDir(stanza, id));
     await storage.remove(backupDir(stanza, id), { recursive: true });
   }
-  // Sets without a record (an expire interrupted after the record went) are removed too, when
-  // the backup lock is enforced (no backup is being written: a new one's set may have no record yet).
-  // Not one a kept backup takes files from: that set lost its record some other way (a lifecycle
-  // rule, a hand), and rewriting the record saves the backup that needs it; verify names it.
+  // Sets an interrupted expire left (marked, or without a manifest: unrecorded.ts) are removed
+  // too, when the backup lock is enforced (no backup is being written). Not one a kept backup
+  // takes files from, nor one with a manifest and no mark: that set lost its record some other
+  // way (a lifecycle rule, a hand), and copying the record back saves it; the result names it.
   if (opts.exclusive === true) {
-    const listed = new Set(records.map((r) => r.id));
     const expired = new Set(decision.expire.map((e) => e.id));
     // As planExpiry counts them: a complete backup needs what it takes files from, one not complete its prior too.
     const needed = new Set(records.filter((r) => !expired.has(r.id)).flatMap((r) => [...referencesOf(r), ...(r.prior && r.state !== 'complete' ? [r.prior] : [])]));
-    for (const entry of await storage.list(storageJoin(stanza, 'backup'))) {
-      if (entry.type === 'directory' && BACKUP_ID.test(entry.name) && !listed.has(entry.name) && !needed.has(entry.name)) await storage.remove(storageJoin(stanza, 'backup', entry.name), { recursive: true });
+    for (const l of loose) {
+      if (l.leftover && !expired.has(l.id) && !needed.has(l.id)) await storage.remove(backupDir(stanza, l.id), { recursive: true });
     }
   }
   // The holes left between standalone backups' WAL are recorded first: info and check then know

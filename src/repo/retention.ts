@@ -113,7 +113,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
       else keep(b, 'pinned');
     }
     if (b.restoring !== undefined) keep(b, `being restored: ${b.restoring}`);
-    if (b.damaged) keep(b, 'its record is damaged: kept until looked at (pgpitr verify), then removed by hand');
+    if (b.damaged) keep(b, `its record is damaged: kept until looked at (pgpitr verify), then removed with pgpitr expire --set=${b.id}`);
     if (b.state === 'running') keep(b, 'still running');
   }
   if (policy.full !== undefined) {

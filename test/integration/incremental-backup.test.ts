@@ -377,6 +377,11 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const refused = await runPgpitr(['expire', ...a.repoArgs, '--set', d1.record.id]);
       assert.equal(refused.code, 5, refused.stderr);
       assert.match(refused.stderr, new RegExp(`backup ${i2.record.id} is pinned \\(it takes files from backup ${d1.record.id}`));
+      // A trial unpin is refused, not carried out: the backup stays pinned and --set stays refused.
+      const tryUnpin = await runPgpitr(['expire', ...a.repoArgs, '--unpin', i2.record.id, '--dry-run']);
+      assert.equal(tryUnpin.code, 2, tryUnpin.stdout + tryUnpin.stderr);
+      assert.match(tryUnpin.stderr, /--unpin cannot be given with --dry-run/);
+      assert.equal((await runPgpitr(['expire', ...a.repoArgs, '--set', d1.record.id])).code, 5, 'still pinned');
       const unpin = await runPgpitr(['expire', ...a.repoArgs, '--unpin', i2.record.id]);
       assert.equal(unpin.code, 0, unpin.stderr);
       const set = await runPgpitr(['expire', ...a.repoArgs, '--set', d1.record.id, '--dry-run', '--output', 'json']);

@@ -15,6 +15,7 @@ import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { writeRecord } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
+import { EXPIRING_NAME } from '../../src/repo/backup-set/unrecorded.js';
 import { pushWalFile } from '../../src/repo/archive-store.js';
 import { walSegment } from '../helpers/wal-segment.js';
 
@@ -198,7 +199,9 @@ test('expire: a set without a record that a kept incr takes files from stays; a 
     await writeRecord(repo.storage, record(I1, 2, { type: 'incr', prior: F, references: [F] }));
     // Every file I1 stored changed again before I2: I2 takes files from F only.
     await writeRecord(repo.storage, record(I2, 3, { type: 'incr', prior: I1, references: [F] }));
-    // An expire of I1 interrupted after its record went: the next one removes what is left of it (I2 takes nothing from it).
+    // An expire of I1 interrupted after its record went (its mark was written first): the next one
+    // removes what is left of it (I2 takes nothing from it).
+    writeFileSync(join(dir, 'main', 'backup', I1, EXPIRING_NAME), '{}');
     rmSync(join(dir, 'main', 'backup', I1, 'backup.json'));
     writeFileSync(join(dir, 'main', 'backup', I1, 'manifest.json'), '{}');
     await expireStanza(repo, 'main', SEG, { policy: { full: 5 } }, { dryRun: false, exclusive: true, nowMs: NOW });
@@ -212,5 +215,58 @@ test('expire: a set without a record that a kept incr takes files from stays; a 
     writeFileSync(join(dir, 'main', 'backup', F, 'manifest.json'), '{}');
     await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
     assert.deepEqual(sets(dir), [F, I2]);
+  });
+});
+
+test('expire: a stored backup that lost its record (manifest, no mark) is kept and named, by a dry run too; --set removes it, unless a backup takes files from it', async () => {
+  await withRepo(async (dir, repo) => {
+    const F1 = '20261202-000000F';
+    const F2 = '20261204-000000F';
+    const I = '20261205-000000I';
+    await writeRecord(repo.storage, record(F1, 1));
+    await writeRecord(repo.storage, record(F2, 3));
+    writeFileSync(join(dir, 'main', 'backup', F1, 'manifest.json'), '{}');
+    rmSync(join(dir, 'main', 'backup', F1, 'backup.json'));
+    // A set an old expire began to remove (no mark then) that had lost its manifest already: left over.
+    const OLD = '20261201-000000F';
+    await writeRecord(repo.storage, record(OLD, 0));
+    rmSync(join(dir, 'main', 'backup', OLD, 'backup.json'));
+    const dry = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, nowMs: NOW });
+    assert.deepEqual(dry.unrecorded, [F1]);
+    const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(r.unrecorded, [F1]);
+    assert.deepEqual(r.decision.expire, []);
+    assert.deepEqual(sets(dir), [F1, F2], 'the leftover goes, the backup that lost its record stays');
+    // An incr taking files from it: --set refuses, naming the fix.
+    await writeRecord(repo.storage, record(I, 4, { type: 'incr', prior: F2, references: [F2, F1] }));
+    await assert.rejects(expireStanza(repo, 'main', SEG, { set: F1 }, { dryRun: false, exclusive: true, nowMs: NOW }), (e: Error) => /backup set 20261202-000000F has no record, and backup 20261205-000000I takes files from it/.test(e.message) && /copy its backup\.json back/.test((e as { hint?: string }).hint ?? ''));
+    rmSync(join(dir, 'main', 'backup', I), { recursive: true });
+    // Asked for by --set, it goes (a dry run first says so).
+    const asked = await expireStanza(repo, 'main', SEG, { set: F1 }, { dryRun: true, nowMs: NOW });
+    assert.deepEqual(asked.decision.expire.map((e) => e.id), [F1]);
+    assert.deepEqual(asked.unrecorded, []);
+    assert.deepEqual(sets(dir), [F1, F2]);
+    await expireStanza(repo, 'main', SEG, { set: F1 }, { dryRun: false, exclusive: true, nowMs: NOW });
+    assert.deepEqual(sets(dir), [F2]);
+  });
+});
+
+test('expire: the set it removes is marked, then loses its record, then its manifest', async () => {
+  await withRepo(async (dir, repo) => {
+    const F1 = '20261202-000000F';
+    const F2 = '20261204-000000F';
+    await writeRecord(repo.storage, record(F1, 1));
+    await writeRecord(repo.storage, record(F2, 3));
+    writeFileSync(join(dir, 'main', 'backup', F1, 'manifest.json'), '{}');
+    const seen: string[] = [];
+    const storage = repo.storage;
+    const watched = Object.assign(Object.create(Object.getPrototypeOf(storage) as object) as typeof storage, storage, {
+      write: (path: string, ...rest: unknown[]) => (seen.push(`write ${path}`), (storage.write as (...a: unknown[]) => Promise<void>).call(storage, path, ...rest)),
+      remove: (path: string, opts?: { recursive?: boolean }) => (seen.push(`remove ${path}${opts?.recursive ? ' -r' : ''}`), storage.remove(path, opts)),
+    });
+    await expireStanza({ ...repo, storage: watched }, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, nowMs: NOW });
+    const mine = seen.filter((l) => l.includes(F1));
+    assert.deepEqual(mine, [`write main/backup/${F1}/${EXPIRING_NAME}`, `remove main/backup/${F1}/backup.json`, `remove main/backup/${F1}/manifest.json`, `remove main/backup/${F1} -r`]);
+    assert.deepEqual(sets(dir), [F2]);
   });
 });

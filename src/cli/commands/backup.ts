@@ -15,6 +15,7 @@ import { parseMaxRate, parseParallel } from './basebackup-args.js';
 import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
+import { unrecordedKept } from '../../repo/backup-set/unrecorded.js';
 
 const HELP = `pgpitr backup takes a backup of a cluster into its stanza.
 
@@ -134,6 +135,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
         const r = await expireUnderLock(repo, o.stanza, { policy }, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
         for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
         if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
+        for (const id of r.unrecorded) printLine(`warning: ${unrecordedKept(id)}`);
       } catch (e) {
         printLine(`warning: backup ${record.id} is complete, but retention was not applied: ${(e as Error).message}; run pgpitr expire`);
       }

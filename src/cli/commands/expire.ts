@@ -16,6 +16,7 @@ import type { RetentionPolicy } from '../../repo/retention.js';
 import { expireUnderLock, setPinned } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
+import { unrecordedKept } from '../../repo/backup-set/unrecorded.js';
 
 const HELP = `pgpitr expire removes the backups and WAL a retention policy no longer needs.
 
@@ -99,6 +100,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
   if (pinTarget !== undefined && pin === undefined) throw usageError('--pin-target goes with --pin=ID');
   if (pinTarget !== undefined && pinTarget !== 'full' && pinTarget !== 'standalone') throw usageError(`invalid --pin-target "${pinTarget}"`, 'give full (the WAL after the backup is kept too) or standalone (only the WAL that makes it consistent)');
   if (pin !== undefined || unpin !== undefined) {
+    // A pin is a change of its own: a --dry-run, a policy or a --set beside it would be
+    // silently ignored (an "unpin --dry-run" unpinning for real), so they are refused.
+    const beside = [pin !== undefined && unpin !== undefined ? '--unpin' : null, o.extra['dry-run'] === true ? '--dry-run' : null, o.extra['set'] !== undefined ? '--set' : null, o.extra['retention-full'] !== undefined ? '--retention-full' : null, o.extra['retention-window'] !== undefined ? '--retention-window' : null].filter((f): f is string => f !== null);
+    if (beside.length > 0) throw usageError(`--${pin !== undefined ? 'pin' : 'unpin'} cannot be given with ${beside.join(', ')}`, `run the ${pin !== undefined ? 'pin' : 'unpin'} alone (pgpitr info --set=ID shows whether a backup is pinned)`);
     // A backup lives in one repository: pinned where it is, absent elsewhere is no error.
     const id = (pin ?? unpin)!;
     const outcomes = await onEachRepository(repos, async ({ repo }) => {
@@ -157,10 +162,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
     const each = outcomes.map((r) => ({
       repo: r.index,
       location: r.location,
-      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved, wal_kept_own_range: r.result.standaloneWal } : { absent: true }),
+      ...(r.error ? { error: r.error.message } : r.result ? { keep: r.result.decision.keep, expire: r.result.decision.expire, wal_removed: r.result.walRemoved, wal_kept_own_range: r.result.standaloneWal, unrecorded: r.result.unrecorded } : { absent: true }),
     }));
     const first = outcomes[0]!.result;
-    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved, wal_kept_own_range: first.standaloneWal } : {}), repositories: each }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ dry_run: dryRun, ...(first ? { keep: first.decision.keep, expire: first.decision.expire, wal_removed: first.walRemoved, wal_kept_own_range: first.standaloneWal, unrecorded: first.unrecorded } : {}), repositories: each }, null, 2) + '\n');
   } else {
     const verb = dryRun ? 'would expire' : 'expired';
     for (const r of outcomes) {
@@ -182,6 +187,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
       const kept = r.result!.decision.walKeptFor;
       if (kept) printLine(`${p}archived WAL kept from the start of backup ${kept.id} on: ${kept.why}`);
       for (const k of r.result!.standaloneWal) printLine(`${p}archived WAL kept for backup ${k.id} alone (its start to its stop, not after it): ${k.from} to ${k.to}`);
+      for (const id of r.result!.unrecorded) printLine(`${p}warning: ${unrecordedKept(id)}`);
     }
   }
   throwFirstFailure(outcomes);

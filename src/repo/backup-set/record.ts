@@ -129,7 +129,7 @@ export async function readRecord(storage: Storage, stanza: string, id: string): 
 export class DamagedRecordError extends PgpitrError {
   constructor(message: string) {
     super('ERR_STORAGE', message, {
-      hint: 'that backup cannot be used; it is listed as failed, and expire keeps it: look at it (pgpitr verify), then remove its directory by hand',
+      hint: 'that backup cannot be used; it is listed as failed, and expire keeps it: look at it (pgpitr verify), then remove it with pgpitr expire --set=ID (which takes along, or refuses for, any backup that needs it)',
     });
   }
 }

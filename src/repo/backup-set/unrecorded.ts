@@ -1,0 +1,49 @@
+// Backup sets without a record (backup.json). A backup writes its record before anything
+// else and its manifest last of its files, and expire marks a set it removes (EXPIRING_NAME)
+// before it removes the record. So a set without a record is one of two things:
+// - what an interrupted expire left: its marker is there, or no manifest (a set expire began to
+//   remove before the marker existed, or a backup's directory that never got that far): expire
+//   removes it, under the enforced backup lock;
+// - a stored backup that lost its record (a hand, a lifecycle rule, a partial copy of the
+//   repository): its manifest and data are there, and copying its record back saves it. Expire
+//   keeps it and says so; verify reports it; `expire --set=ID` removes it when asked.
+
+import type { Storage } from '../../storage/storage.js';
+import { storageJoin } from '../../storage/storage-path.js';
+import { MANIFEST_NAME } from './manifest.js';
+import { BACKUP_ID, backupDir, RECORD_NAME } from './record.js';
+import type { BackupRecord } from './record.js';
+
+/** Written into a set, durably, before expire removes its record. */
+export const EXPIRING_NAME = 'expiring';
+
+export interface UnrecordedSet {
+  id: string;
+  /** What an interrupted expire left (marked, or no manifest), not a backup that lost its record. */
+  leftover: boolean;
+}
+
+/** The sets of the stanza's backup directory that have no record (`records`: those listed with one). */
+export async function unrecordedSets(storage: Storage, stanza: string, records: readonly BackupRecord[]): Promise<UnrecordedSet[]> {
+  const recorded = new Set(records.map((r) => r.id));
+  const out: UnrecordedSet[] = [];
+  for (const e of await storage.list(storageJoin(stanza, 'backup'))) {
+    if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name)) continue;
+    const dir = backupDir(stanza, e.name);
+    // Written since the listing: a backup that just began (expire holds the lock, so not then).
+    if ((await storage.info(storageJoin(dir, RECORD_NAME))) !== null) continue;
+    const marked = (await storage.info(storageJoin(dir, EXPIRING_NAME))) !== null;
+    out.push({ id: e.name, leftover: marked || (await storage.info(storageJoin(dir, MANIFEST_NAME))) === null });
+  }
+  return out;
+}
+
+/** Marks a set as being removed by expire (durably: the record goes next). */
+export async function markExpiring(storage: Storage, stanza: string, id: string): Promise<void> {
+  await storage.write(storageJoin(backupDir(stanza, id), EXPIRING_NAME), Buffer.from(JSON.stringify({ expiring: new Date().toISOString() }) + '\n'));
+}
+
+/** What expire says of a set it keeps because it lost its record. */
+export function unrecordedKept(id: string): string {
+  return `backup set ${id} has a manifest but no record (${RECORD_NAME}), and is kept: copy the record back from a copy of the repository, or remove the set with pgpitr expire --set=${id}`;
+}

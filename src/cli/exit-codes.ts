@@ -28,6 +28,8 @@ export const ExitCode = {
   ArchiveNotFound: 1,
 } as const;
 
+const FILE_SYSTEM_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'ELOOP', 'EXDEV', 'EMLINK', 'ENAMETOOLONG']);
+
 export function exitCodeFor(code: ErrorCode | undefined): number {
   switch (code) {
     case 'ERR_USAGE':
@@ -51,7 +53,9 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
     case 'ERR_INTERRUPTED':
       return ExitCode.Interrupted;
     default:
-      return ExitCode.Failure;
+      // A file system's refusal that reached here unwrapped (no permission, disk full, read-only):
+      // the target or the repository cannot be written, not a bug of pgpitr's.
+      return FILE_SYSTEM_ERRNOS.has(code as string) ? ExitCode.Storage : ExitCode.Failure;
   }
 }
 

@@ -19,6 +19,7 @@ import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
+import { majorOfDataDir, strayTablespaces } from './stray-tablespaces.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
 import { checkXidTargetReach } from './target-xid-reach.js';
@@ -228,6 +229,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
     req.log(`pg_wal: a link to ${walDir}`);
   }
+  // A delta removes the cluster's directory in a tablespace the backup does not hold (stray-tablespaces.ts).
+  const major = record?.pg_version_num ? Math.floor(record.pg_version_num / 10000) : majorOfDataDir(targetState.path);
+  const strays = delta && major !== null ? strayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])]) : [];
+  for (const s of strays) req.log(`${req.dryRun ? 'would remove' : 'removing'} ${s.versionDirs.join(', ')}: tablespace ${s.oid}, which backup ${b.id} does not hold (replaying its creation would take up the files there)`);
   if (req.dryRun) {
     const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;
     req.log(`would write ${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''} into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
@@ -260,7 +265,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   async function writeTarget(): Promise<FileRestoreResult> {
     writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     await req.beforeFiles?.(plan);
-    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
+    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, strayVersionDirs: strays.flatMap((s) => s.versionDirs), ...(walDir !== undefined ? { walDir } : {}) });
     // The directories outside the data directory that restore writes into.
     const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
     let bytesDone = 0;

@@ -37,6 +37,8 @@ export interface RestoreLayout {
   tablespaceDirs: Map<number, string>;
   /** Where pg_wal's content goes, pg_wal being a link to it (--waldir); absent: pg_wal is a directory. */
   walDir?: string;
+  /** A delta's: the cluster's directories in tablespaces the backup does not hold, removed (stray-tablespaces.ts). */
+  strayVersionDirs?: string[];
 }
 
 export interface FileRestoreOptions {
@@ -116,6 +118,13 @@ export class FileRestorer {
   async restore(o: FileRestoreOptions): Promise<FileRestoreResult> {
     const result: FileRestoreResult = { written: 0, unchanged: 0, removed: 0, zeroed: 0, bytesWritten: 0, streamed: 0, handedBack: {} };
     const m = this.reader.manifest;
+    // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
+    // Those outside the data directory first: one that cannot be made (no permission above it)
+    // fails the restore before a delta has touched the old cluster.
+    const version = m.files.find((f) => f.path === 'PG_VERSION');
+    const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
+    for (const dir of this.layout.tablespaceDirs.values()) this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
+    if (this.layout.walDir !== undefined) this.madeAbove.push(...(await makeRoot(this.layout.walDir, rootMode, o.sync ?? false)));
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster. A global
       // that is a link (made real below) goes itself: pg_control through it is another cluster's.
@@ -128,15 +137,11 @@ export class FileRestorer {
         await fsyncPathIfPresent(global); // that removal durable before anything else changes
       }
     }
-    // The roots are the user's: they may be links (a mount point elsewhere), and are only created.
-    const version = m.files.find((f) => f.path === 'PG_VERSION');
-    const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
     await makeRoot(this.layout.target, rootMode, o.sync ?? false);
-    for (const dir of this.layout.tablespaceDirs.values()) this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
     // The tablespace links before anything inside a tablespace: a rerun recognises the directory as this cluster's.
     await makeRealDirectory(join(this.layout.target, 'pg_tblspc'), 0o700);
     for (const [oid, dir] of this.layout.tablespaceDirs) await placeLink(join(this.layout.target, 'pg_tblspc', String(oid)), dir, 'tablespace');
-    if (this.layout.walDir !== undefined) await this.makeWalLink(this.layout.walDir, rootMode, o.sync ?? false);
+    if (this.layout.walDir !== undefined) await placeLink(join(this.layout.target, 'pg_wal'), this.layout.walDir, 'WAL directory');
     const dirs = [...m.directories].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
     for (const d of dirs) {
       const tsp = /^pg_tblspc\/(\d+)$/.exec(d.path); // a link made above, or an in-place tablespace's directory
@@ -223,11 +228,6 @@ export class FileRestorer {
   }
 
   /** pg_wal as a link to the WAL directory (made if absent); whatever else was at pg_wal is removed. */
-  private async makeWalLink(walDir: string, mode: number, sync: boolean): Promise<void> {
-    this.madeAbove.push(...(await makeRoot(walDir, mode, sync)));
-    await placeLink(join(this.layout.target, 'pg_wal'), walDir, 'WAL directory');
-  }
-
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
   private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean, handedBack: Record<string, number>): Promise<'written' | 'unchanged' | null> {
     const src = await this.reader.threadSource(f);

@@ -132,6 +132,14 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       let copy = await startRecovered(dir, version, `delta${version}`);
       await copy.sql(`update pitr set v = 'diverged' where id < 100`);
       await copy.sql('create table stray (x int)');
+      // A tablespace made after the backup: the delta removes the link and the cluster's directory at
+      // its end (replaying its creation would take up the files left there), not the location itself.
+      const strayTs = restoreDir(c, 'delta-stray-ts');
+      await copy.sql(`create tablespace stray_ts location '${strayTs}'`);
+      await copy.sql('create table in_stray (x int) tablespace stray_ts; insert into in_stray select generate_series(1, 1000)');
+      const strayOid = (await copy.sql<{ oid: number }>(`select oid::int as oid from pg_tablespace where spcname = 'stray_ts'`))[0]!.oid;
+      const strayVersionDir = readdirSync(strayTs).find((n) => n.startsWith('PG_'))!;
+      writeFileSync(join(strayTs, 'not-the-cluster'), 'kept');
       await copy.stop();
       const running = await restoreWith(a, c.dataDir, ['--delta']);
       assert.equal(running.code, 5);
@@ -164,6 +172,10 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const modeOf = (p: string) => statSync(p).mode & 0o777;
       const recordedMode = modeOf(join(dir, 'PG_VERSION'));
       chmodSync(join(dir, 'PG_VERSION'), 0o644);
+      const plan = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--dry-run']);
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stderr, new RegExp(`would remove ${join(strayTs, strayVersionDir)}: tablespace ${strayOid}, which backup ${second.id} does not hold`), plan.stderr);
+      assert.ok(existsSync(join(strayTs, strayVersionDir)), 'a dry run removes nothing');
       const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
       assert.equal(delta.code, 0, delta.stderr);
       assert.equal(modeOf(join(dir, 'PG_VERSION')).toString(8), recordedMode.toString(8));
@@ -172,6 +184,8 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.ok(d.written < written / 4, `delta wrote ${d.written} of ${written} files`);
       assert.ok(d.unchanged > written / 2, `delta left ${d.unchanged} files`);
       assert.ok(d.removed > 0);
+      assert.ok(!existsSync(join(dir, 'pg_tblspc', String(strayOid))), 'the stray tablespace link is gone');
+      assert.deepEqual(readdirSync(strayTs), ['not-the-cluster'], 'the cluster\'s directory in the stray tablespace is gone, the rest stays');
       copy = await startRecovered(dir, version, `delta2${version}`);
       try {
         assert.equal(await tableChecksum(copy), atSecond);

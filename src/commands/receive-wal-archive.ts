@@ -2,6 +2,7 @@
 // go (the stanza's archive, through wal/archive-wal-file.ts) and what is
 // already there (to resume after it), as wal/receiver.ts asks for them.
 
+import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { stanzaSeenRecently } from '../repo/stanza-presence.js';
 import { archivedNames } from '../repo/wal-archive-view.js';
@@ -10,17 +11,34 @@ import type { Repository } from '../repo/repository.js';
 import { archiveWalFile } from '../wal/archive-wal-file.js';
 
 export interface ReceiveWalArchive {
+  /**
+   * Refuses a server of another database system than the stanza's (ERR_TARGET), before anything
+   * is received: a history file records no system, and one of another cluster stored first would
+   * make this stanza's own, when it gets there, "already archived with different content".
+   */
+  checkSystem(system: string): Promise<void>;
   push(path: string): Promise<void>;
   names(): Promise<string[]>;
 }
 
 export async function receiveWalArchive(repo: Repository, stanzaName: string, push: PushOptions, log: (line: string) => void): Promise<ReceiveWalArchive> {
   let stanza = await readStanza(repo, stanzaName);
+  /** The system of the server streamed from, once checked: what its history files belong to. */
+  let system: string | undefined;
   return {
+    checkSystem: async (server: string) => {
+      stanza = await readStanza(repo, stanzaName);
+      if (stanza.system_identifier !== server) {
+        throw new PgpitrError('ERR_TARGET', `the server is database system ${server}, stanza "${stanzaName}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
+          hint: 'point receive-wal (-h, -p, -d) at the stanza\'s cluster, or give it that cluster\'s own --stanza',
+        });
+      }
+      system = server;
+    },
     push: async (path: string) => {
       // Read again when last seen over a second ago: a stanza deleted or created again meanwhile.
       if (!stanzaSeenRecently(repo, stanzaName)) stanza = await readStanza(repo, stanzaName);
-      const outcome = await archiveWalFile(repo, stanza, path, push);
+      const outcome = await archiveWalFile(repo, stanza, path, push, system);
       log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
     },
     names: () => archivedNames(repo, stanzaName),

@@ -23,8 +23,12 @@ export interface PreparedWalFile {
   release(): Promise<void>;
 }
 
-/** Reads, checks, hashes and starts compressing the WAL file at `source` (archive_command's %p). */
-export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PreparedWalFile> {
+/**
+ * Reads, checks, hashes and starts compressing the WAL file at `source` (archive_command's %p).
+ * `system`: the database system the file comes from, when the caller knows it (receive-wal, from
+ * the server it streams from); else a history file's is its pg_wal's cluster's.
+ */
+export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: PushOptions, system?: string): Promise<PreparedWalFile> {
   const name = basename(source);
   checkWalFileName(name);
   // Date.now() is rounded down: a ctime in the same millisecond (the file's last write, just before
@@ -42,7 +46,7 @@ export async function prepareWalFile(stanza: StanzaInfo, source: string, opts: P
   // A history or backup file records no system: the cluster whose pg_wal holds it says (a history
   // file of another cluster, archived before any of its refused segments, would lead a standby's
   // recovery onto a foreign timeline, where the next segment is "not in the archive").
-  if (prepared.systemIdentifier === null) prepared = { ...prepared, systemIdentifier: systemOfPgWal(source) };
+  if (prepared.systemIdentifier === null) prepared = { ...prepared, systemIdentifier: system ?? systemOfPgWal(source) };
   return {
     prepared,
     readAtMs,
@@ -60,8 +64,8 @@ function systemOfPgWal(source: string): string | null {
 }
 
 /** Stores the WAL file at `source` in the stanza's archive of one repository. */
-export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, source: string, opts: PushOptions): Promise<PushOutcome> {
-  const file = await prepareWalFile(stanza, source, opts);
+export async function archiveWalFile(repo: Repository, stanza: StanzaInfo, source: string, opts: PushOptions, system?: string): Promise<PushOutcome> {
+  const file = await prepareWalFile(stanza, source, opts, system);
   try {
     return await storePreparedWal(repo, stanza, file.prepared);
   } finally {

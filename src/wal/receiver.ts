@@ -45,6 +45,8 @@ export interface ReceiveOptions {
   reconnectDelayMs: number;
   /** Repository mode: where completed segments and history files go. */
   archive?: {
+    /** Refuses (ERR_TARGET) a server of another database system than the stanza's. */
+    checkSystem(system: string): Promise<void>;
     push(path: string): Promise<void>;
     /** Names already archived (to resume after them). */
     names(): Promise<string[]>;
@@ -138,6 +140,8 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
 /** One connection's worth of streaming; true when the end position was reached. */
 async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<boolean> {
   const ident = (await session.query('IDENTIFY_SYSTEM'))[0]!.rows[0]!;
+  // Repository mode: the server must be the stanza's cluster, on every connection (a virtual IP moved).
+  await o.archive?.checkSystem(ident[0] ?? '');
   const serverTimeline = Number(ident[1]);
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
@@ -259,10 +263,16 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
       if (streamed || o.signal.aborted) await closing;
       else await closing.catch(() => {});
     }
-    // Stored before going on (a timeline's segments before the next one's history file), or stopped meanwhile.
-    await storeQueue?.drain(o.signal);
     if (o.signal.aborted) return true;
-    if (o.endPosition !== undefined && end.received >= o.endPosition) return true;
+    // At the end position, everything is stored before the end. Not at a timeline switch: the queue
+    // stores one file at a time, in order, a failed one first when tried again (store-queue.ts), so
+    // the old timeline's segments go before the next one's history file without waiting for them,
+    // and a repository down at that moment does not stop the stream (a synchronous standby's
+    // primary would wait at every COMMIT until it came back).
+    if (o.endPosition !== undefined && end.received >= o.endPosition) {
+      await storeQueue?.drain(o.signal);
+      return true;
+    }
     if (!end.nextTimeline) {
       throw new PgpitrError('ERR_CONNECTION_LOST', 'the server ended WAL streaming without a timeline switch');
     }

@@ -118,6 +118,16 @@ for (const version of versionsFromEnv()) {
       await untilReceiving(rx3, standby, 'streaming timeline 2 into a third repository');
       assert.equal(await rx3.stop(), 0, rx3.log());
       assert.ok(archivedOnDisk(repo3, 'main').some((f) => f.name === '00000002.history'), rx3.log());
+      // A stanza of another database system (-h at the wrong cluster): refused on connecting, before
+      // anything is received or stored (a history file records no system of its own).
+      const other = await TestCluster.create({ version, name: `rwother${version}`, fresh: true });
+      const repo4 = src.tempDir('rw-repo4');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo4, '--stanza', 'main'], clusterEnv(other))).code, 0);
+      await other.destroy();
+      const wrong = await runPgpitr(['receive-wal', '--repo', repo4, '--stanza', 'main'], senv);
+      assert.equal(wrong.code, 5, wrong.stdout + wrong.stderr);
+      assert.match(wrong.stderr, /the server is database system \d+, stanza "main" is for system \d+/);
+      assert.deepEqual(archivedOnDisk(repo4, 'main'), [], 'nothing stored');
       await standby.stop();
     });
 
@@ -218,4 +228,13 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
   const repo = await runPgpitr(['receive-wal', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-Z', 'gzip']);
   assert.equal(repo.code, 2, repo.stderr);
   assert.match(repo.stderr, /repository mode/);
+  // Options directory mode would ignore, and a status interval Node's timers cannot hold.
+  await eachOf([
+    [['--compress-type', 'gzip'], /--compress-type applies in repository mode/],
+    [['-s', '2147484'], /invalid status interval "2147484"/],
+  ] as const, 2, async ([args, why]) => {
+    const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, why);
+  });
 });

@@ -123,6 +123,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   if (v.synchronous && v['no-sync']) throw usageError('--synchronous and --no-sync are incompatible options');
   const compression = v.compress === undefined ? null : parseReceiveWalCompress(v.compress);
   if (!repoMode && v['compress-level'] !== undefined) throw usageError('--compress-level applies in repository mode', 'in directory mode (-D), give the level with -Z METHOD:LEVEL');
+  if (!repoMode && v['compress-type'] !== undefined) throw usageError('--compress-type applies in repository mode', 'in directory mode (-D), compress with -Z METHOD[:LEVEL]');
   if (compression && repoMode) {
     throw usageError('-Z/--compress does not apply in repository mode', 'segments are compressed when stored in the repository: use --compress-type (zstd by default) and leave out -Z');
   }
@@ -162,7 +163,8 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   }
   const statusText = v['status-interval'] ?? '10';
   const status = Number(statusText);
-  if (!Number.isInteger(status) || status < 0) throw usageError(`invalid status interval "${statusText}"`);
+  // pg_receivewal's bound (INT_MAX ms); beyond it Node's timers would fire every millisecond.
+  if (!Number.isInteger(status) || status < 0 || status > 2147483) throw usageError(`invalid status interval "${statusText}"`, 'give seconds, 0 to 2147483');
 
   const ac = new AbortController();
   const stop = () => ac.abort();

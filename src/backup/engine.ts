@@ -74,6 +74,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   let createdSlot: string | null = null;
   let walError: unknown = null;
   let watcher: ServerProgressWatcher | null = null;
+  /** -j: what to do once the backup is whole (run-parallel.ts: the resume journal goes). */
+  let whole: (() => void) | null = null;
+  let resumedSystem: string | undefined;
   /** What else holds the backup open on the server (the parallel backup's SQL session). */
   const closers: (() => void)[] = [];
   const abortAll = () => {
@@ -96,13 +99,13 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (opts.target.kind === 'directory') {
       let own: string[] = [];
       if (opts.resume) {
-        own = checkResumable(opts.target.path);
+        ({ own, system: resumedSystem } = checkResumable(opts.target.path));
         dirs.keepContentsOf = new Set([resolve(opts.target.path), ...own]);
       }
       directory = dirs.prepare(opts.target.path, 'target directory');
       state = new StateFile(directory, opts.label, !opts.noSync);
       // The directories the interrupted runs wrote into stay this backup's, whatever this run does.
-      state.update({ backup_format: opts.format, wal_method: opts.walMethod, ...(own.length > 0 ? { output_dirs: own } : {}) });
+      state.update({ backup_format: opts.format, wal_method: opts.walMethod, ...(own.length > 0 ? { output_dirs: own } : {}), ...(resumedSystem !== undefined ? { system_identifier: resumedSystem } : {}) });
       state.write();
       // Recorded before anything is written there: a rerun with --resume takes only those as they are.
       const stateFile = state;
@@ -130,6 +133,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       throw new PgpitrError('ERR_TARGET', `the server is database system ${systemIdentifier}, the stanza is for system ${opts.expectSystemIdentifier}`, {
         hint: 'this connection reaches another cluster than the one the stanza records; check the connection options or --stanza',
       });
+    }
+    if (resumedSystem !== undefined && resumedSystem !== systemIdentifier) {
+      throw new PgpitrError('ERR_TARGET', `the backup in "${directory}" is of database system ${resumedSystem}, the server is system ${systemIdentifier}`, { hint: 'resume it from the cluster it was taken from, or take a new backup into another directory' });
     }
     state?.update({ server_version: main.serverVersionNum, system_identifier: systemIdentifier });
 
@@ -265,7 +271,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       if (streamsWal(opts) && sink) walSession = await openWalSession(opts, sessions, reporter, systemIdentifier);
       sink?.prepare?.();
       const { runParallel } = await import('./parallel/run-parallel.js');
-      await runParallel(
+      whole = await runParallel(
         {
           opts,
           main,
@@ -323,6 +329,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     // honoured all the same: the run was interrupted, and is never reported complete.
     if (signal?.aborted) throw interrupted();
     const bytes = tracker.snapshot.bytesDone;
+    whole?.();
     state?.finish('complete', { bytes });
     // Only once the state file says complete (its write can fail: a full disk): a slot made with -C stays, as the user asked.
     createdSlot = null;
@@ -365,7 +372,7 @@ function isChecksumFailure(e: unknown): boolean {
  * --resume takes over only a backup that ended without completing: interrupted (its process gone)
  * or failed. The directories besides the target that it wrote into (its state file's output_dirs).
  */
-function checkResumable(path: string): string[] {
+function checkResumable(path: string): { own: string[]; system: string | undefined } {
   const found = readStateFile(resolve(path));
   const age = stateFileAge(resolve(path));
   const status = assessState(found, age);
@@ -376,7 +383,7 @@ function checkResumable(path: string): string[] {
       hint: `--resume takes it over once its state file has not been touched for ${RESUME_AFTER_SILENCE_MS / 60_000} minutes (a paused process would wake up beside the resumed run); make sure it is gone (pgpitr status where it ran), then run again later`,
     });
   }
-  if (status === 'interrupted' || status === 'failed') return found.output_dirs ?? [];
+  if (status === 'interrupted' || status === 'failed') return { own: found.output_dirs ?? [], system: found.system_identifier };
   throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
     hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',
   });

@@ -195,7 +195,9 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
       record(ctx, f, f.size, prev.checksum, [], false);
       return;
     }
-    if (ctx.resume?.previous.has(journalKey(f.manifestPath))) removeIfThere(dest);
+    // Resumed: what the sweep kept at dest (for any entry of the path, a range's too) and this copy
+    // does not reuse goes, or the reader's exclusive create fails on it.
+    if (ctx.resume !== undefined && ctx.resume.previous.size > 0) removeIfThere(dest);
     const startedUs = Date.now() * 1000;
     // Made ahead by the creator (the reader then opens it), unless the readers got here first.
     const claim = ctx.creator?.claim(dest) ?? 'job';

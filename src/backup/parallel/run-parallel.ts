@@ -41,7 +41,12 @@ export interface ParallelContext {
   onChecksumFailure(message: string): void;
 }
 
-export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents): Promise<void> {
+/**
+ * Copies the files with the readers; returns what to do once the backup is whole (its WAL
+ * received, everything synced): the resume journal goes then, not before (a resumed run that
+ * fails after its copy keeps it for the next).
+ */
+export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents): Promise<() => void> {
   const { opts, main, reporter } = ctx;
   const jobs = opts.parallel!.jobs;
   // The direct readers' threads take ~0.1 s each to load: started now, they are ready by the time
@@ -155,7 +160,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
       },
       events,
     );
-    resume?.journal.remove();
+    return () => resume?.journal.remove();
   } catch (e) {
     // A query that failed because the session went away: say so (exit 9), not node-postgres's words.
     throw lost && !(e instanceof PgpitrError) ? lost : e;

@@ -38,9 +38,9 @@ General options:
                          (pgpitr) with -j: read the data directory on this host (direct),
                          or through the server's SQL file functions (sql); auto: direct
                          when this host has the data directory
-      --resume           (pgpitr) with -j -Fp: take over the interrupted or failed backup in
-                         the target directory, keeping the files it copied whose source has
-                         not changed since (each checked against its recorded checksum)
+      --resume           (pgpitr) with -j -Fp: take over the interrupted backup in the target
+                         directory (killed, or failed with -n), keeping the files it copied
+                         whose source has not changed since (each checked against its checksum)
   -n, --no-clean         do not clean up after errors
   -N, --no-sync          do not wait for changes to be written safely to disk
   -P, --progress         show progress information

@@ -22,6 +22,7 @@ import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
 import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
 import { EXPIRING_NAME, unrecordedSets } from '../repo/backup-set/unrecorded.js';
+import { isPgpitrError } from '../common/errors.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
 import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js';
@@ -87,6 +88,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     try {
       reader = await BackupSetReader.open(storage, backupDir(stanza, r.id));
     } catch (e) {
+      if (isOutage(e)) throw e;
       report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, r.id)}`, problem: (e as Error).message });
       return;
     }
@@ -116,6 +118,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
           for await (const chunk of await reader.read(f)) bytes += (chunk as Buffer).length;
           read.set(readKey(f), null);
         } catch (e) {
+          if (isOutage(e)) throw e;
           report.problems.push({ scope: r.id, object: where, problem: (e as Error).message });
           read.set(readKey(f), (e as Error).message);
         }
@@ -144,6 +147,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     try {
       await fetchWalFile(repo, stanza, name);
     } catch (e) {
+      if (isOutage(e)) throw e;
       // Gone since it was listed, while it was read: an expire removed it (it removes only what no kept backup needs).
       if ((await findStored(repo, stanza, name).catch(() => undefined)) === null) return;
       if (scope === 'archive') archiveProblem(name, (e as Error).message);
@@ -160,4 +164,15 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem });
   }
   return report;
+}
+
+/**
+ * A failure that says nothing of the stored object: the store out of reach, credentials refused,
+ * no permission to read, no file descriptor left, a wrong passphrase, a signal. The command fails
+ * with it (its own exit code: 3, 9, 5, 2, 130), rather than reporting every object as damaged (7).
+ */
+function isOutage(e: unknown): boolean {
+  if (isPgpitrError(e) && ['ERR_CONNECTION', 'ERR_CONNECTION_LOST', 'ERR_USAGE', 'ERR_INTERRUPTED'].includes(e.code)) return true;
+  const errno = (x: unknown) => (x as NodeJS.ErrnoException | undefined)?.code;
+  return [errno(e), errno((e as { cause?: unknown } | undefined)?.cause)].some((c) => c === 'EACCES' || c === 'EPERM' || c === 'EMFILE' || c === 'ENFILE' || c === 'ENOMEM');
 }

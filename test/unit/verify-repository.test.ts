@@ -16,6 +16,7 @@ import { BackupSetWriter } from '../../src/repo/backup-set/writer.js';
 import { verifyStanza } from '../../src/commands/verify.js';
 import { pushWalFile } from '../../src/repo/archive-store.js';
 import { walSegment } from '../helpers/wal-segment.js';
+import { PgpitrError } from '../../src/common/errors.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = '7300000000000000001';
@@ -177,6 +178,32 @@ test('verify: a backup\'s WAL is looked for on the timeline replay reads it from
     await push('000000010000000000000002', walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }));
     const gap = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
     assert.deepEqual(gap.problems.map((p) => p.object), ['000000020000000000000002']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('verify: a store out of reach, or a file it may not read, fails the command; it is not reported as damage', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-'));
+  try {
+    const storage = new PosixStorage(dir);
+    const repo = repositoryOn(storage, dir);
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    await backupSet(storage, '20261201-000000F');
+    await writeRecord(storage, record('20261201-000000F'));
+    for (const [why, failure] of [
+      ['lost', new PgpitrError('ERR_CONNECTION_LOST', 'the object store kept failing')],
+      ['refused', Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })],
+    ] as const) {
+      // Reads of the set's data fail; its manifest and record read as before.
+      const failing = Object.assign(Object.create(Object.getPrototypeOf(storage) as object) as PosixStorage, storage, {
+        read: (path: string) => (/\/data\//.test(path) || /bundle/.test(path) ? Promise.reject(failure) : storage.read(path)),
+      });
+      await assert.rejects(verifyStanza(repositoryOn(failing, dir), 'main', SEG, { processMax: 2 }), (e: Error) => e === failure, why);
+    }
+    // Read as it is, nothing to report.
+    assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 2 })).problems, []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -180,8 +180,13 @@ export class BackupSetReader {
   private async wholeBundle(path: string): Promise<Buffer | null> {
     let data = this.bundles.get(path);
     if (!data) {
-      data = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
-      this.bundles.set(path, data);
+      const reading = this.storage.read(path).then((r) => (r === null ? null : collect(r)));
+      data = reading;
+      this.bundles.set(path, reading);
+      // A read that failed (the store out of reach for a moment) is not kept: the next file of the bundle reads it again.
+      reading.catch(() => {
+        if (this.bundles.get(path) === reading) this.bundles.delete(path);
+      });
     }
     this.countDown(path);
     return data;

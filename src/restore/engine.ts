@@ -206,7 +206,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
       throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
     }
-    checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)));
+    checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), mapped !== ts.location);
     tablespaceDirs.set(ts.oid, mapped);
     versionDirs.set(ts.oid, own);
   }
@@ -357,7 +357,7 @@ function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: nu
   }
   // One signal file: a backup taken from a standby holds standby.signal.
   rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });
-  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', sync, 0o600);
+  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', sync, fileMode);
 }
 
 /**

@@ -169,11 +169,19 @@ export function parseTablespaceMapping(text: string): TablespaceMapping {
 
 /**
  * A tablespace's directory may hold other clusters' version directories (PG_13_..., kept by
- * pg_upgrade) but nothing else; the backup's own version directory only with --delta, and only
- * when this target's pg_tblspc/<oid> already points there (it is this cluster's tablespace, not
- * another cluster's on the same host).
+ * pg_upgrade) and a file system's lost+found (a tablespace at a mount point's root) but nothing
+ * else; the backup's own version directory only with --delta, and only when this target's
+ * pg_tblspc/<oid> already points there (it is this cluster's tablespace, not another cluster's on
+ * the same host). A delta with no mapping given (`mapped` false) over a cluster whose tablespace
+ * link leads elsewhere (moved since the backup) is refused: it would move it back, whole.
  */
-export function checkTablespaceDir(path: string, oid: number, delta: boolean, ownVersionDir: string | null, targetLink: string): void {
+export function checkTablespaceDir(path: string, oid: number, delta: boolean, ownVersionDir: string | null, targetLink: string, mapped = true): void {
+  const link = linkOf(targetLink);
+  if (delta && !mapped && link !== null && !samePath(link, path)) {
+    throw new PgpitrError('ERR_TARGET', `tablespace ${oid} of the cluster in the target is at "${link}" (${targetLink}), the backup's at "${path}"`, {
+      hint: `give --tablespace-map ${oid}=${link} to restore it where it is now (or ${oid}=${path} to move it back)`,
+    });
+  }
   if (!existsSync(path)) return;
   let entries: string[];
   try {
@@ -184,20 +192,29 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
   const notEmpty = new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty`, {
     hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH, or empty that directory',
   });
-  if (entries.some((n) => !n.startsWith('PG_'))) throw notEmpty;
+  if (entries.some((n) => !n.startsWith('PG_') && n !== 'lost+found')) throw notEmpty;
   if (ownVersionDir === null || !entries.includes(ownVersionDir)) return;
   if (!delta) throw notEmpty;
-  let link: string | null = null;
-  try {
-    link = readlinkSync(targetLink);
-  } catch {
-    /* no link: not this cluster's */
-  }
-  if (link !== path) {
+  // No link: not this cluster's. One spelt otherwise (a trailing slash, through a link) is.
+  if (link === null || !samePath(link, path)) {
     throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" holds ${ownVersionDir} of another cluster (${targetLink} does not point there)`, {
       hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH; --delta only rewrites the tablespaces of the cluster it restores over',
     });
   }
+}
+
+/** Where a symbolic link leads (as written), null when there is none. */
+function linkOf(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The same directory, however spelt (a trailing slash, a link on the way). */
+function samePath(a: string, b: string): boolean {
+  return resolve(a) === resolve(b) || realPathOf(a) === realPathOf(b);
 }
 
 /** Whether path a is b or inside it (by path, after resolving both). */

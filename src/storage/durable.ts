@@ -2,7 +2,7 @@
 // the directory) and fsync of whole trees with bounded parallelism, the way
 // PostgreSQL's fsync_pgdata makes a copied data directory durable.
 
-import { constants as fsConstants, promises as fsp, openSync, fsyncSync, closeSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, openSync, fsyncSync, closeSync, fchmodSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { storageError } from '../common/errors.js';
 
@@ -84,6 +84,12 @@ export function writeFileAtomicSync(path: string, content: string | Buffer, sync
     }
     fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode);
   } catch (e) {
+    throw storageError('create', tmp, e);
+  }
+  try {
+    fchmodSync(fd, mode); // the mode asked for, not narrowed by the umask (0640 in a cluster with group access)
+  } catch (e) {
+    closeSync(fd);
     throw storageError('create', tmp, e);
   }
   try {

@@ -127,3 +127,15 @@ test('writeFileAtomicSync never writes through what its temporary name already i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('writeFileAtomicSync gives the file the mode asked for, whatever the umask (0640 in a cluster with group access)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-mode-'));
+  const was = process.umask(0o077);
+  try {
+    writeFileAtomicSync(join(dir, 'postgresql.auto.conf'), 'x = 1\n', false, 0o640);
+    assert.equal((statSync(join(dir, 'postgresql.auto.conf')).mode & 0o777).toString(8), '640');
+  } finally {
+    process.umask(was);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,6 +4,7 @@
 // prefetch unless told not to; as root, the prefetch spool is given to the
 // data directory's owner. This file parses and prints.
 
+import { isAbsolute } from 'node:path';
 import { shellWord } from '../../common/shell-quote.js';
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
@@ -17,6 +18,7 @@ import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
+import type { TablespaceMapping } from '../../restore/restore-target-dir.js';
 import { recoveryOptions } from '../../restore/recovery-options.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -131,8 +133,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     recoveryOptions: settings,
     walDir: x['waldir'] as string | undefined,
     databases,
-    tablespaceMap: ((x['tablespace-map'] as string[] | undefined) ?? []).map(parseTablespaceMapping),
-    tablespaceMapAll: x['tablespace-map-all'] as string | undefined,
+    tablespaceMap: tablespaceMappings(x['tablespace-map'] as string[] | undefined),
+    tablespaceMapAll: tablespaceMapAll(x['tablespace-map-all'] as string | undefined),
     // Set anywhere (flag or configuration file): that; else every core, within the option's 64.
     processMax: o.processMaxGiven ? o.processMax : Math.min(64, Math.max(1, (await import('node:os')).availableParallelism())),
     spoolPath: asyncGet ? o.spoolPath : null,
@@ -252,4 +254,17 @@ async function chooseRepository(repos: RepoSettings[], stanza: string, request: 
   }
   const first = firstError as PgpitrError;
   throw new PgpitrError(first instanceof PgpitrError ? first.code : 'ERR_INTERNAL', `no repository can restore it: ${passed.join('; ')}`, first.hint ? { hint: first.hint } : {});
+}
+
+/** --tablespace-map OID=PATH, each oid once (a second one for the same oid would be ignored). */
+function tablespaceMappings(given: string[] | undefined): TablespaceMapping[] {
+  const maps = (given ?? []).map(parseTablespaceMapping);
+  const twice = maps.find((m, i) => maps.findIndex((n) => n.key === m.key) !== i);
+  if (twice) throw usageError(`--tablespace-map names tablespace ${twice.key} twice`, 'give each tablespace one directory');
+  return maps;
+}
+
+function tablespaceMapAll(dir: string | undefined): string | undefined {
+  if (dir !== undefined && !isAbsolute(dir)) throw usageError(`--tablespace-map-all path "${dir}" is relative`, 'give an absolute path');
+  return dir;
 }

@@ -1,0 +1,77 @@
+// Where restore may write a tablespace (restore-target-dir.ts checkTablespaceDir) and the
+// mappings it accepts: a file system's lost+found at a mount point's root is no obstacle; a
+// delta recognises its own tablespace however its link is spelt; a delta with no mapping over
+// a cluster whose tablespace was moved since the backup is refused, naming both places; a
+// tablespace mapped twice, or --tablespace-map-all relative, is a usage error.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkTablespaceDir } from '../../src/restore/restore-target-dir.js';
+
+const OWN = 'PG_16_202307071';
+
+function withDirs(fn: (root: string) => void): void {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-tsdir-'));
+  try {
+    fn(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('a tablespace directory holding lost+found (a mount point) is accepted; anything else that is not PG_* is refused', () => {
+  withDirs((root) => {
+    const ts = join(root, 'mnt');
+    mkdirSync(join(ts, 'lost+found'), { recursive: true });
+    checkTablespaceDir(ts, 16400, false, OWN, join(root, 'data', 'pg_tblspc', '16400'));
+    writeFileSync(join(ts, 'notes.txt'), 'x');
+    assert.throws(() => checkTablespaceDir(ts, 16400, false, OWN, join(root, 'data', 'pg_tblspc', '16400')), /tablespace 16400's directory ".*mnt" exists and is not empty/);
+  });
+});
+
+test('a delta recognises its own tablespace through a link spelt with a trailing slash; another cluster\'s is refused', () => {
+  withDirs((root) => {
+    const ts = join(root, 'ts');
+    mkdirSync(join(ts, OWN), { recursive: true });
+    mkdirSync(join(root, 'data', 'pg_tblspc'), { recursive: true });
+    const link = join(root, 'data', 'pg_tblspc', '16400');
+    symlinkSync(`${ts}/`, link);
+    checkTablespaceDir(ts, 16400, true, OWN, link);
+    assert.throws(() => checkTablespaceDir(ts, 16400, true, OWN, join(root, 'data', 'pg_tblspc', '16401')), /holds PG_16_202307071 of another cluster/);
+  });
+});
+
+test('a delta with no mapping over a cluster whose tablespace moved since the backup is refused, naming both places', () => {
+  withDirs((root) => {
+    const old = join(root, 'old');
+    const now = join(root, 'now');
+    mkdirSync(join(now, OWN), { recursive: true });
+    mkdirSync(join(root, 'data', 'pg_tblspc'), { recursive: true });
+    const link = join(root, 'data', 'pg_tblspc', '16400');
+    symlinkSync(now, link);
+    assert.throws(
+      () => checkTablespaceDir(old, 16400, true, OWN, link, false),
+      (e: Error & { hint?: string }) => /tablespace 16400 of the cluster in the target is at ".*now"/.test(e.message) && e.hint!.includes(`--tablespace-map 16400=${now}`),
+    );
+    // Mapped (where it is now, or back), or not a delta: as before.
+    checkTablespaceDir(now, 16400, true, OWN, link, true);
+    checkTablespaceDir(old, 16400, true, OWN, link, true);
+  });
+});
+
+test('restore: a tablespace mapped twice, or --tablespace-map-all relative, is a usage error', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  for (const [args, why] of [
+    [['--tablespace-map', '16400=/a', '--tablespace-map', '16400=/b'], /--tablespace-map names tablespace 16400 twice/],
+    [['--tablespace-map-all', 'rel/ts'], /--tablespace-map-all path "rel\/ts" is relative/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [cli, 'restore', '--repo', '/nonexistent-pgpitr', '--stanza', 'main', '-D', '/nonexistent-pgpitr-d', ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, why);
+  }
+});

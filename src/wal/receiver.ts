@@ -117,7 +117,7 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
       const slotBusy = e instanceof ServerError && e.sqlState === '55006';
       // An upstream standby restarted has not yet replayed up to where this receiver resumes (a
       // delayed standby for hours): it catches up, as pg_receivewal's loop expects.
-      const behind = e instanceof ServerError && /requested starting point .* is ahead of the WAL flush position/.test(e.message);
+      const behind = e instanceof UpstreamBehind || (e instanceof ServerError && /requested starting point .* is ahead of the WAL flush position/.test(e.message));
       const lost = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST');
       const retryable = slotBusy || behind || lost;
       // Told to stop: what would have been tried again is expected; anything else (the last fsync, a rename) is not, and is said.
@@ -134,6 +134,13 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
       session?.abort();
     }
     await sleep(o.reconnectDelayMs, o.signal);
+  }
+}
+
+/** The server's WAL ends before where this receiver resumes. */
+class UpstreamBehind extends PgpitrError {
+  constructor(start: bigint, serverPos: bigint) {
+    super('ERR_SERVER', `the server's WAL ends at ${formatLsn(serverPos)}, before ${formatLsn(start)} where streaming resumes`);
   }
 }
 
@@ -165,6 +172,9 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
   if (storeQueue) {
     for (const name of namesIn(o.dir).filter((n) => /^[0-9A-F]{24}$/.test(n) || /^[0-9A-F]{8}\.history$/.test(n)).sort()) await storeQueue.add(join(o.dir, name));
   }
+  // A server that has not got that far (an upstream standby restarted behind this receiver) would
+  // refuse START_REPLICATION in words of its own language: seen here, and waited for.
+  if (resume.timeline === serverTimeline && resume.start > serverPos) throw new UpstreamBehind(resume.start, serverPos);
   return await streamTimelines(session, o, resume, segmentSize, storeQueue, archived);
 }
 

@@ -55,6 +55,13 @@ for (const version of versionsFromEnv()) {
       assert.match(again2.stderr, /replication slot "rw_slot" does not exist/);
       const missing = await runPgpitr(['receive-wal', '-D', src.tempDir('rw-noslot'), '-S', 'rw_slot', '-n'], env);
       assert.equal(missing.code, 6, missing.stderr);
+      // A directory ahead of the server (as after an upstream standby restarted behind it): waited
+      // for, seen from IDENTIFY_SYSTEM's position, whatever language the server's messages are in.
+      const ahead = src.tempDir('rw-ahead');
+      writeFileSync(join(ahead, '0000000100000000000000F0'), Buffer.alloc(16 * 1024 * 1024));
+      const rxAhead = startReceiver(['-D', ahead], env);
+      await until('the wait for the server', () => /WAL ends at [0-9A-F]+\/[0-9A-F]+, before 0\/F1000000 where streaming resumes; retrying/.test(rxAhead.log()), rxAhead.log);
+      assert.equal(await rxAhead.stop(), 0, rxAhead.log());
     });
 
     await t.test('repository mode across a server restart', async () => {

@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { runPgbenchInit } from '../harness/data.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runCommand } from '../harness/run.js';
-import { clusterEnv, verifyPlainBackup, CLI } from '../helpers/pgpitr.js';
+import { chownTree, clusterEnv, runPgpitr, verifyPlainBackup, CLI } from '../helpers/pgpitr.js';
 
 /** pgpitr with `copy` mounted over `dataDir`, seen by it alone. */
 function pgpitrOverCopy(copy: string, dataDir: string, args: string[], env: NodeJS.ProcessEnv) {
@@ -119,6 +119,32 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       }
       assert.ok(copied === after || copied === before, `${format.join(' ')}: copied postgresql.auto.conf is neither version: ${JSON.stringify(copied)}`);
       assert.ok(copiedOrigins.equals(originsAfter) || copiedOrigins.equals(originsBefore), `${format.join(' ')}: copied replorigin_checkpoint (${copiedOrigins.length} bytes) is neither version (${originsBefore.length}, ${originsAfter.length} bytes)`);
+    }
+  });
+}
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`-j: a tablespace located inside the data directory is copied once, with the tablespace, as BASE_BACKUP sends it (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const src = await TestCluster.create({ version, name: `parints${version}` });
+    const env = clusterEnv(src);
+    // PostgreSQL only warns ("tablespace location should not be inside the data directory").
+    const location = join(src.dataDir, 'inside_ts');
+    mkdirSync(location);
+    chownTree(location);
+    await src.sql(`create tablespace inside location '${location}'`);
+    await src.sql('create table t_in tablespace inside as select g from generate_series(1, 10000) g');
+    for (const method of ['direct', 'sql']) {
+      const target = join(src.tempDir(`in-${method}`), 'b');
+      const mapped = join(src.tempDir(`in-${method}-ts`), 'ts');
+      const r = await runPgpitr(['basebackup', '-D', target, '-Fp', '-c', 'fast', '-j', '2', '--read-method', method, '-T', `${location}=${mapped}`], env);
+      assert.equal(r.code, 0, `${method}: ${r.stderr}`);
+      // The location's directory is in the base, empty; its files are the tablespace's, where -T put them.
+      assert.deepEqual(readdirSync(join(target, 'inside_ts')), [], method);
+      assert.ok(readdirSync(mapped).some((n) => n.startsWith('PG_')), method);
+      const manifest = JSON.parse(readFileSync(join(target, 'backup_manifest'), 'utf8')) as { Files: { Path: string }[] };
+      assert.deepEqual(manifest.Files.filter((f) => f.Path.startsWith('inside_ts/')), [], method);
+      await verifyPlainBackup(target, version);
     }
   });
 }

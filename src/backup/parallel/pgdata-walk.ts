@@ -23,7 +23,7 @@ export function listDataDirectory(dataDir: string, o: WalkOptions): ListedTables
   const tablespaces: ListedTablespace[] = [];
   const base: ListedTablespace = { oid: null, location: null, entries: [], bytes: 0 };
   const rules: ExclusionOptions = { dataDirectory: dataDir, ...(o.statsTempDir !== undefined ? { statsTempDirectory: o.statsTempDir } : {}) };
-  walk(dataDir, '', '', base, o, rules);
+  walk(dataDir, '', '', base, o, rules, tablespacesInside(dataDir));
   // Tablespaces: the links in pg_tblspc. An in-place tablespace (a directory there) is part of the base.
   for (const e of base.entries) {
     const m = /^pg_tblspc\/(\d+)$/.exec(e.name);
@@ -35,6 +35,25 @@ export function listDataDirectory(dataDir: string, o: WalkOptions): ListedTables
     tablespaces.push(ts);
   }
   return [...tablespaces, base];
+}
+
+/**
+ * The tablespaces located inside the data directory (PostgreSQL only warns when one is made
+ * there), relative to it: BASE_BACKUP sends such a directory empty, its contents going with the
+ * tablespace (basebackup.c sendDir, ti->rpath; the link's text against the data directory's).
+ */
+function tablespacesInside(dataDir: string): Set<string> {
+  const inside = new Set<string>();
+  for (const name of readNames(join(dataDir, 'pg_tblspc'))) {
+    let to: string;
+    try {
+      to = readlinkSync(join(dataDir, 'pg_tblspc', name));
+    } catch {
+      continue; // not a link (an in-place tablespace), or gone
+    }
+    if (to.startsWith(`${dataDir}/`)) inside.add(to.slice(dataDir.length + 1));
+  }
+  return inside;
 }
 
 /** PG_<major>_<catalog version>: the one directory of a tablespace this server uses (others belong to other versions). */
@@ -49,7 +68,7 @@ function tablespaceVersionDirectory(location: string, serverVersionNum: number):
  * One directory: `rel` is its tar name ('' for the root of the tar file), `manifestPrefix`
  * what its manifest paths start with (pg_tblspc/<oid>/ for a tablespace).
  */
-function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTablespace, o: WalkOptions, rules: ExclusionOptions): void {
+function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTablespace, o: WalkOptions, rules: ExclusionOptions, noDescent: ReadonlySet<string> = new Set()): void {
   if (rel !== '') {
     const st = stat(dir);
     out.entries.push({ kind: 'directory', name: rel, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) });
@@ -78,8 +97,10 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
       const mode = (kind === 'link' ? stat(path) : st).mode & 0o7777;
       out.entries.push({ kind: 'directory', name: childRel, mode, mtime });
       if (manifestPath === 'pg_wal') for (const sub of walEmptySubdirectories(o.serverVersionNum)) out.entries.push({ kind: 'directory', name: sub, mode, mtime });
+    } else if (kind === 'directory' && noDescent.has(childRel)) {
+      out.entries.push({ kind: 'directory', name: childRel, mode: st.mode & 0o7777, mtime }); // a tablespace's location: sent with it
     } else if (kind === 'directory') {
-      walk(path, childRel, manifestPrefix, out, o, rules);
+      walk(path, childRel, manifestPrefix, out, o, rules, noDescent);
     } else if (kind === 'link') {
       out.entries.push({ kind: 'link', name: childRel, target: readLink(path), mtime });
     } else {

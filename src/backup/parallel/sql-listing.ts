@@ -50,7 +50,9 @@ export async function listDataDirectoryBySql(session: Session, o: SqlListingOpti
   const rules: ExclusionOptions = { dataDirectory: o.root, ...(o.statsTempDir !== undefined ? { statsTempDirectory: o.statsTempDir } : {}) };
 
   const base: ListedTablespace = { oid: null, location: null, entries: [], bytes: 0 };
-  const noDescent = ['pg_wal', ...links.keys(), ...(o.statsTempDir !== undefined && !o.statsTempDir.startsWith('/') ? [o.statsTempDir.replace(/^\.\//, '')] : [])];
+  // A tablespace located inside the data directory is sent empty there, with the tablespace (pgdata-walk.ts tablespacesInside).
+  const inside = o.root === '.' ? [] : [...links.values()].filter((l) => l.startsWith(`${o.root}/`)).map((l) => l.slice(o.root.length + 1));
+  const noDescent = ['pg_wal', ...links.keys(), ...inside, ...(o.statsTempDir !== undefined && !o.statsTempDir.startsWith('/') ? [o.statsTempDir.replace(/^\.\//, '')] : [])];
   const rows = await walk(session, o.root, noDescent);
   build(rows, '', '', base, o, rules, dirMode, fileMode, links);
 

@@ -89,6 +89,22 @@ export interface RepoOptions {
 /** Options a command adds to the shared ones (parseArgs' format); their values come back in RepoOptions.extra. */
 export type ExtraOptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
+/**
+ * A value option given twice: parseArgs keeps the last, silently (two --repo paths, and WAL went
+ * to one of them). Refused, as the configuration file refuses a key given twice; options that
+ * take several values say so (multiple).
+ */
+function refuseRepeated(tokens: readonly { kind: string; name?: string }[] | undefined, spec: Record<string, { type: string; multiple?: boolean }>, command: string): void {
+  const seen = new Set<string>();
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    const o = spec[t.name];
+    if (!o || o.type !== 'string' || o.multiple === true) continue;
+    if (seen.has(t.name)) throw usageError(`--${t.name} given twice`, `give it once (try "pgpitr ${command} --help")`);
+    seen.add(t.name);
+  }
+}
+
 export function parseRepoOptions(
   command: string,
   argv: string[],
@@ -102,7 +118,9 @@ export function parseRepoOptions(
   } catch (e) {
     throw usageError((e as Error).message, `try "pgpitr ${command} --help"`);
   }
+  refuseRepeated(parsed.tokens, { ...repoOptionSpec, ...repoFlags, ...opts.extra }, command);
   const v = parsed.values;
+  if (v.config === '') throw usageError('--config is empty', 'give the configuration file\'s path, or leave out --config (PGPITR_CONFIG, else no file)');
   const configPath = v.config ?? env.PGPITR_CONFIG;
   const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), command) : null;
   const stanza = v.stanza ?? env.PGPITR_STANZA ?? '';

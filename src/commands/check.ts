@@ -61,7 +61,14 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const uploads = await staleUploadsFinding(repo);
     if (uploads) add({ ...uploads, repo: index });
   }
-  const client = await openSqlClient(req.connection, 'pgpitr check');
+  let client: SqlClient;
+  try {
+    client = await openSqlClient(req.connection, 'pgpitr check');
+  } catch (e) {
+    // A finding like the others: the repositories' are said too (a server down and a stanza misnamed).
+    add(errorFinding('connection', e));
+    return findings;
+  }
   try {
     const s = (
       await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string; standby: boolean }>(
@@ -106,14 +113,27 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     });
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
-      const reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
+      let reached: Reached | null = null;
+      try {
+        reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
+      } catch (e) {
+        // A role without the right to switch WAL (or to make the restore point before it), a
+        // segment stored twice: a finding, with what to do, rather than the end of the command.
+        const denied = (e as { code?: string }).code === '42501';
+        add(denied ? { check: 'archiving', ok: false, message: (e as Error).message, hint: 'run check as a superuser, or GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), pg_switch_wal() to its role; or give --no-switch (judged by what the server archived last)' } : errorFinding('archiving', e));
+      }
       if (reached) {
         for (const { index, repo } of req.repos) {
           if (!reached.repos.has(index)) continue;
-          const files = await listArchive(repo, req.stanza);
-          const segmentSize = stanzas.get(index)!.wal_segment_size;
-          const drops = await listDrops(repo, req.stanza);
-          for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+          try {
+            const files = await listArchive(repo, req.stanza);
+            const segmentSize = stanzas.get(index)!.wal_segment_size;
+            const drops = await listDrops(repo, req.stanza);
+            for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+          } catch (e) {
+            // One repository's failure (a damaged drop record, a listing that failed): its finding; the others are still judged.
+            add({ ...errorFinding('recovery', e), repo: index });
+          }
         }
       }
     }
@@ -213,13 +233,16 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
   }
   // A hung archive_command fails nothing: files waiting longer than archive-timeout say it.
   try {
-    const w = (await client.query<{ n: string; oldest: string | number | null }>("select count(*)::text as n, (extract(epoch from min(modification)) * 1000)::float8 as oldest from pg_ls_archive_statusdir() where name like '%.ready'")).rows[0]!;
+    // Aged by the server's clock (check often runs elsewhere, with a clock of its own).
+    const w = (await client.query<{ n: string; oldest: string | number | null; age: string | number | null }>("select count(*)::text as n, (extract(epoch from min(modification)) * 1000)::float8 as oldest, (extract(epoch from now() - min(modification)) * 1000)::float8 as age from pg_ls_archive_statusdir() where name like '%.ready'")).rows[0]!;
     const oldest = at(w.oldest);
-    if (oldest && Date.now() - oldest.getTime() > req.archiveTimeoutMs) {
+    if (oldest && Number(w.age) > req.archiveTimeoutMs) {
       add({ check: 'archiving', ok: false, message: `archiving is stuck or behind: ${w.n} file(s) wait to be archived, the oldest since ${oldest.toISOString()}; the last archived was ${a.last} at ${lastAt.toISOString()}`, hint: ARCHIVING_HINT });
       return null;
     }
-  } catch {
+  } catch (e) {
+    // Only a privilege missing is a warning; a connection lost or a timeout is the command's failure.
+    if ((e as { code?: string }).code !== '42501') throw e;
     add({ check: 'archiving', ok: true, message: 'warning: could not list the files waiting to be archived (pg_ls_archive_statusdir needs superuser or pg_monitor): a hung archive_command would go unseen' });
   }
   const reached = new Set<number>();
@@ -337,5 +360,7 @@ export function hideSecrets(cmd: string): string {
   return cmd
     .replace(new RegExp(`\\b(${secretName}=)${value}`, 'gi'), '$1***')
     // A separate value only after an option whose name ends so (--passive %p keeps its %p).
-    .replace(new RegExp(`(--[A-Za-z0-9_-]*(?:pass|password|secret|key|token)\\s+)${value}`, 'gi'), '$1***');
+    .replace(new RegExp(`(--[A-Za-z0-9_-]*(?:pass|password|secret|key|token)\\s+)${value}`, 'gi'), '$1***')
+    // A URL's password (https://user:pw@host, postgresql://u:pw@h/db): up to the last '@' of the word.
+    .replace(/(\/\/[^\s:@/'"]*):[^\s'"]*@/g, '$1:***@');
 }

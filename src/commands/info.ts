@@ -15,7 +15,7 @@ import { summarizeArchive } from '../repo/archive-summary.js';
 import type { ArchiveSummary } from '../repo/archive-summary.js';
 import { listDrops } from '../repo/drops.js';
 import type { DropRecord } from '../repo/drops.js';
-import { listRecords, recordProcessAlive } from '../repo/backup-set/record.js';
+import { listRecords } from '../repo/backup-set/record.js';
 import { liveLockHolder } from '../repo/lock.js';
 import { backupLockPath } from '../repo/layout.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -79,7 +79,10 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     // A run of another host cannot be looked at here: it is alive only while the stanza's backup
     // lock names it (backup holds it throughout; a run killed leaves a record saying "running").
     const holder = records.some((r) => r.state === 'running') ? await liveLockHolder(repo.storage, backupLockPath(name)).catch(() => null) : null;
-    const running = (r: BackupRecord) => recordProcessAlive(r) && holder !== null && holder.host === r.process.host && holder.pid === r.process.pid;
+    // The holder was judged alive as locks are (another pid namespace, a container of the same host
+    // name, is taken for alive there): the record's process is the one holding it when host, pid
+    // and, where both say, start time match (not judged again by pid here, in this namespace).
+    const running = (r: BackupRecord) => holder !== null && holder.host === r.process.host && holder.pid === r.process.pid && (holder.start_ticks === undefined || r.process.start_ticks === null || holder.start_ticks === r.process.start_ticks);
     // Restores' leases (repo/restore-lease.ts): what expire keeps for a restore, and says so here too.
     const leases = await liveLeases(repo.storage, name, { recoveryPending }).catch(() => []);
     const restoring = (r: BackupRecord) => leases.filter((l) => l.backup === r.id).map((l) => l.holder);

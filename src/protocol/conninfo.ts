@@ -121,8 +121,9 @@ export function parseConnectionUri(uri: string): Record<string, string> {
   return out;
 }
 
+/** The URI without its password: after the user, up to the last '@' (a password may hold '/' unencoded), and a password= parameter. */
 function redactUri(uri: string): string {
-  return uri.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return uri.replace(/\/\/([^:@/]*):.*@/, '//$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
 }
 
 export function isConnectionString(value: string): boolean {

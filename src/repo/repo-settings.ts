@@ -53,7 +53,7 @@ export function resolveRepositories(src: RepoSettingSources): RepoSettings[] {
   for (const name of src.flags.keys()) note(name);
   for (const name of src.configNames) note(name);
   for (const name of Object.keys(src.env)) {
-    const m = /^PGPITR_REPO(\d+)_(.+)$/.exec(name);
+    const m = /^PGPITR_REPO([1-9]\d{0,2})_(.+)$/.exec(name); // as repoKey: no repository 0, no leading zero
     // Only a setting's variable makes a repository (a stray PGPITR_REPO2_X is ignored here; repo-options.ts warns of one for a configured repository).
     if (m && REPO_KEYS.has(m[2]!.toLowerCase().replace(/_/g, '-'))) indexes.add(Number(m[1]));
   }

@@ -234,6 +234,11 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const unreachable = await runPgpitr(['check', '--repo', join(repo, 'nope'), '--stanza', 'main'], env);
       assert.equal(unreachable.code, 7);
       assert.match(unreachable.stdout, /FAIL repository: repository ".*nope" does not exist/);
+      // A server it cannot reach is a finding too, said beside the repository's.
+      const nowhere = await runPgpitr(['check', '--repo', join(repo, 'nope'), '--stanza', 'main', '-p', '1'], env);
+      assert.equal(nowhere.code, 7, nowhere.stdout + nowhere.stderr);
+      assert.match(nowhere.stdout, /FAIL repository: repository ".*nope" does not exist/);
+      assert.match(nowhere.stdout, /FAIL connection: /);
 
       await src.sql(`alter system set archive_command = 'cp %p /nowhere/%f'`);
       await src.sql('select pg_reload_conf()');

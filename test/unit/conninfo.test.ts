@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import { parseConnectionUri, resolveConnectionSettings } from '../../src/protocol/conninfo.js';
 import { primaryConninfo } from '../../src/postgres/recovery-config.js';
 import { passwordFromFile } from '../../src/protocol/pgpass.js';
 import { tlsOptions } from '../../src/protocol/tls-options.js';
@@ -148,4 +148,10 @@ test('-R primary_conninfo: hostaddr and connect_timeout, and what the environmen
 test('-R primary_conninfo names the role even when none was given (the OS user, as libpq connects and PQconninfo reports)', () => {
   const s = resolveConnectionSettings({ host: 'db' }, {});
   assert.match(primaryConninfo(s), new RegExp(`(^| )user=${userInfo().username}( |$)`));
+});
+
+test('an invalid connection URI is named without its password, even one holding an unencoded "/"', () => {
+  for (const uri of ['postgresql://u:ab/cd@db:x/app', 'postgresql://u@db:x/app?password=s3cret']) {
+    assert.throws(() => parseConnectionUri(uri), (e: Error) => /invalid connection URI/.test(e.message) && !/ab\/cd|s3cret/.test(e.message), uri);
+  }
 });

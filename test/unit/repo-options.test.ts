@@ -113,4 +113,18 @@ test('check shows archive_command with every secret hidden: environment assignme
   const shown = hideSecrets("PGPITR_REPO1_CIPHER_PASS=sekret1 AWS_SECRET_ACCESS_KEY='sekret2' wrapper --repo1-cipher-pass=sekret3 --repo1-s3-key-secret sekret4 --token=\"sekret5\" --stanza main %p");
   assert.doesNotMatch(shown, /sekret/, shown);
   assert.match(shown, /--stanza main %p$/);
+  // In URLs too (a wrapper's upload, a connection URI), a password holding '/' included.
+  const urls = hideSecrets("curl -T %p https://user:sek/ret6@host/wal/%f && psql 'postgresql://u:sekret7@h/db' -c x");
+  assert.doesNotMatch(urls, /sek/, urls);
+  assert.match(urls, /https:\/\/user:\*\*\*@host\/wal\/%f/, urls);
+});
+
+test('a value option given twice is refused (the last one alone was used); --config empty is refused', () => {
+  for (const [args, why] of [
+    [['--repo', '/a', '--repo', '/b', '--stanza', 'main'], /--repo given twice/],
+    [['--repo', '/a', '--stanza', 'main', '--stanza=other'], /--stanza given twice/],
+    [['--repo', '/a', '--stanza', 'main', '--config', ''], /--config is empty/],
+  ] as const) {
+    assert.throws(() => parseRepoOptions('check', [...args], {}, {}), (e: Error) => why.test(e.message), args.join(' '));
+  }
 });

@@ -39,13 +39,19 @@ async function backupSet(storage: PosixStorage, id: string): Promise<void> {
   await w.finish();
 }
 
+/** A posix repository in dir with stanza main and its segment 000000010000000000000001. */
+async function stanzaWithSegment(dir: string) {
+  const storage = new PosixStorage(dir);
+  const repo = repositoryOn(storage, dir);
+  const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+  await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+  return { storage, repo, info };
+}
+
 test('verify: a damaged record, a set without a record, and (with --set) a damaged segment of the backup\'s range are reported by path', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-'));
   try {
-    const storage = new PosixStorage(dir);
-    const repo = repositoryOn(storage, dir);
-    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const { storage, repo } = await stanzaWithSegment(dir);
     for (const id of ['20261201-000000F', '20261202-000000F', '20261203-000000F']) {
       await backupSet(storage, id);
       await writeRecord(storage, record(id));
@@ -79,10 +85,7 @@ test('verify: a damaged record, a set without a record, and (with --set) a damag
 test('verify: an incr whose manifest entry of a file taken from its full is damaged (its digest) is reported, though the full\'s read of the same bytes was good', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-incr-'));
   try {
-    const storage = new PosixStorage(dir);
-    const repo = repositoryOn(storage, dir);
-    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const { storage, repo, info } = await stanzaWithSegment(dir);
     const FULL = '20261201-000000F';
     const INCR = '20261202-000000I';
     const data = Buffer.alloc(200_000, 7);
@@ -115,10 +118,7 @@ test('verify: an incr whose manifest entry of a file taken from its full is dama
 test('verify: a backup stopping on a segment boundary needs the segment that starts there (restore reads the record after the stop)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-boundary-'));
   try {
-    const storage = new PosixStorage(dir);
-    const repo = repositoryOn(storage, dir);
-    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const { storage, repo, info } = await stanzaWithSegment(dir);
     // A standby's backup whose last replayed record was the primary's WAL switch: it stops at 0/2000000.
     const id = '20261201-000000F';
     await backupSet(storage, id);
@@ -186,10 +186,7 @@ test('verify: a backup\'s WAL is looked for on the timeline replay reads it from
 test('verify: a store out of reach, or a file it may not read, fails the command; it is not reported as damage', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-'));
   try {
-    const storage = new PosixStorage(dir);
-    const repo = repositoryOn(storage, dir);
-    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    await pushWalFile(repo, info, '000000010000000000000001', walSegment({ segNo: 1, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const { storage, repo } = await stanzaWithSegment(dir);
     await backupSet(storage, '20261201-000000F');
     await writeRecord(storage, record('20261201-000000F'));
     for (const [why, failure] of [

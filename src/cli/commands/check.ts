@@ -37,9 +37,9 @@ now. A stanza with no backup yet passes with a warning.
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed; a repository
-that cannot be used and an unknown stanza are such problems, so that every
-repository is still checked), 2 invalid options, 3 cannot connect, 9 the
-connection was lost midway.
+that cannot be used, an unknown stanza and a server that cannot be reached are
+such problems, so that everything else is still checked and said), 2 invalid
+options, 9 the connection was lost midway.
 `;
 
 export async function checkCommand(argv: string[]): Promise<number> {

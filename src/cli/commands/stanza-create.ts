@@ -31,7 +31,11 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ ...(first ? { created: first.created, ...first.info } : {}), repositories: each }, null, 2) + '\n');
   } else {
     for (const r of outcomes) {
-      if (r.error) continue;
+      if (r.error) {
+        // Each repository's reason (the exit names only the first's).
+        printLine(`repo${r.index} (${r.location}): ERROR: ${r.error.message}`);
+        continue;
+      }
       const { info, created } = r.result!;
       printLine(`stanza "${info.stanza}" ${created ? 'created' : 'already exists'}: system ${info.system_identifier}, PostgreSQL ${info.pg_major}, repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`);
     }

@@ -13,6 +13,10 @@ const HELP = `pgpitr status tells whether the backup in a directory finished.
 Usage:
   pgpitr status DIRECTORY [--output text|json]
 
+With --output json: assessed_status is the answer (the state file's own "status"
+says "running" until the run ends, also for a run that died); the state file's
+fields follow it.
+
 Exit status: 0 complete, 10 running (or written on another host or in another
 container, where its process cannot be looked at: said), 11 failed, 12 interrupted
 (the process that wrote it is gone), 6 no pgpitr backup state in DIRECTORY,

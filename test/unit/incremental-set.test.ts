@@ -117,7 +117,7 @@ test('backup ids carry the type and stay unique per second whatever the type', (
 
 test('a diff is compared with the newest complete full backup, an incr with the newest complete backup', () => {
   const rec = (id: string, type: BackupRecord['type'], extra: Partial<BackupRecord> = {}) =>
-    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', ...extra }) as BackupRecord;
+    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', server_stop_time: '2026-12-01T10:05:00.000Z', ...extra }) as BackupRecord;
   const server: ServerNow = { systemIdentifier: '7', pgVersionNum: 180001, compression: 'zstd', timeline: 1, backupFrom: 'primary', clockMs: Date.parse('2026-12-01T11:00:00Z') };
   const list = [rec('A', 'full'), rec('B', 'incr', { references: ['A'] }), rec('C', 'full', { state: 'failed' })];
   const prior = (l: BackupRecord[], type: 'diff' | 'incr', s: ServerNow) => choosePrior(l, type, s) as { prior?: BackupRecord; reason?: string };
@@ -136,13 +136,16 @@ test('a diff is compared with the newest complete full backup, an incr with the 
   assert.match(prior(list, 'incr', { ...server, clockMs: Date.parse('2026-12-01T09:00:00Z') }).reason!, /which now says 2026-12-01T09:00:00/);
   // Ended after the server's clock of now: set back since.
   assert.match(prior([rec('A', 'full', { server_stop_time: '2026-12-01T12:00:00.000Z' })], 'diff', server).reason!, /ended at 2026-12-01T12:00:00.000Z .*set back since/);
+  // No end time, or one before the start (the clock set back while it ran): its file times cannot be trusted.
+  assert.match(prior([rec('A', 'full', { server_stop_time: null })], 'diff', server).reason!, /has no end time by the server's clock/);
+  assert.match(prior([rec('A', 'full', { server_stop_time: '2026-12-01T09:59:00.000Z' })], 'diff', server).reason!, /ended at 2026-12-01T09:59:00.000Z .*before it started .*set back while it ran/);
   // A chain with a backup gone is not built on.
   assert.match(prior([rec('B', 'incr', { references: ['A'] })], 'incr', server).reason!, /takes files from backup A, which is no longer a complete backup/);
 });
 
 test('an incr taken over by --resume is refused when its prior backup no longer fits the server', () => {
   const rec = (id: string, type: BackupRecord['type'], extra: Partial<BackupRecord> = {}) =>
-    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', ...extra }) as BackupRecord;
+    ({ id, type, state: 'complete', system_identifier: '7', pg_version_num: 180001, compression: 'zstd', timeline: 1, backup_from: 'primary', server_start_time: '2026-12-01T10:00:00.000Z', server_stop_time: '2026-12-01T10:05:00.000Z', ...extra }) as BackupRecord;
   const server: ServerNow = { systemIdentifier: '7', pgVersionNum: 180001, compression: 'zstd', timeline: 1, backupFrom: 'primary', clockMs: Date.parse('2026-12-01T11:00:00Z') };
   const full = rec('A', 'full');
   const interrupted = rec('B', 'incr', { state: 'running', prior: 'A', references: ['A'] });

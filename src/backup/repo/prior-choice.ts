@@ -74,8 +74,11 @@ function priorProblem(r: BackupRecord, server: ServerNow, complete: Set<string>,
   if (r.timeline !== server.timeline) return `${newest} was taken on timeline ${String(r.timeline)}, the server is on timeline ${server.timeline} (restored or promoted since)`;
   if (r.backup_from !== server.backupFrom) return `${newest} was taken from a ${String(r.backup_from)}, this one from a ${server.backupFrom}`;
   if (!(Date.parse(r.server_start_time) < server.clockMs)) return `${newest} started at ${r.server_start_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()}`;
+  // A file is taken from the prior by its size and time: only while times never ran back across it.
+  if (!r.server_stop_time) return `${newest} has no end time by the server's clock (it could not be asked when the backup ended), so a clock set back meanwhile could not be seen`;
+  if (Date.parse(r.server_stop_time) < Date.parse(r.server_start_time)) return `${newest} ended at ${r.server_stop_time} by the server's clock, before it started at ${r.server_start_time} (the clock was set back while it ran)`;
   // Ended later than now: the clock was set back since, and times the prior recorded may come again for other contents.
-  if (r.server_stop_time && !(Date.parse(r.server_stop_time) <= server.clockMs)) return `${newest} ended at ${r.server_stop_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()} (set back since)`;
+  if (!(Date.parse(r.server_stop_time) <= server.clockMs)) return `${newest} ended at ${r.server_stop_time} by the server's clock, which now says ${new Date(server.clockMs).toISOString()} (set back since)`;
   const lost = referencesOf(r).find((id) => !complete.has(id));
   if (lost !== undefined) return `${newest} takes files from backup ${lost}, which is no longer a complete backup`;
   return null;

@@ -5,8 +5,10 @@
 //   remove before the marker existed, or a backup's directory that never got that far): expire
 //   removes it, under the enforced backup lock;
 // - a stored backup that lost its record (a hand, a lifecycle rule, a partial copy of the
-//   repository): its manifest and data are there, and copying its record back saves it. Expire
-//   keeps it and says so; verify reports it; `expire --set=ID` removes it when asked.
+//   repository): its manifest and data are there, and copying its record back saves it (a diff or
+//   incr: while the backups it takes files from are still there; expire keeps those only for
+//   backups with a record). Expire keeps it and says so; verify reports it; `expire --set=ID`
+//   removes it when asked.
 
 import type { Storage } from '../../storage/storage.js';
 import { storageJoin } from '../../storage/storage-path.js';
@@ -45,5 +47,5 @@ export async function markExpiring(storage: Storage, stanza: string, id: string)
 
 /** What expire says of a set it keeps because it lost its record. */
 export function unrecordedKept(id: string): string {
-  return `backup set ${id} has a manifest but no record (${RECORD_NAME}), and is kept: copy the record back from a copy of the repository, or remove the set with pgpitr expire --set=${id}`;
+  return `backup set ${id} has a manifest but no record (${RECORD_NAME}), and is kept: copy the record back from a copy of the repository (a diff or incr needs the backups it takes files from too, which expire does not keep for a set without a record), or remove the set with pgpitr expire --set=${id}`;
 }

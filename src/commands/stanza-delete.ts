@@ -12,6 +12,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { liveLeases, whileExpiring } from '../repo/restore-lease.js';
+import { recoveryPending } from '../postgres/recovery-signals.js';
 import { scanArchive } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
 import { backupLockPath, REPOSITORY_LOCK, stanzaPath, stanzaRecordPath } from '../repo/layout.js';
@@ -34,37 +35,32 @@ export interface StanzaContents {
   last_archived: string | null;
 }
 
-export async function stanzaDelete(repo: Repository, stanza: string, force: boolean): Promise<{ deleted: boolean; contents: StanzaContents; advisoryLocks: boolean }> {
+export async function stanzaDelete(repo: Repository, stanza: string, force: boolean): Promise<{ deleted: boolean; contents: StanzaContents; advisoryLocks: boolean; recoveries: string[] }> {
   await checkRepository(repo);
   const dir = stanzaPath(stanza);
+  // Without --force it only counts: no lock taken (a backup starting meanwhile is not refused,
+  // and a repository this user may only read can be looked at).
+  if (!force) {
+    const recorded = await stanzaRecorded(repo, stanza, dir);
+    const recoveries = (await liveLeases(repo.storage, stanza, { recoveryPending })).filter((l) => !l.running).map((l) => l.holder);
+    return { deleted: false, contents: await inventory(repo, stanza, recorded), advisoryLocks: false, recoveries };
+  }
   const repoLock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-delete');
   try {
-    const recorded = (await repo.storage.info(stanzaRecordPath(stanza))) !== null;
-    if (!recorded) {
-      const entries = await repo.storage.list(dir, { detail: false });
-      if (entries.length === 0) {
-        throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, { hint: 'pgpitr info lists the stanzas of the repository' });
-      }
-      // Finished as an interrupted delete only when it holds nothing but what a stanza holds: a
-      // directory of the repository that never was a stanza (another repository below this one,
-      // the user's own files) is never removed because its name was given.
-      const foreign = entries.filter((e) => !STANZA_ENTRY.test(e.name));
-      if (foreign.length > 0) {
-        throw new PgpitrError('ERR_TARGET', `"${dir}" in repository "${repo.location}" has no stanza record and holds what no stanza holds (${foreign.slice(0, 3).map((e) => e.name).join(', ')}${foreign.length > 3 ? ', ...' : ''}): it is not a stanza, and is left alone`, {
-          hint: 'pgpitr info lists the stanzas of the repository; remove that directory yourself if it is no longer needed',
-        });
-      }
-    }
+    const recorded = await stanzaRecorded(repo, stanza, dir);
     const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'stanza-delete');
     let released = false;
     try {
       const contents = await inventory(repo, stanza, recorded);
-      if (!force) return { deleted: false, contents, advisoryLocks: lock.advisory };
       // A restore reading a backup now would fail half-way, a --delta target half rewritten. The
       // marker first: a restore that takes its lease after this look finds it (restore-lease.ts).
       // The record goes under the marker (a restore then finds it gone: refused); the rest after.
+      // Restores that ended, whose recovery may still fetch WAL from the stanza: said (it will fail there, exit 200).
+      let recoveries: string[] = [];
       await whileExpiring(repo.storage, stanza, async () => {
-        const restoring = (await liveLeases(repo.storage, stanza)).find((l) => l.running);
+        const leases = await liveLeases(repo.storage, stanza, { recoveryPending });
+        recoveries = leases.filter((l) => !l.running).map((l) => l.holder);
+        const restoring = leases.find((l) => l.running);
         if (restoring) {
           throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" is being restored from: ${restoring.holder} reads backup ${restoring.backup}`, {
             hint: 'wait for that restore to end (or stop it), then run stanza-delete --force again',
@@ -75,13 +71,35 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
       }, 'stanza-delete');
       await removeStanza(repo, stanza, dir, contents.recorded);
       released = true; // removed with the stanza's directory (a failure above: release() removes it if still there)
-      return { deleted: true, contents, advisoryLocks: lock.advisory };
+      return { deleted: true, contents, advisoryLocks: lock.advisory, recoveries };
     } finally {
       if (!released) await lock.release();
     }
   } finally {
     await repoLock.release();
   }
+}
+
+/**
+ * Whether the stanza has its record; without one, whether its directory is what an interrupted
+ * stanza-delete left (finished then), else refused: nothing there, or not a stanza's.
+ */
+async function stanzaRecorded(repo: Repository, stanza: string, dir: string): Promise<boolean> {
+  if ((await repo.storage.info(stanzaRecordPath(stanza))) !== null) return true;
+  const entries = await repo.storage.list(dir, { detail: false });
+  if (entries.length === 0) {
+    throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, { hint: 'pgpitr info lists the stanzas of the repository' });
+  }
+  // Finished as an interrupted delete only when it holds nothing but what a stanza holds: a
+  // directory of the repository that never was a stanza (another repository below this one,
+  // the user's own files) is never removed because its name was given.
+  const foreign = entries.filter((e) => !STANZA_ENTRY.test(e.name));
+  if (foreign.length > 0) {
+    throw new PgpitrError('ERR_TARGET', `"${dir}" in repository "${repo.location}" has no stanza record and holds what no stanza holds (${foreign.slice(0, 3).map((e) => e.name).join(', ')}${foreign.length > 3 ? ', ...' : ''}): it is not a stanza, and is left alone`, {
+      hint: 'pgpitr info lists the stanzas of the repository; remove that directory yourself if it is no longer needed',
+    });
+  }
+  return false;
 }
 
 /** After the record (from then on no command takes it for a stanza): everything else, the lock included. */

@@ -392,13 +392,14 @@ for (const version of versionsFromEnv().slice(0, 1)) {
 
     await t.test('stanza-delete: says what it would remove without --force, is refused while a backup runs, finishes an interrupted delete, removes everything', async () => {
       const stanzaDir = join(a.repo, 'main');
+      // Counting takes no lock: said while a backup holds the stanza (its lock, of a live process of this host).
+      writeFileSync(join(stanzaDir, 'backup.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'backup' }));
       const dry = await runPgpitr(['stanza-delete', ...a.repoArgs]);
       assert.equal(dry.code, 2, dry.stderr);
       assert.match(dry.stderr, new RegExp(`would delete stanza "main" from repository .*: system \\d+, PostgreSQL ${version}; \\d+ backup\\(s\\) \\(.*${third.id}.*\\); \\d+ archived WAL file\\(s\\)`));
       assert.match(dry.stderr, /give --force to delete it/);
       assert.ok(existsSync(join(stanzaDir, 'stanza.json')) && existsSync(join(stanzaDir, 'backup', third.id)));
-      // A backup holding the stanza (its lock, of a live process of this host): refused, nothing removed.
-      writeFileSync(join(stanzaDir, 'backup.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'backup' }));
+      // Deleting while that backup holds it: refused, nothing removed.
       const locked = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force']);
       assert.equal(locked.code, 5, locked.stderr);
       assert.match(locked.stderr, /repository is locked by "backup"/);

@@ -48,6 +48,7 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
       if (!r.result) continue;
       const where = `repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`;
       printLine(`${r.result.deleted ? 'deleted' : 'would delete'} stanza "${o.stanza}" from ${where}: ${describe(r.result.contents)}`);
+      for (const h of r.result.recoveries) printLine(`warning: ${h}: a recovery restored from this stanza may not have ended; its restore_command ${r.result.deleted ? 'now fails' : 'would fail'} (exit 200, recovery stops) for WAL it still needs`);
     }
   }
   for (const r of outcomes) {

@@ -94,7 +94,7 @@ export type ExtraOptionSpec = Record<string, { type: 'string' | 'boolean'; short
  * to one of them). Refused, as the configuration file refuses a key given twice; options that
  * take several values say so (multiple).
  */
-function refuseRepeated(tokens: readonly { kind: string; name?: string }[] | undefined, spec: Record<string, { type: string; multiple?: boolean }>, command: string): void {
+export function refuseRepeated(tokens: readonly { kind: string; name?: string }[] | undefined, spec: Record<string, { type: string; multiple?: boolean }>, command: string): void {
   const seen = new Set<string>();
   for (const t of tokens ?? []) {
     if (t.kind !== 'option' || t.name === undefined) continue;

@@ -24,6 +24,7 @@ import type { StaleUploads } from '../repo/stale-uploads.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Repository } from '../repo/repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
+import { isPgpitrError } from '../common/errors.js';
 import type { PgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
 import { recoveryFindings } from './check-recovery.js';
@@ -66,6 +67,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     client = await openSqlClient(req.connection, 'pgpitr check');
   } catch (e) {
     // A finding like the others: the repositories' are said too (a server down and a stanza misnamed).
+    // Not a bad option (exit 2) nor a signal.
+    if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
     add(errorFinding('connection', e));
     return findings;
   }
@@ -119,6 +122,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.
+        if (endsCheck(e)) throw e;
         const denied = (e as { code?: string }).code === '42501';
         add(denied ? { check: 'archiving', ok: false, message: (e as Error).message, hint: 'run check as a superuser, or GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), pg_switch_wal() to its role; or give --no-switch (judged by what the server archived last)' } : errorFinding('archiving', e));
       }
@@ -131,7 +135,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
             const drops = await listDrops(repo, req.stanza);
             for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
           } catch (e) {
-            // One repository's failure (a damaged drop record, a listing that failed): its finding; the others are still judged.
+            // One repository's failure (a damaged drop record, its store out of reach): its finding; the others are still judged.
+            if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
             add({ ...errorFinding('recovery', e), repo: index });
           }
         }
@@ -265,6 +270,16 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
     return null;
   }
   return reached.size > 0 ? { wal, repos: reached } : null;
+}
+
+/**
+ * What ends check with its own exit code rather than being a finding: a bad option (2), a
+ * connection lost (9: node-postgres's own errors, class 08 and 57 SQLSTATEs), a signal.
+ */
+function endsCheck(e: unknown): boolean {
+  if (isPgpitrError(e)) return e.code === 'ERR_USAGE' || e.code === 'ERR_CONNECTION_LOST' || e.code === 'ERR_INTERRUPTED';
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) || /^(08|57)/.test(code);
 }
 
 function errorFinding(check: string, e: unknown): Finding {

@@ -19,8 +19,6 @@ export interface DeltaLayout {
   target: string;
   walDir?: string | undefined;
   tablespaceDirs: ReadonlyMap<number, string>;
-  /** The cluster's version directories in tablespaces the backup does not hold: removed whole. */
-  strayVersionDirs?: readonly string[] | undefined;
 }
 
 /** Removes what the backup does not hold (besides `alsoKeep`); returns how many entries went. */
@@ -69,19 +67,6 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
     for (const d of m.directories) {
       const own = new RegExp(`^pg_tblspc/${oid}/([^/]+)$`).exec(d.path);
       if (own && (await lstatOrNull(join(dir, own[1]!)))?.isDirectory()) await walk(join(dir, own[1]!), join(dir, own[1]!), false);
-    }
-  }
-  // Tablespaces the backup does not hold (stray-tablespaces.ts): this cluster's directory there goes
-  // whole (its content as above, never across a mount point; then the directory itself).
-  for (const dir of layout.strayVersionDirs ?? []) {
-    await walk(dir, dir, false);
-    try {
-      await fsp.rmdir(dir);
-      removed++;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw storageError('remove', dir, e);
-      throw new PgpitrError('ERR_STORAGE', `could not remove "${dir}", the directory of a tablespace the backup does not hold: a file system is mounted inside it`, { hint: 'empty it by hand, then run the restore again' });
     }
   }
   return removed;

@@ -19,7 +19,7 @@ import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
-import { majorOfDataDir, strayTablespaces } from './stray-tablespaces.js';
+import { majorOfDataDir, refuseStrayTablespaces } from './stray-tablespaces.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
 import { checkXidTargetReach } from './target-xid-reach.js';
@@ -206,7 +206,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
       throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
     }
-    checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), mapped !== ts.location);
+    const given = req.tablespaceMap.some((t) => t.key === String(ts.oid)) || req.tablespaceMapAll !== undefined;
+    checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), given);
     tablespaceDirs.set(ts.oid, mapped);
     versionDirs.set(ts.oid, own);
   }
@@ -229,10 +230,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
     req.log(`pg_wal: a link to ${walDir}`);
   }
-  // A delta removes the cluster's directory in a tablespace the backup does not hold (stray-tablespaces.ts).
+  // A delta over a cluster with a tablespace the backup does not hold is refused while its version directory is there (stray-tablespaces.ts).
   const major = record?.pg_version_num ? Math.floor(record.pg_version_num / 10000) : majorOfDataDir(targetState.path);
-  const strays = delta && major !== null ? strayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])]) : [];
-  for (const s of strays) req.log(`${req.dryRun ? 'would remove' : 'removing'} ${s.versionDirs.join(', ')}: tablespace ${s.oid}, which backup ${b.id} does not hold (replaying its creation would take up the files there)`);
+  if (delta && major !== null) refuseStrayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])], b.id);
   if (req.dryRun) {
     const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;
     req.log(`would write ${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''} into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
@@ -265,7 +265,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   async function writeTarget(): Promise<FileRestoreResult> {
     writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     await req.beforeFiles?.(plan);
-    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, strayVersionDirs: strays.flatMap((s) => s.versionDirs), ...(walDir !== undefined ? { walDir } : {}) });
+    const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
     // The directories outside the data directory that restore writes into.
     const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
     let bytesDone = 0;

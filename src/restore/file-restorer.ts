@@ -37,8 +37,6 @@ export interface RestoreLayout {
   tablespaceDirs: Map<number, string>;
   /** Where pg_wal's content goes, pg_wal being a link to it (--waldir); absent: pg_wal is a directory. */
   walDir?: string;
-  /** A delta's: the cluster's directories in tablespaces the backup does not hold, removed (stray-tablespaces.ts). */
-  strayVersionDirs?: string[];
 }
 
 export interface FileRestoreOptions {
@@ -227,7 +225,6 @@ export class FileRestorer {
     return result;
   }
 
-  /** pg_wal as a link to the WAL directory (made if absent); whatever else was at pg_wal is removed. */
   /** On a copier thread; null when it hands the file back (a form only the streaming decoders take). */
   private async copyOnThread(thread: CopyThread, f: ManifestFile, dest: string, delta: boolean, sync: boolean, handedBack: Record<string, number>): Promise<'written' | 'unchanged' | null> {
     const src = await this.reader.threadSource(f);

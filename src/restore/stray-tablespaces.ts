@@ -1,19 +1,22 @@
 // A delta over a cluster holding a tablespace the backup does not (one created after it): its
-// link in pg_tblspc goes with everything else the backup does not hold, and so must the
-// cluster's own version directory (PG_<major>_<catalog>) at the link's end. Replaying the
-// tablespace's CREATE TABLESPACE reuses a version directory it finds there (PostgreSQL's
-// tablespace.c, in recovery), and replay of the relations created in it opens the files it
-// finds: pages past what replay writes would keep rows of a future the new timeline never had.
+// link in pg_tblspc goes with everything else the backup does not hold, but the cluster's version
+// directory (PG_<major>_<catalog>) at the link's end would stay, and replaying the tablespace's
+// CREATE TABLESPACE reuses a version directory it finds there (PostgreSQL's tablespace.c, in
+// recovery): relation files of the abandoned future, pages past what replay writes keeping rows
+// the new timeline never had. Whose that directory is cannot be told from it (a copy restored on
+// the same host replays the tablespace's creation into the source's own location), so the delta
+// is refused while it is there, naming it, rather than removing it.
 
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
 import { overlaps } from './restore-target-dir.js';
 
 export interface StrayTablespace {
   oid: number;
   /** Where the target's link pointed. */
   location: string;
-  /** The cluster's version directories there, removed by the delta. */
+  /** The version directories there of the backup's major version. */
   versionDirs: string[];
 }
 
@@ -45,7 +48,8 @@ export function strayTablespaces(target: string, kept: ReadonlySet<number>, majo
     } catch {
       continue; // nothing there (a disk not mounted, a directory removed): nothing replay could reuse
     }
-    const versionDirs = entries.filter((e) => e.startsWith(`PG_${major}_`) && lstatSync(join(location, e), { throwIfNoEntry: false })?.isDirectory() === true).map((e) => join(location, e));
+    // An empty one holds nothing replay could take up.
+    const versionDirs = entries.filter((e) => e.startsWith(`PG_${major}_`) && lstatSync(join(location, e), { throwIfNoEntry: false })?.isDirectory() === true && readdirSync(join(location, e)).length > 0).map((e) => join(location, e));
     if (versionDirs.length > 0) out.push({ oid: Number(name), location, versionDirs });
   }
   return out;
@@ -59,4 +63,13 @@ export function majorOfDataDir(dir: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** Refuses (ERR_TARGET) a delta while a tablespace the backup does not hold has a version directory of its major version (strayTablespaces). */
+export function refuseStrayTablespaces(target: string, kept: ReadonlySet<number>, major: number, inUse: readonly string[], backupId: string): void {
+  const stray = strayTablespaces(target, kept, major, inUse)[0];
+  if (stray === undefined) return;
+  throw new PgpitrError('ERR_TARGET', `the cluster in "${target}" has tablespace ${stray.oid} (at "${stray.location}"), which backup ${backupId} does not hold, and ${stray.versionDirs.join(', ')} is there: replaying the tablespace's creation would take up the files in it`, {
+    hint: `remove ${stray.versionDirs.join(', ')} (once sure no other cluster uses it: a copy restored on the same host may share its source's), then run the restore again`,
+  });
 }

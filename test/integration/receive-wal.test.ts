@@ -239,7 +239,8 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
   await eachOf([
     [['--compress-type', 'gzip'], /--compress-type applies in repository mode/],
     [['-s', '2147484'], /invalid status interval "2147484"/],
-  ] as const, 2, async ([args, why]) => {
+    [['--repo', '/a', '--repo', '/b', '--stanza', 'main'], /--repo given twice/],
+  ] as const, 3, async ([args, why]) => {
     const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', ...args]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, why);

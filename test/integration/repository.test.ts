@@ -132,8 +132,9 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       let copy = await startRecovered(dir, version, `delta${version}`);
       await copy.sql(`update pitr set v = 'diverged' where id < 100`);
       await copy.sql('create table stray (x int)');
-      // A tablespace made after the backup: the delta removes the link and the cluster's directory at
-      // its end (replaying its creation would take up the files left there), not the location itself.
+      // A tablespace made after the backup: the delta is refused while the cluster's directory is at its
+      // location (replaying its creation would take up the files left there); removed by hand, the
+      // delta removes the link, not the location itself.
       const strayTs = restoreDir(c, 'delta-stray-ts');
       await copy.sql(`create tablespace stray_ts location '${strayTs}'`);
       await copy.sql('create table in_stray (x int) tablespace stray_ts; insert into in_stray select generate_series(1, 1000)');
@@ -173,9 +174,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const recordedMode = modeOf(join(dir, 'PG_VERSION'));
       chmodSync(join(dir, 'PG_VERSION'), 0o644);
       const plan = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--dry-run']);
-      assert.equal(plan.code, 0, plan.stderr);
-      assert.match(plan.stderr, new RegExp(`would remove ${join(strayTs, strayVersionDir)}: tablespace ${strayOid}, which backup ${second.id} does not hold`), plan.stderr);
-      assert.ok(existsSync(join(strayTs, strayVersionDir)), 'a dry run removes nothing');
+      assert.equal(plan.code, 5, plan.stderr);
+      assert.match(plan.stderr, new RegExp(`has tablespace ${strayOid} \\(at ".*delta-stray-ts"\\), which backup ${second.id} does not hold, and ${join(strayTs, strayVersionDir)} is there`), plan.stderr);
+      const refusedStray = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap]);
+      assert.equal(refusedStray.code, 5, refusedStray.stderr);
+      assert.ok(existsSync(join(strayTs, strayVersionDir)) && existsSync(join(dir, 'global', 'pg_control')), 'refused before anything is written or removed');
+      rmSync(join(strayTs, strayVersionDir), { recursive: true });
       const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
       assert.equal(delta.code, 0, delta.stderr);
       assert.equal(modeOf(join(dir, 'PG_VERSION')).toString(8), recordedMode.toString(8));
@@ -185,7 +189,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.ok(d.unchanged > written / 2, `delta left ${d.unchanged} files`);
       assert.ok(d.removed > 0);
       assert.ok(!existsSync(join(dir, 'pg_tblspc', String(strayOid))), 'the stray tablespace link is gone');
-      assert.deepEqual(readdirSync(strayTs), ['not-the-cluster'], 'the cluster\'s directory in the stray tablespace is gone, the rest stays');
+      assert.deepEqual(readdirSync(strayTs), ['not-the-cluster'], 'the link is gone; at the location, what else was there stays');
       copy = await startRecovered(dir, version, `delta2${version}`);
       try {
         assert.equal(await tableChecksum(copy), atSecond);

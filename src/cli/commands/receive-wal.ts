@@ -15,7 +15,7 @@ import { stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
-import { absolutePath, configConnection, parseCompressLevel, parseCompressType, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
+import { absolutePath, configConnection, parseCompressLevel, parseCompressType, refuseRepeated, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
 import { usageError, ServerError } from '../../common/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
@@ -88,8 +88,11 @@ const spec = {
 export async function receiveWalCommand(argv: string[]): Promise<number> {
   let v;
   try {
-    const parsed = parseArgs({ args: argv, options: { ...spec, ...repoFlagSpec(argv) }, allowPositionals: false, strict: true });
+    const parsed = parseArgs({ args: argv, options: { ...spec, ...repoFlagSpec(argv) }, allowPositionals: false, strict: true, tokens: true });
     v = parsed.values;
+    // pg_receivewal's own options keep the last given, as getopt; pgpitr's repository options are refused twice (as by the other commands).
+    const { repo, stanza, config, 'compress-type': ct, 'compress-level': cl, 'spool-path': sp } = spec;
+    refuseRepeated(parsed.tokens, { repo, stanza, config, 'compress-type': ct, 'compress-level': cl, 'spool-path': sp, ...repoFlagSpec(argv) }, 'receive-wal');
   } catch (e) {
     throw usageError((e as Error).message, 'try "pgpitr receive-wal --help"');
   }

@@ -18,7 +18,10 @@ Usage:
       --set=ID   verify one backup (and its WAL range) only
       --process-max=N  files read and checked at once (default 2)
 Exit status: 0 all good, 7 a problem was found (each is printed with its path),
-2 invalid options, 5 the repository cannot be read, 6 no such stanza or --set backup.
+2 invalid options or a wrong passphrase, 5 the repository cannot be read (no
+permission, its directory gone), 6 no such stanza or --set backup, 3 object
+storage refused the credentials, 9 it kept failing through every retry, 130
+stopped by a signal: a store or file out of reach is not reported as damage.
 ${REPO_OPTIONS_HELP}`;
 
 export async function verifyCommand(argv: string[]): Promise<number> {

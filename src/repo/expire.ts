@@ -28,7 +28,7 @@ import { liveLeases, removeLeftMarker, whileExpiring } from './restore-lease.js'
 import type { LiveLease, RecoveryPending } from './restore-lease.js';
 import { backupDir, listRecords, recordProcessAlive, RECORD_NAME, referencesOf } from './backup-set/record.js';
 import type { BackupRecord } from './backup-set/record.js';
-import { markExpiring, unrecordedSets } from './backup-set/unrecorded.js';
+import { markExpiring, unmarkExpiring, unrecordedSets } from './backup-set/unrecorded.js';
 import type { UnrecordedSet } from './backup-set/unrecorded.js';
 
 export interface ExpireResult {
@@ -161,9 +161,16 @@ async function carryOut(
   for (const id of removalOrder(decision.expire.map((e) => e.id), records)) {
     // Marked, then the record, durably: from then on the set is not a backup, whatever remains
     // of it, and the mark tells the next expire that it is what this one left (unrecorded.ts).
-    if (records.some((r) => r.id === id)) await markExpiring(storage, stanza, id);
-    await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
-    await storage.pathSync?.(backupDir(stanza, id));
+    const recorded = records.some((r) => r.id === id);
+    if (recorded) await markExpiring(storage, stanza, id);
+    try {
+      await storage.remove(storageJoin(backupDir(stanza, id), RECORD_NAME));
+      await storage.pathSync?.(backupDir(stanza, id));
+    } catch (e) {
+      // The record stays: so must the set, unmarked (marked, it would be taken for a leftover should it lose its record later).
+      if (recorded) await unmarkExpiring(storage, stanza, id).catch(() => {});
+      throw e;
+    }
     // The manifest before the rest (the mark among it): a set left with a manifest still has its mark.
     await storage.remove(storageJoin(backupDir(stanza, id), MANIFEST_NAME));
     await storage.pathSync?.(backupDir(stanza, id));

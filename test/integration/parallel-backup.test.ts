@@ -191,14 +191,17 @@ for (const version of versionsFromEnv().slice(-1)) {
     assert.match(unmapped.stderr, /tablespace directory \(oid \d+\) ".*ts1" exists but is not empty/);
     assert.match(unmapped.stderr, /same -T mappings/);
     assert.deepEqual(live(), liveBefore);
-    // Against another database system (-h at the wrong cluster): refused on connecting, the target kept as it was.
+    // Against another database system (-h at the wrong cluster): refused on connecting, every file of
+    // the target kept (the state file says failed, and still names the system it was taken from).
     const other = await TestCluster.create({ version, name: `parres${version}o`, fresh: true });
     const targetBefore = listTree(target);
+    const systemBefore = readState(target).system_identifier;
     const foreign = await runPgpitr([...args, '--resume'], clusterEnv(other));
     await other.destroy();
     assert.equal(foreign.code, 5, foreign.stderr);
     assert.match(foreign.stderr, /is of database system \d+, the server is system \d+/);
     assert.deepEqual(listTree(target), targetBefore);
+    assert.equal(readState(target).system_identifier, systemBefore);
 
     // The rerun keeps more than 40% (copies less than 60%) and ends with a backup like any other.
     const r = await runPgpitr([...args, '--resume', '-v'], clusterEnv(src));

@@ -45,6 +45,11 @@ export async function markExpiring(storage: Storage, stanza: string, id: string)
   await storage.write(storageJoin(backupDir(stanza, id), EXPIRING_NAME), Buffer.from(JSON.stringify({ expiring: new Date().toISOString() }) + '\n'));
 }
 
+/** Takes the mark back (the record could not be removed). */
+export async function unmarkExpiring(storage: Storage, stanza: string, id: string): Promise<void> {
+  await storage.remove(storageJoin(backupDir(stanza, id), EXPIRING_NAME));
+}
+
 /** What expire says of a set it keeps because it lost its record. */
 export function unrecordedKept(id: string): string {
   return `backup set ${id} has a manifest but no record (${RECORD_NAME}), and is kept: copy the record back from a copy of the repository (a diff or incr needs the backups it takes files from too, which expire does not keep for a set without a record), or remove the set with pgpitr expire --set=${id}`;

@@ -90,14 +90,19 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     }
     const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
     add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });
+    // A stanza fed by a WAL receiver (pgpitr receive-wal, pg_receivewal: named so in
+    // pg_stat_replication) needs no archive_command: judged by what the WAL switch below finds in
+    // the stanza, archive_mode and archive_command then only said.
+    const receiver = !s.standby && !req.noSwitch && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal'")).rows.length > 0;
+    const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (pg_receivewal in pg_stat_replication): judged by the WAL switch below` });
     // A standby archives only with 'always' (with 'on', its primary does); and it cannot switch WAL.
     const modeOk = s.archive_mode === 'always' || (s.archive_mode === 'on' && !s.standby);
-    add({
+    add(byReceiver({
       check: 'archive_mode',
       ok: modeOk,
       message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives nothing (its primary does)' : ''}`,
       ...(modeOk ? {} : { hint: s.standby ? "run pgpitr check against the primary; for this standby to archive as well, ALTER SYSTEM SET archive_mode = 'always' and restart it" : "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }),
-    });
+    }));
     const cmd = s.archive_command;
     // The stanza may be written --stanza=S, --stanza S, each word quoted ('--stanza' 'S'), or PGPITR_STANZA=S.
     const stanzaRe = req.stanza.replace(/[.]/g, '\\.');
@@ -108,12 +113,14 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const cmdOk = cmd !== '' && (!pgpitr || forStanza);
     const first = req.repos[0]?.repo;
     const shown = hideSecrets(cmd);
-    add({
+    const cmdFinding: Finding = {
       check: 'archive_command',
       ok: cmdOk,
       message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: the WAL switch below checks that it archives into the stanza)`,
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
-    });
+    };
+    // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).
+    add(cmd === '' || !modeOk ? byReceiver(cmdFinding) : cmdFinding);
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;

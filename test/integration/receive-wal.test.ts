@@ -81,6 +81,12 @@ for (const version of versionsFromEnv()) {
       const second = await makeWal(src);
       await until(`${second} in the repository after the restart`, () => archivedOnDisk(repo, 'main').some((f) => f.name === second), rx.log);
       assert.match(rx.log(), /warning: connection lost: .*; retrying in/); // a warning: said without -v too
+      // A stanza fed by receive-wal alone passes check: archive_mode and archive_command are only
+      // said, and the WAL switch's segment reaches the stanza through the receiver.
+      const chk = await runPgpitr(['check', '--repo', repo, '--stanza', 'main'], env);
+      assert.equal(chk.code, 0, chk.stdout + chk.stderr + rx.log());
+      assert.match(chk.stdout, /a WAL receiver streams from this server/);
+      assert.match(chk.stdout, /reached the repository/);
       assert.equal(await rx.stop(), 0, rx.log());
       const out = src.tempDir('rw-fetched');
       const r = await runPgpitr(['archive-get', '--repo', repo, '--stanza', 'main', second, join(out, second)]);

@@ -53,8 +53,10 @@ export const LIBPQ_KEYWORDS: ReadonlyMap<string, KeywordInfo> = new Map<string, 
   ['replication', { treatment: ignored }],
   // Our sessions always use UTF8, which every server encoding converts to.
   ['client_encoding', { env: 'PGCLIENTENCODING', treatment: ignored }],
-  ['keepalives', { treatment: ignored }],
-  ['keepalives_idle', { treatment: ignored }],
+  // TCP keepalives are on unless keepalives=0, as libpq's (pg-client.ts); Node sets their start only:
+  // interval, count and tcp_user_timeout stay the system's.
+  ['keepalives', { treatment: used }],
+  ['keepalives_idle', { treatment: used }],
   ['keepalives_interval', { treatment: ignored }],
   ['keepalives_count', { treatment: ignored }],
   ['tcp_user_timeout', { treatment: ignored }],
@@ -67,7 +69,7 @@ export const LIBPQ_KEYWORDS: ReadonlyMap<string, KeywordInfo> = new Map<string, 
   ['min_protocol_version', { env: 'PGMINPROTOCOLVERSION', treatment: only('3.0') }],
   ['max_protocol_version', { env: 'PGMAXPROTOCOLVERSION', treatment: ignored }], // we speak 3.0, which every server accepts
   ['gssencmode', { env: 'PGGSSENCMODE', treatment: only('prefer', 'disable') }],
-  ['channel_binding', { env: 'PGCHANNELBINDING', treatment: only('prefer', 'disable') }],
+  ['channel_binding', { env: 'PGCHANNELBINDING', treatment: only('prefer', 'disable') }], // prefer: SCRAM-SHA-256-PLUS over TLS (pg-client.ts)
   ['sslcertmode', { env: 'PGSSLCERTMODE', treatment: only('allow', 'disable') }],
   ['target_session_attrs', { env: 'PGTARGETSESSIONATTRS', treatment: only('any') }],
   ['require_auth', { env: 'PGREQUIREAUTH', treatment: unsupported }],

@@ -96,23 +96,64 @@ export function parseConninfoString(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * postgresql://[user[:password]@][host][:port][/dbname][?key=value&...] as libpq reads it
+ * (conninfo_uri_parse): every part percent-decoded (a host may be a socket directory written
+ * %2Fvar%2Frun%2Fpostgresql, '+' stays '+'), an IPv6 host in brackets, every part optional
+ * (postgresql:///db is the default host's db). A list of hosts is kept as given (refused later).
+ */
 export function parseConnectionUri(uri: string): Record<string, string> {
-  let url: URL;
-  try {
-    // URL() does not know the scheme's authority rules for a host list; PostgreSQL URIs
-    // are close enough to http ones for the single-host case we accept here.
-    url = new URL(uri.replace(/^postgres(ql)?:/, 'http:'));
-  } catch {
-    throw usageError(`invalid connection URI "${redactUri(uri)}"`);
-  }
+  const invalid = () => usageError(`invalid connection URI "${redactUri(uri)}"`);
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw invalid();
+    }
+  };
+  const m = /^postgres(?:ql)?:\/\/([^?]*)(?:\?(.*))?$/s.exec(uri);
+  if (!m) throw invalid();
+  const rest = m[1]!;
+  const slash = rest.indexOf('/');
+  let authority = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? '' : rest.slice(slash + 1);
   const out: Record<string, string> = {};
-  if (url.hostname) out.host = decodeURIComponent(url.hostname.replace(/^\[|\]$/g, ''));
-  if (url.port) out.port = url.port;
-  if (url.username) out.user = decodeURIComponent(url.username);
-  if (url.password) out.password = decodeURIComponent(url.password);
-  const db = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (db) out.dbname = db;
-  for (const [k, v] of url.searchParams) {
+  const at = authority.indexOf('@');
+  if (at >= 0) {
+    const userinfo = authority.slice(0, at);
+    authority = authority.slice(at + 1);
+    const colon = userinfo.indexOf(':');
+    const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon));
+    if (user !== '') out.user = user;
+    if (colon >= 0) out.password = decode(userinfo.slice(colon + 1));
+  }
+  let host = authority;
+  let port = '';
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close < 0) throw invalid();
+    host = authority.slice(1, close);
+    const after = authority.slice(close + 1);
+    if (after !== '' && !after.startsWith(':')) throw invalid();
+    port = after.slice(1);
+  } else if (!authority.includes(',')) {
+    const colon = authority.lastIndexOf(':');
+    if (colon >= 0) {
+      host = authority.slice(0, colon);
+      port = authority.slice(colon + 1);
+    }
+  }
+  // A port that is not a number: the URI is misread (a password with an unencoded '/'), said without its text.
+  if (port !== '' && !/^\d+$/.test(port) && !authority.includes(',')) throw invalid();
+  if (host !== '') out.host = decode(host);
+  if (port !== '') out.port = decode(port);
+  if (path !== '') out.dbname = decode(path);
+  for (const pair of (m[2] ?? '').split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    if (eq < 0) throw usageError(`missing "=" after "${decode(pair)}" in connection URI query parameter`);
+    const k = decode(pair.slice(0, eq));
+    const v = decode(pair.slice(eq + 1));
     // libpq takes ssl=true from JDBC-style URIs as sslmode=require.
     if (k === 'ssl' && v === 'true') out.sslmode = 'require';
     else if (!LIBPQ_KEYWORDS.has(k)) throw usageError(`invalid URI query parameter: "${k}"`, KEYWORD_HINT);
@@ -175,8 +216,10 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
   }
 
   const settings: ConnectionSettings = { extra: {} };
-  const host = flags.host ?? given('host');
-  const port = flags.port ?? given('port');
+  // An empty host, port, user or database means the default, as in libpq (PGPORT= exported empty).
+  const set = (v: string | undefined) => (v === '' ? undefined : v);
+  const host = set(flags.host ?? given('host'));
+  const port = set(flags.port ?? given('port'));
   for (const [key, value] of [['host', host], ['hostaddr', given('hostaddr')], ['port', port]] as const) {
     // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
     if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
@@ -189,11 +232,11 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw usageError(`invalid port number "${port}"`, 'a port is an integer between 1 and 65535');
     settings.port = p;
   } else settings.port = 5432;
-  const user = flags.user ?? given('user');
+  const user = set(flags.user ?? given('user'));
   if (user !== undefined) settings.user = user;
   const password = given('password');
   if (password !== undefined) settings.password = password;
-  const dbname = given('dbname');
+  const dbname = set(given('dbname'));
   if (dbname !== undefined) settings.dbname = dbname;
   // With sslrootcert=system the default sslmode is verify-full (libpq 16+).
   const sslmode = given('sslmode') ?? (given('requiressl') === '1' ? 'require' : given('sslrootcert') === 'system' ? 'verify-full' : undefined);
@@ -265,6 +308,24 @@ export function describeTarget(s: ConnectionSettings): string {
 }
 
 /** The role to connect as: the one given, else, as libpq, the name of this process's effective OS user (not $USER, which sudo and su may leave as it was). */
+/**
+ * The database a session asks for: the one given, else for an SQL session "postgres" (pgpitr's
+ * SQL connections, as pgBackRest's pg-database; every session of one command the same), else the
+ * user's name (a replication session's, which the server does not use).
+ */
+export function sessionDatabase(settings: ConnectionSettings, replication: string | null): string {
+  return settings.dbname ?? (replication === null ? 'postgres' : effectiveUser(settings));
+}
+
+/**
+ * The database field the password file is searched with: "replication" for a physical
+ * replication session (pg_basebackup and pg_receivewal give libpq dbname=replication, whatever
+ * PGDATABASE says), else the session's database.
+ */
+export function passwordFileDatabase(replication: string | null, database: string): string {
+  return replication === 'true' ? 'replication' : database;
+}
+
 export function effectiveUser(settings: ConnectionSettings): string {
   if (settings.user !== undefined) return settings.user;
   try {

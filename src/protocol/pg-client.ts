@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { ConnectionSettings } from './conninfo.js';
-import { effectiveUser } from './conninfo.js';
+import { effectiveUser, passwordFileDatabase } from './conninfo.js';
 import { tlsOptions } from './tls-options.js';
 import type { EncryptingSslMode } from './tls-options.js';
 import { passwordFromFile } from './pgpass.js';
@@ -77,6 +77,13 @@ export async function connectPgClient(
   }
 }
 
+/** keepalives / keepalives_idle (libpq's): null when off, else the idle seconds before the first (0: the system's). */
+function keepaliveOf(settings: ConnectionSettings): number | null {
+  if (settings.extra['keepalives'] === '0') return null;
+  const idle = Number(settings.extra['keepalives_idle'] ?? '0');
+  return Number.isInteger(idle) && idle > 0 ? idle : 0;
+}
+
 async function attempt(
   settings: ConnectionSettings,
   request: PgClientRequest,
@@ -96,11 +103,23 @@ async function attempt(
     // Asked for only when the server wants a password: then it is given, or in the password file, or we stop here.
     password: async () => {
       if (settings.password) return settings.password;
-      const fromFile = passwordFromFile(settings, user, (m) => process.stderr.write(`${m}\n`));
+      const fromFile = passwordFromFile(settings, user, (m) => process.stderr.write(`${m}\n`), process.env, passwordFileDatabase(request.replication, request.database));
       if (fromFile === undefined) throw new NoPasswordSupplied();
       return fromFile;
     },
   };
+  // As libpq: TCP keepalives on unless keepalives=0 (a dead peer during a long silent phase, a
+  // checkpoint before a backup's first byte, is then found); keepalives_idle sets their start.
+  const keepalive = keepaliveOf(settings);
+  if (keepalive !== null) {
+    config.keepAlive = true;
+    if (keepalive > 0) config.keepAliveInitialDelayMillis = keepalive * 1000;
+  }
+  // SCRAM-SHA-256-PLUS over TLS, as libpq's channel_binding=prefer (its default): a man in the
+  // middle terminating TLS cannot relay the exchange. Never without TLS (there is nothing to bind).
+  config.enableChannelBinding = sslmode !== 'disable' && (settings.extra['channel_binding'] ?? process.env['PGCHANNELBINDING']) !== 'disable';
+  // libpq takes any iteration count the server's scram_iterations gives (node-postgres stops at 100000).
+  config.scramMaxIterations = 10_000_000;
   if (sslmode === 'disable' && request.plainSocket) config.stream = request.plainSocket;
   if (settings.options) config.options = settings.options;
   if (settings.connect_timeout) config.connectionTimeoutMillis = settings.connect_timeout * 1000;

@@ -8,7 +8,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { ConnectionSettings } from './conninfo.js';
-import { effectiveUser } from './conninfo.js';
+import { sessionDatabase } from './conninfo.js';
 import { plainStartup, startupParameters } from './plain-startup.js';
 import { SocketReads } from './socket-reads.js';
 import { Socket } from 'node:net';
@@ -58,7 +58,7 @@ export async function startConnection(
   };
   const client = await connectPgClient(
     settings,
-    { database: settings.dbname ?? effectiveUser(settings), applicationName, replication: replicationParameter(mode), plainSocket },
+    { database: sessionDatabase(settings, replicationParameter(mode)), applicationName, replication: replicationParameter(mode), plainSocket },
     (created) => {
       (created as unknown as PgClientInternals).connection.on('parameterStatus', (m) => parameters.set(m.parameterName, m.parameterValue));
     },

@@ -23,7 +23,7 @@ export function passwordFileName(settings: ConnectionSettings, env: NodeJS.Proce
 }
 
 /** The password for this connection from the password file, or undefined. */
-export function passwordFromFile(settings: ConnectionSettings, user: string, warn: (m: string) => void, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function passwordFromFile(settings: ConnectionSettings, user: string, warn: (m: string) => void, env: NodeJS.ProcessEnv = process.env, database?: string): string | undefined {
   const file = passwordFileName(settings, env);
   const st = statSync(file, { throwIfNoEntry: false });
   if (!st) return undefined;
@@ -37,7 +37,8 @@ export function passwordFromFile(settings: ConnectionSettings, user: string, war
   }
   let host = settings.host || settings.hostaddr || 'localhost';
   if (host === DEFAULT_SOCKET_DIR) host = 'localhost';
-  const want: PasswordLookup = { host, port: String(settings.port ?? 5432), dbname: settings.dbname || user, user };
+  // The database the session asks for (passwordFileDatabase: "replication" for pg_basebackup's kind of session).
+  const want: PasswordLookup = { host, port: String(settings.port ?? 5432), dbname: database ?? (settings.dbname || user), user };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

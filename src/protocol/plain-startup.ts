@@ -11,7 +11,7 @@
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import type { ConnectionSettings } from './conninfo.js';
-import { effectiveUser } from './conninfo.js';
+import { effectiveUser, sessionDatabase } from './conninfo.js';
 import { BackendParser } from './backend-parser.js';
 import { encodeStartupMessage } from './frontend-messages.js';
 import { SocketReads } from './socket-reads.js';
@@ -110,7 +110,7 @@ export function startupParameters(settings: ConnectionSettings, replication: str
   const user = effectiveUser(settings);
   const params: Record<string, string> = {
     user,
-    database: settings.dbname ?? user,
+    database: sessionDatabase(settings, replication),
     application_name: settings.application_name ?? settings.fallback_application_name ?? applicationName,
   };
   if (replication !== null) params['replication'] = replication;

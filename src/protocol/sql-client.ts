@@ -4,6 +4,7 @@
 
 import type pg from 'pg';
 import type { ConnectionSettings } from './conninfo.js';
+import { sessionDatabase } from './conninfo.js';
 import { connectPgClient } from './pg-client.js';
 import { LIFT_TIMEOUTS_SQL } from './session-timeouts.js';
 
@@ -11,7 +12,7 @@ export type SqlClient = pg.Client;
 
 /** A connection with no statement, lock or idle timeouts of the role's or database's (session-timeouts.ts). */
 export async function openSqlClient(settings: ConnectionSettings, applicationName: string): Promise<SqlClient> {
-  const client = await connectPgClient(settings, { database: settings.dbname ?? 'postgres', applicationName, replication: null });
+  const client = await connectPgClient(settings, { database: sessionDatabase(settings, null), applicationName, replication: null });
   try {
     await client.query(LIFT_TIMEOUTS_SQL);
   } catch (e) {

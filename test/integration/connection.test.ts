@@ -122,6 +122,12 @@ for (const version of versionsFromEnv()) {
       assert.match(sql.stderr, /fe_sendauth: no password supplied/);
       const ok = await slotRoundTrip(tcp(''), 'scram', { PGPASSWORD: 'secret' });
       assert.equal(ok.code, 0, ok.stderr);
+      // The password file as pg_basebackup and pg_receivewal read it: a replication connection is
+      // searched with the database "replication" (PostgreSQL's documentation writes such lines).
+      const passfile = join(src.tempDir('pgpass'), 'pgpass');
+      writeFileSync(passfile, '*:*:replication:scram:secret\n', { mode: 0o600 });
+      const viaFile = await slotRoundTrip(tcp(''), 'scram', { PGPASSFILE: passfile });
+      assert.equal(viaFile.code, 0, viaFile.stderr);
     });
 
     await t.test('a pg_hba.conf reject is not answered with a REPLICATION hint', async () => {

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { parseConnectionUri, resolveConnectionSettings } from '../../src/protocol/conninfo.js';
+import { parseConnectionUri, passwordFileDatabase, resolveConnectionSettings, sessionDatabase } from '../../src/protocol/conninfo.js';
 import { primaryConninfo } from '../../src/postgres/recovery-config.js';
 import { passwordFromFile } from '../../src/protocol/pgpass.js';
 import { tlsOptions } from '../../src/protocol/tls-options.js';
@@ -38,6 +38,17 @@ test('an unknown URI query parameter is refused; ssl=true means sslmode=require'
   assert.equal(resolve('postgresql://u@db/x?ssl=true').sslmode, 'require');
   const s = resolve('postgresql://u@db/x?sslmode=verify-full&sslrootcert=/ca.pem&keepalives=1');
   assert.deepEqual([s.sslmode, s.sslrootcert, s.extra.keepalives], ['verify-full', '/ca.pem', '1']);
+});
+
+test('URIs are read as libpq reads them: every part optional and percent-decoded, a socket directory as host, IPv6 in brackets', () => {
+  assert.deepEqual(parseConnectionUri('postgresql:///mydb?host=/var/run/postgresql'), { dbname: 'mydb', host: '/var/run/postgresql' });
+  assert.deepEqual(parseConnectionUri('postgresql://%2Fvar%2Frun%2Fpostgresql/db'), { host: '/var/run/postgresql', dbname: 'db' });
+  assert.deepEqual(parseConnectionUri('postgresql://'), {});
+  assert.deepEqual(parseConnectionUri('postgres://h:80/db'), { host: 'h', port: '80', dbname: 'db' });
+  assert.deepEqual(parseConnectionUri('postgresql://Me:a+b%40c@DB.Example:5433/x?application_name=a+b'), { user: 'Me', password: 'a+b@c', host: 'DB.Example', port: '5433', dbname: 'x', application_name: 'a+b' });
+  assert.deepEqual(parseConnectionUri('postgresql://[::1]:5432/db'), { host: '::1', port: '5432', dbname: 'db' });
+  assert.throws(() => parseConnectionUri('postgresql://u:%zz@h/db'), /invalid connection URI/);
+  assert.throws(() => resolve('postgresql://h1:5432,h2:5433/db'), /host lists are not supported/);
 });
 
 test('every libpq keyword is accepted; harmless ones are kept for -R', () => {
@@ -93,6 +104,28 @@ test('the password file: wildcards, escapes, permissions, localhost for the defa
   chmodSync(file, 0o644);
   assert.equal(passwordFromFile({ ...base, host: 'x' }, 'carol', warn), undefined);
   assert.match(warnings.join('\n'), /has group or world access/);
+});
+
+test('the password file is searched with the database the session asks for: "replication" for a replication session (as pg_basebackup), "postgres" for an SQL one', () => {
+  const dir = scratchDir('pgpass-db-');
+  const file = join(dir, 'pgpass');
+  writeFileSync(file, 'db:5432:replication:rep:forrepl\ndb:5432:postgres:rep:forsql\n', { mode: 0o600 });
+  const s = { ...resolveConnectionSettings({ host: 'db', user: 'rep' }, {}), passfile: file };
+  const lookup = (settings: typeof s, replication: string | null) => passwordFromFile(settings, 'rep', () => {}, {}, passwordFileDatabase(replication, sessionDatabase(settings, replication)));
+  assert.equal(lookup(s, 'true'), 'forrepl');
+  assert.equal(lookup(s, null), 'forsql');
+  // PGDATABASE (or a database given) does not change a replication session's: "replication", as pg_basebackup's.
+  const named = { ...s, dbname: 'postgres' };
+  assert.equal(lookup(named, 'true'), 'forrepl');
+  assert.equal(lookup({ ...s, dbname: 'app' }, null), undefined);
+});
+
+test('an empty host, port, user or database in the environment means the default, as in libpq', () => {
+  const s = resolveConnectionSettings({}, { PGHOST: '', PGPORT: '', PGUSER: '', PGDATABASE: '' });
+  assert.equal(s.port, 5432);
+  assert.equal(s.user, undefined);
+  assert.equal(s.dbname, undefined);
+  assert.ok(s.host !== undefined && s.host !== '');
 });
 
 test('TLS options: root certificate rules, sslrootcert=system, client key permissions', () => {

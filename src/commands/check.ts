@@ -93,7 +93,9 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // A stanza fed by a WAL receiver (pgpitr receive-wal, pg_receivewal: named so in
     // pg_stat_replication) needs no archive_command: judged by what the WAL switch below finds in
     // the stanza, archive_mode and archive_command then only said.
-    const receiver = !s.standby && !req.noSwitch && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal'")).rows.length > 0;
+    // Only with archive_mode off: on, with no archive_command, the server keeps every segment for a
+    // command to come, and pg_wal grows until the disk is full.
+    const receiver = !s.standby && !req.noSwitch && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal'")).rows.length > 0;
     const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (pg_receivewal in pg_stat_replication): judged by the WAL switch below` });
     // A standby archives only with 'always' (with 'on', its primary does); and it cannot switch WAL.
     const modeOk = s.archive_mode === 'always' || (s.archive_mode === 'on' && !s.standby);
@@ -120,12 +122,12 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     };
     // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).
-    add(cmd === '' || !modeOk ? byReceiver(cmdFinding) : cmdFinding);
+    add(cmd === '' ? byReceiver(cmdFinding) : cmdFinding);
     if (findings.every((f) => f.ok) && stanzas.size > 0) {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
       try {
-        reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add);
+        reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.
@@ -167,7 +169,7 @@ interface Reached {
  * Switches WAL and waits for that segment to reach every repository (archive-push stores to
  * each); an 'archiving' finding per repository. Null when it reached none.
  */
-async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Finding) => void): Promise<Reached | null> {
+async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Finding) => void, receiver = false): Promise<Reached | null> {
   // A restore point guarantees WAL since the last switch: with none, pg_switch_wal()
   // is a no-op and its segment would never be archived.
   await client.query("select pg_create_restore_point('pgpitr check')");
@@ -196,7 +198,8 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
     why =
       last !== null && last.slice(0, 8) === wal.slice(0, 8) && last.slice(0, 24) >= wal
         ? ` (the server archived it: archive_command stores it somewhere else than this stanza)`
-        : a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)` : '';
+        : a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)`
+        : receiver ? ' (a WAL receiver streams from this server, and archive_mode is off: is it receive-wal with this --repo and --stanza?)' : '';
   }
   for (const { index } of req.repos) {
     const found = reached.has(index);
@@ -210,11 +213,19 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   }
   if (reached.size === 0) return null;
   // Files before ours may still be in flight when several are stored at once
-  // (asynchronous mode): the archiver reports them in order.
-  while (Date.now() < deadline) {
+  // (asynchronous mode): the archiver reports them in order. A receiver stores them in order, and
+  // with archive_mode off the archiver reports nothing.
+  let archived = receiver;
+  while (!archived && Date.now() < deadline) {
     const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
-    if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) break;
-    await new Promise((r) => setTimeout(r, 200));
+    if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) archived = true;
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+  // In the stanza (a receiver put it there?) while the server's archiver fails on it: pg_wal keeps
+  // every segment from there on until the disk is full.
+  const a = archived ? null : await archiver();
+  if (a && Number(a.failed) > failedAtStart) {
+    add({ check: 'archiving', ok: false, message: `the server's archiver fails (pg_stat_archiver: ${Number(a.failed) - failedAtStart} failure(s) since the switch, last failed ${a.last_failed_wal}), although ${wal} reached the stanza: pg_wal keeps every segment it has not archived`, hint: ARCHIVING_HINT });
   }
   return { wal, repos: reached };
 }

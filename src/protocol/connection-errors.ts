@@ -103,6 +103,11 @@ export function connectionError(e: unknown, settings: ConnectionSettings): Pgpit
     hint = "the server's certificate must be signed by a CA in the root certificate file (sslrootcert, else ~/.postgresql/root.crt)";
   } else if (code !== undefined && SYSTEM_HINTS[code] !== undefined) {
     hint = SYSTEM_HINTS[code];
+  } else if (message.startsWith('SASL channel binding:')) {
+    // node-postgres cannot hash this server certificate's signature for SCRAM-SHA-256-PLUS: said
+    // without the certificate it prints after the words.
+    message = `SCRAM channel binding failed: ${message.replace(/^SASL channel binding:\s*/, '').replace(/\s*when parsing public certificate[\s\S]*$/, '')}`;
+    hint = "the server certificate's signature algorithm is one pgpitr cannot bind to; connect with channel_binding=disable";
   } else if (message === 'The server does not support SSL connections') {
     // node-postgres' words (it has no code) for the server's 'N' to SSLRequest; libpq's are these.
     condition = 'server-without-ssl';

@@ -105,6 +105,8 @@ export function parseConninfoString(text: string): Record<string, string> {
 export function parseConnectionUri(uri: string): Record<string, string> {
   const invalid = () => usageError(`invalid connection URI "${redactUri(uri)}"`);
   const decode = (text: string): string => {
+    // %00 would put a NUL in the start-up packet (libpq refuses it too).
+    if (/%00/.test(text)) throw invalid();
     try {
       return decodeURIComponent(text);
     } catch {
@@ -125,7 +127,9 @@ export function parseConnectionUri(uri: string): Record<string, string> {
     const colon = userinfo.indexOf(':');
     const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon));
     if (user !== '') out.user = user;
-    if (colon >= 0) out.password = decode(userinfo.slice(colon + 1));
+    // An empty one is none (PGPASSWORD, the password file still apply), as in libpq.
+    const password = colon < 0 ? '' : decode(userinfo.slice(colon + 1));
+    if (password !== '') out.password = password;
   }
   let host = authority;
   let port = '';
@@ -133,6 +137,7 @@ export function parseConnectionUri(uri: string): Record<string, string> {
     const close = authority.indexOf(']');
     if (close < 0) throw invalid();
     host = authority.slice(1, close);
+    if (host === '') throw invalid(); // libpq: an IPv6 host address may not be empty
     const after = authority.slice(close + 1);
     if (after !== '' && !after.startsWith(':')) throw invalid();
     port = after.slice(1);
@@ -224,8 +229,8 @@ export function resolveConnectionSettings(flags: ConnectionFlags, env: NodeJS.Pr
     // libpq tries each of a comma-separated list in turn; pgpitr connects to one server.
     if (value?.includes(',')) throw usageError(`${key} lists are not supported by pgpitr: "${value}"`, 'give one host and one port; run the command against each server in turn');
   }
-  const hostaddr = given('hostaddr');
-  if (hostaddr !== undefined && hostaddr !== '') settings.hostaddr = hostaddr;
+  const hostaddr = set(given('hostaddr'));
+  if (hostaddr !== undefined) settings.hostaddr = hostaddr;
   settings.host = host ?? hostaddr ?? defaultSocketDir();
   if (port !== undefined) {
     const p = Number(port);

@@ -48,6 +48,10 @@ test('URIs are read as libpq reads them: every part optional and percent-decoded
   assert.deepEqual(parseConnectionUri('postgresql://Me:a+b%40c@DB.Example:5433/x?application_name=a+b'), { user: 'Me', password: 'a+b@c', host: 'DB.Example', port: '5433', dbname: 'x', application_name: 'a+b' });
   assert.deepEqual(parseConnectionUri('postgresql://[::1]:5432/db'), { host: '::1', port: '5432', dbname: 'db' });
   assert.throws(() => parseConnectionUri('postgresql://u:%zz@h/db'), /invalid connection URI/);
+  // An empty password is none (PGPASSWORD still applies); an empty IPv6 host and %00 are refused, as by libpq.
+  assert.deepEqual(parseConnectionUri('postgresql://u:@h/db'), { user: 'u', host: 'h', dbname: 'db' });
+  assert.throws(() => parseConnectionUri('postgresql://[]:5433/db'), /invalid connection URI/);
+  assert.throws(() => parseConnectionUri('postgresql://h/d%00b'), /invalid connection URI/);
   assert.throws(() => resolve('postgresql://h1:5432,h2:5433/db'), /host lists are not supported/);
 });
 
@@ -121,7 +125,9 @@ test('the password file is searched with the database the session asks for: "rep
 });
 
 test('an empty host, port, user or database in the environment means the default, as in libpq', () => {
-  const s = resolveConnectionSettings({}, { PGHOST: '', PGPORT: '', PGUSER: '', PGDATABASE: '' });
+  const s = resolveConnectionSettings({}, { PGHOST: '', PGHOSTADDR: '', PGPORT: '', PGUSER: '', PGDATABASE: '' });
+  assert.equal(s.hostaddr, undefined);
+  assert.match(s.host!, /^\//, 'the default socket directory');
   assert.equal(s.port, 5432);
   assert.equal(s.user, undefined);
   assert.equal(s.dbname, undefined);
@@ -187,4 +193,11 @@ test('an invalid connection URI is named without its password, even one holding 
   for (const uri of ['postgresql://u:ab/cd@db:x/app', 'postgresql://u@db:x/app?password=s3cret']) {
     assert.throws(() => parseConnectionUri(uri), (e: Error) => /invalid connection URI/.test(e.message) && !/ab\/cd|s3cret/.test(e.message), uri);
   }
+});
+
+test('a certificate node-postgres cannot bind the channel to is said without the certificate, with channel_binding=disable as the way out', () => {
+  const e = connectionError(new Error('SASL channel binding: unknown OID 1.2.840.10040.4.3 when parsing public certificate MIIBszCCAVmgAwIBAgIU'), resolveConnectionSettings({ host: 'db' }, {}));
+  assert.match(e.message, /SCRAM channel binding failed: unknown OID 1\.2\.840\.10040\.4\.3$/);
+  assert.doesNotMatch(e.message, /MIIB/);
+  assert.match(e.hint ?? '', /channel_binding=disable/);
 });

@@ -40,9 +40,13 @@ export async function unrecordedSets(storage: Storage, stanza: string, records: 
   return out;
 }
 
-/** Marks a set as being removed by expire (durably: the record goes next). */
+/**
+ * Marks a set as being removed by expire (durably: the record goes next). Not atomic: only its
+ * being there counts, and an atomic write killed midway would leave a temporary file in a set
+ * still recorded (one the next expire, which removes the set, would not even need).
+ */
 export async function markExpiring(storage: Storage, stanza: string, id: string): Promise<void> {
-  await storage.write(storageJoin(backupDir(stanza, id), EXPIRING_NAME), Buffer.from(JSON.stringify({ expiring: new Date().toISOString() }) + '\n'));
+  await storage.write(storageJoin(backupDir(stanza, id), EXPIRING_NAME), Buffer.from(JSON.stringify({ expiring: new Date().toISOString() }) + '\n'), { atomic: false });
 }
 
 /** Takes the mark back (the record could not be removed). */

@@ -20,8 +20,8 @@ import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../post
 import { fetchWalFile, findStored, listArchive } from '../repo/archive-store.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
-import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
-import { EXPIRING_NAME, unrecordedSets } from '../repo/backup-set/unrecorded.js';
+import { manifestReferences } from '../repo/backup-set/manifest.js';
+import { unrecordedSet, unrecordedSets } from '../repo/backup-set/unrecorded.js';
 import { isPgpitrError } from '../common/errors.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
@@ -59,8 +59,6 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   }
   // A set with a manifest and no record, not marked by an expire: a backup that lost its record
   // (backup-set/unrecorded.ts). Judged again at the end, and reported only if it is still so then.
-  const unrecorded = async (id: string) =>
-    (await storage.info(storageJoin(backupDir(stanza, id), MANIFEST_NAME))) !== null && (await storage.info(storageJoin(backupDir(stanza, id), RECORD_NAME))) === null && (await storage.info(storageJoin(backupDir(stanza, id), EXPIRING_NAME))) === null;
   const noRecord = (await unrecordedSets(storage, stanza, all)).filter((l) => !l.leftover && (opts.set === undefined || l.id === opts.set)).map((l) => l.id);
   if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: NO_SUCH_BACKUP });
   const archived = await listArchive(repo, stanza);
@@ -156,7 +154,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   }
   if (opts.set === undefined) for (const name of new Set(archived.map((f) => f.name))) if (!plan.conflicting.includes(name)) await readWal(name, 'archive');
   for (const id of noRecord) {
-    if (!(await unrecorded(id))) continue;
+    if ((await unrecordedSet(storage, stanza, id))?.leftover !== false) continue;
     const takers = all.filter((r) => !r.damaged && referencesOf(r).includes(id)).map((r) => r.id);
     const problem = takers.length > 0
       ? `backup set ${id} has a manifest but no record, and backup ${takers.join(', ')} takes files from it: it cannot be restored until the record is back (copy ${RECORD_NAME} from a copy of the repository); expire keeps the set`

@@ -31,13 +31,18 @@ export async function unrecordedSets(storage: Storage, stanza: string, records: 
   const out: UnrecordedSet[] = [];
   for (const e of await storage.list(storageJoin(stanza, 'backup'))) {
     if (e.type !== 'directory' || !BACKUP_ID.test(e.name) || recorded.has(e.name)) continue;
-    const dir = backupDir(stanza, e.name);
-    // Written since the listing: a backup that just began (expire holds the lock, so not then).
-    if ((await storage.info(storageJoin(dir, RECORD_NAME))) !== null) continue;
-    const marked = (await storage.info(storageJoin(dir, EXPIRING_NAME))) !== null;
-    out.push({ id: e.name, leftover: marked || (await storage.info(storageJoin(dir, MANIFEST_NAME))) === null });
+    const set = await unrecordedSet(storage, stanza, e.name);
+    if (set !== null) out.push(set);
   }
   return out;
+}
+
+/** One set judged as unrecordedSets judges it; null when it has its record (written since a listing: a backup that just began). */
+export async function unrecordedSet(storage: Storage, stanza: string, id: string): Promise<UnrecordedSet | null> {
+  const dir = backupDir(stanza, id);
+  if ((await storage.info(storageJoin(dir, RECORD_NAME))) !== null) return null;
+  const marked = (await storage.info(storageJoin(dir, EXPIRING_NAME))) !== null;
+  return { id, leftover: marked || (await storage.info(storageJoin(dir, MANIFEST_NAME))) === null };
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { refuseLegacyPathAmongOthers } from '../../src/cli/commands/stanza-delete.js';
+import { refuseDeleteFromSeveral } from '../../src/cli/commands/stanza-delete.js';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { closestCommand } from '../../src/cli/closest-command.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -90,19 +90,24 @@ test('archive-push-queue-max below one WAL segment is refused: "16" is 16 bytes,
 });
 
 
-test('stanza-delete --repo PATH with other repositories configured is refused: it would delete from each of them', async () => {
+test('stanza-delete --force with several repositories configured needs --repo N: one repository at a time', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-conf-'));
   try {
     const conf = join(dir, 'pgpitr.conf');
     writeFileSync(conf, '[global]\nrepo2-path=/r2\n');
     const o = parseRepoOptions('stanza-delete', ['--config', conf, '--repo', '/tmp/test', '--stanza', 'main'], {}, {});
-    assert.throws(() => refuseLegacyPathAmongOthers(o, ['--repo', '/tmp/test']), /--repo \/tmp\/test names repository 1, but repo2 is configured too: stanza-delete would delete the stanza from each/);
-    assert.doesNotThrow(() => refuseLegacyPathAmongOthers(parseRepoOptions('stanza-delete', ['--repo', '/tmp/test', '--stanza', 'main'], {}, {}), ['--repo', '/tmp/test']));
+    assert.throws(() => refuseDeleteFromSeveral(o, ['--repo', '/tmp/test']), /--repo \/tmp\/test names repository 1, but repo2 is configured too: stanza-delete --force deletes a stanza from one repository at a time/);
+    assert.doesNotThrow(() => refuseDeleteFromSeveral(parseRepoOptions('stanza-delete', ['--repo', '/tmp/test', '--stanza', 'main'], {}, {}), ['--repo', '/tmp/test']));
     // The same through PGPITR_REPO.
     const env = { PGPITR_REPO: '/tmp/test' };
     const viaEnv = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, env);
-    assert.throws(() => refuseLegacyPathAmongOthers(viaEnv, ['--config', conf, '--stanza', 'main'], env), /PGPITR_REPO=\/tmp\/test names repository 1, but repo2 is configured too/);
-    assert.doesNotThrow(() => refuseLegacyPathAmongOthers(parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main', '--repo', '2'], {}, env), ['--repo', '2'], env));
+    assert.throws(() => refuseDeleteFromSeveral(viaEnv, ['--config', conf, '--stanza', 'main'], env), /PGPITR_REPO=\/tmp\/test names repository 1, but repo2 is configured too/);
+    assert.doesNotThrow(() => refuseDeleteFromSeveral(parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main', '--repo', '2'], {}, env), ['--repo', '2'], env));
+    // The configuration file alone, repositories 1 and 2: neither is deleted without --repo N.
+    writeFileSync(conf, '[global]\nrepo1-path=/r1\nrepo2-path=/r2\n');
+    const both = parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main'], {}, {});
+    assert.throws(() => refuseDeleteFromSeveral(both, ['--config', conf, '--stanza', 'main'], {}), /2 repositories are configured \(repo1, repo2\): stanza-delete --force deletes a stanza from one repository at a time/);
+    assert.doesNotThrow(() => refuseDeleteFromSeveral(parseRepoOptions('stanza-delete', ['--config', conf, '--stanza', 'main', '--repo', '1'], {}, {}), ['--repo', '1'], {}));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -29,6 +29,9 @@ upgrade once its backups are no longer wanted (see the README).
 
       --force            remove it
 ${REPO_OPTIONS_HELP}
+With several repositories configured, --force needs --repo N: a stanza is deleted from one
+repository at a time (as pgBackRest), so that a copy kept elsewhere is not lost with it.
+
 Exit status: 0 removed, 2 without --force (nothing removed), 5 locked, 6 no such stanza.
 `;
 
@@ -39,7 +42,7 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const force = o.extra['force'] === true;
-  if (force) refuseLegacyPathAmongOthers(o, argv);
+  if (force) refuseDeleteFromSeveral(o, argv);
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force));
   if (o.output === 'json') {
     process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : r.result!) })) }, null, 2) + '\n');
@@ -67,18 +70,20 @@ function describe(c: StanzaContents): string {
 }
 
 /**
- * --repo PATH on the command line names repository 1; with other repositories configured (a
- * configuration file, PGPITR_REPON_*), stanza-delete would delete the stanza from each of them,
- * which someone pointing it at one directory (a test copy) does not expect: refused, naming them.
+ * With several repositories configured, --force deletes from one at a time, named by --repo N (as
+ * pgBackRest's stanza-delete): the offsite copy of a stanza must not go with the local one because
+ * --repo was left out. --repo PATH (or PGPITR_REPO) names repository 1, which someone pointing it at
+ * one directory (a test copy) does not expect to mean "and every other one": said so.
  */
-export function refuseLegacyPathAmongOthers(o: Pick<RepoOptions, 'repos' | 'repoSelected'>, argv: string[], env: NodeJS.ProcessEnv = process.env): void {
+export function refuseDeleteFromSeveral(o: Pick<RepoOptions, 'repos' | 'repoSelected'>, argv: string[], env: NodeJS.ProcessEnv = process.env): void {
   if (o.repoSelected !== undefined || o.repos.length < 2) return;
   const i = argv.findIndex((a) => a === '--repo' || a.startsWith('--repo='));
   const value = i < 0 ? undefined : argv[i] === '--repo' ? argv[i + 1] : argv[i]!.slice('--repo='.length);
-  if (value !== undefined && /^\d+$/.test(value)) return;
+  const all = o.repos.map((r) => `repo${r.index}`).join(', ');
   // PGPITR_REPO names repository 1 as --repo PATH does.
-  const given = value !== undefined ? `--repo ${value}` : env.PGPITR_REPO !== undefined ? `PGPITR_REPO=${env.PGPITR_REPO}` : undefined;
-  if (given === undefined) return;
-  const others = o.repos.filter((r) => r.index !== 1).map((r) => `repo${r.index}`);
-  throw usageError(`${given} names repository 1, but ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} configured too: stanza-delete would delete the stanza from each`, 'give --repo N to delete from one repository only, or run it without the other repositories configured');
+  const given = value !== undefined && !/^\d+$/.test(value) ? `--repo ${value}` : env.PGPITR_REPO !== undefined ? `PGPITR_REPO=${env.PGPITR_REPO}` : undefined;
+  const what = given !== undefined
+    ? `${given} names repository 1, but ${o.repos.filter((r) => r.index !== 1).map((r) => `repo${r.index}`).join(', ')} ${o.repos.length > 2 ? 'are' : 'is'} configured too`
+    : `${o.repos.length} repositories are configured (${all})`;
+  throw usageError(`${what}: stanza-delete --force deletes a stanza from one repository at a time`, `give --repo N (one of ${o.repos.map((r) => r.index).join(', ')}) to delete it from that repository; run it again with another N for each repository it should go from. Without --force it lists what each holds`);
 }

@@ -16,15 +16,23 @@ import type { RepoSettings } from './repo-settings.js';
 import type { Repository } from './repository.js';
 import type { NumberedRepository } from './numbered-repository.js';
 import type { Storage } from '../storage/storage.js';
+import { failedStorage } from '../storage/failed-storage.js';
 
 export async function openRepository(settings: RepoSettings): Promise<Repository> {
   let storage: Storage;
+  const location = describeRepository(settings);
   if (settings.type === 'posix') storage = new PosixStorage(settings.path);
   else {
-    const { openS3Storage } = await import('../storage/s3/s3-storage.js');
-    storage = await openS3Storage(settings.s3!);
+    // What fails here (an unreadable storage-ca-file) fails this repository's operations, on use:
+    // the commands that work on several repositories go on with the others.
+    try {
+      const { openS3Storage } = await import('../storage/s3/s3-storage.js');
+      storage = await openS3Storage(settings.s3!);
+    } catch (e) {
+      if (!(e instanceof PgpitrError)) throw e;
+      storage = failedStorage(location, e);
+    }
   }
-  const location = describeRepository(settings);
   if (settings.cipher.type === 'none') return repositoryOn(storage, location);
   return openEncrypted(storage, location, `repo${settings.index}`, settings.cipher.pass);
 }

@@ -80,3 +80,32 @@ test('archive-get from several repositories: order, fallback, damaged copies, un
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a repository that cannot be opened (its S3 CA file unreadable) fails on use only: archive-get fetches from the other', async () => {
+  const { openEachRepository } = await import('../../src/repo/open-repository.js');
+  const { parseRepoOptions } = await import('../../src/cli/repo-options.js');
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrf-'));
+  try {
+    const conf = join(root, 'pgpitr.conf');
+    writeFileSync(conf, [
+      '[global]', `repo1-path=${join(root, 'repo1')}`, 'repo2-type=s3', 'repo2-s3-endpoint=http://127.0.0.1', 'repo2-storage-port=9',
+      'repo2-s3-bucket=b', 'repo2-s3-region=us-east-1', 'repo2-s3-uri-style=path', 'repo2-s3-key=k', 'repo2-s3-key-secret=s',
+      `repo2-storage-ca-file=${join(root, 'no-such-ca.pem')}`, '',
+    ].join('\n'));
+    mkdirSync(join(root, 'repo1'));
+    const o = parseRepoOptions('archive-get', ['--config', conf, '--stanza', 'main', 'x', 'y'], {}, {});
+    const repos = await openEachRepository(o.repos);
+    assert.deepEqual(repos.map((r) => r.index), [1, 2]);
+    const stanza = (await createStanza(repos[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const name = segmentFileName(1, 1n, SEG);
+    await pushWalFile(repos[0]!.repo, stanza, name, segment(1), { compression: 'none' });
+    const dest = join(root, 'dest');
+    const got = await restoreFromRepositories(repos, 'main', name, dest);
+    assert.equal(got.from?.index, 1);
+    assert.ok(readFileSync(dest).equals(segment(1)));
+    // repo2's own use gives the opening's error, naming the option and the file.
+    await assert.rejects(repos[1]!.repo.storage.info(''), /cannot read repo2-storage-ca-file ".*no-such-ca\.pem"/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

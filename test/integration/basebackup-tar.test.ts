@@ -55,7 +55,7 @@ for (const version of compatVersionsFromEnv()) {
         }
         assert.equal(r.code, 0, r.stderr);
         const files = readdirSync(out).sort();
-        assert.deepEqual(files, [`${oid}.tar${v.suffix}`, `base.tar${v.suffix}`, 'backup_manifest', `pg_wal.tar${v.name.startsWith('server') ? '' : v.suffix}`, 'pgpitr_backup.state'].sort());
+        assert.deepEqual(files, [`${oid}.tar${v.suffix}`, `base.tar${v.suffix}`, 'backup_manifest', `pg_wal.tar${v.name.startsWith('client gzip') ? v.suffix : ''}`, 'pgpitr_backup.state'].sort());
         const data = src.tempDir(`x-${v.name.replace(/\W+/g, '-')}`);
         const tsRoot = src.tempDir(`xts-${v.name.replace(/\W+/g, '-')}`);
         const { relocateTablespaces } = await extractTarBackup(out, data, tsRoot);

@@ -193,7 +193,9 @@ export class TarSink implements BackupSink {
   }
 
   walStore(segmentSize: number): SegmentStore {
-    const client = this.opts.compression?.location === 'client' ? this.opts.compression : null;
+    // As pg_basebackup (15-18, walmethods.c): streamed WAL's tar is compressed with gzip only; with
+    // client lz4 or zstd it is a plain pg_wal.tar, which scripts made for its output look for.
+    const client = this.opts.compression?.location === 'client' && this.opts.compression.algorithm === 'gzip' ? this.opts.compression : null;
     const stages: Duplex[] = client ? [clientCompressStage(client)] : [];
     const name = 'pg_wal.tar' + (client ? extensionOf(client.algorithm) : '');
     const c = chain(stages, this.output(name));

@@ -137,6 +137,21 @@ function settingName(line: string): string | undefined {
   return /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?/.exec(line)?.[1]?.toLowerCase();
 }
 
+/**
+ * The value the last line setting `name` gives (quotes taken off, '' and \\ unescaped), or
+ * undefined when no line sets it. Enough for the settings restore reads back (a name, a slot).
+ */
+export function settingValue(text: string, name: string): string | undefined {
+  let value: string | undefined;
+  for (const line of text.split('\n')) {
+    if (settingName(line) !== name) continue;
+    const raw = line.replace(/^\s*[A-Za-z_][A-Za-z0-9_.]*\s*=?\s*/, '');
+    const quoted = /^'((?:[^'\\]|''|\\.)*)'/.exec(raw);
+    value = quoted ? quoted[1]!.replace(/''/g, "'").replace(/\\(.)/g, '$1') : (/^[^\s#]*/.exec(raw)?.[0] ?? '');
+  }
+  return value;
+}
+
 /** Whether a configuration file sets `name` (on a line of its own, not commented out). */
 export function setsSetting(text: string, name: string): boolean {
   return text.split('\n').some((line) => settingName(line) === name);

@@ -5,15 +5,13 @@
 // WAL archive's listing and files), so it knows no repository driver.
 
 import { shellWord } from '../common/shell-quote.js';
-import { rmSync, statSync, unlinkSync } from 'node:fs';
-import { readOwnTargetFile } from './target-files.js';
+import { statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { PgpitrError, storageError } from '../common/errors.js';
+import { PgpitrError } from '../common/errors.js';
 import type { Storage } from '../storage/storage.js';
 import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../storage/durable.js';
 import { formatLsn } from '../postgres/lsn.js';
-import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE, recoverySettingsBlock, setsSetting, withRecoverySettings, withoutRecoverySettings } from '../postgres/restore-settings.js';
-import type { RecoverySettings } from '../postgres/restore-settings.js';
+import { writeRecoverySettings } from './write-recovery-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
 import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
@@ -313,51 +311,6 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     fsyncPathSync(targetState.path);
     return files;
   }
-}
-
-/**
- * The settings for the server: the timeline the plan checked is written by number (a history file
- * archived after the plan must not send recovery down a branch nobody checked), except for a
- * standby asked to follow the latest timeline (it must follow promotions), and the backup's own
- * timeline, written 'current': the same branch, and PostgreSQL asks a numbered timeline above 1
- * for its history file (FATAL "recovery target timeline N does not exist" when it is not archived),
- * 'current' does not.
- */
-function writeRecoverySettings(pgData: string, req: RestoreRequest, timeline: number, backupTimeline: number, sync: boolean): void {
-  const t = req.target.target;
-  const followLatest = req.standby && req.target.timeline === 'latest';
-  const goal = followLatest ? 'latest' : timeline === backupTimeline ? 'current' : String(timeline);
-  const s: RecoverySettings = { restoreCommand: req.restoreCommand(followLatest ? null : timeline), timeline: goal, standby: req.standby };
-  if (t.kind === 'immediate') s.target = { name: 'recovery_target', value: 'immediate' };
-  else if (t.kind === 'time') s.target = { name: 'recovery_target_time', value: t.text };
-  else if (t.kind === 'xid') s.target = { name: 'recovery_target_xid', value: String(t.xid) };
-  else if (t.kind === 'lsn') s.target = { name: 'recovery_target_lsn', value: formatLsn(t.lsn) };
-  else if (t.kind === 'name') s.target = { name: 'recovery_target_name', value: t.name };
-  if (req.target.exclusive) s.inclusive = false;
-  if (t.kind !== 'end') s.action = req.target.action;
-  const extra = req.recoveryOptions ?? [];
-  s.extra = extra;
-  const auto = join(pgData, 'postgresql.auto.conf');
-  const old = readOwnTargetFile(auto) ?? '';
-  const autoText = withRecoverySettings(old, recoverySettingsBlock(s), req.standby, extra.map((o) => o.name));
-  // A cluster initialised with group access (initdb -g: its directory 0750) keeps its files 0640.
-  const fileMode = (statSync(pgData).mode & 0o050) === 0o050 ? 0o640 : 0o600;
-  writeFileAtomicSync(auto, autoText, sync, fileMode);
-  // Recovery settings in postgresql.conf would still apply (a second target is a FATAL error, an
-  // old one stops recovery early): they are commented out there too.
-  const conf = join(pgData, 'postgresql.conf');
-  const confText = readOwnTargetFile(conf);
-  let cleaned = confText;
-  if (confText !== null) {
-    cleaned = withoutRecoverySettings(confText, req.standby);
-    if (cleaned !== confText) writeFileAtomicSync(conf, cleaned, sync, fileMode);
-  }
-  if (req.standby && !setsSetting(autoText, 'primary_conninfo') && !(cleaned !== null && setsSetting(cleaned, 'primary_conninfo'))) {
-    req.log("restore: the standby has no primary_conninfo: it will replay WAL from the archive only; to stream from its primary, restore with --recovery-option primary_conninfo='host=... user=...'");
-  }
-  // One signal file: a backup taken from a standby holds standby.signal.
-  rmSync(join(pgData, req.standby ? RECOVERY_SIGNAL : STANDBY_SIGNAL_FILE), { force: true });
-  writeFileAtomicSync(join(pgData, req.standby ? STANDBY_SIGNAL_FILE : RECOVERY_SIGNAL), '', sync, fileMode);
 }
 
 /**

@@ -150,3 +150,39 @@ test('basebackup -R of a restored cluster leaves out the recovery target its res
   // A source without any: as it was, with -R's lines after it.
   assert.equal(appendToAutoConf(Buffer.from("work_mem = '64MB'"), "primary_conninfo = 'x'\n").toString(), "work_mem = '64MB'\nprimary_conninfo = 'x'\n");
 });
+
+test('a standby restored from a backup whose configuration names a slot is told so, unless --recovery-option names one', async () => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeRecoverySettings } = await import('../../src/restore/write-recovery-settings.js');
+  const { settingValue } = await import('../../src/postgres/restore-settings.js');
+  assert.equal(settingValue("primary_slot_name = 'it''s'\n#primary_slot_name = 'x'\n", 'primary_slot_name'), "it's");
+  assert.equal(settingValue("primary_slot_name = 'a'\nprimary_slot_name=b # last wins\n", 'primary_slot_name'), 'b');
+  assert.equal(settingValue("primary_conninfo = 'host=x'\n", 'primary_slot_name'), undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-settings-'));
+  try {
+    const run = (auto: string, conf: string, options: { name: string; value: string }[]) => {
+      writeFileSync(join(dir, 'postgresql.auto.conf'), auto);
+      writeFileSync(join(dir, 'postgresql.conf'), conf);
+      const lines: string[] = [];
+      writeRecoverySettings(dir, {
+        target: { target: { kind: 'end' }, exclusive: false, timeline: 'latest', action: 'promote' },
+        standby: true,
+        restoreCommand: () => 'pgpitr archive-get %f "%p"',
+        recoveryOptions: options,
+        log: (l) => lines.push(l),
+      }, 1, 1, false);
+      return lines.join('\n');
+    };
+    assert.match(run("primary_slot_name = 's1'\n", '', []), /the standby keeps primary_slot_name 's1' from the backup's configuration/);
+    assert.match(run('', "primary_slot_name = 'c1'\n", []), /keeps primary_slot_name 'c1'/);
+    assert.doesNotMatch(run("primary_slot_name = ''\n", "primary_slot_name = 'c1'\n", []), /keeps primary_slot_name/, 'postgresql.auto.conf wins');
+    assert.doesNotMatch(run("primary_slot_name = 's1'\n", '', [{ name: 'primary_slot_name', value: 's2' }]), /keeps primary_slot_name/);
+    assert.ok(existsSync(join(dir, 'standby.signal')));
+    // The slot --recovery-option names replaces the kept one.
+    assert.match(readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8'), /^# disabled by pgpitr restore: primary_slot_name = 's1'\n[^]*^primary_slot_name = 's2'$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -193,8 +193,9 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
   if (missing.length > 0) {
     const first = segmentFileName(missing[0]!.timeline, missing[0]!.segNo, archive.segmentSize);
-    // Only segments past the backup's stop are missing: not yet archived, rather than a gap.
-    const beyond = missing.every((m) => m.segNo * seg >= b.stopLsn);
+    // Only segments past the backup's stop are missing, and nothing after them is archived along the
+    // branch: not yet archived, rather than a gap (which waiting never fills).
+    const beyond = missing.every((m) => m.segNo * seg >= b.stopLsn) && firstAlongAfter(archive, branch, missing[0]!.segNo) === null;
     // (A target other than an LSN needs WAL to the stop only: what is missing past it is at the stop.)
     const atStop = beyond && walNeededTo === b.stopLsn;
     throw new PgpitrError('ERR_NOT_FOUND', atStop

@@ -36,6 +36,13 @@ test('target LSN: chosen by stop LSN; beyond the end of the archive is refused w
   assert.equal(p.backup.id, 'B');
   assert.deepEqual(p.walNeeded, ['000000010000000000000005', '000000010000000000000006', '000000010000000000000007', '000000010000000000000008', '000000010000000000000009']);
   assert.throws(() => planRestore(backups, a, opts({ lsn: '0/B000000' })), /target LSN 0\/B000000 is beyond the end of the archive: WAL segment 00000001000000000000000A is not archived/);
+  // Past a segment lost from the archive, with later ones archived: a gap, which waiting never fills.
+  const holed = archive([[1, 2, 9], [1, 11, 20]]);
+  assert.throws(() => planRestore(backups, holed, opts({ lsn: '0/F000000' })), (e: { message: string; hint?: string }) => {
+    assert.match(e.message, /the archive cannot reach the target: WAL segment 00000001000000000000000A is missing/);
+    assert.match(e.hint ?? '', /the archive has a gap/);
+    return true;
+  });
 });
 
 test('a gap between the backup and its stop point is refused, naming the segment', () => {

@@ -141,6 +141,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     throw new PgpitrError('ERR_NOT_FOUND', 'the stanza has no complete backup', { hint: 'take one with pgpitr backup' });
   }
 
+  if (set === undefined) refuseAmbiguousXid(t, complete);
   const branchFor = (b: PlanBackup): TimelineBranch => resolveBranch(archive, t, b);
   // Whether the latest timeline is this cluster's present is judged once, from when things were
   // stored (latest-timeline.ts), whatever the target; backups off its branch known to be its
@@ -312,6 +313,28 @@ function suits(b: PlanBackup, t: TargetOptions): string | null {
       }
       return `newest backup that ended before transaction ${target.xid} began`;
   }
+}
+
+/**
+ * A 32-bit --target-xid (from a log line, %x) while the backups span transaction ID epochs: the
+ * backups of later epochs all began after it, so the newest of an older epoch would be chosen and
+ * recovery stop at that epoch's transaction, days before the one meant. Refused, with the 64-bit
+ * forms (pg_current_xact_id()'s), which the plan compares exactly; --set chooses for epoch 0.
+ */
+function refuseAmbiguousXid(t: TargetOptions, complete: PlanBackup[]): void {
+  if (t.target.kind !== 'xid' || t.target.xid >= 2n ** 32n) return;
+  const epochs = complete.filter((b) => b.stopNextXid !== undefined).map((b) => b.stopNextXid! >> 32n);
+  const x = t.target.xid;
+  if (!epochs.some((e) => e > 0n)) return;
+  // Only when an older epoch's backup would be chosen (none: noBackupFor gives the 64-bit form).
+  if (!complete.some((b) => b.stopNextXid === undefined || b.stopNextXid <= x)) return;
+  const low = epochs.reduce((a, e) => (e < a ? e : a));
+  const high = epochs.reduce((a, e) => (e > a ? e : a));
+  const forms: string[] = [];
+  for (let e = high + 1n; e >= low && forms.length < 3; e--) forms.push(`${(e << 32n) | x} (epoch ${e})`);
+  throw new PgpitrError('ERR_USAGE', `target transaction ${x} is a 32-bit ID, and the stanza's backups span transaction ID epochs ${low} to ${high}: which epoch's transaction ${x} is meant cannot be told, and PostgreSQL stops at the first one it meets`, {
+    hint: `give the 64-bit ID, as pg_current_xact_id() shows it (epoch × 4294967296 + ${x}): ${forms.join(', ')}; for the transaction of epoch 0, name the backup to restore with --set`,
+  });
 }
 
 /**

@@ -71,6 +71,15 @@ test('target xid: a backup that started after the transaction began is not chose
     (e: { hint?: string }) => /backups are of epoch 2 or later: transaction 900 of epoch 2 is 8589935492/.test(e.hint ?? ''),
   );
   assert.equal(planRestore(epoch2, a, opts({ xid: String((2n << 32n) + 900n) })).backup.id, 'B');
+  // Backups of epochs 0 and 1: a 32-bit ID would choose epoch 0's backup and stop at its transaction.
+  const spanning = [{ ...backups[0]!, stopNextXid: 700n }, { ...backups[1]!, stopNextXid: (1n << 32n) + 800n }];
+  assert.throws(() => planRestore(spanning, a, opts({ xid: '900' })), (e: { message: string; hint?: string }) => {
+    assert.match(e.message, /target transaction 900 is a 32-bit ID, and the stanza's backups span transaction ID epochs 0 to 1/);
+    assert.match(e.hint ?? '', /8589935492 \(epoch 2\), 4294968196 \(epoch 1\), 900 \(epoch 0\); for the transaction of epoch 0, name the backup to restore with --set/);
+    return true;
+  });
+  assert.equal(planRestore(spanning, a, opts({ xid: String((1n << 32n) + 900n) })).backup.id, 'B');
+  assert.equal(planRestore(spanning, a, opts({ xid: '900' }), 'A').backup.id, 'A', '--set chooses');
   // 2^31 transactions or more after the backup: recovery may stop at the earlier xid of the same low 32 bits.
   assert.throws(() => planRestore(backups, a, opts({ xid: String(800n + (1n << 32n) + 5n) })), /PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction 805 instead/);
   // In the first epoch no earlier transaction has the target's low 32 bits: far after the backup is fine.

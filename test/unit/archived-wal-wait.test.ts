@@ -23,6 +23,24 @@ test('segments arriving one by one, each within archive-timeout, complete the wa
   }
 });
 
+test("an archiver working through segments before the backup's own is progress too: the wait goes on while they arrive", async () => {
+  // 0x20 segments behind when the backup stops: its own (0x21, 0x22) arrive only after them.
+  const stored = new Set<string>();
+  let n = 1;
+  const timer = setInterval(() => stored.add(name(n++)), 30);
+  try {
+    await waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 150, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/21000028', '0/22000100'));
+    assert.ok(stored.has(name(0x22)));
+  } finally {
+    clearInterval(timer);
+  }
+  // Nothing arriving at all still ends the wait.
+  await assert.rejects(
+    waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 60, archivedAmong: async () => new Set<string>() }, record('0/21000028', '0/22000100')),
+    /none archived for 0.06 s/,
+  );
+});
+
 test('a stop on a segment boundary waits for the segment it starts (restore reads the record there)', async () => {
   const stored = new Set([name(1), name(2)]);
   await assert.rejects(

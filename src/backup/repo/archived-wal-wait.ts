@@ -14,6 +14,8 @@ export interface ArchiveWait {
 }
 
 const ARCHIVE_POLL_FIRST_MS = 25;
+/** How many segments before the backup's first are watched for an archiver working through a backlog. */
+const BACKLOG_WATCHED = 256;
 const ARCHIVE_POLL_MAX_MS = 500;
 
 /**
@@ -24,7 +26,8 @@ const ARCHIVE_POLL_MAX_MS = 500;
  * (serverWaitsForArchive: false): it would check once a second, and for the whole
  * archive_command, where this waits for this stanza's archive alone. archive-timeout is the
  * longest wait without a segment arriving, as pgBackRest's (an archiver some minutes behind
- * catches up segment by segment: a backup must not fail for the length of its backlog).
+ * catches up segment by segment: a backup must not fail for the length of its backlog, so a
+ * segment before the backup's own arriving counts too, for the 256 before its first).
  */
 export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, signal?: AbortSignal): Promise<void> {
   const seg = req.stanza.wal_segment_size;
@@ -37,14 +40,22 @@ export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, sign
   let deadline = Date.now() + req.archiveTimeoutMs;
   let pause = ARCHIVE_POLL_FIRST_MS;
   let stillMissing = Infinity;
+  // Segments before the backup's own that are not archived yet: an archiver behind stores them
+  // first, and each one it stores is progress as much as one of the backup's (listed with them:
+  // the same directories, mostly).
+  const backlog: string[] = [];
+  for (let s = first - BigInt(Math.min(BACKLOG_WATCHED, Number(first))); s < first; s++) backlog.push(segmentFileName(r.timeline!, s, seg));
+  let backlogLeft = Infinity;
   for (;;) {
     const wanted: string[] = [];
     for (let s = first; s <= last; s++) wanted.push(segmentFileName(r.timeline!, s, seg));
-    const have = await req.archivedAmong(wanted);
+    const have = await req.archivedAmong(backlogLeft > 0 ? [...backlog, ...wanted] : wanted);
     const missing = wanted.filter((n) => !have.has(n));
     if (missing.length === 0) return;
-    if (missing.length < stillMissing) {
+    const behind = backlogLeft > 0 ? backlog.filter((n) => !have.has(n)).length : 0;
+    if (missing.length < stillMissing || behind < backlogLeft) {
       stillMissing = missing.length;
+      backlogLeft = behind;
       deadline = Date.now() + req.archiveTimeoutMs;
     }
     if (signal?.aborted) throw new PgpitrError('ERR_INTERRUPTED', `backup ${r.id} interrupted by a signal while it waited for its WAL to be archived`, { hint: 'run the backup again' });

@@ -45,6 +45,26 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.equal((await copy.sql<{ t: string }>('select timeline_id::text as t from pg_control_checkpoint()'))[0]!.t, '2');
     const atB = await step(copy, 4, 'b');
     await switchAndWaitArchived(copy);
+    await t.test('a stanza created after the promotion: the backup stores the timeline\'s history file, and restore\'s defaults work', async () => {
+      // PostgreSQL archived 00000002.history once, at the promotion, into the old stanza only.
+      const fresh = c.tempDir('fresh-repo');
+      const args = ['--repo', fresh, '--stanza', 'main'];
+      const env = copy.connectionEnv();
+      const created = await runPgpitr(['stanza-create', ...args], env);
+      assert.equal(created.code, 0, created.stderr);
+      const b2 = await runPgpitr(['backup', ...args, '--start-fast', '--wal=included'], env);
+      assert.equal(b2.code, 0, b2.stderr);
+      assert.equal(readdirSync(join(fresh, 'main', 'archive')).filter((n) => n.startsWith('00000002.history')).length, 1);
+      const dir = restoreDir(c, 'fresh-restored');
+      const r = await runPgpitr(['restore', ...args, '--spool-path', a.spool, '-D', dir, '--target-immediate', '--target-action', 'promote']);
+      assert.equal(r.code, 0, r.stderr);
+      const back = await startRecovered(dir, version, `fresh${version}`);
+      try {
+        assert.equal(await tableChecksum(back), atB);
+      } finally {
+        await back.destroy();
+      }
+    });
     await copy.destroy();
     const history = readdirSync(join(a.repo, 'main', 'archive')).filter((n) => n.startsWith('00000002.history'));
     assert.equal(history.length, 1, 'the history file of timeline 2 is archived');

@@ -49,6 +49,7 @@ import { RepoSink } from './repo-sink.js';
 import { onLiveClient, serverFacts, serverOfStanza, stopFacts } from './server-facts.js';
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
+import { storeTimelineHistory } from './timeline-history-store.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
 import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
@@ -280,6 +281,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         await stopped; // never throws; its query is not cut by the end of the connection (a failed backup)
         await sql.end().catch(() => {});
       }
+      // A timeline begun before the stanza existed: its history file is not archived (timeline-history-store.ts).
+      await storeTimelineHistory(req, record.timeline!, reporter);
       // With --wal=included, only for a stop on a segment boundary (archived-wal-wait.ts).
       await waitForArchivedWal(req, record, signal);
       record.state = 'complete';

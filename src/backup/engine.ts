@@ -18,7 +18,8 @@ import type { BackupReporter } from './reporter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { ServerProgressWatcher } from './server-progress.js';
 import { OutputDirs } from './target-dir.js';
-import { RESUME_AFTER_SILENCE_MS, StateFile, assessState, heartbeatStopped, readStateFile, sameBootGone, stateFileAge, unjudgeableBecause } from './state-file.js';
+import { StateFile } from './state-file.js';
+import { checkResumable } from './resumable-target.js';
 import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
@@ -62,6 +63,8 @@ export interface BackupResult {
   systemIdentifier: string;
   serverVersionNum: number;
   directory: string | null;
+  /** With recordChecksumFailures: the page checksum failures met, as the warnings named them (none: []). */
+  checksumFailures: string[];
 }
 
 export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupResult> {
@@ -84,6 +87,12 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     closers.forEach((c) => c());
   };
   const onAbort = () => abortAll();
+  /** The page checksum failures met (the server's warnings, or -j's readers'), in their words. */
+  const checksumFailures: string[] = [];
+  const onChecksumFailure = (message: string) => {
+    state?.addChecksumFailure(message);
+    checksumFailures.push(message);
+  };
   signal?.addEventListener('abort', onAbort);
   const later = loadLater(opts);
   let previousUmask: number | undefined;
@@ -122,7 +131,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     sessions.push(main);
     main.onNotice = (n) => {
       reporter.serverNotice(noticeText(n));
-      if (n.message && /checksum verification fail/.test(n.message)) state?.addChecksumFailure(n.message);
+      if (n.message && /checksum verification fail/.test(n.message)) onChecksumFailure(n.message);
     };
     if (signal?.aborted) throw interrupted();
     supportedVersionOrThrow(main.serverVersionNum, opts);
@@ -282,7 +291,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
           directory,
           fileMode: dirs.modes.file,
           onClose: (close) => closers.push(close),
-          onChecksumFailure: (m) => state?.addChecksumFailure(m),
+          onChecksumFailure,
         },
         events,
       );
@@ -294,7 +303,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // BASE_BACKUP is sent (runBaseBackup does that before it first waits): while the
       // server runs its checkpoint, load what writing the data will need.
       sink?.prepare?.();
-      await backup;
+      // The server says "checksum verification failure" (XX001) after the whole backup, its end included.
+      await backup.catch((e: unknown) => {
+        if (!(opts.recordChecksumFailures && isChecksumFailure(e) && endLsn !== '')) throw e;
+      });
     }
     await watcher?.stop();
     watcher = null;
@@ -335,7 +347,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     createdSlot = null;
     tracker.phase('complete');
     reporter.info('base backup completed');
-    return { startLsn, endLsn, timeline, endTimeline: endTimeline || timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory };
+    return { startLsn, endLsn, timeline, endTimeline: endTimeline || timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory, checksumFailures };
   } catch (err) {
     const error = signal?.aborted ? interrupted() : walError && !(err instanceof ServerError) ? walError : err;
     abortAll();
@@ -366,27 +378,6 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
 /** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */
 function isChecksumFailure(e: unknown): boolean {
   return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
-}
-
-/**
- * --resume takes over only a backup that ended without completing: interrupted (its process gone)
- * or failed. The directories besides the target that it wrote into (its state file's output_dirs).
- */
-function checkResumable(path: string): { own: string[]; system: string | undefined } {
-  const found = readStateFile(resolve(path));
-  const age = stateFileAge(resolve(path));
-  const status = assessState(found, age);
-  // Judged by its heartbeat alone (another host or container): only once silent for long.
-  const why = status === 'interrupted' ? unjudgeableBecause(found) : null;
-  if (why !== null && !sameBootGone(found) && !heartbeatStopped(found, age, why, RESUME_AFTER_SILENCE_MS)) {
-    throw new PgpitrError('ERR_TARGET', `the backup in "${path}" was written ${why === 'another host' ? `on host ${found.host}` : 'in another container'}, whose process cannot be looked at from here, and its state file was touched ${Math.round((age ?? 0) / 1000)} s ago`, {
-      hint: `--resume takes it over once its state file has not been touched for ${RESUME_AFTER_SILENCE_MS / 60_000} minutes (a paused process would wake up beside the resumed run); make sure it is gone (pgpitr status where it ran), then run again later`,
-    });
-  }
-  if (status === 'interrupted' || status === 'failed') return { own: found.output_dirs ?? [], system: found.system_identifier };
-  throw new PgpitrError('ERR_TARGET', status === 'complete' ? `the backup in "${path}" is complete: there is nothing to resume` : `the backup in "${path}" is still running`, {
-    hint: status === 'complete' ? 'take a new backup into another directory' : 'wait for it, or stop it first (pgpitr status shows its process)',
-  });
 }
 
 function interrupted(): PgpitrError {

@@ -61,6 +61,12 @@ export interface BaseBackupOptions {
   manifestChecksums?: string | undefined;
   manifestForceEncode: boolean;
   verifyChecksums: boolean;
+  /**
+   * Page checksum failures end the backup as pg_basebackup's (false), or are given back in the
+   * result, the pages copied as they are (the repository backup, as pgBackRest's): a cluster with
+   * one damaged block is still backed up.
+   */
+  recordChecksumFailures?: boolean | undefined;
   statusIntervalMs: number;
   /** -j N: read the files with N workers of our own instead of BASE_BACKUP (backup/parallel/). */
   parallel?: { jobs: number; readMethod: ReadMethodChoice } | undefined;

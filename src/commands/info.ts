@@ -138,6 +138,8 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined, runn
     backup_from: r.backup_from,
     databases: r.databases,
     annotations: r.annotations,
+    /** The page checksum failures the backup met in the source (damaged pages, stored as they were). */
+    page_checksum_failures: r.page_checksum_failures ?? [],
     pinned: r.pinned,
     /** What the pin keeps besides the backup: full (the WAL after it too) or standalone; null when not pinned. */
     pin_target: r.pinned ? (r.pin_target ?? 'full') : null,

@@ -153,6 +153,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
   }
   const record = req.records.find((r) => r.id === b.id);
+  if ((record?.page_checksum_failures ?? []).length > 0) req.log(`warning: backup ${b.id} met page checksum failures in its source (pgpitr info --set ${b.id} names them): those pages are restored as damaged as they were`);
   const leftOut = databasesLeftOut(b.id, record?.databases ?? [], req.databases ?? { include: [], exclude: [] });
   const risk = leftOut.length > 0 ? pageImageRisk(record?.page_images, leftOut) : null;
   if (risk !== null && !(req.recoveryOptions ?? []).some((o) => o.name === 'ignore_invalid_pages' && /^(on|true|1|yes)$/i.test(o.value))) {

@@ -50,6 +50,8 @@ export interface ParallelBackupRequest {
   jobs: number;
   maxRateKb?: number | undefined;
   verifyChecksums: boolean;
+  /** Page checksum failures are warned of and the copy goes on to the end (options.ts). */
+  recordChecksumFailures?: boolean | undefined;
   /** null: no backup_manifest. */
   manifest: { algorithm: ManifestChecksumAlgorithm; forceEncode: boolean } | null;
   /** Put tablespace_map in the base tar file (tar format, as BASE_BACKUP's TABLESPACE_MAP). */
@@ -238,7 +240,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       const total = listing.reduce((a, t) => a + t.bytes, 0);
       req.info(`resumed: kept ${resume.kept.files} files (${resume.kept.bytes} of ${total} bytes) the interrupted run had copied, copied the rest`);
     }
-    checksums.throwIfAny();
+    checksums.end(req.recordChecksumFailures);
 
     // 4. The manifest, then the end.
     if (manifest) {

@@ -119,6 +119,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         jobs,
         maxRateKb: opts.maxRateKb,
         verifyChecksums,
+        recordChecksumFailures: opts.recordChecksumFailures,
         manifest: opts.manifest ? { algorithm: parseManifestChecksumAlgorithm(opts.manifestChecksums ?? 'CRC32C'), forceEncode: opts.manifestForceEncode } : null,
         tablespaceMap: opts.format === 'tar',
         currentTimeline: async () => {

@@ -50,6 +50,7 @@ import { onLiveClient, serverFacts, serverOfStanza, stopFacts } from './server-f
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { storeTimelineHistory } from './timeline-history-store.js';
+import { MAX_RECORDED_FAILURES, repoEngineOptions } from './engine-options.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
 import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
@@ -213,41 +214,11 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
         const sink = new RepoSink(writer);
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
-        const result = await takeBaseBackup(
-          {
-            connection: req.connection,
-            target: { kind: 'repository' },
-            format: 'plain',
-            walMethod: req.walIncluded ? 'stream' : 'none',
-            // Without the WAL in the backup, waitForArchivedWal() below waits for it in this stanza's archive.
-            serverWaitsForArchive: false,
-            compression: null,
-            fastCheckpoint: req.fastCheckpoint,
-            maxRateKb: req.maxRateKb,
-            label: record.label,
-            progress: req.progress,
-            estimateSize: true,
-            createSlot: false,
-            noSlot: false,
-            tablespaceMappings: [],
-            writeRecoveryConf: false,
-            noClean: false,
-            noSync: false,
-            manifest: true,
-            // The kept backup_manifest has PostgreSQL's default checksum, CRC-32C, which the set
-            // records too: a parallel backup's readers compute it once for both.
-            manifestChecksums: undefined,
-            manifestForceEncode: false,
-            verifyChecksums: true,
-            statusIntervalMs: 10_000,
-            sink,
-            parallel: req.parallel,
-            expectSystemIdentifier: req.stanza.system_identifier,
-            onServerStopped: () => void askStopFacts(),
-          },
-          reporter,
-          signal,
-        );
+        const result = await takeBaseBackup(repoEngineOptions(req, record.label!, sink, () => void askStopFacts()), reporter, signal);
+        if (result.checksumFailures.length > 0) {
+          record.page_checksum_failures = result.checksumFailures.slice(0, MAX_RECORDED_FAILURES);
+          reporter.warn(`backup ${id}: the source has damaged pages (the page checksum failures above): they are stored as they are, and restore brings them back; repair the source (pgpitr info --set ${id} names them)`);
+        }
         // The server was checked to be on the prior backup's timeline before: a promotion since means
         // its files may have moved on another history, and the unchanged ones are not known to be.
         if (priorRecord && result.timeline !== priorRecord.timeline) {

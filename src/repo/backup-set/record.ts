@@ -74,6 +74,11 @@ export interface BackupRecord {
    * older records: not known.
    */
   page_images?: PageImages;
+  /**
+   * The page checksum failures the backup met in the source, as the warnings named them (file,
+   * block): the damaged pages are stored as they are, and restore brings them back. Absent: none.
+   */
+  page_checksum_failures?: string[];
   annotations: Record<string, string>;
   pinned: boolean;
   /** What the pin keeps besides the backup (retention.ts); absent: 'full'. */

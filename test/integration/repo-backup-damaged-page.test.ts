@@ -1,0 +1,71 @@
+// A damaged page in the source (bytes flipped in a block of a relation file): the repository
+// backup completes all the same, as pgBackRest's does, with the page checksum failure warned of,
+// recorded and shown by info; restore says so and brings back everything else. (basebackup, the
+// pg_basebackup drop-in, fails as pg_basebackup does: parallel-backup-faults.test.ts.)
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr } from '../helpers/pgpitr.js';
+import { archivingCluster, restoreDir, restoreWith, startRecovered, tableChecksum } from '../helpers/pitr.js';
+
+// One version: the server's warnings are the same words on 13-18, and -j's readers word them so.
+for (const version of versionsFromEnv().slice(-1)) {
+  test(`a damaged page in the source: the repository backup completes and names it, restore brings back the rest (PostgreSQL ${version})`, async (t) => {
+    t.after(() => destroyAll());
+    const a = await archivingCluster(version, `dmg${version}`);
+    const { c } = a;
+    await c.sql('create table pitr (id int primary key, v text)');
+    await c.sql(`insert into pitr select g, md5(g::text) from generate_series(1, 1000) g`);
+    await c.sql('create table damaged (id int, t text) with (autovacuum_enabled = off)');
+    await c.sql(`insert into damaged select g, repeat(md5(g::text), 4) from generate_series(1, 2000) g`);
+    await c.sql('vacuum freeze damaged'); // hint bits set now: no later write of its pages
+    const file = (await c.sql<{ p: string }>(`select pg_relation_filepath('damaged') p`))[0]!.p;
+    const expected = await tableChecksum(c);
+    await c.sql('checkpoint');
+    await c.stop('fast');
+    // Block 1: bytes flipped in its tuples, its header (LSN, checksum) untouched.
+    const fd = openSync(join(c.dataDir, file), 'r+');
+    const bytes = Buffer.alloc(16);
+    readSync(fd, bytes, 0, 16, 8192 + 5000);
+    for (let i = 0; i < bytes.length; i++) bytes[i]! ^= 0xff;
+    writeSync(fd, bytes, 0, 16, 8192 + 5000);
+    closeSync(fd);
+    await c.start();
+    const env = c.connectionEnv();
+    const named = new RegExp(`checksum verification failed in file "[^"]*${basename(file)}", block 1`);
+
+    for (const jobs of [[], ['-j', '2']]) {
+      await t.test(jobs.length > 0 ? 'backup -j 2' : 'backup, one stream', async () => {
+        const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', ...jobs, '--output', 'json'], env);
+        assert.equal(b.code, 0, b.stderr);
+        assert.match(b.stderr, named);
+        assert.match(b.stderr, /the source has damaged pages/);
+        const id = (JSON.parse(b.stdout) as { id: string }).id;
+        const info = await runPgpitr(['info', ...a.repoArgs, '--set', id]);
+        assert.equal(info.code, 0, info.stderr);
+        assert.match(info.stdout, /DAMAGED PAGES in the source: 1 page checksum failure\(s\), stored as they were:/);
+        assert.match(info.stdout, named);
+        const json = JSON.parse((await runPgpitr(['info', ...a.repoArgs, '--output', 'json'])).stdout) as { stanzas: { backups: { id: string; state: string; page_checksum_failures: string[] }[] }[] };
+        const listed = json.stanzas[0]!.backups.find((x) => x.id === id)!;
+        assert.equal(listed.state, 'complete');
+        assert.ok(listed.page_checksum_failures.some((m) => named.test(m)));
+
+        const dir = restoreDir(c, `dmg-${jobs.length}`);
+        const r = await restoreWith(a, dir, ['--set', id, '--target-immediate', '--target-action', 'promote']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout + r.stderr, new RegExp(`backup ${id} met page checksum failures in its source`));
+        const copy = await startRecovered(dir, version, `dmgr${version}${jobs.length}`);
+        try {
+          assert.equal(await tableChecksum(copy), expected);
+          await assert.rejects(copy.sql('select count(*) from damaged'), /invalid page|checksum verification failed/);
+        } finally {
+          await copy.destroy();
+        }
+      });
+    }
+  });
+}

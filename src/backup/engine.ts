@@ -179,10 +179,10 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       sink = opts.sink;
     } else if (later.plainSink) {
       const { PlainSink } = await later.plainSink;
-      sink = new PlainSink(directory!, opts, dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) });
+      sink = new PlainSink(directory!, withDbname(opts, main.serverVersionNum), dirs, { onFile: (n) => tracker.file(n), warn: (m) => reporter.warn(m) });
     } else if (later.tarSink) {
       const { TarSink } = await later.tarSink;
-      sink = new TarSink(directory, opts, modes.file);
+      sink = new TarSink(directory, withDbname(opts, main.serverVersionNum), modes.file);
     }
 
     // 4. BASE_BACKUP, and the WAL stream once we know where the backup starts.
@@ -373,6 +373,11 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (previousUmask !== undefined) process.umask(previousUmask);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** -R on a server of 17 or later names the database given, as pg_basebackup 17+. */
+function withDbname(opts: BaseBackupOptions, serverVersionNum: number): BaseBackupOptions {
+  return opts.writeRecoveryConf && serverVersionNum >= 170000 && opts.connection.dbname !== undefined ? { ...opts, recoveryConfDbname: opts.connection.dbname } : opts;
 }
 
 /** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */

@@ -55,6 +55,12 @@ export interface BaseBackupOptions {
   tablespaceMappings: TablespaceMapping[];
   walDir?: string | undefined;
   writeRecoveryConf: boolean;
+  /**
+   * The database -R names in primary_conninfo: as pg_basebackup 17+ (which a standby's slot
+   * synchronisation needs), the one given (-d, PGDATABASE), on a server of 17 or later; set by
+   * the engine once it knows the server.
+   */
+  recoveryConfDbname?: string | undefined;
   noClean: boolean;
   noSync: boolean;
   manifest: boolean;

@@ -9,7 +9,7 @@ import { quoteSetting, withoutRestoreTargets } from './restore-settings.js';
 export const STANDBY_SIGNAL = 'standby.signal';
 export const AUTO_CONF = 'postgresql.auto.conf';
 
-export function primaryConninfo(s: ConnectionSettings): string {
+export function primaryConninfo(s: ConnectionSettings, dbname?: string): string {
   return formatConninfo({
     // The role this backup connected as, given or not (libpq's PQconninfo reports it): else the
     // standby's walreceiver would connect as the server's own OS user.
@@ -25,11 +25,13 @@ export function primaryConninfo(s: ConnectionSettings): string {
     application_name: s.application_name,
     connect_timeout: s.connect_timeout,
     ...s.extra,
+    // Last, as pg_basebackup 17+ writes it.
+    ...(dbname !== undefined ? { dbname } : {}),
   });
 }
 
-export function recoverySettingsText(s: ConnectionSettings, slot: string | undefined): string {
-  let text = `# recovery settings written by pgpitr basebackup -R\nprimary_conninfo = ${quoteSetting(primaryConninfo(s))}\n`;
+export function recoverySettingsText(s: ConnectionSettings, slot: string | undefined, dbname?: string): string {
+  let text = `# recovery settings written by pgpitr basebackup -R\nprimary_conninfo = ${quoteSetting(primaryConninfo(s, dbname))}\n`;
   if (slot) text += `primary_slot_name = ${quoteSetting(slot)}\n`;
   return text;
 }

@@ -77,6 +77,9 @@ for (const version of versionsFromEnv()) {
       assert.match(list.stdout, /^standby\.signal$/m);
       const conf = await runCommand('tar', ['-xOf', join(out, 'base.tar'), 'postgresql.auto.conf']);
       assert.match(conf.stdout, /primary_conninfo = '.*port=/);
+      // As pg_basebackup 17+: the database given (here PGDATABASE) last, which slot synchronisation needs.
+      if (version >= 17) assert.match(conf.stdout, /^primary_conninfo = '.* dbname=postgres'$/m);
+      else assert.doesNotMatch(conf.stdout, /dbname=/);
     });
 
     await t.test('-D - writes one tar with the manifest inside to stdout', async () => {

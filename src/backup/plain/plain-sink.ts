@@ -118,7 +118,7 @@ export class PlainSink implements BackupSink {
     if (this.opts.writeRecoveryConf) {
       const auto = join(this.target, AUTO_CONF);
       const old = existsSync(auto) ? readFileSync(auto) : Buffer.alloc(0);
-      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot)), false, this.dirs.modes.file);
+      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot, this.opts.recoveryConfDbname)), false, this.dirs.modes.file);
       writeFileAtomicSync(join(this.target, STANDBY_SIGNAL), '', false, this.dirs.modes.file);
     }
     if (!this.opts.noSync) {

@@ -120,7 +120,7 @@ export class TarSink implements BackupSink {
       const append: AppendedMember[] = [];
       const edit = new Map<string, (old: Buffer) => Buffer>();
       if (this.opts.writeRecoveryConf) {
-        const text = recoverySettingsText(this.opts.connection, this.opts.slot);
+        const text = recoverySettingsText(this.opts.connection, this.opts.slot, this.opts.recoveryConfDbname);
         edit.set(AUTO_CONF, (old) => appendToAutoConf(old, text));
         append.push({ name: STANDBY_SIGNAL, content: Buffer.alloc(0) });
       }

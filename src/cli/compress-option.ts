@@ -9,13 +9,17 @@ import { isSpecAlgorithm, parseCompressSpec } from '../postgres/compress-spec.js
 
 const HINT = 'see "pgpitr basebackup --help": -Z [client-|server-]{gzip|lz4|zstd|none}[:level=N,workers=N,long]';
 
-export function parseCompressOption(value: string, gzipFlag: boolean): CompressionChoice | null {
+export function parseCompressOption(value: string, gzipFlag: boolean, defaultLocation: 'client' | 'server' = 'client'): CompressionChoice | null {
   let rest = value;
-  let location: 'client' | 'server' = 'client';
+  // Not given: the client, or with a backup target (-t) the server, as pg_basebackup decides.
+  let location: 'client' | 'server' = defaultLocation;
   if (rest.startsWith('server-')) {
     location = 'server';
     rest = rest.slice(7);
-  } else if (rest.startsWith('client-')) rest = rest.slice(7);
+  } else if (rest.startsWith('client-')) {
+    location = 'client';
+    rest = rest.slice(7);
+  }
 
   let algorithm: string;
   let detail: string | null;
@@ -31,7 +35,7 @@ export function parseCompressOption(value: string, gzipFlag: boolean): Compressi
   if (!isSpecAlgorithm(algorithm)) throw usageError(`unrecognized compression algorithm: "${algorithm}"`, HINT);
   const spec = parseCompressSpec(algorithm, detail);
   if (typeof spec === 'string') throw usageError(`invalid compression specification: ${spec}`, HINT);
-  if (spec.algorithm === 'none') return gzipFlag ? { location: 'client', algorithm: 'gzip' } : null;
+  if (spec.algorithm === 'none') return gzipFlag ? { location: defaultLocation, algorithm: 'gzip' } : null;
 
   const choice: CompressionChoice = { location, algorithm: spec.algorithm };
   if (spec.level !== undefined) choice.level = spec.level;

@@ -102,6 +102,15 @@ for (const version of versionsFromEnv()) {
       assert.equal(srv.code, 0, srv.stderr);
       assert.ok(readdirSync(dir).includes('base.tar'));
       assert.ok(readdirSync(dir).includes('backup_manifest'));
+      // -z without a location, beside a target: the server compresses (pg_basebackup); -t client is -D's default said aloud.
+      const gz = join(src.tempDir('server-target-gz'), 'b');
+      const z = await runPgpitr(['basebackup', '-t', `server:${gz}`, '-X', 'fetch', '-c', 'fast', '-z'], env);
+      assert.equal(z.code, 0, z.stderr);
+      assert.ok(readdirSync(gz).includes('base.tar.gz'), readdirSync(gz).join(' '));
+      const local = src.tempDir('client-target');
+      const c = await runPgpitr(['basebackup', '-t', 'client', '-D', local, '-X', 'none', '-c', 'fast'], env);
+      assert.equal(c.code, 0, c.stderr);
+      assert.ok(readdirSync(local).includes('PG_VERSION'));
     });
 
     await t.test('-R makes a backup that starts as a streaming standby', async () => {

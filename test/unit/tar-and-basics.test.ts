@@ -106,3 +106,17 @@ test('tar rewriter (-R): an appended member replaces one of the same name in the
   assert.equal(sizes.get('standby.signal'), 0);
   assert.equal(sizes.get('postgresql.auto.conf'), conf.length + "primary_conninfo = 'new'\n".length);
 });
+
+test('-t: "client" is the default said aloud; with a server target, -Z and -z without a location compress on the server (pg_basebackup)', async () => {
+  const { parseBasebackupArgs } = await import('../../src/cli/commands/basebackup-args.js');
+  const env = { PGHOST: '/tmp', PGPORT: '5432' };
+  const client = parseBasebackupArgs(['-t', 'client', '-D', '/tmp/x', '-Ft', '-Z', 'gzip'], env).options;
+  assert.deepEqual(client.target, { kind: 'directory', path: '/tmp/x' });
+  assert.equal(client.compression?.location, 'client');
+  for (const z of [['-Z', 'gzip'], ['-z'], ['-Z', 'zstd:5']]) {
+    const server = parseBasebackupArgs(['-t', 'server:/srv/bk', '-X', 'fetch', ...z], env).options;
+    assert.equal(server.compression?.location, 'server', z.join(' '));
+  }
+  assert.throws(() => parseBasebackupArgs(['-t', 'server:/srv/bk', '-X', 'fetch', '-Z', 'client-gzip'], env), /client-side compression is not possible when a backup target is specified/);
+  assert.throws(() => parseBasebackupArgs(['-t', 'client:x', '-X', 'fetch'], env), /target "client" does not accept a target detail/);
+});

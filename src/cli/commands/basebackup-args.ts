@@ -89,7 +89,8 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     else throw usageError(`invalid output format "${formatText}", must be "plain" or "tar"`);
   }
   const pgdata = str('pgdata');
-  const targetText = str('target');
+  // -t client is the default, said: as if not given (pg_basebackup).
+  const targetText = str('target') === 'client' ? undefined : str('target');
   let target: BackupTarget;
   if (targetText !== undefined) {
     if (pgdata !== undefined) throw usageError('cannot specify both output directory and backup target');
@@ -98,7 +99,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     const kind = colon < 0 ? targetText : targetText.slice(0, colon);
     const detail = colon < 0 ? undefined : targetText.slice(colon + 1);
     if (kind === 'client') {
-      throw usageError('use -D to write the backup on the client (-t client is the default)');
+      throw usageError('target "client" does not accept a target detail');
     } else if (kind === 'server') {
       if (!detail) throw usageError('target "server" requires a target detail', 'use -t server:/path/on/the/server');
       target = { kind: 'server', path: detail };
@@ -131,10 +132,11 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   }
 
   // Compression.
-  let compression = bool('gzip') ? parseCompressOption('gzip', false) : null;
+  const where = target.kind === 'server' || target.kind === 'blackhole' ? 'server' : 'client';
+  let compression = bool('gzip') ? parseCompressOption('gzip', false, where) : null;
   const z = str('compress');
   if (z !== undefined) {
-    compression = parseCompressOption(bool('gzip') && /^\d+$/.test(z) ? z : z, bool('gzip'));
+    compression = parseCompressOption(z, bool('gzip'), where);
   }
   if (compression?.location === 'client' && format === 'plain') {
     throw usageError('only tar mode backups can be compressed', 'use -F tar, or server-side compression (-Z server-METHOD) which is decompressed while extracting');

@@ -26,12 +26,15 @@ import { controlSystemIdentifier } from '../../postgres/control-file.js';
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
 
 Usage:
-  restore_command = 'pgpitr archive-get --repo PATH --stanza NAME %f "%p"'
+  restore_command = 'pgpitr archive-get --missing-exit=81 --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
+The case makes every exit but "not in the archive" 200, which stops recovery: a
+pgpitr that cannot load (its files half replaced by an upgrade) exits 1, which
+alone would end recovery there. pgpitr restore writes this form itself.
 
 Asynchronous prefetch, for fast recovery: a background process keeps the next
 segments fetched, verified and synced in the spool; the shell move in front
 hands those over without starting pgpitr:
-  restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null || pgpitr archive-get --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"'
+  restore_command = 'mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null && exit 0; pgpitr archive-get --missing-exit=81 --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
 The shell move hands over any file of that name: give each cluster recovered on
 a host its own SPOOL (pgpitr restore does, one per system and repositories).
 

@@ -39,6 +39,8 @@ export interface WalScannerOptions {
   onRestorePoint(p: RestorePointRecord): void;
   /** Commits and aborts (also of prepared transactions), the records recovery stops before for a target time. */
   onTransactionEnd?(t: TransactionEndRecord): void;
+  /** Every whole record read, where it begins and ends (as numbers: WAL positions stay far below 2^53). */
+  onRecord?(lsn: number, end: number): void;
   /** CRC-32C continuing from `crc` (0 at the start): a restore point's record is checked before it is believed. */
   crc32c(chunk: Uint8Array, crc?: number): number;
 }
@@ -181,6 +183,11 @@ export class WalRecordScanner {
     return 'next';
   }
 
+  /** Where the record left unfinished at the end of the last segment fed begins (null: none). */
+  pendingStart(): number | null {
+    return this.pending?.lsn ?? null;
+  }
+
   /**
    * Whether the record left unfinished at the end of the last segment fed (it runs on into the
    * next) is, or may be, a commit or abort: its header is not all there yet, or says so.
@@ -224,6 +231,7 @@ export class WalRecordScanner {
   private complete(buf: Buffer, words: Words, off: number, total: number, lsn: number, end: number): Seen {
     if (this.prev !== null && words.at(off + 8) + words.at(off + 12) * 4294967296 !== this.prev) return 'end';
     this.prev = lsn;
+    this.opts.onRecord?.(lsn, end);
     const info = buf[off + 16]!;
     const rmid = buf[off + 17]!;
     if (rmid === RM_XACT_ID) {

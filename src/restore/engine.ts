@@ -21,6 +21,7 @@ import { majorOfDataDir, refuseStrayTablespaces } from './stray-tablespaces.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
 import { checkXidTargetReach } from './target-xid-reach.js';
+import { checkLsnTargetReach } from './target-lsn-reach.js';
 import type { RestorePlan } from './plan.js';
 import { planArchiveOf, planBackupOf } from './plan-inputs.js';
 import type { WalArchiveView } from './plan-inputs.js';
@@ -127,6 +128,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if (!req.standby) {
       await checkTimeTargetReach(plan, archive, req.target, readSegment, req.log);
       await checkXidTargetReach(plan, archive, req.target, readSegment, req.log);
+      await checkLsnTargetReach(plan, archive, req.target, readSegment, req.log);
     }
   } finally {
     await req.archive.doneReadingSegments?.();

@@ -35,7 +35,7 @@ interface Archive {
   segmentSize: number;
   history(timeline: number): TimelineSwitch[] | null;
   timelines(): number[];
-  stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
+  stored?: { historyMs(timeline: number): number | null; last: LastStored | null; lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null };
 }
 
 const CLOCK_SLACK_MS = 10 * 60 * 1000;
@@ -63,12 +63,22 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   if (later) {
     throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: backup ${later.id} (timeline ${later.timeline}, stop ${formatLsn(later.stopLsn)}) is not on its branch and ended ${new Date(later.stopTimeMs).toISOString()}, after timeline ${latest} began (its history file was stored ${new Date(createdMs).toISOString()})`, { hint: ways(later.timeline) });
   }
+  // A timeline of the branch's past archived past its fork after the newest timeline began: it went
+  // on (production, while a copy restored from an older backup and promoted archives its timeline
+  // here too), whichever file happens to be stored last. After a point-in-time recovery in place, the
+  // old timeline stopped being archived before the new one began.
+  const seg = BigInt(archive.segmentSize);
+  for (const a of branch.ancestors) {
+    const past = archive.stored.lastFrom?.(a.timeline, (a.switchpoint - 1n) / seg + 1n) ?? null;
+    if (past !== null && past.ms > createdMs + CLOCK_SLACK_MS) {
+      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${a.timeline} went on being archived past its fork to timeline ${latest} at ${formatLsn(a.switchpoint)} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()})`, { hint: ways(a.timeline) });
+    }
+  }
   const last = archive.stored.last;
   const segNo = last === null ? null : (parseSegmentFileName(last.name, archive.segmentSize)?.segNo ?? null); // null: a history file
   // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
   if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs + CLOCK_SLACK_MS) {
     const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
-    const seg = BigInt(archive.segmentSize);
     if (fork === undefined || segNo > (fork.switchpoint - 1n) / seg) {
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });
     }

@@ -11,6 +11,7 @@ import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { PlanArchive, PlanBackup } from './plan.js';
 import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js';
 import { lastStoredWalFile } from '../repo/last-stored.js';
+import type { LastStored } from '../repo/last-stored.js';
 
 /** What restore needs of the WAL archive. */
 export interface WalArchiveView {
@@ -87,16 +88,19 @@ export async function planArchiveOf(view: Omit<WalArchiveView, 'readSegment'>, s
     },
     timelines: () => [1, ...histories.keys()],
     segmentTimelines: () => [...byTimeline.keys()],
-    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view)) } : {}),
+    ...(view.storedMs ? { stored: storedTimes(view.names(), view.storedMs.bind(view), segmentSize) } : {}),
   };
 }
 
 /** When each timeline's history file was stored, and the segment or history file stored last. */
-function storedTimes(names: string[], storedMs: (name: string) => number | undefined): NonNullable<PlanArchive['stored']> {
+function storedTimes(names: string[], storedMs: (name: string) => number | undefined, segmentSize: number): NonNullable<PlanArchive['stored']> {
   // A store that gives no time (0) says nothing.
   const timed = names.map((name) => ({ name, mtimeMs: storedMs(name) ?? 0 })).filter((f) => f.mtimeMs > 0);
   const history = new Map(timed.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => [parseInt(f.name.slice(0, 8), 16), f.mtimeMs]));
-  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed) };
+  const segments = timed.filter((f) => /^[0-9A-F]{24}$/.test(f.name));
+  const lastFrom = (t: number, from: bigint): LastStored | null =>
+    lastStoredWalFile(segments.filter((f) => parseInt(f.name.slice(0, 8), 16) === t && (parseSegmentFileName(f.name, segmentSize)?.segNo ?? -1n) >= from));
+  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed), lastFrom };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

@@ -57,7 +57,12 @@ export interface PlanArchive {
    * history file stored last (latest-timeline.ts). Without it, backups off the latest timeline's
    * branch are judged by the target alone.
    */
-  stored?: { historyMs(timeline: number): number | null; last: LastStored | null };
+  stored?: {
+    historyMs(timeline: number): number | null;
+    last: LastStored | null;
+    /** The segment of `timeline` numbered fromSegNo or more that was stored last (null: none). */
+    lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null;
+  };
 }
 
 /** A restore point found in the archive (restore-point-search.ts). */

@@ -312,6 +312,15 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   // nor a timeline-1 segment before the fork.
   assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + 60_000)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
   assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 3n, T0 + HOUR)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
+  // The copy archiving too, its file stored last, while timeline 1 went on past the fork after it began: refused all the same.
+  const both = (historyMs: number, timeline1Ms: number) => {
+    const a = withTimes(historyMs, stored(2, 6n, timeline1Ms + 1000));
+    return { ...a, stored: { ...a.stored, lastFrom: (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, timeline1Ms) : null) } };
+  };
+  assert.throws(() => planRestore([backups[0]!], both(T0, T0 + HOUR), opts({})), (e: Error) =>
+    e instanceof LatestTimelineDoubt && /timeline 1 went on being archived past its fork to timeline 2 at 0\/4000000 \(segment 000000010000000000000009 stored/.test(e.message));
+  // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
+  assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.
   assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '1' })).backup.id, 'A');
   assert.equal(planRestore(backups, quiet(T0), opts({ lsn: '0/4800000', timeline: '2' })).branch.timeline, 2);

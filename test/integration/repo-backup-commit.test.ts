@@ -128,7 +128,17 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     assert.match(r.stderr, new RegExp(`removed what interrupted backup ${id} had stored`));
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
 
-    // A backup that fails after its manifests were written (its WAL never archived: no archive_command here) keeps none of them.
+    // A server whose WAL cannot reach the archive (archive_mode off, no WAL receiver): refused before anything is copied.
+    const before = readdirSync(join(dir, 'main', 'backup')).sort();
+    const unarchived = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--start-fast'], env);
+    assert.equal(unarchived.code, 7, unarchived.stderr);
+    assert.match(unarchived.stderr, /the server does not archive its WAL \(archive_mode is off and no WAL receiver streams from it\)/);
+    assert.deepEqual(readdirSync(join(dir, 'main', 'backup')).sort(), before);
+    // A backup that fails after its manifests were written (its WAL archived elsewhere, never into the stanza) keeps none of them.
+    await src.sql("alter system set archive_mode = 'on'");
+    await src.sql("alter system set archive_command = '/bin/true'");
+    await src.stop('fast');
+    await src.start();
     const late = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--start-fast', '--archive-timeout', '2'], env);
     assert.equal(late.code, 7, late.stderr);
     assert.match(late.stderr, /is not in the archive/);

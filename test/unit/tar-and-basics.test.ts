@@ -120,3 +120,15 @@ test('-t: "client" is the default said aloud; with a server target, -Z and -z wi
   assert.throws(() => parseBasebackupArgs(['-t', 'server:/srv/bk', '-X', 'fetch', '-Z', 'client-gzip'], env), /client-side compression is not possible when a backup target is specified/);
   assert.throws(() => parseBasebackupArgs(['-t', 'client:x', '-X', 'fetch'], env), /target "client" does not accept a target detail/);
 });
+
+test('pg_basebackup 17\'s --sync-method is accepted (each file is synced either way); --incremental is refused naming what to use', async () => {
+  const { parseBasebackupArgs } = await import('../../src/cli/commands/basebackup-args.js');
+  const env = { PGHOST: '/tmp', PGPORT: '5432' };
+  for (const m of ['fsync', 'syncfs']) assert.equal(parseBasebackupArgs(['-D', '/tmp/x', '--sync-method', m], env).options.noSync, false);
+  assert.throws(() => parseBasebackupArgs(['-D', '/tmp/x', '--sync-method', 'fdatasync'], env), /unrecognized sync method: fdatasync/);
+  assert.throws(() => parseBasebackupArgs(['-D', '/tmp/x', '-N', '--sync-method', 'fsync'], env), /--sync-method cannot be used with --no-sync/);
+  for (const i of [['-i', '/b/backup_manifest'], ['--incremental=/b/backup_manifest']]) {
+    assert.throws(() => parseBasebackupArgs(['-D', '/tmp/x', ...i], env), (e: Error & { hint?: string }) => /--incremental .* is not supported/.test(e.message) && /pgpitr backup --type incr/.test(e.hint ?? ''));
+  }
+  assert.equal(parseBasebackupArgs(['-D/tmp/mydir'], env).options.target.kind, 'directory');
+});

@@ -46,7 +46,7 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
-import { onLiveClient, serverFacts, serverOfStanza, stopFacts } from './server-facts.js';
+import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stopFacts } from './server-facts.js';
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { storeTimelineHistory } from './timeline-history-store.js';
@@ -96,6 +96,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
     // Holding the lock where the store enforces it, no other backup runs anywhere: a "running" record is a dead run, of another host too.
     const alive = (r: BackupRecord) => !lock.enforced && recordProcessAlive(r);
     const server = await serverOfStanza(req);
+    if (!req.walIncluded) refuseUnarchivedServer(server, stanzaName);
     const resumed = req.resume ? await findResumable(req, records, reporter, alive, server) : null;
     // What failed or interrupted backups stored is of no use once a new backup starts without them.
     for (const listed of records) {

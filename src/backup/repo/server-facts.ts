@@ -20,15 +20,27 @@ export async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVe
   return { pgVersionNum: Number(row.v), backupFrom: row.standby ? 'standby' : 'primary', clockMs: Number(row.now) * 1000 };
 }
 
-export type ServerOfStanza = Omit<ServerNow, 'compression'> & { walSegmentSize: number };
+/** How the server's WAL may reach a stanza's archive: its archiver's settings, and whether a WAL receiver streams from it. */
+export interface ServerArchiving {
+  mode: string;
+  /** archive_command, or archive_library (15+) when that is set. */
+  command: string;
+  /** A walsender is streaming (pg_receivewal, pgpitr receive-wal, a standby): WAL may reach the archive that way. */
+  walsenders: number;
+}
+
+export type ServerOfStanza = Omit<ServerNow, 'compression'> & { walSegmentSize: number; archiving: ServerArchiving };
 
 /** What choosePrior compares a prior backup with: serverFacts, the server's system and timeline (IDENTIFY_SYSTEM), and its WAL segment size. */
 export async function serverNow(req: { connection: ConnectionSettings }): Promise<ServerOfStanza> {
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
-  let facts: Awaited<ReturnType<typeof serverFacts>> & { walSegmentSize: number };
+  let facts: Awaited<ReturnType<typeof serverFacts>> & { walSegmentSize: number; archiving: ServerArchiving };
   try {
-    const seg = (await sql.query<{ s: string }>(`select current_setting('wal_segment_size') as s`)).rows[0]!.s;
-    facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(seg) };
+    const row = (await sql.query<{ s: string; mode: string; command: string; library: string; walsenders: number }>(
+      `select current_setting('wal_segment_size') as s, current_setting('archive_mode') as mode, current_setting('archive_command') as command,
+              coalesce(current_setting('archive_library', true), '') as library, (select count(*)::int from pg_stat_replication) as walsenders`,
+    )).rows[0]!;
+    facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(row.s), archiving: { mode: row.mode, command: row.library !== '' ? row.library : row.command, walsenders: row.walsenders } };
   } finally {
     await sql.end().catch(() => {});
   }
@@ -61,6 +73,24 @@ export async function serverOfStanza(req: { connection: ConnectionSettings; stan
     });
   }
   return server;
+}
+
+/**
+ * A backup that relies on the archive, of a primary whose WAL cannot reach any archive (archive_mode
+ * off and no WAL receiver streaming, or archive_mode on with nothing to archive with): refused
+ * before anything is copied, rather than after the whole copy and --archive-timeout (pgBackRest's
+ * archive check). A standby's WAL is archived by its primary: not judged here.
+ */
+export function refuseUnarchivedServer(server: ServerOfStanza, stanza: string): void {
+  if (server.backupFrom !== 'primary') return;
+  const a = server.archiving;
+  const why = a.mode === 'off' && a.walsenders === 0 ? 'archive_mode is off and no WAL receiver streams from it'
+    : a.mode !== 'off' && a.command.trim() === '' ? `archive_mode is ${a.mode} but archive_command is empty (PostgreSQL keeps the WAL in pg_wal, archiving nothing)`
+    : null;
+  if (why === null) return;
+  throw new PgpitrError('ERR_CHECK', `the server does not archive its WAL (${why}): a backup of it never becomes complete, its WAL never reaching the archive of stanza "${stanza}"`, {
+    hint: `set archive_mode = on (a restart) and archive_command = 'pgpitr archive-push --stanza ${stanza} ... %p', or run pgpitr receive-wal for the stanza; or take the backup with --wal=included, which holds its own WAL`,
+  });
 }
 
 /**

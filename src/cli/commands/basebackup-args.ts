@@ -26,6 +26,9 @@ export const basebackupOptionSpec = {
   label: { type: 'string', short: 'l' },
   'no-clean': { type: 'boolean', short: 'n' },
   'no-sync': { type: 'boolean', short: 'N' },
+  // pg_basebackup 17's: how the output is made durable. pgpitr syncs each file it writes and their
+  // directories, which makes the backup as durable either way.
+  'sync-method': { type: 'string' },
   progress: { type: 'boolean', short: 'P' },
   'progress-format': { type: 'string' },
   slot: { type: 'string', short: 'S' },
@@ -58,6 +61,10 @@ export interface ParsedBasebackup {
 
 export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedBasebackup {
   let values: Record<string, unknown>;
+  // pg_basebackup 17's incremental backup (UPLOAD_MANIFEST, for pg_combinebackup) is not made here.
+  if (argv.some((a) => a === '-i' || a === '--incremental' || a.startsWith('--incremental='))) {
+    throw usageError('-i/--incremental (pg_basebackup 17\'s incremental backup, combined with pg_combinebackup) is not supported by pgpitr basebackup', 'take incremental backups into a repository: pgpitr backup --type incr (restore puts them together); or use pg_basebackup for that one');
+  }
   try {
     const parsed = parseArgs({ args: argv, options: basebackupOptionSpec, allowPositionals: true, strict: true });
     values = parsed.values as Record<string, unknown>;
@@ -185,6 +192,10 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   }
   const noEstimate = bool('no-estimate-size');
   if (noEstimate && bool('progress')) throw usageError('--progress and --no-estimate-size are incompatible options');
+
+  const syncMethod = str('sync-method');
+  if (syncMethod !== undefined && syncMethod !== 'fsync' && syncMethod !== 'syncfs') throw usageError(`unrecognized sync method: ${syncMethod}`, 'use fsync or syncfs (pgpitr syncs each file it writes either way)');
+  if (syncMethod !== undefined && bool('no-sync')) throw usageError('--sync-method cannot be used with --no-sync');
 
   const statusText = str('status-interval');
   let statusIntervalMs = 10_000;

@@ -43,6 +43,7 @@ General options:
                          whose source has not changed since (each checked against its checksum)
   -n, --no-clean         do not clean up after errors
   -N, --no-sync          do not wait for changes to be written safely to disk
+      --sync-method=fsync|syncfs  accepted as pg_basebackup 17's: each file written is synced either way
   -P, --progress         show progress information
       --progress-format=text|json
                          (pgpitr) progress as a line (text) or JSON lines on stderr; implies -P

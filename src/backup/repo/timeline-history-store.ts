@@ -4,12 +4,19 @@
 // promotion, so a stanza created later never receives it: the backup stores it itself, as the
 // server has it (TIMELINE_HISTORY), when the archive lacks it. The file holds every ancestor, so
 // one file is enough; a copy already archived is left as it is (the same bytes: archive-push's rules).
+//
+// Only into an archive that holds the WAL of no other timeline: there, the timeline cannot take
+// "latest" from anything. Where other timelines' WAL is archived, the file may be a copy's (a
+// server restored and promoted elsewhere, backed up into this stanza): stored, it would make every
+// restore's default follow the copy. PostgreSQL's own archiving decides then; restore says what is
+// missing.
 
 import { Session } from '../../protocol/session.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { ServerError } from '../../common/errors.js';
 import { timelineHistoryFileName } from '../../postgres/lsn.js';
 import { pushWalFile } from '../../repo/archive-store.js';
+import { archivePath } from '../../repo/layout.js';
 import type { Repository } from '../../repo/repository.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import type { BackupReporter } from '../reporter.js';
@@ -25,6 +32,12 @@ export async function storeTimelineHistory(req: HistoryStore, timeline: number, 
   if (timeline <= 1) return;
   const name = timelineHistoryFileName(timeline);
   if ((await req.archivedAmong([name])).has(name)) return;
+  const own = timelineHistoryFileName(timeline).slice(0, 8);
+  const others = (await req.repo.storage.list(archivePath(req.stanza.stanza), { detail: false })).filter((e) => /^[0-9A-F]{16}$/.test(e.name) && !e.name.startsWith(own));
+  if (others.length > 0) {
+    reporter.warn(`the archive has no ${name}, the history of the backup's timeline, and holds the WAL of other timelines: it is not stored from the server (it may be a copy's timeline); restore of this backup may need --target-timeline current`);
+    return;
+  }
   let content: Buffer;
   const session = await Session.open(req.connection, 'physical', 'replication connection');
   try {

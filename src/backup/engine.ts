@@ -306,6 +306,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // The server says "checksum verification failure" (XX001) after the whole backup, its end included.
       await backup.catch((e: unknown) => {
         if (!(opts.recordChecksumFailures && isChecksumFailure(e) && endLsn !== '')) throw e;
+        // Its own words too: with client_min_messages above warning, the per-block warnings never came.
+        checksumFailures.push((e as Error).message);
       });
     }
     await watcher?.stop();

@@ -29,8 +29,8 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
       const { openS3Storage } = await import('../storage/s3/s3-storage.js');
       storage = await openS3Storage(settings.s3!);
     } catch (e) {
-      if (!(e instanceof PgpitrError)) throw e;
-      storage = failedStorage(location, e);
+      // The driver failing to load (a damaged installation) too: a plain error, given its repository.
+      storage = failedStorage(location, e instanceof PgpitrError ? e : new PgpitrError('ERR_INTERNAL', `the S3 driver could not be loaded for ${location}: ${(e as Error).message}`, { cause: e }));
     }
   }
   if (settings.cipher.type === 'none') return repositoryOn(storage, location);

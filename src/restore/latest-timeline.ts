@@ -35,6 +35,8 @@ interface Archive {
   segmentSize: number;
   history(timeline: number): TimelineSwitch[] | null;
   timelines(): number[];
+  /** The timelines the archive holds segments of. */
+  segmentTimelines?(): number[];
   stored?: { historyMs(timeline: number): number | null; last: LastStored | null; lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null };
 }
 
@@ -63,15 +65,19 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   if (later) {
     throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: backup ${later.id} (timeline ${later.timeline}, stop ${formatLsn(later.stopLsn)}) is not on its branch and ended ${new Date(later.stopTimeMs).toISOString()}, after timeline ${latest} began (its history file was stored ${new Date(createdMs).toISOString()})`, { hint: ways(later.timeline) });
   }
-  // A timeline of the branch's past archived past its fork after the newest timeline began: it went
-  // on (production, while a copy restored from an older backup and promoted archives its timeline
-  // here too), whichever file happens to be stored last. After a point-in-time recovery in place, the
-  // old timeline stopped being archived before the new one began.
+  // Another timeline archived off the newest timeline's branch after that timeline began: it went on
+  // (production, while a copy restored from an older backup and promoted archives its timeline here
+  // too), whichever file happens to be stored last. Off the branch: an ancestor's segments past its
+  // fork, any segment of another timeline (production on a sibling after a failover). After a
+  // point-in-time recovery in place, the old timeline stopped being archived before the new one began.
   const seg = BigInt(archive.segmentSize);
-  for (const a of branch.ancestors) {
-    const past = archive.stored.lastFrom?.(a.timeline, (a.switchpoint - 1n) / seg + 1n) ?? null;
+  for (const other of archive.segmentTimelines?.() ?? []) {
+    if (other === latest) continue;
+    const fork = branch.ancestors.find((a) => a.timeline === other);
+    const past = archive.stored.lastFrom?.(other, fork ? (fork.switchpoint - 1n) / seg + 1n : 0n) ?? null;
     if (past !== null && past.ms > createdMs + CLOCK_SLACK_MS) {
-      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${a.timeline} went on being archived past its fork to timeline ${latest} at ${formatLsn(a.switchpoint)} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()})`, { hint: ways(a.timeline) });
+      const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
+      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()})`, { hint: ways(other) });
     }
   }
   const last = archive.stored.last;

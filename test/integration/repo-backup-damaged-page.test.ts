@@ -67,5 +67,24 @@ for (const version of versionsFromEnv().slice(-1)) {
         }
       });
     }
+
+    await t.test('an incr -j 2 takes the damaged file unchanged from the full backup: the failure is carried into its record', async () => {
+      const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--type', 'incr', '-j', '2', '--output', 'json'], env);
+      assert.equal(b.code, 0, b.stderr);
+      const rec = JSON.parse(b.stdout) as { id: string; type: string };
+      assert.equal(rec.type, 'incr');
+      const info = await runPgpitr(['info', ...a.repoArgs, '--set', rec.id]);
+      assert.match(info.stdout, /DAMAGED PAGES in the source: 1 page checksum failure\(s\)/);
+      assert.match(info.stdout, new RegExp(`${named.source}.*\\(in backup \\d{8}-\\d{6}F, whose copy of the file this backup takes\\)`));
+    });
+
+    await t.test('with client_min_messages above warning (no per-block warnings reach the client), the failure is recorded all the same', async () => {
+      const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json'], { ...env, PGOPTIONS: '-c client_min_messages=error' });
+      assert.equal(b.code, 0, b.stderr);
+      const id = (JSON.parse(b.stdout) as { id: string }).id;
+      const info = await runPgpitr(['info', ...a.repoArgs, '--set', id]);
+      assert.match(info.stdout, /DAMAGED PAGES in the source: .*stored as they were:/);
+      assert.match(info.stdout, /checksum verification failure during base backup/);
+    });
   });
 }

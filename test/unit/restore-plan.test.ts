@@ -318,7 +318,14 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
     return { ...a, stored: { ...a.stored, lastFrom: (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, timeline1Ms) : null) } };
   };
   assert.throws(() => planRestore([backups[0]!], both(T0, T0 + HOUR), opts({})), (e: Error) =>
-    e instanceof LatestTimelineDoubt && /timeline 1 went on being archived past its fork to timeline 2 at 0\/4000000 \(segment 000000010000000000000009 stored/.test(e.message));
+    e instanceof LatestTimelineDoubt && /timeline 1 went on being archived, past its fork to timeline 2 at 0\/4000000 \(segment 000000010000000000000009 stored/.test(e.message));
+  // Production failed over to timeline 2; a drill's copy restored along timeline 1 became timeline 3,
+  // its file stored last: timeline 2 (not in 3's history) archived after 3 began is the doubt.
+  const H3 = '1\t0/4000000\tno recovery target specified\n';
+  const sibling = archive([[1, 2, 5], [2, 4, 9], [3, 4, 6]], { 2: H2, 3: H3 });
+  const drill = { ...sibling, stored: { historyMs: (t: number) => (t === 3 ? T0 : t === 2 ? T0 - 10 * HOUR : null), last: stored(3, 6n, T0 + HOUR + 1000), lastFrom: (t: number) => (t === 2 ? stored(2, 9n, T0 + HOUR) : null) } };
+  assert.throws(() => planRestore([backups[0]!], drill, opts({})), (e: Error) =>
+    e instanceof LatestTimelineDoubt && /timeline 2 went on being archived, which is not in timeline 3's history \(segment 000000020000000000000009 stored/.test(e.message));
   // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
   assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.

@@ -18,9 +18,6 @@ export interface EngineRequest {
   stanza: { system_identifier: string };
 }
 
-/** The most page checksum failure messages a record keeps (the rest are counted in the last). */
-export const MAX_RECORDED_FAILURES = 1000;
-
 export function repoEngineOptions(req: EngineRequest, label: string, sink: BackupSink, onServerStopped: () => void): BaseBackupOptions {
   return {
     connection: req.connection,

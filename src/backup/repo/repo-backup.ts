@@ -50,7 +50,8 @@ import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stop
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { storeTimelineHistory } from './timeline-history-store.js';
-import { MAX_RECORDED_FAILURES, repoEngineOptions } from './engine-options.js';
+import { repoEngineOptions } from './engine-options.js';
+import { recordedChecksumFailures } from './checksum-failures.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
 import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
@@ -217,7 +218,6 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(repoEngineOptions(req, record.label!, sink, () => void askStopFacts()), reporter, signal);
         if (result.checksumFailures.length > 0) {
-          record.page_checksum_failures = result.checksumFailures.slice(0, MAX_RECORDED_FAILURES);
           reporter.warn(`backup ${id}: the source has damaged pages (the page checksum failures above): they are stored as they are, and restore brings them back; repair the source (pgpitr info --set ${id} names them)`);
         }
         // The server was checked to be on the prior backup's timeline before: a promotion since means
@@ -245,6 +245,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         const m = sink.manifest!;
         record.file_count = m.files.length;
         record.references = manifestReferences(m);
+        const failures = recordedChecksumFailures(result.checksumFailures, m, records);
+        if (failures.length > 0) record.page_checksum_failures = failures;
         record.size = writer.originalBytes;
         record.stored_size = writer.storedBytes;
         if (prior) reporter.info(`${type} backup ${id}: ${writer.referenced.files} unchanged files (${writer.referenced.bytes} bytes) taken from backup ${prior.id}, ${m.files.length - writer.referenced.files} stored`);

@@ -28,8 +28,15 @@ export interface HistoryStore {
   archivedAmong(names: string[]): Promise<Set<string>>;
 }
 
+/** Never fails the backup (its files are stored by then): what goes wrong is warned of, and restore says what it misses. */
 export async function storeTimelineHistory(req: HistoryStore, timeline: number, reporter: BackupReporter): Promise<void> {
   if (timeline <= 1) return;
+  await storeHistory(req, timeline, reporter).catch((e: Error) =>
+    reporter.warn(`the history file of timeline ${timeline} could not be stored (${e.message}): restore of this backup may need --target-timeline current, or archive the file from the server's pg_wal`),
+  );
+}
+
+async function storeHistory(req: HistoryStore, timeline: number, reporter: BackupReporter): Promise<void> {
   const name = timelineHistoryFileName(timeline);
   if ((await req.archivedAmong([name])).has(name)) return;
   const own = timelineHistoryFileName(timeline).slice(0, 8);

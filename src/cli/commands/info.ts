@@ -60,10 +60,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-/** How many pages failed, from the warnings as the server words them (five per file, then a file's total, then the whole total). */
+/** How many pages failed, from the warnings as the server words them (five per file, then a file's total, then the whole total); 0: not known. */
 function failureCount(messages: string[]): number {
   const whole = messages.map((m) => /^(\d+) total checksum verification failures/.exec(m)).find((x) => x !== null);
-  if (whole) return Number(whole[1]);
   const perFile = new Map<string, number>();
   for (const m of messages) {
     const total = /^file "(.*)" has a total of (\d+) checksum verification failures/.exec(m);
@@ -71,7 +70,7 @@ function failureCount(messages: string[]): number {
     const one = /^checksum verification failed in file "(.*)", block/.exec(m);
     if (one && !messages.some((x) => x.startsWith(`file "${one[1]}" has a total of`))) perFile.set(one[1]!, (perFile.get(one[1]!) ?? 0) + 1);
   }
-  return [...perFile.values()].reduce((a, n) => a + n, 0);
+  return Math.max(whole ? Number(whole[1]) : 0, [...perFile.values()].reduce((a, n) => a + n, 0));
 }
 
 function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)[], set: string | undefined): void {
@@ -89,7 +88,8 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
         lines.push(`        timeline ${b.timeline}, LSN ${b.start_lsn} to ${b.stop_lsn}, WAL ${b.wal.first} to ${b.wal.last} (${b.wal.source === 'included' ? 'in the backup' : 'in the archive'})`);
         lines.push(`        ${mib(b.size ?? 0)} of data, ${mib(b.stored_size ?? 0)} stored, ${b.files} files`);
         if (b.problem !== null) lines.push(`        NOT RESTORABLE: ${b.problem}`);
-        if (b.page_checksum_failures.length > 0) lines.push(`        DAMAGED PAGES in the source: ${failureCount(b.page_checksum_failures)} page checksum failure(s), stored as they were${set === undefined ? ' (--set names them)' : ':'}`);
+        const failed = failureCount(b.page_checksum_failures);
+        if (b.page_checksum_failures.length > 0) lines.push(`        DAMAGED PAGES in the source: ${failed > 0 ? `${failed} page checksum failure(s)` : 'page checksum failures'}, stored as they were${set === undefined ? ' (--set names them)' : ':'}`);
         if (set !== undefined) for (const m of b.page_checksum_failures) lines.push(`          ${m}`);
       }
       if (b.prior) lines.push(`        from backup ${b.prior}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);

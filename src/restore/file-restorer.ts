@@ -309,7 +309,7 @@ export class FileRestorer {
       throw storageError('open', dest, e);
     }
     try {
-      await fh.chmod(f.mode & 0o7777);
+      await fh.chmod(f.mode & 0o777);
       const mtime = this.mtimeOf(f);
       await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();
@@ -358,7 +358,7 @@ export class FileRestorer {
     const fh = await createFresh(dest, f.mode);
     try {
       await fh.truncate(f.size);
-      await fh.chmod(f.mode & 0o7777);
+      await fh.chmod(f.mode & 0o777);
       if (sync) await fh.sync();
     } catch (e) {
       throw storageError('write', dest, e);
@@ -374,7 +374,7 @@ export class FileRestorer {
         const b = chunk as Buffer;
         for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
       }
-      await fh.chmod(f.mode & 0o7777);
+      await fh.chmod(f.mode & 0o777);
       const mtime = this.mtimeOf(f);
       await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();

@@ -29,7 +29,7 @@ export async function createFresh(path: string, mode: number): Promise<fsp.FileH
   const st = await lstatOrNull(path);
   if (st && !st.isDirectory()) await removeIfPresent(path);
   try {
-    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o7777);
+    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
   } catch (e) {
     throw storageError('create', path, e);
   }
@@ -60,12 +60,12 @@ export async function makeRealDirectory(path: string, mode: number): Promise<voi
   if (st && !st.isDirectory()) await fsp.rm(path, { force: true });
   if (!st || !st.isDirectory()) {
     try {
-      await fsp.mkdir(path, { mode: mode & 0o7777 });
+      await fsp.mkdir(path, { mode: mode & 0o777 });
     } catch (e) {
       throw storageError('create directory', path, e);
     }
   }
-  await fsp.chmod(path, mode & 0o7777);
+  await fsp.chmod(path, mode & 0o777);
 }
 
 /** `link` made a symbolic link to `dest`, in place of what is there (never removed across a mount point). */
@@ -103,9 +103,9 @@ export async function sameContent(path: string, f: ManifestFile): Promise<boolea
   try {
     for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
     if (hash.digestHex() !== want.hex) return false;
-    if (((await fh.stat()).mode & 0o7777) !== (f.mode & 0o7777)) {
+    if (((await fh.stat()).mode & 0o7777) !== (f.mode & 0o777)) {
       try {
-        await fh.chmod(f.mode & 0o7777); // kept, with the recorded mode
+        await fh.chmod(f.mode & 0o777); // kept, with the recorded mode
       } catch {
         return false; // not ours to change (another owner): written again instead
       }

@@ -116,7 +116,8 @@ export function writeFileAtomicSync(path: string, content: string | Buffer, sync
 }
 
 /**
- * fsync every file, then every directory (deepest first) under `root`, following no links. With
+ * fsync every file, then every directory (deepest first) under `root`, following no links, leaving
+ * out lost+found directories. With
  * `files: false`, only the directories: for a caller that synced each file as it wrote it (a
  * second fsync of each is a device cache flush each on some file systems, for nothing).
  */
@@ -135,6 +136,9 @@ export async function syncTree(root: string, o: { files?: boolean; parallel?: nu
     }
     for (const ent of entries) {
       const p = join(dir, ent.name);
+      // A file system's own (a tablespace or pg_wal at a mount point's root), often root's 0700:
+      // nothing pgpitr writes is in it.
+      if (ent.isDirectory() && ent.name === 'lost+found') continue;
       if (ent.isDirectory()) await walk(p);
       else if (withFiles && ent.isFile()) files.push(p);
       if (files.length >= 256) await syncBatch(files.splice(0), parallel);

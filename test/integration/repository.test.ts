@@ -54,6 +54,9 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as Record;
     };
+    // A file of the data directory with setuid and setgid bits: restore (as root, here) never gives them back.
+    writeFileSync(join(c.dataDir, 'setuid_helper'), 'x');
+    chmodSync(join(c.dataDir, 'setuid_helper'), 0o6755);
     const first = await backup();
     const atFirst = await tableChecksum(c);
     const inTsAtFirst = await tableChecksum(c, 'in_ts');
@@ -99,6 +102,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.deepEqual(readdirSync(dir), []);
       const r = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `${tsOid}=${newTs}`, '--target-immediate', '--target-action', 'promote']);
       assert.equal(r.code, 0, r.stderr);
+      assert.equal(statSync(join(dir, 'setuid_helper')).mode & 0o7777, 0o755, 'restored without its setuid and setgid bits');
       if (version === 15) {
         // PostgreSQL 15's pg_verifybackup reads manifests of 13 to 16; -n: the WAL comes from the archive.
         const manifest = join(restoreDir(c, 'manifest'), 'backup_manifest');

@@ -292,7 +292,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const owner = rootOwnerFor(targetState.path);
     if (owner) {
       chownTree(targetState.path, owner, { follow: true, expect: { dev: held.dev, ino: held.ino } });
-      chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove);
+      chownOutside(owner, walDir, [...tablespaceDirs].map(([oid, path]) => ({ path, versionDir: versionDirs.get(oid) ?? null })), restorer.madeAbove, restorer.outsideIds);
     } else if (process.getuid?.() === 0) {
       const above = madeAbove.length > 0 ? `; restore made ${madeAbove.join(', ')} above it, root's with mode 0700: open them to that user too (chown postgres: or chmod 755)` : '';
       req.log(`warning: run as root into a directory root owns, the restored files are root's: the server refuses to start as root; give them to the server's user (chown -R postgres: ${shellWord(targetState.path)}${tablespaceDirs.size > 0 || walDir !== undefined ? ', and the tablespace and WAL directories' : ''}) before starting it, or restore into a directory that user owns${above}`);

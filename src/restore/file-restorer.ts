@@ -82,6 +82,8 @@ interface CutFile {
 export class FileRestorer {
   /** Directories made above the tablespace and WAL directories (missing levels of their paths): restore's to give to the cluster's owner. */
   readonly madeAbove: string[] = [];
+  /** The tablespace and WAL roots outside the data directory as made or found (device, inode): given away only if still those. */
+  readonly outsideIds = new Map<string, { dev: number; ino: number }>();
 
   constructor(
     private readonly reader: BackupSetReader,
@@ -121,8 +123,11 @@ export class FileRestorer {
     // fails the restore before a delta has touched the old cluster.
     const version = m.files.find((f) => f.path === 'PG_VERSION');
     const rootMode = version && version.mode & 0o040 ? 0o750 : 0o700;
-    for (const dir of this.layout.tablespaceDirs.values()) this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
-    if (this.layout.walDir !== undefined) this.madeAbove.push(...(await makeRoot(this.layout.walDir, rootMode, o.sync ?? false)));
+    for (const dir of [...this.layout.tablespaceDirs.values(), ...(this.layout.walDir !== undefined ? [this.layout.walDir] : [])]) {
+      this.madeAbove.push(...(await makeRoot(dir, rootMode, o.sync ?? false)));
+      const st = await fsp.stat(dir);
+      this.outsideIds.set(dir, { dev: st.dev, ino: st.ino });
+    }
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster. A global
       // that is a link (made real below) goes itself: pg_control through it is another cluster's.

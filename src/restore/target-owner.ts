@@ -102,12 +102,15 @@ function chownBelow(dir: AnchoredDir, o: Owner, only?: (name: string) => boolean
  * (a delta leaves its other files alone), and of each tablespace's directory the directory itself
  * and the backup's own version directory (other clusters' may live beside it).
  */
-export function chownOutside(o: Owner, walDir: string | undefined, tablespaces: { path: string; versionDir: string | null }[], madeAbove: string[] = []): void {
-  // The levels restore made above them (a tablespace map to a path not there yet): root's 0700 would bar the server's way.
-  for (const d of madeAbove) chownSync(d, o.uid, o.gid);
-  if (walDir !== undefined) chownTree(walDir, o, { follow: true }, (name) => isWalName(name) || name === 'archive_status' || name === 'summaries');
+export function chownOutside(o: Owner, walDir: string | undefined, tablespaces: { path: string; versionDir: string | null }[], madeAbove: string[] = [], ids: ReadonlyMap<string, { dev: number; ino: number }> = new Map()): void {
+  // The levels restore made above them (a tablespace map to a path not there yet): root's 0700 would
+  // bar the server's way. Never through a link one of them was swapped for (lchown: the link's own).
+  for (const d of madeAbove) lchownSync(d, o.uid, o.gid);
+  // The roots are the user's paths (maybe links to a mount point), followed, but given away only if
+  // still the directory restore made or found there: one swapped for a link to elsewhere is refused.
+  if (walDir !== undefined) chownTree(walDir, o, { follow: true, expect: ids.get(walDir) }, (name) => isWalName(name) || name === 'archive_status' || name === 'summaries');
   for (const t of tablespaces) {
-    chownSync(t.path, o.uid, o.gid);
+    chownTree(t.path, o, { follow: true, expect: ids.get(t.path) }, () => false);
     // Made by restore in a directory that user owns: never followed if it became a link.
     if (t.versionDir !== null) chownTree(join(t.path, t.versionDir), o, { follow: false });
   }

@@ -112,20 +112,34 @@ export class WalStream {
     let unreported = 0;
     let syncing = false;
     let syncFailure: Error | null = null;
+    // Once run() has returned or thrown (a connection lost), a sync still running reports nothing:
+    // the session may be closed, and a throw from its handler would end the process.
+    let ended = false;
     const flushAndReport = (): void => {
-      if (unreported === 0 || this.copyDoneSent || syncing) return;
+      if (ended || unreported === 0 || this.copyDoneSent || syncing) return;
       unreported = 0;
       syncing = true;
       Promise.resolve(rx.syncNow?.()).then(
         () => {
           syncing = false;
-          if (!this.copyDoneSent) sendStatus();
+          if (ended) return;
+          try {
+            if (!this.copyDoneSent) sendStatus();
+          } catch (e) {
+            syncFailure ??= e as Error;
+            return;
+          }
           if (unreported > 0) flushAndReport();
         },
         (e: Error) => {
           syncing = false;
           syncFailure ??= e;
-          this.stopNow();
+          if (ended) return;
+          try {
+            this.stopNow();
+          } catch {
+            // the session is gone: run() fails with its own error
+          }
         },
       );
     };
@@ -209,6 +223,7 @@ export class WalStream {
         }
       }
     } finally {
+      ended = true;
       if (timer) clearInterval(timer);
       this.session.beforeWait = null;
       this.sendStatus = null;

@@ -118,8 +118,9 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
       // An upstream standby restarted has not yet replayed up to where this receiver resumes (a
       // delayed standby for hours): it catches up, as pg_receivewal's loop expects.
       const behind = e instanceof UpstreamBehind || (e instanceof ServerError && /requested starting point .* is ahead of the WAL flush position/.test(e.message));
-      const lost = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST');
-      const retryable = slotBusy || behind || lost;
+      const lost = e instanceof PgpitrError && (e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST') && !(e instanceof RepositoryUnavailable);
+      const repository = e instanceof RepositoryUnavailable;
+      const retryable = slotBusy || behind || lost || repository;
       // Told to stop: what would have been tried again is expected; anything else (the last fsync, a rename) is not, and is said.
       if (o.signal.aborted) {
         if (retryable) return;
@@ -137,6 +138,18 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
   }
 }
 
+/**
+ * Repository mode stores plain segments: ones a -Z run (pgpitr's or pg_receivewal's) left
+ * compressed in the directory would count as received, and be stored by nothing: a gap.
+ */
+function refuseCompressedLeftovers(dir: string, names: string[]): void {
+  const compressed = names.filter((n) => /^[0-9A-F]{24}\.(gz|lz4|zst)(\.partial)?$/.test(n)).sort();
+  if (compressed.length === 0) return;
+  throw new PgpitrError('ERR_TARGET', `${dir} holds compressed WAL (${compressed[0]}${compressed.length > 1 ? ` and ${compressed.length - 1} more` : ''}), left by receive-wal -Z or pg_receivewal: repository mode stores only what it receives itself, and would resume after them without storing them`, {
+    hint: 'decompress them into the directory (or archive them with pgpitr archive-push after decompressing), then remove the compressed files; or give repository mode a directory of its own (-D)',
+  });
+}
+
 /** The server's WAL ends before where this receiver resumes. */
 class UpstreamBehind extends PgpitrError {
   constructor(start: bigint, serverPos: bigint) {
@@ -144,20 +157,39 @@ class UpstreamBehind extends PgpitrError {
   }
 }
 
+/** The repository could not be read while connecting (down, a mount gone): tried again, as a lost connection. */
+class RepositoryUnavailable extends PgpitrError {}
+
+/** What the repository answers, its outage a RepositoryUnavailable (another system's stanza, a stanza deleted: as they are). */
+async function fromRepository<T>(ask: () => Promise<T>): Promise<T> {
+  try {
+    return await ask();
+  } catch (e) {
+    if (e instanceof PgpitrError && (e.code === 'ERR_STORAGE' || e.code === 'ERR_CONNECTION' || e.code === 'ERR_CONNECTION_LOST')) {
+      throw new RepositoryUnavailable(e.code, `the repository cannot be read: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
 /** One connection's worth of streaming; true when the end position was reached. */
 async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<boolean> {
   const ident = (await session.query('IDENTIFY_SYSTEM'))[0]!.rows[0]!;
   // Repository mode: the server must be the stanza's cluster, on every connection (a virtual IP moved).
-  await o.archive?.checkSystem(ident[0] ?? '');
+  if (o.archive) await fromRepository(() => o.archive!.checkSystem(ident[0] ?? ''));
   const serverTimeline = Number(ident[1]);
   const serverPos = parseLsn(ident[2] ?? '0/0');
   const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
-  const archived = (await o.archive?.names()) ?? [];
+  // The directory read before the archive is listed: a segment the store queue stores and removes
+  // in between is then seen in one or the other.
+  const local = namesIn(o.dir);
+  if (o.archive) refuseCompressedLeftovers(o.dir, local);
+  const archived = o.archive ? await fromRepository(() => o.archive!.names()) : [];
   completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
   // Only what is on the server's history is resumed after (see start-position.ts onBranch).
   const branch = await serverBranch(session, serverTimeline);
-  const received = [...namesIn(o.dir), ...archived];
+  const received = [...new Set([...local, ...namesIn(o.dir), ...archived])];
   let resume: ResumePoint | null = resumeFromNames(branch ? onBranch(received, branch, segmentSize) : received, segmentSize);
   if (resume && branch) resume = resumeOnBranch(resume, branch, segmentSize);
   if (!resume && o.slot && session.serverVersionNum >= 150000) {

@@ -94,6 +94,12 @@ for (const version of versionsFromEnv()) {
       assert.ok(readFileSync(join(out, second)).equals(readFileSync(join(src.dataDir, 'pg_wal', second))));
       const info = JSON.parse((await runPgpitr(['info', '--repo', repo, '--output', 'json'])).stdout) as { stanzas: { archive: { timelines: { gaps: unknown[] }[] } }[] };
       assert.deepEqual(info.stanzas[0]!.archive.timelines[0]!.gaps, []);
+      // A directory holding what a -Z run left compressed: it would count as received and never be stored (a gap).
+      const gz = src.tempDir('rw-gz');
+      writeFileSync(join(gz, '000000010000000000000001.gz'), 'x');
+      const refused = await runPgpitr(['receive-wal', '--repo', repo, '--stanza', 'main', '-D', gz, '-n'], env);
+      assert.equal(refused.code, 5, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /holds compressed WAL \(000000010000000000000001\.gz\), left by receive-wal -Z or pg_receivewal/);
     });
 
     await t.test('repository mode follows a timeline switch (standby promoted)', async () => {
@@ -246,6 +252,7 @@ test('receive-wal options: -V, -Z as pg_receivewal reads it', async () => {
     [['--compress-type', 'gzip'], /--compress-type applies in repository mode/],
     [['-s', '2147484'], /invalid status interval "2147484"/],
     [['--repo', '/a', '--repo', '/b', '--stanza', 'main'], /--repo given twice/],
+    [['--repo', '/a', '--stanza', 'main', '--no-sync'], /--no-sync cannot be used in repository mode/],
   ] as const, 3, async ([args, why]) => {
     const r = await runPgpitr(['receive-wal', '-D', '/nonexistent-pgpitr', ...args]);
     assert.equal(r.code, 2, r.stderr);

@@ -122,11 +122,14 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
 
   if (v['create-slot'] && v['drop-slot']) throw usageError('cannot use --create-slot together with --drop-slot');
   if ((v['create-slot'] || v['drop-slot']) && !v.slot) throw usageError('--create-slot and --drop-slot need a slot to be specified using --slot');
-  if (v['if-not-exists'] && !v['create-slot']) throw usageError('--if-not-exists can only be used with --create-slot');
+  // --if-not-exists without --create-slot: accepted and ignored, as pg_receivewal does.
   if (v.synchronous && v['no-sync']) throw usageError('--synchronous and --no-sync are incompatible options');
   const compression = v.compress === undefined ? null : parseReceiveWalCompress(v.compress);
   if (!repoMode && v['compress-level'] !== undefined) throw usageError('--compress-level applies in repository mode', 'in directory mode (-D), give the level with -Z METHOD:LEVEL');
   if (!repoMode && v['compress-type'] !== undefined) throw usageError('--compress-type applies in repository mode', 'in directory mode (-D), compress with -Z METHOD[:LEVEL]');
+  // The spool's files are stored once whole: unsynced, an operating system crash could leave zeros
+  // in one that then reads whole, and the archive would keep it (its name taken for good).
+  if (repoMode && v['no-sync']) throw usageError('--no-sync cannot be used in repository mode', 'segments go into the repository from the spool once whole and synced; leave out --no-sync');
   if (compression && repoMode) {
     throw usageError('-Z/--compress does not apply in repository mode', 'segments are compressed when stored in the repository: use --compress-type (zstd by default) and leave out -Z');
   }

@@ -267,8 +267,6 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     await req.beforeFiles?.(plan);
     const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
-    // The directories outside the data directory that restore writes into.
-    const outside = [...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])];
     let bytesDone = 0;
     let filesDone = 0;
     // What progress counts: every file restored, pg_control (last) included; restore's own files, should a backup hold them, are not.
@@ -303,7 +301,14 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       // match, possibly still unflushed) or their owner changed since, the files again.
       const files = delta || owner !== null;
       await syncTree(targetState.path, { files });
-      for (const dir of outside) await syncTree(dir, { files });
+      // A tablespace root may hold other clusters' version directories (not this restore's to walk):
+      // its own entries, and this backup's version directory.
+      for (const [oid, dir] of tablespaceDirs) {
+        const own = versionDirs.get(oid);
+        if (own) await syncTree(join(dir, own), { files });
+        fsyncPathSync(dir);
+      }
+      if (walDir !== undefined) await syncTree(walDir, { files });
     }
     await restorer.restoreControl(owner, !req.noSync);
     fsyncPathSync(join(targetState.path, 'global'));

@@ -72,7 +72,8 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   // point-in-time recovery in place, the old timeline stopped being archived before the new one began.
   const seg = BigInt(archive.segmentSize);
   for (const other of archive.segmentTimelines?.() ?? []) {
-    if (other === latest) continue;
+    // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
+    if (other >= latest || (other !== 1 && archive.history(other) === null)) continue;
     const fork = branch.ancestors.find((a) => a.timeline === other);
     const past = archive.stored.lastFrom?.(other, fork ? (fork.switchpoint - 1n) / seg + 1n : 0n) ?? null;
     if (past !== null && past.ms > createdMs + CLOCK_SLACK_MS) {

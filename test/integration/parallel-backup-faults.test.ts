@@ -10,7 +10,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { damageBlockOne } from '../helpers/damaged-page.js';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData, runPgbenchInit } from '../harness/data.js';
@@ -222,15 +223,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     }
     await src.sql('checkpoint');
     await src.stop('fast');
-    // Block 1: bytes flipped in its tuples, its header (LSN, checksum) untouched.
-    for (const file of files) {
-      const fd = openSync(join(src.dataDir, file), 'r+');
-      const bytes = Buffer.alloc(16);
-      readSync(fd, bytes, 0, 16, 8192 + 5000);
-      for (let i = 0; i < bytes.length; i++) bytes[i]! ^= 0xff;
-      writeSync(fd, bytes, 0, 16, 8192 + 5000);
-      closeSync(fd);
-    }
+    for (const file of files) damageBlockOne(join(src.dataDir, file));
     await src.start();
 
     // The server's own words, from one BASE_BACKUP stream.

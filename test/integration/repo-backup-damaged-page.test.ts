@@ -5,12 +5,12 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, restoreWith, startRecovered, tableChecksum } from '../helpers/pitr.js';
+import { damageBlockOne } from '../helpers/damaged-page.js';
 
 // One version: the server's warnings are the same words on 13-18, and -j's readers word them so.
 for (const version of versionsFromEnv().slice(-1)) {
@@ -27,13 +27,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     const expected = await tableChecksum(c);
     await c.sql('checkpoint');
     await c.stop('fast');
-    // Block 1: bytes flipped in its tuples, its header (LSN, checksum) untouched.
-    const fd = openSync(join(c.dataDir, file), 'r+');
-    const bytes = Buffer.alloc(16);
-    readSync(fd, bytes, 0, 16, 8192 + 5000);
-    for (let i = 0; i < bytes.length; i++) bytes[i]! ^= 0xff;
-    writeSync(fd, bytes, 0, 16, 8192 + 5000);
-    closeSync(fd);
+    damageBlockOne(join(c.dataDir, file));
     await c.start();
     const env = c.connectionEnv();
     const named = new RegExp(`checksum verification failed in file "[^"]*${basename(file)}", block 1`);

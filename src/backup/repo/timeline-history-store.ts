@@ -5,16 +5,17 @@
 // server has it (TIMELINE_HISTORY), when the archive lacks it. The file holds every ancestor, so
 // one file is enough; a copy already archived is left as it is (the same bytes: archive-push's rules).
 //
-// Only into an archive that holds the WAL of no other timeline: there, the timeline cannot take
-// "latest" from anything. Where other timelines' WAL is archived, the file may be a copy's (a
-// server restored and promoted elsewhere, backed up into this stanza): stored, it would make every
-// restore's default follow the copy. PostgreSQL's own archiving decides then; restore says what is
-// missing.
+// Only where the archive's other timelines are this one's ancestors, each archived no further than
+// its fork (an ordinary failover): there, the timeline takes "latest" from nothing that went on.
+// Otherwise the file may be a copy's (a server restored and promoted elsewhere, backed up into this
+// stanza): stored, it would make every restore's default follow the copy. PostgreSQL's own
+// archiving decides then; restore says what is missing.
 
 import { Session } from '../../protocol/session.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { ServerError } from '../../common/errors.js';
-import { timelineHistoryFileName } from '../../postgres/lsn.js';
+import { segmentFileName, timelineHistoryFileName } from '../../postgres/lsn.js';
+import { parseTimelineHistory } from '../../postgres/timeline-history.js';
 import { pushWalFile } from '../../repo/archive-store.js';
 import { archivePath } from '../../repo/layout.js';
 import type { Repository } from '../../repo/repository.js';
@@ -39,12 +40,6 @@ export async function storeTimelineHistory(req: HistoryStore, timeline: number, 
 async function storeHistory(req: HistoryStore, timeline: number, reporter: BackupReporter): Promise<void> {
   const name = timelineHistoryFileName(timeline);
   if ((await req.archivedAmong([name])).has(name)) return;
-  const own = timelineHistoryFileName(timeline).slice(0, 8);
-  const others = (await req.repo.storage.list(archivePath(req.stanza.stanza), { detail: false })).filter((e) => /^[0-9A-F]{16}$/.test(e.name) && !e.name.startsWith(own));
-  if (others.length > 0) {
-    reporter.warn(`the archive has no ${name}, the history of the backup's timeline, and holds the WAL of other timelines: it is not stored from the server (it may be a copy's timeline); restore of this backup may need --target-timeline current`);
-    return;
-  }
   let content: Buffer;
   const session = await Session.open(req.connection, 'physical', 'replication connection');
   try {
@@ -56,6 +51,31 @@ async function storeHistory(req: HistoryStore, timeline: number, reporter: Backu
   } finally {
     session.close();
   }
+  const doubt = await otherHistory(req, timeline, content);
+  if (doubt !== null) {
+    reporter.warn(`the archive has no ${name}, the history of the backup's timeline, and ${doubt}: it is not stored from the server (this timeline may be a copy's); restore of this backup may need --target-timeline current`);
+    return;
+  }
   await pushWalFile(req.repo, req.stanza, name, content, { compression: 'none' });
   reporter.info(`stored ${name} from the server: the archive lacked the history of the backup's timeline (PostgreSQL archives it only when the timeline begins)`);
+}
+
+/**
+ * Why the archive's other timelines make the file doubtful (null: none do): WAL of a timeline that
+ * is not one of its ancestors, or of an ancestor past where this timeline branched off it (it went
+ * on: production, beside a copy). An ordinary failover leaves only ancestors, each ending at its fork.
+ */
+async function otherHistory(req: HistoryStore, timeline: number, content: Buffer): Promise<string | null> {
+  const own = timelineHistoryFileName(timeline).slice(0, 8);
+  const prefixes = (await req.repo.storage.list(archivePath(req.stanza.stanza), { detail: false })).map((e) => e.name).filter((n) => /^[0-9A-F]{16}$/.test(n) && !n.startsWith(own));
+  if (prefixes.length === 0) return null;
+  const ancestors = parseTimelineHistory(content.toString('latin1'), timelineHistoryFileName(timeline));
+  const size = req.stanza.wal_segment_size;
+  for (const tli of new Set(prefixes.map((n) => parseInt(n.slice(0, 8), 16)))) {
+    const fork = ancestors.find((a) => a.timeline === tli);
+    if (fork === undefined) return `holds WAL of timeline ${tli}, which is not in its history`;
+    const after = segmentFileName(tli, (fork.switchpoint - 1n) / BigInt(size) + 1n, size);
+    if ((await req.archivedAmong([after])).has(after)) return `holds WAL of timeline ${tli} past its fork (${after})`;
+  }
+  return null;
 }

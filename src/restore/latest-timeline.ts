@@ -72,9 +72,10 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   // point-in-time recovery in place, the old timeline stopped being archived before the new one began.
   const seg = BigInt(archive.segmentSize);
   for (const other of archive.segmentTimelines?.() ?? []) {
-    // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
-    if (other >= latest || (other !== 1 && archive.history(other) === null)) continue;
     const fork = branch.ancestors.find((a) => a.timeline === other);
+    // A later timeline, or one off the branch without its history file: resolveBranch's orphan check
+    // says what is missing. An ancestor's fork is in the newest timeline's own history.
+    if (other >= latest || (fork === undefined && other !== 1 && archive.history(other) === null)) continue;
     const past = archive.stored.lastFrom?.(other, fork ? (fork.switchpoint - 1n) / seg + 1n : 0n) ?? null;
     if (past !== null && past.ms > createdMs + CLOCK_SLACK_MS) {
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;

@@ -326,6 +326,13 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   const drill = { ...sibling, stored: { historyMs: (t: number) => (t === 3 ? T0 : t === 2 ? T0 - 10 * HOUR : null), last: stored(3, 6n, T0 + HOUR + 1000), lastFrom: (t: number) => (t === 2 ? stored(2, 9n, T0 + HOUR) : null) } };
   assert.throws(() => planRestore([backups[0]!], drill, opts({})), (e: Error) =>
     e instanceof LatestTimelineDoubt && /timeline 2 went on being archived, which is not in timeline 3's history \(segment 000000020000000000000009 stored/.test(e.message));
+  // Production's timeline 2 without its history file in the archive, a copy's timeline 3 forked from it:
+  // 2 is an ancestor of 3 (its fork is in 3's history), and archived past that fork after 3 began.
+  const H3of2 = '1\t0/4000000\tno recovery target specified\n2\t0/7000000\tno recovery target specified\n';
+  const noH2 = archive([[1, 2, 5], [2, 4, 12], [3, 7, 9]], { 3: H3of2 });
+  const copyOf2 = { ...noH2, stored: { historyMs: (t: number) => (t === 3 ? T0 : null), last: stored(3, 9n, T0 + HOUR + 1000), lastFrom: (t: number, from: bigint) => (t === 2 && 12n >= from ? stored(2, 12n, T0 + HOUR) : null) } };
+  assert.throws(() => planRestore([backups[0]!], copyOf2, opts({})), (e: Error) =>
+    e instanceof LatestTimelineDoubt && /timeline 2 went on being archived, past its fork to timeline 3 at 0\/7000000/.test(e.message));
   // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
   assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.

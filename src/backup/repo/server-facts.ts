@@ -27,6 +27,8 @@ export interface ServerArchiving {
   command: string;
   /** Walsenders streaming, and physical slots (a receiver's, kept while it reconnects): WAL may reach the archive that way. */
   walsenders: number;
+  /** Of them, named as pg_receivewal names itself (pgpitr receive-wal too, by default). */
+  receivers: number;
   physicalSlots: number;
 }
 
@@ -37,12 +39,13 @@ export async function serverNow(req: { connection: ConnectionSettings }): Promis
   const sql = await openSqlClient(req.connection, 'pgpitr backup');
   let facts: Awaited<ReturnType<typeof serverFacts>> & { walSegmentSize: number; archiving: ServerArchiving };
   try {
-    const row = (await sql.query<{ s: string; mode: string; command: string; library: string; walsenders: number; slots: number }>(
+    const row = (await sql.query<{ s: string; mode: string; command: string; library: string; walsenders: number; receivers: number; slots: number }>(
       `select current_setting('wal_segment_size') as s, current_setting('archive_mode') as mode, current_setting('archive_command') as command,
               coalesce(current_setting('archive_library', true), '') as library, (select count(*)::int from pg_stat_replication) as walsenders,
+              (select count(*)::int from pg_stat_replication where application_name = 'pg_receivewal') as receivers,
               (select count(*)::int from pg_replication_slots where slot_type = 'physical') as slots`,
     )).rows[0]!;
-    facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(row.s), archiving: { mode: row.mode, command: row.library !== '' ? row.library : row.command, walsenders: row.walsenders, physicalSlots: row.slots } };
+    facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(row.s), archiving: { mode: row.mode, command: row.library !== '' ? row.library : row.command, walsenders: row.walsenders, receivers: row.receivers, physicalSlots: row.slots } };
   } finally {
     await sql.end().catch(() => {});
   }
@@ -86,10 +89,11 @@ export async function serverOfStanza(req: { connection: ConnectionSettings; stan
 export function refuseUnarchivedServer(server: ServerOfStanza, stanza: string): void {
   if (server.backupFrom !== 'primary') return;
   const a = server.archiving;
-  // A WAL receiver (receive-wal into the stanza) streaming, or its physical slot while it reconnects.
-  if (a.walsenders > 0 || a.physicalSlots > 0) return;
-  const why = a.mode === 'off' ? 'archive_mode is off, and no WAL receiver streams from it nor has a slot there'
-    : a.command.trim() === '' ? `archive_mode is ${a.mode} but archive_command is empty (PostgreSQL keeps the WAL in pg_wal, archiving nothing), and no WAL receiver streams from it nor has a slot there`
+  // archive_mode off: any walsender or physical slot may be a WAL receiver feeding the stanza (one
+  // reconnecting keeps its slot). An empty archive_command (archiving paused): only a walsender
+  // named as receive-wal and pg_receivewal name themselves; a standby's does not archive.
+  const why = a.mode === 'off' && a.walsenders === 0 && a.physicalSlots === 0 ? 'archive_mode is off, and no WAL receiver streams from it nor has a slot there'
+    : a.mode !== 'off' && a.command.trim() === '' && a.receivers === 0 ? `archive_mode is ${a.mode} but archive_command is empty (PostgreSQL keeps the WAL in pg_wal, archiving nothing), and no WAL receiver (pg_receivewal, pgpitr receive-wal) streams from it`
     : null;
   if (why === null) return;
   throw new PgpitrError('ERR_CHECK', `the server does not archive its WAL (${why}): a backup of it never becomes complete, its WAL never reaching the archive of stanza "${stanza}"`, {

@@ -14,10 +14,11 @@
 import { Session } from '../../protocol/session.js';
 import type { ConnectionSettings } from '../../protocol/conninfo.js';
 import { ServerError } from '../../common/errors.js';
-import { segmentFileName, timelineHistoryFileName } from '../../postgres/lsn.js';
+import { parseSegmentFileName, segmentFileName, timelineHistoryFileName } from '../../postgres/lsn.js';
 import { parseTimelineHistory } from '../../postgres/timeline-history.js';
 import { pushWalFile } from '../../repo/archive-store.js';
-import { archivePath } from '../../repo/layout.js';
+import { archivePath, parseStoredName } from '../../repo/layout.js';
+import { storageJoin } from '../../storage/storage-path.js';
 import type { Repository } from '../../repo/repository.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import type { BackupReporter } from '../reporter.js';
@@ -74,8 +75,18 @@ async function otherHistory(req: HistoryStore, timeline: number, content: Buffer
   for (const tli of new Set(prefixes.map((n) => parseInt(n.slice(0, 8), 16)))) {
     const fork = ancestors.find((a) => a.timeline === tli);
     if (fork === undefined) return `holds WAL of timeline ${tli}, which is not in its history`;
-    const after = segmentFileName(tli, (fork.switchpoint - 1n) / BigInt(size) + 1n, size);
-    if ((await req.archivedAmong([after])).has(after)) return `holds WAL of timeline ${tli} past its fork (${after})`;
+    // Any segment of that timeline after the one holding the fork: in a later folder, or in the fork's own.
+    const forkSegNo = (fork.switchpoint - 1n) / BigInt(size);
+    const folder = segmentFileName(tli, forkSegNo, size).slice(0, 16);
+    const later = prefixes.find((n) => n.startsWith(folder.slice(0, 8)) && n > folder);
+    if (later !== undefined) return `holds WAL of timeline ${tli} past its fork (folder ${later})`;
+    if (prefixes.includes(folder)) {
+      for (const e of await req.repo.storage.list(storageJoin(archivePath(req.stanza.stanza), folder), { detail: false })) {
+        const stored = parseStoredName(e.name);
+        const segNo = stored === null ? null : (parseSegmentFileName(stored.name, size)?.segNo ?? null);
+        if (segNo !== null && segNo > forkSegNo) return `holds WAL of timeline ${tli} past its fork (${stored!.name})`;
+      }
+    }
   }
   return null;
 }

@@ -66,7 +66,9 @@ for (const version of versionsFromEnv().slice(-1)) {
     const child = spawn(process.execPath, [CLI, 'restore', ...a.repoArgs, '--spool-path', a.spool, '-D', killedDir, '--set', old, '--target-immediate'], { stdio: 'ignore' });
     const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
     const before = new Set(leases());
-    for (let i = 0; i < 3000 && leases().every((n) => before.has(n)); i++) await new Promise((res) => setTimeout(res, 5));
+    // Once a lease is in place (renamed from its temporary file: a temporary file left by a kill in
+    // that instant stays for DEAD_TEMP_AGE_MS, as another container's live write might have its pid).
+    for (let i = 0; i < 3000 && leases().every((n) => before.has(n) || !n.endsWith('.json')); i++) await new Promise((res) => setTimeout(res, 5));
     child.kill('SIGKILL');
     const end = await exited;
     t.diagnostic(`restore ended by ${end.signal ?? `exit ${end.code}`} with leases ${leases().join(', ')}`);

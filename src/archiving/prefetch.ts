@@ -22,7 +22,8 @@ import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { markSpoolCleared } from './fetcher-cleared.js';
-import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
+import type { BranchSpan } from '../postgres/timeline-history.js';
+import { FollowedBranch } from './prefetch-window.js';
 import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 import { processAlive } from '../repo/lock.js';
@@ -178,6 +179,8 @@ export interface FetcherSettings {
   pollMs?: number;
   /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, the shell asks nothing (no fetcher.answers) and runs archive-get. */
   answer?: AskAnswerer;
+  /** The branch recovery follows (prefetch-window.ts): the window runs along it. */
+  followedSpans?: () => Promise<BranchSpan[] | null>;
   log: (line: string) => void;
 }
 
@@ -196,6 +199,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let wake: () => void = () => {};
   let watcher: FSWatcher | null = null;
   s.log(`fetcher started: ${s.window} segment(s) ahead, ${s.processMax} at a time`);
+  const branch = new FollowedBranch(s.followedSpans, s.log);
   clearSpool(s.dir);
   markSpoolCleared(s.dir);
   try {
@@ -246,8 +250,9 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
           if (!base || name > base) base = name;
         }
       }
-      if (base) {
-        const windowNames = nextSegments(base, window, s.segmentSize);
+      if (base) await branch.refresh();
+      if (base && branch.known) {
+        const windowNames = branch.nextSegments(base, window, s.segmentSize);
         // The newest segment asked for stays too: its restore_command may be taking it this moment.
         const keep = new Set([base, ...windowNames, ...inFlight.keys()]);
         for (const name of fetched) {
@@ -333,13 +338,6 @@ function recordFailure(dir: string, name: string, e: Error & { hint?: string }):
   }
 }
 
-function nextSegments(after: string, count: number, segmentSize: number): string[] {
-  const seg = parseSegmentFileName(after, segmentSize);
-  if (!seg) return [];
-  const out: string[] = [];
-  for (let i = 1n; i <= BigInt(count); i++) out.push(segmentFileName(seg.timeline, seg.segNo + i, segmentSize));
-  return out;
-}
 
 function readWant(dir: string): { name: string; writtenMs: number } | null {
   try {

@@ -35,6 +35,12 @@ export interface ArchiveGetRequest {
    * instead of being "not found" (recovery ends there and the server is promoted). null: no check.
    */
   stopAtGap?: GapCheck | null;
+  /**
+   * PostgreSQL asks, in a recovery following this timeline (null: the newest in the archive, as
+   * recovery_target_timeline = latest): a segment of an older timeline past where the branch left
+   * it is "not found", never served (repo/followed-branch.ts). null: no check (a run by hand).
+   */
+  branch?: { timeline: number | null } | null;
 }
 
 export interface GapCheck {
@@ -56,6 +62,7 @@ export interface InsideFetcher {
 }
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
+  if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.branch.timeline))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   const check = req.stopAtGap;
   if (!check || walFileKind(name) !== 'segment' || check.inDataDir(name)) return false;
@@ -70,6 +77,27 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
     await new Promise((resolve) => setTimeout(resolve, 2000));
     if (await fetchFromArchive(req, name, dest, null)) return true;
   }
+}
+
+/**
+ * Whether segment `name` is an older timeline's file at a segment number where the branch recovery
+ * follows reads a newer timeline's (said in the server log): judged by the first repository
+ * holding the branch's history file; none holding it, nothing is judged.
+ */
+async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: number | null): Promise<boolean> {
+  const { followedSpans, offBranch } = await import('../repo/followed-branch.js');
+  const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
+  // The timeline followed asked for: nothing to judge, nothing read.
+  if (timeline !== null && parseInt(name.slice(0, 8), 16) === timeline) return false;
+  for (const r of req.repos) {
+    const spans = await followedSpans(r.repo, req.stanza, timeline, segmentSize);
+    if (spans === null) continue;
+    const reads = offBranch(spans, name, segmentSize);
+    if (reads === null) return false;
+    req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${spans[spans.length - 1]!.timeline}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${parseInt(name.slice(0, 8), 16)}'s holds the WAL it went on with past its fork`);
+    return true;
+  }
+  return false;
 }
 
 /** How long after a later segment was stored the one missing ahead of it may still come. */
@@ -149,7 +177,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
 /** The background fetcher's process (--fetcher): runs until no request came for a while, unless another runs. */
 export async function runBackgroundFetcher(
   req: ArchiveGetRequest,
-  s: { spoolPath: string; getQueueMaxBytes: number; processMax: number },
+  s: { spoolPath: string; getQueueMaxBytes: number; processMax: number; followedTimeline?: number | null },
   answer?: AskAnswerer,
 ): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
@@ -174,7 +202,17 @@ export async function runBackgroundFetcher(
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
+    const { followedSpans } = await import('../repo/followed-branch.js');
+    // The first repository holding the branch's history file says it (archive-get judges so too).
+    const spans = async () => {
+      for (const r of req.repos) {
+        const found = await followedSpans(r.repo, req.stanza, s.followedTimeline ?? null, stanza.wal_segment_size);
+        if (found !== null) return found;
+      }
+      return null;
+    };
     await runFetcher({
+      followedSpans: spans,
       repos: req.repos,
       stanza: req.stanza,
       systemId: req.systemId,

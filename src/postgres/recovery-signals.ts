@@ -2,7 +2,9 @@
 // there (PostgreSQL 12 and later): read by archive-get, which PostgreSQL runs
 // in the data directory.
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { parseSegmentFileName, segmentStart } from './lsn.js';
+import { parseWalLongPageHeader, WAL_LONG_HEADER_SIZE } from './wal-page-header.js';
 import { join } from 'node:path';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
 
@@ -14,9 +16,28 @@ export function endsRecoveryAtArchiveEnd(dir: string): boolean {
   return existsSync(join(dir, RECOVERY_SIGNAL)) && !existsSync(join(dir, STANDBY_SIGNAL_FILE));
 }
 
-/** Whether the data directory `dir` holds WAL file `name` in pg_wal (recovery reads it there when the archive has none). */
+/**
+ * Whether the data directory `dir` holds WAL segment `name` in pg_wal, whole (recovery reads it
+ * there when the archive has none): its last page written for its place, not the zeros after the
+ * stop of a backup that holds its WAL (the segment its stop is in) or a copy cut short.
+ */
 export function walFileInDataDir(dir: string, name: string): boolean {
-  return existsSync(join(dir, 'pg_wal', name));
+  let fd: number | null = null;
+  try {
+    fd = openSync(join(dir, 'pg_wal', name), 'r');
+    const first = Buffer.alloc(WAL_LONG_HEADER_SIZE);
+    if (readSync(fd, first, 0, first.length, 0) < first.length) return false;
+    const h = parseWalLongPageHeader(first);
+    const seg = parseSegmentFileName(name.slice(0, 24), h?.segmentSize ?? 0);
+    if (h === null || seg === null || h.blockSize <= 0 || fstatSync(fd).size !== h.segmentSize) return false;
+    const last = Buffer.alloc(16);
+    if (readSync(fd, last, 0, last.length, h.segmentSize - h.blockSize) < last.length) return false;
+    return last.readUInt16LE(0) === h.magic && last.readBigUInt64LE(8) === segmentStart(seg.segNo, h.segmentSize) + BigInt(h.segmentSize - h.blockSize);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
 }
 
 /**
@@ -26,21 +47,26 @@ export function walFileInDataDir(dir: string, name: string): boolean {
  * until it is, the archive does not show the new timeline, and a retention policy would judge
  * branches by the old one); null when this process cannot tell: not allowed to look, or no such
  * directory (removed, or not visible from here: another mount namespace, a service's private /tmp).
+ * 'recovery': recovery.signal alone, a recovery that ends (not started yet, or running).
  */
-export function recoveryPending(dir: string): boolean | null {
+export function recoveryPending(dir: string): boolean | 'recovery' | null {
   try {
     if (!statSync(dir).isDirectory()) return null;
   } catch {
     return null;
   }
-  for (const name of [RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE]) {
+  const present: boolean[] = [];
+  for (const name of [STANDBY_SIGNAL_FILE, RECOVERY_SIGNAL]) {
     try {
       statSync(join(dir, name));
-      return true;
+      present.push(true);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+      present.push(false);
     }
   }
+  if (present[0]) return true;
+  if (present[1]) return 'recovery';
   try {
     return readdirSync(join(dir, 'pg_wal', 'archive_status')).some((n) => /^[0-9A-F]{8}\.history\.ready$/.test(n));
   } catch (e) {

@@ -17,10 +17,10 @@
 // the segment's, usually one or two.
 
 import { parseSegmentFileName, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
-import { branchSpans, parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
+import { branchSpans } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { storageJoin } from '../storage/storage-path.js';
-import { fetchWalFile } from './archive-store.js';
+import { archivedBranch } from './followed-branch.js';
 import { archivePath, parseStoredName } from './layout.js';
 import type { Repository } from './repository.js';
 import { PgpitrError } from '../common/errors.js';
@@ -78,19 +78,12 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
   return null;
 }
 
-/** The branch leading to `timeline` (its history file read and verified; timeline 1 has none). */
+/** The branch leading to `timeline`, which the archive must hold to judge a gap along it. */
 async function branchOf(repo: Repository, stanza: string, timeline: number): Promise<TimelineBranch> {
-  if (timeline === 1) return { timeline, ancestors: [] };
+  const branch = await archivedBranch(repo, stanza, timeline);
+  if (branch !== null) return branch;
   const file = timelineHistoryFileName(timeline);
-  const text = await fetchWalFile(repo, stanza, file);
-  if (text === null) {
-    throw new PgpitrError('ERR_STORAGE', `history file ${file} is not in stanza "${stanza}" (${repo.location}): whether a segment missing along timeline ${timeline} is a gap cannot be told`, {
-      hint: `archive ${file} from the server's pg_wal (pgpitr archive-push), or give restore_command --accept-archive-gap`,
-    });
-  }
-  try {
-    return timelineBranch(timeline, parseTimelineHistory(text.toString(), file));
-  } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `archived history file ${file} of stanza "${stanza}" (${repo.location}) cannot be read: ${(e as Error).message}`, { hint: 'the repository file is damaged; restore it from another copy of the archive' });
-  }
+  throw new PgpitrError('ERR_STORAGE', `history file ${file} is not in stanza "${stanza}" (${repo.location}): whether a segment missing along timeline ${timeline} is a gap cannot be told`, {
+    hint: `archive ${file} from the server's pg_wal (pgpitr archive-push), or give restore_command --accept-archive-gap`,
+  });
 }

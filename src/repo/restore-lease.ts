@@ -13,7 +13,8 @@
 // backup for the recovery of the restored directory: until that recovery ends
 // (its recovery.signal or standby.signal goes, and after a promotion the new
 // timeline's history file is archived, which an expire on the restore's host
-// sees) and HOLD_AFTER_RESTORE_MS at most.
+// sees) and HOLD_AFTER_RESTORE_MS at most, unless a recovery.signal alone is still
+// there (a recovery not started yet: an expire on the restore's host sees it).
 //
 // The race (a restore choosing a backup while an expire removes it) is closed
 // by order, each side writing before it reads what the other writes. An expire
@@ -105,9 +106,10 @@ interface LeaseContent extends LockHolder {
 
 /**
  * Whether a recovery is still to run in a data directory of this host (its signal files); null
- * when it cannot be told. Given by the caller: the repository does not look at data directories.
+ * when it cannot be told; 'recovery': one that ends (recovery.signal alone), not a standby's.
+ * Given by the caller: the repository does not look at data directories.
  */
-export type RecoveryPending = (dataDir: string) => boolean | null;
+export type RecoveryPending = (dataDir: string) => boolean | 'recovery' | null;
 
 export interface LiveLease {
   /** The object's name in the stanza's lease directory. */
@@ -144,6 +146,9 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
     if (known === false && !holderAlive(c)) return false;
     return true;
   }
+  // Past HOLD_AFTER_RESTORE_MS: a recovery still to run there (restored on Friday, started on
+  // Monday) would meet its backup and WAL expired; a standby's signal never goes, and is not waited for.
+  if (c.hold_until !== undefined && c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) && pending(c.data_dir) === 'recovery') return true;
   if (!holderAlive(c)) return false;
   if (holderJudgeable(c)) return true;
   // Another host's (or container's): alive while it keeps renewing. Old by the store's clock and by

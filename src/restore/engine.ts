@@ -17,6 +17,8 @@ import { storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
+import { checkUnarchivedWal } from './unarchived-wal.js';
+import { checkUnbegunTimeline } from './unbegun-timeline.js';
 import { majorOfDataDir, refuseStrayTablespaces } from './stray-tablespaces.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
@@ -145,6 +147,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     req.log(`warning: timeline ${w.timeline} went on past its fork to timeline ${plan.branch.timeline} at ${w.fork} (archived to ${w.last}, as far as timeline ${plan.branch.timeline} reaches): recovery follows timeline ${plan.branch.timeline}, the latest, and leaves that WAL out. If timeline ${plan.branch.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore with --target-timeline ${w.timeline}`);
   }
   checkArchiveGap(plan, req);
+  checkUnbegunTimeline(plan, req);
   const reader = await BackupSetReader.open(req.storage, backupDir(req.stanza, b.id));
   const m = reader.manifest;
   // Without them no server starts as a copy of this backup (pg_control), or it would recover from a later
@@ -196,6 +199,14 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const tablespaceDirs = new Map<number, string>();
   /** Each tablespace's version directory in the backup (PG_<version>_<catalog>). */
   const versionDirs = new Map<number, string | null>();
+  // A map naming no tablespace of the backup (a typo) before any directory is judged: the one meant would go where it was.
+  for (const t of req.tablespaceMap) {
+    if (!m.tablespaces.some((ts) => String(ts.oid) === t.key)) {
+      throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${b.id} does not hold`, {
+        hint: `its tablespaces (by oid): ${m.tablespaces.map((ts) => ts.oid).join(', ') || 'none'}`,
+      });
+    }
+  }
   for (const ts of m.tablespaces) {
     const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
     // An in-place tablespace (allow_in_place_tablespaces, 15+; the server gives its location as
@@ -212,13 +223,6 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     tablespaceDirs.set(ts.oid, mapped);
     versionDirs.set(ts.oid, own);
   }
-  for (const t of req.tablespaceMap) {
-    if (!m.tablespaces.some((ts) => String(ts.oid) === t.key)) {
-      throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${b.id} does not hold`, {
-        hint: `its tablespaces (by oid): ${m.tablespaces.map((ts) => ts.oid).join(', ') || 'none'}`,
-      });
-    }
-  }
   const tablespaces = [...tablespaceDirs].map(([oid, path]) => ({ oid, path }));
   // pg_wal: a link to --waldir, else a directory. A delta over a cluster whose pg_wal is a link does
   // not trust that link by itself (it may be another cluster's WAL, copied along): --waldir says so.
@@ -234,6 +238,13 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // A delta over a cluster with a tablespace the backup does not hold is refused while its version directory is there (stray-tablespaces.ts).
   const major = record?.pg_version_num ? Math.floor(record.pg_version_num / 10000) : majorOfDataDir(targetState.path);
   if (delta && major !== null) refuseStrayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])], b.id);
+  // WAL of the old cluster that the archive lacks, which the delta would remove (unarchived-wal.ts).
+  if (delta && !targetState.interruptedRestore && record?.system_identifier) {
+    checkUnarchivedWal([join(targetState.path, 'pg_wal'), ...(walDir !== undefined ? [walDir] : [])], {
+      segmentSize: req.segmentSize, systemIdentifier: record.system_identifier, from: b.startLsn, archived: new Set(req.archive.names()),
+      inBackup: new Set(m.files.map((f) => f.path)), branch: plan.branch, target: req.target.target, standby: req.standby, stanza: req.stanza, archiveEnd: plan.archiveEnd, log: req.log,
+    });
+  }
   if (req.dryRun) {
     const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;
     req.log(`would write ${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''} into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);

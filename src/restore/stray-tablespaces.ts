@@ -1,11 +1,12 @@
 // A delta over a cluster holding a tablespace the backup does not (one created after it): its
 // link in pg_tblspc goes with everything else the backup does not hold, but the cluster's version
-// directory (PG_<major>_<catalog>) at the link's end would stay, and replaying the tablespace's
-// CREATE TABLESPACE reuses a version directory it finds there (PostgreSQL's tablespace.c, in
-// recovery): relation files of the abandoned future, pages past what replay writes keeping rows
-// the new timeline never had. Whose that directory is cannot be told from it (a copy restored on
-// the same host replays the tablespace's creation into the source's own location), so the delta
-// is refused while it is there, naming it, rather than removing it.
+// directory (PG_<major>_<catalog>) at the link's end would stay. Recovering to a point before the
+// tablespace was created leaves it there, files of the abandoned future that no catalog names (and
+// a later CREATE TABLESPACE at that location fails on it); recovering past its creation, replay
+// removes the version directory it finds there and makes it again (PostgreSQL's tablespace.c, in
+// recovery). Whose that directory is cannot be told from it (a copy restored on the same host may
+// link to its source's location), so the delta is refused while it is there, naming it, rather
+// than removing it or leaving replay to.
 
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -69,7 +70,7 @@ export function majorOfDataDir(dir: string): number | null {
 export function refuseStrayTablespaces(target: string, kept: ReadonlySet<number>, major: number, inUse: readonly string[], backupId: string): void {
   const stray = strayTablespaces(target, kept, major, inUse)[0];
   if (stray === undefined) return;
-  throw new PgpitrError('ERR_TARGET', `the cluster in "${target}" has tablespace ${stray.oid} (at "${stray.location}"), which backup ${backupId} does not hold, and ${stray.versionDirs.join(', ')} is there: replaying the tablespace's creation would take up the files in it`, {
+  throw new PgpitrError('ERR_TARGET', `the cluster in "${target}" has tablespace ${stray.oid} (at "${stray.location}"), which backup ${backupId} does not hold, and ${stray.versionDirs.join(', ')} is there: recovery would leave it as files no catalog names, or, replaying the tablespace's creation, remove it`, {
     hint: `remove ${stray.versionDirs.join(', ')} (once sure no other cluster uses it: a copy restored on the same host may share its source's), then run the restore again`,
   });
 }

@@ -100,6 +100,10 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(refused.code, 5, refused.stderr);
       assert.match(refused.stderr, new RegExp(`tablespace ${tsOid}'s directory "${busy}" exists and is not empty`));
       assert.deepEqual(readdirSync(dir), []);
+      // A typo in the oid is named, before the tablespace meant is found going to its old location.
+      const typo = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `99999=${newTs}`]);
+      assert.equal(typo.code, 2, typo.stderr);
+      assert.match(typo.stderr, /--tablespace-map names tablespace "99999", which backup \S+ does not hold/);
       const r = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `${tsOid}=${newTs}`, '--target-immediate', '--target-action', 'promote']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(statSync(join(dir, 'setuid_helper')).mode & 0o7777, 0o755, 'restored without its setuid and setgid bits');
@@ -137,7 +141,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       await copy.sql(`update pitr set v = 'diverged' where id < 100`);
       await copy.sql('create table stray (x int)');
       // A tablespace made after the backup: the delta is refused while the cluster's directory is at its
-      // location (replaying its creation would take up the files left there); removed by hand, the
+      // location (left as files no catalog names, or removed by replaying its creation: whose it is cannot be told); removed by hand, the
       // delta removes the link, not the location itself.
       const strayTs = restoreDir(c, 'delta-stray-ts');
       await copy.sql(`create tablespace stray_ts location '${strayTs}'`);

@@ -2,7 +2,8 @@
 // disk, as initdb --waldir makes it). The restored cluster recovers with the
 // archive's WAL landing there; a delta restore over it keeps the link when
 // given --waldir again (only then: a link alone may lead to another cluster's
-// WAL), and removes the old WAL files there and nothing else; a directory that
+// WAL), and removes the old WAL files there and nothing else; a delta to the end of the archive
+// over the stopped original is refused while its pg_wal holds WAL the archive lacks; a directory that
 // holds something else, or /, is refused before anything is written. What is tested is where pgpitr writes, the same
 // on every version: the newest tested version proves it.
 
@@ -104,6 +105,36 @@ for (const version of versionsFromEnv().slice(-1)) {
       const r = await restoreWith(a, target, []);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`restore made ${join(top, 'a', 'b')}, ${join(top, 'a')} above it, root's with mode 0700`));
+    });
+
+    await t.test('--delta over the stopped original to the end of the archive: its WAL the archive lacks is refused, named; archived, it is replayed', async () => {
+      await c.start();
+      await c.sql(`insert into pitr select g, 'unarchived' from generate_series(5001, 5100) g`);
+      const tail = await tableChecksum(c);
+      await c.stop();
+      const r = await restoreWith(a, c.dataDir, ['--delta']);
+      assert.equal(r.code, 5, r.stderr);
+      const named = /holds WAL the archive does not: ([0-9A-F]{24})(?: to ([0-9A-F]{24}))?[^;]* in ([^ ,;]+)/.exec(r.stderr);
+      assert.ok(named, r.stderr);
+      assert.match(r.stderr, /recovery to the end of the archive \([0-9A-F]{24}\) would end before it/);
+      assert.ok(existsSync(join(c.dataDir, 'global', 'pg_control')), 'nothing written');
+      // With a target (here the backup's end) it is said, not refused.
+      const dry = await restoreWith(a, c.dataDir, ['--delta', '--target-immediate', '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout + dry.stderr, /warning: WAL the archive does not hold goes with the old cluster: [0-9A-F]{24}/);
+      const names = readdirSync(named![3]!).filter((n) => SEGMENT.test(n) && n >= named![1]! && n <= (named![2] ?? named![1]!)).sort();
+      for (const n of names) {
+        const p = await runPgpitr(['archive-push', ...a.repoArgs, join(named![3]!, n)], c.connectionEnv());
+        assert.equal(p.code, 0, p.stderr);
+      }
+      const again = await restoreWith(a, c.dataDir, ['--delta']);
+      assert.equal(again.code, 0, again.stderr);
+      const copy = await startRecovered(c.dataDir, version, `wdir-c${version}`);
+      try {
+        assert.equal(await tableChecksum(copy), tail, copy.logTail());
+      } finally {
+        await copy.stop();
+      }
     });
 
     await t.test('the root directory is refused', async () => {

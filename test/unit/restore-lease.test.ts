@@ -146,6 +146,28 @@ test('restore lease: held for the recovery of the restored directory until its s
   });
 });
 
+test('restore lease: past its day, held while recovery.signal alone is still there (a recovery not started yet), not for a standby nor a directory gone', async () => {
+  await withRepo(async (dir, repo) => {
+    const restored = join(dir, 'restored');
+    mkdirSync(restored);
+    writeFileSync(join(restored, 'recovery.signal'), '');
+    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
+    await lease.hold(restored);
+    const file = join(dir, 'main', 'restore-lease', leaseFiles(dir)[0]!);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const past = new Date(Date.now() - 1000).toISOString();
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, '').replace(/"hold_until":"[^"]*"/, `"hold_until":"${past}"`));
+    const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
+    assert.match(kept.decision.keep.find((k) => k.id === OLD)?.why ?? '', /being restored/);
+    writeFileSync(join(restored, 'standby.signal'), '');
+    const standby = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
+    assert.deepEqual(standby.decision.expire.map((e) => e.id), [OLD]);
+    rmSync(restored, { recursive: true });
+    const gone = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
+    assert.deepEqual(gone.decision.expire.map((e) => e.id), [OLD]);
+  });
+});
+
 test("restore lease: another host's lease holds while renewed, and is stale once untouched for LEASE_STALE_MS", async () => {
   await withRepo(async (dir, repo) => {
     const leaseDir = join(dir, 'main', 'restore-lease');

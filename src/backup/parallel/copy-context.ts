@@ -13,6 +13,8 @@ import type { ChecksumReport } from './checksum-report.js';
 import type { CopyJournal, JournalEntry } from './copy-journal.js';
 import type { DestCreator } from './dest-creator.js';
 import { restat } from './pgdata-walk.js';
+import { hostClock } from './source-clock.js';
+import type { SourceClock } from './source-clock.js';
 
 /** A backup into a directory keeps a journal of what it copied; a resumed one also has the journal of the run it resumes. */
 export interface ResumeState {
@@ -33,6 +35,13 @@ export interface CopyContext {
   creator?: DestCreator | undefined;
   /** What readers write on this host is synced once the copy is over (not -N): they start its writeback as they go. */
   writeBehind?: boolean | undefined;
+  /** When a copy begins, on the clock of the files' times (source-clock.ts): what the journal records. Absent: this host's. */
+  clock?: SourceClock | undefined;
+}
+
+/** Now on the clock of the files' times (CopyContext.clock). */
+export function copyStartUs(ctx: CopyContext): number {
+  return (ctx.clock ?? hostClock)();
 }
 
 export function jobFor(ctx: CopyContext, f: ListedFile, o: Partial<Pick<ReadJob, 'source' | 'verify' | 'offset' | 'length' | 'dest' | 'encode' | 'checksum' | 'discard' | 'lend'>> = {}): ReadJob {

@@ -13,7 +13,7 @@ import type { FrameIndex } from '../../repo/backup-set/manifest.js';
 import type { ListedFile } from './listing.js';
 import type { ReadDone } from './read-job.js';
 import { reusable } from './copy-journal.js';
-import { jobFor, keptChecksum, record, runWhole } from './copy-context.js';
+import { copyStartUs, jobFor, keptChecksum, record, runWhole } from './copy-context.js';
 import type { CopyContext } from './copy-context.js';
 import { restat } from './pgdata-walk.js';
 
@@ -42,7 +42,7 @@ export async function copyToStore(ctx: CopyContext, f: ListedFile, store: FileSt
   }
   // Journaled by the store once durable; withdrawn below when its pages failed their checksums
   // (a resumed run keeps a file without reading it again).
-  meta.resumable = { mtimeUs: f.mtimeUs, startedUs: Date.now() * 1000 };
+  meta.resumable = { mtimeUs: f.mtimeUs, startedUs: copyStartUs(ctx) };
   // The file as its reader found it (runWhole looks again at one resized since).
   const seen = () => {
     meta.size = f.size;

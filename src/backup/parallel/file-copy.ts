@@ -15,7 +15,7 @@ import { crc32cCombine } from '../../storage/filter/crc32c-combine.js';
 import { crc32c } from '../../storage/filter/crc32c.js';
 import { storageError } from '../../common/errors.js';
 import type { ListedFile } from './listing.js';
-import { jobFor, record, run, runWhole } from './copy-context.js';
+import { copyStartUs, jobFor, record, run, runWhole } from './copy-context.js';
 import { restat } from './pgdata-walk.js';
 import type { CopyContext } from './copy-context.js';
 import type { ReadDone, ReadJob, TarPlaces } from './read-job.js';
@@ -198,7 +198,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
     // Resumed: what the sweep kept at dest (for any entry of the path, a range's too) and this copy
     // does not reuse goes, or the reader's exclusive create fails on it.
     if (ctx.resume !== undefined && ctx.resume.previous.size > 0) removeIfThere(dest);
-    const startedUs = Date.now() * 1000;
+    const startedUs = copyStartUs(ctx);
     // Made ahead by the creator (the reader then opens it), unless the readers got here first.
     const claim = ctx.creator?.claim(dest) ?? 'job';
     if (claim !== 'job') await claim;
@@ -241,7 +241,7 @@ async function copyRange(ctx: CopyContext, f: ListedFile, dest: string, offset: 
   if (prev && prev.length === length && (await keptCopy(ctx, f, prev, dest, offset, length))) {
     return { crc: crcOfHex(prev.checksum), length, gone: false, failures: [], partialPage: false };
   }
-  const startedUs = Date.now() * 1000;
+  const startedUs = copyStartUs(ctx);
   const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', dest: { path: dest, mode: f.mode & 0o777, create: false, sync: false } }), null);
   if (!r.gone && r.failures.length === 0 && !r.partialPage) ctx.resume?.journal.record({ path: f.manifestPath, size: f.size, mtime_us: f.mtimeUs, started_us: startedUs, algorithm: 'CRC32C', checksum: r.checksumHex ?? '', offset, length, pages_verified: f.blockBase !== null });
   return { crc: r.crc32c ?? 0, length: r.length, gone: r.gone, failures: r.failures, partialPage: r.partialPage };

@@ -20,6 +20,8 @@ import { TarWriter } from './tar-writer.js';
 import { copyIntoTar, copyThroughTar, copyToPath } from './file-copy.js';
 import { copyToStore } from './copy-to-store.js';
 import type { CopyContext } from './copy-context.js';
+import { hostClock } from './source-clock.js';
+import type { SourceClock } from './source-clock.js';
 import { DestCreator } from './dest-creator.js';
 import { parseLsn } from '../../postgres/lsn.js';
 import { PgpitrError } from '../../common/errors.js';
@@ -75,6 +77,8 @@ export interface ParallelBackupRequest {
   resume?: { journal: CopyJournal; previous: ReadonlyMap<string, JournalEntry>; resuming: boolean; spare: ReadonlySet<string> } | undefined;
   /** The files and tar files the readers write here are synced once the copy is over (not -N): see CopyContext.writeBehind. */
   writeBehind?: boolean | undefined;
+  /** The clock of the files' times (the server's for the sql method); absent: this host's. */
+  sourceClock?: SourceClock | undefined;
   /** The sink keeps no reference to a tar chunk once its tarData() settled (BackupSink.lendTarData). */
   tarDataReleases?: boolean | undefined;
   /** The sink takes its tar data compressed so (BackupSink.precompressTar): the readers must produce it. */
@@ -105,7 +109,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   try {
     if (req.maxRateKb) pool.limitRate(req.maxRateKb * 1024);
     const resume = req.resume && req.directRoot && pool.writesLocal ? { journal: req.resume.journal, previous: req.resume.previous, kept: { files: 0, bytes: 0 } } : undefined;
-    const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest, writeBehind: req.writeBehind };
+    const ctx: CopyContext = { readers: pool, resume, startLsn: 0n, algorithm, checksums, manifest, writeBehind: req.writeBehind, clock: req.sourceClock ?? hostClock };
     // A file store takes large files in its stored form: only when the readers can produce it here.
     const store = pool.writesLocal && req.fileStore && canEncode(req.fileStore.encoding) ? req.fileStore : null;
     // Compressed tar data can only come from readers that compress (those of this host).

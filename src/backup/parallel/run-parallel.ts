@@ -4,6 +4,7 @@
 
 import type { BaseBackupEvents } from '../../protocol/base-backup-stream.js';
 import { openSqlClient } from '../../protocol/sql-client.js';
+import { hostClock, serverClock } from './source-clock.js';
 import type { BaseBackupOptions } from '../options.js';
 import type { BackupSink } from '../sink.js';
 import type { ProgressTracker } from '../progress-tracker.js';
@@ -145,6 +146,8 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         directRoot: ctx.sink?.directRoot?.bind(ctx.sink),
         fileStore: ctx.sink?.fileStore?.(),
         writeBehind: !opts.noSync,
+        // The sql method copies the server's files: a copy's start is told by its clock (what --resume compares the files' times with).
+        sourceClock: read.method === 'sql' ? await serverClock((text) => sql.query<{ us: string }>(text)) : hostClock,
         directTar: ctx.sink?.directTar?.bind(ctx.sink),
         // Only the direct readers compress: the sink is asked only for them (it then expects compressed data).
         tarEncoding: read.method === 'direct' ? (ctx.sink?.precompressTar?.() ?? null) : null,

@@ -78,7 +78,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       const { prefetchDir } = await import('../../archiving/prefetch.js');
       const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
       const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId) };
-      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax }, answerer(own));
+      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax, followedTimeline: followedTimeline(o.extra['recovery-timeline']) }, answerer(own));
       return ExitCode.Ok;
     }
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
@@ -101,6 +101,7 @@ function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, des
     warn: (text: string) => printLine(`warning: ${text}`),
     systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
     stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: (n: string) => walFileInDataDir(cwd, n) } : null,
+    branch: inDataDir ? { timeline: followedTimeline(o.extra['recovery-timeline']) } : null,
   };
 }
 

@@ -1,0 +1,50 @@
+// The segments the background fetcher fetches ahead of recovery: the next ones along the branch
+// recovery follows (repo/followed-branch.ts), looked up again every BRANCH_REFRESH_MS (a standby
+// following the latest timeline meets new ones). Never an older timeline's file past its fork:
+// restore_command's shell hands over whatever the spool holds, without asking pgpitr.
+
+import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
+import { timelineOfSegment } from '../postgres/timeline-history.js';
+import type { BranchSpan } from '../postgres/timeline-history.js';
+
+const BRANCH_REFRESH_MS = 5000;
+
+export class FollowedBranch {
+  /** null: no history file for the branch (the requested segment's timeline is followed). */
+  private spans: BranchSpan[] | null = null;
+  private failed = false;
+  private at = 0;
+
+  /** `load` absent: the requested segment's timeline is followed. */
+  constructor(
+    private readonly load: (() => Promise<BranchSpan[] | null>) | undefined,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Whether the window may be fetched: not while the branch could not be read (it could lead anywhere). */
+  get known(): boolean {
+    return !this.failed;
+  }
+
+  async refresh(): Promise<void> {
+    if (this.load === undefined || Date.now() - this.at < BRANCH_REFRESH_MS) return;
+    this.at = Date.now();
+    try {
+      this.spans = await this.load();
+      this.failed = false;
+    } catch (e) {
+      if (!this.failed) this.log(`the branch recovery follows could not be read (${(e as Error).message}): nothing is fetched ahead until it can`);
+      this.failed = true;
+    }
+  }
+
+  /** The `count` segments after `after`: along the branch when its timeline is on it, else on its timeline. */
+  nextSegments(after: string, count: number, segmentSize: number): string[] {
+    const seg = parseSegmentFileName(after, segmentSize);
+    if (!seg) return [];
+    const along = this.spans !== null && this.spans.some((x) => x.timeline === seg.timeline) ? this.spans : null;
+    const out: string[] = [];
+    for (let i = 1n; i <= BigInt(count); i++) out.push(segmentFileName(along ? timelineOfSegment(along, seg.segNo + i) : seg.timeline, seg.segNo + i, segmentSize));
+    return out;
+  }
+}

@@ -1,0 +1,57 @@
+// The branch a recovery follows through the archive's timelines, and which timeline's file of a
+// segment number replay must read along it. PostgreSQL asks restore_command for a segment on each
+// timeline of its history, newest first, and takes the first it gets: when the newest timeline's
+// file is not archived yet (its first segment fills, or archive_timeout passes, only later), it
+// takes the older timeline's file of that number, which holds the WAL that timeline went on with
+// past its fork, and replays it: transactions the point-in-time recovery that made the newer
+// timeline threw away come back, without a word. archive-get answers "not found" for such a file
+// (offBranch), and the background fetcher fetches along the branch only.
+
+import { parseSegmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
+import { branchSpans, parseTimelineHistory, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
+import type { BranchSpan, TimelineBranch } from '../postgres/timeline-history.js';
+import { fetchWalFile } from './archive-store.js';
+import { archivePath, parseStoredName } from './layout.js';
+import type { Repository } from './repository.js';
+import { PgpitrError } from '../common/errors.js';
+
+/** The newest timeline whose history file the archive holds (1 when none), as recovery_target_timeline = latest picks. */
+export async function newestArchivedTimeline(repo: Repository, stanza: string): Promise<number> {
+  let newest = 1;
+  for (const e of await repo.storage.list(archivePath(stanza), { detail: false })) {
+    const h = /^([0-9A-F]{8})\.history$/.exec(parseStoredName(e.name)?.name ?? '');
+    if (h) newest = Math.max(newest, parseInt(h[1]!, 16));
+  }
+  return newest;
+}
+
+/** The branch leading to `timeline` (its history file read and verified; timeline 1 has none); null when the archive lacks it. */
+export async function archivedBranch(repo: Repository, stanza: string, timeline: number): Promise<TimelineBranch | null> {
+  if (timeline === 1) return { timeline, ancestors: [] };
+  const file = timelineHistoryFileName(timeline);
+  const text = await fetchWalFile(repo, stanza, file);
+  if (text === null) return null;
+  try {
+    return timelineBranch(timeline, parseTimelineHistory(text.toString(), file));
+  } catch (e) {
+    throw new PgpitrError('ERR_STORAGE', `archived history file ${file} of stanza "${stanza}" (${repo.location}) cannot be read: ${(e as Error).message}`, { hint: 'the repository file is damaged; restore it from another copy of the archive' });
+  }
+}
+
+/** The spans of the branch recovery follows: `timeline`, or the newest in the archive; null when its history file is not there. */
+export async function followedSpans(repo: Repository, stanza: string, timeline: number | null, segmentSize: number): Promise<BranchSpan[] | null> {
+  const branch = await archivedBranch(repo, stanza, timeline ?? (await newestArchivedTimeline(repo, stanza)));
+  return branch === null ? null : branchSpans(branch, segmentSize);
+}
+
+/**
+ * For segment file `name` of a timeline the branch passes through: the timeline whose file replay
+ * reads at that segment number, when it is another (the file asked for holds WAL abandoned at a
+ * fork); null when the file is the branch's own, or its timeline is not on the branch (nothing to judge).
+ */
+export function offBranch(spans: readonly BranchSpan[], name: string, segmentSize: number): number | null {
+  const seg = parseSegmentFileName(name.slice(0, 24), segmentSize);
+  if (seg === null || !spans.some((s) => s.timeline === seg.timeline)) return null;
+  const reads = timelineOfSegment(spans, seg.segNo);
+  return reads === seg.timeline ? null : reads;
+}

@@ -1,0 +1,101 @@
+// WAL a delta restore would remove that exists nowhere else: segments in the old cluster's WAL
+// directory that hold this system's WAL after the backup's start and are not in the archive
+// (archive_command failing or behind when the server stopped, and always the segment it was
+// writing). PostgreSQL's own procedure for a point-in-time recovery in place says to save them
+// first. Recovery to the end of the archive would end before them, and their transactions would
+// be gone without a word: refused, naming them, when they are segments of the branch recovery
+// follows. A recovery target lies in the archive (the plan and the reach checks refuse one past
+// it): they are its abandoned future, said and removed with the rest of the old cluster; so are a
+// standby's (WAL past the archive comes from its primary) and another timeline's (a copy's own,
+// promoted without archiving into this stanza).
+
+import { closeSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgpitrError } from '../common/errors.js';
+import { parseSegmentFileName, segmentStart } from '../postgres/lsn.js';
+import type { Lsn } from '../postgres/lsn.js';
+import { parseWalLongPageHeader, segmentNameMismatch, WAL_LONG_HEADER_SIZE } from '../postgres/wal-page-header.js';
+import type { RecoveryTarget } from './restore-target.js';
+import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
+
+export interface UnarchivedWal {
+  dir: string;
+  /** Segment names, in order. */
+  names: string[];
+}
+
+export interface UnarchivedWalQuery {
+  segmentSize: number;
+  systemIdentifier: string;
+  /** The chosen backup's start: WAL before it is no restore's concern. */
+  from: Lsn;
+  /** The archive's file names. */
+  archived: ReadonlySet<string>;
+  /** The backup's file paths (its pg_wal/ segments are restored, not removed). */
+  inBackup: ReadonlySet<string>;
+}
+
+/** The delta's WAL directories looked into, judged for the plan (judgeUnarchivedWal). */
+export function checkUnarchivedWal(dirs: string[], q: UnarchivedWalQuery & { branch: TimelineBranch; target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
+  const found = dirs.map((d) => unarchivedWalIn(d, q)).filter((f) => f !== null);
+  const spans = branchSpans(q.branch, q.segmentSize);
+  const onBranch = (name: string): boolean => {
+    const seg = parseSegmentFileName(name, q.segmentSize);
+    return seg !== null && timelineOfSegment(spans, seg.segNo) === seg.timeline;
+  };
+  judgeUnarchivedWal(found, onBranch, q);
+}
+
+/** The segments in `dir` (a WAL directory, when it is one) written for this system at or after `from` that the archive lacks. */
+export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedWal | null {
+  let entries: string[];
+  try {
+    if (!lstatSync(dir).isDirectory()) return null;
+    entries = readdirSync(dir);
+  } catch {
+    return null;
+  }
+  const names: string[] = [];
+  for (const name of entries.sort()) {
+    const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, q.segmentSize) : null;
+    if (seg === null || q.archived.has(name) || q.inBackup.has(`pg_wal/${name}`)) continue;
+    if (segmentStart(seg.segNo + 1n, q.segmentSize) <= q.from) continue;
+    if (holdsOwnWal(join(dir, name), name, q)) names.push(name);
+  }
+  return names.length > 0 ? { dir, names } : null;
+}
+
+/** Whether the file's first page is this system's, written for this name (a recycled segment keeps an older one's header). */
+function holdsOwnWal(path: string, name: string, q: UnarchivedWalQuery): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.alloc(WAL_LONG_HEADER_SIZE);
+    if (readSync(fd, buf, 0, buf.length, 0) < buf.length) return false;
+    const h = parseWalLongPageHeader(buf);
+    return h !== null && h.systemIdentifier === q.systemIdentifier && h.segmentSize === q.segmentSize && segmentNameMismatch(name, h, q.segmentSize) === null;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+/**
+ * Refuses recovery to the end of the archive over unarchived WAL of the branch it follows (`onBranch`:
+ * the segment is the one replay reads there); says what goes otherwise: with a target, or for a
+ * standby, or WAL of another timeline (a copy's own, promoted without archiving into this stanza).
+ */
+export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: string) => boolean, o: { target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
+  const list = (fs: UnarchivedWal[]) => fs.map((f) => `${f.names.length === 1 ? f.names[0] : `${f.names[0]} to ${f.names[f.names.length - 1]} (${f.names.length} segments)`} in ${f.dir}`).join(', ');
+  const branch = found.map((f) => ({ dir: f.dir, names: f.names.filter(onBranch) })).filter((f) => f.names.length > 0);
+  if (branch.length > 0 && o.target.kind === 'end' && !o.standby) {
+    throw new PgpitrError('ERR_TARGET', `the cluster being replaced holds WAL the archive does not: ${list(branch)}; a delta restore removes it, and recovery to the end of the archive (${o.archiveEnd}) would end before it, losing the transactions it holds`, {
+      hint: `archive it first, oldest first, as the server's user (pgpitr archive-push --stanza ${o.stanza} ... ${branch[0]!.dir}/${branch[0]!.names[0]}, and so on), then run the restore again; to recover without it, move it out of the way or give a recovery target`,
+    });
+  }
+  if (found.length === 0) return;
+  // A target lies in the archive (the plan and the reach checks refuse one past it): this WAL is past it.
+  o.log(`warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it, and no later restore could either (to keep it, archive it first with pgpitr archive-push; --dry-run says this before anything is removed)`);
+}

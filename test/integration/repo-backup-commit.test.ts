@@ -7,7 +7,8 @@
 // complete over a set whose files went.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -187,6 +188,34 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     const id = readdirSync(join(dir, 'main', 'backup'))[0]!;
     assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
     assert.equal((await readRecord(new PosixStorage(dir), 'main', id))?.state, 'running', 'the record could not say failed: it reads as interrupted');
+  });
+}
+
+for (const version of versionsFromEnv().slice(0, 1)) {
+  test(`a repository on a file system that fills up (tmpfs, --wal=included): the backup fails cleanly with exit 5, its files removed, never a crash (PostgreSQL ${version})`, async (t) => {
+    let fs: string | null = null;
+    // Unmounted before the cluster's directories go.
+    t.after(async () => {
+      if (fs !== null) spawnSync('umount', ['-l', fs]);
+      await destroyAll();
+    });
+    const src = await TestCluster.create({ version, name: `fullfs${version}` });
+    const at = src.tempDir('fs');
+    // A real ENOSPC in the middle of a stored file: a mount of its own (root only; skipped elsewhere).
+    if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', at]).status !== 0) return t.skip('cannot mount a tmpfs here');
+    fs = at;
+    await src.sql('create table t as select g, repeat(md5(g::text), 20) as pad from generate_series(1, 40000) g');
+    const env = clusterEnv(src);
+    const dir = join(at, 'repo');
+    assert.equal((await runPgpitr(['stanza-create', '--repo', dir, '--stanza', 'main'], env)).code, 0);
+    writeFileSync(join(at, 'filler'), Buffer.alloc(21 * 1024 * 1024));
+    for (let i = 0; i < 2; i++) {
+      const r = await runPgpitr(['backup', '--repo', dir, '--stanza', 'main', '--start-fast', '--wal=included'], env);
+      assert.equal(r.code, 5, r.stderr);
+      assert.doesNotMatch(r.stderr, /a bug|Unhandled/);
+      assert.match(r.stderr, /the repository is full; what it had stored is removed/);
+    }
+    for (const id of readdirSync(join(dir, 'main', 'backup'))) assert.deepEqual(readdirSync(join(dir, 'main', 'backup', id)), ['backup.json']);
   });
 }
 

@@ -179,7 +179,7 @@ class MemberRouter extends Writable {
     if (same) this.unchanged = { meta, entry: same };
     else if (this.writer.isSmall(entry.size)) this.small = { entry, path, parts: [] };
     else {
-      this.large = new PassThrough({ highWaterMark: 1024 * 1024 });
+      this.large = quiet(new PassThrough({ highWaterMark: 1024 * 1024 }));
       await this.writer.addLargeFile(meta, this.large);
     }
   }
@@ -210,7 +210,7 @@ class SetSegmentStore implements SegmentStore {
   ) {}
 
   async open(name: string): Promise<void> {
-    this.out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    this.out = quiet(new PassThrough({ highWaterMark: 1024 * 1024 }));
     await this.writer.addLargeFile({ path: `pg_wal/${name}`, size: this.segmentSize, mode: 0o600, mtime: Math.floor(Date.now() / 1000) }, this.out);
   }
 
@@ -220,7 +220,7 @@ class SetSegmentStore implements SegmentStore {
 
   /** The history file goes into the set's pg_wal beside the segments (restore puts it where the server reads it). */
   async whole(name: string, data: Buffer): Promise<void> {
-    const out = new PassThrough();
+    const out = quiet(new PassThrough());
     const added = this.writer.addLargeFile({ path: `pg_wal/${name}`, size: data.length, mode: 0o600, mtime: Math.floor(Date.now() / 1000) }, out);
     out.end(data);
     await added;
@@ -238,4 +238,14 @@ class SetSegmentStore implements SegmentStore {
   abort(): void {
     this.out?.destroy();
   }
+}
+
+/**
+ * A stream fed to BackupSetWriter.addLargeFile, which destroys it with its own failure (no room in
+ * the repository) and rejects with it: the feeder learns it from its next write, and the backup
+ * fails cleanly (stored files removed, the record failed); not once more as an 'error' event
+ * nobody listens to, which ended the process as a crash.
+ */
+function quiet(s: PassThrough): PassThrough {
+  return s.on('error', () => {});
 }

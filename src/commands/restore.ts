@@ -48,7 +48,8 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   // refused before it writes anything leaves nothing behind.
   const readySpool = (): void => {
     if (spoolPath === null) return;
-    prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
+    const closed = prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
+    if (closed !== null) req.log(`warning: ${closed}`);
     clearFetchFailures(prefetchDir(spoolPath, stanza));
   };
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files

@@ -12,6 +12,10 @@ import type { PlanArchive } from '../restore/plan.js';
 import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
 import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
+import { BackupSetReader } from '../repo/backup-set/reader.js';
+import { storedObjects } from '../repo/backup-set/stored-objects.js';
+import { backupDir } from '../repo/backup-set/record.js';
+import { isPgpitrError } from '../common/errors.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
 
 export async function stanzaReach(
@@ -22,7 +26,31 @@ export async function stanzaReach(
   records: BackupRecord[],
 ): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[] }> {
   const { archive, names, unreadable, conflicting } = await stanzaArchive(repo, stanza, segmentSize, files);
-  return { ...recoveryReach(records, archive), unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+  // The newest backups the archive would restore, newest first, until one has every stored object
+  // (and a manifest that reads): what a restore without --set chooses is not called restorable
+  // when its files are gone (a lifecycle rule, a removal by hand, a damaged manifest).
+  const known = new Map<string, string>();
+  for (;;) {
+    const reach = recoveryReach(records, archive, known);
+    const newest = [...records].reverse().find((r) => r.state === 'complete' && reach.problems.get(r.id) === null);
+    const missing = newest === undefined ? null : await missingObjects(repo, stanza, newest.id);
+    if (missing === null) return { ...reach, unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+    known.set(newest!.id, missing);
+  }
+}
+
+/** Why backup `id`'s files cannot all be read back (its manifest, or stored bytes missing); null when they can. */
+async function missingObjects(repo: Repository, stanza: string, id: string): Promise<string | null> {
+  let reader: BackupSetReader;
+  try {
+    reader = await BackupSetReader.open(repo.storage, backupDir(stanza, id));
+  } catch (e) {
+    if (!isPgpitrError(e) || (e.code !== 'ERR_STORAGE' && e.code !== 'ERR_NOT_FOUND' && e.code !== 'ERR_UNSAFE_PATH')) throw e;
+    return e.message;
+  }
+  const stored = await storedObjects(repo.storage, stanza, id, reader);
+  const lost = reader.manifest.files.filter((f) => !stored.has(f));
+  return lost.length === 0 ? null : `the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`;
 }
 
 /** The archive as restore's plan reads it, from its listing: history files read, names stored with two contents left out. */

@@ -10,7 +10,7 @@ import type { BackupSetManifest } from '../repo/backup-set/manifest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { withDir } from './anchored-dir.js';
 import type { AnchoredDir } from './anchored-dir.js';
-import { isRestoreFile, isWalName } from './restore-target-dir.js';
+import { isMountRoot, isRestoreFile, isWalName } from './restore-target-dir.js';
 import { lstatOrNull } from './target-files.js';
 import { removeWithin } from './remove-within.js';
 
@@ -57,7 +57,8 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
       throw storageError('read directory', dir, e);
     }
   };
-  await walk(layout.target, layout.target, true);
+  // A data directory at a file system's root keeps that file system's lost+found.
+  await walk(layout.target, layout.target, true, undefined, undefined, isMountRoot(layout.target));
   // The WAL directory (--waldir, checked by restore-target-dir.ts checkWalDir): its old WAL files go,
   // and nothing else (WAL may share a disk with other things).
   if (layout.walDir !== undefined && (await fsp.stat(layout.walDir).catch(() => null))?.isDirectory()) await walk(layout.walDir, layout.walDir, true, undefined, isWalName);

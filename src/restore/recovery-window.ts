@@ -39,7 +39,8 @@ export interface RecoveryReach {
 
 const immediate: TargetOptions = { target: { kind: 'immediate' }, exclusive: false, timeline: 'current', action: 'pause' };
 
-export function recoveryReach(records: BackupRecord[], archive: PlanArchive): RecoveryReach {
+/** `known`: backups already found unrestorable, and why (stored objects missing: stanza-reach.ts). */
+export function recoveryReach(records: BackupRecord[], archive: PlanArchive, known: ReadonlyMap<string, string> = new Map()): RecoveryReach {
   const complete = new Set(records.filter((r) => r.state === 'complete').map((r) => r.id));
   const problems = new Map<string, string | null>();
   const byEnd = new Map<string, { oldest: PlanBackup; newest: PlanBackup; timeline: number; segment: string; needs: RecoveryWindow['needs'] }>();
@@ -47,7 +48,7 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive): Re
     if (r.state !== 'complete') continue;
     const lost = referencesOf(r).find((id) => !complete.has(id));
     const b = planBackupOf(r);
-    const problem = lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, immediate, b.id));
+    const problem = known.get(r.id) ?? (lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, immediate, b.id)));
     problems.set(r.id, problem);
     if (problem !== null) continue;
     const end = reachEnd(b, archive);

@@ -50,8 +50,9 @@ export function inspectTarget(path: string): TargetState {
   return {
     path: abs,
     exists: entries !== null,
-    // A restore killed while it took its lock, before its marker, left only lock files.
-    empty: entries === null || entries.every((e) => e.startsWith(RESTORE_LOCK)),
+    // A restore killed while it took its lock, before its marker, left only lock files. A file
+    // system's own lost+found, the data directory at its root, is not the directory's content.
+    empty: entries === null || entries.every((e) => e.startsWith(RESTORE_LOCK) || (e === 'lost+found' && isMountRoot(abs))),
     isCluster: entries?.includes('PG_VERSION') ?? false,
     runningPid: entries?.includes('postmaster.pid') ? livePostmaster(join(abs, 'postmaster.pid')) : null,
     // Also a restore killed while it wrote its marker (under a temporary name, renamed into place).
@@ -60,6 +61,15 @@ export function inspectTarget(path: string): TargetState {
     // (--delta required, same system), never silently rewritten by the next restore.
     interruptedRestore: (entries?.some((e) => e === RESTORE_MARKER || e.startsWith(`${RESTORE_MARKER}.tmp-`)) ?? false) && !existsSync(join(abs, 'global', 'pg_control')),
   };
+}
+
+/** Whether `dir` is the root of a file system mounted there (another device than its parent's). */
+export function isMountRoot(dir: string): boolean {
+  try {
+    return dir === dirname(dir) || statSync(dir).dev !== statSync(dirname(dir)).dev;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -217,7 +217,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       // the full backup: the full backup, never the diff or incr in between), and the object is there
       for (const r of [i1, d1, i2]) {
         const m = readManifest(a, r.record.id);
-        assert.equal(m.format_version, 3);
+        assert.equal(m.format_version, 4);
         const refs = new Set<string>();
         for (const f of m.files) {
           if (f.reference === undefined) continue;

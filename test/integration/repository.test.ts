@@ -170,6 +170,18 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const controlBefore = readFileSync(join(dir, 'global', 'pg_control'));
       const lost = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap]);
       renameSync(`${lostObject}.aside`, lostObject);
+      // The newest backup's object gone: info no longer calls it restorable (nor check, monitoring on it).
+      const newestSet = join(a.repo, 'main', 'backup', third.id);
+      const newestObject = [join(newestSet, 'data'), join(newestSet, 'bundle')].filter((d) => existsSync(d)).flatMap(listSetFiles)[0]!;
+      renameSync(newestObject, `${newestObject}.aside`);
+      const shown = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
+      renameSync(`${newestObject}.aside`, newestObject);
+      assert.equal(shown.code, 0, shown.stderr);
+      const backups = (JSON.parse(shown.stdout) as { stanzas: { backups: { id: string; restorable: boolean; problem: string | null }[] }[] }).stanzas[0]!.backups;
+      const newest = backups.find((x) => x.id === third.id)!;
+      assert.equal(newest.restorable, false, JSON.stringify(newest));
+      assert.match(newest.problem ?? '', /the stored bytes of 1 file\(s\) are missing from the repository/);
+      assert.equal(backups.find((x) => x.id === second.id)!.restorable, true);
       assert.equal(lost.code, 5, lost.stderr);
       assert.match(lost.stderr, new RegExp(`backup ${second.id} cannot be restored: the stored bytes of 1 file\\(s\\) are missing from the repository`));
       assert.ok(readFileSync(join(dir, 'global', 'pg_control')).equals(controlBefore), 'the cluster was touched');
@@ -390,7 +402,21 @@ for (const version of versionsFromEnv().slice(0, 1)) {
 
     await t.test('a manifest entry that would leave the target is refused before anything is written', async () => {
       const manifestPath = join(a.repo, 'main', 'backup', second.id, 'manifest.json');
-      const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { files: { path: string }[] };
+      const text = readFileSync(manifestPath, 'utf8');
+      // One changed byte (a path's): verify names the manifest, restore refuses before writing.
+      const at = text.indexOf('"path":"base/') + 9;
+      writeFileSync(manifestPath, text.slice(0, at) + String.fromCharCode(text.charCodeAt(at) ^ 1) + text.slice(at + 1));
+      const v = await runPgpitr(['verify', ...a.repoArgs, '--set', second.id]);
+      assert.equal(v.code, 7, v.stdout + v.stderr);
+      assert.match(v.stdout + v.stderr, /manifest\.json is damaged: its checksum does not match its content/);
+      const flippedDir = join(restoreDir(c, 'flipped'), 'd');
+      const flipped = await restoreWith(a, flippedDir, ['--set', second.id, '--target-immediate']);
+      assert.equal(flipped.code, 5, flipped.stderr);
+      assert.match(flipped.stderr, /manifest\.json is damaged: its checksum does not match/);
+      // A hostile manifest (its checksum left out, as an older format has none): each path is checked.
+      const m = JSON.parse(text) as { files: { path: string }[]; manifest_sha256?: string; format_version: number };
+      delete m.manifest_sha256;
+      m.format_version = 3;
       m.files[3]!.path = '../../escaped';
       writeFileSync(manifestPath, JSON.stringify(m));
       const dir = join(restoreDir(c, 'evil'), 'd');

@@ -81,8 +81,9 @@ test('a set written before XXH3-128 (format 1, SHA-256 per file) reads back and 
   const { root, storage, files } = await writeSet('zstd');
   const path = join(root, 'main/backup/X/manifest.json');
   const m = JSON.parse(readFileSync(path, 'utf8'));
-  assert.equal(m.format_version, 2);
+  assert.equal(m.format_version, 4);
   m.format_version = 1;
+  delete m.manifest_sha256;
   for (const f of m.files) {
     delete f.xxh128;
     f.sha256 = createHash('sha256').update(files.get(f.path)!).digest('hex');
@@ -108,8 +109,26 @@ test('a set without its manifest is not a backup; a manifest path with ".." or "
   for (const evil of ['../../etc/passwd', '/etc/passwd', 'base//1']) {
     const m = JSON.parse(text);
     m.files[0].path = evil;
+    // Its checksum made again for the change: the path itself is what is refused.
+    delete m.manifest_sha256;
+    m.format_version = 3;
     assert.throws(() => parseManifest(JSON.stringify(m), 'test manifest'), (e: { code: string; message: string }) => e.code === 'ERR_UNSAFE_PATH' && e.message.includes(evil));
   }
+});
+
+test('a manifest with one changed byte (a path, a size) is refused by its own checksum, before any file is read', async () => {
+  const { root, storage } = await writeSet('zstd');
+  const path = join(root, 'main/backup/X/manifest.json');
+  const text = readFileSync(path, 'utf8');
+  assert.match(text, /^\{"manifest_sha256":"[0-9a-f]{64}","format":"pgpitr-backup-manifest","format_version":4,/);
+  assert.equal((await BackupSetReader.open(storage, 'main/backup/X')).manifest.format_version, 4);
+  const at = text.indexOf('"base/1/big1"') + 10;
+  const flipped = text.slice(0, at) + String.fromCharCode(text.charCodeAt(at) ^ 1) + text.slice(at + 1);
+  writeFileSync(path, flipped);
+  await assert.rejects(BackupSetReader.open(storage, 'main/backup/X'), (e: { code: string; message: string }) => e.code === 'ERR_STORAGE' && /checksum does not match its content/.test(e.message));
+  // Format 4 without its checksum (the member's name damaged) is refused too.
+  writeFileSync(path, text.replace('"manifest_sha256"', '"manifest_sha257"'));
+  await assert.rejects(BackupSetReader.open(storage, 'main/backup/X'), /has no checksum of its own/);
 });
 
 test('on storage with no local files, each bundle is read once for all its files, in bundle order', async () => {

@@ -59,7 +59,7 @@ test('an incr set takes unchanged files from its prior set, copies the rest, and
     { path: 'base/1/gone', data: bytes(10, 4), mtime: T },
     { path: 'global/pg_control', data: bytes(100, 5), mtime: T },
   ]);
-  assert.equal(full.manifest.format_version, 2);
+  assert.equal(full.manifest.format_version, 4);
   const changed = bytes(500, 6);
   const incr = await set(storage, INCR, [
     { path: 'base/1/small', data: small, mtime: T },
@@ -69,7 +69,7 @@ test('an incr set takes unchanged files from its prior set, copies the rest, and
     { path: 'global/pg_control', data: bytes(100, 8), mtime: T },
   ], priorOf(full.manifest, T + 10));
   assert.equal(incr.referenced, 2);
-  assert.equal(incr.manifest.format_version, 3);
+  assert.equal(incr.manifest.format_version, 4);
   assert.deepEqual(manifestReferences(incr.manifest), [FULL]);
   const byPath = new Map(incr.manifest.files.map((f) => [f.path, f]));
   assert.equal(byPath.get('base/1/small')!.reference, FULL);

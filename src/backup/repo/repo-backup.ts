@@ -355,7 +355,7 @@ async function findResumable(
   if (problem) return notResumed(problem);
   const journal = await readSetJournal(req.repo.storage, backupDir(from.stanza, from.id));
   if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal, or of an older format, ignored (the files they name are copied again)`);
-  if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (only a -j backup does)`);
+  if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (a -j backup journals its stored files in batches, and none was complete when it stopped; one stream journals none)`);
   return { from, previous: journal.entries, lastBatch: journal.lastBatch };
 }
 

@@ -10,6 +10,7 @@
 // checked (checkClusterPath) before it is used: a damaged or hostile manifest
 // must not make restore write outside its target.
 
+import { createHash } from 'node:crypto';
 import { PgpitrError } from '../../common/errors.js';
 import { relativePathProblem } from '../../common/relative-path.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
@@ -69,8 +70,11 @@ export interface ManifestTablespace {
 
 export interface BackupSetManifest {
   format: 'pgpitr-backup-manifest';
-  /** 3: files may name another backup's set (reference); 2: files carry XXH3-128; 1: SHA-256. */
-  format_version: 1 | 2 | 3;
+  /**
+   * 4: the text begins with its own SHA-256 (serializeManifest); 3: files may name another backup's
+   * set (reference); 2: files carry XXH3-128; 1: SHA-256.
+   */
+  format_version: 1 | 2 | 3 | 4;
   backup_id: string;
   compression: CompressionAlgorithm | 'none';
   directories: ManifestDirectory[];
@@ -91,23 +95,51 @@ export function checkClusterPath(path: string, where: string): string {
   return path;
 }
 
+/**
+ * The manifest's text: from format 4 on, its first member is the SHA-256 of the rest (the JSON text
+ * without that member). The stored files are checked against the manifest, the manifest against
+ * this: one flipped bit in a path, a size or a place in a bundle would otherwise restore a cluster
+ * missing a file, or with another's bytes, without a word (pgBackRest checksums its manifest too).
+ */
 export function serializeManifest(m: BackupSetManifest): Buffer {
-  return Buffer.from(JSON.stringify(m) + '\n');
+  const body = JSON.stringify(m);
+  if (m.format_version < 4) return Buffer.from(body + '\n');
+  return Buffer.from(`${SUM_PREFIX}${sha256(body)}",${body.slice(1)}\n`);
+}
+
+const SUM_PREFIX = '{"manifest_sha256":"';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The text's own checksum checked (format 4); a text of an earlier format has none. */
+function checkSum(text: string, where: string): void {
+  if (!text.startsWith(SUM_PREFIX)) return;
+  const sum = text.slice(SUM_PREFIX.length, SUM_PREFIX.length + 64);
+  const body = '{' + text.slice(SUM_PREFIX.length + 66).replace(/\n$/, '');
+  if (!/^[0-9a-f]{64}$/.test(sum) || text.slice(SUM_PREFIX.length + 64, SUM_PREFIX.length + 66) !== '",' || sha256(body) !== sum) {
+    throw damaged(where, 'its checksum does not match its content (a changed byte)');
+  }
 }
 
 export function parseManifest(text: Buffer | string, where: string): BackupSetManifest {
-  let m: BackupSetManifest;
+  let m: BackupSetManifest & { manifest_sha256?: string };
+  const raw = text.toString();
+  checkSum(raw, where);
   try {
-    m = JSON.parse(text.toString()) as BackupSetManifest;
+    m = JSON.parse(raw) as BackupSetManifest;
   } catch (e) {
     throw damaged(where, `not JSON: ${(e as Error).message}`);
   }
   if (m?.format !== 'pgpitr-backup-manifest') throw damaged(where, 'not a pgpitr backup manifest');
-  if (m.format_version !== 1 && m.format_version !== 2 && m.format_version !== 3) {
-    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads versions 1 to 3`, {
+  if (m.format_version !== 1 && m.format_version !== 2 && m.format_version !== 3 && m.format_version !== 4) {
+    throw new PgpitrError('ERR_UNSUPPORTED', `${where} has manifest format version ${String(m.format_version)}; this pgpitr reads versions 1 to 4`, {
       hint: 'use the pgpitr version that wrote the backup, or a newer one',
     });
   }
+  if (m.format_version === 4 && m.manifest_sha256 === undefined) throw damaged(where, 'it has no checksum of its own');
+  delete m.manifest_sha256;
   if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.tablespaces)) throw damaged(where, 'files, directories or tablespaces missing');
   for (const f of m.files) {
     checkClusterPath(f.path, where);

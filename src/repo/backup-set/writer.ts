@@ -299,7 +299,7 @@ export class BackupSetWriter {
     if (this.o.resume) await this.removeUnreferenced();
     const manifest: BackupSetManifest = {
       format: 'pgpitr-backup-manifest',
-      format_version: this.referenced.files > 0 ? 3 : 2,
+      format_version: 4,
       backup_id: this.o.backupId,
       compression: this.o.compression,
       directories: this.directories,

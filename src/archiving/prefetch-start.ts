@@ -26,9 +26,11 @@ export const FETCHER_LOCK = 'fetcher';
  * it fetches for when known. One repository: its location (as fetchers always recorded it);
  * several: each as "repoN LOCATION", in order.
  */
-export function fetcherSettings(repos: readonly { index: number; location: string }[], stanza: string, systemId: string | null = null): string[] {
+export function fetcherSettings(repos: readonly { index: number; location: string }[], stanza: string, systemId: string | null = null, timeline: number | null = null): string[] {
   const where = repos.length === 1 ? repos[0]!.location : repos.map((r) => `repo${r.index} ${r.location}`).join(', ');
-  return systemId === null ? [where, stanza] : [where, stanza, `system ${systemId}`];
+  // The timeline recovery follows (--recovery-timeline): the fetcher's window runs along its branch,
+  // so a fetcher left by a recovery along another one never fills this one's spool.
+  return [where, stanza, ...(systemId === null ? [] : [`system ${systemId}`]), ...(timeline === null ? [] : [`timeline ${timeline}`])];
 }
 
 /**

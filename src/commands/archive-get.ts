@@ -46,8 +46,8 @@ export interface ArchiveGetRequest {
 export interface GapCheck {
   /** The timeline recovery follows (--recovery-timeline); null: the newest in the archive. */
   timeline: number | null;
-  /** Whether the data directory's pg_wal holds the file: recovery reads it there when the archive has none. */
-  inDataDir(name: string): boolean;
+  /** Whether the data directory's pg_wal holds the file, its WAL going on past it: recovery reads it there when the archive has none. */
+  inDataDir(name: string): Promise<boolean>;
 }
 
 export interface PrefetchSettings {
@@ -65,7 +65,7 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.branch.timeline))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   const check = req.stopAtGap;
-  if (!check || walFileKind(name) !== 'segment' || check.inDataDir(name)) return false;
+  if (!check || walFileKind(name) !== 'segment' || (await check.inDataDir(name))) return false;
   // Parallel pushes (asynchronous archive-push with process-max > 1, several repositories) may
   // store a segment before the one ahead of it: a gap younger than that is waited out (from the
   // later segment's time, or from now if that is in the future: another host's clock).
@@ -81,23 +81,26 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
 
 /**
  * Whether segment `name` is an older timeline's file at a segment number where the branch recovery
- * follows reads a newer timeline's (said in the server log): judged by the first repository
- * holding the branch's history file; none holding it, nothing is judged.
+ * follows reads a newer timeline's (said in the server log). The timeline followed: --recovery-timeline,
+ * else the newest any repository of this system holds. Judged by the first such repository holding
+ * the branch's history file; a repository that cannot be read, or is another system's, is passed
+ * over as archive-get passes over it for the file itself; none that can say: nothing is judged.
  */
 async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: number | null): Promise<boolean> {
-  const { followedSpans, offBranch } = await import('../repo/followed-branch.js');
-  const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
+  const asked = parseInt(name.slice(0, 8), 16);
   // The timeline followed asked for: nothing to judge, nothing read.
-  if (timeline !== null && parseInt(name.slice(0, 8), 16) === timeline) return false;
-  for (const r of req.repos) {
-    const spans = await followedSpans(r.repo, req.stanza, timeline, segmentSize);
-    if (spans === null) continue;
-    const reads = offBranch(spans, name, segmentSize);
-    if (reads === null) return false;
-    req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${spans[spans.length - 1]!.timeline}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${parseInt(name.slice(0, 8), 16)}'s holds the WAL it went on with past its fork`);
-    return true;
-  }
-  return false;
+  if (timeline !== null && asked === timeline) return false;
+  const { followedBranch, offBranch } = await import('../repo/followed-branch.js');
+  const passed = (repo: unknown, e: Error) => {
+    const r = req.repos.find((x) => x.repo === repo);
+    if (req.repos.length > 1 && r) req.warn(`${repoName(r)} passed over to judge which timeline's file of segment ${name.slice(8)} recovery reads: ${e.message}`);
+  };
+  const { follows, spans, segmentSize } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
+  if (asked === follows || spans === null) return false;
+  const reads = offBranch(spans, name, segmentSize);
+  if (reads === null) return false;
+  req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${follows}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${asked}'s holds the WAL it went on with past its fork`);
+  return true;
 }
 
 /** How long after a later segment was stored the one missing ahead of it may still come. */
@@ -155,7 +158,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
     if (systemId !== null) {
       const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
       const { spoolClearedBy } = await import('../archiving/fetcher-cleared.js');
-      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId));
+      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId, req.branch?.timeline ?? null));
       takeFromSpool = running !== null && spoolClearedBy(dir, running);
     }
   }
@@ -197,20 +200,14 @@ export async function runBackgroundFetcher(
     }
     lowerBackgroundThreadsPriority(nice);
   }
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId), async (log) => {
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId, s.followedTimeline ?? null), async (log) => {
     (await import('../archiving/fetcher-cleared.js')).forgetSpoolCleared(dir);
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
-    const { followedSpans } = await import('../repo/followed-branch.js');
-    // The first repository holding the branch's history file says it (archive-get judges so too).
-    const spans = async () => {
-      for (const r of req.repos) {
-        const found = await followedSpans(r.repo, req.stanza, s.followedTimeline ?? null, stanza.wal_segment_size);
-        if (found !== null) return found;
-      }
-      return null;
-    };
+    const { followedBranch } = await import('../repo/followed-branch.js');
+    // As archive-get judges a request (leftByBranch): across the repositories of this system.
+    const spans = async () => (await followedBranch(req.repos.map((r) => r.repo), req.stanza, s.followedTimeline ?? null, req.systemId, () => {})).spans;
     await runFetcher({
       followedSpans: spans,
       repos: req.repos,

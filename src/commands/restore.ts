@@ -60,12 +60,14 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     // As root into a directory root owns, the server's user is not known: no head start (files
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;
-    const args = archiveGetArgs(reachArgs, stanza, spoolPath);
+    // Along the branch restore_command follows (the timeline it names: restore's write-recovery-settings).
+    const followed = req.standby && req.target.timeline === 'latest' ? null : plan.branch.timeline;
+    const args = archiveGetArgs(followed === null ? reachArgs : [...reachArgs, `--recovery-timeline=${followed}`], stanza, spoolPath);
     try {
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
       const firstWindow = whileWriting ? plan.walNeeded.length : undefined;
-      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), settings, plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(fetchFrom, stanza, info.system_identifier, followed), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
     } catch (e) {
       // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);

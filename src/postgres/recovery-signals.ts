@@ -2,9 +2,10 @@
 // there (PostgreSQL 12 and later): read by archive-get, which PostgreSQL runs
 // in the data directory.
 
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { parseSegmentFileName, segmentStart } from './lsn.js';
-import { parseWalLongPageHeader, WAL_LONG_HEADER_SIZE } from './wal-page-header.js';
+import { parseWalLongPageHeader, segmentNameMismatch } from './wal-page-header.js';
+import { WalRecordScanner } from './wal-records.js';
 import { join } from 'node:path';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
 
@@ -17,27 +18,22 @@ export function endsRecoveryAtArchiveEnd(dir: string): boolean {
 }
 
 /**
- * Whether the data directory `dir` holds WAL segment `name` in pg_wal, whole (recovery reads it
- * there when the archive has none): its last page written for its place, not the zeros after the
- * stop of a backup that holds its WAL (the segment its stop is in) or a copy cut short.
+ * Whether the data directory `dir` holds WAL segment `name` in pg_wal with its WAL going on into the
+ * next segment (recovery reads it there when the archive has none): a segment whose WAL ends inside
+ * it is not one, such as the restored stop segment of a backup that holds its WAL (WAL up to the
+ * stop, then zeros) or a copy cut short; a segment closed by a WAL switch is (its rest is zeros too).
  */
-export function walFileInDataDir(dir: string, name: string): boolean {
-  let fd: number | null = null;
+export function walFileInDataDir(dir: string, name: string, crc32c: (chunk: Uint8Array, crc?: number) => number): boolean {
+  let data: Buffer;
   try {
-    fd = openSync(join(dir, 'pg_wal', name), 'r');
-    const first = Buffer.alloc(WAL_LONG_HEADER_SIZE);
-    if (readSync(fd, first, 0, first.length, 0) < first.length) return false;
-    const h = parseWalLongPageHeader(first);
-    const seg = parseSegmentFileName(name.slice(0, 24), h?.segmentSize ?? 0);
-    if (h === null || seg === null || h.blockSize <= 0 || fstatSync(fd).size !== h.segmentSize) return false;
-    const last = Buffer.alloc(16);
-    if (readSync(fd, last, 0, last.length, h.segmentSize - h.blockSize) < last.length) return false;
-    return last.readUInt16LE(0) === h.magic && last.readBigUInt64LE(8) === segmentStart(seg.segNo, h.segmentSize) + BigInt(h.segmentSize - h.blockSize);
+    data = readFileSync(join(dir, 'pg_wal', name));
   } catch {
     return false;
-  } finally {
-    if (fd !== null) closeSync(fd);
   }
+  const h = parseWalLongPageHeader(data);
+  const seg = h === null ? null : parseSegmentFileName(name.slice(0, 24), h.segmentSize);
+  if (h === null || seg === null || data.length !== h.segmentSize || segmentNameMismatch(name, h, h.segmentSize) !== null) return false;
+  return new WalRecordScanner({ crc32c, onRestorePoint: () => {} }).segment(segmentStart(seg.segNo, h.segmentSize), data) === 'next';
 }
 
 /**

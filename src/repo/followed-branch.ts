@@ -13,6 +13,7 @@ import type { BranchSpan, TimelineBranch } from '../postgres/timeline-history.js
 import { fetchWalFile } from './archive-store.js';
 import { archivePath, parseStoredName } from './layout.js';
 import type { Repository } from './repository.js';
+import { readStanzaWithArchive } from './stanza.js';
 import { PgpitrError } from '../common/errors.js';
 
 /** The newest timeline whose history file the archive holds (1 when none), as recovery_target_timeline = latest picks. */
@@ -38,10 +39,42 @@ export async function archivedBranch(repo: Repository, stanza: string, timeline:
   }
 }
 
-/** The spans of the branch recovery follows: `timeline`, or the newest in the archive; null when its history file is not there. */
-export async function followedSpans(repo: Repository, stanza: string, timeline: number | null, segmentSize: number): Promise<BranchSpan[] | null> {
-  const branch = await archivedBranch(repo, stanza, timeline ?? (await newestArchivedTimeline(repo, stanza)));
-  return branch === null ? null : branchSpans(branch, segmentSize);
+/**
+ * The branch recovery follows across the repositories, as archive-get reads them: `timeline`, else
+ * the newest any of them holds (recovery_target_timeline = latest); its spans from the first that
+ * holds its history file (null: none does). A repository that cannot be read, or holds another
+ * system's stanza (`systemId`, when known), is passed over (`passed` says why), as archive-get
+ * passes over it for a WAL file.
+ */
+export async function followedBranch(
+  repos: readonly Repository[],
+  stanza: string,
+  timeline: number | null,
+  systemId: string | null,
+  passed: (repo: Repository, e: Error) => void,
+): Promise<{ follows: number; spans: BranchSpan[] | null; segmentSize: number }> {
+  const usable: { repo: Repository; segmentSize: number }[] = [];
+  let newest = 1;
+  for (const repo of repos) {
+    try {
+      const st = await readStanzaWithArchive(repo, stanza);
+      if (systemId !== null && st.system_identifier !== systemId) continue;
+      if (timeline === null) newest = Math.max(newest, await newestArchivedTimeline(repo, stanza));
+      usable.push({ repo, segmentSize: st.wal_segment_size });
+    } catch (e) {
+      passed(repo, e as Error);
+    }
+  }
+  const follows = timeline ?? newest;
+  for (const { repo, segmentSize } of usable) {
+    try {
+      const branch = await archivedBranch(repo, stanza, follows);
+      if (branch !== null) return { follows, spans: branchSpans(branch, segmentSize), segmentSize };
+    } catch (e) {
+      passed(repo, e as Error);
+    }
+  }
+  return { follows, spans: null, segmentSize: usable[0]?.segmentSize ?? 0 };
 }
 
 /**

@@ -43,6 +43,8 @@ export const LEASE_RENEW_MS = 60_000;
 export const LEASE_STALE_MS = 10 * 60_000;
 /** How long a lease holds its backup after the restore has ended: the restored server's recovery fetches its WAL meanwhile. */
 export const HOLD_AFTER_RESTORE_MS = 24 * 3600_000;
+/** Past HOLD_AFTER_RESTORE_MS, how much longer a recovery still to run (its recovery.signal there) holds it, at most. */
+export const HOLD_PENDING_MORE_MS = 6 * 24 * 3600_000;
 
 const EXPIRING = 'expiring.json';
 /** Rewritten by each expire (or stanza-delete) that wrote a marker, before the marker goes. */
@@ -148,7 +150,7 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
   }
   // Past HOLD_AFTER_RESTORE_MS: a recovery still to run there (restored on Friday, started on
   // Monday) would meet its backup and WAL expired; a standby's signal never goes, and is not waited for.
-  if (c.hold_until !== undefined && c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) && pending(c.data_dir) === 'recovery') return true;
+  if (c.hold_until !== undefined && c.data_dir !== undefined && pending !== undefined && Date.parse(c.hold_until) + HOLD_PENDING_MORE_MS > nowMs && holderJudgeable(c) && pending(c.data_dir) === 'recovery') return true;
   if (!holderAlive(c)) return false;
   if (holderJudgeable(c)) return true;
   // Another host's (or container's): alive while it keeps renewing. Old by the store's clock and by
@@ -162,6 +164,8 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
 function describe(c: LeaseContent): string {
   if (c.hold_until === undefined || holderAlive(c)) return `${c.command} (pid ${c.pid} on ${c.host})`;
   const where = c.data_dir !== undefined ? ` in ${c.data_dir}` : '';
+  const past = Date.parse(c.hold_until) <= Date.now();
+  if (past) return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where}, whose recovery.signal is still there (a recovery not started, or abandoned: remove the directory, or start it), ${new Date(Date.parse(c.hold_until) + HOLD_PENDING_MORE_MS).toISOString()} at the latest`;
   return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes, and the history file of a promotion is archived), ${c.hold_until} at the latest`;
 }
 

@@ -9,20 +9,22 @@
 // standby's (WAL past the archive comes from its primary) and another timeline's (a copy's own,
 // promoted without archiving into this stanza).
 
-import { closeSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
-import { parseSegmentFileName, segmentStart } from '../postgres/lsn.js';
+import { parseSegmentFileName, segmentStart, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { parseWalLongPageHeader, segmentNameMismatch, WAL_LONG_HEADER_SIZE } from '../postgres/wal-page-header.js';
 import type { RecoveryTarget } from './restore-target.js';
-import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js';
+import { branchSpans, parseTimelineHistory, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 
 export interface UnarchivedWal {
   dir: string;
   /** Segment names, in order. */
   names: string[];
+  /** Of them, those the server marked for archiving (archive_status/<name>.ready): its archiving failed or was behind. */
+  ready: ReadonlySet<string>;
 }
 
 export interface UnarchivedWalQuery {
@@ -40,11 +42,16 @@ export interface UnarchivedWalQuery {
 export function checkUnarchivedWal(dirs: string[], q: UnarchivedWalQuery & { branch: TimelineBranch; target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
   const found = dirs.map((d) => unarchivedWalIn(d, q)).filter((f) => f !== null);
   const spans = branchSpans(q.branch, q.segmentSize);
-  const onBranch = (name: string): boolean => {
+  // The branch's timeline by number only when the old cluster's own history file for it (beside
+  // the segments) says the same forks: a copy promoted elsewhere may have taken the same number.
+  const foreign = new Set(found.filter((f) => otherHistory(f.dir, q.branch)).map((f) => f.dir));
+  const ofForeign = (name: string, dir: string) => foreign.has(dir) && parseInt(name.slice(0, 8), 16) === q.branch.timeline;
+  const onBranch = (name: string, dir: string): boolean => {
     const seg = parseSegmentFileName(name, q.segmentSize);
-    return seg !== null && timelineOfSegment(spans, seg.segNo) === seg.timeline;
+    return seg !== null && timelineOfSegment(spans, seg.segNo) === seg.timeline && !ofForeign(name, dir);
   };
-  judgeUnarchivedWal(found, onBranch, q);
+  // Another history's WAL is never this stanza's to archive, marked or not.
+  judgeUnarchivedWal(found.map((f) => ({ ...f, ready: new Set([...f.ready].filter((n) => !ofForeign(n, f.dir))) })), onBranch, q);
 }
 
 /** The segments in `dir` (a WAL directory, when it is one) written for this system at or after `from` that the archive lacks. */
@@ -63,7 +70,14 @@ export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedW
     if (segmentStart(seg.segNo + 1n, q.segmentSize) <= q.from) continue;
     if (holdsOwnWal(join(dir, name), name, q)) names.push(name);
   }
-  return names.length > 0 ? { dir, names } : null;
+  if (names.length === 0) return null;
+  let marked: string[] = [];
+  try {
+    marked = readdirSync(join(dir, 'archive_status'));
+  } catch {
+    /* none */
+  }
+  return { dir, names, ready: new Set(names.filter((n) => marked.includes(`${n}.ready`))) };
 }
 
 /** Whether the file's first page is this system's, written for this name (a recycled segment keeps an older one's header). */
@@ -84,18 +98,37 @@ function holdsOwnWal(path: string, name: string, q: UnarchivedWalQuery): boolean
 
 /**
  * Refuses recovery to the end of the archive over unarchived WAL of the branch it follows (`onBranch`:
- * the segment is the one replay reads there); says what goes otherwise: with a target, or for a
- * standby, or WAL of another timeline (a copy's own, promoted without archiving into this stanza).
+ * the segment is the one replay reads there), or that the server marked for archiving (a promoted
+ * standby whose archive_command failed: its new timeline's WAL, the only copy); says what goes
+ * otherwise: with a target, or for a standby, or WAL of another timeline never meant for the
+ * archive (a copy's own, promoted with archiving off).
  */
-export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: string) => boolean, o: { target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
+export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: string, dir: string) => boolean, o: { target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
   const list = (fs: UnarchivedWal[]) => fs.map((f) => `${f.names.length === 1 ? f.names[0] : `${f.names[0]} to ${f.names[f.names.length - 1]} (${f.names.length} segments)`} in ${f.dir}`).join(', ');
-  const branch = found.map((f) => ({ dir: f.dir, names: f.names.filter(onBranch) })).filter((f) => f.names.length > 0);
+  const branch = found.map((f) => ({ dir: f.dir, names: f.names.filter((n) => onBranch(n, f.dir) || f.ready.has(n)), ready: f.ready })).filter((f) => f.names.length > 0);
   if (branch.length > 0 && o.target.kind === 'end' && !o.standby) {
     throw new PgpitrError('ERR_TARGET', `the cluster being replaced holds WAL the archive does not: ${list(branch)}; a delta restore removes it, and recovery to the end of the archive (${o.archiveEnd}) would end before it, losing the transactions it holds`, {
-      hint: `archive it first, oldest first, as the server's user (pgpitr archive-push --stanza ${o.stanza} ... ${branch[0]!.dir}/${branch[0]!.names[0]}, and so on), then run the restore again; to recover without it, move it out of the way or give a recovery target`,
+      hint: `archive it first, oldest first, with the timeline history files marked .ready in archive_status, as the server's user (pgpitr archive-push --stanza ${o.stanza} ... ${branch[0]!.dir}/${branch[0]!.names[0]}, and so on), then run the restore again; to recover without it, move it out of the way or give a recovery target`,
     });
   }
   if (found.length === 0) return;
   // A target lies in the archive (the plan and the reach checks refuse one past it): this WAL is past it.
   o.log(`warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it, and no later restore could either (to keep it, archive it first with pgpitr archive-push; --dry-run says this before anything is removed)`);
+}
+
+/** Whether `dir` holds a history file of the branch's timeline that names other forks than the archive's. */
+function otherHistory(dir: string, branch: TimelineBranch): boolean {
+  if (branch.ancestors.length === 0) return false;
+  let text: string;
+  try {
+    text = readFileSync(join(dir, timelineHistoryFileName(branch.timeline)), 'utf8');
+  } catch {
+    return false;
+  }
+  try {
+    const own = parseTimelineHistory(text);
+    return own.length !== branch.ancestors.length || own.some((s, i) => s.timeline !== branch.ancestors[i]!.timeline || s.switchpoint !== branch.ancestors[i]!.switchpoint);
+  } catch {
+    return true;
+  }
 }

@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -111,6 +111,9 @@ test(`a gap in the archive stops recovery instead of ending it (PostgreSQL ${ver
     // PostgreSQL runs restore_command in the data directory with %p relative; restore writes the timeline followed.
     const data = restoreDir(c, 'by-hand');
     mkdirSync(join(data, 'pg_wal'));
+    // The segment whole, as a backup holding its own WAL puts it in pg_wal.
+    const whole = join(restoreDir(c, 'by-hand-whole'), second);
+    assert.equal((await runCommand(process.execPath, [CLI, 'archive-get', ...a.repoArgs, second, whole], { timeoutMs: 120_000 })).code, 0);
     const stored = storedPath(a.repo, second);
     renameSync(stored, `${stored}.away`);
     const old = new Date(Date.now() - 600_000);
@@ -124,8 +127,10 @@ test(`a gap in the archive stops recovery instead of ending it (PostgreSQL ${ver
       assert.match(stopped.stderr, new RegExp(`WAL segment ${second} is not in the archive, but ${third} after it is \\(repo1\\): a gap`));
       assert.match(stopped.stderr, /hint: recovery stops here rather than end at the gap/);
       assert.equal((await get(['--accept-archive-gap'])).code, 1, '--accept-archive-gap: the end');
-      writeFileSync(join(data, 'pg_wal', second), '');
-      assert.equal((await get()).code, 1, 'pg_wal holds it (a backup with its own WAL): recovery reads it there');
+      writeFileSync(join(data, 'pg_wal', second), Buffer.alloc(16 * 1024 * 1024));
+      assert.equal((await get()).code, 200, 'pg_wal holds zeros under its name (a stop segment is WAL up to the stop, then zeros): still a gap');
+      copyFileSync(whole, join(data, 'pg_wal', second));
+      assert.equal((await get()).code, 1, 'pg_wal holds it whole (a backup with its own WAL): recovery reads it there');
       rmSync(join(data, 'pg_wal', second));
       writeFileSync(join(data, 'standby.signal'), '');
       assert.equal((await get()).code, 1, 'a standby: "not found" sends it to streaming');

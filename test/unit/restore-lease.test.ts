@@ -158,7 +158,13 @@ test('restore lease: past its day, held while recovery.signal alone is still the
     const past = new Date(Date.now() - 1000).toISOString();
     writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, '').replace(/"hold_until":"[^"]*"/, `"hold_until":"${past}"`));
     const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
-    assert.match(kept.decision.keep.find((k) => k.id === OLD)?.why ?? '', /being restored/);
+    assert.match(kept.decision.keep.find((k) => k.id === OLD)?.why ?? '', /being restored: .*whose recovery\.signal is still there/);
+    // A week at most: an abandoned directory does not keep the backup and its WAL for ever.
+    const content = readFileSync(file, 'utf8');
+    writeFileSync(file, content.replace(/"hold_until":"[^"]*"/, `"hold_until":"${new Date(Date.now() - 7 * 24 * 3600_000).toISOString()}"`));
+    const abandoned = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
+    assert.deepEqual(abandoned.decision.expire.map((e) => e.id), [OLD]);
+    writeFileSync(file, content);
     writeFileSync(join(restored, 'standby.signal'), '');
     const standby = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
     assert.deepEqual(standby.decision.expire.map((e) => e.id), [OLD]);

@@ -77,7 +77,7 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     if (o.fetcher) {
       const { prefetchDir } = await import('../../archiving/prefetch.js');
       const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
-      const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId) };
+      const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId, followedTimeline(o.extra['recovery-timeline'])) };
       await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax, followedTimeline: followedTimeline(o.extra['recovery-timeline']) }, answerer(own));
       return ExitCode.Ok;
     }
@@ -100,7 +100,7 @@ function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, des
     stanza: o.stanza,
     warn: (text: string) => printLine(`warning: ${text}`),
     systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
-    stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: (n: string) => walFileInDataDir(cwd, n) } : null,
+    stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: async (n: string) => walFileInDataDir(cwd, n, (await import('../../storage/filter/crc32c.js')).crc32c) } : null,
     branch: inDataDir ? { timeline: followedTimeline(o.extra['recovery-timeline']) } : null,
   };
 }
@@ -126,7 +126,7 @@ function answerer(own: { spool: string; settings: string[] }): AskAnswerer {
     }
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = requestOf(o, repos, ask.cwd, ask.dest);
-    if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId)) !== JSON.stringify(own.settings)) return null;
+    if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId, followedTimeline(o.extra['recovery-timeline']))) !== JSON.stringify(own.settings)) return null;
     return archiveGet(req, ask.name, into, { fetcherDir: own.spool });
   };
 }

@@ -42,8 +42,8 @@ Options:
                                 does not keep the archive growing)
 A kept backup keeps every backup it takes files from (a diff's full backup, an incr's chain).
 A backup being restored is kept, with the WAL after it, while the restore runs and until the
-restored copy's recovery ends (a day at most, unless its recovery.signal is still there, seen
-from this host: a recovery not started yet): pgpitr restore leaves a lease for it.
+restored copy's recovery ends (a day at most; a week while its recovery.signal is still there,
+seen from this host: a recovery not started yet): pgpitr restore leaves a lease for it.
 Both policies may be given (a backup either keeps is kept), or set in the configuration
 file (retention-full=, retention-window=, or repoN-retention-* for one repository); then
 pgpitr backup applies them after each backup. With several repositories, a flag that differs

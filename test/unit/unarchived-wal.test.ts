@@ -1,0 +1,47 @@
+// restore --delta over a cluster whose pg_wal holds WAL the archive lacks (restore/unarchived-wal.ts):
+// segments of this system after the backup's start, not recycled ones; refused for a recovery to the
+// end of the archive when they are the followed branch's or marked for archiving (.ready: a promoted
+// standby whose archive_command failed), said otherwise.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { judgeUnarchivedWal, unarchivedWalIn } from '../../src/restore/unarchived-wal.js';
+import { segmentFileName } from '../../src/postgres/lsn.js';
+import { walSegment } from '../helpers/wal-segment.js';
+
+const SEG = 1024 * 1024;
+const SYSID = '7441234567890123458';
+const name = (tli: number, segNo: number) => segmentFileName(tli, BigInt(segNo), SEG);
+
+test('unarchivedWalIn / judgeUnarchivedWal', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-unarch-'));
+  try {
+    mkdirSync(join(dir, 'archive_status'));
+    for (const [tli, segNo] of [[1, 3], [1, 5], [1, 6], [2, 6]] as const) writeFileSync(join(dir, name(tli, segNo)), walSegment({ segNo, segmentSize: SEG, systemId: SYSID, timeline: tli }));
+    // A recycled file: an older segment's header under a future name.
+    writeFileSync(join(dir, name(1, 9)), walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID }));
+    // Another system's.
+    writeFileSync(join(dir, name(1, 7)), walSegment({ segNo: 7, segmentSize: SEG, systemId: '1' }));
+    writeFileSync(join(dir, 'archive_status', `${name(2, 6)}.ready`), '');
+    const found = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5)]), inBackup: new Set() });
+    assert.deepEqual(found?.names, [name(1, 6), name(2, 6)], 'before the backup, archived, recycled and foreign ones left out');
+    assert.deepEqual([...found!.ready], [name(2, 6)]);
+    const lines: string[] = [];
+    const o = (kind: 'end' | 'immediate', standby = false) => ({ target: kind === 'end' ? { kind } as const : { kind } as const, standby, stanza: 'main', archiveEnd: name(1, 5), log: (l: string) => void lines.push(l) });
+    // The branch follows timeline 1: its segment 6 refuses; so does timeline 2's, marked .ready.
+    assert.throws(() => judgeUnarchivedWal([found!], (n) => n.startsWith('00000001'), o('end')), new RegExp(`holds WAL the archive does not: ${name(1, 6)} to ${name(2, 6)} \\(2 segments\\)`));
+    // Timeline 2's alone, unmarked (a copy promoted with archiving off): said, not refused.
+    const copy = { ...found!, names: [name(2, 6)], ready: new Set<string>() };
+    judgeUnarchivedWal([copy], (n) => n.startsWith('00000001'), o('end'));
+    assert.match(lines.join('\n'), /warning: WAL the archive does not hold goes with the old cluster/);
+    // With a target, or for a standby: said.
+    judgeUnarchivedWal([found!], () => true, o('immediate'));
+    judgeUnarchivedWal([found!], () => true, o('end', true));
+    assert.equal(lines.length, 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -141,6 +141,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     req.log(`restore point "${req.target.target.name}" found at ${formatLsn(point.lsn)} on timeline ${point.timeline}, written ${new Date(point.timeMs).toISOString()}: recovery stops there`);
   }
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
+  // A newer backup whose record cannot be read is never chosen: said, not passed over in silence.
+  for (const r of req.records) if (r.damaged && r.id > b.id && req.set === undefined) req.log(`warning: backup ${r.id} is passed over: its record cannot be read (${r.error ?? 'damaged'}); pgpitr verify and info name it`);
   if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   for (const w of plan.wentOn) {

@@ -182,6 +182,14 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(newest.restorable, false, JSON.stringify(newest));
       assert.match(newest.problem ?? '', /the stored bytes of 1 file\(s\) are missing from the repository/);
       assert.equal(backups.find((x) => x.id === second.id)!.restorable, true);
+      // The newest backup's record damaged: restore chooses an older one, and says why.
+      const recordPath = join(newestSet, 'backup.json');
+      const recordText = readFileSync(recordPath);
+      writeFileSync(recordPath, recordText.subarray(0, 40));
+      const older = await restoreWith(a, join(restoreDir(c, 'record-damaged'), 'd'), ['--dry-run', '--target-immediate', '--tablespace-map-all', restoreDir(c, 'record-damaged-ts')]);
+      writeFileSync(recordPath, recordText);
+      assert.equal(older.code, 0, older.stderr);
+      assert.match(older.stdout + older.stderr, new RegExp(`warning: backup ${third.id} is passed over: its record cannot be read`));
       assert.equal(lost.code, 5, lost.stderr);
       assert.match(lost.stderr, new RegExp(`backup ${second.id} cannot be restored: the stored bytes of 1 file\\(s\\) are missing from the repository`));
       assert.ok(readFileSync(join(dir, 'global', 'pg_control')).equals(controlBefore), 'the cluster was touched');

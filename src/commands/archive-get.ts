@@ -41,6 +41,8 @@ export interface ArchiveGetRequest {
    * it is "not found", never served (repo/followed-branch.ts). null: no check (a run by hand).
    */
   branch?: { timeline: number | null } | null;
+  /** --recovery-timeline, however archive-get is run: part of the background fetcher's settings. */
+  followedTimeline?: number | null;
 }
 
 export interface GapCheck {
@@ -95,8 +97,21 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
     const r = req.repos.find((x) => x.repo === repo);
     if (req.repos.length > 1 && r) req.warn(`${repoName(r)} passed over to judge which timeline's file of segment ${name.slice(8)} recovery reads: ${e.message}`);
   };
-  const { follows, spans, segmentSize } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
-  if (asked === follows || spans === null) return false;
+  const { follows, spans, segmentSize, failed } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
+  if (asked === follows) return false;
+  if (spans === null) {
+    if (!failed) return false;
+    // The branch cannot be told (the repository holding its history file, or a newer timeline's,
+    // is out of reach): a standby (following the latest timeline) is told "not found" and waits or
+    // streams; a recovery stops rather than be given a file that may be an abandoned future.
+    if (timeline === null) {
+      req.warn(`WAL segment ${name} is not given to recovery while the branch it follows cannot be read`);
+      return true;
+    }
+    throw new PgpitrError('ERR_STORAGE', `WAL segment ${name} of timeline ${asked} is asked for along timeline ${timeline}, whose history file cannot be read: whether it is that branch's cannot be told`, {
+      hint: 'make the repository holding the history file readable again, then start the server again',
+    });
+  }
   const reads = offBranch(spans, name, segmentSize);
   if (reads === null) return false;
   req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${follows}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${asked}'s holds the WAL it went on with past its fork`);
@@ -158,7 +173,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
     if (systemId !== null) {
       const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
       const { spoolClearedBy } = await import('../archiving/fetcher-cleared.js');
-      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId, req.branch?.timeline ?? null));
+      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId, req.followedTimeline ?? null));
       takeFromSpool = running !== null && spoolClearedBy(dir, running);
     }
   }
@@ -206,8 +221,12 @@ export async function runBackgroundFetcher(
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
     const { followedBranch } = await import('../repo/followed-branch.js');
-    // As archive-get judges a request (leftByBranch): across the repositories of this system.
-    const spans = async () => (await followedBranch(req.repos.map((r) => r.repo), req.stanza, s.followedTimeline ?? null, req.systemId, () => {})).spans;
+    // As archive-get judges a request (leftByBranch): across the repositories of this system; one
+    // that cannot be read pauses the prefetch (the branch may then lead elsewhere).
+    const spans = async () =>
+      (await followedBranch(req.repos.map((r) => r.repo), req.stanza, s.followedTimeline ?? null, req.systemId, (_r, e) => {
+        throw e;
+      })).spans;
     await runFetcher({
       followedSpans: spans,
       repos: req.repos,

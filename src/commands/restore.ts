@@ -41,12 +41,18 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
   const ownCommand = req.recoveryOptions?.some((o) => o.name === 'restore_command') === true;
-  const spoolPath = ownCommand || givenSpool === null ? null : restoreSpool(givenSpool, settings, req.pgData);
+  // One spool per data directory and branch followed (restore_command's --recovery-timeline, none
+  // for a standby following the latest): a fetcher left by a recovery along another branch never
+  // holds this one's spool, nor fills it.
+  const spoolFor = (followed: number | null): string | null =>
+    ownCommand || givenSpool === null ? null : restoreSpool(givenSpool, followed === null ? settings : [...settings, `timeline ${followed}`], req.pgData);
+  const followedOf = (plan: RestorePlan): number | null => (req.standby && req.target.timeline === 'latest' ? null : plan.branch.timeline);
   // Refused before anything is written (restoreCommandFor is built at the very end).
-  if (!ownCommand) refuseLineBreaks(reachArgs, stanza, spoolPath);
+  if (!ownCommand) refuseLineBreaks(reachArgs, stanza, spoolFor(null));
   // Made ready (and given to the server's user) once the target is checked and locked: a restore
   // refused before it writes anything leaves nothing behind.
-  const readySpool = (): void => {
+  const readySpool = (plan: RestorePlan): void => {
+    const spoolPath = spoolFor(followedOf(plan));
     if (spoolPath === null) return;
     const closed = prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
     if (closed !== null) req.log(`warning: ${closed}`);
@@ -55,13 +61,14 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   // The prefetch gets a head start: the first segments recovery needs are fetched while the files
   // are written, and the fetcher is there (started again if it stopped) when the server starts.
   const headStart = async (plan: RestorePlan, whileWriting: boolean): Promise<void> => {
+    const followed = followedOf(plan);
+    const spoolPath = spoolFor(followed);
     if (spoolPath === null || plan.walNeeded.length === 0) return;
     const owner = spoolOwner(req.pgData, givenSpool!);
     // As root into a directory root owns, the server's user is not known: no head start (files
     // root left in the spool would be out of reach of that user's restore_command).
     if (owner === null) return;
     // Along the branch restore_command follows (the timeline it names: restore's write-recovery-settings).
-    const followed = req.standby && req.target.timeline === 'latest' ? null : plan.branch.timeline;
     const args = archiveGetArgs(followed === null ? reachArgs : [...reachArgs, `--recovery-timeline=${followed}`], stanza, spoolPath);
     try {
       // While the files are written, only the segments the backup needs (the copy comes first);
@@ -76,7 +83,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const request: RestoreRequest = {
     ...rest,
     beforeFiles: (plan) => {
-      readySpool();
+      readySpool(plan);
       return headStart(plan, true);
     },
     afterFiles: (plan) => headStart(plan, false),
@@ -86,7 +93,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     records: await listRecords(repo.storage, stanza),
     archive: await openWalArchiveView(repo, stanza, req.log),
     // archive-get tells a gap from the end of the archive along the timeline recovery follows.
-    restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolPath),
+    restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolFor(timeline)),
   };
   return restoreUnderLease(repo, stanza, request, stampBefore);
 }

@@ -42,9 +42,9 @@ export async function archivedBranch(repo: Repository, stanza: string, timeline:
 /**
  * The branch recovery follows across the repositories, as archive-get reads them: `timeline`, else
  * the newest any of them holds (recovery_target_timeline = latest); its spans from the first that
- * holds its history file (null: none does). A repository that cannot be read, or holds another
- * system's stanza (`systemId`, when known), is passed over (`passed` says why), as archive-get
- * passes over it for a WAL file.
+ * holds its history file (null: none does). A repository that holds another system's stanza
+ * (`systemId`, when known) is passed over; one that cannot be read too (`passed` says why), and
+ * `failed` says the answer may be short of what it holds (a newer timeline, the history file).
  */
 export async function followedBranch(
   repos: readonly Repository[],
@@ -52,9 +52,10 @@ export async function followedBranch(
   timeline: number | null,
   systemId: string | null,
   passed: (repo: Repository, e: Error) => void,
-): Promise<{ follows: number; spans: BranchSpan[] | null; segmentSize: number }> {
+): Promise<{ follows: number; spans: BranchSpan[] | null; segmentSize: number; failed: boolean }> {
   const usable: { repo: Repository; segmentSize: number }[] = [];
   let newest = 1;
+  let failed = false;
   for (const repo of repos) {
     try {
       const st = await readStanzaWithArchive(repo, stanza);
@@ -62,6 +63,7 @@ export async function followedBranch(
       if (timeline === null) newest = Math.max(newest, await newestArchivedTimeline(repo, stanza));
       usable.push({ repo, segmentSize: st.wal_segment_size });
     } catch (e) {
+      failed = true;
       passed(repo, e as Error);
     }
   }
@@ -69,12 +71,13 @@ export async function followedBranch(
   for (const { repo, segmentSize } of usable) {
     try {
       const branch = await archivedBranch(repo, stanza, follows);
-      if (branch !== null) return { follows, spans: branchSpans(branch, segmentSize), segmentSize };
+      if (branch !== null) return { follows, spans: branchSpans(branch, segmentSize), segmentSize, failed };
     } catch (e) {
+      failed = true;
       passed(repo, e as Error);
     }
   }
-  return { follows, spans: null, segmentSize: usable[0]?.segmentSize ?? 0 };
+  return { follows, spans: null, segmentSize: usable[0]?.segmentSize ?? 0, failed };
 }
 
 /**

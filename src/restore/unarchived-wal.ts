@@ -77,7 +77,10 @@ export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedW
   } catch {
     /* none */
   }
-  return { dir, names, ready: new Set(names.filter((n) => marked.includes(`${n}.ready`))) };
+  // A timeline whose history file the server marked for archiving (a promotion whose archiving
+  // failed): all its segments, the one being written too (never marked itself).
+  const readyTimelines = new Set(marked.map((m) => /^([0-9A-F]{8})\.history\.ready$/.exec(m)?.[1]).filter((t) => t !== undefined));
+  return { dir, names, ready: new Set(names.filter((n) => marked.includes(`${n}.ready`) || readyTimelines.has(n.slice(0, 8)))) };
 }
 
 /** Whether the file's first page is this system's, written for this name (a recycled segment keeps an older one's header). */

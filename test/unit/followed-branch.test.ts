@@ -56,6 +56,8 @@ test('followedBranch / offBranch: the parent timeline\'s file past the fork is n
     assert.equal(withDown.follows, 2);
     assert.equal(offBranch(withDown.spans!, name(1, 12), SEG), 2);
     assert.equal(passed.length, 1);
+    assert.equal(withDown.failed, true, 'the answer may be short of what the repository down holds');
+    assert.equal(latest.failed, false);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -41,6 +41,13 @@ test('unarchivedWalIn / judgeUnarchivedWal', () => {
     judgeUnarchivedWal([found!], () => true, o('immediate'));
     judgeUnarchivedWal([found!], () => true, o('end', true));
     assert.equal(lines.length, 3);
+    // A promotion whose archiving failed: its history file marked .ready, its segment being written
+    // never is, and is the only copy of what was committed since: refused too.
+    writeFileSync(join(dir, name(3, 6)), walSegment({ segNo: 6, segmentSize: SEG, systemId: SYSID, timeline: 3 }));
+    writeFileSync(join(dir, 'archive_status', '00000003.history.ready'), '');
+    const promoted = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5), name(1, 6), name(2, 6)]), inBackup: new Set() });
+    assert.deepEqual([...promoted!.ready], [name(3, 6)]);
+    assert.throws(() => judgeUnarchivedWal([promoted!], (n) => n.startsWith('00000001'), o('end')), new RegExp(`holds WAL the archive does not: ${name(3, 6)}`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

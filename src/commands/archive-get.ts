@@ -40,7 +40,7 @@ export interface ArchiveGetRequest {
    * recovery_target_timeline = latest): a segment of an older timeline past where the branch left
    * it is "not found", never served (repo/followed-branch.ts). null: no check (a run by hand).
    */
-  branch?: { timeline: number | null } | null;
+  branch?: { timeline: number | null; standby: boolean } | null;
   /** --recovery-timeline, however archive-get is run: part of the background fetcher's settings. */
   followedTimeline?: number | null;
 }
@@ -64,7 +64,7 @@ export interface InsideFetcher {
 }
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
-  if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.branch.timeline))) return false;
+  if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.branch))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   const check = req.stopAtGap;
   if (!check || walFileKind(name) !== 'segment' || (await check.inDataDir(name))) return false;
@@ -88,7 +88,7 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
  * the branch's history file; a repository that cannot be read, or is another system's, is passed
  * over as archive-get passes over it for the file itself; none that can say: nothing is judged.
  */
-async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: number | null): Promise<boolean> {
+async function leftByBranch(req: ArchiveGetRequest, name: string, { timeline, standby }: { timeline: number | null; standby: boolean }): Promise<boolean> {
   const asked = parseInt(name.slice(0, 8), 16);
   // The timeline followed asked for: nothing to judge, nothing read.
   if (timeline !== null && asked === timeline) return false;
@@ -98,20 +98,19 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
     if (req.repos.length > 1 && r) req.warn(`${repoName(r)} passed over to judge which timeline's file of segment ${name.slice(8)} recovery reads: ${e.message}`);
   };
   const { follows, spans, segmentSize, failed } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
-  if (asked === follows) return false;
-  if (spans === null) {
-    if (!failed) return false;
-    // The branch cannot be told (the repository holding its history file, or a newer timeline's,
-    // is out of reach): a standby (following the latest timeline) is told "not found" and waits or
-    // streams; a recovery stops rather than be given a file that may be an abandoned future.
-    if (timeline === null) {
-      req.warn(`WAL segment ${name} is not given to recovery while the branch it follows cannot be read`);
+  // The branch cannot be told (the repository holding its history file, or, following the latest
+  // timeline, one that may hold a newer timeline's, is out of reach): a standby is told "not found"
+  // and waits or streams; a recovery stops rather than end here or be given an abandoned future.
+  if (failed && (spans === null || timeline === null)) {
+    if (standby) {
+      req.warn(`WAL segment ${name} is not given to the standby while the branch it follows cannot be read`);
       return true;
     }
-    throw new PgpitrError('ERR_STORAGE', `WAL segment ${name} of timeline ${asked} is asked for along timeline ${timeline}, whose history file cannot be read: whether it is that branch's cannot be told`, {
-      hint: 'make the repository holding the history file readable again, then start the server again',
+    throw new PgpitrError('ERR_STORAGE', `WAL segment ${name} of timeline ${asked} is asked for along timeline ${timeline ?? `${follows} or a newer one`}, and a repository that may hold its history file cannot be read: whether it is that branch's cannot be told`, {
+      hint: 'make the repository readable again, then start the server again',
     });
   }
+  if (asked === follows || spans === null) return false;
   const reads = offBranch(spans, name, segmentSize);
   if (reads === null) return false;
   req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${follows}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${asked}'s holds the WAL it went on with past its fork`);

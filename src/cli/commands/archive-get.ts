@@ -101,7 +101,7 @@ function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, des
     warn: (text: string) => printLine(`warning: ${text}`),
     systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
     stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: async (n: string) => walFileInDataDir(cwd, n, (await import('../../storage/filter/crc32c.js')).crc32c) } : null,
-    branch: inDataDir ? { timeline: followedTimeline(o.extra['recovery-timeline']) } : null,
+    branch: inDataDir ? { timeline: followedTimeline(o.extra['recovery-timeline']), standby: !endsRecoveryAtArchiveEnd(cwd) } : null,
     followedTimeline: followedTimeline(o.extra['recovery-timeline']),
   };
 }

@@ -36,12 +36,15 @@ export interface ArchiveGetRequest {
    */
   stopAtGap?: GapCheck | null;
   /**
-   * PostgreSQL asks, in a recovery following this timeline (null: the newest in the archive, as
-   * recovery_target_timeline = latest): a segment of an older timeline past where the branch left
-   * it is "not found", never served (repo/followed-branch.ts). null: no check (a run by hand).
+   * PostgreSQL asks, in a recovery following followedTimeline: a segment of an older timeline past
+   * where the branch left it is "not found", never served (repo/followed-branch.ts); `standby`: the
+   * recovery never ends on "not found". null: no check (a run by hand).
    */
-  branch?: { timeline: number | null; standby: boolean } | null;
-  /** --recovery-timeline, however archive-get is run: part of the background fetcher's settings. */
+  branch?: { standby: boolean } | null;
+  /**
+   * --recovery-timeline (null: the newest in the archive, as recovery_target_timeline = latest),
+   * however archive-get is run: also part of the background fetcher's settings.
+   */
   followedTimeline?: number | null;
 }
 
@@ -64,7 +67,7 @@ export interface InsideFetcher {
 }
 
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
-  if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.branch))) return false;
+  if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.followedTimeline ?? null, req.branch.standby))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   const check = req.stopAtGap;
   if (!check || walFileKind(name) !== 'segment' || (await check.inDataDir(name))) return false;
@@ -85,10 +88,10 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
  * Whether segment `name` is an older timeline's file at a segment number where the branch recovery
  * follows reads a newer timeline's (said in the server log). The timeline followed: --recovery-timeline,
  * else the newest any repository of this system holds. Judged by the first such repository holding
- * the branch's history file; a repository that cannot be read, or is another system's, is passed
- * over as archive-get passes over it for the file itself; none that can say: nothing is judged.
+ * the branch's history file (another system's is passed over); when a repository that may hold it
+ * cannot be read, a standby is told "not found" and a recovery stops (throws).
  */
-async function leftByBranch(req: ArchiveGetRequest, name: string, { timeline, standby }: { timeline: number | null; standby: boolean }): Promise<boolean> {
+async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: number | null, standby: boolean): Promise<boolean> {
   const asked = parseInt(name.slice(0, 8), 16);
   // The timeline followed asked for: nothing to judge, nothing read.
   if (timeline !== null && asked === timeline) return false;
@@ -194,7 +197,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
 /** The background fetcher's process (--fetcher): runs until no request came for a while, unless another runs. */
 export async function runBackgroundFetcher(
   req: ArchiveGetRequest,
-  s: { spoolPath: string; getQueueMaxBytes: number; processMax: number; followedTimeline?: number | null },
+  s: { spoolPath: string; getQueueMaxBytes: number; processMax: number },
   answer?: AskAnswerer,
 ): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
@@ -214,7 +217,7 @@ export async function runBackgroundFetcher(
     }
     lowerBackgroundThreadsPriority(nice);
   }
-  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId, s.followedTimeline ?? null), async (log) => {
+  await runAsOnlyOne(dir, FETCHER_LOCK, 'archive-get (background fetcher)', fetcherSettings(locations(req.repos), req.stanza, req.systemId, req.followedTimeline ?? null), async (log) => {
     (await import('../archiving/fetcher-cleared.js')).forgetSpoolCleared(dir);
     const after = process.env[FETCHER_FROM_ENV];
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
@@ -223,7 +226,7 @@ export async function runBackgroundFetcher(
     // As archive-get judges a request (leftByBranch): across the repositories of this system; one
     // that cannot be read pauses the prefetch (the branch may then lead elsewhere).
     const spans = async () =>
-      (await followedBranch(req.repos.map((r) => r.repo), req.stanza, s.followedTimeline ?? null, req.systemId, (_r, e) => {
+      (await followedBranch(req.repos.map((r) => r.repo), req.stanza, req.followedTimeline ?? null, req.systemId, (_r, e) => {
         throw e;
       })).spans;
     await runFetcher({

@@ -13,7 +13,7 @@ import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
 import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
-import { storedObjects } from '../repo/backup-set/stored-objects.js';
+import { missingStoredText, storedObjects } from '../repo/backup-set/stored-objects.js';
 import { backupDir } from '../repo/backup-set/record.js';
 import { isPgpitrError } from '../common/errors.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
@@ -50,7 +50,7 @@ async function missingObjects(repo: Repository, stanza: string, id: string): Pro
   }
   const stored = await storedObjects(repo.storage, stanza, id, reader);
   const lost = reader.manifest.files.filter((f) => !stored.has(f));
-  return lost.length === 0 ? null : `the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`;
+  return lost.length === 0 ? null : missingStoredText(lost, reader);
 }
 
 /** The archive as restore's plan reads it, from its listing: history files read, names stored with two contents left out. */

@@ -51,20 +51,23 @@ export function recoveryPending(dir: string): boolean | 'recovery' | null {
   } catch {
     return null;
   }
-  const present: boolean[] = [];
-  for (const name of [STANDBY_SIGNAL_FILE, RECOVERY_SIGNAL]) {
-    try {
-      statSync(join(dir, name));
-      present.push(true);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
-      present.push(false);
-    }
-  }
-  if (present[0]) return true;
-  if (present[1]) return 'recovery';
+  const standby = signalPresent(dir, STANDBY_SIGNAL_FILE);
+  const recovery = signalPresent(dir, RECOVERY_SIGNAL);
+  if (standby === null || recovery === null) return null;
+  if (standby) return true;
+  if (recovery) return 'recovery';
   try {
     return readdirSync(join(dir, 'pg_wal', 'archive_status')).some((n) => /^[0-9A-F]{8}\.history\.ready$/.test(n));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : null;
+  }
+}
+
+/** Whether signal file `name` is in `dir`; null when that cannot be told (not allowed to look). */
+function signalPresent(dir: string, name: string): boolean | null {
+  try {
+    statSync(join(dir, name));
+    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : null;
   }

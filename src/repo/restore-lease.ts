@@ -161,11 +161,10 @@ async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: num
   return !(storeAge > LEASE_STALE_MS && (!Number.isFinite(at) || nowMs - at > LEASE_STALE_MS));
 }
 
-function describe(c: LeaseContent): string {
+function describe(c: LeaseContent, nowMs: number): string {
   if (c.hold_until === undefined || holderAlive(c)) return `${c.command} (pid ${c.pid} on ${c.host})`;
   const where = c.data_dir !== undefined ? ` in ${c.data_dir}` : '';
-  const past = Date.parse(c.hold_until) <= Date.now();
-  if (past) return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where}, whose recovery.signal is still there (a recovery not started, or abandoned: remove the directory, or start it), ${new Date(Date.parse(c.hold_until) + HOLD_PENDING_MORE_MS).toISOString()} at the latest`;
+  if (Date.parse(c.hold_until) <= nowMs) return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where}, whose recovery.signal is still there (a recovery not started, or abandoned: remove the directory, or start it), ${new Date(Date.parse(c.hold_until) + HOLD_PENDING_MORE_MS).toISOString()} at the latest`;
   return `a restore by pid ${c.pid} on ${c.host}, held for its recovery${where} until that ends (its recovery.signal or standby.signal goes, and the history file of a promotion is archived), ${c.hold_until} at the latest`;
 }
 
@@ -196,7 +195,7 @@ export async function liveLeases(storage: Storage, stanza: string, opts: LeaseRe
       if (opts.removeStale && (opts.storeNowMs ?? nowMs) - e.mtimeMs > LEASE_STALE_MS) await storage.remove(path).catch(() => {});
       continue;
     }
-    if (await holds(storage, path, c, nowMs, opts.recoveryPending, opts.storeNowMs)) out.push({ name: e.name, backup: c.backup, holder: describe(c), running: c.hold_until === undefined && holderAlive(c) });
+    if (await holds(storage, path, c, nowMs, opts.recoveryPending, opts.storeNowMs)) out.push({ name: e.name, backup: c.backup, holder: describe(c, nowMs), running: c.hold_until === undefined && holderAlive(c) });
     else if (opts.removeStale) await storage.remove(path).catch(() => {});
   }
   return out;
@@ -322,8 +321,8 @@ async function waitForExpire(storage: Storage, stanza: string, waitMs: number, s
     const raw = await readAll(storage, path);
     const c = raw === null ? null : parse(raw);
     if (c === null || !(await holds(storage, path, c, Date.now(), undefined, storeNow?.()))) return met === null ? null : { holder: met, ended: true };
-    if (met === null) log?.(`${describe(c)} is removing backups of stanza ${stanza}: waiting for it to end`);
-    met = describe(c);
+    if (met === null) log?.(`${describe(c, Date.now())} is removing backups of stanza ${stanza}: waiting for it to end`);
+    met = describe(c, Date.now());
     if (Date.now() >= until) return { holder: met, ended: false };
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -13,7 +13,7 @@ import { makeDirsSync, syncTree, writeFileAtomicSync, fsyncPathSync } from '../s
 import { formatLsn } from '../postgres/lsn.js';
 import { writeRecoverySettings } from './write-recovery-settings.js';
 import { manifestReferences } from '../repo/backup-set/manifest.js';
-import { storedObjects } from '../repo/backup-set/stored-objects.js';
+import { missingStoredText, storedObjects } from '../repo/backup-set/stored-objects.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -187,7 +187,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   const stored = await storedObjects(req.storage, req.stanza, b.id, reader);
   const lost = m.files.filter((f) => !inDatabases(f.path, leftOutOids) && !stored.has(f));
   if (lost.length > 0) {
-    throw new PgpitrError('ERR_STORAGE', `backup ${b.id} cannot be restored: the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`, {
+    throw new PgpitrError('ERR_STORAGE', `backup ${b.id} cannot be restored: ${missingStoredText(lost, reader)}`, {
       hint: 'restore another backup (pgpitr info lists them, --set ID chooses one); pgpitr verify reports what else is missing',
     });
   }

@@ -119,17 +119,25 @@ test('restore lease: a holder gone no longer holds, unless its restore ended and
   });
 });
 
+/**
+ * A restore that ended well into `dir`/restored (recovery.signal there), its lease holding OLD for
+ * the recovery; its process gone (a pid no process has now), so that the recovery judges it.
+ */
+async function endedRestore(dir: string, repo: Repo): Promise<{ restored: string; file: string; dead: number }> {
+  const restored = join(dir, 'restored');
+  mkdirSync(restored);
+  writeFileSync(join(restored, 'recovery.signal'), '');
+  const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
+  await lease.hold(restored);
+  const file = join(dir, 'main', 'restore-lease', leaseFiles(dir)[0]!);
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, ''));
+  return { restored, file, dead };
+}
+
 test('restore lease: held for the recovery of the restored directory until its signal file goes and a promotion\'s history file is archived (seen on the restore host)', async () => {
   await withRepo(async (dir, repo) => {
-    const restored = join(dir, 'restored');
-    mkdirSync(restored);
-    writeFileSync(join(restored, 'recovery.signal'), '');
-    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
-    await lease.hold(restored);
-    // The restore's process ends: judged by the recovery from then on (this test's process stands for it).
-    const file = join(dir, 'main', 'restore-lease', leaseFiles(dir)[0]!);
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, ''));
+    const { restored, dead } = await endedRestore(dir, repo);
     const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: false, exclusive: true, recoveryPending });
     assert.match(kept.decision.keep.find((k) => k.id === OLD)!.why, new RegExp(`being restored: a restore by pid ${dead} on .*, held for its recovery in ${restored} until that ends`));
     // Promoted: recovery.signal gone, but the new timeline's history file not archived yet (the
@@ -148,15 +156,8 @@ test('restore lease: held for the recovery of the restored directory until its s
 
 test('restore lease: past its day, held while recovery.signal alone is still there (a recovery not started yet), not for a standby nor a directory gone', async () => {
   await withRepo(async (dir, repo) => {
-    const restored = join(dir, 'restored');
-    mkdirSync(restored);
-    writeFileSync(join(restored, 'recovery.signal'), '');
-    const lease = await RestoreLease.take(repo.storage, 'main', OLD, there);
-    await lease.hold(restored);
-    const file = join(dir, 'main', 'restore-lease', leaseFiles(dir)[0]!);
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    const past = new Date(Date.now() - 1000).toISOString();
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/"pid":\d+/, `"pid":${dead}`).replace(/"start_ticks":"[^"]*",?/, '').replace(/"hold_until":"[^"]*"/, `"hold_until":"${past}"`));
+    const { restored, file } = await endedRestore(dir, repo);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/"hold_until":"[^"]*"/, `"hold_until":"${new Date(Date.now() - 1000).toISOString()}"`));
     const kept = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
     assert.match(kept.decision.keep.find((k) => k.id === OLD)?.why ?? '', /being restored: .*whose recovery\.signal is still there/);
     // A week at most: an abandoned directory does not keep the backup and its WAL for ever.

@@ -77,8 +77,8 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     if (o.fetcher) {
       const { prefetchDir } = await import('../../archiving/prefetch.js');
       const { fetcherSettings } = await import('../../archiving/prefetch-start.js');
-      const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId, followedTimeline(o.extra['recovery-timeline'])) };
-      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax, followedTimeline: followedTimeline(o.extra['recovery-timeline']) }, answerer(own));
+      const own = { spool: prefetchDir(o.spoolPath, o.stanza), settings: fetcherSettings(locations(repos), o.stanza, req.systemId, req.followedTimeline ?? null) };
+      await runBackgroundFetcher(req, { spoolPath: o.spoolPath, getQueueMaxBytes: o.getQueueMaxBytes, processMax: o.processMax }, answerer(own));
       return ExitCode.Ok;
     }
     if (!name || !dest || extra.length > 0) throw usageError('give the WAL file name (%f) and the destination path (%p)');
@@ -95,14 +95,15 @@ const EXTRA = { 'system-id': { type: 'string' }, 'accept-archive-gap': { type: '
 /** What archive-get is asked, run in `cwd` (the data directory when PostgreSQL runs it) with %p `dest`. */
 function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, dest: string | undefined): ArchiveGetRequest {
   const inDataDir = dest !== undefined && !isAbsolute(dest);
+  const followed = followedTimeline(o.extra['recovery-timeline']);
   return {
     repos,
     stanza: o.stanza,
     warn: (text: string) => printLine(`warning: ${text}`),
     systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
-    stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followedTimeline(o.extra['recovery-timeline']), inDataDir: async (n: string) => walFileInDataDir(cwd, n, (await import('../../storage/filter/crc32c.js')).crc32c) } : null,
-    branch: inDataDir ? { timeline: followedTimeline(o.extra['recovery-timeline']), standby: !endsRecoveryAtArchiveEnd(cwd) } : null,
-    followedTimeline: followedTimeline(o.extra['recovery-timeline']),
+    stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followed, inDataDir: async (n: string) => walFileInDataDir(cwd, n, (await import('../../storage/filter/crc32c.js')).crc32c) } : null,
+    branch: inDataDir ? { standby: !endsRecoveryAtArchiveEnd(cwd) } : null,
+    followedTimeline: followed,
   };
 }
 
@@ -127,7 +128,7 @@ function answerer(own: { spool: string; settings: string[] }): AskAnswerer {
     }
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = requestOf(o, repos, ask.cwd, ask.dest);
-    if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId, followedTimeline(o.extra['recovery-timeline']))) !== JSON.stringify(own.settings)) return null;
+    if (JSON.stringify(fetcherSettings(locations(repos), o.stanza, req.systemId, req.followedTimeline ?? null)) !== JSON.stringify(own.settings)) return null;
     return archiveGet(req, ask.name, into, { fetcherDir: own.spool });
   };
 }

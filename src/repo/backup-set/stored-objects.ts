@@ -37,3 +37,8 @@ export async function storedObjects(storage: Storage, stanza: string, backupId: 
     },
   };
 }
+
+/** What restore, info and check say of files whose stored bytes are gone (the first three named). */
+export function missingStoredText(lost: readonly ManifestFile[], reader: BackupSetReader): string {
+  return `the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`;
+}

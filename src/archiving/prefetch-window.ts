@@ -9,15 +9,21 @@ import type { BranchSpan } from '../postgres/timeline-history.js';
 
 const BRANCH_REFRESH_MS = 5000;
 
+/** What the fetcher knows of the branch: its spans (branchSpans), and its timelines (branchTimelines). */
+export interface BranchView {
+  spans: BranchSpan[];
+  onBranch: number[];
+}
+
 export class FollowedBranch {
   /** null: no history file for the branch (the requested segment's timeline is followed). */
-  private spans: BranchSpan[] | null = null;
+  private view: BranchView | null = null;
   private failed = false;
   private at = 0;
 
   /** `load` absent: the requested segment's timeline is followed. */
   constructor(
-    private readonly load: (() => Promise<BranchSpan[] | null>) | undefined,
+    private readonly load: (() => Promise<BranchView | null>) | undefined,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -30,7 +36,7 @@ export class FollowedBranch {
     if (this.load === undefined || Date.now() - this.at < BRANCH_REFRESH_MS) return;
     this.at = Date.now();
     try {
-      this.spans = await this.load();
+      this.view = await this.load();
       this.failed = false;
     } catch (e) {
       if (!this.failed) this.log(`the branch recovery follows could not be read (${(e as Error).message}): nothing is fetched ahead until it can`);
@@ -42,7 +48,7 @@ export class FollowedBranch {
   nextSegments(after: string, count: number, segmentSize: number): string[] {
     const seg = parseSegmentFileName(after, segmentSize);
     if (!seg) return [];
-    const along = this.spans !== null && this.spans.some((x) => x.timeline === seg.timeline) ? this.spans : null;
+    const along = this.view !== null && this.view.onBranch.includes(seg.timeline) ? this.view.spans : null;
     const out: string[] = [];
     for (let i = 1n; i <= BigInt(count); i++) out.push(segmentFileName(along ? timelineOfSegment(along, seg.segNo + i) : seg.timeline, seg.segNo + i, segmentSize));
     return out;

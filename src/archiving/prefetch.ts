@@ -22,8 +22,8 @@ import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { markSpoolCleared } from './fetcher-cleared.js';
-import type { BranchSpan } from '../postgres/timeline-history.js';
 import { FollowedBranch } from './prefetch-window.js';
+import type { BranchView } from './prefetch-window.js';
 import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 import { processAlive } from '../repo/lock.js';
@@ -180,7 +180,7 @@ export interface FetcherSettings {
   /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, the shell asks nothing (no fetcher.answers) and runs archive-get. */
   answer?: AskAnswerer;
   /** The branch recovery follows (prefetch-window.ts): the window runs along it. */
-  followedSpans?: () => Promise<BranchSpan[] | null>;
+  followedSpans?: () => Promise<BranchView | null>;
   log: (line: string) => void;
 }
 
@@ -251,6 +251,15 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         }
       }
       if (base) await branch.refresh();
+      if (base && !branch.known) {
+        // The branch may now lead elsewhere: nothing fetched along the one known before stays for the shell to hand over.
+        for (const name of fetched) {
+          if (name !== base && !inFlight.has(name)) {
+            removeQuietly(join(s.dir, name));
+            fetched.delete(name);
+          }
+        }
+      }
       if (base && branch.known) {
         const windowNames = branch.nextSegments(base, window, s.segmentSize);
         // The newest segment asked for stays too: its restore_command may be taking it this moment.

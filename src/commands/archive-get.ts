@@ -100,7 +100,7 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
     const r = req.repos.find((x) => x.repo === repo);
     if (req.repos.length > 1 && r) req.warn(`${repoName(r)} passed over to judge which timeline's file of segment ${name.slice(8)} recovery reads: ${e.message}`);
   };
-  const { follows, spans, segmentSize, failed } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
+  const { follows, spans, onBranch, segmentSize, failed } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
   // The branch cannot be told (the repository holding its history file, or, following the latest
   // timeline, one that may hold a newer timeline's, is out of reach): a standby is told "not found"
   // and waits or streams; a recovery stops rather than end here or be given an abandoned future.
@@ -114,10 +114,35 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
     });
   }
   if (asked === follows || spans === null) return false;
-  const reads = offBranch(spans, name, segmentSize);
+  const reads = offBranch(spans, onBranch, name, segmentSize);
   if (reads === null) return false;
+  // Following the newest timeline by assumption (no --recovery-timeline), PostgreSQL would have been
+  // given that timeline's file, which is archived: it follows another (recovery_target_timeline
+  // current or a number, restore_command written by hand), to which "not found" ends recovery here.
+  const readsFile = `${reads.toString(16).toUpperCase().padStart(8, '0')}${name.slice(8)}`;
+  if (timeline === null && (await archivedInAny(req, readsFile))) {
+    const what = `WAL segment ${name} is asked for while ${readsFile}, the newest timeline's file of that segment, is archived: recovery follows another timeline than the newest, and restore_command does not say which`;
+    const hint = `add --recovery-timeline N to restore_command, N the timeline recovery follows (recovery_target_timeline; pgpitr restore writes it)`;
+    if (standby) {
+      req.warn(`${what}; the standby is told "not found": ${hint}`);
+      return true;
+    }
+    throw new PgpitrError('ERR_CHECK', what, { hint: `${hint}, then start the server again` });
+  }
+  // Not archived: "not found" either way, and nothing was left out (after a clean switchover
+  // PostgreSQL asks for the old timeline's last segment, archived as .partial only).
+  if (!(await archivedInAny(req, name))) return true;
   req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${follows}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${asked}'s holds the WAL it went on with past its fork`);
   return true;
+}
+
+/** Whether any repository holds WAL file `name` (one that cannot be read does not). */
+async function archivedInAny(req: ArchiveGetRequest, name: string): Promise<boolean> {
+  const { findStored } = await import('../repo/archive-store.js');
+  for (const r of req.repos) {
+    if (await findStored(r.repo, req.stanza, name).catch(() => null)) return true;
+  }
+  return false;
 }
 
 /** How long after a later segment was stored the one missing ahead of it may still come. */
@@ -223,12 +248,16 @@ export async function runBackgroundFetcher(
     if (after) noteRequest(dir, after); // restore's head start: the window begins after it
     const stanza = await readAnyStanzaWithArchive(req.repos, req.stanza);
     const { followedBranch } = await import('../repo/followed-branch.js');
-    // As archive-get judges a request (leftByBranch): across the repositories of this system; one
-    // that cannot be read pauses the prefetch (the branch may then lead elsewhere).
-    const spans = async () =>
-      (await followedBranch(req.repos.map((r) => r.repo), req.stanza, req.followedTimeline ?? null, req.systemId, (_r, e) => {
-        throw e;
-      })).spans;
+    // As archive-get judges a request (leftByBranch): across the repositories of this system; when
+    // one that may hold the branch's history file (or, following the latest, a newer timeline's)
+    // cannot be read, the prefetch pauses (the branch may then lead elsewhere).
+    const spans = async () => {
+      let passed: Error | null = null;
+      const timeline = req.followedTimeline ?? null;
+      const b = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, (_r, e) => void (passed ??= e));
+      if (b.failed && (b.spans === null || timeline === null)) throw passed ?? new Error('a repository cannot be read');
+      return b.spans === null ? null : { spans: b.spans, onBranch: b.onBranch };
+    };
     await runFetcher({
       followedSpans: spans,
       repos: req.repos,

@@ -28,6 +28,7 @@ import { isPgpitrError } from '../common/errors.js';
 import type { PgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
 import { recoveryFindings } from './check-recovery.js';
+import { newestArchivedSegment } from './check-standby.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -97,13 +98,13 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // command to come, and pg_wal grows until the disk is full.
     const receiver = !s.standby && !req.noSwitch && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal'")).rows.length > 0;
     const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (pg_receivewal in pg_stat_replication): judged by the WAL switch below` });
-    // A standby archives only with 'always' (with 'on', its primary does); and it cannot switch WAL.
-    const modeOk = s.archive_mode === 'always' || (s.archive_mode === 'on' && !s.standby);
+    // A standby archives only with 'always'; with 'on', its primary does, and it will once promoted. It cannot switch WAL.
+    const modeOk = s.archive_mode === 'always' || s.archive_mode === 'on';
     add(byReceiver({
       check: 'archive_mode',
       ok: modeOk,
-      message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives nothing (its primary does)' : ''}`,
-      ...(modeOk ? {} : { hint: s.standby ? "run pgpitr check against the primary; for this standby to archive as well, ALTER SYSTEM SET archive_mode = 'always' and restart it" : "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }),
+      message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives once promoted (its primary does now)' : ''}`,
+      ...(modeOk ? {} : { hint: s.standby ? "ALTER SYSTEM SET archive_mode = 'on' (it archives once promoted) or 'always', and restart it" : "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }),
     }));
     const cmd = s.archive_command;
     // The stanza may be written --stanza=S, --stanza S, each word quoted ('--stanza' 'S'), or PGPITR_STANZA=S.
@@ -127,7 +128,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
       try {
-        reached = req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
+        reached = s.standby && s.archive_mode === 'on' ? await newestArchivedSegment(req.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.

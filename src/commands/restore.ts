@@ -41,6 +41,11 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
   const ownCommand = req.recoveryOptions?.some((o) => o.name === 'restore_command') === true;
+  // archive-get without --recovery-timeline takes the newest timeline for the one followed.
+  const own = req.recoveryOptions?.find((o) => o.name === 'restore_command');
+  if (own && req.target.timeline !== 'latest' && /archive-get/.test(own.value) && !/--recovery-timeline/.test(own.value)) {
+    req.log('warning: the restore_command given runs archive-get without --recovery-timeline while recovery does not follow the latest timeline: add --recovery-timeline with the timeline followed (archive-get otherwise judges segments along the newest timeline, and stops recovery where the two differ)');
+  }
   // One spool per data directory and branch followed (restore_command's --recovery-timeline, none
   // for a standby following the latest): a fetcher left by a recovery along another branch never
   // holds this one's spool, nor fills it.

@@ -204,7 +204,7 @@ export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: st
 function differentContent(repo: Repository, dir: string, p: PreparedWal, other: StoredWalFile): PgpitrError {
   return new PgpitrError('ERR_TARGET', `WAL file "${p.name}" is already archived with different content`, {
     detail: `archived SHA-256 ${other.sha256} (${displayPath(repo, storageJoin(dir, other.stored))}), this file ${p.digest}`,
-    hint: 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
+    hint: p.name.endsWith('.history') ? 'two servers were promoted to this timeline (one chose its ID while it could not read the archive, where the other\'s history file was): the archived one is the other\'s; WAL of this server cannot go into this stanza on that timeline: archive it into another stanza and take a full backup there' : 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
   });
 }
 

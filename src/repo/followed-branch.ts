@@ -52,7 +52,7 @@ export async function followedBranch(
   timeline: number | null,
   systemId: string | null,
   passed: (repo: Repository, e: Error) => void,
-): Promise<{ follows: number; spans: BranchSpan[] | null; segmentSize: number; failed: boolean }> {
+): Promise<{ follows: number; spans: BranchSpan[] | null; onBranch: number[]; segmentSize: number; failed: boolean }> {
   const usable: { repo: Repository; segmentSize: number }[] = [];
   let newest = 1;
   let failed = false;
@@ -71,23 +71,30 @@ export async function followedBranch(
   for (const { repo, segmentSize } of usable) {
     try {
       const branch = await archivedBranch(repo, stanza, follows);
-      if (branch !== null) return { follows, spans: branchSpans(branch, segmentSize), segmentSize, failed };
+      if (branch !== null) return { follows, spans: branchSpans(branch, segmentSize), onBranch: branchTimelines(branch), segmentSize, failed };
     } catch (e) {
       failed = true;
       passed(repo, e as Error);
     }
   }
-  return { follows, spans: null, segmentSize: usable[0]?.segmentSize ?? 0, failed };
+  return { follows, spans: null, onBranch: [follows], segmentSize: usable[0]?.segmentSize ?? 0, failed };
+}
+
+/** The timelines of a branch, its own and its ancestors': PostgreSQL asks for a segment on each. */
+export function branchTimelines(branch: TimelineBranch): number[] {
+  return [...branch.ancestors.map((a) => a.timeline), branch.timeline];
 }
 
 /**
- * For segment file `name` of a timeline the branch passes through: the timeline whose file replay
- * reads at that segment number, when it is another (the file asked for holds WAL abandoned at a
- * fork); null when the file is the branch's own, or its timeline is not on the branch (nothing to judge).
+ * For segment file `name` of a timeline of the branch (`onBranch`: branchTimelines): the timeline
+ * whose file replay reads at that segment number, when it is another (the file asked for holds WAL
+ * abandoned at a fork; a timeline whose child began in the segment where it began gives replay no
+ * segment at all); null when the file is the branch's own, or its timeline is not on the branch
+ * (nothing to judge).
  */
-export function offBranch(spans: readonly BranchSpan[], name: string, segmentSize: number): number | null {
+export function offBranch(spans: readonly BranchSpan[], onBranch: readonly number[], name: string, segmentSize: number): number | null {
   const seg = parseSegmentFileName(name.slice(0, 24), segmentSize);
-  if (seg === null || !spans.some((s) => s.timeline === seg.timeline)) return null;
+  if (seg === null || !onBranch.includes(seg.timeline)) return null;
   const reads = timelineOfSegment(spans, seg.segNo);
   return reads === seg.timeline ? null : reads;
 }

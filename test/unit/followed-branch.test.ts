@@ -41,23 +41,35 @@ test('followedBranch / offBranch: the parent timeline\'s file past the fork is n
     const latest = await followedBranch([a.repo, foreign.repo, b.repo], 'main', null, SYSID, none);
     assert.equal(latest.follows, 2, 'the newest timeline of this system, not the foreign one');
     assert.ok(latest.spans);
-    assert.equal(offBranch(latest.spans!, name(1, 8), SEG), null, 'before the fork: timeline 1\'s own');
-    assert.equal(offBranch(latest.spans!, name(1, 9), SEG), 2, 'the fork segment is timeline 2\'s');
-    assert.equal(offBranch(latest.spans!, name(1, 12), SEG), 2, 'past the fork');
-    assert.equal(offBranch(latest.spans!, name(2, 12), SEG), null);
-    assert.equal(offBranch(latest.spans!, name(5, 12), SEG), null, 'a timeline not on the branch is not judged');
+    assert.equal(offBranch(latest.spans!, latest.onBranch, name(1, 8), SEG), null, 'before the fork: timeline 1\'s own');
+    assert.equal(offBranch(latest.spans!, latest.onBranch, name(1, 9), SEG), 2, 'the fork segment is timeline 2\'s');
+    assert.equal(offBranch(latest.spans!, latest.onBranch, name(1, 12), SEG), 2, 'past the fork');
+    assert.equal(offBranch(latest.spans!, latest.onBranch, name(2, 12), SEG), null);
+    assert.equal(offBranch(latest.spans!, latest.onBranch, name(5, 12), SEG), null, 'a timeline not on the branch is not judged');
     // Timeline 1 named (--recovery-timeline 1): its files are all its own.
     const one = await followedBranch([a.repo, b.repo], 'main', 1, SYSID, none);
-    assert.equal(offBranch(one.spans!, name(1, 12), SEG), null);
+    assert.equal(offBranch(one.spans!, one.onBranch, name(1, 12), SEG), null);
     // A repository that cannot be read (here: no such directory): passed over (said), b still judges.
     const down = repositoryOn(new PosixStorage(join(root, 'gone')), join(root, 'gone'));
     const passed: string[] = [];
     const withDown = await followedBranch([down, b.repo], 'main', null, SYSID, (_r, e) => void passed.push(e.message));
     assert.equal(withDown.follows, 2);
-    assert.equal(offBranch(withDown.spans!, name(1, 12), SEG), 2);
+    assert.equal(offBranch(withDown.spans!, withDown.onBranch, name(1, 12), SEG), 2);
     assert.equal(passed.length, 1);
     assert.equal(withDown.failed, true, 'the answer may be short of what the repository down holds');
     assert.equal(latest.failed, false);
+
+    // Timeline 3 forks from 2 in segment 9 too, where 2 began: 2 gives replay no segment, yet
+    // PostgreSQL following 3 asks for its file when 3's is not archived: past 3's fork, abandoned WAL.
+    await pushWalFile(b.repo, b.info, '00000003.history', Buffer.from('1\t0/900000\tno recovery target specified\n2\t0/980000\tno recovery target specified\n'), { compression: 'none' });
+    const three = await followedBranch([a.repo, b.repo], 'main', null, SYSID, none);
+    assert.equal(three.follows, 3);
+    assert.deepEqual(three.onBranch, [1, 2, 3]);
+    assert.ok(!three.spans!.some((x) => x.timeline === 2), 'timeline 2 has no span of its own');
+    assert.equal(offBranch(three.spans!, three.onBranch, name(2, 9), SEG), 3, 'timeline 2\'s file of the fork segment is judged, not passed');
+    assert.equal(offBranch(three.spans!, three.onBranch, name(2, 10), SEG), 3);
+    assert.equal(offBranch(three.spans!, three.onBranch, name(1, 9), SEG), 3);
+    assert.equal(offBranch(three.spans!, three.onBranch, name(1, 8), SEG), null);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

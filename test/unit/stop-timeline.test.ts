@@ -13,7 +13,7 @@ test('the stop point on the start timeline passes; on a later one the backup is 
   await checkStopTimeline(sqlSaying('1'), 2); // right after a failover, before a restartpoint on timeline 2
   await assert.rejects(checkStopTimeline(sqlSaying('2'), 1), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'ERR_SERVER');
-    assert.match(e.message, /the standby switched from timeline 1 to timeline 2 during the backup/);
+    assert.match(e.message, /the backup starts on timeline 1 and ends on timeline 2: the standby followed its upstream/);
     return true;
   });
 });

@@ -20,7 +20,7 @@ import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
 import { isAbsolute } from 'node:path';
-import { endsRecoveryAtArchiveEnd, walFileInDataDir } from '../../postgres/recovery-signals.js';
+import { endsRecoveryAtArchiveEnd, standbyMayWaitOut, walFileInDataDir } from '../../postgres/recovery-signals.js';
 import { controlSystemIdentifier } from '../../postgres/control-file.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
@@ -64,6 +64,8 @@ ending it early (see docs/exit-codes.md).
 `;
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
+  // Set once the command line is understood: a fault a standby may wait out (below).
+  let asked: { name: string; missing: number } | null = null;
   try {
     const o = parseRepoOptions('archive-get', argv, { extra: EXTRA });
     if (o.help) {
@@ -71,8 +73,9 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       return ExitCode.Ok;
     }
     // Every repository, in order (--repo N: that one only).
-    const repos = await openEachRepository(o.repos, o.repoSelected);
     const [name, dest, ...extra] = o.positionals;
+    if (!o.fetcher && name && dest && !isAbsolute(dest) && extra.length === 0) asked = { name, missing: missingExit(o.extra['missing-exit']) };
+    const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = requestOf(o, repos, '.', dest);
     if (o.fetcher) {
       const { prefetchDir } = await import('../../archiving/prefetch.js');
@@ -86,7 +89,14 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     return fetched ? ExitCode.Ok : missingExit(o.extra['missing-exit']);
   } catch (e) {
     printError(e);
-    return failureExitCode('archive-get', (e as PgpitrError).code);
+    // A standby meeting a repository fault (storage, object store, connection) is told "not found":
+    // it streams or asks again later, where a stop would take it down until someone starts it.
+    const code = (e as PgpitrError).code;
+    if (asked && (code === 'ERR_STORAGE' || code === 'ERR_CONNECTION' || code === 'ERR_CONNECTION_LOST') && standbyMayWaitOut('.', asked.name)) {
+      printLine(`warning: the standby is told ${asked.name} is not in the archive, and asks for it again later (streaming meanwhile, with primary_conninfo); a recovery that ends at the end of the archive stops here instead`);
+      return asked.missing;
+    }
+    return failureExitCode('archive-get', code);
   }
 }
 

@@ -69,19 +69,39 @@ export interface InsideFetcher {
 export async function archiveGet(req: ArchiveGetRequest, name: string, dest: string, prefetch: PrefetchSettings | InsideFetcher | null): Promise<boolean> {
   if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.followedTimeline ?? null, req.branch.standby))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
+  if (walFileKind(name) !== 'segment') return false;
   const check = req.stopAtGap;
-  if (!check || walFileKind(name) !== 'segment' || (await check.inDataDir(name))) return false;
-  // Parallel pushes (asynchronous archive-push with process-max > 1, several repositories) may
-  // store a segment before the one ahead of it: a gap younger than that is waited out (from the
-  // later segment's time, or from now if that is in the future: another host's clock).
-  const started = Date.now();
-  for (;;) {
-    const gap = await gapAfter(req, name, check.timeline);
-    if (gap === null) return false;
-    if (Date.now() - Math.min(gap.after.mtimeMs, started) > GAP_SETTLE_MS) throw gapError(name, gap);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    if (await fetchFromArchive(req, name, dest, null)) return true;
+  if (check) {
+    if (await check.inDataDir(name)) return false;
+    // Parallel pushes (asynchronous archive-push with process-max > 1, several repositories) may
+    // store a segment before the one ahead of it: a gap younger than that is waited out (from the
+    // later segment's time, or from now if that is in the future: another host's clock).
+    const started = Date.now();
+    for (;;) {
+      const gap = await gapAfter(req, name, check.timeline);
+      if (gap === null) break;
+      if (Date.now() - Math.min(gap.after.mtimeMs, started) > GAP_SETTLE_MS) throw gapError(name, gap);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      if (await fetchFromArchive(req, name, dest, null)) return true;
+    }
   }
+  // The archive's end, in a recovery that ends there: what receive-wal received past it.
+  return req.branch?.standby === false && (await fromReceiver(req, name, dest));
+}
+
+/** receive-wal's segment being received (repo/receiver-partial.ts), written to `dest`; false when no repository holds one fit. */
+async function fromReceiver(req: ArchiveGetRequest, name: string, dest: string): Promise<boolean> {
+  const { receiverPartial } = await import('../repo/receiver-partial.js');
+  const { writePgWalFile } = await import('../wal/pg-wal-file.js');
+  const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
+  for (const r of req.repos) {
+    const data = await receiverPartial(r.repo, req.stanza, name, segmentSize, req.systemId).catch(() => null);
+    if (data === null) continue;
+    writePgWalFile(dest, data);
+    req.warn(`WAL segment ${name} is not archived yet: recovery is given what receive-wal has received of it (${repoName(r)}), and ends after its last whole record`);
+    return true;
+  }
+  return false;
 }
 
 /**

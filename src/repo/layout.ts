@@ -24,6 +24,9 @@ export function stanzaPath(stanza: string): string {
 
 export const STANZA_RECORD = 'stanza.json';
 
+/** Where receive-wal keeps the segment it receives (and whole ones not yet stored), in a posix repository. */
+export const RECEIVER_DIR = 'receive-wal';
+
 export function stanzaRecordPath(stanza: string): string {
   return storageJoin(stanzaPath(stanza), STANZA_RECORD);
 }

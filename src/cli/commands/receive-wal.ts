@@ -11,7 +11,7 @@ import { parseLsn } from '../../postgres/lsn.js';
 import { receiveWal, slotMissing } from '../../wal/receiver.js';
 import { openChosenRepository } from '../../repo/open-repository.js';
 import { pickRepository } from '../../repo/repo-settings.js';
-import { stanzaPath } from '../../repo/layout.js';
+import { RECEIVER_DIR, stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
@@ -156,7 +156,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     // The segment being received is a local file: in a posix repository, next to the stanza's
     // archive (as before); on object storage, in the local spool.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
-    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), 'receive-wal') : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
+    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
   let endPosition: bigint | undefined;

@@ -1,0 +1,54 @@
+// receive-wal as a cluster's only WAL archiving, in synchronous mode, and the primary lost: a
+// restore to the end of the archive gets every acknowledged commit, those still in the segment
+// receive-wal was receiving too (archive-get hands that .partial over after the archive's last
+// segment, as a DBA would copy it into pg_wal). The same on every version: the newest proves it.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster, destroyAll } from '../harness/cluster.js';
+import { versionsFromEnv } from '../harness/pg-versions.js';
+import { runPgpitr, clusterEnv, chownTree } from '../helpers/pgpitr.js';
+import { startReceiver, until } from '../helpers/receive-wal.js';
+import { startRecovered, tableChecksum } from '../helpers/pitr.js';
+
+for (const version of versionsFromEnv().slice(-1)) {
+  test(`restore after the primary is lost gets what synchronous receive-wal acknowledged (PostgreSQL ${version})`, async (t) => {
+    t.after(destroyAll);
+    const c = await TestCluster.create({ version, name: `rwr${version}`, conf: { wal_keep_size: '1GB' } });
+    const env = clusterEnv(c);
+    const repo = c.tempDir('repo');
+    const repoArgs = ['--repo', repo, '--stanza', 'main'];
+    assert.equal((await runPgpitr(['stanza-create', ...repoArgs], env)).code, 0);
+    await c.sql("alter system set synchronous_standby_names = 'pgpitr_sync'");
+    await c.sql('select pg_reload_conf()');
+    let expected = '';
+    const rx = startReceiver([...repoArgs, '--synchronous', '-d', 'application_name=pgpitr_sync'], env);
+    try {
+      await until('a synchronous standby', async () => (await c.sql<{ s: string }>("select sync_state as s from pg_stat_replication where application_name = 'pgpitr_sync'"))[0]?.s === 'sync');
+      await c.sql('create table pitr (id int primary key, v text)');
+      await c.sql(`insert into pitr select g, 'before the backup' from generate_series(1, 500) g`);
+      const b = await runPgpitr(['backup', ...repoArgs, '--start-fast'], env);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      // Acknowledged by receive-wal (synchronous commit): in the segment it is receiving, not archived.
+      for (let i = 0; i < 5; i++) await c.sql(`insert into pitr values (${1000 + i}, 'acknowledged')`);
+      expected = await tableChecksum(c);
+      await c.stop('immediate');
+    } finally {
+      await rx.stop();
+    }
+    assert.ok(readdirSync(join(repo, 'main', 'receive-wal')).some((n) => n.endsWith('.partial')), 'receive-wal keeps the segment it was receiving');
+    chownTree(repo);
+
+    const dir = c.tempDir('restored');
+    const r = await runPgpitr(['restore', ...repoArgs, '--spool-path', c.tempDir('spool'), '-D', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const copy = await startRecovered(dir, version, `rwrc${version}`);
+    try {
+      assert.equal(await tableChecksum(copy), expected, 'every acknowledged commit is back');
+    } finally {
+      await copy.destroy();
+    }
+  });
+}

@@ -91,13 +91,12 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     }
     const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
     add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });
-    // A stanza fed by a WAL receiver (pgpitr receive-wal, pg_receivewal: named so in
-    // pg_stat_replication) needs no archive_command: judged by what the WAL switch below finds in
-    // the stanza, archive_mode and archive_command then only said.
-    // Only with archive_mode off: on, with no archive_command, the server keeps every segment for a
-    // command to come, and pg_wal grows until the disk is full.
-    const receiver = !s.standby && !req.noSwitch && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal'")).rows.length > 0;
-    const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (pg_receivewal in pg_stat_replication): judged by the WAL switch below` });
+    // A stanza fed by a WAL receiver (pgpitr receive-wal, pg_receivewal: named so in pg_stat_replication,
+    // or reporting no replay position, as a standby does) needs no archive_command: judged by what the
+    // WAL switch below finds in the stanza, archive_mode and archive_command then only said. Only with
+    // archive_mode off: on, with no archive_command, the server keeps every segment for a command to come.
+    const receiver = !s.standby && !req.noSwitch && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)")).rows.length > 0;
+    const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (a walsender reporting no replay in pg_stat_replication): judged by the WAL switch below` });
     // A standby archives only with 'always'; with 'on', its primary does, and it will once promoted. It cannot switch WAL.
     const modeOk = s.archive_mode === 'always' || s.archive_mode === 'on';
     add(byReceiver({

@@ -31,6 +31,10 @@ for (const version of versionsFromEnv().slice(-1)) {
       await c.sql(`insert into pitr select g, 'before the backup' from generate_series(1, 500) g`);
       const b = await runPgpitr(['backup', ...repoArgs, '--start-fast'], env);
       assert.equal(b.code, 0, b.stdout + b.stderr);
+      // check knows the receiver by what it reports (no replay position), whatever its application_name.
+      const chk = await runPgpitr(['check', ...repoArgs], env);
+      assert.equal(chk.code, 0, chk.stdout + chk.stderr);
+      assert.match(chk.stdout + chk.stderr, /a WAL receiver streams from this server/);
       // Acknowledged by receive-wal (synchronous commit): in the segment it is receiving, not archived.
       for (let i = 0; i < 5; i++) await c.sql(`insert into pitr values (${1000 + i}, 'acknowledged')`);
       expected = await tableChecksum(c);

@@ -147,6 +147,11 @@ for (const version of versionsFromEnv()) {
       assert.equal(wrong.code, 5, wrong.stdout + wrong.stderr);
       assert.match(wrong.stderr, /the server is database system \d+, stanza "main" is for system \d+/);
       assert.deepEqual(archivedOnDisk(repo4, 'main'), [], 'nothing stored');
+      // --create-slot too: no slot left on a server whose WAL the stanza refuses.
+      const slot = await runPgpitr(['receive-wal', '--repo', repo4, '--stanza', 'main', '-S', 'wrong_system', '--create-slot'], senv);
+      assert.equal(slot.code, 5, slot.stdout + slot.stderr);
+      assert.match(slot.stderr, /the server is database system \d+, stanza "main" is for system \d+/);
+      assert.equal((await standby.sql<{ n: number }>("select count(*)::int as n from pg_replication_slots where slot_name = 'wrong_system'"))[0]!.n, 0);
       await standby.stop();
     });
 

@@ -27,7 +27,7 @@ export interface ServerArchiving {
   command: string;
   /** Walsenders streaming, and physical slots (a receiver's, kept while it reconnects): WAL may reach the archive that way. */
   walsenders: number;
-  /** Of them, named as pg_receivewal names itself (pgpitr receive-wal too, by default). */
+  /** Of them, WAL receivers: named as pg_receivewal names itself (pgpitr receive-wal too, by default), or reporting no replay position (a standby does). */
   receivers: number;
   physicalSlots: number;
 }
@@ -42,7 +42,7 @@ export async function serverNow(req: { connection: ConnectionSettings }): Promis
     const row = (await sql.query<{ s: string; mode: string; command: string; library: string; walsenders: number; receivers: number; slots: number }>(
       `select current_setting('wal_segment_size') as s, current_setting('archive_mode') as mode, current_setting('archive_command') as command,
               coalesce(current_setting('archive_library', true), '') as library, (select count(*)::int from pg_stat_replication) as walsenders,
-              (select count(*)::int from pg_stat_replication where application_name = 'pg_receivewal') as receivers,
+              (select count(*)::int from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)) as receivers,
               (select count(*)::int from pg_replication_slots where slot_type = 'physical') as slots`,
     )).rows[0]!;
     facts = { ...(await serverFacts(sql)), walSegmentSize: parseSizeSetting(row.s), archiving: { mode: row.mode, command: row.library !== '' ? row.library : row.command, walsenders: row.walsenders, receivers: row.receivers, physicalSlots: row.slots } };

@@ -135,7 +135,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   }
   // -W: asked before connecting, as pg_receivewal (-w: never asked; the server's refusal is the answer).
   if (v.password && !v['no-password']) connection.password = await promptPassword();
-  if (v['create-slot'] || v['drop-slot']) return slotCommand(connection, v.slot!, v['create-slot'] === true, v['if-not-exists'] === true, log);
+  if (v['drop-slot']) return slotCommand(connection, v.slot!, false, false, log, undefined);
 
   let dir = v.directory;
   let archive;
@@ -158,6 +158,8 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
     dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
+  // In repository mode, on the stanza's cluster only: a slot elsewhere would hold WAL nothing reads.
+  if (v['create-slot']) return slotCommand(connection, v.slot!, true, v['if-not-exists'] === true, log, archive);
   if (!dir) throw usageError('no target directory specified', 'use -D DIR, or --repo and --stanza');
   let endPosition: bigint | undefined;
   if (v.endpos !== undefined) {
@@ -200,9 +202,10 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-async function slotCommand(connection: ReturnType<typeof resolveConnectionSettings>, slot: string, create: boolean, ifNotExists: boolean, log: (m: string) => void): Promise<number> {
+async function slotCommand(connection: ReturnType<typeof resolveConnectionSettings>, slot: string, create: boolean, ifNotExists: boolean, log: (m: string) => void, archive: { checkSystem(system: string): Promise<void> } | undefined): Promise<number> {
   const s = await Session.open(connection, 'physical', 'replication connection');
   try {
+    if (create && archive) await archive.checkSystem((await s.query('IDENTIFY_SYSTEM'))[0]!.rows[0]![0] ?? '');
     if (create) {
       try {
         await s.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} PHYSICAL RESERVE_WAL`);

@@ -6,8 +6,12 @@
 // would replay the copy's WAL and stop cleanly on the wrong data. Told apart
 // from a point-in-time recovery in place (whose new timeline is the present,
 // and whose abandoned future stays archived) by when things were stored, with
-// CLOCK_SLACK_MS of doubt (the server's clock stamps backups, the repository's
-// its files; a failover's old primary may archive its last files late):
+// CLOCK_SLACK_MS of doubt where the server's clock (backups) meets the
+// repository's (its files); none between two files of the repository: a
+// timeline archived past its fork after another began went on (in place, the
+// old server archived its last files before the restore that made the new
+// timeline; a failover's old primary that archives leftovers on its return is
+// refused too, and --target-timeline says which to follow):
 //   - refused: a backup off the newest timeline's branch that ended after that
 //     timeline's history file was stored; or the file stored last is a segment
 //     of another timeline, past its fork from the branch (or off the branch),
@@ -77,7 +81,7 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
     // says what is missing. An ancestor's fork is in the newest timeline's own history.
     if (other >= latest || (fork === undefined && other !== 1 && archive.history(other) === null)) continue;
     const past = archive.stored.lastFrom?.(other, fork ? (fork.switchpoint - 1n) / seg + 1n : 0n) ?? null;
-    if (past !== null && past.ms > createdMs + CLOCK_SLACK_MS) {
+    if (past !== null && past.ms > createdMs) {
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()})`, { hint: ways(other) });
     }
@@ -85,7 +89,7 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   const last = archive.stored.last;
   const segNo = last === null ? null : (parseSegmentFileName(last.name, archive.segmentSize)?.segNo ?? null); // null: a history file
   // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
-  if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs + CLOCK_SLACK_MS) {
+  if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs) {
     const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
     if (fork === undefined || segNo > (fork.switchpoint - 1n) / seg) {
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });

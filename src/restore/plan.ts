@@ -181,19 +181,20 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   }
   const { b, branch, why } = chosen[0]!;
   const restorePoint = named.find((n) => n.b === b)?.point ?? undefined;
+  const seg = BigInt(archive.segmentSize);
   // For a restore point: its last byte (a record crossing into the next segment needs that one too).
-  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : restorePoint && restorePoint.end - 1n > b.stopLsn ? restorePoint.end - 1n : b.stopLsn;
+  // Without a target, a stop on a segment boundary needs the WAL before it only: recovery is
+  // consistent there, finds no more WAL and ends (a backup of a standby of a quiet primary, whose
+  // last record was a WAL switch: the segment after it may not come for hours).
+  const walNeededTo = t.target.kind === 'lsn' && t.target.lsn > b.stopLsn ? t.target.lsn : restorePoint && restorePoint.end - 1n > b.stopLsn ? restorePoint.end - 1n : t.target.kind === 'end' && b.stopLsn % seg === 0n ? b.stopLsn - 1n : b.stopLsn;
   // What replay needs from the archive: from the backup's start, or, when the set holds the WAL to
   // its stop, nothing for a target at the stop, and for one past it from the stop segment on: the
   // set's copy of that segment ends at the stop (zero-filled after it, as pg_basebackup's).
-  const seg = BigInt(archive.segmentSize);
   const walFrom = !b.walIncluded ? b.startLsn : walNeededTo > b.stopLsn ? (b.stopLsn / seg) * seg : ((b.stopLsn - 1n) / seg + 1n) * seg;
-  // The segment holding the byte at walNeededTo, even when that is a segment's first byte: the WAL
-  // up to a stop on a boundary ends in the segment before, but PostgreSQL stops at a target only
-  // once it has read the record after it (with the one before, recovery reaches the consistent
-  // point, finds no more WAL and fails: "recovery ended before configured recovery target was
-  // reached"). A backup taken on a standby stops on a boundary when its last replayed record
-  // was the primary's WAL switch.
+  // The segment holding the byte at walNeededTo, even when that is a segment's first byte: with a
+  // target, PostgreSQL stops only once it has read the record after the consistent point (with the
+  // WAL before it only, recovery is consistent, finds no more WAL and fails: "recovery ended before
+  // configured recovery target was reached").
   const along = walFrom > walNeededTo ? [] : segmentsAlong(branch, walFrom, walNeededTo, archive.segmentSize);
   const missing = along.filter((s) => !archive.hasSegment(s.timeline, s.segNo));
   const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
@@ -205,13 +206,15 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
     // (A target other than an LSN needs WAL to the stop only: what is missing past it is at the stop.)
     const atStop = beyond && walNeededTo === b.stopLsn;
     throw new PgpitrError('ERR_NOT_FOUND', atStop
-      ? `WAL segment ${first} is not archived yet: backup ${b.id} becomes consistent at ${formatLsn(b.stopLsn)}, the start of that segment, and PostgreSQL reads the record there before it stops`
+      ? `WAL segment ${first} is not archived yet: backup ${b.id} becomes consistent at ${formatLsn(b.stopLsn)}, the start of that segment, and PostgreSQL reads the record there before it stops at a target`
       : beyond
         ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
         : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond && b.standalone
         ? `${standaloneHint(b.id)}archive the missing WAL`
-        : beyond
+        : atStop && t.target.kind === 'immediate'
+          ? 'the primary archives it once WAL is written there: pgpitr check against the primary writes a restore point, switches WAL and waits for it to be archived; then restore again. Or restore without a target: recovery ends at the end of the archive, here where the backup is consistent'
+          : beyond
           ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'
           : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });

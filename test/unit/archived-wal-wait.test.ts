@@ -41,30 +41,24 @@ test("an archiver working through segments before the backup's own is progress t
   );
 });
 
-test('a stop on a segment boundary waits for the segment it starts (restore reads the record there)', async () => {
-  const stored = new Set([name(1), name(2)]);
+test('a stop on a segment boundary waits for the segment before it, not the one it starts (which a quiet primary may not fill for hours)', async () => {
+  const stored = new Set([name(1)]);
   await assert.rejects(
     waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/3000000', 'standby')),
     (e: Error & { hint?: string }) => {
-      assert.match(e.message, new RegExp(`${name(3)} missing, none archived for 0.05 s`));
+      assert.match(e.message, new RegExp(`${name(2)} missing, none archived for 0.05 s`));
       assert.match(e.hint ?? '', /archive_timeout there/);
       return true;
     },
   );
-  stored.add(name(3));
-  await waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/3000000'));
+  stored.add(name(2));
+  await waitForArchivedWal({ stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names) => new Set(names.filter((x) => stored.has(x))) }, record('0/1000028', '0/3000000', 'standby'));
 });
 
-test('--wal=included: nothing is waited for, but a stop on a segment boundary waits for the segment it starts', async () => {
+test('--wal=included: nothing is waited for, a stop on a segment boundary neither', async () => {
   const stored = new Set<string>();
   const req = { stanza: { wal_segment_size: SEG }, archiveTimeoutMs: 50, archivedAmong: async (names: string[]) => new Set(names.filter((x) => stored.has(x))) };
   const included = (start: string, stop: string) => ({ ...record(start, stop, 'standby'), wal: 'included' }) as unknown as BackupRecord;
   await waitForArchivedWal(req, included('0/1000028', '0/3000100')); // its WAL is in the set: the archive holds none of it
-  await assert.rejects(waitForArchivedWal(req, included('0/1000028', '0/3000000')), (e: Error & { hint?: string }) => {
-    assert.match(e.message, new RegExp(`${name(3)} missing, .*stopped on a segment's first byte`));
-    assert.match(e.hint ?? '', /comes from the archive even for a backup holding its WAL/);
-    return true;
-  });
-  stored.add(name(3));
   await waitForArchivedWal(req, included('0/1000028', '0/3000000'));
 });

@@ -227,16 +227,19 @@ test('a backup holding its own WAL needs nothing from the archive to be consiste
   assert.equal(planRestore([selfContained], archive([[1, 12, 14]]), opts({ immediate: true })).archiveEnd, '00000001000000000000000E');
 });
 
-test('a stop on a segment boundary needs the segment that starts there: PostgreSQL reads the record after the consistent point to stop', () => {
+test('a stop on a segment boundary needs the segment that starts there for a target: PostgreSQL reads the record after the consistent point to stop', () => {
   // A standby's backup whose last replayed record was the primary's WAL switch (seen: recovery
   // reached consistency at 0/C000000, found no segment C, and failed before its target).
   const onBoundary: PlanBackup = { id: 'T', complete: true, timeline: 1, startLsn: lsn('0/A000028'), stopLsn: lsn('0/C000000'), stopTimeMs: T0 + 9_000_000, walIncluded: false };
   assert.deepEqual(planRestore([onBoundary], archive([[1, 10, 12]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000A', '00000001000000000000000B', '00000001000000000000000C']);
   assert.throws(() => planRestore([onBoundary], archive([[1, 10, 11]]), opts({ immediate: true })), (e: { message: string; hint?: string }) =>
-    /WAL segment 00000001000000000000000C is not archived yet: backup T becomes consistent at 0\/C000000/.test(e.message) && /switch WAL on the primary/.test(e.hint ?? ''));
-  // Held in the backup up to its stop: the next segment still comes from the archive.
+    /WAL segment 00000001000000000000000C is not archived yet: backup T becomes consistent at 0\/C000000/.test(e.message) && /pgpitr check against the primary writes a restore point, switches WAL.*Or restore without a target/.test(e.hint ?? ''));
+  // Without a target: consistent at the end of B, recovery finds no more WAL and ends; C not needed.
+  assert.deepEqual(planRestore([onBoundary], archive([[1, 10, 11]]), opts({})).walNeeded, ['00000001000000000000000A', '00000001000000000000000B']);
+  // Held in the backup up to its stop: the next segment comes from the archive for a target only.
   const selfContained: PlanBackup = { ...onBoundary, id: 'S', walIncluded: true };
   assert.deepEqual(planRestore([selfContained], archive([[1, 12, 12]]), opts({ immediate: true })).walNeeded, ['00000001000000000000000C']);
+  assert.deepEqual(planRestore([selfContained], archive([[1, 9, 9]]), opts({})).walNeeded, []);
 });
 
 test('a gap after the WAL replay needs: the plan names the missing segment and where the archive resumes, along the branch', () => {
@@ -308,9 +311,10 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   }
   // No backup after it, but the file stored last is a timeline-1 segment past the fork, stored well after timeline 2 began: refused too.
   assert.throws(() => planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + HOUR)), opts({ lsn: '0/4800000' })), /timeline 1 is archived now \(the file stored last, .*, is of timeline 1, past its fork to timeline 2 at 0\/4000000\)/);
-  // ... but not a timeline-1 file stored within minutes of the promotion (a failover's old primary archiving its last files late),
-  // nor a timeline-1 segment before the fork.
-  assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + 60_000)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
+  // ... and a minute after: two files of the repository, one clock (a copy promoted a minute
+  // before production archived its next segment; a failover's old primary archiving leftovers on its
+  // return is refused too, --target-timeline says which); not a timeline-1 segment before the fork.
+  assert.throws(() => planRestore([backups[0]!], withTimes(T0, stored(1, 9n, T0 + 60_000)), opts({ lsn: '0/4800000' })), LatestTimelineDoubt);
   assert.equal(planRestore([backups[0]!], withTimes(T0, stored(1, 3n, T0 + HOUR)), opts({ lsn: '0/4800000' })).branch.timeline, 2);
   // The copy archiving too, its file stored last, while timeline 1 went on past the fork after it began: refused all the same.
   const both = (historyMs: number, timeline1Ms: number) => {

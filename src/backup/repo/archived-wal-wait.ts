@@ -20,9 +20,10 @@ const ARCHIVE_POLL_MAX_MS = 500;
 
 /**
  * The backup is usable only with every segment from its start to its stop in the archive: to
- * the segment holding the byte at the stop, even on a segment's first byte (a backup of a standby
- * whose last replayed record was the primary's WAL switch), as restore asks for it (plan.ts:
- * recovery reads the record after the stop). The server's backup stop does not wait for it
+ * the segment holding the byte before the stop, as PostgreSQL's backup stop waits for (a stop on
+ * a segment's first byte, a backup of a standby whose last replayed record was the primary's WAL
+ * switch, needs the segment starting there only for a restore to a target: plan.ts; on a quiet
+ * primary it may not come for hours). The server's backup stop does not wait for it
  * (serverWaitsForArchive: false): it would check once a second, and for the whole
  * archive_command, where this waits for this stanza's archive alone. archive-timeout is the
  * longest wait without a segment arriving, as pgBackRest's (an archiver some minutes behind
@@ -31,12 +32,10 @@ const ARCHIVE_POLL_MAX_MS = 500;
  */
 export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, signal?: AbortSignal): Promise<void> {
   const seg = req.stanza.wal_segment_size;
-  // --wal=included: the set holds its WAL up to the stop; only a stop on a segment's first byte
-  // needs the segment that starts there, which the set cannot hold (nothing of it was written yet).
-  const included = r.wal === 'included';
-  if (included && parseLsn(r.stop_lsn!) % BigInt(seg) !== 0n) return;
-  const first = included ? segmentNumber(parseLsn(r.stop_lsn!), seg) : segmentNumber(parseLsn(r.start_lsn!), seg);
-  const last = segmentNumber(parseLsn(r.stop_lsn!), seg);
+  // --wal=included: the set holds its WAL up to the stop.
+  if (r.wal === 'included') return;
+  const first = segmentNumber(parseLsn(r.start_lsn!), seg);
+  const last = segmentNumber(parseLsn(r.stop_lsn!) - 1n, seg);
   let deadline = Date.now() + req.archiveTimeoutMs;
   let pause = ARCHIVE_POLL_FIRST_MS;
   let stillMissing = Infinity;
@@ -61,10 +60,8 @@ export async function waitForArchivedWal(req: ArchiveWait, r: BackupRecord, sign
     if (signal?.aborted) throw new PgpitrError('ERR_INTERRUPTED', `backup ${r.id} interrupted by a signal while it waited for its WAL to be archived`, { hint: 'run the backup again' });
     if (Date.now() > deadline) {
       const what = `the WAL backup ${r.id} needs is not in the archive: ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''} missing, none archived for ${req.archiveTimeoutMs / 1000} s`;
-      throw new PgpitrError('ERR_CHECK', included ? `${what}: the backup stopped on a segment's first byte, and recovery reads the record that follows there` : what, {
-        hint: included
-          ? 'that segment comes from the archive even for a backup holding its WAL: archive it (pg_switch_wal() on the primary once it holds WAL after the stop, with archive_command set), or take the backup again (a stop on a segment boundary is rare)'
-          : r.backup_from === 'standby'
+      throw new PgpitrError('ERR_CHECK', what, {
+        hint: r.backup_from === 'standby'
           ? 'a backup of a standby ends at its replay point, and the primary archives that segment only once it is full: on a quiet primary, set archive_timeout there (or run SELECT pg_switch_wal() on it during the backup), raise --archive-timeout, or take the backup with --wal=included; pgpitr check on the primary tells whether its archive_command works'
           : 'check archive_command (pgpitr check tells what is wrong), raise --archive-timeout when the archiver is far behind, or take the backup with --wal=included to keep that WAL in the backup itself',
       });

@@ -41,6 +41,8 @@ export interface ArchiveGetRequest {
    * recovery never ends on "not found". null: no check (a run by hand).
    */
   branch?: { standby: boolean } | null;
+  /** The data directory, when PostgreSQL runs restore_command there (%p relative to it). */
+  dataDir?: string | null;
   /**
    * --recovery-timeline (null: the newest in the archive, as recovery_target_timeline = latest),
    * however archive-get is run: also part of the background fetcher's settings.
@@ -85,23 +87,23 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
       if (await fetchFromArchive(req, name, dest, null)) return true;
     }
   }
-  // The archive's end, in a recovery that ends there: what receive-wal received past it.
-  return req.branch?.standby === false && (await fromReceiver(req, name, dest));
+  // The archive's end, in a recovery that ends there: what receive-wal received past it, put into
+  // pg_wal for recovery to read there (still "not found" here).
+  if (req.branch?.standby === false && req.dataDir) await intoPgWalFromReceiver(req, req.dataDir, name);
+  return false;
 }
 
-/** receive-wal's segment being received (repo/receiver-partial.ts), written to `dest`; false when no repository holds one fit. */
-async function fromReceiver(req: ArchiveGetRequest, name: string, dest: string): Promise<boolean> {
-  const { receiverPartial } = await import('../repo/receiver-partial.js');
-  const { writePgWalFile } = await import('../wal/pg-wal-file.js');
+/** receive-wal's segment (repo/receiver-partial.ts) into pg_wal, unless pg_wal holds one. */
+async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<void> {
+  const { receivedSegment } = await import('../repo/receiver-partial.js');
+  const { placeInPgWal } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
   for (const r of req.repos) {
-    const data = await receiverPartial(r.repo, req.stanza, name, segmentSize, req.systemId).catch(() => null);
+    const data = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId).catch(() => null);
     if (data === null) continue;
-    writePgWalFile(dest, data);
-    req.warn(`WAL segment ${name} is not archived yet: recovery is given what receive-wal has received of it (${repoName(r)}), and ends after its last whole record`);
-    return true;
+    if (placeInPgWal(dataDir, name, data)) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it`);
+    return;
   }
-  return false;
 }
 
 /**

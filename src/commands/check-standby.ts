@@ -1,14 +1,20 @@
 // check against a standby with archive_mode = on (the usual high-availability set-up: it archives
-// once promoted): it archives nothing while it replays, and cannot switch WAL, so archiving is
-// judged on its primary. What the stanza holds is judged here: the restores it allows are judged
-// up to its newest segment.
+// once promoted): it archives nothing while it replays, and cannot switch WAL. What it replayed
+// must be archived by its primary, give or take the segment being filled: the stanza's newest
+// segment is judged against the standby's replay position, and the restores the stanza allows
+// up to that segment.
 
+import { parseLsn } from '../postgres/lsn.js';
 import { listArchive } from '../repo/archive-store.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { Finding } from './check-finding.js';
 
-/** The newest segment archived in the stanza (by position, then timeline), and the repositories holding it; null when none. */
-export async function newestArchivedSegment(repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number> } | null> {
+interface Queries {
+  query<T>(text: string): Promise<{ rows: T[] }>;
+}
+
+/** The newest segment archived in the stanza (by position, then timeline), and the repositories holding it; null when none, or behind the standby's replay. */
+export async function standbyArchived(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number> } | null> {
   const byRepo = new Map<number, Set<string>>();
   let newest: string | null = null;
   const later = (a: string, b: string) => a.slice(8) > b.slice(8) || (a.slice(8) === b.slice(8) && a.slice(0, 8) > b.slice(0, 8));
@@ -17,11 +23,22 @@ export async function newestArchivedSegment(repos: readonly NumberedRepository[]
     byRepo.set(index, names);
     for (const n of names) if (newest === null || later(n, newest)) newest = n;
   }
+  const hint = 'the primary archives what the standby replays: run pgpitr check against the primary (it switches WAL and waits for it to be archived)';
   if (newest === null) {
-    add({ check: 'archiving', ok: false, message: 'the server is a standby, and the stanza holds no WAL segment', hint: 'run pgpitr check against the primary: it switches WAL and waits for it to be archived' });
+    add({ check: 'archiving', ok: false, message: 'the server is a standby, and the stanza holds no WAL segment', hint });
+    return null;
+  }
+  const r = (await client.query<{ lsn: string | null; size: string }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size")).rows[0]!;
+  const size = BigInt(r.size);
+  const perId = 0x100000000n / size;
+  const newestSeg = BigInt(`0x${newest.slice(8, 16)}`) * perId + BigInt(`0x${newest.slice(16, 24)}`);
+  const replayedSeg = r.lsn === null ? null : parseLsn(r.lsn) / size;
+  // The segment replay is in, and the one before (its archiving may be a moment behind), need not be there yet.
+  if (replayedSeg !== null && newestSeg + 2n < replayedSeg) {
+    add({ check: 'archiving', ok: false, message: `the server is a standby that replayed up to ${r.lsn}, and the stanza's newest WAL segment is ${newest}: its primary's archiving is behind or failing`, hint });
     return null;
   }
   const wal = newest;
-  add({ check: 'archiving', ok: true, message: `the server is a standby: archiving is judged on its primary (pgpitr check there); the stanza's newest WAL segment is ${wal}` });
+  add({ check: 'archiving', ok: true, message: `the server is a standby: the stanza's newest WAL segment is ${wal}${r.lsn === null ? '' : `, where it replayed up to ${r.lsn}`}; archiving itself is judged on its primary (pgpitr check there)` });
   return { wal, repos: new Set([...byRepo].filter(([, names]) => names.has(wal)).map(([i]) => i)) };
 }

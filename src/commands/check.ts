@@ -28,7 +28,7 @@ import { isPgpitrError } from '../common/errors.js';
 import type { PgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
 import { recoveryFindings } from './check-recovery.js';
-import { newestArchivedSegment } from './check-standby.js';
+import { standbyArchived } from './check-standby.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -127,7 +127,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
       try {
-        reached = s.standby && s.archive_mode === 'on' ? await newestArchivedSegment(req.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
+        reached = s.standby && s.archive_mode === 'on' ? await standbyArchived(client, req.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.

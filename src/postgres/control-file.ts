@@ -3,8 +3,7 @@
 // machine's byte order) in every PostgreSQL version, and the redo location of
 // its latest checkpoint (checkPointCopy.redo, at byte 40 from 13 to 18: after
 // the identifier, two uint32 versions, the state and its padding, the time and
-// the checkpoint's location) and its timeline (checkPointCopy.ThisTimeLineID,
-// the uint32 after the redo location).
+// the checkpoint's location).
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,18 +21,7 @@ export function controlCheckpointRedo(pgData: string): bigint | null {
   return readUint64(pgData, REDO_OFFSET);
 }
 
-/** The timeline of the latest checkpoint (or restartpoint) in `pgData`/global/pg_control; null when unreadable. */
-export function controlCheckpointTimeline(pgData: string): number | null {
-  const b = readBytes(pgData, REDO_OFFSET + 8, 4);
-  return b === null ? null : endianness() === 'LE' ? b.readUInt32LE(0) : b.readUInt32BE(0);
-}
-
 function readUint64(pgData: string, offset: number): bigint | null {
-  const b = readBytes(pgData, offset, 8);
-  return b === null ? null : endianness() === 'LE' ? b.readBigUInt64LE(0) : b.readBigUInt64BE(0);
-}
-
-function readBytes(pgData: string, offset: number, length: number): Buffer | null {
   let fd: number;
   try {
     fd = openSync(join(pgData, 'global', 'pg_control'), 'r');
@@ -41,8 +29,9 @@ function readBytes(pgData: string, offset: number, length: number): Buffer | nul
     return null;
   }
   try {
-    const b = Buffer.alloc(length);
-    return readSync(fd, b, 0, length, offset) === length ? b : null;
+    const b = Buffer.alloc(8);
+    if (readSync(fd, b, 0, 8, offset) !== 8) return null;
+    return endianness() === 'LE' ? b.readBigUInt64LE(0) : b.readBigUInt64BE(0);
   } finally {
     closeSync(fd);
   }

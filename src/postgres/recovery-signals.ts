@@ -8,7 +8,6 @@ import { parseWalLongPageHeader, segmentNameMismatch } from './wal-page-header.j
 import { WalRecordScanner } from './wal-records.js';
 import { join } from 'node:path';
 import { RECOVERY_SIGNAL, STANDBY_SIGNAL_FILE } from './restore-settings.js';
-import { controlCheckpointTimeline } from './control-file.js';
 
 /**
  * Whether the data directory `dir` is in a recovery that ends when the archive does: recovery.signal
@@ -16,26 +15,6 @@ import { controlCheckpointTimeline } from './control-file.js';
  */
 export function endsRecoveryAtArchiveEnd(dir: string): boolean {
   return existsSync(join(dir, RECOVERY_SIGNAL)) && !existsSync(join(dir, STANDBY_SIGNAL_FILE));
-}
-
-/**
- * Whether a standby (standby.signal in data directory `dir`) that asks for WAL file `name` and meets
- * a repository fault may be told "not found" rather than be stopped: it never ends recovery on that
- * answer, but streams (primary_conninfo) or asks again later. A segment may. A history file may when
- * PostgreSQL then reads what it needs from pg_wal: a timeline newer than the data directory's (it
- * looks for a newer timeline to follow, or, promoted, for a free timeline ID: a taken one is found
- * when its history file is archived, which archive-push refuses over other contents), or one whose
- * file pg_wal holds (the timeline it follows). Not the history of the timeline it follows with no
- * copy in pg_wal: at a start it needs it to read WAL of older timelines, and once promoted it copies
- * its ancestry from it (told "not found", it would write a new timeline's history without it).
- */
-export function standbyMayWaitOut(dir: string, name: string): boolean {
-  if (!existsSync(join(dir, STANDBY_SIGNAL_FILE))) return false;
-  if (/^[0-9A-F]{24}$/.test(name)) return true;
-  const history = /^([0-9A-F]{8})\.history$/.exec(name);
-  if (!history) return false;
-  const own = controlCheckpointTimeline(dir);
-  return (own !== null && parseInt(history[1]!, 16) > own) || existsSync(join(dir, 'pg_wal', name));
 }
 
 /**

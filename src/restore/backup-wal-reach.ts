@@ -20,11 +20,12 @@ import type { PlanArchive, PlanBackup } from './plan.js';
 export function backupWalNeeds(b: PlanBackup, archive: PlanArchive): string[] {
   const branch = defaultBranch(b, archive);
   const seg = BigInt(archive.segmentSize);
-  // A set holding its WAL: from the archive only the segment at a stop on a boundary (replay reads
-  // the record there before it stops), as plan.ts says.
-  const from = b.walIncluded ? ((b.stopLsn - 1n) / seg + 1n) * seg : b.startLsn;
-  if (from > b.stopLsn) return [];
-  return segmentsAlong(branch, from, b.stopLsn, archive.segmentSize).map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
+  // Up to the byte before the stop (without a target, a stop on a boundary needs nothing of the
+  // segment starting there: plan.ts); a set holding its WAL needs none of it from the archive.
+  const to = b.stopLsn - 1n;
+  const from = b.walIncluded ? (to / seg + 1n) * seg : b.startLsn;
+  if (from > to) return [];
+  return segmentsAlong(branch, from, to, archive.segmentSize).map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
 }
 
 function defaultBranch(b: PlanBackup, archive: PlanArchive): TimelineBranch {

@@ -8,10 +8,11 @@
 // and whose abandoned future stays archived) by when things were stored, with
 // CLOCK_SLACK_MS of doubt where the server's clock (backups) meets the
 // repository's (its files); none between two files of the repository: a
-// timeline archived past its fork after another began went on (in place, the
+// timeline archived past its fork after the newest timeline began, and after
+// the newest's last archived file too, went on longer than it (in place, the
 // old server archived its last files before the restore that made the new
-// timeline; a failover's old primary that archives leftovers on its return is
-// refused too, and --target-timeline says which to follow):
+// timeline; a failover's old primary archiving leftovers on its return stops,
+// while the new primary goes on: refused only until the newest archives again):
 //   - refused: a backup off the newest timeline's branch that ended after that
 //     timeline's history file was stored; or the file stored last is a segment
 //     of another timeline, past its fork from the branch (or off the branch),
@@ -75,21 +76,23 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   // fork, any segment of another timeline (production on a sibling after a failover). After a
   // point-in-time recovery in place, the old timeline stopped being archived before the new one began.
   const seg = BigInt(archive.segmentSize);
+  // Since when another timeline archived is evidence: after the newest began, and after its own last segment.
+  const newestWent = Math.max(createdMs, archive.stored.lastFrom?.(latest, 0n)?.ms ?? 0);
   for (const other of archive.segmentTimelines?.() ?? []) {
     const fork = branch.ancestors.find((a) => a.timeline === other);
     // A later timeline, or one off the branch without its history file: resolveBranch's orphan check
     // says what is missing. An ancestor's fork is in the newest timeline's own history.
     if (other >= latest || (fork === undefined && other !== 1 && archive.history(other) === null)) continue;
     const past = archive.stored.lastFrom?.(other, fork ? (fork.switchpoint - 1n) / seg + 1n : 0n) ?? null;
-    if (past !== null && past.ms > createdMs) {
+    if (past !== null && past.ms > newestWent) {
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
-      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()})`, { hint: ways(other) });
+      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) and after its last archived file`, { hint: `${ways(other)}; after a failover whose old primary archived its last segments, timeline ${latest}'s next archived segment ends this doubt` });
     }
   }
   const last = archive.stored.last;
   const segNo = last === null ? null : (parseSegmentFileName(last.name, archive.segmentSize)?.segNo ?? null); // null: a history file
   // A later timeline, or one without its history file: resolveBranch's orphan check says what is missing.
-  if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > createdMs) {
+  if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > newestWent) {
     const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
     if (fork === undefined || segNo > (fork.switchpoint - 1n) / seg) {
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });

@@ -155,6 +155,8 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   const chosen: { b: PlanBackup; branch: TimelineBranch; why: string }[] = [];
   const named: NamedTry<PlanBackup>[] = [];
   const notOnBranch: string[] = [];
+  // The oldest backup that ended while the target transaction ran: chosen when none ended before it began.
+  let across: { b: PlanBackup; branch: TimelineBranch } | null = null;
   for (const b of candidates) {
     const branch = branchFor(b);
     if (!branchContains(branch, b.timeline, b.stopLsn)) {
@@ -173,7 +175,9 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       : point.end >= b.stopLsn ? `newest backup that ended before the restore point` : null;
     if (why !== null) chosen.push({ b, branch, why });
     if (chosen.length > 0) break;
+    if (t.target.kind === 'xid' && b.stopNextXid !== undefined && b.stopNextXid > t.target.xid && b.stopNextXid - t.target.xid < 2n ** 31n) across = { b, branch };
   }
+  if (chosen.length === 0 && across && t.target.kind === 'xid') chosen.push({ ...across, why: `transaction ${t.target.xid} was running when the backups after it ended: the oldest, whose recovery reaches it if it ended after its stop (checked in the archive)` });
   if (chosen.length === 0) {
     if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
     if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set, archive.timelines().length > 1);

@@ -37,7 +37,8 @@ export interface RecoveryReach {
   windows: RecoveryWindow[];
 }
 
-const immediate: TargetOptions = { target: { kind: 'immediate' }, exclusive: false, timeline: 'current', action: 'pause' };
+// Judged as a restore without a target (a stop on a segment boundary needs nothing past it: plan.ts).
+const immediate: TargetOptions = { target: { kind: 'end' }, exclusive: false, timeline: 'current', action: 'pause' };
 
 /** `known`: backups already found unrestorable, and why (stored objects missing: stanza-reach.ts). */
 export function recoveryReach(records: BackupRecord[], archive: PlanArchive, known: ReadonlyMap<string, string> = new Map()): RecoveryReach {

@@ -3,7 +3,8 @@
 // repository never sees these paths: it takes and gives bytes
 // (repo/archive-store.ts).
 
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { storageError } from '../common/errors.js';
 import { poolFor } from '../storage/buffer-pool.js';
@@ -61,4 +62,16 @@ export function writePgWalFile(dest: string, data: Buffer): void {
     }
     throw storageError('write restored WAL file', dest, e);
   }
+}
+
+/**
+ * Puts WAL file `name` into `dataDir`'s pg_wal for recovery to read there (restore_command then
+ * answers "not found"), unless pg_wal holds one already; whether it did. The file stays pg_wal's:
+ * PostgreSQL renames the last one it read to .partial when recovery ends, and archives it so.
+ */
+export function placeInPgWal(dataDir: string, name: string, data: Buffer): boolean {
+  const dest = join(dataDir, 'pg_wal', name);
+  if (existsSync(dest)) return false;
+  writePgWalFile(dest, data);
+  return true;
 }

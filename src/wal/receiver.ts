@@ -62,11 +62,16 @@ export async function receiveWal(o: ReceiveOptions): Promise<void> {
   } catch (e) {
     throw storageError('create directory', o.dir, e);
   }
+  // One receiver per directory: two would write the same .partial, and one pointed at another
+  // server of the system (a promoted copy) would mix its WAL in (pg_receivewal has no such lock).
+  const { holdReceiverLock } = await import('./receiver-lock.js');
+  const release = await holdReceiverLock(o.dir);
   const storeQueue = o.archive ? storeQueueFor(o) : null;
   try {
     await receiveLoop(o, storeQueue);
   } finally {
     storeQueue?.stop();
+    await release();
   }
 }
 
@@ -340,9 +345,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** A slot that does not exist (42704) is a named object missing (exit 6), as for basebackup -S. */
-export function slotMissing(e: unknown, slot: string | undefined): unknown {
+export function slotMissing(e: unknown, slot: string | undefined, dropping = false): unknown {
   if (!(e instanceof ServerError && e.sqlState === '42704') || slot === undefined) return e;
   return new PgpitrError('ERR_NOT_FOUND', `replication slot "${slot}" does not exist`, {
-    hint: `create it with pgpitr receive-wal --create-slot -S ${slot}, or SELECT pg_create_physical_replication_slot('${slot}')`,
+    hint: dropping
+      ? 'nothing to drop on this server: check the slot name (SELECT slot_name FROM pg_replication_slots) and the server (-h, -p)'
+      : `create it with pgpitr receive-wal --create-slot -S ${slot}, or SELECT pg_create_physical_replication_slot('${slot}')`,
   });
 }

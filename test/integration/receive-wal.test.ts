@@ -71,6 +71,11 @@ for (const version of versionsFromEnv()) {
       await untilReceiving(rx, src);
       // Named as pg_receivewal names itself (synchronous_standby_names written for it).
       assert.deepEqual(await src.sql<{ a: string }>("select application_name as a from pg_stat_replication"), [{ a: 'pg_receivewal' }]);
+      // A second receiver into the same stanza: refused (it would write the same .partial).
+      const twice = await runPgpitr(['receive-wal', '--repo', repo, '--stanza', 'main'], env);
+      assert.equal(twice.code, 5, twice.stdout + twice.stderr);
+      assert.match(twice.stderr, /receive-wal directory .* is locked by "receive-wal" \(pid \d+/);
+      assert.match(twice.stderr, /hint: one receive-wal per directory/);
       const first = await makeWal(src);
       await until(`${first} in the repository`, () => archivedOnDisk(repo, 'main').some((f) => f.name === first), rx.log);
       // Without a slot or --synchronous its flush position is not reported (as pg_receivewal): the

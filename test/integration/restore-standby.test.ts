@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -73,30 +73,6 @@ for (const version of versionsFromEnv().slice(-1)) {
       }
     });
 
-    await t.test('a standby restarted while its repository is out of reach starts and streams (told "not found", not stopped)', async () => {
-      const dir = restoreDir(c, 'repo-away');
-      const conninfo = `host=${c.host} port=${c.port} user=postgres application_name=standby_repo_away`;
-      const r = await restoreWith(a, dir, ['--standby', '--recovery-option', `primary_conninfo=${conninfo}`, '--archive-mode', 'off']);
-      assert.equal(r.code, 0, r.stderr);
-      const standby = await TestCluster.startExisting(dir, version, { name: `sbyr${version}` });
-      const marker = join(a.repo, 'pgpitr-repo.json');
-      try {
-        await waitFor('streaming from the primary', async () => (await c.sql<{ s: string }>(`select state as s from pg_stat_replication where application_name = 'standby_repo_away'`))[0]?.s === 'streaming', () => standby.logTail());
-        // The repository goes away (an unmounted disk, an object store down); the standby restarts.
-        renameSync(marker, `${marker}.away`);
-        await standby.restart();
-        assert.equal((await standby.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r, true);
-        assert.match(standby.log(), /is not a pgpitr repository[\s\S]*warning: the standby is told [0-9A-F]{8}(\.history|[0-9A-F]{16}) is not in the archive, and asks for it again later/);
-        assert.doesNotMatch(standby.log(), /FATAL: +could not restore file/);
-        await c.sql(`insert into pitr values (5500, 'streamed while the repository was away')`);
-        const expected = await tableChecksum(c);
-        await waitFor('the row streamed to the standby', async () => (await tableChecksum(standby)) === expected, () => standby.logTail());
-      } finally {
-        if (existsSync(`${marker}.away`)) renameSync(`${marker}.away`, marker);
-        await standby.destroy();
-      }
-    });
-
     await t.test('a standby without primary_conninfo follows the archive', async () => {
       const dir = restoreDir(c, 'archive-only');
       const r = await restoreWith(a, dir, ['--standby']);
@@ -119,7 +95,7 @@ for (const version of versionsFromEnv().slice(-1)) {
         const chk = await runPgpitr(['check', ...a.repoArgs], clusterEnv(standby));
         assert.equal(chk.code, 0, chk.stdout + chk.stderr);
         assert.match(chk.stdout + chk.stderr, /archive_mode is on, and the server is a standby: it archives once promoted \(its primary does now\)/);
-        assert.match(chk.stdout + chk.stderr, /the server is a standby: archiving is judged on its primary \(pgpitr check there\); the stanza's newest WAL segment is [0-9A-F]{24}/);
+        assert.match(chk.stdout + chk.stderr, /the server is a standby: the stanza's newest WAL segment is [0-9A-F]{24}, where it replayed up to [0-9A-F]+\/[0-9A-F]+; archiving itself is judged on its primary \(pgpitr check there\)/);
         assert.match(chk.stdout + chk.stderr, /a restore can reach WAL segment/);
       } finally {
         await standby.destroy();

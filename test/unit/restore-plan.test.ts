@@ -64,6 +64,12 @@ test('target xid: a backup that started after the transaction began is not chose
   const a = archive([[1, 2, 12]]);
   assert.equal(planRestore(backups, a, opts({ xid: '900' })).backup.id, 'B');
   assert.equal(planRestore(backups, a, opts({ xid: '700' })).backup.id, 'A', 'A has no recorded xid and is older');
+  // Only backups that ended while the transaction ran (a batch across the nightly backup): the
+  // oldest of them, recovery reaching it if it committed after its stop (target-xid-reach checks).
+  const across = planRestore([backups[1]!], a, opts({ xid: '700' }));
+  assert.equal(across.backup.id, 'B');
+  assert.match(across.reason, /transaction 700 was running when the backups after it ended/);
+  assert.equal(planRestore(backups, a, opts({ xid: '700' }), 'B').backup.id, 'B', '--set too');
   // A 32-bit xid of a cluster past its first epoch: the hint gives the 64-bit form.
   const epoch2 = [{ ...backups[1]!, stopNextXid: (2n << 32n) + 800n }];
   assert.throws(
@@ -337,6 +343,15 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   const copyOf2 = { ...noH2, stored: { historyMs: (t: number) => (t === 3 ? T0 : null), last: stored(3, 9n, T0 + HOUR + 1000), lastFrom: (t: number, from: bigint) => (t === 2 && 12n >= from ? stored(2, 12n, T0 + HOUR) : null) } };
   assert.throws(() => planRestore([backups[0]!], copyOf2, opts({})), (e: Error) =>
     e instanceof LatestTimelineDoubt && /timeline 2 went on being archived, past its fork to timeline 3 at 0\/7000000/.test(e.message));
+  // A failover: the old primary archived its last timeline-1 segment 5 s after timeline 2 began, and
+  // timeline 2 archived on for an hour: timeline 2 went on. Refused only until timeline 2 archives again.
+  const failover = (tl2LastMs: number) => {
+    const a = withTimes(T0, stored(2, 6n, tl2LastMs));
+    return { ...a, stored: { ...a.stored, lastFrom: (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, T0 + 5000) : t === 2 ? stored(2, 6n, tl2LastMs) : null) } };
+  };
+  assert.equal(planRestore([backups[0]!], failover(T0 + HOUR), opts({})).branch.timeline, 2);
+  assert.throws(() => planRestore([backups[0]!], failover(T0 + 2000), opts({})), (e: Error & { hint?: string }) =>
+    e instanceof LatestTimelineDoubt && /timeline 2's next archived segment ends this doubt/.test(e.hint ?? ''));
   // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
   assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.

@@ -20,7 +20,7 @@ import { printError, printLine } from '../output.js';
 import { usageError } from '../../common/errors.js';
 import type { PgpitrError } from '../../common/errors.js';
 import { isAbsolute } from 'node:path';
-import { endsRecoveryAtArchiveEnd, standbyMayWaitOut, walFileInDataDir } from '../../postgres/recovery-signals.js';
+import { endsRecoveryAtArchiveEnd, walFileInDataDir } from '../../postgres/recovery-signals.js';
 import { controlSystemIdentifier } from '../../postgres/control-file.js';
 
 const HELP = `pgpitr archive-get fetches a WAL file from the repository (for restore_command).
@@ -64,8 +64,6 @@ ending it early (see docs/exit-codes.md).
 `;
 
 export async function archiveGetCommand(argv: string[]): Promise<number> {
-  // Set once the command line is understood: a fault a standby may wait out (below).
-  let asked: { name: string; missing: number } | null = null;
   try {
     const o = parseRepoOptions('archive-get', argv, { extra: EXTRA });
     if (o.help) {
@@ -74,7 +72,6 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     }
     // Every repository, in order (--repo N: that one only).
     const [name, dest, ...extra] = o.positionals;
-    if (!o.fetcher && name && dest && !isAbsolute(dest) && extra.length === 0) asked = { name, missing: missingExit(o.extra['missing-exit']) };
     const repos = await openEachRepository(o.repos, o.repoSelected);
     const req = requestOf(o, repos, '.', dest);
     if (o.fetcher) {
@@ -89,14 +86,9 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
     return fetched ? ExitCode.Ok : missingExit(o.extra['missing-exit']);
   } catch (e) {
     printError(e);
-    // A standby meeting a repository fault (storage, object store, connection) is told "not found":
-    // it streams or asks again later, where a stop would take it down until someone starts it.
-    const code = (e as PgpitrError).code;
-    if (asked && (code === 'ERR_STORAGE' || code === 'ERR_CONNECTION' || code === 'ERR_CONNECTION_LOST') && standbyMayWaitOut('.', asked.name)) {
-      printLine(`warning: the standby is told ${asked.name} is not in the archive, and asks for it again later (streaming meanwhile, with primary_conninfo); a recovery that ends at the end of the archive stops here instead`);
-      return asked.missing;
-    }
-    return failureExitCode('archive-get', code);
+    // A standby too: told "not found" on a fault, one being promoted would end recovery there,
+    // before WAL the archive holds (PostgreSQL drains the archive before it promotes).
+    return failureExitCode('archive-get', (e as PgpitrError).code);
   }
 }
 
@@ -113,6 +105,7 @@ function requestOf(o: RepoOptions, repos: NumberedRepository[], cwd: string, des
     systemId: systemBeingRecovered(o.extra['system-id'], inDataDir ? cwd : null),
     stopAtGap: o.extra['accept-archive-gap'] !== true && inDataDir && endsRecoveryAtArchiveEnd(cwd) ? { timeline: followed, inDataDir: async (n: string) => walFileInDataDir(cwd, n, (await import('../../storage/filter/crc32c.js')).crc32c) } : null,
     branch: inDataDir ? { standby: !endsRecoveryAtArchiveEnd(cwd) } : null,
+    dataDir: inDataDir ? cwd : null,
     followedTimeline: followed,
   };
 }

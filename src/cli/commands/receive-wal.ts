@@ -217,7 +217,7 @@ async function slotCommand(connection: ReturnType<typeof resolveConnectionSettin
       }
     } else {
       await s.query(`DROP_REPLICATION_SLOT ${quoteIdent(slot)}`).catch((e: unknown) => {
-        throw slotMissing(e, slot);
+        throw slotMissing(e, slot, true);
       });
       log(`dropped replication slot "${slot}"`);
     }

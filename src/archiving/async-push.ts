@@ -5,6 +5,7 @@
 
 import { basename } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import { holderIsHere, liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
@@ -74,8 +75,8 @@ export async function pushThroughSpool(req: AsyncPushRequest): Promise<AsyncPush
     if (started) {
       const fatal = req.spool.readFatal();
       if (fatal !== null) {
-        const { message, hint } = parseFailureText(fatal);
-        throw new PgpitrError('ERR_STORAGE', `the asynchronous archive-push pusher stopped: ${message}`, { hint: hint ?? `see ${req.spool.logPath}` });
+        const { message, hint, code } = parseFailureText(fatal);
+        throw new PgpitrError(carried(code), `the asynchronous archive-push pusher stopped: ${message}`, { hint: hint ?? `see ${req.spool.logPath}` });
       }
     }
     if (Date.now() - lastLivenessCheck >= 1000) {
@@ -103,10 +104,16 @@ function answer(spool: PushSpool, name: string, marker: Marker): AsyncPushResult
     case 'error': {
       // Removing the marker lets the pusher try again; PostgreSQL calls us again.
       spool.remove(name);
-      const { message, hint } = parseFailureText(marker.message);
-      throw new PgpitrError('ERR_STORAGE', `asynchronous archive-push could not store "${name}": ${message}`, hint ? { hint } : {});
+      const { message, hint, code } = parseFailureText(marker.message);
+      throw new PgpitrError(carried(code), `asynchronous archive-push could not store "${name}": ${message}`, hint ? { hint } : {});
     }
   }
+}
+
+/** The pusher's failure's code, for archive_command's exit code as a synchronous push would give it (docs/exit-codes.md). */
+function carried(code: string | undefined): ErrorCode {
+  const known: readonly string[] = ['ERR_CONNECTION', 'ERR_CONNECTION_LOST', 'ERR_TARGET', 'ERR_CHECK', 'ERR_USAGE', 'ERR_NOT_FOUND'];
+  return code !== undefined && known.includes(code) ? (code as ErrorCode) : 'ERR_STORAGE';
 }
 
 /** Starts the pusher unless one runs; true if this call started it. */

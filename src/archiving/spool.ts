@@ -53,14 +53,16 @@ export function openSpoolDir(spoolPath: string, dir: string): string {
   return dir;
 }
 
-/** A failure as the spool keeps it for archive_command: the message, then the hint. */
-export function failureText(e: { message: string; hint?: string | undefined }): string {
-  return e.hint ? `${e.message}\nhint: ${e.hint}` : e.message;
+/** A failure as the spool keeps it for archive_command: the message, then the hint, then its code (its exit code's). */
+export function failureText(e: { message: string; hint?: string | undefined; code?: unknown }): string {
+  const code = typeof e.code === 'string' && /^ERR_[A-Z_]+$/.test(e.code) ? `\ncode: ${e.code}` : '';
+  return `${e.hint ? `${e.message}\nhint: ${e.hint}` : e.message}${code}`;
 }
 
-export function parseFailureText(text: string): { message: string; hint?: string } {
-  const [message, hint] = text.split('\nhint: ');
-  return hint === undefined ? { message: message! } : { message: message!, hint };
+export function parseFailureText(text: string): { message: string; hint?: string; code?: string } {
+  const c = /\ncode: (ERR_[A-Z_]+)$/.exec(text);
+  const [message, hint] = (c ? text.slice(0, c.index) : text).split('\nhint: ');
+  return { message: message!, ...(hint === undefined ? {} : { hint }), ...(c ? { code: c[1]! } : {}) };
 }
 
 /** See PushSpool.outdated. */

@@ -22,6 +22,15 @@ export function storageJoin(...parts: string[]): string {
   return parts.filter((p) => p !== '' && p !== '.').join('/');
 }
 
+/**
+ * An object's name for messages: `path` under the storage's location, inside the quotes of an
+ * object store's location ("s3://bucket/prefix" at endpoint), so that it reads as the object's key.
+ */
+export function objectAt(location: string, path: string): string {
+  const m = /^"([^"]*)"( at .*)$/.exec(location);
+  return m ? `"${storageJoin(m[1]!, path)}"${m[2]}` : storageJoin(location, path);
+}
+
 /** The parent of a storage path ('' for a top-level name). */
 export function storageParent(path: string): string {
   const i = path.lastIndexOf('/');

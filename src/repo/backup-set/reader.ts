@@ -10,7 +10,7 @@ import type { FileDigest } from './content-digest.js';
 import { PgpitrError } from '../../common/errors.js';
 import type { DirectSource, Storage } from '../../storage/storage.js';
 import { directSourceOf, readAll } from '../../storage/storage.js';
-import { storageJoin } from '../../storage/storage-path.js';
+import { objectAt, storageJoin } from '../../storage/storage-path.js';
 import { decryptionError } from '../../storage/cipher/cipher-storage.js';
 import { createDecompressor } from '../../storage/compress/index.js';
 import { createZstdFrameDecoder } from '../../storage/compress/zstd.js';
@@ -89,7 +89,7 @@ export class BackupSetReader {
   storedLocation(f: ManifestFile): string {
     const s = f.stored;
     const dir = this.setDir(f);
-    return 'object' in s ? `${this.storage.location}/${dir}/${s.object}` : `${this.storage.location}/${dir}/bundle/${s.bundle} (bytes ${s.offset}-${s.offset + s.length - 1})`;
+    return 'object' in s ? objectAt(this.storage.location, `${dir}/${s.object}`) : `${objectAt(this.storage.location, `${dir}/bundle/${s.bundle}`)} (bytes ${s.offset}-${s.offset + s.length - 1})`;
   }
 
   /**

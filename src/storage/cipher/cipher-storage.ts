@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
 import { DamagedContentError, PgpitrError } from '../../common/errors.js';
-import { storageJoin } from '../storage-path.js';
+import { objectAt, storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
 import type { DirectSource, ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import { CipherFailure, decryptObject, encryptObject } from './chunk-cipher.js';
@@ -147,7 +147,7 @@ export class CipherStorage implements Storage {
   }
 
   private failure(path: string, e: unknown): Error {
-    if (e instanceof CipherFailure) return decryptionError(storageJoin(this.location, path), e.why);
+    if (e instanceof CipherFailure) return decryptionError(objectAt(this.location, path), e.why);
     return e as Error;
   }
 }

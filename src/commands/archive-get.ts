@@ -89,21 +89,29 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   }
   // The archive's end, in a recovery that ends there: what receive-wal received past it, put into
   // pg_wal for recovery to read there (still "not found" here).
-  if (req.branch?.standby === false && req.dataDir) await intoPgWalFromReceiver(req, req.dataDir, name);
+  // Found nowhere there: stored meanwhile (receive-wal stores a segment, then removes it)?
+  if (req.branch?.standby === false && req.dataDir && !(await intoPgWalFromReceiver(req, req.dataDir, name))) return fetchFromArchive(req, name, dest, null);
   return false;
 }
 
-/** receive-wal's segment (repo/receiver-partial.ts) into pg_wal, unless pg_wal holds one. */
-async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<void> {
+/** receive-wal's segment (repo/receiver-partial.ts) into pg_wal, unless pg_wal holds one; whether a repository held it. */
+async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<boolean> {
   const { receivedSegment } = await import('../repo/receiver-partial.js');
   const { placeInPgWal } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
   for (const r of req.repos) {
-    const data = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId).catch(() => null);
+    let data: Buffer | null;
+    try {
+      data = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId);
+    } catch (e) {
+      req.warn(`what receive-wal received of ${name} could not be read (${repoName(r)}): ${(e as Error).message}`);
+      continue;
+    }
     if (data === null) continue;
     if (placeInPgWal(dataDir, name, data)) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it`);
-    return;
+    return true;
   }
+  return false;
 }
 
 /**

@@ -15,20 +15,23 @@ interface Queries {
 
 /** The newest segment archived in the stanza (by position, then timeline), and the repositories holding it; null when none, or behind the standby's replay. */
 export async function standbyArchived(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number> } | null> {
+  const r = (await client.query<{ lsn: string | null; size: string; tli: number | null }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, (select timeline_id from pg_control_checkpoint()) as tli")).rows[0]!;
   const byRepo = new Map<number, Set<string>>();
   let newest: string | null = null;
   const later = (a: string, b: string) => a.slice(8) > b.slice(8) || (a.slice(8) === b.slice(8) && a.slice(0, 8) > b.slice(0, 8));
+  // The standby's own timeline's (an abandoned future or a copy's timeline says nothing of its primary); any when it has none yet.
+  const own = r.tli === null ? null : r.tli.toString(16).toUpperCase().padStart(8, '0');
   for (const { index, repo } of repos) {
     const names = new Set((await listArchive(repo, stanza)).map((f) => f.name).filter((n) => /^[0-9A-F]{24}$/.test(n)));
     byRepo.set(index, names);
-    for (const n of names) if (newest === null || later(n, newest)) newest = n;
   }
+  const all = [...byRepo.values()].flatMap((names) => [...names]);
+  for (const n of all.some((x) => x.slice(0, 8) === own) ? all.filter((x) => x.slice(0, 8) === own) : all) if (newest === null || later(n, newest)) newest = n;
   const hint = 'the primary archives what the standby replays: run pgpitr check against the primary (it switches WAL and waits for it to be archived)';
   if (newest === null) {
     add({ check: 'archiving', ok: false, message: 'the server is a standby, and the stanza holds no WAL segment', hint });
     return null;
   }
-  const r = (await client.query<{ lsn: string | null; size: string }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size")).rows[0]!;
   const size = BigInt(r.size);
   const perId = 0x100000000n / size;
   const newestSeg = BigInt(`0x${newest.slice(8, 16)}`) * perId + BigInt(`0x${newest.slice(16, 24)}`);

@@ -18,7 +18,9 @@ import type { Repository } from './repository.js';
 export async function receivedSegment(repo: Repository, stanza: string, name: string, segmentSize: number, systemId: string | null): Promise<Buffer | null> {
   if (repo.encryption) return null;
   const dir = storageJoin(stanzaPath(stanza), RECEIVER_DIR);
-  const data = (await readAll(repo.storage, storageJoin(dir, name))) ?? (await readAll(repo.storage, storageJoin(dir, `${name}.partial`)));
+  // In the order a segment moves (.partial, renamed whole, stored and removed): one moving on
+  // between two reads is found at its next place (the caller looks in the archive again last).
+  const data = (await readAll(repo.storage, storageJoin(dir, `${name}.partial`))) ?? (await readAll(repo.storage, storageJoin(dir, name)));
   if (data === null || data.length > segmentSize) return null;
   const h = parseWalLongPageHeader(data);
   if (h === null || h.segmentSize !== segmentSize || segmentNameMismatch(name, h, segmentSize) !== null) return null;

@@ -98,9 +98,13 @@ function storedTimes(names: string[], storedMs: (name: string) => number | undef
   const timed = names.map((name) => ({ name, mtimeMs: storedMs(name) ?? 0 })).filter((f) => f.mtimeMs > 0);
   const history = new Map(timed.filter((f) => /^[0-9A-F]{8}\.history$/.test(f.name)).map((f) => [parseInt(f.name.slice(0, 8), 16), f.mtimeMs]));
   const segments = timed.filter((f) => /^[0-9A-F]{24}$/.test(f.name));
-  const lastFrom = (t: number, from: bigint): LastStored | null =>
-    lastStoredWalFile(segments.filter((f) => parseInt(f.name.slice(0, 8), 16) === t && (parseSegmentFileName(f.name, segmentSize)?.segNo ?? -1n) >= from));
-  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed), lastFrom };
+  const from = (t: number, segNo: bigint) => segments.filter((f) => parseInt(f.name.slice(0, 8), 16) === t && (parseSegmentFileName(f.name, segmentSize)?.segNo ?? -1n) >= segNo);
+  const lastFrom = (t: number, segNo: bigint): LastStored | null => lastStoredWalFile(from(t, segNo));
+  const firstFrom = (t: number, segNo: bigint, afterMs: number): LastStored | null => {
+    const first = from(t, segNo).filter((f) => f.mtimeMs > afterMs).sort((a, b) => a.mtimeMs - b.mtimeMs)[0];
+    return first ? { name: first.name, timeline: t, ms: first.mtimeMs } : null;
+  };
+  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed), lastFrom, firstFrom };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

@@ -62,3 +62,17 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
       : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
   return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
 }
+
+/**
+ * The hint for WAL past the archive's end along `branch`: not archived yet, unless the timeline
+ * followed ended (a newer timeline forked from it, in `histories`): its WAL past the fork never
+ * comes (its last segment is archived as .partial only), and a later target is on the child.
+ */
+export function notArchivedHint(branch: TimelineBranch, histories: { timeline: number; ancestors: { timeline: number; switchpoint: Lsn }[] }[]): string {
+  const child = histories.find((h) => h.ancestors.some((a) => a.timeline === branch.timeline));
+  const fork = child?.ancestors.find((a) => a.timeline === branch.timeline);
+  if (child && fork) {
+    return `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${child.timeline} began: its WAL past that point is not archived (its last segment only as .partial); a later target is on timeline ${child.timeline}: restore with --target-timeline ${child.timeline} (or latest)`;
+  }
+  return 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline';
+}

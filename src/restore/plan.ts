@@ -23,7 +23,7 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
-import { noBackupFor, offBranch, restorePointOutOfReach } from './plan-refusals.js';
+import { noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
 import type { NamedTry } from './plan-refusals.js';
 
 export interface PlanBackup {
@@ -60,8 +60,9 @@ export interface PlanArchive {
   stored?: {
     historyMs(timeline: number): number | null;
     last: LastStored | null;
-    /** The segment of `timeline` numbered fromSegNo or more that was stored last (null: none). */
+    /** Of `timeline`'s segments numbered fromSegNo or more: the one stored last; the first stored after afterMs (null: none). */
     lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null;
+    firstFrom?(timeline: number, fromSegNo: bigint, afterMs: number): LastStored | null;
   };
 }
 
@@ -219,7 +220,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         : atStop && t.target.kind === 'immediate'
           ? 'the primary archives it once WAL is written there: pgpitr check against the primary writes a restore point, switches WAL and waits for it to be archived; then restore again. Or restore without a target: recovery ends at the end of the archive, here where the backup is consistent'
           : beyond
-          ? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline'
+          ? notArchivedHint(branch, archive.timelines().map((tl) => ({ timeline: tl, ancestors: archive.history(tl) ?? [] })))
           : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }

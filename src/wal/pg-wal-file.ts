@@ -66,12 +66,15 @@ export function writePgWalFile(dest: string, data: Buffer): void {
 
 /**
  * Puts WAL file `name` into `dataDir`'s pg_wal for recovery to read there (restore_command then
- * answers "not found"), unless pg_wal holds one already; whether it did. The file stays pg_wal's:
- * PostgreSQL renames the last one it read to .partial when recovery ends, and archives it so.
+ * answers "not found"), unless pg_wal holds one already; whether it did. Marked archived first
+ * (archive_status/<name>.done): it is received WAL, maybe zero-padded, that the archiver must
+ * never store under the whole segment's name (nor PostgreSQL rename to .partial and archive: the
+ * new timeline's first segment holds its WAL up to the fork); PostgreSQL removes it later.
  */
 export function placeInPgWal(dataDir: string, name: string, data: Buffer): boolean {
   const dest = join(dataDir, 'pg_wal', name);
   if (existsSync(dest)) return false;
+  writePgWalFile(join(dataDir, 'pg_wal', 'archive_status', `${name}.done`), Buffer.alloc(0));
   writePgWalFile(dest, data);
   return true;
 }

@@ -24,7 +24,7 @@ test('check on a standby: the stanza\'s newest segment against where the standby
   try {
     const repo = repositoryOn(new PosixStorage(dir), dir);
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    const client = (lsn: string | null) => ({ query: async <T>() => ({ rows: [{ lsn, size: String(SEG) }] as T[] }) });
+    const client = (lsn: string | null) => ({ query: async <T>() => ({ rows: [{ lsn, size: String(SEG), tli: 1 }] as T[] }) });
     const repos = [{ index: 1, repo }];
     let findings: Finding[] = [];
     const add = (f: Finding) => void findings.push(f);
@@ -38,6 +38,13 @@ test('check on a standby: the stanza\'s newest segment against where the standby
     assert.equal(await standbyArchived(client('0/500100'), repos, 'main', add), null);
     assert.equal(findings[0]!.ok, false);
     assert.match(findings[0]!.message, /replayed up to 0\/500100, and the stanza's newest WAL segment is 000000010000000000000002: its primary's archiving is behind or failing/);
+    // An abandoned timeline-1 future far ahead says nothing of the primary of a standby on timeline 2.
+    await pushWalFile(repo, info, segmentFileName(1, 9n, SEG), walSegment({ segNo: 9, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    await pushWalFile(repo, info, segmentFileName(2, 2n, SEG), walSegment({ segNo: 2, segmentSize: SEG, systemId: SYSID, timeline: 2 }), { compression: 'none' });
+    const onTwo = (lsn: string) => ({ query: async <T>() => ({ rows: [{ lsn, size: String(SEG), tli: 2 }] as T[] }) });
+    findings = [];
+    assert.equal(await standbyArchived(onTwo('0/500100'), repos, 'main', add), null);
+    assert.match(findings[0]!.message, /newest WAL segment is 000000020000000000000002: its primary's archiving is behind or failing/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -352,6 +352,15 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   assert.equal(planRestore([backups[0]!], failover(T0 + HOUR), opts({})).branch.timeline, 2);
   assert.throws(() => planRestore([backups[0]!], failover(T0 + 2000), opts({})), (e: Error & { hint?: string }) =>
     e instanceof LatestTimelineDoubt && /timeline 2's next archived segment ends this doubt/.test(e.hint ?? ''));
+  // A copy archiving its timeline 2 on as production archives timeline 1 (the copy's file stored
+  // last): production's stores past the fork span an hour after timeline 2 began, not a burst: refused.
+  const interleaved = (() => {
+    const a = withTimes(T0, stored(2, 6n, T0 + 61 * 60_000));
+    const lastFrom = (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, T0 + HOUR) : t === 2 ? stored(2, 6n, T0 + 61 * 60_000) : null);
+    const firstFrom = (t: number, from: bigint, after: number) => (t === 1 && 9n >= from && after < T0 + 60_000 ? stored(1, 9n, T0 + 60_000) : null);
+    return { ...a, stored: { ...a.stored, lastFrom, firstFrom } };
+  })();
+  assert.throws(() => planRestore([backups[0]!], interleaved, opts({})), LatestTimelineDoubt);
   // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
   assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.

@@ -88,8 +88,8 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
     }
   }
   // The archive's end, in a recovery that ends there: what receive-wal received past it, put into
-  // pg_wal for recovery to read there (still "not found" here).
-  // Found nowhere there: stored meanwhile (receive-wal stores a segment, then removes it)?
+  // pg_wal for recovery to read there (still "not found" here); none there, the archive is looked
+  // at again (receive-wal stores a segment, then removes it).
   if (req.branch?.standby === false && req.dataDir && !(await intoPgWalFromReceiver(req, req.dataDir, name))) return fetchFromArchive(req, name, dest, null);
   return false;
 }

@@ -71,8 +71,8 @@ export async function archiveGetCommand(argv: string[]): Promise<number> {
       return ExitCode.Ok;
     }
     // Every repository, in order (--repo N: that one only).
-    const [name, dest, ...extra] = o.positionals;
     const repos = await openEachRepository(o.repos, o.repoSelected);
+    const [name, dest, ...extra] = o.positionals;
     const req = requestOf(o, repos, '.', dest);
     if (o.fetcher) {
       const { prefetchDir } = await import('../../archiving/prefetch.js');

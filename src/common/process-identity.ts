@@ -37,6 +37,16 @@ export function currentPidNamespace(): string | null {
   }
 }
 
+/** Whether process `pid` has exited and waits to be reaped (state Z in /proc: dead, whatever kill(pid, 0) says). */
+export function processIsZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 /** The start time of process `pid` (null: no such process, or no /proc). */
 export function processStartTime(pid: number): string | null {
   let stat: string;

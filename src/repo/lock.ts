@@ -26,7 +26,7 @@ import type { Storage } from '../storage/storage.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin, storageParent } from '../storage/storage-path.js';
 import { recordedConditionalCreate } from './conditional-create.js';
-import { currentBootId, currentPidNamespace, processIdentity, processStartTime } from '../common/process-identity.js';
+import { currentBootId, currentPidNamespace, processIdentity, processIsZombie, processStartTime } from '../common/process-identity.js';
 
 export interface LockHolder {
   pid: number;
@@ -235,9 +235,9 @@ function parseHolder(data: Buffer): LockHolder | null {
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    return !processIsZombie(pid); // exited, not reaped yet (a kill -9 under a slow parent): dead
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    return (e as NodeJS.ErrnoException).code === 'EPERM' && !processIsZombie(pid);
   }
 }
 

@@ -13,8 +13,9 @@
 // old server archived its last files before the restore that made the new
 // timeline; a failover's old primary archiving leftovers on its return stops,
 // while the new primary goes on: refused only until the newest archives again),
-// or whose stores after the newest began span more than LEFTOVERS_MS (a copy
-// archiving its timeline as production goes on, whichever stored last):
+// or whose stores after the newest began span more than LEFTOVERS_MS or
+// LEFTOVER_SEGMENTS (a copy archiving its timeline as production goes on,
+// whichever stored last):
 //   - refused: a backup off the newest timeline's branch that ended after that
 //     timeline's history file was stored; or the file stored last is a segment
 //     of another timeline, past its fork from the branch (or off the branch),
@@ -44,12 +45,14 @@ interface Archive {
   timelines(): number[];
   /** The timelines the archive holds segments of. */
   segmentTimelines?(): number[];
-  stored?: { historyMs(timeline: number): number | null; last: LastStored | null; lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null; firstFrom?(timeline: number, fromSegNo: bigint, afterMs: number): LastStored | null };
+  stored?: { historyMs(timeline: number): number | null; last: LastStored | null; lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null; storedAfter?(timeline: number, fromSegNo: bigint, afterMs: number): { first: LastStored; count: number } | null };
 }
 
 const CLOCK_SLACK_MS = 10 * 60 * 1000;
 /** How long an old primary's leftovers take to archive (stores of an older timeline past the fork spanning longer went on). */
 const LEFTOVERS_MS = 2 * 60 * 1000;
+/** How many segments past its fork an old primary may have left to archive (more went on). */
+const LEFTOVER_SEGMENTS = 3;
 
 /** The newest timeline may be a copy's: restore stops here, whichever repository it reads. */
 export class LatestTimelineDoubt extends PgpitrError {}
@@ -89,9 +92,11 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
     if (other >= latest || (fork === undefined && other !== 1 && archive.history(other) === null)) continue;
     const fromSegNo = fork ? (fork.switchpoint - 1n) / seg + 1n : 0n;
     const past = archive.stored.lastFrom?.(other, fromSegNo) ?? null;
-    // Archived on for longer than a burst (a failover's old primary archiving its leftovers) after the newest began: it went on too.
-    const first = archive.stored.firstFrom?.(other, fromSegNo, createdMs) ?? null;
-    if (past !== null && (past.ms > newestWent || (past.ms > createdMs && first !== null && past.ms - first.ms > LEFTOVERS_MS))) {
+    // Archived on after the newest began, more than a failover's old primary has left to archive
+    // (a few segments, in a burst): it went on too.
+    const after = archive.stored.storedAfter?.(other, fromSegNo, createdMs) ?? null;
+    const wentOn = after !== null && (after.count > LEFTOVER_SEGMENTS || past!.ms - after.first.ms > LEFTOVERS_MS);
+    if (past !== null && (past.ms > newestWent || wentOn)) {
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
       throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) and after its last archived file`, { hint: `${ways(other)}; after a failover whose old primary archived its last segments, timeline ${latest}'s next archived segment ends this doubt` });
     }

@@ -100,11 +100,11 @@ function storedTimes(names: string[], storedMs: (name: string) => number | undef
   const segments = timed.filter((f) => /^[0-9A-F]{24}$/.test(f.name));
   const from = (t: number, segNo: bigint) => segments.filter((f) => parseInt(f.name.slice(0, 8), 16) === t && (parseSegmentFileName(f.name, segmentSize)?.segNo ?? -1n) >= segNo);
   const lastFrom = (t: number, segNo: bigint): LastStored | null => lastStoredWalFile(from(t, segNo));
-  const firstFrom = (t: number, segNo: bigint, afterMs: number): LastStored | null => {
-    const first = from(t, segNo).filter((f) => f.mtimeMs > afterMs).sort((a, b) => a.mtimeMs - b.mtimeMs)[0];
-    return first ? { name: first.name, timeline: t, ms: first.mtimeMs } : null;
+  const storedAfter = (t: number, segNo: bigint, afterMs: number): { first: LastStored; count: number } | null => {
+    const after = from(t, segNo).filter((f) => f.mtimeMs > afterMs).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    return after.length === 0 ? null : { first: { name: after[0]!.name, timeline: t, ms: after[0]!.mtimeMs }, count: after.length };
   };
-  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed), lastFrom, firstFrom };
+  return { historyMs: (t) => history.get(t) ?? null, last: lastStoredWalFile(timed), lastFrom, storedAfter };
 }
 
 /** nextSegment over segment numbers grouped by timeline (sorted here once, then searched by halves). */

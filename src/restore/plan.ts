@@ -60,9 +60,9 @@ export interface PlanArchive {
   stored?: {
     historyMs(timeline: number): number | null;
     last: LastStored | null;
-    /** Of `timeline`'s segments numbered fromSegNo or more: the one stored last; the first stored after afterMs (null: none). */
+    /** Of `timeline`'s segments numbered fromSegNo or more: the one stored last; those stored after afterMs, the first and how many (null: none). */
     lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null;
-    firstFrom?(timeline: number, fromSegNo: bigint, afterMs: number): LastStored | null;
+    storedAfter?(timeline: number, fromSegNo: bigint, afterMs: number): { first: LastStored; count: number } | null;
   };
 }
 

@@ -29,6 +29,6 @@ export function checkUnbegunTimeline(plan: RestorePlan, req: { target: TargetOpt
     return;
   }
   throw new PgpitrError('ERR_NOT_FOUND', `${what}: recovery to the end of the archive would end at ${plan.archiveEnd}, before the fork, not on timeline ${last.timeline}`, {
-    hint: `on the server of timeline ${last.timeline}, switch WAL and wait until it is archived (pgpitr check does both), then restore again; or restore timeline ${fork.timeline} as it went on (--target-timeline ${fork.timeline}); or give --accept-archive-gap to end recovery at ${plan.archiveEnd}`,
+    hint: `if timeline ${last.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore timeline ${fork.timeline} as it went on (--target-timeline ${fork.timeline}); if it is this cluster's new primary, switch WAL on it and wait until it is archived (pgpitr check does both), then restore again; or give --accept-archive-gap to end recovery at ${plan.archiveEnd}`,
   });
 }

@@ -131,7 +131,7 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
         if (retryable) return;
         throw e;
       }
-      if (!retryable || o.noLoop || !connectedOnce) throw slotMissing(e, o.slot);
+      if (!retryable || o.noLoop || !connectedOnce) throw walRemoved(slotMissing(e, o.slot), o.dir, o.slot);
       // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
       // reached would otherwise stop the archiving without a word.
       const busyHint = behind ? ' (the server, a standby, has not replayed that far yet)' : slotBusy ? ' (a walsender of a lost connection lets go of it within wal_sender_timeout; if it does not, another receiver uses the slot: stop it, or give this one its own slot with -S)' : '';
@@ -345,6 +345,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** A slot that does not exist (42704) is a named object missing (exit 6), as for basebackup -S. */
+/** The server removed WAL not received yet (no slot kept it): what it means, and how to go on. */
+function walRemoved(e: unknown, dir: string, slot: string | undefined): unknown {
+  if (!(e instanceof ServerError && e.sqlState === '58P01')) return e;
+  return new PgpitrError('ERR_SERVER', e.message, {
+    hint: `the server removed that WAL before it was received: WAL is missing from here on (a new full backup is needed for point-in-time recovery past it); to start again from the server's present WAL, move the .partial in ${dir} aside${slot ? '' : ', and give receive-wal a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
+  });
+}
+
 export function slotMissing(e: unknown, slot: string | undefined, dropping = false): unknown {
   if (!(e instanceof ServerError && e.sqlState === '42704') || slot === undefined) return e;
   return new PgpitrError('ERR_NOT_FOUND', `replication slot "${slot}" does not exist`, {

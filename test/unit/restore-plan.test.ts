@@ -357,10 +357,13 @@ test('latest timeline judged by when things were stored: a copy promoted elsewhe
   const interleaved = (() => {
     const a = withTimes(T0, stored(2, 6n, T0 + 61 * 60_000));
     const lastFrom = (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, T0 + HOUR) : t === 2 ? stored(2, 6n, T0 + 61 * 60_000) : null);
-    const firstFrom = (t: number, from: bigint, after: number) => (t === 1 && 9n >= from && after < T0 + 60_000 ? stored(1, 9n, T0 + 60_000) : null);
-    return { ...a, stored: { ...a.stored, lastFrom, firstFrom } };
+    const storedAfter = (t: number, from: bigint, after: number) => (t === 1 && 9n >= from && after < T0 + 60_000 ? { first: stored(1, 9n, T0 + 60_000), count: 2 } : null);
+    return { ...a, stored: { ...a.stored, lastFrom, storedAfter } };
   })();
   assert.throws(() => planRestore([backups[0]!], interleaved, opts({})), LatestTimelineDoubt);
+  // Within a minute, but five segments past the fork: more than an old primary leaves.
+  const burst = { ...interleaved, stored: { ...interleaved.stored, lastFrom: (t: number, from: bigint) => (t === 1 && 9n >= from ? stored(1, 9n, T0 + 50_000) : t === 2 ? stored(2, 6n, T0 + 61 * 60_000) : null), storedAfter: (t: number) => (t === 1 ? { first: stored(1, 9n, T0 + 10_000), count: 5 } : null) } };
+  assert.throws(() => planRestore([backups[0]!], burst, opts({})), LatestTimelineDoubt);
   // After a point-in-time recovery in place, timeline 1's last segments were stored before timeline 2 began.
   assert.equal(planRestore([backups[0]!], both(T0 + HOUR, T0), opts({})).branch.timeline, 2);
   // Named, either timeline is followed.

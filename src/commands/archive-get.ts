@@ -100,15 +100,15 @@ async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, na
   const { placeInPgWal } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
   for (const r of req.repos) {
-    let data: Buffer | null;
+    let got: Awaited<ReturnType<typeof receivedSegment>>;
     try {
-      data = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId);
+      got = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId);
     } catch (e) {
       req.warn(`what receive-wal received of ${name} could not be read (${repoName(r)}): ${(e as Error).message}`);
       continue;
     }
-    if (data === null) continue;
-    if (placeInPgWal(dataDir, name, data)) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it`);
+    if (got === null) continue;
+    if (placeInPgWal(dataDir, name, got.data, got.padded)) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it`);
     return true;
   }
   return false;

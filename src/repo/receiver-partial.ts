@@ -3,9 +3,10 @@
 // (<name>.partial: in synchronous mode, acknowledged commits). A recovery to the end of the archive
 // that lost its primary gets them from here, as a DBA copies a pg_receivewal .partial into pg_wal:
 // archive-get puts the segment after the archive's last into pg_wal (a .partial padded to a
-// segment's size) and answers "not found"; PostgreSQL reads it there, replays its records up to the
-// last whole one, ends recovery, and archives it as <name>.partial (pg_wal's, never the archive's
-// copy under the whole name). Only a file whose first page is that segment's, of this system, is taken. An object store holds none (receive-wal keeps it in a local spool there); an
+// segment's size, marked archived: never stored under the whole name) and answers "not found";
+// PostgreSQL reads it there and replays its records up to the last whole one (a whole segment is
+// left for the restored server's archiver: receive-wal's copy may never be stored). Only a file
+// whose first page is that segment's, of this system, is taken. An object store holds none (receive-wal keeps it in a local spool there); an
 // encrypted repository's is not read (receive-wal writes it as received, not through the cipher).
 
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
@@ -14,8 +15,8 @@ import { storageJoin } from '../storage/storage-path.js';
 import { RECEIVER_DIR, stanzaPath } from './layout.js';
 import type { Repository } from './repository.js';
 
-/** What receive-wal received of segment `name` (whole, or its .partial zero-padded to the segment size), or null when there is none fit to hand over. */
-export async function receivedSegment(repo: Repository, stanza: string, name: string, segmentSize: number, systemId: string | null): Promise<Buffer | null> {
+/** What receive-wal received of segment `name` (whole, or its .partial zero-padded to the segment size: `padded`), or null when there is none fit to hand over. */
+export async function receivedSegment(repo: Repository, stanza: string, name: string, segmentSize: number, systemId: string | null): Promise<{ data: Buffer; padded: boolean } | null> {
   if (repo.encryption) return null;
   const dir = storageJoin(stanzaPath(stanza), RECEIVER_DIR);
   // In the order a segment moves (.partial, renamed whole, stored and removed): one moving on
@@ -25,8 +26,8 @@ export async function receivedSegment(repo: Repository, stanza: string, name: st
   const h = parseWalLongPageHeader(data);
   if (h === null || h.segmentSize !== segmentSize || segmentNameMismatch(name, h, segmentSize) !== null) return null;
   if (systemId !== null && h.systemIdentifier !== systemId) return null;
-  if (data.length === segmentSize) return data;
+  if (data.length === segmentSize) return { data, padded: false };
   const whole = Buffer.alloc(segmentSize);
   data.copy(whole);
-  return whole;
+  return { data: whole, padded: true };
 }

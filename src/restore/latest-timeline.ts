@@ -98,7 +98,9 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
     const wentOn = after !== null && (after.count > LEFTOVER_SEGMENTS || past!.ms - after.first.ms > LEFTOVERS_MS);
     if (past !== null && (past.ms > newestWent || wentOn)) {
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
-      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) and after its last archived file`, { hint: `${ways(other)}; after a failover whose old primary archived its last segments, timeline ${latest}'s next archived segment ends this doubt` });
+      const why = past.ms > newestWent ? 'and after its last archived file' : `${after!.count} segments of it over ${Math.round((past.ms - after!.first.ms) / 1000)} s, more than a failover's old primary leaves`;
+      const wait = past.ms > newestWent && !wentOn ? `; after a failover whose old primary archived its last segments, timeline ${latest}'s next archived segment ends this doubt` : '';
+      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) ${why}`, { hint: `${ways(other)}${wait}` });
     }
   }
   const last = archive.stored.last;

@@ -66,15 +66,16 @@ export function writePgWalFile(dest: string, data: Buffer): void {
 
 /**
  * Puts WAL file `name` into `dataDir`'s pg_wal for recovery to read there (restore_command then
- * answers "not found"), unless pg_wal holds one already; whether it did. Marked archived first
- * (archive_status/<name>.done): it is received WAL, maybe zero-padded, that the archiver must
- * never store under the whole segment's name (nor PostgreSQL rename to .partial and archive: the
- * new timeline's first segment holds its WAL up to the fork); PostgreSQL removes it later.
+ * answers "not found"), unless pg_wal holds one already; whether it did. `padded` (a segment's
+ * received part, zeros after it) is marked archived first (archive_status/<name>.done): the
+ * archiver must never store it under the whole segment's name (nor PostgreSQL rename it to
+ * .partial and archive it: the new timeline's first segment holds its WAL up to the fork), and
+ * PostgreSQL removes it later. A whole segment is left unmarked: the server archives it.
  */
-export function placeInPgWal(dataDir: string, name: string, data: Buffer): boolean {
+export function placeInPgWal(dataDir: string, name: string, data: Buffer, padded: boolean): boolean {
   const dest = join(dataDir, 'pg_wal', name);
   if (existsSync(dest)) return false;
-  writePgWalFile(join(dataDir, 'pg_wal', 'archive_status', `${name}.done`), Buffer.alloc(0));
+  if (padded) writePgWalFile(join(dataDir, 'pg_wal', 'archive_status', `${name}.done`), Buffer.alloc(0));
   writePgWalFile(dest, data);
   return true;
 }

@@ -349,7 +349,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 function walRemoved(e: unknown, dir: string, slot: string | undefined): unknown {
   if (!(e instanceof ServerError && e.sqlState === '58P01')) return e;
   return new PgpitrError('ERR_SERVER', e.message, {
-    hint: `the server removed that WAL before it was received: WAL is missing from here on (a new full backup is needed for point-in-time recovery past it); to start again from the server's present WAL, move the .partial in ${dir} aside${slot ? '' : ', and give receive-wal a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
+    hint: `the server removed that WAL before it was received: unless another copy of it is archived (archive-push from elsewhere), WAL is missing from there and a new full backup is needed for point-in-time recovery past it; receive-wal resumes after the newest WAL it holds (in ${dir}, and in repository mode the stanza's archive) and cannot skip over what the server removed: in directory mode, start it on an empty directory${slot ? '' : '; give it a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
   });
 }
 

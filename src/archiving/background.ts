@@ -4,11 +4,11 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync } from 'node:fs';
-import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RepoLock, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PgpitrError } from '../common/errors.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
+import { LOCK_HEARTBEAT_MS, touchWhileHeld } from '../storage/posix/lock-heartbeat.js';
 
 const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
@@ -51,9 +51,6 @@ export function startDetached(args: string[], logPath: string, o: DetachedOption
 
 export type BackgroundLog = (line: string) => void;
 
-/** How often a background process touches its spool lock (stale after SPOOL_LOCK_STALE_MS untouched, to a newcomer that cannot judge its holder). */
-export const SPOOL_LOCK_HEARTBEAT_MS = 10_000;
-
 /**
  * Runs `body` as the one background process of its kind for a spool directory:
  * holds `<dir>/<lockName>.lock` meanwhile (with `settings`, for archive_command
@@ -67,7 +64,7 @@ export async function runAsOnlyOne(
   command: string,
   settings: string[] | undefined,
   body: (log: BackgroundLog) => Promise<void>,
-  heartbeatMs = SPOOL_LOCK_HEARTBEAT_MS,
+  heartbeatMs = LOCK_HEARTBEAT_MS,
 ): Promise<boolean> {
   let lock: RepoLock;
   try {
@@ -78,14 +75,7 @@ export async function runAsOnlyOne(
     if (e instanceof PgpitrError && e.code === 'ERR_TARGET') return false;
     throw e;
   }
-  // Touched while held: a holder another pid namespace or host cannot judge (a container restarted
-  // over the same spool) is stale once its lock is left untouched (lock.ts, UnjudgedStaleness).
-  const lockPath = join(dir, `${lockName}.lock`);
-  const beat = setInterval(() => {
-    const now = new Date();
-    utimes(lockPath, now, now).catch(() => {});
-  }, heartbeatMs);
-  beat.unref();
+  const stopTouching = touchWhileHeld(join(dir, `${lockName}.lock`), heartbeatMs);
   const log: BackgroundLog = (line) => process.stdout.write(`${new Date().toISOString()} [${process.pid}] ${line}\n`);
   try {
     await body(log);
@@ -94,7 +84,7 @@ export async function runAsOnlyOne(
     log(`${lockName} failed: ${(e as Error).message}`);
     throw e;
   } finally {
-    clearInterval(beat);
+    stopTouching();
     await lock.release();
   }
 }

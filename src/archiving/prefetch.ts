@@ -16,10 +16,9 @@ import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync
 import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { findStored } from '../repo/archive-store.js';
 import { stanzaPath, walFileKind } from '../repo/layout.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
-import { restoreFromRepositories } from '../wal/fetch-from-repositories.js';
+import { restoreFromRepositories, storedInAny } from '../wal/fetch-from-repositories.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 import { markSpoolCleared } from './fetcher-cleared.js';
 import { FollowedBranch } from './prefetch-window.js';
@@ -323,20 +322,9 @@ async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {
     // Only a file the archive holds and that could not be read or verified is recorded: an error
     // about the repository itself (briefly unmounted) says nothing about this segment, and a
     // marker for a segment past the archive's end would turn its "not found" into a failure.
-    if (await isStored(s, name)) recordFailure(s.dir, name, e as Error);
+    if (await storedInAny(s.repos, s.stanza, name)) recordFailure(s.dir, name, e as Error);
     return false; // restore_command fetches it itself and reports the error
   }
-}
-
-async function isStored(s: FetcherSettings, name: string): Promise<boolean> {
-  for (const r of s.repos) {
-    try {
-      if ((await findStored(r.repo, s.stanza, name)) !== null) return true;
-    } catch {
-      /* this repository cannot say */
-    }
-  }
-  return false;
 }
 
 function recordFailure(dir: string, name: string, e: Error & { hint?: string }): void {

@@ -15,7 +15,7 @@ import { repoName } from '../repo/numbered-repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { ArchivedAfter } from '../repo/archive-gap.js';
 import type { AskAnswerer } from '../archiving/prefetch-ask.js';
-import { readAnyStanzaWithArchive, restoreFromRepositories } from '../wal/fetch-from-repositories.js';
+import { readAnyStanzaWithArchive, restoreFromRepositories, storedInAny } from '../wal/fetch-from-repositories.js';
 
 export interface ArchiveGetRequest {
   /** The repositories to fetch from, in the order they are tried (by N; one with --repo N). */
@@ -150,7 +150,7 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
   // given that timeline's file, which is archived: it follows another (recovery_target_timeline
   // current or a number, restore_command written by hand), to which "not found" ends recovery here.
   const readsFile = `${reads.toString(16).toUpperCase().padStart(8, '0')}${name.slice(8)}`;
-  if (timeline === null && (await archivedInAny(req, readsFile))) {
+  if (timeline === null && (await storedInAny(req.repos, req.stanza, readsFile))) {
     const what = `WAL segment ${name} is asked for while ${readsFile}, the newest timeline's file of that segment, is archived: recovery follows another timeline than the newest, and restore_command does not say which`;
     const hint = `add --recovery-timeline N to restore_command, N the timeline recovery follows (recovery_target_timeline; pgpitr restore writes it)`;
     if (standby) {
@@ -161,18 +161,9 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
   }
   // Not archived: "not found" either way, and nothing was left out (after a clean switchover
   // PostgreSQL asks for the old timeline's last segment, archived as .partial only).
-  if (!(await archivedInAny(req, name))) return true;
+  if (!(await storedInAny(req.repos, req.stanza, name))) return true;
   req.warn(`WAL segment ${name} is not given to recovery: along the timeline it follows (${follows}), segment ${name.slice(8)} is read from timeline ${reads}, whose file is not archived yet; timeline ${asked}'s holds the WAL it went on with past its fork`);
   return true;
-}
-
-/** Whether any repository holds WAL file `name` (one that cannot be read does not). */
-async function archivedInAny(req: ArchiveGetRequest, name: string): Promise<boolean> {
-  const { findStored } = await import('../repo/archive-store.js');
-  for (const r of req.repos) {
-    if (await findStored(r.repo, req.stanza, name).catch(() => null)) return true;
-  }
-  return false;
 }
 
 /** How long after a later segment was stored the one missing ahead of it may still come. */

@@ -40,9 +40,9 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const reachArgs = [...givenReach, `--system-id=${info.system_identifier}`];
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
   // A restore_command of the DBA's own (--recovery-option) reads no prefetch spool: none is started.
-  const ownCommand = req.recoveryOptions?.some((o) => o.name === 'restore_command') === true;
-  // archive-get without --recovery-timeline takes the newest timeline for the one followed.
   const own = req.recoveryOptions?.find((o) => o.name === 'restore_command');
+  const ownCommand = own !== undefined;
+  // archive-get without --recovery-timeline takes the newest timeline for the one followed.
   if (own && req.target.timeline !== 'latest' && /archive-get/.test(own.value) && !/--recovery-timeline/.test(own.value)) {
     req.log('warning: the restore_command given runs archive-get without --recovery-timeline while recovery does not follow the latest timeline: add --recovery-timeline with the timeline followed (archive-get otherwise judges segments along the newest timeline, and stops recovery where the two differ)');
   }

@@ -6,8 +6,9 @@
 // segment's size, marked archived: never stored under the whole name) and answers "not found";
 // PostgreSQL reads it there and replays its records up to the last whole one (a whole segment is
 // left for the restored server's archiver: receive-wal's copy may never be stored). Only a file
-// whose first page is that segment's, of this system, is taken. An object store holds none (receive-wal keeps it in a local spool there); an
-// encrypted repository's is not read (receive-wal writes it as received, not through the cipher).
+// whose first page is that segment's, of this system, is taken. An object store holds none
+// (receive-wal keeps it in a local spool there); an encrypted repository's is not read
+// (receive-wal writes it as received, not through the cipher).
 
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
 import { readAll } from '../storage/storage.js';

@@ -38,7 +38,7 @@ export interface RecoveryReach {
 }
 
 // Judged as a restore without a target (a stop on a segment boundary needs nothing past it: plan.ts).
-const immediate: TargetOptions = { target: { kind: 'end' }, exclusive: false, timeline: 'current', action: 'pause' };
+const toTheEnd: TargetOptions = { target: { kind: 'end' }, exclusive: false, timeline: 'current', action: 'pause' };
 
 /** `known`: backups already found unrestorable, and why (stored objects missing: stanza-reach.ts). */
 export function recoveryReach(records: BackupRecord[], archive: PlanArchive, known: ReadonlyMap<string, string> = new Map()): RecoveryReach {
@@ -49,7 +49,7 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
     if (r.state !== 'complete') continue;
     const lost = referencesOf(r).find((id) => !complete.has(id));
     const b = planBackupOf(r);
-    const problem = known.get(r.id) ?? (lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, immediate, b.id)));
+    const problem = known.get(r.id) ?? (lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, toTheEnd, b.id)));
     problems.set(r.id, problem);
     if (problem !== null) continue;
     const end = reachEnd(b, archive);
@@ -81,7 +81,7 @@ function reachEnd(b: PlanBackup, archive: PlanArchive): { timeline: number; segm
   let why = '';
   for (const timeline of ['latest', 'current'] as const) {
     try {
-      const plan = planRestore([b], archive, { ...immediate, target: { kind: 'end' }, timeline }, b.id);
+      const plan = planRestore([b], archive, { ...toTheEnd, timeline }, b.id);
       return { timeline: plan.branch.timeline, segment: plan.archiveEnd, needs: timeline === 'latest' ? null : { option: '--target-timeline current', why } };
     } catch (e) {
       if (!isPgpitrError(e)) throw e;

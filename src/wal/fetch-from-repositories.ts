@@ -8,7 +8,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import type { ErrorCode } from '../common/errors.js';
-import { fetchWalFile } from '../repo/archive-store.js';
+import { fetchWalFile, findStored } from '../repo/archive-store.js';
 import { readStanzaWithArchive } from '../repo/stanza.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import { repoName, repoTitle } from '../repo/numbered-repository.js';
@@ -75,4 +75,12 @@ export async function readAnyStanzaWithArchive(repos: NumberedRepository[], stan
   if (ok) return ok.value;
   const errors = all.map((x) => (x as PromiseRejectedResult).reason as Failure['e']);
   throw new PgpitrError(errors[0]!.code ?? 'ERR_STORAGE', `no repository can be read: ${repos.map((r, i) => `${repoTitle(r)}: ${errors[i]!.message}`).join('; ')}`, errors[0]!.hint ? { hint: errors[0]!.hint } : {});
+}
+
+/** Whether any of the repositories holds WAL file `name` (one that cannot be read does not say so). */
+export async function storedInAny(repos: readonly NumberedRepository[], stanza: string, name: string): Promise<boolean> {
+  for (const r of repos) {
+    if ((await findStored(r.repo, stanza, name).catch(() => null)) !== null) return true;
+  }
+  return false;
 }

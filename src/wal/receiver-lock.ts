@@ -1,15 +1,13 @@
 // receive-wal's lock on its directory (.receive-wal.lock: pid, host, command), touched while held
-// so that a holder this host cannot judge (another pid namespace, another host on shared storage)
-// goes stale once left untouched (repo/lock.ts). A second receiver on the directory is refused.
+// (storage/posix/lock-heartbeat.ts). A second receiver on the directory is refused.
 
-import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RepoLock, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PgpitrError } from '../common/errors.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
+import { touchWhileHeld } from '../storage/posix/lock-heartbeat.js';
 
 const LOCK = '.receive-wal.lock';
-const HEARTBEAT_MS = 10_000;
 
 /** Takes the lock on `dir` (throws ERR_TARGET, exit 5, when another receive-wal holds it); returns its release. */
 export async function holdReceiverLock(dir: string): Promise<() => Promise<void>> {
@@ -22,13 +20,9 @@ export async function holdReceiverLock(dir: string): Promise<() => Promise<void>
     }
     throw e;
   }
-  const beat = setInterval(() => {
-    const now = new Date();
-    utimes(join(dir, LOCK), now, now).catch(() => {});
-  }, HEARTBEAT_MS);
-  beat.unref();
+  const stopTouching = touchWhileHeld(join(dir, LOCK));
   return async () => {
-    clearInterval(beat);
+    stopTouching();
     await lock.release();
   };
 }

@@ -344,7 +344,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** A slot that does not exist (42704) is a named object missing (exit 6), as for basebackup -S. */
 /** The server removed WAL not received yet (no slot kept it): what it means, and how to go on. */
 function walRemoved(e: unknown, dir: string, slot: string | undefined): unknown {
   if (!(e instanceof ServerError && e.sqlState === '58P01')) return e;
@@ -353,6 +352,7 @@ function walRemoved(e: unknown, dir: string, slot: string | undefined): unknown 
   });
 }
 
+/** A slot that does not exist (42704) is a named object missing (exit 6), as for basebackup -S. */
 export function slotMissing(e: unknown, slot: string | undefined, dropping = false): unknown {
   if (!(e instanceof ServerError && e.sqlState === '42704') || slot === undefined) return e;
   return new PgpitrError('ERR_NOT_FOUND', `replication slot "${slot}" does not exist`, {

@@ -8,6 +8,7 @@ import { shellQuote } from '../common/shell-quote.js';
 import { usageError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { openWalArchiveView } from '../repo/wal-archive-view.js';
+import { withReceivedWal } from '../repo/received-wal-view.js';
 import { listRecords, referencesOf } from '../repo/backup-set/record.js';
 import { RestoreLease, expiryStampWhenQuiet } from '../repo/restore-lease.js';
 import type { Repository } from '../repo/repository.js';
@@ -85,6 +86,11 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);
     }
   };
+  // A recovery that ends, through pgpitr's restore_command, is handed what receive-wal received past the archive.
+  const archiveFor = async () => {
+    const view = await openWalArchiveView(repo, stanza, req.log);
+    return req.standby || ownCommand ? view : withReceivedWal(view, repo, stanza, info.wal_segment_size, info.system_identifier, req.log);
+  };
   const request: RestoreRequest = {
     ...rest,
     beforeFiles: (plan) => {
@@ -96,7 +102,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
     stanza,
     segmentSize: info.wal_segment_size,
     records: await listRecords(repo.storage, stanza),
-    archive: await openWalArchiveView(repo, stanza, req.log),
+    archive: await archiveFor(),
     // archive-get tells a gap from the end of the archive along the timeline recovery follows.
     restoreCommand: (timeline) => restoreCommandFor(timeline === null ? reachArgs : [...reachArgs, `--recovery-timeline=${timeline}`], stanza, spoolFor(timeline)),
   };

@@ -16,18 +16,22 @@ import { storageJoin } from '../storage/storage-path.js';
 import { RECEIVER_DIR, stanzaPath } from './layout.js';
 import type { Repository } from './repository.js';
 
-/** What receive-wal received of segment `name` (whole, or its .partial zero-padded to the segment size: `padded`), or null when there is none fit to hand over. */
+/** What receive-wal received of segment `name` (whole, or its .partial zero-padded to the segment size: `padded`), or null when there is none fit to hand over (a whole segment's file of another size is not). */
 export async function receivedSegment(repo: Repository, stanza: string, name: string, segmentSize: number, systemId: string | null): Promise<{ data: Buffer; padded: boolean } | null> {
   if (repo.encryption) return null;
   const dir = storageJoin(stanzaPath(stanza), RECEIVER_DIR);
   // In the order a segment moves (.partial, renamed whole, stored and removed): one moving on
   // between two reads is found at its next place (the caller looks in the archive again last).
-  const data = (await readAll(repo.storage, storageJoin(dir, `${name}.partial`))) ?? (await readAll(repo.storage, storageJoin(dir, name)));
+  const part = await readAll(repo.storage, storageJoin(dir, `${name}.partial`));
+  const data = part ?? (await readAll(repo.storage, storageJoin(dir, name)));
   if (data === null || data.length > segmentSize) return null;
   const h = parseWalLongPageHeader(data);
   if (h === null || h.segmentSize !== segmentSize || segmentNameMismatch(name, h, segmentSize) !== null) return null;
   if (systemId !== null && h.systemIdentifier !== systemId) return null;
-  if (data.length === segmentSize) return { data, padded: false };
+  // A .partial is received in part whatever its size: uncompressed, it is made a segment's size
+  // (zeros) when it is opened, as pg_receivewal's.
+  if (data.length === segmentSize) return { data, padded: part !== null };
+  if (part === null) return null;
   const whole = Buffer.alloc(segmentSize);
   data.copy(whole);
   return { data: whole, padded: true };

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { storageError } from '../common/errors.js';
 import { poolFor } from '../storage/buffer-pool.js';
+import { writeFileAtomicSync } from '../storage/durable.js';
 
 /** Reads a WAL file; one of segment size into a pooled buffer (give it back with poolFor(segmentSize).give). */
 export async function readPgWalFile(source: string, segmentSize: number): Promise<Buffer> {
@@ -71,11 +72,13 @@ export function writePgWalFile(dest: string, data: Buffer): void {
  * archiver must never store it under the whole segment's name (nor PostgreSQL rename it to
  * .partial and archive it: the new timeline's first segment holds its WAL up to the fork), and
  * PostgreSQL removes it later. A whole segment is left unmarked: the server archives it.
+ * Both synced: unlike a fetched file, this one is found in pg_wal after a power loss, where a
+ * renamed but empty file would read as the end of WAL.
  */
 export function placeInPgWal(dataDir: string, name: string, data: Buffer, padded: boolean): boolean {
   const dest = join(dataDir, 'pg_wal', name);
   if (existsSync(dest)) return false;
-  if (padded) writePgWalFile(join(dataDir, 'pg_wal', 'archive_status', `${name}.done`), Buffer.alloc(0));
-  writePgWalFile(dest, data);
+  if (padded) writeFileAtomicSync(join(dataDir, 'pg_wal', 'archive_status', `${name}.done`), Buffer.alloc(0));
+  writeFileAtomicSync(dest, data);
   return true;
 }

@@ -1,11 +1,13 @@
 // receive-wal as a cluster's only WAL archiving, in synchronous mode, and the primary lost: a
 // restore to the end of the archive gets every acknowledged commit, those still in the segment
 // receive-wal was receiving too (archive-get hands that .partial over after the archive's last
-// segment, as a DBA would copy it into pg_wal). The same on every version: the newest proves it.
+// segment, as a DBA would copy it into pg_wal), and a restore to a time in that segment (the
+// moment before a mistake) is planned with it and reaches it. The same on every version: the
+// newest proves it.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -24,6 +26,8 @@ for (const version of versionsFromEnv().slice(-1)) {
     await c.sql("alter system set synchronous_standby_names = 'pgpitr_sync'");
     await c.sql('select pg_reload_conf()');
     let expected = '';
+    let beforeMistake = '';
+    let mistakeAt = '';
     const rx = startReceiver([...repoArgs, '--synchronous', '-d', 'application_name=pgpitr_sync'], env);
     try {
       await until('a synchronous standby', async () => (await c.sql<{ s: string }>("select sync_state as s from pg_stat_replication where application_name = 'pgpitr_sync'"))[0]?.s === 'sync');
@@ -37,12 +41,16 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.match(chk.stdout + chk.stderr, /a WAL receiver streams from this server/);
       // Acknowledged by receive-wal (synchronous commit): in the segment it is receiving, not archived.
       for (let i = 0; i < 5; i++) await c.sql(`insert into pitr values (${1000 + i}, 'acknowledged')`);
+      beforeMistake = await tableChecksum(c);
+      mistakeAt = (await c.sql<{ t: string }>('select clock_timestamp()::text as t'))[0]!.t;
+      await c.sql('delete from pitr where id <= 250');
       expected = await tableChecksum(c);
       await c.stop('immediate');
     } finally {
       await rx.stop();
     }
-    assert.ok(readdirSync(join(repo, 'main', 'receive-wal')).some((n) => n.endsWith('.partial')), 'receive-wal keeps the segment it was receiving');
+    const partial = readdirSync(join(repo, 'main', 'receive-wal')).find((n) => n.endsWith('.partial'));
+    assert.ok(partial !== undefined, 'receive-wal keeps the segment it was receiving');
     chownTree(repo);
 
     const dir = c.tempDir('restored');
@@ -51,8 +59,22 @@ for (const version of versionsFromEnv().slice(-1)) {
     const copy = await startRecovered(dir, version, `rwrc${version}`);
     try {
       assert.equal(await tableChecksum(copy), expected, 'every acknowledged commit is back');
+      // Received in part (uncompressed, it has a segment's size): never to be archived under the whole name.
+      assert.ok(existsSync(join(dir, 'pg_wal', 'archive_status', `${partial.replace('.partial', '')}.done`)), 'the received part is marked archived in pg_wal');
     } finally {
       await copy.destroy();
+    }
+
+    // The moment before the mistake, in the segment receive-wal was receiving: planned, reached.
+    const dir2 = c.tempDir('restored-before');
+    const r2 = await runPgpitr(['restore', ...repoArgs, '--spool-path', c.tempDir('spool2'), '-D', dir2, '--target-time', mistakeAt, '--target-action', 'promote']);
+    assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+    assert.match(r2.stdout + r2.stderr, /not archived yet: receive-wal received part of it/);
+    const copy2 = await startRecovered(dir2, version, `rwrt${version}`);
+    try {
+      assert.equal(await tableChecksum(copy2), beforeMistake, 'the state before the mistake is back');
+    } finally {
+      await copy2.destroy();
     }
   });
 }

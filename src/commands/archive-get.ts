@@ -87,15 +87,23 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
       if (await fetchFromArchive(req, name, dest, null)) return true;
     }
   }
-  // The archive's end, in a recovery that ends there: what receive-wal received past it, put into
-  // pg_wal for recovery to read there (still "not found" here); none there, the archive is looked
-  // at again (receive-wal stores a segment, then removes it).
-  if (req.branch?.standby === false && req.dataDir && !(await intoPgWalFromReceiver(req, req.dataDir, name))) return fetchFromArchive(req, name, dest, null);
+  // The archive's end, in a recovery that ends there: what receive-wal received past it. Its
+  // .partial goes into pg_wal for recovery to read there (still "not found" here); a whole segment
+  // it has not stored yet is stored, then fetched; none, the archive is looked at again
+  // (receive-wal stores a segment, then removes it).
+  if (req.branch?.standby === false && req.dataDir) {
+    if ((await fromReceiver(req, req.dataDir, name)) === 'pg_wal') return false;
+    return fetchFromArchive(req, name, dest, null);
+  }
   return false;
 }
 
-/** receive-wal's segment (repo/receiver-partial.ts) into pg_wal, unless pg_wal holds one; whether a repository held it. */
-async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<boolean> {
+/**
+ * receive-wal's segment (repo/receiver-partial.ts): received in part, into pg_wal; whole, stored
+ * in the archive as receive-wal would (PostgreSQL removes a whole segment it read from pg_wal at
+ * the end of recovery, unarchived: the archive would keep a hole), or into pg_wal when it cannot be.
+ */
+async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<'pg_wal' | 'stored' | 'none'> {
   const { receivedSegment } = await import('../repo/receiver-partial.js');
   const { placeInPgWal } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
@@ -108,10 +116,22 @@ async function intoPgWalFromReceiver(req: ArchiveGetRequest, dataDir: string, na
       continue;
     }
     if (got === null) continue;
-    if (placeInPgWal(dataDir, name, got.data, got.padded)) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it`);
-    return true;
+    let unstored = '';
+    if (!got.padded) {
+      try {
+        const { pushWalFile } = await import('../repo/archive-store.js');
+        const { readStanza } = await import('../repo/stanza.js');
+        await pushWalFile(r.repo, await readStanza(r.repo, req.stanza), name, got.data, { compression: 'zstd' });
+        req.warn(`WAL segment ${name} was not archived yet: receive-wal had received it whole (${repoName(r)}); it is stored now, as receive-wal would have`);
+        return 'stored';
+      } catch (e) {
+        unstored = `; it could not be stored (${(e as Error).message}): receive-wal's copy is its only one once recovery ends, store it (receive-wal started again on its directory does)`;
+      }
+    }
+    if (placeInPgWal(dataDir, name, got.data, got.padded) || unstored) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it${unstored}`);
+    return 'pg_wal';
   }
-  return false;
+  return 'none';
 }
 
 /**

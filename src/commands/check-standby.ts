@@ -15,7 +15,7 @@ interface Queries {
 
 /** The newest segment archived in the stanza (by position, then timeline), and the repositories holding it; null when none, or behind the standby's replay. */
 export async function standbyArchived(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number> } | null> {
-  const r = (await client.query<{ lsn: string | null; size: string; tli: number | null }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, (select timeline_id from pg_control_checkpoint()) as tli")).rows[0]!;
+  const r = (await client.query<{ lsn: string | null; size: string; tli: number | null }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint())) as tli")).rows[0]!;
   const size = Number(r.size);
   const byRepo = new Map<number, Set<string>>();
   for (const { index, repo } of repos) byRepo.set(index, new Set((await listArchive(repo, stanza)).map((f) => f.name).filter((n) => /^[0-9A-F]{24}$/.test(n))));
@@ -24,6 +24,8 @@ export async function standbyArchived(client: Queries, repos: readonly NumberedR
     return seg === null ? [] : [{ name, ...seg }];
   }));
   // The standby's own timeline's (an abandoned future or a copy's timeline says nothing of its primary); any when it has none yet.
+  // Its timeline: the one its WAL receiver streams, else its last restartpoint's (behind, after it
+  // followed a promotion through the archive, until its next restartpoint).
   const own = segments.filter((x) => x.timeline === r.tli);
   const newest = (own.length > 0 ? own : segments).reduce<(typeof segments)[number] | null>((a, x) => (a === null || x.segNo > a.segNo || (x.segNo === a.segNo && x.timeline > a.timeline) ? x : a), null);
   const hint = 'the primary archives what the standby replays: run pgpitr check against the primary (it switches WAL and waits for it to be archived)';

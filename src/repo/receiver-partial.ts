@@ -5,7 +5,8 @@
 // archive-get puts the segment after the archive's last into pg_wal (a .partial padded to a
 // segment's size, marked archived: never stored under the whole name) and answers "not found";
 // PostgreSQL reads it there and replays its records up to the last whole one (a whole segment is
-// left for the restored server's archiver: receive-wal's copy may never be stored). Only a file
+// stored in the archive by archive-get, then fetched: read from pg_wal, PostgreSQL would remove it
+// at the end of recovery, unarchived). Only a file
 // whose first page is that segment's, of this system, is taken. An object store holds none
 // (receive-wal keeps it in a local spool there); an encrypted repository's is not read
 // (receive-wal writes it as received, not through the cipher).

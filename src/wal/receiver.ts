@@ -131,7 +131,7 @@ async function receiveLoop(o: ReceiveOptions, storeQueue: StoreQueue | null): Pr
         if (retryable) return;
         throw e;
       }
-      if (!retryable || o.noLoop || !connectedOnce) throw walRemoved(slotMissing(e, o.slot), o.dir, o.slot);
+      if (!retryable || o.noLoop || !connectedOnce) throw walRemoved(slotMissing(e, o.slot), o.dir, o.slot, o.archive !== undefined);
       // Said whatever the verbosity (pg_receivewal too): a password changed or max_wal_senders
       // reached would otherwise stop the archiving without a word.
       const busyHint = behind ? ' (the server, a standby, has not replayed that far yet)' : slotBusy ? ' (a walsender of a lost connection lets go of it within wal_sender_timeout; if it does not, another receiver uses the slot: stop it, or give this one its own slot with -S)' : '';
@@ -345,10 +345,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The server removed WAL not received yet (no slot kept it): what it means, and how to go on. */
-function walRemoved(e: unknown, dir: string, slot: string | undefined): unknown {
+function walRemoved(e: unknown, dir: string, slot: string | undefined, stanza: boolean): unknown {
   if (!(e instanceof ServerError && e.sqlState === '58P01')) return e;
+  // It resumes after the newest WAL it holds (and in repository mode, the stanza's archive): never past what is missing.
+  const onward = stanza
+    ? "to go on, archive the whole segments still in the server's pg_wal with pgpitr archive-push (oldest first, never the one being written): receive-wal resumes after the newest archived"
+    : `to go on, start it on an empty directory (it resumes after the newest WAL in ${dir})`;
   return new PgpitrError('ERR_SERVER', e.message, {
-    hint: `the server removed that WAL before it was received: unless another copy of it is archived (archive-push from elsewhere), WAL is missing from there and a new full backup is needed for point-in-time recovery past it; receive-wal resumes after the newest WAL it holds (in ${dir}, and in repository mode the stanza's archive) and cannot skip over what the server removed: in directory mode, start it on an empty directory${slot ? '' : '; give it a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
+    hint: `the server removed that WAL before it was received: unless another copy of it is archived (archive-push from elsewhere), WAL is missing from there and a new full backup is needed for point-in-time recovery past it; ${onward}${slot ? '' : '; give it a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
   });
 }
 

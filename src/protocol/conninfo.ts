@@ -44,9 +44,10 @@ const WRITTEN_BY_NAME = new Set(['host', 'hostaddr', 'port', 'user', 'password',
 /**
  * Keywords -R writes when the environment alone set them: those every server from 13 on knows (its
  * walreceiver's libpq refuses a keyword it does not know: sslnegotiation on a 16, sslcertmode on a
- * 15), none that names a file of this host's user (service, passfile: the standby runs as another).
+ * 15), and PGPASSFILE (a file chosen for this backup, which pg_basebackup writes too: without it the
+ * standby has no password), not a service file (read here, its settings written out instead).
  */
-const ENV_WRITTEN = new Set(['options', 'sslcrl', 'target_session_attrs', 'ssl_min_protocol_version', 'ssl_max_protocol_version', 'gssencmode', 'channel_binding', 'krbsrvname']);
+const ENV_WRITTEN = new Set(['passfile', 'options', 'sslcrl', 'target_session_attrs', 'ssl_min_protocol_version', 'ssl_max_protocol_version', 'gssencmode', 'channel_binding', 'krbsrvname']);
 
 /** String-valued keywords copied as they are into ConnectionSettings. */
 const PLAIN_KEYWORDS = [

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData, runPgbenchInit, tableChecksums } from '../harness/data.js';
@@ -161,7 +161,9 @@ for (const version of versionsFromEnv().slice(-1)) {
     await new Promise((r) => setTimeout(r, 1500));
     const target = join(src.tempDir('resume'), 'b');
     const mapped = join(src.tempDir('resume-ts'), 'ts');
-    const unmappedArgs = ['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2'];
+    // WAL in a directory of its own (--waldir): the rerun makes pg_wal its link again.
+    const walDir = join(src.tempDir('resume-wal'), 'wal');
+    const unmappedArgs = ['basebackup', '-D', target, '-Fp', '-Xstream', '-c', 'fast', '-j', '2', '--waldir', walDir];
     const args = [...unmappedArgs, '-T', `${tsDir}=${mapped}`];
     const env = { ...process.env, ...clusterEnv(src) };
 
@@ -213,7 +215,9 @@ for (const version of versionsFromEnv().slice(-1)) {
     await verifyPlainBackup(target, version);
     const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');
     assert.equal(slots[0]!.n, '0');
+    assert.equal(realpathSync(join(target, 'pg_wal')), realpathSync(walDir));
     chownTree(mapped);
+    chownTree(walDir);
     const restored = await TestCluster.startExisting(target, version, { name: `parres${version}r` });
     await pgbenchBalanced(restored);
     assert.equal((await restored.sql<{ n: string }>('select count(*)::text n from in_ts'))[0]!.n, '100000');

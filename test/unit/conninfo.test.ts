@@ -180,8 +180,10 @@ test('-R primary_conninfo: hostaddr and connect_timeout, and what the environmen
   assert.match(text, /(^| )sslcrl=\/etc\/pg\/crl\.pem( |$)/);
   assert.match(text, /(^| )options='-c work_mem=64MB'( |$)/);
   assert.match(text, /(^| )sslmode=require( |$)/);
-  // Not: what the standby's older libpq would refuse, files of this host's user.
-  assert.doesNotMatch(text, /dbname|requiressl|passfile|service|sslnegotiation/);
+  // The password file chosen for this backup: the standby has no password without it (pg_basebackup writes it too).
+  assert.match(text, /(^| )passfile=\/root\/\.pgpass( |$)/);
+  // Not: what the standby's older libpq would refuse, a service file (its settings are written out).
+  assert.doesNotMatch(text, /dbname|requiressl|service|sslnegotiation/);
 });
 
 test('-R primary_conninfo names the role even when none was given (the OS user, as libpq connects and PQconninfo reports)', () => {

@@ -3,8 +3,8 @@
 // into pg_wal (or --waldir). The manifest is written as backup_manifest.tmp and
 // renamed only after everything is synced, as pg_basebackup does.
 
-import { join, resolve } from 'node:path';
-import { existsSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import type { BackupSink } from '../sink.js';
 import type { BaseBackupOptions } from '../options.js';
 import type { OutputDirs } from '../target-dir.js';
@@ -34,14 +34,25 @@ export class PlainSink implements BackupSink {
     private readonly hooks: { onFile(name: string): void; warn(message: string): void },
   ) {
     this.walDir = join(target, 'pg_wal');
+    // Resumed, the interrupted run's pg_wal (its WAL is never kept) is made again as this run's.
+    const link = opts.resume ? pgWalLink(this.walDir) : null;
     if (opts.walDir) {
       const walDir = dirs.prepare(opts.walDir, 'WAL directory');
       try {
-        symlinkSync(walDir, this.walDir);
+        if (link !== walDir) {
+          if (link !== null) rmSync(this.walDir, { recursive: true, force: true });
+          symlinkSync(walDir, this.walDir);
+        }
       } catch (e) {
         throw storageError('create symbolic link', this.walDir, e);
       }
       this.walDir = walDir;
+    } else if (link !== null && link !== '') {
+      try {
+        unlinkSync(this.walDir);
+      } catch (e) {
+        throw storageError('remove the link', this.walDir, e);
+      }
     }
   }
 
@@ -142,5 +153,16 @@ export class PlainSink implements BackupSink {
     this.manifest?.destroy();
     // WAL the stream still hands over after the failure is not written where the clean-up removes files.
     this.segments?.abort();
+  }
+}
+
+/** What a resumed target's pg_wal is: a link (where it points, resolved), a directory (''), or nothing (null). */
+function pgWalLink(path: string): string | null {
+  try {
+    const st = lstatSync(path);
+    return st.isSymbolicLink() ? resolve(dirname(path), readlinkSync(path)) : '';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw storageError('inspect', path, e);
   }
 }

@@ -218,7 +218,6 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   if (resume && !(parallel && format === 'plain' && target.kind === 'directory')) {
     throw usageError('--resume needs -j and the plain format into a directory', 'resume the interrupted backup with the same -D, -Fp, -j and -T options');
   }
-  if (resume && walDir !== undefined) throw usageError('--resume cannot be used with --waldir');
 
   const promptPassword = bool('password');
   const noPassword = bool('no-password');

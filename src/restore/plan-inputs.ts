@@ -46,6 +46,7 @@ export function planBackupOf(r: BackupRecord): PlanBackup {
     // The server's clock, as target times are (a record of older pgpitr: this host's).
     stopTimeMs: r.server_stop_time ? Date.parse(r.server_stop_time) : r.stop_time ? Date.parse(r.stop_time) : Number.POSITIVE_INFINITY,
     stopNextXid: r.stop_next_xid ? BigInt(r.stop_next_xid) : undefined,
+    startXmin: r.start_xmin ? BigInt(r.start_xmin) : undefined,
     walIncluded: r.wal === 'included',
     standalone: r.pinned && r.pin_target === 'standalone',
   };

@@ -15,6 +15,17 @@ interface RefusedBackup {
   stopLsn: Lsn;
   stopTimeMs: number;
   stopNextXid?: bigint | undefined;
+  startXmin?: bigint | undefined;
+}
+
+/**
+ * Whether transaction `xid`, begun before backup b ended, may have ended after it (recovery from b
+ * then reaches it): not when it was below the oldest transaction running before b started (it had
+ * ended), nor when a wraparound makes the 32-bit comparison recovery does ambiguous.
+ */
+export function mayEndAfter(b: RefusedBackup, xid: bigint): boolean {
+  if (b.stopNextXid === undefined || b.stopNextXid <= xid || b.stopNextXid - xid >= 2n ** 31n) return false;
+  return b.startXmin === undefined || xid >= b.startXmin;
 }
 
 /** A backup the restore point was looked for from, and what was found (null: none). */
@@ -60,6 +71,11 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
     epoch !== null && target.kind === 'xid'
       ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`
       : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
+  if (target.kind === 'xid' && oldest.startXmin !== undefined && target.xid < oldest.startXmin) {
+    return new PgpitrError('ERR_NOT_FOUND', `${what} had ended before ${set !== undefined ? `backup ${oldest.id}` : `the oldest backup, ${oldest.id},`} started (the oldest transaction running then was ${oldest.startXmin}): recovery from it never meets its end`, {
+      hint: 'a transaction is reached from a backup that ended before it ended: none is left (expired?); give a later target, or restore without one',
+    });
+  }
   return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });
 }
 

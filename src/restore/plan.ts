@@ -23,8 +23,7 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
-import { noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
-import type { NamedTry } from './plan-refusals.js';
+import { type NamedTry, mayEndAfter, noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
 
 export interface PlanBackup {
   id: string;
@@ -35,6 +34,7 @@ export interface PlanBackup {
   stopTimeMs: number;
   /** The next transaction ID to be assigned once the backup had ended, if known: any transaction at or above it committed after the backup's consistency point. */
   stopNextXid?: bigint | undefined;
+  /** The oldest transaction running before the backup started, if known: any below it ended before, out of its reach. */ startXmin?: bigint | undefined;
   /** The set holds the WAL from its start to its stop (backup --wal=included). */
   walIncluded?: boolean | undefined;
   /** Pinned standalone: expire keeps only its own WAL (said when a target past it is refused). */
@@ -176,9 +176,9 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       : point.end >= b.stopLsn ? `newest backup that ended before the restore point` : null;
     if (why !== null) chosen.push({ b, branch, why });
     if (chosen.length > 0) break;
-    if (t.target.kind === 'xid' && b.stopNextXid !== undefined && b.stopNextXid > t.target.xid && b.stopNextXid - t.target.xid < 2n ** 31n) across = { b, branch };
+    if (t.target.kind === 'xid' && mayEndAfter(b, t.target.xid)) across = { b, branch };
   }
-  if (chosen.length === 0 && across && t.target.kind === 'xid') chosen.push({ ...across, why: `transaction ${t.target.xid} was running when the backups after it ended: the oldest, whose recovery reaches it if it ended after its stop (checked in the archive)` });
+  if (chosen.length === 0 && across && t.target.kind === 'xid') chosen.push({ ...across, why: `transaction ${t.target.xid} began before the backups after it ended: the oldest, whose recovery reaches it if it ended after its stop (checked in the archive)` });
   if (chosen.length === 0) {
     if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
     if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set, archive.timelines().length > 1);

@@ -47,6 +47,8 @@ export function parseTargetOptions(f: TargetFlags): TargetOptions {
   else if (f.time !== undefined) target = { kind: 'time', text: recoveryTargetTimeText(f.time), ms: parseTargetTime(f.time) };
   else if (f.xid !== undefined) {
     if (!/^\d+$/.test(f.xid)) throw usageError(`invalid --target-xid "${f.xid}"`, 'give a transaction ID, a positive integer (as pg_current_xact_id() or txid_current() print it)');
+    // 0 to 2 are not transactions (invalid, bootstrap, frozen): none ever commits, recovery never stops there.
+    if (BigInt(f.xid) % 2n ** 32n < 3n) throw usageError(`invalid --target-xid "${f.xid}": transaction IDs 0 to 2 (of each epoch) are reserved, no transaction has one`, 'give the ID of a transaction (pg_current_xact_id() in it, or the xid pg_waldump shows on its COMMIT record)');
     target = { kind: 'xid', xid: BigInt(f.xid) };
   } else if (f.lsn !== undefined) {
     let lsn: Lsn;

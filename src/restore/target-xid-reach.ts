@@ -36,10 +36,10 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
       hint: 'restore an older backup (--set ID; pgpitr info lists them), or give a later target',
     });
   }
-  // A backup that ended while the transaction ran (plan.ts chose it for want of one that ended
+  // A backup that ended after the transaction began (plan.ts chose it for want of one that ended
   // before it began, or --set): reached only if it ended after the stop, not seen in what was read.
   if (plan.backup.stopNextXid !== undefined && plan.backup.stopNextXid > t.target.xid && ended !== 'found' && ended !== 'all') {
-    log(`warning: target transaction ${t.target.xid} was running when backup ${plan.backup.id} ended, and where it ended was not seen in the newest segments of the archive: recovery from that backup reaches it only if it ended after ${formatLsn(plan.backup.stopLsn)}, else it fails once the copy is written (give the target as --target-time or --target-lsn of its commit to be sure)`);
+    log(`warning: target transaction ${t.target.xid} began before backup ${plan.backup.id} ended, and where it ended was not seen in the newest segments of the archive: recovery from that backup reaches it only if it ended after ${formatLsn(plan.backup.stopLsn)}, else it fails once the copy is written (give the target as --target-time or --target-lsn of its commit to be sure)`);
     return;
   }
   if (ended === 'limit') log(`warning: whether the archive reaches target transaction ${t.target.xid} was checked in the newest segments only; if it never ends there, recovery fails once the copy is written`);

@@ -68,8 +68,17 @@ test('target xid: a backup that started after the transaction began is not chose
   // oldest of them, recovery reaching it if it committed after its stop (target-xid-reach checks).
   const across = planRestore([backups[1]!], a, opts({ xid: '700' }));
   assert.equal(across.backup.id, 'B');
-  assert.match(across.reason, /transaction 700 was running when the backups after it ended/);
+  assert.match(across.reason, /transaction 700 began before the backups after it ended/);
   assert.equal(planRestore(backups, a, opts({ xid: '700' }), 'B').backup.id, 'B', '--set too');
+  // Below the oldest transaction running before B started: it had ended, B never reaches it.
+  const horizon = [{ ...backups[1]!, startXmin: 750n }];
+  assert.equal(planRestore(horizon, a, opts({ xid: '750' })).backup.id, 'B');
+  for (const set of [undefined, 'B']) {
+    assert.throws(
+      () => planRestore(horizon, a, opts({ xid: '700' }), set),
+      (e: { code: string; message: string }) => e.code === 'ERR_NOT_FOUND' && /target transaction 700 had ended before (the oldest backup, B,|backup B) started \(the oldest transaction running then was 750\)/.test(e.message),
+    );
+  }
   // A 32-bit xid of a cluster past its first epoch: the hint gives the 64-bit form.
   const epoch2 = [{ ...backups[1]!, stopNextXid: (2n << 32n) + 800n }];
   assert.throws(

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { checkXidTargetReach } from '../../src/restore/target-xid-reach.js';
+import { parseTargetOptions } from '../../src/restore/restore-target.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
 import { transactionEnd } from '../helpers/wal-builder.js';
 import { backedUpWal } from '../helpers/backed-up-wal.js';
@@ -82,5 +83,10 @@ test('a backup that ended while the transaction ran: reached when it ends after 
   await checkXidTargetReach(across, a.archive, xid(750), a.read, () => undefined);
   const said: string[] = [];
   await checkXidTargetReach(across, a.archive, xid(750), async () => null, (l) => said.push(l));
-  assert.match(said.join('\n'), /warning: target transaction 750 was running when backup B ended, and where it ended was not seen.*--target-time or --target-lsn of its commit/);
+  assert.match(said.join('\n'), /warning: target transaction 750 began before backup B ended, and where it ended was not seen.*--target-time or --target-lsn of its commit/);
+});
+
+test('--target-xid 0 to 2 (of any epoch) is refused: no transaction has those IDs', () => {
+  for (const xid of ['0', '1', '2', String(2n ** 32n + 2n)]) assert.throws(() => parseTargetOptions({ xid }), (e: Error & { code?: string }) => e.code === 'ERR_USAGE' && /are reserved/.test(e.message), xid);
+  assert.equal(parseTargetOptions({ xid: '3' }).target.kind, 'xid');
 });

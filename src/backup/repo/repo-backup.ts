@@ -46,7 +46,7 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
-import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stopFacts } from './server-facts.js';
+import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stopFacts, transactionHorizon } from './server-facts.js';
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { storeTimelineHistory } from './timeline-history-store.js';
@@ -201,6 +201,7 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.backup_from = facts.backupFrom;
         record.pg_version_num = facts.pgVersionNum;
         record.server_start_time = new Date(facts.clockMs).toISOString();
+        record.start_xmin = await transactionHorizon(sql);
         if (priorRecord && Math.floor(priorRecord.pg_version_num / 10000) !== Math.floor(record.pg_version_num / 10000)) {
           throw new PgpitrError('ERR_CHECK', `backup ${priorRecord.id} is of PostgreSQL ${priorRecord.pg_version_num}, the server now runs ${record.pg_version_num}: ${aBackup(type)} cannot build on it`, { hint: 'take a full backup' });
         }

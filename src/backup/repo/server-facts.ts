@@ -20,6 +20,15 @@ export async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVe
   return { pgVersionNum: Number(row.v), backupFrom: row.standby ? 'standby' : 'primary', clockMs: Number(row.now) * 1000 };
 }
 
+/** The oldest transaction running now (before the backup starts: every one below it has ended), or null when it cannot be read. */
+export async function transactionHorizon(sql: SqlClient): Promise<string | null> {
+  try {
+    return (await sql.query<{ xmin: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin')).rows[0]!.xmin;
+  } catch {
+    return null;
+  }
+}
+
 /** How the server's WAL may reach a stanza's archive: its archiver's settings, and whether a WAL receiver streams from it. */
 export interface ServerArchiving {
   mode: string;

@@ -59,6 +59,8 @@ export interface BackupRecord {
   stop_time: string | null;
   /** The next transaction ID to be assigned when the backup had ended (for --target-xid), when known. */
   stop_next_xid: string | null;
+  /** The oldest transaction still running just before the backup started (for --target-xid: any below it had ended, out of its reach); absent in older records. */
+  start_xmin?: string | null;
   backup_from: 'primary' | 'standby' | null;
   /** "archive": replay needs the stanza's WAL archive; "included": the set holds the WAL to consistency. */
   wal: 'archive' | 'included';

@@ -133,7 +133,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       reporter.serverNotice(noticeText(n));
       if (n.message && /checksum verification fail/.test(n.message)) onChecksumFailure(n.message);
     };
-    if (signal?.aborted) throw interrupted();
+    if (signal?.aborted) throw interrupted(opts);
     supportedVersionOrThrow(main.serverVersionNum, opts);
     const ident = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
     if (!ident) throw new PgpitrError('ERR_PROTOCOL', 'IDENTIFY_SYSTEM returned no row');
@@ -341,7 +341,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     }
     // A SIGINT/SIGTERM that came while the files were synced (nothing left to abort by then) is
     // honoured all the same: the run was interrupted, and is never reported complete.
-    if (signal?.aborted) throw interrupted();
+    if (signal?.aborted) throw interrupted(opts);
     const bytes = tracker.snapshot.bytesDone;
     whole?.();
     state?.finish('complete', { bytes });
@@ -351,7 +351,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     reporter.info('base backup completed');
     return { startLsn, endLsn, timeline, endTimeline: endTimeline || timeline, bytes, systemIdentifier, serverVersionNum: main.serverVersionNum, directory, checksumFailures };
   } catch (err) {
-    const error = signal?.aborted ? interrupted() : walError && !(err instanceof ServerError) ? walError : err;
+    const error = signal?.aborted ? interrupted(opts) : walError && !(err instanceof ServerError) ? walError : err;
     abortAll();
     await watcher?.stop();
     sink?.abort();
@@ -387,8 +387,11 @@ function isChecksumFailure(e: unknown): boolean {
   return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
 }
 
-function interrupted(): PgpitrError {
+function interrupted(opts: BaseBackupOptions): PgpitrError {
+  // What -n (or a --resume run) keeps is taken over by --resume where it can be (-j, plain, a directory).
+  const kept = opts.noClean || opts.resume === true;
+  const resumable = kept && opts.parallel !== undefined && opts.parallel.readMethod !== 'sql' && opts.format === 'plain' && opts.target.kind === 'directory';
   return new PgpitrError('ERR_INTERRUPTED', 'base backup interrupted by a signal', {
-    hint: 'nothing usable was kept; run the backup again',
+    hint: resumable ? 'what was copied is kept: run it again with --resume (same options) to take it over' : kept ? 'what was written is kept (-n), but is not a usable backup; run the backup again' : 'nothing usable was kept; run the backup again',
   });
 }

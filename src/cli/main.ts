@@ -23,6 +23,10 @@ process.on('exit', () => {
     process.exitCode = ExitCode.Storage;
   }
 });
+// Standard error whose reader is gone (a pipe to head that exited): the messages are lost, not the
+// work. The command goes on, cleans up as ever, and exits with its own code (pg_basebackup would die
+// of SIGPIPE half-way, its target and the server's backup left behind).
+process.stderr.on('error', () => {});
 
 // Commands load on first use: archive-push and archive-get run once per WAL
 // file, so start-up must not pay for modules they do not use.

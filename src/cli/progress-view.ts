@@ -90,7 +90,8 @@ function kb(n: number): number {
 }
 
 function textOf(s: ProgressSnapshot, withFile: boolean): string {
-  const total = s.bytesTotal;
+  // An estimate the copy outgrew (files grew meanwhile) is raised to what was done, as pg_basebackup does.
+  const total = s.bytesTotal === null ? null : Math.max(s.bytesTotal, s.bytesDone);
   const pct = total ? Math.min(100, Math.floor((s.bytesDone * 100) / total)) : null;
   const size = total !== null ? `${kb(s.bytesDone)}/${kb(total)} kB (${pct}%)` : `${kb(s.bytesDone)} kB`;
   const ts = `${s.tablespacesDone}/${s.tablespacesTotal} tablespace${s.tablespacesTotal === 1 ? '' : 's'}`;

@@ -10,8 +10,9 @@ export async function promptPassword(prompt = 'Password: '): Promise<string> {
       hint: 'set PGPASSWORD or add the password to ~/.pgpass',
     });
   }
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: a password typed as soon as it appears is never echoed.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   return new Promise((resolve, reject) => {
     let value = '';

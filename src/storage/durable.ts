@@ -2,7 +2,7 @@
 // the directory) and fsync of whole trees with bounded parallelism, the way
 // PostgreSQL's fsync_pgdata makes a copied data directory durable.
 
-import { constants as fsConstants, promises as fsp, openSync, fsyncSync, closeSync, fchmodSync, writeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, openSync, fsyncSync, closeSync, fchmodSync, writeSync, renameSync, unlinkSync, mkdirSync, existsSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { storageError } from '../common/errors.js';
 
@@ -32,7 +32,7 @@ export function makeDirsSync(path: string, mode: number, sync: boolean): string[
   try {
     first = mkdirSync(path, { recursive: true, mode });
   } catch (e) {
-    throw storageError('create directory', path, e);
+    throw storageError('create directory', path, (e as NodeJS.ErrnoException).code === 'ENOENT' ? whyNotMade(path, e) : e);
   }
   if (first === undefined) return [];
   const created: string[] = [];
@@ -44,6 +44,26 @@ export function makeDirsSync(path: string, mode: number, sync: boolean): string[
   }
   if (sync) for (const p of parents) fsyncPathSync(p);
   return created;
+}
+
+/**
+ * A recursive mkdir says ENOENT where a level could not be made for another reason (a read-only
+ * file system, permission): the level below the deepest that exists, made alone, gives the real one.
+ */
+function whyNotMade(path: string, e: unknown): unknown {
+  let d = path;
+  while (dirname(d) !== d && !existsSync(dirname(d))) d = dirname(d);
+  try {
+    mkdirSync(d);
+  } catch (real) {
+    return (real as NodeJS.ErrnoException).code === 'EEXIST' ? e : real;
+  }
+  try {
+    rmdirSync(d);
+  } catch {
+    /* made only to learn why: left if it cannot go */
+  }
+  return e;
 }
 
 /** fsync of a file or directory, off the main thread; a directory the file system will not fsync (EINVAL) is no data-loss risk. */

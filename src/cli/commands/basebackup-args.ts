@@ -8,6 +8,7 @@ import { usageError } from '../../common/errors.js';
 import type { BaseBackupOptions, BackupTarget, TablespaceMapping } from '../../backup/options.js';
 import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { parseCompressOption } from '../compress-option.js';
+import { printLine } from '../output.js';
 
 export const basebackupOptionSpec = {
   ...connectionOptionSpec,
@@ -170,8 +171,13 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
   }
 
   // Layout options.
-  const tablespaceMappings = ((values['tablespace-mapping'] as string[] | undefined) ?? []).map(parseTablespaceMapping);
-  if (tablespaceMappings.length > 0 && format !== 'plain') throw usageError('tablespace mappings (-T) can only be used with the plain format');
+  let tablespaceMappings = ((values['tablespace-mapping'] as string[] | undefined) ?? []).map(parseTablespaceMapping);
+  // A tar file holds a tablespace by OID, wherever it is: the mappings mean nothing there. Accepted,
+  // as pg_basebackup accepts them (a script shared between formats), and said.
+  if (tablespaceMappings.length > 0 && format !== 'plain') {
+    printLine('warning: tablespace mappings (-T) apply to the plain format only: ignored (each tablespace is written as <oid>.tar)');
+    tablespaceMappings = [];
+  }
   const walDir = str('waldir');
   if (walDir !== undefined) {
     if (format !== 'plain') throw usageError('WAL directory location can only be specified in plain mode');

@@ -38,9 +38,10 @@ General options:
                          (pgpitr) with -j: read the data directory on this host (direct),
                          or through the server's SQL file functions (sql); auto: direct
                          when this host has the data directory
-      --resume           (pgpitr) with -j -Fp: take over the interrupted backup in the target
-                         directory (killed, or failed with -n), keeping the files it copied
-                         whose source has not changed since (each checked against its checksum)
+      --resume           (pgpitr) with -j -Fp and the direct read method: take over the
+                         interrupted backup in the target directory (killed, or failed with -n),
+                         keeping the files it copied whose source has not changed since (each
+                         checked against its checksum)
   -n, --no-clean         do not clean up after errors
   -N, --no-sync          do not wait for changes to be written safely to disk
       --sync-method=fsync|syncfs  accepted as pg_basebackup 17's: each file written is synced either way

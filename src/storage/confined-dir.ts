@@ -8,18 +8,20 @@
 //   - a file is created, never opened: O_CREAT|O_EXCL|O_NOFOLLOW, so an
 //     existing file or link at its place is an error, not overwritten or followed;
 //   - a link is created only where nothing exists (and only where the caller's
-//     policy allows one; this module creates what it is told to).
+//     policy allows one; this module creates what it is told to);
+//   - a file or directory member gets exactly the mode it is given, whatever the
+//     umask, as pg_basebackup chmods each member to its tar header's mode (a
+//     directory found already there, pg_wal made by the WAL stream, too).
 // Directories that stand for a member directory (pg_wal when it is a link to
 // --waldir) are "mounts": members under them are written relative to the
 // mounted directory, not through the link that points there.
 // Parent directories checked or made once are remembered, so the cost per
 // member is one open(2), as without the checks.
 
-import { constants, lstatSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
-
-const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+import { createExclusiveSync, setDirectoryModeSync } from './posix/exact-mode.js';
 
 const NOT_A_BACKUP_HINT =
   'a PostgreSQL server never sends this; the stream does not come from an honest server (check who answers at that address) or is damaged';
@@ -67,18 +69,28 @@ export class ConfinedDir {
     return join(p.dir, ...p.parts);
   }
 
-  /** Makes a directory member and any missing parents; an existing real directory is fine. */
+  /**
+   * Makes a directory member and any missing parents; an existing real directory is fine. The
+   * member gets exactly `mode`, made now or found (a mount: the directory its link points at,
+   * as pg_basebackup's chmod of pg_wal reaches --waldir through the link).
+   */
   mkdir(name: string, mode: number): void {
     const p = this.place(name);
     this.ensureDirs(name, p, p.parts.length, mode);
+    const path = join(p.dir, ...p.parts);
+    try {
+      setDirectoryModeSync(path, mode);
+    } catch (e) {
+      throw storageError('set the mode of', path, e);
+    }
   }
 
-  /** Creates a file member and returns its descriptor, open for writing. */
+  /** Creates a file member with exactly `mode` and returns its descriptor, open for writing. */
   createFile(name: string, mode: number): number {
     const p = this.leaf(name);
     const path = join(p.dir, ...p.parts);
     try {
-      return openSync(path, CREATE_FILE, mode);
+      return createExclusiveSync(path, mode);
     } catch (e) {
       throw this.createFailed(name, path, e);
     }

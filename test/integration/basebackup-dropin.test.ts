@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, lstatSync, openSync, readdirSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, openSync, readdirSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { createSampleData } from '../harness/data.js';
@@ -18,6 +18,23 @@ async function memberModes(tarFile: string): Promise<string[]> {
   const r = await runCommand('tar', ['-tvf', tarFile]);
   assert.equal(r.code, 0, r.stderr);
   return [...new Set(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]!))].sort();
+}
+
+/** member name (without "./" and a trailing "/") → permission string, for the members of a tar file. */
+async function memberModeMap(tarFile: string): Promise<Map<string, string>> {
+  const r = await runCommand('tar', ['-tvf', tarFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = new Map<string, string>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const fields = line.split(/\s+/);
+    out.set(fields.slice(5).join(' ').replace(/^\.\//, '').replace(/\/$/, ''), fields[0]!);
+  }
+  return out;
+}
+
+/** The entries both maps have whose values differ (what two runs taken moments apart both hold must agree). */
+function differing(ours: Map<string, string>, judge: Map<string, string>): string[] {
+  return [...ours].filter(([k, v]) => judge.has(k) && judge.get(k) !== v).map(([k, v]) => `${k}: ours ${v}, pg_basebackup ${judge.get(k)}`);
 }
 
 /** relative path → permission bits, for every directory and file under `root` (links skipped). */
@@ -83,6 +100,30 @@ for (const version of versionsFromEnv()) {
       }
     });
 
+    await t.test('a 0644 pg_hba.conf stays 0644 in a plain backup, one stream and -j 2 (the tar header\'s mode, as pg_basebackup)', async () => {
+      chmodSync(join(src.dataDir, 'pg_hba.conf'), 0o644);
+      const statusFile = (rel: string) => /^pg_wal\/archive_status\/./.test(rel);
+      let judge: Map<string, string> | null = null;
+      if (pgBasebackup) {
+        const dir = join(src.tempDir('mode-judge'), 'b');
+        const j = await runCommand(pgBasebackup, ['-D', dir, '-Fp', '-X', 'stream', '-c', 'fast'], { env: { ...process.env, ...env } });
+        assert.equal(j.code, 0, j.stderr);
+        judge = modesOf(dir, statusFile);
+        assert.equal(judge.get('pg_hba.conf'), '644');
+      }
+      for (const jobs of [[], ['-j', '2', '--read-method', 'direct']]) {
+        const out = join(src.tempDir(`mode${jobs.length}`), 'b');
+        const r = await runPgpitr(['basebackup', '-D', out, '-Fp', '-X', 'stream', '-c', 'fast', ...jobs], env);
+        assert.equal(r.code, 0, r.stderr);
+        const ours = modesOf(out, statusFile);
+        const how = jobs.length ? '-j 2' : 'one stream';
+        assert.equal(ours.get('pg_hba.conf'), '644', how);
+        assert.equal(ours.get('postgresql.conf'), '600', how);
+        assert.equal(ours.get('backup_label'), '600', how);
+        if (judge) assert.deepEqual(differing(ours, judge), [], how);
+      }
+    });
+
     // Last: it corrupts a page of the source.
     await t.test('a page checksum failure keeps the directory, state failed, WARNING lines', async () => {
       await src.sql('create table broken (id int, filler text); insert into broken select g, repeat(\'x\', 100) from generate_series(1, 100) g; checkpoint');
@@ -117,33 +158,56 @@ for (const version of versionsFromEnv()) {
     const [row] = await src.sql('show data_directory_mode');
     assert.equal(row?.data_directory_mode, '0750');
     const pgBasebackup = version === 15 ? join(clientToolDir(), 'pg_basebackup') : null;
+    // A file of the source with a mode of its own keeps it (pg_basebackup chmods to the tar header's).
+    chmodSync(join(src.dataDir, 'postgresql.conf'), 0o644);
+    const judges = new Map<string, string>(); // format → pg_basebackup's backup of it
 
-    for (const format of ['plain', 'tar']) {
-      await t.test(`-F ${format} -X stream`, async () => {
-        const out = join(src.tempDir(`g-${format}`), 'b');
-        const r = await runPgpitr(['basebackup', '-D', out, '-F', format, '-X', 'stream', '-c', 'fast'], env);
+    for (const [format, jobs] of [['plain', 1], ['plain', 2], ['tar', 1], ['tar', 2]] as const) {
+      await t.test(`-F ${format} -X stream${jobs > 1 ? ` -j ${jobs}` : ''}`, async () => {
+        const out = join(src.tempDir(`g-${format}-${jobs}`), 'b');
+        const parallel = jobs > 1 ? ['-j', String(jobs), '--read-method', 'direct'] : [];
+        const r = await runPgpitr(['basebackup', '-D', out, '-F', format, '-X', 'stream', '-c', 'fast', ...parallel], env);
         assert.equal(r.code, 0, r.stderr);
         const ours = modesOf(out);
         assert.equal(ours.get('pgpitr_backup.state'), '640');
         ours.delete('pgpitr_backup.state');
         if (pgBasebackup) {
-          const judge = join(src.tempDir(`g-${format}-judge`), 'b');
-          const j = await runCommand(pgBasebackup, ['-D', judge, '-F', format, '-X', 'stream', '-c', 'fast'], { env: { ...process.env, ...env } });
-          assert.equal(j.code, 0, j.stderr);
+          let judge = judges.get(format);
+          if (judge === undefined) {
+            judge = join(src.tempDir(`g-${format}-judge`), 'b');
+            const j = await runCommand(pgBasebackup, ['-D', judge, '-F', format, '-X', 'stream', '-c', 'fast'], { env: { ...process.env, ...env } });
+            assert.equal(j.code, 0, j.stderr);
+            judges.set(format, judge);
+          }
           // Whether a streamed segment completed (and got its .done) depends on when each run
           // started in its segment: those files' modes are checked below, not their presence.
           const statusFile = (rel: string) => /^pg_wal\/archive_status\/./.test(rel);
           const compared = modesOf(out, statusFile);
           compared.delete('pgpitr_backup.state');
-          assert.deepEqual(Object.fromEntries(compared), Object.fromEntries(modesOf(judge, statusFile)));
-          if (format === 'tar') assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), await memberModes(join(judge, 'pg_wal.tar')));
+          const judged = modesOf(judge, statusFile);
+          // -j copies moments after the judge's stream: what both hold must agree (presence is checked elsewhere).
+          if (jobs === 1) assert.deepEqual(Object.fromEntries(compared), Object.fromEntries(judged));
+          else assert.deepEqual(differing(compared, judged), []);
+          if (format === 'tar') {
+            assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), await memberModes(join(judge, 'pg_wal.tar')));
+            assert.deepEqual(differing(await memberModeMap(join(out, 'base.tar')), await memberModeMap(join(judge, 'base.tar'))), []);
+          }
         }
         // pg_basebackup writes pg_wal.tar's members 0600 whatever the source's mode (walmethods.c).
         if (format === 'tar') assert.deepEqual(await memberModes(join(out, 'pg_wal.tar')), ['-rw-------']);
+        // backup_label (and tablespace_map in a tar file) as the server makes them: pg_file_create_mode.
+        if (format === 'tar') {
+          const members = await memberModeMap(join(out, 'base.tar'));
+          assert.equal(members.get('backup_label'), '-rw-r-----');
+          assert.equal(members.get('tablespace_map'), '-rw-r-----');
+          assert.equal(members.get('postgresql.conf'), '-rw-r--r--');
+        }
         for (const [rel, mode] of ours) {
           const isDir = !rel.includes('SEGMENT(') && lstatSync(join(out, rel)).isDirectory();
-          assert.equal(mode, isDir ? '750' : '640', `${rel} has mode ${mode}`);
+          const expected = rel === 'postgresql.conf' ? '644' : isDir ? '750' : '640';
+          assert.equal(mode, expected, `${rel} has mode ${mode}`);
         }
+        if (format === 'plain') assert.ok(ours.has('backup_label') && ours.has('postgresql.conf'), 'backup_label or postgresql.conf missing');
         for (const must of format === 'plain' ? ['.', 'pg_wal', 'pg_wal/archive_status', 'backup_manifest'] : ['.', 'base.tar', 'pg_wal.tar', 'backup_manifest']) {
           assert.ok(ours.has(must), `${must} missing`);
         }

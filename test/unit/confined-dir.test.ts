@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfinedDir } from '../../src/storage/confined-dir.js';
@@ -79,4 +79,32 @@ test('members under a mount go to the mounted directory, not through the link', 
   symlinkSync(outside, join(walDir, 'evil'));
   assert.throws(() => dir.createFile('pg_wal/evil/victim', 0o600), /"pg_wal\/evil" is a symbolic link/);
   intact();
+});
+
+test("members get exactly their header's mode, whatever the umask (as pg_basebackup chmods them)", (t) => {
+  const { root } = setUp(t);
+  const walDir = join(root, '..', 'wal');
+  mkdirSync(walDir, 0o755);
+  symlinkSync(walDir, join(root, 'pg_wal'));
+  // A backup runs with the source cluster's umask (pg_mode_mask): 077 without group access.
+  const umask = process.umask(0o077);
+  t.after(() => process.umask(umask));
+  const modeOf = (rel: string) => lstatSync(join(root, rel)).mode & 0o777;
+  const dir = new ConfinedDir(root, 'archive "base.tar"', new Map([['pg_wal', walDir]]));
+  dir.mkdir('global', 0o755);
+  closeSync(dir.createFile('pg_hba.conf', 0o644));
+  closeSync(dir.createFile('postgresql.conf', 0o640));
+  assert.equal(modeOf('global'), 0o755);
+  assert.equal(modeOf('pg_hba.conf'), 0o644);
+  assert.equal(modeOf('postgresql.conf'), 0o640);
+  // A directory made before its own member came (a parent of an earlier one, pg_wal made by the
+  // WAL stream) takes the member's mode when it comes.
+  closeSync(dir.createFile('base/1/1259', 0o600));
+  assert.equal(modeOf('base'), 0o700);
+  dir.mkdir('base', 0o750);
+  assert.equal(modeOf('base'), 0o750);
+  // A mount: the directory its link points at, as pg_basebackup's chmod through pg_wal.
+  dir.mkdir('pg_wal', 0o700);
+  assert.equal(lstatSync(walDir).mode & 0o777, 0o700);
+  assert.ok(lstatSync(join(root, 'pg_wal')).isSymbolicLink());
 });

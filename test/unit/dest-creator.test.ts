@@ -36,6 +36,18 @@ test('creates every file empty with its mode, the last first; claims then wait f
   });
 });
 
+test("files get exactly their mode, whatever the umask (a source's 0644 file under the run's 077)", async (t) => {
+  const umask = process.umask(0o077);
+  t.after(() => process.umask(umask));
+  await withDir(async (dir) => {
+    const files = [0o644, 0o640, 0o600].map((mode, i) => ({ path: join(dir, `f${i}`), mode }));
+    const c = new DestCreator(files);
+    c.start();
+    await c.drained(); // every file the creator's (none claimed)
+    for (const f of files) assert.equal(statSync(f.path).mode & 0o777, f.mode);
+  });
+});
+
 test('a file claimed before the creator reached it is the job\'s; the creator stops where the jobs are', async () => {
   await withDir(async (dir) => {
     const files = Array.from({ length: 10 }, (_, i) => ({ path: join(dir, `f${i}`), mode: 0o600 }));

@@ -12,7 +12,7 @@
 // files. Together, the creator's work is done while the readers are busy with
 // the large files (bench/RESULTS.md, parallel backup).
 
-import { close, constants, open } from 'node:fs';
+import { close, constants, fchmod, open } from 'node:fs';
 import { storageError } from '../../common/errors.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -81,6 +81,7 @@ export class DestCreator {
   }
 }
 
+/** Made with exactly `mode` (the source file's), which the run's umask would narrow (a 0644 file to 0600). */
 function createEmpty(path: string, mode: number): Promise<void> {
   return new Promise((resolve, reject) => {
     open(path, CREATE, mode, (e, fd) => {
@@ -88,7 +89,13 @@ function createEmpty(path: string, mode: number): Promise<void> {
         reject(storageError('create', path, e));
         return;
       }
-      close(fd, (c) => (c ? reject(storageError('close', path, c)) : resolve()));
+      fchmod(fd, mode, (m) => {
+        close(fd, (c) => {
+          if (m) reject(storageError('set the mode of', path, m));
+          else if (c) reject(storageError('close', path, c));
+          else resolve();
+        });
+      });
     });
   });
 }

@@ -23,6 +23,7 @@ import { encodeHeader, paddingFor } from '../../storage/tar/tar-header.js';
 import type { TarWriter } from './tar-writer.js';
 import type { JournalEntry } from './copy-journal.js';
 import { journalKey, reusable } from './copy-journal.js';
+import { createExclusiveSync, setFileModeSync } from '../../storage/posix/exact-mode.js';
 
 /** Ranges of a large file copied by different readers at once, each journaled on its own: small enough that an interrupted run loses little. */
 export const RANGE = 8 * 1024 * 1024;
@@ -181,9 +182,10 @@ function journalAlgorithm(ctx: CopyContext): ManifestChecksumAlgorithm {
 }
 
 /**
- * Written by the reader at dest (created there, O_EXCL|O_NOFOLLOW); large files in ranges
- * when the checksum allows it. In a resumed backup, a file the interrupted run copied is
- * kept when its source has not changed since and its bytes still match their checksum.
+ * Written by the reader at dest (created there, O_EXCL|O_NOFOLLOW, with exactly the source's
+ * mode, as pg_basebackup chmods what it extracts); large files in ranges when the checksum
+ * allows it. In a resumed backup, a file the interrupted run copied is kept when its source
+ * has not changed since and its bytes still match their checksum; it takes the source's mode.
  */
 export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string): Promise<void> {
   restat(f);
@@ -192,6 +194,7 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
   if (f.size <= 2 * RANGE || algorithm !== 'CRC32C') {
     const prev = ctx.resume?.previous.get(journalKey(f.manifestPath));
     if (prev && (prev.length ?? prev.size) === f.size && sizeOf(dest) === f.size && (await keptCopy(ctx, f, prev, dest, 0, f.size))) {
+      setMode(dest, mode);
       record(ctx, f, f.size, prev.checksum, [], false);
       return;
     }
@@ -220,8 +223,11 @@ export async function copyToPath(ctx: CopyContext, f: ListedFile, dest: string):
   const claim = ctx.creator?.claim(dest) ?? 'job';
   if (claim !== 'job') await claim;
   else if (!isRegularFile(dest)) createEmptyFile(dest, mode);
-  // A kept copy longer than the source is now (truncated since: VACUUM): its tail is not the file's.
-  else cutTo(dest, f.size);
+  else {
+    // A kept copy longer than the source is now (truncated since: VACUUM): its tail is not the file's.
+    cutTo(dest, f.size);
+    setMode(dest, mode);
+  }
   const ranges: Promise<{ crc: number; length: number; gone: boolean; failures: ReadDone['failures']; partialPage: boolean }>[] = [];
   for (let offset = 0; offset < f.size; offset += RANGE) {
     const length = Math.min(RANGE, f.size - offset);
@@ -273,9 +279,18 @@ function crcOfHex(hex: string): number {
 
 function createEmptyFile(path: string, mode: number): void {
   try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode));
+    closeSync(createExclusiveSync(path, mode));
   } catch (e) {
     throw storageError('create', path, e);
+  }
+}
+
+/** A kept copy (--resume) takes the source's mode as a new one would: the interrupted run's may differ. */
+function setMode(path: string, mode: number): void {
+  try {
+    setFileModeSync(path, mode);
+  } catch (e) {
+    throw storageError('set the mode of', path, e);
   }
 }
 

@@ -23,8 +23,8 @@ import { LENT } from './lent-buffers.js';
 import type { LentBuffers } from './lent-buffers.js';
 import { WRITE_PIECE } from '../../storage/write-piece.js';
 import { WriteBehind } from '../../storage/posix/write-behind.js';
+import { createExclusiveSync } from '../../storage/posix/exact-mode.js';
 
-const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REWRITE = constants.O_WRONLY | constants.O_NOFOLLOW;
 
 /** The backup was aborted (shared flag): the thread drops the job without a reply. */
@@ -96,7 +96,8 @@ export class JobOutput {
     const dest = this.job.dest;
     if (!dest) return;
     try {
-      this.fd = openSync(dest.path, dest.create ? CREATE : REWRITE, dest.mode);
+      // Created with exactly the source's mode (the run's umask would narrow a 0644 file to 0600).
+      this.fd = dest.create ? createExclusiveSync(dest.path, dest.mode) : openSync(dest.path, REWRITE);
     } catch (e) {
       throw new SystemFailure(dest.path, dest.create ? 'create' : 'open', e as NodeJS.ErrnoException);
     }

@@ -58,6 +58,11 @@ export interface ParallelBackupRequest {
   manifest: { algorithm: ManifestChecksumAlgorithm; forceEncode: boolean } | null;
   /** Put tablespace_map in the base tar file (tar format, as BASE_BACKUP's TABLESPACE_MAP). */
   tablespaceMap: boolean;
+  /**
+   * The mode of the files the server would make itself (pg_file_create_mode: 0600, 0640 with group
+   * access): backup_label's and tablespace_map's, which BASE_BACKUP sends with that mode.
+   */
+  fileMode: number;
   /** The timeline the server is on now (IDENTIFY_SYSTEM), asked right after the backup started. */
   currentTimeline(): Promise<number>;
   /** The readers of the chosen read method (N of them); onFailure: one broke, the backup must stop. */
@@ -232,9 +237,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         stop = await stopLowLevelBackup(req.sql, req.serverVersionNum, req.waitForArchive);
         checkStartTimeline(stop.labelFile, timeline);
         if (promotion) await checkStopTimeline(req.sql, timeline);
-        await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile);
+        await addGenerated(tar, ctx, LABEL_FILE, stop.labelFile, req.fileMode);
         // Sent even empty, as the server sends it for pg_basebackup -Ft.
-        if (req.tablespaceMap) await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap);
+        if (req.tablespaceMap) await addGenerated(tar, ctx, TABLESPACE_MAP, stop.tablespaceMap, req.fileMode);
       }
       await tar.end();
       await ev.tarEnd();
@@ -313,9 +318,12 @@ async function inRecovery(sql: SqlClient): Promise<boolean> {
   return (await sql.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true;
 }
 
-/** backup_label and tablespace_map: made by the server at the end, written by us into the base tar file. */
-async function addGenerated(tar: TarWriter, ctx: CopyContext, name: string, text: string): Promise<void> {
-  await addBytes(tar, ctx, name, Buffer.from(text, 'utf8'), 0o600, Math.floor(Date.now() / 1000));
+/**
+ * backup_label and tablespace_map: made by the server at the end, written by us into the base tar
+ * file with the mode BASE_BACKUP gives them (sendFileWithContent: pg_file_create_mode).
+ */
+async function addGenerated(tar: TarWriter, ctx: CopyContext, name: string, text: string, mode: number): Promise<void> {
+  await addBytes(tar, ctx, name, Buffer.from(text, 'utf8'), mode, Math.floor(Date.now() / 1000));
 }
 
 /** A member whose bytes are here, into the tar stream and the backup_manifest. */

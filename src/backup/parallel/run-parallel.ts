@@ -123,6 +123,7 @@ export async function runParallel(ctx: ParallelContext, events: BaseBackupEvents
         recordChecksumFailures: opts.recordChecksumFailures,
         manifest: opts.manifest ? { algorithm: parseManifestChecksumAlgorithm(opts.manifestChecksums ?? 'CRC32C'), forceEncode: opts.manifestForceEncode } : null,
         tablespaceMap: opts.format === 'tar',
+        fileMode: ctx.fileMode,
         currentTimeline: async () => {
           const row = (await main.query('IDENTIFY_SYSTEM'))[0]?.rows[0];
           const tli = Number(row?.[1]);

@@ -1,5 +1,7 @@
 // Extracts one tar file from the server into a directory as it streams:
-// directories and files are created with the server's permissions, file data
+// directories and files get the modes of their tar headers (the source's),
+// exactly: the umask set for the run does not narrow them, as pg_basebackup
+// chmods each member (a 0644 pg_hba.conf stays 0644). File data
 // is written synchronously as it arrives (never buffered whole). Nothing is
 // written outside the directory nor through a link (storage/confined-dir.ts
 // holds that rule). The only links made are those of the tablespaces the

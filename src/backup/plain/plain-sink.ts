@@ -127,10 +127,13 @@ export class PlainSink implements BackupSink {
 
   async finish(): Promise<void> {
     if (this.opts.writeRecoveryConf) {
+      // pg_basebackup appends to postgresql.auto.conf and rewrites standby.signal in place: what
+      // came from the source keeps its mode; a file made new has the cluster's (pg_file_create_mode).
       const auto = join(this.target, AUTO_CONF);
       const old = existsSync(auto) ? readFileSync(auto) : Buffer.alloc(0);
-      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot, this.opts.recoveryConfDbname)), false, this.dirs.modes.file);
-      writeFileAtomicSync(join(this.target, STANDBY_SIGNAL), '', false, this.dirs.modes.file);
+      writeFileAtomicSync(auto, appendToAutoConf(old, recoverySettingsText(this.opts.connection, this.opts.slot, this.opts.recoveryConfDbname)), false, this.modeOf(auto));
+      const signal = join(this.target, STANDBY_SIGNAL);
+      writeFileAtomicSync(signal, '', false, this.modeOf(signal));
     }
     if (!this.opts.noSync) {
       await syncTree(this.target);
@@ -146,6 +149,17 @@ export class PlainSink implements BackupSink {
       }
       if (!this.opts.noSync) fsyncPathSync(this.target);
     }
+  }
+
+  /** The mode of the file at `path` if there is one (not a link), else that of a file this run makes. */
+  private modeOf(path: string): number {
+    try {
+      const st = lstatSync(path);
+      if (st.isFile()) return st.mode & 0o777;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('inspect', path, e);
+    }
+    return this.dirs.modes.file;
   }
 
   abort(): void {

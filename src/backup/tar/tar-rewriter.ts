@@ -23,6 +23,11 @@ export interface TarRewriteOptions {
   edit?: Map<string, (old: Buffer) => Buffer>;
   /** Members appended at the end; members edited but absent are appended too. */
   append: AppendedMember[];
+  /**
+   * The mode of the members it makes (appended, or edited but absent) when not given: pg_basebackup
+   * injects them with pg_file_create_mode (0600, 0640 with group access). 0600 when not told.
+   */
+  mode?: number;
 }
 
 export class TarRewriter extends Transform {
@@ -81,11 +86,12 @@ export class TarRewriter extends Transform {
 
   override _flush(cb: TransformCallback): void {
     const now = Math.floor(Date.now() / 1000);
+    const mode = this.opts.mode ?? 0o600;
     for (const [name, fn] of this.opts.edit ?? []) {
-      if (!this.seen.has(name)) this.pushMember({ name, type: 'file', size: 0, mode: 0o600, mtime: now, linkname: '' }, fn(Buffer.alloc(0)));
+      if (!this.seen.has(name)) this.pushMember({ name, type: 'file', size: 0, mode, mtime: now, linkname: '' }, fn(Buffer.alloc(0)));
     }
     for (const m of this.opts.append) {
-      this.pushMember({ name: m.name, type: 'file', size: 0, mode: m.mode ?? 0o600, mtime: now, linkname: '' }, m.content);
+      this.pushMember({ name: m.name, type: 'file', size: 0, mode: m.mode ?? mode, mtime: now, linkname: '' }, m.content);
     }
     this.push(TAR_END);
     cb();

@@ -125,7 +125,8 @@ export class TarSink implements BackupSink {
         append.push({ name: STANDBY_SIGNAL, content: Buffer.alloc(0) });
       }
       if (serverAlgo) stages.push(decompressStage(serverAlgo));
-      stages.push(new TarRewriter({ tarName: name, edit, append }));
+      // What it adds (standby.signal, the manifest of a tar to stdout) takes the mode pg_basebackup gives it.
+      stages.push(new TarRewriter({ tarName: name, edit, append, mode: this.fileMode }));
       if (serverAlgo) stages.push(clientCompressStage({ location: 'client', algorithm: serverAlgo }));
       if (injectManifest) this.appendToBase = append;
     }

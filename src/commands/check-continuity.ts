@@ -2,22 +2,21 @@
 // the last, on one timeline or where timelines meet (restore/timeline-gaps.ts)? A gap on the
 // server's timeline is judged only up to the segment the server says it archived: several
 // pushes at once (asynchronous archiving) store later segments before earlier ones are in.
-// What expire left out between standalone backups (repo/expired-holes.ts) is no gap.
+// What expire left out between standalone backups (repo/expired-holes.ts) is no gap
+// (archive-gaps.ts, the gaps verify reports too).
 
 import { summarizeArchive } from '../repo/archive-summary.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import type { DropRecord } from '../repo/drops.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
 import type { Finding } from './check-finding.js';
-import { insideExpiredHole } from '../repo/expired-holes.js';
 import type { ExpiredHole } from '../repo/expired-holes.js';
+import { archiveGaps } from './archive-gaps.js';
 
 export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string, expired: ExpiredHole[] = []): Finding {
   const summary = summarizeArchive(files, segmentSize);
-  const found: { from: string; to: string; branch?: number }[] = [...summary.timelines.flatMap((t) => t.gaps), ...timelineGaps.map((g) => ({ ...g, branch: g.timeline }))];
   // What expire left out between standalone backups' WAL on purpose is no fault of archiving.
-  const all = found.filter((g) => !insideExpiredHole(expired, g, segmentSize));
-  const left = found.length - all.length;
+  const { gaps: all, leftByExpire: left } = archiveGaps(summary, timelineGaps, expired, segmentSize);
   const leftOut = left > 0 ? `; ${left} range(s) left out by expire between standalone backups (pgpitr info)` : '';
   // Still arriving: after the server's last archived segment, on its timeline; a gap that
   // reaches past it is judged up to it.

@@ -4,7 +4,9 @@
 // archive-get's own check), and that each backup's WAL range is in the
 // archive, on the timeline replay reads each segment from with restore's
 // defaults (restore/backup-wal-reach.ts), and the history files restore needs
-// to follow the archive's timelines. Reports each problem with the path of the object; stops at none.
+// to follow the archive's timelines, and the archive's gaps past the oldest backup's start
+// (verify-archive-gaps.ts: point-in-time recovery stops at one). Reports each problem with the
+// path of the object (a gap: its first missing segment); stops at none.
 // A diff or incr backup's files taken from another backup are read through
 // it (from that backup's set), unless this run already read that stored file
 // for the backup that holds it (its result, a problem included, then stands for
@@ -20,13 +22,15 @@ import { parseLsn, segmentBefore, segmentFileName, segmentNumber } from '../post
 import { fetchWalFile, findStored, listArchive } from '../repo/archive-store.js';
 import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
-import { manifestReferences } from '../repo/backup-set/manifest.js';
+import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
 import { unrecordedSet, unrecordedSets } from '../repo/backup-set/unrecorded.js';
 import { isPgpitrError } from '../common/errors.js';
-import { storageJoin } from '../storage/storage-path.js';
+import { objectAt, storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
 import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js';
 import { planBackupOf } from '../restore/plan-inputs.js';
+import { gapProblem, requiredArchiveGaps } from './verify-archive-gaps.js';
+import type { ArchiveGap } from './archive-gaps.js';
 
 /** The problem --set names a backup this repository does not hold. */
 export const NO_SUCH_BACKUP = 'no complete backup with this id';
@@ -42,12 +46,14 @@ export interface VerifyProblem {
 export interface VerifyReport {
   backups: { id: string; files: number; bytes: number }[];
   walFiles: number;
+  /** Segments missing from the archive past the oldest backup's start (not looked for with --set). */
+  archiveGaps: ArchiveGap[];
   problems: VerifyProblem[];
 }
 
 export async function verifyStanza(repo: Repository, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
   const storage = repo.storage;
-  const report: VerifyReport = { backups: [], walFiles: 0, problems: [] };
+  const report: VerifyReport = { backups: [], walFiles: 0, archiveGaps: [], problems: [] };
   const all = await listRecords(storage, stanza);
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
@@ -55,12 +61,12 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   const read = new Map<string, string | null>();
   // A record that does not parse: the backup it describes is out of info and restore.
   for (const r of all) {
-    if (r.damaged && (opts.set === undefined || r.id === opts.set)) report.problems.push({ scope: r.id, object: `${storage.location}/${storageJoin(backupDir(stanza, r.id), RECORD_NAME)}`, problem: r.error ?? 'the record is damaged' });
+    if (r.damaged && (opts.set === undefined || r.id === opts.set)) report.problems.push({ scope: r.id, object: objectAt(storage.location, storageJoin(backupDir(stanza, r.id), RECORD_NAME)), problem: r.error ?? 'the record is damaged' });
   }
   // A set with a manifest and no record, not marked by an expire: a backup that lost its record
   // (backup-set/unrecorded.ts). Judged again at the end, and reported only if it is still so then.
   const noRecord = (await unrecordedSets(storage, stanza, all)).filter((l) => !l.leftover && (opts.set === undefined || l.id === opts.set)).map((l) => l.id);
-  if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: backupDir(stanza, opts.set), problem: NO_SUCH_BACKUP });
+  if (opts.set !== undefined && records.length === 0 && !all.some((r) => r.id === opts.set && r.damaged)) report.problems.push({ scope: opts.set, object: objectAt(storage.location, backupDir(stanza, opts.set)), problem: NO_SUCH_BACKUP });
   const archived = await listArchive(repo, stanza);
   const plan = await stanzaArchive(repo, stanza, segmentSize, archived);
   const names = new Set(plan.names);
@@ -72,6 +78,11 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   for (const u of plan.unreadable) archiveProblem(u.name, u.message);
   const unreadable = new Set(plan.unreadable.map((u) => u.name));
   for (const h of historyProblems(plan.archive, records.flatMap((r) => (r.timeline ? [r.timeline] : [])))) if (!unreadable.has(h.name)) archiveProblem(h.name, h.problem);
+  // WAL missing past the oldest backup: one problem per gap. --set looks at one backup's range only.
+  if (opts.set === undefined) {
+    report.archiveGaps = await requiredArchiveGaps(repo, stanza, segmentSize, archived, plan);
+    for (const g of report.archiveGaps.map(gapProblem)) archiveProblem(g.object, g.problem);
+  }
   for (const r of records) {
     const before = report.problems.length;
     await verifyBackup(r);
@@ -87,12 +98,12 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       reader = await BackupSetReader.open(storage, backupDir(stanza, r.id));
     } catch (e) {
       if (isOutage(e)) throw e;
-      report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, r.id)}`, problem: (e as Error).message });
+      report.problems.push({ scope: r.id, object: objectAt(storage.location, storageJoin(backupDir(stanza, r.id), MANIFEST_NAME)), problem: (e as Error).message });
       return;
     }
     let bytes = 0;
     for (const ref of manifestReferences(reader.manifest)) {
-      if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: `${storage.location}/${backupDir(stanza, ref)}`, problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
+      if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: objectAt(storage.location, backupDir(stanza, ref)), problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
     }
     const files: typeof reader.manifest.files = [];
     // A reused result must be of the same bytes: this manifest's size and digest for the file, too
@@ -159,7 +170,7 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     const problem = takers.length > 0
       ? `backup set ${id} has a manifest but no record, and backup ${takers.join(', ')} takes files from it: it cannot be restored until the record is back (copy ${RECORD_NAME} from a copy of the repository); expire keeps the set`
       : `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire keeps it: copy the record back from a copy of the repository, or remove the set with pgpitr expire --set=${id})`;
-    report.problems.push({ scope: id, object: `${storage.location}/${storageJoin(backupDir(stanza, id), RECORD_NAME)}`, problem });
+    report.problems.push({ scope: id, object: objectAt(storage.location, storageJoin(backupDir(stanza, id), RECORD_NAME)), problem });
   }
   return report;
 }

@@ -15,6 +15,8 @@ export interface TimelineGap {
   from: string;
   to: string;
   missing: number;
+  /** The first segment archived after it along the branch, where replay could go on. */
+  resumes: string;
   /** Inside what expire left out between standalone backups (repo/expired-holes.ts; set by info). */
   left_by_expire?: boolean;
 }
@@ -51,7 +53,7 @@ export function gapsBetweenTimelines(archive: PlanArchive, names: readonly strin
         const from = segmentFileName(timelineOfSegment(spans, lastPresent + 1n), lastPresent + 1n, seg);
         if (!seen.has(from)) {
           seen.add(from);
-          out.push({ timeline, from, to: segmentFileName(timelineOfSegment(spans, first - 1n), first - 1n, seg), missing: Number(first - lastPresent - 1n) });
+          out.push({ timeline, from, to: segmentFileName(timelineOfSegment(spans, first - 1n), first - 1n, seg), missing: Number(first - lastPresent - 1n), resumes: segmentFileName(span.timeline, first, seg) });
         }
       }
       lastPresent = inSpan[inSpan.length - 1]!;

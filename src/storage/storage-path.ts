@@ -23,12 +23,13 @@ export function storageJoin(...parts: string[]): string {
 }
 
 /**
- * An object's name for messages: `path` under the storage's location, inside the quotes of an
- * object store's location ("s3://bucket/prefix" at endpoint), so that it reads as the object's key.
+ * An object's name for messages: `path` under the storage's location, inside the quotes of a
+ * quoted location (an object store's "s3://bucket/prefix" at endpoint, a posix storage's "/dir"),
+ * so that it reads as the object's key or the file's path, quoted whole.
  */
 export function objectAt(location: string, path: string): string {
-  const m = /^"([^"]*)"( at .*)$/.exec(location);
-  return m ? `"${storageJoin(m[1]!, path)}"${m[2]}` : storageJoin(location, path);
+  const m = /^"([^"]*)"( at .*)?$/.exec(location);
+  return m ? `"${storageJoin(m[1]!, path)}"${m[2] ?? ''}` : storageJoin(location, path);
 }
 
 /** The parent of a storage path ('' for a top-level name). */

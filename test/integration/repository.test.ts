@@ -343,7 +343,14 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const bad = await runPgpitr(['verify', ...a.repoArgs]);
       assert.equal(bad.code, 7, bad.stdout + bad.stderr);
       assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: .*${victim.slice(setDir.length + 1).replace(/[.]/g, '\\.')}.*is damaged`));
-      assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: ${third.start_wal}: WAL segment ${third.start_wal}, needed to make backup ${third.id} consistent, is not in the archive`));
+      // Each problem names its object once, quoted whole (the stored file's path, not the repository's alone).
+      assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: stored file "${victim.replace(/[.]/g, '\\.')}" of `));
+      assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: WAL segment ${third.start_wal}, needed to make backup ${third.id} consistent, is not in the archive`));
+      // The segment is a gap in the archive too: recovery from the earlier backups cannot go past it (as check and info say).
+      assert.match(bad.stderr, new RegExp(`PROBLEM archive: WAL missing from the archive: ${third.start_wal} \\(1 segment\\), archived WAL resumes at [0-9A-F]{24}: `));
+      const badJson = JSON.parse((await runPgpitr(['verify', ...a.repoArgs, '--output', 'json'])).stdout) as { ok: boolean; archiveGaps: { from: string; missing: number }[] };
+      assert.equal(badJson.ok, false);
+      assert.deepEqual(badJson.archiveGaps.map((g) => [g.from, g.missing]), [[third.start_wal, 1]]);
       // info says the same before anyone tries: the backup cannot be restored, and how far the others reach.
       const info = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
       assert.equal(info.code, 0, info.stderr);
@@ -416,11 +423,11 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       writeFileSync(manifestPath, text.slice(0, at) + String.fromCharCode(text.charCodeAt(at) ^ 1) + text.slice(at + 1));
       const v = await runPgpitr(['verify', ...a.repoArgs, '--set', second.id]);
       assert.equal(v.code, 7, v.stdout + v.stderr);
-      assert.match(v.stdout + v.stderr, /manifest\.json is damaged: its checksum does not match its content/);
+      assert.match(v.stdout + v.stderr, /manifest\.json" is damaged: its checksum does not match its content/);
       const flippedDir = join(restoreDir(c, 'flipped'), 'd');
       const flipped = await restoreWith(a, flippedDir, ['--set', second.id, '--target-immediate']);
       assert.equal(flipped.code, 5, flipped.stderr);
-      assert.match(flipped.stderr, /manifest\.json is damaged: its checksum does not match/);
+      assert.match(flipped.stderr, /manifest\.json" is damaged: its checksum does not match/);
       // A hostile manifest (its checksum left out, as an older format has none): each path is checked.
       const m = JSON.parse(text) as { files: { path: string }[]; manifest_sha256?: string; format_version: number };
       delete m.manifest_sha256;

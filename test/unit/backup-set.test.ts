@@ -72,9 +72,9 @@ test('a flipped byte in a stored object or a bundle fails the read, naming the f
   writeFileSync(bundle, c);
   const r = await BackupSetReader.open(storage, 'main/backup/X');
   const bigEntry = r.manifest.files.find((f) => f.path === 'base/1/big1')!;
-  await assert.rejects(async () => collect(await r.read(bigEntry)), /stored file .*data\/base\/1\/big1 of "base\/1\/big1" is damaged: XXH3-128/);
+  await assert.rejects(async () => collect(await r.read(bigEntry)), /stored file .*data\/base\/1\/big1" of "base\/1\/big1" is damaged: XXH3-128/);
   const inBundle = r.manifest.files.find((f) => 'bundle' in f.stored && f.stored.bundle === 1 && f.stored.offset <= 10 && f.stored.offset + f.stored.length > 10)!;
-  await assert.rejects(async () => collect(await r.read(inBundle)), /bundle\/1 \(bytes .*is damaged/);
+  await assert.rejects(async () => collect(await r.read(inBundle)), /bundle\/1" \(bytes .*is damaged/);
 });
 
 test('a set written before XXH3-128 (format 1, SHA-256 per file) reads back and is checked by its SHA-256', async () => {

@@ -76,7 +76,7 @@ test('damage of every kind is detected and named, before any byte of it is taken
   };
   const fails = async (name: string, re: RegExp) => {
     await assert.rejects(async () => collect((await s.read(name))!), (e: Error) => {
-      assert.match(e.message, new RegExp(`stored object .*${name} cannot be decrypted: `));
+      assert.match(e.message, new RegExp(`stored object .*${name}" cannot be decrypted: `));
       assert.match(e.message, re);
       return true;
     });

@@ -9,4 +9,6 @@ test('objectAt: a path under a posix location, and under an object store\'s quot
   assert.equal(objectAt('/var/lib/pgpitr', 'main/archive/x'), '/var/lib/pgpitr/main/archive/x');
   assert.equal(objectAt('"s3://pgbk/pgpitr" at http://127.0.0.1:57390', 'main/archive/x.zst'), '"s3://pgbk/pgpitr/main/archive/x.zst" at http://127.0.0.1:57390');
   assert.equal(objectAt('"s3://pgbk" at https://s3.example', 'main/x'), '"s3://pgbk/main/x" at https://s3.example');
+  // A posix storage's location is its quoted path: the file's whole path is quoted, not the root alone.
+  assert.equal(objectAt('"/tmp/r"', 'main/backup/x/data/1.zst'), '"/tmp/r/main/backup/x/data/1.zst"');
 });

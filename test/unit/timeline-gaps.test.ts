@@ -21,7 +21,7 @@ const files = (names: string[]): ArchivedFile[] => names.map((name) => ({ name, 
 test('segments missing where timeline 2 begins (the primary lost 0B and 0C, its standby promoted in 0D) are a gap along timeline 2', async () => {
   const names = [...range(1, 1, 0x0a), `${seg(1, 0x0d)}.partial`, ...range(2, 0x0d, 0x10)];
   const { all, archive } = await archiveOf(names, { '00000002.history': '1\t0/D000100\tno recovery target specified\n' });
-  assert.deepEqual(gapsBetweenTimelines(archive, all), [{ timeline: 2, from: seg(1, 0x0b), to: seg(1, 0x0c), missing: 2 }]);
+  assert.deepEqual(gapsBetweenTimelines(archive, all), [{ timeline: 2, from: seg(1, 0x0b), to: seg(1, 0x0c), missing: 2, resumes: seg(2, 0x0d) }]);
   const f = continuityFinding(files(all), [], SEG, gapsBetweenTimelines(archive, all), seg(2, 0x10));
   assert.equal(f.ok, false);
   assert.match(f.message, new RegExp(`${seg(1, 0x0b)} to ${seg(1, 0x0c)} \\(along timeline 2's history\\)`));
@@ -34,7 +34,7 @@ test('an unbroken switch is no gap: timeline 1 to its switch segment, timeline 2
   // Three timelines, the middle one with nothing archived: the gap spans it.
   const three = [...range(1, 1, 5), ...range(3, 0x0a, 0x0b)];
   const t3 = await archiveOf(three, { '00000002.history': '1\t0/8000000\tx\n', '00000003.history': '1\t0/8000000\tx\n2\t0/A000000\ty\n' });
-  assert.deepEqual(gapsBetweenTimelines(t3.archive, t3.all), [{ timeline: 3, from: seg(1, 6), to: seg(2, 9), missing: 4 }]);
+  assert.deepEqual(gapsBetweenTimelines(t3.archive, t3.all), [{ timeline: 3, from: seg(1, 6), to: seg(2, 9), missing: 4, resumes: seg(3, 0x0a) }]);
 });
 
 test('check: a gap after the segment the server last archived is still arriving (asynchronous pushes store out of order), one before it is missing', () => {

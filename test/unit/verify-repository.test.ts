@@ -1,6 +1,7 @@
 // verify on a real posix repository (no server): a record that does not parse and a set with a
 // manifest but no record are reported by path (the backup is out of info and restore: verify must
-// not say "ok"); --set reads the WAL of that backup's range, so a damaged segment there is found.
+// not say "ok"); --set reads the WAL of that backup's range, so a damaged segment there is found;
+// a compressed stored file that does not decompress is reported, and the file is closed.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -62,7 +63,7 @@ test('verify: a damaged record, a set without a record, and (with --set) a damag
     writeFileSync(join(dir, 'main/backup/20261202-000000F/backup.json'), '{ "format": "pgpitr-back');
     unlinkSync(join(dir, 'main/backup/20261203-000000F/backup.json'));
     const r = await verifyStanza(repo, 'main', SEG, { processMax: 2 });
-    assert.deepEqual(r.problems.map((p) => p.object.replace(`"${dir}"/`, '')).sort(), ['main/backup/20261202-000000F/backup.json', 'main/backup/20261203-000000F/backup.json']);
+    assert.deepEqual(r.problems.map((p) => p.object).sort(), [`"${dir}/main/backup/20261202-000000F/backup.json"`, `"${dir}/main/backup/20261203-000000F/backup.json"`]);
     assert.match(r.problems.find((p) => p.scope === '20261203-000000F')!.problem, /has a manifest but no record/);
     const one = await verifyStanza(repo, 'main', SEG, { processMax: 2, set: '20261202-000000F' });
     assert.equal(one.problems.length, 1);
@@ -199,6 +200,37 @@ test('verify: a store out of reach, or a file it may not read, fails the command
     }
     // Read as it is, nothing to report.
     assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 2 })).problems, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('verify: a compressed stored file that does not decompress is reported by its path, once quoted whole, and its file is closed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-zstd-'));
+  try {
+    const { storage } = await stanzaWithSegment(dir);
+    const id = '20261201-000000F';
+    const { Readable } = await import('node:stream');
+    const w = new BackupSetWriter({ storage, dir: `main/backup/${id}`, backupId: id, compression: 'zstd' });
+    await w.addLargeFile({ path: 'base/5/16399', size: 3_000_000, mode: 0o600, mtime: 1_700_000_000 }, Readable.from([Buffer.alloc(3_000_000, 7)]));
+    await w.finish();
+    await writeRecord(storage, record(id, { compression: 'zstd' }));
+    // Bytes that are no zstd frame, more than one read's worth: the decoder fails with the file still open.
+    const stored = join(dir, `main/backup/${id}/data/base/5/16399.zst`);
+    writeFileSync(stored, Buffer.alloc(3 * 1024 * 1024, 0x41));
+    const opened: import('node:stream').Readable[] = [];
+    const watched = Object.assign(Object.create(Object.getPrototypeOf(storage) as object) as PosixStorage, storage, {
+      read: async (path: string, opts?: Parameters<PosixStorage['read']>[1]) => {
+        const r = await storage.read(path, opts);
+        if (r !== null && path.endsWith('16399.zst')) opened.push(r);
+        return r;
+      },
+    });
+    const r = await verifyStanza(repositoryOn(watched, dir), 'main', SEG, { processMax: 1 });
+    assert.deepEqual(r.problems.map((p) => p.object), [`"${stored}"`]);
+    assert.match(r.problems[0]!.problem, new RegExp(`^stored file "${stored.replace(/[.]/g, '\\.')}" of "base/5/16399" is damaged`));
+    assert.equal(opened.length, 1);
+    assert.equal(opened[0]!.destroyed, true, 'the stored file was left open');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 // `pgpitr verify [--set ID]`: every stored file of every backup, every
-// archived WAL file, and each backup's WAL range (commands/verify.ts); exit 7 when
-// anything is wrong, each problem named by path.
+// archived WAL file, each backup's WAL range and the archive's gaps past the oldest
+// backup (commands/verify.ts); exit 7 when anything is wrong, each problem on a line
+// naming its object once (a message that names it is not prefixed with it again).
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanzaWithArchive } from '../../repo/stanza.js';
@@ -15,8 +16,11 @@ const HELP = `pgpitr verify re-reads a stanza's backups and archived WAL against
 Usage:
   pgpitr verify --repo PATH --stanza NAME [--set ID] [--output json]
 
-      --set=ID   verify one backup (and its WAL range) only
+      --set=ID   verify one backup (and its WAL range) only; the archive's gaps are not looked for
       --process-max=N  files read and checked at once (default 2)
+A gap in the archive (WAL missing after the oldest backup's start: point-in-time recovery
+stops there) is one problem, named by its first missing segment, with how many are missing
+and where archived WAL resumes; --output json lists them as archiveGaps too.
 Exit status: 0 all good, 7 a problem was found (each is printed with its path),
 2 invalid options or a wrong passphrase, 5 the repository cannot be read (no
 permission, its directory gone), 6 no such stanza or --set backup, 3 object
@@ -57,7 +61,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       const report = r.result!;
       for (const b of report.backups) printLine(`${p}backup ${b.id}: ${b.files} files, ${b.bytes} bytes read`);
       if (report.walFiles > 0) printLine(`${p}archive: ${report.walFiles} WAL files read`);
-      for (const x of report.problems) printLine(`${p}PROBLEM ${x.scope}: ${x.object}: ${x.problem}`);
+      // The object once: most messages name it (a stored file's path, a segment) already.
+      for (const x of report.problems) printLine(`${p}PROBLEM ${x.scope}: ${x.problem.includes(x.object) ? x.problem : `${x.object}: ${x.problem}`}`);
     }
     printLine(problems === 0 ? 'verify: ok' : `verify: ${problems} problem(s)`);
   }

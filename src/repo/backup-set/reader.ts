@@ -48,7 +48,7 @@ export class BackupSetReader {
   ) {}
 
   static async open(storage: Storage, dir: string): Promise<BackupSetReader> {
-    const where = `${storage.location}/${dir}/${MANIFEST_NAME}`;
+    const where = objectAt(storage.location, storageJoin(dir, MANIFEST_NAME));
     const text = await readAll(storage, storageJoin(dir, MANIFEST_NAME));
     if (text === null) {
       throw new PgpitrError('ERR_NOT_FOUND', `backup set ${where} has no manifest: the backup did not complete`, {
@@ -136,6 +136,12 @@ export class BackupSetReader {
     const check = verifier(f, where);
     raw.on('error', (e) => check.destroy(e));
     stream.on('error', (e) => check.destroy(damaged(f, where, (e as Error).message)));
+    // pipe() leaves its source open when the destination fails (a decoder meeting damaged bytes)
+    // or the caller stops reading: the stored file (its handle) is closed with the check.
+    check.once('close', () => {
+      stream.destroy();
+      raw.destroy();
+    });
     return stream.pipe(check);
   }
 

@@ -16,7 +16,7 @@ import { DamagedContentError, PgpitrError } from '../../common/errors.js';
 import { sameProcessAlive } from '../../common/process-identity.js';
 import type { Storage } from '../../storage/storage.js';
 import { readAll } from '../../storage/storage.js';
-import { storageJoin } from '../../storage/storage-path.js';
+import { objectAt, storageJoin } from '../../storage/storage-path.js';
 import type { PinTarget } from '../retention.js';
 
 export const RECORD_NAME = 'backup.json';
@@ -128,7 +128,7 @@ export async function readRecord(storage: Storage, stanza: string, id: string): 
     if (r.format !== 'pgpitr-backup' || r.id !== id) throw new Error('not the record of this backup');
     return r;
   } catch (e) {
-    throw new DamagedRecordError(`backup record ${storage.location}/${path} is damaged: ${(e as Error).message}`);
+    throw new DamagedRecordError(`backup record ${objectAt(storage.location, path)} is damaged: ${(e as Error).message}`);
   }
 }
 

@@ -299,6 +299,23 @@ export class RestoreLease {
     if (!this.written) return;
     const content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir });
     await this.storage.write(this.path, content, { atomic: true, sync: true });
+    await this.dropSuperseded(dataDir, parse(content)!.host);
+  }
+
+  /**
+   * An earlier restore into the same directory of this host held its backup for a recovery that
+   * can no longer run there (this restore replaced what it wrote): its lease is removed, else a
+   * recovery.signal there now would keep it holding.
+   */
+  private async dropSuperseded(dataDir: string, host: string): Promise<void> {
+    const dir = this.path.slice(0, this.path.lastIndexOf('/'));
+    for (const e of await this.storage.list(dir).catch(() => [])) {
+      const path = storageJoin(dir, e.name);
+      if (path === this.path || e.type !== 'file' || !e.name.endsWith('.json') || e.name === EXPIRING || e.name === EXPIRED_STAMP) continue;
+      const raw = await readAll(this.storage, path).catch(() => null);
+      const c = raw === null ? null : parse(raw);
+      if (c !== null && c.hold_until !== undefined && c.data_dir === dataDir && c.host === host) await this.storage.remove(path).catch(() => {});
+    }
   }
 
   /** The restore failed: the backup is free to expire. */

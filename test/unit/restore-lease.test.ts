@@ -324,3 +324,21 @@ test('stanza-delete --force is refused while a restore runs from the stanza, and
     assert.equal(existsSync(join(dir, 'main')), false);
   });
 });
+
+test('restore lease: a new restore into the same directory drops the held lease of the one it replaced', async () => {
+  await withRepo(async (dir, repo) => {
+    const { restored } = await endedRestore(dir, repo);
+    const first = leaseFiles(dir);
+    // Elsewhere: kept. Same directory: the earlier restore's recovery can no longer run there.
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'recovery.signal'), '');
+    await (await RestoreLease.take(repo.storage, 'main', NEW, there)).hold(other);
+    assert.equal(leaseFiles(dir).length, 2);
+    const again = await RestoreLease.take(repo.storage, 'main', NEW, there);
+    await again.hold(restored);
+    const left = leaseFiles(dir);
+    assert.equal(left.length, 2);
+    assert.ok(!left.includes(first[0]!), 'the replaced restore\'s lease is gone');
+  });
+});

@@ -4,6 +4,7 @@
 // file, in that order of precedence. Paths (repository, spool, configuration
 // file) must be absolute.
 
+import { argsError } from './args-error.js';
 import { connectionOptionSpec } from './connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
@@ -116,7 +117,7 @@ export function parseRepoOptions(
   try {
     parsed = parseArgs({ args: argv, options: { ...repoOptionSpec, ...repoFlags, ...opts.extra }, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
-    throw usageError((e as Error).message, `try "pgpitr ${command} --help"`);
+    throw argsError(e, command, { ...repoOptionSpec, ...repoFlags, ...opts.extra });
   }
   refuseRepeated(parsed.tokens, { ...repoOptionSpec, ...repoFlags, ...opts.extra }, command);
   const v = parsed.values;

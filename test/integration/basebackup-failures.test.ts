@@ -159,7 +159,7 @@ for (const version of versionsFromEnv().slice(-1)) {
         [['basebackup', '-D', '/tmp/x', '-t', 'server:/x'], /cannot specify both output directory and backup target/],
         [['basebackup', '-t', 'server:/x'], /WAL cannot be streamed when a backup target is specified/],
         [['basebackup', '-t', 'server'], /requires a target detail/],
-        [['basebackup', '-D', '/tmp/x', '--bogus'], /Unknown option/i],
+        [['basebackup', '-D', '/tmp/x', '--bogus'], /unrecognized option "--bogus"/],
         [['basebackup', '-D', '/tmp/x', 'extra'], /too many command-line arguments/],
       ];
       // Usage errors, refused before anything is written or connected to: four processes at a time.

@@ -1,6 +1,7 @@
 // pg_basebackup's command line, same option letters, meanings, defaults and
 // refusals, turned into BaseBackupOptions. Messages follow pg_basebackup's.
 
+import { argsError } from '../args-error.js';
 import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
 import { isAbsolute } from 'node:path';
@@ -71,8 +72,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     values = parsed.values as Record<string, unknown>;
     if (parsed.positionals.length > 0) throw usageError(`too many command-line arguments (first is "${parsed.positionals[0]}")`, 'try "pgpitr basebackup --help" for more information');
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_USAGE') throw e;
-    throw usageError((e as Error).message, 'try "pgpitr basebackup --help" for more information');
+    throw argsError(e, 'basebackup', basebackupOptionSpec);
   }
   const str = (k: string) => values[k] as string | undefined;
   const bool = (k: string) => values[k] === true;

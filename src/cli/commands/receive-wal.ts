@@ -2,6 +2,7 @@
 // a repository mode (--repo/--stanza) that stores completed segments straight
 // into the stanza's archive, so PITR works with no archive_command at all.
 
+import { argsError } from '../args-error.js';
 import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
@@ -94,7 +95,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     const { repo, stanza, config, 'compress-type': ct, 'compress-level': cl, 'spool-path': sp } = spec;
     refuseRepeated(parsed.tokens, { repo, stanza, config, 'compress-type': ct, 'compress-level': cl, 'spool-path': sp, ...repoFlagSpec(argv) }, 'receive-wal');
   } catch (e) {
-    throw usageError((e as Error).message, 'try "pgpitr receive-wal --help"');
+    throw argsError(e, 'receive-wal', { ...spec, ...repoFlagSpec(argv) });
   }
   if (v.help) {
     process.stdout.write(HELP);

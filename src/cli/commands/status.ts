@@ -2,6 +2,7 @@
 // running, failed, or interrupted (state "running" but its process is gone)?
 // The exit code says it too (docs/exit-codes.md).
 
+import { argsError } from '../args-error.js';
 import { parseArgs } from 'node:util';
 import { readStateFile, assessState, sameBootGone, stateFileAge, unjudgeableBecause } from '../../backup/state-file.js';
 import type { AssessedStatus } from '../../backup/state-file.js';
@@ -35,7 +36,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: '?' } } });
   } catch (e) {
-    throw usageError((e as Error).message, 'try "pgpitr status --help"');
+    throw argsError(e, 'status', { output: {}, help: {} });
   }
   if (parsed.values.help) {
     process.stdout.write(HELP);

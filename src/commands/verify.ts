@@ -102,14 +102,18 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       return;
     }
     let bytes = 0;
-    for (const ref of manifestReferences(reader.manifest)) {
-      if (!completeIds.has(ref)) report.problems.push({ scope: r.id, object: objectAt(storage.location, backupDir(stanza, ref)), problem: `backup ${r.id} takes files from backup ${ref}, which is not a complete backup of the stanza` });
+    // Files taken from a backup that is not complete: one problem for them all (the cause), not one per file.
+    const lost = new Set(manifestReferences(reader.manifest).filter((ref) => !completeIds.has(ref)));
+    for (const ref of lost) {
+      const n = reader.manifest.files.filter((f) => f.reference === ref).length;
+      report.problems.push({ scope: r.id, object: objectAt(storage.location, backupDir(stanza, ref)), problem: `backup ${r.id} takes ${n} file(s) from backup ${ref}, which is not a complete backup of the stanza (those files are not read)` });
     }
     const files: typeof reader.manifest.files = [];
     // A reused result must be of the same bytes: this manifest's size and digest for the file, too
     // (a damaged entry of a manifest taking it from another set would otherwise pass here, and fail restore).
     const readKey = (f: (typeof reader.manifest.files)[number]) => `${reader.storedLocation(f)}\0${f.size}\0${f.xxh128 ?? f.sha256 ?? ''}`;
     for (const f of reader.manifest.files) {
+      if (f.reference !== undefined && lost.has(f.reference)) continue;
       const where = reader.storedLocation(f);
       if (f.reference === undefined || !read.has(readKey(f))) files.push(f);
       else {

@@ -151,7 +151,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
     if (why !== undefined) decision.keep.push({ id: b.id, why });
     else if (b.state === 'failed') {
       if (newestComplete && newestComplete.stopTimeMs > b.stopTimeMs) decision.expire.push({ id: b.id, why: 'failed or interrupted, and a newer complete backup exists' });
-      else decision.keep.push({ id: b.id, why: 'failed, but no newer complete backup exists yet' });
+      else decision.keep.push({ id: b.id, why: 'failed or interrupted, but no newer complete backup exists yet' });
     } else decision.expire.push({ id: b.id, why: 'outside the retention policy' });
   }
   decision.walKeepFromSegNo = walKeepFrom(backups, (b) => keepWhy.has(b.id), (b) => withWal.has(b.id), nowMs);

@@ -105,12 +105,19 @@ test('verify: an incr whose manifest entry of a file taken from its full is dama
     assert.deepEqual((await verifyStanza(repo, 'main', SEG, { processMax: 1 })).problems, []);
 
     const path = join(dir, `main/backup/${INCR}/manifest.json`);
+    const original = readFileSync(path);
     const m = JSON.parse(readFileSync(path, 'utf8')) as { files: { xxh128?: string }[] };
     const digest = m.files[0]!.xxh128!;
     m.files[0]!.xxh128 = `${digest[0] === '0' ? '1' : '0'}${digest.slice(1)}`;
     writeFileSync(path, JSON.stringify(m));
     const r = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
     assert.deepEqual(r.problems.map((p) => p.scope), [INCR]);
+
+    // The full removed by hand: one problem says why the incr cannot be restored, not one per file.
+    writeFileSync(path, original);
+    rmSync(join(dir, `main/backup/${FULL}`), { recursive: true });
+    const gone = await verifyStanza(repo, 'main', SEG, { processMax: 1 });
+    assert.deepEqual(gone.problems.map((p) => p.problem), [`backup ${INCR} takes 1 file(s) from backup ${FULL}, which is not a complete backup of the stanza (those files are not read)`]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -72,6 +72,13 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   if (req.branch && walFileKind(name) === 'segment' && (await leftByBranch(req, name, req.followedTimeline ?? null, req.branch.standby))) return false;
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   if (walFileKind(name) !== 'segment') return false;
+  const ending = req.branch?.standby === false && req.dataDir ? req.dataDir : null;
+  // A whole segment receive-wal has not stored yet (it may fill what would be a gap): stored, then fetched.
+  if (ending !== null) {
+    const whole = await fromReceiver(req, ending, name, true);
+    if (whole === 'stored') return fetchFromArchive(req, name, dest, null);
+    if (whole === 'pg_wal') return false;
+  }
   const check = req.stopAtGap;
   if (check) {
     if (await check.inDataDir(name)) return false;
@@ -87,26 +94,28 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
       if (await fetchFromArchive(req, name, dest, null)) return true;
     }
   }
-  // The archive's end, in a recovery that ends there: what receive-wal received past it. Its
-  // .partial goes into pg_wal for recovery to read there (still "not found" here); a whole segment
-  // it has not stored yet is stored, then fetched; none, the archive is looked at again
-  // (receive-wal stores a segment, then removes it).
-  if (req.branch?.standby === false && req.dataDir) {
-    if ((await fromReceiver(req, req.dataDir, name)) === 'pg_wal') return false;
+  // The archive's end, in a recovery that ends there: the segment receive-wal was receiving goes
+  // into pg_wal for recovery to read there (still "not found" here); none, the archive is looked
+  // at again (receive-wal stores a segment, then removes it).
+  if (ending !== null) {
+    if ((await fromReceiver(req, ending, name, false)) === 'pg_wal') return false;
     return fetchFromArchive(req, name, dest, null);
   }
   return false;
 }
 
 /**
- * receive-wal's segment (repo/receiver-partial.ts): received in part, into pg_wal; whole, stored
- * in the archive as receive-wal would (PostgreSQL removes a whole segment it read from pg_wal at
- * the end of recovery, unarchived: the archive would keep a hole), or into pg_wal when it cannot be.
+ * receive-wal's segment (repo/receiver-partial.ts), the longest any repository's receiver holds
+ * (they must agree where they overlap: recovery stops if not): whole, stored in the archive as
+ * receive-wal would (PostgreSQL removes a whole segment it read from pg_wal at the end of
+ * recovery, unarchived: the archive would keep a hole), or into pg_wal when it cannot be; received
+ * in part (unless `wholeOnly`), into pg_wal.
  */
-async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: string): Promise<'pg_wal' | 'stored' | 'none'> {
+async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: string, wholeOnly: boolean): Promise<'pg_wal' | 'stored' | 'none'> {
   const { receivedSegment } = await import('../repo/receiver-partial.js');
-  const { placeInPgWal } = await import('../wal/pg-wal-file.js');
+  const { placeInPgWal, endOfContent } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
+  let best: { r: NumberedRepository; data: Buffer; padded: boolean; end: number } | null = null;
   for (const r of req.repos) {
     let got: Awaited<ReturnType<typeof receivedSegment>>;
     try {
@@ -116,22 +125,34 @@ async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: strin
       continue;
     }
     if (got === null) continue;
-    let unstored = '';
-    if (!got.padded) {
-      try {
-        const { pushWalFile } = await import('../repo/archive-store.js');
-        const { readStanza } = await import('../repo/stanza.js');
-        await pushWalFile(r.repo, await readStanza(r.repo, req.stanza), name, got.data, { compression: 'zstd' });
-        req.warn(`WAL segment ${name} was not archived yet: receive-wal had received it whole (${repoName(r)}); it is stored now, as receive-wal would have`);
-        return 'stored';
-      } catch (e) {
-        unstored = `; it could not be stored (${(e as Error).message}): receive-wal's copy is its only one once recovery ends, store it (receive-wal started again on its directory does)`;
+    const end = endOfContent(got.data);
+    if (best !== null) {
+      const common = Math.min(end, best.end);
+      if (!got.data.subarray(0, common).equals(best.data.subarray(0, common))) {
+        throw new PgpitrError('ERR_CHECK', `receive-wal's copies of ${name} in ${repoName(best.r)} and ${repoName(r)} differ: recovery is stopped rather than handed either`, {
+          hint: 'one of the receivers streamed another server (or an old run\'s file was left): move the wrong copy aside and start the server again',
+        });
       }
+      if (end <= best.end && !(best.padded && !got.padded)) continue;
     }
-    if (placeInPgWal(dataDir, name, got.data, got.padded) || unstored) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it${unstored}`);
-    return 'pg_wal';
+    best = { r, data: got.data, padded: got.padded, end };
   }
-  return 'none';
+  if (best === null || (wholeOnly && best.padded)) return 'none';
+  const { r } = best;
+  let unstored = '';
+  if (!best.padded) {
+    try {
+      const { pushWalFile } = await import('../repo/archive-store.js');
+      const { readStanza } = await import('../repo/stanza.js');
+      await pushWalFile(r.repo, await readStanza(r.repo, req.stanza), name, best.data, { compression: 'zstd' });
+      req.warn(`WAL segment ${name} was not archived yet: receive-wal had received it whole (${repoName(r)}); it is stored now, as receive-wal would have`);
+      return 'stored';
+    } catch (e) {
+      unstored = `; it could not be stored (${(e as Error).message}): receive-wal's copy is its only one once recovery ends, store it (receive-wal started again on its directory does)`;
+    }
+  }
+  if (placeInPgWal(dataDir, name, best.data, best.padded) || unstored) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it${unstored}`);
+  return 'pg_wal';
 }
 
 /**

@@ -1,7 +1,7 @@
 // verify's question about the archive as a whole: is WAL missing that a point-in-time recovery
 // past a backup would replay? The archive's gaps as check judges them (archive-gaps.ts), from
-// the oldest complete backup's start on: no restore reads older WAL. A gap that only
-// asynchronous archiving has not filled yet is reported too (verify asks no server). One
+// the oldest complete backup's start on: no restore reads older WAL. A gap whose next segment
+// was stored less than a minute ago is passed (pushes in parallel store out of order). One
 // problem per gap, as pgBackRest's verify reports ranges: its first missing segment, how many,
 // and where archived WAL resumes.
 
@@ -15,6 +15,8 @@ import type { PlanArchive } from '../restore/plan.js';
 import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
 import { archiveGaps } from './archive-gaps.js';
 import type { ArchiveGap } from './archive-gaps.js';
+
+const SETTLE_MS = 60_000;
 
 /**
  * The gaps from the oldest complete backup's start on; none without a complete backup. The records
@@ -33,7 +35,11 @@ export async function requiredArchiveGaps(repo: Repository, stanza: string, segm
   const starts = records.filter((r) => r.state === 'complete' && !r.damaged && r.start_lsn).map((r) => segmentNumber(parseLsn(r.start_lsn!), segmentSize));
   if (starts.length === 0) return [];
   const oldest = starts.reduce((a, b) => (b < a ? b : a));
-  return gaps.flatMap((g) => {
+  // A gap closed by a segment stored less than a minute ago: parallel pushes (asynchronous
+  // archive-push, several repositories) store out of order for a moment, as archive-get waits out.
+  const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
+  const settling = (g: ArchiveGap) => Date.now() - (stored.get(g.resumes) ?? 0) < SETTLE_MS;
+  return gaps.filter((g) => !settling(g)).flatMap((g) => {
     const from = parseSegmentFileName(g.from, segmentSize)!;
     const to = parseSegmentFileName(g.to, segmentSize)!;
     if (to.segNo < oldest) return [];

@@ -50,6 +50,8 @@ export async function withReceivedWal(view: WalArchiveListing, repo: Repository,
   return {
     ...view,
     names: () => [...view.names(), ...received],
+    // A delta restore judges the old cluster's pg_wal by what the archive holds: received WAL may be shorter than it.
+    storedNames: () => view.names(),
     readSegment: async (name, upcoming) => {
       if (!held.has(name)) return view.readSegment(name, upcoming);
       return (await receivedSegment(repo, stanza, name, segmentSize, systemId))?.data ?? view.readSegment(name, upcoming);

@@ -314,7 +314,9 @@ export class RestoreLease {
       if (path === this.path || e.type !== 'file' || !e.name.endsWith('.json') || e.name === EXPIRING || e.name === EXPIRED_STAMP) continue;
       const raw = await readAll(this.storage, path).catch(() => null);
       const c = raw === null ? null : parse(raw);
-      if (c !== null && c.hold_until !== undefined && c.data_dir === dataDir && c.host === host) await this.storage.remove(path).catch(() => {});
+      // Only a holder judged from here (this host and boot, this container): another container's
+      // directory of the same name is another directory.
+      if (c !== null && c.hold_until !== undefined && c.data_dir === dataDir && c.host === host && holderJudgeable(c)) await this.storage.remove(path).catch(() => {});
     }
   }
 

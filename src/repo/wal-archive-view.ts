@@ -12,6 +12,8 @@ import type { SegmentRestorePoints } from '../postgres/segment-restore-points.js
 export interface WalArchiveListing {
   /** The names of the archived WAL files, as listed when the view was opened. */
   names(): string[];
+  /** Of names(), those stored in the archive (absent: all). */
+  storedNames?(): string[];
   readHistory(name: string): Promise<Buffer | null>;
   /** A segment's content, verified: valid until the next call (segments read in turn reuse buffers). `upcoming`: those likely read next, in order. */
   readSegment(name: string, upcoming?: readonly string[]): Promise<Buffer | null>;

@@ -17,6 +17,8 @@ import type { LastStored } from '../repo/last-stored.js';
 export interface WalArchiveView {
   /** Names of the archived WAL files (segments, .history, ...). */
   names(): string[];
+  /** Of names(), those stored in the archive itself, when names() also gives what recovery is handed from elsewhere (receive-wal's). */
+  storedNames?(): string[];
   /** A history file's content, verified; null when not archived. */
   readHistory(name: string): Promise<Buffer | null>;
   /**

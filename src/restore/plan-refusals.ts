@@ -71,7 +71,8 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
     epoch !== null && target.kind === 'xid'
       ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`
       : 'a backup can only be recovered to a point after it ended; choose a later target or a backup taken before it';
-  if (target.kind === 'xid' && oldest.startXmin !== undefined && target.xid < oldest.startXmin) {
+  // (A 32-bit ID of a later epoch is not compared: the hint gives its 64-bit form.)
+  if (target.kind === 'xid' && epoch === null && oldest.startXmin !== undefined && target.xid < oldest.startXmin) {
     return new PgpitrError('ERR_NOT_FOUND', `${what} had ended before ${set !== undefined ? `backup ${oldest.id}` : `the oldest backup, ${oldest.id},`} started (the oldest transaction running then was ${oldest.startXmin}): recovery from it never meets its end`, {
       hint: 'a transaction is reached from a backup that ended before it ended: none is left (expired?); give a later target, or restore without one',
     });

@@ -111,7 +111,7 @@ function isSegment(data: Buffer, name: string): boolean {
 }
 
 /** The length of `data` without its trailing zeros. */
-function endOfContent(data: Buffer): number {
+export function endOfContent(data: Buffer): number {
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
   return end;

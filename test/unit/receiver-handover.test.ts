@@ -76,3 +76,41 @@ test('archive-get hands over what receive-wal received past the archive', async 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('archive-get: of several repositories\' receivers the longest copy is handed over; copies that differ stop recovery; a whole received segment fills a hole before the gap check', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-handover2-'));
+  try {
+    const repos = [];
+    for (const n of [1, 2]) {
+      mkdirSync(join(root, `repo${n}`));
+      const repo = repositoryOn(new PosixStorage(join(root, `repo${n}`)), join(root, `repo${n}`));
+      const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+      for (const s of [3, 5]) await pushWalFile(repo, info, name(s), written(s, 1000), { compression: 'none' });
+      mkdirSync(join(root, `repo${n}`, 'main', 'receive-wal'), { recursive: true });
+      repos.push({ index: n, repo });
+    }
+    const data = join(root, 'data');
+    mkdirSync(join(data, 'pg_wal', 'archive_status'), { recursive: true });
+    const warnings: string[] = [];
+    const gapCheck = { timeline: null, inDataDir: async () => false };
+    const req: ArchiveGetRequest = { repos, stanza: 'main', warn: (t) => warnings.push(t), systemId: SYSID, stopAtGap: gapCheck, branch: { standby: false }, dataDir: data };
+    const dest = join(data, 'pg_wal', 'RECOVERYXLOG');
+    // 4 is missing between 3 and 5 (a gap), but repo2's receiver holds it whole: stored, then given.
+    writeFileSync(join(root, 'repo2', 'main', 'receive-wal', name(4)), written(4, 4000));
+    assert.equal(await archiveGet(req, name(4), dest, null), true);
+    assert.ok((await findStored(repos[1]!.repo, 'main', name(4))) !== null);
+    // 6 received in part by both: repo2's is longer, and is the one handed over.
+    writeFileSync(join(root, 'repo1', 'main', 'receive-wal', `${name(6)}.partial`), written(6, 300));
+    writeFileSync(join(root, 'repo2', 'main', 'receive-wal', `${name(6)}.partial`), written(6, 800));
+    assert.equal(await archiveGet(req, name(6), dest, null), false);
+    assert.ok(readFileSync(join(data, 'pg_wal', name(6))).equals(written(6, 800)));
+    // 7: the two differ where they overlap.
+    writeFileSync(join(root, 'repo1', 'main', 'receive-wal', `${name(7)}.partial`), written(7, 300));
+    const other = written(7, 800);
+    other[120] = 0xff;
+    writeFileSync(join(root, 'repo2', 'main', 'receive-wal', `${name(7)}.partial`), other);
+    await assert.rejects(archiveGet(req, name(7), dest, null), (e: Error & { code?: string }) => e.code === 'ERR_CHECK' && /copies of .* differ/.test(e.message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

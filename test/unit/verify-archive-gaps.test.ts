@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStanza } from '../../src/repo/stanza.js';
@@ -32,7 +32,14 @@ async function stanza(dir: string) {
   const push = (name: string, data?: Buffer) => {
     const s = /^([0-9A-F]{8})[0-9A-F]{8}([0-9A-F]{8})/.exec(name);
     const body = data ?? walSegment({ segNo: parseInt(s![2]!, 16), segmentSize: SEG, systemId: SYSID, timeline: parseInt(s![1]!, 16) });
-    return pushWalFile(repo, info, name, body, { compression: 'zstd' });
+    // Stored minutes ago: a gap closed by a segment stored just now is taken for pushes out of order.
+    return pushWalFile(repo, info, name, body, { compression: 'zstd' }).then((r) => {
+      if (!/^[0-9A-F]{24}/.test(name)) return r;
+      const sub = join(dir, 'main/archive', name.slice(0, 16));
+      const old = new Date(Date.now() - 300_000);
+      for (const f of readdirSync(sub)) if (f.startsWith(name)) utimesSync(join(sub, f), old, old);
+      return r;
+    });
   };
   /** A full backup on timeline 1 from segment `n`, ending in it. */
   const backup = async (id: string, n: number) => {
@@ -59,6 +66,21 @@ async function stanza(dir: string) {
 }
 
 const summary = (r: Awaited<ReturnType<typeof verifyStanza>>) => r.problems.map((p) => `${p.scope} ${p.object}`);
+
+test('verify: a gap closed by a segment stored less than a minute ago is passed (pushes in parallel store out of order)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-settling-'));
+  try {
+    const s = await stanza(dir);
+    for (const n of [2, 3, 5]) await s.push(seg(1, n));
+    await s.backup('20261201-000000F', 2);
+    assert.deepEqual(summary(await verifyStanza(s.repo, 'main', SEG, { processMax: 1 })), [`archive ${seg(1, 4)}`]);
+    const sub = join(dir, 'main/archive', seg(1, 5).slice(0, 16));
+    for (const f of readdirSync(sub)) if (f.startsWith(seg(1, 5))) utimesSync(join(sub, f), new Date(), new Date());
+    assert.deepEqual(summary(await verifyStanza(s.repo, 'main', SEG, { processMax: 1 })), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('verify: a gap in the archive between backups is one problem per gap (first missing, how many, where WAL resumes); before the oldest backup it is none', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-gaps-'));

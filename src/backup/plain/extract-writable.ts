@@ -18,6 +18,9 @@ import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeAll } from '../../storage/file-writable.js';
 import { ConfinedDir, unsafeMember } from '../../storage/confined-dir.js';
 import { storageError } from '../../common/errors.js';
+
+/** The mode bits a stream's member may set: none that lets group or others write. */
+const TRUSTED_MODE_BITS = 0o755;
 import { WriteBehind } from '../../storage/posix/write-behind.js';
 
 export interface ExtractOptions {
@@ -102,11 +105,13 @@ export class ExtractWritable extends Writable {
     this.opts.onEntry?.(name);
     switch (entry.type) {
       case 'directory':
-        this.dir.mkdir(name, entry.mode & 0o777 || 0o700);
+        // Never writable by group or others, whatever the stream says: another user could swap a
+        // directory for a link while root writes below it (PostgreSQL's own modes never are).
+        this.dir.mkdir(name, entry.mode & TRUSTED_MODE_BITS || 0o700);
         return;
       case 'file':
         if (this.opts.skipFiles?.has(name)) return;
-        this.fd = this.dir.createFile(name, entry.mode & 0o777 || 0o600);
+        this.fd = this.dir.createFile(name, entry.mode & TRUSTED_MODE_BITS || 0o600);
         this.filePath = this.dir.pathOf(name);
         this.behind = new WriteBehind(this.fd, 0, this.opts.writeBehind === true);
         return;

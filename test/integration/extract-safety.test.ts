@@ -84,6 +84,24 @@ for (const version of versionsFromEnv()) {
       assert.ok(!existsSync(tsOld), 'the unmapped tablespace location was written');
     });
 
+    await t.test('modes a stream gives are kept, but never one that lets group or others write', async () => {
+      const r = await backup({
+        base: [
+          { name: 'PG_VERSION', content: `${version}\n`, mode: 0o644 },
+          { name: 'base/', type: 'directory', mode: 0o777 },
+          { name: 'base/1/', type: 'directory', mode: 0o700 },
+          { name: 'base/1/1259', content: 'catalog', mode: 0o666 },
+          { name: 'pg_wal/', type: 'directory', mode: 0o700 },
+        ],
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const mode = (p: string) => lstatSync(join(r.target, p)).mode & 0o7777;
+      assert.equal(mode('PG_VERSION'), 0o644);
+      assert.equal(mode('base'), 0o755);
+      assert.equal(mode('base/1'), 0o700);
+      assert.equal(mode('base/1/1259'), 0o644);
+    });
+
     await t.test('a tablespace link the server did not announce, then a file through it', async () => {
       const r = await backup({
         base: [

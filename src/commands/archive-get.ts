@@ -121,8 +121,10 @@ async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: strin
     try {
       got = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId);
     } catch (e) {
-      req.warn(`what receive-wal received of ${name} could not be read (${repoName(r)}): ${(e as Error).message}`);
-      continue;
+      // Passed over, a shorter copy (or none) would end recovery before what this one holds.
+      throw new PgpitrError('ERR_STORAGE', `what receive-wal received of ${name} could not be read (${repoName(r)}): ${(e as Error).message}; recovery is stopped rather than ended without it`, {
+        hint: "make receive-wal's directory readable by the server's user, or move its copy aside to end recovery without it, then start the server again",
+      });
     }
     if (got === null) continue;
     const end = endOfContent(got.data);

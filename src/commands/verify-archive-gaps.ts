@@ -37,7 +37,8 @@ export async function requiredArchiveGaps(repo: Repository, stanza: string, segm
   const oldest = starts.reduce((a, b) => (b < a ? b : a));
   // A gap closed by a segment stored less than a minute ago: parallel pushes (asynchronous
   // archive-push, several repositories) store out of order for a moment, as archive-get waits out.
-  const stored = new Map(files.map((f) => [f.name, f.mtimeMs]));
+  const stored = new Map<string, number>();
+  for (const f of files) stored.set(f.name, Math.min(f.mtimeMs, stored.get(f.name) ?? Infinity));
   const settling = (g: ArchiveGap) => Date.now() - (stored.get(g.resumes) ?? 0) < SETTLE_MS;
   return gaps.filter((g) => !settling(g)).flatMap((g) => {
     const from = parseSegmentFileName(g.from, segmentSize)!;

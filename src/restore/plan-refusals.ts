@@ -66,7 +66,8 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
     target.kind === 'time' ? `target time ${target.text}` : target.kind === 'lsn' ? `target LSN ${target.text}` : target.kind === 'xid' ? `target transaction ${target.xid}` : 'the target';
   const subject = set !== undefined ? `backup "${set}"` : 'every backup';
   // A 32-bit xid (as a log or pg_stat_activity prints it) of a cluster past its first xid epoch.
-  const epoch = target.kind === 'xid' && target.xid < 2n ** 32n && (oldest.stopNextXid ?? 0n) >= 2n ** 32n ? oldest.stopNextXid! >> 32n : null;
+  const horizon = oldest.stopNextXid ?? oldest.startXmin ?? 0n;
+  const epoch = target.kind === 'xid' && target.xid < 2n ** 32n && horizon >= 2n ** 32n ? horizon >> 32n : null;
   const hint =
     epoch !== null && target.kind === 'xid'
       ? `--target-xid takes the 64-bit transaction ID, with its epoch (as pg_current_xact_id() or txid_current() print it); the backups are of epoch ${epoch} or later: transaction ${target.xid} of epoch ${epoch} is ${(epoch << 32n) + target.xid}`

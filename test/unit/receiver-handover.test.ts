@@ -110,6 +110,10 @@ test('archive-get: of several repositories\' receivers the longest copy is hande
     other[120] = 0xff;
     writeFileSync(join(root, 'repo2', 'main', 'receive-wal', `${name(7)}.partial`), other);
     await assert.rejects(archiveGet(req, name(7), dest, null), (e: Error & { code?: string }) => e.code === 'ERR_CHECK' && /copies of .* differ/.test(e.message));
+    // 8: repo1's copy cannot be read: recovery stops rather than end on repo2's shorter one.
+    mkdirSync(join(root, 'repo1', 'main', 'receive-wal', `${name(8)}.partial`));
+    writeFileSync(join(root, 'repo2', 'main', 'receive-wal', `${name(8)}.partial`), written(8, 300));
+    await assert.rejects(archiveGet(req, name(8), dest, null), (e: Error & { code?: string }) => e.code === 'ERR_STORAGE' && /could not be read .*recovery is stopped/.test(e.message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

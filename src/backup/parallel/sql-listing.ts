@@ -20,6 +20,7 @@ import { EXCLUDED_DIRECTORY_CONTENTS, TEMP_FILE_PREFIX, excludedEntry, isChecksu
 import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
 import { blockNumberBase } from '../../postgres/page-checksum.js';
 import { relativePathProblem } from '../../common/relative-path.js';
+import { createModesFor } from '../../postgres/data-dir-mode.js';
 import { PgpitrError } from '../../common/errors.js';
 
 export interface SqlListingOptions {
@@ -39,8 +40,8 @@ interface Row {
 
 export async function listDataDirectoryBySql(session: Session, o: SqlListingOptions): Promise<ListedTablespace[]> {
   const modeText = await single(session, "SELECT current_setting('data_directory_mode')");
-  const dirMode = parseInt(modeText ?? '0700', 8) & 0o777;
-  const fileMode = dirMode & 0o666;
+  // Only PostgreSQL's two layouts (0700/0600, or 0750/0640 with group access), whatever a server says.
+  const { dir: dirMode, file: fileMode } = createModesFor(modeText);
   const spaces = await session.query(
     "SELECT oid::text, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid",
   );

@@ -73,12 +73,10 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   if (await fetchFromArchive(req, name, dest, prefetch)) return true;
   if (walFileKind(name) !== 'segment') return false;
   const ending = req.branch?.standby === false && req.dataDir ? req.dataDir : null;
-  // A whole segment receive-wal has not stored yet (it may fill what would be a gap): stored, then fetched.
-  if (ending !== null) {
-    const whole = await fromReceiver(req, ending, name, true);
-    if (whole === 'stored') return fetchFromArchive(req, name, dest, null);
-    if (whole === 'pg_wal') return false;
-  }
+  // In a recovery that ends, what receive-wal received of it (read once): a whole segment it has
+  // not stored yet is stored, then fetched (it may fill what would be a gap).
+  const received = ending !== null ? await receivedCopy(req, name) : null;
+  if (ending !== null && received !== null && !received.padded) return (await handOver(req, ending, name, received)) === 'stored' && fetchFromArchive(req, name, dest, null);
   const check = req.stopAtGap;
   if (check) {
     if (await check.inDataDir(name)) return false;
@@ -98,30 +96,37 @@ export async function archiveGet(req: ArchiveGetRequest, name: string, dest: str
   // into pg_wal for recovery to read there (still "not found" here); none, the archive is looked
   // at again (receive-wal stores a segment, then removes it).
   if (ending !== null) {
-    if ((await fromReceiver(req, ending, name, false)) === 'pg_wal') return false;
-    return fetchFromArchive(req, name, dest, null);
+    if (received === null) return fetchFromArchive(req, name, dest, null);
+    await handOver(req, ending, name, received); // received in part: into pg_wal
+    return false;
   }
   return false;
 }
 
+interface ReceivedCopy {
+  r: NumberedRepository;
+  data: Buffer;
+  /** Received in part, zero-padded (a .partial). */
+  padded: boolean;
+  /** Its length without the trailing zeros. */
+  end: number;
+}
+
 /**
- * receive-wal's segment (repo/receiver-partial.ts), the longest any repository's receiver holds
- * (they must agree where they overlap: recovery stops if not): whole, stored in the archive as
- * receive-wal would (PostgreSQL removes a whole segment it read from pg_wal at the end of
- * recovery, unarchived: the archive would keep a hole), or into pg_wal when it cannot be; received
- * in part (unless `wholeOnly`), into pg_wal.
+ * receive-wal's copy of segment `name` (repo/receiver-partial.ts), the longest any repository's
+ * receiver holds; null when none holds one. They must agree where they overlap, and one that
+ * cannot be read is not passed over (a shorter copy would end recovery before it): recovery stops.
  */
-async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: string, wholeOnly: boolean): Promise<'pg_wal' | 'stored' | 'none'> {
+async function receivedCopy(req: ArchiveGetRequest, name: string): Promise<ReceivedCopy | null> {
   const { receivedSegment } = await import('../repo/receiver-partial.js');
-  const { placeInPgWal, endOfContent } = await import('../wal/pg-wal-file.js');
+  const { endOfContent } = await import('../wal/pg-wal-file.js');
   const { wal_segment_size: segmentSize } = await readAnyStanzaWithArchive(req.repos, req.stanza);
-  let best: { r: NumberedRepository; data: Buffer; padded: boolean; end: number } | null = null;
+  let best: ReceivedCopy | null = null;
   for (const r of req.repos) {
     let got: Awaited<ReturnType<typeof receivedSegment>>;
     try {
       got = await receivedSegment(r.repo, req.stanza, name, segmentSize, req.systemId);
     } catch (e) {
-      // Passed over, a shorter copy (or none) would end recovery before what this one holds.
       throw new PgpitrError('ERR_STORAGE', `what receive-wal received of ${name} could not be read (${repoName(r)}): ${(e as Error).message}; recovery is stopped rather than ended without it`, {
         hint: "make receive-wal's directory readable by the server's user, or move its copy aside to end recovery without it, then start the server again",
       });
@@ -139,21 +144,30 @@ async function fromReceiver(req: ArchiveGetRequest, dataDir: string, name: strin
     }
     best = { r, data: got.data, padded: got.padded, end };
   }
-  if (best === null || (wholeOnly && best.padded)) return 'none';
-  const { r } = best;
+  return best;
+}
+
+/**
+ * A received copy handed over: whole, stored in the archive as receive-wal would (PostgreSQL
+ * removes a whole segment it read from pg_wal at the end of recovery, unarchived: the archive
+ * would keep a hole), or into pg_wal when it cannot be; received in part, into pg_wal.
+ */
+async function handOver(req: ArchiveGetRequest, dataDir: string, name: string, got: ReceivedCopy): Promise<'pg_wal' | 'stored'> {
+  const { placeInPgWal } = await import('../wal/pg-wal-file.js');
+  const { r } = got;
   let unstored = '';
-  if (!best.padded) {
+  if (!got.padded) {
     try {
       const { pushWalFile } = await import('../repo/archive-store.js');
       const { readStanza } = await import('../repo/stanza.js');
-      await pushWalFile(r.repo, await readStanza(r.repo, req.stanza), name, best.data, { compression: 'zstd' });
+      await pushWalFile(r.repo, await readStanza(r.repo, req.stanza), name, got.data, { compression: 'zstd' });
       req.warn(`WAL segment ${name} was not archived yet: receive-wal had received it whole (${repoName(r)}); it is stored now, as receive-wal would have`);
       return 'stored';
     } catch (e) {
       unstored = `; it could not be stored (${(e as Error).message}): receive-wal's copy is its only one once recovery ends, store it (receive-wal started again on its directory does)`;
     }
   }
-  if (placeInPgWal(dataDir, name, best.data, best.padded) || unstored) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it${unstored}`);
+  if (placeInPgWal(dataDir, name, got.data, got.padded) || unstored) req.warn(`WAL segment ${name} is not archived yet: what receive-wal received of it (${repoName(r)}) is put into pg_wal, where recovery reads it${unstored}`);
   return 'pg_wal';
 }
 

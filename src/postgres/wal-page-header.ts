@@ -63,3 +63,9 @@ export function segmentNameMismatch(name: string, header: WalLongPageHeader, seg
   return problems.length === 0 ? null : `its first page header has ${problems.join(' and ')}`;
 }
 
+
+/** The first page header of `data` when it is segment `name`'s (its address and timeline), else null. */
+export function headerOfSegment(name: string, data: Buffer): WalLongPageHeader | null {
+  const h = parseWalLongPageHeader(data);
+  return h !== null && segmentNameMismatch(name, h, h.segmentSize) === null ? h : null;
+}

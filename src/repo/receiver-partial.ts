@@ -11,7 +11,7 @@
 // (receive-wal keeps it in a local spool there); an encrypted repository's is not read
 // (receive-wal writes it as received, not through the cipher).
 
-import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
+import { headerOfSegment } from '../postgres/wal-page-header.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { RECEIVER_DIR, stanzaPath } from './layout.js';
@@ -26,8 +26,8 @@ export async function receivedSegment(repo: Repository, stanza: string, name: st
   const part = await readAll(repo.storage, storageJoin(dir, `${name}.partial`));
   const data = part ?? (await readAll(repo.storage, storageJoin(dir, name)));
   if (data === null || data.length > segmentSize) return null;
-  const h = parseWalLongPageHeader(data);
-  if (h === null || h.segmentSize !== segmentSize || segmentNameMismatch(name, h, segmentSize) !== null) return null;
+  const h = headerOfSegment(name, data);
+  if (h === null || h.segmentSize !== segmentSize) return null;
   if (systemId !== null && h.systemIdentifier !== systemId) return null;
   // A .partial is received in part whatever its size: uncompressed, it is made a segment's size
   // (zeros) when it is opened, as pg_receivewal's.

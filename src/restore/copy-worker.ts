@@ -23,7 +23,8 @@ import type { SyncDecoder } from '../storage/compress/sync-decoder.js';
 import { CompressionError } from '../storage/compress/common.js';
 import { ChunkOpener, CipherFailure } from '../storage/cipher/chunk-cipher.js';
 import type { CopyJob, CopyReply, FromCopier, ToCopier } from './copy-job.js';
-import { MODE_BITS, ownedHere } from './target-files.js';
+import { ownedHere } from './target-files.js';
+import { STREAM_MODE_BITS } from '../storage/posix/exact-mode.js';
 import { startWriteback, WRITE_BEHIND_STEP } from '../storage/posix/write-behind.js';
 import { crc32c, crc32cText } from '../storage/filter/crc32c.js';
 
@@ -113,7 +114,7 @@ class FileSink {
     }
     removeExisting(job.dest);
     try {
-      this.dst = openSync(job.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, job.mode & MODE_BITS);
+      this.dst = openSync(job.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, job.mode & STREAM_MODE_BITS);
     } catch (e) {
       throw system('create', job.dest, e);
     }
@@ -160,7 +161,7 @@ class FileSink {
       if (got !== this.job.digest.hex) throw damaged(digestMismatch(this.job.digest, got));
     } else if (crc32cText(this.crc) !== this.job.crc32c) throw damaged(`CRC-32C ${crc32cText(this.crc)} instead of ${this.job.crc32c}`);
     try {
-      fchmodSync(this.dst, this.job.mode & MODE_BITS);
+      fchmodSync(this.dst, this.job.mode & STREAM_MODE_BITS);
       futimesSync(this.dst, this.job.mtime, this.job.mtime);
       if (this.job.sync) fsyncSync(this.dst);
       closeSync(this.dst);
@@ -269,7 +270,7 @@ function sameContent(job: CopyJob): boolean {
     for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0; ) hash.update(buffer.subarray(0, n));
     if (hash.digestHex() !== job.digest.hex) return false;
     // Kept with the recorded mode (a backup with group access over a 0700 cluster: readable to the group).
-    if ((fstatSync(fd).mode & 0o7777) !== (job.mode & MODE_BITS)) fchmodSync(fd, job.mode & MODE_BITS);
+    if ((fstatSync(fd).mode & 0o7777) !== (job.mode & STREAM_MODE_BITS)) fchmodSync(fd, job.mode & STREAM_MODE_BITS);
     return true;
   } catch {
     return false;

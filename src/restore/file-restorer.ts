@@ -25,7 +25,8 @@ import type { ThreadSource } from '../repo/backup-set/reader.js';
 import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
 import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
-import { MODE_BITS, createFresh, lstatOrNull, makeRealDirectory, makeRoot, placeLink, removeIfPresent, sameContent } from './target-files.js';
+import { STREAM_MODE_BITS } from '../storage/posix/exact-mode.js';
+import { createFresh, lstatOrNull, makeRealDirectory, makeRoot, placeLink, removeIfPresent, sameContent } from './target-files.js';
 import { removeExtras } from './delta-extras.js';
 import { isRestoreFile } from './restore-target-dir.js';
 
@@ -314,7 +315,7 @@ export class FileRestorer {
       throw storageError('open', dest, e);
     }
     try {
-      await fh.chmod(f.mode & MODE_BITS);
+      await fh.chmod(f.mode & STREAM_MODE_BITS);
       const mtime = this.mtimeOf(f);
       await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();
@@ -363,7 +364,7 @@ export class FileRestorer {
     const fh = await createFresh(dest, f.mode);
     try {
       await fh.truncate(f.size);
-      await fh.chmod(f.mode & MODE_BITS);
+      await fh.chmod(f.mode & STREAM_MODE_BITS);
       if (sync) await fh.sync();
     } catch (e) {
       throw storageError('write', dest, e);
@@ -379,7 +380,7 @@ export class FileRestorer {
         const b = chunk as Buffer;
         for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
       }
-      await fh.chmod(f.mode & MODE_BITS);
+      await fh.chmod(f.mode & STREAM_MODE_BITS);
       const mtime = this.mtimeOf(f);
       await fh.utimes(mtime, mtime);
       if (sync) await fh.sync();

@@ -9,13 +9,7 @@ import { createDigest, digestOf } from '../repo/backup-set/content-digest.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { removeWithin } from './remove-within.js';
-
-/**
- * The mode bits a restored file or directory may get from the manifest (the backup's stream's):
- * none that lets group or others write, so that no other user can swap a directory for a link
- * while a restore run as root writes below it (PostgreSQL's own modes never allow it).
- */
-export const MODE_BITS = 0o755;
+import { STREAM_MODE_BITS } from '../storage/posix/exact-mode.js';
 import { makeDirsSync } from '../storage/durable.js';
 
 export async function lstatOrNull(path: string): Promise<Stats | null> {
@@ -36,7 +30,7 @@ export async function createFresh(path: string, mode: number): Promise<fsp.FileH
   const st = await lstatOrNull(path);
   if (st && !st.isDirectory()) await removeIfPresent(path);
   try {
-    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & MODE_BITS);
+    return await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & STREAM_MODE_BITS);
   } catch (e) {
     throw storageError('create', path, e);
   }
@@ -67,12 +61,12 @@ export async function makeRealDirectory(path: string, mode: number): Promise<voi
   if (st && !st.isDirectory()) await fsp.rm(path, { force: true });
   if (!st || !st.isDirectory()) {
     try {
-      await fsp.mkdir(path, { mode: mode & MODE_BITS });
+      await fsp.mkdir(path, { mode: mode & STREAM_MODE_BITS });
     } catch (e) {
       throw storageError('create directory', path, e);
     }
   }
-  await fsp.chmod(path, mode & MODE_BITS);
+  await fsp.chmod(path, mode & STREAM_MODE_BITS);
 }
 
 /** `link` made a symbolic link to `dest`, in place of what is there (never removed across a mount point). */
@@ -110,9 +104,9 @@ export async function sameContent(path: string, f: ManifestFile): Promise<boolea
   try {
     for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
     if (hash.digestHex() !== want.hex) return false;
-    if (((await fh.stat()).mode & 0o7777) !== (f.mode & MODE_BITS)) {
+    if (((await fh.stat()).mode & 0o7777) !== (f.mode & STREAM_MODE_BITS)) {
       try {
-        await fh.chmod(f.mode & MODE_BITS); // kept, with the recorded mode
+        await fh.chmod(f.mode & STREAM_MODE_BITS); // kept, with the recorded mode
       } catch {
         return false; // not ours to change (another owner): written again instead
       }

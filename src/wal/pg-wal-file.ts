@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { poolFor } from '../storage/buffer-pool.js';
-import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
+import { headerOfSegment } from '../postgres/wal-page-header.js';
 import { writeFileAtomicSync } from '../storage/durable.js';
 
 /** Reads a WAL file; one of segment size into a pooled buffer (give it back with poolFor(segmentSize).give). */
@@ -106,8 +106,7 @@ export function placeInPgWal(dataDir: string, name: string, data: Buffer, padded
 }
 
 function isSegment(data: Buffer, name: string): boolean {
-  const h = parseWalLongPageHeader(data);
-  return h !== null && data.length === h.segmentSize && segmentNameMismatch(name, h, h.segmentSize) === null;
+  return headerOfSegment(name, data)?.segmentSize === data.length;
 }
 
 /** The length of `data` without its trailing zeros. */

@@ -18,9 +18,7 @@ import type { TarEntry } from '../../storage/tar/tar-header.js';
 import { writeAll } from '../../storage/file-writable.js';
 import { ConfinedDir, unsafeMember } from '../../storage/confined-dir.js';
 import { storageError } from '../../common/errors.js';
-
-/** The mode bits a stream's member may set: none that lets group or others write. */
-const TRUSTED_MODE_BITS = 0o755;
+import { STREAM_MODE_BITS } from '../../storage/posix/exact-mode.js';
 import { WriteBehind } from '../../storage/posix/write-behind.js';
 
 export interface ExtractOptions {
@@ -105,13 +103,11 @@ export class ExtractWritable extends Writable {
     this.opts.onEntry?.(name);
     switch (entry.type) {
       case 'directory':
-        // Never writable by group or others, whatever the stream says: another user could swap a
-        // directory for a link while root writes below it (PostgreSQL's own modes never are).
-        this.dir.mkdir(name, entry.mode & TRUSTED_MODE_BITS || 0o700);
+        this.dir.mkdir(name, entry.mode & STREAM_MODE_BITS || 0o700);
         return;
       case 'file':
         if (this.opts.skipFiles?.has(name)) return;
-        this.fd = this.dir.createFile(name, entry.mode & TRUSTED_MODE_BITS || 0o600);
+        this.fd = this.dir.createFile(name, entry.mode & STREAM_MODE_BITS || 0o600);
         this.filePath = this.dir.pathOf(name);
         this.behind = new WriteBehind(this.fd, 0, this.opts.writeBehind === true);
         return;

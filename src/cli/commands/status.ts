@@ -31,12 +31,14 @@ const CODES: Record<AssessedStatus, number> = {
   interrupted: ExitCode.StatusInterrupted,
 };
 
+const OPTIONS = { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: '?' } } as const;
+
 export async function statusCommand(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: '?' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   } catch (e) {
-    throw argsError(e, 'status', { output: {}, help: {} });
+    throw argsError(e, 'status', OPTIONS);
   }
   if (parsed.values.help) {
     process.stdout.write(HELP);

@@ -7,6 +7,13 @@
 
 import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 
+/**
+ * The mode bits a file or directory may take from a backup stream or a manifest (what a server
+ * sent): none that lets group or others write, so that no other user can swap a directory for a
+ * link while root writes below it. PostgreSQL's own modes never allow it.
+ */
+export const STREAM_MODE_BITS = 0o755;
+
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const OPEN_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;

@@ -13,6 +13,7 @@ import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
 import { archivingCluster, restoreDir, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+import { startReceiver, until, untilReceiving } from '../helpers/receive-wal.js';
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -64,6 +65,21 @@ for (const version of versionsFromEnv().slice(-1)) {
       const copy = await startRecovered(dir, version, `cipher-clean${version}`);
       assert.equal(await tableChecksum(copy), atSecond);
       await copy.destroy();
+    });
+
+    await t.test("receive-wal keeps the segment it is receiving in the spool, not as plaintext in the repository", async () => {
+      const rxSpool = c.tempDir('rx-spool');
+      const rx = startReceiver([...a.repoArgs, '--spool-path', rxSpool], env);
+      try {
+        await untilReceiving(rx, c);
+        await c.sql(`insert into pitr select g, 'PGPITR-RECEIVED-MARKER-' || g from generate_series(100001, 100100) g`);
+        const partial = () => filesUnder(join(rxSpool, 'main', 'receive-wal')).find((f) => f.endsWith('.partial'));
+        await until('the marker in the spool\'s .partial', () => partial() !== undefined && readFileSync(partial()!).includes(Buffer.from('PGPITR-RECEIVED-MARKER')), rx.log);
+        assert.equal(existsSync(join(a.repo, 'main', 'receive-wal')), false, 'no receive-wal directory in the encrypted repository');
+        for (const f of filesUnder(a.repo)) assert.equal(readFileSync(f).includes(Buffer.from('PGPITR-RECEIVED-MARKER')), false, `plaintext in ${f}`);
+      } finally {
+        assert.equal(await rx.stop(), 0, rx.log());
+      }
     });
 
     await t.test('a wrong passphrase: one clear error from verify, restore and archive-get (200, never 1)', async () => {

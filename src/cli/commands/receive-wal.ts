@@ -56,7 +56,8 @@ Options:
                          repositories are enough; its pg-* settings apply too);
                          --repoN-KEY=VALUE and --repo N as for the other commands,
                          --spool-path=DIR where the segment being received is kept
-                         for object storage (default /var/spool/pgpitr)
+                         for object storage and encrypted repositories
+                         (default /var/spool/pgpitr)
 Connection options: -d CONNSTR, -h HOST, -p PORT, -U NAME, -w, -W
 `;
 
@@ -153,11 +154,14 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     const chosen = pickRepository(repos, repoSelected);
     const storeCompression = parseCompressType(v['compress-type'] ?? configValue(config, stanzaName, 'compress-type'));
     const level = parseCompressLevel(storeCompression, v['compress-level'] ?? configValue(config, stanzaName, 'compress-level'));
-    archive = await receiveWalArchive(await openChosenRepository(repos, repoSelected), stanzaName, { compression: storeCompression, level }, log);
-    // The segment being received is a local file: in a posix repository, next to the stanza's
-    // archive (as before); on object storage, in the local spool.
+    const repository = await openChosenRepository(repos, repoSelected);
+    archive = await receiveWalArchive(repository, stanzaName, { compression: storeCompression, level }, log);
+    // The segment being received is a local file, written as it arrives (not through the cipher):
+    // in an unencrypted posix repository, next to the stanza's archive (archive-get hands it over
+    // from there); on object storage or in an encrypted repository, in the local spool, so that
+    // the repository holds no plaintext WAL.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
-    dir ??= chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
+    dir ??= chosen.type === 'posix' && !repository.encryption ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
   // In repository mode, on the stanza's cluster only: a slot elsewhere would hold WAL nothing reads.
   if (v['create-slot']) return slotCommand(connection, v.slot!, true, v['if-not-exists'] === true, log, archive);

@@ -12,6 +12,8 @@ import type { CreateModes } from '../postgres/data-dir-mode.js';
 interface Prepared {
   path: string;
   created: boolean;
+  /** What it is for (target directory, WAL directory, a tablespace's directory). */
+  what: string;
 }
 
 export class OutputDirs {
@@ -46,6 +48,14 @@ export class OutputDirs {
   /** Make `path` usable: create it, or accept it if it is an empty directory. */
   prepare(path: string, what: string): string {
     const abs = resolve(path);
+    // Two tablespaces (or a tablespace and --waldir) mapped to one directory: the second would be
+    // taken as empty once the first made it, and their files mixed (pg_basebackup fails on it too).
+    const taken = this.dirs.find((d) => d.path === abs);
+    if (taken !== undefined) {
+      throw new PgpitrError('ERR_USAGE', `${what} "${abs}" is already the ${taken.what}`, {
+        hint: 'map each tablespace (-T OLDDIR=NEWDIR) and --waldir to a directory of its own',
+      });
+    }
     let st;
     try {
       st = statSync(abs);
@@ -72,12 +82,12 @@ export class OutputDirs {
               : 'remove its contents or choose another directory; pgpitr never overwrites an existing backup',
         });
       }
-      this.dirs.push({ path: abs, created: false });
+      this.dirs.push({ path: abs, created: false, what });
       this.prepared();
       return abs;
     }
     const created = makeDirsSync(abs, this.modes.dir, false);
-    this.dirs.push({ path: abs, created: true }); // removed by a failed run from here on
+    this.dirs.push({ path: abs, created: true, what }); // removed by a failed run from here on
     try {
       chmodSync(abs, this.modes.dir);
       // Synced into their parents (and the levels made above): a tablespace or WAL directory made

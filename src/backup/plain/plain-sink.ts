@@ -3,7 +3,7 @@
 // into pg_wal (or --waldir). The manifest is written as backup_manifest.tmp and
 // renamed only after everything is synced, as pg_basebackup does.
 
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { existsSync, lstatSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import type { BackupSink } from '../sink.js';
 import type { BaseBackupOptions } from '../options.js';
@@ -59,10 +59,26 @@ export class PlainSink implements BackupSink {
   prepareTablespaces(list: TablespaceHeader[]): void {
     for (const ts of list) {
       if (ts.oid === null || ts.location === null) continue;
-      const mapping = this.opts.tablespaceMappings.find((m) => resolve(m.oldDir) === resolve(ts.location!));
-      const dir = mapping ? mapping.newDir : ts.location;
+      const dir = isAbsolute(ts.location) ? this.mapped(ts.location) : this.inPlace(ts.oid, ts.location);
       this.tablespaceDirs.set(String(ts.oid), this.dirs.prepare(dir, `tablespace directory (oid ${ts.oid})`));
     }
+  }
+
+  private mapped(location: string): string {
+    const mapping = this.opts.tablespaceMappings.find((m) => resolve(m.oldDir) === resolve(location));
+    return mapping ? mapping.newDir : location;
+  }
+
+  /**
+   * An in-place tablespace (allow_in_place_tablespaces; announced on its own by 16+ servers, with
+   * its location relative to the data directory): extracted under the target, as pg_basebackup
+   * does, never relative to the working directory; -T does not apply to it.
+   */
+  private inPlace(oid: number | string, location: string): string {
+    if (location !== `pg_tblspc/${oid}`) {
+      throw new PgpitrError('ERR_PROTOCOL', `the server announced tablespace ${oid} at the relative location "${location}"; an in-place tablespace is pg_tblspc/${oid} of the data directory`);
+    }
+    return join(this.target, location);
   }
 
   directRoot(ts: TablespaceHeader | null): string {

@@ -167,6 +167,23 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
       const only2 = await runPgpitr(['info', ...base, '--repo', '2']);
       assert.equal(only2.code, 0, only2.stderr);
       assert.doesNotMatch(only2.stdout, /repository 1/);
+      // restore_command asks every repository, and stops recovery (200) at a file none holds while
+      // one cannot be read: a recovery to a target reads repository 2 alone, said; one to the end
+      // of the archive is refused (repository 1 may hold WAL past repository 2's), nothing written.
+      const toEnd = c.tempDir('restored-end');
+      const refused = await runPgpitr(['restore', ...base, '-D', join(toEnd, 'd')]);
+      assert.equal(refused.code, 7, refused.stderr);
+      assert.match(refused.stderr, /repository 1 \(.*cannot be reached\) cannot be read, and a recovery to the end of the archive asks every repository/);
+      assert.match(refused.stderr, /restore with --repo 2 to recover to the end of repository 2's archive alone/);
+      assert.deepEqual(readdirSync(toEnd), []);
+      const dir = c.tempDir('restored-pinned');
+      const r = await runPgpitr(['restore', ...base, '-D', dir, '--target-immediate', '--target-action', 'promote']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /warning: repository 1 \(.*\) cannot be read: restore_command reads repository 2 only \(--repo 2\)/);
+      assert.match(readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8'), /restore_command = '.*archive-get .* --repo '*2'* /);
+      const copy = await startRecovered(dir, version, `multirepo-pinned${version}`);
+      assert.equal(await tableChecksum(copy), atNewer, copy.logTail());
+      await copy.destroy();
     } finally {
       renameSync(`${r1}.away`, r1);
     }

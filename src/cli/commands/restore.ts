@@ -8,14 +8,12 @@ import { isAbsolute } from 'node:path';
 import { shellWord } from '../../common/shell-quote.js';
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
 import { usageError, PgpitrError } from '../../common/errors.js';
-import { LatestTimelineDoubt } from '../../restore/latest-timeline.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { readStanza } from '../../repo/stanza.js';
-import type { StanzaInfo } from '../../repo/stanza.js';
 import { describeRepository, pickRepository } from '../../repo/repo-settings.js';
-import type { RepoSettings } from '../../repo/repo-settings.js';
 import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
+import { chooseRepository, requestForOthers } from './restore-repositories.js';
 import { parseTargetOptions } from '../../restore/restore-target.js';
 import { parseTablespaceMapping } from '../../restore/restore-target-dir.js';
 import type { TablespaceMapping } from '../../restore/restore-target-dir.js';
@@ -159,8 +157,9 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   const chosen = await chooseRepository(o.repoSelected === undefined ? o.repos : [pickRepository(o.repos, o.repoSelected)], o.stanza, request, log);
   const chosenRepo = await openRepository(chosen);
   // (A restore_command of the DBA's own asks what it asks.)
-  if (o.repoSelected === undefined && !settings.some((s) => s.name === 'restore_command')) await refuseOtherSystems(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza);
-  const outcome = await restoreFromRepository(chosenRepo, o.stanza, request);
+  const ownCommand = settings.some((s) => s.name === 'restore_command');
+  const written = o.repoSelected === undefined && !ownCommand ? await requestForOthers(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza, request, log) : request;
+  const outcome = await restoreFromRepository(chosenRepo, o.stanza, written);
   if (o.output === 'json') {
     process.stdout.write(
       JSON.stringify(
@@ -205,55 +204,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-/**
- * restore_command fetches from every repository (without --repo N), and archive-get takes one whose
- * stanza is another database system's for a failure (exit 200): recovery would stop at the first
- * file that one cannot answer for. Said now, before anything is written. A repository that cannot
- * be read now is let be (archive-get passes over it file by file).
- */
-async function refuseOtherSystems(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string): Promise<void> {
-  for (const r of repos) {
-    if (r === chosen) continue;
-    const other = await openRepository(r)
-      .then((repo) => readStanza(repo, stanza))
-      .catch(() => null);
-    if (other && other.system_identifier !== info.system_identifier) {
-      throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds stanza "${stanza}" of database system ${other.system_identifier}, the backup restored is of system ${info.system_identifier}: the server's restore_command, which asks every repository, would stop recovery there`, {
-        hint: `restore with --repo ${chosen.index} (restore_command then uses that repository only)`,
-      });
-    }
-  }
-}
-
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * With several repositories (and no --repo N): the first, in order, that holds a backup able to
- * reach the target, found by planning (a dry run) on each; the reasons of those passed over are
- * logged. One that cannot be reached is passed over too, with a warning.
- */
-async function chooseRepository(repos: RepoSettings[], stanza: string, request: RepositoryRestoreRequest, log: (line: string) => void): Promise<RepoSettings> {
-  if (repos.length === 1) return repos[0]!;
-  const passed: string[] = [];
-  let firstError: Error | undefined;
-  for (const r of repos) {
-    try {
-      await restoreFromRepository(await openRepository(r), stanza, { ...request, dryRun: true, log: () => {} });
-      if (passed.length > 0) log(`restore: from repository ${r.index}, since ${passed.join('; ')}`);
-      return r;
-    } catch (e) {
-      const err = e as Error & { code?: string };
-      // The same for every repository; and a doubt about the latest timeline holds whichever repository
-      // is read (restore_command reads WAL from all of them).
-      if (err.code === 'ERR_USAGE' || err.code === 'ERR_TARGET' || e instanceof LatestTimelineDoubt) throw e;
-      firstError ??= err;
-      passed.push(`repository ${r.index} cannot serve it: ${err.message}`);
-    }
-  }
-  const first = firstError as PgpitrError;
-  throw new PgpitrError(first instanceof PgpitrError ? first.code : 'ERR_INTERNAL', `no repository can restore it: ${passed.join('; ')}`, first.hint ? { hint: first.hint } : {});
 }
 
 /** --tablespace-map OID=PATH, each oid once (a second one for the same oid would be ignored). */

@@ -1,0 +1,87 @@
+// Which repository a restore without --repo N reads, and what its restore_command may read then.
+// restore_command asks every configured repository, in order, and archive-get stops recovery (200)
+// when a file is in none of them while one could not be read (it may hold it): a repository that is
+// down, or holds another system's stanza, would stop the restored server's recovery there.
+
+import { PgpitrError } from '../../common/errors.js';
+import { LatestTimelineDoubt } from '../../restore/latest-timeline.js';
+import { openRepository } from '../../repo/open-repository.js';
+import { readStanza } from '../../repo/stanza.js';
+import type { StanzaInfo } from '../../repo/stanza.js';
+import type { RepoSettings } from '../../repo/repo-settings.js';
+import type { RepositoryRestoreRequest } from '../../commands/restore.js';
+import { restoreFromRepository } from '../../commands/restore.js';
+
+/**
+ * With several repositories (and no --repo N): the first, in order, that holds a backup able to
+ * reach the target, found by planning (a dry run) on each; the reasons of those passed over are
+ * logged. One that cannot be reached is passed over too, with a warning.
+ */
+export async function chooseRepository(repos: RepoSettings[], stanza: string, request: RepositoryRestoreRequest, log: (line: string) => void): Promise<RepoSettings> {
+  if (repos.length === 1) return repos[0]!;
+  const passed: string[] = [];
+  let firstError: Error | undefined;
+  for (const r of repos) {
+    try {
+      await restoreFromRepository(await openRepository(r), stanza, { ...request, dryRun: true, log: () => {} });
+      if (passed.length > 0) log(`restore: from repository ${r.index}, since ${passed.join('; ')}`);
+      return r;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      // The same for every repository; and a doubt about the latest timeline holds whichever repository
+      // is read (restore_command reads WAL from all of them).
+      if (err.code === 'ERR_USAGE' || err.code === 'ERR_TARGET' || e instanceof LatestTimelineDoubt) throw e;
+      firstError ??= err;
+      passed.push(`repository ${r.index} cannot serve it: ${err.message}`);
+    }
+  }
+  const first = firstError as PgpitrError;
+  throw new PgpitrError(first instanceof PgpitrError ? first.code : 'ERR_INTERNAL', `no repository can restore it: ${passed.join('; ')}`, first.hint ? { hint: first.hint } : {});
+}
+
+/**
+ * The request restore_command is written from, once `chosen` is known: as it was when every other
+ * repository can be read and holds this system's stanza. One that holds another system's is
+ * refused (restore with --repo N). One that cannot be read: a recovery to a target (which the
+ * plan found `chosen` reaches alone) or a standby reads `chosen` only, said; a recovery to the
+ * end of the archive is refused, since the one that cannot be read may hold WAL past the chosen
+ * archive's end, and restore_command would stop there until it is back. Said before anything is written.
+ */
+export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string, request: RepositoryRestoreRequest, log: (line: string) => void): Promise<RepositoryRestoreRequest> {
+  const unreadable: string[] = [];
+  for (const r of repos) {
+    if (r === chosen) continue;
+    let other: StanzaInfo;
+    try {
+      other = await readStanza(await openRepository(r), stanza);
+    } catch (e) {
+      unreadable.push(`repository ${r.index} (${(e as Error).message})`);
+      continue;
+    }
+    if (other.system_identifier !== info.system_identifier) {
+      throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds stanza "${stanza}" of database system ${other.system_identifier}, the backup restored is of system ${info.system_identifier}: the server's restore_command, which asks every repository, would stop recovery there`, {
+        hint: `restore with --repo ${chosen.index} (restore_command then uses that repository only)`,
+      });
+    }
+  }
+  if (unreadable.length === 0) return request;
+  const which = unreadable.join(', ');
+  if (request.target.target.kind === 'end' && !request.standby) {
+    throw new PgpitrError('ERR_CHECK', `${which} cannot be read, and a recovery to the end of the archive asks every repository for the WAL after repository ${chosen.index}'s last: restore_command would stop recovery there (it may hold more) until it is back`, {
+      hint: `bring it back, or restore with --repo ${chosen.index} to recover to the end of repository ${chosen.index}'s archive alone (WAL archived only in the other is then not replayed)`,
+    });
+  }
+  log(`warning: ${which} cannot be read: restore_command reads repository ${chosen.index} only (--repo ${chosen.index}), which holds the WAL this recovery needs`);
+  return { ...request, reachArgs: pinnedReachArgs(request.reachArgs, chosen.index), fetchFrom: request.fetchFrom.filter((r) => r.index === chosen.index) };
+}
+
+/** The options that reach the repositories, narrowed to repository `index`: the legacy --repo PATH is repository 1's path then. */
+export function pinnedReachArgs(args: readonly string[], index: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--repo' && i + 1 < args.length) out.push(`--repo1-path=${args[++i]}`);
+    else out.push(args[i]!);
+  }
+  out.push('--repo', String(index));
+  return out;
+}

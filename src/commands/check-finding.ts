@@ -10,3 +10,9 @@ export interface Finding {
   hint?: string;
   count?: number;
 }
+
+/** A failed finding from an error: its message, and its hint when it has one. */
+export function errorFinding(check: string, e: unknown): Finding {
+  const hint = (e as { hint?: unknown } | null)?.hint;
+  return { check, ok: false, message: (e as Error).message, ...(typeof hint === 'string' && hint ? { hint } : {}) };
+}

@@ -9,24 +9,20 @@
 // removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
 // probes whether the store enforces exclusive create (repo/conditional-create.ts),
 // and on object storage aborts incomplete multipart uploads older than a day
-// (repo/stale-uploads.ts).
+// (repo/stale-uploads.ts); those three in check-repository.ts.
 // cli/commands/check.ts prints the findings.
 
 import { openSqlClient } from '../protocol/sql-client.js';
 import type { ConnectionSettings } from '../protocol/conninfo.js';
 import { readStanza } from '../repo/stanza.js';
 import type { StanzaInfo } from '../repo/stanza.js';
-import { findStored, listArchive, scanArchive } from '../repo/archive-store.js';
+import { findStored, listArchive } from '../repo/archive-store.js';
 import { listDrops } from '../repo/drops.js';
-import { displayPath } from '../repo/repository.js';
-import { abortStaleUploads } from '../repo/stale-uploads.js';
-import type { StaleUploads } from '../repo/stale-uploads.js';
-import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
-import type { Repository } from '../repo/repository.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { isPgpitrError } from '../common/errors.js';
-import type { PgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
+import { errorFinding } from './check-finding.js';
+import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
 
@@ -123,11 +119,16 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     };
     // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).
     add(cmd === '' ? byReceiver(cmdFinding) : cmdFinding);
-    if (findings.every((f) => f.ok) && stanzas.size > 0) {
+    // The server's settings right, archiving is judged on every repository whose own findings are
+    // (one down, or another system's, has said so and does not hide the others: archive-push to
+    // several fails while one fails, which only the WAL switch on the others shows).
+    const usable = req.repos.filter((r) => stanzas.has(r.index) && findings.every((f) => f.repo !== r.index || f.ok));
+    if (findings.every((f) => f.repo !== undefined || f.ok) && usable.length > 0) {
+      const on = { ...req, repos: usable };
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
       try {
-        reached = s.standby && s.archive_mode === 'on' ? await standbyArchived(client, req.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, req, add) : await switchAndWait(client, req, add, receiver);
+        reached = s.standby && s.archive_mode === 'on' ? await standbyArchived(client, on.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, on, add) : await switchAndWait(client, on, add, receiver);
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.
@@ -136,7 +137,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
         add(denied ? { check: 'archiving', ok: false, message: (e as Error).message, hint: 'run check as a superuser, or GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), pg_switch_wal() to its role; or give --no-switch (judged by what the server archived last)' } : errorFinding('archiving', e));
       }
       if (reached) {
-        for (const { index, repo } of req.repos) {
+        for (const { index, repo } of on.repos) {
           if (!reached.repos.has(index)) continue;
           try {
             const files = await listArchive(repo, req.stanza);
@@ -300,82 +301,6 @@ function endsCheck(e: unknown): boolean {
   return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) || /^(08|57)/.test(code);
 }
 
-function errorFinding(check: string, e: unknown): Finding {
-  return { check, ok: false, message: (e as Error).message, ...((e as PgpitrError).hint ? { hint: (e as PgpitrError).hint! } : {}) };
-}
-
-/** Temporary files left by killed pushes: removed here; a failure to remove them fails the check. */
-async function staleTempFinding(repo: Repository, stanza: string): Promise<Finding> {
-  let paths: string[];
-  try {
-    paths = (await scanArchive(repo, stanza)).staleTemps;
-  } catch (e) {
-    return errorFinding('temporary files', e);
-  }
-  const left: string[] = [];
-  for (const path of paths) {
-    try {
-      await repo.storage.remove(path);
-    } catch (e) {
-      left.push(`${displayPath(repo, path)} (${(e as Error).message})`);
-    }
-  }
-  if (left.length > 0) {
-    return {
-      check: 'temporary files',
-      ok: false,
-      count: paths.length,
-      message: `${left.length} stale temporary file(s) left by interrupted pushes could not be removed: ${left.join(', ')}`,
-      hint: 'run check as the repository\'s owner (the server\'s operating-system user), or remove them by hand',
-    };
-  }
-  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
-}
-
-/**
- * Does the store enforce exclusive create (the repository's locks rely on it)? Probed afresh (a
- * store's behaviour may change under a repository), and the marker updated when it differs. A
- * store that ignores it passes, with a warning: the locks are advisory.
- */
-async function conditionalCreateFinding(repo: Repository): Promise<Finding> {
-  try {
-    const honoured = await probeConditionalCreate(repo.storage);
-    await recordConditionalCreate(repo.storage, honoured);
-    if (honoured) return { check: 'exclusive create', ok: true, message: 'the store refuses to create an object that exists: the repository\'s locks hold' };
-    return {
-      check: 'exclusive create',
-      ok: true,
-      message: `warning: the store does not enforce exclusive create (If-None-Match): ${ADVISORY_LOCKS_WARNING}`,
-      hint: 'a store that honours If-None-Match: * on PUT (AWS S3, recent MinIO) makes the locks hold',
-    };
-  } catch (e) {
-    return errorFinding('exclusive create', e);
-  }
-}
-
-/** Incomplete multipart uploads older than a day (object storage only): aborted, best effort; never a failure. */
-async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
-  const lifecycle = 'a bucket lifecycle rule AbortIncompleteMultipartUpload (DaysAfterInitiation 1) cleans them up without pgpitr (docs/object-storage.md)';
-  let r: StaleUploads | null;
-  try {
-    r = await abortStaleUploads(repo);
-  } catch (e) {
-    return { check: 'incomplete uploads', ok: true, message: `warning: could not list the incomplete multipart uploads: ${(e as Error).message}`, hint: lifecycle };
-  }
-  if (r === null) return null;
-  if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
-  const aborted = r.stale.length - r.failed.length;
-  const others = r.others > 0 ? `; ${r.others} under the repository's root but in no stanza of it left alone` : '';
-  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}${others}`;
-  if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
-  return {
-    check: 'incomplete uploads',
-    ok: true,
-    count: r.stale.length,
-    message: `warning: ${message}; could not abort ${r.failed.map((f) => `${displayPath(repo, f.upload.path)} (upload ${f.upload.uploadId}: ${f.error})`).join(', ')}`,
-    hint: `the key needs s3:AbortMultipartUpload and s3:ListBucketMultipartUploads; or ${lifecycle}`,
-  };
-}
 
 /** The options of a suggested archive_command: archive-push stores into every repository and refuses --repo N (check --repo 2 has it). */
 function pushArgs(args: string[]): string[] {

@@ -164,6 +164,12 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
       const dry = await runPgpitr(['restore', ...base, '-D', c.tempDir('restored2'), '--target-immediate', '--dry-run', '--output', 'json']);
       assert.equal(dry.code, 0, dry.stderr);
       assert.equal((JSON.parse(dry.stdout) as { backup: string }).backup, newer.id);
+      // check says repository 1 is out of reach and still judges archiving into repository 2
+      // (archive-push, storing into both, fails while one fails: the server's archiver says so).
+      const chk = await runPgpitr(['check', ...base], env);
+      assert.equal(chk.code, 7, chk.stdout + chk.stderr);
+      assert.match(chk.stdout, /FAIL repo1 repository: repository .* does not exist or cannot be reached/);
+      assert.match(chk.stdout, /ok   repo2 archiving: WAL segment [0-9A-F]{24} reached the repository/);
       const only2 = await runPgpitr(['info', ...base, '--repo', '2']);
       assert.equal(only2.code, 0, only2.stderr);
       assert.doesNotMatch(only2.stdout, /repository 1/);

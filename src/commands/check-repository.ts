@@ -1,0 +1,86 @@
+// check's findings about a repository itself, besides its stanza: the stale temporary files of
+// interrupted pushes (counted and removed, repo/archive-temp.ts), whether the store enforces
+// exclusive create (repo/conditional-create.ts), and on object storage the incomplete multipart
+// uploads older than a day (aborted, repo/stale-uploads.ts).
+
+import { scanArchive } from '../repo/archive-store.js';
+import { displayPath } from '../repo/repository.js';
+import type { Repository } from '../repo/repository.js';
+import { abortStaleUploads } from '../repo/stale-uploads.js';
+import type { StaleUploads } from '../repo/stale-uploads.js';
+import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
+import type { Finding } from './check-finding.js';
+import { errorFinding } from './check-finding.js';
+
+/** Temporary files left by killed pushes: removed here; a failure to remove them fails the check. */
+export async function staleTempFinding(repo: Repository, stanza: string): Promise<Finding> {
+  let paths: string[];
+  try {
+    paths = (await scanArchive(repo, stanza)).staleTemps;
+  } catch (e) {
+    return errorFinding('temporary files', e);
+  }
+  const left: string[] = [];
+  for (const path of paths) {
+    try {
+      await repo.storage.remove(path);
+    } catch (e) {
+      left.push(`${displayPath(repo, path)} (${(e as Error).message})`);
+    }
+  }
+  if (left.length > 0) {
+    return {
+      check: 'temporary files',
+      ok: false,
+      count: paths.length,
+      message: `${left.length} stale temporary file(s) left by interrupted pushes could not be removed: ${left.join(', ')}`,
+      hint: 'run check as the repository\'s owner (the server\'s operating-system user), or remove them by hand',
+    };
+  }
+  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
+}
+
+/**
+ * Does the store enforce exclusive create (the repository's locks rely on it)? Probed afresh (a
+ * store's behaviour may change under a repository), and the marker updated when it differs. A
+ * store that ignores it passes, with a warning: the locks are advisory.
+ */
+export async function conditionalCreateFinding(repo: Repository): Promise<Finding> {
+  try {
+    const honoured = await probeConditionalCreate(repo.storage);
+    await recordConditionalCreate(repo.storage, honoured);
+    if (honoured) return { check: 'exclusive create', ok: true, message: 'the store refuses to create an object that exists: the repository\'s locks hold' };
+    return {
+      check: 'exclusive create',
+      ok: true,
+      message: `warning: the store does not enforce exclusive create (If-None-Match): ${ADVISORY_LOCKS_WARNING}`,
+      hint: 'a store that honours If-None-Match: * on PUT (AWS S3, recent MinIO) makes the locks hold',
+    };
+  } catch (e) {
+    return errorFinding('exclusive create', e);
+  }
+}
+
+/** Incomplete multipart uploads older than a day (object storage only): aborted, best effort; never a failure. */
+export async function staleUploadsFinding(repo: Repository): Promise<Finding | null> {
+  const lifecycle = 'a bucket lifecycle rule AbortIncompleteMultipartUpload (DaysAfterInitiation 1) cleans them up without pgpitr (docs/object-storage.md)';
+  let r: StaleUploads | null;
+  try {
+    r = await abortStaleUploads(repo);
+  } catch (e) {
+    return { check: 'incomplete uploads', ok: true, message: `warning: could not list the incomplete multipart uploads: ${(e as Error).message}`, hint: lifecycle };
+  }
+  if (r === null) return null;
+  if (!r.supported) return { check: 'incomplete uploads', ok: true, message: 'listing incomplete multipart uploads is not supported by this store', hint: lifecycle };
+  const aborted = r.stale.length - r.failed.length;
+  const others = r.others > 0 ? `; ${r.others} under the repository's root but in no stanza of it left alone` : '';
+  const message = `${r.total} incomplete multipart upload(s) under the repository, ${r.stale.length} older than a day${r.stale.length > 0 ? `, ${aborted} aborted` : ''}${others}`;
+  if (r.failed.length === 0) return { check: 'incomplete uploads', ok: true, count: r.stale.length, message };
+  return {
+    check: 'incomplete uploads',
+    ok: true,
+    count: r.stale.length,
+    message: `warning: ${message}; could not abort ${r.failed.map((f) => `${displayPath(repo, f.upload.path)} (upload ${f.upload.uploadId}: ${f.error})`).join(', ')}`,
+    hint: `the key needs s3:AbortMultipartUpload and s3:ListBucketMultipartUploads; or ${lifecycle}`,
+  };
+}

@@ -58,7 +58,27 @@ export function resolveRepositories(src: RepoSettingSources): RepoSettings[] {
     if (m && REPO_KEYS.has(m[2]!.toLowerCase().replace(/_/g, '-'))) indexes.add(Number(m[1]));
   }
   if (src.legacyPath !== undefined) indexes.add(1);
-  return [...indexes].sort((a, b) => a - b).map((n) => resolveOne(n, src));
+  const repos = [...indexes].sort((a, b) => a - b).map((n) => resolveOne(n, src));
+  refuseOverlaps(repos);
+  return repos;
+}
+
+/**
+ * Two repositories in one place (the same directory, one inside the other, the same bucket and
+ * prefix): each command would work on it twice, and one repository's retention expire the backups
+ * the other's keeps, while check and info show two copies that are one.
+ */
+function refuseOverlaps(repos: RepoSettings[]): void {
+  const place = (r: RepoSettings): string => (r.type === 'posix' ? `posix:${r.path}` : `s3:${r.s3!.endpoint}/${r.s3!.bucket}/${r.s3!.prefix}`).replace(/\/+$/, '');
+  for (const a of repos) {
+    for (const b of repos) {
+      if (a.index >= b.index) continue;
+      const [pa, pb] = [place(a), place(b)];
+      if (pa === pb || pb.startsWith(`${pa}/`) || pa.startsWith(`${pb}/`)) {
+        throw usageError(`repositories ${a.index} and ${b.index} are ${pa === pb ? 'the same place' : 'one inside the other'} (${describeRepository(a)}, ${describeRepository(b)})`, `give each repository a place of its own (repo${b.index}-path)`);
+      }
+    }
+  }
 }
 
 function resolveOne(index: number, src: RepoSettingSources): RepoSettings {

@@ -269,3 +269,16 @@ test('a PGPITR_REPON_ variable naming no setting makes no repository', () => {
   const o = parseRepoOptions('info', ['--stanza', 'main', '--repo', '/r'], {}, { PGPITR_REPO2_TYPO: 'x' });
   assert.deepEqual(o.repos.map((r) => r.index), [1]);
 });
+
+test('two repositories in one place (same directory, one inside the other, same bucket and prefix) are refused', () => {
+  const refused = (text: string, re: RegExp) =>
+    withConfig(text, (conf) => assert.throws(() => parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}), (e: Error & { code?: string }) => e.code === 'ERR_USAGE' && re.test(e.message)));
+  refused('[global]\nrepo1-path=/srv/dd\nrepo2-path=/srv/dd/.\n', /repositories 1 and 2 are the same place \(\/srv\/dd, \/srv\/dd\)/);
+  refused('[global]\nrepo1-path=/srv/dd\nrepo3-path=/srv/dd/sub/\n', /repositories 1 and 3 are one inside the other/);
+  const s3 = (n: number, prefix: string) => `repo${n}-type=s3\nrepo${n}-s3-endpoint=http://127.0.0.1:9000\nrepo${n}-s3-bucket=bkt\nrepo${n}-s3-region=us-east-1\nrepo${n}-path=${prefix}\n`;
+  refused(`[global]\n${s3(1, '/pg')}${s3(2, '/pg/')}`, /repositories 1 and 2 are the same place/);
+  // Apart: accepted.
+  withConfig(`[global]\nrepo1-path=/srv/dd\nrepo2-path=/srv/dd2\n${s3(3, '/pg')}${s3(4, '/pg2')}`, (conf) => {
+    assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}).repos.length, 4);
+  });
+});

@@ -3,8 +3,8 @@
 // directory (PG_<major>_<catalog>) at the link's end would stay. Recovering to a point before the
 // tablespace was created leaves it there, files of the abandoned future that no catalog names (and
 // a later CREATE TABLESPACE at that location fails on it); recovering past its creation, replay
-// removes the version directory it finds there and makes it again (PostgreSQL's tablespace.c, in
-// recovery). Whose that directory is cannot be told from it (a copy restored on the same host may
+// removes the version directory it finds there and makes it again (PostgreSQL 14 and older's
+// tablespace.c, in recovery) or writes into the files there (15 and later). Whose that directory is cannot be told from it (a copy restored on the same host may
 // link to its source's location), so the delta is refused while it is there, naming it, rather
 // than removing it or leaving replay to.
 
@@ -70,7 +70,7 @@ export function majorOfDataDir(dir: string): number | null {
 export function refuseStrayTablespaces(target: string, kept: ReadonlySet<number>, major: number, inUse: readonly string[], backupId: string): void {
   const stray = strayTablespaces(target, kept, major, inUse)[0];
   if (stray === undefined) return;
-  throw new PgpitrError('ERR_TARGET', `the cluster in "${target}" has tablespace ${stray.oid} (at "${stray.location}"), which backup ${backupId} does not hold, and ${stray.versionDirs.join(', ')} is there: recovery would leave it as files no catalog names, or, replaying the tablespace's creation, remove it`, {
+  throw new PgpitrError('ERR_TARGET', `the cluster in "${target}" has tablespace ${stray.oid} (at "${stray.location}"), which backup ${backupId} does not hold, and ${stray.versionDirs.join(', ')} is there: recovery would leave it as files no catalog names, or, replaying the tablespace's creation, remove it or write into it`, {
     hint: `remove ${stray.versionDirs.join(', ')} (once sure no other cluster uses it: a copy restored on the same host may share its source's), then run the restore again`,
   });
 }

@@ -91,6 +91,23 @@ export function isPgpitrError(e: unknown): e is PgpitrError {
 }
 
 /** Node's system errors carry `code` like 'ENOSPC'; name the file and say what to do. */
+/**
+ * A file or directory of the cluster being backed up that pgpitr reads itself (-j, the direct read
+ * method) and cannot: not the target's fault, and the way out is another user or read method.
+ */
+export function sourceError(action: string, path: string, cause: unknown): PgpitrError {
+  const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const denied = sys === 'EACCES' || sys === 'EPERM';
+  return new PgpitrError('ERR_STORAGE', `could not ${action} "${path}" of the cluster being backed up: ${why}`, {
+    cause,
+    ...(denied ? { hint: SOURCE_DENIED_HINT } : {}),
+  });
+}
+
+export const SOURCE_DENIED_HINT =
+  "with -j and the direct read method pgpitr reads the data directory and its tablespaces itself: run it as the server's operating-system user (or make them readable to the user it runs as), or give --read-method=sql to read through the server";
+
 export function storageError(action: string, path: string, cause: unknown): PgpitrError {
   const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
   const why = cause instanceof Error ? cause.message : String(cause);

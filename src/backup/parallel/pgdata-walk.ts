@@ -10,7 +10,7 @@ import type { ListedEntry, ListedFile, ListedTablespace } from './listing.js';
 import { excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories } from '../../postgres/base-backup-exclusions.js';
 import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
 import { blockNumberBase } from '../../postgres/page-checksum.js';
-import { storageError, PgpitrError } from '../../common/errors.js';
+import { sourceError, PgpitrError } from '../../common/errors.js';
 
 export interface WalkOptions {
   serverVersionNum: number;
@@ -85,7 +85,7 @@ function walk(dir: string, rel: string, manifestPrefix: string, out: ListedTable
       st = lstatSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since it was listed
-      throw storageError('stat', path, e);
+      throw sourceError('stat', path, e);
     }
     const kind = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : null;
     if (kind === null) continue; // sockets, fifos: the server skips them too
@@ -149,7 +149,7 @@ function readNames(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch (e) {
-    throw storageError('read directory', dir, e);
+    throw sourceError('read directory', dir, e);
   }
 }
 
@@ -158,7 +158,7 @@ function stat(path: string): Stats {
   try {
     return statSync(path);
   } catch (e) {
-    throw storageError('stat', path, e);
+    throw sourceError('stat', path, e);
   }
 }
 
@@ -166,6 +166,6 @@ function readLink(path: string): string {
   try {
     return readlinkSync(path);
   } catch (e) {
-    throw storageError('read link', path, e);
+    throw sourceError('read link', path, e);
   }
 }

@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { FileReaders, JobHandlers, ReadDone, ReadJob, ReadReply } from './read-job.js';
 import { SharedCounters } from './shared-counters.js';
-import { PgpitrError } from '../../common/errors.js';
+import { PgpitrError, SOURCE_DENIED_HINT } from '../../common/errors.js';
 import { LENT } from './lent-buffers.js';
 import { endThread } from '../../common/thread-exit.js';
 
@@ -179,6 +179,7 @@ export class ReadPool implements FileReaders {
       .then(() => {
         if (m.kind === 'done') r.resolve(m);
         else if (m.error) r.reject(Object.assign(new PgpitrError(m.error.code, m.message, { hint: m.error.hint, detail: m.error.detail }), { path: m.path }));
+        else if (m.path === r.job.source && (m.code === 'EACCES' || m.code === 'EPERM')) r.reject(Object.assign(new PgpitrError('ERR_STORAGE', `${m.message} (a file of the cluster being backed up)`, { hint: SOURCE_DENIED_HINT }), { path: m.path }));
         else r.reject(Object.assign(new Error(m.message), { path: m.path, code: m.code }));
       }, r.reject)
       .finally(() => this.draining.delete(r));

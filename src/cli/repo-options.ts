@@ -56,6 +56,8 @@ export interface RepoOptions {
   reachArgs: string[];
   /** Secrets that came from the environment only, which such a process will not have. */
   envOnlySecrets: string[];
+  /** restore: secrets the configuration file gives in restore's own sections only (archive-get, from restore_command, reads its own). */
+  ownSectionSecrets: string[];
   stanza: string;
   compression: CompressionAlgorithm | 'none';
   level: number | undefined;
@@ -123,7 +125,8 @@ export function parseRepoOptions(
   const v = parsed.values;
   if (v.config === '') throw usageError('--config is empty', 'give the configuration file\'s path, or leave out --config (PGPITR_CONFIG, else no file)');
   const configPath = v.config ?? env.PGPITR_CONFIG;
-  const config = configPath ? configForCommand(loadConfig(absolutePath('configuration file', configPath)), command) : null;
+  const loaded = configPath ? loadConfig(absolutePath('configuration file', configPath)) : null;
+  const config = loaded ? configForCommand(loaded, command) : null;
   const stanza = v.stanza ?? env.PGPITR_STANZA ?? '';
   const get = (key: string, flag: string | undefined) => flag ?? configValue(config, stanza || undefined, key);
   const help = v.help === true;
@@ -131,6 +134,7 @@ export function parseRepoOptions(
     ? { repos: [], repoSelected: undefined, reachArgs: [], envOnlySecrets: [] }
     : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env, pinConfig: command === 'restore' });
   if (!help && opts.needStanza !== false && !stanza) throw usageError('no stanza given', 'use --stanza NAME or PGPITR_STANZA');
+  const ownSectionSecrets = command === 'restore' && loaded && config ? secretsOnlyFor(loaded, config, stanza, repos, env) : [];
   const type = parseCompressType(get('compress-type', v['compress-type']));
   const level = parseCompressLevel(type, get('compress-level', v['compress-level']));
   const output = v.output ?? 'text';
@@ -158,6 +162,7 @@ export function parseRepoOptions(
     repoSelected,
     reachArgs,
     envOnlySecrets,
+    ownSectionSecrets,
     stanza,
     compression: type,
     level,
@@ -179,6 +184,21 @@ export function parseRepoOptions(
     optionArgs: argv.filter((_, i) => !positionalIndexes.has(i)),
     help,
   };
+}
+
+/** The repositories' secrets `config` (the file as `command` reads it) gives otherwise than archive-get's reading of the same file. */
+function secretsOnlyFor(loaded: ConfigSections, config: ConfigSections, stanza: string, repos: RepoSettings[], env: NodeJS.ProcessEnv): string[] {
+  const theirs = configForCommand(loaded, 'archive-get');
+  const out: string[] = [];
+  for (const r of repos) {
+    for (const key of SECRET_REPO_KEYS) {
+      const name = `repo${r.index}-${key}`;
+      if (env[envName(r.index, key)] !== undefined) continue;
+      const mine = configValue(config, stanza || undefined, name);
+      if (mine !== undefined && mine !== configValue(theirs, stanza || undefined, name)) out.push(name);
+    }
+  }
+  return out;
 }
 
 /** The --repoN-KEY flags given in argv, as options for parseArgs (only those given: N goes to 256). */

@@ -282,3 +282,12 @@ test('two repositories in one place (same directory, one inside the other, same 
     assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}).repos.length, 4);
   });
 });
+
+test("restore names a secret the configuration file gives only in restore's own sections (archive-get reads its own)", () => {
+  withConfig('[global]\nrepo1-path=/r1\nrepo2-path=/r2\nrepo2-cipher-type=aes-256-gcm\n[global:restore]\nrepo2-cipher-pass=only-here\n[main:archive-get]\n', (conf) => {
+    assert.deepEqual(parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {}).ownSectionSecrets, ['repo2-cipher-pass']);
+  });
+  withConfig('[global]\nrepo1-path=/r1\nrepo1-cipher-type=aes-256-gcm\nrepo1-cipher-pass=both\n', (conf) => {
+    assert.deepEqual(parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {}).ownSectionSecrets, []);
+  });
+});

@@ -121,6 +121,9 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     const fix = name.startsWith('AWS_') ? 'give the repository its key in the configuration file (repoN-s3-key and repoN-s3-key-secret), or set it in the server\'s environment' : 'put it in the configuration file (or the server\'s environment)';
     log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; ${fix}`);
   }
+  for (const name of o.ownSectionSecrets) {
+    log(`warning: ${name} is set in restore's own sections of the configuration file ([${o.stanza}:restore] or [global:restore]), not in those archive-get reads ([${o.stanza}:archive-get], [${o.stanza}], [global:archive-get], [global]): the server's restore_command will not have it; move it to [${o.stanza}] or [global]`);
+  }
   const request: RepositoryRestoreRequest = {
     target,
     set: x['set'] as string | undefined,

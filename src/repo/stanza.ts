@@ -76,12 +76,12 @@ export async function readStanzaWithArchive(repo: Repository, stanza: string): P
 export async function checkRepository(repo: Repository): Promise<void> {
   if (repo.storage.features.directories && (await repo.storage.info('')) === null) {
     throw new PgpitrError('ERR_STORAGE', `repository "${repo.location}" does not exist or cannot be reached`, {
-      hint: 'check --repo (or repo= in the configuration file) and that the file system is mounted',
+      hint: "check the repository's path (--repo PATH, repo=, or repoN-path, PGPITR_REPON_PATH) and that its file system is mounted",
     });
   }
   if ((await repo.storage.info(REPO_MARKER)) === null) {
     throw new PgpitrError('ERR_STORAGE', `"${repo.location}" is not a pgpitr repository (no ${REPO_MARKER})`, {
-      hint: 'check --repo and that the repository\'s file system is mounted; a new repository is initialised by pgpitr stanza-create',
+      hint: "check the repository's path (--repo PATH, repo=, or repoN-path, PGPITR_REPON_PATH) and that its file system is mounted; a new repository is initialised by pgpitr stanza-create",
     });
   }
 }

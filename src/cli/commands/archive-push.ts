@@ -48,8 +48,10 @@ such stanza, 9 the object store kept failing, 1 an unexpected error (docs/exit-c
 `;
 
 export async function archivePushCommand(argv: string[]): Promise<number> {
+  let syncLimit = false;
   try {
     const o = parseRepoOptions('archive-push', argv);
+    syncLimit = !o.archiveAsync && o.queueMaxBytes !== null && o.pusherPgWal === undefined;
     if (o.help) {
       process.stdout.write(HELP);
       return ExitCode.Ok;
@@ -85,6 +87,10 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   } catch (e) {
     printError(e);
+    // Said where a DBA who set it looks when pg_wal grows: the limit is the asynchronous queue's.
+    if (syncLimit) {
+      printLine('warning: archive-push-queue-max is set but applies with archive-async only: in synchronous mode nothing is dropped, and pg_wal keeps every segment until archiving succeeds (set archive-async=y for the limit to hold)');
+    }
     const code = exitCodeFor((e as PgpitrError).code);
     return code > 125 ? ExitCode.Failure : code;
   }

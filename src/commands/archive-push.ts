@@ -56,7 +56,31 @@ export async function archivePush(req: ArchivePushRequest, source: string): Prom
 }
 
 /** Answers `source` from the background pusher's spool; a message when WAL was dropped by the queue limit. */
-export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, source: string): Promise<{ dropped: string | null }> {
+export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, source: string): Promise<{ dropped: string | null; warning?: string }> {
+  try {
+    return await throughSpool(req, a, source);
+  } catch (e) {
+    // The spool cannot be written (its disk full, read-only, its permissions): no pusher can start
+    // and no marker be written, while the repositories may be fine. This file is stored here, as
+    // a synchronous push would (once stored, a marker that could not be written is no failure).
+    if (!spoolRefused(e, a.spoolPath)) throw e;
+    await archivePush({ repos: await req.open(), stanza: req.stanza, push: req.push }, source);
+    return { dropped: null, warning: `the archive-push spool cannot be written (${(e as Error).message}): "${source}" was stored synchronously; free or fix spool-path ${a.spoolPath} (archive-push-queue-max cannot apply meanwhile)` };
+  }
+}
+
+const SPOOL_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR']);
+
+/** A file system's refusal of a path under the spool (Node's errors carry the path). */
+function spoolRefused(e: unknown, spoolPath: string): boolean {
+  const root = resolve(spoolPath);
+  return [e, (e as Error | undefined)?.cause].some((x) => {
+    const { path, code } = (x ?? {}) as NodeJS.ErrnoException;
+    return typeof path === 'string' && typeof code === 'string' && SPOOL_ERRNOS.has(code) && (path === root || path.startsWith(`${root}/`));
+  });
+}
+
+async function throughSpool(req: AsyncPushCall, a: AsyncSettings, source: string): Promise<{ dropped: string | null }> {
   const { PushSpool } = await import('../archiving/spool.js');
   const { pushThroughSpool, spawnPusher } = await import('../archiving/async-push.js');
   const spool = PushSpool.open(a.spoolPath, req.stanza);

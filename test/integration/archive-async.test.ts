@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync, existsSync, chmodSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, chmodSync, statSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv, clientToolDir } from '../harness/pg-versions.js';
@@ -119,6 +119,24 @@ for (const version of versionsFromEnv().slice(-1)) {
       const okMarkers = () => readdirSync(spoolDir).filter((f) => f.endsWith('.ok'));
       for (let i = 0; i < 100 && okMarkers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(okMarkers(), []);
+    });
+
+    await t.test('a spool that cannot be written: the segment is stored synchronously, said, rather than archiving stopping', async () => {
+      // A healthy repository (a second stanza of this cluster) and a spool-path that cannot be
+      // made (a file where its directory would be: ENOTDIR, as a full or read-only disk refuses).
+      const repo2 = c.tempDir('repo-spool-refused');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo2, '--stanza', 'main'], env)).code, 0);
+      const seg = archivedOnDisk(repo, 'main').map((f) => f.name).filter((n) => SEGMENT.test(n)).sort()[0]!;
+      const scratch = join(c.tempDir('spool-refused'), 'pg_wal');
+      mkdirSync(scratch);
+      const got = await runPgpitr(['archive-get', ...repoArgs, seg, join(scratch, seg)]);
+      assert.equal(got.code, 0, got.stderr);
+      const blocked = join(c.tempDir('spool-file'), 'not-a-directory');
+      writeFileSync(blocked, 'x');
+      const r = await runPgpitr(['archive-push', '--archive-async', '--spool-path', blocked, '--repo', repo2, '--stanza', 'main', join(scratch, seg)], env);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, new RegExp(`warning: the archive-push spool cannot be written \\(.*\\): ".*${seg}" was stored synchronously; free or fix spool-path`));
+      assert.ok(archivedOnDisk(repo2, 'main').some((f) => f.name === seg), 'stored in the repository');
     });
 
     await t.test('recovery through the prefetching archive-get replays every archived segment', async () => {

@@ -73,7 +73,8 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     if (o.archiveAsync) {
       const repos = o.repos.map((r) => ({ index: r.index, location: describeRepository(r) }));
       const remote = o.repos.some((r) => r.type !== 'posix');
-      const { dropped } = await archivePushAsync({ repos, remote, stanza: o.stanza, push, open: () => openRepositories(o.repos) }, asyncSettings(o), source);
+      const { dropped, warning } = await archivePushAsync({ repos, remote, stanza: o.stanza, push, open: () => openRepositories(o.repos) }, asyncSettings(o), source);
+      if (warning !== undefined) printLine(`warning: ${warning}`);
       // Goes to the server log: the one place a DBA is sure to look.
       if (dropped !== null) printError(new PgpitrError('ERR_STORAGE', dropped, { hint: 'pgpitr info and pgpitr check list what is missing from the archive' }));
       return ExitCode.Ok;

@@ -227,12 +227,14 @@ async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Prom
 async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedBytes: number, multi: boolean): Promise<void> {
   const first = names[0]!;
   const last = names[names.length - 1]!;
+  // Files being stored when the queue was judged are not dropped: the names need not follow each other.
+  const dropped = names.length === 1 ? `WAL segment ${first}` : `${names.length} WAL segment(s) of ${first} to ${last}`;
   const message = multi
     ? `${q.title}: archive-push queue of ${mib(queuedBytes)} exceeds archive-push-queue-max (${mib(s.queueMaxBytes!)}): ` +
-      `dropped ${names.length} WAL segment(s) ${first}${names.length > 1 ? ` to ${last}` : ''} WITHOUT ARCHIVING THEM IN ${q.name.toUpperCase()}. ` +
+      `dropped ${dropped} WITHOUT ARCHIVING THEM IN ${q.name.toUpperCase()}. ` +
       `Point-in-time recovery from ${q.name} across them is impossible; take a new full backup into ${q.name} once it keeps up again`
     : `archive-push queue of ${mib(queuedBytes)} exceeds archive-push-queue-max (${mib(s.queueMaxBytes!)}): ` +
-      `dropped ${names.length} WAL segment(s) ${first}${names.length > 1 ? ` to ${last}` : ''} WITHOUT ARCHIVING THEM. ` +
+      `dropped ${dropped} WITHOUT ARCHIVING THEM. ` +
       'Point-in-time recovery across them is impossible; take a new full backup once archiving keeps up again';
   const record: DropRecord = {
     first,

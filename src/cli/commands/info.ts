@@ -99,7 +99,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     }
     for (const w of s.recovery_windows) {
       lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);
-      lines.push(`        to the end of WAL segment ${w.to.segment} on timeline ${w.to.timeline}${w.to.archived_at ? ` (stored ${w.to.archived_at})` : ''}${w.to.backup !== w.from.backup ? `, through backup ${w.to.backup}` : ''}`);
+      lines.push(`        to the end of WAL segment ${w.to.segment} ${w.to.segment.slice(0, 8) === w.to.timeline.toString(16).toUpperCase().padStart(8, '0') ? 'on' : 'along'} timeline ${w.to.timeline}${w.to.archived_at ? ` (stored ${w.to.archived_at})` : ''}${w.to.backup !== w.from.backup ? `, through backup ${w.to.backup}` : ''}`);
       if (w.needs) lines.push(`        only with ${w.needs.option}: ${w.needs.why}`);
     }
     if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete') && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
@@ -115,7 +115,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     if (s.archive.history_files.length) lines.push(`    history files: ${s.archive.history_files.join(', ')}`);
     if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes; the next push into their directory or pgpitr check removes them)`);
     for (const d of s.dropped_wal) {
-      lines.push(`    DROPPED: ${d.count} segment(s) ${d.first} to ${d.last} at ${d.at} on ${d.host}: the archive-push queue (${mib(d.queued_bytes)}) exceeded archive-push-queue-max (${mib(d.queue_max_bytes)})`);
+      lines.push(`    DROPPED: ${d.count} segment(s) of ${d.first} to ${d.last} at ${d.at} on ${d.host}: the archive-push queue (${mib(d.queued_bytes)}) exceeded archive-push-queue-max (${mib(d.queue_max_bytes)})`);
     }
   }
 }

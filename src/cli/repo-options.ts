@@ -12,7 +12,8 @@ import { usageError } from '../common/errors.js';
 import { printLine } from './output.js';
 import { configForCommand, loadConfig, configValue, repoKey, REPO_KEYS, SECRET_REPO_KEYS } from '../common/config-file.js';
 import type { ConfigSections } from '../common/config-file.js';
-import { envName, resolveRepositories } from '../repo/repo-settings.js';
+import { envName, repositoryOverlap, resolveRepositories } from '../repo/repo-settings.js';
+import { secretsOnlyFor } from './config-secrets.js';
 import type { RepoSettings } from '../repo/repo-settings.js';
 import { resolveConnectionSettings } from '../protocol/conninfo.js';
 import type { ConnectionFlags, ConnectionSettings } from '../protocol/conninfo.js';
@@ -132,7 +133,7 @@ export function parseRepoOptions(
   const help = v.help === true;
   const { repos, repoSelected, reachArgs, envOnlySecrets } = help
     ? { repos: [], repoSelected: undefined, reachArgs: [], envOnlySecrets: [] }
-    : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env, pinConfig: command === 'restore' });
+    : resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlags), repoFlag: v.repo, configPath, config, stanza, env, pinConfig: command === 'restore', archiving: command === 'archive-push' || command === 'archive-get' });
   if (!help && opts.needStanza !== false && !stanza) throw usageError('no stanza given', 'use --stanza NAME or PGPITR_STANZA');
   const ownSectionSecrets = command === 'restore' && loaded && config ? secretsOnlyFor(loaded, config, stanza, repos, env) : [];
   const type = parseCompressType(get('compress-type', v['compress-type']));
@@ -186,21 +187,6 @@ export function parseRepoOptions(
   };
 }
 
-/** The repositories' secrets `config` (the file as `command` reads it) gives otherwise than archive-get's reading of the same file. */
-function secretsOnlyFor(loaded: ConfigSections, config: ConfigSections, stanza: string, repos: RepoSettings[], env: NodeJS.ProcessEnv): string[] {
-  const theirs = configForCommand(loaded, 'archive-get');
-  const out: string[] = [];
-  for (const r of repos) {
-    for (const key of SECRET_REPO_KEYS) {
-      const name = `repo${r.index}-${key}`;
-      if (env[envName(r.index, key)] !== undefined) continue;
-      const mine = configValue(config, stanza || undefined, name);
-      if (mine !== undefined && mine !== configValue(theirs, stanza || undefined, name)) out.push(name);
-    }
-  }
-  return out;
-}
-
 /** The --repoN-KEY flags given in argv, as options for parseArgs (only those given: N goes to 256). */
 export function repoFlagSpec(argv: string[]): Record<string, { type: 'string' }> {
   const spec: Record<string, { type: 'string' }> = {};
@@ -232,6 +218,12 @@ export function resolveRepoSelection(input: {
   env: NodeJS.ProcessEnv;
   /** Pass on what the configuration file gave as flags too (restore: restore_command must reach the repositories restore planned with). */
   pinConfig?: boolean;
+  /**
+   * A command the server runs or that feeds the archive (archive-push, archive-get, receive-wal):
+   * repositories in one place are warned of, not refused (refused, archive_command would fail on
+   * every segment of a set-up that worked, and pg_wal fill).
+   */
+  archiving?: boolean;
 }): RepoSelection {
   const { values, config, stanza, env, configPath } = input;
   const selectedText = input.repoFlag !== undefined && /^\d+$/.test(input.repoFlag) ? input.repoFlag : undefined;
@@ -245,6 +237,9 @@ export function resolveRepoSelection(input: {
   const configNames = config ? [...(config.get('global')?.keys() ?? []), ...((stanza && config.get(stanza)?.keys()) || [])] : [];
   const repos = resolveRepositories({ flags, env, config: (key) => configValue(config, stanza || undefined, key), configNames, ...(legacyPath === undefined ? {} : { legacyPath, legacyFromFlag: legacyFlag !== undefined }) });
   if (repos.length === 0) throw usageError('no repository given', 'use --repo PATH, PGPITR_REPO, or repo= (or repoN-path) in the configuration file');
+  const overlap = repositoryOverlap(repos);
+  if (overlap !== null && input.archiving !== true) throw overlap;
+  if (overlap !== null) printLine(`warning: ${overlap.message}; ${overlap.hint}`);
   const repoSelected = selectedText === undefined ? undefined : Number(selectedText);
   if (repoSelected !== undefined && !repos.some((r) => r.index === repoSelected)) {
     throw usageError(`--repo ${repoSelected}: no repository ${repoSelected} is configured`, `configured: ${repos.map((r) => `repo${r.index}`).join(', ')}`);

@@ -6,6 +6,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../common/errors.js';
+import type { PgpitrError } from '../common/errors.js';
 import { REPO_KEYS, SECRET_REPO_KEYS } from '../common/config-file.js';
 import type { S3StorageSettings } from '../storage/s3/s3-settings.js';
 
@@ -58,27 +59,26 @@ export function resolveRepositories(src: RepoSettingSources): RepoSettings[] {
     if (m && REPO_KEYS.has(m[2]!.toLowerCase().replace(/_/g, '-'))) indexes.add(Number(m[1]));
   }
   if (src.legacyPath !== undefined) indexes.add(1);
-  const repos = [...indexes].sort((a, b) => a - b).map((n) => resolveOne(n, src));
-  refuseOverlaps(repos);
-  return repos;
+  return [...indexes].sort((a, b) => a - b).map((n) => resolveOne(n, src));
 }
 
 /**
  * Two repositories in one place (the same directory, one inside the other, the same bucket and
  * prefix): each command would work on it twice, and one repository's retention expire the backups
- * the other's keeps, while check and info show two copies that are one.
+ * the other's keeps, while check and info show two copies that are one. The refusal, or null.
  */
-function refuseOverlaps(repos: RepoSettings[]): void {
+export function repositoryOverlap(repos: RepoSettings[]): PgpitrError | null {
   const place = (r: RepoSettings): string => (r.type === 'posix' ? `posix:${r.path}` : `s3:${r.s3!.endpoint}/${r.s3!.bucket}/${r.s3!.prefix}`).replace(/\/+$/, '');
   for (const a of repos) {
     for (const b of repos) {
       if (a.index >= b.index) continue;
       const [pa, pb] = [place(a), place(b)];
       if (pa === pb || pb.startsWith(`${pa}/`) || pa.startsWith(`${pb}/`)) {
-        throw usageError(`repositories ${a.index} and ${b.index} are ${pa === pb ? 'the same place' : 'one inside the other'} (${describeRepository(a)}, ${describeRepository(b)})`, `give each repository a place of its own (repo${b.index}-path)`);
+        return usageError(`repositories ${a.index} and ${b.index} are ${pa === pb ? 'the same place' : 'one inside the other'} (${describeRepository(a)}, ${describeRepository(b)})`, `give each repository a place of its own (repo${b.index}-path)`);
       }
     }
   }
+  return null;
 }
 
 function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
@@ -90,8 +90,13 @@ function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
     }
     return flag ?? src.env[envName(index, key)] ?? src.config(name(key));
   };
-  const pathElsewhere = src.legacyFromFlag ? src.flags.get(name('path')) : get('path');
-  if (index === 1 && src.legacyPath !== undefined && pathElsewhere !== undefined) {
+  const pathFlag = src.flags.get(name('path'));
+  const pathElsewhere = src.legacyFromFlag ? pathFlag : get('path');
+  // A --repo1-path flag wins over repo= of the file and PGPITR_REPO, as every flag wins over them
+  // (restore_command names the path restore used so, with --repo N: the server's file or
+  // environment may give it as repo= too). Given twice otherwise: which one was meant cannot be told.
+  const legacyPath = index === 1 && !src.legacyFromFlag && pathFlag !== undefined ? undefined : src.legacyPath;
+  if (index === 1 && legacyPath !== undefined && pathElsewhere !== undefined) {
     throw usageError('repository 1 is given twice: by repo (--repo PATH, PGPITR_REPO or repo=) and by repo1-path', 'keep one of them');
   }
   const type = get('type') ?? 'posix';
@@ -100,7 +105,7 @@ function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
   const retention = { retentionFull: get('retention-full'), retentionWindow: get('retention-window') };
   const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   if (type === 'posix') {
-    const path = (index === 1 ? src.legacyPath : undefined) ?? get('path');
+    const path = (index === 1 ? legacyPath : undefined) ?? get('path');
     if (path === undefined) throw usageError(`repository ${index} has no path`, `set ${name('path')} (an absolute directory)`);
     if (!isAbsolute(path)) {
       throw usageError(`repository path "${path}" is relative`, `give an absolute path (such as ${resolve(path)}): archive_command and restore_command run in the data directory, so a relative path names another directory there than in a shell`);
@@ -112,7 +117,7 @@ function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
     }
     return drop({ index, type, path: resolve(path), cipher, ...retention });
   }
-  if (index === 1 && src.legacyPath !== undefined) {
+  if (index === 1 && legacyPath !== undefined) {
     throw usageError(`repo (--repo PATH, PGPITR_REPO or repo=) names a directory but repository 1 is of type s3`, `give its key prefix as ${name('path')}`);
   }
   const s3 = s3Settings(index, get);

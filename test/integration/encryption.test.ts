@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -69,9 +69,16 @@ for (const version of versionsFromEnv().slice(-1)) {
 
     await t.test("receive-wal keeps the segment it is receiving in the spool, not as plaintext in the repository", async () => {
       const rxSpool = c.tempDir('rx-spool');
+      // What an older pgpitr left in the repository's receive-wal directory (a whole segment not
+      // stored yet, here one the archive holds already) is taken along into the spool.
+      const oldDir = join(a.repo, 'main', 'receive-wal');
+      mkdirSync(oldDir);
+      const got = await runPgpitr(['archive-get', ...a.repoArgs, wal, join(oldDir, wal)]);
+      assert.equal(got.code, 0, got.stderr);
       const rx = startReceiver([...a.repoArgs, '--spool-path', rxSpool], env);
       try {
         await untilReceiving(rx, c);
+        assert.match(rx.log(), /warning: moved 1 file\(s\) receive-wal had received from .*receive-wal \(in the repository, in plaintext\) to .*rx-spool/);
         await c.sql(`insert into pitr select g, 'PGPITR-RECEIVED-MARKER-' || g from generate_series(100001, 100100) g`);
         const partial = () => filesUnder(join(rxSpool, 'main', 'receive-wal')).find((f) => f.endsWith('.partial'));
         await until('the marker in the spool\'s .partial', () => partial() !== undefined && readFileSync(partial()!).includes(Buffer.from('PGPITR-RECEIVED-MARKER')), rx.log);

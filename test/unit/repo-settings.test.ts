@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { parseConfig } from '../../src/common/config-file.js';
 import { describeRepository } from '../../src/repo/repo-settings.js';
+import { pinnedReachArgs } from '../../src/cli/commands/restore-repositories.js';
 import { restoreCommandFor, restoreSpool } from '../../src/commands/restore.js';
 import { fetcherSettings } from '../../src/archiving/prefetch-start.js';
 
@@ -277,6 +278,10 @@ test('two repositories in one place (same directory, one inside the other, same 
   refused('[global]\nrepo1-path=/srv/dd\nrepo3-path=/srv/dd/sub/\n', /repositories 1 and 3 are one inside the other/);
   const s3 = (n: number, prefix: string) => `repo${n}-type=s3\nrepo${n}-s3-endpoint=http://127.0.0.1:9000\nrepo${n}-s3-bucket=bkt\nrepo${n}-s3-region=us-east-1\nrepo${n}-path=${prefix}\n`;
   refused(`[global]\n${s3(1, '/pg')}${s3(2, '/pg/')}`, /repositories 1 and 2 are the same place/);
+  // archive-push and archive-get (what the server runs): said, not refused, so that archiving goes on.
+  withConfig('[global]\nrepo1-path=/srv/dd\nrepo2-path=/srv/dd/.\n', (conf) => {
+    assert.equal(parseRepoOptions('archive-push', ['--config', conf, '--stanza', 'main'], {}, {}).repos.length, 2);
+  });
   // Apart: accepted.
   withConfig(`[global]\nrepo1-path=/srv/dd\nrepo2-path=/srv/dd2\n${s3(3, '/pg')}${s3(4, '/pg2')}`, (conf) => {
     assert.equal(parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}).repos.length, 4);
@@ -289,5 +294,23 @@ test("restore names a secret the configuration file gives only in restore's own 
   });
   withConfig('[global]\nrepo1-path=/r1\nrepo1-cipher-type=aes-256-gcm\nrepo1-cipher-pass=both\n', (conf) => {
     assert.deepEqual(parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {}).ownSectionSecrets, []);
+  });
+});
+
+test("restore_command pinned to --repo N reaches repository 1 by --repo1-path, which wins over repo= and PGPITR_REPO", () => {
+  withConfig('[global]\nrepo=/var/lib/pgpitr\nrepo2-path=/mnt/offsite\n', (conf) => {
+    const o = parseRepoOptions('restore', ['--config', conf, '--stanza', 'main'], {}, {});
+    const pinned = pinnedReachArgs(o.reachArgs, 1);
+    assert.deepEqual(pinned.slice(-2), ['--repo', '1']);
+    // archive-get as the server runs it: the same file, PGPITR_REPO in its environment too.
+    for (const env of [{}, { PGPITR_REPO: '/var/lib/pgpitr' }]) {
+      const got = parseRepoOptions('archive-get', [...pinned, '--stanza', 'main', 'X', 'Y'], {}, env);
+      assert.equal(got.repoSelected, 1);
+      assert.deepEqual(got.repos.map((r) => [r.index, r.path]), [[1, '/var/lib/pgpitr'], [2, '/mnt/offsite']]);
+    }
+  });
+  // The flag given by the user with a legacy path of the file: still refused (which was meant?).
+  withConfig('[global]\nrepo=/var/lib/pgpitr\nrepo1-path=/other\n', (conf) => {
+    assert.throws(() => parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}), /repository 1 is given twice/);
   });
 });

@@ -15,6 +15,7 @@ import { pickRepository } from '../../repo/repo-settings.js';
 import { RECEIVER_DIR, stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
+import { moveReceivedFiles } from '../../wal/receiver-dir-move.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath, configConnection, parseCompressLevel, parseCompressType, refuseRepeated, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
 import { usageError, ServerError } from '../../common/errors.js';
@@ -143,7 +144,7 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   let archive;
   if (repoMode) {
     if (!stanzaName) throw usageError('repository mode needs both --repo and --stanza');
-    const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env });
+    const { repos, repoSelected } = resolveRepoSelection({ values: v as Record<string, unknown>, flagNames: Object.keys(repoFlagSpec(argv)), repoFlag: v.repo, configPath, config, stanza: stanzaName, env: process.env, archiving: true });
     // One stream, one repository: WAL received for several would stop for all while one is down
     // (archive-push's queue is what keeps the others going). One receive-wal per repository; said
     // loudly rather than refused (a receiver running under a service manager would restart in a
@@ -161,7 +162,13 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     // from there); on object storage or in an encrypted repository, in the local spool, so that
     // the repository holds no plaintext WAL.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
-    dir ??= chosen.type === 'posix' && !repository.encryption ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
+    const inRepository = chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : null;
+    if (dir === undefined && inRepository !== null && repository.encryption) {
+      // Before 2026-12-06 an encrypted repository's were kept in it: what an older run left is taken along.
+      dir = join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
+      await moveReceivedFiles(inRepository, dir, (line) => printLine(line));
+    }
+    dir ??= inRepository !== null && !repository.encryption ? inRepository : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
   // In repository mode, on the stanza's cluster only: a slot elsewhere would hold WAL nothing reads.
   if (v['create-slot']) return slotCommand(connection, v.slot!, true, v['if-not-exists'] === true, log, archive);

@@ -47,7 +47,7 @@ export async function chooseRepository(repos: RepoSettings[], stanza: string, re
  * end of the archive is refused, since the one that cannot be read may hold WAL past the chosen
  * archive's end, and restore_command would stop there until it is back. Said before anything is written.
  */
-export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string, request: RepositoryRestoreRequest, log: (line: string) => void): Promise<RepositoryRestoreRequest> {
+export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string, request: RepositoryRestoreRequest, warn: (line: string) => void): Promise<RepositoryRestoreRequest> {
   const unreadable: string[] = [];
   for (const r of repos) {
     if (r === chosen) continue;
@@ -71,7 +71,7 @@ export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettin
       hint: `bring it back, or restore with --repo ${chosen.index} to recover to the end of repository ${chosen.index}'s archive alone (WAL archived only in the other is then not replayed)`,
     });
   }
-  log(`warning: ${which} cannot be read: restore_command reads repository ${chosen.index} only (--repo ${chosen.index}), which holds the WAL this recovery needs`);
+  warn(`warning: ${which} cannot be read: restore_command reads repository ${chosen.index} only (--repo ${chosen.index}), which holds the WAL this recovery needs`);
   return { ...request, reachArgs: pinnedReachArgs(request.reachArgs, chosen.index), fetchFrom: request.fetchFrom.filter((r) => r.index === chosen.index) };
 }
 

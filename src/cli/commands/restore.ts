@@ -119,10 +119,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   let lastShown = 0;
   for (const name of o.envOnlySecrets) {
     const fix = name.startsWith('AWS_') ? 'give the repository its key in the configuration file (repoN-s3-key and repoN-s3-key-secret), or set it in the server\'s environment' : 'put it in the configuration file (or the server\'s environment)';
-    log(`warning: ${name} is set only in this environment: the server's restore_command will not have it; ${fix}`);
+    printLine(`warning: ${name} is set only in this environment: the server's restore_command will not have it; ${fix}`);
   }
   for (const name of o.ownSectionSecrets) {
-    log(`warning: ${name} is set in restore's own sections of the configuration file ([${o.stanza}:restore] or [global:restore]), not in those archive-get reads ([${o.stanza}:archive-get], [${o.stanza}], [global:archive-get], [global]): the server's restore_command will not have it; move it to [${o.stanza}] or [global]`);
+    printLine(`warning: ${name} is set in restore's own sections of the configuration file ([${o.stanza}:restore] or [global:restore]), not in those archive-get reads ([${o.stanza}:archive-get], [${o.stanza}], [global:archive-get], [global]): the server's restore_command will not have it; move it to [${o.stanza}] or [global]`);
   }
   const request: RepositoryRestoreRequest = {
     target,
@@ -161,7 +161,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   const chosenRepo = await openRepository(chosen);
   // (A restore_command of the DBA's own asks what it asks.)
   const ownCommand = settings.some((s) => s.name === 'restore_command');
-  const written = o.repoSelected === undefined && !ownCommand ? await requestForOthers(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza, request, log) : request;
+  const written = o.repoSelected === undefined && !ownCommand ? await requestForOthers(o.repos, chosen, await readStanza(chosenRepo, o.stanza), o.stanza, request, printLine) : request;
   const outcome = await restoreFromRepository(chosenRepo, o.stanza, written);
   if (o.output === 'json') {
     process.stdout.write(

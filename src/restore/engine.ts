@@ -32,7 +32,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, tablespaceMapByOid, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -202,15 +202,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   /** Each tablespace's version directory in the backup (PG_<version>_<catalog>). */
   const versionDirs = new Map<number, string | null>();
   // A map naming no tablespace of the backup (a typo) before any directory is judged: the one meant would go where it was.
-  for (const t of req.tablespaceMap) {
-    if (!m.tablespaces.some((ts) => String(ts.oid) === t.key)) {
-      throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${b.id} does not hold`, {
-        hint: `its tablespaces (by oid): ${m.tablespaces.map((ts) => ts.oid).join(', ') || 'none'}`,
-      });
-    }
-  }
+  const tablespaceMap = tablespaceMapByOid(req.tablespaceMap, m.tablespaces, record?.tablespace_names, b.id);
   for (const ts of m.tablespaces) {
-    const mapped = req.tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
+    const mapped = tablespaceMap.find((t) => t.key === String(ts.oid))?.path ?? (req.tablespaceMapAll ? join(req.tablespaceMapAll, String(ts.oid)) : ts.location);
     // An in-place tablespace (allow_in_place_tablespaces, 15+; the server gives its location as
     // pg_tblspc/<oid>) stays a directory of the data directory, unless mapped elsewhere.
     if (mapped === `pg_tblspc/${ts.oid}`) continue;
@@ -220,7 +214,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
       throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
     }
-    const given = req.tablespaceMap.some((t) => t.key === String(ts.oid)) || req.tablespaceMapAll !== undefined;
+    const given = tablespaceMap.some((t) => t.key === String(ts.oid)) || req.tablespaceMapAll !== undefined;
     checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), given);
     tablespaceDirs.set(ts.oid, mapped);
     versionDirs.set(ts.oid, own);

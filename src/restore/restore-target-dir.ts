@@ -172,7 +172,7 @@ export function parseTablespaceMapping(text: string): TablespaceMapping {
   const i = text.indexOf('=');
   const key = i < 0 ? '' : text.slice(0, i);
   const path = i < 0 ? '' : text.slice(i + 1);
-  if (!/^\d+$/.test(key) || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give OID=PATH (the tablespace oids of a backup: pgpitr restore --dry-run lists them)' });
+  if (key === '' || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give NAME=PATH or OID=PATH (pgpitr info --set ID lists a backup\'s tablespaces)' });
   if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--tablespace-map path "${path}" is relative`, { hint: 'give an absolute path' });
   return { key, path };
 }
@@ -304,4 +304,26 @@ export function checkWalDir(path: string, delta: boolean, target: string): void 
 /** Names of WAL files and directories in pg_wal: the only ones a restore removes from a WAL directory of its own. */
 export function isWalName(name: string): boolean {
   return /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$/.test(name) || /^[0-9A-F]{8}\.history$/.test(name) || /^xlogtemp\.\d+$/.test(name) || name === 'archive_status' || name === 'summaries';
+}
+
+/**
+ * --tablespace-map keys as the backup's tablespace oids: an oid of the backup, else a name its record
+ * gives that oid (names are recorded from 2026-12-06 on). A key naming none of its tablespaces, or
+ * a tablespace given twice (by name and by oid), is refused before anything is judged.
+ */
+export function tablespaceMapByOid(given: readonly TablespaceMapping[], held: readonly { oid: number }[], names: readonly { oid: number; name: string }[] | undefined, backupId: string): TablespaceMapping[] {
+  const out = given.map((t) => {
+    if (/^\d+$/.test(t.key) && held.some((ts) => String(ts.oid) === t.key)) return t;
+    const named = names?.find((n) => n.name === t.key && held.some((ts) => ts.oid === n.oid));
+    if (named === undefined) {
+      const list = held.map((ts) => `${ts.oid}${names?.find((n) => n.oid === ts.oid) ? ` (${names.find((n) => n.oid === ts.oid)!.name})` : ''}`).join(', ');
+      throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${backupId} does not hold`, {
+        hint: `its tablespaces: ${list || 'none'}${names === undefined ? ' (its record predates tablespace names: give oids)' : ''}`,
+      });
+    }
+    return { key: String(named.oid), path: t.path };
+  });
+  const twice = out.find((t, i) => out.findIndex((u) => u.key === t.key) !== i);
+  if (twice) throw new PgpitrError('ERR_USAGE', `--tablespace-map gives tablespace ${twice.key} twice (by name and by oid)`, { hint: 'give each tablespace one directory' });
+  return out;
 }

@@ -104,7 +104,11 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const typo = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `99999=${newTs}`]);
       assert.equal(typo.code, 2, typo.stderr);
       assert.match(typo.stderr, /--tablespace-map names tablespace "99999", which backup \S+ does not hold/);
-      const r = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `${tsOid}=${newTs}`, '--target-immediate', '--target-action', 'promote']);
+      const typoName = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `tsx=${newTs}`]);
+      assert.equal(typoName.code, 2, typoName.stderr);
+      assert.match(typoName.stderr, new RegExp(`its tablespaces: ${tsOid} \\(ts1\\)`));
+      // By name, as the backup recorded it.
+      const r = await restoreWith(a, dir, ['--set', first.id, '--tablespace-map', `ts1=${newTs}`, '--target-immediate', '--target-action', 'promote']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(statSync(join(dir, 'setuid_helper')).mode & 0o7777, 0o755, 'restored without its setuid and setgid bits');
       if (version === 15) {

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTarget, inspectTarget, overlaps, recheckTarget } from '../../src/restore/restore-target-dir.js';
+import { checkTarget, inspectTarget, overlaps, recheckTarget, tablespaceMapByOid } from '../../src/restore/restore-target-dir.js';
 import { chownOutside, lockTarget } from '../../src/restore/target-owner.js';
 
 function scratch(): string {
@@ -183,4 +183,15 @@ test('chownTree (run as root): the tree is given away through the directories op
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('--tablespace-map by name or oid: names as the backup recorded them; unknown keys and a tablespace given twice refused', () => {
+  const held = [{ oid: 16384 }, { oid: 16390 }];
+  const names = [{ oid: 16384, name: 'fast' }, { oid: 16390, name: '12345' }];
+  assert.deepEqual(tablespaceMapByOid([{ key: 'fast', path: '/a' }, { key: '16390', path: '/b' }], held, names, 'B'), [{ key: '16384', path: '/a' }, { key: '16390', path: '/b' }]);
+  // Digits that are no oid of the backup: a name.
+  assert.deepEqual(tablespaceMapByOid([{ key: '12345', path: '/c' }], held, names, 'B'), [{ key: '16390', path: '/c' }]);
+  assert.throws(() => tablespaceMapByOid([{ key: 'slow', path: '/a' }], held, names, 'B'), /names tablespace "slow", which backup B does not hold/);
+  assert.throws(() => tablespaceMapByOid([{ key: 'fast', path: '/a' }], held, undefined, 'B'), (e: Error & { hint?: string }) => /predates tablespace names: give oids/.test(e.hint ?? ''));
+  assert.throws(() => tablespaceMapByOid([{ key: 'fast', path: '/a' }, { key: '16384', path: '/b' }], held, names, 'B'), /gives tablespace 16384 twice/);
 });

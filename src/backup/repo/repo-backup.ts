@@ -215,6 +215,8 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
              from pg_database where datallowconn order by datname`,
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
+        const spaces = await sql.query<{ name: string; oid: string }>(`select spcname as name, oid::int8 as oid from pg_tablespace where spcname not in ('pg_default', 'pg_global') order by oid`);
+        record.tablespace_names = spaces.rows.map((t) => ({ oid: Number(t.oid), name: t.name }));
         const sink = new RepoSink(writer);
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(repoEngineOptions(req, record.label!, sink, () => void askStopFacts()), reporter, signal);

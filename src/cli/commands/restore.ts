@@ -32,7 +32,7 @@ Where:
       --delta            rewrite only the files that differ, remove what the backup does not hold
       --set=ID           the backup to restore (default: the newest that can reach the target;
                          for --target-name, found by reading the archived WAL for the point)
-      --tablespace-map=OID=DIR   restore a tablespace elsewhere (repeatable)
+      --tablespace-map=NAME=DIR  restore a tablespace elsewhere, by name or oid (repeatable)
       --tablespace-map-all=DIR           every tablespace under DIR/<oid>
       --waldir=DIR       pg_wal as a link to DIR (WAL on its own disk): empty, or with --delta the
                          directory pg_wal already links to (its old WAL files are removed)
@@ -211,7 +211,7 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** --tablespace-map OID=PATH, each oid once (a second one for the same oid would be ignored). */
+/** --tablespace-map NAME=PATH or OID=PATH, each key once (a second one for the same key would be ignored). */
 function tablespaceMappings(given: string[] | undefined): TablespaceMapping[] {
   const maps = (given ?? []).map(parseTablespaceMapping);
   const twice = maps.find((m, i) => maps.findIndex((n) => n.key === m.key) !== i);

@@ -70,6 +70,8 @@ export interface BackupRecord {
   file_count: number | null;
   /** size: null when the backup's role could not see it (no CONNECT on the database). */
   databases: { name: string; oid: number; size: number | null }[];
+  /** The cluster's tablespaces by name (pg_tablespace, before the backup started): --tablespace-map NAME=PATH. Absent in older records. */
+  tablespace_names?: { oid: number; name: string }[];
   /**
    * Whether WAL after the backup gives the image of every page it changes (selective restore
    * relies on it: backup/repo/page-image-facts.ts, restore/database-selection.ts). Absent in

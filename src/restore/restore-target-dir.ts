@@ -199,12 +199,21 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
   } catch (e) {
     throw storageError('read directory', path, e);
   }
-  const notEmpty = new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty`, {
-    hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH, or empty that directory',
-  });
-  if (entries.some((n) => !n.startsWith('PG_') && n !== 'lost+found')) throw notEmpty;
+  // Files no tablespace holds (a README, a copy left there): named, to be moved aside; never "empty
+  // that directory", which may hold a live cluster's version directory too.
+  const foreign = entries.filter((n) => !n.startsWith('PG_') && n !== 'lost+found');
+  if (foreign.length > 0) {
+    const named = foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (foreign.length > 3 ? ` and ${foreign.length - 3} more` : '');
+    throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty: it holds ${named}, which no tablespace holds`, {
+      hint: 'move them aside (a tablespace directory holds only PG_<version>_<catalog> directories), or map the tablespace to an empty directory with --tablespace-map NAME=PATH',
+    });
+  }
   if (ownVersionDir === null || !entries.includes(ownVersionDir)) return;
-  if (!delta) throw notEmpty;
+  if (!delta) {
+    throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" exists and is not empty: it holds ${ownVersionDir}, this backup's version directory (another cluster's of the same version, or the one restored over)`, {
+      hint: 'map the tablespace to an empty directory with --tablespace-map NAME=PATH, or give --delta to restore over the cluster whose tablespace it is',
+    });
+  }
   // No link: not this cluster's. One spelt otherwise (a trailing slash, through a link) is.
   if (link === null || !samePath(link, path)) {
     throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" holds ${ownVersionDir} of another cluster (${targetLink} does not point there)`, {

@@ -30,7 +30,13 @@ test('a tablespace directory holding lost+found (a mount point) is accepted; any
     mkdirSync(join(ts, 'lost+found'), { recursive: true });
     checkTablespaceDir(ts, 16400, false, OWN, join(root, 'data', 'pg_tblspc', '16400'));
     writeFileSync(join(ts, 'notes.txt'), 'x');
-    assert.throws(() => checkTablespaceDir(ts, 16400, false, OWN, join(root, 'data', 'pg_tblspc', '16400')), /tablespace 16400's directory ".*mnt" exists and is not empty/);
+    assert.throws(() => checkTablespaceDir(ts, 16400, false, OWN, join(root, 'data', 'pg_tblspc', '16400')), /tablespace 16400's directory ".*mnt" exists and is not empty: it holds "notes.txt", which no tablespace holds/);
+    // The same in a delta over the cluster's own tablespace: the file named, to be moved aside (never "empty that directory").
+    mkdirSync(join(ts, OWN));
+    assert.throws(
+      () => checkTablespaceDir(ts, 16400, true, OWN, join(root, 'data', 'pg_tblspc', '16400')),
+      (e: Error & { hint?: string }) => /"notes\.txt"/.test(e.message) && /move them aside/.test(e.hint ?? '') && !/empty that directory/.test(e.hint ?? ''),
+    );
   });
 });
 

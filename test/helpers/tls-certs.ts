@@ -4,7 +4,7 @@
 // given role, and a second CA that signed none of them. The server's files are
 // given to the server user (its key 0600, as PostgreSQL demands).
 
-import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChecked, isRoot, serverUserIds } from '../harness/run.js';
@@ -45,6 +45,8 @@ async function signed(dir: string, name: string, subject: string, ca: { cert: st
 
 export async function makeTestCertificates(clientRole: string, extraServerNames: readonly string[] = []): Promise<TestCertificates> {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-tls-'));
+  // Removed when the test process ends (the servers using them are stopped by then).
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
   const ca = await makeCa(dir, 'ca');
   const other = await makeCa(dir, 'other-ca');

@@ -28,6 +28,7 @@ test('receive-wal with several repositories configured and none chosen says it s
   writeFileSync(config, `[global]\nrepo1-path=${join(dir, 'r1')}\nrepo2-path=${join(dir, 'r2')}\n`);
   // No repository there: the command stops after the warning (no server is asked anything).
   const r = spawnSync(process.execPath, [CLI, 'receive-wal', '--config', config, '--stanza', 'main'], { encoding: 'utf8', env: { ...process.env, PGPITR_CONFIG: '' } });
+  (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
   assert.notEqual(r.status, 0, r.stderr);
   assert.match(r.stderr, /warning: receive-wal stores into repo1 only, and 2 repositories are configured \(repo1, repo2\): the others get no WAL from it/);
 });
@@ -42,6 +43,7 @@ test('verify --set naming no backup exits 6 (the named object does not exist), n
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-set-'));
   await createStanza(repositoryOn(new PosixStorage(dir), dir), { stanza: 'main', system_identifier: '7300000000000000001', pg_major: 16, wal_segment_size: 16 * 1024 * 1024 });
   const r = run('verify', '--repo', dir, '--stanza', 'main', '--set', '20261201-000000F');
+  (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
   assert.equal(r.status, 6, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /20261201-000000F.*no complete backup with this id/);
 });

@@ -325,7 +325,12 @@ export function tablespaceMapByOid(given: readonly TablespaceMapping[], held: re
     if (/^\d+$/.test(t.key) && held.some((ts) => String(ts.oid) === t.key)) return t;
     const named = names?.find((n) => n.name === t.key && held.some((ts) => ts.oid === n.oid));
     if (named === undefined) {
-      const list = held.map((ts) => `${ts.oid}${names?.find((n) => n.oid === ts.oid) ? ` (${names.find((n) => n.oid === ts.oid)!.name})` : ''}`).join(', ');
+      const list = held
+        .map((ts) => {
+          const n = names?.find((x) => x.oid === ts.oid);
+          return n ? `${ts.oid} (${n.name})` : String(ts.oid);
+        })
+        .join(', ');
       throw new PgpitrError('ERR_USAGE', `--tablespace-map names tablespace "${t.key}", which backup ${backupId} does not hold`, {
         hint: `its tablespaces: ${list || 'none'}${names === undefined ? ' (its record predates tablespace names: give oids)' : ''}`,
       });

@@ -74,7 +74,7 @@ export class PlainSink implements BackupSink {
    * its location relative to the data directory): extracted under the target, as pg_basebackup
    * does, never relative to the working directory; -T does not apply to it.
    */
-  private inPlace(oid: number | string, location: string): string {
+  private inPlace(oid: number, location: string): string {
     if (location !== `pg_tblspc/${oid}`) {
       throw new PgpitrError('ERR_PROTOCOL', `the server announced tablespace ${oid} at the relative location "${location}"; an in-place tablespace is pg_tblspc/${oid} of the data directory`);
     }

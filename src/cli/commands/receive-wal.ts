@@ -163,12 +163,12 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
     // the repository holds no plaintext WAL.
     const spool = absolutePath('spool', v['spool-path'] ?? configValue(config, stanzaName, 'spool-path') ?? DEFAULT_SPOOL_PATH);
     const inRepository = chosen.type === 'posix' ? join(chosen.path, stanzaPath(stanzaName), RECEIVER_DIR) : null;
-    if (dir === undefined && inRepository !== null && repository.encryption) {
+    const inSpool = join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
+    if (dir === undefined) {
+      dir = inRepository !== null && !repository.encryption ? inRepository : inSpool;
       // Before 2026-12-06 an encrypted repository's were kept in it: what an older run left is taken along.
-      dir = join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
-      await moveReceivedFiles(inRepository, dir, (line) => printLine(line));
+      if (inRepository !== null && repository.encryption) await moveReceivedFiles(inRepository, inSpool, (line) => printLine(line));
     }
-    dir ??= inRepository !== null && !repository.encryption ? inRepository : join(spool, stanzaName, chosen.index === 1 ? 'receive-wal' : `receive-wal-repo${chosen.index}`);
   }
   // In repository mode, on the stanza's cluster only: a slot elsewhere would hold WAL nothing reads.
   if (v['create-slot']) return slotCommand(connection, v.slot!, true, v['if-not-exists'] === true, log, archive);

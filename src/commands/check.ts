@@ -216,10 +216,13 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   // Files before ours may still be in flight when several are stored at once
   // (asynchronous mode): the archiver reports them in order. A receiver stores them in order, and
   // with archive_mode off the archiver reports nothing.
+  // The archiver failing again and again since the switch (three tries in a row, then it waits a
+  // minute) ends the wait too: said below, rather than after the whole archive-timeout.
   let archived = receiver;
   while (!archived && Date.now() < deadline) {
-    const last = (await client.query<{ last: string | null }>('select last_archived_wal as last from pg_stat_archiver')).rows[0]?.last;
-    if (last && last.slice(0, 8) === wal.slice(0, 8) && last >= wal) archived = true;
+    const a = await archiver();
+    if (a?.last && a.last.slice(0, 8) === wal.slice(0, 8) && a.last >= wal) archived = true;
+    else if (Number(a?.failed ?? 0) - failedAtStart >= 3) break;
     else await new Promise((r) => setTimeout(r, 200));
   }
   // In the stanza (a receiver put it there?) while the server's archiver fails on it: pg_wal keeps

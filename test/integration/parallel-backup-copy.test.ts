@@ -81,7 +81,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const originsBefore = readFileSync(ORIGINS);
       const target = join(src.tempDir(`b${n}`), 'b');
       // Slowed down: the data directory's own files (postgresql.auto.conf among them) are copied last.
-      const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, ...format, '-c', 'fast', '-j', '2', '-r', '6M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, 'basebackup', '-D', target, ...format, '-c', 'fast', '-j', '2', '-r', '12M', '--progress-format=json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       let altered: Promise<unknown> | null = null;
       let rewritten: Promise<unknown> | null = null;
       createInterface({ input: child.stderr }).on('line', (l) => {

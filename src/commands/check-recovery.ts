@@ -3,7 +3,9 @@
 // (restore/recovery-window.ts, the rules restore itself follows) runs from a
 // restorable backup to that segment on the server's timeline, and restore's
 // defaults reach it: a timeline in the archive that leaves a restorable backup
-// behind (a restored copy promoted with the same archive_command) fails it. A stanza with
+// behind (a restored copy promoted with the same archive_command) fails it, and so does
+// restore's doubt that the latest timeline is this cluster's present (restore/latest-timeline.ts:
+// restore refuses then without --target-timeline). A stanza with
 // no backup yet passes with a warning (check runs before the first backup),
 // unless --backup-age-max asks for one; with --backup-age-max, the newest
 // restorable backup must also have ended within that time.
@@ -51,6 +53,8 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
   const out: Finding[] = [];
   for (const n of reach.conflicting) out.push({ check: 'archive continuity', ok: false, message: `WAL file ${n} is stored twice with different content: archive-get refuses it, so recovery stops there`, hint: 'two clusters archive into this stanza (a copy promoted with the same archive_command?): give each its own stanza; pgpitr verify names the copies, remove the foreign one' });
   for (const u of reach.unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
+  // Restore's defaults refuse the latest timeline (they would follow a copy's): a restore now needs an option.
+  if (reach.latestDoubt) out.push({ check: 'recovery', ok: false, message: `restore with its defaults (no --set, the latest timeline) refuses: ${reach.latestDoubt.message}`, hint: reach.latestDoubt.hint ?? 'give --target-timeline' });
   const behind = reach.windows.find((w) => w.needs !== null);
   const behindHint =
     'if the cluster was rolled back by a point-in-time restore, those backups are of the abandoned timeline: restore with --set until expire removes them; ' +

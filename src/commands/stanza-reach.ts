@@ -7,7 +7,8 @@ import { fetchWalFile } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
-import { planArchiveOf } from '../restore/plan-inputs.js';
+import { planArchiveOf, planBackupOf } from '../restore/plan-inputs.js';
+import { judgeLatest, LatestTimelineDoubt } from '../restore/latest-timeline.js';
 import type { PlanArchive } from '../restore/plan.js';
 import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
@@ -24,8 +25,17 @@ export async function stanzaReach(
   segmentSize: number,
   files: ArchivedFile[],
   records: BackupRecord[],
-): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[] }> {
+): Promise<RecoveryReach & { unreadable: string[]; timelineGaps: TimelineGap[]; conflicting: string[]; latestDoubt: LatestTimelineDoubt | null }> {
   const { archive, names, unreadable, conflicting } = await stanzaArchive(repo, stanza, segmentSize, files);
+  // Whether a restore with its defaults (no --set, the latest timeline) refuses the latest timeline
+  // as maybe not this cluster's present (a copy promoted elsewhere archiving into the stanza).
+  let latestDoubt: LatestTimelineDoubt | null = null;
+  try {
+    judgeLatest(records.filter((r) => r.state === 'complete').map(planBackupOf), archive);
+  } catch (e) {
+    if (!(e instanceof LatestTimelineDoubt)) throw e;
+    latestDoubt = e;
+  }
   // The newest backups the archive would restore, newest first, until one has every stored object
   // (and a manifest that reads): what a restore without --set chooses is not called restorable
   // when its files are gone (a lifecycle rule, a removal by hand, a damaged manifest).
@@ -34,7 +44,7 @@ export async function stanzaReach(
     const reach = recoveryReach(records, archive, known);
     const newest = [...records].reverse().find((r) => r.state === 'complete' && reach.problems.get(r.id) === null);
     const missing = newest === undefined ? null : await missingObjects(repo, stanza, newest.id);
-    if (missing === null) return { ...reach, unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting };
+    if (missing === null) return { ...reach, unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting, latestDoubt };
     known.set(newest!.id, missing);
   }
 }
@@ -73,6 +83,8 @@ export async function stanzaArchive(
   const conflicting = [...contents].filter(([, c]) => c.size > 1).map(([name]) => name);
   const conflict = new Set(conflicting);
   const names = files.map((f) => f.name).filter((n) => !conflict.has(n));
-  const archive = await planArchiveOf({ names: () => names, readHistory }, segmentSize);
+  // When each file was stored: what restore judges the latest timeline by (restore/latest-timeline.ts).
+  const storedAt = new Map(files.map((f) => [f.name, f.mtimeMs]));
+  const archive = await planArchiveOf({ names: () => names, readHistory, storedMs: (n) => storedAt.get(n) }, segmentSize);
   return { archive, names, unreadable, conflicting };
 }

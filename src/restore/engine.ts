@@ -32,7 +32,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, tablespaceMapByOid, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, tablespaceLeftBehind, tablespaceMapByOid, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -216,6 +216,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
     const given = tablespaceMap.some((t) => t.key === String(ts.oid)) || req.tablespaceMapAll !== undefined;
     checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), given);
+    const left = delta ? tablespaceLeftBehind(mapped, own, join(targetState.path, 'pg_tblspc', String(ts.oid))) : null;
+    if (left !== null) req.log(`warning: tablespace ${ts.oid} moves from ${left} to ${mapped}: ${join(left, own!)} stays where it is, and the restored cluster no longer uses it; remove it once the restored cluster is checked`);
     tablespaceDirs.set(ts.oid, mapped);
     versionDirs.set(ts.oid, own);
   }

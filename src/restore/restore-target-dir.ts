@@ -222,6 +222,17 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
   }
 }
 
+/**
+ * A delta that maps a tablespace elsewhere than the target's link leads: the old location, when it
+ * still holds the backup's version directory (the restored cluster no longer uses it; said, not removed).
+ */
+export function tablespaceLeftBehind(path: string, ownVersionDir: string | null, targetLink: string): string | null {
+  const link = linkOf(targetLink);
+  if (link === null || ownVersionDir === null || samePath(link, path)) return null;
+  const old = isAbsolute(link) ? link : resolve(dirname(targetLink), link);
+  return existsSync(join(old, ownVersionDir)) ? old : null;
+}
+
 /** Where a symbolic link leads (as written), null when there is none. */
 function linkOf(path: string): string | null {
   try {

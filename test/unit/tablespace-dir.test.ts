@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTablespaceDir } from '../../src/restore/restore-target-dir.js';
+import { checkTablespaceDir, tablespaceLeftBehind } from '../../src/restore/restore-target-dir.js';
 
 const OWN = 'PG_16_202307071';
 
@@ -67,6 +67,11 @@ test('a delta with no mapping over a cluster whose tablespace moved since the ba
     // Mapped (where it is now, or back), or not a delta: as before.
     checkTablespaceDir(now, 16400, true, OWN, link, true);
     checkTablespaceDir(old, 16400, true, OWN, link, true);
+    // Moved back by the map: where it is now keeps its version directory, said (tablespaceLeftBehind).
+    assert.equal(tablespaceLeftBehind(old, OWN, link), now);
+    assert.equal(tablespaceLeftBehind(now, OWN, link), null, 'where the link leads already');
+    assert.equal(tablespaceLeftBehind(old, 'PG_17_202406281', link), null, 'nothing of this version there');
+    assert.equal(tablespaceLeftBehind(old, OWN, join(root, 'data', 'pg_tblspc', '16401')), null, 'no link');
   });
 });
 

@@ -2,7 +2,8 @@
 // <TAB>reason" says that timeline parentTLI ended at switchpoint, where its
 // child began. A timeline's history lists every ancestor, oldest first, so the
 // history of the newest timeline alone tells which timeline any WAL position
-// of that branch was written on.
+// of that branch was written on. Parsed as PostgreSQL reads it: switchpoints
+// never decreasing (clampSwitchpoints).
 
 import { parseLsn } from './lsn.js';
 import type { Lsn } from './lsn.js';
@@ -36,7 +37,26 @@ export function parseTimelineHistory(text: string, file = 'history file'): Timel
     }
     out.push({ timeline, switchpoint: parseLsn(m[2]!), reason: (m[3] ?? '').trim() });
   }
-  return out;
+  return clampSwitchpoints(out);
+}
+
+/**
+ * A recovery that stopped on an older timeline than the one it followed (a point-in-time restore to
+ * a point before a failover, with the default latest timeline) writes a history whose last line
+ * names the followed timeline and a switchpoint before that timeline began ("2 0/100000A0", then
+ * "3 0/9001C28"): the new timeline began at 0/9001C28, and timeline 2 ended there, not at 0/100000A0.
+ * PostgreSQL reads a history newest first (tliOfPointInHistory: a position belongs to the newest
+ * timeline whose range holds it), so each ancestor ends at its own switchpoint or at a later line's,
+ * whichever is first: the switchpoints as it understands them, never decreasing.
+ */
+function clampSwitchpoints(history: TimelineSwitch[]): TimelineSwitch[] {
+  let end: Lsn | null = null;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i]!;
+    if (end !== null && end < h.switchpoint) history[i] = { ...h, switchpoint: end };
+    end = history[i]!.switchpoint;
+  }
+  return history;
 }
 
 export function timelineBranch(timeline: number, history: TimelineSwitch[]): TimelineBranch {

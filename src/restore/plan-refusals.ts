@@ -86,11 +86,21 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
  * followed ended (a newer timeline forked from it, in `histories`): its WAL past the fork never
  * comes (its last segment is archived as .partial only), and a later target is on the child.
  */
-export function notArchivedHint(branch: TimelineBranch, histories: { timeline: number; ancestors: { timeline: number; switchpoint: Lsn }[] }[]): string {
+export function notArchivedHint(branch: TimelineBranch, histories: TimelineHistories): string {
+  return timelineEndedHint(branch, histories) ?? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline';
+}
+
+type TimelineHistories = { timeline: number; ancestors: { timeline: number; switchpoint: Lsn }[] }[];
+
+/** Every timeline's history in the archive, as notArchivedHint and timelineEndedHint take them. */
+export function historiesOf(archive: { timelines(): number[]; history(timeline: number): { timeline: number; switchpoint: Lsn }[] | null }): TimelineHistories {
+  return archive.timelines().map((tl) => ({ timeline: tl, ancestors: archive.history(tl) ?? [] }));
+}
+
+/** When the timeline followed ended (a newer one forked from it, in `histories`): why nothing past its end comes, and what reaches a later target. */
+export function timelineEndedHint(branch: TimelineBranch, histories: TimelineHistories): string | null {
   const child = histories.find((h) => h.ancestors.some((a) => a.timeline === branch.timeline));
   const fork = child?.ancestors.find((a) => a.timeline === branch.timeline);
-  if (child && fork) {
-    return `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${child.timeline} began: its WAL past that point is not archived (its last segment only as .partial); a later target is on timeline ${child.timeline}: restore with --target-timeline ${child.timeline} (or latest)`;
-  }
-  return 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline';
+  if (!child || !fork) return null;
+  return `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${child.timeline} began: its WAL past that point is not archived (its last segment only as .partial); a later target is on timeline ${child.timeline}: restore with --target-timeline ${child.timeline} (or latest)`;
 }

@@ -23,7 +23,7 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
-import { type NamedTry, mayEndAfter, noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
+import { type NamedTry, historiesOf, mayEndAfter, noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
 
 export interface PlanBackup {
   id: string;
@@ -220,7 +220,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         : atStop && t.target.kind === 'immediate'
           ? 'the primary archives it once WAL is written there: pgpitr check against the primary writes a restore point, switches WAL and waits for it to be archived; then restore again. Or restore without a target: recovery ends at the end of the archive, here where the backup is consistent'
           : beyond
-          ? notArchivedHint(branch, archive.timelines().map((tl) => ({ timeline: tl, ancestors: archive.history(tl) ?? [] })))
+          ? notArchivedHint(branch, historiesOf(archive))
           : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }

@@ -28,6 +28,7 @@ import { branchSpans, timelineAt, timelineOfSegment } from '../postgres/timeline
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { PlanArchive, PlanBackup, RestorePlan, RestorePointLookup } from './plan.js';
 import { RestorePointUnknown, planRestore } from './plan.js';
+import { historiesOf, timelineEndedHint } from './plan-refusals.js';
 import type { TargetOptions } from './restore-target.js';
 
 export interface FoundRestorePoint extends RestorePointRecord {
@@ -130,7 +131,7 @@ export class RestorePointSearch implements RestorePointLookup {
     for (let segNo = startSeg; first === null; segNo++) {
       const name = nameOf(segNo);
       if (name === undefined) {
-        stopped = { lsn: (segNo + 1n) * size, why: this.missing(spans, segNo) };
+        stopped = { lsn: (segNo + 1n) * size, why: this.missing(branch, spans, segNo) };
         break;
       }
       const known = mustRead ? undefined : await indexed(name);
@@ -181,10 +182,13 @@ export class RestorePointSearch implements RestorePointLookup {
   }
 
   /** Why a scan stopped at a segment the archive does not hold: its end, or a gap. */
-  private missing(spans: ReturnType<typeof branchSpans>, segNo: bigint): string {
+  private missing(branch: TimelineBranch, spans: ReturnType<typeof branchSpans>, segNo: bigint): string {
     const tl = timelineOfSegment(spans, segNo);
     const name = segmentFileName(tl, segNo, this.archive.segmentSize);
-    return this.archive.nextSegment(tl, segNo) !== null ? `read up to a gap in the archive: segment ${name} is missing, and later ones are archived` : `read to the end of the archive: segment ${name} is not archived (yet)`;
+    if (this.archive.nextSegment(tl, segNo) !== null) return `read up to a gap in the archive: segment ${name} is missing, and later ones are archived`;
+    // The timeline followed ended (a newer one forked from it): nothing more of it comes.
+    const ended = tl === branch.timeline ? timelineEndedHint(branch, historiesOf(this.archive)) : null;
+    return ended !== null ? `read to the end of timeline ${tl}: ${ended}` : `read to the end of the archive: segment ${name} is not archived (yet)`;
   }
 }
 

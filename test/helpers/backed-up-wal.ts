@@ -38,5 +38,5 @@ export function backedUpWal(after: (w: WalBuilder, to: (segNo: number) => void) 
     reads.push(s);
     return w.segment(s);
   };
-  return { plan, read, reads, archive: { segmentSize: SEG } as PlanArchive };
+  return { plan, read, reads, archive: { segmentSize: SEG, timelines: () => [1], history: () => null } as unknown as PlanArchive };
 }

@@ -270,3 +270,25 @@ test('expire: the set it removes is marked, then loses its record, then its mani
     assert.deepEqual(sets(dir), [F2]);
   });
 });
+
+test('expire after a restore in place to a point before a failover (an inverted history: the recovery followed timeline 2 and stopped on timeline 1): the backup timeline 3 is restored from is kept', async () => {
+  await withRepo(async (_dir, repo, info) => {
+    const F1 = '20261202-000000F';
+    const F2 = '20261204-000000F';
+    await writeRecord(repo.storage, record(F1, 1, { start_lsn: '0/2000028', stop_lsn: '0/2000100' }));
+    // F2 ended on timeline 1 after 0/5000000, where timeline 3 left it: timeline 1's abandoned future.
+    await writeRecord(repo.storage, record(F2, 3, { start_lsn: '0/A000028', stop_lsn: '0/A000100' }));
+    const push = async (tli: number, segNo: number) => {
+      const name = `${tli.toString(16).toUpperCase().padStart(8, '0')}00000000${segNo.toString(16).toUpperCase().padStart(8, '0')}`;
+      await pushWalFile(repo, info, name, walSegment({ segNo, segmentSize: SEG, systemId: SYSID, timeline: tli }), { compression: 'none' });
+    };
+    for (let s = 2; s <= 12; s++) await push(1, s);
+    await pushWalFile(repo, info, '00000002.history', Buffer.from('1\t0/C000000\tno recovery target specified\n'), { compression: 'none' });
+    for (let s = 12; s <= 13; s++) await push(2, s);
+    await pushWalFile(repo, info, '00000003.history', Buffer.from('1\t0/C000000\tno recovery target specified\n2\t0/5000000\tbefore 2026-12-03 00:00:00+00\n'), { compression: 'none' });
+    for (let s = 5; s <= 6; s++) await push(3, s);
+    const r = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, exclusive: true, nowMs: NOW });
+    assert.deepEqual(r.decision.keep.map((k) => k.id).sort(), [F1, F2]);
+    assert.match(r.decision.keep.find((k) => k.id === F1)!.why, /the newest complete backup the newest timeline's history can be restored from/);
+  });
+});

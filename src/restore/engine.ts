@@ -273,8 +273,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   }
 
   async function writeTarget(): Promise<FileRestoreResult> {
-    writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
+    // The spool first: one that cannot be written (the default /var/spool/pgpitr, run as the
+    // server's user) fails the restore before the marker, which would make the next run "resume".
     await req.beforeFiles?.(plan);
+    writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
     let bytesDone = 0;
     let filesDone = 0;

@@ -279,6 +279,19 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(existsSync(join(half, 'global', 'pg_control')), true);
     });
 
+    await t.test('a restore whose spool cannot be written fails before its marker: the rerun starts afresh, not "resuming"', async () => {
+      const dir = restoreDir(c, 'bad-spool');
+      const notDir = join(restoreDir(c, 'bad-spool-file'), 'file');
+      writeFileSync(notDir, 'not a directory');
+      const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'bad-spool-ts'), 'ts')}`];
+      const failed = await runPgpitr(['restore', ...a.repoArgs, '--spool-path', notDir, '-D', dir, '--set', third.id, ...tsMap, '--target-immediate']);
+      assert.notEqual(failed.code, 0, failed.stderr);
+      assert.equal(existsSync(join(dir, 'pgpitr_restore.inprogress')), false, failed.stderr);
+      const again = await restoreWith(a, dir, ['--set', third.id, ...tsMap, '--target-immediate']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(again.stderr, /resuming/);
+    });
+
     await t.test('restore starts the WAL prefetch ahead of the server, as its user, for its own repository only', async () => {
       const dir = restoreDir(c, 'headstart');
       const tsMap = ['--tablespace-map', `${tsOid}=${join(restoreDir(c, 'headstart-ts'), 'ts')}`];

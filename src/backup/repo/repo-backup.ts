@@ -55,6 +55,7 @@ import { recordedChecksumFailures } from './checksum-failures.js';
 import { nextBundleNumber, noSpaceLeft, removeStoredFiles } from './set-files.js';
 import { timelineSwitched } from '../timeline-switched.js';
 import { DATED_AHEAD_SLACK_MS } from '../../repo/retention.js';
+import { firstCause } from '../../storage/stream-echo.js';
 
 export interface RepoBackupRequest {
   repo: Repository;
@@ -270,7 +271,9 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
       // The journal served its purpose; one left by a failure here is harmless (restore reads the manifest).
       await storage.remove(storageJoin(dir, JOURNAL_DIR), { recursive: true }).catch((e: Error) => reporter.warn(`could not remove the copy journal of backup ${id}: ${e.message}`));
       return record;
-    } catch (e) {
+    } catch (caught) {
+      // A full disk may reach here first as the echo of the write that gave up (stream-echo.ts).
+      const e = firstCause(caught, await writer.abort());
       // The write of "complete" failed as far as it says: it may have landed all the same (an
       // object store's answer lost, a directory sync failing after the rename).
       let readBackNotComplete = false;
@@ -291,7 +294,6 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         }
         readBackNotComplete = back !== undefined && back?.state !== 'complete';
       }
-      await writer.abort();
       record.state = 'failed';
       record.error = (e as Error).message;
       // A full repository: what the backup stored goes whatever a journal vouches for, or WAL

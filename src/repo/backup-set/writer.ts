@@ -31,6 +31,7 @@ import { BackupSetReader } from './reader.js';
 import { digestField, digestHex, digestOf, SET_DIGEST } from './content-digest.js';
 import { Slots } from '../../common/slots.js';
 import type { EncodedDigests, FileMeta, SetWriterOptions } from './writer-options.js';
+import { removeUnreferenced } from './unreferenced-objects.js';
 
 /**
  * Files never taken from a prior backup: the ones a backup writes (backup_label, tablespace_map),
@@ -54,6 +55,8 @@ export class BackupSetWriter {
   /** Interrupted run's copies being read back at once (keep()). */
   private readonly verifySlots: Slots;
   private failure: unknown = null;
+  /** The first failure of a write itself (a full disk), whatever stopped the backup first. */
+  private writeFailure: unknown = null;
   private bundle: { parts: Buffer[]; bytes: number; journal: SetJournalEntry[] } = { parts: [], bytes: 0, journal: [] };
   private bundleCount: number;
   private readonly ext: string;
@@ -296,7 +299,7 @@ export class BackupSetWriter {
     await this.flushBundle();
     await this.drain();
     await this.o.journal?.flush();
-    if (this.o.resume) await this.removeUnreferenced();
+    if (this.o.resume) await removeUnreferenced(this.o.storage, this.o.dir, this.files, this.ext);
     const manifest: BackupSetManifest = {
       format: 'pgpitr-backup-manifest',
       format_version: 4,
@@ -315,12 +318,15 @@ export class BackupSetWriter {
    * Refuses every write from now on (a parallel backup's other readers go on until their next
    * write, which would store into the set after the lock is let go), waits for those in flight,
    * ignoring failures, then journals what became durable, so that a --resume keeps what it can.
+   * Resolves with the first failure of a write (null when none failed): what stopped the backup
+   * may be only its echo (a source stream cut when its write gave up).
    */
-  async abort(): Promise<void> {
+  async abort(): Promise<unknown> {
     this.failure ??= new PgpitrError('ERR_STORAGE', 'the backup failed: nothing more is stored');
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await this.o.journal?.flush().catch(() => {});
     this.o.journal?.close();
+    return this.writeFailure;
   }
 
   /** Entries journaled by this run, in batches written so far. */
@@ -339,27 +345,6 @@ export class BackupSetWriter {
       await this.o.storage.write(name, Readable.from(parts));
       for (const e of journal) this.o.journal!.add(e);
     });
-  }
-
-  /**
-   * A resumed set: the interrupted run's objects that this manifest does not name (not kept,
-   * or left half-written under a temporary name), and its own manifest if it wrote one, go
-   * before the manifest is written.
-   */
-  private async removeUnreferenced(): Promise<void> {
-    // The interrupted run may have written its manifest (it failed after: the WAL never came).
-    await this.o.storage.remove(storageJoin(this.o.dir, MANIFEST_NAME));
-    const named = new Set<string>();
-    for (const f of this.files) if (f.reference === undefined) named.add('object' in f.stored ? f.stored.object : `bundle/${f.stored.bundle}${this.ext}`);
-    const unnamed: string[] = [];
-    for (const top of ['data', 'bundle']) {
-      for (const e of await this.o.storage.list(storageJoin(this.o.dir, top), { recursive: true, detail: false })) {
-        if (e.type === 'directory') continue;
-        const rel = `${top}/${e.name}`;
-        if (!named.has(rel)) unnamed.push(storageJoin(this.o.dir, rel));
-      }
-    }
-    await this.o.storage.removeMany(unnamed);
   }
 
   /**
@@ -383,6 +368,7 @@ export class BackupSetWriter {
       (e) => {
         this.inflight.delete(tracked);
         this.failure ??= e;
+        this.writeFailure ??= e;
         this.writeSlots.release();
       },
     );

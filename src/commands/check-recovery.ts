@@ -54,7 +54,9 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
   for (const n of reach.conflicting) out.push({ check: 'archive continuity', ok: false, message: `WAL file ${n} is stored twice with different content: archive-get refuses it, so recovery stops there`, hint: 'two clusters archive into this stanza (a copy promoted with the same archive_command?): give each its own stanza; pgpitr verify names the copies, remove the foreign one' });
   for (const u of reach.unreadable) out.push({ check: 'history files', ok: false, message: `timeline history file ${u}`, hint: 'a restore along that timeline needs it: pgpitr verify checks the archive; archive it again from the server\'s pg_wal if it is still there' });
   // Restore's defaults refuse the latest timeline (they would follow a copy's): a restore now needs an option.
-  if (reach.latestDoubt) out.push({ check: 'recovery', ok: false, message: `restore with its defaults (no --set, the latest timeline) refuses: ${reach.latestDoubt.message}`, hint: reach.latestDoubt.hint ?? 'give --target-timeline' });
+  // One the newest timeline's next archived segment ends (an old primary's last segments after a failover): a warning.
+  const doubt = reach.latestDoubt;
+  if (doubt) out.push({ check: 'recovery', ok: doubt.transient, message: `${doubt.transient ? 'warning: ' : ''}restore with its defaults (no --set, the latest timeline) refuses${doubt.transient ? ' for now' : ''}: ${doubt.message}`, hint: doubt.hint ?? 'give --target-timeline' });
   const behind = reach.windows.find((w) => w.needs !== null);
   const behindHint =
     'if the cluster was rolled back by a point-in-time restore, those backups are of the abandoned timeline: restore with --set until expire removes them; ' +

@@ -216,13 +216,16 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   // Files before ours may still be in flight when several are stored at once
   // (asynchronous mode): the archiver reports them in order. A receiver stores them in order, and
   // with archive_mode off the archiver reports nothing.
-  // The archiver failing again and again since the switch (three tries in a row, then it waits a
-  // minute) ends the wait too: said below, rather than after the whole archive-timeout.
+  // The archiver failing again and again since the switch (three tries in a row, then it waits
+  // for a new segment or a minute) ends the wait too, FAILING_GRACE_MS after its third failure
+  // (an outage of a few seconds on a busy server, retried at once, still passes): said below,
+  // rather than after the whole archive-timeout.
   let archived = receiver;
+  let failingSince: number | null = null;
   while (!archived && Date.now() < deadline) {
     const a = await archiver();
     if (a?.last && a.last.slice(0, 8) === wal.slice(0, 8) && a.last >= wal) archived = true;
-    else if (Number(a?.failed ?? 0) - failedAtStart >= 3) break;
+    else if (Number(a?.failed ?? 0) - failedAtStart >= 3 && Date.now() - (failingSince ??= Date.now()) >= FAILING_GRACE_MS) break;
     else await new Promise((r) => setTimeout(r, 200));
   }
   // In the stanza (a receiver put it there?) while the server's archiver fails on it: pg_wal keeps
@@ -233,6 +236,9 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
   }
   return { wal, repos: reached };
 }
+
+/** How long check still waits for the segment to be reported archived once the archiver failed three times since the switch. */
+const FAILING_GRACE_MS = 10_000;
 
 const ARCHIVING_HINT = 'look at the server log for archive_command errors, at pg_stat_archiver, and at pusher.log in the spool (asynchronous archiving)';
 

@@ -33,8 +33,9 @@ export async function stanzaReach(
   try {
     judgeLatest(records.filter((r) => r.state === 'complete').map(planBackupOf), archive);
   } catch (e) {
-    if (!(e instanceof LatestTimelineDoubt)) throw e;
-    latestDoubt = e;
+    // A history that cannot be read is reported with the backups it concerns (recoveryReach), not here.
+    if (e instanceof LatestTimelineDoubt) latestDoubt = e;
+    else if (!isPgpitrError(e)) throw e;
   }
   // The newest backups the archive would restore, newest first, until one has every stored object
   // (and a manifest that reads): what a restore without --set chooses is not called restorable

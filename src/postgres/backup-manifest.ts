@@ -121,7 +121,10 @@ export class BackupManifestBuilder {
  * end timeline's history from newest to oldest, every timeline still alive at
  * the backup's start, each from where it began (or the start LSN on the start
  * timeline) to where its child began (or the end LSN). `history` is the end
- * timeline's history file as parsed by parseTimelineHistory (empty on timeline 1).
+ * timeline's history file as parsed by parseTimelineHistory (empty on timeline 1),
+ * whose switchpoints never go backwards: for a history written with one going
+ * backwards (a recovery that stopped before the timeline it followed began), the
+ * server's manifest takes the file's own values, and the ranges would differ.
  */
 export function manifestWalRanges(history: readonly TimelineSwitch[], startTimeline: number, start: Lsn, endTimeline: number, end: Lsn): WalRange[] {
   // History entries as the server holds them: newest first, each with where it began and ended (null: not ended).

@@ -54,8 +54,14 @@ const LEFTOVERS_MS = 2 * 60 * 1000;
 /** How many segments past its fork an old primary may have left to archive (more went on). */
 const LEFTOVER_SEGMENTS = 3;
 
-/** The newest timeline may be a copy's: restore stops here, whichever repository it reads. */
-export class LatestTimelineDoubt extends PgpitrError {}
+/**
+ * The newest timeline may be a copy's: restore stops here, whichever repository it reads.
+ * `transient`: what the newest timeline's next archived segment ends (an old primary's last
+ * segments archived after a failover), which check says as a warning.
+ */
+export class LatestTimelineDoubt extends PgpitrError {
+  transient = false;
+}
 
 export interface LatestJudgement {
   /** Whether a backup off the newest timeline's branch is known to be its abandoned future. */
@@ -100,7 +106,7 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
       const where = fork ? `past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `which is not in timeline ${latest}'s history`;
       const why = past.ms > newestWent ? 'and after its last archived file' : `${after!.count} segments of it over ${Math.round((past.ms - after!.first.ms) / 1000)} s, more than a failover's old primary leaves`;
       const wait = past.ms > newestWent && !wentOn ? `; after a failover whose old primary archived its last segments, timeline ${latest}'s next archived segment ends this doubt` : '';
-      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) ${why}`, { hint: `${ways(other)}${wait}` });
+      throw Object.assign(new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${other} went on being archived, ${where} (segment ${past.name} stored ${new Date(past.ms).toISOString()}), after timeline ${latest} began (${new Date(createdMs).toISOString()}) ${why}`, { hint: `${ways(other)}${wait}` }), { transient: wait !== '' });
     }
   }
   const last = archive.stored.last;
@@ -109,7 +115,7 @@ export function judgeLatest(backups: Backup[], archive: Archive): LatestJudgemen
   if (last !== null && segNo !== null && last.timeline < latest && (last.timeline === 1 || archive.history(last.timeline) !== null) && last.ms > newestWent) {
     const fork = branch.ancestors.find((a) => a.timeline === last.timeline);
     if (fork === undefined || segNo > (fork.switchpoint - 1n) / seg) {
-      throw new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) });
+      throw Object.assign(new LatestTimelineDoubt('ERR_CHECK', `the newest timeline of the archive, ${latest}, may not be this cluster's present: timeline ${last.timeline} is archived now (the file stored last, ${new Date(last.ms).toISOString()}, is of timeline ${last.timeline}${fork ? `, past its fork to timeline ${latest} at ${formatLsn(fork.switchpoint)}` : `, which is not in timeline ${latest}'s history`}), ${new Date(createdMs).toISOString()} being when timeline ${latest} began`, { hint: ways(last.timeline) }), { transient: true });
     }
   }
   return { abandoned: (b) => !branchContains(branch, b.timeline, b.stopLsn) && b.stopTimeMs < createdMs - CLOCK_SLACK_MS };

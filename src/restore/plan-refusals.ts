@@ -86,8 +86,8 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
  * followed ended (a newer timeline forked from it, in `histories`): its WAL past the fork never
  * comes (its last segment is archived as .partial only), and a later target is on the child.
  */
-export function notArchivedHint(branch: TimelineBranch, histories: TimelineHistories): string {
-  return timelineEndedHint(branch, histories) ?? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline';
+export function notArchivedHint(branch: TimelineBranch, histories: TimelineHistories, missingSegNo: bigint, segmentSize: number): string {
+  return timelineEndedHint(branch, histories, missingSegNo, segmentSize) ?? 'the WAL up to that position has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; or the position is on another timeline';
 }
 
 type TimelineHistories = { timeline: number; ancestors: { timeline: number; switchpoint: Lsn }[] }[];
@@ -97,10 +97,15 @@ export function historiesOf(archive: { timelines(): number[]; history(timeline: 
   return archive.timelines().map((tl) => ({ timeline: tl, ancestors: archive.history(tl) ?? [] }));
 }
 
-/** When the timeline followed ended (a newer one forked from it, in `histories`): why nothing past its end comes, and what reaches a later target. */
-export function timelineEndedHint(branch: TimelineBranch, histories: TimelineHistories): string | null {
-  const child = histories.find((h) => h.ancestors.some((a) => a.timeline === branch.timeline));
+/**
+ * When the timeline followed ended (a newer one forked from it, in `histories`) at or before the
+ * first segment missing: why nothing past its end comes, and what reaches a later target. Null for
+ * a segment missing before the fork (WAL not archived, which the newer timeline lacks too).
+ */
+export function timelineEndedHint(branch: TimelineBranch, histories: TimelineHistories, missingSegNo: bigint, segmentSize: number): string | null {
+  // Its direct child (its history's last line names it), else any timeline it is an ancestor of.
+  const child = histories.find((h) => h.ancestors[h.ancestors.length - 1]?.timeline === branch.timeline) ?? histories.find((h) => h.ancestors.some((a) => a.timeline === branch.timeline));
   const fork = child?.ancestors.find((a) => a.timeline === branch.timeline);
-  if (!child || !fork) return null;
+  if (!child || !fork || missingSegNo < fork.switchpoint / BigInt(segmentSize)) return null;
   return `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${child.timeline} began: its WAL past that point is not archived (its last segment only as .partial); a later target is on timeline ${child.timeline}: restore with --target-timeline ${child.timeline} (or latest)`;
 }

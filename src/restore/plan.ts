@@ -220,7 +220,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
         : atStop && t.target.kind === 'immediate'
           ? 'the primary archives it once WAL is written there: pgpitr check against the primary writes a restore point, switches WAL and waits for it to be archived; then restore again. Or restore without a target: recovery ends at the end of the archive, here where the backup is consistent'
           : beyond
-          ? notArchivedHint(branch, historiesOf(archive))
+          ? notArchivedHint(branch, historiesOf(archive), missing[0]!.segNo, archive.segmentSize)
           : 'the archive has a gap (pgpitr info shows it); restore an earlier target, or a backup taken after the gap',
     });
   }

@@ -187,7 +187,7 @@ export class RestorePointSearch implements RestorePointLookup {
     const name = segmentFileName(tl, segNo, this.archive.segmentSize);
     if (this.archive.nextSegment(tl, segNo) !== null) return `read up to a gap in the archive: segment ${name} is missing, and later ones are archived`;
     // The timeline followed ended (a newer one forked from it): nothing more of it comes.
-    const ended = tl === branch.timeline ? timelineEndedHint(branch, historiesOf(this.archive)) : null;
+    const ended = tl === branch.timeline ? timelineEndedHint(branch, historiesOf(this.archive), segNo, this.archive.segmentSize) : null;
     return ended !== null ? `read to the end of timeline ${tl}: ${ended}` : `read to the end of the archive: segment ${name} is not archived (yet)`;
   }
 }

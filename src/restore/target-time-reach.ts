@@ -16,7 +16,7 @@
 
 import type { TransactionEndRecord } from '../postgres/wal-records.js';
 import { PgpitrError } from '../common/errors.js';
-import { formatLsn } from '../postgres/lsn.js';
+import { formatLsn, parseSegmentFileName } from '../postgres/lsn.js';
 import { historiesOf, timelineEndedHint } from './plan-refusals.js';
 import { MAX_SEGMENTS, readBackwards } from './archive-backwards.js';
 import type { PlanArchive, RestorePlan } from './plan.js';
@@ -57,7 +57,7 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   const clocks = allRead ? '' : `; this was judged from the last ${MAX_SEGMENTS} segments: if a server's clock was ahead of the one that wrote them (a failover), give the target as --target-lsn or --target-xid`;
   const hint = (plan.gap
     ? `restore the missing segment ${plan.gap.missing} into the archive (from the server's pg_wal, or another repository), or choose a target before ${newest ? new Date(Number(newest.timeUs / 1000n)).toISOString() : 'the gap'}`
-    : (timelineEndedHint(plan.branch, historiesOf(archive)) ?? 'the WAL past that point has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; if nothing was committed since, the state at the target is the end of the archive: restore without a target')) + clocks;
+    : (timelineEndedHint(plan.branch, historiesOf(archive), parseSegmentFileName(plan.archiveEnd, archive.segmentSize)!.segNo + 1n, archive.segmentSize) ?? 'the WAL past that point has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; if nothing was committed since, the state at the target is the end of the archive: restore without a target')) + clocks;
   if (newest === null) {
     throw new PgpitrError('ERR_NOT_FOUND', `target time ${t.target.text} cannot be reached: the archive holds no transaction ended after the start of backup ${plan.backup.id} (to ${plan.archiveEnd}); ${stops}`, { hint });
   }

@@ -57,6 +57,9 @@ test('along a timeline that ended (a newer one forked from it), the hint names t
     assert.doesNotMatch(e.hint ?? '', /switch WAL/);
     return true;
   });
+  // Forked later than the archive's end: the WAL before the fork is missing, which timeline 2 lacks too.
+  const later = { ...a.archive, timelines: () => [1, 2], history: (t: number) => (t === 2 ? [{ timeline: 1, switchpoint: BigInt(6 * SEG), reason: '' }] : null) };
+  await assert.rejects(checkTimeTargetReach(a.plan, later, at(min(3)), a.read, () => undefined), (e: Error & { hint?: string }) => /switch WAL on the primary/.test(e.hint ?? ''));
 });
 
 test('a target at the last transaction\'s own time: refused (all that share it are replayed), reached with --target-exclusive; to the microsecond', async () => {

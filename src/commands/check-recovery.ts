@@ -28,8 +28,9 @@ export interface RecoveryCheck {
   files: ArchivedFile[];
   /** What asynchronous archive-push recorded dropping (said beside a gap it explains). */
   drops: DropRecord[];
-  /** The segment check switched to, now archived. */
+  /** The segment check switched to, now archived (or, without a switch, the last the server archived: `switched` false). */
   wal: string;
+  switched?: boolean;
   backupAgeMaxMs?: number | undefined;
   nowMs: number;
 }
@@ -71,7 +72,7 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
     });
   } else if (now) {
     if (behind) out.push({ check: 'recovery', ok: true, message: `warning: restore without --set refuses targets past backup ${behind.to.backup}, which only ${behind.needs!.option} reaches: ${behind.needs!.why}`, hint: behindHint });
-    out.push({ check: 'recovery', ok: true, message: `a restore can reach WAL segment ${c.wal}, just archived: from backup ${now.to.backup} (ended ${stopOf(now.to.backup)}); recoverable from ${now.from.time}` });
+    out.push({ check: 'recovery', ok: true, message: `a restore can reach WAL segment ${c.wal}, ${c.switched === false ? 'the last archived' : 'just archived'}: from backup ${now.to.backup} (ended ${stopOf(now.to.backup)}); recoverable from ${now.from.time}` });
   } else {
     const newest = [...records].reverse().find((r) => r.state === 'complete')!;
     const problem = reach.problems.get(newest.id);

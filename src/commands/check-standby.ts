@@ -14,7 +14,7 @@ interface Queries {
 }
 
 /** The newest segment archived in the stanza (by position, then timeline), and the repositories holding it; null when none, or behind the standby's replay. */
-export async function standbyArchived(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number> } | null> {
+export async function standbyArchived(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number>; switched: false } | null> {
   const r = (await client.query<{ lsn: string | null; size: string; tli: number | null }>("select pg_last_wal_replay_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint())) as tli")).rows[0]!;
   const size = Number(r.size);
   const byRepo = new Map<number, Set<string>>();
@@ -40,5 +40,5 @@ export async function standbyArchived(client: Queries, repos: readonly NumberedR
   }
   const wal = newest.name;
   add({ check: 'archiving', ok: true, message: `the server is a standby: the stanza's newest WAL segment is ${wal}${r.lsn === null ? '' : `, where it replayed up to ${r.lsn}`}; archiving itself is judged on its primary (pgpitr check there)` });
-  return { wal, repos: new Set([...byRepo].filter(([, names]) => names.has(wal)).map(([i]) => i)) };
+  return { wal, repos: new Set([...byRepo].filter(([, names]) => names.has(wal)).map(([i]) => i)), switched: false };
 }

@@ -143,7 +143,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
             const files = await listArchive(repo, req.stanza);
             const segmentSize = stanzas.get(index)!.wal_segment_size;
             const drops = await listDrops(repo, req.stanza);
-            for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+            for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, switched: reached.switched !== false, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
           } catch (e) {
             // One repository's failure (a damaged drop record, its store out of reach): its finding; the others are still judged.
             if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
@@ -164,6 +164,8 @@ type SqlClient = Awaited<ReturnType<typeof openSqlClient>>;
 interface Reached {
   wal: string;
   repos: Set<number>;
+  /** False when judged without a WAL switch (--no-switch, a standby): the segment is the last archived, not one just made. */
+  switched?: boolean;
 }
 
 /**
@@ -254,40 +256,45 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
     )
   ).rows[0]!;
   const at = (v: string | number | null) => (v === null ? null : new Date(Number(v)));
-  const lastAt = at(a.last_at);
+  let lastAt = at(a.last_at);
   const failedAt = at(a.failed_at);
   if (failedAt && (!lastAt || failedAt > lastAt)) {
     add({ check: 'archiving', ok: false, message: `archiving is failing: ${a.failed} failed at ${failedAt.toISOString()}${lastAt ? `; the last file archived was ${a.last} at ${lastAt.toISOString()}` : ''}`, hint: ARCHIVING_HINT });
     return null;
   }
   if (a.last === null || lastAt === null) {
-    add({ check: 'archiving', ok: false, message: 'the server reports no file archived (pg_stat_archiver is empty: its statistics were reset, or this is a standby that does not archive)', hint: 'run check without --no-switch against the primary once' });
-    return null;
-  }
-  // A hung archive_command fails nothing: files waiting longer than archive-timeout say it.
-  try {
-    // Aged by the server's clock (check often runs elsewhere, with a clock of its own).
-    const w = (await client.query<{ n: string; oldest: string | number | null; age: string | number | null }>("select count(*)::text as n, (extract(epoch from min(modification)) * 1000)::float8 as oldest, (extract(epoch from now() - min(modification)) * 1000)::float8 as age from pg_ls_archive_statusdir() where name like '%.ready'")).rows[0]!;
-    const oldest = at(w.oldest);
-    if (oldest && Number(w.age) > req.archiveTimeoutMs) {
-      add({ check: 'archiving', ok: false, message: `archiving is stuck or behind: ${w.n} file(s) wait to be archived, the oldest since ${oldest.toISOString()}; the last archived was ${a.last} at ${lastAt.toISOString()}`, hint: ARCHIVING_HINT });
+    // Statistics reset (a crash restart discards them, as does pg_stat_reset_shared('archiver')):
+    // the newest .done file in archive_status is what the archiver stored last, if one is left.
+    const done = await newestDone(client);
+    if (done === null || done === 'denied') {
+      const why = 'the server reports no file archived (pg_stat_archiver is empty: its statistics were reset, by a crash restart or pg_stat_reset_shared, or this is a standby that does not archive)';
+      // Files waiting too long would be said below: none left to judge by is not a failure.
+      if (done === null) add({ check: 'archiving', ok: true, message: `warning: ${why}, and archive_status holds no .done file: judged at the next run once it archives a file; check without --no-switch judges it now` });
+      else add({ check: 'archiving', ok: false, message: why, hint: 'run check without --no-switch against the primary once' });
+      if (done === null) await stuckFinding(client, req, add, null, null);
       return null;
     }
-  } catch (e) {
-    // Only a privilege missing is a warning; a connection lost or a timeout is the command's failure.
-    if ((e as { code?: string }).code !== '42501') throw e;
-    add({ check: 'archiving', ok: true, message: 'warning: could not list the files waiting to be archived (pg_ls_archive_statusdir needs superuser or pg_monitor): a hung archive_command would go unseen' });
+    a.last = done.name;
+    lastAt = done.at;
+    add({ check: 'archiving', ok: true, message: `warning: pg_stat_archiver is empty (its statistics were reset, by a crash restart or pg_stat_reset_shared): judged by archive_status, whose newest .done file is ${done.name}` });
   }
+  if (await stuckFinding(client, req, add, a.last, lastAt)) return null;
   const reached = new Set<number>();
+  const last = a.last;
   for (const { index, repo } of req.repos) {
-    const found = (await findStored(repo, req.stanza, a.last)) !== null;
-    if (found) reached.add(index);
+    const found = (await findStored(repo, req.stanza, last)) !== null;
+    // Not stored because asynchronous archive-push dropped it (its record says so): judged on
+    // (continuity and recovery name the hole), not blamed on where archive_command stores.
+    const dropped = found ? undefined : (await listDrops(repo, req.stanza)).find((d) => d.first.slice(0, 8) === last.slice(0, 8) && d.first <= last.slice(0, 24) && d.last >= last.slice(0, 24));
+    if (found || dropped) reached.add(index);
     add({
       check: 'archiving',
       repo: index,
       ok: found,
-      message: `${a.last}, the last file the server archived (${lastAt.toISOString()}), is ${found ? '' : 'not '}in the repository`,
-      ...(found ? {} : { hint: 'archive_command stores into another repository or stanza than this check reads: compare them' }),
+      message: dropped
+        ? `${last}, the last file the server archived (${lastAt.toISOString()}), is not in the repository: it was dropped at ${dropped.at} on ${dropped.host} (the archive-push queue exceeded archive-push-queue-max)`
+        : `${last}, the last file the server archived (${lastAt.toISOString()}), is ${found ? '' : 'not '}in the repository`,
+      ...(found ? {} : { hint: dropped ? 'find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max; point-in-time recovery cannot cross the dropped WAL: take a new full backup' : 'archive_command stores into another repository or stanza than this check reads: compare them' }),
     });
   }
   // What recovery is judged against: a segment, or the segment a backup history file names; a
@@ -297,7 +304,37 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
     add({ check: 'recovery', ok: true, message: `warning: the last file archived, ${a.last}, is not a segment: recovery is judged at the next run` });
     return null;
   }
-  return reached.size > 0 ? { wal, repos: reached } : null;
+  return reached.size > 0 ? { wal, repos: reached, switched: false } : null;
+}
+
+/**
+ * A hung archive_command fails nothing: files waiting longer than archive-timeout say it (a
+ * finding; true). Aged by the server's clock (check often runs elsewhere, with a clock of its own).
+ */
+async function stuckFinding(client: SqlClient, req: CheckRequest, add: (f: Finding) => void, last: string | null, lastAt: Date | null): Promise<boolean> {
+  try {
+    const w = (await client.query<{ n: string; oldest: string | number | null; age: string | number | null }>("select count(*)::text as n, (extract(epoch from min(modification)) * 1000)::float8 as oldest, (extract(epoch from now() - min(modification)) * 1000)::float8 as age from pg_ls_archive_statusdir() where name like '%.ready'")).rows[0]!;
+    if (w.oldest !== null && Number(w.age) > req.archiveTimeoutMs) {
+      add({ check: 'archiving', ok: false, message: `archiving is stuck or behind: ${w.n} file(s) wait to be archived, the oldest since ${new Date(Number(w.oldest)).toISOString()}${last && lastAt ? `; the last archived was ${last} at ${lastAt.toISOString()}` : ''}`, hint: ARCHIVING_HINT });
+      return true;
+    }
+  } catch (e) {
+    // Only a privilege missing is a warning; a connection lost or a timeout is the command's failure.
+    if ((e as { code?: string }).code !== '42501') throw e;
+    add({ check: 'archiving', ok: true, message: 'warning: could not list the files waiting to be archived (pg_ls_archive_statusdir needs superuser or pg_monitor): a hung archive_command would go unseen' });
+  }
+  return false;
+}
+
+/** The file archive_status says was archived last (its newest .done), null when none is left, 'denied' without the right to list it. */
+async function newestDone(client: SqlClient): Promise<{ name: string; at: Date } | null | 'denied'> {
+  try {
+    const r = (await client.query<{ name: string; at: string | number }>("select left(name, -5) as name, (extract(epoch from modification) * 1000)::float8 as at from pg_ls_archive_statusdir() where name like '%.done' order by modification desc, name desc limit 1")).rows[0];
+    return r ? { name: r.name, at: new Date(Number(r.at)) } : null;
+  } catch (e) {
+    if ((e as { code?: string }).code !== '42501') throw e;
+    return 'denied';
+  }
 }
 
 /**

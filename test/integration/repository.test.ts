@@ -339,6 +339,13 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.match(quiet.stdout, /ok {3}archiving: [0-9A-F]{24}(\.[0-9A-F]{8}\.backup)?, the last file the server archived \(.*\), is in the repository/);
       assert.match(quiet.stdout, /ok {3}recovery: a restore can reach WAL segment /);
       assert.equal(await segmentNow(), before, 'check --no-switch switched WAL');
+      assert.match(quiet.stdout, /ok {3}recovery: a restore can reach WAL segment [0-9A-F]{24}, the last archived: /);
+      // The archiver's statistics reset (as a crash restart does): judged by archive_status's newest .done, not failed.
+      await c.sql("select pg_stat_reset_shared('archiver')");
+      const reset = await runPgpitr(['check', ...a.repoArgs, '--no-switch', '--backup-age-max', '1h'], env);
+      assert.equal(reset.code, 0, reset.stdout + reset.stderr);
+      assert.match(reset.stdout, /ok {3}archiving: warning: pg_stat_archiver is empty \(its statistics were reset, .*\): judged by archive_status, whose newest \.done file is /);
+      assert.match(reset.stdout, /ok {3}recovery: a restore can reach WAL segment /);
       const stale = await runPgpitr(['check', ...a.repoArgs, '--backup-age-max', '0m'], env);
       assert.equal(stale.code, 7, stale.stdout + stale.stderr);
       assert.match(stale.stdout, /FAIL backup age: /);

@@ -32,7 +32,7 @@ test('check on a standby: the stanza\'s newest segment against where the standby
     assert.match(findings[0]!.message, /the stanza holds no WAL segment/);
     for (const n of [1, 2]) await pushWalFile(repo, info, segmentFileName(1, BigInt(n), SEG), walSegment({ segNo: n, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
     findings = [];
-    assert.deepEqual(await standbyArchived(client('0/400100'), repos, 'main', add), { wal: segmentFileName(1, 2n, SEG), repos: new Set([1]) });
+    assert.deepEqual(await standbyArchived(client('0/400100'), repos, 'main', add), { wal: segmentFileName(1, 2n, SEG), repos: new Set([1]), switched: false });
     assert.equal(findings[0]!.ok, true, 'replaying segment 4: 3 may still be on its way');
     findings = [];
     assert.equal(await standbyArchived(client('0/500100'), repos, 'main', add), null);

@@ -67,6 +67,12 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // Not a bad option (exit 2) nor a signal.
     if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
     add(errorFinding('connection', e));
+    // What the repositories alone say is still said (backup age, continuity, a restore's reach),
+    // judged up to the newest segment each holds.
+    for (const { index, repo } of req.repos) {
+      if (!stanzas.has(index) || findings.some((f) => f.repo === index && !f.ok)) continue;
+      await judgeRecovery(index, repo, null, req, stanzas.get(index)!.wal_segment_size, add);
+    }
     return findings;
   }
   try {
@@ -138,17 +144,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       }
       if (reached) {
         for (const { index, repo } of on.repos) {
-          if (!reached.repos.has(index)) continue;
-          try {
-            const files = await listArchive(repo, req.stanza);
-            const segmentSize = stanzas.get(index)!.wal_segment_size;
-            const drops = await listDrops(repo, req.stanza);
-            for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal: reached.wal, switched: reached.switched !== false, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
-          } catch (e) {
-            // One repository's failure (a damaged drop record, its store out of reach): its finding; the others are still judged.
-            if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
-            add({ ...errorFinding('recovery', e), repo: index });
-          }
+          if (reached.repos.has(index)) await judgeRecovery(index, repo, reached, req, stanzas.get(index)!.wal_segment_size, add);
         }
       }
     }
@@ -159,6 +155,25 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
 }
 
 type SqlClient = Awaited<ReturnType<typeof openSqlClient>>;
+
+/**
+ * Continuity, a restore's reach and the backup's age in one repository, up to the segment
+ * `reached` names, or (null: the server out of reach) the newest segment the repository holds.
+ */
+async function judgeRecovery(index: number, repo: NumberedRepository['repo'], reached: Reached | null, req: CheckRequest, segmentSize: number, add: (f: Finding) => void): Promise<void> {
+  try {
+    const files = await listArchive(repo, req.stanza);
+    const drops = await listDrops(repo, req.stanza);
+    const newest = files.filter((f) => /^[0-9A-F]{24}$/.test(f.name)).reduce<string | null>((m, f) => (m === null || f.name > m ? f.name : m), null);
+    const wal = reached?.wal ?? newest;
+    if (wal === null) return;
+    for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal, switched: reached !== null && reached.switched !== false, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+  } catch (e) {
+    // One repository's failure (a damaged drop record, its store out of reach): its finding; the others are still judged.
+    if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
+    add({ ...errorFinding('recovery', e), repo: index });
+  }
+}
 
 /** A segment known to be archived, and the repositories holding it. */
 interface Reached {

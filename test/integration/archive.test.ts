@@ -239,6 +239,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(nowhere.code, 7, nowhere.stdout + nowhere.stderr);
       assert.match(nowhere.stdout, /FAIL repository: repository ".*nope" does not exist/);
       assert.match(nowhere.stdout, /FAIL connection: /);
+      // A server out of reach: what the repository alone says is still said (up to its newest segment).
+      const down = await runPgpitr(['check', ...repoArgs, '-p', '1', '--backup-age-max', '26h'], env);
+      assert.equal(down.code, 7, down.stdout + down.stderr);
+      assert.match(down.stdout, /FAIL connection: /);
+      assert.match(down.stdout, /ok {3}archive continuity: /);
+      assert.match(down.stdout, /FAIL recovery: the stanza has no complete backup yet/);
 
       await src.sql(`alter system set archive_command = 'cp %p /nowhere/%f'`);
       await src.sql('select pg_reload_conf()');

@@ -30,15 +30,18 @@ now. A stanza with no backup yet passes with a warning.
       --backup-age-max=D   also fail when the newest restorable backup ended more than D ago,
                            or there is none (D: 30m, 12h, 26h, 7d)
       --no-switch          do not switch WAL: judge by the last file the server archived
-                           (pg_stat_archiver), which must be in the repository, with archiving
-                           not failing since and no file waiting longer than --archive-timeout.
-                           For monitoring run every few minutes: each run without it makes a
-                           new WAL segment (16 MB archived, mostly empty)
+                           (pg_stat_archiver; its statistics reset, as by a crash restart, the
+                           newest .done file of archive_status), which must be in the repository,
+                           with archiving not failing since and no file waiting longer than
+                           --archive-timeout. For monitoring run every few minutes: each run
+                           without it makes a new WAL segment (16 MB archived, mostly empty)
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed; a repository
 that cannot be used, an unknown stanza and a server that cannot be reached are
-such problems, so that everything else is still checked and said), 2 invalid
+such problems, so that everything else is still checked and said: with the
+server out of reach, continuity, a restore's reach and the backup's age up to
+each repository's newest segment), 2 invalid
 options, 9 the connection was lost midway.
 `;
 

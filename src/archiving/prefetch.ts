@@ -183,8 +183,13 @@ export interface FetcherSettings {
   log: (line: string) => void;
 }
 
-/** Without a request for this long, and with a watcher to wake it, the fetcher polls every IDLE_POLL_MS. */
-const IDLE_AFTER_MS = 2000;
+/**
+ * Without a request or a segment taken for this long, and with a watcher to wake it, the fetcher
+ * polls every IDLE_POLL_MS: never while recovery takes segments (one every 50 ms or so), nor between
+ * the end of restore and a server started at once (its first segments are taken by mv, which
+ * wakes nothing: only the poll sees them go).
+ */
+const IDLE_AFTER_MS = 10_000;
 const IDLE_POLL_MS = 500;
 
 export async function runFetcher(s: FetcherSettings): Promise<void> {
@@ -292,7 +297,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         }
       }
       if (inFlight.size === 0 && answering.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
-      // Idle (nothing asked for a while, nothing in flight) with a watcher to wake it: polled less
+      // Idle (nothing asked or taken for a while, nothing in flight) with a watcher to wake it: polled less
       // often (a fetcher left after recovery ended spent 6-7% of a core polling until it exited).
       const idle = watcher !== null && inFlight.size === 0 && answering.size === 0 && Date.now() - lastActivity >= IDLE_AFTER_MS;
       await Promise.race([sleep(idle ? Math.max(pollMs, IDLE_POLL_MS) : pollMs), new Promise<void>((resolve) => (wake = resolve)), ...inFlight.values()]);

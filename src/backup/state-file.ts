@@ -208,9 +208,11 @@ export function readStateFile(dir: string): BackupState {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PgpitrError(code === 'ENOENT' ? 'ERR_NOT_FOUND' : 'ERR_STORAGE', `no pgpitr backup state in "${dir}": ${(e as Error).message}`, {
-      hint: `a pgpitr backup directory holds ${STATE_FILE_NAME}; check the path`,
-    });
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new PgpitrError('ERR_NOT_FOUND', `no pgpitr backup state in "${dir}": ${(e as Error).message}`, { hint: `a pgpitr backup directory holds ${STATE_FILE_NAME}; check the path` });
+    }
+    // There, but not readable by this user (EACCES): not "no state", which a monitor would read as a directory that is not a backup.
+    throw new PgpitrError('ERR_STORAGE', `the pgpitr backup state "${path}" cannot be read: ${(e as Error).message}`, { hint: 'run status as a user that can read the backup directory (its owner, or root)' });
   }
   try {
     const parsed = JSON.parse(text) as BackupState;

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPgpitr } from '../helpers/pgpitr.js';
@@ -129,4 +129,18 @@ test('a state file whose status is not one pgpitr writes (a newer format, a hand
   assert.match(text, /"done"/);
   writeFileSync(sf.path, text);
   assert.throws(() => readStateFile(dir), /unknown status "done"/);
+});
+
+test('status: no state file is "no state" (6); one there that cannot be read is said so (5), not "no state"', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const none = await runPgpitr(['status', dir]);
+  assert.equal(none.code, 6, none.stderr);
+  assert.match(none.stderr, /no pgpitr backup state in/);
+  // Unreadable (root reads any file: a directory in its place stands for EACCES here).
+  const sf = new StateFile(dir, 'x', false);
+  mkdirSync(sf.path);
+  const unreadable = await runPgpitr(['status', dir]);
+  assert.equal(unreadable.code, 5, unreadable.stderr);
+  assert.match(unreadable.stderr, /the pgpitr backup state ".*" cannot be read: EISDIR/);
 });

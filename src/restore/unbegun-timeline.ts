@@ -8,7 +8,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn, parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
-import { branchSpans } from '../postgres/timeline-history.js';
+import { branchSpans, timelineAt } from '../postgres/timeline-history.js';
 import type { RestorePlan } from './plan.js';
 import type { TargetOptions } from './restore-target.js';
 
@@ -19,7 +19,9 @@ export function checkUnbegunTimeline(plan: RestorePlan, req: { target: TargetOpt
   const end = parseSegmentFileName(plan.archiveEnd, req.segmentSize);
   if (spans.length < 2 || fork === undefined || end === null || end.segNo >= last.from || req.target.target.kind !== 'end') return;
   const first = segmentFileName(last.timeline, last.from, req.segmentSize);
-  const what = `timeline ${last.timeline} has no WAL archived yet: its first segment ${first} (timeline ${fork.timeline}'s WAL up to the fork at ${formatLsn(fork.switchpoint)}, then its own) is not in the archive`;
+  // The timeline replay reads before it: the last line's own, unless that one never began (a history whose switchpoints go backwards).
+  const parent = timelineAt(plan.branch, fork.switchpoint - 1n);
+  const what = `timeline ${last.timeline} has no WAL archived yet: its first segment ${first} (timeline ${parent}'s WAL up to the fork at ${formatLsn(fork.switchpoint)}, then its own) is not in the archive`;
   if (req.standby) {
     req.log(`warning: ${what}; the standby replays the archive up to ${plan.archiveEnd}, then waits for it`);
     return;
@@ -29,6 +31,6 @@ export function checkUnbegunTimeline(plan: RestorePlan, req: { target: TargetOpt
     return;
   }
   throw new PgpitrError('ERR_NOT_FOUND', `${what}: recovery to the end of the archive would end at ${plan.archiveEnd}, before the fork, not on timeline ${last.timeline}`, {
-    hint: `if timeline ${last.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore timeline ${fork.timeline} as it went on (--target-timeline ${fork.timeline}); if it is this cluster's new primary, switch WAL on it and wait until it is archived (pgpitr check does both), then restore again; or give --accept-archive-gap to end recovery at ${plan.archiveEnd}`,
+    hint: `if timeline ${last.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore timeline ${parent} as it went on (--target-timeline ${parent}); if it is this cluster's new primary, switch WAL on it and wait until it is archived (pgpitr check does both), then restore again; or give --accept-archive-gap to end recovery at ${plan.archiveEnd}`,
   });
 }

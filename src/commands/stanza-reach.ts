@@ -13,9 +13,7 @@ import type { PlanArchive } from '../restore/plan.js';
 import { recoveryReach } from '../restore/recovery-window.js';
 import type { RecoveryReach } from '../restore/recovery-window.js';
 import { gapsBetweenTimelines } from '../restore/timeline-gaps.js';
-import { BackupSetReader } from '../repo/backup-set/reader.js';
-import { missingStoredText, storedObjects } from '../repo/backup-set/stored-objects.js';
-import { backupDir } from '../repo/backup-set/record.js';
+import { missingObjects } from '../repo/backup-set/stored-objects.js';
 import { isPgpitrError } from '../common/errors.js';
 import type { TimelineGap } from '../restore/timeline-gaps.js';
 
@@ -44,24 +42,10 @@ export async function stanzaReach(
   for (;;) {
     const reach = recoveryReach(records, archive, known);
     const newest = [...records].reverse().find((r) => r.state === 'complete' && reach.problems.get(r.id) === null);
-    const missing = newest === undefined ? null : await missingObjects(repo, stanza, newest.id);
+    const missing = newest === undefined ? null : await missingObjects(repo.storage, stanza, newest.id);
     if (missing === null) return { ...reach, unreadable: unreadable.map((u) => `${u.name}: ${u.message}`), timelineGaps: gapsBetweenTimelines(archive, names), conflicting, latestDoubt };
     known.set(newest!.id, missing);
   }
-}
-
-/** Why backup `id`'s files cannot all be read back (its manifest, or stored bytes missing); null when they can. */
-async function missingObjects(repo: Repository, stanza: string, id: string): Promise<string | null> {
-  let reader: BackupSetReader;
-  try {
-    reader = await BackupSetReader.open(repo.storage, backupDir(stanza, id));
-  } catch (e) {
-    if (!isPgpitrError(e) || (e.code !== 'ERR_STORAGE' && e.code !== 'ERR_NOT_FOUND' && e.code !== 'ERR_UNSAFE_PATH')) throw e;
-    return e.message;
-  }
-  const stored = await storedObjects(repo.storage, stanza, id, reader);
-  const lost = reader.manifest.files.filter((f) => !stored.has(f));
-  return lost.length === 0 ? null : missingStoredText(lost, reader);
 }
 
 /** The archive as restore's plan reads it, from its listing: history files read, names stored with two contents left out. */

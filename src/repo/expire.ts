@@ -17,6 +17,7 @@ import type { Repository } from './repository.js';
 import { walFileDirPath } from './layout.js';
 import { decideRetention, decideSetExpiry } from './retention.js';
 import type { RetentionBackup } from './retention.js';
+import { missingObjects } from './backup-set/stored-objects.js';
 import { PgpitrError } from '../common/errors.js';
 import { BackupSetReader } from './backup-set/reader.js';
 import { MANIFEST_NAME, manifestReferences } from './backup-set/manifest.js';
@@ -110,6 +111,10 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
       restoring: leases.find((l) => l.backup === r.id)?.holder,
     })),
   );
+  // A policy does not count on a newest backup whose stored files are gone (a lifecycle rule, a
+  // removal by hand): the newest complete backups are looked at, newest first, until one can be
+  // restored (one listing each; usually the first), and those that cannot are marked so.
+  if ('policy' in what) await markUnrestorable(storage, stanza, backups);
   // --set naming a set without a record: removed when asked, unless a backup takes files from it.
   const looseAsked = 'set' in what && !records.some((r) => r.id === what.set) ? loose.find((l) => l.id === what.set) : undefined;
   if (looseAsked) {
@@ -288,5 +293,15 @@ async function damagedNeeds(repo: Repository, stanza: string, r: BackupRecord, r
     return manifestReferences((await BackupSetReader.open(repo.storage, backupDir(stanza, r.id))).manifest);
   } catch {
     return records.filter((o) => o.id < r.id).map((o) => o.id);
+  }
+}
+
+/** Marks the newest complete backups that cannot be restored, newest first, up to the first that can (retention.ts keeps it). */
+async function markUnrestorable(storage: Repository['storage'], stanza: string, backups: RetentionBackup[]): Promise<void> {
+  const candidates = backups.filter((b) => b.state === 'complete' && !b.damaged && b.onLatestBranch !== false).sort((a, b) => b.stopTimeMs - a.stopTimeMs);
+  for (const b of candidates) {
+    const missing = await missingObjects(storage, stanza, b.id);
+    if (missing === null) return;
+    b.unrestorable = missing;
   }
 }

@@ -56,6 +56,8 @@ export interface RetentionBackup {
   stopSegNo?: bigint | undefined;
   /** A restore holds a lease on it (restore-lease.ts): who. Kept, with the WAL after it, like a pinned backup. */
   restoring?: string | undefined;
+  /** Why it cannot be restored (stored files missing, its manifest unreadable), when expire looked; absent: restorable or not looked at. */
+  unrestorable?: string | undefined;
 }
 
 /**
@@ -139,6 +141,10 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   // newest backup it can be restored from may be older than every backup the policy keeps.
   const newestOnBranch = complete.find((b) => b.onLatestBranch !== false);
   if (newestOnBranch) keep(newestOnBranch, "the newest complete backup the newest timeline's history can be restored from");
+  // Newer backups that cannot be restored (their stored files gone) count for the policy, and must
+  // not leave the stanza without one that can: the newest that can stays, with the WAL after it.
+  const newestRestorable = complete.find((b) => b.onLatestBranch !== false && b.unrestorable === undefined);
+  if (newestRestorable && complete.some((b) => b.unrestorable !== undefined)) keep(newestRestorable, 'the newest complete backup that can be restored (newer ones cannot)');
   keepNeeds(backups, keepWhy, withWal);
   // A backup kept without the WAL after it (a standalone pin, or what a standalone incr takes
   // files from) keeps its own range, so that it can still be restored; where its stop is not
@@ -148,7 +154,7 @@ export function decideRetention(backups: RetentionBackup[], policy: RetentionPol
   const decision: RetentionDecision = { keep: [], expire: [], walKeepFromSegNo: null, walKeepRanges: [] };
   for (const b of newestFirst) {
     const why = keepWhy.get(b.id);
-    if (why !== undefined) decision.keep.push({ id: b.id, why });
+    if (why !== undefined) decision.keep.push({ id: b.id, why: b.unrestorable === undefined ? why : `${why}; it cannot be restored: ${b.unrestorable}` });
     else if (b.state === 'failed') {
       if (newestComplete && newestComplete.stopTimeMs > b.stopTimeMs) decision.expire.push({ id: b.id, why: 'failed or interrupted, and a newer complete backup exists' });
       else decision.keep.push({ id: b.id, why: 'failed or interrupted, but no newer complete backup exists yet' });

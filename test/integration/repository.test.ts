@@ -401,6 +401,19 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     });
 
     await t.test('retention keeps the newest backups and the WAL from the oldest kept one on; history files stay', async () => {
+      // The newest full's stored file gone (a lifecycle rule, a removal by hand): counted by the
+      // policy, but the newest backup that can be restored stays too, with the WAL after it.
+      const victim = listSetFiles(join(a.repo, 'main', 'backup', third.id, 'data'))[0]!;
+      renameSync(victim, `${victim}.aside`);
+      try {
+        const dry = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '1', '--dry-run', '--output', 'json']);
+        assert.equal(dry.code, 0, dry.stderr);
+        const k = (JSON.parse(dry.stdout) as { keep: { id: string; why: string }[] }).keep;
+        assert.match(k.find((x) => x.id === third.id)?.why ?? '', /it cannot be restored: the stored bytes of 1 file\(s\) are missing/, dry.stdout);
+        assert.match(k.find((x) => x.id === second.id)?.why ?? '', /the newest complete backup that can be restored \(newer ones cannot\)/, dry.stdout);
+      } finally {
+        renameSync(`${victim}.aside`, victim);
+      }
       const r = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '2', '--output', 'json']);
       assert.equal(r.code, 0, r.stderr);
       const d = JSON.parse(r.stdout) as { expire: { id: string }[]; keep: { id: string }[] };

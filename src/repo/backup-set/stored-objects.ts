@@ -11,7 +11,8 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { backupDir } from './record.js';
 import { manifestReferences } from './manifest.js';
 import type { ManifestFile } from './manifest.js';
-import type { BackupSetReader } from './reader.js';
+import { BackupSetReader } from './reader.js';
+import { isPgpitrError } from '../../common/errors.js';
 
 export interface StoredObjects {
   /** Whether file f of the set has all its stored bytes. */
@@ -41,4 +42,22 @@ export async function storedObjects(storage: Storage, stanza: string, backupId: 
 /** What restore, info and check say of files whose stored bytes are gone (the first three named). */
 export function missingStoredText(lost: readonly ManifestFile[], reader: BackupSetReader): string {
   return `the stored bytes of ${lost.length} file(s) are missing from the repository (${lost.slice(0, 3).map((f) => `"${f.path}" in ${reader.storedLocation(f)}`).join(', ')}${lost.length > 3 ? ', ...' : ''})`;
+}
+
+/**
+ * Why backup `id`'s files cannot all be read back (its manifest, or stored bytes missing, its own
+ * or those of the backups it takes files from); null when they can. What restore refuses, info
+ * and check report, and expire does not count on.
+ */
+export async function missingObjects(storage: Storage, stanza: string, id: string): Promise<string | null> {
+  let reader: BackupSetReader;
+  try {
+    reader = await BackupSetReader.open(storage, backupDir(stanza, id));
+  } catch (e) {
+    if (!isPgpitrError(e) || (e.code !== 'ERR_STORAGE' && e.code !== 'ERR_NOT_FOUND' && e.code !== 'ERR_UNSAFE_PATH')) throw e;
+    return e.message;
+  }
+  const stored = await storedObjects(storage, stanza, id, reader);
+  const lost = reader.manifest.files.filter((f) => !stored.has(f));
+  return lost.length === 0 ? null : missingStoredText(lost, reader);
 }

@@ -13,7 +13,12 @@ import type { Finding } from './check-finding.js';
 import type { ExpiredHole } from '../repo/expired-holes.js';
 import { archiveGaps } from './archive-gaps.js';
 
-export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string, expired: ExpiredHole[] = []): Finding {
+/**
+ * `reachesNow`: the backup a restore to now starts from, when one does (an unbroken window from it
+ * to the server's last archived segment): the gaps are then before it, and what they cost is the
+ * points in them, not the present: a warning.
+ */
+export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], segmentSize: number, timelineGaps: TimelineGap[], archivedUpTo: string, expired: ExpiredHole[] = [], reachesNow: string | null = null): Finding {
   const summary = summarizeArchive(files, segmentSize);
   // What expire left out between standalone backups' WAL on purpose is no fault of archiving.
   const { gaps: all, leftByExpire: left } = archiveGaps(summary, timelineGaps, expired, segmentSize);
@@ -35,10 +40,10 @@ export function continuityFinding(files: ArchivedFile[], drops: DropRecord[], se
     return d ? ` (dropped at ${d.at} on ${d.host}: the archive-push queue exceeded archive-push-queue-max)` : '';
   };
   const where = (g: { branch?: number }) => (g.branch === undefined ? '' : ` (along timeline ${g.branch}'s history)`);
-  return {
-    check: 'archive continuity',
-    ok: false,
-    message: `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${where(g)}${explain(g)}`).join('; ')}${leftOut}`,
-    hint: 'point-in-time recovery cannot cross the missing WAL: take a new full backup now; if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max; segments a primary lost before a failover cannot come back',
-  };
+  const missing = `WAL missing from the archive: ${gaps.map((g) => `${g.from} to ${g.to}${where(g)}${explain(g)}`).join('; ')}${leftOut}`;
+  const why = 'if WAL was dropped, find why archiving fell behind (pusher.log in the spool) or raise archive-push-queue-max; segments a primary lost before a failover cannot come back';
+  if (reachesNow !== null) {
+    return { check: 'archive continuity', ok: true, message: `warning: ${missing}: the points in it cannot be recovered; backup ${reachesNow}, taken after it, restores to now`, hint: `it goes once expire removes the backups before backup ${reachesNow}; ${why}` };
+  }
+  return { check: 'archive continuity', ok: false, message: missing, hint: `point-in-time recovery cannot cross the missing WAL: take a new full backup now; ${why}` };
 }

@@ -38,7 +38,9 @@ export interface RecoveryCheck {
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
   const reach = await stanzaReach(c.repo, c.stanza, c.segmentSize, c.files, records);
-  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal, await readExpiredHoles(c.repo, c.stanza).catch(() => []));
+  // A restore that reaches now (an unbroken window from a backup to the segment judged) makes the archive's gaps older points lost, not the present.
+  const now = reach.windows.find((w) => w.needs === null && w.to.segment.slice(0, 8) === c.wal.slice(0, 8) && w.to.segment >= c.wal);
+  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal, await readExpiredHoles(c.repo, c.stanza).catch(() => []), now?.from.backup ?? null);
   return [continuity, ...recoveryOf(c, records, reach)];
 }
 

@@ -48,4 +48,10 @@ test('check: a gap after the segment the server last archived is still arriving 
   const late = continuityFinding(files(names), [], SEG, [], seg(1, 7));
   assert.equal(late.ok, false);
   assert.match(late.message, /WAL missing from the archive: 000000010000000000000006 to 000000010000000000000006/);
+  assert.match(late.hint ?? '', /take a new full backup now/);
+  // A backup taken after the gap restores to now: the gap costs older points only, a warning.
+  const after = continuityFinding(files(names), [], SEG, [], seg(1, 7), [], 'B7');
+  assert.equal(after.ok, true);
+  assert.match(after.message, /^warning: WAL missing from the archive: 000000010000000000000006 to 000000010000000000000006: the points in it cannot be recovered; backup B7, taken after it, restores to now/);
+  assert.doesNotMatch(after.hint ?? '', /take a new full backup now/);
 });

@@ -57,6 +57,9 @@ test('every file comes back byte for byte, for each compression; small files sha
     const r = await BackupSetReader.open(storage, 'main/backup/X');
     for (const f of r.manifest.files) assert.ok((await collect(await r.read(f))).equals(files.get(f.path)!), `${compression} ${f.path}`);
     assert.deepEqual(r.manifest.tablespaces, [{ oid: 16385, location: '/srv/ts1' }]);
+    // Where a bundled file is stored, for messages: the bundle's own name, extension included.
+    const bundled = r.manifest.files.find((f) => 'bundle' in f.stored)!;
+    assert.match(r.storedLocation(bundled), new RegExp(`bundle/\\d+${compression === 'none' ? '' : `\\.${compression === 'gzip' ? 'gz' : compression === 'zstd' ? 'zst' : 'lz4'}`}" \\(bytes `), compression);
   }
 });
 

@@ -89,7 +89,8 @@ export class BackupSetReader {
   storedLocation(f: ManifestFile): string {
     const s = f.stored;
     const dir = this.setDir(f);
-    return 'object' in s ? objectAt(this.storage.location, `${dir}/${s.object}`) : `${objectAt(this.storage.location, `${dir}/bundle/${s.bundle}`)} (bytes ${s.offset}-${s.offset + s.length - 1})`;
+    const ext = this.manifest.compression === 'none' ? '' : compressionExtension(this.manifest.compression);
+    return 'object' in s ? objectAt(this.storage.location, `${dir}/${s.object}`) : `${objectAt(this.storage.location, `${dir}/bundle/${s.bundle}${ext}`)} (bytes ${s.offset}-${s.offset + s.length - 1})`;
   }
 
   /**

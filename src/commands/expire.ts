@@ -33,7 +33,8 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
 }
 
 /** Pins (or unpins) a complete backup; `target`: what the pin keeps besides it (default 'full'). */
-export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean, target: PinTarget = 'full'): Promise<void> {
+/** Pins or unpins backup `id`; resolves with whether it was pinned before. */
+export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean, target: PinTarget = 'full'): Promise<boolean> {
   // Under the backup lock: a running backup rewrites its record at the end.
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
   try {
@@ -41,10 +42,14 @@ export async function setPinned(repo: Repository, stanza: string, id: string, pi
     const r = await readRecord(repo.storage, stanza, id);
     if (!r) throw new PgpitrError('ERR_NOT_FOUND', `backup "${id}" does not exist in stanza "${stanza}"`, { hint: 'pgpitr info lists the backups' });
     if (r.state !== 'complete') throw new PgpitrError('ERR_TARGET', `backup "${id}" is ${r.state}, not complete: only a complete backup can be pinned`);
+    const was = r.pinned;
+    // Nothing to change for an unpin of a backup that is not pinned (said so by the caller).
+    if (!pinned && !was) return false;
     r.pinned = pinned;
     if (pinned && target === 'standalone') r.pin_target = target;
     else delete r.pin_target;
     await writeRecord(repo.storage, r);
+    return was;
   } finally {
     await lock.release();
   }

@@ -113,6 +113,11 @@ for (const version of versionsFromEnv().slice(-1)) {
     await t.test('unpinned, the next expire removes it and forgets the hole', async () => {
       const unpin = await runPgpitr(['expire', ...a.repoArgs, '--unpin', archival.id]);
       assert.equal(unpin.code, 0, unpin.stderr);
+      assert.match(unpin.stdout + unpin.stderr, /unpinned/);
+      // Again: it is not pinned any more, which is said rather than "unpinned".
+      const again = await runPgpitr(['expire', ...a.repoArgs, '--unpin', archival.id]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout + again.stderr, /was not pinned: nothing changed/);
       const r2 = await runPgpitr(['expire', ...a.repoArgs, '--retention-full', '1', '--output', 'json']);
       assert.equal(r2.code, 0, r2.stderr);
       assert.deepEqual((JSON.parse(r2.stdout) as { expire: { id: string }[] }).expire.map((e) => e.id), [archival.id]);

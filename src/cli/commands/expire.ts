@@ -109,8 +109,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
     const id = (pin ?? unpin)!;
     const outcomes = await onEachRepository(repos, async ({ repo }) => {
       try {
-        await setPinned(repo, o.stanza, id, pin !== undefined, pinTarget === 'standalone' ? 'standalone' : 'full');
-        return true;
+        return { was: await setPinned(repo, o.stanza, id, pin !== undefined, pinTarget === 'standalone' ? 'standalone' : 'full') };
       } catch (e) {
         if (several && isPgpitrError(e) && e.code === 'ERR_NOT_FOUND') return false;
         throw e;
@@ -118,9 +117,10 @@ export async function expireCommand(argv: string[]): Promise<number> {
     });
     throwFirstFailure(outcomes);
     const where = outcomes.filter((r) => r.result).map((r) => `repo${r.index}`);
+    const wasPinned = outcomes.some((r) => r.result !== false && r.result?.was === true);
     if (where.length === 0) throw usageError(`backup "${id}" does not exist in any repository`, 'pgpitr info lists the backups');
     const kept = pinTarget === 'standalone' ? 'pinned standalone: expire keeps it with the WAL from its start to its stop (restore it with --target-immediate), not the WAL after it' : 'pinned: expire keeps it, and the WAL after it';
-    printLine(`backup ${id} ${pin !== undefined ? kept : 'unpinned'}${several ? ` (${where.join(', ')})` : ''}`);
+    printLine(`backup ${id} ${pin !== undefined ? kept : wasPinned ? 'unpinned' : 'was not pinned: nothing changed'}${several ? ` (${where.join(', ')})` : ''}`);
     return ExitCode.Ok;
   }
   const set = o.extra['set'] as string | undefined;

@@ -15,6 +15,7 @@ import { listRecords } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
+import type { RecoveryWindow } from '../restore/recovery-window.js';
 import type { Finding } from './check-finding.js';
 import type { DropRecord } from '../repo/drops.js';
 import { continuityFinding } from './check-continuity.js';
@@ -38,20 +39,19 @@ export interface RecoveryCheck {
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
   const records = await listRecords(c.repo.storage, c.stanza);
   const reach = await stanzaReach(c.repo, c.stanza, c.segmentSize, c.files, records);
-  // A restore that reaches now (an unbroken window from a backup to the segment judged) makes the archive's gaps older points lost, not the present.
-  const now = reach.windows.find((w) => w.needs === null && w.to.segment.slice(0, 8) === c.wal.slice(0, 8) && w.to.segment >= c.wal);
-  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal, await readExpiredHoles(c.repo, c.stanza).catch(() => []), now?.from.backup ?? null);
-  return [continuity, ...recoveryOf(c, records, reach)];
+  // The window a restore reaches the segment judged by, if any. One restore's defaults reach makes the
+  // archive's gaps older points lost, not the present.
+  const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === c.wal.slice(0, 8) && w.to.segment >= c.wal);
+  const continuity = continuityFinding(c.files, c.drops, c.segmentSize, reach.timelineGaps, c.wal, await readExpiredHoles(c.repo, c.stanza).catch(() => []), now && now.needs === null ? now.from.backup : null);
+  return [continuity, ...recoveryOf(c, records, reach, now)];
 }
 
-function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>): Finding[] {
+function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>, now: RecoveryWindow | undefined): Finding[] {
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;
     return [{ check: 'recovery', ok: !wanted, message: `${wanted ? '' : 'warning: '}the stanza has no complete backup yet: nothing can be restored`, hint: take }];
   }
-  const tli = c.wal.slice(0, 8);
-  const now = reach.windows.find((w) => w.to.segment.slice(0, 8) === tli && w.to.segment >= c.wal);
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
   for (const n of reach.conflicting) out.push({ check: 'archive continuity', ok: false, message: `WAL file ${n} is stored twice with different content: archive-get refuses it, so recovery stops there`, hint: 'two clusters archive into this stanza (a copy promoted with the same archive_command?): give each its own stanza; pgpitr verify names the copies, remove the foreign one' });

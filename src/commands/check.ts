@@ -281,12 +281,15 @@ async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Findi
     // Statistics reset (a crash restart discards them, as does pg_stat_reset_shared('archiver')):
     // the newest .done file in archive_status is what the archiver stored last, if one is left.
     const done = await newestDone(client);
-    if (done === null || done === 'denied') {
-      const why = 'the server reports no file archived (pg_stat_archiver is empty: its statistics were reset, by a crash restart or pg_stat_reset_shared, or this is a standby that does not archive)';
-      // Files waiting too long would be said below: none left to judge by is not a failure.
-      if (done === null) add({ check: 'archiving', ok: true, message: `warning: ${why}, and archive_status holds no .done file: judged at the next run once it archives a file; check without --no-switch judges it now` });
-      else add({ check: 'archiving', ok: false, message: why, hint: 'run check without --no-switch against the primary once' });
-      if (done === null) await stuckFinding(client, req, add, null, null);
+    const why = 'the server reports no file archived (pg_stat_archiver is empty: its statistics were reset, by a crash restart or pg_stat_reset_shared, or this is a standby that does not archive)';
+    if (done === 'denied') {
+      add({ check: 'archiving', ok: false, message: why, hint: 'run check without --no-switch against the primary once' });
+      return null;
+    }
+    if (done === null) {
+      // Nothing left to judge by is not a failure; files waiting too long still are.
+      add({ check: 'archiving', ok: true, message: `warning: ${why}, and archive_status holds no .done file: judged at the next run once it archives a file; check without --no-switch judges it now` });
+      await stuckFinding(client, req, add, null, null);
       return null;
     }
     a.last = done.name;

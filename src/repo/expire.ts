@@ -65,7 +65,9 @@ export async function expireStanza(
   // Decided once without the marker: an expire that removes no backup and no WAL (most of those a
   // backup runs) disturbs no restore. One that does writes the marker, then reads the leases and
   // decides again: a restore that takes its lease after that reading finds the marker (restore-lease.ts).
-  const first = await planExpiry(repo, stanza, segmentSize, what, opts, await liveLeases(repo.storage, stanza, { recoveryPending: opts.recoveryPending }));
+  // What the first plan found of the newest backups' stored files, for the second (one listing each).
+  const unrestorable = new Map<string, string | null>();
+  const first = await planExpiry(repo, stanza, segmentSize, what, opts, await liveLeases(repo.storage, stanza, { recoveryPending: opts.recoveryPending }), unrestorable);
   if (opts.dryRun) return first.result;
   if (!first.removes) {
     if (opts.exclusive === true) await removeLeftMarker(repo.storage, stanza);
@@ -74,14 +76,14 @@ export async function expireStanza(
   }
   return whileExpiring(repo.storage, stanza, async (storeNowMs) => {
     const leases = await liveLeases(repo.storage, stanza, { removeStale: opts.exclusive === true, recoveryPending: opts.recoveryPending, storeNowMs });
-    const planned = await planExpiry(repo, stanza, segmentSize, what, opts, leases);
+    const planned = await planExpiry(repo, stanza, segmentSize, what, opts, leases, unrestorable);
     await planned.carry();
     return planned.result;
   });
 }
 
 /** What expire would remove (`result`), whether it removes any backup or WAL, and how to carry it out. */
-async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean }, leases: LiveLease[]): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
+async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean }, leases: LiveLease[], unrestorable: Map<string, string | null>): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const loose = await unrecordedSets(storage, stanza, records);
@@ -114,7 +116,7 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
   // A policy does not count on a newest backup whose stored files are gone (a lifecycle rule, a
   // removal by hand): the newest complete backups are looked at, newest first, until one can be
   // restored (one listing each; usually the first), and those that cannot are marked so.
-  if ('policy' in what) await markUnrestorable(storage, stanza, backups);
+  if ('policy' in what) await markUnrestorable(storage, stanza, backups, unrestorable);
   // --set naming a set without a record: removed when asked, unless a backup takes files from it.
   const looseAsked = 'set' in what && !records.some((r) => r.id === what.set) ? loose.find((l) => l.id === what.set) : undefined;
   if (looseAsked) {
@@ -297,10 +299,11 @@ async function damagedNeeds(repo: Repository, stanza: string, r: BackupRecord, r
 }
 
 /** Marks the newest complete backups that cannot be restored, newest first, up to the first that can (retention.ts keeps it). */
-async function markUnrestorable(storage: Repository['storage'], stanza: string, backups: RetentionBackup[]): Promise<void> {
+async function markUnrestorable(storage: Repository['storage'], stanza: string, backups: RetentionBackup[], known: Map<string, string | null>): Promise<void> {
   const candidates = backups.filter((b) => b.state === 'complete' && !b.damaged && b.onLatestBranch !== false).sort((a, b) => b.stopTimeMs - a.stopTimeMs);
   for (const b of candidates) {
-    const missing = await missingObjects(storage, stanza, b.id);
+    const missing = known.has(b.id) ? known.get(b.id)! : await missingObjects(storage, stanza, b.id);
+    known.set(b.id, missing);
     if (missing === null) return;
     b.unrestorable = missing;
   }

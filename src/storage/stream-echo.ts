@@ -10,7 +10,8 @@ const ECHO_MESSAGES = new Set(['the consumer of the chunks stopped', 'write afte
 export function isStreamEcho(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as { code?: unknown }).code;
-  return e.name === 'AbortError' || (typeof code === 'string' && ECHO_CODES.has(code)) || ECHO_MESSAGES.has(e.message);
+  // Also one wrapped by a write that names its file ("could not write ...: Premature close").
+  return e.name === 'AbortError' || (typeof code === 'string' && ECHO_CODES.has(code)) || ECHO_MESSAGES.has(e.message) || (e.cause !== undefined && e.cause !== e && isStreamEcho(e.cause));
 }
 
 /** The error to report: the write's own failure when what was caught is only its echo. */

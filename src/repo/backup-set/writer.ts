@@ -32,6 +32,7 @@ import { digestField, digestHex, digestOf, SET_DIGEST } from './content-digest.j
 import { Slots } from '../../common/slots.js';
 import type { EncodedDigests, FileMeta, SetWriterOptions } from './writer-options.js';
 import { removeUnreferenced } from './unreferenced-objects.js';
+import { isStreamEcho } from '../../storage/stream-echo.js';
 
 /**
  * Files never taken from a prior backup: the ones a backup writes (backup_label, tablespace_map),
@@ -368,7 +369,8 @@ export class BackupSetWriter {
       (e) => {
         this.inflight.delete(tracked);
         this.failure ??= e;
-        this.writeFailure ??= e;
+        // The first failure that is not only another write's echo (a segment's source cut when a file's write found the disk full).
+        if (this.writeFailure === null || (isStreamEcho(this.writeFailure) && !isStreamEcho(e))) this.writeFailure = e;
         this.writeSlots.release();
       },
     );

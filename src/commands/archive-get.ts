@@ -176,7 +176,7 @@ async function handOver(req: ArchiveGetRequest, dataDir: string, name: string, g
  * follows reads a newer timeline's (said in the server log). The timeline followed: --recovery-timeline,
  * else the newest any repository of this system holds. Judged by the first such repository holding
  * the branch's history file (another system's is passed over); when a repository that may hold it
- * cannot be read, a standby is told "not found" and a recovery stops (throws).
+ * cannot be read, the server stops (throws), a standby as a recovery.
  */
 async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: number | null, standby: boolean): Promise<boolean> {
   const asked = parseInt(name.slice(0, 8), 16);
@@ -189,15 +189,12 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
   };
   const { follows, spans, onBranch, segmentSize, failed } = await followedBranch(req.repos.map((r) => r.repo), req.stanza, timeline, req.systemId, passed);
   // The branch cannot be told (the repository holding its history file, or, following the latest
-  // timeline, one that may hold a newer timeline's, is out of reach): a standby is told "not found"
-  // and waits or streams; a recovery stops rather than end here or be given an abandoned future.
+  // timeline, one that may hold a newer timeline's, is out of reach): the server stops rather than
+  // end here or be given an abandoned future. A standby too, as on any fault (docs/exit-codes.md):
+  // told "not found" while it is being promoted, it would end recovery before WAL the archive holds.
   if (failed && (spans === null || timeline === null)) {
-    if (standby) {
-      req.warn(`WAL segment ${name} is not given to the standby while the branch it follows cannot be read`);
-      return true;
-    }
     throw new PgpitrError('ERR_STORAGE', `WAL segment ${name} of timeline ${asked} is asked for along timeline ${timeline ?? `${follows} or a newer one`}, and a repository that may hold its history file cannot be read: whether it is that branch's cannot be told`, {
-      hint: 'make the repository readable again, then start the server again',
+      hint: `make the repository readable again, then start the ${standby ? 'standby' : 'server'} again`,
     });
   }
   if (asked === follows || spans === null) return false;

@@ -375,9 +375,9 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.match(bad.stderr, new RegExp(`PROBLEM ${third.id}: WAL segment ${third.start_wal}, needed to make backup ${third.id} consistent, is not in the archive`));
       // The segment is a gap in the archive too: recovery from the earlier backups cannot go past it (as check and info say).
       assert.match(bad.stderr, new RegExp(`PROBLEM archive: WAL missing from the archive: ${third.start_wal} \\(1 segment\\), archived WAL resumes at [0-9A-F]{24}: `));
-      const badJson = JSON.parse((await runPgpitr(['verify', ...a.repoArgs, '--output', 'json'])).stdout) as { ok: boolean; archiveGaps: { from: string; missing: number }[] };
+      const badJson = JSON.parse((await runPgpitr(['verify', ...a.repoArgs, '--output', 'json'])).stdout) as { ok: boolean; archive_gaps: { from: string; missing: number }[] };
       assert.equal(badJson.ok, false);
-      assert.deepEqual(badJson.archiveGaps.map((g) => [g.from, g.missing]), [[third.start_wal, 1]]);
+      assert.deepEqual(badJson.archive_gaps.map((g) => [g.from, g.missing]), [[third.start_wal, 1]]);
       // info says the same before anyone tries: the backup cannot be restored, and how far the others reach.
       const info = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
       assert.equal(info.code, 0, info.stderr);

@@ -2,7 +2,9 @@
 // follows (commands/archive-get.ts leftByBranch): past the fork, "not found"; but when restore_command
 // does not name the timeline followed and the newest timeline's file of that segment is archived,
 // PostgreSQL follows another timeline (it would have been given that file), and "not found" would end
-// its recovery early: a recovery stops (exit 200), a standby is told "not found" and why.
+// its recovery early: a recovery stops (exit 200), a standby is told "not found" and why. When the
+// branch cannot be told (a repository that may hold a newer timeline is out of reach), a standby
+// stops as a recovery does: "not found" would end a promotion before WAL the archive holds.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -60,6 +62,41 @@ test('archive-get: an older timeline\'s segment past the fork, with and without 
     assert.match(warnings.pop()!, /the standby is told "not found": add --recovery-timeline N to restore_command/);
     assert.equal(await archiveGet(req(false, 2), name(1, 10), dest, null), false, 'timeline 2 named: past its fork, not given');
     assert.equal(await archiveGet(req(false, 1), name(1, 10), dest, null), true, 'timeline 1 named: its own');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('archive-get: a standby following the newest timeline, a repository out of reach: it stops (a fault), never "not found"', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-get-branch-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
+    // Not mounted: no repository there (it may hold a newer timeline's history file).
+    const gone = repositoryOn(new PosixStorage(join(root, 'gone')), join(root, 'gone'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+    await pushWalFile(repo, info, name(1, 9), walSegment({ segNo: 9, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
+    const req = (standby: boolean): ArchiveGetRequest => ({
+      repos: [{ index: 1, repo }, { index: 2, repo: gone }],
+      stanza: 'main',
+      warn: () => {},
+      systemId: SYSID,
+      stopAtGap: null,
+      branch: { standby },
+      followedTimeline: null,
+    });
+    const dest = join(root, 'got');
+    for (const standby of [true, false]) {
+      await assert.rejects(archiveGet(req(standby), name(1, 9), dest, null), (e: Error & { code?: string; hint?: string }) => {
+        assert.equal(e.code, 'ERR_STORAGE');
+        assert.match(e.message, /a repository that may hold its history file cannot be read/);
+        assert.match(e.hint ?? '', new RegExp(`start the ${standby ? 'standby' : 'server'} again`));
+        return true;
+      });
+      assert.ok(!existsSync(dest));
+    }
+    // Timeline 1 named (--recovery-timeline 1, as restore writes): nothing to judge, repo1 answers.
+    assert.equal(await archiveGet({ ...req(true), followedTimeline: 1 }, name(1, 9), dest, null), true);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@
 
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanzaWithArchive } from '../../repo/stanza.js';
-import { NO_SUCH_BACKUP, verifyStanza } from '../../commands/verify.js';
+import { NO_SUCH_BACKUP, verifyStanza, type VerifyReport } from '../../commands/verify.js';
 import { openEachRepository } from '../../repo/open-repository.js';
 import { onEachRepository, throwFirstFailure } from '../each-repository.js';
 import { ExitCode } from '../exit-codes.js';
@@ -20,7 +20,7 @@ Usage:
       --process-max=N  files read and checked at once (default 2)
 A gap in the archive (WAL missing after the oldest backup's start: point-in-time recovery
 stops there) is one problem, named by its first missing segment, with how many are missing
-and where archived WAL resumes; --output json lists them as archiveGaps too.
+and where archived WAL resumes; --output json lists them as archive_gaps too.
 Exit status: 0 all good, 7 a problem was found (each is printed with its path),
 2 invalid options or a wrong passphrase, 5 the repository cannot be read (no
 permission, its directory gone), 6 no such stanza or --set backup, 3 object
@@ -49,8 +49,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const problems = outcomes.reduce((n, r) => n + (r.result?.problems.length ?? 0), 0);
   if (o.output === 'json') {
     const first = outcomes[0]!.result;
-    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { ok: r.result!.problems.length === 0, ...r.result! }) }));
-    process.stdout.write(JSON.stringify({ ok: problems === 0 && outcomes.every((r) => !r.error), ...(first ?? {}), repositories: each }, null, 2) + '\n');
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { ok: r.result!.problems.length === 0, ...reportJson(r.result!) }) }));
+    process.stdout.write(JSON.stringify({ ok: problems === 0 && outcomes.every((r) => !r.error), ...(first ? reportJson(first) : {}), repositories: each }, null, 2) + '\n');
   } else {
     for (const r of outcomes) {
       const p = several ? `repo${r.index}: ` : '';
@@ -71,4 +71,9 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   // --set naming no backup (and nothing else wrong): the named object does not exist.
   const onlyMissingSet = set !== undefined && outcomes.every((r) => r.result?.problems.every((x) => x.scope === set && x.problem === NO_SUCH_BACKUP) ?? false);
   return problems === 0 ? ExitCode.Ok : onlyMissingSet ? ExitCode.NotFound : ExitCode.CheckFailed;
+}
+
+/** The report under the names every command's JSON uses (snake_case, as info, check, expire and status). */
+function reportJson(r: VerifyReport): Record<string, unknown> {
+  return { backups: r.backups, wal_files: r.walFiles, archive_gaps: r.archiveGaps, problems: r.problems };
 }

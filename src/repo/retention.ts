@@ -239,7 +239,7 @@ function walKeepFrom(backups: RetentionBackup[], kept: (b: RetentionBackup) => b
  * expire --set ID: that backup and every backup taking files from it (directly or through
  * another), whatever the policy, and the WAL no kept complete backup needs any more. Refused when
  * one of them is pinned or still running, or when it would leave no complete full backup where
- * there is one.
+ * there is one, or none the newest timeline can be restored from (when its history is known).
  */
 export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: string, nowMs = Date.now()): RetentionDecision {
   const target = backups.find((b) => b.id === id);
@@ -273,6 +273,15 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
   if (fulls.length > 0 && fulls.every((b) => doomed.has(b.id))) {
     throw new PgpitrError('ERR_TARGET', `expiring backup ${id} would leave stanza "${stanza}" without a complete full backup`, {
       hint: 'take a new full backup first (pgpitr backup --type=full), or remove the whole stanza (pgpitr stanza-delete)',
+    });
+  }
+  // The newest timeline's history known (some backup off it): its backups all going while others
+  // stay (of a branch it left behind) would leave the cluster now running with none to restore.
+  const onBranch = backups.filter((b) => b.state === 'complete' && !b.damaged && b.onLatestBranch !== false);
+  const leftBehind = backups.filter((b) => b.state === 'complete' && !b.damaged && b.onLatestBranch === false && !doomed.has(b.id));
+  if (onBranch.length > 0 && onBranch.every((b) => doomed.has(b.id)) && leftBehind.length > 0) {
+    throw new PgpitrError('ERR_TARGET', `expiring backup ${id} would leave stanza "${stanza}" without a backup its newest timeline can be restored from: ${leftBehind.map((b) => b.id).join(', ')} ${leftBehind.length > 1 ? 'are' : 'is'} on a branch that timeline left behind`, {
+      hint: `take a new backup first (pgpitr backup), then expire ${id}`,
     });
   }
   const newestFirst = [...backups].sort((a, b) => b.stopTimeMs - a.stopTimeMs);

@@ -181,4 +181,15 @@ test('expire --set: the backup and what takes files from it; pinned, running and
   assert.deepEqual(ids(decideSetExpiry([...chain, damaged], 'Y6', 'main').expire), ['Y6']);
   const oneFull = chain.filter((b) => b.id !== 'F4');
   assert.throws(() => decideSetExpiry(oneFull, 'F1', 'main'), /would leave stanza "main" without a complete full backup/);
+  // A restore of F1 promoted before F4 (timeline 2): F4 is on timeline 1's abandoned future, F1 the
+  // only backup production can be restored from. Refused; with the history unknown, not.
+  const forked = chain.map((b) => ({ ...b, onLatestBranch: b.id !== 'F4' }));
+  assert.throws(() => decideSetExpiry(forked, 'F1', 'main'), (e: Error & { hint?: string }) => {
+    assert.match(e.message, /expiring backup F1 would leave stanza "main" without a backup its newest timeline can be restored from: F4 is on a branch that timeline left behind/);
+    assert.match(e.hint!, /take a new backup first \(pgpitr backup\), then expire F1/);
+    return true;
+  });
+  assert.deepEqual(ids(decideSetExpiry(forked, 'D2', 'main').expire), ['D2', 'I3'], 'F1 stays');
+  assert.deepEqual(ids(decideSetExpiry(forked, 'F4', 'main').expire), ['F4']);
+  assert.deepEqual(ids(decideSetExpiry(chain, 'F1', 'main').expire), ['D2', 'F1', 'I3'], 'history unknown: F4 may serve');
 });

@@ -7,7 +7,7 @@
 import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { backupLockPath } from '../repo/layout.js';
-import { RepoLock } from '../repo/lock.js';
+import { enforcedAndFree, RepoLock } from '../repo/lock.js';
 import { ensureStanzaPresent } from '../repo/stanza-presence.js';
 import { ADVISORY_LOCKS_WARNING } from '../repo/conditional-create.js';
 import { expireStanza } from '../repo/expire.js';
@@ -20,8 +20,12 @@ import { recoveryPending } from '../postgres/recovery-signals.js';
 /** Applies a retention policy to the stanza, or expires one backup set (with dryRun, only says what it would remove). */
 export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
-  // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running backup.
-  if (opts.dryRun) return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true, recoveryPending });
+  // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running
+  // backup. With the lock free (and enforced), a record saying "running" is a dead run's, as expire judges it.
+  if (opts.dryRun) {
+    const exclusive = await enforcedAndFree(repo.storage, backupLockPath(stanza)).catch(() => false);
+    return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true, exclusive, recoveryPending });
+  }
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'set' in what ? 'expire --set' : 'expire');
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {

@@ -242,6 +242,17 @@ export function processAlive(pid: number): boolean {
 }
 
 /** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
+/**
+ * Whether a lock at `path` would be enforced (see RepoLock.enforced) and is free now: what a
+ * command that does not take it (a dry run) may judge as if it held it. A snapshot: taken a moment
+ * later, by anyone.
+ */
+export async function enforcedAndFree(storage: Storage, path: string): Promise<boolean> {
+  if ((await liveLockHolder(storage, path)) !== null) return false;
+  const recorded = await recordedConditionalCreate(storage);
+  return recorded === true || (recorded === null && !storage.features.remote);
+}
+
 export async function liveLockHolder(storage: Storage, path: string, opts: UnjudgedStaleness = {}): Promise<LockHolder | null> {
   const holder = await readHolder(storage, path);
   if (!holder) return null;

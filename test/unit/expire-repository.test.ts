@@ -15,6 +15,9 @@ import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import { writeRecord } from '../../src/repo/backup-set/record.js';
 import type { BackupRecord } from '../../src/repo/backup-set/record.js';
 import { expireStanza } from '../../src/repo/expire.js';
+import { expireUnderLock } from '../../src/commands/expire.js';
+import { RepoLock } from '../../src/repo/lock.js';
+import { backupLockPath } from '../../src/repo/layout.js';
 import { EXPIRING_NAME } from '../../src/repo/backup-set/unrecorded.js';
 import { pushWalFile } from '../../src/repo/archive-store.js';
 import { walSegment } from '../helpers/wal-segment.js';
@@ -79,6 +82,24 @@ test('expire under the backup lock: a "running" record of another host is a dead
     await writeRecord(repo.storage, record('20261205-000000F', 4, { state: 'running', stop_time: null, process: elsewhere }));
     await expireStanza(repo, 'main', SEG, { set: '20261205-000000F' }, { dryRun: false, exclusive: true, nowMs: NOW });
     assert.deepEqual(sets(dir), ['20261204-000000F']);
+  });
+});
+
+test('expire --dry-run says what expire would do: with the backup lock free, a "running" record of another host is a dead run; with it held, it may be running', async () => {
+  await withRepo(async (dir, repo) => {
+    const elsewhere = { host: 'another-host', pid: 4242, start_ticks: null, boot_id: null };
+    await writeRecord(repo.storage, record('20261202-000000F', 1, { state: 'running', stop_time: null, process: elsewhere }));
+    await writeRecord(repo.storage, record('20261204-000000F', 3));
+    const dry = await expireUnderLock(repo, 'main', { policy: { full: 1 } }, { dryRun: true });
+    assert.deepEqual(dry.decision.expire.map((e) => e.id), ['20261202-000000F']);
+    const lock = await RepoLock.acquire(repo.storage, backupLockPath('main'), 'backup');
+    try {
+      const held = await expireUnderLock(repo, 'main', { policy: { full: 1 } }, { dryRun: true });
+      assert.match(held.decision.keep.find((k) => k.id === '20261202-000000F')!.why, /still running/);
+    } finally {
+      await lock.release();
+    }
+    assert.deepEqual(sets(dir), ['20261202-000000F', '20261204-000000F'], 'a dry run removes nothing');
   });
 });
 

@@ -113,6 +113,12 @@ test('damage of every kind is detected and named, before any byte of it is taken
   await fails('other-repo', /encrypted with another key .*another repository/);
   // A range read checks too.
   await assert.rejects(async () => collect((await s.read('flip-body', { offset: CHUNK_SIZE + 5, length: 10 }))!), /chunk 1 fails authentication/);
+  // A range over chunks 0-2 of an object cut a few bytes into chunk 2: not the range's end, truncated.
+  truncateSync(await fresh('cut-in-range'), HEADER_SIZE + 2 * (CHUNK_SIZE + TAG_SIZE) + 5);
+  await assert.rejects(async () => collect((await s.read('cut-in-range', { offset: 10, length: 2 * CHUNK_SIZE + 10 }))!), /truncated|fails authentication/);
+  // The same range of a whole object reads back, as does the one ending in chunk 1 of the cut one.
+  assert.deepEqual(await collect((await s.read('a', { offset: 10, length: 2 * CHUNK_SIZE + 10 }))!), data.subarray(10, 2 * CHUNK_SIZE + 20));
+  assert.deepEqual(await collect((await s.read('cut-in-range', { offset: 10, length: CHUNK_SIZE + 10 }))!), data.subarray(10, CHUNK_SIZE + 20));
 });
 
 test('the marker and locks stay plaintext, everything else is encrypted', async () => {

@@ -50,10 +50,10 @@ export interface DecryptOptions {
   path: string;
   /**
    * The stream starts at chunk `firstChunk` of the body, not at the header (a ranged read; the
-   * header is then given). With `bounded`, it ends one byte past the last chunk wanted (or at the
-   * object's end): that byte shows the chunk before it is not the final one.
+   * header is then given). With `lastChunk`, it ends one byte past that chunk (or at the object's
+   * end): that byte shows the chunk before it is not the final one. Null: to the object's end.
    */
-  range?: { header: Buffer; firstChunk: number; bounded: boolean };
+  range?: { header: Buffer; firstChunk: number; lastChunk: number | null };
 }
 
 /** Checks a header against the key and the path it is read at. */
@@ -128,8 +128,10 @@ export class ChunkOpener {
   end(emit: (plain: Buffer) => void): void {
     const pending = this.input.subarray(0, this.length);
     if (this.header === null) throw new CipherFailure(parseHeader(pending) as string);
-    // A bounded range that ends one byte into the next chunk: what it wanted is all decrypted.
-    if (this.o.range?.bounded && pending.length > 0 && pending.length < TAG_SIZE && this.index > this.o.range.firstChunk) return this.release();
+    // A bounded range that ends one byte into the chunk after the last it wanted: all decrypted. (One
+    // short of that is an object cut there: truncated.)
+    const last = this.o.range?.lastChunk ?? null;
+    if (last !== null && pending.length > 0 && pending.length < TAG_SIZE && this.index > last) return this.release();
     if (pending.length < TAG_SIZE) throw new CipherFailure(`it is truncated: ${this.index} chunk(s) and no final chunk`);
     const plain = this.open(pending, true);
     if (plain === null) {

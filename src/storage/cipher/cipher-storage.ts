@@ -11,7 +11,7 @@ import { DamagedContentError, PgpitrError } from '../../common/errors.js';
 import { objectAt, storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
 import type { DirectSource, ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
-import { CipherFailure, decryptObject, encryptObject } from './chunk-cipher.js';
+import { CipherFailure, checkHeader, decryptObject, encryptObject } from './chunk-cipher.js';
 import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
 import type { DataKey } from './object-format.js';
 
@@ -88,14 +88,21 @@ export class CipherStorage implements Storage {
       throw this.failure(path, e);
     }
     if (opts.length === 0) return Readable.from([]);
-    const stride = CHUNK_SIZE + TAG_SIZE;
-    const first = Math.floor(offset / CHUNK_SIZE);
-    const last = opts.length === undefined ? null : Math.floor((offset + opts.length - 1) / CHUNK_SIZE);
+    // Chunks as the object's own header sizes them (every object written today: CHUNK_SIZE).
+    let chunkSize: number;
+    try {
+      chunkSize = checkHeader(header, key, path).chunkSize;
+    } catch (e) {
+      throw this.failure(path, e);
+    }
+    const stride = chunkSize + TAG_SIZE;
+    const first = Math.floor(offset / chunkSize);
+    const last = opts.length === undefined ? null : Math.floor((offset + opts.length - 1) / chunkSize);
     const start = HEADER_SIZE + first * stride;
     const raw = await this.inner.read(path, last === null ? { offset: start } : { offset: start, length: (last - first + 1) * stride + 1 });
     if (raw === null) return null;
-    const chunks = decryptObject(raw, { dataKey: key, path, range: { header, firstChunk: first, bounded: last !== null } });
-    return this.decrypted(path, raw, slice(chunks, offset - first * CHUNK_SIZE, opts.length));
+    const chunks = decryptObject(raw, { dataKey: key, path, range: { header, firstChunk: first, lastChunk: last } });
+    return this.decrypted(path, raw, slice(chunks, offset - first * chunkSize, opts.length));
   }
 
   async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts: WriteOptions = {}): Promise<void> {

@@ -234,8 +234,13 @@ class S3Storage implements Storage {
       if (!Buffer.isBuffer(source) && (opts.size ?? 0) > EXCLUSIVE_MAX) throw this.exclusiveTooLarge(key);
       return sendWhole(source as Buffer | AsyncIterable<Buffer>, sender, { limit: EXCLUSIVE_MAX, tooLarge: () => this.exclusiveTooLarge(key), sourceFailed });
     }
-    if (Buffer.isBuffer(source)) return sendBuffer(source, sender, this.tuning.partSize, this.tuning.partQueue);
-    await sendStream(source as AsyncIterable<Buffer>, sender, { pool: this.parts, queue: this.tuning.partQueue, sourceFailed });
+    try {
+      if (Buffer.isBuffer(source)) await sendBuffer(source, sender, this.tuning.partSize, this.tuning.partQueue);
+      else await sendStream(source as AsyncIterable<Buffer>, sender, { pool: this.parts, queue: this.tuning.partQueue, sourceFailed });
+    } catch (e) {
+      // The upload's own refusals (more parts than S3 allows) name the object as the requests' do.
+      throw sourceFailed(e);
+    }
   }
 
   /** The requests that store the object at key (s3-upload.ts decides which), their errors mapped. */

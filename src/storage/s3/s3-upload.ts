@@ -162,7 +162,7 @@ class Multipart {
   send(data: Buffer, settled: () => void): void {
     try {
       this.throwIfFailed();
-      if (this.next > MAX_PARTS) throw new Error(`the object needs more than ${MAX_PARTS} parts of ${data.length} bytes`);
+      if (this.next > MAX_PARTS) throw new Error(`the object needs more than ${MAX_PARTS} parts of ${data.length} bytes, the most a multipart upload takes`);
     } catch (e) {
       settled(); // not handed to a part: its buffer is free (a pooled one goes back to the pool)
       throw e;

@@ -25,6 +25,7 @@ import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
+import { RECEIVER_HINT, receiverStored } from './check-receiver.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -97,8 +98,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // or reporting no replay position, as a standby does) needs no archive_command: judged by what the
     // WAL switch below finds in the stanza, archive_mode and archive_command then only said. Only with
     // archive_mode off: on, with no archive_command, the server keeps every segment for a command to come.
-    const receiver = !s.standby && !req.noSwitch && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)")).rows.length > 0;
-    const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (a walsender reporting no replay in pg_stat_replication): judged by the WAL switch below` });
+    const receiver = !s.standby && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)")).rows.length > 0;
+    const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (a walsender reporting no replay in pg_stat_replication): judged by ${req.noSwitch ? 'what it stored' : 'the WAL switch below'}` });
     // A standby archives only with 'always'; with 'on', its primary does, and it will once promoted. It cannot switch WAL.
     const modeOk = s.archive_mode === 'always' || s.archive_mode === 'on';
     add(byReceiver({
@@ -134,7 +135,10 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
       try {
-        reached = s.standby && s.archive_mode === 'on' ? await standbyArchived(client, on.repos, req.stanza, add) : req.noSwitch || s.standby ? await lastArchived(client, on, add) : await switchAndWait(client, on, add, receiver);
+        reached = s.standby && s.archive_mode === 'on'
+          ? await standbyArchived(client, on.repos, req.stanza, add)
+          : req.noSwitch && receiver ? await receiverStored(client, on.repos, req.stanza, add)
+          : req.noSwitch || s.standby ? await lastArchived(client, on, add) : await switchAndWait(client, on, add, receiver);
       } catch (e) {
         // A role without the right to switch WAL (or to make the restore point before it), a
         // segment stored twice: a finding, with what to do, rather than the end of the command.
@@ -226,7 +230,7 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
       repo: index,
       ok: found,
       message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
-      ...(found ? {} : { hint: ARCHIVING_HINT }),
+      ...(found ? {} : { hint: receiver && why.startsWith(' (a WAL receiver') ? RECEIVER_HINT : ARCHIVING_HINT }),
     });
   }
   if (reached.size === 0) return null;

@@ -39,6 +39,16 @@ for (const version of versionsFromEnv().slice(-1)) {
       const chk = await runPgpitr(['check', ...repoArgs], env);
       assert.equal(chk.code, 0, chk.stdout + chk.stderr);
       assert.match(chk.stdout + chk.stderr, /a WAL receiver streams from this server/);
+      // Monitoring (--no-switch): the archiver reports nothing; judged by what the receiver stored.
+      const quiet = await runPgpitr(['check', ...repoArgs, '--no-switch'], env);
+      assert.equal(quiet.code, 0, quiet.stdout + quiet.stderr);
+      assert.match(quiet.stdout, /the stanza's newest segment is [0-9A-F]{24}; the server writes/);
+      // A stanza the receiver does not feed: failed, pointing at receive-wal (not at archive_command).
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'other'], env)).code, 0);
+      const other = await runPgpitr(['check', '--repo', repo, '--stanza', 'other', '--no-switch'], env);
+      assert.equal(other.code, 7, other.stdout + other.stderr);
+      assert.match(other.stdout, /the stanza's newest segment of its timeline is none: the receiver is not storing what it receives into this stanza/);
+      assert.match(other.stdout, /look at receive-wal's output/);
       // Acknowledged by receive-wal (synchronous commit): in the segment it is receiving, not archived.
       for (let i = 0; i < 5; i++) await c.sql(`insert into pitr values (${1000 + i}, 'acknowledged')`);
       beforeMistake = await tableChecksum(c);

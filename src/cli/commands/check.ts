@@ -34,7 +34,9 @@ now. A stanza with no backup yet passes with a warning.
                            newest .done file of archive_status), which must be in the repository,
                            with archiving not failing since and no file waiting longer than
                            --archive-timeout. For monitoring run every few minutes: each run
-                           without it makes a new WAL segment (16 MB archived, mostly empty)
+                           without it makes a new WAL segment (16 MB archived, mostly empty).
+                           A stanza fed by a WAL receiver (archive_mode off): judged by its
+                           newest segment against the segment the server writes now
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed; a repository

@@ -15,6 +15,7 @@ import { SegmentFiles } from './segment-files.js';
 import { StoreQueue } from './store-queue.js';
 import { lowerBackgroundThreadsPriority } from './background-priority.js';
 import { onBranch, resumeFromNames, resumeOnBranch, namesIn } from './start-position.js';
+import { refuseOtherSystem } from './received-system.js';
 import { parseTimelineHistory, timelineBranch } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { completeInterruptedSegments } from './interrupted-segments.js';
@@ -190,6 +191,7 @@ async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: Store
   // in between is then seen in one or the other.
   const local = namesIn(o.dir);
   if (o.archive) refuseCompressedLeftovers(o.dir, local);
+  else refuseOtherSystem(o.dir, local, ident[0] ?? '', segmentSize);
   const archived = o.archive ? await fromRepository(() => o.archive!.names()) : [];
   completeInterruptedSegments(o.dir, namesIn(o.dir), archived, segmentSize, o.sync, o.log);
   // Only what is on the server's history is resumed after (see start-position.ts onBranch).

@@ -24,28 +24,35 @@ export async function withReceivedWal(view: WalArchiveListing, repo: Repository,
   }
   const archived = new Set(view.names());
   const names = [...new Set(entries.map((n) => /^([0-9A-F]{24})(\.partial)?$/.exec(n)?.[1]).filter((n): n is string => n !== undefined))].sort();
+  // Each timeline's run on its own (after a promotion the old timeline's .partial stays beside the
+  // new one's): which one recovery reads is its branch's business (the plan, archive-get).
   const received: string[] = [];
-  let partial = false;
+  const inPart = new Set<string>();
+  const ended = new Set<number>();
   for (const name of names) {
     const seg = archived.has(name) ? null : parseSegmentFileName(name, segmentSize);
-    if (seg === null || seg.segNo === 0n) continue;
+    if (seg === null || seg.segNo === 0n || ended.has(seg.timeline)) continue;
     const prev = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize);
-    if (!archived.has(prev) && received[received.length - 1] !== prev) continue;
+    if (!archived.has(prev) && !received.includes(prev)) continue;
     let got: Awaited<ReturnType<typeof receivedSegment>>;
     try {
       got = await receivedSegment(repo, stanza, name, segmentSize, systemId);
     } catch (e) {
       log(`warning: what receive-wal received of ${name} could not be read: ${(e as Error).message}`);
-      break;
+      ended.add(seg.timeline);
+      continue;
     }
     if (got === null) continue;
     received.push(name);
-    // Recovery ends in a segment received in part: none after it is read.
-    if ((partial = got.padded)) break;
+    // Recovery ends in a segment received in part: none after it on its timeline is read.
+    if (got.padded) {
+      inPart.add(name);
+      ended.add(seg.timeline);
+    }
   }
   if (received.length === 0) return view;
-  const span = received.length === 1 ? `WAL segment ${received[0]} is` : `WAL segments ${received[0]} to ${received[received.length - 1]} are`;
-  log(`${span} not archived yet: receive-wal received ${partial ? (received.length === 1 ? 'part of it' : 'them, the last in part') : received.length === 1 ? 'it' : 'them'}; recovery is handed ${received.length === 1 ? 'it' : 'them'} after the archive's last segment`);
+  const listed = received.map((n) => (inPart.has(n) ? `${n} (in part)` : n)).join(', ');
+  log(`WAL ${received.length === 1 ? 'segment' : 'segments'} ${listed} ${received.length === 1 ? 'is' : 'are'} not archived yet: receive-wal received ${received.length === 1 ? 'it' : 'them'}; recovery is handed what its timeline's branch reads of ${received.length === 1 ? 'it' : 'them'} after the archive's last segment`);
   const held = new Set(received);
   return {
     ...view,

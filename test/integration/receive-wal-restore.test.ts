@@ -79,7 +79,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     const dir2 = c.tempDir('restored-before');
     const r2 = await runPgpitr(['restore', ...repoArgs, '--spool-path', c.tempDir('spool2'), '-D', dir2, '--target-time', mistakeAt, '--target-action', 'promote']);
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
-    assert.match(r2.stdout + r2.stderr, /not archived yet: receive-wal received part of it/);
+    assert.match(r2.stdout + r2.stderr, /WAL segment [0-9A-F]{24} \(in part\) is not archived yet: receive-wal received it/);
     const copy2 = await startRecovered(dir2, version, `rwrt${version}`);
     try {
       assert.equal(await tableChecksum(copy2), beforeMistake, 'the state before the mistake is back');

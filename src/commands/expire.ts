@@ -18,7 +18,7 @@ import type { PinTarget } from '../repo/retention.js';
 import { recoveryPending } from '../postgres/recovery-signals.js';
 
 /** Applies a retention policy to the stanza, or expires one backup set (with dryRun, only says what it would remove). */
-export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void }): Promise<ExpireResult> {
+export async function expireUnderLock(repo: Repository, stanza: string, what: ExpireWhat, opts: { dryRun: boolean; warn?: (message: string) => void; removed?: (id: string, why: string) => void }): Promise<ExpireResult> {
   const info = await readStanza(repo, stanza);
   // A dry run writes nothing, not even a lock: it works on a read-only repository and beside a running
   // backup. With the lock free (and enforced), a record saying "running" is a dead run's, as expire judges it.
@@ -30,7 +30,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
-    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: lock.enforced, recoveryPending });
+    return await expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: false, exclusive: lock.enforced, recoveryPending, ...(opts.removed ? { removed: opts.removed } : {}) });
   } finally {
     await lock.release();
   }

@@ -60,6 +60,8 @@ export async function expireStanza(
     exclusive?: boolean;
     /** Whether a recovery is still to run in a restored data directory of this host (restore leases). */
     recoveryPending?: RecoveryPending;
+    /** Told as each backup set is gone (so that an expire killed later has said what it removed). */
+    removed?: (id: string, why: string) => void;
   },
 ): Promise<ExpireResult> {
   // Decided once without the marker: an expire that removes no backup and no WAL (most of those a
@@ -83,7 +85,7 @@ export async function expireStanza(
 }
 
 /** What expire would remove (`result`), whether it removes any backup or WAL, and how to carry it out. */
-async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean }, leases: LiveLease[], unrestorable: Map<string, string | null>): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
+async function planExpiry(repo: Repository, stanza: string, segmentSize: number, what: ExpireWhat, opts: { nowMs?: number; exclusive?: boolean; removed?: (id: string, why: string) => void }, leases: LiveLease[], unrestorable: Map<string, string | null>): Promise<{ result: ExpireResult; removes: boolean; carry: () => Promise<void> }> {
   const storage = repo.storage;
   const records = await listRecords(storage, stanza);
   const loose = await unrecordedSets(storage, stanza, records);
@@ -157,7 +159,7 @@ async function carryOut(
   stanza: string,
   segmentSize: number,
   what: ExpireWhat,
-  opts: { exclusive?: boolean },
+  opts: { exclusive?: boolean; removed?: (id: string, why: string) => void },
   records: BackupRecord[],
   loose: UnrecordedSet[],
   archive: ArchivedFile[],
@@ -184,6 +186,7 @@ async function carryOut(
     await storage.remove(storageJoin(backupDir(stanza, id), MANIFEST_NAME));
     await storage.pathSync?.(backupDir(stanza, id));
     await storage.remove(backupDir(stanza, id), { recursive: true });
+    opts.removed?.(id, decision.expire.find((e) => e.id === id)?.why ?? '');
   }
   // Sets an interrupted expire left (marked, or without a manifest: unrecorded.ts) are removed
   // too, when the backup lock is enforced (no backup is being written). Not one a kept backup

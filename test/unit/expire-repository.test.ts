@@ -103,6 +103,18 @@ test('expire --dry-run says what expire would do: with the backup lock free, a "
   });
 });
 
+test('expire says each backup set it removed as it goes (a run killed later has said what is gone)', async () => {
+  await withRepo(async (dir, repo) => {
+    for (const [id, day] of [['20261202-000000F', 1], ['20261203-000000F', 2], ['20261204-000000F', 3]] as const) await writeRecord(repo.storage, record(id, day));
+    const told: string[] = [];
+    const r = await expireUnderLock(repo, 'main', { policy: { full: 1 } }, { dryRun: false, removed: (id, why) => told.push(`${id}: ${why}`) });
+    assert.deepEqual(told.map((t) => t.slice(0, 16)).sort(), r.decision.expire.map((e) => e.id).sort());
+    assert.equal(told.length, 2);
+    assert.ok(told.every((t) => t.length > 18), 'with why');
+    assert.deepEqual(sets(dir), ['20261204-000000F']);
+  });
+});
+
 test('expire with a retention window: a history file that cannot be read stops it, nothing removed', async () => {
   await withRepo(async (dir, repo, info) => {
     await writeRecord(repo.storage, record('20261202-000000F', 1));

@@ -125,13 +125,16 @@ export async function expireCommand(argv: string[]): Promise<number> {
   }
   const set = o.extra['set'] as string | undefined;
   const dryRun = o.extra['dry-run'] === true;
+  // Each removal said as it is done (an expire killed later has said what it removed); at the end with JSON.
+  const told = !dryRun && o.output !== 'json';
+  const removed = (index: number) => (told ? { removed: (id: string, why: string) => printLine(`${several ? `repo${index}: ` : ''}expired backup ${id}: ${why}`) } : {});
   let outcomes: RepositoryOutcome<ExpireResult | null>[];
   if (set !== undefined) {
     if (o.extra['retention-full'] !== undefined || o.extra['retention-window'] !== undefined) throw usageError('--set expires one backup set whatever the policy: give it without --retention-full / --retention-window');
     // A backup lives in one repository: expired where it is, absent elsewhere is no error.
-    outcomes = await onEachRepository(repos, async ({ repo }) => {
+    outcomes = await onEachRepository(repos, async ({ repo, index }) => {
       try {
-        return await expireUnderLock(repo, o.stanza, { set }, { dryRun, warn: (m) => printLine(`warning: ${m}`) });
+        return await expireUnderLock(repo, o.stanza, { set }, { dryRun, warn: (m) => printLine(`warning: ${m}`), ...removed(index) });
       } catch (e) {
         if (several && isPgpitrError(e) && e.code === 'ERR_NOT_FOUND' && / does not exist in stanza /.test(e.message)) return null;
         throw e;
@@ -157,7 +160,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
     for (const [index, policy] of policies) {
       if (!policy) throw usageError(`no retention policy${several ? ` for repo${index}` : ''}`, `give --retention-full=N and/or --retention-window=D (or set them in the configuration file${several ? `, or repo${index}-retention-full / -window` : ''}), or --set=ID`);
     }
-    outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, { policy: policies.get(index)! }, { dryRun, warn: (m) => printLine(`warning: ${m}`) }));
+    outcomes = await onEachRepository(repos, ({ repo, index }) => expireUnderLock(repo, o.stanza, { policy: policies.get(index)! }, { dryRun, warn: (m) => printLine(`warning: ${m}`), ...removed(index) }));
   }
   if (o.output === 'json') {
     const each = outcomes.map((r) => ({
@@ -179,7 +182,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
         printLine(`${p}backup ${set} is not in this repository`);
         continue;
       }
-      for (const e of r.result!.decision.expire) printLine(`${p}${verb} backup ${e.id}: ${e.why}`);
+      if (!told) for (const e of r.result!.decision.expire) printLine(`${p}${verb} backup ${e.id}: ${e.why}`);
       for (const k of r.result!.decision.keep) printLine(`${p}kept backup ${k.id}: ${k.why}`);
       const w = r.result!.walRemoved;
       if (w) printLine(`${p}${dryRun ? 'would remove' : 'removed'} ${w.count} archived WAL file(s), ${w.first} to ${w.last}${r.result!.standaloneWal.length > 0 ? ' (but for the ranges kept below)' : ''}`);

@@ -1,7 +1,8 @@
 // check --no-switch of a stanza fed by a WAL receiver (pgpitr receive-wal, archive_mode off): the
-// server's archiver reports nothing, and no segment is made to wait for. What the receiver stored
-// is judged against where the server writes WAL now: the segment being written, and the one
-// before (a receiver stores a segment once it is whole, a moment after), need not be stored yet.
+// server's archiver reports nothing, and no segment is made to wait for. What each repository's
+// receiver stored is judged against where the server writes WAL now: the segment being written,
+// and the one before (a receiver stores a segment once it is whole, a moment after), need not be
+// stored yet.
 
 import { parseSegmentFileName } from '../postgres/lsn.js';
 import { listArchive } from '../repo/archive-store.js';
@@ -15,7 +16,11 @@ interface Queries {
 /** What to look at when a receiver's segments do not reach the stanza (or a switch's did not). */
 export const RECEIVER_HINT = "look at receive-wal's output (it names what fails: a repository it cannot write, a full disk, a slot gone); the whole segments it could not store yet wait in the repository's <stanza>/receive-wal directory (posix), and are stored in order once it can";
 
-/** The newest segment of the server's timeline in the stanza, with the repositories holding it; null (and a finding) when none, or behind. */
+/**
+ * Each repository's newest segment (of the server's timeline; of any, while that one has none
+ * stored yet: a promotion a moment ago), judged against the segment the server writes: a finding
+ * per repository. The segment every repository that passed holds, with them; null when none passed.
+ */
 export async function receiverStored(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number>; switched: false } | null> {
   const r = (
     await client.query<{ writing: string; lsn: string; size: string; flushed: string | null }>(
@@ -24,14 +29,25 @@ export async function receiverStored(client: Queries, repos: readonly NumberedRe
   ).rows[0]!;
   const size = Number(r.size);
   const writing = parseSegmentFileName(r.writing, size)!;
-  const byRepo = new Map<number, Set<string>>();
-  for (const { index, repo } of repos) byRepo.set(index, new Set((await listArchive(repo, stanza)).map((f) => f.name).filter((n) => n.slice(0, 8) === r.writing.slice(0, 8) && /^[0-9A-F]{24}$/.test(n))));
-  const newest = [...byRepo.values()].flatMap((names) => [...names]).reduce<string | null>((m, n) => (m === null || n > m ? n : m), null);
   const where = `the server writes ${r.writing} (at ${r.lsn})${r.flushed ? `, and the WAL receiver has flushed up to ${r.flushed}` : ''}`;
-  if (newest === null || parseSegmentFileName(newest, size)!.segNo + 2n < writing.segNo) {
-    add({ check: 'archiving', ok: false, message: `a WAL receiver streams from this server (archive_mode is off): ${where}, but the stanza's newest segment of its timeline is ${newest ?? 'none'}: the receiver is not storing what it receives into this stanza`, hint: RECEIVER_HINT });
-    return null;
+  const passed = new Map<number, { name: string; segNo: bigint }>();
+  for (const { index, repo } of repos) {
+    const segments = (await listArchive(repo, stanza)).flatMap((f) => {
+      const seg = /^[0-9A-F]{24}$/.test(f.name) ? parseSegmentFileName(f.name, size) : null;
+      return seg === null ? [] : [{ name: f.name, ...seg }];
+    });
+    const own = segments.filter((x) => x.timeline === writing.timeline);
+    const newest = (own.length > 0 ? own : segments).reduce<(typeof segments)[number] | null>((m, x) => (m === null || x.segNo > m.segNo || (x.segNo === m.segNo && x.timeline > m.timeline) ? x : m), null);
+    // The segment being written and the one before it (stored a moment after it is whole) need not be there yet.
+    if (newest === null || newest.segNo + 2n < writing.segNo) {
+      add({ check: 'archiving', repo: index, ok: false, message: `a WAL receiver streams from this server (archive_mode is off): ${where}, but the stanza's newest segment is ${newest?.name ?? 'none'}: no receiver stores what it receives into this repository`, hint: RECEIVER_HINT });
+      continue;
+    }
+    passed.set(index, newest);
+    add({ check: 'archiving', repo: index, ok: true, message: `a WAL receiver streams from this server (archive_mode is off): the stanza's newest segment is ${newest.name}; ${where}` });
   }
-  add({ check: 'archiving', ok: true, message: `a WAL receiver streams from this server (archive_mode is off): the stanza's newest segment is ${newest}; ${where}` });
-  return { wal: newest, repos: new Set([...byRepo].filter(([, names]) => names.has(newest)).map(([i]) => i)), switched: false };
+  if (passed.size === 0) return null;
+  // Judged up to the oldest of those newest segments: every repository that passed holds WAL to there.
+  const wal = [...passed.values()].reduce((m, x) => (x.segNo < m.segNo ? x : m)).name;
+  return { wal, repos: new Set(passed.keys()), switched: false };
 }

@@ -241,7 +241,6 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
 /**
  * Whether a lock at `path` would be enforced (see RepoLock.enforced) and is free now: what a
  * command that does not take it (a dry run) may judge as if it held it. A snapshot: taken a moment
@@ -253,6 +252,7 @@ export async function enforcedAndFree(storage: Storage, path: string): Promise<b
   return recorded === true || (recorded === null && !storage.features.remote);
 }
 
+/** The process holding a lock, if it is alive on this host (or on another host: then assumed alive). */
 export async function liveLockHolder(storage: Storage, path: string, opts: UnjudgedStaleness = {}): Promise<LockHolder | null> {
   const holder = await readHolder(storage, path);
   if (!holder) return null;

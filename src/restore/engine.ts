@@ -323,12 +323,10 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     }
     await restorer.restoreControl(owner, !req.noSync);
     fsyncPathSync(join(targetState.path, 'global'));
-    // The lock goes before the marker: a restore killed in between leaves a directory the next run
-    // resumes (and finds whole), never a whole one still locked, which it would call "not empty"
-    // (and which, started and backed up, would carry the lock). Both before the last sync.
-    await lock.release();
     unlinkSync(marker);
     req.onProgress?.(bytesTotal, bytesTotal, filesTotal, filesTotal); // 100% once nothing is left to do that matters
+    // The lock goes before the last sync: a data directory that is started (and backed up) never holds it.
+    await lock.release();
     fsyncPathSync(targetState.path);
     return files;
   }

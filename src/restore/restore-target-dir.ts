@@ -18,6 +18,8 @@ export interface TargetState {
   runningPid: number | null;
   /** An earlier restore stopped before it finished (its marker is there): a rerun resumes it as a delta. */
   interruptedRestore: boolean;
+  /** An earlier restore wrote pg_control, its last file, and its marker or lock is still there: stopped as it ended. */
+  endedRestore?: boolean;
 }
 
 /** Written first and removed last (after pg_control): while it exists, the directory is a restore in progress. */
@@ -60,6 +62,7 @@ export function inspectTarget(path: string): TargetState {
     // its marker left a complete cluster, maybe started and used since: a cluster like any other
     // (--delta required, same system), never silently rewritten by the next restore.
     interruptedRestore: (entries?.some((e) => e === RESTORE_MARKER || e.startsWith(`${RESTORE_MARKER}.tmp-`)) ?? false) && !existsSync(join(abs, 'global', 'pg_control')),
+    endedRestore: (entries?.some((e) => e === RESTORE_MARKER || e === RESTORE_LOCK) ?? false) && existsSync(join(abs, 'global', 'pg_control')),
   };
 }
 
@@ -121,6 +124,11 @@ export function checkTarget(t: TargetState, delta: boolean): boolean {
   }
   if (t.empty) return delta;
   if (t.interruptedRestore) return true;
+  if (!delta && t.endedRestore) {
+    throw new PgpitrError('ERR_TARGET', `restore target "${t.path}" holds a restore that wrote pg_control, its last file, and was stopped before it removed its ${RESTORE_MARKER} / ${RESTORE_LOCK} (or is ending now): its files are all there`, {
+      hint: 'run the same restore again with --delta: it checks every file against the backup, rewrites none that match, and holds the backup for the recovery (as a restore that ends does)',
+    });
+  }
   if (!delta) {
     throw new PgpitrError('ERR_TARGET', `restore target "${t.path}" exists and is not empty`, {
       hint: 'restore into an empty directory, or give --delta to rewrite only what differs in a stopped cluster',

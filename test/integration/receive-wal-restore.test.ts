@@ -47,7 +47,7 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'other'], env)).code, 0);
       const other = await runPgpitr(['check', '--repo', repo, '--stanza', 'other', '--no-switch'], env);
       assert.equal(other.code, 7, other.stdout + other.stderr);
-      assert.match(other.stdout, /the stanza's newest segment of its timeline is none: the receiver is not storing what it receives into this stanza/);
+      assert.match(other.stdout, /the stanza's newest segment is none: no receiver stores what it receives into this repository/);
       assert.match(other.stdout, /look at receive-wal's output/);
       // Acknowledged by receive-wal (synchronous commit): in the segment it is receiving, not archived.
       for (let i = 0; i < 5; i++) await c.sql(`insert into pitr values (${1000 + i}, 'acknowledged')`);

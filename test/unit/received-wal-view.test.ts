@@ -25,13 +25,19 @@ test('received WAL past the archive: the old timeline\'s .partial and the new on
   try {
     const repo = repositoryOn(new PosixStorage(root), root);
     const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
-    // Timeline 1 archived to 0x18; promoted in 0x19: timeline 2's 0x19 archived, 0x1A being received.
+    // Timeline 1 archived to 0x18; promoted in 0x19 (timeline 2's history archived).
     for (const s of [0x17, 0x18]) await pushWalFile(repo, info, name(1, s), walSegment({ segNo: s, segmentSize: SEG, systemId: SYSID }), { compression: 'none' });
     await pushWalFile(repo, info, '00000002.history', Buffer.from('1\t0/19000E18\tno recovery target specified\n'), { compression: 'none' });
-    await pushWalFile(repo, info, name(2, 0x19), walSegment({ segNo: 0x19, segmentSize: SEG, systemId: SYSID, timeline: 2 }), { compression: 'none' });
     const rx = join(root, 'main', 'receive-wal');
     mkdirSync(rx, { recursive: true });
     writeFileSync(join(rx, `${name(1, 0x19)}.partial`), walSegment({ segNo: 0x19, segmentSize: SEG, systemId: SYSID }));
+    // Just after the promotion: timeline 2's first segment (the promotion's) being received.
+    writeFileSync(join(rx, `${name(2, 0x19)}.partial`), walSegment({ segNo: 0x19, segmentSize: SEG, systemId: SYSID, timeline: 2 }));
+    const early = await withReceivedWal(await openWalArchiveView(repo, 'main'), repo, 'main', SEG, SYSID, () => {});
+    assert.ok(early.names().includes(name(1, 0x19)) && early.names().includes(name(2, 0x19)), early.names().join(' '));
+    // Later: timeline 2's 0x19 archived, 0x1A being received.
+    rmSync(join(rx, `${name(2, 0x19)}.partial`));
+    await pushWalFile(repo, info, name(2, 0x19), walSegment({ segNo: 0x19, segmentSize: SEG, systemId: SYSID, timeline: 2 }), { compression: 'none' });
     writeFileSync(join(rx, `${name(2, 0x1a)}.partial`), walSegment({ segNo: 0x1a, segmentSize: SEG, systemId: SYSID, timeline: 2 }));
     const lines: string[] = [];
     const view = await withReceivedWal(await openWalArchiveView(repo, 'main'), repo, 'main', SEG, SYSID, (l) => lines.push(l));

@@ -129,7 +129,7 @@ test('a restore marker left beside pg_control (killed after its last file) is a 
     mkdirSync(join(dir, 'global'));
     writeFileSync(join(dir, 'global', 'pg_control'), 'x');
     assert.equal(inspectTarget(dir).interruptedRestore, false);
-    assert.throws(() => checkTarget(inspectTarget(dir), false), /exists and is not empty/);
+    assert.throws(() => checkTarget(inspectTarget(dir), false), /holds a restore that wrote pg_control, its last file/);
     assert.equal(checkTarget(inspectTarget(dir), true), true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -194,4 +194,20 @@ test('--tablespace-map by name or oid: names as the backup recorded them; unknow
   assert.throws(() => tablespaceMapByOid([{ key: 'slow', path: '/a' }], held, names, 'B'), /names tablespace "slow", which backup B does not hold/);
   assert.throws(() => tablespaceMapByOid([{ key: 'fast', path: '/a' }], held, undefined, 'B'), (e: Error & { hint?: string }) => /predates tablespace names: give oids/.test(e.hint ?? ''));
   assert.throws(() => tablespaceMapByOid([{ key: 'fast', path: '/a' }, { key: '16384', path: '/b' }], held, names, 'B'), /gives tablespace 16384 twice/);
+});
+
+test('a restore stopped after it wrote pg_control (its marker or lock still there) is named as such without --delta, and --delta goes over it as over a cluster', () => {
+  const dir = scratch();
+  try {
+    writeFileSync(join(dir, 'PG_VERSION'), '16\n');
+    mkdirSync(join(dir, 'global'));
+    writeFileSync(join(dir, 'global', 'pg_control'), Buffer.alloc(8192));
+    writeFileSync(join(dir, 'pgpitr_restore.lock'), '{}');
+    assert.throws(() => checkTarget(inspectTarget(dir), false), /holds a restore that wrote pg_control, its last file, and was stopped before it removed/);
+    assert.equal(checkTarget(inspectTarget(dir), true), true);
+    rmSync(join(dir, 'pgpitr_restore.lock'));
+    assert.throws(() => checkTarget(inspectTarget(dir), false), /exists and is not empty/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -42,7 +42,10 @@ With several repositories (repo1-path, repo2-path, ... in the configuration
 file) they are tried in order, and a repository that cannot be read or holds a
 damaged copy is passed over, with a warning, for a later one holding the file;
 --repo N uses only that one. The file is "not in the archive" only when every
-repository answered without it.
+repository answered without it. Without --recovery-timeline (recovery follows
+the newest timeline), no segment is given while a repository cannot be read: it
+may hold a newer timeline's history file, which decides whose segment recovery
+must be given (exit 200).
 
 In a recovery (recovery.signal in the data directory, no standby.signal), a
 segment that is not in the archive (nor in pg_wal) while a later one is, along

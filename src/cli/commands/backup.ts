@@ -132,8 +132,8 @@ export async function backupCommand(argv: string[]): Promise<number> {
     // or expire applies it.
     if (policy) {
       try {
-        const r = await expireUnderLock(repo, o.stanza, { policy }, { dryRun: false, warn: (m) => printLine(`warning: ${m}`) });
-        for (const e of r.decision.expire) printLine(`expired backup ${e.id}: ${e.why}`);
+        // Each removal said as it is done: a retention that fails part-way has said what went.
+        const r = await expireUnderLock(repo, o.stanza, { policy }, { dryRun: false, warn: (m) => printLine(`warning: ${m}`), removed: (id, why) => printLine(`expired backup ${id}: ${why}`) });
         if (r.walRemoved) printLine(`removed ${r.walRemoved.count} archived WAL file(s), ${r.walRemoved.first} to ${r.walRemoved.last}`);
         for (const id of r.unrecorded) printLine(`warning: ${unrecordedKept(id)}`);
       } catch (e) {

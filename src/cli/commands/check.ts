@@ -35,8 +35,8 @@ now. A stanza with no backup yet passes with a warning.
                            with archiving not failing since and no file waiting longer than
                            --archive-timeout. For monitoring run every few minutes: each run
                            without it makes a new WAL segment (16 MB archived, mostly empty).
-                           A stanza fed by a WAL receiver (archive_mode off): judged by its
-                           newest segment against the segment the server writes now
+                           A stanza fed by a WAL receiver (archive_mode off): each repository
+                           must hold WAL up to two segments before the one the server writes
 
 ${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}
 Exit status: 0 all good, 7 a check failed (each problem is printed; a repository

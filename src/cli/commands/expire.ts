@@ -31,8 +31,9 @@ Options:
       --retention-window=D      keep every point of the last D restorable (D: 30m, 12h, 7d, 2w)
       --set=ID                  expire that backup and every backup taking files from it,
                                 whatever the policy (refused for a pinned or running one, or
-                                when no complete full backup would be left), and the WAL no
-                                remaining backup needs; how a dead run's record is removed
+                                when no complete full backup would be left, or none the newest
+                                timeline can be restored from), and the WAL no remaining backup
+                                needs; how a dead run's record is removed
       --dry-run                 say what would be removed, remove nothing
       --pin=ID / --unpin=ID     keep a backup whatever the policy (or stop keeping it)
       --pin-target=T            what the pin keeps with it: full (default), every WAL segment

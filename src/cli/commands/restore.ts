@@ -181,7 +181,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
             : {}),
           bytes: outcome.bytesTotal,
           dry_run: dryRun,
-          files: outcome.files,
+          // The counts under the names every command's JSON uses (snake_case).
+          files: outcome.files && { written: outcome.files.written, unchanged: outcome.files.unchanged, removed: outcome.files.removed, zeroed: outcome.files.zeroed, bytes_written: outcome.files.bytesWritten, streamed: outcome.files.streamed, handed_back: outcome.files.handedBack },
           tablespaces: outcome.tablespaces,
           databases_left_out: outcome.databasesLeftOut,
           wal_dir: outcome.walDir,

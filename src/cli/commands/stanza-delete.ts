@@ -45,7 +45,7 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
   if (force) refuseDeleteFromSeveral(o, argv);
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force));
   if (o.output === 'json') {
-    process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : r.result!) })) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { deleted: r.result!.deleted, contents: r.result!.contents, advisory_locks: r.result!.advisoryLocks, recoveries: r.result!.recoveries }) })) }, null, 2) + '\n');
   } else {
     for (const r of outcomes) {
       if (!r.result) continue;

@@ -203,8 +203,10 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         await creator?.drained();
       }
       else if (store !== null) {
-        await Promise.all(bySize(rest).map((f) => copyToStore(ctx, f, store)));
-        await Promise.all((await lastWave()).map((f) => copyToStore(ctx, f, store)));
+        // In lanes, as everywhere: one call per file at once held a suspended copy per file of the
+        // cluster (~10 KB each: 1.1 GB of heap at 98,000 files).
+        await inLanes(bySize(rest), STORE_LANES(pool.size), (f) => copyToStore(ctx, f, store));
+        await inLanes(await lastWave(), STORE_LANES(pool.size), (f) => copyToStore(ctx, f, store));
       }
       else {
         // An uncompressed tar file on this host: the readers write the members themselves, where they reserve them.
@@ -220,8 +222,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
           }
           direct.continueAt(pool.tarPlaces.tarEnd);
         } else {
-          await Promise.all(rest.map((f) => copyThroughTar(ctx, f, tar)));
-          await Promise.all((await lastWave()).map((f) => copyThroughTar(ctx, f, tar)));
+          // Turns are taken in lane order (the list's): a few files read ahead of the one the tar writes.
+          await inLanes(rest, STORE_LANES(pool.size), (f) => copyThroughTar(ctx, f, tar));
+          await inLanes(await lastWave(), STORE_LANES(pool.size), (f) => copyThroughTar(ctx, f, tar));
         }
       }
       if (progressTimer) reportBytes();
@@ -274,6 +277,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
 }
 
 /** Runs fn over items in order, `lanes` at a time; the first failure stops the lanes from taking more. */
+/** Files in flight at once into a store or through a tar stream: enough to keep every reader fed with small files. */
+const STORE_LANES = (readers: number) => Math.max(8, readers * 4);
+
 async function inLanes<T>(items: readonly T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;

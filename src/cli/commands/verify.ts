@@ -61,8 +61,13 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       const report = r.result!;
       for (const b of report.backups) printLine(`${p}backup ${b.id}: ${b.files} files, ${b.bytes} bytes read`);
       if (report.walFiles > 0) printLine(`${p}archive: ${report.walFiles} WAL files read`);
-      // The object once: most messages name it (a stored file's path, a segment) already.
-      for (const x of report.problems) printLine(`${p}PROBLEM ${x.scope}: ${x.problem.includes(x.object) ? x.problem : `${x.object}: ${x.problem}`}`);
+      // The object once: most messages name it (a stored file's path, a segment) already. Files of one
+      // bundle that is damaged (cut short: every file past the cut) are said once, with how many.
+      for (const g of groupByBundle(report.problems)) {
+        const x = g[0]!;
+        const line = x.problem.includes(x.object) ? x.problem : `${x.object}: ${x.problem}`;
+        printLine(`${p}PROBLEM ${x.scope}: ${line}${g.length > 1 ? ` (and ${g.length - 1} more file(s) stored in the same bundle: --output json lists each)` : ''}`);
+      }
     }
     printLine(problems === 0 ? 'verify: ok' : `verify: ${problems} problem(s)`);
   }
@@ -76,4 +81,21 @@ export async function verifyCommand(argv: string[]): Promise<number> {
 /** The report under the names every command's JSON uses (snake_case, as info, check, expire and status). */
 function reportJson(r: VerifyReport): Record<string, unknown> {
   return { backups: r.backups, wal_files: r.walFiles, archive_gaps: r.archiveGaps, problems: r.problems };
+}
+
+/** Problems in order, those of files stored in one bundle of one backup together (the first standing for them). */
+export function groupByBundle(problems: VerifyReport['problems']): VerifyReport['problems'][] {
+  const groups: VerifyReport['problems'][] = [];
+  const byBundle = new Map<string, VerifyReport['problems']>();
+  for (const x of problems) {
+    const bundle = / \(bytes \d+-\d+\)$/.test(x.object) ? `${x.scope}\0${x.object.replace(/ \(bytes \d+-\d+\)$/, '')}` : null;
+    const g = bundle === null ? undefined : byBundle.get(bundle);
+    if (g) g.push(x);
+    else {
+      const fresh = [x];
+      groups.push(fresh);
+      if (bundle !== null) byBundle.set(bundle, fresh);
+    }
+  }
+  return groups;
 }

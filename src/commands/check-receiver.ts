@@ -8,10 +8,14 @@ import { parseSegmentFileName } from '../postgres/lsn.js';
 import { listArchive } from '../repo/archive-store.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import type { Finding } from './check-finding.js';
+import { newestSegment } from './check-standby.js';
 
 interface Queries {
   query<T>(text: string): Promise<{ rows: T[] }>;
 }
+
+/** The walsenders of WAL receivers in pg_stat_replication: named pg_receivewal, or reporting no replay (a standby reports one). */
+export const RECEIVER_WALSENDERS = "application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)";
 
 /** What to look at when a receiver's segments do not reach the stanza (or a switch's did not). */
 export const RECEIVER_HINT = "look at receive-wal's output (it names what fails: a repository it cannot write, a full disk, a slot gone); the whole segments it could not store yet wait in the repository's <stanza>/receive-wal directory (posix), and are stored in order once it can";
@@ -24,7 +28,7 @@ export const RECEIVER_HINT = "look at receive-wal's output (it names what fails:
 export async function receiverStored(client: Queries, repos: readonly NumberedRepository[], stanza: string, add: (f: Finding) => void): Promise<{ wal: string; repos: Set<number>; switched: false } | null> {
   const r = (
     await client.query<{ writing: string; lsn: string; size: string; flushed: string | null }>(
-      "select pg_walfile_name(pg_current_wal_lsn()) as writing, pg_current_wal_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, (select max(flush_lsn)::text from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)) as flushed",
+      `select pg_walfile_name(pg_current_wal_lsn()) as writing, pg_current_wal_lsn()::text as lsn, (select setting from pg_settings where name = 'wal_segment_size') as size, (select max(flush_lsn)::text from pg_stat_replication where ${RECEIVER_WALSENDERS}) as flushed`,
     )
   ).rows[0]!;
   const size = Number(r.size);
@@ -36,8 +40,7 @@ export async function receiverStored(client: Queries, repos: readonly NumberedRe
       const seg = /^[0-9A-F]{24}$/.test(f.name) ? parseSegmentFileName(f.name, size) : null;
       return seg === null ? [] : [{ name: f.name, ...seg }];
     });
-    const own = segments.filter((x) => x.timeline === writing.timeline);
-    const newest = (own.length > 0 ? own : segments).reduce<(typeof segments)[number] | null>((m, x) => (m === null || x.segNo > m.segNo || (x.segNo === m.segNo && x.timeline > m.timeline) ? x : m), null);
+    const newest = newestSegment(segments, writing.timeline);
     // The segment being written and the one before it (stored a moment after it is whole) need not be there yet.
     if (newest === null || newest.segNo + 2n < writing.segNo) {
       add({ check: 'archiving', repo: index, ok: false, message: `a WAL receiver streams from this server (archive_mode is off): ${where}, but the stanza's newest segment is ${newest?.name ?? 'none'}: no receiver stores what it receives into this repository`, hint: RECEIVER_HINT });

@@ -26,8 +26,7 @@ export async function standbyArchived(client: Queries, repos: readonly NumberedR
   // The standby's own timeline's (an abandoned future or a copy's timeline says nothing of its primary); any when it has none yet.
   // Its timeline: the one its WAL receiver streams, else its last restartpoint's (behind, after it
   // followed a promotion through the archive, until its next restartpoint).
-  const own = segments.filter((x) => x.timeline === r.tli);
-  const newest = (own.length > 0 ? own : segments).reduce<(typeof segments)[number] | null>((a, x) => (a === null || x.segNo > a.segNo || (x.segNo === a.segNo && x.timeline > a.timeline) ? x : a), null);
+  const newest = newestSegment(segments, r.tli);
   const hint = 'the primary archives what the standby replays: run pgpitr check against the primary (it switches WAL and waits for it to be archived)';
   if (newest === null) {
     add({ check: 'archiving', ok: false, message: 'the server is a standby, and the stanza holds no WAL segment', hint });
@@ -41,4 +40,10 @@ export async function standbyArchived(client: Queries, repos: readonly NumberedR
   const wal = newest.name;
   add({ check: 'archiving', ok: true, message: `the server is a standby: the stanza's newest WAL segment is ${wal}${r.lsn === null ? '' : `, where it replayed up to ${r.lsn}`}; archiving itself is judged on its primary (pgpitr check there)` });
   return { wal, repos: new Set([...byRepo].filter(([, names]) => names.has(wal)).map(([i]) => i)), switched: false };
+}
+
+/** The newest segment (by position, then timeline) of `timeline`, or of any while that one has none; null when there are none. */
+export function newestSegment<S extends { segNo: bigint; timeline: number }>(segments: readonly S[], timeline: number | null): S | null {
+  const own = segments.filter((x) => x.timeline === timeline);
+  return (own.length > 0 ? own : segments).reduce<S | null>((a, x) => (a === null || x.segNo > a.segNo || (x.segNo === a.segNo && x.timeline > a.timeline) ? x : a), null);
 }

@@ -25,7 +25,7 @@ import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
-import { RECEIVER_HINT, receiverStored } from './check-receiver.js';
+import { RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -98,7 +98,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // or reporting no replay position, as a standby does) needs no archive_command: judged by what the
     // WAL switch below finds in the stanza, archive_mode and archive_command then only said. Only with
     // archive_mode off: on, with no archive_command, the server keeps every segment for a command to come.
-    const receiver = !s.standby && s.archive_mode === 'off' && (await client.query("select 1 from pg_stat_replication where application_name = 'pg_receivewal' or (state = 'streaming' and replay_lsn is null)")).rows.length > 0;
+    const receiver = !s.standby && s.archive_mode === 'off' && (await client.query(`select 1 from pg_stat_replication where ${RECEIVER_WALSENDERS}`)).rows.length > 0;
     const byReceiver = (f: Finding): Finding => (f.ok || !receiver ? f : { check: f.check, ok: true, message: `warning: ${f.message}; a WAL receiver streams from this server (a walsender reporting no replay in pg_stat_replication): judged by ${req.noSwitch ? 'what it stored' : 'the WAL switch below'}` });
     // A standby archives only with 'always'; with 'on', its primary does, and it will once promoted. It cannot switch WAL.
     const modeOk = s.archive_mode === 'always' || s.archive_mode === 'on';

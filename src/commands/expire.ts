@@ -36,8 +36,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
   }
 }
 
-/** Pins (or unpins) a complete backup; `target`: what the pin keeps besides it (default 'full'). */
-/** Pins or unpins backup `id`; resolves with whether it was pinned before. */
+/** Pins (or unpins) complete backup `id`; `target`: what the pin keeps besides it (default 'full'). Resolves with whether it was pinned before. */
 export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean, target: PinTarget = 'full'): Promise<boolean> {
   // Under the backup lock: a running backup rewrites its record at the end.
   const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');

@@ -97,8 +97,10 @@ async function planExpiry(repo: Repository, stanza: string, segmentSize: number,
   // WAL was archived on last: a copy promoted elsewhere with this stanza's archive_command makes a
   // higher-numbered one that production does not follow, and would hold every backup since.
   // --set needs it only to refuse removing the newest timeline's last backup: unknown, not refused.
-  const newest = lastStoredWalFile(archive)?.timeline ?? null;
-  const branch = 'policy' in what ? await newestBranch(repo, stanza, archive, newest, records) : await newestBranch(repo, stanza, archive, newest, records).catch(() => null);
+  const branch = await newestBranch(repo, stanza, archive, lastStoredWalFile(archive)?.timeline ?? null, records).catch((e: unknown) => {
+    if ('policy' in what) throw e;
+    return null;
+  });
   const backups = await Promise.all(
     records.map(async (r): Promise<RetentionBackup> => ({
       id: r.id,

@@ -73,7 +73,7 @@ export class RepoLock {
         await storage.write(path, content, { exclusive: true, atomic: true, sync: false });
         await removeDeadTemps(storage, path);
         const recorded = await recordedConditionalCreate(storage).catch(() => null);
-        return new RepoLock(storage, path, content, recorded === false, recorded === true || (recorded === null && !storage.features.remote));
+        return new RepoLock(storage, path, content, recorded === false, enforcedOn(storage, recorded));
       } catch (e) {
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const raw = await readAll(storage, path).catch(() => null);
@@ -248,7 +248,11 @@ export function processAlive(pid: number): boolean {
  */
 export async function enforcedAndFree(storage: Storage, path: string): Promise<boolean> {
   if ((await liveLockHolder(storage, path)) !== null) return false;
-  const recorded = await recordedConditionalCreate(storage);
+  return enforcedOn(storage, await recordedConditionalCreate(storage));
+}
+
+/** A lock is enforced on a store recorded as honouring exclusive create, or on a local one when nothing was recorded. */
+function enforcedOn(storage: Storage, recorded: boolean | null): boolean {
   return recorded === true || (recorded === null && !storage.features.remote);
 }
 

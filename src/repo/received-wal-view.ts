@@ -34,8 +34,12 @@ export async function withReceivedWal(view: WalArchiveListing, repo: Repository,
     if (seg === null || seg.segNo === 0n || ended.has(seg.timeline)) continue;
     // After the segment before it on its timeline, or on an older one (a timeline's first segment,
     // the one its promotion happened in: the older timeline's file comes before it).
-    const before = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize).slice(8);
-    if (![...archived, ...received].some((n) => n.length === 24 && n.slice(8) === before && parseInt(n.slice(0, 8), 16) <= seg.timeline)) continue;
+    let follows = false;
+    for (let t = seg.timeline; t >= 1 && !follows; t--) {
+      const prev = segmentFileName(t, seg.segNo - 1n, segmentSize);
+      follows = archived.has(prev) || received.includes(prev);
+    }
+    if (!follows) continue;
     let got: Awaited<ReturnType<typeof receivedSegment>>;
     try {
       got = await receivedSegment(repo, stanza, name, segmentSize, systemId);

@@ -54,7 +54,9 @@ export function manifestVersionFor(serverVersion: number): ManifestVersion {
 export class BackupManifestBuilder {
   readonly version: ManifestVersion;
   private readonly forceEncode: boolean;
-  private readonly parts: Buffer[] = [];
+  /** The text so far: whole chunks of about CHUNK bytes, then what is not a chunk yet. */
+  private parts: Buffer[] = [];
+  private pending = '';
   private readonly hash: Hash = createHash('sha256');
   private files = 0;
   private walRanges = 0;
@@ -100,21 +102,43 @@ export class BackupManifestBuilder {
 
   /** The whole manifest, ending in its own checksum and a newline. */
   finish(): Buffer {
+    return Buffer.concat(this.finishChunks());
+  }
+
+  /**
+   * The whole manifest as finish() gives it, in chunks of about 64 KiB that the builder no longer
+   * holds: at 100,000 files the text is 14 MB, and one Buffer per line (or a copy made whole) cost
+   * as much again in a backup's peak memory.
+   */
+  finishChunks(): Buffer[] {
     if (this.state === 'finished') throw new PgpitrError('ERR_INTERNAL', 'backup manifest already finished');
     if (this.walRanges === 0) throw new PgpitrError('ERR_INTERNAL', 'backup manifest has no WAL range');
     this.append('\n],\n');
     this.state = 'finished';
+    this.flush();
     const digest = this.hash.digest('hex');
-    this.parts.push(Buffer.from(`"Manifest-Checksum": "${digest}"}\n`, 'latin1'));
-    return Buffer.concat(this.parts);
+    const parts = this.parts;
+    this.parts = [];
+    parts.push(Buffer.from(`"Manifest-Checksum": "${digest}"}\n`, 'latin1'));
+    return parts;
   }
 
   private append(text: string): void {
-    const bytes = Buffer.from(text, 'utf8');
+    this.pending += text;
+    if (this.pending.length >= CHUNK) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending === '') return;
+    const bytes = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
     this.hash.update(bytes);
     this.parts.push(bytes);
   }
 }
+
+/** About how many characters of the text the builder gathers into one Buffer. */
+const CHUNK = 64 * 1024;
 
 /**
  * The WAL ranges the server lists (AddWALInfoToBackupManifest): walking the

@@ -43,7 +43,7 @@ async function writeSet(compression: 'none' | 'zstd' | 'lz4' | 'gzip') {
     await w.addLargeFile({ path: `base/1/big${i}`, size: data.length, mode: 0o600, mtime: 1_700_000_000 }, Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
   }
   w.addTablespace(16385, '/srv/ts1');
-  await w.addServerManifest(Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}'));
+  await w.addServerManifest([Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}')]);
   const m = await w.finish();
   return { root, storage, files, m };
 }

@@ -24,6 +24,13 @@ export interface ReadPoolThreads {
   onControl?(index: number, message: unknown): void;
 }
 
+/**
+ * A reader thread's young generation, unless told otherwise: its garbage is small objects pointing
+ * at buffers outside the heap, freed only when those are collected. With the default, each direct
+ * reader's heap grew to 25-45 MB (repository backup -j 2 of 98,000 files); with 2 MB, 16-18 MB.
+ */
+const YOUNG_GENERATION_MB = 2;
+
 /** Chunks (1 MiB) a worker may hand back before the main thread consumed them. */
 const CREDITS = 4;
 
@@ -76,7 +83,7 @@ export class ReadPool implements FileReaders {
       const w = new Worker(script, {
         workerData: { ...threads?.data?.(i), index: i, buffers: this.counters.buffers, returns: port2 },
         transferList: [port2],
-        ...(threads?.resourceLimits ? { resourceLimits: threads.resourceLimits } : {}),
+        resourceLimits: threads?.resourceLimits ?? { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       });
       port1.unref();
       this.returns.push(port1);

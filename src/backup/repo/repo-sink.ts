@@ -60,8 +60,9 @@ export class RepoSink implements BackupSink {
   }
 
   async manifestEnd(): Promise<void> {
-    await this.writer.addServerManifest(Buffer.concat(this.manifestParts));
+    const parts = this.manifestParts;
     this.manifestParts = [];
+    await this.writer.addServerManifest(parts);
   }
 
   fileStore(): FileStore {

@@ -16,6 +16,7 @@ import { relativePathProblem } from '../../common/relative-path.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { digestOf } from './content-digest.js';
 import { BACKUP_ID } from './record.js';
+import { SUM_PREFIX } from './manifest-text.js';
 
 /** The manifest's name in the set's directory. */
 export const MANIFEST_NAME = 'manifest.json';
@@ -71,7 +72,7 @@ export interface ManifestTablespace {
 export interface BackupSetManifest {
   format: 'pgpitr-backup-manifest';
   /**
-   * 4: the text begins with its own SHA-256 (serializeManifest); 3: files may name another backup's
+   * 4: the text begins with its own SHA-256 (manifest-text.ts); 3: files may name another backup's
    * set (reference); 2: files carry XXH3-128; 1: SHA-256.
    */
   format_version: 1 | 2 | 3 | 4;
@@ -94,20 +95,6 @@ export function checkClusterPath(path: string, where: string): string {
   }
   return path;
 }
-
-/**
- * The manifest's text: from format 4 on, its first member is the SHA-256 of the rest (the JSON text
- * without that member). The stored files are checked against the manifest, the manifest against
- * this: one flipped bit in a path, a size or a place in a bundle would otherwise restore a cluster
- * missing a file, or with another's bytes, without a word (pgBackRest checksums its manifest too).
- */
-export function serializeManifest(m: BackupSetManifest): Buffer {
-  const body = JSON.stringify(m);
-  if (m.format_version < 4) return Buffer.from(body + '\n');
-  return Buffer.from(`${SUM_PREFIX}${sha256(body)}",${body.slice(1)}\n`);
-}
-
-const SUM_PREFIX = '{"manifest_sha256":"';
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');

@@ -24,7 +24,8 @@ import { compressBuffer } from '../../storage/compress/buffer.js';
 import { compressionExtension } from '../../storage/compress/levels.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { storageJoin } from '../../storage/storage-path.js';
-import { checkClusterPath, MANIFEST_NAME, serializeManifest } from './manifest.js';
+import { checkClusterPath, MANIFEST_NAME } from './manifest.js';
+import { manifestChunks } from './manifest-text.js';
 import type { BackupSetManifest, ManifestDirectory, ManifestFile, ManifestTablespace } from './manifest.js';
 import type { SetJournalEntry } from './set-journal.js';
 import { BackupSetReader } from './reader.js';
@@ -32,7 +33,8 @@ import { digestField, digestHex, digestOf, SET_DIGEST } from './content-digest.j
 import { Slots } from '../../common/slots.js';
 import type { EncodedDigests, FileMeta, SetWriterOptions } from './writer-options.js';
 import { removeUnreferenced } from './unreferenced-objects.js';
-import { isStreamEcho } from '../../storage/stream-echo.js';
+import { BundleBytes } from './bundle-bytes.js';
+import { WritesInFlight } from './writes-in-flight.js';
 
 /**
  * Files never taken from a prior backup: the ones a backup writes (backup_label, tablespace_map),
@@ -50,16 +52,17 @@ export class BackupSetWriter {
   private readonly directories: ManifestDirectory[] = [];
   private readonly tablespaces: ManifestTablespace[] = [];
   private serverManifest: string | null = null;
-  private readonly inflight = new Set<Promise<void>>();
-  /** Writes in flight (track()). */
-  private readonly writeSlots: Slots;
+  private readonly writes: WritesInFlight;
   /** Interrupted run's copies being read back at once (keep()). */
   private readonly verifySlots: Slots;
-  private failure: unknown = null;
-  /** The first failure of a write itself (a full disk), whatever stopped the backup first. */
-  private writeFailure: unknown = null;
-  private bundle: { parts: Buffer[]; bytes: number; journal: SetJournalEntry[] } = { parts: [], bytes: 0, journal: [] };
+  private bundle: { data: BundleBytes; journal: SetJournalEntry[] } = { data: new BundleBytes(), journal: [] };
   private bundleCount: number;
+  /**
+   * A full bundle's write waiting for a slot: the small files that come meanwhile wait for it too.
+   * Otherwise each of a parallel backup's lanes could fill a bundle of its own behind it (measured:
+   * six 4 MB bundles held at once at 98,000 files).
+   */
+  private bundleQueued: Promise<void> | null = null;
   private readonly ext: string;
   private readonly bundleFileMax: number;
   private readonly bundleSize: number;
@@ -76,7 +79,7 @@ export class BackupSetWriter {
     this.bundleFileMax = o.bundleFileMax ?? 64 * 1024;
     this.bundleSize = o.bundleSize ?? 4 * 1024 * 1024;
     this.parallel = o.parallel ?? 4;
-    this.writeSlots = new Slots(this.parallel);
+    this.writes = new WritesInFlight(this.parallel);
     this.verifySlots = new Slots(this.parallel);
     this.bundleCount = o.resume?.firstBundle ?? 0;
   }
@@ -97,7 +100,7 @@ export class BackupSetWriter {
    * the caller copies the file again. The caller has checked that the source did not change.
    */
   async keep(meta: FileMeta, prev: SetJournalEntry): Promise<boolean> {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const digest = digestOf(prev);
     if (prev.path !== meta.path || prev.size !== meta.size || digest === null) return false;
@@ -137,7 +140,7 @@ export class BackupSetWriter {
 
   /** Records a file unchanged() returned as this backup's, its stored bytes left where they are. */
   reference(meta: FileMeta, p: ManifestFile): void {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const digest = digestOf(p)!;
     this.files.push({
@@ -170,7 +173,7 @@ export class BackupSetWriter {
 
   /** A small file, whole: hashed and compressed now, stored with the next bundle. */
   async addSmallFile(meta: FileMeta, data: Buffer): Promise<void> {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const xxh128 = digestHex(SET_DIGEST, data);
     const stored = this.o.compression === 'none' || data.length === 0 ? data : await compressBuffer(this.o.compression, data, this.o.level);
@@ -183,23 +186,31 @@ export class BackupSetWriter {
    * next bundle. The main thread then does none of a small file's hashing or compressing.
    */
   async addStoredSmallFile(meta: FileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void> {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     await this.bundleSmall(meta, stored, digests, length);
   }
 
   private async bundleSmall(meta: FileMeta, stored: Buffer, digests: Omit<EncodedDigests, 'index'>, length: number): Promise<void> {
+    while (this.bundleQueued !== null) await this.bundleQueued;
+    this.writes.throwIfFailed();
     const entry: ManifestFile = {
       path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: digests.xxh128, crc32c: digests.crc32c,
-      stored: { bundle: this.bundleCount, offset: this.bundle.bytes, length: stored.length },
+      stored: { bundle: this.bundleCount, offset: this.bundle.data.bytes, length: stored.length },
     };
     const journaled = this.journal(meta, entry, stored.length);
     if (journaled) this.bundle.journal.push(journaled);
-    this.bundle.parts.push(stored);
-    this.bundle.bytes += stored.length;
+    this.bundle.data.add(stored);
     this.files.push(entry);
     this.originalBytes += length;
-    if (this.bundle.bytes >= this.bundleSize) await this.flushBundle();
+    if (this.bundle.data.bytes >= this.bundleSize) {
+      const flushed = this.flushBundle();
+      const queued: Promise<void> = flushed.then(noop, noop).finally(() => {
+        if (this.bundleQueued === queued) this.bundleQueued = null;
+      });
+      this.bundleQueued = queued;
+      await flushed;
+    }
   }
 
   /**
@@ -208,12 +219,12 @@ export class BackupSetWriter {
    * stored as they come.
    */
   async addLargeFile(meta: FileMeta, data: Readable | AsyncIterable<Buffer>): Promise<void> {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
     const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: '', stored: { object } };
     this.files.push(entry);
-    await this.track(async () => {
+    await this.writes.track(async () => {
       const filters = [xxh128Filter(), crc32cFilter(), sizeFilter()];
       if (this.o.compression !== 'none') filters.push(compressFilter(this.o.compression, this.o.level));
       filters.push(sizeFilter('stored'));
@@ -256,7 +267,7 @@ export class BackupSetWriter {
    * and there is room for it, as addLargeFile.
    */
   async addEncodedFile(meta: FileMeta, stored: AsyncIterable<Buffer>, digests: Promise<EncodedDigests>): Promise<void> {
-    this.throwIfFailed();
+    this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const object = `data/${meta.path}${this.ext}`;
     const entry: ManifestFile = { path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, xxh128: '', stored: { object } };
@@ -268,7 +279,7 @@ export class BackupSetWriter {
         yield chunk;
       }
     }
-    await this.track(async () => {
+    await this.writes.track(async () => {
       try {
         await this.o.storage.write(storageJoin(this.o.dir, object), counted());
       } catch (e) {
@@ -287,18 +298,26 @@ export class BackupSetWriter {
     });
   }
 
-  /** The server's backup_manifest, kept as it came (compressed like the rest). */
-  async addServerManifest(data: Buffer): Promise<void> {
+  /** The server's backup_manifest, kept as it came (compressed like the rest), from its chunks, each let go once read. */
+  async addServerManifest(chunks: Buffer[]): Promise<void> {
     const name = `backup_manifest${this.ext}`;
-    const stored = this.o.compression === 'none' ? data : await compressBuffer(this.o.compression, data, this.o.level);
-    await this.track(() => this.o.storage.write(storageJoin(this.o.dir, name), stored));
+    const f = applyFilters(Readable.from(drained(chunks)), this.o.compression === 'none' ? [] : [compressFilter(this.o.compression, this.o.level)]);
+    await this.writes.track(async () => {
+      try {
+        await this.o.storage.write(storageJoin(this.o.dir, name), f.output);
+        await f.done;
+      } catch (e) {
+        f.output.destroy(e as Error);
+        throw e;
+      }
+    });
     this.serverManifest = name;
   }
 
   /** Flushes the last bundle, waits for every object to be durable, then writes the manifest. */
   async finish(): Promise<BackupSetManifest> {
     await this.flushBundle();
-    await this.drain();
+    await this.writes.drain();
     await this.o.journal?.flush();
     if (this.o.resume) await removeUnreferenced(this.o.storage, this.o.dir, this.files, this.ext);
     const manifest: BackupSetManifest = {
@@ -311,7 +330,7 @@ export class BackupSetWriter {
       tablespaces: this.tablespaces,
       server_manifest: this.serverManifest,
     };
-    await this.o.storage.write(storageJoin(this.o.dir, MANIFEST_NAME), serializeManifest(manifest), { exclusive: true });
+    await this.o.storage.write(storageJoin(this.o.dir, MANIFEST_NAME), Readable.from(manifestChunks(manifest)), { exclusive: true });
     return manifest;
   }
 
@@ -323,11 +342,10 @@ export class BackupSetWriter {
    * may be only its echo (a source stream cut when its write gave up).
    */
   async abort(): Promise<unknown> {
-    this.failure ??= new PgpitrError('ERR_STORAGE', 'the backup failed: nothing more is stored');
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    const writeFailure = await this.writes.refuse(new PgpitrError('ERR_STORAGE', 'the backup failed: nothing more is stored'));
     await this.o.journal?.flush().catch(() => {});
     this.o.journal?.close();
-    return this.writeFailure;
+    return writeFailure;
   }
 
   /** Entries journaled by this run, in batches written so far. */
@@ -336,53 +354,23 @@ export class BackupSetWriter {
   }
 
   private async flushBundle(): Promise<void> {
-    if (this.bundle.parts.length === 0) return;
-    const { parts, bytes, journal } = this.bundle;
+    if (this.bundle.data.files === 0) return;
+    const { data, journal } = this.bundle;
+    const bytes = data.bytes;
     const name = storageJoin(this.o.dir, `bundle/${this.bundleCount}${this.ext}`);
-    this.bundle = { parts: [], bytes: 0, journal: [] };
+    this.bundle = { data: new BundleBytes(), journal: [] };
     this.bundleCount++;
     this.storedBytes += bytes;
-    await this.track(async () => {
-      await this.o.storage.write(name, Readable.from(parts));
+    await this.writes.track(async () => {
+      await this.o.storage.write(name, Readable.from(data.drain()));
       for (const e of journal) this.o.journal!.add(e);
     });
   }
+}
 
-  /**
-   * Starts a write once fewer than `parallel` are in flight (the caller may feed it after).
-   * Slots go to callers in the order they asked: a parallel backup's reader may start its
-   * next file while its last one still waits for a slot, and must not take it first.
-   */
-  private async track(start: () => Promise<void>): Promise<void> {
-    await this.writeSlots.acquire();
-    try {
-      this.throwIfFailed();
-    } catch (e) {
-      this.writeSlots.release();
-      throw e;
-    }
-    const tracked: Promise<void> = start().then(
-      () => {
-        this.inflight.delete(tracked);
-        this.writeSlots.release();
-      },
-      (e) => {
-        this.inflight.delete(tracked);
-        this.failure ??= e;
-        // The first failure that is not only another write's echo (a segment's source cut when a file's write found the disk full).
-        if (this.writeFailure === null || (isStreamEcho(this.writeFailure) && !isStreamEcho(e))) this.writeFailure = e;
-        this.writeSlots.release();
-      },
-    );
-    this.inflight.add(tracked);
-  }
+function noop(): void {}
 
-  private async drain(): Promise<void> {
-    await Promise.all([...this.inflight]);
-    this.throwIfFailed();
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure !== null) throw this.failure;
-  }
+/** The chunks, each let go as it is taken. */
+function* drained(chunks: Buffer[]): Generator<Buffer> {
+  for (let c = chunks.shift(); c !== undefined; c = chunks.shift()) yield c;
 }

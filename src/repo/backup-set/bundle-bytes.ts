@@ -1,0 +1,47 @@
+// The stored bytes of the bundle a backup set's writer is gathering (writer.ts),
+// copied into chunks of its own as the small files come.
+//
+// Kept as the Buffers they came in, each file's bytes held far more memory than
+// their length: a view of a network chunk of the server's stream, or a few
+// hundred bytes of one of Node's shared 8 KiB pool slabs, the rest of it other
+// short-lived allocations. A cluster of 98,000 small files compressed with zstd
+// held 56 MB of slabs for its 9.5 MB of bundled bytes that way.
+
+/** Bytes per chunk: a 4 MiB bundle is five at most. */
+const CHUNK = 1024 * 1024;
+
+export class BundleBytes {
+  private chunks: Buffer[] = [];
+  /** Bytes used of the last chunk. */
+  private used = 0;
+  /** The bundle's length. */
+  bytes = 0;
+  /** Files in the bundle (some may be empty). */
+  files = 0;
+
+  /** One file's stored bytes, at offset `bytes` (read before the call). */
+  add(data: Buffer): void {
+    for (let from = 0; from < data.length; ) {
+      let last = this.chunks.at(-1);
+      if (last === undefined || this.used === last.length) {
+        last = Buffer.allocUnsafeSlow(CHUNK);
+        this.chunks.push(last);
+        this.used = 0;
+      }
+      const n = data.copy(last, this.used, from);
+      this.used += n;
+      from += n;
+    }
+    this.bytes += data.length;
+    this.files++;
+  }
+
+  /** The bundle's bytes in order, each chunk let go of once taken; the bundle is then empty. */
+  *drain(): Generator<Buffer> {
+    const chunks = this.chunks;
+    const used = this.used;
+    this.chunks = [];
+    this.used = 0;
+    for (let c = chunks.shift(); c !== undefined; c = chunks.shift()) yield chunks.length === 0 ? c.subarray(0, used) : c;
+  }
+}

@@ -58,6 +58,9 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));
   // What reading each stored file gave, by its location: a backup taking it from another set reuses it.
+  // Kept only for the sets a backup verified here takes files from (otherwise ~200 bytes per file of
+  // every set: 100 MB more peak memory for three full backups of 98,000 files).
+  const taken = new Set(records.flatMap(referencesOf));
   const read = new Map<string, string | null>();
   // A record that does not parse: the backup it describes is out of info and restore.
   for (const r of all) {
@@ -129,11 +132,11 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
         const where = reader.storedLocation(f);
         try {
           for await (const chunk of await reader.read(f)) bytes += (chunk as Buffer).length;
-          read.set(readKey(f), null);
+          if (taken.has(f.reference ?? r.id)) read.set(readKey(f), null);
         } catch (e) {
           if (isOutage(e)) throw e;
           report.problems.push({ scope: r.id, object: where, problem: (e as Error).message });
-          read.set(readKey(f), (e as Error).message);
+          if (taken.has(f.reference ?? r.id)) read.set(readKey(f), (e as Error).message);
         }
       }
     };

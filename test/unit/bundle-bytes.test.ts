@@ -24,6 +24,19 @@ test('the drained chunks are the files added, in order, whatever chunk they fell
   assert.equal(all.length, total);
   files.forEach((f, i) => assert.ok(all.subarray(offsets[i], offsets[i]! + f.length).equals(f), `file ${i}`));
   assert.deepEqual([...b.drain()], []);
+  assert.equal(b.bytes, 0);
+  assert.equal(b.files, 0);
+});
+
+test('a first file larger than the first chunk, and a bundle of one small file', () => {
+  const big = Buffer.alloc(200 * 1024, 7);
+  const b = new BundleBytes();
+  b.add(Buffer.from('ab'));
+  b.add(big);
+  assert.ok(Buffer.concat([...b.drain()]).equals(Buffer.concat([Buffer.from('ab'), big])));
+  const one = new BundleBytes();
+  one.add(Buffer.from('xyz'));
+  assert.deepEqual([...one.drain()].map((c) => c.toString()), ['xyz']);
 });
 
 test('a bundle of empty files has no bytes but its files', () => {

@@ -42,3 +42,9 @@ test('format 3 has no checksum: JSON.stringify and a newline', () => {
   const m = manifest(500, 3);
   assert.equal(serializeManifest(m).toString(), JSON.stringify(m) + '\n');
 });
+
+test('what JSON.stringify leaves out or writes as null, the chunks do too', () => {
+  const m = { ...manifest(2, 4), extra: undefined, files: [...manifest(2, 4).files, undefined] } as unknown as BackupSetManifest;
+  const body = JSON.stringify(m);
+  assert.equal(Buffer.concat([...manifestChunks(m)]).toString(), `{"manifest_sha256":"${createHash('sha256').update(body).digest('hex')}",${body.slice(1)}\n`);
+});

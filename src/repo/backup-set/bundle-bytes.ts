@@ -9,6 +9,8 @@
 
 /** Bytes per chunk: a 4 MiB bundle is five at most. */
 const CHUNK = 1024 * 1024;
+/** The first chunk's least size. */
+const FIRST = 64 * 1024;
 
 export class BundleBytes {
   private chunks: Buffer[] = [];
@@ -24,7 +26,8 @@ export class BundleBytes {
     for (let from = 0; from < data.length; ) {
       let last = this.chunks.at(-1);
       if (last === undefined || this.used === last.length) {
-        last = Buffer.allocUnsafeSlow(CHUNK);
+        // The first chunk no larger than needed for a bundle that may stay small (the last one).
+        last = Buffer.allocUnsafeSlow(this.chunks.length === 0 ? Math.min(CHUNK, Math.max(FIRST, data.length - from)) : CHUNK);
         this.chunks.push(last);
         this.used = 0;
       }
@@ -42,6 +45,8 @@ export class BundleBytes {
     const used = this.used;
     this.chunks = [];
     this.used = 0;
+    this.bytes = 0;
+    this.files = 0;
     for (let c = chunks.shift(); c !== undefined; c = chunks.shift()) yield chunks.length === 0 ? c.subarray(0, used) : c;
   }
 }

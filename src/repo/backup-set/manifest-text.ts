@@ -42,21 +42,22 @@ export function* manifestChunks(m: BackupSetManifest): Generator<Buffer> {
 
 /**
  * JSON.stringify(m)'s text, in pieces: each member of the object but the arrays, which
- * come an element at a time. Only what a manifest holds is handled: members that are
- * never undefined, arrays whose elements are objects.
+ * come an element at a time, as JSON.stringify writes them (a member it leaves out is
+ * left out, an element it writes as null is null).
  */
 function* jsonPieces(m: BackupSetManifest): Generator<string> {
   let sep = '{';
   for (const [key, value] of Object.entries(m)) {
-    if (value === undefined) continue;
-    yield `${sep}${JSON.stringify(key)}:`;
-    sep = ',';
     if (!Array.isArray(value)) {
-      yield JSON.stringify(value);
+      const text = JSON.stringify(value) as string | undefined;
+      if (text === undefined) continue;
+      yield `${sep}${JSON.stringify(key)}:${text}`;
+      sep = ',';
       continue;
     }
-    yield '[';
-    for (let i = 0; i < value.length; i++) yield (i === 0 ? '' : ',') + JSON.stringify(value[i]);
+    yield `${sep}${JSON.stringify(key)}:[`;
+    sep = ',';
+    for (let i = 0; i < value.length; i++) yield (i === 0 ? '' : ',') + ((JSON.stringify(value[i]) as string | undefined) ?? 'null');
     yield ']';
   }
   yield sep === '{' ? '{}' : '}';

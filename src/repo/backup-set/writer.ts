@@ -301,8 +301,8 @@ export class BackupSetWriter {
   /** The server's backup_manifest, kept as it came (compressed like the rest), from its chunks, each let go once read. */
   async addServerManifest(chunks: Buffer[]): Promise<void> {
     const name = `backup_manifest${this.ext}`;
-    const f = applyFilters(Readable.from(drained(chunks)), this.o.compression === 'none' ? [] : [compressFilter(this.o.compression, this.o.level)]);
     await this.writes.track(async () => {
+      const f = applyFilters(Readable.from(drained(chunks)), this.o.compression === 'none' ? [] : [compressFilter(this.o.compression, this.o.level)]);
       try {
         await this.o.storage.write(storageJoin(this.o.dir, name), f.output);
         await f.done;
@@ -314,7 +314,11 @@ export class BackupSetWriter {
     this.serverManifest = name;
   }
 
-  /** Flushes the last bundle, waits for every object to be durable, then writes the manifest. */
+  /**
+   * Flushes the last bundle, waits for every object to be durable, then writes the manifest. Its
+   * text is made twice (manifest-text.ts: to hash, then to write): nothing may add to the set
+   * once this is called (every adder was awaited; the WAL receiver has finished).
+   */
   async finish(): Promise<BackupSetManifest> {
     await this.flushBundle();
     await this.writes.drain();

@@ -171,8 +171,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         else if (isBase && e.name === PG_CONTROL) pgControl = e;
         else files.push(e);
       }
-      // Each file is let go of once copied (inLanes): at 100,000 files the listing is ~30 MB of heap,
-      // beside a manifest that grows as it shrinks. Only its sizes (bytes) are looked at after.
+      // Into a repository, each file is let go of once copied (inLanes): at 100,000 files the listing
+      // is ~30 MB of heap, beside a manifest that grows as it shrinks. Only its sizes (bytes) are
+      // looked at after. The plain and tar paths still keep their partition arrays.
       ts.entries = [];
       // Largest first where order is free: the last file to finish is then a small one.
       const bySize = (of: ListedFile[]) => [...of].sort((a, b) => b.size - a.size);

@@ -3,6 +3,11 @@
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
+/** The chunks in order, each let go of as it is taken (a source for Readable.from that holds nothing written). */
+export function* drained(chunks: Buffer[]): Generator<Buffer> {
+  for (let c = chunks.shift(); c !== undefined; c = chunks.shift()) yield c;
+}
+
 /** Writes; returns a promise only when the stream asks us to wait. */
 export function writeWithBackpressure(out: Writable, chunk: Buffer): void | Promise<void> {
   if (out.destroyed) throw out.errored ?? new Error('write after the output was closed');

@@ -88,7 +88,8 @@ export function groupByBundle(problems: VerifyReport['problems']): VerifyReport[
   const groups: VerifyReport['problems'][] = [];
   const byBundle = new Map<string, VerifyReport['problems']>();
   for (const x of problems) {
-    const bundle = / \(bytes \d+-\d+\)$/.test(x.object) ? `${x.scope}\0${x.object.replace(/ \(bytes \d+-\d+\)$/, '')}` : null;
+    const range = / \(bytes \d+-\d+\)$/.exec(x.object);
+    const bundle = range === null ? null : `${x.scope}\0${x.object.slice(0, range.index)}`;
     const g = bundle === null ? undefined : byBundle.get(bundle);
     if (g) g.push(x);
     else {

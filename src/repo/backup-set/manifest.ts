@@ -107,8 +107,8 @@ function checkSum(bytes: Buffer, where: string): void {
   if (!bytes.subarray(0, p).equals(SUM_PREFIX_BYTES)) return;
   const sum = bytes.toString('latin1', p, p + 64);
   const end = bytes.length > p + 66 && bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
-  const body = createHash('sha256').update('{').update(bytes.subarray(p + 66, end)).digest('hex');
-  if (!/^[0-9a-f]{64}$/.test(sum) || bytes.toString('latin1', p + 64, p + 66) !== '",' || body !== sum) {
+  const actual = createHash('sha256').update('{').update(bytes.subarray(p + 66, end)).digest('hex');
+  if (!/^[0-9a-f]{64}$/.test(sum) || bytes.toString('latin1', p + 64, p + 66) !== '",' || actual !== sum) {
     throw damaged(where, 'its checksum does not match its content (a changed byte)');
   }
 }

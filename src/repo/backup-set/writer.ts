@@ -35,6 +35,7 @@ import type { EncodedDigests, FileMeta, SetWriterOptions } from './writer-option
 import { removeUnreferenced } from './unreferenced-objects.js';
 import { BundleBytes } from './bundle-bytes.js';
 import { WritesInFlight } from './writes-in-flight.js';
+import { drained } from '../../storage/stream-util.js';
 
 /**
  * Files never taken from a prior backup: the ones a backup writes (backup_label, tablespace_map),
@@ -373,8 +374,3 @@ export class BackupSetWriter {
 }
 
 function noop(): void {}
-
-/** The chunks, each let go as it is taken. */
-function* drained(chunks: Buffer[]): Generator<Buffer> {
-  for (let c = chunks.shift(); c !== undefined; c = chunks.shift()) yield c;
-}

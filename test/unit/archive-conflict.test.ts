@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { archiveWalFile } from '../../src/wal/archive-wal-file.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fetchWalFile, listArchive, pushWalFile } from '../../src/repo/archive-store.js';
 import { sha256 } from '../../src/repo/wal-digest.js';
 import { stanzaReach } from '../../src/commands/stanza-reach.js';
@@ -30,14 +30,19 @@ function segment(segNo: number, mark: string): Buffer {
   return walSegment({ segNo, segmentSize: SEG, systemId: SYSID, mark });
 }
 
-/** A posix store where another push of the same name completes right after each of ours is written. */
+/**
+ * A posix store where another push of the same name completes right after ours is written: after
+ * the next write into the rival's directory (a push also writes its restore-point index entry
+ * elsewhere, at the same time: that write must not be the one the rival follows).
+ */
 class RacedStorage extends PosixStorage {
   rival: { path: string; data: Buffer } | null = null;
   override async write(path: string, source: Buffer | AsyncIterable<Buffer> | Readable, opts?: WriteOptions): Promise<void> {
     await super.write(path, source, opts);
     const r = this.rival;
+    if (r === null || dirname(path) !== dirname(r.path)) return;
     this.rival = null;
-    if (r) await super.write(r.path, r.data, { atomic: true, sync: false });
+    await super.write(r.path, r.data, { atomic: true, sync: false });
   }
 }
 

@@ -17,6 +17,7 @@ import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { digestOf } from './content-digest.js';
 import { BACKUP_ID } from './record.js';
 import { SUM_PREFIX } from './manifest-text.js';
+import { parseObjectByElements } from './json-by-elements.js';
 
 /** The manifest's name in the set's directory. */
 export const MANIFEST_NAME = 'manifest.json';
@@ -118,7 +119,7 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
   const bytes = typeof text === 'string' ? Buffer.from(text) : text;
   checkSum(bytes, where);
   try {
-    m = JSON.parse(bytes.toString()) as BackupSetManifest;
+    m = parseObjectByElements(bytes) as BackupSetManifest;
   } catch (e) {
     throw damaged(where, `not JSON: ${(e as Error).message}`);
   }
@@ -131,6 +132,8 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
   if (m.format_version === 4 && m.manifest_sha256 === undefined) throw damaged(where, 'it has no checksum of its own');
   delete m.manifest_sha256;
   if (!Array.isArray(m.files) || !Array.isArray(m.directories) || !Array.isArray(m.tablespaces)) throw damaged(where, 'files, directories or tablespaces missing');
+  // One string per backup named (at 100,000 files of an incr, 3 MB of copies otherwise).
+  const ids = new Map<string, string>();
   for (const f of m.files) {
     checkClusterPath(f.path, where);
     if (!Number.isSafeInteger(f.size) || f.size < 0) throw damaged(where, `entry "${f.path}" has no valid size`);
@@ -141,6 +144,11 @@ export function parseManifest(text: Buffer | string, where: string): BackupSetMa
     if (f.index !== undefined && !validIndex(f.index, f.size)) throw damaged(where, `entry "${f.path}" has no valid frame index`);
     if (f.reference !== undefined && (m.format_version < 3 || typeof f.reference !== 'string' || !BACKUP_ID.test(f.reference) || f.reference === m.backup_id)) {
       throw damaged(where, `entry "${f.path}" has no valid reference`);
+    }
+    if (f.reference !== undefined) {
+      const id = ids.get(f.reference);
+      if (id === undefined) ids.set(f.reference, f.reference);
+      else f.reference = id;
     }
     if ('object' in f.stored) checkClusterPath(f.stored.object, where);
     else if (!Number.isSafeInteger(f.stored.bundle) || !Number.isSafeInteger(f.stored.offset) || !Number.isSafeInteger(f.stored.length)) throw damaged(where, `entry "${f.path}" has no valid bundle range`);

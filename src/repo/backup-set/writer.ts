@@ -144,8 +144,9 @@ export class BackupSetWriter {
     this.writes.throwIfFailed();
     checkClusterPath(meta.path, 'backup stream');
     const digest = digestOf(p)!;
+    // The prior entry's path (the same text): the listing's copy of it goes with the listing.
     this.files.push({
-      path: meta.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, ...digestField(digest), crc32c: p.crc32c!, stored: p.stored,
+      path: p.path, size: meta.size, mode: meta.mode, mtime: meta.mtime, ...digestField(digest), crc32c: p.crc32c!, stored: p.stored,
       ...(p.index ? { index: p.index } : {}), reference: p.reference ?? this.o.prior!.id,
     });
     this.originalBytes += meta.size;

@@ -36,7 +36,7 @@ export interface StanzaReport {
   /** Segments missing where a timeline's WAL meets its ancestor's (none of one timeline's gaps shows them). */
   timeline_gaps: TimelineGap[];
   /** Oldest first; none when no backup can be restored, several when the archive has gaps. */
-  recovery_windows: (Omit<RecoveryWindow, 'to'> & { to: RecoveryWindow['to'] & { archived_at: string | null } })[];
+  recovery_windows: (Omit<RecoveryWindow, 'to' | 'withSet'> & { with_set: RecoveryWindow['withSet']; to: RecoveryWindow['to'] & { archived_at: string | null } })[];
   /** History files that could not be read (damaged, undecryptable), each with why. */
   unreadable_history_files: string[];
   /** WAL files stored with two contents (archive-get refuses them: recovery stops there). */
@@ -102,7 +102,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       backups,
       archive: { ...archive, timelines: archive.timelines.map((t) => ({ ...t, gaps: t.gaps.map(mark) })) },
       timeline_gaps: reach.timelineGaps.map(mark),
-      recovery_windows: reach.windows.map((w) => ({ ...w, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
+      recovery_windows: reach.windows.map(({ withSet, ...w }) => ({ ...w, with_set: withSet, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
       unreadable_history_files: reach.unreadable,
       conflicting_copies: reach.conflicting,
       dropped_wal: await listDrops(repo, name),

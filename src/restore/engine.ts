@@ -143,7 +143,11 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   // A newer backup whose record cannot be read is never chosen: said, not passed over in silence.
   for (const r of req.records) if (r.damaged && r.id > b.id && req.set === undefined) req.log(`warning: backup ${r.id} is passed over: its record cannot be read (${r.error ?? 'damaged'}); pgpitr verify and info name it`);
-  if (plan.walNeeded.length > 0) req.log(`WAL needed: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived); archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
+  // Up to a target only where its position is known (an LSN, a restore point); a time or a transaction is found by the replay itself.
+  const kind = req.target.target.kind;
+  const upTo = kind === 'lsn' || kind === 'name' ? 'to reach the target' : 'to be consistent';
+  const then = kind === 'time' || kind === 'xid' ? '; recovery replays on from there until the target' : kind === 'end' ? '; recovery replays on from there to the end of the archive' : '';
+  if (plan.walNeeded.length > 0) req.log(`WAL needed ${upTo}: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived)${then}; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   for (const w of plan.wentOn) {
     req.log(`warning: timeline ${w.timeline} went on past its fork to timeline ${plan.branch.timeline} at ${w.fork} (archived to ${w.last}, as far as timeline ${plan.branch.timeline} reaches): recovery follows timeline ${plan.branch.timeline}, the latest, and leaves that WAL out. If timeline ${plan.branch.timeline} is a copy's (restored and promoted elsewhere with this stanza's archive_command), restore with --target-timeline ${w.timeline}`);
@@ -245,7 +249,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   }
   if (req.dryRun) {
     const zeroed = m.files.filter((f) => inDatabases(f.path, leftOutOids)).length;
-    req.log(`would write ${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''} into ${targetState.path}${delta ? ' (delta: only what differs)' : ''}`);
+    const what = `${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''}`;
+    // Which files differ, the restore finds by reading each one there: a dry run reads none.
+    req.log(delta ? `would compare ${what} with those in ${targetState.path}, writing the ones that differ, and remove what the backup does not hold (found by reading every file there: a dry run reads none)` : `would write ${what} into ${targetState.path}`);
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
     // Names only: a primary_conninfo may hold a password.
     if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
@@ -321,7 +327,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       }
       if (walDir !== undefined) await syncTree(walDir, { files });
     }
-    await restorer.restoreControl(owner, !req.noSync);
+    // Counted with the others, as the backup counts it: always written, even by a delta.
+    files.bytesWritten += await restorer.restoreControl(owner, !req.noSync);
+    files.written++;
     fsyncPathSync(join(targetState.path, 'global'));
     unlinkSync(marker);
     req.onProgress?.(bytesTotal, bytesTotal, filesTotal, filesTotal); // 100% once nothing is left to do that matters

@@ -340,8 +340,9 @@ export class FileRestorer {
    * pg_control, last: the caller has synced everything else. Written whole under another name, given
    * to `owner`, synced, then renamed into place: a pg_control that exists is a whole one (a restore
    * killed while writing it left an empty one, which a rerun took for the end of a finished restore).
+   * Its size, for the count of what was written.
    */
-  async restoreControl(owner: { uid: number; gid: number } | null, sync: boolean): Promise<void> {
+  async restoreControl(owner: { uid: number; gid: number } | null, sync: boolean): Promise<number> {
     const f = this.reader.manifest.files.find((x) => x.path === PG_CONTROL);
     if (!f) throw storageError('restore', PG_CONTROL, new Error('the backup set has no global/pg_control'));
     const dest = this.destination(f.path);
@@ -354,6 +355,7 @@ export class FileRestorer {
     } catch (e) {
       throw storageError('write', dest, e);
     }
+    return f.size;
   }
 
   /**

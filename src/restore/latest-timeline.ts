@@ -26,6 +26,7 @@
 // A refusal holds for every repository (restore does not try the next one).
 
 import { PgpitrError } from '../common/errors.js';
+import { CLOCK_SLACK_MINUTES } from './clock-slack.js';
 import { formatLsn, parseSegmentFileName } from '../postgres/lsn.js';
 import type { LastStored } from '../repo/last-stored.js';
 import type { Lsn } from '../postgres/lsn.js';
@@ -48,7 +49,7 @@ interface Archive {
   stored?: { historyMs(timeline: number): number | null; last: LastStored | null; lastFrom?(timeline: number, fromSegNo: bigint): LastStored | null; storedAfter?(timeline: number, fromSegNo: bigint, afterMs: number): { first: LastStored; count: number } | null };
 }
 
-const CLOCK_SLACK_MS = 10 * 60 * 1000;
+const CLOCK_SLACK_MS = CLOCK_SLACK_MINUTES * 60 * 1000;
 /** How long an old primary's leftovers take to archive (stores of an older timeline past the fork spanning longer went on). */
 const LEFTOVERS_MS = 2 * 60 * 1000;
 /** How many segments past its fork an old primary may have left to archive (more went on). */

@@ -3,10 +3,11 @@
 // Each names the backup, the position and what to do instead.
 
 import { PgpitrError } from '../common/errors.js';
-import { formatLsn } from '../postgres/lsn.js';
+import { formatLsn, segmentFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
+import { CLOCK_SLACK_MINUTES } from './clock-slack.js';
 
 /** What a refusal says of a backup (plan.ts's PlanBackup has it all). */
 interface RefusedBackup {
@@ -36,12 +37,39 @@ export interface NamedTry<B extends RefusedBackup = RefusedBackup> {
   ended?: string | undefined;
 }
 
-export function offBranch(b: RefusedBackup, branch: TimelineBranch): PgpitrError {
+/** A refusal because a backup is not on the branch followed: which backup (info tells which windows restore's defaults refuse: recovery-window.ts). */
+export class OffBranchRefusal extends PgpitrError {
+  constructor(readonly backup: string, message: string, hint: string) {
+    super('ERR_NOT_FOUND', message, { hint });
+  }
+}
+
+/**
+ * Backup b is not on the branch followed. `following`: the newest timeline followed by restore's
+ * defaults (then it may be a copy's, or b the abandoned future of a point-in-time recovery in
+ * place), with the newest backup on its branch when there is one.
+ */
+export function offBranch(b: RefusedBackup, branch: TimelineBranch, following?: { onBranch: string | null }): OffBranchRefusal {
   const fork = branch.ancestors.find((a) => a.timeline === b.timeline);
   const where = fork ? `timeline ${branch.timeline} forked from timeline ${b.timeline} at ${formatLsn(fork.switchpoint)}, before the backup ended` : `timeline ${b.timeline} is not in the history of timeline ${branch.timeline}`;
-  return new PgpitrError('ERR_NOT_FOUND', `backup ${b.id} (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branch.timeline}: ${where}`, {
-    hint: `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline}); to follow timeline ${branch.timeline}, choose a backup on its branch with --set. A copy restored and promoted elsewhere may have archived timeline ${branch.timeline} into this stanza`,
-  });
+  const own = `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline})`;
+  const hint = following
+    ? `${own}; to follow timeline ${branch.timeline}, give --set ${following.onBranch ?? 'with a backup on its branch (none is left: take one)'}. ` +
+      `After a point-in-time recovery in place, a backup of the abandoned timeline that ended less than ${CLOCK_SLACK_MINUTES} minutes before timeline ${branch.timeline} began cannot be told by its times from production's backups while a copy restored and promoted elsewhere archives timeline ${branch.timeline} into this stanza (restore such copies with --archive-mode off): ` +
+      `a backup taken on timeline ${branch.timeline}, or expire --set ${b.id} when it is of the abandoned timeline, ends the doubt`
+    : `${own}, or choose a backup on the branch of timeline ${branch.timeline} with --set (pgpitr info lists the backups and their timelines)`;
+  return new OffBranchRefusal(b.id, `backup ${b.id} (timeline ${b.timeline}, stop ${formatLsn(b.stopLsn)}) is not on the branch of timeline ${branch.timeline}: ${where}`, hint);
+}
+
+/** No candidate backup is on the branch of the timeline asked for (an older one, whose backups were expired). */
+export function noneOnBranch(candidates: RefusedBackup[], branch: TimelineBranch, followingLatest: boolean): OffBranchRefusal {
+  const timelines = [...new Set(candidates.map((b) => b.timeline))].sort((x, y) => x - y);
+  return new OffBranchRefusal(
+    candidates[0]!.id,
+    `no complete backup is on the branch of timeline ${branch.timeline}: the backups are of timeline${timelines.length > 1 ? 's' : ''} ${timelines.join(', ')}, which ${timelines.length > 1 ? 'are' : 'is'} not in its history or forked from it before ${timelines.length > 1 ? 'they' : 'it'} ended`,
+    `a recovery along timeline ${branch.timeline} needs a backup taken on it (or on an ancestor before the fork): those were expired or never taken; ` +
+      (followingLatest ? `give --target-timeline current to recover along the backups' own timelines, or take a backup on timeline ${branch.timeline}` : `restore along the backups' timelines (leave out --target-timeline, or give current)`),
+  );
 }
 
 /** No backup reaches the named restore point: it is not in the archive after them, or recovery would meet it before it is consistent. */
@@ -107,5 +135,10 @@ export function timelineEndedHint(branch: TimelineBranch, histories: TimelineHis
   const child = histories.find((h) => h.ancestors[h.ancestors.length - 1]?.timeline === branch.timeline) ?? histories.find((h) => h.ancestors.some((a) => a.timeline === branch.timeline));
   const fork = child?.ancestors.find((a) => a.timeline === branch.timeline);
   if (!child || !fork || missingSegNo < fork.switchpoint / BigInt(segmentSize)) return null;
-  return `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${child.timeline} began: its WAL past that point is not archived (its last segment only as .partial); a later target is on timeline ${child.timeline}: restore with --target-timeline ${child.timeline} (or latest)`;
+  const c = child.timeline;
+  return (
+    `timeline ${branch.timeline} ended at ${formatLsn(fork.switchpoint)}, where timeline ${c} began, and is archived no further than segment ${segmentFileName(branch.timeline, missingSegNo - 1n, segmentSize)}: ` +
+    `the segment holding the fork is archived whole only on timeline ${c} (timeline ${branch.timeline}'s as .partial at most, after a failover), and what timeline ${branch.timeline} wrote past its last archived segment went with the server that wrote it. ` +
+    `A target before the fork is reached along timeline ${c}, which follows timeline ${branch.timeline} up to it: restore with --target-timeline ${c} (or latest); one after it, along timeline ${c}'s own history`
+  );
 }

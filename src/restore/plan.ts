@@ -23,7 +23,7 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
-import { type NamedTry, historiesOf, mayEndAfter, noBackupFor, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
+import { type NamedTry, historiesOf, mayEndAfter, noBackupFor, noneOnBranch, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
 
 export interface PlanBackup {
   id: string;
@@ -164,7 +164,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       // Unless known to be the abandoned future: a newer backup that is not on the latest timeline's
       // branch and suits the target means that branch may not be this cluster's present (a copy
       // restored and promoted elsewhere archived it, say). Said rather than fallen back from.
-      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch);
+      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch, { onBranch: candidates.find((c) => branchContains(branchFor(c), c.timeline, c.stopLsn))?.id ?? null });
       notOnBranch.push(b.id);
       continue;
     }
@@ -180,7 +180,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   }
   if (chosen.length === 0 && across && t.target.kind === 'xid') chosen.push({ ...across, why: `transaction ${t.target.xid} began before the backups after it ended: the oldest, whose recovery reaches it if it ended after its stop (checked in the archive)` });
   if (chosen.length === 0) {
-    if (notOnBranch.length === candidates.length) throw offBranch(candidates[0]!, branchFor(candidates[0]!));
+    if (notOnBranch.length === candidates.length) throw set !== undefined ? offBranch(candidates[0]!, branchFor(candidates[0]!)) : noneOnBranch(candidates, branchFor(candidates[0]!), t.timeline === 'latest');
     if (t.target.kind === 'name' && named.length > 0) throw restorePointOutOfReach(t.target.name, named, set, archive.timelines().length > 1);
     throw noBackupFor(t, candidates, set);
   }

@@ -9,6 +9,8 @@
 // restore's plan (plan.ts), so that what info promises is what restore does.
 
 import { isPgpitrError } from '../common/errors.js';
+import type { PgpitrError } from '../common/errors.js';
+import { OffBranchRefusal } from './plan-refusals.js';
 import { formatLsn } from '../postgres/lsn.js';
 import { referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -28,6 +30,12 @@ export interface RecoveryWindow {
    * needs --target-timeline current, and without --set it refuses targets past these backups.
    */
   needs: { option: string; why: string } | null;
+  /**
+   * Restore without --set refuses targets past the end of backup `past`: a newer backup off the
+   * latest timeline's branch, not known to be its abandoned future (plan.ts, latest-timeline.ts).
+   * Those targets need --set (the window's newest backup). Null when the defaults reach the whole window.
+   */
+  withSet: { past: string; why: string } | null;
 }
 
 export interface RecoveryReach {
@@ -49,7 +57,7 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
     if (r.state !== 'complete') continue;
     const lost = referencesOf(r).find((id) => !complete.has(id));
     const b = planBackupOf(r);
-    const problem = known.get(r.id) ?? (lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, toTheEnd, b.id)));
+    const problem = known.get(r.id) ?? (lost !== undefined ? `it takes files from backup ${lost}, which is not a complete backup` : refusal(() => planRestore([b], archive, toTheEnd, b.id))?.message ?? null);
     problems.set(r.id, problem);
     if (problem !== null) continue;
     const end = reachEnd(b, archive);
@@ -68,7 +76,12 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
       from: { backup: w.oldest.id, time: new Date(w.oldest.stopTimeMs).toISOString(), lsn: formatLsn(w.oldest.stopLsn), timeline: w.oldest.timeline },
       to: { backup: w.newest.id, timeline: w.timeline, segment: w.segment },
       needs: w.needs,
+      withSet: null as RecoveryWindow['withSet'],
     }));
+  // What restore's defaults (no --set, the latest timeline) say of the whole stanza: a newer backup off
+  // the latest timeline's branch stops them past its end, whichever window the target is in.
+  const defaults = refusal(() => planRestore(records.filter((r) => r.state === 'complete').map(planBackupOf), archive, { ...toTheEnd, timeline: 'latest' }));
+  if (defaults instanceof OffBranchRefusal) for (const w of windows) if (w.needs === null) w.withSet = { past: defaults.backup, why: defaults.message };
   return { problems, windows };
 }
 
@@ -91,12 +104,12 @@ function reachEnd(b: PlanBackup, archive: PlanArchive): { timeline: number; segm
   return null;
 }
 
-function refusal(plan: () => unknown): string | null {
+function refusal(plan: () => unknown): PgpitrError | null {
   try {
     plan();
     return null;
   } catch (e) {
     if (!isPgpitrError(e)) throw e;
-    return e.message;
+    return e;
   }
 }

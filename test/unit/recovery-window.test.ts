@@ -26,7 +26,7 @@ test('one unbroken archive: one window from the oldest backup to the last segmen
   const r = recoveryReach([record('A', 2), record('B', 5), record('C', 8, { state: 'failed' })], archive([[1, 2, 12]]));
   assert.deepEqual([...r.problems], [['A', null], ['B', null]]);
   assert.deepEqual(r.windows, [
-    { from: { backup: 'A', time: '2026-12-01T10:02:00.000Z', lsn: '0/2000100', timeline: 1 }, to: { backup: 'B', timeline: 1, segment: '00000001000000000000000C' }, needs: null },
+    { from: { backup: 'A', time: '2026-12-01T10:02:00.000Z', lsn: '0/2000100', timeline: 1 }, to: { backup: 'B', timeline: 1, segment: '00000001000000000000000C' }, needs: null, withSet: null },
   ]);
 });
 
@@ -62,6 +62,11 @@ test('the latest timeline is followed; a backup left behind by its fork keeps a 
     ],
   );
   assert.match(r.windows[1]!.needs!.why, /backup C .* is not on the branch of timeline 2/);
+  // Restore without --set refuses targets past C (newer, off the branch, nothing says it is the
+  // abandoned future): A's window says so, as restore does, and names the backup --set takes.
+  assert.equal(r.windows[0]!.withSet?.past, 'C');
+  assert.match(r.windows[0]!.withSet!.why, /backup C .* is not on the branch of timeline 2/);
+  assert.equal(r.windows[1]!.withSet, null);
 });
 
 test('a backup holding its own WAL: the window ends at its stop unless the archive holds the stop segment', () => {

@@ -228,7 +228,12 @@ test('--target-timeline current without --set: the backup that ended last, not t
   // A target before G ended: the newest that ended before it, F, along its own timeline.
   assert.equal(planRestore(forked, a, opts({ timeline: 'current', time: '2026-12-01 12:30:00+00' })).backup.id, 'F');
   // Following the latest timeline without knowing when things were stored, F is said, not skipped (as above).
-  assert.throws(() => planRestore(forked, a, opts({})), /backup F \(timeline 1, stop 0\/9000100\) is not on the branch of timeline 2/);
+  // The hint names the backup on the branch that --set takes, and the in-place case.
+  assert.throws(() => planRestore(forked, a, opts({})), (e: { message: string; hint?: string }) =>
+    /backup F \(timeline 1, stop 0\/9000100\) is not on the branch of timeline 2/.test(e.message) && /give --set G\b/.test(e.hint ?? '') && /point-in-time recovery in place/.test(e.hint ?? ''));
+  // Timeline 1 asked for with only G left (F expired): no backup is on its branch, said as such.
+  assert.throws(() => planRestore([forked[1]!], a, opts({ timeline: '1' })), (e: { message: string; hint?: string }) =>
+    /no complete backup is on the branch of timeline 1: the backups are of timeline 2/.test(e.message) && /expired or never taken/.test(e.hint ?? '') && !/copy/.test(e.hint ?? ''));
 });
 
 test('a backup holding its own WAL needs nothing from the archive to be consistent', () => {

@@ -53,7 +53,7 @@ test('along a timeline that ended (a newer one forked from it), the hint names t
   const a = archive();
   const forked = { ...a.archive, timelines: () => [1, 2], history: (t: number) => (t === 2 ? [{ timeline: 1, switchpoint: BigInt(4 * SEG), reason: '' }] : null) };
   await assert.rejects(checkTimeTargetReach(a.plan, forked, at(min(3)), a.read, () => undefined), (e: Error & { hint?: string }) => {
-    assert.match(e.hint ?? '', /^timeline 1 ended at 0\/[0-9A-F]+, where timeline 2 began: .*restore with --target-timeline 2/);
+    assert.match(e.hint ?? '', /^timeline 1 ended at 0\/[0-9A-F]+, where timeline 2 began, .*restore with --target-timeline 2/);
     assert.doesNotMatch(e.hint ?? '', /switch WAL/);
     return true;
   });

@@ -23,7 +23,7 @@ import { writeFileAtomicSync } from '../storage/durable.js';
 import { markSpoolCleared } from './fetcher-cleared.js';
 import { FollowedBranch } from './prefetch-window.js';
 import type { BranchView } from './prefetch-window.js';
-import { WAL_LONG_HEADER_SIZE, parseWalLongPageHeader } from '../postgres/wal-page-header.js';
+import { systemIdOfWalFile } from '../postgres/wal-file-system.js';
 import { openSpoolDir, failureText, parseFailureText } from './spool.js';
 import { processAlive } from '../repo/lock.js';
 import { answerAsk, isAskFile, liveAskFile, waitingAsks } from './prefetch-ask.js';
@@ -111,20 +111,7 @@ function putBack(claimed: string, src: string): void {
 
 /** Whether a WAL segment's first page names database system `systemId` (a file too short to tell: no). */
 function ofSystem(path: string, systemId: string): boolean {
-  const head = Buffer.alloc(WAL_LONG_HEADER_SIZE);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return false;
-  }
-  try {
-    const n = readSync(fd, head, 0, head.length, 0);
-    const header = parseWalLongPageHeader(head.subarray(0, n));
-    return header !== null && header.systemIdentifier === systemId;
-  } finally {
-    closeSync(fd);
-  }
+  return systemIdOfWalFile(path) === systemId;
 }
 
 /** The failure the fetcher recorded for a segment; null if none. */

@@ -22,6 +22,7 @@ import type { PreparedWalFile } from '../wal/archive-wal-file.js';
 import { storePreparedWal } from '../repo/archive-store.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { DropRecord } from '../repo/drops.js';
+import { systemIdOfWalFile } from '../postgres/wal-file-system.js';
 import { walFileKind } from '../repo/layout.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
@@ -246,6 +247,8 @@ async function drop(s: PusherSettings, q: RepoQueue, names: string[], queuedByte
     pg_wal: s.pgWal,
     at: new Date().toISOString(),
   };
+  const system = systemIdOfWalFile(join(s.pgWal, first));
+  if (system !== null) record.system_identifier = system;
   // Recorded before anything is let go: in the repository, or, when that is what
   // cannot be reached (the usual reason for a growing queue), in the spool until it can.
   q.spool.savePendingDrop(`${record.at.replace(/[-:.]/g, '')}-${first}`, record);

@@ -113,6 +113,16 @@ export class RepoQueue {
   private async flushNow(): Promise<void> {
     for (const { id, record } of this.spool.pendingDrops()) {
       try {
+        // Another system's WAL (archive_command names a stanza of another cluster, whose stores are
+        // all refused): not a gap of this stanza, whose WAL it never was. Said, and forgotten.
+        const system = (record as DropRecord).system_identifier;
+        const stanza = system === undefined ? null : await this.stanzaInfo();
+        if (stanza !== null && stanza.system_identifier !== system) {
+          this.log(`warning: the dropped WAL (${id}) is of database system ${system}, ${this.shared ? 'the repository' : this.title}'s stanza "${this.stanzaName}" of system ${stanza.system_identifier}: not recorded there (archive_command names another cluster's stanza: give this server its own)`);
+          this.spool.forgetPendingDrop(id);
+          this.warnedPending.delete(id);
+          continue;
+        }
         await recordDrop(this.repository.repo, this.stanzaName, record as DropRecord);
       } catch (e) {
         if (!this.warnedPending.has(id)) {

@@ -18,7 +18,9 @@ export async function staleTempFinding(repo: Repository, stanza: string): Promis
   try {
     paths = (await scanArchive(repo, stanza)).staleTemps;
   } catch (e) {
-    return errorFinding('temporary files', e);
+    // The listing itself failed: the stanza's archive cannot be read (archive-push, archive-get and restore cannot either).
+    const f = errorFinding('archive', e);
+    return { ...f, message: `the stanza's archive cannot be listed: ${f.message}`, hint: f.hint ?? "give the repository's directories to the server's operating-system user (archive-push, archive-get and restore read them), and check the store is reachable" };
   }
   const left: string[] = [];
   for (const path of paths) {

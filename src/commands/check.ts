@@ -21,6 +21,7 @@ import { listDrops } from '../repo/drops.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { isPgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
+import { archiverFinding } from './check-archiver.js';
 import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
@@ -151,6 +152,9 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
           if (reached.repos.has(index)) await judgeRecovery(index, repo, reached, req, stanzas.get(index)!.wal_segment_size, add);
         }
       }
+    } else if (findings.every((f) => f.repo !== undefined || f.ok)) {
+      const f = await archiverFinding(client).catch(() => null);
+      if (f) add(f);
     }
   } finally {
     await client.end().catch(() => {});

@@ -17,6 +17,7 @@ import { storageJoin, storageParent } from '../storage/storage-path.js';
 import { parseWalLongPageHeader, segmentNameMismatch } from '../postgres/wal-page-header.js';
 import type { WalLongPageHeader } from '../postgres/wal-page-header.js';
 import { archivePath, walFileKind, walFileDirPath, storedName, parseStoredName } from './layout.js';
+import { DAMAGED_ARCHIVED_FILE_HINT } from './damaged-hint.js';
 import { readStanzaWithArchive } from './stanza.js';
 import { removeStaleTemps, staleTemps } from './archive-temp.js';
 import type { StanzaInfo } from './stanza.js';
@@ -328,7 +329,7 @@ export async function decodeStoredWal(
     data = algo === 'zstd' && spare ? ((await decodeInto(body, spare)) ?? (await decompressBuffer(algo, body))) : algo ? await decompressBuffer(algo, body) : body;
   } catch (e) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" cannot be decompressed: ${(e as Error).message}`, {
-      hint: 'the repository file is damaged; restore it from another copy of the archive',
+      hint: DAMAGED_ARCHIVED_FILE_HINT,
     });
   }
   if (known && (await contentXxh128(data)) === known) return data;
@@ -336,7 +337,7 @@ export async function decodeStoredWal(
   if (got !== expected) {
     throw new PgpitrError('ERR_STORAGE', `archived WAL file "${shown}" fails its checksum`, {
       detail: `expected SHA-256 ${expected}, got ${got}`,
-      hint: 'the repository file is damaged; restore it from another copy of the archive',
+      hint: DAMAGED_ARCHIVED_FILE_HINT,
     });
   }
   return data;

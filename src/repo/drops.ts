@@ -7,7 +7,7 @@
 import { PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import { storageJoin } from '../storage/storage-path.js';
-import { dropsPath } from './layout.js';
+import { dropsPath, stanzaRecordPath } from './layout.js';
 import { parseSegmentFileName } from '../postgres/lsn.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
@@ -21,6 +21,11 @@ export interface DropRecord {
   host: string;
   pg_wal: string;
   at: string;
+  /**
+   * The database system whose WAL was dropped (its first segment's header): a record is kept only
+   * in a stanza of that system. Absent: written by an older pgpitr, or the segment could not be read.
+   */
+  system_identifier?: string;
 }
 
 export async function recordDrop(repo: Repository, stanza: string, record: DropRecord): Promise<void> {
@@ -28,7 +33,10 @@ export async function recordDrop(repo: Repository, stanza: string, record: DropR
   await repo.storage.write(storageJoin(dropsPath(stanza), `${stamp}-${record.first}.json`), Buffer.from(`${JSON.stringify(record, null, 2)}\n`));
 }
 
-/** Every drop recorded for a stanza, oldest first. */
+/**
+ * Every drop recorded for a stanza, oldest first: those of its own system's WAL (records of another
+ * system, whose server's archive_command named this stanza, were never its WAL: left out).
+ */
 export async function listDrops(repo: Repository, stanza: string): Promise<DropRecord[]> {
   const dir = dropsPath(stanza);
   const names = (await repo.storage.list(dir, { detail: false }))
@@ -36,11 +44,13 @@ export async function listDrops(repo: Repository, stanza: string): Promise<DropR
     .filter((n) => n.endsWith('.json'))
     .sort();
   const out: DropRecord[] = [];
+  const systemId = names.length === 0 ? undefined : (await readAll(repo.storage, stanzaRecordPath(stanza)).then((d) => d && (JSON.parse(d.toString('utf8')) as { system_identifier?: string }).system_identifier).catch(() => undefined)) ?? undefined;
   for (const name of names) {
     const data = await readAll(repo.storage, storageJoin(dir, name));
     if (data === null) continue;
     try {
-      out.push(JSON.parse(data.toString('utf8')) as DropRecord);
+      const record = JSON.parse(data.toString('utf8')) as DropRecord;
+      if (systemId === undefined || record.system_identifier === undefined || record.system_identifier === systemId) out.push(record);
     } catch (e) {
       throw new PgpitrError('ERR_STORAGE', `drop record "${displayPath(repo, storageJoin(dir, name))}" is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository, or remove it' });
     }

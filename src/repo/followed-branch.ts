@@ -15,6 +15,7 @@ import { archivePath, parseStoredName } from './layout.js';
 import type { Repository } from './repository.js';
 import { readStanzaWithArchive } from './stanza.js';
 import { PgpitrError } from '../common/errors.js';
+import { DAMAGED_ARCHIVED_FILE_HINT } from './damaged-hint.js';
 
 /** The newest timeline whose history file the archive holds (1 when none), as recovery_target_timeline = latest picks. */
 export async function newestArchivedTimeline(repo: Repository, stanza: string): Promise<number> {
@@ -35,7 +36,7 @@ export async function archivedBranch(repo: Repository, stanza: string, timeline:
   try {
     return timelineBranch(timeline, parseTimelineHistory(text.toString(), file));
   } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `archived history file ${file} of stanza "${stanza}" (${repo.location}) cannot be read: ${(e as Error).message}`, { hint: 'the repository file is damaged; restore it from another copy of the archive' });
+    throw new PgpitrError('ERR_STORAGE', `archived history file ${file} of stanza "${stanza}" (${repo.location}) cannot be read: ${(e as Error).message}`, { hint: DAMAGED_ARCHIVED_FILE_HINT });
   }
 }
 

@@ -287,6 +287,29 @@ test("a repository holding another cluster's stanza that answered first refuses 
   }
 });
 
+test("past the queue limit with another cluster's stanza: the WAL is dropped, but no drop record goes into that stanza", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const wrong = (await createStanza(repos[0]!.repo, { stanza: 'main', system_identifier: '7441234567890999999', pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const names: string[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const name = segmentFileName(1, BigInt(i), SEG);
+      names.push(name);
+      writeFileSync(join(pgWal, name), segment(i));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+    }
+    const settledAll = () => names.slice(0, 4).every((n) => ['ok', 'dropped'].includes(spool.list().get(n) ?? ''));
+    const log = await runPusherUntil({ repos: [repos[0]!], stanza: wrong, pgWal, spool }, () => settledAll() && spool.pendingDrops().length === 0, 'the drop settled and its record handled');
+    assert.ok(log.some((l) => /WITHOUT ARCHIVING THEM/.test(l)), log.join('\n'));
+    assert.ok(log.some((l) => /is of database system 7441234567890123456, .*stanza "main" of system 7441234567890999999: not recorded there/.test(l)), log.join('\n'));
+    assert.ok(!existsSync(join(paths[0]!, 'main', 'archive-drops')) || readdirSync(join(paths[0]!, 'main', 'archive-drops')).length === 0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('markers stand for the repositories they were written for, and for the file of that name they were written after', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-mrp-'));
   try {

@@ -1,0 +1,29 @@
+// check's word on the server's archiver alone (pg_stat_archiver), for when no
+// repository can be judged (each has said what is wrong with it): a failing
+// archive_command is then seen beside its cause, and pg_wal's growth with it.
+
+import type { Finding } from './check-finding.js';
+
+interface Query {
+  query<R>(text: string): Promise<{ rows: R[] }>;
+}
+
+export async function archiverFinding(client: Query): Promise<Finding | null> {
+  const a = (
+    await client.query<{ last: string | null; last_at: string | number | null; failed: string | null; failed_at: string | number | null; failed_count: string }>(
+      'select last_archived_wal as last, (extract(epoch from last_archived_time) * 1000)::float8 as last_at, last_failed_wal as failed, (extract(epoch from last_failed_time) * 1000)::float8 as failed_at, failed_count::text from pg_stat_archiver',
+    )
+  ).rows[0];
+  if (!a) return null;
+  const at = (v: string | number | null) => (v === null ? null : new Date(Number(v)).toISOString());
+  const last = a.last !== null && a.last_at !== null ? `the last file archived was ${a.last} at ${at(a.last_at)}` : 'it reports no file archived';
+  if (a.failed !== null && a.failed_at !== null && (a.last_at === null || Number(a.failed_at) > Number(a.last_at))) {
+    return {
+      check: 'archiving',
+      ok: false,
+      message: `the server's archiver is failing (pg_stat_archiver: ${a.failed_count} failure(s), ${a.failed} last at ${at(a.failed_at)}); ${last}: pg_wal keeps every segment it has not archived`,
+      hint: 'fix what the findings above say of the repository; the server log holds archive_command\'s own errors',
+    };
+  }
+  return { check: 'archiving', ok: true, message: `warning: not judged against the repository (see above); the server's archiver does not fail now: ${last}` };
+}

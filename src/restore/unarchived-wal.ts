@@ -116,7 +116,7 @@ export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: stri
   }
   if (found.length === 0) return;
   // A target lies in the archive (the plan and the reach checks refuse one past it): this WAL is past it.
-  o.log(`warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it, and no later restore could either (to keep it, archive it first with pgpitr archive-push; --dry-run says this before anything is removed)`);
+  o.log(`warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it, and no later restore could either (to keep it, archive it first with pgpitr archive-push: its timeline then reads as going on past the fork, and restores that follow the latest timeline refuse until the new timeline archives its next segment; --dry-run says this before anything is removed)`);
 }
 
 /** Whether `dir` holds a history file of the branch's timeline that names other forks than the archive's. */

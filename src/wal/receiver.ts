@@ -353,8 +353,11 @@ function walRemoved(e: unknown, dir: string, slot: string | undefined, stanza: b
   const onward = stanza
     ? "to go on, archive the whole segments still in the server's pg_wal with pgpitr archive-push (oldest first, never the one being written): receive-wal resumes after the newest archived"
     : `to go on, start it on an empty directory (it resumes after the newest WAL in ${dir})`;
+  // What was received of the segment before the gap stays in its .partial, which nothing stores or reads again.
+  const partials = namesIn(dir).filter((n) => n.endsWith('.partial'));
+  const left = partials.length > 0 ? `; ${partials.join(', ')} in ${dir} holds what was received before the gap, is neither stored nor read again: keep it aside for the record, or remove it` : '';
   return new PgpitrError('ERR_SERVER', e.message, {
-    hint: `the server removed that WAL before it was received: unless another copy of it is archived (archive-push from elsewhere), WAL is missing from there and a new full backup is needed for point-in-time recovery past it; ${onward}${slot ? '' : '; give it a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}`,
+    hint: `the server removed that WAL before it was received: unless another copy of it is archived (archive-push from elsewhere), WAL is missing from there and a new full backup is needed for point-in-time recovery past it; ${onward}${slot ? '' : '; give it a replication slot (-S NAME, created with --create-slot) so that the server keeps WAL until it is received'}${left}`,
   });
 }
 

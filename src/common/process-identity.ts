@@ -37,15 +37,6 @@ export function currentPidNamespace(): string | null {
   }
 }
 
-/** This process's mount namespace ("mnt:[4026531841]"): paths seen from another one (a service's private /tmp) may differ. Null: no /proc. */
-export function currentMountNamespace(): string | null {
-  try {
-    return readlinkSync('/proc/self/ns/mnt');
-  } catch {
-    return null;
-  }
-}
-
 /** Whether process `pid` has exited and waits to be reaped (state Z in /proc: dead, whatever kill(pid, 0) says). */
 export function processIsZombie(pid: number): boolean {
   try {

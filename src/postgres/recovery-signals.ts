@@ -43,14 +43,13 @@ export function walFileInDataDir(dir: string, name: string, crc32c: (chunk: Uint
  * until it is, the archive does not show the new timeline, and a retention policy would judge
  * branches by the old one); null when this process cannot tell: not allowed to look, or no such
  * directory (removed, or not visible from here: another mount namespace, a service's private /tmp).
- * 'recovery': recovery.signal alone, a recovery that ends (not started yet, or running). 'gone': no
- * such directory from here (the caller knows whether here is where the restore wrote it).
+ * 'recovery': recovery.signal alone, a recovery that ends (not started yet, or running).
  */
-export function recoveryPending(dir: string): boolean | 'recovery' | 'gone' | null {
+export function recoveryPending(dir: string): boolean | 'recovery' | null {
   try {
     if (!statSync(dir).isDirectory()) return null;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : null;
+  } catch {
+    return null;
   }
   const standby = signalPresent(dir, STANDBY_SIGNAL_FILE);
   const recovery = signalPresent(dir, RECOVERY_SIGNAL);

@@ -13,9 +13,8 @@
 // backup for the recovery of the restored directory: until that recovery ends
 // (its recovery.signal or standby.signal goes, and after a promotion the new
 // timeline's history file is archived, which an expire on the restore's host
-// sees; or the directory is removed, which an expire in the restore's own mount
-// namespace sees) and HOLD_AFTER_RESTORE_MS at most, unless a recovery.signal alone
-// is still there (a recovery not started yet: an expire on the restore's host sees it).
+// sees) and HOLD_AFTER_RESTORE_MS at most, unless a recovery.signal alone is still
+// there (a recovery not started yet: an expire on the restore's host sees it).
 //
 // The race (a restore choosing a backup while an expire removes it) is closed
 // by order, each side writing before it reads what the other writes. An expire
@@ -37,7 +36,6 @@ import { restoreLeasePath, stanzaRecordPath } from './layout.js';
 import { holderAlive, holderContent, holderJudgeable } from './lock.js';
 import { isStaleTemp } from './archive-temp.js';
 import type { LockHolder } from './lock.js';
-import { currentMountNamespace } from '../common/process-identity.js';
 
 /** How often a live holder rewrites its lease. */
 export const LEASE_RENEW_MS = 60_000;
@@ -106,8 +104,6 @@ interface LeaseContent extends LockHolder {
   hold_until?: string;
   /** The data directory restored (absolute), where the recovery runs. */
   data_dir?: string;
-  /** The restore's mount namespace: where data_dir is what it names (absent: older pgpitr). */
-  mnt_ns?: string;
 }
 
 /**
@@ -115,7 +111,7 @@ interface LeaseContent extends LockHolder {
  * when it cannot be told; 'recovery': one that ends (recovery.signal alone), not a standby's.
  * Given by the caller: the repository does not look at data directories.
  */
-export type RecoveryPending = (dataDir: string) => boolean | 'recovery' | 'gone' | null;
+export type RecoveryPending = (dataDir: string) => boolean | 'recovery' | null;
 
 export interface LiveLease {
   /** The object's name in the stanza's lease directory. */
@@ -146,11 +142,9 @@ function parse(raw: Buffer): LeaseContent | null {
  */
 async function holds(storage: Storage, path: string, c: LeaseContent, nowMs: number, pending?: RecoveryPending, storeNowMs?: number): Promise<boolean> {
   if (c.hold_until !== undefined && Date.parse(c.hold_until) > nowMs) {
-    // Held for the recovery, which ends once its signal files are gone, or the directory is: seen
-    // from the restore's own mount namespace (from another, a service's private /tmp, say, a
-    // directory not seen tells nothing: held).
-    const seen = c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) ? pending(c.data_dir) : null;
-    const known = seen === 'gone' ? (c.mnt_ns !== undefined && c.mnt_ns === currentMountNamespace() ? false : null) : seen;
+    // Held for the recovery, which ends once its signal files are gone (a directory not seen from
+    // here, gone or in another mount namespace, tells nothing: held).
+    const known = c.data_dir !== undefined && pending !== undefined && holderJudgeable(c) ? pending(c.data_dir) : null;
     if (known === false && !holderAlive(c)) return false;
     return true;
   }
@@ -303,8 +297,7 @@ export class RestoreLease {
   async hold(dataDir: string, nowMs = Date.now()): Promise<void> {
     await this.renewal.stop();
     if (!this.written) return;
-    const mnt = currentMountNamespace();
-    const content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir, ...(mnt !== null ? { mnt_ns: mnt } : {}) });
+    const content = contentOf('restore', { backup: this.backup, hold_until: new Date(nowMs + HOLD_AFTER_RESTORE_MS).toISOString(), data_dir: dataDir });
     await this.storage.write(this.path, content, { atomic: true, sync: true });
     await this.dropSuperseded(dataDir, parse(content)!.host);
   }

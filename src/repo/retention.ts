@@ -261,7 +261,7 @@ export function decideSetExpiry(backups: RetentionBackup[], id: string, stanza: 
     const also = b.id === id ? '' : ` (it takes files from backup ${id}, and goes with it)`;
     if (b.pinned) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is pinned${also}`, { hint: `unpin it first: pgpitr expire --unpin=${b.id}` });
     if (b.state === 'running') throw new PgpitrError('ERR_TARGET', `backup ${b.id} is still running${also}`, { hint: 'wait for it to end, or stop it' });
-    if (b.restoring !== undefined) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is being restored${also}: ${b.restoring}`, { hint: 'run expire --set again once that restore and its recovery have ended (a restore that ended holds its backup for a day)' });
+    if (b.restoring !== undefined) throw new PgpitrError('ERR_TARGET', `backup ${b.id} is being restored${also}: ${b.restoring}`, { hint: "run expire --set again once that restore and its recovery have ended (a restore that ended holds its backup for a day: a directory expire cannot see, moved, removed or on a volume not mounted, tells it nothing); for a restore whose directory will never be started, remove its lease object (the stanza's restore-lease/<backup id>-*.json naming that directory) by hand" });
   }
   const unsure = backups.find((b) => b.damaged && !doomed.has(b.id) && (b.needs ?? []).some((n) => doomed.has(n)));
   if (unsure) {

@@ -145,7 +145,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   for (const r of req.records) if (r.damaged && r.id > b.id && req.set === undefined) req.log(`warning: backup ${r.id} is passed over: its record cannot be read (${r.error ?? 'damaged'}); pgpitr verify and info name it`);
   // Up to a target only where its position is known (an LSN, a restore point); a time or a transaction is found by the replay itself.
   const kind = req.target.target.kind;
-  const upTo = kind === 'lsn' || kind === 'name' ? 'to reach the target' : 'to be consistent';
+  const upTo = kind === 'lsn' || (kind === 'name' && point) ? 'to reach the target' : 'to be consistent';
   const then = kind === 'time' || kind === 'xid' ? '; recovery replays on from there until the target' : kind === 'end' ? '; recovery replays on from there to the end of the archive' : '';
   if (plan.walNeeded.length > 0) req.log(`WAL needed ${upTo}: ${plan.walNeeded[0]} to ${plan.walNeeded[plan.walNeeded.length - 1]} (${plan.walNeeded.length} segment(s), all archived)${then}; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);
   else req.log(`WAL needed to be consistent: in the backup itself; archive continues to ${plan.archiveEnd} along timeline ${plan.branch.timeline}`);

@@ -164,7 +164,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       // Unless known to be the abandoned future: a newer backup that is not on the latest timeline's
       // branch and suits the target means that branch may not be this cluster's present (a copy
       // restored and promoted elsewhere archived it, say). Said rather than fallen back from.
-      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch, { onBranch: candidates.find((c) => branchContains(branchFor(c), c.timeline, c.stopLsn))?.id ?? null });
+      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch, { onBranch: candidates.find((c) => branchContains(branchFor(c), c.timeline, c.stopLsn) && suits(c, t) !== null)?.id ?? null });
       notOnBranch.push(b.id);
       continue;
     }

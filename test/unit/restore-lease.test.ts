@@ -154,19 +154,6 @@ test('restore lease: held for the recovery of the restored directory until its s
   });
 });
 
-test('restore lease: a restored directory removed ends the hold when seen from the restore\'s own mount namespace, not from another', async () => {
-  await withRepo(async (dir, repo) => {
-    const { restored, file } = await endedRestore(dir, repo);
-    rmSync(restored, { recursive: true });
-    const gone = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
-    assert.deepEqual(gone.decision.expire.map((e) => e.id), [OLD]);
-    // Written from another mount namespace (a service's private /tmp): the directory may be there, unseen.
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/"mnt_ns":"[^"]*"/, '"mnt_ns":"mnt:[1]"'));
-    const unseen = await expireStanza(repo, 'main', SEG, { policy: { full: 1 } }, { dryRun: true, recoveryPending });
-    assert.match(unseen.decision.keep.find((k) => k.id === OLD)?.why ?? '', /being restored: .*held for its recovery/);
-  });
-});
-
 test('restore lease: past its day, held while recovery.signal alone is still there (a recovery not started yet), not for a standby nor a directory gone', async () => {
   await withRepo(async (dir, repo) => {
     const { restored, file } = await endedRestore(dir, repo);

@@ -42,7 +42,12 @@ export function parseObjectByElements(bytes: Buffer): unknown {
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
   }
   outline += bytes.toString('utf8', copied);
-  const o = JSON.parse(outline) as Record<string, unknown>;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(outline) as Record<string, unknown>;
+  } catch {
+    return JSON.parse(bytes.toString()); // its refusal, naming the position in the whole text
+  }
   for (const key of Object.keys(o)) {
     const v = o[key];
     // Defined, not assigned: a member named __proto__ is a member, as JSON.parse makes it.

@@ -39,6 +39,7 @@ import type { PromotionWatch } from './promotion-watch.js';
 import { OWN_FILES } from '../own-files.js';
 import { intactControlFile, readLocal, readThroughServer } from './control-copy.js';
 import { join } from 'node:path';
+import { turnsEvery } from '../../common/event-loop-turns.js';
 
 export interface ParallelBackupRequest {
   /** The session that holds the backup open; closing it ends the backup on the server. */
@@ -288,17 +289,18 @@ const STORE_LANES = (readers: number) => Math.max(8, readers * 4);
 
 /**
  * Runs fn over items in order, `lanes` at a time; the first failure stops the lanes from taking more.
- * The array lets go of each item as a lane takes it.
- */
+ * The array lets go of each item as a lane takes it; the event loop gets a turn now and then (event-loop-turns.ts). */
 async function inLanes<T>(items: (T | undefined)[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;
+  const turn = turnsEvery();
   const lane = async () => {
     while (!failed && next < items.length) {
       const item = items[next]!;
       items[next++] = undefined;
       try {
         await fn(item);
+        await turn();
       } catch (e) {
         failed = true;
         throw e;

@@ -12,7 +12,7 @@
 // the recorded failure rather than "not in the archive". The marker stays
 // (also when the fetcher clears the spool) until the segment is fetched.
 
-import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';

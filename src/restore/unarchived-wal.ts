@@ -9,12 +9,13 @@
 // standby's (WAL past the archive comes from its primary) and another timeline's (a copy's own,
 // promoted without archiving into this stanza).
 
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { parseSegmentFileName, segmentStart, timelineHistoryFileName } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
 import { parseWalLongPageHeader, segmentNameMismatch, WAL_LONG_HEADER_SIZE } from '../postgres/wal-page-header.js';
+import { walFileHead } from '../postgres/wal-file-system.js';
 import type { RecoveryTarget } from './restore-target.js';
 import { branchSpans, parseTimelineHistory, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
@@ -85,18 +86,10 @@ export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedW
 
 /** Whether the file's first page is this system's, written for this name (a recycled segment keeps an older one's header). */
 function holdsOwnWal(path: string, name: string, q: UnarchivedWalQuery): boolean {
-  let fd: number | null = null;
-  try {
-    fd = openSync(path, 'r');
-    const buf = Buffer.alloc(WAL_LONG_HEADER_SIZE);
-    if (readSync(fd, buf, 0, buf.length, 0) < buf.length) return false;
-    const h = parseWalLongPageHeader(buf);
-    return h !== null && h.systemIdentifier === q.systemIdentifier && h.segmentSize === q.segmentSize && segmentNameMismatch(name, h, q.segmentSize) === null;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
+  const buf = walFileHead(path);
+  if (buf === null || buf.length < WAL_LONG_HEADER_SIZE) return false;
+  const h = parseWalLongPageHeader(buf);
+  return h !== null && h.systemIdentifier === q.systemIdentifier && h.segmentSize === q.segmentSize && segmentNameMismatch(name, h, q.segmentSize) === null;
 }
 
 /**

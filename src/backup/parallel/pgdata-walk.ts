@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { ListedEntry, ListedFile, ListedTablespace } from './listing.js';
+import type { ListedFile, ListedTablespace } from './listing.js';
 import { excludedEntry, isChecksummedFile, isDatabaseDirectory, unloggedToSkip, walEmptySubdirectories } from '../../postgres/base-backup-exclusions.js';
 import type { ExclusionOptions } from '../../postgres/base-backup-exclusions.js';
 import { blockNumberBase } from '../../postgres/page-checksum.js';

@@ -54,8 +54,10 @@ export function serverMarker(states: LabelledState[]): { kind: MarkerKind; messa
   if (failed.length > 0) {
     const parsed = failed.map((s) => ({ s, ...parseFailureText((s.file as { message: string }).message) }));
     const hint = parsed.find((p) => p.hint !== undefined)?.hint;
+    // The first failure's code, as a synchronous push to several repositories exits with it (docs/exit-codes.md).
+    const code = parsed.find((p) => p.code !== undefined)?.code;
     const message = `not archived in ${parsed.map((p) => `${p.s.title}: ${p.message}`).join('; ')}${stored.length > 0 ? ` (archived in ${stored.map((s) => s.name).join(', ')})` : ''}`;
-    return { kind: 'error', message: failureText(hint === undefined ? { message } : { message, hint }) };
+    return { kind: 'error', message: failureText({ message, ...(hint === undefined ? {} : { hint }), ...(code === undefined ? {} : { code }) }) };
   }
   const dropped = states.filter((s) => s.file.state === 'dropped');
   if (dropped.length === 0) return { kind: 'ok', message: '' };

@@ -123,8 +123,10 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined, runn
     prior: r.prior ?? null,
     references: r.references ?? [],
     state: r.state === 'running' && !running(r) ? 'interrupted' : r.state,
+    /** Its record (backup.json) cannot be read: state, times and the rest are not known (error says why). */
+    record_damaged: r.damaged === true,
     restorable: problem === null,
-    problem: problem ?? null,
+    problem: problem ?? (r.damaged === true ? `its record cannot be read: ${r.error ?? 'damaged'}` : null),
     start_time: r.start_time,
     stop_time: r.stop_time,
     timeline: r.timeline,

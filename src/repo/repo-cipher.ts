@@ -69,7 +69,11 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
     d.setAuthTag(sealed.subarray(sealed.length - 16));
     return Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
   } catch {
-    throw usageError(`${what.label}-cipher-pass does not open repository ${what.location}: wrong passphrase`, `give the passphrase the repository was created with (${what.label}-cipher-pass in the configuration file, or the environment)`);
+    // A changed byte of the wrapped key fails the same check: said, since no passphrase then opens it.
+    throw usageError(
+      `${what.label}-cipher-pass does not open repository ${what.location}: wrong passphrase, or the wrapped key in its marker pgpitr-repo.json was changed (both fail the same check)`,
+      `give the passphrase the repository was created with (${what.label}-cipher-pass in the configuration file, or the environment); if it is that one, put back pgpitr-repo.json from a copy (it holds the only wrapped key: keep a copy of it away from the repository, docs/encryption.md)`,
+    );
   }
 }
 

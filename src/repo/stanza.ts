@@ -33,7 +33,7 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
     });
   }
   if (!repo.encryption && data.subarray(0, 6).toString('latin1') === 'PGPENC') {
-    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass, for this repository (in the configuration file)' });
+    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH), in the configuration file' });
   }
   try {
     const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
@@ -98,7 +98,7 @@ async function checkEncryption(repo: Repository, marker: Buffer): Promise<void> 
     throw new PgpitrError('ERR_STORAGE', `repository marker ${displayPath(repo, REPO_MARKER)} is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository' });
   }
   if (keyId !== undefined && !repo.encryption) {
-    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass, for this repository' });
+    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH)' });
   }
   if (repo.encryption && keyId !== (await repo.encryption.block()).key_id) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} was created by another stanza-create at the same time, with another key`, { hint: 'run the command again' });

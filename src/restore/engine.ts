@@ -121,6 +121,13 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       hint: 'take a full backup (pgpitr backup --type full); pgpitr info and pgpitr verify say what is missing',
     });
   }
+  // A record that cannot be read (damaged, undecryptable) is no backup to choose: said as such, not as "not complete".
+  const damaged = req.records.filter((r) => r.damaged === true && (req.set === undefined ? !candidates.some((c) => c.complete) : r.id === req.set));
+  if (damaged.length > 0) {
+    throw new PgpitrError('ERR_STORAGE', `${req.set !== undefined ? `the record of backup ${req.set}` : `stanza ${req.stanza} has no complete backup it can read: the record of ${damaged.map((r) => `backup ${r.id}`).join(', ')}`} cannot be read (${damaged.map((r) => r.error ?? 'damaged').join('; ')})`, {
+      hint: 'put back its backup.json from a copy of the repository, or restore another backup; pgpitr verify checks the rest',
+    });
+  }
   const readSegment = (name: string, upcoming?: readonly string[]): Promise<Buffer | null> => req.archive.readSegment(name, upcoming);
   // A standby waits for WAL past the end of the archive: a target not archived yet may come.
   let plan: RestorePlan;

@@ -191,7 +191,11 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const recordText = readFileSync(recordPath);
       writeFileSync(recordPath, recordText.subarray(0, 40));
       const older = await restoreWith(a, join(restoreDir(c, 'record-damaged'), 'd'), ['--dry-run', '--target-immediate', '--tablespace-map-all', restoreDir(c, 'record-damaged-ts')]);
+      // Named with --set: its record is said damaged (exit 5), not "not complete".
+      const named = await restoreWith(a, join(restoreDir(c, 'record-damaged-set'), 'd'), ['--dry-run', '--set', third.id, '--target-immediate', '--tablespace-map-all', restoreDir(c, 'record-damaged-set-ts')]);
       writeFileSync(recordPath, recordText);
+      assert.equal(named.code, 5, named.stderr);
+      assert.match(named.stderr, new RegExp(`the record of backup ${third.id} cannot be read`));
       assert.equal(older.code, 0, older.stderr);
       assert.match(older.stdout + older.stderr, new RegExp(`warning: backup ${third.id} is passed over: its record cannot be read`));
       assert.equal(lost.code, 5, lost.stderr);

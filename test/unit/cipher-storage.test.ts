@@ -141,7 +141,7 @@ test('the repository key is wrapped by the passphrase: the right one opens it, a
   assert.equal(JSON.stringify(block).includes(key.toString('base64')), false);
   assert.ok((await openCipherBlock(block, 'correct horse battery staple', { label: 'repo1', location: '/r' })).equals(key));
   await assert.rejects(openCipherBlock(block, 'Correct horse battery staple', { label: 'repo1', location: '/r' }), (e: Error & { code?: string; hint?: string }) => {
-    assert.equal(e.message, 'repo1-cipher-pass does not open repository /r: wrong passphrase');
+    assert.equal(e.message, 'repo1-cipher-pass does not open repository /r: wrong passphrase, or the wrapped key in its marker pgpitr-repo.json was changed (both fail the same check)');
     assert.equal(e.code, 'ERR_USAGE');
     return true;
   });

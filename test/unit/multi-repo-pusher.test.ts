@@ -38,6 +38,9 @@ test('server marker: settled only when every repository settled or failed', () =
   const failed = serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'error', message: 'permission denied\nhint: fix it' })]);
   assert.equal(failed?.kind, 'error');
   assert.equal(failed?.message, 'not archived in repo2 (/r/repo2): permission denied (archived in repo1)\nhint: fix it');
+  // And its code, which archive_command's exit code comes from (3 for a store out of reach, as a synchronous push).
+  const unreachable = serverMarker([st('repo1', { state: 'stored' }), st('repo2', { state: 'error', message: 'unreachable after 8 attempts\nhint: start it\ncode: ERR_CONNECTION' })]);
+  assert.equal(unreachable?.message, 'not archived in repo2 (/r/repo2): unreachable after 8 attempts (archived in repo1)\nhint: start it\ncode: ERR_CONNECTION');
   assert.equal(serverMarker([st('repo1', { state: 'error', message: 'x' }), st('repo2', { state: 'pending' })]), null);
 });
 

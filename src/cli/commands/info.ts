@@ -82,6 +82,10 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     lines.push(`stanza: ${s.stanza}`, `    system ${s.system_identifier}, PostgreSQL ${s.pg_version}`);
     if (s.backups.length === 0) lines.push('    backups: none');
     for (const b of s.backups) {
+      if (b.record_damaged) {
+        lines.push(`    ${b.type} backup ${b.id}: RECORD DAMAGED: ${b.problem}`, '        not restorable until its backup.json is put back from a copy of the repository (pgpitr verify checks the rest)');
+        continue;
+      }
       lines.push(`    ${b.type} backup ${b.id}: ${b.state}${b.pinned ? (b.pin_target === 'standalone' ? ' (pinned standalone: kept with its own WAL only)' : ' (pinned)') : ''}, ${b.start_time} to ${b.stop_time ?? '...'}`);
       for (const h of b.restoring) lines.push(`      being restored (expire keeps it): ${h}`);
       if (b.state === 'complete') {
@@ -103,7 +107,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       if (w.needs) lines.push(`        only with ${w.needs.option}: ${w.needs.why}`);
       if (w.with_set) lines.push(`        past the end of backup ${w.with_set.past}, only with --set ${w.to.backup} (restore without --set refuses: ${w.with_set.why})`);
     }
-    if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete') && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
+    if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete' || b.record_damaged) && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
     for (const u of s.unreadable_history_files) lines.push(`    UNREADABLE history file ${u}`);
     for (const c of s.conflicting_copies) lines.push(`    CONFLICT: ${c} is stored twice with different content (two clusters archiving into this stanza?): recovery stops there; pgpitr verify names the copies`);
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');

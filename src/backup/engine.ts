@@ -358,12 +358,15 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     if (createdSlot) await dropSlot(opts, createdSlot, reporter);
     // As pg_basebackup: after a page checksum failure the data may be salvageable, keep it.
     const checksumFailure = isChecksumFailure(error);
-    if ((opts.noClean && connected) || checksumFailure || opts.resume) {
+    if (opts.resume && !directory && !checksumFailure) {
+      // --resume refused before anything was written (nothing to resume there): left as it was.
+    } else if ((opts.noClean && connected) || checksumFailure || opts.resume) {
       if (checksumFailure && directory) reporter.warn(`checksum error occurred; keeping "${directory}" with its state file saying failed: the backup is NOT usable as it is`);
       else if (opts.resume) reporter.warn(`keeping "${directory}" for another --resume; the backup is NOT usable as it is`);
       else reporter.warn('keeping what was written (--no-clean); the backup is NOT usable');
+      // After a signal the state file stays 'running': interrupted once this process is gone (as after a kill).
       try {
-        state?.finish('failed', { error: (error as Error).message });
+        if (!signal?.aborted) state?.finish('failed', { error: (error as Error).message });
       } catch (e) {
         reporter.warn(`could not record the failure in ${state?.path}: ${(e as Error).message}`);
       }

@@ -164,6 +164,19 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       });
     }
 
+    await t.test('SIGINT with -n: exit 130, target kept, its state read as interrupted (status exit 12)', async () => {
+      const p = paths();
+      const b = startBackup(env, slow(p, ['-n']));
+      await b.copying;
+      b.child.kill('SIGINT');
+      assert.equal(await b.exited, 130, b.stderr());
+      assert.equal(readState(p.target).status, 'running', 'the state file stays running: interrupted once its process is gone');
+      const st = await runPgpitr(['status', p.target]);
+      assert.equal(st.code, 12, st.stdout + st.stderr);
+      assert.match(st.stdout, /interrupted/);
+      await nothingLeft(src, version);
+    });
+
     await t.test('the SQL session holding the backup terminated: exit 9, clean-up', async () => {
       const p = paths();
       const b = startBackup(env, slow(p));

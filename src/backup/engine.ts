@@ -20,6 +20,7 @@ import type { ServerProgressWatcher } from './server-progress.js';
 import { OutputDirs } from './target-dir.js';
 import { StateFile } from './state-file.js';
 import { checkResumable } from './resumable-target.js';
+import { interrupted } from './interrupted.js';
 import { resolve } from 'node:path';
 import type { BackupSink } from './sink.js';
 import type { StreamedWal } from './wal/streamed-wal.js';
@@ -98,6 +99,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
   let previousUmask: number | undefined;
 
   let directory: string | null = null;
+  // --resume: the directories besides the target the interrupted runs wrote into, and this run's.
+  const dirsOf = { resumed: [] as string[], now: [] as string[] };
   /** Until then, the target holds only the state file: -n keeps nothing (pg_basebackup makes the directory once connected; a password prompt runs again). */
   let connected = false;
   try {
@@ -109,6 +112,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       let own: string[] = [];
       if (opts.resume) {
         ({ own, system: resumedSystem } = checkResumable(opts.target.path));
+        dirsOf.resumed = own;
         dirs.keepContentsOf = new Set([resolve(opts.target.path), ...own]);
       }
       directory = dirs.prepare(opts.target.path, 'target directory');
@@ -119,6 +123,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       // Recorded before anything is written there: a rerun with --resume takes only those as they are.
       const stateFile = state;
       dirs.onPrepared = (others) => {
+        dirsOf.now = others;
         stateFile.update({ output_dirs: [...new Set([...own, ...others])] });
         stateFile.write();
       };
@@ -345,6 +350,7 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
     const bytes = tracker.snapshot.bytesDone;
     whole?.();
     state?.finish('complete', { bytes });
+    for (const d of dirsOf.resumed) if (!dirsOf.now.includes(d)) reporter.warn(`"${d}", which the interrupted run wrote into, is not this backup's (another -T or --waldir this time): left as it was; remove it if nothing else needs it`);
     // Only once the state file says complete (its write can fail: a full disk): a slot made with -C stays, as the user asked.
     createdSlot = null;
     tracker.phase('complete');
@@ -388,13 +394,4 @@ function withDbname(opts: BaseBackupOptions, serverVersionNum: number): BaseBack
 /** The server ends a backup that met page checksum failures with ERRCODE_DATA_CORRUPTED. */
 function isChecksumFailure(e: unknown): boolean {
   return (e instanceof ServerError && e.sqlState === 'XX001') || (e instanceof Error && e.name === 'ChecksumFailureError');
-}
-
-function interrupted(opts: BaseBackupOptions): PgpitrError {
-  // What -n (or a --resume run) keeps is taken over by --resume where it can be (-j, plain, a directory).
-  const kept = opts.noClean || opts.resume === true;
-  const resumable = kept && opts.parallel !== undefined && opts.parallel.readMethod !== 'sql' && opts.format === 'plain' && opts.target.kind === 'directory';
-  return new PgpitrError('ERR_INTERRUPTED', 'base backup interrupted by a signal', {
-    hint: resumable ? 'what was copied is kept: run it again with --resume (same options) to take it over' : kept ? 'what was written is kept (-n), but is not a usable backup; run the backup again' : 'nothing usable was kept; run the backup again',
-  });
 }

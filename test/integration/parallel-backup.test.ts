@@ -212,6 +212,7 @@ for (const version of versionsFromEnv().slice(-1)) {
     assert.ok(m, r.stderr);
     assert.ok(Number(m[2]) > 0.4 * Number(m[3]), `kept only ${m[2]} of ${m[3]} bytes`);
     assert.equal(readState(target).status, 'complete');
+    assert.doesNotMatch(r.stderr, /is not this backup's/, 'the same -T and --waldir: no directory of the first run left behind');
     await verifyPlainBackup(target, version);
     const slots = await src.sql<{ n: string }>('select count(*)::text n from pg_replication_slots');
     assert.equal(slots[0]!.n, '0');
@@ -226,5 +227,6 @@ for (const version of versionsFromEnv().slice(-1)) {
     const again = await runPgpitr([...args, '--resume'], clusterEnv(src));
     assert.equal(again.code, 5, again.stderr);
     assert.match(again.stderr, /complete: there is nothing to resume/);
+    assert.doesNotMatch(again.stderr, /keeping|NOT usable/, 'a refused --resume wrote nothing and keeps nothing');
   });
 }

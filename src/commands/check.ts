@@ -21,7 +21,7 @@ import { listDrops } from '../repo/drops.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { isPgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
-import { archiverFinding } from './check-archiver.js';
+import { archiverFinding, readArchiver } from './check-archiver.js';
 import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
@@ -273,14 +273,10 @@ const ARCHIVING_HINT = 'look at the server log for archive_command errors, at pg
  * be failing since; an 'archiving' finding per repository. Null when there is nothing to go on.
  */
 async function lastArchived(client: SqlClient, req: CheckRequest, add: (f: Finding) => void): Promise<Reached | null> {
-  const a = (
-    await client.query<{ last: string | null; last_at: string | number | null; failed: string | null; failed_at: string | number | null }>(
-      'select last_archived_wal as last, (extract(epoch from last_archived_time) * 1000)::float8 as last_at, last_failed_wal as failed, (extract(epoch from last_failed_time) * 1000)::float8 as failed_at from pg_stat_archiver',
-    )
-  ).rows[0]!;
-  const at = (v: string | number | null) => (v === null ? null : new Date(Number(v)));
-  let lastAt = at(a.last_at);
-  const failedAt = at(a.failed_at);
+  const a = (await readArchiver(client))!;
+  const at = (v: number | null) => (v === null ? null : new Date(v));
+  let lastAt = at(a.lastAtMs);
+  const failedAt = at(a.failedAtMs);
   if (failedAt && (!lastAt || failedAt > lastAt)) {
     add({ check: 'archiving', ok: false, message: `archiving is failing: ${a.failed} failed at ${failedAt.toISOString()}${lastAt ? `; the last file archived was ${a.last} at ${lastAt.toISOString()}` : ''}`, hint: ARCHIVING_HINT });
     return null;

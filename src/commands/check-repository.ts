@@ -1,5 +1,6 @@
 // check's findings about a repository itself, besides its stanza: the stale temporary files of
-// interrupted pushes (counted and removed, repo/archive-temp.ts), whether the store enforces
+// interrupted pushes (counted and removed, repo/archive-temp.ts), the repository marker and its
+// copy (put back, repo/repo-marker.ts), whether the store enforces
 // exclusive create (repo/conditional-create.ts), and on object storage the incomplete multipart
 // uploads older than a day (aborted, repo/stale-uploads.ts).
 
@@ -8,6 +9,8 @@ import { displayPath } from '../repo/repository.js';
 import type { Repository } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
 import type { StaleUploads } from '../repo/stale-uploads.js';
+import { REPO_MARKER, REPO_MARKER_COPY } from '../repo/layout.js';
+import { describeRepairs, repairMarker } from '../repo/repo-marker.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Finding } from './check-finding.js';
 import { errorFinding } from './check-finding.js';
@@ -60,6 +63,23 @@ export async function conditionalCreateFinding(repo: Repository): Promise<Findin
     };
   } catch (e) {
     return errorFinding('exclusive create', e);
+  }
+}
+
+/**
+ * The repository marker and its copy (repo/repo-marker.ts): whichever is missing, damaged or
+ * different is put back from the one that serves (for an encrypted repository, the one whose key
+ * opened), said as a warning; a repository made before copies were written gets its copy here.
+ */
+export async function markerFinding(repo: Repository): Promise<Finding> {
+  try {
+    const repairs = await repairMarker(repo.storage, repo.encryption ? await repo.encryption.block() : undefined);
+    if (repairs.length === 0) return { check: 'repository marker', ok: true, message: `${REPO_MARKER} and its copy are sound and alike` };
+    return repairs.length === 1 && repairs[0]!.name === REPO_MARKER_COPY && repairs[0]!.was === 'missing'
+      ? { check: 'repository marker', ok: true, message: `${REPO_MARKER_COPY} written (a copy of ${REPO_MARKER}, which an encrypted repository's key is wrapped in)` }
+      : { check: 'repository marker', ok: true, message: `warning: ${describeRepairs(repairs)!}`, hint: 'a marker that was damaged: check the storage under the repository (disk, file system, object store)' };
+  } catch (e) {
+    return errorFinding('repository marker', e);
   }
 }
 

@@ -23,7 +23,7 @@ import { isPgpitrError } from '../common/errors.js';
 import type { Finding } from './check-finding.js';
 import { archiverFinding, readArchiver } from './check-archiver.js';
 import { errorFinding } from './check-finding.js';
-import { conditionalCreateFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
+import { conditionalCreateFinding, markerFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
 import { RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
@@ -57,6 +57,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       continue;
     }
     add({ ...(await staleTempFinding(repo, req.stanza)), repo: index });
+    add({ ...(await markerFinding(repo)), repo: index });
     add({ ...(await conditionalCreateFinding(repo)), repo: index });
     const uploads = await staleUploadsFinding(repo);
     if (uploads) add({ ...uploads, repo: index });

@@ -20,6 +20,8 @@ export interface StanzaCreated {
   created: boolean;
   /** Whether the store enforces exclusive create (probed once, recorded in the repository marker); false: locks are advisory. */
   conditionalCreate: boolean;
+  /** What of the repository marker and its copy was missing or damaged and put back (repo/repo-marker.ts). */
+  repaired: string | null;
 }
 
 export async function stanzaCreate(repo: Repository, stanza: string, connection: ConnectionSettings): Promise<StanzaCreated> {

@@ -31,12 +31,13 @@ import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js'
 import { planBackupOf } from '../restore/plan-inputs.js';
 import { gapProblem, requiredArchiveGaps } from './verify-archive-gaps.js';
 import type { ArchiveGap } from './archive-gaps.js';
+import { markerProblems } from '../repo/repo-marker.js';
 
 /** The problem --set names a backup this repository does not hold. */
 export const NO_SUCH_BACKUP = 'no complete backup with this id';
 
 export interface VerifyProblem {
-  /** The backup id, or "archive". */
+  /** The backup id, "archive", or "repository" (its marker, repo/repo-marker.ts). */
   scope: string;
   /** The object at fault (a stored file, an archived WAL file). */
   object: string;
@@ -54,6 +55,7 @@ export interface VerifyReport {
 export async function verifyStanza(repo: Repository, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
   const storage = repo.storage;
   const report: VerifyReport = { backups: [], walFiles: 0, archiveGaps: [], problems: [] };
+  for (const m of await markerProblems(storage)) report.problems.push({ scope: 'repository', object: objectAt(storage.location, m.object), problem: m.problem });
   const all = await listRecords(storage, stanza);
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));

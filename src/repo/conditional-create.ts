@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PgpitrError } from '../common/errors.js';
-import { readAll } from '../storage/storage.js';
 import type { Storage } from '../storage/storage.js';
 import { REPO_MARKER } from './layout.js';
+import { readRepoMarker, setMarkerField } from './repo-marker.js';
 
 export const ADVISORY_LOCKS_WARNING =
   'locks on this store are advisory: it does not enforce exclusive create (If-None-Match), so two commands that change the same stanza (backup, expire, stanza-create) can run at once; run them one at a time';
@@ -47,32 +47,17 @@ export async function probeConditionalCreate(storage: Storage): Promise<boolean>
 
 /** What the repository marker records (null: not probed yet, or no marker). */
 export async function recordedConditionalCreate(storage: Storage): Promise<boolean | null> {
-  const marker = await readMarker(storage);
+  const marker = await readRepoMarker(storage, storage.location).catch(() => null);
   const v = marker?.['conditional_create'];
   return typeof v === 'boolean' ? v : null;
 }
 
 /**
- * Records the probe's answer in the repository marker, keeping every other field; nothing is
- * written when the marker already says so. The caller holds the repository lock.
+ * Records the probe's answer in the repository marker and its copy, keeping every other field;
+ * nothing is written where it already says so. The caller holds the repository lock.
  */
 export async function recordConditionalCreate(storage: Storage, honoured: boolean): Promise<void> {
-  const marker = await readMarker(storage);
-  if (marker === null) {
+  if (!(await setMarkerField(storage, 'conditional_create', honoured))) {
     throw new PgpitrError('ERR_STORAGE', `${REPO_MARKER} in ${storage.location} is missing or damaged`, { hint: 'pgpitr stanza-create initialises a repository; a damaged marker must be restored from a copy' });
-  }
-  if (marker['conditional_create'] === honoured) return;
-  marker['conditional_create'] = honoured;
-  await storage.write(REPO_MARKER, Buffer.from(JSON.stringify(marker, null, 2) + '\n'));
-}
-
-async function readMarker(storage: Storage): Promise<Record<string, unknown> | null> {
-  const data = await readAll(storage, REPO_MARKER);
-  if (data === null) return null;
-  try {
-    const parsed = JSON.parse(data.toString('utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
-  } catch {
-    return null;
   }
 }

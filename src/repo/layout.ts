@@ -1,6 +1,7 @@
 // Where things live in a repository (docs/repository-format.md), as paths
 // relative to the repository's storage (repository.ts):
 //   <repo>/pgpitr-repo.json                        repository marker and format version
+//   <repo>/pgpitr-repo.json.copy                   its copy (repo-marker.ts)
 //   <repo>/<stanza>/stanza.json                    system identifier, version, WAL segment size
 //   <repo>/<stanza>/archive/<TTTTTTTTXXXXXXXX>/<segment>-<sha256>[.gz|.lz4|.zst]
 //   <repo>/<stanza>/archive/<file>-<sha256>[...]   timeline .history files
@@ -12,6 +13,8 @@ import { PgpitrError } from '../common/errors.js';
 import { storageJoin } from '../storage/storage-path.js';
 
 export const REPO_MARKER = 'pgpitr-repo.json';
+/** The marker's copy: an encrypted repository's wrapped key must survive one damaged file. */
+export const REPO_MARKER_COPY = 'pgpitr-repo.json.copy';
 export const REPO_FORMAT_VERSION = 1;
 
 /** A stanza's directory; the name is checked (it becomes a path). */

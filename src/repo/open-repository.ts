@@ -6,8 +6,7 @@
 
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PgpitrError, usageError } from '../common/errors.js';
-import { readAll } from '../storage/storage.js';
-import { REPO_MARKER } from './layout.js';
+import { readMarkerPair, usableMarkers } from './repo-marker.js';
 import type { CipherBlock } from './repo-cipher.js';
 import type { KeyResolver } from '../storage/cipher/cipher-storage.js';
 import { repositoryOn } from './repository.js';
@@ -44,7 +43,7 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
  * before it is used, and is tried again on the next use.
  */
 async function openEncrypted(storage: Storage, location: string, label: string, pass: string): Promise<Repository> {
-  const { createCipherBlock, openCipherBlock, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
+  const { createCipherBlock, openCipherBlocks, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
   const { CipherStorage } = await import('../storage/cipher/cipher-storage.js');
   let opened: Promise<{ block: CipherBlock; keys: KeyResolver }> | null = null;
   // The new key of a repository with no marker yet: kept only while there is none, the marker read
@@ -53,18 +52,18 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
   let fresh: Promise<{ block: CipherBlock; key: Buffer }> | null = null;
   const open = (): Promise<{ block: CipherBlock; keys: KeyResolver }> => {
     opened ??= (async () => {
-      const marker = await readMarker(storage, location);
+      const markers = usableMarkers(await readMarkerPair(storage), location);
       let block: CipherBlock;
       let key: Buffer;
-      if (marker === null) {
+      if (markers.length === 0) {
         ({ block, key } = await (fresh ??= createCipherBlock(pass)));
         opened = null;
       } else {
-        if (!marker.cipher) {
+        if (!markers[0]!['cipher']) {
           throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
         }
-        block = marker.cipher;
-        key = await openCipherBlock(block, pass, { label, location });
+        // The copy's key is tried when the marker's does not open (a changed byte of the wrapped key).
+        ({ block, key } = await openCipherBlocks(markers.flatMap((m) => (m['cipher'] ? [m['cipher'] as CipherBlock] : [])), pass, { label, location }));
       }
       return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
     })().catch((e: unknown) => {
@@ -76,16 +75,6 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
   };
   const cipherStorage = new CipherStorage(storage, async () => (await open()).keys);
   return repositoryOn(cipherStorage, location, { label, block: async () => (await open()).block });
-}
-
-async function readMarker(storage: Storage, location: string): Promise<{ cipher?: CipherBlock } | null> {
-  const bytes = await readAll(storage, REPO_MARKER);
-  if (bytes === null) return null;
-  try {
-    return JSON.parse(bytes.toString('utf8')) as { cipher?: CipherBlock };
-  } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `repository marker ${location}/${REPO_MARKER} is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository' });
-  }
 }
 
 /** The repository a command that works on one uses: --repo N, else the lowest N. */

@@ -1,16 +1,17 @@
 // The keys of an encrypted repository. A random repository key, wrapped
 // (AES-256-GCM) by a key derived from the passphrase with scrypt, is kept in
-// the repository marker, pgpitr-repo.json, the one file (with locks) stored as
-// it is: no plaintext key is ever written. Changing the passphrase re-wraps
+// the repository marker, pgpitr-repo.json, and its copy, the files (with locks)
+// stored as they are: no plaintext key is ever written. Changing the passphrase re-wraps
 // that key and re-encrypts nothing. The data key every object is encrypted
 // with derives from the repository key; each object then has its own key
 // (object-format.ts). Which paths stay plaintext is decided here.
 
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scrypt } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { PgpitrError, usageError } from '../common/errors.js';
 import type { DataKey } from '../storage/cipher/object-format.js';
 import type { KeyResolver } from '../storage/cipher/cipher-storage.js';
-import { isRepositoryLockPath, REPO_MARKER } from './layout.js';
+import { isRepositoryLockPath, REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
 
 /** What the marker records of the encryption (no secret: the key is wrapped). */
 export interface CipherBlock {
@@ -77,12 +78,29 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
   }
 }
 
+/**
+ * The repository key from the first of `blocks` (the marker's, then its copy's) the passphrase
+ * opens; none opening is the first one's error. Blocks alike are tried once.
+ */
+export async function openCipherBlocks(blocks: CipherBlock[], pass: string, what: { label: string; location: string }): Promise<{ block: CipherBlock; key: Buffer }> {
+  const distinct = blocks.filter((b, i) => blocks.findIndex((o) => isDeepStrictEqual(o, b)) === i);
+  let first: unknown = null;
+  for (const block of distinct) {
+    try {
+      return { block, key: await openCipherBlock(block, pass, what) };
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  throw first;
+}
+
 /** The data key of a repository key: what objects are encrypted with, and the id they carry. */
 export function dataKeyOf(repositoryKey: Buffer, keyId: string): DataKey {
   return { id: Buffer.from(keyId, 'hex'), key: Buffer.from(hkdfSync('sha256', repositoryKey, Buffer.alloc(0), 'pgpitr-data-v1', 32)) };
 }
 
-/** Every object is encrypted but the repository marker (it keeps the wrapped key) and locks (a pid and a host). */
+/** Every object is encrypted but the repository marker and its copy (they keep the wrapped key) and locks (a pid and a host). */
 export function repositoryKeys(dataKey: DataKey): KeyResolver {
-  return { keyFor: (path) => (path === REPO_MARKER || isRepositoryLockPath(path) ? null : dataKey) };
+  return { keyFor: (path) => (path === REPO_MARKER || path === REPO_MARKER_COPY || isRepositoryLockPath(path) ? null : dataKey) };
 }

@@ -4,10 +4,12 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
-import { REPO_MARKER, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
+import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { noteStanzaPresent } from './stanza-presence.js';
+import { describeRepairs, readRepoMarker, repairMarker, writeRepoMarker } from './repo-marker.js';
+import type { MarkerFields } from './repo-marker.js';
 
 export interface StanzaInfo {
   format: 'pgpitr-stanza';
@@ -79,7 +81,7 @@ export async function checkRepository(repo: Repository): Promise<void> {
       hint: "check the repository's path (--repo PATH, repo=, or repoN-path, PGPITR_REPON_PATH) and that its file system is mounted",
     });
   }
-  if ((await repo.storage.info(REPO_MARKER)) === null) {
+  if ((await repo.storage.info(REPO_MARKER)) === null && (await repo.storage.info(REPO_MARKER_COPY)) === null) {
     throw new PgpitrError('ERR_STORAGE', `"${repo.location}" is not a pgpitr repository (no ${REPO_MARKER})`, {
       hint: "check the repository's path (--repo PATH, repo=, or repoN-path, PGPITR_REPON_PATH) and that its file system is mounted; a new repository is initialised by pgpitr stanza-create",
     });
@@ -90,13 +92,8 @@ export async function checkRepository(repo: Repository): Promise<void> {
  * A repository is encrypted or not from its creation: a stanza is never written in the clear into
  * an encrypted one, nor with another key (two stanza-creates that each made a new key).
  */
-async function checkEncryption(repo: Repository, marker: Buffer): Promise<void> {
-  let keyId: string | undefined;
-  try {
-    keyId = (JSON.parse(marker.toString('utf8')) as { cipher?: { key_id?: string } }).cipher?.key_id;
-  } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `repository marker ${displayPath(repo, REPO_MARKER)} is damaged: ${(e as Error).message}`, { hint: 'restore it from a copy of the repository' });
-  }
+async function checkEncryption(repo: Repository, marker: MarkerFields): Promise<void> {
+  const keyId = (marker['cipher'] as { key_id?: string } | undefined)?.key_id;
   if (keyId !== undefined && !repo.encryption) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH)' });
   }
@@ -115,10 +112,15 @@ export async function listStanzas(repo: Repository): Promise<string[]> {
   return out.sort();
 }
 
-/** Creates the repository marker (if new) and the stanza record; refuses to change an existing one. The caller holds the repository lock. */
-export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): Promise<{ info: StanzaInfo; created: boolean }> {
+/**
+ * Creates the repository marker (if new) and the stanza record; refuses to change an existing one.
+ * An existing repository's marker or its copy, missing or damaged, is put back (`repaired` says
+ * what was). The caller holds the repository lock.
+ */
+export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): Promise<{ info: StanzaInfo; created: boolean; repaired: string | null }> {
   const storage = repo.storage;
-  const marker = await readAll(storage, REPO_MARKER);
+  const marker = await readRepoMarker(storage, repo.location);
+  let repaired: string | null = null;
   if (marker === null) {
     // An encrypted repository whose marker is gone still holds what its key encrypted: a new key
     // written now would make the lost one unrecoverable by putting the marker back.
@@ -129,8 +131,11 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
       });
     }
     const cipher = repo.encryption ? { cipher: await repo.encryption.block() } : {};
-    await storage.write(REPO_MARKER, Buffer.from(JSON.stringify({ format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher }, null, 2) + '\n'));
-  } else await checkEncryption(repo, marker);
+    await writeRepoMarker(storage, { format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher });
+  } else {
+    await checkEncryption(repo, marker);
+    repaired = describeRepairs(await repairMarker(storage, repo.encryption ? await repo.encryption.block() : undefined));
+  }
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {
     const existing = await readStanza(repo, info.stanza);
@@ -141,7 +146,7 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
         { hint: 'use another stanza name or another repository for this cluster' },
       );
     }
-    return { info: existing, created: false };
+    return { info: existing, created: false, repaired };
   }
   // Files without a record: what an interrupted stanza-delete left, or WAL an asynchronous pusher
   // kept storing into a deleted stanza. Another cluster's WAL must never appear in a new stanza.
@@ -156,5 +161,5 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };
   await storage.write(recordPath, Buffer.from(JSON.stringify(full, null, 2) + '\n'));
   await storage.pathSync?.(stanzaPath(info.stanza));
-  return { info: full, created: true };
+  return { info: full, created: true, repaired };
 }

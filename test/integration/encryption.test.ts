@@ -52,10 +52,12 @@ for (const version of versionsFromEnv().slice(-1)) {
     await t.test('the repository holds no plaintext data and no key; a clean repository verifies and restores', async () => {
       const marker = JSON.parse(readFileSync(join(a.repo, 'pgpitr-repo.json'), 'utf8')) as { cipher: { type: string; wrapped_key: string } };
       assert.equal(marker.cipher.type, 'aes-256-gcm');
+      // The wrapped key is kept twice: one damaged file must not lose every backup.
+      assert.deepEqual(readFileSync(join(a.repo, 'pgpitr-repo.json.copy')), readFileSync(join(a.repo, 'pgpitr-repo.json')));
       for (const f of filesUnder(a.repo)) {
         const bytes = readFileSync(f);
         assert.equal(bytes.includes(Buffer.from('PGPITR-PLAINTEXT-MARKER')), false, `plaintext in ${f}`);
-        if (!f.endsWith('pgpitr-repo.json') && !f.endsWith('.lock')) assert.equal(bytes.subarray(0, 6).toString('latin1'), 'PGPENC', f);
+        if (!f.endsWith('pgpitr-repo.json') && !f.endsWith('pgpitr-repo.json.copy') && !f.endsWith('.lock')) assert.equal(bytes.subarray(0, 6).toString('latin1'), 'PGPENC', f);
       }
       const v = await runPgpitr(['verify', ...a.repoArgs]);
       assert.equal(v.code, 0, v.stderr);
@@ -149,17 +151,49 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.match(g.stderr, new RegExp(`${wal}.*(truncated|fails authentication)`));
     });
 
-    await t.test('a lost marker: stanza-create refuses to write a new key over the stanzas the old one encrypted', async () => {
+    await t.test('a damaged or lost marker: its copy serves, check and stanza-create put it back; both lost, stanza-create writes no new key', async () => {
       const markerPath = join(a.repo, 'pgpitr-repo.json');
+      const copyPath = join(a.repo, 'pgpitr-repo.json.copy');
       const marker = readFileSync(markerPath);
-      unlinkSync(markerPath);
       try {
-        const r = await runPgpitr(['stanza-create', ...a.repoArgs], env);
-        assert.equal(r.code, 5, r.stderr);
-        assert.match(r.stderr, /holds stanzas \(.*\) but no pgpitr-repo\.json: its key, wrapped in that file, is lost/);
+        // A changed byte of the marker's wrapped key (still JSON): the copy's key opens the repository.
+        const parsed = JSON.parse(marker.toString('utf8')) as { cipher: { wrapped_key: string } };
+        const sealed = Buffer.from(parsed.cipher.wrapped_key, 'base64');
+        sealed[20]! ^= 0x01;
+        parsed.cipher.wrapped_key = sealed.toString('base64');
+        writeFileSync(markerPath, JSON.stringify(parsed, null, 2) + '\n');
+        const v = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
+        assert.notEqual(v.code, 0, 'verify names the marker whose key differs from its copy');
+        assert.match(v.stderr, /pgpitr-repo\.json\.copy.*records another encryption key than pgpitr-repo\.json/);
+        const info = await runPgpitr(['info', ...a.repoArgs]);
+        assert.equal(info.code, 0, info.stderr);
+        const ck = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
+        assert.equal(ck.code, 0, ck.stdout + ck.stderr);
+        assert.match(ck.stdout, /pgpitr-repo\.json held a wrapped key that does not open: rewritten from pgpitr-repo\.json\.copy/);
+        assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
+        const after = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
+        assert.doesNotMatch(after.stderr, /pgpitr-repo\.json/, 'the marker is no longer named (the set itself was damaged above)');
+
+        // The marker gone: the copy serves, and stanza-create puts the marker back.
+        unlinkSync(markerPath);
+        const r = await runPgpitr(['restore', ...a.repoArgs, '--spool-path', a.spool, '-D', restoreDir(c, 'copykey'), '--set', first, '--target-immediate', '--dry-run']);
+        assert.equal(r.code, 0, r.stderr);
+        const sc = await runPgpitr(['stanza-create', ...a.repoArgs], env);
+        assert.equal(sc.code, 0, sc.stderr);
+        assert.match(sc.stderr, /pgpitr-repo\.json was missing: rewritten from pgpitr-repo\.json\.copy/);
+        assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
+
+        // Both gone: the key is lost, and no new key is written over what the old one encrypted.
+        unlinkSync(markerPath);
+        unlinkSync(copyPath);
+        const lost = await runPgpitr(['stanza-create', ...a.repoArgs], env);
+        assert.equal(lost.code, 5, lost.stderr);
+        assert.match(lost.stderr, /holds stanzas \(.*\) but no pgpitr-repo\.json: its key, wrapped in that file, is lost/);
         assert.equal(existsSync(markerPath), false, 'no new marker written');
+        assert.equal(existsSync(copyPath), false, 'no new copy written');
       } finally {
         writeFileSync(markerPath, marker);
+        writeFileSync(copyPath, marker);
       }
     });
   });

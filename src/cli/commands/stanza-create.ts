@@ -27,7 +27,7 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
   const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaCreate(repo, o.stanza, o.connection));
   if (o.output === 'json') {
     const first = outcomes[0]!.result;
-    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { created: r.result!.created, ...r.result!.info, conditional_create: r.result!.conditionalCreate }) }));
+    const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { created: r.result!.created, ...r.result!.info, conditional_create: r.result!.conditionalCreate, ...(r.result!.repaired ? { marker_repaired: r.result!.repaired } : {}) }) }));
     process.stdout.write(JSON.stringify({ ...(first ? { created: first.created, ...first.info } : {}), repositories: each }, null, 2) + '\n');
   } else {
     for (const r of outcomes) {
@@ -42,6 +42,7 @@ export async function stanzaCreateCommand(argv: string[]): Promise<number> {
   }
   for (const r of outcomes) {
     if (r.result && !r.result.conditionalCreate) printLine(`warning: repository ${r.index} (${r.location}): ${ADVISORY_LOCKS_WARNING}`);
+    if (r.result?.repaired) printLine(`repository ${r.index} (${r.location}): ${r.result.repaired}`);
   }
   throwFirstFailure(outcomes);
   return ExitCode.Ok;

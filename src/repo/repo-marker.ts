@@ -1,0 +1,149 @@
+// The repository marker, pgpitr-repo.json, and its copy, pgpitr-repo.json.copy.
+// The marker says a directory or bucket is a pgpitr repository and, when it is
+// encrypted, holds the only wrapped repository key: a torn or bit-flipped
+// marker would make every backup in it unreadable. So it is written twice, the
+// marker and then its copy, each atomically; a command reads the marker and
+// falls back to the copy when the marker is missing or damaged (an encrypted
+// repository also tries the copy's key when the marker's does not open:
+// open-repository.ts). stanza-create and check put back whichever of the two is
+// missing or damaged from the one that serves (repairMarker).
+
+import { isDeepStrictEqual } from 'node:util';
+import { PgpitrError } from '../common/errors.js';
+import { readAll } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
+import { REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
+
+export type MarkerFields = Record<string, unknown>;
+
+/** One of the two files as read: sound (an object of JSON), missing, or damaged and why. */
+export type MarkerFile = { state: 'sound'; fields: MarkerFields; bytes: Buffer } | { state: 'missing' } | { state: 'damaged'; reason: string };
+
+export interface MarkerPair {
+  marker: MarkerFile;
+  copy: MarkerFile;
+}
+
+async function readOne(storage: Storage, path: string): Promise<MarkerFile> {
+  const bytes = await readAll(storage, path);
+  if (bytes === null) return { state: 'missing' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    return { state: 'damaged', reason: (e as Error).message };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || (parsed as MarkerFields)['format'] !== 'pgpitr-repository') {
+    return { state: 'damaged', reason: 'not a pgpitr repository marker' };
+  }
+  return { state: 'sound', fields: parsed as MarkerFields, bytes };
+}
+
+/** Both files as they are now. */
+export async function readMarkerPair(storage: Storage): Promise<MarkerPair> {
+  const [marker, copy] = await Promise.all([readOne(storage, REPO_MARKER), readOne(storage, REPO_MARKER_COPY)]);
+  return { marker, copy };
+}
+
+function describe(f: MarkerFile, name: string): string {
+  return f.state === 'damaged' ? `${name} is damaged (${f.reason})` : `${name} is ${f.state}`;
+}
+
+/**
+ * The fields of the files that can be read, the marker's first: empty when neither exists (no
+ * repository there); neither readable while one is damaged is an error naming both.
+ */
+export function usableMarkers(pair: MarkerPair, location: string): MarkerFields[] {
+  const usable = [pair.marker, pair.copy].flatMap((f) => (f.state === 'sound' ? [f.fields] : []));
+  if (usable.length > 0 || (pair.marker.state === 'missing' && pair.copy.state === 'missing')) return usable;
+  throw new PgpitrError('ERR_STORAGE', `repository marker ${location}/${REPO_MARKER} cannot be used: ${describe(pair.marker, REPO_MARKER)}, and ${describe(pair.copy, REPO_MARKER_COPY)}`, {
+    hint: `put back ${REPO_MARKER} from a copy of the repository (or a backup of the host): an encrypted repository's key is wrapped in it`,
+  });
+}
+
+/** The marker's fields a command goes by: the marker's when it can be read, else its copy's; null when neither exists. */
+export async function readRepoMarker(storage: Storage, location: string): Promise<MarkerFields | null> {
+  return usableMarkers(await readMarkerPair(storage), location)[0] ?? null;
+}
+
+function markerBytes(fields: MarkerFields): Buffer {
+  return Buffer.from(JSON.stringify(fields, null, 2) + '\n');
+}
+
+/** A new repository's marker: the marker, then its copy. The caller holds the repository lock. */
+export async function writeRepoMarker(storage: Storage, fields: MarkerFields): Promise<void> {
+  const bytes = markerBytes(fields);
+  await storage.write(REPO_MARKER, bytes);
+  await storage.write(REPO_MARKER_COPY, bytes);
+}
+
+/**
+ * Sets one field in each of the two files that can be read, each keeping the rest of its own
+ * content: one file's content is never written over the other here (a marker whose wrapped key
+ * was damaged must not replace a sound copy). Returns false when no file could be read.
+ */
+export async function setMarkerField(storage: Storage, name: string, value: unknown): Promise<boolean> {
+  const pair = await readMarkerPair(storage);
+  let any = false;
+  for (const [file, path] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+    if (file.state !== 'sound') continue;
+    any = true;
+    if (isDeepStrictEqual(file.fields[name], value)) continue;
+    await storage.write(path, markerBytes({ ...file.fields, [name]: value }));
+  }
+  return any;
+}
+
+/** One file put back: its name, what it was, and the file it was rewritten from. */
+export interface MarkerRepair {
+  name: string;
+  was: 'missing' | 'damaged' | 'different' | 'another key';
+  reason?: string;
+  from: string;
+}
+
+/** The repairs as a sentence; null when there were none. */
+export function describeRepairs(repairs: MarkerRepair[]): string | null {
+  const was = (r: MarkerRepair) => (r.was === 'damaged' ? `was damaged (${r.reason})` : r.was === 'another key' ? 'held a wrapped key that does not open' : r.was === 'missing' ? 'was missing' : 'differed');
+  return repairs.length > 0 ? repairs.map((r) => `${r.name} ${was(r)}: rewritten from ${r.from}`).join('; ') : null;
+}
+
+/**
+ * Puts back whichever of the marker and its copy is missing, damaged or different, from the one
+ * that serves: for an encrypted repository the one whose key opened (`opened`: its cipher block),
+ * else the marker, else the copy. Returns what was rewritten (nothing: both were sound and alike,
+ * or neither serves and opening the repository said why). The caller holds the repository lock.
+ */
+export async function repairMarker(storage: Storage, opened?: unknown): Promise<MarkerRepair[]> {
+  const pair = await readMarkerPair(storage);
+  const serves = (f: MarkerFile): f is Extract<MarkerFile, { state: 'sound' }> => f.state === 'sound' && (opened === undefined || isDeepStrictEqual(f.fields['cipher'], opened));
+  const source = serves(pair.marker) ? { file: pair.marker, name: REPO_MARKER } : serves(pair.copy) ? { file: pair.copy, name: REPO_MARKER_COPY } : null;
+  if (source === null) return [];
+  const done: MarkerRepair[] = [];
+  for (const [file, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+    if (name === source.name) continue;
+    if (file.state === 'sound' && file.bytes.equals(source.file.bytes)) continue;
+    await storage.write(name, source.file.bytes);
+    if (file.state === 'damaged') done.push({ name, was: 'damaged', reason: file.reason, from: source.name });
+    else done.push({ name, was: file.state === 'missing' ? 'missing' : opened !== undefined && !isDeepStrictEqual(file.fields['cipher'], opened) ? 'another key' : 'different', from: source.name });
+  }
+  return done;
+}
+
+/**
+ * What verify says of the two files (it writes nothing): a damaged one, a marker missing beside its
+ * copy, or two that record different keys. A missing copy alone is not a problem (a repository
+ * made before copies were written: stanza-create or check writes it).
+ */
+export async function markerProblems(storage: Storage): Promise<{ object: string; problem: string }[]> {
+  const pair = await readMarkerPair(storage);
+  const out: { object: string; problem: string }[] = [];
+  const fix = 'pgpitr check or stanza-create puts it back from the other';
+  if (pair.marker.state === 'damaged') out.push({ object: REPO_MARKER, problem: `damaged (${pair.marker.reason}); ${fix}` });
+  if (pair.marker.state === 'missing' && pair.copy.state !== 'missing') out.push({ object: REPO_MARKER, problem: `missing, while ${REPO_MARKER_COPY} is there; ${fix}` });
+  if (pair.copy.state === 'damaged') out.push({ object: REPO_MARKER_COPY, problem: `damaged (${pair.copy.reason}); ${fix}` });
+  if (pair.marker.state === 'sound' && pair.copy.state === 'sound' && !isDeepStrictEqual(pair.marker.fields['cipher'], pair.copy.fields['cipher'])) {
+    out.push({ object: REPO_MARKER_COPY, problem: `records another encryption key than ${REPO_MARKER}; pgpitr check or stanza-create rewrites the one whose key the passphrase does not open` });
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
 import { argsError } from '../args-error.js';
 import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
+import { expandLongAbbreviations } from '../long-abbreviations.js';
 import { isAbsolute } from 'node:path';
 import { usageError } from '../../common/errors.js';
 import type { BaseBackupOptions, BackupTarget, TablespaceMapping } from '../../backup/options.js';
@@ -68,7 +69,7 @@ export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = pro
     throw usageError('-i/--incremental (pg_basebackup 17\'s incremental backup, combined with pg_combinebackup) is not supported by pgpitr basebackup', 'take incremental backups into a repository: pgpitr backup --type incr (restore puts them together); or use pg_basebackup for that one');
   }
   try {
-    const parsed = parseArgs({ args: argv, options: basebackupOptionSpec, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: expandLongAbbreviations(argv, basebackupOptionSpec, 'basebackup'), options: basebackupOptionSpec, allowPositionals: true, strict: true });
     values = parsed.values as Record<string, unknown>;
     if (parsed.positionals.length > 0) throw usageError(`too many command-line arguments (first is "${parsed.positionals[0]}")`, 'try "pgpitr basebackup --help" for more information');
   } catch (e) {

@@ -5,6 +5,7 @@
 import { argsError } from '../args-error.js';
 import { connectionOptionSpec } from '../connection-options.js';
 import { parseArgs } from 'node:util';
+import { expandLongAbbreviations } from '../long-abbreviations.js';
 import { join, resolve } from 'node:path';
 import { resolveConnectionSettings } from '../../protocol/conninfo.js';
 import { Session, quoteIdent } from '../../protocol/session.js';
@@ -91,6 +92,7 @@ const spec = {
 export async function receiveWalCommand(argv: string[]): Promise<number> {
   let v;
   try {
+    argv = expandLongAbbreviations(argv, spec, 'receive-wal');
     const parsed = parseArgs({ args: argv, options: { ...spec, ...repoFlagSpec(argv) }, allowPositionals: false, strict: true, tokens: true });
     v = parsed.values;
     // pg_receivewal's own options keep the last given, as getopt; pgpitr's repository options are refused twice (as by the other commands).

@@ -252,8 +252,9 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
         reporter.info(`receiving tar file "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
         return sink?.tarBegin(name, ts);
       },
-      tarData: (chunk) => {
-        if (!tracker.usesServerCount) tracker.addBytes(chunk.length);
+      tarData: (chunk, read) => {
+        // What the server compressed is not counted here: its own count (serverProgress) is in uncompressed bytes.
+        if (opts.compression?.location !== 'server') tracker.addBytes(read ?? chunk.length);
         return sink?.tarData(chunk);
       },
       tarEnd: async () => {

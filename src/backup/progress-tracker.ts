@@ -15,7 +15,7 @@ export class ProgressTracker {
     tablespacesDone: 0,
     tablespacesTotal: 0,
   };
-  private serverBytes: number | null = null;
+  private clientBytes = 0;
 
   constructor(private readonly reporter: BackupReporter) {}
 
@@ -34,22 +34,23 @@ export class ProgressTracker {
     this.emit();
   }
 
-  /** Uncompressed archive bytes received (client-side count). */
+  /**
+   * Uncompressed archive bytes received (client-side count). The server's count, when it sends
+   * one, may be ahead between its messages (at most one a second): the larger of the two is shown,
+   * and bytes received after the server's last message still count (a backup whose last message
+   * came at a fifth of it ended showing 21%).
+   */
   addBytes(n: number): void {
-    this.snap.bytesDone += n;
+    this.clientBytes += n;
+    if (this.clientBytes > this.snap.bytesDone) this.snap.bytesDone = this.clientBytes;
     if (this.snap.bytesTotal !== null && this.snap.bytesDone > this.snap.bytesTotal) this.snap.bytesTotal = this.snap.bytesDone;
     this.emit();
   }
 
-  /** Server-side count (15+ sends it when it compresses); preferred when present. */
+  /** Server-side count (15+ sends it with -P, at most once a second); the only one when the server compresses. */
   serverProgress(bytes: number): void {
-    this.serverBytes = bytes;
     if (bytes > this.snap.bytesDone) this.snap.bytesDone = bytes;
     this.emit();
-  }
-
-  get usesServerCount(): boolean {
-    return this.serverBytes !== null;
   }
 
   tablespaceDone(): void {

@@ -27,7 +27,8 @@ export interface BaseBackupEvents {
   started(startLsn: string, timeline: number): void | Promise<void>;
   tablespaces(list: TablespaceHeader[]): void | Promise<void>;
   tarBegin(name: string, tablespace: TablespaceHeader | null): void | Promise<void>;
-  tarData(chunk: Buffer): void | Promise<void>;
+  /** `read`: the tar bytes a compressed chunk holds, when the client's parallel readers compressed it (progress counts those). */
+  tarData(chunk: Buffer, read?: number): void | Promise<void>;
   tarEnd(): void | Promise<void>;
   manifestBegin(): void | Promise<void>;
   manifestData(chunk: Buffer): void | Promise<void>;

@@ -49,9 +49,9 @@ export async function copyThroughTar(ctx: CopyContext, f: ListedFile, tar: TarWr
       await tarInRanges(ctx, f, tar, begin);
       return;
     }
-    const r = await runWhole(ctx, f, () => jobFor(ctx, f, tarJob(tar)), async (data, release) => {
+    const r = await runWhole(ctx, f, () => jobFor(ctx, f, tarJob(tar)), async (data, release, read) => {
       await begin();
-      await tar.data(data);
+      await tar.data(data, read);
       if (tar.releases) release?.();
     });
     if (r.gone) return;
@@ -79,11 +79,11 @@ async function tarInRanges(ctx: CopyContext, f: ListedFile, tar: TarWriter, begi
     const length = Math.min(TAR_RANGE, f.size - offset);
     const previous = before;
     const range = (async () => {
-      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', ...tarJob(tar) }), async (data, release) => {
+      const r = await run(ctx, f, jobFor(ctx, f, { offset, length, checksum: 'CRC32C', ...tarJob(tar) }), async (data, release, read) => {
         await previous; // a range before that failed fails this one: nothing is written after it
         if (leftOut) return;
         await begin();
-        await tar.data(data);
+        await tar.data(data, read);
         if (tar.releases) release?.();
       });
       await previous;

@@ -54,10 +54,10 @@ export class TarWriter {
     await this.own(encodeHeader(e));
   }
 
-  /** A file's bytes as a reader handed them back: compressed frames when there is an encoder. */
-  async data(b: Buffer): Promise<void> {
+  /** A file's bytes as a reader handed them back: compressed frames of `read` bytes read when there is an encoder. */
+  async data(b: Buffer, read: number): Promise<void> {
     if (this.encoder) await this.flush();
-    await this.ev.tarData(b);
+    await this.ev.tarData(b, read);
   }
 
   async pad(size: number): Promise<void> {
@@ -96,6 +96,6 @@ export class TarWriter {
     this.pendingBytes = 0;
     const out = Buffer.allocUnsafe(this.encoder!.bound(src.length));
     const n = this.encoder!.encode(src, out, 0);
-    await this.ev.tarData(out.subarray(0, n));
+    await this.ev.tarData(out.subarray(0, n), src.length);
   }
 }

@@ -11,6 +11,7 @@
 // (its segments would otherwise be handed to the wrong server, which takes
 // one from another system for the end of its WAL).
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
@@ -62,6 +63,16 @@ export const FETCHER_IDLE_ENV = 'PGPITR_FETCHER_IDLE_MS';
 export const FETCHER_NICE_ENV = 'PGPITR_FETCHER_NICE';
 export const FETCHER_FROM_ENV = 'PGPITR_FETCHER_AFTER';
 export const FETCHER_FIRST_WINDOW_ENV = 'PGPITR_FETCHER_FIRST_WINDOW';
+/** The data directory being recovered: the fetcher stops once its recovery ended (prefetch.ts). */
+export const FETCHER_PGDATA_ENV = 'PGPITR_FETCHER_PGDATA';
+
+/**
+ * The environment that tells a fetcher the data directory it serves: restore_command runs in it
+ * (the server's working directory), restore names it. None when `dir` is not a data directory.
+ */
+export function pgdataEnv(dir: string): Record<string, string> {
+  return existsSync(join(dir, 'PG_VERSION')) || existsSync(join(dir, 'global')) ? { [FETCHER_PGDATA_ENV]: dir } : {};
+}
 
 const HEAD_START_IDLE_MS = 120_000;
 const HEAD_START_NICE = 10;
@@ -83,12 +94,14 @@ export async function warmPrefetch(
   segmentSize: number,
   owner?: DetachedOptions['owner'],
   firstWindow?: number,
+  pgdata?: string,
 ): Promise<void> {
   const seg = parseSegmentFileName(first, segmentSize);
   if (!seg || seg.segNo === 0n) return;
   const before = segmentFileName(seg.timeline, seg.segNo - 1n, segmentSize);
   const env: Record<string, string> = { [FETCHER_IDLE_ENV]: String(HEAD_START_IDLE_MS), [FETCHER_NICE_ENV]: String(HEAD_START_NICE), [FETCHER_FROM_ENV]: before };
   if (firstWindow !== undefined) env[FETCHER_FIRST_WINDOW_ENV] = String(firstWindow);
+  if (pgdata !== undefined) env[FETCHER_PGDATA_ENV] = pgdata;
   const running = (await ensureFetcher(args, dir, settings, { ...(owner ? { owner } : {}), env })) !== null;
   if (running) noteRequest(dir, before, owner);
 }

@@ -162,6 +162,8 @@ export interface FetcherSettings {
   /** Files fetched at once. */
   processMax: number;
   idleExitMs: number;
+  /** True once the recovery served has ended (recovery-ended.ts): the fetcher stops without waiting idleExitMs. */
+  recoveryEnded?: () => boolean;
   pollMs?: number;
   /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, the shell asks nothing (no fetcher.answers) and runs archive-get. */
   answer?: AskAnswerer;
@@ -189,6 +191,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastWantWritten = 0;
   let lastActivity = Date.now();
   let window = Math.min(s.window, s.firstWindow ?? s.window);
+  let stoppedBy = 'no request for a while';
   const answering = new Set<string>();
   // A request of restore_command wakes the loop at once (polling is the fallback).
   let wake: () => void = () => {};
@@ -204,6 +207,8 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
       writeFileAtomicSync(join(s.dir, ANSWERS), `${process.pid}\n`, false);
     }
     for (;;) {
+      // Recovery over: nothing more is fetched; what is in flight or being answered finishes first.
+      const ended = s.recoveryEnded?.() === true;
       const request = readWant(s.dir);
       // Every request counts as activity, also one for the segment asked for last.
       const fresh = request !== null && request.writtenMs !== lastWantWritten;
@@ -245,7 +250,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
           if (!base || name > base) base = name;
         }
       }
-      if (base) await branch.refresh();
+      if (base && !ended) await branch.refresh();
       if (base && !branch.known) {
         // The branch may now lead elsewhere: nothing fetched along the one known before stays for the shell to hand over.
         for (const name of fetched) {
@@ -255,7 +260,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
           }
         }
       }
-      if (base && branch.known) {
+      if (base && branch.known && !ended) {
         const windowNames = branch.nextSegments(base, window, s.segmentSize);
         // The newest segment asked for stays too: its restore_command may be taking it this moment.
         const keep = new Set([base, ...windowNames, ...inFlight.keys()]);
@@ -284,6 +289,10 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         }
       }
       if (inFlight.size === 0 && answering.size === 0 && Date.now() - lastActivity >= s.idleExitMs) break;
+      if (ended && inFlight.size === 0 && answering.size === 0) {
+        stoppedBy = 'the recovery it served ended (no recovery.signal or standby.signal in the data directory)';
+        break;
+      }
       // Idle (nothing asked or taken for a while, nothing in flight) with a watcher to wake it: polled less
       // often (a fetcher left after recovery ended spent 6-7% of a core polling until it exited).
       const idle = watcher !== null && inFlight.size === 0 && answering.size === 0 && Date.now() - lastActivity >= IDLE_AFTER_MS;
@@ -294,7 +303,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     removeQuietly(join(s.dir, ANSWERS));
   }
   clearSpool(s.dir);
-  s.log('fetcher stopped: no request for a while; prefetched files removed');
+  s.log(`fetcher stopped: ${stoppedBy}; prefetched files removed`);
 }
 
 async function fetchOne(s: FetcherSettings, name: string): Promise<boolean> {

@@ -273,9 +273,10 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
       return fetchHere(req, name, dest);
     }
     if (systemId !== null) {
-      const { ensureFetcher, fetcherSettings } = await import('../archiving/prefetch-start.js');
+      const { ensureFetcher, fetcherSettings, pgdataEnv } = await import('../archiving/prefetch-start.js');
       const { spoolClearedBy } = await import('../archiving/fetcher-cleared.js');
-      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId, req.followedTimeline ?? null));
+      // The server runs restore_command in its data directory: the fetcher stops once that recovery ended.
+      const running = await ensureFetcher(fetcherArgs(prefetch.optionArgs, systemId), dir, fetcherSettings(locations(req.repos), req.stanza, systemId, req.followedTimeline ?? null), { env: pgdataEnv(process.cwd()) });
       takeFromSpool = running !== null && spoolClearedBy(dir, running);
     }
   }
@@ -302,7 +303,8 @@ export async function runBackgroundFetcher(
 ): Promise<void> {
   const { openPrefetchDir, runFetcher } = await import('../archiving/prefetch.js');
   const { runAsOnlyOne } = await import('../archiving/background.js');
-  const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, FETCHER_FIRST_WINDOW_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
+  const { FETCHER_LOCK, FETCHER_IDLE_ENV, FETCHER_NICE_ENV, FETCHER_FROM_ENV, FETCHER_FIRST_WINDOW_ENV, FETCHER_PGDATA_ENV, fetcherSettings } = await import('../archiving/prefetch-start.js');
+  const { recoveryEndWatch } = await import('../archiving/recovery-ended.js');
   const { noteRequest } = await import('../archiving/prefetch.js');
   const dir = openPrefetchDir(s.spoolPath, req.stanza);
   const nice = Number(process.env[FETCHER_NICE_ENV] ?? 0);
@@ -343,6 +345,7 @@ export async function runBackgroundFetcher(
       window: Math.max(1, Math.floor(s.getQueueMaxBytes / stanza.wal_segment_size)),
       processMax: s.processMax,
       idleExitMs: Number(process.env[FETCHER_IDLE_ENV] ?? 10_000),
+      ...(process.env[FETCHER_PGDATA_ENV] ? { recoveryEnded: recoveryEndWatch(process.env[FETCHER_PGDATA_ENV]) } : {}),
       firstWindow: process.env[FETCHER_FIRST_WINDOW_ENV] ? Math.max(1, Number(process.env[FETCHER_FIRST_WINDOW_ENV])) : undefined,
       ...(answer ? { answer } : {}),
       log,

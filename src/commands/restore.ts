@@ -80,7 +80,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
       // While the files are written, only the segments the backup needs (the copy comes first);
       // from the end of restore on, the fetcher's whole window.
       const firstWindow = whileWriting ? plan.walNeeded.length : undefined;
-      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(fetchFrom, stanza, info.system_identifier, followed), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow);
+      await warmPrefetch(args, openPrefetchDir(spoolPath, stanza), fetcherSettings(fetchFrom, stanza, info.system_identifier, followed), plan.walNeeded[0]!, info.wal_segment_size, owner, firstWindow, req.pgData);
     } catch (e) {
       // Only a head start: restore_command starts the fetcher anyway (and reports what stops it).
       req.log(`warning: the WAL prefetch was not started ahead of the server: ${(e as Error).message}`);

@@ -2,7 +2,7 @@
 // pgpitr, table checksums, waiting for archiving, and restoring and starting
 // a copy that is checked and thrown away.
 
-import { appendFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { strict as assert } from 'node:assert';
 import { runCommand } from '../harness/run.js';
 import { spawn } from 'node:child_process';
@@ -145,6 +145,22 @@ export async function startRecovered(dir: string, version: number, name: string,
   const stuck = new Error(`recovery of ${dir} did not end:\n${r.logTail()}`);
   await r.destroy().catch(() => undefined);
   throw stuck;
+}
+
+/**
+ * Waits for the prefetch fetcher under `spool` to stop because the recovery it served ended (a
+ * promotion): its log says so and its lock is gone. The log of every fetcher under it, when not.
+ */
+export async function fetcherStoppedByRecoveryEnd(spool: string, timeoutMs = 20_000): Promise<void> {
+  const logs = () => readdirSync(spool, { withFileTypes: true, recursive: true }).filter((e) => e.isFile() && e.name === 'fetcher.log').map((e) => join(e.parentPath, e.name));
+  const locks = () => readdirSync(spool, { withFileTypes: true, recursive: true }).filter((e) => e.isFile() && e.name === 'fetcher.lock');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const said = logs().some((l) => readFileSync(l, 'utf8').includes('fetcher stopped: the recovery it served ended'));
+    if (said && locks().length === 0) return;
+    if (Date.now() > deadline) assert.fail(`the fetcher did not stop after the recovery ended:\n${logs().map((l) => readFileSync(l, 'utf8')).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export function joinPath(...p: string[]): string {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
 import { runPgpitr } from '../helpers/pgpitr.js';
-import { archivingCluster, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
+import { archivingCluster, fetcherStoppedByRecoveryEnd, restoreDir, restoreWith, startRecovered, switchAndWaitArchived, tableChecksum } from '../helpers/pitr.js';
 
 // One version: timeline choice is pgpitr's own; the PITR matrix recovers on 13-18.
 for (const version of versionsFromEnv().slice(0, 1)) {
@@ -41,6 +41,8 @@ for (const version of versionsFromEnv().slice(0, 1)) {
     const r2 = await restoreWith(a, two, ['--target-name', 'a', '--target-action', 'promote']);
     assert.equal(r2.code, 0, r2.stderr);
     const copy = await startRecovered(two, version, `two${version}`, { archive: true });
+    // The promoted server archives timeline 2 into the stanza: the fetcher stops at once, not when idle.
+    await fetcherStoppedByRecoveryEnd(a.spool);
     assert.equal(await tableChecksum(copy), atA);
     assert.equal((await copy.sql<{ t: string }>('select timeline_id::text as t from pg_control_checkpoint()'))[0]!.t, '2');
     const atB = await step(copy, 4, 'b');

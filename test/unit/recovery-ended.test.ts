@@ -1,0 +1,35 @@
+// When a fetcher judges the recovery it serves ended (archiving/recovery-ended.ts): a signal file
+// seen, then none; never seen (before restore writes them) is not an end; looked at once a second.
+
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recoveryEndWatch } from '../../src/archiving/recovery-ended.js';
+
+test('ended once recovery.signal or standby.signal was seen and both are gone', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-recovery-end-'));
+  try {
+    let now = 0;
+    const ended = recoveryEndWatch(dir, () => now);
+    assert.equal(ended(), false, 'no signal yet: restore has not written it');
+    now += 1000;
+    writeFileSync(join(dir, 'standby.signal'), '');
+    writeFileSync(join(dir, 'recovery.signal'), '');
+    assert.equal(ended(), false);
+    unlinkSync(join(dir, 'recovery.signal'));
+    now += 1000;
+    assert.equal(ended(), false, 'standby.signal alone: still recovering');
+    unlinkSync(join(dir, 'standby.signal'));
+    now += 500;
+    assert.equal(ended(), false, 'not looked at again within the second');
+    now += 500;
+    assert.equal(ended(), true);
+    writeFileSync(join(dir, 'recovery.signal'), '');
+    now += 1000;
+    assert.equal(ended(), true, 'an end stays an end');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -109,21 +109,15 @@ export class PosixStorage implements Storage {
     const walk = async (rel: string): Promise<void> => {
       const dir = rel === '' ? base : join(base, rel);
       let names: string[] = [];
-      try {
-        if (opts.detail !== false) names = await readdir(dir);
-      } catch (e) {
-        if (isMissing(e) && rel === '' && (await absent(dir))) return;
-        throw storageError('list directory', dir, e);
+      if (opts.detail !== false) {
+        const read = await listedOrAbsent(dir, rel === '', () => readdir(dir));
+        if (read === null) return;
+        names = read;
       }
       const entries: StorageEntry[] = [];
       if (opts.detail === false) {
-        let dirents;
-        try {
-          dirents = await readdir(dir, { withFileTypes: true });
-        } catch (e) {
-          if (isMissing(e) && rel === '' && (await absent(dir))) return;
-          throw storageError('list directory', dir, e);
-        }
+        const dirents = await listedOrAbsent(dir, rel === '', () => readdir(dir, { withFileTypes: true }));
+        if (dirents === null) return;
         for (const d of dirents) entries.push({ name: rel === '' ? d.name : `${rel}/${d.name}`, type: typeOf(d), size: 0, mtimeMs: 0 });
         out.push(...entries.filter((e) => wanted(e.name)));
         if (opts.recursive) for (const e of entries) if (descend(e)) await walk(e.name);
@@ -362,6 +356,23 @@ function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
  * directory moved to a disk that is not mounted) or a file there is not "empty", and a WAL file
  * looked for below it must not be answered "not archived".
  */
+/**
+ * A directory's listing, or null when the directory listed (`top`: the one asked for) does not
+ * exist. One made between the failed read and the look that found it there (a push creating its
+ * timeline's directory while check lists it) is read again, not reported as a failure.
+ */
+async function listedOrAbsent<T>(dir: string, top: boolean, read: () => Promise<T>): Promise<T | null> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await read();
+    } catch (e) {
+      if (!isMissing(e) || !top) throw storageError('list directory', dir, e);
+      if (await absent(dir)) return null;
+      if (tries >= 3) throw storageError('list directory', dir, e); // there, and still not readable: a dangling link
+    }
+  }
+}
+
 async function absent(path: string): Promise<boolean> {
   try {
     await lstat(path);

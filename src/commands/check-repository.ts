@@ -10,7 +10,7 @@ import type { Repository } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
 import type { StaleUploads } from '../repo/stale-uploads.js';
 import { REPO_MARKER, REPO_MARKER_COPY } from '../repo/layout.js';
-import { describeRepairs, repairMarker } from '../repo/repo-marker.js';
+import { describeRepairs, isDamageRepair, openedKeyOf, repairMarker } from '../repo/repo-marker.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Finding } from './check-finding.js';
 import { errorFinding } from './check-finding.js';
@@ -73,11 +73,12 @@ export async function conditionalCreateFinding(repo: Repository): Promise<Findin
  */
 export async function markerFinding(repo: Repository): Promise<Finding> {
   try {
-    const repairs = await repairMarker(repo.storage, repo.encryption ? await repo.encryption.block() : undefined);
+    const repairs = await repairMarker(repo.storage, await openedKeyOf(repo));
     if (repairs.length === 0) return { check: 'repository marker', ok: true, message: `${REPO_MARKER} and its copy are sound and alike` };
-    return repairs.length === 1 && repairs[0]!.name === REPO_MARKER_COPY && repairs[0]!.was === 'missing'
-      ? { check: 'repository marker', ok: true, message: `${REPO_MARKER_COPY} written (a copy of ${REPO_MARKER}, which an encrypted repository's key is wrapped in)` }
-      : { check: 'repository marker', ok: true, message: `warning: ${describeRepairs(repairs)!}`, hint: 'a marker that was damaged: check the storage under the repository (disk, file system, object store)' };
+    // A copy written for the first time, or brought up to date after a crash between the two writes: no news of damage.
+    return repairs.some(isDamageRepair)
+      ? { check: 'repository marker', ok: true, message: `warning: ${describeRepairs(repairs)!}`, hint: 'a marker that was damaged: check the storage under the repository (disk, file system, object store)' }
+      : { check: 'repository marker', ok: true, message: `${describeRepairs(repairs)!} (${REPO_MARKER_COPY} keeps a second copy of the marker, which an encrypted repository's key is wrapped in)` };
   } catch (e) {
     return errorFinding('repository marker', e);
   }

@@ -55,7 +55,7 @@ export interface VerifyReport {
 export async function verifyStanza(repo: Repository, stanza: string, segmentSize: number, opts: { set?: string | undefined; processMax: number }): Promise<VerifyReport> {
   const storage = repo.storage;
   const report: VerifyReport = { backups: [], walFiles: 0, archiveGaps: [], problems: [] };
-  for (const m of await markerProblems(storage)) report.problems.push({ scope: 'repository', object: objectAt(storage.location, m.object), problem: m.problem });
+  for (const m of await markerProblems(storage, repo.encryption ? await repo.encryption.block() : undefined)) report.problems.push({ scope: 'repository', object: objectAt(storage.location, m.object), problem: m.problem });
   const all = await listRecords(storage, stanza);
   const records = all.filter((r) => r.state === 'complete' && (opts.set === undefined || r.id === opts.set));
   const completeIds = new Set(all.filter((r) => r.state === 'complete').map((r) => r.id));

@@ -43,7 +43,7 @@ export async function openRepository(settings: RepoSettings): Promise<Repository
  * before it is used, and is tried again on the next use.
  */
 async function openEncrypted(storage: Storage, location: string, label: string, pass: string): Promise<Repository> {
-  const { createCipherBlock, openCipherBlocks, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
+  const { createCipherBlock, openCipherBlock, openCipherBlocks, dataKeyOf, repositoryKeys } = await import('./repo-cipher.js');
   const { CipherStorage } = await import('../storage/cipher/cipher-storage.js');
   let opened: Promise<{ block: CipherBlock; keys: KeyResolver }> | null = null;
   // The new key of a repository with no marker yet: kept only while there is none, the marker read
@@ -59,11 +59,14 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
         ({ block, key } = await (fresh ??= createCipherBlock(pass)));
         opened = null;
       } else {
-        if (!markers[0]!['cipher']) {
+        // A file whose JSON parses but holds no key (a damaged one, or an unencrypted repository's
+        // put back by hand) is passed over when the other holds one: the key is never given up for it.
+        const keyed = markers.filter((m) => m['cipher'] !== undefined);
+        if (keyed.length === 0) {
           throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
         }
         // The copy's key is tried when the marker's does not open (a changed byte of the wrapped key).
-        ({ block, key } = await openCipherBlocks(markers.flatMap((m) => (m['cipher'] ? [m['cipher'] as CipherBlock] : [])), pass, { label, location }));
+        ({ block, key } = await openCipherBlocks(keyed.map((m) => m['cipher'] as CipherBlock), pass, { label, location }));
       }
       return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
     })().catch((e: unknown) => {
@@ -74,7 +77,12 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
     return opened;
   };
   const cipherStorage = new CipherStorage(storage, async () => (await open()).keys);
-  return repositoryOn(cipherStorage, location, { label, block: async () => (await open()).block });
+  const opens = (b: unknown) =>
+    openCipherBlock(b as CipherBlock, pass, { label, location }).then(
+      () => true,
+      () => false,
+    );
+  return repositoryOn(cipherStorage, location, { label, block: async () => (await open()).block, opens });
 }
 
 /** The repository a command that works on one uses: --repo N, else the lowest N. */

@@ -13,6 +13,7 @@ import { PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import type { Storage } from '../storage/storage.js';
 import { REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
+import type { Repository } from './repository.js';
 
 export type MarkerFields = Record<string, unknown>;
 
@@ -97,53 +98,99 @@ export async function setMarkerField(storage: Storage, name: string, value: unkn
 /** One file put back: its name, what it was, and the file it was rewritten from. */
 export interface MarkerRepair {
   name: string;
-  was: 'missing' | 'damaged' | 'different' | 'another key';
+  was: 'missing' | 'damaged' | 'different' | 'another key' | 'no key';
   reason?: string;
   from: string;
 }
 
 /** The repairs as a sentence; null when there were none. */
 export function describeRepairs(repairs: MarkerRepair[]): string | null {
-  const was = (r: MarkerRepair) => (r.was === 'damaged' ? `was damaged (${r.reason})` : r.was === 'another key' ? 'held a wrapped key that does not open' : r.was === 'missing' ? 'was missing' : 'differed');
+  const was = (r: MarkerRepair) =>
+    r.was === 'damaged' ? `was damaged (${r.reason})` : r.was === 'another key' ? 'held a wrapped key that does not open' : r.was === 'no key' ? 'held no encryption key' : r.was === 'missing' ? 'was missing' : 'was behind';
   return repairs.length > 0 ? repairs.map((r) => `${r.name} ${was(r)}: rewritten from ${r.from}`).join('; ') : null;
 }
 
+/** Whether a repair is news of damage (a missing copy, or one behind after a crash between the two writes, is not). */
+export function isDamageRepair(r: MarkerRepair): boolean {
+  return r.was === 'damaged' || r.was === 'another key' || r.was === 'no key' || (r.was === 'missing' && r.name === REPO_MARKER);
+}
+
+/** The key an encrypted repository was opened with: its block, and whether the passphrase opens another block. */
+export interface OpenedKey {
+  block: unknown;
+  opens(block: unknown): Promise<boolean>;
+}
+
+/** The key `repo` was opened with; undefined for a repository not encrypted. */
+export async function openedKeyOf(repo: Repository): Promise<OpenedKey | undefined> {
+  const e = repo.encryption;
+  return e ? { block: await e.block(), opens: (b) => e.opens(b) } : undefined;
+}
+
+function twoKeys(): PgpitrError {
+  return new PgpitrError('ERR_STORAGE', `${REPO_MARKER} and ${REPO_MARKER_COPY} hold two different repository keys, and the passphrase opens both`, {
+    hint: `two stanza-creates made the repository at once: the key the stanza records were encrypted with is the one to keep; move the other file out of the repository (pgpitr info then says whether the stanzas can be read)`,
+  });
+}
+
 /**
- * Puts back whichever of the marker and its copy is missing, damaged or different, from the one
- * that serves: for an encrypted repository the one whose key opened (`opened`: its cipher block),
- * else the marker, else the copy. Returns what was rewritten (nothing: both were sound and alike,
- * or neither serves and opening the repository said why). The caller holds the repository lock.
+ * Puts back whichever of the marker and its copy is missing, damaged or behind, from the one that
+ * serves: for an encrypted repository the one whose key opened (`key`), else the marker, else the
+ * copy. A file holding a key is never written over by one holding none, nor by another key when the
+ * passphrase opens its own (an error: which key the data needs is not known here). Returns what
+ * was rewritten (nothing: both were sound and alike, or neither serves and opening the repository
+ * said why). The caller holds the repository lock.
  */
-export async function repairMarker(storage: Storage, opened?: unknown): Promise<MarkerRepair[]> {
+export async function repairMarker(storage: Storage, key?: OpenedKey): Promise<MarkerRepair[]> {
   const pair = await readMarkerPair(storage);
-  const serves = (f: MarkerFile): f is Extract<MarkerFile, { state: 'sound' }> => f.state === 'sound' && (opened === undefined || isDeepStrictEqual(f.fields['cipher'], opened));
+  const serves = (f: MarkerFile): f is Extract<MarkerFile, { state: 'sound' }> => f.state === 'sound' && (key === undefined || isDeepStrictEqual(f.fields['cipher'], key.block));
   const source = serves(pair.marker) ? { file: pair.marker, name: REPO_MARKER } : serves(pair.copy) ? { file: pair.copy, name: REPO_MARKER_COPY } : null;
   if (source === null) return [];
   const done: MarkerRepair[] = [];
   for (const [file, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
     if (name === source.name) continue;
     if (file.state === 'sound' && file.bytes.equals(source.file.bytes)) continue;
+    let was: MarkerRepair['was'] = file.state === 'missing' ? 'missing' : file.state === 'damaged' ? 'damaged' : 'different';
+    if (file.state === 'sound') {
+      const theirs = file.fields['cipher'];
+      if (key === undefined && theirs !== undefined) {
+        throw new PgpitrError('ERR_STORAGE', `${name} in ${storage.location} holds an encryption key and ${source.name} does not`, {
+          hint: `the repository is encrypted: give repoN-cipher-type and repoN-cipher-pass (${source.name} is then put back from ${name})`,
+        });
+      }
+      if (key !== undefined && theirs === undefined) was = 'no key';
+      else if (key !== undefined && !isDeepStrictEqual(theirs, key.block)) {
+        if (await key.opens(theirs)) throw twoKeys();
+        was = 'another key';
+      }
+    }
     await storage.write(name, source.file.bytes);
-    if (file.state === 'damaged') done.push({ name, was: 'damaged', reason: file.reason, from: source.name });
-    else done.push({ name, was: file.state === 'missing' ? 'missing' : opened !== undefined && !isDeepStrictEqual(file.fields['cipher'], opened) ? 'another key' : 'different', from: source.name });
+    done.push({ name, was, ...(file.state === 'damaged' ? { reason: file.reason } : {}), from: source.name });
   }
   return done;
 }
 
 /**
  * What verify says of the two files (it writes nothing): a damaged one, a marker missing beside its
- * copy, or two that record different keys. A missing copy alone is not a problem (a repository
- * made before copies were written: stanza-create or check writes it).
+ * copy, one without the key the other holds, or one whose key is not the one that opened (`opened`,
+ * an encrypted repository's). A missing copy alone is not a problem (a repository made before
+ * copies were written: stanza-create or check writes it).
  */
-export async function markerProblems(storage: Storage): Promise<{ object: string; problem: string }[]> {
+export async function markerProblems(storage: Storage, opened?: unknown): Promise<{ object: string; problem: string }[]> {
   const pair = await readMarkerPair(storage);
   const out: { object: string; problem: string }[] = [];
   const fix = 'pgpitr check or stanza-create puts it back from the other';
   if (pair.marker.state === 'damaged') out.push({ object: REPO_MARKER, problem: `damaged (${pair.marker.reason}); ${fix}` });
   if (pair.marker.state === 'missing' && pair.copy.state !== 'missing') out.push({ object: REPO_MARKER, problem: `missing, while ${REPO_MARKER_COPY} is there; ${fix}` });
   if (pair.copy.state === 'damaged') out.push({ object: REPO_MARKER_COPY, problem: `damaged (${pair.copy.reason}); ${fix}` });
-  if (pair.marker.state === 'sound' && pair.copy.state === 'sound' && !isDeepStrictEqual(pair.marker.fields['cipher'], pair.copy.fields['cipher'])) {
-    out.push({ object: REPO_MARKER_COPY, problem: `records another encryption key than ${REPO_MARKER}; pgpitr check or stanza-create rewrites the one whose key the passphrase does not open` });
+  for (const [file, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+    if (file.state !== 'sound' || opened === undefined) continue;
+    const theirs = file.fields['cipher'];
+    if (theirs === undefined) out.push({ object: name, problem: `holds no encryption key, in an encrypted repository; ${fix}` });
+    else if (!isDeepStrictEqual(theirs, opened)) out.push({ object: name, problem: `holds another wrapped key than the one that opened the repository; ${fix}` });
+  }
+  if (opened === undefined && pair.marker.state === 'sound' && pair.copy.state === 'sound' && !isDeepStrictEqual(pair.marker.fields['cipher'], pair.copy.fields['cipher'])) {
+    out.push({ object: REPO_MARKER_COPY, problem: `records another encryption key than ${REPO_MARKER}` });
   }
   return out;
 }

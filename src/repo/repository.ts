@@ -15,7 +15,12 @@ export interface Repository {
    * Set when the repository is opened encrypted: the marker's record of the key (wrapped), which
    * stanza-create writes into a new repository's marker and checks against an existing one's.
    */
-  readonly encryption?: { block(): Promise<CipherBlock>; label: string };
+  readonly encryption?: {
+    block(): Promise<CipherBlock>;
+    label: string;
+    /** Whether the passphrase opens another wrapped key (the marker's copy holding a different one). */
+    opens(block: unknown): Promise<boolean>;
+  };
 }
 
 export function repositoryOn(storage: Storage, location: string, encryption?: Repository['encryption']): Repository {

@@ -8,7 +8,7 @@ import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, stanza
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { noteStanzaPresent } from './stanza-presence.js';
-import { describeRepairs, readRepoMarker, repairMarker, writeRepoMarker } from './repo-marker.js';
+import { describeRepairs, openedKeyOf, readMarkerPair, repairMarker, usableMarkers, writeRepoMarker } from './repo-marker.js';
 import type { MarkerFields } from './repo-marker.js';
 
 export interface StanzaInfo {
@@ -92,12 +92,17 @@ export async function checkRepository(repo: Repository): Promise<void> {
  * A repository is encrypted or not from its creation: a stanza is never written in the clear into
  * an encrypted one, nor with another key (two stanza-creates that each made a new key).
  */
-async function checkEncryption(repo: Repository, marker: MarkerFields): Promise<void> {
-  const keyId = (marker['cipher'] as { key_id?: string } | undefined)?.key_id;
-  if (keyId !== undefined && !repo.encryption) {
+async function checkEncryption(repo: Repository, markers: MarkerFields[]): Promise<void> {
+  const keyIds = markers.flatMap((m) => {
+    const id = (m['cipher'] as { key_id?: string } | undefined)?.key_id;
+    return id === undefined ? [] : [id];
+  });
+  if (keyIds.length > 0 && !repo.encryption) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH)' });
   }
-  if (repo.encryption && keyId !== (await repo.encryption.block()).key_id) {
+  // The key opened is one of the two files' (the other, damaged, is put back from it) unless this
+  // process made a new one for a repository another stanza-create created meanwhile.
+  if (repo.encryption && !keyIds.includes((await repo.encryption.block()).key_id)) {
     throw new PgpitrError('ERR_USAGE', `repository ${repo.location} was created by another stanza-create at the same time, with another key`, { hint: 'run the command again' });
   }
 }
@@ -119,9 +124,9 @@ export async function listStanzas(repo: Repository): Promise<string[]> {
  */
 export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'format' | 'format_version' | 'created_at'>): Promise<{ info: StanzaInfo; created: boolean; repaired: string | null }> {
   const storage = repo.storage;
-  const marker = await readRepoMarker(storage, repo.location);
+  const markers = usableMarkers(await readMarkerPair(storage), repo.location);
   let repaired: string | null = null;
-  if (marker === null) {
+  if (markers.length === 0) {
     // An encrypted repository whose marker is gone still holds what its key encrypted: a new key
     // written now would make the lost one unrecoverable by putting the marker back.
     const stanzas = repo.encryption ? await listStanzas(repo) : [];
@@ -133,8 +138,8 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
     const cipher = repo.encryption ? { cipher: await repo.encryption.block() } : {};
     await writeRepoMarker(storage, { format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher });
   } else {
-    await checkEncryption(repo, marker);
-    repaired = describeRepairs(await repairMarker(storage, repo.encryption ? await repo.encryption.block() : undefined));
+    await checkEncryption(repo, markers);
+    repaired = describeRepairs(await repairMarker(storage, await openedKeyOf(repo)));
   }
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {

@@ -164,7 +164,7 @@ for (const version of versionsFromEnv().slice(-1)) {
         writeFileSync(markerPath, JSON.stringify(parsed, null, 2) + '\n');
         const v = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
         assert.notEqual(v.code, 0, 'verify names the marker whose key differs from its copy');
-        assert.match(v.stderr, /pgpitr-repo\.json\.copy.*records another encryption key than pgpitr-repo\.json/);
+        assert.match(v.stderr, /pgpitr-repo\.json[^.].*holds another wrapped key than the one that opened the repository/);
         const info = await runPgpitr(['info', ...a.repoArgs]);
         assert.equal(info.code, 0, info.stderr);
         const ck = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
@@ -173,6 +173,19 @@ for (const version of versionsFromEnv().slice(-1)) {
         assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
         const after = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
         assert.doesNotMatch(after.stderr, /pgpitr-repo\.json/, 'the marker is no longer named (the set itself was damaged above)');
+
+        // A changed key id (the marker does not open) and a marker holding no key at all: stanza-create
+        // puts it back from the copy, whose key is never given up.
+        const keyIdFlipped = JSON.parse(marker.toString('utf8')) as { cipher: { key_id: string } };
+        keyIdFlipped.cipher.key_id = (keyIdFlipped.cipher.key_id[0] === 'a' ? 'b' : 'a') + keyIdFlipped.cipher.key_id.slice(1);
+        for (const damaged of [JSON.stringify(keyIdFlipped), JSON.stringify({ format: 'pgpitr-repository', format_version: 1 })]) {
+          writeFileSync(markerPath, damaged);
+          const sc = await runPgpitr(['stanza-create', ...a.repoArgs], env);
+          assert.equal(sc.code, 0, sc.stderr);
+          assert.match(sc.stderr, /pgpitr-repo\.json held (a wrapped key that does not open|no encryption key): rewritten from pgpitr-repo\.json\.copy/);
+          assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
+          assert.deepEqual(readFileSync(copyPath), marker);
+        }
 
         // The marker gone: the copy serves, and stanza-create puts the marker back.
         unlinkSync(markerPath);

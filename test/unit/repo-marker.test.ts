@@ -21,6 +21,8 @@ async function withRepo(fn: (dir: string, storage: PosixStorage) => Promise<void
 }
 
 const fields = { format: 'pgpitr-repository', format_version: 1, cipher: { key_id: 'a'.repeat(32), wrapped_key: 'good' } };
+/** The key that opened: the good one; the passphrase opens no other. */
+const goodKey = { block: fields.cipher, opens: async () => false };
 
 test('the marker is written twice; the copy serves when the marker is missing or damaged; both damaged is an error naming both', () =>
   withRepo(async (dir, storage) => {
@@ -49,13 +51,30 @@ test('repair: from the marker by default, from the one whose key opened, and a m
     // The marker's wrapped key changed (still JSON): the copy's key is the one that opened.
     writeFileSync(join(dir, 'pgpitr-repo.json'), JSON.stringify({ ...fields, cipher: { ...fields.cipher, wrapped_key: 'bad' } }));
     assert.match((await markerProblems(storage))[0]!.problem, /records another encryption key/);
-    const repairs = await repairMarker(storage, fields.cipher);
+    assert.deepEqual(await markerProblems(storage, fields.cipher), [{ object: 'pgpitr-repo.json', problem: 'holds another wrapped key than the one that opened the repository; pgpitr check or stanza-create puts it back from the other' }]);
+    const repairs = await repairMarker(storage, goodKey);
     assert.equal(describeRepairs(repairs), 'pgpitr-repo.json held a wrapped key that does not open: rewritten from pgpitr-repo.json.copy');
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pgpitr-repo.json'), 'utf8')), fields);
     writeFileSync(join(dir, 'pgpitr-repo.json.copy'), 'x');
     assert.deepEqual(await markerProblems(storage), [{ object: 'pgpitr-repo.json.copy', problem: `damaged (Unexpected token 'x', "x" is not valid JSON); pgpitr check or stanza-create puts it back from the other` }]);
-    assert.match(describeRepairs(await repairMarker(storage, fields.cipher))!, /^pgpitr-repo\.json\.copy was damaged \(.*\): rewritten from pgpitr-repo\.json$/);
+    assert.match(describeRepairs(await repairMarker(storage, goodKey))!, /^pgpitr-repo\.json\.copy was damaged \(.*\): rewritten from pgpitr-repo\.json$/);
     assert.deepEqual(await markerProblems(storage), []);
+  }));
+
+test('a key is never given up: not for a file holding none, nor for another key the passphrase opens too', () =>
+  withRepo(async (dir, storage) => {
+    const keyless = { format: 'pgpitr-repository', format_version: 1 };
+    await writeRepoMarker(storage, fields);
+    // The marker parses but holds no key ("cipher" damaged, or an unencrypted repository's put back).
+    writeFileSync(join(dir, 'pgpitr-repo.json'), JSON.stringify(keyless));
+    await assert.rejects(repairMarker(storage), /pgpitr-repo\.json\.copy in .* holds an encryption key and pgpitr-repo\.json does not/);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pgpitr-repo.json.copy'), 'utf8')), fields, 'the copy keeps its key');
+    assert.deepEqual(await markerProblems(storage, fields.cipher), [{ object: 'pgpitr-repo.json', problem: 'holds no encryption key, in an encrypted repository; pgpitr check or stanza-create puts it back from the other' }]);
+    assert.equal(describeRepairs(await repairMarker(storage, goodKey)), 'pgpitr-repo.json held no encryption key: rewritten from pgpitr-repo.json.copy');
+    // Two keys that both open: which one the stanzas need is not known here.
+    writeFileSync(join(dir, 'pgpitr-repo.json.copy'), JSON.stringify({ ...fields, cipher: { key_id: 'b'.repeat(32), wrapped_key: 'other' } }));
+    await assert.rejects(repairMarker(storage, { block: fields.cipher, opens: async () => true }), /hold two different repository keys, and the passphrase opens both/);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'pgpitr-repo.json.copy'), 'utf8')).cipher.key_id, 'b'.repeat(32));
   }));
 
 test("a field is set in each readable file, each keeping its own content: one file's key never goes over the other", () =>

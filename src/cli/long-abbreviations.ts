@@ -14,7 +14,11 @@ interface OptionSpec {
   short?: string;
 }
 
-export function expandLongAbbreviations(argv: string[], spec: Readonly<Record<string, OptionSpec>>, command: string): string[] {
+/**
+ * `own`: the options pgpitr adds to the tool's (--progress-format, --jobs, --stanza, ...): a prefix
+ * the tool takes for one of its own options ("--prog", "--comp", "--sta") still means that one.
+ */
+export function expandLongAbbreviations(argv: string[], spec: Readonly<Record<string, OptionSpec>>, command: string, own: readonly string[] = []): string[] {
   const names = Object.keys(spec);
   const byShort = new Map(Object.entries(spec).flatMap(([name, s]) => (s.short ? [[s.short, name] as const] : [])));
   const out: string[] = [];
@@ -32,7 +36,9 @@ export function expandLongAbbreviations(argv: string[], spec: Readonly<Record<st
       const name = a.slice(2, eq < 0 ? undefined : eq);
       let full = name;
       if (!Object.hasOwn(spec, name)) {
-        const candidates = names.filter((n) => n.startsWith(name));
+        let candidates = names.filter((n) => n.startsWith(name));
+        const theTools = candidates.filter((n) => !own.includes(n));
+        if (candidates.length > 1 && theTools.length === 1) candidates = theTools;
         if (candidates.length > 1) {
           throw usageError(`option "--${name}" is ambiguous: ${candidates.map((c) => `--${c}`).join(', ')}`, `give more of its name; try "pgpitr ${command} --help"`);
         }

@@ -30,7 +30,14 @@ test('a prefix of several options is refused naming them; an unknown one is left
   assert.deepEqual(expandLongAbbreviations(['--nothing'], spec, 't'), ['--nothing']);
 });
 
-test('pgpitr basebackup takes what pg_basebackup takes: --checkp=fast, --pgd, --wal-m stream', () => {
+test("a prefix the tool takes for one of its own options still means it beside pgpitr's additions", () => {
+  assert.deepEqual(expandLongAbbreviations(['--prog', '--progress-f=json'], spec, 't', ['progress-format']), ['--progress', '--progress-format=json']);
+  assert.throws(() => expandLongAbbreviations(['--ver'], spec, 't', ['progress-format']), /ambiguous: --verbose, --version/);
+});
+
+test('pgpitr basebackup takes what pg_basebackup takes: --checkp=fast, --pgd, --wal-m stream, --prog; --incr is refused as --incremental', () => {
+  assert.throws(() => parseBasebackupArgs(['-D', '/tmp/x', '--incr=/tmp/m'], {}), /-i\/--incremental .* is not supported/);
+  assert.equal(parseBasebackupArgs(['-D', '/tmp/x', '--prog'], {}).options.progress, true);
   const p = parseBasebackupArgs(['--pgd', '/tmp/x', '--checkp=fast', '--wal-m', 'stream', '--no-sy'], {});
   assert.equal(p.options.fastCheckpoint, true);
   assert.deepEqual(p.options.target, { kind: 'directory', path: '/tmp/x' });

@@ -62,14 +62,23 @@ export interface ParsedBasebackup {
   noPassword: boolean;
 }
 
+/** What pgpitr basebackup adds to pg_basebackup's options (long-abbreviations.ts). */
+const PGPITR_OWN = ['progress-format', 'jobs', 'resume', 'read-method'];
+
+/** --incremental, or a prefix of it as getopt takes one (--incr). */
+function isIncremental(arg: string): boolean {
+  const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]! : '';
+  return name.length >= 3 && 'incremental'.startsWith(name);
+}
+
 export function parseBasebackupArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedBasebackup {
   let values: Record<string, unknown>;
   // pg_basebackup 17's incremental backup (UPLOAD_MANIFEST, for pg_combinebackup) is not made here.
-  if (argv.some((a) => a === '-i' || a === '--incremental' || a.startsWith('--incremental='))) {
+  if (argv.some((a) => a === '-i' || isIncremental(a))) {
     throw usageError('-i/--incremental (pg_basebackup 17\'s incremental backup, combined with pg_combinebackup) is not supported by pgpitr basebackup', 'take incremental backups into a repository: pgpitr backup --type incr (restore puts them together); or use pg_basebackup for that one');
   }
   try {
-    const parsed = parseArgs({ args: expandLongAbbreviations(argv, basebackupOptionSpec, 'basebackup'), options: basebackupOptionSpec, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: expandLongAbbreviations(argv, basebackupOptionSpec, 'basebackup', PGPITR_OWN), options: basebackupOptionSpec, allowPositionals: true, strict: true });
     values = parsed.values as Record<string, unknown>;
     if (parsed.positionals.length > 0) throw usageError(`too many command-line arguments (first is "${parsed.positionals[0]}")`, 'try "pgpitr basebackup --help" for more information');
   } catch (e) {

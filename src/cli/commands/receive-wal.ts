@@ -92,7 +92,7 @@ const spec = {
 export async function receiveWalCommand(argv: string[]): Promise<number> {
   let v;
   try {
-    argv = expandLongAbbreviations(argv, spec, 'receive-wal');
+    argv = expandLongAbbreviations(argv, spec, 'receive-wal', ['repo', 'stanza', 'config', 'compress-type', 'compress-level', 'spool-path']);
     const parsed = parseArgs({ args: argv, options: { ...spec, ...repoFlagSpec(argv) }, allowPositionals: false, strict: true, tokens: true });
     v = parsed.values;
     // pg_receivewal's own options keep the last given, as getopt; pgpitr's repository options are refused twice (as by the other commands).

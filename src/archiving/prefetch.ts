@@ -162,8 +162,8 @@ export interface FetcherSettings {
   /** Files fetched at once. */
   processMax: number;
   idleExitMs: number;
-  /** True once the recovery served has ended (recovery-ended.ts): the fetcher stops without waiting idleExitMs. */
-  recoveryEnded?: () => boolean;
+  /** True once the recovery served has ended (recovery-ended.ts; `asked`: a server's restore_command was seen): the fetcher stops without waiting idleExitMs. */
+  recoveryEnded?: (asked: boolean) => boolean;
   pollMs?: number;
   /** Answers restore_command's shell (pgpitr-spool-get, prefetch-ask.ts); without it, the shell asks nothing (no fetcher.answers) and runs archive-get. */
   answer?: AskAnswerer;
@@ -192,6 +192,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastActivity = Date.now();
   let window = Math.min(s.window, s.firstWindow ?? s.window);
   let stoppedBy = 'no request for a while';
+  let asked = false; // a server's restore_command asked for a file, or took one
   const answering = new Set<string>();
   // A request of restore_command wakes the loop at once (polling is the fallback).
   let wake: () => void = () => {};
@@ -208,12 +209,15 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
     }
     for (;;) {
       // Recovery over: nothing more is fetched; what is in flight or being answered finishes first.
-      const ended = s.recoveryEnded?.() === true;
+      const ended = s.recoveryEnded?.(asked) === true;
       const request = readWant(s.dir);
       // Every request counts as activity, also one for the segment asked for last.
       const fresh = request !== null && request.writtenMs !== lastWantWritten;
       if (fresh) {
-        if (lastWantWritten !== 0) window = s.window; // recovery is there
+        if (lastWantWritten !== 0) {
+          window = s.window; // recovery is there
+          asked = true;
+        }
         lastWantWritten = request.writtenMs;
         lastActivity = Date.now();
       }
@@ -233,6 +237,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         for (const ask of waitingAsks(present)) {
           if (answering.has(ask)) continue;
           answering.add(ask);
+          asked = true;
           lastActivity = Date.now();
           // A segment being prefetched is answered from the spool once there (fetchFromArchive takes it).
           void answerAsk(s.dir, ask, async (req, into) => (await inFlight.get(req.name), answer(req, into)), s.log).finally(() => {
@@ -245,6 +250,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
         if (!present.has(name) && !inFlight.has(name)) {
           // Taken by restore_command: recovery is at least there.
           fetched.delete(name);
+          asked = true;
           lastActivity = Date.now();
           window = s.window;
           if (!base || name > base) base = name;

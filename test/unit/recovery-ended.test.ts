@@ -1,5 +1,6 @@
 // When a fetcher judges the recovery it serves ended (archiving/recovery-ended.ts): a signal file
-// seen, then none; never seen (before restore writes them) is not an end; looked at once a second.
+// seen, then none while a server runs (postmaster.pid); one removed while no server runs (a
+// leftover one a --delta removes), or never seen (restore's head start), ends nothing.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -15,9 +16,16 @@ test('ended once recovery.signal or standby.signal was seen and both are gone', 
     const ended = recoveryEndWatch(dir, () => now);
     assert.equal(ended(), false, 'no signal yet: restore has not written it');
     now += 1000;
-    writeFileSync(join(dir, 'standby.signal'), '');
     writeFileSync(join(dir, 'recovery.signal'), '');
     assert.equal(ended(), false);
+    unlinkSync(join(dir, 'recovery.signal'));
+    now += 1000;
+    assert.equal(ended(), false, 'a signal file removed while no server runs (restore --delta): no recovery ended');
+    writeFileSync(join(dir, 'standby.signal'), '');
+    writeFileSync(join(dir, 'recovery.signal'), '');
+    writeFileSync(join(dir, 'postmaster.pid'), '');
+    now += 1000;
+    assert.equal(ended(), false, 'recovering');
     unlinkSync(join(dir, 'recovery.signal'));
     now += 1000;
     assert.equal(ended(), false, 'standby.signal alone: still recovering');
@@ -29,6 +37,22 @@ test('ended once recovery.signal or standby.signal was seen and both are gone', 
     writeFileSync(join(dir, 'recovery.signal'), '');
     now += 1000;
     assert.equal(ended(), true, 'an end stays an end');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a recovery too short to be seen between two looks: restore_command asking is a recovery seen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-recovery-end-'));
+  try {
+    let now = 0;
+    const ended = recoveryEndWatch(dir, () => now);
+    assert.equal(ended(false), false);
+    writeFileSync(join(dir, 'postmaster.pid'), '');
+    now += 1000;
+    assert.equal(ended(false), false, 'a server and no signal file, never asked: a primary, not a recovery that ended');
+    now += 1000;
+    assert.equal(ended(true), true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,6 +9,8 @@ export interface Finding {
   message: string;
   hint?: string;
   count?: number;
+  /** Figures for monitoring, beside the message's words (docs/monitoring.md lists them per check). */
+  data?: Record<string, string | number | boolean | null>;
 }
 
 /** A failed finding from an error: its message, and its hint when it has one. */

@@ -100,6 +100,7 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
       message: newest
         ? `the newest restorable backup, ${newest.id}, ended ${newest.stop_time} (${hours(ageMs)} ago; at most ${hours(c.backupAgeMaxMs)} asked)`
         : 'no backup can be restored',
+      data: { backup: newest?.id ?? null, stop_time: newest?.stop_time ?? null, age_seconds: newest ? Math.round(ageMs / 1000) : null, max_age_seconds: Math.round(c.backupAgeMaxMs / 1000) },
       ...(ok ? {} : { hint: `${take}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
     });
   }

@@ -235,6 +235,7 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
       repo: index,
       ok: found,
       message: found ? `WAL segment ${wal} reached the repository` : `WAL segment ${wal} did not reach the repository within ${req.archiveTimeoutMs / 1000}s${why}`,
+      data: { segment: wal, reached: found },
       ...(found ? {} : { hint: receiver && why.startsWith(' (a WAL receiver') ? RECEIVER_HINT : ARCHIVING_HINT }),
     });
   }

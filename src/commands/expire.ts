@@ -7,7 +7,7 @@
 import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
 import { backupLockPath } from '../repo/layout.js';
-import { enforcedAndFree, RepoLock } from '../repo/lock.js';
+import { enforcedAndFree, liveLockHolder, RepoLock } from '../repo/lock.js';
 import { ensureStanzaPresent } from '../repo/stanza-presence.js';
 import { ADVISORY_LOCKS_WARNING } from '../repo/conditional-create.js';
 import { expireStanza } from '../repo/expire.js';
@@ -24,9 +24,12 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
   // backup. With the lock free (and enforced), a record saying "running" is a dead run's, as expire judges it.
   if (opts.dryRun) {
     const exclusive = await enforcedAndFree(repo.storage, backupLockPath(stanza)).catch(() => false);
+    // What the real run would meet now: refused while another command holds the stanza's lock.
+    const holder = await liveLockHolder(repo.storage, backupLockPath(stanza)).catch(() => null);
+    if (holder) opts.warn?.(`${repo.location}: the stanza is locked by "${holder.command}" (pid ${holder.pid} on ${holder.host}): expire without --dry-run is refused until it ends`);
     return expireStanza(repo, stanza, info.wal_segment_size, what, { dryRun: true, exclusive, recoveryPending });
   }
-  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'set' in what ? 'expire --set' : 'expire');
+  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'set' in what ? 'expire --set' : 'expire', undefined, `stanza "${stanza}"`);
   if (lock.advisory) opts.warn?.(`${repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     await ensureStanzaPresent(repo, info, { fresh: true }); // a stanza-delete between the read and the lock
@@ -39,7 +42,7 @@ export async function expireUnderLock(repo: Repository, stanza: string, what: Ex
 /** Pins (or unpins) complete backup `id`; `target`: what the pin keeps besides it (default 'full'). Resolves with whether it was pinned before. */
 export async function setPinned(repo: Repository, stanza: string, id: string, pinned: boolean, target: PinTarget = 'full'): Promise<boolean> {
   // Under the backup lock: a running backup rewrites its record at the end.
-  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin');
+  const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), pinned ? 'expire --pin' : 'expire --unpin', undefined, `stanza "${stanza}"`);
   try {
     await readStanza(repo, stanza); // under the lock: a stanza-delete may have run before it
     const r = await readRecord(repo.storage, stanza, id);

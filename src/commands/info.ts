@@ -86,7 +86,8 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
     // Restores' leases (repo/restore-lease.ts): what expire keeps for a restore, and says so here too.
     const leases = await liveLeases(repo.storage, name, { recoveryPending }).catch(() => []);
     const restoring = (r: BackupRecord) => leases.filter((l) => l.backup === r.id).map((l) => l.holder);
-    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id), running, restoring(r)));
+    const ids = new Set(records.map((r) => r.id));
+    const backups = records.filter((r) => opts.set === undefined || r.id === opts.set).map((r) => backupSummary(r, reach.problems.get(r.id), running, restoring(r), ids));
     const archivedAt = (segment: string) => {
       const f = scan.files.find((x) => x.name === segment);
       return f ? new Date(f.mtimeMs).toISOString() : null;
@@ -115,12 +116,14 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
  * A backup as info shows it: a record left "running" by a process that is gone reads as
  * interrupted; a complete one says whether it can be restored now (`problem`: why not).
  */
-function backupSummary(r: BackupRecord, problem: string | null | undefined, running: (r: BackupRecord) => boolean, restoring: string[]) {
+function backupSummary(r: BackupRecord, problem: string | null | undefined, running: (r: BackupRecord) => boolean, restoring: string[], ids: Set<string>) {
   return {
     id: r.id,
     type: r.type,
     /** diff and incr: the backup it was compared with, and the backups it takes unchanged files from. */
     prior: r.prior ?? null,
+    /** The prior was expired since: a kept backup keeps only the backups it takes files from (references). */
+    prior_expired: typeof r.prior === 'string' && !ids.has(r.prior),
     references: r.references ?? [],
     state: r.state === 'running' && !running(r) ? 'interrupted' : r.state,
     /** Its record (backup.json) cannot be read: state, times and the rest are not known (error says why). */

@@ -48,7 +48,7 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
   const repoLock = await RepoLock.acquire(repo.storage, REPOSITORY_LOCK, 'stanza-delete');
   try {
     const recorded = await stanzaRecorded(repo, stanza, dir);
-    const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'stanza-delete');
+    const lock = await RepoLock.acquire(repo.storage, backupLockPath(stanza), 'stanza-delete', undefined, `stanza "${stanza}"`);
     let released = false;
     try {
       const contents = await inventory(repo, stanza, recorded);

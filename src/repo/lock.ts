@@ -87,8 +87,13 @@ export class RepoLock {
           if (!(await removeStale(storage, path, raw))) await sleep(GUARD_BUSY_WAIT_MS);
           continue;
         }
+        // A holder of this host is alive (a dead one was taken over above): only one that cannot be
+        // judged from here (another host, another pid namespace) may need a hand.
+        const here = found !== null && holderJudgeable(found);
         throw new PgpitrError('ERR_TARGET', `${subject} is locked by ${found ? `"${found.command}" (pid ${found.pid} on ${found.host})` : 'another command'}`, {
-          hint: `wait for it to finish; if that process no longer exists, remove ${where}`,
+          hint: here
+            ? 'wait for it to finish (the lock of a process that died is taken over by the next command: nothing to remove by hand)'
+            : `wait for it to finish; if that process no longer runs on ${found ? found.host : 'its host'} (which this host cannot see), remove ${where}`,
         });
       }
     }

@@ -68,7 +68,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       for (let i = 0; i < 300 && readdirSync(backupRoot).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
       const second = await runPgpitr(['backup', ...a.repoArgs, '--start-fast'], env);
       assert.equal(second.code, 5, second.stderr);
-      assert.match(second.stderr, /repository is locked by "backup" \(pid \d+/);
+      assert.match(second.stderr, /stanza "main" is locked by "backup" \(pid \d+/);
       slow.kill('SIGKILL');
       await exited;
       const killedId = readdirSync(backupRoot).find((n) => n !== first.id)!;
@@ -499,7 +499,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       // Deleting while that backup holds it: refused, nothing removed.
       const locked = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force']);
       assert.equal(locked.code, 5, locked.stderr);
-      assert.match(locked.stderr, /repository is locked by "backup"/);
+      assert.match(locked.stderr, /stanza "main" is locked by "backup"/);
       rmSync(join(stanzaDir, 'backup.lock'));
       assert.ok(existsSync(join(stanzaDir, 'stanza.json')));
       // A delete interrupted once the record was gone: no command sees a stanza (archive-get exits 200,

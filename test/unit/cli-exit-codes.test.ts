@@ -45,5 +45,5 @@ test('verify --set naming no backup exits 6 (the named object does not exist), n
   const r = run('verify', '--repo', dir, '--stanza', 'main', '--set', '20261201-000000F');
   (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
   assert.equal(r.status, 6, r.stdout + r.stderr);
-  assert.match(r.stdout + r.stderr, /20261201-000000F.*no complete backup with this id/);
+  assert.match(r.stdout + r.stderr, /verify: no complete backup 20261201-000000F in stanza "main": nothing verified/);
 });

@@ -86,7 +86,7 @@ export interface RepoBackupRequest {
 
 export async function backupToRepository(req: RepoBackupRequest, reporter: BackupReporter, signal?: AbortSignal): Promise<BackupRecord> {
   const stanzaName = req.stanza.stanza;
-  const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup');
+  const lock = await RepoLock.acquire(req.repo.storage, backupLockPath(stanzaName), 'backup', undefined, `stanza "${stanzaName}"`);
   if (lock.advisory) reporter.warn(`${req.repo.location}: ${ADVISORY_LOCKS_WARNING}`);
   try {
     // The record was read before the lock: a stanza-delete may have run in between.

@@ -65,7 +65,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   // With one repository the output is as it always was; with several, each finding names its own.
   const several = repos.length > 1;
   const ok = findings.every((f) => f.ok);
-  if (o.output === 'json') process.stdout.write(JSON.stringify({ ok, checks: several ? findings : findings.map(({ repo: _, ...f }) => f) }, null, 2) + '\n');
+  if (o.output === 'json') process.stdout.write(JSON.stringify({ format_version: 1, ok, checks: several ? findings : findings.map(({ repo: _, ...f }) => f) }, null, 2) + '\n');
   else {
     for (const f of findings) {
       process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'} ${several && f.repo !== undefined ? `repo${f.repo} ` : ''}${f.check}: ${f.message}\n`);

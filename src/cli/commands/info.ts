@@ -43,7 +43,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     // The first repository's report at the top (as before several repositories existed), and each one's.
     const first = outcomes[0]!;
     const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { stanzas: r.result! }) }));
-    process.stdout.write(JSON.stringify({ repository: first.location, stanzas: first.result ?? [], repositories: each }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ format_version: 1, repository: first.location, stanzas: first.result ?? [], repositories: each }, null, 2) + '\n');
   } else {
     const lines: string[] = [];
     for (const r of outcomes) {
@@ -96,7 +96,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
         if (b.page_checksum_failures.length > 0) lines.push(`        DAMAGED PAGES in the source: ${failed > 0 ? `${failed} page checksum failure(s)` : 'page checksum failures'}, stored as they were${set === undefined ? ' (--set names them)' : ':'}`);
         if (set !== undefined) for (const m of b.page_checksum_failures) lines.push(`          ${m}`);
       }
-      if (b.prior) lines.push(`        from backup ${b.prior}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
+      if (b.prior) lines.push(`        from backup ${b.prior}${b.prior_expired ? ' (expired since: only the files it took from kept backups were needed)' : ''}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${k}: ${v}`);
       if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);

@@ -47,12 +47,14 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     for (const r of outcomes) if (r.result) r.result.problems = r.result.problems.filter((x) => !(x.scope === set && x.problem === NO_SUCH_BACKUP));
   }
   const problems = outcomes.reduce((n, r) => n + (r.result?.problems.length ?? 0), 0);
+  // --set naming no complete backup (and nothing else wrong): the named object does not exist (exit 6, not a problem found).
+  const onlyMissingSet = set !== undefined && problems > 0 && outcomes.every((r) => r.result?.problems.every((x) => x.scope === set && x.problem === NO_SUCH_BACKUP) ?? false);
   if (o.output === 'json') {
     const first = outcomes[0]!.result;
     const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { ok: r.result!.problems.length === 0, ...reportJson(r.result!) }) }));
-    process.stdout.write(JSON.stringify({ ok: problems === 0 && outcomes.every((r) => !r.error), ...(first ? reportJson(first) : {}), repositories: each }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ format_version: 1, ok: problems === 0 && outcomes.every((r) => !r.error), ...(first ? reportJson(first) : {}), repositories: each }, null, 2) + '\n');
   } else {
-    for (const r of outcomes) {
+    for (const r of onlyMissingSet ? [] : outcomes) {
       const p = several ? `repo${r.index}: ` : '';
       if (r.error) {
         printLine(`${p}ERROR: ${r.error.message}`);
@@ -69,12 +71,10 @@ export async function verifyCommand(argv: string[]): Promise<number> {
         printLine(`${p}PROBLEM ${x.scope}: ${line}${g.length > 1 ? ` (and ${g.length - 1} more file(s) stored in the same bundle: --output json lists each)` : ''}`);
       }
     }
-    printLine(problems === 0 ? 'verify: ok' : `verify: ${problems} problem(s)`);
+    printLine(problems === 0 ? 'verify: ok' : onlyMissingSet ? `verify: no complete backup ${set} in stanza "${o.stanza}": nothing verified (pgpitr info shows whether it is running, interrupted or failed)` : `verify: ${problems} problem(s)`);
   }
   // Problems found are exit 7; a repository that could not be verified at all is its error's code.
   if (problems === 0) throwFirstFailure(outcomes);
-  // --set naming no backup (and nothing else wrong): the named object does not exist.
-  const onlyMissingSet = set !== undefined && outcomes.every((r) => r.result?.problems.every((x) => x.scope === set && x.problem === NO_SUCH_BACKUP) ?? false);
   return problems === 0 ? ExitCode.Ok : onlyMissingSet ? ExitCode.NotFound : ExitCode.CheckFailed;
 }
 

@@ -4,9 +4,8 @@
 // and handed to the sink as the same events a BASE_BACKUP stream gives — one
 // tar stream per tablespace, then the backup_manifest we build, then the end
 // LSN — so that every format, the WAL stream, progress, the state file and the
-// clean-up are the engine's as for one stream. A sink that writes plain files
-// on this host (directRoot) lets the workers write the files themselves; the
-// tar streams then carry only directories, links and the last files.
+// clean-up are the engine's as for one stream. A sink writing plain files on this host (directRoot)
+// lets the workers write them; the tar streams then carry only directories, links and the last files.
 
 import type { BaseBackupEvents, TablespaceHeader } from '../../protocol/base-backup-stream.js';
 import type { SqlClient } from '../../protocol/sql-client.js';
@@ -17,6 +16,7 @@ import { syncEncoder } from '../../storage/compress/sync-encoder.js';
 import type { DirectTar, FileStore } from '../sink.js';
 import type { CompressionAlgorithm } from '../../storage/compress/common.js';
 import { TarWriter } from './tar-writer.js';
+import { PoolProgress } from './pool-progress.js';
 import { copyIntoTar, copyThroughTar, copyToPath } from './file-copy.js';
 import { copyToStore } from './copy-to-store.js';
 import type { CopyContext } from './copy-context.js';
@@ -109,7 +109,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
   const checksums = new ChecksumReport(req.warn);
   const manifest = req.manifest ? new BackupManifestBuilder({ serverVersion: req.serverVersionNum, systemIdentifier: req.systemIdentifier, forceEncode: req.manifest.forceEncode }) : null;
   const algorithm = req.manifest?.algorithm ?? null;
-  let progressTimer: NodeJS.Timeout | null = null;
+  let progress: PoolProgress | null = null;
   let promotion: PromotionWatch | null = null;
   let creator: DestCreator | null = null;
   try {
@@ -140,17 +140,9 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     await ev.tablespaces(headers);
     if (resume && req.resume!.resuming) sweepTargets(req, listing, headers);
 
-    // Progress of files written by the workers themselves: read from the shared count.
-    let reported = 0;
-    const reportBytes = () => {
-      const now = pool.doneBytes;
-      if (now > reported) req.onBytes(now - reported);
-      reported = now;
-    };
-    // Files the readers write or store themselves never pass the engine's tar count: count them here.
-    const ownCount = (req.directRoot !== undefined || store !== null) && pool.writesLocal;
-    const countOwn = () => (progressTimer ??= setInterval(reportBytes, 200));
-    if (ownCount) countOwn();
+    // Files the readers write or store themselves never pass the engine's tar count: the pool's (pool-progress.ts).
+    progress = new PoolProgress(() => pool.doneBytes, req.onBytes);
+    if ((req.directRoot !== undefined || store !== null) && pool.writesLocal) progress.start();
 
     // 3. Each tablespace's tar file, the main data directory last.
     let stop: BackupStop | null = null;
@@ -159,7 +151,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
       const header = headers[t]!;
       const isBase = ts.oid === null;
       await ev.tarBegin(isBase ? 'base.tar' : `${ts.oid}.tar`, isBase ? null : header);
-      const tar = new TarWriter(ev, req.tarDataReleases === true, tarEncoding);
+      const tar = new TarWriter(ev, req.tarDataReleases === true, tarEncoding, () => progress!.counting);
       const files: ListedFile[] = [];
       let pgControl: ListedFile | null = null;
       for (const e of ts.entries) {
@@ -219,7 +211,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
         // An uncompressed tar file on this host: the readers write the members themselves, where they reserve them.
         const direct = pool.writesLocal && tarEncoding === null ? (req.directTar?.() ?? null) : null;
         if (direct !== null) {
-          countOwn();
+          progress.start();
           pool.tarPlaces.tarEnd = await direct.position();
           if (req.restat) {
             await inLanes(bySize(rest), pool.size * 2, (f) => copyIntoTar(ctx, f, direct.path, pool.tarPlaces));
@@ -234,7 +226,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
           await inLanes(await lastWave(), STORE_LANES(pool.size), (f) => copyThroughTar(ctx, f, tar));
         }
       }
-      if (progressTimer) reportBytes();
+      progress.report();
       if (poolError) throw poolError;
       if (isBase) {
         // pg_control last, as the server sends it; then the end of the backup, whose label goes in.
@@ -278,7 +270,7 @@ export async function runParallelBackup(req: ParallelBackupRequest, ev: BaseBack
     throw e;
   } finally {
     creator?.stop();
-    if (progressTimer) clearInterval(progressTimer);
+    progress?.stop();
     await promotion?.stop();
     await pool.stop();
   }

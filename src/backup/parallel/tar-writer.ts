@@ -31,11 +31,15 @@ export class TarWriter {
    * reference: BackupSink.lendTarData), so readers may lend the chunks they hand back.
    * @param encoding set when the sink takes compressed tar data: readers are to hand back
    * frames of it, which data() takes.
+   * @param readsCounted true while the readers' bytes are counted for progress apart (the pool's
+   * count, once a tar file or a data directory is written by the readers themselves): a chunk
+   * they hand back then adds nothing more to the progress tarData() reports.
    */
   constructor(
     private readonly ev: BaseBackupEvents,
     readonly releases = false,
     readonly encoding: { compression: CompressionAlgorithm; level: number | undefined } | null = null,
+    private readonly readsCounted: () => boolean = () => false,
   ) {
     this.encoder = encoding ? syncEncoder(encoding.compression, encoding.level) : null;
     if (encoding && !this.encoder) throw new PgpitrError('ERR_INTERNAL', `no synchronous ${encoding.compression} compressor for the tar files`);
@@ -57,7 +61,7 @@ export class TarWriter {
   /** A file's bytes as a reader handed them back: compressed frames of `read` bytes read when there is an encoder. */
   async data(b: Buffer, read: number): Promise<void> {
     if (this.encoder) await this.flush();
-    await this.ev.tarData(b, read);
+    await this.ev.tarData(b, this.readsCounted() ? 0 : read);
   }
 
   async pad(size: number): Promise<void> {

@@ -249,7 +249,8 @@ export async function takeBaseBackup(opts: BaseBackupOptions, reporter: BackupRe
       },
       tarBegin: (name, ts) => {
         tracker.phase('streaming database files');
-        reporter.info(`receiving tar file "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
+        // -j reads the files itself: no tar file is received from the server.
+        reporter.info(opts.parallel ? `copying ${ts?.location ? `tablespace ${ts.location}` : 'the data directory'} with ${opts.parallel.jobs} readers` : `receiving tar file "${name}"${ts?.location ? ` (tablespace ${ts.location})` : ''}`);
         return sink?.tarBegin(name, ts);
       },
       tarData: (chunk, read) => {

@@ -16,7 +16,7 @@
 // the archive's top (directories, history files) and of the directories after
 // the segment's, usually one or two.
 
-import { parseSegmentFileName, segmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
+import { parseSegmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import { branchSpans } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { storageJoin } from '../storage/storage-path.js';

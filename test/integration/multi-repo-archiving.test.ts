@@ -165,6 +165,7 @@ for (const version of versionsFromEnv().slice(-1)) {
         throw new Error(`${e.message}\n${pusherLog().slice(-5000)}`);
       });
       sampling = false;
+      await sampler;
       const stored1 = segmentsIn(repo1).filter((n) => n > startSeg && n <= last);
       const first = parseInt(startSeg.slice(16), 16);
       const span = parseInt(last.slice(16), 16) - first;

@@ -86,7 +86,7 @@ test('verify: a damaged record, a set without a record, and (with --set) a damag
 test('verify: an incr whose manifest entry of a file taken from its full is damaged (its digest) is reported, though the full\'s read of the same bytes was good', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgpitr-verify-incr-'));
   try {
-    const { storage, repo, info } = await stanzaWithSegment(dir);
+    const { storage, repo } = await stanzaWithSegment(dir);
     const FULL = '20261201-000000F';
     const INCR = '20261202-000000I';
     const data = Buffer.alloc(200_000, 7);

@@ -7,7 +7,7 @@
 import { isAbsolute } from 'node:path';
 import { shellWord } from '../../common/shell-quote.js';
 import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_GET_ASYNC_HELP } from '../repo-options.js';
-import { usageError, PgpitrError } from '../../common/errors.js';
+import { usageError } from '../../common/errors.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { readStanza } from '../../repo/stanza.js';
 import { describeRepository, pickRepository } from '../../repo/repo-settings.js';

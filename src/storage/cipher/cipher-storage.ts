@@ -12,7 +12,7 @@ import { objectAt, storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
 import type { DirectSource, ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
 import { CipherFailure, checkHeader, decryptObject, encryptObject } from './chunk-cipher.js';
-import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
+import { HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
 import type { DataKey } from './object-format.js';
 
 /** Which key an object is encrypted with; null: stored as it is (the repository marker, locks). */

@@ -6,7 +6,9 @@
 
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PgpitrError, usageError } from '../common/errors.js';
-import { readMarkerPair, usableMarkers } from './repo-marker.js';
+import { readMarkerFile, usableMarkers } from './repo-marker.js';
+import { REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
+import { isDeepStrictEqual } from 'node:util';
 import type { CipherBlock } from './repo-cipher.js';
 import type { KeyResolver } from '../storage/cipher/cipher-storage.js';
 import { repositoryOn } from './repository.js';
@@ -52,7 +54,20 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
   let fresh: Promise<{ block: CipherBlock; key: Buffer }> | null = null;
   const open = (): Promise<{ block: CipherBlock; keys: KeyResolver }> => {
     opened ??= (async () => {
-      const markers = usableMarkers(await readMarkerPair(storage), location);
+      // The marker alone when its key opens (one read: archive-push opens the repository per segment);
+      // its copy too when the marker is missing, damaged, holds no key, or its key does not open.
+      const marker = await readMarkerFile(storage, REPO_MARKER);
+      const first = marker.state === 'sound' ? (marker.fields['cipher'] as CipherBlock | undefined) : undefined;
+      let failed: unknown = null;
+      if (first !== undefined) {
+        try {
+          const key = await openCipherBlock(first, pass, { label, location });
+          return { block: first, keys: repositoryKeys(dataKeyOf(key, first.key_id)) };
+        } catch (e) {
+          failed = e;
+        }
+      }
+      const markers = usableMarkers({ marker, copy: await readMarkerFile(storage, REPO_MARKER_COPY) }, location);
       let block: CipherBlock;
       let key: Buffer;
       if (markers.length === 0) {
@@ -65,8 +80,10 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
         if (keyed.length === 0) {
           throw usageError(`repository ${location} is not encrypted, but ${label}-cipher-type is set`, `remove ${label}-cipher-type and ${label}-cipher-pass for it (an existing repository is not encrypted in place: create a new one for encrypted backups)`);
         }
-        // The copy's key is tried when the marker's does not open (a changed byte of the wrapped key).
-        ({ block, key } = await openCipherBlocks(keyed.map((m) => m['cipher'] as CipherBlock), pass, { label, location }));
+        // The copy's key when the marker's did not open (a changed byte of the wrapped key); none other: the marker's error.
+        const others = keyed.map((m) => m['cipher'] as CipherBlock).filter((b) => first === undefined || !isDeepStrictEqual(b, first));
+        if (others.length === 0) throw failed;
+        ({ block, key } = await openCipherBlocks(others, pass, { label, location }).catch((e: unknown) => Promise.reject(failed ?? e)));
       }
       return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
     })().catch((e: unknown) => {

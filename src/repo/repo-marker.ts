@@ -25,7 +25,8 @@ export interface MarkerPair {
   copy: MarkerFile;
 }
 
-async function readOne(storage: Storage, path: string): Promise<MarkerFile> {
+/** One of the two files (REPO_MARKER or REPO_MARKER_COPY) as read. */
+export async function readMarkerFile(storage: Storage, path: string): Promise<MarkerFile> {
   const bytes = await readAll(storage, path);
   if (bytes === null) return { state: 'missing' };
   let parsed: unknown;
@@ -42,7 +43,7 @@ async function readOne(storage: Storage, path: string): Promise<MarkerFile> {
 
 /** Both files as they are now. */
 export async function readMarkerPair(storage: Storage): Promise<MarkerPair> {
-  const [marker, copy] = await Promise.all([readOne(storage, REPO_MARKER), readOne(storage, REPO_MARKER_COPY)]);
+  const [marker, copy] = await Promise.all([readMarkerFile(storage, REPO_MARKER), readMarkerFile(storage, REPO_MARKER_COPY)]);
   return { marker, copy };
 }
 

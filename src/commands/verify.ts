@@ -13,7 +13,7 @@
 // both: a damaged file makes neither restorable); and every backup it takes files
 // from must still be a complete backup. A record that cannot be parsed, and a set
 // with a manifest but no record, are problems too (such a backup is out of info and
-// restore). With --set, the WAL of that backup's range is read as well; a backup
+// restore); the files of a set whose record is damaged are read all the same. With --set, the WAL of that backup's range is read as well; a backup
 // whose WAL is included must hold every segment of its range. What an expire
 // running meanwhile removes (a backup, WAL) is not reported as missing.
 
@@ -88,7 +88,10 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
     report.archiveGaps = await requiredArchiveGaps(repo, stanza, segmentSize, archived, plan);
     for (const g of report.archiveGaps.map(gapProblem)) archiveProblem(g.object, g.problem);
   }
-  for (const r of records) {
+  // A set whose record is damaged is read too, through its manifest: whether putting its record back
+  // from a copy would make it restorable (its WAL range, in the record, is not known).
+  const damagedSets = all.filter((r) => r.damaged && (opts.set === undefined || r.id === opts.set));
+  for (const r of [...records, ...damagedSets]) {
     const before = report.problems.length;
     await verifyBackup(r);
     // Expired while this ran (its record went first): what it found missing is not a problem.

@@ -65,6 +65,8 @@ test('verify: a damaged record, a set without a record, and (with --set) a damag
     const r = await verifyStanza(repo, 'main', SEG, { processMax: 2 });
     assert.deepEqual(r.problems.map((p) => p.object).sort(), [`"${dir}/main/backup/20261202-000000F/backup.json"`, `"${dir}/main/backup/20261203-000000F/backup.json"`]);
     assert.match(r.problems.find((p) => p.scope === '20261203-000000F')!.problem, /has a manifest but no record/);
+    // The set whose record is damaged is read all the same (through its manifest): putting its record back would do.
+    assert.ok(r.backups.some((x) => x.id === '20261202-000000F' && x.files > 0), JSON.stringify(r.backups));
     const one = await verifyStanza(repo, 'main', SEG, { processMax: 2, set: '20261202-000000F' });
     assert.equal(one.problems.length, 1);
     assert.doesNotMatch(one.problems[0]!.problem, /no complete backup/);

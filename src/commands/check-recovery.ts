@@ -10,6 +10,7 @@
 // unless --backup-age-max asks for one; with --backup-age-max, the newest
 // restorable backup must also have ended within that time.
 
+import { listArchive } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
@@ -17,6 +18,7 @@ import type { Repository } from '../repo/repository.js';
 import { stanzaReach } from './stanza-reach.js';
 import type { RecoveryWindow } from '../restore/recovery-window.js';
 import type { Finding } from './check-finding.js';
+import { errorFinding } from './check-finding.js';
 import type { DropRecord } from '../repo/drops.js';
 import { continuityFinding } from './check-continuity.js';
 import { readExpiredHoles } from '../repo/expired-holes.js';
@@ -50,7 +52,8 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
   const take = `take one: pgpitr backup --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;
-    return [{ check: 'recovery', ok: !wanted, message: `${wanted ? '' : 'warning: '}the stanza has no complete backup yet: nothing can be restored`, hint: take }];
+    const none: Finding = { check: 'recovery', ok: !wanted, message: `${wanted ? '' : 'warning: '}the stanza has no complete backup yet: nothing can be restored`, hint: take };
+    return wanted ? [none, backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs!)] : [none];
   }
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
@@ -89,22 +92,34 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
       hint: 'take a backup now (pgpitr backup); pgpitr info shows what each backup lacks, pgpitr verify checks the rest',
     });
   }
-  if (c.backupAgeMaxMs !== undefined) {
-    const restorable = records.filter((r) => reach.problems.get(r.id) === null && r.stop_time);
-    const newest = restorable.reduce<(typeof restorable)[number] | null>((a, r) => (a === null || Date.parse(r.stop_time!) > Date.parse(a.stop_time!) ? r : a), null);
-    const ageMs = newest ? c.nowMs - Date.parse(newest.stop_time!) : Infinity;
-    const ok = ageMs <= c.backupAgeMaxMs;
-    out.push({
-      check: 'backup age',
-      ok,
-      message: newest
-        ? `the newest restorable backup, ${newest.id}, ended ${newest.stop_time} (${hours(ageMs)} ago; at most ${hours(c.backupAgeMaxMs)} asked)`
-        : 'no backup can be restored',
-      data: { backup: newest?.id ?? null, stop_time: newest?.stop_time ?? null, age_seconds: newest ? Math.round(ageMs / 1000) : null, max_age_seconds: Math.round(c.backupAgeMaxMs / 1000) },
-      ...(ok ? {} : { hint: `${take}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
-    });
-  }
+  if (c.backupAgeMaxMs !== undefined) out.push(backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs));
   return out;
+}
+
+/** --backup-age-max: the newest restorable backup ended within it (data: the figures, for monitoring). */
+function backupAgeFinding(stanza: string, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>, nowMs: number, maxMs: number): Finding {
+  const restorable = records.filter((r) => reach.problems.get(r.id) === null && r.stop_time);
+  const newest = restorable.reduce<(typeof restorable)[number] | null>((a, r) => (a === null || Date.parse(r.stop_time!) > Date.parse(a.stop_time!) ? r : a), null);
+  const ageMs = newest ? nowMs - Date.parse(newest.stop_time!) : Infinity;
+  const ok = ageMs <= maxMs;
+  return {
+    check: 'backup age',
+    ok,
+    message: newest ? `the newest restorable backup, ${newest.id}, ended ${newest.stop_time} (${hours(ageMs)} ago; at most ${hours(maxMs)} asked)` : 'no backup can be restored',
+    data: { backup: newest?.id ?? null, stop_time: newest?.stop_time ?? null, age_seconds: newest ? Math.round(ageMs / 1000) : null, max_age_seconds: Math.round(maxMs / 1000) },
+    ...(ok ? {} : { hint: `take one: pgpitr backup --stanza ${stanza}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
+  };
+}
+
+/** The backup age alone, for a repository whose archiving could not be judged (the segment did not reach it). */
+export async function backupAgeOnly(repo: Repository, stanza: string, segmentSize: number, nowMs: number, maxMs: number): Promise<Finding> {
+  try {
+    const records = await listRecords(repo.storage, stanza);
+    const reach = await stanzaReach(repo, stanza, segmentSize, await listArchive(repo, stanza), records);
+    return backupAgeFinding(stanza, records, reach, nowMs, maxMs);
+  } catch (e) {
+    return errorFinding('backup age', e);
+  }
 }
 
 function hours(ms: number): string {

@@ -11,6 +11,7 @@ import { abortStaleUploads } from '../repo/stale-uploads.js';
 import type { StaleUploads } from '../repo/stale-uploads.js';
 import { REPO_MARKER, REPO_MARKER_COPY } from '../repo/layout.js';
 import { describeRepairs, isDamageRepair, openedKeyOf, repairMarker } from '../repo/repo-marker.js';
+import { stanzasReadable } from '../repo/stanza.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Finding } from './check-finding.js';
 import { errorFinding } from './check-finding.js';
@@ -73,11 +74,14 @@ export async function conditionalCreateFinding(repo: Repository): Promise<Findin
  */
 export async function markerFinding(repo: Repository): Promise<Finding> {
   try {
-    const repairs = await repairMarker(repo.storage, await openedKeyOf(repo));
+    // Every stanza reads with the key that opened (or without one): that marker is the one the data needs.
+    await stanzasReadable(repo);
+    const repairs = await repairMarker(repo.storage, await openedKeyOf(repo, true));
     if (repairs.length === 0) return { check: 'repository marker', ok: true, message: `${REPO_MARKER} and its copy are sound and alike` };
     // A copy written for the first time, or brought up to date after a crash between the two writes: no news of damage.
+    // Damage put back fails this check once (an alert: the file holding the key was damaged); the next check passes.
     return repairs.some(isDamageRepair)
-      ? { check: 'repository marker', ok: true, message: `warning: ${describeRepairs(repairs)!}`, hint: 'a marker that was damaged: check the storage under the repository (disk, file system, object store)' }
+      ? { check: 'repository marker', ok: false, message: `${describeRepairs(repairs)!} (put back: the next check passes)`, hint: 'the file that holds the repository key was damaged: check the storage under the repository (disk, file system, object store), and keep a copy of pgpitr-repo.json away from it' }
       : { check: 'repository marker', ok: true, message: `${describeRepairs(repairs)!} (${REPO_MARKER_COPY} keeps a second copy of the marker, which an encrypted repository's key is wrapped in)` };
   } catch (e) {
     return errorFinding('repository marker', e);

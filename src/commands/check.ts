@@ -24,7 +24,7 @@ import type { Finding } from './check-finding.js';
 import { archiverFinding, readArchiver } from './check-archiver.js';
 import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, markerFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
-import { recoveryFindings } from './check-recovery.js';
+import { backupAgeOnly, recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
 import { RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
 
@@ -62,6 +62,11 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const uploads = await staleUploadsFinding(repo);
     if (uploads) add({ ...uploads, repo: index });
   }
+  // --backup-age-max is answered for every repository whose stanza was read, whatever stopped the rest (monitoring graphs it).
+  const withAges = async () => {
+    for (const { index, repo } of req.backupAgeMaxMs === undefined ? [] : req.repos) if (stanzas.has(index) && !findings.some((f) => f.check === 'backup age' && (f.repo ?? index) === index)) add({ ...(await backupAgeOnly(repo, req.stanza, stanzas.get(index)!.wal_segment_size, Date.now(), req.backupAgeMaxMs!)), repo: index });
+    return findings;
+  };
   let client: SqlClient;
   try {
     client = await openSqlClient(req.connection, 'pgpitr check');
@@ -76,7 +81,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
       if (!stanzas.has(index) || findings.some((f) => f.repo === index && !f.ok)) continue;
       await judgeRecovery(index, repo, null, req, stanzas.get(index)!.wal_segment_size, add);
     }
-    return findings;
+    return withAges();
   }
   try {
     const s = (
@@ -123,7 +128,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const cmdFinding: Finding = {
       check: 'archive_command',
       ok: cmdOk,
-      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: the WAL switch below checks that it archives into the stanza)`,
+      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: ${req.noSwitch ? 'what it archived last is looked for in the stanza below' : 'the WAL switch below checks that it archives into the stanza'})`,
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     };
     // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).
@@ -160,7 +165,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
   } finally {
     await client.end().catch(() => {});
   }
-  return findings;
+  return withAges();
 }
 
 type SqlClient = Awaited<ReturnType<typeof openSqlClient>>;

@@ -83,7 +83,8 @@ async function openEncrypted(storage: Storage, location: string, label: string, 
         // The copy's key when the marker's did not open (a changed byte of the wrapped key); none other: the marker's error.
         const others = keyed.map((m) => m['cipher'] as CipherBlock).filter((b) => first === undefined || !isDeepStrictEqual(b, first));
         if (others.length === 0) throw failed;
-        ({ block, key } = await openCipherBlocks(others, pass, { label, location }).catch((e: unknown) => Promise.reject(failed ?? e)));
+        // Only the copy's key is tried here (the marker's failed above, or the marker does not serve): its error names it.
+        ({ block, key } = await openCipherBlocks(others, pass, { label, location, file: REPO_MARKER_COPY }).catch((e: unknown) => Promise.reject(failed ?? e)));
       }
       return { block, keys: repositoryKeys(dataKeyOf(key, block.key_id)) };
     })().catch((e: unknown) => {

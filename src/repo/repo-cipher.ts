@@ -49,18 +49,21 @@ export async function createCipherBlock(pass: string): Promise<{ block: CipherBl
 }
 
 /** The repository key, unwrapped with the passphrase; a wrong passphrase is one clear error. */
-export async function openCipherBlock(block: CipherBlock, pass: string, what: { label: string; location: string }): Promise<Buffer> {
+export async function openCipherBlock(block: CipherBlock, pass: string, what: { label: string; location: string; file?: string }): Promise<Buffer> {
+  const file = what.file ?? 'pgpitr-repo.json';
   if (block.type !== 'aes-256-gcm' || block.kdf?.name !== 'scrypt') {
     throw new PgpitrError('ERR_STORAGE', `repository ${what.location} is encrypted with ${block.type}/${block.kdf?.name}, which this pgpitr does not read`, { hint: 'use the pgpitr version that created it' });
   }
   // Settings a pgpitr would write: anything else is a damaged (or tampered) marker, named as such,
   // never handed to scrypt (a huge N or r would have it allocate what it asks).
   const k = block.kdf;
-  const sane = Number.isInteger(k.N) && k.N >= 2 ** 14 && k.N <= 2 ** 20 && (k.N & (k.N - 1)) === 0 && Number.isInteger(k.r) && k.r >= 1 && k.r <= 32 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 16 && typeof k.salt === 'string' && Buffer.from(k.salt, 'base64').length >= 16;
+  // At most 4x the work and memory of what pgpitr writes (N=2^15, r=8, p=1: 32 MiB): a marker altered to ask
+  // for gigabytes is refused, and the other file's key tried.
+  const sane = Number.isInteger(k.N) && k.N >= 2 ** 14 && k.N <= 2 ** 17 && (k.N & (k.N - 1)) === 0 && Number.isInteger(k.r) && k.r >= 1 && k.r <= 8 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 4 && typeof k.salt === 'string' && Buffer.from(k.salt, 'base64').length >= 16;
   const sealed = Buffer.from(typeof block.wrapped_key === 'string' ? block.wrapped_key : '', 'base64');
   if (!sane || sealed.length !== 60 || typeof block.key_id !== 'string' || !/^[0-9a-f]{32}$/.test(block.key_id)) {
-    throw new PgpitrError('ERR_STORAGE', `the encryption settings in repository marker ${what.location}/pgpitr-repo.json are damaged (key derivation N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}, wrapped key ${sealed.length} bytes, key id ${String(block.key_id)})`, {
-      hint: 'restore pgpitr-repo.json from a copy of the repository: it holds the wrapped key',
+    throw new PgpitrError('ERR_STORAGE', `the encryption settings in repository marker ${what.location}/${file} are damaged (key derivation N=${String(k.N)} r=${String(k.r)} p=${String(k.p)}, wrapped key ${sealed.length} bytes, key id ${String(block.key_id)})`, {
+      hint: `put back ${file} from a copy of the repository: it holds the wrapped key`,
     });
   }
   const kek = await deriveKek(pass, block.kdf);
@@ -72,8 +75,8 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
   } catch {
     // A changed byte of the wrapped key fails the same check: said, since no passphrase then opens it.
     throw usageError(
-      `${what.label}-cipher-pass does not open repository ${what.location}: wrong passphrase, or the wrapped key in its marker pgpitr-repo.json was changed (both fail the same check)`,
-      `give the passphrase the repository was created with (${what.label}-cipher-pass in the configuration file, or the environment); if it is that one, put back pgpitr-repo.json from a copy (it holds the only wrapped key: keep a copy of it away from the repository, docs/encryption.md)`,
+      `${what.label}-cipher-pass does not open repository ${what.location}: wrong passphrase, or the wrapped key in its marker ${file} was changed (both fail the same check)${what.file && what.file !== 'pgpitr-repo.json' ? '; pgpitr-repo.json itself could not be used' : ''}`,
+      `give the passphrase the repository was created with (${what.label}-cipher-pass in the configuration file, or the environment); if it is that one, put back pgpitr-repo.json from a copy kept away from the repository (docs/encryption.md)`,
     );
   }
 }
@@ -82,7 +85,7 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
  * The repository key from the first of `blocks` (the marker's, then its copy's) the passphrase
  * opens; none opening is the first one's error. Blocks alike are tried once.
  */
-export async function openCipherBlocks(blocks: CipherBlock[], pass: string, what: { label: string; location: string }): Promise<{ block: CipherBlock; key: Buffer }> {
+export async function openCipherBlocks(blocks: CipherBlock[], pass: string, what: { label: string; location: string; file?: string }): Promise<{ block: CipherBlock; key: Buffer }> {
   const distinct = blocks.filter((b, i) => blocks.findIndex((o) => isDeepStrictEqual(o, b)) === i);
   let first: unknown = null;
   for (const block of distinct) {

@@ -9,10 +9,10 @@
 // missing or damaged from the one that serves (repairMarker).
 
 import { isDeepStrictEqual } from 'node:util';
-import { PgpitrError } from '../common/errors.js';
+import { isPgpitrError, PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import type { Storage } from '../storage/storage.js';
-import { REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
+import { REPO_FORMAT_VERSION, REPO_MARKER, REPO_MARKER_COPY } from './layout.js';
 import type { Repository } from './repository.js';
 
 export type MarkerFields = Record<string, unknown>;
@@ -27,7 +27,15 @@ export interface MarkerPair {
 
 /** One of the two files (REPO_MARKER or REPO_MARKER_COPY) as read. */
 export async function readMarkerFile(storage: Storage, path: string): Promise<MarkerFile> {
-  const bytes = await readAll(storage, path);
+  let bytes: Buffer | null;
+  try {
+    bytes = await readAll(storage, path);
+  } catch (e) {
+    // One file that cannot be read (no permission, a directory in its place) is one damaged file:
+    // the other serves. The store out of reach, a signal or bad settings are the command's failure.
+    if (isPgpitrError(e) && ['ERR_CONNECTION', 'ERR_CONNECTION_LOST', 'ERR_INTERRUPTED', 'ERR_USAGE'].includes(e.code)) throw e;
+    return { state: 'damaged', reason: `cannot be read: ${(e as Error).message}` };
+  }
   if (bytes === null) return { state: 'missing' };
   let parsed: unknown;
   try {
@@ -39,6 +47,13 @@ export async function readMarkerFile(storage: Storage, path: string): Promise<Ma
     return { state: 'damaged', reason: 'not a pgpitr repository marker' };
   }
   return { state: 'sound', fields: parsed as MarkerFields, bytes };
+}
+
+/** A marker written by a newer pgpitr (a repository format this one does not know): never read nor written over. */
+function newerFormat(f: MarkerFile): boolean {
+  if (f.state !== 'sound') return false;
+  const v = f.fields['format_version'];
+  return typeof v === 'number' && v > REPO_FORMAT_VERSION;
 }
 
 /** Both files as they are now. */
@@ -56,6 +71,13 @@ function describe(f: MarkerFile, name: string): string {
  * repository there); neither readable while one is damaged is an error naming both.
  */
 export function usableMarkers(pair: MarkerPair, location: string): MarkerFields[] {
+  for (const [f, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+    if (newerFormat(f)) {
+      throw new PgpitrError('ERR_STORAGE', `${location}/${name} records repository format ${String((f as { fields: MarkerFields }).fields['format_version'])}; this pgpitr reads format ${REPO_FORMAT_VERSION}`, {
+        hint: 'use the pgpitr version that wrote it (a newer one); if the file was altered, put back the marker from a copy',
+      });
+    }
+  }
   const usable = [pair.marker, pair.copy].flatMap((f) => (f.state === 'sound' ? [f.fields] : []));
   if (usable.length > 0 || (pair.marker.state === 'missing' && pair.copy.state === 'missing')) return usable;
   throw new PgpitrError('ERR_STORAGE', `repository marker ${location}/${REPO_MARKER} cannot be used: ${describe(pair.marker, REPO_MARKER)}, and ${describe(pair.copy, REPO_MARKER_COPY)}`, {
@@ -120,12 +142,14 @@ export function isDamageRepair(r: MarkerRepair): boolean {
 export interface OpenedKey {
   block: unknown;
   opens(block: unknown): Promise<boolean>;
+  /** The key read the stanzas' records (the caller did): another key that opens too is then another repository's. */
+  proven?: boolean;
 }
 
-/** The key `repo` was opened with; undefined for a repository not encrypted. */
-export async function openedKeyOf(repo: Repository): Promise<OpenedKey | undefined> {
+/** The key `repo` was opened with (`proven`: it read the stanzas' records); undefined for a repository not encrypted. */
+export async function openedKeyOf(repo: Repository, proven = false): Promise<OpenedKey | undefined> {
   const e = repo.encryption;
-  return e ? { block: await e.block(), opens: (b) => e.opens(b) } : undefined;
+  return e ? { block: await e.block(), opens: (b) => e.opens(b), proven } : undefined;
 }
 
 function twoKeys(): PgpitrError {
@@ -144,6 +168,7 @@ function twoKeys(): PgpitrError {
  */
 export async function repairMarker(storage: Storage, key?: OpenedKey): Promise<MarkerRepair[]> {
   const pair = await readMarkerPair(storage);
+  usableMarkers(pair, storage.location); // a newer format's marker is refused, never copied nor written over
   const serves = (f: MarkerFile): f is Extract<MarkerFile, { state: 'sound' }> => f.state === 'sound' && (key === undefined || isDeepStrictEqual(f.fields['cipher'], key.block));
   const source = serves(pair.marker) ? { file: pair.marker, name: REPO_MARKER } : serves(pair.copy) ? { file: pair.copy, name: REPO_MARKER_COPY } : null;
   if (source === null) return [];
@@ -161,7 +186,9 @@ export async function repairMarker(storage: Storage, key?: OpenedKey): Promise<M
       }
       if (key !== undefined && theirs === undefined) was = 'no key';
       else if (key !== undefined && !isDeepStrictEqual(theirs, key.block)) {
-        if (await key.opens(theirs)) throw twoKeys();
+        // Another key that opens too: another repository's marker (same passphrase), unless nothing
+        // says which key the stanzas were written with.
+        if (!key.proven && (await key.opens(theirs))) throw twoKeys();
         was = 'another key';
       }
     }
@@ -188,7 +215,7 @@ export async function markerProblems(storage: Storage, opened?: unknown): Promis
     if (file.state !== 'sound' || opened === undefined) continue;
     const theirs = file.fields['cipher'];
     if (theirs === undefined) out.push({ object: name, problem: `holds no encryption key, in an encrypted repository; ${fix}` });
-    else if (!isDeepStrictEqual(theirs, opened)) out.push({ object: name, problem: `holds another wrapped key than the one that opened the repository; ${fix}` });
+    else if (!isDeepStrictEqual(theirs, opened)) out.push({ object: name, problem: `holds a wrapped key other than the one that opened the repository (damaged, or another repository's); ${fix}` });
   }
   if (opened === undefined && pair.marker.state === 'sound' && pair.copy.state === 'sound' && !isDeepStrictEqual(pair.marker.fields['cipher'], pair.copy.fields['cipher'])) {
     out.push({ object: REPO_MARKER_COPY, problem: `records another encryption key than ${REPO_MARKER}` });

@@ -107,6 +107,18 @@ async function checkEncryption(repo: Repository, markers: MarkerFields[]): Promi
   }
 }
 
+/** Every stanza's record reads with the repository as opened (its key, or no cipher); else an error naming it. */
+export async function stanzasReadable(repo: Repository): Promise<void> {
+  for (const name of await listStanzas(repo)) {
+    try {
+      await readStanza(repo, name);
+    } catch (e) {
+      const hint = (e as { hint?: unknown }).hint;
+      throw new PgpitrError('ERR_STORAGE', `stanza "${name}" in ${repo.location} cannot be read with this repository's marker and settings, so nothing was written: ${(e as Error).message}`, typeof hint === 'string' ? { hint } : {});
+    }
+  }
+}
+
 /** The names of the stanzas a repository holds. */
 export async function listStanzas(repo: Repository): Promise<string[]> {
   const out: string[] = [];
@@ -139,7 +151,10 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
     await writeRepoMarker(storage, { format: 'pgpitr-repository', format_version: REPO_FORMAT_VERSION, ...cipher });
   } else {
     await checkEncryption(repo, markers);
-    repaired = describeRepairs(await repairMarker(storage, await openedKeyOf(repo)));
+    // Nothing is written (a new stanza, a marker put back) with a key or settings the stanzas already
+    // there cannot be read with: a marker replaced by another repository's would otherwise spread.
+    await stanzasReadable(repo);
+    repaired = describeRepairs(await repairMarker(storage, await openedKeyOf(repo, true)));
   }
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {

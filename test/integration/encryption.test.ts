@@ -164,12 +164,15 @@ for (const version of versionsFromEnv().slice(-1)) {
         writeFileSync(markerPath, JSON.stringify(parsed, null, 2) + '\n');
         const v = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
         assert.notEqual(v.code, 0, 'verify names the marker whose key differs from its copy');
-        assert.match(v.stderr, /pgpitr-repo\.json[^.].*holds another wrapped key than the one that opened the repository/);
+        assert.match(v.stderr, /pgpitr-repo\.json[^.].*holds a wrapped key other than the one that opened the repository/);
         const info = await runPgpitr(['info', ...a.repoArgs]);
         assert.equal(info.code, 0, info.stderr);
+        // check puts it back and fails once (the file holding the key was damaged: an alert); the next check passes.
         const ck = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
-        assert.equal(ck.code, 0, ck.stdout + ck.stderr);
+        assert.equal(ck.code, 7, ck.stdout + ck.stderr);
         assert.match(ck.stdout, /pgpitr-repo\.json held a wrapped key that does not open: rewritten from pgpitr-repo\.json\.copy/);
+        const again = await runPgpitr(['check', ...a.repoArgs, '--output', 'json'], env);
+        assert.equal(again.code, 0, again.stdout + again.stderr);
         assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
         const after = await runPgpitr(['verify', ...a.repoArgs, '--set', second]);
         assert.doesNotMatch(after.stderr, /pgpitr-repo\.json/, 'the marker is no longer named (the set itself was damaged above)');
@@ -186,6 +189,22 @@ for (const version of versionsFromEnv().slice(-1)) {
           assert.deepEqual(readFileSync(markerPath), readFileSync(copyPath));
           assert.deepEqual(readFileSync(copyPath), marker);
         }
+
+        // Another encrypted repository's marker (same passphrase) in place of this one's: nothing is written
+        // with its key (no new stanza, no copy rewritten), and the error names the key the data needs.
+        const otherRepo = join(conf, '..', 'other-repo');
+        const otherConf = join(conf, '..', 'other.conf');
+        writeFileSync(otherConf, readFileSync(conf, 'utf8').replace(/^repo1-path=.*$/m, `repo1-path=${otherRepo}`), { mode: 0o600 });
+        const made = await runPgpitr(['stanza-create', '--config', otherConf, '--stanza', 'main'], env);
+        assert.equal(made.code, 0, made.stderr);
+        copyFileSync(join(otherRepo, 'pgpitr-repo.json'), markerPath);
+        const foreign = await runPgpitr(['stanza-create', '--config', conf, '--stanza', 'second'], env);
+        assert.equal(foreign.code, 5, foreign.stderr);
+        assert.match(foreign.stderr, /stanza "main" in .* cannot be read with this repository's marker and settings, so nothing was written: .*encrypted with another key/);
+        assert.match(foreign.stderr, /put back the one whose cipher\.key_id is [0-9a-f]+ \(pgpitr-repo\.json\.copy may be it\)/);
+        assert.equal(existsSync(join(a.repo, 'second')), false);
+        assert.deepEqual(readFileSync(copyPath), marker, 'the copy keeps the right key');
+        writeFileSync(markerPath, marker);
 
         // The marker gone: the copy serves, and stanza-create puts the marker back.
         unlinkSync(markerPath);

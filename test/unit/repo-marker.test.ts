@@ -51,7 +51,7 @@ test('repair: from the marker by default, from the one whose key opened, and a m
     // The marker's wrapped key changed (still JSON): the copy's key is the one that opened.
     writeFileSync(join(dir, 'pgpitr-repo.json'), JSON.stringify({ ...fields, cipher: { ...fields.cipher, wrapped_key: 'bad' } }));
     assert.match((await markerProblems(storage))[0]!.problem, /records another encryption key/);
-    assert.deepEqual(await markerProblems(storage, fields.cipher), [{ object: 'pgpitr-repo.json', problem: 'holds another wrapped key than the one that opened the repository; pgpitr check or stanza-create puts it back from the other' }]);
+    assert.deepEqual(await markerProblems(storage, fields.cipher), [{ object: 'pgpitr-repo.json', problem: "holds a wrapped key other than the one that opened the repository (damaged, or another repository's); pgpitr check or stanza-create puts it back from the other" }]);
     const repairs = await repairMarker(storage, goodKey);
     assert.equal(describeRepairs(repairs), 'pgpitr-repo.json held a wrapped key that does not open: rewritten from pgpitr-repo.json.copy');
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pgpitr-repo.json'), 'utf8')), fields);

@@ -162,8 +162,12 @@ export class CipherStorage implements Storage {
 /** The error for an object at `where` that fails to decrypt, for `why` (a CipherFailure's). */
 export function decryptionError(where: string, why: string): PgpitrError {
   // Read, and failing to decrypt: damaged or altered (the key was checked when the repository was opened).
+  // Another key: most likely the marker is another repository's (same passphrase), not the data.
+  const otherKey = /encrypted with another key \(key id ([0-9a-f]+)/.exec(why)?.[1];
   return new DamagedContentError(`stored object ${where} cannot be decrypted: ${why}`, {
-    hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
+    hint: otherKey
+      ? `if the repository marker was replaced by another repository's, put back the one whose cipher.key_id is ${otherKey} (pgpitr-repo.json.copy may be it); else the repository was altered: run pgpitr verify`
+      : 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
   });
 }
 

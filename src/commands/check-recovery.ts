@@ -10,6 +10,7 @@
 // unless --backup-age-max asks for one; with --backup-age-max, the newest
 // restorable backup must also have ended within that time.
 
+import { isPgpitrError } from '../common/errors.js';
 import { listArchive } from '../repo/archive-store.js';
 import type { ArchivedFile } from '../repo/archive-store.js';
 import { listRecords } from '../repo/backup-set/record.js';
@@ -118,6 +119,7 @@ export async function backupAgeOnly(repo: Repository, stanza: string, segmentSiz
     const reach = await stanzaReach(repo, stanza, segmentSize, await listArchive(repo, stanza), records);
     return backupAgeFinding(stanza, records, reach, nowMs, maxMs);
   } catch (e) {
+    if (isPgpitrError(e) && e.code === 'ERR_INTERRUPTED') throw e;
     return errorFinding('backup age', e);
   }
 }

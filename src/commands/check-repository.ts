@@ -10,7 +10,7 @@ import type { Repository } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
 import type { StaleUploads } from '../repo/stale-uploads.js';
 import { REPO_MARKER, REPO_MARKER_COPY } from '../repo/layout.js';
-import { describeRepairs, isDamageRepair, openedKeyOf, repairMarker } from '../repo/repo-marker.js';
+import { describeRepairs, isDamageRepair, openedKeyOf, readMarkerPair, repairMarker } from '../repo/repo-marker.js';
 import { stanzasReadable } from '../repo/stanza.js';
 import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate } from '../repo/conditional-create.js';
 import type { Finding } from './check-finding.js';
@@ -74,9 +74,13 @@ export async function conditionalCreateFinding(repo: Repository): Promise<Findin
  */
 export async function markerFinding(repo: Repository): Promise<Finding> {
   try {
-    // Every stanza reads with the key that opened (or without one): that marker is the one the data needs.
-    await stanzasReadable(repo);
-    const repairs = await repairMarker(repo.storage, await openedKeyOf(repo, true));
+    const pair = await readMarkerPair(repo.storage);
+    if (pair.marker.state === 'sound' && pair.copy.state === 'sound' && pair.marker.bytes.equals(pair.copy.bytes)) {
+      return { check: 'repository marker', ok: true, message: `${REPO_MARKER} and its copy are sound and alike` };
+    }
+    // About to write: only with a key the stanzas read with (then proven the data's), never another repository's.
+    const proven = (await stanzasReadable(repo)) > 0;
+    const repairs = await repairMarker(repo.storage, await openedKeyOf(repo, proven));
     if (repairs.length === 0) return { check: 'repository marker', ok: true, message: `${REPO_MARKER} and its copy are sound and alike` };
     // A copy written for the first time, or brought up to date after a crash between the two writes: no news of damage.
     // Damage put back fails this check once (an alert: the file holding the key was damaged); the next check passes.

@@ -57,8 +57,8 @@ export async function openCipherBlock(block: CipherBlock, pass: string, what: { 
   // Settings a pgpitr would write: anything else is a damaged (or tampered) marker, named as such,
   // never handed to scrypt (a huge N or r would have it allocate what it asks).
   const k = block.kdf;
-  // At most 4x the work and memory of what pgpitr writes (N=2^15, r=8, p=1: 32 MiB): a marker altered to ask
-  // for gigabytes is refused, and the other file's key tried.
+  // At most 4x the memory (128 MiB) and 16x the work of what pgpitr writes (N=2^15, r=8, p=1): a marker altered
+  // to ask for gigabytes is refused, and the other file's key tried.
   const sane = Number.isInteger(k.N) && k.N >= 2 ** 14 && k.N <= 2 ** 17 && (k.N & (k.N - 1)) === 0 && Number.isInteger(k.r) && k.r >= 1 && k.r <= 8 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 4 && typeof k.salt === 'string' && Buffer.from(k.salt, 'base64').length >= 16;
   const sealed = Buffer.from(typeof block.wrapped_key === 'string' ? block.wrapped_key : '', 'base64');
   if (!sane || sealed.length !== 60 || typeof block.key_id !== 'string' || !/^[0-9a-f]{32}$/.test(block.key_id)) {

@@ -18,7 +18,7 @@ import type { Repository } from './repository.js';
 export type MarkerFields = Record<string, unknown>;
 
 /** One of the two files as read: sound (an object of JSON), missing, or damaged and why. */
-export type MarkerFile = { state: 'sound'; fields: MarkerFields; bytes: Buffer } | { state: 'missing' } | { state: 'damaged'; reason: string };
+export type MarkerFile = { state: 'sound'; fields: MarkerFields; bytes: Buffer } | { state: 'missing' } | { state: 'damaged'; reason: string; error?: unknown };
 
 export interface MarkerPair {
   marker: MarkerFile;
@@ -34,7 +34,7 @@ export async function readMarkerFile(storage: Storage, path: string): Promise<Ma
     // One file that cannot be read (no permission, a directory in its place) is one damaged file:
     // the other serves. The store out of reach, a signal or bad settings are the command's failure.
     if (isPgpitrError(e) && ['ERR_CONNECTION', 'ERR_CONNECTION_LOST', 'ERR_INTERRUPTED', 'ERR_USAGE'].includes(e.code)) throw e;
-    return { state: 'damaged', reason: `cannot be read: ${(e as Error).message}` };
+    return { state: 'damaged', reason: `cannot be read: ${(e as Error).message}`, error: e };
   }
   if (bytes === null) return { state: 'missing' };
   let parsed: unknown;
@@ -80,6 +80,8 @@ export function usableMarkers(pair: MarkerPair, location: string): MarkerFields[
   }
   const usable = [pair.marker, pair.copy].flatMap((f) => (f.state === 'sound' ? [f.fields] : []));
   if (usable.length > 0 || (pair.marker.state === 'missing' && pair.copy.state === 'missing')) return usable;
+  // Neither could be read at all (another user's repository, a dead mount): that error, not "damaged".
+  if (pair.marker.state === 'damaged' && pair.marker.error !== undefined && (pair.copy.state !== 'damaged' || pair.copy.error !== undefined)) throw pair.marker.error;
   throw new PgpitrError('ERR_STORAGE', `repository marker ${location}/${REPO_MARKER} cannot be used: ${describe(pair.marker, REPO_MARKER)}, and ${describe(pair.copy, REPO_MARKER_COPY)}`, {
     hint: `put back ${REPO_MARKER} from a copy of the repository (or a backup of the host): an encrypted repository's key is wrapped in it`,
   });

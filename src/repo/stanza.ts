@@ -2,7 +2,7 @@
 // identifier, major version and WAL segment size when `stanza-create` runs.
 // Every later command compares what it sees with this record.
 
-import { PgpitrError } from '../common/errors.js';
+import { isPgpitrError, PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
@@ -107,16 +107,27 @@ async function checkEncryption(repo: Repository, markers: MarkerFields[]): Promi
   }
 }
 
-/** Every stanza's record reads with the repository as opened (its key, or no cipher); else an error naming it. */
-export async function stanzasReadable(repo: Repository): Promise<void> {
+/**
+ * How many stanzas' records read with the repository as opened (its key, or no cipher): proof that
+ * key is the data's when above 0. A record that shows the key or the settings wrong (encrypted with
+ * another key; encrypted, and no cipher set) is an error naming it; other damage to a record (one
+ * stanza's own trouble, a copied directory) is passed over, as no proof either way.
+ */
+export async function stanzasReadable(repo: Repository): Promise<number> {
+  let read = 0;
   for (const name of await listStanzas(repo)) {
     try {
       await readStanza(repo, name);
+      read++;
     } catch (e) {
+      const m = (e as Error).message;
+      const keyWrong = /encrypted with another key/.test(m) || (isPgpitrError(e) && e.code === 'ERR_USAGE' && / is encrypted$/.test(m));
+      if (!keyWrong) continue;
       const hint = (e as { hint?: unknown }).hint;
-      throw new PgpitrError('ERR_STORAGE', `stanza "${name}" in ${repo.location} cannot be read with this repository's marker and settings, so nothing was written: ${(e as Error).message}`, typeof hint === 'string' ? { hint } : {});
+      throw new PgpitrError('ERR_STORAGE', `stanza "${name}" in ${repo.location} cannot be read with this repository's marker and settings, so nothing was written: ${m}`, typeof hint === 'string' ? { hint } : {});
     }
   }
+  return read;
 }
 
 /** The names of the stanzas a repository holds. */
@@ -153,8 +164,8 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
     await checkEncryption(repo, markers);
     // Nothing is written (a new stanza, a marker put back) with a key or settings the stanzas already
     // there cannot be read with: a marker replaced by another repository's would otherwise spread.
-    await stanzasReadable(repo);
-    repaired = describeRepairs(await repairMarker(storage, await openedKeyOf(repo, true)));
+    const proven = (await stanzasReadable(repo)) > 0;
+    repaired = describeRepairs(await repairMarker(storage, await openedKeyOf(repo, proven)));
   }
   const recordPath = stanzaRecordPath(info.stanza);
   if ((await storage.info(recordPath)) !== null) {

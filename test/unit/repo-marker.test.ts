@@ -89,3 +89,16 @@ test("a field is set in each readable file, each keeping its own content: one fi
     unlinkSync(join(dir, 'pgpitr-repo.json.copy'));
     assert.equal(await setMarkerField(storage, 'conditional_create', true), false);
   }));
+
+test('a file that cannot be read is one damaged file (the other serves); neither readable is that error, not "damaged"', () =>
+  withRepo(async (dir, storage) => {
+    const { mkdirSync } = await import('node:fs');
+    await writeRepoMarker(storage, fields);
+    unlinkSync(join(dir, 'pgpitr-repo.json'));
+    mkdirSync(join(dir, 'pgpitr-repo.json')); // a directory in its place: EISDIR
+    assert.deepEqual(await readRepoMarker(storage, dir), fields);
+    assert.match((await markerProblems(storage))[0]!.problem, /^damaged \(cannot be read: /);
+    unlinkSync(join(dir, 'pgpitr-repo.json.copy'));
+    mkdirSync(join(dir, 'pgpitr-repo.json.copy'));
+    await assert.rejects(readRepoMarker(storage, dir), (e: Error) => !/cannot be used/.test(e.message));
+  }));

@@ -191,8 +191,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
   let lastWantWritten = 0;
   let lastActivity = Date.now();
   let window = Math.min(s.window, s.firstWindow ?? s.window);
-  let stoppedBy = 'no request for a while';
-  let asked = false; // a server's restore_command asked for a file, or took one
+  let [stoppedBy, asked] = ['no request for a while', false]; // asked: a server's restore_command asked for a file, or took one
   const answering = new Set<string>();
   // A request of restore_command wakes the loop at once (polling is the fallback).
   let wake: () => void = () => {};
@@ -215,7 +214,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
       const fresh = request !== null && request.writtenMs !== lastWantWritten;
       if (fresh) {
         if (lastWantWritten !== 0) {
-          window = s.window; // recovery is there
+          window = s.window; // a request after the first: recovery is there
           asked = true;
         }
         lastWantWritten = request.writtenMs;

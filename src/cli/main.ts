@@ -85,12 +85,26 @@ async function main(argv: string[]): Promise<number> {
     // A mistyped archive-get in restore_command must stop recovery like any archive-get failure.
     return guess ? failureExitCode(guess, 'ERR_USAGE') : ExitCode.Usage;
   }
+  // Monitoring that asked for JSON gets JSON on stdout also for a failure before any report (docs/monitoring.md).
+  let reported = !(JSON_REPORTS.has(name) && wantsJson(rest));
+  if (!reported) {
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((...args: Parameters<typeof write>) => ((reported = true), write(...args))) as typeof process.stdout.write;
+  }
   try {
     return await (await command.load())(rest);
   } catch (e) {
     printError(e);
-    return failureExitCode(name, (e as PgpitrError).code);
+    const code = failureExitCode(name, (e as PgpitrError).code);
+    if (!reported) process.stdout.write(JSON.stringify({ format_version: 1, ok: false, error: { message: (e as Error).message, hint: (e as PgpitrError).hint ?? null, exit_code: code } }, null, 2) + '\n');
+    return code;
   }
+}
+
+const JSON_REPORTS = new Set(['check', 'verify', 'info', 'status']);
+
+function wantsJson(args: string[]): boolean {
+  return args.some((a, i) => a === '--output=json' || a === '-ojson' || ((a === '--output' || a === '-o') && args[i + 1] === 'json'));
 }
 
 /**

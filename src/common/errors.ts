@@ -48,6 +48,17 @@ export class DamagedContentError extends PgpitrError {
   }
 }
 
+/** An object encrypted with another repository key than the one opened (`keyId`: the object's). */
+export class OtherKeyError extends DamagedContentError {
+  constructor(
+    message: string,
+    readonly keyId: string,
+    details: ErrorDetails = {},
+  ) {
+    super(message, details);
+  }
+}
+
 /** Fields of a PostgreSQL ErrorResponse / NoticeResponse (protocol "Error and Notice Message Fields"). */
 export interface ServerErrorFields {
   severity?: string;

@@ -56,6 +56,14 @@ function newerFormat(f: MarkerFile): boolean {
   return typeof v === 'number' && v > REPO_FORMAT_VERSION;
 }
 
+/** The two files with their names, the marker first. */
+function named(pair: MarkerPair): [MarkerFile, string][] {
+  return [
+    [pair.marker, REPO_MARKER],
+    [pair.copy, REPO_MARKER_COPY],
+  ];
+}
+
 /** Both files as they are now. */
 export async function readMarkerPair(storage: Storage): Promise<MarkerPair> {
   const [marker, copy] = await Promise.all([readMarkerFile(storage, REPO_MARKER), readMarkerFile(storage, REPO_MARKER_COPY)]);
@@ -71,7 +79,7 @@ function describe(f: MarkerFile, name: string): string {
  * repository there); neither readable while one is damaged is an error naming both.
  */
 export function usableMarkers(pair: MarkerPair, location: string): MarkerFields[] {
-  for (const [f, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+  for (const [f, name] of named(pair)) {
     if (newerFormat(f)) {
       throw new PgpitrError('ERR_STORAGE', `${location}/${name} records repository format ${String((f as { fields: MarkerFields }).fields['format_version'])}; this pgpitr reads format ${REPO_FORMAT_VERSION}`, {
         hint: 'use the pgpitr version that wrote it (a newer one); if the file was altered, put back the marker from a copy',
@@ -111,7 +119,7 @@ export async function writeRepoMarker(storage: Storage, fields: MarkerFields): P
 export async function setMarkerField(storage: Storage, name: string, value: unknown): Promise<boolean> {
   const pair = await readMarkerPair(storage);
   let any = false;
-  for (const [file, path] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+  for (const [file, path] of named(pair)) {
     if (file.state !== 'sound') continue;
     any = true;
     if (isDeepStrictEqual(file.fields[name], value)) continue;
@@ -175,7 +183,7 @@ export async function repairMarker(storage: Storage, key?: OpenedKey): Promise<M
   const source = serves(pair.marker) ? { file: pair.marker, name: REPO_MARKER } : serves(pair.copy) ? { file: pair.copy, name: REPO_MARKER_COPY } : null;
   if (source === null) return [];
   const done: MarkerRepair[] = [];
-  for (const [file, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+  for (const [file, name] of named(pair)) {
     if (name === source.name) continue;
     if (file.state === 'sound' && file.bytes.equals(source.file.bytes)) continue;
     let was: MarkerRepair['was'] = file.state === 'missing' ? 'missing' : file.state === 'damaged' ? 'damaged' : 'different';
@@ -213,7 +221,7 @@ export async function markerProblems(storage: Storage, opened?: unknown): Promis
   if (pair.marker.state === 'damaged') out.push({ object: REPO_MARKER, problem: `damaged (${pair.marker.reason}); ${fix}` });
   if (pair.marker.state === 'missing' && pair.copy.state !== 'missing') out.push({ object: REPO_MARKER, problem: `missing, while ${REPO_MARKER_COPY} is there; ${fix}` });
   if (pair.copy.state === 'damaged') out.push({ object: REPO_MARKER_COPY, problem: `damaged (${pair.copy.reason}); ${fix}` });
-  for (const [file, name] of [[pair.marker, REPO_MARKER], [pair.copy, REPO_MARKER_COPY]] as const) {
+  for (const [file, name] of named(pair)) {
     if (file.state !== 'sound' || opened === undefined) continue;
     const theirs = file.fields['cipher'];
     if (theirs === undefined) out.push({ object: name, problem: `holds no encryption key, in an encrypted repository; ${fix}` });

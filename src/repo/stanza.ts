@@ -2,7 +2,7 @@
 // identifier, major version and WAL segment size when `stanza-create` runs.
 // Every later command compares what it sees with this record.
 
-import { isPgpitrError, PgpitrError } from '../common/errors.js';
+import { OtherKeyError, PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
 import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
@@ -21,6 +21,9 @@ export interface StanzaInfo {
   created_at: string;
 }
 
+/** A record encrypted, read with no cipher set: the settings are wrong, not the record (stanzasReadable). */
+class EncryptedRecordError extends PgpitrError {}
+
 export async function readStanza(repo: Repository, stanza: string): Promise<StanzaInfo> {
   const path = stanzaRecordPath(stanza);
   // The record is read while the repository is checked (on object storage each is a round trip,
@@ -35,7 +38,7 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
     });
   }
   if (!repo.encryption && data.subarray(0, 6).toString('latin1') === 'PGPENC') {
-    throw new PgpitrError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH), in the configuration file' });
+    throw new EncryptedRecordError('ERR_USAGE', `repository ${repo.location} is encrypted`, { hint: 'set repoN-cipher-type=aes-256-gcm and its passphrase, repoN-cipher-pass (N: this repository\'s number, 1 for --repo PATH), in the configuration file' });
   }
   try {
     const info = JSON.parse(data.toString('utf8')) as StanzaInfo;
@@ -120,11 +123,8 @@ export async function stanzasReadable(repo: Repository): Promise<number> {
       await readStanza(repo, name);
       read++;
     } catch (e) {
-      const m = (e as Error).message;
-      const keyWrong = /encrypted with another key/.test(m) || (isPgpitrError(e) && e.code === 'ERR_USAGE' && / is encrypted$/.test(m));
-      if (!keyWrong) continue;
-      const hint = (e as { hint?: unknown }).hint;
-      throw new PgpitrError('ERR_STORAGE', `stanza "${name}" in ${repo.location} cannot be read with this repository's marker and settings, so nothing was written: ${m}`, typeof hint === 'string' ? { hint } : {});
+      if (!(e instanceof OtherKeyError || e instanceof EncryptedRecordError)) continue;
+      throw new PgpitrError('ERR_STORAGE', `stanza "${name}" in ${repo.location} cannot be read with this repository's marker and settings, so nothing was written: ${e.message}`, e.hint ? { hint: e.hint } : {});
     }
   }
   return read;

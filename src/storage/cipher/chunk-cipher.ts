@@ -10,9 +10,20 @@ import { giveBack, takeBuffer } from '../../common/spare-buffers.js';
 
 /** A failure to decrypt: `why` says what is wrong with the object, for an error that names it. */
 export class CipherFailure extends Error {
-  constructor(readonly why: string) {
+  /** `otherKeyId`: the object's key id, when it was encrypted with another key than the one given. */
+  constructor(
+    readonly why: string,
+    readonly otherKeyId?: string,
+  ) {
     super(why);
   }
+}
+
+const OTHER_KEY = /^it was encrypted with another key \(key id ([0-9a-f]+),/;
+
+/** The object's key id in a CipherFailure's words (a reader thread passes only those), when it names another key. */
+export function otherKeyIdOf(why: string): string | undefined {
+  return OTHER_KEY.exec(why)?.[1];
 }
 
 /** The encrypted form of `source` stored at `path` under `dataKey`: header, then the chunks. */
@@ -61,7 +72,7 @@ export function checkHeader(bytes: Buffer, dataKey: DataKey, path: string): Obje
   const h = parseHeader(bytes);
   if (typeof h === 'string') throw new CipherFailure(h);
   if (!h.keyId.equals(dataKey.id)) {
-    throw new CipherFailure(`it was encrypted with another key (key id ${h.keyId.toString('hex')}, this repository's is ${dataKey.id.toString('hex')}): it comes from another repository`);
+    throw new CipherFailure(`it was encrypted with another key (key id ${h.keyId.toString('hex')}, this repository's is ${dataKey.id.toString('hex')}): it comes from another repository`, h.keyId.toString('hex'));
   }
   if (!h.pathTag.equals(pathTag(dataKey.key, path))) {
     throw new CipherFailure('it holds the object written as another file (swapped or renamed): its content does not belong at this path');

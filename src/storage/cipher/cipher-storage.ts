@@ -7,11 +7,11 @@
 
 import { Readable } from 'node:stream';
 import { buffer as collect } from 'node:stream/consumers';
-import { DamagedContentError, PgpitrError } from '../../common/errors.js';
+import { DamagedContentError, OtherKeyError, PgpitrError } from '../../common/errors.js';
 import { objectAt, storageJoin } from '../storage-path.js';
 import { directSourceOf } from '../storage.js';
 import type { DirectSource, ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, StorageFeatures, WriteOptions } from '../storage.js';
-import { CipherFailure, checkHeader, decryptObject, encryptObject } from './chunk-cipher.js';
+import { CipherFailure, checkHeader, decryptObject, encryptObject, otherKeyIdOf } from './chunk-cipher.js';
 import { HEADER_SIZE, TAG_SIZE, plainSize, storedSize } from './object-format.js';
 import type { DataKey } from './object-format.js';
 
@@ -154,21 +154,22 @@ export class CipherStorage implements Storage {
   }
 
   private failure(path: string, e: unknown): Error {
-    if (e instanceof CipherFailure) return decryptionError(objectAt(this.location, path), e.why);
+    if (e instanceof CipherFailure) return decryptionError(objectAt(this.location, path), e.why, e.otherKeyId);
     return e as Error;
   }
 }
 
 /** The error for an object at `where` that fails to decrypt, for `why` (a CipherFailure's). */
-export function decryptionError(where: string, why: string): PgpitrError {
-  // Read, and failing to decrypt: damaged or altered (the key was checked when the repository was opened).
+export function decryptionError(where: string, why: string, otherKeyId = otherKeyIdOf(why)): PgpitrError {
+  const message = `stored object ${where} cannot be decrypted: ${why}`;
   // Another key: most likely the marker is another repository's (same passphrase), not the data.
-  const otherKey = /encrypted with another key \(key id ([0-9a-f]+)/.exec(why)?.[1];
-  return new DamagedContentError(`stored object ${where} cannot be decrypted: ${why}`, {
-    hint: otherKey
-      ? `if the repository marker was replaced by another repository's, put back the one whose cipher.key_id is ${otherKey} (pgpitr-repo.json.copy may be it); else the repository was altered: run pgpitr verify`
-      : 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository',
-  });
+  if (otherKeyId !== undefined) {
+    return new OtherKeyError(message, otherKeyId, {
+      hint: `if the repository marker was replaced by another repository's, put back the one whose cipher.key_id is ${otherKeyId} (pgpitr-repo.json.copy may be it); else the repository was altered: run pgpitr verify`,
+    });
+  }
+  // Read, and failing to decrypt: damaged or altered (the key was checked when the repository was opened).
+  return new DamagedContentError(message, { hint: 'the repository is damaged or was altered: run pgpitr verify, and restore from another backup or repository' });
 }
 
 async function* toAsync(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {

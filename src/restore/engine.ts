@@ -249,7 +249,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (delta && major !== null) refuseStrayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])], b.id);
   // WAL of the old cluster that the archive lacks, which the delta would remove (unarchived-wal.ts).
   if (delta && !targetState.interruptedRestore && record?.system_identifier) {
-    checkUnarchivedWal([join(targetState.path, 'pg_wal'), ...(walDir !== undefined ? [walDir] : [])], {
+    checkUnarchivedWal(targetState.path, [join(targetState.path, 'pg_wal'), ...(walDir !== undefined ? [walDir] : [])], {
       segmentSize: req.segmentSize, systemIdentifier: record.system_identifier, from: b.startLsn, archived: new Set(req.archive.storedNames?.() ?? req.archive.names()),
       inBackup: new Set(m.files.map((f) => f.path)), branch: plan.branch, target: req.target.target, standby: req.standby, stanza: req.stanza, archiveEnd: plan.archiveEnd, log: req.log,
     });

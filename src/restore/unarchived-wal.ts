@@ -7,9 +7,14 @@
 // follows. A recovery target lies in the archive (the plan and the reach checks refuse one past
 // it): they are its abandoned future, said and removed with the rest of the old cluster; so are a
 // standby's (WAL past the archive comes from its primary) and another timeline's (a copy's own,
-// promoted without archiving into this stanza).
+// promoted without archiving into this stanza). The segment a primary stopped cleanly began only
+// for its shutdown checkpoint holds no transaction: it goes without a word
+// (postgres/shutdown-segment.ts). What the warning advises depends on whose WAL it is: only a
+// primary's own WAL on the followed branch is the stanza's to archive; a standby's is its
+// primary's (a partly streamed segment pushed from it would conflict with the primary's own), and
+// another timeline's is never this stanza's.
 
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { parseSegmentFileName, segmentStart, timelineHistoryFileName } from '../postgres/lsn.js';
@@ -18,6 +23,10 @@ import { parseWalLongPageHeader, segmentNameMismatch, WAL_LONG_HEADER_SIZE } fro
 import { walFileHead } from '../postgres/wal-file-system.js';
 import type { RecoveryTarget } from './restore-target.js';
 import { branchSpans, parseTimelineHistory, timelineOfSegment } from '../postgres/timeline-history.js';
+import { holdsOnlyShutdownCheckpoint } from '../postgres/shutdown-segment.js';
+import { controlCheckpoint, DB_IN_ARCHIVE_RECOVERY, DB_SHUTDOWNED_IN_RECOVERY } from '../postgres/control-file.js';
+import { STANDBY_SIGNAL_FILE } from '../postgres/restore-settings.js';
+import { crc32c } from '../storage/filter/crc32c.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 
 export interface UnarchivedWal {
@@ -39,9 +48,13 @@ export interface UnarchivedWalQuery {
   inBackup: ReadonlySet<string>;
 }
 
-/** The delta's WAL directories looked into, judged for the plan (judgeUnarchivedWal). */
-export function checkUnarchivedWal(dirs: string[], q: UnarchivedWalQuery & { branch: TimelineBranch; target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
-  const found = dirs.map((d) => unarchivedWalIn(d, q)).filter((f) => f !== null);
+/** The delta's WAL directories looked into (those of the old cluster in `pgData`), judged for the plan (judgeUnarchivedWal). */
+export function checkUnarchivedWal(pgData: string, dirs: string[], q: UnarchivedWalQuery & { branch: TimelineBranch; target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
+  const found = dirs
+    .map((d) => unarchivedWalIn(d, q))
+    .filter((f) => f !== null)
+    .map((f) => ({ ...f, names: f.names.filter((n) => f.ready.has(n) || !holdsOnlyShutdownCheckpoint(pgData, join(f.dir, n), n, q.segmentSize, crc32c)) }))
+    .filter((f) => f.names.length > 0);
   const spans = branchSpans(q.branch, q.segmentSize);
   // The branch's timeline by number only when the old cluster's own history file for it (beside
   // the segments) says the same forks: a copy promoted elsewhere may have taken the same number.
@@ -52,7 +65,13 @@ export function checkUnarchivedWal(dirs: string[], q: UnarchivedWalQuery & { bra
     return seg !== null && timelineOfSegment(spans, seg.segNo) === seg.timeline && !ofForeign(name, dir);
   };
   // Another history's WAL is never this stanza's to archive, marked or not.
-  judgeUnarchivedWal(found.map((f) => ({ ...f, ready: new Set([...f.ready].filter((n) => !ofForeign(n, f.dir))) })), onBranch, q);
+  judgeUnarchivedWal(found.map((f) => ({ ...f, ready: new Set([...f.ready].filter((n) => !ofForeign(n, f.dir))) })), onBranch, { ...q, oldStandby: wasStandby(pgData) });
+}
+
+/** Whether the old cluster was a standby when it stopped (or was stopped): its WAL past the archive is its primary's. */
+function wasStandby(pgData: string): boolean {
+  const state = controlCheckpoint(pgData)?.state;
+  return state === DB_SHUTDOWNED_IN_RECOVERY || state === DB_IN_ARCHIVE_RECOVERY || existsSync(join(pgData, STANDBY_SIGNAL_FILE));
 }
 
 /** The segments in `dir` (a WAL directory, when it is one) written for this system at or after `from` that the archive lacks. */
@@ -99,7 +118,7 @@ function holdsOwnWal(path: string, name: string, q: UnarchivedWalQuery): boolean
  * otherwise: with a target, or for a standby, or WAL of another timeline never meant for the
  * archive (a copy's own, promoted with archiving off).
  */
-export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: string, dir: string) => boolean, o: { target: RecoveryTarget; standby: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
+export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: string, dir: string) => boolean, o: { target: RecoveryTarget; standby: boolean; oldStandby?: boolean; stanza: string; archiveEnd: string; log(line: string): void }): void {
   const list = (fs: UnarchivedWal[]) => fs.map((f) => `${f.names.length === 1 ? f.names[0] : `${f.names[0]} to ${f.names[f.names.length - 1]} (${f.names.length} segments)`} in ${f.dir}`).join(', ');
   const branch = found.map((f) => ({ dir: f.dir, names: f.names.filter((n) => onBranch(n, f.dir) || f.ready.has(n)), ready: f.ready })).filter((f) => f.names.length > 0);
   if (branch.length > 0 && o.target.kind === 'end' && !o.standby) {
@@ -109,7 +128,15 @@ export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: stri
   }
   if (found.length === 0) return;
   // A target lies in the archive (the plan and the reach checks refuse one past it): this WAL is past it.
-  o.log(`warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it, and no later restore could either (to keep it, archive it first with pgpitr archive-push: its timeline then reads as going on past the fork, and restores that follow the latest timeline refuse until the new timeline archives its next segment; --dry-run says this before anything is removed)`);
+  const said = `warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it`;
+  if (o.oldStandby) {
+    o.log(`${said}; the old cluster was a standby: that WAL is its primary's, which archives it (do not archive-push it from here: a partly streamed segment would conflict with the primary's own)`);
+    return;
+  }
+  const others = found.map((f) => ({ ...f, names: f.names.filter((n) => !branch.some((b) => b.dir === f.dir && b.names.includes(n))) })).filter((f) => f.names.length > 0);
+  const foreign = others.length === 0 ? '' : `${branch.length > 0 ? `; ${list(others)} is` : '; it is'} WAL of a timeline this restore does not follow (a copy promoted on its own, or a branch left behind): never archive it into this stanza`;
+  const keep = branch.length === 0 ? '' : `; no later restore could read ${others.length > 0 ? list(branch) : 'it'} either: to keep it, archive it first with pgpitr archive-push (its timeline then reads as going on past the fork, and restores that follow the latest timeline refuse until the new timeline archives its next segment)`;
+  o.log(`${said}${keep}${foreign} (--dry-run says this before anything is removed)`);
 }
 
 /** Whether `dir` holds a history file of the branch's timeline that names other forks than the archive's. */

@@ -3,7 +3,8 @@
 // archive's WAL landing there; a delta restore over it keeps the link when
 // given --waldir again (only then: a link alone may lead to another cluster's
 // WAL), and removes the old WAL files there and nothing else; a delta to the end of the archive
-// over the stopped original is refused while its pg_wal holds WAL the archive lacks; a directory that
+// over the stopped original is refused while its pg_wal holds WAL the archive lacks (the segment of
+// a clean stop's shutdown checkpoint alone is none); a directory that
 // holds something else, or /, is refused before anything is written. What is tested is where pgpitr writes, the same
 // on every version: the newest tested version proves it.
 
@@ -107,8 +108,19 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.match(r.stderr, new RegExp(`restore made ${join(top, 'a', 'b')}, ${join(top, 'a')} above it, root's with mode 0700`));
     });
 
-    await t.test('--delta over the stopped original to the end of the archive: its WAL the archive lacks is refused, named; archived, it is replayed', async () => {
+    await t.test('--delta over the stopped original to the end of the archive: after a clean stop nothing is refused; its WAL the archive lacks is refused, named; archived, it is replayed', async () => {
+      // A clean stop with archiving working: the segment the shutdown checkpoint began alone is
+      // not archived, and holds no transaction.
       await c.start();
+      await c.sql(`insert into pitr select g, 'archived' from generate_series(4001, 4100) g`);
+      await c.stop();
+      const clean = await restoreWith(a, c.dataDir, ['--delta', '--dry-run']);
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.doesNotMatch(clean.stdout + clean.stderr, /archive does not/);
+      // Archiving failing: the WAL of the rows below is only in pg_wal.
+      await c.start();
+      await c.sql(`alter system set archive_command = 'false'`);
+      await c.sql('select pg_reload_conf()');
       await c.sql(`insert into pitr select g, 'unarchived' from generate_series(5001, 5100) g`);
       const tail = await tableChecksum(c);
       await c.stop();

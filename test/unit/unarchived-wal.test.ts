@@ -41,6 +41,15 @@ test('unarchivedWalIn / judgeUnarchivedWal', () => {
     judgeUnarchivedWal([found!], () => true, o('immediate'));
     judgeUnarchivedWal([found!], () => true, o('end', true));
     assert.equal(lines.length, 3);
+    // What the warning advises: archive-push only for a primary's WAL on the followed branch.
+    lines.length = 0;
+    judgeUnarchivedWal([{ ...found!, ready: new Set<string>() }], (n) => n.startsWith('00000001'), o('immediate'));
+    assert.match(lines[0]!, new RegExp(`no later restore could read ${name(1, 6)} .*archive it first with pgpitr archive-push`));
+    assert.match(lines[0]!, new RegExp(`${name(2, 6)} in .* is WAL of a timeline this restore does not follow .*never archive it into this stanza`));
+    judgeUnarchivedWal([copy], (n) => n.startsWith('00000001'), o('immediate'));
+    assert.doesNotMatch(lines[1]!, /archive-push/);
+    judgeUnarchivedWal([found!], () => true, { ...o('immediate', true), oldStandby: true });
+    assert.match(lines[2]!, /the old cluster was a standby: that WAL is its primary's.*do not archive-push it/);
     // A promotion whose archiving failed: its history file marked .ready, its segment being written
     // never is, and is the only copy of what was committed since: refused too.
     writeFileSync(join(dir, name(3, 6)), walSegment({ segNo: 6, segmentSize: SEG, systemId: SYSID, timeline: 3 }));

@@ -1,5 +1,6 @@
 // Delta restore's clean-up: what the target holds and the backup does not is
-// removed (files, links, directories), never a mount point nor across one (a
+// removed (files, links, directories, and a directory where the backup has a
+// file), never a mount point nor across one (a
 // directory of the backup that is a mount point is cleaned inside); in the WAL
 // directory only WAL files, and in a tablespace directory only the backup's own
 // PG_<version>_<catalog> directory is looked into.
@@ -24,8 +25,14 @@ export interface DeltaLayout {
 /** Removes what the backup does not hold (besides `alsoKeep`); returns how many entries went. */
 export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, destination: (path: string) => string, alsoKeep: string[]): Promise<number> {
   const keep = new Set<string>(alsoKeep);
+  // Where the backup has a file, a directory in its place goes too (the file is written there next).
+  const files = new Set<string>();
   // Restore's own files listed by the backup are not the backup's to keep (this restore's lock and marker are in alsoKeep).
-  for (const f of m.files) if (!isRestoreFile(f.path)) keep.add(destination(f.path));
+  for (const f of m.files) {
+    if (isRestoreFile(f.path)) continue;
+    keep.add(destination(f.path));
+    files.add(destination(f.path));
+  }
   for (const d of m.directories) keep.add(destination(d.path));
   keep.add(join(layout.target, 'pg_tblspc'));
   if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));
@@ -38,7 +45,7 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
       for (const name of await fsp.readdir(d.at())) {
         const p = join(dir, name);
         const st = await fsp.lstat(d.at(name));
-        if (!keep.has(p)) {
+        if (!keep.has(p) || (st.isDirectory() && files.has(p))) {
           if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
           if (only && !only(name)) continue;
           if (mountRoot && name === 'lost+found') continue; // the file system's own

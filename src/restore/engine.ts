@@ -262,6 +262,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
     // Names only: a primary_conninfo may hold a password.
     if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
+    if (req.standby && !(req.recoveryOptions ?? []).some((o) => o.name === 'primary_conninfo')) req.log('the standby would have no primary_conninfo unless the backup\'s configuration sets one: it would replay WAL from the archive only');
     return { plan, passedOver, files: null, bytesTotal, tablespaces, databasesLeftOut: leftOut, walDir: walDir ?? null };
   }
 

@@ -103,7 +103,10 @@ export function noBackupFor(t: TargetOptions, candidates: RefusedBackup[], set: 
   // (A 32-bit ID of a later epoch is not compared: the hint gives its 64-bit form.)
   if (target.kind === 'xid' && epoch === null && oldest.startXmin !== undefined && target.xid < oldest.startXmin) {
     return new PgpitrError('ERR_NOT_FOUND', `${what} had ended before ${set !== undefined ? `backup ${oldest.id}` : `the oldest backup, ${oldest.id},`} started (the oldest transaction running then was ${oldest.startXmin}): recovery from it never meets its end`, {
-      hint: 'a transaction is reached from a backup that ended before it ended: none is left (expired?); give a later target, or restore without one',
+      hint:
+        set !== undefined
+          ? 'a transaction is reached from a backup that ended before it ended: leave out --set (restore picks such a backup), or give an older one (pgpitr info lists them)'
+          : 'a transaction is reached from a backup that ended before it ended: none is left (expired?); give a later target, or restore without one',
     });
   }
   return new PgpitrError('ERR_NOT_FOUND', `${what} is before the point where ${subject} is consistent (${set !== undefined ? '' : 'oldest: '}${oldest.id}, stop LSN ${formatLsn(oldest.stopLsn)}, ended ${new Date(oldest.stopTimeMs).toISOString()})`, { hint });

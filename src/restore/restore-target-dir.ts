@@ -223,7 +223,12 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
     });
   }
   // No link: not this cluster's. One spelt otherwise (a trailing slash, through a link) is.
-  if (link === null || !samePath(link, path)) {
+  if (link === null) {
+    throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" holds ${ownVersionDir}, and ${targetLink} is missing: restore cannot tell whether it is the tablespace of the cluster restored over or another cluster's`, {
+      hint: `if it is this cluster's, put its link back (ln -s ${path} ${targetLink}) and run the restore again; otherwise map the tablespace to an empty directory with --tablespace-map OID=PATH`,
+    });
+  }
+  if (!samePath(link, path)) {
     throw new PgpitrError('ERR_TARGET', `tablespace ${oid}'s directory "${path}" holds ${ownVersionDir} of another cluster (${targetLink} does not point there)`, {
       hint: 'map the tablespace to an empty directory with --tablespace-map OID=PATH; --delta only rewrites the tablespaces of the cluster it restores over',
     });

@@ -2,6 +2,7 @@
 // family, checked and typed once, here, so that the plan and the settings
 // written for the server read the same thing.
 
+import { isNamedZone, namedZoneOffset } from './zone-offset.js';
 import { usageError } from '../common/errors.js';
 import { parseLsn } from '../postgres/lsn.js';
 import type { Lsn } from '../postgres/lsn.js';
@@ -92,7 +93,25 @@ export function parseTargetOptions(f: TargetFlags): TargetOptions {
  */
 export function recoveryTargetTimeText(text: string): string {
   const m = /^(\d{4}-\d{2}-\d{2})[ T](\S+?)\s*(Z|UTC)$/i.exec(text.trim());
-  return m ? `${m[1]} ${m[2]}+00` : text.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ');
+  if (m) return `${m[1]} ${m[2]}+00`;
+  // A named zone: the offset it has then, written as a number (the server's zone data may differ).
+  const named = NAMED_ZONE_TIME.exec(text.trim());
+  if (named && isNamedZone(named[3]!)) {
+    const offset = namedZoneOffset(named[3]!, wallClock(named[1]!, named[2]!), text);
+    const minutes = Math.abs(offset) / 60_000;
+    return `${named[1]} ${named[2]}${offset < 0 ? '-' : '+'}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+  }
+  return text.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ');
+}
+
+/** A date, a time and a zone named (Area/Location) after a space. */
+const NAMED_ZONE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) +(\S+)$/;
+
+/** The wall-clock fields of a date and time, read as if UTC, to the whole second. */
+function wallClock(date: string, time: string): number {
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  const [hour, minute, second] = time.split(':').map(Number) as [number, number, number | undefined];
+  return Date.UTC(year, month - 1, day, hour, minute, Math.floor(second ?? 0));
 }
 
 /**
@@ -115,9 +134,10 @@ export function targetTimeMicros(text: string, ms: number): bigint {
  */
 export function parseTargetTime(text: string): number {
   const t = text.trim();
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) *(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t);
+  const named = NAMED_ZONE_TIME.exec(t);
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) *(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t) ?? (named && isNamedZone(named[3]!) ? named : null);
   if (!m) {
-    throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00"');
+    throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00", or with a zone name, e.g. "2026-12-01 06:45:00 America/New_York" (a time without a zone is refused: the server would read it in its own TimeZone setting)');
   }
   const [year, month, day] = m[1]!.split('-').map(Number) as [number, number, number];
   const [hour, minute, second] = m[2]!.split(':').map(Number) as [number, number, number | undefined];
@@ -125,6 +145,11 @@ export function parseTargetTime(text: string): number {
   const midnightAfter = hour === 24 && minute === 0 && (second ?? 0) === 0; // PostgreSQL reads 24:00:00 as the next midnight
   if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate() || (hour > 23 && !midnightAfter) || minute > 59 || (second ?? 0) >= 60) {
     throw usageError(`invalid --target-time "${text}"`, 'give a valid date and time with its zone');
+  }
+  if (isNamedZone(m[3]!)) {
+    const wall = wallClock(m[1]!, m[2]!);
+    const fraction = m[2]!.split(':')[2]?.split('.')[1];
+    return wall - namedZoneOffset(m[3]!, wall, text) + (fraction !== undefined ? Math.floor(Number(`0.${fraction}`) * 1000) : 0);
   }
   let zone = m[3]!.toUpperCase();
   if (zone === 'UTC') zone = 'Z';

@@ -48,6 +48,6 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
   throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} does not end in the archive after the start of backup ${plan.backup.id} (to ${plan.archiveEnd})${gap}: PostgreSQL stops a recovery to a transaction at its commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {
     hint: plan.gap
       ? `restore the missing segment ${plan.gap.missing} into the archive, or choose another target`
-      : 'if the transaction has ended since, switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; give the ID of a top-level transaction (pg_current_xact_id() in it, or the xid pg_waldump shows on its COMMIT record), not of a subtransaction',
+      : `if the transaction has ended since, switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; give the ID of a top-level transaction (pg_current_xact_id() in it, or the xid pg_waldump shows on its COMMIT record), not of a subtransaction${archive.timelines().length > 1 ? `; one that ended on another timeline than ${plan.branch.timeline} (a branch a point-in-time recovery left behind: pgpitr info lists the timelines) needs --target-timeline` : ''}`,
   });
 }

@@ -216,6 +216,10 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(refusedStray.code, 5, refusedStray.stderr);
       assert.ok(existsSync(join(strayTs, strayVersionDir)) && existsSync(join(dir, 'global', 'pg_control')), 'refused before anything is written or removed');
       rmSync(join(strayTs, strayVersionDir), { recursive: true });
+      // A directory where the backup has a file: removed, the file written in its place.
+      rmSync(join(dir, 'PG_VERSION'));
+      mkdirSync(join(dir, 'PG_VERSION', 'below'), { recursive: true });
+      writeFileSync(join(dir, 'PG_VERSION', 'below', 'f'), 'x');
       const delta = await restoreWith(a, dir, ['--delta', '--set', second.id, ...tsMap, '--target-immediate', '--target-action', 'promote', '--output', 'json']);
       assert.equal(delta.code, 0, delta.stderr);
       assert.equal(modeOf(join(dir, 'PG_VERSION')).toString(8), recordedMode.toString(8));

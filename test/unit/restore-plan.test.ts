@@ -193,6 +193,16 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.equal(written('2026-12-01T11:45:00.123456Z'), '2026-12-01 11:45:00.123456+00');
   assert.equal(written('2026-12-01 11:45:00 UTC'), '2026-12-01 11:45:00+00');
   assert.equal(written('2026-12-01 12:45:00.5+01:00'), '2026-12-01 12:45:00.5+01:00');
+  // A zone by its IANA name: the offset it has then (winter and summer), written as a number.
+  assert.equal(parseTargetTime('2026-12-01 06:45:00.25 America/New_York'), Date.parse('2026-12-01T11:45:00.25Z'));
+  assert.equal(written('2026-12-01 06:45:00.123456 America/New_York'), '2026-12-01 06:45:00.123456-05:00');
+  assert.equal(written('2026-07-01T13:45:00 Europe/Paris'), '2026-07-01 13:45:00+02:00');
+  assert.equal(written('2026-12-01 17:15:00 Asia/Kolkata'), '2026-12-01 17:15:00+05:30');
+  // Skipped or repeated by a daylight-saving change, unknown, or an abbreviation: refused.
+  assert.throws(() => parseTargetTime('2026-03-08 02:30:00 America/New_York'), /does not exist in America\/New_York/);
+  assert.throws(() => parseTargetTime('2026-11-01 01:30:00 America/New_York'), /exists twice in America\/New_York/);
+  assert.throws(() => parseTargetTime('2026-12-01 06:45:00 Mars/Olympus_Mons'), /unknown time zone "Mars\/Olympus_Mons"/);
+  assert.throws(() => parseTargetTime('2026-12-01 06:45:00 CET'), (e: { hint?: string }) => /with its zone/.test(e.hint ?? ''));
   assert.throws(() => parseTargetOptions({ time: '2026-12-01 11:45:00+00', lsn: '0/1' }), /only one recovery target/);
   assert.throws(() => parseTargetOptions({ lsn: 'zz' }), /invalid --target-lsn/);
   assert.throws(() => parseTargetOptions({ xid: '-1' }), /invalid --target-xid/);

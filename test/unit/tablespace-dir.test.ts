@@ -48,7 +48,10 @@ test('a delta recognises its own tablespace through a link spelt with a trailing
     const link = join(root, 'data', 'pg_tblspc', '16400');
     symlinkSync(`${ts}/`, link);
     checkTablespaceDir(ts, 16400, true, OWN, link);
-    assert.throws(() => checkTablespaceDir(ts, 16400, true, OWN, join(root, 'data', 'pg_tblspc', '16401')), /holds PG_16_202307071 of another cluster/);
+    assert.throws(() => checkTablespaceDir(ts, 16400, true, OWN, join(root, 'data', 'pg_tblspc', '16401')), /holds PG_16_202307071, and .*pg_tblspc\/16401 is missing: restore cannot tell/);
+    const elsewhere = join(root, 'data', 'pg_tblspc', '16402');
+    symlinkSync(join(root, 'other'), elsewhere);
+    assert.throws(() => checkTablespaceDir(ts, 16400, true, OWN, elsewhere), /holds PG_16_202307071 of another cluster/);
   });
 });
 

@@ -4,7 +4,7 @@
 
 import { PgpitrError } from '../common/errors.js';
 import { readStanza } from '../repo/stanza.js';
-import { stanzaSeenRecently } from '../repo/stanza-presence.js';
+import { ensureStanzaPresent, PRESENCE_TRUST_MS, stanzaSeenRecently } from '../repo/stanza-presence.js';
 import { archivedNames } from '../repo/wal-archive-view.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { Repository } from '../repo/repository.js';
@@ -19,6 +19,12 @@ export interface ReceiveWalArchive {
   checkSystem(system: string): Promise<void>;
   push(path: string): Promise<void>;
   names(): Promise<string[]>;
+  /**
+   * Checks every PRESENCE_TRUST_MS that the stanza is still the one read, and calls `gone` once when
+   * it was deleted (or deleted and created again): the stream stops then, not at the next segment
+   * (stanza-delete waits twice that long before removing the files being received). Returns the stop.
+   */
+  watch(gone: (e: PgpitrError) => void): () => void;
 }
 
 export async function receiveWalArchive(repo: Repository, stanzaName: string, push: PushOptions, log: (line: string) => void): Promise<ReceiveWalArchive> {
@@ -42,5 +48,24 @@ export async function receiveWalArchive(repo: Repository, stanzaName: string, pu
       log(`${outcome.status === 'stored' ? 'archived' : 'already archived'} ${path.split('/').pop()}`);
     },
     names: () => archivedNames(repo, stanzaName),
+    watch: (gone) => {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        ensureStanzaPresent(repo, stanza, { fresh: true }).then(
+          () => void (busy = false),
+          (e: unknown) => {
+            // Storage trouble is the next store's to report; a stanza gone ends the stream.
+            if (e instanceof PgpitrError && e.code === 'ERR_NOT_FOUND') {
+              clearInterval(timer);
+              gone(e);
+            } else busy = false;
+          },
+        );
+      }, PRESENCE_TRUST_MS);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
   };
 }

@@ -107,6 +107,21 @@ for (const version of versionsFromEnv()) {
       assert.match(refused.stderr, /holds compressed WAL \(000000010000000000000001\.gz\), left by receive-wal -Z or pg_receivewal/);
     });
 
+    await t.test('repository mode: stanza-delete ends the stream before the next segment, naming the stanza', async () => {
+      const repo = src.tempDir('rw-deleted');
+      assert.equal((await runPgpitr(['stanza-create', '--repo', repo, '--stanza', 'main'], env)).code, 0);
+      const rx = startReceiver(['--repo', repo, '--stanza', 'main'], env);
+      await untilReceiving(rx, src);
+      const del = await runPgpitr(['stanza-delete', '--repo', repo, '--stanza', 'main', '--force']);
+      assert.equal(del.code, 0, del.stderr);
+      // No segment switched: the receiver stops on its own check, not at a failed store.
+      const code = await Promise.race([rx.exited, new Promise<string>((res) => setTimeout(() => res('still running'), 20_000))]);
+      if (code === 'still running') await rx.stop();
+      assert.equal(code, 6, rx.log());
+      assert.match(rx.log(), /stanza "main" no longer exists in repository .*deleted while this process ran/);
+      assert.doesNotMatch(rx.log(), /ENOENT/);
+    });
+
     await t.test('repository mode follows a timeline switch (standby promoted)', async () => {
       const standbyDir = join(src.tempDir('rw-standby'), 'data');
       const bb = await runPgpitr(['basebackup', '-D', standbyDir, '-R', '-c', 'fast'], env);

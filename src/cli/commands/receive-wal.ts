@@ -192,6 +192,12 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   const stop = () => ac.abort();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // In repository mode: the stanza deleted (stanza-delete) ends the stream within a second.
+  let gone: Error | null = null;
+  const unwatch = archive?.watch((e) => {
+    gone = e;
+    ac.abort();
+  });
   try {
     await receiveWal({
       connection,
@@ -209,9 +215,11 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
       signal: ac.signal,
     });
   } finally {
+    unwatch?.();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+  if (gone !== null) throw gone;
   if (ac.signal.aborted) log('received interrupt signal, exiting');
   return ExitCode.Ok;
 }

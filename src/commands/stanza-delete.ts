@@ -8,7 +8,8 @@
 // its record (a delete interrupted) is finished by the next stanza-delete.
 // Between the record and the rest it waits for the processes that trust a
 // record they saw a moment ago (repo/stanza-presence.ts) to see it gone, and
-// files that still appear after are reported, not hidden.
+// files that still appear after are reported, not hidden. A recovery restored from the stanza that
+// may not have ended (restore-lease.ts) refuses the delete unless it is said to be abandoned.
 
 import { PgpitrError } from '../common/errors.js';
 import { liveLeases, whileExpiring } from '../repo/restore-lease.js';
@@ -35,7 +36,7 @@ export interface StanzaContents {
   last_archived: string | null;
 }
 
-export async function stanzaDelete(repo: Repository, stanza: string, force: boolean): Promise<{ deleted: boolean; contents: StanzaContents; advisoryLocks: boolean; recoveries: string[] }> {
+export async function stanzaDelete(repo: Repository, stanza: string, force: boolean, abandonRecoveries = false): Promise<{ deleted: boolean; contents: StanzaContents; advisoryLocks: boolean; recoveries: string[] }> {
   await checkRepository(repo);
   const dir = stanzaPath(stanza);
   // Without --force it only counts: no lock taken (a backup starting meanwhile is not refused,
@@ -64,6 +65,14 @@ export async function stanzaDelete(repo: Repository, stanza: string, force: bool
         if (restoring) {
           throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" is being restored from: ${restoring.holder} reads backup ${restoring.backup}`, {
             hint: 'wait for that restore to end (or stop it), then run stanza-delete --force again',
+          });
+        }
+        // A recovery that may still fetch WAL from the stanza (a standby's never ends) would stop
+        // at its next restore_command: refused unless said to be abandoned (or the record is gone
+        // already: an interrupted delete, which every restore_command sees as no stanza).
+        if (recoveries.length > 0 && !abandonRecoveries && contents.recorded) {
+          throw new PgpitrError('ERR_TARGET', `stanza "${stanza}" may still be needed by a recovery restored from it: ${recoveries.join('; ')}`, {
+            hint: "let that recovery end (a standby's ends only when it is promoted), or point its restore_command elsewhere; if that directory is gone or its recovery is no longer wanted, give --abandon-recoveries as well: its restore_command then fails (exit 200) and recovery stops",
           });
         }
         await repo.storage.remove(stanzaRecordPath(stanza));

@@ -539,8 +539,17 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const listed = (JSON.parse(both.stdout) as { stanzas: { stanza: string; error?: string; backups?: unknown[] }[] }).stanzas;
       assert.ok(listed.find((x) => x.stanza === 'good')?.backups?.length, both.stdout);
       assert.match(listed.find((x) => x.stanza === 'bad')?.error ?? '', /stanza\.json/);
+      // A restored directory whose recovery has not run yet: its restore_command needs the stanza's WAL. Refused unless abandoned.
+      const pending = restoreDir(c, 'pending-recovery');
+      const restored = await restoreWith(a, pending, ['--target-immediate', '--tablespace-map-all', restoreDir(c, 'pending-ts')]);
+      assert.equal(restored.code, 0, restored.stderr);
+      const held = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force']);
+      assert.equal(held.code, 5, held.stderr);
+      assert.match(held.stderr, /stanza "main" may still be needed by a recovery restored from it: .*pending-recovery/);
+      assert.match(held.stderr, /give --abandon-recoveries as well/);
+      assert.ok(existsSync(join(stanzaDir, 'stanza.json')));
       // The real one.
-      const done = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force', '--output', 'json']);
+      const done = await runPgpitr(['stanza-delete', ...a.repoArgs, '--force', '--abandon-recoveries', '--output', 'json']);
       assert.equal(done.code, 0, done.stderr);
       const d = JSON.parse(done.stdout) as { repositories: { deleted: boolean; contents: { backups: string[] } }[] };
       assert.equal(d.repositories[0]!.deleted, true);

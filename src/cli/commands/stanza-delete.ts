@@ -22,12 +22,15 @@ archive_command elsewhere (or turn archiving off) and stop receive-wal into it: 
 into a deleted stanza fails, and PostgreSQL keeps the WAL in pg_wal until it succeeds; a running
 asynchronous pusher or receive-wal sees the stanza gone within a second and stores nothing more
 (stanza-delete waits two seconds for that; files stored after are reported, exit 5). A backup or expire running in the
-stanza makes it wait for nothing: it is refused (exit 5). Interrupted, it is finished by
+stanza makes it wait for nothing: it is refused (exit 5); so is a restore reading a backup, and a
+recovery restored from the stanza that may not have ended (a standby restored from it, a restored
+directory not started yet), whose restore_command would fail: --abandon-recoveries deletes anyway. Interrupted, it is finished by
 running it again. The local spool directories of asynchronous archiving are not touched.
 Typical use: the stanza of a cluster retired, or of the cluster before a major-version
 upgrade once its backups are no longer wanted (see the README).
 
       --force            remove it
+      --abandon-recoveries   remove it although a recovery restored from it may still need its WAL
 ${REPO_OPTIONS_HELP}
 With several repositories configured, --force needs --repo N: a stanza is deleted from one
 repository at a time (as pgBackRest), so that a copy kept elsewhere is not lost with it.
@@ -36,14 +39,14 @@ Exit status: 0 removed, 2 without --force (nothing removed), 5 locked, 6 no such
 `;
 
 export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
-  const o = parseRepoOptions('stanza-delete', argv, { extra: { force: { type: 'boolean' } } });
+  const o = parseRepoOptions('stanza-delete', argv, { extra: { force: { type: 'boolean' }, 'abandon-recoveries': { type: 'boolean' } } });
   if (o.help) {
     process.stdout.write(HELP);
     return ExitCode.Ok;
   }
   const force = o.extra['force'] === true;
   if (force) refuseDeleteFromSeveral(o, argv);
-  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force));
+  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force, o.extra['abandon-recoveries'] === true));
   if (o.output === 'json') {
     process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { deleted: r.result!.deleted, contents: r.result!.contents, advisory_locks: r.result!.advisoryLocks, recoveries: r.result!.recoveries }) })) }, null, 2) + '\n');
   } else {

@@ -54,3 +54,12 @@ export async function receiverStored(client: Queries, repos: readonly NumberedRe
   const wal = [...passed.values()].reduce((m, x) => (x.segNo < m.segNo ? x : m)).name;
   return { wal, repos: new Set(passed.keys()), switched: false };
 }
+
+/**
+ * With archive_mode off and no receiver streaming: the physical slots no one streams from (a
+ * stopped receive-wal's, whose stanza then gets nothing), said beside the archive_mode finding.
+ */
+export async function idleSlotsNote(client: Queries): Promise<string> {
+  const idle = (await client.query<{ slot_name: string }>("select slot_name from pg_replication_slots where slot_type = 'physical' and not active order by 1")).rows.map((r) => `"${r.slot_name}"`);
+  return idle.length === 0 ? ', and no WAL receiver streams from it' : `, and no WAL receiver streams from it (physical slot${idle.length > 1 ? 's' : ''} ${idle.join(', ')} inactive: a receive-wal that fed the stanza through ${idle.length > 1 ? 'one' : 'it'} is not running?)`;
+}

@@ -26,7 +26,7 @@ import { errorFinding } from './check-finding.js';
 import { conditionalCreateFinding, markerFinding, staleTempFinding, staleUploadsFinding } from './check-repository.js';
 import { backupAgeOnly, recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
-import { RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
+import { idleSlotsNote, RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -112,7 +112,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     add(byReceiver({
       check: 'archive_mode',
       ok: modeOk,
-      message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives once promoted (its primary does now)' : ''}`,
+      message: `archive_mode is ${s.archive_mode}${s.standby ? ', and the server is a standby' : ''}${s.standby && s.archive_mode === 'on' ? ': it archives once promoted (its primary does now)' : ''}${s.archive_mode === 'off' && !receiver && !s.standby ? await idleSlotsNote(client) : ''}`,
       ...(modeOk ? {} : { hint: s.standby ? "ALTER SYSTEM SET archive_mode = 'on' (it archives once promoted) or 'always', and restart it" : "ALTER SYSTEM SET archive_mode = 'on' and restart the server" }),
     }));
     const cmd = s.archive_command;
@@ -128,7 +128,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const cmdFinding: Finding = {
       check: 'archive_command',
       ok: cmdOk,
-      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: ${req.noSwitch ? 'what it archived last is looked for in the stanza below' : 'the WAL switch below checks that it archives into the stanza'})`,
+      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : cmd === '(disabled)' && s.archive_mode === 'off' ? "archive_command is '(disabled)': not read while archive_mode is off" : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: ${req.noSwitch ? 'what it archived last is looked for in the stanza below' : 'the WAL switch below checks that it archives into the stanza'})`,
       ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     };
     // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).

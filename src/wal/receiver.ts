@@ -319,6 +319,7 @@ async function streamTimelines(session: Session, o: ReceiveOptions, resume: Resu
     // and a repository down at that moment does not stop the stream (a synchronous standby's
     // primary would wait at every COMMIT until it came back).
     if (o.endPosition !== undefined && end.received >= o.endPosition) {
+      o.log(`stopped log streaming at ${formatLsn(end.received)} (timeline ${timeline})`);
       await storeQueue?.drain(o.signal);
       return true;
     }

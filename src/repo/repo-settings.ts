@@ -97,7 +97,9 @@ function resolveOne(index: number, src: RepoSettingSources): RepoSettings {
   // environment may give it as repo= too). Given twice otherwise: which one was meant cannot be told.
   const legacyPath = index === 1 && !src.legacyFromFlag && pathFlag !== undefined ? undefined : src.legacyPath;
   if (index === 1 && legacyPath !== undefined && pathElsewhere !== undefined) {
-    throw usageError('repository 1 is given twice: by repo (--repo PATH, PGPITR_REPO or repo=) and by repo1-path', 'keep one of them');
+    const legacyFrom = src.legacyFromFlag ? '--repo' : src.env.PGPITR_REPO === legacyPath ? 'PGPITR_REPO in the environment' : 'repo= in the configuration file';
+    const pathFrom = pathFlag !== undefined ? '--repo1-path' : src.env[envName(1, 'path')] !== undefined ? `${envName(1, 'path')} in the environment` : 'repo1-path= in the configuration file';
+    throw usageError(`repository 1 is given twice: "${legacyPath}" by ${legacyFrom}, and "${pathElsewhere}" by ${pathFrom}`, 'keep one of them (repo and repo1-path name the same repository; a setting of one spelling does not override the other)');
   }
   const type = get('type') ?? 'posix';
   if (type !== 'posix' && type !== 's3') throw usageError(`invalid ${name('type')} "${type}"`, 'use posix or s3');

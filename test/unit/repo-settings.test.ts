@@ -116,7 +116,7 @@ test('secrets are refused on the command line, accepted from the environment (an
 
 test('bad repository settings: each a usage error naming the setting', () => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
-    [['--repo', '/r', '--repo1-path', '/p'], {}, /repository 1 is given twice/],
+    [['--repo', '/r', '--repo1-path', '/p'], {}, /repository 1 is given twice: "\/r" by --repo, and "\/p" by --repo1-path/],
     [['--repo1-type', 'ftp'], {}, /invalid repo1-type "ftp"/],
     [['--repo1-type', 's3', '--repo1-s3-endpoint', 'h', '--repo1-s3-region', 'r'], {}, /no repo1-s3-bucket/],
     [['--repo1-type', 's3', '--repo1-s3-bucket', 'b', '--repo1-s3-region', 'r'], {}, /no repo1-s3-endpoint/],

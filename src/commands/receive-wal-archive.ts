@@ -3,7 +3,7 @@
 // already there (to resume after it), as wal/receiver.ts asks for them.
 
 import { PgpitrError } from '../common/errors.js';
-import { readStanza } from '../repo/stanza.js';
+import { checkRepository, readStanza } from '../repo/stanza.js';
 import { ensureStanzaPresent, PRESENCE_TRUST_MS, stanzaSeenRecently } from '../repo/stanza-presence.js';
 import { archivedNames } from '../repo/wal-archive-view.js';
 import type { PushOptions } from '../repo/archive-store.js';
@@ -20,9 +20,10 @@ export interface ReceiveWalArchive {
   push(path: string): Promise<void>;
   names(): Promise<string[]>;
   /**
-   * Checks every PRESENCE_TRUST_MS that the stanza is still the one read, and calls `gone` once when
-   * it was deleted (or deleted and created again): the stream stops then, not at the next segment
-   * (stanza-delete waits twice that long before removing the files being received). Returns the stop.
+   * Checks twice per PRESENCE_TRUST_MS that the stanza is still the one read, and calls `gone` once
+   * when it was deleted (or deleted and created again) from a repository still there: the stream
+   * stops then, not at the next segment (stanza-delete waits two PRESENCE_TRUST_MS before removing
+   * the files being received). Returns the stop.
    */
   watch(gone: (e: PgpitrError) => void): () => void;
 }
@@ -50,20 +51,28 @@ export async function receiveWalArchive(repo: Repository, stanzaName: string, pu
     names: () => archivedNames(repo, stanzaName),
     watch: (gone) => {
       let busy = false;
+      // Twice per trust window: stanza-delete waits two of them before it removes the files received.
       const timer = setInterval(() => {
         if (busy) return;
         busy = true;
-        ensureStanzaPresent(repo, stanza, { fresh: true }).then(
-          () => void (busy = false),
-          (e: unknown) => {
-            // Storage trouble is the next store's to report; a stanza gone ends the stream.
-            if (e instanceof PgpitrError && e.code === 'ERR_NOT_FOUND') {
-              clearInterval(timer);
-              gone(e);
-            } else busy = false;
-          },
-        );
-      }, PRESENCE_TRUST_MS);
+        const look = async (): Promise<PgpitrError | null> => {
+          try {
+            await ensureStanzaPresent(repo, stanza, { fresh: true });
+            return null;
+          } catch (e) {
+            if (!(e instanceof PgpitrError && e.code === 'ERR_NOT_FOUND')) return null; // storage trouble: the next store's to report
+            // A repository out of reach (its file system not mounted) reads as no record too: not a delete.
+            return checkRepository(repo).then(() => e, () => null);
+          }
+        };
+        void look().then((e) => {
+          if (e === null) busy = false;
+          else {
+            clearInterval(timer);
+            gone(e);
+          }
+        });
+      }, PRESENCE_TRUST_MS / 2);
       timer.unref();
       return () => clearInterval(timer);
     },

@@ -13,6 +13,8 @@ import { WalRecordScanner } from './wal-records.js';
 
 /** SizeOfXLogLongPHD, MAXALIGNed: where a segment's first record begins when none runs on into it. */
 const FIRST_RECORD = 40n;
+const RM_XLOG_ID = 0;
+const XLOG_CHECKPOINT_SHUTDOWN = 0x00;
 
 /** Whether segment `name` at `path` holds only the shutdown checkpoint of the stopped cluster in `pgData`. */
 export function holdsOnlyShutdownCheckpoint(pgData: string, path: string, name: string, segmentSize: number, crc32c: (chunk: Uint8Array, crc?: number) => number): boolean {
@@ -28,6 +30,9 @@ export function holdsOnlyShutdownCheckpoint(pgData: string, path: string, name: 
     return false;
   }
   if (data.length !== segmentSize) return false;
+  // The record there is a shutdown checkpoint (xl_info XLOG_CHECKPOINT_SHUTDOWN, xl_rmid RM_XLOG_ID).
+  const at = Number(FIRST_RECORD);
+  if ((data[at + 16]! & 0xf0) !== XLOG_CHECKPOINT_SHUTDOWN || data[at + 17] !== RM_XLOG_ID) return false;
   const records: number[] = [];
   const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (lsn) => void records.push(lsn) }).segment(start, data);
   return scan === 'end' && records.length === 1 && BigInt(records[0]!) === control.checkPoint;

@@ -20,9 +20,9 @@ export const PRESENCE_TRUST_MS = 1000;
 const seen = new Map<string, { at: number; createdAt: string }>();
 const key = (repo: Repository, stanza: string) => `${repo.location}\0${stanza}`;
 
-/** The record (created at `createdAt`) was just read. */
-export function noteStanzaPresent(repo: Repository, stanza: string, createdAt: string): void {
-  seen.set(key(repo, stanza), { at: performance.now(), createdAt });
+/** The record (created at `createdAt`) was just read; `readFrom`: when that read began (trust counts from then). */
+export function noteStanzaPresent(repo: Repository, stanza: string, createdAt: string, readFrom = performance.now()): void {
+  seen.set(key(repo, stanza), { at: readFrom, createdAt });
 }
 
 /** Whether the record was read or checked less than PRESENCE_TRUST_MS ago. */
@@ -39,6 +39,7 @@ export async function ensureStanzaPresent(repo: Repository, stanza: { stanza: st
   const k = key(repo, stanza.stanza);
   const s = seen.get(k);
   if (!opts.fresh && s !== undefined && s.createdAt === stanza.created_at && performance.now() - s.at < PRESENCE_TRUST_MS) return;
+  const readFrom = performance.now();
   const data = await readAll(repo.storage, stanzaRecordPath(stanza.stanza));
   let createdAt: string | undefined;
   try {
@@ -56,5 +57,5 @@ export async function ensureStanzaPresent(repo: Repository, stanza: { stanza: st
       { hint: `nothing more is stored into it by this process; point archive_command (or receive-wal) at the right stanza, or create it again: pgpitr stanza-create --stanza ${stanza.stanza}` },
     );
   }
-  noteStanzaPresent(repo, stanza.stanza, createdAt);
+  noteStanzaPresent(repo, stanza.stanza, createdAt, readFrom);
 }

@@ -98,8 +98,10 @@ export function recoveryTargetTimeText(text: string): string {
   const named = NAMED_ZONE_TIME.exec(text.trim());
   if (named && isNamedZone(named[3]!)) {
     const offset = namedZoneOffset(named[3]!, wallClock(named[1]!, named[2]!), text);
-    const minutes = Math.abs(offset) / 60_000;
-    return `${named[1]} ${named[2]}${offset < 0 ? '-' : '+'}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+    // Whole seconds (zone rules before standard time had them: local mean time), as PostgreSQL reads ±HH:MM:SS.
+    const seconds = Math.round(Math.abs(offset) / 1000);
+    const two = (n: number) => String(n).padStart(2, '0');
+    return `${named[1]} ${named[2]}${offset < 0 ? '-' : '+'}${two(Math.floor(seconds / 3600))}:${two(Math.floor(seconds / 60) % 60)}${seconds % 60 !== 0 ? `:${two(seconds % 60)}` : ''}`;
   }
   return text.trim().replace(/^(\d{4}-\d{2}-\d{2})T/, '$1 ');
 }
@@ -111,7 +113,9 @@ const NAMED_ZONE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?
 function wallClock(date: string, time: string): number {
   const [year, month, day] = date.split('-').map(Number) as [number, number, number];
   const [hour, minute, second] = time.split(':').map(Number) as [number, number, number | undefined];
-  return Date.UTC(year, month - 1, day, hour, minute, Math.floor(second ?? 0));
+  const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, Math.floor(second ?? 0)));
+  d.setUTCFullYear(year, month - 1, day); // Date.UTC reads years 0 to 99 as 1900 to 1999
+  return d.getTime();
 }
 
 /**

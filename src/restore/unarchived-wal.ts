@@ -11,8 +11,8 @@
 // for its shutdown checkpoint holds no transaction: it goes without a word
 // (postgres/shutdown-segment.ts). What the warning advises depends on whose WAL it is: only a
 // primary's own WAL on the followed branch is the stanza's to archive; a standby's is its
-// primary's (a partly streamed segment pushed from it would conflict with the primary's own), and
-// another timeline's is never this stanza's.
+// primary's while that runs (a partly streamed segment pushed from it would conflict with the
+// primary's own), and another timeline's is never this stanza's.
 
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,7 +68,7 @@ export function checkUnarchivedWal(pgData: string, dirs: string[], q: Unarchived
   judgeUnarchivedWal(found.map((f) => ({ ...f, ready: new Set([...f.ready].filter((n) => !ofForeign(n, f.dir))) })), onBranch, { ...q, oldStandby: wasStandby(pgData) });
 }
 
-/** Whether the old cluster was a standby when it stopped (or was stopped): its WAL past the archive is its primary's. */
+/** Whether the old cluster was in recovery when it stopped (a standby, or a recovery not ended): the WAL in its pg_wal came from another server, or the archive. */
 function wasStandby(pgData: string): boolean {
   const state = controlCheckpoint(pgData)?.state;
   return state === DB_SHUTDOWNED_IN_RECOVERY || state === DB_IN_ARCHIVE_RECOVERY || existsSync(join(pgData, STANDBY_SIGNAL_FILE));
@@ -130,7 +130,12 @@ export function judgeUnarchivedWal(found: UnarchivedWal[], onBranch: (name: stri
   // A target lies in the archive (the plan and the reach checks refuse one past it): this WAL is past it.
   const said = `warning: WAL the archive does not hold goes with the old cluster: ${list(found)}; recovery does not read it`;
   if (o.oldStandby) {
-    o.log(`${said}; the old cluster was a standby: that WAL is its primary's, which archives it (do not archive-push it from here: a partly streamed segment would conflict with the primary's own)`);
+    // What it marked for archiving itself (archive_mode always, a promotion cut short) may be the only copy.
+    const marked = found.map((f) => ({ ...f, names: f.names.filter((n) => f.ready.has(n)) })).filter((f) => f.names.length > 0);
+    o.log(
+      `${said}; the old cluster was in recovery (a standby): that WAL came from its primary, which archives it while it runs (then do not archive-push it from here: the last segment, received in part, would conflict with the primary's own); if the primary is lost, the complete segments there may be the only copy: archive those first with pgpitr archive-push, never the last one` +
+        (marked.length > 0 ? `; ${list(marked)} it marked for archiving itself: archive ${marked.length === 1 && marked[0]!.names.length === 1 ? 'it' : 'them'} first` : ''),
+    );
     return;
   }
   const others = found.map((f) => ({ ...f, names: f.names.filter((n) => !branch.some((b) => b.dir === f.dir && b.names.includes(n))) })).filter((f) => f.names.length > 0);

@@ -198,6 +198,7 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.equal(written('2026-12-01 06:45:00.123456 America/New_York'), '2026-12-01 06:45:00.123456-05:00');
   assert.equal(written('2026-07-01T13:45:00 Europe/Paris'), '2026-07-01 13:45:00+02:00');
   assert.equal(written('2026-12-01 17:15:00 Asia/Kolkata'), '2026-12-01 17:15:00+05:30');
+  assert.equal(written('1850-06-01 12:00:00 America/New_York'), '1850-06-01 12:00:00-04:56:02', 'local mean time: seconds');
   // Skipped or repeated by a daylight-saving change, unknown, or an abbreviation: refused.
   assert.throws(() => parseTargetTime('2026-03-08 02:30:00 America/New_York'), /does not exist in America\/New_York/);
   assert.throws(() => parseTargetTime('2026-11-01 01:30:00 America/New_York'), /exists twice in America\/New_York/);

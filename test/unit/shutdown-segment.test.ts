@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { holdsOnlyShutdownCheckpoint } from '../../src/postgres/shutdown-segment.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
 import { crc32cJs } from '../../src/storage/filter/crc32c.js';
-import { SEG, WalBuilder, filler, record } from '../helpers/wal-builder.js';
+import { SEG, WalBuilder, filler, record, walSwitch } from '../helpers/wal-builder.js';
 
 const START = 5n * BigInt(SEG);
 const NAME = segmentFileName(1, 5n, SEG);
@@ -60,6 +60,21 @@ test('holdsOnlyShutdownCheckpoint: one checkpoint record first in the segment, p
     writeFileSync(seg, after.segment(0));
     control(dir, 1, first);
     assert.equal(judge(), false);
+    // Another record first (pg_control pointing there: damaged, or not this segment's), or a WAL switch after the checkpoint.
+    const other = new WalBuilder(START, 1);
+    const notCp = other.add(record(10, 0x00, Buffer.alloc(88)));
+    writeFileSync(seg, other.segment(0));
+    control(dir, 1, notCp);
+    assert.equal(judge(), false, 'not a checkpoint record');
+    const switched = new WalBuilder(START, 1);
+    const cp2 = switched.add(record(0, 0x00, Buffer.alloc(88)));
+    switched.add(walSwitch());
+    writeFileSync(seg, switched.segment(0));
+    control(dir, 1, cp2);
+    assert.equal(judge(), false, 'a WAL switch after it');
+    writeFileSync(seg, only.segment(0).subarray(0, 8192));
+    control(dir, 1, cp);
+    assert.equal(judge(), false, 'a short file');
     assert.equal(holdsOnlyShutdownCheckpoint(join(dir, 'none'), seg, NAME, SEG, crc32cJs), false, 'no pg_control');
   } finally {
     rmSync(dir, { recursive: true, force: true });

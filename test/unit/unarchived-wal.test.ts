@@ -49,7 +49,8 @@ test('unarchivedWalIn / judgeUnarchivedWal', () => {
     judgeUnarchivedWal([copy], (n) => n.startsWith('00000001'), o('immediate'));
     assert.doesNotMatch(lines[1]!, /archive-push/);
     judgeUnarchivedWal([found!], () => true, { ...o('immediate', true), oldStandby: true });
-    assert.match(lines[2]!, /the old cluster was a standby: that WAL is its primary's.*do not archive-push it/);
+    assert.match(lines[2]!, /the old cluster was in recovery \(a standby\): that WAL came from its primary.*do not archive-push it from here.*if the primary is lost.*archive those first/);
+    assert.match(lines[2]!, new RegExp(`${name(2, 6)} in .* it marked for archiving itself: archive it first`));
     // A promotion whose archiving failed: its history file marked .ready, its segment being written
     // never is, and is the only copy of what was committed since: refused too.
     writeFileSync(join(dir, name(3, 6)), walSegment({ segNo: 6, segmentSize: SEG, systemId: SYSID, timeline: 3 }));

@@ -214,6 +214,10 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
       log,
       signal: ac.signal,
     });
+  } catch (e) {
+    // Stopped because the stanza went: what failed while stopping (its files removed) is not the news.
+    if (gone !== null) throw Object.assign(gone, { cause: e });
+    throw e;
   } finally {
     unwatch?.();
     process.off('SIGINT', stop);

@@ -23,8 +23,9 @@ into a deleted stanza fails, and PostgreSQL keeps the WAL in pg_wal until it suc
 asynchronous pusher or receive-wal sees the stanza gone within a second and stores nothing more
 (stanza-delete waits two seconds for that; files stored after are reported, exit 5). A backup or expire running in the
 stanza makes it wait for nothing: it is refused (exit 5); so is a restore reading a backup, and a
-recovery restored from the stanza that may not have ended (a standby restored from it, a restored
-directory not started yet), whose restore_command would fail: --abandon-recoveries deletes anyway. Interrupted, it is finished by
+recovery restored from the stanza that may not have ended (a standby restored from it in the last
+day, as long as its restore's lease lasts; a restored directory not started yet), whose
+restore_command would fail: --abandon-recoveries (with --force) deletes anyway. Interrupted, it is finished by
 running it again. The local spool directories of asynchronous archiving are not touched.
 Typical use: the stanza of a cluster retired, or of the cluster before a major-version
 upgrade once its backups are no longer wanted (see the README).
@@ -45,8 +46,10 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const force = o.extra['force'] === true;
+  const abandon = o.extra['abandon-recoveries'] === true;
+  if (abandon && !force) throw usageError('--abandon-recoveries is given without --force', 'it only lets --force delete a stanza a recovery may still need; give both, or neither to see what would be removed');
   if (force) refuseDeleteFromSeveral(o, argv);
-  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force, o.extra['abandon-recoveries'] === true));
+  const outcomes = await onEachRepository(await openEachRepository(o.repos, o.repoSelected), ({ repo }) => stanzaDelete(repo, o.stanza, force, abandon));
   if (o.output === 'json') {
     process.stdout.write(JSON.stringify({ stanza: o.stanza, repositories: outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { deleted: r.result!.deleted, contents: r.result!.contents, advisory_locks: r.result!.advisoryLocks, recoveries: r.result!.recoveries }) })) }, null, 2) + '\n');
   } else {
@@ -54,7 +57,7 @@ export async function stanzaDeleteCommand(argv: string[]): Promise<number> {
       if (!r.result) continue;
       const where = `repository ${outcomes.length > 1 ? `${r.index} ` : ''}${r.location}`;
       printLine(`${r.result.deleted ? 'deleted' : 'would delete'} stanza "${o.stanza}" from ${where}: ${describe(r.result.contents)}`);
-      for (const h of r.result.recoveries) printLine(`warning: ${h}: a recovery restored from this stanza may not have ended; its restore_command ${r.result.deleted ? 'now fails' : 'would fail'} (exit 200, recovery stops) for WAL it still needs`);
+      for (const h of r.result.recoveries) printLine(`warning: ${h}: a recovery restored from this stanza may not have ended; its restore_command ${r.result.deleted ? 'now fails' : 'would fail'} (exit 200, recovery stops) for WAL it still needs${r.result.deleted ? '' : ' (--force alone is refused while it may: --abandon-recoveries as well deletes anyway)'}`);
     }
   }
   for (const r of outcomes) {

@@ -3,7 +3,7 @@
 // spool that is rotated past 16 MiB.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, renameSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RepoLock, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import { PgpitrError } from '../common/errors.js';
@@ -39,7 +39,8 @@ export function startDetached(args: string[], logPath: string, o: DetachedOption
   } catch {
     /* no log yet */
   }
-  const fd = openSync(logPath, 'a', 0o640);
+  // Never through a link (a log is appended to: a link would append to whatever it names).
+  const fd = openSync(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
   try {
     const child = spawn(process.execPath, [process.argv[1]!, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
     child.once('error', () => {}); // not started: whoever needs it next starts it again

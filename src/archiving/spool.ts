@@ -22,6 +22,7 @@ import { fsyncPathSync, makeDirsSync, writeFileAtomicSync } from '../storage/dur
 import { join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import { stanzaPath } from '../repo/layout.js';
+import { unsafeSpool } from './spool-safety.js';
 
 export type MarkerKind = 'ok' | 'dropped' | 'error';
 export interface Marker {
@@ -48,6 +49,12 @@ export function openSpoolDir(spoolPath: string, dir: string): string {
     throw new PgpitrError('ERR_TARGET', `cannot use spool directory "${dir}": ${(e as Error).message}`, {
       hint: `create ${spoolPath} owned by the server's operating-system user (usually postgres), or set spool-path to a directory it can write`,
       cause: e,
+    });
+  }
+  const unsafe = unsafeSpool(spoolPath, dir);
+  if (unsafe !== null) {
+    throw new PgpitrError('ERR_TARGET', `spool directory "${dir}" is not safe: ${unsafe}; what is there decides what archive_command reports archived and what recovery replays`, {
+      hint: `use a spool path only the server's operating-system user can write (the default ${DEFAULT_SPOOL_PATH}, made with mode 0750), not one under a directory every user can write; or make it so (chown, chmod o-w) after checking what is in it`,
     });
   }
   return dir;

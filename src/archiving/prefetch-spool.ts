@@ -5,6 +5,7 @@ import { chmodSync, lchownSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { prefetchDir } from './prefetch.js';
+import { unsafeSpool } from './spool-safety.js';
 
 /**
  * The prefetch spool must be writable by the server's user: made here, and given to the data
@@ -26,6 +27,13 @@ export function prepareSpool(spool: string, stanza: string, pgData: string, spoo
     throw new PgpitrError('ERR_TARGET', `cannot create the prefetch spool "${dir}": ${(e as Error).message}`, {
       hint: 'give a --spool-path the server\'s user can write, or --no-archive-async',
       cause: e,
+    });
+  }
+  // restore_command's shell moves what is there into pg_wal unchecked: no other user may put it there.
+  const unsafe = unsafeSpool(spoolBase !== undefined && spool.startsWith(spoolBase + '/') ? spoolBase : spool, dir);
+  if (unsafe !== null) {
+    throw new PgpitrError('ERR_TARGET', `the prefetch spool "${dir}" is not safe: ${unsafe}; restore_command moves the segments there into pg_wal`, {
+      hint: "give a --spool-path only the server's user (and root) can write, or --no-archive-async",
     });
   }
   const owner = spoolOwner(pgData, spoolBase);

@@ -55,6 +55,8 @@ export function openSpoolDir(spoolPath: string, dir: string): string {
   if (unsafe !== null) {
     throw new PgpitrError('ERR_TARGET', `spool directory "${dir}" is not safe: ${unsafe}; what is there decides what archive_command reports archived and what recovery replays`, {
       hint: `use a spool path only the server's operating-system user can write (the default ${DEFAULT_SPOOL_PATH}, made with mode 0750), not one under a directory every user can write; or make it so (chown, chmod o-w) after checking what is in it`,
+      // Passed by as a spool that cannot be written is (archive-push stores synchronously, archive-get fetches without the prefetch).
+      cause: Object.assign(new Error(unsafe), { code: 'EPERM', path: dir }),
     });
   }
   return dir;

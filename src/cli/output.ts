@@ -21,3 +21,9 @@ export function printError(e: unknown): void {
   printLine(`error: ${err?.message ?? String(e)}`);
   if (process.env.PGPITR_DEBUG && err?.stack) process.stderr.write(err.stack + '\n');
 }
+
+/** A value given by a user (an annotation, a label) shown on one line: control characters escaped, so it can never pass for another line of the report. */
+export function oneLine(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}

@@ -93,7 +93,8 @@ export function parseConfig(text: string, path: string): ConfigSections {
     }
     const key = line.slice(0, eq).trim();
     if (!isConfigKey(key)) {
-      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: unknown setting "${key}"`, {
+      // Shown only when it looks like a setting's name: a secret's second line (a base64 passphrase ends in '=') is not.
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: unknown setting${/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/.test(key) && key.length <= 40 ? ` "${key}"` : ' (not shown: the line may hold a secret)'}`, {
         hint: `known settings: ${[...CONFIG_KEYS].join(', ')}, and repoN-KEY for repository N with KEY one of ${[...REPO_KEYS].join(', ')}`,
       });
     }

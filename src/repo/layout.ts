@@ -17,10 +17,17 @@ export const REPO_MARKER = 'pgpitr-repo.json';
 export const REPO_MARKER_COPY = 'pgpitr-repo.json.copy';
 export const REPO_FORMAT_VERSION = 1;
 
+/** The longest stanza name: a directory name, with room for the temporary names made beside it. */
+const STANZA_NAME_MAX = 128;
+
 /** A stanza's directory; the name is checked (it becomes a path). */
 export function stanzaPath(stanza: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza) || stanza === '.' || stanza === '..') {
-    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}"`, { hint: 'use letters, digits, "_", "-" and "."' });
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza) || stanza === '.' || stanza === '..' || stanza.length > STANZA_NAME_MAX) {
+    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza.length > STANZA_NAME_MAX ? `${stanza.slice(0, 20)}...` : stanza}"`, { hint: `use letters, digits, "_", "-" and ".", at most ${STANZA_NAME_MAX} of them` });
+  }
+  // The repository's own files, beside the stanzas' directories.
+  if (stanza === REPO_MARKER || stanza === REPO_MARKER_COPY || stanza === REPOSITORY_LOCK || stanza.startsWith('pgpitr-probe-') || /\.tmp-/.test(stanza)) {
+    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}": the repository uses that name for its own files`, { hint: 'choose another name' });
   }
   return stanza;
 }

@@ -51,6 +51,8 @@ test('configuration file: sections, precedence, unknown keys', () => {
   assert.equal(configValue(c, 'other', 'compress-type'), 'lz4');
   assert.equal(configValue(c, 'main', 'repo'), '/r');
   assert.throws(() => parseConfig('[global]\nrepo-path=/x\n', 'x.conf'), /unknown setting "repo-path"/);
+  // A passphrase's second line (base64, ending in '='): not shown.
+  assert.throws(() => parseConfig('[global]\nrepo1-cipher-pass=\nq7Zp4lW9vXbR2mKc8sTn3yHf6dJ1aEgU0oIiLrPwS5Q=\n', 'x.conf'), (e: Error) => /x\.conf:3: unknown setting \(not shown: the line may hold a secret\)/.test(e.message) && !e.message.includes('q7Zp'));
   assert.throws(() => parseConfig('nonsense\n', 'x.conf'), /expected key=value/);
   // A secret written without '=' is never echoed (the message may land in the server's log).
   assert.throws(() => parseConfig('repo1-s3-key-secret wJalrXUtnFEMI\n', 'x.conf'), (e: Error) => /x\.conf:1: expected key=value for "repo1-s3-key-secret"/.test(e.message) && !e.message.includes('wJalr'));

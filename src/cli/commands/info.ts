@@ -12,6 +12,7 @@ import type { StanzaFailure, StanzaReport } from '../../commands/info.js';
 import { repositoryInfo } from '../../commands/info.js';
 import { PgpitrError } from '../../common/errors.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { oneLine } from '../output.js';
 
 const HELP = `pgpitr info describes the stanzas of a repository and their WAL archive.
 
@@ -98,7 +99,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       }
       if (b.prior) lines.push(`        from backup ${b.prior}${b.prior_expired ? ' (expired since: only the files it took from kept backups were needed)' : ''}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
-      for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${k}: ${v}`);
+      for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${oneLine(k)}: ${oneLine(v)}`);
       if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);
     }
     for (const w of s.recovery_windows) {

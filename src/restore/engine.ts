@@ -32,7 +32,7 @@ import { FileRestorer } from './file-restorer.js';
 import { RESTORE_LOCK, chownOutside, chownTree, lockTarget, rootOwnerFor } from './target-owner.js';
 import { CopyThread } from './copy-thread.js';
 import type { FileRestoreResult } from './file-restorer.js';
-import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, tablespaceLeftBehind, tablespaceMapByOid, walLinkOf } from './restore-target-dir.js';
+import { RESTORE_MARKER, isRestoreFile, checkSameSystem, checkTablespaceDir, checkTarget, checkWalDir, inspectTarget, overlaps, recheckTarget, refuseInsideRepository, tablespaceLeftBehind, tablespaceMapByOid, walLinkOf } from './restore-target-dir.js';
 import type { TablespaceMapping } from './restore-target-dir.js';
 import type { RecoveryOption } from './recovery-options.js';
 import { databasesLeftOut, inDatabases, pageImageRisk } from './database-selection.js';
@@ -60,6 +60,8 @@ export interface RestoreRequest {
   recoveryOptions?: readonly RecoveryOption[];
   tablespaceMap: TablespaceMapping[];
   tablespaceMapAll?: string | undefined;
+  /** The directories of the local repositories configured: restore writes nowhere in them. */
+  repositoryPaths?: readonly string[];
   processMax: number;
   /** restore_command, for the timeline recovery follows (null: the latest, a standby following promotions). */
   restoreCommand(timeline: number | null): string;
@@ -244,6 +246,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     if (shared !== undefined) throw new PgpitrError('ERR_USAGE', `the WAL directory "${walDir}" and a tablespace's directory "${shared}" overlap`, { hint: 'give each its own directory (--waldir, --tablespace-map OID=PATH)' });
     req.log(`pg_wal: a link to ${walDir}`);
   }
+  refuseInsideRepository([['the data directory', targetState.path], ...tablespaces.map((t) => [`tablespace ${t.oid}'s directory`, t.path] as const), ...(walDir !== undefined ? [['the WAL directory', walDir] as const] : [])], req.repositoryPaths ?? []);
   // A delta over a cluster with a tablespace the backup does not hold is refused while its version directory is there (stray-tablespaces.ts).
   const major = record?.pg_version_num ? Math.floor(record.pg_version_num / 10000) : majorOfDataDir(targetState.path);
   if (delta && major !== null) refuseStrayTablespaces(targetState.path, new Set(m.tablespaces.map((t) => t.oid)), major, [targetState.path, ...tablespaceDirs.values(), ...(walDir !== undefined ? [walDir] : [])], b.id);

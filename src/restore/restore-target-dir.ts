@@ -294,6 +294,20 @@ export function realPathOf(path: string): string {
   }
 }
 
+/**
+ * Refuses a place restore would write (`places`: what, path) that is a repository's directory, or
+ * inside or above one: restored files in a repository are plaintext in an encrypted one, are
+ * removed by expire where they lie in its tree, and a delta there would remove the repository's.
+ */
+export function refuseInsideRepository(places: readonly (readonly [string, string])[], repositories: readonly string[]): void {
+  for (const [what, path] of places) {
+    const repo = repositories.find((r) => overlaps(path, r));
+    if (repo !== undefined) {
+      throw new PgpitrError('ERR_USAGE', `${what} "${path}" ${within(path, repo) || within(realPathOf(path), realPathOf(repo)) ? 'is inside' : 'holds'} the repository "${repo}"`, { hint: 'restore somewhere outside the repository (-D, --tablespace-map, --waldir)' });
+    }
+  }
+}
+
 /** Whether either of two paths is the other or inside it, as written or as the kernel resolves them. */
 export function overlaps(a: string, b: string): boolean {
   const ra = realPathOf(a);

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTablespaceDir, tablespaceLeftBehind } from '../../src/restore/restore-target-dir.js';
+import { checkTablespaceDir, refuseInsideRepository, tablespaceLeftBehind } from '../../src/restore/restore-target-dir.js';
 
 const OWN = 'PG_16_202307071';
 
@@ -88,4 +88,15 @@ test('restore: a tablespace mapped twice, or --tablespace-map-all relative, is a
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, why);
   }
+});
+
+test('restore writes nowhere in a local repository: the data directory, a tablespace or the WAL directory inside one, or holding one, is refused', () => {
+  withDirs((root) => {
+    const repo = join(root, 'repo');
+    mkdirSync(join(repo, 'main', 'archive'), { recursive: true });
+    refuseInsideRepository([['the data directory', join(root, 'data')]], [repo]);
+    assert.throws(() => refuseInsideRepository([['the data directory', join(repo, 'main', 'backup', 'x')]], [repo]), /the data directory ".*backup\/x" is inside the repository/);
+    assert.throws(() => refuseInsideRepository([['tablespace 16384\'s directory', join(repo, 'main', 'archive', 'evil')]], [repo]), /tablespace 16384's directory .* is inside the repository/);
+    assert.throws(() => refuseInsideRepository([['the WAL directory', root]], [repo]), /the WAL directory ".*" holds the repository/);
+  });
 });

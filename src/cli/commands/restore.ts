@@ -136,6 +136,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     databases,
     tablespaceMap: tablespaceMappings(x['tablespace-map'] as string[] | undefined),
     tablespaceMapAll: tablespaceMapAll(x['tablespace-map-all'] as string | undefined),
+    repositoryPaths: o.repos.filter((r) => r.type === 'posix').map((r) => r.path),
     // Set anywhere (flag or configuration file): that; else every core, within the option's 64.
     processMax: o.processMaxGiven ? o.processMax : Math.min(64, Math.max(1, (await import('node:os')).availableParallelism())),
     spoolPath: asyncGet ? o.spoolPath : null,

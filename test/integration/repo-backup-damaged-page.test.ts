@@ -72,6 +72,17 @@ for (const version of versionsFromEnv().slice(-1)) {
       assert.match(info.stdout, new RegExp(`${named.source}.*\\(in backup \\d{8}-\\d{6}F, whose copy of the file this backup takes\\)`));
     });
 
+    await t.test('an incr in one stream reads the damaged file again but takes the full backup\'s copy: says so, records the full\'s failure, not its own', async () => {
+      const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--type', 'incr', '--output', 'json'], env);
+      assert.equal(b.code, 0, b.stderr);
+      const rec = JSON.parse(b.stdout) as { id: string; type: string };
+      assert.equal(rec.type, 'incr');
+      assert.match(b.stderr, new RegExp(`the source's .*${basename(file)} has damaged pages \\(above\\), but its size and time did not change since backup \\d{8}-\\d{6}F.*this backup takes that backup's copy`));
+      assert.doesNotMatch(b.stderr, /they are stored as they are/);
+      const info = await runPgpitr(['info', ...a.repoArgs, '--set', rec.id]);
+      assert.match(info.stdout, new RegExp(`${named.source}.*\\(in backup \\d{8}-\\d{6}F, whose copy of the file this backup takes\\)`));
+    });
+
     await t.test('with client_min_messages above warning (no per-block warnings reach the client), the failure is recorded all the same', async () => {
       const b = await runPgpitr(['backup', ...a.repoArgs, '--start-fast', '--output', 'json'], { ...env, PGOPTIONS: '-c client_min_messages=error' });
       assert.equal(b.code, 0, b.stderr);

@@ -1,11 +1,17 @@
 // What a backup records of the page checksum failures it met (record.page_checksum_failures): its
-// own, as the warnings worded them, and those of the earlier backups it takes unchanged files
-// from, for those files (a -j diff or incr does not read them again, and the damaged page is
-// restored from this backup all the same), at most MAX_RECORDED_FAILURES messages, the run's
-// total (the server's and -j's) kept last.
+// own, as the warnings worded them, for the files it stores, and those of the earlier backups it
+// takes unchanged files from, for those files (a -j diff or incr does not read them again, and the
+// damaged page is restored from this backup all the same), at most MAX_RECORDED_FAILURES
+// messages, the run's total (the server's and -j's) kept last. A failure the run met in a file it
+// then took from an earlier backup (its size and time unchanged: damage that changed neither, as
+// bit rot does) is not what the backup holds: it holds the earlier copy. Those files are returned
+// apart, to be said, and the run's total is then not recorded (it counted them).
 
 import type { BackupSetManifest } from '../../repo/backup-set/manifest.js';
 import type { BackupRecord } from '../../repo/backup-set/record.js';
+
+/** The run's summaries (the server's total, its error at the end), which name no file. */
+const TOTAL = /^\d+ total checksum verification failures?|checksum verification failure during base backup/;
 
 /** The most page checksum failure messages a record keeps. */
 export const MAX_RECORDED_FAILURES = 1000;
@@ -26,7 +32,7 @@ function manifestPathOf(file: string, paths: ReadonlyMap<string, string>, inTabl
   return at < 0 ? null : (inTablespaces.get(file.slice(at + 1)) ?? null);
 }
 
-export function recordedChecksumFailures(own: readonly string[], m: BackupSetManifest, records: readonly BackupRecord[]): string[] {
+export function recordedChecksumFailures(own: readonly string[], m: BackupSetManifest, records: readonly BackupRecord[]): { recorded: string[]; ownStored: number; olderCopies: { path: string; from: string }[] } {
   const byId = new Map(records.map((r) => [r.id, r]));
   const referenced = new Map<string, string>();
   for (const f of m.files) if (f.reference !== undefined) referenced.set(f.path, f.reference);
@@ -35,8 +41,20 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
     const t = /^pg_tblspc\/\d+\/(PG_.*)$/.exec(p);
     if (t) inTablespaces.set(t[1]!, p);
   }
-  // A file this run read itself (one stream reads every file) is named by its own messages already.
-  const named = new Set(own.map(fileOf).filter((f): f is string => f !== null).map((f) => manifestPathOf(f, referenced, inTablespaces) ?? f));
+  const pathOf = (message: string): string | null => {
+    const f = fileOf(message);
+    return f === null ? null : (manifestPathOf(f, referenced, inTablespaces) ?? f);
+  };
+  // The run's messages about files taken from an earlier backup describe the source, not this backup.
+  const older = new Map<string, string>();
+  const stored = own.filter((x) => {
+    const path = pathOf(x);
+    const from = path === null ? undefined : referenced.get(path);
+    if (from !== undefined) older.set(path!, from);
+    return from === undefined;
+  });
+  // A file this run read and stores is named by its own messages already.
+  const named = new Set(stored.map(pathOf).filter((f): f is string => f !== null));
   const carried: string[] = [];
   for (const id of new Set(referenced.values())) {
     for (const message of byId.get(id)?.page_checksum_failures ?? []) {
@@ -45,9 +63,10 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
       if (path !== null && referenced.get(path) === id && !named.has(path)) carried.push(`${message} (in backup ${id}, whose copy of the file this backup takes)`);
     }
   }
-  // The run's total (the server's and -j's) is kept, last, whatever is cut.
-  const total = own.find((x) => /^\d+ total checksum verification failures/.test(x));
-  const rest = [...own.filter((x) => x !== total), ...carried];
+  // The run's total (the server's and -j's) is kept, last, whatever is cut, when it counts only what is stored.
+  const total = older.size === 0 ? stored.find((x) => TOTAL.test(x)) : undefined;
+  const rest = [...stored.filter((x) => !TOTAL.test(x)), ...carried];
   const kept = rest.slice(0, total === undefined ? MAX_RECORDED_FAILURES : MAX_RECORDED_FAILURES - 1);
-  return total === undefined ? kept : [...kept, total];
+  const ownStored = stored.filter((x) => !TOTAL.test(x)).length;
+  return { recorded: total === undefined ? kept : [...kept, total], ownStored, olderCopies: [...older].map(([path, from]) => ({ path, from })) };
 }

@@ -221,9 +221,6 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         const sink = new RepoSink(writer);
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(repoEngineOptions(req, record.label!, sink, () => void askStopFacts()), reporter, signal);
-        if (result.checksumFailures.length > 0) {
-          reporter.warn(`backup ${id}: the source has damaged pages (the page checksum failures above): they are stored as they are, and restore brings them back; repair the source (pgpitr info --set ${id} names them)`);
-        }
         // The server was checked to be on the prior backup's timeline before: a promotion since means
         // its files may have moved on another history, and the unchanged ones are not known to be.
         if (priorRecord && result.timeline !== priorRecord.timeline) {
@@ -250,7 +247,13 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
         record.file_count = m.files.length;
         record.references = manifestReferences(m);
         const failures = recordedChecksumFailures(result.checksumFailures, m, records);
-        if (failures.length > 0) record.page_checksum_failures = failures;
+        if (failures.recorded.length > 0) record.page_checksum_failures = failures.recorded;
+        if (failures.ownStored > 0 || (failures.olderCopies.length === 0 && result.checksumFailures.length > 0)) {
+          reporter.warn(`backup ${id}: the source has damaged pages (the page checksum failures above): they are stored as they are, and restore brings them back; repair the source (pgpitr info --set ${id} names them)`);
+        }
+        for (const o of failures.olderCopies) {
+          reporter.warn(`backup ${id}: the source's ${o.path} has damaged pages (above), but its size and time did not change since backup ${o.from} (damage that changes neither, as a failing disk's): this backup takes that backup's copy of it, as it was then; repair the source, and compare with what that copy holds`);
+        }
         record.size = writer.originalBytes;
         record.stored_size = writer.storedBytes;
         if (prior) reporter.info(`${type} backup ${id}: ${writer.referenced.files} unchanged files (${writer.referenced.bytes} bytes) taken from backup ${prior.id}, ${m.files.length - writer.referenced.files} stored`);

@@ -26,10 +26,13 @@ Options:
       --type=full|diff|incr   full (default): every file; diff: the files changed since the
                          newest complete full backup; incr: since the newest complete backup.
                          The other files are that backup's (restore reads them there, expire
-                         keeps it). Without such a backup of the same cluster and version,
-                         a full backup is taken, and said so. A file counts as changed
-                         unless its size and modification time are those the prior backup
-                         recorded and it was last modified before that backup started
+                         keeps it). Without such a backup of the same cluster, version,
+                         compression, timeline and kind of server (primary or standby), with
+                         its end after its start by the server's clock, a full backup is
+                         taken, and said so. A file counts as changed unless its size and
+                         modification time are those the prior backup recorded and it was
+                         last modified before that backup started (a file whose time was set
+                         back, as cp -p or rsync -t do, is not seen: take a full backup then)
       --wal=archive|included  the WAL the backup needs to be consistent: waited for in the
                          stanza's archive (default), or streamed into the backup itself
       --archive-timeout=SECONDS  with --wal=archive: fail when no segment the backup needs

@@ -29,8 +29,8 @@ export function prepareSpool(spool: string, stanza: string, pgData: string, spoo
       cause: e,
     });
   }
-  // restore_command's shell moves what is there into pg_wal unchecked: no other user may put it there.
-  const unsafe = unsafeSpool(spoolBase !== undefined && spool.startsWith(spoolBase + '/') ? spoolBase : spool, dir);
+  // restore_command's shell moves what is there into pg_wal: no other user may put it there.
+  const unsafe = unsafeSpool(spoolBase !== undefined && spool.startsWith(spoolBase + '/') ? spoolBase : spool, dir, spoolTrustedOwners(pgData));
   if (unsafe !== null) {
     throw new PgpitrError('ERR_TARGET', `the prefetch spool "${dir}" is not safe: ${unsafe}; restore_command moves the segments there into pg_wal`, {
       hint: "give a --spool-path only the server's user (and root) can write, or --no-archive-async",
@@ -74,6 +74,12 @@ function closedAbove(dir: string, owner: { uid: number; gid: number }): string |
 export function spoolOwner(pgData: string, spoolBase?: string): { uid: number; gid: number } | undefined | null {
   if (process.getuid?.() !== 0) return undefined;
   return nonRootOwner(pgData) ?? (spoolBase === undefined ? null : nonRootOwner(spoolBase));
+}
+
+/** Whose spool directories restore may trust besides its own and root's: the server's user (the data directory's owner) when root restores. */
+export function spoolTrustedOwners(pgData: string): number[] {
+  const owner = process.getuid?.() === 0 ? nonRootOwner(pgData) : null;
+  return owner === null ? [] : [owner.uid];
 }
 
 function nonRootOwner(path: string): { uid: number; gid: number } | null {

@@ -69,7 +69,7 @@ export async function archivePushAsync(req: AsyncPushCall, a: AsyncSettings, sou
   }
 }
 
-const SPOOL_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR']);
+const SPOOL_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'ELOOP']);
 
 /** A file system's refusal of a path under the spool (Node's errors carry the path). */
 function spoolRefused(e: unknown, spoolPath: string): boolean {

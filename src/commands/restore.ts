@@ -14,7 +14,8 @@ import { RestoreLease, expiryStampWhenQuiet } from '../repo/restore-lease.js';
 import type { Repository } from '../repo/repository.js';
 import { restore } from '../restore/engine.js';
 import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
-import { prepareSpool, spoolOwner } from '../archiving/prefetch-spool.js';
+import { prepareSpool, spoolOwner, spoolTrustedOwners } from '../archiving/prefetch-spool.js';
+import { unsafeSpoolPlace } from '../archiving/spool-safety.js';
 import { clearFetchFailures, openPrefetchDir, prefetchDir } from '../archiving/prefetch.js';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -36,7 +37,12 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   // reading and the lease changes the stamp (repo/restore-lease.ts).
   const stampBefore = await expiryStampWhenQuiet(repo.storage, stanza, { log: req.log });
   const info = await readStanza(repo, stanza);
-  const { spoolPath: givenSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
+  const { spoolPath: askedSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
+  // A spool another user could write is not used (archiving/spool-safety.ts): restore_command moves
+  // what is there into pg_wal. Judged before anything is written; the recovery then fetches without it.
+  const unsafe = askedSpool === null || req.recoveryOptions?.some((o) => o.name === 'restore_command') ? null : unsafeSpoolPlace(askedSpool, spoolTrustedOwners(req.pgData));
+  if (unsafe !== null) req.log(`warning: the prefetch spool ${askedSpool} is not safe (${unsafe}): recovery fetches each WAL file without the prefetch; give a --spool-path only the server's user (and root) can write`);
+  const givenSpool = unsafe === null ? askedSpool : null;
   // restore_command fetches only this system's WAL (archive-get --system-id), from a spool of its own.
   const reachArgs = [...givenReach, `--system-id=${info.system_identifier}`];
   const settings = fetcherSettings(fetchFrom, stanza, info.system_identifier);
@@ -200,5 +206,6 @@ export function restoreCommandFor(reach: string[], stanza: string, spool: string
   if (spool === null) return get;
   const dir = percentEscaped(shellQuote(prefetchDir(spool, stanza)));
   const ask = `sh ${percentEscaped(shellQuote(SPOOL_GET))} ${dir} %f "%p" ${options}; case $? in 0) exit 0;; ${MISSING_EXIT}) exit 1;; esac`;
-  return `mv ${dir}/%f "%p" 2>/dev/null && exit 0; ${ask}; ${get}`;
+  // Only from a directory of the server's user: one another user put in its place is passed by (archiving/spool-safety.ts).
+  return `[ -O ${dir} ] && mv ${dir}/%f "%p" 2>/dev/null && exit 0; ${ask}; ${get}`;
 }

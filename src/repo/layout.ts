@@ -22,14 +22,23 @@ const STANZA_NAME_MAX = 128;
 
 /** A stanza's directory; the name is checked (it becomes a path). */
 export function stanzaPath(stanza: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza) || stanza === '.' || stanza === '..' || stanza.length > STANZA_NAME_MAX) {
+  // A name no directory can have (longer than a file name may be), or one of the repository's own
+  // files: no stanza can be there (checkNewStanzaName keeps new ones further from them).
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stanza) || stanza === '.' || stanza === '..' || stanza.length > 255) {
     throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza.length > STANZA_NAME_MAX ? `${stanza.slice(0, 20)}...` : stanza}"`, { hint: `use letters, digits, "_", "-" and ".", at most ${STANZA_NAME_MAX} of them` });
   }
-  // The repository's own files, beside the stanzas' directories.
-  if (stanza === REPO_MARKER || stanza === REPO_MARKER_COPY || stanza === REPOSITORY_LOCK || stanza.startsWith('pgpitr-probe-') || /\.tmp-/.test(stanza)) {
-    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}": the repository uses that name for its own files`, { hint: 'choose another name' });
+  if (stanza === REPO_MARKER || stanza === REPO_MARKER_COPY || stanza === REPOSITORY_LOCK) {
+    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza}": the repository uses that name for its own file`, { hint: 'choose another name' });
   }
   return stanza;
+}
+
+/** A new stanza's name: also at most STANZA_NAME_MAX characters, and not like the temporary files the repository makes beside its own. */
+export function checkNewStanzaName(stanza: string): void {
+  stanzaPath(stanza);
+  if (stanza.length > STANZA_NAME_MAX || stanza.startsWith('pgpitr-probe-') || /\.tmp-/.test(stanza) || stanza.startsWith(`${REPOSITORY_LOCK}.`)) {
+    throw new PgpitrError('ERR_USAGE', `invalid stanza name "${stanza.length > STANZA_NAME_MAX ? `${stanza.slice(0, 20)}...` : stanza}" for a new stanza`, { hint: `use at most ${STANZA_NAME_MAX} letters, digits, "_", "-" and ".", not beginning with "pgpitr-probe-" nor holding ".tmp-" (names of the repository's own files)` });
+  }
 }
 
 export const STANZA_RECORD = 'stanza.json';

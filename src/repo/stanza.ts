@@ -4,7 +4,7 @@
 
 import { OtherKeyError, PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
-import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, stanzaPath, stanzaRecordPath } from './layout.js';
+import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, checkNewStanzaName, stanzaPath, stanzaRecordPath } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { noteStanzaPresent } from './stanza-presence.js';
@@ -187,6 +187,7 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
       hint: `finish the delete first: pgpitr stanza-delete --repo ${repo.location} --stanza ${info.stanza} --force (and check that no archive_command or asynchronous pusher still stores into it)`,
     });
   }
+  checkNewStanzaName(info.stanza);
   // The archive directory exists from the start: archive-get tells "not archived" from "no archive" by it.
   await storage.pathCreate?.(archivePath(info.stanza));
   const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };

@@ -35,6 +35,10 @@ test('one stream reads every file again: a failure in a file it stores is its ow
   // An earlier copy that was whole (the damage came later, changing neither size nor time): nothing recorded.
   const whole = { id: full.id } as unknown as BackupRecord;
   assert.deepEqual(recordedChecksumFailures([inBase, 'base backup: checksum verification failure during base backup'], manifest([file('base/5/16384', full.id)]), [whole]), { recorded: [], ownStored: 0, olderCopies: [{ path: 'base/5/16384', from: full.id }] });
+  // An earlier backup that recorded failures without their files (client_min_messages above warning): its copy's state is not known, so the run's message is kept.
+  const unnamed = { id: full.id, page_checksum_failures: ['base backup: checksum verification failure during base backup'] } as unknown as BackupRecord;
+  const kept = recordedChecksumFailures([inBase], manifest([file('base/5/16384', full.id)]), [unnamed]).recorded;
+  assert.deepEqual(kept, [`${inBase} (in the source; backup ${full.id}, whose copy of the file this backup takes, did not record which files it met failures in)`]);
   const many = Array.from({ length: MAX_RECORDED_FAILURES + 10 }, (_, i) => `checksum verification failed in file "./base/5/${i}", block 0: calculated 1 but expected 2`);
   const cut = recordedChecksumFailures([...many, total], manifest([]), []).recorded;
   assert.equal(cut.length, MAX_RECORDED_FAILURES);

@@ -4,10 +4,10 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unsafeSpool } from '../../src/archiving/spool-safety.js';
+import { unsafeSpool, unsafeSpoolPlace } from '../../src/archiving/spool-safety.js';
 import { openSpoolDir } from '../../src/archiving/spool.js';
 
 test('unsafeSpool: writable by every user, below such a directory without the sticky bit, or a link below the root', () => {
@@ -38,6 +38,17 @@ test('unsafeSpool: writable by every user, below such a directory without the st
     assert.equal(unsafeSpool(rootLink, join(rootLink, 'main', 'archive-push')), null);
     chmodSync(dir, 0o777);
     assert.throws(() => openSpoolDir(spool, dir), /spool directory ".*archive-push" is not safe: .*archive-push is writable by every user/);
+    chmodSync(dir, 0o750);
+    // Root preparing the server user's spool (uid 4242 here) trusts that user and itself, no other.
+    chownSync(spool, 4242, 4242);
+    assert.equal(unsafeSpool(spool, dir, [4242]), null);
+    chownSync(spool, 4343, 4343);
+    assert.match(unsafeSpool(spool, dir, [4242]) ?? '', /spool belongs to another user \(uid 4343/);
+    // Before it is made: judged by what is above; a directory above owned by another user could be replaced.
+    assert.equal(unsafeSpoolPlace(join(top, 'new', 'spool'), [4242]), null);
+    chownSync(top, 4343, 4343);
+    assert.match(unsafeSpoolPlace(join(top, 'new', 'spool'), [4242]) ?? '', /above it, belongs to another user \(uid 4343\)/);
+    chownSync(top, 0, 0);
   } finally {
     rmSync(top, { recursive: true, force: true });
   }

@@ -13,9 +13,16 @@ test('oneLine escapes control characters and leaves the rest', () => {
 });
 
 test('stanza names: path characters, the repository\'s own file names and over-long names are refused', async () => {
-  const { stanzaPath } = await import('../../src/repo/layout.js');
+  const { checkNewStanzaName, stanzaPath } = await import('../../src/repo/layout.js');
   assert.equal(stanzaPath('main-16'), 'main-16');
-  for (const bad of ['../x', 'a/b', '..', 'pgpitr-repo.json', 'pgpitr-repo.json.copy', 'repository.lock', 'x'.repeat(129)]) {
+  for (const bad of ['../x', 'a/b', '..', 'pgpitr-repo.json', 'pgpitr-repo.json.copy', 'repository.lock', 'x'.repeat(256)]) {
     assert.throws(() => stanzaPath(bad), (e: { code?: string; message: string }) => e.code === 'ERR_USAGE' && /invalid stanza name/.test(e.message), bad);
   }
+  // An existing stanza of such a name stays usable; a new one is refused.
+  for (const odd of ['x'.repeat(129), 'main.tmp-1', 'pgpitr-probe-x', 'repository.lock.takeover']) {
+    assert.equal(stanzaPath(odd), odd);
+    assert.throws(() => checkNewStanzaName(odd), /invalid stanza name .* for a new stanza/, odd);
+  }
+  checkNewStanzaName('x'.repeat(128));
+  checkNewStanzaName('pgpitr-main');
 });

@@ -45,13 +45,19 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
     const f = fileOf(message);
     return f === null ? null : (manifestPathOf(f, referenced, inTablespaces) ?? f);
   };
-  // The run's messages about files taken from an earlier backup describe the source, not this backup.
+  // The run's messages about files taken from an earlier backup describe the source, not this backup,
+  // unless that backup's record cannot say whether its copy is whole (failures it recorded without
+  // their files, or cut at MAX_RECORDED_FAILURES): then they are kept, said to be the source's.
   const older = new Map<string, string>();
+  const unknown: string[] = [];
   const stored = own.filter((x) => {
     const path = pathOf(x);
     const from = path === null ? undefined : referenced.get(path);
-    if (from !== undefined) older.set(path!, from);
-    return from === undefined;
+    if (from === undefined) return true;
+    older.set(path!, from);
+    const theirs = byId.get(from)?.page_checksum_failures ?? [];
+    if (theirs.length >= MAX_RECORDED_FAILURES || theirs.some((t) => fileOf(t) === null && !/^\d+ total checksum/.test(t))) unknown.push(`${x} (in the source; backup ${from}, whose copy of the file this backup takes, did not record which files it met failures in)`);
+    return false;
   });
   // A file this run read and stores is named by its own messages already.
   const named = new Set(stored.map(pathOf).filter((f): f is string => f !== null));
@@ -65,7 +71,7 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
   }
   // The run's total (the server's and -j's) is kept, last, whatever is cut, when it counts only what is stored.
   const total = older.size === 0 ? stored.find((x) => TOTAL.test(x)) : undefined;
-  const rest = [...stored.filter((x) => !TOTAL.test(x)), ...carried];
+  const rest = [...stored.filter((x) => !TOTAL.test(x)), ...carried, ...unknown];
   const kept = rest.slice(0, total === undefined ? MAX_RECORDED_FAILURES : MAX_RECORDED_FAILURES - 1);
   const ownStored = stored.filter((x) => !TOTAL.test(x)).length;
   return { recorded: total === undefined ? kept : [...kept, total], ownStored, olderCopies: [...older].map(([path, from]) => ({ path, from })) };

@@ -56,7 +56,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   if (output === 'json') {
     process.stdout.write(JSON.stringify({ directory: dir, assessed_status: status, process_judged_here: why === null, ...state }, null, 2) + '\n');
   } else {
-    const lines = [`backup in "${dir}": ${status}`, `  label: ${oneLine(state.label)}`, `  started: ${state.started_at} by pid ${state.pid} on ${state.host}`];
+    const lines = [`backup in "${dir}": ${status}`, `  label: ${oneLine(String(state.label ?? ''))}`, `  started: ${state.started_at} by pid ${state.pid} on ${state.host}`];
     if (state.finished_at) lines.push(`  finished: ${state.finished_at} (${state.duration_seconds}s)`);
     if (state.start_lsn) lines.push(`  start LSN: ${state.start_lsn} on timeline ${state.timeline}`);
     if (state.stop_lsn) lines.push(`  stop LSN: ${state.stop_lsn}${state.stop_timeline !== undefined ? ` on timeline ${state.stop_timeline}` : ''}`);

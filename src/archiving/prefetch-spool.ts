@@ -1,8 +1,8 @@
 // The prefetch spool of asynchronous archive-get, made ready by restore: the
 // server's user runs restore_command, so the spool must be writable by it.
 
-import { chmodSync, lchownSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, existsSync, lchownSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { prefetchDir } from './prefetch.js';
 import { unsafeSpool } from './spool-safety.js';
@@ -76,9 +76,15 @@ export function spoolOwner(pgData: string, spoolBase?: string): { uid: number; g
   return nonRootOwner(pgData) ?? (spoolBase === undefined ? null : nonRootOwner(spoolBase));
 }
 
-/** Whose spool directories restore may trust besides its own and root's: the server's user (the data directory's owner) when root restores. */
+/**
+ * Whose spool directories restore may trust besides its own and root's: when root restores, the
+ * server's user, the owner of the data directory (or, not made yet, of the nearest directory above).
+ */
 export function spoolTrustedOwners(pgData: string): number[] {
-  const owner = process.getuid?.() === 0 ? nonRootOwner(pgData) : null;
+  if (process.getuid?.() !== 0) return [];
+  let p = resolve(pgData);
+  while (!existsSync(p) && p !== dirname(p)) p = dirname(p);
+  const owner = nonRootOwner(p);
   return owner === null ? [] : [owner.uid];
 }
 

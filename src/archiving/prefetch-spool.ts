@@ -14,7 +14,7 @@ import { unsafeSpool } from './spool-safety.js';
  * must pass through them (made 0750 by a restore run as root into a directory root owned, they kept
  * every later restore's prefetch out). Returns a warning when that user still cannot reach it.
  */
-export function prepareSpool(spool: string, stanza: string, pgData: string, spoolBase?: string): string | null {
+export function prepareSpool(spool: string, stanza: string, pgData: string, spoolBase?: string, trustedOwners: readonly number[] = spoolTrustedOwners(pgData)): string | null {
   const dir = prefetchDir(spool, stanza);
   let first: string | undefined;
   try {
@@ -30,7 +30,7 @@ export function prepareSpool(spool: string, stanza: string, pgData: string, spoo
     });
   }
   // restore_command's shell moves what is there into pg_wal: no other user may put it there.
-  const unsafe = unsafeSpool(spoolBase !== undefined && spool.startsWith(spoolBase + '/') ? spoolBase : spool, dir, spoolTrustedOwners(pgData));
+  const unsafe = unsafeSpool(spoolBase !== undefined && spool.startsWith(spoolBase + '/') ? spoolBase : spool, dir, trustedOwners);
   if (unsafe !== null) {
     throw new PgpitrError('ERR_TARGET', `the prefetch spool "${dir}" is not safe: ${unsafe}; restore_command moves the segments there into pg_wal`, {
       hint: "give a --spool-path only the server's user (and root) can write, or --no-archive-async",

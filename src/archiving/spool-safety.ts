@@ -61,7 +61,8 @@ export function unsafeSpool(spoolPath: string, dir: string, trustedOwners?: read
 /** Before a spool is made: why `spoolPath` (made, if absent, under its nearest existing directory) would not be safe, or null. */
 export function unsafeSpoolPlace(spoolPath: string, trustedOwners: readonly number[]): string | null {
   const at = resolve(spoolPath);
-  if (existsSync(at)) return unsafeSpool(at, at, trustedOwners);
+  // Not a directory: what it is, making the spool says (a mistake, not another user's doing).
+  if (existsSync(at)) return statSync(at).isDirectory() ? unsafeSpool(at, at, trustedOwners) : null;
   let p = dirname(at);
   while (!existsSync(p)) p = dirname(p);
   return unsafeAbove(p, trustedUids(trustedOwners));

@@ -40,7 +40,8 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const { spoolPath: askedSpool, reachArgs: givenReach, fetchFrom, ...rest } = req;
   // A spool another user could write is not used (archiving/spool-safety.ts): restore_command moves
   // what is there into pg_wal. Judged before anything is written; the recovery then fetches without it.
-  const unsafe = askedSpool === null || req.recoveryOptions?.some((o) => o.name === 'restore_command') ? null : unsafeSpoolPlace(askedSpool, spoolTrustedOwners(req.pgData));
+  const trustedOwners = spoolTrustedOwners(req.pgData); // before restore makes the data directory (root's then)
+  const unsafe = askedSpool === null || req.recoveryOptions?.some((o) => o.name === 'restore_command') ? null : unsafeSpoolPlace(askedSpool, trustedOwners);
   if (unsafe !== null) req.log(`warning: the prefetch spool ${askedSpool} is not safe (${unsafe}): recovery fetches each WAL file without the prefetch; give a --spool-path only the server's user (and root) can write`);
   const givenSpool = unsafe === null ? askedSpool : null;
   // restore_command fetches only this system's WAL (archive-get --system-id), from a spool of its own.
@@ -66,7 +67,7 @@ export async function restoreFromRepository(repo: Repository, stanza: string, re
   const readySpool = (plan: RestorePlan): void => {
     const spoolPath = spoolFor(followedOf(plan));
     if (spoolPath === null) return;
-    const closed = prepareSpool(spoolPath, stanza, req.pgData, givenSpool!);
+    const closed = prepareSpool(spoolPath, stanza, req.pgData, givenSpool!, trustedOwners);
     if (closed !== null) req.log(`warning: ${closed}`);
     clearFetchFailures(prefetchDir(spoolPath, stanza));
   };

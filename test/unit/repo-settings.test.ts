@@ -177,7 +177,7 @@ test('restore_command: only archive-get\'s own "not in the archive" reads as the
 
 test('restore_command: a % in a path is doubled; each system and set of repositories has its own prefetch spool', () => {
   const cmd = restoreCommandFor(['--repo', '/r/100%'], 'main', '/spool/50%');
-  assert.match(cmd, /^mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
+  assert.match(cmd, /^\[ -O '\/spool\/50%%\/main\/archive-get' \] && mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
   assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"; case /);
   const one = [{ index: 1, location: '/r' }];
   const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'), '/data');

@@ -59,20 +59,18 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
     if (theirs.length >= MAX_RECORDED_FAILURES || theirs.some((t) => fileOf(t) === null && !/^\d+ total checksum/.test(t))) unknown.push(`${x} (in the source; backup ${from}, whose copy of the file this backup takes, did not record which files it met failures in)`);
     return false;
   });
-  // A file this run read and stores is named by its own messages already.
-  const named = new Set(stored.map(pathOf).filter((f): f is string => f !== null));
+  // (A file this run stores is never one of those taken from an earlier backup: its messages stand alone.)
   const carried: string[] = [];
   for (const id of new Set(referenced.values())) {
     for (const message of byId.get(id)?.page_checksum_failures ?? []) {
       const file = fileOf(message);
       const path = file === null ? null : manifestPathOf(file, referenced, inTablespaces);
-      if (path !== null && referenced.get(path) === id && !named.has(path)) carried.push(`${message} (in backup ${id}, whose copy of the file this backup takes)`);
+      if (path !== null && referenced.get(path) === id) carried.push(`${message} (in backup ${id}, whose copy of the file this backup takes)`);
     }
   }
   // The run's total (the server's and -j's) is kept, last, whatever is cut, when it counts only what is stored.
   const total = older.size === 0 ? stored.find((x) => TOTAL.test(x)) : undefined;
-  const rest = [...stored.filter((x) => !TOTAL.test(x)), ...carried, ...unknown];
-  const kept = rest.slice(0, total === undefined ? MAX_RECORDED_FAILURES : MAX_RECORDED_FAILURES - 1);
-  const ownStored = stored.filter((x) => !TOTAL.test(x)).length;
-  return { recorded: total === undefined ? kept : [...kept, total], ownStored, olderCopies: [...older].map(([path, from]) => ({ path, from })) };
+  const perFile = stored.filter((x) => !TOTAL.test(x));
+  const kept = [...perFile, ...carried, ...unknown].slice(0, total === undefined ? MAX_RECORDED_FAILURES : MAX_RECORDED_FAILURES - 1);
+  return { recorded: total === undefined ? kept : [...kept, total], ownStored: perFile.length, olderCopies: [...older].map(([path, from]) => ({ path, from })) };
 }

@@ -22,8 +22,12 @@ import { checkRepository, readStanza } from '../repo/stanza.js';
 import type { Repository } from '../repo/repository.js';
 import { PRESENCE_TRUST_MS } from '../repo/stanza-presence.js';
 
-/** What a stanza's directory holds (layout.ts): its record, archive, drops, backups, lock and takeover guard, and their temporary names. */
-const STANZA_ENTRY = /^(?:stanza\.json|archive|archive-drops|archive-expired\.json|restore-points|restore-lease|backup|backup\.lock(?:\.takeover\.lock)?)(?:\.tmp-[^/]+)?$/;
+/**
+ * What a stanza's directory holds (layout.ts): its record, archive, drops, backups, lock and
+ * takeover guard, receive-wal's directory (a posix repository it streams into), and their
+ * temporary names.
+ */
+const STANZA_ENTRY = /^(?:stanza\.json|archive|archive-drops|archive-expired\.json|restore-points|restore-lease|backup|backup\.lock(?:\.takeover\.lock)?|receive-wal)(?:\.tmp-[^/]+)?$/;
 
 export interface StanzaContents {
   /** False: the record was already gone (an interrupted delete), only the rest remained. */

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
 import { versionsFromEnv } from '../harness/pg-versions.js';
@@ -106,6 +106,27 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
     const dry = await runPgpitr(['expire', ...base, '--repo', '2', '--retention-full', '5', '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stderr, new RegExp(`kept backup ${newer.id}: one of the 5 newest`));
+  });
+
+  await t.test('a backup ID found in two repositories (taken the same second) is not expired or unpinned without --repo', async () => {
+    // Backup IDs are unique per repository only: repo1 is given a set of the same ID.
+    const copy = join(r1, 'main', 'backup', newer.id);
+    cpSync(join(r2, 'main', 'backup', newer.id), copy, { recursive: true });
+    try {
+      for (const action of [['--set', newer.id], ['--unpin', newer.id], ['--pin', newer.id]]) {
+        const r = await runPgpitr(['expire', ...base, ...action]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`backup "${newer.id}" exists in repo1 and repo2`));
+        assert.match(r.stderr, /give --repo N to /);
+      }
+      const dry = await runPgpitr(['expire', ...base, '--repo', '2', '--set', newer.id, '--dry-run']);
+      assert.notEqual(dry.stderr, '', 'runs, with --repo');
+      assert.doesNotMatch(dry.stderr, /exists in repo1 and repo2/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+    const info = await runPgpitr(['info', ...base, '--output', 'json']);
+    assert.deepEqual((JSON.parse(info.stdout) as InfoJson).repositories.map((r) => r.stanzas![0]!.backups.map((b) => b.id)), [[], [newer.id]]);
   });
 
   await t.test('restore without --repo takes the first repository holding a backup that can reach the target', async () => {

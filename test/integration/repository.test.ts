@@ -511,6 +511,9 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const copy = join(restoreDir(c, 'stanza-delete'), 'repo');
       await runCommand('cp', ['-a', a.repo, copy]);
       rmSync(join(copy, 'main', 'stanza.json'));
+      // (receive-wal's directory, of a repository it streamed into, is a stanza's too.)
+      mkdirSync(join(copy, 'main', 'receive-wal'));
+      writeFileSync(join(copy, 'main', 'receive-wal', '000000010000000000000009.partial'), '');
       const get = await runPgpitr(['archive-get', '--repo', copy, '--stanza', 'main', third.start_wal, join(restoreDir(c, 'stanza-delete'), 'seg')]);
       assert.equal(get.code, 200, get.stderr);
       // ... and stanza-create will not make a stanza over what is left (another cluster's WAL could be among it).

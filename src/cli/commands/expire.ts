@@ -17,6 +17,8 @@ import { expireUnderLock, setPinned } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { unrecordedKept } from '../../repo/backup-set/unrecorded.js';
+import { DamagedRecordError, readRecord } from '../../repo/backup-set/record.js';
+import type { OpenedRepository } from '../../repo/open-repository.js';
 
 const HELP = `pgpitr expire removes the backups and WAL a retention policy no longer needs.
 
@@ -88,6 +90,25 @@ export function retentionPolicy(o: RepoOptions, repo: RepoSettings): RetentionPo
   return policy;
 }
 
+/**
+ * A backup's ID is its start time, unique in its own repository only: backups taken into two
+ * repositories in the same second share it. An ID found in several is refused without --repo N,
+ * so that expiring or unpinning one repository's backup never takes another's. A repository that
+ * cannot be read here is left to the action itself, which reports it.
+ */
+async function refuseIdInSeveral(repos: OpenedRepository[], stanza: string, id: string, action: string): Promise<void> {
+  if (repos.length < 2) return;
+  const holders: string[] = [];
+  for (const { repo, index } of repos) {
+    // A damaged record is a backup of that ID too.
+    const found = await readRecord(repo.storage, stanza, id).catch((e: unknown) => (e instanceof DamagedRecordError ? true : null));
+    if (found !== null) holders.push(`repo${index}`);
+  }
+  if (holders.length > 1) {
+    throw usageError(`backup "${id}" exists in ${holders.join(' and ')}: each is that repository's own backup, taken in the same second`, `give --repo N to ${action} the backup of one repository (pgpitr info --set=${id} shows both)`);
+  }
+}
+
 export async function expireCommand(argv: string[]): Promise<number> {
   const o = parseRepoOptions('expire', argv, { extra: EXPIRE_OPTIONS });
   if (o.help) {
@@ -108,6 +129,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
     if (beside.length > 0) throw usageError(`--${pin !== undefined ? 'pin' : 'unpin'} cannot be given with ${beside.join(', ')}`, `run the ${pin !== undefined ? 'pin' : 'unpin'} alone (pgpitr info --set=ID shows whether a backup is pinned)`);
     // A backup lives in one repository: pinned where it is, absent elsewhere is no error.
     const id = (pin ?? unpin)!;
+    await refuseIdInSeveral(repos, o.stanza, id, pin !== undefined ? 'pin' : 'unpin');
     const outcomes = await onEachRepository(repos, async ({ repo }) => {
       try {
         return { was: await setPinned(repo, o.stanza, id, pin !== undefined, pinTarget === 'standalone' ? 'standalone' : 'full') };
@@ -133,6 +155,7 @@ export async function expireCommand(argv: string[]): Promise<number> {
   if (set !== undefined) {
     if (o.extra['retention-full'] !== undefined || o.extra['retention-window'] !== undefined) throw usageError('--set expires one backup set whatever the policy: give it without --retention-full / --retention-window');
     // A backup lives in one repository: expired where it is, absent elsewhere is no error.
+    await refuseIdInSeveral(repos, o.stanza, set, 'expire');
     outcomes = await onEachRepository(repos, async ({ repo, index }) => {
       try {
         return await expireUnderLock(repo, o.stanza, { set }, { dryRun, warn: (m) => printLine(`warning: ${m}`), ...removed(index) });

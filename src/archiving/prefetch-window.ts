@@ -1,13 +1,18 @@
 // The segments the background fetcher fetches ahead of recovery: the next ones along the branch
 // recovery follows (repo/followed-branch.ts), looked up again every BRANCH_REFRESH_MS (a standby
-// following the latest timeline meets new ones). Never an older timeline's file past its fork:
-// restore_command's shell hands over whatever the spool holds, without asking pgpitr.
+// following the latest timeline meets new ones), and every HELD_REFRESH_MS while the spool holds
+// prefetched files. Never an older timeline's file past its fork: restore_command's shell hands
+// over whatever the spool holds, without asking pgpitr, so a failover's history file must empty
+// the spool of the old timeline's files soon after it is archived (archive-get alone would answer
+// "not found" for them at once).
 
 import { parseSegmentFileName, segmentFileName } from '../postgres/lsn.js';
 import { timelineOfSegment } from '../postgres/timeline-history.js';
 import type { BranchSpan } from '../postgres/timeline-history.js';
 
 const BRANCH_REFRESH_MS = 5000;
+/** While files wait in the spool for the shell to hand over: one look at the archive a second. */
+const HELD_REFRESH_MS = 1000;
 
 /** What the fetcher knows of the branch: its spans (branchSpans), and its timelines (branchTimelines). */
 export interface BranchView {
@@ -25,6 +30,7 @@ export class FollowedBranch {
   constructor(
     private readonly load: (() => Promise<BranchView | null>) | undefined,
     private readonly log: (line: string) => void,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Whether the window may be fetched: not while the branch could not be read (it could lead anywhere). */
@@ -32,9 +38,10 @@ export class FollowedBranch {
     return !this.failed;
   }
 
-  async refresh(): Promise<void> {
-    if (this.load === undefined || Date.now() - this.at < BRANCH_REFRESH_MS) return;
-    this.at = Date.now();
+  /** `holding`: prefetched files wait in the spool, which a new branch may make wrong to hand over. */
+  async refresh(holding: boolean): Promise<void> {
+    if (this.load === undefined || this.now() - this.at < (holding ? HELD_REFRESH_MS : BRANCH_REFRESH_MS)) return;
+    this.at = this.now();
     try {
       this.view = await this.load();
       this.failed = false;

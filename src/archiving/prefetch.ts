@@ -255,7 +255,7 @@ export async function runFetcher(s: FetcherSettings): Promise<void> {
           if (!base || name > base) base = name;
         }
       }
-      if (base && !ended) await branch.refresh();
+      if (base && !ended) await branch.refresh(fetched.size > 0);
       if (base && !branch.known) {
         // The branch may now lead elsewhere: nothing fetched along the one known before stays for the shell to hand over.
         for (const name of fetched) {

@@ -16,7 +16,7 @@ test('FollowedBranch: the window runs along the branch from any of its timelines
   const branch = { timeline: 3, ancestors: [{ timeline: 1, switchpoint: 0x900000n, reason: '' }, { timeline: 2, switchpoint: 0x980000n, reason: '' }] };
   const view = { spans: branchSpans(branch, SEG), onBranch: [1, 2, 3] };
   const b = new FollowedBranch(async () => view, () => {});
-  await b.refresh();
+  await b.refresh(false);
   assert.equal(b.known, true);
   assert.deepEqual(b.nextSegments(name(1, 7), 3, SEG), [name(1, 8), name(3, 9), name(3, 10)]);
   assert.deepEqual(b.nextSegments(name(2, 9), 2, SEG), [name(3, 10), name(3, 11)], 'timeline 2 has no span, but is on the branch');
@@ -28,7 +28,26 @@ test('FollowedBranch: a branch that cannot be read is not known', async () => {
   const b = new FollowedBranch(async () => {
     throw new Error('repository down');
   }, (l) => lines.push(l));
-  await b.refresh();
+  await b.refresh(false);
   assert.equal(b.known, false);
   assert.match(lines[0]!, /repository down/);
+});
+
+test('FollowedBranch: looked up again every 5 s, and every second while prefetched files wait in the spool', async () => {
+  let clock = 100_000;
+  let loads = 0;
+  const b = new FollowedBranch(async () => (loads++, null), () => {}, () => clock);
+  await b.refresh(false);
+  assert.equal(loads, 1);
+  clock += 1500;
+  await b.refresh(false);
+  assert.equal(loads, 1, 'nothing held: not before 5 s');
+  await b.refresh(true);
+  assert.equal(loads, 2, 'files held: a failover\'s history file must empty the spool of the old timeline soon');
+  clock += 500;
+  await b.refresh(true);
+  assert.equal(loads, 2);
+  clock += 600;
+  await b.refresh(true);
+  assert.equal(loads, 3);
 });

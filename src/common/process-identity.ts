@@ -72,16 +72,19 @@ export function processIdentity(pid: number): ProcessIdentity | null {
  * Whether the process that wrote a record (pid on host, with its identity when
  * known) still runs: the same host, the pid alive, and the same start time and
  * boot when they were recorded. A pid reused after a crash or a reboot is not it.
+ * Of another pid namespace (a container sharing the host name), its pid cannot be
+ * judged from here: assumed to run.
  */
-export function sameProcessAlive(r: { host: string; pid: number; startTime?: string | null; bootId?: string | null }, localHost: string): boolean {
+export function sameProcessAlive(r: { host: string; pid: number; startTime?: string | null; bootId?: string | null; pidNs?: string | null | undefined }, localHost: string): boolean {
   if (r.host !== localHost) return true; // cannot tell from here: assume it runs
+  const boot = currentBootId();
+  if (r.bootId && boot !== null && boot !== r.bootId) return false; // no process outlives a reboot
+  if (r.pidNs && currentPidNamespace() !== null && r.pidNs !== currentPidNamespace()) return true;
   try {
     process.kill(r.pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const boot = currentBootId();
-  if (r.bootId && boot !== null && boot !== r.bootId) return false;
   // A start time that cannot be read (another user's process under hidepid) cannot tell: alive.
   const now = processStartTime(r.pid);
   if (r.startTime && now !== null && now !== r.startTime) return false;

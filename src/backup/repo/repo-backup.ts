@@ -80,7 +80,7 @@ export interface RepoBackupRequest {
   /** Which of these WAL file names the stanza's archive holds, read afresh at each call. */
   archivedAmong(names: string[]): Promise<Set<string>>;
   /** What identifies this process (for a record left "running" by a crash). */
-  identity: { start_ticks: string | null; boot_id: string | null };
+  identity: { start_ticks: string | null; boot_id: string | null; pid_ns?: string | null };
   now?: () => Date;
 }
 

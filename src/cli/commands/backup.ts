@@ -8,7 +8,7 @@ import { archivedAmong } from '../../repo/wal-archive-view.js';
 import { openRepository } from '../../repo/open-repository.js';
 import { pickRepository } from '../../repo/repo-settings.js';
 import { backupToRepository } from '../../backup/repo/repo-backup.js';
-import { processIdentity } from '../../common/process-identity.js';
+import { currentPidNamespace, processIdentity } from '../../common/process-identity.js';
 import { ProgressView } from '../progress-view.js';
 import { RETENTION_OPTIONS, retentionPolicy } from './expire.js';
 import { parseMaxRate, parseParallel } from './basebackup-args.js';
@@ -151,7 +151,7 @@ export async function backupCommand(argv: string[]): Promise<number> {
   }
 }
 
-function identityOfThisProcess(): { start_ticks: string | null; boot_id: string | null } {
+function identityOfThisProcess(): { start_ticks: string | null; boot_id: string | null; pid_ns: string | null } {
   const id = processIdentity(process.pid);
-  return { start_ticks: id?.startTime ?? null, boot_id: id?.bootId ?? null };
+  return { start_ticks: id?.startTime ?? null, boot_id: id?.bootId ?? null, pid_ns: currentPidNamespace() };
 }

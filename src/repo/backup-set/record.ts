@@ -88,7 +88,8 @@ export interface BackupRecord {
   /** What the pin keeps besides the backup (retention.ts); absent: 'full'. */
   pin_target?: PinTarget;
   /** Who runs it: host, pid, the process's start time and the boot id (to tell a live run from a reused pid). */
-  process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null };
+  /** pid_ns: its pid namespace (absent in records of older pgpitr): a pid of another one means nothing here. */
+  process: { host: string; pid: number; start_ticks: string | null; boot_id: string | null; pid_ns?: string | null };
   error: string | null;
   /** Set (never stored) on what listRecords gives for a record that cannot be parsed. */
   damaged?: boolean;
@@ -186,7 +187,7 @@ export function referencesOf(r: BackupRecord): string[] {
 /** Whether the backup a "running" record describes still runs (its process, not a reused pid). */
 export function recordProcessAlive(r: BackupRecord): boolean {
   const p = r.process;
-  return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id }, hostname());
+  return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id, pidNs: p.pid_ns }, hostname());
 }
 
 /** A backup's type as its id says (...F, ...D, ...I, with an optional _N after). */

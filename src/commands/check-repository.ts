@@ -1,10 +1,11 @@
 // check's findings about a repository itself, besides its stanza: the stale temporary files of
-// interrupted pushes (counted and removed, repo/archive-temp.ts), the repository marker and its
+// interrupted pushes and commands (counted and removed, repo/archive-temp.ts, repo/stale-temps.ts), the repository marker and its
 // copy (put back, repo/repo-marker.ts), whether the store enforces
 // exclusive create (repo/conditional-create.ts), and on object storage the incomplete multipart
 // uploads older than a day (aborted, repo/stale-uploads.ts).
 
 import { scanArchive } from '../repo/archive-store.js';
+import { staleTempsBeyondArchive } from '../repo/stale-temps.js';
 import { displayPath } from '../repo/repository.js';
 import type { Repository } from '../repo/repository.js';
 import { abortStaleUploads } from '../repo/stale-uploads.js';
@@ -16,15 +17,15 @@ import { ADVISORY_LOCKS_WARNING, probeConditionalCreate, recordConditionalCreate
 import type { Finding } from './check-finding.js';
 import { errorFinding } from './check-finding.js';
 
-/** Temporary files left by killed pushes: removed here; a failure to remove them fails the check. */
+/** Temporary files left by killed pushes and commands: removed here; a failure to remove them fails the check. */
 export async function staleTempFinding(repo: Repository, stanza: string): Promise<Finding> {
   let paths: string[];
   try {
-    paths = (await scanArchive(repo, stanza)).staleTemps;
+    paths = [...(await scanArchive(repo, stanza)).staleTemps, ...(await staleTempsBeyondArchive(repo, stanza))];
   } catch (e) {
     // The listing itself failed: the stanza's archive cannot be read (archive-push, archive-get and restore cannot either).
     const f = errorFinding('archive', e);
-    return { ...f, message: `the stanza's archive cannot be listed: ${f.message}`, hint: f.hint ?? "give the repository's directories to the server's operating-system user (archive-push, archive-get and restore read them), and check the store is reachable" };
+    return { ...f, message: `the stanza's archive or directory cannot be listed: ${f.message}`, hint: f.hint ?? "give the repository's directories to the server's operating-system user (archive-push, archive-get and restore read them), and check the store is reachable" };
   }
   const left: string[] = [];
   for (const path of paths) {
@@ -39,11 +40,11 @@ export async function staleTempFinding(repo: Repository, stanza: string): Promis
       check: 'temporary files',
       ok: false,
       count: paths.length,
-      message: `${left.length} stale temporary file(s) left by interrupted pushes could not be removed: ${left.join(', ')}`,
+      message: `${left.length} stale temporary file(s) left by interrupted pushes or commands could not be removed: ${left.join(', ')}`,
       hint: 'run check as the repository\'s owner (the server\'s operating-system user), or remove them by hand',
     };
   }
-  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes${paths.length > 0 ? ', removed' : ''}` };
+  return { check: 'temporary files', ok: true, count: paths.length, message: `${paths.length} stale temporary file(s) left by interrupted pushes or commands${paths.length > 0 ? ', removed' : ''}` };
 }
 
 /**

@@ -6,7 +6,7 @@
 // limit), and that a restore could reach that segment (check-recovery.ts:
 // a restorable backup and unbroken WAL from it; with --backup-age-max, a
 // recent enough backup). Each problem is a finding with what to change. It also counts and
-// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts),
+// removes the stale temporary files of interrupted pushes and commands (repo/archive-temp.ts, repo/stale-temps.ts),
 // probes whether the store enforces exclusive create (repo/conditional-create.ts),
 // and on object storage aborts incomplete multipart uploads older than a day
 // (repo/stale-uploads.ts); those three in check-repository.ts.

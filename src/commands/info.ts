@@ -1,12 +1,13 @@
 // `pgpitr info`: per stanza, its backups (a record whose process is gone reads
 // as interrupted), the archive's first and last segment per timeline, gaps,
 // the last file archived and when, WAL dropped by the asynchronous
-// archive-push queue limit, stale temporary files left by interrupted pushes;
+// archive-push queue limit, stale temporary files left by interrupted pushes or commands;
 // which complete backups can be restored (and why not), and the recovery
 // windows: from the end of a restorable backup to the end of the unbroken WAL
 // after it (restore/recovery-window.ts).
 // The report as data; cli/commands/info.ts prints it as text or JSON.
 
+import { staleTempsBeyondArchive } from '../repo/stale-temps.js';
 import { PgpitrError } from '../common/errors.js';
 import type { ErrorCode } from '../common/errors.js';
 import { checkRepository, listStanzas, readStanza } from '../repo/stanza.js';
@@ -107,7 +108,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       unreadable_history_files: reach.unreadable,
       conflicting_copies: reach.conflicting,
       dropped_wal: await listDrops(repo, name),
-      stale_temp_files: scan.staleTemps.length,
+      stale_temp_files: scan.staleTemps.length + (await staleTempsBeyondArchive(repo, name).catch(() => [])).length,
     });
   }
 }

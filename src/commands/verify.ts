@@ -24,7 +24,8 @@ import { BackupSetReader } from '../repo/backup-set/reader.js';
 import { backupDir, listRecords, RECORD_NAME, referencesOf } from '../repo/backup-set/record.js';
 import { MANIFEST_NAME, manifestReferences } from '../repo/backup-set/manifest.js';
 import { unrecordedSet, unrecordedSets } from '../repo/backup-set/unrecorded.js';
-import { isPgpitrError } from '../common/errors.js';
+import { isPgpitrError, PgpitrError } from '../common/errors.js';
+import { stanzaRecordPath } from '../repo/layout.js';
 import { objectAt, storageJoin } from '../storage/storage-path.js';
 import { stanzaArchive } from './stanza-reach.js';
 import { backupWalNeeds, historyProblems } from '../restore/backup-wal-reach.js';
@@ -183,6 +184,10 @@ export async function verifyStanza(repo: Repository, stanza: string, segmentSize
       ? `backup set ${id} has a manifest but no record, and backup ${takers.join(', ')} takes files from it: it cannot be restored until the record is back (copy ${RECORD_NAME} from a copy of the repository); expire keeps the set`
       : `backup set ${id} has a manifest but no record: it is not a backup any command sees (expire keeps it: copy the record back from a copy of the repository, or remove the set with pgpitr expire --set=${id})`;
     report.problems.push({ scope: id, object: objectAt(storage.location, storageJoin(backupDir(stanza, id), RECORD_NAME)), problem });
+  }
+  // Deleted while this ran (stanza-delete removes the record first): what went missing is no damage.
+  if (report.problems.length > 0 && (await storage.info(stanzaRecordPath(stanza))) === null) {
+    throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" was deleted from repository "${repo.location}" while verify ran: nothing is left to verify`, { hint: 'pgpitr info lists the stanzas of the repository' });
   }
   return report;
 }

@@ -4,7 +4,9 @@
 
 import { OtherKeyError, PgpitrError } from '../common/errors.js';
 import { readAll } from '../storage/storage.js';
-import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, archivePath, checkNewStanzaName, stanzaPath, stanzaRecordPath } from './layout.js';
+import { REPO_MARKER, REPO_MARKER_COPY, REPO_FORMAT_VERSION, STANZA_RECORD, archivePath, checkNewStanzaName, stanzaPath, stanzaRecordPath } from './layout.js';
+import { parseTempName } from './archive-temp.js';
+import { storageJoin } from '../storage/storage-path.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { noteStanzaPresent } from './stanza-presence.js';
@@ -181,7 +183,13 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   }
   // Files without a record: what an interrupted stanza-delete left, or WAL an asynchronous pusher
   // kept storing into a deleted stanza. Another cluster's WAL must never appear in a new stanza.
-  const left = (await storage.list(stanzaPath(info.stanza), { recursive: true, detail: false })).filter((e) => e.type === 'file');
+  let left = (await storage.list(stanzaPath(info.stanza), { recursive: true, detail: false })).filter((e) => e.type === 'file');
+  // Only the record's own temporary file: a stanza-create killed before its rename (none runs
+  // beside this one, under the repository lock). Removed, and the stanza made.
+  if (left.length > 0 && left.every((e) => parseTempName(e.name) !== null && e.name.startsWith(`${STANZA_RECORD}.tmp-`))) {
+    for (const e of left) await storage.remove(storageJoin(stanzaPath(info.stanza), e.name));
+    left = [];
+  }
   if (left.length > 0) {
     throw new PgpitrError('ERR_TARGET', `stanza "${info.stanza}" has no record in repository "${repo.location}" but its directory holds ${left.length} file(s) (${left[0]!.name}${left.length > 1 ? ', ...' : ''}): what an interrupted stanza-delete leaves`, {
       hint: `finish the delete first: pgpitr stanza-delete --repo ${repo.location} --stanza ${info.stanza} --force (and check that no archive_command or asynchronous pusher still stores into it)`,

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, existsSync, copyFileSync, utimesSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, existsSync, copyFileSync, utimesSync, unlinkSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, destroyAll } from '../harness/cluster.js';
@@ -195,14 +195,22 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       utimesSync(oldForm, hoursAgo, hoursAgo);
       const minutesAgo = new Date(Date.now() - 2 * 60 * 1000);
       utimesSync(deadHere, minutesAgo, minutesAgo);
+      // Other commands killed while writing a repository file: the stanza's record, a lock, a lease's stamp.
+      mkdirSync(join(repo, 'main', 'restore-lease'), { recursive: true });
+      const beyond = [join(repo, 'main', `stanza.json.tmp-${hostname()}-${gone.pid}-6`), join(repo, `repository.lock.tmp-${hostname()}-${gone.pid}-7`), join(repo, 'main', 'restore-lease', `expiring.json.tmp-${hostname()}-${gone.pid}-8`)];
+      for (const p of beyond) {
+        writeFileSync(p, 'partial');
+        utimesSync(p, minutesAgo, minutesAgo);
+      }
       const info = await runPgpitr(['info', ...repoArgs, '--output', 'json']);
       assert.equal(info.code, 0, info.stderr);
-      assert.equal((JSON.parse(info.stdout) as { stanzas: { stale_temp_files: number }[] }).stanzas[0]!.stale_temp_files, 2);
-      assert.match((await runPgpitr(['info', ...repoArgs])).stdout, /stale temporary files: 2 /);
+      assert.equal((JSON.parse(info.stdout) as { stanzas: { stale_temp_files: number }[] }).stanzas[0]!.stale_temp_files, 5);
+      assert.match((await runPgpitr(['info', ...repoArgs])).stdout, /stale temporary files: 5 /);
       const check = await runPgpitr(['check', ...repoArgs, '--output', 'json'], env);
       assert.equal(check.code, 0, check.stdout + check.stderr);
       const finding = (JSON.parse(check.stdout) as { checks: { check: string; ok: boolean; count?: number }[] }).checks.find((c) => c.check === 'temporary files');
-      assert.deepEqual(finding && { ok: finding.ok, count: finding.count }, { ok: true, count: 2 });
+      assert.deepEqual(finding && { ok: finding.ok, count: finding.count }, { ok: true, count: 5 });
+      assert.deepEqual(beyond.filter((p) => existsSync(p)), []);
       // A dead push's file younger than a minute is kept: another container may share our host name, not our pids.
       assert.deepEqual([deadHere, oldForm, live, otherHostFresh, deadFresh].map((p) => existsSync(p)), [false, false, true, true, true]);
       unlinkSync(deadFresh);

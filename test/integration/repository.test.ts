@@ -526,6 +526,13 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.match(rest.stderr, /deleted stanza "main" from repository .*: what an interrupted stanza-delete left/);
       assert.equal(existsSync(join(copy, 'main')), false);
       assert.equal((await runPgpitr(['stanza-delete', '--repo', copy, '--stanza', 'main', '--force'])).code, 6);
+      // A stanza-create killed before renaming its record leaves only the record's temporary file: a rerun makes the stanza.
+      mkdirSync(join(copy, 'main'));
+      writeFileSync(join(copy, 'main', `stanza.json.tmp-${hostname()}-4194321-1`), '{');
+      const remade = await runPgpitr(['stanza-create', '--repo', copy, '--stanza', 'main'], env);
+      assert.equal(remade.code, 0, remade.stderr);
+      assert.deepEqual(readdirSync(join(copy, 'main')).sort(), ['archive', 'stanza.json']);
+      rmSync(join(copy, 'main'), { recursive: true });
       // A directory of the repository that never was a stanza (another repository below this one) is never removed by name.
       mkdirSync(join(copy, 'r2', 'archive'), { recursive: true });
       writeFileSync(join(copy, 'r2', 'pgpitr-repo.json'), '{}');

@@ -5,7 +5,7 @@
 // (gaps, explained by the records of WAL dropped by the asynchronous queue
 // limit), and that a restore could reach that segment (with --backup-age-max, from a
 // recent enough backup). Each problem is reported with what to change. It also counts and
-// removes the stale temporary files of interrupted pushes (repo/archive-temp.ts).
+// removes the stale temporary files of interrupted pushes and commands (repo/archive-temp.ts, repo/stale-temps.ts).
 // The checks are commands/check.ts; this file parses and prints.
 
 import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';

@@ -119,7 +119,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     for (const g of s.timeline_gaps) lines.push(`    ${gapWord(g)} along timeline ${g.timeline}'s history: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     if (s.archive.last_archived) lines.push(`    last archived: ${s.archive.last_archived.name} at ${s.archive.last_archived.at}`);
     if (s.archive.history_files.length) lines.push(`    history files: ${s.archive.history_files.join(', ')}`);
-    if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes; the next push into their directory or pgpitr check removes them)`);
+    if (s.stale_temp_files > 0) lines.push(`    stale temporary files: ${s.stale_temp_files} (left by interrupted pushes or commands; pgpitr check removes them)`);
     for (const d of s.dropped_wal) {
       lines.push(`    DROPPED: ${d.count} segment(s) of ${d.first} to ${d.last} at ${d.at} on ${d.host}: the archive-push queue (${mib(d.queued_bytes)}) exceeded archive-push-queue-max (${mib(d.queue_max_bytes)})`);
     }

@@ -254,7 +254,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (delta && !targetState.interruptedRestore && record?.system_identifier) {
     checkUnarchivedWal(targetState.path, [join(targetState.path, 'pg_wal'), ...(walDir !== undefined ? [walDir] : [])], {
       segmentSize: req.segmentSize, systemIdentifier: record.system_identifier, from: b.startLsn, archived: new Set(req.archive.storedNames?.() ?? req.archive.names()),
-      inBackup: new Set(m.files.map((f) => f.path)), branch: plan.branch, target: req.target.target, standby: req.standby, stanza: req.stanza, archiveEnd: plan.archiveEnd, log: req.log,
+      inBackup: new Set(m.files.map((f) => f.path)), backupStop: b.stopLsn, branch: plan.branch, target: req.target.target, standby: req.standby, stanza: req.stanza, archiveEnd: plan.archiveEnd, log: req.log,
     });
   }
   if (req.dryRun) {
@@ -293,7 +293,6 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     // The spool first: one that cannot be written (the default /var/spool/pgpitr, run as the
     // server's user) fails the restore before the marker, which would make the next run "resume".
     await req.beforeFiles?.(plan);
-    writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600);
     const restorer = new FileRestorer(reader, { target: targetState.path, tablespaceDirs, ...(walDir !== undefined ? { walDir } : {}) });
     let bytesDone = 0;
     let filesDone = 0;
@@ -304,6 +303,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
       threads,
       delta,
       keep: [marker, join(targetState.path, RESTORE_LOCK)],
+      // The marker once the roots outside are made: a delta that cannot make one leaves the old
+      // cluster as it was, never a directory a rerun would take for a restore that ended.
+      beforeChanges: () => writeFileAtomicSync(marker, `restore of backup ${b.id} by pid ${process.pid}\n`, true, 0o600),
       zeroed: (path) => inDatabases(path, leftOutOids),
       // Each file synced by its copier as soon as it is written, while the others are copied: the
       // pass over the tree below then finds little left to flush.

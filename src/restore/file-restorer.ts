@@ -45,6 +45,8 @@ export interface FileRestoreOptions {
   delta: boolean;
   /** Files of the target a delta leaves alone although the backup does not hold them. */
   keep?: string[];
+  /** Called once the roots outside the data directory are made, before anything in it changes (the restore's marker). */
+  beforeChanges?: () => void;
   /** fsync each file as it is written (the caller then syncs only the directories). */
   sync?: boolean;
   /** Copier threads the caller started early (they boot while it plans); used first, and stopped with the others. */
@@ -129,6 +131,7 @@ export class FileRestorer {
       const st = await fsp.stat(dir);
       this.outsideIds.set(dir, { dev: st.dev, ino: st.ino });
     }
+    o.beforeChanges?.();
     if (o.delta) {
       // First of all: from now on the directory can never be started as the old cluster. A global
       // that is a link (made real below) goes itself: pg_control through it is another cluster's.

@@ -27,6 +27,10 @@ import { holdsOnlyShutdownCheckpoint } from '../postgres/shutdown-segment.js';
 import { controlCheckpoint, DB_IN_ARCHIVE_RECOVERY, DB_SHUTDOWNED_IN_RECOVERY } from '../postgres/control-file.js';
 import { STANDBY_SIGNAL_FILE } from '../postgres/restore-settings.js';
 import { crc32c } from '../storage/filter/crc32c.js';
+import { WalRecordScanner } from '../postgres/wal-records.js';
+
+const RM_XLOG_ID = 0;
+const XLOG_SWITCH = 0x40;
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 
 export interface UnarchivedWal {
@@ -44,8 +48,13 @@ export interface UnarchivedWalQuery {
   from: Lsn;
   /** The archive's file names. */
   archived: ReadonlySet<string>;
-  /** The backup's file paths (its pg_wal/ segments are restored, not removed). */
+  /**
+   * The backup's file paths: its pg_wal/ segments (a backup holding its WAL) are restored over the
+   * old cluster's, which hold nothing more unless written past the backup's stop (`backupStop`):
+   * a backup from a standby, whose primary went on writing into the stop segment.
+   */
   inBackup: ReadonlySet<string>;
+  backupStop: Lsn;
 }
 
 /** The delta's WAL directories looked into (those of the old cluster in `pgData`), judged for the plan (judgeUnarchivedWal). */
@@ -86,8 +95,9 @@ export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedW
   const names: string[] = [];
   for (const name of entries.sort()) {
     const seg = /^[0-9A-F]{24}$/.test(name) ? parseSegmentFileName(name, q.segmentSize) : null;
-    if (seg === null || q.archived.has(name) || q.inBackup.has(`pg_wal/${name}`)) continue;
+    if (seg === null || q.archived.has(name)) continue;
     if (segmentStart(seg.segNo + 1n, q.segmentSize) <= q.from) continue;
+    if (q.inBackup.has(`pg_wal/${name}`) && !walPastStop(join(dir, name), segmentStart(seg.segNo, q.segmentSize), q)) continue;
     if (holdsOwnWal(join(dir, name), name, q)) names.push(name);
   }
   if (names.length === 0) return null;
@@ -101,6 +111,32 @@ export function unarchivedWalIn(dir: string, q: UnarchivedWalQuery): UnarchivedW
   // failed): all its segments, the one being written too (never marked itself).
   const readyTimelines = new Set(marked.map((m) => /^([0-9A-F]{8})\.history\.ready$/.exec(m)?.[1]).filter((t) => t !== undefined));
   return { dir, names, ready: new Set(names.filter((n) => marked.includes(`${n}.ready`) || readyTimelines.has(n.slice(0, 8)))) };
+}
+
+/**
+ * Whether the old cluster's copy of a segment the backup holds has WAL past the backup's stop (the
+ * backup's copy ends there): a record beginning at or after the stop other than the WAL switch a
+ * primary's backup stop writes, or WAL running on into the next segment. A segment the stop is past
+ * is the backup's whole; one that cannot be read holds nothing judged here.
+ */
+function walPastStop(path: string, start: Lsn, q: UnarchivedWalQuery): boolean {
+  if (q.backupStop >= start + BigInt(q.segmentSize)) return false;
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch {
+    return false;
+  }
+  if (data.length !== q.segmentSize) return false;
+  const after: number[] = [];
+  const stop = Number(q.backupStop);
+  const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (lsn) => void (lsn >= stop && after.push(lsn)) }).segment(start, data);
+  const isSwitch = (lsn: number) => {
+    const at = lsn - Number(start);
+    return at + 18 <= data.length && (data[at + 16]! & 0xf0) === XLOG_SWITCH && data[at + 17] === RM_XLOG_ID;
+  };
+  if (after.some((lsn) => !isSwitch(lsn))) return true;
+  return scan === 'next' && after.length === 0;
 }
 
 /** Whether the file's first page is this system's, written for this name (a recycled segment keeps an older one's header). */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { judgeUnarchivedWal, unarchivedWalIn } from '../../src/restore/unarchived-wal.js';
 import { segmentFileName } from '../../src/postgres/lsn.js';
 import { walSegment } from '../helpers/wal-segment.js';
+import { SEG as WSEG, WalBuilder, filler, walSwitch } from '../helpers/wal-builder.js';
 
 const SEG = 1024 * 1024;
 const SYSID = '7441234567890123458';
@@ -26,7 +27,7 @@ test('unarchivedWalIn / judgeUnarchivedWal', () => {
     // Another system's.
     writeFileSync(join(dir, name(1, 7)), walSegment({ segNo: 7, segmentSize: SEG, systemId: '1' }));
     writeFileSync(join(dir, 'archive_status', `${name(2, 6)}.ready`), '');
-    const found = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5)]), inBackup: new Set() });
+    const found = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5)]), inBackup: new Set(), backupStop: 0n });
     assert.deepEqual(found?.names, [name(1, 6), name(2, 6)], 'before the backup, archived, recycled and foreign ones left out');
     assert.deepEqual([...found!.ready], [name(2, 6)]);
     const lines: string[] = [];
@@ -55,9 +56,42 @@ test('unarchivedWalIn / judgeUnarchivedWal', () => {
     // never is, and is the only copy of what was committed since: refused too.
     writeFileSync(join(dir, name(3, 6)), walSegment({ segNo: 6, segmentSize: SEG, systemId: SYSID, timeline: 3 }));
     writeFileSync(join(dir, 'archive_status', '00000003.history.ready'), '');
-    const promoted = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5), name(1, 6), name(2, 6)]), inBackup: new Set() });
+    const promoted = unarchivedWalIn(dir, { segmentSize: SEG, systemIdentifier: SYSID, from: 4n * BigInt(SEG), archived: new Set([name(1, 5), name(1, 6), name(2, 6)]), inBackup: new Set(), backupStop: 0n });
     assert.deepEqual([...promoted!.ready], [name(3, 6)]);
     assert.throws(() => judgeUnarchivedWal([promoted!], (n) => n.startsWith('00000001'), o('end')), new RegExp(`holds WAL the archive does not: ${name(3, 6)}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unarchivedWalIn: a segment the backup holds is the old cluster\'s only copy when written past the backup\'s stop', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgpitr-unarch-stop-'));
+  try {
+    const start = 5n * BigInt(WSEG);
+    const seg = segmentFileName(1, 5n, WSEG);
+    const judge = (b: WalBuilder, stop: bigint) => {
+      writeFileSync(join(dir, seg), b.segment(0));
+      return unarchivedWalIn(dir, { segmentSize: WSEG, systemIdentifier: '7', from: start, archived: new Set(), inBackup: new Set([`pg_wal/${seg}`]), backupStop: stop })?.names ?? [];
+    };
+    const upToStop = () => {
+      const b = new WalBuilder(start, 1);
+      b.add(filler(100));
+      b.add(filler(300));
+      return { b, stop: b.next() };
+    };
+    const same = upToStop();
+    assert.deepEqual(judge(same.b, same.stop), [], 'nothing past the stop: the backup\'s copy holds it all');
+    const switched = upToStop();
+    switched.b.add(walSwitch());
+    assert.deepEqual(judge(switched.b, switched.stop), [], 'a primary\'s backup stop: only its WAL switch follows');
+    const more = upToStop();
+    more.b.add(filler(50));
+    assert.deepEqual(judge(more.b, more.stop), [seg], 'a standby\'s backup: its primary went on writing into the stop segment');
+    const thenSwitch = upToStop();
+    thenSwitch.b.add(filler(50));
+    thenSwitch.b.add(walSwitch());
+    assert.deepEqual(judge(thenSwitch.b, thenSwitch.stop), [seg], 'a transaction before the switch');
+    assert.deepEqual(judge(more.b, start + BigInt(WSEG)), [], 'a segment before the stop\'s: the backup holds it whole');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -210,8 +210,8 @@ function differentContent(repo: Repository, dir: string, p: PreparedWal, other: 
 }
 
 function otherSystem(name: string, system: string, stanza: StanzaInfo, repo: Repository): PgpitrError {
-  return new PgpitrError('ERR_TARGET', `WAL ${walFileKind(name) === 'segment' ? 'segment' : 'file'} "${name}" belongs to database system ${system}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
-    hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza (or, when only this repository says so, recreate the stanza in it)',
+  return new PgpitrError('ERR_TARGET', `WAL ${walFileKind(name) === 'segment' ? 'segment' : 'file'} "${name}" belongs to database system ${system}, stanza "${stanza.stanza}" is for system ${stanza.system_identifier} (PostgreSQL ${stanza.pg_major}, in ${repo.location})`, {
+    hint: 'archive_command points this server at another cluster\'s stanza; give each cluster its own --stanza. After a pg_upgrade (a new system), create a stanza for the upgraded cluster and point archive_command at it, keeping the old stanza for its backups (README: "After a major-version upgrade")',
   });
 }
 

@@ -5,6 +5,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
+import { shellWord } from '../common/shell-quote.js';
 import { controlSystemIdentifier } from '../postgres/control-file.js';
 import { bootTimeSec } from '../common/process-identity.js';
 
@@ -197,7 +198,7 @@ export function checkTablespaceDir(path: string, oid: number, delta: boolean, ow
   const link = linkOf(targetLink);
   if (delta && !mapped && link !== null && !samePath(link, path)) {
     throw new PgpitrError('ERR_TARGET', `tablespace ${oid} of the cluster in the target is at "${link}" (${targetLink}), the backup's at "${path}"`, {
-      hint: `give --tablespace-map ${oid}=${link} to restore it where it is now (or ${oid}=${path} to move it back)`,
+      hint: `give --tablespace-map ${shellWord(`${oid}=${link}`)} to restore it where it is now (or ${shellWord(`${oid}=${path}`)} to move it back)`,
     });
   }
   if (!existsSync(path)) return;

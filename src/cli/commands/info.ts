@@ -100,7 +100,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       if (b.prior) lines.push(`        from backup ${b.prior}${b.prior_expired ? ' (expired since: only the files it took from kept backups were needed)' : ''}; ${b.references.length > 0 ? `unchanged files in ${b.references.join(', ')}` : b.state === 'complete' ? 'every file stored in this backup' : 'unchanged files not known yet'}`);
       if (b.error) lines.push(`        error: ${b.error}`);
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${oneLine(k)}: ${oneLine(v)}`);
-      if (set !== undefined) for (const d of b.databases) lines.push(`        database ${d.name} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);
+      if (set !== undefined) for (const d of b.databases) lines.push(`        database ${JSON.stringify(oneLine(d.name))} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);
     }
     for (const w of s.recovery_windows) {
       lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);
@@ -113,7 +113,7 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
     for (const c of s.conflicting_copies) lines.push(`    CONFLICT: ${c} is stored twice with different content (two clusters archiving into this stanza?): recovery stops there; pgpitr verify names the copies`);
     if (s.archive.timelines.length === 0) lines.push('    archive: empty');
     for (const t of s.archive.timelines) {
-      lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segments)`);
+      lines.push(`    timeline ${t.timeline}: ${t.min} ... ${t.max} (${t.segments} segment${t.segments === 1 ? '' : 's'})`);
       for (const g of t.gaps) lines.push(`        ${gapWord(g)}: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);
     }
     for (const g of s.timeline_gaps) lines.push(`    ${gapWord(g)} along timeline ${g.timeline}'s history: ${g.missing} segment(s) missing, ${g.from} to ${g.to}`);

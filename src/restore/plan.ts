@@ -168,8 +168,8 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       notOnBranch.push(b.id);
       continue;
     }
-    const point = t.target.kind === 'name' && points ? restorePointFor(points, branch, b) : undefined;
-    if (point !== undefined) named.push({ b, point, ended: point === null ? points!.whereEnded(branch, restorePointFrom(b)) : undefined });
+    const point = t.target.kind === 'name' && points ? restorePointFor(points, archive, branch, b) : undefined;
+    if (point !== undefined) named.push({ b, point, ended: point === null ? points!.whereEnded(branch, restorePointFrom(b, archive, branch)) : undefined });
     const why =
       point === undefined ? suits(b, t)
       : point === null ? (points!.awaitsMissing ? `newest backup (the restore point is not archived after its start: the standby waits for it)` : null)
@@ -350,18 +350,17 @@ function refuseAmbiguousXid(t: TargetOptions, complete: PlanBackup[]): void {
   });
 }
 
-/**
- * Where recovery from b begins to look for a restore point: its start; for a set holding its own
- * WAL to its stop, the stop (the archive may not hold what is before it, and a point there would
- * be before the backup is consistent anyway).
- */
-function restorePointFrom(b: PlanBackup): Lsn {
-  return b.walIncluded ? b.stopLsn : b.startLsn;
+// Where recovery from b meets a restore point first: its start (one written while the backup ran
+// fails recovery: an older backup is chosen); for a set holding WAL the archive lacks, its stop.
+function restorePointFrom(b: PlanBackup, archive: PlanArchive, branch: TimelineBranch): Lsn {
+  if (!b.walIncluded || b.stopLsn <= b.startLsn) return b.startLsn;
+  const own = segmentsAlong(branch, b.startLsn, b.stopLsn - 1n, archive.segmentSize);
+  return own.every((s) => archive.hasSegment(s.timeline, s.segNo)) ? b.startLsn : b.stopLsn;
 }
 
 /** The restore point recovery from b would stop at (the first after its start), or RestorePointUnknown when not looked for yet. */
-function restorePointFor(points: RestorePointLookup, branch: TimelineBranch, b: PlanBackup): PlanRestorePoint | null {
-  const from = restorePointFrom(b);
+function restorePointFor(points: RestorePointLookup, archive: PlanArchive, branch: TimelineBranch, b: PlanBackup): PlanRestorePoint | null {
+  const from = restorePointFrom(b, archive, branch);
   const p = points.firstFrom(branch, from);
   if (p === undefined) throw new RestorePointUnknown(branch, from);
   return p;

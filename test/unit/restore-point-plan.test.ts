@@ -131,3 +131,31 @@ test('a set holding its own WAL to its stop: looked for from its stop (the archi
   const whole = await planWithRestorePoint([s.backups[0]!, b2], archiveOf(), target('d'), 'B2', read, () => undefined);
   assert.equal(whole.restorePoint?.lsn, s.d2);
 });
+
+test('a set holding its own WAL that the archive holds too: looked for from its start (a point written while it ran: an older backup)', async () => {
+  // "dup" written while B2 ran and again after it: recovery from B2 stops at the first, before B2 is consistent.
+  const w = new WalBuilder(0n, SEGMENTS);
+  const at = (segNo: number) => {
+    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
+  };
+  const backup = (id: string, inside?: () => void): PlanBackup => {
+    const startLsn = w.next();
+    w.add(filler(200));
+    inside?.();
+    w.add(filler(200));
+    return { id, complete: true, timeline: 1, startLsn, stopLsn: w.next(), stopTimeMs: 0, walIncluded: true };
+  };
+  at(1);
+  const b1 = backup('B1');
+  at(3);
+  let first = 0n;
+  const b2 = backup('B2', () => (first = w.add(restorePoint('dup', Date.UTC(2026, 11, 3)))));
+  at(4);
+  w.add(restorePoint('dup', Date.UTC(2026, 11, 4)));
+  w.add(filler(100));
+  w.closePages();
+  const read = async (file: string) => w.segment(Number(parseSegmentFileName(file, SEG)!.segNo));
+  const p = await planWithRestorePoint([b1, b2], archiveOf(), target('dup'), undefined, read, () => undefined);
+  assert.equal(p.backup.id, 'B1');
+  assert.equal(p.restorePoint?.lsn, first);
+});

@@ -149,7 +149,9 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   if (point && req.target.target.kind === 'name') {
     req.log(`restore point "${req.target.target.name}" found at ${formatLsn(point.lsn)} on timeline ${point.timeline}, written ${new Date(point.timeMs).toISOString()}: recovery stops there`);
   }
-  req.log(`backup ${b.id} (timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
+  // Which server it needs: another major version's binaries fail on a setting before PostgreSQL says why.
+  const versionNum = req.records.find((r) => r.id === b.id)?.pg_version_num;
+  req.log(`backup ${b.id} (${versionNum ? `PostgreSQL ${Math.floor(versionNum / 10000)}, ` : ''}timeline ${b.timeline}, ${formatLsn(b.startLsn)} to ${formatLsn(b.stopLsn)}): ${plan.reason}`);
   // A newer backup whose record cannot be read is never chosen: said, not passed over in silence.
   for (const r of req.records) if (r.damaged && r.id > b.id && req.set === undefined) req.log(`warning: backup ${r.id} is passed over: its record cannot be read (${r.error ?? 'damaged'}); pgpitr verify and info name it`);
   // Up to a target only where its position is known (an LSN, a restore point); a time or a transaction is found by the replay itself.

@@ -259,7 +259,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const recordFile = join(backupRoot(a), d1.record.id, 'backup.json');
       const saved = readFileSync(recordFile);
       const passedOver = (id: string, lost: string) => new RegExp(`pgpitr: backup ${id} is passed over: it takes files from backup ${lost}, which is not a complete backup\n`);
-      const chose = (id: string) => new RegExp(`pgpitr: backup ${id} \\(timeline 1, [0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+\\): newest backup; recovery stops when it is consistent\n`);
+      const chose = (id: string) => new RegExp(`pgpitr: backup ${id} \\(PostgreSQL \\d+, timeline 1, [0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+\\): newest backup; recovery stops when it is consistent\n`);
       const f1Record = join(backupRoot(a), f1.record.id, 'backup.json');
       const savedF1 = readFileSync(f1Record);
       try {
@@ -270,7 +270,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, passedOver(i2.record.id, d1.record.id), r.stderr);
         assert.match(r.stderr, chose(i1.record.id), r.stderr);
-        assert.ok(r.stderr.indexOf(`backup ${i2.record.id} is passed over`) < r.stderr.indexOf(`backup ${i1.record.id} (timeline`), r.stderr);
+        assert.ok(r.stderr.indexOf(`backup ${i2.record.id} is passed over`) < r.stderr.indexOf(`backup ${i1.record.id} (PostgreSQL`), r.stderr);
         assert.match(r.stderr, new RegExp(`backup ${i1.record.id} takes \\d+ unchanged files from backup\\(s\\) ${f1.record.id}\n`), r.stderr);
         // only i2 is passed over: i1 and f1 take nothing from the diff, and the diff is no backup now
         assert.equal(r.stderr.match(/is passed over/g)?.length, 1, r.stderr);

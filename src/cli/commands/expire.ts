@@ -50,7 +50,8 @@ seen from this host: a recovery not started yet): pgpitr restore leaves a lease 
 Both policies may be given (a backup either keeps is kept), or set in the configuration
 file (retention-full=, retention-window=, or repoN-retention-* for one repository); then
 pgpitr backup applies them after each backup. With several repositories, a flag that differs
-from a repository's own repoN-retention-* is refused unless --repo N names the repository.
+from a repository's own repoN-retention-* is refused unless --repo N names the repository, and
+so are --set, --pin and --unpin of an ID several repositories hold (taken the same second).
 ${REPO_OPTIONS_HELP}`;
 
 export const RETENTION_OPTIONS = {

@@ -201,5 +201,21 @@ export async function createStanza(repo: Repository, info: Omit<StanzaInfo, 'for
   const full: StanzaInfo = { format: 'pgpitr-stanza', format_version: 1, ...info, created_at: new Date().toISOString() };
   await storage.write(recordPath, Buffer.from(JSON.stringify(full, null, 2) + '\n'));
   await storage.pathSync?.(stanzaPath(info.stanza));
+  if (markers.length === 0 && repo.encryption) await refuseKeyLostToRace(repo, recordPath, info.stanza);
   return { info: full, created: true, repaired };
+}
+
+/**
+ * A new encrypted repository's first stanza-create, run twice at once on a store whose locks are
+ * advisory (it ignores exclusive create): each made a key and wrote the marker, and the last one
+ * written won. The record just written under the key that lost could never be read: removed, said.
+ */
+async function refuseKeyLostToRace(repo: Repository, recordPath: string, stanza: string): Promise<void> {
+  const ours = (await repo.encryption!.block()).key_id;
+  const held = usableMarkers(await readMarkerPair(repo.storage), repo.location).map((m) => (m['cipher'] as { key_id?: unknown } | undefined)?.key_id);
+  if (held.length > 0 && held.every((k) => k === ours)) return;
+  await repo.storage.remove(recordPath).catch(() => undefined);
+  throw new PgpitrError('ERR_TARGET', `the marker of repository ${repo.location} was written at the same time by another stanza-create, with another key: stanza "${stanza}" was not created`, {
+    hint: 'run stanza-create again, one at a time (the locks of this store are advisory: it ignores exclusive create)',
+  });
 }

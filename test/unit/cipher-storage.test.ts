@@ -193,3 +193,36 @@ test('a repository opened before it has a marker (out of reach at first use) rea
   await createStanza(await openRepository(settings), { stanza: 'main', system_identifier: '7300000000000000002', pg_major: 16, wal_segment_size: 16 * 1024 * 1024 });
   assert.equal((await readStanza(early, 'main')).system_identifier, '7300000000000000002');
 });
+
+test('two first stanza-creates at once on a store ignoring exclusive create: the one whose key lost the marker says so and leaves no record', async () => {
+  const { openRepository } = await import('../../src/repo/open-repository.js');
+  const { createStanza } = await import('../../src/repo/stanza.js');
+  const { writeRepoMarker } = await import('../../src/repo/repo-marker.js');
+  const { existsSync } = await import('node:fs');
+  const root = newRoot();
+  const settings = { index: 1, type: 'posix' as const, path: root, cipher: { type: 'aes-256-gcm' as const, pass: 'correct horse battery staple' } };
+  // Both see no marker, and each makes a key.
+  const a = await openRepository(settings);
+  const b = await openRepository(settings);
+  await a.encryption!.block();
+  const other = await b.encryption!.block();
+  // b's marker lands while a writes its stanza record.
+  const storage = a.storage;
+  const racing = {
+    ...a,
+    storage: new Proxy(storage, {
+      get(t, k) {
+        if (k === 'write') {
+          return async (path: string, ...rest: unknown[]) => {
+            if (path.endsWith('stanza.json')) await writeRepoMarker(b.storage, { format: 'pgpitr-repository', format_version: 1, cipher: other });
+            return (t.write as (...x: unknown[]) => Promise<void>).call(t, path, ...rest);
+          };
+        }
+        const v = (t as unknown as Record<string | symbol, unknown>)[k];
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    }),
+  };
+  await assert.rejects(createStanza(racing, { stanza: 'main', system_identifier: '7300000000000000003', pg_major: 16, wal_segment_size: 16 * 1024 * 1024 }), /written at the same time by another stanza-create, with another key: stanza "main" was not created/);
+  assert.equal(existsSync(join(root, 'main', 'stanza.json')), false);
+});

@@ -19,7 +19,7 @@ if (setup.status !== 0) process.exit(1);
 const CLI = join(root, 'dist/src/cli/main.js');
 const say = (m) => console.log(`\n== ${m}`);
 const pgpitr = (args, env = {}) => {
-  console.log(`$ pgpitr ${args.join(' ')}`);
+  console.log(`$ pgpitr ${args.map((a) => (/^[A-Za-z0-9_/.,:@%+=-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`);
   const r = spawnSync(process.execPath, [CLI, ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`pgpitr ${args[0]} exited with ${r.status}`);
 };
@@ -57,7 +57,8 @@ try {
   console.log(`  time: ${safeTime}`);
   await sleep(500);
 
-  say('11:46, the accident: DROP TABLE pgbench_accounts (and the writes go on for a while)');
+  const [{ now }] = await src.sql(`select to_char(clock_timestamp() at time zone 'UTC', 'HH24:MI:SS') as now`);
+  say(`${now} UTC, the accident: DROP TABLE pgbench_accounts (and the writes go on for a while)`);
   await src.sql('drop table pgbench_accounts');
   await src.sql(`insert into pgbench_history (tid, bid, aid, delta, mtime) values (1, 1, 1, 0, now())`);
   // The WAL up to the accident reaches the archive (as it would within archive_timeout).

@@ -10,10 +10,13 @@ command -v lz4 >/dev/null || need+=(lz4)
 command -v zstd >/dev/null || need+=(zstd)
 command -v gzip >/dev/null || need+=(gzip)
 command -v openssl >/dev/null || need+=(openssl) # test certificates for the TLS tests
+# The linker's cache read once (a `ldconfig -p | grep -q` pipe fails now and then under pipefail:
+# grep -q exits at the first match and ldconfig dies of SIGPIPE, status 141).
+libs=$(ldconfig -p 2>/dev/null || true)
 # Intel ISA-L: pgpitr's fast CRC-32C (storage/filter/crc32c.ts); without it pgpitr falls back to @node-rs/crc32
-ldconfig -p 2>/dev/null | grep -q 'libisal\.so\.2 ' || need+=(libisal2)
+[[ $libs == *'libisal.so.2 '* ]] || need+=(libisal2)
 # libxxhash: the backup sets' content digest (storage/filter/xxh128.ts); without it pgpitr uses hash-wasm's build
-ldconfig -p 2>/dev/null | grep -q 'libxxhash\.so\.0 ' || need+=(libxxhash0)
+[[ $libs == *'libxxhash.so.0 '* ]] || need+=(libxxhash0)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages: ${need[*]} (install them as root)" >&2

@@ -37,6 +37,8 @@ export interface RecoveryCheck {
   switched?: boolean;
   backupAgeMaxMs?: number | undefined;
   nowMs: number;
+  /** How the backup command a hint gives names the repository (` --repo 2` when there are several). */
+  repoArg?: string;
 }
 
 export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
@@ -50,11 +52,11 @@ export async function recoveryFindings(c: RecoveryCheck): Promise<Finding[]> {
 }
 
 function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>, now: RecoveryWindow | undefined): Finding[] {
-  const take = `take one: pgpitr backup --stanza ${c.stanza}`;
+  const take = `take one: pgpitr backup${c.repoArg ?? ''} --stanza ${c.stanza}`;
   if (!records.some((r) => r.state === 'complete')) {
     const wanted = c.backupAgeMaxMs !== undefined;
     const none: Finding = { check: 'recovery', ok: !wanted, message: `${wanted ? '' : 'warning: '}the stanza has no complete backup yet: nothing can be restored`, hint: take };
-    return wanted ? [none, backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs!)] : [none];
+    return wanted ? [none, backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs!, c.repoArg)] : [none];
   }
   const stopOf = (id: string) => records.find((r) => r.id === id)?.stop_time ?? '?';
   const out: Finding[] = [];
@@ -93,12 +95,12 @@ function recoveryOf(c: RecoveryCheck, records: BackupRecord[], reach: Awaited<Re
       hint: 'take a backup now (pgpitr backup); pgpitr info shows what each backup lacks, pgpitr verify checks the rest',
     });
   }
-  if (c.backupAgeMaxMs !== undefined) out.push(backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs));
+  if (c.backupAgeMaxMs !== undefined) out.push(backupAgeFinding(c.stanza, records, reach, c.nowMs, c.backupAgeMaxMs, c.repoArg));
   return out;
 }
 
 /** --backup-age-max: the newest restorable backup ended within it (data: the figures, for monitoring). */
-function backupAgeFinding(stanza: string, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>, nowMs: number, maxMs: number): Finding {
+function backupAgeFinding(stanza: string, records: BackupRecord[], reach: Awaited<ReturnType<typeof stanzaReach>>, nowMs: number, maxMs: number, repoArg = ''): Finding {
   const restorable = records.filter((r) => reach.problems.get(r.id) === null && r.stop_time);
   const newest = restorable.reduce<(typeof restorable)[number] | null>((a, r) => (a === null || Date.parse(r.stop_time!) > Date.parse(a.stop_time!) ? r : a), null);
   const ageMs = newest ? nowMs - Date.parse(newest.stop_time!) : Infinity;
@@ -108,16 +110,16 @@ function backupAgeFinding(stanza: string, records: BackupRecord[], reach: Awaite
     ok,
     message: newest ? `the newest restorable backup, ${newest.id}, ended ${newest.stop_time} (${hours(ageMs)} ago; at most ${hours(maxMs)} asked)` : 'no backup can be restored',
     data: { backup: newest?.id ?? null, stop_time: newest?.stop_time ?? null, age_seconds: newest ? Math.round(ageMs / 1000) : null, max_age_seconds: Math.round(maxMs / 1000) },
-    ...(ok ? {} : { hint: `take one: pgpitr backup --stanza ${stanza}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
+    ...(ok ? {} : { hint: `take one: pgpitr backup${repoArg} --stanza ${stanza}; and check that scheduled backups run (their log, pgpitr info for failed ones)` }),
   };
 }
 
 /** The backup age alone, for a repository whose archiving could not be judged (the segment did not reach it). */
-export async function backupAgeOnly(repo: Repository, stanza: string, segmentSize: number, nowMs: number, maxMs: number): Promise<Finding> {
+export async function backupAgeOnly(repo: Repository, stanza: string, segmentSize: number, nowMs: number, maxMs: number, repoArg = ''): Promise<Finding> {
   try {
     const records = await listRecords(repo.storage, stanza);
     const reach = await stanzaReach(repo, stanza, segmentSize, await listArchive(repo, stanza), records);
-    return backupAgeFinding(stanza, records, reach, nowMs, maxMs);
+    return backupAgeFinding(stanza, records, reach, nowMs, maxMs, repoArg);
   } catch (e) {
     if (isPgpitrError(e) && e.code === 'ERR_INTERRUPTED') throw e;
     return errorFinding('backup age', e);
@@ -125,5 +127,5 @@ export async function backupAgeOnly(repo: Repository, stanza: string, segmentSiz
 }
 
 function hours(ms: number): string {
-  return ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`;
+  return ms < 600_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`;
 }

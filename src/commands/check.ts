@@ -64,7 +64,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
   }
   // --backup-age-max is answered for every repository whose stanza was read, whatever stopped the rest (monitoring graphs it).
   const withAges = async () => {
-    for (const { index, repo } of req.backupAgeMaxMs === undefined ? [] : req.repos) if (stanzas.has(index) && !findings.some((f) => f.check === 'backup age' && (f.repo ?? index) === index)) add({ ...(await backupAgeOnly(repo, req.stanza, stanzas.get(index)!.wal_segment_size, Date.now(), req.backupAgeMaxMs!)), repo: index });
+    for (const { index, repo } of req.backupAgeMaxMs === undefined ? [] : req.repos) if (stanzas.has(index) && !findings.some((f) => f.check === 'backup age' && (f.repo ?? index) === index)) add({ ...(await backupAgeOnly(repo, req.stanza, stanzas.get(index)!.wal_segment_size, Date.now(), req.backupAgeMaxMs!, req.repos.length > 1 ? ` --repo ${index}` : '')), repo: index });
     return findings;
   };
   let client: SqlClient;
@@ -181,7 +181,7 @@ async function judgeRecovery(index: number, repo: NumberedRepository['repo'], re
     const newest = files.filter((f) => /^[0-9A-F]{24}$/.test(f.name)).reduce<string | null>((m, f) => (m === null || f.name > m ? f.name : m), null);
     const wal = reached?.wal ?? newest;
     if (wal === null) return;
-    for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal, switched: reached !== null && reached.switched !== false, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now() })) add({ ...f, repo: index });
+    for (const f of await recoveryFindings({ repo, stanza: req.stanza, segmentSize, files, drops, wal, switched: reached !== null && reached.switched !== false, backupAgeMaxMs: req.backupAgeMaxMs, nowMs: Date.now(), repoArg: req.repos.length > 1 ? ` --repo ${index}` : '' })) add({ ...f, repo: index });
   } catch (e) {
     // One repository's failure (a damaged drop record, its store out of reach): its finding; the others are still judged.
     if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;

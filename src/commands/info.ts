@@ -130,7 +130,7 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined, runn
     /** Its record (backup.json) cannot be read: state, times and the rest are not known (error says why). */
     record_damaged: r.damaged === true,
     restorable: problem === null,
-    problem: problem ?? (r.damaged === true ? `its record cannot be read: ${r.error ?? 'damaged'}` : null),
+    problem: problem ?? (r.damaged === true ? `its record cannot be read: ${r.error ?? 'damaged'}` : notComplete(r, running)),
     start_time: r.start_time,
     stop_time: r.stop_time,
     timeline: r.timeline,
@@ -153,4 +153,11 @@ function backupSummary(r: BackupRecord, problem: string | null | undefined, runn
     restoring,
     error: r.error,
   };
+}
+
+/** Why a backup that is not complete cannot be restored, for `problem` (null: complete, or running). */
+function notComplete(r: BackupRecord, running: (r: BackupRecord) => boolean): string | null {
+  if (r.state === 'failed') return `it failed: ${r.error ?? 'no error recorded'}`;
+  if (r.state === 'running' && !running(r)) return 'it was interrupted (its process is gone): the next backup removes what it stored';
+  return null;
 }

@@ -92,7 +92,9 @@ export function connectionError(e: unknown, settings: ConnectionSettings): Pgpit
   let condition: FailureCondition | undefined;
   if (e instanceof NoPasswordSupplied) {
     condition = 'no-password';
-    hint = 'the server asks for a password: give it with PGPASSWORD, the password file (~/.pgpass or PGPASSFILE), or -W to be prompted';
+    hint = 'the server asks for a password: give it with PGPASSWORD or the password file (~/.pgpass or PGPASSFILE); basebackup and receive-wal also prompt for it with -W';
+  } else if (sqlState === '28000' && /\brole ".*" does not exist/.test(message)) {
+    hint ??= 'give -U (or PGUSER, the configuration file\'s pg-user) a role that exists on the server, or create it (CREATE ROLE name LOGIN REPLICATION, or a superuser)';
   } else if (sqlState !== undefined) {
     hint ??= SQLSTATE_HINTS[sqlState];
   } else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {

@@ -35,8 +35,13 @@ export async function readStanza(repo: Repository, stanza: string): Promise<Stan
   await checkRepository(repo);
   const data = await reading;
   if (data === null) {
-    throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"`, {
-      hint: `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: pgpitr stanza-create --repo ${repo.location} --stanza ${stanza}`,
+    // A misspelt name is likelier than a stanza never made where others are: they are named first.
+    const others = await listStanzas(repo).catch(() => []);
+    const create = `pgpitr stanza-create --repo ${repo.location} --stanza ${stanza}`;
+    throw new PgpitrError('ERR_NOT_FOUND', `stanza "${stanza}" does not exist in repository "${repo.location}"${others.length > 0 ? ` (it holds ${others.slice(0, 5).map((o) => `"${o}"`).join(', ')}${others.length > 5 ? ', ...' : ''})` : ''}`, {
+      hint: others.length > 0
+        ? `check the stanza name (--stanza, PGPITR_STANZA, the configuration file; archive_command's --stanza); only for a cluster that has no stanza yet: ${create}`
+        : `check the stanza name (--stanza, PGPITR_STANZA, the configuration file), or create the stanza with: ${create}`,
     });
   }
   if (!repo.encryption && data.subarray(0, 6).toString('latin1') === 'PGPENC') {

@@ -3,6 +3,7 @@
 // backup (commands/verify.ts); exit 7 when anything is wrong, each problem on a line
 // naming its object once (a message that names it is not prefixed with it again).
 
+import { PgpitrError } from '../../common/errors.js';
 import { parseRepoOptions, REPO_OPTIONS_HELP } from '../repo-options.js';
 import { readStanzaWithArchive } from '../../repo/stanza.js';
 import { NO_SUCH_BACKUP, verifyStanza, type VerifyReport } from '../../commands/verify.js';
@@ -49,6 +50,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const problems = outcomes.reduce((n, r) => n + (r.result?.problems.length ?? 0), 0);
   // --set naming no complete backup (and nothing else wrong): the named object does not exist (exit 6, not a problem found).
   const onlyMissingSet = set !== undefined && problems > 0 && outcomes.every((r) => r.result?.problems.every((x) => x.scope === set && x.problem === NO_SUCH_BACKUP) ?? false);
+  // As for info --set: the named object does not exist, said as an error (JSON: the error object, not a report of problems).
+  if (onlyMissingSet && o.output === 'json') throw new PgpitrError('ERR_NOT_FOUND', `no complete backup ${set} in stanza "${o.stanza}": nothing verified`, { hint: 'pgpitr info shows whether it is running, interrupted or failed' });
   if (o.output === 'json') {
     const first = outcomes[0]!.result;
     const each = outcomes.map((r) => ({ repo: r.index, location: r.location, ...(r.error ? { error: r.error.message } : { ok: r.result!.problems.length === 0, ...reportJson(r.result!) }) }));

@@ -21,11 +21,11 @@ import { errorFinding } from './check-finding.js';
 export async function staleTempFinding(repo: Repository, stanza: string): Promise<Finding> {
   let paths: string[];
   try {
-    paths = [...(await scanArchive(repo, stanza)).staleTemps, ...(await staleTempsBeyondArchive(repo, stanza))];
+    paths = [...(await scanArchive(repo, stanza)).staleTemps, ...(await staleTempsBeyondArchive(repo, stanza, { top: true }))];
   } catch (e) {
     // The listing itself failed: the stanza's archive cannot be read (archive-push, archive-get and restore cannot either).
     const f = errorFinding('archive', e);
-    return { ...f, message: `the stanza's archive or directory cannot be listed: ${f.message}`, hint: f.hint ?? "give the repository's directories to the server's operating-system user (archive-push, archive-get and restore read them), and check the store is reachable" };
+    return { ...f, message: `the stanza's archive cannot be listed: ${f.message}`, hint: f.hint ?? "give the repository's directories to the server's operating-system user (archive-push, archive-get and restore read them), and check the store is reachable" };
   }
   const left: string[] = [];
   for (const path of paths) {

@@ -108,7 +108,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       unreadable_history_files: reach.unreadable,
       conflicting_copies: reach.conflicting,
       dropped_wal: await listDrops(repo, name),
-      stale_temp_files: scan.staleTemps.length + (await staleTempsBeyondArchive(repo, name).catch(() => [])).length,
+      stale_temp_files: scan.staleTemps.length + (await staleTempsBeyondArchive(repo, name, { top: false })).length,
     });
   }
 }

@@ -39,8 +39,8 @@ export interface WalScannerOptions {
   onRestorePoint(p: RestorePointRecord): void;
   /** Commits and aborts (also of prepared transactions), the records recovery stops before for a target time. */
   onTransactionEnd?(t: TransactionEndRecord): void;
-  /** Every whole record read, where it begins and ends (as numbers: WAL positions stay far below 2^53). */
-  onRecord?(lsn: number, end: number): void;
+  /** Every whole record read, where it begins and ends (as numbers: WAL positions stay far below 2^53), its resource manager and xl_info. */
+  onRecord?(lsn: number, end: number, rmid: number, info: number): void;
   /** CRC-32C continuing from `crc` (0 at the start): a restore point's record is checked before it is believed. */
   crc32c(chunk: Uint8Array, crc?: number): number;
 }
@@ -231,9 +231,9 @@ export class WalRecordScanner {
   private complete(buf: Buffer, words: Words, off: number, total: number, lsn: number, end: number): Seen {
     if (this.prev !== null && words.at(off + 8) + words.at(off + 12) * 4294967296 !== this.prev) return 'end';
     this.prev = lsn;
-    this.opts.onRecord?.(lsn, end);
     const info = buf[off + 16]!;
     const rmid = buf[off + 17]!;
+    this.opts.onRecord?.(lsn, end, rmid, info);
     if (rmid === RM_XACT_ID) {
       if (this.opts.onTransactionEnd === undefined) return 'other';
       const commit = XACT_ENDS[info & XLOG_XACT_OPMASK];

@@ -13,23 +13,27 @@ import { staleTemps } from './archive-temp.js';
 import { dropsPath, RECEIVER_DIR, restoreLeasePath, restorePointIndexPath, stanzaPath } from './layout.js';
 import type { Repository } from './repository.js';
 
-/** The storage paths of the stale temporary files outside the stanza's archive. */
-export async function staleTempsBeyondArchive(repo: Repository, stanza: string): Promise<string[]> {
+/**
+ * The storage paths of the stale temporary files outside the stanza's archive; with `top`, the
+ * repository's own too (check, which removes them; info leaves them out, or every stanza would
+ * count them). Best effort: a directory this user cannot list (receive-wal's, another user's) is
+ * passed by, never a failure of the command.
+ */
+export async function staleTempsBeyondArchive(repo: Repository, stanza: string, o: { top: boolean }): Promise<string[]> {
   if (!repo.storage.features.directories) return [];
   const out: string[] = [];
   const look = async (dir: string, recursive = false) => {
-    const entries = await repo.storage.list(dir, { recursive });
+    const entries = await repo.storage.list(dir, { recursive }).catch(() => []);
     out.push(...staleTemps(dir, entries));
-    return entries;
   };
-  await look('');
+  if (o.top) await look('');
   await look(stanzaPath(stanza));
   await look(restorePointIndexPath(stanza), true);
   await look(restoreLeasePath(stanza));
   await look(dropsPath(stanza));
   await look(storageJoin(stanzaPath(stanza), RECEIVER_DIR));
   const backups = storageJoin(stanzaPath(stanza), 'backup');
-  for (const set of await repo.storage.list(backups, { detail: false })) {
+  for (const set of await repo.storage.list(backups, { detail: false }).catch(() => [])) {
     if (set.type === 'directory') await look(storageJoin(backups, set.name));
   }
   return out;

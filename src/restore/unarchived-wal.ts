@@ -28,10 +28,11 @@ import { controlCheckpoint, DB_IN_ARCHIVE_RECOVERY, DB_SHUTDOWNED_IN_RECOVERY } 
 import { STANDBY_SIGNAL_FILE } from '../postgres/restore-settings.js';
 import { crc32c } from '../storage/filter/crc32c.js';
 import { WalRecordScanner } from '../postgres/wal-records.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
 
+/** access/rmgrlist.h, pg_control.h: the WAL switch a backup stop of a primary writes. */
 const RM_XLOG_ID = 0;
 const XLOG_SWITCH = 0x40;
-import type { TimelineBranch } from '../postgres/timeline-history.js';
 
 export interface UnarchivedWal {
   dir: string;
@@ -128,14 +129,12 @@ function walPastStop(path: string, start: Lsn, q: UnarchivedWalQuery): boolean {
     return false;
   }
   if (data.length !== q.segmentSize) return false;
-  const after: number[] = [];
+  // Each whole record from the stop on: whether it is a WAL switch (its header read whole, also
+  // where it crosses a page).
+  const after: boolean[] = [];
   const stop = Number(q.backupStop);
-  const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (lsn) => void (lsn >= stop && after.push(lsn)) }).segment(start, data);
-  const isSwitch = (lsn: number) => {
-    const at = lsn - Number(start);
-    return at + 18 <= data.length && (data[at + 16]! & 0xf0) === XLOG_SWITCH && data[at + 17] === RM_XLOG_ID;
-  };
-  if (after.some((lsn) => !isSwitch(lsn))) return true;
+  const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (lsn, _end, rmid, info) => void (lsn >= stop && after.push(rmid === RM_XLOG_ID && (info & 0xf0) === XLOG_SWITCH)) }).segment(start, data);
+  if (after.some((isSwitch) => !isSwitch)) return true;
   return scan === 'next' && after.length === 0;
 }
 

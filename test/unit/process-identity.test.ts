@@ -21,3 +21,12 @@ test('sameProcessAlive: this process is alive; a free pid is not, unless recorde
   assert.equal(sameProcessAlive({ ...me, pid: FREE_PID, pidNs: 'pid:[1]', bootId: 'another-boot' }, host), false, 'no process outlives a reboot');
   assert.equal(sameProcessAlive({ ...me, pid: FREE_PID, host: `${host}-other` }, host), true, 'another host: assumed to run');
 });
+
+test('recordProcessAlive: a running record of another pid namespace is taken to run for a day from its start, then judged by its pid', { skip: currentPidNamespace() === null ? 'no /proc' : false }, async () => {
+  const { recordProcessAlive } = await import('../../src/repo/backup-set/record.js');
+  type Rec = Parameters<typeof recordProcessAlive>[0];
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const rec = (startedHoursAgo: number): Rec => ({ state: 'running', start_time: new Date(now - startedHoursAgo * 3600_000).toISOString(), process: { host: hostname(), pid: FREE_PID, start_ticks: '1', boot_id: currentBootId(), pid_ns: 'pid:[1]' } }) as unknown as Rec;
+  assert.equal(recordProcessAlive(rec(2), now), true);
+  assert.equal(recordProcessAlive(rec(25), now), false, 'a container killed mid-backup is not running until the host reboots');
+});

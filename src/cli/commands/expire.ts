@@ -16,7 +16,7 @@ import type { RetentionPolicy } from '../../repo/retention.js';
 import { expireUnderLock, setPinned } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
-import { unrecordedKept } from '../../repo/backup-set/unrecorded.js';
+import { unrecordedKept, unrecordedSet } from '../../repo/backup-set/unrecorded.js';
 import { DamagedRecordError, readRecord } from '../../repo/backup-set/record.js';
 import type { OpenedRepository } from '../../repo/open-repository.js';
 
@@ -101,9 +101,10 @@ async function refuseIdInSeveral(repos: OpenedRepository[], stanza: string, id: 
   if (repos.length < 2) return;
   const holders: string[] = [];
   for (const { repo, index } of repos) {
-    // A damaged record is a backup of that ID too.
+    // A damaged record is a backup of that ID too, and so is a set with a manifest and no record (--set removes it).
     const found = await readRecord(repo.storage, stanza, id).catch((e: unknown) => (e instanceof DamagedRecordError ? true : null));
-    if (found !== null) holders.push(`repo${index}`);
+    const unrecorded = found === null ? await unrecordedSet(repo.storage, stanza, id).catch(() => null) : null;
+    if (found !== null || (unrecorded !== null && !unrecorded.leftover)) holders.push(`repo${index}`);
   }
   if (holders.length > 1) {
     throw usageError(`backup "${id}" exists in ${holders.join(' and ')}: each is that repository's own backup, taken in the same second`, `give --repo N to ${action} the backup of one repository (pgpitr info --set=${id} shows both)`);

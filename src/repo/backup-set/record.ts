@@ -184,10 +184,18 @@ export function referencesOf(r: BackupRecord): string[] {
   return r.references ?? [];
 }
 
+/**
+ * How long a "running" record of another pid namespace (a container sharing the host name) is
+ * taken to run, its pid meaning nothing here: a day, after which it is judged by the pid as
+ * others are (a container killed mid-backup is not "running" until the host reboots).
+ */
+const FOREIGN_RUN_TRUST_MS = 24 * 3600_000;
+
 /** Whether the backup a "running" record describes still runs (its process, not a reused pid). */
-export function recordProcessAlive(r: BackupRecord): boolean {
+export function recordProcessAlive(r: BackupRecord, nowMs = Date.now()): boolean {
   const p = r.process;
-  return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id, pidNs: p.pid_ns }, hostname());
+  const recent = nowMs - Date.parse(r.start_time) < FOREIGN_RUN_TRUST_MS;
+  return sameProcessAlive({ host: p.host, pid: p.pid, startTime: p.start_ticks, bootId: p.boot_id, pidNs: recent ? p.pid_ns : undefined }, hostname());
 }
 
 /** A backup's type as its id says (...F, ...D, ...I, with an optional _N after). */

@@ -221,7 +221,8 @@ export function readStateFile(dir: string): BackupState {
     if (!['running', 'complete', 'failed'].includes(parsed.status as string)) throw new Error(`unknown status ${JSON.stringify(parsed.status)}`);
     return parsed;
   } catch (e) {
-    throw new PgpitrError('ERR_STORAGE', `state file "${path}" is unreadable: ${(e as Error).message}`, {
+    // (JSON.parse quotes what it met: control characters of a damaged file would break the line.)
+    throw new PgpitrError('ERR_STORAGE', `state file "${path}" is unreadable: ${(e as Error).message.replace(/[\u0000-\u001f\u007f]+/g, ' ')}`, {
       hint: 'the file was damaged; treat the backup as failed',
     });
   }

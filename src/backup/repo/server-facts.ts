@@ -106,7 +106,7 @@ export function refuseUnarchivedServer(server: ServerOfStanza, stanza: string): 
     : null;
   if (why === null) return;
   throw new PgpitrError('ERR_CHECK', `the server does not archive its WAL (${why}): a backup of it never becomes complete, its WAL never reaching the archive of stanza "${stanza}"`, {
-    hint: `set archive_mode = on (a restart) and archive_command = 'pgpitr archive-push --stanza ${stanza} ... %p', or run pgpitr receive-wal for the stanza; or take the backup with --wal=included, which holds its own WAL`,
+    hint: `${a.mode === 'off' ? 'set archive_mode = on (a restart) and ' : 'set '}archive_command = 'pgpitr archive-push --stanza ${stanza} ... %p'${a.mode === 'off' ? '' : ' (a reload)'}, or run pgpitr receive-wal for the stanza; or take the backup with --wal=included, which holds its own WAL`,
   });
 }
 

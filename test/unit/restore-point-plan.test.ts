@@ -14,7 +14,8 @@ import { SEG, WalBuilder, filler, restorePoint } from '../helpers/wal-builder.js
 
 const SEGMENTS = 6;
 
-function scenario() {
+/** Synthetic WAL: at(n) fills up to segment n; backup(id) writes a backup's span, `inside` while it runs. */
+function walOf(walIncluded?: true) {
   const w = new WalBuilder(0n, SEGMENTS);
   const at = (segNo: number) => {
     while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
@@ -24,8 +25,13 @@ function scenario() {
     w.add(filler(200));
     inside?.();
     w.add(filler(200));
-    return { id, complete: true, timeline: 1, startLsn, stopLsn: w.next(), stopTimeMs: 0 };
+    return { id, complete: true, timeline: 1, startLsn, stopLsn: w.next(), stopTimeMs: 0, ...(walIncluded ? { walIncluded } : {}) };
   };
+  return { w, at, backup };
+}
+
+function scenario() {
+  const { w, at, backup } = walOf();
   at(1);
   const b1 = backup('B1');
   at(2);
@@ -134,17 +140,7 @@ test('a set holding its own WAL to its stop: looked for from its stop (the archi
 
 test('a set holding its own WAL that the archive holds too: looked for from its start (a point written while it ran: an older backup)', async () => {
   // "dup" written while B2 ran and again after it: recovery from B2 stops at the first, before B2 is consistent.
-  const w = new WalBuilder(0n, SEGMENTS);
-  const at = (segNo: number) => {
-    while (w.next() < BigInt(segNo * SEG)) w.add(filler(3000));
-  };
-  const backup = (id: string, inside?: () => void): PlanBackup => {
-    const startLsn = w.next();
-    w.add(filler(200));
-    inside?.();
-    w.add(filler(200));
-    return { id, complete: true, timeline: 1, startLsn, stopLsn: w.next(), stopTimeMs: 0, walIncluded: true };
-  };
+  const { w, at, backup } = walOf(true);
   at(1);
   const b1 = backup('B1');
   at(3);

@@ -1,11 +1,11 @@
 // The prefetch spool of asynchronous archive-get, made ready by restore: the
 // server's user runs restore_command, so the spool must be writable by it.
 
-import { chmodSync, existsSync, lchownSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmodSync, lchownSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { prefetchDir } from './prefetch.js';
-import { unsafeSpool } from './spool-safety.js';
+import { nearestExisting, unsafeSpool } from './spool-safety.js';
 
 /**
  * The prefetch spool must be writable by the server's user: made here, and given to the data
@@ -82,9 +82,7 @@ export function spoolOwner(pgData: string, spoolBase?: string): { uid: number; g
  */
 export function spoolTrustedOwners(pgData: string): number[] {
   if (process.getuid?.() !== 0) return [];
-  let p = resolve(pgData);
-  while (!existsSync(p) && p !== dirname(p)) p = dirname(p);
-  const owner = nonRootOwner(p);
+  const owner = nonRootOwner(nearestExisting(pgData));
   return owner === null ? [] : [owner.uid];
 }
 

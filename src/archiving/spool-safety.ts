@@ -63,7 +63,12 @@ export function unsafeSpoolPlace(spoolPath: string, trustedOwners: readonly numb
   const at = resolve(spoolPath);
   // Not a directory: what it is, making the spool says (a mistake, not another user's doing).
   if (existsSync(at)) return statSync(at).isDirectory() ? unsafeSpool(at, at, trustedOwners) : null;
-  let p = dirname(at);
-  while (!existsSync(p)) p = dirname(p);
-  return unsafeAbove(p, trustedUids(trustedOwners));
+  return unsafeAbove(nearestExisting(dirname(at)), trustedUids(trustedOwners));
+}
+
+/** `path` if it exists, else the nearest directory above it that does (what a spool not made yet would be made under). */
+export function nearestExisting(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p) && p !== dirname(p)) p = dirname(p);
+  return p;
 }

@@ -56,6 +56,7 @@ export function recordedChecksumFailures(own: readonly string[], m: BackupSetMan
     if (from === undefined) return true;
     older.set(path!, from);
     const theirs = byId.get(from)?.page_checksum_failures ?? [];
+    // (Not TOTAL: a count beside per-file messages names nothing more; the server's error alone names no file.)
     if (theirs.length >= MAX_RECORDED_FAILURES || theirs.some((t) => fileOf(t) === null && !/^\d+ total checksum/.test(t))) unknown.push(`${x} (in the source; backup ${from}, whose copy of the file this backup takes, did not record which files it met failures in)`);
     return false;
   });

@@ -10,12 +10,15 @@ export interface ViewOptions {
   format: 'text' | 'json';
   verbose: number;
   out?: NodeJS.WriteStream;
+  /** Said once on a terminal, without -P or -v, when the wait for the server's checkpoint begins (a spread one can take minutes). */
+  checkpointWaitNote?: string | undefined;
 }
 
 export class ProgressView implements BackupReporter {
   private last = 0;
   private lastPhase = '';
   private drawn = false;
+  private noted = false;
   private readonly out: NodeJS.WriteStream;
   private readonly started = Date.now();
 
@@ -24,7 +27,10 @@ export class ProgressView implements BackupReporter {
   }
 
   progress(s: ProgressSnapshot): void {
-    if (!this.opts.progress) return;
+    if (!this.opts.progress) {
+      this.noteCheckpointWait(s);
+      return;
+    }
     const now = Date.now();
     const phaseChanged = s.phase !== this.lastPhase;
     const interval = this.opts.format === 'json' ? 500 : this.out.isTTY ? 200 : 1000;
@@ -75,6 +81,13 @@ export class ProgressView implements BackupReporter {
       this.progress(s);
     }
     this.breakLine();
+  }
+
+  private noteCheckpointWait(s: ProgressSnapshot): void {
+    const note = this.opts.checkpointWaitNote;
+    if (note === undefined || this.noted || this.opts.verbose > 0 || !this.out.isTTY || s.phase !== 'waiting for checkpoint to finish') return;
+    this.noted = true;
+    this.out.write(`pgpitr: ${note}\n`);
   }
 
   private breakLine(): void {

@@ -364,9 +364,13 @@ export const REPO_OPTIONS_HELP = `Repository options:
       --stanza=NAME      the cluster's name in the repository (or PGPITR_STANZA)
       --config=FILE      configuration file (or PGPITR_CONFIG): INI with [global] and [STANZA] sections,
                          and [global:COMMAND] / [STANZA:COMMAND] for one command
-      --compress-type=none|gzip|lz4|zstd   compression of stored files (default zstd)
-      --compress-level=N compression level
   -o, --output=text|json
+`;
+
+/** The compression options, in the help of the commands that store files (the others accept and ignore them, as a config file's [global] gives them to every command). */
+export const COMPRESS_OPTIONS_HELP = `Compression of what is stored:
+      --compress-type=none|gzip|lz4|zstd   (default zstd)
+      --compress-level=N compression level
 `;
 
 /** archive-push's part of the help: its asynchronous mode. */

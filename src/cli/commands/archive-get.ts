@@ -58,7 +58,12 @@ being recovered is never fetched from: --system-id ID names the system (restore
 writes it), else the data directory's pg_control says it when PostgreSQL runs
 the command there. Where neither says it, --archive-async fetches directly.
 
-${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}
+${REPO_OPTIONS_HELP}${ARCHIVE_GET_ASYNC_HELP}Recovery options (pgpitr restore writes them in its restore_command):
+      --missing-exit=N         exit N (1 to 125) rather than 1 for a file not in the archive
+      --system-id=ID           the database system being recovered (else its pg_control says it)
+      --recovery-timeline=N    the timeline recovery follows (else the newest in the archive)
+      --accept-archive-gap     end recovery at a gap rather than fail (a recovery with a target)
+
 Exit status: 0 fetched, 1 not in the archive (the repositories and stanza are
 healthy; --missing-exit=N: N instead, which restore's restore_command turns back
 into 1 while any other code, a pgpitr that cannot load included, becomes 200),

@@ -5,7 +5,7 @@
 // The work is commands/archive-push.ts (with --archive-async, the spool of the
 // background pusher, which --pusher runs); this file parses and prints.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP, ARCHIVE_PUSH_ASYNC_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, COMPRESS_OPTIONS_HELP, ARCHIVE_PUSH_ASYNC_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { openRepositories } from '../../repo/open-repository.js';
 import { describeRepository } from '../../repo/repo-settings.js';
@@ -39,7 +39,7 @@ that failed. Asynchronous: one queue per repository, so that one down never
 holds up the others; past --archive-push-queue-max only the repositories that
 lack a file drop it (each records its own drop).
 
-${REPO_OPTIONS_HELP}${ARCHIVE_PUSH_ASYNC_HELP}
+${REPO_OPTIONS_HELP}${COMPRESS_OPTIONS_HELP}${ARCHIVE_PUSH_ASYNC_HELP}
 Exit status: 0 stored (or already stored with the same content, or dropped by
 the queue limit), 1-9 on failure (PostgreSQL retries the file later): 2 invalid
 options, 5 the file or the repository cannot be used (another cluster's WAL, a

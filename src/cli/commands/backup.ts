@@ -1,7 +1,7 @@
 // `pgpitr backup --stanza S [--type full|diff|incr]`: a backup into the repository
 // (backup/repo/repo-backup.ts), then retention when a policy is configured.
 
-import { parseRepoOptions, REPO_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
+import { parseRepoOptions, REPO_OPTIONS_HELP, COMPRESS_OPTIONS_HELP, CONNECTION_OPTIONS_HELP } from '../repo-options.js';
 import { usageError } from '../../common/errors.js';
 import { readStanza } from '../../repo/stanza.js';
 import { archivedAmong } from '../../repo/wal-archive-view.js';
@@ -56,7 +56,7 @@ Options:
       --process-max=N    files compressed and stored at once (default 2)
   -P, --progress         show progress
   -v, --verbose          say what each phase does
-${REPO_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
+${REPO_OPTIONS_HELP}${COMPRESS_OPTIONS_HELP}${CONNECTION_OPTIONS_HELP}`;
 
 export const BACKUP_OPTIONS = {
   ...RETENTION_OPTIONS,
@@ -97,7 +97,12 @@ export async function backupCommand(argv: string[]): Promise<number> {
   const policy = retentionPolicy(o, chosen); // refused now if invalid, not after the backup
   const repo = await openRepository(chosen);
   const stanza = await readStanza(repo, o.stanza);
-  const view = new ProgressView({ progress: o.extra['progress'] === true, format: 'text', verbose: o.extra['verbose'] === true ? 1 : 0 });
+  const view = new ProgressView({
+    progress: o.extra['progress'] === true,
+    format: 'text',
+    verbose: o.extra['verbose'] === true ? 1 : 0,
+    checkpointWaitNote: o.extra['start-fast'] === true ? undefined : "waiting for the server's next checkpoint, spread over checkpoint_completion_target (--start-fast asks for an immediate one)",
+  });
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);

@@ -67,6 +67,10 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     for (const { index, repo } of req.backupAgeMaxMs === undefined ? [] : req.repos) if (stanzas.has(index) && !findings.some((f) => f.check === 'backup age' && (f.repo ?? index) === index)) add({ ...(await backupAgeOnly(repo, req.stanza, stanzas.get(index)!.wal_segment_size, Date.now(), req.backupAgeMaxMs!, req.repos.length > 1 ? ` --repo ${index}` : '')), repo: index });
     return findings;
   };
+  // What the repositories alone say (backup age, continuity, a restore's reach), judged up to the newest segment each holds.
+  const judgeAlone = async (repos: NumberedRepository[]) => {
+    for (const { index, repo } of repos) if (stanzas.has(index) && !findings.some((f) => f.repo === index && !f.ok)) await judgeRecovery(index, repo, null, req, stanzas.get(index)!.wal_segment_size, add);
+  };
   let client: SqlClient;
   try {
     client = await openSqlClient(req.connection, 'pgpitr check');
@@ -75,12 +79,7 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // Not a bad option (exit 2) nor a signal.
     if (isPgpitrError(e) && (e.code === 'ERR_USAGE' || e.code === 'ERR_INTERRUPTED')) throw e;
     add(errorFinding('connection', e));
-    // What the repositories alone say is still said (backup age, continuity, a restore's reach),
-    // judged up to the newest segment each holds.
-    for (const { index, repo } of req.repos) {
-      if (!stanzas.has(index) || findings.some((f) => f.repo === index && !f.ok)) continue;
-      await judgeRecovery(index, repo, null, req, stanzas.get(index)!.wal_segment_size, add);
-    }
+    await judgeAlone(req.repos);
     return withAges();
   }
   try {
@@ -137,7 +136,8 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     // (one down, or another system's, has said so and does not hide the others: archive-push to
     // several fails while one fails, which only the WAL switch on the others shows).
     const usable = req.repos.filter((r) => stanzas.has(r.index) && findings.every((f) => f.repo !== r.index || f.ok));
-    if (findings.every((f) => f.repo !== undefined || f.ok) && usable.length > 0) {
+    const serverOk = findings.every((f) => f.repo !== undefined || f.ok);
+    if (serverOk && usable.length > 0) {
       const on = { ...req, repos: usable };
       // A standby (archive_mode always) cannot switch WAL: judged by what it archived, as --no-switch.
       let reached: Reached | null = null;
@@ -158,10 +158,10 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
           if (reached.repos.has(index)) await judgeRecovery(index, repo, reached, req, stanzas.get(index)!.wal_segment_size, add);
         }
       }
-    } else if (findings.every((f) => f.repo !== undefined || f.ok)) {
+    } else if (serverOk) {
       const f = await archiverFinding(client).catch(() => null);
       if (f) add(f);
-    }
+    } else await judgeAlone(usable); // the server's settings wrong: the repositories are still judged
   } finally {
     await client.end().catch(() => {});
   }

@@ -156,6 +156,31 @@ test(`several repositories: create, info, backup --repo N, restore from the one 
     } finally {
       writeFileSync(record, saved);
     }
+    // A history file that only repository 1 holds (its copy still owed to repository 2 after a
+    // failover): a recovery to the latest timeline, planned from repository 2's archive, would follow
+    // timeline 1 to its end and leave timeline 2 out. Refused, nothing written; along a timeline given, not.
+    const hdir = c.tempDir('history-in-1');
+    writeFileSync(join(hdir, '00000002.history'), '1\t0/FF000000\tno recovery target specified\n');
+    chownTree(hdir);
+    const pushed = await runPgpitr(['archive-push', '--repo', r1, '--stanza', 'main', join(hdir, '00000002.history')]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    try {
+      const refused = await runPgpitr(['restore', ...base, '-D', join(hdir, 'd'), '--dry-run']);
+      assert.equal(refused.code, 7, refused.stderr);
+      assert.match(refused.stderr, /repository 1 holds the history file of timeline 2, which repository 2 \(the one holding the backup chosen\) lacks/);
+      assert.match(refused.stderr, /--target-timeline 1 to recover along timeline 1 knowingly/);
+      const along = await runPgpitr(['restore', ...base, '-D', join(hdir, 'd'), '--dry-run', '--target-timeline', 'current']);
+      assert.equal(along.code, 0, along.stderr);
+    } finally {
+      const walk = (d: string): void => {
+        for (const n of readdirSync(d)) {
+          const p = join(d, n);
+          if (statSync(p).isDirectory()) walk(p);
+          else if (n.startsWith('00000002.history')) rmSync(p);
+        }
+      };
+      walk(join(r1, 'main'));
+    }
   });
 
   await t.test('verify reads every repository and names the one with a damaged file', async () => {

@@ -11,6 +11,8 @@ import type { StanzaInfo } from '../../repo/stanza.js';
 import type { RepoSettings } from '../../repo/repo-settings.js';
 import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
+import { listArchive } from '../../repo/archive-store.js';
+import type { Repository } from '../../repo/repository.js';
 
 /**
  * With several repositories (and no --repo N): the first, in order, that holds a backup able to
@@ -49,11 +51,14 @@ export async function chooseRepository(repos: RepoSettings[], stanza: string, re
  */
 export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettings, info: StanzaInfo, stanza: string, request: RepositoryRestoreRequest, warn: (line: string) => void): Promise<RepositoryRestoreRequest> {
   const unreadable: string[] = [];
+  let chosenNewest: number | undefined;
   for (const r of repos) {
     if (r === chosen) continue;
     let other: StanzaInfo;
+    let otherRepo: Repository;
     try {
-      other = await readStanza(await openRepository(r), stanza);
+      otherRepo = await openRepository(r);
+      other = await readStanza(otherRepo, stanza);
     } catch (e) {
       unreadable.push(`repository ${r.index} (${(e as Error).message})`);
       continue;
@@ -62,6 +67,19 @@ export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettin
       throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds stanza "${stanza}" of database system ${other.system_identifier}, the backup restored is of system ${info.system_identifier}: the server's restore_command, which asks every repository, would stop recovery there`, {
         hint: `restore with --repo ${chosen.index} (restore_command then uses that repository only)`,
       });
+    }
+    // The latest timeline is planned from the chosen repository's history files; one that only
+    // another repository holds (its copy still owed to the chosen one after a failover) would be
+    // left out: recovery would follow an older timeline to its end, past the fork, and promote.
+    if (request.target.timeline === 'latest') {
+      chosenNewest ??= await newestTimeline(await openRepository(chosen), stanza);
+      const newest = await newestTimeline(otherRepo, stanza).catch(() => null);
+      if (newest === null) unreadable.push(`repository ${r.index} (its archive could not be listed)`);
+      else if (newest > chosenNewest) {
+        throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds the history file of timeline ${newest}, which repository ${chosen.index} (the one holding the backup chosen) lacks, its newest timeline being ${chosenNewest}: recovery to the latest timeline would follow timeline ${chosenNewest} and leave out timeline ${newest}'s WAL`, {
+          hint: `restore with --repo ${r.index} if it holds a backup that reaches the target; or copy the history file into repository ${chosen.index} (pgpitr archive-push of pg_wal/${newest.toString(16).toUpperCase().padStart(8, '0')}.history from a server on that timeline); or give --target-timeline ${chosenNewest} to recover along timeline ${chosenNewest} knowingly`,
+        });
+      }
     }
   }
   if (unreadable.length === 0) return request;
@@ -84,4 +102,14 @@ export function pinnedReachArgs(args: readonly string[], index: number): string[
   }
   out.push('--repo', String(index));
   return out;
+}
+
+/** The newest timeline a stanza's archive holds a history file of (1 with none). */
+async function newestTimeline(repo: Repository, stanza: string): Promise<number> {
+  let newest = 1;
+  for (const f of await listArchive(repo, stanza)) {
+    const m = /^([0-9A-F]{8})\.history$/.exec(f.name);
+    if (m) newest = Math.max(newest, parseInt(m[1]!, 16));
+  }
+  return newest;
 }

@@ -7,13 +7,14 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/durable.js';
+import { processStartTime } from '../common/process-identity.js';
 
-/** Holds the pid of the fetcher that has cleared the spool. */
-const CLEARED = 'fetcher.cleared';
+/** Holds "PID STARTTIME" of the fetcher that has cleared the spool (STARTTIME 0: no /proc). */
+export const CLEARED = 'fetcher.cleared';
 
 /** Said by the fetcher once it has cleared the spool. */
 export function markSpoolCleared(dir: string): void {
-  writeFileAtomicSync(join(dir, CLEARED), `${process.pid}\n`, false);
+  writeFileAtomicSync(join(dir, CLEARED), `${process.pid} ${processStartTime(process.pid) ?? 0}\n`, false);
 }
 
 /** Said by a fetcher as soon as it holds the lock: what an earlier one (a pid reused since) said no longer stands. */
@@ -24,7 +25,7 @@ export function forgetSpoolCleared(dir: string): void {
 /** Whether the fetcher `pid` (the one holding the spool's lock: prefetch-start.ts ensureFetcher) has cleared it. */
 export function spoolClearedBy(dir: string, pid: number): boolean {
   try {
-    return Number(readFileSync(join(dir, CLEARED), 'utf8').trim()) === pid;
+    return Number(readFileSync(join(dir, CLEARED), 'utf8').trim().split(/\s+/)[0]) === pid;
   } catch {
     return false;
   }

@@ -17,6 +17,7 @@ import type { RestoreOutcome, RestoreRequest } from '../restore/engine.js';
 import { prepareSpool, spoolOwner, spoolTrustedOwners } from '../archiving/prefetch-spool.js';
 import { unsafeSpoolPlace } from '../archiving/spool-safety.js';
 import { clearFetchFailures, openPrefetchDir, prefetchDir } from '../archiving/prefetch.js';
+import { CLEARED } from '../archiving/fetcher-cleared.js';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,6 +208,17 @@ export function restoreCommandFor(reach: string[], stanza: string, spool: string
   if (spool === null) return get;
   const dir = percentEscaped(shellQuote(prefetchDir(spool, stanza)));
   const ask = `sh ${percentEscaped(shellQuote(SPOOL_GET))} ${dir} %f "%p" ${options}; case $? in 0) exit 0;; ${MISSING_EXIT}) exit 1;; esac`;
-  // Only from a directory of the server's user: one another user put in its place is passed by (archiving/spool-safety.ts).
-  return `[ -O ${dir} ] && mv ${dir}/%f "%p" 2>/dev/null && exit 0; ${ask}; ${get}`;
+  return `${spoolMove(dir)}; ${ask}; ${get}`;
+}
+
+/**
+ * restore_command's handover of a prefetched file by the shell alone (`dir` quoted, %-escaped):
+ * only from a directory of the server's user (one another user put in its place is passed by:
+ * archiving/spool-safety.ts), and only while the fetcher that cleared the spool runs, its pid and
+ * start time in fetcher.cleared matching /proc (builtins only: no process is started). Files a
+ * fetcher killed outright left (prefetched along a timeline abandoned since, maybe) are not taken:
+ * archive-get then starts a fetcher, which clears them.
+ */
+export function spoolMove(dir: string): string {
+  return `[ -O ${dir} ] && { read -r p s < ${dir}/${CLEARED} && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && [ "\${20}" = "$s" ] && mv ${dir}/%f "%p" 2>/dev/null && exit 0`;
 }

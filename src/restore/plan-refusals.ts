@@ -47,14 +47,15 @@ export class OffBranchRefusal extends PgpitrError {
 /**
  * Backup b is not on the branch followed. `following`: the newest timeline followed by restore's
  * defaults (then it may be a copy's, or b the abandoned future of a point-in-time recovery in
- * place), with the newest backup on its branch when there is one.
+ * place), with the newest backup on its branch when there is one (undefined: not known, for a
+ * restore point whose position along that branch is not looked for).
  */
-export function offBranch(b: RefusedBackup, branch: TimelineBranch, following?: { onBranch: string | null }): OffBranchRefusal {
+export function offBranch(b: RefusedBackup, branch: TimelineBranch, following?: { onBranch: string | null | undefined }): OffBranchRefusal {
   const fork = branch.ancestors.find((a) => a.timeline === b.timeline);
   const where = fork ? `timeline ${branch.timeline} forked from timeline ${b.timeline} at ${formatLsn(fork.switchpoint)}, before the backup ended` : `timeline ${b.timeline} is not in the history of timeline ${branch.timeline}`;
   const own = `to recover along the backup's own timeline give --target-timeline current (or ${b.timeline})`;
   const hint = following
-    ? `${own}; to follow timeline ${branch.timeline}, give --set ${following.onBranch ?? 'with a backup on its branch (none is left: take one)'}. ` +
+    ? `${own}; to follow timeline ${branch.timeline}, give --set ${following.onBranch === undefined ? 'with a backup on its branch that ended before the restore point (pgpitr info lists them)' : following.onBranch ?? 'with a backup on its branch (none is left: take one)'}. ` +
       `After a point-in-time recovery in place, a backup of the abandoned timeline that ended less than ${CLOCK_SLACK_MINUTES} minutes before timeline ${branch.timeline} began cannot be told by its times from production's backups while a copy restored and promoted elsewhere archives timeline ${branch.timeline} into this stanza (restore such copies with --archive-mode off): ` +
       `a backup taken on timeline ${branch.timeline}, or expire --set ${b.id} when it is of the abandoned timeline, ends the doubt`
     : `${own}, or choose a backup on the branch of timeline ${branch.timeline} with --set (pgpitr info lists the backups and their timelines)`;

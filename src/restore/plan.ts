@@ -23,6 +23,7 @@ import { branchContains, branchSpans, segmentsAlong, timelineBranch, timelineOfS
 import type { TimelineBranch, TimelineSwitch } from '../postgres/timeline-history.js';
 import type { TargetOptions } from './restore-target.js';
 import { standaloneHint } from './standalone-hint.js';
+import { suits } from './plan-suits.js';
 import { type NamedTry, historiesOf, mayEndAfter, noBackupFor, noneOnBranch, notArchivedHint, offBranch, restorePointOutOfReach } from './plan-refusals.js';
 
 export interface PlanBackup {
@@ -164,7 +165,8 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       // Unless known to be the abandoned future: a newer backup that is not on the latest timeline's
       // branch and suits the target means that branch may not be this cluster's present (a copy
       // restored and promoted elsewhere archived it, say). Said rather than fallen back from.
-      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suits(b, t) !== null) throw offBranch(b, branch, { onBranch: candidates.find((c) => branchContains(branchFor(c), c.timeline, c.stopLsn) && suits(c, t) !== null)?.id ?? null });
+      // (For a restore point: one of that name after the backup's start along its own timeline; which backup on the branch reaches it is not known yet.)
+      if (!judgement?.abandoned(b) && set === undefined && t.timeline === 'latest' && suitsOffBranch(b, t, archive, points)) throw offBranch(b, branch, { onBranch: t.target.kind === 'name' ? undefined : candidates.find((c) => branchContains(branchFor(c), c.timeline, c.stopLsn) && suits(c, t) !== null)?.id ?? null });
       notOnBranch.push(b.id);
       continue;
     }
@@ -298,36 +300,6 @@ export function resolveBranch(archive: PlanArchive, t: Pick<TargetOptions, 'time
   return timelineBranch(tli, history);
 }
 
-/** Why b suits the target, or null when it is not consistent before it. */
-function suits(b: PlanBackup, t: TargetOptions): string | null {
-  const target = t.target;
-  switch (target.kind) {
-    case 'end':
-      return `newest backup; recovery replays the whole archive`;
-    case 'immediate':
-      return `newest backup; recovery stops when it is consistent`;
-    case 'name':
-      return `newest backup (a restore point's position is not known before replay; use --set for an older one)`;
-    case 'time':
-      return b.stopTimeMs <= target.ms ? `newest backup that ended before ${target.text}` : null;
-    case 'lsn':
-      return b.stopLsn <= target.lsn ? `newest backup that ended before ${target.text}` : null;
-    case 'xid':
-      if (b.stopNextXid === undefined) return `newest backup (its transaction horizon is not recorded)`;
-      if (b.stopNextXid > target.xid) return null;
-      // PostgreSQL compares the target with each record's 32-bit xid: the transaction 2^32 before
-      // the target, if it commits after the backup (it began after it, or was still running: at
-      // most 2^31 transactions old), is met first and recovery stops there. In the first epoch
-      // there is no such transaction (normal xids start at 3).
-      if (target.xid - b.stopNextXid >= 2n ** 31n && target.xid - 2n ** 32n >= 3n) {
-        throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${target.xid} began ${target.xid - b.stopNextXid} transactions after backup ${b.id} ended: PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction ${target.xid - 2n ** 32n} instead`, {
-          hint: 'restore a backup taken less than 2^31 transactions before the target, or give the target as --target-time or --target-lsn',
-        });
-      }
-      return `newest backup that ended before transaction ${target.xid} began`;
-  }
-}
-
 /**
  * A 32-bit --target-xid (from a log line, %x) while the backups span transaction ID epochs: the
  * backups of later epochs all began after it, so the newest of an older epoch would be chosen and
@@ -356,6 +328,13 @@ function restorePointFrom(b: PlanBackup, archive: PlanArchive, branch: TimelineB
   if (!b.walIncluded || b.stopLsn <= b.startLsn) return b.startLsn;
   const own = segmentsAlong(branch, b.startLsn, b.stopLsn - 1n, archive.segmentSize);
   return own.every((s) => archive.hasSegment(s.timeline, s.segNo)) ? b.startLsn : b.stopLsn;
+}
+
+/** Whether b, off the branch followed, suits the target along its own timeline; for a restore point, found there (RestorePointUnknown: not looked for yet). */
+function suitsOffBranch(b: PlanBackup, t: TargetOptions, archive: PlanArchive, points: RestorePointLookup | undefined): boolean {
+  if (t.target.kind !== 'name' || !points) return suits(b, t) !== null;
+  const p = restorePointFor(points, archive, resolveBranch(archive, { timeline: 'current' }, b), b);
+  return p === null ? points.awaitsMissing : p.end >= b.stopLsn;
 }
 
 /** The restore point recovery from b would stop at (the first after its start), or RestorePointUnknown when not looked for yet. */

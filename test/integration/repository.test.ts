@@ -311,7 +311,7 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const restoreSpool = [/--spool-path ''([^']+)''/.exec(conf)?.[1] ?? ''];
       assert.match(restoreSpool[0]!, new RegExp(`^${a.spool.replace(/[.]/g, '\\.')}/restore-[0-9a-f]{16}$`), conf);
       const spoolDir = join(restoreSpool[0]!, 'main', 'archive-get');
-      assert.match(conf, new RegExp(`restore_command = '\\[ -O ''${spoolDir.replace(/[.]/g, '\\.')}'' \\] && mv ''${spoolDir.replace(/[.]/g, '\\.')}''/%f .*--system-id=\\d+'' `));
+      assert.match(conf, new RegExp(`restore_command = '\\[ -O ''${spoolDir.replace(/[.]/g, '\\.')}'' \\] && .* && mv ''${spoolDir.replace(/[.]/g, '\\.')}''/%f .*--system-id=\\d+'' `));
       for (let i = 0; i < 600 && !existsSync(join(spoolDir, first)); i++) await new Promise((res) => setTimeout(res, 100));
       assert.ok(existsSync(join(spoolDir, first)), `${first} was not prefetched: ${readdirSync(spoolDir).join(', ')}`);
       // restore ran as root into a directory the server's user owns: the fetcher and its files are that user's

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,9 @@ import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { parseConfig } from '../../src/common/config-file.js';
 import { describeRepository } from '../../src/repo/repo-settings.js';
 import { pinnedReachArgs } from '../../src/cli/commands/restore-repositories.js';
-import { restoreCommandFor, restoreSpool } from '../../src/commands/restore.js';
+import { restoreCommandFor, restoreSpool, spoolMove } from '../../src/commands/restore.js';
+import { markSpoolCleared } from '../../src/archiving/fetcher-cleared.js';
+import { shellQuote } from '../../src/common/shell-quote.js';
 import { fetcherSettings } from '../../src/archiving/prefetch-start.js';
 
 function withConfig(text: string, fn: (path: string) => void): void {
@@ -177,7 +179,7 @@ test('restore_command: only archive-get\'s own "not in the archive" reads as the
 
 test('restore_command: a % in a path is doubled; each system and set of repositories has its own prefetch spool', () => {
   const cmd = restoreCommandFor(['--repo', '/r/100%'], 'main', '/spool/50%');
-  assert.match(cmd, /^\[ -O '\/spool\/50%%\/main\/archive-get' \] && mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
+  assert.match(cmd, /^\[ -O '\/spool\/50%%\/main\/archive-get' \] && \{ read -r p s < '\/spool\/50%%\/main\/archive-get'\/fetcher.cleared .* && mv '\/spool\/50%%\/main\/archive-get'\/%f "%p" 2>\/dev\/null && exit 0; /);
   assert.match(cmd, / --spool-path '\/spool\/50%%' --repo '\/r\/100%%' --stanza 'main' %f "%p"; case /);
   const one = [{ index: 1, location: '/r' }];
   const a = restoreSpool('/spool', fetcherSettings(one, 'main', '7000000000000000001'), '/data');
@@ -313,4 +315,28 @@ test("restore_command pinned to --repo N reaches repository 1 by --repo1-path, w
   withConfig('[global]\nrepo=/var/lib/pgpitr\nrepo1-path=/other\n', (conf) => {
     assert.throws(() => parseRepoOptions('info', ['--config', conf, '--stanza', 'main'], {}, {}), /repository 1 is given twice/);
   });
+});
+
+test("restore_command's shell move takes a prefetched file only while the fetcher that cleared the spool runs (its pid and start time)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-move-'));
+  try {
+    const spool = join(dir, 'spool');
+    mkdirSync(spool);
+    const seg = '000000010000000000000003';
+    const move = (dest: string) => spawnSync('sh', ['-c', `${spoolMove(shellQuote(spool))}; exit 9`.replace(/%f/g, seg).replace(/%p/g, dest)]).status;
+    writeFileSync(join(spool, seg), 'wal');
+    assert.equal(move(join(dir, 'none')), 9); // no fetcher.cleared: a spool no fetcher has cleared
+    markSpoolCleared(spool); // this process: alive, its start time
+    assert.equal(move(join(dir, 'got')), 0);
+    assert.ok(existsSync(join(dir, 'got')) && !existsSync(join(spool, seg)));
+    writeFileSync(join(spool, seg), 'wal');
+    // A killed fetcher's record: its pid gone, or the pid now another process's (start time differs).
+    writeFileSync(join(spool, 'fetcher.cleared'), '2147483646 12345\n');
+    assert.equal(move(join(dir, 'dead')), 9);
+    writeFileSync(join(spool, 'fetcher.cleared'), `${process.pid} 1\n`);
+    assert.equal(move(join(dir, 'reused')), 9);
+    assert.ok(existsSync(join(spool, seg)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

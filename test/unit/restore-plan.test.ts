@@ -226,6 +226,25 @@ test('latest timeline: a newer backup off its branch is refused, not silently sk
   assert.equal(planRestore(backups, a, opts({ timeline: 'current' })).backup.id, 'B');
 });
 
+test('latest timeline, a restore point: a newer backup off the branch is refused only when the name follows its start on its own timeline', () => {
+  // Timeline 2 forked from 1 at 0/4000000 (a point-in-time recovery in place to the point at
+  // 0/3000000, say); B began on timeline 1 after the point.
+  const a = archive([[1, 2, 9], [2, 4, 6]], { 2: '1\t0/4000000\tno recovery target specified\n' });
+  const point = (at: string) => ({ lsn: lsn(at), end: lsn(at) + 0x30n, timeMs: T0, timeline: 1 });
+  const lookup = (onOwn: ReturnType<typeof point> | null) => ({
+    firstFrom: (branch: { timeline: number }, from: bigint) => (branch.timeline === 2 ? (from <= lsn('0/3000000') ? point('0/3000000') : null) : from >= lsn('0/5000028') ? onOwn : point('0/3000000')),
+    whereEnded: () => 'the end of the archive',
+    awaitsMissing: false,
+  });
+  const named = opts({ name: 'p' });
+  // None of the name after B's start on timeline 1: B cannot serve it, and is passed over for A.
+  assert.equal(planRestore(backups, a, named, undefined, lookup(null)).backup.id, 'A');
+  // One there too: which the user means cannot be told; refused, the hint naming no backup it cannot know reaches the point.
+  assert.throws(() => planRestore(backups, a, named, undefined, lookup(point('0/6000000'))), (e: { message: string; hint?: string }) =>
+    /backup B \(timeline 1, stop 0\/5000100\) is not on the branch of timeline 2/.test(e.message) &&
+    /give --set with a backup on its branch that ended before the restore point/.test(e.hint ?? ''));
+});
+
 test('--target-timeline current without --set: the backup that ended last, not the abandoned future with greater LSNs', () => {
   // Timeline 1 ran on to 0/9000100 (backup F, 11:00); a point-in-time recovery in place forked timeline 2 at
   // 0/6000000 (12:00) and backup G ended on it at 0/7000100 (13:00).

@@ -34,8 +34,10 @@ alone would end recovery there. pgpitr restore writes this form itself.
 Asynchronous prefetch, for fast recovery: a background process keeps the next
 segments fetched, verified and synced in the spool; the shell move in front
 hands those over without starting pgpitr:
-  restore_command = '[ -O SPOOL/NAME/archive-get ] && mv SPOOL/NAME/archive-get/%f "%p" 2>/dev/null && exit 0; pgpitr archive-get --missing-exit=81 --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
-The shell move hands over any file of that name: give each cluster recovered on
+  restore_command = 'D=SPOOL/NAME/archive-get; [ -O $D ] && { read -r p s < $D/fetcher.cleared && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && [ "\${20}" = "$s" ] && mv $D/%f "%p" 2>/dev/null && exit 0; pgpitr archive-get --missing-exit=81 --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
+The shell move hands over a file of that name only while the fetcher that
+cleared the spool runs (its pid and start time, in fetcher.cleared, match /proc):
+what a fetcher killed outright left is not taken. Give each cluster recovered on
 a host its own SPOOL (pgpitr restore does, one per system and repositories).
 
 With several repositories (repo1-path, repo2-path, ... in the configuration

@@ -15,7 +15,7 @@ import { formatLsn } from '../postgres/lsn.js';
 import { referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
 import { planRestore } from './plan.js';
-import type { PlanArchive, PlanBackup } from './plan.js';
+import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
 import { planBackupOf } from './plan-inputs.js';
 import type { TargetOptions } from './restore-target.js';
 
@@ -31,11 +31,13 @@ export interface RecoveryWindow {
    */
   needs: { option: string; why: string } | null;
   /**
-   * Restore without --set refuses targets past the end of backup `past`: a newer backup off the
-   * latest timeline's branch, not known to be its abandoned future (plan.ts, latest-timeline.ts).
-   * Those targets need --set (the window's newest backup). Null when the defaults reach the whole window.
+   * Restore without --set refuses targets past the end of backup `past` (and before the end of
+   * `until`, null: to the end of the archive): a backup off the latest timeline's branch, not known
+   * to be its abandoned future (plan.ts, latest-timeline.ts). Those targets need --set: `set`, the
+   * newest backup on the branch that ended before `past` did (null: none). Null when the defaults
+   * reach the whole window.
    */
-  withSet: { past: string; why: string } | null;
+  withSet: { past: string; until: string | null; set: string | null; why: string } | null;
 }
 
 export interface RecoveryReach {
@@ -80,9 +82,44 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
     }));
   // What restore's defaults (no --set, the latest timeline) say of the whole stanza: a newer backup off
   // the latest timeline's branch stops them past its end, whichever window the target is in.
-  const defaults = refusal(() => planRestore(records.filter((r) => r.state === 'complete').map(planBackupOf), archive, { ...toTheEnd, timeline: 'latest' }));
-  if (defaults instanceof OffBranchRefusal) for (const w of windows) if (w.needs === null) w.withSet = { past: defaults.backup, why: defaults.message };
+  const refused = refusedByDefaults(records.filter((r) => r.state === 'complete').map(planBackupOf), archive);
+  if (refused) for (const w of windows) if (w.needs === null) w.withSet = refused;
   return { problems, windows };
+}
+
+/**
+ * The first run of targets restore's defaults refuse for a backup off the latest timeline's branch:
+ * what they decide changes only where a backup ends, so a time target is tried at each backup's
+ * end, oldest first, then the end of the archive.
+ */
+function refusedByDefaults(all: PlanBackup[], archive: PlanArchive): RecoveryWindow['withSet'] {
+  const plan = (backups: PlanBackup[], ms: number | null): RestorePlan | PgpitrError => {
+    const target: TargetOptions = { ...toTheEnd, timeline: 'latest', ...(ms === null ? {} : { target: { kind: 'time', ms, text: new Date(ms).toISOString() } }) };
+    try {
+      return planRestore(backups, archive, target);
+    } catch (e) {
+      if (!isPgpitrError(e)) throw e;
+      return e;
+    }
+  };
+  const range = (first: { refusal: OffBranchRefusal; ms: number | null }, until: string | null): RecoveryWindow['withSet'] => {
+    // --set names the backup the defaults would choose were the backups in doubt not there.
+    let kept = all.filter((x) => x.id !== first.refusal.backup);
+    for (;;) {
+      const r = plan(kept, first.ms);
+      if (!(r instanceof OffBranchRefusal)) return { past: first.refusal.backup, until, set: isPgpitrError(r) ? null : r.backup.id, why: first.refusal.message };
+      kept = kept.filter((x) => x.id !== r.backup);
+    }
+  };
+  let first: { refusal: OffBranchRefusal; ms: number | null } | null = null;
+  for (const b of [...[...all].sort((x, y) => x.stopTimeMs - y.stopTimeMs), null]) {
+    const ms = b === null ? null : b.stopTimeMs;
+    const r = plan(all, ms);
+    if (first === null) {
+      if (r instanceof OffBranchRefusal) first = { refusal: r, ms };
+    } else if (!(r instanceof OffBranchRefusal)) return range(first, b === null ? null : b.id);
+  }
+  return first === null ? null : range(first, null);
 }
 
 /**

@@ -64,9 +64,14 @@ test('the latest timeline is followed; a backup left behind by its fork keeps a 
   assert.match(r.windows[1]!.needs!.why, /backup C .* is not on the branch of timeline 2/);
   // Restore without --set refuses targets past C (newer, off the branch, nothing says it is the
   // abandoned future): A's window says so, as restore does, and names the backup --set takes.
-  assert.equal(r.windows[0]!.withSet?.past, 'C');
+  assert.deepEqual([r.windows[0]!.withSet?.past, r.windows[0]!.withSet?.until, r.windows[0]!.withSet?.set], ['C', null, 'A']);
   assert.match(r.windows[0]!.withSet!.why, /backup C .* is not on the branch of timeline 2/);
   assert.equal(r.windows[1]!.withSet, null);
+  // A backup taken on timeline 2 since (D, 0/A000100): targets past its end are restored from it
+  // without --set; those between C's end and D's are still refused, and need --set A.
+  const d = record('D', 10, { timeline: 2 });
+  const after = recoveryReach([record('A', 2), record('C', 8), d], a).windows.find((w) => w.needs === null)!;
+  assert.deepEqual([after.withSet?.past, after.withSet?.until, after.withSet?.set], ['C', 'D', 'A']);
 });
 
 test('a backup holding its own WAL: the window ends at its stop unless the archive holds the stop segment', () => {

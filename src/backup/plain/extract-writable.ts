@@ -62,6 +62,16 @@ export class ExtractWritable extends Writable {
     }
   }
 
+  /** What _write does, called directly (tar-stages.ts TarReading): throws its failure, the stream destroyed with it. */
+  writeNow(chunk: Buffer): void {
+    try {
+      this.consume(chunk);
+    } catch (e) {
+      this.destroy(e as Error);
+      throw e;
+    }
+  }
+
   override _final(cb: (e?: Error | null) => void): void {
     if (this.fd !== null || !this.parser.finished) {
       cb(storageError('extract', this.opts.tarName, new Error('tar file ended in the middle of a member')));

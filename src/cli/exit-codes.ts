@@ -28,7 +28,7 @@ export const ExitCode = {
   ArchiveNotFound: 1,
 } as const;
 
-const FILE_SYSTEM_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'ELOOP', 'EXDEV', 'EMLINK', 'ENAMETOOLONG']);
+const FILE_SYSTEM_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'ELOOP', 'EXDEV', 'EMLINK', 'ENAMETOOLONG', 'EMFILE', 'ENFILE']);
 
 export function exitCodeFor(code: ErrorCode | undefined): number {
   switch (code) {

@@ -1,7 +1,7 @@
 // Messages to the user on stderr, in pg_basebackup's manner ("pgpitr: error: ...",
 // then DETAIL / HINT lines), and the error printer used by main.ts.
 
-import { PgpitrError, ServerError } from '../common/errors.js';
+import { OPEN_FILES_HINT, PgpitrError, ServerError } from '../common/errors.js';
 
 export const PROGRAM = 'pgpitr';
 
@@ -17,8 +17,9 @@ export function printError(e: unknown): void {
     if (e.hint) process.stderr.write(`${PROGRAM}: hint: ${e.hint}\n`);
     return;
   }
-  const err = e as Error;
+  const err = e as NodeJS.ErrnoException;
   printLine(`error: ${err?.message ?? String(e)}`);
+  if (err?.code === 'EMFILE' || err?.code === 'ENFILE') process.stderr.write(`${PROGRAM}: hint: ${OPEN_FILES_HINT}\n`);
   if (process.env.PGPITR_DEBUG && err?.stack) process.stderr.write(err.stack + '\n');
 }
 

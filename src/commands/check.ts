@@ -27,6 +27,7 @@ import { conditionalCreateFinding, markerFinding, staleTempFinding, staleUploads
 import { backupAgeOnly, recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
 import { idleSlotsNote, RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
+import { stanzaMismatch } from '../repo/stanza-match.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -84,19 +85,14 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
   }
   try {
     const s = (
-      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string; standby: boolean }>(
-        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command, pg_is_in_recovery() as standby from pg_control_system()",
+      await client.query<{ sysid: string; wal_level: string; archive_mode: string; archive_command: string; standby: boolean; version: string; segsize: string }>(
+        "select system_identifier::text as sysid, current_setting('wal_level') as wal_level, current_setting('archive_mode') as archive_mode, current_setting('archive_command') as archive_command, pg_is_in_recovery() as standby, current_setting('server_version_num') as version, (select setting from pg_settings where name = 'wal_segment_size') as segsize from pg_control_system()",
       )
     ).rows[0]!;
     for (const [index, stanza] of stanzas) {
-      const same = stanza.system_identifier === s.sysid;
-      add({
-        check: 'system identifier',
-        repo: index,
-        ok: same,
-        message: same ? `server is system ${s.sysid}` : `server is system ${s.sysid}, stanza "${req.stanza}" is for system ${stanza.system_identifier}`,
-        ...(same ? {} : { hint: 'point --stanza at the stanza of this cluster, or create one for it' }),
-      });
+      // The stanza's system, major version and segment size (pg_resetwal --wal-segsize keeps the system: every archive-push then fails).
+      const differs = stanzaMismatch({ systemIdentifier: s.sysid, major: Math.floor(Number(s.version) / 10000), walSegmentSize: Number(s.segsize) }, stanza);
+      add({ check: 'system identifier', repo: index, ok: differs === null, message: differs === null ? `server is system ${s.sysid}` : `the server ${differs} (stanza "${req.stanza}")`, ...(differs === null ? {} : { hint: 'point --stanza at the stanza of this cluster, or create one for it (a cluster upgraded or rebuilt since needs a stanza of its own)' }) });
     }
     const walOk = s.wal_level === 'replica' || s.wal_level === 'logical';
     add({ check: 'wal_level', ok: walOk, message: `wal_level is ${s.wal_level}`, ...(walOk ? {} : { hint: "ALTER SYSTEM SET wal_level = 'replica' and restart the server" }) });

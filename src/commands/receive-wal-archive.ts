@@ -9,14 +9,16 @@ import { archivedNames } from '../repo/wal-archive-view.js';
 import type { PushOptions } from '../repo/archive-store.js';
 import type { Repository } from '../repo/repository.js';
 import { archiveWalFile } from '../wal/archive-wal-file.js';
+import { stanzaMismatch } from '../repo/stanza-match.js';
+import type { ServerIdentity } from '../repo/stanza-match.js';
 
 export interface ReceiveWalArchive {
   /**
-   * Refuses a server of another database system than the stanza's (ERR_TARGET), before anything
+   * Refuses a server of another database system, major version or WAL segment size than the stanza's (ERR_TARGET), before anything
    * is received: a history file records no system, and one of another cluster stored first would
    * make this stanza's own, when it gets there, "already archived with different content".
    */
-  checkSystem(system: string): Promise<void>;
+  checkSystem(server: ServerIdentity): Promise<void>;
   push(path: string): Promise<void>;
   names(): Promise<string[]>;
   /**
@@ -33,14 +35,15 @@ export async function receiveWalArchive(repo: Repository, stanzaName: string, pu
   /** The system of the server streamed from, once checked: what its history files belong to. */
   let system: string | undefined;
   return {
-    checkSystem: async (server: string) => {
+    checkSystem: async (server: ServerIdentity) => {
       stanza = await readStanza(repo, stanzaName);
-      if (stanza.system_identifier !== server) {
-        throw new PgpitrError('ERR_TARGET', `the server is database system ${server}, stanza "${stanzaName}" is for system ${stanza.system_identifier} (in ${repo.location})`, {
-          hint: 'point receive-wal (-h, -p, -d) at the stanza\'s cluster, or give it that cluster\'s own --stanza',
+      const differs = stanzaMismatch(server, stanza);
+      if (differs !== null) {
+        throw new PgpitrError('ERR_TARGET', `the server ${differs.replace('the stanza', `stanza "${stanzaName}"`)} (in ${repo.location})`, {
+          hint: 'point receive-wal (-h, -p, -d) at the stanza\'s cluster, or give it that cluster\'s own --stanza (a cluster upgraded or rebuilt since needs a stanza of its own)',
         });
       }
-      system = server;
+      system = server.systemIdentifier;
     },
     push: async (path: string) => {
       // Read again when last seen over a second ago: a stanza deleted or created again meanwhile.

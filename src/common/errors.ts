@@ -119,6 +119,9 @@ export function sourceError(action: string, path: string, cause: unknown): Pgpit
 export const SOURCE_DENIED_HINT =
   "with -j and the direct read method pgpitr reads the data directory and its tablespaces itself: run it as the server's operating-system user (or make them readable to the user it runs as), or give --read-method=sql to read through the server";
 
+/** For EMFILE (this process's limit) and ENFILE (the system's). */
+export const OPEN_FILES_HINT = 'too many open files: raise the open-file limit of the process (ulimit -n 1024 or more; LimitNOFILE= for a systemd service)';
+
 export function storageError(action: string, path: string, cause: unknown): PgpitrError {
   const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
   const why = cause instanceof Error ? cause.message : String(cause);
@@ -126,6 +129,7 @@ export function storageError(action: string, path: string, cause: unknown): Pgpi
   if (sys === 'ENOSPC') hint = 'free space on the target file system or choose another target directory';
   else if (sys === 'EACCES' || sys === 'EPERM') hint = 'check the permissions of the target directory';
   else if (sys === 'EDQUOT') hint = 'the disk quota is exhausted on the target';
+  else if (sys === 'EMFILE' || sys === 'ENFILE') hint = OPEN_FILES_HINT;
   return new PgpitrError('ERR_STORAGE', `could not ${action} "${path}": ${why}`, {
     cause,
     ...(hint ? { hint } : {}),

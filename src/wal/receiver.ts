@@ -22,6 +22,7 @@ import { completeInterruptedSegments } from './interrupted-segments.js';
 import type { ResumePoint } from './start-position.js';
 import type { WriterCompression } from './segment-writer.js';
 import { makeDirsSync, writeFileAtomicSync } from '../storage/durable.js';
+import type { ServerIdentity } from '../repo/stanza-match.js';
 
 const STORE_CONCURRENCY = 1;
 /**
@@ -47,7 +48,7 @@ export interface ReceiveOptions {
   /** Repository mode: where completed segments and history files go. */
   archive?: {
     /** Refuses (ERR_TARGET) a server of another database system than the stanza's. */
-    checkSystem(system: string): Promise<void>;
+    checkSystem(server: ServerIdentity): Promise<void>;
     push(path: string): Promise<void>;
     /** Names already archived (to resume after them). */
     names(): Promise<string[]>;
@@ -181,11 +182,11 @@ async function fromRepository<T>(ask: () => Promise<T>): Promise<T> {
 /** One connection's worth of streaming; true when the end position was reached. */
 async function streamOnce(session: Session, o: ReceiveOptions, storeQueue: StoreQueue | null): Promise<boolean> {
   const ident = (await session.query('IDENTIFY_SYSTEM'))[0]!.rows[0]!;
-  // Repository mode: the server must be the stanza's cluster, on every connection (a virtual IP moved).
-  if (o.archive) await fromRepository(() => o.archive!.checkSystem(ident[0] ?? ''));
+  const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
+  // Repository mode: the server must be the stanza's cluster (its system, version and segment size), on every connection (a virtual IP moved).
+  if (o.archive) await fromRepository(() => o.archive!.checkSystem({ systemIdentifier: ident[0] ?? '', major: Math.floor(session.serverVersionNum / 10000), walSegmentSize: segmentSize }));
   const serverTimeline = Number(ident[1]);
   const serverPos = parseLsn(ident[2] ?? '0/0');
-  const segmentSize = parseSizeSetting((await session.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
 
   // The directory read before the archive is listed: a segment the store queue stores and removes
   // in between is then seen in one or the other.

@@ -271,8 +271,23 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       assert.equal(other.code, 7);
       assert.match(other.stdout, /FAIL archive_command/);
       assert.match(other.stdout, /hint: set archive_command = 'pgpitr archive-push/);
+      // What the repository alone says is still said.
+      assert.match(other.stdout, /archive continuity: /);
       await src.sql(`alter system set archive_command = '${command.replace(/'/g, "''")}'`);
       await src.sql('select pg_reload_conf()');
+      // A stanza of another WAL segment size (the cluster's changed by pg_resetwal --wal-segsize keeps
+      // its system identifier, and every archive-push then fails): a failure, not a pass on an old
+      // segment of the same name.
+      const record = join(repo, 'main', 'stanza.json');
+      const saved = readFileSync(record, 'utf8');
+      writeFileSync(record, saved.replace(/("wal_segment_size":\s*)\d+/, '$167108864'));
+      try {
+        const size = await runPgpitr(['check', ...repoArgs], env);
+        assert.equal(size.code, 7, size.stdout + size.stderr);
+        assert.match(size.stdout, /FAIL system identifier: the server has WAL segments of 16777216 bytes, the stanza's are of 67108864 \(stanza "main"\)/);
+      } finally {
+        writeFileSync(record, saved);
+      }
     });
 
     await t.test('info reports the archive per timeline, with gaps', async () => {

@@ -47,3 +47,10 @@ test('verify --set naming no backup exits 6 (the named object does not exist), n
   assert.equal(r.status, 6, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /verify: no complete backup 20261201-000000F in stanza "main": nothing verified/);
 });
+
+test('too many open files (a low ulimit -n): exit 5 with a hint to raise the limit, not 1 (a bug)', () => {
+  const r = spawnSync('/bin/sh', ['-c', `ulimit -n 24 && exec "${process.execPath}" "${CLI}" verify --repo /nonexistent --stanza main`], { encoding: 'utf8', env: { ...process.env, PGPITR_CONFIG: '' } });
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, /EMFILE: too many open files/);
+  assert.match(r.stderr, /hint: too many open files: raise the open-file limit of the process \(ulimit -n 1024 or more/);
+});

@@ -11,6 +11,7 @@ import type { BackupRecord } from '../../repo/backup-set/record.js';
 import type { StanzaInfo } from '../../repo/stanza.js';
 import { parseSizeSetting } from '../../postgres/settings.js';
 import { PgpitrError } from '../../common/errors.js';
+import { stanzaMismatch } from '../../repo/stanza-match.js';
 
 /** The server's version, whether it is a standby, and its clock now. */
 export async function serverFacts(sql: SqlClient): Promise<Pick<ServerNow, 'pgVersionNum' | 'backupFrom' | 'clockMs'>> {
@@ -76,11 +77,7 @@ export async function serverNow(req: { connection: ConnectionSettings }): Promis
 export async function serverOfStanza(req: { connection: ConnectionSettings; stanza: StanzaInfo }): Promise<ServerOfStanza> {
   const server = await serverNow(req);
   const st = req.stanza;
-  const differs =
-    server.systemIdentifier !== st.system_identifier ? `is database system ${server.systemIdentifier}, the stanza is for system ${st.system_identifier}`
-    : Math.floor(server.pgVersionNum / 10000) !== st.pg_major ? `runs PostgreSQL ${Math.floor(server.pgVersionNum / 10000)}, the stanza is of PostgreSQL ${st.pg_major}`
-    : server.walSegmentSize !== st.wal_segment_size ? `has WAL segments of ${server.walSegmentSize} bytes, the stanza's are of ${st.wal_segment_size}`
-    : null;
+  const differs = stanzaMismatch({ systemIdentifier: server.systemIdentifier, major: Math.floor(server.pgVersionNum / 10000), walSegmentSize: server.walSegmentSize }, st);
   if (differs !== null) {
     throw new PgpitrError('ERR_TARGET', `the server ${differs}: stanza "${st.stanza}" cannot hold its backups`, {
       hint: 'check the connection options and --stanza; a cluster upgraded or rebuilt since needs a stanza of its own (pgpitr stanza-create --stanza NEW)',

@@ -16,6 +16,8 @@ import { pickRepository } from '../../repo/repo-settings.js';
 import { RECEIVER_DIR, stanzaPath } from '../../repo/layout.js';
 import { DEFAULT_SPOOL_PATH } from '../../archiving/spool.js';
 import { receiveWalArchive } from '../../commands/receive-wal-archive.js';
+import type { ReceiveWalArchive } from '../../commands/receive-wal-archive.js';
+import { parseSizeSetting } from '../../postgres/settings.js';
 import { moveReceivedFiles } from '../../wal/receiver-dir-move.js';
 import { configForCommand, loadConfig, configValue } from '../../common/config-file.js';
 import { absolutePath, configConnection, parseCompressLevel, parseCompressType, refuseRepeated, repoFlagSpec, resolveRepoSelection } from '../repo-options.js';
@@ -228,10 +230,14 @@ export async function receiveWalCommand(argv: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-async function slotCommand(connection: ReturnType<typeof resolveConnectionSettings>, slot: string, create: boolean, ifNotExists: boolean, log: (m: string) => void, archive: { checkSystem(system: string): Promise<void> } | undefined): Promise<number> {
+async function slotCommand(connection: ReturnType<typeof resolveConnectionSettings>, slot: string, create: boolean, ifNotExists: boolean, log: (m: string) => void, archive: Pick<ReceiveWalArchive, 'checkSystem'> | undefined): Promise<number> {
   const s = await Session.open(connection, 'physical', 'replication connection');
   try {
-    if (create && archive) await archive.checkSystem((await s.query('IDENTIFY_SYSTEM'))[0]!.rows[0]![0] ?? '');
+    if (create && archive) {
+      const system = (await s.query('IDENTIFY_SYSTEM'))[0]!.rows[0]![0] ?? '';
+      const segment = parseSizeSetting((await s.query('SHOW wal_segment_size'))[0]!.rows[0]![0] ?? '16MB');
+      await archive.checkSystem({ systemIdentifier: system, major: Math.floor(s.serverVersionNum / 10000), walSegmentSize: segment });
+    }
     if (create) {
       try {
         await s.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} PHYSICAL RESERVE_WAL`);

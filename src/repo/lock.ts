@@ -75,6 +75,13 @@ export class RepoLock {
         const recorded = await recordedConditionalCreate(storage).catch(() => null);
         return new RepoLock(storage, path, content, recorded === false, enforcedOn(storage, recorded));
       } catch (e) {
+        if (noSpace(e)) {
+          // A full repository: expire and stanza-delete, which would free it, cannot take their lock either.
+          throw new PgpitrError('ERR_STORAGE', `no space left to take the ${subject} lock ${where}: the file system holding it is full`, {
+            hint: `free a little space on that file system (${command} needs a few kilobytes for its lock and records, before it removes anything), then run it again; expire (retention) and archive-push-queue-max keep a repository from filling up`,
+            cause: (e as { cause?: unknown }).cause ?? e, // the file system's error itself (archive-push passes a spool refused so by)
+          });
+        }
         if (!(e instanceof PgpitrError && e.code === 'ERR_TARGET')) throw e;
         const raw = await readAll(storage, path).catch(() => null);
         if (raw === null) continue; // released meanwhile
@@ -118,6 +125,11 @@ export class RepoLock {
     if (now === null || (now !== undefined && !now.equals(this.content))) return;
     await this.storage.remove(this.path).catch(() => {}); // already gone
   }
+}
+
+function noSpace(e: unknown): boolean {
+  const code = (e as { cause?: { code?: string } } | undefined)?.cause?.code ?? (e as { code?: string } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** Tries to take a lock: each pass is one exclusive write, or a wait while another process takes over a stale lock. */

@@ -153,3 +153,30 @@ test('a spool lock that cannot be written at all (not held by anyone) is an erro
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a lock on a full file system: a clear refusal saying what to free, not the write error of a temporary file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lock-full-'));
+  try {
+    const posix = new PosixStorage(dir);
+    const full = new Proxy(posix, {
+      get(target, prop, receiver) {
+        if (prop === 'write') {
+          return async () => {
+            const { storageError } = await import('../../src/common/errors.js');
+            throw storageError('write', join(dir, 'backup.lock.tmp'), Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    await assert.rejects(RepoLock.acquire(full, 'backup.lock', 'expire', undefined, 'stanza "main"'), (e: { code?: string; message: string; hint?: string }) => {
+      assert.equal(e.code, 'ERR_STORAGE');
+      assert.match(e.message, /no space left to take the stanza "main" lock backup\.lock in .*: the file system holding it is full/);
+      assert.match(e.hint ?? '', /free a little space on that file system \(expire needs a few kilobytes for its lock and records, before it removes anything\)/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

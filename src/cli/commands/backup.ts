@@ -16,6 +16,7 @@ import { expireUnderLock } from '../../commands/expire.js';
 import { ExitCode } from '../exit-codes.js';
 import { printLine } from '../output.js';
 import { unrecordedKept } from '../../repo/backup-set/unrecorded.js';
+import { checkOpenFileLimit } from '../../backup/parallel/open-file-limit.js';
 
 const HELP = `pgpitr backup takes a backup of a cluster into its stanza.
 
@@ -93,6 +94,8 @@ export async function backupCommand(argv: string[]): Promise<number> {
   const resume = o.extra['resume'] === true;
   if (resume && !parallel) throw usageError('--resume needs -j', 'resume with the -j option of the interrupted backup (any N)');
   if (resume && parallel!.readMethod === 'sql') throw usageError('--resume needs the direct read method', 'run the resumed backup on the database host with --read-method=direct or auto');
+  // Before the backup's record is written (the engine checks again).
+  if (parallel) checkOpenFileLimit(parallel.jobs);
   const chosen = pickRepository(o.repos, o.repoSelected);
   const policy = retentionPolicy(o, chosen); // refused now if invalid, not after the backup
   const repo = await openRepository(chosen);

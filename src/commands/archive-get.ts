@@ -269,7 +269,8 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
     } catch (e) {
       // A spool that cannot be written holds nothing to hand over either: fetched here, as without
       // --archive-async, rather than stopping recovery for want of a prefetch.
-      req.warn(`${(e as Error).message}; fetching ${name} without the prefetch`);
+      const msg = (e as Error).message;
+      req.warn(`${msg.includes(prefetch.spoolPath) ? msg : `the prefetch spool under ${prefetch.spoolPath} cannot be used (${msg})`}; fetching ${name} without the prefetch`);
       return fetchHere(req, name, dest);
     }
     if (systemId !== null) {

@@ -77,8 +77,11 @@ export class RepoLock {
       } catch (e) {
         if (noSpace(e)) {
           // A full repository: expire and stanza-delete, which would free it, cannot take their lock either.
-          throw new PgpitrError('ERR_STORAGE', `no space left to take the ${subject} lock ${where}: the file system holding it is full`, {
-            hint: `free a little space on that file system (${command} needs a few kilobytes for its lock and records, before it removes anything), then run it again; expire (retention) and archive-push-queue-max keep a repository from filling up`,
+          const inRepository = subject === 'repository' || subject.startsWith('stanza ');
+          throw new PgpitrError('ERR_STORAGE', `no space left to take the ${subject} lock ${where}: the file system holding it is full (or its quota reached)`, {
+            hint: inRepository
+              ? `free a little space on that file system (${command} needs a few kilobytes for its lock and records, before it removes anything), then run it again; expire (retention) and archive-push-queue-max keep a repository from filling up`
+              : 'free space on that file system, then run it again',
             cause: (e as { cause?: unknown }).cause ?? e, // the file system's error itself (archive-push passes a spool refused so by)
           });
         }

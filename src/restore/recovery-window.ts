@@ -14,7 +14,10 @@ import { OffBranchRefusal } from './plan-refusals.js';
 import { formatLsn } from '../postgres/lsn.js';
 import { referencesOf } from '../repo/backup-set/record.js';
 import type { BackupRecord } from '../repo/backup-set/record.js';
-import { planRestore } from './plan.js';
+import { planRestore, resolveBranch } from './plan.js';
+import { judgeLatest } from './latest-timeline.js';
+import { branchContains } from '../postgres/timeline-history.js';
+import type { TimelineBranch } from '../postgres/timeline-history.js';
 import type { PlanArchive, PlanBackup, RestorePlan } from './plan.js';
 import { planBackupOf } from './plan-inputs.js';
 import type { TargetOptions } from './restore-target.js';
@@ -93,6 +96,9 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
  * end, oldest first, then the end of the archive.
  */
 function refusedByDefaults(all: PlanBackup[], archive: PlanArchive): RecoveryWindow['withSet'] {
+  // Only a backup off the latest timeline's branch, not known to be its abandoned future, makes any
+  // refusal: without one (nearly always), no target is tried (each plan judges the whole archive).
+  if (!all.some((b) => inDoubt(b, all, archive))) return null;
   const plan = (backups: PlanBackup[], ms: number | null): RestorePlan | PgpitrError => {
     const target: TargetOptions = { ...toTheEnd, timeline: 'latest', ...(ms === null ? {} : { target: { kind: 'time', ms, text: new Date(ms).toISOString() } }) };
     try {
@@ -149,4 +155,21 @@ function refusal(plan: () => unknown): PgpitrError | null {
     if (!isPgpitrError(e)) throw e;
     return e;
   }
+}
+
+const doubts = new WeakMap<PlanArchive, { branch: TimelineBranch | null; judged: ReturnType<typeof judgeLatest> }>();
+
+/** Whether b is off the latest timeline's branch and not known to be its abandoned future (judged once per archive). */
+function inDoubt(b: PlanBackup, all: PlanBackup[], archive: PlanArchive): boolean {
+  let d = doubts.get(archive);
+  if (!d) {
+    let branch: TimelineBranch | null = null;
+    try {
+      branch = resolveBranch(archive, { timeline: 'latest' }, b);
+    } catch {
+      branch = null; // a missing history file: restore refuses for that, not for a backup off the branch
+    }
+    doubts.set(archive, (d = { branch, judged: branch === null ? null : judgeLatest(all, archive) }));
+  }
+  return d.branch !== null && !branchContains(d.branch, b.timeline, b.stopLsn) && !(d.judged?.abandoned(b) ?? false);
 }

@@ -335,6 +335,11 @@ test("restore_command's shell move takes a prefetched file only while the fetche
     assert.equal(move(join(dir, 'dead')), 9);
     writeFileSync(join(spool, 'fetcher.cleared'), `${process.pid} 1\n`);
     assert.equal(move(join(dir, 'reused')), 9);
+    // An older pgpitr's record (the pid alone), a blank or foreign line: never a handover.
+    for (const text of [`${process.pid}\n`, '\n', ' \n', 'self 1\n', '../1 1\n']) {
+      writeFileSync(join(spool, 'fetcher.cleared'), text);
+      assert.equal(move(join(dir, 'other')), 9, JSON.stringify(text));
+    }
     assert.ok(existsSync(join(spool, seg)));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -64,6 +64,7 @@ export class ExtractWritable extends Writable {
 
   /** What _write does, called directly (tar-stages.ts TarReading): throws its failure, the stream destroyed with it. */
   writeNow(chunk: Buffer): void {
+    if (this.destroyed) throw this.errored ?? new Error(`write after the extraction of tar file "${this.opts.tarName}" was closed`);
     try {
       this.consume(chunk);
     } catch (e) {

@@ -70,8 +70,11 @@ export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettin
     }
     // The latest timeline is planned from the chosen repository's history files; one that only
     // another repository holds (its copy still owed to the chosen one after a failover) would be
-    // left out: recovery would follow an older timeline to its end, past the fork, and promote.
-    if (request.target.timeline === 'latest') {
+    // left out: recovery would follow an older timeline to its end, past the fork, and promote (or
+    // stop at a target on the older timeline's abandoned part). Refused for every target, whatever
+    // its place (one before the fork would be safe). A standby is not pinned to a timeline: its
+    // restore_command finds the newer history file in the other repository, and it follows it.
+    if (request.target.timeline === 'latest' && !request.standby) {
       chosenNewest ??= await newestTimeline(await openRepository(chosen), stanza);
       const newest = await newestTimeline(otherRepo, stanza).catch(() => null);
       if (newest === null) unreadable.push(`repository ${r.index} (its archive could not be listed)`);

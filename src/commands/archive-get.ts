@@ -220,6 +220,20 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
   return true;
 }
 
+/**
+ * Prefetched segments the branch recovery follows does not read (archiving/spool-off-branch.ts),
+ * removed before the shell's move can hand them over: the fetcher does it when it sees the branch,
+ * but one that runs without progress (stopped, frozen, blocked on a repository) never would.
+ */
+async function removeSpooledOffBranch(req: ArchiveGetRequest, dir: string): Promise<void> {
+  const { followedBranch } = await import('../repo/followed-branch.js');
+  // (A branch that cannot be told now is judged again by each request: leftByBranch.)
+  const b = await followedBranch(req.repos.map((r) => r.repo), req.stanza, req.followedTimeline ?? null, req.systemId, () => {}).catch(() => null);
+  if (b === null || b.spans === null) return;
+  const { removeOffBranch } = await import('../archiving/spool-off-branch.js');
+  for (const n of removeOffBranch(dir, b.spans, b.onBranch, b.segmentSize)) req.warn(`prefetched ${n} removed from the spool: along the timeline recovery follows (${b.follows}) that segment is read from another timeline`);
+}
+
 /** How long after a later segment was stored the one missing ahead of it may still come. */
 const GAP_SETTLE_MS = 60_000;
 
@@ -274,6 +288,7 @@ async function fetchFromArchive(req: ArchiveGetRequest, name: string, dest: stri
       return fetchHere(req, name, dest);
     }
     if (systemId !== null) {
+      if (req.branch) await removeSpooledOffBranch(req, dir);
       const { ensureFetcher, fetcherSettings, pgdataEnv } = await import('../archiving/prefetch-start.js');
       const { spoolClearedBy } = await import('../archiving/fetcher-cleared.js');
       // The server runs restore_command in its data directory: the fetcher stops once that recovery ended.

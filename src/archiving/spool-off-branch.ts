@@ -1,0 +1,29 @@
+// Segments of a prefetch spool that the branch recovery follows does not read:
+// an older timeline's file at a segment number past its fork (prefetched before
+// the newer timeline's history file was archived). The fetcher removes them
+// when it sees the new branch (prefetch-window.ts); archive-get removes them
+// too whenever it runs, so that a fetcher that makes no progress (stopped,
+// frozen with its cgroup, blocked on a repository) but still runs does not
+// leave them for restore_command's shell move to hand over.
+
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { offBranch } from '../repo/followed-branch.js';
+import type { BranchSpan } from '../postgres/timeline-history.js';
+
+/** Removes the spool's segments that the branch (spans, its timelines onBranch) does not read; returns their names. */
+export function removeOffBranch(dir: string, spans: readonly BranchSpan[], onBranch: readonly number[], segmentSize: number): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!/^[0-9A-F]{24}$/.test(name) || offBranch(spans, onBranch, name, segmentSize) === null) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}

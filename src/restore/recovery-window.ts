@@ -98,7 +98,7 @@ export function recoveryReach(records: BackupRecord[], archive: PlanArchive, kno
 function refusedByDefaults(all: PlanBackup[], archive: PlanArchive): RecoveryWindow['withSet'] {
   // Only a backup off the latest timeline's branch, not known to be its abandoned future, makes any
   // refusal: without one (nearly always), no target is tried (each plan judges the whole archive).
-  if (!all.some((b) => inDoubt(b, all, archive))) return null;
+  if (all.length === 0 || !anyInDoubt(all, archive)) return null;
   const plan = (backups: PlanBackup[], ms: number | null): RestorePlan | PgpitrError => {
     const target: TargetOptions = { ...toTheEnd, timeline: 'latest', ...(ms === null ? {} : { target: { kind: 'time', ms, text: new Date(ms).toISOString() } }) };
     try {
@@ -157,19 +157,14 @@ function refusal(plan: () => unknown): PgpitrError | null {
   }
 }
 
-const doubts = new WeakMap<PlanArchive, { branch: TimelineBranch | null; judged: ReturnType<typeof judgeLatest> }>();
-
-/** Whether b is off the latest timeline's branch and not known to be its abandoned future (judged once per archive). */
-function inDoubt(b: PlanBackup, all: PlanBackup[], archive: PlanArchive): boolean {
-  let d = doubts.get(archive);
-  if (!d) {
-    let branch: TimelineBranch | null = null;
-    try {
-      branch = resolveBranch(archive, { timeline: 'latest' }, b);
-    } catch {
-      branch = null; // a missing history file: restore refuses for that, not for a backup off the branch
-    }
-    doubts.set(archive, (d = { branch, judged: branch === null ? null : judgeLatest(all, archive) }));
+/** Whether a backup is off the latest timeline's branch and not known to be its abandoned future (plan.ts refuses for it). */
+function anyInDoubt(all: PlanBackup[], archive: PlanArchive): boolean {
+  let branch: TimelineBranch;
+  try {
+    branch = resolveBranch(archive, { timeline: 'latest' }, all[0]!);
+  } catch {
+    return false; // a missing history file: restore refuses for that, not for a backup off the branch
   }
-  return d.branch !== null && !branchContains(d.branch, b.timeline, b.stopLsn) && !(d.judged?.abandoned(b) ?? false);
+  const judged = judgeLatest(all, archive);
+  return all.some((b) => !branchContains(branch, b.timeline, b.stopLsn) && !(judged?.abandoned(b) ?? false));
 }

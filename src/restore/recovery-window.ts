@@ -165,6 +165,11 @@ function anyInDoubt(all: PlanBackup[], archive: PlanArchive): boolean {
   } catch {
     return false; // a missing history file: restore refuses for that, not for a backup off the branch
   }
-  const judged = judgeLatest(all, archive);
+  let judged: ReturnType<typeof judgeLatest>;
+  try {
+    judged = judgeLatest(all, archive);
+  } catch {
+    return false; // the latest timeline itself in doubt: restore's defaults refuse every target for that (LatestTimelineDoubt)
+  }
   return all.some((b) => !branchContains(branch, b.timeline, b.stopLsn) && !(judged?.abandoned(b) ?? false));
 }

@@ -215,10 +215,11 @@ export function restoreCommandFor(reach: string[], stanza: string, spool: string
  * restore_command's handover of a prefetched file by the shell alone (`dir` quoted, %-escaped):
  * only from a directory of the server's user (one another user put in its place is passed by:
  * archiving/spool-safety.ts), and only while the fetcher that cleared the spool runs, its pid and
- * start time in fetcher.cleared matching /proc, not a zombie (builtins only: no process is started). Files a
+ * start time in fetcher.cleared matching /proc, neither a zombie nor stopped (SIGSTOP: it would not
+ * remove what a new timeline leaves off the branch) (builtins only: no process is started). Files a
  * fetcher killed outright left (prefetched along a timeline abandoned since, maybe) are not taken:
  * archive-get then starts a fetcher, which clears them.
  */
 export function spoolMove(dir: string): string {
-  return `[ -O ${dir} ] && { read -r p s < ${dir}/${CLEARED} && [ -n "\${p##*[!0-9]*}" ] && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$1" != Z ] && [ "\${20}" = "$s" ] && mv ${dir}/%f "%p" 2>/dev/null && exit 0`;
+  return `[ -O ${dir} ] && { read -r p s < ${dir}/${CLEARED} && [ -n "\${p##*[!0-9]*}" ] && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && case $1 in [ZTtXx]) false;; esac && [ "\${20}" = "$s" ] && mv ${dir}/%f "%p" 2>/dev/null && exit 0`;
 }

@@ -4,10 +4,10 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseRepoOptions } from '../../src/cli/repo-options.js';
 import { parseConfig } from '../../src/common/config-file.js';
@@ -16,6 +16,7 @@ import { pinnedReachArgs } from '../../src/cli/commands/restore-repositories.js'
 import { restoreCommandFor, restoreSpool, spoolMove } from '../../src/commands/restore.js';
 import { markSpoolCleared } from '../../src/archiving/fetcher-cleared.js';
 import { shellQuote } from '../../src/common/shell-quote.js';
+import { processStartTime } from '../../src/common/process-identity.js';
 import { fetcherSettings } from '../../src/archiving/prefetch-start.js';
 
 function withConfig(text: string, fn: (path: string) => void): void {
@@ -317,7 +318,7 @@ test("restore_command pinned to --repo N reaches repository 1 by --repo1-path, w
   });
 });
 
-test("restore_command's shell move takes a prefetched file only while the fetcher that cleared the spool runs (its pid and start time)", () => {
+test("restore_command's shell move takes a prefetched file only while the fetcher that cleared the spool runs (its pid and start time)", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'spool-move-'));
   try {
     const spool = join(dir, 'spool');
@@ -335,6 +336,16 @@ test("restore_command's shell move takes a prefetched file only while the fetche
     assert.equal(move(join(dir, 'dead')), 9);
     writeFileSync(join(spool, 'fetcher.cleared'), `${process.pid} 1\n`);
     assert.equal(move(join(dir, 'reused')), 9);
+    // A fetcher stopped (SIGSTOP): alive, but it would not remove what a new timeline leaves off the branch.
+    const stopped = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      stopped.kill('SIGSTOP');
+      for (let i = 0; i < 100 && !/\) T /.test(readFileSync(`/proc/${stopped.pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 10));
+      writeFileSync(join(spool, 'fetcher.cleared'), `${stopped.pid} ${processStartTime(stopped.pid!)}\n`);
+      assert.equal(move(join(dir, 'stopped')), 9);
+    } finally {
+      stopped.kill('SIGKILL');
+    }
     // An older pgpitr's record (the pid alone), a blank or foreign line: never a handover.
     for (const text of [`${process.pid}\n`, '\n', ' \n', 'self 1\n', '../1 1\n']) {
       writeFileSync(join(spool, 'fetcher.cleared'), text);

@@ -34,7 +34,7 @@ alone would end recovery there. pgpitr restore writes this form itself.
 Asynchronous prefetch, for fast recovery: a background process keeps the next
 segments fetched, verified and synced in the spool; the shell move in front
 hands those over without starting pgpitr:
-  restore_command = 'D=SPOOL/NAME/archive-get; [ -O $D ] && { read -r p s < $D/fetcher.cleared && [ -n "\${p##*[!0-9]*}" ] && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$1" != Z ] && [ "\${20}" = "$s" ] && mv $D/%f "%p" 2>/dev/null && exit 0; pgpitr archive-get --missing-exit=81 --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
+  restore_command = 'D=SPOOL/NAME/archive-get; [ -O $D ] && { read -r p s < $D/fetcher.cleared && [ -n "\${p##*[!0-9]*}" ] && read -r l < /proc/$p/stat; } 2>/dev/null && set -- \${l##*") "} && case $1 in [ZTtXx]) false;; esac && [ "\${20}" = "$s" ] && mv $D/%f "%p" 2>/dev/null && exit 0; pgpitr archive-get --missing-exit=81 --archive-async --spool-path SPOOL --repo PATH --stanza NAME %f "%p"; case $? in 0) exit 0;; 81) exit 1;; *) exit 200;; esac'
 The shell move hands over a file of that name only while the fetcher that
 cleared the spool runs (its pid and start time, in fetcher.cleared, match /proc):
 what a fetcher killed outright left is not taken. Give each cluster recovered on

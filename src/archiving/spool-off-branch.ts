@@ -11,19 +11,18 @@ import { join } from 'node:path';
 import { offBranch } from '../repo/followed-branch.js';
 import type { BranchSpan } from '../postgres/timeline-history.js';
 
-/** Removes the spool's segments that the branch (spans, its timelines onBranch) does not read; returns their names. */
-export function removeOffBranch(dir: string, spans: readonly BranchSpan[], onBranch: readonly number[], segmentSize: number): string[] {
-  const removed: string[] = [];
-  let names: string[];
+/** The segment files in a spool (none when it cannot be listed). */
+export function spooledSegments(dir: string): string[] {
   try {
-    names = readdirSync(dir);
+    return readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n));
   } catch {
-    return removed;
+    return [];
   }
-  for (const name of names) {
-    if (!/^[0-9A-F]{24}$/.test(name) || offBranch(spans, onBranch, name, segmentSize) === null) continue;
-    rmSync(join(dir, name), { force: true });
-    removed.push(name);
-  }
+}
+
+/** Removes those of `names` (spooledSegments) that the branch (spans, its timelines onBranch) does not read; returns them. */
+export function removeOffBranch(dir: string, names: readonly string[], spans: readonly BranchSpan[], onBranch: readonly number[], segmentSize: number): string[] {
+  const removed = names.filter((n) => offBranch(spans, onBranch, n, segmentSize) !== null);
+  for (const n of removed) rmSync(join(dir, n), { force: true });
   return removed;
 }

@@ -3,7 +3,7 @@
 // (--progress-format=json). Also prints -v messages.
 
 import type { BackupReporter, ProgressSnapshot } from '../backup/reporter.js';
-import { printLine } from './output.js';
+import { PROGRAM, printLine } from './output.js';
 
 export interface ViewOptions {
   progress: boolean;
@@ -87,7 +87,7 @@ export class ProgressView implements BackupReporter {
     const note = this.opts.checkpointWaitNote;
     if (note === undefined || this.noted || this.opts.verbose > 0 || !this.out.isTTY || s.phase !== 'waiting for checkpoint to finish') return;
     this.noted = true;
-    this.out.write(`pgpitr: ${note}\n`);
+    this.out.write(`${PROGRAM}: ${note}\n`);
   }
 
   private breakLine(): void {

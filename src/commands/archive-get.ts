@@ -226,12 +226,14 @@ async function leftByBranch(req: ArchiveGetRequest, name: string, timeline: numb
  * but one that runs without progress (stopped, frozen, blocked on a repository) never would.
  */
 async function removeSpooledOffBranch(req: ArchiveGetRequest, dir: string): Promise<void> {
+  const { removeOffBranch, spooledSegments } = await import('../archiving/spool-off-branch.js');
+  const names = spooledSegments(dir);
+  if (names.length === 0) return; // nothing to judge: the repositories are not read for it
   const { followedBranch } = await import('../repo/followed-branch.js');
   // (A branch that cannot be told now is judged again by each request: leftByBranch.)
   const b = await followedBranch(req.repos.map((r) => r.repo), req.stanza, req.followedTimeline ?? null, req.systemId, () => {}).catch(() => null);
   if (b === null || b.spans === null) return;
-  const { removeOffBranch } = await import('../archiving/spool-off-branch.js');
-  for (const n of removeOffBranch(dir, b.spans, b.onBranch, b.segmentSize)) req.warn(`prefetched ${n} removed from the spool: along the timeline recovery follows (${b.follows}) that segment is read from another timeline`);
+  for (const n of removeOffBranch(dir, names, b.spans, b.onBranch, b.segmentSize)) req.warn(`prefetched ${n} removed from the spool: along the timeline recovery follows (${b.follows}) that segment is read from another timeline`);
 }
 
 /** How long after a later segment was stored the one missing ahead of it may still come. */

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeOffBranch } from '../../src/archiving/spool-off-branch.js';
+import { removeOffBranch, spooledSegments } from '../../src/archiving/spool-off-branch.js';
 import { branchSpans, parseTimelineHistory, timelineBranch } from '../../src/postgres/timeline-history.js';
 
 test("prefetched segments of an older timeline past the branch's fork are removed; the branch's own and other files stay", () => {
@@ -18,7 +18,7 @@ test("prefetched segments of an older timeline past the branch's fork are remove
     const branch = timelineBranch(2, parseTimelineHistory('1\t0/3800000\tno recovery target specified\n', '00000002.history'));
     const names = ['000000010000000000000002', '000000010000000000000003', '000000010000000000000004', '000000020000000000000003', '000000020000000000000004', '000000010000000000000003.fetching', 'fetcher.log'];
     for (const n of names) writeFileSync(join(dir, n), 'x');
-    const removed = removeOffBranch(dir, branchSpans(branch, SEG), [1, 2], SEG);
+    const removed = removeOffBranch(dir, spooledSegments(dir), branchSpans(branch, SEG), [1, 2], SEG);
     assert.deepEqual(removed.sort(), ['000000010000000000000003', '000000010000000000000004']);
     assert.deepEqual(readdirSync(dir).sort(), ['000000010000000000000002', '000000010000000000000003.fetching', '000000020000000000000003', '000000020000000000000004', 'fetcher.log']);
   } finally {

@@ -11,7 +11,7 @@ import type { StanzaInfo } from '../../repo/stanza.js';
 import type { RepoSettings } from '../../repo/repo-settings.js';
 import type { RepositoryRestoreRequest } from '../../commands/restore.js';
 import { restoreFromRepository } from '../../commands/restore.js';
-import { listArchive } from '../../repo/archive-store.js';
+import { newestArchivedTimeline } from '../../repo/followed-branch.js';
 import type { Repository } from '../../repo/repository.js';
 
 /**
@@ -75,8 +75,8 @@ export async function requestForOthers(repos: RepoSettings[], chosen: RepoSettin
     // its place (one before the fork would be safe). A standby is not pinned to a timeline: its
     // restore_command finds the newer history file in the other repository, and it follows it.
     if (request.target.timeline === 'latest' && !request.standby) {
-      chosenNewest ??= await newestTimeline(await openRepository(chosen), stanza);
-      const newest = await newestTimeline(otherRepo, stanza).catch(() => null);
+      chosenNewest ??= await newestArchivedTimeline(await openRepository(chosen), stanza);
+      const newest = await newestArchivedTimeline(otherRepo, stanza).catch(() => null);
       if (newest === null) unreadable.push(`repository ${r.index} (its archive could not be listed)`);
       else if (newest > chosenNewest) {
         throw new PgpitrError('ERR_CHECK', `repository ${r.index} holds the history file of timeline ${newest}, which repository ${chosen.index} (the one holding the backup chosen) lacks, its newest timeline being ${chosenNewest}: recovery to the latest timeline would follow timeline ${chosenNewest} and leave out timeline ${newest}'s WAL`, {
@@ -107,12 +107,3 @@ export function pinnedReachArgs(args: readonly string[], index: number): string[
   return out;
 }
 
-/** The newest timeline a stanza's archive holds a history file of (1 with none). */
-async function newestTimeline(repo: Repository, stanza: string): Promise<number> {
-  let newest = 1;
-  for (const f of await listArchive(repo, stanza)) {
-    const m = /^([0-9A-F]{8})\.history$/.exec(f.name);
-    if (m) newest = Math.max(newest, parseInt(m[1]!, 16));
-  }
-  return newest;
-}

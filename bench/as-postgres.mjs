@@ -26,9 +26,9 @@ export const mkdirPg = (p) => {
 };
 
 /** Runs a command as postgres under GNU time: wall seconds, peak RSS (MB), user and system CPU seconds. */
-export function measured(cmd, args, env) {
+export function measured(cmd, args, env, cwd = '/tmp') {
   const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M %U %S', cmd, ...args], {
-    uid: pgUid, gid: pgGid, cwd: '/tmp', encoding: 'utf8', maxBuffer: 1 << 26,
+    uid: pgUid, gid: pgGid, cwd, encoding: 'utf8', maxBuffer: 1 << 26,
     env: { PATH: process.env.PATH, HOME: '/var/lib/postgresql', LANG: 'C', ...env },
   });
   const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);

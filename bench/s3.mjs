@@ -264,7 +264,9 @@ try {
       for (const seg of segments) {
         const cmd = `${q(SPOOL_WAIT)} ${q(join(spool, stanza, 'archive-push'))} ${seg} || ${q(process.execPath)} ${q(PGPITR)} archive-push --archive-async --spool-path ${q(spool)} --process-max 2 ${args.map(q).join(' ')} ${q(join(pgWal, seg))}`;
         const at = Number(process.hrtime.bigint() - t0) / 1e9;
-        const m = measured('sh', ['-c', cmd], env);
+        // In the data directory, as PostgreSQL's archiver runs it: pgpitr-spool-wait answers only for a
+        // marker newer than pg_wal/FILE (relative path), and only for the pusher of $(pwd)/pg_wal.
+        const m = measured('sh', ['-c', cmd], env, dirname(pgWal));
         // A call that ran Node (not answered by pgpitr-spool-wait alone) has tens of MB.
         calls.push(`${seg} at ${at.toFixed(3)} s: ${m.s.toFixed(2)} s, ${m.rssMb.toFixed(0)} MB`);
         renameSync(join(status, `${seg}.ready`), join(status, `${seg}.done`));

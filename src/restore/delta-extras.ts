@@ -24,19 +24,17 @@ export interface DeltaLayout {
 
 /** Removes what the backup does not hold (besides `alsoKeep`); returns how many entries went. */
 export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, destination: (path: string) => string, alsoKeep: string[]): Promise<number> {
-  const keep = new Set<string>(alsoKeep);
-  // Where the backup has a file, a directory in its place goes too (the file is written there next).
-  const files = new Set<string>();
+  // What stays, and whether the backup has a file there: where it does, a directory in its place
+  // goes too (the file is written there next). One entry per path (a manifest of 100,000 files
+  // makes as many strings, the largest part of what this holds).
+  const keep = new Map<string, boolean>(alsoKeep.map((p) => [p, false]));
   // Restore's own files listed by the backup are not the backup's to keep (this restore's lock and marker are in alsoKeep).
-  for (const f of m.files) {
-    if (isRestoreFile(f.path)) continue;
-    keep.add(destination(f.path));
-    files.add(destination(f.path));
-  }
-  for (const d of m.directories) keep.add(destination(d.path));
-  keep.add(join(layout.target, 'pg_tblspc'));
-  if (layout.walDir !== undefined) keep.add(join(layout.target, 'pg_wal'));
-  for (const oid of layout.tablespaceDirs.keys()) keep.add(join(layout.target, 'pg_tblspc', String(oid)));
+  for (const f of m.files) if (!isRestoreFile(f.path)) keep.set(destination(f.path), true);
+  const stays = (path: string): void => void (keep.has(path) || keep.set(path, false));
+  for (const d of m.directories) stays(destination(d.path));
+  stays(join(layout.target, 'pg_tblspc'));
+  if (layout.walDir !== undefined) stays(join(layout.target, 'pg_wal'));
+  for (const oid of layout.tablespaceDirs.keys()) stays(join(layout.target, 'pg_tblspc', String(oid)));
   let removed = 0;
   // Each directory walked through itself (anchored-dir.ts): `at` reaches it, `dir` names it.
   const walk = async (dir: string, at: string, follow: boolean, dev?: number, only?: (name: string) => boolean, mountRoot = false): Promise<void> => {
@@ -45,7 +43,8 @@ export async function removeExtras(m: BackupSetManifest, layout: DeltaLayout, de
       for (const name of await fsp.readdir(d.at())) {
         const p = join(dir, name);
         const st = await fsp.lstat(d.at(name));
-        if (!keep.has(p) || (st.isDirectory() && files.has(p))) {
+        const kept = keep.get(p);
+        if (kept === undefined || (st.isDirectory() && kept)) {
           if (st.dev !== rootDev) continue; // a mount point: never removed across file systems
           if (only && !only(name)) continue;
           if (mountRoot && name === 'lost+found') continue; // the file system's own

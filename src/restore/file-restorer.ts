@@ -16,12 +16,11 @@ import { join } from 'node:path';
 import { digestOf } from '../repo/backup-set/content-digest.js';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { fsyncPathIfPresent, fsyncPath } from '../storage/durable.js';
-import type { BackupSetReader } from '../repo/backup-set/reader.js';
-import { bundledLast } from '../repo/backup-set/reader.js';
+import { bundledLast, type BackupSetReader, type ThreadSource } from '../repo/backup-set/reader.js';
 import type { ManifestFile } from '../repo/backup-set/manifest.js';
 import { CopyThread } from './copy-thread.js';
 import type { CopyReply } from './copy-job.js';
-import type { ThreadSource } from '../repo/backup-set/reader.js';
+import { collectAfterPlan } from '../common/full-collection.js';
 import { combinedCrc, PIECE_MIN_FILE, piecesOf } from './file-pieces.js';
 import type { FilePiece } from './file-pieces.js';
 import { crc32cText } from '../storage/filter/crc32c.js';
@@ -165,6 +164,7 @@ export class FileRestorer {
     // Bundles are held until each of their files has been read: not for files read last (pg_control) or never.
     for (const f of m.files) if (f.path === PG_CONTROL || isRestoreFile(f.path)) this.reader.release(f);
     const queue = this.reader.hasLocalFiles ? files.sort((a, b) => b.size - a.size) : bundledLast(files);
+    collectAfterPlan(queue.length); // the manifest's parse and the plan are garbage now (full-collection.ts)
     const copiers = Math.max(1, Math.min(o.processMax, queue.length));
     // Copier threads decrypt, decode, hash and write; this thread reads the network for them, and
     // restores itself only what they hand back (small files of a bundle it fetches or decrypts

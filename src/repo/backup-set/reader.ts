@@ -9,7 +9,7 @@ import { createDigest, digestHex, digestMismatch, digestOf } from './content-dig
 import type { FileDigest } from './content-digest.js';
 import { PgpitrError } from '../../common/errors.js';
 import type { DirectSource, Storage } from '../../storage/storage.js';
-import { directSourceOf, readAll } from '../../storage/storage.js';
+import { directSourceOf, readAllSized } from '../../storage/storage.js';
 import { objectAt, storageJoin } from '../../storage/storage-path.js';
 import { decryptionError } from '../../storage/cipher/cipher-storage.js';
 import { createDecompressor } from '../../storage/compress/index.js';
@@ -49,7 +49,7 @@ export class BackupSetReader {
 
   static async open(storage: Storage, dir: string): Promise<BackupSetReader> {
     const where = objectAt(storage.location, storageJoin(dir, MANIFEST_NAME));
-    const text = await readAll(storage, storageJoin(dir, MANIFEST_NAME));
+    const text = await readAllSized(storage, storageJoin(dir, MANIFEST_NAME));
     if (text === null) {
       throw new PgpitrError('ERR_NOT_FOUND', `backup set ${where} has no manifest: the backup did not complete`, {
         hint: 'choose a complete backup (pgpitr info lists them)',

@@ -128,13 +128,19 @@ export function timelineOfSegment(spans: readonly BranchSpan[], segNo: bigint): 
   return (spans.find((s) => segNo >= s.from && (s.to === null || segNo <= s.to)) ?? spans[0]!).timeline;
 }
 
-/** The segment files replay reads from `from` to `to` along the branch (branchSpans says which timeline's). */
-export function segmentsAlong(branch: TimelineBranch, from: Lsn, to: Lsn, segmentSize: number): { timeline: number; segNo: bigint }[] {
+/**
+ * The segment files replay reads from `from` to `to` along the branch (branchSpans says which
+ * timeline's); with `lastIf`, up to the first segment it is true of (a target far past the
+ * archive's end lists the first segment missing, not the 2^40 segments up to FFFFFFFF/FFFFFFFF).
+ */
+export function segmentsAlong(branch: TimelineBranch, from: Lsn, to: Lsn, segmentSize: number, lastIf?: (timeline: number, segNo: bigint) => boolean): { timeline: number; segNo: bigint }[] {
   const size = BigInt(segmentSize);
   const spans = branchSpans(branch, segmentSize);
   const out: { timeline: number; segNo: bigint }[] = [];
   for (let seg = from / size; seg <= to / size; seg++) {
-    out.push({ timeline: timelineOfSegment(spans, seg), segNo: seg });
+    const timeline = timelineOfSegment(spans, seg);
+    out.push({ timeline, segNo: seg });
+    if (lastIf?.(timeline, seg)) break;
   }
   return out;
 }

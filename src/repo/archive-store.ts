@@ -24,6 +24,7 @@ import type { StanzaInfo } from './stanza.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 import { ensureStanzaPresent } from './stanza-presence.js';
+import { differentContent, partialOrRefusal } from './archive-conflict.js';
 import { sha256, sha256Sliced } from './wal-digest.js';
 import { contentXxh128, indexedDigest, indexRestorePoints, restorePointsToIndex, unindexRestorePoints } from './restore-point-index.js';
 import type { IndexedSegment } from './restore-point-index.js';
@@ -33,7 +34,8 @@ export interface PushOptions {
   level?: number | undefined;
 }
 
-export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string };
+/** asPartial: the content is archived as NAME.partial, the name itself with another server's (archive-conflict.ts). */
+export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string; asPartial?: true };
 
 const ALGORITHM_OF: Record<string, CompressionAlgorithm> = { '.gz': 'gzip', '.lz4': 'lz4', '.zst': 'zstd' };
 
@@ -130,7 +132,8 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   const entries = await repo.storage.list(dir, { detail: false, ...(repo.storage.features.directories ? {} : { prefix: `${p.name}-` }) });
   const existing = storedCopies(entries, p.name);
   const other = existing.find((e) => e.sha256 !== p.digest);
-  if (other) throw differentContent(repo, dir, p, other);
+  // Unless it is the .partial a promotion archived, under its full name (archive-conflict.ts).
+  if (other) return { status: 'already-archived', path: displayPath(repo, await partialOrRefusal(repo, dir, p.name, p.digest, entries, other)), asPartial: true };
   // Beside the segment, in no order with it (a segment without its record is read; restore-point-index.ts).
   const indexing = indexRestorePoints(repo, stanza.stanza, p.name, p.digest, p.restorePoints);
   let outcome: PushOutcome;
@@ -166,7 +169,7 @@ async function storeChecked(repo: Repository, stanza: StanzaInfo, p: PreparedWal
   // and a retry of archive_command) may have reported that very object stored. archive-get refuses
   // a name with two contents (findStored), naming both.
   const rival = storedCopies(await repo.storage.list(dir, { detail: false, prefix: `${p.name}-` }), p.name).find((e) => e.sha256 !== p.digest);
-  if (rival) throw differentContent(repo, dir, p, rival);
+  if (rival) throw differentContent(repo, dir, p.name, p.digest, rival);
   // Again after a write that took long (retries, a slow sync): a stanza deleted meanwhile gets
   // nothing, and PostgreSQL keeps the file.
   try {
@@ -200,13 +203,6 @@ export async function pushWalFile(repo: Repository, stanza: StanzaInfo, name: st
     // The compressor may still read the data (a file found already archived): the caller reuses it after.
     await prepared.done();
   }
-}
-
-function differentContent(repo: Repository, dir: string, p: PreparedWal, other: StoredWalFile): PgpitrError {
-  return new PgpitrError('ERR_TARGET', `WAL file "${p.name}" is already archived with different content`, {
-    detail: `archived SHA-256 ${other.sha256} (${displayPath(repo, storageJoin(dir, other.stored))}), this file ${p.digest}`,
-    hint: p.name.endsWith('.history') ? 'two servers were promoted to this timeline (one chose its ID while it could not read the archive, where the other\'s history file was): the archived one is the other\'s; WAL of this server cannot go into this stanza on that timeline: archive it into another stanza and take a full backup there' : 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
-  });
 }
 
 function otherSystem(name: string, system: string, stanza: StanzaInfo, repo: Repository): PgpitrError {

@@ -28,7 +28,7 @@ export function suits(b: PlanBackup, t: TargetOptions): string | null {
       // most 2^31 transactions old), is met first and recovery stops there. In the first epoch
       // there is no such transaction (normal xids start at 3).
       if (target.xid - b.stopNextXid >= 2n ** 31n && target.xid - 2n ** 32n >= 3n) {
-        throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${target.xid} began ${target.xid - b.stopNextXid} transactions after backup ${b.id} ended: PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction ${target.xid - 2n ** 32n} instead`, {
+        throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${target.xid} began ${target.xid - b.stopNextXid} transactions after backup ${b.id} ended: PostgreSQL compares 32-bit transaction IDs during recovery, so it may stop at transaction ${target.xid - 2n ** 32n} instead (epoch ${(target.xid >> 32n) - 1n}, the same 32-bit ID ${target.xid % 2n ** 32n})`, {
           hint: 'restore a backup taken less than 2^31 transactions before the target, or give the target as --target-time or --target-lsn',
         });
       }

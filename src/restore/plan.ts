@@ -202,7 +202,10 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
   // target, PostgreSQL stops only once it has read the record after the consistent point (with the
   // WAL before it only, recovery is consistent, finds no more WAL and fails: "recovery ended before
   // configured recovery target was reached").
-  const along = walFrom > walNeededTo ? [] : segmentsAlong(branch, walFrom, walNeededTo, archive.segmentSize);
+  // Listed whole up to 100,000 segments (each missing one counted); past that (an LSN far beyond
+  // the archive's end) only up to the first missing.
+  const total = walFrom > walNeededTo ? 0n : walNeededTo / seg - walFrom / seg + 1n;
+  const along = total === 0n ? [] : segmentsAlong(branch, walFrom, walNeededTo, archive.segmentSize, total > 100_000n ? (tl, s) => !archive.hasSegment(tl, s) : undefined);
   const missing = along.filter((s) => !archive.hasSegment(s.timeline, s.segNo));
   const names = along.map((s) => segmentFileName(s.timeline, s.segNo, archive.segmentSize));
   if (missing.length > 0) {
@@ -216,7 +219,7 @@ export function planRestore(backups: PlanBackup[], archive: PlanArchive, t: Targ
       ? `WAL segment ${first} is not archived yet: backup ${b.id} becomes consistent at ${formatLsn(b.stopLsn)}, the start of that segment, and PostgreSQL reads the record there before it stops at a target`
       : beyond
         ? `target LSN ${formatLsn(walNeededTo)} is beyond the end of the archive: WAL segment ${first} is not archived`
-        : `the archive cannot reach the target: WAL segment ${first} is missing (${missing.length} of the ${along.length} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
+        : `the archive cannot reach the target: WAL segment ${first} is missing (${BigInt(along.length) < total ? 'the first missing' : missing.length} of the ${total} segments from backup ${b.id}'s start to ${formatLsn(walNeededTo)})`, {
       hint: beyond && b.standalone
         ? `${standaloneHint(b.id)}archive the missing WAL`
         : atStop && t.target.kind === 'immediate'

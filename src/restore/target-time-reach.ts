@@ -61,6 +61,8 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   if (newest === null) {
     throw new PgpitrError('ERR_NOT_FOUND', `target time ${t.target.text} cannot be reached: the archive holds no transaction ended after the start of backup ${plan.backup.id} (to ${plan.archiveEnd}); ${stops}`, { hint });
   }
-  const when = new Date(Number(newest.timeUs / 1000n)).toISOString();
-  throw new PgpitrError('ERR_NOT_FOUND', `target time ${t.target.text} is after the last transaction the archive holds (${newest.commit ? 'a commit' : 'an abort'} at ${when}, ${formatLsn(newest.lsn)}, in ${newest.segment}): ${stops}`, { hint });
+  // To the microsecond, as compared: a target equal to it must not read as one after it.
+  const when = new Date(Number(newest.timeUs / 1000n)).toISOString().replace(/Z$/, `${String(newest.timeUs % 1000n).padStart(3, '0')}Z`);
+  const relation = newest.timeUs === targetUs ? 'is the time of' : 'is after';
+  throw new PgpitrError('ERR_NOT_FOUND', `target time ${t.target.text} ${relation} the last transaction the archive holds (${newest.commit ? 'a commit' : 'an abort'} at ${when}, ${formatLsn(newest.lsn)}, in ${newest.segment}): ${stops}`, { hint });
 }

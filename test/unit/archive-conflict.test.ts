@@ -173,3 +173,37 @@ test('archive-get: a log directory moved to a disk not mounted (a link to nothin
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('archive-push: a fork segment pushed under its full name with the content of the archived .partial is archived (black-box run S); other content after a fork is refused saying so', async () => {
+  for (const directories of [true, false]) {
+    const root = mkdtempSync(join(tmpdir(), 'pgpitr-fork-'));
+    try {
+      mkdirSync(join(root, 'repo'));
+      const storage = new PosixStorage(join(root, 'repo'));
+      // As object storage lists: by prefix only (the push lists NAME- and, here, NAME.partial-).
+      if (!directories) Object.defineProperty(storage, 'features', { value: { ...storage.features, directories: false } });
+      const repo = repositoryOn(storage, join(root, 'repo'));
+      const { info } = await createStanza(repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG });
+      const name = segmentFileName(1, 5n, SEG);
+      const oldPrimary = segment(5, 'old primary went on after the failover');
+      const promoted = segment(5, 'promoted server: timeline 1 up to the fork');
+      await pushWalFile(repo, info, name, oldPrimary, { compression: 'none' });
+      await pushWalFile(repo, info, `${name}.partial`, promoted, { compression: 'none' });
+      // A cascading standby that followed the promotion marks the fork segment ready under its full name.
+      const outcome = await pushWalFile(repo, info, name, promoted, { compression: 'lz4' });
+      assert.equal(outcome.status, 'already-archived');
+      assert.ok(outcome.status === 'already-archived' && outcome.asPartial === true);
+      assert.match(outcome.path, /\.partial-/);
+      // The old primary's copy stays what archive-get gives for the name.
+      assert.ok((await fetchWalFile(repo, 'main', name))!.equals(oldPrimary));
+      // Content that is neither: refused, with the failover named.
+      await assert.rejects(pushWalFile(repo, info, name, segment(5, 'a third history'), { compression: 'none' }), (e: Error & { hint?: string }) => {
+        assert.match(e.message, /already archived with different content/);
+        assert.match(e.hint ?? '', /a promotion ended this timeline in this segment \(the archive holds .*\.partial, from the promoted server\), and this server went on writing/);
+        return true;
+      });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+});

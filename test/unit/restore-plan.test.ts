@@ -43,6 +43,12 @@ test('target LSN: chosen by stop LSN; beyond the end of the archive is refused w
     assert.match(e.hint ?? '', /the archive has a gap/);
     return true;
   });
+  // Far past the archive (black-box run Y: FFFFFFFF/FFFFFFFF with --target-timeline listed 2^40
+  // segments and ran out of memory): refused at once, with the first missing segment; past a gap too.
+  for (const timeline of ['1', 'current', 'latest']) {
+    assert.throws(() => planRestore(backups, a, opts({ lsn: 'FFFFFFFF/FFFFFFFF', timeline })), /target LSN FFFFFFFF\/FFFFFFFF is beyond the end of the archive: WAL segment 00000001000000000000000A is not archived/);
+    assert.throws(() => planRestore(backups, holed, opts({ lsn: '1000/0', timeline })), /WAL segment 00000001000000000000000A is missing \(the first missing of the 1048572 segments from backup B's start/);
+  }
 });
 
 test('a gap between the backup and its stop point is refused, naming the segment', () => {

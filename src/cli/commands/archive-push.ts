@@ -5,6 +5,7 @@
 // The work is commands/archive-push.ts (with --archive-async, the spool of the
 // background pusher, which --pusher runs); this file parses and prints.
 
+import { basename } from 'node:path';
 import { parseRepoOptions, REPO_OPTIONS_HELP, COMPRESS_OPTIONS_HELP, ARCHIVE_PUSH_ASYNC_HELP } from '../repo-options.js';
 import type { RepoOptions } from '../repo-options.js';
 import { openRepositories } from '../../repo/open-repository.js';
@@ -82,7 +83,9 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     const outcomes = await archivePush({ repos: await openRepositories(o.repos), stanza: o.stanza, push }, source);
     for (const { repository, outcome } of outcomes) {
       if (outcome.status !== 'already-archived') continue;
-      if (outcomes.length === 1) printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
+      const where = outcomes.length === 1 ? '' : ` in ${repoTitle(repository)}`;
+      if (outcome.asPartial) printLine(`warning: WAL segment "${basename(source)}" is archived${where} with this content as ${basename(source)}.partial, by the server promoted in it; the archive's ${basename(source)} is the old primary's, which went on writing that timeline: it stays, and this copy is not stored`);
+      else if (outcomes.length === 1) printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
       else printLine(`warning: WAL file "${source}" is already archived in ${repoTitle(repository)} with the same content; nothing to do there`);
     }
     return ExitCode.Ok;

@@ -30,6 +30,7 @@ import type { PlanArchive, PlanBackup, RestorePlan, RestorePointLookup } from '.
 import { RestorePointUnknown, planRestore } from './plan.js';
 import { historiesOf, timelineEndedHint } from './plan-refusals.js';
 import type { TargetOptions } from './restore-target.js';
+import { warnOfEarlierRestorePoint } from './restore-point-earlier.js';
 
 export interface FoundRestorePoint extends RestorePointRecord {
   timeline: number;
@@ -199,7 +200,9 @@ export async function planWithRestorePoint(backups: PlanBackup[], archive: PlanA
   const asked = new Set<string>();
   for (;;) {
     try {
-      return planRestore(backups, archive, t, set, search);
+      const plan = planRestore(backups, archive, t, set, search);
+      if (set === undefined) await warnOfEarlierRestorePoint(plan, backups, archive, t.target.name, index, log);
+      return plan;
     } catch (e) {
       if (!(e instanceof RestorePointUnknown)) throw e;
       // Each scan answers what was asked: the same question twice would loop.

@@ -9,7 +9,9 @@ import { strict as assert } from 'node:assert';
 import { planWithRestorePoint } from '../../src/restore/restore-point-search.js';
 import type { PlanArchive, PlanBackup } from '../../src/restore/plan.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
-import { parseSegmentFileName } from '../../src/postgres/lsn.js';
+import { formatLsn, parseSegmentFileName } from '../../src/postgres/lsn.js';
+import { segmentRestorePoints } from '../../src/postgres/segment-restore-points.js';
+import { crc32c } from '../../src/storage/filter/crc32c.js';
 import { SEG, WalBuilder, filler, restorePoint } from '../helpers/wal-builder.js';
 
 const SEGMENTS = 6;
@@ -66,7 +68,7 @@ function archiveOf(missing: number[] = []): PlanArchive {
 
 const target = (name: string): TargetOptions => ({ target: { kind: 'name', name }, exclusive: false, timeline: 'latest', action: 'promote' });
 
-async function plan(name: string, opts: { set?: string; missing?: number[] } = {}) {
+async function plan(name: string, opts: { set?: string; missing?: number[]; index?: boolean } = {}) {
   const s = scenario();
   const reads: number[] = [];
   const log: string[] = [];
@@ -75,7 +77,12 @@ async function plan(name: string, opts: { set?: string; missing?: number[] } = {
     reads.push(seg);
     return s.w.segment(seg);
   };
-  const p = await planWithRestorePoint(s.backups, archiveOf(opts.missing), target(name), opts.set, read, (l) => log.push(l));
+  // The archive's restore point index, as archiving records it, for every segment.
+  const index = opts.index ? async (file: string) => {
+    const seg = parseSegmentFileName(file, SEG)!.segNo;
+    return segmentRestorePoints(seg * BigInt(SEG), s.w.segment(Number(seg))!, crc32c);
+  } : undefined;
+  const p = await planWithRestorePoint(s.backups, archiveOf(opts.missing), target(name), opts.set, read, (l) => log.push(l), false, index);
   return { s, p, reads, log };
 }
 
@@ -98,6 +105,12 @@ test('a name written twice: the first after the start of the newest backup that 
   const older = await plan('d', { set: 'B1' });
   assert.equal(older.p.backup.id, 'B1');
   assert.equal(older.p.restorePoint?.lsn, older.s.d1, 'PostgreSQL stops at the first of the name it replays');
+  // Said, with the way to the earlier one (black-box run Y), from the restore point index; not with --set.
+  const said = await plan('d', { index: true });
+  assert.equal(said.p.restorePoint?.lsn, said.s.d2);
+  assert.match(said.log.join('\n'), new RegExp(`warning: restore point "d" was also written at ${formatLsn(said.s.d1)} \\(2026-12-02T00:00:00.000Z\\), before backup B2 began: recovery from B2 stops at the later one, at ${formatLsn(said.s.d2)}.*restore backup B1 \\(--set B1\\) to stop there`));
+  assert.doesNotMatch((await plan('d', { index: true, set: 'B2' })).log.join('\n'), /also written/);
+  assert.doesNotMatch((await plan('x', { index: true })).log.join('\n'), /also written/);
 });
 
 test('a point written while a backup ran: an older backup; that backup itself refused by --set', async () => {

@@ -31,8 +31,13 @@ export interface TransactionEndRecord {
   /** xact_time, microseconds since 1970 (PostgreSQL's precision). */
   timeUs: bigint;
   commit: boolean;
-  /** The transaction's ID (the record's xl_xid); null for a prepared transaction's end, whose ID is in its data. */
+  /**
+   * The transaction's ID: the record's xl_xid, or for a prepared transaction's end the ID in its
+   * data; null when that could not be read (the record kept only in part, across pages).
+   */
   xid: number | null;
+  /** Its subtransactions' IDs, as far as read (recovery never stops at one of them). */
+  subxacts: number[];
 }
 
 export interface WalScannerOptions {
@@ -115,6 +120,8 @@ export class WalRecordScanner {
   private nextSegment: Lsn | null = null;
   /** The last whole record's LSN: the next record's xl_prev, as recovery checks it. */
   private prev: number | null = null;
+  /** The segment's XLOG_PAGE_MAGIC (the server's major version: xactIds). */
+  private magic = 0;
 
   constructor(private readonly opts: WalScannerOptions) {}
 
@@ -130,6 +137,7 @@ export class WalRecordScanner {
     }
     this.nextSegment = start + BigInt(data.length);
     if (data.length < LONG_PAGE_HEADER || (data.readUInt16LE(2) & XLP_LONG_HEADER) === 0) return this.ended();
+    this.magic = data.readUInt16LE(0);
     const blockSize = data.readUInt32LE(36);
     if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0 || data.length % blockSize !== 0) return this.ended();
     const base = Number(start);
@@ -242,7 +250,9 @@ export class WalRecordScanner {
       const data = mainData(bytes);
       if (data !== null && data.start + 8 <= bytes.length) {
         const prepared = (info & XLOG_XACT_OPMASK) === 0x30 || (info & XLOG_XACT_OPMASK) === 0x40;
-        this.opts.onTransactionEnd({ lsn: BigInt(lsn), timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit, xid: prepared ? null : words.at(off + 4) });
+        const ids = xactIds(bytes, data, info, commit, this.magic);
+        const xid = prepared ? (ids?.twophase ?? null) : words.at(off + 4);
+        this.opts.onTransactionEnd({ lsn: BigInt(lsn), timeUs: PG_EPOCH_US + bytes.readBigInt64LE(data.start), commit, xid, subxacts: ids?.subxacts ?? [] });
       }
       return 'other';
     }
@@ -290,4 +300,48 @@ function mainData(rec: Buffer): { start: number; length: number } | null {
     else return null;
   }
   return null;
+}
+
+/** access/xact.h: a commit's or abort's xinfo flags, after its xact_time when XLOG_XACT_HAS_INFO. */
+const XLOG_XACT_HAS_INFO = 0x80;
+const XINFO_DBINFO = 1 << 0;
+const XINFO_SUBXACTS = 1 << 1;
+const XINFO_RELFILELOCATORS = 1 << 2;
+const XINFO_INVALS = 1 << 3;
+const XINFO_TWOPHASE = 1 << 4;
+const XINFO_DROPPED_STATS = 1 << 8;
+/** XLOG_PAGE_MAGIC of PostgreSQL 18, whose xl_xact_stats_item has a 64-bit object ID (16 bytes; 12 before). */
+const PG18_PAGE_MAGIC = 0xd118;
+
+/**
+ * A commit's or abort's subtransactions and, for a prepared transaction's end, its own ID (in
+ * the order ParseCommitRecord / ParseAbortRecord read them: dbinfo, subxacts, relfilelocators,
+ * dropped stats, invals (commits only), twophase); null when the main data is not all there.
+ */
+function xactIds(rec: Buffer, data: { start: number; length: number }, info: number, commit: boolean, magic: number): { twophase: number | null; subxacts: number[] } | null {
+  const end = data.start + data.length;
+  if (end > rec.length) return null;
+  let p = data.start + 8; // xact_time
+  const subxacts: number[] = [];
+  if ((info & XLOG_XACT_HAS_INFO) === 0) return { twophase: null, subxacts };
+  if (p + 4 > end) return null;
+  const xinfo = rec.readUInt32LE(p);
+  p += 4;
+  /** Skips a counted array (an int, then that many items of `size` bytes); false past the end. */
+  const skip = (size: number, each?: (at: number) => void): boolean => {
+    if (p + 4 > end) return false;
+    const n = rec.readInt32LE(p);
+    p += 4;
+    if (n < 0 || p + n * size > end) return false;
+    if (each) for (let i = 0; i < n; i++) each(p + i * size);
+    p += n * size;
+    return true;
+  };
+  if (xinfo & XINFO_DBINFO) p += 8;
+  if (xinfo & XINFO_SUBXACTS && !skip(4, (at) => subxacts.push(rec.readUInt32LE(at)))) return null;
+  if (xinfo & XINFO_RELFILELOCATORS && !skip(12)) return null;
+  if (xinfo & XINFO_DROPPED_STATS && !skip(magic >= PG18_PAGE_MAGIC ? 16 : 12)) return null;
+  if (commit && xinfo & XINFO_INVALS && !skip(16)) return null;
+  if ((xinfo & XINFO_TWOPHASE) === 0) return { twophase: null, subxacts };
+  return p + 4 <= end ? { twophase: rec.readUInt32LE(p), subxacts } : null;
 }

@@ -10,7 +10,7 @@
 // backup's start (archive-backwards.ts). The target's end found: it
 // is reached. What leaves a doubt passes: more segments than that, a segment
 // that cannot be read (a warning), a record running on into the next segment
-// (its ID not read), a prepared transaction's end (its ID is in its data).
+// (its ID not read), a prepared transaction's end whose ID (in its data) could not be read.
 
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn } from '../postgres/lsn.js';
@@ -25,9 +25,12 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
   const want = Number(t.target.xid % 2n ** 32n);
   // Its end before the backup's end, where the copy is consistent (a backup recorded without its transaction horizon, plan.ts): recovery meets it too early, or never.
   let inside: bigint | null = null;
+  // A subtransaction's ID is never stopped at (black-box run Y: a released savepoint's): its top-level one's end, when read.
+  let parent: { xid: number; lsn: bigint; commit: boolean } | null = null;
   const ended = await readBackwards(plan, archive, read, `target transaction ${t.target.xid}`, log, (ends) =>
     ends.some((x) => {
       if (x.xid === want && x.lsn < plan.backup.stopLsn) inside = x.lsn;
+      if (x.xid !== null && x.subxacts.includes(want)) parent ??= { xid: x.xid, lsn: x.lsn, commit: x.commit };
       return x.xid === want || x.xid === null;
     }),
   );
@@ -44,6 +47,12 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
   }
   if (ended === 'limit') log(`warning: whether the archive reaches target transaction ${t.target.xid} was checked in the newest segments only; if it never ends there, recovery fails once the copy is written`);
   if (ended !== 'all') return;
+  const top = parent as { xid: number; lsn: bigint; commit: boolean } | null;
+  if (top !== null) {
+    throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} is a subtransaction of transaction ${top.xid} (32-bit ID; its ${top.commit ? 'commit' : 'abort'} at ${formatLsn(top.lsn)}): PostgreSQL stops a recovery to a transaction only at a top-level transaction's commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {
+      hint: `give --target-xid of the top-level transaction (${top.xid}, with its epoch if the stanza spans several), or --target-lsn ${formatLsn(top.lsn)}`,
+    });
+  }
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} does not end in the archive after the start of backup ${plan.backup.id} (to ${plan.archiveEnd})${gap}: PostgreSQL stops a recovery to a transaction at its commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {
     hint: plan.gap

@@ -53,13 +53,15 @@ export class WalBuilder {
   pos = 0;
   /** The last record's LSN: the next one's xl_prev (null: 0, the first record of a test's WAL). */
   last: bigint | null = null;
+  /** XLOG_PAGE_MAGIC written in each page header (PostgreSQL 15's by default). */
+  magic = 0xd110;
   constructor(readonly start: bigint, segments: number) {
     this.bytes = Buffer.alloc(segments * SEG);
   }
   private header(remaining: number, flags = 0): void {
     const long = this.pos % SEG === 0;
     const b = this.bytes;
-    b.writeUInt16LE(0xd110, this.pos);
+    b.writeUInt16LE(this.magic, this.pos);
     b.writeUInt16LE((remaining > 0 ? 1 : 0) | (long ? 2 : 0) | flags, this.pos + 2);
     b.writeUInt32LE(1, this.pos + 4);
     b.writeBigUInt64LE(this.start + BigInt(this.pos), this.pos + 8);
@@ -137,12 +139,48 @@ export class WalBuilder {
 }
 
 
+/** What a commit's or abort's xinfo announces after its xact_time (access/xact.h), each part only when given. */
+export interface XactParts {
+  dbinfo?: boolean;
+  subxacts?: number[];
+  rels?: number;
+  /** Dropped statistics entries, of 12 bytes (PostgreSQL 15-17) or 16 (18). */
+  stats?: { count: number; size: 12 | 16 };
+  invals?: number;
+  twophaseXid?: number;
+}
+
+const counted = (n: number, size: number, fill?: (b: Buffer) => void): Buffer => {
+  const b = Buffer.alloc(4 + n * size);
+  b.writeInt32LE(n, 0);
+  fill?.(b);
+  return b;
+};
+
 /** A commit (or abort) record at `ms`, its main data padded to `size` bytes (xl_xact_commit's xact_time first). */
-export function transactionEnd(ms: number, opts: { abort?: boolean; size?: number; xid?: number; prepared?: boolean } = {}): Buffer {
-  const d = Buffer.alloc(opts.size ?? 16);
-  d.writeBigInt64LE(BigInt(ms - PG_EPOCH_MS) * 1000n, 0);
-  // XLOG_XACT_COMMIT, _ABORT, _COMMIT_PREPARED, _ABORT_PREPARED
-  const rec = record(1, opts.prepared ? (opts.abort ? 0x40 : 0x30) : opts.abort ? 0x20 : 0x00, d);
+export function transactionEnd(ms: number, opts: { abort?: boolean; size?: number; xid?: number; prepared?: boolean; parts?: XactParts } = {}): Buffer {
+  const time = Buffer.alloc(8);
+  time.writeBigInt64LE(BigInt(ms - PG_EPOCH_MS) * 1000n, 0);
+  const x = opts.parts ?? {};
+  let xinfo = 0;
+  const extra: Buffer[] = [];
+  if (x.dbinfo) (xinfo |= 1), extra.push(Buffer.alloc(8));
+  if (x.subxacts) (xinfo |= 2), extra.push(counted(x.subxacts.length, 4, (b) => x.subxacts!.forEach((id, i) => b.writeUInt32LE(id, 4 + 4 * i))));
+  if (x.rels !== undefined) (xinfo |= 4), extra.push(counted(x.rels, 12));
+  if (x.stats) (xinfo |= 1 << 8), extra.push(counted(x.stats.count, x.stats.size));
+  if (x.invals !== undefined) (xinfo |= 8), extra.push(counted(x.invals, 16));
+  if (x.twophaseXid !== undefined) {
+    xinfo |= 16;
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(x.twophaseXid, 0);
+    extra.push(b);
+  }
+  const head = xinfo === 0 ? [time] : [time, Buffer.from(new Uint32Array([xinfo]).buffer), ...extra];
+  const body = Buffer.concat(head);
+  const d = Buffer.alloc(Math.max(opts.size ?? 16, body.length));
+  body.copy(d);
+  // XLOG_XACT_COMMIT, _ABORT, _COMMIT_PREPARED, _ABORT_PREPARED; XLOG_XACT_HAS_INFO with parts
+  const rec = record(1, (opts.prepared ? (opts.abort ? 0x40 : 0x30) : opts.abort ? 0x20 : 0x00) | (xinfo === 0 ? 0 : 0x80), d);
   rec.writeUInt32LE(opts.xid ?? 0, 4);
   setCrc(rec, false);
   return rec;

@@ -47,7 +47,29 @@ test('one that does not end after the backup (still running, ended before it, ne
   }
 });
 
-test('what leaves a doubt passes: a prepared transaction ending, a segment not given, a read that fails (with a warning), a standby-free target of another kind', async () => {
+test('a prepared transaction\'s end carries its ID in its data: reached by it, and no longer a doubt for other IDs (black-box run Y); a subtransaction\'s ID is refused naming its top-level transaction', async () => {
+  for (const stats of [undefined, { count: 2, size: 12 as const }]) {
+    const a = laidOut((w, to) => {
+      to(2);
+      w.add(transactionEnd(T0 + 1000, { xid: 0, prepared: true, parts: { dbinfo: true, rels: 1, invals: 3, twophaseXid: 760, ...(stats ? { stats } : {}) } }));
+      w.add(transactionEnd(T0 + 2000, { xid: 770, parts: { dbinfo: true, subxacts: [771, 772], invals: 1 } }));
+      w.add(transactionEnd(T0 + 3000, { xid: 0, prepared: true, abort: true, parts: { subxacts: [781], rels: 2, twophaseXid: 780 } }));
+    });
+    await checkXidTargetReach(a.plan, a.archive, xid(760), a.read, () => undefined);
+    await checkXidTargetReach(a.plan, a.archive, xid(780), a.read, () => undefined);
+    // Never assigned: refused, where the prepared transaction's end made it pass before.
+    await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(5000), a.read, () => undefined), /target transaction 5000 does not end in the archive/);
+    for (const [sub, top, kind] of [[771, 770, 'commit'], [781, 780, 'abort']] as const) {
+      await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(sub), a.read, () => undefined), (e: Error & { hint?: string }) => {
+        assert.match(e.message, new RegExp(`target transaction ${sub} is a subtransaction of transaction ${top} \\(32-bit ID; its ${kind} at 0/[0-9A-F]+\\)`));
+        assert.match(e.hint ?? '', new RegExp(`give --target-xid of the top-level transaction \\(${top}`));
+        return true;
+      });
+    }
+  }
+});
+
+test('what leaves a doubt passes: a prepared transaction ending whose ID cannot be read, a segment not given, a read that fails (with a warning), a standby-free target of another kind', async () => {
   const prepared = laidOut((w, to) => {
     to(2);
     w.add(transactionEnd(T0 + 1000, { xid: 0, prepared: true }));

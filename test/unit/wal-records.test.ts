@@ -10,7 +10,8 @@ import { strict as assert } from 'node:assert';
 import { WalRecordScanner } from '../../src/postgres/wal-records.js';
 import type { RestorePointRecord } from '../../src/postgres/wal-records.js';
 import { crc32cJs } from '../../src/storage/filter/crc32c.js';
-import { BLCK, SEG, WalBuilder, filler, restorePoint, walSwitch } from '../helpers/wal-builder.js';
+import { BLCK, SEG, WalBuilder, filler, restorePoint, transactionEnd, walSwitch } from '../helpers/wal-builder.js';
+import type { TransactionEndRecord } from '../../src/postgres/wal-records.js';
 
 function scan(w: WalBuilder, from = 0, segments = w.bytes.length / SEG): { found: RestorePointRecord[]; results: string[] } {
   const found: RestorePointRecord[] = [];
@@ -110,5 +111,22 @@ test('the WAL ends, as for recovery, at a wrong CRC, a record not following the 
     w.closePages();
     const r = scan(w);
     assert.deepEqual(r.found.map((p) => [p.name, p.lsn]), flagged ? [['after the overwrite', after]] : [], `flagged ${flagged}`);
+  }
+});
+
+test('transaction ends: a prepared transaction\'s ID and the subtransactions read from the data, past each part xinfo announces, with PostgreSQL 18\'s larger dropped-stats entries', () => {
+  for (const [magic, size] of [[0xd110, 12], [0xd116, 12], [0xd118, 16]] as const) {
+    const w = new WalBuilder(START, 1);
+    w.magic = magic;
+    const ms = Date.UTC(2026, 11, 7);
+    w.add(filler(100));
+    w.add(transactionEnd(ms, { prepared: true, parts: { dbinfo: true, subxacts: [901, 902], rels: 2, stats: { count: 3, size }, invals: 4, twophaseXid: 900 } }));
+    w.add(transactionEnd(ms, { prepared: true, abort: true, parts: { dbinfo: true, rels: 1, stats: { count: 1, size }, twophaseXid: 910 } }));
+    w.add(transactionEnd(ms, { xid: 920, parts: { subxacts: [921] } }));
+    w.add(transactionEnd(ms, { xid: 930 }));
+    w.add(filler(100));
+    const ends: TransactionEndRecord[] = [];
+    new WalRecordScanner({ crc32c: crc32cJs, onRestorePoint: () => undefined, onTransactionEnd: (t) => ends.push(t) }).segment(w.start, w.segment(0));
+    assert.deepEqual(ends.map((e) => [e.xid, e.subxacts, e.commit]), [[900, [901, 902], true], [910, [], false], [920, [921], true], [930, [], true]], `page magic ${magic.toString(16)}`);
   }
 });

@@ -361,6 +361,8 @@ async function findResumable(
   if (from.type !== 'full' && !records.some((r) => r.id === from.prior && r.state === 'complete')) return notResumed(`backup ${from.id} builds on backup ${String(from.prior)}, which is no longer a complete backup`);
   const problem = versionProblem(from, server.pgVersionNum);
   if (problem) return notResumed(problem);
+  // Another role's server (the standby it was taken from promoted since: black-box run S): its files' times are another host's.
+  if (from.backup_from !== null && from.backup_from !== server.backupFrom) return notResumed(`backup ${from.id} was taken from a ${from.backup_from}, the server is a ${server.backupFrom} now (promoted, or another server)`);
   const journal = await readSetJournal(req.repo.storage, backupDir(from.stanza, from.id));
   if (journal.ignored > 0) reporter.warn(`backup ${from.id}: ${journal.ignored} damaged batch(es) of its copy journal, or of an older format, ignored (the files they name are copied again)`);
   if (journal.entries.size === 0) return notResumed(`backup ${from.id} journaled no stored file (a -j backup journals its stored files in batches, and none was complete when it stopped; one stream journals none)`);

@@ -139,7 +139,7 @@ export function targetTimeMicros(text: string, ms: number): bigint {
 export function parseTargetTime(text: string): number {
   const t = text.trim();
   const named = NAMED_ZONE_TIME.exec(t);
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) *(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.exec(t) ?? (named && isNamedZone(named[3]!) ? named : null);
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) *(Z|UTC|[+-]\d{1,2}(?::?\d{2}(?::00)?)?)$/i.exec(t) ?? (named && isNamedZone(named[3]!) ? named : null);
   if (!m) {
     throw usageError(`invalid --target-time "${text}"`, 'give a time with its zone, as PostgreSQL prints timestamptz, e.g. "2026-12-01 11:45:00+00" or "2026-12-01 11:45:00.123456+01:00", or with a zone name, e.g. "2026-12-01 06:45:00 America/New_York" (a time without a zone is refused: the server would read it in its own TimeZone setting)');
   }
@@ -157,6 +157,8 @@ export function parseTargetTime(text: string): number {
   }
   let zone = m[3]!.toUpperCase();
   if (zone === 'UTC') zone = 'Z';
+  else if (/^[+-]\d$/.test(zone)) zone = `${zone[0]}0${zone[1]}:00`; // -8, as PostgreSQL reads it
+  else if (/^[+-]\d{2}:\d{2}:00$/.test(zone)) zone = zone.slice(0, 6); // +05:30:00
   else if (/^[+-]\d{2}$/.test(zone)) zone += ':00';
   else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
   const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);

@@ -188,6 +188,10 @@ test('recovery target options: one target, typed, and what PostgreSQL would refu
   assert.equal(parseTargetTime('2026-12-01 11:45:00+00'), Date.parse('2026-12-01T11:45:00Z'));
   assert.equal(parseTargetTime('2026-12-01 12:45:00.5+01:00'), Date.parse('2026-12-01T11:45:00.5Z'));
   assert.equal(parseTargetTime('2026-12-01T11:45:00.123456Z'), Date.parse('2026-12-01T11:45:00.123Z'));
+  // Offsets PostgreSQL also reads (black-box run Y): one-digit hours, seconds of zero.
+  assert.equal(parseTargetTime('2026-12-01 03:45:00-8'), Date.parse('2026-12-01T11:45:00Z'));
+  assert.equal(parseTargetTime('2026-12-01 17:15:00+05:30:00'), Date.parse('2026-12-01T11:45:00Z'));
+  assert.throws(() => parseTargetTime('2026-12-01 17:15:00+05:30:12'), /invalid --target-time/);
   assert.throws(() => parseTargetTime('2026-12-01 11:45:00'), (e: { hint?: string }) => /with its zone/.test(e.hint ?? ''));
   // A day the month does not have (Date.parse would roll it over), an hour past 23: refused here, not by the server at start.
   assert.throws(() => parseTargetTime('2026-02-30 00:00:00+00'), /invalid --target-time/);

@@ -5,19 +5,29 @@
 // cascading standby with archive_mode=always marks it ready when it switches
 // timeline), while the archive holds that name from the old primary, which went
 // on writing the old timeline after the failover (split brain): the two differ
-// past the fork. When the pushed content is, byte for byte, the `.partial` the
-// promoted server archived, nothing of it is missing from the archive: the push
-// is answered as archived and the old primary's copy stays (the old timeline as
-// that server wrote it, which recovery along that timeline reads). Refused, it
-// held the standby's archiver forever and filled its pg_wal (black-box run S).
+// past the fork. Refused, it held the standby's archiver forever and filled its
+// pg_wal (black-box run S). The push is answered as archived, and the old
+// primary's copy stays (the old timeline as that server wrote it, which
+// recovery along that timeline reads), when nothing of the pushed file is
+// missing from the archive:
+// - it is, byte for byte, the `.partial` the promoted server archived; or
+// - an archived history file puts a fork of this timeline inside this segment,
+//   the pushed WAL (as recovery reads it) ends at or before the fork, and up to
+//   the fork it is, byte for byte, the archived copy. (Past the fork, a standby's
+//   file holds what its recycled segment file held before: not WAL.)
 //
-// The other way round (the old primary pushing its copy after the standby's was
-// stored) stays refused, with a hint that says what happened.
+// The other way round (the old primary pushing its copy, with WAL past the fork,
+// after the standby's was stored) stays refused, with a hint that says what
+// happened.
 
 import { PgpitrError } from '../common/errors.js';
+import { parseSegmentFileName } from '../postgres/lsn.js';
+import { parseTimelineHistory } from '../postgres/timeline-history.js';
+import { WalRecordScanner } from '../postgres/wal-records.js';
+import { crc32c } from '../storage/filter/crc32c.js';
 import { storageJoin } from '../storage/storage-path.js';
 import type { StorageEntry } from '../storage/storage.js';
-import { parseStoredName, walFileKind } from './layout.js';
+import { archivePath, parseStoredName, walFileKind } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
@@ -27,24 +37,69 @@ export interface StoredCopy {
   sha256: string;
 }
 
+/** What the fork rule reads: the pushed file's content, and archived WAL files (fetchWalFile). */
+export interface ConflictReading {
+  stanza: string;
+  segmentSize: number;
+  content(): Promise<Buffer>;
+  archived(name: string): Promise<Buffer | null>;
+}
+
 /**
  * For a push of `name` whose content (`digest`) differs from the archived copy `other`: the path of
- * the archived `.partial` with that same content, or a refusal. `entries`: the listing of `dir` the
- * push made (the whole directory where directories are real; else listed again here).
+ * the archived file that already holds all of it (the `.partial` with that content, or `other` when
+ * the fork rule above holds), or a refusal. `entries`: the listing of `dir` the push made (the whole
+ * directory where directories are real; else listed again here).
  */
-export async function partialOrRefusal(repo: Repository, dir: string, name: string, digest: string, entries: StorageEntry[], other: StoredCopy): Promise<string> {
+export async function partialOrRefusal(repo: Repository, dir: string, name: string, digest: string, entries: StorageEntry[], other: StoredCopy, reading: ConflictReading): Promise<string> {
+  if (walFileKind(name) !== 'segment') throw differentContent(repo, dir, name, digest, other);
   const partials: StoredCopy[] = [];
-  if (walFileKind(name) === 'segment') {
-    const prefix = `${name}.partial-`;
-    const listed = repo.storage.features.directories ? entries : await repo.storage.list(dir, { detail: false, prefix });
-    for (const e of listed) {
-      const parsed = e.name.startsWith(prefix) ? parseStoredName(e.name) : null;
-      if (parsed && parsed.name === `${name}.partial`) partials.push({ stored: e.name, sha256: parsed.sha256 });
-    }
+  const prefix = `${name}.partial-`;
+  const listed = repo.storage.features.directories ? entries : await repo.storage.list(dir, { detail: false, prefix });
+  for (const e of listed) {
+    const parsed = e.name.startsWith(prefix) ? parseStoredName(e.name) : null;
+    if (parsed && parsed.name === `${name}.partial`) partials.push({ stored: e.name, sha256: parsed.sha256 });
   }
   const same = partials.find((c) => c.sha256 === digest);
   if (same) return storageJoin(dir, same.stored);
-  throw differentContent(repo, dir, name, digest, other, partials.length > 0);
+  const fork = await forkInside(repo, name, reading);
+  if (fork !== null && (await heldUpToFork(name, fork, reading))) return storageJoin(dir, other.stored);
+  throw differentContent(repo, dir, name, digest, other, partials.length > 0 || fork !== null);
+}
+
+/** Where a timeline forked from this segment's, inside it, by the archived history files; null: nowhere. */
+async function forkInside(repo: Repository, name: string, reading: ConflictReading): Promise<bigint | null> {
+  const seg = parseSegmentFileName(name, reading.segmentSize);
+  if (seg === null) return null;
+  const size = BigInt(reading.segmentSize);
+  const start = seg.segNo * size;
+  for (const e of await repo.storage.list(archivePath(reading.stanza), { detail: false })) {
+    const history = parseStoredName(e.name)?.name;
+    if (history === undefined || !/^[0-9A-F]{8}\.history$/.test(history)) continue;
+    const text = await reading.archived(history).catch(() => null);
+    let switches;
+    try {
+      switches = text === null ? [] : parseTimelineHistory(text.toString(), history);
+    } catch {
+      continue; // a damaged history file says nothing here (archive-get and restore name it)
+    }
+    const s = switches.find((x) => x.timeline === seg.timeline && x.switchpoint > start && x.switchpoint < start + size);
+    if (s) return s.switchpoint;
+  }
+  return null;
+}
+
+/** Whether the pushed segment's WAL ends at or before `fork` and, up to it, is the archived copy's. */
+async function heldUpToFork(name: string, fork: bigint, reading: ConflictReading): Promise<boolean> {
+  const seg = parseSegmentFileName(name, reading.segmentSize)!;
+  const start = seg.segNo * BigInt(reading.segmentSize);
+  const data = await reading.content();
+  let lastEnd = 0;
+  const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (_lsn, end) => void (lastEnd = Math.max(lastEnd, end)) }).segment(start, data);
+  if (scan !== 'end' || lastEnd > Number(fork)) return false;
+  const archived = await reading.archived(name).catch(() => null);
+  const upTo = Number(fork - start);
+  return archived !== null && archived.length >= upTo && archived.subarray(0, upTo).equals(data.subarray(0, upTo));
 }
 
 export function differentContent(repo: Repository, dir: string, name: string, digest: string, other: StoredCopy, forked = false): PgpitrError {

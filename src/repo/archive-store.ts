@@ -34,8 +34,8 @@ export interface PushOptions {
   level?: number | undefined;
 }
 
-/** asPartial: the content is archived as NAME.partial, the name itself with another server's (archive-conflict.ts). */
-export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string; asPartial?: true };
+/** forkSegment: the segment a promotion ended its timeline in, all its WAL archived, the name with another server's copy (archive-conflict.ts). */
+export type PushOutcome = { status: 'stored'; path: string } | { status: 'already-archived'; path: string; forkSegment?: true };
 
 const ALGORITHM_OF: Record<string, CompressionAlgorithm> = { '.gz': 'gzip', '.lz4': 'lz4', '.zst': 'zstd' };
 
@@ -126,14 +126,18 @@ export async function storePreparedWal(repo: Repository, stanza: StanzaInfo, p: 
   // A long-running pusher or receive-wal read the record earlier: the stanza may have been deleted since.
   await ensureStanzaPresent(repo, stanza);
   const dir = walFileDirPath(stanza.stanza, p.name);
-  // Where directories are real (posix), the whole directory is one listing anyway, and it holds
-  // the temporary files of killed pushes, cleaned up below; object storage leaves none, and
-  // answers a look-up by name prefix with one small page instead of up to 256 names.
+  // Where directories are real (posix), the whole directory is one listing anyway, holding killed pushes'
+  // temporary files, cleaned up below; object storage leaves none, and answers a prefix with one small page.
   const entries = await repo.storage.list(dir, { detail: false, ...(repo.storage.features.directories ? {} : { prefix: `${p.name}-` }) });
   const existing = storedCopies(entries, p.name);
   const other = existing.find((e) => e.sha256 !== p.digest);
-  // Unless it is the .partial a promotion archived, under its full name (archive-conflict.ts).
-  if (other) return { status: 'already-archived', path: displayPath(repo, await partialOrRefusal(repo, dir, p.name, p.digest, entries, other)), asPartial: true };
+  if (other) {
+    // Unless it is the segment a promotion ended its timeline in, all of it archived (archive-conflict.ts).
+    const content = async () => (ALGORITHM_OF[p.extension] ? decompressBuffer(ALGORITHM_OF[p.extension]!, await p.body) : p.body), archived = (n: string) => fetchWalFile(repo, stanza.stanza, n);
+    const held = await partialOrRefusal(repo, dir, p.name, p.digest, entries, other, { stanza: stanza.stanza, segmentSize: stanza.wal_segment_size, content, archived });
+    await syncStoredName(repo, dir); // PostgreSQL recycles the segment on this answer, as on "same content"
+    return { status: 'already-archived', path: displayPath(repo, held), forkSegment: true };
+  }
   // Beside the segment, in no order with it (a segment without its record is read; restore-point-index.ts).
   const indexing = indexRestorePoints(repo, stanza.stanza, p.name, p.digest, p.restorePoints);
   let outcome: PushOutcome;

@@ -49,8 +49,8 @@ export async function checkXidTargetReach(plan: RestorePlan, archive: PlanArchiv
   if (ended !== 'all') return;
   const top = parent as { xid: number; lsn: bigint; commit: boolean } | null;
   if (top !== null) {
-    throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} is a subtransaction of transaction ${top.xid} (32-bit ID; its ${top.commit ? 'commit' : 'abort'} at ${formatLsn(top.lsn)}): PostgreSQL stops a recovery to a transaction only at a top-level transaction's commit or abort, so recovery would replay the WAL it can read and fail without reaching it`, {
-      hint: `give --target-xid of the top-level transaction (${top.xid}, with its epoch if the stanza spans several), or --target-lsn ${formatLsn(top.lsn)}`,
+    throw new PgpitrError('ERR_NOT_FOUND', `target transaction ${t.target.xid} is a subtransaction that ended with transaction ${top.xid} (32-bit ID; its ${top.commit ? 'commit' : 'abort'} at ${formatLsn(top.lsn)} lists it): PostgreSQL stops a recovery to a transaction only at a record of its own ID, and a subtransaction released into another has none, so recovery would replay the WAL it can read and fail without reaching it`, {
+      hint: `give --target-xid ${top.xid} (with its epoch if the stanza spans several), or --target-lsn ${formatLsn(top.lsn)}`,
     });
   }
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';

@@ -210,8 +210,12 @@ export async function readAllSized(storage: Storage, path: string): Promise<Buff
   let out = Buffer.allocUnsafe(size);
   let n = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (n + chunk.length > out.length) out = Buffer.concat([out.subarray(0, n), chunk]);
-    else chunk.copy(out, n);
+    if (n + chunk.length > out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * out.length, n + chunk.length)); // doubling: a long content copied a few times, not once per chunk
+      out.copy(grown, 0, 0, n);
+      out = grown;
+    }
+    chunk.copy(out, n);
     n += chunk.length;
   }
   return out.subarray(0, n);

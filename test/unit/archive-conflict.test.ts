@@ -19,7 +19,7 @@ import { repositoryOn } from '../../src/repo/repository.js';
 import type { Repository } from '../../src/repo/repository.js';
 import { PosixStorage } from '../../src/storage/posix/posix-storage.js';
 import type { WriteOptions } from '../../src/storage/storage.js';
-import { segmentFileName } from '../../src/postgres/lsn.js';
+import { formatLsn, segmentFileName } from '../../src/postgres/lsn.js';
 import type { Readable } from 'node:stream';
 import { walSegment } from '../helpers/wal-segment.js';
 
@@ -192,7 +192,7 @@ test('archive-push: a fork segment pushed under its full name with the content o
       // A cascading standby that followed the promotion marks the fork segment ready under its full name.
       const outcome = await pushWalFile(repo, info, name, promoted, { compression: 'lz4' });
       assert.equal(outcome.status, 'already-archived');
-      assert.ok(outcome.status === 'already-archived' && outcome.asPartial === true);
+      assert.ok(outcome.status === 'already-archived' && outcome.forkSegment === true);
       assert.match(outcome.path, /\.partial-/);
       // The old primary's copy stays what archive-get gives for the name.
       assert.ok((await fetchWalFile(repo, 'main', name))!.equals(oldPrimary));
@@ -205,5 +205,61 @@ test('archive-push: a fork segment pushed under its full name with the content o
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  }
+});
+
+test('archive-push: the fork segment from a standby that followed the promotion, stale bytes past the fork, is answered as archived; the old primary\'s, with WAL past the fork, is refused (review of run S)', async () => {
+  const { WalBuilder, filler, SEG: WSEG } = await import('../helpers/wal-builder.js');
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-forkwal-'));
+  try {
+    mkdirSync(join(root, 'repo'));
+    const repo = repositoryOn(new PosixStorage(join(root, 'repo')), join(root, 'repo'));
+    const { info } = await createStanza(repo, { stanza: 'main', system_identifier: '7', pg_major: 15, wal_segment_size: WSEG });
+    const segNo = 5;
+    const name = segmentFileName(1, BigInt(segNo), WSEG);
+    // The old primary's segment: WAL all through it. The fork: where the promoted server's timeline 2 began.
+    const w = new WalBuilder(BigInt(segNo * WSEG), 1);
+    for (let i = 0; i < 4; i++) w.add(filler(3000));
+    const fork = w.next();
+    while (w.next() < BigInt((segNo + 1) * WSEG) - 4000n) w.add(filler(3000));
+    w.closePages();
+    const oldPrimary = Buffer.from(w.segment(0));
+    // An older segment's WAL, what a recycled file holds past the fork in the standby's copy.
+    const stale = new WalBuilder(BigInt(2 * WSEG), 1);
+    while (stale.next() < BigInt(3 * WSEG) - 4000n) stale.add(filler(2000));
+    stale.closePages();
+    const upTo = Number(fork) - segNo * WSEG;
+    const standby = Buffer.concat([oldPrimary.subarray(0, upTo), stale.segment(0).subarray(upTo)]);
+    const fresh = Buffer.concat([oldPrimary.subarray(0, upTo), Buffer.alloc(WSEG - upTo)]);
+    const history = Buffer.from(`1\t${formatLsn(fork)}\tno recovery target specified\n`);
+
+    // Without the history file the fork is not known: refused as before.
+    await pushWalFile(repo, info, name, oldPrimary, { compression: 'none' });
+    await assert.rejects(pushWalFile(repo, info, name, standby, { compression: 'lz4' }), /already archived with different content/);
+    await pushWalFile(repo, info, '00000002.history', history, { compression: 'none' });
+    for (const copy of [standby, fresh]) {
+      const outcome = await pushWalFile(repo, info, name, copy, { compression: 'lz4' });
+      assert.ok(outcome.status === 'already-archived' && outcome.forkSegment === true);
+      assert.match(outcome.path, new RegExp(`${name}-${sha256(oldPrimary)}`));
+    }
+    assert.ok((await fetchWalFile(repo, 'main', name))!.equals(oldPrimary));
+    // Different before the fork: refused, naming the split brain.
+    const changed = Buffer.from(standby);
+    changed[upTo - 100] ^= 0xff;
+    await assert.rejects(pushWalFile(repo, info, name, changed, { compression: 'none' }), (e: Error & { hint?: string }) => /split brain/.test(e.hint ?? ''));
+
+    // The other order: the standby's copy archived first, the old primary's (WAL past the fork) refused.
+    const other = mkdtempSync(join(tmpdir(), 'pgpitr-forkwal2-'));
+    try {
+      const repo2 = repositoryOn(new PosixStorage(other), other);
+      const s2 = (await createStanza(repo2, { stanza: 'main', system_identifier: '7', pg_major: 15, wal_segment_size: WSEG })).info;
+      await pushWalFile(repo2, s2, '00000002.history', history, { compression: 'none' });
+      await pushWalFile(repo2, s2, name, standby, { compression: 'none' });
+      await assert.rejects(pushWalFile(repo2, s2, name, oldPrimary, { compression: 'none' }), (e: Error & { hint?: string }) => /went on writing the timeline after it \(split brain\)/.test(e.hint ?? ''));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

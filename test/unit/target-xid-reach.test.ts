@@ -47,7 +47,7 @@ test('one that does not end after the backup (still running, ended before it, ne
   }
 });
 
-test('a prepared transaction\'s end carries its ID in its data: reached by it, and no longer a doubt for other IDs (black-box run Y); a subtransaction\'s ID is refused naming its top-level transaction', async () => {
+test('a prepared transaction\'s end carries its ID in its data: reached by it, and no longer a doubt for other IDs (black-box run Y); a subtransaction\'s ID is refused naming the transaction it ended with', async () => {
   for (const stats of [undefined, { count: 2, size: 12 as const }]) {
     const a = laidOut((w, to) => {
       to(2);
@@ -61,8 +61,8 @@ test('a prepared transaction\'s end carries its ID in its data: reached by it, a
     await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(5000), a.read, () => undefined), /target transaction 5000 does not end in the archive/);
     for (const [sub, top, kind] of [[771, 770, 'commit'], [781, 780, 'abort']] as const) {
       await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(sub), a.read, () => undefined), (e: Error & { hint?: string }) => {
-        assert.match(e.message, new RegExp(`target transaction ${sub} is a subtransaction of transaction ${top} \\(32-bit ID; its ${kind} at 0/[0-9A-F]+\\)`));
-        assert.match(e.hint ?? '', new RegExp(`give --target-xid of the top-level transaction \\(${top}`));
+        assert.match(e.message, new RegExp(`target transaction ${sub} is a subtransaction that ended with transaction ${top} \\(32-bit ID; its ${kind} at 0/[0-9A-F]+ lists it\\)`));
+        assert.match(e.hint ?? '', new RegExp(`give --target-xid ${top} \\(with its epoch`));
         return true;
       });
     }

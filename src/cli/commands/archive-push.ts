@@ -84,7 +84,7 @@ export async function archivePushCommand(argv: string[]): Promise<number> {
     for (const { repository, outcome } of outcomes) {
       if (outcome.status !== 'already-archived') continue;
       const where = outcomes.length === 1 ? '' : ` in ${repoTitle(repository)}`;
-      if (outcome.asPartial) printLine(`warning: WAL segment "${basename(source)}" is archived${where} with this content as ${basename(source)}.partial, by the server promoted in it; the archive's ${basename(source)} is the old primary's, which went on writing that timeline: it stays, and this copy is not stored`);
+      if (outcome.forkSegment) printLine(`warning: WAL segment "${basename(source)}" is the one a promotion ended its timeline in, and all its WAL is archived${where} (${outcome.path}); the archive's ${basename(source)} is the old primary's, which went on writing that timeline after the fork: it stays, and this copy is not stored`);
       else if (outcomes.length === 1) printLine(`warning: WAL file "${source}" is already archived with the same content; nothing to do`);
       else printLine(`warning: WAL file "${source}" is already archived in ${repoTitle(repository)} with the same content; nothing to do there`);
     }

@@ -28,6 +28,7 @@ import { backupAgeOnly, recoveryFindings } from './check-recovery.js';
 import { standbyArchived } from './check-standby.js';
 import { idleSlotsNote, RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
 import { stanzaMismatch } from '../repo/stanza-match.js';
+import { splitBrain } from './check-split-brain.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -226,8 +227,8 @@ async function switchAndWait(client: SqlClient, req: CheckRequest, add: (f: Find
     why =
       last !== null && last.slice(0, 8) === wal.slice(0, 8) && last.slice(0, 24) >= wal
         ? ` (the server archived it: archive_command stores it somewhere else than this stanza)`
-        : a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)`
-        : receiver ? ' (a WAL receiver streams from this server, and archive_mode is off: is it receive-wal with this --repo and --stanza?)' : '';
+        : (await splitBrain(req, wal)) ?? (a && a.failed !== '0' ? ` (pg_stat_archiver: ${a.failed} failures, last failed ${a.last_failed_wal}; see the server log)`
+        : receiver ? ' (a WAL receiver streams from this server, and archive_mode is off: is it receive-wal with this --repo and --stanza?)' : '');
   }
   for (const { index } of req.repos) {
     const found = reached.has(index);

@@ -71,22 +71,30 @@ export async function partialOrRefusal(repo: Repository, dir: string, name: stri
 async function forkInside(repo: Repository, name: string, reading: ConflictReading): Promise<bigint | null> {
   const seg = parseSegmentFileName(name, reading.segmentSize);
   if (seg === null) return null;
-  const size = BigInt(reading.segmentSize);
-  const start = seg.segNo * size;
-  for (const e of await repo.storage.list(archivePath(reading.stanza), { detail: false })) {
+  const start = seg.segNo * BigInt(reading.segmentSize);
+  const fork = await timelineEnd(repo, reading.stanza, seg.timeline, reading.archived);
+  return fork !== null && fork > start && fork < start + BigInt(reading.segmentSize) ? fork : null;
+}
+
+/**
+ * Where `timeline` ended, by the archive's history files (a promotion began another timeline
+ * there): the earliest such switch point, or null. A history file that cannot be read says nothing.
+ */
+export async function timelineEnd(repo: Repository, stanza: string, timeline: number, archived: (name: string) => Promise<Buffer | null>): Promise<bigint | null> {
+  let end: bigint | null = null;
+  for (const e of await repo.storage.list(archivePath(stanza), { detail: false })) {
     const history = parseStoredName(e.name)?.name;
     if (history === undefined || !/^[0-9A-F]{8}\.history$/.test(history)) continue;
-    const text = await reading.archived(history).catch(() => null);
-    let switches;
+    const text = await archived(history).catch(() => null);
     try {
-      switches = text === null ? [] : parseTimelineHistory(text.toString(), history);
+      for (const x of text === null ? [] : parseTimelineHistory(text.toString(), history)) {
+        if (x.timeline === timeline && (end === null || x.switchpoint < end)) end = x.switchpoint;
+      }
     } catch {
-      continue; // a damaged history file says nothing here (archive-get and restore name it)
+      /* damaged: archive-get and restore name it */
     }
-    const s = switches.find((x) => x.timeline === seg.timeline && x.switchpoint > start && x.switchpoint < start + size);
-    if (s) return s.switchpoint;
   }
-  return null;
+  return end;
 }
 
 /** Whether the pushed segment's WAL ends at or before `fork` and, up to it, is the archived copy's. */

@@ -7,6 +7,7 @@ import { ExitCode, failureExitCode } from './exit-codes.js';
 import { PGPITR_VERSION } from '../common/version.js';
 import { closestCommand } from './closest-command.js';
 import type { PgpitrError } from '../common/errors.js';
+import { usageError } from '../common/errors.js';
 import { stdoutError } from '../storage/stdout-error.js';
 
 // Standard output that fails (its reader closed the pipe, the disk is full) must
@@ -92,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write = ((...args: Parameters<typeof write>) => ((reported = true), write(...args))) as typeof process.stdout.write;
   }
   try {
+    refuseNonUtf8(rest);
     return await (await command.load())(rest);
   } catch (e) {
     printError(e);
@@ -120,6 +122,18 @@ function failEscapesWith(name: string): void {
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
+}
+
+/**
+ * Node reads arguments as UTF-8 and puts U+FFFD where a byte is not: a path or name in another
+ * encoding (Latin-1) would name another file, database or restore point than the one meant
+ * (black-box run X: restore --delta into a Latin-1 path wrote a new directory and left the cluster
+ * as it was, reporting success). Refused.
+ */
+function refuseNonUtf8(args: string[]): void {
+  const bad = args.find((a) => a.includes('\uFFFD'));
+  if (bad === undefined) return;
+  throw usageError(`argument "${bad}" is not valid UTF-8 (the bytes shown as \uFFFD): pgpitr reads paths and names as UTF-8, and would take it for another one`, 'rename the file or directory (or the database, restore point, tablespace) in UTF-8, or reach it through a link whose path is UTF-8');
 }
 
 const argv = process.argv.slice(2);

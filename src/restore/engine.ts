@@ -264,7 +264,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const what = `${m.files.length - zeroed} files (${bytesTotal} bytes)${zeroed > 0 ? ` and ${zeroed} files of zeros` : ''}`;
     // Which files differ, the restore finds by reading each one there: a dry run reads none.
     req.log(delta ? `would compare ${what} with those in ${targetState.path}, writing the ones that differ, and remove what the backup does not hold (found by reading every file there: a dry run reads none)` : `would write ${what} into ${targetState.path}`);
-    for (const t of tablespaces) req.log(`tablespace ${t.oid} into ${t.path}`);
+    for (const t of tablespaces) req.log(`tablespace ${t.oid}${((n) => (n ? ` (${n})` : ''))(record?.tablespace_names?.find((x) => x.oid === t.oid)?.name)} into ${t.path}`);
     // Names only: a primary_conninfo may hold a password.
     if ((req.recoveryOptions ?? []).length > 0) req.log(`would add to the recovery settings: ${req.recoveryOptions!.map((o) => o.name).join(', ')}`);
     if (req.standby && !(req.recoveryOptions ?? []).some((o) => o.name === 'primary_conninfo')) req.log('the standby would have no primary_conninfo unless the backup\'s configuration sets one: it would replay WAL from the archive only');

@@ -181,7 +181,7 @@ export function parseTablespaceMapping(text: string): TablespaceMapping {
   const i = text.indexOf('=');
   const key = i < 0 ? '' : text.slice(0, i);
   const path = i < 0 ? '' : text.slice(i + 1);
-  if (key === '' || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give NAME=PATH or OID=PATH (pgpitr info --set ID lists a backup\'s tablespaces)' });
+  if (key === '' || path === '') throw new PgpitrError('ERR_USAGE', `invalid --tablespace-map "${text}"`, { hint: 'give NAME=PATH or OID=PATH (pgpitr restore --dry-run lists the chosen backup\'s tablespaces: OID, name and where each would go)' });
   if (!isAbsolute(path)) throw new PgpitrError('ERR_USAGE', `--tablespace-map path "${path}" is relative`, { hint: 'give an absolute path' });
   return { key, path };
 }

@@ -54,3 +54,12 @@ test('too many open files (a low ulimit -n): exit 5 with a hint to raise the lim
   assert.match(r.stderr, /EMFILE: too many open files/);
   assert.match(r.stderr, /hint: too many open files: raise the open-file limit of the process \(ulimit -n 1024 or more/);
 });
+
+test('an argument that is not valid UTF-8 (read by Node as U+FFFD) is refused before the command runs: usage (2), and for archive-get 200 (black-box run X)', () => {
+  // What Node makes of a Latin-1 byte in argv (a shell would pass $'\xe9'): the replacement character.
+  const restore = run('restore', '--repo', '/nonexistent', '--stanza', 'main', '-D', '/tmp/d\uFFFDlta', '--dry-run');
+  assert.equal(restore.status, 2);
+  assert.match(restore.stderr, /argument "\/tmp\/d\uFFFDlta" is not valid UTF-8/);
+  const get = run('archive-get', '--repo', '/nonexistent', '--stanza', 'main', '00000001000000000000000\uFFFD', 'pg_wal/RECOVERYXLOG');
+  assert.equal(get.status, 200);
+});

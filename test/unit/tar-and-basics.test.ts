@@ -132,3 +132,13 @@ test('pg_basebackup 17\'s --sync-method is accepted (each file is synced either 
   }
   assert.equal(parseBasebackupArgs(['-D/tmp/mydir'], env).options.target.kind, 'directory');
 });
+
+test('a tar member name that is not valid UTF-8 is refused, named, never decoded into another name (black-box run X)', () => {
+  const h = encodeHeader({ name: 'cafe.conf', type: 'file', size: 0, mode: 0o600, mtime: 0, linkname: '' });
+  h[3] = 0xe9; // 'caf\xe9.conf', a Latin-1 name; the checksum made again
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  assert.throws(() => decodeHeader(h), (e: Error & { code?: string; hint?: string }) => e.code === 'ERR_CHECK' && /a file name in the backup that is not valid UTF-8/.test(e.message) && /rename it in UTF-8/.test(e.hint ?? ''));
+});

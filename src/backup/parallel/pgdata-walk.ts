@@ -209,11 +209,21 @@ export function restat(f: ListedFile): boolean {
 }
 
 function readNames(dir: string): string[] {
+  let names: string[];
   try {
-    return readdirSync(dir);
+    names = readdirSync(dir);
   } catch (e) {
     throw sourceError('read directory', dir, e);
   }
+  // Node reads names as UTF-8, a byte of another encoding as U+FFFD: such a file could not be opened
+  // by that name, and was passed over as removed since it was listed (black-box run X).
+  const bad = names.find((n) => n.includes('\uFFFD'));
+  if (bad !== undefined) {
+    throw new PgpitrError('ERR_CHECK', `${join(dir, bad)}: a file name that is not valid UTF-8 (the bytes shown as \uFFFD); the direct read method cannot copy it`, {
+      hint: 'rename it in UTF-8 (or remove it if it is not the cluster\'s), then take the backup again',
+    });
+  }
+  return names;
 }
 
 /** stat(2): through a link, as the server's sendDir does for pg_wal and the directories it walks. */

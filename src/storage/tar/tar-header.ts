@@ -2,6 +2,8 @@
 // octal numbers, base-256 sizes for members of 8 GiB and more, names up to 99
 // bytes plus the ustar prefix field.
 
+import { PgpitrError } from '../../common/errors.js';
+
 export const TAR_BLOCK = 512;
 
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
@@ -67,6 +69,13 @@ export function decodeHeader(block: Buffer): TarEntry {
   if (block.toString('latin1', Off.Magic, Off.Magic + 5) === 'ustar') {
     const prefix = readString(block, Off.Prefix, 155);
     if (prefix) name = `${prefix}/${name}`;
+  }
+  // Read as UTF-8, a byte of another encoding becomes U+FFFD: the file would be written under another
+  // name (black-box run X: a Latin-1 name in PGDATA came back renamed). Refused, naming it.
+  if (name.includes('\uFFFD')) {
+    throw new PgpitrError('ERR_CHECK', `"${name}": a file name in the backup that is not valid UTF-8 (the bytes shown as \uFFFD); pgpitr would write it under another name`, {
+      hint: 'rename it in UTF-8 in the data directory (or remove it if it is not the cluster\'s), then take the backup again',
+    });
   }
   const flag = String.fromCharCode(block[Off.Type]!);
   const type: TarEntryType =

@@ -74,6 +74,7 @@ export class TarParser {
       try {
         entry = decodeHeader(this.header);
       } catch (e) {
+        if (e instanceof PgpitrError) throw e; // a name it refuses (not UTF-8): said as it is
         throw new PgpitrError('ERR_PROTOCOL', `corrupt tar stream in tar file "${this.tarName}": ${(e as Error).message}`);
       }
       this.inEntry = true;

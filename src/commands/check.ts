@@ -29,6 +29,7 @@ import { standbyArchived } from './check-standby.js';
 import { idleSlotsNote, RECEIVER_HINT, RECEIVER_WALSENDERS, receiverStored } from './check-receiver.js';
 import { stanzaMismatch } from '../repo/stanza-match.js';
 import { splitBrain } from './check-split-brain.js';
+import { cutByServer } from './check-command-length.js';
 
 export type { Finding } from './check-finding.js';
 
@@ -118,14 +119,15 @@ export async function checkStanza(req: CheckRequest): Promise<Finding[]> {
     const pgpitr = /archive-push/.test(cmd);
     // pgpitr for another stanza (or none named) is wrong for sure; a command whose text does not tell (a
     // wrapper script) is judged by what the WAL switch below finds in the stanza, not by its text.
-    const cmdOk = cmd !== '' && (!pgpitr || forStanza);
+    const cut = cutByServer(cmd, Number(s.version));
+    const cmdOk = cmd !== '' && (!pgpitr || forStanza) && cut === null;
     const first = req.repos[0]?.repo;
     const shown = hideSecrets(cmd);
     const cmdFinding: Finding = {
       check: 'archive_command',
       ok: cmdOk,
-      message: !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : cmd === '(disabled)' && s.archive_mode === 'off' ? "archive_command is '(disabled)': not read while archive_mode is off" : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: ${req.noSwitch ? 'what it archived last is looked for in the stanza below' : 'the WAL switch below checks that it archives into the stanza'})`,
-      ...(cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
+      message: cut !== null ? `archive_command is ${cut} bytes once %p and %f are replaced: PostgreSQL ${Math.floor(Number(s.version) / 10000)} cuts it at 1023 without a word, so its end is lost ('${shown}')` : !cmd ? 'archive_command is empty' : pgpitr ? `archive_command is '${shown}'` : cmd === '(disabled)' && s.archive_mode === 'off' ? "archive_command is '(disabled)': not read while archive_mode is off" : `archive_command is '${shown}' (not pgpitr archive-push as far as its text tells: ${req.noSwitch ? 'what it archived last is looked for in the stanza below' : 'the WAL switch below checks that it archives into the stanza'})`,
+      ...(cut !== null ? { hint: 'shorten it: a wrapper script holding the command (archive_command = \'/path/script %p\'), a configuration file (--config, or PGPITR_CONFIG) for the options, shorter paths' } : cmdOk ? {} : { hint: `set archive_command = 'pgpitr archive-push ${pushArgs(req.repoArgs ?? ['--repo', first?.location ?? 'PATH']).join(' ')} --stanza ${req.stanza} %p' and reload the server` }),
     };
     // With a receiver, only an archive_command that archives nothing is said rather than failed (one that archives elsewhere stays wrong).
     add(cmd === '' ? byReceiver(cmdFinding) : cmdFinding);

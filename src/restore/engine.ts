@@ -241,7 +241,7 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
   // not trust that link by itself (it may be another cluster's WAL, copied along): --waldir says so.
   const walDir = req.walDir !== undefined && isAbsolute(req.walDir) ? resolve(req.walDir) : req.walDir; // without a trailing slash
   const linked = delta && walDir === undefined ? walLinkOf(targetState.path) : null;
-  if (linked !== null) req.log(`warning: pg_wal is a link to ${linked}: it becomes a directory in the data directory (the WAL there is left alone); to keep the link, restore with --waldir ${linked}`);
+  if (linked !== null) req.log(`warning: pg_wal is a link to ${linked}: it becomes a directory in the data directory (the WAL there is left alone); to keep the link, restore with --waldir ${shellWord(linked)}`);
   if (walDir !== undefined) {
     checkWalDir(walDir, delta, targetState.path);
     const shared = [...tablespaceDirs.values()].find((t) => overlaps(t, walDir));

@@ -64,7 +64,8 @@ export async function partialOrRefusal(repo: Repository, dir: string, name: stri
   if (same) return storageJoin(dir, same.stored);
   const fork = await forkInside(repo, name, reading);
   if (fork !== null && (await heldUpToFork(name, fork, reading))) return storageJoin(dir, other.stored);
-  throw differentContent(repo, dir, name, digest, other, partials.length > 0 || fork !== null);
+  const evidence = [...(fork !== null ? ['an archived history file puts the fork there'] : []), ...(partials.length > 0 ? [`the archive holds ${name}.partial, from the promoted server`] : [])];
+  throw differentContent(repo, dir, name, digest, other, evidence.length > 0 ? evidence.join('; ') : undefined);
 }
 
 /** Where a timeline forked from this segment's, inside it, by the archived history files; null: nowhere. */
@@ -110,13 +111,14 @@ async function heldUpToFork(name: string, fork: bigint, reading: ConflictReading
   return archived !== null && archived.length >= upTo && archived.subarray(0, upTo).equals(data.subarray(0, upTo));
 }
 
-export function differentContent(repo: Repository, dir: string, name: string, digest: string, other: StoredCopy, forked = false): PgpitrError {
+/** `fork`: what says a promotion ended the timeline in this segment (the split-brain hint), if anything. */
+export function differentContent(repo: Repository, dir: string, name: string, digest: string, other: StoredCopy, fork?: string): PgpitrError {
   return new PgpitrError('ERR_TARGET', `WAL file "${name}" is already archived with different content`, {
     detail: `archived SHA-256 ${other.sha256} (${displayPath(repo, storageJoin(dir, other.stored))}), this file ${digest}`,
     hint: name.endsWith('.history')
       ? 'two servers were promoted to this timeline (one chose its ID while it could not read the archive, where the other\'s history file was): the archived one is the other\'s; WAL of this server cannot go into this stanza on that timeline: archive it into another stanza and take a full backup there'
-      : forked
-        ? `a promotion ended this timeline in this segment (the archive holds ${name}.partial, from the promoted server), and this server went on writing the timeline after it (split brain): its WAL past the fork has no place in the archive. Stop it and make it a standby of the promoted server (pgpitr restore --delta --standby, or pg_rewind); its archiver stops failing once this file is gone from its pg_wal`
+      : fork !== undefined
+        ? `a promotion ended this timeline in this segment (${fork}), and this server went on writing the timeline after it (split brain): its WAL past the fork has no place in the archive. Stop it and make it a standby of the promoted server (pgpitr restore --delta --standby, or pg_rewind); its archiver stops failing once this file is gone from its pg_wal`
         : 'two clusters may be archiving into the same stanza, or the archive was restored from elsewhere; check archive_command on every server using this repository',
   });
 }

@@ -212,8 +212,8 @@ async function storeIn(s: PusherSettings, q: RepoQueue, name: string, file: Prom
     // so that whoever sees this file archived also sees the gap explained.
     await q.flushPendingDrops();
     q.spool.write(name, 'ok', '', (await file).readAtMs);
-    const partial = outcome.status === 'already-archived' && outcome.forkSegment ? `: a promotion ended its timeline in it, all its WAL is archived (${outcome.path}; the archive's ${name} is the old primary's: kept)` : '';
-    s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name}${where}${partial} (${Date.now() - started} ms)`);
+    const fork = outcome.status === 'already-archived' && outcome.forkSegment ? `: a promotion ended its timeline in it, all its WAL is archived (${outcome.path}; the archive's ${name} is the old primary's: kept)` : '';
+    s.log(`${outcome.status === 'stored' ? 'stored' : 'already archived'} ${name}${where}${fork} (${Date.now() - started} ms)`);
     if (q.failing && multi) s.log(`${q.title} takes files again`);
     q.failing = false;
     return true;

@@ -32,7 +32,7 @@ function collector(): (() => void) | null {
 }
 
 /** Files past which a plan's garbage is worth a collection (below it, the heap stays small anyway). */
-export const MANY_FILES = 10_000;
+const MANY_FILES = 10_000;
 
 /** One full, synchronous garbage collection (tens of milliseconds for tens of MB alive) when `files` is many. */
 export function collectAfterPlan(files: number): void {

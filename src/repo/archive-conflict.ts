@@ -21,13 +21,13 @@
 // happened.
 
 import { PgpitrError } from '../common/errors.js';
-import { parseSegmentFileName } from '../postgres/lsn.js';
+import { parseSegmentFileName, timelineHistoryFileName } from '../postgres/lsn.js';
 import { parseTimelineHistory } from '../postgres/timeline-history.js';
 import { WalRecordScanner } from '../postgres/wal-records.js';
 import { crc32c } from '../storage/filter/crc32c.js';
 import { storageJoin } from '../storage/storage-path.js';
 import type { StorageEntry } from '../storage/storage.js';
-import { archivePath, parseStoredName, walFileKind } from './layout.js';
+import { archivePath, parseStoredName, storedHistoryTimeline, walFileKind } from './layout.js';
 import { displayPath } from './repository.js';
 import type { Repository } from './repository.js';
 
@@ -62,19 +62,14 @@ export async function partialOrRefusal(repo: Repository, dir: string, name: stri
   }
   const same = partials.find((c) => c.sha256 === digest);
   if (same) return storageJoin(dir, same.stored);
-  const fork = await forkInside(repo, name, reading);
-  if (fork !== null && (await heldUpToFork(name, fork, reading))) return storageJoin(dir, other.stored);
+  const seg = parseSegmentFileName(name, reading.segmentSize);
+  const start = seg === null ? 0n : seg.segNo * BigInt(reading.segmentSize);
+  // Where a timeline forked from this segment's, inside it, by the archived history files.
+  const end = seg === null ? null : await timelineEnd(repo, reading.stanza, seg.timeline, reading.archived);
+  const fork = end !== null && end > start && end < start + BigInt(reading.segmentSize) ? end : null;
+  if (fork !== null && (await heldUpToFork(name, start, fork, reading))) return storageJoin(dir, other.stored);
   const evidence = [...(fork !== null ? ['an archived history file puts the fork there'] : []), ...(partials.length > 0 ? [`the archive holds ${name}.partial, from the promoted server`] : [])];
   throw differentContent(repo, dir, name, digest, other, evidence.length > 0 ? evidence.join('; ') : undefined);
-}
-
-/** Where a timeline forked from this segment's, inside it, by the archived history files; null: nowhere. */
-async function forkInside(repo: Repository, name: string, reading: ConflictReading): Promise<bigint | null> {
-  const seg = parseSegmentFileName(name, reading.segmentSize);
-  if (seg === null) return null;
-  const start = seg.segNo * BigInt(reading.segmentSize);
-  const fork = await timelineEnd(repo, reading.stanza, seg.timeline, reading.archived);
-  return fork !== null && fork > start && fork < start + BigInt(reading.segmentSize) ? fork : null;
 }
 
 /**
@@ -84,8 +79,9 @@ async function forkInside(repo: Repository, name: string, reading: ConflictReadi
 export async function timelineEnd(repo: Repository, stanza: string, timeline: number, archived: (name: string) => Promise<Buffer | null>): Promise<bigint | null> {
   let end: bigint | null = null;
   for (const e of await repo.storage.list(archivePath(stanza), { detail: false })) {
-    const history = parseStoredName(e.name)?.name;
-    if (history === undefined || !/^[0-9A-F]{8}\.history$/.test(history)) continue;
+    const child = storedHistoryTimeline(e.name);
+    if (child === null) continue;
+    const history = timelineHistoryFileName(child);
     const text = await archived(history).catch(() => null);
     try {
       for (const x of text === null ? [] : parseTimelineHistory(text.toString(), history)) {
@@ -98,10 +94,8 @@ export async function timelineEnd(repo: Repository, stanza: string, timeline: nu
   return end;
 }
 
-/** Whether the pushed segment's WAL ends at or before `fork` and, up to it, is the archived copy's. */
-async function heldUpToFork(name: string, fork: bigint, reading: ConflictReading): Promise<boolean> {
-  const seg = parseSegmentFileName(name, reading.segmentSize)!;
-  const start = seg.segNo * BigInt(reading.segmentSize);
+/** Whether the pushed segment (beginning at `start`) has its WAL end at or before `fork` and, up to it, is the archived copy's. */
+async function heldUpToFork(name: string, start: bigint, fork: bigint, reading: ConflictReading): Promise<boolean> {
   const data = await reading.content();
   let lastEnd = 0;
   const scan = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onRecord: (_lsn, end) => void (lastEnd = Math.max(lastEnd, end)) }).segment(start, data);

@@ -21,7 +21,7 @@ import { branchSpans } from '../postgres/timeline-history.js';
 import type { TimelineBranch } from '../postgres/timeline-history.js';
 import { storageJoin } from '../storage/storage-path.js';
 import { archivedBranch } from './followed-branch.js';
-import { archivePath, parseStoredName } from './layout.js';
+import { archivePath, parseStoredName, storedHistoryTimeline } from './layout.js';
 import type { Repository } from './repository.js';
 import { PgpitrError } from '../common/errors.js';
 
@@ -50,8 +50,7 @@ export async function archivedAfter(repo: Repository, stanza: string, name: stri
       dirs.set(tli, [...(dirs.get(tli) ?? []), { high: BigInt(`0x${d[2]}`), path: storageJoin(archivePath(stanza), e.name) }]);
       continue;
     }
-    const h = /^([0-9A-F]{8})\.history$/.exec(parseStoredName(e.name)?.name ?? '');
-    if (h) newest = Math.max(newest, parseInt(h[1]!, 16));
+    newest = Math.max(newest, storedHistoryTimeline(e.name) ?? newest);
   }
   const follows = timeline ?? newest;
   // The segment's own timeline followed: only its span past the segment matters, whatever its history.

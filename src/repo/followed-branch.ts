@@ -11,7 +11,7 @@ import { parseSegmentFileName, timelineHistoryFileName } from '../postgres/lsn.j
 import { branchSpans, parseTimelineHistory, timelineBranch, timelineOfSegment } from '../postgres/timeline-history.js';
 import type { BranchSpan, TimelineBranch } from '../postgres/timeline-history.js';
 import { fetchWalFile } from './archive-store.js';
-import { archivePath, parseStoredName } from './layout.js';
+import { archivePath, storedHistoryTimeline } from './layout.js';
 import type { Repository } from './repository.js';
 import { readStanzaWithArchive } from './stanza.js';
 import { PgpitrError } from '../common/errors.js';
@@ -20,10 +20,7 @@ import { DAMAGED_ARCHIVED_FILE_HINT } from './damaged-hint.js';
 /** The newest timeline whose history file the archive holds (1 when none), as recovery_target_timeline = latest picks. */
 export async function newestArchivedTimeline(repo: Repository, stanza: string): Promise<number> {
   let newest = 1;
-  for (const e of await repo.storage.list(archivePath(stanza), { detail: false })) {
-    const h = /^([0-9A-F]{8})\.history$/.exec(parseStoredName(e.name)?.name ?? '');
-    if (h) newest = Math.max(newest, parseInt(h[1]!, 16));
-  }
+  for (const e of await repo.storage.list(archivePath(stanza), { detail: false })) newest = Math.max(newest, storedHistoryTimeline(e.name) ?? 1);
   return newest;
 }
 

@@ -117,6 +117,12 @@ export function storedName(name: string, sha256: string, extension: string): str
   return `${name}-${sha256}${extension}`;
 }
 
+/** The timeline of a stored history file (an entry of the archive's top level), or null for any other entry. */
+export function storedHistoryTimeline(stored: string): number | null {
+  const h = /^([0-9A-F]{8})\.history$/.exec(parseStoredName(stored)?.name ?? '');
+  return h ? parseInt(h[1]!, 16) : null;
+}
+
 /** Splits a stored name back into WAL file name, checksum and extension; null if it is not one. */
 export function parseStoredName(stored: string): { name: string; sha256: string; extension: string } | null {
   const m = /^(.+)-([0-9a-f]{64})(\.gz|\.lz4|\.zst)?$/.exec(stored);

@@ -37,6 +37,15 @@ test('readAllSized: whole content, missing object, stored size larger or smaller
   await cipher.write('m/manifest.json', data, { atomic: true, sync: false });
   assert.ok((await readAllSized(cipher, 'm/manifest.json'))!.equals(data));
 
+  // A storage whose info says more than the content: the buffer is cut to what was read.
+  const long: Storage = Object.create(posix) as Storage;
+  long.info = async (p) => {
+    const e = await posix.info(p);
+    return e === null ? null : { ...e, size: e.size + 5000 };
+  };
+  const read = (await readAllSized(long, 'm/manifest.json'))!;
+  assert.equal(read.length, data.length);
+  assert.ok(read.equals(data));
   // A storage whose info says less than the content (a compressing driver): the buffer grows.
   const short: Storage = Object.create(posix) as Storage;
   short.info = async (p) => {
@@ -76,8 +85,14 @@ test('removeExtras: removes what the backup does not hold, a directory in place 
   assert.ok(statSync(join(target, 'global', 'pg_control')).isFile());
 });
 
-test('collectAfterPlan: a collection asked for with many files, nothing below; never throws', () => {
-  collectAfterPlan(10);
+test('collectAfterPlan: with many files, a full collection frees what is no longer reachable (called twice: the collector is taken once)', () => {
+  collectAfterPlan(10); // below the threshold: nothing asked for (not observable), nothing thrown
+  let garbage: object[] | null = Array.from({ length: 400_000 }, (_, i) => ({ i, s: `entry ${i}` }));
+  const before = process.memoryUsage().heapUsed;
+  assert.ok(garbage.length > 0);
+  garbage = null;
   collectAfterPlan(1_000_000);
+  const after = process.memoryUsage().heapUsed;
+  assert.ok(before - after > 10 * 1024 * 1024, `heap ${before} -> ${after}: the unreachable 400,000 objects were collected`);
   collectAfterPlan(1_000_000);
 });

@@ -3,10 +3,12 @@
 // running (and storing this file meanwhile) and waiting for it when the file
 // has not been dealt with yet.
 
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import type { ErrorCode } from '../common/errors.js';
 import { holderIsHere, liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
+import type { LockHolder } from '../repo/lock.js';
+import { livePostmaster } from '../postgres/postmaster-pid.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
@@ -122,6 +124,12 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
   if (holder) {
     const owner = req.spool.pgWalOwner();
     if (owner !== null && owner !== req.pgWal) {
+      // A failover on one host: the old primary is stopped and its pusher still lingers (until idle).
+      // Asked to stop, it finishes what it is storing; the next check starts ours.
+      if (servedClusterStopped(holder, owner)) {
+        stopPusher(holder.pid);
+        return false;
+      }
       throw new PgpitrError('ERR_USAGE', `the archive-push spool "${req.spool.dir}" is in use by the pusher (pid ${holder.pid}) of another cluster, whose WAL is in ${owner}`, {
         hint: 'two clusters archive with one stanza name and one spool-path: give each its own --spool-path (spool-path in the configuration file) in archive_command',
       });
@@ -130,18 +138,32 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
     // pusher finishes what it is storing and exits; the next check starts ours.
     // Signalled only when its pid is beyond doubt that pusher (a reboot or a container may have
     // given the pid to another process); otherwise the settings wait for it to restart.
-    if (holderIsHere(holder) && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) {
-      try {
-        process.kill(holder.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (holderIsHere(holder) && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) stopPusher(holder.pid);
     return false;
   }
   req.spool.clearFatal();
   req.startPusher(req.spool.logPath);
   return true;
+}
+
+function stopPusher(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * The spool's pusher serves another cluster (pg_wal `owner`) that no longer runs: no live
+ * postmaster.pid in its data directory. Judged only when the pusher is beyond doubt a process of
+ * this host and pid namespace (it was started by that cluster's archive_command, so its server's
+ * pid is one this process can see too); a postmaster.pid that cannot be read counts as running.
+ */
+function servedClusterStopped(holder: LockHolder, owner: string): boolean {
+  if (!holderIsHere(holder)) return false;
+  const pid = livePostmaster(join(dirname(owner), 'postmaster.pid'));
+  return pid === null || pid < 0;
 }
 
 /** Starts `pgpitr archive-push --pusher=PG_WAL ...` detached from this process. */

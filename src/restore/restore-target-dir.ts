@@ -2,12 +2,12 @@
 // directory (empty, or with --delta a stopped cluster), and each tablespace's
 // directory (the recorded location, or where --tablespace-map puts it).
 
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PgpitrError, storageError } from '../common/errors.js';
 import { shellWord } from '../common/shell-quote.js';
 import { controlSystemIdentifier } from '../postgres/control-file.js';
-import { bootTimeSec } from '../common/process-identity.js';
+import { livePostmaster } from '../postgres/postmaster-pid.js';
 
 export interface TargetState {
   path: string;
@@ -74,36 +74,6 @@ export function isMountRoot(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * The live process postmaster.pid names, or null when none does. A server in single-user mode
- * (postgres --single) writes its pid negated. A file that cannot be read or parsed names no
- * process we can judge: 0 (refused as running: the DBA removes the file once sure). A pid not
- * alive here counts as gone only when the server started before this machine did (its start time,
- * line 3): since then, it may be running in another pid namespace (a container sharing the
- * volume) or on another host (a shared file system), where this process cannot see it.
- */
-function livePostmaster(pidFile: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(pidFile, 'utf8');
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : 0;
-  }
-  const first = text.split('\n')[0]!.trim();
-  const pid = /^-?\d+$/.test(first) ? Math.abs(Number(first)) : 0;
-  if (!Number.isSafeInteger(pid) || pid === 0) return 0;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EPERM') return pid;
-  }
-  const started = Number(text.split('\n')[2]?.trim());
-  const boot = bootTimeSec();
-  if (Number.isSafeInteger(started) && started > 0 && boot !== null && started < boot) return null;
-  return -pid;
 }
 
 /** Refuses, before anything is written, a target restore cannot use; true when the restore must run as a delta. */

@@ -1,9 +1,12 @@
 // A push spool two clusters share (one stanza name, one spool-path on one host): the markers of
 // one cluster's pusher never answer the other's archive_command, and the other's call is refused
-// while that pusher runs, instead of the two pushers stopping each other.
+// while that pusher and its cluster run, instead of the two pushers stopping each other. A pusher
+// lingering after its cluster stopped (a failover on one host) is asked to stop instead.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +15,12 @@ import { pushThroughSpool } from '../../src/archiving/async-push.js';
 
 const NAME = '000000010000000000000007';
 
-test('archive-push --archive-async: another cluster\'s markers answer nothing; its live pusher makes the call fail, naming it', async () => {
+test('archive-push --archive-async: another cluster\'s markers answer nothing; its live pusher makes the call fail, naming it, unless its cluster stopped', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-spool-owner-'));
   try {
     const spool = PushSpool.open(join(root, 'spool'), 'main');
     const ours = join(root, 'b', 'pg_wal');
+    mkdirSync(join(root, 'a'), { recursive: true });
     mkdirSync(ours, { recursive: true });
     writeFileSync(join(ours, NAME), 'wal of cluster b');
     spool.recordPgWal(join(root, 'a', 'pg_wal'));
@@ -28,15 +32,33 @@ test('archive-push --archive-async: another cluster\'s markers answer nothing; i
     // No pusher runs: the other cluster's marker is not an answer (ours is started, and waited for).
     await assert.rejects(call(), /timed out/);
     assert.ok(started > 0);
-    // Its pusher runs: refused, naming the other cluster's pg_wal.
-    writeFileSync(join(spool.dir, 'pusher.lock'), JSON.stringify({ pid: process.pid, host: hostname(), command: 'archive-push (background pusher)', settings: ['a'] }));
-    await assert.rejects(call(), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'ERR_USAGE');
-      assert.match(e.message, new RegExp(`in use by the pusher \\(pid ${process.pid}\\) of another cluster, whose WAL is in ${join(root, 'a', 'pg_wal')}`));
-      return true;
-    });
+    // Its pusher runs, and its server (postmaster.pid naming a live process): refused, naming the other cluster's pg_wal.
+    const pusher = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const exited = once(pusher, 'exit');
+    try {
+      writeFileSync(join(spool.dir, 'pusher.lock'), JSON.stringify({ pid: pusher.pid, host: hostname(), command: 'archive-push (background pusher)', settings: ['a'] }));
+      writeFileSync(join(root, 'a', 'postmaster.pid'), `${process.pid}\n${join(root, 'a')}\n${Math.floor(Date.now() / 1000)}\n`);
+      await assert.rejects(call(), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_USAGE');
+        assert.match(e.message, new RegExp(`in use by the pusher \\(pid ${pusher.pid}\\) of another cluster, whose WAL is in ${join(root, 'a', 'pg_wal')}`));
+        return true;
+      });
+      assert.equal(pusher.exitCode, null, 'the other running cluster\'s pusher is left alone');
+      // That server stopped (no postmaster.pid), its pusher lingering: asked to stop, and ours started once it has.
+      rmSync(join(root, 'a', 'postmaster.pid'));
+      started = 0;
+      await assert.rejects(
+        pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 1500, startPusher: () => void started++, settings: ['b'], repositories: ['repo1 /r'] }),
+        /timed out/,
+      );
+      const [, signal] = await exited;
+      assert.equal(signal, 'SIGTERM');
+      assert.ok(started > 0, 'ours started after the lingering pusher stopped');
+    } finally {
+      pusher.kill('SIGKILL');
+    }
     // Our own pusher's marker answers.
-    rmSync(join(spool.dir, 'pusher.lock'));
+    rmSync(join(spool.dir, 'pusher.lock'), { force: true });
     spool.recordPgWal(ours);
     assert.deepEqual(await call(), { kind: 'ok' });
     // Written while the spool recorded other repositories (a pusher died, then archive_command got a

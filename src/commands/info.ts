@@ -38,6 +38,12 @@ export interface StanzaReport {
   timeline_gaps: TimelineGap[];
   /** Oldest first; none when no backup can be restored, several when the archive has gaps. */
   recovery_windows: (Omit<RecoveryWindow, 'to' | 'withSet'> & { with_set: RecoveryWindow['withSet']; to: RecoveryWindow['to'] & { archived_at: string | null } })[];
+  /**
+   * Restore's defaults (no --set, the latest timeline) refuse every target: the newest timeline may
+   * not be this cluster's present (latest-timeline.ts). `for_now`: until the newest timeline archives
+   * again (an old primary's last segments after a failover). Null when they do not.
+   */
+  defaults_refused: { message: string; hint: string | null; for_now: boolean } | null;
   /** History files that could not be read (damaged, undecryptable), each with why. */
   unreadable_history_files: string[];
   /** WAL files stored with two contents (archive-get refuses them: recovery stops there). */
@@ -105,6 +111,7 @@ export async function repositoryInfo(repo: Repository, opts: { stanza?: string |
       archive: { ...archive, timelines: archive.timelines.map((t) => ({ ...t, gaps: t.gaps.map(mark) })) },
       timeline_gaps: reach.timelineGaps.map(mark),
       recovery_windows: reach.windows.map(({ withSet, ...w }) => ({ ...w, with_set: withSet, to: { ...w.to, archived_at: archivedAt(w.to.segment) } })),
+      defaults_refused: reach.latestDoubt ? { message: reach.latestDoubt.message, hint: reach.latestDoubt.hint ?? null, for_now: reach.latestDoubt.transient } : null,
       unreadable_history_files: reach.unreadable,
       conflicting_copies: reach.conflicting,
       dropped_wal: await listDrops(repo, name),

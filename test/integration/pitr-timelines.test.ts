@@ -102,6 +102,12 @@ for (const version of versionsFromEnv().slice(0, 1)) {
       const info = await runPgpitr(['info', ...a.repoArgs]);
       assert.equal(info.code, 0, info.stderr);
       assert.match(info.stdout, /only with --target-timeline current: backup .* is not on the branch of timeline 2/);
+      // ... and that restore's defaults refuse every target for now, as check and restore say below.
+      assert.match(info.stdout, /RESTORE WITHOUT --target-timeline OR --set REFUSES FOR NOW: the newest timeline of the archive, 2, may not be this cluster's present: timeline 1 .*; give --target-timeline 1 /);
+      const infoJson = await runPgpitr(['info', ...a.repoArgs, '--output', 'json']);
+      const refused = (JSON.parse(infoJson.stdout) as { stanzas: { defaults_refused: { message: string; hint: string; for_now: boolean } | null }[] }).stanzas[0]!.defaults_refused;
+      assert.equal(refused?.for_now, true, infoJson.stdout);
+      assert.match(refused.message, /may not be this cluster's present/);
       const check = await runPgpitr(['check', ...a.repoArgs], env);
       assert.equal(check.code, 7, check.stdout + check.stderr);
       assert.match(check.stdout, new RegExp(`FAIL recovery: restore with its defaults \\(the latest timeline\\) cannot recover past backup ${id}, which only --target-timeline current reaches`));

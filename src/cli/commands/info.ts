@@ -102,13 +102,13 @@ function describeStanzas(lines: string[], report: (StanzaReport | StanzaFailure)
       for (const [k, v] of Object.entries(b.annotations)) lines.push(`        ${oneLine(k)}: ${oneLine(v)}`);
       if (set !== undefined) for (const d of b.databases) lines.push(`        database ${JSON.stringify(oneLine(d.name))} (oid ${d.oid}): ${d.size === null ? 'size not known (the backup role may not connect to it)' : mib(d.size)}`);
     }
+    if (s.defaults_refused) lines.push(`    RESTORE WITHOUT --target-timeline OR --set REFUSES${s.defaults_refused.for_now ? ' FOR NOW' : ''}: ${s.defaults_refused.message}${s.defaults_refused.hint ? `; ${s.defaults_refused.hint}` : ''}`);
     for (const w of s.recovery_windows) {
       lines.push(`    recoverable: from ${w.from.time} (end of backup ${w.from.backup}, LSN ${w.from.lsn})`);
       lines.push(`        to the end of WAL segment ${w.to.segment} ${w.to.segment.slice(0, 8) === w.to.timeline.toString(16).toUpperCase().padStart(8, '0') ? 'on' : 'along'} timeline ${w.to.timeline}${w.to.archived_at ? ` (stored ${w.to.archived_at})` : ''}${w.to.backup !== w.from.backup ? `, through backup ${w.to.backup}` : ''}`);
       if (w.needs) lines.push(`        only with ${w.needs.option}: ${w.needs.why}`);
       if (w.with_set) lines.push(`        past the end of backup ${w.with_set.past}${w.with_set.until === null ? '' : ` and before the end of backup ${w.with_set.until}`}, only with --set ${w.with_set.set ?? '(a backup on the branch: none ended before it)'} (restore without --set refuses: ${w.with_set.why})`);
     }
-    if (s.defaults_refused) lines.push(`    RESTORE WITHOUT --target-timeline OR --set REFUSES${s.defaults_refused.for_now ? ' FOR NOW' : ''}: ${s.defaults_refused.message}${s.defaults_refused.hint ? `; ${s.defaults_refused.hint}` : ''}`);
     if (s.recovery_windows.length === 0 && s.backups.some((b) => b.state === 'complete' || b.record_damaged) && set === undefined) lines.push('    recoverable: NOTHING (no complete backup can be restored)');
     for (const u of s.unreadable_history_files) lines.push(`    UNREADABLE history file ${u}`);
     for (const c of s.conflicting_copies) lines.push(`    CONFLICT: ${c} is stored twice with different content (two clusters archiving into this stanza?): recovery stops there; pgpitr verify names the copies`);

@@ -13,6 +13,8 @@
 //   {"uploadsNotImplemented":true}, until the faults are set again);
 // - {"ignoreRange":true} makes it a store that ignores Range headers (200 with the whole
 //   object), until the faults are set again;
+// - {"shiftRange":n} makes it a store (or proxy) that answers a ranged GET with the range n
+//   bytes later (206, its Content-Range saying so), until the faults are set again;
 // - {"ignoreIfNoneMatch":true} makes it a store that accepts If-None-Match: *
 //   and ignores it (an exclusive PUT overwrites), until the faults are set again;
 // - {"batchDeleteRefused":true} makes it a store that refuses DeleteObjects without
@@ -354,6 +356,7 @@ async function control(req, res) {
   if (f.ignoreIfNoneMatch) faults.ignoreIfNoneMatch = true;
   if (f.batchDeleteRefused) faults.batchDeleteRefused = true;
   if (f.ignoreRange) faults.ignoreRange = true;
+  if (f.shiftRange) faults.shiftRange = f.shiftRange;
   if (f.resetAfterBytes) {
     faults.resetAfterBytes = f.resetAfterBytes;
     faults.cutCount = f.count ?? 1;
@@ -392,6 +395,10 @@ async function handle(req, res) {
   }
   if (req.method === 'GET' && t.query.has('uploads') && t.key === '' && t.bucket) return listUploads(req, res, t);
   if (req.method === 'GET' && faults.ignoreRange) delete req.headers.range;
+  if (req.method === 'GET' && faults.shiftRange && req.headers.range) {
+    const n = faults.shiftRange;
+    req.headers.range = req.headers.range.replace(/^bytes=(\d+)-(\d*)$/, (_, a, b) => `bytes=${Number(a) + n}-${b === '' ? '' : Number(b) + n}`);
+  }
   s3Handler(req, res);
 }
 

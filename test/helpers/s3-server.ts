@@ -49,6 +49,8 @@ export interface S3Faults {
   batchDeleteRefused?: boolean;
   /** Ignore Range headers (200 with the whole object), as some stores and proxies do. */
   ignoreRange?: boolean;
+  /** Answer a ranged GET with the range this many bytes later (206, Content-Range saying so). */
+  shiftRange?: number;
   /** Answer every request this many ms later (a store across a network: benchmarks). */
   latencyMs?: number;
 }

@@ -253,7 +253,7 @@ test('s3: a GET body cut midway is resumed from the bytes delivered; the bytes a
   }
 });
 
-test('s3: a store that ignores Range (200 with the whole object) is an error naming it, never bytes from the wrong offset', async () => {
+test('s3: a store that ignores Range (200 with the whole object) or answers another range is an error naming it, never bytes from the wrong offset', async () => {
   const s = await open(plain.settings({ prefix: fresh() }));
   await s.write('obj', Buffer.from('0123456789'));
   await plain.faults({ ignoreRange: true });
@@ -267,6 +267,17 @@ test('s3: a store that ignores Range (200 with the whole object) is an error nam
     await plain.faults({});
   }
   assert.equal((await collect((await s.read('obj', { offset: 4, length: 3 }))!)).toString(), '456');
+  // One that answers another range than asked (206, its Content-Range saying which): an error too.
+  await plain.faults({ shiftRange: 2 });
+  try {
+    await assert.rejects(
+      async () => collect((await s.read('obj', { offset: 4, length: 3 }))!),
+      (e: { code?: string; message: string }) => e.code === 'ERR_STORAGE' && /answered a read of bytes=4-6 with "bytes 6-8\/10", another range/.test(e.message),
+    );
+  } finally {
+    await plain.faults({});
+  }
+  assert.equal((await collect((await s.read('obj', { offset: 8, length: 5 }))!)).toString(), '89', 'a range past the end of the object: up to its end');
 });
 
 test('s3: the server killed mid multipart write: the write fails, no object is visible, a rerun works', async () => {

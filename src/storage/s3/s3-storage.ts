@@ -20,6 +20,7 @@ import type { ListOptions, PendingUpload, ReadOptions, Storage, StorageEntry, St
 import type { S3StorageSettings } from './s3-settings.js';
 import { S3Keys, nextPage, s3Location, s3Url } from './s3-keys.js';
 import { bucketMissing, httpStatus, s3Error, s3ErrorName } from './s3-errors.js';
+import { rangeRefusal } from './s3-range.js';
 import { completedBefore } from './s3-completed-before.js';
 import { makeS3Agents } from './s3-agents.js';
 import type { S3Agents } from './s3-agents.js';
@@ -183,13 +184,10 @@ class S3Storage implements Storage {
     }
     this.bucketSeen = true;
     const body = got.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
-    // A store (or proxy) that ignores Range answers 200 with the whole object: its bytes from 0
-    // would be spliced in at `offset` (a resumed read, a range of a bundle).
-    if (range !== undefined && got.$metadata.httpStatusCode !== 206) {
+    const refused = range === undefined ? null : rangeRefusal(this.url(key), range, got.$metadata.httpStatusCode, got.ContentRange, offset, length);
+    if (refused) {
       body?.destroy();
-      throw new PgpitrError('ERR_STORAGE', `cannot read ${this.url(key)}: the store answered a read of ${range} with the whole object (status ${got.$metadata.httpStatusCode ?? 'unknown'}): it ignores Range requests`, {
-        hint: 'pgpitr needs ranged GETs (resumed reads, parts of stored bundles): use a store or proxy that honours the Range header',
-      });
+      throw refused;
     }
     return {
       body: body ?? Readable.from([]),

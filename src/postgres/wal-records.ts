@@ -196,6 +196,11 @@ export class WalRecordScanner {
     return this.pending?.lsn ?? null;
   }
 
+  /** How many bytes of the record left unfinished at the end of the last segment fed are still to come (null: none). */
+  pendingRemaining(): number | null {
+    return this.pending === null ? null : this.pending.total - this.pending.got;
+  }
+
   /**
    * Whether the record left unfinished at the end of the last segment fed (it runs on into the
    * next) is, or may be, a commit or abort: its header is not all there yet, or says so.

@@ -1,7 +1,8 @@
 // Reading the archive backwards for what a target needs (target-time-reach.ts,
 // target-xid-reach.ts): the segments recovery can read, from the end of the run
 // (plan.archiveEnd) back to the backup's start, MAX_SEGMENTS at most, each
-// scanned on its own for the transactions that end in it.
+// scanned for the transactions that end in it, and for one whose record begins
+// in it and ends in the next (read just before), whose time and xid count here.
 
 import { WalRecordScanner } from '../postgres/wal-records.js';
 import type { TransactionEndRecord } from '../postgres/wal-records.js';
@@ -16,7 +17,7 @@ export const MAX_SEGMENTS = 64;
 /**
  * How the reading ended: `visit` said a segment answers ('found'); a doubt ('doubt': a segment the
  * archive does not give, or cannot read, warned as `what` not checked; a transaction's record
- * running on into the next archived segment, its end not read); every segment back to the
+ * running on into the next archived segment whose end could not be read there); every segment back to the
  * backup's start read ('all'); MAX_SEGMENTS read ('limit').
  */
 export type BackwardsEnd = 'found' | 'doubt' | 'all' | 'limit';
@@ -36,6 +37,9 @@ export async function readBackwards(
   const first = plan.backup.startLsn / BigInt(size);
   const nameOf = (segNo: bigint): string => segmentFileName(timelineOfSegment(spans, segNo), segNo, size);
   let segNo = end.segNo;
+  // The segment after this one, read just before (reading backwards): where a record this one ends
+  // with goes on.
+  let later: Buffer | null = null;
   for (let n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
     const name = nameOf(segNo);
     let data: Buffer | null;
@@ -48,9 +52,30 @@ export async function readBackwards(
     if (data === null) return 'doubt';
     const ends: TransactionEndRecord[] = [];
     const scanner = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onTransactionEnd: (x) => ends.push(x) });
-    scanner.segment(segNo * BigInt(size), data);
-    if (segNo < end.segNo && scanner.pendingMayEndTransaction()) return 'doubt';
+    const boundary = (segNo + 1n) * BigInt(size);
+    if (scanner.segment(segNo * BigInt(size), data) === 'next' && segNo < end.segNo && scanner.pendingMayEndTransaction()) {
+      // A commit or abort running on into the next segment (common under load): read to its end there,
+      // keeping only it (the next segment's own were seen already). The next segment's WAL invalid
+      // there: recovery does not replay it either. Still unfinished: a doubt, as before.
+      const crossing = scanner.pendingStart();
+      if (later === null) return 'doubt';
+      scanner.segment(boundary, continuation(later, scanner.pendingRemaining()!));
+      if (scanner.pendingStart() === crossing) return 'doubt';
+      for (let i = ends.length - 1; i >= 0; i--) if (ends[i]!.lsn >= boundary) ends.splice(i, 1);
+    }
+    later = data;
     if (visit(ends, name)) return 'found';
   }
   return segNo < first ? 'all' : 'limit';
+}
+
+/**
+ * The first pages of `segment` that hold the `remaining` bytes of a record begun in the segment
+ * before: each page gives at least its size less a long header and an alignment's worth.
+ */
+function continuation(segment: Buffer, remaining: number): Buffer {
+  const blockSize = segment.length >= 40 ? segment.readUInt32LE(36) : 0;
+  if (blockSize < 1024 || segment.length % blockSize !== 0) return segment;
+  const pages = Math.ceil(remaining / (blockSize - 48)) + 1;
+  return segment.subarray(0, Math.min(segment.length, pages * blockSize));
 }

@@ -120,6 +120,39 @@ test(`restore to a named restore point picks the backup that reaches it (Postgre
     assert.match(dry.stderr, new RegExp(`backup ${second} \\(`));
   });
 
+  await t.test('a commit whose record begins at the end of one segment and ends in the next counts as the last transaction (black-box run U1)', async () => {
+    const dir = restoreDir(c, 'straddle');
+    const before = (await c.sql<{ t: string }>(`select clock_timestamp()::text as t`))[0]!.t;
+    // The commit of this block begins 24 bytes before a segment boundary: its time is in the next segment.
+    // Before, such a record made a doubt that let any later target through, and recovery then failed.
+    const [placed] = await c.sql<{ lsn: string }>(`
+      do $$
+      declare seg numeric := (select setting::numeric from pg_settings where name = 'wal_segment_size'); d numeric; m numeric; n int := 0;
+      begin
+        insert into pitr values (100000, 'straddle');
+        loop
+          d := seg - mod(pg_current_wal_insert_lsn() - '0/0'::pg_lsn, seg);
+          exit when d = 24;
+          n := n + 1;
+          if n > 60 then raise exception 'could not place the commit: % bytes left', d; end if;
+          if d > 8100 then m := least(floor((d - 8000) * 0.99), 4000000);
+          elsif d - 24 >= 56 then m := d - 24 - 54; if m >= 256 then m := d - 24 - 57; end if;
+          else m := 200; end if;
+          perform pg_logical_emit_message(false, 'p', repeat('x', m::int));
+        end loop;
+        perform set_config('pgpitr.placed', pg_current_wal_insert_lsn()::text, false);
+      end $$;
+      select current_setting('pgpitr.placed') as lsn`);
+    await switchAndWaitArchived(c);
+    const after = (await c.sql<{ t: string }>(`select clock_timestamp()::text as t`))[0]!.t;
+    const refused = await restoreWith(a, dir, ['--target-time', after]);
+    assert.equal(refused.code, 6, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`is after the last transaction the archive holds \\(a commit at 20\\d\\d-[^,]+, ${placed!.lsn.replace('/', '\\/')}, in [0-9A-F]{24}\\)`));
+    assert.deepEqual(readdirSync(dir), []);
+    const dry = await restoreWith(a, join(dir, 'data'), ['--dry-run', '--target-time', before]);
+    assert.equal(dry.code, 0, dry.stderr);
+  });
+
   await t.test('a name the archive does not hold, or not yet: refused, nothing written', async () => {
     const dir = restoreDir(c, 'missing');
     const refused = async (name: string) => {

@@ -84,16 +84,23 @@ test('no transaction after the backup: refused; a segment the archive does not g
   await checkTimeTargetReach(b.plan, b.archive, at(min(3)), async () => null, () => undefined);
 });
 
-test('a commit whose record runs on into the next archived segment: its time is not read, nothing is refused; into a segment not archived: not counted', async () => {
-  const crossing = (w: WalBuilder, to: (segNo: number) => void) => {
+test('a commit whose record runs on into the next archived segment counts there (its time read from both); into a segment not archived: not counted (black-box run U1)', async () => {
+  const crossing = (at: number, size: number) => (w: WalBuilder, to: (segNo: number) => void) => {
     w.add(transactionEnd(min(1)));
     to(2);
-    w.padTo(BigInt(3 * SEG - 200));
-    w.add(transactionEnd(min(5), { size: 3000 }));
+    w.padTo(BigInt(3 * SEG - at));
+    w.add(transactionEnd(min(5), { size }));
+    w.add(transactionEnd(min(4))); // later in WAL, wholly in segment 3, earlier in time
   };
-  const a = laidOut(crossing);
-  await checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined);
-  const b = laidOut(crossing, 2);
+  for (const [at_, size] of [[200, 3000], [8, 100], [24, 40]] as const) {
+    // Its header whole (200 bytes before the boundary), or cut by it (8, 24 bytes: the record's kind not in segment 2).
+    const a = laidOut(crossing(at_, size));
+    await checkTimeTargetReach(a.plan, a.archive, at(min(3)), a.read, () => undefined);
+    await checkTimeTargetReach(a.plan, a.archive, at(min(4) + 30_000), a.read, () => undefined);
+    // Before, the crossing record made a doubt that passed every target: the server then failed after the whole replay.
+    await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(6)), a.read, () => undefined), /target time .* is after the last transaction the archive holds \(a commit at 2026-12-04T11:05:00.000000Z, 0\/[0-9A-F]+, in 000000010000000000000002\)/);
+  }
+  const b = laidOut(crossing(200, 3000), 2);
   await assert.rejects(checkTimeTargetReach(b.plan, b.archive, at(min(3)), b.read, () => undefined), /after the last transaction the archive holds \(a commit at 2026-12-04T11:01:00.000000Z/);
 });
 

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { checkXidTargetReach } from '../../src/restore/target-xid-reach.js';
 import { parseTargetOptions } from '../../src/restore/restore-target.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
-import { transactionEnd } from '../helpers/wal-builder.js';
+import { SEG, transactionEnd } from '../helpers/wal-builder.js';
 import { backedUpWal } from '../helpers/backed-up-wal.js';
 
 const T0 = Date.UTC(2026, 11, 5, 11, 0);
@@ -30,6 +30,17 @@ test('a transaction that ends after the backup (a commit or an abort) is reached
   await checkXidTargetReach(a.plan, a.archive, xid(750), a.read, () => undefined);
   assert.deepEqual(a.reads, [3, 2]);
   await checkXidTargetReach(a.plan, a.archive, xid(751), a.read, () => undefined);
+});
+
+test('a transaction whose commit record runs on into the next segment is reached by its ID, and leaves no doubt for others (black-box run U1)', async () => {
+  const a = laidOut((w, to) => {
+    to(2);
+    w.padTo(BigInt(3 * SEG - 16));
+    w.add(transactionEnd(T0 + 1000, { xid: 750 }));
+    to(3);
+  });
+  await checkXidTargetReach(a.plan, a.archive, xid(750), a.read, () => undefined);
+  await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(99999), a.read, () => undefined), /target transaction 99999 does not end in the archive/);
 });
 
 test('one that does not end after the backup (still running, ended before it, never existed) is refused, naming the way out', async () => {

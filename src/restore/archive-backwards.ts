@@ -1,6 +1,6 @@
 // Reading the archive backwards for what a target needs (target-time-reach.ts,
 // target-xid-reach.ts): the segments recovery can read, from the end of the run
-// (plan.archiveEnd) back to the backup's start, MAX_SEGMENTS at most, each
+// (plan.archiveEnd) back to the backup's start, maxSegments at most, each
 // scanned for the transactions that end in it, and for one whose record begins
 // in it and ends in the next (read just before), whose time and xid count here.
 
@@ -12,13 +12,16 @@ import { branchSpans, timelineOfSegment } from '../postgres/timeline-history.js'
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
 
-export const MAX_SEGMENTS = 64;
+/** How many segments are read at most: 64, or 1 GiB of WAL with smaller segments (1,024 of 1 MiB, the smallest). */
+export function maxSegments(segmentSize: number): number {
+  return Math.min(1024, Math.max(64, Math.floor(2 ** 30 / segmentSize)));
+}
 
 /**
  * How the reading ended: `visit` said a segment answers ('found'); a doubt ('doubt': a segment the
  * archive does not give, or cannot read, warned as `what` not checked; a transaction's record
  * running on into the next archived segment whose end could not be read there); every segment back to the
- * backup's start read ('all'); MAX_SEGMENTS read ('limit').
+ * backup's start read ('all'); maxSegments read ('limit').
  */
 export type BackwardsEnd = 'found' | 'doubt' | 'all' | 'limit';
 
@@ -40,7 +43,8 @@ export async function readBackwards(
   // The segment after this one, read just before (reading backwards): where a record this one ends
   // with goes on.
   let later: Buffer | null = null;
-  for (let n = 0; segNo >= first && n < MAX_SEGMENTS; segNo--, n++) {
+  const most = maxSegments(size);
+  for (let n = 0; segNo >= first && n < most; segNo--, n++) {
     const name = nameOf(segNo);
     let data: Buffer | null;
     try {

@@ -32,6 +32,6 @@ export function suits(b: PlanBackup, t: TargetOptions): string | null {
           hint: 'restore a backup taken less than 2^31 transactions before the target, or give the target as --target-time or --target-lsn',
         });
       }
-      return `newest backup that ended before transaction ${target.xid} began`;
+      return `newest backup that ended before transaction ${target.xid} ended`;
   }
 }

@@ -9,16 +9,16 @@
 // read (plan.archiveEnd) backwards. A transaction ending after the target: the
 // target is reached. Otherwise the reading goes on back (clocks can step back: a
 // failover to a server whose clock is behind) to the backup's start or
-// MAX_SEGMENTS, and only then refuses (past MAX_SEGMENTS, saying how to go round
+// maxSegments, and only then refuses (past maxSegments, saying how to go round
 // a clock that was ahead). What leaves a doubt passes: a transaction's record
-// running on into the next segment (its time not read), a segment that cannot be
-// read (a warning), no transaction within MAX_SEGMENTS.
+// running on into the next segment whose end cannot be read there, a segment
+// that cannot be read (a warning), no transaction within maxSegments (a warning).
 
 import type { TransactionEndRecord } from '../postgres/wal-records.js';
 import { PgpitrError } from '../common/errors.js';
 import { formatLsn, parseSegmentFileName } from '../postgres/lsn.js';
 import { historiesOf, timelineEndedHint } from './plan-refusals.js';
-import { MAX_SEGMENTS, readBackwards } from './archive-backwards.js';
+import { maxSegments, readBackwards } from './archive-backwards.js';
 import type { PlanArchive, RestorePlan } from './plan.js';
 import type { ReadSegment } from './restore-point-search.js';
 import type { TargetOptions } from './restore-target.js';
@@ -49,12 +49,15 @@ export async function checkTimeTargetReach(plan: RestorePlan, archive: PlanArchi
   if (ended === 'found' || ended === 'doubt') return;
   const newest = seen.newest;
   const allRead = ended === 'all';
-  if (newest === null && !allRead) return;
+  if (newest === null && !allRead) {
+    if (ended === 'limit') log(`warning: whether the archive reaches target time ${t.target.text} was not checked: no transaction ends in its newest ${maxSegments(archive.segmentSize)} segments; if none ends after the target, recovery fails once the copy is written`);
+    return;
+  }
   const gap = plan.gap ? `; after it the archive has a gap (segment ${plan.gap.missing} is missing, later ones are archived) where recovery ends` : '';
   const stops = `PostgreSQL stops a recovery to a time at the first transaction that ended after it, so recovery would replay the WAL it can read and fail without reaching it${gap}`;
-  // Read back MAX_SEGMENTS, not to the backup: a server whose clock was ahead (before a failover)
+  // Read back maxSegments, not to the backup: a server whose clock was ahead (before a failover)
   // may have stamped earlier WAL later than this; the target given another way is not compared with times.
-  const clocks = allRead ? '' : `; this was judged from the last ${MAX_SEGMENTS} segments: if a server's clock was ahead of the one that wrote them (a failover), give the target as --target-lsn or --target-xid`;
+  const clocks = allRead ? '' : `; this was judged from the last ${maxSegments(archive.segmentSize)} segments: if a server's clock was ahead of the one that wrote them (a failover), give the target as --target-lsn or --target-xid`;
   const hint = (plan.gap
     ? `restore the missing segment ${plan.gap.missing} into the archive (from the server's pg_wal, or another repository), or choose a target before ${newest ? new Date(Number(newest.timeUs / 1000n)).toISOString() : 'the gap'}`
     : (timelineEndedHint(plan.branch, historiesOf(archive), parseSegmentFileName(plan.archiveEnd, archive.segmentSize)!.segNo + 1n, archive.segmentSize) ?? 'the WAL past that point has not been archived yet: switch WAL on the primary and wait for it to be archived (pgpitr check does both), then restore again; if nothing was committed since, the state at the target is the end of the archive: restore without a target')) + clocks;

@@ -8,9 +8,9 @@ import { strict as assert } from 'node:assert';
 import { checkTimeTargetReach } from '../../src/restore/target-time-reach.js';
 import type { RestorePlan } from '../../src/restore/plan.js';
 import type { TargetOptions } from '../../src/restore/restore-target.js';
-import { segmentFileName } from '../../src/postgres/lsn.js';
-import { SEG, filler, transactionEnd } from '../helpers/wal-builder.js';
-import type { WalBuilder } from '../helpers/wal-builder.js';
+import { parseSegmentFileName, segmentFileName } from '../../src/postgres/lsn.js';
+import { maxSegments } from '../../src/restore/archive-backwards.js';
+import { SEG, WalBuilder, filler, transactionEnd } from '../helpers/wal-builder.js';
 import { backedUpWal } from '../helpers/backed-up-wal.js';
 
 const T0 = Date.UTC(2026, 11, 4, 11, 0);
@@ -102,6 +102,28 @@ test('a commit whose record runs on into the next archived segment counts there 
   }
   const b = laidOut(crossing(200, 3000), 2);
   await assert.rejects(checkTimeTargetReach(b.plan, b.archive, at(min(3)), b.read, () => undefined), /after the last transaction the archive holds \(a commit at 2026-12-04T11:01:00.000000Z/);
+});
+
+test('no transaction within the segments read (64, or 1 GiB of smaller ones): passed with a warning (black-box run W)', async () => {
+  const a = archive();
+  const end = 1100; // past the 1,024 segments read at most with this test's small segments
+  const idle = (segNo: number) => {
+    const w = new WalBuilder(BigInt(segNo * SEG), 1);
+    while (w.next() < BigInt((segNo + 1) * SEG - 3300)) w.add(filler(3000));
+    w.closePages();
+    return w.segment(0);
+  };
+  const reads: number[] = [];
+  const read = async (name: string) => {
+    const segNo = Number(parseSegmentFileName(name, SEG)!.segNo);
+    reads.push(segNo);
+    return segNo <= 3 ? a.read(name) : idle(segNo);
+  };
+  const plan = { ...a.plan, archiveEnd: segmentFileName(1, BigInt(end), SEG) };
+  const said: string[] = [];
+  await checkTimeTargetReach(plan, a.archive, at(min(3)), read, (l) => said.push(l));
+  assert.equal(reads.length, maxSegments(SEG));
+  assert.match(said.join('\n'), /warning: whether the archive reaches target time .* was not checked: no transaction ends in its newest 1024 segments/);
 });
 
 test('clocks stepping back (a commit later in WAL stamped earlier): the reading goes on back and finds the one after the target', async () => {

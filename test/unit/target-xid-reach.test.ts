@@ -80,6 +80,24 @@ test('a prepared transaction\'s end carries its ID in its data: reached by it, a
   }
 });
 
+test('a long COMMIT PREPARED or ROLLBACK PREPARED crossing pages (and a segment) is read whole for its ID, however its header falls (black-box run W)', async () => {
+  const many = Array.from({ length: 3000 }, (_, i) => 10_000 + i);
+  for (const before of [200, 8]) {
+    // Across a segment boundary, its header whole in the first (200 bytes before it) or cut by it (8).
+    const a = laidOut((w, to) => {
+      to(2);
+      w.add(transactionEnd(T0 + 1000, { xid: 0, prepared: true, parts: { subxacts: many, twophaseXid: 760 } }));
+      w.padTo(BigInt(3 * SEG - before));
+      w.add(transactionEnd(T0 + 2000, { xid: 0, prepared: true, abort: true, parts: { subxacts: many.map((x) => x + 5000), twophaseXid: 790 } }));
+      to(3);
+    });
+    await checkXidTargetReach(a.plan, a.archive, xid(760), a.read, () => undefined);
+    await checkXidTargetReach(a.plan, a.archive, xid(790), a.read, () => undefined);
+    await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(99999), a.read, () => undefined), /target transaction 99999 does not end in the archive/);
+    await assert.rejects(checkXidTargetReach(a.plan, a.archive, xid(12999), a.read, () => undefined), /target transaction 12999 is a subtransaction that ended with transaction 760/);
+  }
+});
+
 test('what leaves a doubt passes: a prepared transaction ending whose ID cannot be read, a segment not given, a read that fails (with a warning), a standby-free target of another kind', async () => {
   const prepared = laidOut((w, to) => {
     to(2);

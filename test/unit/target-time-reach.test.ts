@@ -104,6 +104,20 @@ test('a commit whose record runs on into the next archived segment counts there 
   await assert.rejects(checkTimeTargetReach(b.plan, b.archive, at(min(3)), b.read, () => undefined), /after the last transaction the archive holds \(a commit at 2026-12-04T11:01:00.000000Z/);
 });
 
+test('a commit crossing into the next segment and lost in a crash (that segment begins with OVERWRITE_CONTRECORD) does not count (black-box run W)', async () => {
+  const a = laidOut((w, to) => {
+    w.add(transactionEnd(min(1)));
+    to(2);
+    w.padTo(BigInt(3 * SEG - 200));
+    const prev = w.last!;
+    w.add(transactionEnd(min(5), { size: 3000 }));
+    w.breakOff(prev);
+    w.add(transactionEnd(min(2)));
+  });
+  await checkTimeTargetReach(a.plan, a.archive, at(min(1) + 30_000), a.read, () => undefined);
+  await assert.rejects(checkTimeTargetReach(a.plan, a.archive, at(min(4)), a.read, () => undefined), /after the last transaction the archive holds \(a commit at 2026-12-04T11:02:00.000000Z/);
+});
+
 test('no transaction within the segments read (64, or 1 GiB of smaller ones): passed with a warning (black-box run W)', async () => {
   const a = archive();
   const end = 1100; // past the 1,024 segments read at most with this test's small segments

@@ -22,6 +22,7 @@ import { checkUnbegunTimeline } from './unbegun-timeline.js';
 import { majorOfDataDir, refuseStrayTablespaces } from './stray-tablespaces.js';
 import { planWithRestorePoint } from './restore-point-search.js';
 import { checkTimeTargetReach } from './target-time-reach.js';
+import { tablespaceOverlap } from './tablespace-overlap.js';
 import { checkXidTargetReach } from './target-xid-reach.js';
 import { checkLsnTargetReach } from './target-lsn-reach.js';
 import type { RestorePlan } from './plan.js';
@@ -226,10 +227,8 @@ async function restoreWith(req: RestoreRequest, threads: CopyThread[]): Promise<
     const own = m.directories.map((d) => new RegExp(`^pg_tblspc/${ts.oid}/([^/]+)$`).exec(d.path)?.[1]).find((x) => x !== undefined) ?? null;
     if (!isAbsolute(mapped)) throw new PgpitrError('ERR_UNSAFE_PATH', `tablespace ${ts.oid}'s location "${mapped}" is not absolute`, { hint: 'map it with --tablespace-map OID=/absolute/path' });
     // Nested either way counts (as written or through links): a delta clears what a tablespace directory holds beyond the backup's.
-    if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) {
-      throw new PgpitrError('ERR_USAGE', `tablespace ${ts.oid}'s directory "${mapped}" overlaps the data directory or another tablespace's`, { hint: 'map each tablespace to its own directory outside the data directory (--tablespace-map OID=PATH)' });
-    }
     const given = tablespaceMap.some((t) => t.key === String(ts.oid)) || req.tablespaceMapAll !== undefined;
+    if ([...tablespaceDirs.values()].some((d) => overlaps(d, mapped)) || overlaps(mapped, targetState.path)) throw tablespaceOverlap(ts.oid, record?.tablespace_names?.find((x) => x.oid === ts.oid)?.name, mapped, given, targetState.path);
     checkTablespaceDir(mapped, ts.oid, delta, own, join(targetState.path, 'pg_tblspc', String(ts.oid)), given);
     const left = delta ? tablespaceLeftBehind(mapped, own, join(targetState.path, 'pg_tblspc', String(ts.oid))) : null;
     if (left !== null) req.log(`warning: tablespace ${ts.oid} moves from ${left} to ${mapped}: ${join(left, own!)} stays where it is, and the restored cluster no longer uses it; remove it once the restored cluster is checked`);

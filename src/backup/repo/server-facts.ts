@@ -128,6 +128,22 @@ export async function onLiveClient<T>(sql: SqlClient, connection: ConnectionSett
   }
 }
 
+/**
+ * The tablespaces created inside the data directory (PostgreSQL allows it with a warning; a restore
+ * cannot put them back there: restore/tablespace-overlap.ts). None when the role may not read the
+ * data directory's path (superuser or pg_read_all_settings).
+ */
+export async function tablespacesInsideDataDir(sql: SqlClient): Promise<string[]> {
+  const rows = (
+    await sql.query<{ name: string; location: string; dir: string | null }>(
+      `select spcname as name, pg_tablespace_location(oid) as location,
+              case when pg_has_role('pg_read_all_settings', 'USAGE') or (select rolsuper from pg_roles where rolname = current_user) then current_setting('data_directory') end as dir
+         from pg_tablespace where spcname not in ('pg_default', 'pg_global')`,
+    )
+  ).rows;
+  return rows.filter((r) => r.dir !== null && r.location.startsWith('/') && `${r.location}/`.startsWith(`${r.dir.replace(/\/+$/, '')}/`)).map((r) => r.name);
+}
+
 /** The server's next transaction and clock once it has ended the backup: what restore compares --target-xid and --target-time with. */
 export type StopFacts = Pick<BackupRecord, 'stop_next_xid'> & { server_stop_time: string | null };
 

@@ -3,12 +3,12 @@
 // running (and storing this file meanwhile) and waiting for it when the file
 // has not been dealt with yet.
 
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import type { ErrorCode } from '../common/errors.js';
 import { holderIsHere, liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
 import type { LockHolder } from '../repo/lock.js';
-import { livePostmaster } from '../postgres/postmaster-pid.js';
+import { clusterStopped } from '../postgres/postmaster-pid.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
 import type { Marker } from './spool.js';
@@ -124,12 +124,10 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
   if (holder) {
     const owner = req.spool.pgWalOwner();
     if (owner !== null && owner !== req.pgWal) {
-      // A failover on one host: the old primary is stopped and its pusher still lingers (until idle).
-      // Asked to stop, it finishes what it is storing; the next check starts ours.
-      if (servedClusterStopped(holder, owner)) {
-        stopPusher(holder.pid);
-        return false;
-      }
+      // A failover on one host: the old primary is stopped and its pusher stores what that server
+      // left ready (never stopped: nothing else would store it; the new primary did not mark it
+      // ready), then exits at once (pusher.ts); ours starts then. Waited for, not a failure.
+      if (servedClusterStopped(holder, owner)) return false;
       throw new PgpitrError('ERR_USAGE', `the archive-push spool "${req.spool.dir}" is in use by the pusher (pid ${holder.pid}) of another cluster, whose WAL is in ${owner}`, {
         hint: 'two clusters archive with one stanza name and one spool-path: give each its own --spool-path (spool-path in the configuration file) in archive_command',
       });
@@ -161,9 +159,7 @@ function stopPusher(pid: number): void {
  * pid is one this process can see too); a postmaster.pid that cannot be read counts as running.
  */
 function servedClusterStopped(holder: LockHolder, owner: string): boolean {
-  if (!holderIsHere(holder)) return false;
-  const pid = livePostmaster(join(dirname(owner), 'postmaster.pid'));
-  return pid === null || pid < 0;
+  return holderIsHere(holder) && clusterStopped(owner);
 }
 
 /** Starts `pgpitr archive-push --pusher=PG_WAL ...` detached from this process. */

@@ -6,7 +6,8 @@
 // PostgreSQL can recycle them, and the loss is recorded in the repository
 // (info and check report it) and logged. Losing archive continuity is bad;
 // a full pg_wal that stops the server is worse (seed 001, section 1.7).
-// It exits once nothing has been ready for `idleExitMs`.
+// It exits once nothing has been ready for `idleExitMs`, or at once when its
+// server has stopped.
 //
 // With several repositories, each has its own queue (repo-queue.ts: its own
 // process-max slots and retry pauses, its markers in the spool), a file is
@@ -27,6 +28,7 @@ import { walFileKind } from '../repo/layout.js';
 import type { StanzaInfo } from '../repo/stanza.js';
 import type { NumberedRepository } from '../repo/numbered-repository.js';
 import { listReadyWalFiles } from '../wal/archive-status.js';
+import { clusterStopped } from '../postgres/postmaster-pid.js';
 import { failureText } from './spool.js';
 import type { PushSpool, MarkerKind } from './spool.js';
 import { RepoQueue } from './repo-queue.js';
@@ -91,6 +93,14 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   const retiring = () => {
     const age = Date.now() - startedAt;
     return age >= maxLifetimeMs && (age - maxLifetimeMs) % maxLifetimeMs < RETIRE_GRACE_MS;
+  };
+  // Its server stopped (a failover on one host: the new primary's archive_command waits for this
+  // pusher to leave the spool), nothing more is marked ready: looked at once a second.
+  let lookedAt = 0;
+  const serverGone = (): boolean => {
+    if (Date.now() - lookedAt < 1000) return false;
+    lookedAt = Date.now();
+    return clusterStopped(s.pgWal);
   };
   const allInFlight = () => queues.flatMap((q) => [...q.inFlight.values()]);
   const inFlightAnywhere = (name: string) => queues.some((q) => q.inFlight.has(name));
@@ -182,6 +192,9 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     const inFlight = allInFlight();
     if (ready.length > 0 || inFlight.length > 0) idleSince = Date.now();
     else if (Date.now() - idleSince >= s.idleExitMs) break;
+    // Its server stopped: what it left ready is all there is to store (files stored keep their .ready
+    // files, which only the server renames); the last stored, the pusher leaves the spool at once.
+    if (inFlight.length === 0 && unsettled.length === 0 && serverGone()) break;
     if (Date.now() - startedAt >= maxLifetimeMs && inFlight.length === 0) {
       s.log('pusher stopping after its maximum lifetime; the next archive_command starts a new one');
       return;

@@ -1,9 +1,10 @@
 // Whether a server runs on a data directory, from its postmaster.pid: restore
-// refuses to write under one (restore-target-dir.ts), and an archive_command
-// takes over a spool whose pusher served a cluster that no longer runs
-// (archiving/async-push.ts).
+// refuses to write under one (restore-target-dir.ts); a pusher whose server
+// stopped exits once it has stored what was left ready, and another cluster's
+// archive_command waits for that rather than failing (archiving/).
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { bootTimeSec } from '../common/process-identity.js';
 
 /**
@@ -34,4 +35,16 @@ export function livePostmaster(pidFile: string): number | null {
   const boot = bootTimeSec();
   if (Number.isSafeInteger(started) && started > 0 && boot !== null && started < boot) return null;
   return -pid;
+}
+
+/**
+ * Whether the server whose pg_wal is `pgWal` (its data directory's, as archive_command gives it) has
+ * stopped: no postmaster.pid beside its PG_VERSION, or one naming a pid not running here. For callers in the server's pid
+ * namespace (its archive_command's processes): a file that cannot be read counts as running.
+ */
+export function clusterStopped(pgWal: string): boolean {
+  // Not a data directory's pg_wal (no PG_VERSION beside it): nothing to judge by.
+  if (!existsSync(join(dirname(pgWal), 'PG_VERSION'))) return false;
+  const pid = livePostmaster(join(dirname(pgWal), 'postmaster.pid'));
+  return pid === null || pid < 0;
 }

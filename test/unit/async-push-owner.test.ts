@@ -1,7 +1,8 @@
 // A push spool two clusters share (one stanza name, one spool-path on one host): the markers of
 // one cluster's pusher never answer the other's archive_command, and the other's call is refused
 // while that pusher and its cluster run, instead of the two pushers stopping each other. A pusher
-// lingering after its cluster stopped (a failover on one host) is asked to stop instead.
+// whose cluster stopped (a failover on one host) is waited for instead: it stores what its server
+// left ready, then leaves.
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -44,16 +45,20 @@ test('archive-push --archive-async: another cluster\'s markers answer nothing; i
         return true;
       });
       assert.equal(pusher.exitCode, null, 'the other running cluster\'s pusher is left alone');
-      // That server stopped (no postmaster.pid), its pusher lingering: asked to stop, and ours started once it has.
+      // That server stopped (no postmaster.pid beside its PG_VERSION), its pusher still storing what it
+      // left ready: waited for (never signalled: nothing else would store those files), not a failure.
+      writeFileSync(join(root, 'a', 'PG_VERSION'), '15\n');
       rmSync(join(root, 'a', 'postmaster.pid'));
       started = 0;
-      await assert.rejects(
-        pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 1500, startPusher: () => void started++, settings: ['b'], repositories: ['repo1 /r'] }),
-        /timed out/,
-      );
-      const [, signal] = await exited;
-      assert.equal(signal, 'SIGTERM');
-      assert.ok(started > 0, 'ours started after the lingering pusher stopped');
+      const waiting = pushThroughSpool({ walPath: join(ours, NAME), pgWal: ours, spool, timeoutMs: 2500, startPusher: () => void started++, settings: ['b'], repositories: ['repo1 /r'] });
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(pusher.exitCode, null, 'the stopped cluster\'s pusher is left to finish');
+      assert.equal(started, 0);
+      // It leaves (nothing more to store): ours is started at the next look.
+      pusher.kill('SIGKILL');
+      await exited;
+      await assert.rejects(waiting, /timed out/);
+      assert.ok(started > 0, 'ours started once the other pusher had gone');
     } finally {
       pusher.kill('SIGKILL');
     }

@@ -523,3 +523,41 @@ test('one repository taking files, past the queue limit: a .history file is stor
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("a pusher whose server stopped stores what it left ready, then leaves at once (its .ready files stay: only the server renames them)", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-gone-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const one = [repos[0]!];
+    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    // The made-up pg_wal is a running server's: PG_VERSION and a postmaster.pid naming a live process (this one).
+    writeFileSync(join(root, 'PG_VERSION'), '16\n');
+    writeFileSync(join(root, 'postmaster.pid'), `${process.pid}\n${root}\n${Math.floor(Date.now() / 1000)}\n`);
+    const names = [1, 2, 3].map((n) => {
+      const name = segmentFileName(1, BigInt(n), SEG);
+      writeFileSync(join(pgWal, name), segment(n));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+      return name;
+    });
+    const log: string[] = [];
+    const stop = new AbortController();
+    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
+    let returned = false;
+    void pusher.then(() => (returned = true));
+    try {
+      await until('the three segments stored', () => names.every((n) => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === n)));
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(returned, false, 'its server runs: it stays (idle exit a minute away)');
+      rmSync(join(root, 'postmaster.pid'));
+      await until('the pusher to leave', () => returned, 5000);
+      assert.match(log.join('\n'), /pusher stopped: nothing left to archive/);
+      assert.ok(names.every((n) => existsSync(join(pgWal, 'archive_status', `${n}.ready`))));
+    } finally {
+      stop.abort();
+      await pusher;
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -49,6 +49,11 @@ export function inspectTarget(path: string): TargetState {
   } catch (e) {
     if (e instanceof PgpitrError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read directory', abs, e);
+    // A link to nowhere (black-box run X: --dry-run accepted it, the restore failed on mkdir).
+    const link = danglingLink(abs);
+    if (link !== null) {
+      throw new PgpitrError('ERR_TARGET', `restore target "${abs}" is a symbolic link to "${link}", which does not exist`, { hint: `create the directory it leads to (mkdir -p ${shellWord(resolve(dirname(abs), link))}), or give another -D` });
+    }
   }
   return {
     path: abs,
@@ -349,4 +354,13 @@ export function tablespaceMapByOid(given: readonly TablespaceMapping[], held: re
   const twice = out.find((t, i) => out.findIndex((u) => u.key === t.key) !== i);
   if (twice) throw new PgpitrError('ERR_USAGE', `--tablespace-map gives tablespace ${twice.key} twice (by name and by oid)`, { hint: 'give each tablespace one directory' });
   return out;
+}
+
+/** Where `path` links to when it is a symbolic link whose target is missing; else null. */
+function danglingLink(path: string): string | null {
+  try {
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : null;
+  } catch {
+    return null;
+  }
 }

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,5 +28,24 @@ test('inspectTarget: lost+found at a mount root leaves the directory empty; else
   } finally {
     spawnSync('umount', ['-l', vol]);
     rmSync(top, { recursive: true, force: true });
+  }
+});
+
+test('inspectTarget: -D a symbolic link to nowhere is refused naming where it leads (black-box run X); to a directory, that directory', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-dangling-'));
+  try {
+    symlinkSync(join(root, 'missing', 'data'), join(root, 'link'));
+    assert.throws(() => inspectTarget(join(root, 'link')), (e: Error & { code?: string; hint?: string }) => {
+      assert.equal(e.code, 'ERR_TARGET');
+      assert.match(e.message, /is a symbolic link to ".*missing\/data", which does not exist/);
+      assert.match(e.hint ?? '', /mkdir -p .*missing\/data/);
+      return true;
+    });
+    mkdirSync(join(root, 'missing', 'data'), { recursive: true });
+    assert.equal(inspectTarget(join(root, 'link')).empty, true);
+    // A path that simply does not exist yet is no link: restore creates it.
+    assert.equal(inspectTarget(join(root, 'new')).exists, false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

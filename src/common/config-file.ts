@@ -110,6 +110,10 @@ export function parseConfig(text: string, path: string): ConfigSections {
     if (/\s[#;]/.test(value) && !/(?:pass|secret|key)$/.test(key)) {
       throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: the value of "${key}" holds " #" or " ;": comments go on lines of their own`, { hint: 'move the comment to its own line, starting with # or ;' });
     }
+    // Kept literally, quotes would become part of a path ("/x y" with its quotes, black-box run X).
+    if (/^(["']).*\1$/.test(value) && value.length >= 2 && !/(?:pass|secret|key)$/.test(key)) {
+      throw new PgpitrError('ERR_USAGE', `${path}:${i + 1}: the value of "${key}" is in quotes, which would be kept as part of it`, { hint: 'write it without quotes: a value runs from after "=" to the end of the line (spaces inside need no quoting)' });
+    }
     current.set(key, value);
   });
   return sections;

@@ -10,7 +10,7 @@ import { closestCommand } from '../../src/cli/closest-command.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_KEYS, REPO_KEYS } from '../../src/common/config-file.js';
+import { CONFIG_KEYS, REPO_KEYS, parseConfig } from '../../src/common/config-file.js';
 
 test('relative repository, spool and configuration paths are refused, from flags and from the environment', () => {
   const ok = parseRepoOptions('archive-push', ['--repo', '/var/lib/pgpitr/', '--stanza', 'main', 'x'], {}, {});
@@ -132,4 +132,11 @@ test('a value option given twice is refused (the last one alone was used); --con
   ] as const) {
     assert.throws(() => parseRepoOptions('check', [...args], {}, {}), (e: Error) => why.test(e.message), args.join(' '));
   }
+});
+
+test('configuration file: a value in quotes is refused (they would be part of the path), a secret may hold them (black-box run X)', () => {
+  assert.throws(() => parseConfig('[global]\nrepo1-path="/x y"\n', '/etc/pgpitr.conf'), /\/etc\/pgpitr.conf:2: the value of "repo1-path" is in quotes, which would be kept as part of it/);
+  assert.throws(() => parseConfig("[global]\nspool-path='/s'\n", '/etc/pgpitr.conf'), /is in quotes/);
+  assert.equal(parseConfig('[global]\nrepo1-path=/x y\n', 'f').get('global')?.get('repo1-path'), '/x y');
+  assert.equal(parseConfig('[global]\nrepo1-cipher-pass="p"\n', 'f').get('global')?.get('repo1-cipher-pass'), '"p"');
 });

@@ -92,15 +92,20 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   // reach) holds the pause no longer than that: the pusher goes on, and tries again later.
   const retiring = () => {
     const age = Date.now() - startedAt;
-    return age >= maxLifetimeMs && (age - maxLifetimeMs) % maxLifetimeMs < RETIRE_GRACE_MS;
+    return age >= maxLifetimeMs && (age - maxLifetimeMs) % maxLifetimeMs < RETIRE_GRACE_MS && !serverGone();
   };
-  // Its server stopped (a failover on one host: the new primary's archive_command waits for this
-  // pusher to leave the spool), nothing more is marked ready: looked at once a second.
+  // Its server stopped (a failover on one host), nothing more is marked ready: looked at once a second.
+  // What it left ready only this pusher stores, so it is tried on past the lifetime, STOPPED_SERVER_MS
+  // at most (run W3: a repository failing past it left the old primary's backlog out of the archive).
   let lookedAt = 0;
+  let gone = false;
+  let saidGone = false;
   const serverGone = (): boolean => {
-    if (Date.now() - lookedAt < 1000) return false;
-    lookedAt = Date.now();
-    return clusterStopped(s.pgWal);
+    if (Date.now() - lookedAt >= 1000) {
+      lookedAt = Date.now();
+      gone = clusterStopped(s.pgWal);
+    }
+    return gone;
   };
   const allInFlight = () => queues.flatMap((q) => [...q.inFlight.values()]);
   const inFlightAnywhere = (name: string) => queues.some((q) => q.inFlight.has(name));
@@ -196,8 +201,14 @@ export async function runPusher(s: PusherSettings): Promise<void> {
     // files, which only the server renames); the last stored, the pusher leaves the spool at once.
     if (inFlight.length === 0 && unsettled.length === 0 && serverGone()) break;
     if (Date.now() - startedAt >= maxLifetimeMs && inFlight.length === 0) {
-      s.log('pusher stopping after its maximum lifetime; the next archive_command starts a new one');
-      return;
+      const left = unsettled.length > 0 && serverGone();
+      if (!left || Date.now() - startedAt >= Math.max(maxLifetimeMs, STOPPED_SERVER_MS)) {
+        if (left) s.log(`pusher stopping: its server has stopped and ${unsettled.length} file(s) it left are not archived (${unsettled[0]} to ${unsettled[unsettled.length - 1]}); store them with pgpitr archive-push from its pg_wal (${s.pgWal}) once the repository takes them, or start that server again`);
+        else s.log('pusher stopping after its maximum lifetime; the next archive_command starts a new one');
+        return;
+      }
+      if (!saidGone) s.log(`its server has stopped with ${unsettled.length} file(s) not archived, which nothing else stores: trying on, for ${STOPPED_SERVER_MS / 60_000} minutes at most`);
+      saidGone = true;
     }
     // Wake up when a file is done (a slot frees up) or to look for new ready files.
     if (queues.every((q) => q.full)) await Promise.race(inFlight);
@@ -206,6 +217,9 @@ export async function runPusher(s: PusherSettings): Promise<void> {
   await Promise.all(queues.map((q) => q.flushPendingDrops()));
   s.log('pusher stopped: nothing left to archive');
 }
+
+/** How long a pusher whose server stopped keeps trying to store what that server left ready. */
+const STOPPED_SERVER_MS = 15 * 60_000;
 
 /** How long a pusher past its lifetime waits, storing nothing new, for its stores in flight to end. */
 const RETIRE_GRACE_MS = 5000;

@@ -561,3 +561,39 @@ test("a pusher whose server stopped stores what it left ready, then leaves at on
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a pusher whose server stopped is not retired at its lifetime while what it left is not archived (black-box run W3)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pgpitr-gone-life-'));
+  try {
+    const { pgWal, paths, repos } = twoRepositories(root);
+    const one = [repos[0]!];
+    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    writeFileSync(join(root, 'PG_VERSION'), '16\n'); // a data directory whose server has stopped (no postmaster.pid)
+    const names = [1, 2].map((n) => {
+      const name = segmentFileName(1, BigInt(n), SEG);
+      writeFileSync(join(pgWal, name), segment(n));
+      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+      return name;
+    });
+    renameSync(paths[0]!, `${paths[0]}.away`); // the repository out of reach
+    const log: string[] = [];
+    const stop = new AbortController();
+    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, maxLifetimeMs: 300, log: (l) => log.push(l), signal: stop.signal });
+    let returned = false;
+    void pusher.then(() => (returned = true));
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(returned, false, 'past its lifetime, its server stopped, files not archived: it stays');
+      assert.match(log.join('\n'), /its server has stopped with 2 file\(s\) not archived, which nothing else stores: trying on/);
+      renameSync(`${paths[0]}.away`, paths[0]!);
+      await until('the pusher to store them and leave', () => returned, 10_000);
+      assert.ok(names.every((n) => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === n)));
+    } finally {
+      stop.abort();
+      await pusher;
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

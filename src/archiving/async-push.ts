@@ -7,7 +7,6 @@ import { basename } from 'node:path';
 import { PgpitrError } from '../common/errors.js';
 import type { ErrorCode } from '../common/errors.js';
 import { holderIsHere, liveLockHolder, SPOOL_LOCK_STALE_MS } from '../repo/lock.js';
-import type { LockHolder } from '../repo/lock.js';
 import { clusterStopped } from '../postgres/postmaster-pid.js';
 import { PosixStorage } from '../storage/posix/posix-storage.js';
 import { PushSpool, parseFailureText } from './spool.js';
@@ -127,7 +126,8 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
       // A failover on one host: the old primary is stopped and its pusher stores what that server
       // left ready (never stopped: nothing else would store it; the new primary did not mark it
       // ready), then exits at once (pusher.ts); ours starts then. Waited for, not a failure.
-      if (servedClusterStopped(holder, owner)) return false;
+      // Judged only for a pusher beyond doubt of this host and pid namespace, as its server then is.
+      if (holderIsHere(holder) && clusterStopped(owner)) return false;
       throw new PgpitrError('ERR_USAGE', `the archive-push spool "${req.spool.dir}" is in use by the pusher (pid ${holder.pid}) of another cluster, whose WAL is in ${owner}`, {
         hint: 'two clusters archive with one stanza name and one spool-path: give each its own --spool-path (spool-path in the configuration file) in archive_command',
       });
@@ -136,30 +136,18 @@ async function ensurePusher(req: AsyncPushRequest): Promise<boolean> {
     // pusher finishes what it is storing and exits; the next check starts ours.
     // Signalled only when its pid is beyond doubt that pusher (a reboot or a container may have
     // given the pid to another process); otherwise the settings wait for it to restart.
-    if (holderIsHere(holder) && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) stopPusher(holder.pid);
+    if (holderIsHere(holder) && JSON.stringify(holder.settings ?? []) !== JSON.stringify(req.settings)) {
+      try {
+        process.kill(holder.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
     return false;
   }
   req.spool.clearFatal();
   req.startPusher(req.spool.logPath);
   return true;
-}
-
-function stopPusher(pid: number): void {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    /* already gone */
-  }
-}
-
-/**
- * The spool's pusher serves another cluster (pg_wal `owner`) that no longer runs: no live
- * postmaster.pid in its data directory. Judged only when the pusher is beyond doubt a process of
- * this host and pid namespace (it was started by that cluster's archive_command, so its server's
- * pid is one this process can see too); a postmaster.pid that cannot be read counts as running.
- */
-function servedClusterStopped(holder: LockHolder, owner: string): boolean {
-  return holderIsHere(holder) && clusterStopped(owner);
 }
 
 /** Starts `pgpitr archive-push --pusher=PG_WAL ...` detached from this process. */

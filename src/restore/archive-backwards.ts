@@ -56,13 +56,13 @@ export async function readBackwards(
     if (data === null) return 'doubt';
     const ends: TransactionEndRecord[] = [];
     const scanner = new WalRecordScanner({ crc32c, onRestorePoint: () => undefined, onTransactionEnd: (x) => ends.push(x) });
-    const boundary = (segNo + 1n) * BigInt(size);
     if (scanner.segment(segNo * BigInt(size), data) === 'next' && segNo < end.segNo && scanner.pendingMayEndTransaction()) {
       // A commit or abort running on into the next segment (common under load): read to its end there,
       // keeping only it (the next segment's own were seen already). The next segment's WAL invalid
       // there: recovery does not replay it either. Still unfinished: a doubt, as before.
       const crossing = scanner.pendingStart();
       if (later === null) return 'doubt';
+      const boundary = (segNo + 1n) * BigInt(size);
       scanner.segment(boundary, continuation(later, scanner.pendingRemaining()!));
       if (scanner.pendingStart() === crossing) return 'doubt';
       for (let i = ends.length - 1; i >= 0; i--) if (ends[i]!.lsn >= boundary) ends.splice(i, 1);

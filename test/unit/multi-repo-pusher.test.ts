@@ -524,38 +524,51 @@ test('one repository taking files, past the queue limit: a .history file is stor
   }
 });
 
+/**
+ * A pusher with one repository on a made-up data directory (PG_VERSION beside pg_wal; with
+ * `running`, a postmaster.pid naming this process) whose server left segments 1..`count` ready.
+ */
+async function pusherOfServer(root: string, count: number, o: { running: boolean; maxLifetimeMs?: number }) {
+  const { pgWal, paths, repos } = twoRepositories(root);
+  const one = [repos[0]!];
+  const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
+  writeFileSync(join(root, 'PG_VERSION'), '16\n');
+  if (o.running) writeFileSync(join(root, 'postmaster.pid'), `${process.pid}\n${root}\n${Math.floor(Date.now() / 1000)}\n`);
+  const names = Array.from({ length: count }, (_, i) => {
+    const name = segmentFileName(1, BigInt(i + 1), SEG);
+    writeFileSync(join(pgWal, name), segment(i + 1));
+    writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+    return name;
+  });
+  const log: string[] = [];
+  const stop = new AbortController();
+  const start = () => {
+    const spool = PushSpool.open(join(root, 'spool'), 'main');
+    const run = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, ...(o.maxLifetimeMs ? { maxLifetimeMs: o.maxLifetimeMs } : {}), log: (l) => log.push(l), signal: stop.signal });
+    const state = { returned: false, run };
+    void run.then(() => (state.returned = true));
+    return state;
+  };
+  const stored = () => names.every((n) => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === n));
+  return { pgWal, repoPath: paths[0]!, names, log, stop, start, stored };
+}
+
 test("a pusher whose server stopped stores what it left ready, then leaves at once (its .ready files stay: only the server renames them)", async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-gone-'));
   try {
-    const { pgWal, paths, repos } = twoRepositories(root);
-    const one = [repos[0]!];
-    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
-    const spool = PushSpool.open(join(root, 'spool'), 'main');
-    // The made-up pg_wal is a running server's: PG_VERSION and a postmaster.pid naming a live process (this one).
-    writeFileSync(join(root, 'PG_VERSION'), '16\n');
-    writeFileSync(join(root, 'postmaster.pid'), `${process.pid}\n${root}\n${Math.floor(Date.now() / 1000)}\n`);
-    const names = [1, 2, 3].map((n) => {
-      const name = segmentFileName(1, BigInt(n), SEG);
-      writeFileSync(join(pgWal, name), segment(n));
-      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
-      return name;
-    });
-    const log: string[] = [];
-    const stop = new AbortController();
-    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, log: (l) => log.push(l), signal: stop.signal });
-    let returned = false;
-    void pusher.then(() => (returned = true));
+    const p = await pusherOfServer(root, 3, { running: true });
+    const pusher = p.start();
     try {
-      await until('the three segments stored', () => names.every((n) => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === n)));
+      await until('the three segments stored', p.stored);
       await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(returned, false, 'its server runs: it stays (idle exit a minute away)');
+      assert.equal(pusher.returned, false, 'its server runs: it stays (idle exit a minute away)');
       rmSync(join(root, 'postmaster.pid'));
-      await until('the pusher to leave', () => returned, 5000);
-      assert.match(log.join('\n'), /pusher stopped: nothing left to archive/);
-      assert.ok(names.every((n) => existsSync(join(pgWal, 'archive_status', `${n}.ready`))));
+      await until('the pusher to leave', () => pusher.returned, 5000);
+      assert.match(p.log.join('\n'), /pusher stopped: nothing left to archive/);
+      assert.ok(p.names.every((n) => existsSync(join(p.pgWal, 'archive_status', `${n}.ready`))));
     } finally {
-      stop.abort();
-      await pusher;
+      p.stop.abort();
+      await pusher.run;
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -565,33 +578,19 @@ test("a pusher whose server stopped stores what it left ready, then leaves at on
 test('a pusher whose server stopped is not retired at its lifetime while what it left is not archived (black-box run W3)', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pgpitr-gone-life-'));
   try {
-    const { pgWal, paths, repos } = twoRepositories(root);
-    const one = [repos[0]!];
-    const stanza = (await createStanza(one[0]!.repo, { stanza: 'main', system_identifier: SYSID, pg_major: 16, wal_segment_size: SEG })).info;
-    const spool = PushSpool.open(join(root, 'spool'), 'main');
-    writeFileSync(join(root, 'PG_VERSION'), '16\n'); // a data directory whose server has stopped (no postmaster.pid)
-    const names = [1, 2].map((n) => {
-      const name = segmentFileName(1, BigInt(n), SEG);
-      writeFileSync(join(pgWal, name), segment(n));
-      writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
-      return name;
-    });
-    renameSync(paths[0]!, `${paths[0]}.away`); // the repository out of reach
-    const log: string[] = [];
-    const stop = new AbortController();
-    const pusher = runPusher({ repos: one, stanza, repoStanzas: [stanza], pgWal, spool, ...PUSHER_SETTINGS, maxLifetimeMs: 300, log: (l) => log.push(l), signal: stop.signal });
-    let returned = false;
-    void pusher.then(() => (returned = true));
+    const p = await pusherOfServer(root, 2, { running: false, maxLifetimeMs: 300 });
+    renameSync(p.repoPath, `${p.repoPath}.away`); // the repository out of reach
+    const pusher = p.start();
     try {
       await new Promise((r) => setTimeout(r, 2000));
-      assert.equal(returned, false, 'past its lifetime, its server stopped, files not archived: it stays');
-      assert.match(log.join('\n'), /its server has stopped with 2 file\(s\) not archived, which nothing else stores: trying on/);
-      renameSync(`${paths[0]}.away`, paths[0]!);
-      await until('the pusher to store them and leave', () => returned, 10_000);
-      assert.ok(names.every((n) => archivedOnDisk(paths[0]!, 'main').some((f) => f.name === n)));
+      assert.equal(pusher.returned, false, 'past its lifetime, its server stopped, files not archived: it stays');
+      assert.match(p.log.join('\n'), /its server has stopped with 2 file\(s\) not archived, which nothing else stores: trying on/);
+      renameSync(`${p.repoPath}.away`, p.repoPath);
+      await until('the pusher to store them and leave', () => pusher.returned, 10_000);
+      assert.ok(p.stored());
     } finally {
-      stop.abort();
-      await pusher;
+      p.stop.abort();
+      await pusher.run;
     }
   } finally {
     rmSync(root, { recursive: true, force: true });

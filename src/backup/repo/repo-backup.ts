@@ -46,7 +46,7 @@ import { storageJoin } from '../../storage/storage-path.js';
 import { takeBaseBackup } from '../engine.js';
 import type { BackupReporter } from '../reporter.js';
 import { RepoSink } from './repo-sink.js';
-import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stopFacts, tablespacesInsideDataDir, transactionHorizon } from './server-facts.js';
+import { onLiveClient, refuseUnarchivedServer, serverFacts, serverOfStanza, stopFacts, TABLESPACES_SQL, insideDataDir, transactionHorizon } from './server-facts.js';
 import type { ServerOfStanza } from './server-facts.js';
 import { waitForArchivedWal } from './archived-wal-wait.js';
 import { storeTimelineHistory } from './timeline-history-store.js';
@@ -216,9 +216,9 @@ export async function backupToRepository(req: RepoBackupRequest, reporter: Backu
              from pg_database where datallowconn order by datname`,
         );
         record.databases = dbs.rows.map((d) => ({ name: d.name, oid: Number(d.oid), size: d.size === null ? null : Number(d.size) })); // int8: oids past 2^31
-        const spaces = await sql.query<{ name: string; oid: string }>(`select spcname as name, oid::int8 as oid from pg_tablespace where spcname not in ('pg_default', 'pg_global') order by oid`);
+        const spaces = await sql.query<{ name: string; oid: string; location: string; dir: string | null }>(TABLESPACES_SQL);
         record.tablespace_names = spaces.rows.map((t) => ({ oid: Number(t.oid), name: t.name }));
-        for (const name of await tablespacesInsideDataDir(sql)) reporter.warn(`tablespace ${name} lies inside the data directory: restore cannot put it back there, and needs --tablespace-map ${name}=PATH outside it (to move it: stop the server, move the directory out of the data directory and point its link in pg_tblspc at the new place)`);
+        for (const name of insideDataDir(spaces.rows)) reporter.warn(`tablespace ${name} lies inside the data directory: restore cannot put it back there, and needs --tablespace-map ${name}=PATH outside it (to move it: stop the server, move the directory out of the data directory and point its link in pg_tblspc at the new place)`);
         const sink = new RepoSink(writer);
         const askStopFacts = () => (stopped ??= stopFacts(sql, req.connection, (m) => reporter.warn(m)));
         const result = await takeBaseBackup(repoEngineOptions(req, record.label!, sink, () => void askStopFacts()), reporter, signal);

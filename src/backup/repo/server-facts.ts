@@ -129,18 +129,15 @@ export async function onLiveClient<T>(sql: SqlClient, connection: ConnectionSett
 }
 
 /**
- * The tablespaces created inside the data directory (PostgreSQL allows it with a warning; a restore
- * cannot put them back there: restore/tablespace-overlap.ts). None when the role may not read the
- * data directory's path (superuser or pg_read_all_settings).
+ * The tablespaces of the server (pg_default and pg_global aside), with their locations and, when
+ * the role may read it (superuser or pg_read_all_settings), the data directory.
  */
-export async function tablespacesInsideDataDir(sql: SqlClient): Promise<string[]> {
-  const rows = (
-    await sql.query<{ name: string; location: string; dir: string | null }>(
-      `select spcname as name, pg_tablespace_location(oid) as location,
-              case when pg_has_role('pg_read_all_settings', 'USAGE') or (select rolsuper from pg_roles where rolname = current_user) then current_setting('data_directory') end as dir
-         from pg_tablespace where spcname not in ('pg_default', 'pg_global')`,
-    )
-  ).rows;
+export const TABLESPACES_SQL = `select spcname as name, oid::int8 as oid, pg_tablespace_location(oid) as location,
+        case when pg_has_role('pg_read_all_settings', 'USAGE') or (select rolsuper from pg_roles where rolname = current_user) then current_setting('data_directory') end as dir
+   from pg_tablespace where spcname not in ('pg_default', 'pg_global') order by oid`;
+
+/** Those of TABLESPACES_SQL's rows created inside the data directory (PostgreSQL allows it with a warning; restore cannot put them back there: restore/tablespace-overlap.ts). */
+export function insideDataDir(rows: { name: string; location: string; dir: string | null }[]): string[] {
   return rows.filter((r) => r.dir !== null && r.location.startsWith('/') && `${r.location}/`.startsWith(`${r.dir.replace(/\/+$/, '')}/`)).map((r) => r.name);
 }
 
